@@ -1,0 +1,55 @@
+/**
+ * `agora.config.mjs` exports `orch` (as in the seed): queue concurrency, subagents, input shapes.
+ * The file is loaded by src/config/load.ts and validated there; these are the validated shapes.
+ */
+
+/** A JSON Schema (draft 2020-12 or 07), checked with ajv. */
+export type JsonSchema = Record<string, unknown>;
+
+export interface DockerOptions {
+  image: string;
+  /** `none` (default) or `bridge`/a network name: containers have no network unless asked. */
+  network?: string;
+  /** e.g. `512m`, `1g`. */
+  memory?: string;
+  cpus?: number;
+  pids?: number;
+  /** Defaults to 65534:65534 (nobody). */
+  user?: string;
+}
+
+export interface SubagentConfig {
+  /** argv run in the workspace; `inputs.workerInput` arrives as JSON on stdin and in `$AGORA_INPUT`. */
+  command: string[];
+  /** Where it runs. Default `local`. */
+  target?: 'local' | 'docker';
+  /** JSON Schema for `inputs.workerInput`. */
+  inputSchema?: JsonSchema;
+  /** Names of environment variables passed to the worker as secrets (redacted from logs). */
+  secrets?: string[];
+  /** Plain environment for the worker. */
+  env?: Record<string, string>;
+  timeoutSeconds?: number;
+  docker?: DockerOptions;
+}
+
+export interface QueueConfig {
+  concurrency: number;
+}
+
+export interface OrchConfig {
+  queues: Record<string, QueueConfig>;
+  /** Queue concurrency for queues not listed in `queues`. */
+  defaultConcurrency: number;
+  subagents: Record<string, SubagentConfig>;
+  /** Named input shapes: a plan item's `subagentShape` picks one; its `inputs` must satisfy it. */
+  shapes: Record<string, JsonSchema>;
+  /** Ref namespace; default `refs/agora/`. */
+  refNamespace: string;
+  /** Where `command` items run unless they say otherwise (`inputs.target`). Default `local`. */
+  commandTarget: 'local' | 'docker';
+  /** Image for `command` items on the docker target. */
+  commandImage?: string;
+}
+
+export const BUILTIN_EXECUTORS = ['command', 'dispatch'] as const;

@@ -1,0 +1,126 @@
+import type { Plan } from '../plan/schema.js';
+
+/** Item lifecycle (DESIGN.md §3). */
+export type ItemStatus = 'pending' | 'ready' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
+export const TERMINAL_ITEM_STATUSES: ReadonlySet<ItemStatus> = new Set(['done', 'failed', 'skipped', 'cancelled']);
+
+/** A run is `running` until every item is terminal; then `done` (all done), `failed` or `cancelled`. */
+export type RunStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface ItemState {
+  id: string;
+  status: ItemStatus;
+  /** Why the item failed, was skipped or cancelled, or why it waits for a retry: something a person can act on. */
+  reason?: string;
+  /** Attempts started so far (the running attempt's number while running). */
+  attempts: number;
+  /** Attempts that ended in failure; counted against `retry.maxAttempts`. Lost workers do not count. */
+  failures: number;
+  /** `git:<commit-id>` of the patch commit, once done. */
+  resultRef?: string;
+  /** The commit the current (or last) attempt ran on: the integration head at dispatch. */
+  base?: string;
+  /** Earliest time (epoch ms) a ready item may start: set by a retry's backoff. */
+  notBefore?: number;
+  /** Deadline (epoch ms) of the running attempt, from `timeoutSeconds`. */
+  deadline?: number;
+  startedAt?: number;
+  finishedAt?: number;
+  /** Blob id of the last attempt's (redacted) log, when one was kept. */
+  log?: string;
+  /** Exit status of the last attempt, when it ran. */
+  exitCode?: number | null;
+}
+
+export interface RunState {
+  version: 1;
+  runId: string;
+  queue: string;
+  /** Most items running at once (from the queue's configuration at acceptance). */
+  concurrency: number;
+  status: RunStatus;
+  reason?: string;
+  acceptedAt: number;
+  finishedAt?: number;
+  /** The commit the run started from. */
+  base: string;
+  /** base + the patches of done items, one commit per item, in completion order. */
+  integrationHead: string;
+  /** Set once by `cancel`; reconcile then cancels every non-terminal item. */
+  cancelRequested?: { reason: string; at: number };
+  items: Record<string, ItemState>;
+}
+
+/** The engine's whole input: the plan (immutable) and the state it acts on. */
+export interface Run {
+  plan: Plan;
+  state: RunState;
+}
+
+/** Facts reported to the engine by adapters. Events for an attempt that is no longer running are ignored. */
+export type RunEvent =
+  | {
+      type: 'item-succeeded';
+      itemId: string;
+      attempt: number;
+      /** `git:<commit-id>` of the patch commit. */
+      resultRef: string;
+      /** The integration head after this item's patch was integrated. */
+      integrationHead: string;
+      log?: string;
+      exitCode?: number | null;
+    }
+  | {
+      type: 'item-failed';
+      itemId: string;
+      attempt: number;
+      reason: string;
+      /** False when a retry cannot help (e.g. a write outside the scope): fail at once. */
+      retryable: boolean;
+      log?: string;
+      exitCode?: number | null;
+    }
+  | {
+      /** The worker vanished (e.g. serve was killed): run again as a new attempt, not counted as a failure. */
+      type: 'item-lost';
+      itemId: string;
+      attempt: number;
+      reason: string;
+    }
+  | { type: 'cancel-run'; reason: string }
+  | {
+      /** A person asks to run a failed or cancelled item again; its skipped dependents become pending. */
+      type: 'retry-item';
+      itemId: string;
+      reason: string;
+    };
+
+/** What adapters must do after the new state is durable. Performing an action twice must be harmless. */
+export type Action =
+  | { type: 'start'; itemId: string; attempt: number; base: string; deadline?: number }
+  | { type: 'stop'; itemId: string; attempt: number; reason: string };
+
+/** One state change; the audit log has an entry for each. */
+export type Transition =
+  | {
+      kind: 'item';
+      itemId: string;
+      from: ItemStatus;
+      to: ItemStatus;
+      attempt: number;
+      at: number;
+      reason?: string;
+      base?: string;
+      resultRef?: string;
+      /** The locks the item holds from this transition on (set when it starts running). */
+      locks?: string[];
+    }
+  | { kind: 'run'; from: RunStatus | 'submitted'; to: RunStatus; at: number; reason?: string };
+
+export interface StepResult {
+  run: Run;
+  actions: Action[];
+  transitions: Transition[];
+  /** The next time (epoch ms) the clock alone will change something (a deadline or a backoff), if any. */
+  wakeAt?: number;
+}

@@ -1,0 +1,61 @@
+/**
+ * The executor port. An executor (`command`, `dispatch`) turns a work item into a WorkerJob; a target
+ * (`local`, `docker`, `actions`) runs the job in isolation. The engine, not the worker, turns the
+ * workspace's changes into the patch commit afterwards.
+ */
+
+/** Where a worker's output goes: bounded in size, secrets redacted, kept per attempt. */
+export interface LogSink {
+  write(chunk: string | Uint8Array, stream: 'stdout' | 'stderr'): void;
+  /** Flush and close; resolves once everything written is durable. */
+  close(): Promise<void>;
+  /** The last `maxBytes` of what was written (already redacted). */
+  tail(maxBytes?: number): string;
+}
+
+export interface WorkerJob {
+  runId: string;
+  itemId: string;
+  attempt: number;
+  /**
+   * Host directory holding the materialised workspace (the integration head at dispatch). The worker's
+   * changes must be visible here when `run` resolves (a remote target copies them back).
+   */
+  workspaceDir: string;
+  /** argv; a `command` item is `['/bin/sh', '-c', inputs.run]`. */
+  command: string[];
+  /** Non-secret environment for the worker. */
+  env: Record<string, string>;
+  /** Declared secrets only: passed as environment variables, redacted from every log. */
+  secrets: Record<string, string>;
+  /** Written to the worker's stdin, then stdin is closed. */
+  stdin?: string;
+  log: LogSink;
+  /** Target-specific settings from the subagent config (image, network, memory, cpus, …). */
+  options?: Record<string, unknown>;
+}
+
+export interface WorkerResult {
+  /** Exit code, or null when the worker was killed by a signal or never started. */
+  exitCode: number | null;
+  signal?: string | null;
+  /** Set when the worker did not finish on its own: `stopped: timed out`, `out of memory (exit 137, limit 64m)`, `image not found: …`. */
+  reason?: string;
+  /** True when a retry could help (engine down, image pull failed, …); false for a plain non-zero exit of the worker itself. */
+  infrastructureFailure?: boolean;
+}
+
+export interface WorkerTarget {
+  readonly name: string;
+  /**
+   * Runs the job to completion. Aborting `signal` stops the worker (politely, then by force) and
+   * resolves with what happened; it never leaves a process or container behind.
+   */
+  run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult>;
+  /**
+   * After a restart: stop and remove workers left by an earlier process for which `isLive` returns
+   * false. Returns how many were reaped.
+   */
+  reapOrphans?(isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,55 @@
+/**
+ * The storage port (DESIGN.md §2): git objects, refs, and compare-and-swap ref updates.
+ * Implementations: a local repository (src/git/local-store.ts) and a remote one (smart HTTP).
+ */
+
+export type Oid = string;
+
+export type TreeEntryMode = '100644' | '100755' | '120000' | '040000' | '160000';
+
+export interface TreeEntry {
+  mode: TreeEntryMode;
+  path: string; // one path component
+  oid: Oid;
+  type: 'blob' | 'tree' | 'commit';
+}
+
+export interface Identity {
+  name: string;
+  email: string;
+  /** Seconds since the epoch. */
+  timestamp: number;
+  /** Minutes east of UTC, as git stores it negated; 0 for UTC. */
+  timezoneOffset: number;
+}
+
+export interface CommitData {
+  tree: Oid;
+  parents: Oid[];
+  message: string;
+  author: Identity;
+  committer: Identity;
+}
+
+export interface GitStore {
+  /** The repository's git directory (for adapters that keep local scratch data next to it). */
+  readonly gitdir: string;
+  readBlob(oid: Oid): Promise<Uint8Array>;
+  writeBlob(data: Uint8Array | string): Promise<Oid>;
+  readTree(oid: Oid): Promise<TreeEntry[]>;
+  writeTree(entries: TreeEntry[]): Promise<Oid>;
+  readCommit(oid: Oid): Promise<CommitData>;
+  writeCommit(commit: CommitData): Promise<Oid>;
+  hasObject(oid: Oid): Promise<boolean>;
+  /** Full ref name (`refs/agora/runs/x`, `HEAD`) → object id, or null when it does not exist. */
+  resolveRef(ref: string): Promise<Oid | null>;
+  /** Every ref under `prefix` (e.g. `refs/agora/runs/`), sorted by name. */
+  listRefs(prefix: string): Promise<Array<{ ref: string; oid: Oid }>>;
+  /**
+   * Compare-and-swap: point `ref` at `next` only if it still points at `expected` (null: only if it does
+   * not exist). Safe between processes, including the `git` CLI. Returns false when the ref had moved.
+   */
+  casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean>;
+  /** Delete `ref` only if it still points at `expected`. Returns false when it had moved. */
+  deleteRef(ref: string, expected: Oid): Promise<boolean>;
+}
