@@ -56,6 +56,12 @@ export interface WorkerTarget {
    * After a restart: stop and remove workers left by an earlier process for which `isLive` returns
    * false. Returns how many were reaped.
    */
+  /**
+   * After a restart: true when a worker for exactly this attempt still exists (running or exited but not
+   * yet collected), so that `run` with the same job re-attaches to it and collects its result instead of
+   * starting a new one. Targets whose workers cannot outlive the process (local) omit it.
+   */
+  canResume?(runId: string, itemId: string, attempt: number): Promise<boolean>;
   reapOrphans?(isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number>;
   close?(): Promise<void>;
 }

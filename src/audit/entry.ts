@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import canonicalizeModule from 'canonicalize';
+import type { Transition } from '../engine/types.js';
+
+/**
+ * The audit log: one entry per state transition, canonical JSON (RFC 8785),
+ * `hash = sha256(canonical(entry without hash) ‖ prevHash)`. Entries are written in the same state
+ * commit as the transitions they record, so the log and the state cannot disagree.
+ */
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export type AuditEntry = Transition & {
+  /** 0-based position in the run's log. */
+  seq: number;
+  runId: string;
+  prevHash: string;
+  hash: string;
+};
+
+const canonicalize = canonicalizeModule as unknown as (value: unknown) => string | undefined;
+
+export function canonicalJson(value: unknown): string {
+  const text = canonicalize(value);
+  if (text === undefined) throw new TypeError('value has no JSON representation');
+  return text;
+}
+
+export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
+  return createHash('sha256').update(canonicalJson(entry)).update(entry.prevHash).digest('hex');
+}
+
+/** Chains `transitions` after `last` (null for a new log). Pure. */
+export function appendEntries(
+  last: Pick<AuditEntry, 'seq' | 'hash'> | null,
+  runId: string,
+  transitions: readonly Transition[],
+): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  let seq = last ? last.seq + 1 : 0;
+  let prevHash = last ? last.hash : GENESIS_HASH;
+  for (const t of transitions) {
+    const body = { ...t, seq, runId, prevHash } as Omit<AuditEntry, 'hash'>;
+    // Drop undefined fields: they have no canonical form and must not change the hash.
+    for (const k of Object.keys(body) as Array<keyof typeof body>) if (body[k] === undefined) delete body[k];
+    const entry = { ...body, hash: entryHash(body) } as AuditEntry;
+    out.push(entry);
+    seq += 1;
+    prevHash = entry.hash;
+  }
+  return out;
+}
