@@ -1,0 +1,182 @@
+/**
+ * plan.json text → an unknown JSON value, with syntax errors located by line and column. The result
+ * still has to go through validatePlan.
+ */
+import parseJson, { JSONError } from 'parse-json';
+import { InvalidInputError } from '../errors.js';
+
+/** The largest plan accepted, in bytes of UTF-8: 5 MiB. */
+export const MAX_PLAN_BYTES = 5 * 1024 * 1024;
+
+/**
+ * Parses plan.json. `source` names the input in errors (a file path, `refs/agora/inbox/x`).
+ * Throws InvalidInputError `plan-too-large` above {@link MAX_PLAN_BYTES} and `plan-not-json` for a syntax
+ * error, with one problem at `$` saying what is wrong and where (`Unexpected token … at line 3, column 5`);
+ * the hint shows the offending line.
+ */
+export function parsePlanText(text: string, source: string): unknown {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_PLAN_BYTES) {
+    const mib = (bytes / (1024 * 1024)).toFixed(1);
+    throw new InvalidInputError(
+      'plan-too-large',
+      source,
+      [{ path: '$', message: `the plan is ${mib} MiB (${bytes} bytes); the limit is 5 MiB (${MAX_PLAN_BYTES} bytes)` }],
+      'split the work into several smaller plans, or move large data out of `inputs` into files in the repository',
+    );
+  }
+  // A UTF-8 byte order mark is harmless; JSON.parse would reject it.
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  try {
+    return parseJson(body);
+  } catch (error) {
+    if (!(error instanceof JSONError)) throw error;
+    const cause = error.cause instanceof Error ? error.cause.message : error.message;
+    const offset = syntaxErrorOffset(body) ?? body.length;
+    const { line, column, lineText } = locate(body, offset);
+    const where = `line ${line}, column ${column}`;
+    throw new InvalidInputError(
+      'plan-not-json',
+      source,
+      [{ path: '$', message: `${describeSyntaxError(body, cause)} at ${where}` }],
+      `fix the JSON syntax at ${where} of ${source} (plan.json is one JSON object):\n${frame(lineText, line, column)}`,
+    );
+  }
+}
+
+/** V8's message without its position or its echo of the input. */
+function describeSyntaxError(body: string, message: string): string {
+  if (body.trim() === '') return 'the plan is empty';
+  return message
+    .replace(/, ".*" is not valid JSON$/s, '')
+    .replace(/ (in JSON )?at position \d+.*$/s, '')
+    .replace(/ in JSON$/, '');
+}
+
+/** 1-based line and column (in UTF-16 units) of `offset`, and the text of that line. */
+function locate(text: string, offset: number): { line: number; column: number; lineText: string } {
+  let line = 1;
+  let lineStart = 0;
+  const end = Math.min(offset, text.length);
+  for (let i = 0; i < end; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  const lineEnd = text.indexOf('\n', lineStart);
+  const lineText = text.slice(lineStart, lineEnd === -1 ? text.length : lineEnd).replace(/\r$/, '');
+  return { line, column: end - lineStart + 1, lineText };
+}
+
+/** The offending line (at most ~100 characters of it, around the column) with a caret under the error. */
+function frame(lineText: string, line: number, column: number): string {
+  const start = Math.max(0, column - 60);
+  const shown = lineText.slice(start, start + 100).replace(/\t/g, ' ');
+  const prefix = `  ${line} | `;
+  return `${prefix}${shown}\n${' '.repeat(prefix.length + column - 1 - start)}^`;
+}
+
+/**
+ * The offset of the first character that makes `s` invalid JSON (RFC 8259), or undefined when it is
+ * valid. Iterative, so deep nesting cannot overflow the stack. V8's messages do not always carry a
+ * position; this always does.
+ */
+export function syntaxErrorOffset(s: string): number | undefined {
+  let i = 0;
+  const stack: Array<'{' | '['> = [];
+  let want: 'value' | 'member' | 'after' = 'value';
+  const skipWhitespace = () => {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r')) i++;
+  };
+  const string = (): boolean => {
+    i++; // opening quote
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c === 34) {
+        i++;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c === 92) {
+        const e = s[i + 1];
+        if (e !== undefined && '"\\/bfnrt'.includes(e)) {
+          i += 2;
+          continue;
+        }
+        if (e === 'u') {
+          i += 2;
+          for (let k = 0; k < 4; k++, i++) if (!/[0-9a-fA-F]/.test(s[i] ?? '')) return false;
+          continue;
+        }
+        i++;
+        return false;
+      }
+      i++;
+    }
+    return false;
+  };
+  const scalar = (): boolean => {
+    const c = s[i];
+    if (c === '"') return string();
+    for (const word of ['true', 'false', 'null']) {
+      if (c === word[0]) {
+        for (const ch of word) {
+          if (s[i] !== ch) return false;
+          i++;
+        }
+        return true;
+      }
+    }
+    const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+    number.lastIndex = i;
+    const m = number.exec(s);
+    if (!m || m[0] === '' || m[0] === '-') {
+      if (m?.[0] === '-') i++;
+      return false;
+    }
+    i += m[0].length;
+    return true;
+  };
+  for (;;) {
+    skipWhitespace();
+    if (want === 'value') {
+      const c = s[i];
+      if (c === '{' || c === '[') {
+        i++;
+        skipWhitespace();
+        const close = c === '{' ? '}' : ']';
+        if (s[i] === close) {
+          i++;
+          want = 'after';
+        } else {
+          stack.push(c);
+          want = c === '{' ? 'member' : 'value';
+        }
+        continue;
+      }
+      if (!scalar()) return i;
+      want = 'after';
+      continue;
+    }
+    if (want === 'member') {
+      if (s[i] !== '"' || !string()) return i;
+      skipWhitespace();
+      if (s[i] !== ':') return i;
+      i++;
+      want = 'value';
+      continue;
+    }
+    const top = stack[stack.length - 1];
+    if (top === undefined) return i < s.length ? i : undefined;
+    if (s[i] === ',') {
+      i++;
+      want = top === '{' ? 'member' : 'value';
+    } else if (s[i] === (top === '{' ? '}' : ']')) {
+      i++;
+      stack.pop();
+    } else {
+      return i;
+    }
+  }
+}
