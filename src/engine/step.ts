@@ -1,0 +1,397 @@
+import type { Plan, RetryPolicy } from '../plan/schema.js';
+import { HeldLocks } from './held-locks.js';
+import { indexPlan, type PlanIndex } from './plan-index.js';
+import {
+  TERMINAL_ITEM_STATUSES,
+  type Action,
+  type ItemState,
+  type ItemStatus,
+  type Run,
+  type RunEvent,
+  type RunState,
+  type RunStatus,
+  type StepResult,
+  type Transition,
+} from './types.js';
+
+/**
+ * The engine: pure functions from (plan, state, events, now) to (state', actions, transitions).
+ * No I/O, no clock reads, no randomness: the same inputs always give the same outputs, and applying
+ * `reconcile` to its own result changes nothing (idempotent).
+ */
+
+export interface AcceptOptions {
+  runId: string;
+  /** The commit the run starts from (its integration head starts here too). */
+  base: string;
+  concurrency: number;
+  now: number;
+}
+
+/**
+ * A new run: every item pending, and the run's `submitted → running` transition. Nothing starts until
+ * the first reconcile, so the accepted state can be made durable before anything acts on it.
+ */
+export function newRun(plan: Plan, opts: AcceptOptions): StepResult {
+  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) {
+    throw new RangeError(`concurrency must be a positive integer, got ${opts.concurrency}`);
+  }
+  const items: Record<string, ItemState> = {};
+  for (const item of plan.items) items[item.id] = { id: item.id, status: 'pending', attempts: 0, failures: 0 };
+  const state: RunState = {
+    version: 1,
+    runId: opts.runId,
+    queue: plan.queue,
+    concurrency: opts.concurrency,
+    status: 'running',
+    acceptedAt: opts.now,
+    base: opts.base,
+    integrationHead: opts.base,
+    items,
+  };
+  return {
+    run: { plan, state },
+    actions: [],
+    transitions: [{ kind: 'run', from: 'submitted', to: 'running', at: opts.now }],
+  };
+}
+
+/** `newRun` followed by the first reconcile, as one step. */
+export function acceptRun(plan: Plan, opts: AcceptOptions): StepResult {
+  const created = newRun(plan, opts);
+  const result = step(created.run, [], opts.now);
+  return { ...result, transitions: [...created.transitions, ...result.transitions] };
+}
+
+/** Reconcile with no new events. */
+export function reconcile(run: Run, now: number): StepResult {
+  return step(run, [], now);
+}
+
+/** Apply `events` in order, then reconcile. */
+export function step(run: Run, events: readonly RunEvent[], now: number): StepResult {
+  const tick = new Tick(run, now);
+  for (const event of events) tick.apply(event);
+  tick.reconcile();
+  return tick.result();
+}
+
+export function isTerminal(status: ItemStatus): boolean {
+  return TERMINAL_ITEM_STATUSES.has(status);
+}
+
+/** Delay before attempt `failures + 1`, in ms. */
+export function retryDelayMs(retry: RetryPolicy | undefined, failures: number): number {
+  const initial = retry?.backoff?.initialSeconds ?? 1;
+  const factor = retry?.backoff?.factor ?? 2;
+  const max = retry?.backoff?.maxSeconds ?? 300;
+  return Math.round(Math.min(max, initial * factor ** Math.max(0, failures - 1)) * 1000);
+}
+
+/** One step's working copy: items are copied on first write, the input run is never mutated. */
+class Tick {
+  private readonly index: PlanIndex;
+  private readonly state: RunState;
+  private readonly copied = new Set<string>();
+  private readonly actions: Action[] = [];
+  private readonly transitions: Transition[] = [];
+
+  constructor(
+    private readonly run: Run,
+    private readonly now: number,
+  ) {
+    this.index = indexPlan(run.plan);
+    this.state = { ...run.state, items: { ...run.state.items } };
+  }
+
+  result(): StepResult {
+    const wakeAt = this.wakeAt();
+    return {
+      run: { plan: this.run.plan, state: this.state },
+      actions: this.actions,
+      transitions: this.transitions,
+      ...(wakeAt === undefined ? {} : { wakeAt }),
+    };
+  }
+
+  apply(event: RunEvent): void {
+    switch (event.type) {
+      case 'item-succeeded': {
+        const item = this.runningAttempt(event.itemId, event.attempt);
+        if (!item) return;
+        this.state.integrationHead = event.integrationHead;
+        this.move(item, 'done', {
+          resultRef: event.resultRef,
+          finishedAt: this.now,
+          log: event.log,
+          exitCode: event.exitCode,
+          reason: undefined,
+          deadline: undefined,
+        });
+        return;
+      }
+      case 'item-failed': {
+        const item = this.runningAttempt(event.itemId, event.attempt);
+        if (!item) return;
+        this.fail(item, event.reason, event.retryable, { log: event.log, exitCode: event.exitCode });
+        return;
+      }
+      case 'item-lost': {
+        const item = this.runningAttempt(event.itemId, event.attempt);
+        if (!item) return;
+        this.move(item, 'ready', {
+          reason: `attempt ${item.attempts} lost: ${event.reason}; running it again`,
+          deadline: undefined,
+          notBefore: undefined,
+        });
+        return;
+      }
+      case 'cancel-run': {
+        if (this.state.status !== 'running' || this.state.cancelRequested) return;
+        this.state.cancelRequested = { reason: event.reason, at: this.now };
+        return;
+      }
+      case 'retry-item': {
+        const item = this.state.items[event.itemId];
+        if (!item || (item.status !== 'failed' && item.status !== 'cancelled')) return;
+        if (this.state.cancelRequested) return;
+        if (this.state.status !== 'running') {
+          const from = this.state.status;
+          this.state.status = 'running';
+          delete this.state.reason;
+          delete this.state.finishedAt;
+          this.transitions.push({ kind: 'run', from, to: 'running', at: this.now, reason: event.reason });
+        }
+        this.move(item, 'pending', { reason: event.reason, failures: 0, finishedAt: undefined });
+        this.reopenSkippedDependents(item.id, event.reason);
+        return;
+      }
+    }
+  }
+
+  reconcile(): void {
+    if (this.state.status !== 'running') return;
+    if (this.state.cancelRequested) this.cancelAll(this.state.cancelRequested.reason);
+    this.expireDeadlines();
+    this.propagate();
+    this.startReady();
+    this.finishIfTerminal();
+  }
+
+  // --- reconcile phases -------------------------------------------------------------------------
+
+  private cancelAll(reason: string): void {
+    for (const id of this.index.order) {
+      const item = this.item(id);
+      if (isTerminal(item.status)) continue;
+      if (item.status === 'running') {
+        this.actions.push({ type: 'stop', itemId: id, attempt: item.attempts, reason: `run cancelled: ${reason}` });
+      }
+      this.move(item, 'cancelled', {
+        reason: `run cancelled: ${reason}`,
+        finishedAt: this.now,
+        deadline: undefined,
+        notBefore: undefined,
+      });
+    }
+  }
+
+  private expireDeadlines(): void {
+    for (const id of this.index.order) {
+      const item = this.item(id);
+      if (item.status !== 'running' || item.deadline === undefined || item.deadline > this.now) continue;
+      const seconds = this.index.items.get(id)?.timeoutSeconds ?? 0;
+      this.actions.push({ type: 'stop', itemId: id, attempt: item.attempts, reason: `timed out after ${seconds}s` });
+      this.fail(item, `timed out after ${seconds}s`, true, {});
+    }
+  }
+
+  /** pending → ready when every dependency is done; pending/ready → skipped when one cannot be. */
+  private propagate(): void {
+    for (const id of this.index.order) {
+      const item = this.item(id);
+      if (item.status !== 'pending' && item.status !== 'ready') continue;
+      let allDone = true;
+      let blocker: ItemState | undefined;
+      for (const depId of this.index.deps.get(id) ?? []) {
+        const dep = this.item(depId);
+        if (dep.status === 'done') continue;
+        allDone = false;
+        if (dep.status === 'failed' || dep.status === 'skipped' || dep.status === 'cancelled') {
+          blocker = dep;
+          break;
+        }
+      }
+      if (blocker) {
+        // A skipped upstream already names the root cause; pass it on unchanged.
+        const reason =
+          blocker.status === 'skipped' && blocker.reason ? blocker.reason : `upstream ${blocker.id} ${blocker.status}`;
+        this.move(item, 'skipped', { reason, finishedAt: this.now, notBefore: undefined });
+      } else if (allDone && item.status === 'pending') {
+        this.move(item, 'ready', {});
+      }
+    }
+  }
+
+  private startReady(): void {
+    const held = new HeldLocks();
+    let running = 0;
+    for (const id of this.index.order) {
+      const item = this.item(id);
+      if (item.status === 'running') {
+        running += 1;
+        held.add(this.index.locks.get(id) ?? []);
+      }
+    }
+    for (const id of this.index.order) {
+      if (running >= this.state.concurrency) return;
+      const item = this.item(id);
+      if (item.status !== 'ready') continue;
+      if (item.notBefore !== undefined && item.notBefore > this.now) continue;
+      const locks = this.index.locks.get(id) ?? [];
+      if (held.conflicts(locks)) continue;
+      const timeout = this.index.items.get(id)?.timeoutSeconds;
+      const attempt = item.attempts + 1;
+      const deadline = timeout === undefined ? undefined : this.now + Math.round(timeout * 1000);
+      this.move(
+        item,
+        'running',
+        {
+          attempts: attempt,
+          base: this.state.integrationHead,
+          startedAt: this.now,
+          finishedAt: undefined,
+          deadline,
+          notBefore: undefined,
+        },
+        { locks: [...locks], base: this.state.integrationHead },
+      );
+      this.actions.push({
+        type: 'start',
+        itemId: id,
+        attempt,
+        base: this.state.integrationHead,
+        ...(deadline === undefined ? {} : { deadline }),
+      });
+      held.add(locks);
+      running += 1;
+    }
+  }
+
+  private finishIfTerminal(): void {
+    const counts = { done: 0, failed: 0, skipped: 0, cancelled: 0 };
+    for (const id of this.index.order) {
+      const status = this.item(id).status;
+      if (!isTerminal(status)) return;
+      counts[status as keyof typeof counts] += 1;
+    }
+    const total = this.index.order.length;
+    let to: RunStatus;
+    let reason: string | undefined;
+    if (this.state.cancelRequested) {
+      to = 'cancelled';
+      reason = `cancelled: ${this.state.cancelRequested.reason}`;
+    } else if (counts.done === total) {
+      to = 'done';
+    } else {
+      to = 'failed';
+      const failed = this.index.order.filter((id) => this.item(id).status === 'failed');
+      reason =
+        `${counts.failed} of ${total} items failed (${failed.join(', ')})` +
+        (counts.skipped ? `, ${counts.skipped} skipped` : '');
+    }
+    this.state.status = to;
+    this.state.finishedAt = this.now;
+    if (reason) this.state.reason = reason;
+    this.transitions.push({ kind: 'run', from: 'running', to, at: this.now, ...(reason ? { reason } : {}) });
+  }
+
+  private wakeAt(): number | undefined {
+    if (this.state.status !== 'running') return undefined;
+    let wake: number | undefined;
+    for (const id of this.index.order) {
+      const item = this.state.items[id];
+      const t = item?.status === 'running' ? item.deadline : item?.status === 'ready' ? item.notBefore : undefined;
+      if (t !== undefined && t > this.now && (wake === undefined || t < wake)) wake = t;
+    }
+    return wake;
+  }
+
+  // --- helpers ----------------------------------------------------------------------------------
+
+  private fail(item: ItemState, reason: string, retryable: boolean, extra: Pick<ItemState, 'log' | 'exitCode'>): void {
+    const failures = item.failures + 1;
+    const retry = this.index.items.get(item.id)?.retry;
+    const maxAttempts = retry?.maxAttempts ?? 1;
+    if (retryable && failures < maxAttempts) {
+      const delay = retryDelayMs(retry, failures);
+      this.move(item, 'ready', {
+        ...extra,
+        failures,
+        deadline: undefined,
+        notBefore: this.now + delay,
+        reason: `attempt ${item.attempts} failed: ${reason}; retrying in ${delay / 1000}s (${failures} of ${maxAttempts} attempts used)`,
+      });
+      return;
+    }
+    this.move(item, 'failed', {
+      ...extra,
+      failures,
+      deadline: undefined,
+      finishedAt: this.now,
+      reason: failures > 1 ? `failed after ${failures} attempts: ${reason}` : reason,
+    });
+  }
+
+  private reopenSkippedDependents(id: string, reason: string): void {
+    for (const childId of this.index.dependents.get(id) ?? []) {
+      const child = this.item(childId);
+      if (child.status !== 'skipped') continue;
+      this.move(child, 'pending', { reason: `reopened: ${reason}`, finishedAt: undefined });
+      this.reopenSkippedDependents(childId, reason);
+    }
+  }
+
+  private runningAttempt(id: string, attempt: number): ItemState | undefined {
+    const item = this.state.items[id];
+    return item && item.status === 'running' && item.attempts === attempt ? this.item(id) : undefined;
+  }
+
+  /** The current state of an item (read only: writes go through `move`). */
+  private item(id: string): ItemState {
+    const current = this.state.items[id];
+    if (!current) throw new Error(`engine: item ${id} has no state (plan and state disagree)`);
+    return current;
+  }
+
+  /** The writable copy of an item, copied on first write so the input run is never mutated. */
+  private writable(id: string): ItemState {
+    const current = this.item(id);
+    if (this.copied.has(id)) return current;
+    const copy = { ...current };
+    this.state.items[id] = copy;
+    this.copied.add(id);
+    return copy;
+  }
+
+  private move(
+    current: ItemState,
+    to: ItemStatus,
+    fields: { [K in keyof ItemState]?: ItemState[K] | undefined },
+    extra: { locks?: string[]; base?: string } = {},
+  ): void {
+    const item = this.writable(current.id);
+    const from = item.status;
+    item.status = to;
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined) delete (item as unknown as Record<string, unknown>)[k];
+      else (item as unknown as Record<string, unknown>)[k] = v;
+    }
+    const t: Transition = { kind: 'item', itemId: item.id, from, to, attempt: item.attempts, at: this.now };
+    if (item.reason !== undefined && to !== 'running' && to !== 'done') t.reason = item.reason;
+    if (to === 'done' && item.resultRef) t.resultRef = item.resultRef;
+    if (extra.locks) t.locks = extra.locks;
+    if (extra.base) t.base = extra.base;
+    this.transitions.push(t);
+  }
+}
