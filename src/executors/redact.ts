@@ -2,8 +2,9 @@
  * Streaming secret redaction for worker logs. Pure: no I/O.
  *
  * Matching is leftmost-first, longest-first at a position, so overlapping secrets (`abcd` and `abc`)
- * redact the most text. A secret split across `push` calls is still caught: the last `maxLen - 1`
- * characters (maxLen = the longest secret) are held back until more text arrives or `flush` is called.
+ * redact the most text. A secret split across `push` calls is still caught: when the text pushed so far
+ * ends with the beginning of a secret (at most `maxLen - 1` characters, maxLen = the longest secret),
+ * that end is held back until more text arrives or `flush` is called; other text is emitted at once.
  * Pushing a text in any number of pieces gives the same result as pushing it whole.
  */
 
@@ -30,12 +31,15 @@ export function createRedactor(secrets: readonly string[]): Redactor {
   let carry = '';
 
   function scan(buffer: string, final: boolean): string {
-    // Matches may only start before `limit`: beyond it a longer secret could still be completed by the next push.
-    const limit = final ? buffer.length : buffer.length - holdBack;
+    // Positions whose rest of the buffer is an unfinished secret: the next push may complete it.
+    const pending = final ? [] : pendingStarts(buffer);
     const next = needles.map((n) => buffer.indexOf(n));
     let out = '';
     let plainStart = 0;
+    let p = 0;
     for (;;) {
+      while (p < pending.length && pending[p]! < plainStart) p++;
+      const firstPending = pending[p] ?? buffer.length;
       let best = -1;
       let bestPos = Infinity;
       for (let k = 0; k < needles.length; k++) {
@@ -46,16 +50,28 @@ export function createRedactor(secrets: readonly string[]): Redactor {
           bestPos = next[k]!;
         }
       }
-      if (best < 0 || bestPos >= limit) break;
+      // A match is final only when no unfinished secret starts at or before it (leftmost, then longest, wins).
+      if (best < 0 || bestPos >= firstPending) break;
       out += buffer.slice(plainStart, bestPos) + REDACTED;
       plainStart = bestPos + needles[best]!.length;
     }
-    let cut = final ? buffer.length : Math.max(plainStart, limit);
+    while (p < pending.length && pending[p]! < plainStart) p++;
+    let cut = pending[p] ?? buffer.length;
     // Never split a surrogate pair between two outputs: each output must be valid text on its own.
     if (cut > plainStart && cut < buffer.length && isHighSurrogate(buffer.charCodeAt(cut - 1))) cut--;
     out += buffer.slice(plainStart, cut);
     carry = buffer.slice(cut);
     return out;
+  }
+
+  /** Ascending positions p where `buffer.slice(p)` is a proper prefix of some secret. */
+  function pendingStarts(buffer: string): number[] {
+    const starts: number[] = [];
+    for (let p = Math.max(0, buffer.length - holdBack); p < buffer.length; p++) {
+      const rest = buffer.slice(p);
+      if (needles.some((n) => n.length > rest.length && n.startsWith(rest))) starts.push(p);
+    }
+    return starts;
   }
 
   return {
