@@ -50,6 +50,11 @@ export interface OrchConfig {
   commandTarget: 'local' | 'docker';
   /** Image for `command` items on the docker target. */
   commandImage?: string;
+  /**
+   * Absolute directory of the loaded config file, or the cwd when none was loaded. Workers get it as
+   * `$AGORA_CONFIG_DIR`, so that scripts next to the config can be found.
+   */
+  configDir: string;
 }
 
 export const BUILTIN_EXECUTORS = ['command', 'dispatch'] as const;

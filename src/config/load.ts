@@ -1,0 +1,121 @@
+/**
+ * Loads agora.config.mjs: an ES module exporting `orch` (or a default export with an `orch` property),
+ * validated by schema.ts, defaults filled, `configDir` set. Without a config file the built-in defaults
+ * apply.
+ */
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AgoraError, InvalidInputError, type Problem } from '../errors.js';
+import { finishProblems, JsonSchemaChecker, zodIssuesToProblems, type LocatedProblem } from '../plan/validate.js';
+import { OrchConfigSchema } from './schema.js';
+import type { OrchConfig } from './types.js';
+
+/** The config file looked for in the working directory when none is named. */
+export const DEFAULT_CONFIG_FILE = 'agora.config.mjs';
+
+export interface LoadConfigOptions {
+  /** The config file (relative to `cwd` or absolute). Default: `agora.config.mjs` in `cwd`, if present. */
+  file?: string;
+  cwd: string;
+}
+
+/** The configuration used when there is no config file. */
+export function defaultConfig(cwd: string): OrchConfig {
+  return {
+    queues: {},
+    defaultConcurrency: 4,
+    subagents: {},
+    shapes: {},
+    refNamespace: 'refs/agora/',
+    commandTarget: 'local',
+    configDir: resolve(cwd),
+  };
+}
+
+/**
+ * Loads and validates the config. An explicitly named file that does not exist is an AgoraError
+ * `config-not-found`; a module that throws while loading is `config-load-failed`; an `orch` that does
+ * not fit the schema is an InvalidInputError `config-invalid` listing every problem by JSON path
+ * (`$.orch.subagents.code-edit.command`).
+ */
+export async function loadConfig(opts: LoadConfigOptions): Promise<OrchConfig> {
+  const file = resolve(opts.cwd, opts.file ?? DEFAULT_CONFIG_FILE);
+  let info;
+  try {
+    info = await stat(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (opts.file === undefined) return defaultConfig(opts.cwd);
+    throw new AgoraError(
+      'config-not-found',
+      `config file not found: ${file}`,
+      `check the path, or leave it out to use ${DEFAULT_CONFIG_FILE} in the working directory (or the built-in defaults when there is none)`,
+    );
+  }
+  if (!info.isFile()) {
+    throw new AgoraError('config-not-found', `config path is not a file: ${file}`, `name the config module itself, e.g. ${resolve(file, DEFAULT_CONFIG_FILE)}`);
+  }
+
+  const module = await importFresh(file, `${info.mtimeMs}-${info.size}`);
+  const orch = pickOrch(module);
+  if (orch === undefined) {
+    throw new InvalidInputError(
+      'config-invalid',
+      file,
+      [{ path: '$.orch', message: 'missing: the module exports no `orch`; write `export const orch = { … }` (or `export default { orch: { … } }`)' }],
+      'see docs/config.md for an example',
+    );
+  }
+
+  const parsed = OrchConfigSchema.safeParse(orch);
+  const located: LocatedProblem[] = parsed.success ? [] : zodIssuesToProblems(parsed.error.issues, OrchConfigSchema, orch, ['orch']);
+  if (parsed.success) located.push(...schemaProblems(parsed.data));
+  if (!parsed.success || located.length > 0) {
+    const problems: Problem[] = finishProblems(located);
+    throw new InvalidInputError('config-invalid', file, problems, 'fix each problem at its path in the exported `orch`; docs/config.md describes every field');
+  }
+  return { ...parsed.data, configDir: dirname(file) };
+}
+
+/**
+ * Imports the module, bypassing the module cache when the file changed (`version` is part of the URL),
+ * so that a long-running process sees edits. Errors thrown while loading become `config-load-failed`.
+ */
+async function importFresh(file: string, version: string): Promise<Record<string, unknown>> {
+  const url = `${pathToFileURL(file).href}?v=${encodeURIComponent(version)}`;
+  try {
+    return (await import(/* @vite-ignore */ url)) as Record<string, unknown>;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new AgoraError(
+      'config-load-failed',
+      `loading the config ${file} failed: ${message}`,
+      `fix the error in ${file} (it must be an ES module that exports \`orch\`); \`node ${file}\` shows it in full`,
+    );
+  }
+}
+
+function pickOrch(module: Record<string, unknown>): unknown {
+  if (module.orch !== undefined) return module.orch;
+  const fallback = module.default;
+  if (fallback !== null && typeof fallback === 'object' && 'orch' in fallback) return (fallback as { orch: unknown }).orch;
+  return undefined;
+}
+
+/** Every input schema and shape must compile (ajv), so that plan validation can rely on them. */
+function schemaProblems(config: Omit<OrchConfig, 'configDir'>): LocatedProblem[] {
+  const checker = new JsonSchemaChecker();
+  const out: LocatedProblem[] = [];
+  const check = (schema: Record<string, unknown>, segments: string[]) => {
+    const compiled = checker.compile(schema);
+    if (compiled instanceof Error) {
+      out.push({ segments, message: `is not a valid JSON Schema: ${compiled.message}` });
+    }
+  };
+  for (const [name, subagent] of Object.entries(config.subagents)) {
+    if (subagent.inputSchema) check(subagent.inputSchema, ['orch', 'subagents', name, 'inputSchema']);
+  }
+  for (const [name, shape] of Object.entries(config.shapes)) check(shape, ['orch', 'shapes', name]);
+  return out;
+}
