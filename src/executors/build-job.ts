@@ -1,0 +1,156 @@
+import type { OrchConfig } from '../config/types.js';
+import { AgoraError } from '../errors.js';
+import type { WorkItem } from '../plan/schema.js';
+import type { LogSink, WorkerJob } from './types.js';
+
+/** Which target runs a job. */
+export type TargetName = 'local' | 'docker';
+
+export interface BuildWorkerJobArgs {
+  item: WorkItem;
+  config: OrchConfig;
+  runId: string;
+  attempt: number;
+  /** The materialised workspace on this host. */
+  workspaceDir: string;
+  log: LogSink;
+  /** Where declared secrets are looked up: the environment of `agora orch serve`. */
+  environment: Record<string, string | undefined>;
+}
+
+const SECRET_HINT = 'export it in the environment of `agora orch serve`';
+
+/**
+ * Turns a work item into the job a target runs, and names the target. Pure (no I/O).
+ *
+ * - `command`: `/bin/sh -c <inputs.run>`, env `inputs.env`, secrets named by `inputs.secrets`, target
+ *   `inputs.target` or the configured `commandTarget`; on docker, image `inputs.image` or `commandImage`.
+ * - `dispatch`: the subagent `inputs.subagent` from the config; `inputs.workerInput` goes to stdin and to
+ *   `$AGORA_INPUT` as JSON; `$AGORA_CONFIG_DIR` names the config's directory; its declared secrets are
+ *   read from `environment`; target `subagent.target` or `local`.
+ *
+ * Throws AgoraError when a declared secret is not set (`secret-missing`), the subagent is unknown
+ * (`subagent-unknown`), the executor is unknown (`executor-unknown`) or an input has the wrong type
+ * (`inputs-invalid`).
+ */
+export function buildWorkerJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: TargetName } {
+  const { item } = args;
+  switch (item.executor) {
+    case 'command':
+      return buildCommandJob(args);
+    case 'dispatch':
+      return buildDispatchJob(args);
+    default:
+      throw new AgoraError(
+        'executor-unknown',
+        `item ${item.id} uses executor "${item.executor}", which does not exist`,
+        'use "command" or "dispatch"',
+      );
+  }
+}
+
+function buildCommandJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: TargetName } {
+  const { item, config } = args;
+  const inputs = item.inputs;
+  const run = inputs.run;
+  if (typeof run !== 'string' || run.trim() === '') {
+    throw invalidInput(item, 'run', 'must be a non-empty shell command');
+  }
+  const env = optionalStringRecord(item, 'env', inputs.env);
+  const secretNames = optionalStringArray(item, 'secrets', inputs.secrets);
+  const target = inputs.target ?? config.commandTarget;
+  if (target !== 'local' && target !== 'docker') throw invalidInput(item, 'target', 'must be "local" or "docker"');
+  const image = inputs.image ?? config.commandImage;
+  if (image !== undefined && typeof image !== 'string') throw invalidInput(item, 'image', 'must be an image name');
+  if (target === 'docker' && (image === undefined || image === '')) {
+    throw new AgoraError(
+      'image-missing',
+      `item ${item.id} runs on the docker target but names no image`,
+      'set inputs.image on the item or commandImage in agora.config.mjs',
+    );
+  }
+  const job: WorkerJob = {
+    ...jobBase(args),
+    command: ['/bin/sh', '-c', run],
+    env,
+    secrets: lookUpSecrets(item, secretNames, args.environment),
+  };
+  if (target === 'docker') job.options = { image };
+  return { job, target };
+}
+
+function buildDispatchJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: TargetName } {
+  const { item, config } = args;
+  const name = item.inputs.subagent;
+  if (typeof name !== 'string' || name === '') throw invalidInput(item, 'subagent', 'must name a subagent');
+  const subagent = Object.hasOwn(config.subagents, name) ? config.subagents[name] : undefined;
+  if (subagent === undefined) {
+    const known = Object.keys(config.subagents);
+    throw new AgoraError(
+      'subagent-unknown',
+      `item ${item.id} dispatches to subagent "${name}", which agora.config.mjs does not define`,
+      known.length > 0 ? `use one of: ${known.join(', ')}` : 'define it under orch.subagents in agora.config.mjs',
+    );
+  }
+  const input = JSON.stringify(item.inputs.workerInput ?? {});
+  const job: WorkerJob = {
+    ...jobBase(args),
+    command: [...subagent.command],
+    env: { ...subagent.env, AGORA_INPUT: input, AGORA_CONFIG_DIR: config.configDir },
+    secrets: lookUpSecrets(item, subagent.secrets ?? [], args.environment),
+    stdin: input,
+  };
+  if (subagent.docker !== undefined) job.options = { ...subagent.docker };
+  return { job, target: subagent.target ?? 'local' };
+}
+
+function jobBase(args: BuildWorkerJobArgs): Pick<WorkerJob, 'runId' | 'itemId' | 'attempt' | 'workspaceDir' | 'log'> {
+  return {
+    runId: args.runId,
+    itemId: args.item.id,
+    attempt: args.attempt,
+    workspaceDir: args.workspaceDir,
+    log: args.log,
+  };
+}
+
+function lookUpSecrets(
+  item: WorkItem,
+  names: readonly string[],
+  environment: Record<string, string | undefined>,
+): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const name of names) {
+    const value = Object.hasOwn(environment, name) ? environment[name] : undefined;
+    if (value === undefined) {
+      throw new AgoraError('secret-missing', `item ${item.id} needs secret ${name}, which is not set`, SECRET_HINT);
+    }
+    secrets[name] = value;
+  }
+  return secrets;
+}
+
+function optionalStringRecord(item: WorkItem, key: string, value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidInput(item, key, 'must be an object of strings');
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw invalidInput(item, `${key}.${k}`, 'must be a string');
+    out[k] = v;
+  }
+  return out;
+}
+
+function optionalStringArray(item: WorkItem, key: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
+    throw invalidInput(item, key, 'must be an array of environment variable names');
+  }
+  return value as string[];
+}
+
+function invalidInput(item: WorkItem, key: string, problem: string): AgoraError {
+  return new AgoraError('inputs-invalid', `item ${item.id}: inputs.${key} ${problem}`, `fix inputs.${key} in plan.json`);
+}
