@@ -40,7 +40,10 @@ const DEFAULT_KILL_GRACE_MS = 5000;
 const PIPE_DRAIN_MS = 2000;
 const POLL_MS = 50;
 
-/** Creates the local child-process target. */
+/**
+ * Creates the local child-process target. `run` writes the worker's output to `job.log` but does not
+ * close it: the caller owns the sink (and closes it once `run` resolves).
+ */
 export function createLocalTarget(opts: LocalTargetOptions): WorkerTarget {
   const killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   return {
