@@ -1,0 +1,222 @@
+/**
+ * The local-repository implementation of the storage port (DESIGN.md §2): objects in-process with
+ * isomorphic-git (always with one shared `cache` per store), refs by git's own lockfile protocol
+ * (src/git/ref-lock.ts) so that the `git` CLI and Agora can share the repository safely.
+ */
+import fs from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import git from 'isomorphic-git';
+import { AgoraError } from '../errors.js';
+import { assertRefName, casRef, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
+import type { CommitData, GitStore, Oid, TreeEntry, TreeEntryMode } from './types.js';
+
+/** A local repository as a GitStore, plus where its work tree is (null for a bare repository). */
+export class LocalGitStore implements GitStore {
+  /** isomorphic-git's object cache (pack indexes), shared by every call on this store. */
+  private readonly cache: object = {};
+
+  constructor(
+    /** The repository's git directory (absolute). */
+    readonly gitdir: string,
+    /** The work tree (absolute), or null for a bare repository. */
+    readonly dir: string | null,
+    /** Lock waiting and staleness for ref updates. */
+    private readonly lockOptions: RefLockOptions = {},
+  ) {}
+
+  async readBlob(oid: Oid): Promise<Uint8Array> {
+    return this.guard(oid, async () => (await git.readBlob({ fs, gitdir: this.gitdir, oid, cache: this.cache })).blob);
+  }
+
+  async writeBlob(data: Uint8Array | string): Promise<Oid> {
+    const blob = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    return git.writeBlob({ fs, gitdir: this.gitdir, blob });
+  }
+
+  /** The entries of tree `oid` (a commit id is peeled to its tree), in git's tree order. */
+  async readTree(oid: Oid): Promise<TreeEntry[]> {
+    const { tree } = await this.guard(oid, () => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    return sortTreeEntries(tree.map((e) => ({ mode: e.mode as TreeEntryMode, path: e.path, oid: e.oid, type: e.type })));
+  }
+
+  /**
+   * Writes a tree object. Entries may come in any order (they are sorted the way git requires); names
+   * must be single, valid path components and unique; `type` must agree with `mode`.
+   */
+  async writeTree(entries: TreeEntry[]): Promise<Oid> {
+    const seen = new Set<string>();
+    for (const e of entries) {
+      assertEntryName(e.path);
+      if (seen.has(e.path)) throw new AgoraError('tree-invalid', `tree entry "${e.path}" appears twice`, 'give each entry of one tree a distinct name');
+      seen.add(e.path);
+      if (!isOid(e.oid)) throw new AgoraError('tree-invalid', `tree entry "${e.path}" has an invalid object id "${e.oid}"`);
+      if (typeForMode(e.mode) !== e.type) {
+        throw new AgoraError('tree-invalid', `tree entry "${e.path}" has mode ${e.mode} but type ${e.type} (expected ${typeForMode(e.mode)})`);
+      }
+    }
+    return git.writeTree({ fs, gitdir: this.gitdir, tree: entries.map((e) => ({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })) });
+  }
+
+  async readCommit(oid: Oid): Promise<CommitData> {
+    const { commit } = await this.guard(oid, () => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    return {
+      tree: commit.tree,
+      parents: [...commit.parent],
+      message: commit.message,
+      author: { ...commit.author },
+      committer: { ...commit.committer },
+    };
+  }
+
+  /**
+   * Writes a commit object. The message is stored the way git stores it: carriage returns removed and
+   * exactly one trailing newline (readCommit returns it in that form).
+   */
+  async writeCommit(commit: CommitData): Promise<Oid> {
+    if (!isOid(commit.tree)) throw new AgoraError('commit-invalid', `commit tree "${commit.tree}" is not an object id`);
+    for (const p of commit.parents) {
+      if (!isOid(p)) throw new AgoraError('commit-invalid', `commit parent "${p}" is not an object id`);
+    }
+    return git.writeCommit({
+      fs,
+      gitdir: this.gitdir,
+      commit: {
+        tree: commit.tree,
+        parent: [...commit.parents],
+        message: commit.message,
+        author: { ...commit.author },
+        committer: { ...commit.committer },
+      },
+    });
+  }
+
+  async hasObject(oid: Oid): Promise<boolean> {
+    if (!isOid(oid)) return false;
+    try {
+      await stat(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2)));
+      return true;
+    } catch {
+      // not loose: look in the packs
+    }
+    try {
+      await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'NotFoundError') return false;
+      throw e;
+    }
+  }
+
+  async resolveRef(ref: string): Promise<Oid | null> {
+    return readRef(this.gitdir, ref);
+  }
+
+  async listRefs(prefix: string): Promise<Array<{ ref: string; oid: Oid }>> {
+    return listRefs(this.gitdir, prefix);
+  }
+
+  /** CAS by git's lockfile protocol. `next` must be an object in this repository, as `git update-ref` requires. */
+  async casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean> {
+    assertRefName(ref);
+    if (!(await this.hasObject(next))) {
+      throw new AgoraError('object-not-found', `cannot point ${ref} at ${next}: no such object in ${this.gitdir}`, 'write the object before updating the ref');
+    }
+    return casRef(this.gitdir, ref, next, expected, this.lockOptions);
+  }
+
+  async deleteRef(ref: string, expected: Oid): Promise<boolean> {
+    return deleteRef(this.gitdir, ref, expected, this.lockOptions);
+  }
+
+  /** Runs an object read, turning isomorphic-git's "not found" into an AgoraError that names the object. */
+  private async guard<T>(oid: Oid, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'NotFoundError') {
+        throw new AgoraError('object-not-found', `object ${oid} is not in ${this.gitdir}`, 'fetch the missing objects or check the id');
+      }
+      if (code === 'ObjectTypeError') {
+        throw new AgoraError('object-type', `object ${oid} in ${this.gitdir}: ${(e as Error).message}`);
+      }
+      throw e;
+    }
+  }
+}
+
+/** The object type a tree entry of this mode points at. */
+export function typeForMode(mode: TreeEntryMode): TreeEntry['type'] {
+  switch (mode) {
+    case '040000':
+      return 'tree';
+    case '160000':
+      return 'commit';
+    case '100644':
+    case '100755':
+    case '120000':
+      return 'blob';
+    default:
+      throw new AgoraError('tree-invalid', `unknown tree entry mode ${String(mode)}`);
+  }
+}
+
+/** Sorts entries in git's tree order: by name bytes, with a tree's name compared as `name/`. */
+export function sortTreeEntries<T extends { path: string; mode: TreeEntryMode }>(entries: T[]): T[] {
+  const keyed = entries.map((e) => ({ e, key: Buffer.from(e.mode === '040000' ? `${e.path}/` : e.path, 'utf8') }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  return keyed.map((k) => k.e);
+}
+
+/** Throws unless `name` is a usable tree entry name (one component, not `.`, `..` or `.git`). */
+export function assertEntryName(name: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (name === '' || name === '.' || name === '..' || name.toLowerCase() === '.git' || /[/\x00]/.test(name)) {
+    throw new AgoraError('tree-invalid', `"${name}" is not a valid tree entry name`, 'entry names are single path components other than ., .., .git');
+  }
+}
+
+/**
+ * Opens the repository at `dir`: a work tree (with a `.git` directory) or a bare repository. A `.git`
+ * file (a linked worktree or a submodule) is refused: isomorphic-git cannot follow it (DESIGN.md §7).
+ */
+export async function openLocalStore(dir: string, options: RefLockOptions = {}): Promise<LocalGitStore> {
+  const root = resolve(dir);
+  const dotGit = join(root, '.git');
+  const dotGitInfo = await stat(dotGit).catch(() => null);
+  if (dotGitInfo?.isFile()) {
+    throw new AgoraError(
+      'repo-unsupported',
+      `${dotGit} is a file (a linked worktree or a submodule), which Agora cannot use`,
+      'pass the main repository (the directory that holds the .git directory) with --repo DIR',
+    );
+  }
+  if (dotGitInfo?.isDirectory() && (await looksLikeGitdir(dotGit))) {
+    await assertSupported(dotGit);
+    return new LocalGitStore(dotGit, root, options);
+  }
+  if (await looksLikeGitdir(root)) {
+    await assertSupported(root);
+    return new LocalGitStore(root, null, options);
+  }
+  throw new AgoraError('repo-not-found', `${root} is not a git repository`, `run \`git init\` there or pass --repo DIR`);
+}
+
+async function looksLikeGitdir(path: string): Promise<boolean> {
+  const [head, objects, refs] = await Promise.all(
+    ['HEAD', 'objects', 'refs'].map((name) => stat(join(path, name)).catch(() => null)),
+  );
+  return Boolean(head?.isFile() && objects?.isDirectory() && refs?.isDirectory());
+}
+
+/** Refuses repositories whose object format or ref storage this adapter cannot handle. */
+async function assertSupported(gitdir: string): Promise<void> {
+  const config = await readFile(join(gitdir, 'config'), 'utf8').catch(() => '');
+  if (/^\s*objectformat\s*=\s*sha256\s*$/im.test(config)) {
+    throw new AgoraError('repo-unsupported', `${gitdir} uses SHA-256 object ids, which Agora does not support yet`, 'use a SHA-1 repository');
+  }
+  if (/^\s*refstorage\s*=\s*reftable\s*$/im.test(config)) {
+    throw new AgoraError('repo-unsupported', `${gitdir} stores refs in a reftable, which Agora does not support`, 'use a repository with the files ref backend');
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * Refs of a local repository, read and updated by git's own lockfile protocol so that Agora and the `git`
+ * CLI can share one repository (DESIGN.md §7): an update creates `<ref>.lock` exclusively, checks the
+ * current value under the lock, writes and fsyncs the new value into the lock file and renames it over
+ * the ref. Readers therefore only ever see a whole old or a whole new value. Loose refs win over
+ * `packed-refs`; a deletion removes the ref from `packed-refs` (under `packed-refs.lock`) before it
+ * removes the loose file, so no reader sees an older packed value come back.
+ */
+import { lstat, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { AgoraError } from '../errors.js';
+import type { Oid } from './types.js';
+
+/** How long to wait for a lock another live writer holds, and when a lock counts as abandoned. */
+export interface RefLockOptions {
+  /** Give up waiting for a lock held by another writer after this long (default 2,000 ms). */
+  maxWaitMs?: number;
+  /** A lock file older than this was left by a crashed writer (default 30,000 ms). */
+  staleMs?: number;
+}
+
+const DEFAULT_MAX_WAIT_MS = 2_000;
+const DEFAULT_STALE_MS = 30_000;
+const OID_RE = /^[0-9a-f]{40}$/;
+const MAX_SYMREF_DEPTH = 5;
+
+/** True when `oid` is a full, lower-case SHA-1 object id. */
+export function isOid(oid: string): boolean {
+  return OID_RE.test(oid);
+}
+
+/**
+ * Checks `ref` against git's ref-name rules (git-check-ref-format) restricted to names under `refs/`.
+ * Throws AgoraError('ref-invalid') naming the ref and the broken rule.
+ */
+export function assertRefName(ref: string): void {
+  const problem = refNameProblem(ref);
+  if (problem) {
+    throw new AgoraError('ref-invalid', `ref name "${ref}" is not valid: ${problem}`, 'use a full ref name such as refs/agora/runs/<run>');
+  }
+}
+
+function refNameProblem(ref: string): string | null {
+  if (!ref.startsWith('refs/')) return 'it must start with refs/';
+  if (ref.endsWith('/')) return 'it must not end with /';
+  if (ref.endsWith('.')) return 'it must not end with .';
+  if (ref.includes('..')) return 'it must not contain ..';
+  if (ref.includes('@{')) return 'it must not contain @{';
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return 'it must not contain spaces, control characters or any of ~ ^ : ? * [ \\';
+  for (const part of ref.split('/')) {
+    if (part === '') return 'it must not contain an empty component (//)';
+    if (part.startsWith('.')) return `component "${part}" must not start with .`;
+    if (part.endsWith('.lock')) return `component "${part}" must not end with .lock`;
+  }
+  return null;
+}
+
+function assertOid(oid: string, what: string): void {
+  if (!isOid(oid)) throw new AgoraError('oid-invalid', `${what} "${oid}" is not a 40-character hexadecimal object id`);
+}
+
+function errCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | null)?.code;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reading
+
+/** One line of `packed-refs`: a ref and the object it points at. */
+interface PackedRef {
+  ref: string;
+  oid: Oid;
+}
+
+/** The parsed `packed-refs` file: header line (if any) and refs in file order, with their peeled lines. */
+interface PackedRefsFile {
+  header: string | null;
+  refs: Array<PackedRef & { peeled: string | null }>;
+}
+
+async function readPackedRefsFile(gitdir: string): Promise<PackedRefsFile> {
+  let text: string;
+  try {
+    text = await readFile(join(gitdir, 'packed-refs'), 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return { header: null, refs: [] };
+    throw e;
+  }
+  const file: PackedRefsFile = { header: null, refs: [] };
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('#')) {
+      file.header ??= line;
+      continue;
+    }
+    if (line.startsWith('^')) {
+      const last = file.refs[file.refs.length - 1];
+      if (last) last.peeled = line;
+      continue;
+    }
+    const space = line.indexOf(' ');
+    const oid = line.slice(0, space);
+    const ref = line.slice(space + 1);
+    if (space > 0 && isOid(oid)) file.refs.push({ ref, oid, peeled: null });
+  }
+  return file;
+}
+
+async function readPackedRef(gitdir: string, ref: string): Promise<Oid | null> {
+  const file = await readPackedRefsFile(gitdir);
+  return file.refs.find((r) => r.ref === ref)?.oid ?? null;
+}
+
+/** The content of a loose ref file: an object id, a symbolic target, or nothing (no such file). */
+type LooseRef = { oid: Oid } | { symref: string } | null;
+
+async function readLooseRef(gitdir: string, ref: string): Promise<LooseRef> {
+  const path = join(gitdir, ref);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = errCode(e);
+    // A directory of that name (refs/x when refs/x/y exists) or a missing parent is simply "no ref".
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return null;
+    throw e;
+  }
+  const value = text.trim();
+  if (value.startsWith('ref: ')) return { symref: value.slice(5).trim() };
+  if (isOid(value)) return { oid: value };
+  throw new AgoraError(
+    'ref-corrupt',
+    `${path} does not hold an object id (${JSON.stringify(value.slice(0, 60))})`,
+    `check that no other tool writes this ref in place; restore it with \`git update-ref ${ref} <commit>\``,
+  );
+}
+
+/**
+ * The object `ref` points at (loose ref first, then `packed-refs`; symbolic refs such as `HEAD` are
+ * followed), or null when it does not exist. Reads the loose file before `packed-refs`: `git pack-refs`
+ * writes `packed-refs` before it prunes the loose file, so a ref being packed is never missed.
+ */
+export async function readRef(gitdir: string, ref: string): Promise<Oid | null> {
+  let name = ref;
+  for (let depth = 0; depth <= MAX_SYMREF_DEPTH; depth++) {
+    if (name !== 'HEAD') assertRefName(name);
+    const loose = await readLooseRef(gitdir, name);
+    if (loose === null) return name === 'HEAD' ? null : readPackedRef(gitdir, name);
+    if ('oid' in loose) return loose.oid;
+    name = loose.symref;
+  }
+  throw new AgoraError('ref-corrupt', `${ref} is a chain of more than ${MAX_SYMREF_DEPTH} symbolic refs`, 'point it at a commit or a branch directly');
+}
+
+async function walkLooseRefs(gitdir: string, dir: string, out: Map<string, Oid>): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(join(gitdir, dir));
+  } catch (e) {
+    const code = errCode(e);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    throw e;
+  }
+  for (const name of names) {
+    if (name.endsWith('.lock')) continue;
+    const ref = `${dir}/${name}`;
+    let info;
+    try {
+      info = await lstat(join(gitdir, ref));
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') continue; // deleted meanwhile
+      throw e;
+    }
+    if (info.isDirectory()) {
+      await walkLooseRefs(gitdir, ref, out);
+    } else if (info.isFile()) {
+      const loose = await readLooseRef(gitdir, ref);
+      if (loose && 'oid' in loose) out.set(ref, loose.oid);
+    }
+  }
+}
+
+/** Every ref whose name starts with `prefix` (loose and packed; loose wins), sorted by name (bytewise). */
+export async function listRefs(gitdir: string, prefix: string): Promise<Array<{ ref: string; oid: Oid }>> {
+  // Walk from the deepest complete directory of the prefix, then filter by the full prefix.
+  const slash = prefix.lastIndexOf('/');
+  const base = slash > 0 ? prefix.slice(0, slash) : 'refs';
+  const loose = new Map<string, Oid>();
+  if (base === 'refs' || base.startsWith('refs/')) await walkLooseRefs(gitdir, base, loose);
+  const packed = await readPackedRefsFile(gitdir);
+  const all = new Map<string, Oid>();
+  for (const r of packed.refs) if (r.ref.startsWith(prefix)) all.set(r.ref, r.oid);
+  for (const [ref, oid] of loose) if (ref.startsWith(prefix)) all.set(ref, oid);
+  return [...all]
+    .map(([ref, oid]) => ({ ref, oid, key: Buffer.from(ref) }))
+    .sort((a, b) => Buffer.compare(a.key, b.key))
+    .map(({ ref, oid }) => ({ ref, oid }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Locking and writing
+
+/** A held `<path>.lock`: the open handle to write the new content into. */
+interface HeldLock {
+  path: string;
+  handle: import('node:fs/promises').FileHandle;
+}
+
+/**
+ * Creates `lockPath` exclusively. While another live writer holds it, retries with a small random backoff
+ * for up to `maxWaitMs` and then returns null. A lock older than `staleMs` throws `ref-locked`.
+ */
+async function acquireLock(lockPath: string, what: string, opts: RefLockOptions): Promise<HeldLock | null> {
+  const maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
+  const deadline = Date.now() + maxWaitMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { path: lockPath, handle: await open(lockPath, 'wx') };
+    } catch (e) {
+      const code = errCode(e);
+      if (code === 'ENOENT') {
+        // A parent directory is missing (or was just removed by a deletion): create it and try again.
+        await mkdir(dirname(lockPath), { recursive: true }).catch((err: unknown) => {
+          if (errCode(err) === 'ENOTDIR' || errCode(err) === 'EEXIST') throw refConflict(lockPath, what);
+          throw err;
+        });
+        continue;
+      }
+      if (code === 'ENOTDIR') throw refConflict(lockPath, what);
+      if (code !== 'EEXIST') throw e;
+    }
+    let ageMs: number;
+    try {
+      ageMs = Date.now() - (await stat(lockPath)).mtimeMs;
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') continue; // released meanwhile
+      throw e;
+    }
+    if (ageMs > staleMs) {
+      throw new AgoraError(
+        'ref-locked',
+        `${lockPath} has been held for ${Math.round(ageMs / 1000)} s: a git or agora process probably crashed while updating ${what}`,
+        `remove ${lockPath} if no git or agora process is running`,
+      );
+    }
+    if (Date.now() >= deadline) return null;
+    const ceiling = Math.min(50, 2 ** Math.min(attempt, 6));
+    await sleep(1 + Math.random() * ceiling);
+  }
+}
+
+function refConflict(lockPath: string, what: string): AgoraError {
+  return new AgoraError(
+    'ref-conflict',
+    `cannot create ${lockPath}: a ref that is a prefix of ${what} exists as a file`,
+    'ref names must not nest inside one another (refs/x and refs/x/y cannot both exist); choose another name',
+  );
+}
+
+async function releaseLock(lock: HeldLock): Promise<void> {
+  await lock.handle.close().catch(() => undefined);
+  await unlink(lock.path).catch((e: unknown) => {
+    if (errCode(e) !== 'ENOENT') throw e;
+  });
+}
+
+/** Writes `content` into the held lock, fsyncs it and renames it over `target` (the lock is then gone). */
+async function commitLock(lock: HeldLock, target: string, content: string): Promise<void> {
+  try {
+    await lock.handle.writeFile(content, 'utf8');
+    await lock.handle.sync();
+    await lock.handle.close();
+    await rename(lock.path, target);
+  } catch (e) {
+    await releaseLock(lock);
+    throw e;
+  }
+}
+
+/** The current value of `ref` as an update must see it: the loose file, else `packed-refs`. */
+async function currentValue(gitdir: string, ref: string): Promise<Oid | null> {
+  const loose = await readLooseRef(gitdir, ref);
+  if (loose === null) return readPackedRef(gitdir, ref);
+  if ('oid' in loose) return loose.oid;
+  throw new AgoraError('ref-symbolic', `${ref} is a symbolic ref (to ${loose.symref}); Agora updates only direct refs`, `update ${loose.symref} instead`);
+}
+
+/**
+ * Compare-and-swap: points `ref` at `next` only if it currently points at `expected` (null: only if it
+ * does not exist). Returns false when the ref had moved, or when another live writer kept the lock for
+ * longer than `maxWaitMs`. Throws `ref-locked` for a lock abandoned by a crashed writer.
+ */
+export async function casRef(gitdir: string, ref: string, next: Oid, expected: Oid | null, opts: RefLockOptions = {}): Promise<boolean> {
+  assertRefName(ref);
+  assertOid(next, 'new value');
+  if (expected !== null) assertOid(expected, 'expected value');
+  const path = join(gitdir, ref);
+  const lock = await acquireLock(`${path}.lock`, ref, opts);
+  if (!lock) return false;
+  let current: Oid | null;
+  try {
+    current = await currentValue(gitdir, ref);
+  } catch (e) {
+    await releaseLock(lock);
+    throw e;
+  }
+  if (current !== expected) {
+    await releaseLock(lock);
+    return false;
+  }
+  await commitLock(lock, path, `${next}\n`);
+  return true;
+}
+
+/**
+ * Deletes `ref` only if it currently points at `expected`. Removes it from `packed-refs` first (under
+ * `packed-refs.lock`), then the loose file, all while holding `<ref>.lock`; empty parent directories of
+ * the loose ref are removed as git does. Returns false when the ref had moved (or was already gone).
+ */
+export async function deleteRef(gitdir: string, ref: string, expected: Oid, opts: RefLockOptions = {}): Promise<boolean> {
+  assertRefName(ref);
+  assertOid(expected, 'expected value');
+  const path = join(gitdir, ref);
+  const lock = await acquireLock(`${path}.lock`, ref, opts);
+  if (!lock) return false;
+  try {
+    if ((await currentValue(gitdir, ref)) !== expected) return false;
+    if ((await readPackedRef(gitdir, ref)) !== null) {
+      const removed = await removeFromPackedRefs(gitdir, ref, opts);
+      if (!removed) return false;
+    }
+    await unlink(path).catch((e: unknown) => {
+      if (errCode(e) !== 'ENOENT') throw e;
+    });
+    return true;
+  } finally {
+    await releaseLock(lock);
+    await pruneEmptyDirs(gitdir, dirname(ref));
+  }
+}
+
+/** Rewrites `packed-refs` without `ref` under `packed-refs.lock`. False if the lock stayed busy. */
+async function removeFromPackedRefs(gitdir: string, ref: string, opts: RefLockOptions): Promise<boolean> {
+  const target = join(gitdir, 'packed-refs');
+  const lock = await acquireLock(`${target}.lock`, 'packed-refs', opts);
+  if (!lock) return false;
+  const file = await readPackedRefsFile(gitdir).catch(async (e: unknown) => {
+    await releaseLock(lock);
+    throw e;
+  });
+  const lines: string[] = [];
+  if (file.header) lines.push(file.header);
+  for (const r of file.refs) {
+    if (r.ref === ref) continue;
+    lines.push(`${r.oid} ${r.ref}`);
+    if (r.peeled) lines.push(r.peeled);
+  }
+  await commitLock(lock, target, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+  return true;
+}
+
+/** Removes now-empty directories from `dir` up to (not including) `refs/`, stopping at the first non-empty one. */
+async function pruneEmptyDirs(gitdir: string, dir: string): Promise<void> {
+  let current = dir;
+  while (current.startsWith('refs/') && current.split('/').length > 2) {
+    try {
+      await rmdir(join(gitdir, current));
+    } catch {
+      return; // not empty, or already gone
+    }
+    current = dirname(current);
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * Workspaces: a commit's tree materialised into a directory for a worker, and the directory captured
+ * back into a tree afterwards (DESIGN.md §2, §4). With the `git` CLI present this uses a private index
+ * file kept next to (outside) the directory: `read-tree` + `checkout-index` to materialise, `add -A` +
+ * `write-tree` to capture. Without it (or with AGORA_GIT_CLI=0) an in-process walk does the same with
+ * isomorphic-git. Both honour `.gitignore` files in the tree and `info/exclude` (tracked files stay
+ * tracked even when ignored), keep the exec bit and symlinks, and give identical trees.
+ *
+ * Both paths are hermetic with respect to the user's configuration: the CLI runs without the global and
+ * system git config (and without a global excludes file), so a capture depends on the repository alone.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import fs, { type Stats } from 'node:fs';
+import { devNull } from 'node:os';
+import { join, resolve, sep } from 'node:path';
+import git from 'isomorphic-git';
+import { AgoraError } from '../errors.js';
+import type { LocalGitStore } from './local-store.js';
+import { applyTreeChanges, type PathChange } from './tree-edit.js';
+import { diffTrees, type TreeChange } from './tree-diff.js';
+import type { Oid, TreeEntryMode } from './types.js';
+
+/** How a workspace is materialised and captured. */
+export type WorkspaceMethod = 'cli' | 'isomorphic-git';
+
+/** A materialised commit: where it is, what it came from, and how it was made. */
+export interface Workspace {
+  readonly store: LocalGitStore;
+  /** The commit that was materialised. */
+  readonly commit: Oid;
+  /** That commit's tree, the base that captures are compared against. */
+  readonly baseTree: Oid;
+  /** The workspace directory (absolute). */
+  readonly dir: string;
+  /** The private index file (outside `dir`; used by the CLI method). */
+  readonly indexFile: string;
+  readonly method: WorkspaceMethod;
+}
+
+/** Choice of method; by default the CLI when it is present and AGORA_GIT_CLI is not `0`. */
+export interface WorkspaceOptions {
+  method?: WorkspaceMethod;
+}
+
+let cliProbe: Promise<boolean> | null = null;
+
+/** Whether the `git` CLI can be used (probed once per process; AGORA_GIT_CLI=0 says no). */
+export function gitCliAvailable(): Promise<boolean> {
+  if (process.env.AGORA_GIT_CLI === '0') return Promise.resolve(false);
+  cliProbe ??= new Promise((done) => {
+    execFile('git', ['--version'], { env: gitEnv({}), timeout: 10_000 }, (err, stdout) => done(!err && stdout.startsWith('git version')));
+  });
+  return cliProbe;
+}
+
+async function chooseMethod(options: WorkspaceOptions): Promise<WorkspaceMethod> {
+  const available = await gitCliAvailable();
+  if (options.method === 'cli' && !available) {
+    throw new AgoraError('git-cli-missing', 'the git command is not available', 'install git, or leave the workspace method unset to use the built-in fallback');
+  }
+  return options.method ?? (available ? 'cli' : 'isomorphic-git');
+}
+
+/**
+ * Materialises `commit` into `dir` (created if missing; it must be empty, except that a leftover under
+ * `<gitdir>/agora/work/` from a crashed attempt is cleared) and returns the workspace.
+ */
+export async function materializeWorkspace(store: LocalGitStore, commit: Oid, dir: string, options: WorkspaceOptions = {}): Promise<Workspace> {
+  const method = await chooseMethod(options);
+  const abs = resolve(dir);
+  const ws: Workspace = { store, commit, baseTree: (await store.readCommit(commit)).tree, dir: abs, indexFile: `${abs}.index`, method };
+  await prepareEmptyDir(store, ws);
+  if (method === 'cli') {
+    await runGit(ws, ['read-tree', commit]);
+    await runGit(ws, ['checkout-index', '--all', '--force', '--index']);
+  } else {
+    await writeTreeInto(store, ws.baseTree, abs);
+  }
+  return ws;
+}
+
+/**
+ * Captures the workspace as a tree (writing any new blobs and trees) and lists its changes against the
+ * materialised commit's tree. Ignored untracked files are left out; deleted files are gone from the tree.
+ */
+export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions = {}): Promise<{ tree: Oid; changes: TreeChange[] }> {
+  const method = options.method ?? ws.method;
+  let tree: Oid;
+  if (method === 'cli') {
+    await chooseMethod({ method });
+    if (ws.method !== 'cli') await runGit(ws, ['read-tree', ws.commit]); // no index yet: start from the base
+    await runGit(ws, ['add', '--all', '--', '.']);
+    tree = (await runGit(ws, ['write-tree'])).trim();
+  } else {
+    tree = await captureByWalk(ws);
+  }
+  return { tree, changes: await diffTrees(ws.store, ws.baseTree, tree) };
+}
+
+/** Removes the workspace directory and its index file. */
+export async function removeWorkspace(ws: Workspace): Promise<void> {
+  await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
+  await rm(ws.indexFile, { force: true });
+  await rm(`${ws.indexFile}.lock`, { force: true });
+}
+
+async function prepareEmptyDir(store: LocalGitStore, ws: Workspace): Promise<void> {
+  const entries = await readdir(ws.dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [];
+    throw e;
+  });
+  if (entries.length > 0) {
+    const scratch = join(store.gitdir, 'agora', 'work') + sep;
+    if (!ws.dir.startsWith(scratch)) {
+      throw new AgoraError('workspace-not-empty', `workspace directory ${ws.dir} is not empty`, 'choose a new directory or remove this one first');
+    }
+    await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+  await rm(ws.indexFile, { force: true });
+  await mkdir(ws.dir, { recursive: true });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The git CLI
+
+/** The environment for git children: none of the parent's GIT_* variables, no prompts, no user config. */
+function gitEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('GIT_') && value !== undefined) env[key] = value;
+  }
+  return { ...env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: devNull, LC_ALL: 'C', ...extra };
+}
+
+/** Settings that make a capture depend on the repository alone and match the in-process method. */
+const HERMETIC_CONFIG = [
+  'core.excludesFile=' + devNull,
+  'core.autocrlf=false',
+  'core.fileMode=true',
+  'core.symlinks=true',
+  'core.fsmonitor=false',
+  'core.splitIndex=false',
+  'gc.auto=0',
+].flatMap((kv) => ['-c', kv]);
+
+function runGit(ws: Workspace, args: string[]): Promise<string> {
+  const argv = [...HERMETIC_CONFIG, `--git-dir=${ws.store.gitdir}`, `--work-tree=${ws.dir}`, ...args];
+  return new Promise((done, fail) => {
+    execFile(
+      'git',
+      argv,
+      { cwd: ws.dir, env: gitEnv({ GIT_INDEX_FILE: ws.indexFile }), maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) {
+          fail(new AgoraError('git-failed', `git ${args.join(' ')} failed in workspace ${ws.dir}: ${String(stderr).trim() || err.message}`));
+        } else {
+          done(String(stdout));
+        }
+      },
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The in-process method
+
+/** Runs at most `max` tasks at a time. */
+function limiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    while (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+async function writeTreeInto(store: LocalGitStore, tree: Oid, dir: string): Promise<void> {
+  const limit = limiter(32);
+  const walk = async (treeOid: Oid, into: string): Promise<void> => {
+    const entries = await limit(() => store.readTree(treeOid));
+    await Promise.all(
+      entries.map(async (e) => {
+        const path = join(into, e.path);
+        if (e.type === 'tree') {
+          await mkdir(path);
+          await walk(e.oid, path);
+        } else if (e.type === 'commit') {
+          await mkdir(path); // a submodule: git leaves an empty directory
+        } else {
+          await limit(async () => {
+            const blob = await store.readBlob(e.oid);
+            if (e.mode === '120000') await symlink(Buffer.from(blob).toString('utf8'), path);
+            else await writeFile(path, blob, { mode: e.mode === '100755' ? 0o777 : 0o666 });
+          });
+        }
+      }),
+    );
+  };
+  await walk(tree, dir);
+}
+
+/** Every non-tree path of `tree` with its entry, and every directory path on the way. */
+async function flattenTree(store: LocalGitStore, tree: Oid): Promise<{ files: Map<string, { mode: TreeEntryMode; oid: Oid }>; dirs: Set<string> }> {
+  const files = new Map<string, { mode: TreeEntryMode; oid: Oid }>();
+  const dirs = new Set<string>();
+  const limit = limiter(16);
+  const walk = async (oid: Oid, prefix: string): Promise<void> => {
+    const entries = await limit(() => store.readTree(oid));
+    const subtrees: Array<Promise<void>> = [];
+    for (const e of entries) {
+      const path = prefix ? `${prefix}/${e.path}` : e.path;
+      if (e.type === 'tree') {
+        dirs.add(path);
+        subtrees.push(walk(e.oid, path));
+      } else {
+        files.set(path, { mode: e.mode, oid: e.oid });
+      }
+    }
+    await Promise.all(subtrees);
+  };
+  await walk(tree, '');
+  return { files, dirs };
+}
+
+function blobId(content: Uint8Array): Oid {
+  return createHash('sha1').update(`blob ${content.byteLength}\0`).update(content).digest('hex');
+}
+
+/** The mode git records for a file with these stats (the owner's exec bit decides 100755). */
+function modeOf(info: Stats): TreeEntryMode {
+  if (info.isSymbolicLink()) return '120000';
+  return info.mode & 0o100 ? '100755' : '100644';
+}
+
+/**
+ * Captures by walking the directory: tracked paths (those in the base tree) are always considered;
+ * untracked ones only when not ignored (`.gitignore` files in the workspace and `info/exclude`, through
+ * isomorphic-git's `isIgnored`); an ignored untracked directory is not entered. Unchanged files are hashed
+ * but not rewritten; the new tree is built by tree surgery on the base.
+ */
+async function captureByWalk(ws: Workspace): Promise<Oid> {
+  const { store } = ws;
+  const base = await flattenTree(store, ws.baseTree);
+  const seen = new Set<string>();
+  const changes: PathChange[] = [];
+  const limit = limiter(32);
+  const ignored = (path: string): Promise<boolean> => git.isIgnored({ fs, dir: ws.dir, gitdir: store.gitdir, filepath: path });
+
+  const visit = async (path: string, info: Stats): Promise<void> => {
+    const tracked = base.files.get(path);
+    if (info.isDirectory()) {
+      if (tracked?.mode === '160000') {
+        seen.add(path); // a submodule's directory: the gitlink stays as it was
+        return;
+      }
+      if (!base.dirs.has(path) && (await ignored(`${path}/`))) return;
+      await walkDir(path);
+      return;
+    }
+    if (!info.isFile() && !info.isSymbolicLink()) return; // sockets, fifos: git skips them too
+    if (!tracked && (await ignored(path))) return;
+    seen.add(path);
+    const abs = join(ws.dir, path);
+    const content = await limit(async () => (info.isSymbolicLink() ? Buffer.from(await readlink(abs), 'utf8') : await readFile(abs)));
+    const mode = modeOf(info);
+    const oid = blobId(content);
+    if (tracked && tracked.oid === oid && tracked.mode === mode) return;
+    await store.writeBlob(content);
+    changes.push({ path, entry: { mode, oid } });
+  };
+
+  const walkDir = async (path: string): Promise<void> => {
+    const abs = path ? join(ws.dir, path) : ws.dir;
+    const names = await limit(() => readdir(abs));
+    await Promise.all(
+      names
+        .filter((name) => name !== '.git')
+        .map(async (name) => {
+          const child = path ? `${path}/${name}` : name;
+          const info = await limit(() => lstat(join(ws.dir, child)));
+          await visit(child, info);
+        }),
+    );
+  };
+
+  await walkDir('');
+  for (const path of base.files.keys()) if (!seen.has(path)) changes.push({ path, entry: null });
+  return applyTreeChanges(store, ws.baseTree, changes);
+}
+
