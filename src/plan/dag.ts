@@ -126,10 +126,19 @@ export function findCycles(items: readonly GraphItem[], options: FindCyclesOptio
   const blocked = new Array<boolean>(n).fill(false);
   const blockedBy = Array.from({ length: n }, () => new Set<number>());
 
-  for (let s = 0; s < n; s++) {
-    if (!cyclic(s)) continue;
-    // The component of s among the nodes at or after s in plan order: cycles whose earliest node is s.
-    const sub = components(graph, (v) => v >= s && whole[v] === whole[s]);
+  let from = 0;
+  while (from < n) {
+    // Components among the nodes at or after `from` (Johnson): the earliest node on a cycle there is the
+    // next start s, and its cycles stay within its component. Each such pass finds at least one cycle,
+    // so the passes cost O((nodes + edges) × (cycles + 1)) in total.
+    const first = from;
+    const sub = components(graph, (v) => v >= first && cyclic(v));
+    const subSize = new Map<number, number>();
+    for (let v = first; v < n; v++) if (sub[v]! >= 0) subSize.set(sub[v]!, (subSize.get(sub[v]!) ?? 0) + 1);
+    let s = first;
+    while (s < n && !(sub[s]! >= 0 && (subSize.get(sub[s]!)! > 1 || graph.adjacency[s]!.includes(s)))) s++;
+    if (s >= n) break;
+    from = s + 1;
     const inScope = (v: number) => v >= s && sub[v] === sub[s];
     for (let v = s; v < n; v++) {
       blocked[v] = false;
