@@ -1,0 +1,423 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import logUpdate from 'log-update';
+import { appendEntries } from '../audit/entry.js';
+import { step } from '../engine/step.js';
+import type { Transition } from '../engine/types.js';
+import { AgoraError, InvalidInputError } from '../errors.js';
+import type { Oid } from '../git/types.js';
+import { parsePlanText } from '../plan/parse.js';
+import type { Plan } from '../plan/schema.js';
+import { assertValidPlan } from '../plan/validate.js';
+import { liveLogPath } from '../runs/attempt.js';
+import { readRejection, submitPlan } from '../runs/inbox.js';
+import { Server } from '../runs/server.js';
+import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
+import { logName, readLog, readRun, readRunAt, writeRun, type StoredRun } from '../runs/state-store.js';
+import { attemptContext, createTargets, openContext, type CliContext, type GlobalOptions } from './context.js';
+import { statusView, table, watchLine } from './render.js';
+
+/** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+  /** True when stdout is a terminal (live table instead of JSON lines). */
+  tty: boolean;
+}
+
+export const stdio: Output = {
+  out: (t) => process.stdout.write(`${t}\n`),
+  err: (t) => process.stderr.write(`${t}\n`),
+  tty: Boolean(process.stdout.isTTY),
+};
+
+export async function readPlanFile(file: string, ctx: CliContext): Promise<{ text: string; plan: Plan }> {
+  const path = resolve(process.cwd(), file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AgoraError(
+      'plan-not-found',
+      `cannot read plan ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      'pass the path of a plan.json',
+    );
+  }
+  const plan = assertValidPlan(parsePlanText(text, file), ctx.config, file);
+  return { text, plan };
+}
+
+export async function validateVerb(file: string, g: GlobalOptions, io: Output): Promise<number> {
+  const ctx = await openContext(g);
+  const { plan } = await readPlanFile(file, ctx);
+  const edges = plan.items.reduce((n, i) => n + i.depends_on.length, 0);
+  io.out(`${file}: valid — ${plan.items.length} items, ${edges} dependencies, queue "${plan.queue}"`);
+  return 0;
+}
+
+export async function submitVerb(
+  file: string,
+  opts: GlobalOptions & { base?: string; queue?: string },
+  io: Output,
+): Promise<string> {
+  const ctx = await openContext(opts);
+  const runId = await submit(ctx, file, opts);
+  io.out(runId);
+  return runId;
+}
+
+async function submit(ctx: CliContext, file: string, opts: { base?: string; queue?: string }): Promise<string> {
+  let { text, plan } = await readPlanFile(file, ctx);
+  if (opts.queue && opts.queue !== plan.queue) {
+    plan = { ...plan, queue: opts.queue };
+    text = `${JSON.stringify(plan, null, 2)}\n`;
+  }
+  const base = await resolveBase(ctx, opts.base);
+  const { runId } = await submitPlan(ctx.store, ctx.refs, { planText: text, planId: plan.id, base, now: Date.now() });
+  return runId;
+}
+
+async function resolveBase(ctx: CliContext, rev: string | undefined): Promise<Oid> {
+  const name = rev ?? 'HEAD';
+  const candidates = /^[0-9a-f]{40}$/.test(name) ? [] : [name, `refs/heads/${name}`, `refs/tags/${name}`];
+  if (/^[0-9a-f]{40}$/.test(name) && (await ctx.store.hasObject(name))) return name;
+  for (const ref of candidates) {
+    const oid = await ctx.store.resolveRef(ref);
+    if (oid) return oid;
+  }
+  throw new AgoraError(
+    'base-not-found',
+    rev ? `--base ${rev} names no commit in this repository` : 'the repository has no commits yet, so a run has no base',
+    rev ? 'pass a branch, tag or full commit id' : 'commit something first (a run starts from the current HEAD commit)',
+  );
+}
+
+export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: Output): Promise<number> {
+  const ctx = await openContext(opts);
+  const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
+  const targets = await createTargets(ctx);
+  const server = new Server({
+    ...attemptContext(ctx, targets),
+    ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
+    onAccept: (o) =>
+      io.err(
+        o.kind === 'accepted'
+          ? `accepted ${o.runId}`
+          : o.kind === 'rejected'
+            ? `rejected ${o.runId}: ${o.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`
+            : `${o.runId} was already accepted`,
+      ),
+    onCommit: (run, transitions) => {
+      for (const t of transitions) io.err(describe(run.runId, t));
+    },
+  });
+  const abort = new AbortController();
+  const stop = (sig: string) => {
+    if (abort.signal.aborted) process.exit(130); // a second signal: leave now
+    io.err(`${sig}: stopping workers and recording them as interrupted (send again to exit at once)`);
+    abort.abort(sig);
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  try {
+    await server.start();
+    io.err(`agora serve: serving ${ctx.store.dir ?? ctx.store.gitdir} (pid ${process.pid})`);
+    await server.serve(abort.signal);
+  } finally {
+    await Promise.all(Object.values(targets).map((t) => t.close?.()));
+    await lock.release();
+  }
+  return 0;
+}
+
+export async function runVerb(
+  file: string,
+  opts: GlobalOptions & { apply?: boolean; base?: string; queue?: string; pollMs?: number },
+  io: Output,
+): Promise<number> {
+  const ctx = await openContext(opts);
+  const runId = await submit(ctx, file, opts);
+  const holder = await serveLockHolder(ctx.store.gitdir);
+  let final: StoredRun;
+  if (holder !== null) {
+    io.err(`submitted ${runId} to the agora serve already running here (pid ${holder}); watching it`);
+    final = await watchUntilTerminal(ctx, runId, io);
+  } else {
+    io.err(`submitted ${runId}`);
+    final = await serveOne(ctx, runId, opts, io);
+  }
+  return finish(ctx, final, opts.apply ?? false, io);
+}
+
+async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
+  const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
+  const targets = await createTargets(ctx);
+  const view = progressView(io);
+  const server = new Server({
+    ...attemptContext(ctx, targets),
+    only: runId,
+    pollMs: opts.pollMs ?? 200,
+    onAccept: (o) => {
+      if (o.kind === 'rejected') {
+        throw new InvalidInputError('plan-invalid', runId, o.problems, 'fix the plan and submit it again');
+      }
+    },
+    onCommit: (run, transitions) => view.update(run, transitions),
+  });
+  const abort = new AbortController();
+  const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));
+  const onInt = () => onSignal('SIGINT');
+  const onTerm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    await server.start();
+    await server.serve(abort.signal, (s) => {
+      const run = s.run(runId);
+      return run !== undefined && run.state.status !== 'running' && s.activeRuns === 0;
+    });
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    view.done();
+    await Promise.all(Object.values(targets).map((t) => t.close?.()));
+    await lock.release();
+  }
+  const final = await readRun(ctx.store, ctx.refs, runId);
+  if (!final) throw new Error(`run ${runId} vanished`);
+  if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``, 130);
+  return final;
+}
+
+async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Output): Promise<number> {
+  const { state } = run;
+  if (!io.tty) io.out(JSON.stringify(statusView(state, run.head)));
+  else io.err(table(state, Date.now()));
+  const integration = ctx.refs.integration(state.runId);
+  io.err(`\nrun ${state.runId}: ${state.status}${state.reason ? ` — ${state.reason}` : ''}`);
+  io.err(`  state:       git log ${ctx.refs.run(state.runId)}`);
+  if (state.integrationHead !== state.base) {
+    io.err(`  integration: git log --stat ${state.base.slice(0, 12)}..${integration}`);
+    io.err(`  apply:       git merge --ff-only ${integration}   (or rerun with --apply)`);
+  }
+  if (apply) {
+    if (state.status !== 'done') {
+      throw new AgoraError('apply-refused', `not applying: run ${state.runId} is ${state.status}`, 'apply only a run whose items are all done');
+    }
+    await applyIntegration(ctx, run, io);
+  }
+  return state.status === 'done' ? 0 : 1;
+}
+
+/** Fast-forwards the checked-out branch onto the run's integration head (only if it is still at the base). */
+async function applyIntegration(ctx: CliContext, run: StoredRun, io: Output): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const exec = promisify(execFile);
+  const cwd = ctx.store.dir;
+  if (!cwd) throw new AgoraError('apply-refused', 'cannot --apply in a bare repository', 'use git merge --ff-only in a clone');
+  const head = await ctx.store.resolveRef('HEAD');
+  if (head === run.state.integrationHead) {
+    io.err('  already applied');
+    return;
+  }
+  if (head !== run.state.base) {
+    throw new AgoraError(
+      'apply-refused',
+      `not applying: HEAD moved since the run started (was ${run.state.base.slice(0, 12)}, now ${head?.slice(0, 12)})`,
+      `merge it yourself: git merge ${ctx.refs.integration(run.state.runId)}`,
+    );
+  }
+  try {
+    await exec('git', ['merge', '--ff-only', '--quiet', run.state.integrationHead], { cwd });
+  } catch (e) {
+    throw new AgoraError('apply-failed', `git merge --ff-only failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`, 'commit or stash local changes, then retry');
+  }
+  io.err(`  applied: HEAD is now ${run.state.integrationHead.slice(0, 12)}`);
+}
+
+export async function watchVerb(runId: string, g: GlobalOptions, io: Output): Promise<number> {
+  const ctx = await openContext(g);
+  const final = await watchUntilTerminal(ctx, runId, io);
+  return final.state.status === 'done' ? 0 : 1;
+}
+
+/** Follows the run ref: one JSON line (or a table refresh) per state commit, until the run is terminal. */
+async function watchUntilTerminal(ctx: CliContext, runId: string, io: Output, pollMs = 200): Promise<StoredRun> {
+  const view = progressView(io);
+  let seen: Oid | null = null;
+  try {
+    for (;;) {
+      const head = await ctx.store.resolveRef(ctx.refs.run(runId));
+      if (!head) {
+        const rejected = await readRejection(ctx.store, ctx.refs, runId);
+        if (rejected) throw new InvalidInputError('plan-rejected', runId, rejected, 'fix the plan and submit it again');
+        if (!(await ctx.store.resolveRef(ctx.refs.inbox(runId)))) throw await runNotFound(ctx, runId);
+      } else if (head !== seen) {
+        const chain = await newCommits(ctx, runId, head, seen);
+        for (const { run, transitions } of chain) view.update(run, transitions);
+        seen = head;
+        const last = chain[chain.length - 1]!.run;
+        if (last.state.status !== 'running') return last;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  } finally {
+    view.done();
+  }
+}
+
+/** State commits after `since` up to `head`, oldest first, with the transitions each recorded. */
+async function newCommits(ctx: CliContext, runId: string, head: Oid, since: Oid | null) {
+  const { entriesOf } = await import('../runs/state-store.js');
+  const commits: Oid[] = [];
+  for (let at: Oid | undefined = head; at && at !== since; ) {
+    commits.push(at);
+    at = (await ctx.store.readCommit(at)).parents[0];
+    if (since === null) break; // first look: just the current state
+  }
+  const out: Array<{ run: StoredRun; transitions: Transition[] }> = [];
+  for (const commit of commits.reverse()) {
+    const entries = since === null ? [] : await entriesOf(ctx.store, commit);
+    out.push({ run: await readRunAt(ctx.store, runId, commit), transitions: entries });
+  }
+  return out;
+}
+
+function progressView(io: Output) {
+  if (!io.tty) {
+    return {
+      update: (run: StoredRun, transitions: readonly Transition[]) => io.out(watchLine(run.state, run.head, transitions)),
+      done: () => {},
+    };
+  }
+  let last: StoredRun | undefined;
+  const timer = setInterval(() => last && logUpdate(table(last.state, Date.now())), 1000);
+  return {
+    update: (run: StoredRun) => {
+      last = run;
+      logUpdate(table(run.state, Date.now()));
+    },
+    done: () => {
+      clearInterval(timer);
+      logUpdate.clear();
+    },
+  };
+}
+
+export async function statusVerb(runId: string | undefined, g: GlobalOptions, io: Output): Promise<number> {
+  const ctx = await openContext(g);
+  if (!runId) {
+    const runs = [];
+    for (const { ref, oid } of await ctx.store.listRefs(ctx.refs.runsPrefix)) {
+      const run = await readRunAt(ctx.store, ref.slice(ctx.refs.runsPrefix.length), oid);
+      runs.push({ runId: run.runId, status: run.state.status, items: Object.keys(run.state.items).length });
+    }
+    for (const { ref } of await ctx.store.listRefs(ctx.refs.inboxPrefix)) {
+      runs.push({ runId: ref.slice(ctx.refs.inboxPrefix.length), status: 'submitted' });
+    }
+    for (const { ref } of await ctx.store.listRefs(ctx.refs.rejectedPrefix)) {
+      runs.push({ runId: ref.slice(ctx.refs.rejectedPrefix.length), status: 'rejected' });
+    }
+    io.out(JSON.stringify({ runs }, null, 2));
+    return 0;
+  }
+  const run = await readRun(ctx.store, ctx.refs, runId);
+  if (run) {
+    io.out(JSON.stringify(statusView(run.state, run.head), null, 2));
+    return 0;
+  }
+  const rejected = await readRejection(ctx.store, ctx.refs, runId);
+  if (rejected) {
+    io.out(JSON.stringify({ runId, status: 'rejected', problems: rejected }, null, 2));
+    return 1;
+  }
+  if (await ctx.store.resolveRef(ctx.refs.inbox(runId))) {
+    io.out(JSON.stringify({ runId, status: 'submitted', note: 'waiting for `agora orch serve` to accept it' }, null, 2));
+    return 0;
+  }
+  throw await runNotFound(ctx, runId);
+}
+
+export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?: string }, io: Output): Promise<number> {
+  const ctx = await openContext(opts);
+  const reason = opts.reason ?? `cancelled with agora orch cancel by ${process.env.USER ?? 'a user'}`;
+  for (let tries = 0; tries < 50; tries += 1) {
+    const run = await readRun(ctx.store, ctx.refs, runId);
+    if (!run) {
+      const inbox = await ctx.store.resolveRef(ctx.refs.inbox(runId));
+      if (inbox && (await ctx.store.deleteRef(ctx.refs.inbox(runId), inbox))) {
+        io.out(`${runId}: withdrawn before it was accepted`);
+        return 0;
+      }
+      if (inbox) continue; // accepted meanwhile: cancel the run instead
+      throw await runNotFound(ctx, runId);
+    }
+    if (run.state.status !== 'running') {
+      io.out(`${runId} is already ${run.state.status}; nothing to cancel`);
+      return 0;
+    }
+    const now = Date.now();
+    const r = step({ plan: run.plan, state: run.state }, [{ type: 'cancel-run', reason }], now);
+    const next = await writeRun(ctx.store, ctx.refs, {
+      runId,
+      prev: run,
+      state: r.run.state,
+      entries: appendEntries(run.last, runId, r.transitions),
+      transitions: r.transitions,
+      now,
+    });
+    if (next) {
+      const stopped = r.actions.filter((a) => a.type === 'stop').length;
+      io.out(`${runId}: cancelled${stopped ? ` (${stopped} running item${stopped === 1 ? '' : 's'} will be stopped by serve)` : ''}`);
+      return 0;
+    }
+  }
+  throw new AgoraError('cancel-contended', `could not cancel ${runId}: its state kept changing`, 'try again');
+}
+
+export async function logsVerb(
+  runId: string,
+  itemId: string,
+  opts: GlobalOptions & { attempt?: number },
+  io: Output,
+): Promise<number> {
+  const ctx = await openContext(opts);
+  const run = await readRun(ctx.store, ctx.refs, runId);
+  if (!run) throw await runNotFound(ctx, runId);
+  const item = run.state.items[itemId];
+  if (!item) {
+    throw new AgoraError('item-not-found', `run ${runId} has no item ${itemId}`, `items: ${Object.keys(run.state.items).join(', ')}`);
+  }
+  const attempt = opts.attempt ?? item.attempts;
+  if (attempt < 1) throw new AgoraError('no-logs', `${itemId} has not started yet (${item.status})`, 'wait for it to run');
+  const kept = await readLog(ctx.store, run.logsTree, logName(itemId, attempt));
+  if (kept !== null) {
+    io.out(kept.replace(/\n$/, ''));
+    return 0;
+  }
+  try {
+    io.out((await readFile(liveLogPath(ctx.scratchDir, runId, itemId, attempt), 'utf8')).replace(/\n$/, ''));
+    return 0;
+  } catch {
+    throw new AgoraError('no-logs', `no log kept for ${runId}/${itemId} attempt ${attempt}`, `attempts so far: ${item.attempts}`);
+  }
+}
+
+async function runNotFound(ctx: CliContext, runId: string): Promise<AgoraError> {
+  const known = (await ctx.store.listRefs(ctx.refs.runsPrefix)).map((r) => r.ref.slice(ctx.refs.runsPrefix.length));
+  return new AgoraError(
+    'run-not-found',
+    `no run ${runId} in this repository`,
+    known.length ? `known runs: ${known.slice(-10).join(', ')}` : 'submit one with `agora orch submit plan.json`',
+  );
+}
+
+function describe(runId: string, t: Transition): string {
+  const when = new Date(t.at).toISOString();
+  return t.kind === 'run'
+    ? `${when} ${runId}: run ${t.from} → ${t.to}${t.reason ? ` (${t.reason})` : ''}`
+    : `${when} ${runId}: ${t.itemId} ${t.from} → ${t.to}${t.kind === 'item' && t.attempt ? ` [attempt ${t.attempt}]` : ''}${t.reason ? ` (${t.reason})` : ''}`;
+}

@@ -1,0 +1,101 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { isAgoraError } from '../errors.js';
+import {
+  cancelVerb,
+  logsVerb,
+  runVerb,
+  serveVerb,
+  statusVerb,
+  stdio,
+  submitVerb,
+  validateVerb,
+  watchVerb,
+} from './orch.js';
+
+/** The `agora` command line. Thin: parse, call a verb, print a user error without a stack trace. */
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('agora')
+    .description('git-native orchestrator: plans run as DAGs, results live in git')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const orch = program.command('orch').description('run plans on a local git repository');
+  const common = (c: Command) =>
+    c
+      .option('--repo <dir>', 'the git repository (default: the current directory)')
+      .option('--config <file>', 'the config module (default: ./agora.config.mjs if present)');
+
+  common(orch.command('validate <plan>').description('check a plan; every problem with its JSON path')).action(
+    async (plan: string, o) => setExit(await validateVerb(plan, o, stdio)),
+  );
+  common(
+    orch
+      .command('run <plan>')
+      .description('submit and serve until the run ends; exit 0 only if every item is done')
+      .option('--apply', 'fast-forward the current branch onto the run\'s integration head when done')
+      .option('--base <rev>', 'the commit the run starts from (default: HEAD)')
+      .option('--queue <name>', 'override the plan\'s queue')
+      .option('--poll-ms <ms>', 'how often to look for changes', positiveInt),
+  ).action(async (plan: string, o) => setExit(await runVerb(plan, o, stdio)));
+  common(
+    orch
+      .command('serve')
+      .description('serve submitted runs until SIGINT/SIGTERM')
+      .option('--poll-ms <ms>', 'how often to look for submissions', positiveInt),
+  ).action(async (o) => setExit(await serveVerb(o, stdio)));
+  common(
+    orch
+      .command('submit <plan>')
+      .description('hand a plan to serve; prints the run id')
+      .option('--base <rev>', 'the commit the run starts from (default: HEAD)')
+      .option('--queue <name>', 'override the plan\'s queue'),
+  ).action(async (plan: string, o) => {
+    await submitVerb(plan, o, stdio);
+  });
+  common(orch.command('watch <run>').description('one JSON line per status update until the run ends')).action(
+    async (run: string, o) => setExit(await watchVerb(run, o, stdio)),
+  );
+  common(orch.command('status [run]').description('the run and every item as JSON (all runs without an id)')).action(
+    async (run: string | undefined, o) => setExit(await statusVerb(run, o, stdio)),
+  );
+  common(
+    orch.command('cancel <run>').description('cancel a run; serve stops its workers').option('--reason <text>', 'recorded in the audit log'),
+  ).action(async (run: string, o) => setExit(await cancelVerb(run, o, stdio)));
+  common(
+    orch
+      .command('logs <run> <item>')
+      .description("an item's log (the last attempt unless --attempt)")
+      .option('--attempt <n>', 'which attempt', positiveInt),
+  ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
+  return program;
+}
+
+let exitCode = 0;
+function setExit(code: number): void {
+  exitCode = code;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (isAgoraError(e)) {
+      process.stderr.write(`agora: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      return e.exitCode;
+    }
+    process.stderr.write(
+      `agora: internal error: ${(e as Error).message}\n` +
+        (process.env.AGORA_DEBUG ? `${(e as Error).stack}\n` : 'set AGORA_DEBUG=1 for the stack trace; this is a bug, please report it\n'),
+    );
+    return 70;
+  }
+}

@@ -1,0 +1,136 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { OrchConfig } from '../config/types.js';
+import { isAgoraError } from '../errors.js';
+import { buildWorkerJob } from '../executors/build-job.js';
+import { createLogSink } from '../executors/log-sink.js';
+import type { LogSink, WorkerTarget } from '../executors/types.js';
+import type { LocalGitStore } from '../git/local-store.js';
+import { captureWorkspace, materializeWorkspace, removeWorkspace } from '../git/workspace.js';
+import type { Oid } from '../git/types.js';
+import type { Plan } from '../plan/schema.js';
+import { recordPatch } from './patches.js';
+import type { RunRefs } from './refs.js';
+
+/**
+ * One attempt of one item, start to finish: materialise the workspace at the base, run the worker on
+ * its target, keep its log, and turn the workspace's changes into a patch commit within the item's
+ * scope. Every worker problem becomes an outcome with a reason; nothing here throws for them.
+ */
+
+export type AttemptOutcome =
+  | { kind: 'succeeded'; itemId: string; attempt: number; patch: Oid; log?: Oid; exitCode: number | null }
+  | { kind: 'failed'; itemId: string; attempt: number; reason: string; retryable: boolean; log?: Oid; exitCode?: number | null }
+  | { kind: 'stopped'; itemId: string; attempt: number; log?: Oid };
+
+export interface AttemptContext {
+  store: LocalGitStore;
+  refs: RunRefs;
+  config: OrchConfig;
+  targets: Readonly<Record<string, WorkerTarget | undefined>>;
+  /** Where workspaces and live logs go: `<gitdir>/agora`. */
+  scratchDir: string;
+  /** Where secrets are read from (only the declared ones reach a worker). */
+  environment: Record<string, string | undefined>;
+  clock: () => number;
+}
+
+export interface AttemptSpec {
+  runId: string;
+  plan: Plan;
+  itemId: string;
+  attempt: number;
+  base: Oid;
+}
+
+/** Stands in until the real sink exists; a job is never run with it. */
+const UNATTACHED_LOG: LogSink = {
+  write() {
+    throw new Error('log sink not attached');
+  },
+  close: async () => {},
+  tail: () => '',
+};
+
+export function workspaceDir(scratchDir: string, runId: string, itemId: string, attempt: number): string {
+  return join(scratchDir, 'work', runId, `${itemId}.${attempt}`);
+}
+
+export function liveLogPath(scratchDir: string, runId: string, itemId: string, attempt: number): string {
+  return join(scratchDir, 'logs', runId, `${itemId}.${attempt}.log`);
+}
+
+export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal): Promise<AttemptOutcome> {
+  const { runId, itemId, attempt } = spec;
+  const item = spec.plan.items.find((i) => i.id === itemId);
+  if (!item) return { kind: 'failed', itemId, attempt, reason: `item ${itemId} is not in the plan`, retryable: false };
+  const logPath = liveLogPath(ctx.scratchDir, runId, itemId, attempt);
+  await mkdir(dirname(logPath), { recursive: true });
+
+  let built: ReturnType<typeof buildWorkerJob>;
+  const dir = workspaceDir(ctx.scratchDir, runId, itemId, attempt);
+  try {
+    // The job decides which secrets are declared; the log sink is attached once they are known.
+    built = buildWorkerJob({ item, config: ctx.config, runId, attempt, workspaceDir: dir, log: UNATTACHED_LOG, environment: ctx.environment });
+  } catch (e) {
+    if (!isAgoraError(e)) throw e;
+    return { kind: 'failed', itemId, attempt, reason: e.message + (e.hint ? ` (${e.hint})` : ''), retryable: false };
+  }
+  const log = createLogSink({ path: logPath, secrets: Object.values(built.job.secrets) });
+  built.job.log = log;
+  const target = ctx.targets[built.target];
+  if (!target) {
+    await log.close();
+    return {
+      kind: 'failed',
+      itemId,
+      attempt,
+      reason: `target "${built.target}" is not available to this server; configure it (e.g. set DOCKER_HOST for docker) or run the item on the local target`,
+      retryable: false,
+    };
+  }
+
+  await mkdir(dirname(dir), { recursive: true });
+  const ws = await materializeWorkspace(ctx.store, spec.base, dir);
+  try {
+    const result = await target.run(built.job, signal);
+    await log.close();
+    const logBlob = await ctx.store.writeBlob(await readFile(logPath));
+    if (signal.aborted) return { kind: 'stopped', itemId, attempt, log: logBlob };
+    if (result.exitCode !== 0) {
+      const why = result.reason ?? `exited with code ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}`;
+      const last = lastLine(log.tail(2048));
+      return {
+        kind: 'failed',
+        itemId,
+        attempt,
+        reason: last ? `${why}: ${last}` : why,
+        retryable: true,
+        log: logBlob,
+        exitCode: result.exitCode,
+      };
+    }
+    const captured = await captureWorkspace(ws);
+    const patch = await recordPatch(ctx.store, ctx.refs, {
+      runId,
+      itemId,
+      attempt,
+      base: spec.base,
+      tree: captured.tree,
+      changes: captured.changes,
+      locks: item.resourceLocks,
+      policy: item.scope ?? spec.plan.scope ?? 'fail',
+      now: ctx.clock(),
+    });
+    if (!patch.ok) return { kind: 'failed', itemId, attempt, reason: patch.reason, retryable: false, log: logBlob, exitCode: 0 };
+    return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode: 0 };
+  } finally {
+    await removeWorkspace(ws);
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const line = lines[lines.length - 1] ?? '';
+  return line.length > 200 ? `${line.slice(0, 197)}…` : line;
+}

@@ -1,0 +1,232 @@
+import { isDeepStrictEqual } from 'node:util';
+import { appendEntries } from '../audit/entry.js';
+import { step } from '../engine/step.js';
+import type { Action, RunEvent, Transition } from '../engine/types.js';
+import type { WorkerTarget } from '../executors/types.js';
+import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.js';
+import { integratePatch, pointRef } from './patches.js';
+import { logName, readRunAt, writeRun, type StoredRun } from './state-store.js';
+
+/**
+ * Drives one run inside a serve process: turns finished attempts into engine events, commits each step
+ * with compare-and-swap (on conflict: reload and redo), and only then performs the step's actions.
+ * Workers whose item the state no longer says is running (cancelled elsewhere, timed out) are stopped.
+ */
+
+export interface DriverHooks {
+  /** A new state commit landed (by this driver). */
+  onCommit?(run: StoredRun, transitions: readonly Transition[]): void;
+  /** Something finished and a tick is due. */
+  wake(): void;
+}
+
+interface Worker {
+  attempt: number;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class RunDriver {
+  private readonly outcomes: AttemptOutcome[] = [];
+  private readonly extraEvents: RunEvent[] = [];
+  private readonly workers = new Map<string, Worker>();
+  private wakeAtMs: number | undefined;
+  private startsPaused = false;
+
+  constructor(
+    private stored: StoredRun,
+    private readonly ctx: AttemptContext,
+    private readonly hooks: DriverHooks,
+  ) {}
+
+  get run(): StoredRun {
+    return this.stored;
+  }
+
+  get runId(): string {
+    return this.stored.runId;
+  }
+
+  /** The next time the clock alone will change something. */
+  get wakeAt(): number | undefined {
+    return this.wakeAtMs;
+  }
+
+  get busy(): boolean {
+    return this.workers.size > 0 || this.outcomes.length > 0 || this.extraEvents.length > 0;
+  }
+
+  /**
+   * After a restart: items the state says are running have no worker in this process. Re-attach where
+   * the target can (a container that outlived us); otherwise record the attempt as lost, to run again.
+   * Returns the attempts re-attached (so orphan reaping spares them).
+   */
+  async recover(): Promise<Set<string>> {
+    const live = new Set<string>();
+    const { state } = this.stored;
+    for (const item of Object.values(state.items)) {
+      if (item.status !== 'running' || this.workers.has(item.id)) continue;
+      const target = this.targetFor(item.id);
+      if (target?.canResume && (await target.canResume(state.runId, item.id, item.attempts))) {
+        live.add(attemptKey(state.runId, item.id, item.attempts));
+        this.launch({ type: 'start', itemId: item.id, attempt: item.attempts, base: item.base ?? state.integrationHead });
+      } else {
+        this.extraEvents.push({
+          type: 'item-lost',
+          itemId: item.id,
+          attempt: item.attempts,
+          reason: 'the worker did not survive a restart of agora serve',
+        });
+      }
+    }
+    return live;
+  }
+
+  /** One step: fold in what happened, commit it, act on it. Returns the transitions committed. */
+  async tick(): Promise<Transition[]> {
+    for (let tries = 0; ; tries += 1) {
+      const head = await this.ctx.store.resolveRef(this.ctx.refs.run(this.runId));
+      if (head && head !== this.stored.head) this.stored = await readRunAt(this.ctx.store, this.runId, head);
+      const now = this.ctx.clock();
+      const outcomes = [...this.outcomes];
+      const events = [...this.extraEvents, ...(await this.eventsFor(outcomes, now))];
+      const result = step({ plan: this.stored.plan, state: this.stored.state }, events, now);
+      this.wakeAtMs = result.wakeAt;
+      const logs = outcomes.flatMap((o) => (o.log ? [{ name: logName(o.itemId, o.attempt), oid: o.log }] : []));
+      if (result.transitions.length === 0 && logs.length === 0 && isDeepStrictEqual(result.run.state, this.stored.state)) {
+        this.consume(outcomes, events);
+        this.perform(result.actions);
+        return [];
+      }
+      const entries = appendEntries(this.stored.last, this.runId, result.transitions);
+      const next = await writeRun(this.ctx.store, this.ctx.refs, {
+        runId: this.runId,
+        prev: this.stored,
+        state: result.run.state,
+        entries,
+        transitions: result.transitions,
+        logs,
+        now,
+      });
+      if (!next) {
+        if (tries > 50) throw new Error(`run ${this.runId}: state keeps changing under this server (50 conflicts in a row)`);
+        continue; // Someone else (cancel, another writer) moved the run: reload and redo.
+      }
+      this.stored = next;
+      this.consume(outcomes, events);
+      await this.syncDerivedRefs();
+      this.hooks.onCommit?.(next, result.transitions);
+      this.perform(result.actions);
+      return result.transitions;
+    }
+  }
+
+  /** Stop starting new items; stop the running workers and wait for them. */
+  async shutdown(reason: string): Promise<void> {
+    this.startsPaused = true;
+    for (const w of this.workers.values()) w.abort.abort(reason);
+    await Promise.all([...this.workers.values()].map((w) => w.done));
+    for (const item of Object.values(this.stored.state.items)) {
+      if (item.status === 'running') {
+        this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason });
+      }
+    }
+  }
+
+  private async eventsFor(outcomes: readonly AttemptOutcome[], now: number): Promise<RunEvent[]> {
+    const events: RunEvent[] = [];
+    let head = this.stored.state.integrationHead;
+    for (const o of outcomes) {
+      const item = this.stored.state.items[o.itemId];
+      if (!item || item.status !== 'running' || item.attempts !== o.attempt) continue; // stale: the engine moved on
+      if (o.kind === 'succeeded') {
+        head = await integratePatch(this.ctx.store, { head, patch: o.patch, runId: this.runId, itemId: o.itemId, now });
+        events.push({
+          type: 'item-succeeded',
+          itemId: o.itemId,
+          attempt: o.attempt,
+          resultRef: `git:${o.patch}`,
+          integrationHead: head,
+          ...(o.log ? { log: o.log } : {}),
+          exitCode: o.exitCode,
+        });
+      } else if (o.kind === 'failed') {
+        events.push({
+          type: 'item-failed',
+          itemId: o.itemId,
+          attempt: o.attempt,
+          reason: o.reason,
+          retryable: o.retryable,
+          ...(o.log ? { log: o.log } : {}),
+          ...(o.exitCode === undefined ? {} : { exitCode: o.exitCode }),
+        });
+      }
+    }
+    return events;
+  }
+
+  private consume(outcomes: readonly AttemptOutcome[], events: readonly RunEvent[]): void {
+    this.outcomes.splice(0, outcomes.length);
+    const extra = events.filter((e) => this.extraEvents.includes(e));
+    this.extraEvents.splice(0, extra.length);
+  }
+
+  /** Patch and integration refs follow the state (the state commit is the source of truth). */
+  private async syncDerivedRefs(): Promise<void> {
+    const { state } = this.stored;
+    await pointRef(this.ctx.store, this.ctx.refs.integration(this.runId), state.integrationHead);
+    for (const item of Object.values(state.items)) {
+      if (item.status === 'done' && item.resultRef?.startsWith('git:')) {
+        await pointRef(this.ctx.store, this.ctx.refs.patch(this.runId, item.id), item.resultRef.slice(4));
+      }
+    }
+  }
+
+  private perform(actions: readonly Action[]): void {
+    for (const action of actions) {
+      if (action.type === 'start') this.launch(action);
+      else this.workers.get(action.itemId)?.abort.abort(action.reason);
+    }
+    // Whatever the state says is no longer running must not keep running here.
+    for (const [itemId, w] of this.workers) {
+      const item = this.stored.state.items[itemId];
+      if (!item || item.status !== 'running' || item.attempts !== w.attempt) {
+        w.abort.abort(item?.reason ?? 'no longer running');
+      }
+    }
+  }
+
+  private launch(action: Extract<Action, { type: 'start' }>): void {
+    if (this.startsPaused) return;
+    const existing = this.workers.get(action.itemId);
+    if (existing && existing.attempt === action.attempt) return; // performing a start twice is harmless
+    const abort = new AbortController();
+    const spec = { runId: this.runId, plan: this.stored.plan, itemId: action.itemId, attempt: action.attempt, base: action.base };
+    const done = runAttempt(this.ctx, spec, abort.signal)
+      .catch((e: unknown): AttemptOutcome => ({
+        kind: 'failed',
+        itemId: action.itemId,
+        attempt: action.attempt,
+        reason: `internal error while running the item: ${(e as Error).message}`,
+        retryable: true,
+      }))
+      .then((outcome) => {
+        if (this.workers.get(action.itemId)?.abort === abort) this.workers.delete(action.itemId);
+        this.outcomes.push(outcome);
+        this.hooks.wake();
+      });
+    this.workers.set(action.itemId, { attempt: action.attempt, abort, done });
+  }
+
+  private targetFor(itemId: string): WorkerTarget | undefined {
+    const item = this.stored.plan.items.find((i) => i.id === itemId);
+    if (!item) return undefined;
+    const sub = item.executor === 'dispatch' ? this.ctx.config.subagents[String(item.inputs.subagent)] : undefined;
+    const name = item.executor === 'dispatch' ? (sub?.target ?? 'local') : String(item.inputs.target ?? this.ctx.config.commandTarget);
+    return this.ctx.targets[name];
+  }
+}
+
+export function attemptKey(runId: string, itemId: string, attempt: number): string {
+  return `${runId}\u0000${itemId}\u0000${attempt}`;
+}

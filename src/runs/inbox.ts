@@ -1,0 +1,176 @@
+import { appendEntries } from '../audit/entry.js';
+import type { OrchConfig } from '../config/types.js';
+import { newRun } from '../engine/step.js';
+import { agoraIdentity } from '../git/identity.js';
+import type { GitStore, Oid } from '../git/types.js';
+import { AgoraError, type Problem } from '../errors.js';
+import { parsePlanText } from '../plan/parse.js';
+import { validatePlan } from '../plan/validate.js';
+import type { RunRefs } from './refs.js';
+import { writeRun, sortTree, type StoredRun } from './state-store.js';
+
+/**
+ * The local mailbox: `submit` writes `refs/agora/inbox/<run>` (a commit whose tree holds the plan and
+ * whose parent is the run's base); `serve` accepts it into `refs/agora/runs/<run>` or records it under
+ * `refs/agora/rejected/<run>` with its errors. Run ids are `<plan.id>-<n>`, unique per repository.
+ */
+
+const decoder = new TextDecoder();
+
+export interface Submission {
+  runId: string;
+  base: Oid;
+  inboxCommit: Oid;
+}
+
+export async function submitPlan(
+  store: GitStore,
+  refs: RunRefs,
+  args: { planText: string; planId: string; base: Oid; now: number },
+): Promise<Submission> {
+  const who = agoraIdentity(args.now);
+  const planBlob = await store.writeBlob(args.planText);
+  const tree = await store.writeTree([{ mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' }]);
+  for (let tries = 0; tries < 100; tries += 1) {
+    const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
+    const inboxCommit = await store.writeCommit({
+      tree,
+      parents: [args.base],
+      message: `agora: submit ${runId}\n\nAgora-Run: ${runId}\n`,
+      author: who,
+      committer: who,
+    });
+    if (await store.casRef(refs.inbox(runId), inboxCommit, null)) {
+      if ((await store.resolveRef(refs.run(runId))) === null) return { runId, base: args.base, inboxCommit };
+      // Lost a race with an earlier submission that was accepted meanwhile: withdraw and take the next number.
+      await store.deleteRef(refs.inbox(runId), inboxCommit);
+    }
+  }
+  throw new AgoraError('submit-contended', `could not allocate a run id for plan ${args.planId} after 100 tries`);
+}
+
+/** 1 + the highest n among runs, inbox and rejected refs named `<planId>-<n>`. */
+async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Promise<number> {
+  const pattern = new RegExp(`^${planId.replace(/[.]/g, '\\.')}-(\\d+)$`);
+  let max = 0;
+  for (const prefix of [refs.runsPrefix, refs.inboxPrefix, refs.rejectedPrefix]) {
+    for (const { ref } of await store.listRefs(prefix)) {
+      const m = pattern.exec(ref.slice(prefix.length));
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+  }
+  return max + 1;
+}
+
+export type AcceptOutcome =
+  | { runId: string; kind: 'accepted'; run: StoredRun }
+  | { runId: string; kind: 'rejected'; problems: Problem[] }
+  | { runId: string; kind: 'already-accepted' };
+
+/** Accepts (or rejects) every submission in the inbox. Safe to run concurrently and repeatedly. */
+export async function acceptInbox(
+  store: GitStore,
+  refs: RunRefs,
+  config: OrchConfig,
+  now: number,
+  /** Accept only this run id (others stay in the inbox). */
+  only?: string,
+): Promise<AcceptOutcome[]> {
+  const out: AcceptOutcome[] = [];
+  for (const { ref, oid } of await store.listRefs(refs.inboxPrefix)) {
+    const runId = ref.slice(refs.inboxPrefix.length);
+    if (only !== undefined && runId !== only) continue;
+    out.push(await acceptOne(store, refs, config, runId, oid, now));
+  }
+  return out;
+}
+
+async function acceptOne(
+  store: GitStore,
+  refs: RunRefs,
+  config: OrchConfig,
+  runId: string,
+  inboxCommit: Oid,
+  now: number,
+): Promise<AcceptOutcome> {
+  if ((await store.resolveRef(refs.run(runId))) !== null || (await store.resolveRef(refs.rejected(runId))) !== null) {
+    await store.deleteRef(refs.inbox(runId), inboxCommit);
+    return { runId, kind: 'already-accepted' };
+  }
+  const commit = await store.readCommit(inboxCommit);
+  const planEntry = (await store.readTree(commit.tree)).find((e) => e.path === 'plan.json');
+  const base = commit.parents[0];
+  const planText = planEntry ? decoder.decode(await store.readBlob(planEntry.oid)) : '';
+  const problems: Problem[] = [];
+  if (!planEntry) problems.push({ path: '$', message: 'the submission has no plan.json' });
+  if (!base) problems.push({ path: '$', message: 'the submission names no base commit' });
+  let validated: ReturnType<typeof validatePlan> | undefined;
+  if (problems.length === 0) {
+    try {
+      validated = validatePlan(parsePlanText(planText, refs.inbox(runId)), config);
+      if (!validated.ok) problems.push(...validated.problems);
+    } catch (e) {
+      const p = (e as { problems?: Problem[] }).problems;
+      problems.push(...(p ?? [{ path: '$', message: (e as Error).message }]));
+    }
+  }
+  if (problems.length > 0 || !validated?.ok || !base) {
+    await recordRejection(store, refs, runId, planText, problems, now);
+    await store.deleteRef(refs.inbox(runId), inboxCommit);
+    return { runId, kind: 'rejected', problems };
+  }
+  const plan = validated.plan;
+  const concurrency = config.queues[plan.queue]?.concurrency ?? config.defaultConcurrency;
+  const created = newRun(plan, { runId, base, concurrency, now });
+  const entries = appendEntries(null, runId, created.transitions);
+  const run = await writeRun(store, refs, {
+    runId,
+    prev: null,
+    planText,
+    state: created.run.state,
+    entries,
+    transitions: created.transitions,
+    now,
+  });
+  await store.deleteRef(refs.inbox(runId), inboxCommit);
+  return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
+}
+
+async function recordRejection(
+  store: GitStore,
+  refs: RunRefs,
+  runId: string,
+  planText: string,
+  problems: Problem[],
+  now: number,
+): Promise<void> {
+  const who = agoraIdentity(now);
+  const tree = await store.writeTree(
+    sortTree([
+      { mode: '100644', path: 'plan.json', oid: await store.writeBlob(planText), type: 'blob' },
+      {
+        mode: '100644',
+        path: 'errors.json',
+        oid: await store.writeBlob(`${JSON.stringify({ runId, problems }, null, 2)}\n`),
+        type: 'blob',
+      },
+    ]),
+  );
+  const commit = await store.writeCommit({
+    tree,
+    parents: [],
+    message: `agora: ${runId} rejected (${problems.length} problem${problems.length === 1 ? '' : 's'})\n\nAgora-Run: ${runId}\n`,
+    author: who,
+    committer: who,
+  });
+  await store.casRef(refs.rejected(runId), commit, null);
+}
+
+/** The problems recorded for a rejected submission, or null if `runId` was not rejected. */
+export async function readRejection(store: GitStore, refs: RunRefs, runId: string): Promise<Problem[] | null> {
+  const head = await store.resolveRef(refs.rejected(runId));
+  if (!head) return null;
+  const entry = (await store.readTree((await store.readCommit(head)).tree)).find((e) => e.path === 'errors.json');
+  if (!entry) return [];
+  return (JSON.parse(decoder.decode(await store.readBlob(entry.oid))) as { problems: Problem[] }).problems;
+}

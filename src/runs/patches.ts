@@ -1,0 +1,120 @@
+import type { TreeChange } from '../git/tree-diff.js';
+import { diffTrees } from '../git/tree-diff.js';
+import { applyTreeChanges } from '../git/tree-edit.js';
+import { agoraIdentity } from '../git/identity.js';
+import type { GitStore, Oid } from '../git/types.js';
+import { outOfScope } from '../plan/locks.js';
+import type { ScopePolicy } from '../plan/schema.js';
+import type { RunRefs } from './refs.js';
+
+/**
+ * Patches and integration. A patch commit holds the workspace after the worker (parent = the base it ran
+ * on); its changes must stay inside the item's write scope (its locks). Integration replays a patch's
+ * changed paths onto the integration head by tree surgery: concurrent items hold disjoint scopes, so
+ * their patches commute and integration cannot conflict.
+ */
+
+export type PatchOutcome =
+  | { ok: true; commit: Oid; changes: TreeChange[]; discarded: string[] }
+  | { ok: false; reason: string; offending: string[] };
+
+export interface PatchInput {
+  runId: string;
+  itemId: string;
+  attempt: number;
+  base: Oid;
+  /** The tree captured from the workspace. */
+  tree: Oid;
+  /** Its changes against the base's tree. */
+  changes: TreeChange[];
+  locks: readonly string[];
+  policy: ScopePolicy;
+  now: number;
+}
+
+/** Checks the scope, writes the patch commit and points `patches/<run>/<item>` at it. */
+export async function recordPatch(store: GitStore, refs: RunRefs, p: PatchInput): Promise<PatchOutcome> {
+  const offending = outOfScope(
+    p.changes.map((c) => c.path),
+    p.locks,
+  );
+  let tree = p.tree;
+  let changes = p.changes;
+  if (offending.length > 0) {
+    if (p.policy === 'fail') return { ok: false, reason: scopeReason(p.locks, offending), offending };
+    const drop = new Set(offending);
+    tree = await applyTreeChanges(
+      store,
+      p.tree,
+      p.changes.filter((c) => drop.has(c.path)).map((c) => ({ path: c.path, entry: c.before })),
+    );
+    changes = p.changes.filter((c) => !drop.has(c.path));
+  }
+  const who = agoraIdentity(p.now);
+  const commit = await store.writeCommit({
+    tree,
+    parents: [p.base],
+    message:
+      `agora: patch ${p.runId}/${p.itemId} (attempt ${p.attempt}, ${plural(changes.length, 'path')} changed)\n\n` +
+      (offending.length > 0 ? `Discarded out-of-scope changes: ${offending.join(', ')}\n\n` : '') +
+      `Agora-Run: ${p.runId}\nAgora-Item: ${p.itemId}\nAgora-Attempt: ${p.attempt}\n`,
+    author: who,
+    committer: who,
+  });
+  await pointRef(store, refs.patch(p.runId, p.itemId), commit);
+  return { ok: true, commit, changes, discarded: offending };
+}
+
+/**
+ * Replays `patch` (its diff against its parent) onto `head`. Returns the new integration head, or
+ * `head` itself when the patch changes nothing (an empty patch adds no integration commit).
+ */
+export async function integratePatch(
+  store: GitStore,
+  args: { head: Oid; patch: Oid; runId: string; itemId: string; now: number },
+): Promise<Oid> {
+  const patch = await store.readCommit(args.patch);
+  const parent = patch.parents[0];
+  const parentTree = parent ? (await store.readCommit(parent)).tree : null;
+  const changes = await diffTrees(store, parentTree, patch.tree);
+  if (changes.length === 0) return args.head;
+  const head = await store.readCommit(args.head);
+  const tree = await applyTreeChanges(
+    store,
+    head.tree,
+    changes.map((c) => ({ path: c.path, entry: c.after })),
+  );
+  const who = agoraIdentity(args.now);
+  return store.writeCommit({
+    tree,
+    parents: [args.head],
+    message:
+      `${args.itemId}: ${plural(changes.length, 'path')} changed by agora run ${args.runId}\n\n` +
+      changes.map((c) => `  ${c.before ? (c.after ? 'M' : 'D') : 'A'} ${c.path}`).join('\n') +
+      `\n\nAgora-Run: ${args.runId}\nAgora-Item: ${args.itemId}\nAgora-Patch: ${args.patch}\n`,
+    author: who,
+    committer: who,
+  });
+}
+
+/** Moves `ref` to `oid` whatever it pointed at (a derived ref: the state commit is the source of truth). */
+export async function pointRef(store: GitStore, ref: string, oid: Oid): Promise<void> {
+  for (let tries = 0; tries < 20; tries += 1) {
+    const current = await store.resolveRef(ref);
+    if (current === oid) return;
+    if (await store.casRef(ref, oid, current)) return;
+  }
+  throw new Error(`could not move ${ref} to ${oid}: it keeps changing`);
+}
+
+function scopeReason(locks: readonly string[], offending: readonly string[]): string {
+  const shown = offending.slice(0, 10).join(', ') + (offending.length > 10 ? `, … (${offending.length} in all)` : '');
+  if (locks.length === 0) {
+    return `wrote outside its write scope: the item holds no resourceLocks, so it is read-only, but it changed ${shown}; add a lock covering these paths, or set "scope": "discard" to drop such changes`;
+  }
+  return `wrote outside its write scope (${locks.join(', ')}): ${shown}; add a lock covering these paths, or set "scope": "discard" to drop such changes`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,34 @@
+/** Ref names of the run layout (DESIGN.md §3), under a configurable namespace (default `refs/agora/`). */
+export class RunRefs {
+  readonly ns: string;
+  constructor(namespace = 'refs/agora/') {
+    this.ns = namespace.endsWith('/') ? namespace : `${namespace}/`;
+  }
+  run(runId: string): string {
+    return `${this.ns}runs/${runId}`;
+  }
+  patch(runId: string, itemId: string): string {
+    return `${this.ns}patches/${runId}/${itemId}`;
+  }
+  integration(runId: string): string {
+    return `${this.ns}integration/${runId}`;
+  }
+  anchor(runId: string): string {
+    return `${this.ns}anchors/${runId}`;
+  }
+  inbox(runId: string): string {
+    return `${this.ns}inbox/${runId}`;
+  }
+  rejected(runId: string): string {
+    return `${this.ns}rejected/${runId}`;
+  }
+  get runsPrefix(): string {
+    return `${this.ns}runs/`;
+  }
+  get inboxPrefix(): string {
+    return `${this.ns}inbox/`;
+  }
+  get rejectedPrefix(): string {
+    return `${this.ns}rejected/`;
+  }
+}

@@ -1,0 +1,136 @@
+import type { Transition } from '../engine/types.js';
+import type { AttemptContext } from './attempt.js';
+import { RunDriver } from './driver.js';
+import { acceptInbox, type AcceptOutcome } from './inbox.js';
+import { readRunAt, type StoredRun } from './state-store.js';
+
+/**
+ * `agora orch serve`: a loop of load → reconcile → commit (CAS) → act, for every active run in the
+ * repository, accepting new submissions from the inbox as they come. It keeps nothing that is not in
+ * the repository: killed at any instant and restarted, it resumes from the refs.
+ */
+
+export interface ServerOptions extends AttemptContext {
+  /** How often to look for new submissions and for state written by other processes. */
+  pollMs?: number;
+  /** Accept and drive only this run (used by `agora orch run`). */
+  only?: string;
+  onAccept?(outcome: AcceptOutcome): void;
+  onCommit?(run: StoredRun, transitions: readonly Transition[]): void;
+}
+
+export class Server {
+  private readonly drivers = new Map<string, RunDriver>();
+  private readonly finished = new Map<string, StoredRun>();
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+
+  constructor(private readonly opts: ServerOptions) {}
+
+  /** Loads the active runs and recovers their attempts: re-attach what survived, reap the rest. */
+  async start(): Promise<void> {
+    const { store, refs } = this.opts;
+    const live = new Set<string>();
+    for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
+      const runId = ref.slice(refs.runsPrefix.length);
+      if (this.opts.only && runId !== this.opts.only) continue;
+      const stored = await readRunAt(store, runId, oid);
+      if (stored.state.status !== 'running') continue;
+      const driver = this.driverFor(stored);
+      for (const key of await driver.recover()) live.add(key);
+    }
+    for (const target of Object.values(this.opts.targets)) {
+      await target?.reapOrphans?.((runId, itemId, attempt) => live.has(`${runId}\u0000${itemId}\u0000${attempt}`));
+    }
+  }
+
+  /** Serves until `signal` aborts or `until()` holds, then stops the workers and records them as interrupted. */
+  async serve(signal: AbortSignal, until?: (server: Server) => boolean): Promise<void> {
+    const onAbort = () => this.wake();
+    signal.addEventListener('abort', onAbort);
+    try {
+      while (!signal.aborted) {
+        await this.acceptSubmissions();
+        for (const driver of [...this.drivers.values()]) {
+          await driver.tick();
+          if (driver.run.state.status !== 'running' && !driver.busy) {
+            this.drivers.delete(driver.runId);
+            this.finished.set(driver.runId, driver.run);
+          }
+        }
+        if (until?.(this)) break;
+        await this.sleep(this.nextDelay());
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      const reason = `agora serve stopped${typeof signal.reason === 'string' ? ` (${signal.reason})` : ''}`;
+      for (const driver of this.drivers.values()) {
+        await driver.shutdown(reason);
+        await driver.tick();
+      }
+    }
+  }
+
+  /** A run this server finished, or is driving. */
+  run(runId: string): StoredRun | undefined {
+    return this.drivers.get(runId)?.run ?? this.finished.get(runId);
+  }
+
+  get activeRuns(): number {
+    return this.drivers.size;
+  }
+
+  private async acceptSubmissions(): Promise<void> {
+    const outcomes = await acceptInbox(this.opts.store, this.opts.refs, this.opts.config, this.opts.clock(), this.opts.only);
+    for (const outcome of outcomes) {
+      this.opts.onAccept?.(outcome);
+      if (outcome.kind === 'accepted') {
+        this.opts.onCommit?.(outcome.run, []);
+        this.driverFor(outcome.run);
+      }
+    }
+  }
+
+  private driverFor(stored: StoredRun): RunDriver {
+    const driver = new RunDriver(stored, this.opts, {
+      wake: () => this.wake(),
+      ...(this.opts.onCommit ? { onCommit: this.opts.onCommit } : {}),
+    });
+    this.drivers.set(stored.runId, driver);
+    return driver;
+  }
+
+  private nextDelay(): number {
+    const poll = this.opts.pollMs ?? 500;
+    const now = this.opts.clock();
+    let delay = poll;
+    for (const d of this.drivers.values()) {
+      if (d.wakeAt !== undefined) delay = Math.min(delay, Math.max(0, d.wakeAt - now));
+    }
+    return delay;
+  }
+
+  private wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        this.woken = false;
+        done();
+      };
+    });
+  }
+}

@@ -1,0 +1,208 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { canonicalJson, GENESIS_HASH } from '../../src/audit/entry.js';
+import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+
+afterAll(cleanupTempDirs);
+
+/** Gone, or a zombie: this sandbox's pid 1 does not reap orphans, so a killed process may linger as Z. */
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+interface Status {
+  runId: string;
+  status: string;
+  reason?: string;
+  base: string;
+  integrationHead: string;
+  items: Array<{ id: string; status: string; reason?: string; attempts: number; resultRef?: string }>;
+}
+
+async function status(repo: string, runId: string): Promise<Status> {
+  const r = await agora(repo, ['orch', 'status', runId]);
+  return JSON.parse(r.stdout) as Status;
+}
+
+function item(s: Status, id: string) {
+  const found = s.items.find((i) => i.id === id);
+  if (!found) throw new Error(`no item ${id}`);
+  return found;
+}
+
+describe('agora orch run (local mode)', () => {
+  it('runs the offload-fanout example end to end; every result lives in git', async () => {
+    const repo = makeRepo({}, 'offload-fanout');
+    const r = await agora(repo, ['orch', 'run', 'plan.json']);
+    expect(r.stderr).toContain('run fanout-1-1: done');
+    expect(r.code).toBe(0);
+    const s = await status(repo, 'fanout-1-1');
+    expect(s.status).toBe('done');
+    expect(s.items.map((i) => [i.id, i.status, i.attempts])).toEqual([
+      ['edit-alpha', 'done', 1],
+      ['edit-beta', 'done', 1],
+      ['edit-shared', 'done', 1],
+      ['verify', 'done', 1],
+    ]);
+
+    // Each patch commit changes only its own file, on top of the base it ran on.
+    for (const [id, file] of [['edit-alpha', 'fixture/alpha.ts'], ['edit-beta', 'fixture/beta.ts'], ['edit-shared', 'fixture/shared.ts']] as const) {
+      const patch = item(s, id).resultRef!.replace(/^git:/, '');
+      expect(git(repo, 'rev-parse', `refs/agora/patches/fanout-1-1/${id}`).trim()).toBe(patch);
+      expect(git(repo, 'diff', '--name-only', `${patch}^`, patch).trim()).toBe(file);
+      expect(git(repo, 'log', '-1', '--format=%(trailers:key=Agora-Item,valueonly)', patch).trim()).toBe(id);
+    }
+    // verify changed nothing: its patch is empty.
+    const verifyPatch = item(s, 'verify').resultRef!.replace(/^git:/, '');
+    expect(git(repo, 'diff', '--name-only', `${verifyPatch}^`, verifyPatch).trim()).toBe('');
+
+    // Integration: base + one commit per item that changed something, with trailers, and the edits in the tree.
+    const integration = git(repo, 'rev-parse', 'refs/agora/integration/fanout-1-1').trim();
+    expect(integration).toBe(s.integrationHead);
+    const commits = git(repo, 'log', '--format=%(trailers:key=Agora-Item,valueonly)', `${s.base}..${integration}`)
+      .split('\n')
+      .filter(Boolean)
+      .sort();
+    expect(commits).toEqual(['edit-alpha', 'edit-beta', 'edit-shared']);
+    expect(git(repo, 'show', `${integration}:fixture/beta.ts`)).toContain('let best');
+    expect(git(repo, 'show', `${integration}:fixture/alpha.ts`)).toContain('const words');
+    // The working tree was not touched without --apply.
+    expect(readFileSync(join(repo, 'fixture/alpha.ts'), 'utf8')).toContain('var words');
+
+    // The state chain is well-formed git, and its audit entries form an unbroken hash chain.
+    git(repo, 'fsck', '--strict', '--no-dangling');
+    const chain = git(repo, 'rev-list', '--reverse', 'refs/agora/runs/fanout-1-1').trim().split('\n');
+    let prev = GENESIS_HASH;
+    let seq = 0;
+    for (const commit of chain) {
+      for (const line of git(repo, 'show', `${commit}:entries.jsonl`).split('\n').filter(Boolean)) {
+        const { hash, ...body } = JSON.parse(line) as { hash: string; prevHash: string; seq: number };
+        expect(body.prevHash).toBe(prev);
+        expect(body.seq).toBe(seq++);
+        expect(hash).toBe(createHash('sha256').update(canonicalJson(body)).update(prev).digest('hex'));
+        prev = hash;
+      }
+    }
+    expect(seq).toBeGreaterThanOrEqual(1 + 4 * 3 + 1); // accepted + pending→ready→running→done per item + terminal
+    // The attempt logs are kept in the state tree, and readable with `agora orch logs`.
+    const logs = await agora(repo, ['orch', 'logs', 'fanout-1-1', 'edit-beta']);
+    expect(logs.stdout).toContain('var best -> let best');
+    // No workspace is left behind.
+    const work = join(repo, '.git/agora/work/fanout-1-1');
+    expect(existsSync(work) ? readdirSync(work) : []).toEqual([]);
+  });
+
+  it('--apply fast-forwards the current branch onto the integration head', async () => {
+    const repo = makeRepo({}, 'map-reduce');
+    const r = await agora(repo, ['orch', 'run', 'plan.json', '--apply']);
+    expect(r.code).toBe(0);
+    const totals = JSON.parse(readFileSync(join(repo, 'totals.json'), 'utf8')) as Record<string, number>;
+    expect(totals.the).toBe(5);
+    expect(git(repo, 'rev-parse', 'HEAD').trim()).toBe(git(repo, 'rev-parse', 'refs/agora/integration/wordcount-1').trim());
+    expect(git(repo, 'status', '--porcelain').trim()).toBe('');
+  });
+
+  it('fails an item with its exit code and last log line, skips its dependents, exits non-zero', async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'p',
+        queue: 'default',
+        items: [
+          { id: 'bad', executor: 'command', inputs: { run: 'echo working; echo "no such table: users" >&2; exit 3' }, depends_on: [], resourceLocks: [] },
+          { id: 'after', executor: 'command', inputs: { run: 'true' }, depends_on: ['bad'], resourceLocks: [] },
+          { id: 'last', executor: 'command', inputs: { run: 'true' }, depends_on: ['after'], resourceLocks: [] },
+          { id: 'fine', executor: 'command', inputs: { run: 'echo ok > ok.txt' }, depends_on: [], resourceLocks: ['ok.txt'] },
+        ],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('run p-1: failed — 1 of 4 items failed (bad), 2 skipped');
+    const s = await status(repo, 'p-1');
+    expect(item(s, 'bad')).toMatchObject({ status: 'failed', reason: 'exited with code 3: no such table: users' });
+    expect(item(s, 'after')).toMatchObject({ status: 'skipped', reason: 'upstream bad failed' });
+    expect(item(s, 'last')).toMatchObject({ status: 'skipped', reason: 'upstream bad failed' });
+    expect(item(s, 'fine').status).toBe('done');
+  });
+
+  it('confines patches to their write scope: fails with the offending paths, or discards them when asked', async () => {
+    const items = (scope?: string) => [
+      { id: 'sneaky', executor: 'command', inputs: { run: 'echo a > src/a.ts; echo b > other.txt; mkdir -p .github/workflows; echo x > .github/workflows/ci.yml' }, depends_on: [], resourceLocks: ['src/', '.github/'], ...(scope ? { scope } : {}) },
+    ];
+    const repo = makeRepo({
+      'src/a.ts': 'old\n',
+      'fail.json': JSON.stringify({ id: 'f', queue: 'default', items: items() }),
+      'discard.json': JSON.stringify({ id: 'd', queue: 'default', items: items('discard') }),
+    });
+    const failed = await agora(repo, ['orch', 'run', 'fail.json']);
+    expect(failed.code).toBe(1);
+    const reason = item(await status(repo, 'f-1'), 'sneaky').reason!;
+    expect(reason).toContain('wrote outside its write scope (src/, .github/)');
+    expect(reason).toContain('.github/workflows/ci.yml');
+    expect(reason).toContain('other.txt');
+    expect(reason).not.toContain('src/a.ts');
+
+    const discarded = await agora(repo, ['orch', 'run', 'discard.json']);
+    expect(discarded.code).toBe(0);
+    const head = git(repo, 'rev-parse', 'refs/agora/integration/d-1').trim();
+    expect(git(repo, 'show', `${head}:src/a.ts`)).toBe('a\n');
+    expect(git(repo, 'ls-tree', '-r', '--name-only', head).split('\n')).not.toContain('other.txt');
+  });
+
+  it('times out a hung worker, kills it and everything it started, and says so', async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'slow',
+        queue: 'default',
+        items: [{ id: 'hang', executor: 'command', inputs: { run: 'sleep 300 & echo $! > /tmp/agora-hang-child-$AGORA_RUN; sleep 300' }, depends_on: [], resourceLocks: [], timeoutSeconds: 1 }],
+      }),
+    });
+    const started = Date.now();
+    const r = await agora(repo, ['orch', 'run', 'plan.json']);
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(item(await status(repo, 'slow-1'), 'hang')).toMatchObject({ status: 'failed', reason: 'timed out after 1s' });
+    const childPid = Number(readFileSync('/tmp/agora-hang-child-slow-1', 'utf8'));
+    expect(isGone(childPid)).toBe(true);
+  });
+
+  it('keeps declared secrets out of logs and passes no undeclared environment', async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 's',
+        queue: 'default',
+        items: [{ id: 'use', executor: 'command', inputs: { run: 'echo "token=$API_TOKEN"; echo "leak=${UNDECLARED:-none}"', secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: [] }],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json'], { API_TOKEN: 'tok-3f9a8b7c', UNDECLARED: 'visible' });
+    expect(r.code).toBe(0);
+    const log = (await agora(repo, ['orch', 'logs', 's-1', 'use'])).stdout;
+    expect(log).toContain('token=***');
+    expect(log).toContain('leak=none');
+    expect(git(repo, 'log', '-p', 'refs/agora/runs/s-1')).not.toContain('tok-3f9a8b7c');
+  });
+
+  it('fails an item whose declared secret is missing, naming it', async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'm',
+        queue: 'default',
+        items: [{ id: 'use', executor: 'command', inputs: { run: 'true', secrets: ['MISSING_SECRET_X'] }, depends_on: [], resourceLocks: [] }],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json']);
+    expect(r.code).toBe(1);
+    expect(item(await status(repo, 'm-1'), 'use').reason).toContain('MISSING_SECRET_X');
+  });
+});
