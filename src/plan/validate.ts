@@ -243,6 +243,11 @@ export function zodIssuesToProblems(
     const path = issue.path.map((s) => (typeof s === 'number' ? s : String(s)));
     const at = [...base, ...path];
     const { found, value } = valueAt(raw, path);
+    // A message written into the schema (`.min(1, '…')`) says it best; zod's defaults start like these.
+    if (issue.code !== 'unrecognized_keys' && !/^(Invalid|Too small|Too big|Unrecognized)/.test(issue.message)) {
+      out.push({ segments: at, message: issue.message });
+      continue;
+    }
     switch (issue.code) {
       case 'unrecognized_keys': {
         const known = [...new Set(objectSchemasAt(schema, path, raw).flatMap((d) => Object.keys(d.shape!)))];
@@ -300,6 +305,11 @@ export function zodIssuesToProblems(
           message = `must be ${relation} ${limit}, not ${describeValue(value)}`;
         }
         out.push({ segments: at, message });
+        break;
+      }
+      case 'invalid_key': {
+        const nested = issue.issues.map((i) => i.message).join('; ');
+        out.push({ segments: at, message: `the key ${JSON.stringify(path[path.length - 1])} is not allowed: ${nested}` });
         break;
       }
       default:
