@@ -68,9 +68,17 @@ export function reconcile(run: Run, now: number): StepResult {
   return step(run, [], now);
 }
 
+export interface StepOptions {
+  /**
+   * False while a server shuts down: apply the events and settle the state, but start nothing, so the
+   * recorded state waits for the next server instead of claiming workers that will never run.
+   */
+  startItems?: boolean;
+}
+
 /** Apply `events` in order, then reconcile. */
-export function step(run: Run, events: readonly RunEvent[], now: number): StepResult {
-  const tick = new Tick(run, now);
+export function step(run: Run, events: readonly RunEvent[], now: number, options: StepOptions = {}): StepResult {
+  const tick = new Tick(run, now, options.startItems ?? true);
   for (const event of events) tick.apply(event);
   tick.reconcile();
   return tick.result();
@@ -99,6 +107,7 @@ class Tick {
   constructor(
     private readonly run: Run,
     private readonly now: number,
+    private readonly startItems: boolean,
   ) {
     this.index = indexPlan(run.plan);
     this.state = { ...run.state, items: { ...run.state.items } };
@@ -174,7 +183,7 @@ class Tick {
     if (this.state.cancelRequested) this.cancelAll(this.state.cancelRequested.reason);
     this.expireDeadlines();
     this.propagate();
-    this.startReady();
+    if (this.startItems) this.startReady();
     this.finishIfTerminal();
   }
 

@@ -90,7 +90,9 @@ export class RunDriver {
       const now = this.ctx.clock();
       const outcomes = [...this.outcomes];
       const events = [...this.extraEvents, ...(await this.eventsFor(outcomes, now))];
-      const result = step({ plan: this.stored.plan, state: this.stored.state }, events, now);
+      const result = step({ plan: this.stored.plan, state: this.stored.state }, events, now, {
+        startItems: !this.startsPaused,
+      });
       this.wakeAtMs = result.wakeAt;
       const logs = outcomes.flatMap((o) => (o.log ? [{ name: logName(o.itemId, o.attempt), oid: o.log }] : []));
       if (result.transitions.length === 0 && logs.length === 0 && isDeepStrictEqual(result.run.state, this.stored.state)) {

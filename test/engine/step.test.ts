@@ -162,4 +162,13 @@ describe('engine step', () => {
     step(run, [{ type: 'item-succeeded', itemId: 'a', attempt: 1, resultRef: 'git:a', integrationHead: 'h' }, { type: 'cancel-run', reason: 'x' }], T0 + 1);
     expect(run.state).toEqual(snapshot);
   });
+
+  it('with startItems false settles the state but starts nothing (a server shutting down)', () => {
+    const p = plan([item('a'), item('b')]);
+    const { run } = acceptRun(p, { runId: 'r', base: BASE, concurrency: 1, now: T0 });
+    const r = step(run, [{ type: 'item-lost', itemId: 'a', attempt: 1, reason: 'serve stopped' }], T0 + 1, { startItems: false });
+    expect(r.actions).toEqual([]);
+    expect(r.run.state.items.a).toMatchObject({ status: 'ready', attempts: 1 });
+    expect(r.run.state.items.b!.status).toBe('ready');
+  });
 });
