@@ -1,0 +1,79 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { agora, cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
+
+afterAll(cleanupTempDirs);
+
+/** A user error: non-zero exit, a message naming the input, a hint, and never a stack trace. */
+function expectUserError(r: { code: number | null; stderr: string }, ...mentions: string[]) {
+  expect(r.code).not.toBe(0);
+  expect(r.code).not.toBe(70); // 70 = internal error
+  expect(r.stderr).toMatch(/^agora: /);
+  expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
+  for (const m of mentions) expect(r.stderr).toContain(m);
+}
+
+describe('the CLI on bad input', () => {
+  it('reports invalid JSON with line and column', async () => {
+    const repo = makeRepo({ 'plan.json': '{\n  "id": "x",\n  "queue": "default"\n  "items": []\n}\n' });
+    const r = await agora(repo, ['orch', 'validate', 'plan.json']);
+    expectUserError(r, 'plan.json', 'line 4');
+  });
+
+  it('reports every DAG problem at once, with JSON paths, and the cycle', async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'bad plan',
+        queue: 'default',
+        items: [
+          { id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: ['c'], resourceLocks: ['../etc'] },
+          { id: 'b', executor: 'command', inputs: { run: 'true' }, depends_on: ['a', 'ghost'], resourceLocks: [] },
+          { id: 'c', executor: 'command', inputs: { run: 'true' }, depends_on: ['b'], resourceLocks: [] },
+          { id: 'a', executor: 'teleport', inputs: {}, depends_on: [], resourceLocks: [] },
+        ],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'validate', 'plan.json']);
+    expectUserError(r, '$.id', '$.items[0].resourceLocks[0]', '$.items[1].depends_on[1]', '$.items[3].id', '$.items[3].executor', 'a → c → b → a');
+  });
+
+  it('validates a good plan and exits 0', async () => {
+    const repo = makeRepo({}, 'offload-fanout');
+    const r = await agora(repo, ['orch', 'validate', 'plan.json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('valid — 4 items');
+  });
+
+  it('names a missing plan file, a missing repo, a missing config, an unknown run', async () => {
+    const repo = makeRepo({}, 'offload-fanout');
+    expectUserError(await agora(repo, ['orch', 'validate', 'nope.json']), 'nope.json', 'no such file');
+    expectUserError(await agora(repo, ['orch', 'status', 'ghost-1']), 'no run ghost-1');
+    expectUserError(await agora(repo, ['orch', 'run', 'plan.json', '--config', 'missing.mjs']), 'missing.mjs');
+    const notRepo = tempDir();
+    expectUserError(await agora(notRepo, ['orch', 'status']), 'not a git repository');
+    expectUserError(await agora(repo, ['orch', 'status', '--repo', '/nonexistent/dir']), '/nonexistent/dir');
+  });
+
+  it('refuses to run in a repository with no commits, saying why', async () => {
+    const repo = tempDir();
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('git', ['init', '--quiet', repo]);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${repo}/plan.json`, JSON.stringify({ id: 'p', queue: 'default', items: [] }));
+    expectUserError(await agora(repo, ['orch', 'run', 'plan.json']), 'no commits');
+  });
+
+  it('bounds the log of a worker that prints megabytes', async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'loud',
+        queue: 'default',
+        items: [{ id: 'spam', executor: 'command', inputs: { run: 'yes "line of noise" | head -c 8000000; echo END' }, depends_on: [], resourceLocks: [] }],
+      }),
+    });
+    expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
+    const log = (await agora(repo, ['orch', 'logs', 'loud-1', 'spam'])).stdout;
+    expect(log.length).toBeLessThan(1_100_000);
+    expect(log).toMatch(/bytes elided/);
+    expect(log.trimEnd().endsWith('END')).toBe(true);
+  });
+});
