@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { link, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** File mode of the new file (default 0o644; created with it, so a private key is never briefly readable). */
+  mode?: number;
+  /** Refuse to replace an existing file (the rename becomes a hard link, which fails if `path` exists). */
+  exclusive?: boolean;
+}
+
+/**
+ * Writes `data` to `path` so that readers see either the old file or the whole new one: a temporary file in
+ * the same directory, fsync, rename over `path`, fsync of the directory. With `exclusive`, an existing
+ * `path` is never replaced (the error has code `EEXIST`).
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  modeOrOptions: number | AtomicWriteOptions = {},
+): Promise<void> {
+  const options = typeof modeOrOptions === 'number' ? { mode: modeOrOptions } : modeOrOptions;
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', options.mode ?? 0o644);
+  try {
+    try {
+      // The umask may have narrowed the creation mode; set it exactly.
+      if (options.mode !== undefined) await handle.chmod(options.mode);
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (options.exclusive) {
+      // link() refuses an existing target, unlike rename(): this is the atomic create-if-absent.
+      await link(temp, path);
+      await rm(temp, { force: true });
+    } else {
+      await rename(temp, path);
+    }
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Some file systems (and Windows) cannot fsync a directory; the rename itself is still atomic.
+  } finally {
+    await handle?.close();
+  }
+}

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalJson } from './entry.js';
+
+/**
+ * The in-toto Statement v1 that Agora signs at the end of a run. Its subjects are the audit bundle file (by
+ * sha256) and every patch commit (by git commit id); its predicate carries the Merkle root over the audit
+ * entries, so the signature covers the whole log through one hash.
+ */
+
+export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+export const AGORA_AUDIT_PREDICATE_TYPE = 'https://agora.dev/audit/v1';
+/** DSSE payload type of an in-toto statement. */
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+
+export interface StatementSubject {
+  name: string;
+  digest: { sha256: string } | { gitCommit: string };
+}
+
+export interface AgoraAuditPredicate {
+  runId: string;
+  /** RFC 6962 root over the entry hashes, hex. */
+  merkleRoot: string;
+  /** Digest of the plan as submitted. */
+  planDigest: string;
+  /** Number of audit entries (the tree size the root is for), when known. */
+  entries?: number;
+}
+
+export interface InTotoStatement {
+  _type: typeof IN_TOTO_STATEMENT_TYPE;
+  subject: StatementSubject[];
+  predicateType: typeof AGORA_AUDIT_PREDICATE_TYPE;
+  predicate: AgoraAuditPredicate;
+}
+
+export interface StatementInput {
+  /** sha256 (hex) of the audit bundle file `<runId>.audit.json`. */
+  bundleSha256: string;
+  runId: string;
+  /** Merkle root, hex. */
+  root: string;
+  patches: ReadonlyArray<{ itemId: string; commit: string }>;
+  planDigest: string;
+  entries?: number;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SHA1_HEX = /^[0-9a-f]{40}$/;
+
+/** The name of the bundle subject for a run. */
+export function bundleSubjectName(runId: string): string {
+  return `${runId}.audit.json`;
+}
+
+/**
+ * Builds the statement. Patch subjects are sorted by item id so the same run always yields the same bytes.
+ * Throws a TypeError on a malformed digest (these come from Agora itself, never from a user).
+ */
+export function buildStatement(input: StatementInput): InTotoStatement {
+  if (!SHA256_HEX.test(input.bundleSha256)) throw new TypeError(`bundleSha256 must be 64 lower-case hex digits, got ${JSON.stringify(input.bundleSha256)}`);
+  if (!SHA256_HEX.test(input.root)) throw new TypeError(`root must be 64 lower-case hex digits, got ${JSON.stringify(input.root)}`);
+  const seen = new Set<string>();
+  for (const p of input.patches) {
+    if (!SHA1_HEX.test(p.commit)) throw new TypeError(`patch ${p.itemId}: commit must be a 40-digit git commit id, got ${JSON.stringify(p.commit)}`);
+    if (seen.has(p.itemId)) throw new TypeError(`patch ${p.itemId} listed twice`);
+    seen.add(p.itemId);
+  }
+  const patches = [...input.patches].sort((a, b) => (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
+  const predicate: AgoraAuditPredicate = { runId: input.runId, merkleRoot: input.root, planDigest: input.planDigest };
+  if (input.entries !== undefined) predicate.entries = input.entries;
+  return {
+    _type: IN_TOTO_STATEMENT_TYPE,
+    subject: [
+      { name: bundleSubjectName(input.runId), digest: { sha256: input.bundleSha256 } },
+      ...patches.map((p) => ({ name: `patch:${p.itemId}`, digest: { gitCommit: p.commit } })),
+    ],
+    predicateType: AGORA_AUDIT_PREDICATE_TYPE,
+    predicate,
+  };
+}
+
+/** The exact bytes that get signed: the statement as canonical JSON (RFC 8785). */
+export function statementPayload(statement: InTotoStatement): Buffer {
+  return Buffer.from(canonicalJson(statement), 'utf8');
+}
+
+/** sha256 (hex) of the statement's canonical payload. */
+export function statementDigest(statement: InTotoStatement): string {
+  return createHash('sha256').update(statementPayload(statement)).digest('hex');
+}
+
+const statementSchema = z.object({
+  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+  subject: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        digest: z.union([z.object({ sha256: z.string().regex(SHA256_HEX) }).strict(), z.object({ gitCommit: z.string().regex(SHA1_HEX) }).strict()]),
+      }),
+    )
+    .min(1),
+  predicateType: z.literal(AGORA_AUDIT_PREDICATE_TYPE),
+  predicate: z.object({
+    runId: z.string(),
+    merkleRoot: z.string().regex(SHA256_HEX),
+    planDigest: z.string(),
+    entries: z.number().int().nonnegative().optional(),
+  }),
+});
+
+/**
+ * Parses a DSSE payload back into a statement; returns a reason instead of throwing, since payloads come
+ * from bundles a user hands us.
+ */
+export function parseStatement(payload: Uint8Array): { ok: true; statement: InTotoStatement } | { ok: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(payload).toString('utf8'));
+  } catch (error) {
+    return { ok: false, reason: `DSSE payload is not JSON (${(error as Error).message})` };
+  }
+  const parsed = statementSchema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return { ok: false, reason: `DSSE payload is not an Agora audit statement: ${first ? `${first.path.join('.') || '$'}: ${first.message}` : 'invalid'}` };
+  }
+  return { ok: true, statement: parsed.data as InTotoStatement };
+}
