@@ -1,0 +1,56 @@
+/** The GitHub REST operations the simulator implements (and whose contract it checks). */
+export interface OperationRef {
+  method: 'get' | 'post' | 'patch' | 'put' | 'delete';
+  path: string;
+}
+
+const R = '/repos/{owner}/{repo}';
+
+export const IMPLEMENTED_OPERATIONS: readonly OperationRef[] = [
+  { method: 'get', path: '/app' },
+  { method: 'get', path: '/app/installations' },
+  { method: 'get', path: '/app/installations/{installation_id}' },
+  { method: 'post', path: '/app/installations/{installation_id}/access_tokens' },
+  { method: 'get', path: '/app/hook/deliveries' },
+  { method: 'get', path: '/app/hook/deliveries/{delivery_id}' },
+  { method: 'post', path: '/app/hook/deliveries/{delivery_id}/attempts' },
+  { method: 'get', path: '/rate_limit' },
+  { method: 'get', path: `${R}/installation` },
+  { method: 'get', path: R },
+  { method: 'get', path: `${R}/contents/{path}` },
+  { method: 'post', path: `${R}/git/blobs` },
+  { method: 'get', path: `${R}/git/blobs/{file_sha}` },
+  { method: 'post', path: `${R}/git/trees` },
+  { method: 'get', path: `${R}/git/trees/{tree_sha}` },
+  { method: 'post', path: `${R}/git/commits` },
+  { method: 'get', path: `${R}/git/commits/{commit_sha}` },
+  { method: 'get', path: `${R}/git/ref/{ref}` },
+  { method: 'get', path: `${R}/git/matching-refs/{ref}` },
+  { method: 'post', path: `${R}/git/refs` },
+  { method: 'patch', path: `${R}/git/refs/{ref}` },
+  { method: 'delete', path: `${R}/git/refs/{ref}` },
+  { method: 'post', path: `${R}/check-runs` },
+  { method: 'get', path: `${R}/check-runs/{check_run_id}` },
+  { method: 'patch', path: `${R}/check-runs/{check_run_id}` },
+  { method: 'get', path: `${R}/check-runs/{check_run_id}/annotations` },
+  { method: 'post', path: `${R}/check-runs/{check_run_id}/rerequest` },
+  { method: 'get', path: `${R}/check-suites/{check_suite_id}` },
+  { method: 'get', path: `${R}/check-suites/{check_suite_id}/check-runs` },
+  { method: 'post', path: `${R}/check-suites/{check_suite_id}/rerequest` },
+  { method: 'get', path: `${R}/commits/{ref}/check-runs` },
+  { method: 'get', path: `${R}/commits/{ref}/check-suites` },
+  { method: 'get', path: `${R}/pulls` },
+  { method: 'post', path: `${R}/pulls` },
+  { method: 'get', path: `${R}/pulls/{pull_number}` },
+  { method: 'patch', path: `${R}/pulls/{pull_number}` },
+  { method: 'get', path: `${R}/pulls/{pull_number}/commits` },
+  { method: 'get', path: `${R}/releases` },
+  { method: 'post', path: `${R}/releases` },
+  { method: 'get', path: `${R}/releases/{release_id}` },
+  { method: 'get', path: `${R}/releases/tags/{tag}` },
+  { method: 'get', path: `${R}/releases/{release_id}/assets` },
+  { method: 'post', path: `${R}/releases/{release_id}/assets` },
+  { method: 'get', path: `${R}/releases/assets/{asset_id}` },
+  { method: 'post', path: `${R}/actions/workflows/{workflow_id}/dispatches` },
+  { method: 'post', path: `${R}/dispatches` },
+];

@@ -1,0 +1,293 @@
+/** A bare repository on disk, driven through the `git` CLI (the simulator's only object store). */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export const ZERO_SHA = '0000000000000000000000000000000000000000';
+
+/** Identity used for a commit's author or committer. */
+export interface GitIdentity {
+  name: string;
+  email: string;
+  date?: string;
+}
+
+export class GitCommandError extends Error {
+  constructor(
+    readonly args: string[],
+    readonly code: number | null,
+    readonly stderr: string,
+  ) {
+    super(`git ${args.join(' ')} exited ${code}: ${stderr.trim()}`);
+  }
+}
+
+/** Runs git; resolves stdout as a Buffer, rejects with GitCommandError on non-zero exit. */
+export function runGit(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {},
+): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, {
+      cwd: opts.cwd,
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out));
+      else reject(new GitCommandError(args, code, Buffer.concat(err).toString('utf8')));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** One entry of `git ls-tree -l`. */
+export interface TreeEntry {
+  mode: string;
+  type: 'blob' | 'tree' | 'commit';
+  sha: string;
+  size: number | null;
+  path: string;
+}
+
+/** A parsed commit object. */
+export interface CommitInfo {
+  sha: string;
+  tree: string;
+  parents: string[];
+  author: GitIdentity;
+  committer: GitIdentity;
+  message: string;
+}
+
+function parseIdentity(line: string): GitIdentity {
+  const m = /^(.*) <(.*)> (\d+) ([+-]\d{4})$/.exec(line);
+  if (!m) return { name: line, email: '' };
+  return { name: m[1]!, email: m[2]!, date: new Date(Number(m[3]) * 1000).toISOString().replace(/\.000Z$/, 'Z') };
+}
+
+function identityEnv(prefix: 'AUTHOR' | 'COMMITTER', id: GitIdentity): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { [`GIT_${prefix}_NAME`]: id.name, [`GIT_${prefix}_EMAIL`]: id.email };
+  if (id.date) env[`GIT_${prefix}_DATE`] = id.date;
+  return env;
+}
+
+/** A bare repository: object reads/writes and compare-and-swap ref updates. */
+export class BareRepo {
+  private lock: Promise<unknown> = Promise.resolve();
+  constructor(readonly dir: string) {}
+
+  /** Creates an empty bare repository that accepts pushes over smart HTTP. */
+  static async init(dir: string, defaultBranch: string): Promise<BareRepo> {
+    await mkdir(dir, { recursive: true });
+    await runGit(['init', '--bare', '--quiet', `--initial-branch=${defaultBranch}`, dir]);
+    const repo = new BareRepo(dir);
+    await repo.git(['config', 'http.receivepack', 'true']);
+    await repo.git(['config', 'receive.denyNonFastForwards', 'false']);
+    return repo;
+  }
+
+  git(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<Buffer> {
+    return runGit(['--git-dir', this.dir, ...args], opts);
+  }
+
+  async text(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<string> {
+    return (await this.git(args, opts)).toString('utf8');
+  }
+
+  /** Serialises ref-changing work on this repository (pushes and REST ref updates). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** All refs → object id. */
+  async refs(): Promise<Map<string, string>> {
+    const out = await this.text(['for-each-ref', '--format=%(objectname) %(refname)']);
+    const map = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      if (!line) continue;
+      const i = line.indexOf(' ');
+      map.set(line.slice(i + 1), line.slice(0, i));
+    }
+    return map;
+  }
+
+  /** Resolves a revision to an object id of the given type, or null. */
+  async resolve(rev: string, type?: 'commit' | 'tree' | 'blob'): Promise<string | null> {
+    if (rev.startsWith('-')) return null;
+    try {
+      const spec = type ? `${rev}^{${type}}` : rev;
+      return (await this.text(['rev-parse', '--verify', '--quiet', '--end-of-options', spec])).trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  async objectType(sha: string): Promise<string | null> {
+    if (!/^[0-9a-f]{40}$/.test(sha)) return null;
+    try {
+      return (await this.text(['cat-file', '-t', sha])).trim();
+    } catch {
+      return null;
+    }
+  }
+
+  async writeBlob(content: Buffer): Promise<string> {
+    return (await this.text(['hash-object', '-w', '--stdin'], { input: content })).trim();
+  }
+
+  async readBlob(sha: string): Promise<Buffer> {
+    return this.git(['cat-file', 'blob', sha]);
+  }
+
+  async lsTree(treeish: string, recursive: boolean): Promise<TreeEntry[]> {
+    const args = ['ls-tree', '-l', '-z'];
+    if (recursive) args.push('-r', '-t');
+    args.push(treeish);
+    const out = await this.text(args);
+    return out
+      .split('\0')
+      .filter(Boolean)
+      .map((line) => {
+        const tab = line.indexOf('\t');
+        const [mode, type, sha, size] = line.slice(0, tab).split(/\s+/);
+        return {
+          mode: mode!,
+          type: type as TreeEntry['type'],
+          sha: sha!,
+          size: size === '-' ? null : Number(size),
+          path: line.slice(tab + 1),
+        };
+      });
+  }
+
+  async readCommit(sha: string): Promise<CommitInfo> {
+    const raw = await this.text(['cat-file', 'commit', sha]);
+    const split = raw.indexOf('\n\n');
+    const header = raw.slice(0, split);
+    const message = split >= 0 ? raw.slice(split + 2) : '';
+    const info: CommitInfo = {
+      sha,
+      tree: '',
+      parents: [],
+      author: { name: '', email: '' },
+      committer: { name: '', email: '' },
+      message,
+    };
+    for (const line of header.split('\n')) {
+      const sp = line.indexOf(' ');
+      const key = line.slice(0, sp);
+      const value = line.slice(sp + 1);
+      if (key === 'tree') info.tree = value;
+      else if (key === 'parent') info.parents.push(value);
+      else if (key === 'author') info.author = parseIdentity(value);
+      else if (key === 'committer') info.committer = parseIdentity(value);
+    }
+    return info;
+  }
+
+  async commitTree(tree: string, parents: string[], message: string, author: GitIdentity, committer: GitIdentity): Promise<string> {
+    const args = ['commit-tree', tree];
+    for (const p of parents) args.push('-p', p);
+    const env = { ...identityEnv('AUTHOR', author), ...identityEnv('COMMITTER', committer) };
+    return (await this.text(args, { env, input: message })).trim();
+  }
+
+  /**
+   * Builds a tree from `base` (a tree id or null) plus changes: a string or Buffer writes a file,
+   * null deletes a path (a whole subtree if the path is a directory). Uses a temporary index.
+   */
+  async buildTree(
+    base: string | null,
+    changes: Iterable<{ path: string; mode?: string; sha?: string | null; content?: Buffer | null }>,
+  ): Promise<string> {
+    const tmp = await mkdtemp(join(tmpdir(), 'ghsim-index-'));
+    const env = { GIT_INDEX_FILE: join(tmp, 'index') };
+    try {
+      await this.git(base ? ['read-tree', base] : ['read-tree', '--empty'], { env });
+      const lines: string[] = [];
+      const list = [...changes];
+      const existing = (await this.text(['ls-files', '-z'], { env })).split('\0').filter(Boolean);
+      for (const change of list) {
+        const under = existing.filter((p) => p.startsWith(change.path + '/'));
+        for (const p of under) lines.push(`0 ${ZERO_SHA}\t${p}`);
+        if (change.sha === null || (change.content === null && change.sha === undefined)) {
+          lines.push(`0 ${ZERO_SHA}\t${change.path}`);
+          continue;
+        }
+        const sha = change.sha ?? (await this.writeBlob(change.content ?? Buffer.alloc(0)));
+        lines.push(`${change.mode ?? '100644'} ${sha}\t${change.path}`);
+      }
+      if (lines.length > 0) await this.git(['update-index', '--index-info'], { env, input: lines.join('\n') + '\n' });
+      return (await this.text(['write-tree'], { env })).trim();
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Builds a tree from many files at once by staging a temporary work tree (fast for large imports). */
+  async treeFromFiles(files: Record<string, string | Buffer>): Promise<string> {
+    const tmp = await mkdtemp(join(tmpdir(), 'ghsim-wt-'));
+    try {
+      for (const [path, content] of Object.entries(files)) {
+        const full = join(tmp, 'wt', path);
+        await mkdir(dirname(full), { recursive: true });
+        await writeFile(full, content);
+      }
+      await mkdir(join(tmp, 'wt'), { recursive: true });
+      const env = { GIT_INDEX_FILE: join(tmp, 'index') };
+      const wt = join(tmp, 'wt');
+      await runGit(['--git-dir', this.dir, '--work-tree', wt, 'add', '-A'], { env, cwd: wt });
+      return (await this.text(['write-tree'], { env })).trim();
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Compare-and-swap a ref: `expectedOld` null means "must not exist"; `newSha` null deletes. */
+  async updateRef(ref: string, newSha: string | null, expectedOld: string | null): Promise<void> {
+    if (newSha === null) await this.git(['update-ref', '-d', ref, expectedOld ?? '']);
+    else await this.git(['update-ref', ref, newSha, expectedOld ?? ZERO_SHA]);
+  }
+
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    try {
+      await this.git(['merge-base', '--is-ancestor', ancestor, descendant]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Commits reachable from `head` but not `exclude`, oldest first. */
+  async revList(head: string, exclude: string[], limit?: number): Promise<string[]> {
+    const args = ['rev-list', '--reverse', '--topo-order'];
+    if (limit) args.push(`--max-count=${limit}`);
+    args.push(head, ...exclude.map((e) => `^${e}`), '--');
+    return (await this.text(args)).split('\n').filter(Boolean);
+  }
+
+  /** Paths added, removed, modified between a commit and its first parent (or the empty tree). */
+  async changedPaths(sha: string): Promise<{ added: string[]; removed: string[]; modified: string[] }> {
+    const out = await this.text(['diff-tree', '-r', '-z', '--no-commit-id', '--name-status', '--root', sha]);
+    const parts = out.split('\0').filter(Boolean);
+    const result = { added: [] as string[], removed: [] as string[], modified: [] as string[] };
+    for (let i = 0; i + 1 < parts.length; i += 2) {
+      const status = parts[i]!;
+      const path = parts[i + 1]!;
+      if (status === 'A') result.added.push(path);
+      else if (status === 'D') result.removed.push(path);
+      else result.modified.push(path);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,160 @@
+/** /app…, access tokens, webhook deliveries, /repos/{o}/{r}/installation, /rate_limit. */
+import { permits, type Permissions } from '../auth.js';
+import { HttpError, notFound } from '../http.js';
+import { installationJson, minimalRepoJson } from '../shapes.js';
+import type { Route } from '../route.js';
+import type { WebhookDelivery } from '../webhooks.js';
+import type { Sim } from '../sim.js';
+
+const TOKEN_LIFETIME_MS = 3_600_000;
+
+function deliveryItem(d: WebhookDelivery): Record<string, unknown> {
+  return {
+    id: d.id,
+    guid: d.guid,
+    delivered_at: d.deliveredAt,
+    redelivery: d.redelivery,
+    duration: d.durationSeconds,
+    status: d.status,
+    status_code: d.statusCode,
+    event: d.event,
+    action: d.action,
+    installation_id: d.installationId,
+    repository_id: d.repositoryId,
+    throttled_at: null,
+  };
+}
+
+function findDelivery(sim: Sim, appId: number, id: string): WebhookDelivery {
+  const d = sim.deliveries.find((x) => x.appId === appId && String(x.id) === id);
+  if (!d) throw notFound();
+  return d;
+}
+
+export const appRoutes: Route[] = [
+  {
+    method: 'GET',
+    template: '/app',
+    auth: 'app',
+    handle: async (req, sim) => ({ status: 200, body: sim.appRest(req.caller.app) }),
+  },
+  {
+    method: 'GET',
+    template: '/app/installations',
+    auth: 'app',
+    handle: async (req, sim) => {
+      const app = req.caller.app;
+      const list = [...sim.state.installations.values()].filter((i) => i.appId === app.id);
+      return { status: 200, body: list.map((i) => installationJson(i, app, sim.urls)) };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/app/installations/{installation_id}',
+    auth: 'app',
+    handle: async (req, sim) => {
+      const inst = sim.state.installations.get(Number(req.params.installation_id));
+      if (!inst || inst.appId !== req.caller.app.id) throw notFound();
+      return { status: 200, body: installationJson(inst, req.caller.app, sim.urls) };
+    },
+  },
+  {
+    method: 'POST',
+    template: '/app/installations/{installation_id}/access_tokens',
+    auth: 'app',
+    handle: async (req, sim) => {
+      const app = req.caller.app;
+      const inst = sim.state.installations.get(Number(req.params.installation_id));
+      if (!inst || inst.appId !== app.id) throw notFound();
+      const body = req.body as { repositories?: string[]; repository_ids?: number[]; permissions?: Permissions };
+      let permissions: Permissions = { ...app.permissions };
+      if (body.permissions) {
+        if (!permits(app.permissions, body.permissions)) {
+          throw new HttpError(422, 'The permissions requested are not granted to this installation.');
+        }
+        permissions = { metadata: 'read', ...body.permissions };
+      }
+      let repositories: string[] | null = null;
+      if (body.repositories || body.repository_ids) {
+        repositories = [];
+        const all = [...inst.repositories].map((n) => sim.repo(n));
+        for (const name of body.repositories ?? []) {
+          const r = all.find((x) => x.name.toLowerCase() === name.toLowerCase());
+          if (!r) throw new HttpError(422, `There is at least one repository that does not exist or is not accessible to the parent installation.`);
+          repositories.push(r.fullName);
+        }
+        for (const id of body.repository_ids ?? []) {
+          const r = all.find((x) => x.id === id);
+          if (!r) throw new HttpError(422, `There is at least one repository that does not exist or is not accessible to the parent installation.`);
+          repositories.push(r.fullName);
+        }
+      }
+      const expiresAt = Date.now() + TOKEN_LIFETIME_MS;
+      const token = sim.tokens.issue({ installationId: inst.id, appId: app.id, expiresAt, permissions, repositories });
+      const json: Record<string, unknown> = {
+        token: token.token,
+        expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        permissions,
+        repository_selection: 'selected',
+      };
+      if (repositories) json.repositories = repositories.map((n) => minimalRepoJson(sim.repo(n), sim.urls));
+      return { status: 201, body: json };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/app/hook/deliveries',
+    auth: 'app',
+    handle: async (req, sim) => {
+      const perPage = Math.min(100, Math.max(1, Number(req.query.get('per_page') ?? 30) || 30));
+      const cursor = req.query.get('cursor');
+      let list = sim.deliveries.filter((d) => d.appId === req.caller.app.id).slice().reverse();
+      if (cursor) list = list.filter((d) => d.id < Number(cursor));
+      const page = list.slice(0, perPage);
+      const headers: Record<string, string> = {};
+      if (list.length > perPage) {
+        const next = `${sim.urls.api}/app/hook/deliveries?per_page=${perPage}&cursor=${page[page.length - 1]!.id}`;
+        headers.link = `<${next}>; rel="next"`;
+      }
+      return { status: 200, body: page.map(deliveryItem), headers };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/app/hook/deliveries/{delivery_id}',
+    auth: 'app',
+    handle: async (req, sim) => {
+      const d = findDelivery(sim, req.caller.app.id, req.params.delivery_id!);
+      return {
+        status: 200,
+        body: {
+          ...deliveryItem(d),
+          url: req.caller.app.webhookUrl,
+          request: { headers: d.requestHeaders, payload: JSON.parse(d.body) as unknown },
+          response: { headers: d.responseHeaders, payload: d.responseBody },
+        },
+      };
+    },
+  },
+  {
+    method: 'POST',
+    template: '/app/hook/deliveries/{delivery_id}/attempts',
+    auth: 'app',
+    handle: async (req, sim) => {
+      const app = req.caller.app;
+      const d = findDelivery(sim, app.id, req.params.delivery_id!);
+      sim.webhooks.redeliver({ appId: app.id, url: app.webhookUrl, secret: app.webhookSecret }, d);
+      return { status: 202, body: {} };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/repos/{owner}/{repo}/installation',
+    auth: 'app',
+    handle: async (req, sim) => {
+      const inst = sim.state.installationFor(req.caller.app.id, req.repo.fullName);
+      if (!inst) throw notFound();
+      return { status: 200, body: installationJson(inst, req.caller.app, sim.urls) };
+    },
+  },
+];
