@@ -152,3 +152,16 @@ export class WebhookSchemaValidator {
     return v(payload) ? [] : describe(v.errors);
   }
 }
+
+let openApiSingleton: OpenApiValidator | undefined;
+let webhookSingleton: WebhookSchemaValidator | undefined;
+
+/** One OpenAPI validator per process (compiling the schemas is the expensive part). */
+export function sharedOpenApiValidator(): OpenApiValidator {
+  return (openApiSingleton ??= new OpenApiValidator());
+}
+
+/** One webhook-schema validator per process. */
+export function sharedWebhookValidator(): WebhookSchemaValidator {
+  return (webhookSingleton ??= new WebhookSchemaValidator());
+}

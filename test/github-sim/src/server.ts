@@ -188,7 +188,10 @@ async function handleApi(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
     if (route.template === '/rate_limit') {
       const s = sim.limiter.snapshot(key, Date.now());
       const rate = { ...s, used: s.used };
-      const result: RouteResult = { status: 200, body: { resources: { core: rate }, rate } };
+      const reset = Math.ceil(Date.now() / 1000) + 60;
+      const search = { limit: 30, remaining: 30, reset, used: 0 };
+      const graphql = { limit: 5000, remaining: 5000, reset: s.reset, used: 0 };
+      const result: RouteResult = { status: 200, body: { resources: { core: rate, search, graphql }, rate } };
       return finish(sim, req, res, method, route, result, baseHeaders(), key, log);
     }
     const result = await route.handle({ method, params, query: url.searchParams, body, raw, headers: req.headers, caller, repo: repo! }, sim);

@@ -9,7 +9,7 @@ import { generateAppKey, TokenStore, type Permissions } from './auth.js';
 import { BareRepo, ZERO_SHA, type CommitInfo, type GitIdentity } from './git.js';
 import { HttpError, notFound } from './http.js';
 import { FaultInjector, RateLimiter, type SimFaults, type SimLimits } from './limits.js';
-import { OpenApiValidator, WebhookSchemaValidator, type ContractViolation } from './contract.js';
+import { sharedOpenApiValidator, sharedWebhookValidator, type ContractViolation } from './contract.js';
 import { WebhookDispatcher, type WebhookDelivery } from './webhooks.js';
 import {
   appJson,
@@ -87,8 +87,8 @@ export class Sim {
   readonly limiter: RateLimiter;
   readonly faults: FaultInjector;
   readonly webhooks: WebhookDispatcher;
-  readonly openapi = new OpenApiValidator();
-  readonly webhookSchemas = new WebhookSchemaValidator();
+  readonly openapi = sharedOpenApiValidator();
+  readonly webhookSchemas = sharedWebhookValidator();
   readonly requests: RequestLogEntry[] = [];
   readonly contractViolations: ContractViolation[] = [];
   private readonly dispatchHandlers: WorkflowDispatchHandler[] = [];
