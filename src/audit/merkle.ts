@@ -118,6 +118,53 @@ export function inclusionProof(leaves: readonly Uint8Array[], index: number): Ui
   return path.reverse();
 }
 
+/**
+ * The whole tree in memory (2n hashes), for handing out many audit paths: building is O(n), each proof
+ * O(log n), where `inclusionProof` costs O(n) per call. Levels are built bottom-up; an unpaired last node is
+ * carried up unchanged, which yields exactly the RFC 6962 tree.
+ */
+export class MerkleTree {
+  private readonly levels: Uint8Array[][];
+
+  constructor(leaves: readonly Uint8Array[]) {
+    const levels: Uint8Array[][] = [leaves.map(leafHash)];
+    let level = levels[0] as Uint8Array[];
+    while (level.length > 1) {
+      const next: Uint8Array[] = [];
+      for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i] as Uint8Array, level[i + 1] as Uint8Array));
+      if (level.length % 2 === 1) next.push(level[level.length - 1] as Uint8Array);
+      levels.push(next);
+      level = next;
+    }
+    this.levels = levels;
+  }
+
+  get size(): number {
+    return (this.levels[0] as Uint8Array[]).length;
+  }
+
+  root(): Uint8Array {
+    return this.size === 0 ? emptyRoot() : ((this.levels[this.levels.length - 1] as Uint8Array[])[0] as Uint8Array);
+  }
+
+  /** The audit path of leaf `index`, bottom-up; the same as `inclusionProof(leaves, index)`. */
+  inclusionProof(index: number): Uint8Array[] {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.size) {
+      throw new RangeError(`leaf index ${index} is outside a tree of ${this.size} leaves`);
+    }
+    const path: Uint8Array[] = [];
+    let i = index;
+    for (let depth = 0; depth < this.levels.length - 1; depth++) {
+      const level = this.levels[depth] as Uint8Array[];
+      const sibling = i % 2 === 1 ? i - 1 : i + 1;
+      // No sibling: this node was carried up unchanged, and contributes no hash at this level.
+      if (sibling < level.length) path.push(level[sibling] as Uint8Array);
+      i = Math.floor(i / 2);
+    }
+    return path;
+  }
+}
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;

@@ -4,6 +4,7 @@ import { Verifier, toSignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { isAgoraError } from '../errors.js';
 import { canonicalJson } from './entry.js';
 import { loadPublicKey } from './keys.js';
+import type { AuditClaim, AuditGuarantee } from './signers.js';
 import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type InTotoStatement } from './statement.js';
 import { certificateIdentity, trustMaterialForKey, trustMaterialFromRoot } from './trust.js';
 
@@ -36,9 +37,11 @@ export interface KeylessVerification {
   trustedRoot: unknown;
 }
 
-export type VerifiedSigner =
-  | { kind: 'key'; keyId: string; rekorLogIndex?: number }
-  | { kind: 'keyless'; identity: string; issuer: string; rekorLogIndex?: number };
+/** What verification established; `claim`/`guarantee` as in SignatureRecord, from what was actually checked. */
+export type VerifiedSigner = (
+  | { kind: 'key'; keyId: string }
+  | { kind: 'keyless'; identity: string; issuer: string }
+) & { rekorLogIndex?: number; claim: AuditClaim; guarantee: AuditGuarantee };
 
 export type SignatureVerification =
   | { ok: true; statement: InTotoStatement; signer: VerifiedSigner }
@@ -196,9 +199,11 @@ export async function verifySigstoreBundle(
     const o = options as KeylessVerification;
     if (identity !== o.certificateIdentity) return fail(`certificate identity is ${JSON.stringify(identity)}, expected exactly ${JSON.stringify(o.certificateIdentity)}`);
     if (issuer !== o.certificateIssuer) return fail(`certificate issuer is ${JSON.stringify(issuer)}, expected exactly ${JSON.stringify(o.certificateIssuer)}`);
-    verified = { kind: 'keyless', identity, issuer };
+    verified = { kind: 'keyless', identity, issuer, claim: 'tamper-evident', guarantee: 'external-immutable' };
   } else {
-    verified = { kind: 'key', keyId };
+    // Any tlog entry present was verified against the trusted root (or verification failed above).
+    const logged = rekorLogIndex !== undefined;
+    verified = { kind: 'key', keyId, claim: logged ? 'tamper-evident' : 'tamper-detecting', guarantee: logged ? 'external-immutable' : 'signed' };
   }
   if (rekorLogIndex !== undefined) verified.rekorLogIndex = rekorLogIndex;
 

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   MerkleAccumulator,
+  MerkleTree,
   emptyRoot,
   fromHex,
   inclusionProof,
@@ -208,6 +209,22 @@ describe('Merkle properties', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('MerkleTree gives the same root and the same audit paths as the RFC recursion, for every leaf', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 70 }), (leaves) => {
+        const tree = new MerkleTree(leaves);
+        expect(tree.size).toBe(leaves.length);
+        expect(toHex(tree.root())).toBe(toHex(naiveRoot(leaves)));
+        for (let i = 0; i < leaves.length; i++) expect(tree.inclusionProof(i).map(toHex)).toEqual(inclusionProof(leaves, i).map(toHex));
+      }),
+      { numRuns: 60 },
+    );
+    // And the published CT paths.
+    const ct = new MerkleTree(CT_LEAVES);
+    expect(ct.inclusionProof(5).map(toHex)).toEqual(CT_INCLUSION[2]?.proof);
+    expect(() => ct.inclusionProof(8)).toThrow(RangeError);
   });
 
   it('holds 100,000 leaves in O(log n) state', () => {

@@ -49,7 +49,11 @@ describe('signing with a local key', () => {
     expect(record.keyId).toMatch(/^[0-9a-f]{64}$/);
 
     const result = await verifySigstoreBundle(JSON.stringify(bundle), { publicKeyPem: key.publicKeyPem, expected: { statement: STATEMENT } });
-    expect(result).toEqual({ ok: true, statement: STATEMENT, signer: { kind: 'key', keyId: record.keyId } });
+    expect(result).toEqual({
+      ok: true,
+      statement: STATEMENT,
+      signer: { kind: 'key', keyId: record.keyId, claim: 'tamper-detecting', guarantee: 'signed' },
+    });
     // The digest form of the expectation works the same.
     const byDigest = await verifySigstoreBundle(bundle, { publicKeyPem: key.publicKeyPem, expected: { statementSha256: statementDigest(STATEMENT) } });
     expect(byDigest.ok).toBe(true);
@@ -136,7 +140,10 @@ describe('with @sigstore/mock services on 127.0.0.1', () => {
       requireTransparencyLog: true,
       expected: { statement: STATEMENT },
     });
-    expect(ok).toMatchObject({ ok: true, signer: { kind: 'key', rekorLogIndex: record.rekorLogIndex } });
+    expect(ok).toMatchObject({
+      ok: true,
+      signer: { kind: 'key', rekorLogIndex: record.rekorLogIndex, claim: 'tamper-evident', guarantee: 'external-immutable' },
+    });
 
     // Witnesses nobody was told to trust are not silently ignored.
     expectFailure(await verifySigstoreBundle(bundle, { publicKeyPem: key.publicKeyPem, expected: { statement: STATEMENT } }), /no trusted root/);
@@ -190,7 +197,14 @@ describe('with @sigstore/mock services on 127.0.0.1', () => {
       expect(result).toEqual({
         ok: true,
         statement: STATEMENT,
-        signer: { kind: 'keyless', identity: IDENTITY, issuer: ISSUER, rekorLogIndex: signed.record.rekorLogIndex },
+        signer: {
+          kind: 'keyless',
+          identity: IDENTITY,
+          issuer: ISSUER,
+          rekorLogIndex: signed.record.rekorLogIndex,
+          claim: 'tamper-evident',
+          guarantee: 'external-immutable',
+        },
       });
     });
 

@@ -82,8 +82,9 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  // Whole seconds, and later than the creation of every root/intermediate certificate below.
-  const clock = new Date(Math.floor(Date.now() / 1000) * 1000 + 5_000);
+  // Whole seconds, and later than the creation of every root/intermediate certificate below (those use the
+  // real time when they are made; the margin covers a slow, shared machine, and is checked below).
+  const clock = new Date(Math.floor(Date.now() / 1000) * 1000 + 60_000);
   const validFrom = new Date(clock.getTime() - 3_600_000).toISOString();
 
   const caKeys = p256();
@@ -92,6 +93,8 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
   const tlogKeys = p256();
   const tlog = await initializeTLog(url, tlogKeys, clock);
   const tsa = await initializeTSA(p256(), clock);
+
+  if (Date.now() >= clock.getTime()) throw new Error('mock Sigstore set-up took longer than its clock margin; raise it');
 
   const routes = new Map<string, HandlerFn>();
   for (const handler of [fulcioHandler(ca), rekorHandler(tlog), tsaHandler(tsa)]) routes.set(handler.path, handler.fn);
