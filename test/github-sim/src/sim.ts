@@ -518,8 +518,7 @@ export class Sim {
       action,
       check_suite: {
         ...this.webhookSuite(repo, suite, app),
-        rerequestable: true,
-        runs_rerequestable: true,
+        ...(action === 'rerequested' ? {} : { rerequestable: true, runs_rerequestable: true }),
         latest_check_runs_count: this.runsOf(suite).length,
         check_runs_url: `${this.urls.api}/repos/${repo.fullName}/check-suites/${suite.id}/check-runs`,
         head_commit: webhookHeadCommit(head),
@@ -566,7 +565,16 @@ export class Sim {
   rerequestCheckRun(fullName: string, checkRunId: number, by?: string): void {
     const run = this.state.checkRuns.get(checkRunId);
     if (!run || run.repo !== this.repo(fullName).fullName) throw notFound();
+    this.assertRerequestable(run);
     this.emitCheckRun(run, 'rerequested', this.state.user(by ?? this.repo(fullName).owner.login));
+  }
+
+  /** GitHub re-runs only completed check runs in completed suites (else 422). */
+  assertRerequestable(run: CheckRun): void {
+    const suite = this.state.checkSuites.get(run.suiteId);
+    if (run.status !== 'completed' || suite?.status !== 'completed') {
+      throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'CheckRun', code: 'custom', message: 'This check run is not rerequestable until it and its check suite are completed.' }] });
+    }
   }
 
   // ---- actions ------------------------------------------------------------------------------

@@ -220,6 +220,7 @@ export const checkRoutes: Route[] = [
     handle: async (req, sim) => {
       const run = findRun(req, sim);
       mustBeOwner(req, run);
+      sim.assertRerequestable(run);
       sim.emitCheckRun(run, 'rerequested', req.caller.app.bot);
       return { status: 201, body: {} };
     },
