@@ -268,6 +268,21 @@ describe('with @sigstore/mock services on 127.0.0.1', () => {
     });
   });
 
+  it('verification is offline: it succeeds after every service is gone', async () => {
+    const transient = await startSigstoreMock();
+    const { bundle } = await signKeyless(STATEMENT, {
+      identityToken: transient.identityToken({ sub: IDENTITY, iss: ISSUER }),
+      fulcioUrl: transient.fulcioUrl,
+      rekorUrl: transient.rekorUrl,
+      tsaUrl: transient.tsaUrl,
+      rekorEntryType: 'intoto',
+    });
+    const trustedRoot = JSON.parse(JSON.stringify(transient.trustedRoot)) as unknown; // as if read from a file
+    await transient.stop();
+    const result = await verifySigstoreBundle(JSON.stringify(bundle), { certificateIdentity: IDENTITY, certificateIssuer: ISSUER, trustedRoot, expected: { statement: STATEMENT } });
+    expect(result.ok).toBe(true);
+  });
+
   it('signing against an unreachable Fulcio is an AgoraError naming the service', async () => {
     await expect(
       signKeyless(STATEMENT, {
