@@ -62,6 +62,7 @@ export class RunDriver {
    * Returns the attempts re-attached (so orphan reaping spares them).
    */
   async recover(): Promise<Set<string>> {
+    await this.syncDerivedRefs('all');
     const live = new Set<string>();
     const { state } = this.stored;
     for (const item of Object.values(state.items)) {
@@ -116,7 +117,7 @@ export class RunDriver {
       }
       this.stored = next;
       this.consume(outcomes, events);
-      await this.syncDerivedRefs();
+      await this.syncDerivedRefs(result.transitions);
       this.hooks.onCommit?.(next, result.transitions);
       this.perform(result.actions);
       return result.transitions;
@@ -173,12 +174,21 @@ export class RunDriver {
     this.extraEvents.splice(0, extra.length);
   }
 
-  /** Patch and integration refs follow the state (the state commit is the source of truth). */
-  private async syncDerivedRefs(): Promise<void> {
+  /**
+   * Patch and integration refs follow the state (the state commit is the source of truth): the
+   * integration ref, and the patch refs of items that just finished. `all` re-points every patch ref
+   * (after a restart, a crash may have come between the state commit and these).
+   */
+  private async syncDerivedRefs(transitions: readonly Transition[] | 'all'): Promise<void> {
     const { state } = this.stored;
     await pointRef(this.ctx.store, this.ctx.refs.integration(this.runId), state.integrationHead);
-    for (const item of Object.values(state.items)) {
-      if (item.status === 'done' && item.resultRef?.startsWith('git:')) {
+    const ids =
+      transitions === 'all'
+        ? Object.keys(state.items)
+        : transitions.flatMap((t) => (t.kind === 'item' && t.to === 'done' ? [t.itemId] : []));
+    for (const id of ids) {
+      const item = state.items[id];
+      if (item?.status === 'done' && item.resultRef?.startsWith('git:')) {
         await pointRef(this.ctx.store, this.ctx.refs.patch(this.runId, item.id), item.resultRef.slice(4));
       }
     }

@@ -1,0 +1,57 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { loadConfig } from '../src/config/load.js';
+import { createLocalTarget } from '../src/executors/local-target.js';
+import { openLocalStore } from '../src/git/local-store.js';
+import type { Plan } from '../src/plan/schema.js';
+import { submitPlan } from '../src/runs/inbox.js';
+import { RunRefs } from '../src/runs/refs.js';
+import { Server } from '../src/runs/server.js';
+import type { RunState } from '../src/engine/types.js';
+
+/** Benchmark plumbing: scratch repositories, and a plan run in-process by the real server. */
+
+export function scratchRepo(files: Record<string, string>): string {
+  const repo = mkdtempSync(join(tmpdir(), 'agora-bench-'));
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(dirname(join(repo, p)), { recursive: true });
+    writeFileSync(join(repo, p), c);
+  }
+  const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
+  execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
+  execFileSync('git', ['add', '-A'], { cwd: repo, env });
+  execFileSync('git', ['commit', '-q', '--allow-empty', '-m', 'base'], { cwd: repo, env });
+  return repo;
+}
+
+export function removeRepo(repo: string): void {
+  rmSync(repo, { recursive: true, force: true });
+}
+
+export async function runPlan(repo: string, plan: Plan, concurrency: number): Promise<RunState> {
+  const store = await openLocalStore(repo);
+  const config = { ...(await loadConfig({ cwd: repo })), defaultConcurrency: concurrency, queues: {} };
+  const refs = new RunRefs(config.refNamespace);
+  const base = (await store.resolveRef('HEAD'))!;
+  const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+  const scratchDir = join(store.gitdir, 'agora');
+  const server = new Server({
+    store,
+    refs,
+    config,
+    targets: { local: createLocalTarget({ stateDir: join(scratchDir, 'pids') }) },
+    scratchDir,
+    environment: {},
+    clock: Date.now,
+    only: runId,
+    pollMs: 50,
+  });
+  await server.start();
+  await server.serve(new AbortController().signal, (s) => {
+    const r = s.run(runId);
+    return r !== undefined && r.state.status !== 'running' && s.activeRuns === 0;
+  });
+  return server.run(runId)!.state;
+}
