@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import fs, { type Stats } from 'node:fs';
 import { devNull } from 'node:os';
 import { join, resolve, sep } from 'node:path';
@@ -91,7 +91,12 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
   if (method === 'cli') {
     await chooseMethod({ method });
     if (ws.method !== 'cli') await runGit(ws, ['read-tree', ws.commit]); // no index yet: start from the base
-    await runGit(ws, ['add', '--all', '--', '.']);
+    const hidden = await hideNestedRepositories(ws);
+    try {
+      await runGit(ws, ['-c', `core.excludesFile=${hidden.excludesFile}`, 'add', '--all', '--', '.']);
+    } finally {
+      await restoreNestedRepositories(hidden);
+    }
     tree = (await runGit(ws, ['write-tree'])).trim();
   } else {
     tree = await captureByWalk(ws);
@@ -104,6 +109,7 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
+  await rm(`${ws.indexFile}.exclude`, { force: true });
 }
 
 async function prepareEmptyDir(store: LocalGitStore, ws: Workspace): Promise<void> {
@@ -161,6 +167,47 @@ function runGit(ws: Workspace, args: string[]): Promise<string> {
       },
     );
   });
+}
+
+/** What `.git` of a nested repository is renamed to while `git add` runs (and excluded by that name). */
+const HIDDEN_GIT = '.agora-nested-git';
+
+/**
+ * A worker may create repositories inside its workspace (`cargo new`, `git init`). `git add` would record
+ * them as gitlinks to commits that vanish with the workspace (or fail when they have no commit yet), so
+ * their `.git` is set aside while `git add` runs: their files are captured as ordinary files, as the
+ * in-process method does. Returns what to put back and an excludes file naming the set-aside entries.
+ */
+async function hideNestedRepositories(ws: Workspace): Promise<{ moved: Array<{ from: string; to: string }>; excludesFile: string }> {
+  const excludesFile = `${ws.indexFile}.exclude`;
+  await writeFile(excludesFile, `${HIDDEN_GIT}\n`);
+  const moved: Array<{ from: string; to: string }> = [];
+  try {
+    for (let round = 0; round < 16; round++) {
+      // Untracked, not ignored paths; git lists a nested repository as `dir/` instead of its files.
+      const listed = await runGit(ws, ['-c', `core.excludesFile=${excludesFile}`, 'ls-files', '-z', '--others', '--exclude-standard']);
+      const nested: string[] = [];
+      for (const path of listed.split('\0')) {
+        if (path.endsWith('/') && (await lstat(join(ws.dir, path, '.git')).catch(() => null))) nested.push(path);
+      }
+      if (nested.length === 0) break;
+      for (const path of nested) {
+        const from = join(ws.dir, path, '.git');
+        const to = join(ws.dir, path, HIDDEN_GIT);
+        await rename(from, to);
+        moved.push({ from, to });
+      }
+    }
+  } catch (e) {
+    await restoreNestedRepositories({ moved, excludesFile });
+    throw e;
+  }
+  return { moved, excludesFile };
+}
+
+async function restoreNestedRepositories(hidden: { moved: Array<{ from: string; to: string }>; excludesFile: string }): Promise<void> {
+  for (const { from, to } of [...hidden.moved].reverse()) await rename(to, from).catch(() => undefined);
+  await rm(hidden.excludesFile, { force: true });
 }
 
 // ---------------------------------------------------------------------------------------------------

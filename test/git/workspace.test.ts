@@ -195,6 +195,61 @@ describe('workspaces', () => {
     expect(results).toEqual([expected, expected]);
   });
 
+  it('captures repositories a worker created inside the workspace as plain files, by both methods', async () => {
+    const results: string[] = [];
+    for (const method of METHODS) {
+      const ws = await materializeWorkspace(store, base, scratch(`nested.${method}`), { method });
+      const repoAt = async (rel: string, commit: boolean) => {
+        await mkdir(join(ws.dir, rel), { recursive: true });
+        gitSync(join(ws.dir, rel), ['init', '-q']);
+        await writeFile(join(ws.dir, rel, 'lib.rs'), `// ${rel}\n`);
+        await writeFile(join(ws.dir, rel, '.gitignore'), 'target/\n');
+        await mkdir(join(ws.dir, rel, 'target'), { recursive: true });
+        await writeFile(join(ws.dir, rel, 'target', 'out.bin'), 'build output\n');
+        if (commit) gitSync(join(ws.dir, rel), ['commit', '-q', '--allow-empty', '-m', 'nested']);
+      };
+      await repoAt('fresh', false); // `git init` only: git add alone would fail on it
+      await repoAt('crates/made', true); // with a commit: git add alone would record a dangling gitlink
+      await repoAt('crates/made/inner', false); // nested twice
+      const { tree, changes } = await captureWorkspace(ws);
+      expect(changes.map((c) => `${c.after?.mode} ${c.path}`)).toEqual([
+        '100644 crates/made/.gitignore',
+        '100644 crates/made/inner/.gitignore',
+        '100644 crates/made/inner/lib.rs',
+        '100644 crates/made/lib.rs',
+        '100644 fresh/.gitignore',
+        '100644 fresh/lib.rs',
+      ]);
+      expect((await lstat(join(ws.dir, 'crates/made/.git'))).isDirectory()).toBe(true); // put back afterwards
+      results.push(tree);
+      await removeWorkspace(ws);
+    }
+    expect(results[1]).toBe(results[0]);
+  });
+
+  it('keeps submodule entries (gitlinks) of the base as they are, by both methods', async () => {
+    const sub = await initRepo();
+    try {
+      await writeFile(join(sub.dir, 'a.txt'), 'a\n');
+      gitSync(sub.dir, ['add', 'a.txt']);
+      gitSync(sub.dir, ['update-index', '--add', '--cacheinfo', `160000,${'a'.repeat(40)},vendor/mod`]);
+      gitSync(sub.dir, ['commit', '-q', '-m', 'with a submodule']);
+      const subStore = await openLocalStore(sub.dir);
+      const head = gitSync(sub.dir, ['rev-parse', 'HEAD']).trim();
+      for (const method of METHODS) {
+        const ws = await materializeWorkspace(subStore, head, join(sub.gitdir, 'agora', 'work', 'r', method), { method });
+        expect((await lstat(join(ws.dir, 'vendor/mod'))).isDirectory()).toBe(true);
+        await writeFile(join(ws.dir, 'a.txt'), 'b\n');
+        const { tree, changes } = await captureWorkspace(ws);
+        expect(changes.map((c) => c.path)).toEqual(['a.txt']);
+        expect(gitListTree(sub.gitdir, tree)).toContain(`160000 ${'a'.repeat(40)} vendor/mod`);
+        await removeWorkspace(ws);
+      }
+    } finally {
+      await sub.cleanup();
+    }
+  });
+
   it('works on a bare repository too', async () => {
     const bare = await tempDir();
     try {
