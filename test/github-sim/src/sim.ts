@@ -664,7 +664,7 @@ export class Sim {
         conclusion: status === 'completed' ? (input.conclusion ?? 'success') : null,
         created_at: now,
         event: input.event ?? 'workflow_dispatch',
-        head_branch: input.headBranch ?? null,
+        head_branch: input.headBranch ?? repo.defaultBranch,
         head_commit: { ...webhookHeadCommit(head) },
         head_repository: repoLite,
         head_sha: input.headSha,
