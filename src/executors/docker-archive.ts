@@ -1,0 +1,220 @@
+import { constants, createReadStream } from 'node:fs';
+import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+
+/**
+ * Moves a workspace directory in and out of a container as a tar stream (the Docker archive API).
+ *
+ * `packWorkspace` never follows symlinks (they travel as symlinks). `extractWorkspace` is the safe
+ * inverse: it rejects entries with absolute paths or `..`, never writes through a symlink, extracts into
+ * a staging directory first and only then replaces the workspace's contents, so a rejected or broken
+ * archive leaves the workspace as it was.
+ */
+
+/** Who owns the entries in the container (the worker's uid/gid, so that it can write its workspace). */
+export interface PackOptions {
+  /** Path prefix of every entry, e.g. `workspace/` (the root directory itself becomes an entry `workspace/`). */
+  prefix: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Streams `dir` as a tar: directories, regular files and symlinks (not followed), modes and mtimes kept,
+ * every entry owned by `uid:gid`. Other file types (sockets, fifos, devices) are skipped. The caller must
+ * consume or destroy the returned stream.
+ */
+export function packWorkspace(dir: string, opts: PackOptions): Readable {
+  const pack = tar.pack();
+  const prefix = opts.prefix === '' || opts.prefix.endsWith('/') ? opts.prefix : `${opts.prefix}/`;
+  const owner = { uid: opts.uid, gid: opts.gid };
+
+  async function add(abs: string, rel: string): Promise<void> {
+    const st = await lstat(abs);
+    const name = prefix + rel;
+    const mode = st.mode & 0o7777;
+    if (st.isDirectory()) {
+      if (name !== '') await entry({ ...owner, name: name.endsWith('/') ? name : `${name}/`, type: 'directory', mode, mtime: st.mtime });
+      const children = (await readdir(abs)).sort();
+      for (const child of children) await add(join(abs, child), rel === '' ? child : `${rel}/${child}`);
+    } else if (st.isSymbolicLink()) {
+      await entry({ ...owner, name, type: 'symlink', linkname: await readlink(abs), mode, mtime: st.mtime });
+    } else if (st.isFile()) {
+      let finished!: Promise<void>;
+      const sink = await new Promise<ReturnType<typeof pack.entry>>((resolveSink) => {
+        finished = new Promise<void>((resolve, reject) => {
+          resolveSink(pack.entry({ ...owner, name, type: 'file', size: st.size, mode, mtime: st.mtime }, (err) => (err ? reject(err) : resolve())));
+        });
+      });
+      for await (const chunk of createReadStream(abs)) {
+        if (!sink.write(chunk as Buffer)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()));
+      }
+      sink.end(null);
+      await finished;
+    }
+  }
+
+  function entry(header: Partial<tar.Header> & { name: string }): Promise<void> {
+    return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+  }
+
+  add(dir, '').then(
+    () => pack.finalize(),
+    (err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))),
+  );
+  // tar-stream's streams are streamx streams; the Docker client wants a Node stream.
+  return Readable.from(pack);
+}
+
+/** Thrown for an archive entry that could escape the workspace or is otherwise unusable. */
+export class UnsafeArchiveError extends Error {
+  override readonly name = 'UnsafeArchiveError';
+}
+
+/**
+ * Normalises an entry name to a path relative to the workspace root: strips `./` and a leading
+ * `stripPrefix` segment, returns `''` for the root itself. Throws for absolute names, `..` segments and NUL.
+ */
+export function safeRelativePath(name: string, stripPrefix = ''): string {
+  if (name.includes('\0')) throw new UnsafeArchiveError(`archive entry ${JSON.stringify(name)} contains NUL`);
+  if (name.startsWith('/')) throw new UnsafeArchiveError(`archive entry ${JSON.stringify(name)} is an absolute path`);
+  const segments = name.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) throw new UnsafeArchiveError(`archive entry ${JSON.stringify(name)} contains ..`);
+  if (stripPrefix !== '' && segments[0] === stripPrefix) segments.shift();
+  return segments.join('/');
+}
+
+export interface ExtractOptions {
+  /** A first path segment to strip from every entry (e.g. `workspace` when the archive holds `workspace/...`). */
+  stripPrefix?: string;
+}
+
+/**
+ * Replaces the contents of `dir` with the archive read from `source` (deletions, new files, modes and
+ * symlinks reflected exactly; ownership and hard-link identity are not). The archive is extracted into a
+ * staging directory next to `dir` first; only when all of it was read and accepted are `dir`'s children
+ * removed and the staged ones moved in. `source` is always consumed or destroyed.
+ */
+export async function extractWorkspace(source: Readable, dir: string, opts: ExtractOptions = {}): Promise<void> {
+  const staging = await mkdtemp(join(dirname(dir), `.${basename(dir)}.extract-`));
+  try {
+    const rootMode = await extractInto(source, staging, opts.stripPrefix ?? '');
+    for (const child of await readdir(dir)) await rm(join(dir, child), { recursive: true, force: true });
+    for (const child of await readdir(staging)) await rename(join(staging, child), join(dir, child));
+    if (rootMode !== undefined) await chmod(dir, rootMode);
+  } finally {
+    source.destroy();
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Extracts into an empty `root`; returns the mode of the root entry when the archive had one. */
+async function extractInto(source: Readable, root: string, stripPrefix: string): Promise<number | undefined> {
+  const extract = tar.extract();
+  const dirModes: Array<[string, number]> = [];
+  /** Directories this extraction created: once a directory, a path stays one (replacing it is refused). */
+  const made = new Set<string>();
+  let rootMode: number | undefined;
+  source.on('error', (err) => extract.destroy(err));
+  source.pipe(extract);
+  try {
+    for await (const entry of extract) {
+      const h = entry.header;
+      const rel = safeRelativePath(h.name, stripPrefix);
+      const mode = (h.mode ?? 0o644) & 0o777;
+      if (rel === '') {
+        if (h.type === 'directory') rootMode = mode;
+        entry.resume();
+        continue;
+      }
+      const target = join(root, rel);
+      await ensureParents(root, rel, made);
+      switch (h.type) {
+        case 'directory':
+          await mkdirNoFollow(target, made);
+          dirModes.push([target, mode]);
+          entry.resume();
+          break;
+        case 'file':
+        case 'contiguous-file':
+        case null:
+        case undefined:
+          await replaceable(target);
+          await writeFileNoFollow(target, entry, mode, h.mtime);
+          break;
+        case 'symlink':
+          await replaceable(target);
+          await symlink(h.linkname ?? '', target);
+          entry.resume();
+          break;
+        case 'link': {
+          const from = safeRelativePath(h.linkname ?? '', stripPrefix);
+          await ensureParents(root, from, made);
+          const fromAbs = join(root, from);
+          const st = await lstat(fromAbs).catch(() => undefined);
+          if (st === undefined || !st.isFile()) {
+            throw new UnsafeArchiveError(`archive hard link ${JSON.stringify(h.name)} points at ${JSON.stringify(h.linkname)}, which is not a file extracted before it`);
+          }
+          await replaceable(target);
+          await link(fromAbs, target);
+          entry.resume();
+          break;
+        }
+        default:
+          // Devices, fifos and the like have no place in a workspace: skip them.
+          entry.resume();
+      }
+    }
+  } catch (err) {
+    extract.destroy();
+    source.destroy();
+    throw err;
+  }
+  // Deepest first, so that a read-only directory does not block setting its children.
+  for (const [path, mode] of dirModes.reverse()) await chmod(path, mode);
+  return rootMode;
+}
+
+/** Creates the parent directories of `rel` under `root`, refusing to pass through anything but a directory. */
+async function ensureParents(root: string, rel: string, made: Set<string>): Promise<void> {
+  const segments = rel.split('/').slice(0, -1);
+  let current = root;
+  for (const segment of segments) {
+    current = join(current, segment);
+    await mkdirNoFollow(current, made);
+  }
+}
+
+async function mkdirNoFollow(path: string, made: Set<string>): Promise<void> {
+  if (made.has(path)) return;
+  made.add(path);
+  const st = await lstat(path).catch(() => undefined);
+  if (st === undefined) {
+    await mkdir(path, { mode: 0o700 });
+    return;
+  }
+  if (!st.isDirectory()) throw new UnsafeArchiveError(`archive path ${JSON.stringify(path)} passes through a ${st.isSymbolicLink() ? 'symlink' : 'file'}`);
+  // Owner access while extracting; the archived mode is applied at the end.
+  await chmod(path, 0o700);
+}
+
+/** Removes a file or symlink that a later entry of the same name replaces (tar allows duplicates). */
+async function replaceable(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st === undefined) return;
+  if (st.isDirectory()) throw new UnsafeArchiveError(`archive entry ${JSON.stringify(path)} would replace a directory`);
+  await rm(path);
+}
+
+async function writeFileNoFollow(path: string, content: AsyncIterable<unknown>, mode: number, mtime: Date | undefined): Promise<void> {
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    for await (const chunk of content) await handle.write(chunk as Uint8Array);
+    await handle.chmod(mode);
+  } finally {
+    await handle.close();
+  }
+  if (mtime !== undefined) await utimes(path, mtime, mtime);
+}
