@@ -19,6 +19,7 @@ import type { Permissions } from './auth.js';
 import type { ContractViolation } from './contract.js';
 import type { WebhookDelivery } from './webhooks.js';
 import type { DispatchRecord } from './state.js';
+import type { SimFaults } from './limits.js';
 
 export type { SimOptions, RequestLogEntry, WorkflowDispatchHandler, WorkflowJobInput, WorkflowRunInput, Permissions, ContractViolation, WebhookDelivery, DispatchRecord };
 export { parseWebhook, signWebhook, WebhookVerificationError } from './webhooks.js';
@@ -51,6 +52,8 @@ export interface GitHubSim {
   onWorkflowDispatch(fn: WorkflowDispatchHandler): void;
   emitWorkflowJob(input: WorkflowJobInput): number;
   emitWorkflowRun(input: WorkflowRunInput): Promise<number>;
+  /** Replaces the fault configuration at runtime (e.g. after setup requests). */
+  setFaults(faults: SimFaults): void;
   /** Expires an installation token now (to test refresh paths). */
   expireToken(token: string): void;
   /** Waits until background work and every queued webhook delivery are done. */
@@ -97,6 +100,7 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
     onWorkflowDispatch: (fn) => sim.onWorkflowDispatch(fn),
     emitWorkflowJob: (i) => sim.emitWorkflowJob(i),
     emitWorkflowRun: (i) => sim.emitWorkflowRun(i),
+    setFaults: (f) => sim.setFaults(f),
     expireToken: (t) => sim.tokens.expire(t),
     settle: () => sim.settle(),
     repoDir: (fullName) => sim.repo(fullName).git.dir,

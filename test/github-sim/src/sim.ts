@@ -85,7 +85,7 @@ export class Sim {
   readonly state = new SimState();
   readonly tokens = new TokenStore();
   readonly limiter: RateLimiter;
-  readonly faults: FaultInjector;
+  faults: FaultInjector;
   readonly webhooks: WebhookDispatcher;
   readonly openapi = sharedOpenApiValidator();
   readonly webhookSchemas = sharedWebhookValidator();
@@ -106,6 +106,11 @@ export class Sim {
       shouldDrop: () => this.faults.dropWebhook(),
       userAgent: 'GitHub-Hookshot/sim',
     });
+  }
+
+  /** Replaces the fault configuration (same seed: the same request sequence sees the same faults). */
+  setFaults(faults: SimFaults): void {
+    this.faults = new FaultInjector(faults, this.options.seed ?? 1);
   }
 
   // ---- lookups -------------------------------------------------------------------------------

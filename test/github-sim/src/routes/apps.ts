@@ -8,6 +8,18 @@ import type { Sim } from '../sim.js';
 
 const TOKEN_LIFETIME_MS = 3_600_000;
 
+/**
+ * The REST installation shape. The spec's list operation types `account` as simple-user AND
+ * enterprise (allOf), so the account also carries the enterprise fields (name, slug, timestamps).
+ */
+function installationRest(...args: Parameters<typeof installationJson>): Record<string, unknown> {
+  const json = installationJson(...args);
+  const account = json.account as Record<string, unknown>;
+  const inst = args[0];
+  json.account = { ...account, name: account.login, slug: account.login, created_at: inst.createdAt, updated_at: inst.createdAt };
+  return json;
+}
+
 function deliveryItem(d: WebhookDelivery): Record<string, unknown> {
   return {
     id: d.id,
@@ -45,7 +57,7 @@ export const appRoutes: Route[] = [
     handle: async (req, sim) => {
       const app = req.caller.app;
       const list = [...sim.state.installations.values()].filter((i) => i.appId === app.id);
-      return { status: 200, body: list.map((i) => installationJson(i, app, sim.urls)) };
+      return { status: 200, body: list.map((i) => installationRest(i, app, sim.urls)) };
     },
   },
   {
@@ -55,7 +67,7 @@ export const appRoutes: Route[] = [
     handle: async (req, sim) => {
       const inst = sim.state.installations.get(Number(req.params.installation_id));
       if (!inst || inst.appId !== req.caller.app.id) throw notFound();
-      return { status: 200, body: installationJson(inst, req.caller.app, sim.urls) };
+      return { status: 200, body: installationRest(inst, req.caller.app, sim.urls) };
     },
   },
   {
@@ -154,7 +166,7 @@ export const appRoutes: Route[] = [
     handle: async (req, sim) => {
       const inst = sim.state.installationFor(req.caller.app.id, req.repo.fullName);
       if (!inst) throw notFound();
-      return { status: 200, body: installationJson(inst, req.caller.app, sim.urls) };
+      return { status: 200, body: installationRest(inst, req.caller.app, sim.urls) };
     },
   },
 ];
