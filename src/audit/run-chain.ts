@@ -1,0 +1,23 @@
+import type { GitStore, Oid } from '../git/types.js';
+import { entriesOf } from '../runs/state-store.js';
+import type { AuditEntry } from './entry.js';
+
+/** A run's state chain as stored: every state commit (oldest first) and every entry they added, in order. */
+export interface RunChain {
+  /** State commits, oldest (the accepting commit, which holds plan.json as submitted) first. */
+  commits: Oid[];
+  entries: AuditEntry[];
+}
+
+/** Walks the first-parent chain from `head` back to the run's first state commit. */
+export async function readRunChain(store: GitStore, head: Oid): Promise<RunChain> {
+  const commits: Oid[] = [];
+  for (let at: Oid | undefined = head; at; ) {
+    commits.push(at);
+    at = (await store.readCommit(at)).parents[0];
+  }
+  commits.reverse();
+  const entries: AuditEntry[] = [];
+  for (const commit of commits) for (const e of await entriesOf(store, commit)) entries.push(e);
+  return { commits, entries };
+}
