@@ -9,6 +9,7 @@ import type { Plan } from '../src/plan/schema.js';
 import { submitPlan } from '../src/runs/inbox.js';
 import { RunRefs } from '../src/runs/refs.js';
 import { Server } from '../src/runs/server.js';
+import { WorkspacePool } from '../src/runs/workspace-pool.js';
 import type { RunState } from '../src/engine/types.js';
 
 /** Benchmark plumbing: scratch repositories, and a plan run in-process by the real server. */
@@ -43,6 +44,7 @@ export async function runPlan(repo: string, plan: Plan, concurrency: number): Pr
     config,
     targets: { local: createLocalTarget({ stateDir: join(scratchDir, 'pids') }) },
     scratchDir,
+    workspaces: WorkspacePool.forScratch(store, scratchDir),
     environment: {},
     clock: Date.now,
     only: runId,

@@ -8,6 +8,7 @@ import type { WorkerTarget } from '../executors/types.js';
 import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import type { AttemptContext } from '../runs/attempt.js';
 import { RunRefs } from '../runs/refs.js';
+import { WorkspacePool } from '../runs/workspace-pool.js';
 
 /** What every verb needs: the repository, the config, the ref layout, and (for serving) the targets. */
 export interface CliContext {
@@ -59,6 +60,7 @@ export function attemptContext(ctx: CliContext, targets: Record<string, WorkerTa
     config: ctx.config,
     targets,
     scratchDir: ctx.scratchDir,
+    workspaces: WorkspacePool.forScratch(ctx.store, ctx.scratchDir),
     environment: process.env,
     clock: Date.now,
   };

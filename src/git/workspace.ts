@@ -104,6 +104,24 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
   return { tree, changes: await diffTrees(ws.store, ws.baseTree, tree) };
 }
 
+/**
+ * Re-targets a workspace to `commit`, touching only what differs from what it holds now (whatever the
+ * worker did to it) and removing everything untracked or ignored: it ends exactly as a fresh
+ * materialisation would, at a cost that grows with the changed paths rather than with the repository
+ * (a `git reset --hard` on the private index, then `git clean -ffdx`). In-process workspaces are
+ * materialised afresh.
+ */
+export async function retargetWorkspace(ws: Workspace, commit: Oid): Promise<Workspace> {
+  if (ws.method !== 'cli') {
+    await removeWorkspace(ws);
+    return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
+  }
+  const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
+  await runGit(next, ['read-tree', '--reset', '-u', commit]);
+  await runGit(next, ['clean', '-ffdxq']);
+  return next;
+}
+
 /** Removes the workspace directory and its index file. */
 export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });

@@ -6,11 +6,12 @@ import { buildWorkerJob } from '../executors/build-job.js';
 import { createLogSink } from '../executors/log-sink.js';
 import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
-import { captureWorkspace, materializeWorkspace, removeWorkspace } from '../git/workspace.js';
+import { captureWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
 import type { Plan } from '../plan/schema.js';
 import { recordPatch } from './patches.js';
 import type { RunRefs } from './refs.js';
+import type { WorkspacePool } from './workspace-pool.js';
 
 /**
  * One attempt of one item, start to finish: materialise the workspace at the base, run the worker on
@@ -28,8 +29,9 @@ export interface AttemptContext {
   refs: RunRefs;
   config: OrchConfig;
   targets: Readonly<Record<string, WorkerTarget | undefined>>;
-  /** Where workspaces and live logs go: `<gitdir>/agora`. */
+  /** Where live logs, pidfiles and the workspace pool go: `<gitdir>/agora`. */
   scratchDir: string;
+  workspaces: WorkspacePool;
   /** Where secrets are read from (only the declared ones reach a worker). */
   environment: Record<string, string | undefined>;
   clock: () => number;
@@ -52,10 +54,6 @@ const UNATTACHED_LOG: LogSink = {
   tail: () => '',
 };
 
-export function workspaceDir(scratchDir: string, runId: string, itemId: string, attempt: number): string {
-  return join(scratchDir, 'work', runId, `${itemId}.${attempt}`);
-}
-
 export function liveLogPath(scratchDir: string, runId: string, itemId: string, attempt: number): string {
   return join(scratchDir, 'logs', runId, `${itemId}.${attempt}.log`);
 }
@@ -67,35 +65,36 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
   const logPath = liveLogPath(ctx.scratchDir, runId, itemId, attempt);
   await mkdir(dirname(logPath), { recursive: true });
 
-  let built: ReturnType<typeof buildWorkerJob>;
-  const dir = workspaceDir(ctx.scratchDir, runId, itemId, attempt);
+  const ws = await ctx.workspaces.acquire(spec.base);
+  let reusable = false;
   try {
-    // The job decides which secrets are declared; the log sink is attached once they are known.
-    built = buildWorkerJob({ item, config: ctx.config, runId, attempt, workspaceDir: dir, log: UNATTACHED_LOG, environment: ctx.environment });
-  } catch (e) {
-    if (!isAgoraError(e)) throw e;
-    return { kind: 'failed', itemId, attempt, reason: e.message + (e.hint ? ` (${e.hint})` : ''), retryable: false };
-  }
-  const log = createLogSink({ path: logPath, secrets: Object.values(built.job.secrets) });
-  built.job.log = log;
-  const target = ctx.targets[built.target];
-  if (!target) {
-    await log.close();
-    return {
-      kind: 'failed',
-      itemId,
-      attempt,
-      reason: `target "${built.target}" is not available to this server; configure it (e.g. set DOCKER_HOST for docker) or run the item on the local target`,
-      retryable: false,
-    };
-  }
-
-  await mkdir(dirname(dir), { recursive: true });
-  const ws = await materializeWorkspace(ctx.store, spec.base, dir);
-  try {
+    let built: ReturnType<typeof buildWorkerJob>;
+    try {
+      // The job decides which secrets are declared; the log sink is attached once they are known.
+      built = buildWorkerJob({ item, config: ctx.config, runId, attempt, workspaceDir: ws.dir, log: UNATTACHED_LOG, environment: ctx.environment });
+    } catch (e) {
+      if (!isAgoraError(e)) throw e;
+      reusable = true;
+      return { kind: 'failed', itemId, attempt, reason: e.message + (e.hint ? ` (${e.hint})` : ''), retryable: false };
+    }
+    const log = createLogSink({ path: logPath, secrets: Object.values(built.job.secrets) });
+    built.job.log = log;
+    const target = ctx.targets[built.target];
+    if (!target) {
+      await log.close();
+      reusable = true;
+      return {
+        kind: 'failed',
+        itemId,
+        attempt,
+        reason: `target "${built.target}" is not available to this server; configure it (e.g. set DOCKER_HOST for docker) or run the item on the local target`,
+        retryable: false,
+      };
+    }
     const result = await target.run(built.job, signal);
     await log.close();
     const logBlob = await ctx.store.writeBlob(await readFile(logPath));
+    reusable = true;
     if (signal.aborted) return { kind: 'stopped', itemId, attempt, log: logBlob };
     if (result.exitCode !== 0) {
       const why = result.reason ?? `exited with code ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}`;
@@ -110,7 +109,9 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
         exitCode: result.exitCode,
       };
     }
+    reusable = false;
     const captured = await captureWorkspace(ws);
+    reusable = true;
     const patch = await recordPatch(ctx.store, ctx.refs, {
       runId,
       itemId,
@@ -125,7 +126,7 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
     if (!patch.ok) return { kind: 'failed', itemId, attempt, reason: patch.reason, retryable: false, log: logBlob, exitCode: 0 };
     return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode: 0 };
   } finally {
-    await removeWorkspace(ws);
+    await ctx.workspaces.release(ws, reusable);
   }
 }
 

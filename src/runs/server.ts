@@ -30,6 +30,7 @@ export class Server {
   /** Loads the active runs and recovers their attempts: re-attach what survived, reap the rest. */
   async start(): Promise<void> {
     const { store, refs } = this.opts;
+    await this.opts.workspaces.clear();
     const live = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
       const runId = ref.slice(refs.runsPrefix.length);
@@ -68,6 +69,7 @@ export class Server {
         await driver.shutdown(reason);
         await driver.tick();
       }
+      await this.opts.workspaces.clear();
     }
   }
 

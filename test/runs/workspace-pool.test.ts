@@ -1,0 +1,63 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { captureWorkspace } from '../../src/git/workspace.js';
+import { WorkspacePool } from '../../src/runs/workspace-pool.js';
+import { cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+
+afterAll(cleanupTempDirs);
+
+describe('WorkspacePool', () => {
+  it('re-targets a used workspace to exactly the next commit, whatever the last worker left in it', async () => {
+    const repo = makeRepo({ 'a.txt': 'a1\n', 'dir/b.txt': 'b1\n', 'gone.txt': 'g\n', '.gitignore': 'build/\n', 'tool.sh': '#!/bin/sh\n' });
+    chmodSync(join(repo, 'tool.sh'), 0o755);
+    git(repo, 'add', 'tool.sh');
+    git(repo, 'commit', '-qm', 'exec bit');
+    const first = git(repo, 'rev-parse', 'HEAD').trim();
+    writeFileSync(join(repo, 'a.txt'), 'a2\n');
+    git(repo, 'rm', '-q', 'gone.txt');
+    writeFileSync(join(repo, 'new.txt'), 'n\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-qm', 'second');
+    const second = git(repo, 'rev-parse', 'HEAD').trim();
+
+    const store = await openLocalStore(repo);
+    const pool = WorkspacePool.forScratch(store, join(store.gitdir, 'agora'));
+    await pool.clear();
+    const ws = await pool.acquire(first);
+    // A worker makes a mess: edits, deletes, untracked and ignored files, a nested repository, a mode change.
+    writeFileSync(join(ws.dir, 'a.txt'), 'scribbled\n');
+    rmSync(join(ws.dir, 'dir/b.txt'));
+    writeFileSync(join(ws.dir, 'untracked.txt'), 'u\n');
+    mkdirSync(join(ws.dir, 'build'));
+    writeFileSync(join(ws.dir, 'build/out.o'), 'o\n');
+    mkdirSync(join(ws.dir, 'nested/.git'), { recursive: true });
+    chmodSync(join(ws.dir, 'tool.sh'), 0o644);
+    await pool.release(ws, true);
+
+    const again = await pool.acquire(second);
+    expect(again.dir).toBe(ws.dir); // reused, not checked out afresh
+    const captured = await captureWorkspace(again);
+    expect(captured.changes).toEqual([]);
+    expect(captured.tree).toBe(git(repo, 'rev-parse', `${second}^{tree}`).trim());
+    expect(readFileSync(join(again.dir, 'a.txt'), 'utf8')).toBe('a2\n');
+    expect(existsSync(join(again.dir, 'gone.txt'))).toBe(false);
+    expect(existsSync(join(again.dir, 'build'))).toBe(false);
+    expect(existsSync(join(again.dir, 'untracked.txt'))).toBe(false);
+    expect(existsSync(join(again.dir, 'nested'))).toBe(false);
+    await pool.release(again, true);
+    await pool.clear();
+    expect(existsSync(join(store.gitdir, 'agora/work/pool'))).toBe(false);
+  });
+
+  it('gives concurrent attempts separate workspaces', async () => {
+    const repo = makeRepo({ 'a.txt': 'a\n' });
+    const store = await openLocalStore(repo);
+    const pool = WorkspacePool.forScratch(store, join(store.gitdir, 'agora'));
+    const head = git(repo, 'rev-parse', 'HEAD').trim();
+    const [x, y] = await Promise.all([pool.acquire(head), pool.acquire(head)]);
+    expect(x!.dir).not.toBe(y!.dir);
+    await pool.clear();
+  });
+});
