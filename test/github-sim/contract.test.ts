@@ -121,8 +121,8 @@ describe('contract tour: every implemented operation answers 2xx and passes the 
     await k.request('POST /repos/{owner}/{repo}/dispatches', { ...o, event_type: 'go' });
     await w.sim.settle();
     const deliveries = await app.request('GET /app/hook/deliveries');
-    await app.request('GET /app/hook/deliveries/{delivery_id}', { delivery_id: deliveries.data[0]!.id });
-    await app.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: deliveries.data[0]!.id });
+    await app.request('GET /app/hook/deliveries/{delivery_id}', { delivery_id: Number(deliveries.data[0]!.id) });
+    await app.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: Number(deliveries.data[0]!.id) });
     await w.sim.settle();
 
     const ok = new Set(w.sim.requests.filter((r) => r.status >= 200 && r.status < 300).map((r) => `${r.method} ${r.route}`));

@@ -40,7 +40,11 @@ describe('rate limits and seeded faults', () => {
     await w.octokit.git.createRef({ ...o, ref: 'refs/agora/a/2', sha: w.repo.headSha });
     const third = w.octokit.git.createRef({ ...o, ref: 'refs/agora/a/3', sha: w.repo.headSha });
     await expect(third).rejects.toMatchObject({ status: 403, response: { headers: { 'retry-after': expect.any(String) } } });
-    expect(Number((await third.catch((e: { response: { headers: Record<string, string> } }) => e)).response.headers['retry-after'])).toBeGreaterThan(60);
+    const error = (await third.then(
+      () => null,
+      (e: unknown) => e,
+    )) as { response: { headers: Record<string, string> } };
+    expect(Number(error.response.headers['retry-after'])).toBeGreaterThan(60);
   });
 
   it('refuses requests beyond the concurrency limit', async () => {

@@ -1,0 +1,59 @@
+/**
+ * `npm run sim`: starts the GitHub simulator in the foreground and prints one JSON line with its
+ * URLs, a seeded demo app (id, private key path, webhook secret) and a demo repository.
+ *
+ *   npm run sim -- --webhook-url http://127.0.0.1:3000/api/github/webhooks --port 4000
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { startGitHubSim } from './src/index.js';
+
+const program = new Command('github-sim')
+  .description('A stateful GitHub on 127.0.0.1 backed by real git repositories')
+  .option('--port <port>', 'port to listen on (0 = any)', '0')
+  .option('--webhook-url <url>', "the demo app's webhook URL", 'http://127.0.0.1:3000/api/github/webhooks')
+  .option('--secret <secret>', "the demo app's webhook secret", 'development')
+  .option('--repo <owner/name>', 'the demo repository', 'demo-org/demo')
+  .option('--strict', 'fail requests whose responses break the OpenAPI contract', false)
+  .option('--custom-ref-webhooks', 'emit push webhooks for refs outside refs/heads and refs/tags', false)
+  .option('--seed <n>', 'fault-injection seed', '1')
+  .parse();
+
+const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string }>();
+const [owner, name] = opts.repo.split('/');
+if (!owner || !name) {
+  process.stderr.write(`--repo must be owner/name, got '${opts.repo}'\n`);
+  process.exit(2);
+}
+
+const sim = await startGitHubSim({ port: Number(opts.port), strict: opts.strict, webhookEventsForCustomRefs: opts.customRefWebhooks, seed: Number(opts.seed) });
+const keyDir = await mkdtemp(join(tmpdir(), 'github-sim-key-'));
+const app = sim.createApp({ webhookUrl: opts.webhookUrl, secret: opts.secret, name: 'agora-demo' });
+const privateKeyPath = join(keyDir, `${app.slug}.private-key.pem`);
+await writeFile(privateKeyPath, app.privateKey, { mode: 0o600 });
+const repo = await sim.createRepo(owner, name, {
+  'README.md': '# demo\n\nA repository served by test/github-sim.\n',
+  'plan.json': JSON.stringify({ id: 'demo', queue: 'default', items: [{ id: 'hello', executor: 'command', inputs: { run: 'echo hello' }, depends_on: [], resourceLocks: [] }] }, null, 2) + '\n',
+});
+const installationId = sim.installApp(app.appId, repo.fullName);
+
+process.stdout.write(
+  JSON.stringify({
+    apiUrl: sim.apiUrl,
+    uploadsUrl: sim.uploadsUrl,
+    gitUrl: sim.gitUrl,
+    app: { id: app.appId, slug: app.slug, clientId: app.clientId, privateKeyPath, webhookSecret: app.webhookSecret, webhookUrl: opts.webhookUrl },
+    installationId,
+    repo: { ...repo, cloneUrl: `${sim.gitUrl}/${repo.fullName}.git` },
+  }) + '\n',
+);
+
+const stop = async (): Promise<void> => {
+  await sim.close();
+  await rm(keyDir, { recursive: true, force: true });
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
