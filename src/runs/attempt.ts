@@ -9,6 +9,8 @@ import type { LocalGitStore } from '../git/local-store.js';
 import { captureWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
 import type { Plan } from '../plan/schema.js';
+import type { RunState } from '../engine/types.js';
+import { NeedUnavailable, resolveNeeds } from './needs.js';
 import { recordPatch } from './patches.js';
 import type { RunRefs } from './refs.js';
 import type { WorkspacePool } from './workspace-pool.js';
@@ -40,6 +42,8 @@ export interface AttemptContext {
 export interface AttemptSpec {
   runId: string;
   plan: Plan;
+  /** The run's state when the attempt started (for resolving `needs`). */
+  state: RunState;
   itemId: string;
   attempt: number;
   base: Oid;
@@ -76,6 +80,14 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
       if (!isAgoraError(e)) throw e;
       reusable = true;
       return { kind: 'failed', itemId, attempt, reason: e.message + (e.hint ? ` (${e.hint})` : ''), retryable: false };
+    }
+    try {
+      const needs = await resolveNeeds(ctx.store, item, spec.state, join(ctx.scratchDir, 'needs', runId, `${itemId}.${attempt}`));
+      if (needs) built.job.env.AGORA_NEEDS = JSON.stringify(needs);
+    } catch (e) {
+      if (!(e instanceof NeedUnavailable)) throw e;
+      reusable = true;
+      return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }
     const log = createLogSink({ path: logPath, secrets: Object.values(built.job.secrets) });
     built.job.log = log;

@@ -213,7 +213,7 @@ export class RunDriver {
     const existing = this.workers.get(action.itemId);
     if (existing && existing.attempt === action.attempt) return; // performing a start twice is harmless
     const abort = new AbortController();
-    const spec = { runId: this.runId, plan: this.stored.plan, itemId: action.itemId, attempt: action.attempt, base: action.base };
+    const spec = { runId: this.runId, plan: this.stored.plan, state: this.stored.state, itemId: action.itemId, attempt: action.attempt, base: action.base };
     const done = runAttempt(this.ctx, spec, abort.signal)
       .catch((e: unknown): AttemptOutcome => ({
         kind: 'failed',

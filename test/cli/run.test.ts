@@ -205,4 +205,34 @@ describe('agora orch run (local mode)', () => {
     expect(r.code).toBe(1);
     expect(item(await status(repo, 'm-1'), 'use').reason).toContain('MISSING_SECRET_X');
   });
+
+  it('hands an item its upstream products through needs: a patch summary and an output file', async () => {
+    const consume =
+      "node -e \"const n=JSON.parse(process.env.AGORA_NEEDS); const fs=require('fs'); " +
+      "fs.writeFileSync('got.txt', fs.readFileSync(n.report.file,'utf8') + fs.readFileSync(n.edit.file,'utf8') + n.edit.from + ' ' + n.report.path + '\\n')\"";
+    const repo = makeRepo({
+      'src/a.ts': 'a\n',
+      'plan.json': JSON.stringify({
+        id: 'n',
+        queue: 'default',
+        items: [
+          { id: 'edit', executor: 'command', inputs: { run: 'echo b > src/a.ts' }, depends_on: [], resourceLocks: ['src/'] },
+          { id: 'lint', executor: 'command', inputs: { run: 'echo clean > report.json' }, depends_on: [], resourceLocks: ['report.json'] },
+          {
+            id: 'use',
+            executor: 'command',
+            inputs: { run: consume },
+            depends_on: [],
+            resourceLocks: ['got.txt'],
+            needs: { edit: { from: 'edit', select: { kind: 'patch' } }, report: { from: 'lint', select: { kind: 'output', path: 'report.json' } } },
+          },
+        ],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json']);
+    expect(r.code).toBe(0);
+    const head = git(repo, 'rev-parse', 'refs/agora/integration/n-1').trim();
+    const blob = git(repo, 'rev-parse', `${head}:src/a.ts`).trim();
+    expect(git(repo, 'show', `${head}:got.txt`)).toBe(`clean\nsrc/a.ts\tM\t${blob}\nedit report.json\n`);
+  });
 });

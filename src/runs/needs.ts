@@ -1,0 +1,72 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunState } from '../engine/types.js';
+import type { GitStore, Oid } from '../git/types.js';
+import { diffTrees } from '../git/tree-diff.js';
+import type { WorkItem } from '../plan/schema.js';
+
+/**
+ * `needs`: named inputs from upstream items, resolved when the item starts. Each binding becomes a file
+ * in a directory outside the workspace (so it never becomes part of the patch) and an entry of
+ * `$AGORA_NEEDS`: `{ "<name>": { "from", "kind", "commit", "path", "file" } }`.
+ * - `{ "kind": "patch" }`: the upstream's patch commit; `file` holds its changes as `path status blob`
+ *   lines (one per changed path: A/M/D and the new blob id) — the content is in the repository by id.
+ * - `{ "kind": "output", "path": "p" }`: the file `p` as the upstream's patch commit has it.
+ */
+
+export interface ResolvedNeed {
+  from: string;
+  kind: 'patch' | 'output';
+  commit: Oid;
+  path?: string;
+  file: string;
+}
+
+export class NeedUnavailable extends Error {}
+
+export async function resolveNeeds(
+  store: GitStore,
+  item: WorkItem,
+  state: RunState,
+  dir: string,
+): Promise<Record<string, ResolvedNeed> | undefined> {
+  if (!item.needs || Object.keys(item.needs).length === 0) return undefined;
+  await mkdir(dir, { recursive: true });
+  const out: Record<string, ResolvedNeed> = {};
+  for (const [name, binding] of Object.entries(item.needs)) {
+    const upstream = state.items[binding.from];
+    const ref = upstream?.resultRef;
+    if (upstream?.status !== 'done' || !ref?.startsWith('git:')) {
+      throw new NeedUnavailable(`needs.${name}: ${binding.from} has no result (it is ${upstream?.status ?? 'unknown'})`);
+    }
+    const commit = ref.slice(4);
+    const file = join(dir, name);
+    if (binding.select.kind === 'patch') {
+      const patch = await store.readCommit(commit);
+      const parent = patch.parents[0];
+      const changes = await diffTrees(store, parent ? (await store.readCommit(parent)).tree : null, patch.tree);
+      const lines = changes.map((c) => `${c.path}\t${c.before ? (c.after ? 'M' : 'D') : 'A'}\t${c.after?.oid ?? '-'}`);
+      await writeFile(file, lines.length ? `${lines.join('\n')}\n` : '');
+      out[name] = { from: binding.from, kind: 'patch', commit, file };
+    } else {
+      const blob = await blobAt(store, (await store.readCommit(commit)).tree, binding.select.path);
+      if (!blob) throw new NeedUnavailable(`needs.${name}: ${binding.from}'s result has no file ${binding.select.path}`);
+      await writeFile(file, await store.readBlob(blob));
+      out[name] = { from: binding.from, kind: 'output', commit, path: binding.select.path, file };
+    }
+  }
+  return out;
+}
+
+async function blobAt(store: GitStore, tree: Oid, path: string): Promise<Oid | null> {
+  let at = tree;
+  const parts = path.split('/').filter(Boolean);
+  for (const [i, part] of parts.entries()) {
+    const entry = (await store.readTree(at)).find((e) => e.path === part);
+    if (!entry) return null;
+    if (i === parts.length - 1) return entry.type === 'blob' ? entry.oid : null;
+    if (entry.type !== 'tree') return null;
+    at = entry.oid;
+  }
+  return null;
+}
