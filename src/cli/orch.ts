@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import logUpdate from 'log-update';
-import { appendEntries } from '../audit/entry.js';
-import { step } from '../engine/step.js';
 import type { Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError } from '../errors.js';
 import type { Oid } from '../git/types.js';
@@ -10,10 +8,11 @@ import { parsePlanText } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
 import { assertValidPlan } from '../plan/validate.js';
 import { liveLogPath } from '../runs/attempt.js';
+import { cancelRun } from '../runs/cancel.js';
 import { readRejection, submitPlan } from '../runs/inbox.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
-import { logName, readLog, readRun, readRunAt, writeRun, type StoredRun } from '../runs/state-store.js';
+import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
 import { attemptContext, createTargets, openContext, type CliContext, type GlobalOptions } from './context.js';
 import { statusView, table, watchLine } from './render.js';
 
@@ -344,38 +343,22 @@ export async function statusVerb(runId: string | undefined, g: GlobalOptions, io
 export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?: string }, io: Output): Promise<number> {
   const ctx = await openContext(opts);
   const reason = opts.reason ?? `cancelled with agora orch cancel by ${process.env.USER ?? 'a user'}`;
-  for (let tries = 0; tries < 50; tries += 1) {
-    const run = await readRun(ctx.store, ctx.refs, runId);
-    if (!run) {
-      const inbox = await ctx.store.resolveRef(ctx.refs.inbox(runId));
-      if (inbox && (await ctx.store.deleteRef(ctx.refs.inbox(runId), inbox))) {
-        io.out(`${runId}: withdrawn before it was accepted`);
-        return 0;
-      }
-      if (inbox) continue; // accepted meanwhile: cancel the run instead
+  const outcome = await cancelRun(ctx.store, ctx.refs, runId, reason, Date.now);
+  switch (outcome.kind) {
+    case 'not-found':
       throw await runNotFound(ctx, runId);
-    }
-    if (run.state.status !== 'running') {
-      io.out(`${runId} is already ${run.state.status}; nothing to cancel`);
+    case 'withdrawn':
+      io.out(`${runId}: withdrawn before it was accepted`);
       return 0;
-    }
-    const now = Date.now();
-    const r = step({ plan: run.plan, state: run.state }, [{ type: 'cancel-run', reason }], now);
-    const next = await writeRun(ctx.store, ctx.refs, {
-      runId,
-      prev: run,
-      state: r.run.state,
-      entries: appendEntries(run.last, runId, r.transitions),
-      transitions: r.transitions,
-      now,
-    });
-    if (next) {
-      const stopped = r.actions.filter((a) => a.type === 'stop').length;
-      io.out(`${runId}: cancelled${stopped ? ` (${stopped} running item${stopped === 1 ? '' : 's'} will be stopped by serve)` : ''}`);
+    case 'already-terminal':
+      io.out(`${runId} is already ${outcome.status}; nothing to cancel`);
+      return 0;
+    case 'cancelled': {
+      const n = outcome.runningStopped;
+      io.out(`${runId}: cancelled${n ? ` (${n} running item${n === 1 ? '' : 's'} will be stopped by serve)` : ''}`);
       return 0;
     }
   }
-  throw new AgoraError('cancel-contended', `could not cancel ${runId}: its state kept changing`, 'try again');
 }
 
 export async function logsVerb(

@@ -33,6 +33,16 @@ const SECRET_HINT = 'export it in the environment of `agora orch serve`';
  * (`subagent-unknown`), the executor is unknown (`executor-unknown`) or an input has the wrong type
  * (`inputs-invalid`).
  */
+/**
+ * The target an item runs on, if it can be told without building the job: `inputs.target` or the
+ * configured `commandTarget` for `command`, the subagent's `target` (default `local`) for `dispatch`.
+ */
+export function targetNameOf(item: WorkItem, config: OrchConfig): string | undefined {
+  if (item.executor === 'command') return String(item.inputs.target ?? config.commandTarget);
+  if (item.executor === 'dispatch') return config.subagents[String(item.inputs.subagent)]?.target ?? 'local';
+  return undefined;
+}
+
 export function buildWorkerJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: TargetName } {
   const { item } = args;
   switch (item.executor) {

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { appendEntries } from '../audit/entry.js';
 import { step } from '../engine/step.js';
 import type { Action, RunEvent, Transition } from '../engine/types.js';
+import { targetNameOf } from '../executors/build-job.js';
 import type { WorkerTarget } from '../executors/types.js';
 import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.js';
 import { integratePatch, pointRef } from './patches.js';
@@ -232,10 +233,8 @@ export class RunDriver {
 
   private targetFor(itemId: string): WorkerTarget | undefined {
     const item = this.stored.plan.items.find((i) => i.id === itemId);
-    if (!item) return undefined;
-    const sub = item.executor === 'dispatch' ? this.ctx.config.subagents[String(item.inputs.subagent)] : undefined;
-    const name = item.executor === 'dispatch' ? (sub?.target ?? 'local') : String(item.inputs.target ?? this.ctx.config.commandTarget);
-    return this.ctx.targets[name];
+    const name = item && targetNameOf(item, this.ctx.config);
+    return name === undefined ? undefined : this.ctx.targets[name];
   }
 }
 
