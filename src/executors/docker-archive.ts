@@ -118,6 +118,10 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
   const made = new Set<string>();
   let rootMode: number | undefined;
   source.on('error', (err) => extract.destroy(err));
+  // An HTTP body cut short (the engine went away) closes without an error: that is not a whole archive.
+  source.on('close', () => {
+    if (!source.readableEnded) extract.destroy(new Error('the archive stream closed before its end'));
+  });
   source.pipe(extract);
   try {
     for await (const entry of extract) {

@@ -38,6 +38,10 @@ const DEFAULT_PIDS = 256;
 const DEFAULT_STOP_GRACE_SECONDS = 10;
 /** After the container exited, how long its output stream may take to drain before it is cut. */
 const STREAM_DRAIN_MS = 2000;
+/** While a container runs, how often it is inspected to notice an engine that went away. */
+const HEARTBEAT_MS = 1000;
+/** How long a single short request (inspect) may take before the engine counts as unreachable. */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface DockerTargetOptions {
   /** The engine client. Default: `new Docker()`, which reads DOCKER_HOST (unix://, tcp://, ssh://). */
@@ -409,16 +413,44 @@ async function waitAndCollect(
   signal.addEventListener('abort', stop, { once: true });
   if (signal.aborted) stop();
   try {
-    const waited = (await container.wait()) as { StatusCode?: number };
+    await waitForExit(container);
     await withTimeout(drained, STREAM_DRAIN_MS);
     if (stopping) await stopping.catch(() => undefined);
     const state = (await container.inspect()).State;
-    const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : (waited.StatusCode ?? null);
+    const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
     await extractWorkspace((await container.getArchive({ path: `${CONTAINER_WORKSPACE}/.` })) as unknown as Readable, job.workspaceDir);
     await container.remove({ force: true, v: true });
     return resultOf(exitCode, o, stopping !== undefined ? abortReason(signal) : undefined);
   } finally {
     signal.removeEventListener('abort', stop);
+  }
+}
+
+/**
+ * Resolves once the container is no longer running. The engine's wait call alone is not enough: when
+ * the connection drops after the engine sent the response headers, dockerode's promise never settles.
+ * So the container is also inspected every HEARTBEAT_MS; an inspect that fails (engine gone) rejects.
+ */
+async function waitForExit(container: Docker.Container): Promise<void> {
+  const cancelWait = new AbortController();
+  const waited = container.wait({ abortSignal: cancelWait.signal }).then(
+    () => 'exited' as const,
+    (e: unknown) => (cancelWait.signal.aborted ? ('cancelled' as const) : Promise.reject(e)),
+  );
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), HEARTBEAT_MS)));
+      const first = await Promise.race([waited, tick]).finally(() => clearTimeout(timer));
+      if (first === 'exited') return;
+      const info = await withTimeout(container.inspect(), REQUEST_TIMEOUT_MS);
+      if (info === undefined) throw Object.assign(new Error(`no answer to inspect within ${REQUEST_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' });
+      if (!info.State.Running && !info.State.Paused && !info.State.Restarting) return;
+    }
+  } finally {
+    // Do not await the cancelled wait: dockerode may never settle it (see above).
+    cancelWait.abort();
+    waited.catch(() => undefined);
   }
 }
 

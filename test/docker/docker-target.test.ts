@@ -1,0 +1,364 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket, connect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createDockerTarget, LABEL_MANAGED } from '../../src/executors/docker-target.js';
+import { createLogSink } from '../../src/executors/log-sink.js';
+import type { LogSink, WorkerJob } from '../../src/executors/types.js';
+import { connectEngine, DEFAULT_ENGINE, makeJob, managedContainers, NODE, tempDir, uniqueRunId } from './engine.js';
+
+const docker = await connectEngine();
+const RUN_PREFIX = `dt${process.pid}`;
+const engineSocket = (process.env.DOCKER_HOST ?? DEFAULT_ENGINE).replace(/^unix:\/\//, '');
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function workspace(files: Record<string, string> = {}): Promise<string> {
+  const t = await tempDir('agora-docker-ws-');
+  cleanups.push(t.cleanup);
+  for (const [rel, body] of Object.entries(files)) {
+    await mkdir(join(t.dir, rel, '..'), { recursive: true });
+    await writeFile(join(t.dir, rel), body);
+  }
+  return t.dir;
+}
+
+function runId(name: string): string {
+  return uniqueRunId(`${RUN_PREFIX}-${name}`);
+}
+
+/** Resolves once a container of `run` is running (the worker has started). */
+async function untilRunning(d: Docker, run: string): Promise<Docker.ContainerInfo> {
+  for (let i = 0; i < 200; i++) {
+    const [c] = await d.listContainers({ filters: { label: [`agora.run=${run}`], status: ['running'] } });
+    if (c) return c;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no running container for ${run}`);
+}
+
+/** A log sink that also records which stream each chunk came from. */
+function recordingSink(secrets: string[]): LogSink & { chunks: Array<[string, string]> } {
+  const inner = createLogSink({ secrets });
+  const chunks: Array<[string, string]> = [];
+  return {
+    chunks,
+    write(chunk, stream) {
+      chunks.push([stream, Buffer.from(chunk).toString('utf8')]);
+      inner.write(chunk, stream);
+    },
+    close: () => inner.close(),
+    tail: (n) => inner.tail(n),
+  };
+}
+
+/**
+ * A unix socket that forwards to the real engine until `cut()`: then every connection is dropped and
+ * the socket is gone, as when the engine (or the orchestrator's view of it) dies mid-run.
+ */
+async function engineProxy(): Promise<{ docker: Docker; path: string; cut: () => Promise<void> }> {
+  const path = join(tmpdir(), `agora-engine-proxy-${process.pid}-${Date.now()}.sock`);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(engineSocket);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const cut = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(path, { force: true });
+  };
+  cleanups.push(() => (server.listening ? cut() : Promise.resolve()));
+  return { docker: new Docker({ socketPath: path }), path, cut };
+}
+
+describe.skipIf(docker === undefined)('docker target on a real engine', () => {
+  const d = docker!;
+  const target = createDockerTarget({ docker: d, stopGraceSeconds: 1 });
+  const never = new AbortController().signal;
+
+  afterAll(async () => {
+    if (!docker) return;
+    // Nothing this suite started may outlive it.
+    const left = (await managedContainers(d)).filter((c) => c.Labels?.['agora.run']?.startsWith(RUN_PREFIX));
+    expect(left.map((c) => c.Names)).toEqual([]);
+  });
+
+  it('fans out three containers in parallel, each editing its own workspace', async () => {
+    const run = runId('fanout');
+    const jobs = await Promise.all(
+      [1, 2, 3].map(async (n) => {
+        const dir = await workspace({ 'edit.txt': `original ${n}\n`, 'gone.txt': 'delete me\n', 'keep/same.txt': 'same\n' });
+        return makeJob({
+          runId: run,
+          itemId: `item${n}`,
+          workspaceDir: dir,
+          command: ['/bin/sh', '-c', `echo "edited by $AGORA_ITEM" >> edit.txt && rm gone.txt && mkdir -p new/deeper && echo n=${n} > new/deeper/file.txt && pwd`],
+        });
+      }),
+    );
+    const results = await Promise.all(jobs.map((job) => target.run(job, never)));
+    expect(results).toEqual([0, 1, 2].map(() => ({ exitCode: 0, signal: null })));
+    for (const [i, job] of jobs.entries()) {
+      const n = i + 1;
+      expect(await readFile(join(job.workspaceDir, 'edit.txt'), 'utf8')).toBe(`original ${n}\nedited by item${n}\n`);
+      expect(await readFile(join(job.workspaceDir, 'new/deeper/file.txt'), 'utf8')).toBe(`n=${n}\n`);
+      expect(existsSync(join(job.workspaceDir, 'gone.txt'))).toBe(false);
+      expect((await readdir(job.workspaceDir)).sort()).toEqual(['edit.txt', 'keep', 'new']);
+      expect(job.log.tail()).toBe('/workspace\n');
+    }
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
+  it('runs as nobody on a read-only root with only /workspace and /tmp writable; stdin and both streams arrive', async () => {
+    const dir = await workspace({ 'in.txt': 'x' });
+    const log = recordingSink([]);
+    const job = makeJob({
+      runId: runId('isolation'),
+      itemId: 'iso',
+      workspaceDir: dir,
+      stdin: 'line from stdin\n',
+      log,
+      command: [
+        '/bin/sh',
+        '-c',
+        [
+          'echo "uid=$(id -u) gid=$(id -g)"',
+          'read -r line; echo "stdin: $line"',
+          'if touch /rootfile 2>/dev/null; then echo "root: writable"; else echo "root: read-only"; fi',
+          'if echo t > /tmp/t; then echo "tmp: writable"; fi',
+          'echo w > /workspace/written.txt && echo "workspace: writable"',
+          'echo "env: $AGORA_RUN $AGORA_ITEM $AGORA_ATTEMPT $AGORA_WORKSPACE"',
+          'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status',
+          'echo to-stderr >&2',
+        ].join('; '),
+      ],
+    });
+    expect(await target.run(job, never)).toEqual({ exitCode: 0, signal: null });
+    const stdout = log.chunks.filter(([s]) => s === 'stdout').map(([, t]) => t).join('');
+    const stderr = log.chunks.filter(([s]) => s === 'stderr').map(([, t]) => t).join('');
+    expect(stdout).toBe(
+      'uid=65534 gid=65534\nstdin: line from stdin\nroot: read-only\ntmp: writable\nworkspace: writable\n' +
+        `env: ${job.runId} iso 1 /workspace\n` +
+        // CapDrop ALL empties even the bounding set; no-new-privileges is set.
+        'CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nNoNewPrivs:\t1\n',
+    );
+    expect(stderr).toBe('to-stderr\n');
+    expect(await readFile(join(dir, 'written.txt'), 'utf8')).toBe('w\n');
+  });
+
+  it('has no network: a connection to the internet or to the host fails fast', async () => {
+    const hostIp = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    // A server on the host, reachable from any container with a network.
+    const server = createServer((s) => s.end('hello\n'));
+    await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const port = (server.address() as { port: number }).port;
+    const probe = (host: string, p: number) =>
+      `await new Promise(r=>{const s=require('net').connect(${p},'${host}');s.setTimeout(3000);` +
+      `s.on('connect',()=>{console.log('${host} connected');r()});s.on('error',e=>{console.log('${host} '+e.code);r()});` +
+      `s.on('timeout',()=>{console.log('${host} timeout');s.destroy();r()})});`;
+    const script = `(async()=>{${probe('1.1.1.1', 53)}${hostIp ? probe(hostIp, port) : ''}})()`;
+    const job = makeJob({ runId: runId('net'), itemId: 'net', workspaceDir: await workspace(), options: { image: NODE }, command: ['node', '-e', script] });
+    const started = Date.now();
+    expect(await target.run(job, never)).toEqual({ exitCode: 0, signal: null });
+    const lines = job.log.tail().trim().split('\n');
+    expect(lines).toHaveLength(hostIp ? 2 : 1);
+    for (const line of lines) expect(line).toMatch(/ (ENETUNREACH|EHOSTUNREACH|ECONNREFUSED)$/);
+    expect(Date.now() - started).toBeLessThan(2900 * lines.length); // failed, not timed out
+  });
+
+  it('kills a worker over its memory limit and says so (exit 137 under a limit)', async () => {
+    const job = makeJob({
+      runId: runId('oom'),
+      itemId: 'hog',
+      workspaceDir: await workspace(),
+      options: { image: NODE, memory: '64m' },
+      command: ['node', '-e', 'const a=[];for(;;){a.push(Buffer.alloc(8*1024*1024,1))}'],
+    });
+    expect(await target.run(job, never)).toEqual({ exitCode: 137, signal: 'SIGKILL', reason: 'out of memory (exit 137, memory limit 64m)' });
+    expect(await managedContainers(d, job.runId)).toEqual([]);
+  });
+
+  it('a timeout (abort) stops the container, collects the workspace and removes it', async () => {
+    const run = runId('timeout');
+    const job = makeJob({ runId: run, itemId: 'slow', workspaceDir: await workspace(), command: ['/bin/sh', '-c', 'echo before > before.txt; echo started; sleep 60'] });
+    const ac = new AbortController();
+    const pending = target.run(job, ac.signal);
+    await untilRunning(d, run);
+    const t0 = Date.now();
+    ac.abort(new Error('timed out after 1s'));
+    const result = await pending;
+    // PID 1 ignores SIGTERM without a handler: the stop escalates to SIGKILL after the 1 s grace.
+    expect(result).toEqual({ exitCode: null, signal: 'SIGKILL', reason: 'stopped: timed out after 1s' });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(await readFile(join(job.workspaceDir, 'before.txt'), 'utf8')).toBe('before\n');
+    expect(job.log.tail()).toBe('started\n');
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
+  it('a cancel mid-run sends SIGTERM first: a worker that handles it finishes cleanly', async () => {
+    const run = runId('cancel');
+    const job = makeJob({
+      runId: run,
+      itemId: 'polite',
+      workspaceDir: await workspace(),
+      command: ['/bin/sh', '-c', 'trap "echo cleaned > cleanup.txt; echo got TERM; exit 0" TERM; echo waiting; sleep 60 & wait'],
+    });
+    const ac = new AbortController();
+    const pending = target.run(job, ac.signal);
+    await untilRunning(d, run);
+    await new Promise((r) => setTimeout(r, 300)); // let the shell install its trap
+    ac.abort('cancelled by user');
+    expect(await pending).toEqual({ exitCode: 0, signal: null, reason: 'stopped: cancelled by user' });
+    expect(await readFile(join(job.workspaceDir, 'cleanup.txt'), 'utf8')).toBe('cleaned\n');
+    expect(job.log.tail()).toBe('waiting\ngot TERM\n');
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
+  it('an abort before the start creates nothing', async () => {
+    const ac = new AbortController();
+    ac.abort('cancelled');
+    const job = makeJob({ runId: runId('preabort'), itemId: 'x', workspaceDir: await workspace(), command: ['true'] });
+    expect(await target.run(job, ac.signal)).toEqual({ exitCode: null, reason: 'stopped: cancelled' });
+    expect(await managedContainers(d, job.runId)).toEqual([]);
+  });
+
+  it('after the engine connection dies mid-run, a new target resumes the running container and collects it', async () => {
+    const run = runId('resume-running');
+    const proxy = await engineProxy();
+    const dir = await workspace({ 'a.txt': 'a\n' });
+    const command = ['/bin/sh', '-c', 'echo started; sleep 2; echo done > result.txt; echo finished; exit 7'];
+    const first = makeJob({ runId: run, itemId: 'w', workspaceDir: dir, command });
+    const old = createDockerTarget({ docker: proxy.docker, stopGraceSeconds: 1 });
+    const pending = old.run(first, never);
+    await untilRunning(d, run);
+    await proxy.cut();
+    const lost = await pending;
+    expect(lost.exitCode).toBeNull();
+    expect(lost.infrastructureFailure).toBe(true);
+    expect(lost.reason).toMatch(new RegExp(`^docker engine unreachable at unix://${proxy.path.replace(/[.]/g, '\\.')}: `));
+
+    // "Restart": a new target instance on a working connection.
+    const fresh = createDockerTarget({ docker: d, stopGraceSeconds: 1 });
+    expect(await fresh.canResume!(run, 'w', 1)).toBe(true);
+    expect(await fresh.canResume!(run, 'w', 2)).toBe(false);
+    const again = makeJob({ runId: run, itemId: 'w', workspaceDir: dir, command });
+    expect(await fresh.run(again, never)).toEqual({ exitCode: 7, signal: null });
+    expect(await readFile(join(dir, 'result.txt'), 'utf8')).toBe('done\n');
+    expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('a\n');
+    expect(again.log.tail()).toBe('started\nfinished\n'); // the output since the container's start
+    expect(await fresh.canResume!(run, 'w', 1)).toBe(false);
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
+  it('resumes an attempt whose container already exited, without starting a second one', async () => {
+    const run = runId('resume-exited');
+    const proxy = await engineProxy();
+    const dir = await workspace();
+    const command = ['/bin/sh', '-c', 'sleep 1; echo out > out.txt; echo bye'];
+    const old = createDockerTarget({ docker: proxy.docker });
+    const pending = old.run(makeJob({ runId: run, itemId: 'w', workspaceDir: dir, command }), never);
+    const { Id } = await untilRunning(d, run);
+    await proxy.cut();
+    await pending;
+    await d.getContainer(Id).wait();
+
+    const fresh = createDockerTarget({ docker: d });
+    expect(await fresh.canResume!(run, 'w', 1)).toBe(true);
+    const job = makeJob({ runId: run, itemId: 'w', workspaceDir: dir, command: ['/bin/sh', '-c', 'echo SECOND CONTAINER > second.txt'] });
+    expect(await fresh.run(job, never)).toEqual({ exitCode: 0, signal: null });
+    expect(await readdir(dir)).toEqual(['out.txt']); // the first container's work, not a second run of the command
+    expect(job.log.tail()).toBe('bye\n');
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
+  it('reapOrphans removes managed containers whose attempt is not live and keeps the live ones', async () => {
+    const run = runId('reap');
+    const mk = (item: string) =>
+      d.createContainer({
+        Image: 'localhost/agora-busybox:test',
+        Cmd: ['sleep', '60'],
+        Labels: { [LABEL_MANAGED]: 'true', 'agora.run': run, 'agora.item': item, 'agora.attempt': '1' },
+      });
+    const dead = await mk('dead');
+    await dead.start();
+    const live = await mk('live');
+    cleanups.push(() => live.remove({ force: true }).catch(() => undefined));
+    const reaped = await target.reapOrphans!((r, item) => !(r === run && item === 'dead'));
+    expect(reaped).toBe(1);
+    const left = await managedContainers(d, run);
+    expect(left.map((c) => c.Labels['agora.item'])).toEqual(['live']);
+  });
+
+  it('passes secrets only through the environment: redacted from the log, absent from labels', async () => {
+    const run = runId('secrets');
+    const secret = 's3cr3t-value-42';
+    const job = makeJob({
+      runId: run,
+      itemId: 'sec',
+      workspaceDir: await workspace(),
+      secrets: { API_TOKEN: secret },
+      env: { PLAIN: 'visible' },
+      command: ['/bin/sh', '-c', 'echo "token=$API_TOKEN plain=$PLAIN"; echo "$API_TOKEN" >&2; sleep 1'],
+    });
+    const pending = target.run(job, never);
+    const { Id } = await untilRunning(d, run);
+    const info = await d.getContainer(Id).inspect();
+    expect(JSON.stringify(info.Config.Labels)).not.toContain(secret);
+    expect(info.Config.Env).toContain(`API_TOKEN=${secret}`);
+    expect(info.HostConfig).toMatchObject({
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      Privileged: false,
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: 256,
+    });
+    expect(info.Config.User).toBe('65534:65534');
+    expect(await pending).toEqual({ exitCode: 0, signal: null });
+    await job.log.close();
+    expect(job.log.tail()).toBe('token=*** plain=visible\n***\n');
+  });
+
+  it('an unknown image is a plain failure naming the image', async () => {
+    const job = makeJob({ runId: runId('noimage'), itemId: 'x', workspaceDir: await workspace(), options: { image: 'localhost/agora-no-such-image:none' }, command: ['true'] });
+    expect(await target.run(job, never)).toEqual({
+      exitCode: null,
+      reason: 'image not found: localhost/agora-no-such-image:none; build or pull it on the engine host first',
+      infrastructureFailure: false,
+    });
+  });
+
+  it('an unreachable engine is an infrastructure failure naming where it looked', async () => {
+    const missing = join(tmpdir(), `agora-no-engine-${process.pid}.sock`);
+    const t = createDockerTarget({ docker: new Docker({ socketPath: missing }) });
+    const job = makeJob({ runId: runId('noengine'), itemId: 'x', workspaceDir: await workspace(), command: ['true'] });
+    const result = await t.run(job, never);
+    expect(result).toMatchObject({ exitCode: null, infrastructureFailure: true });
+    expect(result.reason).toMatch(new RegExp(`^docker engine unreachable at unix://${missing.replace(/[.]/g, '\\.')}: .*ENOENT`));
+  });
+
+  it('rejects options it cannot honour before touching the engine', async () => {
+    const dir = await workspace();
+    const run = (options: Record<string, unknown>) => target.run(makeJob({ runId: runId('opts'), itemId: 'x', workspaceDir: dir, options, command: ['true'] } as WorkerJob), never);
+    expect(await run({})).toMatchObject({ reason: expect.stringMatching(/`image` is required/) as unknown, infrastructureFailure: false });
+    expect(await run({ image: 'x', memory: 'lots' })).toMatchObject({ reason: expect.stringMatching(/memory "lots" is not a size/) as unknown });
+    expect(await run({ image: 'x', user: 'node' })).toMatchObject({ reason: expect.stringMatching(/user "node" is not numeric/) as unknown });
+  });
+});
