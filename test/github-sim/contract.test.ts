@@ -56,6 +56,20 @@ describe('OpenAPI contract', () => {
   });
 });
 
+describe('webhook contract', () => {
+  it('strict mode throws where a schema-breaking webhook is caused; every violation is recorded', async () => {
+    const w = await startWorld({ strict: true });
+    try {
+      const run = await w.octokit.checks.create({ owner: 'octo', repo: 'demo', name: 'n', head_sha: w.repo.headSha, actions: [{ label: 'Go', identifier: 'go', description: 'd' }] });
+      (w.sim.sim.state.checkRuns.get(run.data.id) as { conclusion: string | null }).conclusion = 'bogus';
+      expect(() => w.sim.clickCheckRunButton('octo/demo', run.data.id, 'go')).toThrow(/webhooks-schemas/);
+      expect(w.sim.contractViolations).toEqual([expect.objectContaining({ kind: 'webhook', operation: 'check_run.requested_action' })]);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
 describe('contract tour: every implemented operation answers 2xx and passes the contract', () => {
   let w: World;
   beforeAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { cloneUrl, git, startWorld, type World } from './harness.js';
 import { startGitHubSim } from './src/index.js';
 
@@ -107,6 +107,20 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     expect(res.status).toBe(200);
     expect(text).toMatch(/ng refs\/heads\/main/);
     expect((await git(['--git-dir', repoDir, 'rev-parse', 'refs/heads/main'])).trim()).toBe(main);
+  });
+
+  it('accepts a chunked multi-megabyte push (no CONTENT_LENGTH) and serves it back', async () => {
+    const token = await w.token();
+    const dir = await tmp();
+    await git(['clone', '--quiet', cloneUrl(w.sim, 'octo/demo', token), dir]);
+    await writeFile(join(dir, 'big.bin'), randomBytes(3 * 1024 * 1024));
+    await git(['add', '.'], dir);
+    await git(['commit', '-q', '-m', 'big'], dir);
+    await git(['-c', 'http.postBuffer=65536', 'push', '-q', 'origin', 'HEAD:refs/heads/big'], dir);
+    const again = await tmp();
+    await git(['clone', '--quiet', '--branch', 'big', cloneUrl(w.sim, 'octo/demo', token), again]);
+    expect((await readFile(join(again, 'big.bin'))).equals(await readFile(join(dir, 'big.bin')))).toBe(true);
+    expect(w.sim.requests.some((r) => r.route === 'git-http' && r.write && r.status === 200)).toBe(true);
   });
 
   it('refuses anonymous, bad-token and read-only pushes, and hides uninstalled repos', async () => {

@@ -721,6 +721,8 @@ export class Sim {
     if (errors.length > 0) {
       const action = typeof body.action === 'string' ? `.${body.action}` : '';
       this.contractViolations.push({ kind: 'webhook', operation: `${event}${action}`, errors });
+      // Strict: fail loudly where the event was caused (a 500 on the API request, a throw from sim.push…).
+      if (this.options.strict) throw new Error(`webhook ${event}${action} breaks @octokit/webhooks-schemas: ${errors.join('; ')}`);
     }
     this.webhooks.send({ appId: app.id, url: app.webhookUrl, secret: app.webhookSecret }, event, body);
   }
