@@ -201,6 +201,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     const job = makeJob({ runId: run, itemId: 'slow', workspaceDir: await workspace(), command: ['/bin/sh', '-c', 'echo before > before.txt; echo started; sleep 60'] });
     const ac = new AbortController();
     const pending = target.run(job, ac.signal);
+    cleanups.push(() => pending.then(() => undefined));
     await untilRunning(d, run);
     const t0 = Date.now();
     ac.abort(new Error('timed out after 1s'));
@@ -223,6 +224,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     });
     const ac = new AbortController();
     const pending = target.run(job, ac.signal);
+    cleanups.push(() => pending.then(() => undefined));
     await untilRunning(d, run);
     await new Promise((r) => setTimeout(r, 300)); // let the shell install its trap
     ac.abort('cancelled by user');
@@ -319,6 +321,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
       command: ['/bin/sh', '-c', 'echo "token=$API_TOKEN plain=$PLAIN"; echo "$API_TOKEN" >&2; sleep 1'],
     });
     const pending = target.run(job, never);
+    cleanups.push(() => pending.then(() => undefined));
     const { Id } = await untilRunning(d, run);
     const info = await d.getContainer(Id).inspect();
     expect(JSON.stringify(info.Config.Labels)).not.toContain(secret);
@@ -331,7 +334,13 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
       PidsLimit: 256,
     });
     expect(info.Config.User).toBe('65534:65534');
+    const volume = info.Mounts.find((m) => m.Destination === '/workspace');
+    expect(volume).toMatchObject({ Type: 'volume', RW: true });
+    // No host path is mounted: Podman lists the anonymous volume (by name) among the binds, nothing else.
+    expect((info.HostConfig.Binds ?? []).filter((b) => !b.startsWith(`${volume!.Name}:`))).toEqual([]);
     expect(await pending).toEqual({ exitCode: 0, signal: null });
+    // The anonymous workspace volume went with the container.
+    await expect(d.getVolume(volume!.Name!).inspect()).rejects.toMatchObject({ statusCode: 404 });
     await job.log.close();
     expect(job.log.tail()).toBe('token=*** plain=visible\n***\n');
   });
