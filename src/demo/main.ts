@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../cli/program.js';
+import { openLocalStore } from '../git/local-store.js';
+import { RunRefs } from '../runs/refs.js';
+import { readRun } from '../runs/state-store.js';
 
 /**
  * `npm run demo [-- <example>]`: copies an example (default offload-fanout) into a fresh git repository
@@ -32,24 +35,20 @@ git('add', '--all');
 git('commit', '--quiet', '--message', `${name}: the example as shipped`);
 
 process.stderr.write(`demo: ${name} in a fresh repository at ${repo}\n\n`);
-const code = await main(['node', 'agora', 'orch', 'run', 'plan.json', '--repo', repo, '--config', join(repo, 'agora.config.mjs')]);
+const code = await main(['node', 'agora', 'orch', 'run', join(repo, 'plan.json'), '--repo', repo, '--config', join(repo, 'agora.config.mjs')]);
 
 const runs = git('for-each-ref', '--format=%(refname)', 'refs/agora/runs/').trim().split('\n').filter(Boolean);
 const runRef = runs[runs.length - 1];
 if (runRef) {
   const runId = runRef.slice('refs/agora/runs/'.length);
-  const status = JSON.parse(
-    execFileSync(process.execPath, [fileURLToPath(new URL('../cli/main.js', import.meta.url)), 'orch', 'status', runId, '--repo', repo], {
-      encoding: 'utf8',
-      cwd: repo,
-    }),
-  ) as { items: Array<{ id: string; status: string; attempts: number; resultRef?: string; reason?: string }> };
+  const run = await readRun(await openLocalStore(repo), new RunRefs(), runId);
+  const items = Object.values(run?.state.items ?? {});
   process.stdout.write(`\nItems of ${runId}:\n`);
-  for (const i of status.items) {
+  for (const i of items) {
     process.stdout.write(`  ${i.id.padEnd(12)} ${i.status.padEnd(9)} attempts ${i.attempts}  ${i.resultRef ?? i.reason ?? ''}\n`);
   }
   process.stdout.write(`\nIntegration (one commit per item, on top of the base):\n`);
-  process.stdout.write(git('log', '--stat', '--format=%h %s%n%(trailers:only,unfold)', `main..refs/agora/integration/${runId}`));
+  process.stdout.write(git('log', '--stat', '--format=%h %s%n%(trailers:only,unfold,separator=%x0a)', `main..refs/agora/integration/${runId}`));
   process.stdout.write(`\nWhere the state lives (in ${repo}):\n`);
   process.stdout.write(git('for-each-ref', '--format=  %(refname)  %(objectname:short)', 'refs/agora/'));
   process.stdout.write(`\nTry: git -C ${repo} log --oneline refs/agora/runs/${runId}\n`);
