@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isAgoraError } from '../errors.js';
+import { registerAuditCommands } from './audit.js';
 import {
   cancelVerb,
   logsVerb,
@@ -74,6 +75,7 @@ export function buildProgram(): Command {
       .description("an item's log (the last attempt unless --attempt)")
       .option('--attempt <n>', 'which attempt', positiveInt),
   ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
+  registerAuditCommands(program, orch);
   return program;
 }
 
