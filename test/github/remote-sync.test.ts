@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RemoteMirror } from '../../src/github/remote-sync.js';
+import { MirroredGitStore } from '../../src/github/mirrored-store.js';
+import { agoraIdentity } from '../../src/git/identity.js';
+import { git, startWorld, type World } from '../github-sim/harness.js';
+
+/** The mirror against the simulator's git server (git http-backend): fetch, leased pushes, the remote CAS. */
+describe('remote sync over smart HTTP', () => {
+  let w: World;
+  let dir: string;
+  let url: string;
+  beforeAll(async () => {
+    w = await startWorld();
+    dir = await mkdtemp(join(tmpdir(), 'agora-mirror-'));
+    url = `${w.sim.gitUrl}/${w.repo.fullName}.git`;
+  });
+  afterAll(async () => {
+    await w.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function commitIn(store: MirroredGitStore, text: string): Promise<string> {
+    const blob = await store.writeBlob(text);
+    const tree = await store.writeTree([{ mode: '100644', path: 'f.txt', oid: blob, type: 'blob' }]);
+    const who = agoraIdentity(Date.now());
+    return store.writeCommit({ tree, parents: [], message: text, author: who, committer: who });
+  }
+
+  it('fetches a branch with the token in a header, never in the URL or the mirror config', async () => {
+    const mirror = await RemoteMirror.open(join(dir, 'a'), url, () => w.token());
+    await mirror.fetchRefs(['+refs/heads/main:refs/heads/main']);
+    expect((await mirror.git(['rev-parse', 'refs/heads/main'])).trim()).toBe(w.repo.headSha);
+    const config = await readFile(join(dir, 'a', 'config'), 'utf8');
+    expect(config).not.toMatch(/ghs_|token|Authorization/i);
+    await expect(RemoteMirror.open(join(dir, 'x'), url.replace('http://', 'http://u:p@'), () => w.token())).rejects.toThrow(/credentials/);
+    await expect(readdir(join(dir, 'x'))).rejects.toThrow();
+  });
+
+  it('two mirrors race to create and to move one ref: exactly one wins each time, the loser re-fetches', async () => {
+    const a = new MirroredGitStore(await RemoteMirror.open(join(dir, 'race-a'), url, () => w.token()), 'refs/agora/');
+    const b = new MirroredGitStore(await RemoteMirror.open(join(dir, 'race-b'), url, () => w.token()), 'refs/agora/');
+    const ref = 'refs/agora/runs/race';
+    const [ca, cb] = [await commitIn(a, 'from a'), await commitIn(b, 'from b')];
+    const created = await Promise.all([a.casRef(ref, ca, null), b.casRef(ref, cb, null)]);
+    expect(created.filter(Boolean)).toHaveLength(1);
+    const winner = created[0] ? ca : cb;
+    expect((await git(['rev-parse', ref], w.sim.repoDir(w.repo.fullName))).trim()).toBe(winner);
+    // The loser now sees the winner's ref (fetched after the refusal) and can build on it.
+    const loser = created[0] ? b : a;
+    expect(await loser.resolveRef(ref)).toBe(winner);
+
+    // Both move it from the same old value: one lease holds, the other is refused by receive-pack.
+    const [na, nb] = [await commitIn(a, 'a2'), await commitIn(b, 'b2')];
+    await a.fetch([`+${ref}:${ref}`]);
+    await b.fetch([`+${ref}:${ref}`]);
+    const moved = await Promise.all([a.casRef(ref, na, winner), b.casRef(ref, nb, winner)]);
+    expect(moved.filter(Boolean)).toHaveLength(1);
+    const remote = (await git(['rev-parse', ref], w.sim.repoDir(w.repo.fullName))).trim();
+    expect(remote).toBe(moved[0] ? na : nb);
+    expect(await a.resolveRef(ref)).toBe(remote);
+    expect(await b.resolveRef(ref)).toBe(remote);
+    expect(a.conflicts + b.conflicts).toBe(2);
+  });
+
+  it('a stale lease on a branch is refused and names the ref', async () => {
+    const m = await RemoteMirror.open(join(dir, 'lease'), url, () => w.token());
+    await m.fetchRefs(['+refs/heads/main:refs/heads/main']);
+    const stale = '1111111111111111111111111111111111111111';
+    const next = (await m.git(['commit-tree', '-p', w.repo.headSha, '-m', 'next', `${w.repo.headSha}^{tree}`])).trim();
+    const out = await m.pushRefs([{ ref: 'refs/heads/main', next, expected: stale }]);
+    expect(out.ok).toBe(false);
+    if (!out.ok) expect(out.rejected).toEqual(['refs/heads/main']);
+    expect((await git(['rev-parse', 'refs/heads/main'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(w.repo.headSha);
+    expect(await m.pushRefs([{ ref: 'refs/heads/main', next, expected: w.repo.headSha }])).toEqual({ ok: true });
+  });
+});
