@@ -147,7 +147,7 @@ describe('mutations of the bundle', () => {
     await expectDetected('overlapping locks', 'lock', verifyBundle(rechain(lock)));
     // verify "succeeded" with an attempt that never started.
     const attempts = clone(good);
-    (attempts.entries[idx((e) => e.kind === 'item' && e.itemId === 'verify' && e.to === 'done')] as AuditEntry).attempt = 2;
+    (attempts.entries[idx((e) => e.kind === "item" && e.itemId === "verify" && e.to === "done")] as AuditEntry & { attempt: number }).attempt = 2;
     await expectDetected('attempt numbers', 'attempts', verifyBundle(rechain(attempts)));
     // an item started twice in a row.
     const twice = clone(good);

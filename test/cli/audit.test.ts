@@ -1,0 +1,144 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditBundle, ItemEvidence } from '../../src/audit/bundle.js';
+import { verifyItemEvidence } from '../../src/audit/verify-run.js';
+import { auditVerb, keysGenerateVerb, registerAuditCommands, sigstorePathFor, verifyVerb } from '../../src/cli/audit.js';
+import type { Output } from '../../src/cli/orch.js';
+import { cleanupTempDirs, tempDir } from '../support/repo.js';
+import { finishedRun, type FinishedRun } from '../audit/bundle-fixture.js';
+
+/** The audit verbs, called in-process with captured output (the program wiring is added in program.ts). */
+
+function capture(): Output & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { stdout, stderr, tty: false, out: (t) => stdout.push(t), err: (t) => stderr.push(t) };
+}
+
+async function rejection(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  try {
+    await p;
+  } catch (error) {
+    return error as { code?: string; message: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+let run: FinishedRun;
+let dir: string;
+let keys: { privateKey: string; publicKey: string; keyId: string };
+
+beforeAll(async () => {
+  run = await finishedRun();
+  dir = tempDir('agora-audit-cli-');
+  const io = capture();
+  expect(await keysGenerateVerb({ out: dir }, io)).toBe(0);
+  keys = JSON.parse(io.stdout[0]!);
+});
+afterAll(cleanupTempDirs);
+
+describe('agora orch audit', () => {
+  it('prints the bundle of a finished run and anchors it', async () => {
+    const io = capture();
+    expect(await auditVerb(run.runId, { repo: run.repo }, io)).toBe(0);
+    const bundle = JSON.parse(io.stdout.join('\n')) as AuditBundle;
+    expect(bundle.report).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'same-repository' });
+    expect(io.stderr.join('\n')).toContain('run fanout-1-1 (done): intact — tamper-detecting (same-repository)');
+  });
+
+  it('--sign --out writes the bundle and its Sigstore bundle; verify checks both with the public key and the repo', async () => {
+    const out = join(dir, 'run.audit.json');
+    const io = capture();
+    expect(await auditVerb(run.runId, { repo: run.repo, out, sign: true, key: keys.privateKey }, io)).toBe(0);
+    expect(existsSync(out) && existsSync(sigstorePathFor(out))).toBe(true);
+    const bundle = JSON.parse(readFileSync(out, 'utf8')) as AuditBundle;
+    expect(bundle.signature).toMatchObject({ kind: 'key', keyId: keys.keyId });
+
+    const ok = capture();
+    expect(await verifyVerb(out, { key: keys.publicKey, repo: run.repo }, ok)).toBe(0);
+    expect(ok.stdout[0]).toMatch(/^run fanout-1-1 \(done\): intact — tamper-detecting \(same-repository\)/);
+    const json = capture();
+    expect(await verifyVerb(out, { key: keys.publicKey, json: true }, json)).toBe(0);
+    expect(JSON.parse(json.stdout[0]!)).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'signed' });
+
+    // The signature recorded but no key to check it with: not everything checks.
+    const noKey = capture();
+    expect(await verifyVerb(out, {}, noKey)).toBe(1);
+    expect(noKey.stdout[0]).toMatch(/FAIL signature/);
+    // A tampered copy fails, naming what broke.
+    const tampered = join(dir, 'tampered.audit.json');
+    bundle.entries[2]!.at += 1;
+    writeFileSync(tampered, JSON.stringify(bundle));
+    const bad = capture();
+    expect(await verifyVerb(tampered, { key: keys.publicKey, sigstore: sigstorePathFor(out), repo: run.repo }, bad)).toBe(1);
+    expect(bad.stdout[0]).toMatch(/NOT intact/);
+    expect(bad.stdout[0]).toMatch(/FAIL chain \(entry 2\)/);
+    expect(bad.stdout[0]).toMatch(/FAIL signature/);
+  });
+
+  it('--item prints entries with inclusion proofs that check alone', async () => {
+    const io = capture();
+    expect(await auditVerb(run.runId, { repo: run.repo, item: 'edit-beta' }, io)).toBe(0);
+    const ev = JSON.parse(io.stdout.join('\n')) as ItemEvidence;
+    expect(ev.entries.length).toBe(3);
+    expect(verifyItemEvidence(ev)).toEqual([]);
+  });
+
+  it('refuses bad input with a one-line reason and writes nothing', async () => {
+    const files = () => readdirSync(dir).sort();
+    const before = files();
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, 'hello');
+    const newer = join(dir, 'newer.json');
+    writeFileSync(newer, JSON.stringify({ format: 'agora.audit/v9' }));
+    const good = join(dir, 'run.audit.json');
+    const cases: Array<[() => Promise<unknown>, string, RegExp]> = [
+      [() => verifyVerb(notJson, {}, capture()), 'bundle-invalid', /not JSON/],
+      [() => verifyVerb(join(dir, 'absent.json'), {}, capture()), 'bundle-unreadable', /no such file/],
+      [() => verifyVerb(newer, {}, capture()), 'bundle-version', /agora\.audit\/v9 is newer/],
+      [() => verifyVerb(good, { sigstore: join(dir, 'absent.sigstore.json'), key: keys.publicKey }, capture()), 'sigstore-unreadable', /cannot read the Sigstore bundle/],
+      [() => verifyVerb(good, { sigstore: notJson, key: keys.publicKey }, capture()), 'sigstore-invalid', /not JSON/],
+      [() => verifyVerb(good, { key: keys.privateKey }, capture()), 'key-invalid', /holds a private key/],
+      [() => verifyVerb(good, { certificateIdentity: 'x' }, capture()), 'verify-options', /both --certificate-identity and --certificate-oidc-issuer/],
+      [() => verifyVerb(good, { trustedRoot: notJson, key: keys.publicKey }, capture()), 'trust-root-invalid', /not JSON/],
+      [() => auditVerb('no-such-run', { repo: run.repo }, capture()), 'run-not-found', /no run no-such-run/],
+      [() => auditVerb(run.runId, { repo: run.repo, sign: true, key: keys.publicKey, out: join(dir, 'x.json') }, capture()), 'key-invalid', /public key|private/i],
+      [() => auditVerb(run.runId, { repo: run.repo, keyless: true, out: join(dir, 'y.json') }, capture(), {}), 'identity-token-missing', /identity token/],
+    ];
+    for (const [p, code, message] of cases) {
+      const e = await rejection(p());
+      expect(e.code, e.message).toBe(code);
+      expect(e.message).toMatch(message);
+      expect(e.message).not.toContain('\n');
+    }
+    expect(files()).toEqual([...before, 'newer.json', 'not.json'].sort());
+  });
+});
+
+describe('registerAuditCommands', () => {
+  it('adds orch audit, verify and keys generate to a program', async () => {
+    const program = new Command('agora').exitOverride();
+    const orch = program.command('orch');
+    registerAuditCommands(program, orch);
+    expect(orch.commands.map((c) => c.name())).toContain('audit');
+    expect(program.commands.map((c) => c.name())).toEqual(expect.arrayContaining(['verify', 'keys']));
+    const verify = program.commands.find((c) => c.name() === 'verify')!;
+    expect(verify.options.map((o) => o.long)).toEqual(
+      expect.arrayContaining(['--sigstore', '--key', '--certificate-identity', '--certificate-oidc-issuer', '--trusted-root', '--repo', '--json']),
+    );
+    const out = tempDir('agora-keys-');
+    const write = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await program.parseAsync(['node', 'agora', 'keys', 'generate', '--out', out]);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = errWrite;
+    }
+    expect(readdirSync(out).sort()).toEqual(['agora-signing.key.pem', 'agora-signing.pub.pem']);
+  });
+});
