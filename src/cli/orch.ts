@@ -9,6 +9,7 @@ import type { Plan } from '../plan/schema.js';
 import { assertValidPlan } from '../plan/validate.js';
 import { liveLogPath } from '../runs/attempt.js';
 import { cancelRun } from '../runs/cancel.js';
+import { recordRequest } from '../runs/requests.js';
 import { readRejection, submitPlan } from '../runs/inbox.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
@@ -359,6 +360,27 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
       return 0;
     }
   }
+}
+
+export async function retryVerb(runId: string, itemId: string, opts: GlobalOptions & { reason?: string }, io: Output): Promise<number> {
+  const ctx = await openContext(opts);
+  const reason = opts.reason ?? `retry requested with agora orch retry by ${process.env.USER ?? 'a user'}`;
+  const outcome = await recordRequest(ctx.store, ctx.refs, runId, { type: 'retry-item', itemId, reason }, Date.now);
+  if (outcome.kind === 'not-found') throw await runNotFound(ctx, runId);
+  const item = outcome.run.state.items[itemId];
+  if (!item) {
+    throw new AgoraError('item-not-found', `run ${runId} has no item ${itemId}`, `items: ${Object.keys(outcome.run.state.items).join(', ')}`);
+  }
+  if (outcome.kind === 'no-change') {
+    throw new AgoraError(
+      'retry-refused',
+      `${runId}/${itemId} is ${item.status}${outcome.run.state.cancelRequested ? ' in a cancelled run' : ''}: only a failed or cancelled item of a run that was not cancelled can be retried`,
+      'retry a failed item, or submit the plan again',
+    );
+  }
+  const reopened = outcome.transitions.filter((t) => t.kind === 'item' && t.to === 'pending').length;
+  io.out(`${runId}/${itemId}: will run again (${reopened} item${reopened === 1 ? '' : 's'} reopened); \`agora orch serve\` picks it up`);
+  return 0;
 }
 
 export async function logsVerb(

@@ -4,6 +4,7 @@ import { registerAuditCommands } from './audit.js';
 import {
   cancelVerb,
   logsVerb,
+  retryVerb,
   runVerb,
   serveVerb,
   statusVerb,
@@ -69,6 +70,12 @@ export function buildProgram(): Command {
   common(
     orch.command('cancel <run>').description('cancel a run; serve stops its workers').option('--reason <text>', 'recorded in the audit log'),
   ).action(async (run: string, o) => setExit(await cancelVerb(run, o, stdio)));
+  common(
+    orch
+      .command('retry <run> <item>')
+      .description('run a failed or cancelled item again (and the items skipped because of it)')
+      .option('--reason <text>', 'recorded in the audit log'),
+  ).action(async (run: string, item: string, o) => setExit(await retryVerb(run, item, o, stdio)));
   common(
     orch
       .command('logs <run> <item>')

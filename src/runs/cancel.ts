@@ -1,8 +1,6 @@
-import { appendEntries } from '../audit/entry.js';
-import { step } from '../engine/step.js';
 import type { GitStore } from '../git/types.js';
 import type { RunRefs } from './refs.js';
-import { readRun, writeRun } from './state-store.js';
+import { recordRequest } from './requests.js';
 
 export type CancelOutcome =
   | { kind: 'cancelled'; runningStopped: number }
@@ -11,9 +9,8 @@ export type CancelOutcome =
   | { kind: 'not-found' };
 
 /**
- * Cancels a run by recording `cancel-run` in its state (compare-and-swap: a concurrent update is never
- * overwritten; on conflict the run is re-read and the cancel applied again). The server driving the run
- * sees the new state and stops its workers. A submission not yet accepted is withdrawn from the inbox.
+ * Cancels a run: every item not yet finished ends `cancelled` with the reason, and the server driving
+ * the run stops its workers. A submission not yet accepted is withdrawn from the inbox instead.
  */
 export async function cancelRun(
   store: GitStore,
@@ -23,25 +20,13 @@ export async function cancelRun(
   clock: () => number,
 ): Promise<CancelOutcome> {
   for (let tries = 0; tries < 50; tries += 1) {
-    const run = await readRun(store, refs, runId);
-    if (!run) {
-      const inbox = await store.resolveRef(refs.inbox(runId));
-      if (!inbox) return { kind: 'not-found' };
-      if (await store.deleteRef(refs.inbox(runId), inbox)) return { kind: 'withdrawn' };
-      continue; // accepted meanwhile: cancel the run instead
-    }
-    if (run.state.status !== 'running') return { kind: 'already-terminal', status: run.state.status };
-    const now = clock();
-    const r = step({ plan: run.plan, state: run.state }, [{ type: 'cancel-run', reason }], now);
-    const next = await writeRun(store, refs, {
-      runId,
-      prev: run,
-      state: r.run.state,
-      entries: appendEntries(run.last, runId, r.transitions),
-      transitions: r.transitions,
-      now,
-    });
-    if (next) return { kind: 'cancelled', runningStopped: r.actions.filter((a) => a.type === 'stop').length };
+    const outcome = await recordRequest(store, refs, runId, { type: 'cancel-run', reason }, clock);
+    if (outcome.kind === 'recorded') return { kind: 'cancelled', runningStopped: outcome.stopped };
+    if (outcome.kind === 'no-change') return { kind: 'already-terminal', status: outcome.run.state.status };
+    const inbox = await store.resolveRef(refs.inbox(runId));
+    if (!inbox) return { kind: 'not-found' };
+    if (await store.deleteRef(refs.inbox(runId), inbox)) return { kind: 'withdrawn' };
+    // Accepted meanwhile: cancel the run instead.
   }
-  throw new Error(`could not cancel ${runId}: its state kept changing (50 conflicts in a row)`);
+  throw new Error(`could not cancel ${runId}: it kept changing between inbox and run`);
 }

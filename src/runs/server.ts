@@ -22,6 +22,8 @@ export interface ServerOptions extends AttemptContext {
 export class Server {
   private readonly drivers = new Map<string, RunDriver>();
   private readonly finished = new Map<string, StoredRun>();
+  /** Run ref heads seen by the last scan: a finished run whose head moves may have been reopened. */
+  private readonly seenHeads = new Map<string, string>();
   private wakeUp: (() => void) | undefined;
   private woken = false;
 
@@ -52,6 +54,7 @@ export class Server {
     try {
       while (!signal.aborted) {
         await this.acceptSubmissions();
+        await this.adoptReopenedRuns();
         for (const driver of [...this.drivers.values()]) {
           await driver.tick();
           if (driver.run.state.status !== 'running' && !driver.busy) {
@@ -90,6 +93,19 @@ export class Server {
         this.opts.onCommit?.(outcome.run, []);
         this.driverFor(outcome.run);
       }
+    }
+  }
+
+  /** Runs written by another process (`agora orch retry`) that are running again get a driver. */
+  private async adoptReopenedRuns(): Promise<void> {
+    const { store, refs } = this.opts;
+    for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
+      const runId = ref.slice(refs.runsPrefix.length);
+      if (this.seenHeads.get(runId) === oid) continue;
+      this.seenHeads.set(runId, oid);
+      if (this.drivers.has(runId) || (this.opts.only && runId !== this.opts.only)) continue;
+      const stored = await readRunAt(store, runId, oid);
+      if (stored.state.status === 'running') this.driverFor(stored);
     }
   }
 

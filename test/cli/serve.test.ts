@@ -188,4 +188,31 @@ describe('agora orch serve', () => {
     expect(r.stdout).toContain('$.items[0].inputs.subagent');
     expect(serve.output()).toContain('rejected rej-1');
   });
+
+  it('retry reruns a failed item and the items skipped because of it; serve picks up the reopened run', async () => {
+    const marker = `/tmp/agora-flaky-${process.pid}-${Date.now()}`;
+    const repo = makeRepo({
+      'plan.json': plan('flaky', [
+        { id: 'flaky', executor: 'command', inputs: { run: `test -f ${marker} || { touch ${marker}; echo 'first time fails' >&2; exit 1; }` }, depends_on: [], resourceLocks: [] },
+        { id: 'next', executor: 'command', inputs: { run: 'echo ok > next.txt' }, depends_on: ['flaky'], resourceLocks: ['next.txt'] },
+      ]),
+    });
+    expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(1);
+    expect(itemOf((await status(repo, 'flaky-1'))!, 'next').status).toBe('skipped');
+    const refused = await agora(repo, ['orch', 'retry', 'flaky-1', 'next']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('only a failed or cancelled item');
+    const retry = await agora(repo, ['orch', 'retry', 'flaky-1', 'flaky']);
+    expect(retry.code).toBe(0);
+    expect(retry.stdout).toContain('2 items reopened');
+    const serve = startServe(repo);
+    servers.push(serve);
+    const done = await waitFor('the retried run to finish', async () => {
+      const x = await status(repo, 'flaky-1');
+      return x && x.status !== 'running' ? x : undefined;
+    });
+    expect(done.status).toBe('done');
+    expect(itemOf(done, 'flaky').attempts).toBe(2);
+    expect(itemOf(done, 'next').status).toBe('done');
+  });
 });
