@@ -14,6 +14,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Octokit } from '@octokit/rest';
+import { createAppAuth } from '@octokit/auth-app';
 import { startGitHubSim } from '../test/github-sim/src/index.js';
 import { median, report } from './lib.js';
 
@@ -52,8 +54,7 @@ async function main(): Promise<void> {
   const repo = await sim.createRepo('bench', 'repo', files);
   const installationId = sim.installApp(app.appId, repo.fullName);
   // Mint a token as the app would (JWT → access token) once.
-  const { createAppAuth } = await import('@octokit/auth-app');
-  const auth = createAppAuth({ appId: app.appId, privateKey: app.privateKey, installationId, request: (await import('@octokit/request')).request.defaults({ baseUrl: sim.apiUrl }) });
+  const auth = createAppAuth({ appId: app.appId, privateKey: app.privateKey, installationId, request: new Octokit({ baseUrl: sim.apiUrl }).request });
   const { token } = await auth({ type: 'installation' });
   const headers = { authorization: `token ${token}`, 'content-type': 'application/json' };
 

@@ -70,17 +70,23 @@ describe('webhooks', () => {
     expect(page.headers.link).toMatch(/rel="next"/);
   });
 
-  it('times out slow receivers and records it (no retry)', async () => {
+  it('times out slow receivers and records it (no retry); a slow app does not delay another app', async () => {
     const hang = createServer(() => undefined);
     await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
-    const sim = await startGitHubSim({ webhookTimeoutMs: 200 });
+    const sim = await startGitHubSim({ webhookTimeoutMs: 400 });
     try {
-      const app = sim.createApp({ webhookUrl: `http://127.0.0.1:${(hang.address() as AddressInfo).port}/`, secret: 's' });
+      const slow = sim.createApp({ webhookUrl: `http://127.0.0.1:${(hang.address() as AddressInfo).port}/`, secret: 's' });
+      const fast = sim.createApp({ webhookUrl: w.receiver.url, secret: 'test-secret' });
       await sim.createRepo('o', 'r', { a: 'a' });
-      sim.installApp(app.appId, 'o/r');
+      sim.installApp(slow.appId, 'o/r');
+      sim.installApp(fast.appId, 'o/r');
       await sim.settle();
-      expect(sim.webhookDeliveries).toHaveLength(1);
-      expect(sim.webhookDeliveries[0]).toMatchObject({ status: 'timed out', statusCode: 0 });
+      expect(sim.webhookDeliveries.map((d) => [d.appId, d.status])).toEqual([
+        [fast.appId, 'OK'],
+        [slow.appId, 'timed out'],
+      ]);
+      expect(sim.webhookDeliveries[1]).toMatchObject({ statusCode: 0 });
+      expect(sim.webhookDeliveries[1]!.durationSeconds).toBeGreaterThanOrEqual(0.35);
     } finally {
       await sim.close();
       hang.closeAllConnections();

@@ -89,11 +89,12 @@ export interface WebhookTarget {
   secret: string;
 }
 
-/** Sends deliveries in order, records every attempt, and redelivers on request. */
+/** Sends each app's deliveries in order, records every attempt, and redelivers on request. */
 export class WebhookDispatcher {
   readonly deliveries: WebhookDelivery[] = [];
   private nextId = 1;
-  private queue: Promise<void> = Promise.resolve();
+  /** One ordered queue per app, so a slow receiver delays only its own app's deliveries. */
+  private readonly queues = new Map<number, Promise<void>>();
   private pending = 0;
 
   constructor(
@@ -119,17 +120,19 @@ export class WebhookDispatcher {
 
   /** Resolves when every queued delivery has been attempted. */
   async idle(): Promise<void> {
-    while (this.pending > 0) await this.queue;
+    while (this.pending > 0) await Promise.all([...this.queues.values()]);
   }
 
   private enqueue(target: WebhookTarget, event: string, body: string, payload: Record<string, unknown>, guid: string, redelivery: boolean): void {
     this.pending++;
-    this.queue = this.queue
+    const queue = this.queues.get(target.appId) ?? Promise.resolve();
+    const next = queue
       .then(() => this.attempt(target, event, body, payload, guid, redelivery))
       .catch(() => undefined)
       .finally(() => {
         this.pending--;
       });
+    this.queues.set(target.appId, next);
   }
 
   private async attempt(target: WebhookTarget, event: string, body: string, payload: Record<string, unknown>, guid: string, redelivery: boolean): Promise<void> {
