@@ -112,6 +112,7 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
     onCommit: (run, transitions) => {
       for (const t of transitions) io.err(describe(run.runId, t));
     },
+    onWarning: (runId, message) => io.err(`${runId}: warning: ${message}`),
   });
   const abort = new AbortController();
   const stop = (sig: string) => {
@@ -165,6 +166,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
       }
     },
     onCommit: (run, transitions) => view.update(run, transitions),
+    onWarning: (id, message) => io.err(`${id}: warning: ${message}`),
   });
   const abort = new AbortController();
   const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));
@@ -198,6 +200,7 @@ async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Outpu
   const integration = ctx.refs.integration(state.runId);
   io.err(`\nrun ${state.runId}: ${state.status}${state.reason ? ` — ${state.reason}` : ''}`);
   io.err(`  state:       git log ${ctx.refs.run(state.runId)}`);
+  io.err(`  audit:       agora orch audit ${state.runId} --out ${state.runId}.audit.json   (root anchored at ${ctx.refs.anchor(state.runId)})`);
   if (state.integrationHead !== state.base) {
     io.err(`  integration: git log --stat ${state.base.slice(0, 12)}..${integration}`);
     io.err(`  apply:       git merge --ff-only ${integration}   (or rerun with --apply)`);

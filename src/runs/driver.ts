@@ -1,12 +1,14 @@
 import { isDeepStrictEqual } from 'node:util';
+import { anchorRun } from '../audit/anchor.js';
 import { appendEntries } from '../audit/entry.js';
+import { merkleRootHex } from '../audit/merkle.js';
 import { step } from '../engine/step.js';
 import type { Action, RunEvent, Transition } from '../engine/types.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { WorkerTarget } from '../executors/types.js';
 import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.js';
 import { integratePatch, pointRef } from './patches.js';
-import { logName, readRunAt, writeRun, type StoredRun } from './state-store.js';
+import { logName, readEntries, readRunAt, writeRun, type StoredRun } from './state-store.js';
 
 /**
  * Drives one run inside a serve process: turns finished attempts into engine events, commits each step
@@ -19,6 +21,8 @@ export interface DriverHooks {
   onCommit?(run: StoredRun, transitions: readonly Transition[]): void;
   /** Something finished and a tick is due. */
   wake(): void;
+  /** Something went wrong that does not stop the run (e.g. anchoring refused); for the operator. */
+  onWarning?(runId: string, message: string): void;
 }
 
 interface Worker {
@@ -119,6 +123,7 @@ export class RunDriver {
       this.stored = next;
       this.consume(outcomes, events);
       await this.syncDerivedRefs(result.transitions);
+      if (result.transitions.some((t) => t.kind === 'run' && t.to !== 'running')) await this.anchor();
       this.hooks.onCommit?.(next, result.transitions);
       this.perform(result.actions);
       return result.transitions;
@@ -134,6 +139,16 @@ export class RunDriver {
       if (item.status === 'running') {
         this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason });
       }
+    }
+  }
+
+  /** A finished run's log is anchored at once: its Merkle root goes to `refs/agora/anchors/<run>`. */
+  private async anchor(): Promise<void> {
+    try {
+      const entries = await readEntries(this.ctx.store, this.stored.head);
+      await anchorRun(this.ctx.store, this.ctx.refs, this.runId, merkleRootHex(entries.map((e) => e.hash)), this.ctx.clock());
+    } catch (e) {
+      this.hooks.onWarning?.(this.runId, `not anchored: ${(e as Error).message}`);
     }
   }
 

@@ -17,6 +17,7 @@ export interface ServerOptions extends AttemptContext {
   only?: string;
   onAccept?(outcome: AcceptOutcome): void;
   onCommit?(run: StoredRun, transitions: readonly Transition[]): void;
+  onWarning?(runId: string, message: string): void;
 }
 
 export class Server {
@@ -113,6 +114,7 @@ export class Server {
     const driver = new RunDriver(stored, this.opts, {
       wake: () => this.wake(),
       ...(this.opts.onCommit ? { onCommit: this.opts.onCommit } : {}),
+      ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
     });
     this.drivers.set(stored.runId, driver);
     return driver;

@@ -95,6 +95,13 @@ describe('agora orch run (local mode)', () => {
       }
     }
     expect(seq).toBeGreaterThanOrEqual(1 + 4 * 3 + 1); // accepted + pending→ready→running→done per item + terminal
+    // The finished run's Merkle root is anchored in the repository without being asked.
+    const anchor = JSON.parse(git(repo, 'show', 'refs/agora/anchors/fanout-1-1:anchor.json')) as { root: string; entries: number };
+    expect(anchor.entries).toBe(seq);
+    expect(anchor.root).toMatch(/^[0-9a-f]{64}$/);
+    const verified = await agora(repo, ['orch', 'audit', 'fanout-1-1', '--out', join(repo, '.git', 'fanout.audit.json')]);
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(repo, '.git', 'fanout.audit.json'), 'utf8')).root).toBe(anchor.root);
     // The attempt logs are kept in the state tree, and readable with `agora orch logs`.
     const logs = await agora(repo, ['orch', 'logs', 'fanout-1-1', 'edit-beta']);
     expect(logs.stdout).toContain('var best -> let best');
