@@ -22,6 +22,10 @@ describe('REST subset: repos, contents, git data, pulls, releases', () => {
     const dir = await w.octokit.repos.getContent({ ...o, path: 'src' });
     expect((dir.data as { name: string }[]).map((e) => e.name)).toEqual(['a.txt', 'b.txt']);
     await expect(w.octokit.repos.getContent({ ...o, path: 'missing.txt' })).rejects.toMatchObject({ status: 404 });
+    const root = await w.octokit.repos.getContent({ ...o, path: '' });
+    expect((root.data as { path: string; type: string }[]).map((e) => `${e.type}:${e.path}`)).toEqual(['file:README.md', 'dir:src']);
+    const atRef = await w.octokit.repos.getContent({ ...o, path: 'src/a.txt', ref: w.repo.headSha });
+    expect((atRef.data as { sha: string }).sha).toMatch(/^[0-9a-f]{40}$/);
   });
 
   it('builds a commit from blobs and trees (base_tree, inline content, deletion) and moves refs with fast-forward checks', async () => {

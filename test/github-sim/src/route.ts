@@ -49,9 +49,11 @@ const GREEDY = new Set(['ref', 'path']);
 /** Compiles a template into a matcher. */
 export function compileTemplate(template: string): (path: string) => Record<string, string> | null {
   const names: string[] = [];
-  const pattern = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_, name: string) => {
+  const pattern = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\/\{(\w+)\}/g, (_, name: string) => {
     names.push(name);
-    return GREEDY.has(name) ? '(.+?)' : '([^/]+)';
+    // A repository path may be empty (the root directory): `/contents` and `/contents/` both match.
+    if (name === 'path') return '(?:/(.*?))?';
+    return GREEDY.has(name) ? '/(.+?)' : '/([^/]+)';
   });
   const re = new RegExp(`^${pattern}$`);
   return (path) => {
@@ -59,7 +61,7 @@ export function compileTemplate(template: string): (path: string) => Record<stri
     if (!m) return null;
     const params: Record<string, string> = {};
     names.forEach((n, i) => {
-      let v = m[i + 1]!;
+      let v = m[i + 1] ?? '';
       try {
         v = decodeURIComponent(v);
       } catch {

@@ -76,10 +76,18 @@ export const gitDataRoutes: Route[] = [
       const commit = await repo.git.resolve(ref, 'commit');
       if (!commit) throw new HttpError(404, `No commit found for the ref ${ref}`);
       const path = req.params.path!.replace(/^\/+|\/+$/g, '');
-      const listing = path === '' ? '' : await repo.git.text(['ls-tree', '-l', '-z', commit, '--', path]);
-      const line = listing.split('\0').find((l) => l.endsWith(`\t${path}`));
-      if (!line) throw notFound();
-      const [, type, sha, size] = line.slice(0, line.indexOf('\t')).split(/\s+/);
+      let type: string | undefined;
+      let sha: string | undefined;
+      let size: string | undefined;
+      if (path === '') {
+        type = 'tree';
+        sha = (await repo.git.resolve(commit, 'tree'))!;
+      } else {
+        const listing = await repo.git.text(['ls-tree', '-l', '-z', commit, '--', path]);
+        const line = listing.split('\0').find((l) => l.endsWith(`\t${path}`));
+        if (!line) throw notFound();
+        [, type, sha, size] = line.slice(0, line.indexOf('\t')).split(/\s+/);
+      }
       const a = `${sim.urls.api}/repos/${repo.fullName}`;
       const item = (p: string, t: string, s: string, sz: number): Record<string, unknown> => {
         const self = `${a}/contents/${p}?ref=${encodeURIComponent(ref)}`;
@@ -102,7 +110,7 @@ export const gitDataRoutes: Route[] = [
         const children = await repo.git.lsTree(sha!, false);
         return {
           status: 200,
-          body: children.map((c) => item(`${path}/${c.path}`, c.type === 'tree' ? 'dir' : c.type === 'commit' ? 'submodule' : 'file', c.sha, c.size ?? 0)),
+          body: children.map((c) => item(path ? `${path}/${c.path}` : c.path, c.type === 'tree' ? 'dir' : c.type === 'commit' ? 'submodule' : 'file', c.sha, c.size ?? 0)),
         };
       }
       if (type !== 'blob') throw notFound();
