@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 import type { Transition } from '../engine/types.js';
 
@@ -27,7 +27,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
-  return createHash('sha256').update(canonicalJson(entry)).update(entry.prevHash).digest('hex');
+  // sha256 over the UTF-8 of canonical ‖ prevHash, in one shot (a hash object per entry costs more).
+  return hash('sha256', canonicalJson(entry) + entry.prevHash, 'hex');
 }
 
 /** Chains `transitions` after `last` (null for a new log). Pure. */
