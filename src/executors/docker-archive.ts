@@ -1,5 +1,5 @@
 import { constants, createReadStream } from 'node:fs';
-import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, mkdtemp, open, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
@@ -12,6 +12,9 @@ import tar from 'tar-stream';
  * a staging directory first and only then replaces the workspace's contents, so a rejected or broken
  * archive leaves the workspace as it was.
  */
+
+/** Files up to this size are read whole (one read instead of a stream per file: most workspace files are small). */
+const SMALL_FILE_BYTES = 1024 * 1024;
 
 /** Who owns the entries in the container (the worker's uid/gid, so that it can write its workspace). */
 export interface PackOptions {
@@ -42,10 +45,17 @@ export function packWorkspace(dir: string, opts: PackOptions): Readable {
     } else if (st.isSymbolicLink()) {
       await entry({ ...owner, name, type: 'symlink', linkname: await readlink(abs), mode, mtime: st.mtime });
     } else if (st.isFile()) {
+      const header = { ...owner, name, type: 'file' as const, size: st.size, mode, mtime: st.mtime };
+      if (st.size <= SMALL_FILE_BYTES) {
+        const body = await readFile(abs);
+        if (body.length !== st.size) throw new Error(`${abs} changed while it was being archived`);
+        await new Promise<void>((resolve, reject) => pack.entry(header, body, (err) => (err ? reject(err) : resolve())));
+        return;
+      }
       let finished!: Promise<void>;
       const sink = await new Promise<ReturnType<typeof pack.entry>>((resolveSink) => {
         finished = new Promise<void>((resolve, reject) => {
-          resolveSink(pack.entry({ ...owner, name, type: 'file', size: st.size, mode, mtime: st.mtime }, (err) => (err ? reject(err) : resolve())));
+          resolveSink(pack.entry(header, (err) => (err ? reject(err) : resolve())));
         });
       });
       for await (const chunk of createReadStream(abs)) {
@@ -116,7 +126,11 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
   const dirModes: Array<[string, number]> = [];
   /** Directories this extraction created: once a directory, a path stays one (replacing it is refused). */
   const made = new Set<string>();
+  /** Non-directory paths written so far: only these can need replacing (the staging directory starts empty). */
+  const written = new Set<string>();
   let rootMode: number | undefined;
+  /** Small files are buffered and written while the next entries are read (at most WRITE_CONCURRENCY at once). */
+  const writes = new WritePool(WRITE_CONCURRENCY);
   source.on('error', (err) => extract.destroy(err));
   // An HTTP body cut short (the engine went away) closes without an error: that is not a whole archive.
   source.on('close', () => {
@@ -135,8 +149,12 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
       }
       const target = join(root, rel);
       await ensureParents(root, rel, made);
+      if (h.type !== 'directory' && made.has(target)) {
+        throw new UnsafeArchiveError(`archive entry ${JSON.stringify(h.name)} would replace a directory`);
+      }
       switch (h.type) {
         case 'directory':
+          if (written.has(target)) throw new UnsafeArchiveError(`archive entry ${JSON.stringify(h.name)} would replace a file with a directory`);
           await mkdirNoFollow(target, made);
           dirModes.push([target, mode]);
           entry.resume();
@@ -145,11 +163,24 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
         case 'contiguous-file':
         case null:
         case undefined:
-          await replaceable(target);
-          await writeFileNoFollow(target, entry, mode, h.mtime);
+          if (written.has(target)) {
+            await writes.drain();
+            await replaceable(target);
+          }
+          written.add(target);
+          if ((h.size ?? 0) <= SMALL_FILE_BYTES) {
+            const body = await readAll(entry);
+            await writes.add(writeFileNoFollow(target, [body], mode, h.mtime));
+          } else {
+            await writeFileNoFollow(target, entry, mode, h.mtime);
+          }
           break;
         case 'symlink':
-          await replaceable(target);
+          if (written.has(target)) {
+            await writes.drain();
+            await replaceable(target);
+          }
+          written.add(target);
           await symlink(h.linkname ?? '', target);
           entry.resume();
           break;
@@ -157,11 +188,13 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
           const from = safeRelativePath(h.linkname ?? '', stripPrefix);
           await ensureParents(root, from, made);
           const fromAbs = join(root, from);
+          await writes.drain();
           const st = await lstat(fromAbs).catch(() => undefined);
           if (st === undefined || !st.isFile()) {
             throw new UnsafeArchiveError(`archive hard link ${JSON.stringify(h.name)} points at ${JSON.stringify(h.linkname)}, which is not a file extracted before it`);
           }
-          await replaceable(target);
+          if (written.has(target)) await replaceable(target);
+          written.add(target);
           await link(fromAbs, target);
           entry.resume();
           break;
@@ -171,14 +204,61 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
           entry.resume();
       }
     }
+    await writes.drain();
   } catch (err) {
     extract.destroy();
     source.destroy();
+    await writes.settle();
     throw err;
   }
   // Deepest first, so that a read-only directory does not block setting its children.
   for (const [path, mode] of dirModes.reverse()) await chmod(path, mode);
   return rootMode;
+}
+
+const WRITE_CONCURRENCY = 16;
+
+async function readAll(entry: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(chunk as Buffer);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** Bounded set of file writes in flight; the first failure is rethrown by `add` or `drain`. */
+class WritePool {
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  /** Starts tracking `write`; waits while the pool is full. */
+  async add(write: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = write.then(
+      () => void this.inflight.delete(tracked),
+      (error: unknown) => {
+        this.inflight.delete(tracked);
+        this.failure ??= { error };
+      },
+    );
+    this.inflight.add(tracked);
+    while (this.inflight.size >= this.limit) await Promise.race(this.inflight);
+    this.rethrow();
+  }
+
+  /** Waits for every write; rethrows the first failure. */
+  async drain(): Promise<void> {
+    await this.settle();
+    this.rethrow();
+  }
+
+  /** Waits for every write, ignoring failures. */
+  async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all(this.inflight);
+  }
+
+  private rethrow(): void {
+    if (this.failure) throw this.failure.error;
+  }
 }
 
 /** Creates the parent directories of `rel` under `root`, refusing to pass through anything but a directory. */
@@ -212,13 +292,14 @@ async function replaceable(path: string): Promise<void> {
   await rm(path);
 }
 
-async function writeFileNoFollow(path: string, content: AsyncIterable<unknown>, mode: number, mtime: Date | undefined): Promise<void> {
+/** Creates a new file (O_EXCL: never opens an existing path, symlink or not) with the entry's content. */
+async function writeFileNoFollow(path: string, content: Iterable<unknown> | AsyncIterable<unknown>, mode: number, mtime: Date | undefined): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     for await (const chunk of content) await handle.write(chunk as Uint8Array);
     await handle.chmod(mode);
+    if (mtime !== undefined) await handle.utimes(mtime, mtime);
   } finally {
     await handle.close();
   }
-  if (mtime !== undefined) await utimes(path, mtime, mtime);
 }

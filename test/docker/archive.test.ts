@@ -1,5 +1,5 @@
 import { chmod, lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -101,7 +101,7 @@ describe('workspace archive', () => {
     await expect(extractWorkspace(tarOf(entries), dst)).rejects.toThrow(UnsafeArchiveError);
     expect(await snapshot(dst)).toEqual(['keep.txt file 644 kept']);
     // Nothing was written next to the workspace either (the staging directory is gone).
-    expect((await readdir(join(dst, '..'))).filter((n) => n.includes('.extract-'))).toEqual([]);
+    expect((await readdir(join(dst, '..'))).filter((n) => n.startsWith(`.${basename(dst)}.extract-`))).toEqual([]);
   });
 
   it('never writes through a symlink that a later entry of the same name meets', async () => {
@@ -132,5 +132,35 @@ describe('workspace archive', () => {
     expect((await stat(dst)).mode & 0o777).toBe(0o750);
     expect(await snapshot(dst)).toEqual(['h file 644 in', 'ro dir 555', 'ro/inside.txt file 644 in']);
     await chmod(join(dst, 'ro'), 0o755); // so that cleanup can remove it
+  });
+
+  it('round-trips a workspace of many small files (written concurrently) with a later duplicate winning', async () => {
+    const src = await dir();
+    for (let i = 0; i < 300; i++) {
+      await mkdir(join(src, `d${i % 10}`), { recursive: true });
+      await writeFile(join(src, `d${i % 10}`, `f${i}`), `content ${i}\n`);
+    }
+    const dst = await dir();
+    await extractWorkspace(packWorkspace(src, { prefix: '', uid: 0, gid: 0 }), dst);
+    expect(await snapshot(dst)).toEqual(await snapshot(src));
+
+    const dup = await dir();
+    await extractWorkspace(tarOf([{ name: 'a', body: 'first' }, { name: 'b', body: 'b' }, { name: 'a', body: 'second' }]), dup);
+    expect(await snapshot(dup)).toEqual(['a file 644 second', 'b file 644 b']);
+  });
+
+  it('fails on an archive stream that closes before its end, leaving the workspace untouched', async () => {
+    const src = await dir();
+    await writeFile(join(src, 'big.bin'), Buffer.alloc(64 * 1024, 7));
+    const chunks: Buffer[] = [];
+    for await (const c of packWorkspace(src, { prefix: '', uid: 0, gid: 0 })) chunks.push(c as Buffer);
+    const whole = Buffer.concat(chunks);
+    const cut = new Readable({ read() {} });
+    cut.push(whole.subarray(0, 10_000));
+    setTimeout(() => cut.destroy(), 20); // closes without an error and without an end, like a dropped HTTP body
+    const dst = await dir();
+    await writeFile(join(dst, 'keep.txt'), 'kept');
+    await expect(extractWorkspace(cut, dst)).rejects.toThrow(/closed before its end/);
+    expect(await snapshot(dst)).toEqual(['keep.txt file 644 kept']);
   });
 });
