@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunState } from '../engine/types.js';
 import type { GitStore, Oid } from '../git/types.js';
+import { blobAtPath } from '../git/paths.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { WorkItem } from '../plan/schema.js';
 
@@ -49,24 +50,11 @@ export async function resolveNeeds(
       await writeFile(file, lines.length ? `${lines.join('\n')}\n` : '');
       out[name] = { from: binding.from, kind: 'patch', commit, file };
     } else {
-      const blob = await blobAt(store, (await store.readCommit(commit)).tree, binding.select.path);
+      const blob = await blobAtPath(store, (await store.readCommit(commit)).tree, binding.select.path);
       if (!blob) throw new NeedUnavailable(`needs.${name}: ${binding.from}'s result has no file ${binding.select.path}`);
       await writeFile(file, await store.readBlob(blob));
       out[name] = { from: binding.from, kind: 'output', commit, path: binding.select.path, file };
     }
   }
   return out;
-}
-
-async function blobAt(store: GitStore, tree: Oid, path: string): Promise<Oid | null> {
-  let at = tree;
-  const parts = path.split('/').filter(Boolean);
-  for (const [i, part] of parts.entries()) {
-    const entry = (await store.readTree(at)).find((e) => e.path === part);
-    if (!entry) return null;
-    if (i === parts.length - 1) return entry.type === 'blob' ? entry.oid : null;
-    if (entry.type !== 'tree') return null;
-    at = entry.oid;
-  }
-  return null;
 }

@@ -4,22 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalJson, GENESIS_HASH } from '../../src/audit/entry.js';
 import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { isGone } from '../support/process.js';
 
 afterAll(cleanupTempDirs);
 
-/** Gone, or a zombie: this sandbox's pid 1 does not reap orphans, so a killed process may linger as Z. */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 interface Status {
   runId: string;

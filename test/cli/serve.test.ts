@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { agora, cleanupTempDirs, exited, git, makeRepo, startServe, waitFor } from '../support/repo.js';
+import { isGone } from '../support/process.js';
 
 const servers: ChildProcess[] = [];
 afterEach(() => {
@@ -25,18 +26,6 @@ function itemOf(s: Status, id: string) {
   return s.items.find((i) => i.id === id)!;
 }
 
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 function plan(id: string, items: unknown[]): string {
   return JSON.stringify({ id, queue: 'default', items });

@@ -1,0 +1,15 @@
+import { readFileSync } from 'node:fs';
+
+/** Gone, or a zombie: this sandbox's pid 1 does not reap orphans, so a killed process may linger as Z. */
+export function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+  } catch {
+    return true;
+  }
+}
