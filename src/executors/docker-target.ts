@@ -404,18 +404,18 @@ async function waitAndCollect(
   container: Docker.Container,
   drained: Promise<void>,
 ): Promise<WorkerResult> {
-  let stopping: Promise<unknown> | undefined;
+  let stopping: Promise<void> | undefined;
   const stop = () => {
-    stopping ??= container.stop({ t: grace }).catch((e: unknown) => {
-      if (statusOf(e) !== 304 && statusOf(e) !== 404) throw e;
-    });
+    // Failures are not fatal here: already stopped (304) or gone (404) is fine, and an engine that went
+    // away is noticed by waitForExit's heartbeat.
+    stopping ??= container.stop({ t: grace }).catch(() => undefined);
   };
   signal.addEventListener('abort', stop, { once: true });
   if (signal.aborted) stop();
   try {
     await waitForExit(container);
     await withTimeout(drained, STREAM_DRAIN_MS);
-    if (stopping) await stopping.catch(() => undefined);
+    if (stopping) await stopping;
     const state = (await container.inspect()).State;
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
     await extractWorkspace((await container.getArchive({ path: `${CONTAINER_WORKSPACE}/.` })) as unknown as Readable, job.workspaceDir);

@@ -5,7 +5,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createDockerTarget, LABEL_MANAGED } from '../../src/executors/docker-target.js';
+import { containerName, createDockerTarget, LABEL_MANAGED } from '../../src/executors/docker-target.js';
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
 import { connectEngine, DEFAULT_ENGINE, makeJob, managedContainers, NODE, tempDir, uniqueRunId } from './engine.js';
@@ -288,6 +288,25 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     expect(await fresh.run(job, never)).toEqual({ exitCode: 0, signal: null });
     expect(await readdir(dir)).toEqual(['out.txt']); // the first container's work, not a second run of the command
     expect(job.log.tail()).toBe('bye\n');
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
+  it('replaces a container that was created but never started (a crash between create and start)', async () => {
+    const run = runId('created');
+    const dir = await workspace({ 'a.txt': 'a\n' });
+    // What an orchestrator that died right after createContainer leaves: the attempt's name and labels, no start.
+    const stale = await d.createContainer({
+      name: containerName(run, 'w', 1),
+      Image: 'localhost/agora-busybox:test',
+      Cmd: ['sh', '-c', 'echo stale > stale.txt'],
+      Labels: { [LABEL_MANAGED]: 'true', 'agora.run': run, 'agora.item': 'w', 'agora.attempt': '1' },
+    });
+    cleanups.push(() => stale.remove({ force: true }).catch(() => undefined));
+    expect(await target.canResume!(run, 'w', 1)).toBe(true);
+    const job = makeJob({ runId: run, itemId: 'w', workspaceDir: dir, command: ['/bin/sh', '-c', 'cat a.txt; echo fresh > fresh.txt'] });
+    expect(await target.run(job, never)).toEqual({ exitCode: 0, signal: null });
+    expect((await readdir(dir)).sort()).toEqual(['a.txt', 'fresh.txt']);
+    expect(job.log.tail()).toBe('a\n');
     expect(await managedContainers(d, run)).toEqual([]);
   });
 
