@@ -5,7 +5,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { containerName, createDockerTarget, LABEL_MANAGED } from '../../src/executors/docker-target.js';
+import { containerName, createDockerTarget, LABEL_MANAGED, parseMemory } from '../../src/executors/docker-target.js';
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
 import { connectEngine, DEFAULT_ENGINE, makeJob, managedContainers, NODE, tempDir, uniqueRunId } from './engine.js';
@@ -388,5 +388,24 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     expect(await run({})).toMatchObject({ reason: expect.stringMatching(/`image` is required/) as unknown, infrastructureFailure: false });
     expect(await run({ image: 'x', memory: 'lots' })).toMatchObject({ reason: expect.stringMatching(/memory "lots" is not a size/) as unknown });
     expect(await run({ image: 'x', user: 'node' })).toMatchObject({ reason: expect.stringMatching(/user "node" is not numeric/) as unknown });
+  });
+});
+
+describe('docker options parsing', () => {
+  it('reads memory sizes the way docker does (binary units) and refuses anything else', () => {
+    expect(parseMemory('512m')).toBe(512 * 1024 * 1024);
+    expect(parseMemory('1g')).toBe(1024 ** 3);
+    expect(parseMemory('1.5G')).toBe(1.5 * 1024 ** 3);
+    expect(parseMemory('100k')).toBe(102_400);
+    expect(parseMemory('64MB')).toBe(64 * 1024 * 1024);
+    expect(parseMemory('4096')).toBe(4096);
+    for (const bad of ['', 'lots', '-1m', '0', '1x', '1 g b']) expect(parseMemory(bad)).toBeUndefined();
+  });
+
+  it('names a container after its attempt: stable, distinct per attempt, valid for the engine', () => {
+    const a = containerName('run-1', 'item.a', 1);
+    expect(containerName('run-1', 'item.a', 1)).toBe(a);
+    expect(new Set([a, containerName('run-1', 'item.a', 2), containerName('run-1.item', 'a', 1), containerName('run-2', 'item.a', 1)]).size).toBe(4);
+    expect(a).toMatch(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/);
   });
 });
