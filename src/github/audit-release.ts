@@ -1,0 +1,164 @@
+import { auditStatement, buildAuditBundle, parseAuditBundle, patchCommitOf, type AuditBundle } from '../audit/bundle.js';
+import { loadPrivateKey } from '../audit/keys.js';
+import { signWithKey } from '../audit/signers.js';
+import { verifyBundle } from '../audit/verify-run.js';
+import type { GitStore, Oid } from '../git/types.js';
+import type { RunRefs } from '../runs/refs.js';
+import type { StoredRun } from '../runs/state-store.js';
+import type { Octokit } from './agora-github.js';
+import { fitCheckText } from './check-text.js';
+import { trailers } from './plan-commit.js';
+
+/**
+ * The end of a run on GitHub: the audit bundle (anchored in refs/agora/anchors/<run>, pushed; signed with
+ * the app's key when it has one), attached to a prerelease `agora-run-<run>`, and the merge gate
+ * `agora / audit` on the branch head: success only if the run succeeded, the bundle as uploaded verifies
+ * against the repository (and its signature, when signed), and every commit after the plan commit is one
+ * of the run's audited integration commits.
+ */
+
+export interface AuditArgs {
+  octokit: Octokit;
+  owner: string;
+  repo: string;
+  htmlUrl: string;
+  store: GitStore;
+  refs: RunRefs;
+  run: StoredRun;
+  /** The branch head the gate is about: the pushed integration head, or the plan commit. */
+  gateSha: Oid;
+  signingKeyPem?: string;
+  clock: () => number;
+}
+
+export interface AuditOutcome {
+  conclusion: 'success' | 'failure';
+  problems: string[];
+  /** One line for the run check. */
+  note: string;
+  releaseUrl: string | null;
+  assets: string[];
+}
+
+export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
+  const { runId } = a.run;
+  const bundle = await buildAuditBundle(a.store, a.refs, runId, { anchor: true, now: a.clock() });
+  let sigstore: object | undefined;
+  let publicKeyPem: string | undefined;
+  if (a.signingKeyPem) {
+    const key = await loadPrivateKey(a.signingKeyPem, { sourceName: 'AGORA_SIGNING_KEY' });
+    publicKeyPem = key.publicKeyPem;
+    const signed = await signWithKey(auditStatement(bundle), { privateKeyPem: key.privateKeyPem });
+    bundle.signature = signed.record;
+    sigstore = signed.bundle;
+  }
+  const text = `${JSON.stringify(bundle, null, 2)}\n`;
+  // The gate checks the bytes that are published, not the object they came from.
+  const published = parseAuditBundle(text, `${runId}.audit.json`);
+  published.report = await verifyBundle(published, {
+    store: a.store,
+    refs: a.refs,
+    ...(sigstore ? { sigstoreBundle: sigstore } : {}),
+    ...(publicKeyPem ? { publicKeyPem } : {}),
+    requireSignature: Boolean(a.signingKeyPem),
+  });
+  const finalText = `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n`;
+
+  const files: Array<{ name: string; data: string }> = [{ name: `${runId}.audit.json`, data: finalText }];
+  if (sigstore) files.push({ name: `${runId}.audit.sigstore.json`, data: `${JSON.stringify(sigstore, null, 2)}\n` });
+  const release = await publishRelease(a, files);
+
+  const problems: string[] = [];
+  if (a.run.state.status !== 'done') {
+    const bad = Object.values(a.run.state.items).filter((i) => i.status !== 'done');
+    problems.push(`the run is ${a.run.state.status}: ${bad.map((i) => `${i.id} ${i.status}`).join(', ')}`);
+  }
+  for (const f of published.report.failures) {
+    if (f.code !== 'not-terminal') problems.push(`audit ${f.code}${f.item ? ` (${f.item})` : ''}: ${f.message}`);
+  }
+  problems.push(...(await unauditedCommits(a.store, a.gateSha, published)));
+
+  const conclusion = problems.length === 0 ? 'success' : 'failure';
+  const summary = [
+    `Run \`${runId}\` (${a.run.state.status}). Audit bundle root \`${bundle.root}\`, ${bundle.entries.length} entries, claim **${published.report.claim}** (${published.report.guarantee}).`,
+    a.signingKeyPem ? `Signed with the app's key (key id \`${bundle.signature?.keyId ?? '?'}\`).` : 'Not signed: the app has no AGORA_SIGNING_KEY, so the claim rests on the anchor in this repository.',
+    release.url ? `Release: ${release.url} — assets ${release.assets.map((n) => `\`${n}\``).join(', ')}.` : 'Release: not published.',
+    '',
+    problems.length === 0 ? 'Every commit after the plan commit is an audited patch, and the bundle verifies.' : 'Problems:',
+    ...problems.map((p) => `- ${p}`),
+  ].join('\n');
+  await a.octokit.rest.checks.create({
+    owner: a.owner,
+    repo: a.repo,
+    name: 'agora / audit',
+    head_sha: a.gateSha,
+    status: 'completed',
+    conclusion,
+    external_id: `${runId}/audit`,
+    output: { title: conclusion === 'success' ? 'Audited' : `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, summary: fitCheckText(summary) },
+  });
+  return {
+    conclusion,
+    problems,
+    releaseUrl: release.url,
+    assets: release.assets,
+    note: `Audit: \`agora / audit\` is **${conclusion}** on ${a.gateSha.slice(0, 12)}${release.url ? `; bundle attached to ${release.url}` : ''}.`,
+  };
+}
+
+/**
+ * Walks the first-parent chain from `head` down to the run's base (the plan commit): each commit must be
+ * an integration commit of this run for an item whose patch it names. Returns a problem per other commit.
+ */
+export async function unauditedCommits(store: GitStore, head: Oid, bundle: AuditBundle): Promise<string[]> {
+  const patches = new Map(bundle.items.map((i) => [i.id, patchCommitOf(i.resultRef)]));
+  const problems: string[] = [];
+  let at: Oid | undefined = head;
+  for (let n = 0; at && at !== bundle.base; n += 1) {
+    if (n > 10_000) return [...problems, `more than 10,000 commits after the plan commit ${bundle.base.slice(0, 12)}`];
+    const c = await store.readCommit(at);
+    const t = trailers(c.message);
+    const item = t.get('Agora-Item');
+    const ok = t.get('Agora-Run') === bundle.runId && item !== undefined && patches.get(item) === t.get('Agora-Patch');
+    if (!ok) problems.push(`commit ${at.slice(0, 12)} ("${c.message.split('\n')[0]}") is not an audited patch of run ${bundle.runId}`);
+    at = c.parents[0];
+  }
+  if (!at) problems.push(`${head.slice(0, 12)} does not descend from the plan commit ${bundle.base.slice(0, 12)}`);
+  return problems;
+}
+
+async function publishRelease(a: AuditArgs, files: Array<{ name: string; data: string }>): Promise<{ url: string | null; assets: string[] }> {
+  const tag = `agora-run-${a.run.runId}`;
+  const o = { owner: a.owner, repo: a.repo };
+  let release;
+  try {
+    release = (
+      await a.octokit.rest.repos.createRelease({
+        ...o,
+        tag_name: tag,
+        target_commitish: a.gateSha,
+        name: `Agora run ${a.run.runId}`,
+        body: `Audit bundle of agora run \`${a.run.runId}\` (${a.run.state.status}). Verify with \`agora verify ${a.run.runId}.audit.json --repo .\`.`,
+        prerelease: true,
+        make_latest: 'false',
+      })
+    ).data;
+  } catch (e) {
+    if ((e as { status?: number }).status !== 422) throw e;
+    release = (await a.octokit.rest.repos.getReleaseByTag({ ...o, tag })).data; // published by an earlier attempt
+  }
+  const have = new Set(release.assets.map((x) => x.name));
+  for (const f of files) {
+    if (have.has(f.name)) continue;
+    await a.octokit.rest.repos.uploadReleaseAsset({
+      ...o,
+      release_id: release.id,
+      url: release.upload_url,
+      name: f.name,
+      data: f.data,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(f.data) },
+    });
+    have.add(f.name);
+  }
+  return { url: release.html_url, assets: [...have] };
+}

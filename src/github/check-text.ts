@@ -1,0 +1,130 @@
+import type { ItemState, ItemStatus, RunState } from '../engine/types.js';
+import type { Problem } from '../errors.js';
+import type { TreeChange } from '../git/tree-diff.js';
+import type { Plan } from '../plan/schema.js';
+
+/**
+ * What people read in the check runs: the item summaries, the run's table and Mermaid DAG, the invalid
+ * plan's problems. Pure functions of the state; every text is kept under GitHub's 65,535-character limit.
+ */
+
+/** GitHub's limit for `output.summary` and `output.text` (DESIGN.md §7). */
+export const CHECK_TEXT_LIMIT = 65_535;
+
+export type CheckConclusion = 'success' | 'failure' | 'skipped' | 'cancelled' | 'neutral';
+
+/** done=success, failed=failure, skipped=skipped, cancelled=cancelled (DESIGN.md §1). */
+export function conclusionOf(status: ItemStatus): CheckConclusion | null {
+  switch (status) {
+    case 'done':
+      return 'success';
+    case 'failed':
+      return 'failure';
+    case 'skipped':
+      return 'skipped';
+    case 'cancelled':
+      return 'cancelled';
+    default:
+      return null;
+  }
+}
+
+/** The run check's conclusion: success only when every item is done. */
+export function runConclusion(state: RunState): CheckConclusion {
+  return state.status === 'done' ? 'success' : state.status === 'cancelled' ? 'cancelled' : 'failure';
+}
+
+/** Cuts `text` to GitHub's limit, saying so at the end. */
+export function fitCheckText(text: string, limit = CHECK_TEXT_LIMIT): string {
+  if (text.length <= limit) return text;
+  const note = '\n\n… (cut to fit GitHub\'s check-run size limit; the full text is in the run\'s state ref)';
+  return text.slice(0, limit - note.length) + note;
+}
+
+/** The failed `agora` check of an invalid plan: every problem by JSON path. */
+export function invalidPlanSummary(planPath: string, problems: readonly Problem[]): string {
+  const lines = [`\`${planPath}\` is not a valid plan: ${problems.length} problem${problems.length === 1 ? '' : 's'}. Nothing was scheduled.`, ''];
+  lines.push('| JSON path | problem |', '| --- | --- |');
+  for (const p of problems) lines.push(`| \`${p.path}\` | ${cell(p.message)} |`);
+  lines.push('', 'Fix each problem at its path and push the plan again (docs/plan.md describes every field).');
+  return fitCheckText(lines.join('\n'));
+}
+
+export interface ItemDetails {
+  /** Paths the patch changed (empty when it changed nothing or did not finish). */
+  changes: readonly TreeChange[];
+  /** A URL of the patch commit, if there is one. */
+  patchUrl?: string;
+  /** The end of the last attempt's log (already redacted when it was stored). */
+  logTail?: string;
+}
+
+/** An item check's title and summary. */
+export function itemOutput(runId: string, item: ItemState, details: ItemDetails): { title: string; summary: string } {
+  const title = `${item.id}: ${item.status}${item.reason ? ` — ${firstLine(item.reason)}` : ''}`.slice(0, 1000);
+  const lines = [`Run \`${runId}\`, item \`${item.id}\`: **${item.status}** after ${item.attempts} attempt${item.attempts === 1 ? '' : 's'}.`];
+  if (item.reason) lines.push('', `Reason: ${item.reason}`);
+  if (item.resultRef?.startsWith('git:')) {
+    const id = item.resultRef.slice(4);
+    lines.push('', `Patch commit: ${details.patchUrl ? `[\`${id.slice(0, 12)}\`](${details.patchUrl})` : `\`${id}\``}`);
+  }
+  if (details.changes.length > 0) {
+    lines.push('', `Changed ${details.changes.length} path${details.changes.length === 1 ? '' : 's'}:`, '');
+    for (const c of details.changes.slice(0, 200)) lines.push(`- ${c.before ? (c.after ? 'M' : 'D') : 'A'} \`${c.path}\``);
+    if (details.changes.length > 200) lines.push(`- … and ${details.changes.length - 200} more`);
+  }
+  if (details.logTail) lines.push('', 'Log (tail):', '', '```', details.logTail.replace(/```/g, "'''"), '```');
+  return { title, summary: fitCheckText(lines.join('\n')) };
+}
+
+const COLOURS: Record<ItemStatus, string> = {
+  pending: 'fill:#eaeef2,color:#24292f',
+  ready: 'fill:#ddf4ff,color:#0969da',
+  running: 'fill:#fff8c5,color:#9a6700',
+  done: 'fill:#2da44e,color:#ffffff',
+  failed: 'fill:#cf222e,color:#ffffff',
+  skipped: 'fill:#8c959f,color:#ffffff',
+  cancelled: 'fill:#57606a,color:#ffffff',
+};
+
+/** A Mermaid flowchart of the plan's DAG, each node coloured by its item's state. */
+export function mermaidDag(plan: Plan, state: RunState): string {
+  const node = new Map(plan.items.map((item, i) => [item.id, `n${i}`]));
+  const lines = ['```mermaid', 'flowchart LR'];
+  for (const item of plan.items) lines.push(`  ${node.get(item.id)}["${item.id}"]`);
+  for (const item of plan.items) {
+    for (const dep of item.depends_on) if (node.has(dep)) lines.push(`  ${node.get(dep)} --> ${node.get(item.id)}`);
+  }
+  const used = new Set<ItemStatus>();
+  for (const item of plan.items) used.add(state.items[item.id]?.status ?? 'pending');
+  for (const s of used) lines.push(`  classDef ${s} ${COLOURS[s]}`);
+  for (const s of used) {
+    const ids = plan.items.filter((i) => (state.items[i.id]?.status ?? 'pending') === s).map((i) => node.get(i.id));
+    lines.push(`  class ${ids.join(',')} ${s}`);
+  }
+  lines.push('```');
+  return lines.join('\n');
+}
+
+/** The run check's summary: status line, item table, DAG, and any notes (push, audit). */
+export function runSummary(plan: Plan, state: RunState, notes: readonly string[] = []): string {
+  const counts = new Map<ItemStatus, number>();
+  for (const i of Object.values(state.items)) counts.set(i.status, (counts.get(i.status) ?? 0) + 1);
+  const head = `Run \`${state.runId}\` is **${state.status}**${state.reason ? ` — ${state.reason}` : ''}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}.`;
+  const table = ['| item | state | attempts | reason |', '| --- | --- | --- | --- |'];
+  for (const item of plan.items) {
+    const s = state.items[item.id];
+    table.push(`| \`${item.id}\` | ${s?.status ?? 'pending'} | ${s?.attempts ?? 0} | ${cell(s?.reason ?? '')} |`);
+  }
+  const dag = plan.items.length <= 300 ? mermaidDag(plan, state) : `(DAG not drawn: ${plan.items.length} items)`;
+  const text = [head, ...(notes.length ? ['', ...notes] : []), '', ...table, '', dag].join('\n');
+  return fitCheckText(text);
+}
+
+function cell(text: string): string {
+  return firstLine(text).replace(/\|/g, '\\|').slice(0, 300);
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? '';
+}

@@ -1,0 +1,56 @@
+import type { GitStore, Oid } from '../git/types.js';
+
+/** Reading a plan commit from the mirror: is this a commit that adds or changes the plan file? */
+
+/** The blob id at `path` (slash-separated) in the tree of commit `commit`, or null. */
+export async function blobAt(store: GitStore, commit: Oid, path: string): Promise<Oid | null> {
+  let tree = (await store.readCommit(commit)).tree;
+  const parts = path.split('/').filter(Boolean);
+  for (const [i, name] of parts.entries()) {
+    const entry = (await store.readTree(tree)).find((e) => e.path === name);
+    if (!entry) return null;
+    if (i === parts.length - 1) return entry.type === 'blob' ? entry.oid : null;
+    if (entry.type !== 'tree') return null;
+    tree = entry.oid;
+  }
+  return null;
+}
+
+export type PlanCommit =
+  | { kind: 'plan'; planBlob: Oid }
+  | { kind: 'ignored'; why: string };
+
+/** A commit starts a run when it is not Agora's own and its plan file differs from its first parent's. */
+export async function classifyCommit(store: GitStore, sha: Oid, planPath: string): Promise<PlanCommit> {
+  const commit = await store.readCommit(sha);
+  if (/^Agora-Run: /m.test(commit.message)) return { kind: 'ignored', why: 'a commit written by Agora' };
+  const planBlob = await blobAt(store, sha, planPath);
+  if (!planBlob) return { kind: 'ignored', why: `no ${planPath} in the commit` };
+  const parent = commit.parents[0];
+  if (parent && (await store.hasObject(parent)) && (await blobAt(store, parent, planPath)) === planBlob) {
+    return { kind: 'ignored', why: `${planPath} did not change` };
+  }
+  return { kind: 'plan', planBlob };
+}
+
+/** `plan.json` → `plan`, `ops/nightly.plan.json` → `ops-nightly.plan`: a ref-safe slug of the plan path. */
+export function planPathSlug(planPath: string): string {
+  return planPath.replace(/\.json$/, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '') || 'plan';
+}
+
+/** The run id of a valid plan at a commit: `<plan.id>-<12 hex>`; the same plan commit always gives the same id. */
+export function runIdFor(planId: string, sha: Oid): string {
+  return `${planId.slice(0, 80)}-${sha.slice(0, 12)}`;
+}
+
+/** Trailers (`Key: value` lines) of a commit message, last paragraph. */
+export function trailers(message: string): Map<string, string> {
+  const paragraphs = message.trim().split(/\n\s*\n/);
+  const last = paragraphs[paragraphs.length - 1] ?? '';
+  const out = new Map<string, string>();
+  for (const line of last.split('\n')) {
+    const m = /^([A-Za-z][A-Za-z0-9-]*):\s*(.*)$/.exec(line.trim());
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import type { OrchConfig } from '../config/types.js';
+import { createLocalTarget } from '../executors/local-target.js';
+import type { WorkerTarget } from '../executors/types.js';
+import type { Oid } from '../git/types.js';
+import type { AttemptContext } from '../runs/attempt.js';
+import { RunRefs } from '../runs/refs.js';
+import { WorkspacePool } from '../runs/workspace-pool.js';
+import { MirroredGitStore } from './mirrored-store.js';
+import { RemoteMirror, type TokenSource } from './remote-sync.js';
+
+/**
+ * Everything the app keeps for one repository, all of it disposable: the mirror (under the cache dir),
+ * the store over it, its workspace pool and scratch dir, and the local worker target. Deleting the cache
+ * dir loses nothing: the next event fetches what it needs from GitHub.
+ */
+export class RepoContext {
+  private constructor(
+    readonly fullName: string,
+    readonly store: MirroredGitStore,
+    readonly refs: RunRefs,
+    readonly attempt: AttemptContext,
+    private tokenSource: TokenSource,
+  ) {}
+
+  /** Opens (creating on demand) the mirror of `fullName` under `cacheDir`. */
+  static async open(args: {
+    cacheDir: string;
+    fullName: string;
+    cloneUrl: string;
+    config: OrchConfig;
+    token: TokenSource;
+    clock: () => number;
+    environment?: Record<string, string | undefined>;
+  }): Promise<RepoContext> {
+    const refs = new RunRefs(args.config.refNamespace);
+    const dir = join(args.cacheDir, ...args.fullName.toLowerCase().split('/').map(safeSegment));
+    let ctx: RepoContext | undefined;
+    const mirror = await RemoteMirror.open(`${dir}.git`, args.cloneUrl, () => (ctx ? ctx.tokenSource() : args.token()));
+    const store = new MirroredGitStore(mirror, refs.ns);
+    const scratchDir = join(store.gitdir, 'agora');
+    const targets: Record<string, WorkerTarget> = { local: createLocalTarget({ stateDir: join(scratchDir, 'pids') }) };
+    const workspaces = WorkspacePool.forScratch(store, scratchDir);
+    await workspaces.clear();
+    const attempt: AttemptContext = {
+      store,
+      refs,
+      config: args.config,
+      targets,
+      scratchDir,
+      workspaces,
+      environment: args.environment ?? process.env,
+      clock: args.clock,
+    };
+    ctx = new RepoContext(args.fullName, store, refs, attempt, args.token);
+    return ctx;
+  }
+
+  /** The freshest way to get a token (installation clients are replaced as events arrive). */
+  useToken(token: TokenSource): void {
+    this.tokenSource = token;
+  }
+
+  /** Fetches `branch` and the whole shared namespace; makes sure `sha` is present. */
+  async fetchForEvent(branch: string, sha: Oid): Promise<void> {
+    const ns = this.refs.ns;
+    await this.store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`, `+${ns}*:${ns}*`]);
+    if (!(await this.store.hasObject(sha))) await this.store.fetch([sha]);
+  }
+}
+
+function safeSegment(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+}

@@ -1,0 +1,118 @@
+/**
+ * An end-to-end world for the app: the GitHub simulator, the app's Probot middleware on our own
+ * loopback server (Probot's own HTTP handling and signature checks), a repository seeded with the
+ * offload-fanout fixture, and helpers that read what a user would see through the REST API.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Probot, createNodeMiddleware } from 'probot';
+import { loadConfig } from '../../src/config/load.js';
+import { generateSigningKey } from '../../src/audit/keys.js';
+import { AgoraGitHub, type Octokit } from '../../src/github/agora-github.js';
+import { agoraApp } from '../../src/github/app.js';
+import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+
+export const EXAMPLE = resolve('examples/offload-fanout');
+const SECRET = 'app-webhook-secret';
+
+export interface AppWorld {
+  sim: GitHubSim;
+  agora: AgoraGitHub;
+  probot: Probot;
+  /** The installation's client (what a user's tools would see through the API). */
+  octokit: Octokit;
+  webhookUrl: string;
+  /** Errors and warnings the app logged (a healthy run logs none). */
+  errors: string[];
+  fullName: string;
+  owner: string;
+  repo: string;
+  installationId: number;
+  /** Replaces the app process behind the webhook URL (a restart, or another replica): fresh cache, no memory. */
+  restartApp(): Promise<AgoraGitHub>;
+  /** Waits until the simulator has delivered everything and the app has finished all its work. */
+  quiesce(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startAppWorld(opts: { sign?: boolean } = {}): Promise<AppWorld> {
+  const sim = await startGitHubSim({ strict: true });
+  const server: Server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
+  const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora' });
+  const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal' });
+  const config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
+  const signingKeyPem = opts.sign ? generateSigningKey().privateKeyPem : undefined;
+  const dirs: string[] = [];
+  const errors: string[] = [];
+  const log = { info: () => undefined, warn: (m: string) => void errors.push(m), error: (m: string) => void errors.push(m) };
+  const agoras: AgoraGitHub[] = [];
+  let middleware: Awaited<ReturnType<typeof createNodeMiddleware>>;
+  const boot = async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'agora-app-'));
+    dirs.push(cacheDir);
+    const agora = new AgoraGitHub({ cacheDir, config, pollMs: 100, environment: {}, log, ...(signingKeyPem ? { signingKeyPem } : {}) });
+    agoras.push(agora);
+    middleware = await createNodeMiddleware(agoraApp(agora), { probot });
+    return agora;
+  };
+  let agora = await boot();
+  server.on('request', (req, res) => {
+    void middleware(req, res, () => res.writeHead(404).end());
+  });
+  const files: Record<string, string> = { 'README.md': '# demo\n' };
+  for (const f of await readdir(join(EXAMPLE, 'fixture'))) files[`fixture/${f}`] = await readFile(join(EXAMPLE, 'fixture', f), 'utf8');
+  const { fullName } = await sim.createRepo('octo', 'demo', files);
+  const installationId = sim.installApp(gh.appId, fullName);
+  const octokit = (await probot.auth(installationId)) as Octokit;
+  const world: AppWorld = {
+    sim,
+    get agora() {
+      return agora;
+    },
+    probot,
+    octokit,
+    webhookUrl,
+    errors,
+    fullName,
+    owner: 'octo',
+    repo: 'demo',
+    installationId,
+    restartApp: async () => {
+      agora = await boot();
+      return agora;
+    },
+    quiesce: async () => {
+      for (let i = 0; i < 50; i += 1) {
+        await sim.settle();
+        await Promise.all(agoras.map((a) => a.idle()));
+        await sim.settle();
+        if (agoras.every((a) => !a.busy)) return;
+      }
+      throw new Error('the app never went idle');
+    },
+    close: async () => {
+      await Promise.all(agoras.map((a) => a.close()));
+      await sim.close();
+      server.closeAllConnections();
+      server.close();
+      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    },
+  };
+  return world;
+}
+
+/** Check runs on `sha` as the API lists them, by name. */
+export async function checkRuns(w: AppWorld, sha: string) {
+  const res = await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: sha, per_page: 100 });
+  return new Map(res.data.check_runs.map((c) => [c.name, c]));
+}
+
+/** The example plan, as text. */
+export async function examplePlan(): Promise<string> {
+  return readFile(join(EXAMPLE, 'plan.json'), 'utf8');
+}

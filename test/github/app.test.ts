@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trailers } from '../../src/github/plan-commit.js';
+import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+
+/** The offload-fanout plan from a pushed PR to a green gate, as a user sees it on GitHub. */
+describe('the app runs a plan pushed to a pull request', () => {
+  let w: AppWorld;
+  let planSha: string;
+  let prNumber: number;
+  let setupRequests: number;
+  beforeAll(async () => {
+    w = await startAppWorld({ sign: true });
+    setupRequests = w.sim.requests.length;
+    planSha = await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'plan.json': await examplePlan() }, message: 'Add the fan-out plan' });
+    prNumber = (await w.sim.openPullRequest(w.fullName, { head: 'run-fanout', base: 'main', title: 'Fan out' })).number;
+    await w.quiesce();
+  }, 120_000);
+  afterAll(async () => w?.close());
+
+  it('one check run per item ends success, and the run check shows the table and the coloured DAG', async () => {
+    const checks = await checkRuns(w, planSha);
+    for (const item of ['edit-alpha', 'edit-beta', 'edit-shared', 'verify']) {
+      expect(checks.get(`agora / ${item}`)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    }
+    const alpha = checks.get('agora / edit-alpha')!;
+    expect(alpha.output.summary).toContain('M `fixture/alpha.ts`');
+    expect(alpha.output.summary).toMatch(/after 1 attempt/);
+    const run = checks.get('agora')!;
+    expect(run).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(run.output.summary).toContain('```mermaid');
+    expect(run.output.summary).toMatch(/class n0,n1,n2,n3 done/);
+    expect(run.output.summary).toMatch(/Pushed 3 commits onto `run-fanout`/);
+  });
+
+  it('the PR gains one commit per editing item, with the Agora trailers, as a fast-forward of the plan commit', async () => {
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: prNumber })).data;
+    expect(commits[0]!.sha).toBe(planSha);
+    const added = commits.slice(1);
+    expect(added).toHaveLength(3);
+    const items = added.map((c) => trailers(c.commit.message));
+    expect(items.map((t) => t.get('Agora-Item')).sort()).toEqual(['edit-alpha', 'edit-beta', 'edit-shared']);
+    for (const t of items) {
+      expect(t.get('Agora-Run')).toMatch(/^fanout-1-[0-9a-f]{12}$/);
+      expect(t.get('Agora-Patch')).toMatch(/^[0-9a-f]{40}$/);
+    }
+    const file = await w.octokit.rest.repos.getContent({ owner: w.owner, repo: w.repo, path: 'fixture/alpha.ts', ref: 'run-fanout' });
+    expect(Buffer.from((file.data as { content: string }).content, 'base64').toString()).toContain('// reviewed-by: agora code-edit');
+  });
+
+  it('the audit bundle and its signature are release assets, and agora / audit on the new head is success', async () => {
+    const runId = `fanout-1-${planSha.slice(0, 12)}`;
+    const release = (await w.octokit.rest.repos.getReleaseByTag({ owner: w.owner, repo: w.repo, tag: `agora-run-${runId}` })).data;
+    expect(release.prerelease).toBe(true);
+    expect(release.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    const head = (await w.octokit.rest.pulls.get({ owner: w.owner, repo: w.repo, pull_number: prNumber })).data.head.sha;
+    expect(head).not.toBe(planSha);
+    const gate = (await checkRuns(w, head)).get('agora / audit');
+    expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(gate!.output.summary).toContain('Every commit after the plan commit is an audited patch');
+    const asset = release.assets.find((a) => a.name === `${runId}.audit.json`)!;
+    const bytes = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      owner: w.owner,
+      repo: w.repo,
+      asset_id: asset.id,
+      headers: { accept: 'application/octet-stream' },
+    });
+    const bundle = JSON.parse(Buffer.from(bytes.data as ArrayBuffer).toString('utf8')) as { report: { intact: boolean; claim: string }; signature: unknown };
+    expect(bundle.report.intact).toBe(true);
+    expect(bundle.signature).not.toBeNull();
+  });
+
+  it('the push and the pull_request webhooks for the same commit made one run; no contract violations', async () => {
+    const started = w.agora.outcomes.filter((o) => o.kind === 'started');
+    expect(started).toHaveLength(1);
+    expect(w.agora.outcomes.some((o) => o.kind === 'duplicate')).toBe(true);
+    const checks = await checkRuns(w, planSha);
+    expect([...checks.keys()].filter((n) => n === 'agora')).toHaveLength(1);
+    expect(w.sim.contractViolations).toEqual([]);
+    const mine = w.sim.requests.slice(setupRequests).filter((r) => r.actor === `installation:${w.installationId}`);
+    const writes = mine.filter((r) => r.write).length;
+    const created = mine.filter((r) => r.contentCreation).length;
+    const rest = mine.filter((r) => r.route !== 'git-http').length;
+    // Measured, not asserted as a limit: printed for the report.
+    console.log(`api cost for 4 items: ${rest} REST requests (${writes} writes incl. git, ${created} content-creating), ${mine.length - rest} git-http requests, ${JSON.stringify(await w.agora.gitStats())}`);
+    expect(rest).toBeGreaterThan(0);
+  });
+});
