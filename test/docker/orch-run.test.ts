@@ -1,0 +1,99 @@
+import type { ChildProcess } from 'node:child_process';
+import type Docker from 'dockerode';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { agora, cleanupTempDirs, exited, git, makeRepo, startServe, waitFor } from '../support/repo.js';
+import { BUSYBOX, DEFAULT_ENGINE, connectEngine, managedContainers } from './engine.js';
+
+/** `agora orch run` / `serve` with items on the docker target, against the real engine. */
+
+const docker: Docker | undefined = await connectEngine();
+const env = { DOCKER_HOST: process.env.DOCKER_HOST ?? DEFAULT_ENGINE };
+const servers: ChildProcess[] = [];
+const tag = `${process.pid}${Date.now().toString(36)}`;
+
+afterEach(() => {
+  for (const s of servers.splice(0)) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
+});
+afterAll(cleanupTempDirs);
+beforeAll(() => {
+  if (!docker) console.warn('docker orch tests skipped');
+});
+
+const config = `export const orch = {
+  queues: { default: { concurrency: 3 } },
+  subagents: {
+    write: { target: 'docker', command: ['sh', '-c', 'mkdir -p out && cat > out/$AGORA_ITEM.json'], docker: { image: '${BUSYBOX}' } },
+    slow: { target: 'docker', command: ['sh', '-c', 'sleep 4; echo slow > slow.txt'], docker: { image: '${BUSYBOX}' } },
+  },
+};
+`;
+
+interface Status {
+  status: string;
+  items: Array<{ id: string; status: string; attempts: number; reason?: string }>;
+}
+
+async function status(repo: string, runId: string): Promise<Status | undefined> {
+  const r = await agora(repo, ['orch', 'status', runId], env);
+  if (r.code !== 0) return undefined;
+  const s = JSON.parse(r.stdout) as Status;
+  return s.items ? s : undefined;
+}
+
+describe.skipIf(!docker)('agora orch on the docker target', () => {
+  it('fans out container items in parallel, each with its own patch, and leaves no container behind', async () => {
+    const planId = `dock${tag}`;
+    const items = ['a', 'b', 'c'].map((id) => ({
+      id,
+      executor: 'dispatch',
+      inputs: { subagent: 'write', workerInput: { item: id } },
+      depends_on: [],
+      resourceLocks: [`out/${id}.json`],
+    }));
+    const repo = makeRepo({ 'agora.config.mjs': config, 'plan.json': JSON.stringify({ id: planId, queue: 'default', items }) });
+    const r = await agora(repo, ['orch', 'run', 'plan.json'], env, 180_000);
+    expect(r.stderr).toContain(`run ${planId}-1: done`);
+    expect(r.code).toBe(0);
+    const head = git(repo, 'rev-parse', `refs/agora/integration/${planId}-1`).trim();
+    for (const id of ['a', 'b', 'c']) expect(JSON.parse(git(repo, 'show', `${head}:out/${id}.json`))).toEqual({ item: id });
+    // They overlapped in time: every item started before any finished.
+    const entries = git(repo, 'log', '-p', '--reverse', `refs/agora/runs/${planId}-1`, '--', 'entries.jsonl');
+    const order = [...entries.matchAll(/"from":"(running|ready)","itemId":"(\w)".*?"to":"(running|done)"/g)].map((m) => `${m[3]}:${m[2]}`);
+    expect(order.slice(0, 3).every((x) => x.startsWith('running:'))).toBe(true);
+    expect(await managedContainers(docker!, `${planId}-1`)).toEqual([]);
+  });
+
+  it('re-attaches to a container that outlived a killed serve: same attempt, result collected, nothing left', async () => {
+    const planId = `reattach${tag}`;
+    const repo = makeRepo({
+      'agora.config.mjs': config,
+      'plan.json': JSON.stringify({
+        id: planId,
+        queue: 'default',
+        items: [{ id: 'long', executor: 'dispatch', inputs: { subagent: 'slow' }, depends_on: [], resourceLocks: ['slow.txt'] }],
+      }),
+    });
+    const runId = `${planId}-1`;
+    const first = startServe(repo, env);
+    servers.push(first);
+    await agora(repo, ['orch', 'submit', 'plan.json'], env);
+    await waitFor('the container to run', async () => {
+      const running = await managedContainers(docker!, runId);
+      return running.some((c) => c.State === 'running') || undefined;
+    }, 60_000);
+    first.kill('SIGKILL');
+    await exited(first);
+    expect((await managedContainers(docker!, runId)).length).toBe(1); // it survived the server
+
+    const second = startServe(repo, env);
+    servers.push(second);
+    const done = await waitFor('the run to finish', async () => {
+      const s = await status(repo, runId);
+      return s && s.status !== 'running' ? s : undefined;
+    }, 90_000);
+    expect(done.status).toBe('done');
+    expect(done.items[0]!.attempts).toBe(1); // re-attached, not run again
+    expect(git(repo, 'show', `refs/agora/integration/${runId}:slow.txt`)).toBe('slow\n');
+    await waitFor('the container to be removed', async () => ((await managedContainers(docker!, runId)).length === 0) || undefined, 30_000);
+  });
+});
