@@ -91,6 +91,15 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
   if (method === 'cli') {
     await chooseMethod({ method });
     if (ws.method !== 'cli') await runGit(ws, ['read-tree', ws.commit]); // no index yet: start from the base
+    // The common case needs no scan for nested repositories (a walk of the whole workspace): add, and
+    // redo carefully only if git refused one or recorded one as a gitlink.
+    const quick = await runGit(ws, ['add', '--all', '--', '.']).then(
+      async () => (await runGit(ws, ['write-tree'])).trim(),
+      () => null,
+    );
+    const changes = quick === null ? null : await diffTrees(ws.store, ws.baseTree, quick);
+    if (quick !== null && changes && !changes.some(addsGitlink)) return { tree: quick, changes };
+    await runGit(ws, ['read-tree', ws.commit]);
     const hidden = await hideNestedRepositories(ws);
     try {
       await runGit(ws, ['-c', `core.excludesFile=${hidden.excludesFile}`, 'add', '--all', '--', '.']);
@@ -120,6 +129,11 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid): Promise<Wor
   await runGit(next, ['read-tree', '--reset', '-u', commit]);
   await runGit(next, ['clean', '-ffdxq']);
   return next;
+}
+
+/** A gitlink that the base did not have: `git add` took a repository the worker made for a submodule. */
+function addsGitlink(change: TreeChange): boolean {
+  return change.after?.mode === '160000' && change.before?.mode !== '160000';
 }
 
 /** Removes the workspace directory and its index file. */
