@@ -2,7 +2,7 @@ import type { ProbotOctokit } from 'probot';
 import { appendEntries } from '../audit/entry.js';
 import type { OrchConfig } from '../config/types.js';
 import { newRun } from '../engine/step.js';
-import { TERMINAL_ITEM_STATUSES, type ItemState, type Transition } from '../engine/types.js';
+import { TERMINAL_ITEM_STATUSES, type ItemState } from '../engine/types.js';
 import type { Problem } from '../errors.js';
 import { diffTrees } from '../git/tree-diff.js';
 import { agoraIdentity } from '../git/identity.js';
@@ -65,6 +65,8 @@ interface ActiveRun {
   driver: RunDriver;
   runCheck: number;
   itemChecks: Map<string, number>;
+  /** The status each item check last showed. */
+  reported: Map<string, ItemState['status']>;
   /** GitHub updates, in commit order. */
   updates: Promise<void>;
   wake(): void;
@@ -243,7 +245,8 @@ export class AgoraGitHub {
     for (const a of this.active.values()) {
       if (a.repo !== repo || a.ev.branch !== ev.branch || a.runId === runId) continue;
       const reason = `superseded by a new plan commit ${ev.headSha.slice(0, 12)} on ${ev.branch} (run ${runId})`;
-      await cancelRun(repo.store, repo.refs, a.runId, reason, this.clock);
+      const outcome = await cancelRun(repo.store, repo.refs, a.runId, reason, this.clock);
+      this.opts.log?.info(`agora: ${a.runId}: ${outcome.kind} (${reason})`);
       a.wake();
     }
   }
@@ -258,6 +261,7 @@ export class AgoraGitHub {
       external_id: stored.runId,
       output: { title: `Run ${stored.runId}: ${plan.items.length} items`, summary: runSummary(plan, state) },
     });
+    this.opts.log?.info(`agora: ${stored.runId}: run check created`);
     const itemChecks = new Map<string, number>();
     for (const item of plan.items) {
       const res = await ev.octokit.rest.checks.create({
@@ -269,6 +273,7 @@ export class AgoraGitHub {
       });
       itemChecks.set(item.id, res.data.id);
     }
+    this.opts.log?.info(`agora: ${stored.runId}: item checks created`);
     let wakeUp: (() => void) | undefined;
     let woken = false;
     const wake = () => {
@@ -281,15 +286,12 @@ export class AgoraGitHub {
       repo,
       runCheck: runCheck.data.id,
       itemChecks,
+      reported: new Map(),
       updates: Promise.resolve(),
       wake,
       driver: new RunDriver(stored, repo.attempt, {
         wake,
-        onCommit: (run, transitions) => {
-          active.updates = active.updates.then(() => this.report(active, run, transitions)).catch((e: unknown) => {
-            this.opts.log?.warn(`agora: ${stored.runId}: check update failed: ${(e as Error).message}`);
-          });
-        },
+        onCommit: (run) => this.enqueueReport(active, run),
       }),
     };
     this.active.set(stored.runId, active);
@@ -319,6 +321,7 @@ export class AgoraGitHub {
             const at = active.driver.wakeAt;
             await sleep(Math.min(this.opts.pollMs ?? 500, at === undefined ? Infinity : Math.max(0, at - this.clock())));
           }
+          this.enqueueReport(active, active.driver.run); // transitions other writers committed (a cancel)
           await active.updates;
           if (active.driver.run.state.status !== 'running') await this.finish(active);
         } finally {
@@ -328,34 +331,38 @@ export class AgoraGitHub {
     );
   }
 
-  /** Item checks follow the item transitions of one state commit. */
-  private async report(active: ActiveRun, run: StoredRun, transitions: readonly Transition[]): Promise<void> {
-    const last = new Map<string, Transition & { kind: 'item' }>();
-    for (const t of transitions) if (t.kind === 'item') last.set(t.itemId, t);
+  /**
+   * Item checks follow the state, not the transitions this driver made: a cancel (or any other writer)
+   * commits transitions the driver only loads, so each call reports every item whose status moved since
+   * the last report.
+   */
+  private async report(active: ActiveRun, run: StoredRun): Promise<void> {
     const { octokit, owner, repo } = active.ev;
-    for (const t of last.values()) {
-      const id = active.itemChecks.get(t.itemId);
-      const item = run.state.items[t.itemId];
-      if (id === undefined || !item) continue;
-      if (t.to === 'running') {
+    for (const item of Object.values(run.state.items)) {
+      const id = active.itemChecks.get(item.id);
+      const before = active.reported.get(item.id);
+      if (id === undefined || before === item.status) continue;
+      if (item.status === 'running' && !TERMINAL_ITEM_STATUSES.has(before ?? 'pending')) {
+        active.reported.set(item.id, item.status);
         await octokit.rest.checks.update({
           owner,
           repo,
           check_run_id: id,
           status: 'in_progress',
-          started_at: new Date(t.at).toISOString(),
+          ...(item.startedAt ? { started_at: new Date(item.startedAt).toISOString() } : {}),
           output: { title: `${item.id}: running (attempt ${item.attempts})`, summary: `Run \`${run.runId}\`, item \`${item.id}\`: attempt ${item.attempts} is running.` },
         });
-      } else if (TERMINAL_ITEM_STATUSES.has(t.to)) {
-        const conclusion = conclusionOf(t.to);
+      } else if (TERMINAL_ITEM_STATUSES.has(item.status)) {
+        const conclusion = conclusionOf(item.status);
         if (!conclusion) continue;
+        active.reported.set(item.id, item.status);
         await octokit.rest.checks.update({
           owner,
           repo,
           check_run_id: id,
           status: 'completed',
           conclusion,
-          completed_at: new Date(t.at).toISOString(),
+          completed_at: new Date(item.finishedAt ?? this.clock()).toISOString(),
           output: itemOutput(run.runId, item, await this.itemDetails(active, run, item)),
         });
       }
@@ -377,6 +384,12 @@ export class AgoraGitHub {
       ...(patch ? { patchUrl: `${active.ev.htmlUrl}/commit/${patch}` } : {}),
       ...(log ? { logTail: log.split('\n').slice(-40).join('\n').slice(-4000) } : {}),
     };
+  }
+
+  private enqueueReport(active: ActiveRun, run: StoredRun): void {
+    active.updates = active.updates
+      .then(() => this.report(active, run))
+      .catch((e: unknown) => this.opts.log?.warn(`agora: ${run.runId}: check update failed: ${(e as Error).message}`));
   }
 
   /** The run is terminal: push its commits onto the branch, publish the audit, complete the run check. */
@@ -405,6 +418,7 @@ export class AgoraGitHub {
       } else if (state.status !== 'done' && commits > 0) {
         notes.push(`The run did not succeed, so its ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${active.repo.refs.integration(run.runId)}\` and were not pushed.`);
       }
+      this.opts.log?.info(`agora: ${run.runId}: branch push done; auditing`);
       audit = await finishAudit({
         octokit,
         owner,
@@ -418,6 +432,7 @@ export class AgoraGitHub {
         ...(this.opts.signingKeyPem ? { signingKeyPem: this.opts.signingKeyPem } : {}),
       });
       notes.push(audit.note);
+      this.opts.log?.info(`agora: ${run.runId}: audit ${audit.conclusion}`);
     }
     await octokit.rest.checks.update({
       owner,

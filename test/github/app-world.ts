@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Probot, createNodeMiddleware } from 'probot';
+import { Probot, ProbotOctokit, createNodeMiddleware } from 'probot';
 import { loadConfig } from '../../src/config/load.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { AgoraGitHub, type Octokit } from '../../src/github/agora-github.js';
@@ -44,12 +44,16 @@ export async function startAppWorld(opts: { sign?: boolean } = {}): Promise<AppW
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
   const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora' });
-  const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal' });
+  // Octokit's throttling spaces writes ≥ 1 s apart (right on GitHub, and kept on in `agora app`); the
+  // simulator enforces its own limits, so tests turn the client-side spacing off to stay fast.
+  const Octokit = ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
+  const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
   const config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
   const signingKeyPem = opts.sign ? generateSigningKey().privateKeyPem : undefined;
   const dirs: string[] = [];
   const errors: string[] = [];
-  const log = { info: () => undefined, warn: (m: string) => void errors.push(m), error: (m: string) => void errors.push(m) };
+  const t0 = Date.now();
+  const log = { info: (m: string) => void (process.env.AGORA_TEST_LOG ? console.log(`${Date.now() - t0} ${m}`) : undefined), warn: (m: string) => void errors.push(m), error: (m: string) => void errors.push(m) };
   const agoras: AgoraGitHub[] = [];
   let middleware: Awaited<ReturnType<typeof createNodeMiddleware>>;
   const boot = async () => {

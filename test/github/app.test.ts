@@ -64,7 +64,7 @@ describe('the app runs a plan pushed to a pull request', () => {
       asset_id: asset.id,
       headers: { accept: 'application/octet-stream' },
     });
-    const bundle = JSON.parse(Buffer.from(bytes.data as ArrayBuffer).toString('utf8')) as { report: { intact: boolean; claim: string }; signature: unknown };
+    const bundle = JSON.parse(Buffer.from(bytes.data as unknown as ArrayBuffer).toString('utf8')) as { report: { intact: boolean; claim: string }; signature: unknown };
     expect(bundle.report.intact).toBe(true);
     expect(bundle.signature).not.toBeNull();
   });

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { git } from '../github-sim/harness.js';
+import { signWebhook } from '../github-sim/src/index.js';
+import type { Octokit } from '../../src/github/agora-github.js';
+import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+
+const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[] }>) =>
+  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: [] })) }, null, 2)}\n`;
+
+/** What a user sees when things go wrong: invalid plans, failing items, superseded runs, forged and repeated webhooks. */
+describe('the app when things go wrong', () => {
+  let w: AppWorld;
+  beforeAll(async () => {
+    w = await startAppWorld();
+  }, 60_000);
+  afterAll(async () => w?.close());
+
+  async function redeliverPush(sha: string): Promise<void> {
+    const d = w.sim.webhookDeliveries.find((x) => x.event === 'push' && (JSON.parse(x.body) as { after: string }).after === sha);
+    expect(d).toBeDefined();
+    const appClient = (await w.probot.auth()) as Octokit;
+    await appClient.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: d!.id });
+    await w.quiesce();
+  }
+
+  it('an invalid plan gets one failed agora check naming every problem by JSON path, and nothing is scheduled', async () => {
+    const text = JSON.stringify({ id: 'bad', queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: 'nope' }, depends_on: ['ghost'], resourceLocks: [] }] });
+    const sha = await w.sim.push(w.fullName, { branch: 'bad-plan', files: { 'plan.json': text }, message: 'A broken plan' });
+    await w.quiesce();
+    await redeliverPush(sha); // a repeated delivery changes nothing
+    const checks = await checkRuns(w, sha);
+    expect([...checks.keys()]).toEqual(['agora']);
+    const agora = checks.get('agora')!;
+    expect(agora).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(agora.output.title).toBe('Invalid plan: 2 problems');
+    expect(agora.output.summary).toContain('`$.items[0].depends_on[0]`');
+    expect(agora.output.summary).toContain('`$.items[0].inputs.subagent`');
+    expect(await git(['for-each-ref', 'refs/agora/runs/'], w.sim.repoDir(w.fullName))).toBe('');
+    expect(w.errors).toEqual([]);
+  });
+
+  it('a failing item fails its check, its dependent is skipped, nothing is pushed, and the gate is red', async () => {
+    const text = plan('fails', [
+      { id: 'breaks', run: 'echo about to fail; exit 3' },
+      { id: 'after', run: 'echo never', depends_on: ['breaks'] },
+    ]);
+    const sha = await w.sim.push(w.fullName, { branch: 'failing', files: { 'plan.json': text }, message: 'A plan that fails' });
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    expect(checks.get('agora / breaks')).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(checks.get('agora / breaks')!.output.summary).toContain('about to fail');
+    expect(checks.get('agora / after')).toMatchObject({ status: 'completed', conclusion: 'skipped' });
+    expect(checks.get('agora / after')!.output.summary).toContain('breaks');
+    expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    const gate = checks.get('agora / audit')!;
+    expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(gate.output.summary).toContain('the run is failed');
+    expect((await git(['rev-parse', 'refs/heads/failing'], w.sim.repoDir(w.fullName))).trim()).toBe(sha);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('after a restart (empty cache, no memory) a redelivered webhook finds the run on GitHub and starts nothing', async () => {
+    const sha = (await git(['rev-parse', 'refs/heads/failing'], w.sim.repoDir(w.fullName))).trim();
+    const before = (await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: sha })).data.total_count;
+    const fresh = await w.restartApp();
+    await redeliverPush(sha);
+    expect(fresh.outcomes).toEqual([{ kind: 'exists', runId: `fails-${sha.slice(0, 12)}` }]);
+    expect((await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: sha })).data.total_count).toBe(before);
+  });
+
+  it('a new plan commit on the branch cancels the older run; its checks end cancelled with the reason', async () => {
+    const first = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': plan('slow', [{ id: 'wait', run: 'sleep 30' }]) }, message: 'Slow plan' });
+    for (let i = 0; i < 100; i += 1) {
+      await w.sim.settle();
+      if ((await checkRuns(w, first)).get('agora / wait')?.status === 'in_progress') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await checkRuns(w, first)).get('agora / wait')?.status).toBe('in_progress');
+    const second = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': plan('slow', [{ id: 'wait', run: 'true' }]) }, message: 'Faster plan' });
+    await w.quiesce();
+    const old = await checkRuns(w, first);
+    expect(old.get('agora / wait')).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    expect(old.get('agora / wait')!.output.summary).toContain(`superseded by a new plan commit ${second.slice(0, 12)}`);
+    expect(old.get('agora')).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    const next = await checkRuns(w, second);
+    expect(next.get('agora / wait')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(w.errors).toEqual([]);
+  });
+
+  it('a webhook with a bad signature is refused with 400 and nothing is done', async () => {
+    const body = w.sim.webhookDeliveries.find((d) => d.event === 'push')!.body;
+    const checksBefore = w.sim.sim.state.checkRuns.size;
+    const outcomesBefore = w.agora.outcomes.length;
+    const post = (signature: string) =>
+      fetch(w.webhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': 'forged-1', 'x-hub-signature-256': signature },
+        body,
+      });
+    expect((await post(signWebhook('not-the-secret', body))).status).toBe(400);
+    expect((await post('sha256=00')).status).toBe(400);
+    await w.quiesce();
+    expect(w.agora.outcomes.length).toBe(outcomesBefore);
+    expect(w.sim.sim.state.checkRuns.size).toBe(checksBefore);
+  });
+});
