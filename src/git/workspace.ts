@@ -73,8 +73,7 @@ export async function materializeWorkspace(store: LocalGitStore, commit: Oid, di
   const ws: Workspace = { store, commit, baseTree: (await store.readCommit(commit)).tree, dir: abs, indexFile: `${abs}.index`, method };
   await prepareEmptyDir(store, ws);
   if (method === 'cli') {
-    await runGit(ws, ['read-tree', commit]);
-    await runGit(ws, ['checkout-index', '--all', '--force', '--index']);
+    await runGitSequence(ws, [['read-tree', commit], ['checkout-index', '--all', '--force', '--index']]);
   } else {
     await writeTreeInto(store, ws.baseTree, abs);
   }
@@ -93,8 +92,8 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     if (ws.method !== 'cli') await runGit(ws, ['read-tree', ws.commit]); // no index yet: start from the base
     // The common case needs no scan for nested repositories (a walk of the whole workspace): add, and
     // redo carefully only if git refused one or recorded one as a gitlink.
-    const quick = await runGit(ws, ['add', '--all', '--', '.']).then(
-      async () => (await runGit(ws, ['write-tree'])).trim(),
+    const quick = await runGitSequence(ws, [['add', '--all', '--', '.'], ['write-tree']]).then(
+      (out) => out.trim(),
       () => null,
     );
     const changes = quick === null ? null : await diffTrees(ws.store, ws.baseTree, quick);
@@ -126,8 +125,7 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid): Promise<Wor
     return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
   }
   const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
-  await runGit(next, ['read-tree', '--reset', '-u', commit]);
-  await runGit(next, ['clean', '-ffdxq']);
+  await runGitSequence(next, [['read-tree', '--reset', '-u', commit], ['clean', '-ffdxq']]);
   return next;
 }
 
@@ -184,21 +182,37 @@ const HERMETIC_CONFIG = [
 ].flatMap((kv) => ['-c', kv]);
 
 function runGit(ws: Workspace, args: string[]): Promise<string> {
-  const argv = [...HERMETIC_CONFIG, `--git-dir=${ws.store.gitdir}`, `--work-tree=${ws.dir}`, ...args];
+  return runGitSequence(ws, [args]);
+}
+
+/**
+ * Runs git commands one after another in a single `sh` (stopping at the first failure) and returns the
+ * last one's output. Forking a large Node process costs milliseconds on the event loop, so several git
+ * steps per attempt go through one spawn; the arguments reach git as `"$@"`-style quoted words.
+ */
+function runGitSequence(ws: Workspace, commands: string[][]): Promise<string> {
+  const common = [...HERMETIC_CONFIG, `--git-dir=${ws.store.gitdir}`, `--work-tree=${ws.dir}`];
+  const script = ['set -e', ...commands.map((args) => ['git', ...common, ...args].map(shellQuote).join(' '))].join('\n');
+  const what = commands.map((c) => `git ${c.join(' ')}`).join(' && ');
   return new Promise((done, fail) => {
     execFile(
-      'git',
-      argv,
+      '/bin/sh',
+      ['-c', script],
       { cwd: ws.dir, env: gitEnv({ GIT_INDEX_FILE: ws.indexFile }), maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) {
-          fail(new AgoraError('git-failed', `git ${args.join(' ')} failed in workspace ${ws.dir}: ${String(stderr).trim() || err.message}`));
+          fail(new AgoraError('git-failed', `${what} failed in workspace ${ws.dir}: ${String(stderr).trim() || err.message}`));
         } else {
           done(String(stdout));
         }
       },
     );
   });
+}
+
+/** One word for sh: single-quoted, with embedded single quotes closed and escaped. */
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** What `.git` of a nested repository is renamed to while `git add` runs (and excluded by that name). */
