@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import { Probot, Server } from 'probot';
+import { AgoraError } from '../errors.js';
+import { agoraApp, agoraFromEnv } from './app.js';
+import type { AgoraGitHub } from './agora-github.js';
+
+/**
+ * `agora app`: the GitHub App server. Probot's conventions for the app's identity — APP_ID, PRIVATE_KEY
+ * (or PRIVATE_KEY_PATH), WEBHOOK_SECRET, PORT, HOST, WEBHOOK_PATH, LOG_LEVEL, GHE_HOST — plus Agora's
+ * own: AGORA_CONFIG, AGORA_CACHE_DIR, AGORA_PLAN_PATH, AGORA_SIGNING_KEY, and AGORA_GITHUB_API_URL (a
+ * GitHub API base URL other than github.com, e.g. the simulator).
+ */
+
+export interface RunningApp {
+  server: Server;
+  agora: AgoraGitHub;
+  port: number;
+  /** Stops taking webhooks, then stops the runs' workers (recorded as interrupted; resumable later). */
+  stop(): Promise<void>;
+}
+
+export async function startAppServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningApp> {
+  const missing = ['APP_ID', 'WEBHOOK_SECRET'].filter((k) => !env[k]);
+  if (!env.PRIVATE_KEY && !env.PRIVATE_KEY_PATH) missing.push('PRIVATE_KEY (or PRIVATE_KEY_PATH)');
+  if (missing.length > 0) {
+    throw new AgoraError(
+      'app-env-missing',
+      `agora app needs ${missing.join(', ')} in the environment`,
+      'register the app from app.yml, then set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET from its settings page (docs/github-app.md)',
+    );
+  }
+  const privateKey = env.PRIVATE_KEY ?? (await readKeyFile(env.PRIVATE_KEY_PATH as string));
+  const baseUrl = env.AGORA_GITHUB_API_URL ?? (env.GHE_HOST ? `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}/api/v3` : undefined);
+  const logLevel = (env.LOG_LEVEL ?? 'info') as 'info';
+  const port = Number(env.PORT ?? 3000);
+  const server = new Server({
+    Probot: Probot.defaults({ appId: env.APP_ID, privateKey, secret: env.WEBHOOK_SECRET, logLevel, ...(baseUrl ? { baseUrl } : {}) }),
+    port,
+    host: env.HOST ?? '0.0.0.0',
+    webhookPath: env.WEBHOOK_PATH ?? '/api/github/webhooks',
+  });
+  let agora: AgoraGitHub | undefined;
+  await server.load(async (app) => {
+    agora = await agoraFromEnv(env, { info: (m) => app.log.info(m), warn: (m) => app.log.warn(m), error: (m) => app.log.error(m) });
+    agoraApp(agora)(app);
+  });
+  if (!agora) throw new Error('the app function did not run');
+  await server.start();
+  const service = agora;
+  return {
+    server,
+    agora: service,
+    port,
+    stop: async () => {
+      await server.stop();
+      await service.close();
+    },
+  };
+}
+
+async function readKeyFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new AgoraError('app-key-unreadable', `PRIVATE_KEY_PATH ${path}: ${(e as Error).message}`, 'point PRIVATE_KEY_PATH at the .pem downloaded from the app settings, or set PRIVATE_KEY');
+  }
+}

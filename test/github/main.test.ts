@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAppServer, type RunningApp } from '../../src/github/main.js';
+import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** `agora app` as started from the environment: Probot's own Server receiving the simulator's webhooks. */
+describe('agora app (the server entry point)', () => {
+  let sim: GitHubSim;
+  let app: RunningApp;
+  let cacheDir: string;
+  beforeAll(async () => {
+    sim = await startGitHubSim({ strict: true });
+    const port = await freePort();
+    const gh = sim.createApp({ webhookUrl: `http://127.0.0.1:${port}/api/github/webhooks`, secret: 's3cret' });
+    cacheDir = await mkdtemp(join(tmpdir(), 'agora-app-main-'));
+    app = await startAppServer({
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      APP_ID: String(gh.appId),
+      PRIVATE_KEY: gh.privateKey,
+      WEBHOOK_SECRET: 's3cret',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'fatal',
+      AGORA_GITHUB_API_URL: sim.apiUrl,
+      AGORA_CACHE_DIR: cacheDir,
+    });
+    await sim.createRepo('octo', 'demo', { 'README.md': '# demo\n' });
+    sim.installApp(gh.appId, 'octo/demo');
+  }, 60_000);
+  afterAll(async () => {
+    await app?.stop();
+    await sim?.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  it('refuses to start without the app identity, naming what is missing', async () => {
+    await expect(startAppServer({ APP_ID: '1' })).rejects.toThrow(/WEBHOOK_SECRET, PRIVATE_KEY \(or PRIVATE_KEY_PATH\)/);
+  });
+
+  it('receives a signed push and answers with a check run', async () => {
+    const sha = await sim.push('octo/demo', { branch: 'p', files: { 'plan.json': '{"id": "x", "items": [' }, message: 'broken plan' });
+    for (let i = 0; i < 3; i += 1) {
+      await sim.settle();
+      await app.agora.idle();
+    }
+    const run = [...sim.sim.state.checkRuns.values()].find((r) => r.headSha === sha && r.name === 'agora');
+    expect(run).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(run!.output.summary).toContain('is not a valid plan');
+    expect(sim.webhookDeliveries.filter((d) => d.event === 'push').every((d) => d.statusCode === 200)).toBe(true);
+  });
+});
