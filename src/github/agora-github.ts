@@ -12,7 +12,7 @@ import { validatePlan } from '../plan/validate.js';
 import { cancelRun } from '../runs/cancel.js';
 import { RunDriver } from '../runs/driver.js';
 import { logName, readLog, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
-import { finishAudit, type AuditOutcome } from './audit-release.js';
+import { finishAudit, regate, type AuditOutcome } from './audit-release.js';
 import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary } from './check-text.js';
 import { classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
 import { RepoContext } from './repo-context.js';
@@ -78,7 +78,9 @@ export type EventOutcome =
   | { kind: 'duplicate'; key: string }
   | { kind: 'invalid'; problems: Problem[] }
   | { kind: 'started'; runId: string }
-  | { kind: 'exists'; runId: string };
+  | { kind: 'exists'; runId: string }
+  /** A later push on a patched branch: the gate was re-evaluated on the new head. */
+  | { kind: 'regated'; runId: string };
 
 export class AgoraGitHub {
   readonly planPath: string;
@@ -176,7 +178,13 @@ export class AgoraGitHub {
     const repo = await this.repoFor(ev);
     await repo.fetchForEvent(ev.branch, ev.headSha);
     const found = await classifyCommit(repo.store, ev.headSha, this.planPath);
-    if (found.kind === 'ignored') return found;
+    if (found.kind === 'ignored') {
+      if (found.why.endsWith('did not change')) {
+        const runId = await regate({ octokit: ev.octokit, owner: ev.owner, repo: ev.repo, store: repo.store, refs: repo.refs, head: ev.headSha });
+        if (runId) return { kind: 'regated', runId };
+      }
+      return found;
+    }
 
     const planText = new TextDecoder().decode(await repo.store.readBlob(found.planBlob));
     const problems: Problem[] = [];

@@ -4,7 +4,7 @@ import { signWithKey } from '../audit/signers.js';
 import { verifyBundle } from '../audit/verify-run.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
-import type { StoredRun } from '../runs/state-store.js';
+import { readRun, type StoredRun } from '../runs/state-store.js';
 import type { Octokit } from './agora-github.js';
 import { fitCheckText } from './check-text.js';
 import { trailers } from './plan-commit.js';
@@ -110,7 +110,11 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
  * Walks the first-parent chain from `head` down to the run's base (the plan commit): each commit must be
  * an integration commit of this run for an item whose patch it names. Returns a problem per other commit.
  */
-export async function unauditedCommits(store: GitStore, head: Oid, bundle: AuditBundle): Promise<string[]> {
+export async function unauditedCommits(
+  store: GitStore,
+  head: Oid,
+  bundle: Pick<AuditBundle, 'runId' | 'base'> & { items: ReadonlyArray<Pick<AuditBundle['items'][number], 'id' | 'resultRef'>> },
+): Promise<string[]> {
   const patches = new Map(bundle.items.map((i) => [i.id, patchCommitOf(i.resultRef)]));
   const problems: string[] = [];
   let at: Oid | undefined = head;
@@ -125,6 +129,44 @@ export async function unauditedCommits(store: GitStore, head: Oid, bundle: Audit
   }
   if (!at) problems.push(`${head.slice(0, 12)} does not descend from the plan commit ${bundle.base.slice(0, 12)}`);
   return problems;
+}
+
+/**
+ * A later push onto a branch a run already patched: the gate is re-evaluated on the new head. The run is
+ * found from the nearest Agora integration commit below the head; every commit above the plan commit must
+ * still be one of its audited patches, so a human commit on top turns the gate red, naming the commit.
+ */
+export async function regate(a: { octokit: Octokit; owner: string; repo: string; store: GitStore; refs: RunRefs; head: Oid }): Promise<string | null> {
+  let runId: string | undefined;
+  let at: Oid | undefined = a.head;
+  for (let n = 0; at && n < 500 && !runId; n += 1) {
+    const c = await a.store.readCommit(at);
+    runId = trailers(c.message).get('Agora-Run');
+    at = c.parents[0];
+  }
+  if (!runId) return null;
+  const run = await readRun(a.store, a.refs, runId);
+  if (!run || run.state.status === 'running') return null;
+  const items = Object.values(run.state.items).map((i) => ({ id: i.id, resultRef: i.resultRef ?? null }));
+  const problems = await unauditedCommits(a.store, a.head, { runId, base: run.state.base, items });
+  if (run.state.status !== 'done') problems.unshift(`the run is ${run.state.status}`);
+  if (problems.length === 0) return null; // nothing new above the audited head
+  await a.octokit.rest.checks.create({
+    owner: a.owner,
+    repo: a.repo,
+    name: 'agora / audit',
+    head_sha: a.head,
+    status: 'completed',
+    conclusion: 'failure',
+    external_id: `${runId}/audit`,
+    output: {
+      title: `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
+      summary: fitCheckText(
+        [`The branch moved past the audited patches of run \`${runId}\`. Commits after the plan commit must all be audited patches:`, '', ...problems.map((p) => `- ${p}`), '', 'Push a new plan commit to run the plan again on top of these changes.'].join('\n'),
+      ),
+    },
+  });
+  return runId;
 }
 
 async function publishRelease(a: AuditArgs, files: Array<{ name: string; data: string }>): Promise<{ url: string | null; assets: string[] }> {

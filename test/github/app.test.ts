@@ -91,4 +91,13 @@ describe('the app runs a plan pushed to a pull request', () => {
     expect(created).toBeGreaterThanOrEqual(4 + 1);
     expect(restReqs.filter((r) => r.method === 'GET')).toEqual([]);
   });
+
+  it('a human commit pushed after the audited head turns the gate red on the new head, naming the commit', async () => {
+    const human = await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'README.md': '# demo\n\nedited by hand\n' }, message: 'Hand edit after the run' });
+    await w.quiesce();
+    const gate = (await checkRuns(w, human)).get('agora / audit');
+    expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(gate!.output.summary).toContain(`commit ${human.slice(0, 12)} ("Hand edit after the run") is not an audited patch`);
+    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
+  });
 });
