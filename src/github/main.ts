@@ -33,8 +33,13 @@ export async function startAppServer(env: NodeJS.ProcessEnv = process.env): Prom
   const baseUrl = env.AGORA_GITHUB_API_URL ?? (env.GHE_HOST ? `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}/api/v3` : undefined);
   const logLevel = (env.LOG_LEVEL ?? 'info') as 'info';
   const port = Number(env.PORT ?? 3000);
+  const AppProbot = Probot.defaults({ appId: env.APP_ID, privateKey, secret: env.WEBHOOK_SECRET, logLevel, ...(baseUrl ? { baseUrl } : {}) });
+  // Probot sets up its logger (at LOG_LEVEL) on first use; the Server's own default logger is always `info`.
+  const probe = new AppProbot();
+  await probe.auth();
   const server = new Server({
-    Probot: Probot.defaults({ appId: env.APP_ID, privateKey, secret: env.WEBHOOK_SECRET, logLevel, ...(baseUrl ? { baseUrl } : {}) }),
+    Probot: AppProbot,
+    log: probe.log,
     port,
     host: env.HOST ?? '0.0.0.0',
     webhookPath: env.WEBHOOK_PATH ?? '/api/github/webhooks',

@@ -1,0 +1,116 @@
+/**
+ * `npm run demo:github` (tsx): the whole GitHub path on one machine. Starts the GitHub simulator
+ * (test/github-sim) and `agora app`, opens a PR with the offload-fanout plan, prints each check run as it
+ * changes, then the PR's commits, the release's assets, and as its last line the gate's verdict:
+ * `agora / audit: <conclusion>`. Nothing leaves 127.0.0.1.
+ */
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateSigningKey } from '../audit/keys.js';
+import { startAppServer } from './main.js';
+
+/** The part of the simulator the demo uses (it lives under test/, outside the build). */
+interface DemoSim {
+  apiUrl: string;
+  createApp(o: { webhookUrl: string; secret: string; name?: string }): { appId: number; privateKey: string };
+  createRepo(owner: string, name: string, files: Record<string, string>): Promise<{ fullName: string }>;
+  installApp(appId: number, fullName: string): number;
+  push(fullName: string, o: { branch: string; files: Record<string, string>; message: string }): Promise<string>;
+  openPullRequest(fullName: string, o: { head: string; base: string; title: string }): Promise<{ number: number }>;
+  settle(): Promise<void>;
+  repoDir(fullName: string): string;
+  sim: {
+    state: {
+      checkRuns: Map<number, { name: string; headSha: string; status: string; conclusion: string | null; output: { title: string | null } }>;
+      releases: Map<number, { tagName: string; assets: Array<{ name: string }> }>;
+    };
+  };
+  close(): Promise<void>;
+}
+
+const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const example = join(root, 'examples', 'offload-fanout');
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function main(): Promise<void> {
+  process.env.LOG_LEVEL ??= 'warn'; // Probot's HTTP log reads it from the process environment
+  const simModule = join(root, 'test', 'github-sim', 'src', 'index.ts');
+  const { startGitHubSim } = (await import(simModule)) as { startGitHubSim(o: object): Promise<DemoSim> };
+  const sim = await startGitHubSim({ strict: true });
+  const work = await mkdtemp(join(tmpdir(), 'agora-demo-github-'));
+  const port = await freePort();
+  const gh = sim.createApp({ webhookUrl: `http://127.0.0.1:${port}/api/github/webhooks`, secret: 'demo-secret', name: 'agora' });
+  const keyPath = join(work, 'agora-signing.key.pem');
+  await writeFile(keyPath, generateSigningKey().privateKeyPem, { mode: 0o600 });
+  const app = await startAppServer({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    APP_ID: String(gh.appId),
+    PRIVATE_KEY: gh.privateKey,
+    WEBHOOK_SECRET: 'demo-secret',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    AGORA_GITHUB_API_URL: sim.apiUrl,
+    AGORA_CACHE_DIR: join(work, 'cache'),
+    AGORA_CONFIG: join(example, 'agora.config.mjs'),
+    AGORA_SIGNING_KEY: keyPath,
+  });
+  try {
+    const files: Record<string, string> = { 'README.md': '# demo\n' };
+    for (const f of await readdir(join(example, 'fixture'))) files[`fixture/${f}`] = await readFile(join(example, 'fixture', f), 'utf8');
+    const { fullName } = await sim.createRepo('octo', 'demo', files);
+    sim.installApp(gh.appId, fullName);
+    out(`simulator ${sim.apiUrl}; agora app on :${port}; repository ${fullName}`);
+
+    const seen = new Map<number, string>();
+    const scan = () => {
+      for (const [id, c] of sim.sim.state.checkRuns) {
+        const line = `${c.name.padEnd(24)} ${c.headSha.slice(0, 7)} ${c.status}${c.conclusion ? ` → ${c.conclusion}` : ''}`;
+        if (seen.get(id) !== line) {
+          seen.set(id, line);
+          out(`  check ${line}`);
+        }
+      }
+    };
+    const watch = setInterval(scan, 50);
+    await sim.push(fullName, { branch: 'fanout', files: { 'plan.json': await readFile(join(example, 'plan.json'), 'utf8') }, message: 'Add the fan-out plan' });
+    const pr = await sim.openPullRequest(fullName, { head: 'fanout', base: 'main', title: 'Fan out' });
+    out(`opened PR #${pr.number}`);
+    do {
+      await sim.settle();
+      await app.agora.idle();
+      await sim.settle();
+    } while (app.agora.busy);
+    clearInterval(watch);
+    scan();
+
+    out('PR commits:');
+    const log = execFileSync('git', ['log', '--format=  %h %s', 'main..fanout'], { cwd: sim.repoDir(fullName), encoding: 'utf8' });
+    out(log.trimEnd());
+    for (const r of sim.sim.state.releases.values()) out(`release ${r.tagName}: ${r.assets.map((a) => a.name).join(', ')}`);
+    const gate = [...sim.sim.state.checkRuns.values()].filter((c) => c.name === 'agora / audit').pop();
+    out(`agora / audit: ${gate?.conclusion ?? 'missing'}`);
+  } finally {
+    await app.stop();
+    await sim.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`demo:github failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 1;
+});
