@@ -78,6 +78,7 @@ describe('the app runs a plan pushed to a pull request', () => {
     const checks = await checkRuns(w, planSha);
     expect([...checks.keys()].filter((n) => n === 'agora')).toHaveLength(1);
     expect(w.sim.contractViolations).toEqual([]);
+    expect(w.errors).toEqual([]);
     const mine = appRequests.filter((r) => r.actor === `installation:${w.installationId}`);
     const restReqs = mine.filter((r) => r.route !== 'git-http');
     const rest = restReqs.length;
