@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isAgoraError } from '../errors.js';
+import { registerAppCommand } from '../github/command.js';
 import { registerAuditCommands } from './audit.js';
 import {
   cancelVerb,
@@ -83,6 +84,7 @@ export function buildProgram(): Command {
       .option('--attempt <n>', 'which attempt', positiveInt),
   ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
   registerAuditCommands(program, orch);
+  registerAppCommand(program);
   return program;
 }
 
