@@ -11,7 +11,9 @@ import { parsePlanText } from '../plan/parse.js';
 import { validatePlan } from '../plan/validate.js';
 import { cancelRun } from '../runs/cancel.js';
 import { RunDriver } from '../runs/driver.js';
-import { logName, readLog, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
+import { recordRequest } from '../runs/requests.js';
+import type { RunEvent } from '../engine/types.js';
+import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
 import { finishAudit, regate, type AuditOutcome } from './audit-release.js';
 import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary } from './check-text.js';
 import { classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
@@ -39,6 +41,10 @@ export interface AgoraGitHubOptions {
   /** Environment secrets are read from for workers (default process.env; only declared names reach them). */
   environment?: Record<string, string | undefined>;
   pollMs?: number;
+  /** How often the sweep runs (default 60 s): resumes undriven running runs, finds plan commits whose webhook was lost. */
+  sweepIntervalMs?: number;
+  /** Repositories (`owner/name`) the sweep covers from the start, before any webhook names them. */
+  repositories?: readonly string[];
   clock?: () => number;
   log?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
 }
@@ -58,6 +64,49 @@ export interface PlanEvent {
   token: () => Promise<string>;
 }
 
+/** What the app needs to reach one repository: its installation client, URLs and a token for git. */
+export type RepoHandle = Omit<PlanEvent, 'branch' | 'headSha'>;
+
+/** Opens a repository by full name (`owner/name`) for the sweep; null when the app is not installed there. */
+export interface RepoAccess {
+  open(fullName: string): Promise<RepoHandle | null>;
+}
+
+/** A person pressed a check run's button (`requested_action`) or "Re-run" on it (`rerequested`). */
+export interface CheckActionEvent extends RepoHandle {
+  /** `retry` an item (its check's Retry button or Re-run), or `cancel` the run (the `agora` check's button). */
+  request: 'retry' | 'cancel';
+  /** The check run's name and external id (`<run>` for `agora`, `<run>/<item>` for an item). */
+  checkName: string;
+  externalId: string;
+  headSha: Oid;
+  /** The check suite's branch, when GitHub names one. */
+  branch: string | null;
+  /** Who pressed it (login). */
+  by: string;
+}
+
+/** Check run buttons (GitHub: at most 3 per check run; label ≤ 20, identifier ≤ 20, description ≤ 40 chars). */
+export const RETRY_ACTION = { label: 'Retry', identifier: 'agora-retry', description: 'Run this item again' } as const;
+export const CANCEL_ACTION = { label: 'Cancel run', identifier: 'agora-cancel', description: 'Stop every item of this run' } as const;
+
+/** What one sweep did (for logs and tests). */
+export interface SweepReport {
+  repositories: number;
+  /** Open PR head commits handled because no webhook had brought them. */
+  discovered: EventOutcome[];
+  /** Running runs nobody in this process was driving, now driven here. */
+  resumed: string[];
+  errors: string[];
+}
+
+/** What a button press came to. */
+export type ActionOutcome =
+  | { kind: 'ignored'; why: string }
+  | { kind: 'recorded'; runId: string; event: RunEvent['type']; resumed: boolean }
+  | { kind: 'no-change'; runId: string }
+  | { kind: 'not-found'; runId: string };
+
 interface ActiveRun {
   runId: string;
   ev: PlanEvent;
@@ -69,6 +118,8 @@ interface ActiveRun {
   reported: Map<string, ItemState['status']>;
   /** GitHub updates, in commit order. */
   updates: Promise<void>;
+  /** The audit seq of the last state reported (older snapshots are skipped). */
+  reportedSeq: number;
   wake(): void;
 }
 
@@ -90,15 +141,85 @@ export class AgoraGitHub {
   private readonly work = new Set<Promise<unknown>>();
   private readonly clock: () => number;
   readonly outcomes: EventOutcome[] = [];
+  readonly actionOutcomes: ActionOutcome[] = [];
+  /** Runs this process drives or is about to (claimed synchronously, so two paths never drive one run). */
+  private readonly claimed = new Set<string>();
+  /** Repositories the sweep covers, with the last handle an event brought (null: open through access). */
+  private readonly known = new Map<string, RepoHandle | null>();
+  private access: RepoAccess | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<SweepReport> | undefined;
   private closed = false;
+  private killed = false;
 
   constructor(private readonly opts: AgoraGitHubOptions) {
     this.planPath = opts.planPath ?? 'plan.json';
     this.clock = opts.clock ?? Date.now;
+    for (const r of opts.repositories ?? []) this.watchRepository(r);
+  }
+
+  /** Adds a repository (`owner/name`) to the sweep. */
+  watchRepository(fullName: string): void {
+    const key = fullName.toLowerCase();
+    if (!this.known.has(key)) this.known.set(key, null);
+  }
+
+  /**
+   * Sweeps now and then every `sweepIntervalMs` (default 60 s) on an unref'd timer, until close.
+   * `access` opens the repositories no event has brought yet (after a restart: the configured ones).
+   */
+  startSweeping(access: RepoAccess): void {
+    this.access = access;
+    if (this.sweepTimer || this.closed) return;
+    void this.sweep();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs ?? 60_000);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * One pass over the known repositories: open pull requests whose head commit no event brought are
+   * handled as if their webhook had arrived (GitHub does not redeliver dropped webhooks), then every run
+   * whose state on GitHub (refs/agora/runs/*) is `running` and that no driver here drives is taken over:
+   * its dead attempts are recorded lost and run again, and it is finished as usual. Concurrent calls share one pass.
+   */
+  sweep(): Promise<SweepReport> {
+    if (this.sweeping) return this.sweeping;
+    const pass = this.track(this.sweepAll()).finally(() => {
+      this.sweeping = undefined;
+    });
+    this.sweeping = pass;
+    return pass;
+  }
+
+  /**
+   * Simulates a crash (tests): stops every worker and every further write, records nothing — the runs stay
+   * `running` on GitHub with their attempts, exactly as a killed process leaves them.
+   */
+  async kill(): Promise<void> {
+    this.killed = true;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    await Promise.all([...this.active.values()].map((a) => a.driver.shutdown('killed').then(() => a.wake())));
+    await this.idle();
+  }
+
+  /** A button press: records the request in the run's state (leased push), then drives the run on. */
+  onCheckAction(ev: CheckActionEvent): void {
+    this.known.set(`${ev.owner}/${ev.repo}`.toLowerCase(), handleOf(ev));
+    this.track(
+      this.handleAction(ev).then(
+        (o) => {
+          this.actionOutcomes.push(o);
+          this.opts.log?.info(`agora: ${ev.request} by ${ev.by} on ${ev.checkName}: ${o.kind}`);
+        },
+        (e: unknown) => this.opts.log?.error(`agora: ${ev.request} on ${ev.checkName}: ${(e as Error).stack ?? String(e)}`),
+      ),
+    );
   }
 
   /** Accepts an event and returns at once; the work goes on in the background. */
   onPlanEvent(ev: PlanEvent): void {
+    this.known.set(`${ev.owner}/${ev.repo}`.toLowerCase(), handleOf(ev));
     const key = `${ev.owner}/${ev.repo}@${ev.headSha}`.toLowerCase();
     if (this.seen.has(key)) {
       this.outcomes.push({ kind: 'duplicate', key });
@@ -131,6 +252,7 @@ export class AgoraGitHub {
   /** Stops every run's workers (recorded as interrupted) and waits for the background work. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweepTimer);
     await Promise.all([...this.active.values()].map((a) => a.driver.shutdown('the agora app is stopping').then(() => a.wake())));
     await this.idle();
   }
@@ -153,7 +275,7 @@ export class AgoraGitHub {
     return p;
   }
 
-  private repoFor(ev: PlanEvent): Promise<RepoContext> {
+  private repoFor(ev: RepoHandle): Promise<RepoContext> {
     const fullName = `${ev.owner}/${ev.repo}`.toLowerCase();
     const token = ev.token;
     let ctx = this.repos.get(fullName);
@@ -260,28 +382,99 @@ export class AgoraGitHub {
   }
 
   private async startRun(ev: PlanEvent, repo: RepoContext, stored: StoredRun): Promise<void> {
-    const { plan, state } = stored;
-    const base = { owner: ev.owner, repo: ev.repo, head_sha: ev.headSha };
-    const runCheck = await ev.octokit.rest.checks.create({
-      ...base,
+    if (this.claimed.has(stored.runId)) return;
+    this.claimed.add(stored.runId);
+    try {
+      const runCheck = await this.createRunCheck(ev, stored);
+      this.opts.log?.info(`agora: ${stored.runId}: run check created`);
+      const itemChecks = new Map<string, number>();
+      for (const item of stored.plan.items) itemChecks.set(item.id, await this.createItemCheck(ev, stored, item.id, 'queued'));
+      this.opts.log?.info(`agora: ${stored.runId}: item checks created`);
+      this.drive(ev, repo, stored, runCheck, itemChecks, new Map());
+    } catch (e) {
+      this.claimed.delete(stored.runId);
+      throw e;
+    }
+  }
+
+  /**
+   * Takes over a run no driver in this process drives (after a restart, a lost webhook, a button press
+   * on a finished run): finds its check runs on the plan commit (creating the missing ones, and a new
+   * `agora` check when the old one is completed), records the dead process's attempts lost, drives it.
+   */
+  private async resume(handle: RepoHandle, repo: RepoContext, stored: StoredRun, branch: string | null): Promise<boolean> {
+    const active = this.active.get(stored.runId);
+    if (active) {
+      active.wake();
+      return false;
+    }
+    if (this.claimed.has(stored.runId) || this.closed) return false;
+    this.claimed.add(stored.runId);
+    try {
+      const { state, plan } = stored;
+      if (!(await repo.store.hasObject(state.base))) await repo.store.fetch([state.base]);
+      const ev: PlanEvent = { ...handle, headSha: state.base, branch: branch ?? (await branchAt(repo, [state.base, state.integrationHead])) ?? '' };
+      const existing = await ev.octokit.paginate(ev.octokit.rest.checks.listForRef, { owner: ev.owner, repo: ev.repo, ref: state.base, filter: 'latest', per_page: 100 });
+      const byExternal = new Map(existing.filter((c) => c.name === 'agora' || c.name.startsWith('agora / ')).map((c) => [c.external_id ?? '', c]));
+      const old = byExternal.get(stored.runId);
+      const runCheck = old && old.status !== 'completed' ? old.id : await this.createRunCheck(ev, stored);
+      const itemChecks = new Map<string, number>();
+      const reported = new Map<string, ItemState['status']>();
+      for (const item of plan.items) {
+        const c = byExternal.get(`${stored.runId}/${item.id}`);
+        const now = state.items[item.id]!;
+        if (!c) itemChecks.set(item.id, await this.createItemCheck(ev, stored, item.id, 'queued'));
+        else {
+          itemChecks.set(item.id, c.id);
+          // A completed check whose item is open again gets a new check run (report() sees "reopened").
+          if (c.status === 'completed') reported.set(item.id, TERMINAL_ITEM_STATUSES.has(now.status) ? now.status : 'failed');
+        }
+      }
+      const driver = this.drive(ev, repo, stored, runCheck, itemChecks, reported);
+      await driver.recover();
+      this.active.get(stored.runId)?.wake();
+      this.opts.log?.info(`agora: ${stored.runId}: resumed on ${ev.branch || '(no branch)'}`);
+      return true;
+    } catch (e) {
+      if (!this.active.has(stored.runId)) this.claimed.delete(stored.runId);
+      throw e;
+    }
+  }
+
+  private async createRunCheck(ev: PlanEvent, stored: StoredRun): Promise<number> {
+    const res = await ev.octokit.rest.checks.create({
+      owner: ev.owner,
+      repo: ev.repo,
+      head_sha: ev.headSha,
       name: 'agora',
       status: 'in_progress',
       external_id: stored.runId,
-      output: { title: `Run ${stored.runId}: ${plan.items.length} items`, summary: runSummary(plan, state) },
+      output: { title: `Run ${stored.runId}: ${stored.plan.items.length} items`, summary: runSummary(stored.plan, stored.state) },
+      actions: [CANCEL_ACTION],
     });
-    this.opts.log?.info(`agora: ${stored.runId}: run check created`);
-    const itemChecks = new Map<string, number>();
-    for (const item of plan.items) {
-      const res = await ev.octokit.rest.checks.create({
-        ...base,
-        name: `agora / ${item.id}`,
-        status: 'queued',
-        external_id: `${stored.runId}/${item.id}`,
-        output: { title: `${item.id}: queued`, summary: `Run \`${stored.runId}\`, item \`${item.id}\`: waiting for ${item.depends_on.length ? item.depends_on.map((d) => `\`${d}\``).join(', ') : 'a free slot'}.` },
-      });
-      itemChecks.set(item.id, res.data.id);
-    }
-    this.opts.log?.info(`agora: ${stored.runId}: item checks created`);
+    return res.data.id;
+  }
+
+  private async createItemCheck(ev: PlanEvent, stored: StoredRun, itemId: string, status: 'queued' | 'in_progress'): Promise<number> {
+    const item = stored.plan.items.find((i) => i.id === itemId)!;
+    const attempts = stored.state.items[itemId]?.attempts ?? 0;
+    const res = await ev.octokit.rest.checks.create({
+      owner: ev.owner,
+      repo: ev.repo,
+      head_sha: ev.headSha,
+      name: `agora / ${item.id}`,
+      status,
+      external_id: `${stored.runId}/${item.id}`,
+      output:
+        status === 'queued'
+          ? { title: `${item.id}: queued`, summary: `Run \`${stored.runId}\`, item \`${item.id}\`: waiting for ${item.depends_on.length ? item.depends_on.map((d) => `\`${d}\``).join(', ') : 'a free slot'}.` }
+          : { title: `${item.id}: running (attempt ${attempts})`, summary: `Run \`${stored.runId}\`, item \`${item.id}\`: attempt ${attempts} is running.` },
+    });
+    return res.data.id;
+  }
+
+  /** Drives a claimed run in the background until it ends (and again if a button reopens it meanwhile). */
+  private drive(ev: PlanEvent, repo: RepoContext, stored: StoredRun, runCheck: number, itemChecks: Map<string, number>, reported: Map<string, ItemState['status']>): RunDriver {
     let wakeUp: (() => void) | undefined;
     let woken = false;
     const wake = () => {
@@ -292,10 +485,11 @@ export class AgoraGitHub {
       runId: stored.runId,
       ev,
       repo,
-      runCheck: runCheck.data.id,
+      runCheck,
       itemChecks,
-      reported: new Map(),
+      reported,
       updates: Promise.resolve(),
+      reportedSeq: -1,
       wake,
       driver: new RunDriver(stored, repo.attempt, {
         wake,
@@ -323,20 +517,112 @@ export class AgoraGitHub {
       (async () => {
         try {
           for (;;) {
+            for (;;) {
+              if (this.killed) return;
+              await active.driver.tick();
+              if (this.killed) return;
+              if (active.driver.run.state.status !== 'running' && !active.driver.busy) break;
+              if (this.closed && !active.driver.busy) break;
+              const at = active.driver.wakeAt;
+              await sleep(Math.min(this.opts.pollMs ?? 500, at === undefined ? Infinity : Math.max(0, at - this.clock())));
+            }
+            this.enqueueReport(active, active.driver.run); // transitions other writers committed (a cancel)
+            await active.updates;
+            if (this.killed || active.driver.run.state.status === 'running') return;
+            await this.finish(active);
+            // A Retry pressed while the run was finishing reopened it: drive it again, with a new run check.
             await active.driver.tick();
-            if (active.driver.run.state.status !== 'running' && !active.driver.busy) break;
-            if (this.closed && !active.driver.busy) break;
-            const at = active.driver.wakeAt;
-            await sleep(Math.min(this.opts.pollMs ?? 500, at === undefined ? Infinity : Math.max(0, at - this.clock())));
+            if (this.closed || (active.driver.run.state.status as string) !== 'running') return;
+            active.runCheck = await this.createRunCheck(ev, active.driver.run);
           }
-          this.enqueueReport(active, active.driver.run); // transitions other writers committed (a cancel)
-          await active.updates;
-          if (active.driver.run.state.status !== 'running') await this.finish(active);
         } finally {
           this.active.delete(stored.runId);
+          this.claimed.delete(stored.runId);
         }
       })().catch((e: unknown) => this.opts.log?.error(`agora: ${stored.runId}: ${(e as Error).stack ?? String(e)}`)),
     );
+    return active.driver;
+  }
+
+  private async handleAction(ev: CheckActionEvent): Promise<ActionOutcome> {
+    if (this.closed) return { kind: 'ignored', why: 'the app is stopping' };
+    const isRunCheck = ev.checkName === 'agora';
+    const slash = ev.externalId.indexOf('/');
+    if (ev.checkName === 'agora / audit' || (isRunCheck ? slash >= 0 : slash <= 0)) return { kind: 'ignored', why: `not an agora run or item check: ${ev.checkName}` };
+    if (isRunCheck && ev.request !== 'cancel') return { kind: 'ignored', why: 'the run check offers only Cancel run' };
+    if (!isRunCheck && ev.request !== 'retry') return { kind: 'ignored', why: 'an item check offers only Retry' };
+    const runId = isRunCheck ? ev.externalId : ev.externalId.slice(0, slash);
+    const event: RunEvent = isRunCheck
+      ? { type: 'cancel-run', reason: `cancelled by @${ev.by} (Cancel run button)` }
+      : { type: 'retry-item', itemId: ev.externalId.slice(slash + 1), reason: `retried by @${ev.by}` };
+    const repo = await this.repoFor(ev);
+    await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+    // recordRequest writes through the mirror: a leased push; when another writer moved the run, the
+    // ref is re-fetched and the event applied again to the new state.
+    const outcome = await recordRequest(repo.store, repo.refs, runId, event, this.clock);
+    if (outcome.kind === 'not-found') return { kind: 'not-found', runId };
+    if (outcome.kind === 'no-change') return { kind: 'no-change', runId };
+    const active = this.active.get(runId);
+    if (active) {
+      active.wake();
+      return { kind: 'recorded', runId, event: event.type, resumed: false };
+    }
+    const resumed = await this.resume(ev, repo, outcome.run, ev.branch);
+    return { kind: 'recorded', runId, event: event.type, resumed };
+  }
+
+  private async sweepAll(): Promise<SweepReport> {
+    const report: SweepReport = { repositories: 0, discovered: [], resumed: [], errors: [] };
+    for (const [fullName, known] of [...this.known]) {
+      if (this.closed) break;
+      try {
+        const handle = known ?? (await this.access?.open(fullName)) ?? null;
+        if (!handle) continue;
+        report.repositories += 1;
+        await this.sweepRepository(handle, report);
+      } catch (e) {
+        const msg = `agora: sweep of ${fullName}: ${(e as Error).message}`;
+        report.errors.push(msg);
+        this.opts.log?.warn(msg);
+      }
+    }
+    if (report.discovered.length || report.resumed.length) {
+      this.opts.log?.info(`agora: sweep: ${report.discovered.length} commits discovered, resumed ${report.resumed.join(', ') || 'none'}`);
+    }
+    return report;
+  }
+
+  private async sweepRepository(handle: RepoHandle, report: SweepReport): Promise<void> {
+    const { octokit, owner, repo: name } = handle;
+    const fullName = `${owner}/${name}`.toLowerCase();
+    // Webhooks GitHub never delivered: the open pull requests' head commits (forks are not ours).
+    const pulls = await octokit.paginate(octokit.rest.pulls.list, { owner, repo: name, state: 'open', per_page: 100 });
+    for (const pr of pulls) {
+      if (this.closed) return;
+      if (pr.head.repo?.full_name?.toLowerCase() !== fullName) continue;
+      const key = `${fullName}@${pr.head.sha}`.toLowerCase();
+      if (this.seen.has(key)) continue;
+      this.seen.add(key);
+      try {
+        const outcome = await this.handle({ ...handle, branch: pr.head.ref, headSha: pr.head.sha });
+        this.outcomes.push(outcome);
+        report.discovered.push(outcome);
+      } catch (e) {
+        this.seen.delete(key);
+        throw e;
+      }
+    }
+    // Runs left running by a process that died (or a replica that stopped).
+    const repo = await this.repoFor(handle);
+    await repo.store.fetch([`+${repo.refs.runsPrefix}*:${repo.refs.runsPrefix}*`]);
+    for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
+      const runId = ref.slice(repo.refs.runsPrefix.length);
+      if (this.claimed.has(runId) || this.closed) continue;
+      const run = await readRun(repo.store, repo.refs, runId);
+      if (run?.state.status !== 'running') continue;
+      await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+      if (await this.resume(handle, repo, (await readRun(repo.store, repo.refs, runId))!, null)) report.resumed.push(runId);
+    }
   }
 
   /**
@@ -346,10 +632,21 @@ export class AgoraGitHub {
    */
   private async report(active: ActiveRun, run: StoredRun): Promise<void> {
     const { octokit, owner, repo } = active.ev;
+    const seq = run.last?.seq ?? -1;
+    if (seq < active.reportedSeq) return; // an older snapshot than one already shown
+    active.reportedSeq = seq;
     for (const item of Object.values(run.state.items)) {
       const id = active.itemChecks.get(item.id);
       const before = active.reported.get(item.id);
       if (id === undefined || before === item.status) continue;
+      if (before !== undefined && TERMINAL_ITEM_STATUSES.has(before) && !TERMINAL_ITEM_STATUSES.has(item.status)) {
+        // Reopened (Retry): a new check run for the new attempt; GitHub keeps the old one in the history.
+        const running = item.status === 'running';
+        active.itemChecks.set(item.id, await this.createItemCheck(active.ev, run, item.id, running ? 'in_progress' : 'queued'));
+        if (running) active.reported.set(item.id, item.status);
+        else active.reported.delete(item.id);
+        continue;
+      }
       if (item.status === 'running' && !TERMINAL_ITEM_STATUSES.has(before ?? 'pending')) {
         active.reported.set(item.id, item.status);
         await octokit.rest.checks.update({
@@ -372,6 +669,7 @@ export class AgoraGitHub {
           conclusion,
           completed_at: new Date(item.finishedAt ?? this.clock()).toISOString(),
           output: itemOutput(run.runId, item, await this.itemDetails(active, run, item)),
+          actions: item.status === 'failed' ? [RETRY_ACTION] : [],
         });
       }
     }
@@ -396,7 +694,7 @@ export class AgoraGitHub {
 
   private enqueueReport(active: ActiveRun, run: StoredRun): void {
     active.updates = active.updates
-      .then(() => this.report(active, run))
+      .then(() => (this.killed ? undefined : this.report(active, run)))
       .catch((e: unknown) => this.opts.log?.warn(`agora: ${run.runId}: check update failed: ${(e as Error).message}`));
   }
 
@@ -410,7 +708,9 @@ export class AgoraGitHub {
     if (state.status !== 'cancelled') {
       let head: Oid = state.base;
       const commits = await countCommits(active.repo, state.integrationHead, state.base);
-      if (state.status === 'done' && commits > 0) {
+      if (state.status === 'done' && commits > 0 && !branch) {
+        notes.push(`No branch points at the plan commit any more, so the ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${active.repo.refs.integration(run.runId)}\`.`);
+      } else if (state.status === 'done' && commits > 0) {
         const pushed = await active.repo.store.mirror.pushRefs([
           { ref: `refs/heads/${branch}`, next: state.integrationHead, expected: state.base },
         ]);
@@ -449,6 +749,7 @@ export class AgoraGitHub {
       status: 'completed',
       conclusion: runConclusion(state),
       output: { title: `Run ${run.runId}: ${state.status}`, summary: runSummary(plan, state, notes) },
+      actions: [],
     });
   }
 }
@@ -458,4 +759,17 @@ async function countCommits(repo: RepoContext, head: Oid, base: Oid): Promise<nu
   let n = 0;
   for (let at: Oid | undefined = head; at && at !== base; n += 1) at = (await repo.store.readCommit(at)).parents[0];
   return n;
+}
+
+function handleOf(ev: RepoHandle): RepoHandle {
+  return { octokit: ev.octokit, owner: ev.owner, repo: ev.repo, cloneUrl: ev.cloneUrl, htmlUrl: ev.htmlUrl, token: ev.token };
+}
+
+/** The branch (on GitHub) whose head is one of `shas`, tried in order; null when none is. */
+async function branchAt(repo: RepoContext, shas: readonly Oid[]): Promise<string | null> {
+  const heads = await repo.store.mirror.listRemoteRefs('refs/heads/');
+  for (const sha of shas) {
+    for (const [ref, oid] of heads) if (oid === sha) return ref.slice('refs/heads/'.length);
+  }
+  return null;
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Probot } from 'probot';
 import { loadConfig } from '../config/load.js';
 import { loadPrivateKey } from '../audit/keys.js';
-import { AgoraGitHub, type Octokit, type PlanEvent } from './agora-github.js';
+import { InvalidInputError } from '../errors.js';
+import { AgoraGitHub, CANCEL_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
 
 /**
  * The Probot app: `push` to a branch and `pull_request` opened/synchronize/reopened hand the head commit
@@ -36,6 +37,31 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
       const token = tokens(context.payload.installation?.id);
       agora.onPlanEvent(planEvent(context.octokit as Octokit, token, context.payload.repository as RepositoryPayload, pr.head.ref, pr.head.sha));
     });
+    // Buttons: Retry on a failed item's check, Cancel run on `agora`; "Re-run" on an item check retries it.
+    app.on(['check_run.requested_action', 'check_run.rerequested'], async (context) => {
+      const p = context.payload;
+      const run = p.check_run;
+      // GitHub sends requested_action and rerequested only to the app that created the check run.
+      let request: 'retry' | 'cancel';
+      if (p.action === 'rerequested') request = 'retry';
+      else {
+        const identifier = (p as { requested_action?: { identifier?: string } }).requested_action?.identifier;
+        if (identifier === RETRY_ACTION.identifier) request = 'retry';
+        else if (identifier === CANCEL_ACTION.identifier) request = 'cancel';
+        else return;
+      }
+      const token = tokens(p.installation?.id);
+      agora.onCheckAction({
+        ...repoHandle(context.octokit as Octokit, token, p.repository as RepositoryPayload),
+        request,
+        checkName: run.name,
+        externalId: run.external_id ?? '',
+        headSha: run.head_sha,
+        branch: run.check_suite?.head_branch ?? null,
+        by: p.sender?.login ?? 'someone',
+      });
+    });
+    agora.startSweeping(repoAccess(app, tokens));
   };
 }
 
@@ -57,6 +83,10 @@ function installationTokens(app: Probot): (installationId: number | undefined) =
 }
 
 function planEvent(octokit: Octokit, token: () => Promise<string>, repo: RepositoryPayload, branch: string, headSha: string): PlanEvent {
+  return { ...repoHandle(octokit, token, repo), branch, headSha };
+}
+
+function repoHandle(octokit: Octokit, token: () => Promise<string>, repo: RepositoryPayload): RepoHandle {
   return {
     octokit,
     token,
@@ -64,8 +94,30 @@ function planEvent(octokit: Octokit, token: () => Promise<string>, repo: Reposit
     repo: repo.name,
     cloneUrl: repo.clone_url,
     htmlUrl: repo.html_url,
-    branch,
-    headSha,
+  };
+}
+
+/**
+ * Opens a repository for the sweep with the app's JWT: its installation, an installation client and
+ * the repository's URLs (the simulator, like a minimal GitHub, has no GET /installation/repositories,
+ * so the sweep covers the repositories it was told about or has seen webhooks for).
+ */
+function repoAccess(app: Probot, tokens: (installationId: number | undefined) => () => Promise<string>): RepoAccess {
+  return {
+    open: async (fullName) => {
+      const [owner, repo] = fullName.split('/') as [string, string];
+      const appClient = (await app.auth()) as Octokit;
+      let installationId: number;
+      try {
+        installationId = (await appClient.rest.apps.getRepoInstallation({ owner, repo })).data.id;
+      } catch (e) {
+        if ((e as { status?: number }).status === 404) return null; // not installed there (or no such repository)
+        throw e;
+      }
+      const octokit = (await app.auth(installationId)) as Octokit;
+      const data = (await octokit.rest.repos.get({ owner, repo })).data;
+      return repoHandle(octokit, tokens(installationId), data as unknown as RepositoryPayload);
+    },
   };
 }
 
@@ -82,9 +134,24 @@ export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: A
     cacheDir: env.AGORA_CACHE_DIR ?? join(tmpdir(), 'agora-app-cache'),
     config,
     ...(env.AGORA_PLAN_PATH ? { planPath: env.AGORA_PLAN_PATH } : {}),
+    ...(env.AGORA_SWEEP_SECONDS ? { sweepIntervalMs: sweepSeconds(env.AGORA_SWEEP_SECONDS) * 1000 } : {}),
+    ...(env.AGORA_REPOSITORIES ? { repositories: env.AGORA_REPOSITORIES.split(',').map((r) => r.trim()).filter(Boolean) } : {}),
     ...(signingKeyPem ? { signingKeyPem } : {}),
     ...(log ? { log } : {}),
   });
+}
+
+function sweepSeconds(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 1) {
+    throw new InvalidInputError(
+      'invalid-environment',
+      'AGORA_SWEEP_SECONDS',
+      [{ path: 'AGORA_SWEEP_SECONDS', message: `"${text}" is not a number of seconds ≥ 1` }],
+      'set it to how often the sweep runs, e.g. AGORA_SWEEP_SECONDS=60',
+    );
+  }
+  return n;
 }
 
 type AgoraLog = { info(msg: string): void; warn(msg: string): void; error(msg: string): void };

@@ -38,7 +38,7 @@ export interface AppWorld {
   close(): Promise<void>;
 }
 
-export async function startAppWorld(opts: { sign?: boolean } = {}): Promise<AppWorld> {
+export async function startAppWorld(opts: { sign?: boolean; /** Sweep interval; the sweep also covers the world's repository from the second boot on. */ sweepMs?: number } = {}): Promise<AppWorld> {
   const sim = await startGitHubSim({ strict: true });
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -55,11 +55,20 @@ export async function startAppWorld(opts: { sign?: boolean } = {}): Promise<AppW
   const t0 = Date.now();
   const log = { info: (m: string) => void (process.env.AGORA_TEST_LOG ? console.log(`${Date.now() - t0} ${m}`) : undefined), warn: (m: string) => void errors.push(m), error: (m: string) => void errors.push(m) };
   const agoras: AgoraGitHub[] = [];
+  const known: string[] = [];
   let middleware: Awaited<ReturnType<typeof createNodeMiddleware>>;
   const boot = async () => {
     const cacheDir = await mkdtemp(join(tmpdir(), 'agora-app-'));
     dirs.push(cacheDir);
-    const agora = new AgoraGitHub({ cacheDir, config, pollMs: 100, environment: {}, log, ...(signingKeyPem ? { signingKeyPem } : {}) });
+    const agora = new AgoraGitHub({
+      cacheDir,
+      config,
+      pollMs: 100,
+      environment: {},
+      log,
+      ...(signingKeyPem ? { signingKeyPem } : {}),
+      ...(opts.sweepMs ? { sweepIntervalMs: opts.sweepMs, repositories: known } : {}),
+    });
     agoras.push(agora);
     middleware = await createNodeMiddleware(agoraApp(agora), { probot });
     return agora;
@@ -72,6 +81,8 @@ export async function startAppWorld(opts: { sign?: boolean } = {}): Promise<AppW
   for (const f of await readdir(join(EXAMPLE, 'fixture'))) files[`fixture/${f}`] = await readFile(join(EXAMPLE, 'fixture', f), 'utf8');
   const { fullName } = await sim.createRepo('octo', 'demo', files);
   const installationId = sim.installApp(gh.appId, fullName);
+  known.push(fullName);
+  if (opts.sweepMs) agora.watchRepository(fullName);
   const octokit = (await probot.auth(installationId)) as Octokit;
   const world: AppWorld = {
     sim,

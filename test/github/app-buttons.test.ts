@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CANCEL_ACTION, RETRY_ACTION } from '../../src/github/agora-github.js';
+import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+
+const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
+  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
+
+async function until(what: string, ok: () => Promise<boolean>, w: AppWorld): Promise<void> {
+  for (let i = 0; i < 200; i += 1) {
+    await w.sim.settle();
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The check-run buttons as a user presses them: Retry on a failed item, Re-run, and Cancel run. */
+describe('check run buttons', () => {
+  let w: AppWorld;
+  const marker = join(tmpdir(), `agora-retry-${randomUUID()}`);
+  beforeAll(async () => {
+    w = await startAppWorld({ sign: true });
+  }, 60_000);
+  afterAll(async () => {
+    await w?.close();
+    await rm(marker, { force: true });
+  });
+
+  it('Retry on a failed item runs it again; its dependent runs, the PR gets the commits, the gate turns green', async () => {
+    // Fails the first time (leaves a marker), succeeds the second.
+    const flaky = `if [ -f ${marker} ]; then echo fixed > fixed.txt; else echo x > ${marker}; echo first try fails; exit 1; fi`;
+    const text = plan('flaky', [
+      { id: 'flaky', run: flaky, locks: ['fixed.txt'] },
+      { id: 'after', run: 'echo after > after.txt', depends_on: ['flaky'], locks: ['after.txt'] },
+    ]);
+    const sha = await w.sim.push(w.fullName, { branch: 'flaky', files: { 'plan.json': text }, message: 'A flaky plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'flaky', base: 'main', title: 'Flaky' });
+    await w.quiesce();
+    let checks = await checkRuns(w, sha);
+    const failed = checks.get('agora / flaky')!;
+    expect(failed).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(checks.get('agora / after')).toMatchObject({ conclusion: 'skipped' });
+    expect(checks.get('agora')).toMatchObject({ conclusion: 'failure' });
+    expect(w.sim.sim.state.checkRuns.get(failed.id)!.actions).toEqual([RETRY_ACTION]);
+    expect(w.sim.sim.state.checkRuns.get(checks.get('agora')!.id)!.actions).toEqual([]); // no Cancel once finished
+    expect(RETRY_ACTION.identifier.length).toBeLessThanOrEqual(20);
+    expect(RETRY_ACTION.description.length).toBeLessThanOrEqual(40);
+
+    w.sim.clickCheckRunButton(w.fullName, failed.id, RETRY_ACTION.identifier, 'octo');
+    await w.quiesce();
+
+    checks = await checkRuns(w, sha);
+    expect(checks.get('agora / flaky')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(checks.get('agora / flaky')!.output.title).toContain('flaky');
+    expect(checks.get('agora / after')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['A flaky plan', expect.stringMatching(/^flaky: /), expect.stringMatching(/^after: /)]);
+    const head = commits.at(-1)!.sha;
+    const gate = (await checkRuns(w, head)).get('agora / audit')!;
+    expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const run = await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: sha, check_name: 'agora / flaky', filter: 'all' });
+    expect(run.data.check_runs.map((c) => c.conclusion).sort()).toEqual(['failure', 'success']); // the history stays
+    expect(w.agora.actionOutcomes).toEqual([{ kind: 'recorded', runId: expect.stringMatching(/^flaky-/), event: 'retry-item', resumed: true }]);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('Re-run (rerequested) on a failed item check retries it too', async () => {
+    const m = `${marker}-rerun`;
+    const text = plan('rerun', [{ id: 'once', run: `if [ -f ${m} ]; then echo ok > ok.txt; else echo x > ${m}; exit 2; fi`, locks: ['ok.txt'] }]);
+    const sha = await w.sim.push(w.fullName, { branch: 'rerun', files: { 'plan.json': text }, message: 'Rerun plan' });
+    await w.quiesce();
+    const failed = (await checkRuns(w, sha)).get('agora / once')!;
+    expect(failed.conclusion).toBe('failure');
+    w.sim.rerequestCheckRun(w.fullName, failed.id);
+    await w.quiesce();
+    await rm(m, { force: true });
+    const checks = await checkRuns(w, sha);
+    expect(checks.get('agora / once')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(w.errors).toEqual([]);
+  });
+
+  it('Cancel run on the running agora check ends every item check cancelled with the reason', async () => {
+    const text = plan('long', [
+      { id: 'slow', run: 'sleep 30' },
+      { id: 'later', run: 'true', depends_on: ['slow'] },
+    ]);
+    const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': text }, message: 'Slow plan' });
+    await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
+    const agora = (await checkRuns(w, sha)).get('agora')!;
+    expect(agora.status).toBe('in_progress');
+    const actions = w.sim.sim.state.checkRuns.get(agora.id)!.actions;
+    expect(actions).toEqual([CANCEL_ACTION]);
+    expect(actions.length).toBeLessThanOrEqual(3);
+    const started = Date.now();
+    w.sim.clickCheckRunButton(w.fullName, agora.id, CANCEL_ACTION.identifier, 'octo');
+    await w.quiesce();
+    expect(Date.now() - started).toBeLessThan(15_000); // the sleep was stopped, not waited out
+    const checks = await checkRuns(w, sha);
+    for (const name of ['agora / slow', 'agora / later', 'agora']) {
+      expect(checks.get(name)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    }
+    expect(checks.get('agora / slow')!.output.summary).toContain('cancelled by @octo (Cancel run button)');
+    expect(checks.get('agora / later')!.output.summary).toContain('cancelled by @octo');
+    expect(w.errors).toEqual([]);
+  });
+});
