@@ -47,7 +47,9 @@ export async function startAppWorld(opts: { sign?: boolean; /** Sweep interval; 
   // Octokit's throttling spaces writes ≥ 1 s apart (right on GitHub, and kept on in `agora app`); the
   // simulator enforces its own limits, so tests turn the client-side spacing off to stay fast.
   const Octokit = ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
-  const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
+  // One Probot per app process: a restarted process must not keep the dead one's handlers registered.
+  const newProbot = () => new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
+  let probot = newProbot();
   const config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
   const signingKeyPem = opts.sign ? generateSigningKey().privateKeyPem : undefined;
   const dirs: string[] = [];
@@ -70,6 +72,7 @@ export async function startAppWorld(opts: { sign?: boolean; /** Sweep interval; 
       ...(opts.sweepMs ? { sweepIntervalMs: opts.sweepMs, repositories: known } : {}),
     });
     agoras.push(agora);
+    probot = newProbot();
     middleware = await createNodeMiddleware(agoraApp(agora), { probot });
     return agora;
   };
@@ -89,7 +92,9 @@ export async function startAppWorld(opts: { sign?: boolean; /** Sweep interval; 
     get agora() {
       return agora;
     },
-    probot,
+    get probot() {
+      return probot;
+    },
     octokit,
     webhookUrl,
     errors,

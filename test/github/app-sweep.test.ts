@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+
+const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
+  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
+
+async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 15_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    await w.sim.settle();
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A crashed app's runs are resumed by the next process; plan commits whose webhooks were lost are found. */
+describe('restart recovery and the sweep', () => {
+  let w: AppWorld;
+  beforeAll(async () => {
+    w = await startAppWorld({ sweepMs: 500 });
+  }, 60_000);
+  afterAll(async () => w?.close());
+
+  it('a fresh process resumes a run the killed one was driving: the lost attempt runs again, everything ends green', async () => {
+    const text = plan('crash', [
+      { id: 'slow', run: 'sleep 2; echo slow > slow.txt', locks: ['slow.txt'] },
+      { id: 'next', run: 'echo next > next.txt', depends_on: ['slow'], locks: ['next.txt'] },
+    ]);
+    const sha = await w.sim.push(w.fullName, { branch: 'crash', files: { 'plan.json': text }, message: 'Crash plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'crash', base: 'main', title: 'Crash' });
+    await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
+    await w.agora.kill(); // a crash: the worker dies, nothing is recorded
+    const fresh = await w.restartApp(); // sweeps at start: the run is `running` on GitHub and nobody drives it
+    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    for (const name of ['agora', 'agora / slow', 'agora / next']) expect(checks.get(name)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(checks.get('agora / slow')!.output.summary).toContain('2 attempts');
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Crash plan', expect.stringMatching(/^slow: /), expect.stringMatching(/^next: /)]);
+    expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(fresh.outcomes).not.toContainEqual(expect.objectContaining({ kind: 'started' })); // resumed, not started again
+    expect(w.errors).toEqual([]);
+  });
+
+  it('with the push and pull_request webhooks dropped, the periodic sweep finds the plan commit on the open PR and runs it', async () => {
+    w.sim.setFaults({ dropWebhookRate: 1 });
+    const sha = await w.sim.push(w.fullName, { branch: 'quiet', files: { 'plan.json': plan('quiet', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]) }, message: 'Quiet plan' });
+    await w.sim.openPullRequest(w.fullName, { head: 'quiet', base: 'main', title: 'Quiet' });
+    await w.sim.settle();
+    const dropped = w.sim.webhookDeliveries.filter((d) => d.event === 'push' || d.event === 'pull_request');
+    expect(dropped.slice(-2).map((d) => d.event).sort()).toEqual(['pull_request', 'push']);
+    w.sim.setFaults({});
+    await until('the sweep to run the plan', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    expect(checks.get('agora / one')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(w.agora.outcomes).toContainEqual({ kind: 'started', runId: `quiet-${sha.slice(0, 12)}` });
+    expect(w.errors).toEqual([]);
+  });
+});
