@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { OrchConfig } from '../config/types.js';
@@ -45,7 +47,9 @@ export async function createTargets(ctx: CliContext): Promise<Record<string, Wor
   if (wantsDocker || process.env.DOCKER_HOST) {
     try {
       const { createDockerTarget } = await import('../executors/docker-target.js');
-      targets.docker = createDockerTarget();
+      // Run ids are unique per repository only: containers are scoped to this host and repository.
+      const scope = createHash('sha256').update(`${hostname()}\0${ctx.store.gitdir}`).digest('hex').slice(0, 16);
+      targets.docker = createDockerTarget({ scope });
     } catch (e) {
       if (wantsDocker) throw new AgoraError('docker-unavailable', `cannot set up the docker target: ${(e as Error).message}`);
     }

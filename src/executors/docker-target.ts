@@ -29,6 +29,9 @@ export const LABEL_MANAGED = 'agora.managed';
 export const LABEL_RUN = 'agora.run';
 export const LABEL_ITEM = 'agora.item';
 export const LABEL_ATTEMPT = 'agora.attempt';
+/** Which server owns a container: canResume and reapOrphans never touch another scope's containers. */
+export const LABEL_SCOPE = 'agora.scope';
+export const DEFAULT_SCOPE = 'default';
 
 /** The container path of the workspace. */
 export const CONTAINER_WORKSPACE = '/workspace';
@@ -50,6 +53,12 @@ export interface DockerTargetOptions {
   stopGraceSeconds?: number;
   /** Options applied under each job's own `options` (e.g. a default image). */
   defaults?: Partial<DockerOptions>;
+  /**
+   * The owner of this target's containers, e.g. a digest of the host and the repository. Run ids are
+   * unique per repository only, so two repositories served on one engine must not share names, and a
+   * restarting server must reap only its own orphans. Default `default`.
+   */
+  scope?: string;
 }
 
 /** Creates the docker target. `run` writes to `job.log` but does not close it: the caller owns the sink. */
@@ -57,17 +66,18 @@ export function createDockerTarget(opts: DockerTargetOptions = {}): WorkerTarget
   const docker = opts.docker ?? new Docker();
   const grace = opts.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS;
   const defaults = opts.defaults ?? {};
+  const scope = opts.scope ?? DEFAULT_SCOPE;
   return {
     name: 'docker',
-    run: (job, signal) => runJob(docker, grace, { ...defaults, ...(job.options ?? {}) }, job, signal),
-    canResume: async (runId, itemId, attempt) => (await findAttempt(docker, runId, itemId, attempt)).length > 0,
-    reapOrphans: (isLive) => reapOrphans(docker, isLive),
+    run: (job, signal) => runJob(docker, grace, { ...defaults, ...(job.options ?? {}) }, job, signal, scope),
+    canResume: async (runId, itemId, attempt) => (await findAttempt(docker, scope, runId, itemId, attempt)).length > 0,
+    reapOrphans: (isLive) => reapOrphans(docker, scope, isLive),
   };
 }
 
 /** The container name of an attempt: deterministic, so that the engine itself refuses a second one. */
-export function containerName(runId: string, itemId: string, attempt: number): string {
-  const digest = createHash('sha256').update(JSON.stringify([runId, itemId, attempt])).digest('hex').slice(0, 16);
+export function containerName(runId: string, itemId: string, attempt: number, scope = DEFAULT_SCOPE): string {
+  const digest = createHash('sha256').update(JSON.stringify([scope, runId, itemId, attempt])).digest('hex').slice(0, 16);
   return `agora-${itemId.slice(0, 40)}-${attempt}-${digest}`;
 }
 
@@ -145,14 +155,20 @@ export function containerEnv(job: WorkerJob): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
-function labelsOf(job: WorkerJob): Record<string, string> {
-  return { [LABEL_RUN]: job.runId, [LABEL_ITEM]: job.itemId, [LABEL_ATTEMPT]: String(job.attempt), [LABEL_MANAGED]: 'true' };
+function labelsOf(job: WorkerJob, scope: string): Record<string, string> {
+  return {
+    [LABEL_RUN]: job.runId,
+    [LABEL_ITEM]: job.itemId,
+    [LABEL_ATTEMPT]: String(job.attempt),
+    [LABEL_MANAGED]: 'true',
+    [LABEL_SCOPE]: scope,
+  };
 }
 
-function createSpec(job: WorkerJob, o: Validated): Docker.ContainerCreateOptions {
+function createSpec(job: WorkerJob, o: Validated, scope: string): Docker.ContainerCreateOptions {
   const hasStdin = job.stdin !== undefined;
   return {
-    name: containerName(job.runId, job.itemId, job.attempt),
+    name: containerName(job.runId, job.itemId, job.attempt, scope),
     Image: o.image,
     // The job's argv replaces whatever entrypoint the image has.
     Entrypoint: job.command.slice(0, 1),
@@ -160,7 +176,7 @@ function createSpec(job: WorkerJob, o: Validated): Docker.ContainerCreateOptions
     WorkingDir: CONTAINER_WORKSPACE,
     User: o.user,
     Env: containerEnv(job),
-    Labels: labelsOf(job),
+    Labels: labelsOf(job, scope),
     Tty: false,
     AttachStdin: hasStdin,
     OpenStdin: hasStdin,
@@ -185,15 +201,17 @@ function createSpec(job: WorkerJob, o: Validated): Docker.ContainerCreateOptions
 }
 
 /** Containers of one attempt (normally zero or one). */
-async function findAttempt(docker: Docker, runId: string, itemId: string, attempt: number): Promise<Docker.ContainerInfo[]> {
+async function findAttempt(docker: Docker, scope: string, runId: string, itemId: string, attempt: number): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({
     all: true,
-    filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_RUN}=${runId}`, `${LABEL_ITEM}=${itemId}`, `${LABEL_ATTEMPT}=${attempt}`] },
+    filters: {
+      label: [`${LABEL_MANAGED}=true`, `${LABEL_SCOPE}=${scope}`, `${LABEL_RUN}=${runId}`, `${LABEL_ITEM}=${itemId}`, `${LABEL_ATTEMPT}=${attempt}`],
+    },
   });
 }
 
-async function reapOrphans(docker: Docker, isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number> {
-  const managed = await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } });
+async function reapOrphans(docker: Docker, scope: string, isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number> {
+  const managed = await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_SCOPE}=${scope}`] } });
   let reaped = 0;
   for (const info of managed) {
     const labels = info.Labels ?? {};
@@ -290,13 +308,20 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
   }
 }
 
-async function runJob(docker: Docker, grace: number, rawOptions: Record<string, unknown>, job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
+async function runJob(
+  docker: Docker,
+  grace: number,
+  rawOptions: Record<string, unknown>,
+  job: WorkerJob,
+  signal: AbortSignal,
+  scope: string,
+): Promise<WorkerResult> {
   const o = validateOptions(rawOptions);
   if (typeof o === 'string') return { exitCode: null, reason: o, infrastructureFailure: false };
   if (job.command.length === 0 || job.command[0] === '') {
     return { exitCode: null, reason: 'cannot start worker: the command is empty', infrastructureFailure: false };
   }
-  const name = containerName(job.runId, job.itemId, job.attempt);
+  const name = containerName(job.runId, job.itemId, job.attempt, scope);
   let container: Docker.Container | undefined;
   try {
     const existing = await inspectOrUndefined(docker.getContainer(name));
@@ -314,7 +339,7 @@ async function runJob(docker: Docker, grace: number, rawOptions: Record<string, 
       throw e;
     }
     try {
-      container = await docker.createContainer(createSpec(job, o));
+      container = await docker.createContainer(createSpec(job, o, scope));
     } catch (e) {
       if (statusOf(e) !== 409) throw e;
       // Another caller created this attempt's container in between: collect that one, never a second.

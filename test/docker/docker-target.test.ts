@@ -5,7 +5,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { containerName, createDockerTarget, LABEL_MANAGED, parseMemory } from '../../src/executors/docker-target.js';
+import { containerName, createDockerTarget, DEFAULT_SCOPE, LABEL_MANAGED, LABEL_SCOPE, parseMemory } from '../../src/executors/docker-target.js';
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
 import { connectEngine, DEFAULT_ENGINE, makeJob, managedContainers, NODE, tempDir, uniqueRunId } from './engine.js';
@@ -299,7 +299,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
       name: containerName(run, 'w', 1),
       Image: 'localhost/agora-busybox:test',
       Cmd: ['sh', '-c', 'echo stale > stale.txt'],
-      Labels: { [LABEL_MANAGED]: 'true', 'agora.run': run, 'agora.item': 'w', 'agora.attempt': '1' },
+      Labels: { [LABEL_MANAGED]: 'true', [LABEL_SCOPE]: DEFAULT_SCOPE, 'agora.run': run, 'agora.item': 'w', 'agora.attempt': '1' },
     });
     cleanups.push(() => stale.remove({ force: true }).catch(() => undefined));
     expect(await target.canResume!(run, 'w', 1)).toBe(true);
@@ -316,7 +316,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
       d.createContainer({
         Image: 'localhost/agora-busybox:test',
         Cmd: ['sleep', '60'],
-        Labels: { [LABEL_MANAGED]: 'true', 'agora.run': run, 'agora.item': item, 'agora.attempt': '1' },
+        Labels: { [LABEL_MANAGED]: 'true', [LABEL_SCOPE]: DEFAULT_SCOPE, 'agora.run': run, 'agora.item': item, 'agora.attempt': '1' },
       });
     const dead = await mk('dead');
     await dead.start();

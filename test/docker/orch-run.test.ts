@@ -96,4 +96,27 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     expect(git(repo, 'show', `refs/agora/integration/${runId}:slow.txt`)).toBe('slow\n');
     await waitFor('the container to be removed', async () => ((await managedContainers(docker!, runId)).length === 0) || undefined, 30_000);
   });
+
+  it("a serve starting up reaps only its own repository's orphans, never another's containers", async () => {
+    const { createDockerTarget } = await import('../../src/executors/docker-target.js');
+    const { makeJob } = await import('./engine.js');
+    const other = createDockerTarget({ docker: docker!, scope: `elsewhere-${tag}`, stopGraceSeconds: 1 });
+    const runId = `foreign-${tag}`;
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const job = makeJob({ runId, itemId: 'x', workspaceDir: await mkdtemp(join(tmpdir(), 'agora-foreign-')), command: ['sleep', '20'] });
+    const abort = new AbortController();
+    const running = other.run(job, abort.signal);
+    await waitFor('the foreign container to run', async () => (await managedContainers(docker!, runId)).some((c) => c.State === 'running') || undefined, 60_000);
+    const repo = makeRepo({
+      'agora.config.mjs': config,
+      'plan.json': JSON.stringify({ id: `mine${tag}`, queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: 'write', workerInput: {} }, depends_on: [], resourceLocks: ['out/a.json'] }] }),
+    });
+    expect((await agora(repo, ['orch', 'run', 'plan.json'], env, 120_000)).code).toBe(0);
+    expect((await managedContainers(docker!, runId)).map((c) => c.State)).toEqual(['running']);
+    abort.abort('test over');
+    await running;
+    expect(await managedContainers(docker!, runId)).toEqual([]);
+  });
 });
