@@ -3,6 +3,7 @@
  * the shape patches and integration work with (DESIGN.md §3).
  */
 import type { GitStore, Oid, TreeEntry, TreeEntryMode } from './types.js';
+import { limiter } from './limiter.js';
 
 /** A tree entry's mode and object, as a change sees it. */
 export interface TreeChangeSide {
@@ -39,21 +40,6 @@ interface DiffContext {
   limit: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
-/** Runs at most `max` tasks at a time. */
-function limiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async (task) => {
-    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
-}
 
 async function entriesOf(ctx: DiffContext, tree: Oid | null): Promise<Map<string, TreeEntry>> {
   const map = new Map<string, TreeEntry>();

@@ -21,6 +21,7 @@ import type { LocalGitStore } from './local-store.js';
 import { applyTreeChanges, type PathChange } from './tree-edit.js';
 import { diffTrees, type TreeChange } from './tree-diff.js';
 import type { Oid, TreeEntryMode } from './types.js';
+import { limiter } from './limiter.js';
 
 /** How a workspace is materialised and captured. */
 export type WorkspaceMethod = 'cli' | 'isomorphic-git';
@@ -259,21 +260,6 @@ async function restoreNestedRepositories(hidden: { moved: Array<{ from: string; 
 // ---------------------------------------------------------------------------------------------------
 // The in-process method
 
-/** Runs at most `max` tasks at a time. */
-function limiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async (task) => {
-    while (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
-}
 
 async function writeTreeInto(store: LocalGitStore, tree: Oid, dir: string): Promise<void> {
   const limit = limiter(32);
