@@ -3,6 +3,7 @@ import { Probot, Server } from 'probot';
 import { AgoraError } from '../errors.js';
 import { agoraApp, agoraFromEnv } from './app.js';
 import type { AgoraGitHub } from './agora-github.js';
+import { agoraOctokit } from './octokit.js';
 
 /**
  * `agora app`: the GitHub App server. Probot's conventions for the app's identity — APP_ID, PRIVATE_KEY
@@ -33,7 +34,8 @@ export async function startAppServer(env: NodeJS.ProcessEnv = process.env): Prom
   const baseUrl = env.AGORA_GITHUB_API_URL ?? (env.GHE_HOST ? `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}/api/v3` : undefined);
   const logLevel = (env.LOG_LEVEL ?? 'info') as 'info';
   const port = Number(env.PORT ?? 3000);
-  const AppProbot = Probot.defaults({ appId: env.APP_ID, privateKey, secret: env.WEBHOOK_SECRET, logLevel, ...(baseUrl ? { baseUrl } : {}) });
+  // Octokit's throttling and retry on, and secondary-limit 403s retried after retry-after (Probot's own handler gives up).
+  const AppProbot = Probot.defaults({ appId: env.APP_ID, privateKey, secret: env.WEBHOOK_SECRET, logLevel, Octokit: agoraOctokit(), ...(baseUrl ? { baseUrl } : {}) });
   // Probot sets up its logger (at LOG_LEVEL) on first use; the Server's own default logger is always `info`.
   const probe = new AppProbot();
   await probe.auth();

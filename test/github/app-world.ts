@@ -13,7 +13,9 @@ import { loadConfig } from '../../src/config/load.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { AgoraGitHub, type Octokit } from '../../src/github/agora-github.js';
 import { agoraApp } from '../../src/github/app.js';
-import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+import Bottleneck from 'bottleneck';
+import { agoraOctokit } from '../../src/github/octokit.js';
+import { startGitHubSim, type GitHubSim, type SimLimits } from '../github-sim/src/index.js';
 
 export const EXAMPLE = resolve('examples/offload-fanout');
 const SECRET = 'app-webhook-secret';
@@ -38,15 +40,42 @@ export interface AppWorld {
   close(): Promise<void>;
 }
 
-export async function startAppWorld(opts: { sign?: boolean; /** Sweep interval; the sweep also covers the world's repository from the second boot on. */ sweepMs?: number } = {}): Promise<AppWorld> {
-  const sim = await startGitHubSim({ strict: true });
+export interface AppWorldOptions {
+  sign?: boolean;
+  /** Sweep interval; the sweep also covers the world's repository from the second boot on. */
+  sweepMs?: number;
+  /** The simulator's rate limits (GitHub's by default) and fault seed. */
+  limits?: SimLimits;
+  seed?: number;
+  /**
+   * The app's Octokit as `agora app` builds it (throttling and retry plugins on, secondary limits
+   * retried), with every wait scaled by 1/100 so tests stay fast: write spacing 10 ms instead of 1 s,
+   * `retry-after: 5` waits 50 ms, the 5xx backoff 10/40/90 ms. Off: client-side throttling disabled.
+   */
+  plugins?: boolean;
+}
+
+/** Probot's Octokit with the plugins as the app configures them, every wait scaled by `scale`. */
+export function scaledAgoraOctokit(scale = 0.01) {
+  return agoraOctokit({
+    throttle: {
+      retryAfterBaseValue: 1000 * scale,
+      // The plugin's write group spaces writes ≥ 1 s apart (maxConcurrent 1); the same, scaled.
+      write: new Bottleneck.Group({ maxConcurrent: 1, minTime: 1000 * scale }),
+    },
+    retry: { retryAfterBaseValue: 1000 * scale },
+  });
+}
+
+export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorld> {
+  const sim = await startGitHubSim({ strict: true, ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
   const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora' });
   // Octokit's throttling spaces writes ≥ 1 s apart (right on GitHub, and kept on in `agora app`); the
   // simulator enforces its own limits, so tests turn the client-side spacing off to stay fast.
-  const Octokit = ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
+  const Octokit = opts.plugins ? scaledAgoraOctokit() : ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
   // One Probot per app process: a restarted process must not keep the dead one's handlers registered.
   const newProbot = () => new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
   let probot = newProbot();

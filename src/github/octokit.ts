@@ -1,0 +1,53 @@
+import { ProbotOctokit } from 'probot';
+
+/**
+ * The app's Octokit class: Probot's, with Octokit's throttling and retry plugins on and a secondary-limit
+ * handler that waits `retry-after` and tries again. Probot 14 installs its own throttle handlers, and its
+ * `onSecondaryRateLimit` only logs: without this class a 403 "secondary rate limit" fails the request
+ * (a check run never completes, the run never finishes).
+ */
+
+/** Octokit's throttle options the app sets (plus anything the plugin accepts, e.g. its Bottleneck groups). */
+export interface AgoraThrottleOptions {
+  /** Milliseconds per second of `retry-after` (Octokit's default 1000; tests shrink it). */
+  retryAfterBaseValue?: number;
+  [option: string]: unknown;
+}
+
+export interface AgoraOctokitOptions {
+  /** How many times one request is retried after a secondary-limit 403 (default 5). */
+  secondaryRetries?: number;
+  /** How many times one request is retried after the primary limit ran out (default 2). */
+  primaryRetries?: number;
+  throttle?: AgoraThrottleOptions;
+  /** plugin-retry's options (5xx and other retryable errors): `retries` (default 3), `retryAfterBaseValue` (ms per unit, default 1000). */
+  retry?: { retries?: number; retryAfterBaseValue?: number };
+  /** Called on every limit hit (logging). */
+  onLimit?: (kind: 'secondary' | 'primary', retryAfterSeconds: number, request: { method: string; url: string }, retryCount: number) => void;
+}
+
+type RequestOptions = { method: string; url: string };
+
+/** Probot's Octokit with the app's throttling and retry settings; pass it as Probot's `Octokit` option. */
+export function agoraOctokit(opts: AgoraOctokitOptions = {}): typeof ProbotOctokit {
+  const secondaryRetries = opts.secondaryRetries ?? 5;
+  const primaryRetries = opts.primaryRetries ?? 2;
+  return ProbotOctokit.defaults((instance: { throttle?: object; retry?: object }) => ({
+    ...instance,
+    // Probot passes its own (non-retrying) handlers in `instance.throttle`; ours replace them.
+    throttle: {
+      ...instance.throttle,
+      ...opts.throttle,
+      enabled: true,
+      onSecondaryRateLimit: (retryAfter: number, options: RequestOptions, _octokit: unknown, retryCount: number) => {
+        opts.onLimit?.('secondary', retryAfter, options, retryCount);
+        return retryCount < secondaryRetries;
+      },
+      onRateLimit: (retryAfter: number, options: RequestOptions, _octokit: unknown, retryCount: number) => {
+        opts.onLimit?.('primary', retryAfter, options, retryCount);
+        return retryCount < primaryRetries;
+      },
+    },
+    ...(opts.retry ? { retry: { ...instance.retry, ...opts.retry } } : {}),
+  })) as typeof ProbotOctokit;
+}

@@ -1,0 +1,95 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { trailers } from '../../src/github/plan-commit.js';
+import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+import type { RequestLogEntry } from '../github-sim/src/index.js';
+
+/**
+ * The app under GitHub's bad days: injected 5xx on the REST API, and secondary-limit 403s with
+ * `retry-after`. The app runs with Octokit's throttling and retry plugins as `agora app` configures them
+ * (waits scaled by 1/100); a user must see exactly what a healthy run shows, and the request log must
+ * show that the failed requests were retried until they succeeded.
+ */
+
+const ITEMS = ['edit-alpha', 'edit-beta', 'edit-shared', 'verify'];
+
+/** Runs the fan-out plan on `branch` and opens its PR; returns the plan commit and the PR number. */
+async function pushPlan(w: AppWorld, branch: string): Promise<{ planSha: string; pr: number }> {
+  const planSha = await w.sim.push(w.fullName, { branch, files: { 'plan.json': await examplePlan() }, message: `Add the fan-out plan (${branch})` });
+  const pr = (await w.sim.openPullRequest(w.fullName, { head: branch, base: 'main', title: `Fan out on ${branch}` })).number;
+  return { planSha, pr };
+}
+
+/** What a user sees: every item check success, 3 Agora commits on the PR, the gate green on the new head. */
+async function expectGreen(w: AppWorld, planSha: string, pr: number): Promise<void> {
+  const checks = await checkRuns(w, planSha);
+  for (const item of ITEMS) expect(checks.get(`agora / ${item}`), item).toMatchObject({ status: 'completed', conclusion: 'success' });
+  expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
+  const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr })).data;
+  expect(commits[0]!.sha).toBe(planSha);
+  expect(commits.slice(1).map((c) => trailers(c.commit.message).get('Agora-Item')).sort()).toEqual(['edit-alpha', 'edit-beta', 'edit-shared']);
+  const head = commits.at(-1)!.sha;
+  expect((await checkRuns(w, head)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+}
+
+/** REST requests (not git) by the app: with its JWT or its installation token (the test reads nothing meanwhile). */
+function appRest(log: RequestLogEntry[]): RequestLogEntry[] {
+  return log.filter((r) => r.route !== 'git-http' && (r.actor?.startsWith('app:') || r.actor?.startsWith('installation:')));
+}
+
+/** Every failed request (by `status`) followed later by a success of the same method and path. */
+function retriedToSuccess(log: RequestLogEntry[], failed: (r: RequestLogEntry) => boolean): { failures: RequestLogEntry[]; unrecovered: RequestLogEntry[] } {
+  const failures: RequestLogEntry[] = [];
+  const unrecovered: RequestLogEntry[] = [];
+  log.forEach((r, i) => {
+    if (!failed(r)) return;
+    failures.push(r);
+    if (!log.slice(i + 1).some((s) => s.method === r.method && s.path === r.path && s.status < 400)) unrecovered.push(r);
+  });
+  return { failures, unrecovered };
+}
+
+describe('the app survives GitHub faults', () => {
+  let w: AppWorld | undefined;
+  afterEach(async () => {
+    await w?.close();
+    w = undefined;
+  });
+
+  it('with 15% of REST requests answered 5xx, the run still ends green and every failed request was retried', async () => {
+    w = await startAppWorld({ plugins: true, seed: 7 });
+    const from = w.sim.requests.length;
+    w.sim.setFaults({ serverErrorRate: 0.15 });
+    const { planSha, pr } = await pushPlan(w, 'run-fanout');
+    await w.quiesce();
+    w.sim.setFaults({}); // the assertions' own reads see a healthy API
+    const log = appRest(w.sim.requests.slice(from));
+
+    await expectGreen(w, planSha, pr);
+    const { failures, unrecovered } = retriedToSuccess(log, (r) => r.status >= 500);
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.every((r) => [500, 502, 503].includes(r.status))).toBe(true);
+    expect(unrecovered).toEqual([]);
+    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
+    expect(w.sim.contractViolations).toEqual([]);
+    expect(w.errors).toEqual([]);
+  }, 30_000);
+
+  it('with secondary limits tight (1 concurrent request), two PRs at once meet 403 + retry-after and both end green', async () => {
+    w = await startAppWorld({ plugins: true, limits: { concurrentRequests: 1 } });
+    const from = w.sim.requests.length;
+    w.sim.setFaults({ latencyMs: [5, 25] }); // requests take a while, so the two runs' requests overlap
+    const [a, b] = await Promise.all([pushPlan(w, 'run-a'), pushPlan(w, 'run-b')]);
+    await w.quiesce();
+    w.sim.setFaults({});
+    const log = appRest(w.sim.requests.slice(from));
+
+    await expectGreen(w, a.planSha, a.pr);
+    await expectGreen(w, b.planSha, b.pr);
+    const { failures, unrecovered } = retriedToSuccess(log, (r) => r.status === 403);
+    expect(failures.length).toBeGreaterThan(0);
+    expect(unrecovered).toEqual([]);
+    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(2);
+    expect(w.sim.contractViolations).toEqual([]);
+    expect(w.errors).toEqual([]);
+  }, 30_000);
+});
