@@ -27,6 +27,8 @@ export interface AppWorld {
   /** The installation's client (what a user's tools would see through the API). */
   octokit: Octokit;
   webhookUrl: string;
+  /** The app's id on the simulator. */
+  appId: number;
   /** Errors and warnings the app logged (a healthy run logs none). */
   errors: string[];
   fullName: string;
@@ -53,6 +55,8 @@ export interface AppWorldOptions {
    * `retry-after: 5` waits 50 ms, the 5xx backoff 10/40/90 ms. Off: client-side throttling disabled.
    */
   plugins?: boolean;
+  /** With `plugins`: the factor every client-side wait is scaled by (default 0.01). */
+  octokitScale?: number;
 }
 
 /** Probot's Octokit with the plugins as the app configures them, every wait scaled by `scale`. */
@@ -75,7 +79,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora' });
   // Octokit's throttling spaces writes ≥ 1 s apart (right on GitHub, and kept on in `agora app`); the
   // simulator enforces its own limits, so tests turn the client-side spacing off to stay fast.
-  const Octokit = opts.plugins ? scaledAgoraOctokit() : ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
+  const Octokit = opts.plugins ? scaledAgoraOctokit(opts.octokitScale) : ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
   // One Probot per app process: a restarted process must not keep the dead one's handlers registered.
   const newProbot = () => new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
   let probot = newProbot();
@@ -126,6 +130,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     },
     octokit,
     webhookUrl,
+    appId: gh.appId,
     errors,
     fullName,
     owner: 'octo',

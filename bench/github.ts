@@ -1,0 +1,108 @@
+/**
+ * bench/github: what the GitHub App costs in API requests, on the simulator.
+ * For plans of N independent no-op `command` items pushed to a branch: REST requests, writes and
+ * content-creating requests per item (the simulator's request log, the app's own requests only: its JWT
+ * and its installation token; git over HTTP counted apart), secondary-limit 403s met, and the time from
+ * the push to the last item check completed. Beside each, a same-run reference: the bare cost of N
+ * check runs created and completed (2 calls each) through the same Octokit against the same simulator,
+ * on another installation so the two do not share limits.
+ *
+ * The app's Octokit is `agora app`'s (throttling + retry plugins, secondary limits retried) with every
+ * client-side wait scaled by AGORA_BENCH_SCALE (default 0.01: writes spaced 10 ms instead of GitHub's
+ * recommended 1 s, `retry-after: 60` waits 0.6 s). The simulator enforces GitHub's default limits
+ * (80 content-creating requests a minute, 500 an hour), so at that scale larger plans meet 403s.
+ *
+ * Run: npx tsx bench/github.ts [sizes…]   (default 10 100; 1000 on request)
+ */
+import { performance } from 'node:perf_hooks';
+import type { RequestLogEntry } from '../test/github-sim/src/index.js';
+import { scaledAgoraOctokit, startAppWorld, type AppWorld } from '../test/github/app-world.js';
+import type { Octokit } from '../src/github/agora-github.js';
+import { report } from './lib.js';
+
+const scale = Number(process.env.AGORA_BENCH_SCALE ?? 0.01);
+
+function noopPlan(n: number): string {
+  const items = Array.from({ length: n }, (_, i) => ({
+    id: `noop-${String(i + 1).padStart(4, '0')}`,
+    executor: 'command',
+    inputs: { run: 'true' },
+    depends_on: [],
+    resourceLocks: [],
+  }));
+  return `${JSON.stringify({ id: `bench-${n}`, queue: 'default', items }, null, 2)}\n`;
+}
+
+function cost(log: RequestLogEntry[], n: number) {
+  const rest = log.filter((r) => r.route !== 'git-http');
+  const per = (x: number) => Math.round((x / n) * 100) / 100;
+  return {
+    restPerItem: per(rest.length),
+    writesPerItem: per(rest.filter((r) => r.write).length),
+    contentCreatingPerItem: per(rest.filter((r) => r.contentCreation).length),
+    rest: rest.length,
+    writes: rest.filter((r) => r.write).length,
+    contentCreating: rest.filter((r) => r.contentCreation).length,
+    secondary403: rest.filter((r) => r.status === 403).length,
+    server5xx: rest.filter((r) => r.status >= 500).length,
+    gitHttp: log.length - rest.length,
+  };
+}
+
+/** Item checks of `sha` completed, read from the simulator's state (no API request). */
+function completedItemChecks(w: AppWorld, sha: string): number {
+  let done = 0;
+  for (const c of w.sim.sim.state.checkRuns.values()) if (c.headSha === sha && c.name.startsWith('agora / noop-') && c.status === 'completed') done += 1;
+  return done;
+}
+
+async function appRun(w: AppWorld, n: number) {
+  const actors = new Set([`installation:${w.installationId}`]);
+  const from = w.sim.requests.length;
+  const t0 = performance.now();
+  const sha = await w.sim.push(w.fullName, { branch: `bench-${n}`, files: { 'plan.json': noopPlan(n) }, message: `Plan of ${n} no-op items` });
+  let lastCheckMs = NaN;
+  const watch = setInterval(() => {
+    if (Number.isNaN(lastCheckMs) && completedItemChecks(w, sha) === n) lastCheckMs = performance.now() - t0;
+  }, 10);
+  await w.quiesce();
+  clearInterval(watch);
+  if (Number.isNaN(lastCheckMs) && completedItemChecks(w, sha) === n) lastCheckMs = performance.now() - t0;
+  const totalMs = performance.now() - t0;
+  const log = w.sim.requests.slice(from).filter((r) => r.actor !== null && (actors.has(r.actor) || r.actor.startsWith('app:')));
+  const run = [...w.sim.sim.state.checkRuns.values()].find((c) => c.headSha === sha && c.name === 'agora');
+  return { ...cost(log, n), pushToLastItemCheckMs: Math.round(lastCheckMs), pushToIdleMs: Math.round(totalMs), runConclusion: run?.conclusion ?? null, errors: w.errors.length };
+}
+
+/** The floor: N check runs created and completed, nothing else, through the same Octokit class. */
+async function reference(w: AppWorld, n: number, refRepo: { owner: string; repo: string; installationId: number; sha: string }) {
+  const from = w.sim.requests.length;
+  const octokit = (await w.probot.auth(refRepo.installationId)) as Octokit;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 1) {
+    const { data } = await octokit.rest.checks.create({ owner: refRepo.owner, repo: refRepo.repo, head_sha: refRepo.sha, name: `ref / ${n}-${i}`, status: 'queued' });
+    await octokit.rest.checks.update({ owner: refRepo.owner, repo: refRepo.repo, check_run_id: data.id, status: 'completed', conclusion: 'success' });
+  }
+  const ms = performance.now() - t0;
+  const log = w.sim.requests.slice(from).filter((r) => r.actor === `installation:${refRepo.installationId}`);
+  return { ...cost(log, n), ms: Math.round(ms) };
+}
+
+async function main(): Promise<void> {
+  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  for (const n of sizes.length ? sizes : [10, 100]) {
+    // A fresh simulator per size: GitHub's limits count per installation and hour.
+    const w = await startAppWorld({ plugins: true, octokitScale: scale });
+    try {
+      const refRepo = await w.sim.createRepo('octo', 'reference', { 'README.md': 'ref\n' });
+      const refInstallation = w.sim.installApp(w.appId, refRepo.fullName);
+      const app = await appRun(w, n);
+      const ref = await reference(w, n, { owner: 'octo', repo: 'reference', installationId: refInstallation, sha: refRepo.headSha });
+      report('github-app', { items: n, octokitWaitScale: scale, ...app, reference: { what: `${n} check runs created + completed through the same Octokit`, ...ref } });
+    } finally {
+      await w.close();
+    }
+  }
+}
+
+await main();
