@@ -118,6 +118,9 @@ interface ActiveRun {
   reported: Map<string, ItemState['status']>;
   /** GitHub updates, in commit order. */
   updates: Promise<void>;
+  /** The newest state not reported yet, and whether a report of it is already queued (reports coalesce). */
+  latest: StoredRun | undefined;
+  reportQueued: boolean;
   /** The audit seq of the last state reported (older snapshots are skipped). */
   reportedSeq: number;
   wake(): void;
@@ -387,10 +390,9 @@ export class AgoraGitHub {
     try {
       const runCheck = await this.createRunCheck(ev, stored);
       this.opts.log?.info(`agora: ${stored.runId}: run check created`);
-      const itemChecks = new Map<string, number>();
-      for (const item of stored.plan.items) itemChecks.set(item.id, await this.createItemCheck(ev, stored, item.id, 'queued'));
-      this.opts.log?.info(`agora: ${stored.runId}: item checks created`);
-      this.drive(ev, repo, stored, runCheck, itemChecks, new Map());
+      // Item checks are created by the first report, after the driver's first tick: an item that starts
+      // at once is created `in_progress` (one write less), the others `queued`.
+      this.drive(ev, repo, stored, runCheck, new Map(), new Map());
     } catch (e) {
       this.claimed.delete(stored.runId);
       throw e;
@@ -489,6 +491,8 @@ export class AgoraGitHub {
       itemChecks,
       reported,
       updates: Promise.resolve(),
+      latest: undefined,
+      reportQueued: false,
       reportedSeq: -1,
       wake,
       driver: new RunDriver(stored, repo.attempt, {
@@ -516,10 +520,13 @@ export class AgoraGitHub {
     this.track(
       (async () => {
         try {
+          let firstTick = true;
           for (;;) {
             for (;;) {
               if (this.killed) return;
               await active.driver.tick();
+              if (firstTick) this.enqueueReport(active, active.driver.run); // every item gets its check, even if the tick committed nothing
+              firstTick = false;
               if (this.killed) return;
               if (active.driver.run.state.status !== 'running' && !active.driver.busy) break;
               if (this.closed && !active.driver.busy) break;
@@ -636,9 +643,18 @@ export class AgoraGitHub {
     if (seq < active.reportedSeq) return; // an older snapshot than one already shown
     active.reportedSeq = seq;
     for (const item of Object.values(run.state.items)) {
-      const id = active.itemChecks.get(item.id);
+      let id = active.itemChecks.get(item.id);
       const before = active.reported.get(item.id);
-      if (id === undefined || before === item.status) continue;
+      if (id === undefined) {
+        // First report of a new run: running items are created in progress, waiting ones queued; a terminal
+        // one (a cancel came first) is created queued and completed just below.
+        const running = item.status === 'running';
+        id = await this.createItemCheck(active.ev, run, item.id, running ? 'in_progress' : 'queued');
+        active.itemChecks.set(item.id, id);
+        if (running) active.reported.set(item.id, item.status);
+        if (!TERMINAL_ITEM_STATUSES.has(item.status)) continue;
+      }
+      if (before === item.status) continue;
       if (before !== undefined && TERMINAL_ITEM_STATUSES.has(before) && !TERMINAL_ITEM_STATUSES.has(item.status)) {
         // Reopened (Retry): a new check run for the new attempt; GitHub keeps the old one in the history.
         const running = item.status === 'running';
@@ -667,6 +683,8 @@ export class AgoraGitHub {
           check_run_id: id,
           status: 'completed',
           conclusion,
+          // Reports coalesce, so an item that ran between two reports was never shown in progress: its start still shows.
+          ...(item.startedAt ? { started_at: new Date(item.startedAt).toISOString() } : {}),
           completed_at: new Date(item.finishedAt ?? this.clock()).toISOString(),
           output: itemOutput(run.runId, item, await this.itemDetails(active, run, item)),
           actions: item.status === 'failed' ? [RETRY_ACTION] : [],
@@ -692,9 +710,21 @@ export class AgoraGitHub {
     };
   }
 
+  /**
+   * Queues a report of `run` behind the ones in flight. Reports coalesce: while one is being written, later
+   * states replace each other and only the newest is reported, so an item that started and finished in
+   * between goes from queued to completed in one write (GitHub shows the final state either way).
+   */
   private enqueueReport(active: ActiveRun, run: StoredRun): void {
+    if (!active.latest || (run.last?.seq ?? -1) >= (active.latest.last?.seq ?? -1)) active.latest = run;
+    if (active.reportQueued) return;
+    active.reportQueued = true;
     active.updates = active.updates
-      .then(() => (this.killed ? undefined : this.report(active, run)))
+      .then(() => {
+        active.reportQueued = false;
+        const newest = active.latest ?? run;
+        return this.killed ? undefined : this.report(active, newest);
+      })
       .catch((e: unknown) => this.opts.log?.warn(`agora: ${run.runId}: check update failed: ${(e as Error).message}`));
   }
 
