@@ -41,6 +41,12 @@ export interface AgoraGitHubOptions {
   /** Environment secrets are read from for workers (default process.env; only declared names reach them). */
   environment?: Record<string, string | undefined>;
   pollMs?: number;
+  /**
+   * How long an item that waited must have been running before its check shows `in_progress` (default
+   * 1000 ms, GitHub's recommended spacing of writes): a shorter one goes from queued to completed in one
+   * write. Items that start at once are created `in_progress`.
+   */
+  progressDelayMs?: number;
   /** How often the sweep runs (default 60 s): resumes undriven running runs, finds plan commits whose webhook was lost. */
   sweepIntervalMs?: number;
   /** Repositories (`owner/name`) the sweep covers from the start, before any webhook names them. */
@@ -121,6 +127,8 @@ interface ActiveRun {
   /** The newest state not reported yet, and whether a report of it is already queued (reports coalesce). */
   latest: StoredRun | undefined;
   reportQueued: boolean;
+  /** A report scheduled for when a started item's check is due to show `in_progress`. */
+  laterTimer: NodeJS.Timeout | undefined;
   /** The audit seq of the last state reported (older snapshots are skipped). */
   reportedSeq: number;
   wake(): void;
@@ -493,6 +501,7 @@ export class AgoraGitHub {
       updates: Promise.resolve(),
       latest: undefined,
       reportQueued: false,
+      laterTimer: undefined,
       reportedSeq: -1,
       wake,
       driver: new RunDriver(stored, repo.attempt, {
@@ -543,6 +552,7 @@ export class AgoraGitHub {
             active.runCheck = await this.createRunCheck(ev, active.driver.run);
           }
         } finally {
+          clearTimeout(active.laterTimer);
           this.active.delete(stored.runId);
           this.claimed.delete(stored.runId);
         }
@@ -664,6 +674,12 @@ export class AgoraGitHub {
         continue;
       }
       if (item.status === 'running' && !TERMINAL_ITEM_STATUSES.has(before ?? 'pending')) {
+        const delay = this.opts.progressDelayMs ?? 1000;
+        const ranFor = item.startedAt === undefined ? delay : this.clock() - item.startedAt;
+        if (ranFor < delay) {
+          this.reportLater(active, delay - ranFor);
+          continue;
+        }
         active.reported.set(item.id, item.status);
         await octokit.rest.checks.update({
           owner,
@@ -708,6 +724,15 @@ export class AgoraGitHub {
       ...(patch ? { patchUrl: `${active.ev.htmlUrl}/commit/${patch}` } : {}),
       ...(log ? { logTail: log.split('\n').slice(-40).join('\n').slice(-4000) } : {}),
     };
+  }
+
+  /** Reports the run's newest state again in `ms` (one timer per run; a report that finds more due schedules again). */
+  private reportLater(active: ActiveRun, ms: number): void {
+    if (active.laterTimer) return;
+    active.laterTimer = setTimeout(() => {
+      active.laterTimer = undefined;
+      if (this.active.get(active.runId) === active && !this.killed) this.enqueueReport(active, active.driver.run);
+    }, ms);
   }
 
   /**

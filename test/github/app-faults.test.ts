@@ -66,6 +66,7 @@ describe('the app survives GitHub faults', () => {
 
     await expectGreen(w, planSha, pr);
     const { failures, unrecovered } = retriedToSuccess(log, (r) => r.status >= 500);
+    if (process.env.AGORA_TEST_LOG) console.log(`retried: ${failures.length} failed requests, e.g. ${failures.slice(0, 3).map((r) => `${r.status} ${r.method} ${r.route}`).join("; ")}`);
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.every((r) => [500, 502, 503].includes(r.status))).toBe(true);
     expect(unrecovered).toEqual([]);
@@ -74,21 +75,34 @@ describe('the app survives GitHub faults', () => {
     expect(w.errors).toEqual([]);
   }, 30_000);
 
-  it('with secondary limits tight (1 concurrent request), two PRs at once meet 403 + retry-after and both end green', async () => {
+  it('with secondary limits tight (1 concurrent request) and another client polling, the app meets 403 + retry-after and still ends green', async () => {
+    // Octokit's throttling serialises the app's own writes per installation, so the concurrency limit is
+    // reached when someone else uses the same installation at the same time: here a dashboard polling the checks.
     w = await startAppWorld({ plugins: true, limits: { concurrentRequests: 1 } });
+    const world = w;
     const from = w.sim.requests.length;
-    w.sim.setFaults({ latencyMs: [5, 25] }); // requests take a while, so the two runs' requests overlap
-    const [a, b] = await Promise.all([pushPlan(w, 'run-a'), pushPlan(w, 'run-b')]);
+    w.sim.setFaults({ latencyMs: [5, 20] }); // requests take a while, so the poller's and the app's overlap
+    const { planSha, pr } = await pushPlan(w, 'run-fanout');
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        await world.octokit.rest.checks.listForRef({ owner: world.owner, repo: world.repo, ref: planSha }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    })();
     await w.quiesce();
+    polling = false;
+    await poller;
     w.sim.setFaults({});
-    const log = appRest(w.sim.requests.slice(from));
+    const writes = appRest(w.sim.requests.slice(from)).filter((r) => r.write); // the poller only reads
 
-    await expectGreen(w, a.planSha, a.pr);
-    await expectGreen(w, b.planSha, b.pr);
-    const { failures, unrecovered } = retriedToSuccess(log, (r) => r.status === 403);
+    expect(w.errors).toEqual([]);
+    await expectGreen(w, planSha, pr);
+    const { failures, unrecovered } = retriedToSuccess(writes, (r) => r.status === 403);
+    if (process.env.AGORA_TEST_LOG) console.log(`retried: ${failures.length} failed requests, e.g. ${failures.slice(0, 3).map((r) => `${r.status} ${r.method} ${r.route}`).join("; ")}`);
     expect(failures.length).toBeGreaterThan(0);
     expect(unrecovered).toEqual([]);
-    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(2);
+    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
   }, 30_000);
