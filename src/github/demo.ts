@@ -5,13 +5,13 @@
  * `agora / audit: <conclusion>`. Nothing leaves 127.0.0.1.
  */
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '../audit/keys.js';
 import { startAppServer } from './main.js';
+import { freePort } from './free-port.js';
 
 /** The part of the simulator the demo uses (it lives under test/, outside the build). */
 interface DemoSim {
@@ -36,13 +36,6 @@ const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const example = join(root, 'examples', 'offload-fanout');
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function main(): Promise<void> {
   process.env.LOG_LEVEL ??= 'warn'; // Probot's HTTP log reads it from the process environment

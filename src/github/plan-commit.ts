@@ -1,19 +1,11 @@
+import { blobAtPath } from '../git/paths.js';
 import type { GitStore, Oid } from '../git/types.js';
 
 /** Reading a plan commit from the mirror: is this a commit that adds or changes the plan file? */
 
 /** The blob id at `path` (slash-separated) in the tree of commit `commit`, or null. */
 export async function blobAt(store: GitStore, commit: Oid, path: string): Promise<Oid | null> {
-  let tree = (await store.readCommit(commit)).tree;
-  const parts = path.split('/').filter(Boolean);
-  for (const [i, name] of parts.entries()) {
-    const entry = (await store.readTree(tree)).find((e) => e.path === name);
-    if (!entry) return null;
-    if (i === parts.length - 1) return entry.type === 'blob' ? entry.oid : null;
-    if (entry.type !== 'tree') return null;
-    tree = entry.oid;
-  }
-  return null;
+  return blobAtPath(store, (await store.readCommit(commit)).tree, path);
 }
 
 export type PlanCommit =

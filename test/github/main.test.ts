@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAppServer, type RunningApp } from '../../src/github/main.js';
 import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+import { freePort } from '../../src/github/free-port.js';
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** `agora app` as started from the environment: Probot's own Server receiving the simulator's webhooks. */
 describe('agora app (the server entry point)', () => {
