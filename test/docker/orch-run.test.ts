@@ -57,8 +57,14 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const head = git(repo, 'rev-parse', `refs/agora/integration/${planId}-1`).trim();
     for (const id of ['a', 'b', 'c']) expect(JSON.parse(git(repo, 'show', `${head}:out/${id}.json`))).toEqual({ item: id });
     // They overlapped in time: every item started before any finished.
-    const entries = git(repo, 'log', '-p', '--reverse', `refs/agora/runs/${planId}-1`, '--', 'entries.jsonl');
-    const order = [...entries.matchAll(/"from":"(running|ready)","itemId":"(\w)".*?"to":"(running|done)"/g)].map((m) => `${m[3]}:${m[2]}`);
+    const order: string[] = [];
+    for (const commit of git(repo, 'rev-list', '--reverse', `refs/agora/runs/${planId}-1`).trim().split('\n')) {
+      for (const line of git(repo, 'show', `${commit}:entries.jsonl`).split('\n').filter(Boolean)) {
+        const e = JSON.parse(line) as { kind: string; itemId?: string; to: string };
+        if (e.kind === 'item' && (e.to === 'running' || e.to === 'done')) order.push(`${e.to}:${e.itemId}`);
+      }
+    }
+    expect(order).toHaveLength(6); // three starts and three completions were read
     expect(order.slice(0, 3).every((x) => x.startsWith('running:'))).toBe(true);
     expect(await managedContainers(docker!, `${planId}-1`)).toEqual([]);
   });
