@@ -76,6 +76,8 @@ export type RepoHandle = Omit<PlanEvent, 'branch' | 'headSha'>;
 /** Opens a repository by full name (`owner/name`) for the sweep; null when the app is not installed there. */
 export interface RepoAccess {
   open(fullName: string): Promise<RepoHandle | null>;
+  /** Every repository (`owner/name`) the app's installations can reach; the sweep covers them all. */
+  list?(): Promise<string[]>;
 }
 
 /** A person pressed a check run's button (`requested_action`) or "Re-run" on it (`rerequested`). */
@@ -590,6 +592,13 @@ export class AgoraGitHub {
 
   private async sweepAll(): Promise<SweepReport> {
     const report: SweepReport = { repositories: 0, discovered: [], resumed: [], errors: [] };
+    try {
+      for (const fullName of (await this.access?.list?.()) ?? []) this.watchRepository(fullName);
+    } catch (e) {
+      const msg = `agora: sweep: listing the installations' repositories: ${(e as Error).message}`;
+      report.errors.push(msg);
+      this.opts.log?.warn(msg);
+    }
     for (const [fullName, known] of [...this.known]) {
       if (this.closed) break;
       try {
