@@ -19,6 +19,10 @@ export class RunRefs {
   inbox(runId: string): string {
     return `${this.ns}inbox/${runId}`;
   }
+  /** Who drives the run now, until when (DESIGN.md §1: any number of app replicas). */
+  lease(runId: string): string {
+    return `${this.ns}leases/${runId}`;
+  }
   rejected(runId: string): string {
     return `${this.ns}rejected/${runId}`;
   }
