@@ -89,6 +89,7 @@ describe('contract tour: every implemented operation answers 2xx and passes the 
     await app.request('POST /app/installations/{installation_id}/access_tokens', { installation_id: w.installationId });
     await app.request('GET /repos/{owner}/{repo}/installation', o);
     await k.request('GET /rate_limit');
+    await k.request('GET /installation/repositories');
     await k.request('GET /repos/{owner}/{repo}', o);
     await k.request('GET /repos/{owner}/{repo}/contents/{path}', { ...o, path: 'dir' });
     const blob = await k.request('POST /repos/{owner}/{repo}/git/blobs', { ...o, content: 'x' });

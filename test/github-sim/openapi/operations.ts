@@ -53,4 +53,5 @@ export const IMPLEMENTED_OPERATIONS: readonly OperationRef[] = [
   { method: 'get', path: `${R}/releases/assets/{asset_id}` },
   { method: 'post', path: `${R}/actions/workflows/{workflow_id}/dispatches` },
   { method: 'post', path: `${R}/dispatches` },
+  { method: 'get', path: '/installation/repositories' },
 ];

@@ -1,4 +1,4 @@
-/** /app…, access tokens, webhook deliveries, /repos/{o}/{r}/installation, /rate_limit. */
+/** /app…, access tokens, webhook deliveries, /installation/repositories, /repos/{o}/{r}/installation. */
 import { permits, type Permissions } from '../auth.js';
 import { HttpError, notFound } from '../http.js';
 import { installationJson, minimalRepoJson } from '../shapes.js';
@@ -41,6 +41,22 @@ function findDelivery(sim: Sim, appId: number, id: string): WebhookDelivery {
   const d = sim.deliveries.find((x) => x.appId === appId && String(x.id) === id);
   if (!d) throw notFound();
   return d;
+}
+
+/**
+ * `page`/`per_page` pagination as GitHub does it for list endpoints: 30 per page by default, at most
+ * 100, pages from 1, and a Link header with `next`/`last` (and `prev`/`first` past the first page).
+ */
+function paginate<T>(items: T[], query: URLSearchParams, base: string): { page: T[]; headers: Record<string, string> } {
+  const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 30) || 30));
+  const page = Math.max(1, Math.floor(Number(query.get('page') ?? 1)) || 1);
+  const last = Math.max(1, Math.ceil(items.length / perPage));
+  const link = (n: number, rel: string): string => `<${base}?per_page=${perPage}&page=${n}>; rel="${rel}"`;
+  const links: string[] = [];
+  if (page > 1) links.push(link(Math.min(page - 1, last), 'prev'));
+  if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'));
+  if (page > 1) links.push(link(1, 'first'));
+  return { page: items.slice((page - 1) * perPage, page * perPage), headers: links.length > 0 ? { link: links.join(', ') } : {} };
 }
 
 export const appRoutes: Route[] = [
@@ -157,6 +173,23 @@ export const appRoutes: Route[] = [
       const d = findDelivery(sim, app.id, req.params.delivery_id!);
       sim.webhooks.redeliver({ appId: app.id, url: app.webhookUrl, secret: app.webhookSecret }, d);
       return { status: 202, body: {} };
+    },
+  },
+  {
+    method: 'GET',
+    template: '/installation/repositories',
+    auth: 'installation',
+    handle: async (req, sim) => {
+      if (req.caller.kind !== 'installation') throw notFound();
+      const { installation, token } = req.caller;
+      // A token scoped to some repositories lists only those; an unscoped one every repository of the installation.
+      const names = [...installation.repositories].filter((n) => token.repositories === null || token.repositories.includes(n));
+      const { page, headers } = paginate(names, req.query, `${sim.urls.api}/installation/repositories`);
+      const repositories = page.map((n) => ({
+        ...minimalRepoJson(sim.repo(n), sim.urls),
+        permissions: { admin: false, maintain: false, push: true, triage: true, pull: true },
+      }));
+      return { status: 200, body: { total_count: names.length, repositories, repository_selection: 'selected' }, headers };
     },
   },
   {
