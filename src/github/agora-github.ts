@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { ProbotOctokit } from 'probot';
 import { appendEntries } from '../audit/entry.js';
 import type { OrchConfig } from '../config/types.js';
@@ -11,6 +13,7 @@ import { parsePlanText } from '../plan/parse.js';
 import { validatePlan } from '../plan/validate.js';
 import { cancelRun } from '../runs/cancel.js';
 import { RunDriver } from '../runs/driver.js';
+import { RunLease } from '../runs/lease.js';
 import { recordRequest } from '../runs/requests.js';
 import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
@@ -51,6 +54,14 @@ export interface AgoraGitHubOptions {
   sweepIntervalMs?: number;
   /** Repositories (`owner/name`) the sweep covers from the start, before any webhook names them. */
   repositories?: readonly string[];
+  /**
+   * Run leases (several replicas, one driver per run): how long a lease holds (`ttlMs`, default 60 s; a
+   * dead replica's runs are taken over this long after its last renewal), how often a driver re-reads its
+   * run from GitHub and renews (`refreshMs`, default 5 s: a cancel recorded by another replica reaches it
+   * this fast), the clock skew tolerated between replicas (`skewMs`, default 2 s), and this process's
+   * name in the lease (`holder`, default host/pid/random).
+   */
+  lease?: { ttlMs?: number; refreshMs?: number; skewMs?: number; holder?: string };
   clock?: () => number;
   log?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
 }
@@ -133,6 +144,9 @@ interface ActiveRun {
   laterTimer: NodeJS.Timeout | undefined;
   /** The audit seq of the last state reported (older snapshots are skipped). */
   reportedSeq: number;
+  /** This process's lease on the run, and when the run was last re-read from GitHub. */
+  lease: RunLease;
+  refreshedAt: number;
   wake(): void;
 }
 
@@ -164,10 +178,17 @@ export class AgoraGitHub {
   private sweeping: Promise<SweepReport> | undefined;
   private closed = false;
   private killed = false;
+  /** This process's name in run leases. */
+  readonly holder: string;
+  private readonly leaseTtlMs: number;
+  private readonly refreshMs: number;
 
   constructor(private readonly opts: AgoraGitHubOptions) {
     this.planPath = opts.planPath ?? 'plan.json';
     this.clock = opts.clock ?? Date.now;
+    this.holder = opts.lease?.holder ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+    this.leaseTtlMs = opts.lease?.ttlMs ?? 60_000;
+    this.refreshMs = opts.lease?.refreshMs ?? 5_000;
     for (const r of opts.repositories ?? []) this.watchRepository(r);
   }
 
@@ -383,14 +404,32 @@ export class AgoraGitHub {
     return { kind: 'invalid', problems };
   }
 
-  /** A new plan commit on a branch cancels the runs of older plan commits on it. */
+  /**
+   * A new plan commit on a branch cancels the running runs of older plan commits below it, whichever
+   * replica drives them: the cancel is recorded in the run's state on GitHub (a leased push), and the
+   * driver sees it at its next refresh. A run whose plan commit is still the head of some branch (another
+   * PR branched off it) is left alone: it is not superseded there. (The mirror holds every run ref:
+   * fetchForEvent fetched them.)
+   */
   private async supersede(ev: PlanEvent, repo: RepoContext, runId: string): Promise<void> {
-    for (const a of this.active.values()) {
-      if (a.repo !== repo || a.ev.branch !== ev.branch || a.runId === runId) continue;
+    const below = new Set<Oid>();
+    let at: Oid | undefined = (await repo.store.readCommit(ev.headSha)).parents[0];
+    for (let n = 0; at && n < 1000; n += 1) {
+      below.add(at);
+      at = (await repo.store.readCommit(at)).parents[0];
+    }
+    let heads: Set<Oid> | undefined;
+    for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
+      const older = ref.slice(repo.refs.runsPrefix.length);
+      if (older === runId) continue;
+      const run = await readRun(repo.store, repo.refs, older);
+      if (run?.state.status !== 'running' || !below.has(run.state.base)) continue;
+      heads ??= new Set((await repo.store.mirror.listRemoteRefs('refs/heads/')).values());
+      if (heads.has(run.state.base)) continue;
       const reason = `superseded by a new plan commit ${ev.headSha.slice(0, 12)} on ${ev.branch} (run ${runId})`;
-      const outcome = await cancelRun(repo.store, repo.refs, a.runId, reason, this.clock);
-      this.opts.log?.info(`agora: ${a.runId}: ${outcome.kind} (${reason})`);
-      a.wake();
+      const outcome = await cancelRun(repo.store, repo.refs, older, reason, this.clock);
+      this.opts.log?.info(`agora: ${older}: ${outcome.kind} (${reason})`);
+      this.active.get(older)?.wake();
     }
   }
 
@@ -398,11 +437,16 @@ export class AgoraGitHub {
     if (this.claimed.has(stored.runId)) return;
     this.claimed.add(stored.runId);
     try {
+      const lease = await this.takeLease(repo, stored.runId);
+      if (!lease) {
+        this.claimed.delete(stored.runId);
+        return;
+      }
       const runCheck = await this.createRunCheck(ev, stored);
       this.opts.log?.info(`agora: ${stored.runId}: run check created`);
       // Item checks are created by the first report, after the driver's first tick: an item that starts
       // at once is created `in_progress` (one write less), the others `queued`.
-      this.drive(ev, repo, stored, runCheck, new Map(), new Map());
+      this.drive(ev, repo, stored, runCheck, new Map(), new Map(), lease);
     } catch (e) {
       this.claimed.delete(stored.runId);
       throw e;
@@ -422,7 +466,17 @@ export class AgoraGitHub {
     }
     if (this.claimed.has(stored.runId) || this.closed) return false;
     this.claimed.add(stored.runId);
+    let lease: RunLease | null = null;
     try {
+      // Another live replica drives it: that one sees what was recorded at its next refresh.
+      lease = await this.takeLease(repo, stored.runId);
+      if (!lease) {
+        this.claimed.delete(stored.runId);
+        return false;
+      }
+      // The newest state, now that nobody else drives it.
+      await repo.store.fetch([`+${repo.refs.run(stored.runId)}:${repo.refs.run(stored.runId)}`]);
+      stored = (await readRun(repo.store, repo.refs, stored.runId)) ?? stored;
       const { state, plan } = stored;
       if (!(await repo.store.hasObject(state.base))) await repo.store.fetch([state.base]);
       const ev: PlanEvent = { ...handle, headSha: state.base, branch: branch ?? (await branchAt(repo, [state.base, state.integrationHead])) ?? '' };
@@ -442,15 +496,55 @@ export class AgoraGitHub {
           if (c.status === 'completed') reported.set(item.id, TERMINAL_ITEM_STATUSES.has(now.status) ? now.status : 'failed');
         }
       }
-      const driver = this.drive(ev, repo, stored, runCheck, itemChecks, reported);
+      const driver = this.drive(ev, repo, stored, runCheck, itemChecks, reported, lease);
       await driver.recover();
       this.active.get(stored.runId)?.wake();
       this.opts.log?.info(`agora: ${stored.runId}: resumed on ${ev.branch || '(no branch)'}`);
       return true;
     } catch (e) {
-      if (!this.active.has(stored.runId)) this.claimed.delete(stored.runId);
+      if (!this.active.has(stored.runId)) {
+        this.claimed.delete(stored.runId);
+        await lease?.release(this.clock()).catch(() => undefined);
+      }
       throw e;
     }
+  }
+
+  /** This process's lease on a run, or null (logged) while another live replica holds it. */
+  private async takeLease(repo: RepoContext, runId: string): Promise<RunLease | null> {
+    const got = await RunLease.acquire(repo.store, repo.refs, runId, {
+      holder: this.holder,
+      ttlMs: this.leaseTtlMs,
+      now: this.clock(),
+      ...(this.opts.lease?.skewMs !== undefined ? { skewMs: this.opts.lease.skewMs } : {}),
+    });
+    if (got.ok) return got.lease;
+    this.opts.log?.info(`agora: ${runId}: driven by ${got.holder} (lease until ${new Date(got.until).toISOString()})`);
+    return null;
+  }
+
+  /**
+   * Every `refreshMs`: re-reads the run from GitHub (what other replicas recorded: a cancel, a retry) and
+   * renews the lease once a third of it has passed. False when the lease was lost: another replica found it
+   * expired (this process stalled) and drives the run now, so this one stops its workers and lets go.
+   */
+  private async keepLease(active: ActiveRun): Promise<boolean> {
+    const now = this.clock();
+    if (now - active.refreshedAt < this.refreshMs) return true;
+    active.refreshedAt = now;
+    const { store, refs } = active.repo;
+    try {
+      if (now >= active.lease.until - (this.leaseTtlMs * 2) / 3 && !(await active.lease.renew(now))) {
+        const holder = (await RunLease.read(store, refs, active.runId))?.holder ?? 'another replica';
+        this.opts.log?.warn(`agora: ${active.runId}: lease lost to ${holder}; stopping this process's workers`);
+        await active.driver.shutdown(`the run is driven by ${holder} now`);
+        return false;
+      }
+      await store.fetch([`+${refs.run(active.runId)}:${refs.run(active.runId)}`]);
+    } catch (e) {
+      this.opts.log?.warn(`agora: ${active.runId}: refreshing from GitHub failed (will retry): ${(e as Error).message}`);
+    }
+    return true;
   }
 
   private async createRunCheck(ev: PlanEvent, stored: StoredRun): Promise<number> {
@@ -486,7 +580,15 @@ export class AgoraGitHub {
   }
 
   /** Drives a claimed run in the background until it ends (and again if a button reopens it meanwhile). */
-  private drive(ev: PlanEvent, repo: RepoContext, stored: StoredRun, runCheck: number, itemChecks: Map<string, number>, reported: Map<string, ItemState['status']>): RunDriver {
+  private drive(
+    ev: PlanEvent,
+    repo: RepoContext,
+    stored: StoredRun,
+    runCheck: number,
+    itemChecks: Map<string, number>,
+    reported: Map<string, ItemState['status']>,
+    lease: RunLease,
+  ): RunDriver {
     let wakeUp: (() => void) | undefined;
     let woken = false;
     const wake = () => {
@@ -505,6 +607,8 @@ export class AgoraGitHub {
       reportQueued: false,
       laterTimer: undefined,
       reportedSeq: -1,
+      lease,
+      refreshedAt: this.clock(),
       wake,
       driver: new RunDriver(stored, repo.attempt, {
         wake,
@@ -542,19 +646,24 @@ export class AgoraGitHub {
               if (active.driver.run.state.status !== 'running' && !active.driver.busy) break;
               if (this.closed && !active.driver.busy) break;
               const at = active.driver.wakeAt;
-              await sleep(Math.min(this.opts.pollMs ?? 500, at === undefined ? Infinity : Math.max(0, at - this.clock())));
+              await sleep(Math.min(this.opts.pollMs ?? 500, this.refreshMs, at === undefined ? Infinity : Math.max(0, at - this.clock())));
+              if (!this.closed && !(await this.keepLease(active))) return;
             }
             this.enqueueReport(active, active.driver.run); // transitions other writers committed (a cancel)
             await active.updates;
             if (this.killed || active.driver.run.state.status === 'running') return;
             await this.finish(active);
-            // A Retry pressed while the run was finishing reopened it: drive it again, with a new run check.
+            // A Retry pressed while the run was finishing (here or on another replica) reopened it: drive it
+            // again, with a new run check.
+            await repo.store.fetch([`+${repo.refs.run(stored.runId)}:${repo.refs.run(stored.runId)}`]);
             await active.driver.tick();
             if (this.closed || (active.driver.run.state.status as string) !== 'running') return;
             active.runCheck = await this.createRunCheck(ev, active.driver.run);
           }
         } finally {
           clearTimeout(active.laterTimer);
+          // A crash (kill) leaves the lease to expire; otherwise the next replica may take the run at once.
+          if (!this.killed) await active.lease.release(this.clock()).catch(() => undefined);
           this.active.delete(stored.runId);
           this.claimed.delete(stored.runId);
         }

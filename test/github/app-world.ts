@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Probot, ProbotOctokit, createNodeMiddleware } from 'probot';
 import { loadConfig } from '../../src/config/load.js';
+import type { OrchConfig } from '../../src/config/types.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { AgoraGitHub, type Octokit } from '../../src/github/agora-github.js';
 import { agoraApp } from '../../src/github/app.js';
@@ -57,6 +58,8 @@ export interface AppWorldOptions {
   plugins?: boolean;
   /** With `plugins`: the factor every client-side wait is scaled by (default 0.01). */
   octokitScale?: number;
+  /** The app's config (what AGORA_CONFIG loads); default the offload-fanout example's. */
+  config?: OrchConfig;
 }
 
 /** Probot's Octokit with the plugins as the app configures them, every wait scaled by `scale`. */
@@ -83,7 +86,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   // One Probot per app process: a restarted process must not keep the dead one's handlers registered.
   const newProbot = () => new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
   let probot = newProbot();
-  const config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
+  const config = opts.config ?? (await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE }));
   const signingKeyPem = opts.sign ? generateSigningKey().privateKeyPem : undefined;
   const dirs: string[] = [];
   const errors: string[] = [];
@@ -99,6 +102,8 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       cacheDir,
       config,
       pollMs: 100,
+      // A killed replica's runs are taken over 1.5 s (+ 0.5 s skew) after its last renewal.
+      lease: { ttlMs: 1500, refreshMs: 200, skewMs: 500 },
       environment: {},
       log,
       ...(signingKeyPem ? { signingKeyPem } : {}),
