@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { OrchConfig } from '../config/types.js';
 import { AgoraError } from '../errors.js';
-import { createLocalTarget } from '../executors/local-target.js';
+import { createTargets as createWorkerTargets, targetScope } from '../executors/targets.js';
 import type { WorkerTarget } from '../executors/types.js';
 import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import type { AttemptContext } from '../runs/attempt.js';
@@ -37,24 +35,17 @@ export async function openContext(opts: GlobalOptions): Promise<CliContext> {
   return { store, config, refs: new RunRefs(config.refNamespace), scratchDir: join(store.gitdir, 'agora') };
 }
 
-/** The targets a serve process offers: local always; docker when DOCKER_HOST is set or the config asks for it. */
+/**
+ * The targets a serve process offers: local always; docker when the config asks for it or DOCKER_HOST is
+ * set (a plan's command item may name `target: 'docker'`), its containers scoped to this host and repository.
+ */
 export async function createTargets(ctx: CliContext): Promise<Record<string, WorkerTarget>> {
-  const targets: Record<string, WorkerTarget> = {
-    local: createLocalTarget({ stateDir: join(ctx.scratchDir, 'pids') }),
-  };
-  const wantsDocker =
-    ctx.config.commandTarget === 'docker' || Object.values(ctx.config.subagents).some((s) => s.target === 'docker');
-  if (wantsDocker || process.env.DOCKER_HOST) {
-    try {
-      const { createDockerTarget } = await import('../executors/docker-target.js');
-      // Run ids are unique per repository only: containers are scoped to this host and repository.
-      const scope = createHash('sha256').update(`${hostname()}\0${ctx.store.gitdir}`).digest('hex').slice(0, 16);
-      targets.docker = createDockerTarget({ scope });
-    } catch (e) {
-      if (wantsDocker) throw new AgoraError('docker-unavailable', `cannot set up the docker target: ${(e as Error).message}`);
-    }
-  }
-  return targets;
+  return createWorkerTargets({
+    config: ctx.config,
+    stateDir: join(ctx.scratchDir, 'pids'),
+    scope: targetScope(ctx.store.gitdir),
+    offerWhenDockerHost: true,
+  });
 }
 
 export function attemptContext(ctx: CliContext, targets: Record<string, WorkerTarget>): AttemptContext {

@@ -98,6 +98,10 @@ export function parseNumericUser(user: string): { uid: number; gid: number } | u
   return { uid, gid: m[2] === undefined ? uid : Number(m[2]) };
 }
 
+/** What an unreachable engine's reason tells the operator to do. */
+export const UNREACHABLE_FIX =
+  'start the engine there, or set DOCKER_HOST to a reachable one (unix:///path/to/docker.sock, tcp://host:2376, ssh://user@host) and restart Agora';
+
 /** How the engine is addressed, for messages: `unix:///path`, `tcp://host:port`, `ssh://host`. */
 export function describeEngine(docker: Docker): string {
   const modem = docker.modem as unknown as { socketPath?: unknown; host?: string; port?: number | string; protocol?: string };
@@ -367,7 +371,7 @@ async function runJob(
     }
   } catch (e) {
     if (isConnectionError(e)) {
-      return { exitCode: null, reason: `docker engine unreachable at ${describeEngine(docker)}: ${messageOf(e)}`, infrastructureFailure: true };
+      return { exitCode: null, reason: `docker engine unreachable at ${describeEngine(docker)}: ${messageOf(e)}; ${UNREACHABLE_FIX}`, infrastructureFailure: true };
     }
     return { exitCode: null, reason: `docker: ${messageOf(e)}`, infrastructureFailure: true };
   } finally {

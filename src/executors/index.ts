@@ -11,3 +11,4 @@ export {
   type WorkerPidRecord,
 } from './local-target.js';
 export { buildWorkerJob, type BuildWorkerJobArgs, type TargetName } from './build-job.js';
+export { createTargets, configWantsDocker, targetScope, type CreateTargetsOptions } from './targets.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { OrchConfig } from '../config/types.js';
-import { createLocalTarget } from '../executors/local-target.js';
+import { createTargets, targetScope } from '../executors/targets.js';
 import type { WorkerTarget } from '../executors/types.js';
 import type { Oid } from '../git/types.js';
 import type { AttemptContext } from '../runs/attempt.js';
@@ -11,7 +11,8 @@ import { RemoteMirror, type TokenSource } from './remote-sync.js';
 
 /**
  * Everything the app keeps for one repository, all of it disposable: the mirror (under the cache dir),
- * the store over it, its workspace pool and scratch dir, and the local worker target. Deleting the cache
+ * the store over it, its workspace pool and scratch dir, and the worker targets (local; docker when the
+ * app's config names it, its containers scoped to this host and mirror). Deleting the cache
  * dir loses nothing: the next event fetches what it needs from GitHub.
  */
 export class RepoContext {
@@ -39,7 +40,12 @@ export class RepoContext {
     const mirror = await RemoteMirror.open(`${dir}.git`, args.cloneUrl, () => (ctx ? ctx.tokenSource() : args.token()));
     const store = new MirroredGitStore(mirror, refs.ns);
     const scratchDir = join(store.gitdir, 'agora');
-    const targets: Record<string, WorkerTarget> = { local: createLocalTarget({ stateDir: join(scratchDir, 'pids') }) };
+    // The app's own config decides (never the repository's); containers are scoped to this mirror.
+    const targets: Record<string, WorkerTarget> = await createTargets({
+      config: args.config,
+      stateDir: join(scratchDir, 'pids'),
+      scope: targetScope(store.gitdir),
+    });
     const workspaces = WorkspacePool.forScratch(store, scratchDir);
     await workspaces.clear();
     const attempt: AttemptContext = {

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { OrchConfig } from '../config/types.js';
+import { AgoraError } from '../errors.js';
+import { createLocalTarget } from './local-target.js';
+import type { WorkerTarget } from './types.js';
+
+/**
+ * The worker targets a process offers, created in one place for the CLI (`serve`, `orch run`) and the
+ * GitHub App (one set per repository mirror): `local` always; `docker` when the config names it.
+ */
+
+export interface CreateTargetsOptions {
+  /** The orchestrator's own config (for the app: AGORA_CONFIG, never a repository's file). */
+  config: OrchConfig;
+  /** Where the local target keeps its pidfiles (`<scratch>/pids`). */
+  stateDir: string;
+  /**
+   * The owner of this process's containers (see {@link targetScope}): a docker target re-attaches to
+   * and reaps only containers of its own scope, so parallel Agoras on one engine leave each other alone.
+   */
+  scope: string;
+  /**
+   * Also offer docker when the config does not name it but DOCKER_HOST is set, so that a plan's command
+   * item may ask for `target: 'docker'` on its own. The CLI does (the plan is the operator's); the app
+   * does not (plans come from repositories: only its own config decides). Default false.
+   */
+  offerWhenDockerHost?: boolean;
+}
+
+/** Whether `config` runs anything on the docker target: command items by default, or any subagent. */
+export function configWantsDocker(config: OrchConfig): boolean {
+  return config.commandTarget === 'docker' || Object.values(config.subagents).some((s) => s.target === 'docker');
+}
+
+/**
+ * The docker scope of a repository served from `gitdir` on this host. Run ids are unique per repository
+ * only, so containers are owned by host and repository: two checkouts (or two app mirrors) never share one.
+ */
+export function targetScope(gitdir: string, host: string = hostname()): string {
+  return createHash('sha256').update(`${host}\0${gitdir}`).digest('hex').slice(0, 16);
+}
+
+/**
+ * Creates the targets. The docker target does not contact the engine here: an engine that is down when
+ * an item runs fails that attempt as an infrastructure failure whose reason names the engine address and
+ * how to reach one, and the item is retried per its policy (the engine may come back). Setting the
+ * target up at all failing (the client library missing, a DOCKER_HOST it cannot parse) is an error
+ * when the config asks for docker, and docker is left out otherwise.
+ */
+export async function createTargets(opts: CreateTargetsOptions): Promise<Record<string, WorkerTarget>> {
+  const targets: Record<string, WorkerTarget> = { local: createLocalTarget({ stateDir: opts.stateDir }) };
+  const wanted = configWantsDocker(opts.config);
+  // The engine client reads DOCKER_HOST from the process environment itself.
+  const dockerHost = process.env.DOCKER_HOST;
+  if (wanted || (opts.offerWhenDockerHost && dockerHost)) {
+    try {
+      const { createDockerTarget } = await import('./docker-target.js');
+      targets.docker = createDockerTarget({ scope: opts.scope });
+    } catch (e) {
+      if (wanted) {
+        throw new AgoraError(
+          'docker-unavailable',
+          `cannot set up the docker target (DOCKER_HOST=${dockerHost ?? 'unset: unix:///var/run/docker.sock'}): ${(e as Error).message}`,
+          'set DOCKER_HOST to a reachable Docker-compatible engine (unix:///path/to/docker.sock, tcp://host:2376, ssh://user@host), or run the subagents and command items on target local',
+        );
+      }
+    }
+  }
+  return targets;
+}
