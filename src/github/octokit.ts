@@ -1,10 +1,14 @@
 import { ProbotOctokit } from 'probot';
+import { ConditionalRequestCache, conditionalRequests, type ConditionalRequestOptions } from './conditional-requests.js';
 
 /**
  * The app's Octokit class: Probot's, with Octokit's throttling and retry plugins on and a secondary-limit
  * handler that waits `retry-after` and tries again. Probot 14 installs its own throttle handlers, and its
  * `onSecondaryRateLimit` only logs: without this class a 403 "secondary rate limit" fails the request
  * (a check run never completes, the run never finishes).
+ *
+ * Every GET is conditional (see conditional-requests.ts): a repeated read of unchanged data is a 304,
+ * which costs no rate limit, and the client still gets the full 200 it had.
  */
 
 /** Octokit's throttle options the app sets (plus anything the plugin accepts, e.g. its Bottleneck groups). */
@@ -23,6 +27,11 @@ export interface AgoraOctokitOptions {
   /** plugin-retry's options (5xx and other retryable errors): `retries` (default 3), `retryAfterBaseValue` (ms per unit, default 1000). */
   retry?: { retries?: number; retryAfterBaseValue?: number };
   /** Called on every limit hit (logging). */
+  /**
+   * Conditional GETs with ETags (default on): `false` turns them off; an object sets the LRU's bounds
+   * (`maxEntries` default 1,000, `maxBytes` default 32 MiB) or passes the `cache` to use (tests read its stats).
+   */
+  conditionalRequests?: boolean | (ConditionalRequestOptions & { cache?: ConditionalRequestCache });
   onLimit?: (kind: 'secondary' | 'primary', retryAfterSeconds: number, request: { method: string; url: string }, retryCount: number) => void;
 }
 
@@ -32,7 +41,13 @@ type RequestOptions = { method: string; url: string };
 export function agoraOctokit(opts: AgoraOctokitOptions = {}): typeof ProbotOctokit {
   const secondaryRetries = opts.secondaryRetries ?? 5;
   const primaryRetries = opts.primaryRetries ?? 2;
-  return ProbotOctokit.defaults((instance: { throttle?: object; retry?: object }) => ({
+  const conditional = opts.conditionalRequests ?? true;
+  // One cache per class: Probot makes a new client per webhook and per app.auth(), and they should all hit it.
+  const Base =
+    conditional === false
+      ? ProbotOctokit
+      : (ProbotOctokit.plugin(conditionalRequests(conditional === true ? new ConditionalRequestCache() : (conditional.cache ?? new ConditionalRequestCache(conditional)))) as typeof ProbotOctokit);
+  return Base.defaults((instance: { throttle?: object; retry?: object }) => ({
     ...instance,
     // Probot passes its own (non-retrying) handlers in `instance.throttle`; ours replace them.
     throttle: {
