@@ -98,11 +98,14 @@ function repoHandle(octokit: Octokit, token: () => Promise<string>, repo: Reposi
 }
 
 /**
- * Opens a repository for the sweep with the app's JWT: its installation, an installation client and
- * the repository's URLs (the simulator, like a minimal GitHub, has no GET /installation/repositories,
- * so the sweep covers the repositories it was told about or has seen webhooks for).
+ * The sweep's view of the app's repositories, through the app's JWT.
+ * `open`: a repository's installation, an installation client and the repository's URLs (null when the
+ * app is not installed there). `list`: every repository of every installation (`GET /app/installations`,
+ * then each installation's `GET /installation/repositories`, both paginated), as `owner/name`; suspended
+ * installations, and ones removed or suspended while listing, are skipped. With the app's Octokit these
+ * reads are conditional, so a sweep over an unchanged set of installations costs only 304s.
  */
-function repoAccess(app: Probot, tokens: (installationId: number | undefined) => () => Promise<string>): RepoAccess {
+export function repoAccess(app: Probot, tokens: (installationId: number | undefined) => () => Promise<string>): RepoAccess {
   return {
     open: async (fullName) => {
       const [owner, repo] = fullName.split('/') as [string, string];
@@ -117,6 +120,24 @@ function repoAccess(app: Probot, tokens: (installationId: number | undefined) =>
       const octokit = (await app.auth(installationId)) as Octokit;
       const data = (await octokit.rest.repos.get({ owner, repo })).data;
       return repoHandle(octokit, tokens(installationId), data as unknown as RepositoryPayload);
+    },
+    list: async () => {
+      const appClient = (await app.auth()) as Octokit;
+      const installations = await appClient.paginate(appClient.rest.apps.listInstallations, { per_page: 100 });
+      const names = new Set<string>();
+      for (const installation of installations) {
+        if (installation.suspended_at) continue;
+        try {
+          const octokit = (await app.auth(installation.id)) as Octokit;
+          const repos = await octokit.paginate(octokit.rest.apps.listReposAccessibleToInstallation, { per_page: 100 });
+          for (const r of repos) names.add(r.full_name);
+        } catch (e) {
+          const status = (e as { status?: number }).status;
+          if (status === 403 || status === 404) continue; // suspended or uninstalled since the list was read
+          throw e;
+        }
+      }
+      return [...names];
     },
   };
 }
