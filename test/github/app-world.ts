@@ -36,8 +36,12 @@ export interface AppWorld {
   owner: string;
   repo: string;
   installationId: number;
-  /** Replaces the app process behind the webhook URL (a restart, or another replica): fresh cache, no memory. */
+  /** Replaces the first app process behind the webhook URL (a restart): fresh cache, no memory. */
   restartApp(): Promise<AgoraGitHub>;
+  /** The app processes behind the webhook URL now (replicas; the first is `agora`). */
+  readonly replicas: readonly AgoraGitHub[];
+  /** Takes a replica out from behind the webhook URL (after killing or closing it). */
+  removeReplica(agora: AgoraGitHub): void;
   /** Waits until the simulator has delivered everything and the app has finished all its work. */
   quiesce(): Promise<void>;
   close(): Promise<void>;
@@ -60,6 +64,13 @@ export interface AppWorldOptions {
   octokitScale?: number;
   /** The app's config (what AGORA_CONFIG loads); default the offload-fanout example's. */
   config?: OrchConfig;
+  /**
+   * App processes behind the one webhook URL (default 1), each with its own cache and its own Probot
+   * server; a front server forwards each delivery to every replica (`all`: every webhook arrives N times)
+   * or to one in turn (`round-robin`, a load balancer).
+   */
+  replicas?: number;
+  delivery?: 'all' | 'round-robin';
 }
 
 /** Probot's Octokit with the plugins as the app configures them, every wait scaled by `scale`. */
@@ -94,7 +105,9 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const log = { info: (m: string) => void (process.env.AGORA_TEST_LOG ? console.log(`${Date.now() - t0} ${m}`) : undefined), warn: (m: string) => void errors.push(m), error: (m: string) => void errors.push(m) };
   const agoras: AgoraGitHub[] = [];
   const known: string[] = [];
-  let middleware: Awaited<ReturnType<typeof createNodeMiddleware>>;
+  const servers: Server[] = [];
+  const live: Array<{ agora: AgoraGitHub; url: string }> = [];
+  let turn = 0;
   const boot = async () => {
     const cacheDir = await mkdtemp(join(tmpdir(), 'agora-app-'));
     dirs.push(cacheDir);
@@ -111,19 +124,34 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     });
     agoras.push(agora);
     probot = newProbot();
-    middleware = await createNodeMiddleware(agoraApp(agora), { probot });
-    return agora;
+    const middleware = await createNodeMiddleware(agoraApp(agora), { probot });
+    const own = createServer((req, res) => void middleware(req, res, () => res.writeHead(404).end()));
+    await new Promise<void>((r) => own.listen(0, '127.0.0.1', () => r()));
+    servers.push(own);
+    return { agora, url: `http://127.0.0.1:${(own.address() as AddressInfo).port}/api/github/webhooks` };
   };
-  let agora = await boot();
+  for (let i = 0; i < (opts.replicas ?? 1); i += 1) live.push(await boot());
+  let agora = live[0]!.agora;
+  // The front server: what GitHub posts to. It forwards each delivery as is (headers, signature, body).
   server.on('request', (req, res) => {
-    void middleware(req, res, () => res.writeHead(404).end());
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = v;
+      const targets = opts.delivery === 'round-robin' ? [live[turn++ % live.length]!] : [...live];
+      void Promise.all(targets.map((t) => fetch(t.url, { method: req.method ?? 'POST', headers, body }).then(async (r) => ({ status: r.status, text: await r.text() }))))
+        .then((answers) => res.writeHead(answers[0]?.status ?? 503).end(answers[0]?.text ?? 'no replica'))
+        .catch((e: unknown) => res.writeHead(502).end(String(e)));
+    });
   });
   const files: Record<string, string> = { 'README.md': '# demo\n' };
   for (const f of await readdir(join(EXAMPLE, 'fixture'))) files[`fixture/${f}`] = await readFile(join(EXAMPLE, 'fixture', f), 'utf8');
   const { fullName } = await sim.createRepo('octo', 'demo', files);
   const installationId = sim.installApp(gh.appId, fullName);
   known.push(fullName);
-  if (opts.sweepMs) agora.watchRepository(fullName);
+  if (opts.sweepMs) for (const r of live) r.agora.watchRepository(fullName);
   const octokit = (await probot.auth(installationId)) as Octokit;
   const world: AppWorld = {
     sim,
@@ -142,8 +170,18 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     repo: 'demo',
     installationId,
     restartApp: async () => {
-      agora = await boot();
+      const next = await boot();
+      live[0] = next;
+      agora = next.agora;
       return agora;
+    },
+    get replicas() {
+      return live.map((r) => r.agora);
+    },
+    removeReplica: (a) => {
+      const i = live.findIndex((r) => r.agora === a);
+      if (i >= 0) live.splice(i, 1);
+      if (live[0]) agora = live[0].agora;
     },
     quiesce: async () => {
       for (let i = 0; i < 50; i += 1) {
@@ -157,8 +195,10 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     close: async () => {
       await Promise.all(agoras.map((a) => a.close()));
       await sim.close();
-      server.closeAllConnections();
-      server.close();
+      for (const s of [server, ...servers]) {
+        s.closeAllConnections();
+        s.close();
+      }
       await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
     },
   };

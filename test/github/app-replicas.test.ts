@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CANCEL_ACTION, type AgoraGitHub } from '../../src/github/agora-github.js';
+import { RunLease } from '../../src/runs/lease.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+
+const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
+  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
+
+async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    await w.sim.settle();
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Every check run on `sha` (not only the latest of each name): duplicates would show here. */
+async function allCheckRuns(w: AppWorld, sha: string) {
+  return w.octokit.paginate(w.octokit.rest.checks.listForRef, { owner: w.owner, repo: w.repo, ref: sha, filter: 'all', per_page: 100 });
+}
+
+/** Who holds a run's lease, as the repository on GitHub says. */
+async function leaseHolder(w: AppWorld, runId: string): Promise<string | undefined> {
+  const store = await openLocalStore(w.sim.repoDir(w.fullName));
+  return (await RunLease.read(store, new RunRefs(), runId))?.holder;
+}
+
+/** Three app replicas behind one webhook URL, each receiving every webhook: the repository is the database. */
+describe('three replicas of the app', () => {
+  let w: AppWorld;
+  beforeAll(async () => {
+    w = await startAppWorld({ replicas: 3, delivery: 'all', sweepMs: 300, sign: true });
+  }, 60_000);
+  afterAll(async () => w?.close());
+
+  it('run the offload-fanout plan once: one check run per item, one set of PR commits, one release, a green gate', async () => {
+    const sha = await w.sim.push(w.fullName, { branch: 'fanout', files: { 'plan.json': await examplePlan() }, message: 'Add the fan-out plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'fanout', base: 'main', title: 'Fan out' });
+    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 60_000);
+    await w.quiesce();
+    const runs = await allCheckRuns(w, sha);
+    const names = runs.map((c) => c.name).sort();
+    expect(names).toEqual(['agora', 'agora / edit-alpha', 'agora / edit-beta', 'agora / edit-shared', 'agora / verify']);
+    for (const c of runs) expect(c, c.name).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const started = w.replicas.flatMap((a) => a.outcomes.filter((o) => o.kind === 'started'));
+    expect(started).toHaveLength(1);
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+    expect(commits).toHaveLength(4);
+    const runId = `fanout-1-${sha.slice(0, 12)}`;
+    const release = (await w.octokit.rest.repos.getReleaseByTag({ owner: w.owner, repo: w.repo, tag: `agora-run-${runId}` })).data;
+    expect(release.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    const gates = await allCheckRuns(w, commits.at(-1)!.sha);
+    expect(gates.map((c) => [c.name, c.conclusion])).toEqual([['agora / audit', 'success']]);
+    // The run ended: its lease was given back.
+    const store = await openLocalStore(w.sim.repoDir(w.fullName));
+    expect((await RunLease.read(store, new RunRefs(), runId))?.until).toBe(0);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('Cancel run reaches the replica that drives the run, whichever replica records it', async () => {
+    const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': plan('long', [{ id: 'slow', run: 'sleep 30' }, { id: 'later', run: 'true', depends_on: ['slow'] }]) }, message: 'Slow plan' });
+    await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
+    const runId = `long-${sha.slice(0, 12)}`;
+    const holder = await leaseHolder(w, runId);
+    const driver = w.replicas.find((a) => a.holder === holder)!;
+    expect(driver).toBeDefined();
+    const agora = (await checkRuns(w, sha)).get('agora')!;
+    const started = Date.now();
+    w.sim.clickCheckRunButton(w.fullName, agora.id, CANCEL_ACTION.identifier, 'octo');
+    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
+    await w.quiesce();
+    expect(Date.now() - started).toBeLessThan(15_000); // the driver stopped the sleep
+    const checks = await checkRuns(w, sha);
+    for (const name of ['agora / slow', 'agora / later', 'agora']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    expect(checks.get('agora / slow')!.output.summary).toContain('cancelled by @octo (Cancel run button)');
+    // Every replica received the press; one recorded it, the others found it recorded.
+    const presses = w.replicas.flatMap((a) => a.actionOutcomes.filter((o) => 'runId' in o && o.runId === runId));
+    expect(presses.filter((o) => o.kind === 'recorded')).toHaveLength(1);
+    expect(presses.filter((o) => o.kind === 'no-change')).toHaveLength(2);
+    expect((await allCheckRuns(w, sha)).filter((c) => c.name === 'agora / slow')).toHaveLength(1);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('when the driving replica dies mid-run, another takes the run over once its lease expires, and it ends green', async () => {
+    const text = plan('crash', [
+      { id: 'slow', run: 'sleep 2; echo slow > slow.txt', locks: ['slow.txt'] },
+      { id: 'next', run: 'echo next > next.txt', depends_on: ['slow'], locks: ['next.txt'] },
+    ]);
+    const sha = await w.sim.push(w.fullName, { branch: 'crash', files: { 'plan.json': text }, message: 'Crash plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'crash', base: 'main', title: 'Crash' });
+    await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
+    const runId = `crash-${sha.slice(0, 12)}`;
+    const holder = await leaseHolder(w, runId);
+    const dead: AgoraGitHub = w.replicas.find((a) => a.holder === holder)!;
+    await dead.kill(); // a crash: its worker dies, nothing is recorded, the lease is left to expire
+    w.removeReplica(dead);
+    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 30_000);
+    await w.quiesce();
+    const taker = await leaseHolder(w, runId);
+    expect(taker).not.toBe(holder);
+    expect(w.replicas.map((a) => a.holder)).toContain(taker);
+    const checks = await checkRuns(w, sha);
+    for (const name of ['agora', 'agora / slow', 'agora / next']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(checks.get('agora / slow')!.output.summary).toContain('2 attempts');
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Crash plan', expect.stringMatching(/^slow: /), expect.stringMatching(/^next: /)]);
+    expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    // Item checks were found again, not created twice.
+    const all = await allCheckRuns(w, sha);
+    expect(all.filter((c) => c.name === 'agora / next')).toHaveLength(1);
+    expect(w.errors).toEqual([]);
+  });
+});
