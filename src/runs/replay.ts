@@ -9,6 +9,7 @@
  */
 import { AgoraError } from '../errors.js';
 import { agoraIdentity } from '../git/identity.js';
+import { trailers } from '../git/trailers.js';
 import { diffTrees, type TreeChange } from '../git/tree-diff.js';
 import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
 import type { CommitData, GitStore, Oid } from '../git/types.js';
@@ -93,18 +94,6 @@ export async function replayPatches(
   return { kind: 'replayed', head: parent, commits };
 }
 
-/** The `Agora-Item:` trailer of a commit message (its last paragraph), or null. */
-function agoraItemOf(message: string): string | null {
-  const paragraphs = message.trim().split(/\n[ \t]*\n/);
-  const last = paragraphs[paragraphs.length - 1] ?? '';
-  let item: string | null = null;
-  for (const line of last.split('\n')) {
-    const m = /^Agora-Item:[ \t]*(.*?)[ \t]*$/.exec(line);
-    if (m && m[1]) item = m[1];
-  }
-  return item;
-}
-
 function toPathChange(change: TreeChange): PathChange {
   return { path: change.path, entry: change.after ? { mode: change.after.mode, oid: change.after.oid } : null };
 }
@@ -187,4 +176,8 @@ async function describeConflicts(store: GitStore, human: Oid[], met: Array<{ pat
     item: agoraItemOf(patch.commit.message),
     changedBy: touched.filter((t) => t.paths.meets(path)).map((t) => t.oid),
   }));
+}
+
+function agoraItemOf(message: string): string | null {
+  return trailers(message).get('Agora-Item') || null;
 }
