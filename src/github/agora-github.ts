@@ -14,6 +14,7 @@ import { validatePlan } from '../plan/validate.js';
 import { cancelRun } from '../runs/cancel.js';
 import { RunDriver } from '../runs/driver.js';
 import { RunLease } from '../runs/lease.js';
+import { replayPatches } from '../runs/replay.js';
 import { recordRequest } from '../runs/requests.js';
 import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
@@ -871,6 +872,50 @@ export class AgoraGitHub {
       .catch((e: unknown) => this.opts.log?.warn(`agora: ${run.runId}: check update failed: ${(e as Error).message}`));
   }
 
+  /**
+   * Pushes the integration commits onto the branch: a fast-forward of the plan commit, or, when people
+   * pushed meanwhile, a replay onto the branch's new head by tree surgery (each push leased on the head it
+   * was built on; a branch that keeps moving is tried again, 3 times). When a person changed a path a patch
+   * changed, nothing is pushed and the note names each such path, its item and the commits that changed it.
+   */
+  private async landPatches(active: ActiveRun, branch: string, commits: number): Promise<{ head?: Oid; note: string }> {
+    const { store, refs } = active.repo;
+    const { state, runId } = active.driver.run;
+    const plural = commits === 1 ? '' : 's';
+    const kept = `they stay at \`${refs.integration(runId)}\``;
+    let onto: Oid = state.base;
+    for (let tries = 0; tries < 4; tries += 1) {
+      let next: Oid = state.integrationHead;
+      if (onto !== state.base) {
+        const replay = await replayPatches(store, { base: state.base, head: state.integrationHead, onto, now: this.clock() });
+        if (replay.kind === 'diverged') {
+          // The gate goes on the branch's head, where the required check is looked for: it fails there, naming why.
+          return { head: onto, note: `\`${branch}\` was rewritten after the plan commit (${replay.why}), so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
+        }
+        if (replay.kind === 'conflict') {
+          const lines = replay.conflicts.map(
+            (c) => `- \`${c.path}\`${c.item ? ` (item ${c.item})` : ''}, changed by ${c.changedBy.map((x) => x.slice(0, 12)).join(', ') || 'a person'}`,
+          );
+          return {
+            head: onto,
+            note: [`People changed paths the patches change after the plan commit, so the ${commits} patch commit${plural} were not pushed onto \`${branch}\`; ${kept}:`, ...lines].join('\n'),
+          };
+        }
+        next = replay.head;
+      }
+      const pushed = await store.mirror.pushRefs([{ ref: `refs/heads/${branch}`, next, expected: onto }]);
+      if (pushed.ok) {
+        const how = onto === state.base ? '' : ` replayed by tree surgery onto its head ${onto.slice(0, 12)} (the branch moved during the run)`;
+        return { head: next, note: `Pushed ${commits} commit${plural} onto \`${branch}\`${how} (${next.slice(0, 12)}).` };
+      }
+      await store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`]);
+      const moved = await store.resolveRef(`refs/heads/${branch}`);
+      if (!moved) return { note: `\`${branch}\` was deleted during the run, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
+      onto = moved;
+    }
+    return { note: `\`${branch}\` kept moving while the patches were pushed, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
+  }
+
   /** The run is terminal: push its commits onto the branch, publish the audit, complete the run check. */
   private async finish(active: ActiveRun): Promise<void> {
     const run = active.driver.run;
@@ -884,18 +929,9 @@ export class AgoraGitHub {
       if (state.status === 'done' && commits > 0 && !branch) {
         notes.push(`No branch points at the plan commit any more, so the ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${active.repo.refs.integration(run.runId)}\`.`);
       } else if (state.status === 'done' && commits > 0) {
-        const pushed = await active.repo.store.mirror.pushRefs([
-          { ref: `refs/heads/${branch}`, next: state.integrationHead, expected: state.base },
-        ]);
-        if (pushed.ok) {
-          head = state.integrationHead;
-          notes.push(`Pushed ${commits} commit${commits === 1 ? '' : 's'} onto \`${branch}\` (${state.integrationHead.slice(0, 12)}).`);
-        } else {
-          notes.push(
-            `\`${branch}\` moved after the plan commit, so the ${commits} patch commit${commits === 1 ? ' was' : 's were'} not pushed; ` +
-              `they stay at \`${active.repo.refs.integration(run.runId)}\` (replaying them onto the new head is not implemented yet).`,
-          );
-        }
+        const landed = await this.landPatches(active, branch, commits);
+        if (landed.head) head = landed.head;
+        notes.push(landed.note);
       } else if (state.status !== 'done' && commits > 0) {
         notes.push(`The run did not succeed, so its ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${active.repo.refs.integration(run.runId)}\` and were not pushed.`);
       }

@@ -1,4 +1,4 @@
-import { auditStatement, buildAuditBundle, parseAuditBundle, patchCommitOf, type AuditBundle } from '../audit/bundle.js';
+import { auditStatement, buildAuditBundle, parseAuditBundle } from '../audit/bundle.js';
 import { loadPrivateKey } from '../audit/keys.js';
 import { signWithKey } from '../audit/signers.js';
 import { verifyBundle } from '../audit/verify-run.js';
@@ -8,6 +8,7 @@ import { readRun, type StoredRun } from '../runs/state-store.js';
 import type { Octokit } from './agora-github.js';
 import { fitCheckText } from './check-text.js';
 import { trailers } from './plan-commit.js';
+import { checkBranch, type BranchCheck } from '../runs/branch-check.js';
 
 /**
  * The end of a run on GitHub: the audit bundle (anchored in refs/agora/anchors/<run>, pushed; signed with
@@ -76,7 +77,8 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   for (const f of published.report.failures) {
     if (f.code !== 'not-terminal') problems.push(`audit ${f.code}${f.item ? ` (${f.item})` : ''}: ${f.message}`);
   }
-  problems.push(...(await unauditedCommits(a.store, a.gateSha, published)));
+  const branch = await checkBranch(a.store, a.gateSha, branchRun(a.run));
+  problems.push(...branch.problems);
 
   const conclusion = problems.length === 0 ? 'success' : 'failure';
   const summary = [
@@ -84,8 +86,9 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
     a.signingKeyPem ? `Signed with the app's key (key id \`${bundle.signature?.keyId ?? '?'}\`).` : 'Not signed: the app has no AGORA_SIGNING_KEY, so the claim rests on the anchor in this repository.',
     release.url ? `Release: ${release.url} — assets ${release.assets.map((n) => `\`${n}\``).join(', ')}.` : 'Release: not published.',
     '',
-    problems.length === 0 ? 'Every commit after the plan commit is an audited patch, and the bundle verifies.' : 'Problems:',
+    problems.length === 0 ? `The bundle verifies, and ${branch.people.length ? 'every commit above the ones listed below' : 'every commit after the plan commit'} is an audited patch.` : 'Problems:',
     ...problems.map((p) => `- ${p}`),
+    ...peopleNote(branch),
   ].join('\n');
   await a.octokit.rest.checks.create({
     owner: a.owner,
@@ -106,29 +109,18 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   };
 }
 
-/**
- * Walks the first-parent chain from `head` down to the run's base (the plan commit): each commit must be
- * an integration commit of this run for an item whose patch it names. Returns a problem per other commit.
- */
-export async function unauditedCommits(
-  store: GitStore,
-  head: Oid,
-  bundle: Pick<AuditBundle, 'runId' | 'base'> & { items: ReadonlyArray<Pick<AuditBundle['items'][number], 'id' | 'resultRef'>> },
-): Promise<string[]> {
-  const patches = new Map(bundle.items.map((i) => [i.id, patchCommitOf(i.resultRef)]));
-  const problems: string[] = [];
-  let at: Oid | undefined = head;
-  for (let n = 0; at && at !== bundle.base; n += 1) {
-    if (n > 10_000) return [...problems, `more than 10,000 commits after the plan commit ${bundle.base.slice(0, 12)}`];
-    const c = await store.readCommit(at);
-    const t = trailers(c.message);
-    const item = t.get('Agora-Item');
-    const ok = t.get('Agora-Run') === bundle.runId && item !== undefined && patches.get(item) === t.get('Agora-Patch');
-    if (!ok) problems.push(`commit ${at.slice(0, 12)} ("${c.message.split('\n')[0]}") is not an audited patch of run ${bundle.runId}`);
-    at = c.parents[0];
-  }
-  if (!at) problems.push(`${head.slice(0, 12)} does not descend from the plan commit ${bundle.base.slice(0, 12)}`);
-  return problems;
+function branchRun(run: StoredRun) {
+  return { runId: run.runId, base: run.state.base, items: Object.values(run.state.items) };
+}
+
+/** The gate names the commits people pushed under the replayed patches: they are not audited. */
+function peopleNote(branch: BranchCheck): string[] {
+  if (branch.people.length === 0) return [];
+  return [
+    '',
+    `Under the patches (replayed onto them) sit ${branch.people.length} commit${branch.people.length === 1 ? '' : 's'} people pushed while the run worked. They touch no patched path; they are **not audited**: review them as usual, or press *Re-run plan* to run the plan on top of them.`,
+    ...branch.people.map((c) => `- ${c.sha.slice(0, 12)} ${c.subject}`),
+  ];
 }
 
 /**
@@ -147,8 +139,7 @@ export async function regate(a: { octokit: Octokit; owner: string; repo: string;
   if (!runId) return null;
   const run = await readRun(a.store, a.refs, runId);
   if (!run || run.state.status === 'running') return null;
-  const items = Object.values(run.state.items).map((i) => ({ id: i.id, resultRef: i.resultRef ?? null }));
-  const problems = await unauditedCommits(a.store, a.head, { runId, base: run.state.base, items });
+  const problems = (await checkBranch(a.store, a.head, branchRun(run))).problems;
   if (run.state.status !== 'done') problems.unshift(`the run is ${run.state.status}`);
   if (problems.length === 0) return null; // nothing new above the audited head
   await a.octokit.rest.checks.create({
