@@ -20,8 +20,9 @@ import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
 import { finishAudit, regate, type AuditOutcome } from './audit-release.js';
 import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary } from './check-text.js';
-import { classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
+import { blobAt, classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
 import { RepoContext } from './repo-context.js';
+import { readRepoConfig, REPO_CONFIG_PATH } from './repo-config.js';
 
 /**
  * The app's work, independent of Probot: turn a plan commit into a run on GitHub and report it through
@@ -94,8 +95,11 @@ export interface RepoAccess {
 
 /** A person pressed a check run's button (`requested_action`) or "Re-run" on it (`rerequested`). */
 export interface CheckActionEvent extends RepoHandle {
-  /** `retry` an item (its check's Retry button or Re-run), or `cancel` the run (the `agora` check's button). */
-  request: 'retry' | 'cancel';
+  /**
+   * `retry` an item (its check's Retry button or Re-run), `cancel` the run (the `agora` check's button), or
+   * `rerun` the plan on the gate's commit (`agora / audit`'s Re-run plan button, or Re-run on it).
+   */
+  request: 'retry' | 'cancel' | 'rerun';
   /** The check run's name and external id (`<run>` for `agora`, `<run>/<item>` for an item). */
   checkName: string;
   externalId: string;
@@ -109,6 +113,7 @@ export interface CheckActionEvent extends RepoHandle {
 /** Check run buttons (GitHub: at most 3 per check run; label ≤ 20, identifier ≤ 20, description ≤ 40 chars). */
 export const RETRY_ACTION = { label: 'Retry', identifier: 'agora-retry', description: 'Run this item again' } as const;
 export const CANCEL_ACTION = { label: 'Cancel run', identifier: 'agora-cancel', description: 'Stop every item of this run' } as const;
+export { RERUN_ACTION } from './audit-release.js';
 
 /** What one sweep did (for logs and tests). */
 export interface SweepReport {
@@ -125,7 +130,9 @@ export type ActionOutcome =
   | { kind: 'ignored'; why: string }
   | { kind: 'recorded'; runId: string; event: RunEvent['type']; resumed: boolean }
   | { kind: 'no-change'; runId: string }
-  | { kind: 'not-found'; runId: string };
+  | { kind: 'not-found'; runId: string }
+  /** Re-run plan on a red gate: what running the plan at the gate's commit came to. */
+  | { kind: 'rerun'; outcome: EventOutcome };
 
 interface ActiveRun {
   runId: string;
@@ -330,11 +337,23 @@ export class AgoraGitHub {
     return ctx;
   }
 
-  private async handle(ev: PlanEvent): Promise<EventOutcome> {
+  /**
+   * A commit on a branch: a plan commit starts a run; a later push on a patched branch re-evaluates the
+   * gate. `rerun` (the gate's Re-run plan button) runs the plan at the commit even though it did not change there.
+   */
+  private async handle(ev: PlanEvent, opts: { rerun?: boolean } = {}): Promise<EventOutcome> {
     if (this.closed) return { kind: 'ignored', why: 'the app is stopping' };
     const repo = await this.repoFor(ev);
     await repo.fetchForEvent(ev.branch, ev.headSha);
-    const found = await classifyCommit(repo.store, ev.headSha, this.planPath);
+    const config = await readRepoConfig(repo.store, ev.headSha, this.planPath);
+    if (!config.ok) return this.reject(ev, repo, REPO_CONFIG_PATH, config.text, config.problems);
+    const planPath = config.planPath;
+    let found = await classifyCommit(repo.store, ev.headSha, planPath);
+    if (opts.rerun && found.kind === 'ignored') {
+      const planBlob = await blobAt(repo.store, ev.headSha, planPath);
+      if (!planBlob) return { kind: 'ignored', why: `no ${planPath} at ${ev.headSha.slice(0, 12)} to run again` };
+      found = { kind: 'plan', planBlob };
+    }
     if (found.kind === 'ignored') {
       if (found.why.endsWith('did not change')) {
         const runId = await regate({ octokit: ev.octokit, owner: ev.owner, repo: ev.repo, store: repo.store, refs: repo.refs, head: ev.headSha });
@@ -347,13 +366,13 @@ export class AgoraGitHub {
     const problems: Problem[] = [];
     let plan;
     try {
-      const result = validatePlan(parsePlanText(planText, this.planPath), this.opts.config);
+      const result = validatePlan(parsePlanText(planText, planPath), this.opts.config);
       if (result.ok) plan = result.plan;
       else problems.push(...result.problems);
     } catch (e) {
       problems.push(...((e as { problems?: Problem[] }).problems ?? [{ path: '$', message: (e as Error).message }]));
     }
-    if (!plan) return this.reject(ev, repo, planText, problems);
+    if (!plan) return this.reject(ev, repo, planPath, planText, problems);
 
     const runId = runIdFor(plan.id, ev.headSha);
     const now = this.clock();
@@ -374,14 +393,17 @@ export class AgoraGitHub {
     return { kind: 'started', runId };
   }
 
-  /** An invalid plan: one failed `agora` check, once per commit (the rejection ref is the lock). */
-  private async reject(ev: PlanEvent, repo: RepoContext, planText: string, problems: Problem[]): Promise<EventOutcome> {
-    const id = `${planPathSlug(this.planPath)}-${ev.headSha.slice(0, 12)}`;
+  /**
+   * An invalid plan (or `.github/agora.yml`): one failed `agora` check, once per commit (the rejection ref
+   * is the lock). `source` is the file at fault, `text` its content.
+   */
+  private async reject(ev: PlanEvent, repo: RepoContext, source: string, planText: string, problems: Problem[]): Promise<EventOutcome> {
+    const id = `${planPathSlug(source)}-${ev.headSha.slice(0, 12)}`;
     const who = agoraIdentity(this.clock());
     const tree = await repo.store.writeTree(
       sortTree([
         { mode: '100644', path: 'errors.json', oid: await repo.store.writeBlob(`${JSON.stringify({ problems }, null, 2)}\n`), type: 'blob' },
-        { mode: '100644', path: 'plan.json', oid: await repo.store.writeBlob(planText), type: 'blob' },
+        { mode: '100644', path: source.slice(source.lastIndexOf('/') + 1), oid: await repo.store.writeBlob(planText), type: 'blob' },
       ]),
     );
     const commit = await repo.store.writeCommit({
@@ -400,7 +422,10 @@ export class AgoraGitHub {
       status: 'completed',
       conclusion: 'failure',
       external_id: id,
-      output: { title: `Invalid plan: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, summary: invalidPlanSummary(this.planPath, problems) },
+      output: {
+        title: `Invalid ${source === REPO_CONFIG_PATH ? source : 'plan'}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
+        summary: invalidPlanSummary(source, problems, source === REPO_CONFIG_PATH ? 'repository config' : 'plan'),
+      },
     });
     return { kind: 'invalid', problems };
   }
@@ -675,9 +700,10 @@ export class AgoraGitHub {
 
   private async handleAction(ev: CheckActionEvent): Promise<ActionOutcome> {
     if (this.closed) return { kind: 'ignored', why: 'the app is stopping' };
+    if (ev.checkName === 'agora / audit') return this.rerun(ev);
     const isRunCheck = ev.checkName === 'agora';
     const slash = ev.externalId.indexOf('/');
-    if (ev.checkName === 'agora / audit' || (isRunCheck ? slash >= 0 : slash <= 0)) return { kind: 'ignored', why: `not an agora run or item check: ${ev.checkName}` };
+    if (isRunCheck ? slash >= 0 : slash <= 0) return { kind: 'ignored', why: `not an agora run or item check: ${ev.checkName}` };
     if (isRunCheck && ev.request !== 'cancel') return { kind: 'ignored', why: 'the run check offers only Cancel run' };
     if (!isRunCheck && ev.request !== 'retry') return { kind: 'ignored', why: 'an item check offers only Retry' };
     const runId = isRunCheck ? ev.externalId : ev.externalId.slice(0, slash);
@@ -698,6 +724,19 @@ export class AgoraGitHub {
     }
     const resumed = await this.resume(ev, repo, outcome.run, ev.branch);
     return { kind: 'recorded', runId, event: event.type, resumed };
+  }
+
+  /**
+   * Re-run plan (or Re-run) on the gate: runs the plan at the gate's commit as if it had just been pushed
+   * there. The run id comes from the commit, so pressing it twice, or on two replicas, starts one run.
+   */
+  private async rerun(ev: CheckActionEvent): Promise<ActionOutcome> {
+    const repo = await this.repoFor(ev);
+    const branch = ev.branch ?? (await branchAt(repo, [ev.headSha]));
+    if (!branch) return { kind: 'ignored', why: `no branch points at ${ev.headSha.slice(0, 12)} any more` };
+    const outcome = await this.handle({ ...handleOf(ev), branch, headSha: ev.headSha }, { rerun: true });
+    this.outcomes.push(outcome);
+    return { kind: 'rerun', outcome };
   }
 
   private async sweepAll(): Promise<SweepReport> {

@@ -4,7 +4,7 @@ import type { Probot } from 'probot';
 import { loadConfig } from '../config/load.js';
 import { loadPrivateKey } from '../audit/keys.js';
 import { InvalidInputError } from '../errors.js';
-import { AgoraGitHub, CANCEL_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
+import { AgoraGitHub, CANCEL_ACTION, RERUN_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
 
 /**
  * The Probot app: `push` to a branch and `pull_request` opened/synchronize/reopened hand the head commit
@@ -37,17 +37,19 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
       const token = tokens(context.payload.installation?.id);
       agora.onPlanEvent(planEvent(context.octokit as Octokit, token, context.payload.repository as RepositoryPayload, pr.head.ref, pr.head.sha));
     });
-    // Buttons: Retry on a failed item's check, Cancel run on `agora`; "Re-run" on an item check retries it.
+    // Buttons: Retry on a failed item's check, Cancel run on `agora`, Re-run plan on a red `agora / audit`;
+    // "Re-run" on an item check retries it, on the gate it runs the plan again.
     app.on(['check_run.requested_action', 'check_run.rerequested'], async (context) => {
       const p = context.payload;
       const run = p.check_run;
       // GitHub sends requested_action and rerequested only to the app that created the check run.
-      let request: 'retry' | 'cancel';
-      if (p.action === 'rerequested') request = 'retry';
+      let request: 'retry' | 'cancel' | 'rerun';
+      if (p.action === 'rerequested') request = run.name === 'agora / audit' ? 'rerun' : 'retry';
       else {
         const identifier = (p as { requested_action?: { identifier?: string } }).requested_action?.identifier;
         if (identifier === RETRY_ACTION.identifier) request = 'retry';
         else if (identifier === CANCEL_ACTION.identifier) request = 'cancel';
+        else if (identifier === RERUN_ACTION.identifier) request = 'rerun';
         else return;
       }
       const token = tokens(p.installation?.id);

@@ -18,6 +18,9 @@ import { checkBranch, type BranchCheck } from '../runs/branch-check.js';
  * of the run's audited integration commits.
  */
 
+/** The red gate's button: run the plan again on the gate's commit (label, identifier ≤ 20 chars; description ≤ 40). */
+export const RERUN_ACTION = { label: 'Re-run plan', identifier: 'agora-rerun', description: 'Run the plan again on this commit' } as const;
+
 export interface AuditArgs {
   octokit: Octokit;
   owner: string;
@@ -99,6 +102,7 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
     conclusion,
     external_id: `${runId}/audit`,
     output: { title: conclusion === 'success' ? 'Audited' : `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, summary: fitCheckText(summary) },
+    actions: conclusion === 'success' ? [] : [RERUN_ACTION],
   });
   return {
     conclusion,
@@ -153,9 +157,10 @@ export async function regate(a: { octokit: Octokit; owner: string; repo: string;
     output: {
       title: `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
       summary: fitCheckText(
-        [`The branch moved past the audited patches of run \`${runId}\`. Commits after the plan commit must all be audited patches:`, '', ...problems.map((p) => `- ${p}`), '', 'Push a new plan commit to run the plan again on top of these changes.'].join('\n'),
+        [`The branch moved past the audited patches of run \`${runId}\`. Commits after the plan commit must all be audited patches:`, '', ...problems.map((p) => `- ${p}`), '', 'Press *Re-run plan* to run the plan again on this commit, or push a new plan commit.'].join('\n'),
       ),
     },
+    actions: [RERUN_ACTION],
   });
   return runId;
 }

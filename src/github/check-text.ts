@@ -42,11 +42,16 @@ export function fitCheckText(text: string, limit = CHECK_TEXT_LIMIT): string {
 }
 
 /** The failed `agora` check of an invalid plan: every problem by JSON path. */
-export function invalidPlanSummary(planPath: string, problems: readonly Problem[]): string {
-  const lines = [`\`${planPath}\` is not a valid plan: ${problems.length} problem${problems.length === 1 ? '' : 's'}. Nothing was scheduled.`, ''];
-  lines.push('| JSON path | problem |', '| --- | --- |');
+export function invalidPlanSummary(planPath: string, problems: readonly Problem[], what: 'plan' | 'repository config' = 'plan'): string {
+  const lines = [`\`${planPath}\` is not a valid ${what}: ${problems.length} problem${problems.length === 1 ? '' : 's'}. Nothing was scheduled.`, ''];
+  lines.push(what === 'plan' ? '| JSON path | problem |' : '| where | problem |', '| --- | --- |');
   for (const p of problems) lines.push(`| \`${p.path}\` | ${cell(p.message)} |`);
-  lines.push('', 'Fix each problem at its path and push the plan again (docs/plan.md describes every field).');
+  lines.push(
+    '',
+    what === 'plan'
+      ? 'Fix each problem at its path and push the plan again (docs/plan.md describes every field).'
+      : 'Fix each problem and push again (docs/github-app.md describes `.github/agora.yml`).',
+  );
   return fitCheckText(lines.join('\n'));
 }
 

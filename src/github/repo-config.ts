@@ -1,0 +1,58 @@
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { Problem } from '../errors.js';
+import type { GitStore, Oid } from '../git/types.js';
+import { blobAt } from './plan-commit.js';
+
+/**
+ * The repository's own settings for the app, `.github/agora.yml` at the pushed commit. It may say only
+ * where the plan is (`plan: ops/plan.json`); what runs, and with which executors and secrets, is the
+ * app's configuration (AGORA_CONFIG), never the repository's.
+ */
+
+export const REPO_CONFIG_PATH = '.github/agora.yml';
+
+const RepoConfigSchema = z
+  .object({
+    plan: z
+      .string()
+      .min(1)
+      .refine((p) => p.endsWith('.json'), 'must name a .json file')
+      .refine((p) => !p.startsWith('/') && !p.split('/').some((s) => s === '..' || s === '.' || s === ''), 'must be a relative path inside the repository, without `.` or `..` segments')
+      .optional(),
+  })
+  .strict();
+
+export type RepoConfig =
+  | { ok: true; planPath: string; /** Where the plan path came from. */ from: 'repository' | 'app' }
+  | { ok: false; problems: Problem[]; text: string };
+
+/** Reads `.github/agora.yml` at `sha`: the plan path it names, else `appPlanPath`; or every problem in it, by path. */
+export async function readRepoConfig(store: GitStore, sha: Oid, appPlanPath: string): Promise<RepoConfig> {
+  const blob = await blobAt(store, sha, REPO_CONFIG_PATH);
+  if (!blob) return { ok: true, planPath: appPlanPath, from: 'app' };
+  const text = new TextDecoder().decode(await store.readBlob(blob));
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      text,
+      problems: doc.errors.map((e) => ({
+        path: `${REPO_CONFIG_PATH}${e.linePos?.[0] ? `:${e.linePos[0].line}:${e.linePos[0].col}` : ''}`,
+        message: `${e.message.split('\n')[0]}; fix the YAML syntax`,
+      })),
+    };
+  }
+  const parsed = RepoConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    return {
+      ok: false,
+      text,
+      problems: parsed.error.issues.map((i) => ({
+        path: `${REPO_CONFIG_PATH} $${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`,
+        message: i.code === 'unrecognized_keys' ? `${i.message}: the file may set only \`plan\` (the plan file's path)` : i.message,
+      })),
+    };
+  }
+  return parsed.data.plan ? { ok: true, planPath: parsed.data.plan, from: 'repository' } : { ok: true, planPath: appPlanPath, from: 'app' };
+}
