@@ -32,7 +32,7 @@ export async function readRepoConfig(store: GitStore, sha: Oid, appPlanPath: str
   const blob = await blobAt(store, sha, REPO_CONFIG_PATH);
   if (!blob) return { ok: true, planPath: appPlanPath, from: 'app' };
   const text = new TextDecoder().decode(await store.readBlob(blob));
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
