@@ -132,6 +132,7 @@ describe('contract tour: every implemented operation answers 2xx and passes the 
     const asset = await k.request({ method: 'POST', url: rel.data.upload_url, name: 'a.txt', data: 'abc', headers: { 'content-type': 'text/plain' } });
     await k.request('GET /repos/{owner}/{repo}/releases/{release_id}/assets', { ...o, release_id: rel.data.id });
     await k.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: (asset.data as { id: number }).id });
+    await k.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: (asset.data as { id: number }).id });
     await k.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'agora.yml', ref: 'main' });
     await k.request('POST /repos/{owner}/{repo}/dispatches', { ...o, event_type: 'go' });
     await w.sim.settle();

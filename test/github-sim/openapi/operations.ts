@@ -51,6 +51,7 @@ export const IMPLEMENTED_OPERATIONS: readonly OperationRef[] = [
   { method: 'get', path: `${R}/releases/{release_id}/assets` },
   { method: 'post', path: `${R}/releases/{release_id}/assets` },
   { method: 'get', path: `${R}/releases/assets/{asset_id}` },
+  { method: 'delete', path: `${R}/releases/assets/{asset_id}` },
   { method: 'post', path: `${R}/actions/workflows/{workflow_id}/dispatches` },
   { method: 'post', path: `${R}/dispatches` },
   { method: 'get', path: '/installation/repositories' },

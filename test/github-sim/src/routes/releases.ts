@@ -103,6 +103,20 @@ export const releaseRoutes: Route[] = [
     },
   },
   {
+    method: 'DELETE',
+    template: '/repos/{owner}/{repo}/releases/assets/{asset_id}',
+    auth: 'installation',
+    permission: { contents: 'write' },
+    handle: async (req, sim) => {
+      const asset = sim.state.assets.get(Number(req.params.asset_id));
+      const rel = asset ? sim.state.releases.get(asset.releaseId) : undefined;
+      if (!asset || !rel || rel.repo !== req.repo.fullName) throw notFound();
+      rel.assets = rel.assets.filter((a) => a.id !== asset.id);
+      sim.state.assets.delete(asset.id);
+      return { status: 204 };
+    },
+  },
+  {
     method: 'GET',
     template: '/repos/{owner}/{repo}/releases/{release_id}',
     auth: 'installation',
