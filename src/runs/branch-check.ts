@@ -59,21 +59,23 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
   };
 
   // From the head down: integration commits first, then (only under replayed patches) people's commits.
+  // Classified oldest first, so that of two commits carrying one patch the later is named as the repeat.
   const seen = new Set<string>();
   const patchedPaths: string[] = [];
   let patches = 0;
   let lowestPatch = -1;
   const kinds: Array<'patch' | 'other'> = [];
-  for (const [n, c] of chain.entries()) {
+  for (let n = chain.length - 1; n >= 0; n -= 1) {
+    const c = chain[n]!;
     const t = trailers(c.message);
     const item = t.get('Agora-Item');
     const patch = item !== undefined ? patchOf.get(item) : undefined;
     if (t.get('Agora-Run') !== run.runId || !patch || t.get('Agora-Patch') !== patch) {
-      kinds.push('other');
+      kinds[n] = 'other';
       continue;
     }
-    kinds.push('patch');
-    lowestPatch = n;
+    kinds[n] = 'patch';
+    if (lowestPatch < 0) lowestPatch = n;
     patches += 1;
     if (seen.has(item!)) problems.push(`commit ${c.sha.slice(0, 12)} ("${c.subject}") repeats the patch of item ${item}`);
     seen.add(item!);
