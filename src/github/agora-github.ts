@@ -23,6 +23,7 @@ import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary
 import { blobAt, classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
 import { RepoContext } from './repo-context.js';
 import { readRepoConfig, REPO_CONFIG_PATH } from './repo-config.js';
+import { missingPermissions, permits } from './permissions.js';
 
 /**
  * The app's work, independent of Probot: turn a plan commit into a run on GitHub and report it through
@@ -81,6 +82,8 @@ export interface PlanEvent {
   headSha: Oid;
   /** A current installation token for git over HTTPS. */
   token: () => Promise<string>;
+  /** What the installation's token was granted (`{ checks: 'write', … }`); checked before any work. */
+  permissions?: () => Promise<Record<string, string>>;
 }
 
 /** What the app needs to reach one repository: its installation client, URLs and a token for git. */
@@ -343,8 +346,12 @@ export class AgoraGitHub {
    */
   private async handle(ev: PlanEvent, opts: { rerun?: boolean } = {}): Promise<EventOutcome> {
     if (this.closed) return { kind: 'ignored', why: 'the app is stopping' };
+    const granted = (await ev.permissions?.()) ?? null;
+    const missing = granted ? missingPermissions(granted) : [];
+    if (missing.length > 0 && !permits(granted!, 'contents', 'read')) return this.refuse(ev, missing, null);
     const repo = await this.repoFor(ev);
     await repo.fetchForEvent(ev.branch, ev.headSha);
+    if (missing.length > 0) return this.refuse(ev, missing, repo);
     const config = await readRepoConfig(repo.store, ev.headSha, this.planPath);
     if (!config.ok) return this.reject(ev, repo, REPO_CONFIG_PATH, config.text, config.problems);
     const planPath = config.planPath;
@@ -391,6 +398,36 @@ export class AgoraGitHub {
     await this.supersede(ev, repo, runId);
     await this.startRun(ev, repo, stored);
     return { kind: 'started', runId };
+  }
+
+  /**
+   * The installation lacks a permission the app needs: a log line names each, and, where the token can
+   * read the commit and write checks, a failed `agora` check on a plan commit says the same. Nothing runs.
+   */
+  private async refuse(ev: PlanEvent, missing: string[], repo: RepoContext | null): Promise<EventOutcome> {
+    const why = `the installation on ${ev.owner}/${ev.repo} lacks ${missing.map((m) => m.split(' (')[0]).join(', ')}`;
+    const fix = "add them in the app's settings (Permissions & events), then accept them on the installation (Settings → GitHub Apps → Configure)";
+    this.opts.log?.error(`agora: ${why}: ${missing.join('; ')}. Nothing runs until you ${fix}.`);
+    const granted = (await ev.permissions?.()) ?? {};
+    if (repo && permits(granted, 'checks', 'write')) {
+      const found = await classifyCommit(repo.store, ev.headSha, this.planPath);
+      // Once per commit in this process (a lock ref would need the very contents: write that may be missing).
+      if (found.kind === 'plan') {
+        await ev.octokit.rest.checks.create({
+          owner: ev.owner,
+          repo: ev.repo,
+          name: 'agora',
+          head_sha: ev.headSha,
+          status: 'completed',
+          conclusion: 'action_required',
+          output: {
+            title: `Missing permission${missing.length === 1 ? '' : 's'}: ${missing.map((m) => m.split(' (')[0]).join(', ')}`,
+            summary: [`The plan was not run: the Agora app's installation lacks what it needs.`, '', ...missing.map((m) => `- ${m}`), '', `To fix: ${fix}. Then push again.`].join('\n'),
+          },
+        });
+      }
+    }
+    return { kind: 'ignored', why };
   }
 
   /**
@@ -1010,7 +1047,7 @@ async function countCommits(repo: RepoContext, head: Oid, base: Oid): Promise<nu
 }
 
 function handleOf(ev: RepoHandle): RepoHandle {
-  return { octokit: ev.octokit, owner: ev.owner, repo: ev.repo, cloneUrl: ev.cloneUrl, htmlUrl: ev.htmlUrl, token: ev.token };
+  return { octokit: ev.octokit, owner: ev.owner, repo: ev.repo, cloneUrl: ev.cloneUrl, htmlUrl: ev.htmlUrl, token: ev.token, ...(ev.permissions ? { permissions: ev.permissions } : {}) };
 }
 
 /** The branch (on GitHub) whose head is one of `shas`, tried in order; null when none is. */

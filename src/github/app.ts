@@ -71,27 +71,39 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
  * Installation tokens for git, from the app's JWT client, cached per installation until five minutes
  * before they expire (Probot's installation client keeps its token to itself).
  */
-function installationTokens(app: Probot): (installationId: number | undefined) => () => Promise<string> {
-  const cache = new Map<number, { token: string; expiresAt: number }>();
-  return (installationId) => async () => {
+function installationTokens(app: Probot): (installationId: number | undefined) => InstallationAccess {
+  const cache = new Map<number, { token: string; expiresAt: number; permissions: Record<string, string> }>();
+  const current = async (installationId: number | undefined) => {
     if (installationId === undefined) throw new Error('the webhook names no installation: the app cannot get a token');
     const hit = cache.get(installationId);
-    if (hit && hit.expiresAt - 5 * 60_000 > Date.now()) return hit.token;
+    if (hit && hit.expiresAt - 5 * 60_000 > Date.now()) return hit;
     const appClient = (await app.auth()) as Octokit;
     const res = await appClient.rest.apps.createInstallationAccessToken({ installation_id: installationId });
-    cache.set(installationId, { token: res.data.token, expiresAt: Date.parse(res.data.expires_at) });
-    return res.data.token;
+    const fresh = { token: res.data.token, expiresAt: Date.parse(res.data.expires_at), permissions: { ...(res.data.permissions as Record<string, string>) } };
+    cache.set(installationId, fresh);
+    return fresh;
   };
+  return (installationId) => ({
+    token: async () => (await current(installationId)).token,
+    permissions: async () => (await current(installationId)).permissions,
+  });
 }
 
-function planEvent(octokit: Octokit, token: () => Promise<string>, repo: RepositoryPayload, branch: string, headSha: string): PlanEvent {
-  return { ...repoHandle(octokit, token, repo), branch, headSha };
+/** An installation's token for git over HTTPS, and what that token was granted. */
+export interface InstallationAccess {
+  token: () => Promise<string>;
+  permissions: () => Promise<Record<string, string>>;
 }
 
-function repoHandle(octokit: Octokit, token: () => Promise<string>, repo: RepositoryPayload): RepoHandle {
+function planEvent(octokit: Octokit, access: InstallationAccess, repo: RepositoryPayload, branch: string, headSha: string): PlanEvent {
+  return { ...repoHandle(octokit, access, repo), branch, headSha };
+}
+
+function repoHandle(octokit: Octokit, access: InstallationAccess, repo: RepositoryPayload): RepoHandle {
   return {
     octokit,
-    token,
+    token: access.token,
+    permissions: access.permissions,
     owner: repo.owner.login ?? repo.owner.name ?? repo.full_name.split('/')[0]!,
     repo: repo.name,
     cloneUrl: repo.clone_url,
@@ -107,7 +119,7 @@ function repoHandle(octokit: Octokit, token: () => Promise<string>, repo: Reposi
  * installations, and ones removed or suspended while listing, are skipped. With the app's Octokit these
  * reads are conditional, so a sweep over an unchanged set of installations costs only 304s.
  */
-export function repoAccess(app: Probot, tokens: (installationId: number | undefined) => () => Promise<string>): RepoAccess {
+export function repoAccess(app: Probot, tokens: (installationId: number | undefined) => InstallationAccess): RepoAccess {
   return {
     open: async (fullName) => {
       const [owner, repo] = fullName.split('/') as [string, string];

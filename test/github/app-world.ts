@@ -71,6 +71,8 @@ export interface AppWorldOptions {
    */
   replicas?: number;
   delivery?: 'all' | 'round-robin';
+  /** The permissions the app is registered (and so installed) with; default what app.yml asks for. */
+  permissions?: Record<string, 'read' | 'write'>;
 }
 
 /** Probot's Octokit with the plugins as the app configures them, every wait scaled by `scale`. */
@@ -90,7 +92,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
-  const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora' });
+  const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora', ...(opts.permissions ? { permissions: opts.permissions } : {}) });
   // Octokit's throttling spaces writes ≥ 1 s apart (right on GitHub, and kept on in `agora app`); the
   // simulator enforces its own limits, so tests turn the client-side spacing off to stay fast.
   const Octokit = opts.plugins ? scaledAgoraOctokit(opts.octokitScale) : ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));

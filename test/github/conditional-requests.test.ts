@@ -206,9 +206,10 @@ describe('repoAccess(...).list()', () => {
 
   it('returns every repository of every installation; a repeated sweep costs only 304s', async () => {
     const probot = new Probot({ appId: w.app.appId, privateKey: w.app.privateKey, baseUrl: w.sim.apiUrl, logLevel: 'fatal', Octokit: agoraOctokit() });
-    const noGit = () => async (): Promise<string> => {
+    const refuse = async (): Promise<never> => {
       throw new Error('listing must not need a git token');
     };
+    const noGit = () => ({ token: refuse, permissions: refuse });
     const access = repoAccess(probot, noGit);
     expect((await access.list!()).sort()).toEqual(['acme/tools', 'octo/demo', 'octo/second']);
     const from = w.sim.requests.length;

@@ -1,0 +1,40 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { git } from '../support/repo.js';
+import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+
+/** An installation that lacks a permission the app needs is told which one, and nothing runs. */
+describe('an installation without the permissions the app needs', () => {
+  let w: AppWorld | undefined;
+  afterEach(async () => {
+    await w?.close();
+    w = undefined;
+  });
+
+  it('without contents: write, a plan commit gets an action-required agora check naming it, and the log says it too', async () => {
+    w = await startAppWorld({ permissions: { checks: 'write', contents: 'read', pull_requests: 'write' } });
+    const sha = await w.sim.push(w.fullName, { branch: 'ro', files: { 'plan.json': await examplePlan() }, message: 'Add the plan' });
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    expect([...checks.keys()]).toEqual(['agora']);
+    const agora = checks.get('agora')!;
+    expect(agora).toMatchObject({ status: 'completed', conclusion: 'action_required' });
+    expect(agora.output.title).toBe('Missing permission: contents: write');
+    expect(agora.output.summary).toContain('contents: write (granted: read)');
+    expect(agora.output.summary).toContain('Permissions & events');
+    expect(w.errors.join('\n')).toMatch(/the installation on octo\/demo lacks contents: .*contents: write \(granted: read\)/);
+    expect(git(w.sim.repoDir(w.fullName), 'for-each-ref', 'refs/agora/')).toBe('');
+  });
+
+  it('without checks: write nothing can be shown on GitHub: the log line names every missing permission', async () => {
+    w = await startAppWorld({ permissions: { contents: 'write' } });
+    const sha = await w.sim.push(w.fullName, { branch: 'nochecks', files: { 'plan.json': await examplePlan() }, message: 'Add the plan' });
+    await w.quiesce();
+    // (The installation cannot even read checks: ask the simulator's state.)
+    expect([...w.sim.sim.state.checkRuns.values()].filter((c) => c.headSha === sha)).toEqual([]);
+    const log = w.errors.join('\n');
+    expect(log).toContain('checks: write (granted: none)');
+    expect(log).toContain('pull_requests: write (granted: none)');
+    expect(log).not.toContain('contents: write (granted');
+    expect(git(w.sim.repoDir(w.fullName), 'for-each-ref', 'refs/agora/')).toBe('');
+  });
+});
