@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { auditStatement, buildAuditBundle, parseAuditBundle } from '../audit/bundle.js';
 import { loadPrivateKey } from '../audit/keys.js';
 import { signWithKey } from '../audit/signers.js';
@@ -165,7 +166,15 @@ export async function regate(a: { octokit: Octokit; owner: string; repo: string;
   return runId;
 }
 
-async function publishRelease(a: AuditArgs, files: Array<{ name: string; data: string }>): Promise<{ url: string | null; assets: string[] }> {
+/**
+ * Publishes `files` as the assets of the prerelease `agora-run-<run>` (created at the gate's commit when
+ * missing). An asset of the same name is kept when it already holds these bytes, else deleted and
+ * uploaded again, so a retried run's release carries its last finish. Safe under replicas racing.
+ */
+export async function publishRelease(
+  a: Pick<AuditArgs, 'octokit' | 'owner' | 'repo' | 'gateSha'> & { run: { runId: string; state: { status: string } } },
+  files: Array<{ name: string; data: string }>,
+): Promise<{ url: string | null; assets: string[] }> {
   const tag = `agora-run-${a.run.runId}`;
   const o = { owner: a.owner, repo: a.repo };
   let release;
@@ -185,18 +194,77 @@ async function publishRelease(a: AuditArgs, files: Array<{ name: string; data: s
     if ((e as { status?: number }).status !== 422) throw e;
     release = (await a.octokit.rest.repos.getReleaseByTag({ ...o, tag })).data; // published by an earlier attempt
   }
-  const have = new Set(release.assets.map((x) => x.name));
+  // An asset of the same name from an earlier finish (a retried run) is replaced unless its bytes are
+  // already these. Two replicas may race here: every step re-reads the release after a conflict, bounded.
   for (const f of files) {
-    if (have.has(f.name)) continue;
-    await a.octokit.rest.repos.uploadReleaseAsset({
-      ...o,
-      release_id: release.id,
-      url: release.upload_url,
-      name: f.name,
-      data: f.data,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(f.data) },
-    });
-    have.add(f.name);
+    const data = Buffer.from(f.data, 'utf8');
+    for (let attempt = 0; ; attempt += 1) {
+      if (attempt === RELEASE_ASSET_ATTEMPTS) {
+        throw new Error(`release ${tag}: asset ${f.name} kept changing under ${RELEASE_ASSET_ATTEMPTS} attempts to replace it (another replica publishing the same run?); the run's audit bundle is anchored in refs/agora/anchors/${a.run.runId}, finish the run again to republish`);
+      }
+      const old = release.assets.find((x) => x.name === f.name);
+      if (old) {
+        const same = await assetHolds(a, old, data);
+        if (same === true) break;
+        if (same === 'gone') {
+          release = (await a.octokit.rest.repos.getRelease({ ...o, release_id: release.id })).data;
+          continue;
+        }
+        try {
+          await a.octokit.rest.repos.deleteReleaseAsset({ ...o, asset_id: old.id });
+        } catch (e) {
+          if ((e as { status?: number }).status !== 404) throw e; // deleted by someone else: upload ours
+        }
+      }
+      try {
+        await a.octokit.rest.repos.uploadReleaseAsset({
+          ...o,
+          release_id: release.id,
+          url: release.upload_url,
+          name: f.name,
+          data: f.data,
+          headers: { 'content-type': 'application/json', 'content-length': data.length },
+        });
+        break;
+      } catch (e) {
+        if ((e as { status?: number }).status !== 422) throw e;
+        // Someone uploaded this name between our read and our upload: look again.
+        release = (await a.octokit.rest.repos.getRelease({ ...o, release_id: release.id })).data;
+      }
+    }
   }
-  return { url: release.html_url, assets: [...have] };
+  return { url: release.html_url, assets: [...new Set([...release.assets.map((x) => x.name), ...files.map((f) => f.name)])] };
+}
+
+/** How often `publishRelease` re-reads the release and retries one asset before giving up. */
+const RELEASE_ASSET_ATTEMPTS = 5;
+
+/**
+ * Whether a published asset already holds exactly `data`, as cheaply as GitHub allows: a different size or
+ * an unfinished upload is a difference (no download); a `digest` (`sha256:<hex>`, set on uploads since 2025)
+ * is compared with ours (no download); only an equal-sized asset without a digest is downloaded and compared
+ * byte by byte. `'gone'` when it was deleted meanwhile.
+ */
+async function assetHolds(
+  a: Pick<AuditArgs, 'octokit' | 'owner' | 'repo'>,
+  asset: { id: number; size: number; state: string; digest?: string | null },
+  data: Buffer,
+): Promise<boolean | 'gone'> {
+  if (asset.state !== 'uploaded' || asset.size !== data.length) return false;
+  if (asset.digest) {
+    const [algo, hex] = asset.digest.split(':', 2);
+    if (algo === 'sha256' && hex) return hex.toLowerCase() === createHash('sha256').update(data).digest('hex');
+  }
+  try {
+    const res = await a.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      owner: a.owner,
+      repo: a.repo,
+      asset_id: asset.id,
+      headers: { accept: 'application/octet-stream' },
+    });
+    return Buffer.from(res.data as unknown as ArrayBuffer).equals(data);
+  } catch (e) {
+    if ((e as { status?: number }).status === 404) return 'gone';
+    throw e;
+  }
 }
