@@ -55,6 +55,12 @@ export interface AgoraGitHubOptions {
   progressDelayMs?: number;
   /** How often the sweep runs (default 60 s): resumes undriven running runs, finds plan commits whose webhook was lost. */
   sweepIntervalMs?: number;
+  /**
+   * The most items a plan may have on GitHub (default 10,000): each item is a check run, GitHub keeps at
+   * most 50,000 per commit, and creates at most 500 an hour per installation (content creation), so a
+   * larger plan would take days to show. Locally `agora orch run` has no such limit.
+   */
+  maxItems?: number;
   /** Repositories (`owner/name`) the sweep covers from the start, before any webhook names them. */
   repositories?: readonly string[];
   /**
@@ -374,7 +380,13 @@ export class AgoraGitHub {
     let plan;
     try {
       const result = validatePlan(parsePlanText(planText, planPath), this.opts.config);
-      if (result.ok) plan = result.plan;
+      const maxItems = this.opts.maxItems ?? 10_000;
+      if (result.ok && result.plan.items.length > maxItems) {
+        problems.push({
+          path: '$.items',
+          message: `${result.plan.items.length} items is too many for the GitHub App (at most ${maxItems}): each item is a check run, and GitHub creates at most 500 an hour; split the plan, or run it locally with \`agora orch run\``,
+        });
+      } else if (result.ok) plan = result.plan;
       else problems.push(...result.problems);
     } catch (e) {
       problems.push(...((e as { problems?: Problem[] }).problems ?? [{ path: '$', message: (e as Error).message }]));

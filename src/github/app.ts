@@ -169,22 +169,19 @@ export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: A
     cacheDir: env.AGORA_CACHE_DIR ?? join(tmpdir(), 'agora-app-cache'),
     config,
     ...(env.AGORA_PLAN_PATH ? { planPath: env.AGORA_PLAN_PATH } : {}),
-    ...(env.AGORA_SWEEP_SECONDS ? { sweepIntervalMs: sweepSeconds(env.AGORA_SWEEP_SECONDS) * 1000 } : {}),
+    ...(env.AGORA_SWEEP_SECONDS ? { sweepIntervalMs: numberAtLeast('AGORA_SWEEP_SECONDS', env.AGORA_SWEEP_SECONDS, 1, 'how often the sweep runs, in seconds, e.g. AGORA_SWEEP_SECONDS=60') * 1000 } : {}),
+    ...(env.AGORA_MAX_ITEMS ? { maxItems: numberAtLeast('AGORA_MAX_ITEMS', env.AGORA_MAX_ITEMS, 1, 'the most items a plan may have, e.g. AGORA_MAX_ITEMS=10000') } : {}),
+    ...(env.AGORA_LEASE_SECONDS ? { lease: { ttlMs: numberAtLeast('AGORA_LEASE_SECONDS', env.AGORA_LEASE_SECONDS, 10, "how long a replica's hold on a run lasts without renewal, e.g. AGORA_LEASE_SECONDS=60") * 1000 } } : {}),
     ...(env.AGORA_REPOSITORIES ? { repositories: env.AGORA_REPOSITORIES.split(',').map((r) => r.trim()).filter(Boolean) } : {}),
     ...(signingKeyPem ? { signingKeyPem } : {}),
     ...(log ? { log } : {}),
   });
 }
 
-function sweepSeconds(text: string): number {
+function numberAtLeast(name: string, text: string, min: number, meaning: string): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 1) {
-    throw new InvalidInputError(
-      'invalid-environment',
-      'AGORA_SWEEP_SECONDS',
-      [{ path: 'AGORA_SWEEP_SECONDS', message: `"${text}" is not a number of seconds ≥ 1` }],
-      'set it to how often the sweep runs, e.g. AGORA_SWEEP_SECONDS=60',
-    );
+  if (!Number.isFinite(n) || n < min) {
+    throw new InvalidInputError('invalid-environment', name, [{ path: name, message: `"${text}" is not a number ≥ ${min}` }], `set it to ${meaning}`);
   }
   return n;
 }

@@ -18,7 +18,7 @@ async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms =
 describe('the repository names its plan in .github/agora.yml', () => {
   let w: AppWorld;
   beforeAll(async () => {
-    w = await startAppWorld();
+    w = await startAppWorld({ agoraOptions: { maxItems: 3 } });
   }, 60_000);
   afterAll(async () => w?.close());
 
@@ -54,6 +54,19 @@ describe('the repository names its plan in .github/agora.yml', () => {
     expect(agora.output.summary).toContain('`.github/agora.yml $.plan`');
     expect(agora.output.summary).toContain('relative path inside the repository');
     expect(agora.output.summary).toMatch(/queue.*the file may set only `plan`/s);
+  });
+
+  it('a plan with more items than the app allows is refused at $.items, saying why and what to do', async () => {
+    const items = ['a', 'b', 'c', 'd'].map((id) => ({ id, run: 'true' }));
+    const sha = await w.sim.push(w.fullName, { branch: 'big', files: { 'plan.json': plan('big', items) }, message: 'A big plan' });
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    expect([...checks.keys()]).toEqual(['agora']);
+    const agora = checks.get('agora')!;
+    expect(agora).toMatchObject({ conclusion: 'failure' });
+    expect(agora.output.summary).toContain('`$.items`');
+    expect(agora.output.summary).toContain('4 items is too many for the GitHub App (at most 3)');
+    expect(agora.output.summary).toContain('agora orch run');
   });
 
   it('a YAML syntax error is named with its line', async () => {

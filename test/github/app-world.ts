@@ -12,7 +12,7 @@ import { Probot, ProbotOctokit, createNodeMiddleware } from 'probot';
 import { loadConfig } from '../../src/config/load.js';
 import type { OrchConfig } from '../../src/config/types.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
-import { AgoraGitHub, type Octokit } from '../../src/github/agora-github.js';
+import { AgoraGitHub, type AgoraGitHubOptions, type Octokit } from '../../src/github/agora-github.js';
 import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
 import { agoraOctokit } from '../../src/github/octokit.js';
@@ -71,6 +71,8 @@ export interface AppWorldOptions {
    */
   replicas?: number;
   delivery?: 'all' | 'round-robin';
+  /** Further options of every app process (e.g. `maxItems`). */
+  agoraOptions?: Partial<AgoraGitHubOptions>;
   /** The permissions the app is registered (and so installed) with; default what app.yml asks for. */
   permissions?: Record<string, 'read' | 'write'>;
 }
@@ -123,6 +125,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       log,
       ...(signingKeyPem ? { signingKeyPem } : {}),
       ...(opts.sweepMs ? { sweepIntervalMs: opts.sweepMs, repositories: known } : {}),
+      ...opts.agoraOptions,
     });
     agoras.push(agora);
     probot = newProbot();

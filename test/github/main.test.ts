@@ -42,6 +42,14 @@ describe('agora app (the server entry point)', () => {
     await expect(startAppServer({ APP_ID: '1' })).rejects.toThrow(/WEBHOOK_SECRET, PRIVATE_KEY \(or PRIVATE_KEY_PATH\)/);
   });
 
+  it('refuses a bad number in the environment, naming the variable and what it means', async () => {
+    const { agoraFromEnv } = await import('../../src/github/app.js');
+    await expect(agoraFromEnv({ AGORA_MAX_ITEMS: 'lots', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_MAX_ITEMS', message: expect.stringContaining('"lots" is not a number ≥ 1'), hint: expect.stringContaining('the most items a plan may have') });
+    await expect(agoraFromEnv({ AGORA_LEASE_SECONDS: '2', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_LEASE_SECONDS' });
+    const agora = await agoraFromEnv({ AGORA_LEASE_SECONDS: '30', AGORA_MAX_ITEMS: '50', AGORA_CACHE_DIR: cacheDir });
+    await agora.close();
+  });
+
   it('receives a signed push and answers with a check run', async () => {
     const sha = await sim.push('octo/demo', { branch: 'p', files: { 'plan.json': '{"id": "x", "items": [' }, message: 'broken plan' });
     for (let i = 0; i < 3; i += 1) {
