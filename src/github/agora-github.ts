@@ -887,6 +887,8 @@ export class AgoraGitHub {
           this.reportLater(active, delay - ranFor);
           continue;
         }
+        // It already finished here; the next commit records it, and its report completes the check in one write.
+        if (active.driver.hasPendingOutcome(item.id)) continue;
         active.reported.set(item.id, item.status);
         await octokit.rest.checks.update({
           owner,

@@ -57,6 +57,11 @@ export class RunDriver {
     return this.wakeAtMs;
   }
 
+  /** Whether an attempt of `itemId` has finished here and is not committed yet (its end is about to be recorded). */
+  hasPendingOutcome(itemId: string): boolean {
+    return this.outcomes.some((o) => o.itemId === itemId);
+  }
+
   get busy(): boolean {
     return this.workers.size > 0 || this.outcomes.length > 0 || this.extraEvents.length > 0;
   }
