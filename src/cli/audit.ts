@@ -30,6 +30,8 @@ export interface AuditVerbOptions extends GlobalOptions {
   fulcioUrl?: string;
   rekorUrl?: string;
   tsaUrl?: string;
+  /** Rekor entry type for the DSSE envelope: `dsse` (default) or `intoto` (e.g. @sigstore/mock's log). */
+  rekorEntryType?: string;
   trustedRoot?: string;
   item?: string;
 }
@@ -47,6 +49,10 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   const wantsSign = Boolean(o.sign || o.keyless);
   if (wantsSign && o.item) throw new AgoraError('audit-options', '--item and --sign do not go together: item evidence is checked against the signed root of the whole bundle', 'audit with --sign first, then ask for --item');
   const trustedRoot = o.trustedRoot ? await readTrustedRoot(o.trustedRoot) : undefined;
+  if (o.rekorEntryType !== undefined && o.rekorEntryType !== 'dsse' && o.rekorEntryType !== 'intoto') {
+    throw new AgoraError('audit-options', `--rekor-entry-type ${JSON.stringify(o.rekorEntryType)} is not an entry type`, 'pass dsse (the default) or intoto');
+  }
+  const entryType = o.rekorEntryType ? { rekorEntryType: o.rekorEntryType } : {};
   // Resolve the key before anything is written, so a bad key leaves nothing behind.
   const signingKey = wantsSign && !o.keyless ? await resolveSigningKey({ ...(o.key ? { keyFlag: o.key } : {}), env, cwd: process.cwd() }) : undefined;
   const identityToken = o.keyless ? (o.identityToken ?? env.SIGSTORE_ID_TOKEN) : undefined;
@@ -70,6 +76,7 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
         privateKeyPem: signingKey.privateKeyPem,
         ...(o.rekorUrl ? { rekorUrl: o.rekorUrl } : {}),
         ...(o.tsaUrl ? { tsaUrl: o.tsaUrl } : {}),
+        ...entryType,
       });
     } else {
       signed = await signKeyless(statement, {
@@ -77,6 +84,7 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
         fulcioUrl: o.fulcioUrl ?? env.SIGSTORE_FULCIO_URL ?? PUBLIC_FULCIO,
         rekorUrl: o.rekorUrl ?? env.SIGSTORE_REKOR_URL ?? PUBLIC_REKOR,
         ...(o.tsaUrl ? { tsaUrl: o.tsaUrl } : {}),
+        ...entryType,
       });
     }
     bundle.signature = signed.record;
@@ -234,6 +242,7 @@ export function registerAuditCommands(program: Command, orch: Command): void {
     .option('--fulcio-url <url>', 'Fulcio for --keyless (default: $SIGSTORE_FULCIO_URL or public Sigstore)')
     .option('--rekor-url <url>', 'Rekor (default for --keyless: $SIGSTORE_REKOR_URL or public Sigstore)')
     .option('--tsa-url <url>', 'a timestamp authority to witness the signature')
+    .option('--rekor-entry-type <type>', 'how Rekor records the signature: dsse (default) or intoto')
     .option('--trusted-root <file>', 'trusted_root.json to check the new signature\'s witnesses against')
     .option('--item <id>', 'print only this item\'s entries, each with its inclusion proof to the root')
     .action(async (run: string, o: AuditVerbOptions) => {
