@@ -49,10 +49,11 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   const wantsSign = Boolean(o.sign || o.keyless);
   if (wantsSign && o.item) throw new AgoraError('audit-options', '--item and --sign do not go together: item evidence is checked against the signed root of the whole bundle', 'audit with --sign first, then ask for --item');
   const trustedRoot = o.trustedRoot ? await readTrustedRoot(o.trustedRoot) : undefined;
-  if (o.rekorEntryType !== undefined && o.rekorEntryType !== 'dsse' && o.rekorEntryType !== 'intoto') {
-    throw new AgoraError('audit-options', `--rekor-entry-type ${JSON.stringify(o.rekorEntryType)} is not an entry type`, 'pass dsse (the default) or intoto');
+  const rekorEntryType = o.rekorEntryType;
+  if (rekorEntryType !== undefined && rekorEntryType !== 'dsse' && rekorEntryType !== 'intoto') {
+    throw new AgoraError('audit-options', `--rekor-entry-type ${JSON.stringify(rekorEntryType)} is not an entry type`, 'pass dsse (the default) or intoto');
   }
-  const entryType = o.rekorEntryType ? { rekorEntryType: o.rekorEntryType } : {};
+  const entryType = rekorEntryType ? { rekorEntryType } : {};
   // Resolve the key before anything is written, so a bad key leaves nothing behind.
   const signingKey = wantsSign && !o.keyless ? await resolveSigningKey({ ...(o.key ? { keyFlag: o.key } : {}), env, cwd: process.cwd() }) : undefined;
   const identityToken = o.keyless ? (o.identityToken ?? env.SIGSTORE_ID_TOKEN) : undefined;
