@@ -53,7 +53,7 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   if (rekorEntryType !== undefined && rekorEntryType !== 'dsse' && rekorEntryType !== 'intoto') {
     throw new AgoraError('audit-options', `--rekor-entry-type ${JSON.stringify(rekorEntryType)} is not an entry type`, 'pass dsse (the default) or intoto');
   }
-  const entryType = rekorEntryType ? { rekorEntryType } : {};
+  const entryType: { rekorEntryType?: 'dsse' | 'intoto' } = rekorEntryType ? { rekorEntryType } : {};
   // Resolve the key before anything is written, so a bad key leaves nothing behind.
   const signingKey = wantsSign && !o.keyless ? await resolveSigningKey({ ...(o.key ? { keyFlag: o.key } : {}), env, cwd: process.cwd() }) : undefined;
   const identityToken = o.keyless ? (o.identityToken ?? env.SIGSTORE_ID_TOKEN) : undefined;
