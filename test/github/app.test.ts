@@ -58,7 +58,7 @@ describe('the app runs a plan pushed to a pull request', () => {
     expect(head).not.toBe(planSha);
     const gate = (await checkRuns(w, head)).get('agora / audit');
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(gate!.output.summary).toContain('Every commit after the plan commit is an audited patch');
+    expect(gate!.output.summary).toContain('The bundle verifies, and every commit after the plan commit is an audited patch.');
     const asset = release.assets.find((a) => a.name === `${runId}.audit.json`)!;
     const bytes = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
       owner: w.owner,
