@@ -18,7 +18,7 @@ import { replayPatches } from '../runs/replay.js';
 import { recordRequest } from '../runs/requests.js';
 import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
-import { finishAudit, regate, type AuditOutcome } from './audit-release.js';
+import { finishAudit, regate, type AppSigner, type AuditOutcome } from './audit-release.js';
 import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary } from './check-text.js';
 import { blobAt, classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
 import { RepoContext } from './repo-context.js';
@@ -42,8 +42,8 @@ export interface AgoraGitHubOptions {
   config: OrchConfig;
   /** The plan file in the repository (default `plan.json`). */
   planPath?: string;
-  /** PEM of the ECDSA P-256 key audit bundles are signed with (AGORA_SIGNING_KEY); unsigned without. */
-  signingKeyPem?: string;
+  /** How audit bundles are signed (a local key, or keyless; see signer-env.ts); unsigned without. */
+  signer?: AppSigner;
   /** Environment secrets are read from for workers (default process.env; only declared names reach them). */
   environment?: Record<string, string | undefined>;
   pollMs?: number;
@@ -1036,7 +1036,7 @@ export class AgoraGitHub {
         run,
         gateSha: head,
         clock: this.clock,
-        ...(this.opts.signingKeyPem ? { signingKeyPem: this.opts.signingKeyPem } : {}),
+        ...(this.opts.signer ? { signer: this.opts.signer } : {}),
       });
       notes.push(audit.note);
       this.opts.log?.info(`agora: ${run.runId}: audit ${audit.conclusion}`);

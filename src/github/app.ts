@@ -2,8 +2,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Probot } from 'probot';
 import { loadConfig } from '../config/load.js';
-import { loadPrivateKey } from '../audit/keys.js';
 import { InvalidInputError } from '../errors.js';
+import { signerFromEnv } from './signer-env.js';
 import { AgoraGitHub, CANCEL_ACTION, RERUN_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
 
 /**
@@ -159,12 +159,12 @@ export function repoAccess(app: Probot, tokens: (installationId: number | undefi
 /**
  * The service as configured by the environment: AGORA_CONFIG (the config module: queues and subagents
  * this installation offers), AGORA_CACHE_DIR (mirrors; default a temp dir), AGORA_PLAN_PATH,
- * AGORA_SIGNING_KEY (PEM or path of the audit signing key).
+ * and the audit signer (signerFromEnv: AGORA_SIGNING_KEY, or AGORA_SIGNER=keyless and its variables).
  */
 export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: AgoraLog): Promise<AgoraGitHub> {
   const cwd = process.cwd();
   const config = await loadConfig({ ...(env.AGORA_CONFIG ? { file: env.AGORA_CONFIG } : {}), cwd });
-  const signingKeyPem = env.AGORA_SIGNING_KEY ? (await loadPrivateKey(env.AGORA_SIGNING_KEY, { cwd, sourceName: 'AGORA_SIGNING_KEY' })).privateKeyPem : undefined;
+  const signer = await signerFromEnv(env, cwd);
   return new AgoraGitHub({
     cacheDir: env.AGORA_CACHE_DIR ?? join(tmpdir(), 'agora-app-cache'),
     config,
@@ -173,7 +173,7 @@ export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: A
     ...(env.AGORA_MAX_ITEMS ? { maxItems: numberAtLeast('AGORA_MAX_ITEMS', env.AGORA_MAX_ITEMS, 1, 'the most items a plan may have, e.g. AGORA_MAX_ITEMS=10000') } : {}),
     ...(env.AGORA_LEASE_SECONDS ? { lease: { ttlMs: numberAtLeast('AGORA_LEASE_SECONDS', env.AGORA_LEASE_SECONDS, 10, "how long a replica's hold on a run lasts without renewal, e.g. AGORA_LEASE_SECONDS=60") * 1000 } } : {}),
     ...(env.AGORA_REPOSITORIES ? { repositories: env.AGORA_REPOSITORIES.split(',').map((r) => r.trim()).filter(Boolean) } : {}),
-    ...(signingKeyPem ? { signingKeyPem } : {}),
+    ...(signer ? { signer } : {}),
     ...(log ? { log } : {}),
   });
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { auditStatement, buildAuditBundle, parseAuditBundle } from '../audit/bundle.js';
 import { loadPrivateKey } from '../audit/keys.js';
-import { signWithKey } from '../audit/signers.js';
-import { verifyBundle } from '../audit/verify-run.js';
+import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
+import type { InTotoStatement } from '../audit/statement.js';
+import { verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
@@ -32,8 +33,75 @@ export interface AuditArgs {
   run: StoredRun;
   /** The branch head the gate is about: the pushed integration head, or the plan commit. */
   gateSha: Oid;
-  signingKeyPem?: string;
+  /** How the audit statement is signed (src/github/signer-env.ts builds it from the environment); unsigned without. */
+  signer?: AppSigner;
   clock: () => number;
+}
+
+/**
+ * The app's configured signer: a local ECDSA P-256 key (offline, self-hosted), or keyless (a Fulcio
+ * certificate for an OIDC identity, e.g. GitHub Actions', logged in Rekor).
+ */
+export type AppSigner =
+  | { kind: 'key'; privateKeyPem: string }
+  | {
+      kind: 'keyless';
+      fulcioUrl: string;
+      rekorUrl: string;
+      tsaUrl?: string;
+      /** A fresh OIDC token per signature (Actions tokens expire within minutes). */
+      identityToken: () => Promise<string>;
+      /** How Rekor records the DSSE envelope (default `dsse`; `intoto` for a log that stores entries verbatim). */
+      rekorEntryType?: 'dsse' | 'intoto';
+      /** A parsed trusted_root.json for the gate's verification (never fetched); unchecked without. */
+      trustedRoot?: unknown;
+      /** The exact certificate SAN and OIDC issuer the gate requires; unchecked without both. */
+      certificateIdentity?: string;
+      certificateIssuer?: string;
+    };
+
+/** The signature and what the gate can check it with, or why it cannot. */
+interface AppSignature {
+  signed: SignedAudit;
+  /** Trust for verifyBundle; null when the signature cannot be checked here (`unchecked` says why). */
+  trust: Pick<VerifyOptions, 'publicKeyPem' | 'certificateIdentity' | 'certificateIssuer' | 'trustedRoot'> | null;
+  unchecked?: string;
+}
+
+async function signAudit(signer: AppSigner, statement: InTotoStatement): Promise<AppSignature> {
+  if (signer.kind === 'key') {
+    const key = await loadPrivateKey(signer.privateKeyPem, { sourceName: 'AGORA_SIGNING_KEY' });
+    return { signed: await signWithKey(statement, { privateKeyPem: key.privateKeyPem }), trust: { publicKeyPem: key.publicKeyPem } };
+  }
+  const signed = await signKeyless(statement, {
+    identityToken: await signer.identityToken(),
+    fulcioUrl: signer.fulcioUrl,
+    rekorUrl: signer.rekorUrl,
+    ...(signer.tsaUrl ? { tsaUrl: signer.tsaUrl } : {}),
+    ...(signer.rekorEntryType ? { rekorEntryType: signer.rekorEntryType } : {}),
+  });
+  const missing = [
+    signer.trustedRoot === undefined ? 'trusted root (AGORA_TRUSTED_ROOT)' : '',
+    signer.certificateIdentity ? '' : 'expected identity (AGORA_CERT_IDENTITY)',
+    signer.certificateIssuer ? '' : 'expected issuer (AGORA_CERT_ISSUER)',
+  ].filter(Boolean);
+  if (missing.length > 0) return { signed, trust: null, unchecked: `the app has no ${missing.join(', ')}` };
+  return {
+    signed,
+    trust: { trustedRoot: signer.trustedRoot, certificateIdentity: signer.certificateIdentity as string, certificateIssuer: signer.certificateIssuer as string },
+  };
+}
+
+/** The gate summary's line about the signature. */
+function signatureLine(signer: AppSigner | undefined, sig: AppSignature | undefined, signError: string | undefined): string {
+  if (!signer) return 'Not signed: the app has no signer (AGORA_SIGNING_KEY, or AGORA_SIGNER=keyless), so the claim rests on the anchor in this repository.';
+  if (signError !== undefined || !sig) return `Not signed: the app's ${signer.kind === 'key' ? 'key' : 'keyless'} signer failed (${signError ?? 'unknown error'}).`;
+  const rec = sig.signed.record;
+  if (rec.kind === 'key') return `Signed with the app's key (key id \`${rec.keyId ?? '?'}\`).`;
+  const who = `\`${rec.identity ?? '?'}\` (issuer \`${rec.issuer ?? '?'}\`), Rekor entry ${rec.rekorLogIndex ?? '?'} at ${rec.rekorUrl ?? '?'}`;
+  return sig.trust
+    ? `Signed keyless as ${who}; the signature was checked against the app's trusted root and expected identity.`
+    : `Signed keyless as ${who}; the signature was **not checked**: ${sig.unchecked}.`;
 }
 
 export interface AuditOutcome {
@@ -48,14 +116,16 @@ export interface AuditOutcome {
 export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   const { runId } = a.run;
   const bundle = await buildAuditBundle(a.store, a.refs, runId, { anchor: true, now: a.clock() });
-  let sigstore: object | undefined;
-  let publicKeyPem: string | undefined;
-  if (a.signingKeyPem) {
-    const key = await loadPrivateKey(a.signingKeyPem, { sourceName: 'AGORA_SIGNING_KEY' });
-    publicKeyPem = key.publicKeyPem;
-    const signed = await signWithKey(auditStatement(bundle), { privateKeyPem: key.privateKeyPem });
-    bundle.signature = signed.record;
-    sigstore = signed.bundle;
+  let sig: AppSignature | undefined;
+  let signError: string | undefined;
+  if (a.signer) {
+    try {
+      sig = await signAudit(a.signer, auditStatement(bundle));
+      bundle.signature = sig.signed.record;
+    } catch (e) {
+      // The bundle is still published (anchored, unsigned); the gate fails, naming why it is not signed.
+      signError = (e as Error).message;
+    }
   }
   const text = `${JSON.stringify(bundle, null, 2)}\n`;
   // The gate checks the bytes that are published, not the object they came from.
@@ -63,17 +133,17 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   published.report = await verifyBundle(published, {
     store: a.store,
     refs: a.refs,
-    ...(sigstore ? { sigstoreBundle: sigstore } : {}),
-    ...(publicKeyPem ? { publicKeyPem } : {}),
-    requireSignature: Boolean(a.signingKeyPem),
+    ...(sig?.trust ? { sigstoreBundle: sig.signed.bundle, ...sig.trust } : {}),
+    requireSignature: Boolean(sig?.trust),
   });
   const finalText = `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n`;
 
   const files: Array<{ name: string; data: string }> = [{ name: `${runId}.audit.json`, data: finalText }];
-  if (sigstore) files.push({ name: `${runId}.audit.sigstore.json`, data: `${JSON.stringify(sigstore, null, 2)}\n` });
+  if (sig) files.push({ name: `${runId}.audit.sigstore.json`, data: `${JSON.stringify(sig.signed.bundle, null, 2)}\n` });
   const release = await publishRelease(a, files);
 
   const problems: string[] = [];
+  if (signError !== undefined) problems.push(`the audit could not be signed: ${signError}`);
   if (a.run.state.status !== 'done') {
     const bad = Object.values(a.run.state.items).filter((i) => i.status !== 'done');
     problems.push(`the run is ${a.run.state.status}: ${bad.map((i) => `${i.id} ${i.status}`).join(', ')}`);
@@ -87,7 +157,7 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   const conclusion = problems.length === 0 ? 'success' : 'failure';
   const summary = [
     `Run \`${runId}\` (${a.run.state.status}). Audit bundle root \`${bundle.root}\`, ${bundle.entries.length} entries, claim **${published.report.claim}** (${published.report.guarantee}).`,
-    a.signingKeyPem ? `Signed with the app's key (key id \`${bundle.signature?.keyId ?? '?'}\`).` : 'Not signed: the app has no AGORA_SIGNING_KEY, so the claim rests on the anchor in this repository.',
+    signatureLine(a.signer, sig, signError),
     release.url ? `Release: ${release.url} — assets ${release.assets.map((n) => `\`${n}\``).join(', ')}.` : 'Release: not published.',
     '',
     problems.length === 0 ? `The bundle verifies, and ${branch.people.length ? 'every commit above the ones listed below' : 'every commit after the plan commit'} is an audited patch.` : 'Problems:',

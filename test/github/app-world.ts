@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { OrchConfig } from '../../src/config/types.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { AgoraGitHub, type AgoraGitHubOptions, type Octokit } from '../../src/github/agora-github.js';
+import type { AppSigner } from '../../src/github/audit-release.js';
 import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
 import { agoraOctokit } from '../../src/github/octokit.js';
@@ -48,7 +49,8 @@ export interface AppWorld {
 }
 
 export interface AppWorldOptions {
-  sign?: boolean;
+  /** The app's audit signer: `true` is a fresh local key; or any signer (e.g. keyless against a mock Sigstore). */
+  sign?: boolean | AppSigner;
   /** Sweep interval; the sweep also covers the world's repository from the second boot on. */
   sweepMs?: number;
   /** The simulator's rate limits (GitHub's by default) and fault seed. */
@@ -102,7 +104,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const newProbot = () => new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
   let probot = newProbot();
   const config = opts.config ?? (await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE }));
-  const signingKeyPem = opts.sign ? generateSigningKey().privateKeyPem : undefined;
+  const signer: AppSigner | undefined = opts.sign === true ? { kind: 'key', privateKeyPem: generateSigningKey().privateKeyPem } : opts.sign || undefined;
   const dirs: string[] = [];
   const errors: string[] = [];
   const t0 = Date.now();
@@ -123,7 +125,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       lease: { ttlMs: 1500, refreshMs: 200, skewMs: 500 },
       environment: {},
       log,
-      ...(signingKeyPem ? { signingKeyPem } : {}),
+      ...(signer ? { signer } : {}),
       ...(opts.sweepMs ? { sweepIntervalMs: opts.sweepMs, repositories: known } : {}),
       ...opts.agoraOptions,
     });
