@@ -98,7 +98,8 @@ async function main(): Promise<void> {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   for (const n of sizes.length ? sizes : [10, 100]) {
     // A fresh simulator per size: GitHub's limits count per installation and hour.
-    const w = await startAppWorld({ plugins: true, octokitScale: scale, ...(scale < 1 ? { limits: unscaledWindows } : {}) });
+    // The app's production lease settings (the test world's are short, for take-over tests).
+    const w = await startAppWorld({ plugins: true, octokitScale: scale, agoraOptions: { lease: { ttlMs: 60_000, refreshMs: 5_000 } }, ...(scale < 1 ? { limits: unscaledWindows } : {}) });
     try {
       // Another account, so another installation: limits are counted per installation.
       const refRepo = await w.sim.createRepo('reference-org', 'reference', { 'README.md': 'ref\n' });

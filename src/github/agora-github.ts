@@ -422,20 +422,13 @@ export class AgoraGitHub {
     this.opts.log?.error(`agora: ${why}: ${missing.join('; ')}. Nothing runs until you ${fix}.`);
     const granted = (await ev.permissions?.()) ?? {};
     if (repo && permits(granted, 'checks', 'write')) {
-      const found = await classifyCommit(repo.store, ev.headSha, this.planPath);
+      const config = await readRepoConfig(repo.store, ev.headSha, this.planPath);
+      const found = await classifyCommit(repo.store, ev.headSha, config.ok ? config.planPath : this.planPath);
       // Once per commit in this process (a lock ref would need the very contents: write that may be missing).
       if (found.kind === 'plan') {
-        await ev.octokit.rest.checks.create({
-          owner: ev.owner,
-          repo: ev.repo,
-          name: 'agora',
-          head_sha: ev.headSha,
-          status: 'completed',
-          conclusion: 'action_required',
-          output: {
-            title: `Missing permission${missing.length === 1 ? '' : 's'}: ${missing.map((m) => m.split(' (')[0]).join(', ')}`,
-            summary: [`The plan was not run: the Agora app's installation lacks what it needs.`, '', ...missing.map((m) => `- ${m}`), '', `To fix: ${fix}. Then push again.`].join('\n'),
-          },
+        await finalRunCheck(ev, 'action_required', {
+          title: `Missing permission${missing.length === 1 ? '' : 's'}: ${missing.map((m) => m.split(' (')[0]).join(', ')}`,
+          summary: [`The plan was not run: the Agora app's installation lacks what it needs.`, '', ...missing.map((m) => `- ${m}`), '', `To fix: ${fix}. Then push again.`].join('\n'),
         });
       }
     }
@@ -463,19 +456,15 @@ export class AgoraGitHub {
       committer: who,
     });
     if (!(await repo.store.casRef(repo.refs.rejected(id), commit, null))) return { kind: 'duplicate', key: id };
-    await ev.octokit.rest.checks.create({
-      owner: ev.owner,
-      repo: ev.repo,
-      name: 'agora',
-      head_sha: ev.headSha,
-      status: 'completed',
-      conclusion: 'failure',
-      external_id: id,
-      output: {
+    await finalRunCheck(
+      ev,
+      'failure',
+      {
         title: `Invalid ${source === REPO_CONFIG_PATH ? source : 'plan'}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
         summary: invalidPlanSummary(source, problems, source === REPO_CONFIG_PATH ? 'repository config' : 'plan'),
       },
-    });
+      id,
+    );
     return { kind: 'invalid', problems };
   }
 
@@ -1058,6 +1047,20 @@ async function countCommits(repo: RepoContext, head: Oid, base: Oid): Promise<nu
   let n = 0;
   for (let at: Oid | undefined = head; at && at !== base; n += 1) at = (await repo.store.readCommit(at)).parents[0];
   return n;
+}
+
+/** The `agora` check of a commit nothing will run for: created completed, in one write. */
+async function finalRunCheck(ev: PlanEvent, conclusion: 'failure' | 'action_required', output: { title: string; summary: string }, externalId?: string): Promise<void> {
+  await ev.octokit.rest.checks.create({
+    owner: ev.owner,
+    repo: ev.repo,
+    name: 'agora',
+    head_sha: ev.headSha,
+    status: 'completed',
+    conclusion,
+    ...(externalId ? { external_id: externalId } : {}),
+    output,
+  });
 }
 
 function handleOf(ev: RepoHandle): RepoHandle {

@@ -4,19 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANCEL_ACTION, RETRY_ACTION } from '../../src/github/agora-github.js';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
-
-const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
-  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
-
-async function until(what: string, ok: () => Promise<boolean>, w: AppWorld): Promise<void> {
-  for (let i = 0; i < 200; i += 1) {
-    await w.sim.settle();
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 
 /** The check-run buttons as a user presses them: Retry on a failed item, Re-run, and Cancel run. */
 describe('check run buttons', () => {
@@ -33,7 +21,7 @@ describe('check run buttons', () => {
   it('Retry on a failed item runs it again; its dependent runs, the PR gets the commits, the gate turns green', async () => {
     // Fails the first time (leaves a marker), succeeds the second.
     const flaky = `if [ -f ${marker} ]; then echo fixed > fixed.txt; else echo x > ${marker}; echo first try fails; exit 1; fi`;
-    const text = plan('flaky', [
+    const text = commandPlan('flaky', [
       { id: 'flaky', run: flaky, locks: ['fixed.txt'] },
       { id: 'after', run: 'echo after > after.txt', depends_on: ['flaky'], locks: ['after.txt'] },
     ]);
@@ -71,7 +59,7 @@ describe('check run buttons', () => {
 
   it('Re-run (rerequested) on a failed item check retries it too', async () => {
     const m = `${marker}-rerun`;
-    const text = plan('rerun', [{ id: 'once', run: `if [ -f ${m} ]; then echo ok > ok.txt; else echo x > ${m}; exit 2; fi`, locks: ['ok.txt'] }]);
+    const text = commandPlan('rerun', [{ id: 'once', run: `if [ -f ${m} ]; then echo ok > ok.txt; else echo x > ${m}; exit 2; fi`, locks: ['ok.txt'] }]);
     const sha = await w.sim.push(w.fullName, { branch: 'rerun', files: { 'plan.json': text }, message: 'Rerun plan' });
     await w.quiesce();
     const failed = (await checkRuns(w, sha)).get('agora / once')!;
@@ -86,7 +74,7 @@ describe('check run buttons', () => {
   });
 
   it('Cancel run on the running agora check ends every item check cancelled with the reason', async () => {
-    const text = plan('long', [
+    const text = commandPlan('long', [
       { id: 'slow', run: 'sleep 30' },
       { id: 'later', run: 'true', depends_on: ['slow'] },
     ]);

@@ -1,19 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RERUN_ACTION } from '../../src/github/agora-github.js';
 import { trailers } from '../../src/git/trailers.js';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
-
-const plan = (id: string, items: Array<{ id: string; run: string; locks?: string[] }>) =>
-  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
-
-async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    await w.sim.settle();
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 
 describe('the repository names its plan in .github/agora.yml', () => {
   let w: AppWorld;
@@ -27,8 +15,8 @@ describe('the repository names its plan in .github/agora.yml', () => {
       branch: 'nightly',
       files: {
         '.github/agora.yml': '# where the plan lives\nplan: ops/nightly.json\n',
-        'ops/nightly.json': plan('nightly', [{ id: 'touch', run: 'echo n > n.txt', locks: ['n.txt'] }]),
-        'plan.json': plan('root', [{ id: 'other', run: 'true' }]),
+        'ops/nightly.json': commandPlan('nightly', [{ id: 'touch', run: 'echo n > n.txt', locks: ['n.txt'] }]),
+        'plan.json': commandPlan('root', [{ id: 'other', run: 'true' }]),
       },
       message: 'A plan under ops/',
     });
@@ -42,7 +30,7 @@ describe('the repository names its plan in .github/agora.yml', () => {
   it('a bad .github/agora.yml gets one failed agora check naming each problem, and nothing runs', async () => {
     const sha = await w.sim.push(w.fullName, {
       branch: 'bad-config',
-      files: { '.github/agora.yml': 'plan: ../outside.json\nqueue: fast\n', 'plan.json': plan('bad', [{ id: 'never', run: 'true' }]) },
+      files: { '.github/agora.yml': 'plan: ../outside.json\nqueue: fast\n', 'plan.json': commandPlan('bad', [{ id: 'never', run: 'true' }]) },
       message: 'A broken config',
     });
     await w.quiesce();
@@ -58,7 +46,7 @@ describe('the repository names its plan in .github/agora.yml', () => {
 
   it('a plan with more items than the app allows is refused at $.items, saying why and what to do', async () => {
     const items = ['a', 'b', 'c', 'd'].map((id) => ({ id, run: 'true' }));
-    const sha = await w.sim.push(w.fullName, { branch: 'big', files: { 'plan.json': plan('big', items) }, message: 'A big plan' });
+    const sha = await w.sim.push(w.fullName, { branch: 'big', files: { 'plan.json': commandPlan('big', items) }, message: 'A big plan' });
     await w.quiesce();
     const checks = await checkRuns(w, sha);
     expect([...checks.keys()]).toEqual(['agora']);
@@ -87,7 +75,7 @@ describe('Re-run plan on a red gate', () => {
   afterAll(async () => w?.close());
 
   it('runs the plan again on the commit a person pushed; the new patches land on top and the gate turns green', async () => {
-    const text = plan('grow', [{ id: 'append', run: 'echo line >> log.txt', locks: ['log.txt'] }]);
+    const text = commandPlan('grow', [{ id: 'append', run: 'echo line >> log.txt', locks: ['log.txt'] }]);
     const planSha = await w.sim.push(w.fullName, { branch: 'grow', files: { 'plan.json': text }, message: 'Growing plan' });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'grow', base: 'main', title: 'Grow' });
     await w.quiesce();

@@ -2,10 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git } from '../github-sim/harness.js';
 import { signWebhook } from '../github-sim/src/index.js';
 import type { Octokit } from '../../src/github/agora-github.js';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
-
-const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[] }>) =>
-  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: [] })) }, null, 2)}\n`;
+import { commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 
 /** What a user sees when things go wrong: invalid plans, failing items, superseded runs, forged and repeated webhooks. */
 describe('the app when things go wrong', () => {
@@ -40,7 +37,7 @@ describe('the app when things go wrong', () => {
   });
 
   it('a failing item fails its check, its dependent is skipped, nothing is pushed, and the gate is red', async () => {
-    const text = plan('fails', [
+    const text = commandPlan('fails', [
       { id: 'breaks', run: 'echo about to fail; exit 3' },
       { id: 'after', run: 'echo never', depends_on: ['breaks'] },
     ]);
@@ -69,14 +66,14 @@ describe('the app when things go wrong', () => {
   });
 
   it('a new plan commit on the branch cancels the older run; its checks end cancelled with the reason', async () => {
-    const first = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': plan('slow', [{ id: 'wait', run: 'sleep 30' }]) }, message: 'Slow plan' });
+    const first = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'sleep 30' }]) }, message: 'Slow plan' });
     for (let i = 0; i < 100; i += 1) {
       await w.sim.settle();
       if ((await checkRuns(w, first)).get('agora / wait')?.status === 'in_progress') break;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect((await checkRuns(w, first)).get('agora / wait')?.status).toBe('in_progress');
-    const second = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': plan('slow', [{ id: 'wait', run: 'true' }]) }, message: 'Faster plan' });
+    const second = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'true' }]) }, message: 'Faster plan' });
     await w.quiesce();
     const old = await checkRuns(w, first);
     expect(old.get('agora / wait')).toMatchObject({ status: 'completed', conclusion: 'cancelled' });

@@ -5,10 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETRY_ACTION } from '../../src/github/agora-github.js';
 import { publishRelease } from '../../src/github/audit-release.js';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
-
-const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
-  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
+import { commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 
 const ASSET_ROUTE = '/repos/{owner}/{repo}/releases/assets/{asset_id}';
 
@@ -44,7 +41,7 @@ describe('the run release after a retry', () => {
 
   it('carries the second finish’s bundle (replacing the first), one asset of each name, and the gate is green', async () => {
     const flaky = `if [ -f ${marker} ]; then echo fixed > fixed.txt; else echo x > ${marker}; echo first try fails; exit 1; fi`;
-    const text = plan('relflaky', [{ id: 'flaky', run: flaky, locks: ['fixed.txt'] }]);
+    const text = commandPlan('relflaky', [{ id: 'flaky', run: flaky, locks: ['fixed.txt'] }]);
     const sha = await w.sim.push(w.fullName, { branch: 'relflaky', files: { 'plan.json': text }, message: 'A flaky plan' });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'relflaky', base: 'main', title: 'Flaky' });
     await w.quiesce();

@@ -3,24 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/git/trailers.js';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
-
-const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
-  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
-
-async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    await w.sim.settle();
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 
 /** A plan whose items write their files only once `marker` exists, so the test can push while they run. */
 function gatedPlan(id: string, marker: string) {
   const wait = `while [ ! -e ${marker} ]; do sleep 0.1; done`;
-  return plan(id, [
+  return commandPlan(id, [
     { id: 'write-a', run: `${wait}; echo from-agora > a.txt`, locks: ['a.txt'] },
     { id: 'write-lib', run: `${wait}; mkdir -p lib && echo helper > lib/help.txt`, locks: ['lib/'] },
   ]);

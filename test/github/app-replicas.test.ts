@@ -3,19 +3,7 @@ import { CANCEL_ACTION, type AgoraGitHub } from '../../src/github/agora-github.j
 import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { openLocalStore } from '../../src/git/local-store.js';
-import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
-
-const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
-  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
-
-async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    await w.sim.settle();
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { until, commandPlan, checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
 
 /** Every check run on `sha` (not only the latest of each name): duplicates would show here. */
 async function allCheckRuns(w: AppWorld, sha: string) {
@@ -32,7 +20,9 @@ async function leaseHolder(w: AppWorld, runId: string): Promise<string | undefin
 describe('three replicas of the app', () => {
   let w: AppWorld;
   beforeAll(async () => {
-    w = await startAppWorld({ replicas: 3, delivery: 'all', sweepMs: 300, sign: true });
+    // A lease of 4 s renewed every 1.3 s: slack for a loaded machine, so a live driver never loses its run;
+    // a dead one's run is taken over 4.5 s after its last renewal.
+    w = await startAppWorld({ replicas: 3, delivery: 'all', sweepMs: 300, sign: true, agoraOptions: { lease: { ttlMs: 4000, refreshMs: 200, skewMs: 500 } } });
   }, 60_000);
   afterAll(async () => w?.close());
 
@@ -61,7 +51,7 @@ describe('three replicas of the app', () => {
   });
 
   it('Cancel run reaches the replica that drives the run, whichever replica records it', async () => {
-    const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': plan('long', [{ id: 'slow', run: 'sleep 30' }, { id: 'later', run: 'true', depends_on: ['slow'] }]) }, message: 'Slow plan' });
+    const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': commandPlan('long', [{ id: 'slow', run: 'sleep 30' }, { id: 'later', run: 'true', depends_on: ['slow'] }]) }, message: 'Slow plan' });
     await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     const runId = `long-${sha.slice(0, 12)}`;
     const holder = await leaseHolder(w, runId);
@@ -85,7 +75,7 @@ describe('three replicas of the app', () => {
   });
 
   it('when the driving replica dies mid-run, another takes the run over once its lease expires, and it ends green', async () => {
-    const text = plan('crash', [
+    const text = commandPlan('crash', [
       { id: 'slow', run: 'sleep 2; echo slow > slow.txt', locks: ['slow.txt'] },
       { id: 'next', run: 'echo next > next.txt', depends_on: ['slow'], locks: ['next.txt'] },
     ]);

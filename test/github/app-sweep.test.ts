@@ -1,17 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
-
-const plan = (id: string, items: Array<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>) =>
-  `${JSON.stringify({ id, queue: 'default', items: items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] })) }, null, 2)}\n`;
-
-async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 15_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    await w.sim.settle();
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 
 /** A crashed app's runs are resumed by the next process; plan commits whose webhooks were lost are found. */
 describe('restart recovery and the sweep', () => {
@@ -22,7 +10,7 @@ describe('restart recovery and the sweep', () => {
   afterAll(async () => w?.close());
 
   it('a fresh process resumes a run the killed one was driving: the lost attempt runs again, everything ends green', async () => {
-    const text = plan('crash', [
+    const text = commandPlan('crash', [
       { id: 'slow', run: 'sleep 2; echo slow > slow.txt', locks: ['slow.txt'] },
       { id: 'next', run: 'echo next > next.txt', depends_on: ['slow'], locks: ['next.txt'] },
     ]);
@@ -45,7 +33,7 @@ describe('restart recovery and the sweep', () => {
 
   it('with the push and pull_request webhooks dropped, the periodic sweep finds the plan commit on the open PR and runs it', async () => {
     w.sim.setFaults({ dropWebhookRate: 1 });
-    const sha = await w.sim.push(w.fullName, { branch: 'quiet', files: { 'plan.json': plan('quiet', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]) }, message: 'Quiet plan' });
+    const sha = await w.sim.push(w.fullName, { branch: 'quiet', files: { 'plan.json': commandPlan('quiet', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]) }, message: 'Quiet plan' });
     await w.sim.openPullRequest(w.fullName, { head: 'quiet', base: 'main', title: 'Quiet' });
     await w.sim.settle();
     const dropped = w.sim.webhookDeliveries.filter((d) => d.event === 'push' || d.event === 'pull_request');

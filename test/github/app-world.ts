@@ -222,3 +222,19 @@ export async function checkRuns(w: AppWorld, sha: string) {
 export async function examplePlan(): Promise<string> {
   return readFile(join(EXAMPLE, 'plan.json'), 'utf8');
 }
+
+/** A plan of `command` items (`run` is the shell command; `locks` the write scope), as text. */
+export function commandPlan(id: string, items: ReadonlyArray<{ id: string; run: string; depends_on?: string[]; locks?: string[] }>): string {
+  const planItems = items.map((i) => ({ id: i.id, executor: 'command', inputs: { run: i.run }, depends_on: i.depends_on ?? [], resourceLocks: i.locks ?? [] }));
+  return `${JSON.stringify({ id, queue: 'default', items: planItems }, null, 2)}\n`;
+}
+
+/** Waits until `ok()` holds, letting the simulator deliver between looks; throws naming `what` after `ms`. */
+export async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    await w.sim.settle();
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
