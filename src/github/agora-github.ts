@@ -574,6 +574,12 @@ export class AgoraGitHub {
     }
   }
 
+  private async resumeIfReopened(ev: PlanEvent, repo: RepoContext, runId: string): Promise<void> {
+    await repo.store.fetch([`+${repo.refs.run(runId)}:${repo.refs.run(runId)}`]);
+    const after = await readRun(repo.store, repo.refs, runId);
+    if (after && after.state.status === 'running') await this.resume(handleOf(ev), repo, after, ev.branch || null);
+  }
+
   /** This process's lease on a run, or null (logged) while another live replica holds it. */
   private async takeLease(repo: RepoContext, runId: string): Promise<RunLease | null> {
     const got = await RunLease.acquire(repo.store, repo.refs, runId, {
@@ -730,6 +736,9 @@ export class AgoraGitHub {
           if (!this.killed) await active.lease.release(this.clock()).catch(() => undefined);
           this.active.delete(stored.runId);
           this.claimed.delete(stored.runId);
+          // A Retry another replica recorded while this one still held the lease found it taken and left the
+          // run to its holder: look once more now that the lease is free, and drive the run again if it reopened.
+          if (!this.closed && !this.killed) await this.resumeIfReopened(ev, repo, stored.runId);
         }
       })().catch((e: unknown) => this.opts.log?.error(`agora: ${stored.runId}: ${(e as Error).stack ?? String(e)}`)),
     );
