@@ -42,6 +42,27 @@ export function targetScope(gitdir: string, host: string = hostname()): string {
 }
 
 /**
+ * The docker scope of the GitHub App's containers for one repository: what every replica of one app
+ * shares for it — the origin of the URL it was cloned from (the GitHub host, never credentials or the
+ * path), the repository's full name (case-insensitive, as GitHub treats it) and the ref namespace the
+ * runs live under (run ids are unique only within one) — never a local path or host name. So a replica
+ * that takes a run over from a dead one finds the dead one's still-running container on a shared engine
+ * (`canResume`, then `run` re-attaches), and the engine's name check refuses a second container for one
+ * attempt whichever replica asks. Never equal to a {@link targetScope}: the digested texts differ in shape.
+ */
+export function repositoryScope(args: { cloneUrl: string; fullName: string; refNamespace: string }): string {
+  let origin: string;
+  try {
+    const url = new URL(args.cloneUrl);
+    // `null` for schemes without an origin (file:, ssh:): protocol and host still name the server.
+    origin = url.origin !== 'null' ? url.origin : `${url.protocol}//${url.host}`;
+  } catch {
+    origin = args.cloneUrl; // not a URL (an scp-style or local path): the whole text identifies it
+  }
+  return createHash('sha256').update(`github\0${origin}\0${args.fullName.toLowerCase()}\0${args.refNamespace}`).digest('hex').slice(0, 16);
+}
+
+/**
  * Creates the targets. The docker target does not contact the engine here: an engine that is down when
  * an item runs fails that attempt as an infrastructure failure whose reason names the engine address and
  * how to reach one, and the item is retried per its policy (the engine may come back). Setting the

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { OrchConfig } from '../config/types.js';
-import { createTargets, targetScope } from '../executors/targets.js';
+import { createTargets, repositoryScope } from '../executors/targets.js';
 import type { WorkerTarget } from '../executors/types.js';
 import type { Oid } from '../git/types.js';
 import type { AttemptContext } from '../runs/attempt.js';
@@ -12,7 +12,8 @@ import { RemoteMirror, type TokenSource } from './remote-sync.js';
 /**
  * Everything the app keeps for one repository, all of it disposable: the mirror (under the cache dir),
  * the store over it, its workspace pool and scratch dir, and the worker targets (local; docker when the
- * app's config names it, its containers scoped to this host and mirror). Deleting the cache
+ * app's config names it, its containers scoped to the repository on its GitHub host, which every
+ * replica of the app shares: see {@link repositoryScope}). Deleting the cache
  * dir loses nothing: the next event fetches what it needs from GitHub.
  */
 export class RepoContext {
@@ -40,11 +41,12 @@ export class RepoContext {
     const mirror = await RemoteMirror.open(`${dir}.git`, args.cloneUrl, () => (ctx ? ctx.tokenSource() : args.token()));
     const store = new MirroredGitStore(mirror, refs.ns);
     const scratchDir = join(store.gitdir, 'agora');
-    // The app's own config decides (never the repository's); containers are scoped to this mirror.
+    // The app's own config decides (never the repository's). Containers are scoped to the repository on
+    // its GitHub host, not to this mirror: a replica taking a run over re-attaches to the dead one's.
     const targets: Record<string, WorkerTarget> = await createTargets({
       config: args.config,
       stateDir: join(scratchDir, 'pids'),
-      scope: targetScope(store.gitdir),
+      scope: repositoryScope({ cloneUrl: args.cloneUrl, fullName: args.fullName, refNamespace: args.config.refNamespace }),
     });
     const workspaces = WorkspacePool.forScratch(store, scratchDir);
     await workspaces.clear();

@@ -1,12 +1,18 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { OrchConfig } from '../../src/config/types.js';
+import { repositoryScope } from '../../src/executors/targets.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import type { AgoraGitHub } from '../../src/github/agora-github.js';
+import { RunLease } from '../../src/runs/lease.js';
+import { RunRefs } from '../../src/runs/refs.js';
 import { BUSYBOX, DEFAULT_ENGINE, connectEngine, managedContainers } from '../docker/engine.js';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { checkRuns, commandPlan, startAppWorld, until, type AppWorld } from './app-world.js';
 
 /**
  * The app dispatches items to the docker target when its own config (AGORA_CONFIG) says so: a plan of
@@ -128,16 +134,17 @@ describe.skipIf(!docker)('the app runs items on the docker target its config nam
     }
   });
 
-  it('the engine started one container per item, in the mirror’s scope, whose hostnames the files carry, and none is left', async () => {
+  it('the engine started one container per item, in the repository’s scope, whose hostnames the files carry, and none is left', async () => {
     const starts = await containerStarts(docker!, runId, since);
     expect(starts.map((s) => s.item).sort()).toEqual(['a', 'b']);
     for (const s of starts) {
       const note = await fileOn(w, `notes/${s.item}.txt`, 'in-containers');
       expect(note).toContain(`host=${s.id.slice(0, 12)}\n`);
     }
-    // Scoped to the app's mirror, never the shared default scope.
+    // Scoped to the repository on its GitHub host (what every replica shares), never the shared default scope.
     expect(new Set(starts.map((s) => s.scope)).size).toBe(1);
-    expect(starts[0]!.scope).toMatch(/^[0-9a-f]{16}$/);
+    const cloneUrl = (await w.octokit.rest.repos.get({ owner: w.owner, repo: w.repo })).data.clone_url;
+    expect(starts[0]!.scope).toBe(repositoryScope({ cloneUrl, fullName: w.fullName, refNamespace: 'refs/agora/' }));
     expect(await managedContainers(docker!, runId)).toEqual([]);
   });
 
@@ -179,4 +186,120 @@ describe('the app with a docker config and no engine reachable', () => {
     }
     expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'failure' });
   });
+});
+
+/**
+ * A unix socket in front of the engine that can go down and come back: the app's docker clients talk
+ * through it, so a replica "killed" while it is down cannot reach the engine, as a crashed process cannot
+ * (`kill()` aborts the replica's workers, which would otherwise stop and remove their containers).
+ */
+async function engineProxy(upstreamPath: string): Promise<{ host: string; down: () => Promise<void>; up: () => Promise<void>; close: () => Promise<void> }> {
+  const path = join(tmpdir(), `agora-app-engine-proxy-${process.pid}-${Date.now()}.sock`);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(upstreamPath);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  const listen = () => new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, () => resolve()));
+  const down = async () => {
+    if (!server.listening) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of sockets) s.destroy();
+    await closed;
+    await rm(path, { force: true });
+  };
+  await listen();
+  return { host: `unix://${path}`, down, up: async () => (server.listening ? undefined : listen()), close: down };
+}
+
+/** Who holds a run's lease, as the repository on GitHub says. */
+async function leaseHolder(w: AppWorld, runId: string): Promise<string | undefined> {
+  const store = await openLocalStore(w.sim.repoDir(w.fullName));
+  return (await RunLease.read(store, new RunRefs(), runId))?.holder;
+}
+
+/**
+ * Two replicas of the app on one engine: the one driving a run dies while its item's container runs; the
+ * other takes the run over once the lease expires and re-attaches to that container (the replicas share
+ * the docker scope of the repository), so the item succeeds after one attempt, not a rerun from scratch.
+ */
+describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead replica’s container', () => {
+  let w: AppWorld;
+  let dir: string;
+  let proxy: Awaited<ReturnType<typeof engineProxy>>;
+  let runId: string | undefined;
+  const since = Math.floor(Date.now() / 1000) - 5;
+  beforeAll(async () => {
+    if (!engineHost?.startsWith('unix://')) throw new Error(`DOCKER_HOST must be a unix socket for this test, not ${engineHost}`);
+    proxy = await engineProxy(engineHost.slice('unix://'.length));
+    // The app's targets are created on the first event, reading DOCKER_HOST then: every replica goes through the proxy.
+    process.env.DOCKER_HOST = proxy.host;
+    dir = await mkdtemp(join(tmpdir(), 'agora-app-docker-replicas-'));
+    const file = join(dir, 'agora.config.mjs');
+    await writeFile(file, `export const orch = { queues: { default: { concurrency: 2 } }, commandTarget: 'docker', commandImage: '${BUSYBOX}' };\n`);
+    const config = await loadConfig({ file, cwd: dir });
+    // A 3 s lease: a dead driver's run is taken over ~3.5 s after its last renewal, while the 8 s container still runs.
+    w = await startAppWorld({ config, replicas: 2, delivery: 'all', sweepMs: 300, agoraOptions: { lease: { ttlMs: 3000, refreshMs: 200, skewMs: 500 } } });
+  }, 60_000);
+  afterAll(async () => {
+    process.env.DOCKER_HOST = engineHost;
+    await w?.close();
+    await proxy?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    // A failed run may leave the dead replica's container behind: never let it outlive the suite.
+    if (runId) for (const c of await managedContainers(docker!, runId)) await docker!.getContainer(c.Id).remove({ force: true, v: true });
+  });
+
+  it('the item ends success after 1 attempt, in the one container it started in, and the gate is green', async () => {
+    const text = commandPlan('takeover', [{ id: 'slow', run: 'sleep 8; echo "host=$(hostname)" > slow.txt', locks: ['slow.txt'] }]);
+    const sha = await w.sim.push(w.fullName, { branch: 'takeover', files: { 'plan.json': text }, message: 'Slow plan in a container' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'takeover', base: 'main', title: 'Takeover' });
+    runId = `takeover-${sha.slice(0, 12)}`;
+    const id = runId;
+    await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
+    await until('its container to run', async () => (await managedContainers(docker!, id)).some((c) => c.State === 'running'), w, 30_000);
+
+    const holder = await leaseHolder(w, id);
+    const dead: AgoraGitHub = w.replicas.find((a) => a.holder === holder)!;
+    expect(dead).toBeDefined();
+    // A crash: the process (and its engine connection) vanishes; nothing stops or removes its container.
+    await proxy.down();
+    await dead.kill();
+    w.removeReplica(dead);
+    const left = await managedContainers(docker!, id);
+    expect(left.map((c) => [c.Labels['agora.attempt'], c.State])).toEqual([['1', 'running']]);
+    await proxy.up();
+
+    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 45_000);
+    await w.quiesce();
+    const taker = await leaseHolder(w, id);
+    expect(taker).not.toBe(holder);
+    expect(w.replicas.map((a) => a.holder)).toContain(taker);
+
+    const checks = await checkRuns(w, sha);
+    for (const name of ['agora', 'agora / slow']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'success' });
+    // Re-attached, not rerun: a container the taker did not find would be recorded lost, and a second attempt run.
+    expect(checks.get('agora / slow')!.output.summary).toContain('**done** after 1 attempt.');
+    const starts = await containerStarts(docker!, id, since);
+    expect(starts.map((s) => s.item)).toEqual(['slow']);
+    expect(starts[0]!.scope).toBe(left[0]!.Labels['agora.scope']);
+
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Slow plan in a container', expect.stringMatching(/^slow: /)]);
+    // The file the dead replica's container wrote, collected by the taker.
+    expect(await fileOn(w, 'slow.txt', 'takeover')).toBe(`host=${starts[0]!.id.slice(0, 12)}\n`);
+    expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(await managedContainers(docker!, id)).toEqual([]);
+    expect(w.sim.contractViolations).toEqual([]);
+    expect(w.errors).toEqual([]);
+  }, 90_000);
 });
