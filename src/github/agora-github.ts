@@ -14,13 +14,13 @@ import { validatePlan } from '../plan/validate.js';
 import { cancelRun } from '../runs/cancel.js';
 import { RunDriver } from '../runs/driver.js';
 import { RunLease } from '../runs/lease.js';
-import { replayPatches } from '../runs/replay.js';
 import { recordRequest } from '../runs/requests.js';
 import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
 import { finishAudit, regate, type AppSigner, type AuditOutcome } from './audit-release.js';
 import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary } from './check-text.js';
 import { blobAt, classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
+import { landPatches } from './land-patches.js';
 import { RepoContext } from './repo-context.js';
 import { readRepoConfig, REPO_CONFIG_PATH } from './repo-config.js';
 import { missingPermissions, permits } from './permissions.js';
@@ -594,23 +594,29 @@ export class AgoraGitHub {
   }
 
   /**
-   * Every `refreshMs`: re-reads the run from GitHub (what other replicas recorded: a cancel, a retry) and
-   * renews the lease once a third of it has passed. False when the lease was lost: another replica found it
-   * expired (this process stalled) and drives the run now, so this one stops its workers and lets go.
+   * Renews the lease once a third of it has passed, and re-reads the run from GitHub (what other replicas
+   * recorded: a cancel, a retry) when this driver has not pushed it for `refreshMs` — a push that lands
+   * proves the run was not moved by anyone else, and one that is refused re-reads it anyway. False when the
+   * lease was lost: another replica found it expired (this process stalled) and drives the run now, so this
+   * one stops its workers and lets go.
    */
   private async keepLease(active: ActiveRun): Promise<boolean> {
     const now = this.clock();
-    if (now - active.refreshedAt < this.refreshMs) return true;
-    active.refreshedAt = now;
+    const renewDue = now >= active.lease.until - (this.leaseTtlMs * 2) / 3;
+    const refreshDue = now - active.refreshedAt >= this.refreshMs;
+    if (!renewDue && !refreshDue) return true;
     const { store, refs } = active.repo;
     try {
-      if (now >= active.lease.until - (this.leaseTtlMs * 2) / 3 && !(await active.lease.renew(now))) {
+      if (renewDue && !(await active.lease.renew(now))) {
         const holder = (await RunLease.read(store, refs, active.runId))?.holder ?? 'another replica';
         this.opts.log?.warn(`agora: ${active.runId}: lease lost to ${holder}; stopping this process's workers`);
         await active.driver.shutdown(`the run is driven by ${holder} now`);
         return false;
       }
-      await store.fetch([`+${refs.run(active.runId)}:${refs.run(active.runId)}`]);
+      if (refreshDue) {
+        active.refreshedAt = now;
+        await store.fetch([`+${refs.run(active.runId)}:${refs.run(active.runId)}`]);
+      }
     } catch (e) {
       this.opts.log?.warn(`agora: ${active.runId}: refreshing from GitHub failed (will retry): ${(e as Error).message}`);
     }
@@ -682,7 +688,10 @@ export class AgoraGitHub {
       wake,
       driver: new RunDriver(stored, repo.attempt, {
         wake,
-        onCommit: (run) => this.enqueueReport(active, run),
+        onCommit: (run) => {
+          active.refreshedAt = this.clock(); // the push landed: GitHub holds exactly this state
+          this.enqueueReport(active, run);
+        },
       }),
     };
     this.active.set(stored.runId, active);
@@ -960,50 +969,6 @@ export class AgoraGitHub {
       .catch((e: unknown) => this.opts.log?.warn(`agora: ${run.runId}: check update failed: ${(e as Error).message}`));
   }
 
-  /**
-   * Pushes the integration commits onto the branch: a fast-forward of the plan commit, or, when people
-   * pushed meanwhile, a replay onto the branch's new head by tree surgery (each push leased on the head it
-   * was built on; a branch that keeps moving is tried again, 3 times). When a person changed a path a patch
-   * changed, nothing is pushed and the note names each such path, its item and the commits that changed it.
-   */
-  private async landPatches(active: ActiveRun, branch: string, commits: number): Promise<{ head?: Oid; note: string }> {
-    const { store, refs } = active.repo;
-    const { state, runId } = active.driver.run;
-    const plural = commits === 1 ? '' : 's';
-    const kept = `they stay at \`${refs.integration(runId)}\``;
-    let onto: Oid = state.base;
-    for (let tries = 0; tries < 4; tries += 1) {
-      let next: Oid = state.integrationHead;
-      if (onto !== state.base) {
-        const replay = await replayPatches(store, { base: state.base, head: state.integrationHead, onto, now: this.clock() });
-        if (replay.kind === 'diverged') {
-          // The gate goes on the branch's head, where the required check is looked for: it fails there, naming why.
-          return { head: onto, note: `\`${branch}\` was rewritten after the plan commit (${replay.why}), so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
-        }
-        if (replay.kind === 'conflict') {
-          const lines = replay.conflicts.map(
-            (c) => `- \`${c.path}\`${c.item ? ` (item ${c.item})` : ''}, changed by ${c.changedBy.map((x) => x.slice(0, 12)).join(', ') || 'a person'}`,
-          );
-          return {
-            head: onto,
-            note: [`People changed paths the patches change after the plan commit, so the ${commits} patch commit${plural} were not pushed onto \`${branch}\`; ${kept}:`, ...lines].join('\n'),
-          };
-        }
-        next = replay.head;
-      }
-      const pushed = await store.mirror.pushRefs([{ ref: `refs/heads/${branch}`, next, expected: onto }]);
-      if (pushed.ok) {
-        const how = onto === state.base ? '' : ` replayed by tree surgery onto its head ${onto.slice(0, 12)} (the branch moved during the run)`;
-        return { head: next, note: `Pushed ${commits} commit${plural} onto \`${branch}\`${how} (${next.slice(0, 12)}).` };
-      }
-      await store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`]);
-      const moved = await store.resolveRef(`refs/heads/${branch}`);
-      if (!moved) return { note: `\`${branch}\` was deleted during the run, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
-      onto = moved;
-    }
-    return { note: `\`${branch}\` kept moving while the patches were pushed, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
-  }
-
   /** The run is terminal: push its commits onto the branch, publish the audit, complete the run check. */
   private async finish(active: ActiveRun): Promise<void> {
     const run = active.driver.run;
@@ -1017,7 +982,7 @@ export class AgoraGitHub {
       if (state.status === 'done' && commits > 0 && !branch) {
         notes.push(`No branch points at the plan commit any more, so the ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${active.repo.refs.integration(run.runId)}\`.`);
       } else if (state.status === 'done' && commits > 0) {
-        const landed = await this.landPatches(active, branch, commits);
+        const landed = await landPatches({ store: active.repo.store, refs: active.repo.refs, run: active.driver.run, branch, commits, now: this.clock() });
         if (landed.head) head = landed.head;
         notes.push(landed.note);
       } else if (state.status !== 'done' && commits > 0) {
