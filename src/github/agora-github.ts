@@ -161,6 +161,8 @@ interface ActiveRun {
   laterTimer: NodeJS.Timeout | undefined;
   /** The audit seq of the last state reported (older snapshots are skipped). */
   reportedSeq: number;
+  /** Why the last report failed (GitHub refused after retries), until one succeeds. */
+  reportError?: string | undefined;
   /** This process's lease on the run, and when the run was last re-read from GitHub. */
   lease: RunLease;
   refreshedAt: number;
@@ -731,7 +733,8 @@ export class AgoraGitHub {
             this.enqueueReport(active, active.driver.run); // transitions other writers committed (a cancel)
             await active.updates;
             if (this.killed || active.driver.run.state.status === 'running') return;
-            await this.finish(active);
+            await this.settleReports(active);
+            await this.finishPatiently(active);
             // A Retry pressed while the run was finishing (here or on another replica) reopened it: drive it
             // again, with a new run check.
             await repo.store.fetch([`+${repo.refs.run(stored.runId)}:${repo.refs.run(stored.runId)}`]);
@@ -896,7 +899,6 @@ export class AgoraGitHub {
         }
         // It already finished here; the next commit records it, and its report completes the check in one write.
         if (active.driver.hasPendingOutcome(item.id)) continue;
-        active.reported.set(item.id, item.status);
         await octokit.rest.checks.update({
           owner,
           repo,
@@ -905,10 +907,10 @@ export class AgoraGitHub {
           ...(item.startedAt ? { started_at: new Date(item.startedAt).toISOString() } : {}),
           output: { title: `${item.id}: running (attempt ${item.attempts})`, summary: `Run \`${run.runId}\`, item \`${item.id}\`: attempt ${item.attempts} is running.` },
         });
+        active.reported.set(item.id, item.status); // only once shown: a write that failed is made again next report
       } else if (TERMINAL_ITEM_STATUSES.has(item.status)) {
         const conclusion = conclusionOf(item.status);
         if (!conclusion) continue;
-        active.reported.set(item.id, item.status);
         await octokit.rest.checks.update({
           owner,
           repo,
@@ -921,6 +923,7 @@ export class AgoraGitHub {
           output: itemOutput(run.runId, item, await this.itemDetails(active, run, item)),
           actions: item.status === 'failed' ? [RETRY_ACTION] : [],
         });
+        active.reported.set(item.id, item.status);
       }
     }
   }
@@ -966,7 +969,50 @@ export class AgoraGitHub {
         const newest = active.latest ?? run;
         return this.killed ? undefined : this.report(active, newest);
       })
-      .catch((e: unknown) => this.opts.log?.warn(`agora: ${run.runId}: check update failed: ${(e as Error).message}`));
+      .then(
+        () => {
+          active.reportError = undefined;
+        },
+        (e: unknown) => {
+          // GitHub refused even after the client's retries (e.g. secondary limits under sustained load): the
+          // checks not shown yet are written again by the next report; one comes in 2 s if nothing else does.
+          active.reportError = (e as Error).message;
+          this.opts.log?.info(`agora: ${run.runId}: check update deferred (will try again): ${active.reportError}`);
+          this.reportLater(active, 2000);
+        },
+      );
+  }
+
+  /**
+   * Before a run's checks are completed: every item check must show its final state. Reports that GitHub
+   * refused are made again (3 tries); what still fails is logged by name.
+   */
+  private async settleReports(active: ActiveRun): Promise<void> {
+    const behind = () => Object.values(active.driver.run.state.items).filter((i) => TERMINAL_ITEM_STATUSES.has(i.status) && active.reported.get(i.id) !== i.status);
+    for (let tries = 0; tries < 3 && behind().length > 0; tries += 1) {
+      this.enqueueReport(active, active.driver.run);
+      await active.updates;
+    }
+    const left = behind();
+    if (left.length > 0) this.opts.log?.warn(`agora: ${active.runId}: the checks of ${left.map((i) => i.id).join(', ')} could not be updated: ${active.reportError ?? 'unknown error'}`);
+  }
+
+  /**
+   * Finishing writes to GitHub several times (branch, release, gate, run check); when GitHub still refuses
+   * after the client's own retries (secondary limits under sustained load, an outage), the whole finish is
+   * tried again — each step finds what an earlier try did — 3 times, 2 s and 4 s apart.
+   */
+  private async finishPatiently(active: ActiveRun): Promise<void> {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        await this.finish(active);
+        return;
+      } catch (e) {
+        if (tries >= 3 || this.closed) throw e;
+        this.opts.log?.info(`agora: ${active.runId}: finishing failed (will try again): ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 2000 * tries));
+      }
+    }
   }
 
   /** The run is terminal: push its commits onto the branch, publish the audit, complete the run check. */

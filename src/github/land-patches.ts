@@ -55,6 +55,8 @@ export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: stri
     await store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`]);
     const moved = await store.resolveRef(`refs/heads/${branch}`);
     if (!moved) return { note: `\`${branch}\` was deleted during the run, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
+    // Landed already (an earlier attempt at finishing the run pushed them, then failed later on).
+    if (moved === state.integrationHead) return { head: moved, note: `Pushed ${commits} commit${plural} onto \`${branch}\` (${moved.slice(0, 12)}).` };
     onto = moved;
   }
   return { note: `\`${branch}\` kept moving while the patches were pushed, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };

@@ -58,8 +58,19 @@ function plan(id: string): string {
   return JSON.stringify({ id, queue: 'default', items }, null, 2);
 }
 
-/** Container start events of `runId` on the engine since `sinceSeconds`, as [item, container id, scope]. */
+/**
+ * Container start events of `runId` on the engine since `sinceSeconds`, as [item, container id, scope].
+ * The engine's event log can lag behind a busy machine: asks again (for up to 5 s) while it shows none.
+ */
 async function containerStarts(d: Docker, runId: string, sinceSeconds: number): Promise<Array<{ item: string; id: string; scope: string }>> {
+  for (let tries = 0; ; tries += 1) {
+    const starts = await readContainerStarts(d, runId, sinceSeconds);
+    if (starts.length > 0 || tries >= 10) return starts;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function readContainerStarts(d: Docker, runId: string, sinceSeconds: number): Promise<Array<{ item: string; id: string; scope: string }>> {
   const stream = (await d.getEvents({
     since: sinceSeconds,
     until: Math.floor(Date.now() / 1000) + 1,

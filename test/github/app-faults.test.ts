@@ -83,16 +83,19 @@ describe('the app survives GitHub faults', () => {
     const from = w.sim.requests.length;
     w.sim.setFaults({ latencyMs: [5, 20] }); // requests take a while, so the poller's and the app's overlap
     const { planSha, pr } = await pushPlan(w, 'run-fanout');
+    // Two pollers keep a request of theirs in flight most of the time (their repeated GETs are conditional and
+    // answered 304, which still occupies a concurrency slot), so the app's writes meet the limit in every run,
+    // not only when the timing happens to line up; not all the time, so a write's 5 retries see a free slot.
     let polling = true;
-    const poller = (async () => {
+    const pollers = [0, 1].map(async () => {
       while (polling) {
         await world.octokit.rest.checks.listForRef({ owner: world.owner, repo: world.repo, ref: planSha }).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 15));
+        await new Promise((r) => setTimeout(r, 10));
       }
-    })();
+    });
     await w.quiesce();
     polling = false;
-    await poller;
+    await Promise.all(pollers);
     w.sim.setFaults({});
     const writes = appRest(w.sim.requests.slice(from)).filter((r) => r.write); // the poller only reads
 
