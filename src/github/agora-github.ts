@@ -65,9 +65,10 @@ export interface AgoraGitHubOptions {
   repositories?: readonly string[];
   /**
    * Run leases (several replicas, one driver per run): how long a lease holds (`ttlMs`, default 60 s; a
-   * dead replica's runs are taken over this long after its last renewal), how often a driver re-reads its
-   * run from GitHub and renews (`refreshMs`, default 5 s: a cancel recorded by another replica reaches it
-   * this fast), the clock skew tolerated between replicas (`skewMs`, default 2 s), and this process's
+   * dead replica's runs are taken over this long after its last renewal; renewed after a third of it), how
+   * long a driver goes without pushing its run before it re-reads it from GitHub (`refreshMs`, default 5 s:
+   * a cancel recorded by another replica reaches an idle driver this fast, a busy one at its next push),
+   * the clock skew tolerated between replicas (`skewMs`, default 2 s), and this process's
    * name in the lease (`holder`, default host/pid/random).
    */
   lease?: { ttlMs?: number; refreshMs?: number; skewMs?: number; holder?: string };
