@@ -73,6 +73,8 @@ export interface AppWorldOptions {
    */
   replicas?: number;
   delivery?: 'all' | 'round-robin';
+  /** Have the simulator send `push` webhooks for refs outside refs/heads and refs/tags (GitHub does not). */
+  customRefWebhooks?: boolean;
   /** Further options of every app process (e.g. `maxItems`). */
   agoraOptions?: Partial<AgoraGitHubOptions>;
   /** The permissions the app is registered (and so installed) with; default what app.yml asks for. */
@@ -92,7 +94,7 @@ export function scaledAgoraOctokit(scale = 0.01) {
 }
 
 export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorld> {
-  const sim = await startGitHubSim({ strict: true, ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
+  const sim = await startGitHubSim({ strict: true, ...(opts.customRefWebhooks ? { webhookEventsForCustomRefs: true } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
