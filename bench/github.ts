@@ -15,7 +15,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { RequestLogEntry } from '../test/github-sim/src/index.js';
-import { scaledAgoraOctokit, startAppWorld, type AppWorld } from '../test/github/app-world.js';
+import { startAppWorld, type AppWorld } from '../test/github/app-world.js';
 import type { Octokit } from '../src/github/agora-github.js';
 import { report } from './lib.js';
 

@@ -66,3 +66,10 @@ async function diffInto(ctx: DiffContext, a: Oid | null, b: Oid | null, prefix: 
   }
   await Promise.all(subdiffs);
 }
+
+/** What commit `oid` changed against its first parent (everything, for a root commit). */
+export async function commitChanges(store: GitStore, oid: Oid): Promise<TreeChange[]> {
+  const commit = await store.readCommit(oid);
+  const parent = commit.parents[0];
+  return diffTrees(store, parent ? (await store.readCommit(parent)).tree : null, commit.tree);
+}

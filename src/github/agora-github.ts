@@ -6,7 +6,9 @@ import type { OrchConfig } from '../config/types.js';
 import { newRun } from '../engine/step.js';
 import { TERMINAL_ITEM_STATUSES, type ItemState } from '../engine/types.js';
 import type { Problem } from '../errors.js';
-import { diffTrees } from '../git/tree-diff.js';
+import { commitChanges } from '../git/tree-diff.js';
+import { firstParentChain } from '../git/history.js';
+import { patchCommitOf } from '../audit/bundle.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { Oid } from '../git/types.js';
 import { parsePlanText } from '../plan/parse.js';
@@ -357,10 +359,10 @@ export class AgoraGitHub {
     if (this.closed) return { kind: 'ignored', why: 'the app is stopping' };
     const granted = (await ev.permissions?.()) ?? null;
     const missing = granted ? missingPermissions(granted) : [];
-    if (missing.length > 0 && !permits(granted!, 'contents', 'read')) return this.refuse(ev, missing, null);
+    if (granted && missing.length > 0 && !permits(granted, 'contents', 'read')) return this.refuse(ev, granted, missing, null);
     const repo = await this.repoFor(ev);
     await repo.fetchForEvent(ev.branch, ev.headSha);
-    if (missing.length > 0) return this.refuse(ev, missing, repo);
+    if (granted && missing.length > 0) return this.refuse(ev, granted, missing, repo);
     const config = await readRepoConfig(repo.store, ev.headSha, this.planPath);
     if (!config.ok) return this.reject(ev, repo, REPO_CONFIG_PATH, config.text, config.problems);
     const planPath = config.planPath;
@@ -419,11 +421,10 @@ export class AgoraGitHub {
    * The installation lacks a permission the app needs: a log line names each, and, where the token can
    * read the commit and write checks, a failed `agora` check on a plan commit says the same. Nothing runs.
    */
-  private async refuse(ev: PlanEvent, missing: string[], repo: RepoContext | null): Promise<EventOutcome> {
+  private async refuse(ev: PlanEvent, granted: Record<string, string>, missing: string[], repo: RepoContext | null): Promise<EventOutcome> {
     const why = `the installation on ${ev.owner}/${ev.repo} lacks ${missing.map((m) => m.split(' (')[0]).join(', ')}`;
     const fix = "add them in the app's settings (Permissions & events), then accept them on the installation (Settings → GitHub Apps → Configure)";
     this.opts.log?.error(`agora: ${why}: ${missing.join('; ')}. Nothing runs until you ${fix}.`);
-    const granted = (await ev.permissions?.()) ?? {};
     if (repo && permits(granted, 'checks', 'write')) {
       const config = await readRepoConfig(repo.store, ev.headSha, this.planPath);
       const found = await classifyCommit(repo.store, ev.headSha, config.ok ? config.planPath : this.planPath);
@@ -931,13 +932,8 @@ export class AgoraGitHub {
 
   private async itemDetails(active: ActiveRun, run: StoredRun, item: ItemState) {
     const { store } = active.repo;
-    const patch = item.resultRef?.startsWith('git:') ? item.resultRef.slice(4) : undefined;
-    let changes: Awaited<ReturnType<typeof diffTrees>> = [];
-    if (patch) {
-      const c = await store.readCommit(patch);
-      const parentTree = c.parents[0] ? (await store.readCommit(c.parents[0])).tree : null;
-      changes = await diffTrees(store, parentTree, c.tree);
-    }
+    const patch = patchCommitOf(item.resultRef);
+    const changes = patch ? await commitChanges(store, patch) : [];
     const log = item.attempts > 0 ? await readLog(store, run.logsTree, logName(item.id, item.attempts)) : null;
     return {
       changes,
@@ -1065,9 +1061,9 @@ export class AgoraGitHub {
 
 /** Commits on the first-parent chain from `head` down to (not including) `base`. */
 async function countCommits(repo: RepoContext, head: Oid, base: Oid): Promise<number> {
-  let n = 0;
-  for (let at: Oid | undefined = head; at && at !== base; n += 1) at = (await repo.store.readCommit(at)).parents[0];
-  return n;
+  const found = await firstParentChain(repo.store, base, head, 100_000);
+  if (!found.ok) throw new Error(`integration head ${head} does not descend from the plan commit ${base}: ${found.why}`);
+  return found.chain.length;
 }
 
 /** The `agora` check of a commit nothing will run for: created completed, in one write. */

@@ -1,5 +1,8 @@
+import { patchCommitOf } from '../audit/bundle.js';
+import { firstParentChain } from '../git/history.js';
+import { PathSet } from '../git/path-set.js';
 import { trailers } from '../git/trailers.js';
-import { diffTrees, type TreeChange } from '../git/tree-diff.js';
+import { commitChanges, type TreeChange } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
 
 /**
@@ -31,28 +34,29 @@ const MAX_COMMITS = 10_000;
 
 export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): Promise<BranchCheck> {
   const problems: string[] = [];
-  const chain: Array<{ sha: Oid; subject: string; parent: Oid | undefined; tree: Oid; message: string }> = [];
-  let at: Oid | undefined = head;
-  while (at && at !== run.base) {
-    if (chain.length >= MAX_COMMITS) return { problems: [`more than ${MAX_COMMITS} commits after the plan commit ${run.base.slice(0, 12)}`], people: [], patches: 0 };
-    const c = await store.readCommit(at);
-    chain.push({ sha: at, subject: c.message.split('\n')[0] ?? '', parent: c.parents[0], tree: c.tree, message: c.message });
-    at = c.parents[0];
+  const found = await firstParentChain(store, run.base, head, MAX_COMMITS);
+  if (!found.ok) {
+    const why = found.reason === 'limit' ? `more than ${MAX_COMMITS} commits after the plan commit ${run.base.slice(0, 12)}` : `${head.slice(0, 12)} does not descend from the plan commit ${run.base.slice(0, 12)}`;
+    return { problems: [why], people: [], patches: 0 };
   }
-  if (!at) return { problems: [`${head.slice(0, 12)} does not descend from the plan commit ${run.base.slice(0, 12)}`], people: [], patches: 0 };
+  // Head first, as the branch reads from its tip.
+  const chain: Array<{ sha: Oid; subject: string; message: string }> = [];
+  for (const sha of found.chain.reverse()) {
+    const { message } = await store.readCommit(sha);
+    chain.push({ sha, subject: message.split('\n')[0] ?? '', message });
+  }
 
   // The patches the run made, and what each changed.
   const patchOf = new Map<string, Oid>();
   for (const i of run.items) {
-    const m = /^git:([0-9a-f]{40})$/.exec(i.resultRef ?? '');
-    if (i.status === 'done' && m) patchOf.set(i.id, m[1]!);
+    const patch = patchCommitOf(i.resultRef);
+    if (i.status === 'done' && patch) patchOf.set(i.id, patch);
   }
   const changesOf = new Map<Oid, TreeChange[]>();
   const patchChanges = async (patch: Oid) => {
     let changes = changesOf.get(patch);
     if (!changes) {
-      const p = await store.readCommit(patch);
-      changes = await diffTrees(store, p.parents[0] ? (await store.readCommit(p.parents[0])).tree : null, p.tree);
+      changes = await commitChanges(store, patch);
       changesOf.set(patch, changes);
     }
     return changes;
@@ -61,7 +65,7 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
   // From the head down: integration commits first, then (only under replayed patches) people's commits.
   // Classified oldest first, so that of two commits carrying one patch the later is named as the repeat.
   const seen = new Set<string>();
-  const patchedPaths: string[] = [];
+  const patchedPaths = new Set<string>();
   let patches = 0;
   let lowestPatch = -1;
   const kinds: Array<'patch' | 'other'> = [];
@@ -80,12 +84,12 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
     if (seen.has(item!)) problems.push(`commit ${c.sha.slice(0, 12)} ("${c.subject}") repeats the patch of item ${item}`);
     seen.add(item!);
     const expected = await patchChanges(patch);
-    const actual = await diffTrees(store, c.parent ? (await store.readCommit(c.parent)).tree : null, c.tree);
-    if (changeKeys(actual) !== changeKeys(expected)) {
+    if (changeKeys(await commitChanges(store, c.sha)) !== changeKeys(expected)) {
       problems.push(`commit ${c.sha.slice(0, 12)} ("${c.subject}") names item ${item}'s patch but does not change what that patch changed`);
     }
-    patchedPaths.push(...expected.map((x) => x.path));
+    for (const x of expected) patchedPaths.add(x.path);
   }
+  const patched = new PathSet(patchedPaths);
   const people: BranchCheck['people'] = [];
   for (const [n, c] of chain.entries()) {
     if (kinds[n] !== 'other') continue;
@@ -93,8 +97,7 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
       problems.push(`commit ${c.sha.slice(0, 12)} ("${c.subject}") is not an audited patch of run ${run.runId}`);
       continue;
     }
-    const touched = await diffTrees(store, c.parent ? (await store.readCommit(c.parent)).tree : null, c.tree);
-    const hit = touched.find((x) => patchedPaths.some((p) => overlaps(p, x.path)));
+    const hit = (await commitChanges(store, c.sha)).find((x) => patched.meets(x.path));
     if (hit) problems.push(`commit ${c.sha.slice(0, 12)} ("${c.subject}") changes \`${hit.path}\`, which a patch of run ${run.runId} changes too`);
     else people.unshift({ sha: c.sha, subject: c.subject });
   }
@@ -106,9 +109,4 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
 
 function changeKeys(changes: readonly TreeChange[]): string {
   return changes.map((c) => `${c.path}\0${c.after ? `${c.after.mode} ${c.after.oid}` : '-'}`).sort().join('\n');
-}
-
-/** Equal paths, or one a directory of the other. */
-function overlaps(a: string, b: string): boolean {
-  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
 }

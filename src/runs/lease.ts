@@ -41,6 +41,7 @@ const UNTIL = 'Agora-Lease-Until';
 export class RunLease {
   private constructor(
     private readonly store: GitStore,
+    readonly runId: string,
     readonly ref: string,
     readonly holder: string,
     private readonly ttlMs: number,
@@ -62,7 +63,7 @@ export class RunLease {
       }
       const record = { holder: opts.holder, until: opts.now + opts.ttlMs };
       const next = await writeLease(store, runId, record, opts.now);
-      if (await store.casRef(ref, next, current)) return { ok: true, lease: new RunLease(store, ref, opts.holder, opts.ttlMs, next, record) };
+      if (await store.casRef(ref, next, current)) return { ok: true, lease: new RunLease(store, runId, ref, opts.holder, opts.ttlMs, next, record) };
     }
     const current = await store.resolveRef(ref);
     const held = current ? await readLease(store, current) : null;
@@ -86,7 +87,7 @@ export class RunLease {
    */
   async renew(now: number): Promise<boolean> {
     const record = { holder: this.holder, until: now + this.ttlMs };
-    const next = await writeLease(this.store, this.ref.slice(this.ref.lastIndexOf('/') + 1), record, now);
+    const next = await writeLease(this.store, this.runId, record, now);
     if (!(await this.store.casRef(this.ref, next, this.head))) return false;
     this.head = next;
     this.record = record;
@@ -96,7 +97,7 @@ export class RunLease {
   /** Gives the run up (it ended, or this process stops): the next asker takes it at once. */
   async release(now: number): Promise<void> {
     const record = { holder: this.holder, until: 0 };
-    const next = await writeLease(this.store, this.ref.slice(this.ref.lastIndexOf('/') + 1), record, now);
+    const next = await writeLease(this.store, this.runId, record, now);
     if (await this.store.casRef(this.ref, next, this.head)) {
       this.head = next;
       this.record = record;

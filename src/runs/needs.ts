@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { RunState } from '../engine/types.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { blobAtPath } from '../git/paths.js';
-import { diffTrees } from '../git/tree-diff.js';
+import { commitChanges } from '../git/tree-diff.js';
 import type { WorkItem } from '../plan/schema.js';
 
 /**
@@ -43,9 +43,7 @@ export async function resolveNeeds(
     const commit = ref.slice(4);
     const file = join(dir, name);
     if (binding.select.kind === 'patch') {
-      const patch = await store.readCommit(commit);
-      const parent = patch.parents[0];
-      const changes = await diffTrees(store, parent ? (await store.readCommit(parent)).tree : null, patch.tree);
+      const changes = await commitChanges(store, commit);
       const lines = changes.map((c) => `${c.path}\t${c.before ? (c.after ? 'M' : 'D') : 'A'}\t${c.after?.oid ?? '-'}`);
       await writeFile(file, lines.length ? `${lines.join('\n')}\n` : '');
       out[name] = { from: binding.from, kind: 'patch', commit, file };

@@ -1,5 +1,5 @@
 import type { TreeChange } from '../git/tree-diff.js';
-import { diffTrees } from '../git/tree-diff.js';
+import { commitChanges } from '../git/tree-diff.js';
 import { applyTreeChanges } from '../git/tree-edit.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
@@ -73,10 +73,7 @@ export async function integratePatch(
   store: GitStore,
   args: { head: Oid; patch: Oid; runId: string; itemId: string; now: number },
 ): Promise<Oid> {
-  const patch = await store.readCommit(args.patch);
-  const parent = patch.parents[0];
-  const parentTree = parent ? (await store.readCommit(parent)).tree : null;
-  const changes = await diffTrees(store, parentTree, patch.tree);
+  const changes = await commitChanges(store, args.patch);
   if (changes.length === 0) return args.head;
   const head = await store.readCommit(args.head);
   const tree = await applyTreeChanges(

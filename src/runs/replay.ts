@@ -10,8 +10,10 @@
 import { AgoraError } from '../errors.js';
 import { agoraIdentity } from '../git/identity.js';
 import { trailers } from '../git/trailers.js';
-import { diffTrees, type TreeChange } from '../git/tree-diff.js';
-import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
+import { firstParentChain } from '../git/history.js';
+import { PathSet } from '../git/path-set.js';
+import { commitChanges, diffTrees, type TreeChange } from '../git/tree-diff.js';
+import { applyTreeChanges } from '../git/tree-edit.js';
 import type { CommitData, GitStore, Oid } from '../git/types.js';
 
 export interface ReplayConflict {
@@ -55,20 +57,19 @@ export async function replayPatches(
 
   const patchOids = await patchChain(store, base, head, max);
 
-  const human = await firstParentChain(store, base, onto, max);
-  if (typeof human === 'string') return { kind: 'diverged', why: human };
+  const ontoChain = await firstParentChain(store, base, onto, max);
+  if (!ontoChain.ok) return { kind: 'diverged', why: ontoChain.why };
+  const human = ontoChain.chain;
 
   const baseTree = (await store.readCommit(base)).tree;
   const ontoTree = human.length === 0 ? baseTree : (await store.readCommit(onto)).tree;
 
   const patches: Patch[] = [];
   for (const oid of patchOids) {
-    const commit = await store.readCommit(oid);
-    const parentTree = (await store.readCommit(commit.parents[0]!)).tree;
-    patches.push({ oid, commit, changes: await diffTrees(store, parentTree, commit.tree) });
+    patches.push({ oid, commit: await store.readCommit(oid), changes: await commitChanges(store, oid) });
   }
 
-  const humanPaths = new PathIndex((await diffTrees(store, baseTree, ontoTree)).map((c) => c.path));
+  const humanPaths = new PathSet((await diffTrees(store, baseTree, ontoTree)).map((c) => c.path));
   const met: Array<{ patch: Patch; path: string }> = [];
   for (const patch of patches) {
     for (const change of patch.changes) if (humanPaths.meets(change.path)) met.push({ patch, path: change.path });
@@ -80,7 +81,7 @@ export async function replayPatches(
   let tree = ontoTree;
   const committer = agoraIdentity(args.now);
   for (const patch of patches) {
-    tree = await applyTreeChanges(store, tree, patch.changes.map(toPathChange));
+    tree = await applyTreeChanges(store, tree, patch.changes.map((c) => ({ path: c.path, entry: c.after })));
     const replayed = await store.writeCommit({
       tree,
       parents: [parent],
@@ -94,80 +95,24 @@ export async function replayPatches(
   return { kind: 'replayed', head: parent, commits };
 }
 
-function toPathChange(change: TreeChange): PathChange {
-  return { path: change.path, entry: change.after ? { mode: change.after.mode, oid: change.after.oid } : null };
-}
-
 /** The integration commits `base..head` along first parents, oldest first; throws when base is not on that chain. */
 async function patchChain(store: GitStore, base: Oid, head: Oid, max: number): Promise<Oid[]> {
-  const chain = await firstParentChain(store, base, head, max);
-  if (typeof chain === 'string') {
+  const found = await firstParentChain(store, base, head, max);
+  if (!found.ok) {
     throw new AgoraError(
       'replay-invalid',
-      `integration head ${head} does not descend from the run's base ${base}: ${chain}`,
+      `integration head ${head} does not descend from the run's base ${base}: ${found.why}`,
       'pass the run\'s plan commit as base and its refs/agora/integration/<run> commit as head',
     );
   }
-  return chain;
-}
-
-/**
- * The commits from `tip` down to `base` (exclusive) along first parents, oldest first; or, when `base` is
- * not reached within `max` commits (or the chain ends first), why not.
- */
-async function firstParentChain(store: GitStore, base: Oid, tip: Oid, max: number): Promise<Oid[] | string> {
-  const chain: Oid[] = [];
-  let current = tip;
-  while (current !== base) {
-    if (chain.length >= max) return `${base} is not among the ${max} first-parent ancestors of ${tip}`;
-    const commit = await store.readCommit(current);
-    chain.push(current);
-    const parent = commit.parents[0];
-    if (parent === undefined) return `the first-parent history of ${tip} ends at root commit ${current} without reaching ${base}`;
-    current = parent;
-  }
-  return chain.reverse();
-}
-
-/**
- * A set of changed paths that answers whether another path meets one of them: equal to one, below one (a
- * file became a directory) or above one (a directory became a file), always at `/` boundaries.
- */
-class PathIndex {
-  private readonly paths: Set<string>;
-  /** Every proper directory prefix of a path in the set. */
-  private readonly dirs = new Set<string>();
-
-  constructor(paths: Iterable<string>) {
-    this.paths = new Set(paths);
-    for (const p of this.paths) for (const dir of ancestors(p)) this.dirs.add(dir);
-  }
-
-  get size(): number {
-    return this.paths.size;
-  }
-
-  meets(path: string): boolean {
-    if (this.paths.has(path) || this.dirs.has(path)) return true;
-    for (const dir of ancestors(path)) if (this.paths.has(dir)) return true;
-    return false;
-  }
-}
-
-/** `a/b/c` → `a`, `a/b`. */
-function ancestors(path: string): string[] {
-  const out: string[] = [];
-  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
-  return out;
+  return found.chain;
 }
 
 /** Finds, for each met patch path, the human commits (oldest first) whose own first-parent diff meets it. */
 async function describeConflicts(store: GitStore, human: Oid[], met: Array<{ patch: Patch; path: string }>): Promise<ReplayConflict[]> {
-  const touched: Array<{ oid: Oid; paths: PathIndex }> = [];
+  const touched: Array<{ oid: Oid; paths: PathSet }> = [];
   for (const oid of human) {
-    const commit = await store.readCommit(oid);
-    const parentTree = (await store.readCommit(commit.parents[0]!)).tree;
-    const paths = new PathIndex((await diffTrees(store, parentTree, commit.tree)).map((c) => c.path));
+    const paths = new PathSet((await commitChanges(store, oid)).map((c) => c.path));
     if (paths.size > 0) touched.push({ oid, paths });
   }
   return met.map(({ patch, path }) => ({
