@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git } from '../github-sim/harness.js';
 import { signWebhook } from '../github-sim/src/index.js';
 import type { Octokit } from '../../src/github/agora-github.js';
-import { commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { commandPlan, checkRuns, startAppWorld, until, type AppWorld } from './app-world.js';
 
 /** What a user sees when things go wrong: invalid plans, failing items, superseded runs, forged and repeated webhooks. */
 describe('the app when things go wrong', () => {
@@ -81,6 +85,23 @@ describe('the app when things go wrong', () => {
     expect(old.get('agora')).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
     const next = await checkRuns(w, second);
     expect(next.get('agora / wait')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(w.errors).toEqual([]);
+  });
+
+  it('a plan commit on a branch made from another branch\'s running plan commit leaves that run alone', async () => {
+    const marker = join(tmpdir(), `agora-fork-${randomUUID()}`);
+    const wait = `while [ ! -e ${marker} ]; do sleep 0.1; done`;
+    const kept = await w.sim.push(w.fullName, { branch: 'kept', files: { 'plan.json': commandPlan('kept', [{ id: 'hold', run: wait }]) }, message: 'Waiting plan' });
+    await until('the item to run', async () => (await checkRuns(w, kept)).get('agora / hold')?.status === 'in_progress', w);
+    // Someone branches off the running plan commit and changes the plan there: `kept` still has its head.
+    const forked = await w.sim.push(w.fullName, { branch: 'forked', parent: kept, files: { 'plan.json': commandPlan('forked', [{ id: 'other', run: 'true' }]) }, message: 'Another plan' });
+    await until('the forked run to end', async () => (await checkRuns(w, forked)).get('agora')?.status === 'completed', w);
+    expect((await checkRuns(w, kept)).get('agora / hold')?.status).toBe('in_progress');
+    await writeFile(marker, '');
+    await w.quiesce();
+    await rm(marker, { force: true });
+    expect((await checkRuns(w, kept)).get('agora / hold')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect((await checkRuns(w, kept)).get('agora')).toMatchObject({ conclusion: 'success' });
     expect(w.errors).toEqual([]);
   });
 
