@@ -16,6 +16,7 @@ import { validatePlan } from '../plan/validate.js';
 import { cancelRun } from '../runs/cancel.js';
 import { RunDriver } from '../runs/driver.js';
 import { RunLease } from '../runs/lease.js';
+import { LeaseKeeper, leaseHoldMs } from '../runs/lease-keeper.js';
 import { recordRequest } from '../runs/requests.js';
 import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
@@ -166,8 +167,8 @@ interface ActiveRun {
   reportedSeq: number;
   /** Why the last report failed (GitHub refused after retries), until one succeeds. */
   reportError?: string | undefined;
-  /** This process's lease on the run, and when the run was last re-read from GitHub. */
-  lease: RunLease;
+  /** This process's lease on the run (renewed on its own timer), and when the run was last re-read from GitHub. */
+  lease: LeaseKeeper;
   refreshedAt: number;
   wake(): void;
 }
@@ -510,7 +511,13 @@ export class AgoraGitHub {
         this.claimed.delete(stored.runId);
         return;
       }
-      const runCheck = await this.createRunCheck(ev, stored);
+      let runCheck: number;
+      try {
+        runCheck = await this.createRunCheck(ev, stored);
+      } catch (e) {
+        await lease.stop({ release: true });
+        throw e;
+      }
       this.opts.log?.info(`agora: ${stored.runId}: run check created`);
       // Item checks are created by the first report, after the driver's first tick: an item that starts
       // at once is created `in_progress` (one write less), the others `queued`.
@@ -534,7 +541,7 @@ export class AgoraGitHub {
     }
     if (this.claimed.has(stored.runId) || this.closed) return false;
     this.claimed.add(stored.runId);
-    let lease: RunLease | null = null;
+    let lease: LeaseKeeper | null = null;
     try {
       // Another live replica drives it: that one sees what was recorded at its next refresh.
       lease = await this.takeLease(repo, stored.runId);
@@ -572,7 +579,7 @@ export class AgoraGitHub {
     } catch (e) {
       if (!this.active.has(stored.runId)) {
         this.claimed.delete(stored.runId);
-        await lease?.release(this.clock()).catch(() => undefined);
+        await lease?.stop({ release: true });
       }
       throw e;
     }
@@ -584,45 +591,54 @@ export class AgoraGitHub {
     if (after && after.state.status === 'running') await this.resume(handleOf(ev), repo, after, ev.branch || null);
   }
 
-  /** This process's lease on a run, or null (logged) while another live replica holds it. */
-  private async takeLease(repo: RepoContext, runId: string): Promise<RunLease | null> {
+  /**
+   * This process's lease on a run, kept alive from now on by its own timer, or null (logged) while another
+   * live replica holds it. The lease is written for at least the configured ttl, longer when round trips
+   * to GitHub are slow (see lease-keeper.ts), so it never lands already expired.
+   */
+  private async takeLease(repo: RepoContext, runId: string): Promise<LeaseKeeper | null> {
+    const roundTrips = repo.store.roundTrips;
     const got = await RunLease.acquire(repo.store, repo.refs, runId, {
       holder: this.holder,
-      ttlMs: this.leaseTtlMs,
+      ttlMs: leaseHoldMs(this.leaseTtlMs, roundTrips),
       now: this.clock(),
       ...(this.opts.lease?.skewMs !== undefined ? { skewMs: this.opts.lease.skewMs } : {}),
     });
-    if (got.ok) return got.lease;
-    this.opts.log?.info(`agora: ${runId}: driven by ${got.holder} (lease until ${new Date(got.until).toISOString()})`);
-    return null;
+    if (!got.ok) {
+      this.opts.log?.info(`agora: ${runId}: driven by ${got.holder} (lease until ${new Date(got.until).toISOString()})`);
+      return null;
+    }
+    return new LeaseKeeper(got.lease, {
+      clock: this.clock,
+      ttlMs: this.leaseTtlMs,
+      roundTrips,
+      onLost: () => this.active.get(runId)?.wake(),
+      onError: (e) => this.opts.log?.warn(`agora: ${runId}: renewing the lease failed (will retry): ${(e as Error).message}`),
+    });
   }
 
   /**
-   * Renews the lease once a third of it has passed, and re-reads the run from GitHub (what other replicas
-   * recorded: a cancel, a retry) when this driver has not pushed it for `refreshMs` — a push that lands
-   * proves the run was not moved by anyone else, and one that is refused re-reads it anyway. False when the
-   * lease was lost: another replica found it expired (this process stalled) and drives the run now, so this
-   * one stops its workers and lets go.
+   * Between ticks: gives the run up when the lease was lost (another replica found it expired — this
+   * process stalled — and drives it now: this one stops its workers and lets go; false), and re-reads the
+   * run from GitHub (what other replicas recorded: a cancel, a retry) when this driver has not pushed it
+   * for `refreshMs`, counted from the end of the last re-read or push — a push that lands proves the run
+   * was not moved by anyone else, and one that is refused re-reads it anyway.
    */
   private async keepLease(active: ActiveRun): Promise<boolean> {
-    const now = this.clock();
-    const renewDue = now >= active.lease.until - (this.leaseTtlMs * 2) / 3;
-    const refreshDue = now - active.refreshedAt >= this.refreshMs;
-    if (!renewDue && !refreshDue) return true;
     const { store, refs } = active.repo;
+    if (active.lease.lost) {
+      const holder = (await RunLease.read(store, refs, active.runId).catch(() => null))?.holder ?? 'another replica';
+      this.opts.log?.warn(`agora: ${active.runId}: lease lost to ${holder}; stopping this process's workers`);
+      await active.driver.shutdown(`the run is driven by ${holder} now`);
+      return false;
+    }
+    if (this.clock() - active.refreshedAt < this.refreshMs) return true;
     try {
-      if (renewDue && !(await active.lease.renew(now))) {
-        const holder = (await RunLease.read(store, refs, active.runId))?.holder ?? 'another replica';
-        this.opts.log?.warn(`agora: ${active.runId}: lease lost to ${holder}; stopping this process's workers`);
-        await active.driver.shutdown(`the run is driven by ${holder} now`);
-        return false;
-      }
-      if (refreshDue) {
-        active.refreshedAt = now;
-        await store.fetch([`+${refs.run(active.runId)}:${refs.run(active.runId)}`]);
-      }
+      await store.fetch([`+${refs.run(active.runId)}:${refs.run(active.runId)}`]);
     } catch (e) {
       this.opts.log?.warn(`agora: ${active.runId}: refreshing from GitHub failed (will retry): ${(e as Error).message}`);
+    } finally {
+      active.refreshedAt = this.clock();
     }
     return true;
   }
@@ -667,7 +683,7 @@ export class AgoraGitHub {
     runCheck: number,
     itemChecks: Map<string, number>,
     reported: Map<string, ItemState['status']>,
-    lease: RunLease,
+    lease: LeaseKeeper,
   ): RunDriver {
     let wakeUp: (() => void) | undefined;
     let woken = false;
@@ -747,7 +763,7 @@ export class AgoraGitHub {
         } finally {
           clearTimeout(active.laterTimer);
           // A crash (kill) leaves the lease to expire; otherwise the next replica may take the run at once.
-          if (!this.killed) await active.lease.release(this.clock()).catch(() => undefined);
+          await active.lease.stop({ release: !this.killed });
           this.active.delete(stored.runId);
           this.claimed.delete(stored.runId);
           // A Retry another replica recorded while this one still held the lease found it taken and left the

@@ -1,5 +1,6 @@
 import { LocalGitStore } from '../git/local-store.js';
 import type { Oid } from '../git/types.js';
+import { RecentDurations } from '../runs/lease-keeper.js';
 import type { RemoteMirror } from './remote-sync.js';
 
 /**
@@ -15,6 +16,8 @@ export class MirroredGitStore extends LocalGitStore {
   pushes = 0;
   /** Pushes the remote refused. */
   conflicts = 0;
+  /** How long recent pushes and fetches took, queueing behind each other included (run leases are sized by it). */
+  readonly roundTrips = new RecentDurations();
 
   constructor(
     readonly mirror: RemoteMirror,
@@ -50,7 +53,9 @@ export class MirroredGitStore extends LocalGitStore {
 
   /** Runs `work` while no shared ref is being pushed or fetched through this store. */
   exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(work, work);
+    const start = Date.now();
+    const timed = () => work().finally(() => this.roundTrips.record(Date.now() - start));
+    const run = this.chain.then(timed, timed);
     this.chain = run.catch(() => undefined);
     return run;
   }

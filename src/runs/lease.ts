@@ -44,9 +44,10 @@ export class RunLease {
     readonly runId: string,
     readonly ref: string,
     readonly holder: string,
-    private readonly ttlMs: number,
     private head: Oid,
     private record: LeaseRecord,
+    /** How long the last write of the lease held (ms): `until` minus the time it was written. */
+    private held: number,
   ) {}
 
   /**
@@ -63,7 +64,7 @@ export class RunLease {
       }
       const record = { holder: opts.holder, until: opts.now + opts.ttlMs };
       const next = await writeLease(store, runId, record, opts.now);
-      if (await store.casRef(ref, next, current)) return { ok: true, lease: new RunLease(store, runId, ref, opts.holder, opts.ttlMs, next, record) };
+      if (await store.casRef(ref, next, current)) return { ok: true, lease: new RunLease(store, runId, ref, opts.holder, next, record, opts.ttlMs) };
     }
     const current = await store.resolveRef(ref);
     const held = current ? await readLease(store, current) : null;
@@ -81,16 +82,22 @@ export class RunLease {
     return this.record.until;
   }
 
+  /** How long the last write of the lease held (ms): a holder renews before two thirds of it have passed. */
+  get heldMs(): number {
+    return this.held;
+  }
+
   /**
-   * Extends the lease to `now + ttl`. False when it is not ours any more (someone found it expired and took
-   * it): the caller must stop driving the run.
+   * Extends the lease to `now + ttl` (by default as long as the last write held). False when it is not ours
+   * any more (someone found it expired and took it): the caller must stop driving the run.
    */
-  async renew(now: number): Promise<boolean> {
-    const record = { holder: this.holder, until: now + this.ttlMs };
+  async renew(now: number, ttlMs = this.held): Promise<boolean> {
+    const record = { holder: this.holder, until: now + ttlMs };
     const next = await writeLease(this.store, this.runId, record, now);
     if (!(await this.store.casRef(this.ref, next, this.head))) return false;
     this.head = next;
     this.record = record;
+    this.held = ttlMs;
     return true;
   }
 
