@@ -1,12 +1,19 @@
 import { defineConfig } from 'vitest/config';
+import { measureMachineFactor } from './test/support/machine.js';
 
-export default defineConfig({
-  test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    // Two cores: the suite spawns git, workers and containers; more forks only thrash.
-    pool: 'forks',
-    maxWorkers: 2,
-  },
+export default defineConfig(async () => {
+  // Measured once per run: bounds in tests (eventually(), scaled()) and the per-test timeouts grow with it.
+  const machineFactor = await measureMachineFactor();
+  console.log(`agora tests: machine factor ${machineFactor} (waits and timeouts scaled by it; see docs/testing.md)`);
+  return {
+    test: {
+      include: ['test/**/*.test.ts'],
+      testTimeout: Math.ceil(60_000 * machineFactor),
+      hookTimeout: Math.ceil(60_000 * machineFactor),
+      provide: { machineFactor },
+      // Two cores: the suite spawns git, workers and containers; more forks only thrash.
+      pool: 'forks' as const,
+      maxWorkers: 2,
+    },
+  };
 });

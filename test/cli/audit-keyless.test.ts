@@ -5,6 +5,7 @@ import type { AuditBundle } from '../../src/audit/bundle.js';
 import { startSigstoreMock, type SigstoreMock } from '../audit/sigstore-mock.js';
 import { finishedRun, type FinishedRun } from '../audit/bundle-fixture.js';
 import { agora, cleanupTempDirs, tempDir } from '../support/repo.js';
+import { scaled } from '../support/eventually.js';
 
 /**
  * `agora orch audit --keyless` end to end through the CLI process: the child signs against @sigstore/mock's
@@ -26,7 +27,7 @@ beforeAll(async () => {
   dir = tempDir('agora-keyless-cli-');
   rootFile = join(dir, 'trusted_root.json');
   writeFileSync(rootFile, JSON.stringify(mock.trustedRoot, null, 2));
-}, 120_000);
+}, scaled(120_000));
 afterAll(async () => {
   await mock?.stop();
   cleanupTempDirs();
@@ -61,7 +62,7 @@ describe('agora orch audit --keyless, then agora verify', () => {
     const sigstore = JSON.parse(readFileSync(join(dir, 'run.audit.sigstore.json'), 'utf8')) as { verificationMaterial: { certificate?: unknown; tlogEntries: unknown[] } };
     expect(sigstore.verificationMaterial.certificate).toBeTruthy();
     expect(sigstore.verificationMaterial.tlogEntries).toHaveLength(1);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('agora verify with the exact identity, issuer and trusted root: intact, tamper-evident; with the repository too', async () => {
     const trust = ['--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--trusted-root', rootFile];
@@ -72,7 +73,7 @@ describe('agora orch audit --keyless, then agora verify', () => {
     expect(withRepo.code).toBe(0);
     expect(withRepo.stdout).toMatch(/^run fanout-1-1 \(done\): intact — tamper-evident \(external-immutable\)/);
     expect(withRepo.stdout).toContain('signature: checked');
-  }, 120_000);
+  }, scaled(120_000));
 
   it('agora verify fails with another identity, another issuer, or without the trusted root', async () => {
     const wrongIdentity = await agora(dir, ['verify', out, '--certificate-identity', `${IDENTITY}x`, '--certificate-oidc-issuer', ISSUER, '--trusted-root', rootFile]);
@@ -84,7 +85,7 @@ describe('agora orch audit --keyless, then agora verify', () => {
     const noRoot = await agora(dir, ['verify', out, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER]);
     expect(noRoot.code).not.toBe(0);
     expect(noRoot.stderr).toMatch(/--trusted-root/);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('an unknown --rekor-entry-type is refused before anything is signed or written', async () => {
     const signed = mock.requests.get('/api/v2/signingCert') ?? 0;
@@ -94,5 +95,5 @@ describe('agora orch audit --keyless, then agora verify', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('--rekor-entry-type "hashedrekord" is not an entry type');
     expect(mock.requests.get('/api/v2/signingCert') ?? 0).toBe(signed);
-  }, 60_000);
+  }, scaled(60_000));
 });

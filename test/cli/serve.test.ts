@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { agora, cleanupTempDirs, exited, git, makeRepo, startServe, waitFor } from '../support/repo.js';
+import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';
+import { eventually } from '../support/eventually.js';
 import { isGone } from '../support/process.js';
 
 const servers: ChildProcess[] = [];
@@ -45,11 +46,11 @@ describe('agora orch serve', () => {
     servers.push(first);
     const submitted = await agora(repo, ['orch', 'submit', 'plan.json']);
     expect(submitted.stdout.trim()).toBe('crash-1');
-    await waitFor('quick done and slow running', async () => {
+    await eventually('quick done and slow running', async () => {
       const s = await status(repo, 'crash-1');
       return s && itemOf(s, 'quick').status === 'done' && itemOf(s, 'slow').status === 'running';
     });
-    await waitFor('the slow worker to start', () => {
+    await eventually('the slow worker to start', () => {
       try {
         return Number(readFileSync(`${marker}.1`, 'utf8')) || undefined;
       } catch {
@@ -62,7 +63,7 @@ describe('agora orch serve', () => {
 
     const second = startServe(repo);
     servers.push(second);
-    const final = await waitFor('the run to finish after the restart', async () => {
+    const final = await eventually('the run to finish after the restart', async () => {
       const s = await status(repo, 'crash-1');
       return s && s.status !== 'running' ? s : undefined;
     });
@@ -93,7 +94,7 @@ describe('agora orch serve', () => {
     const repo = makeRepo({});
     const first = startServe(repo);
     servers.push(first);
-    await waitFor('serve to start', () => first.output().includes('serving') || undefined);
+    await eventually('serve to start', () => first.output().includes('serving') || undefined);
     const second = await agora(repo, ['orch', 'serve']);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`another agora serve (pid ${first.pid}`);
@@ -113,7 +114,7 @@ describe('agora orch serve', () => {
     servers.push(serve);
     await agora(repo, ['orch', 'submit', 'plan.json']);
     const watching = agora(repo, ['orch', 'watch', 'long-1']);
-    await waitFor('the worker to start', () => {
+    await eventually('the worker to start', () => {
       try {
         return Number(readFileSync(marker, 'utf8')) || undefined;
       } catch {
@@ -128,7 +129,7 @@ describe('agora orch serve', () => {
     expect(watched.code).toBe(1);
     const lines = watched.stdout.trim().split('\n').map((l) => JSON.parse(l) as { status: string; items: Record<string, string> });
     expect(lines[lines.length - 1]).toMatchObject({ status: 'cancelled', items: { forever: 'cancelled', then: 'cancelled' } });
-    await waitFor('the worker to be killed', () => isGone(pid) || undefined, 15_000);
+    await eventually('the worker to be killed', () => isGone(pid) || undefined, { within: 15_000 });
     const s = (await status(repo, 'long-1'))!;
     expect(itemOf(s, 'forever').reason).toBe('run cancelled: changed my mind');
     // Cancelling again is harmless.
@@ -142,7 +143,7 @@ describe('agora orch serve', () => {
     const serve = startServe(repo);
     servers.push(serve);
     await agora(repo, ['orch', 'submit', 'plan.json']);
-    await waitFor('nap running', async () => {
+    await eventually('nap running', async () => {
       const s = await status(repo, 'term-1');
       return s && itemOf(s, 'nap').status === 'running';
     });
@@ -153,7 +154,7 @@ describe('agora orch serve', () => {
     expect(itemOf(s, 'nap').reason).toContain('agora serve stopped (SIGTERM)');
     const again = startServe(repo);
     servers.push(again);
-    const done = await waitFor('term-1 done', async () => {
+    const done = await eventually('term-1 done', async () => {
       const x = await status(repo, 'term-1');
       return x && x.status === 'done' ? x : undefined;
     });
@@ -169,7 +170,7 @@ describe('agora orch serve', () => {
     expect((await agora(repo, ['orch', 'submit', 'plan.json', '--config', 'submit.config.mjs'])).stdout.trim()).toBe('rej-1');
     const serve = startServe(repo);
     servers.push(serve);
-    const r = await waitFor('rejection', async () => {
+    const r = await eventually('rejection', async () => {
       const x = await agora(repo, ['orch', 'status', 'rej-1']);
       return x.stdout.includes('rejected') ? x : undefined;
     });
@@ -196,7 +197,7 @@ describe('agora orch serve', () => {
     expect(retry.stdout).toContain('2 items reopened');
     const serve = startServe(repo);
     servers.push(serve);
-    const done = await waitFor('the retried run to finish', async () => {
+    const done = await eventually('the retried run to finish', async () => {
       const x = await status(repo, 'flaky-1');
       return x && x.status !== 'running' ? x : undefined;
     });

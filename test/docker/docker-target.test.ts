@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { containerName, createDockerTarget, DEFAULT_SCOPE, LABEL_MANAGED, LABEL_SCOPE, parseMemory } from '../../src/executors/docker-target.js';
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
+import { eventually } from '../support/eventually.js';
 import { connectEngine, DEFAULT_ENGINE, makeJob, managedContainers, NODE, tempDir, uniqueRunId } from './engine.js';
 
 const docker = await connectEngine();
@@ -35,12 +36,7 @@ function runId(name: string): string {
 
 /** Resolves once a container of `run` is running (the worker has started). */
 async function untilRunning(d: Docker, run: string): Promise<Docker.ContainerInfo> {
-  for (let i = 0; i < 200; i++) {
-    const [c] = await d.listContainers({ filters: { label: [`agora.run=${run}`], status: ['running'] } });
-    if (c) return c;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no running container for ${run}`);
+  return eventually(`a running container for ${run}`, async () => (await d.listContainers({ filters: { label: [`agora.run=${run}`], status: ['running'] } }))[0]);
 }
 
 /** A log sink that also records which stream each chunk came from. */
@@ -176,12 +172,11 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
       `s.on('timeout',()=>{console.log('${host} timeout');s.destroy();r()})});`;
     const script = `(async()=>{${probe('1.1.1.1', 53)}${hostIp ? probe(hostIp, port) : ''}})()`;
     const job = makeJob({ runId: runId('net'), itemId: 'net', workspaceDir: await workspace(), options: { image: NODE }, command: ['node', '-e', script] });
-    const started = Date.now();
     expect(await target.run(job, never)).toEqual({ exitCode: 0, signal: null });
     const lines = job.log.tail().trim().split('\n');
     expect(lines).toHaveLength(hostIp ? 2 : 1);
+    // Refused or unreachable at once, not timed out (the probe says `timeout` after 3 s).
     for (const line of lines) expect(line).toMatch(/ (ENETUNREACH|EHOSTUNREACH|ECONNREFUSED)$/);
-    expect(Date.now() - started).toBeLessThan(2900 * lines.length); // failed, not timed out
   });
 
   it('kills a worker over its memory limit and says so (exit 137 under a limit)', async () => {
@@ -198,17 +193,15 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
 
   it('a timeout (abort) stops the container, collects the workspace and removes it', async () => {
     const run = runId('timeout');
-    const job = makeJob({ runId: run, itemId: 'slow', workspaceDir: await workspace(), command: ['/bin/sh', '-c', 'echo before > before.txt; echo started; sleep 60'] });
+    const job = makeJob({ runId: run, itemId: 'slow', workspaceDir: await workspace(), command: ['/bin/sh', '-c', 'echo before > before.txt; echo started; sleep 600'] });
     const ac = new AbortController();
     const pending = target.run(job, ac.signal);
     cleanups.push(() => pending.then(() => undefined));
     await untilRunning(d, run);
-    const t0 = Date.now();
     ac.abort(new Error('timed out after 1s'));
-    const result = await pending;
+    const result = await pending; // settles at all: the 10-minute sleep was stopped
     // PID 1 ignores SIGTERM without a handler: the stop escalates to SIGKILL after the 1 s grace.
     expect(result).toEqual({ exitCode: null, signal: 'SIGKILL', reason: 'stopped: timed out after 1s' });
-    expect(Date.now() - t0).toBeLessThan(15_000);
     expect(await readFile(join(job.workspaceDir, 'before.txt'), 'utf8')).toBe('before\n');
     expect(job.log.tail()).toBe('started\n');
     expect(await managedContainers(d, run)).toEqual([]);
@@ -226,7 +219,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     const pending = target.run(job, ac.signal);
     cleanups.push(() => pending.then(() => undefined));
     await untilRunning(d, run);
-    await new Promise((r) => setTimeout(r, 300)); // let the shell install its trap
+    await eventually('the shell to install its trap (it says "waiting" after)', () => job.log.tail().includes('waiting'));
     ac.abort('cancelled by user');
     expect(await pending).toEqual({ exitCode: 0, signal: null, reason: 'stopped: cancelled by user' });
     expect(await readFile(join(job.workspaceDir, 'cleanup.txt'), 'utf8')).toBe('cleaned\n');

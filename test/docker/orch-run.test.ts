@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, exited, git, makeRepo, startServe, waitFor } from '../support/repo.js';
+import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';
+import { eventually, scaled } from '../support/eventually.js';
 import { BUSYBOX, DEFAULT_ENGINE, connectEngine, managedContainers } from './engine.js';
 
 /** `agora orch run` / `serve` with items on the docker target, against the real engine. */
@@ -51,7 +52,7 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
       resourceLocks: [`out/${id}.json`],
     }));
     const repo = makeRepo({ 'agora.config.mjs': config, 'plan.json': JSON.stringify({ id: planId, queue: 'default', items }) });
-    const r = await agora(repo, ['orch', 'run', 'plan.json'], env, 180_000);
+    const r = await agora(repo, ['orch', 'run', 'plan.json'], env, scaled(180_000));
     expect(r.stderr).toContain(`run ${planId}-1: done`);
     expect(r.code).toBe(0);
     const head = git(repo, 'rev-parse', `refs/agora/integration/${planId}-1`).trim();
@@ -83,24 +84,24 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const first = startServe(repo, env);
     servers.push(first);
     await agora(repo, ['orch', 'submit', 'plan.json'], env);
-    await waitFor('the container to run', async () => {
+    await eventually('the container to run', async () => {
       const running = await managedContainers(docker!, runId);
       return running.some((c) => c.State === 'running') || undefined;
-    }, 60_000);
+    }, { within: 60_000 });
     first.kill('SIGKILL');
     await exited(first);
     expect((await managedContainers(docker!, runId)).length).toBe(1); // it survived the server
 
     const second = startServe(repo, env);
     servers.push(second);
-    const done = await waitFor('the run to finish', async () => {
+    const done = await eventually('the run to finish', async () => {
       const s = await status(repo, runId);
       return s && s.status !== 'running' ? s : undefined;
-    }, 90_000);
+    }, { within: 90_000 });
     expect(done.status).toBe('done');
     expect(done.items[0]!.attempts).toBe(1); // re-attached, not run again
     expect(git(repo, 'show', `refs/agora/integration/${runId}:slow.txt`)).toBe('slow\n');
-    await waitFor('the container to be removed', async () => ((await managedContainers(docker!, runId)).length === 0) || undefined, 30_000);
+    await eventually('the container to be removed', async () => ((await managedContainers(docker!, runId)).length === 0) || undefined, { within: 30_000 });
   });
 
   it("a serve starting up reaps only its own repository's orphans, never another's containers", async () => {
@@ -114,12 +115,12 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const job = makeJob({ runId, itemId: 'x', workspaceDir: await mkdtemp(join(tmpdir(), 'agora-foreign-')), command: ['sleep', '20'] });
     const abort = new AbortController();
     const running = other.run(job, abort.signal);
-    await waitFor('the foreign container to run', async () => (await managedContainers(docker!, runId)).some((c) => c.State === 'running') || undefined, 60_000);
+    await eventually('the foreign container to run', async () => (await managedContainers(docker!, runId)).some((c) => c.State === 'running') || undefined, { within: 60_000 });
     const repo = makeRepo({
       'agora.config.mjs': config,
       'plan.json': JSON.stringify({ id: `mine${tag}`, queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: 'write', workerInput: {} }, depends_on: [], resourceLocks: ['out/a.json'] }] }),
     });
-    expect((await agora(repo, ['orch', 'run', 'plan.json'], env, 120_000)).code).toBe(0);
+    expect((await agora(repo, ['orch', 'run', 'plan.json'], env, scaled(120_000))).code).toBe(0);
     expect((await managedContainers(docker!, runId)).map((c) => c.State)).toEqual(['running']);
     abort.abort('test over');
     await running;

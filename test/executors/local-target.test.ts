@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalTarget, pidfilePath, type WorkerPidRecord } from '../../src/executors/local-target.js';
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
+import { eventually } from '../support/eventually.js';
 
 let root: string;
 let workspace: string;
@@ -73,16 +74,6 @@ function isGone(pid: number): boolean {
   return st === undefined || st.state === 'Z' || st.state === 'X';
 }
 
-async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 async function readPid(file: string): Promise<number | undefined> {
   try {
     const text = (await readFile(file, 'utf8')).trim();
@@ -108,7 +99,7 @@ describe('local target: running a worker', () => {
     const target = createLocalTarget({ stateDir });
     const j = job(sh('pwd > cwd.txt; cat > stdin.txt; echo ready > ready; sleep 0.5'), { stdin: '{"a":1}' });
     const running = target.run(j, new AbortController().signal);
-    await waitFor(() => readFile(join(workspace, 'ready'), 'utf8').catch(() => undefined), 'worker ready');
+    await eventually('worker ready', () => readFile(join(workspace, 'ready'), 'utf8').catch(() => undefined));
     const pidfile = pidfilePath(stateDir, 'run-1', 'item.a', 1);
     expect(pidfile).toBe(join(stateDir, 'run-1', 'item.a.1.pid'));
     const record = JSON.parse(await readFile(pidfile, 'utf8')) as WorkerPidRecord;
@@ -215,7 +206,7 @@ describe('local target: nothing outlives an item', () => {
     const j = job(sh(`sleep 300 & echo $! > ${gcFile}; sleep 300`));
     const ac = new AbortController();
     const running = target.run(j, ac.signal);
-    const grandchild = await waitFor(() => readPid(gcFile), 'grandchild pid');
+    const grandchild = await eventually('grandchild pid', () => readPid(gcFile));
     expect(isGone(grandchild)).toBe(false);
     ac.abort('timed out');
     const result = await running;
@@ -230,7 +221,7 @@ describe('local target: nothing outlives an item', () => {
     const j = job(sh(`trap '' TERM; sleep 300 & echo $! > ${gcFile}; sleep 300`));
     const ac = new AbortController();
     const running = target.run(j, ac.signal);
-    const grandchild = await waitFor(() => readPid(gcFile), 'grandchild pid');
+    const grandchild = await eventually('grandchild pid', () => readPid(gcFile));
     const started = Date.now();
     ac.abort(new Error('run cancelled by alice'));
     const result = await running;
@@ -284,7 +275,7 @@ describe('local target: reapOrphans', () => {
     };
     await mkdir(join(stateDir, 'old-run'), { recursive: true });
     await writeFile(pidfilePath(stateDir, 'old-run', itemId, 1), JSON.stringify(record));
-    const grandchild = await waitFor(() => readPid(gcFile), 'grandchild pid');
+    const grandchild = await eventually('grandchild pid', () => readPid(gcFile));
     return { pid, grandchild };
   }
 
@@ -299,7 +290,7 @@ describe('local target: reapOrphans', () => {
     const killed = await target.reapOrphans!((run, item, attempt) => run === 'old-run' && item === 'live' && attempt === 1);
     expect(killed).toBe(1);
 
-    await waitFor(() => (isGone(orphan.pid) && isGone(orphan.grandchild) ? true : undefined), 'orphan group to die');
+    await eventually('orphan group to die', () => (isGone(orphan.pid) && isGone(orphan.grandchild) ? true : undefined));
     for (const p of [live.pid, live.grandchild, reused.pid, reused.grandchild]) expect(isGone(p)).toBe(false);
     // The live attempt keeps its pidfile; the others are cleaned up.
     expect(await readdir(join(stateDir, 'old-run'))).toEqual(['live.1.pid']);
@@ -308,10 +299,10 @@ describe('local target: reapOrphans', () => {
   it('kills group members whose leader already exited', async () => {
     const orphan = await previousWorker('leaderless');
     process.kill(orphan.pid, 'SIGKILL');
-    await waitFor(() => (isGone(orphan.pid) ? true : undefined), 'leader to die');
+    await eventually('leader to die', () => (isGone(orphan.pid) ? true : undefined));
     expect(isGone(orphan.grandchild)).toBe(false);
     const killed = await createLocalTarget({ stateDir }).reapOrphans!(() => false);
     expect(killed).toBe(1);
-    await waitFor(() => (isGone(orphan.grandchild) ? true : undefined), 'grandchild to die');
+    await eventually('grandchild to die', () => (isGone(orphan.grandchild) ? true : undefined));
   });
 });

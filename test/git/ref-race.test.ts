@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { gitAsync, gitSync, initRepo } from './git-fixtures.js';
+import { scaled } from '../support/eventually.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const childScript = fileURLToPath(new URL('./cas-child.ts', import.meta.url));
@@ -126,5 +127,5 @@ describe('CAS across processes', () => {
 
     const lost = reports.reduce((n, r) => n + (r.lost as number), 0);
     console.log(JSON.stringify({ writers: reports, cliWon, cliRefused, writerCommitsBetweenCli, casRetries: lost, reader: readerReport.reads, parentReads }));
-  }, 180_000);
+  }, scaled(180_000));
 });

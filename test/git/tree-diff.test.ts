@@ -5,6 +5,7 @@ import { diffTrees, type TreeChange } from '../../src/git/tree-diff.js';
 import { applyTreeChanges, type PathChange } from '../../src/git/tree-edit.js';
 import type { Oid, TreeEntryMode } from '../../src/git/types.js';
 import { gitSync, initRepo } from './git-fixtures.js';
+import { scaled } from '../support/eventually.js';
 
 let store: LocalGitStore;
 let gitdir: string;
@@ -130,5 +131,5 @@ describe('diffTrees', () => {
       }),
       { numRuns: 40 },
     );
-  }, 120_000);
+  }, scaled(120_000));
 });

@@ -5,6 +5,7 @@ import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js
 import { applyTreeChanges, EMPTY_TREE, type PathChange } from '../../src/git/tree-edit.js';
 import type { Oid, TreeEntryMode } from '../../src/git/types.js';
 import { gitBuildTree, gitListTree, initRepo, tempDir } from './git-fixtures.js';
+import { scaled } from '../support/eventually.js';
 
 type Entry = { mode: TreeEntryMode; oid: Oid };
 type Model = Map<string, Entry>;
@@ -132,5 +133,5 @@ describe('applyTreeChanges', () => {
       }),
       { numRuns: 40 },
     );
-  }, 120_000);
+  }, scaled(120_000));
 });

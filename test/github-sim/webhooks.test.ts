@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import { eventually } from '../support/eventually.js';
 import { startWorld, type World } from './harness.js';
 import { parseWebhook, signWebhook, startGitHubSim, WebhookSchemaValidator } from './src/index.js';
 
@@ -48,9 +49,11 @@ describe('webhooks', () => {
     w.receiver.respondWith.push(500);
     const before = w.sim.webhookDeliveries.length;
     await w.sim.push('octo/demo', { branch: 'fail', files: { 'f.txt': 'f' }, message: 'f' });
-    await w.sim.settle();
-    await new Promise((r) => setTimeout(r, 100));
-    const failed = w.sim.webhookDeliveries.slice(before).filter((d) => d.status !== 'OK');
+    const failed = await eventually('the failed delivery to be recorded', async () => {
+      await w.sim.settle();
+      const seen = w.sim.webhookDeliveries.slice(before).filter((d) => d.status !== 'OK');
+      return seen.length > 0 ? seen : undefined;
+    });
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ statusCode: 500, status: 'Invalid HTTP Response: 500', event: 'push', redelivery: false });
     const listed = await w.appOctokit.apps.listWebhookDeliveries({ per_page: 100 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANCEL_ACTION, RETRY_ACTION } from '../../src/github/agora-github.js';
 import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /** The check-run buttons as a user presses them: Retry on a failed item, Re-run, and Cancel run. */
 describe('check run buttons', () => {
@@ -12,7 +13,7 @@ describe('check run buttons', () => {
   const marker = join(tmpdir(), `agora-retry-${randomUUID()}`);
   beforeAll(async () => {
     w = await startAppWorld({ sign: true });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => {
     await w?.close();
     await rm(marker, { force: true });
@@ -75,7 +76,7 @@ describe('check run buttons', () => {
 
   it('Cancel run on the running agora check ends every item check cancelled with the reason', async () => {
     const text = commandPlan('long', [
-      { id: 'slow', run: 'sleep 30' },
+      { id: 'slow', run: 'sleep 600' },
       { id: 'later', run: 'true', depends_on: ['slow'] },
     ]);
     const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': text }, message: 'Slow plan' });
@@ -85,10 +86,8 @@ describe('check run buttons', () => {
     const actions = w.sim.sim.state.checkRuns.get(agora.id)!.actions;
     expect(actions).toEqual([CANCEL_ACTION]);
     expect(actions.length).toBeLessThanOrEqual(3);
-    const started = Date.now();
     w.sim.clickCheckRunButton(w.fullName, agora.id, CANCEL_ACTION.identifier, 'octo');
-    await w.quiesce();
-    expect(Date.now() - started).toBeLessThan(15_000); // the sleep was stopped, not waited out
+    await w.quiesce(); // the app goes idle at all: the 10-minute sleep was stopped, not waited out
     const checks = await checkRuns(w, sha);
     for (const name of ['agora / slow', 'agora / later', 'agora']) {
       expect(checks.get(name)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });

@@ -2,12 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RERUN_ACTION } from '../../src/github/agora-github.js';
 import { trailers } from '../../src/git/trailers.js';
 import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 describe('the repository names its plan in .github/agora.yml', () => {
   let w: AppWorld;
   beforeAll(async () => {
     w = await startAppWorld({ agoraOptions: { maxItems: 3 } });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => w?.close());
 
   it('runs the plan at the path the file names, and not a plan.json elsewhere', async () => {
@@ -71,7 +72,7 @@ describe('Re-run plan on a red gate', () => {
   let w: AppWorld;
   beforeAll(async () => {
     w = await startAppWorld();
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => w?.close());
 
   it('runs the plan again on the commit a person pushed; the new patches land on top and the gate turns green', async () => {

@@ -13,6 +13,7 @@ import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { BUSYBOX, DEFAULT_ENGINE, connectEngine, managedContainers } from '../docker/engine.js';
 import { checkRuns, commandPlan, startAppWorld, until, type AppWorld } from './app-world.js';
+import { eventually, scaled } from '../support/eventually.js';
 
 /**
  * The app dispatches items to the docker target when its own config (AGORA_CONFIG) says so: a plan of
@@ -59,15 +60,14 @@ function plan(id: string): string {
 }
 
 /**
- * Container start events of `runId` on the engine since `sinceSeconds`, as [item, container id, scope].
- * The engine's event log can lag behind a busy machine: asks again (for up to 5 s) while it shows none.
+ * Container start events of `runId` on the engine since `sinceSeconds`, as [item, container id, scope],
+ * once there are at least `count` (the engine's event log can lag behind a busy machine).
  */
-async function containerStarts(d: Docker, runId: string, sinceSeconds: number): Promise<Array<{ item: string; id: string; scope: string }>> {
-  for (let tries = 0; ; tries += 1) {
+async function containerStarts(d: Docker, runId: string, sinceSeconds: number, count: number): Promise<Array<{ item: string; id: string; scope: string }>> {
+  return eventually(`the engine's event log to show ${count} container start(s) of ${runId}`, async () => {
     const starts = await readContainerStarts(d, runId, sinceSeconds);
-    if (starts.length > 0 || tries >= 10) return starts;
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return starts.length >= count ? starts : undefined;
+  }, { within: 10_000, every: 250 });
 }
 
 async function readContainerStarts(d: Docker, runId: string, sinceSeconds: number): Promise<Array<{ item: string; id: string; scope: string }>> {
@@ -114,7 +114,7 @@ describe.skipIf(!docker)('the app runs items on the docker target its config nam
     runId = `${planId}-${planSha.slice(0, 12)}`;
     prNumber = (await w.sim.openPullRequest(w.fullName, { head: 'in-containers', base: 'main', title: 'Notes' })).number;
     await w.quiesce();
-  }, 180_000);
+  }, scaled(180_000));
   afterAll(async () => {
     await w?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -146,7 +146,7 @@ describe.skipIf(!docker)('the app runs items on the docker target its config nam
   });
 
   it('the engine started one container per item, in the repository’s scope, whose hostnames the files carry, and none is left', async () => {
-    const starts = await containerStarts(docker!, runId, since);
+    const starts = await containerStarts(docker!, runId, since, 2);
     expect(starts.map((s) => s.item).sort()).toEqual(['a', 'b']);
     for (const s of starts) {
       const note = await fileOn(w, `notes/${s.item}.txt`, 'in-containers');
@@ -180,7 +180,7 @@ describe('the app with a docker config and no engine reachable', () => {
     planSha = await w.sim.push(w.fullName, { branch: 'no-engine', files: { 'plan.json': plan('noengine') }, message: 'Notes without an engine' });
     await w.sim.openPullRequest(w.fullName, { head: 'no-engine', base: 'main', title: 'No engine' });
     await w.quiesce();
-  }, 120_000);
+  }, scaled(120_000));
   afterAll(async () => {
     process.env.DOCKER_HOST = engineHost;
     await w?.close();
@@ -260,7 +260,7 @@ describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead re
     const config = await loadConfig({ file, cwd: dir });
     // A 3 s lease: a dead driver's run is taken over ~3.5 s after its last renewal, while the 8 s container still runs.
     w = await startAppWorld({ config, replicas: 2, delivery: 'all', sweepMs: 300, agoraOptions: { lease: { ttlMs: 3000, refreshMs: 200, skewMs: 500 } } });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => {
     process.env.DOCKER_HOST = engineHost;
     await w?.close();
@@ -300,7 +300,7 @@ describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead re
     for (const name of ['agora', 'agora / slow']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'success' });
     // Re-attached, not rerun: a container the taker did not find would be recorded lost, and a second attempt run.
     expect(checks.get('agora / slow')!.output.summary).toContain('**done** after 1 attempt.');
-    const starts = await containerStarts(docker!, id, since);
+    const starts = await containerStarts(docker!, id, since, 1);
     expect(starts.map((s) => s.item)).toEqual(['slow']);
     expect(starts[0]!.scope).toBe(left[0]!.Labels['agora.scope']);
 
@@ -312,5 +312,5 @@ describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead re
     expect(await managedContainers(docker!, id)).toEqual([]);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
-  }, 90_000);
+  }, scaled(90_000));
 });

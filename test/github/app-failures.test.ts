@@ -7,13 +7,14 @@ import { git } from '../github-sim/harness.js';
 import { signWebhook } from '../github-sim/src/index.js';
 import type { Octokit } from '../../src/github/agora-github.js';
 import { commandPlan, checkRuns, startAppWorld, until, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /** What a user sees when things go wrong: invalid plans, failing items, superseded runs, forged and repeated webhooks. */
 describe('the app when things go wrong', () => {
   let w: AppWorld;
   beforeAll(async () => {
     w = await startAppWorld();
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => w?.close());
 
   async function redeliverPush(sha: string): Promise<void> {
@@ -71,12 +72,7 @@ describe('the app when things go wrong', () => {
 
   it('a new plan commit on the branch cancels the older run; its checks end cancelled with the reason', async () => {
     const first = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'sleep 30' }]) }, message: 'Slow plan' });
-    for (let i = 0; i < 100; i += 1) {
-      await w.sim.settle();
-      if ((await checkRuns(w, first)).get('agora / wait')?.status === 'in_progress') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect((await checkRuns(w, first)).get('agora / wait')?.status).toBe('in_progress');
+    await until('the wait item to run', async () => (await checkRuns(w, first)).get('agora / wait')?.status === 'in_progress', w);
     const second = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'true' }]) }, message: 'Faster plan' });
     await w.quiesce();
     const old = await checkRuns(w, first);

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/github/plan-commit.js';
-import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+import { checkRuns, examplePlan, runBound, startAppWorld, type AppWorld } from './app-world.js';
 import type { RequestLogEntry } from '../github-sim/src/index.js';
+import { scaled } from '../support/eventually.js';
 
 /**
  * The app under GitHub's bad days: injected 5xx on the REST API, and secondary-limit 403s with
@@ -73,7 +74,7 @@ describe('the app survives GitHub faults', () => {
     expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
-  }, 30_000);
+  }, scaled(runBound(ITEMS.length, 2)));
 
   it('with secondary limits tight (1 concurrent request) and another client polling, the app meets 403 + retry-after and still ends green', async () => {
     // Octokit's throttling serialises the app's own writes per installation, so the concurrency limit is
@@ -108,5 +109,5 @@ describe('the app survives GitHub faults', () => {
     expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
-  }, 30_000);
+  }, scaled(runBound(ITEMS.length, 2)));
 });

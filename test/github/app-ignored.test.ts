@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRuns, commandPlan, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /** The app's own pushes (refs/agora/*, the patch commits on the branch) start nothing. */
 describe('pushes the app ignores', () => {
@@ -7,7 +8,7 @@ describe('pushes the app ignores', () => {
   beforeAll(async () => {
     // Even if GitHub sent push webhooks for refs/agora/* (it does not), they must start nothing.
     w = await startAppWorld({ customRefWebhooks: true });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => w?.close());
 
   it('refs/agora/* pushes and the pushed patch commits start no run and create no check', async () => {

@@ -4,6 +4,7 @@ import { verifySigstoreBundle } from '../../src/audit/verify-signature.js';
 import type { AppSigner } from '../../src/github/audit-release.js';
 import { startSigstoreMock, type SigstoreMock } from '../audit/sigstore-mock.js';
 import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /**
  * The app with a keyless signer: Fulcio, Rekor and the TSA are @sigstore/mock's, served on 127.0.0.1 (real
@@ -61,7 +62,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
       certificateIssuer: ISSUER,
     };
     w = await startAppWorld({ sign: signer });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => {
     await w?.close();
     await mock?.stop();
@@ -100,7 +101,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     expect(gate!.output.summary).toContain("checked against the app's trusted root and expected identity");
     expect(gate!.output.summary).toContain('claim **tamper-evident** (external-immutable)');
     expect(w.errors).toEqual([]);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('with another expected identity the gate is failure, naming the identity mismatch', async () => {
     const expected = 'https://github.com/octo/demo/.github/workflows/release.yml@refs/heads/main';
@@ -116,7 +117,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     } finally {
       signer.certificateIdentity = IDENTITY;
     }
-  }, 120_000);
+  }, scaled(120_000));
 
   it('without trust material the signature is published but not checked, and the gate says so and why', async () => {
     const trustedRoot = signer.trustedRoot;
@@ -140,7 +141,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     } finally {
       signer.trustedRoot = trustedRoot;
     }
-  }, 120_000);
+  }, scaled(120_000));
 
   it('a signer that cannot sign (Fulcio unreachable) still publishes the anchored bundle; the gate fails naming why', async () => {
     const fulcioUrl = signer.fulcioUrl;
@@ -157,5 +158,5 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     } finally {
       signer.fulcioUrl = fulcioUrl;
     }
-  }, 120_000);
+  }, scaled(120_000));
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETRY_ACTION } from '../../src/github/agora-github.js';
 import { publishRelease } from '../../src/github/audit-release.js';
 import { commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 const ASSET_ROUTE = '/repos/{owner}/{repo}/releases/assets/{asset_id}';
 
@@ -33,7 +34,7 @@ describe('the run release after a retry', () => {
   const marker = join(tmpdir(), `agora-release-${randomUUID()}`);
   beforeAll(async () => {
     w = await startAppWorld({ sign: true });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => {
     await w?.close();
     await rm(marker, { force: true });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/git/trailers.js';
 import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /** A plan whose items write their files only once `marker` exists, so the test can push while they run. */
 function gatedPlan(id: string, marker: string) {
@@ -19,7 +20,7 @@ describe('a branch that moves during the run', () => {
   let w: AppWorld;
   beforeAll(async () => {
     w = await startAppWorld({ sign: true });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => w?.close());
 
   it('gets the patches replayed onto its new head; the gate is green and names the people\'s commit as not audited', async () => {

@@ -4,6 +4,7 @@ import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { until, commandPlan, checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /** Every check run on `sha` (not only the latest of each name): duplicates would show here. */
 async function allCheckRuns(w: AppWorld, sha: string) {
@@ -23,7 +24,7 @@ describe('three replicas of the app', () => {
     // A lease of 4 s renewed every 1.3 s: slack for a loaded machine, so a live driver never loses its run;
     // a dead one's run is taken over 4.5 s after its last renewal.
     w = await startAppWorld({ replicas: 3, delivery: 'all', sweepMs: 300, sign: true, agoraOptions: { lease: { ttlMs: 4000, refreshMs: 200, skewMs: 500 } } });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => w?.close());
 
   it('run the offload-fanout plan once: one check run per item, one set of PR commits, one release, a green gate', async () => {
@@ -51,18 +52,16 @@ describe('three replicas of the app', () => {
   });
 
   it('Cancel run reaches the replica that drives the run, whichever replica records it', async () => {
-    const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': commandPlan('long', [{ id: 'slow', run: 'sleep 30' }, { id: 'later', run: 'true', depends_on: ['slow'] }]) }, message: 'Slow plan' });
+    const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': commandPlan('long', [{ id: 'slow', run: 'sleep 600' }, { id: 'later', run: 'true', depends_on: ['slow'] }]) }, message: 'Slow plan' });
     await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     const runId = `long-${sha.slice(0, 12)}`;
     const holder = await leaseHolder(w, runId);
     const driver = w.replicas.find((a) => a.holder === holder)!;
     expect(driver).toBeDefined();
     const agora = (await checkRuns(w, sha)).get('agora')!;
-    const started = Date.now();
     w.sim.clickCheckRunButton(w.fullName, agora.id, CANCEL_ACTION.identifier, 'octo');
     await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
-    await w.quiesce();
-    expect(Date.now() - started).toBeLessThan(15_000); // the driver stopped the sleep
+    await w.quiesce(); // no driver is busy: the 10-minute sleep was stopped, not waited for
     const checks = await checkRuns(w, sha);
     for (const name of ['agora / slow', 'agora / later', 'agora']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
     expect(checks.get('agora / slow')!.output.summary).toContain('cancelled by @octo (Cancel run button)');
@@ -87,7 +86,8 @@ describe('three replicas of the app', () => {
     const dead: AgoraGitHub = w.replicas.find((a) => a.holder === holder)!;
     await dead.kill(); // a crash: its worker dies, nothing is recorded, the lease is left to expire
     w.removeReplica(dead);
-    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 30_000);
+    // The lease runs out (4 s, or longer if pushes were slow), then a sweep takes the run over and reruns slow.
+    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 60_000);
     await w.quiesce();
     const taker = await leaseHolder(w, runId);
     expect(taker).not.toBe(holder);

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /** A crashed app's runs are resumed by the next process; plan commits whose webhooks were lost are found. */
 describe('restart recovery and the sweep', () => {
   let w: AppWorld;
   beforeAll(async () => {
     w = await startAppWorld({ sweepMs: 500 });
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => w?.close());
 
   it('a fresh process resumes a run the killed one was driving: the lost attempt runs again, everything ends green', async () => {

@@ -18,6 +18,7 @@ import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
 import { agoraOctokit } from '../../src/github/octokit.js';
 import { startGitHubSim, type GitHubSim, type SimLimits } from '../github-sim/src/index.js';
+import { eventually } from '../support/eventually.js';
 
 export const EXAMPLE = resolve('examples/offload-fanout');
 const SECRET = 'app-webhook-secret';
@@ -231,12 +232,17 @@ export function commandPlan(id: string, items: ReadonlyArray<{ id: string; run: 
   return `${JSON.stringify({ id, queue: 'default', items: planItems }, null, 2)}\n`;
 }
 
-/** Waits until `ok()` holds, letting the simulator deliver between looks; throws naming `what` after `ms`. */
-export async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    await w.sim.settle();
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/**
+ * A bound (ms, on the reference machine) for an app test that runs plans of `items` items in all: 20 s for
+ * the world and the final settling, 10 s an item (each item is a worker, several pushes and a few check
+ * writes), times `slowdown` for injected faults, latency or replicas that share the work. Pass it to
+ * `scaled()` for a test's timeout, or as `until`'s `within`.
+ */
+export function runBound(items: number, slowdown = 1): number {
+  return (20_000 + 10_000 * items) * slowdown;
+}
+
+/** {@link eventually}, letting the simulator deliver what it queued before each look; `within` as there. */
+export async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, within?: number): Promise<void> {
+  await eventually(what, ok, { before: () => w.sim.settle(), ...(within === undefined ? {} : { within }) });
 }

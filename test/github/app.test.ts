@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/github/plan-commit.js';
 import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+import { scaled } from '../support/eventually.js';
 
 /** The offload-fanout plan from a pushed PR to a green gate, as a user sees it on GitHub. */
 describe('the app runs a plan pushed to a pull request', () => {
@@ -16,7 +17,7 @@ describe('the app runs a plan pushed to a pull request', () => {
     prNumber = (await w.sim.openPullRequest(w.fullName, { head: 'run-fanout', base: 'main', title: 'Fan out' })).number;
     await w.quiesce();
     appRequests = w.sim.requests.slice(setupRequests); // before the tests' own reads
-  }, 120_000);
+  }, scaled(120_000));
   afterAll(async () => w?.close());
 
   it('one check run per item ends success, and the run check shows the table and the coloured DAG', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import Bottleneck from 'bottleneck';
 import { Probot } from 'probot';
 import { agoraOctokit } from '../../src/github/octokit.js';
@@ -161,9 +161,14 @@ describe('conditional requests against the simulator', () => {
   it('the app JWT client revalidates too (keyed by the app, not by each freshly signed JWT)', async () => {
     const appClient = (await probot.auth()) as Octokit;
     await appClient.rest.apps.listInstallations();
-    await new Promise((r) => setTimeout(r, 1100)); // a new second: auth-app signs a different JWT
+    // A new second by the clock (not by waiting for one): auth-app signs a different JWT.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 1100, shouldAdvanceTime: true });
     const from = w.sim.requests.length;
-    await appClient.rest.apps.listInstallations();
+    try {
+      await appClient.rest.apps.listInstallations();
+    } finally {
+      vi.useRealTimers();
+    }
     expect(answered(from)).toEqual([['GET', '/app/installations', 304]]);
     const jwts = sent.filter((s) => s.url.endsWith('/app/installations')).map((s) => s.authorization);
     expect(jwts[0]).not.toBe(jwts[1]);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startAppServer, type RunningApp } from '../../src/github/main.js';
 import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
 import { freePort } from '../../src/github/free-port.js';
+import { scaled } from '../support/eventually.js';
 
 
 /** `agora app` as started from the environment: Probot's own Server receiving the simulator's webhooks. */
@@ -31,7 +32,7 @@ describe('agora app (the server entry point)', () => {
     });
     await sim.createRepo('octo', 'demo', { 'README.md': '# demo\n' });
     sim.installApp(gh.appId, 'octo/demo');
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => {
     await app?.stop();
     await sim?.close();

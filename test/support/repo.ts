@@ -3,6 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { scaled } from './eventually.js';
 
 /** Real git repositories in temp dirs, and the real `agora` CLI run as a child process. */
 
@@ -55,7 +56,7 @@ export interface CliResult {
 }
 
 /** Runs `agora …` in `cwd` and waits for it. */
-export function agora(cwd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+export function agora(cwd: string, args: string[], env: Record<string, string> = {}, timeoutMs = scaled(60_000)): Promise<CliResult> {
   return new Promise((resolvePromise) => {
     execFile(
       process.execPath,
@@ -80,16 +81,6 @@ export function startServe(cwd: string, env: Record<string, string> = {}): Child
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   return Object.assign(child, { output: () => out });
-}
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {
