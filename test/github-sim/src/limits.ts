@@ -22,6 +22,11 @@ export interface SimFaults {
   serverErrorRate?: number;
   /** Added latency per API request: a fixed ms value or a [min, max] range. */
   latencyMs?: number | [number, number];
+  /**
+   * Added latency per git smart-HTTP request (ref advertisement, fetch, push), before the repository is
+   * read or changed: a fixed ms value or a [min, max] range. A push or fetch makes two or three requests.
+   */
+  gitLatencyMs?: number | [number, number];
   /** Probability in [0,1] that a webhook delivery is dropped (recorded as failed, never sent). */
   dropWebhookRate?: number;
 }
@@ -124,6 +129,7 @@ export class FaultInjector {
   private readonly errors: SeededRandom;
   private readonly latency: SeededRandom;
   private readonly drops: SeededRandom;
+  private readonly gitLatency: SeededRandom;
 
   constructor(
     private readonly faults: SimFaults,
@@ -132,6 +138,7 @@ export class FaultInjector {
     this.errors = new SeededRandom(seed ^ 0x5eed0001);
     this.latency = new SeededRandom(seed ^ 0x5eed0002);
     this.drops = new SeededRandom(seed ^ 0x5eed0003);
+    this.gitLatency = new SeededRandom(seed ^ 0x5eed0004);
   }
 
   /** A 5xx status to answer instead, or null. */
@@ -144,13 +151,20 @@ export class FaultInjector {
   }
 
   latencyMs(): number {
-    const l = this.faults.latencyMs;
-    if (l === undefined) return 0;
-    return typeof l === 'number' ? l : this.latency.int(l[0], l[1]);
+    return draw(this.faults.latencyMs, this.latency);
+  }
+
+  gitLatencyMs(): number {
+    return draw(this.faults.gitLatencyMs, this.gitLatency);
   }
 
   dropWebhook(): boolean {
     const rate = this.faults.dropWebhookRate ?? 0;
     return rate > 0 && this.drops.next() < rate;
   }
+}
+
+function draw(l: number | [number, number] | undefined, random: SeededRandom): number {
+  if (l === undefined) return 0;
+  return typeof l === 'number' ? l : random.int(l[0], l[1]);
 }

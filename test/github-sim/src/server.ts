@@ -286,6 +286,8 @@ async function handleGit(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
   const need: Permissions = service === 'receive-pack' ? { contents: 'write' } : { contents: 'read' };
   if (!permits(token.permissions, need)) return deny(403, `Permission to ${repo.fullName}.git denied to ${caller.app.bot.login}.`);
   const opts = { projectRoot: sim.reposDir, pathInfo: `/${repo.fullName}.git${m[3]}`, query: url.search.replace(/^\?/, ''), remoteUser: 'x-access-token' };
+  const latency = sim.faults.gitLatencyMs();
+  if (latency > 0) await sleep(latency);
   if (service === 'receive-pack' && req.method === 'POST') {
     const bot = caller.app.bot;
     await sim.changeRefs(repo, bot, { name: bot.login, email: `${bot.id}+${bot.login}@users.noreply.github.com` }, () => serveGitHttp(req, res, opts));
