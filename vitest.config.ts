@@ -11,6 +11,7 @@ export default defineConfig(async () => {
       testTimeout: Math.ceil(60_000 * machineFactor),
       hookTimeout: Math.ceil(60_000 * machineFactor),
       provide: { machineFactor },
+      setupFiles: ['test/support/setup-machine.ts'],
       // Two cores: the suite spawns git, workers and containers; more forks only thrash.
       pool: 'forks' as const,
       maxWorkers: 2,

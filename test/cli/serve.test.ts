@@ -4,6 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';
 import { eventually } from '../support/eventually.js';
 import { isGone } from '../support/process.js';
+import { workerGate } from '../support/gate.js';
 
 const servers: ChildProcess[] = [];
 afterEach(() => {
@@ -35,10 +36,11 @@ function plan(id: string, items: unknown[]): string {
 describe('agora orch serve', () => {
   it('resumes after SIGKILL: finished items are not rerun, the running one runs again as a new attempt, nothing is lost', async () => {
     const marker = `/tmp/agora-slow-${process.pid}-${Date.now()}`;
+    const gate = workerGate(); // slow runs until the first serve is dead
     const repo = makeRepo({
       'plan.json': plan('crash', [
         { id: 'quick', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] },
-        { id: 'slow', executor: 'command', inputs: { run: `echo $$ > ${marker}.$AGORA_ATTEMPT; sleep 4; echo b > b.txt` }, depends_on: [], resourceLocks: ['b.txt'] },
+        { id: 'slow', executor: 'command', inputs: { run: `echo $$ > ${marker}.$AGORA_ATTEMPT; ${gate.wait}; echo b > b.txt` }, depends_on: [], resourceLocks: ['b.txt'] },
         { id: 'after', executor: 'command', inputs: { run: 'cat a.txt b.txt > c.txt' }, depends_on: ['quick', 'slow'], resourceLocks: ['c.txt'] },
       ]),
     });
@@ -60,6 +62,7 @@ describe('agora orch serve', () => {
     const oldWorker = Number(readFileSync(`${marker}.1`, 'utf8'));
     first.kill('SIGKILL');
     await exited(first);
+    await gate.open();
 
     const second = startServe(repo);
     servers.push(second);
@@ -137,8 +140,9 @@ describe('agora orch serve', () => {
   });
 
   it('SIGTERM stops the workers, records them as interrupted and exits cleanly; the next serve finishes the run', async () => {
+    const gate = workerGate(); // nap runs until the first serve has stopped
     const repo = makeRepo({
-      'plan.json': plan('term', [{ id: 'nap', executor: 'command', inputs: { run: 'sleep 2; echo done > nap.txt' }, depends_on: [], resourceLocks: ['nap.txt'] }]),
+      'plan.json': plan('term', [{ id: 'nap', executor: 'command', inputs: { run: `${gate.wait}; echo done > nap.txt` }, depends_on: [], resourceLocks: ['nap.txt'] }]),
     });
     const serve = startServe(repo);
     servers.push(serve);
@@ -152,6 +156,7 @@ describe('agora orch serve', () => {
     const s = (await status(repo, 'term-1'))!;
     expect(itemOf(s, 'nap')).toMatchObject({ status: 'ready', attempts: 1 });
     expect(itemOf(s, 'nap').reason).toContain('agora serve stopped (SIGTERM)');
+    await gate.open();
     const again = startServe(repo);
     servers.push(again);
     const done = await eventually('term-1 done', async () => {

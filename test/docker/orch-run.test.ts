@@ -112,7 +112,7 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const { mkdtemp } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const job = makeJob({ runId, itemId: 'x', workspaceDir: await mkdtemp(join(tmpdir(), 'agora-foreign-')), command: ['sleep', '20'] });
+    const job = makeJob({ runId, itemId: 'x', workspaceDir: await mkdtemp(join(tmpdir(), 'agora-foreign-')), command: ['sleep', '600'] }); // outlives the run below however slow it is; stopped by the abort
     const abort = new AbortController();
     const running = other.run(job, abort.signal);
     await eventually('the foreign container to run', async () => (await managedContainers(docker!, runId)).some((c) => c.State === 'running') || undefined, { within: 60_000 });

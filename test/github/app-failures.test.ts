@@ -71,7 +71,7 @@ describe('the app when things go wrong', () => {
   });
 
   it('a new plan commit on the branch cancels the older run; its checks end cancelled with the reason', async () => {
-    const first = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'sleep 30' }]) }, message: 'Slow plan' });
+    const first = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'sleep 600' }]) }, message: 'Slow plan' });
     await until('the wait item to run', async () => (await checkRuns(w, first)).get('agora / wait')?.status === 'in_progress', w);
     const second = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'true' }]) }, message: 'Faster plan' });
     await w.quiesce();

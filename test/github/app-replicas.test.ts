@@ -5,6 +5,7 @@ import { RunRefs } from '../../src/runs/refs.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { until, commandPlan, checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';
+import { workerGate } from '../support/gate.js';
 
 /** Every check run on `sha` (not only the latest of each name): duplicates would show here. */
 async function allCheckRuns(w: AppWorld, sha: string) {
@@ -74,8 +75,9 @@ describe('three replicas of the app', () => {
   });
 
   it('when the driving replica dies mid-run, another takes the run over once its lease expires, and it ends green', async () => {
+    const gate = workerGate(); // slow runs until the crash is over
     const text = commandPlan('crash', [
-      { id: 'slow', run: 'sleep 2; echo slow > slow.txt', locks: ['slow.txt'] },
+      { id: 'slow', run: `${gate.wait}; echo slow > slow.txt`, locks: ['slow.txt'] },
       { id: 'next', run: 'echo next > next.txt', depends_on: ['slow'], locks: ['next.txt'] },
     ]);
     const sha = await w.sim.push(w.fullName, { branch: 'crash', files: { 'plan.json': text }, message: 'Crash plan' });
@@ -86,9 +88,11 @@ describe('three replicas of the app', () => {
     const dead: AgoraGitHub = w.replicas.find((a) => a.holder === holder)!;
     await dead.kill(); // a crash: its worker dies, nothing is recorded, the lease is left to expire
     w.removeReplica(dead);
+    await gate.open();
     // The lease runs out (4 s, or longer if pushes were slow), then a sweep takes the run over and reruns slow.
     await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 60_000);
     await w.quiesce();
+    await gate.remove();
     const taker = await leaseHolder(w, runId);
     expect(taker).not.toBe(holder);
     expect(w.replicas.map((a) => a.holder)).toContain(taker);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';
+import { workerGate } from '../support/gate.js';
 
 /** A crashed app's runs are resumed by the next process; plan commits whose webhooks were lost are found. */
 describe('restart recovery and the sweep', () => {
@@ -11,17 +12,20 @@ describe('restart recovery and the sweep', () => {
   afterAll(async () => w?.close());
 
   it('a fresh process resumes a run the killed one was driving: the lost attempt runs again, everything ends green', async () => {
+    const gate = workerGate(); // slow runs until the crash is over
     const text = commandPlan('crash', [
-      { id: 'slow', run: 'sleep 2; echo slow > slow.txt', locks: ['slow.txt'] },
+      { id: 'slow', run: `${gate.wait}; echo slow > slow.txt`, locks: ['slow.txt'] },
       { id: 'next', run: 'echo next > next.txt', depends_on: ['slow'], locks: ['next.txt'] },
     ]);
     const sha = await w.sim.push(w.fullName, { branch: 'crash', files: { 'plan.json': text }, message: 'Crash plan' });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'crash', base: 'main', title: 'Crash' });
     await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     await w.agora.kill(); // a crash: the worker dies, nothing is recorded
+    await gate.open();
     const fresh = await w.restartApp(); // sweeps at start: the run is `running` on GitHub and nobody drives it
     await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
     await w.quiesce();
+    await gate.remove();
     const checks = await checkRuns(w, sha);
     for (const name of ['agora', 'agora / slow', 'agora / next']) expect(checks.get(name)).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(checks.get('agora / slow')!.output.summary).toContain('2 attempts');

@@ -52,7 +52,7 @@ export interface AppWorld {
 export interface AppWorldOptions {
   /** The app's audit signer: `true` is a fresh local key; or any signer (e.g. keyless against a mock Sigstore). */
   sign?: boolean | AppSigner;
-  /** Sweep interval; the sweep also covers the world's repository from the second boot on. */
+  /** Sweep interval; the sweep also covers the world's repository from the second boot on. Without it, only the sweep at boot. */
   sweepMs?: number;
   /** The simulator's rate limits (GitHub's by default) and fault seed. */
   limits?: SimLimits;
@@ -129,7 +129,8 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       environment: {},
       log,
       ...(signer ? { signer } : {}),
-      ...(opts.sweepMs ? { sweepIntervalMs: opts.sweepMs, repositories: known } : {}),
+      // Without `sweepMs`, no periodic sweep (the app's 60 s default) comes in the middle of a slow test.
+      ...(opts.sweepMs ? { sweepIntervalMs: opts.sweepMs, repositories: known } : { sweepIntervalMs: 24 * 3600_000 }),
       ...opts.agoraOptions,
     });
     agoras.push(agora);

@@ -13,9 +13,16 @@ declare module 'vitest' {
   }
 }
 
-/** The machine factor of this run (1 on the reference machine). */
+let current: number | undefined;
+
+/** The machine factor now: the larger of the run's and the one measured before this test file (1 on the reference machine). */
 export function machineFactor(): number {
-  return inject('machineFactor') ?? 1;
+  return Math.max(inject('machineFactor') ?? 1, current ?? 1);
+}
+
+/** Records the factor measured before this test file (setup-machine.ts). */
+export function setFileMachineFactor(factor: number): void {
+  current = factor;
 }
 
 /** `ms` on the reference machine, scaled to this one. */

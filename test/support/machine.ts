@@ -1,6 +1,7 @@
 /**
- * How slow this machine is, measured once when the suite starts (vitest.config.ts), so that the bounds tests
- * wait within grow on a slower or busier machine instead of failing there.
+ * How slow this machine is, measured when the suite starts (vitest.config.ts) and again, more briefly,
+ * before each test file (setup-machine.ts), so that the bounds tests wait within grow on a slower or busier
+ * machine — including one that gets busy halfway through the run — instead of failing there.
  *
  * The probe is what the suite mostly does, as many at once as vitest runs test files (two): start
  * short-lived processes (`git --version`) and hash a little. Two chains of 25 took 550 ms on the quiet
@@ -16,17 +17,19 @@ export const REFERENCE_PROBE_MS = 550;
 const CHAINS = 2;
 const PER_CHAIN = 25;
 
-export async function measureMachineFactor(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** The factor from the full probe, or from a probe `fraction` as long (a brief look, less exact). */
+export async function measureMachineFactor(env: NodeJS.ProcessEnv = process.env, fraction = 1): Promise<number> {
   const forced = Number(env.AGORA_TEST_MACHINE_FACTOR);
   if (Number.isFinite(forced) && forced > 0) return forced;
+  const perChain = Math.max(1, Math.round(PER_CHAIN * fraction));
   const start = performance.now();
-  await Promise.all(Array.from({ length: CHAINS }, () => chain()));
-  const factor = (performance.now() - start) / REFERENCE_PROBE_MS;
+  await Promise.all(Array.from({ length: CHAINS }, () => chain(perChain)));
+  const factor = (performance.now() - start) / ((REFERENCE_PROBE_MS * perChain) / PER_CHAIN);
   return Math.max(1, Math.round(factor * 10) / 10);
 }
 
-async function chain(): Promise<void> {
-  for (let i = 0; i < PER_CHAIN; i += 1) {
+async function chain(n: number): Promise<void> {
+  for (let i = 0; i < n; i += 1) {
     await new Promise<void>((resolve, reject) => spawn('git', ['--version'], { stdio: 'ignore' }).on('error', reject).on('exit', () => resolve()));
     createHash('sha256').update(Buffer.alloc(1 << 20)).digest();
   }
