@@ -45,8 +45,19 @@ export interface VerifyOptions {
   certificateIssuer?: string;
   /** A trusted_root.json object (keyless; or a key-signed bundle with Rekor / TSA witnesses). */
   trustedRoot?: unknown;
-  /** Fail when the bundle records a signature but no Sigstore bundle is given to check it (default true). */
+  /**
+   * Fail when the bundle records a signature but no Sigstore bundle is given to check it (default true).
+   * A pin (`publicKeyPem`, `certificateIdentity`, `certificateIssuer`) requires a signature whatever this
+   * says: the bundle's own `signature` field is outside the signed digest, so it cannot decide.
+   */
   requireSignature?: boolean;
+}
+
+/** What the verifier is pinned to, or null: a pin makes a valid signature over the bundle mandatory. */
+export function signaturePin(opts: Pick<VerifyOptions, 'publicKeyPem' | 'certificateIdentity' | 'certificateIssuer'>): 'key' | 'identity' | null {
+  if (opts.publicKeyPem !== undefined) return 'key';
+  if (opts.certificateIdentity !== undefined || opts.certificateIssuer !== undefined) return 'identity';
+  return null;
 }
 
 /** At most this many failures of one code are listed; the rest are counted in one more failure. */
@@ -518,7 +529,14 @@ async function checkAnchor(bundle: AuditBundle, store: GitStore, refs: RunRefs, 
 
 async function checkSignature(bundle: AuditBundle, opts: VerifyOptions, f: Failures): Promise<VerifiedSigner | null> {
   if (opts.sigstoreBundle === undefined) {
-    if (bundle.signature && opts.requireSignature !== false) {
+    const pin = signaturePin(opts);
+    if (pin) {
+      f.add(
+        'signature',
+        `a signature is required: the verifier is pinned to ${pin === 'key' ? 'a public key' : 'a certificate identity and issuer'}, but no Sigstore bundle was given; ` +
+          'pass the .sigstore.json that `agora orch audit --sign` wrote (agora verify --sigstore FILE; by default <bundle>.sigstore.json next to the bundle)',
+      );
+    } else if (bundle.signature && opts.requireSignature !== false) {
       f.add('signature', `the bundle records a ${bundle.signature.kind} signature, but no Sigstore bundle was given to check it`);
     }
     return null;

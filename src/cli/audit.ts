@@ -6,7 +6,7 @@ import { auditStatement, buildAuditBundle, isTerminalRun, itemEvidence, parseAud
 import { loadPublicKey, resolveSigningKey, writeKeyPair } from '../audit/keys.js';
 import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
 import { trustMaterialFromRoot } from '../audit/trust.js';
-import { verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
+import { signaturePin, verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
 import { AgoraError } from '../errors.js';
 import { readRun } from '../runs/state-store.js';
 import { openContext, type GlobalOptions } from './context.js';
@@ -165,7 +165,7 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   }
   const report = await verifyBundle(bundle, opts);
   if (o.json) io.out(JSON.stringify(report, null, 2));
-  else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null }));
+  else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts) }));
   return report.intact ? 0 : 1;
 }
 
@@ -179,16 +179,22 @@ export async function keysGenerateVerb(o: { out?: string }, io: Output): Promise
 }
 
 /** A short report for people: the verdict, what backs it, then each failure. */
-export function humanReport(bundle: AuditBundle, report: AuditReport, checked: { repo: boolean; signature: boolean }): string {
+export function humanReport(bundle: AuditBundle, report: AuditReport, checked: { repo: boolean; signature: boolean; pin?: 'key' | 'identity' | null }): string {
   const lines = [summaryLine(bundle, report)];
   lines.push(`  entries ${bundle.entries.length}, root ${bundle.root}`);
   lines.push(`  repository: ${checked.repo ? 'checked (patches, scopes, integration, run ref, plan, anchor)' : 'not checked (pass --repo to check patches and the anchor)'}`);
-  lines.push(`  signature: ${checked.signature ? 'checked' : bundle.signature ? 'recorded, no Sigstore bundle given' : 'none'}`);
+  lines.push(`  signature: ${signatureLine(bundle, checked)}`);
   for (const f of report.failures) {
     const where = [f.item ? `item ${f.item}` : '', f.entry !== undefined ? `entry ${f.entry}` : ''].filter(Boolean).join(', ');
     lines.push(`  ${f.code === 'not-terminal' ? 'note' : 'FAIL'} ${f.code}${where ? ` (${where})` : ''}: ${f.message}`);
   }
   return lines.join('\n');
+}
+
+function signatureLine(bundle: AuditBundle, checked: { signature: boolean; pin?: 'key' | 'identity' | null }): string {
+  if (checked.signature) return 'checked';
+  if (checked.pin) return `required (pinned to ${checked.pin === 'key' ? 'a key' : 'an identity'}), none given`;
+  return bundle.signature ? 'recorded, no Sigstore bundle given' : 'none';
 }
 
 function summaryLine(bundle: AuditBundle, report: AuditReport): string {

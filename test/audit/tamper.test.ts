@@ -305,6 +305,24 @@ describe('mutations of the signature', () => {
     await expectDetected('signature recorded, none given', 'signature', verifyBundle(bundle, withRepo()));
   });
 
+  it('a pinned key or identity makes the signature mandatory: stripping it is detected', async () => {
+    const key = generateSigningKey();
+    // The record is outside the signed digest: a forger sets it to null and drops the Sigstore bundle.
+    const stripped = { ...clone(good), signature: null };
+    await expectDetected('signature stripped, key pinned', 'signature', verifyBundle(stripped, { publicKeyPem: key.publicKeyPem }));
+    await expectDetected('signature stripped, key pinned, with repo', 'signature', verifyBundle(stripped, { ...withRepo(), publicKeyPem: key.publicKeyPem }));
+    // ... even when the caller does not ask for the recorded signature to be checked.
+    await expectDetected('signature stripped, key pinned, requireSignature false', 'signature', verifyBundle(stripped, { publicKeyPem: key.publicKeyPem, requireSignature: false }));
+    const forged = rechain({ ...clone(good), signature: null });
+    (forged.entries[3] as AuditEntry).at += 1;
+    await expectDetected('forged and stripped, key pinned', 'signature', verifyBundle(rechain(forged), { publicKeyPem: key.publicKeyPem }));
+    const keyless = { certificateIdentity: IDENTITY, certificateIssuer: ISSUER, trustedRoot: mock.trustedRoot };
+    await expectDetected('signature stripped, identity pinned', 'signature', verifyBundle(stripped, keyless));
+    const r = await verifyBundle(stripped, { publicKeyPem: key.publicKeyPem });
+    expect(r.failures.find((f) => f.code === 'signature')?.message).toMatch(/a signature is required.*public key.*no Sigstore bundle was given.*--sigstore/);
+    expect(r.claim).toBe('none');
+  });
+
   it('keyless signatures: the exact identity and issuer verify (tamper-evident); any other does not', async () => {
     const signed = await signKeyless(auditStatement(good), {
       identityToken: mock.identityToken({ sub: IDENTITY, iss: ISSUER }),

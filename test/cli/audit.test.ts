@@ -7,7 +7,7 @@ import { verifyItemEvidence } from '../../src/audit/verify-run.js';
 import { auditVerb, keysGenerateVerb, registerAuditCommands, sigstorePathFor, verifyVerb } from '../../src/cli/audit.js';
 import type { Output } from '../../src/cli/orch.js';
 import { cleanupTempDirs, tempDir } from '../support/repo.js';
-import { finishedRun, type FinishedRun } from '../audit/bundle-fixture.js';
+import { finishedRun, rechain, type FinishedRun } from '../audit/bundle-fixture.js';
 
 /** The audit verbs, called in-process with captured output (the program wiring is added in program.ts). */
 
@@ -76,6 +76,37 @@ describe('agora orch audit', () => {
     expect(bad.stdout[0]).toMatch(/NOT intact/);
     expect(bad.stdout[0]).toMatch(/FAIL chain \(entry 2\)/);
     expect(bad.stdout[0]).toMatch(/FAIL signature/);
+  });
+
+  it('a signature stripped from a bundle does not verify against a key: --key makes it mandatory', async () => {
+    const signedPath = join(dir, 'run.audit.json');
+    if (!existsSync(signedPath)) expect(await auditVerb(run.runId, { repo: run.repo, out: signedPath, sign: true, key: keys.privateKey }, capture())).toBe(0);
+    const bundle = JSON.parse(readFileSync(signedPath, 'utf8')) as AuditBundle;
+    // The genuine bundle with its signature record cleared and no .sigstore.json next to it.
+    const stripped = join(dir, 'stripped.audit.json');
+    writeFileSync(stripped, JSON.stringify({ ...bundle, signature: null }));
+    expect(existsSync(sigstorePathFor(stripped))).toBe(false);
+    for (const opts of [{ key: keys.publicKey }, { key: keys.publicKey, repo: run.repo }]) {
+      const io = capture();
+      expect(await verifyVerb(stripped, opts, io)).toBe(1);
+      expect(io.stdout[0]).toMatch(/NOT intact/);
+      expect(io.stdout[0]).toMatch(/FAIL signature: a signature is required: .*no Sigstore bundle was given.*--sigstore/);
+      expect(io.stdout[0]).toMatch(/signature: required \(pinned to a key\), none given/);
+    }
+    // A forgery: entries rewritten, re-chained, a new root, the signature stripped.
+    const forged = rechain({ ...bundle, signature: null });
+    forged.entries[2]!.at += 1;
+    rechain(forged);
+    const forgedPath = join(dir, 'forged.audit.json');
+    writeFileSync(forgedPath, JSON.stringify(forged));
+    const io = capture();
+    expect(await verifyVerb(forgedPath, { key: keys.publicKey }, io)).toBe(1);
+    expect(io.stdout[0]).toMatch(/FAIL signature/);
+    // Without a pin the bundle is checked as unsigned, and says so.
+    const unpinned = capture();
+    expect(await verifyVerb(stripped, {}, unpinned)).toBe(0);
+    expect(unpinned.stdout[0]).toMatch(/intact — none \(none\)/);
+    expect(unpinned.stdout[0]).toMatch(/signature: none/);
   });
 
   it('--item prints entries with inclusion proofs that check alone', async () => {
