@@ -23,7 +23,7 @@ export interface Problem {
 }
 
 export class InvalidInputError extends AgoraError {
-  override readonly name = 'InvalidInputError';
+  override readonly name: string = 'InvalidInputError';
   constructor(
     code: string,
     /** What was being read: a file path, `plan.json`, `refs/agora/inbox/x`. */

@@ -10,6 +10,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { z } from 'zod';
 import { BUILTIN_EXECUTORS, type JsonSchema } from '../config/types.js';
 import { InvalidInputError, type Problem } from '../errors.js';
+import { formatJsonPath, type PathSegment } from '../json/path.js';
 import { findCycles, formatCycle, type GraphItem } from './dag.js';
 import { idProblem } from './ids.js';
 import { lockKeyProblem } from './locks.js';
@@ -29,8 +30,7 @@ const MAX_REPORTED_CYCLES = 100;
 // ---------------------------------------------------------------------------------------------------
 // JSON paths
 
-/** One step of a JSON path: an object key or an array index. */
-export type PathSegment = string | number;
+export { formatJsonPath, type PathSegment };
 
 /** A problem still carrying its path as segments (for sorting). */
 export interface LocatedProblem {
@@ -38,19 +38,6 @@ export interface LocatedProblem {
   message: string;
 }
 
-/**
- * `['items', 2, 'depends_on', 0]` → `$.items[2].depends_on[0]`. Keys are written with a dot when they
- * are plain (`$.orch.subagents.code-edit.command`), otherwise quoted (`$.env["A B"]`).
- */
-export function formatJsonPath(segments: readonly PathSegment[]): string {
-  let out = '$';
-  for (const s of segments) {
-    if (typeof s === 'number') out += `[${s}]`;
-    else if (/^[^.[\]\s"'\\]+$/.test(s)) out += `.${s}`;
-    else out += `[${JSON.stringify(s)}]`;
-  }
-  return out;
-}
 
 /** Orders paths segment by segment: indices numerically, keys by code point, parents first. */
 export function comparePaths(a: readonly PathSegment[], b: readonly PathSegment[]): number {
