@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { findDuplicateKey } from '../json/duplicate-keys.js';
 import { canonicalJson } from './entry.js';
 
 /**
@@ -91,24 +92,31 @@ export function statementDigest(statement: InTotoStatement): string {
   return createHash('sha256').update(statementPayload(statement)).digest('hex');
 }
 
-const statementSchema = z.object({
-  _type: z.literal(IN_TOTO_STATEMENT_TYPE),
-  subject: z
-    .array(
-      z.object({
-        name: z.string().min(1),
-        digest: z.union([z.object({ sha256: z.string().regex(SHA256_HEX) }).strict(), z.object({ gitCommit: z.string().regex(SHA1_HEX) }).strict()]),
-      }),
-    )
-    .min(1),
-  predicateType: z.literal(AGORA_AUDIT_PREDICATE_TYPE),
-  predicate: z.object({
+const subjectSchema = z
+  .object({
+    name: z.string().min(1),
+    digest: z.union([z.object({ sha256: z.string().regex(SHA256_HEX) }).strict(), z.object({ gitCommit: z.string().regex(SHA1_HEX) }).strict()]),
+  })
+  .strict();
+
+const predicateSchema = z
+  .object({
     runId: z.string(),
     merkleRoot: z.string().regex(SHA256_HEX),
     planDigest: z.string(),
     entries: z.number().int().nonnegative().optional(),
-  }),
-});
+  })
+  .strict();
+
+/** Exactly the fields buildStatement writes: an unknown field is a statement Agora did not make. */
+const statementSchema = z
+  .object({
+    _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+    subject: z.array(subjectSchema).min(1),
+    predicateType: z.literal(AGORA_AUDIT_PREDICATE_TYPE),
+    predicate: predicateSchema,
+  })
+  .strict();
 
 /**
  * Parses a DSSE payload back into a statement; returns a reason instead of throwing, since payloads come
@@ -116,11 +124,14 @@ const statementSchema = z.object({
  */
 export function parseStatement(payload: Uint8Array): { ok: true; statement: InTotoStatement } | { ok: false; reason: string } {
   let json: unknown;
+  const text = Buffer.from(payload).toString('utf8');
   try {
-    json = JSON.parse(Buffer.from(payload).toString('utf8'));
+    json = JSON.parse(text);
   } catch (error) {
     return { ok: false, reason: `DSSE payload is not JSON (${(error as Error).message})` };
   }
+  const dup = findDuplicateKey(text);
+  if (dup) return { ok: false, reason: `DSSE payload repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };
   const parsed = statementSchema.safeParse(json);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { Verifier, toSignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { isAgoraError } from '../errors.js';
-import { canonicalJson } from './entry.js';
 import { loadPublicKey } from './keys.js';
+import { payloadDigestMismatch, payloadMismatch } from './signed-payload.js';
 import type { AuditClaim, AuditGuarantee } from './signers.js';
 import { IN_TOTO_PAYLOAD_TYPE, parseStatement, type InTotoStatement } from './statement.js';
 import { certificateIdentity, trustMaterialForKey, trustMaterialFromRoot } from './trust.js';
@@ -14,7 +13,10 @@ import { certificateIdentity, trustMaterialForKey, trustMaterialFromRoot } from 
  * the one the caller expects, so a valid bundle over some other root cannot be swapped in.
  */
 
-/** The statement the caller expects: the full statement, or the sha256 of its canonical JSON. */
+/**
+ * The statement the caller expects: the full statement, or the sha256 of its canonical JSON. Either way the
+ * DSSE payload must be exactly those canonical bytes (src/audit/signed-payload.ts).
+ */
 export type ExpectedStatement = { statement: InTotoStatement } | { statementSha256: string };
 
 export interface KeyVerification {
@@ -89,23 +91,6 @@ function parseBundle(input: string | Uint8Array | object): { ok: true; bundle: B
   } catch (error) {
     return { ok: false, reason: `not a valid Sigstore bundle: ${(error as Error).message}` };
   }
-}
-
-function expectedDigest(expected: ExpectedStatement): string {
-  return 'statement' in expected
-    ? createHash('sha256').update(canonicalJson(expected.statement)).digest('hex')
-    : expected.statementSha256.toLowerCase();
-}
-
-function describeMismatch(actual: InTotoStatement, expected: ExpectedStatement): string {
-  if (!('statement' in expected)) return 'the signed statement is not the expected one (its digest differs)';
-  const e = expected.statement;
-  if (actual.predicate.merkleRoot !== e.predicate.merkleRoot) {
-    return `the signed statement is over Merkle root ${actual.predicate.merkleRoot}, expected ${e.predicate.merkleRoot}`;
-  }
-  if (actual.predicate.runId !== e.predicate.runId) return `the signed statement is for run ${actual.predicate.runId}, expected ${e.predicate.runId}`;
-  if (canonicalJson(actual.subject) !== canonicalJson(e.subject)) return 'the signed statement names other subjects (bundle digest or patch commits) than expected';
-  return 'the signed statement differs from the expected one';
 }
 
 function signerOfCertificate(bundle: Bundle): { identity?: string; issuer?: string } {
@@ -207,9 +192,12 @@ export async function verifySigstoreBundle(
   }
   if (rekorLogIndex !== undefined) verified.rekorLogIndex = rekorLogIndex;
 
+  // The signed bytes must be exactly the canonical statement: compared as bytes, never re-read and re-encoded.
+  const expected = options.expected;
+  const mismatch = 'statement' in expected ? payloadMismatch(envelope.payload, expected.statement) : payloadDigestMismatch(envelope.payload, expected.statementSha256);
+  if (mismatch) return fail(mismatch);
+  if ('statement' in expected) return { ok: true, statement: expected.statement, signer: verified };
   const statement = parseStatement(envelope.payload);
   if (!statement.ok) return fail(statement.reason);
-  const digest = createHash('sha256').update(canonicalJson(statement.statement)).digest('hex');
-  if (digest !== expectedDigest(options.expected)) return fail(describeMismatch(statement.statement, options.expected));
   return { ok: true, statement: statement.statement, signer: verified };
 }

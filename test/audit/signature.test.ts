@@ -4,9 +4,10 @@ import { Verifier, toSignedEntity } from '@sigstore/verify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { signKeyless, signWithKey } from '../../src/audit/signers.js';
-import { buildStatement, statementDigest, type InTotoStatement } from '../../src/audit/statement.js';
+import { buildStatement, statementDigest, statementPayload, type InTotoStatement } from '../../src/audit/statement.js';
 import { trustMaterialFromRoot } from '../../src/audit/trust.js';
 import { exactIdentityPattern, verifySigstoreBundle } from '../../src/audit/verify-signature.js';
+import { signBytes } from './sign-bytes.js';
 import { startSigstoreMock, type SigstoreMock } from './sigstore-mock.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -89,6 +90,42 @@ describe('signing with a local key', () => {
     expected.subject[1] = { name: 'patch:a', digest: { gitCommit: 'c'.repeat(40) } };
     const result = await verifySigstoreBundle(bundle, { publicKeyPem: key.publicKeyPem, expected: { statement: expected } });
     expectFailure(result, /other subjects/);
+  });
+
+  it('compares the signed payload byte for byte with the canonical statement: no second meaning verifies', async () => {
+    const canonical = statementPayload(STATEMENT).toString('utf8');
+    const byStatement = { publicKeyPem: key.publicKeyPem, expected: { statement: STATEMENT } };
+    const byDigest = { publicKeyPem: key.publicKeyPem, expected: { statementSha256: statementDigest(STATEMENT) } };
+    // The canonical bytes, signed by the same means, verify: the helper is not what fails below.
+    expect((await verifySigstoreBundle(await signBytes(canonical, key.privateKeyPem), byStatement)).ok).toBe(true);
+
+    const variants: Array<[string, string, RegExp]> = [
+      [
+        'an extra predicate field',
+        canonical.replace('"predicate":{', '"predicate":{"approvedBy":"nobody",'),
+        /the signed payload has \$\.predicate\.approvedBy, which the statement of this bundle does not/,
+      ],
+      [
+        'an extra top-level field',
+        canonical.replace('{"_type"', '{"_comment":"x","_type"'),
+        /the signed payload has \$\._comment, which the statement of this bundle does not/,
+      ],
+      ['indented JSON (not canonical)', JSON.stringify(STATEMENT, null, 2), /the signed payload is this bundle's statement, but not its canonical bytes \(RFC 8785\): they differ first at byte 1/],
+      ['reordered keys (not canonical)', JSON.stringify(STATEMENT), /not its canonical bytes \(RFC 8785\): they differ first at byte \d+/],
+      [
+        'a duplicate merkleRoot key (first another root, last the right one)',
+        canonical.replace('"merkleRoot":', `"merkleRoot":"${OTHER.predicate.merkleRoot}","merkleRoot":`),
+        /the signed payload repeats the key "merkleRoot" at \$\.predicate\.merkleRoot/,
+      ],
+      ['trailing whitespace', `${canonical}\n`, /not its canonical bytes \(RFC 8785\): they differ first at byte \d+ \(the payload is 1 byte longer\)/],
+    ];
+    for (const [what, payload, reason] of variants) {
+      const bundle = await signBytes(payload, key.privateKeyPem);
+      JSON.parse(payload); // each is valid JSON, and JSON.parse + canonicalisation yields the expected statement or a superset
+      expectFailure(await verifySigstoreBundle(bundle, byStatement), reason);
+      const r = await verifySigstoreBundle(bundle, byDigest);
+      expect(r.ok, what).toBe(false);
+    }
   });
 
   it('gives clear reasons for input that is not a Sigstore bundle', async () => {

@@ -3,6 +3,7 @@ import { auditStatement, buildAuditBundle, type AuditBundle, type AuditReport, t
 import { canonicalJson, type AuditEntry } from '../../src/audit/entry.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { signKeyless, signWithKey } from '../../src/audit/signers.js';
+import { statementPayload } from '../../src/audit/statement.js';
 import { verifyBundle, type VerifyOptions } from '../../src/audit/verify-run.js';
 import { readRunChain } from '../../src/audit/run-chain.js';
 import { agoraIdentity } from '../../src/git/identity.js';
@@ -10,6 +11,7 @@ import type { Oid, TreeEntry } from '../../src/git/types.js';
 import { entriesOf } from '../../src/runs/state-store.js';
 import { cleanupTempDirs } from '../support/repo.js';
 import { clone, copyRun, finishedRun, rechain, type FinishedRun } from './bundle-fixture.js';
+import { signBytes } from './sign-bytes.js';
 import { startSigstoreMock, type SigstoreMock } from './sigstore-mock.js';
 
 /**
@@ -303,6 +305,16 @@ describe('mutations of the signature', () => {
     edited.items[0]!.reason = 'nothing to see';
     await expectDetected('bundle edited after signing', 'signature', verifyBundle(edited, { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem }));
     await expectDetected('signature recorded, none given', 'signature', verifyBundle(bundle, withRepo()));
+    // Genuinely signed by the trusted key, but not the canonical bytes of this bundle's statement.
+    const canonical = statementPayload(auditStatement(good)).toString('utf8');
+    for (const [what, payload] of [
+      ['signed payload indented', JSON.stringify(auditStatement(good), null, 2)],
+      ['signed payload with an extra predicate field', canonical.replace('"predicate":{', '"predicate":{"note":"x",')],
+      ['signed payload with merkleRoot twice', canonical.replace('"merkleRoot":', `"merkleRoot":"${flip(good.root) as string}","merkleRoot":`)],
+    ] as const) {
+      const sigstoreBundle = await signBytes(payload, key.privateKeyPem);
+      await expectDetected(what, 'signature', verifyBundle(bundle, { ...withRepo(), sigstoreBundle, publicKeyPem: key.publicKeyPem }));
+    }
   });
 
   it('a pinned key or identity makes the signature mandatory: stripping it is detected', async () => {
