@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
 import { AgoraError } from '../errors.js';
+import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
 import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../engine/types.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { dependenciesOf } from '../plan/dag.js';
@@ -272,8 +273,9 @@ function describeSchemaError(e: ErrorObject | undefined): string {
 }
 
 /**
- * Parses the text of an audit bundle file. Not JSON, not an Agora audit bundle, a newer format version, or a
- * shape the schema rejects → AgoraError naming `source` and the problem (one line).
+ * Parses the text of an audit bundle file. Not JSON, a key repeated in one object (DuplicateKeyError
+ * `bundle-duplicate-key`: parsers would disagree on which one counts), not an Agora audit bundle, a newer
+ * format version, or a shape the schema rejects → AgoraError naming `source` and the problem (one line).
  */
 export function parseAuditBundle(text: string, source: string): AuditBundle {
   let json: unknown;
@@ -281,6 +283,15 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
     json = JSON.parse(text);
   } catch (error) {
     throw new AgoraError('bundle-invalid', `${source}: not JSON (${(error as Error).message})`, 'pass the file `agora orch audit <run> --out FILE` wrote');
+  }
+  const dup = findDuplicateKey(text);
+  if (dup) {
+    throw new DuplicateKeyError(
+      'bundle-duplicate-key',
+      source,
+      dup,
+      'a bundle Agora writes never repeats a key: this one was edited after it was written; verify the file `agora orch audit <run> --out FILE` wrote',
+    );
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new AgoraError('bundle-invalid', `${source}: not an Agora audit bundle (expected a JSON object)`, 'pass the file `agora orch audit <run> --out FILE` wrote');

@@ -1,6 +1,7 @@
 import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { Verifier, toSignedEntity, type TrustMaterial } from '@sigstore/verify';
 import { isAgoraError } from '../errors.js';
+import { findDuplicateKey } from '../json/duplicate-keys.js';
 import { loadPublicKey } from './keys.js';
 import { payloadDigestMismatch, payloadMismatch } from './signed-payload.js';
 import type { AuditClaim, AuditGuarantee } from './signers.js';
@@ -75,6 +76,8 @@ function parseBundle(input: string | Uint8Array | object): { ok: true; bundle: B
     } catch (error) {
       return { ok: false, reason: `the signature bundle is not JSON (${(error as Error).message})` };
     }
+    const dup = findDuplicateKey(text);
+    if (dup) return { ok: false, reason: `the signature bundle repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return { ok: false, reason: 'the signature bundle is not a JSON object (expected a Sigstore bundle)' };

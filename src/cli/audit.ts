@@ -8,6 +8,7 @@ import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js'
 import { trustMaterialFromRoot } from '../audit/trust.js';
 import { signaturePin, verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
 import { AgoraError } from '../errors.js';
+import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
 import { readRun } from '../runs/state-store.js';
 import { openContext, type GlobalOptions } from './context.js';
 import { stdio, type Output } from './orch.js';
@@ -156,17 +157,25 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   if (o.trustedRoot) opts.trustedRoot = await readTrustedRoot(o.trustedRoot);
   const sigPath = o.sigstore ? resolve(process.cwd(), o.sigstore) : sigstorePathFor(path);
   const sigText = await readOptionalText(sigPath, 'Sigstore bundle', 'sigstore-unreadable', !o.sigstore);
-  if (sigText !== null) {
-    try {
-      opts.sigstoreBundle = JSON.parse(sigText) as object;
-    } catch (error) {
-      throw new AgoraError('sigstore-invalid', `${o.sigstore ?? sigPath}: not JSON (${(error as Error).message})`, 'pass the .sigstore.json that `agora orch audit --sign` wrote next to the bundle');
-    }
-  }
+  if (sigText !== null) opts.sigstoreBundle = parseSigstoreText(sigText, o.sigstore ?? sigPath);
   const report = await verifyBundle(bundle, opts);
   if (o.json) io.out(JSON.stringify(report, null, 2));
   else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts) }));
   return report.intact ? 0 : 1;
+}
+
+/** The Sigstore bundle file as JSON: not JSON, or a key repeated in one object → AgoraError `sigstore-invalid`. */
+function parseSigstoreText(text: string, source: string): object {
+  const hint = 'pass the .sigstore.json that `agora orch audit --sign` wrote next to the bundle';
+  let json: object;
+  try {
+    json = JSON.parse(text) as object;
+  } catch (error) {
+    throw new AgoraError('sigstore-invalid', `${source}: not JSON (${(error as Error).message})`, hint);
+  }
+  const dup = findDuplicateKey(text);
+  if (dup) throw new DuplicateKeyError('sigstore-invalid', source, dup, `a Sigstore bundle never repeats a key: this one was edited; ${hint}`);
+  return json;
 }
 
 /** `agora keys generate [--out DIR]`. */

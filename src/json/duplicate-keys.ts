@@ -105,8 +105,8 @@ export function describeDuplicateKey(d: DuplicateKey): string {
 }
 
 /**
- * A document with a duplicate key: names the source, the key and its JSON path (as the one problem), and
- * the fix (the hint).
+ * A document with a duplicate key: one line naming the source, the key's JSON path and the problem (also
+ * the one entry of `problems`), and the fix (the hint).
  */
 export class DuplicateKeyError extends InvalidInputError {
   override readonly name: string = 'DuplicateKeyError';
@@ -117,5 +117,6 @@ export class DuplicateKeyError extends InvalidInputError {
     hint: string,
   ) {
     super(code, source, [{ path: duplicate.path, message: describeDuplicateKey(duplicate) }], hint);
+    this.message = `${source}: ${duplicate.path}: ${describeDuplicateKey(duplicate)}`;
   }
 }

