@@ -2,6 +2,7 @@ import { HeldLocks } from '../engine/held-locks.js';
 import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../engine/types.js';
 import { diffTrees, type TreeChange } from '../git/tree-diff.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
+import { findDuplicateKey } from '../json/duplicate-keys.js';
 import { dependenciesOf } from '../plan/dag.js';
 import { locksOverlap, normalizeLockKey, outOfScope } from '../plan/locks.js';
 import { PlanSchema } from '../plan/schema.js';
@@ -325,6 +326,8 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
   try {
     const firstRun = await readRunAt(store, bundle.runId, first);
     const text = new TextDecoder().decode(await store.readBlob(firstRun.planBlob));
+    const dup = findDuplicateKey(text);
+    if (dup) f.add('plan-digest', `plan.json in the run's first state commit ${first} repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: a reader and JSON.parse see different plans`);
     const digest = planDigest(text);
     if (digest !== bundle.planDigest) f.add('plan-digest', `plan.json in the run's first state commit ${first} has digest ${digest}, the bundle ${bundle.planDigest}`);
     const plan = PlanSchema.parse(JSON.parse(text));

@@ -233,6 +233,23 @@ describe('mutations of the repository', () => {
     }
     await move(plan, plan.refs.run(run.runId), parent!);
     await expectDetected('forged plan', 'plan-digest', verifyBundle(good, withRepo(plan)));
+    // A plan that says one thing to a reader and another to JSON.parse: the same digest, but refused.
+    const twice = await copyRun(run);
+    const twiceHead = (await twice.store.resolveRef(twice.refs.run(run.runId)))!;
+    parent = null;
+    for (const commit of (await readRunChain(twice.store, twiceHead)).commits) {
+      const data = await twice.store.readCommit(commit);
+      const tree = [];
+      for (const e of await twice.store.readTree(data.tree)) {
+        if (e.path !== 'plan.json') tree.push(e);
+        else tree.push({ ...e, oid: await twice.store.writeBlob(decoder.decode(await twice.store.readBlob(e.oid)).replace('{', '{"id": "reviewed-plan",')) });
+      }
+      parent = await twice.store.writeCommit({ ...data, tree: await twice.store.writeTree(tree), parents: parent ? [parent] : [] });
+    }
+    await move(twice, twice.refs.run(run.runId), parent!);
+    const twiceReport = await verifyBundle(good, withRepo(twice));
+    await expectDetected('plan with a key given twice', 'plan-digest', twiceReport);
+    expect(twiceReport.failures.find((f) => f.code === 'plan-digest')?.message).toMatch(/repeats the key "id" at \$\.id/);
   });
 
   it('patch refs and patch commits that are not what the log recorded are detected', async () => {
