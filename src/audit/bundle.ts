@@ -48,6 +48,7 @@ export const FAILURE_CODES = [
   'state',
   'integration',
   'plan-digest',
+  'pin',
   'not-terminal',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];

@@ -23,6 +23,7 @@ import {
 import { entryHash, GENESIS_HASH, type AuditEntry } from './entry.js';
 import { fromHex, MerkleAccumulator, toHex, verifyInclusion } from './merkle.js';
 import { readRunChain } from './run-chain.js';
+import { pinMismatches, type VerifyPins } from './verify-pins.js';
 import { verifySigstoreBundle, type VerifiedSigner } from './verify-signature.js';
 
 /**
@@ -52,6 +53,8 @@ export interface VerifyOptions {
    * says: the bundle's own `signature` field is outside the signed digest, so it cannot decide.
    */
   requireSignature?: boolean;
+  /** What the bundle must be about (run, plan commit): each pin given is checked, failure code `pin`. */
+  expect?: VerifyPins;
 }
 
 /** What the verifier is pinned to, or null: a pin makes a valid signature over the bundle mandatory. */
@@ -115,6 +118,7 @@ interface Completion {
 /** Verifies `bundle` and returns the report (the bundle's own `report` is ignored and never trusted). */
 export async function verifyBundle(bundle: AuditBundle, opts: VerifyOptions = {}): Promise<AuditReport> {
   const f = new Failures();
+  for (const message of pinMismatches(bundle, opts.expect)) f.add('pin', message);
   const entries = Array.isArray(bundle.entries) ? bundle.entries : [];
   const replay = replayEntries(bundle, entries, f);
   compareSummary(bundle, replay.items, replay.runStatus, f);

@@ -6,6 +6,7 @@ import { auditStatement, buildAuditBundle, isTerminalRun, itemEvidence, parseAud
 import { loadPublicKey, resolveSigningKey, writeKeyPair } from '../audit/keys.js';
 import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
 import { trustMaterialFromRoot } from '../audit/trust.js';
+import { FULL_COMMIT_ID, type VerifyPins } from '../audit/verify-pins.js';
 import { signaturePin, verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
 import { AgoraError } from '../errors.js';
 import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
@@ -132,6 +133,9 @@ export interface VerifyVerbOptions {
   repo?: string;
   config?: string;
   json?: boolean;
+  /** Pins: the run the bundle must be about, and the commit it must have started on. */
+  run?: string;
+  planCommit?: string;
 }
 
 /** `agora verify <bundle.json>`: returns 0 only when everything checks. */
@@ -153,6 +157,8 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
     opts.certificateIdentity = o.certificateIdentity;
     opts.certificateIssuer = o.certificateOidcIssuer;
   }
+  const pins = verifyPins(o);
+  if (pins) opts.expect = pins;
   if (o.key) opts.publicKeyPem = (await loadPublicKey(o.key, { cwd: process.cwd() })).publicKeyPem;
   if (o.trustedRoot) opts.trustedRoot = await readTrustedRoot(o.trustedRoot);
   const sigPath = o.sigstore ? resolve(process.cwd(), o.sigstore) : sigstorePathFor(path);
@@ -160,8 +166,29 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   if (sigText !== null) opts.sigstoreBundle = parseSigstoreText(sigText, o.sigstore ?? sigPath);
   const report = await verifyBundle(bundle, opts);
   if (o.json) io.out(JSON.stringify(report, null, 2));
-  else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts) }));
+  else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts), ...(pins ? { pins } : {}) }));
   return report.intact ? 0 : 1;
+}
+
+/** `--run` and `--plan-commit`, checked for form; undefined when neither is given. */
+function verifyPins(o: VerifyVerbOptions): VerifyPins | undefined {
+  if (o.run === undefined && o.planCommit === undefined) return undefined;
+  const pins: VerifyPins = {};
+  if (o.run !== undefined) {
+    if (o.run === '') throw new AgoraError('verify-options', '--run is empty', 'pass the run id the bundle must be about, e.g. --run nightly-3-1');
+    pins.runId = o.run;
+  }
+  if (o.planCommit !== undefined) {
+    if (!FULL_COMMIT_ID.test(o.planCommit.toLowerCase())) {
+      throw new AgoraError(
+        'verify-options',
+        `--plan-commit ${JSON.stringify(o.planCommit)} is not a full commit id`,
+        'pass all 40 hex digits (git rev-parse <commit>): a prefix would pin less than it says',
+      );
+    }
+    pins.planCommit = o.planCommit.toLowerCase();
+  }
+  return pins;
 }
 
 /** The Sigstore bundle file as JSON: not JSON, or a key repeated in one object → AgoraError `sigstore-invalid`. */
@@ -188,9 +215,17 @@ export async function keysGenerateVerb(o: { out?: string }, io: Output): Promise
 }
 
 /** A short report for people: the verdict, what backs it, then each failure. */
-export function humanReport(bundle: AuditBundle, report: AuditReport, checked: { repo: boolean; signature: boolean; pin?: 'key' | 'identity' | null }): string {
+export function humanReport(
+  bundle: AuditBundle,
+  report: AuditReport,
+  checked: { repo: boolean; signature: boolean; pin?: 'key' | 'identity' | null; pins?: VerifyPins },
+): string {
   const lines = [summaryLine(bundle, report)];
   lines.push(`  entries ${bundle.entries.length}, root ${bundle.root}`);
+  if (checked.pins) {
+    const said = [checked.pins.runId !== undefined ? `run ${checked.pins.runId}` : '', checked.pins.planCommit !== undefined ? `plan commit ${checked.pins.planCommit}` : ''];
+    lines.push(`  pinned: ${said.filter(Boolean).join(', ')}`);
+  }
   lines.push(`  repository: ${checked.repo ? 'checked (patches, scopes, integration, run ref, plan, anchor)' : 'not checked (pass --repo to check patches and the anchor)'}`);
   lines.push(`  signature: ${signatureLine(bundle, checked)}`);
   for (const f of report.failures) {
@@ -275,6 +310,8 @@ export function registerAuditCommands(program: Command, orch: Command): void {
     .option('--trusted-root <file>', 'trusted_root.json: Fulcio, CT logs, Rekor, TSA')
     .option('--repo <dir>', 'also check the run against this repository (patches, scopes, integration, anchor)')
     .option('--config <file>', 'the config module of that repository (for its ref namespace)')
+    .option('--run <id>', 'the run the bundle must be the audit of')
+    .option('--plan-commit <oid>', 'the full id of the commit the run must have started on (on GitHub: the plan commit)')
     .option('--json', 'print the report as JSON')
     .action(async (file: string, o: VerifyVerbOptions) => {
       const code = await verifyVerb(file, o, stdio);

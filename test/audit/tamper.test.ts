@@ -352,6 +352,20 @@ describe('mutations of the signature', () => {
     expect(r.claim).toBe('none');
   });
 
+  it('pins: a genuinely signed bundle of another run or plan commit does not verify where this one is expected', async () => {
+    const key = generateSigningKey();
+    const signed = await signWithKey(auditStatement(good), { privateKeyPem: key.privateKeyPem });
+    const trust = { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem };
+    const bundle = { ...clone(good), signature: signed.record };
+    expect(await verifyBundle(bundle, { ...trust, expect: { runId: good.runId, planCommit: good.base } })).toMatchObject({ intact: true, failures: [] });
+    await expectDetected('pinned to another run', 'pin', verifyBundle(bundle, { ...trust, expect: { runId: 'nightly-9-1' } }));
+    await expectDetected('pinned to another plan commit', 'pin', verifyBundle(bundle, { ...withRepo(), ...trust, expect: { planCommit: 'f'.repeat(40) } }));
+    // The forger who edits the run id to match breaks the signature (and the chain: each entry names its run).
+    const renamed = clone(bundle);
+    renamed.runId = 'nightly-9-1';
+    await expectDetected('run id edited to match the pin', 'signature', verifyBundle(renamed, { ...trust, expect: { runId: 'nightly-9-1' } }));
+  });
+
   it('keyless signatures: the exact identity and issuer verify (tamper-evident); any other does not', async () => {
     const signed = await signKeyless(auditStatement(good), {
       identityToken: mock.identityToken({ sub: IDENTITY, iss: ISSUER }),

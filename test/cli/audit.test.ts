@@ -109,6 +109,25 @@ describe('agora orch audit', () => {
     expect(unpinned.stdout[0]).toMatch(/signature: none/);
   });
 
+  it('--run and --plan-commit pin what the bundle must be about: a genuine bundle of another run does not verify', async () => {
+    const signedPath = join(dir, 'run.audit.json');
+    if (!existsSync(signedPath)) expect(await auditVerb(run.runId, { repo: run.repo, out: signedPath, sign: true, key: keys.privateKey }, capture())).toBe(0);
+    const bundle = JSON.parse(readFileSync(signedPath, 'utf8')) as AuditBundle;
+    const ok = capture();
+    expect(await verifyVerb(signedPath, { key: keys.publicKey, run: run.runId, planCommit: bundle.base, repo: run.repo }, ok)).toBe(0);
+    expect(ok.stdout[0]).toContain(`pinned: run ${run.runId}, plan commit ${bundle.base}`);
+
+    const otherRun = capture();
+    expect(await verifyVerb(signedPath, { key: keys.publicKey, run: 'release-7-1' }, otherRun)).toBe(1);
+    expect(otherRun.stdout[0]).toContain(`FAIL pin: the bundle is the audit of run ${run.runId}, but the verifier expects run release-7-1 (--run)`);
+    const otherCommit = capture();
+    expect(await verifyVerb(signedPath, { key: keys.publicKey, planCommit: 'a'.repeat(40) }, otherCommit)).toBe(1);
+    expect(otherCommit.stdout[0]).toContain(`FAIL pin: the run started on commit ${bundle.base}, but the verifier expects plan commit ${'a'.repeat(40)} (--plan-commit)`);
+    // A pin is a full commit id: a prefix would pin less than it says.
+    const e = await rejection(verifyVerb(signedPath, { key: keys.publicKey, planCommit: bundle.base.slice(0, 12) }, capture()));
+    expect(e).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/--plan-commit .* is not a full commit id/) });
+  });
+
   it('--item prints entries with inclusion proofs that check alone', async () => {
     const io = capture();
     expect(await auditVerb(run.runId, { repo: run.repo, item: 'edit-beta' }, io)).toBe(0);
@@ -165,7 +184,7 @@ describe('registerAuditCommands', () => {
     expect(program.commands.map((c) => c.name())).toEqual(expect.arrayContaining(['verify', 'keys']));
     const verify = program.commands.find((c) => c.name() === 'verify')!;
     expect(verify.options.map((o) => o.long)).toEqual(
-      expect.arrayContaining(['--sigstore', '--key', '--certificate-identity', '--certificate-oidc-issuer', '--trusted-root', '--repo', '--json']),
+      expect.arrayContaining(['--sigstore', '--key', '--certificate-identity', '--certificate-oidc-issuer', '--trusted-root', '--repo', '--json', '--run', '--plan-commit']),
     );
     const out = tempDir('agora-keys-');
     const write = process.stdout.write.bind(process.stdout);
