@@ -75,6 +75,8 @@ export interface AgoraGitHubOptions {
    * name in the lease (`holder`, default host/pid/random).
    */
   lease?: { ttlMs?: number; refreshMs?: number; skewMs?: number; holder?: string };
+  /** The pause before finishing a run is tried again after GitHub refused it (ms, default 2000; the next is twice that). */
+  finishRetryMs?: number;
   clock?: () => number;
   log?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
 }
@@ -1013,7 +1015,8 @@ export class AgoraGitHub {
   /**
    * Finishing writes to GitHub several times (branch, release, gate, run check); when GitHub still refuses
    * after the client's own retries (secondary limits under sustained load, an outage), the whole finish is
-   * tried again — each step finds what an earlier try did — 3 times, 2 s and 4 s apart.
+   * tried again — each step finds what an earlier try did — 3 times, `finishRetryMs` (default 2 s) and twice
+   * that apart.
    */
   private async finishPatiently(active: ActiveRun): Promise<void> {
     for (let tries = 1; ; tries += 1) {
@@ -1023,7 +1026,7 @@ export class AgoraGitHub {
       } catch (e) {
         if (tries >= 3 || this.closed) throw e;
         this.opts.log?.info(`agora: ${active.runId}: finishing failed (will try again): ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 2000 * tries));
+        await new Promise((r) => setTimeout(r, (this.opts.finishRetryMs ?? 2000) * tries));
       }
     }
   }

@@ -126,6 +126,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       pollMs: 100,
       // A killed replica's runs are taken over 1.5 s (+ 0.5 s skew) after its last renewal.
       lease: { ttlMs: 1500, refreshMs: 200, skewMs: 500 },
+      finishRetryMs: 200,
       environment: {},
       log,
       ...(signer ? { signer } : {}),
