@@ -210,4 +210,25 @@ describe('agora orch serve', () => {
     expect(itemOf(done, 'flaky').attempts).toBe(2);
     expect(itemOf(done, 'next').status).toBe('done');
   });
+
+  it('keeps serving when whoever read its output goes away (a closed stderr pipe is not fatal)', async () => {
+    const repo = makeRepo({
+      'plan.json': plan('orphaned', [{ id: 'one', executor: 'command', inputs: { run: 'echo one > one.txt' }, depends_on: [], resourceLocks: ['one.txt'] }]),
+    });
+    const serve = startServe(repo);
+    servers.push(serve);
+    await eventually('serve to start', () => serve.output().includes('serving') || undefined);
+    // The terminal or log collector that read serve's output is gone: its next writes meet EPIPE.
+    serve.stdout!.destroy();
+    serve.stderr!.destroy();
+    await agora(repo, ['orch', 'submit', 'plan.json']); // serve reports accepting it, and each transition, to its stderr
+    const done = await eventually('the run to finish', async () => {
+      const x = await status(repo, 'orphaned-1');
+      return x && x.status !== 'running' ? x : undefined;
+    });
+    expect(done.status).toBe('done');
+    expect(serve.exitCode).toBeNull(); // still serving
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+  });
 });
