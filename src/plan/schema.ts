@@ -3,8 +3,8 @@ import { z } from 'zod';
 /**
  * plan.json: the seed's `Run { id, queue, items }` / `WorkItem { id, executor, inputs, depends_on,
  * resourceLocks, subagentShape? }` exactly, plus optional extensions (docs/plan.md). Extensions never
- * make a seed plan invalid. Structural checks only; DAG, id and lock rules live in validate.ts so that
- * every problem is reported at once with its JSON path.
+ * make a seed plan invalid. Structural checks only; DAG, id, binding-name and lock rules live in
+ * validate.ts so that every problem is reported at once with its JSON path.
  */
 
 export const ScopePolicySchema = z.enum(['fail', 'discard']);
@@ -46,6 +46,7 @@ export const WorkItemSchema = z.strictObject({
   resourceLocks: z.array(z.string()),
   subagentShape: z.string().optional(),
   // Extensions (all optional).
+  /** Binding name → input; names become file names and follow the id rule (checked in validate.ts). */
   needs: z.record(z.string(), InputBindingSchema).optional(),
   timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
   retry: RetrySchema.optional(),

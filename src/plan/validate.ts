@@ -1,8 +1,9 @@
 /**
- * Plan validation: structure (the zod schema of schema.ts), then meaning — safe ids, unique ids, known
- * and acyclic dependencies, lock keys, known executors and their inputs, subagent input schemas and
- * named shapes (JSON Schema, checked with ajv). Every problem is reported at once, each located by a
- * JSON path (`$.items[2].depends_on[0]`) and saying how to fix it, sorted by path.
+ * Plan validation: structure (the zod schema of schema.ts), then meaning — safe ids and `needs` binding
+ * names, unique ids, known and acyclic dependencies, lock keys, known executors and their inputs,
+ * subagent input schemas and named shapes (JSON Schema, checked with ajv). Every problem is reported
+ * at once, each located by a JSON path (`$.items[2].depends_on[0]`) and saying how to fix it, sorted by
+ * path.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Ajv2019 } from 'ajv/dist/2019.js';
@@ -12,7 +13,7 @@ import { BUILTIN_EXECUTORS, type JsonSchema } from '../config/types.js';
 import { InvalidInputError, type Problem } from '../errors.js';
 import { formatJsonPath, type PathSegment } from '../json/path.js';
 import { findCycles, formatCycle, type GraphItem } from './dag.js';
-import { idProblem } from './ids.js';
+import { bindingNameProblem, idProblem } from './ids.js';
 import { lockKeyProblem } from './locks.js';
 import { PlanSchema, type Plan } from './schema.js';
 
@@ -475,6 +476,18 @@ function checkIds(raw: unknown, items: ItemView[], out: LocatedProblem[]): void 
   }
 }
 
+/** `needs` binding names become file names (the files `$AGORA_NEEDS` points at): they follow the id rule. */
+function checkBindingNames(raw: unknown, out: LocatedProblem[]): void {
+  if (!isRecord(raw) || !Array.isArray(raw.items)) return;
+  raw.items.forEach((item: unknown, index: number) => {
+    if (!isRecord(item) || !isRecord(item.needs)) return;
+    for (const name of Object.keys(item.needs)) {
+      const problem = bindingNameProblem(name);
+      if (problem) out.push({ segments: ['items', index, 'needs', name], message: `needs ${problem}` });
+    }
+  });
+}
+
 function checkDependencies(items: ItemView[], out: LocatedProblem[]): void {
   const known = [...new Set(items.flatMap((i) => (i.id === undefined ? [] : [i.id])))];
   const knownSet = new Set(known);
@@ -642,6 +655,7 @@ export function validatePlan(raw: unknown, ctx: ValidationContext): ValidationRe
   // The rules below run on whatever could be read, so structural and semantic problems come together.
   const items = viewItems(raw);
   checkIds(raw, items, located);
+  checkBindingNames(raw, located);
   checkDependencies(items, located);
   checkCycles(items, located);
   checkLocks(items, located);

@@ -8,6 +8,7 @@ import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import { captureWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
+import { PathOutsideDirectoryError } from '../path-inside.js';
 import type { Plan } from '../plan/schema.js';
 import type { RunState } from '../engine/types.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
@@ -85,7 +86,7 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
       const needs = await resolveNeeds(ctx.store, item, spec.state, join(ctx.scratchDir, 'needs', runId, `${itemId}.${attempt}`));
       if (needs) built.job.env.AGORA_NEEDS = JSON.stringify(needs);
     } catch (e) {
-      if (!(e instanceof NeedUnavailable)) throw e;
+      if (!(e instanceof NeedUnavailable) && !(e instanceof PathOutsideDirectoryError)) throw e;
       reusable = true;
       return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }

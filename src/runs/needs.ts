@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { RunState } from '../engine/types.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { blobAtPath } from '../git/paths.js';
 import { commitChanges } from '../git/tree-diff.js';
+import { pathInside } from '../path-inside.js';
 import type { WorkItem } from '../plan/schema.js';
 
 /**
@@ -13,6 +13,8 @@ import type { WorkItem } from '../plan/schema.js';
  * - `{ "kind": "patch" }`: the upstream's patch commit; `file` holds its changes as `path status blob`
  *   lines (one per changed path: A/M/D and the new blob id) — the content is in the repository by id.
  * - `{ "kind": "output", "path": "p" }`: the file `p` as the upstream's patch commit has it.
+ * A binding name that would resolve outside `dir` throws PathOutsideDirectoryError before anything is
+ * read or written.
  */
 
 export interface ResolvedNeed {
@@ -32,6 +34,8 @@ export async function resolveNeeds(
   dir: string,
 ): Promise<Record<string, ResolvedNeed> | undefined> {
   if (!item.needs || Object.keys(item.needs).length === 0) return undefined;
+  // Validation keeps binding names to the id rule; this proves it where the names become paths.
+  const files = new Map(Object.keys(item.needs).map((name) => [name, pathInside(dir, name, 'needs binding name')]));
   await mkdir(dir, { recursive: true });
   const out: Record<string, ResolvedNeed> = {};
   for (const [name, binding] of Object.entries(item.needs)) {
@@ -41,7 +45,7 @@ export async function resolveNeeds(
       throw new NeedUnavailable(`needs.${name}: ${binding.from} has no result (it is ${upstream?.status ?? 'unknown'})`);
     }
     const commit = ref.slice(4);
-    const file = join(dir, name);
+    const file = files.get(name)!;
     if (binding.select.kind === 'patch') {
       const changes = await commitChanges(store, commit);
       const lines = changes.map((c) => `${c.path}\t${c.before ? (c.after ? 'M' : 'D') : 'A'}\t${c.after?.oid ?? '-'}`);

@@ -132,6 +132,30 @@ describe('ids', () => {
   });
 });
 
+describe('needs binding names', () => {
+  // A binding name becomes a file name (the file $AGORA_NEEDS points at): "../../../../config" once
+  // overwrote the repository's .git/config.
+  it('rejects binding names that are not safe file names, at the binding, saying why and what is allowed', () => {
+    const patch = { from: 'a', select: { kind: 'patch' } };
+    const problems = problemsOf(
+      plan([cmd('a'), cmd('b', { needs: { '../../../../config': patch, 'sub/dir': patch, 'x..y': patch, '': patch, ok_name: patch } })]),
+    );
+    expect(at(problems, '$.items[1].needs["../../../../config"]')).toMatch(
+      /^needs binding name "\.\.\/\.\.\/\.\.\/\.\.\/config" must start with a letter or digit; use 1–100 characters from A–Z a–z 0–9 \. _ -/,
+    );
+    expect(at(problems, '$.items[1].needs.sub/dir')).toMatch(/^needs binding name "sub\/dir" contains "\/", not allowed in a binding name \(it becomes a file name\); use 1–100/);
+    expect(at(problems, '$.items[1].needs["x..y"]')).toMatch(/contains "\.\.", which could lead out of the directory its file is written to; use 1–100/);
+    expect(at(problems, '$.items[1].needs[""]')).toMatch(/^needs binding name is empty; use 1–100/);
+    expect(problems.filter((p) => p.path.includes('ok_name'))).toEqual([]);
+    expect(problems).toHaveLength(4);
+  });
+
+  it('accepts the binding names the docs use', () => {
+    const patch = { from: 'a', select: { kind: 'patch' } };
+    expect(validatePlan(plan([cmd('a'), cmd('b', { needs: { alpha: patch, 'report.v2': patch, Bin_1: patch } })]), ctx).ok).toBe(true);
+  });
+});
+
 describe('dependencies', () => {
   it('reports unknown and self dependencies, in depends_on and in needs', () => {
     const problems = problemsOf(
