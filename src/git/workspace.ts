@@ -17,6 +17,7 @@ import { devNull } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import git from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
+import { pathInside } from '../path-inside.js';
 import type { LocalGitStore } from './local-store.js';
 import { applyTreeChanges, type PathChange } from './tree-edit.js';
 import { diffTrees, type TreeChange } from './tree-diff.js';
@@ -117,7 +118,8 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
  * Re-targets a workspace to `commit`, touching only what differs from what it holds now (whatever the
  * worker did to it) and removing everything untracked or ignored: it ends exactly as a fresh
  * materialisation would, at a cost that grows with the changed paths rather than with the repository
- * (a `git reset --hard` on the private index, then `git clean -ffdx`). In-process workspaces are
+ * (a `git reset --hard` on the private index, then `git clean -ffdx`), plus what clean leaves (see
+ * {@link REMOVE_EVERY_DOT_GIT} and {@link emptySubmoduleDirectories}). In-process workspaces are
  * materialised afresh.
  */
 export async function retargetWorkspace(ws: Workspace, commit: Oid): Promise<Workspace> {
@@ -126,8 +128,49 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid): Promise<Wor
     return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
   }
   const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
-  await runGitSequence(next, [['read-tree', '--reset', '-u', commit], ['clean', '-ffdxq']]);
+  const listing = await runGitSequence(next, [
+    ['read-tree', '--reset', '-u', commit],
+    ['clean', '-ffdxq'],
+    { shell: REMOVE_EVERY_DOT_GIT },
+    ['ls-tree', '-r', '-z', commit],
+  ]);
+  await emptySubmoduleDirectories(next, gitlinkPaths(listing));
   return next;
+}
+
+/**
+ * `git clean` never removes a `.git` (a directory, a gitfile or a symlink), at the root or in any tracked
+ * directory: git takes it for a repository of its own. A worker that planted one (`.git/config` with
+ * `core.fsmonitor`, hooks) would hand it to the next worker's `git status`. A fresh checkout has none (git
+ * refuses `.git` paths in trees), so every one goes; `-iname` because a case-insensitive file system
+ * finds `.GIT` by that name. Run in the workspace directory; symlinks are not followed.
+ */
+const REMOVE_EVERY_DOT_GIT = 'find . -mindepth 1 -iname .git -prune -exec rm -rf -- {} +';
+
+/** The paths of the submodule entries (gitlinks) in `git ls-tree -r -z` output. */
+function gitlinkPaths(listing: string): string[] {
+  const paths: string[] = [];
+  for (const line of listing.split('\0')) {
+    if (line.startsWith('160000 ')) paths.push(line.slice(line.indexOf('\t') + 1));
+  }
+  return paths;
+}
+
+/**
+ * git does not look inside a submodule's directory (clean leaves whatever a worker put there); a fresh
+ * checkout has it empty, so it is emptied (or made a directory again).
+ */
+async function emptySubmoduleDirectories(ws: Workspace, paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    const dir = pathInside(ws.dir, path, 'submodule path');
+    const info = await lstat(dir).catch(() => null);
+    if (info && !info.isDirectory()) await rm(dir, { force: true });
+    if (!info || !info.isDirectory()) {
+      await mkdir(dir, { recursive: true });
+      continue;
+    }
+    for (const child of await readdir(dir)) await rm(join(dir, child), { recursive: true, force: true, maxRetries: 3 });
+  }
 }
 
 /** A gitlink that the base did not have: `git add` took a repository the worker made for a submodule. */
@@ -186,15 +229,20 @@ function runGit(ws: Workspace, args: string[]): Promise<string> {
   return runGitSequence(ws, [args]);
 }
 
+/** One step of a sequence: git's arguments, or a fixed shell command (never built from input). */
+type SequenceStep = string[] | { shell: string };
+
 /**
- * Runs git commands one after another in a single `sh` (stopping at the first failure) and returns the
- * last one's output. Forking a large Node process costs milliseconds on the event loop, so several git
- * steps per attempt go through one spawn; the arguments reach git as `"$@"`-style quoted words.
+ * Runs git commands one after another in a single `sh` in the workspace directory (stopping at the first
+ * failure) and returns the last one's output. Forking a large Node process costs milliseconds on the
+ * event loop, so several git steps per attempt go through one spawn; the arguments reach git as
+ * `"$@"`-style quoted words.
  */
-function runGitSequence(ws: Workspace, commands: string[][]): Promise<string> {
+function runGitSequence(ws: Workspace, steps: SequenceStep[]): Promise<string> {
   const common = [...HERMETIC_CONFIG, `--git-dir=${ws.store.gitdir}`, `--work-tree=${ws.dir}`];
-  const script = ['set -e', ...commands.map((args) => ['git', ...common, ...args].map(shellQuote).join(' '))].join('\n');
-  const what = commands.map((c) => `git ${c.join(' ')}`).join(' && ');
+  const line = (step: SequenceStep) => (Array.isArray(step) ? ['git', ...common, ...step].map(shellQuote).join(' ') : step.shell);
+  const script = ['set -e', ...steps.map(line)].join('\n');
+  const what = steps.map((step) => (Array.isArray(step) ? `git ${step.join(' ')}` : step.shell)).join(' && ');
   return new Promise((done, fail) => {
     execFile(
       '/bin/sh',

@@ -9,6 +9,7 @@ import {
   gitCliAvailable,
   materializeWorkspace,
   removeWorkspace,
+  retargetWorkspace,
   type Workspace,
   type WorkspaceMethod,
 } from '../../src/git/workspace.js';
@@ -244,6 +245,49 @@ describe('workspaces', () => {
         expect(changes.map((c) => c.path)).toEqual(['a.txt']);
         expect(gitListTree(sub.gitdir, tree)).toContain(`160000 ${'a'.repeat(40)} vendor/mod`);
         await removeWorkspace(ws);
+      }
+    } finally {
+      await sub.cleanup();
+    }
+  });
+
+  // `git clean` skips every `.git` and never looks inside a submodule's directory, so a re-targeted
+  // workspace kept what a worker planted there: a repository (`.git/config` with core.fsmonitor, hooks)
+  // that the next worker's `git status` would use.
+  it('re-targets a workspace to exactly a fresh checkout: no .git anywhere, submodule directories empty, by both methods', async () => {
+    const sub = await initRepo();
+    try {
+      await mkdir(join(sub.dir, 'src/lib'), { recursive: true });
+      await writeFile(join(sub.dir, 'src/lib/a.txt'), 'a\n');
+      gitSync(sub.dir, ['add', '-A']);
+      gitSync(sub.dir, ['update-index', '--add', '--cacheinfo', `160000,${'a'.repeat(40)},vendor/mod`]);
+      gitSync(sub.dir, ['commit', '-q', '-m', 'with a submodule']);
+      const first = gitSync(sub.dir, ['rev-parse', 'HEAD']).trim();
+      await writeFile(join(sub.dir, 'src/lib/a.txt'), 'a2\n');
+      gitSync(sub.dir, ['add', 'src/lib/a.txt']); // not commit -a: that would drop the gitlink (no directory here)
+      gitSync(sub.dir, ['commit', '-qm', 'second']);
+      const second = gitSync(sub.dir, ['rev-parse', 'HEAD']).trim();
+      const subStore = await openLocalStore(sub.dir);
+      for (const method of METHODS) {
+        const fresh = await materializeWorkspace(subStore, second, join(sub.gitdir, 'agora', 'work', 'r', `fresh-${method}`), { method });
+        const used = await materializeWorkspace(subStore, first, join(sub.gitdir, 'agora', 'work', 'r', `used-${method}`), { method });
+        const plant = async (at: string) => {
+          await mkdir(join(used.dir, at, 'hooks'), { recursive: true });
+          await writeFile(join(used.dir, at, 'config'), '[core]\n\tfsmonitor = "touch pwned"\n');
+          await writeFile(join(used.dir, at, 'hooks', 'post-checkout'), '#!/bin/sh\ntouch pwned\n', { mode: 0o755 });
+        };
+        await plant('.git');
+        await plant('src/.git');
+        await plant('src/lib/.git');
+        await plant('vendor/mod/.git');
+        await writeFile(join(used.dir, 'vendor/mod/left-behind.txt'), 'x\n');
+        await writeFile(join(used.dir, 'src/.GIT'), 'gitdir: /elsewhere\n');
+        const again = await retargetWorkspace(used, second);
+        expect(again.commit).toBe(second);
+        expect(await describeDir(fresh.dir)).toContain('dir vendor/mod');
+        expect(await describeDir(again.dir), method).toEqual(await describeDir(fresh.dir));
+        await removeWorkspace(again);
+        await removeWorkspace(fresh);
       }
     } finally {
       await sub.cleanup();

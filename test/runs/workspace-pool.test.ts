@@ -51,6 +51,31 @@ describe('WorkspacePool', () => {
     expect(existsSync(join(store.gitdir, 'agora/work/pool'))).toBe(false);
   });
 
+  // A worker that plants a repository at its workspace root (`.git/config` with core.fsmonitor, a hook)
+  // must not reach the next attempt that takes the workspace: `git status` there would run it.
+  it.each(['cli', 'isomorphic-git'] as const)('leaves nothing of a .git a worker planted at the root for the next attempt (%s)', async (method) => {
+    const repo = makeRepo({ 'a.txt': 'a\n', 'dir/b.txt': 'b\n' });
+    const head = git(repo, 'rev-parse', 'HEAD').trim();
+    const store = await openLocalStore(repo);
+    const pool = WorkspacePool.forScratch(store, join(store.gitdir, 'agora'), { method });
+    await pool.clear();
+    const a = await pool.acquire(head);
+    expect(a.method).toBe(method);
+    mkdirSync(join(a.dir, '.git', 'hooks'), { recursive: true });
+    writeFileSync(join(a.dir, '.git', 'config'), '[core]\n\tfsmonitor = "touch pwned"\n');
+    writeFileSync(join(a.dir, '.git', 'hooks', 'post-checkout'), '#!/bin/sh\ntouch pwned\n', { mode: 0o755 });
+    writeFileSync(join(a.dir, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+    await pool.release(a, true);
+
+    const b = await pool.acquire(head);
+    expect(b.dir).toBe(a.dir); // the same directory, re-targeted
+    expect(existsSync(join(b.dir, '.git', 'config'))).toBe(false);
+    expect(existsSync(join(b.dir, '.git', 'hooks', 'post-checkout'))).toBe(false);
+    expect(existsSync(join(b.dir, '.git'))).toBe(false);
+    expect(readFileSync(join(b.dir, 'a.txt'), 'utf8')).toBe('a\n');
+    await pool.clear();
+  });
+
   it('gives concurrent attempts separate workspaces', async () => {
     const repo = makeRepo({ 'a.txt': 'a\n' });
     const store = await openLocalStore(repo);
