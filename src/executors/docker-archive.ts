@@ -10,7 +10,10 @@ import tar from 'tar-stream';
  * `packWorkspace` never follows symlinks (they travel as symlinks). `extractWorkspace` is the safe
  * inverse: it rejects entries with absolute paths or `..`, never writes through a symlink, extracts into
  * a staging directory first and only then replaces the workspace's contents, so a rejected or broken
- * archive leaves the workspace as it was.
+ * archive leaves the workspace as it was. It skips (and reports) anything under a top-level `.git`: a
+ * repository a worker made at its workspace root stays in its container, because on the host the next
+ * `git status` in that directory would run what its config says. The workspace root keeps its own
+ * mode whatever the archive's root entry says.
  */
 
 /** Files up to this size are read whole (one read instead of a stream per file: most workspace files are small). */
@@ -101,34 +104,49 @@ export interface ExtractOptions {
   stripPrefix?: string;
 }
 
+/** What an extraction left out, for the attempt's log. */
+export interface ExtractResult {
+  /** Names of the entries skipped because they lie under a top-level `.git` (as the archive wrote them). */
+  skippedGitEntries: string[];
+}
+
+/**
+ * True for a workspace-relative path that is, or lies under, a top-level `.git` (any letter case: a
+ * case-insensitive file system finds `.GIT` as `.git`, and git refuses such paths in trees either way).
+ */
+export function isUnderTopLevelGit(rel: string): boolean {
+  return rel.split('/', 1)[0]!.toLowerCase() === '.git';
+}
+
 /**
  * Replaces the contents of `dir` with the archive read from `source` (deletions, new files, modes and
  * symlinks reflected exactly; ownership and hard-link identity are not). The archive is extracted into a
  * staging directory next to `dir` first; only when all of it was read and accepted are `dir`'s children
- * removed and the staged ones moved in. `source` is always consumed or destroyed.
+ * removed and the staged ones moved in. Entries under a top-level `.git` are skipped and listed in the
+ * result; the root entry's mode is ignored (`dir` keeps its own). `source` is always consumed or destroyed.
  */
-export async function extractWorkspace(source: Readable, dir: string, opts: ExtractOptions = {}): Promise<void> {
+export async function extractWorkspace(source: Readable, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const staging = await mkdtemp(join(dirname(dir), `.${basename(dir)}.extract-`));
   try {
-    const rootMode = await extractInto(source, staging, opts.stripPrefix ?? '');
+    const result = await extractInto(source, staging, opts.stripPrefix ?? '');
     for (const child of await readdir(dir)) await rm(join(dir, child), { recursive: true, force: true });
     for (const child of await readdir(staging)) await rename(join(staging, child), join(dir, child));
-    if (rootMode !== undefined) await chmod(dir, rootMode);
+    return result;
   } finally {
     source.destroy();
     await rm(staging, { recursive: true, force: true });
   }
 }
 
-/** Extracts into an empty `root`; returns the mode of the root entry when the archive had one. */
-async function extractInto(source: Readable, root: string, stripPrefix: string): Promise<number | undefined> {
+/** Extracts into an empty `root`, skipping the root entry itself and everything under a top-level `.git`. */
+async function extractInto(source: Readable, root: string, stripPrefix: string): Promise<ExtractResult> {
   const extract = tar.extract();
   const dirModes: Array<[string, number]> = [];
   /** Directories this extraction created: once a directory, a path stays one (replacing it is refused). */
   const made = new Set<string>();
   /** Non-directory paths written so far: only these can need replacing (the staging directory starts empty). */
   const written = new Set<string>();
-  let rootMode: number | undefined;
+  const skippedGitEntries: string[] = [];
   /** Small files are buffered and written while the next entries are read (at most WRITE_CONCURRENCY at once). */
   const writes = new WritePool(WRITE_CONCURRENCY);
   source.on('error', (err) => extract.destroy(err));
@@ -142,8 +160,13 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
       const h = entry.header;
       const rel = safeRelativePath(h.name, stripPrefix);
       const mode = (h.mode ?? 0o644) & 0o777;
+      // The root is the host's workspace directory: its mode is the host's, never the archive's.
       if (rel === '') {
-        if (h.type === 'directory') rootMode = mode;
+        entry.resume();
+        continue;
+      }
+      if (isUnderTopLevelGit(rel)) {
+        skippedGitEntries.push(h.name);
         entry.resume();
         continue;
       }
@@ -186,6 +209,12 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
           break;
         case 'link': {
           const from = safeRelativePath(h.linkname ?? '', stripPrefix);
+          if (isUnderTopLevelGit(from)) {
+            // Its content is a skipped entry's: skipped with it.
+            skippedGitEntries.push(h.name);
+            entry.resume();
+            break;
+          }
           await ensureParents(root, from, made);
           const fromAbs = join(root, from);
           await writes.drain();
@@ -213,7 +242,7 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
   }
   // Deepest first, so that a read-only directory does not block setting its children.
   for (const [path, mode] of dirModes.reverse()) await chmod(path, mode);
-  return rootMode;
+  return { skippedGitEntries };
 }
 
 const WRITE_CONCURRENCY = 16;

@@ -261,6 +261,22 @@ function abortReason(signal: AbortSignal): string {
   return 'aborted';
 }
 
+/** At most this many skipped names are listed in the log line. */
+const SKIPPED_NAMES_SHOWN = 5;
+
+/**
+ * Says in the attempt's log that the workspace archive's `.git` entries were left in the container (a
+ * repository a worker made at its workspace root never reaches the host's workspace).
+ */
+function logSkippedGitEntries(job: WorkerJob, names: readonly string[]): void {
+  if (names.length === 0) return;
+  const shown = names.slice(0, SKIPPED_NAMES_SHOWN).join(', ') + (names.length > SKIPPED_NAMES_SHOWN ? `, … (${names.length} in all)` : '');
+  job.log.write(
+    `agora: left ${names.length} entr${names.length === 1 ? 'y' : 'ies'} under the workspace's top-level .git in the container (${shown}); a repository at the workspace root is never copied back, and the patch never includes .git\n`,
+    'stderr',
+  );
+}
+
 /** A stream of the container's multiplexed output, demultiplexed into the job's log. */
 function pipeToLog(docker: Docker, stream: Readable | Duplex, job: WorkerJob): Promise<void> {
   const sinkFor = (name: 'stdout' | 'stderr') =>
@@ -447,7 +463,8 @@ async function waitAndCollect(
     if (stopping) await stopping;
     const state = (await container.inspect()).State;
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
-    await extractWorkspace((await container.getArchive({ path: `${CONTAINER_WORKSPACE}/.` })) as unknown as Readable, job.workspaceDir);
+    const extracted = await extractWorkspace((await container.getArchive({ path: `${CONTAINER_WORKSPACE}/.` })) as unknown as Readable, job.workspaceDir);
+    logSkippedGitEntries(job, extracted.skippedGitEntries);
     await container.remove({ force: true, v: true });
     return resultOf(exitCode, o, stopping !== undefined ? abortReason(signal) : undefined);
   } finally {

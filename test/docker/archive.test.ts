@@ -118,20 +118,60 @@ describe('workspace archive', () => {
     expect(await snapshot(dst)).toEqual(['x file 644 replaced']);
   });
 
-  it('applies directory modes after filling them and takes the root mode from the root entry', async () => {
+  it('applies directory modes after filling them', async () => {
     const dst = await dir();
     await extractWorkspace(
       tarOf([
-        { name: './', type: 'directory', mode: 0o750 },
         { name: 'ro/', type: 'directory', mode: 0o555 },
         { name: 'ro/inside.txt', body: 'in' },
         { name: 'h', type: 'link', linkname: 'ro/inside.txt' },
       ]),
       dst,
     );
-    expect((await stat(dst)).mode & 0o777).toBe(0o750);
     expect(await snapshot(dst)).toEqual(['h file 644 in', 'ro dir 555', 'ro/inside.txt file 644 in']);
     await chmod(join(dst, 'ro'), 0o755); // so that cleanup can remove it
+  });
+
+  // The workspace root is the host's directory: an archive's root entry once made it 0777.
+  it.each([
+    ['./', ''],
+    ['workspace/', 'workspace'],
+  ])('never takes the workspace root mode from the archive (root entry %j)', async (name, stripPrefix) => {
+    const dst = await dir();
+    await chmod(dst, 0o750);
+    await extractWorkspace(tarOf([{ name, type: 'directory', mode: 0o777 }, { name: `${name}f`, body: 'x' }]), dst, { stripPrefix });
+    expect((await stat(dst)).mode & 0o7777).toBe(0o750);
+    expect(await snapshot(dst)).toEqual(['f file 644 x']);
+  });
+
+  // A repository a worker made at its workspace root (.git/config with core.fsmonitor, hooks) would run
+  // on the host at the next `git status` there: such entries stay in the container, and are reported.
+  it('skips everything under a top-level .git, whatever its case, and reports what it skipped', async () => {
+    const dst = await dir();
+    await writeFile(join(dst, 'stale.txt'), 'replaced by the archive');
+    const result = await extractWorkspace(
+      tarOf([
+        { name: './', type: 'directory', mode: 0o755 },
+        { name: './.git/', type: 'directory' },
+        { name: './.git/config', body: '[core]\n\tfsmonitor = "touch pwned"\n' },
+        { name: './.git/hooks/', type: 'directory' },
+        { name: './.git/hooks/post-checkout', body: '#!/bin/sh\ntouch pwned\n', mode: 0o755 },
+        { name: './.GIT', body: 'gitdir: /elsewhere\n' },
+        { name: './linked-config', type: 'link', linkname: './.git/config' },
+        { name: './src/.git/config', body: 'a nested repository stays: capture takes its files as plain files' },
+        { name: './src/a.ts', body: 'kept' },
+        { name: './.gitignore', body: 'kept: only .git itself is refused' },
+      ]),
+      dst,
+    );
+    expect(await snapshot(dst)).toEqual([
+      '.gitignore file 644 kept: only .git itself is refused',
+      'src dir 700', // parents the archive does not list are made owner-only (as before)
+      'src/.git dir 700',
+      'src/.git/config file 644 a nested repository stays: capture takes its files as plain files',
+      'src/a.ts file 644 kept',
+    ]);
+    expect(result.skippedGitEntries).toEqual(['./.git/', './.git/config', './.git/hooks/', './.git/hooks/post-checkout', './.GIT', './linked-config']);
   });
 
   it('round-trips a workspace of many small files (written concurrently) with a later duplicate winning', async () => {
