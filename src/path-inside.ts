@@ -21,7 +21,7 @@ export class PathOutsideDirectoryError extends AgoraError {
     super(
       'path-outside-directory',
       `${what} ${parts.map((p) => JSON.stringify(p)).join(' + ')} would resolve to ${describe(dir, parts)}, not to a path inside ${dir}; nothing was written`,
-      'use names of 1–100 characters from A–Z a–z 0–9 . _ -, starting with a letter or digit, without ".." (docs/plan.md, Ids)',
+      'a name that becomes a file name must be one path component, like an id: 1–100 characters from A–Z a–z 0–9 . _ -, starting with a letter or digit, without ".." (docs/plan.md, Ids)',
     );
   }
 }
@@ -32,17 +32,22 @@ function describe(dir: string, parts: readonly string[]): string {
 }
 
 /**
- * `join(dir, ...parts)`, resolved, after proving it names something strictly inside `dir` (not `dir`
- * itself, not outside it). Throws {@link PathOutsideDirectoryError} otherwise; `what` names the input.
+ * `join(dir, ...parts)`, resolved, after proving that each part names something strictly inside the
+ * path before it (not that path itself, not outside it): `pathInside(logs, [run, file])` keeps `run`
+ * inside `logs` and `file` inside `logs/<run>`. Throws {@link PathOutsideDirectoryError} otherwise;
+ * `what` names the input.
  */
 export function pathInside(dir: string, parts: string | readonly string[], what: string): string {
   const list = typeof parts === 'string' ? [parts] : parts;
   const root = resolve(dir);
-  if (list.some((p) => p.includes('\0'))) throw new PathOutsideDirectoryError(what, list, root);
-  const path = resolve(root, ...list);
-  const rel = relative(root, path);
-  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-    throw new PathOutsideDirectoryError(what, list, root);
+  let path = root;
+  for (const part of list) {
+    const next = resolve(path, part);
+    const rel = relative(path, next);
+    if (part.includes('\0') || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new PathOutsideDirectoryError(what, list, root);
+    }
+    path = next;
   }
   return path;
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathInside } from '../path-inside.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
 
 /**
@@ -68,9 +69,9 @@ export function workerEnvironment(job: WorkerJob, parent: NodeJS.ProcessEnv = pr
   return env;
 }
 
-/** `<stateDir>/<run>/<item>.<attempt>.pid` */
+/** `<stateDir>/<run>/<item>.<attempt>.pid`; the ids are validated, and proven here to stay in place. */
 export function pidfilePath(stateDir: string, runId: string, itemId: string, attempt: number): string {
-  return join(stateDir, runId, `${itemId}.${attempt}.pid`);
+  return pathInside(stateDir, [runId, `${itemId}.${attempt}.pid`], 'run id and item id');
 }
 
 async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, killGraceMs: number): Promise<WorkerResult> {
@@ -83,6 +84,8 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
     return { exitCode: null, reason: `workspace ${job.workspaceDir} is missing`, infrastructureFailure: true };
   }
 
+  // Before the spawn: a name that cannot be a pidfile must not leave a worker nobody can find.
+  const pidfile = pidfilePath(stateDir, job.runId, job.itemId, job.attempt);
   let child: ChildProcess;
   try {
     child = spawn(argv0, job.command.slice(1), {
@@ -100,7 +103,6 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
   const pid = child.pid;
   // detached: the child called setsid(), so it leads its own process group: pgid = pid.
   const pgid = pid;
-  const pidfile = pidfilePath(stateDir, job.runId, job.itemId, job.attempt);
   try {
     writePidfile(pidfile, {
       runId: job.runId,

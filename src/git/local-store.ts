@@ -141,6 +141,14 @@ export class LocalGitStore implements GitStore {
       if (code === 'ObjectTypeError') {
         throw new AgoraError('object-type', `object ${oid} in ${this.gitdir}: ${(e as Error).message}`);
       }
+      if (code === 'UnsafeFilepathError') {
+        // A tree whose entry names a path git refuses (`..`, `.git`, a `/`): pushed on purpose, never checked out.
+        throw new AgoraError(
+          'tree-invalid',
+          `tree ${oid} in ${this.gitdir} has an entry git refuses: ${(e as Error).message}`,
+          'git never checks such a tree out; the commit that holds it cannot be used as a base',
+        );
+      }
       throw e;
     }
   }

@@ -18,7 +18,7 @@ import { join, resolve, sep } from 'node:path';
 import git from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
 import { pathInside } from '../path-inside.js';
-import type { LocalGitStore } from './local-store.js';
+import { assertEntryName, type LocalGitStore } from './local-store.js';
 import { applyTreeChanges, type PathChange } from './tree-edit.js';
 import { diffTrees, type TreeChange } from './tree-diff.js';
 import type { Oid, TreeEntryMode } from './types.js';
@@ -309,10 +309,16 @@ async function restoreNestedRepositories(hidden: { moved: Array<{ from: string; 
 // The in-process method
 
 
+/**
+ * Writes `tree` into the empty directory `dir`. Entry names come from the repository: each must be a
+ * single path component other than `.`, `..` and `.git` (as git requires on checkout), so no write
+ * leaves `dir` or plants a repository in it.
+ */
 async function writeTreeInto(store: LocalGitStore, tree: Oid, dir: string): Promise<void> {
   const limit = limiter(32);
   const walk = async (treeOid: Oid, into: string): Promise<void> => {
     const entries = await limit(() => store.readTree(treeOid));
+    for (const e of entries) assertEntryName(e.path);
     await Promise.all(
       entries.map(async (e) => {
         const path = join(into, e.path);

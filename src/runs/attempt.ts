@@ -8,7 +8,7 @@ import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import { captureWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
-import { PathOutsideDirectoryError } from '../path-inside.js';
+import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
 import type { Plan } from '../plan/schema.js';
 import type { RunState } from '../engine/types.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
@@ -59,8 +59,14 @@ const UNATTACHED_LOG: LogSink = {
   tail: () => '',
 };
 
+/** `<scratch>/logs/<run>/<item>.<attempt>.log`; the ids are validated, and proven here to stay in place. */
 export function liveLogPath(scratchDir: string, runId: string, itemId: string, attempt: number): string {
-  return join(scratchDir, 'logs', runId, `${itemId}.${attempt}.log`);
+  return pathInside(join(scratchDir, 'logs'), [runId, `${itemId}.${attempt}.log`], 'run id and item id');
+}
+
+/** `<scratch>/needs/<run>/<item>.<attempt>/`: where the attempt's `needs` are written (outside the workspace). */
+export function needsDir(scratchDir: string, runId: string, itemId: string, attempt: number): string {
+  return pathInside(join(scratchDir, 'needs'), [runId, `${itemId}.${attempt}`], 'run id and item id');
 }
 
 export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal): Promise<AttemptOutcome> {
@@ -83,7 +89,7 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
       return { kind: 'failed', itemId, attempt, reason: e.message + (e.hint ? ` (${e.hint})` : ''), retryable: false };
     }
     try {
-      const needs = await resolveNeeds(ctx.store, item, spec.state, join(ctx.scratchDir, 'needs', runId, `${itemId}.${attempt}`));
+      const needs = await resolveNeeds(ctx.store, item, spec.state, needsDir(ctx.scratchDir, runId, itemId, attempt));
       if (needs) built.job.env.AGORA_NEEDS = JSON.stringify(needs);
     } catch (e) {
       if (!(e instanceof NeedUnavailable) && !(e instanceof PathOutsideDirectoryError)) throw e;

@@ -294,6 +294,34 @@ describe('workspaces', () => {
     }
   });
 
+  // git refuses such trees on checkout, but a pushed commit can hold them (`git mktree` writes them): a
+  // tree entry's name is repository-controlled and becomes a path.
+  it.each([
+    ['a .git directory', (t: (entries: string) => string, blob: string) => t(`040000 tree ${t(`100644 blob ${blob}\tconfig`)}\t.git`), '.git/config'],
+    ['a .GIT directory', (t: (entries: string) => string, blob: string) => t(`040000 tree ${t(`100644 blob ${blob}\tconfig`)}\t.GIT`), '.GIT/config'],
+    ['a .. chain up to the git dir', (t: (entries: string) => string, blob: string) => {
+      let tree = t(`100644 blob ${blob}\tplanted-config`);
+      for (let i = 0; i < 5; i++) tree = t(`040000 tree ${tree}\t..`);
+      return tree;
+    }, '../../../../planted-config'],
+  ])('refuses to materialise a tree with %s, by both methods, writing nothing there', async (_what, build, planted) => {
+    const blob = gitSync(repoDir, ['hash-object', '-w', '--stdin'], { input: '[core]\n\tfsmonitor = "touch pwned"\n' }).trim();
+    const mktree = (entries: string) => gitSync(repoDir, ['mktree'], { input: `${entries}\n` }).trim();
+    const commit = gitSync(repoDir, ['commit-tree', build(mktree, blob), '-m', 'crafted']).trim();
+    for (const method of METHODS) {
+      const dir = scratch(`crafted-${method}`);
+      const err = await materializeWorkspace(store, commit, dir, { method }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, method).toBeInstanceOf(AgoraError);
+      expect(existsSync(join(dir, planted)), method).toBe(false);
+      await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}.index`, { force: true });
+    }
+    expect(existsSync(join(gitdir, 'planted-config'))).toBe(false);
+  });
+
   it('works on a bare repository too', async () => {
     const bare = await tempDir();
     try {
