@@ -117,10 +117,10 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
 /**
  * Re-targets a workspace to `commit`, touching only what differs from what it holds now (whatever the
  * worker did to it) and removing everything untracked or ignored: it ends exactly as a fresh
- * materialisation would, at a cost that grows with the changed paths rather than with the repository
- * (a `git reset --hard` on the private index, then `git clean -ffdx`), plus what clean leaves (see
- * {@link REMOVE_EVERY_DOT_GIT} and {@link emptySubmoduleDirectories}). In-process workspaces are
- * materialised afresh.
+ * materialisation would. Writes grow with the changed paths rather than with the repository (a
+ * `git reset --hard` on the private index, then `git clean -ffdx`); what clean leaves costs one `find`
+ * over the directories and one tree listing, both in C (see {@link REMOVE_EVERY_DOT_GIT} and
+ * {@link emptySubmoduleDirectories}). In-process workspaces are materialised afresh.
  */
 export async function retargetWorkspace(ws: Workspace, commit: Oid): Promise<Workspace> {
   if (ws.method !== 'cli') {
@@ -164,8 +164,8 @@ async function emptySubmoduleDirectories(ws: Workspace, paths: readonly string[]
   for (const path of paths) {
     const dir = pathInside(ws.dir, path, 'submodule path');
     const info = await lstat(dir).catch(() => null);
-    if (info && !info.isDirectory()) await rm(dir, { force: true });
-    if (!info || !info.isDirectory()) {
+    if (!info?.isDirectory()) {
+      if (info) await rm(dir, { force: true });
       await mkdir(dir, { recursive: true });
       continue;
     }
