@@ -7,7 +7,8 @@ import type { WorkerTarget } from './types.js';
 
 /**
  * The worker targets a process offers, created in one place for the CLI (`serve`, `orch run`) and the
- * GitHub App (one set per repository mirror): `local` always; `docker` when the config names it.
+ * GitHub App (one set per repository mirror): `local` unless told not to (the app offers it only to
+ * repositories its operator trusts); `docker` when the config names it.
  */
 
 export interface CreateTargetsOptions {
@@ -26,6 +27,8 @@ export interface CreateTargetsOptions {
    * does not (plans come from repositories: only its own config decides). Default false.
    */
   offerWhenDockerHost?: boolean;
+  /** Offer `local` (a process on this host, with this user's rights). Default true; the app decides per repository. */
+  offerLocal?: boolean;
 }
 
 /** Whether `config` runs anything on the docker target: command items by default, or any subagent. */
@@ -70,7 +73,7 @@ export function repositoryScope(args: { cloneUrl: string; fullName: string; refN
  * when the config asks for docker, and docker is left out otherwise.
  */
 export async function createTargets(opts: CreateTargetsOptions): Promise<Record<string, WorkerTarget>> {
-  const targets: Record<string, WorkerTarget> = { local: createLocalTarget({ stateDir: opts.stateDir }) };
+  const targets: Record<string, WorkerTarget> = opts.offerLocal === false ? {} : { local: createLocalTarget({ stateDir: opts.stateDir }) };
   const wanted = configWantsDocker(opts.config);
   // The engine client reads DOCKER_HOST from the process environment itself.
   const dockerHost = process.env.DOCKER_HOST;

@@ -27,6 +27,7 @@ import { landPatches } from './land-patches.js';
 import { RepoContext } from './repo-context.js';
 import { readRepoConfig, REPO_CONFIG_PATH } from './repo-config.js';
 import { missingPermissions, permits } from './permissions.js';
+import { NO_TRUST, offersLocal, policyProblems, secretsFor, type WorkerPolicy } from './worker-policy.js';
 
 /**
  * The app's work, independent of Probot: turn a plan commit into a run on GitHub and report it through
@@ -47,8 +48,12 @@ export interface AgoraGitHubOptions {
   planPath?: string;
   /** How audit bundles are signed (a local key, or keyless; see signer-env.ts); unsigned without. */
   signer?: AppSigner;
-  /** Environment secrets are read from for workers (default process.env; only declared names reach them). */
-  environment?: Record<string, string | undefined>;
+  /**
+   * What repositories' plans may run and with which secrets (worker-policy.ts): `local` only for trusted
+   * repository ids, secrets only from what the operator configured per repository. Default: no
+   * repository is trusted and none has secrets.
+   */
+  policy?: WorkerPolicy;
   pollMs?: number;
   /**
    * How long an item that waited must have been running before its check shows `in_progress` (default
@@ -88,6 +93,8 @@ export interface PlanEvent {
   repo: string;
   /** https clone URL without credentials. */
   cloneUrl: string;
+  /** The repository's id (what the operator's trust names: a name can be transferred, an id cannot). */
+  repositoryId?: number;
   /** The repository's web URL (links in summaries). */
   htmlUrl: string;
   branch: string;
@@ -336,20 +343,24 @@ export class AgoraGitHub {
 
   private repoFor(ev: RepoHandle): Promise<RepoContext> {
     const fullName = `${ev.owner}/${ev.repo}`.toLowerCase();
+    // By id too: a name can pass to another repository, which must not inherit this one's trust.
+    const key = `${fullName}#${ev.repositoryId ?? ''}`;
     const token = ev.token;
-    let ctx = this.repos.get(fullName);
+    let ctx = this.repos.get(key);
     if (!ctx) {
       ctx = RepoContext.open({
         cacheDir: this.opts.cacheDir,
         fullName,
+        ...(ev.repositoryId !== undefined ? { repositoryId: ev.repositoryId } : {}),
         cloneUrl: ev.cloneUrl,
         config: this.opts.config,
         token,
         clock: this.clock,
-        ...(this.opts.environment ? { environment: this.opts.environment } : {}),
+        offerLocal: offersLocal(this.opts.policy ?? NO_TRUST, ev.repositoryId),
+        secrets: secretsFor(this.opts.policy ?? NO_TRUST, ev.repositoryId),
       });
-      ctx.catch(() => this.repos.delete(fullName));
-      this.repos.set(fullName, ctx);
+      ctx.catch(() => this.repos.delete(key));
+      this.repos.set(key, ctx);
     } else void ctx.then((c) => c.useToken(token));
     return ctx;
   }
@@ -394,8 +405,12 @@ export class AgoraGitHub {
           path: '$.items',
           message: `${result.plan.items.length} items is too many for the GitHub App (at most ${maxItems}): each item is a check run, and GitHub creates at most 500 an hour; split the plan, or run it locally with \`agora orch run\``,
         });
-      } else if (result.ok) plan = result.plan;
-      else problems.push(...result.problems);
+      } else if (result.ok) {
+        // What the operator does not allow this repository fails the plan here, before anything runs.
+        const refused = policyProblems(result.plan, this.opts.config, new Set(Object.keys(repo.attempt.targets)), repo.attempt.environment as Record<string, string>);
+        if (refused.length > 0) problems.push(...refused);
+        else plan = result.plan;
+      } else problems.push(...result.problems);
     } catch (e) {
       problems.push(...((e as { problems?: Problem[] }).problems ?? [{ path: '$', message: (e as Error).message }]));
     }
@@ -1100,7 +1115,7 @@ async function finalRunCheck(ev: PlanEvent, conclusion: 'failure' | 'action_requ
 }
 
 function handleOf(ev: RepoHandle): RepoHandle {
-  return { octokit: ev.octokit, owner: ev.owner, repo: ev.repo, cloneUrl: ev.cloneUrl, htmlUrl: ev.htmlUrl, token: ev.token, ...(ev.permissions ? { permissions: ev.permissions } : {}) };
+  return { octokit: ev.octokit, owner: ev.owner, repo: ev.repo, cloneUrl: ev.cloneUrl, htmlUrl: ev.htmlUrl, token: ev.token, ...(ev.permissions ? { permissions: ev.permissions } : {}), ...(ev.repositoryId !== undefined ? { repositoryId: ev.repositoryId } : {}) };
 }
 
 /** The branch (on GitHub) whose head is one of `shas`, tried in order; null when none is. */

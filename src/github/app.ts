@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { InvalidInputError } from '../errors.js';
 import { signerFromEnv } from './signer-env.js';
 import { AgoraGitHub, CANCEL_ACTION, RERUN_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
+import { policyFromEnv } from './worker-policy.js';
 
 /**
  * The Probot app: `push` to a branch and `pull_request` opened/synchronize/reopened hand the head commit
@@ -13,6 +14,7 @@ import { AgoraGitHub, CANCEL_ACTION, RERUN_ACTION, RETRY_ACTION, type Octokit, t
  */
 
 interface RepositoryPayload {
+  id: number;
   name: string;
   owner: { login?: string; name?: string | null };
   clone_url: string;
@@ -108,6 +110,7 @@ function repoHandle(octokit: Octokit, access: InstallationAccess, repo: Reposito
     repo: repo.name,
     cloneUrl: repo.clone_url,
     htmlUrl: repo.html_url,
+    repositoryId: repo.id,
   };
 }
 
@@ -158,14 +161,16 @@ export function repoAccess(app: Probot, tokens: (installationId: number | undefi
 
 /**
  * The service as configured by the environment: AGORA_CONFIG (the config module: queues and subagents
- * this installation offers), AGORA_CACHE_DIR (mirrors; default a temp dir), AGORA_PLAN_PATH,
- * and the audit signer (signerFromEnv: AGORA_SIGNING_KEY, or AGORA_SIGNER=keyless and its variables).
+ * this installation offers), AGORA_CACHE_DIR (mirrors; default a temp dir), AGORA_PLAN_PATH, the worker
+ * policy (policyFromEnv: AGORA_TRUSTED_REPOSITORY_IDS, AGORA_SECRETS_FILE), and the audit signer (signerFromEnv: AGORA_SIGNING_KEY, or AGORA_SIGNER=keyless and its variables).
  */
 export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: AgoraLog): Promise<AgoraGitHub> {
   const cwd = process.cwd();
   const config = await loadConfig({ ...(env.AGORA_CONFIG ? { file: env.AGORA_CONFIG } : {}), cwd });
   const signer = await signerFromEnv(env, cwd);
+  const policy = await policyFromEnv(env);
   return new AgoraGitHub({
+    policy,
     cacheDir: env.AGORA_CACHE_DIR ?? join(tmpdir(), 'agora-app-cache'),
     config,
     ...(env.AGORA_PLAN_PATH ? { planPath: env.AGORA_PLAN_PATH } : {}),

@@ -17,7 +17,7 @@ import { freePort } from './free-port.js';
 interface DemoSim {
   apiUrl: string;
   createApp(o: { webhookUrl: string; secret: string; name?: string }): { appId: number; privateKey: string };
-  createRepo(owner: string, name: string, files: Record<string, string>): Promise<{ fullName: string }>;
+  createRepo(owner: string, name: string, files: Record<string, string>): Promise<{ id: number; fullName: string }>;
   installApp(appId: number, fullName: string): number;
   push(fullName: string, o: { branch: string; files: Record<string, string>; message: string }): Promise<string>;
   openPullRequest(fullName: string, o: { head: string; base: string; title: string }): Promise<{ number: number }>;
@@ -47,6 +47,9 @@ async function main(): Promise<void> {
   const gh = sim.createApp({ webhookUrl: `http://127.0.0.1:${port}/api/github/webhooks`, secret: 'demo-secret', name: 'agora' });
   const keyPath = join(work, 'agora-signing.key.pem');
   await writeFile(keyPath, generateSigningKey().privateKeyPem, { mode: 0o600 });
+  const files: Record<string, string> = { 'README.md': '# demo\n' };
+  for (const f of await readdir(join(example, 'fixture'))) files[`fixture/${f}`] = await readFile(join(example, 'fixture', f), 'utf8');
+  const { fullName, id } = await sim.createRepo('octo', 'demo', files);
   const app = await startAppServer({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -60,11 +63,10 @@ async function main(): Promise<void> {
     AGORA_CACHE_DIR: join(work, 'cache'),
     AGORA_CONFIG: join(example, 'agora.config.mjs'),
     AGORA_SIGNING_KEY: keyPath,
+    // The example's workers are local processes: this operator trusts its own demo repository with them.
+    AGORA_TRUSTED_REPOSITORY_IDS: String(id),
   });
   try {
-    const files: Record<string, string> = { 'README.md': '# demo\n' };
-    for (const f of await readdir(join(example, 'fixture'))) files[`fixture/${f}`] = await readFile(join(example, 'fixture', f), 'utf8');
-    const { fullName } = await sim.createRepo('octo', 'demo', files);
     sim.installApp(gh.appId, fullName);
     out(`simulator ${sim.apiUrl}; agora app on :${port}; repository ${fullName}`);
 

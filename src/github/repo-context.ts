@@ -11,8 +11,8 @@ import { RemoteMirror, type TokenSource } from './remote-sync.js';
 
 /**
  * Everything the app keeps for one repository, all of it disposable: the mirror (under the cache dir),
- * the store over it, its workspace pool and scratch dir, and the worker targets (local; docker when the
- * app's config names it, its containers scoped to the repository on its GitHub host, which every
+ * the store over it, its workspace pool and scratch dir, and the worker targets (local only for a
+ * repository the operator trusts; docker when the app's config names it, its containers scoped to the repository on its GitHub host, which every
  * replica of the app shares: see {@link repositoryScope}). Deleting the cache
  * dir loses nothing: the next event fetches what it needs from GitHub.
  */
@@ -29,14 +29,19 @@ export class RepoContext {
   static async open(args: {
     cacheDir: string;
     fullName: string;
+    /** The repository's id, when known: part of the mirror's path, so a repository that later takes the name gets its own. */
+    repositoryId?: number;
     cloneUrl: string;
     config: OrchConfig;
     token: TokenSource;
     clock: () => number;
-    environment?: Record<string, string | undefined>;
+    /** Whether this repository's plans may run on `local` (the operator trusts it: see worker-policy.ts). */
+    offerLocal: boolean;
+    /** The secrets the operator configured for this repository: all a worker's declared secrets can come from. */
+    secrets: Record<string, string>;
   }): Promise<RepoContext> {
     const refs = new RunRefs(args.config.refNamespace);
-    const dir = join(args.cacheDir, ...args.fullName.toLowerCase().split('/').map(safeSegment));
+    const dir = join(args.cacheDir, ...args.fullName.toLowerCase().split('/').map(safeSegment)) + (args.repositoryId === undefined ? '' : `-${args.repositoryId}`);
     let ctx: RepoContext | undefined;
     const mirror = await RemoteMirror.open(`${dir}.git`, args.cloneUrl, () => (ctx ? ctx.tokenSource() : args.token()));
     const store = new MirroredGitStore(mirror, refs.ns);
@@ -47,6 +52,7 @@ export class RepoContext {
       config: args.config,
       stateDir: join(scratchDir, 'pids'),
       scope: repositoryScope({ cloneUrl: args.cloneUrl, fullName: args.fullName, refNamespace: args.config.refNamespace }),
+      offerLocal: args.offerLocal,
     });
     const workspaces = WorkspacePool.forScratch(store, scratchDir);
     await workspaces.clear();
@@ -57,7 +63,8 @@ export class RepoContext {
       targets,
       scratchDir,
       workspaces,
-      environment: args.environment ?? process.env,
+      // Never the app's own environment: it holds the private key of every installation.
+      environment: args.secrets,
       clock: args.clock,
     };
     ctx = new RepoContext(args.fullName, store, refs, attempt, args.token);

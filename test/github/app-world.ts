@@ -17,6 +17,7 @@ import type { AppSigner } from '../../src/github/audit-release.js';
 import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
 import { agoraOctokit } from '../../src/github/octokit.js';
+import type { WorkerPolicy } from '../../src/github/worker-policy.js';
 import { startGitHubSim, type GitHubSim, type SimLimits } from '../github-sim/src/index.js';
 import { eventually } from '../support/eventually.js';
 
@@ -78,6 +79,10 @@ export interface AppWorldOptions {
   customRefWebhooks?: boolean;
   /** Further options of every app process (e.g. `maxItems`). */
   agoraOptions?: Partial<AgoraGitHubOptions>;
+  /** Whether the operator trusts the world's repository with the local target (default true: most tests run local workers). */
+  trusted?: boolean;
+  /** Secrets the operator configured for the world's repository. */
+  secrets?: Record<string, string>;
   /** The permissions the app is registered (and so installed) with; default what app.yml asks for. */
   permissions?: Record<string, 'read' | 'write'>;
 }
@@ -112,6 +117,9 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const errors: string[] = [];
   const t0 = Date.now();
   const log = { info: (m: string) => void (process.env.AGORA_TEST_LOG ? console.log(`${Date.now() - t0} ${m}`) : undefined), warn: (m: string) => void errors.push(m), error: (m: string) => void errors.push(m) };
+  // The world's repository is trusted with the local target (as an operator trusts its own repositories)
+  // unless `trusted: false`; secrets as given. Filled in once the repository exists.
+  const policy: WorkerPolicy = { trustedRepositoryIds: new Set<number>(), secretsByRepository: new Map() };
   const agoras: AgoraGitHub[] = [];
   const known: string[] = [];
   const servers: Server[] = [];
@@ -127,7 +135,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       // A killed replica's runs are taken over 1.5 s (+ 0.5 s skew) after its last renewal.
       lease: { ttlMs: 1500, refreshMs: 200, skewMs: 500 },
       finishRetryMs: 200,
-      environment: {},
+      policy,
       log,
       ...(signer ? { signer } : {}),
       // Without `sweepMs`, no periodic sweep (the app's 60 s default) comes in the middle of a slow test.
@@ -160,7 +168,9 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   });
   const files: Record<string, string> = { 'README.md': '# demo\n' };
   for (const f of await readdir(join(EXAMPLE, 'fixture'))) files[`fixture/${f}`] = await readFile(join(EXAMPLE, 'fixture', f), 'utf8');
-  const { fullName } = await sim.createRepo('octo', 'demo', files);
+  const { fullName, id: repositoryId } = await sim.createRepo('octo', 'demo', files);
+  if (opts.trusted !== false) (policy.trustedRepositoryIds as Set<number>).add(repositoryId);
+  if (opts.secrets) (policy.secretsByRepository as Map<number, Record<string, string>>).set(repositoryId, opts.secrets);
   const installationId = sim.installApp(gh.appId, fullName);
   known.push(fullName);
   if (opts.sweepMs) for (const r of live) r.agora.watchRepository(fullName);

@@ -41,7 +41,7 @@ export interface GitHubSim {
     webhookSecret: string;
     clientId: string;
   };
-  createRepo(owner: string, name: string, files: Record<string, string>): Promise<{ fullName: string; defaultBranch: string; headSha: string }>;
+  createRepo(owner: string, name: string, files: Record<string, string>): Promise<{ id: number; fullName: string; defaultBranch: string; headSha: string }>;
   installApp(appId: number, fullName: string): number;
   push(fullName: string, opts: { branch: string; files: Record<string, string | null>; message: string; parent?: string; author?: string }): Promise<string>;
   openPullRequest(fullName: string, opts: { head: string; base: string; title: string; body?: string; draft?: boolean }): Promise<{ number: number }>;

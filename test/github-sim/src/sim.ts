@@ -178,7 +178,7 @@ export class Sim {
     return { appId: id, privateKey, slug, webhookSecret: opts.secret, clientId: app.clientId };
   }
 
-  async createRepo(owner: string, name: string, files: Record<string, string>, defaultBranch = 'main'): Promise<{ fullName: string; defaultBranch: string; headSha: string }> {
+  async createRepo(owner: string, name: string, files: Record<string, string>, defaultBranch = 'main'): Promise<{ id: number; fullName: string; defaultBranch: string; headSha: string }> {
     const fullName = `${owner}/${name}`;
     if (this.state.repos.has(fullName.toLowerCase())) throw new HttpError(422, 'Repository creation failed.', { errors: [{ resource: 'Repository', code: 'custom', field: 'name', message: 'name already exists on this account' }] });
     if (!/^[A-Za-z0-9_.-]+$/.test(owner) || !/^[A-Za-z0-9_.-]+$/.test(name)) throw new HttpError(422, 'Repository creation failed.');
@@ -190,7 +190,7 @@ export class Sim {
     const who: GitIdentity = { name: owner, email: `${owner}@users.noreply.sim`, date: now };
     const headSha = await git.commitTree(tree, [], 'Initial commit\n', who, who);
     await git.updateRef(`refs/heads/${defaultBranch}`, headSha, null);
-    return { fullName, defaultBranch, headSha };
+    return { id: repo.id, fullName, defaultBranch, headSha };
   }
 
   installApp(appId: number, fullName: string): number {

@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import type { OrchConfig } from '../config/types.js';
+import { InvalidInputError, type Problem } from '../errors.js';
+import { targetNameOf } from '../executors/build-job.js';
+import type { Plan } from '../plan/schema.js';
+
+/**
+ * What the app lets a repository's plans run, and with which secrets: decided by the operator, never by
+ * the repository (a plan is code, and the app's host holds the private key of every installation).
+ *
+ * - Targets: docker when the app's config names it; `local` (a process on the app's own host, able to
+ *   read whatever the app's user can, its private key included) only for repositories the operator
+ *   trusts, named by repository id (a name can be transferred to someone else; an id stays).
+ * - Secrets: a worker starts from an empty environment plus the secrets its item declares, and those come
+ *   only from what the operator configured for that repository, never from the app's own environment.
+ */
+export interface WorkerPolicy {
+  /** Repository ids whose plans may run on the `local` target. */
+  trustedRepositoryIds: ReadonlySet<number>;
+  /** Secrets by repository id: what the items of that repository may declare. */
+  secretsByRepository: ReadonlyMap<number, Readonly<Record<string, string>>>;
+}
+
+export const NO_TRUST: WorkerPolicy = { trustedRepositoryIds: new Set(), secretsByRepository: new Map() };
+
+/** Whether the app offers the `local` target to the repository `repositoryId`. */
+export function offersLocal(policy: WorkerPolicy, repositoryId: number | undefined): boolean {
+  return repositoryId !== undefined && policy.trustedRepositoryIds.has(repositoryId);
+}
+
+/** The secrets the operator configured for `repositoryId` (none when unknown). */
+export function secretsFor(policy: WorkerPolicy, repositoryId: number | undefined): Record<string, string> {
+  return { ...(repositoryId === undefined ? {} : policy.secretsByRepository.get(repositoryId)) };
+}
+
+/**
+ * Every item of `plan` that asks for what the app does not allow this repository: a target it does not
+ * offer, or a secret the operator did not configure for it. Reported at intake, so nothing runs.
+ */
+export function policyProblems(plan: Plan, config: OrchConfig, offered: ReadonlySet<string>, secrets: Readonly<Record<string, string>>): Problem[] {
+  const problems: Problem[] = [];
+  const offers = [...offered].sort().join(', ') || 'none';
+  plan.items.forEach((item, i) => {
+    const target = targetNameOf(item, config);
+    if (target !== undefined && !offered.has(target)) {
+      const where = item.executor === 'command' && item.inputs.target !== undefined ? `$.items[${i}].inputs.target` : `$.items[${i}]`;
+      problems.push({
+        path: where,
+        message:
+          target === 'local'
+            ? `runs on target "local" (a process on the app's own host), which this app offers only to repositories its operator trusts; it offers this one: ${offers}. Use a target it offers, or ask the operator to add this repository's id to AGORA_TRUSTED_REPOSITORY_IDS`
+            : `runs on target "${target}", which this app does not offer (it offers: ${offers}); use one of those, or ask the operator to configure "${target}" in the app's config`,
+      });
+    }
+    const declared = item.executor === 'command' ? item.inputs.secrets : item.executor === 'dispatch' ? config.subagents[String(item.inputs.subagent)]?.secrets : undefined;
+    if (!Array.isArray(declared)) return;
+    declared.forEach((name, j) => {
+      if (typeof name === 'string' && Object.hasOwn(secrets, name)) return;
+      problems.push({
+        path: item.executor === 'command' ? `$.items[${i}].inputs.secrets[${j}]` : `$.items[${i}].inputs.subagent`,
+        message: `needs secret ${JSON.stringify(name)}, which the app's operator has not configured for this repository (secrets come from AGORA_SECRETS_FILE, never from the app's environment); ask the operator to add it, or drop it`,
+      });
+    });
+  });
+  return problems;
+}
+
+/**
+ * The policy from the app's environment: AGORA_TRUSTED_REPOSITORY_IDS (comma-separated repository ids
+ * whose plans may run on `local`) and AGORA_SECRETS_FILE (a JSON file `{ "<repository id>": { "NAME":
+ * "value" } }`, read once at start; keep it readable by the app's user only).
+ */
+export async function policyFromEnv(env: NodeJS.ProcessEnv): Promise<WorkerPolicy> {
+  const trusted = new Set<number>();
+  for (const part of (env.AGORA_TRUSTED_REPOSITORY_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!/^[1-9][0-9]*$/.test(part)) {
+      throw new InvalidInputError('invalid-environment', 'AGORA_TRUSTED_REPOSITORY_IDS', [{ path: 'AGORA_TRUSTED_REPOSITORY_IDS', message: `"${part}" is not a repository id` }], 'list numeric repository ids (GET /repos/{owner}/{repo} → id), comma-separated: names can be transferred, ids cannot');
+    }
+    trusted.add(Number(part));
+  }
+  const secrets = new Map<number, Record<string, string>>();
+  const file = env.AGORA_SECRETS_FILE;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      throw new InvalidInputError('invalid-environment', 'AGORA_SECRETS_FILE', [{ path: file, message: `cannot be read as JSON: ${(e as Error).message}` }], 'point AGORA_SECRETS_FILE at a JSON file { "<repository id>": { "NAME": "value" } }');
+    }
+    const problems: Problem[] = [];
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) problems.push({ path: '$', message: 'must be an object keyed by repository id' });
+    else {
+      for (const [id, values] of Object.entries(parsed)) {
+        if (!/^[1-9][0-9]*$/.test(id)) problems.push({ path: `$.${id}`, message: 'is not a repository id' });
+        else if (typeof values !== 'object' || values === null || Array.isArray(values) || !Object.values(values).every((v) => typeof v === 'string')) {
+          problems.push({ path: `$.${id}`, message: 'must be an object of secret names to string values' });
+        } else secrets.set(Number(id), values as Record<string, string>);
+      }
+    }
+    if (problems.length) throw new InvalidInputError('invalid-environment', file, problems, 'write it as { "<repository id>": { "NAME": "value" } }');
+  }
+  return { trustedRepositoryIds: trusted, secretsByRepository: secrets };
+}
