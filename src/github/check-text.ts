@@ -2,10 +2,13 @@ import type { ItemState, ItemStatus, RunState } from '../engine/types.js';
 import type { Problem } from '../errors.js';
 import type { TreeChange } from '../git/tree-diff.js';
 import type { Plan } from '../plan/schema.js';
+import { codeBlock, codeSpan, plainText, tableCellCode, tableCellText } from './untrusted-markdown.js';
 
 /**
  * What people read in the check runs: the item summaries, the run's table and Mermaid DAG, the invalid
  * plan's problems. Pure functions of the state; every text is kept under GitHub's 65,535-character limit.
+ * Every string that a plan, a worker or a person wrote (keys, paths, messages quoting them, reasons, logs)
+ * goes through untrusted-markdown.ts, so it renders as text.
  */
 
 /** GitHub's limit for `output.summary` and `output.text` (DESIGN.md §7). */
@@ -43,9 +46,9 @@ export function fitCheckText(text: string, limit = CHECK_TEXT_LIMIT): string {
 
 /** The failed `agora` check of an invalid plan: every problem by JSON path. */
 export function invalidPlanSummary(planPath: string, problems: readonly Problem[], what: 'plan' | 'repository config' = 'plan'): string {
-  const lines = [`\`${planPath}\` is not a valid ${what}: ${problems.length} problem${problems.length === 1 ? '' : 's'}. Nothing was scheduled.`, ''];
+  const lines = [`${codeSpan(planPath)} is not a valid ${what}: ${problems.length} problem${problems.length === 1 ? '' : 's'}. Nothing was scheduled.`, ''];
   lines.push(what === 'plan' ? '| JSON path | problem |' : '| where | problem |', '| --- | --- |');
-  for (const p of problems) lines.push(`| \`${p.path}\` | ${cell(p.message)} |`);
+  for (const p of problems) lines.push(`| ${tableCellCode(clip(p.path))} | ${tableCellText(clip(p.message))} |`);
   lines.push(
     '',
     what === 'plan'
@@ -67,18 +70,18 @@ export interface ItemDetails {
 /** An item check's title and summary. */
 export function itemOutput(runId: string, item: ItemState, details: ItemDetails): { title: string; summary: string } {
   const title = `${item.id}: ${item.status}${item.reason ? ` — ${firstLine(item.reason)}` : ''}`.slice(0, 1000);
-  const lines = [`Run \`${runId}\`, item \`${item.id}\`: **${item.status}** after ${item.attempts} attempt${item.attempts === 1 ? '' : 's'}.`];
-  if (item.reason) lines.push('', `Reason: ${item.reason}`);
+  const lines = [`Run ${codeSpan(runId)}, item ${codeSpan(item.id)}: **${item.status}** after ${item.attempts} attempt${item.attempts === 1 ? '' : 's'}.`];
+  if (item.reason) lines.push('', `Reason: ${plainText(item.reason)}`);
   if (item.resultRef?.startsWith('git:')) {
     const id = item.resultRef.slice(4);
     lines.push('', `Patch commit: ${details.patchUrl ? `[\`${id.slice(0, 12)}\`](${details.patchUrl})` : `\`${id}\``}`);
   }
   if (details.changes.length > 0) {
     lines.push('', `Changed ${details.changes.length} path${details.changes.length === 1 ? '' : 's'}:`, '');
-    for (const c of details.changes.slice(0, 200)) lines.push(`- ${c.before ? (c.after ? 'M' : 'D') : 'A'} \`${c.path}\``);
+    for (const c of details.changes.slice(0, 200)) lines.push(`- ${c.before ? (c.after ? 'M' : 'D') : 'A'} ${codeSpan(c.path)}`);
     if (details.changes.length > 200) lines.push(`- … and ${details.changes.length - 200} more`);
   }
-  if (details.logTail) lines.push('', 'Log (tail):', '', '```', details.logTail.replace(/```/g, "'''"), '```');
+  if (details.logTail) lines.push('', 'Log (tail):', '', codeBlock(details.logTail));
   return { title, summary: fitCheckText(lines.join('\n')) };
 }
 
@@ -96,7 +99,7 @@ const COLOURS: Record<ItemStatus, string> = {
 export function mermaidDag(plan: Plan, state: RunState): string {
   const node = new Map(plan.items.map((item, i) => [item.id, `n${i}`]));
   const lines = ['```mermaid', 'flowchart LR'];
-  for (const item of plan.items) lines.push(`  ${node.get(item.id)}["${item.id}"]`);
+  for (const item of plan.items) lines.push(`  ${node.get(item.id)}["${mermaidLabel(item.id)}"]`);
   for (const item of plan.items) {
     for (const dep of item.depends_on) if (node.has(dep)) lines.push(`  ${node.get(dep)} --> ${node.get(item.id)}`);
   }
@@ -115,19 +118,27 @@ export function mermaidDag(plan: Plan, state: RunState): string {
 export function runSummary(plan: Plan, state: RunState, notes: readonly string[] = []): string {
   const counts = new Map<ItemStatus, number>();
   for (const i of Object.values(state.items)) counts.set(i.status, (counts.get(i.status) ?? 0) + 1);
-  const head = `Run \`${state.runId}\` is **${state.status}**${state.reason ? ` — ${state.reason}` : ''}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}.`;
+  const head = `Run ${codeSpan(state.runId)} is **${state.status}**${state.reason ? ` — ${plainText(state.reason)}` : ''}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}.`;
   const table = ['| item | state | attempts | reason |', '| --- | --- | --- | --- |'];
   for (const item of plan.items) {
     const s = state.items[item.id];
-    table.push(`| \`${item.id}\` | ${s?.status ?? 'pending'} | ${s?.attempts ?? 0} | ${cell(s?.reason ?? '')} |`);
+    table.push(`| ${tableCellCode(item.id)} | ${s?.status ?? 'pending'} | ${s?.attempts ?? 0} | ${tableCellText(clip(s?.reason ?? ''))} |`);
   }
   const dag = plan.items.length <= 300 ? mermaidDag(plan, state) : `(DAG not drawn: ${plan.items.length} items)`;
   const text = [head, ...(notes.length ? ['', ...notes] : []), '', ...table, '', dag].join('\n');
   return fitCheckText(text);
 }
 
-function cell(text: string): string {
-  return firstLine(text).replace(/\|/g, '\\|').slice(0, 300);
+/** A table cell's text is cut before it is escaped, so that no escape is cut in half. */
+function clip(text: string, max = 300): string {
+  if (text.length <= max) return text;
+  const cut = /[\ud800-\udbff]/.test(text[max - 2] ?? '') ? max - 2 : max - 1; // never half a surrogate pair
+  return `${text.slice(0, cut)}…`;
+}
+
+/** A Mermaid node label: anything but letters, digits and `._-` as an entity code, so no `"` ends it. */
+function mermaidLabel(text: string): string {
+  return text.replace(/[^A-Za-z0-9._ -]/gu, (c) => `#${c.codePointAt(0)};`);
 }
 
 function firstLine(text: string): string {

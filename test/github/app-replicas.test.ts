@@ -65,7 +65,7 @@ describe('three replicas of the app', () => {
     await w.quiesce(); // no driver is busy: the 10-minute sleep was stopped, not waited for
     const checks = await checkRuns(w, sha);
     for (const name of ['agora / slow', 'agora / later', 'agora']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
-    expect(checks.get('agora / slow')!.output.summary).toContain('cancelled by @octo (Cancel run button)');
+    expect(checks.get('agora / slow')!.output.summary).toContain('cancelled by @\u2060octo (Cancel run button)'); // no mention: see untrusted-markdown.ts
     // Every replica received the press; one recorded it, the others found it recorded.
     const presses = w.replicas.flatMap((a) => a.actionOutcomes.filter((o) => 'runId' in o && o.runId === runId));
     expect(presses.filter((o) => o.kind === 'recorded')).toHaveLength(1);

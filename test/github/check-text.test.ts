@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CHECK_TEXT_LIMIT, conclusionOf, invalidPlanSummary, itemOutput, mermaidDag, runConclusion, runSummary } from '../../src/github/check-text.js';
 import type { ItemState, RunState } from '../../src/engine/types.js';
 import type { Plan } from '../../src/plan/schema.js';
+import { activeConstructs, codeSpanContent, fencedBlock, renderedText, tableCells } from './markdown-reader.js';
 
 function world(n: number, status: (i: number) => ItemState['status']): { plan: Plan; state: RunState } {
   const items = Array.from({ length: n }, (_, i) => ({ id: `item-${i}`, executor: 'command', inputs: { run: 'true' }, depends_on: i > 0 ? [`item-${i - 1}`] : [], resourceLocks: [] }));
@@ -48,5 +49,53 @@ describe('check run texts', () => {
     expect(out.summary.length).toBeLessThanOrEqual(CHECK_TEXT_LIMIT);
     expect(out.title).toBe('a: failed — boom');
     expect(out.summary).toContain('after 2 attempts');
+  });
+});
+
+/** Plan keys, reasons, paths and logs are written by whoever pushes the plan or runs in a worker. */
+describe('check run texts with hostile input', () => {
+  const LINK = 'see [the fix](https://evil.example/x) ![pixel](https://evil.example/p.png) @someone #1 <img src=x> **now**';
+
+  it('keeps an unknown plan key full of backticks and pipes inside its code span and its row', () => {
+    const key = 'a`b``c | d';
+    const problems = [{ path: `$.items[0][${JSON.stringify(key)}]`, message: `unknown field ${JSON.stringify(key)}; ${LINK}` }];
+    const summary = invalidPlanSummary('plans/`x`.json', problems);
+    const row = summary.split('\n').find((l) => l.startsWith('| ') && l.includes('unknown field'))!;
+    const cells = tableCells(row);
+    expect(cells).toHaveLength(2);
+    expect(codeSpanContent(cells[0]!)).toBe(problems[0]!.path);
+    expect(activeConstructs(cells[1]!, 'table cell')).toEqual([]);
+    expect(renderedText(cells[1]!)).toBe(problems[0]!.message);
+    expect(codeSpanContent(summary.split(' is not a valid plan')[0]!)).toBe('plans/`x`.json');
+  });
+
+  it("renders an item's reason, changed paths and log as text: no links, images, mentions or HTML", () => {
+    const item = { id: 'a', status: 'failed', attempts: 1, failures: 1, reason: `exited with code 1: ${LINK}` } as ItemState;
+    const log = ['building', '```', LINK, '````', '  ~~~', 'done'].join('\n');
+    const out = itemOutput('p-1', item, { changes: [{ path: 'odd `name` | [x](y).txt', after: 'f'.repeat(40) } as never], logTail: log });
+    const lines = out.summary.split('\n');
+    const reason = lines.find((l) => l.startsWith('Reason: '))!.slice('Reason: '.length);
+    expect(activeConstructs(reason)).toEqual([]);
+    expect(renderedText(reason)).toBe(item.reason);
+    expect(codeSpanContent(lines.find((l) => l.startsWith('- A '))!.slice(4))).toBe('odd `name` | [x](y).txt');
+    const start = lines.indexOf('Log (tail):') + 2;
+    const block = fencedBlock(lines, start);
+    expect(block?.body).toBe(log);
+    expect(block?.next).toBe(lines.length);
+  });
+
+  it("keeps an item's multi-line reason in its table cell, and the run's reason as text", () => {
+    const { plan, state } = world(2, (i) => (i === 0 ? 'failed' : 'skipped'));
+    state.items['item-0']!.reason = `exited with code 1 | boom\n| forged | row |\n${LINK}`;
+    (state as { reason?: string }).reason = LINK;
+    const summary = runSummary(plan, state);
+    const row = summary.split('\n').find((l) => l.startsWith('| `item-0`'))!;
+    const cells = tableCells(row);
+    expect(cells).toHaveLength(4);
+    expect(activeConstructs(cells[3]!, 'table cell')).toEqual([]);
+    expect(renderedText(cells[3]!)).toBe('exited with code 1 | boom ⏎ | forged | row | ⏎ ' + LINK);
+    const head = summary.split('\n')[0]!;
+    const reason = head.slice(head.indexOf(' — ') + 3, head.lastIndexOf(': '));
+    expect(activeConstructs(reason)).toEqual([]);
   });
 });
