@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import logUpdate from 'log-update';
+import { checkConfiguredSecrets } from '../config/secrets.js';
 import type { Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError } from '../errors.js';
 import type { Oid } from '../git/types.js';
@@ -96,6 +97,7 @@ async function resolveBase(ctx: CliContext, rev: string | undefined): Promise<Oi
 
 export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: Output): Promise<number> {
   const ctx = await openContext(opts);
+  checkConfiguredSecrets(ctx.config, process.env); // a secret too short to redact: refuse before anything runs
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
   const targets = await createTargets(ctx);
   const server = new Server({
@@ -139,6 +141,7 @@ export async function runVerb(
   io: Output,
 ): Promise<number> {
   const ctx = await openContext(opts);
+  checkConfiguredSecrets(ctx.config, process.env); // before the plan is submitted
   const runId = await submit(ctx, file, opts);
   const holder = await serveLockHolder(ctx.store.gitdir);
   let final: StoredRun;

@@ -1,3 +1,4 @@
+import { checkSecretValue } from '../config/secrets.js';
 import type { OrchConfig } from '../config/types.js';
 import { AgoraError } from '../errors.js';
 import type { WorkItem } from '../plan/schema.js';
@@ -29,7 +30,8 @@ const SECRET_HINT = 'export it in the environment of `agora orch serve`';
  *   `$AGORA_INPUT` as JSON; `$AGORA_CONFIG_DIR` names the config's directory; its declared secrets are
  *   read from `environment`; target `subagent.target` or `local`.
  *
- * Throws AgoraError when a declared secret is not set (`secret-missing`), the subagent is unknown
+ * Throws AgoraError when a declared secret is not set (`secret-missing`) or is shorter than
+ * MIN_SECRET_LENGTH (`secret-too-short`, config/secrets.ts), the subagent is unknown
  * (`subagent-unknown`), the executor is unknown (`executor-unknown`) or an input has the wrong type
  * (`inputs-invalid`).
  */
@@ -135,6 +137,7 @@ function lookUpSecrets(
     if (value === undefined) {
       throw new AgoraError('secret-missing', `item ${item.id} needs secret ${name}, which is not set`, SECRET_HINT);
     }
+    checkSecretValue(name, value, `item ${item.id}`);
     secrets[name] = value;
   }
   return secrets;

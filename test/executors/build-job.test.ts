@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OrchConfig } from '../../src/config/types.js';
+import { MIN_SECRET_LENGTH, SecretTooShortError } from '../../src/config/secrets.js';
 import { AgoraError } from '../../src/errors.js';
 import { buildWorkerJob, createLocalTarget, createLogSink } from '../../src/executors/index.js';
 import type { WorkItem } from '../../src/plan/schema.js';
@@ -73,7 +74,7 @@ describe('buildWorkerJob: command', () => {
     const { job, target } = build(
       item('command', { run: 'make test', env: { CI: '1' }, secrets: ['NPM_TOKEN'] }),
       config(),
-      { NPM_TOKEN: 'npm_abc', OTHER: 'not declared' },
+      { NPM_TOKEN: 'npm_abc12345', OTHER: 'not declared' },
     );
     expect(target).toBe('local');
     expect(job).toMatchObject({
@@ -83,7 +84,7 @@ describe('buildWorkerJob: command', () => {
       workspaceDir: workspace,
       command: ['/bin/sh', '-c', 'make test'],
       env: { CI: '1' },
-      secrets: { NPM_TOKEN: 'npm_abc' },
+      secrets: { NPM_TOKEN: 'npm_abc12345' },
     });
     expect(job.stdin).toBeUndefined();
     expect(job.options).toBeUndefined();
@@ -115,6 +116,17 @@ describe('buildWorkerJob: command', () => {
     expect(e.code).toBe('secret-missing');
     expect(e.message).toBe('item it-1 needs secret DEPLOY_KEY, which is not set');
     expect(e.hint).toContain('agora orch serve');
+  });
+
+  it('refuses a secret shorter than the minimum, naming it and the fix, for command and dispatch items', () => {
+    const e = thrown(() => build(item('command', { run: 'x', secrets: ['DEPLOY_KEY'] }), config(), { DEPLOY_KEY: 'sh0rt!' }));
+    expect(e).toBeInstanceOf(SecretTooShortError);
+    expect(e.code).toBe('secret-too-short');
+    expect(e.message).toBe(`secret DEPLOY_KEY (needed by item it-1) is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact from logs reliably`);
+    expect(e.hint).toContain(`give DEPLOY_KEY a value of at least ${MIN_SECRET_LENGTH} characters`);
+    expect(`${e.message} ${e.hint}`).not.toContain('sh0rt!'); // names the secret, never its value
+    expect(thrown(() => build(item('dispatch', { subagent: 'reviewer' }), config(), { REVIEW_TOKEN: '1234567' })).code).toBe('secret-too-short');
+    expect(build(item('dispatch', { subagent: 'reviewer' }), config(), { REVIEW_TOKEN: '12345678' }).job.secrets).toEqual({ REVIEW_TOKEN: '12345678' });
   });
 });
 

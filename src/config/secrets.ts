@@ -1,0 +1,45 @@
+/**
+ * What a secret value must be for Agora to pass it to a worker: at least MIN_SECRET_LENGTH characters
+ * (line breaks not counted). A shorter value cannot be redacted from logs without also destroying
+ * ordinary text (every `a1b2` would go), and its encodings would be shorter still.
+ */
+import { AgoraError } from '../errors.js';
+import type { OrchConfig } from './types.js';
+
+/** The shortest secret value accepted (docs/security.md). */
+export const MIN_SECRET_LENGTH = 8;
+
+export class SecretTooShortError extends AgoraError {
+  override readonly name = 'SecretTooShortError';
+  constructor(
+    /** The environment variable that holds the value. */
+    readonly secretName: string,
+    /** Where it was asked for: `subagent reviewer`, `item deploy`. */
+    readonly neededBy: string,
+  ) {
+    super(
+      'secret-too-short',
+      `secret ${secretName} (needed by ${neededBy}) is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact from logs reliably`,
+      `give ${secretName} a value of at least ${MIN_SECRET_LENGTH} characters (a real token or key is longer), or stop declaring it as a secret`,
+    );
+  }
+}
+
+/** Throws SecretTooShortError unless `value` is long enough to be a secret. */
+export function checkSecretValue(secretName: string, value: string, neededBy: string): void {
+  if (value.replace(/[\r\n]/g, '').length < MIN_SECRET_LENGTH) throw new SecretTooShortError(secretName, neededBy);
+}
+
+/**
+ * Checks, when a server starts, every secret the config's subagents declare and `environment` sets, so
+ * that a too short one is refused before anything runs. (A `command` item's own secrets are checked when
+ * its job is built.)
+ */
+export function checkConfiguredSecrets(config: Pick<OrchConfig, 'subagents'>, environment: Record<string, string | undefined>): void {
+  for (const [name, subagent] of Object.entries(config.subagents)) {
+    for (const secret of subagent.secrets ?? []) {
+      const value = Object.hasOwn(environment, secret) ? environment[secret] : undefined;
+      if (value !== undefined) checkSecretValue(secret, value, `subagent ${name}`);
+    }
+  }
+}
