@@ -1,18 +1,27 @@
 /**
- * Streaming secret redaction for worker logs. Pure: no I/O.
+ * Streaming secret redaction for worker logs and for every text made from them (reasons). Pure: no I/O.
  *
- * Matching is leftmost-first, longest-first at a position, so overlapping secrets (`abcd` and `abc`)
- * redact the most text. A secret split across `push` calls is still caught: when the text pushed so far
- * ends with the beginning of a secret (at most `maxLen - 1` characters, maxLen = the longest secret),
- * that end is held back until more text arrives or `flush` is called; other text is emitted at once.
- * Pushing a text in any number of pieces gives the same result as pushing it whole.
+ * Each secret is looked for in its common forms (secret-forms.ts: as is, base64, hex, URL-encoded), and
+ * each form also when one line break (`\n`, `\r\n` or `\r`) stands between any two of its characters, so
+ * a value wrapped across lines at any point (by the worker, by `base64`'s 76 columns) is still caught.
+ * The whole match, line breaks included, becomes `***`.
+ *
+ * Matching is leftmost-first, longest-first at a position, so overlapping secrets (`abcdefgh` and
+ * `abcdefg`) redact the most text. A secret split across `push` calls is still caught: when the text
+ * pushed so far ends with the beginning of a form (or of one wrapped across lines), that end is held
+ * back until more text arrives or `flush` is called; other text is emitted at once. Pushing a text in any
+ * number of pieces gives the same result as pushing it whole.
+ *
+ * This guards against accidents, not against a worker that means to leak a secret it holds: it can
+ * always encode it some other way (docs/security.md).
  */
+import { MIN_SECRET_LENGTH } from '../config/secrets.js';
+import { secretForms } from './secret-forms.js';
 
 /** What every secret value is replaced with. */
 export const REDACTED = '***';
 
-/** Shorter values are not redacted: replacing every `a` or `12` would destroy the log and hide nothing. */
-export const MIN_SECRET_LENGTH = 3;
+export { MIN_SECRET_LENGTH };
 
 export interface Redactor {
   /** Redacts `text` appended to what came before; returns the part that is now safe to emit. */
@@ -21,57 +30,56 @@ export interface Redactor {
   flush(): string;
 }
 
-/** Creates a redactor for the given secret values (empty and too short values are ignored). */
+/** The buffer ended inside a possible match: more text decides. */
+const UNFINISHED = -2;
+const NO_MATCH = -1;
+
+/**
+ * Creates a redactor for the given secret values. Values shorter than MIN_SECRET_LENGTH are ignored
+ * (the config refuses them before a worker starts; replacing every `ab1` would destroy the log).
+ */
 export function createRedactor(secrets: readonly string[]): Redactor {
-  const needles = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))].sort(
-    (a, b) => b.length - a.length,
-  );
-  if (needles.length === 0) return { push: (text) => text, flush: () => '' };
-  const holdBack = needles[0]!.length - 1;
+  const forms = [...new Set(secrets.filter((s) => s.replace(/[\r\n]/g, '').length >= MIN_SECRET_LENGTH).flatMap((s) => secretForms(s, MIN_SECRET_LENGTH)))];
+  if (forms.length === 0) return { push: (text) => text, flush: () => '' };
+  // Longest first, so that at one position the longest form wins.
+  forms.sort((a, b) => b.length - a.length);
+  const byFirstChar = new Map<number, string[]>();
+  for (const f of forms) byFirstChar.set(f.charCodeAt(0), [...(byFirstChar.get(f.charCodeAt(0)) ?? []), f]);
   let carry = '';
 
   function scan(buffer: string, final: boolean): string {
-    // Positions whose rest of the buffer is an unfinished secret: the next push may complete it.
-    const pending = final ? [] : pendingStarts(buffer);
-    const next = needles.map((n) => buffer.indexOf(n));
     let out = '';
     let plainStart = 0;
-    let p = 0;
-    for (;;) {
-      while (p < pending.length && pending[p]! < plainStart) p++;
-      const firstPending = pending[p] ?? buffer.length;
-      let best = -1;
-      let bestPos = Infinity;
-      for (let k = 0; k < needles.length; k++) {
-        if (next[k]! >= 0 && next[k]! < plainStart) next[k] = buffer.indexOf(needles[k]!, plainStart);
-        // Strict `<` keeps the longest needle on a tie: needles are sorted longest first.
-        if (next[k]! >= 0 && next[k]! < bestPos) {
-          best = k;
-          bestPos = next[k]!;
+    let hold = buffer.length;
+    for (let pos = 0; pos < buffer.length; pos++) {
+      const candidates = byFirstChar.get(buffer.charCodeAt(pos));
+      if (!candidates) continue;
+      let end = NO_MATCH;
+      for (const form of candidates) {
+        const r = matchEnd(buffer, pos, form);
+        // The longest form that could still match here decides: wait for it, or take it.
+        if (r === UNFINISHED && final) continue;
+        if (r !== NO_MATCH) {
+          end = r;
+          break;
         }
       }
-      // A match is final only when no unfinished secret starts at or before it (leftmost, then longest, wins).
-      if (best < 0 || bestPos >= firstPending) break;
-      out += buffer.slice(plainStart, bestPos) + REDACTED;
-      plainStart = bestPos + needles[best]!.length;
+      if (end === UNFINISHED) {
+        hold = pos;
+        break;
+      }
+      if (end >= 0) {
+        out += buffer.slice(plainStart, pos) + REDACTED;
+        plainStart = end;
+        pos = end - 1;
+      }
     }
-    while (p < pending.length && pending[p]! < plainStart) p++;
-    let cut = pending[p] ?? buffer.length;
+    let cut = Math.max(hold, plainStart);
     // Never split a surrogate pair between two outputs: each output must be valid text on its own.
     if (cut > plainStart && cut < buffer.length && isHighSurrogate(buffer.charCodeAt(cut - 1))) cut--;
     out += buffer.slice(plainStart, cut);
     carry = buffer.slice(cut);
     return out;
-  }
-
-  /** Ascending positions p where `buffer.slice(p)` is a proper prefix of some secret. */
-  function pendingStarts(buffer: string): number[] {
-    const starts: number[] = [];
-    for (let p = Math.max(0, buffer.length - holdBack); p < buffer.length; p++) {
-      const rest = buffer.slice(p);
-      if (needles.some((n) => n.length > rest.length && n.startsWith(rest))) starts.push(p);
-    }
-    return starts;
   }
 
   return {
@@ -80,11 +88,35 @@ export function createRedactor(secrets: readonly string[]): Redactor {
   };
 }
 
-/** Redacts a whole text at once. */
+/** Redacts a whole text at once (a reason, a message) exactly as a log of that text would be. */
 export function redactAll(text: string, secrets: readonly string[]): string {
   const r = createRedactor(secrets);
   return r.push(text) + r.flush();
 }
+
+/**
+ * Where a match of `form` starting at `pos` ends (one line break allowed between any two characters),
+ * NO_MATCH, or UNFINISHED when the buffer ends first.
+ */
+function matchEnd(buffer: string, pos: number, form: string): number {
+  let i = pos;
+  for (let k = 0; k < form.length; k++) {
+    if (i === buffer.length) return UNFINISHED;
+    let c = buffer.charCodeAt(i);
+    if (k > 0 && (c === CR || c === LF)) {
+      // `\r` as the buffer's last character may still become `\r\n`: then the check below waits.
+      i += c === CR && buffer.charCodeAt(i + 1) === LF ? 2 : 1;
+      if (i === buffer.length) return UNFINISHED;
+      c = buffer.charCodeAt(i);
+    }
+    if (c !== form.charCodeAt(k)) return NO_MATCH;
+    i++;
+  }
+  return i;
+}
+
+const CR = 13;
+const LF = 10;
 
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
