@@ -4,6 +4,7 @@ import type { OrchConfig } from '../config/types.js';
 import { isAgoraError } from '../errors.js';
 import { buildWorkerJob } from '../executors/build-job.js';
 import { createLogSink } from '../executors/log-sink.js';
+import { redactAll } from '../executors/redact.js';
 import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import { captureWorkspace } from '../git/workspace.js';
@@ -69,7 +70,19 @@ export function needsDir(scratchDir: string, runId: string, itemId: string, atte
   return pathInside(join(scratchDir, 'needs'), [runId, `${itemId}.${attempt}`], 'run id and item id');
 }
 
+/**
+ * Runs the attempt. A failure's reason is made from what the worker left (its last log line, the paths
+ * it wrote), so it passes the same secret redaction as the log before it reaches the state, the audit
+ * entries, the bundle and the check runs.
+ */
 export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal): Promise<AttemptOutcome> {
+  const secrets: string[] = [];
+  const outcome = await runAttemptWith(ctx, spec, signal, secrets);
+  return outcome.kind === 'failed' ? { ...outcome, reason: redactAll(outcome.reason, secrets) } : outcome;
+}
+
+/** `secrets` receives the values the worker was given, once they are known. */
+async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal, secrets: string[]): Promise<AttemptOutcome> {
   const { runId, itemId, attempt } = spec;
   const item = spec.plan.items.find((i) => i.id === itemId);
   if (!item) return { kind: 'failed', itemId, attempt, reason: `item ${itemId} is not in the plan`, retryable: false };
@@ -96,7 +109,8 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
       reusable = true;
       return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }
-    const log = createLogSink({ path: logPath, secrets: Object.values(built.job.secrets) });
+    secrets.push(...Object.values(built.job.secrets));
+    const log = createLogSink({ path: logPath, secrets });
     built.job.log = log;
     const target = ctx.targets[built.target];
     if (!target) {
