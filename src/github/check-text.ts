@@ -136,7 +136,7 @@ function clip(text: string, max = 300): string {
   return `${text.slice(0, cut)}…`;
 }
 
-/** A Mermaid node label: anything but letters, digits and `._-` as an entity code, so no `"` ends it. */
+/** A Mermaid node label: anything but letters, digits, space and `._-` as an entity code, so no `"` ends it. */
 function mermaidLabel(text: string): string {
   return text.replace(/[^A-Za-z0-9._ -]/gu, (c) => `#${c.codePointAt(0)};`);
 }
