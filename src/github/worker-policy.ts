@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { OrchConfig } from '../config/types.js';
+import { MIN_SECRET_LENGTH } from '../config/secrets.js';
 import { InvalidInputError, type Problem } from '../errors.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { Plan } from '../plan/schema.js';
@@ -94,7 +95,12 @@ export async function policyFromEnv(env: NodeJS.ProcessEnv): Promise<WorkerPolic
         if (!/^[1-9][0-9]*$/.test(id)) problems.push({ path: `$.${id}`, message: 'is not a repository id' });
         else if (typeof values !== 'object' || values === null || Array.isArray(values) || !Object.values(values).every((v) => typeof v === 'string')) {
           problems.push({ path: `$.${id}`, message: 'must be an object of secret names to string values' });
-        } else secrets.set(Number(id), values as Record<string, string>);
+        } else {
+          for (const [name, value] of Object.entries(values as Record<string, string>)) {
+            if (value.replace(/[\r\n]/g, '').length < MIN_SECRET_LENGTH) problems.push({ path: `$.${id}.${name}`, message: `is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact from logs reliably` });
+          }
+          secrets.set(Number(id), values as Record<string, string>);
+        }
       }
     }
     if (problems.length) throw new InvalidInputError('invalid-environment', file, problems, 'write it as { "<repository id>": { "NAME": "value" } }');
