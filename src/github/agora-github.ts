@@ -532,7 +532,7 @@ export class AgoraGitHub {
       try {
         runCheck = await this.createRunCheck(ev, stored);
       } catch (e) {
-        await lease.stop({ release: true });
+        await lease.stop({ release: !this.killed });
         throw e;
       }
       this.opts.log?.info(`agora: ${stored.runId}: run check created`);
@@ -596,7 +596,7 @@ export class AgoraGitHub {
     } catch (e) {
       if (!this.active.has(stored.runId)) {
         this.claimed.delete(stored.runId);
-        await lease?.stop({ release: true });
+        await lease?.stop({ release: !this.killed });
       }
       throw e;
     }

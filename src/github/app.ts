@@ -2,7 +2,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Probot } from 'probot';
 import { loadConfig } from '../config/load.js';
-import { checkConfiguredSecrets } from '../config/secrets.js';
 import { InvalidInputError } from '../errors.js';
 import { signerFromEnv } from './signer-env.js';
 import { AgoraGitHub, CANCEL_ACTION, RERUN_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
@@ -168,7 +167,6 @@ export function repoAccess(app: Probot, tokens: (installationId: number | undefi
 export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: AgoraLog): Promise<AgoraGitHub> {
   const cwd = process.cwd();
   const config = await loadConfig({ ...(env.AGORA_CONFIG ? { file: env.AGORA_CONFIG } : {}), cwd });
-  checkConfiguredSecrets(config, env);
   const signer = await signerFromEnv(env, cwd);
   const policy = await policyFromEnv(env);
   return new AgoraGitHub({

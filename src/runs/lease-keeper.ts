@@ -41,7 +41,7 @@ export interface LeaseKeeperOptions {
   /** The configured lease length (ms); the lease written may be longer (see {@link leaseHoldMs}). */
   ttlMs: number;
   roundTrips?: RecentDurations;
-  /** Another holder took the run (this process stalled past the lease): stop driving it. Called once. */
+  /** Another holder took the run (this process stalled past the lease), or renewals failed until the lease ran out: stop driving it. Called once. */
   onLost(): void;
   /** A renewal failed (the remote did not answer); it is tried again soon. */
   onError?(e: unknown): void;
@@ -91,6 +91,12 @@ export class LeaseKeeper {
         this.opts.onLost();
       } catch (e) {
         this.opts.onError?.(e);
+        if (this.opts.clock() >= this.lease.until) {
+          // Past expiry without a renewal: another replica may drive the run now. Stop, as if it had.
+          this.lostIt = true;
+          this.opts.onLost();
+          return;
+        }
         // Soon, but not in a tight loop against a remote that is down.
         this.schedule(Math.max(100, Math.min(1000, hold / 10)));
       }

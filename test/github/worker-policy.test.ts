@@ -35,7 +35,10 @@ describe('the worker policy from the app environment', () => {
     await expect(policyFromEnv({ AGORA_TRUSTED_REPOSITORY_IDS: 'octo/demo' })).rejects.toMatchObject({ code: 'invalid-environment', message: expect.stringContaining('"octo/demo" is not a repository id'), hint: expect.stringContaining('names can be transferred') });
     await expect(policyFromEnv({ AGORA_SECRETS_FILE: await file('{ nope') })).rejects.toMatchObject({ message: expect.stringContaining('cannot be read as JSON') });
     const bad = await file(JSON.stringify({ 'octo/demo': { A: 'long-enough-value' }, 5: ['x'], 6: { SHORT: 'abc' } }));
-    const e = await policyFromEnv({ AGORA_SECRETS_FILE: bad }).catch((x: unknown) => x as Error);
+    const e = (await policyFromEnv({ AGORA_SECRETS_FILE: bad }).then(
+      () => new Error('accepted'),
+      (x: unknown) => x,
+    )) as Error;
     expect(e.message).toContain('$.octo/demo: is not a repository id');
     expect(e.message).toContain('$.5: must be an object of secret names to string values');
     expect(e.message).toContain('$.6.SHORT: is shorter than 8 characters');
