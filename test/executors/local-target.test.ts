@@ -8,6 +8,7 @@ import { createLocalTarget, pidfilePath, type WorkerPidRecord } from '../../src/
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
 import { eventually } from '../support/eventually.js';
+import { workerGate } from '../support/gate.js';
 
 let root: string;
 let workspace: string;
@@ -97,7 +98,8 @@ describe('local target: running a worker', () => {
 
   it('runs in the workspace, writes stdin then closes it, and records then removes its pidfile', async () => {
     const target = createLocalTarget({ stateDir });
-    const j = job(sh('pwd > cwd.txt; cat > stdin.txt; echo ready > ready; sleep 0.5'), { stdin: '{"a":1}' });
+    const gate = workerGate(); // the worker stays up until its pidfile has been read
+    const j = job(sh(`pwd > cwd.txt; cat > stdin.txt; echo ready > ready; ${gate.wait}`), { stdin: '{"a":1}' });
     const running = target.run(j, new AbortController().signal);
     await eventually('worker ready', () => readFile(join(workspace, 'ready'), 'utf8').catch(() => undefined));
     const pidfile = pidfilePath(stateDir, 'run-1', 'item.a', 1);
@@ -106,7 +108,9 @@ describe('local target: running a worker', () => {
     expect(record.pgid).toBe(record.pid);
     expect(record.startTime).toBe(procStat(record.pid)!.startTime);
     expect(record).toMatchObject({ runId: 'run-1', itemId: 'item.a', attempt: 1 });
+    await gate.open();
     expect(await running).toEqual({ exitCode: 0, signal: null });
+    await gate.remove();
     expect(await readFile(join(workspace, 'stdin.txt'), 'utf8')).toBe('{"a":1}');
     expect((await readFile(join(workspace, 'cwd.txt'), 'utf8')).trim()).toBe(workspace);
     expect(await readdir(join(stateDir, 'run-1'))).toEqual([]);
