@@ -1,5 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repositoryScope, targetScope } from '../../src/executors/targets.js';
+import type { OrchConfig } from '../../src/config/types.js';
+import { createTargets, repositoryScope, targetScope } from '../../src/executors/targets.js';
 
 /** The app's docker scope: shared by every replica serving one repository, distinct for anything else. */
 describe('repositoryScope', () => {
@@ -28,5 +32,20 @@ describe('repositoryScope', () => {
 
   it('is never the CLI’s host-and-gitdir scope', () => {
     expect(repositoryScope(base)).not.toBe(targetScope('/srv/demo.git'));
+  });
+});
+
+/** The app asks for `local` only where its operator trusts the repository; the CLI always has it. */
+describe('createTargets', () => {
+  const config = { commandTarget: 'local', subagents: {} } as unknown as OrchConfig;
+
+  it('offers local by default, and nothing of it when told not to', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'agora-targets-'));
+    try {
+      expect(Object.keys(await createTargets({ config, stateDir, scope: 's' }))).toEqual(['local']);
+      expect(Object.keys(await createTargets({ config, stateDir, scope: 's', offerLocal: false }))).toEqual([]);
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
