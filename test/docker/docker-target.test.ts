@@ -9,7 +9,7 @@ import { containerName, createDockerTarget, DEFAULT_SCOPE, LABEL_MANAGED, LABEL_
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
 import { eventually } from '../support/eventually.js';
-import { connectEngine, DEFAULT_ENGINE, makeJob, managedContainers, NODE, tempDir, uniqueRunId } from './engine.js';
+import { connectEngine, containerGate, DEFAULT_ENGINE, makeJob, managedContainers, NODE, tempDir, uniqueRunId } from './engine.js';
 
 const docker = await connectEngine();
 const RUN_PREFIX = `dt${process.pid}`;
@@ -239,7 +239,8 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     const run = runId('resume-running');
     const proxy = await engineProxy();
     const dir = await workspace({ 'a.txt': 'a\n' });
-    const command = ['/bin/sh', '-c', 'echo started; sleep 2; echo done > result.txt; echo finished; exit 7'];
+    const gate = containerGate(d, run);
+    const command = ['/bin/sh', '-c', `echo started; ${gate.wait}; echo done > result.txt; echo finished; exit 7`];
     const first = makeJob({ runId: run, itemId: 'w', workspaceDir: dir, command });
     const old = createDockerTarget({ docker: proxy.docker, stopGraceSeconds: 1 });
     const pending = old.run(first, never);
@@ -249,6 +250,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     expect(lost.exitCode).toBeNull();
     expect(lost.infrastructureFailure).toBe(true);
     expect(lost.reason).toMatch(new RegExp(`^docker engine unreachable at unix://${proxy.path.replace(/[.]/g, '\\.')}: `));
+    expect(await gate.open()).toBe(1); // the container is still at the gate: its work happens after the cut
 
     // "Restart": a new target instance on a working connection.
     const fresh = createDockerTarget({ docker: d, stopGraceSeconds: 1 });
@@ -267,12 +269,14 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     const run = runId('resume-exited');
     const proxy = await engineProxy();
     const dir = await workspace();
-    const command = ['/bin/sh', '-c', 'sleep 1; echo out > out.txt; echo bye'];
+    const gate = containerGate(d, run);
+    const command = ['/bin/sh', '-c', `${gate.wait}; echo out > out.txt; echo bye`];
     const old = createDockerTarget({ docker: proxy.docker });
     const pending = old.run(makeJob({ runId: run, itemId: 'w', workspaceDir: dir, command }), never);
     const { Id } = await untilRunning(d, run);
     await proxy.cut();
     await pending;
+    await gate.open();
     await d.getContainer(Id).wait();
 
     const fresh = createDockerTarget({ docker: d });

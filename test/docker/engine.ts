@@ -63,3 +63,39 @@ export async function managedContainers(docker: Docker, runId?: string): Promise
 export function uniqueRunId(name: string): string {
   return `${name}-${process.pid}-${Date.now().toString(36)}`;
 }
+
+/**
+ * A gate a containerised worker waits at until the test opens it: for tests that must act while a
+ * container runs (cut the engine connection, kill the server), however slow the machine. The container's
+ * filesystem is its own, so `open()` creates the gate's file inside every running container of the run
+ * with an exec; a container started after `open()` waits until it is opened again.
+ */
+export interface ContainerGate {
+  /** Shell: loops until the gate is open in this container. */
+  readonly wait: string;
+  /** Opens the gate in the run's running containers; resolves with how many it opened (at least one). */
+  open(): Promise<number>;
+}
+
+const GATE_FILE = '/tmp/agora-gate-open';
+/** The shell loop every container gate waits in (the same for every run: each container has its own /tmp). */
+export const CONTAINER_GATE_WAIT = `while [ ! -e ${GATE_FILE} ]; do sleep 0.1; done`;
+
+export function containerGate(docker: Docker, runId: string): ContainerGate {
+  return {
+    wait: CONTAINER_GATE_WAIT,
+    async open() {
+      const running = (await managedContainers(docker, runId)).filter((c) => c.State === 'running');
+      if (running.length === 0) throw new Error(`no running container of run ${runId} to open the gate in`);
+      for (const info of running) {
+        const exec = await docker.getContainer(info.Id).exec({ Cmd: ['/bin/sh', '-c', `: > ${GATE_FILE}`], AttachStdout: true, AttachStderr: true });
+        const stream = await exec.start({ hijack: true, stdin: false });
+        stream.resume();
+        await new Promise<void>((resolve, reject) => stream.on('end', resolve).on('close', resolve).on('error', reject));
+        const { ExitCode } = await exec.inspect();
+        if (ExitCode !== 0) throw new Error(`opening the gate in container ${info.Id.slice(0, 12)} exited ${ExitCode}`);
+      }
+      return running.length;
+    },
+  };
+}

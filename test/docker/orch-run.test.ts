@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';
 import { eventually, scaled } from '../support/eventually.js';
-import { BUSYBOX, DEFAULT_ENGINE, connectEngine, managedContainers } from './engine.js';
+import { BUSYBOX, CONTAINER_GATE_WAIT, DEFAULT_ENGINE, connectEngine, containerGate, managedContainers } from './engine.js';
 
 /** `agora orch run` / `serve` with items on the docker target, against the real engine. */
 
@@ -24,7 +24,7 @@ const config = `export const orch = {
   queues: { default: { concurrency: 3 } },
   subagents: {
     write: { target: 'docker', command: ['sh', '-c', 'mkdir -p out && cat > out/$AGORA_ITEM.json'], docker: { image: '${BUSYBOX}' } },
-    slow: { target: 'docker', command: ['sh', '-c', 'sleep 4; echo slow > slow.txt'], docker: { image: '${BUSYBOX}' } },
+    slow: { target: 'docker', command: ['sh', '-c', '${CONTAINER_GATE_WAIT}; echo slow > slow.txt'], docker: { image: '${BUSYBOX}' } },
   },
 };
 `;
@@ -94,6 +94,7 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
 
     const second = startServe(repo, env);
     servers.push(second);
+    await containerGate(docker!, runId).open(); // its work happens only after the first serve is gone
     const done = await eventually('the run to finish', async () => {
       const s = await status(repo, runId);
       return s && s.status !== 'running' ? s : undefined;

@@ -11,7 +11,7 @@ import { openLocalStore } from '../../src/git/local-store.js';
 import type { AgoraGitHub } from '../../src/github/agora-github.js';
 import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
-import { BUSYBOX, DEFAULT_ENGINE, connectEngine, managedContainers } from '../docker/engine.js';
+import { BUSYBOX, CONTAINER_GATE_WAIT, DEFAULT_ENGINE, connectEngine, containerGate, managedContainers } from '../docker/engine.js';
 import { checkRuns, commandPlan, startAppWorld, until, type AppWorld } from './app-world.js';
 import { eventually, scaled } from '../support/eventually.js';
 
@@ -271,7 +271,7 @@ describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead re
   });
 
   it('the item ends success after 1 attempt, in the one container it started in, and the gate is green', async () => {
-    const text = commandPlan('takeover', [{ id: 'slow', run: 'sleep 8; echo "host=$(hostname)" > slow.txt', locks: ['slow.txt'] }]);
+    const text = commandPlan('takeover', [{ id: 'slow', run: `${CONTAINER_GATE_WAIT}; echo "host=$(hostname)" > slow.txt`, locks: ['slow.txt'] }]);
     const sha = await w.sim.push(w.fullName, { branch: 'takeover', files: { 'plan.json': text }, message: 'Slow plan in a container' });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'takeover', base: 'main', title: 'Takeover' });
     runId = `takeover-${sha.slice(0, 12)}`;
@@ -289,6 +289,7 @@ describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead re
     const left = await managedContainers(docker!, id);
     expect(left.map((c) => [c.Labels['agora.attempt'], c.State])).toEqual([['1', 'running']]);
     await proxy.up();
+    await containerGate(docker!, id).open(); // the container's work happens only after its replica died
 
     await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 45_000);
     await w.quiesce();
