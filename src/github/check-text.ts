@@ -6,12 +6,12 @@ import { codeBlock, codeSpan, plainText, tableCellCode, tableCellText } from './
 
 /**
  * What people read in the check runs: the item summaries, the run's table and Mermaid DAG, the invalid
- * plan's problems. Pure functions of the state; every text is kept under GitHub's 65,535-character limit.
+ * plan's problems. Pure functions of the state; every text is kept under GitHub's limit of 65,535 UTF-8 bytes.
  * Every string that a plan, a worker or a person wrote (keys, paths, messages quoting them, reasons, logs)
  * goes through untrusted-markdown.ts, so it renders as text.
  */
 
-/** GitHub's limit for `output.summary` and `output.text` (DESIGN.md §7). */
+/** GitHub's limit for `output.summary` and `output.text`, in UTF-8 bytes (DESIGN.md §7). */
 export const CHECK_TEXT_LIMIT = 65_535;
 
 export type CheckConclusion = 'success' | 'failure' | 'skipped' | 'cancelled' | 'neutral';
@@ -37,11 +37,14 @@ export function runConclusion(state: RunState): CheckConclusion {
   return state.status === 'done' ? 'success' : state.status === 'cancelled' ? 'cancelled' : 'failure';
 }
 
-/** Cuts `text` to GitHub's limit, saying so at the end. */
+/** Cuts `text` to GitHub's limit in UTF-8 bytes, at a character boundary, saying so at the end. */
 export function fitCheckText(text: string, limit = CHECK_TEXT_LIMIT): string {
-  if (text.length <= limit) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= limit) return text;
   const note = '\n\n… (cut to fit GitHub\'s check-run size limit; the full text is in the run\'s state ref)';
-  return text.slice(0, limit - note.length) + note;
+  let end = limit - Buffer.byteLength(note, 'utf8');
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // bytes[end] continues a character: cut before it starts
+  return bytes.subarray(0, end).toString('utf8') + note;
 }
 
 /** The failed `agora` check of an invalid plan: every problem by JSON path. */

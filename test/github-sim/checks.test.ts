@@ -49,12 +49,18 @@ describe('check runs and check suites', () => {
     expect(completedSuite).toMatchObject({ check_suite: { conclusion: 'failure', head_sha: w.repo.headSha } });
   });
 
-  it('enforces GitHub limits: 65,535 chars, 50 annotations a request, 3 actions (label/identifier 20, description 40)', async () => {
+  it('enforces GitHub limits: 65,535 bytes of text, 50 annotations a request, 3 actions (label/identifier 20, description 40)', async () => {
     const base = { ...o, name: 'limits', head_sha: w.repo.headSha };
     const ok = await w.octokit.checks.create({ ...base, output: { title: 't', summary: 'x'.repeat(65_535), text: 'y'.repeat(65_535) } });
     expect(ok.status).toBe(201);
     await expect(w.octokit.checks.create({ ...base, output: { title: 't', summary: 'x'.repeat(65_536) } })).rejects.toMatchObject({ status: 422 });
     await expect(w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', text: 'x'.repeat(65_536) } })).rejects.toMatchObject({ status: 422 });
+    // Bytes, not characters: 21,846 three-byte characters are 65,538 bytes.
+    await expect(w.octokit.checks.create({ ...base, output: { title: 't', summary: '…'.repeat(21_846) } })).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringContaining('exceeds a maximum bytesize'),
+    });
+    expect((await w.octokit.checks.create({ ...base, output: { title: 't', summary: '…'.repeat(21_845) } })).status).toBe(201);
     const ann = (n: number) => Array.from({ length: n }, (_, i) => ({ path: 'a', start_line: i + 1, end_line: i + 1, annotation_level: 'notice' as const, message: `m${i}` }));
     expect((await w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', annotations: ann(50) } })).status).toBe(200);
     await expect(w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', annotations: ann(51) } })).rejects.toMatchObject({ status: 422 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHECK_TEXT_LIMIT, conclusionOf, invalidPlanSummary, itemOutput, mermaidDag, runConclusion, runSummary } from '../../src/github/check-text.js';
+import { CHECK_TEXT_LIMIT, conclusionOf, fitCheckText, invalidPlanSummary, itemOutput, mermaidDag, runConclusion, runSummary } from '../../src/github/check-text.js';
 import type { ItemState, RunState } from '../../src/engine/types.js';
 import type { Plan } from '../../src/plan/schema.js';
 import { activeConstructs, codeSpanContent, fencedBlock, renderedText, tableCells } from './markdown-reader.js';
@@ -34,6 +34,22 @@ describe('check run texts', () => {
     expect(dag).toMatch(/class n1 failed/);
     expect(dag).toMatch(/class n2 skipped/);
     expect(dag).not.toMatch(/classDef running/);
+  });
+
+  it('cuts on UTF-8 bytes at a character boundary: a summary of multi-byte text fits 65,535 bytes and ends whole', () => {
+    const { plan, state } = world(2000, () => 'failed');
+    for (const item of Object.values(state.items)) item.reason = 'exit 3 — ünïcödé ✓ 🙂 … '.repeat(3);
+    const summary = runSummary(plan, state);
+    expect(Buffer.byteLength(summary, 'utf8')).toBeLessThanOrEqual(CHECK_TEXT_LIMIT);
+    expect(summary).toMatch(/cut to fit/);
+    expect(summary).not.toContain('\ufffd'); // no character cut in half
+    for (let k = 0; k < 8; k++) {
+      const text = `${'a'.repeat(k)}${'🙂'.repeat(20_000)}`; // 4-byte characters at every alignment
+      const cut = fitCheckText(text);
+      expect(Buffer.byteLength(cut, 'utf8')).toBeLessThanOrEqual(CHECK_TEXT_LIMIT);
+      expect(Buffer.byteLength(cut, 'utf8')).toBeGreaterThan(CHECK_TEXT_LIMIT - 4);
+      expect(cut).not.toContain('\ufffd');
+    }
   });
 
   it('keeps a huge run summary, item summary and problem list under 65,535 characters, saying it was cut', () => {

@@ -28,8 +28,9 @@ const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 function checkLimits(body: CheckBody): void {
   for (const field of ['summary', 'text'] as const) {
     const v = body.output?.[field];
-    if (typeof v === 'string' && v.length > MAX_TEXT) {
-      throw new HttpError(422, `Invalid request.\n\nOnly ${MAX_TEXT} characters are allowed; ${v.length} were supplied.`, {
+    // GitHub's documented "65535 characters" is enforced on the UTF-8 bytes.
+    if (typeof v === 'string' && Buffer.byteLength(v, 'utf8') > MAX_TEXT) {
+      throw new HttpError(422, `Invalid request.\n\noutput.${field} exceeds a maximum bytesize of ${MAX_TEXT}.`, {
         errors: [{ resource: 'CheckRun', field: `output.${field}`, code: 'too_long' }],
       });
     }
