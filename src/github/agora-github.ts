@@ -22,6 +22,7 @@ import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
 import { finishAudit, regate, type AppSigner, type AuditOutcome } from './audit-release.js';
 import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary } from './check-text.js';
+import { checkRole, isAgoraCheckName, itemCheckName, itemExternalId, RUN_CHECK_NAME, runExternalId } from './check-names.js';
 import { blobAt, classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
 import { landPatches } from './land-patches.js';
 import { RepoContext } from './repo-context.js';
@@ -573,13 +574,13 @@ export class AgoraGitHub {
       if (!(await repo.store.hasObject(state.base))) await repo.store.fetch([state.base]);
       const ev: PlanEvent = { ...handle, headSha: state.base, branch: branch ?? (await branchAt(repo, [state.base, state.integrationHead])) ?? '' };
       const existing = await ev.octokit.paginate(ev.octokit.rest.checks.listForRef, { owner: ev.owner, repo: ev.repo, ref: state.base, filter: 'latest', per_page: 100 });
-      const byExternal = new Map(existing.filter((c) => c.name === 'agora' || c.name.startsWith('agora / ')).map((c) => [c.external_id ?? '', c]));
-      const old = byExternal.get(stored.runId);
+      const byExternal = new Map(existing.filter((c) => isAgoraCheckName(c.name)).map((c) => [c.external_id ?? '', c]));
+      const old = byExternal.get(runExternalId(stored.runId));
       const runCheck = old && old.status !== 'completed' ? old.id : await this.createRunCheck(ev, stored);
       const itemChecks = new Map<string, number>();
       const reported = new Map<string, ItemState['status']>();
       for (const item of plan.items) {
-        const c = byExternal.get(`${stored.runId}/${item.id}`);
+        const c = byExternal.get(itemExternalId(stored.runId, item.id));
         const now = state.items[item.id]!;
         if (!c) itemChecks.set(item.id, await this.createItemCheck(ev, stored, item.id, 'queued'));
         else {
@@ -665,9 +666,9 @@ export class AgoraGitHub {
       owner: ev.owner,
       repo: ev.repo,
       head_sha: ev.headSha,
-      name: 'agora',
+      name: RUN_CHECK_NAME,
       status: 'in_progress',
-      external_id: stored.runId,
+      external_id: runExternalId(stored.runId),
       output: { title: `Run ${stored.runId}: ${stored.plan.items.length} items`, summary: runSummary(stored.plan, stored.state) },
       actions: [CANCEL_ACTION],
     });
@@ -681,9 +682,9 @@ export class AgoraGitHub {
       owner: ev.owner,
       repo: ev.repo,
       head_sha: ev.headSha,
-      name: `agora / ${item.id}`,
+      name: itemCheckName(item.id),
       status,
-      external_id: `${stored.runId}/${item.id}`,
+      external_id: itemExternalId(stored.runId, item.id),
       output:
         status === 'queued'
           ? { title: `${item.id}: queued`, summary: `Run \`${stored.runId}\`, item \`${item.id}\`: waiting for ${item.depends_on.length ? item.depends_on.map((d) => `\`${d}\``).join(', ') : 'a free slot'}.` }
@@ -794,16 +795,16 @@ export class AgoraGitHub {
 
   private async handleAction(ev: CheckActionEvent): Promise<ActionOutcome> {
     if (this.closed) return { kind: 'ignored', why: 'the app is stopping' };
-    if (ev.checkName === 'agora / audit') return this.rerun(ev);
-    const isRunCheck = ev.checkName === 'agora';
-    const slash = ev.externalId.indexOf('/');
-    if (isRunCheck ? slash >= 0 : slash <= 0) return { kind: 'ignored', why: `not an agora run or item check: ${ev.checkName}` };
-    if (isRunCheck && ev.request !== 'cancel') return { kind: 'ignored', why: 'the run check offers only Cancel run' };
-    if (!isRunCheck && ev.request !== 'retry') return { kind: 'ignored', why: 'an item check offers only Retry' };
-    const runId = isRunCheck ? ev.externalId : ev.externalId.slice(0, slash);
-    const event: RunEvent = isRunCheck
-      ? { type: 'cancel-run', reason: `cancelled by @${ev.by} (Cancel run button)` }
-      : { type: 'retry-item', itemId: ev.externalId.slice(slash + 1), reason: `retried by @${ev.by}` };
+    const role = checkRole(ev.checkName, ev.externalId);
+    if (!role) return { kind: 'ignored', why: `not an agora run or item check: ${ev.checkName}` };
+    if (role.kind === 'gate') return this.rerun(ev);
+    if (role.kind === 'run' && ev.request !== 'cancel') return { kind: 'ignored', why: 'the run check offers only Cancel run' };
+    if (role.kind === 'item' && ev.request !== 'retry') return { kind: 'ignored', why: 'an item check offers only Retry' };
+    const runId = role.runId;
+    const event: RunEvent =
+      role.kind === 'run'
+        ? { type: 'cancel-run', reason: `cancelled by @${ev.by} (Cancel run button)` }
+        : { type: 'retry-item', itemId: role.itemId, reason: `retried by @${ev.by}` };
     const repo = await this.repoFor(ev);
     await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
     // recordRequest writes through the mirror: a leased push; when another writer moved the run, the
@@ -1105,7 +1106,7 @@ async function finalRunCheck(ev: PlanEvent, conclusion: 'failure' | 'action_requ
   await ev.octokit.rest.checks.create({
     owner: ev.owner,
     repo: ev.repo,
-    name: 'agora',
+    name: RUN_CHECK_NAME,
     head_sha: ev.headSha,
     status: 'completed',
     conclusion,

@@ -6,6 +6,7 @@ import { InvalidInputError } from '../errors.js';
 import { signerFromEnv } from './signer-env.js';
 import { AgoraGitHub, CANCEL_ACTION, RERUN_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
 import { policyFromEnv } from './worker-policy.js';
+import { GATE_CHECK_NAME } from './check-names.js';
 
 /**
  * The Probot app: `push` to a branch and `pull_request` opened/synchronize/reopened hand the head commit
@@ -46,7 +47,7 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
       const run = p.check_run;
       // GitHub sends requested_action and rerequested only to the app that created the check run.
       let request: 'retry' | 'cancel' | 'rerun';
-      if (p.action === 'rerequested') request = run.name === 'agora / audit' ? 'rerun' : 'retry';
+      if (p.action === 'rerequested') request = run.name === GATE_CHECK_NAME ? 'rerun' : 'retry';
       else {
         const identifier = (p as { requested_action?: { identifier?: string } }).requested_action?.identifier;
         if (identifier === RETRY_ACTION.identifier) request = 'retry';

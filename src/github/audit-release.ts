@@ -11,6 +11,7 @@ import type { Octokit } from './agora-github.js';
 import { fitCheckText } from './check-text.js';
 import { trailers } from './plan-commit.js';
 import { checkBranch, type BranchCheck } from '../runs/branch-check.js';
+import { GATE_CHECK_NAME, gateExternalId } from './check-names.js';
 
 /**
  * The end of a run on GitHub: the audit bundle (anchored in refs/agora/anchors/<run>, pushed; signed with
@@ -167,11 +168,11 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   await a.octokit.rest.checks.create({
     owner: a.owner,
     repo: a.repo,
-    name: 'agora / audit',
+    name: GATE_CHECK_NAME,
     head_sha: a.gateSha,
     status: 'completed',
     conclusion,
-    external_id: `${runId}/audit`,
+    external_id: gateExternalId(runId),
     output: { title: conclusion === 'success' ? 'Audited' : `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, summary: fitCheckText(summary) },
     actions: conclusion === 'success' ? [] : [RERUN_ACTION],
   });
@@ -220,11 +221,11 @@ export async function regate(a: { octokit: Octokit; owner: string; repo: string;
   await a.octokit.rest.checks.create({
     owner: a.owner,
     repo: a.repo,
-    name: 'agora / audit',
+    name: GATE_CHECK_NAME,
     head_sha: a.head,
     status: 'completed',
     conclusion: 'failure',
-    external_id: `${runId}/audit`,
+    external_id: gateExternalId(runId),
     output: {
       title: `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
       summary: fitCheckText(

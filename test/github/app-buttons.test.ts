@@ -58,6 +58,27 @@ describe('check run buttons', () => {
     expect(w.errors).toEqual([]);
   });
 
+  it('an item called audit gets its own check: its Retry retries the item and never re-runs the plan', async () => {
+    const m = `${marker}-audit`;
+    const text = commandPlan('named-audit', [{ id: 'audit', run: `if [ -f ${m} ]; then echo ok > audited.txt; else echo x > ${m}; exit 4; fi`, locks: ['audited.txt'] }]);
+    const sha = await w.sim.push(w.fullName, { branch: 'named-audit', files: { 'plan.json': text }, message: 'An item called audit' });
+    await w.quiesce();
+    let checks = await checkRuns(w, sha);
+    const failed = checks.get('agora / item audit')!;
+    expect(failed).toMatchObject({ status: 'completed', conclusion: 'failure', external_id: expect.stringMatching(/^named-audit-.*\/audit$/) });
+    // The red gate of the failed run sits on the same commit, under its own name and external id.
+    expect(checks.get('agora / audit')).toMatchObject({ conclusion: 'failure', external_id: expect.stringMatching(/^named-audit-.*:audit$/) });
+    const before = w.agora.actionOutcomes.length;
+    w.sim.clickCheckRunButton(w.fullName, failed.id, RETRY_ACTION.identifier, 'octo');
+    await w.quiesce();
+    await rm(m, { force: true });
+    expect(w.agora.actionOutcomes.slice(before)).toEqual([{ kind: 'recorded', runId: expect.stringMatching(/^named-audit-/), event: 'retry-item', resumed: true }]);
+    checks = await checkRuns(w, sha);
+    expect(checks.get('agora / item audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(w.errors).toEqual([]);
+  });
+
   it('Re-run (rerequested) on a failed item check retries it too', async () => {
     const m = `${marker}-rerun`;
     const text = commandPlan('rerun', [{ id: 'once', run: `if [ -f ${m} ]; then echo ok > ok.txt; else echo x > ${m}; exit 2; fi`, locks: ['ok.txt'] }]);
