@@ -119,10 +119,10 @@ export interface RepoAccess {
 /** A person pressed a check run's button (`requested_action`) or "Re-run" on it (`rerequested`). */
 export interface CheckActionEvent extends RepoHandle {
   /**
-   * `retry` an item (its check's Retry button or Re-run), `cancel` the run (the `agora` check's button), or
-   * `rerun` the plan on the gate's commit (`agora / audit`'s Re-run plan button, or Re-run on it).
+   * `retry` an item (its check's Retry button or Re-run), or `rerun` the plan on the gate's commit
+   * (`agora / audit`'s Re-run plan button, or Re-run on it).
    */
-  request: 'retry' | 'cancel' | 'rerun';
+  request: 'retry' | 'rerun';
   /** The check run's name and external id (`<run>` for `agora`, `<run>/<item>` for an item). */
   checkName: string;
   externalId: string;
@@ -133,9 +133,17 @@ export interface CheckActionEvent extends RepoHandle {
   by: string;
 }
 
+/** A head commit nobody wants run any more: its pull request was closed (merged or not) or its branch deleted. */
+export interface HeadAbandonedEvent extends RepoHandle {
+  cause: { kind: 'pull-request-closed'; number: number } | { kind: 'branch-deleted' };
+  headSha: Oid;
+  branch: string | null;
+  /** Who closed or deleted it (login). */
+  by: string;
+}
+
 /** Check run buttons (GitHub: at most 3 per check run; label ≤ 20, identifier ≤ 20, description ≤ 40 chars). */
 export const RETRY_ACTION = { label: 'Retry', identifier: 'agora-retry', description: 'Run this item again' } as const;
-export const CANCEL_ACTION = { label: 'Cancel run', identifier: 'agora-cancel', description: 'Stop every item of this run' } as const;
 export { RERUN_ACTION } from './audit-release.js';
 
 /** What one sweep did (for logs and tests). */
@@ -280,6 +288,25 @@ export class AgoraGitHub {
           this.opts.log?.info(`agora: ${ev.request} by ${ev.by} on ${ev.checkName}: ${o.kind}`);
         },
         (e: unknown) => this.opts.log?.error(`agora: ${ev.request} on ${ev.checkName}: ${(e as Error).stack ?? String(e)}`),
+      ),
+    );
+  }
+
+  /**
+   * A pull request closed (merged or not), or a branch deleted, while a run of its head commit still
+   * goes: the run is cancelled. This is how a person stops a run on github.com: GitHub shows a check
+   * run's buttons only once it has completed, so a running `agora` check can offer no Cancel button.
+   */
+  onHeadAbandoned(ev: HeadAbandonedEvent): void {
+    this.known.set(`${ev.owner}/${ev.repo}`.toLowerCase(), handleOf(ev));
+    const what = ev.cause.kind === 'pull-request-closed' ? `pull request #${ev.cause.number} was closed` : `branch ${ev.branch} was deleted`;
+    this.track(
+      this.cancelRunsAt(ev, `cancelled: ${what} by @${ev.by}`).then(
+        (outcomes) => {
+          this.actionOutcomes.push(...outcomes);
+          this.opts.log?.info(`agora: ${what} by ${ev.by}: ${outcomes.map((o) => o.kind).join(', ') || 'no run to cancel'}`);
+        },
+        (e: unknown) => this.opts.log?.error(`agora: ${what}: ${(e as Error).stack ?? String(e)}`),
       ),
     );
   }
@@ -670,7 +697,6 @@ export class AgoraGitHub {
       status: 'in_progress',
       external_id: runExternalId(stored.runId),
       output: { title: `Run ${stored.runId}: ${stored.plan.items.length} items`, summary: runSummary(stored.plan, stored.state) },
-      actions: [CANCEL_ACTION],
     });
     return res.data.id;
   }
@@ -798,15 +824,38 @@ export class AgoraGitHub {
     const role = checkRole(ev.checkName, ev.externalId);
     if (!role) return { kind: 'ignored', why: `not an agora run or item check: ${ev.checkName}` };
     if (role.kind === 'gate') return this.rerun(ev);
-    if (role.kind === 'run' && ev.request !== 'cancel') return { kind: 'ignored', why: 'the run check offers only Cancel run' };
-    if (role.kind === 'item' && ev.request !== 'retry') return { kind: 'ignored', why: 'an item check offers only Retry' };
+    if (role.kind === 'run') return { kind: 'ignored', why: 'the run check offers no button (close the pull request to cancel the run)' };
+    if (ev.request !== 'retry') return { kind: 'ignored', why: 'an item check offers only Retry' };
     const runId = role.runId;
-    const event: RunEvent =
-      role.kind === 'run'
-        ? { type: 'cancel-run', reason: `cancelled by @${ev.by} (Cancel run button)` }
-        : { type: 'retry-item', itemId: role.itemId, reason: `retried by @${ev.by}` };
+    const event: RunEvent = { type: 'retry-item', itemId: role.itemId, reason: `retried by @${ev.by}` };
     const repo = await this.repoFor(ev);
     await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+    return this.recordAndDrive(ev, repo, runId, event, ev.branch);
+  }
+
+  /**
+   * Cancels every run still going on the abandoned head commit (run ids end in its short sha). A deleted
+   * branch's commit that another branch still points at keeps its runs: that branch still wants them.
+   */
+  private async cancelRunsAt(ev: HeadAbandonedEvent, reason: string): Promise<ActionOutcome[]> {
+    const repo = await this.repoFor(ev);
+    const holder = ev.cause.kind === 'branch-deleted' ? await branchAt(repo, [ev.headSha]) : null;
+    if (holder !== null) return [{ kind: 'ignored', why: `branch ${holder} still points at ${ev.headSha.slice(0, 12)}` }];
+    await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+    const outcomes: ActionOutcome[] = [];
+    const suffix = `-${ev.headSha.slice(0, 12)}`;
+    for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
+      const runId = ref.slice(repo.refs.runsPrefix.length);
+      if (!runId.endsWith(suffix)) continue;
+      const run = await readRun(repo.store, repo.refs, runId);
+      if (run?.state.base !== ev.headSha) continue; // a run that already ended comes back as no-change
+      outcomes.push(await this.recordAndDrive(ev, repo, runId, { type: 'cancel-run', reason }, ev.branch));
+    }
+    return outcomes;
+  }
+
+  /** Records a person's request in the run's state, then wakes the run's driver here or resumes the run. */
+  private async recordAndDrive(ev: RepoHandle, repo: RepoContext, runId: string, event: RunEvent, branch: string | null): Promise<ActionOutcome> {
     // recordRequest writes through the mirror: a leased push; when another writer moved the run, the
     // ref is re-fetched and the event applied again to the new state.
     const outcome = await recordRequest(repo.store, repo.refs, runId, event, this.clock);
@@ -817,7 +866,7 @@ export class AgoraGitHub {
       active.wake();
       return { kind: 'recorded', runId, event: event.type, resumed: false };
     }
-    const resumed = await this.resume(ev, repo, outcome.run, ev.branch);
+    const resumed = await this.resume(ev, repo, outcome.run, branch);
     return { kind: 'recorded', runId, event: event.type, resumed };
   }
 

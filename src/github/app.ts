@@ -4,7 +4,7 @@ import type { Probot } from 'probot';
 import { loadConfig } from '../config/load.js';
 import { InvalidInputError } from '../errors.js';
 import { signerFromEnv } from './signer-env.js';
-import { AgoraGitHub, CANCEL_ACTION, RERUN_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
+import { AgoraGitHub, RERUN_ACTION, RETRY_ACTION, type Octokit, type PlanEvent, type RepoAccess, type RepoHandle } from './agora-github.js';
 import { policyFromEnv } from './worker-policy.js';
 import { GATE_CHECK_NAME } from './check-names.js';
 
@@ -29,9 +29,16 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
     const tokens = installationTokens(app);
     app.on('push', async (context) => {
       const p = context.payload;
-      if (!p.ref.startsWith('refs/heads/') || p.deleted || /^0+$/.test(p.after)) return;
+      if (!p.ref.startsWith('refs/heads/')) return;
       const token = tokens(p.installation?.id);
-      agora.onPlanEvent(planEvent(context.octokit as Octokit, token, p.repository as RepositoryPayload, p.ref.slice('refs/heads/'.length), p.after));
+      const branch = p.ref.slice('refs/heads/'.length);
+      if (p.deleted || /^0+$/.test(p.after)) {
+        if (/^0+$/.test(p.before)) return;
+        const by = p.sender?.login ?? 'someone';
+        agora.onHeadAbandoned({ ...repoHandle(context.octokit as Octokit, token, p.repository as RepositoryPayload), cause: { kind: 'branch-deleted' }, headSha: p.before, branch, by });
+        return;
+      }
+      agora.onPlanEvent(planEvent(context.octokit as Octokit, token, p.repository as RepositoryPayload, branch, p.after));
     });
     app.on(['pull_request.opened', 'pull_request.synchronize', 'pull_request.reopened'], async (context) => {
       const pr = context.payload.pull_request;
@@ -40,18 +47,26 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
       const token = tokens(context.payload.installation?.id);
       agora.onPlanEvent(planEvent(context.octokit as Octokit, token, context.payload.repository as RepositoryPayload, pr.head.ref, pr.head.sha));
     });
-    // Buttons: Retry on a failed item's check, Cancel run on `agora`, Re-run plan on a red `agora / audit`;
-    // "Re-run" on an item check retries it, on the gate it runs the plan again.
+    // Closing a pull request (merged or not) cancels what still runs on its head.
+    app.on('pull_request.closed', async (context) => {
+      const pr = context.payload.pull_request;
+      if (pr.head.repo?.full_name !== context.payload.repository.full_name) return;
+      const token = tokens(context.payload.installation?.id);
+      const by = context.payload.sender?.login ?? 'someone';
+      const handle = repoHandle(context.octokit as Octokit, token, context.payload.repository as RepositoryPayload);
+      agora.onHeadAbandoned({ ...handle, cause: { kind: 'pull-request-closed', number: pr.number }, headSha: pr.head.sha, branch: pr.head.ref, by });
+    });
+    // Buttons (GitHub shows them on completed check runs only): Retry on a failed item's check, Re-run plan
+    // on a red `agora / audit`; "Re-run" on an item check retries it, on the gate it runs the plan again.
     app.on(['check_run.requested_action', 'check_run.rerequested'], async (context) => {
       const p = context.payload;
       const run = p.check_run;
       // GitHub sends requested_action and rerequested only to the app that created the check run.
-      let request: 'retry' | 'cancel' | 'rerun';
+      let request: 'retry' | 'rerun';
       if (p.action === 'rerequested') request = run.name === GATE_CHECK_NAME ? 'rerun' : 'retry';
       else {
         const identifier = (p as { requested_action?: { identifier?: string } }).requested_action?.identifier;
         if (identifier === RETRY_ACTION.identifier) request = 'retry';
-        else if (identifier === CANCEL_ACTION.identifier) request = 'cancel';
         else if (identifier === RERUN_ACTION.identifier) request = 'rerun';
         else return;
       }

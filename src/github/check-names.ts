@@ -6,7 +6,7 @@
  * the App's own.
  */
 
-/** The run's check: its summary table, Cancel run. */
+/** The run's check: its summary table and DAG. */
 export const RUN_CHECK_NAME = 'agora';
 /** The merge gate: the audit bundle verified, on the branch head. */
 export const GATE_CHECK_NAME = 'agora / audit';

@@ -77,19 +77,21 @@ describe('check runs and check suites', () => {
     const other = w.sim.createApp({ webhookUrl: w.receiver.url, secret: 'test-secret' });
     w.sim.installApp(other.appId, 'octo/demo');
     const run = await w.octokit.checks.create({ ...o, name: 'buttons', head_sha: w.repo.headSha, actions: [{ label: 'Retry item', identifier: 'retry:a', description: 'Run it again' }] });
-    w.sim.clickCheckRunButton('octo/demo', run.data.id, 'retry:a');
+    // GitHub shows the buttons of a completed check run only, and re-runs only completed ones.
+    expect(() => w.sim.clickCheckRunButton('octo/demo', run.data.id, 'retry:a')).toThrow(/only once it completed/);
     expect(() => w.sim.rerequestCheckRun('octo/demo', run.data.id)).toThrow(/Validation Failed/);
     await expect(w.octokit.checks.rerequestRun({ ...o, check_run_id: run.data.id })).rejects.toMatchObject({ status: 422 });
     for (const r of (await w.octokit.checks.listForRef({ ...o, ref: w.repo.headSha, filter: 'all' })).data.check_runs) {
       if (r.status !== 'completed') await w.octokit.checks.update({ ...o, check_run_id: r.id, conclusion: 'neutral' });
     }
+    w.sim.clickCheckRunButton('octo/demo', run.data.id, 'retry:a');
     w.sim.rerequestCheckRun('octo/demo', run.data.id);
     expect(() => w.sim.clickCheckRunButton('octo/demo', run.data.id, 'nope')).toThrow();
     await w.octokit.checks.rerequestRun({ ...o, check_run_id: run.data.id });
     await w.sim.settle();
     const mine = received('check_run').filter((p) => (p.check_run as { id: number }).id === run.data.id);
-    expect(mine.map((p) => p.action)).toEqual(['created', 'requested_action', 'completed', 'rerequested', 'rerequested']);
-    expect(mine[1]).toMatchObject({ requested_action: { identifier: 'retry:a' }, installation: { id: w.installationId } });
+    expect(mine.map((p) => p.action)).toEqual(['created', 'completed', 'requested_action', 'rerequested', 'rerequested']);
+    expect(mine[2]).toMatchObject({ requested_action: { identifier: 'retry:a' }, installation: { id: w.installationId } });
     const otherDeliveries = w.sim.webhookDeliveries.filter((d) => d.appId === other.appId && d.event === 'check_run');
     expect(otherDeliveries).toEqual([]);
   });

@@ -61,7 +61,7 @@ describe('webhook contract', () => {
     const w = await startWorld({ strict: true });
     try {
       const run = await w.octokit.checks.create({ owner: 'octo', repo: 'demo', name: 'n', head_sha: w.repo.headSha, actions: [{ label: 'Go', identifier: 'go', description: 'd' }] });
-      (w.sim.sim.state.checkRuns.get(run.data.id) as { conclusion: string | null }).conclusion = 'bogus';
+      Object.assign(w.sim.sim.state.checkRuns.get(run.data.id)!, { status: 'completed', conclusion: 'bogus' });
       expect(() => w.sim.clickCheckRunButton('octo/demo', run.data.id, 'go')).toThrow(/webhooks-schemas/);
       expect(w.sim.contractViolations).toEqual([expect.objectContaining({ kind: 'webhook', operation: 'check_run.requested_action' })]);
     } finally {

@@ -26,14 +26,15 @@ describe('a Probot app against the simulator', () => {
             context.repo({
               name: 'agora',
               head_sha: context.payload.pull_request.head.sha,
-              status: 'in_progress' as const,
-              actions: [{ label: 'Cancel run', identifier: 'cancel', description: 'Cancel the run' }],
+              status: 'completed' as const,
+              conclusion: 'failure' as const,
+              actions: [{ label: 'Retry', identifier: 'retry', description: 'Run it again' }],
             }),
           );
         });
         p.on('check_run.requested_action', async (context) => {
           await context.octokit.rest.checks.update(
-            context.repo({ check_run_id: context.payload.check_run.id, conclusion: 'cancelled' as const, output: { title: 'Cancelled', summary: `by ${context.payload.sender.login}` } }),
+            context.repo({ check_run_id: context.payload.check_run.id, conclusion: 'success' as const, output: { title: 'Retried', summary: `by ${context.payload.sender.login}` } }),
           );
         });
       },
@@ -58,10 +59,10 @@ describe('a Probot app against the simulator', () => {
     await sim.openPullRequest('octo/demo', { head: 'plan', base: 'main', title: 'Run plan' });
     await sim.settle();
     const run = [...sim.sim.state.checkRuns.values()].find((r) => r.name === 'agora');
-    expect(run?.status).toBe('in_progress');
-    sim.clickCheckRunButton('octo/demo', run!.id, 'cancel', 'octo');
+    expect(run).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    sim.clickCheckRunButton('octo/demo', run!.id, 'retry', 'octo');
     await sim.settle();
-    expect(run).toMatchObject({ status: 'completed', conclusion: 'cancelled', output: { summary: 'by octo' } });
+    expect(run).toMatchObject({ status: 'completed', conclusion: 'success', output: { summary: 'by octo' } });
     expect(seen).toEqual(expect.arrayContaining(['installation.created', 'push.undefined', 'pull_request.opened', 'check_run.created', 'check_run.requested_action', 'check_run.completed']));
     expect(sim.webhookDeliveries.every((d) => d.status === 'OK')).toBe(true);
     expect(sim.contractViolations).toEqual([]);

@@ -3,11 +3,11 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CANCEL_ACTION, RETRY_ACTION } from '../../src/github/agora-github.js';
+import { RETRY_ACTION } from '../../src/github/agora-github.js';
 import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 
-/** The check-run buttons as a user presses them: Retry on a failed item, Re-run, and Cancel run. */
+/** The check-run buttons as a user presses them (Retry on a failed item, Re-run), and how a person cancels a run. */
 describe('check run buttons', () => {
   let w: AppWorld;
   const marker = join(tmpdir(), `agora-retry-${randomUUID()}`);
@@ -95,27 +95,45 @@ describe('check run buttons', () => {
     expect(w.errors).toEqual([]);
   });
 
-  it('Cancel run on the running agora check ends every item check cancelled with the reason', async () => {
+  it('closing the pull request cancels its running run: every item check ends cancelled with the reason', async () => {
     const text = commandPlan('long', [
       { id: 'slow', run: 'sleep 600' },
       { id: 'later', run: 'true', depends_on: ['slow'] },
     ]);
     const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': text }, message: 'Slow plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'long', base: 'main', title: 'Slow' });
     await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     const agora = (await checkRuns(w, sha)).get('agora')!;
     expect(agora.status).toBe('in_progress');
-    const actions = w.sim.sim.state.checkRuns.get(agora.id)!.actions;
-    expect(actions).toEqual([CANCEL_ACTION]);
-    expect(actions.length).toBeLessThanOrEqual(3);
-    w.sim.clickCheckRunButton(w.fullName, agora.id, CANCEL_ACTION.identifier, 'octo');
+    // GitHub would not show a button on a running check run, so the run check offers none.
+    expect(w.sim.sim.state.checkRuns.get(agora.id)!.actions).toEqual([]);
+    await w.sim.setPullRequestState(w.fullName, pr.number, 'closed');
     await w.quiesce(); // the app goes idle at all: the 10-minute sleep was stopped, not waited out
     const checks = await checkRuns(w, sha);
     for (const name of ['agora / slow', 'agora / later', 'agora']) {
       expect(checks.get(name)).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
     }
     // The reason is shown as text: a word joiner after @ keeps GitHub from turning it into a mention.
-    expect(checks.get('agora / slow')!.output.summary).toContain('cancelled by @\u2060octo (Cancel run button)');
-    expect(checks.get('agora / later')!.output.summary).toContain('cancelled by @\u2060octo');
+    expect(checks.get('agora / slow')!.output.summary).toContain(`cancelled: pull request #\u2060${pr.number} was closed by @\u2060${w.owner}`);
+    expect(checks.get('agora / later')!.output.summary).toContain(`pull request #\u2060${pr.number} was closed`);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('deleting the branch cancels its running run; a branch that still points at the commit keeps it', async () => {
+    const text = commandPlan('doomed', [{ id: 'slow', run: 'sleep 600' }]);
+    const sha = await w.sim.push(w.fullName, { branch: 'doomed', files: { 'plan.json': text }, message: 'Doomed plan' });
+    await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
+    await w.octokit.rest.git.createRef({ owner: w.owner, repo: w.repo, ref: 'refs/heads/doomed-copy', sha });
+    const before = w.agora.actionOutcomes.length;
+    await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed' });
+    await until('the deletion to be handled', async () => w.agora.actionOutcomes.length > before, w);
+    expect(w.agora.actionOutcomes.slice(before)).toEqual([{ kind: 'ignored', why: `branch doomed-copy still points at ${sha.slice(0, 12)}` }]);
+    expect((await checkRuns(w, sha)).get('agora / slow')!.status).toBe('in_progress');
+    await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed-copy' });
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    expect(checks.get('agora / slow')).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    expect(checks.get('agora / slow')!.output.summary).toContain('cancelled: branch doomed-copy was deleted by @');
     expect(w.errors).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CANCEL_ACTION, type AgoraGitHub } from '../../src/github/agora-github.js';
+import type { AgoraGitHub } from '../../src/github/agora-github.js';
 import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { openLocalStore } from '../../src/git/local-store.js';
@@ -52,21 +52,21 @@ describe('three replicas of the app', () => {
     expect(w.errors).toEqual([]);
   });
 
-  it('Cancel run reaches the replica that drives the run, whichever replica records it', async () => {
+  it('a cancel reaches the replica that drives the run, whichever replica records it', async () => {
     const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': commandPlan('long', [{ id: 'slow', run: 'sleep 600' }, { id: 'later', run: 'true', depends_on: ['slow'] }]) }, message: 'Slow plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'long', base: 'main', title: 'Slow' });
     await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     const runId = `long-${sha.slice(0, 12)}`;
     const holder = await leaseHolder(w, runId);
     const driver = w.replicas.find((a) => a.holder === holder)!;
     expect(driver).toBeDefined();
-    const agora = (await checkRuns(w, sha)).get('agora')!;
-    w.sim.clickCheckRunButton(w.fullName, agora.id, CANCEL_ACTION.identifier, 'octo');
+    await w.sim.setPullRequestState(w.fullName, pr.number, 'closed');
     await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
     await w.quiesce(); // no driver is busy: the 10-minute sleep was stopped, not waited for
     const checks = await checkRuns(w, sha);
     for (const name of ['agora / slow', 'agora / later', 'agora']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
-    expect(checks.get('agora / slow')!.output.summary).toContain('cancelled by @\u2060octo (Cancel run button)'); // no mention: see untrusted-markdown.ts
-    // Every replica received the press; one recorded it, the others found it recorded.
+    expect(checks.get('agora / slow')!.output.summary).toContain(`cancelled: pull request #\u2060${pr.number} was closed by @\u2060`); // no mention: see untrusted-markdown.ts
+    // Every replica received the closing; one recorded the cancel, the others found it recorded.
     const presses = w.replicas.flatMap((a) => a.actionOutcomes.filter((o) => 'runId' in o && o.runId === runId));
     expect(presses.filter((o) => o.kind === 'recorded')).toHaveLength(1);
     expect(presses.filter((o) => o.kind === 'no-change')).toHaveLength(2);

@@ -563,6 +563,8 @@ export class Sim {
     if (!run.actions.some((a) => a.identifier === identifier)) {
       throw new HttpError(422, `check run ${checkRunId} has no action button '${identifier}'`);
     }
+    // GitHub displays a check run's `actions` only after the check run completes.
+    if (run.status !== 'completed') throw new HttpError(422, `check run ${checkRunId} is ${run.status}: its buttons show only once it completed`);
     this.emitCheckRun(run, 'requested_action', this.state.user(by ?? this.repo(fullName).owner.login), { requested_action: { identifier } });
   }
 
