@@ -10,7 +10,7 @@ type Level = 'read' | 'write';
 export const REQUIRED_PERMISSIONS: ReadonlyArray<{ name: string; level: Level; why: string }> = [
   { name: 'checks', level: 'write', why: 'the check runs of the run, its items and the gate' },
   { name: 'contents', level: 'write', why: 'fetching the plan, pushing refs/agora/* and the patch commits, the audit release' },
-  { name: 'pull_requests', level: 'write', why: 'finding the pull requests whose head commits carry plans' },
+  { name: 'pull_requests', level: 'read', why: 'finding the pull requests whose head commits carry plans' },
   { name: 'metadata', level: 'read', why: 'reading the repository at all' },
 ];
 

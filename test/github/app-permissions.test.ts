@@ -2,7 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { git } from '../support/repo.js';
 import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
 
-/** An installation that lacks a permission the app needs is told which one, and nothing runs. */
+/**
+ * An installation that lacks a permission the app needs is told which one, and nothing runs. (Every
+ * other App test installs the App with exactly what app.yml asks for: see app-manifest.ts.)
+ */
 describe('an installation without the permissions the app needs', () => {
   let w: AppWorld | undefined;
   afterEach(async () => {
@@ -11,7 +14,7 @@ describe('an installation without the permissions the app needs', () => {
   });
 
   it('without contents: write, a plan commit gets an action-required agora check naming it, and the log says it too', async () => {
-    w = await startAppWorld({ permissions: { checks: 'write', contents: 'read', pull_requests: 'write' } });
+    w = await startAppWorld({ permissions: { checks: 'write', contents: 'read', pull_requests: 'read' } });
     const sha = await w.sim.push(w.fullName, { branch: 'ro', files: { 'plan.json': await examplePlan() }, message: 'Add the plan' });
     await w.quiesce();
     const checks = await checkRuns(w, sha);
@@ -33,7 +36,7 @@ describe('an installation without the permissions the app needs', () => {
     expect([...w.sim.sim.state.checkRuns.values()].filter((c) => c.headSha === sha)).toEqual([]);
     const log = w.errors.join('\n');
     expect(log).toContain('checks: write (granted: none)');
-    expect(log).toContain('pull_requests: write (granted: none)');
+    expect(log).toContain('pull_requests: read (granted: none)');
     expect(log).not.toContain('contents: write (granted');
     expect(git(w.sim.repoDir(w.fullName), 'for-each-ref', 'refs/agora/')).toBe('');
   });

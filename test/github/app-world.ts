@@ -20,6 +20,7 @@ import { agoraOctokit } from '../../src/github/octokit.js';
 import type { WorkerPolicy } from '../../src/github/worker-policy.js';
 import { startGitHubSim, type GitHubSim, type SimLimits } from '../github-sim/src/index.js';
 import { eventually } from '../support/eventually.js';
+import { appManifest } from './app-manifest.js';
 
 export const EXAMPLE = resolve('examples/offload-fanout');
 const SECRET = 'app-webhook-secret';
@@ -104,7 +105,8 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
-  const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora', ...(opts.permissions ? { permissions: opts.permissions } : {}) });
+  const manifest = appManifest();
+  const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora', permissions: opts.permissions ?? manifest.permissions, events: manifest.events });
   // Octokit's throttling spaces writes ≥ 1 s apart (right on GitHub, and kept on in `agora app`); the
   // simulator enforces its own limits, so tests turn the client-side spacing off to stay fast.
   const Octokit = opts.plugins ? scaledAgoraOctokit(opts.octokitScale) : ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
