@@ -476,10 +476,17 @@ export class AgoraGitHub {
       const found = await classifyCommit(repo.store, ev.headSha, config.ok ? config.planPath : this.planPath);
       // Once per commit in this process (a lock ref would need the very contents: write that may be missing).
       if (found.kind === 'plan') {
-        await finalRunCheck(ev, 'action_required', {
-          title: `Missing permission${missing.length === 1 ? '' : 's'}: ${missing.map((m) => m.split(' (')[0]).join(', ')}`,
-          summary: [`The plan was not run: the Agora app's installation lacks what it needs.`, '', ...missing.map((m) => `- ${m}`), '', `To fix: ${fix}. Then push again.`].join('\n'),
-        });
+        // GitHub asks a check that requires action for a page to act on: the repository's installed apps.
+        await finalRunCheck(
+          ev,
+          'action_required',
+          {
+            title: `Missing permission${missing.length === 1 ? '' : 's'}: ${missing.map((m) => m.split(' (')[0]).join(', ')}`,
+            summary: [`The plan was not run: the Agora app's installation lacks what it needs.`, '', ...missing.map((m) => `- ${m}`), '', `To fix: ${fix}. Then push again.`].join('\n'),
+          },
+          undefined,
+          `${ev.htmlUrl}/settings/installations`,
+        );
       }
     }
     return { kind: 'ignored', why };
@@ -1151,7 +1158,13 @@ async function countCommits(repo: RepoContext, head: Oid, base: Oid): Promise<nu
 }
 
 /** The `agora` check of a commit nothing will run for: created completed, in one write. */
-async function finalRunCheck(ev: PlanEvent, conclusion: 'failure' | 'action_required', output: { title: string; summary: string }, externalId?: string): Promise<void> {
+async function finalRunCheck(
+  ev: PlanEvent,
+  conclusion: 'failure' | 'action_required',
+  output: { title: string; summary: string },
+  externalId?: string,
+  detailsUrl?: string,
+): Promise<void> {
   await ev.octokit.rest.checks.create({
     owner: ev.owner,
     repo: ev.repo,
@@ -1160,6 +1173,7 @@ async function finalRunCheck(ev: PlanEvent, conclusion: 'failure' | 'action_requ
     status: 'completed',
     conclusion,
     ...(externalId ? { external_id: externalId } : {}),
+    ...(detailsUrl ? { details_url: detailsUrl } : {}),
     output,
   });
 }

@@ -71,6 +71,10 @@ describe('check runs and check suites', () => {
     await expect(w.octokit.checks.create({ ...base, actions: [{ label: 'x'.repeat(21), identifier: 'i', description: 'd' }] })).rejects.toMatchObject({ status: 422 });
     await expect(w.octokit.checks.create({ ...base, actions: [{ label: 'l', identifier: 'i', description: 'd'.repeat(41) }] })).rejects.toMatchObject({ status: 422 });
     await expect(w.octokit.checks.create({ ...base, head_sha: 'a'.repeat(40) })).rejects.toMatchObject({ status: 422 });
+    // A check that asks for action must link where to act.
+    await expect(w.octokit.checks.create({ ...base, conclusion: 'action_required' })).rejects.toMatchObject({ status: 422, message: expect.stringContaining('details_url') });
+    expect((await w.octokit.checks.create({ ...base, conclusion: 'action_required', details_url: 'https://example.com/fix' })).status).toBe(201);
+    await expect(w.octokit.checks.update({ ...o, check_run_id: ok.data.id, conclusion: 'action_required' })).rejects.toMatchObject({ status: 422 });
   });
 
   it('emits requested_action for button clicks and rerequested for re-runs, to the owning app only', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -19,7 +20,7 @@ describe('webhooks', () => {
     await w.close();
   });
 
-  it('signs every delivery with HMAC-SHA256 of the exact body and a uuid delivery id', async () => {
+  it('signs every delivery with HMAC-SHA256 (and the legacy HMAC-SHA1) of the exact body, with a uuid delivery id', async () => {
     await w.sim.push('octo/demo', { branch: 'main', files: { 'w.txt': 'w' }, message: 'w' });
     await w.sim.settle();
     expect(w.receiver.rejected).toEqual([]);
@@ -27,6 +28,7 @@ describe('webhooks', () => {
     for (const d of w.sim.webhookDeliveries) {
       expect(d.requestHeaders['x-github-delivery']).toMatch(UUID);
       expect(d.requestHeaders['x-hub-signature-256']).toBe(signWebhook('test-secret', d.body));
+      expect(d.requestHeaders['x-hub-signature']).toBe(`sha1=${createHmac('sha1', 'test-secret').update(d.body).digest('hex')}`);
       expect(d.status).toBe('OK');
     }
     const push = w.receiver.received[1]!.payload;

@@ -22,6 +22,7 @@ describe('an installation without the permissions the app needs', () => {
     const agora = checks.get('agora')!;
     expect(agora).toMatchObject({ status: 'completed', conclusion: 'action_required' });
     expect(agora.output.title).toBe('Missing permission: contents: write');
+    expect(agora.details_url).toBe(`${w.sim.sim.urls.html}/${w.fullName}/settings/installations`); // where to act
     expect(agora.output.summary).toContain('contents: write (granted: read)');
     expect(agora.output.summary).toContain('Permissions & events');
     expect(w.errors.join('\n')).toMatch(/the installation on octo\/demo lacks contents: .*contents: write \(granted: read\)/);

@@ -1,6 +1,7 @@
 /**
- * Webhook delivery like GitHub's: a JSON POST with X-GitHub-Event, X-GitHub-Delivery (a uuid) and
- * X-Hub-Signature-256 (HMAC-SHA256 of the exact body), a 10 s timeout, no automatic redelivery.
+ * Webhook delivery like GitHub's: a JSON POST with X-GitHub-Event, X-GitHub-Delivery (a uuid),
+ * X-Hub-Signature-256 (HMAC-SHA256 of the exact body) and the legacy X-Hub-Signature (HMAC-SHA1), a 10 s
+ * timeout, no automatic redelivery.
  * Every attempt is recorded so the app can list and redeliver failures. Also the receiving side:
  * `parseWebhook` verifies a delivery and parses it (what an app does on arrival).
  */
@@ -33,6 +34,11 @@ export interface WebhookDelivery {
 /** HMAC-SHA256 signature header value of a body. */
 export function signWebhook(secret: string, body: string | Buffer): string {
   return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+}
+
+/** The legacy `X-Hub-Signature` GitHub still sends beside the SHA-256 one: HMAC-SHA1 of the body. */
+export function signWebhookSha1(secret: string, body: string | Buffer): string {
+  return 'sha1=' + createHmac('sha1', secret).update(body).digest('hex');
 }
 
 export class WebhookVerificationError extends Error {
@@ -147,6 +153,7 @@ export class WebhookDispatcher {
       'x-github-hook-id': String(target.appId),
       'x-github-hook-installation-target-type': 'integration',
       'x-github-hook-installation-target-id': String(target.appId),
+      'x-hub-signature': signWebhookSha1(target.secret, body),
       'x-hub-signature-256': signWebhook(target.secret, body),
     };
     const record: WebhookDelivery = {

@@ -65,6 +65,15 @@ function findRun(req: RouteRequest, sim: Sim): CheckRun {
   return run;
 }
 
+/** A check run that asks for action must say where: GitHub refuses `action_required` without a `details_url`. */
+function requireDetailsForAction(body: CheckBody, existing: string | null): void {
+  if (body.conclusion === 'action_required' && !(body.details_url ?? existing)) {
+    throw new HttpError(422, 'Invalid request.\n\n`details_url` is required when `conclusion` is `action_required`.', {
+      errors: [{ resource: 'CheckRun', field: 'details_url', code: 'missing_field' }],
+    });
+  }
+}
+
 /** Applies create/update fields to a run; returns true when it just became completed. */
 function apply(run: CheckRun, body: CheckBody): boolean {
   const wasCompleted = run.status === 'completed';
@@ -131,6 +140,7 @@ export const checkRoutes: Route[] = [
     handle: async (req, sim) => {
       const body = req.body as CheckBody & { name: string; head_sha: string };
       checkLimits(body);
+      requireDetailsForAction(body, null);
       const repo = req.repo;
       const sha = /^[0-9a-f]{40}$/.test(body.head_sha) && (await repo.git.objectType(body.head_sha)) === 'commit' ? body.head_sha : null;
       if (!sha) throw new HttpError(422, `No commit found for SHA: ${body.head_sha}`);
@@ -181,6 +191,7 @@ export const checkRoutes: Route[] = [
       mustBeOwner(req, run);
       const body = req.body as CheckBody;
       checkLimits(body);
+      requireDetailsForAction(body, run.detailsUrl);
       const completed = apply(run, body);
       const app = req.caller.app;
       if (completed) sim.emitCheckRun(run, 'completed', app.bot);
