@@ -128,6 +128,7 @@ describe('contract tour: every implemented operation answers 2xx and passes the 
     const rel = await k.request('POST /repos/{owner}/{repo}/releases', { ...o, tag_name: 'v1' });
     await k.request('GET /repos/{owner}/{repo}/releases', o);
     await k.request('GET /repos/{owner}/{repo}/releases/{release_id}', { ...o, release_id: rel.data.id });
+    await k.request('PATCH /repos/{owner}/{repo}/releases/{release_id}', { ...o, release_id: rel.data.id, body: 'notes' });
     await k.request('GET /repos/{owner}/{repo}/releases/tags/{tag}', { ...o, tag: 'v1' });
     const asset = await k.request({ method: 'POST', url: rel.data.upload_url, name: 'a.txt', data: 'abc', headers: { 'content-type': 'text/plain' } });
     await k.request('GET /repos/{owner}/{repo}/releases/{release_id}/assets', { ...o, release_id: rel.data.id });

@@ -49,3 +49,37 @@ describe('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', () => {
     expect((await w.octokit.repos.getReleaseAsset({ ...o, asset_id: id })).data.name).toBe('x.txt');
   });
 });
+
+describe('immutable releases (the repository setting)', () => {
+  let w: World;
+  const o = { owner: 'octo', repo: 'demo' };
+  beforeAll(async () => {
+    w = await startWorld({ files: { 'README.md': 'r' } });
+    w.sim.setImmutableReleases('octo/demo', true);
+  });
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('a draft takes assets and is then published with them; after that no asset is added or deleted (422) and the tag stays', async () => {
+    const draft = (await w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-i1', draft: true })).data;
+    expect(draft).toMatchObject({ draft: true, immutable: false, published_at: null });
+    expect((await w.sim.sim.repo('octo/demo').git.refs()).has('refs/tags/agora-run-i1')).toBe(false); // a draft is not tagged
+    const up = await w.octokit.repos.uploadReleaseAsset({ ...o, release_id: draft.id, url: draft.upload_url, name: 'a.json', data: 'a', headers: { 'content-type': 'application/json' } });
+    const published = (await w.octokit.repos.updateRelease({ ...o, release_id: draft.id, draft: false })).data;
+    expect(published).toMatchObject({ draft: false, immutable: true, assets: [expect.objectContaining({ name: 'a.json' })] });
+    expect((await w.sim.sim.repo('octo/demo').git.refs()).has('refs/tags/agora-run-i1')).toBe(true);
+
+    const refused = { status: 422, response: { data: { errors: [expect.objectContaining({ field: 'immutable' })] } } };
+    await expect(
+      w.octokit.repos.uploadReleaseAsset({ ...o, release_id: draft.id, url: draft.upload_url, name: 'b.json', data: 'b', headers: { 'content-type': 'application/json' } }),
+    ).rejects.toMatchObject(refused);
+    await expect(w.octokit.repos.deleteReleaseAsset({ ...o, asset_id: up.data.id })).rejects.toMatchObject(refused);
+    await expect(w.octokit.repos.updateRelease({ ...o, release_id: draft.id, tag_name: 'moved' })).rejects.toMatchObject(refused);
+    expect((await w.octokit.repos.updateRelease({ ...o, release_id: draft.id, body: 'notes may change' })).data.body).toBe('notes may change');
+    // Published directly, a release is immutable at once.
+    const direct = (await w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-i2' })).data;
+    expect(direct.immutable).toBe(true);
+    expect(w.sim.contractViolations).toEqual([]);
+  });
+});

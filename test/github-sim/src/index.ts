@@ -47,6 +47,8 @@ export interface GitHubSim {
   openPullRequest(fullName: string, opts: { head: string; base: string; title: string; body?: string; draft?: boolean }): Promise<{ number: number }>;
   /** Closes or reopens a PR as the owner (`closed` / `reopened` webhooks). */
   setPullRequestState(fullName: string, number: number, state: 'open' | 'closed'): Promise<void>;
+  /** The repository setting "immutable releases": once published, a release's assets and tag never change. */
+  setImmutableReleases(fullName: string, on: boolean): void;
   clickCheckRunButton(fullName: string, checkRunId: number, identifier: string, by?: string): void;
   rerequestCheckRun(fullName: string, checkRunId: number, by?: string): void;
   onWorkflowDispatch(fn: WorkflowDispatchHandler): void;
@@ -95,6 +97,7 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
     push: (fullName, o) => sim.push(fullName, o),
     openPullRequest: (fullName, o) => sim.openPullRequest(fullName, o),
     setPullRequestState: (fullName, n, s) => sim.setPullState(fullName, n, s),
+    setImmutableReleases: (f, on) => sim.setImmutableReleases(f, on),
     clickCheckRunButton: (f, id, ident, by) => sim.clickCheckRunButton(f, id, ident, by),
     rerequestCheckRun: (f, id, by) => sim.rerequestCheckRun(f, id, by),
     onWorkflowDispatch: (fn) => sim.onWorkflowDispatch(fn),

@@ -445,7 +445,7 @@ export function releaseJson(rel: Release, urls: Urls): Record<string, unknown> {
     body: rel.body,
     draft: rel.draft,
     prerelease: rel.prerelease,
-    immutable: false,
+    immutable: rel.immutable,
     created_at: rel.createdAt,
     published_at: rel.publishedAt,
     author: userJson(rel.author, urls),

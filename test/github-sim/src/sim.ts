@@ -240,6 +240,11 @@ export class Sim {
     return { number: pull.number };
   }
 
+  /** Turns the repository's "immutable releases" setting on or off (releases published while on stay immutable). */
+  setImmutableReleases(fullName: string, on: boolean): void {
+    this.repo(fullName).immutableReleases = on;
+  }
+
   /** Closes or reopens a pull request as the owner (emits `closed` / `reopened`). */
   async setPullState(fullName: string, number: number, state: 'open' | 'closed'): Promise<void> {
     const repo = this.repo(fullName);

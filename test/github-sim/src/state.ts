@@ -43,6 +43,8 @@ export interface Repo {
   createdAt: string;
   pushedAt: string;
   nextNumber: number;
+  /** The repository's "immutable releases" setting: a release published while it is on never changes its assets or tag. */
+  immutableReleases?: boolean;
 }
 
 export type CheckStatus = 'queued' | 'in_progress' | 'completed' | 'waiting' | 'requested' | 'pending';
@@ -140,6 +142,8 @@ export interface Release {
   createdAt: string;
   publishedAt: string | null;
   assets: Asset[];
+  /** Published while the repository had immutable releases on: no asset may be added or deleted. */
+  immutable: boolean;
 }
 
 /** A recorded `workflow_dispatch` or `repository_dispatch`. */

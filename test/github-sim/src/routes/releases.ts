@@ -15,6 +15,27 @@ function findRelease(req: RouteRequest, sim: Sim): Release {
   return rel;
 }
 
+/** GitHub's refusal of any change to an immutable release's assets or tag. */
+function immutable(rel: Release, what: string): HttpError {
+  return new HttpError(422, 'Validation Failed', {
+    errors: [{ resource: 'Release', code: 'custom', field: 'immutable', message: `Cannot ${what}: release ${rel.tagName} is immutable.` }],
+  });
+}
+
+/** Creates the release's tag at its target if the tag does not exist yet (publishing). */
+async function tagRelease(req: RouteRequest, sim: Sim, tagName: string, targetSha: string): Promise<void> {
+  const repo = req.repo;
+  const tagRef = `refs/tags/${tagName}`;
+  if ((await repo.git.refs()).has(tagRef)) return;
+  if (/[\s~^:?*[\\]|\.\.|^-|\.lock$|\/$/.test(tagName) || tagName === '') {
+    throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'tag_name' }] });
+  }
+  const bot = req.caller.app.bot;
+  await sim.changeRefs(repo, bot, { name: bot.login, email: `${bot.id}+${bot.login}@users.noreply.github.com` }, async () => {
+    await repo.git.updateRef(tagRef, targetSha, null);
+  });
+}
+
 export const releaseRoutes: Route[] = [
   {
     method: 'GET',
@@ -39,19 +60,10 @@ export const releaseRoutes: Route[] = [
         throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'already_exists', field: 'tag_name' }] });
       }
       const target = body.target_commitish ?? repo.defaultBranch;
-      const tagRef = `refs/tags/${body.tag_name}`;
       const draft = body.draft ?? false;
       const targetSha = await repo.git.resolve(target, 'commit');
       if (!targetSha) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
-      if (!draft && !(await repo.git.refs()).has(tagRef)) {
-        if (/[\s~^:?*[\\]|\.\.|^-|\.lock$|\/$/.test(body.tag_name) || body.tag_name === '') {
-          throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'tag_name' }] });
-        }
-        const bot = req.caller.app.bot;
-        await sim.changeRefs(repo, bot, { name: bot.login, email: `${bot.id}+${bot.login}@users.noreply.github.com` }, async () => {
-          await repo.git.updateRef(tagRef, targetSha, null);
-        });
-      }
+      if (!draft) await tagRelease(req, sim, body.tag_name, targetSha);
       const rel: Release = {
         id: sim.state.nextId(),
         repo: repo.fullName,
@@ -65,6 +77,7 @@ export const releaseRoutes: Route[] = [
         createdAt: now(),
         publishedAt: draft ? null : now(),
         assets: [],
+        immutable: !draft && repo.immutableReleases === true,
       };
       sim.state.releases.set(rel.id, rel);
       return { status: 201, body: releaseJson(rel, sim.urls), headers: { location: `${sim.urls.api}/repos/${repo.fullName}/releases/${rel.id}` } };
@@ -111,6 +124,7 @@ export const releaseRoutes: Route[] = [
       const asset = sim.state.assets.get(Number(req.params.asset_id));
       const rel = asset ? sim.state.releases.get(asset.releaseId) : undefined;
       if (!asset || !rel || rel.repo !== req.repo.fullName) throw notFound();
+      if (rel.immutable) throw immutable(rel, `delete asset ${asset.name}`);
       rel.assets = rel.assets.filter((a) => a.id !== asset.id);
       sim.state.assets.delete(asset.id);
       return { status: 204 };
@@ -122,6 +136,41 @@ export const releaseRoutes: Route[] = [
     auth: 'installation',
     permission: { contents: 'read' },
     handle: async (req, sim) => ({ status: 200, body: releaseJson(findRelease(req, sim), sim.urls) }),
+  },
+  {
+    // Edits a release; `draft: false` publishes a draft (tagging its target). A published immutable release
+    // keeps its tag and target.
+    method: 'PATCH',
+    template: '/repos/{owner}/{repo}/releases/{release_id}',
+    auth: 'installation',
+    permission: { contents: 'write' },
+    handle: async (req, sim) => {
+      const rel = findRelease(req, sim);
+      const body = req.body as { tag_name?: string; target_commitish?: string; name?: string | null; body?: string | null; draft?: boolean; prerelease?: boolean };
+      if (rel.immutable && ((body.tag_name !== undefined && body.tag_name !== rel.tagName) || (body.target_commitish !== undefined && body.target_commitish !== rel.targetCommitish) || body.draft === true)) {
+        throw immutable(rel, 'change its tag, target or draft state');
+      }
+      if (body.tag_name !== undefined && body.tag_name !== rel.tagName && [...sim.state.releases.values()].some((r) => r.repo === rel.repo && r.tagName === body.tag_name)) {
+        throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'already_exists', field: 'tag_name' }] });
+      }
+      if (body.tag_name !== undefined) rel.tagName = body.tag_name;
+      if (body.target_commitish !== undefined) rel.targetCommitish = body.target_commitish;
+      if (body.name !== undefined) rel.name = body.name;
+      if (body.body !== undefined) rel.body = body.body;
+      if (body.prerelease !== undefined) rel.prerelease = body.prerelease;
+      if (body.draft === false && rel.draft) {
+        const targetSha = await req.repo.git.resolve(rel.targetCommitish, 'commit');
+        if (!targetSha) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
+        await tagRelease(req, sim, rel.tagName, targetSha);
+        rel.draft = false;
+        rel.publishedAt = now();
+        rel.immutable = req.repo.immutableReleases === true;
+      } else if (body.draft === true) {
+        rel.draft = true;
+        rel.publishedAt = null;
+      }
+      return { status: 200, body: releaseJson(rel, sim.urls) };
+    },
   },
   {
     method: 'GET',
@@ -143,6 +192,7 @@ export const releaseRoutes: Route[] = [
     handle: async (req, sim) => {
       const rel = findRelease(req, sim);
       const name = req.query.get('name');
+      if (rel.immutable) throw immutable(rel, `upload asset ${name ?? ''}`.trim());
       if (!name) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'missing_field', field: 'name' }] });
       const contentType = String(req.headers['content-type'] ?? '');
       if (!contentType) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'missing_field', field: 'content_type' }] });
