@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -86,6 +86,28 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     // non-fast-forward on a branch is refused too
     await git(['push', '-q', 'origin', 'HEAD:main'], a);
     await expect(git(['push', '-q', 'origin', 'HEAD:main'], b)).rejects.toThrow(/rejected|fetch first/);
+  });
+
+  it('refuses a push whose new commits touch .github/workflows without the workflows permission, naming the file', async () => {
+    const token = await w.token();
+    const dir = await tmp();
+    await git(['clone', '--quiet', cloneUrl(w.sim, 'octo/demo', token), dir]);
+    await git(['checkout', '-q', '-b', 'ci'], dir);
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    await writeFile(join(dir, '.github', 'workflows', 'ci.yml'), 'on: push\n');
+    await git(['add', '.'], dir);
+    await git(['commit', '-q', '-m', 'add a workflow'], dir);
+    const refused = git(['push', 'origin', 'ci'], dir);
+    await expect(refused).rejects.toThrow(/refusing to allow a GitHub App to create or update workflow `\.github\/workflows\/ci\.yml` without `workflows` permission/);
+    await expect(refused).rejects.toThrow(/pre-receive hook declined/);
+    await expect(git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', '--verify', '-q', 'refs/heads/ci'])).rejects.toThrow();
+    // Commits that leave workflows alone are pushed as ever, even on top of a branch that has some.
+    await git(['reset', '-q', '--hard', 'HEAD~1'], dir);
+    await writeFile(join(dir, 'plain.txt'), 'no workflow after all\n');
+    await git(['add', '.'], dir);
+    await git(['commit', '-q', '-m', 'no workflow after all'], dir);
+    await git(['push', '-q', 'origin', 'ci'], dir);
+    expect((await git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', 'refs/heads/ci'])).trim()).toBe((await git(['rev-parse', 'HEAD'], dir)).trim());
   });
 
   it('the server itself refuses a receive-pack command whose old id is not the current one', async () => {

@@ -17,7 +17,7 @@ export function gitService(pathInfo: string, query: URLSearchParams): 'upload-pa
 export function serveGitHttp(
   req: IncomingMessage,
   res: ServerResponse,
-  opts: { projectRoot: string; pathInfo: string; query: string; remoteUser: string },
+  opts: { projectRoot: string; pathInfo: string; query: string; remoteUser: string; mayWriteWorkflows?: boolean },
 ): Promise<void> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = {
@@ -32,6 +32,8 @@ export function serveGitHttp(
       REMOTE_USER: opts.remoteUser,
       REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
       GIT_CONFIG_NOSYSTEM: '1',
+      // Read by the repository's pre-receive hook (git.ts): GitHub's `workflows` permission rule.
+      SIM_MAY_WRITE_WORKFLOWS: opts.mayWriteWorkflows ? '1' : '0',
     };
     const chunked = /chunked/i.test(req.headers['transfer-encoding'] ?? '');
     if (req.headers['content-length'] !== undefined && !chunked) env.CONTENT_LENGTH = req.headers['content-length'];

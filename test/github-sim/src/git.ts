@@ -79,6 +79,27 @@ function identityEnv(prefix: 'AUTHOR' | 'COMMITTER', id: GitIdentity): NodeJS.Pr
   return env;
 }
 
+/**
+ * GitHub's rule for pushes by an App: a commit new to the repository that creates, changes or deletes a
+ * file under `.github/workflows/` needs the `workflows` permission. `git http-backend` runs this hook
+ * before any ref moves; the server sets SIM_MAY_WRITE_WORKFLOWS from the pushing token's grant.
+ */
+const PRE_RECEIVE_HOOK = `#!/bin/sh
+[ "$SIM_MAY_WRITE_WORKFLOWS" = 1 ] && exit 0
+zero=0000000000000000000000000000000000000000
+refused=0
+while read old new ref; do
+  [ "$new" = "$zero" ] && continue
+  for commit in $(git rev-list "$new" --not --all); do
+    for path in $(git diff-tree --no-commit-id --name-only -r -m --root "$commit" -- .github/workflows); do
+      echo "refusing to allow a GitHub App to create or update workflow \\\`$path\\\` without \\\`workflows\\\` permission" >&2
+      refused=1
+    done
+  done
+done
+exit $refused
+`;
+
 /** A bare repository: object reads/writes and compare-and-swap ref updates. */
 export class BareRepo {
   private lock: Promise<unknown> = Promise.resolve();
@@ -91,6 +112,7 @@ export class BareRepo {
     const repo = new BareRepo(dir);
     await repo.git(['config', 'http.receivepack', 'true']);
     await repo.git(['config', 'receive.denyNonFastForwards', 'false']);
+    await writeFile(join(dir, 'hooks', 'pre-receive'), PRE_RECEIVE_HOOK, { mode: 0o755 });
     return repo;
   }
 

@@ -285,7 +285,13 @@ async function handleGit(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
   if (!installation || !canSee(caller, repo)) return deny(404, 'Repository not found.');
   const need: Permissions = service === 'receive-pack' ? { contents: 'write' } : { contents: 'read' };
   if (!permits(token.permissions, need)) return deny(403, `Permission to ${repo.fullName}.git denied to ${caller.app.bot.login}.`);
-  const opts = { projectRoot: sim.reposDir, pathInfo: `/${repo.fullName}.git${m[3]}`, query: url.search.replace(/^\?/, ''), remoteUser: 'x-access-token' };
+  const opts = {
+    projectRoot: sim.reposDir,
+    pathInfo: `/${repo.fullName}.git${m[3]}`,
+    query: url.search.replace(/^\?/, ''),
+    remoteUser: 'x-access-token',
+    mayWriteWorkflows: permits(token.permissions, { workflows: 'write' } as Permissions),
+  };
   const latency = sim.faults.gitLatencyMs();
   if (latency > 0) await sleep(latency);
   if (service === 'receive-pack' && req.method === 'POST') {
