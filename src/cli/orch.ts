@@ -4,6 +4,7 @@ import logUpdate from 'log-update';
 import { checkConfiguredSecrets } from '../config/secrets.js';
 import type { Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError } from '../errors.js';
+import { GitCommandError, runGit } from '../git/git-cli.js';
 import type { Oid } from '../git/types.js';
 import { parsePlanText } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
@@ -217,11 +218,11 @@ async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Outpu
   return state.status === 'done' ? 0 : 1;
 }
 
-/** Fast-forwards the checked-out branch onto the run's integration head (only if it is still at the base). */
+/**
+ * Fast-forwards the checked-out branch onto the run's integration head (only if it is still at the base),
+ * with hooks, replace objects, fsmonitor and filters off.
+ */
 async function applyIntegration(ctx: CliContext, run: StoredRun, io: Output): Promise<void> {
-  const { execFile } = await import('node:child_process');
-  const { promisify } = await import('node:util');
-  const exec = promisify(execFile);
   const cwd = ctx.store.dir;
   if (!cwd) throw new AgoraError('apply-refused', 'cannot --apply in a bare repository', 'use git merge --ff-only in a clone');
   const head = await ctx.store.resolveRef('HEAD');
@@ -236,10 +237,13 @@ async function applyIntegration(ctx: CliContext, run: StoredRun, io: Output): Pr
       `merge it yourself: git merge ${ctx.refs.integration(run.state.runId)}`,
     );
   }
+  // The one git runner: no hook (post-merge, reference-transaction), no replace object, no fsmonitor and
+  // no filter the repository's config names runs, so what is checked out is the audited integration head.
   try {
-    await exec('git', ['merge', '--ff-only', '--quiet', run.state.integrationHead], { cwd });
+    await runGit(['merge', '--ff-only', '--quiet', run.state.integrationHead], { cwd });
   } catch (e) {
-    throw new AgoraError('apply-failed', `git merge --ff-only failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`, 'commit or stash local changes, then retry');
+    if (!(e instanceof GitCommandError)) throw e;
+    throw new AgoraError('apply-failed', `git merge --ff-only failed: ${e.stderr.trim() || e.message}`, 'commit or stash local changes, then retry');
   }
   io.err(`  applied: HEAD is now ${run.state.integrationHead.slice(0, 12)}`);
 }

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../cli/program.js';
+import { runGit } from '../git/git-cli.js';
 import { openLocalStore } from '../git/local-store.js';
 import { RunRefs } from '../runs/refs.js';
 import { readRun } from '../runs/state-store.js';
@@ -25,19 +25,18 @@ if (!existsSync(join(example, 'plan.json'))) {
 const repo = mkdtempSync(join(tmpdir(), `agora-demo-${name}-`));
 cpSync(example, repo, { recursive: true });
 const git = (...args: string[]) =>
-  execFileSync('git', args, {
+  runGit(args, {
     cwd: repo,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 'Demo', GIT_AUTHOR_EMAIL: 'demo@example.invalid', GIT_COMMITTER_NAME: 'Demo', GIT_COMMITTER_EMAIL: 'demo@example.invalid' },
+    env: { GIT_AUTHOR_NAME: 'Demo', GIT_AUTHOR_EMAIL: 'demo@example.invalid', GIT_COMMITTER_NAME: 'Demo', GIT_COMMITTER_EMAIL: 'demo@example.invalid' },
   });
-git('init', '--quiet', '--initial-branch=main');
-git('add', '--all');
-git('commit', '--quiet', '--message', `${name}: the example as shipped`);
+await git('init', '--quiet', '--initial-branch=main');
+await git('add', '--all');
+await git('commit', '--quiet', '--message', `${name}: the example as shipped`);
 
 process.stderr.write(`demo: ${name} in a fresh repository at ${repo}\n\n`);
 const code = await main(['node', 'agora', 'orch', 'run', join(repo, 'plan.json'), '--repo', repo, '--config', join(repo, 'agora.config.mjs')]);
 
-const runs = git('for-each-ref', '--format=%(refname)', 'refs/agora/runs/').trim().split('\n').filter(Boolean);
+const runs = (await git('for-each-ref', '--format=%(refname)', 'refs/agora/runs/')).trim().split('\n').filter(Boolean);
 const runRef = runs[runs.length - 1];
 if (runRef) {
   const runId = runRef.slice('refs/agora/runs/'.length);
@@ -48,9 +47,9 @@ if (runRef) {
     process.stdout.write(`  ${i.id.padEnd(12)} ${i.status.padEnd(9)} attempts ${i.attempts}  ${i.resultRef ?? i.reason ?? ''}\n`);
   }
   process.stdout.write(`\nIntegration (one commit per item, on top of the base):\n`);
-  process.stdout.write(git('log', '--stat', '--format=%h %s%n%(trailers:only,unfold,separator=%x0a)', `main..refs/agora/integration/${runId}`));
+  process.stdout.write(await git('log', '--no-ext-diff', '--no-textconv', '--stat', '--format=%h %s%n%(trailers:only,unfold,separator=%x0a)', `main..refs/agora/integration/${runId}`));
   process.stdout.write(`\nWhere the state lives (in ${repo}):\n`);
-  process.stdout.write(git('for-each-ref', '--format=  %(refname)  %(objectname:short)', 'refs/agora/'));
+  process.stdout.write(await git('for-each-ref', '--format=  %(refname)  %(objectname:short)', 'refs/agora/'));
   process.stdout.write(`\nTry: git -C ${repo} log --oneline refs/agora/runs/${runId}\n`);
 }
 process.exit(code);

@@ -5,9 +5,9 @@ export { assertRefName, isOid, type RefLockOptions } from './ref-lock.js';
 export { agoraIdentity } from './identity.js';
 export { applyTreeChanges, EMPTY_TREE, type PathChange } from './tree-edit.js';
 export { diffTrees, type TreeChange, type TreeChangeSide } from './tree-diff.js';
+export { GitCommandError, gitCliAvailable, runGit, runGitSequence, type GitInvocation, type GitStep } from './git-cli.js';
 export {
   captureWorkspace,
-  gitCliAvailable,
   materializeWorkspace,
   removeWorkspace,
   type Workspace,

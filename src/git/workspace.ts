@@ -6,10 +6,10 @@
  * isomorphic-git. Both honour `.gitignore` files in the tree and `info/exclude` (tracked files stay
  * tracked even when ignored), keep the exec bit and symlinks, and give identical trees.
  *
- * Both paths are hermetic with respect to the user's configuration: the CLI runs without the global and
- * system git config (and without a global excludes file), so a capture depends on the repository alone.
+ * Both paths are hermetic with respect to the user's configuration: the CLI runs through the one git
+ * runner (`git-cli.ts`: no global or system config, no hooks, no filters, nothing the repository's config
+ * could execute) and without a global excludes file, so a capture depends on the repository alone.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import fs, { type Stats } from 'node:fs';
@@ -17,6 +17,7 @@ import { devNull } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import git from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
+import { gitCliAvailable, runGitSequence as runGitSteps, type GitStep } from './git-cli.js';
 import { pathInside } from '../path-inside.js';
 import { assertEntryName, type LocalGitStore } from './local-store.js';
 import { applyTreeChanges, type PathChange } from './tree-edit.js';
@@ -44,17 +45,6 @@ export interface Workspace {
 /** Choice of method; by default the CLI when it is present and AGORA_GIT_CLI is not `0`. */
 export interface WorkspaceOptions {
   method?: WorkspaceMethod;
-}
-
-let cliProbe: Promise<boolean> | null = null;
-
-/** Whether the `git` CLI can be used (probed once per process; AGORA_GIT_CLI=0 says no). */
-export function gitCliAvailable(): Promise<boolean> {
-  if (process.env.AGORA_GIT_CLI === '0') return Promise.resolve(false);
-  cliProbe ??= new Promise((done) => {
-    execFile('git', ['--version'], { env: gitEnv({}), timeout: 10_000 }, (err, stdout) => done(!err && stdout.startsWith('git version')));
-  });
-  return cliProbe;
 }
 
 async function chooseMethod(options: WorkspaceOptions): Promise<WorkspaceMethod> {
@@ -205,63 +195,28 @@ async function prepareEmptyDir(store: LocalGitStore, ws: Workspace): Promise<voi
 // ---------------------------------------------------------------------------------------------------
 // The git CLI
 
-/** The environment for git children: none of the parent's GIT_* variables, no prompts, no user config. */
-function gitEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('GIT_') && value !== undefined) env[key] = value;
-  }
-  return { ...env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: devNull, LC_ALL: 'C', ...extra };
-}
-
 /** Settings that make a capture depend on the repository alone and match the in-process method. */
 const HERMETIC_CONFIG = [
   'core.excludesFile=' + devNull,
   'core.autocrlf=false',
   'core.fileMode=true',
   'core.symlinks=true',
-  'core.fsmonitor=false',
   'core.splitIndex=false',
-  'gc.auto=0',
-].flatMap((kv) => ['-c', kv]);
+];
 
 function runGit(ws: Workspace, args: string[]): Promise<string> {
   return runGitSequence(ws, [args]);
 }
 
-/** One step of a sequence: git's arguments, or a fixed shell command (never built from input). */
-type SequenceStep = string[] | { shell: string };
-
-/**
- * Runs git commands one after another in a single `sh` in the workspace directory (stopping at the first
- * failure) and returns the last one's output. Forking a large Node process costs milliseconds on the
- * event loop, so several git steps per attempt go through one spawn; the arguments reach git as
- * `"$@"`-style quoted words.
- */
-function runGitSequence(ws: Workspace, steps: SequenceStep[]): Promise<string> {
-  const common = [...HERMETIC_CONFIG, `--git-dir=${ws.store.gitdir}`, `--work-tree=${ws.dir}`];
-  const line = (step: SequenceStep) => (Array.isArray(step) ? ['git', ...common, ...step].map(shellQuote).join(' ') : step.shell);
-  const script = ['set -e', ...steps.map(line)].join('\n');
-  const what = steps.map((step) => (Array.isArray(step) ? `git ${step.join(' ')}` : step.shell)).join(' && ');
-  return new Promise((done, fail) => {
-    execFile(
-      '/bin/sh',
-      ['-c', script],
-      { cwd: ws.dir, env: gitEnv({ GIT_INDEX_FILE: ws.indexFile }), maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) {
-          fail(new AgoraError('git-failed', `${what} failed in workspace ${ws.dir}: ${String(stderr).trim() || err.message}`));
-        } else {
-          done(String(stdout));
-        }
-      },
-    );
+/** Runs git steps in the workspace directory, on the repository's objects and the workspace's private index. */
+function runGitSequence(ws: Workspace, steps: GitStep[]): Promise<string> {
+  return runGitSteps(steps, {
+    gitDir: ws.store.gitdir,
+    workTree: ws.dir,
+    cwd: ws.dir,
+    config: HERMETIC_CONFIG,
+    env: { GIT_INDEX_FILE: ws.indexFile },
   });
-}
-
-/** One word for sh: single-quoted, with embedded single quotes closed and escaped. */
-function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** What `.git` of a nested repository is renamed to while `git add` runs (and excluded by that name). */

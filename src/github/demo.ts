@@ -4,12 +4,12 @@
  * changes, then the PR's commits, the release's assets, and as its last line the gate's verdict:
  * `agora / audit: <conclusion>`. Nothing leaves 127.0.0.1.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '../audit/keys.js';
+import { runGit } from '../git/git-cli.js';
 import { startAppServer } from './main.js';
 import { freePort } from './free-port.js';
 
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     scan();
 
     out('PR commits:');
-    const log = execFileSync('git', ['log', '--format=  %h %s', 'main..fanout'], { cwd: sim.repoDir(fullName), encoding: 'utf8' });
+    const log = await runGit(['log', '--format=  %h %s', 'main..fanout'], { gitDir: sim.repoDir(fullName) });
     out(log.trimEnd());
     for (const r of sim.sim.state.releases.values()) out(`release ${r.tagName}: ${r.assets.map((a) => a.name).join(', ')}`);
     const gate = [...sim.sim.state.checkRuns.values()].filter((c) => c.name === 'agora / audit').pop();

@@ -1,18 +1,18 @@
-import { execFile } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { GitCommandError, runGit } from '../git/git-cli.js';
 import type { Oid } from '../git/types.js';
 
 /**
  * The app's view of a GitHub repository: a disposable local bare MIRROR, synchronised with the git CLI
- * over smart HTTP. The installation token travels only in an `http.extraHeader` passed through the
- * environment (GIT_CONFIG_COUNT/KEY/VALUE), never in a URL, an argument list or a log line. A push carries
+ * over smart HTTP through the one git runner (src/git/git-cli.ts: hooks off, nothing the config names
+ * executed). The installation token travels only in an `http.extraHeader` passed through the
+ * environment (GIT_CONFIG_COUNT/KEY/VALUE), never in a URL, an argument list or a log line, and is
+ * scrubbed (raw and in its header's base64) from every error. A push carries
  * an exact lease per ref (`--force-with-lease=<ref>:<expected>`): the server's receive-pack refuses the
  * update when the ref moved since, so a push is the remote compare-and-swap (DESIGN.md §2, §7).
  */
 
-const execFileP = promisify(execFile);
 const ZERO = '0000000000000000000000000000000000000000';
 
 /** Supplies a current installation token (refreshed by the caller when it expires). */
@@ -48,9 +48,9 @@ export class RemoteMirror {
     );
     if (!exists) {
       await mkdir(dir, { recursive: true });
-      await runGit(['init', '--bare', '--quiet', dir], {});
+      await runGit(['init', '--bare', '--quiet', dir]);
       // Objects written by Agora in-process must not be garbage collected behind its back.
-      await runGit(['config', 'gc.auto', '0'], {}, dir);
+      await runGit(['config', 'gc.auto', '0'], { gitDir: dir });
     }
     return new RemoteMirror(dir, url, token);
   }
@@ -89,14 +89,15 @@ export class RemoteMirror {
       await this.git(args);
       return { ok: true };
     } catch (e) {
-      const out = `${(e as { stdout?: string }).stdout ?? ''}`;
+      if (!(e instanceof GitCommandError)) throw e;
+      const out = e.stdout;
       const rejected = out
         .split('\n')
         .filter((l) => l.startsWith('!'))
         .map((l) => l.split('\t')[1]?.split(':')[1] ?? '')
         .filter(Boolean);
-      if (rejected.length === 0 && !/rejected|stale info|failed to push/.test(`${out}${(e as Error).message}`)) throw e;
-      return { ok: false, rejected, message: firstLine(out) || firstLine((e as Error).message) };
+      if (rejected.length === 0 && !/rejected|stale info|failed to push/.test(`${out}${e.stderr}`)) throw e;
+      return { ok: false, rejected, message: firstLine(out) || firstLine(e.stderr) };
     }
   }
 
@@ -104,37 +105,12 @@ export class RemoteMirror {
   async git(args: readonly string[]): Promise<string> {
     const token = await this.token();
     const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
-    const env = {
-      GIT_CONFIG_COUNT: '1',
-      GIT_CONFIG_KEY_0: 'http.extraHeader',
-      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-    };
-    return runGit(args, env, this.dir, token);
-  }
-}
-
-/** Runs git with no prompts, no system config, and `secret` scrubbed from any error message. */
-async function runGit(args: readonly string[], extraEnv: Record<string, string>, gitDir?: string, secret?: string): Promise<string> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...extraEnv,
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_ASKPASS: '',
-    GIT_PROTOCOL: 'version=2',
-  };
-  delete env.GIT_DIR;
-  delete env.GIT_INDEX_FILE;
-  if (gitDir) env.GIT_DIR = gitDir;
-  try {
-    const { stdout } = await execFileP('git', [...args], { env, maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (e) {
-    const err = e as Error & { stdout?: string; stderr?: string };
-    const scrub = (s: string) => (secret ? s.split(secret).join('***') : s);
-    const wrapped = new Error(`git ${args[0]} failed: ${scrub(err.stderr?.trim() || err.message)}`) as Error & { stdout?: string };
-    wrapped.stdout = scrub(err.stdout ?? '');
-    throw wrapped;
+    return runGit(args, {
+      gitDir: this.dir,
+      env: { GIT_PROTOCOL: 'version=2' },
+      secretConfig: [['http.extraHeader', `Authorization: Basic ${basic}`]],
+      secrets: [token, basic],
+    });
   }
 }
 

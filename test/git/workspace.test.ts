@@ -6,13 +6,13 @@ import { AgoraError } from '../../src/errors.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import {
   captureWorkspace,
-  gitCliAvailable,
   materializeWorkspace,
   removeWorkspace,
   retargetWorkspace,
   type Workspace,
   type WorkspaceMethod,
 } from '../../src/git/workspace.js';
+import { gitCliAvailable } from '../../src/git/git-cli.js';
 import { gitListTree, gitSync, initRepo, tempDir } from './git-fixtures.js';
 
 const METHODS: WorkspaceMethod[] = ['cli', 'isomorphic-git'];

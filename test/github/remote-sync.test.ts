@@ -69,7 +69,8 @@ describe('remote sync over smart HTTP', () => {
     const m = await RemoteMirror.open(join(dir, 'lease'), url, () => w.token());
     await m.fetchRefs(['+refs/heads/main:refs/heads/main']);
     const stale = '1111111111111111111111111111111111111111';
-    const next = (await m.git(['commit-tree', '-p', w.repo.headSha, '-m', 'next', `${w.repo.headSha}^{tree}`])).trim();
+    // The runner is hermetic (no global config, no GIT_* from the parent): the identity is given here.
+    const next = (await m.git(['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', 'commit-tree', '-p', w.repo.headSha, '-m', 'next', `${w.repo.headSha}^{tree}`])).trim();
     const out = await m.pushRefs([{ ref: 'refs/heads/main', next, expected: stale }]);
     expect(out.ok).toBe(false);
     if (!out.ok) expect(out.rejected).toEqual(['refs/heads/main']);
