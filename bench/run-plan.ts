@@ -44,7 +44,7 @@ export async function runPlan(repo: string, plan: Plan, concurrency: number): Pr
     config,
     targets: { local: createLocalTarget({ stateDir: join(scratchDir, 'pids') }) },
     scratchDir,
-    workspaces: WorkspacePool.forScratch(store, scratchDir),
+    workspaces: WorkspacePool.outsideRepository(store),
     environment: {},
     clock: Date.now,
     only: runId,

@@ -15,7 +15,7 @@ export interface CliContext {
   store: LocalGitStore;
   config: OrchConfig;
   refs: RunRefs;
-  /** `<gitdir>/agora`: workspaces, live logs, pidfiles, the serve lock. Never committed. */
+  /** `<gitdir>/agora`: live logs, pidfiles, the serve lock. Never committed. (Workspaces live outside the repository.) */
   scratchDir: string;
 }
 
@@ -55,7 +55,7 @@ export function attemptContext(ctx: CliContext, targets: Record<string, WorkerTa
     config: ctx.config,
     targets,
     scratchDir: ctx.scratchDir,
-    workspaces: WorkspacePool.forScratch(ctx.store, ctx.scratchDir),
+    workspaces: WorkspacePool.outsideRepository(ctx.store),
     environment: process.env,
     clock: Date.now,
   };

@@ -45,6 +45,8 @@ export interface Workspace {
 /** Choice of method; by default the CLI when it is present and AGORA_GIT_CLI is not `0`. */
 export interface WorkspaceOptions {
   method?: WorkspaceMethod;
+  /** A directory of Agora's own (the pool) under which a non-empty leftover of a crashed attempt is cleared. */
+  scratch?: string;
 }
 
 async function chooseMethod(options: WorkspaceOptions): Promise<WorkspaceMethod> {
@@ -57,13 +59,23 @@ async function chooseMethod(options: WorkspaceOptions): Promise<WorkspaceMethod>
 
 /**
  * Materialises `commit` into `dir` (created if missing; it must be empty, except that a leftover under
- * `<gitdir>/agora/work/` from a crashed attempt is cleared) and returns the workspace.
+ * `options.scratch` from a crashed attempt is cleared) and returns the workspace. `dir` must be outside
+ * the repository (its git dir and its work tree): `git` run there by a worker would find the repository.
  */
 export async function materializeWorkspace(store: LocalGitStore, commit: Oid, dir: string, options: WorkspaceOptions = {}): Promise<Workspace> {
   const method = await chooseMethod(options);
   const abs = resolve(dir);
+  for (const repo of [store.gitdir, store.dir]) {
+    if (repo !== null && (abs === resolve(repo) || abs.startsWith(resolve(repo) + sep))) {
+      throw new AgoraError(
+        'workspace-in-repository',
+        `workspace directory ${abs} is inside the repository ${repo}: git run by a worker there would act on the repository`,
+        'materialise workspaces outside the repository (the workspace pool uses its work dir; see docs/security.md)',
+      );
+    }
+  }
   const ws: Workspace = { store, commit, baseTree: (await store.readCommit(commit)).tree, dir: abs, indexFile: `${abs}.index`, method };
-  await prepareEmptyDir(store, ws);
+  await prepareEmptyDir(ws, options.scratch);
   if (method === 'cli') {
     await runGitSequence(ws, [['read-tree', commit], ['checkout-index', '--all', '--force', '--index']]);
   } else {
@@ -176,14 +188,13 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(`${ws.indexFile}.exclude`, { force: true });
 }
 
-async function prepareEmptyDir(store: LocalGitStore, ws: Workspace): Promise<void> {
+async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Promise<void> {
   const entries = await readdir(ws.dir).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return [];
     throw e;
   });
   if (entries.length > 0) {
-    const scratch = join(store.gitdir, 'agora', 'work') + sep;
-    if (!ws.dir.startsWith(scratch)) {
+    if (scratch === undefined || !ws.dir.startsWith(resolve(scratch) + sep)) {
       throw new AgoraError('workspace-not-empty', `workspace directory ${ws.dir} is not empty`, 'choose a new directory or remove this one first');
     }
     await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });

@@ -54,7 +54,7 @@ export class RepoContext {
       scope: repositoryScope({ cloneUrl: args.cloneUrl, fullName: args.fullName, refNamespace: args.config.refNamespace }),
       offerLocal: args.offerLocal,
     });
-    const workspaces = WorkspacePool.forScratch(store, scratchDir);
+    const workspaces = WorkspacePool.outsideRepository(store);
     await workspaces.clear();
     const attempt: AttemptContext = {
       store,

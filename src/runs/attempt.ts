@@ -33,7 +33,7 @@ export interface AttemptContext {
   refs: RunRefs;
   config: OrchConfig;
   targets: Readonly<Record<string, WorkerTarget | undefined>>;
-  /** Where live logs, pidfiles and the workspace pool go: `<gitdir>/agora`. */
+  /** Where live logs and pidfiles go: `<gitdir>/agora` (workspaces and needs are in the pool's work dir, outside the repository). */
   scratchDir: string;
   workspaces: WorkspacePool;
   /** Where secrets are read from (only the declared ones reach a worker). */
@@ -65,9 +65,9 @@ export function liveLogPath(scratchDir: string, runId: string, itemId: string, a
   return pathInside(join(scratchDir, 'logs'), [runId, `${itemId}.${attempt}.log`], 'run id and item id');
 }
 
-/** `<scratch>/needs/<run>/<item>.<attempt>/`: where the attempt's `needs` are written (outside the workspace). */
-export function needsDir(scratchDir: string, runId: string, itemId: string, attempt: number): string {
-  return pathInside(join(scratchDir, 'needs'), [runId, `${itemId}.${attempt}`], 'run id and item id');
+/** `<work dir>/needs/<run>/<item>.<attempt>/`: where the attempt's `needs` are written (outside the workspace and the repository). */
+export function needsDir(workDir: string, runId: string, itemId: string, attempt: number): string {
+  return pathInside(join(workDir, 'needs'), [runId, `${itemId}.${attempt}`], 'run id and item id');
 }
 
 /**
@@ -102,7 +102,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       return { kind: 'failed', itemId, attempt, reason: e.message + (e.hint ? ` (${e.hint})` : ''), retryable: false };
     }
     try {
-      const needs = await resolveNeeds(ctx.store, item, spec.state, needsDir(ctx.scratchDir, runId, itemId, attempt));
+      const needs = await resolveNeeds(ctx.store, item, spec.state, needsDir(await ctx.workspaces.workDir(), runId, itemId, attempt));
       if (needs) built.job.env.AGORA_NEEDS = JSON.stringify(needs);
     } catch (e) {
       if (!(e instanceof NeedUnavailable) && !(e instanceof PathOutsideDirectoryError)) throw e;

@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { workDirFor } from './work-dir.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import type { Oid } from '../git/types.js';
 import { materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace, type WorkspaceOptions } from '../git/workspace.js';
@@ -8,28 +9,56 @@ import { materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspac
  * Workspaces kept between attempts. Checking out a 10,000-file tree and deleting it again for every
  * item made an item's cost grow with the repository; a released workspace is instead re-targeted to
  * the next item's base, which touches only the paths that differ, and ends exactly like a fresh checkout
- * (nothing a worker left, a `.git` it planted included, reaches the next attempt). The pool lives under
- * `<gitdir>/agora/work/pool/` and is cleared when a server starts (a crash leaves it in an unknown state).
+ * (nothing a worker left, a `.git` it planted included, reaches the next attempt). The pool lives in the
+ * repository's work dir, outside the repository (see {@link workDirFor}: a worker's `git` must not find
+ * the orchestrator's repository), and is cleared when a server starts (a crash leaves it in an unknown
+ * state) and stops.
  */
 export class WorkspacePool {
   private readonly idle: Workspace[] = [];
   private created = 0;
+  private workDirPromise: Promise<string> | null = null;
 
   constructor(
     private readonly store: LocalGitStore,
-    private readonly root: string,
+    /** The work dir (the pool is its `pool/`, attempts' needs its `needs/`), or how to find it. */
+    workDir: string | (() => Promise<string>),
     /** How new workspaces are made (default: the git CLI when present). */
     private readonly options: WorkspaceOptions = {},
-  ) {}
-
-  static forScratch(store: LocalGitStore, scratchDir: string, options: WorkspaceOptions = {}): WorkspacePool {
-    return new WorkspacePool(store, join(scratchDir, 'work', 'pool'), options);
+  ) {
+    this.locate = typeof workDir === 'string' ? () => Promise.resolve(workDir) : workDir;
   }
 
-  /** Removes every pooled workspace (at server start, and when the server stops). */
+  private readonly locate: () => Promise<string>;
+
+  /** The pool of `store`'s repository in its work dir, outside the repository (found on first use). */
+  static outsideRepository(store: LocalGitStore, options: WorkspaceOptions = {}): WorkspacePool {
+    return new WorkspacePool(store, () => workDirFor(store.gitdir), options);
+  }
+
+  /** The repository's work dir (created on first use). */
+  workDir(): Promise<string> {
+    this.workDirPromise ??= this.locate().catch((e: unknown) => {
+      this.workDirPromise = null; // a refused location may be fixed while the server runs
+      throw e;
+    });
+    return this.workDirPromise;
+  }
+
+  private async root(): Promise<string> {
+    return join(await this.workDir(), 'pool');
+  }
+
+  /**
+   * Removes every pooled workspace and every attempt's needs (at server start, and when the server
+   * stops), and what releases before the move kept inside the git dir (`<gitdir>/agora/work`, `needs`).
+   */
   async clear(): Promise<void> {
     this.idle.splice(0);
-    await rm(this.root, { recursive: true, force: true, maxRetries: 3 });
+    const dir = await this.workDir();
+    for (const path of [join(dir, 'pool'), join(dir, 'needs'), join(this.store.gitdir, 'agora', 'work'), join(this.store.gitdir, 'agora', 'needs')]) {
+      await rm(path, { recursive: true, force: true, maxRetries: 3 });
+    }
   }
 
   /** A workspace holding exactly `commit`'s tree, for one attempt. */
@@ -44,9 +73,10 @@ export class WorkspacePool {
         await removeWorkspace(reuse); // unusable: start afresh below
       }
     }
-    await mkdir(this.root, { recursive: true });
+    const root = await this.root();
+    await mkdir(root, { recursive: true, mode: 0o700 });
     this.created += 1;
-    return materializeWorkspace(this.store, commit, join(this.root, String(this.created)), this.options);
+    return materializeWorkspace(this.store, commit, join(root, String(this.created)), { ...this.options, scratch: root });
   }
 
   /** Returns a workspace after its attempt: kept for the next one, or removed if it may be damaged. */

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalJson, GENESIS_HASH } from '../../src/audit/entry.js';
+import { workDirFor } from '../../src/runs/work-dir.js';
 import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
 import { isGone } from '../support/process.js';
 
@@ -93,8 +94,8 @@ describe('agora orch run (local mode)', () => {
     // The attempt logs are kept in the state tree, and readable with `agora orch logs`.
     const logs = await agora(repo, ['orch', 'logs', 'fanout-1-1', 'edit-beta']);
     expect(logs.stdout).toContain('var best -> let best');
-    // No workspace is left behind.
-    const work = join(repo, '.git/agora/work/fanout-1-1');
+    // No workspace is left behind (the pool lives in the repository's work dir, outside it).
+    const work = join(await workDirFor(join(repo, '.git')), 'pool');
     expect(existsSync(work) ? readdirSync(work) : []).toEqual([]);
   });
 

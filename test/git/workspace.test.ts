@@ -50,8 +50,15 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
+/** Workspaces go outside the repository (materialising one inside it is refused); this is the pool's place. */
+let outside: { path: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  outside = await tempDir('agora-ws-');
+});
+afterAll(() => outside.cleanup());
+
 function scratch(name: string): string {
-  return join(gitdir, 'agora', 'work', 'run1', name);
+  return join(outside.path, 'run1', name);
 }
 
 /** Every path below `dir` with what git would record about it: kind, exec bit, content or link target. */
@@ -174,7 +181,7 @@ describe('workspaces', () => {
     expect(paths.some((p) => p?.startsWith('empty-dir'))).toBe(false);
     expect(gitSync(repoDir, ['cat-file', '-p', `${trees[0]}:link`])).toBe('src/a.ts');
     expect(gitSync(repoDir, ['fsck', '--strict', '--no-dangling'])).toBe('');
-    // The repository's own index and work tree are untouched by workspaces under .git/agora/work.
+    // The repository's own index and work tree are untouched by workspaces.
     expect(gitSync(repoDir, ['status', '--porcelain'])).toBe('');
   });
 
@@ -238,7 +245,7 @@ describe('workspaces', () => {
       const subStore = await openLocalStore(sub.dir);
       const head = gitSync(sub.dir, ['rev-parse', 'HEAD']).trim();
       for (const method of METHODS) {
-        const ws = await materializeWorkspace(subStore, head, join(sub.gitdir, 'agora', 'work', 'r', method), { method });
+        const ws = await materializeWorkspace(subStore, head, scratch(`sub-${method}`), { method });
         expect((await lstat(join(ws.dir, 'vendor/mod'))).isDirectory()).toBe(true);
         await writeFile(join(ws.dir, 'a.txt'), 'b\n');
         const { tree, changes } = await captureWorkspace(ws);
@@ -269,8 +276,8 @@ describe('workspaces', () => {
       const second = gitSync(sub.dir, ['rev-parse', 'HEAD']).trim();
       const subStore = await openLocalStore(sub.dir);
       for (const method of METHODS) {
-        const fresh = await materializeWorkspace(subStore, second, join(sub.gitdir, 'agora', 'work', 'r', `fresh-${method}`), { method });
-        const used = await materializeWorkspace(subStore, first, join(sub.gitdir, 'agora', 'work', 'r', `used-${method}`), { method });
+        const fresh = await materializeWorkspace(subStore, second, scratch(`sub-fresh-${method}`), { method });
+        const used = await materializeWorkspace(subStore, first, scratch(`sub-used-${method}`), { method });
         const plant = async (at: string) => {
           await mkdir(join(used.dir, at, 'hooks'), { recursive: true });
           await writeFile(join(used.dir, at, 'config'), '[core]\n\tfsmonitor = "touch pwned"\n');
@@ -332,7 +339,7 @@ describe('workspaces', () => {
       expect(bareStore.dir).toBeNull();
       const trees: string[] = [];
       for (const method of METHODS) {
-        const ws = await materializeWorkspace(bareStore, base, join(bareDir, 'agora', 'work', 'r', `i.${method}`), { method });
+        const ws = await materializeWorkspace(bareStore, base, scratch(`bare.${method}`), { method });
         await edit(ws.dir);
         trees.push((await captureWorkspace(ws)).tree);
         await removeWorkspace(ws);
@@ -386,6 +393,19 @@ describe('workspaces', () => {
     }
   });
 
+  it('refuses a directory inside the repository (git dir or work tree), where a worker’s git would find it, by both methods', async () => {
+    for (const method of METHODS) {
+      for (const dir of [join(gitdir, 'agora', 'work', 'pool', '1'), join(repoDir, 'sub', method), gitdir]) {
+        const err = await materializeWorkspace(store, base, dir, { method }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(AgoraError);
+        expect((err as AgoraError).code).toBe('workspace-in-repository');
+        expect((err as AgoraError).message).toContain(dir);
+      }
+    }
+    expect(existsSync(join(gitdir, 'agora', 'work'))).toBe(false);
+    expect(existsSync(join(repoDir, 'sub'))).toBe(false);
+  });
+
   it('refuses a non-empty directory outside the scratch area, and clears a crashed leftover inside it', async () => {
     const tmp = await tempDir();
     try {
@@ -403,7 +423,7 @@ describe('workspaces', () => {
     const leftover = scratch('leftover');
     await mkdir(leftover, { recursive: true });
     await writeFile(join(leftover, 'stale.txt'), 'from a crashed attempt\n');
-    const ws: Workspace = await materializeWorkspace(store, base, leftover);
+    const ws: Workspace = await materializeWorkspace(store, base, leftover, { scratch: join(leftover, '..') });
     expect(existsSync(join(leftover, 'stale.txt'))).toBe(false);
     expect((await captureWorkspace(ws)).changes).toEqual([]);
     await removeWorkspace(ws);

@@ -30,7 +30,8 @@ async function world() {
     },
   } as RunState;
   const item = (needs: WorkItem['needs']): WorkItem => ({ id: 'down', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [], needs });
-  // Where attempt.ts puts an attempt's needs: <gitdir>/agora/needs/<run>/<item>.<attempt>.
+  // Where attempt.ts put an attempt's needs before they moved out of the repository (<gitdir>/agora/needs/
+  // <run>/<item>.<attempt>): from there the names below reach the repository's own files.
   const dir = join(store.gitdir, 'agora', 'needs', 'r', 'down.1');
   return { repo, store, state, item, dir };
 }

@@ -1,10 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { captureWorkspace } from '../../src/git/workspace.js';
+import { AgoraError } from '../../src/errors.js';
+import { workDirFor } from '../../src/runs/work-dir.js';
 import { WorkspacePool } from '../../src/runs/workspace-pool.js';
-import { cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -23,7 +26,7 @@ describe('WorkspacePool', () => {
     const second = git(repo, 'rev-parse', 'HEAD').trim();
 
     const store = await openLocalStore(repo);
-    const pool = WorkspacePool.forScratch(store, join(store.gitdir, 'agora'));
+    const pool = WorkspacePool.outsideRepository(store);
     await pool.clear();
     const ws = await pool.acquire(first);
     // A worker makes a mess: edits, deletes, untracked and ignored files, a nested repository, a mode change.
@@ -48,7 +51,7 @@ describe('WorkspacePool', () => {
     expect(existsSync(join(again.dir, 'nested'))).toBe(false);
     await pool.release(again, true);
     await pool.clear();
-    expect(existsSync(join(store.gitdir, 'agora/work/pool'))).toBe(false);
+    expect(existsSync(join(await pool.workDir(), 'pool'))).toBe(false);
   });
 
   // A worker that plants a repository at its workspace root (`.git/config` with core.fsmonitor, a hook)
@@ -57,7 +60,7 @@ describe('WorkspacePool', () => {
     const repo = makeRepo({ 'a.txt': 'a\n', 'dir/b.txt': 'b\n' });
     const head = git(repo, 'rev-parse', 'HEAD').trim();
     const store = await openLocalStore(repo);
-    const pool = WorkspacePool.forScratch(store, join(store.gitdir, 'agora'), { method });
+    const pool = WorkspacePool.outsideRepository(store, { method });
     await pool.clear();
     const a = await pool.acquire(head);
     expect(a.method).toBe(method);
@@ -79,10 +82,50 @@ describe('WorkspacePool', () => {
   it('gives concurrent attempts separate workspaces', async () => {
     const repo = makeRepo({ 'a.txt': 'a\n' });
     const store = await openLocalStore(repo);
-    const pool = WorkspacePool.forScratch(store, join(store.gitdir, 'agora'));
+    const pool = WorkspacePool.outsideRepository(store);
     const head = git(repo, 'rev-parse', 'HEAD').trim();
     const [x, y] = await Promise.all([pool.acquire(head), pool.acquire(head)]);
     expect(x!.dir).not.toBe(y!.dir);
     await pool.clear();
+  });
+
+  // Issue 11: under <gitdir>/agora/work/pool a worker's `git` found the orchestrator's repository (a
+  // read-only item ran `git replace` on the integration head there).
+  it('keeps workspaces outside the repository, private, where a worker’s git finds no repository', async () => {
+    const repo = makeRepo({ 'a.txt': 'a\n' });
+    const store = await openLocalStore(repo);
+    const head = git(repo, 'rev-parse', 'HEAD').trim();
+    // What an earlier version left inside the git dir goes at the first clear.
+    mkdirSync(join(store.gitdir, 'agora', 'work', 'pool', '1'), { recursive: true });
+    const pool = WorkspacePool.outsideRepository(store);
+    await pool.clear();
+    expect(existsSync(join(store.gitdir, 'agora', 'work'))).toBe(false);
+    const ws = await pool.acquire(head);
+    const real = realpathSync(ws.dir);
+    for (const inside of [realpathSync(repo), realpathSync(store.gitdir)]) expect(real.startsWith(inside + sep)).toBe(false);
+    for (const dir of [await pool.workDir(), join(await pool.workDir(), '..')]) expect(statSync(dir).mode & 0o777).toBe(0o700);
+    // The worker's view: its own environment, plain git, in its workspace.
+    const probe = spawnSync('git', ['rev-parse', '--absolute-git-dir'], { cwd: ws.dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: ws.dir } });
+    expect(probe.status).not.toBe(0);
+    expect(probe.stderr).toContain('not a git repository');
+    await pool.release(ws, true);
+    await pool.clear();
+  });
+
+  it('refuses a work dir inside a git repository, or one that is not private, naming it and the fix', async () => {
+    const repo = makeRepo({ 'a.txt': 'a\n' });
+    const store = await openLocalStore(repo);
+    const err = await workDirFor(store.gitdir, join(repo, 'scratch')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgoraError);
+    expect((err as AgoraError).code).toBe('work-dir-in-repository');
+    expect((err as AgoraError).hint).toContain('AGORA_WORK_DIR');
+    const open = tempDir();
+    mkdirSync(join(open, `agora-${process.getuid!()}`), { mode: 0o755 });
+    chmodSync(join(open, `agora-${process.getuid!()}`), 0o755);
+    const unsafe = await workDirFor(store.gitdir, open).catch((e: unknown) => e);
+    expect((unsafe as AgoraError).code).toBe('work-dir-unsafe');
+    const linked = tempDir();
+    symlinkSync(open, join(linked, `agora-${process.getuid!()}`));
+    expect(((await workDirFor(store.gitdir, linked).catch((e: unknown) => e)) as AgoraError).code).toBe('work-dir-unsafe');
   });
 });
