@@ -6,6 +6,7 @@ import { auditStatement, buildAuditBundle, isTerminalRun, itemEvidence, parseAud
 import { loadPublicKey, resolveSigningKey, writeKeyPair } from '../audit/keys.js';
 import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
 import { trustMaterialFromRoot } from '../audit/trust.js';
+import { replaceRefsNote } from '../audit/replace-refs.js';
 import { FULL_COMMIT_ID, type VerifyPins } from '../audit/verify-pins.js';
 import { signaturePin, verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
 import { AgoraError } from '../errors.js';
@@ -64,6 +65,8 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   }
 
   const bundle = await buildAuditBundle(ctx.store, ctx.refs, runId, { anchor: true, now: Date.now() });
+  const replaced = await replaceRefsNote(ctx.store);
+  if (replaced) io.err(replaced);
   if (o.item) {
     io.out(JSON.stringify(itemEvidence(bundle, o.item), null, 2));
     return bundle.report.intact ? 0 : failed(runId, bundle.report);
@@ -167,6 +170,8 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   const report = await verifyBundle(bundle, opts);
   if (o.json) io.out(JSON.stringify(report, null, 2));
   else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts), ...(pins ? { pins } : {}) }));
+  const replaced = opts.store ? await replaceRefsNote(opts.store) : null;
+  if (replaced) io.err(replaced);
   return report.intact ? 0 : 1;
 }
 
