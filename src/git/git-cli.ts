@@ -19,7 +19,9 @@
  * `/bin/sh` (stopping at the first failure); the arguments reach git as single-quoted words.
  */
 import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
 import { devNull } from 'node:os';
+import { join } from 'node:path';
 import { AgoraError } from '../errors.js';
 
 /** How git is run: which repository, which work tree, and what the caller adds. */
@@ -91,6 +93,8 @@ export const SAFE_CONFIG: readonly string[] = [
  * Before the steps: empties the commands of every filter driver the config defines (and makes it
  * optional), so checkout, add and merge copy content as it is. Config names never contain a newline, so
  * they are read one per line; the values go through GIT_CONFIG_KEY_n/VALUE_n, which keep any character.
+ * It costs one more git exec (no Node spawn), so it is left out where {@link mayDefineFilters} proves
+ * the repository's config defines none.
  */
 const NEUTRALISE_FILTERS = [
   'agora_n=${GIT_CONFIG_COUNT:-0}',
@@ -126,6 +130,21 @@ export function gitEnvironment(extra: Readonly<Record<string, string>> = {}): No
   };
 }
 
+/**
+ * False only when the repository's config files exist as plain files that mention neither a filter nor
+ * an include (which could bring one in from elsewhere), and the git dir is not a linked worktree's
+ * (whose config lives in the common dir). Without a git dir (git discovers it) the answer is true.
+ */
+async function mayDefineFilters(gitDir: string | undefined): Promise<boolean> {
+  if (!gitDir) return true;
+  if (await stat(join(gitDir, 'commondir')).then(() => true, () => false)) return true;
+  for (const name of ['config', 'config.worktree']) {
+    const text = await readFile(join(gitDir, name), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : null));
+    if (text === null || /filter|include/i.test(text)) return true;
+  }
+  return false;
+}
+
 /** Runs one git command and returns its stdout. */
 export function runGit(args: readonly string[], how: GitInvocation = {}): Promise<string> {
   return runGitSequence([args], how);
@@ -135,12 +154,13 @@ export function runGit(args: readonly string[], how: GitInvocation = {}): Promis
  * Runs the steps one after another in one shell, stopping at the first failure, and returns their
  * stdout (callers make every step but the last quiet).
  */
-export function runGitSequence(steps: readonly GitStep[], how: GitInvocation = {}): Promise<string> {
+export async function runGitSequence(steps: readonly GitStep[], how: GitInvocation = {}): Promise<string> {
+  const preamble = (await mayDefineFilters(how.gitDir)) ? [NEUTRALISE_FILTERS] : [];
   const common = [...SAFE_CONFIG, ...(how.config ?? [])].flatMap((kv) => ['-c', kv]);
   if (how.gitDir) common.push(`--git-dir=${how.gitDir}`);
   if (how.workTree) common.push(`--work-tree=${how.workTree}`);
   const line = (step: GitStep) => (isShell(step) ? step.shell : `git "$@" ${step.map(shellQuote).join(' ')}`);
-  const script = ['set -e', NEUTRALISE_FILTERS, ...steps.map(line)].join('\n');
+  const script = ['set -e', ...preamble, ...steps.map(line)].join('\n');
   const secretEnv: Record<string, string> = {};
   const secretConfig = how.secretConfig ?? [];
   secretConfig.forEach(([key, value], i) => {

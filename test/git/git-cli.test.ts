@@ -132,4 +132,25 @@ describe('nothing the repository’s config names runs on an Agora git command',
       await work.cleanup();
     }
   });
+
+  it('runs no filter a file included from the config defines either', async () => {
+    const other = await initRepo();
+    const work = await tempDir('agora-ws-');
+    try {
+      await writeFile(join(other.dir, '.gitattributes'), '* filter=elsewhere\n');
+      await writeFile(join(other.dir, 'a.txt'), 'one\n');
+      gitSync(other.dir, ['add', '--all']);
+      gitSync(other.dir, ['commit', '-q', '-m', 'base']);
+      const head = gitSync(other.dir, ['rev-parse', 'HEAD']).trim();
+      const included = join(other.dir, '..', 'included.config');
+      await writeFile(included, `[filter "elsewhere"]\n\tsmudge = touch '${markers}/included-smudge'; cat\n\trequired = true\n`);
+      gitSync(other.dir, ['config', 'include.path', included]);
+      const ws = await materializeWorkspace(await openLocalStore(other.dir), head, join(work.path, 'w'), { method: 'cli' });
+      expect(await readdir(ws.dir)).toEqual(['.gitattributes', 'a.txt']);
+      expect(await readdir(markers)).toEqual([]);
+    } finally {
+      await work.cleanup();
+      await other.cleanup();
+    }
+  });
 });
