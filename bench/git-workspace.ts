@@ -57,7 +57,7 @@ interface Timing {
 }
 
 async function once(store: LocalGitStore, head: string, method: WorkspaceMethod, run: number): Promise<Timing> {
-  const dir = join(store.gitdir, 'agora', 'work', 'bench', `${method}.${run}`);
+  const dir = join(store.dir ?? store.gitdir, '..', 'work', `${method}.${run}`); // outside the repository, as the pool's
   const t0 = performance.now();
   const ws = await materializeWorkspace(store, head, dir, { method });
   const t1 = performance.now();
