@@ -66,7 +66,11 @@ export class GitCommandError extends AgoraError {
 
 /**
  * Settings that outrank the repository's config and keep it from executing anything. `-c` is the
- * highest-precedence scope, so a `.git/config` (or an included file) cannot undo them.
+ * highest-precedence scope, so a `.git/config` (or an included file) cannot undo them. Not listed, and
+ * why: `uploadpack.packObjectsHook` is honoured only from system, global or command-line config, which
+ * the runner leaves empty; `diff.external` and `diff.<driver>.textconv` apply only to diff and log
+ * output, which Agora never asks git for (the demo's `log --stat` passes --no-ext-diff --no-textconv);
+ * `merge.<driver>.driver` runs only for a true merge, and `--apply` allows a fast-forward only.
  */
 export const SAFE_CONFIG: readonly string[] = [
   `core.hooksPath=${devNull}`, // no hook runs: not .git/hooks, not a hooksPath the config names

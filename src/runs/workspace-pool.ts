@@ -18,6 +18,7 @@ export class WorkspacePool {
   private readonly idle: Workspace[] = [];
   private created = 0;
   private workDirPromise: Promise<string> | null = null;
+  private readonly locate: () => Promise<string>;
 
   constructor(
     private readonly store: LocalGitStore,
@@ -28,8 +29,6 @@ export class WorkspacePool {
   ) {
     this.locate = typeof workDir === 'string' ? () => Promise.resolve(workDir) : workDir;
   }
-
-  private readonly locate: () => Promise<string>;
 
   /** The pool of `store`'s repository in its work dir, outside the repository (found on first use). */
   static outsideRepository(store: LocalGitStore, options: WorkspaceOptions = {}): WorkspacePool {
