@@ -13,7 +13,7 @@ import { anchorRun, readAnchor } from './anchor.js';
 import { canonicalJson, type AuditEntry } from './entry.js';
 import { fromHex, inclusionProof, merkleRootHex, toHex } from './merkle.js';
 import type { SignatureRecord } from './signers.js';
-import { buildStatement, type InTotoStatement } from './statement.js';
+import { buildStatement, type InTotoStatement, type RepositoryRecord, type StatementVersion } from './statement.js';
 import bundleSchema from './bundle-schema.json' with { type: 'json' };
 import { readRunChain } from './run-chain.js';
 import { verifyBundle } from './verify-run.js';
@@ -24,9 +24,18 @@ import { verifyBundle } from './verify-run.js';
  * Everything in it can be recomputed from the repository; verify-run.ts does exactly that.
  */
 
-export const AUDIT_FORMAT = 'agora.audit/v1';
+/**
+ * The bundle's format version (docs/audit.md, "Versions"). Every change to what is logged, stored or signed
+ * bumps it; `verify` keeps accepting every version Agora has written. v1: the first. v2: the bundle and its
+ * signed statement (predicate type `https://agora.dev/audit/v2`) record the GitHub repository (or null).
+ */
+export const AUDIT_FORMAT_VERSION = 2;
 export const AUDIT_FORMAT_NAME = 'agora.audit';
-export const AUDIT_FORMAT_VERSION = 1;
+export const AUDIT_FORMAT = 'agora.audit/v2';
+export const AUDIT_FORMAT_V1 = 'agora.audit/v1';
+export type AuditFormat = typeof AUDIT_FORMAT_V1 | typeof AUDIT_FORMAT;
+/** Every format `verify` accepts: each one Agora has written. */
+export const ACCEPTED_FORMATS: readonly AuditFormat[] = [AUDIT_FORMAT_V1, AUDIT_FORMAT];
 /** The format of `agora orch audit <run> --item <id>`: one item's entries with their inclusion proofs. */
 export const ITEM_EVIDENCE_FORMAT = 'agora.audit.item/v1';
 
@@ -100,8 +109,13 @@ export interface AnchorRecord {
 }
 
 export interface AuditBundle {
-  format: typeof AUDIT_FORMAT;
+  format: AuditFormat;
   runId: string;
+  /**
+   * v2: the GitHub repository the run was made in (recorded by the App; null for a local run). Inside the
+   * bundle digest and the signed statement, so `verify --repository` can rely on it. Absent in v1.
+   */
+  repository?: RepositoryRecord | null;
   /** sha256 (hex) of the canonical JSON (RFC 8785) of plan.json as submitted. */
   planDigest: string;
   base: string;
@@ -149,6 +163,7 @@ export function auditStatement(bundle: AuditBundle): InTotoStatement {
     const commit = item.status === 'done' ? patchCommitOf(item.resultRef) : null;
     if (commit) patches.push({ itemId: item.id, commit });
   }
+  const version = formatVersion(bundle);
   return buildStatement({
     bundleSha256: bundleDigest(bundle),
     runId: bundle.runId,
@@ -156,7 +171,14 @@ export function auditStatement(bundle: AuditBundle): InTotoStatement {
     patches,
     planDigest: bundle.planDigest,
     entries: bundle.entries.length,
+    version,
+    ...(version >= 2 ? { repository: bundle.repository ?? null } : {}),
   });
+}
+
+/** The format version of a parsed bundle (its statement has the same version). */
+export function formatVersion(bundle: Pick<AuditBundle, 'format'>): StatementVersion {
+  return bundle.format === AUDIT_FORMAT_V1 ? 1 : 2;
 }
 
 /** `git:<40 hex>` → the commit id; anything else → null. */
@@ -174,6 +196,8 @@ export interface BuildOptions {
   anchor?: boolean;
   /** Clock for the anchor commit (epoch ms). */
   now?: number;
+  /** The GitHub repository the run was made in (the App); a local run records none. */
+  repository?: RepositoryRecord;
 }
 
 /**
@@ -192,6 +216,7 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
   const bundle: AuditBundle = {
     format: AUDIT_FORMAT,
     runId,
+    repository: opts.repository ? { fullName: opts.repository.fullName, id: opts.repository.id } : null,
     planDigest: planDigest(planText),
     base: stored.state.base,
     integrationHead: stored.state.integrationHead,
@@ -302,7 +327,7 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
   if (!m) {
     throw new AgoraError(
       'bundle-invalid',
-      `${source}: not an Agora audit bundle (format is ${JSON.stringify(format ?? null)}, expected "${AUDIT_FORMAT}")`,
+      `${source}: not an Agora audit bundle (format is ${JSON.stringify(format ?? null)}, expected ${ACCEPTED_FORMATS.map((f) => JSON.stringify(f)).join(' or ')})`,
       'pass the file `agora orch audit <run> --out FILE` wrote',
     );
   }
@@ -314,6 +339,6 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
     );
   }
   const checked = checkBundleSchema(json);
-  if (!checked.ok) throw new AgoraError('bundle-invalid', `${source}: not a valid ${AUDIT_FORMAT} bundle: ${checked.problem}`, 'pass the file `agora orch audit <run> --out FILE` wrote, unmodified');
+  if (!checked.ok) throw new AgoraError('bundle-invalid', `${source}: not a valid ${String(format)} bundle: ${checked.problem}`, 'pass the file `agora orch audit <run> --out FILE` wrote, unmodified');
   return json as AuditBundle;
 }

@@ -10,7 +10,18 @@ import { canonicalJson } from './entry.js';
  */
 
 export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
-export const AGORA_AUDIT_PREDICATE_TYPE = 'https://agora.dev/audit/v1';
+/**
+ * The statement's format version is its predicate type's: `https://agora.dev/audit/v<n>` goes with bundle
+ * format `agora.audit/v<n>`. v1: runId, merkleRoot, planDigest, entries. v2 adds `repository` (the GitHub
+ * repository a run was made in, or null for a local run).
+ */
+export const AGORA_AUDIT_PREDICATE_TYPE_V1 = 'https://agora.dev/audit/v1';
+export const AGORA_AUDIT_PREDICATE_TYPE_V2 = 'https://agora.dev/audit/v2';
+/** The predicate type Agora signs today. */
+export const AGORA_AUDIT_PREDICATE_TYPE = AGORA_AUDIT_PREDICATE_TYPE_V2;
+export type AgoraAuditPredicateType = typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2;
+/** The statement versions a verifier accepts (every one Agora has signed). */
+export type StatementVersion = 1 | 2;
 /** DSSE payload type of an in-toto statement. */
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
@@ -27,12 +38,24 @@ export interface AgoraAuditPredicate {
   planDigest: string;
   /** Number of audit entries (the tree size the root is for), when known. */
   entries?: number;
+  /** v2: the GitHub repository the run was made in (null: a local run). Absent in v1. */
+  repository?: RepositoryRecord | null;
+}
+
+/**
+ * A GitHub repository as the App knew it when the run ended: its full name (what people pin, `--repository`)
+ * and its numeric id (what survives a rename, and what a transferred name does not carry along).
+ */
+export interface RepositoryRecord {
+  /** `owner/name`, as GitHub spells it. */
+  fullName: string;
+  id: number;
 }
 
 export interface InTotoStatement {
   _type: typeof IN_TOTO_STATEMENT_TYPE;
   subject: StatementSubject[];
-  predicateType: typeof AGORA_AUDIT_PREDICATE_TYPE;
+  predicateType: AgoraAuditPredicateType;
   predicate: AgoraAuditPredicate;
 }
 
@@ -45,6 +68,10 @@ export interface StatementInput {
   patches: ReadonlyArray<{ itemId: string; commit: string }>;
   planDigest: string;
   entries?: number;
+  /** The statement version (default: the current one, 2). */
+  version?: StatementVersion;
+  /** v2 only: the repository the run was made in; null or absent for a local run. */
+  repository?: RepositoryRecord | null;
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -69,17 +96,28 @@ export function buildStatement(input: StatementInput): InTotoStatement {
     seen.add(p.itemId);
   }
   const patches = [...input.patches].sort((a, b) => (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
+  const version = input.version ?? 2;
+  if (version === 1 && input.repository) throw new TypeError('a v1 statement records no repository');
+  if (input.repository && !repositoryRecordValid(input.repository)) throw new TypeError(`repository must be { fullName: "owner/name", id }, got ${JSON.stringify(input.repository)}`);
   const predicate: AgoraAuditPredicate = { runId: input.runId, merkleRoot: input.root, planDigest: input.planDigest };
   if (input.entries !== undefined) predicate.entries = input.entries;
+  if (version === 2) predicate.repository = input.repository ?? null;
   return {
     _type: IN_TOTO_STATEMENT_TYPE,
     subject: [
       { name: bundleSubjectName(input.runId), digest: { sha256: input.bundleSha256 } },
       ...patches.map((p) => ({ name: `patch:${p.itemId}`, digest: { gitCommit: p.commit } })),
     ],
-    predicateType: AGORA_AUDIT_PREDICATE_TYPE,
+    predicateType: version === 1 ? AGORA_AUDIT_PREDICATE_TYPE_V1 : AGORA_AUDIT_PREDICATE_TYPE_V2,
     predicate,
   };
+}
+
+/** `owner/name`: GitHub's characters for an owner and a repository name, one slash. */
+export const REPOSITORY_FULL_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
+
+function repositoryRecordValid(r: RepositoryRecord): boolean {
+  return REPOSITORY_FULL_NAME.test(r.fullName) && Number.isSafeInteger(r.id) && r.id > 0;
 }
 
 /** The exact bytes that get signed: the statement as canonical JSON (RFC 8785). */
@@ -99,24 +137,27 @@ const subjectSchema = z
   })
   .strict();
 
-const predicateSchema = z
-  .object({
-    runId: z.string(),
-    merkleRoot: z.string().regex(SHA256_HEX),
-    planDigest: z.string(),
-    entries: z.number().int().nonnegative().optional(),
-  })
-  .strict();
+const predicateV1 = {
+  runId: z.string(),
+  merkleRoot: z.string().regex(SHA256_HEX),
+  planDigest: z.string(),
+  entries: z.number().int().nonnegative().optional(),
+};
+const repositorySchema = z.object({ fullName: z.string().regex(REPOSITORY_FULL_NAME), id: z.number().int().positive() }).strict();
 
-/** Exactly the fields buildStatement writes: an unknown field is a statement Agora did not make. */
-const statementSchema = z
-  .object({
-    _type: z.literal(IN_TOTO_STATEMENT_TYPE),
-    subject: z.array(subjectSchema).min(1),
-    predicateType: z.literal(AGORA_AUDIT_PREDICATE_TYPE),
-    predicate: predicateSchema,
-  })
-  .strict();
+/** Exactly the fields buildStatement writes for a version: an unknown field is a statement Agora did not make. */
+function statementSchemaFor(predicateType: string, predicate: Record<string, z.ZodType>) {
+  return z
+    .object({
+      _type: z.literal(IN_TOTO_STATEMENT_TYPE),
+      subject: z.array(subjectSchema).min(1),
+      predicateType: z.literal(predicateType),
+      predicate: z.object(predicate).strict(),
+    })
+    .strict();
+}
+const statementV1Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V1, predicateV1);
+const statementV2Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V2, { ...predicateV1, repository: repositorySchema.nullable() });
 
 /**
  * Parses a DSSE payload back into a statement; returns a reason instead of throwing, since payloads come
@@ -132,10 +173,12 @@ export function parseStatement(payload: Uint8Array): { ok: true; statement: InTo
   }
   const dup = findDuplicateKey(text);
   if (dup) return { ok: false, reason: `DSSE payload repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };
-  const parsed = statementSchema.safeParse(json);
+  // The predicate type names the version; anything else is held to the current version's shape.
+  const v1 = (json as { predicateType?: unknown } | null)?.predicateType === AGORA_AUDIT_PREDICATE_TYPE_V1;
+  const parsed = (v1 ? statementV1Schema : statementV2Schema).safeParse(json);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     return { ok: false, reason: `DSSE payload is not an Agora audit statement: ${first ? `${first.path.join('.') || '$'}: ${first.message}` : 'invalid'}` };
   }
-  return { ok: true, statement: parsed.data as InTotoStatement };
+  return { ok: true, statement: parsed.data as unknown as InTotoStatement };
 }

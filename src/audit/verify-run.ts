@@ -23,7 +23,7 @@ import {
 import { entryHash, GENESIS_HASH, type AuditEntry } from './entry.js';
 import { fromHex, MerkleAccumulator, toHex, verifyInclusion } from './merkle.js';
 import { readRunChain } from './run-chain.js';
-import { pinMismatches, type VerifyPins } from './verify-pins.js';
+import { pinMismatches, requireBoundPins, type VerifyPins } from './verify-pins.js';
 import { verifySigstoreBundle, type VerifiedSigner } from './verify-signature.js';
 
 /**
@@ -53,7 +53,11 @@ export interface VerifyOptions {
    * says: the bundle's own `signature` field is outside the signed digest, so it cannot decide.
    */
   requireSignature?: boolean;
-  /** What the bundle must be about (run, plan commit): each pin given is checked, failure code `pin`. */
+  /**
+   * What the bundle must be about (run, plan commit, repository): each pin given is checked, failure code
+   * `pin`. A pin nothing binds (no signer pin, and for run and plan commit no repository either) is refused
+   * with AgoraError `verify-options` before anything is checked.
+   */
   expect?: VerifyPins;
 }
 
@@ -117,6 +121,7 @@ interface Completion {
 
 /** Verifies `bundle` and returns the report (the bundle's own `report` is ignored and never trusted). */
 export async function verifyBundle(bundle: AuditBundle, opts: VerifyOptions = {}): Promise<AuditReport> {
+  requireBoundPins(opts.expect, { signer: signaturePin(opts) !== null, repo: Boolean(opts.store && opts.refs) });
   const f = new Failures();
   for (const message of pinMismatches(bundle, opts.expect)) f.add('pin', message);
   const entries = Array.isArray(bundle.entries) ? bundle.entries : [];

@@ -7,6 +7,7 @@ import { loadPublicKey, resolveSigningKey, writeKeyPair } from '../audit/keys.js
 import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
 import { trustMaterialFromRoot } from '../audit/trust.js';
 import { replaceRefsNote } from '../audit/replace-refs.js';
+import { REPOSITORY_FULL_NAME } from '../audit/statement.js';
 import { FULL_COMMIT_ID, type VerifyPins } from '../audit/verify-pins.js';
 import { signaturePin, verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
 import { AgoraError } from '../errors.js';
@@ -136,9 +137,10 @@ export interface VerifyVerbOptions {
   repo?: string;
   config?: string;
   json?: boolean;
-  /** Pins: the run the bundle must be about, and the commit it must have started on. */
+  /** Pins: the run the bundle must be about, the commit it must have started on, the GitHub repository. */
   run?: string;
   planCommit?: string;
+  repository?: string;
 }
 
 /** `agora verify <bundle.json>`: returns 0 only when everything checks. */
@@ -175,9 +177,9 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   return report.intact ? 0 : 1;
 }
 
-/** `--run` and `--plan-commit`, checked for form; undefined when neither is given. */
+/** `--run`, `--plan-commit` and `--repository`, checked for form; undefined when none is given. */
 function verifyPins(o: VerifyVerbOptions): VerifyPins | undefined {
-  if (o.run === undefined && o.planCommit === undefined) return undefined;
+  if (o.run === undefined && o.planCommit === undefined && o.repository === undefined) return undefined;
   const pins: VerifyPins = {};
   if (o.run !== undefined) {
     if (o.run === '') throw new AgoraError('verify-options', '--run is empty', 'pass the run id the bundle must be about, e.g. --run nightly-3-1');
@@ -192,6 +194,12 @@ function verifyPins(o: VerifyVerbOptions): VerifyPins | undefined {
       );
     }
     pins.planCommit = o.planCommit.toLowerCase();
+  }
+  if (o.repository !== undefined) {
+    if (!REPOSITORY_FULL_NAME.test(o.repository)) {
+      throw new AgoraError('verify-options', `--repository ${JSON.stringify(o.repository)} is not a GitHub repository name`, 'pass OWNER/NAME, e.g. --repository acme/widgets');
+    }
+    pins.repository = o.repository;
   }
   return pins;
 }
@@ -227,8 +235,10 @@ export function humanReport(
 ): string {
   const lines = [summaryLine(bundle, report)];
   lines.push(`  entries ${bundle.entries.length}, root ${bundle.root}`);
+  if (bundle.repository) lines.push(`  made in: ${bundle.repository.fullName} (GitHub repository id ${bundle.repository.id})`);
   if (checked.pins) {
-    const said = [checked.pins.runId !== undefined ? `run ${checked.pins.runId}` : '', checked.pins.planCommit !== undefined ? `plan commit ${checked.pins.planCommit}` : ''];
+    const p = checked.pins;
+    const said = [p.runId !== undefined ? `run ${p.runId}` : '', p.planCommit !== undefined ? `plan commit ${p.planCommit}` : '', p.repository !== undefined ? `repository ${p.repository}` : ''];
     lines.push(`  pinned: ${said.filter(Boolean).join(', ')}`);
   }
   lines.push(`  repository: ${checked.repo ? 'checked (patches, scopes, integration, run ref, plan, anchor)' : 'not checked (pass --repo to check patches and the anchor)'}`);
@@ -317,6 +327,7 @@ export function registerAuditCommands(program: Command, orch: Command): void {
     .option('--config <file>', 'the config module of that repository (for its ref namespace)')
     .option('--run <id>', 'the run the bundle must be the audit of')
     .option('--plan-commit <oid>', 'the full id of the commit the run must have started on (on GitHub: the plan commit)')
+    .option('--repository <owner/name>', 'the GitHub repository the run must have been made in (needs --key or a certificate identity)')
     .option('--json', 'print the report as JSON')
     .action(async (file: string, o: VerifyVerbOptions) => {
       const code = await verifyVerb(file, o, stdio);

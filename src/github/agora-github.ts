@@ -1128,6 +1128,7 @@ export class AgoraGitHub {
         owner,
         repo,
         htmlUrl: active.ev.htmlUrl,
+        ...(active.ev.repositoryId !== undefined ? { repositoryId: active.ev.repositoryId } : {}),
         store: active.repo.store,
         refs: active.repo.refs,
         run,

@@ -28,6 +28,12 @@ export interface AuditArgs {
   octokit: Octokit;
   owner: string;
   repo: string;
+  /**
+   * The repository's GitHub id. With it the bundle (format v2) and its signed statement record the
+   * repository by full name and id, so `agora verify --repository OWNER/NAME` can pin it; without it
+   * (never, for events from GitHub) the bundle records no repository.
+   */
+  repositoryId?: number;
   htmlUrl: string;
   store: GitStore;
   refs: RunRefs;
@@ -116,7 +122,9 @@ export interface AuditOutcome {
 
 export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   const { runId } = a.run;
-  const bundle = await buildAuditBundle(a.store, a.refs, runId, { anchor: true, now: a.clock() });
+  const fullName = `${a.owner}/${a.repo}`;
+  const repository = a.repositoryId === undefined ? undefined : { fullName, id: a.repositoryId };
+  const bundle = await buildAuditBundle(a.store, a.refs, runId, { anchor: true, now: a.clock(), ...(repository ? { repository } : {}) });
   let sig: AppSignature | undefined;
   let signError: string | undefined;
   if (a.signer) {
@@ -136,6 +144,9 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
     refs: a.refs,
     ...(sig?.trust ? { sigstoreBundle: sig.signed.bundle, ...sig.trust } : {}),
     requireSignature: Boolean(sig?.trust),
+    // The gate holds the bundle to this run and, where a signature binds it, this repository: what a
+    // reviewer's `agora verify --run R --repository OWNER/NAME --key …` will hold it to.
+    expect: { runId, ...(sig?.trust && repository ? { repository: fullName } : {}) },
   });
   const finalText = `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n`;
 

@@ -32,10 +32,24 @@ describe('in-toto statement', () => {
         { name: 'patch:lint', digest: { gitCommit: '1'.repeat(40) } },
       ],
       predicateType: AGORA_AUDIT_PREDICATE_TYPE,
-      predicate: { runId: 'nightly-42', merkleRoot: input.root, planDigest: input.planDigest, entries: 7 },
+      predicate: { runId: 'nightly-42', merkleRoot: input.root, planDigest: input.planDigest, entries: 7, repository: null },
     });
     expect(IN_TOTO_STATEMENT_TYPE).toBe('https://in-toto.io/Statement/v1');
-    expect(AGORA_AUDIT_PREDICATE_TYPE).toBe('https://agora.dev/audit/v1');
+    expect(AGORA_AUDIT_PREDICATE_TYPE).toBe('https://agora.dev/audit/v2');
+  });
+
+  it('v2 records the GitHub repository by name and id; v1 (still verified) has no repository field', () => {
+    const repository = { fullName: 'acme/widgets', id: 4711 };
+    expect(buildStatement({ ...input, repository }).predicate.repository).toEqual(repository);
+    const v1 = buildStatement({ ...input, entries: 7, version: 1 });
+    expect(v1.predicateType).toBe('https://agora.dev/audit/v1');
+    expect(v1.predicate).toEqual({ runId: 'nightly-42', merkleRoot: input.root, planDigest: input.planDigest, entries: 7 });
+    expect(parseStatement(statementPayload(v1))).toEqual({ ok: true, statement: v1 });
+    expect(() => buildStatement({ ...input, version: 1, repository })).toThrow(/v1 statement records no repository/);
+    expect(() => buildStatement({ ...input, repository: { fullName: 'acme', id: 1 } })).toThrow(/owner\/name/);
+    // A v1 predicate type with a repository is a statement Agora never made.
+    const mixed = { ...v1, predicate: { ...v1.predicate, repository } };
+    expect(parseStatement(Buffer.from(JSON.stringify(mixed)))).toMatchObject({ ok: false });
   });
 
   it('is byte-for-byte deterministic whatever the order of patches', () => {

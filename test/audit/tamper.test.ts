@@ -366,6 +366,23 @@ describe('mutations of the signature', () => {
     await expectDetected('run id edited to match the pin', 'signature', verifyBundle(renamed, { ...trust, expect: { runId: 'nightly-9-1' } }));
   });
 
+  it('repository pin: a bundle made in one GitHub repository does not verify where another is expected, nor after an edit', async () => {
+    const key = generateSigningKey();
+    const made = { ...clone(good), repository: { fullName: 'acme/widgets', id: 4711 } };
+    const signed = await signWithKey(auditStatement(made), { privateKeyPem: key.privateKeyPem });
+    // The repository is in the signed statement itself, not only inside the bundle digest.
+    expect(JSON.parse(Buffer.from(signed.bundle.dsseEnvelope!.payload, 'base64').toString('utf8')).predicate.repository).toEqual({ fullName: 'acme/widgets', id: 4711 });
+    const trust = { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem };
+    const bundle = { ...made, signature: signed.record };
+    expect(await verifyBundle(bundle, { ...trust, expect: { repository: 'ACME/widgets' } })).toMatchObject({ intact: true, failures: [] });
+    await expectDetected('pinned to another repository', 'pin', verifyBundle(bundle, { ...trust, expect: { repository: 'acme/gadgets' } }));
+    const moved = { ...clone(bundle), repository: { fullName: 'acme/gadgets', id: 4711 } };
+    await expectDetected('repository edited to match the pin', 'signature', verifyBundle(moved, { ...trust, expect: { repository: 'acme/gadgets' } }));
+    const renumbered = { ...clone(bundle), repository: { fullName: 'acme/widgets', id: 4712 } };
+    await expectDetected('repository id edited', 'signature', verifyBundle(renumbered, trust));
+    await expect(verifyBundle(bundle, { expect: { repository: 'acme/widgets' } })).rejects.toMatchObject({ code: 'verify-options' });
+  });
+
   it('keyless signatures: the exact identity and issuer verify (tamper-evident); any other does not', async () => {
     const signed = await signKeyless(auditStatement(good), {
       identityToken: mock.identityToken({ sub: IDENTITY, iss: ISSUER }),

@@ -6,7 +6,7 @@ import type { AuditBundle, ItemEvidence } from '../../src/audit/bundle.js';
 import { verifyItemEvidence } from '../../src/audit/verify-run.js';
 import { auditVerb, keysGenerateVerb, registerAuditCommands, sigstorePathFor, verifyVerb } from '../../src/cli/audit.js';
 import type { Output } from '../../src/cli/orch.js';
-import { cleanupTempDirs, tempDir } from '../support/repo.js';
+import { agora, cleanupTempDirs, tempDir } from '../support/repo.js';
 import { finishedRun, rechain, type FinishedRun } from '../audit/bundle-fixture.js';
 
 /** The audit verbs, called in-process with captured output (the program wiring is added in program.ts). */
@@ -128,6 +128,42 @@ describe('agora orch audit', () => {
     expect(e).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/--plan-commit .* is not a full commit id/) });
   });
 
+  it('a pin nothing binds is refused: --run / --plan-commit need --key or --repo, --repository needs --key', async () => {
+    const signedPath = join(dir, 'run.audit.json');
+    if (!existsSync(signedPath)) expect(await auditVerb(run.runId, { repo: run.repo, out: signedPath, sign: true, key: keys.privateKey }, capture())).toBe(0);
+    // An unsigned copy (no .sigstore.json beside it) whose run id a forger set to what the verifier expects.
+    const bundle = JSON.parse(readFileSync(signedPath, 'utf8')) as AuditBundle;
+    const forgedDir = tempDir('agora-unbound-');
+    const forgedPath = join(forgedDir, 'forged.audit.json');
+    writeFileSync(forgedPath, JSON.stringify({ ...bundle, runId: 'release-7-1', signature: null }));
+    const runAlone = await rejection(verifyVerb(forgedPath, { run: 'release-7-1' }, capture()));
+    expect(runAlone).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/^--run pins nothing on its own/), hint: expect.stringMatching(/--key PUB\.pem .*--repo DIR/) });
+    const both = await rejection(verifyVerb(forgedPath, { run: 'release-7-1', planCommit: bundle.base }, capture()));
+    expect(both).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/^--run and --plan-commit pin nothing on its own/) });
+    // With the repository the run id is checked against state.json: the forgery fails, it is not refused.
+    const withRepo = capture();
+    expect(await verifyVerb(forgedPath, { run: 'release-7-1', repo: run.repo }, withRepo)).toBe(1);
+    expect(withRepo.stdout[0]).toMatch(/FAIL (chain|state)/);
+    // --repository is bound only by a signature: --repo does not make it checkable.
+    const repoPin = await rejection(verifyVerb(signedPath, { repository: 'octo/demo', repo: run.repo }, capture()));
+    expect(repoPin).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/^--repository pins nothing on its own/), hint: expect.stringMatching(/--key PUB\.pem/) });
+    const badName = await rejection(verifyVerb(signedPath, { key: keys.publicKey, repository: 'not a repo' }, capture()));
+    expect(badName).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/--repository "not a repo" is not a GitHub repository name/) });
+    // A local run records no repository: pinned to one, it fails `pin`, saying why.
+    const local = capture();
+    expect(await verifyVerb(signedPath, { key: keys.publicKey, repository: 'octo/demo' }, local)).toBe(1);
+    expect(local.stdout[0]).toContain('FAIL pin: the bundle records no repository (it was made by a local run), but the verifier expects octo/demo (--repository)');
+  });
+
+  it('the program refuses an unbound pin with a one-line typed error and a non-zero exit', async () => {
+    const signedPath = join(dir, 'run.audit.json');
+    if (!existsSync(signedPath)) expect(await auditVerb(run.runId, { repo: run.repo, out: signedPath, sign: true, key: keys.privateKey }, capture())).toBe(0);
+    const r = await agora(dir, ['verify', signedPath, '--run', run.runId]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--run pins nothing on its own/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack
+  });
+
   it('--item prints entries with inclusion proofs that check alone', async () => {
     const io = capture();
     expect(await auditVerb(run.runId, { repo: run.repo, item: 'edit-beta' }, io)).toBe(0);
@@ -184,7 +220,7 @@ describe('registerAuditCommands', () => {
     expect(program.commands.map((c) => c.name())).toEqual(expect.arrayContaining(['verify', 'keys']));
     const verify = program.commands.find((c) => c.name() === 'verify')!;
     expect(verify.options.map((o) => o.long)).toEqual(
-      expect.arrayContaining(['--sigstore', '--key', '--certificate-identity', '--certificate-oidc-issuer', '--trusted-root', '--repo', '--json', '--run', '--plan-commit']),
+      expect.arrayContaining(['--sigstore', '--key', '--certificate-identity', '--certificate-oidc-issuer', '--trusted-root', '--repo', '--json', '--run', '--plan-commit', '--repository']),
     );
     const out = tempDir('agora-keys-');
     const write = process.stdout.write.bind(process.stdout);

@@ -39,6 +39,10 @@ export interface AppWorld {
   fullName: string;
   owner: string;
   repo: string;
+  /** The repository's GitHub id on the simulator. */
+  repositoryId: number;
+  /** The app's signer (`sign: true`: a fresh key), for verifying what it published. */
+  signer?: AppSigner;
   installationId: number;
   /** Replaces the first app process behind the webhook URL (a restart): fresh cache, no memory. */
   restartApp(): Promise<AgoraGitHub>;
@@ -192,6 +196,8 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     fullName,
     owner: 'octo',
     repo: 'demo',
+    repositoryId,
+    ...(signer ? { signer } : {}),
     installationId,
     restartApp: async () => {
       const next = await boot();

@@ -2,6 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/github/plan-commit.js';
 import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAuditBundle } from '../../src/audit/bundle.js';
+import { loadPrivateKey } from '../../src/audit/keys.js';
+import { verifyVerb } from '../../src/cli/audit.js';
+import { tempDir } from '../support/repo.js';
 
 /** The offload-fanout plan from a pushed PR to a green gate, as a user sees it on GitHub. */
 describe('the app runs a plan pushed to a pull request', () => {
@@ -70,6 +76,40 @@ describe('the app runs a plan pushed to a pull request', () => {
     const bundle = JSON.parse(Buffer.from(bytes.data as unknown as ArrayBuffer).toString('utf8')) as { report: { intact: boolean; claim: string }; signature: unknown };
     expect(bundle.report.intact).toBe(true);
     expect(bundle.signature).not.toBeNull();
+  });
+
+  it('the bundle records the repository (name and id) in what is signed: agora verify --repository holds it to octo/demo', async () => {
+    const runId = `fanout-1-${planSha.slice(0, 12)}`;
+    const release = (await w.octokit.rest.repos.getReleaseByTag({ owner: w.owner, repo: w.repo, tag: `agora-run-${runId}` })).data;
+    const dir = tempDir('agora-app-verify-');
+    for (const asset of release.assets) {
+      const bytes = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { owner: w.owner, repo: w.repo, asset_id: asset.id, headers: { accept: 'application/octet-stream' } });
+      writeFileSync(join(dir, asset.name), Buffer.from(bytes.data as unknown as ArrayBuffer));
+    }
+    const bundlePath = join(dir, `${runId}.audit.json`);
+    const bundle = parseAuditBundle(readFileSync(bundlePath, 'utf8'), bundlePath);
+    expect(bundle.format).toBe('agora.audit/v2');
+    expect(bundle.repository).toEqual({ fullName: 'octo/demo', id: w.repositoryId });
+    const keyPath = join(dir, 'app.pub.pem');
+    writeFileSync(keyPath, (await loadPrivateKey((w.signer as { privateKeyPem: string }).privateKeyPem)).publicKeyPem);
+
+    const verify = async (repository: string) => {
+      const out: string[] = [];
+      const code = await verifyVerb(bundlePath, { key: keyPath, run: runId, repository }, { tty: false, out: (t) => out.push(t), err: () => {} });
+      return { code, text: out.join('\n') };
+    };
+    const good = await verify('Octo/Demo'); // GitHub names are case-insensitive
+    expect(good.code).toBe(0);
+    expect(good.text).toContain('made in: octo/demo');
+    const other = await verify('octo/other');
+    expect(other.code).toBe(1);
+    expect(other.text).toContain(`FAIL pin: the run was made in octo/demo (repository id ${w.repositoryId}), but the verifier expects octo/other (--repository)`);
+
+    // Editing the recorded repository to match another pin breaks the signature: it is inside what was signed.
+    writeFileSync(bundlePath, readFileSync(bundlePath, 'utf8').replace('"fullName": "octo/demo"', '"fullName": "octo/other"'));
+    const forged = await verify('octo/other');
+    expect(forged.code).toBe(1);
+    expect(forged.text).toContain('FAIL signature');
   });
 
   it('the push and the pull_request webhooks for the same commit made one run; no contract violations', async () => {
