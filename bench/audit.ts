@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { itemEvidence, type AuditBundle, type BundleItem } from '../src/audit/bundle.js';
-import { appendEntries, type AuditEntry } from '../src/audit/entry.js';
-import { merkleRootHex } from '../src/audit/merkle.js';
+import { appendEntries, type AuditEntry } from '../src/log/entry.js';
+import { merkleRootHex } from '../src/log/merkle.js';
 import { verifyBundle, verifyItemEvidence } from '../src/audit/verify-run.js';
 import type { Transition } from '../src/engine/types.js';
 

@@ -9,13 +9,15 @@ import { normalizeLockKey } from '../plan/locks.js';
 import type { Plan } from '../plan/schema.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRun } from '../runs/state-store.js';
-import { anchorRun, readAnchor } from './anchor.js';
-import { canonicalJson, type AuditEntry } from './entry.js';
-import { fromHex, inclusionProof, merkleRootHex, toHex } from './merkle.js';
+import { anchorRun, readAnchor } from '../runs/anchor.js';
+import { canonicalJson } from '../log/canonical-json.js';
+import { patchCommitOf } from '../log/result-ref.js';
+import { type AuditEntry } from '../log/entry.js';
+import { fromHex, inclusionProof, merkleRootHex, toHex } from '../log/merkle.js';
 import type { SignatureRecord } from './signers.js';
 import { buildStatement, type InTotoStatement, type RepositoryRecord, type StatementVersion } from './statement.js';
 import bundleSchema from './bundle-schema.json' with { type: 'json' };
-import { readRunChain } from './run-chain.js';
+import { readRunChain } from '../runs/run-chain.js';
 import { verifyBundle } from './verify-run.js';
 
 /**
@@ -179,12 +181,6 @@ export function auditStatement(bundle: AuditBundle): InTotoStatement {
 /** The format version of a parsed bundle (its statement has the same version). */
 export function formatVersion(bundle: Pick<AuditBundle, 'format'>): StatementVersion {
   return bundle.format === AUDIT_FORMAT_V1 ? 1 : 2;
-}
-
-/** `git:<40 hex>` → the commit id; anything else → null. */
-export function patchCommitOf(resultRef: string | null | undefined): Oid | null {
-  const m = /^git:([0-9a-f]{40})$/.exec(resultRef ?? '');
-  return m ? (m[1] as string) : null;
 }
 
 export function isTerminalRun(bundle: Pick<AuditBundle, 'state' | 'items'>): boolean {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { findDuplicateKey } from '../json/duplicate-keys.js';
 import { formatJsonPath, type PathSegment } from '../json/path.js';
-import { canonicalJson } from './entry.js';
+import { canonicalJson } from '../log/canonical-json.js';
 import { statementPayload, type InTotoStatement } from './statement.js';
 
 /**

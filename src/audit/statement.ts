@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { findDuplicateKey } from '../json/duplicate-keys.js';
-import { canonicalJson } from './entry.js';
+import { canonicalJson } from '../log/canonical-json.js';
 
 /**
  * The in-toto Statement v1 that Agora signs at the end of a run. Its subjects are the audit bundle file (by

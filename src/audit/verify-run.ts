@@ -8,11 +8,10 @@ import { locksOverlap, normalizeLockKey, outOfScope } from '../plan/locks.js';
 import { PlanSchema } from '../plan/schema.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRunAt } from '../runs/state-store.js';
-import { readAnchor } from './anchor.js';
+import { readAnchor } from '../runs/anchor.js';
 import {
   auditStatement,
   isTerminalRun,
-  patchCommitOf,
   planDigest,
   type AuditBundle,
   type AuditFailure,
@@ -20,9 +19,10 @@ import {
   type FailureCode,
   type ItemEvidence,
 } from './bundle.js';
-import { entryHash, GENESIS_HASH, type AuditEntry } from './entry.js';
-import { fromHex, MerkleAccumulator, toHex, verifyInclusion } from './merkle.js';
-import { readRunChain } from './run-chain.js';
+import { patchCommitOf } from '../log/result-ref.js';
+import { entryHash, GENESIS_HASH, type AuditEntry } from '../log/entry.js';
+import { fromHex, MerkleAccumulator, toHex, verifyInclusion } from '../log/merkle.js';
+import { readRunChain } from '../runs/run-chain.js';
 import { pinMismatches, requireBoundPins, type VerifyPins } from './verify-pins.js';
 import { verifySigstoreBundle, type VerifiedSigner } from './verify-signature.js';
 

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ProbotOctokit } from 'probot';
-import { appendEntries } from '../audit/entry.js';
+import { appendEntries } from '../log/entry.js';
 import type { OrchConfig } from '../config/types.js';
 import { newRun } from '../engine/step.js';
 import { TERMINAL_ITEM_STATUSES, type ItemState } from '../engine/types.js';
 import type { Problem } from '../errors.js';
 import { commitChanges } from '../git/tree-diff.js';
 import { firstParentChain } from '../git/history.js';
-import { patchCommitOf } from '../audit/bundle.js';
+import { patchCommitOf } from '../log/result-ref.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { Oid } from '../git/types.js';
 import { parsePlanText } from '../plan/parse.js';

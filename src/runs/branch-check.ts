@@ -1,4 +1,4 @@
-import { patchCommitOf } from '../audit/bundle.js';
+import { patchCommitOf } from '../log/result-ref.js';
 import { firstParentChain } from '../git/history.js';
 import { PathSet } from '../git/path-set.js';
 import { trailers } from '../git/trailers.js';

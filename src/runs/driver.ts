@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
-import { anchorRun } from '../audit/anchor.js';
-import { appendEntries } from '../audit/entry.js';
-import { merkleRootHex } from '../audit/merkle.js';
+import { anchorRun } from './anchor.js';
+import { appendEntries } from '../log/entry.js';
+import { merkleRootHex } from '../log/merkle.js';
 import { step } from '../engine/step.js';
 import type { Action, RunEvent, Transition } from '../engine/types.js';
 import { targetNameOf } from '../executors/build-job.js';

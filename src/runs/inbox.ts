@@ -1,4 +1,4 @@
-import { appendEntries } from '../audit/entry.js';
+import { appendEntries } from '../log/entry.js';
 import type { OrchConfig } from '../config/types.js';
 import { newRun } from '../engine/step.js';
 import { agoraIdentity } from '../git/identity.js';

@@ -1,4 +1,4 @@
-import { appendEntries } from '../audit/entry.js';
+import { appendEntries } from '../log/entry.js';
 import { step } from '../engine/step.js';
 import type { RunEvent, Transition } from '../engine/types.js';
 import type { GitStore } from '../git/types.js';

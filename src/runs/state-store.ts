@@ -1,5 +1,5 @@
-import type { AuditEntry } from '../audit/entry.js';
-import { canonicalJson } from '../audit/entry.js';
+import type { AuditEntry } from '../log/entry.js';
+import { canonicalJson } from '../log/canonical-json.js';
 import type { RunState, Transition } from '../engine/types.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';

@@ -1,7 +1,7 @@
 import { cpSync } from 'node:fs';
-import { entryHash, GENESIS_HASH, type AuditEntry } from '../../src/audit/entry.js';
+import { entryHash, GENESIS_HASH, type AuditEntry } from '../../src/log/entry.js';
 import type { AuditBundle } from '../../src/audit/bundle.js';
-import { merkleRootHex } from '../../src/audit/merkle.js';
+import { merkleRootHex } from '../../src/log/merkle.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { agora, makeRepo, tempDir } from '../support/repo.js';

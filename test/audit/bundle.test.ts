@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anchorRun, readAnchor } from '../../src/audit/anchor.js';
+import { anchorRun, readAnchor } from '../../src/runs/anchor.js';
 import bundleSchema from '../../src/audit/bundle-schema.json' with { type: 'json' };
 import {
   AUDIT_FORMAT,
@@ -13,8 +13,9 @@ import {
   planDigest,
   type AuditBundle,
 } from '../../src/audit/bundle.js';
-import { appendEntries, canonicalJson } from '../../src/audit/entry.js';
-import { merkleRootHex } from '../../src/audit/merkle.js';
+import { canonicalJson } from '../../src/log/canonical-json.js';
+import { appendEntries } from '../../src/log/entry.js';
+import { merkleRootHex } from '../../src/log/merkle.js';
 import { verifyBundle, verifyItemEvidence } from '../../src/audit/verify-run.js';
 import { acceptRun } from '../../src/engine/step.js';
 import { agoraIdentity } from '../../src/git/identity.js';

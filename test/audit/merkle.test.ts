@@ -13,7 +13,7 @@ import {
   nodeHash,
   toHex,
   verifyInclusion,
-} from '../../src/audit/merkle.js';
+} from '../../src/log/merkle.js';
 
 /*
  * Reference vectors of the Certificate Transparency / Trillian test suites, as published in

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditStatement, buildAuditBundle, type AuditBundle, type AuditReport, type FailureCode } from '../../src/audit/bundle.js';
-import { canonicalJson, type AuditEntry } from '../../src/audit/entry.js';
+import { canonicalJson } from '../../src/log/canonical-json.js';
+import { type AuditEntry } from '../../src/log/entry.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { signKeyless, signWithKey } from '../../src/audit/signers.js';
 import { statementPayload } from '../../src/audit/statement.js';
 import { verifyBundle, type VerifyOptions } from '../../src/audit/verify-run.js';
-import { readRunChain } from '../../src/audit/run-chain.js';
+import { readRunChain } from '../../src/runs/run-chain.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import type { Oid, TreeEntry } from '../../src/git/types.js';
 import { entriesOf } from '../../src/runs/state-store.js';

@@ -2,9 +2,9 @@ import { AgoraError } from '../errors.js';
 import { TERMINAL_ITEM_STATUSES } from '../engine/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
-import type { RunRefs } from '../runs/refs.js';
-import { readRun } from '../runs/state-store.js';
-import { merkleRootHex } from './merkle.js';
+import type { RunRefs } from './refs.js';
+import { readRun } from './state-store.js';
+import { merkleRootHex } from '../log/merkle.js';
 import { readRunChain } from './run-chain.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { GitStore, Oid } from '../git/types.js';
-import { entriesOf } from '../runs/state-store.js';
-import type { AuditEntry } from './entry.js';
+import { entriesOf } from './state-store.js';
+import type { AuditEntry } from '../log/entry.js';
 
 /** A run's state chain as stored: every state commit (oldest first) and every entry they added, in order. */
 export interface RunChain {

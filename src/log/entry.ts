@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
-import canonicalizeModule from 'canonicalize';
 import type { Transition } from '../engine/types.js';
+import { canonicalJson } from './canonical-json.js';
 
 /**
  * The audit log: one entry per state transition, canonical JSON (RFC 8785),
@@ -17,14 +17,6 @@ export type AuditEntry = Transition & {
   prevHash: string;
   hash: string;
 };
-
-const canonicalize = canonicalizeModule as unknown as (value: unknown) => string | undefined;
-
-export function canonicalJson(value: unknown): string {
-  const text = canonicalize(value);
-  if (text === undefined) throw new TypeError('value has no JSON representation');
-  return text;
-}
 
 export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
   // sha256 over the UTF-8 of canonical ‖ prevHash, in one shot (a hash object per entry costs more).

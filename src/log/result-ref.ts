@@ -1,0 +1,7 @@
+import type { Oid } from '../git/types.js';
+
+/** A done item's logged `resultRef` names its patch commit as `git:<40 hex>`: → the commit id; anything else → null. */
+export function patchCommitOf(resultRef: string | null | undefined): Oid | null {
+  const m = /^git:([0-9a-f]{40})$/.exec(resultRef ?? '');
+  return m ? (m[1] as string) : null;
+}
