@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { itemEvidence, type AuditBundle, type BundleItem } from '../src/audit/bundle.js';
 import { appendEntries, type AuditEntry } from '../src/log/entry.js';
 import { merkleRootHex } from '../src/log/merkle.js';
-import { verifyBundle, verifyItemEvidence } from '../src/audit/verify-run.js';
+import { verifyBundle } from '../src/audit/verify/pipeline.js';
+import { verifyItemEvidence } from '../src/audit/verify/item-evidence.js';
 import type { Transition } from '../src/engine/types.js';
 
 const target = Number(process.argv[2] ?? 100_000);

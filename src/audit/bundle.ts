@@ -1,29 +1,18 @@
 import { createHash } from 'node:crypto';
-import { Ajv, type ErrorObject } from 'ajv';
 import { AgoraError } from '../errors.js';
-import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
 import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../engine/types.js';
-import type { GitStore, Oid } from '../git/types.js';
-import { dependenciesOf } from '../plan/dag.js';
-import { normalizeLockKey } from '../plan/locks.js';
-import type { Plan } from '../plan/schema.js';
-import type { RunRefs } from '../runs/refs.js';
-import { readRun } from '../runs/state-store.js';
-import { anchorRun, readAnchor } from '../runs/anchor.js';
 import { canonicalJson } from '../log/canonical-json.js';
+import type { AuditEntry } from '../log/entry.js';
+import { fromHex, inclusionProof, toHex } from '../log/merkle.js';
 import { patchCommitOf } from '../log/result-ref.js';
-import { type AuditEntry } from '../log/entry.js';
-import { fromHex, inclusionProof, merkleRootHex, toHex } from '../log/merkle.js';
 import type { SignatureRecord } from './signers.js';
 import { buildStatement, type InTotoStatement, type RepositoryRecord, type StatementVersion } from './statement.js';
-import bundleSchema from './bundle-schema.json' with { type: 'json' };
-import { readRunChain } from '../runs/run-chain.js';
-import { verifyBundle } from './verify-run.js';
 
 /**
  * The audit bundle of one run (`<runId>.audit.json`, DESIGN.md §5): the run's summary, every audit entry, the
- * Merkle root over the entry hashes, the anchor and signature records, and the report of verifying all of it.
- * Everything in it can be recomputed from the repository; verify-run.ts does exactly that.
+ * Merkle root over the entry hashes, the anchor and signature records, and the report of verifying all of it;
+ * and what is derived from a bundle alone (its digest, its statement). Pure: build-bundle.ts assembles one
+ * from the repository, verify/ checks one (verify/parse.ts reads one from a file).
  */
 
 /**
@@ -187,77 +176,6 @@ export function isTerminalRun(bundle: Pick<AuditBundle, 'state' | 'items'>): boo
   return bundle.state !== 'running' && bundle.items.every((i) => TERMINAL_ITEM_STATUSES.has(i.status));
 }
 
-export interface BuildOptions {
-  /** Anchor the root in `refs/agora/anchors/<run>` when the run is terminal (default false). */
-  anchor?: boolean;
-  /** Clock for the anchor commit (epoch ms). */
-  now?: number;
-  /** The GitHub repository the run was made in (the App); a local run records none. */
-  repository?: RepositoryRecord;
-}
-
-/**
- * Assembles the bundle of `runId` from the repository: the run ref's state and whole entry chain, the root,
- * the anchor (written first when `anchor` is set and the run is terminal), then the report of verifying it
- * all against the same repository. Throws AgoraError `run-not-found` when there is no such run.
- */
-export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: string, opts: BuildOptions = {}): Promise<AuditBundle> {
-  const stored = await readRun(store, refs, runId);
-  if (!stored) {
-    throw new AgoraError('run-not-found', `no run ${runId} in this repository (${refs.run(runId)} does not exist)`, 'list runs with `agora orch status`');
-  }
-  const chain = await readRunChain(store, stored.head);
-  const planText = new TextDecoder().decode(await store.readBlob(stored.planBlob));
-  const root = merkleRootHex(chain.entries.map((e) => e.hash));
-  const bundle: AuditBundle = {
-    format: AUDIT_FORMAT,
-    runId,
-    repository: opts.repository ? { fullName: opts.repository.fullName, id: opts.repository.id } : null,
-    planDigest: planDigest(planText),
-    base: stored.state.base,
-    integrationHead: stored.state.integrationHead,
-    state: stored.state.status,
-    items: bundleItems(stored.plan, stored.state, chain.entries),
-    entries: chain.entries,
-    root,
-    anchor: null,
-    signature: null,
-    report: { intact: false, claim: 'none', guarantee: 'none', terminal: false, failures: [] },
-  };
-  if (opts.anchor && isTerminalRun(bundle)) {
-    // A refusal (an anchor for another root) is not thrown: verification below reports it as tampering.
-    await anchorRun(store, refs, runId, root, opts.now ?? Date.now()).catch((error: unknown) => {
-      if (!(error instanceof AgoraError) || error.code !== 'anchor-conflict') throw error;
-    });
-  }
-  const anchor = await readAnchor(store, refs, runId);
-  if (anchor) bundle.anchor = { kind: 'git-ref', ref: refs.anchor(runId), commit: anchor.commit };
-  bundle.report = await verifyBundle(bundle, { store, refs, requireSignature: false });
-  return bundle;
-}
-
-function bundleItems(plan: Plan, state: RunState, entries: readonly AuditEntry[]): BundleItem[] {
-  // The locks an item actually took are in its running transitions; the plan's (normalised, deduplicated,
-  // as the engine holds them) stand for items that never started.
-  const took = new Map<string, string[]>();
-  for (const e of entries) if (e.kind === 'item' && e.to === 'running' && e.locks) took.set(e.itemId, e.locks);
-  return plan.items.map((planItem) => {
-    const s = state.items[planItem.id];
-    return {
-      id: planItem.id,
-      status: s?.status ?? 'pending',
-      reason: s?.reason ?? null,
-      attempts: s?.attempts ?? 0,
-      resultRef: s?.resultRef ?? null,
-      base: s?.base ?? null,
-      startedAt: s?.startedAt ?? null,
-      finishedAt: s?.finishedAt ?? null,
-      locks: took.get(planItem.id) ?? [...new Set(planItem.resourceLocks.map(normalizeLockKey))],
-      dependsOn: dependenciesOf(planItem),
-    };
-  });
-}
-
 /** One item's entries with inclusion proofs against the bundle's root (`--item`). */
 export function itemEvidence(bundle: AuditBundle, itemId: string): ItemEvidence {
   if (!bundle.items.some((i) => i.id === itemId)) {
@@ -271,70 +189,4 @@ export function itemEvidence(bundle: AuditBundle, itemId: string): ItemEvidence 
     }
   });
   return { format: ITEM_EVIDENCE_FORMAT, runId: bundle.runId, itemId, root: bundle.root, treeSize: leaves.length, entries };
-}
-
-// --- reading a bundle a user hands us ------------------------------------------------------------------
-
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validateSchema = ajv.compile(bundleSchema);
-
-/** The JSON Schema of the bundle (src/audit/bundle-schema.json). */
-export const AUDIT_BUNDLE_SCHEMA: object = bundleSchema;
-
-/** True when `value` satisfies the bundle's JSON Schema; `problem` names the first violation. */
-export function checkBundleSchema(value: unknown): { ok: true } | { ok: false; problem: string } {
-  if (validateSchema(value)) return { ok: true };
-  return { ok: false, problem: describeSchemaError(validateSchema.errors?.[0]) };
-}
-
-function describeSchemaError(e: ErrorObject | undefined): string {
-  if (!e) return 'does not match the bundle schema';
-  const where = e.instancePath === '' ? '$' : `$${e.instancePath.replace(/\/(\d+)/g, '[$1]').replace(/\//g, '.')}`;
-  const extra = e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
-  return `${where}: ${e.message ?? e.keyword}${extra}`;
-}
-
-/**
- * Parses the text of an audit bundle file. Not JSON, a key repeated in one object (DuplicateKeyError
- * `bundle-duplicate-key`: parsers would disagree on which one counts), not an Agora audit bundle, a newer
- * format version, or a shape the schema rejects → AgoraError naming `source` and the problem (one line).
- */
-export function parseAuditBundle(text: string, source: string): AuditBundle {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new AgoraError('bundle-invalid', `${source}: not JSON (${(error as Error).message})`, 'pass the file `agora orch audit <run> --out FILE` wrote');
-  }
-  const dup = findDuplicateKey(text);
-  if (dup) {
-    throw new DuplicateKeyError(
-      'bundle-duplicate-key',
-      source,
-      dup,
-      'a bundle Agora writes never repeats a key: this one was edited after it was written; verify the file `agora orch audit <run> --out FILE` wrote',
-    );
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new AgoraError('bundle-invalid', `${source}: not an Agora audit bundle (expected a JSON object)`, 'pass the file `agora orch audit <run> --out FILE` wrote');
-  }
-  const format = (json as { format?: unknown }).format;
-  const m = typeof format === 'string' ? /^agora\.audit\/v(\d+)$/.exec(format) : null;
-  if (!m) {
-    throw new AgoraError(
-      'bundle-invalid',
-      `${source}: not an Agora audit bundle (format is ${JSON.stringify(format ?? null)}, expected ${ACCEPTED_FORMATS.map((f) => JSON.stringify(f)).join(' or ')})`,
-      'pass the file `agora orch audit <run> --out FILE` wrote',
-    );
-  }
-  if (Number(m[1]) > AUDIT_FORMAT_VERSION) {
-    throw new AgoraError(
-      'bundle-version',
-      `${source}: audit bundle format ${String(format)} is newer than this agora understands (${AUDIT_FORMAT})`,
-      'upgrade agora to verify it',
-    );
-  }
-  const checked = checkBundleSchema(json);
-  if (!checked.ok) throw new AgoraError('bundle-invalid', `${source}: not a valid ${String(format)} bundle: ${checked.problem}`, 'pass the file `agora orch audit <run> --out FILE` wrote, unmodified');
-  return json as AuditBundle;
 }

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
-import { auditStatement, buildAuditBundle, parseAuditBundle } from '../audit/bundle.js';
+import { auditStatement } from '../audit/bundle.js';
+import { buildAuditBundle } from '../audit/build-bundle.js';
+import { parseAuditBundle } from '../audit/verify/parse.js';
 import { loadPrivateKey } from '../audit/keys.js';
 import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
 import type { InTotoStatement } from '../audit/statement.js';
-import { verifyBundle, type VerifyOptions } from '../audit/verify-run.js';
+import { verifyBundle } from '../audit/verify/pipeline.js';
+import { type VerifyOptions } from '../audit/verify/options.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';

@@ -5,18 +5,14 @@ import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anchorRun, readAnchor } from '../../src/runs/anchor.js';
 import bundleSchema from '../../src/audit/bundle-schema.json' with { type: 'json' };
-import {
-  AUDIT_FORMAT,
-  buildAuditBundle,
-  itemEvidence,
-  parseAuditBundle,
-  planDigest,
-  type AuditBundle,
-} from '../../src/audit/bundle.js';
+import { AUDIT_FORMAT, itemEvidence, planDigest, type AuditBundle } from '../../src/audit/bundle.js';
+import { buildAuditBundle } from '../../src/audit/build-bundle.js';
+import { parseAuditBundle } from '../../src/audit/verify/parse.js';
 import { canonicalJson } from '../../src/log/canonical-json.js';
 import { appendEntries } from '../../src/log/entry.js';
 import { merkleRootHex } from '../../src/log/merkle.js';
-import { verifyBundle, verifyItemEvidence } from '../../src/audit/verify-run.js';
+import { verifyBundle } from '../../src/audit/verify/pipeline.js';
+import { verifyItemEvidence } from '../../src/audit/verify/item-evidence.js';
 import { acceptRun } from '../../src/engine/step.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { PlanSchema } from '../../src/plan/schema.js';

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditStatement, buildAuditBundle, type AuditBundle, type AuditReport, type FailureCode } from '../../src/audit/bundle.js';
+import { auditStatement, type AuditBundle, type AuditReport, type FailureCode } from '../../src/audit/bundle.js';
+import { buildAuditBundle } from '../../src/audit/build-bundle.js';
 import { canonicalJson } from '../../src/log/canonical-json.js';
 import { type AuditEntry } from '../../src/log/entry.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { signKeyless, signWithKey } from '../../src/audit/signers.js';
 import { statementPayload } from '../../src/audit/statement.js';
-import { verifyBundle, type VerifyOptions } from '../../src/audit/verify-run.js';
+import { verifyBundle } from '../../src/audit/verify/pipeline.js';
+import { type VerifyOptions } from '../../src/audit/verify/options.js';
 import { readRunChain } from '../../src/runs/run-chain.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import type { Oid, TreeEntry } from '../../src/git/types.js';

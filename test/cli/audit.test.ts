@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditBundle, ItemEvidence } from '../../src/audit/bundle.js';
-import { verifyItemEvidence } from '../../src/audit/verify-run.js';
+import { verifyItemEvidence } from '../../src/audit/verify/item-evidence.js';
 import { auditVerb, keysGenerateVerb, registerAuditCommands, sigstorePathFor, verifyVerb } from '../../src/cli/audit.js';
 import type { Output } from '../../src/cli/orch.js';
 import { agora, cleanupTempDirs, tempDir } from '../support/repo.js';

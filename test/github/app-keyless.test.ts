@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditStatement, parseAuditBundle } from '../../src/audit/bundle.js';
+import { auditStatement } from '../../src/audit/bundle.js';
+import { parseAuditBundle } from '../../src/audit/verify/parse.js';
 import { verifySigstoreBundle } from '../../src/audit/verify-signature.js';
 import type { AppSigner } from '../../src/github/audit-release.js';
 import { startSigstoreMock, type SigstoreMock } from '../audit/sigstore-mock.js';

@@ -4,7 +4,7 @@ import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-worl
 import { scaled } from '../support/eventually.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAuditBundle } from '../../src/audit/bundle.js';
+import { parseAuditBundle } from '../../src/audit/verify/parse.js';
 import { loadPrivateKey } from '../../src/audit/keys.js';
 import { verifyVerb } from '../../src/cli/audit.js';
 import { tempDir } from '../support/repo.js';

@@ -1,5 +1,5 @@
-import { AgoraError } from '../errors.js';
-import type { AuditBundle } from './bundle.js';
+import { AgoraError } from '../../errors.js';
+import type { AuditBundle } from '../bundle.js';
 
 /**
  * What the verifier expects the bundle to be about. A genuine, signed bundle of another run (an old one, or

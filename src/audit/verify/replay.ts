@@ -1,0 +1,161 @@
+import { HeldLocks } from '../../engine/held-locks.js';
+import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../../engine/types.js';
+import type { AuditEntry } from '../../log/entry.js';
+import { locksOverlap, normalizeLockKey } from '../../plan/locks.js';
+import type { AuditBundle, BundleItem } from '../bundle.js';
+import type { Failures } from './failures.js';
+
+/**
+ * Step "replay": the engine's state machine re-run from the log alone. Every transition starts from the
+ * state the item (or the run) was in; an item starts only when all its dependencies are done, with exactly
+ * its declared locks, none overlapping a running item's; attempt numbers go up by one per start and every
+ * other transition names the current attempt; then the bundle's summary must be what the log replays to.
+ */
+
+/** What replaying the log says about one item. */
+export interface Replayed {
+  status: ItemStatus;
+  attempts: number;
+  locks: string[] | null;
+  base: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  resultRef: string | null;
+  reason: string | null;
+}
+
+export interface Start {
+  itemId: string;
+  seq: number;
+  base: string | null;
+  /** How many items were done before this start (the integration head it should have run on). */
+  doneBefore: number;
+}
+
+export interface Completion {
+  itemId: string;
+  seq: number;
+  resultRef: string | null;
+}
+
+export interface ReplayResult {
+  items: Map<string, Replayed>;
+  runStatus: RunState['status'] | 'submitted';
+  starts: Start[];
+  completions: Completion[];
+}
+
+export class ReplayStep {
+  private readonly declared: Map<string, BundleItem>;
+  private readonly items = new Map<string, Replayed>();
+  private readonly held = new HeldLocks();
+  private readonly running = new Set<string>();
+  private readonly starts: Start[] = [];
+  private readonly completions: Completion[] = [];
+  private runStatus: ReplayResult['runStatus'] = 'submitted';
+
+  constructor(
+    bundle: AuditBundle,
+    private readonly f: Failures,
+  ) {
+    this.declared = new Map(bundle.items.map((i) => [i.id, i]));
+    for (const i of bundle.items) {
+      this.items.set(i.id, { status: 'pending', attempts: 0, locks: null, base: null, startedAt: null, finishedAt: null, resultRef: null, reason: null });
+    }
+  }
+
+  push(e: AuditEntry, i: number): void {
+    // Replay: the engine's state machine as the log tells it.
+    if (e.kind === 'run') {
+      if (e.from !== this.runStatus) this.f.add('state', `entry ${i}: the run moves from ${e.from}, but it was ${this.runStatus}`, { entry: i });
+      this.runStatus = e.to;
+      return;
+    }
+    if (e.kind !== 'item') {
+      this.f.add('state', `entry ${i} has kind ${JSON.stringify((e as { kind?: unknown }).kind)}: neither an item nor a run transition`, { entry: i });
+      return;
+    }
+    const id = e.itemId;
+    const cur = this.items.get(id);
+    const item = this.declared.get(id);
+    if (!cur || !item) {
+      this.f.add('state', `entry ${i} moves item ${String(id)}, which the run does not have`, { entry: i });
+      return;
+    }
+    if (e.from !== cur.status) this.f.add('state', `entry ${i}: item ${id} moves from ${e.from}, but it was ${cur.status}`, { entry: i, item: id });
+    if (cur.status === 'running' && e.to !== 'running') {
+      this.held.remove(cur.locks ?? []);
+      this.running.delete(id);
+    }
+    if (e.to === 'running') {
+      if (e.attempt !== cur.attempts + 1) {
+        this.f.add('attempts', `entry ${i}: item ${id} starts attempt ${e.attempt}, but attempt ${cur.attempts + 1} was next`, { entry: i, item: id });
+      }
+      for (const dep of item.dependsOn) {
+        const d = this.items.get(dep);
+        if (d?.status !== 'done') this.f.add('order', `entry ${i}: item ${id} started while its dependency ${dep} was ${d?.status ?? 'unknown'}`, { entry: i, item: id });
+      }
+      const locks = Array.isArray(e.locks) ? e.locks.map(normalizeLockKey) : [];
+      if (!sameSet(locks, item.locks)) {
+        this.f.add('lock', `entry ${i}: item ${id} took locks [${locks.join(', ')}], but its declared locks are [${item.locks.join(', ')}]`, { entry: i, item: id });
+      }
+      if (this.held.conflicts(locks)) {
+        const holders = [...this.running].filter((other) => (this.items.get(other)?.locks ?? []).some((a) => locks.some((b) => locksOverlap(a, b))));
+        this.f.add('lock', `entry ${i}: item ${id} took [${locks.join(', ')}] while ${holders.join(', ') || 'another item'} held an overlapping lock`, { entry: i, item: id });
+      }
+      this.held.add(locks);
+      this.running.add(id);
+      cur.locks = locks;
+      cur.attempts = e.attempt;
+      cur.base = e.base ?? null;
+      cur.startedAt = e.at;
+      cur.finishedAt = null;
+      this.starts.push({ itemId: id, seq: i, base: e.base ?? null, doneBefore: this.completions.length });
+    } else if (e.attempt !== cur.attempts) {
+      this.f.add('attempts', `entry ${i}: item ${id} moves to ${e.to} as attempt ${e.attempt}, but its current attempt is ${cur.attempts}`, { entry: i, item: id });
+    }
+    if (e.to === 'done') {
+      if (e.from !== 'running') this.f.add('attempts', `entry ${i}: item ${id} is done without a running attempt`, { entry: i, item: id });
+      if (!e.resultRef) this.f.add('state', `entry ${i}: item ${id} is done but records no result`, { entry: i, item: id });
+      cur.resultRef = e.resultRef ?? null;
+      this.completions.push({ itemId: id, seq: i, resultRef: e.resultRef ?? null });
+    }
+    if (TERMINAL_ITEM_STATUSES.has(e.to)) cur.finishedAt = e.at;
+    else if (e.to === 'pending') cur.finishedAt = null;
+    cur.reason = e.reason ?? null;
+    cur.status = e.to;
+  }
+
+  finish(): ReplayResult {
+    return { items: this.items, runStatus: this.runStatus, starts: this.starts, completions: this.completions };
+  }
+}
+
+export function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a.map(normalizeLockKey));
+  const sb = new Set(b.map(normalizeLockKey));
+  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
+}
+
+/** The bundle's summary (run status, items) must be what the log replays to. */
+export function compareSummary(bundle: AuditBundle, items: Map<string, Replayed>, runStatus: ReplayResult['runStatus'], f: Failures): void {
+  if (runStatus !== bundle.state) f.add('state', `the bundle says the run is ${bundle.state}, but its log ends with the run ${runStatus}`);
+  const seen = new Set<string>();
+  for (const item of bundle.items) {
+    if (seen.has(item.id)) f.add('state', `item ${item.id} is listed twice`, { item: item.id });
+    seen.add(item.id);
+    const r = items.get(item.id);
+    if (!r) continue;
+    const say = (field: string, bundled: unknown, replayed: unknown) =>
+      `item ${item.id}: the bundle says ${field} ${JSON.stringify(bundled)}, but the log replays to ${JSON.stringify(replayed)}`;
+    if (r.status !== item.status) f.add('state', say('status', item.status, r.status), { item: item.id });
+    if (r.attempts !== item.attempts) f.add('attempts', say('attempts', item.attempts, r.attempts), { item: item.id });
+    if (r.resultRef !== item.resultRef) f.add('state', say('resultRef', item.resultRef, r.resultRef), { item: item.id });
+    if (r.base !== item.base) f.add('state', say('base', item.base, r.base), { item: item.id });
+    if (r.startedAt !== item.startedAt) f.add('state', say('startedAt', item.startedAt, r.startedAt), { item: item.id });
+    if (r.finishedAt !== item.finishedAt) f.add('state', say('finishedAt', item.finishedAt, r.finishedAt), { item: item.id });
+    const explained = item.status === 'failed' || item.status === 'skipped' || item.status === 'cancelled';
+    if (explained && r.reason !== item.reason) f.add('state', say('reason', item.reason, r.reason), { item: item.id });
+    if (item.status === 'done' && item.reason !== null) f.add('state', `item ${item.id} is done but carries reason ${JSON.stringify(item.reason)}`, { item: item.id });
+  }
+}
