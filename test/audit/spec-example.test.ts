@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { auditStatement, bundleDigest, planDigest } from '../../src/audit/bundle.js';
+import { statementPayload } from '../../src/audit/statement.js';
+import { parseAuditBundle } from '../../src/audit/verify/parse.js';
+import { verifyBundle } from '../../src/audit/verify/pipeline.js';
+import { canonicalJson } from '../../src/log/canonical-json.js';
+import { entryHash, GENESIS_HASH } from '../../src/log/entry.js';
+import { fromHex, leafHash, merkleRootHex, nodeHash, toHex } from '../../src/log/merkle.js';
+import { ROOT } from '../support/repo.js';
+
+/**
+ * docs/audit.md §12, the worked example, read from the document itself and checked against the code: every
+ * canonical body, entry hash, Merkle node, digest and the statement's bytes. Edit one and this fails, so the
+ * specification cannot drift from what `agora verify` does.
+ */
+
+const doc = readFileSync(join(ROOT, 'docs/audit.md'), 'utf8');
+
+/** The fenced block right after `<!-- spec-example:NAME -->`. */
+function block(name: string): string {
+  const m = new RegExp(`<!-- spec-example:${name} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)\\n\`\`\``).exec(doc);
+  if (!m) throw new Error(`docs/audit.md has no spec-example:${name} block`);
+  return m[1] as string;
+}
+
+/** `name value` lines → a map. */
+function pairs(text: string): Map<string, string> {
+  return new Map(text.split('\n').map((l) => l.split(' ') as [string, string]));
+}
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+const bundle = parseAuditBundle(block('bundle'), 'docs/audit.md §12');
+
+describe('docs/audit.md §12, the worked example', () => {
+  it('lists each entry as canonical body then sha256(body ‖ prevHash), chained from the genesis value', () => {
+    const lines = block('entries').split('\n');
+    expect(lines).toHaveLength(bundle.entries.length * 2);
+    let prev = GENESIS_HASH;
+    bundle.entries.forEach((entry, i) => {
+      const { hash, ...body } = entry;
+      const shownBody = lines[2 * i] as string;
+      const shownHash = (lines[2 * i + 1] as string).replace(/^hash /, '');
+      expect(canonicalJson(body)).toBe(shownBody);
+      expect(JSON.parse(shownBody).prevHash).toBe(prev);
+      // By hand, as the document says: the body's bytes, then prevHash's 64 hex characters.
+      expect(sha256(shownBody + prev)).toBe(shownHash);
+      expect(entryHash(body)).toBe(shownHash);
+      expect(hash).toBe(shownHash);
+      prev = shownHash;
+    });
+  });
+
+  it('shows the RFC 6962 tree of five leaves: split at four, the fifth leaf hashed in one level up', () => {
+    const t = pairs(block('tree'));
+    const raw = bundle.entries.map((e) => fromHex(e.hash));
+    const leaves = raw.map((r) => leafHash(r));
+    leaves.forEach((l, i) => {
+      expect(toHex(l)).toBe(t.get(`l${i}`));
+      expect(sha256(Buffer.concat([Buffer.from([0]), raw[i] as Uint8Array]))).toBe(t.get(`l${i}`));
+    });
+    const node = (a: string, b: string) => sha256(Buffer.concat([Buffer.from([1]), Buffer.from(a, 'hex'), Buffer.from(b, 'hex')]));
+    expect(node(t.get('l0')!, t.get('l1')!)).toBe(t.get('n01'));
+    expect(node(t.get('l2')!, t.get('l3')!)).toBe(t.get('n23'));
+    expect(node(t.get('n01')!, t.get('n23')!)).toBe(t.get('n03'));
+    expect(node(t.get('n03')!, t.get('l4')!)).toBe(t.get('root'));
+    expect(toHex(nodeHash(fromHex(t.get('n03')!), leaves[4]!))).toBe(t.get('root'));
+    expect(merkleRootHex(bundle.entries.map((e) => e.hash))).toBe(t.get('root'));
+    expect(bundle.root).toBe(t.get('root'));
+  });
+
+  it('gives the plan digest, the bundle digest and the statement payload the code computes', () => {
+    const d = pairs(block('digests'));
+    expect(planDigest(block('plan'))).toBe(d.get('planDigest'));
+    expect(bundle.planDigest).toBe(d.get('planDigest'));
+    expect(bundleDigest(bundle)).toBe(d.get('bundleDigest'));
+    expect(sha256(canonicalJson({ ...bundle, signature: null, report: null }))).toBe(d.get('bundleDigest'));
+    expect(statementPayload(auditStatement(bundle)).toString('utf8')).toBe(block('statement'));
+  });
+
+  it('verifies as the document says: intact, claim none; one changed byte breaks the chain and the root', async () => {
+    expect(await verifyBundle(bundle)).toEqual({ intact: true, claim: 'none', guarantee: 'none', terminal: true, failures: [] });
+    const edited = parseAuditBundle(block('bundle').replace('"at": 1001', '"at": 1009'), 'edited');
+    const codes = new Set((await verifyBundle(edited)).failures.map((f) => f.code));
+    expect(codes).toEqual(new Set(['chain', 'state']));
+    const rehashed = parseAuditBundle(block('bundle'), 'x');
+    rehashed.entries[2]!.at = 1009;
+    const { hash: _h, ...body } = rehashed.entries[2]!;
+    rehashed.entries[2]!.hash = entryHash(body);
+    const codes2 = new Set((await verifyBundle(rehashed)).failures.map((f) => f.code));
+    expect(codes2.has('chain')).toBe(true); // entry 3 no longer links to it
+    expect(codes2.has('root-mismatch')).toBe(true);
+  });
+});
