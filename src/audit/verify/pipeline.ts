@@ -31,7 +31,8 @@ export async function verifyBundle(bundle: AuditBundle, opts: VerifyOptions = {}
   const entries: readonly AuditEntry[] = Array.isArray(bundle.entries) ? bundle.entries : [];
   const chain = new ChainStep(bundle.runId, f);
   const root = new RootStep();
-  const replay = new ReplayStep(bundle, f);
+  const withRepository = Boolean(opts.store && opts.refs);
+  const replay = new ReplayStep(bundle, f, withRepository);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i] as AuditEntry;
     chain.push(e, i);
@@ -48,7 +49,7 @@ export async function verifyBundle(bundle: AuditBundle, opts: VerifyOptions = {}
   const statement = opts.sigstoreBundle === undefined ? null : expectedStatement(bundle, f);
   const signer = await checkSignature(bundle, statement, opts, f);
 
-  const anchorVerified = opts.store && opts.refs ? await checkRepository(bundle, entries, replayed, opts.store, opts.refs, terminal, f) : false;
+  const anchorVerified = withRepository && opts.store && opts.refs ? await checkRepository(bundle, entries, replayed, opts.store, opts.refs, terminal, f) : false;
 
   const failures = f.finish();
   return { ...claimOf(failures, signer, anchorVerified), terminal, failures };

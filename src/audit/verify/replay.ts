@@ -54,9 +54,15 @@ export class ReplayStep {
   private readonly completions: Completion[] = [];
   private runStatus: ReplayResult['runStatus'] = 'submitted';
 
+  /**
+   * `history`: also record each start and completion (what the repository step checks integration with);
+   * without a repository they are not needed and not kept, which is most of what replay holds beyond the
+   * items' state.
+   */
   constructor(
     bundle: AuditBundle,
     private readonly f: Failures,
+    private readonly history = true,
   ) {
     this.declared = new Map(bundle.items.map((i) => [i.id, i]));
     for (const i of bundle.items) {
@@ -110,7 +116,7 @@ export class ReplayStep {
       cur.base = e.base ?? null;
       cur.startedAt = e.at;
       cur.finishedAt = null;
-      this.starts.push({ itemId: id, seq: i, base: e.base ?? null, doneBefore: this.completions.length });
+      if (this.history) this.starts.push({ itemId: id, seq: i, base: e.base ?? null, doneBefore: this.completions.length });
     } else if (e.attempt !== cur.attempts) {
       this.f.add('attempts', `entry ${i}: item ${id} moves to ${e.to} as attempt ${e.attempt}, but its current attempt is ${cur.attempts}`, { entry: i, item: id });
     }
@@ -118,7 +124,7 @@ export class ReplayStep {
       if (e.from !== 'running') this.f.add('attempts', `entry ${i}: item ${id} is done without a running attempt`, { entry: i, item: id });
       if (!e.resultRef) this.f.add('state', `entry ${i}: item ${id} is done but records no result`, { entry: i, item: id });
       cur.resultRef = e.resultRef ?? null;
-      this.completions.push({ itemId: id, seq: i, resultRef: e.resultRef ?? null });
+      if (this.history) this.completions.push({ itemId: id, seq: i, resultRef: e.resultRef ?? null });
     }
     if (TERMINAL_ITEM_STATUSES.has(e.to)) cur.finishedAt = e.at;
     else if (e.to === 'pending') cur.finishedAt = null;
@@ -132,6 +138,8 @@ export class ReplayStep {
 }
 
 export function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  // The common case, the same keys in the same order, without building two sets.
+  if (a.length === b.length && a.every((x, i) => normalizeLockKey(x) === normalizeLockKey(b[i] as string))) return true;
   const sa = new Set(a.map(normalizeLockKey));
   const sb = new Set(b.map(normalizeLockKey));
   return sa.size === sb.size && [...sa].every((x) => sb.has(x));
