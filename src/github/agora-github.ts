@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ProbotOctokit } from 'probot';
 import { appendEntries } from '../log/entry.js';
 import type { OrchConfig } from '../config/types.js';
 import { newRun } from '../engine/step.js';
@@ -38,7 +37,9 @@ import { NO_TRUST, offersLocal, policyProblems, secretsFor, type WorkerPolicy } 
  * repository (refs/agora/*) through the mirror; this object holds only caches and the running drivers.
  */
 
-export type Octokit = InstanceType<typeof ProbotOctokit>;
+import type { Octokit } from './octokit.js';
+
+export type { Octokit };
 
 export interface AgoraGitHubOptions {
   /** Where repository mirrors live (disposable). */

@@ -10,7 +10,7 @@ import { type VerifyOptions } from '../audit/verify/options.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
-import type { Octokit } from './agora-github.js';
+import type { Octokit } from './octokit.js';
 import { fitCheckText } from './check-text.js';
 import { trailers } from './plan-commit.js';
 import { checkBranch, type BranchCheck } from '../runs/branch-check.js';

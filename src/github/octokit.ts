@@ -1,6 +1,9 @@
 import { ProbotOctokit } from 'probot';
 import { ConditionalRequestCache, conditionalRequests, type ConditionalRequestOptions } from './conditional-requests.js';
 
+/** The installation client the app talks to GitHub with (Probot's Octokit, with its plugins). */
+export type Octokit = InstanceType<typeof ProbotOctokit>;
+
 /**
  * The app's Octokit class: Probot's, with Octokit's throttling and retry plugins on and a secondary-limit
  * handler that waits `retry-after` and tries again. Probot 14 installs its own throttle handlers, and its
