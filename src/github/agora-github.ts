@@ -28,6 +28,7 @@ import { RepoContext } from './repo-context.js';
 import { readRepoConfig, REPO_CONFIG_PATH } from './repo-config.js';
 import { missingPermissions, permits } from './permissions.js';
 import { NO_TRUST, offersLocal, policyProblems, secretsFor, type WorkerPolicy } from './worker-policy.js';
+import { workflowLockProblems } from './workflow-permission.js';
 
 /**
  * The app's work, independent of Probot: turn a plan commit into a run on GitHub and report it through
@@ -436,7 +437,10 @@ export class AgoraGitHub {
         });
       } else if (result.ok) {
         // What the operator does not allow this repository fails the plan here, before anything runs.
-        const refused = policyProblems(result.plan, this.opts.config, new Set(Object.keys(repo.attempt.targets)), repo.attempt.environment as Record<string, string>);
+        const refused = [
+          ...policyProblems(result.plan, this.opts.config, new Set(Object.keys(repo.attempt.targets)), repo.attempt.environment as Record<string, string>),
+          ...(granted ? workflowLockProblems(result.plan, granted) : []), // unknown grant: the push says it
+        ];
         if (refused.length > 0) problems.push(...refused);
         else plan = result.plan;
       } else problems.push(...result.problems);
@@ -1111,6 +1115,7 @@ export class AgoraGitHub {
     const { octokit, owner, repo, branch } = active.ev;
     const notes: string[] = [];
     let audit: AuditOutcome | undefined;
+    let landingRefused: string | undefined;
     if (state.status !== 'cancelled') {
       let head: Oid = state.base;
       const commits = await countCommits(active.repo, state.integrationHead, state.base);
@@ -1119,6 +1124,7 @@ export class AgoraGitHub {
       } else if (state.status === 'done' && commits > 0) {
         const landed = await landPatches({ store: active.repo.store, refs: active.repo.refs, run: active.driver.run, branch, commits, now: this.clock() });
         if (landed.head) head = landed.head;
+        if (landed.refused !== undefined) landingRefused = landed.refused;
         notes.push(landed.note);
       } else if (state.status !== 'done' && commits > 0) {
         notes.push(`The run did not succeed, so its ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${active.repo.refs.integration(run.runId)}\` and were not pushed.`);
@@ -1134,6 +1140,7 @@ export class AgoraGitHub {
         refs: active.repo.refs,
         run,
         gateSha: head,
+        ...(landingRefused !== undefined ? { landingRefused } : {}),
         clock: this.clock,
         ...(this.opts.signer ? { signer: this.opts.signer } : {}),
       });

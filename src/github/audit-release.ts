@@ -43,6 +43,8 @@ export interface AuditArgs {
   run: StoredRun;
   /** The branch head the gate is about: the pushed integration head, or the plan commit. */
   gateSha: Oid;
+  /** GitHub's reason when it refused the push of the patch commits onto the branch (the gate fails, saying it). */
+  landingRefused?: string;
   /** How the audit statement is signed (src/github/signer-env.ts builds it from the environment); unsigned without. */
   signer?: AppSigner;
   clock: () => number;
@@ -166,6 +168,7 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
   for (const f of published.report.failures) {
     if (f.code !== 'not-terminal') problems.push(`audit ${f.code}${f.item ? ` (${f.item})` : ''}: ${f.message}`);
   }
+  if (a.landingRefused !== undefined) problems.push(`GitHub refused the push of the patch commits onto the branch: ${a.landingRefused}`);
   const branch = await checkBranch(a.store, a.gateSha, branchRun(a.run));
   problems.push(...branch.problems);
 

@@ -22,7 +22,7 @@ export interface LandArgs {
  * was built on; a branch that keeps moving is tried again, 3 times). When a person changed a path a patch
  * changed, nothing is pushed and the note names each such path, its item and the commits that changed it.
  */
-export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: string }> {
+export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: string; refused?: string }> {
   const { store, refs, branch, commits } = a;
   const { state, runId } = a.run;
   const plural = commits === 1 ? '' : 's';
@@ -48,6 +48,10 @@ export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: stri
       next = replay.head;
     }
     const pushed = await store.mirror.pushRefs([{ ref: `refs/heads/${branch}`, next, expected: onto }]);
+    if (!pushed.ok && pushed.refused !== undefined) {
+      // GitHub declined it (a permission, branch protection, a ruleset): pushing again is refused again.
+      return { head: onto, refused: pushed.refused, note: `GitHub refused the push of the ${commits} patch commit${plural} onto \`${branch}\`: ${pushed.refused}; ${kept}.` };
+    }
     if (pushed.ok) {
       const how = onto === state.base ? '' : ` replayed by tree surgery onto its head ${onto.slice(0, 12)} (the branch moved during the run)`;
       return { head: next, note: `Pushed ${commits} commit${plural} onto \`${branch}\`${how} (${next.slice(0, 12)}).` };

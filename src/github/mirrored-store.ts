@@ -2,6 +2,7 @@ import { LocalGitStore } from '../git/local-store.js';
 import type { Oid } from '../git/types.js';
 import { RecentDurations } from '../runs/lease-keeper.js';
 import type { RemoteMirror } from './remote-sync.js';
+import { AgoraError } from '../errors.js';
 
 /**
  * The storage port over a mirror, for the same engine and driver code that runs locally: objects are
@@ -33,6 +34,10 @@ export class MirroredGitStore extends LocalGitStore {
       if ((await this.resolveRef(ref)) !== expected) return false;
       this.pushes += 1;
       const pushed = await this.mirror.pushRefs([{ ref, next, expected }]);
+      if (!pushed.ok && pushed.refused !== undefined) {
+        // A rule declined it (a ruleset on refs/agora/*?): trying again is refused again. Say GitHub's reason.
+        throw new AgoraError('push-refused', `GitHub refused the push of ${ref}: ${pushed.refused}`, 'allow the app to push refs/agora/* (repository rules, rulesets), then press Re-run');
+      }
       if (!pushed.ok) {
         this.conflicts += 1;
         await this.refetch(ref);

@@ -25,7 +25,12 @@ export interface RefUpdate {
   expected: Oid | null;
 }
 
-export type PushOutcome = { ok: true } | { ok: false; rejected: string[]; message: string };
+/**
+ * A push's result. `refused` is set when GitHub itself declined it (`[remote rejected]`: a rule such as
+ * the `workflows` permission, branch protection or a ruleset), with GitHub's words from its `remote:`
+ * lines: that is no lease conflict, and pushing again would only be refused again.
+ */
+export type PushOutcome = { ok: true } | { ok: false; rejected: string[]; message: string; refused?: string };
 
 /** A local bare repository mirroring one remote repository's fetched refs under their own names. */
 export class RemoteMirror {
@@ -91,12 +96,11 @@ export class RemoteMirror {
     } catch (e) {
       if (!(e instanceof GitCommandError)) throw e;
       const out = e.stdout;
-      const rejected = out
-        .split('\n')
-        .filter((l) => l.startsWith('!'))
-        .map((l) => l.split('\t')[1]?.split(':')[1] ?? '')
-        .filter(Boolean);
+      const lines = out.split('\n').filter((l) => l.startsWith('!'));
+      const rejected = lines.map((l) => l.split('\t')[1]?.split(':')[1] ?? '').filter(Boolean);
       if (rejected.length === 0 && !/rejected|stale info|failed to push/.test(`${out}${e.stderr}`)) throw e;
+      const declined = lines.find((l) => l.split('\t')[2]?.startsWith('[remote rejected]') && !LOST_RACE.test(l));
+      if (declined) return { ok: false, rejected, message: firstLine(out) || firstLine(e.stderr), refused: remoteReason(e.stderr, declined) };
       return { ok: false, rejected, message: firstLine(out) || firstLine(e.stderr) };
     }
   }
@@ -112,6 +116,23 @@ export class RemoteMirror {
       secrets: [token, basic],
     });
   }
+}
+
+/**
+ * `[remote rejected]` reasons that mean another writer got there first (receive-pack's own compare-and-swap
+ * and ref locks): a conflict to retry after fetching. Any other remote rejection is a rule declining it.
+ */
+const LOST_RACE = /\((atomic transaction failed|failed to (update|lock)[^)]*|cannot lock ref[^)]*|incorrect old value provided|stale info|fetch first)\)\s*$/;
+
+/** GitHub's words for a refused push: its `remote:` lines, else the porcelain reason in parentheses. */
+function remoteReason(stderr: string, porcelainLine: string): string {
+  const said = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('remote: '))
+    .map((l) => l.slice('remote: '.length).trim())
+    .filter((l) => l.length > 0 && !/^error: /.test(l));
+  if (said.length > 0) return said.join(' ');
+  return /\(([^)]*)\)\s*$/.exec(porcelainLine)?.[1] ?? 'declined by the remote';
 }
 
 function firstLine(s: string): string {

@@ -52,7 +52,7 @@ export function locksOverlap(a: string, b: string): boolean {
 }
 
 /** True when `path` is `.github/workflows` or lies under it (compared without regard to case, to be safe). */
-function isUnderWorkflows(path: string): boolean {
+export function isUnderWorkflows(path: string): boolean {
   return covers(WORKFLOWS, normalizeLockKey(path).toLowerCase());
 }
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { git } from '../support/repo.js';
-import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+import { checkRuns, commandPlan, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
 
 /**
  * An installation that lacks a permission the app needs is told which one, and nothing runs. (Every
@@ -27,6 +27,23 @@ describe('an installation without the permissions the app needs', () => {
     expect(agora.output.summary).toContain('Permissions & events');
     expect(w.errors.join('\n')).toMatch(/the installation on octo\/demo lacks contents: .*contents: write \(granted: read\)/);
     expect(git(w.sim.repoDir(w.fullName), 'for-each-ref', 'refs/agora/')).toBe('');
+  });
+
+  it('without workflows: write, a plan that locks .github/workflows is refused at intake, naming the lock and the fix', async () => {
+    w = await startAppWorld(); // exactly what app.yml asks for, which has no workflows permission
+    const text = commandPlan('wf', [
+      { id: 'code', run: 'echo a > a.txt', locks: ['a.txt'] },
+      { id: 'ci', run: 'mkdir -p .github/workflows && echo "on: push" > .github/workflows/ci.yml', locks: ['.github/workflows/ci.yml'] },
+    ]);
+    const sha = await w.sim.push(w.fullName, { branch: 'wf', files: { 'plan.json': text }, message: 'A plan that writes a workflow' });
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    expect([...checks.keys()]).toEqual(['agora']); // nothing ran
+    const agora = checks.get('agora')!;
+    expect(agora).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(agora.output.summary).toContain('$.items[1].resourceLocks[0]');
+    expect(agora.output.summary).toContain('workflows: write');
+    expect(git(w.sim.repoDir(w.fullName), 'for-each-ref', '--format=%(refname)', 'refs/agora/runs/')).toBe('');
   });
 
   it('without checks: write nothing can be shown on GitHub: the log line names every missing permission', async () => {

@@ -76,5 +76,24 @@ describe('remote sync over smart HTTP', () => {
     if (!out.ok) expect(out.rejected).toEqual(['refs/heads/main']);
     expect((await git(['rev-parse', 'refs/heads/main'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(w.repo.headSha);
     expect(await m.pushRefs([{ ref: 'refs/heads/main', next, expected: w.repo.headSha }])).toEqual({ ok: true });
+    if (!out.ok) expect(out.refused).toBeUndefined(); // a lease conflict, not a refusal
+  });
+
+  it("a push GitHub declines (a workflow file without the workflows permission) is a refusal with GitHub's words, not a conflict", async () => {
+    const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'refused'), url, () => w.token()), 'refs/agora/');
+    await store.fetch(['+refs/heads/main:refs/heads/main']);
+    const head = (await store.resolveRef('refs/heads/main'))!;
+    const blob = await store.writeBlob('on: push\n');
+    const workflows = await store.writeTree([{ mode: '100644', path: 'ci.yml', oid: blob, type: 'blob' }]);
+    const github = await store.writeTree([{ mode: '040000', path: 'workflows', oid: workflows, type: 'tree' }]);
+    const tree = await store.writeTree([{ mode: '040000', path: '.github', oid: github, type: 'tree' }]);
+    const who = agoraIdentity(Date.now());
+    const next = await store.writeCommit({ tree, parents: [head], message: 'a workflow', author: who, committer: who });
+    const out = await store.mirror.pushRefs([{ ref: 'refs/heads/main', next, expected: head }]);
+    expect(out).toMatchObject({ ok: false, rejected: ['refs/heads/main'] });
+    if (!out.ok) expect(out.refused).toBe('refusing to allow a GitHub App to create or update workflow `.github/workflows/ci.yml` without `workflows` permission');
+    // Through the mirror's compare-and-swap on a shared ref, the same refusal fails fast with a typed error.
+    await expect(store.casRef('refs/agora/runs/refused', next, null)).rejects.toMatchObject({ code: 'push-refused', message: expect.stringContaining('without `workflows` permission') });
+    expect((await git(['rev-parse', 'refs/heads/main'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(head);
   });
 });
