@@ -28,6 +28,8 @@ export interface Redactor {
   push(text: string): string;
   /** Redacts and returns whatever is still held back. The redactor can be reused afterwards. */
   flush(): string;
+  /** How many matches were redacted so far (a secret found, in any of its forms). */
+  readonly matches: number;
 }
 
 /** The buffer ended inside a possible match: more text decides. */
@@ -40,12 +42,13 @@ const NO_MATCH = -1;
  */
 export function createRedactor(secrets: readonly string[]): Redactor {
   const forms = [...new Set(secrets.filter((s) => s.replace(/[\r\n]/g, '').length >= MIN_SECRET_LENGTH).flatMap((s) => secretForms(s, MIN_SECRET_LENGTH)))];
-  if (forms.length === 0) return { push: (text) => text, flush: () => '' };
+  if (forms.length === 0) return { push: (text) => text, flush: () => '', matches: 0 };
   // Longest first, so that at one position the longest form wins.
   forms.sort((a, b) => b.length - a.length);
   const byFirstChar = new Map<number, string[]>();
   for (const f of forms) byFirstChar.set(f.charCodeAt(0), [...(byFirstChar.get(f.charCodeAt(0)) ?? []), f]);
   let carry = '';
+  let matches = 0;
 
   function scan(buffer: string, final: boolean): string {
     let out = '';
@@ -69,6 +72,7 @@ export function createRedactor(secrets: readonly string[]): Redactor {
         break;
       }
       if (end >= 0) {
+        matches++;
         out += buffer.slice(plainStart, pos) + REDACTED;
         plainStart = end;
         pos = end - 1;
@@ -85,6 +89,9 @@ export function createRedactor(secrets: readonly string[]): Redactor {
   return {
     push: (text) => (text === '' ? '' : scan(carry + text, false)),
     flush: () => scan(carry, true),
+    get matches() {
+      return matches;
+    },
   };
 }
 

@@ -14,6 +14,7 @@ import type { Plan } from '../plan/schema.js';
 import type { RunState } from '../engine/types.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
 import { recordPatch } from './patches.js';
+import { secretInPatchReason, secretsInPatch } from './patch-secrets.js';
 import type { RunRefs } from './refs.js';
 import type { WorkspacePool } from './workspace-pool.js';
 
@@ -145,6 +146,9 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     reusable = false;
     const captured = await captureWorkspace(ws);
     reusable = true;
+    // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
+    const leaked = await secretsInPatch(ctx.store, captured.changes, built.job.secrets);
+    if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode: 0 };
     const patch = await recordPatch(ctx.store, ctx.refs, {
       runId,
       itemId,
