@@ -12,9 +12,11 @@ import type { RunRefs } from '../runs/refs.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
 import type { Octokit } from './octokit.js';
 import { fitCheckText } from './check-text.js';
+import { plainText } from './untrusted-markdown.js';
 import { trailers } from './plan-commit.js';
-import { checkBranch, type BranchCheck } from '../runs/branch-check.js';
+import { checkBranch } from '../runs/branch-check.js';
 import { GATE_CHECK_NAME, gateExternalId } from './check-names.js';
+import { peopleNote, problemList, regateSummary } from './gate-text.js';
 
 /**
  * The end of a run on GitHub: the audit bundle (anchored in refs/agora/anchors/<run>, pushed; signed with
@@ -107,7 +109,7 @@ async function signAudit(signer: AppSigner, statement: InTotoStatement): Promise
 /** The gate summary's line about the signature. */
 function signatureLine(signer: AppSigner | undefined, sig: AppSignature | undefined, signError: string | undefined): string {
   if (!signer) return 'Not signed: the app has no signer (AGORA_SIGNING_KEY, or AGORA_SIGNER=keyless), so the claim rests on the anchor in this repository.';
-  if (signError !== undefined || !sig) return `Not signed: the app's ${signer.kind === 'key' ? 'key' : 'keyless'} signer failed (${signError ?? 'unknown error'}).`;
+  if (signError !== undefined || !sig) return `Not signed: the app's ${signer.kind === 'key' ? 'key' : 'keyless'} signer failed (${plainText(signError ?? 'unknown error')}).`;
   const rec = sig.signed.record;
   if (rec.kind === 'key') return `Signed with the app's key (key id \`${rec.keyId ?? '?'}\`).`;
   const who = `\`${rec.identity ?? '?'}\` (issuer \`${rec.issuer ?? '?'}\`), Rekor entry ${rec.rekorLogIndex ?? '?'} at ${rec.rekorUrl ?? '?'}`;
@@ -179,8 +181,8 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
     release.url ? `Release: ${release.url} — assets ${release.assets.map((n) => `\`${n}\``).join(', ')}.` : 'Release: not published.',
     '',
     problems.length === 0 ? `The bundle verifies, and ${branch.people.length ? 'every commit above the ones listed below' : 'every commit after the plan commit'} is an audited patch.` : 'Problems:',
-    ...problems.map((p) => `- ${p}`),
-    ...peopleNote(branch),
+    ...problemList(problems),
+    ...peopleNote(branch.people),
   ].join('\n');
   await a.octokit.rest.checks.create({
     owner: a.owner,
@@ -204,16 +206,6 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
 
 function branchRun(run: StoredRun) {
   return { runId: run.runId, base: run.state.base, items: Object.values(run.state.items) };
-}
-
-/** The gate names the commits people pushed under the replayed patches: they are not audited. */
-function peopleNote(branch: BranchCheck): string[] {
-  if (branch.people.length === 0) return [];
-  return [
-    '',
-    `Under the patches (replayed onto them) sit ${branch.people.length} commit${branch.people.length === 1 ? '' : 's'} people pushed while the run worked. They touch no patched path; they are **not audited**: review them as usual, or press *Re-run plan* to run the plan on top of them.`,
-    ...branch.people.map((c) => `- ${c.sha.slice(0, 12)} ${c.subject}`),
-  ];
 }
 
 /**
@@ -245,9 +237,7 @@ export async function regate(a: { octokit: Octokit; owner: string; repo: string;
     external_id: gateExternalId(runId),
     output: {
       title: `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
-      summary: fitCheckText(
-        [`The branch moved past the audited patches of run \`${runId}\`. Commits after the plan commit must all be audited patches:`, '', ...problems.map((p) => `- ${p}`), '', 'Press *Re-run plan* to run the plan again on this commit, or push a new plan commit.'].join('\n'),
-      ),
+      summary: fitCheckText(regateSummary(runId, problems)),
     },
     actions: [RERUN_ACTION],
   });

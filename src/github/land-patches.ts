@@ -1,8 +1,9 @@
 import type { Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
-import { replayPatches } from '../runs/replay.js';
+import { replayPatches, type ReplayConflict } from '../runs/replay.js';
 import type { StoredRun } from '../runs/state-store.js';
 import type { MirroredGitStore } from './mirrored-store.js';
+import { codeSpan, plainText } from './untrusted-markdown.js';
 
 export interface LandArgs {
   store: MirroredGitStore;
@@ -25,43 +26,53 @@ export interface LandArgs {
 export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: string; refused?: string }> {
   const { store, refs, branch, commits } = a;
   const { state, runId } = a.run;
-  const plural = commits === 1 ? '' : 's';
-  const kept = `they stay at \`${refs.integration(runId)}\``;
+  const note = landNotes(branch, commits, refs.integration(runId));
   let onto: Oid = state.base;
   for (let tries = 0; tries < 4; tries += 1) {
     let next: Oid = state.integrationHead;
     if (onto !== state.base) {
       const replay = await replayPatches(store, { base: state.base, head: state.integrationHead, onto, now: a.now });
-      if (replay.kind === 'diverged') {
-        // The gate goes on the branch's head, where the required check is looked for: it fails there, naming why.
-        return { head: onto, note: `\`${branch}\` was rewritten after the plan commit (${replay.why}), so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
-      }
-      if (replay.kind === 'conflict') {
-        const lines = replay.conflicts.map(
-          (c) => `- \`${c.path}\`${c.item ? ` (item ${c.item})` : ''}, changed by ${c.changedBy.map((x) => x.slice(0, 12)).join(', ') || 'a person'}`,
-        );
-        return {
-          head: onto,
-          note: [`People changed paths the patches change after the plan commit, so the ${commits} patch commit${plural} were not pushed onto \`${branch}\`; ${kept}:`, ...lines].join('\n'),
-        };
-      }
+      // The gate goes on the branch's head, where the required check is looked for: it fails there, naming why.
+      if (replay.kind === 'diverged') return { head: onto, note: note.rewritten(replay.why) };
+      if (replay.kind === 'conflict') return { head: onto, note: note.conflict(replay.conflicts) };
       next = replay.head;
     }
     const pushed = await store.mirror.pushRefs([{ ref: `refs/heads/${branch}`, next, expected: onto }]);
     if (!pushed.ok && pushed.refused !== undefined) {
       // GitHub declined it (a permission, branch protection, a ruleset): pushing again is refused again.
-      return { head: onto, refused: pushed.refused, note: `GitHub refused the push of the ${commits} patch commit${plural} onto \`${branch}\`: ${pushed.refused}; ${kept}.` };
+      return { head: onto, refused: pushed.refused, note: note.refused(pushed.refused) };
     }
-    if (pushed.ok) {
-      const how = onto === state.base ? '' : ` replayed by tree surgery onto its head ${onto.slice(0, 12)} (the branch moved during the run)`;
-      return { head: next, note: `Pushed ${commits} commit${plural} onto \`${branch}\`${how} (${next.slice(0, 12)}).` };
-    }
+    if (pushed.ok) return { head: next, note: note.pushed(next, onto === state.base ? null : onto) };
     await store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`]);
     const moved = await store.resolveRef(`refs/heads/${branch}`);
-    if (!moved) return { note: `\`${branch}\` was deleted during the run, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
+    if (!moved) return { note: note.deleted() };
     // Landed already (an earlier attempt at finishing the run pushed them, then failed later on).
-    if (moved === state.integrationHead) return { head: moved, note: `Pushed ${commits} commit${plural} onto \`${branch}\` (${moved.slice(0, 12)}).` };
+    if (moved === state.integrationHead) return { head: moved, note: note.pushed(moved, null) };
     onto = moved;
   }
-  return { note: `\`${branch}\` kept moving while the patches were pushed, so the ${commits} patch commit${plural} were not pushed; ${kept}.` };
+  return { note: note.keptMoving() };
+}
+
+/**
+ * The run check's notes about landing the patches on `branch`. Pure. The branch name, the paths and the
+ * reasons come from people (a branch may be named `` x`](https://evil)@team ``), so they are shown as
+ * code or plain text (untrusted-markdown.ts).
+ */
+export function landNotes(branch: string, commits: number, integrationRef: string) {
+  const plural = commits === 1 ? '' : 's';
+  const on = codeSpan(branch);
+  const kept = `they stay at ${codeSpan(integrationRef)}`;
+  return {
+    rewritten: (why: string) => `${on} was rewritten after the plan commit (${plainText(why)}), so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
+    conflict: (conflicts: readonly ReplayConflict[]) =>
+      [
+        `People changed paths the patches change after the plan commit, so the ${commits} patch commit${plural} were not pushed onto ${on}; ${kept}:`,
+        ...conflicts.map((c) => `- ${codeSpan(c.path)}${c.item ? ` (item ${plainText(c.item)})` : ''}, changed by ${c.changedBy.map((x) => x.slice(0, 12)).join(', ') || 'a person'}`),
+      ].join('\n'),
+    pushed: (head: Oid, replayedOnto: Oid | null) =>
+      `Pushed ${commits} commit${plural} onto ${on}${replayedOnto ? ` replayed by tree surgery onto its head ${replayedOnto.slice(0, 12)} (the branch moved during the run)` : ''} (${head.slice(0, 12)}).`,
+    deleted: () => `${on} was deleted during the run, so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
+    keptMoving: () => `${on} kept moving while the patches were pushed, so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
+    refused: (reason: string) => `GitHub refused the push of the ${commits} patch commit${plural} onto ${on}: ${plainText(reason)}; ${kept}.`,
+  };
 }

@@ -22,7 +22,10 @@ export interface BranchRun {
 }
 
 export interface BranchCheck {
-  /** Why the branch is not the plan commit plus the run's audited patches (empty: it is). */
+  /**
+   * Why the branch is not the plan commit plus the run's audited patches (empty: it is). Plain sentences,
+   * not markdown: they quote commit subjects and paths people wrote, which a renderer must escape.
+   */
   problems: string[];
   /** People's commits below the replayed patches (oldest first): not audited, reviewed as usual. */
   people: Array<{ sha: Oid; subject: string }>;
@@ -98,7 +101,7 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
       continue;
     }
     const hit = (await commitChanges(store, c.sha)).find((x) => patched.meets(x.path));
-    if (hit) problems.push(`commit ${c.sha.slice(0, 12)} ("${c.subject}") changes \`${hit.path}\`, which a patch of run ${run.runId} changes too`);
+    if (hit) problems.push(`commit ${c.sha.slice(0, 12)} ("${c.subject}") changes "${hit.path}", which a patch of run ${run.runId} changes too`);
     else people.unshift({ sha: c.sha, subject: c.subject });
   }
   for (const [item, patch] of patchOf) {

@@ -87,3 +87,41 @@ export function renderedText(md: string): string {
     .replace(/\\([!-/:-@[-`{-~])/g, '$1')
     .replace(/\u2060/g, '');
 }
+
+/**
+ * Splits a line into its code spans (their contents, as they render) and the text outside them (each
+ * span replaced by a space): a backtick run opens a span that the next run of the same length closes; a
+ * run with no closing partner, and a backslash-escaped backtick, are literal text.
+ */
+export function splitCodeSpans(line: string): { spans: string[]; outside: string } {
+  const spans: string[] = [];
+  let outside = '';
+  let at = 0;
+  while (at < line.length) {
+    const open = /`+/.exec(line.slice(at));
+    if (!open) break;
+    let start = at + open.index;
+    let fence = open[0];
+    // A backslash-escaped backtick is literal and opens nothing (the rest of its run may).
+    if (/(^|[^\\])(\\\\)*\\$/.test(line.slice(0, start))) {
+      start += 1;
+      fence = fence.slice(1);
+      if (fence === '') {
+        outside += line.slice(at, start);
+        at = start;
+        continue;
+      }
+    }
+    const rest = line.slice(start + fence.length);
+    const close = [...rest.matchAll(/`+/g)].find((r) => r[0].length === fence.length);
+    if (!close) {
+      outside += line.slice(at, start + fence.length);
+      at = start + fence.length;
+      continue;
+    }
+    outside += `${line.slice(at, start)} `;
+    spans.push(codeSpanContent(fence + rest.slice(0, close.index! + fence.length))!);
+    at = start + fence.length + close.index! + fence.length;
+  }
+  return { spans, outside: outside + line.slice(at) };
+}

@@ -200,7 +200,7 @@ describe('checkBranch', () => {
     const clash = commitOn(repo, calm, { 'b.txt': 'a person wrote b\n' }, 'person edits b');
     const [, ib] = await integrate(store, clash, [['item-a', pa], ['item-b', pb]]);
     expect(await checkBranch(store, ib!, run(base, items))).toEqual({
-      problems: [`commit ${short(clash)} ("person edits b") changes \`b.txt\`, which a patch of run ${RUN} changes too`],
+      problems: [`commit ${short(clash)} ("person edits b") changes "b.txt", which a patch of run ${RUN} changes too`],
       people: [{ sha: calm, subject: 'unrelated' }],
       patches: 2,
     });
@@ -213,7 +213,7 @@ describe('checkBranch', () => {
     expect(await checkBranch(store2, it2!, run(base2, [done('item-t', pt)]))).toEqual({
       problems: [
         `commit ${short(it2!)} ("${await subjectOf(store2, it2!)}") names item item-t's patch but does not change what that patch changed`,
-        `commit ${short(dir)} ("lib dir") changes \`lib/run.sh\`, which a patch of run ${RUN} changes too`,
+        `commit ${short(dir)} ("lib dir") changes "lib/run.sh", which a patch of run ${RUN} changes too`,
       ],
       people: [],
       patches: 1,
