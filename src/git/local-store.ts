@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import git from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
+import { objectSize } from './object-size.js';
 import { assertRefName, casRef, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
 import type { CommitData, GitStore, Oid, TreeEntry, TreeEntryMode } from './types.js';
 
@@ -27,6 +28,16 @@ export class LocalGitStore implements GitStore {
 
   async readBlob(oid: Oid): Promise<Uint8Array> {
     return this.guard(oid, async () => (await git.readBlob({ fs, gitdir: this.gitdir, oid, cache: this.cache })).blob);
+  }
+
+  /**
+   * The size in bytes of object `oid`, read from its header without loading it (object-size.ts), so that
+   * a limit is checked before a large object costs memory. Throws `object-not-found` when it is missing.
+   */
+  async objectSize(oid: Oid): Promise<number> {
+    const size = isOid(oid) ? await objectSize(this.gitdir, oid) : null;
+    if (size === null) throw new AgoraError('object-not-found', `object ${oid} is not in ${this.gitdir}`, 'fetch the missing objects or check the id');
+    return size;
   }
 
   async writeBlob(data: Uint8Array | string): Promise<Oid> {

@@ -10,7 +10,7 @@ import { firstParentChain } from '../git/history.js';
 import { patchCommitOf } from '../log/result-ref.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { Oid } from '../git/types.js';
-import { parsePlanText } from '../plan/parse.js';
+import { MAX_PLAN_BYTES, parsePlanText, planTooLarge } from '../plan/parse.js';
 import { validatePlan } from '../plan/validate.js';
 import { cancelRun } from '../runs/cancel.js';
 import { RunDriver } from '../runs/driver.js';
@@ -424,6 +424,9 @@ export class AgoraGitHub {
       return found;
     }
 
+    // The size from the blob's header first: a plan over the limit is refused without being read.
+    const planBytes = await repo.store.objectSize(found.planBlob);
+    if (planBytes > MAX_PLAN_BYTES) return this.reject(ev, repo, planPath, { blob: found.planBlob }, planTooLarge(planBytes, planPath).problems);
     const planText = new TextDecoder().decode(await repo.store.readBlob(found.planBlob));
     const problems: Problem[] = [];
     let plan;
@@ -499,15 +502,15 @@ export class AgoraGitHub {
 
   /**
    * An invalid plan (or `.github/agora.yml`): one failed `agora` check, once per commit (the rejection ref
-   * is the lock). `source` is the file at fault, `text` its content.
+   * is the lock). `source` is the file at fault, `content` its text or (when it was not read) its blob.
    */
-  private async reject(ev: PlanEvent, repo: RepoContext, source: string, planText: string, problems: Problem[]): Promise<EventOutcome> {
+  private async reject(ev: PlanEvent, repo: RepoContext, source: string, content: string | { blob: Oid }, problems: Problem[]): Promise<EventOutcome> {
     const id = `${planPathSlug(source)}-${ev.headSha.slice(0, 12)}`;
     const who = agoraIdentity(this.clock());
     const tree = await repo.store.writeTree(
       sortTree([
         { mode: '100644', path: 'errors.json', oid: await repo.store.writeBlob(`${JSON.stringify({ problems }, null, 2)}\n`), type: 'blob' },
-        { mode: '100644', path: source.slice(source.lastIndexOf('/') + 1), oid: await repo.store.writeBlob(planText), type: 'blob' },
+        { mode: '100644', path: source.slice(source.lastIndexOf('/') + 1), oid: typeof content === 'string' ? await repo.store.writeBlob(content) : content.blob, type: 'blob' },
       ]),
     );
     const commit = await repo.store.writeCommit({

@@ -11,6 +11,20 @@ import { formatJsonPath } from '../json/path.js';
 export const MAX_PLAN_BYTES = 5 * 1024 * 1024;
 
 /**
+ * InvalidInputError `plan-too-large`: `bytes` is over {@link MAX_PLAN_BYTES}. Thrown by parsePlanText, and
+ * by readers that know a plan's size before reading it (the app checks the blob's header first).
+ */
+export function planTooLarge(bytes: number, source: string): InvalidInputError {
+  const mib = (bytes / (1024 * 1024)).toFixed(1);
+  return new InvalidInputError(
+    'plan-too-large',
+    source,
+    [{ path: '$', message: `the plan is ${mib} MiB (${bytes} bytes); the limit is 5 MiB (${MAX_PLAN_BYTES} bytes)` }],
+    'split the work into several smaller plans, or move large data out of `inputs` into files in the repository',
+  );
+}
+
+/**
  * Parses plan.json. `source` names the input in errors (a file path, `refs/agora/inbox/x`).
  * Throws InvalidInputError `plan-too-large` above {@link MAX_PLAN_BYTES} and `plan-not-json` for a syntax
  * error, with one problem at `$` saying what is wrong and where (`Unexpected token … at line 3, column 5`);
@@ -19,15 +33,7 @@ export const MAX_PLAN_BYTES = 5 * 1024 * 1024;
  */
 export function parsePlanText(text: string, source: string): unknown {
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_PLAN_BYTES) {
-    const mib = (bytes / (1024 * 1024)).toFixed(1);
-    throw new InvalidInputError(
-      'plan-too-large',
-      source,
-      [{ path: '$', message: `the plan is ${mib} MiB (${bytes} bytes); the limit is 5 MiB (${MAX_PLAN_BYTES} bytes)` }],
-      'split the work into several smaller plans, or move large data out of `inputs` into files in the repository',
-    );
-  }
+  if (bytes > MAX_PLAN_BYTES) throw planTooLarge(bytes, source);
   // A UTF-8 byte order mark is harmless; JSON.parse would reject it.
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   let value: unknown;
