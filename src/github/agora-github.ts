@@ -214,8 +214,12 @@ export class AgoraGitHub {
   readonly actionOutcomes: ActionOutcome[] = [];
   /** Runs this process drives or is about to (claimed synchronously, so two paths never drive one run). */
   private readonly claimed = new Set<string>();
-  /** Repositories the sweep covers, with the last handle an event brought (null: open through access). */
-  private readonly known = new Map<string, RepoHandle | null>();
+  /**
+   * Repositories the sweep covers, with the last handle an event brought (null: open through access):
+   * keyed `#<repository id>` once the id is known, by lowercase full name until then. A name can pass to
+   * another repository (rename, then a new one takes the name): the id is what trust and secrets belong to.
+   */
+  private readonly known = new Map<string, { fullName: string; handle: RepoHandle | null }>();
   private access: RepoAccess | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<SweepReport> | undefined;
@@ -237,8 +241,19 @@ export class AgoraGitHub {
 
   /** Adds a repository (`owner/name`) to the sweep. */
   watchRepository(fullName: string): void {
-    const key = fullName.toLowerCase();
-    if (!this.known.has(key)) this.known.set(key, null);
+    const name = fullName.toLowerCase();
+    if (![...this.known.values()].some((k) => k.fullName === name)) this.known.set(name, { fullName: name, handle: null });
+  }
+
+  /** Keeps `handle` for the sweep, under its repository id when it has one. */
+  private remember(handle: RepoHandle): void {
+    const fullName = `${handle.owner}/${handle.repo}`.toLowerCase();
+    if (handle.repositoryId === undefined) {
+      this.known.set(fullName, { fullName, handle });
+      return;
+    }
+    this.known.delete(fullName);
+    this.known.set(`#${handle.repositoryId}`, { fullName, handle });
   }
 
   /**
@@ -282,7 +297,7 @@ export class AgoraGitHub {
 
   /** A button press: records the request in the run's state (leased push), then drives the run on. */
   onCheckAction(ev: CheckActionEvent): void {
-    this.known.set(`${ev.owner}/${ev.repo}`.toLowerCase(), handleOf(ev));
+    this.remember(handleOf(ev));
     this.track(
       this.handleAction(ev).then(
         (o) => {
@@ -300,7 +315,7 @@ export class AgoraGitHub {
    * run's buttons only once it has completed, so a running `agora` check can offer no Cancel button.
    */
   onHeadAbandoned(ev: HeadAbandonedEvent): void {
-    this.known.set(`${ev.owner}/${ev.repo}`.toLowerCase(), handleOf(ev));
+    this.remember(handleOf(ev));
     const what = ev.cause.kind === 'pull-request-closed' ? `pull request #${ev.cause.number} was closed` : `branch ${ev.branch} was deleted`;
     this.track(
       this.cancelRunsAt(ev, `cancelled: ${what} by @${ev.by}`).then(
@@ -315,7 +330,7 @@ export class AgoraGitHub {
 
   /** Accepts an event and returns at once; the work goes on in the background. */
   onPlanEvent(ev: PlanEvent): void {
-    this.known.set(`${ev.owner}/${ev.repo}`.toLowerCase(), handleOf(ev));
+    this.remember(handleOf(ev));
     const key = `${ev.owner}/${ev.repo}@${ev.headSha}`.toLowerCase();
     if (this.seen.has(key)) {
       this.outcomes.push({ kind: 'duplicate', key });
@@ -907,10 +922,11 @@ export class AgoraGitHub {
       report.errors.push(msg);
       this.opts.log?.warn(msg);
     }
-    for (const [fullName, known] of [...this.known]) {
+    for (const [key, known] of [...this.known]) {
       if (this.closed) break;
+      const { fullName } = known;
       try {
-        const handle = known ?? (await this.access?.open(fullName)) ?? null;
+        const handle = known.handle ? await this.stillNamed(key, known.handle) : await this.open(fullName);
         if (!handle) continue;
         report.repositories += 1;
         await this.sweepRepository(handle, report);
@@ -924,6 +940,35 @@ export class AgoraGitHub {
       this.opts.log?.info(`agora: sweep: ${report.discovered.length} commits discovered, resumed ${report.resumed.join(', ') || 'none'}`);
     }
     return report;
+  }
+
+  /** Opens `fullName` through the app's access (and remembers it by id); null when the app is not installed there. */
+  private async open(fullName: string): Promise<RepoHandle | null> {
+    const handle = (await this.access?.open(fullName)) ?? null;
+    if (handle) this.remember(handle);
+    return handle;
+  }
+
+  /**
+   * An event's handle, if its name still names its repository. When another repository answers to the
+   * name now (the old one was renamed, or deleted, and a new one took the name), the handle is dropped
+   * and the name is opened afresh: the new repository gets its own id, trust and secrets, never the old
+   * one's. (The renamed repository is found under its new name through the installations' list.)
+   */
+  private async stillNamed(key: string, handle: RepoHandle): Promise<RepoHandle | null> {
+    if (handle.repositoryId === undefined) return handle;
+    let id: number | null;
+    try {
+      id = (await handle.octokit.rest.repos.get({ owner: handle.owner, repo: handle.repo })).data.id;
+    } catch (e) {
+      if ((e as { status?: number }).status !== 404) throw e;
+      id = null;
+    }
+    if (id === handle.repositoryId) return handle;
+    this.known.delete(key);
+    const fullName = `${handle.owner}/${handle.repo}`.toLowerCase();
+    this.opts.log?.info(`agora: sweep: ${fullName} no longer names repository ${handle.repositoryId}${id === null ? '' : ` (it names ${id} now)`}`);
+    return id === null ? null : this.open(fullName);
   }
 
   private async sweepRepository(handle: RepoHandle, report: SweepReport): Promise<void> {

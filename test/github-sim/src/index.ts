@@ -43,6 +43,8 @@ export interface GitHubSim {
   };
   createRepo(owner: string, name: string, files: Record<string, string>): Promise<{ id: number; fullName: string; defaultBranch: string; headSha: string }>;
   installApp(appId: number, fullName: string): number;
+  /** Renames a repository (same id and data); the old name does not redirect and is free for another. Returns the new full name. */
+  renameRepo(fullName: string, newName: string): Promise<string>;
   push(fullName: string, opts: { branch: string; files: Record<string, string | null>; message: string; parent?: string; author?: string }): Promise<string>;
   openPullRequest(fullName: string, opts: { head: string; base: string; title: string; body?: string; draft?: boolean }): Promise<{ number: number }>;
   /** Closes or reopens a PR as the owner (`closed` / `reopened` webhooks). */
@@ -94,6 +96,7 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
     createApp: (o) => sim.createApp(o),
     createRepo: (owner, name, files) => sim.createRepo(owner, name, files),
     installApp: (appId, fullName) => sim.installApp(appId, fullName),
+    renameRepo: (fullName, newName) => sim.renameRepo(fullName, newName),
     push: (fullName, o) => sim.push(fullName, o),
     openPullRequest: (fullName, o) => sim.openPullRequest(fullName, o),
     setPullRequestState: (fullName, n, s) => sim.setPullState(fullName, n, s),

@@ -4,6 +4,7 @@
  * API both drive this class; the HTTP pipeline lives in server.ts.
  */
 import { randomBytes } from 'node:crypto';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateAppKey, TokenStore, type Permissions } from './auth.js';
 import { BareRepo, ZERO_SHA, type CommitInfo, type GitIdentity } from './git.js';
@@ -191,6 +192,35 @@ export class Sim {
     const headSha = await git.commitTree(tree, [], 'Initial commit\n', who, who);
     await git.updateRef(`refs/heads/${defaultBranch}`, headSha, null);
     return { id: repo.id, fullName, defaultBranch, headSha };
+  }
+
+  /**
+   * Renames a repository (as its settings page does): same id, git data and objects under the new name.
+   * Unlike GitHub, the old name does not redirect; another repository may take it at once. Returns the new full name.
+   */
+  async renameRepo(fullName: string, newName: string): Promise<string> {
+    const repo = this.repo(fullName);
+    const from = repo.fullName;
+    const to = `${repo.owner.login}/${newName}`;
+    if (!/^[A-Za-z0-9_.-]+$/.test(newName) || this.state.repos.has(to.toLowerCase())) throw new HttpError(422, 'Validation Failed');
+    await repo.git.exclusive(async () => {
+      const dir = join(this.reposDir, repo.owner.login, `${newName}.git`);
+      await rename(repo.git.dir, dir);
+      repo.git = new BareRepo(dir);
+    });
+    this.state.repos.delete(from.toLowerCase());
+    repo.name = newName;
+    repo.fullName = to;
+    this.state.repos.set(to.toLowerCase(), repo);
+    for (const i of this.state.installations.values()) if (i.repositories.delete(from)) i.repositories.add(to);
+    for (const [key, pull] of [...this.state.pulls]) {
+      if (pull.repo !== from) continue;
+      this.state.pulls.delete(key);
+      pull.repo = to;
+      this.state.pulls.set(`${to}#${pull.number}`, pull);
+    }
+    for (const x of [...this.state.checkRuns.values(), ...this.state.checkSuites.values(), ...this.state.releases.values(), ...this.state.dispatches]) if (x.repo === from) x.repo = to;
+    return to;
   }
 
   installApp(appId: number, fullName: string): number {
