@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { examplePlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';
+import { git } from '../support/repo.js';
+import { findSecretInObjects } from '../support/secret-search.js';
 
 /**
  * A plan is code, and the app's host holds the private key of every installation: a repository's plan
@@ -51,9 +53,10 @@ describe('a repository the operator does not trust', () => {
 describe('a trusted repository', () => {
   let w: AppWorld;
   const APP_SECRET = `app-only-${randomUUID()}`;
+  const SECRET = 'configured-for-this-repository';
   beforeAll(async () => {
     process.env.AGORA_TEST_APP_SECRET = APP_SECRET; // what the app's own environment holds (its private key, say)
-    w = await startAppWorld({ secrets: { API_TOKEN: 'configured-for-this-repository' } });
+    w = await startAppWorld({ secrets: { API_TOKEN: SECRET } });
   }, scaled(60_000));
   afterAll(async () => {
     delete process.env.AGORA_TEST_APP_SECRET;
@@ -69,6 +72,18 @@ describe('a trusted repository', () => {
     expect(checks.get('agora')!.output.summary).toContain('$.items[0].inputs.secrets[0]');
     expect(checks.get('agora')!.output.summary).toContain('AGORA_SECRETS_FILE');
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('fails an item that writes its secret into a file (base64), naming the secret; GitHub never gets the file', async () => {
+    const run = `printf 'token=%s\\n' "$API_TOKEN" | base64 > out.txt`;
+    const sha = await w.sim.push(w.fullName, { branch: 'keep', files: { 'plan.json': hostilePlan('keep', { run, secrets: ['API_TOKEN'] }) }, message: 'Keep a secret' });
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    expect(checks.get('agora / x')).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(checks.get('agora / x')!.output.summary).toContain('wrote the value of secret API_TOKEN into its workspace');
+    const gh = w.sim.repoDir(w.fullName);
+    expect(git(gh, 'for-each-ref', 'refs/agora/patches/')).toBe('');
+    expect(findSecretInObjects(gh, 'all', SECRET)).toEqual([]);
   });
 
   it('gets the secrets the operator configured for it, and nothing of the app environment', async () => {
