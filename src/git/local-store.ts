@@ -3,11 +3,11 @@
  * isomorphic-git (always with one shared `cache` per store), refs by git's own lockfile protocol
  * (src/git/ref-lock.ts) so that the `git` CLI and Agora can share the repository safely.
  */
-import fs from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import git from 'isomorphic-git';
+import git, { type PromiseFsClient } from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
+import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRef, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
 import type { CommitData, GitStore, Oid, TreeEntry, TreeEntryMode } from './types.js';
@@ -16,6 +16,10 @@ import type { CommitData, GitStore, Oid, TreeEntry, TreeEntryMode } from './type
 export class LocalGitStore implements GitStore {
   /** isomorphic-git's object cache (pack indexes), shared by every call on this store. */
   private readonly cache: object = {};
+  /** Loose objects written by tmp+rename, synced in one batch before a ref names them; bad ones rewritten. */
+  private readonly objects: LooseObjects;
+  /** The fs every isomorphic-git call gets (Node's, with object writes and existence checks made safe). */
+  private readonly fs: PromiseFsClient;
 
   constructor(
     /** The repository's git directory (absolute). */
@@ -24,10 +28,13 @@ export class LocalGitStore implements GitStore {
     readonly dir: string | null,
     /** Lock waiting and staleness for ref updates. */
     private readonly lockOptions: RefLockOptions = {},
-  ) {}
+  ) {
+    this.objects = new LooseObjects(gitdir);
+    this.fs = this.objects.fs;
+  }
 
   async readBlob(oid: Oid): Promise<Uint8Array> {
-    return this.guard(oid, async () => (await git.readBlob({ fs, gitdir: this.gitdir, oid, cache: this.cache })).blob);
+    return this.guard(oid, async () => (await git.readBlob({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache })).blob);
   }
 
   /**
@@ -42,12 +49,12 @@ export class LocalGitStore implements GitStore {
 
   async writeBlob(data: Uint8Array | string): Promise<Oid> {
     const blob = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    return git.writeBlob({ fs, gitdir: this.gitdir, blob });
+    return git.writeBlob({ fs: this.fs, gitdir: this.gitdir, blob });
   }
 
   /** The entries of tree `oid` (a commit id is peeled to its tree), in git's tree order. */
   async readTree(oid: Oid): Promise<TreeEntry[]> {
-    const { tree } = await this.guard(oid, () => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    const { tree } = await this.guard(oid, () => git.readTree({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }));
     return sortTreeEntries(tree.map((e) => ({ mode: e.mode as TreeEntryMode, path: e.path, oid: e.oid, type: e.type })));
   }
 
@@ -66,11 +73,11 @@ export class LocalGitStore implements GitStore {
         throw new AgoraError('tree-invalid', `tree entry "${e.path}" has mode ${e.mode} but type ${e.type} (expected ${typeForMode(e.mode)})`);
       }
     }
-    return git.writeTree({ fs, gitdir: this.gitdir, tree: entries.map((e) => ({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })) });
+    return git.writeTree({ fs: this.fs, gitdir: this.gitdir, tree: entries.map((e) => ({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })) });
   }
 
   async readCommit(oid: Oid): Promise<CommitData> {
-    const { commit } = await this.guard(oid, () => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    const { commit } = await this.guard(oid, () => git.readCommit({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }));
     return {
       tree: commit.tree,
       parents: [...commit.parent],
@@ -90,7 +97,7 @@ export class LocalGitStore implements GitStore {
       if (!isOid(p)) throw new AgoraError('commit-invalid', `commit parent "${p}" is not an object id`);
     }
     return git.writeCommit({
-      fs,
+      fs: this.fs,
       gitdir: this.gitdir,
       commit: {
         tree: commit.tree,
@@ -104,14 +111,11 @@ export class LocalGitStore implements GitStore {
 
   async hasObject(oid: Oid): Promise<boolean> {
     if (!isOid(oid)) return false;
+    // An empty or corrupt loose file (a write cut short) is no object: the next write of it replaces it.
+    const loose = await this.objects.state(oid);
+    if (loose !== 'missing') return loose === 'ok';
     try {
-      await stat(join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2)));
-      return true;
-    } catch {
-      // not loose: look in the packs
-    }
-    try {
-      await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
+      await git.readObject({ fs: this.fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
       return true;
     } catch (e) {
       if ((e as { code?: string }).code === 'NotFoundError') return false;
@@ -127,12 +131,17 @@ export class LocalGitStore implements GitStore {
     return listRefs(this.gitdir, prefix);
   }
 
-  /** CAS by git's lockfile protocol. `next` must be an object in this repository, as `git update-ref` requires. */
+  /**
+   * CAS by git's lockfile protocol. `next` must be an object in this repository, as `git update-ref`
+   * requires. The objects written since the last ref update are made durable first (one batch), so a
+   * ref never survives a crash that the objects it names did not.
+   */
   async casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean> {
     assertRefName(ref);
     if (!(await this.hasObject(next))) {
       throw new AgoraError('object-not-found', `cannot point ${ref} at ${next}: no such object in ${this.gitdir}`, 'write the object before updating the ref');
     }
+    await this.objects.flush();
     return casRef(this.gitdir, ref, next, expected, this.lockOptions);
   }
 
@@ -140,11 +149,16 @@ export class LocalGitStore implements GitStore {
     return deleteRef(this.gitdir, ref, expected, this.lockOptions);
   }
 
-  /** Runs an object read, turning isomorphic-git's "not found" into an AgoraError that names the object. */
+  /**
+   * Runs an object read, turning isomorphic-git's "not found" into an AgoraError that names the object,
+   * and any failure to read a loose object that is there (empty, truncated, wrong hash) into
+   * `object-corrupt`.
+   */
   private async guard<T>(oid: Oid, read: () => Promise<T>): Promise<T> {
     try {
       return await read();
     } catch (e) {
+      if (e instanceof AgoraError) throw e;
       const code = (e as { code?: string }).code;
       if (code === 'NotFoundError') {
         throw new AgoraError('object-not-found', `object ${oid} is not in ${this.gitdir}`, 'fetch the missing objects or check the id');
@@ -158,6 +172,13 @@ export class LocalGitStore implements GitStore {
           'tree-invalid',
           `tree ${oid} in ${this.gitdir} has an entry git refuses: ${(e as Error).message}`,
           'git never checks such a tree out; the commit that holds it cannot be used as a base',
+        );
+      }
+      if (isOid(oid) && (await this.objects.state(oid)) === 'corrupt') {
+        throw new AgoraError(
+          'object-corrupt',
+          `object ${oid} in ${this.gitdir} is unreadable: ${this.objects.pathOf(oid)} is empty or does not hold that object (${(e as Error).message})`,
+          'a write was cut short (a crash or a full disk before this version); restore the object from a clone (`git fsck` lists what is broken)',
         );
       }
       throw e;

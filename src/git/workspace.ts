@@ -213,6 +213,10 @@ const HERMETIC_CONFIG = [
   'core.fileMode=true',
   'core.symlinks=true',
   'core.splitIndex=false',
+  // The objects a capture writes are named by a ref soon after: git syncs them (in one batch per command)
+  // before it exits, as the in-process store does before a ref moves (src/git/loose-objects.ts).
+  'core.fsync=loose-object',
+  'core.fsyncMethod=batch',
 ];
 
 function runGit(ws: Workspace, args: string[]): Promise<string> {

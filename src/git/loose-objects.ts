@@ -1,0 +1,170 @@
+/**
+ * Loose object files that survive a crash or a full disk (issue 12, finding 4).
+ *
+ * isomorphic-git writes an object in place and skips the write when a file of that name exists, so a
+ * write cut short by a full disk or a crash left an empty or truncated object that every later write of
+ * the same content trusted. Here (as the `fs` handed to isomorphic-git):
+ *
+ * - an object is written to `objects/xx/tmp_obj_…` and renamed into place, so its name only ever holds
+ *   whole content (`tmp_obj_` is git's own prefix: `git fsck` ignores such leftovers, `git prune` removes
+ *   them);
+ * - an existing object file counts as present only if it inflates to content whose SHA-1 is its name;
+ *   an empty or corrupt one is written again (the rename replaces it);
+ * - nothing is fsynced per object: the files written since the last ref update, and their directories,
+ *   are synced together by `flush()`, which the store calls before a ref moves to name them.
+ */
+import fs from 'node:fs';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { inflateSync } from 'node:zlib';
+import { dirname, join } from 'node:path';
+import type { PromiseFsClient } from 'isomorphic-git';
+import { AgoraError } from '../errors.js';
+import { crashPoint } from '../crash-points.js';
+
+/** What is stored under an object's name: its whole, valid content, nothing, or something else. */
+export type LooseObjectState = 'ok' | 'missing' | 'corrupt';
+
+const OBJECT_PATH = /\/objects\/([0-9a-f]{2})\/([0-9a-f]{38})$/;
+
+export class LooseObjects {
+  /** Object files renamed into place and directories created since the last flush. */
+  private unsyncedFiles = new Set<string>();
+  private unsyncedDirs = new Set<string>();
+  /** The `fs` to give isomorphic-git: Node's, with object writes and existence checks replaced. */
+  readonly fs: PromiseFsClient;
+
+  constructor(readonly gitdir: string) {
+    const objects = join(gitdir, 'objects');
+    const oidOf = (path: unknown): string | null => {
+      if (typeof path !== 'string' || !path.startsWith(objects)) return null;
+      const m = OBJECT_PATH.exec(path);
+      return m ? `${m[1]}${m[2]}` : null;
+    };
+    const promises = fs.promises;
+    const checkedStat = async (path: string, ...rest: unknown[]) => {
+      const oid = oidOf(path);
+      if (oid !== null && (await this.state(oid)) !== 'ok') throw enoent(path);
+      return (promises.stat as (p: string, ...r: unknown[]) => Promise<fs.Stats>)(path, ...rest);
+    };
+    this.fs = {
+      promises: {
+        ...promises,
+        stat: checkedStat,
+        lstat: checkedStat,
+        writeFile: async (path: string, data: Uint8Array | string, options?: unknown) => {
+          const oid = oidOf(path);
+          if (oid === null) return (promises.writeFile as (p: string, d: unknown, o?: unknown) => Promise<void>)(path, data, options);
+          return this.write(path, typeof data === 'string' ? Buffer.from(data) : data);
+        },
+      },
+    };
+  }
+
+  /** The path of object `oid`'s loose file. */
+  pathOf(oid: string): string {
+    return join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+  }
+
+  /** Whether `oid`'s loose file holds the object (inflates, has a sound header, hashes to its name). */
+  async state(oid: string): Promise<LooseObjectState> {
+    let deflated: Buffer;
+    try {
+      deflated = await readFile(this.pathOf(oid));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
+      throw e;
+    }
+    return isWholeObject(deflated, oid) ? 'ok' : 'corrupt';
+  }
+
+  /** Syncs every object file written since the last flush, then their directories; one batch, before a ref names them. */
+  async flush(): Promise<void> {
+    if (this.unsyncedFiles.size === 0 && this.unsyncedDirs.size === 0) return;
+    const files = [...this.unsyncedFiles];
+    const dirs = new Set(this.unsyncedDirs);
+    for (const f of files) dirs.add(dirname(f));
+    this.unsyncedFiles = new Set();
+    this.unsyncedDirs = new Set();
+    try {
+      await Promise.all(files.map((f) => syncPath(f, 'r')));
+      await Promise.all([...dirs].map((d) => syncPath(d, 'r')));
+    } catch (e) {
+      // Not durable: keep them for the next flush, and let this ref update fail.
+      for (const f of files) this.unsyncedFiles.add(f);
+      for (const d of dirs) this.unsyncedDirs.add(d);
+      throw storageError(e, 'sync the objects just written');
+    }
+  }
+
+  /** Writes one deflated object: a temporary file in its directory, renamed over the object's name. */
+  private async write(path: string, data: Uint8Array): Promise<void> {
+    const dir = dirname(path);
+    const temp = join(dir, `tmp_obj_${process.pid}_${randomBytes(6).toString('hex')}`);
+    let handle;
+    try {
+      try {
+        handle = await open(temp, 'wx', 0o444);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        await mkdir(dir, { recursive: true });
+        this.unsyncedDirs.add(dirname(dir));
+        handle = await open(temp, 'wx', 0o444);
+      }
+      try {
+        await handle.writeFile(data);
+      } finally {
+        await handle.close();
+      }
+      crashPoint('object-temp-written');
+      await rename(temp, path);
+    } catch (e) {
+      await unlink(temp).catch(() => undefined);
+      throw storageError(e, `write object ${path}`);
+    }
+    this.unsyncedFiles.add(path);
+  }
+}
+
+/** True when `deflated` inflates to `<type> <size>\0<content>` whose SHA-1 is `oid`. */
+export function isWholeObject(deflated: Uint8Array, oid: string): boolean {
+  if (deflated.length === 0) return false;
+  let raw: Buffer;
+  try {
+    raw = inflateSync(deflated);
+  } catch {
+    return false;
+  }
+  const nul = raw.indexOf(0);
+  if (nul < 0) return false;
+  const m = /^(blob|tree|commit|tag) (\d+)$/.exec(raw.subarray(0, nul).toString('latin1'));
+  if (!m || Number(m[2]) !== raw.length - nul - 1) return false;
+  return createHash('sha1').update(raw).digest('hex') === oid;
+}
+
+async function syncPath(path: string, flags: string): Promise<void> {
+  const handle = await open(path, flags);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function enoent(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOENT: no whole object at ${path}`), { code: 'ENOENT', path });
+}
+
+/** A full disk (or quota) becomes a typed error naming what could not be written; other errors pass. */
+export function storageError(e: unknown, what: string): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new AgoraError(
+      'disk-full',
+      `could not ${what}: the disk is full (${code})`,
+      'free space on that file system and run the command again; nothing half-written is used (a restarted serve resumes the run)',
+    );
+  }
+  return e;
+}

@@ -1,0 +1,175 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgoraError } from '../../src/errors.js';
+import { agoraIdentity } from '../../src/git/identity.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { cliEnv, gitAsync, gitSync, initRepo, tempDir } from './git-fixtures.js';
+
+/**
+ * Loose objects survive a crash or a full disk (issue 12, finding 4): written by tmp+rename, an empty
+ * or corrupt file under an object's name is written again rather than trusted, and reading one fails
+ * with `object-corrupt`.
+ */
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const childScript = fileURLToPath(new URL('./object-child.ts', import.meta.url));
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function repo() {
+  const r = await initRepo();
+  cleanups.push(r.cleanup);
+  return { ...r, store: await openLocalStore(r.dir) };
+}
+
+function blobId(text: string | Buffer): string {
+  const body = Buffer.from(text);
+  return createHash('sha1').update(Buffer.concat([Buffer.from(`blob ${body.length}\0`), body])).digest('hex');
+}
+
+function objectPath(gitdir: string, oid: string): string {
+  return join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+}
+
+/** Leaves an empty file where a blob of `text` belongs, as isomorphic-git did on a full disk. */
+function plantEmpty(gitdir: string, oid: string): void {
+  mkdirSync(join(gitdir, 'objects', oid.slice(0, 2)), { recursive: true });
+  writeFileSync(objectPath(gitdir, oid), '');
+}
+
+async function fsckClean(dir: string): Promise<void> {
+  const r = await gitAsync(dir, ['fsck', '--full', '--strict', '--no-dangling']);
+  // With no refs yet fsck says so (`notice:`); anything else is a broken object.
+  expect((r.stderr + r.stdout).split('\n').filter((l) => l && !l.startsWith('notice: '))).toEqual([]);
+  expect(r.code).toBe(0);
+}
+
+describe('loose objects', () => {
+  it('rewrites an empty file found under an object name instead of trusting it', async () => {
+    const { dir, gitdir, store } = await repo();
+    const oid = blobId('hello\n');
+    plantEmpty(gitdir, oid);
+    expect(await store.hasObject(oid)).toBe(false);
+    expect(await store.writeBlob('hello\n')).toBe(oid);
+    expect(Buffer.from(await store.readBlob(oid)).toString()).toBe('hello\n');
+    expect(gitSync(dir, ['cat-file', '-p', oid])).toBe('hello\n');
+    await fsckClean(dir);
+  });
+
+  it('rewrites a truncated or foreign object file, and the tree and commit that name it', async () => {
+    const { dir, gitdir, store } = await repo();
+    const blob = await store.writeBlob('content that will be cut\n');
+    const tree = await store.writeTree([{ mode: '100644', path: 'a.txt', oid: blob, type: 'blob' }]);
+    const whole = await readFile(objectPath(gitdir, tree));
+    await truncate(objectPath(gitdir, blob), 5);
+    // A valid object stored under the wrong name is no better than garbage.
+    const other = await store.writeBlob('other\n');
+    await rm(objectPath(gitdir, tree), { force: true });
+    await writeFile(objectPath(gitdir, tree), await readFile(objectPath(gitdir, other)));
+    const fresh = await openLocalStore(dir);
+    expect(await fresh.writeBlob('content that will be cut\n')).toBe(blob);
+    expect(await fresh.writeTree([{ mode: '100644', path: 'a.txt', oid: blob, type: 'blob' }])).toBe(tree);
+    expect(await readFile(objectPath(gitdir, tree))).toEqual(whole);
+    const who = agoraIdentity(1_700_000_000_000);
+    const commit = await fresh.writeCommit({ tree, parents: [], message: 'm', author: who, committer: who });
+    expect(await fresh.casRef('refs/heads/main', commit, null)).toBe(true);
+    await fsckClean(dir);
+  });
+
+  it('reading an empty or corrupt object fails with object-corrupt, naming the object and its file', async () => {
+    const { gitdir, store } = await repo();
+    const oid = blobId('never written whole\n');
+    plantEmpty(gitdir, oid);
+    const err = await store.readBlob(oid).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AgoraError);
+    expect((err as AgoraError).code).toBe('object-corrupt');
+    expect((err as AgoraError).message).toContain(oid);
+    expect((err as AgoraError).message).toContain(objectPath(gitdir, oid));
+    const blob = await store.writeBlob('x\n');
+    const tree = await store.writeTree([{ mode: '100644', path: 'x', oid: blob, type: 'blob' }]);
+    await truncate(objectPath(gitdir, tree), 3);
+    await expect(store.readTree(tree)).rejects.toMatchObject({ code: 'object-corrupt' });
+  });
+
+  it('refuses to point a ref at an object whose file is empty', async () => {
+    const { gitdir, store } = await repo();
+    const who = agoraIdentity(1_700_000_000_000);
+    const tree = await store.writeTree([]);
+    const commit = await store.writeCommit({ tree, parents: [], message: 'm', author: who, committer: who });
+    await truncate(objectPath(gitdir, commit), 0);
+    await expect(store.casRef('refs/heads/main', commit, null)).rejects.toMatchObject({ code: 'object-not-found' });
+    expect(existsSync(join(gitdir, 'refs/heads/main'))).toBe(false);
+  });
+
+  it('a writer killed between the temporary file and the rename leaves no object name behind', async () => {
+    const { dir, gitdir, store } = await repo();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, 'crash here\n'], {
+      cwd: projectRoot,
+      env: { ...process.env, AGORA_CRASH_AT: 'object-temp-written:1' },
+      encoding: 'utf8',
+    });
+    expect(r.signal).toBe('SIGKILL');
+    const oid = blobId('crash here\n');
+    const shard = join(gitdir, 'objects', oid.slice(0, 2));
+    expect(existsSync(objectPath(gitdir, oid))).toBe(false);
+    expect(readdirSync(shard).filter((n) => n.startsWith('tmp_obj_'))).toHaveLength(1);
+    await fsckClean(dir); // git's own prefix: fsck ignores the leftover
+    expect(await store.writeBlob('crash here\n')).toBe(oid);
+    expect(gitSync(dir, ['cat-file', '-p', oid])).toBe('crash here\n');
+  });
+});
+
+/** A tiny tmpfs (root only) where the disk really fills. */
+function smallDisk(kib: number): string | null {
+  if (process.getuid?.() !== 0) return null;
+  const mnt = execFileSync('mktemp', ['-d', '/tmp/agora-full-XXXXXX'], { encoding: 'utf8' }).trim();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', mnt]);
+  } catch {
+    rmSync(mnt, { recursive: true, force: true });
+    return null;
+  }
+  cleanups.push(() => {
+    execFileSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  return mnt;
+}
+
+describe('loose objects on a full disk', () => {
+  const disk = process.getuid?.() === 0 ? 'root: mounts a tmpfs' : 'not root: cannot mount a small tmpfs';
+  it.skipIf(process.getuid?.() !== 0)(`fail with disk-full, leave nothing under the object's name, and write whole once there is room (${disk})`, async () => {
+    const mnt = smallDisk(512);
+    expect(mnt).not.toBeNull();
+    const dir = join(mnt!, 'repo');
+    execFileSync('git', ['init', '-q', '-b', 'main', '--template=', dir], { env: cliEnv() });
+    const store = await openLocalStore(dir);
+    const big = randomBytes(300 * 1024); // does not compress
+    // Fill the disk so that the object cannot fit.
+    writeFileSync(join(mnt!, 'filler'), Buffer.alloc(300 * 1024));
+    const oid = blobId(big);
+    const err = await store.writeBlob(big).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AgoraError);
+    expect((err as AgoraError).code).toBe('disk-full');
+    expect(existsSync(objectPath(join(dir, '.git'), oid))).toBe(false);
+    expect(readdirSync(join(dir, '.git', 'objects', oid.slice(0, 2))).filter((n) => n.startsWith('tmp_obj_'))).toEqual([]);
+    rmSync(join(mnt!, 'filler'));
+    expect(await store.writeBlob(big)).toBe(oid);
+    expect(Buffer.from(await store.readBlob(oid))).toEqual(big);
+    await fsckClean(dir);
+  });
+});
