@@ -100,6 +100,7 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
   const ctx = await openContext(opts);
   checkConfiguredSecrets(ctx.config, process.env); // a secret too short to redact: refuse before anything runs
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
+  ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
   const targets = await createTargets(ctx);
   const server = new Server({
     ...attemptContext(ctx, targets),
@@ -158,6 +159,7 @@ export async function runVerb(
 
 async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
+  ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
   const targets = await createTargets(ctx);
   const view = progressView(io);
   const server = new Server({

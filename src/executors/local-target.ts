@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathInside } from '../path-inside.js';
+import { readBootId, readProcStat, type ProcStat } from '../process-identity.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
 
 /**
@@ -112,7 +113,7 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
       pgid,
       startedAt: new Date().toISOString(),
       startTime: readProcStat(pid)?.startTime,
-      bootId: readBootId(),
+      bootId: readBootId() ?? undefined,
     });
   } catch (e) {
     // Without a pidfile a restart could not clean up after this worker: do not run it.
@@ -216,7 +217,7 @@ async function reapOrphans(
 function orphanedGroupMembers(record: WorkerPidRecord): ProcStat[] {
   if (record.startTime === undefined) return [];
   const boot = readBootId();
-  if (record.bootId !== undefined && boot !== undefined && record.bootId !== boot) return [];
+  if (record.bootId !== undefined && boot !== null && record.bootId !== boot) return [];
   const leader = readProcStat(record.pid);
   if (leader && leader.startTime !== record.startTime) return [];
   return liveGroupMembers(record.pgid).filter((p) => p.startTime >= record.startTime!);
@@ -286,37 +287,6 @@ async function waitUntilGroupGone(pgid: number, deadline: number): Promise<boole
 }
 
 // ---- Linux process facts (/proc) ----
-
-interface ProcStat {
-  pid: number;
-  /** One-letter state: R, S, D, Z (zombie), X (dead), … */
-  state: string;
-  pgrp: number;
-  /** Start time after boot in clock ticks (field 22 of /proc/<pid>/stat). */
-  startTime: number;
-}
-
-/** Parses /proc/<pid>/stat; undefined when the process does not exist (or there is no /proc). */
-function readProcStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // `pid (comm) state ppid pgrp …`: comm may contain spaces and parentheses, so split after the last `)`.
-  // fields[0] is field 3 of proc(5) (state), so field N is fields[N - 3].
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { pid, state: fields[0] ?? '?', pgrp: Number(fields[2]), startTime: Number(fields[19]) };
-}
-
-function readBootId(): string | undefined {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Processes of group `pgid` that still run. Zombies do not count: they are dead and only wait to be

@@ -27,7 +27,7 @@ export class LocalGitStore implements GitStore {
     /** The work tree (absolute), or null for a bare repository. */
     readonly dir: string | null,
     /** Lock waiting and staleness for ref updates. */
-    private readonly lockOptions: RefLockOptions = {},
+    private lockOptions: RefLockOptions = {},
   ) {
     this.objects = new LooseObjects(gitdir);
     this.fs = this.objects.fs;
@@ -147,6 +147,15 @@ export class LocalGitStore implements GitStore {
 
   async deleteRef(ref: string, expected: Oid): Promise<boolean> {
     return deleteRef(this.gitdir, ref, expected, this.lockOptions);
+  }
+
+  /**
+   * From now on, ref locks left by Agora processes that are provably gone are removed instead of
+   * waited on. Call only while holding the serve lock (src/runs/serve-lock.ts), which proves that no
+   * other Agora process recovers locks in this repository at the same time.
+   */
+  recoverAbandonedLocks(): void {
+    this.lockOptions = { ...this.lockOptions, recoverAbandoned: true };
   }
 
   /**

@@ -1,22 +1,32 @@
 /**
  * Refs of a local repository, read and updated by git's own lockfile protocol so that Agora and the `git`
- * CLI can share one repository (DESIGN.md §7): an update creates `<ref>.lock` exclusively, checks the
- * current value under the lock, writes and fsyncs the new value into the lock file and renames it over
- * the ref. Readers therefore only ever see a whole old or a whole new value. Loose refs win over
+ * CLI can share one repository (DESIGN.md §7): an update creates `<ref>.lock` exclusively (naming its
+ * writer, so that a lock left by a killed Agora process can be proven abandoned: docs/storage.md), checks
+ * the current value under the lock, writes and fsyncs the new value into a temporary file, renames it over
+ * the ref and removes the lock. Readers therefore only ever see a whole old or a whole new value. Loose refs win over
  * `packed-refs`; a deletion removes the ref from `packed-refs` (under `packed-refs.lock`) before it
  * removes the loose file, so no reader sees an older packed value come back.
  */
-import { lstat, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, lstat, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { crashPoint } from '../crash-points.js';
 import { AgoraError } from '../errors.js';
+import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
+import { storageError } from './loose-objects.js';
 import type { Oid } from './types.js';
 
 /** How long to wait for a lock another live writer holds, and when a lock counts as abandoned. */
 export interface RefLockOptions {
   /** Give up waiting for a lock held by another writer after this long (default 2,000 ms). */
   maxWaitMs?: number;
-  /** A lock file older than this was left by a crashed writer (default 30,000 ms). */
+  /** A lock that names no writer (git's own) and is older than this was left by a crashed git (default 30,000 ms). */
   staleMs?: number;
+  /**
+   * Remove locks whose Agora writer is provably gone (src/process-identity.ts). Only for a process that
+   * holds the serve lock: no other Agora process recovers locks of this repository at the same time.
+   */
+  recoverAbandoned?: boolean;
 }
 
 const DEFAULT_MAX_WAIT_MS = 2_000;
@@ -205,23 +215,112 @@ export async function listRefs(gitdir: string, prefix: string): Promise<Array<{ 
 // ---------------------------------------------------------------------------------------------------
 // Locking and writing
 
-/** A held `<path>.lock`: the open handle to write the new content into. */
+/**
+ * A held `<path>.lock`. Git's lock files name no writer, so Agora's do: the lock is created already
+ * holding its writer's identity (written to a temporary file and hard-linked into place, which fails if
+ * the lock exists), and the new value goes to a temporary file renamed over the ref while the lock is
+ * held. A lock whose writer is provably gone can then be told from one a live process holds.
+ */
 interface HeldLock {
   path: string;
-  handle: import('node:fs/promises').FileHandle;
+  /** `<gitdir>/agora/tmp`: where new values are written before they are renamed into place. */
+  tmpDir: string;
+}
+
+/** What a lock file says about who holds it. */
+type LockOwner = { agora: ProcessIdentity; text: string } | { foreign: true } | null;
+
+const recovering = new Map<string, Promise<void>>();
+
+async function readLockOwner(lockPath: string): Promise<LockOwner> {
+  let text: string;
+  try {
+    text = await readFile(lockPath, 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const parsed = JSON.parse(text) as { agoraRefLock?: unknown };
+    const id = parsed.agoraRefLock === 1 ? parseIdentity(parsed) : null;
+    if (id) return { agora: id, text };
+  } catch {
+    // git's own lock (empty, or the new value being written): no writer recorded
+  }
+  return { foreign: true };
+}
+
+/** Creates `lockPath` exclusively, already holding this process's identity. False if it exists. */
+async function createLock(lockPath: string, tmpDir: string): Promise<boolean> {
+  const temp = await writeTemp(tmpDir, `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity() })}\n`);
+  try {
+    await link(temp, lockPath);
+    return true;
+  } catch (e) {
+    if (errCode(e) === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+async function writeTemp(tmpDir: string, content: string): Promise<string> {
+  const temp = join(tmpDir, `ref-${process.pid}-${randomBytes(6).toString('hex')}`);
+  let handle;
+  try {
+    handle = await open(temp, 'wx');
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') throw e;
+    await mkdir(tmpDir, { recursive: true });
+    handle = await open(temp, 'wx');
+  }
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw storageError(e, `write ${temp}`);
+  }
+  await handle.close();
+  return temp;
 }
 
 /**
- * Creates `lockPath` exclusively. While another live writer holds it, retries with a small random backoff
- * for up to `maxWaitMs` and then returns null. A lock older than `staleMs` throws `ref-locked`.
+ * Removes a lock whose Agora writer is gone, if it still holds exactly `text`. Only a process that holds
+ * the serve lock does this (no other Agora process recovers at the same time), and recoveries in this
+ * process run one at a time, so between the check and the unlink nobody else can replace the file: only
+ * recoverers remove others' locks, and the dead writer cannot.
  */
-async function acquireLock(lockPath: string, what: string, opts: RefLockOptions): Promise<HeldLock | null> {
+async function recoverLock(lockPath: string, text: string): Promise<void> {
+  while (recovering.has(lockPath)) await recovering.get(lockPath);
+  const done = (async () => {
+    const now = await readLockOwner(lockPath);
+    if (now && 'agora' in now && now.text === text) await unlink(lockPath).catch(() => undefined);
+  })();
+  recovering.set(lockPath, done);
+  try {
+    await done;
+  } finally {
+    recovering.delete(lockPath);
+  }
+}
+
+/**
+ * Creates `lockPath` exclusively. While a live writer holds it, retries with a small random backoff for up
+ * to `maxWaitMs` and then returns null. A lock left by an Agora process that is provably gone is removed
+ * when `recoverAbandoned` is set, else reported (`ref-locked`) once the wait is over. A lock that names no
+ * writer (git's own) and is older than `staleMs` throws `ref-locked`: only a person can know that no git
+ * process holds it.
+ */
+async function acquireLock(gitdir: string, lockPath: string, what: string, opts: RefLockOptions): Promise<HeldLock | null> {
   const maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
   const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
   const deadline = Date.now() + maxWaitMs;
+  const tmpDir = join(gitdir, 'agora', 'tmp');
   for (let attempt = 0; ; attempt++) {
     try {
-      return { path: lockPath, handle: await open(lockPath, 'wx') };
+      if (await createLock(lockPath, tmpDir)) return { path: lockPath, tmpDir };
     } catch (e) {
       const code = errCode(e);
       if (code === 'ENOENT') {
@@ -233,21 +332,39 @@ async function acquireLock(lockPath: string, what: string, opts: RefLockOptions)
         continue;
       }
       if (code === 'ENOTDIR') throw refConflict(lockPath, what);
-      if (code !== 'EEXIST') throw e;
+      throw storageError(e, `lock ${what}`);
     }
-    let ageMs: number;
-    try {
-      ageMs = Date.now() - (await stat(lockPath)).mtimeMs;
-    } catch (e) {
-      if (errCode(e) === 'ENOENT') continue; // released meanwhile
-      throw e;
-    }
-    if (ageMs > staleMs) {
-      throw new AgoraError(
-        'ref-locked',
-        `${lockPath} has been held for ${Math.round(ageMs / 1000)} s: a git or agora process probably crashed while updating ${what}`,
-        `remove ${lockPath} if no git or agora process is running`,
-      );
+    const owner = await readLockOwner(lockPath);
+    if (owner === null) continue; // released meanwhile
+    if ('agora' in owner) {
+      if (liveness(owner.agora) === 'gone') {
+        if (opts.recoverAbandoned) {
+          await recoverLock(lockPath, owner.text);
+          continue;
+        }
+        if (Date.now() >= deadline) {
+          throw new AgoraError(
+            'ref-locked',
+            `${lockPath} was left by agora process ${owner.agora.pid}, which is gone, while it updated ${what}`,
+            `\`agora orch serve\` removes it when it next updates ${what}; or remove ${lockPath} yourself`,
+          );
+        }
+      }
+    } else {
+      let ageMs: number;
+      try {
+        ageMs = Date.now() - (await stat(lockPath)).mtimeMs;
+      } catch (e) {
+        if (errCode(e) === 'ENOENT') continue; // released meanwhile
+        throw e;
+      }
+      if (ageMs > staleMs) {
+        throw new AgoraError(
+          'ref-locked',
+          `${lockPath} has been held for ${Math.round(ageMs / 1000)} s by a process that is not agora (git's lock files do not say which): a git process probably crashed while updating ${what}`,
+          `remove ${lockPath} if no git process is running on this repository`,
+        );
+      }
     }
     if (Date.now() >= deadline) return null;
     const ceiling = Math.min(50, 2 ** Math.min(attempt, 6));
@@ -264,22 +381,27 @@ function refConflict(lockPath: string, what: string): AgoraError {
 }
 
 async function releaseLock(lock: HeldLock): Promise<void> {
-  await lock.handle.close().catch(() => undefined);
   await unlink(lock.path).catch((e: unknown) => {
     if (errCode(e) !== 'ENOENT') throw e;
   });
 }
 
-/** Writes `content` into the held lock, fsyncs it and renames it over `target` (the lock is then gone). */
+/**
+ * Writes `content` to a synced temporary file, renames it over `target` and releases the lock. Readers
+ * see the whole old or the whole new value; a crash after the rename leaves only the lock, whose writer
+ * is then gone.
+ */
 async function commitLock(lock: HeldLock, target: string, content: string): Promise<void> {
   try {
-    await lock.handle.writeFile(content, 'utf8');
-    await lock.handle.sync();
-    await lock.handle.close();
-    await rename(lock.path, target);
-  } catch (e) {
+    const temp = await writeTemp(lock.tmpDir, content);
+    crashPoint('ref-temp-written');
+    await rename(temp, target).catch(async (e: unknown) => {
+      await unlink(temp).catch(() => undefined);
+      throw e;
+    });
+    crashPoint('ref-renamed');
+  } finally {
     await releaseLock(lock);
-    throw e;
   }
 }
 
@@ -301,7 +423,7 @@ export async function casRef(gitdir: string, ref: string, next: Oid, expected: O
   assertOid(next, 'new value');
   if (expected !== null) assertOid(expected, 'expected value');
   const path = join(gitdir, ref);
-  const lock = await acquireLock(`${path}.lock`, ref, opts);
+  const lock = await acquireLock(gitdir, `${path}.lock`, ref, opts);
   if (!lock) return false;
   let current: Oid | null;
   try {
@@ -327,7 +449,7 @@ export async function deleteRef(gitdir: string, ref: string, expected: Oid, opts
   assertRefName(ref);
   assertOid(expected, 'expected value');
   const path = join(gitdir, ref);
-  const lock = await acquireLock(`${path}.lock`, ref, opts);
+  const lock = await acquireLock(gitdir, `${path}.lock`, ref, opts);
   if (!lock) return false;
   try {
     if ((await currentValue(gitdir, ref)) !== expected) return false;
@@ -348,7 +470,7 @@ export async function deleteRef(gitdir: string, ref: string, expected: Oid, opts
 /** Rewrites `packed-refs` without `ref` under `packed-refs.lock`. False if the lock stayed busy. */
 async function removeFromPackedRefs(gitdir: string, ref: string, opts: RefLockOptions): Promise<boolean> {
   const target = join(gitdir, 'packed-refs');
-  const lock = await acquireLock(`${target}.lock`, 'packed-refs', opts);
+  const lock = await acquireLock(gitdir, `${target}.lock`, 'packed-refs', opts);
   if (!lock) return false;
   const file = await readPackedRefsFile(gitdir).catch(async (e: unknown) => {
     await releaseLock(lock);

@@ -1,20 +1,22 @@
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../audit/atomic-write.js';
 import { AgoraError } from '../errors.js';
+import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
 
 /**
- * One `serve` per repository: a lock file `<gitdir>/agora/serve.lock` naming the holder. A second serve
- * refuses with a clear message; a lock left by a process that no longer exists is taken over. (State
- * writes are compare-and-swap anyway; the lock keeps two servers from running the same item twice.)
+ * One `serve` per repository: a lock file `<gitdir>/agora/serve.lock` naming the holder (pid, host, boot
+ * id and process start time: src/process-identity.ts). A second serve refuses with a clear message; a
+ * lock left by a process that is provably gone (no such pid, a zombie, a pid reused by a process started
+ * at another time, a reboot) is taken over. Holding it is also what allows a serve to remove the ref
+ * locks of dead Agora writers (docs/storage.md). State writes are compare-and-swap anyway; the lock keeps
+ * two servers from running the same item twice.
  */
 export interface ServeLock {
   release(): Promise<void>;
 }
 
-interface Holder {
-  pid: number;
-  host: string;
+interface Holder extends ProcessIdentity {
   startedAt: string;
 }
 
@@ -27,11 +29,9 @@ export async function acquireServeLock(gitdir: string, now: number): Promise<Ser
   await mkdir(dirname(path), { recursive: true });
   for (let tries = 0; tries < 5; tries += 1) {
     try {
-      const fh = await open(path, 'wx');
-      const me: Holder = { pid: process.pid, host: hostname(), startedAt: new Date(now).toISOString() };
-      await fh.writeFile(`${JSON.stringify(me)}\n`);
-      await fh.sync();
-      await fh.close();
+      // Created whole (a hard link of a written temporary file): never seen empty, even after a crash.
+      const me: Holder = { ...selfIdentity(), startedAt: new Date(now).toISOString() };
+      await writeFileAtomic(path, `${JSON.stringify(me)}\n`, { exclusive: true });
       return {
         release: async () => {
           const holder = await readHolder(path);
@@ -41,22 +41,24 @@ export async function acquireServeLock(gitdir: string, now: number): Promise<Ser
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const holder = await readHolder(path);
-    if (holder && holder.host === hostname() && isAlive(holder.pid)) {
+    const { holder, text } = await readHolderText(path);
+    const state = holder ? liveness(holder) : 'gone';
+    if (holder && state === 'alive') {
       throw new AgoraError(
         'serve-running',
         `another agora serve (pid ${holder.pid}, since ${holder.startedAt}) is already serving this repository`,
         'stop it first, or hand it work with `agora orch submit`; it will run the submission',
       );
     }
-    if (holder && holder.host !== hostname()) {
+    if (holder && state === 'elsewhere') {
       throw new AgoraError(
         'serve-running',
         `agora serve on host ${holder.host} (pid ${holder.pid}) holds ${path}`,
         `if that server is gone, delete ${path}`,
       );
     }
-    await unlink(path).catch(() => {}); // stale: its process is gone
+    // Stale: its process is gone (or the file is unreadable). Remove it only if it is still that file.
+    if ((await readHolderText(path)).text === text) await unlink(path).catch(() => {});
   }
   throw new AgoraError('serve-lock', `could not take ${path}`, 'another server keeps taking it; try again');
 }
@@ -64,22 +66,27 @@ export async function acquireServeLock(gitdir: string, now: number): Promise<Ser
 /** The pid of a live local serve holding the lock, if any. */
 export async function serveLockHolder(gitdir: string): Promise<number | null> {
   const holder = await readHolder(serveLockPath(gitdir));
-  return holder && holder.host === hostname() && isAlive(holder.pid) ? holder.pid : null;
+  return holder && liveness(holder) === 'alive' ? holder.pid : null;
 }
 
 async function readHolder(path: string): Promise<Holder | null> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Holder;
-  } catch {
-    return null;
-  }
+  return (await readHolderText(path)).holder;
 }
 
-function isAlive(pid: number): boolean {
+async function readHolderText(path: string): Promise<{ holder: Holder | null; text: string | null }> {
+  let text: string;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    text = await readFile(path, 'utf8');
+  } catch {
+    return { holder: null, text: null };
+  }
+  try {
+    const parsed = JSON.parse(text) as { startedAt?: unknown };
+    const id = parseIdentity(parsed);
+    // A lock written before boot and start were recorded names only pid and host.
+    const legacy = id ?? parseIdentity({ boot: null, start: null, ...parsed });
+    return { holder: legacy ? { ...legacy, startedAt: String(parsed.startedAt ?? '?') } : null, text };
+  } catch {
+    return { holder: null, text };
   }
 }
