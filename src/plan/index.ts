@@ -3,7 +3,7 @@ export * from './schema.js';
 export { bindingNameProblem, ID_RULE, idProblem, isSafeId } from './ids.js';
 export { lockKeyProblem, locksOverlap, normalizeLockKey, outOfScope, pathInScope } from './locks.js';
 export { dependenciesOf, findCycles, formatCycle, topologicalOrder, type FindCyclesOptions, type GraphItem } from './dag.js';
-export { MAX_PLAN_BYTES, parsePlanText, syntaxErrorOffset } from './parse.js';
+export { MAX_PLAN_BYTES, MAX_PLAN_DEPTH, parsePlanText, syntaxErrorOffset } from './parse.js';
 export {
   assertValidPlan,
   comparePaths,

@@ -4,6 +4,7 @@
  */
 import parseJson, { JSONError } from 'parse-json';
 import { InvalidInputError } from '../errors.js';
+import { pathBeyondDepth } from '../json/depth.js';
 import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
 import { formatJsonPath } from '../json/path.js';
 
@@ -25,11 +26,18 @@ export function planTooLarge(bytes: number, source: string): InvalidInputError {
 }
 
 /**
+ * The deepest a plan may nest objects and arrays (the plan object is level 1; an item's `inputs` is level
+ * 4): 64. A plan nested thousands deep validated and ran, then overflowed the stack of `orch audit`.
+ */
+export const MAX_PLAN_DEPTH = 64;
+
+/**
  * Parses plan.json. `source` names the input in errors (a file path, `refs/agora/inbox/x`).
  * Throws InvalidInputError `plan-too-large` above {@link MAX_PLAN_BYTES} and `plan-not-json` for a syntax
  * error, with one problem at `$` saying what is wrong and where (`Unexpected token … at line 3, column 5`);
  * the hint shows the offending line. A key repeated in one object is DuplicateKeyError `plan-duplicate-key`
- * at that key's JSON path, the hint showing both lines.
+ * at that key's JSON path, the hint showing both lines. A value nested deeper than {@link MAX_PLAN_DEPTH}
+ * levels is `plan-too-deep` at the path of the first such value.
  */
 export function parsePlanText(text: string, source: string): unknown {
   const bytes = Buffer.byteLength(text, 'utf8');
@@ -53,6 +61,15 @@ export function parsePlanText(text: string, source: string): unknown {
     );
   }
   rejectDuplicateKeys(body, source);
+  const deep = pathBeyondDepth(value, MAX_PLAN_DEPTH);
+  if (deep !== undefined) {
+    throw new InvalidInputError(
+      'plan-too-deep',
+      source,
+      [{ path: deep, message: `nested deeper than ${MAX_PLAN_DEPTH} levels of objects and arrays; the limit is ${MAX_PLAN_DEPTH}` }],
+      'flatten that value, or put deeply nested data in a file in the repository and pass its path in `inputs`',
+    );
+  }
   return value;
 }
 

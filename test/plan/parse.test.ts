@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../src/errors.js';
 import { DuplicateKeyError } from '../../src/json/duplicate-keys.js';
-import { MAX_PLAN_BYTES, parsePlanText, syntaxErrorOffset } from '../../src/plan/parse.js';
+import { MAX_PLAN_BYTES, MAX_PLAN_DEPTH, parsePlanText, syntaxErrorOffset } from '../../src/plan/parse.js';
 
 function parseError(text: string): InvalidInputError {
   try {
@@ -96,5 +96,34 @@ describe('syntaxErrorOffset', () => {
   it('handles deep nesting without recursion', () => {
     expect(syntaxErrorOffset('['.repeat(100_000) + ']'.repeat(100_000))).toBeUndefined();
     expect(syntaxErrorOffset('['.repeat(100_000))).toBe(100_000);
+  });
+});
+
+describe('plan nesting limit', () => {
+  /** A plan whose one item's `inputs.x` holds `levels` arrays inside one another. */
+  function nested(levels: number): string {
+    return `{"id":"r","items":[{"id":"a","executor":"command","inputs":{"run":"true","x":${'['.repeat(levels)}${']'.repeat(levels)}}}]}`;
+  }
+
+  it(`refuses the 10 KB plan nested 5,000 deep at validation, naming the JSON path of the first value past ${MAX_PLAN_DEPTH} levels`, () => {
+    const text = nested(5000);
+    expect(text.length).toBeGreaterThan(10_000);
+    const e = parseError(text);
+    expect(e.code).toBe('plan-too-deep');
+    // plan (1) → items (2) → item (3) → inputs (4) → x (5) … the first array past level 64 is x's 60th.
+    expect(e.problems).toEqual([{ path: `$.items[0].inputs.x${'[0]'.repeat(60)}`, message: expect.stringContaining(`the limit is ${MAX_PLAN_DEPTH}`) }]);
+    expect(e.message).toContain('plans/p.json: 1 problem');
+    expect(e.hint).toContain('flatten');
+  });
+
+  it(`accepts exactly ${MAX_PLAN_DEPTH} levels and refuses ${MAX_PLAN_DEPTH + 1}`, () => {
+    expect(() => parsePlanText(nested(MAX_PLAN_DEPTH - 4), 'p')).not.toThrow();
+    expect(parseError(nested(MAX_PLAN_DEPTH - 3)).code).toBe('plan-too-deep');
+  });
+
+  it('names object keys in the path, quoting the ones that need it', () => {
+    let text = '"leaf"';
+    for (let i = 0; i <= MAX_PLAN_DEPTH; i++) text = `{"k ${i % 2}":${text}}`; // 65 objects: the innermost is too deep
+    expect(parseError(text).problems[0]!.path).toBe('$' + Array.from({ length: MAX_PLAN_DEPTH }, (_, i) => `["k ${(MAX_PLAN_DEPTH - i) % 2}"]`).join(''));
   });
 });
