@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../audit/atomic-write.js';
@@ -224,10 +224,27 @@ function parseSigstoreText(text: string, source: string): object {
 /** `agora keys generate [--out DIR]`. */
 export async function keysGenerateVerb(o: { out?: string }, io: Output): Promise<number> {
   const dir = resolve(process.cwd(), o.out ?? '.');
+  await makeKeyDir(dir);
   const pair = await writeKeyPair(dir);
   io.out(JSON.stringify({ privateKey: pair.privateKeyPath, publicKey: pair.publicKeyPath, keyId: pair.keyId }));
   io.err(`keep ${pair.privateKeyPath} secret (not in the repository); publish ${pair.publicKeyPath}`);
   return 0;
+}
+
+/** Creates `--out DIR` (private to its owner when new) or says why it cannot be used. */
+async function makeKeyDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new AgoraError('key-dir', `--out ${dir} is not a directory (it, or a directory above it, is a file)`, 'pass a directory, or a path where one can be created');
+    }
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new AgoraError('key-dir', `--out ${dir} cannot be created: ${code}`, 'pass a directory you may write to');
+    }
+    throw e;
+  }
 }
 
 /** A short report for people: the verdict, what backs it, then each failure. */

@@ -25,6 +25,24 @@ describe('the CLI on bad input', () => {
     expectUserError(r, 'plan.json: $.id: the key "id" appears twice in one object (line 2, column 3 and line 3, column 3)', 'keep one "id" at $ in plan.json');
   });
 
+  it('refuses a plan nested 5,000 deep at validation, naming the JSON path (it used to run, then overflow orch audit)', async () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const repo = makeRepo({ 'plan.json': `{"id":"x","items":[{"id":"a","executor":"command","inputs":{"run":"true","x":${deep}}}]}` });
+    const r = await agora(repo, ['orch', 'validate', 'plan.json']);
+    expectUserError(r, 'plan.json: 1 problem', `$.items[0].inputs.x${'[0]'.repeat(60)}: nested deeper than 64 levels`);
+  });
+
+  it('keys generate --out creates a missing directory, and names a file given as the directory', async () => {
+    const dir = tempDir();
+    const made = await agora(dir, ['keys', 'generate', '--out', 'new/keys']);
+    expect(made.stderr).toContain('keep');
+    expect(made.code).toBe(0);
+    const { readdirSync, writeFileSync } = await import('node:fs');
+    expect(readdirSync(`${dir}/new/keys`).sort()).toEqual(['agora-signing.key.pem', 'agora-signing.pub.pem']);
+    writeFileSync(`${dir}/afile`, '');
+    expectUserError(await agora(dir, ['keys', 'generate', '--out', 'afile/keys']), `--out ${dir}/afile/keys is not a directory`);
+  });
+
   it('reports every DAG problem at once, with JSON paths, and the cycle', async () => {
     const repo = makeRepo({
       'plan.json': JSON.stringify({
