@@ -7,6 +7,7 @@ import { createLogSink } from '../executors/log-sink.js';
 import { redactAll } from '../executors/redact.js';
 import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
+import { crashPoint } from '../crash-points.js';
 import { captureWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
@@ -145,6 +146,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     }
     reusable = false;
     const captured = await captureWorkspace(ws);
+    crashPoint('workspace-captured');
     reusable = true;
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
     const leaked = await secretsInPatch(ctx.store, captured.changes, built.job.secrets);

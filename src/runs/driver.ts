@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { anchorRun } from './anchor.js';
+import { crashPoint } from '../crash-points.js';
 import { appendEntries } from '../log/entry.js';
 import { merkleRootHex } from '../log/merkle.js';
 import { step } from '../engine/step.js';
@@ -126,8 +127,10 @@ export class RunDriver {
         continue; // Someone else (cancel, another writer) moved the run: reload and redo.
       }
       this.stored = next;
+      crashPoint('state-committed');
       this.consume(outcomes, events);
       await this.syncDerivedRefs(result.transitions);
+      crashPoint('derived-refs-moved');
       if (result.transitions.some((t) => t.kind === 'run' && t.to !== 'running')) await this.anchor();
       this.hooks.onCommit?.(next, result.transitions);
       this.perform(result.actions);

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { scaled } from '../support/eventually.js';
+import { campaign, canFillDisk, type Mode } from './campaign.js';
+
+/**
+ * A fixed-seed sample of the crash campaign (`npm run chaos` runs 200; see campaign.ts). One kill and
+ * restart cycle takes 20–45 s here (four CLI processes, each loading the program), so the suite runs 4
+ * cases rather than 20: two killed at a step or a random moment, two with the disk filled (root only).
+ */
+const SEED = 1001;
+
+describe('crash campaign (sample)', () => {
+  const noDisk = canFillDisk();
+  const modes: Mode[] = noDisk ? ['kill'] : ['kill', 'disk'];
+  it(`every run killed or starved of disk and restarted ends done, each item integrated once, audit and verify pass, fsck clean${noDisk ? ` (full-disk cases skipped: ${noDisk})` : ''}`, async () => {
+    const results = await campaign({ cases: 4, seed: SEED, modes, jobs: 2 });
+    const failed = results.filter((r) => r.problems.length > 0);
+    expect(failed.map((r) => `case ${r.index} seed ${r.seed} ${r.mode} ${r.fault}: ${r.problems.join('; ')}`)).toEqual([]);
+    expect(results).toHaveLength(4);
+  }, scaled(600_000));
+});
