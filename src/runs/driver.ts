@@ -94,6 +94,16 @@ export class RunDriver {
     return live;
   }
 
+  /**
+   * After a restart, for a run that has ended: a crash between its last state commit and what follows
+   * it leaves the integration and patch refs behind the state, and the run unanchored. Brings them up
+   * to the state (each step is harmless when already done).
+   */
+  async settle(): Promise<void> {
+    await this.syncDerivedRefs('all');
+    if ((await this.ctx.store.resolveRef(this.ctx.refs.anchor(this.runId))) === null) await this.anchor();
+  }
+
   /** One step: fold in what happened, commit it, act on it. Returns the transitions committed. */
   async tick(): Promise<Transition[]> {
     for (let tries = 0; ; tries += 1) {

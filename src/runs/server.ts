@@ -39,7 +39,10 @@ export class Server {
       const runId = ref.slice(refs.runsPrefix.length);
       if (this.opts.only && runId !== this.opts.only) continue;
       const stored = await readRunAt(store, runId, oid);
-      if (stored.state.status !== 'running') continue;
+      if (stored.state.status !== 'running') {
+        await new RunDriver(stored, this.opts, { wake: () => undefined }).settle();
+        continue;
+      }
       const driver = this.driverFor(stored);
       for (const key of await driver.recover()) live.add(key);
     }

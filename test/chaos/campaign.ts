@@ -117,7 +117,7 @@ async function bounded(child: ChildProcess, output: { text: string }, bound: num
   return r;
 }
 
-/** Restarts until the run has ended: `orch run` again if nothing was submitted, else `serve` until the run is terminal. */
+/** Restarts until the run has ended: `orch run` again if nothing was submitted, else `serve` until it has started and the run is terminal. */
 async function restart(repo: string, problems: string[], bound: number): Promise<void> {
   const submitted = tryGit(repo, ['for-each-ref', '--format=%(refname)', 'refs/agora/']) ?? '';
   if (!submitted.includes(RUN)) {
@@ -126,13 +126,14 @@ async function restart(repo: string, problems: string[], bound: number): Promise
     if (r.code !== 0) problems.push(`orch run after the crash exited ${r.code ?? r.signal}: ${out.text.slice(-400)}`);
     return;
   }
-  if (runStatus(repo) !== null && runStatus(repo) !== 'running') return;
+  // Always a serve, as a person restarting it would: even a run whose state says it ended may have
+  // refs (integration, patches, anchor) that a crash left behind its last state commit.
   const out = { text: '' };
   const serve = agora(repo, ['orch', 'serve', '--poll-ms', '50']);
   const ended = exit(serve, out);
   const deadline = Date.now() + bound;
   let status = runStatus(repo);
-  while ((status === null || status === 'running') && Date.now() < deadline && serve.exitCode === null && serve.signalCode === null) {
+  while ((status === null || status === 'running' || !out.text.includes('agora serve: serving')) && Date.now() < deadline && serve.exitCode === null && serve.signalCode === null) {
     await sleep(200);
     status = runStatus(repo);
   }
