@@ -19,7 +19,7 @@ import { LeaseKeeper, leaseHoldMs } from '../runs/lease-keeper.js';
 import { recordRequest } from '../runs/requests.js';
 import type { RunEvent } from '../engine/types.js';
 import { logName, readLog, readRun, writeRun, sortTree, type StoredRun } from '../runs/state-store.js';
-import { finishAudit, regate, type AppSigner, type AuditOutcome } from './audit-release.js';
+import { finishAudit, postGate, regate, type AppSigner, type AuditOutcome } from './audit-release.js';
 import { conclusionOf, invalidPlanSummary, itemOutput, runConclusion, runSummary } from './check-text.js';
 import { checkRole, isAgoraCheckName, itemCheckName, itemExternalId, RUN_CHECK_NAME, runExternalId } from './check-names.js';
 import { blobAt, classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
@@ -1149,10 +1149,38 @@ export class AgoraGitHub {
         await this.finish(active);
         return;
       } catch (e) {
+        if (tries >= 3 && !this.closed) await this.finishFailed(active, e);
         if (tries >= 3 || this.closed) throw e;
         this.opts.log?.info(`agora: ${active.runId}: finishing failed (will try again): ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, (this.opts.finishRetryMs ?? 2000) * tries));
       }
+    }
+  }
+
+  /**
+   * Finishing failed for good: the run check is completed (failure) and the gate on the plan commit is
+   * red, both naming why, so that no check is left in progress. Best effort: GitHub may still refuse.
+   */
+  private async finishFailed(active: ActiveRun, e: unknown): Promise<void> {
+    const run = active.driver.run;
+    const { octokit, owner, repo } = active.ev;
+    const why = `finishing the run failed 3 times: ${(e as Error).message ?? String(e)}`;
+    try {
+      await postGate(active.ev, run.state.base, run.runId, 'failure', {
+        title: 'Not audited: the run could not be finished',
+        summary: `Run \`${run.runId}\` (${run.state.status}): ${why}`,
+      });
+      await octokit.rest.checks.update({
+        owner,
+        repo,
+        check_run_id: active.runCheck,
+        status: 'completed',
+        conclusion: 'failure',
+        output: { title: `Run ${run.runId}: ${run.state.status}, not finished`, summary: runSummary(run.plan, run.state, [why]) },
+        actions: [],
+      });
+    } catch (err) {
+      this.opts.log?.warn(`agora: ${run.runId}: ${why}; the checks could not be completed either: ${(err as Error).message}`);
     }
   }
 

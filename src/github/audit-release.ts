@@ -128,10 +128,35 @@ export interface AuditOutcome {
 }
 
 export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
+  let bundle: Awaited<ReturnType<typeof buildAuditBundle>>;
+  try {
+    const repository = a.repositoryId === undefined ? undefined : { fullName: `${a.owner}/${a.repo}`, id: a.repositoryId };
+    bundle = await buildAuditBundle(a.store, a.refs, a.run.runId, { anchor: true, now: a.clock(), ...(repository ? { repository } : {}) });
+  } catch (e) {
+    // GitHub refusing (the anchor's push) is worth another try; anything else will fail the same way again.
+    if (typeof (e as { status?: unknown }).status === 'number') throw e;
+    return auditNotProduced(a, e);
+  }
+  return publishAudit(a, bundle);
+}
+
+/**
+ * The audit of a run cannot be built (an unreadable object, a document past a limit): the gate is red and
+ * names why, instead of a run left in progress with no gate.
+ */
+async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome> {
+  const why = (e as Error).message ?? String(e);
+  const hint = (e as { hint?: string }).hint;
+  const problem = `the audit bundle of run \`${a.run.runId}\` could not be produced: ${why}`;
+  await postGate(a, a.gateSha, a.run.runId, 'failure', {
+    title: 'Not audited: the audit could not be produced',
+    summary: [`Run \`${a.run.runId}\` (${a.run.state.status}).`, '', 'Problems:', `- ${problem}`, ...(hint ? ['', `What to do: ${hint}`] : [])].join('\n'),
+  });
+  return { conclusion: 'failure', problems: [problem], releaseUrl: null, assets: [], note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.` };
+}
+
+async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buildAuditBundle>>): Promise<AuditOutcome> {
   const { runId } = a.run;
-  const fullName = `${a.owner}/${a.repo}`;
-  const repository = a.repositoryId === undefined ? undefined : { fullName, id: a.repositoryId };
-  const bundle = await buildAuditBundle(a.store, a.refs, runId, { anchor: true, now: a.clock(), ...(repository ? { repository } : {}) });
   let sig: AppSignature | undefined;
   let signError: string | undefined;
   if (a.signer) {
@@ -153,7 +178,7 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
     requireSignature: Boolean(sig?.trust),
     // The gate holds the bundle to this run and, where a signature binds it, this repository: what a
     // reviewer's `agora verify --run R --repository OWNER/NAME --key …` will hold it to.
-    expect: { runId, ...(sig?.trust && repository ? { repository: fullName } : {}) },
+    expect: { runId, ...(sig?.trust && a.repositoryId !== undefined ? { repository: `${a.owner}/${a.repo}` } : {}) },
   });
   const finalText = `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n`;
 
@@ -184,16 +209,9 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
     ...problemList(problems),
     ...peopleNote(branch.people),
   ].join('\n');
-  await a.octokit.rest.checks.create({
-    owner: a.owner,
-    repo: a.repo,
-    name: GATE_CHECK_NAME,
-    head_sha: a.gateSha,
-    status: 'completed',
-    conclusion,
-    external_id: gateExternalId(runId),
-    output: { title: conclusion === 'success' ? 'Audited' : `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`, summary: fitCheckText(summary) },
-    actions: conclusion === 'success' ? [] : [RERUN_ACTION],
+  await postGate(a, a.gateSha, runId, conclusion, {
+    title: conclusion === 'success' ? 'Audited' : `Not audited: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
+    summary,
   });
   return {
     conclusion,
@@ -202,6 +220,27 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
     assets: release.assets,
     note: `Audit: \`agora / audit\` is **${conclusion}** on ${a.gateSha.slice(0, 12)}${release.url ? `; bundle attached to ${release.url}` : ''}.`,
   };
+}
+
+/** Posts the merge gate `agora / audit` on `sha`, completed: success, or failure with the Re-run button. */
+export async function postGate(
+  g: Pick<AuditArgs, 'octokit' | 'owner' | 'repo'>,
+  sha: Oid,
+  runId: string,
+  conclusion: 'success' | 'failure',
+  output: { title: string; summary: string },
+): Promise<void> {
+  await g.octokit.rest.checks.create({
+    owner: g.owner,
+    repo: g.repo,
+    name: GATE_CHECK_NAME,
+    head_sha: sha,
+    status: 'completed',
+    conclusion,
+    external_id: gateExternalId(runId),
+    output: { title: output.title, summary: fitCheckText(output.summary) },
+    actions: conclusion === 'success' ? [] : [RERUN_ACTION],
+  });
 }
 
 function branchRun(run: StoredRun) {
