@@ -22,9 +22,10 @@ async function leaseHolder(w: AppWorld, runId: string): Promise<string | undefin
 describe('three replicas of the app', () => {
   let w: AppWorld;
   beforeAll(async () => {
-    // A lease of 4 s renewed every 1.3 s: slack for a loaded machine, so a live driver never loses its run;
-    // a dead one's run is taken over 4.5 s after its last renewal.
-    w = await startAppWorld({ replicas: 3, delivery: 'all', sweepMs: 300, sign: true, agoraOptions: { lease: { ttlMs: 4000, refreshMs: 200, skewMs: 500 } } });
+    // A lease of 4 s (times the machine factor) renewed every third of that: slack for a loaded machine, so
+    // a live driver never loses its run; a dead one's run is taken over about ttl + 0.5 s after its last
+    // renewal. (Unscaled, a full CI run once saw the taker lose the run to a third replica: 3 attempts.)
+    w = await startAppWorld({ replicas: 3, delivery: 'all', sweepMs: 300, sign: true, agoraOptions: { lease: { ttlMs: scaled(4000), refreshMs: 200, skewMs: 500 } } });
   }, scaled(60_000));
   afterAll(async () => w?.close());
 
