@@ -1,3 +1,4 @@
+import Bottleneck from 'bottleneck';
 import { ProbotOctokit } from 'probot';
 import { ConditionalRequestCache, conditionalRequests, type ConditionalRequestOptions } from './conditional-requests.js';
 
@@ -40,8 +41,22 @@ export interface AgoraOctokitOptions {
 
 type RequestOptions = { method: string; url: string };
 
+/** The app's Octokit class, with the write queues its clients share (one queue per installation). */
+export type AgoraOctokitClass = typeof ProbotOctokit & { readonly writeQueues: Bottleneck.Group };
+
+/**
+ * The write queues of one app: GitHub asks for a second between content-creating requests, and
+ * the throttling plugin spaces writes through a queue per key. The plugin's own queues are module
+ * globals shared by every client in the process; these belong to the class, and Probot keys each
+ * installation client by its installation id, so one installation's writes never wait behind
+ * another's (each has GitHub's budget of its own) and two apps in one process share nothing.
+ */
+function writeQueues(): Bottleneck.Group {
+  return new Bottleneck.Group({ id: 'agora-write', maxConcurrent: 1, minTime: 1000, timeout: 120_000 });
+}
+
 /** Probot's Octokit with the app's throttling and retry settings; pass it as Probot's `Octokit` option. */
-export function agoraOctokit(opts: AgoraOctokitOptions = {}): typeof ProbotOctokit {
+export function agoraOctokit(opts: AgoraOctokitOptions = {}): AgoraOctokitClass {
   const secondaryRetries = opts.secondaryRetries ?? 5;
   const primaryRetries = opts.primaryRetries ?? 2;
   const conditional = opts.conditionalRequests ?? true;
@@ -50,10 +65,12 @@ export function agoraOctokit(opts: AgoraOctokitOptions = {}): typeof ProbotOctok
     conditional === false
       ? ProbotOctokit
       : (ProbotOctokit.plugin(conditionalRequests(conditional === true ? new ConditionalRequestCache() : (conditional.cache ?? new ConditionalRequestCache(conditional)))) as typeof ProbotOctokit);
-  return Base.defaults((instance: { throttle?: object; retry?: object }) => ({
+  const write = writeQueues();
+  const Agora = Base.defaults((instance: { throttle?: object; retry?: object }) => ({
     ...instance,
-    // Probot passes its own (non-retrying) handlers in `instance.throttle`; ours replace them.
+    // Probot passes its own (non-retrying) handlers in `instance.throttle`, and the installation's id; ours replace the handlers.
     throttle: {
+      write,
       ...instance.throttle,
       ...opts.throttle,
       enabled: true,
@@ -68,4 +85,5 @@ export function agoraOctokit(opts: AgoraOctokitOptions = {}): typeof ProbotOctok
     },
     ...(opts.retry ? { retry: { ...instance.retry, ...opts.retry } } : {}),
   })) as typeof ProbotOctokit;
+  return Object.assign(Agora, { writeQueues: write });
 }
