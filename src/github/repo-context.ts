@@ -76,10 +76,15 @@ export class RepoContext {
     this.tokenSource = token;
   }
 
-  /** Fetches `branch` and the whole shared namespace; makes sure `sha` is present. */
+  /**
+   * Fetches `branch` and the runs' state refs (what a plan event reads: whether this commit's run exists,
+   * which older runs it supersedes, which run a later push re-gates); makes sure `sha` is present. Patches,
+   * integration heads, anchors, leases and rejections are fetched where a run needs them, not per event:
+   * with protocol v2 the server then advertises only `runs/*`, which `agora orch gc` keeps short.
+   */
   async fetchForEvent(branch: string, sha: Oid): Promise<void> {
-    const ns = this.refs.ns;
-    await this.store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`, `+${ns}*:${ns}*`]);
+    const runs = this.refs.runsPrefix;
+    await this.store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`, `+${runs}*:${runs}*`]);
     if (!(await this.store.hasObject(sha))) await this.store.fetch([sha]);
   }
 }
