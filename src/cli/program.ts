@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isAgoraError } from '../errors.js';
 import { registerAppCommand } from '../github/command.js';
 import { registerAuditCommands } from './audit.js';
+import { gcVerb } from './gc.js';
 import {
   cancelVerb,
   logsVerb,
@@ -83,6 +84,15 @@ export function buildProgram(): Command {
       .description("an item's log (the last attempt unless --attempt)")
       .option('--attempt <n>', 'which attempt', positiveInt),
   ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
+  common(
+    orch
+      .command('gc')
+      .description("remove finished runs' refs older than an age, keeping each run's audit bundle elsewhere (anchors stay)")
+      .requiredOption('--older-than <age>', 'prune runs that finished longer ago than this: 30d, 12h, 90m, 2w')
+      .option('--bundle-dir <dir>', "write each pruned run's audit bundle here (<run>.audit.json) before removing it")
+      .option('--discard-bundles', 'keep no bundle file: only the anchored Merkle root stays in the repository')
+      .option('--dry-run', 'report what would be pruned; change nothing'),
+  ).action(async (o) => setExit(await gcVerb(o, stdio)));
   registerAuditCommands(program, orch);
   registerAppCommand(program);
   return program;

@@ -1,0 +1,107 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditBundle } from '../../src/audit/bundle.js';
+import { buildAuditBundle } from '../../src/audit/build-bundle.js';
+import { verifyVerb } from '../../src/cli/audit.js';
+import { gcVerb, parseAge } from '../../src/cli/gc.js';
+import type { Output } from '../../src/cli/orch.js';
+import { agora, cleanupTempDirs, tempDir } from '../support/repo.js';
+import { copyRun, finishedRun, type FinishedRun } from '../audit/bundle-fixture.js';
+
+function capture(): Output & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { stdout, stderr, tty: false, out: (t) => stdout.push(t), err: (t) => stderr.push(t) };
+}
+
+const HOUR = 3_600_000;
+let original: FinishedRun;
+beforeAll(async () => {
+  original = await finishedRun();
+});
+afterAll(cleanupTempDirs);
+
+async function agoraRefs(run: FinishedRun): Promise<string[]> {
+  return (await run.store.listRefs(run.refs.ns)).map((r) => r.ref).sort();
+}
+
+describe('agora orch gc', () => {
+  it('keeps a run that finished after the cut-off, and changes nothing in a dry run', async () => {
+    const run = await copyRun(original);
+    const before = await agoraRefs(run);
+    const recent = capture();
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', discardBundles: true }, recent)).toBe(0);
+    expect(JSON.parse(recent.stdout.join('\n')).pruned).toEqual([]);
+    const dry = capture();
+    const dir = join(tempDir('agora-gc-dry-'), 'bundles');
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', bundleDir: dir, dryRun: true }, dry, Date.now() + 2 * HOUR)).toBe(0);
+    expect(JSON.parse(dry.stdout.join('\n')).pruned.map((p: { runId: string }) => p.runId)).toEqual([run.runId]);
+    expect(dry.stderr.join('\n')).toContain('would prune 1 run');
+    expect(existsSync(dir)).toBe(false);
+    expect(await agoraRefs(run)).toEqual(before);
+  });
+
+  it("prunes a finished run's refs after writing its bundle; the anchor stays and the kept bundle verifies", async () => {
+    const run = await copyRun(original);
+    expect((await agoraRefs(run)).some((r) => r.startsWith(run.refs.patch(run.runId, '')))).toBe(true);
+    const dir = join(tempDir('agora-gc-'), 'bundles');
+    const io = capture();
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', bundleDir: dir }, io, Date.now() + 2 * HOUR)).toBe(0);
+    const path = join(dir, `${run.runId}.audit.json`);
+    expect(JSON.parse(io.stdout.join('\n')).pruned).toEqual([expect.objectContaining({ runId: run.runId, status: 'done', bundle: path })]);
+    expect(await agoraRefs(run)).toEqual([run.refs.anchor(run.runId)]);
+
+    const bundle = JSON.parse(readFileSync(path, 'utf8')) as AuditBundle;
+    expect(bundle.runId).toBe(run.runId);
+    const anchored = JSON.parse(new TextDecoder().decode(await run.store.readBlob((await run.store.readTree((await run.store.readCommit((await run.store.resolveRef(run.refs.anchor(run.runId)))!)).tree))[0]!.oid)));
+    expect(anchored.root).toBe(bundle.root);
+    const verified = capture();
+    expect(await verifyVerb(path, {}, verified)).toBe(0);
+
+    // Again: nothing left to prune, nothing fails.
+    const again = capture();
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', bundleDir: dir }, again, Date.now() + 2 * HOUR)).toBe(0);
+    expect(JSON.parse(again.stdout.join('\n')).pruned).toEqual([]);
+  });
+
+  it('finishes what an interrupted gc left: the refs of an anchored run whose state ref is gone', async () => {
+    const run = await copyRun(original);
+    await buildAuditBundle(run.store, run.refs, run.runId, { anchor: true, now: Date.now() });
+    const stateRef = run.refs.run(run.runId);
+    expect(await run.store.deleteRef(stateRef, (await run.store.resolveRef(stateRef))!)).toBe(true); // the crash came here
+    const io = capture();
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', discardBundles: true }, io)).toBe(0);
+    const report = JSON.parse(io.stdout.join('\n'));
+    expect(report.leftovers).toContain(run.refs.integration(run.runId));
+    expect(report.leftovers.some((r: string) => r.startsWith(run.refs.patch(run.runId, '')))).toBe(true);
+    expect(await agoraRefs(run)).toEqual([run.refs.anchor(run.runId)]);
+  });
+
+  it('keeps a run whose audit is not intact, saying why, and exits 1', async () => {
+    const run = await copyRun(original);
+    const stored = (await run.store.resolveRef(run.refs.integration(run.runId)))!;
+    const base = (await run.store.readCommit(stored)).parents[0]!;
+    expect(await run.store.casRef(run.refs.integration(run.runId), base, stored)).toBe(true); // someone moved it
+    const before = await agoraRefs(run);
+    const io = capture();
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', discardBundles: true }, io, Date.now() + 2 * HOUR)).toBe(1);
+    const report = JSON.parse(io.stdout.join('\n'));
+    expect(report.pruned).toEqual([]);
+    expect(report.skipped).toEqual([{ runId: run.runId, why: expect.stringContaining('not intact (integration') }]);
+    expect(await agoraRefs(run)).toEqual(before);
+  });
+
+  it('refuses bad input with a message and no stack trace', async () => {
+    expect(parseAge('30d')).toBe(30 * 24 * HOUR);
+    expect(() => parseAge('30 days')).toThrow(/--older-than "30 days" is not an age/);
+    const noDestination = await agora(original.repo, ['orch', 'gc', '--older-than', '30d']);
+    expect(noDestination.code).toBe(1);
+    expect(noDestination.stderr).toContain('say where their audit bundles go');
+    expect(noDestination.stderr).toContain('--bundle-dir <dir>');
+    expect(noDestination.stderr).not.toMatch(/\n\s+at /);
+    const badAge = await agora(original.repo, ['orch', 'gc', '--older-than', 'soon', '--discard-bundles']);
+    expect(badAge.code).toBe(1);
+    expect(badAge.stderr).toContain('write a whole number and a unit');
+  });
+});
