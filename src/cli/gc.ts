@@ -60,7 +60,7 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
     if (!o.dryRun) await writeFileAtomic(path, `${JSON.stringify(bundle, null, 2)}\n`);
     return { kept: true, where: path };
   };
-  const report = await collectGarbage(ctx.store, ctx.refs, { before: now - age, keepBundle, ...(o.dryRun ? { dryRun: true } : {}) });
+  const report = await collectGarbage(ctx.store, ctx.refs, { before: now - age, now, keepBundle, ...(o.dryRun ? { dryRun: true } : {}) });
   io.out(JSON.stringify(report, null, 2));
   const verb = o.dryRun ? 'would prune' : 'pruned';
   io.err(

@@ -23,6 +23,10 @@ export class RunRefs {
   lease(runId: string): string {
     return `${this.ns}leases/${runId}`;
   }
+  /** The anchors of runs `agora orch gc` pruned, one file per run in one commit's tree (see gc.ts). */
+  get anchorArchive(): string {
+    return `${this.ns}anchor-archive`;
+  }
   rejected(runId: string): string {
     return `${this.ns}rejected/${runId}`;
   }

@@ -42,7 +42,7 @@ describe('agora orch gc', () => {
     expect(await agoraRefs(run)).toEqual(before);
   });
 
-  it("prunes a finished run's refs after writing its bundle; the anchor stays and the kept bundle verifies", async () => {
+  it("prunes a finished run's refs after writing its bundle; its anchor moves to the archive and the kept bundle verifies", async () => {
     const run = await copyRun(original);
     expect((await agoraRefs(run)).some((r) => r.startsWith(run.refs.patch(run.runId, '')))).toBe(true);
     const dir = join(tempDir('agora-gc-'), 'bundles');
@@ -50,12 +50,15 @@ describe('agora orch gc', () => {
     expect(await gcVerb({ repo: run.repo, olderThan: '1h', bundleDir: dir }, io, Date.now() + 2 * HOUR)).toBe(0);
     const path = join(dir, `${run.runId}.audit.json`);
     expect(JSON.parse(io.stdout.join('\n')).pruned).toEqual([expect.objectContaining({ runId: run.runId, status: 'done', bundle: path })]);
-    expect(await agoraRefs(run)).toEqual([run.refs.anchor(run.runId)]);
+    // One ref is left, however many runs were pruned: the archive of their anchors.
+    expect(await agoraRefs(run)).toEqual([run.refs.anchorArchive]);
 
     const bundle = JSON.parse(readFileSync(path, 'utf8')) as AuditBundle;
     expect(bundle.runId).toBe(run.runId);
-    const anchored = JSON.parse(new TextDecoder().decode(await run.store.readBlob((await run.store.readTree((await run.store.readCommit((await run.store.resolveRef(run.refs.anchor(run.runId)))!)).tree))[0]!.oid)));
-    expect(anchored.root).toBe(bundle.root);
+    const archive = await run.store.readTree((await run.store.readCommit((await run.store.resolveRef(run.refs.anchorArchive))!)).tree);
+    expect(archive.map((e) => e.path)).toEqual([`${run.runId}.json`]);
+    const anchored = JSON.parse(new TextDecoder().decode(await run.store.readBlob(archive[0]!.oid)));
+    expect(anchored).toMatchObject({ runId: run.runId, root: bundle.root });
     const verified = capture();
     expect(await verifyVerb(path, {}, verified)).toBe(0);
 
@@ -75,7 +78,8 @@ describe('agora orch gc', () => {
     const report = JSON.parse(io.stdout.join('\n'));
     expect(report.leftovers).toContain(run.refs.integration(run.runId));
     expect(report.leftovers.some((r: string) => r.startsWith(run.refs.patch(run.runId, '')))).toBe(true);
-    expect(await agoraRefs(run)).toEqual([run.refs.anchor(run.runId)]);
+    expect(report.archived).toEqual([run.runId]);
+    expect(await agoraRefs(run)).toEqual([run.refs.anchorArchive]);
   });
 
   it('keeps a run whose audit is not intact, saying why, and exits 1', async () => {
