@@ -18,6 +18,7 @@ const BENCHES = [
   'git-workspace.ts',
   'audit.ts',
   'sim.ts',
+  'github-growth.ts',
   'docker/overhead.ts',
 ];
 

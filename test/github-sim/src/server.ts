@@ -252,9 +252,26 @@ function refreshRate(sim: Sim, key: string): Record<string, string> {
   };
 }
 
+/** Adds the size of every body chunk `res` sends to `log.responseBytes` (what a client downloads). */
+function countResponseBytes(res: ServerResponse, log: RequestLogEntry): void {
+  log.responseBytes = 0;
+  const size = (chunk: unknown): number => (typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0);
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    log.responseBytes! += size(chunk);
+    return write(chunk, ...rest);
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (typeof chunk !== 'function') log.responseBytes! += size(chunk);
+    return end(chunk, ...rest);
+  }) as typeof res.end;
+}
+
 /** Git smart HTTP: Basic auth `x-access-token:<token>`, then `git http-backend`. */
 async function handleGit(sim: Sim, req: IncomingMessage, res: ServerResponse, url: URL, log: RequestLogEntry): Promise<void> {
   log.route = 'git-http';
+  countResponseBytes(res, log);
   const m = /^\/git\/([^/]+)\/([^/]+?)(?:\.git)?(\/.*)$/.exec(url.pathname);
   const deny = (status: number, message: string, headers: Record<string, string> = {}): void => {
     log.status = status;

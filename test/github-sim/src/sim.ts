@@ -57,6 +57,8 @@ export interface RequestLogEntry {
   /** `app:<id>`, `installation:<id>` or null (anonymous). */
   actor: string | null;
   durationMs: number;
+  /** Git over HTTP: the bytes of the response body (ref advertisements, packs). */
+  responseBytes?: number;
 }
 
 /** The dispatch a runner hook receives. */
