@@ -7,7 +7,7 @@ describe('actions: workflow_dispatch with a runner hook, repository_dispatch', (
   let w: World;
   const o = { owner: 'octo', repo: 'demo' };
   beforeAll(async () => {
-    w = await startWorld({ files: { 'README.md': 'r', '.github/workflows/agora.yml': WORKFLOW, '.github/workflows/ci.yml': 'on: push\n' } });
+    w = await startWorld({ actions: false, files: { 'README.md': 'r', '.github/workflows/agora.yml': WORKFLOW, '.github/workflows/ci.yml': 'on: push\n' } });
   });
   afterAll(async () => {
     expect(w.sim.contractViolations.filter((v) => v.kind !== 'request')).toEqual([]);

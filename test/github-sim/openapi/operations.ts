@@ -55,5 +55,12 @@ export const IMPLEMENTED_OPERATIONS: readonly OperationRef[] = [
   { method: 'delete', path: `${R}/releases/assets/{asset_id}` },
   { method: 'post', path: `${R}/actions/workflows/{workflow_id}/dispatches` },
   { method: 'post', path: `${R}/dispatches` },
+  { method: 'get', path: `${R}/actions/runs` },
+  { method: 'get', path: `${R}/actions/runs/{run_id}` },
+  { method: 'get', path: `${R}/actions/runs/{run_id}/jobs` },
+  { method: 'post', path: `${R}/actions/runs/{run_id}/cancel` },
+  { method: 'post', path: `${R}/actions/runs/{run_id}/rerun` },
+  { method: 'get', path: `${R}/actions/jobs/{job_id}` },
+  { method: 'get', path: `${R}/actions/jobs/{job_id}/logs` },
   { method: 'get', path: '/installation/repositories' },
 ];

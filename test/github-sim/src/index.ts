@@ -20,7 +20,9 @@ import type { ContractViolation } from './contract.js';
 import type { WebhookDelivery } from './webhooks.js';
 import type { DispatchRecord } from './state.js';
 import type { SimFaults } from './limits.js';
+import type { SimRunner, RunRecord, JobRecord } from './actions/model.js';
 
+export type { SimRunner, RunRecord, JobRecord };
 export type { SimOptions, RequestLogEntry, WorkflowDispatchHandler, WorkflowJobInput, WorkflowRunInput, Permissions, ContractViolation, WebhookDelivery, DispatchRecord };
 export { parseWebhook, signWebhook, WebhookVerificationError } from './webhooks.js';
 export { OpenApiValidator, WebhookSchemaValidator, normaliseNullable } from './contract.js';
@@ -60,6 +62,15 @@ export interface GitHubSim {
   setFaults(faults: SimFaults): void;
   /** Expires an installation token now (to test refresh paths). */
   expireToken(token: string): void;
+  /**
+   * Registers a simulated self-hosted runner (labels `self-hosted`, `linux`, `x64` plus `labels`).
+   * It takes queued jobs whose `runs-on` its labels cover; `ephemeral` ones de-register after one job.
+   */
+  addRunner(opts?: { labels?: string[]; name?: string; ephemeral?: boolean }): SimRunner;
+  /** De-registers a runner (a busy one finishes its job first). */
+  removeRunner(id: number): void;
+  /** Waits until no job is running (jobs queued without a runner do not count). */
+  actionsIdle(): Promise<void>;
   /** Waits until background work and every queued webhook delivery are done. */
   settle(): Promise<void>;
   /** The bare repository directory of a repo (for direct inspection with git). */
@@ -107,6 +118,9 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
     emitWorkflowJob: (i) => sim.emitWorkflowJob(i),
     emitWorkflowRun: (i) => sim.emitWorkflowRun(i),
     setFaults: (f) => sim.setFaults(f),
+    addRunner: (o) => sim.actions.addRunner(o),
+    removeRunner: (id) => sim.actions.removeRunner(id),
+    actionsIdle: () => sim.actions.idle(),
     expireToken: (t) => sim.tokens.expire(t),
     settle: () => sim.settle(),
     repoDir: (fullName) => sim.repo(fullName).git.dir,
@@ -126,6 +140,7 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
     close: async () => {
       if (closed) return;
       closed = true;
+      await sim.actions.shutdown();
       await Promise.race([sim.settle(), new Promise((r) => setTimeout(r, 2_000))]);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

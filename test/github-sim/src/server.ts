@@ -18,6 +18,7 @@ import { checkRoutes } from './routes/checks.js';
 import { pullRoutes } from './routes/pulls.js';
 import { releaseRoutes } from './routes/releases.js';
 import { actionRoutes } from './routes/actions.js';
+import { actionRunRoutes } from './routes/action-runs.js';
 
 /** Every simulated REST operation. */
 export const ROUTES: Route[] = [
@@ -27,6 +28,7 @@ export const ROUTES: Route[] = [
   ...pullRoutes,
   ...releaseRoutes,
   ...actionRoutes,
+  ...actionRunRoutes,
   {
     method: 'GET',
     template: '/rate_limit',
@@ -101,6 +103,8 @@ export async function handle(sim: Sim, req: IncomingMessage, res: ServerResponse
   try {
     if (url.pathname.startsWith('/git/')) {
       await sim.track(handleGit(sim, req, res, url, log));
+    } else if (url.pathname.startsWith('/_sim/logs/')) {
+      serveJobLog(sim, url.pathname.slice('/_sim/logs/'.length), res, log);
     } else {
       await handleApi(sim, req, res, url, method, log);
     }
@@ -266,6 +270,17 @@ function countResponseBytes(res: ServerResponse, log: RequestLogEntry): void {
     if (typeof chunk !== 'function') log.responseBytes! += size(chunk);
     return end(chunk, ...rest);
   }) as typeof res.end;
+}
+
+/** A job log behind the unguessable URL the logs route redirects to (no credentials, as GitHub's blob URLs). */
+function serveJobLog(sim: Sim, key: string, res: ServerResponse, log: RequestLogEntry): void {
+  log.route = 'job-log';
+  const job = sim.actions.jobs.get(sim.actions.logKeys.get(key) ?? -1);
+  if (!job) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(job.log.join('\n') + '\n');
 }
 
 /** Git smart HTTP: Basic auth `x-access-token:<token>`, then `git http-backend`. */

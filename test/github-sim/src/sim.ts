@@ -12,6 +12,8 @@ import { HttpError, notFound } from './http.js';
 import { FaultInjector, RateLimiter, type SimFaults, type SimLimits } from './limits.js';
 import { sharedOpenApiValidator, sharedWebhookValidator, type ContractViolation } from './contract.js';
 import { WebhookDispatcher, type WebhookDelivery } from './webhooks.js';
+import { ActionsRuntime } from './actions/runtime.js';
+import type { StepRecord } from './actions/model.js';
 import {
   appJson,
   checkRunJson,
@@ -42,6 +44,11 @@ export interface SimOptions {
   dataDir?: string;
   /** Webhook delivery timeout (default GitHub's 10 s). */
   webhookTimeoutMs?: number;
+  /**
+   * The Actions runtime (default on): workflow files trigger runs that registered runners execute.
+   * Off, a `workflow_dispatch` is only recorded and handed to `onWorkflowDispatch` hooks.
+   */
+  actions?: boolean;
 }
 
 /** One line of the request log. */
@@ -96,6 +103,7 @@ export class Sim {
   readonly contractViolations: ContractViolation[] = [];
   private readonly dispatchHandlers: WorkflowDispatchHandler[] = [];
   private readonly background = new Set<Promise<unknown>>();
+  readonly actions: ActionsRuntime = new ActionsRuntime(this);
 
   constructor(
     readonly options: SimOptions,
@@ -109,6 +117,10 @@ export class Sim {
       shouldDrop: () => this.faults.dropWebhook(),
       userAgent: 'GitHub-Hookshot/sim',
     });
+  }
+
+  get actionsEnabled(): boolean {
+    return this.options.actions !== false;
   }
 
   /** Replaces the fault configuration (same seed: the same request sequence sees the same faults). */
@@ -364,6 +376,10 @@ export class Sim {
       repository: webhookRepoJson(repo, this.urls),
       sender: userJson(sender, this.urls),
     }));
+    if (this.actionsEnabled && ['opened', 'synchronize', 'reopened'].includes(action)) {
+      const payload = { action, number: pull.number, pull_request: pullJson(pull, repo, this.urls, stats, (r) => webhookRepoJson(r, this.urls)), repository: webhookRepoJson(repo, this.urls), sender: userJson(sender, this.urls) };
+      await this.actions.onPullRequest(repo, pull, action, sender, payload);
+    }
   }
 
   // ---- refs and pushes ----------------------------------------------------------------------
@@ -396,6 +412,7 @@ export class Sim {
       if (standard || this.options.webhookEventsForCustomRefs) {
         const payload = await this.pushPayload(repo, change, beforeRefs, sender, pusher);
         this.emitToRepo(repo, 'push', () => payload);
+        if (standard && change.after !== ZERO_SHA && this.actionsEnabled) await this.actions.onPush(repo, change.ref, change.after, sender, payload);
       }
       if (!change.ref.startsWith('refs/heads/') || change.after === ZERO_SHA) continue;
       const branch = change.ref.slice('refs/heads/'.length);
@@ -654,11 +671,11 @@ export class Sim {
         check_run_url: `${this.urls.api}/repos/${repo.fullName}/check-runs/${id}`,
         status,
         conclusion: status === 'completed' ? (input.conclusion ?? 'success') : null,
-        created_at: started,
+        created_at: input.createdAt ?? started,
         started_at: started,
         completed_at: status === 'completed' ? iso() : null,
         name: input.name,
-        steps: [],
+        steps: (input.steps ?? []).map((s) => ({ name: s.name, number: s.number, status: s.status, conclusion: s.conclusion, started_at: s.startedAt, completed_at: s.completedAt })),
         labels: input.labels ?? ['self-hosted'],
         runner_id: running ? (input.runnerId ?? 1) : null,
         runner_name: running ? (input.runnerName ?? 'sim-runner') : null,
@@ -681,6 +698,8 @@ export class Sim {
     const status = input.action === 'completed' ? 'completed' : input.action === 'in_progress' ? 'in_progress' : 'queued';
     const head = await repo.git.readCommit(input.headSha);
     const now = iso();
+    const actor = input.actor ?? repo.owner;
+    const attempt = input.runAttempt ?? 1;
     const path = input.path ?? '.github/workflows/agora.yml';
     const workflow = {
       badge_url: `${this.urls.html}/${repo.fullName}/workflows/${workflowId}/badge.svg`,
@@ -699,14 +718,14 @@ export class Sim {
       action: input.action,
       workflow,
       workflow_run: {
-        actor: userJson(repo.owner, this.urls),
+        actor: userJson(actor, this.urls),
         artifacts_url: `${a}/actions/runs/${id}/artifacts`,
         cancel_url: `${a}/actions/runs/${id}/cancel`,
         check_suite_url: `${a}/check-suites/${id}`,
         check_suite_id: id,
         check_suite_node_id: nodeId('CheckSuite', id),
         conclusion: status === 'completed' ? (input.conclusion ?? 'success') : null,
-        created_at: now,
+        created_at: input.createdAt ?? now,
         event: input.event ?? 'workflow_dispatch',
         head_branch: input.headBranch ?? repo.defaultBranch,
         head_commit: { ...webhookHeadCommit(head) },
@@ -719,16 +738,16 @@ export class Sim {
         name: input.name,
         node_id: nodeId('WorkflowRun', id),
         path,
-        previous_attempt_url: null,
+        previous_attempt_url: attempt > 1 ? `${a}/actions/runs/${id}/attempts/${attempt - 1}` : null,
         pull_requests: [],
         referenced_workflows: [],
         repository: repoLite,
         rerun_url: `${a}/actions/runs/${id}/rerun`,
-        run_attempt: 1,
+        run_attempt: attempt,
         run_number: input.runNumber ?? 1,
-        run_started_at: now,
+        run_started_at: input.runStartedAt ?? now,
         status,
-        triggering_actor: userJson(repo.owner, this.urls),
+        triggering_actor: userJson(actor, this.urls),
         updated_at: now,
         url: `${a}/actions/runs/${id}`,
         workflow_id: workflowId,
@@ -736,7 +755,7 @@ export class Sim {
         display_title: input.displayTitle ?? input.name,
       },
       repository: webhookRepoJson(repo, this.urls),
-      sender: userJson(repo.owner, this.urls),
+      sender: userJson(actor, this.urls),
     }));
     return id;
   }
@@ -789,6 +808,8 @@ export interface WorkflowJobInput {
   runnerName?: string;
   workflowName?: string;
   startedAt?: string;
+  createdAt?: string;
+  steps?: StepRecord[];
 }
 
 /** A `workflow_run` the runner hook reports. */
@@ -805,6 +826,10 @@ export interface WorkflowRunInput {
   conclusion?: 'success' | 'failure' | 'cancelled' | 'skipped' | 'neutral' | 'timed_out' | 'action_required';
   runNumber?: number;
   displayTitle?: string;
+  runAttempt?: number;
+  actor?: User;
+  createdAt?: string;
+  runStartedAt?: string;
 }
 
 function webhookHeadCommit(c: CommitInfo): Record<string, unknown> {

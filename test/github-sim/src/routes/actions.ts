@@ -1,4 +1,4 @@
-/** workflow_dispatch and repository_dispatch: recorded, handed to runner hooks, emitted as webhooks. */
+/** workflow_dispatch (a run of the Actions runtime, or with it off only the runner hooks) and repository_dispatch. */
 import { HttpError, notFound } from '../http.js';
 import { userJson, webhookRepoJson } from '../shapes.js';
 import type { Route } from '../route.js';
@@ -17,6 +17,14 @@ export const actionRoutes: Route[] = [
       const inputs = body.inputs ?? {};
       if (Object.keys(inputs).length > 25) throw new HttpError(422, 'you may only define up to 25 `inputs` for a `workflow_dispatch` event');
       const workflowId = req.params.workflow_id!;
+      if (req.caller.kind !== 'installation') throw notFound();
+      if (sim.actionsEnabled) {
+        const sender = req.caller.app.bot;
+        const payload = { workflow: workflowId, repository: webhookRepoJson(repo, sim.urls), sender: userJson(sender, sim.urls) };
+        await sim.actions.dispatch(repo, workflowId, body.ref, inputs, sender, payload);
+        sim.recordDispatch({ kind: 'workflow_dispatch', repo: repo.fullName, installationId: req.caller.installation.id, workflowId, ref: body.ref, inputs, at: now() });
+        return { status: 204 };
+      }
       const commit = await repo.git.resolve(body.ref, 'commit');
       if (!commit) throw new HttpError(422, `No ref found for: ${body.ref}`);
       const path = /^\d+$/.test(workflowId) ? null : `.github/workflows/${workflowId}`;
@@ -25,7 +33,6 @@ export const actionRoutes: Route[] = [
         if (file === null) throw notFound();
         if (!/workflow_dispatch/.test(file)) throw new HttpError(422, "Workflow does not have 'workflow_dispatch' trigger");
       }
-      if (req.caller.kind !== 'installation') throw notFound();
       sim.recordDispatch({ kind: 'workflow_dispatch', repo: repo.fullName, installationId: req.caller.installation.id, workflowId, ref: body.ref, inputs, at: now() });
       return { status: 204 };
     },

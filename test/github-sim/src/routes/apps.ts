@@ -47,7 +47,7 @@ function findDelivery(sim: Sim, appId: number, id: string): WebhookDelivery {
  * `page`/`per_page` pagination as GitHub does it for list endpoints: 30 per page by default, at most
  * 100, pages from 1, and a Link header with `next`/`last` (and `prev`/`first` past the first page).
  */
-function paginate<T>(items: T[], query: URLSearchParams, base: string): { page: T[]; headers: Record<string, string> } {
+export function paginate<T>(items: T[], query: URLSearchParams, base: string): { page: T[]; headers: Record<string, string> } {
   const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 30) || 30));
   const page = Math.max(1, Math.floor(Number(query.get('page') ?? 1)) || 1);
   const last = Math.max(1, Math.ceil(items.length / perPage));

@@ -1,0 +1,83 @@
+/** The simulator's Actions objects: self-hosted runners, workflow runs and their jobs. */
+import type { Permissions } from '../auth.js';
+import type { User } from '../state.js';
+import type { WorkflowFile, WorkflowJobSpec } from './workflow.js';
+
+export type Conclusion = 'success' | 'failure' | 'cancelled' | 'skipped';
+
+/** A registered self-hosted runner. */
+export interface SimRunner {
+  id: number;
+  name: string;
+  /** `self-hosted`, `linux`, `x64` and the labels it registered with. */
+  labels: string[];
+  /** Takes one job, then de-registers (`--ephemeral`). */
+  ephemeral: boolean;
+  /** The job it runs, or null when idle. */
+  busyWith: number | null;
+  registered: boolean;
+}
+
+export interface StepRecord {
+  name: string;
+  number: number;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: Conclusion | null;
+  startedAt: string | null;
+  completedAt: string | null;
+}
+
+export interface JobRecord {
+  id: number;
+  runId: number;
+  runAttempt: number;
+  /** The job's id in the workflow file. */
+  key: string;
+  name: string;
+  spec: WorkflowJobSpec;
+  labels: string[];
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: Conclusion | null;
+  createdAt: string;
+  startedAt: string;
+  completedAt: string | null;
+  runner: SimRunner | null;
+  steps: StepRecord[];
+  /** Timestamped log lines (what `GET …/jobs/{id}/logs` serves). */
+  log: string[];
+  /** The step summary written through `GITHUB_STEP_SUMMARY`. */
+  summary: string;
+  /** Aborts a running job (cancel). */
+  abort: AbortController | null;
+  /** The job's GITHUB_TOKEN (expired when the job completes). */
+  token: string | null;
+  tokenPermissions: Permissions;
+}
+
+export interface RunRecord {
+  id: number;
+  repo: string;
+  workflowId: number;
+  workflow: WorkflowFile;
+  name: string;
+  event: 'push' | 'pull_request' | 'workflow_dispatch';
+  /** The commit the run is reported against (a pull request's head). */
+  headSha: string;
+  headBranch: string | null;
+  /** What the job checks out: the head, or a pull request's merge commit. */
+  sha: string;
+  ref: string;
+  runNumber: number;
+  runAttempt: number;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: Conclusion | null;
+  createdAt: string;
+  updatedAt: string;
+  runStartedAt: string;
+  actor: User;
+  inputs: Record<string, unknown>;
+  eventPayload: Record<string, unknown>;
+  /** The jobs of the current attempt. */
+  jobs: JobRecord[];
+  cancelRequested: boolean;
+}

@@ -1,0 +1,452 @@
+/**
+ * The simulator's Actions host: workflow files read at the event's commit, runs and jobs created
+ * for `push`, `pull_request` and `workflow_dispatch`, jobs matched by their `runs-on` labels to
+ * registered self-hosted runners (a job with no matching runner stays `queued`), cancel and re-run,
+ * `workflow_run` / `workflow_job` webhooks, and a GITHUB_TOKEN per job that the simulator's auth
+ * honours with exactly the job's `permissions`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateAppKey, type Permissions } from '../auth.js';
+import { runGit } from '../git.js';
+import { HttpError, notFound } from '../http.js';
+import type { Sim } from '../sim.js';
+import type { App, Installation, Pull, Repo, User } from '../state.js';
+import { executeJob, stepRecords } from './executor.js';
+import type { Conclusion, JobRecord, RunRecord, SimRunner } from './model.js';
+import { node24 } from './node24.js';
+import { parseWorkflow, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile } from './workflow.js';
+
+const iso = (ms = Date.now()): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** Scopes a `permissions:` block can name (`id-token` is OIDC, not a token scope). */
+const SCOPES = ['actions', 'attestations', 'checks', 'contents', 'deployments', 'discussions', 'issues', 'models', 'packages', 'pages', 'pull-requests', 'repository-projects', 'security-events', 'statuses'];
+
+/** GitHub's "restricted" default for a job that names no permissions. */
+const DEFAULT_PERMISSIONS: Permissions = { contents: 'read', packages: 'read' };
+
+/** The token permissions of a job: the job's block, else the workflow's, else the restricted default. */
+export function jobPermissions(workflow: Workflow, job: RunRecord['jobs'][number]['spec']): Permissions {
+  const block = job.permissions ?? workflow.permissions;
+  const out: Permissions = {};
+  if (block === undefined) Object.assign(out, DEFAULT_PERMISSIONS);
+  else if (block === 'read-all' || block === 'write-all') for (const s of SCOPES) out[s.replace(/-/g, '_')] = block === 'read-all' ? 'read' : 'write';
+  else for (const [scope, level] of Object.entries(block)) if (level !== 'none' && scope !== 'id-token') out[scope.replace(/-/g, '_')] = level;
+  out.metadata = 'read';
+  return out;
+}
+
+/** A workflow file that failed to load, as GitHub lists it under the commit. */
+export interface WorkflowFileProblem {
+  repo: string;
+  sha: string;
+  path: string;
+  message: string;
+}
+
+export class ActionsRuntime {
+  readonly runners = new Map<number, SimRunner>();
+  readonly runs = new Map<number, RunRecord>();
+  readonly jobs = new Map<number, JobRecord>();
+  readonly fileProblems: WorkflowFileProblem[] = [];
+  /** Unguessable keys of the job-log download URLs the logs route redirects to. */
+  readonly logKeys = new Map<string, number>();
+  private readonly workflowIds = new Map<string, number>();
+  private readonly runNumbers = new Map<string, number>();
+  private readonly executing = new Set<Promise<void>>();
+  private actionsApp: App | undefined;
+
+  constructor(private readonly sim: Sim) {}
+
+  // ---- runners ------------------------------------------------------------------------------
+
+  /** Registers a self-hosted runner (`self-hosted`, `linux`, `x64` plus `labels`); it picks up a matching queued job at once. */
+  addRunner(opts: { labels?: string[]; name?: string; ephemeral?: boolean } = {}): SimRunner {
+    const id = this.sim.state.nextId();
+    const runner: SimRunner = { id, name: opts.name ?? `sim-runner-${id}`, labels: ['self-hosted', 'linux', 'x64', ...(opts.labels ?? [])], ephemeral: opts.ephemeral ?? false, busyWith: null, registered: true };
+    this.runners.set(id, runner);
+    void this.schedule();
+    return runner;
+  }
+
+  /** De-registers an idle runner (a busy one finishes its job first). */
+  removeRunner(id: number): void {
+    const r = this.runners.get(id);
+    if (!r) return;
+    r.registered = false;
+    if (r.busyWith === null) this.runners.delete(id);
+  }
+
+  // ---- triggers -----------------------------------------------------------------------------
+
+  /** The workflow files at `sha`; files that fail to load are recorded (and create no run). */
+  async workflowsAt(repo: Repo, sha: string): Promise<WorkflowFile[]> {
+    const listing = await repo.git.text(['ls-tree', '--name-only', `${sha}:.github/workflows`]).catch(() => '');
+    const out: WorkflowFile[] = [];
+    for (const name of listing.split('\n').filter((n) => /\.ya?ml$/.test(n))) {
+      const path = `.github/workflows/${name}`;
+      const file = await this.loadWorkflow(repo, sha, path);
+      if (file) out.push(file);
+    }
+    return out;
+  }
+
+  private async loadWorkflow(repo: Repo, sha: string, path: string): Promise<WorkflowFile | null> {
+    const text = await repo.git.text(['cat-file', '-p', `${sha}:${path}`]);
+    try {
+      return parseWorkflow(path, text);
+    } catch (e) {
+      if (!(e instanceof WorkflowFileError)) throw e;
+      this.fileProblems.push({ repo: repo.fullName, sha, path, message: e.message });
+      return null;
+    }
+  }
+
+  async onPush(repo: Repo, ref: string, sha: string, sender: User, payload: Record<string, unknown>): Promise<void> {
+    for (const wf of await this.workflowsAt(repo, sha)) {
+      if (!('push' in wf.on) || !pushMatches((wf.on.push ?? null) as RefFilter | null, ref)) continue;
+      const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null;
+      await this.createRun(repo, wf, { event: 'push', headSha: sha, sha, ref, headBranch: branch, actor: sender, inputs: {}, eventPayload: payload });
+    }
+  }
+
+  /** A pull request opened, reopened or synchronized: runs at the merge commit GitHub would test (none when it conflicts). */
+  async onPullRequest(repo: Repo, pull: Pull, action: string, sender: User, payload: Record<string, unknown>): Promise<void> {
+    const workflows = (await this.workflowsAt(repo, pull.headSha)).filter((wf) => 'pull_request' in wf.on && pullRequestMatches((wf.on.pull_request ?? null) as RefFilter | null, action, pull.baseRef));
+    if (workflows.length === 0) return;
+    const merge = await this.mergeCommit(repo, pull);
+    if (!merge) return;
+    for (const wf of workflows) {
+      await this.createRun(repo, wf, { event: 'pull_request', headSha: pull.headSha, sha: merge, ref: `refs/pull/${pull.number}/merge`, headBranch: pull.headRef, actor: sender, inputs: {}, eventPayload: payload });
+    }
+  }
+
+  /** The test merge of a pull request's head into its base (`refs/pull/N/merge`), or null on a conflict. */
+  private async mergeCommit(repo: Repo, pull: Pull): Promise<string | null> {
+    const tree = await repo.git.text(['merge-tree', '--write-tree', pull.baseSha, pull.headSha]).catch(() => null);
+    if (tree === null) return null;
+    const who = { name: 'GitHub', email: 'noreply@github.com', date: iso() };
+    const sha = await repo.git.commitTree(tree.split('\n')[0]!.trim(), [pull.baseSha, pull.headSha], `Merge ${pull.headSha} into ${pull.baseSha}\n`, who, who);
+    await repo.git.updateRef(`refs/pull/${pull.number}/merge`, sha, null);
+    return sha;
+  }
+
+  /** A `workflow_dispatch`: the file must load, name the trigger, and the inputs must fit its typed inputs (else 422). */
+  async dispatch(repo: Repo, workflowId: string, ref: string, rawInputs: Record<string, unknown>, actor: User, payload: Record<string, unknown>): Promise<void> {
+    const commit = await repo.git.resolve(ref, 'commit');
+    if (!commit) throw new HttpError(422, `No ref found for: ${ref}`);
+    const path = await this.workflowPath(repo, commit, workflowId);
+    const text = await repo.git.text(['cat-file', '-p', `${commit}:${path}`]).catch(() => null);
+    if (text === null) throw notFound();
+    let wf: WorkflowFile;
+    try {
+      wf = parseWorkflow(path, text);
+    } catch (e) {
+      if (!(e instanceof WorkflowFileError)) throw e;
+      this.fileProblems.push({ repo: repo.fullName, sha: commit, path, message: e.message });
+      throw new HttpError(422, e.message);
+    }
+    if (!('workflow_dispatch' in wf.on)) throw new HttpError(422, "Workflow does not have 'workflow_dispatch' trigger");
+    const specs = ((wf.on.workflow_dispatch ?? {}) as { inputs?: Record<string, DispatchInputSpec> }).inputs ?? {};
+    const inputs = typedInputs(specs, rawInputs);
+    const fullRef = ref.startsWith('refs/') ? ref : (await repo.git.resolve(`refs/tags/${ref}`)) ? `refs/tags/${ref}` : `refs/heads/${ref}`;
+    const branch = fullRef.startsWith('refs/heads/') ? fullRef.slice('refs/heads/'.length) : null;
+    await this.createRun(repo, wf, { event: 'workflow_dispatch', headSha: commit, sha: commit, ref: fullRef, headBranch: branch, actor, inputs, eventPayload: { ...payload, inputs: rawInputs, ref: fullRef } });
+  }
+
+  private async workflowPath(repo: Repo, commit: string, workflowId: string): Promise<string> {
+    if (!/^\d+$/.test(workflowId)) return `.github/workflows/${workflowId}`;
+    const found = [...this.workflowIds].find(([k, id]) => id === Number(workflowId) && k.startsWith(`${repo.fullName}:`));
+    if (!found) throw notFound();
+    void commit;
+    return found[0].slice(repo.fullName.length + 1);
+  }
+
+  workflowId(repo: string, path: string): number {
+    const key = `${repo}:${path}`;
+    let id = this.workflowIds.get(key);
+    if (id === undefined) {
+      id = this.sim.state.nextId();
+      this.workflowIds.set(key, id);
+    }
+    return id;
+  }
+
+  private async createRun(
+    repo: Repo,
+    wf: WorkflowFile,
+    e: { event: RunRecord['event']; headSha: string; sha: string; ref: string; headBranch: string | null; actor: User; inputs: Record<string, unknown>; eventPayload: Record<string, unknown> },
+  ): Promise<RunRecord> {
+    const workflowId = this.workflowId(repo.fullName, wf.path);
+    const number = (this.runNumbers.get(`${workflowId}`) ?? 0) + 1;
+    this.runNumbers.set(`${workflowId}`, number);
+    const now = iso();
+    const run: RunRecord = {
+      id: this.sim.state.nextId(),
+      repo: repo.fullName,
+      workflowId,
+      workflow: wf,
+      name: wf.workflow.name ?? wf.path,
+      ...e,
+      runNumber: number,
+      runAttempt: 1,
+      status: 'queued',
+      conclusion: null,
+      createdAt: now,
+      updatedAt: now,
+      runStartedAt: now,
+      jobs: [],
+      cancelRequested: false,
+    };
+    this.runs.set(run.id, run);
+    this.newAttemptJobs(run);
+    await this.emitRun(run, 'requested');
+    for (const job of run.jobs) this.emitJob(job, 'queued');
+    void this.schedule();
+    return run;
+  }
+
+  private newAttemptJobs(run: RunRecord): void {
+    const now = iso();
+    run.jobs = Object.entries(run.workflow.workflow.jobs).map(([key, spec]) => {
+      const job: JobRecord = {
+        id: this.sim.state.nextId(),
+        runId: run.id,
+        runAttempt: run.runAttempt,
+        key,
+        name: spec.name ?? key,
+        spec,
+        labels: runsOnLabels(spec),
+        status: 'queued',
+        conclusion: null,
+        createdAt: now,
+        startedAt: now,
+        completedAt: null,
+        runner: null,
+        steps: stepRecords(spec.steps),
+        log: [],
+        summary: '',
+        abort: null,
+        token: null,
+        tokenPermissions: jobPermissions(run.workflow.workflow, spec),
+      };
+      this.jobs.set(job.id, job);
+      return job;
+    });
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------------
+
+  /** Hands each queued job (oldest first) to an idle registered runner whose labels cover its `runs-on`. */
+  private async schedule(): Promise<void> {
+    for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued').sort((a, b) => a.id - b.id)) {
+      const want = job.labels.map((l) => l.toLowerCase());
+      const runner = [...this.runners.values()].find((r) => r.registered && r.busyWith === null && want.every((l) => r.labels.some((have) => have.toLowerCase() === l)));
+      if (!runner) continue;
+      // needs: jobs that wait on others are refused by the simulator, not silently run first.
+      runner.busyWith = job.id;
+      job.runner = runner;
+      job.status = 'in_progress';
+      job.startedAt = iso();
+      const work = this.runJob(job, runner);
+      this.executing.add(work);
+      // A failure here is a broken contract (strict mode throws where the webhook is built): it is
+      // already in sim.contractViolations, where the tests look.
+      void work.catch(() => undefined).finally(() => this.executing.delete(work));
+    }
+  }
+
+  private async runJob(job: JobRecord, runner: SimRunner): Promise<void> {
+    const run = this.runs.get(job.runId)!;
+    const repo = this.sim.repo(run.repo);
+    const inst = this.actionsInstallation(repo);
+    const token = this.sim.tokens.issue({ installationId: inst.id, appId: inst.appId, expiresAt: Date.now() + 6 * 3600_000, permissions: job.tokenPermissions, repositories: [repo.fullName] });
+    job.token = token.token;
+    job.abort = new AbortController();
+    if (run.status === 'queued') {
+      run.status = 'in_progress';
+      run.updatedAt = iso();
+      await this.emitRun(run, 'in_progress');
+    }
+    this.emitJob(job, 'in_progress');
+    let conclusion: Conclusion;
+    try {
+      if (job.spec.needs !== undefined) throw new Error(`job '${job.key}' uses \`needs:\`, which the simulator does not support`);
+      for (const key of ['strategy', 'container', 'services', 'if', 'environment', 'timeout-minutes', 'continue-on-error'] as const) {
+        if (job.spec[key] !== undefined) throw new Error(`job '${job.key}' uses \`${key}:\`, which the simulator does not support`);
+      }
+      conclusion = await executeJob({
+        root: await mkdtemp(join(tmpdir(), 'sim-runner-')),
+        runnerName: runner.name,
+        run,
+        job,
+        repo: { fullName: repo.fullName, id: repo.id, owner: repo.owner.login, name: repo.name },
+        urls: { api: this.sim.urls.api, git: this.sim.urls.git, html: this.sim.urls.html },
+        token: token.token,
+        node24,
+        fetchAction: (fullName, ref, into) => this.fetchAction(fullName, ref, into),
+        signal: job.abort.signal,
+        changed: () => undefined,
+      });
+    } catch (e) {
+      job.log.push(`${new Date().toISOString()} ##[error]${(e as Error).message}`);
+      conclusion = 'failure';
+    }
+    this.sim.tokens.expire(token.token);
+    runner.busyWith = null;
+    if (!runner.registered || runner.ephemeral) {
+      runner.registered = false;
+      this.runners.delete(runner.id);
+    }
+    await this.completeJob(job, run.cancelRequested ? 'cancelled' : conclusion);
+    void this.schedule();
+  }
+
+  private async completeJob(job: JobRecord, conclusion: Conclusion): Promise<void> {
+    job.status = 'completed';
+    job.conclusion = conclusion;
+    job.completedAt = iso();
+    job.abort = null;
+    this.emitJob(job, 'completed');
+    const run = this.runs.get(job.runId)!;
+    if (run.jobs.every((j) => j.status === 'completed') && run.status !== 'completed') {
+      const cs = run.jobs.map((j) => j.conclusion);
+      run.status = 'completed';
+      run.conclusion = cs.includes('cancelled') ? 'cancelled' : cs.includes('failure') ? 'failure' : 'success';
+      run.updatedAt = iso();
+      await this.emitRun(run, 'completed');
+    }
+  }
+
+  /** An action of another simulated repository at `ref`, extracted with `git archive`. */
+  private async fetchAction(fullName: string, ref: string, into: string): Promise<void> {
+    const repo = this.sim.repo(fullName);
+    const commit = await repo.git.resolve(ref, 'commit');
+    if (!commit) throw new Error(`${fullName} has no ref ${ref}`);
+    const tar = await runGit(['--git-dir', repo.git.dir, 'archive', '--format=tar', commit]);
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync('tar', ['-x', '-C', into], { input: tar });
+    if (r.status !== 0) throw new Error(`tar failed: ${r.stderr.toString()}`);
+  }
+
+  /** The built-in GitHub Actions app and its installation on `repo` (the issuer of GITHUB_TOKENs). */
+  private actionsInstallation(repo: Repo): Installation {
+    if (!this.actionsApp) {
+      const { privateKey, publicKey } = generateAppKey();
+      const id = this.sim.state.nextId();
+      // It subscribes to no events and holds only metadata: it receives nothing and no check suite is made for it.
+      this.actionsApp = {
+        id, slug: 'github-actions', name: 'GitHub Actions', clientId: `Iv1.${randomBytes(8).toString('hex')}`, publicKey, privateKey,
+        webhookUrl: 'http://127.0.0.1:9/unused', webhookSecret: randomBytes(8).toString('hex'), permissions: { metadata: 'read' }, events: [],
+        owner: this.sim.state.user('github'), bot: this.sim.state.user('github-actions[bot]', 'Bot'), createdAt: iso(),
+      };
+      this.sim.state.apps.set(id, this.actionsApp);
+    }
+    const app = this.actionsApp;
+    let inst = [...this.sim.state.installations.values()].find((i) => i.appId === app.id && i.account.login === repo.owner.login);
+    if (!inst) {
+      inst = { id: this.sim.state.nextId(), appId: app.id, account: repo.owner, repositories: new Set(), createdAt: iso() };
+      this.sim.state.installations.set(inst.id, inst);
+    }
+    inst.repositories.add(repo.fullName);
+    return inst;
+  }
+
+  // ---- cancel and re-run --------------------------------------------------------------------
+
+  /** Cancels a run: queued jobs complete `cancelled`, running ones have their steps killed. 409 once completed. */
+  async cancel(run: RunRecord): Promise<void> {
+    if (run.status === 'completed') throw new HttpError(409, 'Cannot cancel a workflow run that is completed.');
+    run.cancelRequested = true;
+    for (const job of run.jobs) {
+      if (job.status === 'queued') await this.completeJob(job, 'cancelled');
+      else if (job.status === 'in_progress') job.abort?.abort();
+    }
+  }
+
+  /** Re-runs a completed run as its next attempt (same id, `run_attempt` + 1). */
+  async rerun(run: RunRecord): Promise<void> {
+    if (run.status !== 'completed') throw new HttpError(403, `This workflow is already running`);
+    run.runAttempt += 1;
+    run.status = 'queued';
+    run.conclusion = null;
+    run.cancelRequested = false;
+    run.runStartedAt = run.updatedAt = iso();
+    this.newAttemptJobs(run);
+    await this.emitRun(run, 'requested');
+    for (const job of run.jobs) this.emitJob(job, 'queued');
+    void this.schedule();
+  }
+
+  /** A key for the job's log download URL (what the logs route redirects to). */
+  logKey(job: JobRecord): string {
+    const key = randomBytes(16).toString('hex');
+    this.logKeys.set(key, job.id);
+    return key;
+  }
+
+  /** Stops every running job (on close). */
+  async shutdown(): Promise<void> {
+    for (const job of this.jobs.values()) job.abort?.abort();
+    await Promise.allSettled([...this.executing]);
+  }
+
+  /** Resolves when no job is running (queued jobs with no runner do not count). */
+  async idle(): Promise<void> {
+    while (this.executing.size > 0) await Promise.allSettled([...this.executing]);
+  }
+
+  // ---- webhooks -----------------------------------------------------------------------------
+
+  private async emitRun(run: RunRecord, action: 'requested' | 'in_progress' | 'completed'): Promise<void> {
+    await this.sim.emitWorkflowRun({
+      repo: run.repo, action, name: run.name, headSha: run.headSha, headBranch: run.headBranch ?? undefined, id: run.id, workflowId: run.workflowId,
+      path: run.workflow.path, event: run.event, conclusion: run.conclusion ?? undefined, runNumber: run.runNumber, runAttempt: run.runAttempt,
+      actor: run.actor, createdAt: run.createdAt, runStartedAt: run.runStartedAt,
+    });
+  }
+
+  private emitJob(job: JobRecord, action: 'queued' | 'in_progress' | 'completed'): void {
+    const run = this.runs.get(job.runId)!;
+    this.sim.emitWorkflowJob({
+      repo: run.repo, action, name: job.name, headSha: run.headSha, headBranch: run.headBranch ?? undefined, id: job.id, runId: run.id, runAttempt: job.runAttempt,
+      conclusion: job.conclusion ?? undefined, labels: job.labels, runnerId: job.runner?.id, runnerName: job.runner?.name, workflowName: run.name,
+      startedAt: job.startedAt, createdAt: job.createdAt, steps: job.steps,
+    });
+  }
+}
+
+/** Checks dispatch inputs against the workflow's typed inputs (GitHub's 422s) and fills defaults. */
+export function typedInputs(specs: Record<string, DispatchInputSpec>, given: Record<string, unknown>): Record<string, unknown> {
+  const unexpected = Object.keys(given).filter((k) => !(k in specs));
+  if (unexpected.length > 0) throw new HttpError(422, `Unexpected inputs provided: ${JSON.stringify(unexpected)}`);
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const raw = given[name] ?? spec.default;
+    if (raw === undefined || raw === '') {
+      if (spec.required) throw new HttpError(422, `Required input '${name}' not provided`);
+      out[name] = spec.type === 'boolean' ? false : '';
+      continue;
+    }
+    const text = String(raw);
+    switch (spec.type ?? 'string') {
+      case 'boolean':
+        if (text !== 'true' && text !== 'false') throw new HttpError(422, `Provided value '${text}' for input '${name}' not in the list of allowed values`);
+        out[name] = text === 'true';
+        break;
+      case 'number':
+        if (!Number.isFinite(Number(text))) throw new HttpError(422, `Provided value '${text}' for input '${name}' is not a number`);
+        out[name] = Number(text);
+        break;
+      case 'choice':
+        if (!(spec.options ?? []).includes(text)) throw new HttpError(422, `Provided value '${text}' for input '${name}' not in the list of allowed values`);
+        out[name] = text;
+        break;
+      default:
+        out[name] = text;
+    }
+  }
+  return out;
+}
