@@ -69,6 +69,8 @@ export interface GitHubSim {
   addRunner(opts?: { labels?: string[]; name?: string; ephemeral?: boolean }): SimRunner;
   /** De-registers a runner (a busy one finishes its job first). */
   removeRunner(id: number): void;
+  /** Kills a runner mid-job: its step processes get SIGKILL and the job fails as GitHub reports a lost runner. */
+  killRunner(id: number): void;
   /** Waits until no job is running (jobs queued without a runner do not count). */
   actionsIdle(): Promise<void>;
   /** Waits until background work and every queued webhook delivery are done. */
@@ -120,6 +122,7 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
     setFaults: (f) => sim.setFaults(f),
     addRunner: (o) => sim.actions.addRunner(o),
     removeRunner: (id) => sim.actions.removeRunner(id),
+    killRunner: (id) => sim.actions.killRunner(id),
     actionsIdle: () => sim.actions.idle(),
     expireToken: (t) => sim.tokens.expire(t),
     settle: () => sim.settle(),

@@ -105,6 +105,8 @@ export async function handle(sim: Sim, req: IncomingMessage, res: ServerResponse
       await sim.track(handleGit(sim, req, res, url, log));
     } else if (url.pathname.startsWith('/_sim/logs/')) {
       serveJobLog(sim, url.pathname.slice('/_sim/logs/'.length), res, log);
+    } else if (url.pathname.startsWith('/_sim/oidc/')) {
+      serveOidc(sim, req, url, res, log);
     } else {
       await handleApi(sim, req, res, url, method, log);
     }
@@ -281,6 +283,19 @@ function serveJobLog(sim: Sim, key: string, res: ServerResponse, log: RequestLog
     return;
   }
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(job.log.join('\n') + '\n');
+}
+
+/** The Actions OIDC issuer: discovery, JWKS, and the token endpoint a job's ACTIONS_ID_TOKEN_REQUEST_URL names. */
+function serveOidc(sim: Sim, req: IncomingMessage, url: URL, res: ServerResponse, log: RequestLogEntry): void {
+  log.route = 'oidc';
+  const path = url.pathname.slice('/_sim/oidc'.length);
+  if (path === '/.well-known/openid-configuration') return send(res, 200, sim.actions.oidc.configuration());
+  if (path === '/.well-known/jwks') return send(res, 200, sim.actions.oidc.jwks());
+  if (path !== '/token') return send(res, 404, { message: 'Not Found' });
+  const bearer = /^bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const token = bearer ? sim.actions.idTokenFor(bearer, url.searchParams.get('audience')) : null;
+  if (!token) return send(res, 401, { message: 'Unauthorized: no running job with id-token: write holds this request token' });
+  send(res, 200, { count: 1, value: token });
 }
 
 /** Git smart HTTP: Basic auth `x-access-token:<token>`, then `git http-backend`. */

@@ -29,9 +29,14 @@ export interface JobExecution {
   /** Extracts `owner/repo` at `ref` from the simulated repository into a directory; returns it. */
   fetchAction(fullName: string, ref: string, into: string): Promise<void>;
   signal: AbortSignal;
+  /** Set for a job with `id-token: write`: where and with what its steps request OIDC tokens. */
+  idTokenRequest: { url: string; token: string } | null;
   /** Called when a step starts or ends (the runtime updates the REST view). */
   changed(): void;
 }
+
+/** The abort reason of a job whose runner was killed: its processes die at once, with no grace. */
+export const RUNNER_LOST = 'runner-lost';
 
 /** A step failure the job log states (not a simulator bug). */
 class StepFailure extends Error {}
@@ -77,7 +82,7 @@ function spawnStep(cmd: string, args: string[], opts: { cwd: string; env: NodeJS
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
       try {
-        process.kill(-child.pid!, 'SIGTERM');
+        process.kill(-child.pid!, opts.signal.reason === RUNNER_LOST ? 'SIGKILL' : 'SIGTERM');
       } catch {
         /* already gone */
       }
@@ -156,6 +161,10 @@ function runnerEnv(x: JobExecution, gh: Record<string, unknown>, temp: string, r
     GITHUB_API_URL: 'api_url', GITHUB_GRAPHQL_URL: 'graphql_url', GITHUB_WORKSPACE: 'workspace', GITHUB_HEAD_REF: 'head_ref', GITHUB_BASE_REF: 'base_ref',
   };
   for (const [k, v] of Object.entries(names)) env[k] = String(gh[v] ?? '');
+  if (x.idTokenRequest) {
+    env.ACTIONS_ID_TOKEN_REQUEST_URL = x.idTokenRequest.url;
+    env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = x.idTokenRequest.token;
+  }
   return env;
 }
 

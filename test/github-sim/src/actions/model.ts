@@ -52,6 +52,10 @@ export interface JobRecord {
   /** The job's GITHUB_TOKEN (expired when the job completes). */
   token: string | null;
   tokenPermissions: Permissions;
+  /** `id-token: write`: the job may request OIDC tokens. */
+  idToken: boolean;
+  /** The bearer for ACTIONS_ID_TOKEN_REQUEST_URL while the job runs. */
+  idTokenRequest: string | null;
 }
 
 export interface RunRecord {

@@ -14,9 +14,10 @@ import { runGit } from '../git.js';
 import { HttpError, notFound } from '../http.js';
 import type { Sim } from '../sim.js';
 import type { App, Installation, Pull, Repo, User } from '../state.js';
-import { executeJob, stepRecords } from './executor.js';
+import { executeJob, RUNNER_LOST, stepRecords } from './executor.js';
 import type { Conclusion, JobRecord, RunRecord, SimRunner } from './model.js';
 import { node24 } from './node24.js';
+import { OidcIssuer } from './oidc.js';
 import { parseWorkflow, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile } from './workflow.js';
 
 const iso = (ms = Date.now()): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -38,6 +39,12 @@ export function jobPermissions(workflow: Workflow, job: RunRecord['jobs'][number
   return out;
 }
 
+/** Whether the job's (else the workflow's) permissions grant `id-token: write`. */
+export function mayRequestIdToken(workflow: Workflow, job: RunRecord['jobs'][number]['spec']): boolean {
+  const block = job.permissions ?? workflow.permissions;
+  return block === 'write-all' || (typeof block === 'object' && block['id-token'] === 'write');
+}
+
 /** A workflow file that failed to load, as GitHub lists it under the commit. */
 export interface WorkflowFileProblem {
   repo: string;
@@ -57,8 +64,16 @@ export class ActionsRuntime {
   private readonly runNumbers = new Map<string, number>();
   private readonly executing = new Set<Promise<void>>();
   private actionsApp: App | undefined;
+  /** Bearer → job, for the OIDC token requests of running jobs. */
+  private readonly idTokenRequests = new Map<string, number>();
+  private issuer: OidcIssuer | undefined;
 
   constructor(private readonly sim: Sim) {}
+
+  /** The OIDC issuer at `<apiUrl>/_sim/oidc` (made on first use: the runtime is built before the sim's URLs are set). */
+  get oidc(): OidcIssuer {
+    return (this.issuer ??= new OidcIssuer(`${this.sim.urls.api}/_sim/oidc`));
+  }
 
   // ---- runners ------------------------------------------------------------------------------
 
@@ -77,6 +92,21 @@ export class ActionsRuntime {
     if (!r) return;
     r.registered = false;
     if (r.busyWith === null) this.runners.delete(id);
+  }
+
+  /**
+   * Kills a runner as a machine dies: its job's processes get SIGKILL at once, the runner is gone,
+   * and the job fails with GitHub's lost-runner message.
+   */
+  killRunner(id: number): void {
+    const r = this.runners.get(id);
+    if (!r) return;
+    r.registered = false;
+    this.runners.delete(id);
+    const job = r.busyWith === null ? undefined : this.jobs.get(r.busyWith);
+    if (!job) return;
+    job.log.push(`${new Date().toISOString()} ##[error]The self-hosted runner: ${r.name} lost communication with the server. Verify the machine is running and has a healthy network connection. Anything in your workflow that terminates the runner process, starves it for CPU/Memory, or blocks its network access can cause this error.`);
+    job.abort?.abort(RUNNER_LOST);
   }
 
   // ---- triggers -----------------------------------------------------------------------------
@@ -231,6 +261,8 @@ export class ActionsRuntime {
         abort: null,
         token: null,
         tokenPermissions: jobPermissions(run.workflow.workflow, spec),
+        idToken: mayRequestIdToken(run.workflow.workflow, spec),
+        idTokenRequest: null,
       };
       this.jobs.set(job.id, job);
       return job;
@@ -265,6 +297,10 @@ export class ActionsRuntime {
     const token = this.sim.tokens.issue({ installationId: inst.id, appId: inst.appId, expiresAt: Date.now() + 6 * 3600_000, permissions: job.tokenPermissions, repositories: [repo.fullName] });
     job.token = token.token;
     job.abort = new AbortController();
+    if (job.idToken) {
+      job.idTokenRequest = randomBytes(24).toString('hex');
+      this.idTokenRequests.set(job.idTokenRequest, job.id);
+    }
     if (run.status === 'queued') {
       run.status = 'in_progress';
       run.updatedAt = iso();
@@ -288,6 +324,7 @@ export class ActionsRuntime {
         node24,
         fetchAction: (fullName, ref, into) => this.fetchAction(fullName, ref, into),
         signal: job.abort.signal,
+        idTokenRequest: job.idTokenRequest ? { url: `${this.oidc.issuer}/token?api-version=2.0`, token: job.idTokenRequest } : null,
         changed: () => undefined,
       });
     } catch (e) {
@@ -295,12 +332,14 @@ export class ActionsRuntime {
       conclusion = 'failure';
     }
     this.sim.tokens.expire(token.token);
+    if (job.idTokenRequest) this.idTokenRequests.delete(job.idTokenRequest);
     runner.busyWith = null;
     if (!runner.registered || runner.ephemeral) {
       runner.registered = false;
       this.runners.delete(runner.id);
     }
-    await this.completeJob(job, run.cancelRequested ? 'cancelled' : conclusion);
+    const lost = job.abort?.signal.reason === RUNNER_LOST;
+    await this.completeJob(job, lost ? 'failure' : run.cancelRequested ? 'cancelled' : conclusion);
     void this.schedule();
   }
 
@@ -352,6 +391,45 @@ export class ActionsRuntime {
     }
     inst.repositories.add(repo.fullName);
     return inst;
+  }
+
+  /**
+   * An ID token for the running job that holds `bearer` (null when none does), with GitHub's claims;
+   * `aud` defaults, as on GitHub, to the URL of the repository owner.
+   */
+  idTokenFor(bearer: string, audience: string | null): string | null {
+    const job = this.jobs.get(this.idTokenRequests.get(bearer) ?? -1);
+    if (!job || job.status !== 'in_progress') return null;
+    const run = this.runs.get(job.runId)!;
+    const repo = this.sim.repo(run.repo);
+    const workflowRef = `${repo.fullName}/${run.workflow.path}@${run.ref}`;
+    const subject = run.event === 'pull_request' ? 'pull_request' : `ref:${run.ref}`;
+    return this.oidc.sign({
+      sub: `repo:${repo.fullName}:${subject}`,
+      aud: audience ?? `${this.sim.urls.html}/${repo.owner.login}`,
+      ref: run.ref,
+      ref_type: run.ref.startsWith('refs/tags/') ? 'tag' : 'branch',
+      sha: run.sha,
+      repository: repo.fullName,
+      repository_id: String(repo.id),
+      repository_owner: repo.owner.login,
+      repository_owner_id: String(repo.owner.id),
+      repository_visibility: 'private',
+      run_id: String(run.id),
+      run_number: String(run.runNumber),
+      run_attempt: String(run.runAttempt),
+      actor: run.actor.login,
+      actor_id: String(run.actor.id),
+      event_name: run.event,
+      workflow: run.name,
+      workflow_ref: workflowRef,
+      workflow_sha: run.headSha,
+      job_workflow_ref: workflowRef,
+      job_workflow_sha: run.headSha,
+      runner_environment: 'self-hosted',
+      head_ref: run.event === 'pull_request' ? (run.headBranch ?? '') : '',
+      base_ref: run.event === 'pull_request' ? ((run.eventPayload.pull_request as { base?: { ref?: string } } | undefined)?.base?.ref ?? '') : '',
+    });
   }
 
   // ---- cancel and re-run --------------------------------------------------------------------
