@@ -3,6 +3,7 @@
  * URLs, a seeded demo app (id, private key path, webhook secret) and a demo repository.
  *
  *   npm run sim -- --webhook-url http://127.0.0.1:3000/api/github/webhooks --port 4000
+ *   npm run sim -- --runner agora --runner gpu,big     # two self-hosted runners with those labels
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,9 +20,10 @@ const program = new Command('github-sim')
   .option('--strict', 'fail requests whose responses break the OpenAPI contract', false)
   .option('--custom-ref-webhooks', 'emit push webhooks for refs outside refs/heads and refs/tags', false)
   .option('--seed <n>', 'fault-injection seed', '1')
+  .option('--runner <labels>', 'register a self-hosted Actions runner with these comma-separated labels (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
   .parse();
 
-const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string }>();
+const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string; runner: string[] }>();
 const [owner, name] = opts.repo.split('/');
 if (!owner || !name) {
   process.stderr.write(`--repo must be owner/name, got '${opts.repo}'\n`);
@@ -38,6 +40,7 @@ const repo = await sim.createRepo(owner, name, {
   'plan.json': JSON.stringify({ id: 'demo', queue: 'default', items: [{ id: 'hello', executor: 'command', inputs: { run: 'echo hello' }, depends_on: [], resourceLocks: [] }] }, null, 2) + '\n',
 });
 const installationId = sim.installApp(app.appId, repo.fullName);
+const runners = opts.runner.map((labels) => sim.addRunner({ labels: labels.split(',').map((l) => l.trim()).filter(Boolean) })).map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
 
 process.stdout.write(
   JSON.stringify({
@@ -47,6 +50,7 @@ process.stdout.write(
     app: { id: app.appId, slug: app.slug, clientId: app.clientId, privateKeyPath, webhookSecret: app.webhookSecret, webhookUrl: opts.webhookUrl },
     installationId,
     repo: { ...repo, cloneUrl: `${sim.gitUrl}/${repo.fullName}.git` },
+    runners,
   }) + '\n',
 );
 
