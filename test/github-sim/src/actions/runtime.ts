@@ -18,7 +18,7 @@ import { executeJob, RUNNER_LOST, stepRecords } from './executor.js';
 import type { Conclusion, JobRecord, RunRecord, SimRunner } from './model.js';
 import { node24 } from './node24.js';
 import { OidcIssuer } from './oidc.js';
-import { parseWorkflow, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile } from './workflow.js';
+import { parseWorkflow, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
 
 const iso = (ms = Date.now()): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -29,7 +29,7 @@ const SCOPES = ['actions', 'attestations', 'checks', 'contents', 'deployments', 
 const DEFAULT_PERMISSIONS: Permissions = { contents: 'read', packages: 'read' };
 
 /** The token permissions of a job: the job's block, else the workflow's, else the restricted default. */
-export function jobPermissions(workflow: Workflow, job: RunRecord['jobs'][number]['spec']): Permissions {
+export function jobPermissions(workflow: Workflow, job: WorkflowJobSpec): Permissions {
   const block = job.permissions ?? workflow.permissions;
   const out: Permissions = {};
   if (block === undefined) Object.assign(out, DEFAULT_PERMISSIONS);
@@ -40,7 +40,7 @@ export function jobPermissions(workflow: Workflow, job: RunRecord['jobs'][number
 }
 
 /** Whether the job's (else the workflow's) permissions grant `id-token: write`. */
-export function mayRequestIdToken(workflow: Workflow, job: RunRecord['jobs'][number]['spec']): boolean {
+export function mayRequestIdToken(workflow: Workflow, job: WorkflowJobSpec): boolean {
   const block = job.permissions ?? workflow.permissions;
   return block === 'write-all' || (typeof block === 'object' && block['id-token'] === 'write');
 }
@@ -167,7 +167,7 @@ export class ActionsRuntime {
   async dispatch(repo: Repo, workflowId: string, ref: string, rawInputs: Record<string, unknown>, actor: User, payload: Record<string, unknown>): Promise<void> {
     const commit = await repo.git.resolve(ref, 'commit');
     if (!commit) throw new HttpError(422, `No ref found for: ${ref}`);
-    const path = await this.workflowPath(repo, commit, workflowId);
+    const path = this.workflowPath(repo, workflowId);
     const text = await repo.git.text(['cat-file', '-p', `${commit}:${path}`]).catch(() => null);
     if (text === null) throw notFound();
     let wf: WorkflowFile;
@@ -186,11 +186,11 @@ export class ActionsRuntime {
     await this.createRun(repo, wf, { event: 'workflow_dispatch', headSha: commit, sha: commit, ref: fullRef, headBranch: branch, actor, inputs, eventPayload: { ...payload, inputs: rawInputs, ref: fullRef } });
   }
 
-  private async workflowPath(repo: Repo, commit: string, workflowId: string): Promise<string> {
+  /** A dispatch names a workflow by file name or by the id a run of it was given. */
+  private workflowPath(repo: Repo, workflowId: string): string {
     if (!/^\d+$/.test(workflowId)) return `.github/workflows/${workflowId}`;
     const found = [...this.workflowIds].find(([k, id]) => id === Number(workflowId) && k.startsWith(`${repo.fullName}:`));
     if (!found) throw notFound();
-    void commit;
     return found[0].slice(repo.fullName.length + 1);
   }
 
