@@ -54,7 +54,7 @@ jobs:
           sleep 600
 `;
 
-describe('actions: the OIDC token endpoint and a killed runner', () => {
+describe('actions: the OIDC token endpoint, a dispatch failing after effect, a killed runner', () => {
   let w: World;
   let mock: SigstoreMock;
   beforeAll(async () => {
@@ -128,6 +128,19 @@ describe('actions: the OIDC token endpoint and a killed runner', () => {
 
   it('a job without id-token: write has no token request variables', async () => {
     await dispatch('plain.yml');
+    expect((await completedRun('.github/workflows/plain.yml')).conclusion).toBe('success');
+  });
+
+  it('a dispatch answered 502 after it took effect has started its run all the same', async () => {
+    const before = [...w.sim.sim.actions.runs.values()].filter((r) => r.workflow.path === '.github/workflows/plain.yml').length;
+    w.sim.setFaults({ dispatchErrorAfterEffectRate: 1 });
+    try {
+      await expect(dispatch('plain.yml')).rejects.toMatchObject({ status: 502 });
+    } finally {
+      w.sim.setFaults({});
+    }
+    const runs = [...w.sim.sim.actions.runs.values()].filter((r) => r.workflow.path === '.github/workflows/plain.yml');
+    expect(runs).toHaveLength(before + 1);
     expect((await completedRun('.github/workflows/plain.yml')).conclusion).toBe('success');
   });
 

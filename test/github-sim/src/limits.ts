@@ -29,6 +29,11 @@ export interface SimFaults {
   gitLatencyMs?: number | [number, number];
   /** Probability in [0,1] that a webhook delivery is dropped (recorded as failed, never sent). */
   dropWebhookRate?: number;
+  /**
+   * Probability in [0,1] that a `workflow_dispatch` is answered 502 after it took effect (the dispatch
+   * is recorded and its run created): a client that retries must not start the work twice.
+   */
+  dispatchErrorAfterEffectRate?: number;
 }
 
 export const SECONDARY_LIMIT_MESSAGE =
@@ -130,6 +135,7 @@ export class FaultInjector {
   private readonly latency: SeededRandom;
   private readonly drops: SeededRandom;
   private readonly gitLatency: SeededRandom;
+  private readonly afterEffect: SeededRandom;
 
   constructor(
     private readonly faults: SimFaults,
@@ -139,6 +145,7 @@ export class FaultInjector {
     this.latency = new SeededRandom(seed ^ 0x5eed0002);
     this.drops = new SeededRandom(seed ^ 0x5eed0003);
     this.gitLatency = new SeededRandom(seed ^ 0x5eed0004);
+    this.afterEffect = new SeededRandom(seed ^ 0x5eed0005);
   }
 
   /** A 5xx status to answer instead, or null. */
@@ -161,6 +168,12 @@ export class FaultInjector {
   dropWebhook(): boolean {
     const rate = this.faults.dropWebhookRate ?? 0;
     return rate > 0 && this.drops.next() < rate;
+  }
+
+  /** Whether this dispatch, already done, is answered with a 502. */
+  dispatchErrorAfterEffect(): boolean {
+    const rate = this.faults.dispatchErrorAfterEffectRate ?? 0;
+    return rate > 0 && this.afterEffect.next() < rate;
   }
 }
 

@@ -1,7 +1,14 @@
 /** workflow_dispatch (a run of the Actions runtime, or with it off only the runner hooks) and repository_dispatch. */
 import { HttpError, notFound } from '../http.js';
 import { userJson, webhookRepoJson } from '../shapes.js';
-import type { Route } from '../route.js';
+import type { Route, RouteResult } from '../route.js';
+import type { Sim } from '../sim.js';
+
+/** 204, or the injected 502 of a dispatch that took effect anyway (`dispatchErrorAfterEffectRate`). */
+function afterEffect(sim: Sim): RouteResult {
+  if (sim.faults.dispatchErrorAfterEffect()) throw new HttpError(502, 'Server Error');
+  return { status: 204 };
+}
 
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -23,7 +30,7 @@ export const actionRoutes: Route[] = [
         const payload = { workflow: workflowId, repository: webhookRepoJson(repo, sim.urls), sender: userJson(sender, sim.urls) };
         await sim.actions.dispatch(repo, workflowId, body.ref, inputs, sender, payload);
         sim.recordDispatch({ kind: 'workflow_dispatch', repo: repo.fullName, installationId: req.caller.installation.id, workflowId, ref: body.ref, inputs, at: now() });
-        return { status: 204 };
+        return afterEffect(sim);
       }
       const commit = await repo.git.resolve(body.ref, 'commit');
       if (!commit) throw new HttpError(422, `No ref found for: ${body.ref}`);
@@ -34,7 +41,7 @@ export const actionRoutes: Route[] = [
         if (!/workflow_dispatch/.test(file)) throw new HttpError(422, "Workflow does not have 'workflow_dispatch' trigger");
       }
       sim.recordDispatch({ kind: 'workflow_dispatch', repo: repo.fullName, installationId: req.caller.installation.id, workflowId, ref: body.ref, inputs, at: now() });
-      return { status: 204 };
+      return afterEffect(sim);
     },
   },
   {
