@@ -205,8 +205,18 @@ let cliProbe: Promise<boolean> | null = null;
 /** Whether the `git` CLI can be used (probed once per process; AGORA_GIT_CLI=0 says no). */
 export function gitCliAvailable(): Promise<boolean> {
   if (process.env.AGORA_GIT_CLI === '0') return Promise.resolve(false);
-  cliProbe ??= new Promise((done) => {
-    execFile('git', ['--version'], { env: gitEnvironment(), timeout: 10_000 }, (err, stdout) => done(!err && stdout.startsWith('git version')));
-  });
+  cliProbe ??= gitCliVersion().then((v) => v !== null);
   return cliProbe;
+}
+
+/**
+ * The first line of `git --version` as found on this process's PATH, or null when no working `git` is
+ * there. Not cached and blind to AGORA_GIT_CLI: for callers that cannot do without git.
+ */
+export function gitCliVersion(): Promise<string | null> {
+  return new Promise((done) => {
+    execFile('git', ['--version'], { env: gitEnvironment(), timeout: 10_000 }, (err, stdout) =>
+      done(!err && stdout.startsWith('git version') ? stdout.trim().split('\n')[0]! : null),
+    );
+  });
 }

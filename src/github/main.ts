@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Probot, Server } from 'probot';
 import { AgoraError } from '../errors.js';
+import { gitCliVersion } from '../git/git-cli.js';
 import { agoraApp, agoraFromEnv } from './app.js';
 import type { AgoraGitHub } from './agora-github.js';
 import { agoraOctokit } from './octokit.js';
@@ -30,6 +31,7 @@ export async function startAppServer(env: NodeJS.ProcessEnv = process.env): Prom
       'register the app from app.yml, then set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET from its settings page (docs/github-app.md)',
     );
   }
+  await requireGit();
   const privateKey = env.PRIVATE_KEY ?? (await readKeyFile(env.PRIVATE_KEY_PATH as string));
   const baseUrl = env.AGORA_GITHUB_API_URL ?? (env.GHE_HOST ? `${env.GHE_PROTOCOL ?? 'https'}://${env.GHE_HOST}/api/v3` : undefined);
   const logLevel = (env.LOG_LEVEL ?? 'info') as 'info';
@@ -63,6 +65,21 @@ export async function startAppServer(env: NodeJS.ProcessEnv = process.env): Prom
       await service.close();
     },
   };
+}
+
+/**
+ * Every repository event starts by fetching into the repository's mirror, and every run pushes its refs,
+ * with the git CLI (remote-sync.ts: an atomic push with a lease per ref is the remote compare-and-swap,
+ * which isomorphic-git's push cannot express). Without git the app could only refuse unsigned webhooks,
+ * so it does not start. Checked on this process's PATH, the one the git runner uses.
+ */
+async function requireGit(): Promise<void> {
+  if ((await gitCliVersion()) !== null) return;
+  throw new AgoraError(
+    'git-cli-missing',
+    `agora app needs the git command, and none runs from PATH=${process.env.PATH ?? '(unset)'}`,
+    'install git where the app runs, or put it on PATH (docs/github-app.md, "Run the server"; the Dockerfile\'s default build installs it)',
+  );
 }
 
 async function readKeyFile(path: string): Promise<string> {

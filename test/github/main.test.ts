@@ -6,6 +6,7 @@ import { startAppServer, type RunningApp } from '../../src/github/main.js';
 import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
 import { freePort } from '../../src/github/free-port.js';
 import { scaled } from '../support/eventually.js';
+import { agora } from '../support/repo.js';
 
 
 /** `agora app` as started from the environment: Probot's own Server receiving the simulator's webhooks. */
@@ -41,6 +42,17 @@ describe('agora app (the server entry point)', () => {
 
   it('refuses to start without the app identity, naming what is missing', async () => {
     await expect(startAppServer({ APP_ID: '1' })).rejects.toThrow(/WEBHOOK_SECRET, PRIVATE_KEY \(or PRIVATE_KEY_PATH\)/);
+  });
+
+  it('refuses to start without git, naming it and PATH, without a stack', async () => {
+    // The CLI as a child (node by its own path), its PATH holding no git: the mirror could never fetch.
+    const gh = sim.createApp({ webhookUrl: 'http://127.0.0.1:9/unused', secret: 's3cret' });
+    const env = { PATH: cacheDir, APP_ID: String(gh.appId), PRIVATE_KEY: gh.privateKey, WEBHOOK_SECRET: 's3cret', PORT: String(await freePort()), HOST: '127.0.0.1', AGORA_GITHUB_API_URL: sim.apiUrl, AGORA_CACHE_DIR: cacheDir };
+    const res = await agora(cacheDir, ['app'], env, scaled(20_000)); // an app that started anyway would never exit
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`agora: agora app needs the git command, and none runs from PATH=${cacheDir}`);
+    expect(res.stderr).toContain('hint: install git where the app runs');
+    expect(res.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('refuses a bad number in the environment, naming the variable and what it means', async () => {
