@@ -35,6 +35,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends git ca-certific
     && rm -rf /var/lib/apt/lists/*
 
 FROM ${BASE} AS git-base
+# One instruction: Podman 4.3's build leaves the working container of an empty stage behind.
+LABEL org.agora.git=base
 
 FROM ${BASE} AS git-host
 COPY git-root/ /
