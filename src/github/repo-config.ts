@@ -12,6 +12,9 @@ import { blobAt } from './plan-commit.js';
 
 export const REPO_CONFIG_PATH = '.github/agora.yml';
 
+/** The largest `.github/agora.yml` read (it holds one short key): a larger one is refused unread. */
+export const MAX_REPO_CONFIG_BYTES = 64 * 1024;
+
 const RepoConfigSchema = z
   .object({
     plan: z
@@ -25,12 +28,22 @@ const RepoConfigSchema = z
 
 export type RepoConfig =
   | { ok: true; planPath: string; /** Where the plan path came from. */ from: 'repository' | 'app' }
-  | { ok: false; problems: Problem[]; text: string };
+  | { ok: false; problems: Problem[]; text: string; /** The file's blob when it was refused unread (too large); `text` is then empty. */ blob?: Oid };
 
 /** Reads `.github/agora.yml` at `sha`: the plan path it names, else `appPlanPath`; or every problem in it, by path. */
-export async function readRepoConfig(store: GitStore, sha: Oid, appPlanPath: string): Promise<RepoConfig> {
+export async function readRepoConfig(store: GitStore & { objectSize(oid: Oid): Promise<number> }, sha: Oid, appPlanPath: string): Promise<RepoConfig> {
   const blob = await blobAt(store, sha, REPO_CONFIG_PATH);
   if (!blob) return { ok: true, planPath: appPlanPath, from: 'app' };
+  // The size from the blob's header: a repository cannot make the app load a huge file to parse.
+  const bytes = await store.objectSize(blob);
+  if (bytes > MAX_REPO_CONFIG_BYTES) {
+    return {
+      ok: false,
+      text: '',
+      blob,
+      problems: [{ path: REPO_CONFIG_PATH, message: `${bytes} bytes is too large (at most ${MAX_REPO_CONFIG_BYTES}); the file may set only \`plan\` (the plan file's path)` }],
+    };
+  }
   const text = new TextDecoder().decode(await store.readBlob(blob));
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
