@@ -1,0 +1,90 @@
+import { TERMINAL_ITEM_STATUSES, type ItemState, type ItemStatus } from '../engine/types.js';
+import { conclusionOf, type CheckConclusion } from './check-text.js';
+
+/**
+ * Which item check runs to create or update, decided from what GitHub shows and what the run's state is.
+ * Pure: no I/O, the time is an argument. The reporter (check-reporter.ts) performs the writes in order
+ * and records each one as shown only once GitHub accepted it, so a write that failed is planned again by
+ * the next report.
+ */
+
+/** What the App has shown on GitHub for a run's items. */
+export interface ShownChecks {
+  /** The check run of each item that has one (the newest, after a reopen). */
+  readonly ids: ReadonlyMap<string, number>;
+  /** The status each item's check last showed; absent: shown queued, or not shown. */
+  readonly statuses: ReadonlyMap<string, ItemStatus>;
+}
+
+export interface CheckPlanInput {
+  /** The audit seq of the state to report, and of the last state reported (an older one is not reported). */
+  seq: number;
+  reportedSeq: number;
+  items: readonly ItemState[];
+  now: number;
+  /** How long an item that waited must have been running before its check shows `in_progress`. */
+  progressDelayMs: number;
+  /** True when the item's attempt already ended here and the next commit records it. */
+  pendingOutcome(itemId: string): boolean;
+}
+
+export type CheckWrite =
+  /**
+   * A new check run: the item's first (`first`), or a new one for a new attempt after a Retry reopened a
+   * finished item (`reopened`; GitHub keeps the old one in the history). `shows` is what it shows once
+   * created: `running` when created in progress, else nothing (queued).
+   */
+  | { kind: 'create'; itemId: string; why: 'first' | 'reopened'; status: 'queued' | 'in_progress'; shows: 'running' | undefined }
+  /** The item's check goes to `in_progress`. */
+  | { kind: 'progress'; itemId: string }
+  /** The item's check is completed; a failed item's offers Retry. */
+  | { kind: 'complete'; itemId: string; status: ItemStatus; conclusion: CheckConclusion; retry: boolean };
+
+export interface CheckPlan {
+  /** False when the state is older than one already reported: nothing is written. */
+  report: boolean;
+  writes: CheckWrite[];
+  /** When set: report again in this many ms (an item becomes due to show `in_progress` then). */
+  laterMs?: number;
+}
+
+export function planCheckWrites(shown: ShownChecks, input: CheckPlanInput): CheckPlan {
+  if (input.seq < input.reportedSeq) return { report: false, writes: [] };
+  const writes: CheckWrite[] = [];
+  let laterMs: number | undefined;
+  for (const item of input.items) {
+    const before = shown.statuses.get(item.id);
+    const running = item.status === 'running';
+    if (!shown.ids.has(item.id)) {
+      // First report of a new run: running items are created in progress, waiting ones queued; a terminal
+      // one (a cancel came first) is created queued and completed just below.
+      writes.push({ kind: 'create', itemId: item.id, why: 'first', status: running ? 'in_progress' : 'queued', shows: running ? 'running' : undefined });
+      if (!TERMINAL_ITEM_STATUSES.has(item.status)) continue;
+    }
+    if (before === item.status) continue;
+    if (before !== undefined && TERMINAL_ITEM_STATUSES.has(before) && !TERMINAL_ITEM_STATUSES.has(item.status)) {
+      writes.push({ kind: 'create', itemId: item.id, why: 'reopened', status: running ? 'in_progress' : 'queued', shows: running ? 'running' : undefined });
+      continue;
+    }
+    if (running && !TERMINAL_ITEM_STATUSES.has(before ?? 'pending')) {
+      const delay = input.progressDelayMs;
+      const ranFor = item.startedAt === undefined ? delay : input.now - item.startedAt;
+      if (ranFor < delay) {
+        laterMs ??= delay - ranFor;
+        continue;
+      }
+      // It already finished here; the next commit records it, and its report completes the check in one write.
+      if (input.pendingOutcome(item.id)) continue;
+      writes.push({ kind: 'progress', itemId: item.id });
+    } else if (TERMINAL_ITEM_STATUSES.has(item.status)) {
+      const conclusion = conclusionOf(item.status);
+      if (conclusion) writes.push({ kind: 'complete', itemId: item.id, status: item.status, conclusion, retry: item.status === 'failed' });
+    }
+  }
+  return { report: true, writes, ...(laterMs !== undefined ? { laterMs } : {}) };
+}
+
+/** The items whose final state the checks do not show yet (a run's checks are completed only once none is left). */
+export function unsettledItems(shown: ShownChecks, items: readonly ItemState[]): ItemState[] {
+  return items.filter((i) => TERMINAL_ITEM_STATUSES.has(i.status) && shown.statuses.get(i.id) !== i.status);
+}
