@@ -10,17 +10,17 @@ export async function blobAt(store: GitStore, commit: Oid, path: string): Promis
 
 export type PlanCommit =
   | { kind: 'plan'; planBlob: Oid }
-  | { kind: 'ignored'; why: string };
+  | { kind: 'ignored'; code: 'agora-commit' | 'no-plan-file' | 'plan-unchanged'; why: string };
 
 /** A commit starts a run when it is not Agora's own and its plan file differs from its first parent's. */
 export async function classifyCommit(store: GitStore, sha: Oid, planPath: string): Promise<PlanCommit> {
   const commit = await store.readCommit(sha);
-  if (/^Agora-Run: /m.test(commit.message)) return { kind: 'ignored', why: 'a commit written by Agora' };
+  if (/^Agora-Run: /m.test(commit.message)) return { kind: 'ignored', code: 'agora-commit', why: 'a commit written by Agora' };
   const planBlob = await blobAt(store, sha, planPath);
-  if (!planBlob) return { kind: 'ignored', why: `no ${planPath} in the commit` };
+  if (!planBlob) return { kind: 'ignored', code: 'no-plan-file', why: `no ${planPath} in the commit` };
   const parent = commit.parents[0];
   if (parent && (await store.hasObject(parent)) && (await blobAt(store, parent, planPath)) === planBlob) {
-    return { kind: 'ignored', why: `${planPath} did not change` };
+    return { kind: 'ignored', code: 'plan-unchanged', why: `${planPath} did not change` };
   }
   return { kind: 'plan', planBlob };
 }

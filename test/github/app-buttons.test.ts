@@ -127,7 +127,7 @@ describe('check run buttons', () => {
     const before = w.agora.actionOutcomes.length;
     await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed' });
     await until('the deletion to be handled', async () => w.agora.actionOutcomes.length > before, w);
-    expect(w.agora.actionOutcomes.slice(before)).toEqual([{ kind: 'ignored', why: `branch doomed-copy still points at ${sha.slice(0, 12)}` }]);
+    expect(w.agora.actionOutcomes.slice(before)).toEqual([{ kind: 'ignored', code: 'branch-still-at-commit', why: `branch doomed-copy still points at ${sha.slice(0, 12)}` }]);
     expect((await checkRuns(w, sha)).get('agora / slow')!.status).toBe('in_progress');
     await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed-copy' });
     await w.quiesce();

@@ -23,7 +23,7 @@ describe('pushes the app ignores', () => {
     const heads = branchPushes.map((d) => (JSON.parse(d.body) as { after: string }).after);
     expect(heads).toHaveLength(2); // the person's plan commit, then the app's patch commit
     const patchHead = heads[1]!;
-    expect(w.agora.outcomes).toContainEqual({ kind: 'ignored', why: 'a commit written by Agora' });
+    expect(w.agora.outcomes).toContainEqual({ kind: 'ignored', code: 'agora-commit', why: 'a commit written by Agora' });
     expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toEqual([{ kind: 'started', runId: `own-${planSha.slice(0, 12)}` }]);
     expect([...(await checkRuns(w, patchHead)).keys()]).toEqual(['agora / audit']);
     expect((await checkRuns(w, planSha)).get('agora')).toMatchObject({ conclusion: 'success' });

@@ -1,0 +1,94 @@
+import type { AppOutcomeEvent, RepoHandle } from './app-events.js';
+import type { ResolvedOptions } from './app-options.js';
+import { RepoContext } from './repo-context.js';
+import { offersLocal, secretsFor } from './worker-policy.js';
+
+/**
+ * What the App's parts share within one process: the resolved options, whether it is stopping, the runs
+ * it drives, its background work and its repository contexts. Caches and bookkeeping only: every state
+ * that matters lives in the repositories (refs/agora/*).
+ */
+
+/** A run this process drives (hosted-run.ts), as the other parts see it. */
+export interface DrivenRun {
+  /** Makes the driver look at the run now (a request was recorded, the lease was lost). */
+  wake(): void;
+  /** Stops the run's workers (recorded as interrupted, or nothing recorded when killed), then wakes it. */
+  stop(why: string): Promise<void>;
+}
+
+export class AppState {
+  /** Set by close and kill: nothing new starts. */
+  closed = false;
+  /** Set by kill (a simulated crash): nothing more is written. */
+  killed = false;
+  /** The runs driven here, by run id. */
+  readonly active = new Map<string, DrivenRun>();
+  /** Runs this process drives or is about to (claimed synchronously, so two paths never drive one run). */
+  readonly claimed = new Set<string>();
+  private readonly work = new Set<Promise<unknown>>();
+  private readonly repos = new Map<string, Promise<RepoContext>>();
+
+  constructor(readonly opts: ResolvedOptions) {}
+
+  get log() {
+    return this.opts.log;
+  }
+
+  emit(e: AppOutcomeEvent): void {
+    this.opts.onOutcome(e);
+  }
+
+  /** Keeps `p` as background work until it settles ({@link idle} waits for it). */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.work.add(p);
+    void p.finally(() => this.work.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Resolves when no event handling and no run is in progress. */
+  async idle(): Promise<void> {
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+  }
+
+  get busy(): boolean {
+    return this.work.size > 0;
+  }
+
+  /** The repository's context (its mirror, store, workers), opened once per repository id. */
+  repoFor(ev: RepoHandle): Promise<RepoContext> {
+    const fullName = `${ev.owner}/${ev.repo}`.toLowerCase();
+    // By id too: a name can pass to another repository, which must not inherit this one's trust.
+    const key = `${fullName}#${ev.repositoryId ?? ''}`;
+    const token = ev.token;
+    let ctx = this.repos.get(key);
+    if (!ctx) {
+      ctx = RepoContext.open({
+        cacheDir: this.opts.cacheDir,
+        fullName,
+        ...(ev.repositoryId !== undefined ? { repositoryId: ev.repositoryId } : {}),
+        cloneUrl: ev.cloneUrl,
+        config: this.opts.config,
+        token,
+        clock: this.opts.clock,
+        offerLocal: offersLocal(this.opts.policy, ev.repositoryId),
+        secrets: secretsFor(this.opts.policy, ev.repositoryId),
+      });
+      ctx.catch(() => this.repos.delete(key));
+      this.repos.set(key, ctx);
+    } else void ctx.then((c) => c.useToken(token));
+    return ctx;
+  }
+
+  /** Remote pushes and refused pushes (CAS conflicts) across repositories. */
+  async gitStats(): Promise<{ pushes: number; conflicts: number }> {
+    let pushes = 0;
+    let conflicts = 0;
+    for (const r of this.repos.values()) {
+      const { store } = await r;
+      pushes += store.pushes;
+      conflicts += store.conflicts;
+    }
+    return { pushes, conflicts };
+  }
+}

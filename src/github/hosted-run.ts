@@ -1,0 +1,265 @@
+import type { ItemStatus } from '../engine/types.js';
+import { firstParentChain } from '../git/history.js';
+import type { Oid } from '../git/types.js';
+import { RunDriver } from '../runs/driver.js';
+import { RunLease } from '../runs/lease.js';
+import type { LeaseKeeper } from '../runs/lease-keeper.js';
+import type { StoredRun } from '../runs/state-store.js';
+import type { PlanEvent } from './app-events.js';
+import type { AppState, DrivenRun } from './app-state.js';
+import { finishAudit, postGate, type AuditOutcome } from './audit-release.js';
+import { CheckReporter, type ReportedRun } from './check-reporter.js';
+import { runConclusion, runSummary } from './check-text.js';
+import { landPatches } from './land-patches.js';
+import type { RepoContext } from './repo-context.js';
+
+/**
+ * One run driven by this process: the driver's loop, the lease kept alive and the run re-read from
+ * GitHub between ticks, and, when the run ends, its finish (patches pushed onto the branch, the audit
+ * published, the run check completed), tried again when GitHub refuses. Its check runs are written by its
+ * {@link CheckReporter}.
+ */
+export class HostedRun implements DrivenRun, ReportedRun {
+  readonly runId: string;
+  readonly driver: RunDriver;
+  readonly checks: CheckReporter;
+  /** When the run was last re-read from GitHub (or pushed there, which proves GitHub holds this state). */
+  private refreshedAt: number;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+
+  private constructor(
+    private readonly app: AppState,
+    readonly ev: PlanEvent,
+    readonly repo: RepoContext,
+    stored: StoredRun,
+    runCheck: number,
+    shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus> },
+    private readonly lease: LeaseKeeper,
+    /** After the run stopped being driven here (not on close or kill): drive it again if a Retry reopened it meanwhile. */
+    private readonly reopened: (run: HostedRun) => Promise<void>,
+  ) {
+    this.runId = stored.runId;
+    this.refreshedAt = app.opts.clock();
+    this.checks = new CheckReporter(app, this, runCheck, shown);
+    this.driver = new RunDriver(stored, repo.attempt, {
+      wake: () => this.wake(),
+      onCommit: (run) => {
+        this.refreshedAt = this.app.opts.clock(); // the push landed: GitHub holds exactly this state
+        this.checks.enqueue(run);
+      },
+    });
+  }
+
+  /**
+   * Drives a claimed run in the background until it ends (and again if a button reopens it meanwhile).
+   * `shown` are the run's check runs already on GitHub (none for a new run: the first report creates them).
+   */
+  static drive(
+    app: AppState,
+    args: { ev: PlanEvent; repo: RepoContext; stored: StoredRun; runCheck: number; shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus> }; lease: LeaseKeeper },
+    reopened: (run: HostedRun) => Promise<void>,
+  ): HostedRun {
+    const run = new HostedRun(app, args.ev, args.repo, args.stored, args.runCheck, args.shown, args.lease, reopened);
+    app.active.set(run.runId, run);
+    app.track(run.loop().catch((e: unknown) => app.log.error(`agora: ${run.runId}: ${(e as Error).stack ?? String(e)}`)));
+    return run;
+  }
+
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  async stop(why: string): Promise<void> {
+    await this.driver.shutdown(why);
+    this.wake();
+  }
+
+  current(): StoredRun {
+    return this.driver.run;
+  }
+
+  pendingOutcome(itemId: string): boolean {
+    return this.driver.hasPendingOutcome(itemId);
+  }
+
+  live(): boolean {
+    return this.app.active.get(this.runId) === this && !this.app.killed;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.woken) {
+        this.woken = false;
+        resolve();
+        return;
+      }
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        this.woken = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const { app, driver, repo } = this;
+    const { opts } = app;
+    try {
+      let firstTick = true;
+      for (;;) {
+        for (;;) {
+          if (app.killed) return;
+          await driver.tick();
+          if (firstTick) this.checks.enqueue(driver.run); // every item gets its check, even if the tick committed nothing
+          firstTick = false;
+          if (app.killed) return;
+          if (driver.run.state.status !== 'running' && !driver.busy) break;
+          if (app.closed && !driver.busy) break;
+          const at = driver.wakeAt;
+          await this.sleep(Math.min(opts.pollMs, opts.lease.refreshMs, at === undefined ? Infinity : Math.max(0, at - opts.clock())));
+          if (!app.closed && !(await this.keepLease())) return;
+        }
+        this.checks.enqueue(driver.run); // transitions other writers committed (a cancel)
+        await this.checks.written();
+        if (app.killed || driver.run.state.status === 'running') return;
+        await this.checks.settle();
+        await this.finishPatiently();
+        // A Retry pressed while the run was finishing (here or on another replica) reopened it: drive it
+        // again, with a new run check.
+        await repo.store.fetch([`+${repo.refs.run(this.runId)}:${repo.refs.run(this.runId)}`]);
+        await driver.tick();
+        if (app.closed || (driver.run.state.status as string) !== 'running') return;
+        await this.checks.newRunCheck(driver.run);
+      }
+    } finally {
+      this.checks.stop();
+      // A crash (kill) leaves the lease to expire; otherwise the next replica may take the run at once.
+      await this.lease.stop({ release: !app.killed });
+      app.active.delete(this.runId);
+      app.claimed.delete(this.runId);
+      // A Retry another replica recorded while this one still held the lease found it taken and left the
+      // run to its holder: look once more now that the lease is free, and drive the run again if it reopened.
+      if (!app.closed && !app.killed) await this.reopened(this);
+    }
+  }
+
+  /**
+   * Between ticks: gives the run up when the lease was lost (another replica found it expired — this
+   * process stalled — and drives it now: this one stops its workers and lets go; false), and re-reads the
+   * run from GitHub (what other replicas recorded: a cancel, a retry) when this driver has not pushed it
+   * for `refreshMs`, counted from the end of the last re-read or push — a push that lands proves the run
+   * was not moved by anyone else, and one that is refused re-reads it anyway.
+   */
+  private async keepLease(): Promise<boolean> {
+    const { store, refs } = this.repo;
+    const { clock, lease } = this.app.opts;
+    if (this.lease.lost) {
+      const holder = (await RunLease.read(store, refs, this.runId).catch(() => null))?.holder ?? 'another replica';
+      this.app.log.warn(`agora: ${this.runId}: lease lost to ${holder}; stopping this process's workers`);
+      await this.driver.shutdown(`the run is driven by ${holder} now`);
+      return false;
+    }
+    if (clock() - this.refreshedAt < lease.refreshMs) return true;
+    try {
+      await store.fetch([`+${refs.run(this.runId)}:${refs.run(this.runId)}`]);
+    } catch (e) {
+      this.app.log.warn(`agora: ${this.runId}: refreshing from GitHub failed (will retry): ${(e as Error).message}`);
+    } finally {
+      this.refreshedAt = clock();
+    }
+    return true;
+  }
+
+  /**
+   * Finishing writes to GitHub several times (branch, release, gate, run check); when GitHub still refuses
+   * after the client's own retries (secondary limits under sustained load, an outage), the whole finish is
+   * tried again — each step finds what an earlier try did — 3 times, `finishRetryMs` and twice that apart.
+   */
+  private async finishPatiently(): Promise<void> {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        await this.finish();
+        return;
+      } catch (e) {
+        if (tries >= 3 && !this.app.closed) await this.finishFailed(e);
+        if (tries >= 3 || this.app.closed) throw e;
+        this.app.log.info(`agora: ${this.runId}: finishing failed (will try again): ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, this.app.opts.finishRetryMs * tries));
+      }
+    }
+  }
+
+  /**
+   * Finishing failed for good: the run check is completed (failure) and the gate on the plan commit is
+   * red, both naming why, so that no check is left in progress. Best effort: GitHub may still refuse.
+   */
+  private async finishFailed(e: unknown): Promise<void> {
+    const run = this.driver.run;
+    const why = `finishing the run failed 3 times: ${(e as Error).message ?? String(e)}`;
+    try {
+      await postGate(this.ev, run.state.base, run.runId, 'failure', {
+        title: 'Not audited: the run could not be finished',
+        summary: `Run \`${run.runId}\` (${run.state.status}): ${why}`,
+      });
+      await this.checks.completeRunCheck('failure', { title: `Run ${run.runId}: ${run.state.status}, not finished`, summary: runSummary(run.plan, run.state, [why]) });
+    } catch (err) {
+      this.app.log.warn(`agora: ${run.runId}: ${why}; the checks could not be completed either: ${(err as Error).message}`);
+    }
+  }
+
+  /** The run is terminal: push its commits onto the branch, publish the audit, complete the run check. */
+  private async finish(): Promise<void> {
+    const run = this.driver.run;
+    const { state, plan } = run;
+    const { ev, repo } = this;
+    const { octokit, owner, branch } = ev;
+    const { clock, signer } = this.app.opts;
+    const notes: string[] = [];
+    let audit: AuditOutcome | undefined;
+    let landingRefused: string | undefined;
+    if (state.status !== 'cancelled') {
+      let head: Oid = state.base;
+      const commits = await countCommits(repo, state.integrationHead, state.base);
+      if (state.status === 'done' && commits > 0 && !branch) {
+        notes.push(`No branch points at the plan commit any more, so the ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${repo.refs.integration(run.runId)}\`.`);
+      } else if (state.status === 'done' && commits > 0) {
+        const landed = await landPatches({ store: repo.store, refs: repo.refs, run, branch, commits, now: clock() });
+        if (landed.head) head = landed.head;
+        if (landed.refused !== undefined) landingRefused = landed.refused;
+        notes.push(landed.note);
+      } else if (state.status !== 'done' && commits > 0) {
+        notes.push(`The run did not succeed, so its ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${repo.refs.integration(run.runId)}\` and were not pushed.`);
+      }
+      this.app.log.info(`agora: ${run.runId}: branch push done; auditing`);
+      audit = await finishAudit({
+        octokit,
+        owner,
+        repo: ev.repo,
+        htmlUrl: ev.htmlUrl,
+        ...(ev.repositoryId !== undefined ? { repositoryId: ev.repositoryId } : {}),
+        store: repo.store,
+        refs: repo.refs,
+        run,
+        gateSha: head,
+        ...(landingRefused !== undefined ? { landingRefused } : {}),
+        clock,
+        ...(signer ? { signer } : {}),
+      });
+      notes.push(audit.note);
+      this.app.log.info(`agora: ${run.runId}: audit ${audit.conclusion}`);
+    }
+    await this.checks.completeRunCheck(runConclusion(state), { title: `Run ${run.runId}: ${state.status}`, summary: runSummary(plan, state, notes) });
+  }
+}
+
+/** Commits on the first-parent chain from `head` down to (not including) `base`. */
+async function countCommits(repo: RepoContext, head: Oid, base: Oid): Promise<number> {
+  const found = await firstParentChain(repo.store, base, head, 100_000);
+  if (!found.ok) throw new Error(`integration head ${head} does not descend from the plan commit ${base}: ${found.why}`);
+  return found.chain.length;
+}
