@@ -1,4 +1,4 @@
-import type { AppOutcomeEvent, ActionOutcome, CheckActionEvent, EventOutcome, HeadAbandonedEvent, PlanEvent, RepoAccess, SweepReport } from './app-events.js';
+import type { CheckActionEvent, HeadAbandonedEvent, PlanEvent, RepoAccess, SweepReport } from './app-events.js';
 import { handleOf } from './app-events.js';
 import { resolveOptions, type AgoraGitHubOptions } from './app-options.js';
 import { AppState } from './app-state.js';
@@ -28,19 +28,10 @@ export class AgoraGitHub {
   /** The commits handled lately (duplicated deliveries are no-ops): bounded, see recent-keys.ts. */
   private readonly seen = new RecentKeys();
   private readonly sweeper: Sweeper;
-  readonly outcomes: EventOutcome[] = [];
-  readonly actionOutcomes: ActionOutcome[] = [];
 
+  /** What each event, button press and sweep came to is told to `opts.onOutcome`; the App keeps none of it. */
   constructor(opts: AgoraGitHubOptions) {
-    const resolved = resolveOptions(opts);
-    this.app = new AppState({
-      ...resolved,
-      onOutcome: (e: AppOutcomeEvent) => {
-        if (e.kind === 'plan') this.outcomes.push(e.outcome);
-        if (e.kind === 'action') this.actionOutcomes.push(e.outcome);
-        resolved.onOutcome(e);
-      },
-    });
+    this.app = new AppState(resolveOptions(opts));
     this.sweeper = new Sweeper(this.app, this.seen);
   }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETRY_ACTION } from '../../src/github/agora-github.js';
-import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { until, commandPlan, checkRuns, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 
 /** The check-run buttons as a user presses them (Retry on a failed item, Re-run), and how a person cancels a run. */
@@ -54,7 +54,7 @@ describe('check run buttons', () => {
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
     const run = await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: sha, check_name: 'agora / flaky', filter: 'all' });
     expect(run.data.check_runs.map((c) => c.conclusion).sort()).toEqual(['failure', 'success']); // the history stays
-    expect(w.agora.actionOutcomes).toEqual([{ kind: 'recorded', runId: expect.stringMatching(/^flaky-/), event: 'retry-item', resumed: true }]);
+    expect(outcomesOf(w.agora).actions).toEqual([{ kind: 'recorded', runId: expect.stringMatching(/^flaky-/), event: 'retry-item', resumed: true }]);
     expect(w.errors).toEqual([]);
   });
 
@@ -68,11 +68,11 @@ describe('check run buttons', () => {
     expect(failed).toMatchObject({ status: 'completed', conclusion: 'failure', external_id: expect.stringMatching(/^named-audit-.*\/audit$/) });
     // The red gate of the failed run sits on the same commit, under its own name and external id.
     expect(checks.get('agora / audit')).toMatchObject({ conclusion: 'failure', external_id: expect.stringMatching(/^named-audit-.*:audit$/) });
-    const before = w.agora.actionOutcomes.length;
+    const before = outcomesOf(w.agora).actions.length;
     w.sim.clickCheckRunButton(w.fullName, failed.id, RETRY_ACTION.identifier, 'octo');
     await w.quiesce();
     await rm(m, { force: true });
-    expect(w.agora.actionOutcomes.slice(before)).toEqual([{ kind: 'recorded', runId: expect.stringMatching(/^named-audit-/), event: 'retry-item', resumed: true }]);
+    expect(outcomesOf(w.agora).actions.slice(before)).toEqual([{ kind: 'recorded', runId: expect.stringMatching(/^named-audit-/), event: 'retry-item', resumed: true }]);
     checks = await checkRuns(w, sha);
     expect(checks.get('agora / item audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
@@ -124,10 +124,10 @@ describe('check run buttons', () => {
     const sha = await w.sim.push(w.fullName, { branch: 'doomed', files: { 'plan.json': text }, message: 'Doomed plan' });
     await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     await w.octokit.rest.git.createRef({ owner: w.owner, repo: w.repo, ref: 'refs/heads/doomed-copy', sha });
-    const before = w.agora.actionOutcomes.length;
+    const before = outcomesOf(w.agora).actions.length;
     await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed' });
-    await until('the deletion to be handled', async () => w.agora.actionOutcomes.length > before, w);
-    expect(w.agora.actionOutcomes.slice(before)).toEqual([{ kind: 'ignored', code: 'branch-still-at-commit', why: `branch doomed-copy still points at ${sha.slice(0, 12)}` }]);
+    await until('the deletion to be handled', async () => outcomesOf(w.agora).actions.length > before, w);
+    expect(outcomesOf(w.agora).actions.slice(before)).toEqual([{ kind: 'ignored', code: 'branch-still-at-commit', why: `branch doomed-copy still points at ${sha.slice(0, 12)}` }]);
     expect((await checkRuns(w, sha)).get('agora / slow')!.status).toBe('in_progress');
     await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed-copy' });
     await w.quiesce();

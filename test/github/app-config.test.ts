@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RERUN_ACTION } from '../../src/github/agora-github.js';
 import { trailers } from '../../src/git/trailers.js';
-import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { until, commandPlan, checkRuns, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 
 describe('the repository names its plan in .github/agora.yml', () => {
@@ -94,7 +94,7 @@ describe('Re-run plan on a red gate', () => {
     const checks = await checkRuns(w, human);
     expect(checks.get('agora')).toMatchObject({ conclusion: 'success', external_id: `grow-${human.slice(0, 12)}` });
     expect(checks.get('agora / append')).toMatchObject({ conclusion: 'success' });
-    const started = w.agora.outcomes.filter((o) => o.kind === 'started');
+    const started = outcomesOf(w.agora).plans.filter((o) => o.kind === 'started');
     expect(started.map((o) => ('runId' in o ? o.runId : ''))).toEqual([`grow-${planSha.slice(0, 12)}`, `grow-${human.slice(0, 12)}`]);
 
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;

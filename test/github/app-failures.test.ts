@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git } from '../github-sim/harness.js';
 import { signWebhook } from '../github-sim/src/index.js';
 import type { Octokit } from '../../src/github/agora-github.js';
-import { commandPlan, checkRuns, startAppWorld, until, type AppWorld } from './app-world.js';
+import { commandPlan, checkRuns, startAppWorld, until, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 
 /** What a user sees when things go wrong: invalid plans, failing items, superseded runs, forged and repeated webhooks. */
@@ -66,7 +66,7 @@ describe('the app when things go wrong', () => {
     const before = (await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: sha })).data.total_count;
     const fresh = await w.restartApp();
     await redeliverPush(sha);
-    expect(fresh.outcomes).toEqual([{ kind: 'exists', runId: `fails-${sha.slice(0, 12)}` }]);
+    expect(outcomesOf(fresh).plans).toEqual([{ kind: 'exists', runId: `fails-${sha.slice(0, 12)}` }]);
     expect((await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: sha })).data.total_count).toBe(before);
   });
 
@@ -104,7 +104,7 @@ describe('the app when things go wrong', () => {
   it('a webhook with a bad signature is refused with 400 and nothing is done', async () => {
     const body = w.sim.webhookDeliveries.find((d) => d.event === 'push')!.body;
     const checksBefore = w.sim.sim.state.checkRuns.size;
-    const outcomesBefore = w.agora.outcomes.length;
+    const outcomesBefore = outcomesOf(w.agora).plans.length;
     const post = (signature: string) =>
       fetch(w.webhookUrl, {
         method: 'POST',
@@ -114,7 +114,7 @@ describe('the app when things go wrong', () => {
     expect((await post(signWebhook('not-the-secret', body))).status).toBe(400);
     expect((await post('sha256=00')).status).toBe(400);
     await w.quiesce();
-    expect(w.agora.outcomes.length).toBe(outcomesBefore);
+    expect(outcomesOf(w.agora).plans.length).toBe(outcomesBefore);
     expect(w.sim.sim.state.checkRuns.size).toBe(checksBefore);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/github/plan-commit.js';
-import { checkRuns, examplePlan, runBound, startAppWorld, type AppWorld } from './app-world.js';
+import { checkRuns, examplePlan, runBound, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import type { RequestLogEntry } from '../github-sim/src/index.js';
 import { scaled } from '../support/eventually.js';
 
@@ -71,7 +71,7 @@ describe('the app survives GitHub faults', () => {
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.every((r) => [500, 502, 503].includes(r.status))).toBe(true);
     expect(unrecovered).toEqual([]);
-    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
+    expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toHaveLength(1);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
   }, scaled(runBound(ITEMS.length, 2)));
@@ -106,7 +106,7 @@ describe('the app survives GitHub faults', () => {
     if (process.env.AGORA_TEST_LOG) console.log(`retried: ${failures.length} failed requests, e.g. ${failures.slice(0, 3).map((r) => `${r.status} ${r.method} ${r.route}`).join("; ")}`);
     expect(failures.length).toBeGreaterThan(0);
     expect(unrecovered).toEqual([]);
-    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
+    expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toHaveLength(1);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
   }, scaled(runBound(ITEMS.length, 2)));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkRuns, commandPlan, startAppWorld, type AppWorld } from './app-world.js';
+import { checkRuns, commandPlan, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 
 /** The app's own pushes (refs/agora/*, the patch commits on the branch) start nothing. */
@@ -23,8 +23,8 @@ describe('pushes the app ignores', () => {
     const heads = branchPushes.map((d) => (JSON.parse(d.body) as { after: string }).after);
     expect(heads).toHaveLength(2); // the person's plan commit, then the app's patch commit
     const patchHead = heads[1]!;
-    expect(w.agora.outcomes).toContainEqual({ kind: 'ignored', code: 'agora-commit', why: 'a commit written by Agora' });
-    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toEqual([{ kind: 'started', runId: `own-${planSha.slice(0, 12)}` }]);
+    expect(outcomesOf(w.agora).plans).toContainEqual({ kind: 'ignored', code: 'agora-commit', why: 'a commit written by Agora' });
+    expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toEqual([{ kind: 'started', runId: `own-${planSha.slice(0, 12)}` }]);
     expect([...(await checkRuns(w, patchHead)).keys()]).toEqual(['agora / audit']);
     expect((await checkRuns(w, planSha)).get('agora')).toMatchObject({ conclusion: 'success' });
     expect(w.errors).toEqual([]);

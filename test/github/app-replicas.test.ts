@@ -3,7 +3,7 @@ import type { AgoraGitHub } from '../../src/github/agora-github.js';
 import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { openLocalStore } from '../../src/git/local-store.js';
-import { until, commandPlan, checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+import { until, commandPlan, checkRuns, examplePlan, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -38,7 +38,7 @@ describe('three replicas of the app', () => {
     const names = runs.map((c) => c.name).sort();
     expect(names).toEqual(['agora', 'agora / edit-alpha', 'agora / edit-beta', 'agora / edit-shared', 'agora / verify']);
     for (const c of runs) expect(c, c.name).toMatchObject({ status: 'completed', conclusion: 'success' });
-    const started = w.replicas.flatMap((a) => a.outcomes.filter((o) => o.kind === 'started'));
+    const started = w.replicas.flatMap((a) => outcomesOf(a).plans.filter((o) => o.kind === 'started'));
     expect(started).toHaveLength(1);
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
     expect(commits).toHaveLength(4);
@@ -68,7 +68,7 @@ describe('three replicas of the app', () => {
     for (const name of ['agora / slow', 'agora / later', 'agora']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
     expect(checks.get('agora / slow')!.output.summary).toContain(`cancelled: pull request #\u2060${pr.number} was closed by @\u2060`); // no mention: see untrusted-markdown.ts
     // Every replica received the closing; one recorded the cancel, the others found it recorded.
-    const presses = w.replicas.flatMap((a) => a.actionOutcomes.filter((o) => 'runId' in o && o.runId === runId));
+    const presses = w.replicas.flatMap((a) => outcomesOf(a).actions.filter((o) => 'runId' in o && o.runId === runId));
     expect(presses.filter((o) => o.kind === 'recorded')).toHaveLength(1);
     expect(presses.filter((o) => o.kind === 'no-change')).toHaveLength(2);
     expect((await allCheckRuns(w, sha)).filter((c) => c.name === 'agora / slow')).toHaveLength(1);

@@ -3,7 +3,7 @@ import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { scaled } from '../support/eventually.js';
-import { checkRuns, commandPlan, runBound, startAppWorld, until, type AppWorld } from './app-world.js';
+import { checkRuns, commandPlan, runBound, startAppWorld, until, type AppWorld, outcomesOf } from './app-world.js';
 
 /**
  * A GitHub slower than the run lease: every git request to the simulator takes 150 ms more, so a push
@@ -47,7 +47,7 @@ describe('three replicas against a GitHub whose pushes outlast the lease', () =>
     for (const name of ['agora', 'agora / one', 'agora / two']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'success' });
     // Never taken over: a take-over records the running attempt lost and runs it again.
     for (const item of ['one', 'two']) expect(checks.get(`agora / ${item}`)!.output.summary, item).toContain('**done** after 1 attempt.');
-    expect(w.replicas.flatMap((a) => a.outcomes.filter((o) => o.kind === 'started'))).toHaveLength(1);
+    expect(w.replicas.flatMap((a) => outcomesOf(a).plans.filter((o) => o.kind === 'started'))).toHaveLength(1);
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
     expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Plan on a slow GitHub', expect.stringMatching(/^one: /), expect.stringMatching(/^two: /)]);
     expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });

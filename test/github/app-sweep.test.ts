@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until, commandPlan, checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { until, commandPlan, checkRuns, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -32,7 +32,8 @@ describe('restart recovery and the sweep', () => {
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
     expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Crash plan', expect.stringMatching(/^slow: /), expect.stringMatching(/^next: /)]);
     expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(fresh.outcomes).not.toContainEqual(expect.objectContaining({ kind: 'started' })); // resumed, not started again
+    expect(outcomesOf(fresh).plans).not.toContainEqual(expect.objectContaining({ kind: 'started' })); // resumed, not started again
+    expect(outcomesOf(fresh).sweeps.flatMap((r) => r.resumed)).toEqual([`crash-${sha.slice(0, 12)}`]); // told by the sweep's report
     expect(w.errors).toEqual([]);
   });
 
@@ -49,7 +50,8 @@ describe('restart recovery and the sweep', () => {
     const checks = await checkRuns(w, sha);
     expect(checks.get('agora / one')).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(w.agora.outcomes).toContainEqual({ kind: 'started', runId: `quiet-${sha.slice(0, 12)}` });
+    expect(outcomesOf(w.agora).plans).toContainEqual({ kind: 'started', runId: `quiet-${sha.slice(0, 12)}` });
+    expect(outcomesOf(w.agora).sweeps.flatMap((r) => r.discovered)).toContainEqual({ kind: 'started', runId: `quiet-${sha.slice(0, 12)}` });
     expect(w.errors).toEqual([]);
   });
 });

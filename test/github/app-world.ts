@@ -12,7 +12,7 @@ import { Probot, ProbotOctokit, createNodeMiddleware } from 'probot';
 import { loadConfig } from '../../src/config/load.js';
 import type { OrchConfig } from '../../src/config/types.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
-import { AgoraGitHub, type AgoraGitHubOptions, type Octokit } from '../../src/github/agora-github.js';
+import { AgoraGitHub, type ActionOutcome, type AgoraGitHubOptions, type AppOutcomeEvent, type EventOutcome, type Octokit, type SweepReport } from '../../src/github/agora-github.js';
 import type { AppSigner } from '../../src/github/audit-release.js';
 import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
@@ -24,6 +24,28 @@ import { appManifest } from './app-manifest.js';
 
 export const EXAMPLE = resolve('examples/offload-fanout');
 const SECRET = 'app-webhook-secret';
+
+/** What one app process's events, button presses and sweeps came to, as its `onOutcome` hook told them (kept for the test only). */
+export interface OutcomeRecord {
+  plans: EventOutcome[];
+  actions: ActionOutcome[];
+  sweeps: SweepReport[];
+}
+
+const records = new WeakMap<AgoraGitHub, OutcomeRecord>();
+
+/** The outcomes an app process of a world has told so far. */
+export function outcomesOf(agora: AgoraGitHub): OutcomeRecord {
+  const record = records.get(agora);
+  if (!record) throw new Error('not an app process of an app world: its outcomes are not recorded');
+  return record;
+}
+
+function record(into: OutcomeRecord, e: AppOutcomeEvent): void {
+  if (e.kind === 'plan') into.plans.push(e.outcome);
+  else if (e.kind === 'action') into.actions.push(e.outcome);
+  else into.sweeps.push(e.report);
+}
 
 export interface AppWorld {
   sim: GitHubSim;
@@ -134,6 +156,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const boot = async () => {
     const cacheDir = await mkdtemp(join(tmpdir(), 'agora-app-'));
     dirs.push(cacheDir);
+    const told: OutcomeRecord = { plans: [], actions: [], sweeps: [] };
     const agora = new AgoraGitHub({
       cacheDir,
       config,
@@ -147,7 +170,12 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       // Without `sweepMs`, no periodic sweep (the app's 60 s default) comes in the middle of a slow test.
       ...(opts.sweepMs ? { sweepIntervalMs: opts.sweepMs, repositories: known } : { sweepIntervalMs: 24 * 3600_000 }),
       ...opts.agoraOptions,
+      onOutcome: (e) => {
+        record(told, e);
+        opts.agoraOptions?.onOutcome?.(e);
+      },
     });
+    records.set(agora, told);
     agoras.push(agora);
     probot = newProbot();
     const middleware = await createNodeMiddleware(agoraApp(agora), { probot });

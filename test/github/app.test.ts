@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/github/plan-commit.js';
-import { checkRuns, examplePlan, startAppWorld, type AppWorld } from './app-world.js';
+import { checkRuns, examplePlan, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -113,9 +113,9 @@ describe('the app runs a plan pushed to a pull request', () => {
   });
 
   it('the push and the pull_request webhooks for the same commit made one run; no contract violations', async () => {
-    const started = w.agora.outcomes.filter((o) => o.kind === 'started');
+    const started = outcomesOf(w.agora).plans.filter((o) => o.kind === 'started');
     expect(started).toHaveLength(1);
-    expect(w.agora.outcomes.some((o) => o.kind === 'duplicate')).toBe(true);
+    expect(outcomesOf(w.agora).plans.some((o) => o.kind === 'duplicate')).toBe(true);
     const checks = await checkRuns(w, planSha);
     expect([...checks.keys()].filter((n) => n === 'agora')).toHaveLength(1);
     expect(w.sim.contractViolations).toEqual([]);
@@ -140,6 +140,6 @@ describe('the app runs a plan pushed to a pull request', () => {
     const gate = (await checkRuns(w, human)).get('agora / audit');
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
     expect(gate!.output.summary).toContain(`commit ${human.slice(0, 12)} ("Hand edit after the run") is not an audited patch`);
-    expect(w.agora.outcomes.filter((o) => o.kind === 'started')).toHaveLength(1);
+    expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toHaveLength(1);
   });
 });
