@@ -44,7 +44,7 @@ describe('planCheckWrites', () => {
     expect(old).toEqual({ report: true, writes: [{ kind: 'progress', itemId: 'a' }] });
   });
 
-  it('asks to look again at the soonest due item', () => {
+  it('asks to look again when the first young item is due (one timer per run: later items wait for the same look)', () => {
     const plan = planCheckWrites(shown({ a: 1, b: 2 }), input([item('a', 'running', { startedAt: NOW - 100 }), item('b', 'running', { startedAt: NOW - 800 })]));
     expect(plan.laterMs).toBe(900);
     expect(plan.writes).toEqual([]);
