@@ -37,7 +37,7 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   await repo.fetchForEvent(ev.branch, ev.headSha);
   if (granted && missing.length > 0) return refuse(app, ev, granted, missing, repo);
   const config = await readRepoConfig(repo.store, ev.headSha, app.opts.planPath);
-  if (!config.ok) return reject(app, ev, repo, REPO_CONFIG_PATH, config.text, config.problems);
+  if (!config.ok) return reject(app, ev, repo, REPO_CONFIG_PATH, config.blob ? { blob: config.blob } : config.text, config.problems);
   const planPath = config.planPath;
   let found = await classifyCommit(repo.store, ev.headSha, planPath);
   if (opts.rerun && found.kind === 'ignored') {
@@ -176,7 +176,8 @@ async function reject(app: AppState, ev: PlanEvent, repo: RepoContext, source: s
  * replica drives them: the cancel is recorded in the run's state on GitHub (a leased push), and the
  * driver sees it at its next refresh. A run whose plan commit is still the head of some branch (another
  * PR branched off it) is left alone: it is not superseded there. (The mirror holds every run ref:
- * fetchForEvent fetched them.)
+ * fetchForEvent fetched them.) A run id ends in its plan commit's short sha (runIdFor), so only the runs
+ * of commits below are read, however many runs the repository keeps.
  */
 async function supersede(app: AppState, ev: PlanEvent, repo: RepoContext, runId: string): Promise<void> {
   const below = new Set<Oid>();
@@ -185,10 +186,11 @@ async function supersede(app: AppState, ev: PlanEvent, repo: RepoContext, runId:
     below.add(at);
     at = (await repo.store.readCommit(at)).parents[0];
   }
+  const shortBelow = new Set([...below].map((sha) => sha.slice(0, 12)));
   let heads: Set<Oid> | undefined;
   for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
     const older = ref.slice(repo.refs.runsPrefix.length);
-    if (older === runId) continue;
+    if (older === runId || !shortBelow.has(older.slice(-12))) continue;
     const run = await readRun(repo.store, repo.refs, older);
     if (run?.state.status !== 'running' || !below.has(run.state.base)) continue;
     heads ??= new Set((await repo.store.mirror.listRemoteRefs('refs/heads/')).values());
