@@ -39,11 +39,17 @@ export interface AgoraGitHubOptions {
   /** How often the sweep runs (default 60 s): resumes undriven running runs, finds plan commits whose webhook was lost. */
   sweepIntervalMs?: number;
   /**
-   * The most items a plan may have on GitHub (default 10,000): each item is a check run, GitHub keeps at
-   * most 50,000 per commit, and creates at most 500 an hour per installation (content creation), so a
-   * larger plan would take days to show. Locally `agora orch run` has no such limit.
+   * The most items a plan may have on GitHub (default 10,000): the `agora` check lists every item, and
+   * the run's state is pushed on every transition. Locally `agora orch run` has no such limit.
    */
   maxItems?: number;
+  /**
+   * The most items a run shows as a check run each (default 250). GitHub allows an installation about
+   * 500 content-creating requests an hour, and a check run's creation is one: a larger plan shows its
+   * items in the `agora` check (progress counts and the items table, kept current), and only a failed
+   * item gets a check of its own (with Retry), at most this many per run.
+   */
+  itemChecksUpTo?: number;
   /** Repositories (`owner/name`) the sweep covers from the start, before any webhook names them. */
   repositories?: readonly string[];
   /**
@@ -77,6 +83,7 @@ export interface ResolvedOptions {
   readonly progressDelayMs: number;
   readonly sweepIntervalMs: number;
   readonly maxItems: number;
+  readonly itemChecksUpTo: number;
   readonly repositories: readonly string[];
   readonly lease: { readonly ttlMs: number; readonly refreshMs: number; readonly skewMs: number; readonly holder: string };
   readonly finishRetryMs: number;
@@ -101,6 +108,7 @@ export function resolveOptions(opts: AgoraGitHubOptions): ResolvedOptions {
     progressDelayMs: opts.progressDelayMs ?? 1000,
     sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
     maxItems: opts.maxItems ?? 10_000,
+    itemChecksUpTo: opts.itemChecksUpTo ?? 250,
     repositories: opts.repositories ?? [],
     lease: Object.freeze({
       ttlMs: opts.lease?.ttlMs ?? 60_000,

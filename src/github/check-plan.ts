@@ -14,6 +14,8 @@ export interface ShownChecks {
   readonly ids: ReadonlyMap<string, number>;
   /** The status each item's check last showed; absent: shown queued, or not shown. */
   readonly statuses: ReadonlyMap<string, ItemStatus>;
+  /** The attempt each completed check showed (a large run's retried failure keeps its check). */
+  readonly attempts?: ReadonlyMap<string, number>;
 }
 
 export interface CheckPlanInput {
@@ -26,6 +28,18 @@ export interface CheckPlanInput {
   progressDelayMs: number;
   /** True when the item's attempt already ended here and the next commit records it. */
   pendingOutcome(itemId: string): boolean;
+  /**
+   * `each`: every item has a check run that follows it. `failures` (a plan larger than the App's
+   * itemChecksUpTo): only a failed item gets a check run, at most `maxChecks` of them; a retried one keeps
+   * its check, which shows the retry's outcome once it ends.
+   */
+  checksFor: 'each' | 'failures';
+  maxChecks: number;
+}
+
+/** Whether a run of `items` items shows a check run per item or only its failures. */
+export function checksFor(items: number, itemChecksUpTo: number): 'each' | 'failures' {
+  return items <= itemChecksUpTo ? 'each' : 'failures';
 }
 
 export type CheckWrite =
@@ -50,6 +64,7 @@ export interface CheckPlan {
 
 export function planCheckWrites(shown: ShownChecks, input: CheckPlanInput): CheckPlan {
   if (input.seq < input.reportedSeq) return { report: false, writes: [] };
+  if (input.checksFor === 'failures') return { report: true, writes: failureWrites(shown, input) };
   const writes: CheckWrite[] = [];
   let laterMs: number | undefined;
   for (const item of input.items) {
@@ -84,7 +99,28 @@ export function planCheckWrites(shown: ShownChecks, input: CheckPlanInput): Chec
   return { report: true, writes, ...(laterMs !== undefined ? { laterMs } : {}) };
 }
 
+/** A large run's writes: a check run for each failed item (up to `maxChecks`), completed in the same report. */
+function failureWrites(shown: ShownChecks, input: CheckPlanInput): CheckWrite[] {
+  const writes: CheckWrite[] = [];
+  let checks = shown.ids.size;
+  for (const item of input.items) {
+    if (!TERMINAL_ITEM_STATUSES.has(item.status)) continue;
+    const sameAttempt = shown.attempts?.get(item.id) === undefined || shown.attempts.get(item.id) === item.attempts;
+    if (shown.statuses.get(item.id) === item.status && sameAttempt) continue;
+    if (!shown.ids.has(item.id)) {
+      if (item.status !== 'failed' || checks >= input.maxChecks) continue;
+      writes.push({ kind: 'create', itemId: item.id, why: 'first', status: 'queued', shows: undefined });
+      checks += 1;
+    }
+    const conclusion = conclusionOf(item.status);
+    if (conclusion) writes.push({ kind: 'complete', itemId: item.id, status: item.status, conclusion, retry: item.status === 'failed' });
+  }
+  return writes;
+}
+
 /** The items whose final state the checks do not show yet (a run's checks are completed only once none is left). */
-export function unsettledItems(shown: ShownChecks, items: readonly ItemState[]): ItemState[] {
-  return items.filter((i) => TERMINAL_ITEM_STATUSES.has(i.status) && shown.statuses.get(i.id) !== i.status);
+export function unsettledItems(shown: ShownChecks, input: Pick<CheckPlanInput, 'items' | 'checksFor' | 'maxChecks'>): ItemState[] {
+  const plan = planCheckWrites(shown, { ...input, seq: 0, reportedSeq: 0, now: Infinity, progressDelayMs: 0, pendingOutcome: () => false });
+  const behind = new Set(plan.writes.filter((w) => w.kind === 'complete').map((w) => w.itemId));
+  return input.items.filter((i) => behind.has(i.id));
 }

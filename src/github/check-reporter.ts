@@ -6,7 +6,7 @@ import type { PlanEvent } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { RETRY_ACTION } from './check-buttons.js';
 import { itemCheckName, itemExternalId, RUN_CHECK_NAME, runExternalId } from './check-names.js';
-import { planCheckWrites, unsettledItems, type CheckWrite } from './check-plan.js';
+import { checksFor, planCheckWrites, unsettledItems, type CheckPlanInput, type CheckWrite } from './check-plan.js';
 import { itemOutput, runSummary, type CheckConclusion } from './check-text.js';
 import type { RepoContext } from './repo-context.js';
 
@@ -35,6 +35,8 @@ export class CheckReporter {
   /** The status each item check last showed. */
   private readonly statuses: Map<string, ItemStatus>;
   private readonly ids: Map<string, number>;
+  /** The attempt each completed item check showed (-1: an earlier one than any to come). */
+  private readonly attempts: Map<string, number>;
   /** GitHub updates, in commit order. */
   private updates: Promise<void> = Promise.resolve();
   /** The newest state not reported yet, and whether a report of it is already queued. */
@@ -46,16 +48,19 @@ export class CheckReporter {
   private reportedSeq = -1;
   /** Why the last report failed (GitHub refused after retries), until one succeeds. */
   private error: string | undefined;
+  /** A large run (over itemChecksUpTo items) shows its items in the `agora` check: the title shown last. */
+  private progressShown: string | undefined;
 
   constructor(
     private readonly app: AppState,
     private readonly run: ReportedRun,
     /** The `agora` check of the run. */
     public runCheck: number,
-    shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus> },
+    shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus>; attempts?: Map<string, number> },
   ) {
     this.ids = shown.ids;
     this.statuses = shown.statuses;
+    this.attempts = shown.attempts ?? new Map();
   }
 
   /** Queues a report of `run` behind the ones in flight. */
@@ -93,7 +98,7 @@ export class CheckReporter {
    * refused are made again (3 tries); what still fails is logged by name.
    */
   async settle(): Promise<void> {
-    const behind = () => unsettledItems({ ids: this.ids, statuses: this.statuses }, Object.values(this.run.current().state.items));
+    const behind = () => unsettledItems({ ids: this.ids, statuses: this.statuses, attempts: this.attempts }, { items: Object.values(this.run.current().state.items), ...this.mode(this.run.current()) });
     for (let tries = 0; tries < 3 && behind().length > 0; tries += 1) {
       this.enqueue(this.run.current());
       await this.updates;
@@ -124,7 +129,7 @@ export class CheckReporter {
    */
   private async report(run: StoredRun): Promise<void> {
     const plan = planCheckWrites(
-      { ids: this.ids, statuses: this.statuses },
+      { ids: this.ids, statuses: this.statuses, attempts: this.attempts },
       {
         seq: run.last?.seq ?? -1,
         reportedSeq: this.reportedSeq,
@@ -132,6 +137,7 @@ export class CheckReporter {
         now: this.app.opts.clock(),
         progressDelayMs: this.app.opts.progressDelayMs,
         pendingOutcome: (id) => this.run.pendingOutcome(id),
+        ...this.mode(run),
       },
     );
     if (!plan.report) return;
@@ -139,6 +145,21 @@ export class CheckReporter {
     if (plan.laterMs !== undefined) this.later(plan.laterMs);
     // Each write is recorded as shown only once GitHub accepted it: a failed one is planned again next report.
     for (const w of plan.writes) await this.write(run, w);
+    if (this.mode(run).checksFor === 'failures') await this.showProgress(run);
+  }
+
+  private mode(run: StoredRun): Pick<CheckPlanInput, 'checksFor' | 'maxChecks'> {
+    return { checksFor: checksFor(run.plan.items.length, this.app.opts.itemChecksUpTo), maxChecks: this.app.opts.itemChecksUpTo };
+  }
+
+  /** A large run's progress in its `agora` check (one update per report, only when the counts moved). */
+  private async showProgress(run: StoredRun): Promise<void> {
+    if (run.state.status !== 'running') return; // the finish completes the check
+    const title = progressTitle(run);
+    if (title === this.progressShown) return;
+    const { octokit, owner, repo } = this.run.ev;
+    await octokit.rest.checks.update({ owner, repo, check_run_id: this.runCheck, output: { title, summary: runSummary(run.plan, run.state) } });
+    this.progressShown = title;
   }
 
   private async write(run: StoredRun, w: CheckWrite): Promise<void> {
@@ -174,6 +195,7 @@ export class CheckReporter {
         actions: w.retry ? [RETRY_ACTION] : [],
       });
       this.statuses.set(w.itemId, w.status);
+      this.attempts.set(w.itemId, item.attempts);
     }
   }
 
@@ -197,6 +219,15 @@ export class CheckReporter {
       if (this.run.live()) this.enqueue(this.run.current());
     }, ms);
   }
+}
+
+/** `Run <id>: 812/10000 done, 3 failed, 2 running`. */
+function progressTitle(run: StoredRun): string {
+  const counts = new Map<ItemStatus, number>();
+  for (const item of Object.values(run.state.items)) counts.set(item.status, (counts.get(item.status) ?? 0) + 1);
+  const parts = [`${counts.get('done') ?? 0}/${run.plan.items.length} done`];
+  for (const status of ['failed', 'running', 'skipped', 'cancelled'] as const) if (counts.get(status)) parts.push(`${counts.get(status)} ${status}`);
+  return `Run ${run.runId}: ${parts.join(', ')}`;
 }
 
 /** The run's `agora` check, created in progress with the run's summary. */

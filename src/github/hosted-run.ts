@@ -34,7 +34,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
     readonly repo: RepoContext,
     stored: StoredRun,
     runCheck: number,
-    shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus> },
+    shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus>; attempts?: Map<string, number> },
     private readonly lease: LeaseKeeper,
     /** After the run stopped being driven here (not on close or kill): drive it again if a Retry reopened it meanwhile. */
     private readonly reopened: (run: HostedRun) => Promise<void>,
@@ -57,7 +57,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
    */
   static drive(
     app: AppState,
-    args: { ev: PlanEvent; repo: RepoContext; stored: StoredRun; runCheck: number; shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus> }; lease: LeaseKeeper },
+    args: { ev: PlanEvent; repo: RepoContext; stored: StoredRun; runCheck: number; shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus>; attempts?: Map<string, number> }; lease: LeaseKeeper },
     reopened: (run: HostedRun) => Promise<void>,
   ): HostedRun {
     const run = new HostedRun(app, args.ev, args.repo, args.stored, args.runCheck, args.shown, args.lease, reopened);

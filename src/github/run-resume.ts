@@ -6,6 +6,7 @@ import { readRun, type StoredRun } from '../runs/state-store.js';
 import { handleOf, type PlanEvent, type RepoHandle } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { isAgoraCheckName, itemExternalId, runExternalId } from './check-names.js';
+import { checksFor } from './check-plan.js';
 import { createItemCheck, createRunCheck } from './check-reporter.js';
 import { HostedRun } from './hosted-run.js';
 import type { RepoContext } from './repo-context.js';
@@ -76,17 +77,27 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
     const runCheck = old && old.status !== 'completed' ? old.id : await createRunCheck(ev, stored);
     const ids = new Map<string, number>();
     const statuses = new Map<string, ItemStatus>();
+    const attempts = new Map<string, number>();
+    // A large run shows only its failures as checks: the reports create those; nothing is created here.
+    const perItem = checksFor(plan.items.length, app.opts.itemChecksUpTo) === 'each';
     for (const item of plan.items) {
       const c = byExternal.get(itemExternalId(stored.runId, item.id));
       const now = state.items[item.id]!;
-      if (!c) ids.set(item.id, await createItemCheck(ev, stored, item.id, 'queued'));
+      if (!c) {
+        if (perItem) ids.set(item.id, await createItemCheck(ev, stored, item.id, 'queued'));
+      }
       else {
         ids.set(item.id, c.id);
         // A completed check whose item is open again gets a new check run (the report sees "reopened").
-        if (c.status === 'completed') statuses.set(item.id, TERMINAL_ITEM_STATUSES.has(now.status) ? now.status : 'failed');
+        if (c.status === 'completed' && TERMINAL_ITEM_STATUSES.has(now.status)) statuses.set(item.id, now.status);
+        else if (c.status === 'completed') {
+          // Open again (a Retry): the check shows an earlier attempt, and is written again once this one ends.
+          statuses.set(item.id, 'failed');
+          attempts.set(item.id, -1);
+        }
       }
     }
-    const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses }, lease }, (r) => resumeIfReopened(app, r.ev, r.repo, r.runId));
+    const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease }, (r) => resumeIfReopened(app, r.ev, r.repo, r.runId));
     await run.driver.recover();
     app.active.get(stored.runId)?.wake();
     app.log.info(`agora: ${stored.runId}: resumed on ${ev.branch || '(no branch)'}`);

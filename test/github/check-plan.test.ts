@@ -13,7 +13,7 @@ function shown(checks: Record<string, number> = {}, statuses: Record<string, Ite
 }
 
 function input(items: ItemState[], over: Partial<CheckPlanInput> = {}): CheckPlanInput {
-  return { seq: 5, reportedSeq: 4, items, now: NOW, progressDelayMs: 1000, pendingOutcome: () => false, ...over };
+  return { seq: 5, reportedSeq: 4, items, now: NOW, progressDelayMs: 1000, pendingOutcome: () => false, checksFor: 'each', maxChecks: 250, ...over };
 }
 
 describe('planCheckWrites', () => {
@@ -90,6 +90,42 @@ describe('planCheckWrites', () => {
 describe('unsettledItems', () => {
   it('lists the terminal items whose checks do not show their final status', () => {
     const items = [item('a', 'done'), item('b', 'failed'), item('c', 'running'), item('d', 'cancelled')];
-    expect(unsettledItems(shown({}, { a: 'done', b: 'running' }), items).map((i) => i.id)).toEqual(['b', 'd']);
+    expect(unsettledItems(shown({}, { a: 'done', b: 'running' }), { items, checksFor: 'each', maxChecks: 250 }).map((i) => i.id)).toEqual(['b', 'd']);
+  });
+  it('in a large run, lists only the failures that get a check, and retried items whose check is behind', () => {
+    const items = [item('a', 'done'), item('b', 'failed'), item('c', 'failed'), item('d', 'done')];
+    const large = { items, checksFor: 'failures' as const, maxChecks: 2 };
+    expect(unsettledItems(shown({ d: 7 }, { d: 'failed' }), large).map((i) => i.id)).toEqual(['b', 'd']);
+  });
+});
+
+describe('planCheckWrites for a run over itemChecksUpTo items', () => {
+  const large = { checksFor: 'failures' as const, maxChecks: 2 };
+  it('gives no check to items that wait, run or succeed, and one to each failure, completed at once with Retry', () => {
+    const items = [item('a', 'running', { startedAt: 0 }), item('b', 'pending'), item('c', 'done'), item('d', 'failed'), item('e', 'skipped')];
+    expect(planCheckWrites(shown(), input(items, large)).writes).toEqual([
+      { kind: 'create', itemId: 'd', why: 'first', status: 'queued', shows: undefined },
+      { kind: 'complete', itemId: 'd', status: 'failed', conclusion: 'failure', retry: true },
+    ]);
+  });
+  it('stops creating checks at maxChecks, counting the ones shown', () => {
+    const items = [item('a', 'failed'), item('b', 'failed'), item('c', 'failed')];
+    const writes = planCheckWrites(shown({ a: 1 }, { a: 'failed' }), input(items, large)).writes;
+    expect(writes.filter((w) => w.kind === 'create').map((w) => w.itemId)).toEqual(['b']);
+    expect(writes.filter((w) => w.kind === 'complete').map((w) => w.itemId)).toEqual(['b']);
+  });
+  it('keeps a retried failure on its check while it runs again, and completes that check with the new outcome', () => {
+    const before = shown({ a: 1 }, { a: 'failed' });
+    expect(planCheckWrites(before, input([item('a', 'running', { attempts: 2, startedAt: 0 })], large)).writes).toEqual([]);
+    expect(planCheckWrites(before, input([item('a', 'done', { attempts: 2 })], large)).writes).toEqual([
+      { kind: 'complete', itemId: 'a', status: 'done', conclusion: 'success', retry: false },
+    ]);
+  });
+  it('completes the check again when a retry failed again between two reports (same status, a later attempt)', () => {
+    const before = { ...shown({ a: 1 }, { a: 'failed' }), attempts: new Map([['a', 1]]) };
+    expect(planCheckWrites(before, input([item('a', 'failed', { attempts: 1 })], large)).writes).toEqual([]);
+    expect(planCheckWrites(before, input([item('a', 'failed', { attempts: 2 })], large)).writes).toEqual([
+      { kind: 'complete', itemId: 'a', status: 'failed', conclusion: 'failure', retry: true },
+    ]);
   });
 });
