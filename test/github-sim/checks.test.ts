@@ -119,3 +119,26 @@ describe('check runs and check suites', () => {
     expect(run.data.pull_requests.map((p) => p.number)).toEqual([pr.number]);
   });
 });
+
+describe('at most N check runs of one name in a suite (GitHub: 1,000)', () => {
+  let w: World;
+  const o = { owner: 'octo', repo: 'demo' };
+  beforeAll(async () => {
+    w = await startWorld({ checkRunsPerName: 3 });
+  });
+  afterAll(async () => w?.close());
+
+  it('creating one more deletes the oldest of that name (404 from then on); other names and newer runs stay', async () => {
+    const made: number[] = [];
+    for (let i = 0; i < 5; i += 1) made.push((await w.octokit.checks.create({ ...o, name: 'agora / x', head_sha: w.repo.headSha, status: 'completed', conclusion: 'failure' })).data.id);
+    const other = (await w.octokit.checks.create({ ...o, name: 'agora / y', head_sha: w.repo.headSha, status: 'queued' })).data.id;
+    const listed = await w.octokit.paginate(w.octokit.checks.listForRef, { ...o, ref: w.repo.headSha, check_name: 'agora / x', filter: 'all', per_page: 100 });
+    expect(listed.map((c) => c.id).sort()).toEqual(made.slice(2).sort());
+    for (const gone of made.slice(0, 2)) {
+      await expect(w.octokit.checks.get({ ...o, check_run_id: gone })).rejects.toMatchObject({ status: 404 });
+      await expect(w.octokit.checks.update({ ...o, check_run_id: gone, status: 'completed', conclusion: 'success' })).rejects.toMatchObject({ status: 404 });
+    }
+    expect((await w.octokit.checks.get({ ...o, check_run_id: other })).data.name).toBe('agora / y');
+    expect(w.sim.contractViolations).toEqual([]);
+  });
+});

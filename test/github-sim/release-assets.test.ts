@@ -82,4 +82,65 @@ describe('immutable releases (the repository setting)', () => {
     expect(direct.immutable).toBe(true);
     expect(w.sim.contractViolations).toEqual([]);
   });
+
+  it('drafts: several may name one tag; only push access sees them (listed or by id, never by tag); a published tag refuses a second publish (already_exists)', async () => {
+    const one = (await w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-d', draft: true })).data;
+    const two = (await w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-d', draft: true })).data;
+    expect(two.id).not.toBe(one.id);
+    await expect(w.octokit.repos.getReleaseByTag({ ...o, tag: 'agora-run-d' })).rejects.toMatchObject({ status: 404 });
+    const listed = (await w.octokit.repos.listReleases({ ...o, per_page: 100 })).data.filter((r) => r.tag_name === 'agora-run-d');
+    expect(listed.map((r) => [r.id, r.draft])).toEqual([[two.id, true], [one.id, true]]);
+    const down = await w.appOctokit.apps.createInstallationAccessToken({ installation_id: w.installationId, permissions: { contents: 'read' } });
+    const reader = new Octokit({ baseUrl: w.sim.apiUrl, auth: down.data.token, log: quiet });
+    expect((await reader.repos.listReleases({ ...o, per_page: 100 })).data.filter((r) => r.tag_name === 'agora-run-d')).toEqual([]);
+    await expect(reader.repos.getRelease({ ...o, release_id: one.id })).rejects.toMatchObject({ status: 404 });
+
+    expect((await w.octokit.repos.updateRelease({ ...o, release_id: one.id, draft: false })).data).toMatchObject({ draft: false, immutable: true });
+    expect((await w.octokit.repos.getReleaseByTag({ ...o, tag: 'agora-run-d' })).data.id).toBe(one.id);
+    await expect(w.octokit.repos.updateRelease({ ...o, release_id: two.id, draft: false })).rejects.toMatchObject({
+      status: 422,
+      response: { data: { errors: [expect.objectContaining({ code: 'already_exists', field: 'tag_name' })] } },
+    });
+    await expect(w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-d' })).rejects.toMatchObject({ status: 422 });
+    // The losing draft is still a draft, still listed to push access.
+    expect((await w.octokit.repos.getRelease({ ...o, release_id: two.id })).data).toMatchObject({ draft: true, tag_name: 'agora-run-d' });
+    expect(w.sim.contractViolations).toEqual([]);
+  });
+});
+
+describe('asset downloads are redirected to another host', () => {
+  let w: World;
+  const o = { owner: 'octo', repo: 'demo' };
+  beforeAll(async () => {
+    w = await startWorld({ files: { 'README.md': 'r' } });
+  });
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('octet-stream answers 302 to a signed URL on the objects host, which serves the bytes without credentials and refuses an Authorization header', async () => {
+    const rel = (await w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-r1' })).data;
+    const up = await w.octokit.repos.uploadReleaseAsset({ ...o, release_id: rel.id, url: rel.upload_url, name: 'r.json', data: '{"r":1}', headers: { 'content-type': 'application/json' } });
+    const token = await w.token();
+    const api = `${w.sim.apiUrl}/repos/octo/demo/releases/assets/${up.data.id}`;
+    const first = await fetch(api, { headers: { authorization: `token ${token}`, accept: 'application/octet-stream' }, redirect: 'manual' });
+    expect(first.status).toBe(302);
+    const location = first.headers.get('location')!;
+    expect(new URL(location).origin).toBe(w.sim.objectsUrl);
+    expect(new URL(location).origin).not.toBe(new URL(w.sim.apiUrl).origin);
+    // The signed URL is the credential: an Authorization header there is refused, a forged signature too.
+    expect((await fetch(location, { headers: { authorization: `token ${token}` } })).status).toBe(400);
+    expect((await fetch(location.replace(/signature=[0-9a-f]/, 'signature=g'))).status).toBe(403);
+    const bytes = await fetch(location);
+    expect(bytes.status).toBe(200);
+    expect(await bytes.text()).toBe('{"r":1}');
+    // Octokit follows the redirect; the other host sees no Authorization header.
+    const seen = w.sim.objectRequests.length;
+    const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: up.data.id, headers: { accept: 'application/octet-stream' } });
+    expect(Buffer.from(dl.data as unknown as ArrayBuffer).toString()).toBe('{"r":1}');
+    expect(w.sim.objectRequests.slice(seen)).toEqual([{ path: `/release-assets/${up.data.id}`, authorization: false, status: 200 }]);
+    // The JSON description is not redirected.
+    expect((await w.octokit.repos.getReleaseAsset({ ...o, asset_id: up.data.id })).data.name).toBe('r.json');
+    expect(w.sim.contractViolations).toEqual([]);
+  });
 });

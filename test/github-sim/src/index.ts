@@ -8,7 +8,7 @@
  *   await sim.createRepo('octo', 'demo', { 'README.md': 'hi' });
  *   const installationId = sim.installApp(app.appId, 'octo/demo');
  */
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,9 @@ import type { SimFaults } from './limits.js';
 import type { SimRunner, RunRecord, JobRecord } from './actions/model.js';
 
 export type { SimRunner, RunRecord, JobRecord };
+import type { ObjectRequest } from './objects.js';
+
+export type { ObjectRequest };
 export type { SimOptions, RequestLogEntry, WorkflowDispatchHandler, WorkflowJobInput, WorkflowRunInput, Permissions, ContractViolation, WebhookDelivery, DispatchRecord };
 export { parseWebhook, signWebhook, WebhookVerificationError } from './webhooks.js';
 export { OpenApiValidator, WebhookSchemaValidator, normaliseNullable } from './contract.js';
@@ -36,6 +39,10 @@ export interface GitHubSim {
   uploadsUrl: string;
   /** Git base URL: clone `${gitUrl}/owner/repo.git`. */
   gitUrl: string;
+  /** The other host asset downloads are redirected to (a second listener; objects.githubusercontent.com on GitHub). */
+  objectsUrl: string;
+  /** What the objects host was asked (path, whether an Authorization header came along, status). */
+  readonly objectRequests: readonly ObjectRequest[];
   createApp(opts: { webhookUrl: string; secret: string; permissions?: Permissions; events?: string[]; name?: string }): {
     appId: number;
     privateKey: string;
@@ -90,22 +97,31 @@ export interface GitHubSim {
 export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSim> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'github-sim-')));
-  const server = createServer();
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  const urls = { api: origin, html: `${origin}/_html`, uploads: `${origin}/uploads`, git: `${origin}/git` };
+  const listen = async (port: number): Promise<{ server: Server; origin: string }> => {
+    const server = createServer();
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  };
+  const { server, origin } = await listen(options.port ?? 0);
+  // Asset downloads are redirected to another host: another port is another origin.
+  const objects = await listen(0);
+  const urls = { api: origin, html: `${origin}/_html`, uploads: `${origin}/uploads`, git: `${origin}/git`, objects: objects.origin };
   const sim = new Sim(options, urls, join(dataDir, 'repos'));
   server.on('request', (req, res) => void handle(sim, req, res));
+  objects.server.on('request', (req, res) => sim.objects.handle(req, res));
   let closed = false;
   return {
     apiUrl: urls.api,
     uploadsUrl: urls.uploads,
     gitUrl: urls.git,
+    objectsUrl: urls.objects,
+    get objectRequests() {
+      return sim.objects.requests;
+    },
     createApp: (o) => sim.createApp(o),
     createRepo: (owner, name, files) => sim.createRepo(owner, name, files),
     installApp: (appId, fullName) => sim.installApp(appId, fullName),
@@ -145,10 +161,15 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
       closed = true;
       await sim.actions.shutdown();
       await Promise.race([sim.settle(), new Promise((r) => setTimeout(r, 2_000))]);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(
+        [server, objects.server].map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

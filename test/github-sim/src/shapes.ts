@@ -12,6 +12,8 @@ export interface Urls {
   html: string;
   uploads: string;
   git: string;
+  /** The other host asset downloads are redirected to (objects.githubusercontent.com on GitHub). */
+  objects: string;
 }
 
 const EPOCH = '2011-01-26T19:01:12Z';

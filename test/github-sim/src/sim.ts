@@ -14,6 +14,7 @@ import { sharedOpenApiValidator, sharedWebhookValidator, type ContractViolation 
 import { WebhookDispatcher, type WebhookDelivery } from './webhooks.js';
 import { ActionsRuntime } from './actions/runtime.js';
 import type { StepRecord } from './actions/model.js';
+import { ObjectsHost } from './objects.js';
 import {
   appJson,
   checkRunJson,
@@ -49,6 +50,11 @@ export interface SimOptions {
    * Off, a `workflow_dispatch` is only recorded and handed to `onWorkflowDispatch` hooks.
    */
   actions?: boolean;
+  /**
+   * How many check runs of one name a check suite keeps (GitHub: 1,000); creating one more deletes the
+   * oldest of that name, as GitHub does. Tests lower it.
+   */
+  checkRunsPerName?: number;
 }
 
 /** One line of the request log. */
@@ -104,6 +110,8 @@ export class Sim {
   private readonly dispatchHandlers: WorkflowDispatchHandler[] = [];
   private readonly background = new Set<Promise<unknown>>();
   readonly actions: ActionsRuntime = new ActionsRuntime(this);
+  /** The second host that serves release-asset bytes behind a signed URL. */
+  readonly objects: ObjectsHost;
 
   constructor(
     readonly options: SimOptions,
@@ -111,6 +119,7 @@ export class Sim {
     readonly reposDir: string,
   ) {
     this.limiter = new RateLimiter(options.limits);
+    this.objects = new ObjectsHost(urls.objects, (id) => this.state.assets.get(id));
     this.faults = new FaultInjector(options.faults ?? {}, options.seed ?? 1);
     this.webhooks = new WebhookDispatcher({
       timeoutMs: options.webhookTimeoutMs ?? 10_000,

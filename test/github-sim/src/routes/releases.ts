@@ -1,4 +1,10 @@
-/** Releases and release assets (uploads host, raw bytes; octet-stream downloads). */
+/**
+ * Releases and release assets (uploads host, raw bytes; octet-stream downloads redirected to the objects
+ * host). Drafts as GitHub has them: no tag until published, several drafts may name the same tag, only
+ * callers with push access see them (listed, or by id; never by tag); a tag belongs to one published
+ * release.
+ */
+import { permits } from '../auth.js';
 import { HttpError, notFound } from '../http.js';
 import { assetJson, releaseJson } from '../shapes.js';
 import type { Route, RouteRequest } from '../route.js';
@@ -9,18 +15,30 @@ const MAX_ASSETS = 1000;
 const MAX_ASSET_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 const now = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+/** Whether the caller has push access (GitHub shows drafts only to them). */
+function seesDrafts(req: RouteRequest): boolean {
+  return req.caller.kind === 'installation' && permits(req.caller.token.permissions, { contents: 'write' });
+}
+
 function findRelease(req: RouteRequest, sim: Sim): Release {
   const rel = sim.state.releases.get(Number(req.params.release_id));
-  if (!rel || rel.repo !== req.repo.fullName) throw notFound();
+  if (!rel || rel.repo !== req.repo.fullName || (rel.draft && !seesDrafts(req))) throw notFound();
   return rel;
 }
 
 /** GitHub's refusal of any change to an immutable release's assets or tag. */
-function immutable(rel: Release, what: string): HttpError {
+function immutable(what: string): HttpError {
   return new HttpError(422, 'Validation Failed', {
-    errors: [{ resource: 'Release', code: 'custom', field: 'immutable', message: `Cannot ${what}: release ${rel.tagName} is immutable.` }],
+    errors: [{ resource: 'Release', code: 'custom', field: 'immutable', message: `Cannot ${what} an immutable release.` }],
   });
 }
+
+/** A published release of `repo` holding `tag`, other than `except`. */
+function publishedWithTag(sim: Sim, repo: string, tag: string, except?: Release): Release | undefined {
+  return [...sim.state.releases.values()].find((r) => r.repo === repo && r.tagName === tag && !r.draft && r !== except);
+}
+
+const tagTaken = (): HttpError => new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'already_exists', field: 'tag_name' }] });
 
 /** Creates the release's tag at its target if the tag does not exist yet (publishing). */
 async function tagRelease(req: RouteRequest, sim: Sim, tagName: string, targetSha: string): Promise<void> {
@@ -43,8 +61,11 @@ export const releaseRoutes: Route[] = [
     auth: 'installation',
     permission: { contents: 'read' },
     handle: async (req, sim) => {
-      const list = [...sim.state.releases.values()].filter((r) => r.repo === req.repo.fullName).sort((a, b) => b.id - a.id);
-      return { status: 200, body: list.map((r) => releaseJson(r, sim.urls)) };
+      const drafts = seesDrafts(req);
+      const list = [...sim.state.releases.values()].filter((r) => r.repo === req.repo.fullName && (drafts || !r.draft)).sort((a, b) => b.id - a.id);
+      const perPage = Math.min(100, Number(req.query.get('per_page') ?? 30) || 30);
+      const page = Math.max(1, Number(req.query.get('page') ?? 1) || 1);
+      return { status: 200, body: list.slice((page - 1) * perPage, page * perPage).map((r) => releaseJson(r, sim.urls)) };
     },
   },
   {
@@ -56,11 +77,10 @@ export const releaseRoutes: Route[] = [
     handle: async (req, sim) => {
       const repo = req.repo;
       const body = req.body as { tag_name: string; target_commitish?: string; name?: string | null; body?: string | null; draft?: boolean; prerelease?: boolean };
-      if ([...sim.state.releases.values()].some((r) => r.repo === repo.fullName && r.tagName === body.tag_name)) {
-        throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'already_exists', field: 'tag_name' }] });
-      }
-      const target = body.target_commitish ?? repo.defaultBranch;
       const draft = body.draft ?? false;
+      // Drafts hold no tag: any number of them may name one; a published release's tag is its own.
+      if (!draft && publishedWithTag(sim, repo.fullName, body.tag_name)) throw tagTaken();
+      const target = body.target_commitish ?? repo.defaultBranch;
       const targetSha = await repo.git.resolve(target, 'commit');
       if (!targetSha) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
       if (!draft) await tagRelease(req, sim, body.tag_name, targetSha);
@@ -102,15 +122,12 @@ export const releaseRoutes: Route[] = [
     handle: async (req, sim) => {
       const asset = sim.state.assets.get(Number(req.params.asset_id));
       const rel = asset ? sim.state.releases.get(asset.releaseId) : undefined;
-      if (!asset || !rel || rel.repo !== req.repo.fullName) throw notFound();
+      if (!asset || !rel || rel.repo !== req.repo.fullName || (rel.draft && !seesDrafts(req))) throw notFound();
       const accept = String(req.headers.accept ?? '');
       if (accept.includes('application/octet-stream')) {
+        // As GitHub: a redirect to a signed URL on another host, which serves the bytes.
         asset.downloadCount++;
-        return {
-          status: 200,
-          raw: asset.data,
-          headers: { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename=${encodeURIComponent(asset.name)}` },
-        };
+        return { status: 302, raw: Buffer.alloc(0), headers: { location: sim.objects.signedUrl(asset) } };
       }
       return { status: 200, body: assetJson(asset, rel, sim.urls) };
     },
@@ -123,8 +140,8 @@ export const releaseRoutes: Route[] = [
     handle: async (req, sim) => {
       const asset = sim.state.assets.get(Number(req.params.asset_id));
       const rel = asset ? sim.state.releases.get(asset.releaseId) : undefined;
-      if (!asset || !rel || rel.repo !== req.repo.fullName) throw notFound();
-      if (rel.immutable) throw immutable(rel, `delete asset ${asset.name}`);
+      if (!asset || !rel || rel.repo !== req.repo.fullName || (rel.draft && !seesDrafts(req))) throw notFound();
+      if (rel.immutable) throw immutable('delete assets of');
       rel.assets = rel.assets.filter((a) => a.id !== asset.id);
       sim.state.assets.delete(asset.id);
       return { status: 204 };
@@ -148,11 +165,11 @@ export const releaseRoutes: Route[] = [
       const rel = findRelease(req, sim);
       const body = req.body as { tag_name?: string; target_commitish?: string; name?: string | null; body?: string | null; draft?: boolean; prerelease?: boolean };
       if (rel.immutable && ((body.tag_name !== undefined && body.tag_name !== rel.tagName) || (body.target_commitish !== undefined && body.target_commitish !== rel.targetCommitish) || body.draft === true)) {
-        throw immutable(rel, 'change its tag, target or draft state');
+        throw immutable('change the tag, target or draft state of');
       }
-      if (body.tag_name !== undefined && body.tag_name !== rel.tagName && [...sim.state.releases.values()].some((r) => r.repo === rel.repo && r.tagName === body.tag_name)) {
-        throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'already_exists', field: 'tag_name' }] });
-      }
+      // A release that is (or is being) published takes its tag only if no other published release holds it.
+      const publishedAfter = body.draft === false || (body.draft === undefined && !rel.draft);
+      if (publishedAfter && publishedWithTag(sim, rel.repo, body.tag_name ?? rel.tagName, rel)) throw tagTaken();
       if (body.tag_name !== undefined) rel.tagName = body.tag_name;
       if (body.target_commitish !== undefined) rel.targetCommitish = body.target_commitish;
       if (body.name !== undefined) rel.name = body.name;
@@ -192,7 +209,7 @@ export const releaseRoutes: Route[] = [
     handle: async (req, sim) => {
       const rel = findRelease(req, sim);
       const name = req.query.get('name');
-      if (rel.immutable) throw immutable(rel, `upload asset ${name ?? ''}`.trim());
+      if (rel.immutable) throw immutable('upload assets to');
       if (!name) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'missing_field', field: 'name' }] });
       const contentType = String(req.headers['content-type'] ?? '');
       if (!contentType) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'missing_field', field: 'content_type' }] });
