@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { auditStatement } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';
 import { loadPrivateKey } from '../audit/keys.js';
 import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
+import { downloadAsset, publishedRelease, publishRelease, ReleaseRefused, releaseTag } from './run-release.js';
 import type { InTotoStatement } from '../audit/statement.js';
 import { verifyBundle } from '../audit/verify/pipeline.js';
 import { type VerifyOptions } from '../audit/verify/options.js';
@@ -20,7 +20,8 @@ import { peopleNote, problemList, regateSummary } from './gate-text.js';
 
 /**
  * The end of a run on GitHub: the audit bundle (anchored in refs/agora/anchors/<run>, pushed; signed with
- * the app's key when it has one), attached to a prerelease `agora-run-<run>`, and the merge gate
+ * the app's key when it has one), attached to a prerelease `agora-run-<run>-<root>` (one per bundle, see
+ * run-release.ts), and the merge gate
  * `agora / audit` on the branch head: success only if the run succeeded, the bundle as uploaded verifies
  * against the repository (and its signature, when signed), and every commit after the plan commit is one
  * of the run's audited integration commits.
@@ -82,9 +83,23 @@ interface AppSignature {
   unchecked?: string;
 }
 
+/** What the gate checks the app's signatures with, or why it cannot. */
+async function signerTrust(signer: AppSigner): Promise<Pick<AppSignature, 'trust' | 'unchecked'>> {
+  if (signer.kind === 'key') return { trust: { publicKeyPem: (await appKey(signer)).publicKeyPem } };
+  const missing = [
+    signer.trustedRoot === undefined ? 'trusted root (AGORA_TRUSTED_ROOT)' : '',
+    signer.certificateIdentity ? '' : 'expected identity (AGORA_CERT_IDENTITY)',
+    signer.certificateIssuer ? '' : 'expected issuer (AGORA_CERT_ISSUER)',
+  ].filter(Boolean);
+  if (missing.length > 0) return { trust: null, unchecked: `the app has no ${missing.join(', ')}` };
+  return { trust: { trustedRoot: signer.trustedRoot, certificateIdentity: signer.certificateIdentity as string, certificateIssuer: signer.certificateIssuer as string } };
+}
+
+const appKey = (signer: AppSigner & { kind: 'key' }) => loadPrivateKey(signer.privateKeyPem, { sourceName: 'AGORA_SIGNING_KEY' });
+
 async function signAudit(signer: AppSigner, statement: InTotoStatement): Promise<AppSignature> {
   if (signer.kind === 'key') {
-    const key = await loadPrivateKey(signer.privateKeyPem, { sourceName: 'AGORA_SIGNING_KEY' });
+    const key = await appKey(signer);
     return { signed: await signWithKey(statement, { privateKeyPem: key.privateKeyPem }), trust: { publicKeyPem: key.publicKeyPem } };
   }
   const signed = await signKeyless(statement, {
@@ -94,16 +109,7 @@ async function signAudit(signer: AppSigner, statement: InTotoStatement): Promise
     ...(signer.tsaUrl ? { tsaUrl: signer.tsaUrl } : {}),
     ...(signer.rekorEntryType ? { rekorEntryType: signer.rekorEntryType } : {}),
   });
-  const missing = [
-    signer.trustedRoot === undefined ? 'trusted root (AGORA_TRUSTED_ROOT)' : '',
-    signer.certificateIdentity ? '' : 'expected identity (AGORA_CERT_IDENTITY)',
-    signer.certificateIssuer ? '' : 'expected issuer (AGORA_CERT_ISSUER)',
-  ].filter(Boolean);
-  if (missing.length > 0) return { signed, trust: null, unchecked: `the app has no ${missing.join(', ')}` };
-  return {
-    signed,
-    trust: { trustedRoot: signer.trustedRoot, certificateIdentity: signer.certificateIdentity as string, certificateIssuer: signer.certificateIssuer as string },
-  };
+  return { signed, ...(await signerTrust(signer)) };
 }
 
 /** The gate summary's line about the signature. */
@@ -155,22 +161,50 @@ async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome>
   return { conclusion: 'failure', problems: [problem], releaseUrl: null, assets: [], note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.` };
 }
 
+/**
+ * An earlier try of this finish published this very bundle (same root, same release): its assets'
+ * bytes, downloaded, or null when there is no such release or it lacks the bundle.
+ */
+async function earlierPublished(a: AuditArgs, rel: Awaited<ReturnType<typeof publishedRelease>>, names: { bundle: string; sigstore: string }) {
+  const asset = (name: string) => rel?.assets.find((x) => x.name === name && x.state === 'uploaded');
+  const bundleAsset = asset(names.bundle);
+  if (!rel || !bundleAsset) return null;
+  const bytes = await downloadAsset(a, bundleAsset.id);
+  const sigAsset = asset(names.sigstore);
+  const sigBytes = sigAsset ? await downloadAsset(a, sigAsset.id) : null;
+  if (bytes === 'gone' || sigBytes === 'gone') return null;
+  return { url: rel.html_url, assets: rel.assets.map((x) => x.name), text: bytes.toString('utf8'), sigstore: sigBytes?.toString('utf8') ?? null };
+}
+
 async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buildAuditBundle>>): Promise<AuditOutcome> {
   const { runId } = a.run;
+  const names = { bundle: `${runId}.audit.json`, sigstore: `${runId}.audit.sigstore.json` };
+  const tag = releaseTag(runId, bundle.root);
+  const existing = await publishedRelease(a, tag);
+  const earlier = await earlierPublished(a, existing, names);
   let sig: AppSignature | undefined;
   let signError: string | undefined;
-  if (a.signer) {
-    try {
-      sig = await signAudit(a.signer, auditStatement(bundle));
-      bundle.signature = sig.signed.record;
-    } catch (e) {
-      // The bundle is still published (anchored, unsigned); the gate fails, naming why it is not signed.
-      signError = (e as Error).message;
+  let text: string;
+  if (earlier) {
+    // The gate is about what people download: the published bytes, not a second signature of the same root.
+    text = earlier.text;
+    const record = parseAuditBundle(text, names.bundle).signature;
+    if (a.signer && earlier.sigstore !== null && record) sig = { signed: { bundle: JSON.parse(earlier.sigstore) as SignedAudit['bundle'], record }, ...(await signerTrust(a.signer)) };
+    else if (a.signer) signError = `release ${tag} holds this bundle unsigned`;
+  } else {
+    if (a.signer) {
+      try {
+        sig = await signAudit(a.signer, auditStatement(bundle));
+        bundle.signature = sig.signed.record;
+      } catch (e) {
+        // The bundle is still published (anchored, unsigned); the gate fails, naming why it is not signed.
+        signError = (e as Error).message;
+      }
     }
+    text = `${JSON.stringify(bundle, null, 2)}\n`;
   }
-  const text = `${JSON.stringify(bundle, null, 2)}\n`;
   // The gate checks the bytes that are published, not the object they came from.
-  const published = parseAuditBundle(text, `${runId}.audit.json`);
+  const published = parseAuditBundle(text, names.bundle);
   published.report = await verifyBundle(published, {
     store: a.store,
     refs: a.refs,
@@ -180,13 +214,30 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     // reviewer's `agora verify --run R --repository OWNER/NAME --key …` will hold it to.
     expect: { runId, ...(sig?.trust && a.repositoryId !== undefined ? { repository: `${a.owner}/${a.repo}` } : {}) },
   });
-  const finalText = `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n`;
-
-  const files: Array<{ name: string; data: string }> = [{ name: `${runId}.audit.json`, data: finalText }];
-  if (sig) files.push({ name: `${runId}.audit.sigstore.json`, data: `${JSON.stringify(sig.signed.bundle, null, 2)}\n` });
-  const release = await publishRelease(a, files);
-
   const problems: string[] = [];
+  let release: { url: string | null; assets: string[] } = earlier ?? { url: null, assets: [] };
+  if (!earlier) {
+    const files = [{ name: names.bundle, data: `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n` }];
+    if (sig) files.push({ name: names.sigstore, data: `${JSON.stringify(sig.signed.bundle, null, 2)}\n` });
+    try {
+      release = await publishRelease(
+        {
+          ...a,
+          target: a.gateSha,
+          title: `Agora run ${runId}`,
+          body: `Audit bundle of agora run \`${runId}\` (${a.run.state.status}), Merkle root \`${bundle.root}\`. Verify with \`agora verify ${names.bundle} --repo .\`.`,
+        },
+        tag,
+        files,
+        existing,
+      );
+    } catch (e) {
+      // GitHub declined the release for good (e.g. an immutable release of this tag without the bundle): the gate says so.
+      if (!(e instanceof ReleaseRefused)) throw e;
+      problems.push(`the audit bundle could not be published: ${e.message}`);
+    }
+  }
+
   if (signError !== undefined) problems.push(`the audit could not be signed: ${signError}`);
   if (a.run.state.status !== 'done') {
     const bad = Object.values(a.run.state.items).filter((i) => i.status !== 'done');
@@ -281,107 +332,4 @@ export async function regate(a: { octokit: Octokit; owner: string; repo: string;
     actions: [RERUN_ACTION],
   });
   return runId;
-}
-
-/**
- * Publishes `files` as the assets of the prerelease `agora-run-<run>` (created at the gate's commit when
- * missing). An asset of the same name is kept when it already holds these bytes, else deleted and
- * uploaded again, so a retried run's release carries its last finish. Safe under replicas racing.
- */
-export async function publishRelease(
-  a: Pick<AuditArgs, 'octokit' | 'owner' | 'repo' | 'gateSha'> & { run: { runId: string; state: { status: string } } },
-  files: Array<{ name: string; data: string }>,
-): Promise<{ url: string | null; assets: string[] }> {
-  const tag = `agora-run-${a.run.runId}`;
-  const o = { owner: a.owner, repo: a.repo };
-  let release;
-  try {
-    release = (
-      await a.octokit.rest.repos.createRelease({
-        ...o,
-        tag_name: tag,
-        target_commitish: a.gateSha,
-        name: `Agora run ${a.run.runId}`,
-        body: `Audit bundle of agora run \`${a.run.runId}\` (${a.run.state.status}). Verify with \`agora verify ${a.run.runId}.audit.json --repo .\`.`,
-        prerelease: true,
-        make_latest: 'false',
-      })
-    ).data;
-  } catch (e) {
-    if ((e as { status?: number }).status !== 422) throw e;
-    release = (await a.octokit.rest.repos.getReleaseByTag({ ...o, tag })).data; // published by an earlier attempt
-  }
-  // An asset of the same name from an earlier finish (a retried run) is replaced unless its bytes are
-  // already these. Two replicas may race here: every step re-reads the release after a conflict, bounded.
-  for (const f of files) {
-    const data = Buffer.from(f.data, 'utf8');
-    for (let attempt = 0; ; attempt += 1) {
-      if (attempt === RELEASE_ASSET_ATTEMPTS) {
-        throw new Error(`release ${tag}: asset ${f.name} kept changing under ${RELEASE_ASSET_ATTEMPTS} attempts to replace it (another replica publishing the same run?); the run's audit bundle is anchored in refs/agora/anchors/${a.run.runId}, finish the run again to republish`);
-      }
-      const old = release.assets.find((x) => x.name === f.name);
-      if (old) {
-        const same = await assetHolds(a, old, data);
-        if (same === true) break;
-        if (same === 'gone') {
-          release = (await a.octokit.rest.repos.getRelease({ ...o, release_id: release.id })).data;
-          continue;
-        }
-        try {
-          await a.octokit.rest.repos.deleteReleaseAsset({ ...o, asset_id: old.id });
-        } catch (e) {
-          if ((e as { status?: number }).status !== 404) throw e; // deleted by someone else: upload ours
-        }
-      }
-      try {
-        await a.octokit.rest.repos.uploadReleaseAsset({
-          ...o,
-          release_id: release.id,
-          url: release.upload_url,
-          name: f.name,
-          data: f.data,
-          headers: { 'content-type': 'application/json', 'content-length': data.length },
-        });
-        break;
-      } catch (e) {
-        if ((e as { status?: number }).status !== 422) throw e;
-        // Someone uploaded this name between our read and our upload: look again.
-        release = (await a.octokit.rest.repos.getRelease({ ...o, release_id: release.id })).data;
-      }
-    }
-  }
-  return { url: release.html_url, assets: [...new Set([...release.assets.map((x) => x.name), ...files.map((f) => f.name)])] };
-}
-
-/** How often `publishRelease` re-reads the release and retries one asset before giving up. */
-const RELEASE_ASSET_ATTEMPTS = 5;
-
-/**
- * Whether a published asset already holds exactly `data`, as cheaply as GitHub allows: a different size or
- * an unfinished upload is a difference (no download); a `digest` (`sha256:<hex>`, set on uploads since 2025)
- * is compared with ours (no download); only an equal-sized asset without a digest is downloaded and compared
- * byte by byte. `'gone'` when it was deleted meanwhile.
- */
-async function assetHolds(
-  a: Pick<AuditArgs, 'octokit' | 'owner' | 'repo'>,
-  asset: { id: number; size: number; state: string; digest?: string | null },
-  data: Buffer,
-): Promise<boolean | 'gone'> {
-  if (asset.state !== 'uploaded' || asset.size !== data.length) return false;
-  if (asset.digest) {
-    const [algo, hex] = asset.digest.split(':', 2);
-    if (algo === 'sha256' && hex) return hex.toLowerCase() === createHash('sha256').update(data).digest('hex');
-  }
-  try {
-    const res = await a.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
-      owner: a.owner,
-      repo: a.repo,
-      asset_id: asset.id,
-      headers: { accept: 'application/octet-stream' },
-    });
-    return Buffer.from(res.data as unknown as ArrayBuffer).equals(data);
-  } catch (e) {
-    if ((e as { status?: number }).status === 404) return 'gone';
-    throw e;
-  }
 }

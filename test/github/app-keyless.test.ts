@@ -4,7 +4,7 @@ import { parseAuditBundle } from '../../src/audit/verify/parse.js';
 import { verifySigstoreBundle } from '../../src/audit/verify-signature.js';
 import type { AppSigner } from '../../src/github/audit-release.js';
 import { startSigstoreMock, type SigstoreMock } from '../audit/sigstore-mock.js';
-import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { checkRuns, runReleases, startAppWorld, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { plainText } from '../../src/github/untrusted-markdown.js';
 
@@ -16,7 +16,6 @@ import { plainText } from '../../src/github/untrusted-markdown.js';
 
 const IDENTITY = 'https://github.com/octo/demo/.github/workflows/agora.yml@refs/heads/main';
 const ISSUER = 'https://token.actions.githubusercontent.com';
-const ASSET_ROUTE = '/repos/{owner}/{repo}/releases/assets/{asset_id}';
 
 const plan = (id: string) =>
   `${JSON.stringify({ id, queue: 'default', items: [{ id: 'write', executor: 'command', inputs: { run: `echo ${id} > out-${id}.txt` }, depends_on: [], resourceLocks: [`out-${id}.txt`] }] }, null, 2)}\n`;
@@ -27,12 +26,9 @@ async function runPlan(w: AppWorld, id: string) {
   const planSha = await w.sim.push(w.fullName, { branch, files: { 'plan.json': plan(id) }, message: `Plan ${id}` });
   await w.quiesce();
   const runId = `${id}-${planSha.slice(0, 12)}`;
-  const release = (await w.octokit.rest.repos.getReleaseByTag({ owner: w.owner, repo: w.repo, tag: `agora-run-${runId}` })).data;
-  const assets = new Map<string, string>();
-  for (const a of release.assets) {
-    const dl = await w.octokit.request(`GET ${ASSET_ROUTE}`, { owner: w.owner, repo: w.repo, asset_id: a.id, headers: { accept: 'application/octet-stream' } });
-    assets.set(a.name, Buffer.from(dl.data as unknown as ArrayBuffer).toString('utf8'));
-  }
+  const releases = await runReleases(w, runId);
+  expect(releases).toHaveLength(1);
+  const { assets } = releases[0]!;
   const head = (await w.octokit.rest.git.getRef({ owner: w.owner, repo: w.repo, ref: `heads/${branch}` })).data.object.sha;
   expect(head).not.toBe(planSha); // the patch commit was pushed on top of the plan commit
   const gate = (await checkRuns(w, head)).get('agora / audit');

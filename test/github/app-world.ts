@@ -104,6 +104,8 @@ export interface AppWorldOptions {
   delivery?: 'all' | 'round-robin';
   /** Have the simulator send `push` webhooks for refs outside refs/heads and refs/tags (GitHub does not). */
   customRefWebhooks?: boolean;
+  /** How many check runs of one name a suite keeps before the oldest is deleted (GitHub: 1,000). */
+  checkRunsPerName?: number;
   /** Further options of every app process (e.g. `maxItems`). */
   agoraOptions?: Partial<AgoraGitHubOptions>;
   /** Whether the operator trusts the world's repository with the local target (default true: most tests run local workers). */
@@ -127,7 +129,7 @@ export function scaledAgoraOctokit(scale = 0.01) {
 }
 
 export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorld> {
-  const sim = await startGitHubSim({ strict: true, ...(opts.customRefWebhooks ? { webhookEventsForCustomRefs: true } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
+  const sim = await startGitHubSim({ strict: true, ...(opts.customRefWebhooks ? { webhookEventsForCustomRefs: true } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.checkRunsPerName !== undefined ? { checkRunsPerName: opts.checkRunsPerName } : {}) });
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
@@ -293,4 +295,24 @@ export function runBound(items: number, slowdown = 1): number {
 /** {@link eventually}, letting the simulator deliver what it queued before each look; `within` as there. */
 export async function until(what: string, ok: () => Promise<boolean>, w: AppWorld, within?: number): Promise<void> {
   await eventually(what, ok, { before: () => w.sim.settle(), ...(within === undefined ? {} : { within }) });
+}
+
+/**
+ * The published releases of a run (one per finish: `agora-run-<run>-<root>`), oldest first, as the API
+ * lists them, each with its assets' bytes downloaded through the API (a 302 to the objects host).
+ */
+export async function runReleases(w: AppWorld, runId: string) {
+  const o = { owner: w.owner, repo: w.repo };
+  const listed = await w.octokit.paginate(w.octokit.rest.repos.listReleases, { ...o, per_page: 100 });
+  const ours = listed.filter((r) => !r.draft && new RegExp(`^agora-run-${runId.replace(/[.]/g, '\\.')}-[0-9a-f]{12}$`).test(r.tag_name)).sort((a, b) => a.id - b.id);
+  const out = [];
+  for (const rel of ours) {
+    const assets = new Map<string, string>();
+    for (const a of rel.assets) {
+      const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: a.id, headers: { accept: 'application/octet-stream' } });
+      assets.set(a.name, Buffer.from(dl.data as unknown as ArrayBuffer).toString('utf8'));
+    }
+    out.push({ release: rel, assets });
+  }
+  return out;
 }

@@ -38,6 +38,17 @@ function publishedWithTag(sim: Sim, repo: string, tag: string, except?: Release)
   return [...sim.state.releases.values()].find((r) => r.repo === repo && r.tagName === tag && !r.draft && r !== except);
 }
 
+/**
+ * Release writes of one simulator, one at a time: GitHub decides "who holds this tag" atomically, and the
+ * check and the tagging here are separate awaits.
+ */
+const writing = new WeakMap<Sim, Promise<unknown>>();
+function serially<T>(sim: Sim, fn: () => Promise<T>): Promise<T> {
+  const next = (writing.get(sim) ?? Promise.resolve()).then(fn, fn);
+  writing.set(sim, next.catch(() => undefined));
+  return next;
+}
+
 const tagTaken = (): HttpError => new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'already_exists', field: 'tag_name' }] });
 
 /** Creates the release's tag at its target if the tag does not exist yet (publishing). */
@@ -74,7 +85,7 @@ export const releaseRoutes: Route[] = [
     auth: 'installation',
     permission: { contents: 'write' },
     creates: true,
-    handle: async (req, sim) => {
+    handle: (req, sim) => serially(sim, async () => {
       const repo = req.repo;
       const body = req.body as { tag_name: string; target_commitish?: string; name?: string | null; body?: string | null; draft?: boolean; prerelease?: boolean };
       const draft = body.draft ?? false;
@@ -101,7 +112,7 @@ export const releaseRoutes: Route[] = [
       };
       sim.state.releases.set(rel.id, rel);
       return { status: 201, body: releaseJson(rel, sim.urls), headers: { location: `${sim.urls.api}/repos/${repo.fullName}/releases/${rel.id}` } };
-    },
+    }),
   },
   {
     method: 'GET',
@@ -161,7 +172,7 @@ export const releaseRoutes: Route[] = [
     template: '/repos/{owner}/{repo}/releases/{release_id}',
     auth: 'installation',
     permission: { contents: 'write' },
-    handle: async (req, sim) => {
+    handle: (req, sim) => serially(sim, async () => {
       const rel = findRelease(req, sim);
       const body = req.body as { tag_name?: string; target_commitish?: string; name?: string | null; body?: string | null; draft?: boolean; prerelease?: boolean };
       if (rel.immutable && ((body.tag_name !== undefined && body.tag_name !== rel.tagName) || (body.target_commitish !== undefined && body.target_commitish !== rel.targetCommitish) || body.draft === true)) {
@@ -187,7 +198,7 @@ export const releaseRoutes: Route[] = [
         rel.publishedAt = null;
       }
       return { status: 200, body: releaseJson(rel, sim.urls) };
-    },
+    }),
   },
   {
     method: 'GET',
