@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until, commandPlan, checkRuns, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
+import { until, commandPlan, checkRuns, restartUntilRunEnds, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -21,11 +21,7 @@ describe('restart recovery and the sweep', () => {
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'crash', base: 'main', title: 'Crash' });
     await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     await w.agora.kill(); // a crash: the worker dies, nothing is recorded
-    await gate.open();
-    const fresh = await w.restartApp(); // sweeps at start: the run is `running` on GitHub and nobody drives it
-    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
-    await w.quiesce();
-    await gate.remove();
+    const fresh = await restartUntilRunEnds(w, sha, gate); // sweeps at start: the run is `running` on GitHub and nobody drives it
     const checks = await checkRuns(w, sha);
     for (const name of ['agora', 'agora / slow', 'agora / next']) expect(checks.get(name)).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(checks.get('agora / slow')!.output.summary).toContain('2 attempts');

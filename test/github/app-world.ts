@@ -316,3 +316,17 @@ export async function runReleases(w: AppWorld, runId: string) {
   }
   return out;
 }
+
+/**
+ * After a crash: opens the worker gate, starts a fresh app process (which sweeps at start and resumes
+ * the run nobody drives), waits until the run check on `sha` is completed and the app is idle. Returns
+ * the fresh process.
+ */
+export async function restartUntilRunEnds(w: AppWorld, sha: string, gate: { open(): Promise<void>; remove(): Promise<void> }): Promise<AgoraGitHub> {
+  await gate.open();
+  const fresh = await w.restartApp();
+  await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
+  await w.quiesce();
+  await gate.remove();
+  return fresh;
+}
