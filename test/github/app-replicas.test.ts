@@ -3,7 +3,7 @@ import type { AgoraGitHub } from '../../src/github/agora-github.js';
 import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { openLocalStore } from '../../src/git/local-store.js';
-import { until, commandPlan, checkRuns, examplePlan, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
+import { runReleases, until, commandPlan, checkRuns, examplePlan, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -43,7 +43,9 @@ describe('three replicas of the app', () => {
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
     expect(commits).toHaveLength(4);
     const runId = `fanout-1-${sha.slice(0, 12)}`;
-    const release = (await w.octokit.rest.repos.getReleaseByTag({ owner: w.owner, repo: w.repo, tag: `agora-run-${runId}` })).data;
+    const releases = await runReleases(w, runId);
+    expect(releases).toHaveLength(1);
+    const { release } = releases[0]!;
     expect(release.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
     const gates = await allCheckRuns(w, commits.at(-1)!.sha);
     expect(gates.map((c) => [c.name, c.conclusion])).toEqual([['agora / audit', 'success']]);
