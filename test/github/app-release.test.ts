@@ -134,8 +134,11 @@ describe('the run releases', () => {
     const draft = (await w.octokit.rest.repos.createRelease({ owner: w.owner, repo: w.repo, tag_name: tag2, draft: true })).data;
     await w.octokit.rest.repos.uploadReleaseAsset({ owner: w.owner, repo: w.repo, release_id: draft.id, url: draft.upload_url, name, data: '{"v":0}\n', headers: { 'content-type': 'application/json' } });
     from = w.sim.requests.length;
+    const seen = w.sim.objectRequests.length;
     await publishRelease(c, tag2, [{ name, data: '{"v":3}\n' }]);
     expect(count(from)).toEqual({ del: 1, up: 1 });
+    // Telling the bytes apart took a download, answered by the asset host, which got no credential.
+    expect(w.sim.objectRequests.slice(seen).map((r) => [r.authorization, r.status])).toEqual([[false, 200]]);
     const rel2 = w.sim.sim.state.releases.get(draft.id)!;
     expect({ draft: rel2.draft, data: rel2.assets.map((a) => a.data.toString()) }).toEqual({ draft: false, data: ['{"v":3}\n'] });
 
