@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RETRY_ACTION } from '../../src/github/agora-github.js';
-import { until, commandPlan, checkRuns, restartUntilRunEnds, startAppWorld, type AppWorld } from './app-world.js';
+import { until, commandPlan, checkRuns, restartUntilRunEnds, startAppWorld, outcomesOf, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -50,7 +50,7 @@ describe('a suite that keeps one check run of each name', () => {
     expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
     expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(fresh.outcomes).not.toContainEqual(expect.objectContaining({ kind: 'started' })); // resumed, not started again
+    expect(outcomesOf(fresh).plans).not.toContainEqual(expect.objectContaining({ kind: 'started' })); // resumed, not started again
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
   });
