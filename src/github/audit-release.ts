@@ -303,7 +303,16 @@ function branchRun(run: StoredRun) {
  * found from the nearest Agora integration commit below the head; every commit above the plan commit must
  * still be one of its audited patches, so a human commit on top turns the gate red, naming the commit.
  */
-export async function regate(a: { octokit: Octokit; owner: string; repo: string; store: GitStore; refs: RunRefs; head: Oid }): Promise<string | null> {
+export async function regate(a: {
+  octokit: Octokit;
+  owner: string;
+  repo: string;
+  store: GitStore;
+  refs: RunRefs;
+  head: Oid;
+  /** Brings the run's patch refs and commits into `store` (an event fetches only the runs' state refs). */
+  fetchPatches: (runId: string) => Promise<void>;
+}): Promise<string | null> {
   let runId: string | undefined;
   let at: Oid | undefined = a.head;
   for (let n = 0; at && n < 500 && !runId; n += 1) {
@@ -314,6 +323,7 @@ export async function regate(a: { octokit: Octokit; owner: string; repo: string;
   if (!runId) return null;
   const run = await readRun(a.store, a.refs, runId);
   if (!run || run.state.status === 'running') return null;
+  await a.fetchPatches(runId);
   const problems = (await checkBranch(a.store, a.head, branchRun(run))).problems;
   if (run.state.status !== 'done') problems.unshift(`the run is ${run.state.status}`);
   if (problems.length === 0) return null; // nothing new above the audited head

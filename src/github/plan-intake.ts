@@ -47,7 +47,9 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   }
   if (found.kind === 'ignored') {
     if (found.code === 'plan-unchanged') {
-      const runId = await regate({ octokit: ev.octokit, owner: ev.owner, repo: ev.repo, store: repo.store, refs: repo.refs, head: ev.headSha });
+      const patches = (run: string) => `${repo.refs.patch(run, '')}*`;
+      const fetchPatches = (run: string) => repo.store.fetch([`+${patches(run)}:${patches(run)}`]);
+      const runId = await regate({ octokit: ev.octokit, owner: ev.owner, repo: ev.repo, store: repo.store, refs: repo.refs, head: ev.headSha, fetchPatches });
       if (runId) return { kind: 'regated', runId };
     }
     return { kind: 'ignored', code: found.code, why: found.why };

@@ -78,8 +78,9 @@ export class RepoContext {
 
   /**
    * Fetches `branch` and the runs' state refs (what a plan event reads: whether this commit's run exists,
-   * which older runs it supersedes, which run a later push re-gates); makes sure `sha` is present. Patches,
-   * integration heads, anchors, leases and rejections are fetched where a run needs them, not per event:
+   * which older runs it supersedes, which run a later push re-gates); makes sure `sha` is present. Patches
+   * (the re-gate fetches its run's), integration heads, anchors, leases and rejections are fetched where
+   * they are needed, not per event:
    * with protocol v2 the server then advertises only `runs/*`, which `agora orch gc` keeps short.
    */
   async fetchForEvent(branch: string, sha: Oid): Promise<void> {
