@@ -65,7 +65,7 @@ export function agoraOctokit(opts: AgoraOctokitOptions = {}): AgoraOctokitClass 
     conditional === false
       ? ProbotOctokit
       : (ProbotOctokit.plugin(conditionalRequests(conditional === true ? new ConditionalRequestCache() : (conditional.cache ?? new ConditionalRequestCache(conditional)))) as typeof ProbotOctokit);
-  const write = writeQueues();
+  const write = (opts.throttle?.write as Bottleneck.Group | undefined) ?? writeQueues();
   const Agora = Base.defaults((instance: { throttle?: object; retry?: object }) => ({
     ...instance,
     // Probot passes its own (non-retrying) handlers in `instance.throttle`, and the installation's id; ours replace the handlers.

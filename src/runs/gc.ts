@@ -1,20 +1,22 @@
-import { agoraIdentity } from '../git/identity.js';
-import type { GitStore, Oid, TreeEntry } from '../git/types.js';
-import { ANCHOR_FILE } from './anchor.js';
+import type { GitStore, Oid } from '../git/types.js';
+import { idProblem } from '../plan/ids.js';
+import { archiveAnchors } from './anchor-archive.js';
+import { RunLease } from './lease.js';
 import type { RunRefs } from './refs.js';
-import { readRun, sortTree } from './state-store.js';
+import { readRun } from './state-store.js';
 
 /**
  * Retention of finished runs: `agora orch gc --older-than` removes the refs of runs that ended before a
  * cut-off, once their audit bundle is kept elsewhere, so the refs a repository advertises (and the app
  * fetches per event) grow with the runs still of interest, not with every run ever made.
  *
- * What goes: `runs/<run>` (the state and the log), `patches/<run>/*`, `integration/<run>`, `inbox/<run>`
- * and `leases/<run>`; rejections (`rejected/<id>`) older than the cut-off. What stays: each run's anchored
+ * What goes: `runs/<run>` (the state and the log), `patches/<run>/*`, `integration/<run>` and
+ * `leases/<run>`; rejections (`rejected/<id>`) older than the cut-off. What stays: each run's anchored
  * Merkle root, the repository's own record of what the run was, moved from its ref `anchors/<run>` into
  * one archive commit (`anchor-archive`, a tree of `<run>.json` files, the same anchor.json blobs): a ref
  * per past run would still be listed by every push (receive-pack advertises every ref).
- * Running runs and runs whose bundle could not be kept are never touched.
+ * Running runs, runs whose lease is still held (a process may be finishing them), runs whose bundle
+ * could not be kept and refs whose names are not run ids Agora makes are never touched.
  *
  * Order: the bundle is kept first (durable before anything is removed); then `runs/<run>` is removed by
  * compare-and-swap against the value read (a run reopened meanwhile by a Retry is left alone); then the
@@ -52,26 +54,16 @@ export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOpt
   const report: GcReport = { pruned: [], skipped: [], leftovers: [], archived: [], rejections: [] };
   for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
     const runId = ref.slice(refs.runsPrefix.length);
-    const run = await readRun(store, refs, runId);
-    if (!run || run.state.status === 'running') continue;
-    const finishedAt = run.state.finishedAt ?? (await store.readCommit(oid)).committer.timestamp * 1000;
-    if (finishedAt >= opts.before) continue;
-    const kept = await opts.keepBundle(runId);
-    if (!kept.kept) {
-      report.skipped.push({ runId, why: kept.why });
-      continue;
+    try {
+      const skip = await pruneRun(store, refs, opts, runId, ref, oid, report);
+      if (skip) report.skipped.push({ runId, why: skip });
+    } catch (e) {
+      report.skipped.push({ runId, why: `could not be pruned: ${(e as Error).message}` });
     }
-    if (!opts.dryRun) {
-      if (!(await store.deleteRef(ref, oid))) {
-        report.skipped.push({ runId, why: `${ref} moved while gc ran (a Retry reopened it?); it stays` });
-        continue;
-      }
-      await removeRunRefs(store, refs, runId);
-    }
-    report.pruned.push({ runId, status: run.state.status, finishedAt, bundle: kept.where });
   }
-  if (!opts.dryRun) {
-    const orphans = await orphanedAnchors(store, refs);
+  const orphans = await orphanedAnchors(store, refs);
+  if (opts.dryRun) report.leftovers = orphans.map((runId) => refs.run(runId));
+  else {
     for (const runId of orphans) report.leftovers.push(...(await removeRunRefs(store, refs, runId)));
     report.archived = await archiveAnchors(store, refs, orphans, opts.now);
   }
@@ -83,9 +75,33 @@ export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOpt
   return report;
 }
 
-/** Every ref of `runId` but its state and its anchor. */
+/** Prunes one run if it is due; returns why not when it is due but kept (undefined otherwise). */
+async function pruneRun(store: GitStore, refs: RunRefs, opts: GcOptions, runId: string, ref: string, oid: Oid, report: GcReport): Promise<string | undefined> {
+  // A ref under runs/ that Agora would not have named (anyone who may push can make one) is left alone.
+  if (idProblem(runId)) return `${ref} is not a run id Agora makes (${idProblem(runId)}); left alone`;
+  const run = await readRun(store, refs, runId);
+  if (!run || run.state.status === 'running') return undefined;
+  const finishedAt = run.state.finishedAt ?? (await store.readCommit(oid)).committer.timestamp * 1000;
+  if (finishedAt >= opts.before) return undefined;
+  // Finished, but a process may still be finishing it (landing patches, publishing the audit).
+  const lease = await RunLease.read(store, refs, runId);
+  if (lease && lease.until > opts.now) return `its lease is held by ${lease.holder} until ${new Date(lease.until).toISOString()}; it stays`;
+  const kept = await opts.keepBundle(runId);
+  if (!kept.kept) return kept.why;
+  if (!opts.dryRun) {
+    if (!(await store.deleteRef(ref, oid))) return `${ref} moved while gc ran (a Retry reopened it?); it stays`;
+    await removeRunRefs(store, refs, runId);
+  }
+  report.pruned.push({ runId, status: run.state.status, finishedAt, bundle: kept.where });
+  return undefined;
+}
+
+/**
+ * Every ref of `runId` but its state and its anchor. Not its inbox entry: that is a submission's, and an
+ * inbox ref of a pruned run's id can only be a new submission (serve removes the entry it accepts).
+ */
 async function runRefs(store: GitStore, refs: RunRefs, runId: string): Promise<Array<{ ref: string; oid: Oid }>> {
-  const single = [refs.integration(runId), refs.inbox(runId), refs.lease(runId)];
+  const single = [refs.integration(runId), refs.lease(runId)];
   const found: Array<{ ref: string; oid: Oid }> = [];
   for (const ref of single) {
     const oid = await store.resolveRef(ref);
@@ -107,40 +123,8 @@ async function orphanedAnchors(store: GitStore, refs: RunRefs): Promise<string[]
   const orphans: string[] = [];
   for (const { ref } of await store.listRefs(anchorsPrefix)) {
     const runId = ref.slice(anchorsPrefix.length);
+    if (idProblem(runId)) continue;
     if (!(await store.resolveRef(refs.run(runId)))) orphans.push(runId);
   }
   return orphans;
-}
-
-/**
- * Adds each run's anchor.json to the archive commit as `<run>.json` (compare-and-swap on the archive
- * ref, tried again if another gc moved it), then removes the anchor refs it holds. Returns those runs.
- */
-async function archiveAnchors(store: GitStore, refs: RunRefs, runIds: readonly string[], now: number): Promise<string[]> {
-  if (runIds.length === 0) return [];
-  for (let attempt = 0; attempt < 10; attempt += 1) {
-    const head = await store.resolveRef(refs.anchorArchive);
-    const files = new Map<string, TreeEntry>();
-    if (head) for (const e of await store.readTree((await store.readCommit(head)).tree)) files.set(e.path, e);
-    const moved: Array<{ runId: string; ref: string; oid: Oid }> = [];
-    for (const runId of runIds) {
-      const ref = refs.anchor(runId);
-      const oid = await store.resolveRef(ref);
-      if (!oid) continue;
-      const file = (await store.readTree((await store.readCommit(oid)).tree)).find((e) => e.path === ANCHOR_FILE && e.type === 'blob');
-      if (!file) continue; // not an anchor Agora wrote: left where it is, for a person to look at
-      files.set(`${runId}.json`, { mode: '100644', path: `${runId}.json`, oid: file.oid, type: 'blob' });
-      moved.push({ runId, ref, oid });
-    }
-    if (moved.length === 0) return [];
-    const who = agoraIdentity(now);
-    const tree = await store.writeTree(sortTree([...files.values()]));
-    const message = `agora: archive the anchors of ${moved.length} pruned run${moved.length === 1 ? '' : 's'}\n\n${moved.map((m) => m.runId).join('\n')}\n`;
-    const commit = await store.writeCommit({ tree, parents: head ? [head] : [], message, author: who, committer: who });
-    if (!(await store.casRef(refs.anchorArchive, commit, head))) continue;
-    const archived: string[] = [];
-    for (const m of moved) if (await store.deleteRef(m.ref, m.oid)) archived.push(m.runId);
-    return archived;
-  }
-  return [];
 }

@@ -1,3 +1,4 @@
+import { archivedRuns } from './anchor-archive.js';
 import { appendEntries } from '../log/entry.js';
 import type { OrchConfig } from '../config/types.js';
 import { newRun } from '../engine/step.js';
@@ -49,16 +50,22 @@ export async function submitPlan(
   throw new AgoraError('submit-contended', `could not allocate a run id for plan ${args.planId} after 100 tries`);
 }
 
-/** 1 + the highest n among runs, inbox and rejected refs named `<planId>-<n>`. */
+/**
+ * 1 + the highest n among the runs, inbox, rejected and anchor refs named `<planId>-<n>` and the runs
+ * `agora orch gc` archived: a pruned run's id is never given to another run (its bundle and its anchored
+ * root name it).
+ */
 async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Promise<number> {
   const pattern = new RegExp(`^${planId.replace(/[.]/g, '\\.')}-(\\d+)$`);
   let max = 0;
-  for (const prefix of [refs.runsPrefix, refs.inboxPrefix, refs.rejectedPrefix]) {
-    for (const { ref } of await store.listRefs(prefix)) {
-      const m = pattern.exec(ref.slice(prefix.length));
-      if (m) max = Math.max(max, Number(m[1]));
-    }
+  const seen = (runId: string) => {
+    const m = pattern.exec(runId);
+    if (m) max = Math.max(max, Number(m[1]));
+  };
+  for (const prefix of [refs.runsPrefix, refs.inboxPrefix, refs.rejectedPrefix, refs.anchor('')]) {
+    for (const { ref } of await store.listRefs(prefix)) seen(ref.slice(prefix.length));
   }
+  for (const runId of await archivedRuns(store, refs)) seen(runId);
   return max + 1;
 }
 

@@ -5,8 +5,10 @@ import type { AuditBundle } from '../../src/audit/bundle.js';
 import { buildAuditBundle } from '../../src/audit/build-bundle.js';
 import { verifyVerb } from '../../src/cli/audit.js';
 import { gcVerb, parseAge } from '../../src/cli/gc.js';
-import type { Output } from '../../src/cli/orch.js';
-import { agora, cleanupTempDirs, tempDir } from '../support/repo.js';
+import { retryVerb, submitVerb, type Output } from '../../src/cli/orch.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { agora, cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
 import { copyRun, finishedRun, type FinishedRun } from '../audit/bundle-fixture.js';
 
 function capture(): Output & { stdout: string[]; stderr: string[] } {
@@ -94,6 +96,33 @@ describe('agora orch gc', () => {
     expect(report.pruned).toEqual([]);
     expect(report.skipped).toEqual([{ runId: run.runId, why: expect.stringContaining('not intact (integration') }]);
     expect(await agoraRefs(run)).toEqual(before);
+  });
+
+  it("never gives a pruned run's id to a new submission, and never removes a submission", async () => {
+    const run = await copyRun(original);
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', discardBundles: true }, capture(), Date.now() + 2 * HOUR)).toBe(0);
+    const submitted = capture();
+    const runId = await submitVerb(join(run.repo, 'plan.json'), { repo: run.repo, config: join(run.repo, 'agora.config.mjs') }, submitted);
+    expect(runId).not.toBe(run.runId);
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', discardBundles: true }, capture(), Date.now() + 2 * HOUR)).toBe(0);
+    expect(await run.store.resolveRef(run.refs.inbox(runId))).not.toBeNull();
+  });
+
+  it('leaves alone a run reopened by a Retry and refs Agora would not have named', async () => {
+    const repo = makeRepo({ 'plan.json': `${JSON.stringify({ id: 'fails', queue: 'default', items: [{ id: 'boom', executor: 'command', inputs: { run: 'exit 3' }, depends_on: [], resourceLocks: [] }] })}\n` });
+    expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).not.toBe(0);
+    const store = await openLocalStore(repo);
+    const refs = new RunRefs();
+    const [failed] = (await store.listRefs(refs.runsPrefix)).map((r) => r.ref.slice(refs.runsPrefix.length));
+    const foreign = `${refs.runsPrefix}not/ours`;
+    expect(await store.casRef(foreign, (await store.resolveRef(refs.run(failed!)))!, null)).toBe(true);
+    expect(await retryVerb(failed!, 'boom', { repo }, capture())).toBe(0); // running again, and nobody serves it
+    const io = capture();
+    expect(await gcVerb({ repo, olderThan: '1h', discardBundles: true }, io, Date.now() + 2 * HOUR)).toBe(1);
+    const report = JSON.parse(io.stdout.join('\n'));
+    expect(report.pruned).toEqual([]);
+    expect(report.skipped).toEqual([{ runId: 'not/ours', why: expect.stringContaining('is not a run id Agora makes') }]);
+    expect(await store.resolveRef(refs.run(failed!))).not.toBeNull();
   });
 
   it('refuses bad input with a message and no stack trace', async () => {
