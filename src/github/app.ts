@@ -192,6 +192,7 @@ export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: A
     ...(env.AGORA_PLAN_PATH ? { planPath: env.AGORA_PLAN_PATH } : {}),
     ...(env.AGORA_SWEEP_SECONDS ? { sweepIntervalMs: numberAtLeast('AGORA_SWEEP_SECONDS', env.AGORA_SWEEP_SECONDS, 1, 'how often the sweep runs, in seconds, e.g. AGORA_SWEEP_SECONDS=60') * 1000 } : {}),
     ...(env.AGORA_MAX_ITEMS ? { maxItems: numberAtLeast('AGORA_MAX_ITEMS', env.AGORA_MAX_ITEMS, 1, 'the most items a plan may have, e.g. AGORA_MAX_ITEMS=10000') } : {}),
+    ...(env.AGORA_ITEM_CHECKS ? { itemChecksUpTo: numberAtLeast('AGORA_ITEM_CHECKS', env.AGORA_ITEM_CHECKS, 0, 'the most items a run shows as a check run each (larger plans show failures only), e.g. AGORA_ITEM_CHECKS=250') } : {}),
     ...(env.AGORA_LEASE_SECONDS ? { lease: { ttlMs: numberAtLeast('AGORA_LEASE_SECONDS', env.AGORA_LEASE_SECONDS, 10, "how long a replica's hold on a run lasts without renewal, e.g. AGORA_LEASE_SECONDS=60") * 1000 } } : {}),
     ...(env.AGORA_REPOSITORIES ? { repositories: env.AGORA_REPOSITORIES.split(',').map((r) => r.trim()).filter(Boolean) } : {}),
     ...(signer ? { signer } : {}),

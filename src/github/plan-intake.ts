@@ -93,7 +93,7 @@ function checkPlan(app: AppState, repo: RepoContext, planText: string, planPath:
         problems: [
           {
             path: '$.items',
-            message: `${result.plan.items.length} items is too many for the GitHub App (at most ${maxItems}): each item is a check run, and GitHub creates at most 500 an hour; split the plan, or run it locally with \`agora orch run\``,
+            message: `${result.plan.items.length} items is too many for the GitHub App (at most ${maxItems}) (AGORA_MAX_ITEMS); split the plan, or run it locally with \`agora orch run\``,
           },
         ],
       };

@@ -59,7 +59,8 @@ describe('agora app (the server entry point)', () => {
     const { agoraFromEnv } = await import('../../src/github/app.js');
     await expect(agoraFromEnv({ AGORA_MAX_ITEMS: 'lots', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_MAX_ITEMS', message: expect.stringContaining('"lots" is not a number ≥ 1'), hint: expect.stringContaining('the most items a plan may have') });
     await expect(agoraFromEnv({ AGORA_LEASE_SECONDS: '2', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_LEASE_SECONDS' });
-    const agora = await agoraFromEnv({ AGORA_LEASE_SECONDS: '30', AGORA_MAX_ITEMS: '50', AGORA_CACHE_DIR: cacheDir });
+    await expect(agoraFromEnv({ AGORA_ITEM_CHECKS: '-1', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_ITEM_CHECKS', hint: expect.stringContaining('larger plans show failures only') });
+    const agora = await agoraFromEnv({ AGORA_LEASE_SECONDS: '30', AGORA_MAX_ITEMS: '50', AGORA_ITEM_CHECKS: '100', AGORA_CACHE_DIR: cacheDir });
     await agora.close();
   });
 
