@@ -1,3 +1,4 @@
+import { idProblem } from '../plan/ids.js';
 import { auditStatement } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';
@@ -320,7 +321,8 @@ export async function regate(a: {
     runId = trailers(c.message).get('Agora-Run');
     at = c.parents[0];
   }
-  if (!runId) return null;
+  // The trailer is whatever a pusher wrote: only a run id Agora could have made names a run.
+  if (!runId || idProblem(runId)) return null;
   const run = await readRun(a.store, a.refs, runId);
   if (!run || run.state.status === 'running') return null;
   await a.fetchPatches(runId);

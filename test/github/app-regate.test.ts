@@ -27,4 +27,13 @@ describe('the gate after a hand edit, in a process that did not drive the run', 
     expect(outcomesOf(fresh).plans).toContainEqual(expect.objectContaining({ kind: 'regated' }));
     expect(w.errors).toEqual([]);
   });
+
+  it('ignores an Agora-Run trailer a pusher wrote that names no run Agora could make', async () => {
+    await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'notes.txt': 'forged\n' }, message: 'Forged\n\nAgora-Run: x/../y\n' });
+    const above = await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'notes.txt': 'edited\n' }, message: 'An edit above it' });
+    await w.quiesce();
+    expect(outcomesOf(w.agora).plans).toContainEqual(expect.objectContaining({ kind: 'ignored', code: 'plan-unchanged' }));
+    expect((await checkRuns(w, above)).has('agora / audit')).toBe(false);
+    expect(w.errors).toEqual([]);
+  });
 });
