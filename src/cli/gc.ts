@@ -1,10 +1,13 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../audit/atomic-write.js';
+import type { AuditBundle } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { AgoraError } from '../errors.js';
 import { collectGarbage, type KeepOutcome } from '../runs/gc.js';
 import { openContext, type GlobalOptions } from './context.js';
+import { releaseBundles } from './gc-release.js';
+import { openRemoteRuns, pushPrune, remoteUrl, type RemoteRuns } from './gc-remote.js';
 import type { Output } from './orch.js';
 
 /**
@@ -17,6 +20,10 @@ export interface GcVerbOptions extends GlobalOptions {
   olderThan: string;
   bundleDir?: string;
   discardBundles?: boolean;
+  /** Keep a run only when its bundle is in the release the App published (with `--remote`). */
+  bundlesInReleases?: boolean;
+  /** Prune this remote's runs (a remote name or an https URL) instead of the local repository's. */
+  remote?: string;
   dryRun?: boolean;
 }
 
@@ -31,41 +38,69 @@ export function parseAge(text: string): number {
   return Number(m[1]) * UNIT_MS[m[2] as string]!;
 }
 
-export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.now()): Promise<number> {
-  const age = parseAge(o.olderThan);
-  if (Boolean(o.bundleDir) === Boolean(o.discardBundles)) {
+function checkOptions(o: GcVerbOptions): void {
+  const ways = [o.bundleDir !== undefined, Boolean(o.discardBundles), Boolean(o.bundlesInReleases)].filter(Boolean).length;
+  if (ways !== 1) {
     throw new AgoraError(
       'gc-options',
-      o.bundleDir ? '--bundle-dir and --discard-bundles do not go together' : 'gc removes runs from the repository: say where their audit bundles go',
-      'pass --bundle-dir <dir> to keep each pruned run\'s bundle there, or --discard-bundles to keep only the anchored root in the repository',
+      ways === 0 ? 'gc removes runs from the repository: say where their audit bundles go' : 'give one of --bundle-dir, --discard-bundles and --bundles-in-releases',
+      "pass --bundle-dir <dir> to keep each pruned run's bundle there, --bundles-in-releases (with --remote) to prune only runs whose bundle GitHub holds as a release asset, or --discard-bundles to keep only the anchored root",
     );
   }
+  if (o.bundlesInReleases && !o.remote) {
+    throw new AgoraError('gc-options', '--bundles-in-releases needs --remote', "name the GitHub repository whose releases hold the bundles: --remote origin (or its https URL)");
+  }
+}
+
+export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.now(), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const age = parseAge(o.olderThan);
+  checkOptions(o);
   const ctx = await openContext(o);
-  const dir = o.bundleDir ? resolve(process.cwd(), o.bundleDir) : undefined;
-  if (dir && !o.dryRun) await mkdir(dir, { recursive: true });
-  const keepBundle = async (runId: string): Promise<KeepOutcome> => {
-    const bundle = await buildAuditBundle(ctx.store, ctx.refs, runId, { anchor: !o.dryRun, now });
-    if (!bundle.report.intact) {
-      const codes = [...new Set(bundle.report.failures.map((f) => f.code))].join(', ');
-      return { kept: false, why: `its audit is not intact (${codes}): run \`agora orch audit ${runId}\` to see why; a run whose evidence is in question is kept` };
-    }
-    if (!dir) return { kept: true, where: `anchored root ${bundle.root} only` };
-    const path = join(dir, `${runId}.audit.json`);
-    const existing = await readFile(path, 'utf8').catch(() => null);
-    if (existing !== null) {
-      const root = (JSON.parse(existing) as { root?: unknown }).root;
-      if (root === bundle.root) return { kept: true, where: path };
-      return { kept: false, why: `${path} already holds a bundle with another root (${String(root)}); move it away and run gc again` };
-    }
-    if (!o.dryRun) await writeFileAtomic(path, `${JSON.stringify(bundle, null, 2)}\n`);
-    return { kept: true, where: path };
-  };
-  const report = await collectGarbage(ctx.store, ctx.refs, { before: now - age, now, keepBundle, ...(o.dryRun ? { dryRun: true } : {}) });
-  io.out(JSON.stringify(report, null, 2));
-  const verb = o.dryRun ? 'would prune' : 'pruned';
-  io.err(
-    `agora: ${verb} ${report.pruned.length} run${report.pruned.length === 1 ? '' : 's'} and ${report.rejections.length} rejection${report.rejections.length === 1 ? '' : 's'}` +
-      (report.skipped.length ? `; kept ${report.skipped.length} (see "skipped")` : ''),
-  );
-  return report.skipped.length > 0 ? 1 : 0;
+  let remote: RemoteRuns | undefined;
+  if (o.remote) {
+    const url = await remoteUrl(o.remote, ctx.store.gitdir);
+    const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
+    if (!token) throw new AgoraError('gc-remote', `pruning ${url} needs a token`, 'set GITHUB_TOKEN to a token that may read and delete refs under refs/agora/ (contents: write)');
+    remote = await openRemoteRuns(url, token, ctx.refs.ns);
+  }
+  try {
+    const store = remote?.store ?? ctx.store;
+    const releases = o.bundlesInReleases && remote ? releaseBundles(remote.url, env.GITHUB_TOKEN ?? env.GH_TOKEN ?? '', env) : undefined;
+    const dir = o.bundleDir ? resolve(process.cwd(), o.bundleDir) : undefined;
+    if (dir && !o.dryRun) await mkdir(dir, { recursive: true });
+    const keepBundle = async (runId: string): Promise<KeepOutcome> => {
+      const bundle = await buildAuditBundle(store, ctx.refs, runId, { anchor: !o.dryRun, now });
+      if (!bundle.report.intact) {
+        const codes = [...new Set(bundle.report.failures.map((f) => f.code))].join(', ');
+        return { kept: false, why: `its audit is not intact (${codes}): run \`agora orch audit ${runId}\` to see why; a run whose evidence is in question is kept` };
+      }
+      if (releases) return releases.has(runId, bundle);
+      if (!dir) return { kept: true, where: `anchored root ${bundle.root} only` };
+      return keepInDir(dir, runId, bundle, Boolean(o.dryRun));
+    };
+    const report = await collectGarbage(store, ctx.refs, { before: now - age, now, keepBundle, ...(o.dryRun ? { dryRun: true } : {}) });
+    const pushed = remote && !o.dryRun ? await pushPrune(remote, ctx.refs.ns) : undefined;
+    io.out(JSON.stringify(pushed === undefined ? report : { ...report, remote: { url: remote!.url, refsUpdated: pushed } }, null, 2));
+    const verb = o.dryRun ? 'would prune' : 'pruned';
+    io.err(
+      `agora: ${verb} ${report.pruned.length} run${report.pruned.length === 1 ? '' : 's'} and ${report.rejections.length} rejection${report.rejections.length === 1 ? '' : 's'}` +
+        (remote ? ` on ${remote.url}` : '') +
+        (report.skipped.length ? `; kept ${report.skipped.length} (see "skipped")` : ''),
+    );
+    return report.skipped.length > 0 ? 1 : 0;
+  } finally {
+    await remote?.close();
+  }
+}
+
+async function keepInDir(dir: string, runId: string, bundle: AuditBundle, dryRun: boolean): Promise<KeepOutcome> {
+  const path = join(dir, `${runId}.audit.json`);
+  const existing = await readFile(path, 'utf8').catch(() => null);
+  if (existing !== null) {
+    const root = (JSON.parse(existing) as { root?: unknown }).root;
+    if (root === bundle.root) return { kept: true, where: path };
+    return { kept: false, why: `${path} already holds a bundle with another root (${String(root)}); move it away and run gc again` };
+  }
+  if (!dryRun) await writeFileAtomic(path, `${JSON.stringify(bundle, null, 2)}\n`);
+  return { kept: true, where: path };
 }

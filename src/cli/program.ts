@@ -91,6 +91,8 @@ export function buildProgram(): Command {
       .requiredOption('--older-than <age>', 'prune runs that finished longer ago than this: 30d, 12h, 90m, 2w')
       .option('--bundle-dir <dir>', "write each pruned run's audit bundle here (<run>.audit.json) before removing it")
       .option('--discard-bundles', 'keep no bundle file: only the anchored Merkle root stays in the repository')
+      .option('--remote <name|url>', "prune a remote repository's runs (token in GITHUB_TOKEN); the removals are pushed atomically, each leased on the value fetched")
+      .option('--bundles-in-releases', "with --remote: prune a run only when the release the App published for it holds its bundle, with the same Merkle root")
       .option('--dry-run', 'report what would be pruned; change nothing'),
   ).action(async (o) => setExit(await gcVerb(o, stdio)));
   registerAuditCommands(program, orch);

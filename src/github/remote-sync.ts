@@ -18,10 +18,10 @@ const ZERO = '0000000000000000000000000000000000000000';
 /** Supplies a current installation token (refreshed by the caller when it expires). */
 export type TokenSource = () => Promise<string>;
 
-/** One ref update: point `ref` at `next` only if the remote still has it at `expected` (null: absent). */
+/** One ref update: point `ref` at `next` (null: delete it) only if the remote still has it at `expected` (null: absent). */
 export interface RefUpdate {
   ref: string;
-  next: Oid;
+  next: Oid | null;
   expected: Oid | null;
 }
 
@@ -89,7 +89,7 @@ export class RemoteMirror {
     if (updates.length === 0) return { ok: true };
     const args = ['push', '--porcelain', '--atomic', '--no-verify'];
     for (const u of updates) args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
-    args.push(this.url, ...updates.map((u) => `${u.next}:${u.ref}`));
+    args.push(this.url, ...updates.map((u) => `${u.next ?? ''}:${u.ref}`));
     try {
       await this.git(args);
       return { ok: true };
