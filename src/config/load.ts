@@ -7,7 +7,9 @@ import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgoraError, InvalidInputError, type Problem } from '../errors.js';
-import { finishProblems, JsonSchemaChecker, zodIssuesToProblems, type LocatedProblem } from '../plan/validate.js';
+import { JsonSchemaChecker } from '../problems/json-schema.js';
+import { finishProblems, type LocatedProblem } from '../problems/located.js';
+import { zodIssuesToProblems } from '../problems/zod-issues.js';
 import { OrchConfigSchema } from './schema.js';
 import type { OrchConfig } from './types.js';
 

@@ -4,7 +4,8 @@
  */
 
 /** A JSON Schema (draft 2020-12 or 07), checked with ajv. */
-export type JsonSchema = Record<string, unknown>;
+export type { JsonSchema } from '../problems/json-schema.js';
+import type { JsonSchema } from '../problems/json-schema.js';
 
 export interface DockerOptions {
   image: string;
@@ -57,4 +58,4 @@ export interface OrchConfig {
   configDir: string;
 }
 
-export const BUILTIN_EXECUTORS = ['command', 'dispatch'] as const;
+export { BUILTIN_EXECUTORS } from '../plan/executors.js';

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The shape of the sources: no import cycles anywhere in src/ (type-only imports included: a cycle of
- * types still ties two modules so that neither can be read or tested alone), and no module of the App
- * (src/github) grows past 400 lines.
+ * types still ties two modules so that neither can be read or tested alone), no module of the App
+ * (src/github) grows past 400 lines, and the core imports no adapter.
  */
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
@@ -64,5 +64,19 @@ describe('the shape of src/', () => {
       if (lines > 400) long.push(`${relative(SRC, f)}: ${lines} lines`);
     }
     expect(long).toEqual([]);
+  });
+
+  it('keeps the core to itself: src/plan, src/engine and src/problems import no adapter (config, git, runs, executors, …)', async () => {
+    const allowed = ['plan', 'engine', 'problems', 'json', 'errors.ts'];
+    const leaks: string[] = [];
+    for (const layer of ['plan', 'engine', 'problems']) {
+      for (const f of await sources(join(SRC, layer))) {
+        for (const target of importsOf(f, await readFile(f, 'utf8'))) {
+          const top = relative(SRC, target).split('/')[0]!;
+          if (!allowed.includes(top)) leaks.push(`${relative(SRC, f)} imports ${relative(SRC, target)}`);
+        }
+      }
+    }
+    expect(leaks).toEqual([]);
   });
 });

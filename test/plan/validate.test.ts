@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, type Problem } from '../../src/errors.js';
 import { parsePlanText } from '../../src/plan/parse.js';
-import { assertValidPlan, formatJsonPath, validatePlan, type ValidationContext } from '../../src/plan/validate.js';
+import { formatJsonPath } from '../../src/json/path.js';
+import { assertValidPlan, validatePlan, type ValidationContext } from '../../src/plan/validate.js';
 
 const seedText = readFileSync(new URL('./fixtures/offload-fanout.plan.json', import.meta.url), 'utf8');
 const seed = () => parsePlanText(seedText, 'examples/offload-fanout/plan.json') as Record<string, any>;
