@@ -3,6 +3,7 @@ import type { Problem } from '../errors.js';
 import type { TreeChange } from '../git/tree-diff.js';
 import type { Plan } from '../plan/schema.js';
 import { codeBlock, codeSpan, plainText, tableCellCode, tableCellText } from './untrusted-markdown.js';
+import { patchCommitOf } from '../log/result-ref.js';
 
 /**
  * What people read in the check runs: the item summaries, the run's table and Mermaid DAG, the invalid
@@ -75,8 +76,8 @@ export function itemOutput(runId: string, item: ItemState, details: ItemDetails)
   const title = `${item.id}: ${item.status}${item.reason ? ` — ${firstLine(item.reason)}` : ''}`.slice(0, 1000);
   const lines = [`Run ${codeSpan(runId)}, item ${codeSpan(item.id)}: **${item.status}** after ${item.attempts} attempt${item.attempts === 1 ? '' : 's'}.`];
   if (item.reason) lines.push('', `Reason: ${plainText(item.reason)}`);
-  if (item.resultRef?.startsWith('git:')) {
-    const id = item.resultRef.slice(4);
+  const id = patchCommitOf(item.resultRef);
+  if (id) {
     lines.push('', `Patch commit: ${details.patchUrl ? `[\`${id.slice(0, 12)}\`](${details.patchUrl})` : `\`${id}\``}`);
   }
   if (details.changes.length > 0) {

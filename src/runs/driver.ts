@@ -10,6 +10,7 @@ import type { WorkerTarget } from '../executors/types.js';
 import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.js';
 import { integratePatch, pointRef } from './patches.js';
 import { logName, readEntries, readRunAt, writeRun, type StoredRun } from './state-store.js';
+import { patchCommitOf, resultRefFor } from '../log/result-ref.js';
 
 /**
  * Drives one run inside a serve process: turns finished attempts into engine events, commits each step
@@ -182,7 +183,7 @@ export class RunDriver {
           type: 'item-succeeded',
           itemId: o.itemId,
           attempt: o.attempt,
-          resultRef: `git:${o.patch}`,
+          resultRef: resultRefFor(o.patch),
           integrationHead: head,
           ...(o.log ? { log: o.log } : {}),
           exitCode: o.exitCode,
@@ -222,9 +223,8 @@ export class RunDriver {
         : transitions.flatMap((t) => (t.kind === 'item' && t.to === 'done' ? [t.itemId] : []));
     for (const id of ids) {
       const item = state.items[id];
-      if (item?.status === 'done' && item.resultRef?.startsWith('git:')) {
-        await pointRef(this.ctx.store, this.ctx.refs.patch(this.runId, item.id), item.resultRef.slice(4));
-      }
+      const patch = item?.status === 'done' ? patchCommitOf(item.resultRef) : null;
+      if (patch) await pointRef(this.ctx.store, this.ctx.refs.patch(this.runId, id), patch);
     }
   }
 

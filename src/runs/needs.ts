@@ -5,6 +5,7 @@ import { blobAtPath } from '../git/paths.js';
 import { commitChanges } from '../git/tree-diff.js';
 import { pathInside } from '../path-inside.js';
 import type { WorkItem } from '../plan/schema.js';
+import { patchCommitOf } from '../log/result-ref.js';
 
 /**
  * `needs`: named inputs from upstream items, resolved when the item starts. Each binding becomes a file
@@ -40,11 +41,10 @@ export async function resolveNeeds(
   const out: Record<string, ResolvedNeed> = {};
   for (const [name, binding] of Object.entries(item.needs)) {
     const upstream = state.items[binding.from];
-    const ref = upstream?.resultRef;
-    if (upstream?.status !== 'done' || !ref?.startsWith('git:')) {
+    const commit = upstream?.status === 'done' ? patchCommitOf(upstream.resultRef) : null;
+    if (!commit) {
       throw new NeedUnavailable(`needs.${name}: ${binding.from} has no result (it is ${upstream?.status ?? 'unknown'})`);
     }
-    const commit = ref.slice(4);
     const file = files.get(name)!;
     if (binding.select.kind === 'patch') {
       const changes = await commitChanges(store, commit);
