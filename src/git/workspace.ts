@@ -93,23 +93,27 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
   let tree: Oid;
   if (method === 'cli') {
     await chooseMethod({ method });
-    if (ws.method !== 'cli') await runGit(ws, ['read-tree', ws.commit]); // no index yet: start from the base
+    const onCopy = captureIndex(ws);
+    // The workspace's own index keeps only stat data git recorded when it wrote the files; `add` runs
+    // on a copy (times kept, so git's racy-entry check judges it as it would the original) and records
+    // what the worker left there. See {@link retargetWorkspace} for why that matters.
+    const start: GitStep[] = ws.method === 'cli' ? [{ shell: COPY_INDEX }] : [['read-tree', ws.commit]]; // no index yet: start from the base
     // The common case needs no scan for nested repositories (a walk of the whole workspace): add, and
     // redo carefully only if git refused one or recorded one as a gitlink.
-    const quick = await runGitSequence(ws, [['add', '--all', '--', '.'], ['write-tree']]).then(
+    const quick = await runGitSequence(onCopy, [...start, ['add', '--all', '--', '.'], ['write-tree']], { AGORA_WORKSPACE_INDEX: ws.indexFile }).then(
       (out) => out.trim(),
       () => null,
     );
     const changes = quick === null ? null : await diffTrees(ws.store, ws.baseTree, quick);
     if (quick !== null && changes && !changes.some(addsGitlink)) return { tree: quick, changes };
-    await runGit(ws, ['read-tree', ws.commit]);
-    const hidden = await hideNestedRepositories(ws);
+    await runGit(onCopy, ['read-tree', ws.commit]);
+    const hidden = await hideNestedRepositories(onCopy);
     try {
-      await runGit(ws, ['-c', `core.excludesFile=${hidden.excludesFile}`, 'add', '--all', '--', '.']);
+      await runGit(onCopy, ['-c', `core.excludesFile=${hidden.excludesFile}`, 'add', '--all', '--', '.']);
     } finally {
       await restoreNestedRepositories(hidden);
     }
-    tree = (await runGit(ws, ['write-tree'])).trim();
+    tree = (await runGit(onCopy, ['write-tree'])).trim();
   } else {
     tree = await captureByWalk(ws);
   }
@@ -119,43 +123,90 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
 /**
  * Re-targets a workspace to `commit`, touching only what differs from what it holds now (whatever the
  * worker did to it) and removing everything untracked or ignored: it ends exactly as a fresh
- * materialisation would. Writes grow with the changed paths rather than with the repository (a
- * `git reset --hard` on the private index, then `git clean -ffdx`); what clean leaves costs one `find`
- * over the directories and one tree listing, both in C (see {@link REMOVE_EVERY_DOT_GIT} and
- * {@link emptySubmoduleDirectories}). In-process workspaces are materialised afresh.
+ * materialisation would. In-process workspaces are materialised afresh.
+ *
+ * `changed` is what the last worker changed, as {@link captureWorkspace} found it. With it, only those
+ * paths are checked out again (from the workspace's index, which still holds the old base) and a
+ * two-tree `read-tree` moves the index and files from the old base to the new one, writing only the
+ * paths the two bases differ in; no step compares every tracked file. Without it (the worker failed, or
+ * was stopped, and nothing was captured) a one-tree `read-tree --reset` compares every tracked file with
+ * the index's stat data and rewrites what differs. Either way `git clean -ffdx` then removes what is
+ * untracked or ignored, and every `.git` that clean leaves (see {@link removeEveryDotGit}) and whatever is
+ * in a submodule's directory go too.
+ *
+ * Why the index only ever holds stat data from git's own writes: a worker controls its files' times and
+ * sizes, not their inode change time (ctime), which git also compares (in whole seconds on most builds).
+ * Had a capture refreshed the index with the stat data of a file the worker touched, a next worker
+ * running within the same second could change that file, restore its mtime and size, and leave stat data
+ * git takes as unchanged. A file git wrote has ctime = mtime: within the second the index was written it
+ * is "racily clean" and git compares its content; later, any change gives it a later ctime.
  */
-export async function retargetWorkspace(ws: Workspace, commit: Oid): Promise<Workspace> {
+export async function retargetWorkspace(ws: Workspace, commit: Oid, changed?: readonly TreeChange[]): Promise<Workspace> {
   if (ws.method !== 'cli') {
     await removeWorkspace(ws);
     return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
   }
   const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
-  const listing = await runGitSequence(next, [
-    ['read-tree', '--reset', '-u', commit],
-    ['clean', '-ffdxq'],
-    { shell: REMOVE_EVERY_DOT_GIT },
-    ['ls-tree', '-r', '-z', commit],
-  ]);
-  await emptySubmoduleDirectories(next, gitlinkPaths(listing));
+  const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
+  let env: Record<string, string> = {};
+  if (changed) {
+    // Paths the old base has (others the worker added, and clean removes); a gitlink's directory is emptied below.
+    const restore = changed.filter((c) => c.before !== null && c.before.mode !== '160000').map((c) => c.path);
+    move.splice(0, 1, ['read-tree', '--reset', '-u', ws.commit, commit]);
+    if (restore.length > 0) {
+      await writeFile(`${ws.indexFile}.restore`, restore.join('\0') + '\0');
+      env = { AGORA_RESTORE: `${ws.indexFile}.restore` };
+      move.unshift({ shell: RESTORE_CHANGED });
+    }
+  }
+  const listing = await runGitSequence(next, [...move, ['clean', '-ffdxq'], ['ls-tree', '-r', '-t', '-z', commit]], env);
+  const entries = parseTreeListing(listing);
+  await removeEveryDotGit(next, entries.dirs);
+  await emptySubmoduleDirectories(next, entries.gitlinks);
   return next;
+}
+
+/** Checks out again, from the index, the paths listed NUL-separated in $AGORA_RESTORE (fixed text). */
+const RESTORE_CHANGED = 'git "$@" checkout-index -f -q -z --stdin < "$AGORA_RESTORE"';
+
+/** Copies the workspace's index to the capture copy, keeping its times (fixed text). */
+const COPY_INDEX = 'cp -p -- "$AGORA_WORKSPACE_INDEX" "$GIT_INDEX_FILE"';
+
+/** The workspace as a capture sees it: the same directory and objects, the copy of its index. */
+function captureIndex(ws: Workspace): Workspace {
+  return { ...ws, indexFile: `${ws.indexFile}.capture` };
+}
+
+/** The directories (trees) and the submodule entries (gitlinks) in `git ls-tree -r -t -z` output. */
+function parseTreeListing(listing: string): { dirs: string[]; gitlinks: string[] } {
+  const dirs: string[] = [];
+  const gitlinks: string[] = [];
+  for (const line of listing.split('\0')) {
+    if (line.startsWith('040000 ')) dirs.push(line.slice(line.indexOf('\t') + 1));
+    else if (line.startsWith('160000 ')) gitlinks.push(line.slice(line.indexOf('\t') + 1));
+  }
+  return { dirs, gitlinks };
 }
 
 /**
  * `git clean` never removes a `.git` (a directory, a gitfile or a symlink), at the root or in any tracked
  * directory: git takes it for a repository of its own. A worker that planted one (`.git/config` with
  * `core.fsmonitor`, hooks) would hand it to the next worker's `git status`. A fresh checkout has none (git
- * refuses `.git` paths in trees), so every one goes; `-iname` because a case-insensitive file system
- * finds `.GIT` by that name. Run in the workspace directory; symlinks are not followed.
+ * refuses `.git` paths in trees), so every one goes. After clean every directory left is the root or a
+ * tracked one (untracked directories went whole), so one `lstat` of `<dir>/.git` each finds them all,
+ * without reading any directory; on a case-insensitive file system it also finds `.GIT`, which git
+ * would take there too.
  */
-const REMOVE_EVERY_DOT_GIT = 'find . -mindepth 1 -iname .git -prune -exec rm -rf -- {} +';
-
-/** The paths of the submodule entries (gitlinks) in `git ls-tree -r -z` output. */
-function gitlinkPaths(listing: string): string[] {
-  const paths: string[] = [];
-  for (const line of listing.split('\0')) {
-    if (line.startsWith('160000 ')) paths.push(line.slice(line.indexOf('\t') + 1));
-  }
-  return paths;
+async function removeEveryDotGit(ws: Workspace, trackedDirs: readonly string[]): Promise<void> {
+  const limit = limiter(32);
+  await Promise.all(
+    ['', ...trackedDirs].map((dir) =>
+      limit(async () => {
+        const path = join(ws.dir, dir, '.git');
+        if (await lstat(path).then(() => true, () => false)) await rm(path, { recursive: true, force: true, maxRetries: 3 });
+      }),
+    ),
+  );
 }
 
 /**
@@ -185,7 +236,7 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  await rm(`${ws.indexFile}.exclude`, { force: true });
+  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore']) await rm(`${ws.indexFile}${suffix}`, { force: true });
 }
 
 async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Promise<void> {
@@ -213,6 +264,14 @@ const HERMETIC_CONFIG = [
   'core.fileMode=true',
   'core.symlinks=true',
   'core.splitIndex=false',
+  // What a capture finds must not depend on the repository's config: git compares every stat field it
+  // records (ctime included: a worker cannot set it), assumes nothing unchanged, caches no directory
+  // listings and checks out every path.
+  'core.trustctime=true',
+  'core.checkStat=default',
+  'core.ignoreStat=false',
+  'core.untrackedCache=false',
+  'core.sparseCheckout=false',
   // The objects a capture writes are named by a ref soon after: git syncs them (in one batch per command)
   // before it exits, as the in-process store does before a ref moves (src/git/loose-objects.ts).
   'core.fsync=loose-object',
@@ -224,13 +283,13 @@ function runGit(ws: Workspace, args: string[]): Promise<string> {
 }
 
 /** Runs git steps in the workspace directory, on the repository's objects and the workspace's private index. */
-function runGitSequence(ws: Workspace, steps: GitStep[]): Promise<string> {
+function runGitSequence(ws: Workspace, steps: GitStep[], env: Record<string, string> = {}): Promise<string> {
   return runGitSteps(steps, {
     gitDir: ws.store.gitdir,
     workTree: ws.dir,
     cwd: ws.dir,
     config: HERMETIC_CONFIG,
-    env: { GIT_INDEX_FILE: ws.indexFile },
+    env: { ...env, GIT_INDEX_FILE: ws.indexFile },
   });
 }
 

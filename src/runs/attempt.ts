@@ -9,6 +9,7 @@ import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import { crashPoint } from '../crash-points.js';
 import { captureWorkspace } from '../git/workspace.js';
+import type { TreeChange } from '../git/tree-diff.js';
 import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
 import type { Plan } from '../plan/schema.js';
@@ -93,6 +94,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
 
   const ws = await ctx.workspaces.acquire(spec.base);
   let reusable = false;
+  let changed: TreeChange[] | undefined; // what the worker changed, once captured
   try {
     let built: ReturnType<typeof buildWorkerJob>;
     try {
@@ -148,6 +150,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     const captured = await captureWorkspace(ws);
     crashPoint('workspace-captured');
     reusable = true;
+    changed = captured.changes;
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
     const leaked = await secretsInPatch(ctx.store, captured.changes, built.job.secrets);
     if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode: 0 };
@@ -165,7 +168,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     if (!patch.ok) return { kind: 'failed', itemId, attempt, reason: patch.reason, retryable: false, log: logBlob, exitCode: 0 };
     return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode: 0 };
   } finally {
-    await ctx.workspaces.release(ws, reusable);
+    await ctx.workspaces.release(ws, reusable, changed);
   }
 }
 

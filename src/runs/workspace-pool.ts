@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { workDirFor } from './work-dir.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import type { Oid } from '../git/types.js';
+import type { TreeChange } from '../git/tree-diff.js';
 import { materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace, type WorkspaceOptions } from '../git/workspace.js';
 
 /**
@@ -15,7 +16,8 @@ import { materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspac
  * state) and stops.
  */
 export class WorkspacePool {
-  private readonly idle: Workspace[] = [];
+  /** Released workspaces, each with what its worker changed when a capture found it. */
+  private readonly idle: Array<{ ws: Workspace; changed?: readonly TreeChange[] }> = [];
   private created = 0;
   private workDirPromise: Promise<string> | null = null;
   private readonly locate: () => Promise<string>;
@@ -63,13 +65,13 @@ export class WorkspacePool {
   /** A workspace holding exactly `commit`'s tree, for one attempt. */
   async acquire(commit: Oid): Promise<Workspace> {
     // Prefer one already at this commit (siblings started from the same integration head).
-    const i = this.idle.findIndex((w) => w.commit === commit);
+    const i = this.idle.findIndex((w) => w.ws.commit === commit);
     const reuse = i >= 0 ? this.idle.splice(i, 1)[0] : this.idle.pop();
     if (reuse) {
       try {
-        return await retargetWorkspace(reuse, commit);
+        return await retargetWorkspace(reuse.ws, commit, reuse.changed);
       } catch {
-        await removeWorkspace(reuse); // unusable: start afresh below
+        await removeWorkspace(reuse.ws); // unusable: start afresh below
       }
     }
     const root = await this.root();
@@ -78,9 +80,13 @@ export class WorkspacePool {
     return materializeWorkspace(this.store, commit, join(root, String(this.created)), { ...this.options, scratch: root });
   }
 
-  /** Returns a workspace after its attempt: kept for the next one, or removed if it may be damaged. */
-  async release(ws: Workspace, reusable: boolean): Promise<void> {
-    if (reusable) this.idle.push(ws);
+  /**
+   * Returns a workspace after its attempt: kept for the next one, or removed if it may be damaged.
+   * `changed` is what {@link captureWorkspace} found the worker changed (then only those paths are
+   * restored); without it the next re-target compares every tracked file.
+   */
+  async release(ws: Workspace, reusable: boolean, changed?: readonly TreeChange[]): Promise<void> {
+    if (reusable) this.idle.push(changed ? { ws, changed } : { ws });
     else await removeWorkspace(ws);
   }
 }

@@ -157,6 +157,32 @@ describe('agora orch run (local mode)', () => {
     expect(git(repo, 'ls-tree', '-r', '--name-only', head).split('\n')).not.toContain('other.txt');
   });
 
+  // A worker controls its files' times: a same-size change outside its scope whose mtime it puts back
+  // (to the nanosecond) is still seen, fails the item, and does not reach the next item in the pooled
+  // workspace.
+  it('fails an item that writes outside its scope and restores the file’s size and mtime', async () => {
+    const hide = 'm=$(stat -c %y keep.txt); printf new > keep.txt; touch -d "$m" keep.txt';
+    const repo = makeRepo({
+      'src/a.ts': 'old\n',
+      'keep.txt': 'old',
+      'agora.config.mjs': 'export const orch = { queues: { default: { concurrency: 1 } } };\n', // one after the other, in one workspace
+      'plan.json': JSON.stringify({
+        id: 'h',
+        queue: 'default',
+        items: [
+          { id: 'hide', executor: 'command', inputs: { run: `echo a > src/a.ts; ${hide}` }, depends_on: [], resourceLocks: ['src/'] },
+          { id: 'next', executor: 'command', inputs: { run: 'test "$(cat keep.txt)" = old' }, depends_on: [], resourceLocks: [] },
+        ],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json']);
+    expect(r.code).toBe(1);
+    const s = await status(repo, 'h-1');
+    expect(item(s, 'hide').status).toBe('failed');
+    expect(item(s, 'hide').reason).toContain('wrote outside its write scope (src/): keep.txt');
+    expect(item(s, 'next').status).toBe('done');
+  });
+
   it('times out a hung worker, kills it and everything it started, and says so', async () => {
     const repo = makeRepo({
       'plan.json': JSON.stringify({

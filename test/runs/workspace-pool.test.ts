@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLocalStore } from '../../src/git/local-store.js';
@@ -12,7 +12,9 @@ import { cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 afterAll(cleanupTempDirs);
 
 describe('WorkspacePool', () => {
-  it('re-targets a used workspace to exactly the next commit, whatever the last worker left in it', async () => {
+  // Released as the attempt does after a capture (only the captured paths are restored, the bases' difference
+  // applied), and as after a failed worker (nothing captured: every tracked file compared).
+  it.each(['captured', 'not captured'] as const)('re-targets a used workspace to exactly the next commit, whatever the last worker left in it (%s)', async (how) => {
     const repo = makeRepo({ 'a.txt': 'a1\n', 'dir/b.txt': 'b1\n', 'gone.txt': 'g\n', '.gitignore': 'build/\n', 'tool.sh': '#!/bin/sh\n' });
     chmodSync(join(repo, 'tool.sh'), 0o755);
     git(repo, 'add', 'tool.sh');
@@ -37,7 +39,19 @@ describe('WorkspacePool', () => {
     writeFileSync(join(ws.dir, 'build/out.o'), 'o\n');
     mkdirSync(join(ws.dir, 'nested/.git'), { recursive: true });
     chmodSync(join(ws.dir, 'tool.sh'), 0o644);
-    await pool.release(ws, true);
+    mkdirSync(join(ws.dir, 'dir/.git'), { recursive: true }); // in a tracked directory: clean leaves it
+    writeFileSync(join(ws.dir, 'dir/.git/config'), '[core]\n\tfsmonitor = "touch pwned"\n');
+    symlinkSync('a.txt', join(ws.dir, 'link'));
+    rmSync(join(ws.dir, 'new.txt'), { force: true });
+    mkdirSync(join(ws.dir, 'new.txt')); // where the next base has a file: a directory
+    writeFileSync(join(ws.dir, 'new.txt/inside'), 'x\n');
+    if (how === 'captured') {
+      const { changes } = await captureWorkspace(ws);
+      expect(changes.map((c) => c.path)).toEqual(['a.txt', 'dir/b.txt', 'link', 'new.txt/inside', 'tool.sh', 'untracked.txt']);
+      await pool.release(ws, true, changes);
+    } else {
+      await pool.release(ws, true);
+    }
 
     const again = await pool.acquire(second);
     expect(again.dir).toBe(ws.dir); // reused, not checked out afresh
@@ -49,6 +63,10 @@ describe('WorkspacePool', () => {
     expect(existsSync(join(again.dir, 'build'))).toBe(false);
     expect(existsSync(join(again.dir, 'untracked.txt'))).toBe(false);
     expect(existsSync(join(again.dir, 'nested'))).toBe(false);
+    expect(existsSync(join(again.dir, 'dir', '.git'))).toBe(false);
+    expect(existsSync(join(again.dir, 'link'))).toBe(false);
+    expect(readFileSync(join(again.dir, 'new.txt'), 'utf8')).toBe('n\n');
+    expect(statSync(join(again.dir, 'tool.sh')).mode & 0o111).toBe(0o111);
     await pool.release(again, true);
     await pool.clear();
     expect(existsSync(join(await pool.workDir(), 'pool'))).toBe(false);
@@ -76,6 +94,40 @@ describe('WorkspacePool', () => {
     expect(existsSync(join(b.dir, '.git', 'hooks', 'post-checkout'))).toBe(false);
     expect(existsSync(join(b.dir, '.git'))).toBe(false);
     expect(readFileSync(join(b.dir, 'a.txt'), 'utf8')).toBe('a\n');
+    await pool.clear();
+  });
+
+  // A worker controls its files' times and sizes. The first worker only touches a file (a past mtime, the
+  // same content); the next, in the same pooled workspace, changes it keeping its size and that mtime.
+  // The repository's config asks git to compare only mtime and size; a capture must not listen to it,
+  // and must not have learnt the first worker's mtime as the file's.
+  it('catches a same-size change that keeps the mtime an earlier worker set, whatever the repository config says about stat data', async () => {
+    const repo = makeRepo({ 'in/x.txt': 'x\n', 'out/y.txt': 'old\n' });
+    git(repo, 'config', 'core.trustctime', 'false');
+    git(repo, 'config', 'core.checkStat', 'minimal');
+    const head = git(repo, 'rev-parse', 'HEAD').trim();
+    const store = await openLocalStore(repo);
+    const pool = WorkspacePool.outsideRepository(store);
+    await pool.clear();
+    const past = new Date('2001-02-03T04:05:06Z');
+    const first = await pool.acquire(head);
+    utimesSync(join(first.dir, 'out/y.txt'), past, past);
+    const touched = await captureWorkspace(first);
+    expect(touched.changes).toEqual([]);
+    await pool.release(first, true, touched.changes);
+
+    const second = await pool.acquire(head);
+    expect(second.dir).toBe(first.dir);
+    writeFileSync(join(second.dir, 'out/y.txt'), 'new\n');
+    utimesSync(join(second.dir, 'out/y.txt'), past, past);
+    expect(statSync(join(second.dir, 'out/y.txt')).mtime).toEqual(past);
+    const changed = await captureWorkspace(second);
+    expect(changed.changes.map((c) => c.path)).toEqual(['out/y.txt']);
+    await pool.release(second, true, changed.changes);
+
+    const third = await pool.acquire(head); // and the change does not reach the next attempt
+    expect(readFileSync(join(third.dir, 'out/y.txt'), 'utf8')).toBe('old\n');
+    expect((await captureWorkspace(third)).changes).toEqual([]);
     await pool.clear();
   });
 
