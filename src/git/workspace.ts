@@ -131,7 +131,7 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
  * paths the two bases differ in; no step compares every tracked file. Without it (the worker failed, or
  * was stopped, and nothing was captured) a one-tree `read-tree --reset` compares every tracked file with
  * the index's stat data and rewrites what differs. Either way `git clean -ffdx` then removes what is
- * untracked or ignored, and every `.git` that clean leaves (see {@link removeEveryDotGit}) and whatever is
+ * untracked or ignored, and every `.git` that clean leaves (see {@link REMOVE_EVERY_DOT_GIT}) and whatever is
  * in a submodule's directory go too.
  *
  * Why the index only ever holds stat data from git's own writes: a worker controls its files' times and
@@ -159,10 +159,8 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, changed?: re
       move.unshift({ shell: RESTORE_CHANGED });
     }
   }
-  const listing = await runGitSequence(next, [...move, ['clean', '-ffdxq'], ['ls-tree', '-r', '-t', '-z', commit]], env);
-  const entries = parseTreeListing(listing);
-  await removeEveryDotGit(next, entries.dirs);
-  await emptySubmoduleDirectories(next, entries.gitlinks);
+  const listing = await runGitSequence(next, [...move, ['clean', '-ffdxq'], { shell: REMOVE_EVERY_DOT_GIT }, ['ls-tree', '-r', '-z', commit]], { ...env, AGORA_TARGET: commit, AGORA_DIRS: `${ws.indexFile}.dirs` });
+  await emptySubmoduleDirectories(next, gitlinkPaths(listing));
   return next;
 }
 
@@ -177,36 +175,26 @@ function captureIndex(ws: Workspace): Workspace {
   return { ...ws, indexFile: `${ws.indexFile}.capture` };
 }
 
-/** The directories (trees) and the submodule entries (gitlinks) in `git ls-tree -r -t -z` output. */
-function parseTreeListing(listing: string): { dirs: string[]; gitlinks: string[] } {
-  const dirs: string[] = [];
-  const gitlinks: string[] = [];
-  for (const line of listing.split('\0')) {
-    if (line.startsWith('040000 ')) dirs.push(line.slice(line.indexOf('\t') + 1));
-    else if (line.startsWith('160000 ')) gitlinks.push(line.slice(line.indexOf('\t') + 1));
-  }
-  return { dirs, gitlinks };
-}
-
 /**
  * `git clean` never removes a `.git` (a directory, a gitfile or a symlink), at the root or in any tracked
  * directory: git takes it for a repository of its own. A worker that planted one (`.git/config` with
  * `core.fsmonitor`, hooks) would hand it to the next worker's `git status`. A fresh checkout has none (git
- * refuses `.git` paths in trees), so every one goes. After clean every directory left is the root or a
- * tracked one (untracked directories went whole), so one `lstat` of `<dir>/.git` each finds them all,
- * without reading any directory; on a case-insensitive file system it also finds `.GIT`, which git
- * would take there too.
+ * refuses `.git` paths in trees), so every one goes. After clean every directory left is the root or one
+ * of $AGORA_TARGET's trees (untracked directories went whole), so `rm -rf` of `<dir>/.git` for each finds
+ * them all without reading any directory (a `find` over the workspace cost twice as much CPU on a
+ * 10,000-directory tree); on a case-insensitive file system it also takes `.GIT`, which git would use
+ * there too. The listing goes through a file so that a failing `ls-tree` stops the sequence (`set -e`).
+ * Run in the workspace directory; `rm` does not follow a symlink it removes.
  */
-async function removeEveryDotGit(ws: Workspace, trackedDirs: readonly string[]): Promise<void> {
-  const limit = limiter(32);
-  await Promise.all(
-    ['', ...trackedDirs].map((dir) =>
-      limit(async () => {
-        const path = join(ws.dir, dir, '.git');
-        if (await lstat(path).then(() => true, () => false)) await rm(path, { recursive: true, force: true, maxRetries: 3 });
-      }),
-    ),
-  );
+const REMOVE_EVERY_DOT_GIT = `git "$@" ls-tree -r -d -z --format='%(path)/.git' "$AGORA_TARGET" > "$AGORA_DIRS"\nxargs -0 rm -rf -- .git < "$AGORA_DIRS"`;
+
+/** The paths of the submodule entries (gitlinks) in `git ls-tree -r -z` output. */
+function gitlinkPaths(listing: string): string[] {
+  const paths: string[] = [];
+  for (const line of listing.split('\0')) {
+    if (line.startsWith('160000 ')) paths.push(line.slice(line.indexOf('\t') + 1));
+  }
+  return paths;
 }
 
 /**
@@ -236,7 +224,7 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore']) await rm(`${ws.indexFile}${suffix}`, { force: true });
+  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore', '.dirs']) await rm(`${ws.indexFile}${suffix}`, { force: true });
 }
 
 async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Promise<void> {
