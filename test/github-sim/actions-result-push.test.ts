@@ -1,0 +1,83 @@
+/**
+ * The worker result channel of the Agora Action: a step after the item pushes the result commit to a
+ * per-attempt ref with the job's GITHUB_TOKEN over the simulator's git smart HTTP (no artifacts).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
+import { cloneUrl, git, startWorld, type World } from './harness.js';
+
+const o = { owner: 'octo', repo: 'demo' };
+
+const pushingWorkflow = (level: 'read' | 'write'): string => `on: workflow_dispatch
+permissions:
+  contents: ${level}
+jobs:
+  item:
+    runs-on: [self-hosted, build]
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "result of the item" > result.txt
+      - name: push the result
+        run: |
+          git add result.txt
+          git -c user.name=agora -c user.email=agora@example.com commit -q -m "item result"
+          git push origin "HEAD:refs/agora/attempts/\${{ github.run_id }}/\${{ github.run_attempt }}"
+`;
+
+describe('actions: a job pushes its result commit with its GITHUB_TOKEN', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({
+      files: { 'README.md': '# demo\n', '.github/workflows/write.yml': pushingWorkflow('write'), '.github/workflows/read.yml': pushingWorkflow('read') },
+    });
+    w.sim.addRunner({ labels: ['build'] });
+  });
+  afterAll(async () => {
+    expect(w.sim.contractViolations).toEqual([]);
+    await w.close();
+  });
+
+  const finished = (path: string) =>
+    eventually(`a completed run of ${path}`, async () => {
+      const runs = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === path);
+      return runs[0]?.status === 'completed' ? runs[0] : undefined;
+    }, { within: 60_000 });
+  const onlyJob = async (runId: number) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: runId })).data.jobs[0]!;
+  const logOf = async (jobId: number) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: jobId })).data);
+
+  it('contents: write — the push lands on refs/agora/attempts/<run>/<attempt>; the token is refused once the job ends', async () => {
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'write.yml', ref: 'main' });
+    const run = await finished('.github/workflows/write.yml');
+    expect(run.conclusion).toBe('success');
+    const repo = w.sim.sim.repo('octo/demo');
+    const result = await repo.git.resolve(`refs/agora/attempts/${run.id}/1`, 'commit');
+    expect(result).toMatch(/^[0-9a-f]{40}$/);
+    expect(await repo.git.text(['show', `${result}:result.txt`])).toBe('result of the item\n');
+    // The pushed commit sits on the commit the run was for.
+    expect((await repo.git.text(['rev-parse', `${result}^`])).trim()).toBe(run.head_sha);
+
+    const job = await onlyJob(Number(run.id));
+    const token = w.sim.sim.actions.jobs.get(Number(job.id))!.token!;
+    const dir = await mkdtemp(join(tmpdir(), 'sim-late-push-'));
+    try {
+      await expect(git(['ls-remote', cloneUrl(w.sim, 'octo/demo', token)], dir)).rejects.toThrow(/Invalid username or token|Authentication failed|401/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('contents: read — the same push is refused 403 and the job fails', async () => {
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'read.yml', ref: 'main' });
+    const run = await finished('.github/workflows/read.yml');
+    expect(run.conclusion).toBe('failure');
+    const job = await onlyJob(Number(run.id));
+    expect(job.steps!.map((s) => s.conclusion)).toEqual(['success', 'success', 'failure']);
+    expect(await logOf(Number(job.id))).toMatch(/403/);
+    expect(await w.sim.sim.repo('octo/demo').git.resolve(`refs/agora/attempts/${run.id}/1`, 'commit')).toBeNull();
+    const pushes = w.sim.sim.requests.filter((r) => r.route === 'git-http' && r.write && r.status === 403);
+    expect(pushes.length).toBeGreaterThan(0);
+  });
+});
