@@ -138,7 +138,10 @@ describe('contract tour: every implemented operation answers 2xx and passes the 
     await k.request('GET /repos/{owner}/{repo}/releases/{release_id}/assets', { ...o, release_id: rel.data.id });
     await k.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: (asset.data as { id: number }).id });
     await k.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: (asset.data as { id: number }).id });
+    const workflows = await k.request('GET /repos/{owner}/{repo}/actions/workflows', o);
+    await k.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: workflows.data.workflows[0]!.id });
     await k.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'agora.yml', ref: 'main' });
+    await k.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'agora.yml' });
     await k.request('POST /repos/{owner}/{repo}/dispatches', { ...o, event_type: 'go' });
     const runs = await eventually('the dispatched run completes', async () => {
       const r = await k.request('GET /repos/{owner}/{repo}/actions/runs', o);

@@ -19,6 +19,7 @@ import { pullRoutes } from './routes/pulls.js';
 import { releaseRoutes } from './routes/releases.js';
 import { actionRoutes } from './routes/actions.js';
 import { actionRunRoutes } from './routes/action-runs.js';
+import { workflowRoutes } from './routes/workflows.js';
 
 /** Every simulated REST operation. */
 export const ROUTES: Route[] = [
@@ -29,6 +30,7 @@ export const ROUTES: Route[] = [
   ...releaseRoutes,
   ...actionRoutes,
   ...actionRunRoutes,
+  ...workflowRoutes,
   {
     method: 'GET',
     template: '/rate_limit',

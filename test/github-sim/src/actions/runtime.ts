@@ -45,6 +45,15 @@ export function mayRequestIdToken(workflow: Workflow, job: WorkflowJobSpec): boo
   return block === 'write-all' || (typeof block === 'object' && block['id-token'] === 'write');
 }
 
+/** A workflow of a repository, as `GET …/actions/workflows` lists it. */
+export interface RepoWorkflow {
+  id: number;
+  path: string;
+  name: string;
+  state: 'active' | 'deleted';
+  createdAt: string;
+}
+
 /** A workflow file that failed to load, as GitHub lists it under the commit. */
 export interface WorkflowFileProblem {
   repo: string;
@@ -60,7 +69,7 @@ export class ActionsRuntime {
   readonly fileProblems: WorkflowFileProblem[] = [];
   /** Unguessable keys of the job-log download URLs the logs route redirects to. */
   readonly logKeys = new Map<string, number>();
-  private readonly workflowIds = new Map<string, number>();
+  private readonly workflowIds = new Map<string, { id: number; createdAt: string }>();
   private readonly runNumbers = new Map<string, number>();
   private readonly executing = new Set<Promise<void>>();
   private actionsApp: App | undefined;
@@ -167,7 +176,7 @@ export class ActionsRuntime {
   async dispatch(repo: Repo, workflowId: string, ref: string, rawInputs: Record<string, unknown>, actor: User, payload: Record<string, unknown>): Promise<void> {
     const commit = await repo.git.resolve(ref, 'commit');
     if (!commit) throw new HttpError(422, `No ref found for: ${ref}`);
-    const path = this.workflowPath(repo, workflowId);
+    const path = await this.workflowPath(repo, workflowId);
     const text = await repo.git.text(['cat-file', '-p', `${commit}:${path}`]).catch(() => null);
     if (text === null) throw notFound();
     let wf: WorkflowFile;
@@ -186,22 +195,61 @@ export class ActionsRuntime {
     await this.createRun(repo, wf, { event: 'workflow_dispatch', headSha: commit, sha: commit, ref: fullRef, headBranch: branch, actor, inputs, eventPayload: { ...payload, inputs: rawInputs, ref: fullRef } });
   }
 
-  /** A dispatch names a workflow by file name or by the id a run of it was given. */
-  private workflowPath(repo: Repo, workflowId: string): string {
+  /** A dispatch names a workflow by file name or by its id. */
+  private async workflowPath(repo: Repo, workflowId: string): Promise<string> {
     if (!/^\d+$/.test(workflowId)) return `.github/workflows/${workflowId}`;
-    const found = [...this.workflowIds].find(([k, id]) => id === Number(workflowId) && k.startsWith(`${repo.fullName}:`));
-    if (!found) throw notFound();
-    return found[0].slice(repo.fullName.length + 1);
+    return (await this.workflow(repo, workflowId)).path;
   }
 
   workflowId(repo: string, path: string): number {
+    return this.workflowEntry(repo, path).id;
+  }
+
+  private workflowEntry(repo: string, path: string): { id: number; createdAt: string } {
     const key = `${repo}:${path}`;
-    let id = this.workflowIds.get(key);
-    if (id === undefined) {
-      id = this.sim.state.nextId();
-      this.workflowIds.set(key, id);
+    let entry = this.workflowIds.get(key);
+    if (entry === undefined) {
+      entry = { id: this.sim.state.nextId(), createdAt: iso() };
+      this.workflowIds.set(key, entry);
     }
-    return id;
+    return entry;
+  }
+
+  /**
+   * The repository's workflows as GitHub lists them: every `.github/workflows/*.yml|yaml` on the
+   * default branch (a file that does not load is listed under its path as its name), and any file
+   * that ran before but is gone now (state `deleted`).
+   */
+  async workflows(repo: Repo): Promise<RepoWorkflow[]> {
+    const head = await repo.git.resolve(`refs/heads/${repo.defaultBranch}`, 'commit');
+    const listing = head ? await repo.git.text(['ls-tree', '--name-only', `${head}:.github/workflows`]).catch(() => '') : '';
+    const out: RepoWorkflow[] = [];
+    for (const file of listing.split('\n').filter((n) => /\.ya?ml$/.test(n))) {
+      const path = `.github/workflows/${file}`;
+      const text = await repo.git.text(['cat-file', '-p', `${head}:${path}`]);
+      let name = path;
+      try {
+        name = parseWorkflow(path, text).workflow.name ?? path;
+      } catch (e) {
+        if (!(e instanceof WorkflowFileError)) throw e;
+      }
+      out.push({ ...this.workflowEntry(repo.fullName, path), path, name, state: 'active' });
+    }
+    const prefix = `${repo.fullName}:`;
+    for (const [key, entry] of this.workflowIds) {
+      if (!key.startsWith(prefix) || out.some((w) => w.id === entry.id)) continue;
+      const last = [...this.runs.values()].filter((r) => r.workflowId === entry.id).at(-1);
+      out.push({ ...entry, path: key.slice(prefix.length), name: last?.name ?? key.slice(prefix.length), state: 'deleted' });
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** One workflow by its id or its file name (`ci.yml`); 404 when the repository has none such. */
+  async workflow(repo: Repo, idOrFile: string): Promise<RepoWorkflow> {
+    const all = await this.workflows(repo);
+    const found = /^\d+$/.test(idOrFile) ? all.find((w) => w.id === Number(idOrFile)) : all.find((w) => w.path === `.github/workflows/${idOrFile}`);
+    if (!found) throw notFound();
+    return found;
   }
 
   private async createRun(

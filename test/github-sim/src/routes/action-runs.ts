@@ -1,7 +1,7 @@
 /** Workflow runs and jobs of the Actions runtime: list, get, cancel, re-run, job logs. */
 import { HttpError, notFound } from '../http.js';
 import { minimalRepoJson, nodeId, simpleCommitJson, userJson } from '../shapes.js';
-import type { Route } from '../route.js';
+import type { Route, RouteResult } from '../route.js';
 import type { Sim } from '../sim.js';
 import type { Repo } from '../state.js';
 import type { JobRecord, RunRecord } from '../actions/model.js';
@@ -97,22 +97,24 @@ function jobJson(sim: Sim, repo: Repo, job: JobRecord): Record<string, unknown> 
   };
 }
 
+/** A page of the repository's runs (of one workflow when `workflowId` is set), newest first, with the list filters GitHub takes. */
+export async function listRuns(sim: Sim, repo: Repo, q: URLSearchParams, workflowId: number | null, url: string): Promise<RouteResult> {
+  const runs = [...sim.actions.runs.values()]
+    .filter((r) => r.repo === repo.fullName && (workflowId === null || r.workflowId === workflowId))
+    .filter((r) => (!q.get('event') || r.event === q.get('event')) && (!q.get('branch') || r.headBranch === q.get('branch')) && (!q.get('head_sha') || r.headSha === q.get('head_sha')))
+    .filter((r) => !q.get('status') || r.status === q.get('status') || r.conclusion === q.get('status'))
+    .sort((x, y) => y.id - x.id);
+  const { page, headers } = paginate(runs, q, url);
+  return { status: 200, headers, body: { total_count: runs.length, workflow_runs: await Promise.all(page.map((r) => runJson(sim, repo, r))) } };
+}
+
 export const actionRunRoutes: Route[] = [
   {
     method: 'GET',
     template: `${R}/runs`,
     auth: 'installation',
     permission: { actions: 'read' },
-    handle: async (req, sim) => {
-      const q = req.query;
-      const runs = [...sim.actions.runs.values()]
-        .filter((r) => r.repo === req.repo.fullName)
-        .filter((r) => (!q.get('event') || r.event === q.get('event')) && (!q.get('branch') || r.headBranch === q.get('branch')) && (!q.get('head_sha') || r.headSha === q.get('head_sha')))
-        .filter((r) => !q.get('status') || r.status === q.get('status') || r.conclusion === q.get('status'))
-        .sort((x, y) => y.id - x.id);
-      const { page, headers } = paginate(runs, q, `${sim.urls.api}/repos/${req.repo.fullName}/actions/runs`);
-      return { status: 200, headers, body: { total_count: runs.length, workflow_runs: await Promise.all(page.map((r) => runJson(sim, req.repo, r))) } };
-    },
+    handle: async (req, sim) => listRuns(sim, req.repo, req.query, null, `${sim.urls.api}/repos/${req.repo.fullName}/actions/runs`),
   },
   {
     method: 'GET',
