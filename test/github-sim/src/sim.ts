@@ -385,7 +385,7 @@ export class Sim {
       repository: webhookRepoJson(repo, this.urls),
       sender: userJson(sender, this.urls),
     }));
-    if (this.actionsEnabled && ['opened', 'synchronize', 'reopened'].includes(action)) {
+    if (this.actionsEnabled) {
       const payload = { action, number: pull.number, pull_request: pullJson(pull, repo, this.urls, stats, (r) => webhookRepoJson(r, this.urls)), repository: webhookRepoJson(repo, this.urls), sender: userJson(sender, this.urls) };
       await this.actions.onPullRequest(repo, pull, action, sender, payload);
     }

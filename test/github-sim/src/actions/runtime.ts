@@ -18,7 +18,7 @@ import { executeJob, RUNNER_LOST, stepRecords } from './executor.js';
 import type { Conclusion, JobRecord, RunRecord, SimRunner } from './model.js';
 import { node24 } from './node24.js';
 import { OidcIssuer } from './oidc.js';
-import { parseWorkflow, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
+import { parseWorkflow, pathsMatch, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
 
 const iso = (ms = Date.now()): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -144,16 +144,24 @@ export class ActionsRuntime {
   }
 
   async onPush(repo: Repo, ref: string, sha: string, sender: User, payload: Record<string, unknown>): Promise<void> {
+    const before = typeof payload.before === 'string' && !/^0+$/.test(payload.before) ? payload.before : null;
+    // A new ref is compared as GitHub does for a first push: the files of its head commit.
+    const changed = await this.changedFiles(repo, before === null ? ['diff-tree', '--no-commit-id', '--name-only', '-r', '--root', sha] : ['diff', '--name-only', before, sha]);
     for (const wf of await this.workflowsAt(repo, sha)) {
-      if (!('push' in wf.on) || !pushMatches((wf.on.push ?? null) as RefFilter | null, ref)) continue;
+      const filter = (wf.on.push ?? null) as RefFilter | null;
+      if (!('push' in wf.on) || !pushMatches(filter, ref) || !pathsMatch(filter, changed)) continue;
       const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null;
       await this.createRun(repo, wf, { event: 'push', headSha: sha, sha, ref, headBranch: branch, actor: sender, inputs: {}, eventPayload: payload });
     }
   }
 
-  /** A pull request opened, reopened or synchronized: runs at the merge commit GitHub would test (none when it conflicts). */
+  /** A pull request event: runs (for the workflows whose `types` name it) at the merge commit GitHub would test (none when it conflicts). */
   async onPullRequest(repo: Repo, pull: Pull, action: string, sender: User, payload: Record<string, unknown>): Promise<void> {
-    const workflows = (await this.workflowsAt(repo, pull.headSha)).filter((wf) => 'pull_request' in wf.on && pullRequestMatches((wf.on.pull_request ?? null) as RefFilter | null, action, pull.baseRef));
+    const changed = await this.changedFiles(repo, ['diff', '--name-only', `${pull.baseSha}...${pull.headSha}`]);
+    const workflows = (await this.workflowsAt(repo, pull.headSha)).filter((wf) => {
+      const filter = (wf.on.pull_request ?? null) as RefFilter | null;
+      return 'pull_request' in wf.on && pullRequestMatches(filter, action, pull.baseRef) && pathsMatch(filter, changed);
+    });
     if (workflows.length === 0) return;
     const merge = await this.mergeCommit(repo, pull);
     if (!merge) return;
@@ -162,13 +170,20 @@ export class ActionsRuntime {
     }
   }
 
+  /** The file names a git diff command lists, or null when git cannot list them (path filters then let the run through). */
+  private async changedFiles(repo: Repo, args: string[]): Promise<string[] | null> {
+    const out = await repo.git.text(args).catch(() => null);
+    return out === null ? null : out.split('\n').filter(Boolean);
+  }
+
   /** The test merge of a pull request's head into its base (`refs/pull/N/merge`), or null on a conflict. */
   private async mergeCommit(repo: Repo, pull: Pull): Promise<string | null> {
     const tree = await repo.git.text(['merge-tree', '--write-tree', pull.baseSha, pull.headSha]).catch(() => null);
     if (tree === null) return null;
     const who = { name: 'GitHub', email: 'noreply@github.com', date: iso() };
     const sha = await repo.git.commitTree(tree.split('\n')[0]!.trim(), [pull.baseSha, pull.headSha], `Merge ${pull.headSha} into ${pull.baseSha}\n`, who, who);
-    await repo.git.updateRef(`refs/pull/${pull.number}/merge`, sha, null);
+    // Moved on every push to the pull request (GitHub recomputes it), so no expected old value.
+    await repo.git.git(['update-ref', `refs/pull/${pull.number}/merge`, sha]);
     return sha;
   }
 

@@ -191,13 +191,41 @@ export function globMatch(pattern: string, value: string): boolean {
   return new RegExp(`^${re}$`).test(value);
 }
 
+/**
+ * Whether `name` passes an ordered pattern list: the last pattern that matches decides, a `!pattern`
+ * excluding (GitHub's rule for `branches`, `tags` and `paths`, where a list may mix both).
+ */
+function passesList(patterns: string[], name: string): boolean {
+  let ok = false;
+  for (const p of patterns) {
+    if (p.startsWith('!')) {
+      if (globMatch(p.slice(1), name)) ok = false;
+    } else if (globMatch(p, name)) ok = true;
+  }
+  return ok;
+}
+
 function included(name: string, include: string[] | undefined, exclude: string[] | undefined): boolean {
-  if (include) return include.some((p) => globMatch(p, name));
+  if (include) return passesList(include, name);
   if (exclude) return !exclude.some((p) => globMatch(p, name));
   return true;
 }
 
-/** Whether a push to `ref` triggers the workflow's `push` (branch and tag filters; path filters are not evaluated). */
+/**
+ * GitHub's path filters: with `paths`, a run when at least one changed file passes the list; with
+ * `paths-ignore`, a run unless every changed file matches an ignored pattern. `changed` null means
+ * the change could not be listed, and then the filter does not hold the run back.
+ */
+export function pathsMatch(filter: RefFilter | null, changed: string[] | null): boolean {
+  if (filter === null || changed === null) return true;
+  const paths = asList(filter.paths);
+  const ignore = asList(filter['paths-ignore']);
+  if (paths) return changed.some((f) => passesList(paths, f));
+  if (ignore) return !changed.every((f) => ignore.some((p) => globMatch(p, f)));
+  return true;
+}
+
+/** Whether a push to `ref` triggers the workflow's `push` by its branch and tag filters (paths: `pathsMatch`). */
 export function pushMatches(filter: RefFilter | null, ref: string): boolean {
   if (filter === null) return true;
   const f = filter;
