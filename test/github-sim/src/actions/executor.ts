@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runGit } from '../git.js';
+import { evaluateCondition } from './conditions.js';
 import { ExpressionError, interpolate, interpolateAll, type ExpressionContext } from './expressions.js';
 import type { Conclusion, JobRecord, RunRecord, StepRecord } from './model.js';
 import type { WorkflowStep } from './workflow.js';
@@ -29,6 +30,8 @@ export interface JobExecution {
   /** Extracts `owner/repo` at `ref` from the simulated repository into a directory; returns it. */
   fetchAction(fullName: string, ref: string, into: string): Promise<void>;
   signal: AbortSignal;
+  /** The `needs` context: each needed job's result and outputs. */
+  needs: Record<string, { result: string; outputs: Record<string, string> }>;
   /** Set for a job with `id-token: write`: where and with what its steps request OIDC tokens. */
   idTokenRequest: { url: string; token: string } | null;
   /** Called when a step starts or ends (the runtime updates the REST view). */
@@ -37,6 +40,21 @@ export interface JobExecution {
 
 /** The abort reason of a job whose runner was killed: its processes die at once, with no grace. */
 export const RUNNER_LOST = 'runner-lost';
+/** The abort reason of a job or step that ran past its `timeout-minutes`. */
+export const TIMED_OUT = 'timed-out';
+
+/** A `timeout-minutes` value in milliseconds (fractions of a minute are accepted), or null when unset. */
+export function timeoutMs(value: string | number | boolean | undefined, ctx: ExpressionContext, what: string): number | null {
+  if (value === undefined) return null;
+  const minutes = Number(interpolate(String(value), ctx));
+  if (!Number.isFinite(minutes) || minutes <= 0) throw new StepFailure(`${what}: timeout-minutes must be a positive number, got '${String(value)}'`);
+  return minutes * 60_000;
+}
+
+/** A `continue-on-error` value (a boolean, or an expression that renders `true`). */
+export function flag(value: string | number | boolean | undefined, ctx: ExpressionContext): boolean {
+  return value !== undefined && interpolate(String(value), ctx).trim() === 'true';
+}
 
 /** A step failure the job log states (not a simulator bug). */
 class StepFailure extends Error {}
@@ -107,7 +125,7 @@ function spawnStep(cmd: string, args: string[], opts: { cwd: string; env: NodeJS
   });
 }
 
-const UNSUPPORTED_STEP_KEYS = ['if', 'continue-on-error', 'timeout-minutes', 'working-directory'] as const;
+const UNSUPPORTED_STEP_KEYS = ['working-directory'] as const;
 
 function githubContext(x: JobExecution, workspace: string, eventPath: string): Record<string, unknown> {
   const { run, job, repo, urls } = x;
@@ -180,44 +198,79 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
   await mkdir(join(x.root, 'tool-cache'), { recursive: true });
   await writeFile(eventPath, JSON.stringify(run.eventPayload));
   const gh = githubContext(x, workspace, eventPath);
-  const ctx: ExpressionContext = { inputs: run.inputs, github: gh, steps: {}, secrets: { GITHUB_TOKEN: x.token } };
+  const ctx: ExpressionContext = { inputs: run.inputs, github: gh, steps: {}, secrets: { GITHUB_TOKEN: x.token }, matrix: job.matrix ?? {}, needs: x.needs };
   const base = runnerEnv(x, gh, temp, x.root);
   const fromEnvFiles: Record<string, string> = {};
   const extraPath: string[] = [];
   log(`Runner name: '${x.runnerName}'`);
   log(`GITHUB_TOKEN Permissions: ${JSON.stringify(job.tokenPermissions)}`);
-  let conclusion: Conclusion = 'success';
+  let failed = false;
   const specs = job.spec.steps;
   for (let i = 0; i < specs.length; i++) {
     const spec = specs[i]!;
     const record = job.steps[i]!;
-    if (conclusion !== 'success' || x.signal.aborted) {
+    let runIt: boolean;
+    try {
+      runIt = spec.if === undefined ? !failed && !x.signal.aborted : evaluateCondition(spec.if, ctx, { success: !failed, failure: failed, cancelled: x.signal.aborted });
+    } catch (e) {
+      if (!(e instanceof ExpressionError)) throw e;
+      log(`##[error]${run.workflow.path}: step ${i + 1} \`if: ${String(spec.if)}\`: ${e.message}`);
+      runIt = false;
+      failed = true;
+    }
+    if (!runIt) {
       // A skipped step is reported completed with both times set, as GitHub's payloads carry them.
       record.status = 'completed';
       record.conclusion = 'skipped';
       record.startedAt = record.completedAt = iso();
+      if (spec.id) ctx.steps[spec.id] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' };
       continue;
     }
     record.status = 'in_progress';
     record.startedAt = iso();
     x.changed();
     log(`##[group]${record.name}`);
-    let result: Conclusion;
+    // A step's own signal: the job's cancel reaches it, and so does its own timeout.
+    const step = new AbortController();
+    const follow = (): void => step.abort(x.signal.reason);
+    if (x.signal.aborted) follow();
+    else x.signal.addEventListener('abort', follow, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    let outcome: Conclusion;
     try {
-      result = await runStep(x, spec, i, { ctx, base, fromEnvFiles, extraPath, workspace, temp, log, workflowEnv: run.workflow.workflow.env, jobEnv: job.spec.env });
+      const limit = timeoutMs(spec['timeout-minutes'], ctx, `step ${i + 1}`);
+      if (limit !== null) timer = setTimeout(() => step.abort(TIMED_OUT), limit);
+      outcome = await runStep(x, spec, i, { ctx, base, fromEnvFiles, extraPath, workspace, temp, log, workflowEnv: run.workflow.workflow.env, jobEnv: job.spec.env, signal: step.signal });
+      if (outcome === 'cancelled' && step.signal.reason === TIMED_OUT) {
+        log(`##[error]The action '${record.name}' has timed out after ${String(spec['timeout-minutes'])} minutes.`);
+        outcome = 'failure';
+      }
     } catch (e) {
       if (!(e instanceof StepFailure) && !(e instanceof ExpressionError)) throw e;
       log(`##[error]${e.message}`);
-      result = 'failure';
+      outcome = 'failure';
+    } finally {
+      if (timer) clearTimeout(timer);
+      x.signal.removeEventListener('abort', follow);
     }
     log('##[endgroup]');
+    // continue-on-error: the step's outcome stays a failure, its conclusion (and the job) go on as success.
+    const result = outcome === 'failure' && flag(spec['continue-on-error'], ctx) ? 'success' : outcome;
+    if (spec.id) ctx.steps[spec.id] = { outputs: ctx.steps[spec.id]?.outputs ?? {}, outcome, conclusion: result };
     record.status = 'completed';
     record.conclusion = result;
     record.completedAt = iso();
     x.changed();
-    if (result !== 'success') conclusion = result;
+    if (result === 'failure') failed = true;
   }
-  if (x.signal.aborted) conclusion = 'cancelled';
+  let conclusion: Conclusion = x.signal.aborted ? 'cancelled' : failed ? 'failure' : 'success';
+  try {
+    job.outputs = interpolateAll(job.spec.outputs, ctx);
+  } catch (e) {
+    if (!(e instanceof ExpressionError)) throw e;
+    log(`##[error]${run.workflow.path}: job outputs: ${e.message}`);
+    conclusion = conclusion === 'success' ? 'failure' : conclusion;
+  }
   log(conclusion === 'cancelled' ? '##[error]The operation was canceled.' : `Job ${conclusion === 'success' ? 'succeeded' : 'failed'}`);
   await rm(x.root, { recursive: true, force: true }).catch(() => undefined);
   return conclusion;
@@ -233,6 +286,8 @@ interface StepScope {
   log: (line: string) => void;
   workflowEnv: Record<string, string | number | boolean> | undefined;
   jobEnv: Record<string, string | number | boolean> | undefined;
+  /** The step's signal: aborted by a cancel of the job or by the step's timeout. */
+  signal: AbortSignal;
 }
 
 async function runStep(x: JobExecution, spec: WorkflowStep, index: number, s: StepScope): Promise<Conclusion> {
@@ -261,7 +316,7 @@ async function runStep(x: JobExecution, spec: WorkflowStep, index: number, s: St
   // The runner's own environment is not the job's: drop what the simulator's host process carries for itself.
   for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k.startsWith('npm_') || k === 'NODE_OPTIONS') delete env[k];
   if (s.extraPath.length > 0) env.PATH = [...s.extraPath].reverse().join(':') + ':' + (env.PATH ?? '');
-  const exec = { cwd: s.workspace, env, signal: x.signal, log: s.log };
+  const exec = { cwd: s.workspace, env, signal: s.signal, log: s.log };
   let code: number | 'cancelled';
   if (spec.run !== undefined) {
     const shell = spec.shell ?? 'bash';

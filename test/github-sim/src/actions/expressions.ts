@@ -7,7 +7,7 @@
 export class ExpressionError extends Error {
   constructor(readonly expression: string) {
     super(
-      `the simulator cannot evaluate \`\${{ ${expression} }}\`: it evaluates only inputs.*, github.*, steps.<id>.outputs.<name> and secrets.GITHUB_TOKEN (plain property paths)`,
+      `the simulator cannot evaluate \`\${{ ${expression} }}\`: it evaluates only inputs.*, github.*, matrix.*, steps.<id>.outputs.<name> (and .outcome, .conclusion), needs.<job>.outputs.<name> (and .result) and secrets.GITHUB_TOKEN as plain property paths, and in \`if:\` those compared with == or != to each other or to a literal, combined with !, && and ||, and success(), failure(), always(), cancelled()`,
     );
   }
 }
@@ -16,20 +16,33 @@ export class ExpressionError extends Error {
 export interface ExpressionContext {
   inputs: Record<string, unknown>;
   github: Record<string, unknown>;
-  steps: Record<string, { outputs: Record<string, string> }>;
+  steps: Record<string, { outputs: Record<string, string>; outcome?: string; conclusion?: string }>;
   secrets: { GITHUB_TOKEN: string };
+  matrix?: Record<string, unknown>;
+  needs?: Record<string, { result: string; outputs: Record<string, string> }>;
 }
 
 const PATH = /^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_*][A-Za-z0-9_-]*)*$/;
 
-function lookup(expression: string, ctx: ExpressionContext): unknown {
+const ROOTS = new Set(['inputs', 'github', 'steps', 'secrets', 'matrix', 'needs']);
+
+/** Whether a property path names something the simulator models (the shape checks of `lookup`). */
+function knownPath(root: string, rest: string[]): boolean {
+  if (!ROOTS.has(root)) return false;
+  if (root === 'steps' || root === 'needs') {
+    const leaf = root === 'steps' ? ['outcome', 'conclusion'] : ['result'];
+    return (rest.length === 3 && rest[1] === 'outputs') || (rest.length === 2 && leaf.includes(rest[1]!));
+  }
+  if (root === 'secrets') return rest.length === 1 && rest[0] === 'GITHUB_TOKEN';
+  return true;
+}
+
+export function lookup(expression: string, ctx: ExpressionContext): unknown {
   if (!PATH.test(expression)) throw new ExpressionError(expression);
   const [root, ...rest] = expression.split('.');
-  if (root === 'steps' && (rest.length !== 3 || rest[1] !== 'outputs')) throw new ExpressionError(expression);
-  if (root === 'secrets' && (rest.length !== 1 || rest[0] !== 'GITHUB_TOKEN')) throw new ExpressionError(expression);
-  if (root !== 'inputs' && root !== 'github' && root !== 'steps' && root !== 'secrets') throw new ExpressionError(expression);
+  if (!knownPath(root!, rest)) throw new ExpressionError(expression);
   // As on GitHub, a missing property is null, which renders as the empty string.
-  let value: unknown = ctx[root];
+  let value: unknown = ctx[root as keyof ExpressionContext];
   for (const key of rest) {
     if (value === null || typeof value !== 'object') return null;
     value = (value as Record<string, unknown>)[key];

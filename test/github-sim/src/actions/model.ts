@@ -31,8 +31,18 @@ export interface JobRecord {
   id: number;
   runId: number;
   runAttempt: number;
-  /** The job's id in the workflow file. */
+  /** The job's id in the workflow file (shared by the jobs of one matrix). */
   key: string;
+  /** This job's matrix combination, or null for a job without `strategy.matrix`. */
+  matrix: Record<string, unknown> | null;
+  /** Whether its `needs` and `if:` have been decided: `run` (may take a runner) or still `pending`. */
+  gate: 'pending' | 'run';
+  /** Why the job fails without running (a matrix the simulator cannot expand), or null. */
+  refusal: string | null;
+  /** `continue-on-error`: a failure of this job does not fail the run or hold back the jobs that need it. */
+  continueOnError: boolean;
+  /** The job's `outputs`, evaluated when its steps end. */
+  outputs: Record<string, string>;
   name: string;
   spec: WorkflowJobSpec;
   labels: string[];

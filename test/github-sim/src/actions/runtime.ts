@@ -14,11 +14,17 @@ import { runGit } from '../git.js';
 import { HttpError, notFound } from '../http.js';
 import type { Sim } from '../sim.js';
 import type { App, Installation, Pull, Repo, User } from '../state.js';
-import { executeJob, RUNNER_LOST, stepRecords } from './executor.js';
+import { executeJob, flag, RUNNER_LOST, stepRecords, TIMED_OUT, timeoutMs } from './executor.js';
+import { interpolate, type ExpressionContext } from './expressions.js';
+import { gate, needsContext, type Gate } from './graph.js';
+import { expandMatrix, matrixJobName, MatrixError } from './matrix.js';
 import type { Conclusion, JobRecord, RunRecord, SimRunner } from './model.js';
 import { node24 } from './node24.js';
 import { OidcIssuer } from './oidc.js';
 import { parseWorkflow, pathsMatch, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
+
+/** The abort reason of a matrix job cancelled because another job of its matrix failed. */
+const FAIL_FAST = 'fail-fast';
 
 const iso = (ms = Date.now()): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -303,44 +309,97 @@ export class ActionsRuntime {
 
   private newAttemptJobs(run: RunRecord): void {
     const now = iso();
-    run.jobs = Object.entries(run.workflow.workflow.jobs).map(([key, spec]) => {
-      const job: JobRecord = {
-        id: this.sim.state.nextId(),
-        runId: run.id,
-        runAttempt: run.runAttempt,
-        key,
-        name: spec.name ?? key,
-        spec,
-        labels: runsOnLabels(spec),
-        status: 'queued',
-        conclusion: null,
-        createdAt: now,
-        startedAt: now,
-        completedAt: null,
-        runner: null,
-        steps: stepRecords(spec.steps),
-        log: [],
-        summary: '',
-        abort: null,
-        token: null,
-        tokenPermissions: jobPermissions(run.workflow.workflow, spec),
-        idToken: mayRequestIdToken(run.workflow.workflow, spec),
-        idTokenRequest: null,
-      };
-      this.jobs.set(job.id, job);
-      return job;
+    run.jobs = Object.entries(run.workflow.workflow.jobs).flatMap(([key, spec]) => {
+      const strategy = (spec.strategy ?? {}) as { matrix?: unknown; 'fail-fast'?: unknown; 'max-parallel'?: unknown };
+      let combos: (Record<string, unknown> | null)[] = [null];
+      let refusal: string | null = null;
+      try {
+        if (strategy.matrix !== undefined) combos = expandMatrix(strategy.matrix);
+      } catch (e) {
+        if (!(e instanceof MatrixError)) throw e;
+        refusal = `${run.workflow.path}: job '${key}': ${e.message}`;
+      }
+      return combos.map((matrix) => {
+        // The name and `runs-on` may use `${{ matrix.* }}` (and inputs); left as written when they use more.
+        const ctx = jobLevelContext(run, matrix);
+        const render = (text: string): string => {
+          try {
+            return interpolate(text, ctx);
+          } catch {
+            return text;
+          }
+        };
+        const job: JobRecord = {
+          id: this.sim.state.nextId(),
+          runId: run.id,
+          runAttempt: run.runAttempt,
+          key,
+          matrix,
+          gate: 'pending',
+          refusal,
+          continueOnError: false,
+          outputs: {},
+          name: spec.name !== undefined ? render(spec.name) : matrix ? matrixJobName(key, matrix) : key,
+          spec,
+          labels: runsOnLabels(spec).map(render),
+          status: 'queued',
+          conclusion: null,
+          createdAt: now,
+          startedAt: now,
+          completedAt: null,
+          runner: null,
+          steps: stepRecords(spec.steps),
+          log: [],
+          summary: '',
+          abort: null,
+          token: null,
+          tokenPermissions: jobPermissions(run.workflow.workflow, spec),
+          idToken: mayRequestIdToken(run.workflow.workflow, spec),
+          idTokenRequest: null,
+        };
+        try {
+          job.continueOnError = flag(spec['continue-on-error'], ctx);
+        } catch {
+          job.refusal = `${run.workflow.path}: job '${key}': cannot evaluate continue-on-error '${String(spec['continue-on-error'])}'`;
+        }
+        this.jobs.set(job.id, job);
+        return job;
+      });
     });
   }
 
   // ---- scheduling ---------------------------------------------------------------------------
 
-  /** Hands each queued job (oldest first) to an idle registered runner whose labels cover its `runs-on`. */
+  /**
+   * Decides queued jobs whose `needs` have completed (run, skipped, or failed for a refused
+   * `if:`), then hands each runnable one (oldest first) to an idle registered runner whose labels
+   * cover its `runs-on`, keeping a matrix within its `max-parallel`.
+   */
   private async schedule(): Promise<void> {
-    for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued').sort((a, b) => a.id - b.id)) {
+    for (let progressed = true; progressed; ) {
+      progressed = false;
+      for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'pending').sort((a, b) => a.id - b.id)) {
+        const run = this.runs.get(job.runId)!;
+        const g: Gate = job.refusal !== null ? { decision: 'error', message: job.refusal } : gate(run, job, jobLevelContext(run, job.matrix));
+        if (g.decision === 'wait') continue;
+        if (g.decision === 'run') {
+          job.gate = 'run';
+          continue;
+        }
+        if (g.decision === 'error') job.log.push(`${new Date().toISOString()} ##[error]${g.message}`);
+        // Skipped (or refused) before any runner: no steps, as GitHub shows such a job.
+        job.steps = [];
+        await this.completeJob(job, g.decision === 'skip' ? 'skipped' : 'failure');
+        progressed = true;
+      }
+    }
+    for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'run').sort((a, b) => a.id - b.id)) {
+      const run = this.runs.get(job.runId)!;
+      const limit = Number((job.spec.strategy as { 'max-parallel'?: unknown } | undefined)?.['max-parallel'] ?? Infinity);
+      if (run.jobs.filter((j) => j.key === job.key && j.status === 'in_progress').length >= limit) continue;
       const want = job.labels.map((l) => l.toLowerCase());
       const runner = [...this.runners.values()].find((r) => r.registered && r.busyWith === null && want.every((l) => r.labels.some((have) => have.toLowerCase() === l)));
       if (!runner) continue;
-      // needs: jobs that wait on others are refused by the simulator, not silently run first.
       runner.busyWith = job.id;
       job.runner = runner;
       job.status = 'in_progress';
@@ -371,9 +430,16 @@ export class ActionsRuntime {
     }
     this.emitJob(job, 'in_progress');
     let conclusion: Conclusion;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      if (job.spec.needs !== undefined) throw new Error(`job '${job.key}' uses \`needs:\`, which the simulator does not support`);
-      for (const key of ['strategy', 'container', 'services', 'if', 'environment', 'timeout-minutes', 'continue-on-error'] as const) {
+      const limit = timeoutMs(job.spec['timeout-minutes'], jobLevelContext(run, job.matrix), `job '${job.key}'`);
+      if (limit !== null) {
+        timer = setTimeout(() => {
+          job.log.push(`${new Date().toISOString()} ##[error]The job running on runner ${runner.name} has exceeded the maximum execution time of ${String(job.spec['timeout-minutes'])} minutes.`);
+          job.abort?.abort(TIMED_OUT);
+        }, limit);
+      }
+      for (const key of ['container', 'services', 'environment'] as const) {
         if (job.spec[key] !== undefined) throw new Error(`job '${job.key}' uses \`${key}:\`, which the simulator does not support`);
       }
       conclusion = await executeJob({
@@ -387,6 +453,7 @@ export class ActionsRuntime {
         node24,
         fetchAction: (fullName, ref, into) => this.fetchAction(fullName, ref, into),
         signal: job.abort.signal,
+        needs: needsContext(run, job),
         idTokenRequest: job.idTokenRequest ? { url: `${this.oidc.issuer}/token?api-version=2.0`, token: job.idTokenRequest } : null,
         changed: () => undefined,
       });
@@ -394,6 +461,7 @@ export class ActionsRuntime {
       job.log.push(`${new Date().toISOString()} ##[error]${(e as Error).message}`);
       conclusion = 'failure';
     }
+    if (timer) clearTimeout(timer);
     this.sim.tokens.expire(token.token);
     if (job.idTokenRequest) this.idTokenRequests.delete(job.idTokenRequest);
     runner.busyWith = null;
@@ -401,8 +469,8 @@ export class ActionsRuntime {
       runner.registered = false;
       this.runners.delete(runner.id);
     }
-    const lost = job.abort?.signal.reason === RUNNER_LOST;
-    await this.completeJob(job, lost ? 'failure' : run.cancelRequested ? 'cancelled' : conclusion);
+    const reason: unknown = job.abort?.signal.reason;
+    await this.completeJob(job, reason === RUNNER_LOST || reason === TIMED_OUT ? 'failure' : run.cancelRequested || reason === FAIL_FAST ? 'cancelled' : conclusion);
     void this.schedule();
   }
 
@@ -413,10 +481,17 @@ export class ActionsRuntime {
     job.abort = null;
     this.emitJob(job, 'completed');
     const run = this.runs.get(job.runId)!;
+    if (conclusion === 'failure' && job.matrix !== null && !job.continueOnError && (job.spec.strategy as { 'fail-fast'?: unknown } | undefined)?.['fail-fast'] !== false) {
+      // fail-fast (the default): the rest of the matrix is cancelled.
+      for (const other of run.jobs.filter((j) => j.key === job.key && j !== job)) {
+        if (other.status === 'queued') await this.completeJob(other, 'cancelled');
+        else if (other.status === 'in_progress') other.abort?.abort(FAIL_FAST);
+      }
+    }
     if (run.jobs.every((j) => j.status === 'completed') && run.status !== 'completed') {
-      const cs = run.jobs.map((j) => j.conclusion);
+      const counted = run.jobs.filter((j) => !(j.conclusion === 'failure' && j.continueOnError)).map((j) => j.conclusion);
       run.status = 'completed';
-      run.conclusion = cs.includes('cancelled') ? 'cancelled' : cs.includes('failure') ? 'failure' : 'success';
+      run.conclusion = counted.includes('cancelled') ? 'cancelled' : counted.includes('failure') ? 'failure' : 'success';
       run.updatedAt = iso();
       await this.emitRun(run, 'completed');
     }
@@ -557,6 +632,19 @@ export class ActionsRuntime {
       startedAt: job.startedAt, createdAt: job.createdAt, steps: job.steps,
     });
   }
+}
+
+/**
+ * The contexts a job-level key (`if:`, `name`, `runs-on`, `timeout-minutes`, `continue-on-error`)
+ * reads before a runner has the job: the run's `github` facts, `inputs` and the job's `matrix`.
+ */
+function jobLevelContext(run: RunRecord, matrix: Record<string, unknown> | null): ExpressionContext {
+  const github = {
+    ref: run.ref, sha: run.sha, event_name: run.event, event: run.eventPayload, repository: run.repo, repository_owner: run.repo.split('/')[0],
+    actor: run.actor.login, triggering_actor: run.actor.login, run_id: String(run.id), run_number: String(run.runNumber), run_attempt: String(run.runAttempt),
+    workflow: run.name, ref_name: run.ref.replace(/^refs\/(heads|tags)\//, ''), head_ref: run.event === 'pull_request' ? (run.headBranch ?? '') : '',
+  };
+  return { inputs: run.inputs, github, steps: {}, secrets: { GITHUB_TOKEN: '' }, matrix: matrix ?? {} };
 }
 
 /** Checks dispatch inputs against the workflow's typed inputs (GitHub's 422s) and fills defaults. */

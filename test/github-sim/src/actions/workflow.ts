@@ -170,6 +170,13 @@ export function parseWorkflow(path: string, text: string): WorkflowFile {
     throw new WorkflowFileError(path, at.line, at.col, `${where}${problem}`);
   }
   const workflow = result.data;
+  for (const [id, job] of Object.entries(workflow.jobs)) {
+    for (const need of asList(job.needs) ?? []) {
+      if (need in workflow.jobs) continue;
+      const at = position(doc, counter, ['jobs', id, 'needs']);
+      throw new WorkflowFileError(path, at.line, at.col, `Job '${id}' depends on unknown job '${need}'.`);
+    }
+  }
   const on: Record<string, unknown> = typeof workflow.on === 'string' ? { [workflow.on]: null } : Array.isArray(workflow.on) ? Object.fromEntries(workflow.on.map((e) => [e, null])) : { ...workflow.on };
   return { path, workflow, on };
 }

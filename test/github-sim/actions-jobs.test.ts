@@ -1,0 +1,244 @@
+/** Jobs as a workflow author writes them: needs, if:, continue-on-error, timeout-minutes and strategy.matrix. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
+import { startWorld, type World } from './harness.js';
+
+const o = { owner: 'octo', repo: 'demo' };
+const on = `on:
+  workflow_dispatch:
+    inputs:
+      target: { default: prod }
+`;
+const runsOn = 'runs-on: [self-hosted, build]';
+
+const NEEDS = `${on}jobs:
+  build:
+    ${runsOn}
+    outputs:
+      version: \${{ steps.v.outputs.version }}
+    steps:
+      - id: v
+        run: echo "version=1.2.3" >> "$GITHUB_OUTPUT"
+  test:
+    needs: build
+    ${runsOn}
+    steps:
+      - run: echo "testing \${{ needs.build.outputs.version }} result=\${{ needs.build.result }}"
+  broken:
+    ${runsOn}
+    steps:
+      - run: exit 3
+  after-broken:
+    needs: [broken]
+    ${runsOn}
+    steps:
+      - run: echo never
+  report:
+    needs: [broken, test]
+    if: always()
+    ${runsOn}
+    steps:
+      - run: echo "broken=\${{ needs.broken.result }} test=\${{ needs.test.result }}"
+  cleanup:
+    needs: broken
+    if: \${{ failure() }}
+    ${runsOn}
+    steps:
+      - run: echo cleanup
+  deploy:
+    needs: test
+    if: github.ref == 'refs/heads/main' && inputs.target != 'none'
+    ${runsOn}
+    steps:
+      - run: echo "deploy to \${{ inputs.target }}"
+  tolerated:
+    continue-on-error: true
+    ${runsOn}
+    steps:
+      - run: exit 1
+`;
+
+const STEPS = `${on}jobs:
+  steps:
+    ${runsOn}
+    steps:
+      - id: flaky
+        continue-on-error: true
+        run: exit 2
+      - run: echo "flaky outcome=\${{ steps.flaky.outcome }} conclusion=\${{ steps.flaky.conclusion }}"
+      - name: slow
+        timeout-minutes: 0.02
+        run: sleep 60
+      - if: failure()
+        run: echo "after the timeout"
+      - run: echo "not after a failure"
+      - if: always()
+        run: echo "always ran"
+      - if: steps.flaky.outcome == 'failure'
+        run: echo "implicit success() holds this back"
+`;
+
+const MATRIX = `${on}jobs:
+  m:
+    ${runsOn}
+    strategy:
+      max-parallel: 1
+      matrix:
+        os: [linux, mac]
+        node: [20, 24]
+        exclude:
+          - os: mac
+            node: 20
+        include:
+          - os: linux
+            node: 24
+            extra: yes
+          - os: windows
+            node: 22
+    steps:
+      - run: echo "os=\${{ matrix.os }} node=\${{ matrix.node }} extra=\${{ matrix.extra }}"
+`;
+
+const FAIL_FAST = `${on}jobs:
+  ff:
+    ${runsOn}
+    strategy:
+      matrix:
+        n: [1, 2]
+    steps:
+      - run: |
+          if [ "\${{ matrix.n }}" = 1 ]; then exit 1; fi
+          echo started-long
+          sleep 600
+`;
+
+const JOB_TIMEOUT = `${on}jobs:
+  slow:
+    ${runsOn}
+    timeout-minutes: 0.02
+    steps:
+      - run: sleep 60
+`;
+
+const REFUSED_IF = `${on}jobs:
+  odd:
+    ${runsOn}
+    if: contains(github.ref, 'main')
+    steps:
+      - run: echo no
+  odd-step:
+    ${runsOn}
+    steps:
+      - if: env.X == 'y'
+        run: echo no
+`;
+
+describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({
+      files: {
+        'README.md': 'r',
+        '.github/workflows/needs.yml': NEEDS,
+        '.github/workflows/steps.yml': STEPS,
+        '.github/workflows/matrix.yml': MATRIX,
+        '.github/workflows/fail-fast.yml': FAIL_FAST,
+        '.github/workflows/job-timeout.yml': JOB_TIMEOUT,
+        '.github/workflows/refused-if.yml': REFUSED_IF,
+      },
+    });
+    for (let i = 0; i < 3; i++) w.sim.addRunner({ labels: ['build'] });
+  });
+  afterAll(async () => {
+    expect(w.sim.contractViolations).toEqual([]);
+    await w.close();
+  });
+
+  const dispatchAndWait = async (file: string) => {
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: file, ref: 'main' });
+    return eventually(`a completed run of ${file}`, async () => {
+      const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: file })).data.workflow_runs[0];
+      return r?.status === 'completed' ? r : undefined;
+    }, { within: 120_000 });
+  };
+  const jobsOf = async (runId: number) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: runId })).data.jobs;
+  const logOf = async (jobId: number | bigint) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(jobId) })).data);
+  const byName = async (runId: number) => Object.fromEntries((await jobsOf(runId)).map((j) => [j.name, j]));
+
+  it('needs orders jobs and passes outputs; a failed need skips its dependents unless if: always() or failure(); continue-on-error keeps the run from failing on its own', async () => {
+    const run = await dispatchAndWait('needs.yml');
+    const jobs = await byName(Number(run.id));
+    expect(Object.fromEntries(Object.entries(jobs).map(([n, j]) => [n, j.conclusion]))).toEqual({
+      build: 'success', test: 'success', broken: 'failure', 'after-broken': 'skipped', report: 'success', cleanup: 'success', deploy: 'success', tolerated: 'failure',
+    });
+    expect(run.conclusion).toBe('failure');
+    expect(jobs['after-broken']!.steps).toEqual([]);
+    expect(Date.parse(jobs.test!.started_at)).toBeGreaterThanOrEqual(Date.parse(jobs.build!.completed_at!));
+    expect(await logOf(jobs.test!.id)).toContain('testing 1.2.3 result=success');
+    expect(await logOf(jobs.report!.id)).toContain('broken=failure test=success');
+    expect(await logOf(jobs.deploy!.id)).toContain('deploy to prod');
+  });
+
+  it('step if:, continue-on-error (outcome failure, conclusion success) and a step timeout', async () => {
+    const run = await dispatchAndWait('steps.yml');
+    const [job] = await jobsOf(Number(run.id));
+    expect(job!.steps!.map((s) => s.conclusion)).toEqual(['success', 'success', 'failure', 'success', 'skipped', 'success', 'skipped']);
+    expect(job!.conclusion).toBe('failure');
+    const log = await logOf(job!.id);
+    expect(log).toContain('flaky outcome=failure conclusion=success');
+    expect(log).toContain("The action 'slow' has timed out after 0.02 minutes.");
+    expect(log).toContain('after the timeout');
+    expect(log).toContain('always ran');
+    expect(log).not.toContain('implicit success() holds this back');
+  });
+
+  it('a matrix expands with exclude and include, runs one at a time under max-parallel: 1, and renders matrix.*', async () => {
+    const run = await dispatchAndWait('matrix.yml');
+    const jobs = await jobsOf(Number(run.id));
+    expect(jobs.map((j) => j.name)).toEqual(['m (linux, 20)', 'm (linux, 24, yes)', 'm (mac, 24)', 'm (windows, 22)']);
+    expect(jobs.every((j) => j.conclusion === 'success')).toBe(true);
+    expect(await logOf(jobs[1]!.id)).toContain('os=linux node=24 extra=yes');
+    expect(await logOf(jobs[3]!.id)).toContain('os=windows node=22 extra=');
+    await w.sim.settle();
+    const ids = new Set(jobs.map((j) => j.id));
+    const events = w.receiver.received
+      .filter((r) => r.name === 'workflow_job' && ids.has((r.payload.workflow_job as { id: number }).id))
+      .map((r) => String(r.payload.action))
+      .filter((a) => a !== 'queued');
+    expect(events).toEqual(['in_progress', 'completed', 'in_progress', 'completed', 'in_progress', 'completed', 'in_progress', 'completed']);
+  });
+
+  it('fail-fast cancels the rest of the matrix when one job fails', async () => {
+    const run = await dispatchAndWait('fail-fast.yml');
+    const jobs = await jobsOf(Number(run.id));
+    expect(jobs.map((j) => [j.name, j.conclusion])).toEqual([
+      ['ff (1)', 'failure'],
+      ['ff (2)', 'cancelled'],
+    ]);
+    expect(run.conclusion).toBe('cancelled');
+  });
+
+  it('a job past its timeout-minutes fails with GitHub\'s message', async () => {
+    const run = await dispatchAndWait('job-timeout.yml');
+    const [job] = await jobsOf(Number(run.id));
+    expect(job!.conclusion).toBe('failure');
+    expect(await logOf(job!.id)).toMatch(/The job running on runner sim-runner-\d+ has exceeded the maximum execution time of 0\.02 minutes\./);
+  });
+
+  it('an if: the simulator cannot evaluate fails the job naming the file and the expression', async () => {
+    const run = await dispatchAndWait('refused-if.yml');
+    const jobs = await byName(Number(run.id));
+    expect(jobs.odd!.conclusion).toBe('failure');
+    expect(await logOf(jobs.odd!.id)).toContain(".github/workflows/refused-if.yml: job 'odd' `if: contains(github.ref, 'main')`: the simulator cannot evaluate");
+    expect(jobs['odd-step']!.conclusion).toBe('failure');
+    expect(await logOf(jobs['odd-step']!.id)).toContain(".github/workflows/refused-if.yml: step 1 `if: env.X == 'y'`: the simulator cannot evaluate");
+  });
+
+  it('needs naming no job is an invalid workflow file', async () => {
+    const bad = `on: push\njobs:\n  a:\n    ${runsOn}\n    needs: [nope]\n    steps:\n      - run: echo\n`;
+    await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/bad-needs.yml': bad }, message: 'bad needs' });
+    expect(w.sim.sim.actions.fileProblems.find((p) => p.path === '.github/workflows/bad-needs.yml')?.message).toBe(
+      "Invalid workflow file: .github/workflows/bad-needs.yml (Line: 5, Col: 12): Job 'a' depends on unknown job 'nope'.",
+    );
+  });
+});
