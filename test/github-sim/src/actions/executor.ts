@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runGit } from '../git.js';
+import { WorkflowCommands } from './commands.js';
 import { evaluateCondition } from './conditions.js';
 import { ExpressionError, interpolate, interpolateAll, type ExpressionContext } from './expressions.js';
 import type { Conclusion, JobRecord, RunRecord, StepRecord } from './model.js';
@@ -189,7 +190,12 @@ function runnerEnv(x: JobExecution, gh: Record<string, unknown>, temp: string, r
 /** Runs every step of `x.job`; returns the job's conclusion. Step records are updated in place. */
 export async function executeJob(x: JobExecution): Promise<Conclusion> {
   const { job, run } = x;
-  const log = (line: string): void => void job.log.push(`${stamp()} ${line}`);
+  // Workflow commands on the steps' output; the job token is masked from the start, as on GitHub.
+  const commands = new WorkflowCommands((line) => void job.log.push(`${stamp()} ${line}`));
+  commands.mask(x.token);
+  job.annotations = commands.annotations;
+  const log = (line: string): void => commands.log(line);
+  const output = (line: string): void => commands.line(line);
   const workspace = join(x.root, 'work', x.repo.name, x.repo.name);
   const temp = join(x.root, 'temp');
   const eventPath = join(temp, '_github_workflow', 'event.json');
@@ -240,7 +246,7 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
     try {
       const limit = timeoutMs(spec['timeout-minutes'], ctx, `step ${i + 1}`);
       if (limit !== null) timer = setTimeout(() => step.abort(TIMED_OUT), limit);
-      outcome = await runStep(x, spec, i, { ctx, base, fromEnvFiles, extraPath, workspace, temp, log, workflowEnv: run.workflow.workflow.env, jobEnv: job.spec.env, signal: step.signal });
+      outcome = await runStep(x, spec, i, { ctx, base, fromEnvFiles, extraPath, workspace, temp, log, output, workflowEnv: run.workflow.workflow.env, jobEnv: job.spec.env, signal: step.signal });
       if (outcome === 'cancelled' && step.signal.reason === TIMED_OUT) {
         log(`##[error]The action '${record.name}' has timed out after ${String(spec['timeout-minutes'])} minutes.`);
         outcome = 'failure';
@@ -284,6 +290,8 @@ interface StepScope {
   workspace: string;
   temp: string;
   log: (line: string) => void;
+  /** A line of a step's output (workflow commands are handled here). */
+  output: (line: string) => void;
   workflowEnv: Record<string, string | number | boolean> | undefined;
   jobEnv: Record<string, string | number | boolean> | undefined;
   /** The step's signal: aborted by a cancel of the job or by the step's timeout. */
@@ -316,7 +324,7 @@ async function runStep(x: JobExecution, spec: WorkflowStep, index: number, s: St
   // The runner's own environment is not the job's: drop what the simulator's host process carries for itself.
   for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k.startsWith('npm_') || k === 'NODE_OPTIONS') delete env[k];
   if (s.extraPath.length > 0) env.PATH = [...s.extraPath].reverse().join(':') + ':' + (env.PATH ?? '');
-  const exec = { cwd: s.workspace, env, signal: s.signal, log: s.log };
+  const exec = { cwd: s.workspace, env, signal: s.signal, log: s.output };
   let code: number | 'cancelled';
   if (spec.run !== undefined) {
     const shell = spec.shell ?? 'bash';

@@ -1,6 +1,7 @@
 /** The simulator's Actions objects: self-hosted runners, workflow runs and their jobs. */
 import type { Permissions } from '../auth.js';
 import type { User } from '../state.js';
+import type { Annotation } from './commands.js';
 import type { WorkflowFile, WorkflowJobSpec } from './workflow.js';
 
 export type Conclusion = 'success' | 'failure' | 'cancelled' | 'skipped';
@@ -55,6 +56,8 @@ export interface JobRecord {
   steps: StepRecord[];
   /** Timestamped log lines (what `GET …/jobs/{id}/logs` serves). */
   log: string[];
+  /** Annotations from `::error|warning|notice::` workflow commands. */
+  annotations: Annotation[];
   /** The step summary written through `GITHUB_STEP_SUMMARY`. */
   summary: string;
   /** Aborts a running job (cancel). */

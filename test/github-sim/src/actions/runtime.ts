@@ -350,6 +350,7 @@ export class ActionsRuntime {
           runner: null,
           steps: stepRecords(spec.steps),
           log: [],
+          annotations: [],
           summary: '',
           abort: null,
           token: null,

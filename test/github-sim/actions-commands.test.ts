@@ -1,0 +1,89 @@
+/** Workflow commands on a step's stdout and the runner's environment files, as a workflow author sees them in the job. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
+import { startWorld, type World } from './harness.js';
+
+const o = { owner: 'octo', repo: 'demo' };
+
+const WORKFLOW = `on: workflow_dispatch
+jobs:
+  cmds:
+    runs-on: [self-hosted, build]
+    steps:
+      - id: one
+        name: commands
+        run: |
+          echo "::add-mask::s3cret-value"
+          echo "the secret is s3cret-value"
+          echo "::error file=src/a.ts,line=3,col=5,title=Bad thing::it broke"
+          echo "::warning::careful"
+          echo "::notice file=README.md,line=1::fyi"
+          echo "::group::Details"
+          echo inside
+          echo "::endgroup::"
+          echo "::stop-commands::pause123"
+          echo "::error::not an annotation"
+          echo "::pause123::"
+          echo "::set-output name=old::value"
+          echo "token is \${{ secrets.GITHUB_TOKEN }}"
+          {
+            echo "multi<<EOF_X"
+            echo "line one"
+            echo "line two"
+            echo "EOF_X"
+          } >> "$GITHUB_OUTPUT"
+          echo "FROM_ENV=yes" >> "$GITHUB_ENV"
+          mkdir -p "$RUNNER_TEMP/bin"
+          printf '#!/bin/sh\\necho tool-ran\\n' > "$RUNNER_TEMP/bin/mytool"
+          chmod +x "$RUNNER_TEMP/bin/mytool"
+          echo "$RUNNER_TEMP/bin" >> "$GITHUB_PATH"
+          echo "## Summary of one" >> "$GITHUB_STEP_SUMMARY"
+      - run: |
+          echo "old=[\${{ steps.one.outputs.old }}]"
+          echo "multi=[\${{ steps.one.outputs.multi }}]"
+          echo "env=$FROM_ENV"
+          mytool
+`;
+
+describe('actions: workflow commands and environment files', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({ files: { 'README.md': 'r', '.github/workflows/cmds.yml': WORKFLOW } });
+    w.sim.addRunner({ labels: ['build'] });
+  });
+  afterAll(async () => {
+    expect(w.sim.contractViolations).toEqual([]);
+    await w.close();
+  });
+
+  it('masks, annotations, groups, stop-commands, the disabled set-output, and GITHUB_OUTPUT (name<<DELIM) / GITHUB_ENV / GITHUB_PATH / GITHUB_STEP_SUMMARY', async () => {
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'cmds.yml', ref: 'main' });
+    const run = await eventually('the run completes', async () => {
+      const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'cmds.yml' })).data.workflow_runs[0];
+      return r?.status === 'completed' ? r : undefined;
+    }, { within: 60_000 });
+    expect(run.conclusion).toBe('success');
+    const [job] = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: Number(run.id) })).data.jobs;
+    const log = String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(job!.id) })).data);
+    const record = w.sim.sim.actions.jobs.get(Number(job!.id))!;
+    expect(log).toContain('the secret is ***');
+    expect(log).not.toContain('s3cret-value');
+    expect(log).toContain('token is ***');
+    expect(log).not.toContain(record.token!);
+    expect(log).toMatch(/##\[group\]Details\n\S+ inside\n\S+ ##\[endgroup\]/);
+    expect(log).toContain('##[error]it broke');
+    expect(log).toContain('::error::not an annotation');
+    expect(log).not.toContain('::pause123::');
+    expect(log).toContain("##[error]Unable to process command '::set-output name=old::value' successfully.");
+    expect(log).toContain('old=[]');
+    expect(log).toMatch(/multi=\[line one\n\S+ line two\]/);
+    expect(log).toContain('env=yes');
+    expect(log).toContain('tool-ran');
+    expect(record.summary).toBe('## Summary of one\n');
+    expect(record.annotations).toEqual([
+      { level: 'failure', message: 'it broke', title: 'Bad thing', file: 'src/a.ts', line: 3, endLine: 3, column: 5, endColumn: 5 },
+      { level: 'warning', message: 'careful', title: null, file: null, line: null, endLine: null, column: null, endColumn: null },
+      { level: 'notice', message: 'fyi', title: null, file: 'README.md', line: 1, endLine: 1, column: null, endColumn: null },
+    ]);
+  });
+});
