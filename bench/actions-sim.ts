@@ -2,7 +2,7 @@
  * bench/actions-sim: the simulator's Actions runtime.
  *  1. time from a `workflow_dispatch` request to the first step of its job running (a JS action of
  *     another simulated repository, under Node 24, that prints Date.now() first thing), beside spawning the same Node 24 process directly;
- *  2. the REST and git requests the runtime itself makes per job (the action makes none).
+ *  2. the requests the runtime itself makes per job (the action makes none), REST and git smart-HTTP apart.
  * Prints one JSON line per result.  Run: npx tsx bench/actions-sim.ts
  */
 import { execFile } from 'node:child_process';
@@ -48,6 +48,8 @@ async function main(): Promise<void> {
   const octokit = new Octokit({ baseUrl: sim.apiUrl, authStrategy: createAppAuth, auth: { appId: app.appId, privateKey: app.privateKey, installationId } });
   const viaSim: number[] = [];
   const perJob: number[] = [];
+  const perJobRest: number[] = [];
+  const perJobGit: number[] = [];
   try {
     for (let i = 0; i < RUNS; i++) {
       const before = sim.requests.length;
@@ -58,14 +60,17 @@ async function main(): Promise<void> {
       const job = [...sim.sim.actions.jobs.values()].at(-1)!;
       viaSim.push(Number(/at=(\d+)/.exec(job.log.join('\n'))?.[1] ?? NaN) - t0);
       // Requests after the dispatch itself (and the token Octokit fetched for it) are the runtime's own.
-      perJob.push(sim.requests.slice(before).filter((r) => r.route !== '/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches' && r.route !== '/app/installations/{installation_id}/access_tokens').length);
+      const own = sim.requests.slice(before).filter((r) => r.route !== '/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches' && r.route !== '/app/installations/{installation_id}/access_tokens');
+      perJob.push(own.length);
+      perJobGit.push(own.filter((r) => r.route === 'git-http').length);
+      perJobRest.push(own.filter((r) => r.route !== 'git-http').length);
     }
   } finally {
     await sim.close();
     await rm(dir, { recursive: true, force: true });
   }
   report('actions-sim dispatch-to-first-step', { runs: RUNS, simMs: viaSim, simMedianMs: median(viaSim), directNode24Ms: direct, directMedianMs: median(direct) });
-  report('actions-sim requests-per-job', { runs: RUNS, perJob, note: 'requests the job caused besides the dispatch: the checkout step\'s git smart-HTTP requests (the runtime reaches the simulator in-process, no REST)' });
+  report('actions-sim requests-per-job', { runs: RUNS, perJob, restPerJob: perJobRest, gitPerJob: perJobGit, note: 'requests the job caused besides the dispatch: the checkout step\'s git smart-HTTP requests (the runtime reaches the simulator in-process, no REST)' });
 }
 
 await main();

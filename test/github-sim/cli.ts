@@ -4,6 +4,7 @@
  *
  *   npm run sim -- --webhook-url http://127.0.0.1:3000/api/github/webhooks --port 4000
  *   npm run sim -- --runner agora --runner gpu,big     # two self-hosted runners with those labels
+ *   npm run sim -- --runners 4 --runner-labels agora   # four runners labelled agora
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,9 +22,11 @@ const program = new Command('github-sim')
   .option('--custom-ref-webhooks', 'emit push webhooks for refs outside refs/heads and refs/tags', false)
   .option('--seed <n>', 'fault-injection seed', '1')
   .option('--runner <labels>', 'register a self-hosted Actions runner with these comma-separated labels (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--runners <n>', 'register n more self-hosted Actions runners, each with --runner-labels', '0')
+  .option('--runner-labels <labels>', 'comma-separated labels of the --runners runners', '')
   .parse();
 
-const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string; runner: string[] }>();
+const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string; runner: string[]; runners: string; runnerLabels: string }>();
 const [owner, name] = opts.repo.split('/');
 if (!owner || !name) {
   process.stderr.write(`--repo must be owner/name, got '${opts.repo}'\n`);
@@ -40,7 +43,13 @@ const repo = await sim.createRepo(owner, name, {
   'plan.json': JSON.stringify({ id: 'demo', queue: 'default', items: [{ id: 'hello', executor: 'command', inputs: { run: 'echo hello' }, depends_on: [], resourceLocks: [] }] }, null, 2) + '\n',
 });
 const installationId = sim.installApp(app.appId, repo.fullName);
-const runners = opts.runner.map((labels) => sim.addRunner({ labels: labels.split(',').map((l) => l.trim()).filter(Boolean) })).map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
+const count = Number(opts.runners);
+if (!Number.isInteger(count) || count < 0) {
+  process.stderr.write(`--runners must be a whole number of runners, got '${opts.runners}'\n`);
+  process.exit(2);
+}
+const runnerLabels = [...opts.runner, ...Array.from({ length: count }, () => opts.runnerLabels)];
+const runners = runnerLabels.map((labels) => sim.addRunner({ labels: labels.split(',').map((l) => l.trim()).filter(Boolean) })).map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
 
 process.stdout.write(
   JSON.stringify({
