@@ -241,4 +241,12 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
       "Invalid workflow file: .github/workflows/bad-needs.yml (Line: 5, Col: 12): Job 'a' depends on unknown job 'nope'.",
     );
   });
+
+  it('needs that go round in a cycle are an invalid workflow file, not jobs queued forever', async () => {
+    const cyclic = `on: push\njobs:\n  a:\n    ${runsOn}\n    needs: c\n    steps:\n      - run: echo\n  b:\n    ${runsOn}\n    needs: a\n    steps:\n      - run: echo\n  c:\n    ${runsOn}\n    needs: [b]\n    steps:\n      - run: echo\n`;
+    await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/cyclic.yml': cyclic }, message: 'cyclic needs' });
+    expect(w.sim.sim.actions.fileProblems.find((p) => p.path === '.github/workflows/cyclic.yml')?.message).toBe(
+      "Invalid workflow file: .github/workflows/cyclic.yml (Line: 10, Col: 12): Job 'b' depends on job 'a' which creates a cycle in the dependency graph.",
+    );
+  });
 });

@@ -177,6 +177,11 @@ export function parseWorkflow(path: string, text: string): WorkflowFile {
       throw new WorkflowFileError(path, at.line, at.col, `Job '${id}' depends on unknown job '${need}'.`);
     }
   }
+  const cycle = needsCycle(workflow.jobs);
+  if (cycle) {
+    const at = position(doc, counter, ['jobs', cycle.job, 'needs']);
+    throw new WorkflowFileError(path, at.line, at.col, `Job '${cycle.job}' depends on job '${cycle.need}' which creates a cycle in the dependency graph.`);
+  }
   const on: Record<string, unknown> = typeof workflow.on === 'string' ? { [workflow.on]: null } : Array.isArray(workflow.on) ? Object.fromEntries(workflow.on.map((e) => [e, null])) : { ...workflow.on };
   return { path, workflow, on };
 }
@@ -188,6 +193,26 @@ export function runsOnLabels(spec: WorkflowJobSpec): string[] {
   if (Array.isArray(r)) return r;
   const labels = r.labels;
   return labels === undefined ? [] : typeof labels === 'string' ? [labels] : labels;
+}
+
+/** The first `needs` edge that closes a cycle (a job waiting, through others, on itself), or null. */
+function needsCycle(jobs: Record<string, { needs?: string | string[] | undefined }>): { job: string; need: string } | null {
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (id: string): { job: string; need: string } | null => {
+    state.set(id, 'open');
+    for (const need of asList(jobs[id]?.needs) ?? []) {
+      if (state.get(need) === 'open') return { job: id, need };
+      const found = state.has(need) ? null : visit(need);
+      if (found) return found;
+    }
+    state.set(id, 'done');
+    return null;
+  };
+  for (const id of Object.keys(jobs)) {
+    const found = state.has(id) ? null : visit(id);
+    if (found) return found;
+  }
+  return null;
 }
 
 const asList = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : typeof v === 'string' ? [v] : v);
