@@ -14,6 +14,7 @@ const tsx = pathToFileURL(join(here, '..', 'node_modules', 'tsx', 'dist', 'loade
 const BENCHES = [
   'reconcile.ts',
   'local-fanout.ts',
+  'run-growth.ts',
   'workspace-scale.ts',
   'git-workspace.ts',
   'audit.ts',

@@ -1,14 +1,12 @@
 import { archivedRuns } from './anchor-archive.js';
-import { appendEntries } from '../log/entry.js';
 import type { OrchConfig } from '../config/types.js';
-import { newRun } from '../engine/step.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { AgoraError, type Problem } from '../errors.js';
 import { parsePlanText } from '../plan/parse.js';
 import { validatePlan } from '../plan/validate.js';
 import type { RunRefs } from './refs.js';
-import { writeRun, sortTree, type StoredRun } from './state-store.js';
+import { writeNewRun, sortTree, type StoredRun } from './state-store.js';
 
 /**
  * The local mailbox: `submit` writes `refs/agora/inbox/<run>` (a commit whose tree holds the plan and
@@ -128,17 +126,7 @@ async function acceptOne(
   }
   const plan = validated.plan;
   const concurrency = config.queues[plan.queue]?.concurrency ?? config.defaultConcurrency;
-  const created = newRun(plan, { runId, base, concurrency, now });
-  const entries = appendEntries(null, runId, created.transitions);
-  const run = await writeRun(store, refs, {
-    runId,
-    prev: null,
-    planText,
-    state: created.run.state,
-    entries,
-    transitions: created.transitions,
-    now,
-  });
+  const run = await writeNewRun(store, refs, { runId, plan, planText, base, concurrency, now });
   await store.deleteRef(refs.inbox(runId), inboxCommit);
   return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
 }

@@ -1,6 +1,8 @@
 import type { AuditEntry } from '../log/entry.js';
 import { canonicalJson } from '../log/canonical-json.js';
+import { newRun } from '../engine/step.js';
 import type { RunState, Transition } from '../engine/types.js';
+import { appendEntries } from '../log/entry.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import { PlanSchema, type Plan } from '../plan/schema.js';
@@ -60,6 +62,24 @@ export interface RunWrite {
   /** Attempt logs to add: `logs/<name>`. */
   logs?: ReadonlyArray<{ name: string; oid: Oid }>;
   now: number;
+}
+
+/** The first state commit of a new run: every item pending, the run's `submitted → running` entry. Null if the run exists. */
+export async function writeNewRun(
+  store: GitStore,
+  refs: RunRefs,
+  r: { runId: string; plan: Plan; planText: string; base: Oid; concurrency: number; now: number },
+): Promise<StoredRun | null> {
+  const created = newRun(r.plan, { runId: r.runId, base: r.base, concurrency: r.concurrency, now: r.now });
+  return writeRun(store, refs, {
+    runId: r.runId,
+    prev: null,
+    planText: r.planText,
+    state: created.run.state,
+    entries: appendEntries(null, r.runId, created.transitions),
+    transitions: created.transitions,
+    now: r.now,
+  });
 }
 
 /** Writes the next state commit and moves the run ref to it, only if the ref still points at `prev.head`. */
