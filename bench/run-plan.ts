@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { createLocalTarget } from '../src/executors/local-target.js';
-import { openLocalStore } from '../src/git/local-store.js';
+import type { OrchConfig } from '../src/config/types.js';
+import { openLocalStore, type LocalGitStore } from '../src/git/local-store.js';
 import type { Plan } from '../src/plan/schema.js';
 import { submitPlan } from '../src/runs/inbox.js';
 import { RunRefs } from '../src/runs/refs.js';
@@ -37,6 +38,11 @@ export async function runPlan(repo: string, plan: Plan, concurrency: number): Pr
   const refs = new RunRefs(config.refNamespace);
   const base = (await store.resolveRef('HEAD'))!;
   const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+  return serveRun(store, refs, config, runId);
+}
+
+/** Serves run `runId` in-process with the real server and local workers until it has ended; its final state. */
+export async function serveRun(store: LocalGitStore, refs: RunRefs, config: OrchConfig, runId: string): Promise<RunState> {
   const scratchDir = join(store.gitdir, 'agora');
   const server = new Server({
     store,

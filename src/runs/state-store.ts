@@ -1,24 +1,46 @@
 import type { AuditEntry } from '../log/entry.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { newRun } from '../engine/step.js';
-import type { RunState, Transition } from '../engine/types.js';
+import type { ItemState, RunState, Transition } from '../engine/types.js';
 import { appendEntries } from '../log/entry.js';
+import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import { PlanSchema, type Plan } from '../plan/schema.js';
+import { readStateV1 } from './layout-v1.js';
 import type { RunRefs } from './refs.js';
+import {
+  fanoutDepth,
+  findLog,
+  itemChanges,
+  ITEMS_DIR,
+  LAYOUT,
+  logPath,
+  LOGS_DIR,
+  parseRunSummary,
+  readItems,
+  RUN_FILE,
+  runSummaryText,
+} from './run-layout.js';
 
 /**
  * The run's state in the repository: `refs/agora/runs/<run>` heads an append-only chain of commits, one
- * per batch of transitions. Each commit's tree holds `plan.json` (as submitted), `state.json`, the
- * `entries.jsonl` it added and `logs/` (attempt logs). Nothing is ever rewritten; a write is a
- * compare-and-swap of the ref, so concurrent writers (serve, cancel) never lose each other's changes.
+ * per batch of transitions. Each commit's tree holds `plan.json` (as submitted), the `entries.jsonl` it
+ * added, and the state in layout 2 (run-layout.ts: `run.json` and one blob per item under `items/`, logs
+ * under `logs/`), of which a commit writes only what changed. Runs written before layout 2 hold one
+ * `state.json` and a flat `logs/` (layout-v1.ts); they still read, and the next write moves them to
+ * layout 2. Nothing is ever rewritten; a write is a compare-and-swap of the ref, so concurrent writers
+ * (serve, cancel) never lose each other's changes.
  */
 
 export interface StoredRun {
   runId: string;
   /** The state commit this was read from. */
   head: Oid;
+  /** Its root tree (the next write edits it). */
+  tree: Oid;
+  /** The layout it was written in: 1 (one state.json) or 2 (run.json and items/). */
+  layout: 1 | 2;
   plan: Plan;
   planBlob: Oid;
   state: RunState;
@@ -36,18 +58,43 @@ export async function readRun(store: GitStore, refs: RunRefs, runId: string): Pr
   return head ? readRunAt(store, runId, head) : null;
 }
 
+/** The run as of state commit `head`, in either layout: one walk of its tree. */
 export async function readRunAt(store: GitStore, runId: string, head: Oid): Promise<StoredRun> {
   const commit = await store.readCommit(head);
   const entries = byName(await store.readTree(commit.tree));
   const planBlob = need(entries, 'plan.json', head).oid;
+  const plan = await readPlan(store, planBlob);
+  const layout = entries.has('state.json') ? 1 : 2;
+  const state = layout === 1 ? await readStateV1(store, need(entries, 'state.json', head).oid) : await readStateV2(store, plan, entries, head);
+  const last = await lastEntry(store, head);
+  return { runId, head, tree: commit.tree, layout, plan, planBlob, state, last, logsTree: entries.get(LOGS_DIR)?.oid ?? null };
+}
+
+async function readPlan(store: GitStore, planBlob: Oid): Promise<Plan> {
   let plan = planCache.get(planBlob);
   if (!plan) {
     plan = PlanSchema.parse(JSON.parse(decoder.decode(await store.readBlob(planBlob))));
     planCache.set(planBlob, plan);
   }
-  const state = JSON.parse(decoder.decode(await store.readBlob(need(entries, 'state.json', head).oid))) as RunState;
-  const last = await lastEntry(store, head);
-  return { runId, head, plan, planBlob, state, last, logsTree: entries.get('logs')?.oid ?? null };
+  return plan;
+}
+
+/** Layout 2: `run.json` plus every item under `items/`, put back in plan order. */
+async function readStateV2(store: GitStore, plan: Plan, entries: Map<string, TreeEntry>, head: Oid): Promise<RunState> {
+  const summary = parseRunSummary(decoder.decode(await store.readBlob(need(entries, RUN_FILE, head).oid)), `${RUN_FILE} of state commit ${head}`);
+  const found = new Map<string, ItemState>();
+  for (const item of await readItems(store, need(entries, ITEMS_DIR, head).oid, `${ITEMS_DIR} of ${head}`)) {
+    if (found.has(item.id)) throw new Error(`state commit ${head} holds item ${item.id} twice: not an Agora state commit`);
+    found.set(item.id, item);
+  }
+  const items: Record<string, ItemState> = {};
+  for (const { id } of plan.items) {
+    const item = found.get(id);
+    if (!item) throw new Error(`state commit ${head} has no state for item ${id}: not an Agora state commit`);
+    items[id] = item;
+  }
+  if (found.size !== plan.items.length) throw new Error(`state commit ${head} holds items its plan does not have: not an Agora state commit`);
+  return { ...summary, items } as RunState;
 }
 
 export interface RunWrite {
@@ -82,27 +129,35 @@ export async function writeNewRun(
   });
 }
 
-/** Writes the next state commit and moves the run ref to it, only if the ref still points at `prev.head`. */
+/**
+ * Writes the next state commit and moves the run ref to it, only if the ref still points at `prev.head`.
+ * The new tree is the previous one with only the changed paths rewritten: the entries, run.json, the
+ * items whose state differs and the new logs. A run read in layout 1 is written whole, in layout 2.
+ */
 export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Promise<StoredRun | null> {
   const planBlob = w.prev ? w.prev.planBlob : await store.writeBlob(requirePlanText(w));
-  const stateBlob = await store.writeBlob(`${JSON.stringify(w.state, null, 2)}\n`);
-  const entriesBlob = await store.writeBlob(w.entries.map((e) => `${canonicalJson(e)}\n`).join(''));
-  let logsTree = w.prev?.logsTree ?? null;
-  if (w.logs && w.logs.length > 0) {
-    const logEntries = logsTree ? await store.readTree(logsTree) : [];
-    const merged = new Map(logEntries.map((e) => [e.path, e]));
-    for (const l of w.logs) merged.set(l.name, { mode: '100644', path: l.name, oid: l.oid, type: 'blob' });
-    logsTree = await store.writeTree(sortTree([...merged.values()]));
-  }
-  const tree: TreeEntry[] = [
-    { mode: '100644', path: 'entries.jsonl', oid: entriesBlob, type: 'blob' },
-    { mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' },
-    { mode: '100644', path: 'state.json', oid: stateBlob, type: 'blob' },
+  const plan = w.prev ? w.prev.plan : PlanSchema.parse(JSON.parse(requirePlanText(w)));
+  const depth = fanoutDepth(plan.items.length);
+  const incremental = w.prev?.layout === 2 ? w.prev : null;
+  const blob = async (text: string) => ({ mode: '100644' as const, oid: await store.writeBlob(text) });
+  const changes: PathChange[] = [
+    { path: 'entries.jsonl', entry: await blob(w.entries.map((e) => `${canonicalJson(e)}\n`).join('')) },
+    { path: RUN_FILE, entry: await blob(runSummaryText(w.state)) },
+    ...(await itemChanges(store, incremental?.state ?? null, w.state, depth)),
+    ...(w.logs ?? []).map((l) => ({ path: logPath(l.name, depth), entry: { mode: '100644' as const, oid: l.oid } })),
   ];
-  if (logsTree) tree.push({ mode: '040000', path: 'logs', oid: logsTree, type: 'tree' });
+  if (!incremental) {
+    changes.push({ path: 'plan.json', entry: { mode: '100644', oid: planBlob } });
+    // A run moving from layout 1: its flat logs go under the fan-out too.
+    const added = new Set((w.logs ?? []).map((l) => l.name));
+    for (const l of w.prev?.logsTree ? await store.readTree(w.prev.logsTree) : []) {
+      if (l.type === 'blob' && !added.has(l.path)) changes.push({ path: logPath(l.path, depth), entry: { mode: '100644', oid: l.oid } });
+    }
+  }
+  const tree = await applyTreeChanges(store, incremental?.tree ?? null, changes);
   const who = agoraIdentity(w.now);
   const head = await store.writeCommit({
-    tree: await store.writeTree(sortTree(tree)),
+    tree,
     parents: w.prev ? [w.prev.head] : [],
     message: `agora: ${w.runId} ${summarize(w.transitions)}\n\nAgora-Run: ${w.runId}\n`,
     author: who,
@@ -111,11 +166,13 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
   const ok = await store.casRef(refs.run(w.runId), head, w.prev ? w.prev.head : null);
   if (!ok) return null;
   const last = w.entries.length > 0 ? w.entries[w.entries.length - 1]! : (w.prev?.last ?? null);
-  const plan = w.prev ? w.prev.plan : PlanSchema.parse(JSON.parse(requirePlanText(w)));
   planCache.set(planBlob, plan);
+  const logsTree = (await store.readTree(tree)).find((e) => e.path === LOGS_DIR)?.oid ?? null;
   return {
     runId: w.runId,
     head,
+    tree,
+    layout: LAYOUT,
     plan,
     planBlob,
     state: w.state,
@@ -149,9 +206,8 @@ export async function entriesOf(store: GitStore, commit: Oid): Promise<AuditEntr
 }
 
 export async function readLog(store: GitStore, logsTree: Oid | null, name: string): Promise<string | null> {
-  if (!logsTree) return null;
-  const entry = (await store.readTree(logsTree)).find((e) => e.path === name);
-  return entry ? decoder.decode(await store.readBlob(entry.oid)) : null;
+  const oid = logsTree ? await findLog(store, logsTree, name) : null;
+  return oid ? decoder.decode(await store.readBlob(oid)) : null;
 }
 
 export function logName(itemId: string, attempt: number): string {

@@ -10,8 +10,10 @@ import { verifyBundle } from '../../src/audit/verify/pipeline.js';
 import { type VerifyOptions } from '../../src/audit/verify/options.js';
 import { readRunChain } from '../../src/runs/run-chain.js';
 import { agoraIdentity } from '../../src/git/identity.js';
-import type { Oid, TreeEntry } from '../../src/git/types.js';
-import { entriesOf } from '../../src/runs/state-store.js';
+import type { Oid } from '../../src/git/types.js';
+import { applyTreeChanges, type PathChange } from '../../src/git/tree-edit.js';
+import { fanoutDepth, itemPath, itemText } from '../../src/runs/run-layout.js';
+import { entriesOf, readRunAt } from '../../src/runs/state-store.js';
 import { cleanupTempDirs } from '../support/repo.js';
 import { clone, copyRun, finishedRun, rechain, type FinishedRun } from './bundle-fixture.js';
 import { signBytes } from './sign-bytes.js';
@@ -170,7 +172,7 @@ const decoder = new TextDecoder();
 
 /**
  * Rewrites the run's whole state chain (what `git push --force` of a forged history would leave): each commit
- * again, with its entries edited and re-hashed and its state.json edited; the run ref is force-moved to it.
+ * again, with its entries edited and re-hashed and its items' state edited; the run ref is force-moved to it.
  */
 async function forgeChain(
   r: FinishedRun,
@@ -188,14 +190,17 @@ async function forgeChain(
     const count = (await entriesOf(r.store, commit)).length;
     const mine = forged.entries.slice(seq, seq + count);
     seq += count;
-    const tree: TreeEntry[] = [];
-    for (const e of await r.store.readTree(data.tree)) {
-      if (e.path === 'entries.jsonl') tree.push({ ...e, oid: await r.store.writeBlob(mine.map((x) => `${canonicalJson(x)}\n`).join('')) });
-      else if (e.path === 'state.json' && edit.stateText && (!edit.lastOnly || k === chain.commits.length - 1)) {
-        tree.push({ ...e, oid: await r.store.writeBlob(edit.stateText(decoder.decode(await r.store.readBlob(e.oid)))) });
-      } else tree.push(e);
+    const changes: PathChange[] = [{ path: 'entries.jsonl', entry: { mode: '100644', oid: await r.store.writeBlob(mine.map((x) => `${canonicalJson(x)}\n`).join('')) } }];
+    if (edit.stateText && (!edit.lastOnly || k === chain.commits.length - 1)) {
+      // Every item's blob (layout 2: items/…/<id>.json) edited the same way.
+      const stored = await readRunAt(r.store, r.runId, commit);
+      const depth = fanoutDepth(stored.plan.items.length);
+      for (const item of Object.values(stored.state.items)) {
+        changes.push({ path: itemPath(item.id, depth), entry: { mode: '100644', oid: await r.store.writeBlob(edit.stateText(itemText(item))) } });
+      }
     }
-    parent = await r.store.writeCommit({ ...data, tree: await r.store.writeTree(tree), parents: parent ? [parent] : [] });
+    const tree = await applyTreeChanges(r.store, data.tree, changes);
+    parent = await r.store.writeCommit({ ...data, tree, parents: parent ? [parent] : [] });
   }
   expect(await r.store.casRef(r.refs.run(r.runId), parent!, head)).toBe(true);
   return parent!;
@@ -208,9 +213,9 @@ async function move(r: FinishedRun, ref: string, to: Oid): Promise<void> {
 
 describe('mutations of the repository', () => {
   it('a run ref force-moved to a forged history is detected', async () => {
-    // Only state.json of the last commit edited: the entries match, the anchored state commit does not.
+    // Only the items' state in the last commit edited: the entries match, the anchored state commit does not.
     const edited = await copyRun(run);
-    await forgeChain(edited, { stateText: (t) => t.replace('"attempts": 1', '"attempts": 2'), lastOnly: true });
+    await forgeChain(edited, { stateText: (t) => t.replace('"attempts":1', '"attempts":2'), lastOnly: true });
     await expectDetected('forged state commit', 'anchor-mismatch', verifyBundle(good, withRepo(edited)));
     await expectDetected('forged state commit (state)', 'state', verifyBundle(good, withRepo(edited)));
     // An entry edited and the chain rewritten: the bundle's entries are no longer the run ref's.

@@ -15,6 +15,10 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { RunState } from '../../src/engine/types.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { readRun } from '../../src/runs/state-store.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const CLI = join(ROOT, 'src/cli/main.ts');
@@ -104,9 +108,17 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function runStatus(repo: string): string | null {
-  const text = tryGit(repo, ['show', `refs/agora/runs/${RUN}:state.json`]);
-  return text ? (JSON.parse(text) as { status: string }).status : null;
+/** The run's state as the state store reads it (either layout), or null while there is none (or none readable). */
+async function runState(repo: string): Promise<RunState | null> {
+  try {
+    return (await readRun(await openLocalStore(repo), new RunRefs(), RUN))?.state ?? null;
+  } catch {
+    return null;
+  }
+}
+
+async function runStatus(repo: string): Promise<string | null> {
+  return (await runState(repo))?.status ?? null;
 }
 
 /** Runs until the process exits or `bound` ms pass (then SIGKILL); returns how it ended. */
@@ -132,10 +144,10 @@ async function restart(repo: string, problems: string[], bound: number): Promise
   const serve = agora(repo, ['orch', 'serve', '--poll-ms', '50']);
   const ended = exit(serve, out);
   const deadline = Date.now() + bound;
-  let status = runStatus(repo);
+  let status = await runStatus(repo);
   while ((status === null || status === 'running' || !out.text.includes('agora serve: serving')) && Date.now() < deadline && serve.exitCode === null && serve.signalCode === null) {
     await sleep(200);
-    status = runStatus(repo);
+    status = await runStatus(repo);
   }
   killGroup(serve, serve.exitCode === null ? 'SIGTERM' : 'SIGKILL');
   const stopped = await Promise.race([ended, sleep(30_000).then(() => null)]);
@@ -144,13 +156,12 @@ async function restart(repo: string, problems: string[], bound: number): Promise
 }
 
 /** The invariants every case must end with. */
-function check(repo: string, problems: string[]): void {
-  const stateText = tryGit(repo, ['show', `refs/agora/runs/${RUN}:state.json`]);
-  if (!stateText) {
+async function check(repo: string, problems: string[]): Promise<void> {
+  const state = await runState(repo);
+  if (!state) {
     problems.push('no run ref');
     return;
   }
-  const state = JSON.parse(stateText) as { status: string; base: string; integrationHead: string; items: Record<string, { status: string; reason?: string }> };
   if (state.status !== 'done') problems.push(`run ended ${state.status}: ${Object.values(state.items).map((i) => `${JSON.stringify(i.status)} ${i.reason ?? ''}`).join('; ')}`);
   const integrated = git(repo, ['log', '--first-parent', '--format=%(trailers:key=Agora-Item,valueonly,separator=)', `${state.base}..refs/agora/integration/${RUN}`])
     .split('\n')
@@ -276,7 +287,7 @@ export async function runCase(index: number, seed: number, mode: Mode, bound = 2
       } else if (r.code !== 0) problems.push(`orch run (disk never filled) exited ${r.code}: ${out.text.slice(-400)}`);
     }
     if (problems.length === 0) await restart(repo, problems, bound);
-    if (problems.length === 0) check(repo, problems);
+    if (problems.length === 0) await check(repo, problems);
     if (problems.length === 0) await audit(repo, problems, bound);
   } catch (e) {
     problems.push(`campaign error: ${(e as Error).stack ?? e}`);
