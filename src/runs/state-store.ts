@@ -64,6 +64,9 @@ export async function readRunAt(store: GitStore, runId: string, head: Oid): Prom
   const entries = byName(await store.readTree(commit.tree));
   const planBlob = need(entries, 'plan.json', head).oid;
   const plan = await readPlan(store, planBlob);
+  if (entries.has('state.json') === entries.has(RUN_FILE)) {
+    throw new Error(`state commit ${head} holds ${entries.has(RUN_FILE) ? 'both state.json and' : 'neither state.json nor'} ${RUN_FILE}: not an Agora state commit`);
+  }
   const layout = entries.has('state.json') ? 1 : 2;
   const state = layout === 1 ? await readStateV1(store, need(entries, 'state.json', head).oid) : await readStateV2(store, plan, entries, head);
   const last = await lastEntry(store, head);

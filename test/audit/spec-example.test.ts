@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { auditStatement, bundleDigest, planDigest } from '../../src/audit/bundle.js';
 import { statementPayload } from '../../src/audit/statement.js';
 import { parseAuditBundle } from '../../src/audit/verify/parse.js';
@@ -9,13 +9,19 @@ import { verifyBundle } from '../../src/audit/verify/pipeline.js';
 import { canonicalJson } from '../../src/log/canonical-json.js';
 import { entryHash, GENESIS_HASH } from '../../src/log/entry.js';
 import { fromHex, leafHash, merkleRootHex, nodeHash, toHex } from '../../src/log/merkle.js';
-import { ROOT } from '../support/repo.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { PlanSchema } from '../../src/plan/schema.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { readRunAt, writeNewRun, writeRun } from '../../src/runs/state-store.js';
+import { cleanupTempDirs, git, makeRepo, ROOT } from '../support/repo.js';
 
 /**
  * docs/audit.md §12, the worked example, read from the document itself and checked against the code: every
- * canonical body, entry hash, Merkle node, digest and the statement's bytes. Edit one and this fails, so the
+ * canonical body, entry hash, Merkle node, digest, the statement's bytes and the state commit's paths. Edit one and this fails, so the
  * specification cannot drift from what `agora verify` does.
  */
+
+afterAll(cleanupTempDirs);
 
 const doc = readFileSync(join(ROOT, 'docs/audit.md'), 'utf8');
 
@@ -92,5 +98,24 @@ describe('docs/audit.md §12, the worked example', () => {
     const codes2 = new Set((await verifyBundle(rehashed)).failures.map((f) => f.code));
     expect(codes2.has('chain')).toBe(true); // entry 3 no longer links to it
     expect(codes2.has('root-mismatch')).toBe(true);
+  });
+  it('lays the run out in the repository as §9 and the example show (layout 2)', async () => {
+    const repo = makeRepo({});
+    const store = await openLocalStore(repo);
+    const refs = new RunRefs();
+    const planText = block('plan');
+    const plan = PlanSchema.parse(JSON.parse(planText));
+    const first = (await writeNewRun(store, refs, { runId: 'demo-1', plan, planText, base: bundle.base, concurrency: 1, now: 1000 }))!;
+    const hello = { id: 'hello', status: 'done' as const, attempts: 1, failures: 0, resultRef: bundle.items[0]!.resultRef!, base: bundle.base, startedAt: 1001, finishedAt: 1002 };
+    const state = { ...first.state, status: 'done' as const, finishedAt: 1002, integrationHead: bundle.integrationHead, items: { hello } };
+    const log = await store.writeBlob('hi\n');
+    const last = (await writeRun(store, refs, { runId: 'demo-1', prev: first, state, entries: bundle.entries.slice(3), transitions: [], logs: [{ name: 'hello.1.log', oid: log }], now: 1002 }))!;
+    expect(git(repo, 'ls-tree', '-r', '--name-only', last.head).trim()).toBe(block('layout'));
+    expect(sha256('hello').slice(0, 1)).toBe('2');
+    expect(sha256('hello.1.log').slice(0, 1)).toBe('5');
+    expect(JSON.parse(git(repo, 'show', `${last.head}:run.json`))).toMatchObject({ layout: 2, runId: 'demo-1', status: 'done', integrationHead: bundle.integrationHead });
+    expect(JSON.parse(git(repo, 'show', `${last.head}:items/2/hello.json`))).toEqual(hello);
+    expect(git(repo, 'show', `${last.head}:entries.jsonl`)).toBe(bundle.entries.slice(3).map((e) => `${canonicalJson(e)}\n`).join(''));
+    expect((await readRunAt(store, 'demo-1', last.head)).state).toEqual(state);
   });
 });

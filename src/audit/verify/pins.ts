@@ -6,7 +6,7 @@ import type { AuditBundle } from '../bundle.js';
  * one of another plan or repository) verifies on its own; pinned, it fails `pin` where a specific one is
  * expected. A pin is only as strong as what binds the field it reads: the signature over the statement (the
  * fields are inside the signed bundle digest, and `repository` is in the statement itself) or the repository
- * (`--repo` cross-checks `runId` and `base` with state.json). A pin nothing binds is refused
+ * (`--repo` cross-checks `runId` and `base` with the stored run state). A pin nothing binds is refused
  * ({@link requireBoundPins}): an attacker who hands over the bundle could simply edit the field.
  */
 export interface VerifyPins {
@@ -29,7 +29,7 @@ export interface PinBinding {
 
 /**
  * Refuses pins that nothing binds (AgoraError `verify-options`, naming the pin and what it needs): `--run`
- * and `--plan-commit` need a signer pin or `--repo` (state.json holds the run id and base); `--repository`
+ * and `--plan-commit` need a signer pin or `--repo` (the stored run state holds the run id and base); `--repository`
  * needs a signer pin (only the signed statement holds the repository: a clone does not know its GitHub name).
  */
 export function requireBoundPins(pins: VerifyPins | undefined, bound: PinBinding): void {

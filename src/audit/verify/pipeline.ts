@@ -18,7 +18,7 @@ import { expectedStatement } from './statement.js';
  *   → pins (what the verifier expects the bundle to be about)
  *   → chain → root → replay (one pass over the entries, each step fed entry by entry)
  *   → statement (rebuilt from the bundle) → signature (compared as bytes, by the pinned signer)
- *   → repository (with `--repo`: run ref, plan, state.json, patches, integration, anchor)
+ *   → repository (with `--repo`: run ref, plan, run state, patches, integration, anchor)
  *
  * Each step adds failures with stable codes; none stops the others. The report's claim follows from what
  * passed. The bundle's own `report` is never read.

@@ -15,7 +15,7 @@ import { sameSet, type ReplayResult } from './replay.js';
 /**
  * Step "repository" (with `--repo`): the run ref's first-parent chain holds exactly the bundle's entries;
  * the plan in its first state commit has the bundle's digest, items, dependencies and locks and repeats no
- * key; state.json at its head says what the bundle says; each done item's patch and the integration chain
+ * key; the state at its head (either layout) says what the bundle says; each done item's patch and the integration chain
  * (integration.ts); the anchor ref holds this root, entry count and state commit.
  */
 
@@ -85,18 +85,18 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
   try {
     const state = (await readRunAt(store, bundle.runId, head)).state;
     const say = (what: string, repo: unknown, bundled: unknown) =>
-      `state.json at ${head} says ${what} ${JSON.stringify(repo)}, the bundle ${JSON.stringify(bundled)}`;
+      `the run state at ${head} says ${what} ${JSON.stringify(repo)}, the bundle ${JSON.stringify(bundled)}`;
     if (state.status !== bundle.state) f.add('state', say('the run is', state.status, bundle.state));
     if (state.base !== bundle.base) f.add('state', say('base', state.base, bundle.base));
     if (state.integrationHead !== bundle.integrationHead) f.add('state', say('integrationHead', state.integrationHead, bundle.integrationHead));
     for (const item of bundle.items) {
       const s = state.items[item.id];
       if (!s || s.status !== item.status || s.attempts !== item.attempts || (s.resultRef ?? null) !== item.resultRef || (s.base ?? null) !== item.base) {
-        f.add('state', `state.json at ${head} disagrees with the bundle about item ${item.id}`, { item: item.id });
+        f.add('state', `the run state at ${head} disagrees with the bundle about item ${item.id}`, { item: item.id });
       }
     }
   } catch (error) {
-    f.add('state', `state.json at ${head} cannot be read: ${(error as Error).message}`);
+    f.add('state', `the run state at ${head} cannot be read: ${(error as Error).message}`);
   }
 }
 
