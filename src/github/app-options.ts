@@ -31,9 +31,9 @@ export interface AgoraGitHubOptions {
   /** The longest a driver sleeps between ticks (default 500 ms). */
   pollMs?: number;
   /**
-   * How long an item that waited must have been running before its check shows `in_progress` (default
-   * 1000 ms, GitHub's recommended spacing of writes): a shorter one goes from queued to completed in one
-   * write. Items that start at once are created `in_progress`.
+   * How long an item must have been running before its check is created `in_progress` (default 1000 ms,
+   * GitHub's recommended spacing of writes): one that ends sooner gets its check created completed, in one
+   * write. No item check is created `queued`: the `agora` check lists what waits.
    */
   progressDelayMs?: number;
   /** How often the sweep runs (default 60 s): resumes undriven running runs, finds plan commits whose webhook was lost. */

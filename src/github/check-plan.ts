@@ -44,15 +44,19 @@ export function checksFor(items: number, itemChecksUpTo: number): 'each' | 'fail
 
 export type CheckWrite =
   /**
-   * A new check run: the item's first (`first`), or a new one for a new attempt after a Retry reopened a
-   * finished item (`reopened`; GitHub keeps the old one in the history). `shows` is what it shows once
+   * The item's check run, created once the item has run for the progress delay (`first`), or a new one for
+   * a new attempt after a Retry reopened a finished item (`reopened`; GitHub keeps the old one in the
+   * history, and the new one shows at once that the Retry was taken). `shows` is what it shows once
    * created: `running` when created in progress, else nothing (queued).
    */
   | { kind: 'create'; itemId: string; why: 'first' | 'reopened'; status: 'queued' | 'in_progress'; shows: 'running' | undefined }
   /** The item's check goes to `in_progress`. */
   | { kind: 'progress'; itemId: string }
-  /** The item's check is completed; a failed item's offers Retry. */
-  | { kind: 'complete'; itemId: string; status: ItemStatus; conclusion: CheckConclusion; retry: boolean };
+  /**
+   * The item's check is completed; a failed item's offers Retry. `create`: the item has no check yet (it
+   * ended before it was shown running, or a large run's failure): the check is created completed, in one write.
+   */
+  | { kind: 'complete'; itemId: string; status: ItemStatus; conclusion: CheckConclusion; retry: boolean; create: boolean };
 
 export interface CheckPlan {
   /** False when the state is older than one already reported: nothing is written. */
@@ -62,26 +66,29 @@ export interface CheckPlan {
   laterMs?: number;
 }
 
+/**
+ * No item is created `queued` (the `agora` check lists what waits): an item's check is created when it has
+ * run for the progress delay (`in_progress`, then completed: 2 writes) or, when it ends sooner, completed
+ * (1 write). Whatever the machine's speed, no item costs more than 2 writes.
+ */
 export function planCheckWrites(shown: ShownChecks, input: CheckPlanInput): CheckPlan {
   if (input.seq < input.reportedSeq) return { report: false, writes: [] };
   if (input.checksFor === 'failures') return { report: true, writes: failureWrites(shown, input) };
   const writes: CheckWrite[] = [];
   let laterMs: number | undefined;
   for (const item of input.items) {
+    const has = shown.ids.has(item.id);
     const before = shown.statuses.get(item.id);
     const running = item.status === 'running';
-    if (!shown.ids.has(item.id)) {
-      // First report of a new run: running items are created in progress, waiting ones queued; a terminal
-      // one (a cancel came first) is created queued and completed just below.
-      writes.push({ kind: 'create', itemId: item.id, why: 'first', status: running ? 'in_progress' : 'queued', shows: running ? 'running' : undefined });
-      if (!TERMINAL_ITEM_STATUSES.has(item.status)) continue;
-    }
-    if (before === item.status) continue;
-    if (before !== undefined && TERMINAL_ITEM_STATUSES.has(before) && !TERMINAL_ITEM_STATUSES.has(item.status)) {
+    if (has && before === item.status) continue;
+    if (has && before !== undefined && TERMINAL_ITEM_STATUSES.has(before) && !TERMINAL_ITEM_STATUSES.has(item.status)) {
       writes.push({ kind: 'create', itemId: item.id, why: 'reopened', status: running ? 'in_progress' : 'queued', shows: running ? 'running' : undefined });
       continue;
     }
-    if (running && !TERMINAL_ITEM_STATUSES.has(before ?? 'pending')) {
+    if (TERMINAL_ITEM_STATUSES.has(item.status)) {
+      const complete = completion(item, !has);
+      if (complete) writes.push(complete);
+    } else if (running) {
       const delay = input.progressDelayMs;
       const ranFor = item.startedAt === undefined ? delay : input.now - item.startedAt;
       if (ranFor < delay) {
@@ -90,16 +97,18 @@ export function planCheckWrites(shown: ShownChecks, input: CheckPlanInput): Chec
       }
       // It already finished here; the next commit records it, and its report completes the check in one write.
       if (input.pendingOutcome(item.id)) continue;
-      writes.push({ kind: 'progress', itemId: item.id });
-    } else if (TERMINAL_ITEM_STATUSES.has(item.status)) {
-      const conclusion = conclusionOf(item.status);
-      if (conclusion) writes.push({ kind: 'complete', itemId: item.id, status: item.status, conclusion, retry: item.status === 'failed' });
+      writes.push(has ? { kind: 'progress', itemId: item.id } : { kind: 'create', itemId: item.id, why: 'first', status: 'in_progress', shows: 'running' });
     }
   }
   return { report: true, writes, ...(laterMs !== undefined ? { laterMs } : {}) };
 }
 
-/** A large run's writes: a check run for each failed item (up to `maxChecks`), completed in the same report. */
+function completion(item: ItemState, create: boolean): CheckWrite | undefined {
+  const conclusion = conclusionOf(item.status);
+  return conclusion ? { kind: 'complete', itemId: item.id, status: item.status, conclusion, retry: item.status === 'failed', create } : undefined;
+}
+
+/** A large run's writes: a check run for each failed item (up to `maxChecks`), created completed. */
 function failureWrites(shown: ShownChecks, input: CheckPlanInput): CheckWrite[] {
   const writes: CheckWrite[] = [];
   let checks = shown.ids.size;
@@ -107,13 +116,13 @@ function failureWrites(shown: ShownChecks, input: CheckPlanInput): CheckWrite[] 
     if (!TERMINAL_ITEM_STATUSES.has(item.status)) continue;
     const sameAttempt = shown.attempts?.get(item.id) === undefined || shown.attempts.get(item.id) === item.attempts;
     if (shown.statuses.get(item.id) === item.status && sameAttempt) continue;
-    if (!shown.ids.has(item.id)) {
+    const has = shown.ids.has(item.id);
+    if (!has) {
       if (item.status !== 'failed' || checks >= input.maxChecks) continue;
-      writes.push({ kind: 'create', itemId: item.id, why: 'first', status: 'queued', shows: undefined });
       checks += 1;
     }
-    const conclusion = conclusionOf(item.status);
-    if (conclusion) writes.push({ kind: 'complete', itemId: item.id, status: item.status, conclusion, retry: item.status === 'failed' });
+    const complete = completion(item, !has);
+    if (complete) writes.push(complete);
   }
   return writes;
 }

@@ -165,35 +165,26 @@ export class CheckReporter {
   private async write(run: StoredRun, w: CheckWrite): Promise<void> {
     const { octokit, owner, repo } = this.run.ev;
     const item = run.state.items[w.itemId]!;
-    const check_run_id = this.ids.get(w.itemId)!;
     // Reports coalesce, so an item that ran between two reports was never shown in progress: its start still shows.
     const started = item.startedAt ? { started_at: new Date(item.startedAt).toISOString() } : {};
     if (w.kind === 'create') {
-      this.ids.set(w.itemId, await createItemCheck(this.run.ev, run, w.itemId, w.status));
+      this.ids.set(w.itemId, await createItemCheck(this.run.ev, run, w.itemId, w.status === 'queued' ? queuedBody(run, w.itemId) : { ...started, ...runningBody(run, item) }));
       if (w.shows) this.statuses.set(w.itemId, w.shows);
       else this.statuses.delete(w.itemId);
     } else if (w.kind === 'progress') {
-      await octokit.rest.checks.update({
-        owner,
-        repo,
-        check_run_id,
-        status: 'in_progress',
-        ...started,
-        output: { title: `${item.id}: running (attempt ${item.attempts})`, summary: `Run \`${run.runId}\`, item \`${item.id}\`: attempt ${item.attempts} is running.` },
-      });
+      await octokit.rest.checks.update({ owner, repo, check_run_id: this.ids.get(w.itemId)!, ...started, ...runningBody(run, item) });
       this.statuses.set(w.itemId, 'running');
     } else {
-      await octokit.rest.checks.update({
-        owner,
-        repo,
-        check_run_id,
-        status: 'completed',
+      const body = {
+        status: 'completed' as const,
         conclusion: w.conclusion,
         ...started,
         completed_at: new Date(item.finishedAt ?? this.app.opts.clock()).toISOString(),
         output: itemOutput(run.runId, item, await this.itemDetails(run, item)),
         actions: w.retry ? [RETRY_ACTION] : [],
-      });
+      };
+      if (w.create) this.ids.set(w.itemId, await createItemCheck(this.run.ev, run, w.itemId, body));
+      else await octokit.rest.checks.update({ owner, repo, check_run_id: this.ids.get(w.itemId)!, ...body });
       this.statuses.set(w.itemId, w.status);
       this.attempts.set(w.itemId, item.attempts);
     }
@@ -244,20 +235,25 @@ export async function createRunCheck(ev: PlanEvent, stored: StoredRun): Promise<
   return res.data.id;
 }
 
-export async function createItemCheck(ev: PlanEvent, stored: StoredRun, itemId: string, status: 'queued' | 'in_progress'): Promise<number> {
-  const item = stored.plan.items.find((i) => i.id === itemId)!;
-  const attempts = stored.state.items[itemId]?.attempts ?? 0;
-  const res = await ev.octokit.rest.checks.create({
-    owner: ev.owner,
-    repo: ev.repo,
-    head_sha: ev.headSha,
-    name: itemCheckName(item.id),
-    status,
-    external_id: itemExternalId(stored.runId, item.id),
-    output:
-      status === 'queued'
-        ? { title: `${item.id}: queued`, summary: `Run \`${stored.runId}\`, item \`${item.id}\`: waiting for ${item.depends_on.length ? item.depends_on.map((d) => `\`${d}\``).join(', ') : 'a free slot'}.` }
-        : { title: `${item.id}: running (attempt ${attempts})`, summary: `Run \`${stored.runId}\`, item \`${item.id}\`: attempt ${attempts} is running.` },
-  });
+/** What an item check shows while its attempt runs. */
+function runningBody(run: StoredRun, item: ItemState) {
+  return {
+    status: 'in_progress' as const,
+    output: { title: `${item.id}: running (attempt ${item.attempts})`, summary: `Run \`${run.runId}\`, item \`${item.id}\`: attempt ${item.attempts} is running.` },
+  };
+}
+
+/** What a reopened item's new check shows until its attempt starts. */
+function queuedBody(run: StoredRun, itemId: string) {
+  const item = run.plan.items.find((i) => i.id === itemId)!;
+  const waits = item.depends_on.length ? item.depends_on.map((d) => `\`${d}\``).join(', ') : 'a free slot';
+  return { status: 'queued' as const, output: { title: `${item.id}: queued`, summary: `Run \`${run.runId}\`, item \`${item.id}\`: waiting for ${waits}.` } };
+}
+
+type ItemCheckBody = Omit<Parameters<PlanEvent['octokit']['rest']['checks']['create']>[0] & object, 'owner' | 'repo' | 'head_sha' | 'name' | 'external_id'>;
+
+/** An item's check run on the plan commit, named and identified so that it is found again (resume, buttons). */
+async function createItemCheck(ev: PlanEvent, stored: StoredRun, itemId: string, body: ItemCheckBody): Promise<number> {
+  const res = await ev.octokit.rest.checks.create({ owner: ev.owner, repo: ev.repo, head_sha: ev.headSha, name: itemCheckName(itemId), external_id: itemExternalId(stored.runId, itemId), ...body });
   return res.data.id;
 }

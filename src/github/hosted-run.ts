@@ -53,7 +53,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
 
   /**
    * Drives a claimed run in the background until it ends (and again if a button reopens it meanwhile).
-   * `shown` are the run's check runs already on GitHub (none for a new run: the first report creates them).
+   * `shown` are the run's check runs already on GitHub (none for a new run: the reports create them).
    */
   static drive(
     app: AppState,
@@ -115,7 +115,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
         for (;;) {
           if (app.killed) return;
           await driver.tick();
-          if (firstTick) this.checks.enqueue(driver.run); // every item gets its check, even if the tick committed nothing
+          if (firstTick) this.checks.enqueue(driver.run); // the first report, even if the tick committed nothing
           firstTick = false;
           if (app.killed) return;
           if (driver.run.state.status !== 'running' && !driver.busy) break;

@@ -6,8 +6,7 @@ import { readRun, type StoredRun } from '../runs/state-store.js';
 import { handleOf, type PlanEvent, type RepoHandle } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { isAgoraCheckName, itemExternalId, runExternalId } from './check-names.js';
-import { checksFor } from './check-plan.js';
-import { createItemCheck, createRunCheck } from './check-reporter.js';
+import { createRunCheck } from './check-reporter.js';
 import { HostedRun } from './hosted-run.js';
 import type { RepoContext } from './repo-context.js';
 
@@ -35,8 +34,8 @@ export async function startRun(app: AppState, ev: PlanEvent, repo: RepoContext, 
       throw e;
     }
     app.log.info(`agora: ${stored.runId}: run check created`);
-    // Item checks are created by the first report, after the driver's first tick: an item that starts
-    // at once is created `in_progress` (one write less), the others `queued`.
+    // Item checks are created by the reports, none queued (the `agora` check lists what waits): an item's
+    // once it has run for the progress delay (`in_progress`), or completed when it ends sooner.
     HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids: new Map(), statuses: new Map() }, lease }, (run) => resumeIfReopened(app, run.ev, run.repo, run.runId));
   } catch (e) {
     app.claimed.delete(stored.runId);
@@ -78,23 +77,18 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
     const ids = new Map<string, number>();
     const statuses = new Map<string, ItemStatus>();
     const attempts = new Map<string, number>();
-    // A large run shows only its failures as checks: the reports create those; nothing is created here.
-    const perItem = checksFor(plan.items.length, app.opts.itemChecksUpTo) === 'each';
+    // An item without a check gets one from the reports, once it runs or ends (none is created queued).
     for (const item of plan.items) {
       const c = byExternal.get(itemExternalId(stored.runId, item.id));
+      if (!c) continue;
+      ids.set(item.id, c.id);
       const now = state.items[item.id]!;
-      if (!c) {
-        if (perItem) ids.set(item.id, await createItemCheck(ev, stored, item.id, 'queued'));
-      }
-      else {
-        ids.set(item.id, c.id);
-        // A completed check whose item is open again gets a new check run (the report sees "reopened").
-        if (c.status === 'completed' && TERMINAL_ITEM_STATUSES.has(now.status)) statuses.set(item.id, now.status);
-        else if (c.status === 'completed') {
-          // Open again (a Retry): the check shows an earlier attempt, and is written again once this one ends.
-          statuses.set(item.id, 'failed');
-          attempts.set(item.id, -1);
-        }
+      // A completed check whose item is open again gets a new check run (the report sees "reopened").
+      if (c.status === 'completed' && TERMINAL_ITEM_STATUSES.has(now.status)) statuses.set(item.id, now.status);
+      else if (c.status === 'completed') {
+        // Open again (a Retry): the check shows an earlier attempt, and is written again once this one ends.
+        statuses.set(item.id, 'failed');
+        attempts.set(item.id, -1);
       }
     }
     const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease }, (r) => resumeIfReopened(app, r.ev, r.repo, r.runId));

@@ -17,27 +17,39 @@ function input(items: ItemState[], over: Partial<CheckPlanInput> = {}): CheckPla
 }
 
 describe('planCheckWrites', () => {
-  it('creates running items in progress and waiting ones queued on the first report', () => {
-    const plan = planCheckWrites(shown(), input([item('a', 'running', { startedAt: NOW }), item('b', 'pending'), item('c', 'ready')]));
-    expect(plan).toEqual({
-      report: true,
-      writes: [
-        { kind: 'create', itemId: 'a', why: 'first', status: 'in_progress', shows: 'running' },
-        { kind: 'create', itemId: 'b', why: 'first', status: 'queued', shows: undefined },
-        { kind: 'create', itemId: 'c', why: 'first', status: 'queued', shows: undefined },
-      ],
-    });
+  it('creates no check for a waiting item, and one for a running item only once it has run for the progress delay', () => {
+    const first = planCheckWrites(shown(), input([item('a', 'running', { startedAt: NOW - 300 }), item('b', 'pending'), item('c', 'ready')]));
+    expect(first).toEqual({ report: true, writes: [], laterMs: 700 });
+    const later = planCheckWrites(shown(), input([item('a', 'running', { startedAt: NOW - 1000 }), item('b', 'pending'), item('c', 'ready')]));
+    expect(later).toEqual({ report: true, writes: [{ kind: 'create', itemId: 'a', why: 'first', status: 'in_progress', shows: 'running' }] });
   });
 
-  it('creates an item that is already terminal queued, then completes it (a cancel came before the first report)', () => {
-    const plan = planCheckWrites(shown(), input([item('a', 'cancelled')]));
+  it('creates the check of an item that ended before it was shown completed, in one write (a cancel, or an attempt shorter than the delay)', () => {
+    const plan = planCheckWrites(shown(), input([item('a', 'cancelled'), item('b', 'done'), item('c', 'failed')]));
     expect(plan.writes).toEqual([
-      { kind: 'create', itemId: 'a', why: 'first', status: 'queued', shows: undefined },
-      { kind: 'complete', itemId: 'a', status: 'cancelled', conclusion: 'cancelled', retry: false },
+      { kind: 'complete', itemId: 'a', status: 'cancelled', conclusion: 'cancelled', retry: false, create: true },
+      { kind: 'complete', itemId: 'b', status: 'done', conclusion: 'success', retry: false, create: true },
+      { kind: 'complete', itemId: 'c', status: 'failed', conclusion: 'failure', retry: true, create: true },
     ]);
   });
 
-  it('shows a queued item in progress only once it has run for the progress delay, and asks to look again when it will have', () => {
+  it('never plans more than 2 writes for an item, whatever the reports it goes through', () => {
+    const seen = shown();
+    const ids = seen.ids as Map<string, number>;
+    const statuses = seen.statuses as Map<string, ItemStatus>;
+    const states: ItemState[] = [item('a', 'pending'), item('a', 'ready'), item('a', 'running', { startedAt: NOW - 10 }), item('a', 'running', { startedAt: NOW - 5000 }), item('a', 'running', { startedAt: NOW - 9000 }), item('a', 'done')];
+    let writes = 0;
+    for (const state of states) {
+      for (const w of planCheckWrites(seen, input([state])).writes) {
+        writes += 1;
+        if (w.kind === 'create' || (w.kind === 'complete' && w.create)) ids.set('a', 1);
+        statuses.set('a', w.kind === 'complete' ? w.status : 'running');
+      }
+    }
+    expect(writes).toBe(2);
+  });
+
+  it('shows an item with a queued check in progress only once it has run for the progress delay, and asks to look again when it will have', () => {
     const young = planCheckWrites(shown({ a: 1 }), input([item('a', 'running', { startedAt: NOW - 300 })]));
     expect(young).toEqual({ report: true, writes: [], laterMs: 700 });
     const old = planCheckWrites(shown({ a: 1 }), input([item('a', 'running', { startedAt: NOW - 1000 })]));
@@ -63,9 +75,9 @@ describe('planCheckWrites', () => {
   it('completes terminal items, a failed one with Retry', () => {
     const plan = planCheckWrites(shown({ a: 1, b: 2, c: 3 }, { a: 'running' }), input([item('a', 'done'), item('b', 'failed'), item('c', 'skipped')]));
     expect(plan.writes).toEqual([
-      { kind: 'complete', itemId: 'a', status: 'done', conclusion: 'success', retry: false },
-      { kind: 'complete', itemId: 'b', status: 'failed', conclusion: 'failure', retry: true },
-      { kind: 'complete', itemId: 'c', status: 'skipped', conclusion: 'skipped', retry: false },
+      { kind: 'complete', itemId: 'a', status: 'done', conclusion: 'success', retry: false, create: false },
+      { kind: 'complete', itemId: 'b', status: 'failed', conclusion: 'failure', retry: true, create: false },
+      { kind: 'complete', itemId: 'c', status: 'skipped', conclusion: 'skipped', retry: false, create: false },
     ]);
   });
 
@@ -78,8 +90,8 @@ describe('planCheckWrites', () => {
   });
 
   it('reports nothing from a state older than one already reported, and reports the same seq again', () => {
-    expect(planCheckWrites(shown(), input([item('a', 'pending')], { seq: 3, reportedSeq: 4 }))).toEqual({ report: false, writes: [] });
-    expect(planCheckWrites(shown(), input([item('a', 'pending')], { seq: 4, reportedSeq: 4 })).writes).toHaveLength(1);
+    expect(planCheckWrites(shown(), input([item('a', 'done')], { seq: 3, reportedSeq: 4 }))).toEqual({ report: false, writes: [] });
+    expect(planCheckWrites(shown(), input([item('a', 'done')], { seq: 4, reportedSeq: 4 })).writes).toHaveLength(1);
   });
 
   it('leaves pending and ready items with a check alone', () => {
@@ -90,7 +102,7 @@ describe('planCheckWrites', () => {
 describe('unsettledItems', () => {
   it('lists the terminal items whose checks do not show their final status', () => {
     const items = [item('a', 'done'), item('b', 'failed'), item('c', 'running'), item('d', 'cancelled')];
-    expect(unsettledItems(shown({}, { a: 'done', b: 'running' }), { items, checksFor: 'each', maxChecks: 250 }).map((i) => i.id)).toEqual(['b', 'd']);
+    expect(unsettledItems(shown({ a: 1, b: 2 }, { a: 'done', b: 'running' }), { items, checksFor: 'each', maxChecks: 250 }).map((i) => i.id)).toEqual(['b', 'd']);
   });
   it('in a large run, lists only the failures that get a check, and retried items whose check is behind', () => {
     const items = [item('a', 'done'), item('b', 'failed'), item('c', 'failed'), item('d', 'done')];
@@ -104,28 +116,26 @@ describe('planCheckWrites for a run over itemChecksUpTo items', () => {
   it('gives no check to items that wait, run or succeed, and one to each failure, completed at once with Retry', () => {
     const items = [item('a', 'running', { startedAt: 0 }), item('b', 'pending'), item('c', 'done'), item('d', 'failed'), item('e', 'skipped')];
     expect(planCheckWrites(shown(), input(items, large)).writes).toEqual([
-      { kind: 'create', itemId: 'd', why: 'first', status: 'queued', shows: undefined },
-      { kind: 'complete', itemId: 'd', status: 'failed', conclusion: 'failure', retry: true },
+      { kind: 'complete', itemId: 'd', status: 'failed', conclusion: 'failure', retry: true, create: true },
     ]);
   });
   it('stops creating checks at maxChecks, counting the ones shown', () => {
     const items = [item('a', 'failed'), item('b', 'failed'), item('c', 'failed')];
     const writes = planCheckWrites(shown({ a: 1 }, { a: 'failed' }), input(items, large)).writes;
-    expect(writes.filter((w) => w.kind === 'create').map((w) => w.itemId)).toEqual(['b']);
-    expect(writes.filter((w) => w.kind === 'complete').map((w) => w.itemId)).toEqual(['b']);
+    expect(writes).toEqual([{ kind: 'complete', itemId: 'b', status: 'failed', conclusion: 'failure', retry: true, create: true }]);
   });
   it('keeps a retried failure on its check while it runs again, and completes that check with the new outcome', () => {
     const before = shown({ a: 1 }, { a: 'failed' });
     expect(planCheckWrites(before, input([item('a', 'running', { attempts: 2, startedAt: 0 })], large)).writes).toEqual([]);
     expect(planCheckWrites(before, input([item('a', 'done', { attempts: 2 })], large)).writes).toEqual([
-      { kind: 'complete', itemId: 'a', status: 'done', conclusion: 'success', retry: false },
+      { kind: 'complete', itemId: 'a', status: 'done', conclusion: 'success', retry: false, create: false },
     ]);
   });
   it('completes the check again when a retry failed again between two reports (same status, a later attempt)', () => {
     const before = { ...shown({ a: 1 }, { a: 'failed' }), attempts: new Map([['a', 1]]) };
     expect(planCheckWrites(before, input([item('a', 'failed', { attempts: 1 })], large)).writes).toEqual([]);
     expect(planCheckWrites(before, input([item('a', 'failed', { attempts: 2 })], large)).writes).toEqual([
-      { kind: 'complete', itemId: 'a', status: 'failed', conclusion: 'failure', retry: true },
+      { kind: 'complete', itemId: 'a', status: 'failed', conclusion: 'failure', retry: true, create: false },
     ]);
   });
 });
