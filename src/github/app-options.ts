@@ -50,6 +50,8 @@ export interface AgoraGitHubOptions {
    * item gets a check of its own (with Retry), at most this many per run.
    */
   itemChecksUpTo?: number;
+  /** A large run's `agora` check shows its progress at most this often (default 2 s); the newest counts are always written in the end. */
+  progressEveryMs?: number;
   /** Repositories (`owner/name`) the sweep covers from the start, before any webhook names them. */
   repositories?: readonly string[];
   /**
@@ -84,6 +86,7 @@ export interface ResolvedOptions {
   readonly sweepIntervalMs: number;
   readonly maxItems: number;
   readonly itemChecksUpTo: number;
+  readonly progressEveryMs: number;
   readonly repositories: readonly string[];
   readonly lease: { readonly ttlMs: number; readonly refreshMs: number; readonly skewMs: number; readonly holder: string };
   readonly finishRetryMs: number;
@@ -109,6 +112,7 @@ export function resolveOptions(opts: AgoraGitHubOptions): ResolvedOptions {
     sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
     maxItems: opts.maxItems ?? 10_000,
     itemChecksUpTo: opts.itemChecksUpTo ?? 250,
+    progressEveryMs: opts.progressEveryMs ?? 2000,
     repositories: opts.repositories ?? [],
     lease: Object.freeze({
       ttlMs: opts.lease?.ttlMs ?? 60_000,

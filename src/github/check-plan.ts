@@ -127,6 +127,24 @@ function failureWrites(shown: ShownChecks, input: CheckPlanInput): CheckWrite[] 
   return writes;
 }
 
+/** What a large run's `agora` check shows of its progress: the title written last, and when. */
+export interface ProgressShown {
+  readonly title: string;
+  readonly at: number;
+}
+
+/**
+ * Whether a large run's progress title is written now: only when it changed, and at most once per
+ * `everyMs` (a run of thousands of items moves its counts on nearly every report). A title held back is
+ * not lost: `laterMs` says when to report again, so the newest counts are always written in the end.
+ */
+export function progressDue(shown: ProgressShown | undefined, input: { title: string; now: number; everyMs: number }): { write: boolean; laterMs?: number } {
+  if (shown?.title === input.title) return { write: false };
+  const since = shown === undefined ? Infinity : input.now - shown.at;
+  if (since >= input.everyMs) return { write: true };
+  return { write: false, laterMs: input.everyMs - since };
+}
+
 /** The items whose final state the checks do not show yet (a run's checks are completed only once none is left). */
 export function unsettledItems(shown: ShownChecks, input: Pick<CheckPlanInput, 'items' | 'checksFor' | 'maxChecks'>): ItemState[] {
   const plan = planCheckWrites(shown, { ...input, seq: 0, reportedSeq: 0, now: Infinity, progressDelayMs: 0, pendingOutcome: () => false });

@@ -6,7 +6,7 @@ import type { PlanEvent } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { RETRY_ACTION } from './check-buttons.js';
 import { itemCheckName, itemExternalId, RUN_CHECK_NAME, runExternalId } from './check-names.js';
-import { checksFor, planCheckWrites, unsettledItems, type CheckPlanInput, type CheckWrite } from './check-plan.js';
+import { checksFor, planCheckWrites, progressDue, unsettledItems, type CheckPlanInput, type CheckWrite, type ProgressShown } from './check-plan.js';
 import { itemOutput, runSummary, type CheckConclusion } from './check-text.js';
 import type { RepoContext } from './repo-context.js';
 
@@ -48,8 +48,8 @@ export class CheckReporter {
   private reportedSeq = -1;
   /** Why the last report failed (GitHub refused after retries), until one succeeds. */
   private error: string | undefined;
-  /** A large run (over itemChecksUpTo items) shows its items in the `agora` check: the title shown last. */
-  private progressShown: string | undefined;
+  /** A large run (over itemChecksUpTo items) shows its items in the `agora` check: the title shown last, and when. */
+  private progressShown: ProgressShown | undefined;
 
   constructor(
     private readonly app: AppState,
@@ -114,6 +114,7 @@ export class CheckReporter {
   /** A new `agora` check for the run (after a Retry reopened a finished run). */
   async newRunCheck(run: StoredRun): Promise<void> {
     this.runCheck = await createRunCheck(this.run.ev, run);
+    this.progressShown = undefined; // the new check shows none of the old one's progress
   }
 
   /** Completes the `agora` check. */
@@ -152,14 +153,20 @@ export class CheckReporter {
     return { checksFor: checksFor(run.plan.items.length, this.app.opts.itemChecksUpTo), maxChecks: this.app.opts.itemChecksUpTo };
   }
 
-  /** A large run's progress in its `agora` check (one update per report, only when the counts moved). */
+  /**
+   * A large run's progress in its `agora` check: written when the counts moved, at most once per
+   * `progressEveryMs`; a title held back is written by a later report (one is scheduled).
+   */
   private async showProgress(run: StoredRun): Promise<void> {
     if (run.state.status !== 'running') return; // the finish completes the check
     const title = progressTitle(run);
-    if (title === this.progressShown) return;
+    const now = this.app.opts.clock();
+    const due = progressDue(this.progressShown, { title, now, everyMs: this.app.opts.progressEveryMs });
+    if (due.laterMs !== undefined) this.later(due.laterMs);
+    if (!due.write) return;
     const { octokit, owner, repo } = this.run.ev;
     await octokit.rest.checks.update({ owner, repo, check_run_id: this.runCheck, output: { title, summary: runSummary(run.plan, run.state) } });
-    this.progressShown = title;
+    this.progressShown = { title, at: now };
   }
 
   private async write(run: StoredRun, w: CheckWrite): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ItemState, ItemStatus } from '../../src/engine/types.js';
-import { planCheckWrites, unsettledItems, type CheckPlanInput, type ShownChecks } from '../../src/github/check-plan.js';
+import { planCheckWrites, progressDue, unsettledItems, type CheckPlanInput, type ShownChecks } from '../../src/github/check-plan.js';
 
 const NOW = 1_000_000;
 
@@ -137,5 +137,37 @@ describe('planCheckWrites for a run over itemChecksUpTo items', () => {
     expect(planCheckWrites(before, input([item('a', 'failed', { attempts: 2 })], large)).writes).toEqual([
       { kind: 'complete', itemId: 'a', status: 'failed', conclusion: 'failure', retry: true, create: false },
     ]);
+  });
+});
+
+describe('progressDue (a large run\'s progress in its `agora` check)', () => {
+  const everyMs = 2000;
+  it('writes the first title at once, and never the one already shown', () => {
+    expect(progressDue(undefined, { title: '1/5000 done', now: NOW, everyMs })).toEqual({ write: true });
+    expect(progressDue({ title: '1/5000 done', at: NOW - 60_000 }, { title: '1/5000 done', now: NOW, everyMs })).toEqual({ write: false });
+  });
+  it('holds back a changed title until the period since the last write is over, and says when to report again', () => {
+    const shown = { title: '1/5000 done', at: NOW };
+    expect(progressDue(shown, { title: '2/5000 done', now: NOW + 500, everyMs })).toEqual({ write: false, laterMs: 1500 });
+    expect(progressDue(shown, { title: '9/5000 done', now: NOW + 1999, everyMs })).toEqual({ write: false, laterMs: 1 });
+    expect(progressDue(shown, { title: '9/5000 done', now: NOW + 2000, everyMs })).toEqual({ write: true });
+  });
+  it('writes at most one title per period over a run whose counts move on every report, and the newest one last', () => {
+    let shown: { title: string; at: number } | undefined;
+    const written: string[] = [];
+    let later: number | undefined;
+    // 100 reports 50 ms apart (5 s), then the report the held-back title asked for.
+    const reports = Array.from({ length: 100 }, (_, i) => ({ now: NOW + i * 50, title: `${i + 1}/5000 done` }));
+    for (const r of reports) {
+      const due = progressDue(shown, { ...r, everyMs });
+      if (due.laterMs !== undefined) later = r.now + due.laterMs;
+      if (due.write) {
+        shown = { title: r.title, at: r.now };
+        written.push(r.title);
+      }
+    }
+    expect(written).toEqual(['1/5000 done', '41/5000 done', '81/5000 done']);
+    const last = progressDue(shown, { title: '100/5000 done', now: later!, everyMs });
+    expect(last).toEqual({ write: true });
   });
 });
