@@ -18,6 +18,20 @@ export interface ShownChecks {
   readonly attempts?: ReadonlyMap<string, number>;
 }
 
+/**
+ * What an item check found on GitHub shows, read from the check itself, never from the run's state: a
+ * crash between the state commit and the check's update leaves a check that is behind (red for an item
+ * that ended `done`), and only a difference from the state makes the reporter write it again. Undefined:
+ * queued (or a conclusion the App does not write).
+ */
+export function shownStatus(check: { status: string; conclusion?: string | null }): ItemStatus | undefined {
+  if (check.status === 'in_progress') return 'running';
+  if (check.status !== 'completed') return undefined;
+  return ITEM_STATUS_OF_CONCLUSION[check.conclusion ?? ''];
+}
+
+const ITEM_STATUS_OF_CONCLUSION: Readonly<Record<string, ItemStatus>> = { success: 'done', failure: 'failed', skipped: 'skipped', cancelled: 'cancelled' };
+
 export interface CheckPlanInput {
   /** The audit seq of the state to report, and of the last state reported (an older one is not reported). */
   seq: number;

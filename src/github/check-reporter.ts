@@ -145,7 +145,10 @@ export class CheckReporter {
     this.reportedSeq = run.last?.seq ?? -1;
     if (plan.laterMs !== undefined) this.later(plan.laterMs);
     // Each write is recorded as shown only once GitHub accepted it: a failed one is planned again next report.
-    for (const w of plan.writes) await this.write(run, w);
+    for (const w of plan.writes) {
+      if (this.app.killed) return; // a killed process writes nothing more
+      await this.write(run, w);
+    }
     if (this.mode(run).checksFor === 'failures') await this.showProgress(run);
   }
 

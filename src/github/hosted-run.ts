@@ -71,9 +71,11 @@ export class HostedRun implements DrivenRun, ReportedRun {
     this.wakeUp?.();
   }
 
+  /** Stops the run's workers, and returns once the check writes in flight are done (or failed). */
   async stop(why: string): Promise<void> {
     await this.driver.shutdown(why);
     this.wake();
+    await this.checks.written();
   }
 
   current(): StoredRun {

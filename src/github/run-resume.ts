@@ -6,6 +6,7 @@ import { readRun, type StoredRun } from '../runs/state-store.js';
 import { handleOf, type PlanEvent, type RepoHandle } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { isAgoraCheckName, itemExternalId, runExternalId } from './check-names.js';
+import { shownStatus } from './check-plan.js';
 import { createRunCheck } from './check-reporter.js';
 import { HostedRun } from './hosted-run.js';
 import type { RepoContext } from './repo-context.js';
@@ -82,14 +83,10 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
       const c = byExternal.get(itemExternalId(stored.runId, item.id));
       if (!c) continue;
       ids.set(item.id, c.id);
-      const now = state.items[item.id]!;
-      // A completed check whose item is open again gets a new check run (the report sees "reopened").
-      if (c.status === 'completed' && TERMINAL_ITEM_STATUSES.has(now.status)) statuses.set(item.id, now.status);
-      else if (c.status === 'completed') {
-        // Open again (a Retry): the check shows an earlier attempt, and is written again once this one ends.
-        statuses.set(item.id, 'failed');
-        attempts.set(item.id, -1);
-      }
+      const shows = shownStatus(c);
+      if (shows) statuses.set(item.id, shows);
+      // Open again (a Retry): the completed check shows an earlier attempt; the report gives it a new check.
+      if (c.status === 'completed' && !TERMINAL_ITEM_STATUSES.has(state.items[item.id]!.status)) attempts.set(item.id, -1);
     }
     const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease }, (r) => resumeIfReopened(app, r.ev, r.repo, r.runId));
     await run.driver.recover();
