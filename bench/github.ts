@@ -11,9 +11,14 @@
  * client-side wait scaled by AGORA_BENCH_SCALE (default 0.01: writes spaced 10 ms instead of GitHub's
  * recommended 1 s, `retry-after: 60` waits 0.6 s); AGORA_BENCH_SCALE=1 is production's spacing.
  *
- * Run: npx tsx bench/github.ts [sizes…]   (default 10 100; 1000 on request)
+ * --two-installations: for each size, the time the app's writes wait in their installation's write queue
+ * (octokit.ts: a Bottleneck group keyed by installation; measured from each job's `received` to its
+ * `executing` event), for one installation's run alone and for two installations' runs pushed at once.
+ *
+ * Run: npx tsx bench/github.ts [--two-installations] [sizes…]   (default 10 100; 1000 on request)
  */
 import { performance } from 'node:perf_hooks';
+import type Bottleneck from 'bottleneck';
 import type { RequestLogEntry } from '../test/github-sim/src/index.js';
 import { startAppWorld, type AppWorld } from '../test/github/app-world.js';
 import type { Octokit } from '../src/github/agora-github.js';
@@ -62,11 +67,17 @@ function completedItemChecks(w: AppWorld, sha: string): number {
   return done;
 }
 
-async function appRun(w: AppWorld, n: number) {
-  const actors = new Set([`installation:${w.installationId}`]);
+/** A repository the app is installed on. */
+interface Target {
+  fullName: string;
+  installationId: number;
+}
+
+async function appRun(w: AppWorld, n: number, target: Target = w) {
+  const actors = new Set([`installation:${target.installationId}`]);
   const from = w.sim.requests.length;
   const t0 = performance.now();
-  const sha = await w.sim.push(w.fullName, { branch: `bench-${n}`, files: { 'plan.json': noopPlan(n) }, message: `Plan of ${n} no-op items` });
+  const sha = await w.sim.push(target.fullName, { branch: `bench-${n}`, files: { 'plan.json': noopPlan(n) }, message: `Plan of ${n} no-op items in ${target.fullName}` });
   let lastCheckMs = NaN;
   const watch = setInterval(() => {
     if (Number.isNaN(lastCheckMs) && completedItemChecks(w, sha) === n) lastCheckMs = performance.now() - t0;
@@ -78,6 +89,60 @@ async function appRun(w: AppWorld, n: number) {
   const log = w.sim.requests.slice(from).filter((r) => r.actor !== null && (actors.has(r.actor) || r.actor.startsWith('app:')));
   const run = [...w.sim.sim.state.checkRuns.values()].find((c) => c.headSha === sha && c.name === 'agora');
   return { ...cost(log, n), pushToLastItemCheckMs: Math.round(lastCheckMs), pushToIdleMs: Math.round(totalMs), runConclusion: run?.conclusion ?? null, errors: w.errors.length };
+}
+
+/** How long each write waited in its installation's queue (ms), by queue key (the installation id). */
+function queueWaits(group: Bottleneck.Group): Map<string, number[]> {
+  const waits = new Map<string, number[]>();
+  const received = new WeakMap<object, number>();
+  group.on('created', (limiter, key) => {
+    limiter.on('received', (info) => received.set(info.options, performance.now()));
+    limiter.on('executing', (info) => {
+      const at = received.get(info.options);
+      if (at === undefined) return; // a retry of a job already counted
+      received.delete(info.options);
+      waits.set(key, [...(waits.get(key) ?? []), performance.now() - at]);
+    });
+  });
+  return waits;
+}
+
+function waitFigures(ms: number[]) {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN);
+  return { writes: ms.length, meanMs: Math.round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length)), p50Ms: at(0.5), p95Ms: at(0.95), maxMs: at(1) };
+}
+
+function byKey(waits: Map<string, number[]>) {
+  return Object.fromEntries([...waits].map(([key, ms]) => [key, waitFigures(ms)]));
+}
+
+async function world(): Promise<AppWorld> {
+  // The app's production lease settings (the test world's are short, for take-over tests).
+  return startAppWorld({ plugins: true, octokitScale: scale, agoraOptions: { lease: { ttlMs: 60_000, refreshMs: 5_000 } }, ...(scale < 1 ? { limits: unscaledWindows } : {}) });
+}
+
+/** One installation's run alone, then two installations' runs pushed at once: each one's writes' waits in its own queue. */
+async function twoInstallations(n: number): Promise<void> {
+  const alone = await world();
+  try {
+    const waits = queueWaits(alone.writeQueues!);
+    const run = await appRun(alone, n);
+    report('github-app-queue-wait', { items: n, installations: 1, octokitWaitScale: scale, writeSpacingMs: 1000 * scale, pushToLastItemCheckMs: run.pushToLastItemCheckMs, queueWaitByKey: byKey(waits) });
+  } finally {
+    await alone.close();
+  }
+  const both = await world();
+  try {
+    const other = await both.addInstallation('other-org', 'demo');
+    const waits = queueWaits(both.writeQueues!);
+    const runs = await Promise.all([appRun(both, n), appRun(both, n, other)]);
+    // Keyed by installation id when each installation has its own queue; one key (the plugin's "no-id") when they share one.
+    const each = [both, other].map((t, i) => ({ installation: t.installationId, pushToLastItemCheckMs: runs[i]!.pushToLastItemCheckMs }));
+    report('github-app-queue-wait', { items: n, installations: 2, octokitWaitScale: scale, writeSpacingMs: 1000 * scale, each, queueWaitByKey: byKey(waits) });
+  } finally {
+    await both.close();
+  }
 }
 
 /** The floor: N check runs created and completed, nothing else, through the same Octokit class. */
@@ -95,11 +160,15 @@ async function reference(w: AppWorld, n: number, refRepo: { owner: string; repo:
 }
 
 async function main(): Promise<void> {
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const args = process.argv.slice(2);
+  const sizes = args.map(Number).filter((x) => x > 0);
   for (const n of sizes.length ? sizes : [10, 100]) {
+    if (args.includes('--two-installations')) {
+      await twoInstallations(n);
+      continue;
+    }
     // A fresh simulator per size: GitHub's limits count per installation and hour.
-    // The app's production lease settings (the test world's are short, for take-over tests).
-    const w = await startAppWorld({ plugins: true, octokitScale: scale, agoraOptions: { lease: { ttlMs: 60_000, refreshMs: 5_000 } }, ...(scale < 1 ? { limits: unscaledWindows } : {}) });
+    const w = await world();
     try {
       // Another account, so another installation: limits are counted per installation.
       const refRepo = await w.sim.createRepo('reference-org', 'reference', { 'README.md': 'ref\n' });

@@ -16,7 +16,7 @@ import { AgoraGitHub, type ActionOutcome, type AgoraGitHubOptions, type AppOutco
 import type { AppSigner } from '../../src/github/audit-release.js';
 import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
-import { agoraOctokit } from '../../src/github/octokit.js';
+import { agoraOctokit, type AgoraOctokitClass } from '../../src/github/octokit.js';
 import type { WorkerPolicy } from '../../src/github/worker-policy.js';
 import { startGitHubSim, type GitHubSim, type SimLimits } from '../github-sim/src/index.js';
 import { eventually } from '../support/eventually.js';
@@ -66,6 +66,10 @@ export interface AppWorld {
   /** The app's signer (`sign: true`: a fresh key), for verifying what it published. */
   signer?: AppSigner;
   installationId: number;
+  /** With `plugins`: the app's write queues (a Bottleneck group keyed by installation id), for measuring queue waits. */
+  writeQueues?: Bottleneck.Group;
+  /** Another account's repository (so another installation of the app) with the world's files, trusted like the world's. */
+  addInstallation(owner: string, name: string): Promise<{ fullName: string; installationId: number }>;
   /** Replaces the first app process behind the webhook URL (a restart): fresh cache, no memory. */
   restartApp(): Promise<AgoraGitHub>;
   /** The app processes behind the webhook URL now (replicas; the first is `agora`). */
@@ -229,6 +233,14 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     repositoryId,
     ...(signer ? { signer } : {}),
     installationId,
+    ...(opts.plugins ? { writeQueues: (Octokit as AgoraOctokitClass).writeQueues } : {}),
+    addInstallation: async (owner, name) => {
+      const other = await sim.createRepo(owner, name, files);
+      if (opts.trusted !== false) (policy.trustedRepositoryIds as Set<number>).add(other.id);
+      const id = sim.installApp(gh.appId, other.fullName);
+      known.push(other.fullName);
+      return { fullName: other.fullName, installationId: id };
+    },
     restartApp: async () => {
       const next = await boot();
       live[0] = next;
