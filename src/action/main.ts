@@ -1,0 +1,19 @@
+import * as core from '@actions/core';
+import { isAgoraError } from '../errors.js';
+import { readMode } from './inputs.js';
+import { verifyMode } from './verify.js';
+
+/**
+ * The Agora Action's entry point (bundled into action/dist/index.js by scripts/build-action.ts): reads
+ * `mode` and hands over to it. A problem a user can fix fails the job with its message and hint, no stack.
+ */
+async function main(): Promise<void> {
+  const mode = readMode();
+  if (mode === 'verify') return verifyMode();
+  core.setFailed(`mode \`${mode}\` is not available in this version of the Agora Action: only \`verify\` is. Use \`mode: verify\`, or drive runs with the Agora GitHub App or \`agora orch run\` for now.`);
+}
+
+main().catch((e: unknown) => {
+  if (isAgoraError(e)) core.setFailed(e.hint ? `${e.message}\n${e.hint}` : e.message);
+  else core.setFailed(e instanceof Error ? (e.stack ?? e.message) : String(e));
+});
