@@ -52252,7 +52252,11 @@ function readVerifyInputs() {
   if (!/^refs\/[A-Za-z0-9._/-]+\/?$/.test(refNamespace) || refNamespace.includes("..")) {
     throw new AgoraError("action-input", `input \`ref-namespace\` is ${JSON.stringify(refNamespace)}, which is not a ref namespace`, "use the namespace your agora config names, e.g. refs/agora/");
   }
-  const i = { token, refNamespace };
+  const waitText = getInput("wait-for-release").trim() || "600";
+  if (!/^\d{1,5}$/.test(waitText)) {
+    throw new AgoraError("action-input", `input \`wait-for-release\` is ${JSON.stringify(waitText)}, which is not a number of seconds`, "give a whole number of seconds, e.g. 600 (0: do not wait)");
+  }
+  const i = { token, refNamespace, waitForReleaseSeconds: Number(waitText) };
   const publicKey = optional("public-key");
   const certificateIdentity2 = optional("certificate-identity");
   const certificateIssuer = optional("certificate-oidc-issuer");
@@ -79083,7 +79087,7 @@ function releaseTag(runId, root) {
   return `agora-run-${runId}-${root.slice(0, 12)}`;
 }
 
-// src/action/release-bundle.ts
+// src/github/published-bundle.ts
 async function publishedBundle(octokit, repository, runId, root) {
   const [owner, repo] = repository.split("/");
   const tag = releaseTag(runId, root);
@@ -79091,7 +79095,7 @@ async function publishedBundle(octokit, repository, runId, root) {
   try {
     release = (await octokit.rest.repos.getReleaseByTag({ owner, repo, tag })).data;
   } catch (e) {
-    if (e.status === 404) return { ok: false, problem: `no published release ${tag} holds the audit of run ${runId} (root ${root.slice(0, 12)} is anchored)` };
+    if (e.status === 404) return { ok: false, pending: true, problem: `no published release ${tag} holds the audit of run ${runId} (root ${root.slice(0, 12)} is anchored)` };
     throw e;
   }
   const download = async (name) => {
@@ -79101,7 +79105,7 @@ async function publishedBundle(octokit, repository, runId, root) {
     return Buffer.from(res.data).toString("utf8");
   };
   const bundle = await download(`${runId}.audit.json`);
-  if (bundle === null) return { ok: false, problem: `release ${tag} has no asset ${runId}.audit.json` };
+  if (bundle === null) return { ok: false, pending: false, problem: `release ${tag} has no uploaded asset ${runId}.audit.json` };
   return { ok: true, tag, url: release.html_url, bundle, sigstore: await download(`${runId}.audit.sigstore.json`) };
 }
 
@@ -79247,7 +79251,7 @@ async function verifyMode(env = process.env) {
   const octokit = new Octokit2({ auth: inputs.token, ...env.GITHUB_API_URL ? { baseUrl: env.GITHUB_API_URL } : {} });
   const verdicts = [];
   for (const run of found.runs) {
-    verdicts.push(await group(`Verifying run ${run.runId}`, () => verifyRun({ octokit, store, refs, event, run, trust, dir: work })));
+    verdicts.push(await group(`Verifying run ${run.runId}`, () => verifyRun({ octokit, store, refs, event, run, trust, dir: work, waitMs: inputs.waitForReleaseSeconds * 1e3 })));
   }
   const problems = verdicts.flatMap((v) => v.problems);
   if (found.runs.length === 0) {
@@ -79265,6 +79269,16 @@ ${problems.map((p) => `- ${p}`).join("\n")}`);
     info(`verified: ${verdicts.map((v) => `${v.runId} (${v.claim})`).join(", ")}; every commit after the plan commit is an audited patch`);
   }
 }
+async function awaitPublished(look, waitMs) {
+  const until = Date.now() + waitMs;
+  for (; ; ) {
+    const found = await look();
+    if (found.ok || !found.pending || Date.now() >= until) return found;
+    info(`the release is not published yet; looking again in ${RELEASE_POLL_MS / 1e3} s (waiting up to ${Math.ceil((until - Date.now()) / 1e3)} s more)`);
+    await new Promise((r) => setTimeout(r, RELEASE_POLL_MS));
+  }
+}
+var RELEASE_POLL_MS = 5e3;
 async function verifyRun(a) {
   const { run } = a;
   const verdict = { runId: run.runId, status: run.state.status, problems: [], people: [], claim: "none", release: null, bundlePath: null, signature: "none" };
@@ -79285,7 +79299,7 @@ async function verifyRun(a) {
 }
 async function checkPublished(a, root, verdict) {
   const { runId } = a.run;
-  const published = await publishedBundle(a.octokit, a.event.repository, runId, root);
+  const published = await awaitPublished(() => publishedBundle(a.octokit, a.event.repository, runId, root), a.waitMs);
   if (!published.ok) {
     verdict.problems.push(published.problem);
     return;

@@ -26,6 +26,8 @@ export interface VerifyInputs {
   certificateIssuer?: string;
   trustedRoot?: string;
   refNamespace: string;
+  /** How long to wait for an anchored run's release to be published (seconds). */
+  waitForReleaseSeconds: number;
 }
 
 const optional = (name: string): string | undefined => {
@@ -41,7 +43,11 @@ export function readVerifyInputs(): VerifyInputs {
   if (!/^refs\/[A-Za-z0-9._/-]+\/?$/.test(refNamespace) || refNamespace.includes('..')) {
     throw new AgoraError('action-input', `input \`ref-namespace\` is ${JSON.stringify(refNamespace)}, which is not a ref namespace`, 'use the namespace your agora config names, e.g. refs/agora/');
   }
-  const i: VerifyInputs = { token, refNamespace };
+  const waitText = core.getInput('wait-for-release').trim() || '600';
+  if (!/^\d{1,5}$/.test(waitText)) {
+    throw new AgoraError('action-input', `input \`wait-for-release\` is ${JSON.stringify(waitText)}, which is not a number of seconds`, 'give a whole number of seconds, e.g. 600 (0: do not wait)');
+  }
+  const i: VerifyInputs = { token, refNamespace, waitForReleaseSeconds: Number(waitText) };
   const publicKey = optional('public-key');
   const certificateIdentity = optional('certificate-identity');
   const certificateIssuer = optional('certificate-oidc-issuer');

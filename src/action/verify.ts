@@ -16,7 +16,7 @@ import { fetchForVerify } from './fetch-repository.js';
 import { readVerifyInputs } from './inputs.js';
 import { readPullRequestEvent, type PullRequestEvent } from './pull-request-event.js';
 import { MAX_DEPTH, runsOfHead } from './pull-request-runs.js';
-import { publishedBundle } from './release-bundle.js';
+import { publishedBundle, type PublishedBundle } from '../github/published-bundle.js';
 import { signerTrust, type SignerTrust } from './verify-pins.js';
 import { verifySummary, type RunVerdict } from './verify-summary.js';
 
@@ -40,7 +40,7 @@ export async function verifyMode(env: NodeJS.ProcessEnv = process.env): Promise<
   const octokit = new Octokit({ auth: inputs.token, ...(env.GITHUB_API_URL ? { baseUrl: env.GITHUB_API_URL } : {}) });
   const verdicts: RunVerdict[] = [];
   for (const run of found.runs) {
-    verdicts.push(await core.group(`Verifying run ${run.runId}`, () => verifyRun({ octokit, store, refs, event, run, trust, dir: work })));
+    verdicts.push(await core.group(`Verifying run ${run.runId}`, () => verifyRun({ octokit, store, refs, event, run, trust, dir: work, waitMs: inputs.waitForReleaseSeconds * 1000 })));
   }
   const problems = verdicts.flatMap((v) => v.problems);
   if (found.runs.length === 0) {
@@ -58,7 +58,36 @@ export async function verifyMode(env: NodeJS.ProcessEnv = process.env): Promise<
   }
 }
 
-async function verifyRun(a: { octokit: Octokit; store: GitStore; refs: RunRefs; event: PullRequestEvent; run: StoredRun; trust: SignerTrust; dir: string }): Promise<RunVerdict> {
+interface RunCheck {
+  octokit: Octokit;
+  store: GitStore;
+  refs: RunRefs;
+  event: PullRequestEvent;
+  run: StoredRun;
+  trust: SignerTrust;
+  dir: string;
+  /** How long to wait for the release of an anchored root to be published. */
+  waitMs: number;
+}
+
+/**
+ * The published bundle, waiting up to `waitMs` while its release is not published yet: a push by the
+ * App starts this workflow as soon as the patches land, and the App anchors the run's root before it
+ * publishes the release, so the first look can come a few seconds early.
+ */
+async function awaitPublished(look: () => Promise<PublishedBundle>, waitMs: number): Promise<PublishedBundle> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const found = await look();
+    if (found.ok || !found.pending || Date.now() >= until) return found;
+    core.info(`the release is not published yet; looking again in ${RELEASE_POLL_MS / 1000} s (waiting up to ${Math.ceil((until - Date.now()) / 1000)} s more)`);
+    await new Promise((r) => setTimeout(r, RELEASE_POLL_MS));
+  }
+}
+
+const RELEASE_POLL_MS = 5_000;
+
+async function verifyRun(a: RunCheck): Promise<RunVerdict> {
   const { run } = a;
   const verdict: RunVerdict = { runId: run.runId, status: run.state.status, problems: [], people: [], claim: 'none', release: null, bundlePath: null, signature: 'none' };
   if (run.state.status !== 'done') {
@@ -78,9 +107,9 @@ async function verifyRun(a: { octokit: Octokit; store: GitStore; refs: RunRefs; 
 }
 
 /** Downloads the release's bundle, writes it on the runner, verifies it; adds what failed to `verdict`. */
-async function checkPublished(a: { octokit: Octokit; store: GitStore; refs: RunRefs; event: PullRequestEvent; run: StoredRun; trust: SignerTrust; dir: string }, root: string, verdict: RunVerdict): Promise<void> {
+async function checkPublished(a: RunCheck, root: string, verdict: RunVerdict): Promise<void> {
   const { runId } = a.run;
-  const published = await publishedBundle(a.octokit, a.event.repository, runId, root);
+  const published = await awaitPublished(() => publishedBundle(a.octokit, a.event.repository, runId, root), a.waitMs);
   if (!published.ok) {
     verdict.problems.push(published.problem);
     return;

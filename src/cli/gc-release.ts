@@ -1,7 +1,7 @@
 import { Octokit } from '@octokit/rest';
 import type { AuditBundle } from '../audit/bundle.js';
 import { AgoraError } from '../errors.js';
-import { releaseTag } from '../github/run-release.js';
+import { publishedBundle } from '../github/published-bundle.js';
 import type { KeepOutcome } from '../runs/gc.js';
 
 /**
@@ -37,27 +37,17 @@ export function releaseBundles(url: string, token: string, env: NodeJS.ProcessEn
   const octokit = new Octokit({ auth: token, baseUrl: apiUrlFor(url, env), userAgent: 'agora-gc' });
   return {
     async has(runId, bundle) {
-      const tag = releaseTag(runId, bundle.root);
+      const published = await publishedBundle(octokit, `${owner}/${repo}`, runId, bundle.root);
+      if (!published.ok) return { kept: false, why: `${published.problem}; it stays (publish it, or use --bundle-dir)` };
       const name = `${runId}.audit.json`;
-      let release;
-      try {
-        release = (await octokit.rest.repos.getReleaseByTag({ owner, repo, tag })).data;
-      } catch (e) {
-        if ((e as { status?: number }).status === 404) return { kept: false, why: `no published release ${tag} holds its bundle; it stays (publish it, or use --bundle-dir)` };
-        throw e;
-      }
-      const asset = release.assets.find((a) => a.name === name);
-      if (!asset || asset.state !== 'uploaded') return { kept: false, why: `release ${tag} has no uploaded ${name}; it stays` };
-      const res = await octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { owner, repo, asset_id: asset.id, headers: { accept: 'application/octet-stream' } });
-      const text = Buffer.from(res.data as unknown as ArrayBuffer).toString('utf8');
       let root: unknown;
       try {
-        root = (JSON.parse(text) as { root?: unknown }).root;
+        root = (JSON.parse(published.bundle) as { root?: unknown }).root;
       } catch {
-        return { kept: false, why: `${name} of release ${tag} is not JSON; it stays` };
+        return { kept: false, why: `${name} of release ${published.tag} is not JSON; it stays` };
       }
-      if (root !== bundle.root) return { kept: false, why: `${name} of release ${tag} has root ${String(root)}, not the run's ${bundle.root}; it stays` };
-      return { kept: true, where: release.html_url ? `${release.html_url} (${name})` : `release ${tag} (${name})` };
+      if (root !== bundle.root) return { kept: false, why: `${name} of release ${published.tag} has root ${String(root)}, not the run's ${bundle.root}; it stays` };
+      return { kept: true, where: `${published.url} (${name})` };
     },
   };
 }

@@ -85,7 +85,7 @@ describe('agora orch gc --remote: pruning a GitHub repository the App ran plans 
     expect(await gcVerb({ repo: clone, olderThan: '1h', remote: 'origin', bundlesInReleases: true }, io, Date.now() + 2 * HOUR, env)).toBe(1);
     const report = JSON.parse(io.stdout.join('\n'));
     expect(report.pruned).toEqual([]);
-    expect(report.skipped).toEqual([{ runId, why: expect.stringMatching(/^release agora-run-.* has no uploaded .*\.audit\.json; it stays$/) }]);
+    expect(report.skipped).toEqual([{ runId, why: expect.stringMatching(/^release agora-run-.* has no uploaded asset .*\.audit\.json; it stays/) }]);
     expect((await remoteRefs()).has(refs.run(runId))).toBe(true);
   });
 

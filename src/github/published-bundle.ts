@@ -1,14 +1,17 @@
 import type { Octokit } from '@octokit/rest';
-import { releaseTag } from '../github/run-release.js';
+import { releaseTag } from './run-release.js';
 
 /**
  * A run's published audit bundle: the release `agora-run-<run>-<root12>` of the root anchored in
  * refs/agora/anchors/<run> (the last finish of the run), its `<run>.audit.json` and, when signed,
- * `<run>.audit.sigstore.json`. What is checked is what people download from the release.
+ * `<run>.audit.sigstore.json`. What is checked is what people download from the release. Read with a
+ * plain `@octokit/rest` client and a token (the Action's verify mode, `agora orch gc --bundles-in-releases`).
+ * `pending` is set when no release of that tag is published yet: the App anchors the root before it
+ * publishes the release, so a reader that came early may wait for it.
  */
 export type PublishedBundle =
   | { ok: true; tag: string; url: string; bundle: string; sigstore: string | null }
-  | { ok: false; problem: string };
+  | { ok: false; problem: string; pending: boolean };
 
 export async function publishedBundle(octokit: Octokit, repository: string, runId: string, root: string): Promise<PublishedBundle> {
   const [owner, repo] = repository.split('/') as [string, string];
@@ -17,7 +20,7 @@ export async function publishedBundle(octokit: Octokit, repository: string, runI
   try {
     release = (await octokit.rest.repos.getReleaseByTag({ owner, repo, tag })).data;
   } catch (e) {
-    if ((e as { status?: number }).status === 404) return { ok: false, problem: `no published release ${tag} holds the audit of run ${runId} (root ${root.slice(0, 12)} is anchored)` };
+    if ((e as { status?: number }).status === 404) return { ok: false, pending: true, problem: `no published release ${tag} holds the audit of run ${runId} (root ${root.slice(0, 12)} is anchored)` };
     throw e;
   }
   const download = async (name: string): Promise<string | null> => {
@@ -27,6 +30,6 @@ export async function publishedBundle(octokit: Octokit, repository: string, runI
     return Buffer.from(res.data as unknown as ArrayBuffer).toString('utf8');
   };
   const bundle = await download(`${runId}.audit.json`);
-  if (bundle === null) return { ok: false, problem: `release ${tag} has no asset ${runId}.audit.json` };
+  if (bundle === null) return { ok: false, pending: false, problem: `release ${tag} has no uploaded asset ${runId}.audit.json` };
   return { ok: true, tag, url: release.html_url, bundle, sigstore: await download(`${runId}.audit.sigstore.json`) };
 }
