@@ -114,6 +114,8 @@ export interface SweepReport {
   discovered: EventOutcome[];
   /** Running runs nobody in this process was driving, now driven here. */
   resumed: string[];
+  /** Ended runs whose driver died before their finish was complete, now finished here. */
+  finished: string[];
   errors: string[];
 }
 

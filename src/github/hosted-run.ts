@@ -1,3 +1,4 @@
+import { crashPoint } from '../crash-points.js';
 import type { ItemStatus } from '../engine/types.js';
 import { firstParentChain } from '../git/history.js';
 import type { Oid } from '../git/types.js';
@@ -126,6 +127,9 @@ export class HostedRun implements DrivenRun, ReportedRun {
           await this.sleep(Math.min(opts.pollMs, opts.lease.refreshMs, at === undefined ? Infinity : Math.max(0, at - opts.clock())));
           if (!app.closed && !(await this.keepLease())) return;
         }
+        // The run's final state is on GitHub and nothing of its finish is done yet: a crash here leaves an
+        // ended run with its `agora` check in progress and its lease unreleased, which the sweep finishes.
+        if (driver.run.state.status !== 'running') crashPoint('run-ended');
         this.checks.enqueue(driver.run); // transitions other writers committed (a cancel)
         await this.checks.written();
         if (app.killed || driver.run.state.status === 'running') return;

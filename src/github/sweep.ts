@@ -4,12 +4,14 @@ import type { AppState } from './app-state.js';
 import { intakePlanEvent } from './plan-intake.js';
 import type { RecentKeys } from './recent-keys.js';
 import { resume } from './run-resume.js';
+import { finishPending } from './unfinished-run.js';
 
 /**
  * The sweep: what webhooks cannot be trusted to bring. Now and then, over every repository the App
  * knows, open pull requests whose head commit no event brought are handled as if their webhook had
  * arrived (GitHub does not redeliver dropped webhooks), and every run whose state on GitHub is `running`
- * and that no driver here drives is taken over (run-resume.ts).
+ * and that no driver here drives is taken over (run-resume.ts), as is every ended run whose finish its
+ * driver did not live to complete (unfinished-run.ts): driven again, it only finishes.
  */
 export class Sweeper {
   /**
@@ -72,7 +74,7 @@ export class Sweeper {
 
   private async sweepAll(): Promise<SweepReport> {
     const { log } = this.app;
-    const report: SweepReport = { repositories: 0, discovered: [], resumed: [], errors: [] };
+    const report: SweepReport = { repositories: 0, discovered: [], resumed: [], finished: [], errors: [] };
     try {
       for (const fullName of (await this.access?.list?.()) ?? []) this.watch(fullName);
     } catch (e) {
@@ -94,8 +96,8 @@ export class Sweeper {
         log.warn(msg);
       }
     }
-    if (report.discovered.length || report.resumed.length) {
-      log.info(`agora: sweep: ${report.discovered.length} commits discovered, resumed ${report.resumed.join(', ') || 'none'}`);
+    if (report.discovered.length || report.resumed.length || report.finished.length) {
+      log.info(`agora: sweep: ${report.discovered.length} commits discovered, resumed ${report.resumed.join(', ') || 'none'}, finishing ${report.finished.join(', ') || 'none'}`);
     }
     this.app.emit({ kind: 'sweep', report });
     return report;
@@ -151,16 +153,20 @@ export class Sweeper {
         throw e;
       }
     }
-    // Runs left running by a process that died (or a replica that stopped).
+    // Runs left running, or ended but not finished, by a process that died (or a replica that stopped).
     const repo = await app.repoFor(handle);
-    await repo.store.fetch([`+${repo.refs.runsPrefix}*:${repo.refs.runsPrefix}*`]);
+    const leases = repo.refs.lease('');
+    await repo.store.fetch([`+${repo.refs.runsPrefix}*:${repo.refs.runsPrefix}*`, `+${leases}*:${leases}*`]);
     for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
       const runId = ref.slice(repo.refs.runsPrefix.length);
       if (app.claimed.has(runId) || app.closed) continue;
       const run = await readRun(repo.store, repo.refs, runId);
-      if (run?.state.status !== 'running') continue;
+      if (!run) continue;
+      const unfinished = run.state.status !== 'running' && (await finishPending(app, handle, repo, run));
+      if (run.state.status !== 'running' && !unfinished) continue;
       await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
-      if (await resume(app, handle, repo, (await readRun(repo.store, repo.refs, runId))!, null)) report.resumed.push(runId);
+      if (!(await resume(app, handle, repo, (await readRun(repo.store, repo.refs, runId))!, null))) continue;
+      (unfinished ? report.finished : report.resumed).push(runId);
     }
   }
 }

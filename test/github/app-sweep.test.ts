@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until, commandPlan, checkRuns, restartUntilRunEnds, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
+import { armCrashPoint } from '../../src/crash-points.js';
+import { until, commandPlan, checkRuns, restartUntilRunEnds, runReleases, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -48,6 +49,43 @@ describe('restart recovery and the sweep', () => {
     expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(outcomesOf(w.agora).plans).toContainEqual({ kind: 'started', runId: `quiet-${sha.slice(0, 12)}` });
     expect(outcomesOf(w.agora).sweeps.flatMap((r) => r.discovered)).toContainEqual({ kind: 'started', runId: `quiet-${sha.slice(0, 12)}` });
+    expect(w.errors).toEqual([]);
+  });
+  it('a process killed after the run ended but before its finish: the next one finishes it (patches pushed, release, gate, agora check), once', async () => {
+    let crashed = false;
+    armCrashPoint('run-ended', 1, () => {
+      crashed = true;
+      void w.agora.kill();
+    });
+    const text = commandPlan('ended', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]);
+    const sha = await w.sim.push(w.fullName, { branch: 'ended', files: { 'plan.json': text }, message: 'Ended plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'ended', base: 'main', title: 'Ended' });
+    const runId = `ended-${sha.slice(0, 12)}`;
+    await until('the app to crash once the run ended', async () => crashed, w);
+    await w.quiesce();
+    // What the crash left: the run's final state is on GitHub, its finish not begun.
+    expect((await checkRuns(w, sha)).get('agora')?.status).not.toBe('completed');
+    expect(w.errors.filter((e) => !e.includes('crashed at run-ended'))).toEqual([]);
+    w.errors.length = 0;
+
+    const fresh = await w.restartApp();
+    await until('the run check to be completed', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
+    await w.quiesce();
+    const checks = await checkRuns(w, sha);
+    for (const name of ['agora', 'agora / one']) expect(checks.get(name)).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Ended plan', expect.stringMatching(/^one: /)]);
+    expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(await runReleases(w, runId)).toHaveLength(1);
+    const drafts = (await w.octokit.paginate(w.octokit.rest.repos.listReleases, { owner: w.owner, repo: w.repo, per_page: 100 })).filter((r) => r.draft);
+    expect(drafts).toEqual([]);
+    const sweeps = outcomesOf(fresh).sweeps;
+    expect(sweeps.flatMap((r) => r.finished)).toEqual([runId]); // finished once, never resumed as running
+    expect(sweeps.flatMap((r) => r.resumed)).toEqual([]);
+    // Later sweeps leave the finished run alone: its lease is given back.
+    const before = sweeps.length;
+    await until('two more sweeps', async () => outcomesOf(fresh).sweeps.length >= before + 2, w);
+    expect(outcomesOf(fresh).sweeps.flatMap((r) => r.finished)).toEqual([runId]);
     expect(w.errors).toEqual([]);
   });
 });
