@@ -48,6 +48,7 @@ export const IMPLEMENTED_OPERATIONS: readonly OperationRef[] = [
   { method: 'post', path: `${R}/releases` },
   { method: 'get', path: `${R}/releases/{release_id}` },
   { method: 'patch', path: `${R}/releases/{release_id}` },
+  { method: 'delete', path: `${R}/releases/{release_id}` },
   { method: 'get', path: `${R}/releases/tags/{tag}` },
   { method: 'get', path: `${R}/releases/{release_id}/assets` },
   { method: 'post', path: `${R}/releases/{release_id}/assets` },

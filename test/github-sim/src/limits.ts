@@ -34,6 +34,12 @@ export interface SimFaults {
    * is recorded and its run created): a client that retries must not start the work twice.
    */
   dispatchErrorAfterEffectRate?: number;
+  /**
+   * Awaited just before an API request is handled (after authentication and limits): another writer acts
+   * at exactly that moment, as a concurrent client would (a replica publishing the same release tag
+   * first). Requests the hook makes pass through it too.
+   */
+  beforeRequest?: (request: { method: string; route: string; params: Readonly<Record<string, string>> }) => void | Promise<void>;
 }
 
 export const SECONDARY_LIMIT_MESSAGE =
@@ -168,6 +174,11 @@ export class FaultInjector {
   dropWebhook(): boolean {
     const rate = this.faults.dropWebhookRate ?? 0;
     return rate > 0 && this.drops.next() < rate;
+  }
+
+  /** Lets the test's other writer act before this request is handled. */
+  async before(request: { method: string; route: string; params: Readonly<Record<string, string>> }): Promise<void> {
+    await this.faults.beforeRequest?.(request);
   }
 
   /** Whether this dispatch, already done, is answered with a 502. */

@@ -175,6 +175,7 @@ async function handleApi(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
     admitted = true;
     const latency = sim.faults.latencyMs();
     if (latency > 0) await sleep(latency);
+    await sim.faults.before({ method, route: route.template, params });
     const injected = sim.faults.serverError();
     if (injected !== null) {
       await readBody(req, sim.limiter.limits.maxBodyBytes).catch(() => undefined);

@@ -166,6 +166,19 @@ export const releaseRoutes: Route[] = [
     handle: async (req, sim) => ({ status: 200, body: releaseJson(findRelease(req, sim), sim.urls) }),
   },
   {
+    // Deletes a release (a draft too, for whoever sees drafts) and its assets; a published release's git tag stays, as on GitHub.
+    method: 'DELETE',
+    template: '/repos/{owner}/{repo}/releases/{release_id}',
+    auth: 'installation',
+    permission: { contents: 'write' },
+    handle: (req, sim) => serially(sim, async () => {
+      const rel = findRelease(req, sim);
+      for (const a of rel.assets) sim.state.assets.delete(a.id);
+      sim.state.releases.delete(rel.id);
+      return { status: 204 };
+    }),
+  },
+  {
     // Edits a release; `draft: false` publishes a draft (tagging its target). A published immutable release
     // keeps its tag and target.
     method: 'PATCH',
