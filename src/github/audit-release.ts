@@ -13,7 +13,7 @@ import type { RunRefs } from '../runs/refs.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
 import type { Octokit } from './octokit.js';
 import { fitCheckText } from './check-text.js';
-import { plainText } from './untrusted-markdown.js';
+import { codeSpan, plainText } from './untrusted-markdown.js';
 import { trailers } from './plan-commit.js';
 import { checkBranch } from '../runs/branch-check.js';
 import { GATE_CHECK_NAME, gateExternalId } from './check-names.js';
@@ -157,7 +157,7 @@ async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome>
   const problem = `the audit bundle of run \`${a.run.runId}\` could not be produced: ${why}`;
   await postGate(a, a.gateSha, a.run.runId, 'failure', {
     title: 'Not audited: the audit could not be produced',
-    summary: [`Run \`${a.run.runId}\` (${a.run.state.status}).`, '', 'Problems:', `- ${problem}`, ...(hint ? ['', `What to do: ${hint}`] : [])].join('\n'),
+    summary: [`Run ${codeSpan(a.run.runId)} (${a.run.state.status}).`, '', 'Problems:', ...problemList([problem]), ...(hint ? ['', `What to do: ${plainText(hint)}`] : [])].join('\n'),
   });
   return { conclusion: 'failure', problems: [problem], releaseUrl: null, assets: [], note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.` };
 }
@@ -177,7 +177,12 @@ async function earlierPublished(a: AuditArgs, rel: Awaited<ReturnType<typeof pub
   return { url: rel.html_url, assets: rel.assets.map((x) => x.name), text: bytes.toString('utf8'), sigstore: sigBytes?.toString('utf8') ?? null };
 }
 
-async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buildAuditBundle>>): Promise<AuditOutcome> {
+/**
+ * Publishes the bundle and posts the gate. `raced`: this finish lost the publish race to another writer
+ * of the same bundle (a replica finishing the same run), whose release holds other bytes for these
+ * assets: this second pass checks the published bytes, as people will download them, and says so.
+ */
+async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buildAuditBundle>>, raced?: string[]): Promise<AuditOutcome> {
   const { runId } = a.run;
   const names = { bundle: `${runId}.audit.json`, sigstore: `${runId}.audit.sigstore.json` };
   const tag = releaseTag(runId, bundle.root);
@@ -217,21 +222,29 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
   });
   const problems: string[] = [];
   let release: { url: string | null; assets: string[] } = earlier ?? { url: null, assets: [] };
+  const notes: string[] = [];
+  if (raced) notes.push(`Another writer published release ${codeSpan(tag)} first; its ${raced.map(codeSpan).join(', ')} ${raced.length === 1 ? 'is' : 'are'} not the bytes this finish made (another signature of the same root), so the gate checks the published bytes.`);
   if (!earlier) {
     const files = [{ name: names.bundle, data: `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n` }];
     if (sig) files.push({ name: names.sigstore, data: `${JSON.stringify(sig.signed.bundle, null, 2)}\n` });
     try {
-      release = await publishRelease(
+      const done = await publishRelease(
         {
           ...a,
           target: a.gateSha,
           title: `Agora run ${runId}`,
+          // A draft of this finish is younger than the run's end (an hour allows for clocks that differ).
+          ...(a.run.state.finishedAt !== undefined ? { draftsSince: a.run.state.finishedAt - 3_600_000 } : {}),
           body: `Audit bundle of agora run \`${runId}\` (${a.run.state.status}), Merkle root \`${bundle.root}\`. Verify with \`agora verify ${names.bundle} --repo .\`.`,
         },
         tag,
         files,
         existing,
       );
+      // Lost to another writer whose release holds other bytes: check theirs, the ones people download.
+      if (done.foreign && done.differs.length > 0 && !raced && existing === null) return publishAudit(a, bundle, done.differs);
+      if (done.differs.length === 0) release = done;
+      else problems.push(`release ${tag} is published without this bundle's ${done.differs.join(', ')} (missing, not fully uploaded, or other bytes); Agora never changes a published release: delete that release to let a Retry or a new run publish its own`);
     } catch (e) {
       // GitHub declined the release for good (e.g. an immutable release of this tag without the bundle): the gate says so.
       if (!(e instanceof ReleaseRefused)) throw e;
@@ -255,7 +268,8 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
   const summary = [
     `Run \`${runId}\` (${a.run.state.status}). Audit bundle root \`${bundle.root}\`, ${bundle.entries.length} entries, claim **${published.report.claim}** (${published.report.guarantee}).`,
     signatureLine(a.signer, sig, signError),
-    release.url ? `Release: ${release.url} — assets ${release.assets.map((n) => `\`${n}\``).join(', ')}.` : 'Release: not published.',
+    release.url ? `Release: ${release.url} — assets ${release.assets.map(codeSpan).join(', ')}.` : 'Release: not published.',
+    ...notes,
     '',
     problems.length === 0 ? `The bundle verifies, and ${branch.people.length ? 'every commit above the ones listed below' : 'every commit after the plan commit'} is an audited patch.` : 'Problems:',
     ...problemList(problems),

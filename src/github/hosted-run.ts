@@ -13,6 +13,7 @@ import { CheckReporter, type ReportedRun } from './check-reporter.js';
 import { runConclusion, runSummary } from './check-text.js';
 import { landPatches } from './land-patches.js';
 import type { RepoContext } from './repo-context.js';
+import { codeSpan, plainText } from './untrusted-markdown.js';
 
 /**
  * One run driven by this process: the driver's loop, the lease kept alive and the run re-read from
@@ -210,9 +211,9 @@ export class HostedRun implements DrivenRun, ReportedRun {
     try {
       await postGate(this.ev, run.state.base, run.runId, 'failure', {
         title: 'Not audited: the run could not be finished',
-        summary: `Run \`${run.runId}\` (${run.state.status}): ${why}`,
+        summary: `Run ${codeSpan(run.runId)} (${run.state.status}): ${plainText(why)}`,
       });
-      await this.checks.completeRunCheck('failure', { title: `Run ${run.runId}: ${run.state.status}, not finished`, summary: runSummary(run.plan, run.state, [why]) });
+      await this.checks.completeRunCheck('failure', { title: `Run ${run.runId}: ${run.state.status}, not finished`, summary: runSummary(run.plan, run.state, [plainText(why)]) });
     } catch (err) {
       this.app.log.warn(`agora: ${run.runId}: ${why}; the checks could not be completed either: ${(err as Error).message}`);
     }

@@ -12,9 +12,12 @@ import type { Octokit } from './octokit.js';
  * a release of its own. Nothing depends on deleting a published release's assets, which GitHub refuses
  * for immutable releases (a repository or organisation setting): the release is created as a draft,
  * its assets uploaded, and only then published. Only a draft's assets are ever deleted (a half-finished
- * upload of an earlier try). A 422 is told apart by its error code: `already_exists` is a concurrent
- * writer (re-read and go on); anything else is GitHub refusing, and becomes a {@link ReleaseRefused}
- * naming GitHub's words, so the gate can say why the bundle is not published.
+ * upload of an earlier try), and nothing is ever added to a published release: when another writer (a
+ * replica finishing the same run) published the tag first, this writer deletes its own draft and reports
+ * which of its files the published release does not hold byte for byte. A 422 is told apart by its error
+ * code: `already_exists` is a concurrent writer (re-read and go on; if that is not enough, the error
+ * propagates and the caller's finish is tried again); anything else is GitHub refusing, and becomes a
+ * {@link ReleaseRefused} naming GitHub's words, so the gate can say why the bundle is not published.
  */
 
 type Client = { octokit: Octokit; owner: string; repo: string };
@@ -29,6 +32,10 @@ export interface PublishedRelease {
   url: string;
   /** The names of the release's assets after publishing. */
   assets: string[];
+  /** True when another writer published the tag (before this one looked, or before it could publish its draft). */
+  foreign: boolean;
+  /** The files given whose bytes the release does not hold (missing, not fully uploaded, or other bytes); empty when it holds them all. */
+  differs: string[];
 }
 
 /** GitHub declined to write the release (immutable, validation, permission): trying again will not help. */
@@ -41,7 +48,7 @@ export class ReleaseRefused extends AgoraError {
     super(
       'release-refused',
       `GitHub refused to write release ${tag}: ${reason}`,
-      'the bundle stays anchored in refs/agora/anchors/<run>; fix what GitHub names (e.g. an immutable release of that tag without the bundle) and press Re-run plan',
+      'the bundle stays anchored in refs/agora/anchors/<run>, and the App does not try this release again (Re-run plan starts a new run, it does not publish this one): fix what GitHub names, then publish the bundle yourself from a clone that fetched refs/agora/* (`agora orch audit <run>` writes it)',
     );
   }
 }
@@ -68,13 +75,21 @@ export async function publishedRelease(c: Client, tag: string): Promise<Release 
 }
 
 /**
- * Publishes `files` as the release `tag` at `target`: a published release of that tag gets the files it
- * lacks (and keeps what it has); otherwise a draft of that tag (an earlier try's, found in the newest
- * releases, or a new one) gets them, then is published. When another writer published the tag first,
- * theirs is the release.
+ * Publishes `files` as the release `tag` at `target`: a draft of that tag (an earlier try's, found by
+ * paging through the releases, or a new one) gets them, then is published. A release of that tag that is
+ * already published (another writer's, or an earlier try's) is never changed: it is returned with the
+ * files it does not hold. When another writer publishes the tag while this one writes its draft, the
+ * draft is deleted and theirs is returned the same way; when another writer found the same draft and
+ * published it with its own files, the release is returned with those that are not ours.
  */
 export async function publishRelease(
-  c: Client & { target: Oid; title: string; body: string },
+  c: Client & {
+    target: Oid;
+    title: string;
+    body: string;
+    /** No earlier try's draft can be older than this (ms since the epoch): the search for it stops at older releases. */
+    draftsSince?: number;
+  },
   tag: string,
   files: ReleaseFile[],
   /** The published release of `tag` as the caller just read it (null: none), to spare a lookup. */
@@ -82,19 +97,27 @@ export async function publishRelease(
 ): Promise<PublishedRelease> {
   try {
     const published = known !== undefined ? known : await publishedRelease(c, tag);
-    if (published) return done(tag, await addFiles(c, published, files, false));
+    if (published) return done(tag, published, true, await lacking(c, published, files));
     const o = { owner: c.owner, repo: c.repo };
-    let draft = (await c.octokit.rest.repos.listReleases({ ...o, per_page: 100 })).data.find((r) => r.draft && r.tag_name === tag);
+    let draft = await findDraft(c, tag, c.draftsSince);
     draft ??= (await c.octokit.rest.repos.createRelease({ ...o, tag_name: tag, target_commitish: c.target, name: c.title, body: c.body, draft: true, prerelease: true, make_latest: 'false' })).data;
-    draft = await addFiles(c, draft, files, true);
+    draft = await addFiles(c, draft, files);
+    const mine = new Map(draft.assets.map((a) => [a.name, a.id]));
     try {
-      return done(tag, (await c.octokit.rest.repos.updateRelease({ ...o, release_id: draft.id, draft: false, make_latest: 'false' })).data);
+      const rel = (await c.octokit.rest.repos.updateRelease({ ...o, release_id: draft.id, draft: false, make_latest: 'false' })).data;
+      // Another writer that found the same draft may have replaced our assets and published it first: any
+      // asset that is not the one we uploaded is compared (downloaded); ours are known without a request.
+      const replaced = files.filter((f) => rel.assets.find((x) => x.name === f.name)?.id !== mine.get(f.name));
+      const differs = replaced.length > 0 ? await lacking(c, rel, replaced) : [];
+      return done(tag, rel, differs.length > 0, differs);
     } catch (e) {
       if (!codes(e).includes('already_exists')) throw e;
-      // Published by another writer of the same bundle meanwhile: theirs stands (our draft stays unseen).
+      // Another writer published this tag meanwhile: theirs stands, ours goes (GitHub never shows it by
+      // tag, and nothing may be added to theirs); what theirs holds is compared with our bytes.
       const theirs = await publishedRelease(c, tag);
       if (!theirs) throw e;
-      return done(tag, await addFiles(c, theirs, files, false));
+      await c.octokit.rest.repos.deleteRelease({ ...o, release_id: draft.id }).catch((err: unknown) => (status(err) === 404 ? undefined : Promise.reject(err)));
+      return done(tag, theirs, true, await lacking(c, theirs, files));
     }
   } catch (e) {
     const reason = refusal(e);
@@ -103,22 +126,46 @@ export async function publishRelease(
   }
 }
 
-function done(tag: string, rel: Release): PublishedRelease {
-  return { tag, url: rel.html_url, assets: rel.assets.map((a) => a.name) };
+function done(tag: string, rel: Release, foreign: boolean, differs: string[]): PublishedRelease {
+  return { tag, url: rel.html_url, assets: rel.assets.map((a) => a.name), foreign, differs };
 }
 
 /**
- * Uploads the files `rel` lacks. On a draft (`replace`), an asset of the same name that does not hold
- * these bytes (a half-finished upload of an earlier try) is deleted first; a published release's assets
- * are never deleted. Returns the release with its assets as uploaded.
+ * An earlier try's draft of `tag`, looked for page by page through the releases, newest first (GitHub
+ * lists drafts only there), down to the first page that ends with a release created before `since`.
  */
-async function addFiles(c: Client, rel: Release, files: ReleaseFile[], replace: boolean): Promise<Release> {
+async function findDraft(c: Client, tag: string, since = -Infinity): Promise<Release | undefined> {
+  const pages = c.octokit.paginate.iterator(c.octokit.rest.repos.listReleases, { owner: c.owner, repo: c.repo, per_page: 100 });
+  for await (const page of pages) {
+    const draft = page.data.find((r) => r.draft && r.tag_name === tag);
+    if (draft) return draft;
+    const last = page.data.at(-1);
+    if (last && Date.parse(last.created_at) < since) return undefined;
+  }
+  return undefined;
+}
+
+/** The names of `files` that `rel` does not hold exactly: no such asset, one not fully uploaded, or other bytes. */
+async function lacking(c: Client, rel: Release, files: ReleaseFile[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of files) {
+    const asset = rel.assets.find((x) => x.name === f.name);
+    if (!asset || (await assetHolds(c, asset, Buffer.from(f.data, 'utf8'))) !== true) out.push(f.name);
+  }
+  return out;
+}
+
+/**
+ * Uploads the files the draft `rel` lacks. An asset of the same name that does not hold these bytes (a
+ * half-finished upload of an earlier try) is deleted first. Returns the draft with its assets as uploaded.
+ */
+async function addFiles(c: Client, rel: Release, files: ReleaseFile[]): Promise<Release> {
   const o = { owner: c.owner, repo: c.repo };
   for (const f of files) {
     const data = Buffer.from(f.data, 'utf8');
     for (let attempt = 1; ; attempt += 1) {
       const old = rel.assets.find((x) => x.name === f.name);
-      if (old && (!replace || (await assetHolds(c, old, data)) === true)) break;
+      if (old && (await assetHolds(c, old, data)) === true) break;
       try {
         if (old) await c.octokit.rest.repos.deleteReleaseAsset({ ...o, asset_id: old.id }).catch((e: unknown) => (status(e) === 404 ? undefined : Promise.reject(e)));
         const up = await c.octokit.rest.repos.uploadReleaseAsset({
@@ -190,13 +237,16 @@ function codes(e: unknown): string[] {
 
 /**
  * GitHub's words when it declined the write for good (a 422 other than a concurrent `already_exists`,
- * or a 403 that is no rate limit), else null (worth another try: 5xx, rate limits, the network).
+ * or a 403 that is no rate limit), else null (worth another try: 5xx, rate limits, the network, a
+ * concurrent writer).
  */
 function refusal(e: unknown): string | null {
   const s = status(e);
   const data = (e as { response?: { data?: { message?: unknown; errors?: unknown } } }).response?.data;
   const message = typeof data?.message === 'string' ? data.message : (e as Error).message;
   if (s === 403 && /rate limit/i.test(message)) return null;
+  // A concurrent writer, not a refusal: the caller's finish is tried again and re-reads what it did.
+  if (s === 422 && codes(e).includes('already_exists')) return null;
   if (s !== 422 && s !== 403) return null;
   const details = Array.isArray(data?.errors)
     ? data.errors.map((x) => {

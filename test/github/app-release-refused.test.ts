@@ -1,20 +1,17 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildAuditBundle } from '../../src/audit/build-bundle.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { finishAudit } from '../../src/github/audit-release.js';
 import { releaseTag } from '../../src/github/run-release.js';
-import { openLocalStore } from '../../src/git/local-store.js';
-import { RunRefs } from '../../src/runs/refs.js';
-import { readRun } from '../../src/runs/state-store.js';
-import { agora, cleanupTempDirs, makeRepo } from '../support/repo.js';
+import { cleanupTempDirs } from '../support/repo.js';
 import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
+import { finishedRun as finishedRunOn } from './finished-run.js';
 
 /**
- * A finish whose release GitHub will not write (issue 13, item 2): the repository has immutable releases
- * on and an immutable release already holds the bundle's tag without the bundle. The gate is completed
- * red, naming GitHub's reason, instead of a finish retried until it gives up. Real parts: a finished
+ * A finish whose release cannot be written (issue 13, item 2): the repository has immutable releases on
+ * and an immutable release already holds the bundle's tag without the bundle. Nothing is added to a
+ * published release; the gate is completed red, naming the release, instead of a finish retried until
+ * it gives up. Real parts: a finished
  * local run and the app's installation client against the GitHub simulator.
  */
 
@@ -24,28 +21,15 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-/**
- * A finished local run of a one-item plan `id`, with its plan commit (where the gate goes) pushed to the
- * world's repository on GitHub (the simulator, immutable releases on).
- */
+/** A finished run on a world whose repository has immutable releases on. */
 async function finishedRun(id: string) {
-  const repo = makeRepo({ 'plan.json': JSON.stringify({ id, queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }] }) });
-  expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
-  const store = await openLocalStore(repo);
-  const refs = new RunRefs();
-  const run = (await readRun(store, refs, `${id}-1`))!;
   const world = (w ??= await startAppWorld());
   world.sim.setImmutableReleases(world.fullName, true);
-  const gateSha = run.state.base;
-  const appClient = (await world.probot.auth()) as typeof world.octokit;
-  const { token } = (await appClient.rest.apps.createInstallationAccessToken({ installation_id: world.installationId })).data;
-  // (Asynchronously: the simulator answers from this process.)
-  await promisify(execFile)('git', ['push', '-q', `${world.sim.gitUrl.replace('http://', `http://x-access-token:${token}@`)}/${world.fullName}.git`, `${gateSha}:refs/heads/${id}`], { cwd: repo });
-  return { w: world, store, refs, run, gateSha };
+  return { w: world, ...(await finishedRunOn(world, id)) };
 }
 
 describe('the audit gate when the release cannot be written', () => {
-  it('is completed red, naming GitHub\'s refusal and the tag, with the bundle still verified', async () => {
+  it('is completed red when the tag is published without the bundle, naming the release, and nothing is added to it', async () => {
     const { w, store, refs, run, gateSha } = await finishedRun('imm');
     const tag = releaseTag('imm-1', (await buildAuditBundle(store, refs, 'imm-1')).root);
     // Someone published the tag first, empty: with immutable releases no asset can be added to it.
@@ -56,9 +40,12 @@ describe('the audit gate when the release cannot be written', () => {
     expect(outcome.releaseUrl).toBeNull();
     const gate = (await checkRuns(w, gateSha)).get('agora / audit') as { status: string; conclusion: string; output: { title: string; summary: string } } | undefined;
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: expect.stringMatching(/^Not audited: /) } });
-    expect(gate!.output.summary).toContain(`GitHub refused to write release ${tag}`);
-    expect(gate!.output.summary).toContain('Cannot upload assets to an immutable release.');
+    expect(gate!.output.summary).toContain(`release ${tag} is published without this bundle's imm-1.audit.json`);
+    expect(gate!.output.summary).toContain('Agora never changes a published release');
     expect(gate!.output.summary).toContain('Release: not published.');
+    const rel = (await w.octokit.rest.repos.getReleaseByTag({ owner: w.owner, repo: w.repo, tag })).data;
+    expect(rel.assets).toEqual([]);
+    expect(w.sim.requests.filter((r) => r.route === '/repos/{owner}/{repo}/releases/{release_id}/assets' && r.method === 'POST')).toEqual([]);
     expect(w.sim.contractViolations).toEqual([]);
   });
 

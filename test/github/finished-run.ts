@@ -1,0 +1,27 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect } from 'vitest';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { readRun } from '../../src/runs/state-store.js';
+import { agora, makeRepo } from '../support/repo.js';
+import type { AppWorld } from './app-world.js';
+
+/**
+ * A finished local run of a one-item plan `id` (run `<id>-1`), with its plan commit (where the gate goes)
+ * pushed to the world's repository on GitHub as branch `id`: what a finish of the App works on, without
+ * the App driving it. Real parts: `agora orch run` in a temp repository, a git push to the simulator.
+ */
+export async function finishedRun(w: AppWorld, id: string) {
+  const repo = makeRepo({ 'plan.json': JSON.stringify({ id, queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }] }) });
+  expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
+  const store = await openLocalStore(repo);
+  const refs = new RunRefs();
+  const run = (await readRun(store, refs, `${id}-1`))!;
+  const gateSha = run.state.base;
+  const appClient = (await w.probot.auth()) as typeof w.octokit;
+  const { token } = (await appClient.rest.apps.createInstallationAccessToken({ installation_id: w.installationId })).data;
+  // (Asynchronously: the simulator answers from this process.)
+  await promisify(execFile)('git', ['push', '-q', `${w.sim.gitUrl.replace('http://', `http://x-access-token:${token}@`)}/${w.fullName}.git`, `${gateSha}:refs/heads/${id}`], { cwd: repo });
+  return { store, refs, run, gateSha };
+}
