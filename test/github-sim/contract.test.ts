@@ -138,6 +138,7 @@ describe('contract tour: every implemented operation answers 2xx and passes the 
     await k.request('GET /repos/{owner}/{repo}/releases/{release_id}/assets', { ...o, release_id: rel.data.id });
     await k.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: (asset.data as { id: number }).id });
     await k.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: (asset.data as { id: number }).id });
+    await k.request('DELETE /repos/{owner}/{repo}/releases/{release_id}', { ...o, release_id: rel.data.id });
     const workflows = await k.request('GET /repos/{owner}/{repo}/actions/workflows', o);
     await k.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: workflows.data.workflows[0]!.id });
     await k.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'agora.yml', ref: 'main' });

@@ -5,6 +5,7 @@
  * release.
  */
 import { permits } from '../auth.js';
+import { paginate } from './apps.js';
 import { HttpError, notFound } from '../http.js';
 import { assetJson, releaseJson } from '../shapes.js';
 import type { Route, RouteRequest } from '../route.js';
@@ -74,9 +75,8 @@ export const releaseRoutes: Route[] = [
     handle: async (req, sim) => {
       const drafts = seesDrafts(req);
       const list = [...sim.state.releases.values()].filter((r) => r.repo === req.repo.fullName && (drafts || !r.draft)).sort((a, b) => b.id - a.id);
-      const perPage = Math.min(100, Number(req.query.get('per_page') ?? 30) || 30);
-      const page = Math.max(1, Number(req.query.get('page') ?? 1) || 1);
-      return { status: 200, body: list.slice((page - 1) * perPage, page * perPage).map((r) => releaseJson(r, sim.urls)) };
+      const { page, headers } = paginate(list, req.query, `${sim.urls.api}/repos/${req.repo.fullName}/releases`);
+      return { status: 200, headers, body: page.map((r) => releaseJson(r, sim.urls)) };
     },
   },
   {
