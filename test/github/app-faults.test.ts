@@ -37,14 +37,17 @@ function appRest(log: RequestLogEntry[]): RequestLogEntry[] {
   return log.filter((r) => r.route !== 'git-http' && (r.actor?.startsWith('app:') || r.actor?.startsWith('installation:')));
 }
 
-/** Every failed request (by `status`) followed later by a success of the same method and path. */
+/**
+ * Every failed request (by `status`), and those never asked again with an answer that is not a server
+ * error: a retry answered 404 (a release not published yet, say) is GitHub answering, and recovered.
+ */
 function retriedToSuccess(log: RequestLogEntry[], failed: (r: RequestLogEntry) => boolean): { failures: RequestLogEntry[]; unrecovered: RequestLogEntry[] } {
   const failures: RequestLogEntry[] = [];
   const unrecovered: RequestLogEntry[] = [];
   log.forEach((r, i) => {
     if (!failed(r)) return;
     failures.push(r);
-    if (!log.slice(i + 1).some((s) => s.method === r.method && s.path === r.path && s.status < 400)) unrecovered.push(r);
+    if (!log.slice(i + 1).some((s) => s.method === r.method && s.path === r.path && s.status < 500)) unrecovered.push(r);
   });
   return { failures, unrecovered };
 }
