@@ -76919,13 +76919,28 @@ import { dirname, join } from "node:path";
 // src/crash-points.ts
 var spec = parse5(process.env.AGORA_CRASH_AT);
 var passes = 0;
+var armed = null;
 function parse5(value) {
   if (!value) return null;
   const colon = value.lastIndexOf(":");
   const n = Number(value.slice(colon + 1));
   return colon > 0 && Number.isInteger(n) && n > 0 ? { point: value.slice(0, colon), n } : null;
 }
+var CrashedAt = class extends Error {
+  constructor(point) {
+    super(`crashed at ${point} (armed by a test)`);
+    this.point = point;
+  }
+  point;
+  name = "CrashedAt";
+};
 function crashPoint(point) {
+  if (armed !== null && armed.point === point && ++armed.passes === armed.n) {
+    const { crash } = armed;
+    armed = null;
+    crash();
+    throw new CrashedAt(point);
+  }
   if (spec === null || spec.point !== point) return;
   passes += 1;
   if (passes === spec.n) process.kill(process.pid, "SIGKILL");
