@@ -55,6 +55,12 @@ function writeQueues(): Bottleneck.Group {
   return new Bottleneck.Group({ id: 'agora-write', maxConcurrent: 1, minTime: 1000, timeout: 120_000 });
 }
 
+/** The write queue's key of an installation's client: its installation id (none for the app's own client). */
+function queueKey(instance: { auth?: { installationId?: unknown } }): { id?: string } {
+  const id = instance.auth?.installationId;
+  return typeof id === 'number' || typeof id === 'string' ? { id: String(id) } : {};
+}
+
 /** Probot's Octokit with the app's throttling and retry settings; pass it as Probot's `Octokit` option. */
 export function agoraOctokit(opts: AgoraOctokitOptions = {}): AgoraOctokitClass {
   const secondaryRetries = opts.secondaryRetries ?? 5;
@@ -66,11 +72,14 @@ export function agoraOctokit(opts: AgoraOctokitOptions = {}): AgoraOctokitClass 
       ? ProbotOctokit
       : (ProbotOctokit.plugin(conditionalRequests(conditional === true ? new ConditionalRequestCache() : (conditional.cache ?? new ConditionalRequestCache(conditional)))) as typeof ProbotOctokit);
   const write = (opts.throttle?.write as Bottleneck.Group | undefined) ?? writeQueues();
-  const Agora = Base.defaults((instance: { throttle?: object; retry?: object }) => ({
+  const Agora = Base.defaults((instance: { throttle?: { id?: unknown }; retry?: object; auth?: { installationId?: unknown } }) => ({
     ...instance,
-    // Probot passes its own (non-retrying) handlers in `instance.throttle`, and the installation's id; ours replace the handlers.
+    // Probot passes its own (non-retrying) handlers in `instance.throttle`; ours replace the handlers. It
+    // passes the installation's id as the queue key only for `app.auth(id)`: the client a webhook's context
+    // gets (octokit-auth-probot) carries the id in `auth` alone, and would share the plugin's `no-id` queue.
     throttle: {
       write,
+      ...queueKey(instance),
       ...instance.throttle,
       ...opts.throttle,
       enabled: true,

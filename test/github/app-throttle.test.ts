@@ -46,6 +46,24 @@ describe('throttling per installation', () => {
     expect(used).toEqual(repos.map((r) => String(r.installationId)).sort());
   });
 
+  it("the client a webhook's context gets (Probot's event auth) writes through its installation's queue too", async () => {
+    const Octokit = agoraOctokit();
+    const probot = new Probot({ appId, privateKey, baseUrl: sim.apiUrl, Octokit, logLevel: 'fatal' });
+    const used: string[] = [];
+    Octokit.writeQueues.on('created', (_limiter, key) => used.push(key));
+    const statuses: number[] = [];
+    probot.on('issues.opened', async (context) => {
+      const r = repos.find((x) => x.installationId === context.payload.installation?.id)!;
+      statuses.push((await context.octokit.rest.checks.create({ owner: r.owner, repo: r.name, name: 'webhook probe', head_sha: r.headSha, status: 'queued' })).status);
+    });
+    for (const [i, r] of repos.entries()) {
+      const payload = { action: 'opened', installation: { id: r.installationId }, repository: { name: r.name, owner: { login: r.owner } }, issue: { number: 1 } };
+      await probot.receive({ id: `probe-${i}`, name: 'issues', payload } as unknown as Parameters<Probot['receive']>[0]);
+    }
+    expect(statuses).toEqual([201, 201]);
+    expect(used.sort()).toEqual(repos.map((r) => String(r.installationId)).sort());
+  });
+
   it('a shared key puts them in one queue (the check above can fail)', async () => {
     expect(await writeFromEach(agoraOctokit({ throttle: { id: 'everyone' } }))).toEqual(['everyone']);
   });
