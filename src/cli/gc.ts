@@ -57,15 +57,15 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
   checkOptions(o);
   const ctx = await openContext(o);
   let remote: RemoteRuns | undefined;
+  const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
   if (o.remote) {
     const url = await remoteUrl(o.remote, ctx.store.gitdir);
-    const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
     if (!token) throw new AgoraError('gc-remote', `pruning ${url} needs a token`, 'set GITHUB_TOKEN to a token that may read and delete refs under refs/agora/ (contents: write)');
     remote = await openRemoteRuns(url, token, ctx.refs.ns);
   }
   try {
     const store = remote?.store ?? ctx.store;
-    const releases = o.bundlesInReleases && remote ? releaseBundles(remote.url, env.GITHUB_TOKEN ?? env.GH_TOKEN ?? '', env) : undefined;
+    const releases = o.bundlesInReleases && remote ? releaseBundles(remote.url, token ?? '', env) : undefined;
     const dir = o.bundleDir ? resolve(process.cwd(), o.bundleDir) : undefined;
     if (dir && !o.dryRun) await mkdir(dir, { recursive: true });
     const keepBundle = async (runId: string): Promise<KeepOutcome> => {
