@@ -101,6 +101,9 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
   const requests = new Map<string, number>();
 
   server.on('request', (req, res) => {
+    // One request per connection: a kept-alive socket the server times out (5 s idle by default) while the
+    // client sends on it is a "socket hang up" in the signer, seen on a busy machine.
+    res.shouldKeepAlive = false;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
