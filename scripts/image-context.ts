@@ -33,7 +33,7 @@ export interface ImageContextOptions {
 export async function prepareImageContext(options: ImageContextOptions): Promise<string> {
   const out = resolve(options.out);
   if (out === ROOT || ROOT.startsWith(`${out}/`)) {
-    throw new AgoraError('image-context-out', `--out ${out} would empty the repository`, 'name a new directory for the build context, e.g. .tmp/image');
+    throw new AgoraError('image-context', `--out ${out} would empty the repository`, 'name a new directory for the build context, e.g. .tmp/image');
   }
   await rm(out, { recursive: true, force: true });
   const app = join(out, 'app');
@@ -58,7 +58,7 @@ function run(cmd: string, args: string[], cwd: string, step: string, hint: strin
     execFile(cmd, args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (!err) return done(String(stdout));
       const said = `${String(stdout)}${String(stderr)}`.trim().split('\n').slice(-20).join('\n');
-      fail(new AgoraError('image-context-step', `${step} failed (${cmd} ${args.join(' ')} in ${cwd}): ${said || err.message}`, hint));
+      fail(new AgoraError('image-context', `${step} failed (${cmd} ${args.join(' ')} in ${cwd}): ${said || err.message}`, hint));
     });
   });
 }
@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<void> {
     const arg = argv[i];
     if (arg === '--out' && argv[i + 1]) out = argv[(i += 1)]!;
     else if (arg === '--host-git') hostGit = true;
-    else throw new AgoraError('image-context-usage', `unknown argument ${arg}`, 'usage: npm run image:context -- [--out DIR] [--host-git]');
+    else throw new AgoraError('image-context', `unknown argument ${arg}`, 'usage: npm run image:context -- [--out DIR] [--host-git]');
   }
   const dir = await prepareImageContext({ out, hostGit });
   process.stdout.write(`${dir}\nbuild it with: docker build -t agora-app ${dir}\n`);

@@ -1,19 +1,40 @@
+import { ERROR_CODES, type ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
+export interface AgoraErrorOptions {
+  /** The CLI's exit status; by default the one `ERROR_CODES` gives the code. */
+  exitCode?: number;
+  /** The error that led to this one, kept for `AGORA_DEBUG` and for callers that look deeper. */
+  cause?: unknown;
+}
+
 /**
  * Errors a user can cause. Each names the input, the problem and the fix; the CLI prints
- * `message` (and `hint`) without a stack trace and exits with `exitCode`.
+ * `message` (and `hint`) without a stack trace and exits with `exitCode`. The code is one of
+ * `ERROR_CODES` (src/error-codes.ts), which docs/errors.md lists.
  */
 export class AgoraError extends Error {
   override readonly name: string = 'AgoraError';
+  readonly exitCode: number;
   constructor(
     /** Stable, machine-readable code, e.g. `plan-invalid`, `run-not-found`. */
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     /** What the user can do about it. */
     readonly hint?: string,
-    readonly exitCode: number = 1,
+    options: AgoraErrorOptions = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.exitCode = options.exitCode ?? ERROR_CODES[code].exitCode;
   }
+}
+
+/** The message of anything thrown: an Error's message, else its text. Replaces `(e as Error).message`. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
+  return String(e);
 }
 
 /** One problem in a user-supplied document, located by JSON path (`$.items[2].depends_on[0]`). */
@@ -25,7 +46,7 @@ export interface Problem {
 export class InvalidInputError extends AgoraError {
   override readonly name: string = 'InvalidInputError';
   constructor(
-    code: string,
+    code: ErrorCode,
     /** What was being read: a file path, `plan.json`, `refs/agora/inbox/x`. */
     readonly source: string,
     readonly problems: Problem[],

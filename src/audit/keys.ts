@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { access, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 
 /**
@@ -156,7 +156,7 @@ export async function loadPrivateKey(pemOrPath: string, options: { cwd?: string;
     if (code === 'ERR_MISSING_PASSPHRASE' || /ENCRYPTED/.test(text)) {
       throw badKey(source, 'is encrypted with a passphrase', `${EXPECTED_PRIVATE}, unencrypted`, 'Decrypt it, e.g. `openssl pkcs8 -in key.pem -out plain.pem` (and keep the result mode 0600).');
     }
-    throw badKey(source, `is not a readable private key (${(error as Error).message})`, EXPECTED_PRIVATE);
+    throw badKey(source, `is not a readable private key (${errorMessage(error)})`, EXPECTED_PRIVATE);
   }
   requireP256(key, source, EXPECTED_PRIVATE);
   const publicKey = createPublicKey(key);
@@ -183,7 +183,7 @@ export async function loadPublicKey(pemOrPath: string, options: { cwd?: string; 
   try {
     key = createPublicKey(text);
   } catch (error) {
-    throw badKey(source, `is not a readable public key (${(error as Error).message})`, EXPECTED_PUBLIC);
+    throw badKey(source, `is not a readable public key (${errorMessage(error)})`, EXPECTED_PUBLIC);
   }
   requireP256(key, source, EXPECTED_PUBLIC);
   return { key, publicKeyPem: key.export({ type: 'spki', format: 'pem' }).toString(), keyId: keyIdOf(key), source };

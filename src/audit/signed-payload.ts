@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { createHash } from 'node:crypto';
 import { findDuplicateKey } from '../json/duplicate-keys.js';
 import { formatJsonPath, type PathSegment } from '../json/path.js';
@@ -37,7 +38,7 @@ function read(text: string): { value: unknown; canonical: string } | string {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return `the signed payload is not JSON (${(error as Error).message})`;
+    return `the signed payload is not JSON (${errorMessage(error)})`;
   }
   const dup = findDuplicateKey(text);
   if (dup) {
@@ -46,7 +47,7 @@ function read(text: string): { value: unknown; canonical: string } | string {
   try {
     return { value, canonical: canonicalJson(value) };
   } catch (error) {
-    return `the signed payload has no canonical form (${(error as Error).message})`;
+    return `the signed payload has no canonical form (${errorMessage(error)})`;
   }
 }
 

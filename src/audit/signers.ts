@@ -126,6 +126,7 @@ function signingFailed(error: unknown, services: Array<[string, string | undefin
     'sign-failed',
     `signing the audit statement failed: ${detail}${causeText}`,
     named.length > 0 ? `Check that ${named.join(', ')} ${named.length === 1 ? 'is' : 'are'} reachable and accept the request.` : undefined,
+    { cause: error },
   );
 }
 

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { findDuplicateKey } from '../json/duplicate-keys.js';
@@ -169,7 +170,7 @@ export function parseStatement(payload: Uint8Array): { ok: true; statement: InTo
   try {
     json = JSON.parse(text);
   } catch (error) {
-    return { ok: false, reason: `DSSE payload is not JSON (${(error as Error).message})` };
+    return { ok: false, reason: `DSSE payload is not JSON (${errorMessage(error)})` };
   }
   const dup = findDuplicateKey(text);
   if (dup) return { ok: false, reason: `DSSE payload repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };

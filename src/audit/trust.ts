@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
 import { z } from 'zod';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 
 /**
  * Explicit trust material for offline verification. A trusted root is always handed in by the caller (a
@@ -99,7 +99,7 @@ export function trustMaterialFromRoot(root: unknown, source = 'trusted root'): T
     // Parsed by @sigstore/verify itself, so the certificates are its own X509Certificate objects.
     return toTrustMaterial(message as unknown as TrustedRootMessage, noKeys);
   } catch (error) {
-    throw new AgoraError('trust-root-invalid', `${source}: a key or certificate in it cannot be parsed (${(error as Error).message})`);
+    throw new AgoraError('trust-root-invalid', `${source}: a key or certificate in it cannot be parsed (${errorMessage(error)})`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { Verifier, toSignedEntity, type TrustMaterial } from '@sigstore/verify';
-import { isAgoraError } from '../errors.js';
+import { isAgoraError, errorMessage } from '../errors.js';
 import { findDuplicateKey } from '../json/duplicate-keys.js';
 import { loadPublicKey } from './keys.js';
 import { payloadDigestMismatch, payloadMismatch } from './signed-payload.js';
@@ -74,7 +74,7 @@ function parseBundle(input: string | Uint8Array | object): { ok: true; bundle: B
     try {
       json = JSON.parse(text);
     } catch (error) {
-      return { ok: false, reason: `the signature bundle is not JSON (${(error as Error).message})` };
+      return { ok: false, reason: `the signature bundle is not JSON (${errorMessage(error)})` };
     }
     const dup = findDuplicateKey(text);
     if (dup) return { ok: false, reason: `the signature bundle repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };
@@ -92,7 +92,7 @@ function parseBundle(input: string | Uint8Array | object): { ok: true; bundle: B
   try {
     return { ok: true, bundle: bundleFromJSON(json) };
   } catch (error) {
-    return { ok: false, reason: `not a valid Sigstore bundle: ${(error as Error).message}` };
+    return { ok: false, reason: `not a valid Sigstore bundle: ${errorMessage(error)}` };
   }
 }
 

@@ -13,7 +13,7 @@ import { REPOSITORY_FULL_NAME } from '../audit/statement.js';
 import { FULL_COMMIT_ID, type VerifyPins } from '../audit/verify/pins.js';
 import { signaturePin, type VerifyOptions } from '../audit/verify/options.js';
 import { verifyBundle } from '../audit/verify/pipeline.js';
-import { AgoraError } from '../errors.js';
+import { AgoraError, type ErrorCode, errorMessage } from '../errors.js';
 import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
 import { readRun } from '../runs/state-store.js';
 import { openContext, type GlobalOptions } from './context.js';
@@ -214,7 +214,7 @@ function parseSigstoreText(text: string, source: string): object {
   try {
     json = JSON.parse(text) as object;
   } catch (error) {
-    throw new AgoraError('sigstore-invalid', `${source}: not JSON (${(error as Error).message})`, hint);
+    throw new AgoraError('sigstore-invalid', `${source}: not JSON (${errorMessage(error)})`, hint);
   }
   const dup = findDuplicateKey(text);
   if (dup) throw new DuplicateKeyError('sigstore-invalid', source, dup, `a Sigstore bundle never repeats a key: this one was edited; ${hint}`);
@@ -281,19 +281,19 @@ function summaryLine(bundle: AuditBundle, report: AuditReport): string {
   return `run ${bundle.runId} (${bundle.state}${report.terminal ? '' : ', not terminal'}): ${verdict}`;
 }
 
-async function readText(path: string, what: string, code: string): Promise<string> {
+async function readText(path: string, what: string, code: ErrorCode): Promise<string> {
   const text = await readOptionalText(path, what, code, false);
   return text as string;
 }
 
 /** The file's text; null when `optional` and it does not exist; anything else unreadable → AgoraError `code`. */
-async function readOptionalText(path: string, what: string, code: string, optional: boolean): Promise<string | null> {
+async function readOptionalText(path: string, what: string, code: ErrorCode, optional: boolean): Promise<string | null> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
     const errno = (error as NodeJS.ErrnoException).code;
     if (optional && errno === 'ENOENT') return null;
-    throw new AgoraError(code, `${path}: cannot read the ${what} (${errno === 'ENOENT' ? 'no such file' : (error as Error).message})`, 'check the path');
+    throw new AgoraError(code, `${path}: cannot read the ${what} (${errno === 'ENOENT' ? 'no such file' : errorMessage(error)})`, 'check the path');
   }
 }
 
@@ -304,7 +304,7 @@ async function readTrustedRoot(file: string): Promise<unknown> {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new AgoraError('trust-root-invalid', `${path}: not JSON (${(error as Error).message})`, 'pass a trusted_root.json');
+    throw new AgoraError('trust-root-invalid', `${path}: not JSON (${errorMessage(error)})`, 'pass a trusted_root.json');
   }
   trustMaterialFromRoot(json, path); // throws AgoraError trust-root-invalid naming the file
   return json;
@@ -351,7 +351,7 @@ export function registerAuditCommands(program: Command, orch: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (file: string, o: VerifyVerbOptions) => {
       const code = await verifyVerb(file, o, stdio);
-      if (code !== 0) throw new AgoraError('verify-failed', `${file}: verification failed`, 'each FAIL line above names what broke', code);
+      if (code !== 0) throw new AgoraError('verify-failed', `${file}: verification failed`, 'each FAIL line above names what broke', { exitCode: code });
     });
 
   const keys = program.command('keys').description('signing keys for audit bundles');

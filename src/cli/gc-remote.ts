@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
 import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import type { Oid } from '../git/types.js';
@@ -64,7 +64,7 @@ export async function openRemoteRuns(url: string, token: string, ns: string): Pr
   } catch (e) {
     await close();
     if (e instanceof AgoraError && !(e instanceof GitCommandError)) throw e;
-    throw new AgoraError('gc-remote', `fetching ${ns}* from ${url} failed: ${(e as Error).message}`, 'check the URL and that GITHUB_TOKEN may read the repository');
+    throw new AgoraError('gc-remote', `fetching ${ns}* from ${url} failed: ${errorMessage(e)}`, 'check the URL and that GITHUB_TOKEN may read the repository');
   }
 }
 

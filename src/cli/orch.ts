@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import logUpdate from 'log-update';
 import { checkConfiguredSecrets } from '../config/secrets.js';
 import type { Transition } from '../engine/types.js';
-import { AgoraError, InvalidInputError } from '../errors.js';
+import { AgoraError, InvalidInputError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
 import type { Oid } from '../git/types.js';
 import { parsePlanText } from '../plan/parse.js';
@@ -43,8 +43,9 @@ export async function readPlanFile(file: string, ctx: CliContext): Promise<{ tex
     const code = (e as NodeJS.ErrnoException).code;
     throw new AgoraError(
       'plan-not-found',
-      `cannot read plan ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      `cannot read plan ${file}: ${code === 'ENOENT' ? 'no such file' : errorMessage(e)}`,
       'pass the path of a plan.json',
+      { cause: e },
     );
   }
   const plan = assertValidPlan(parsePlanText(text, file), ctx.config, file);
@@ -195,7 +196,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
   }
   const final = await readRun(ctx.store, ctx.refs, runId);
   if (!final) throw new Error(`run ${runId} vanished`);
-  if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``, 130);
+  if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``);
   return final;
 }
 
@@ -245,7 +246,7 @@ async function applyIntegration(ctx: CliContext, run: StoredRun, io: Output): Pr
     await runGit(['merge', '--ff-only', '--quiet', run.state.integrationHead], { cwd });
   } catch (e) {
     if (!(e instanceof GitCommandError)) throw e;
-    throw new AgoraError('apply-failed', `git merge --ff-only failed: ${e.stderr.trim() || e.message}`, 'commit or stash local changes, then retry');
+    throw new AgoraError('apply-failed', `git merge --ff-only failed: ${e.stderr.trim() || e.message}`, 'commit or stash local changes, then retry', { cause: e });
   }
   io.err(`  applied: HEAD is now ${run.state.integrationHead.slice(0, 12)}`);
 }

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { isAgoraError } from '../errors.js';
+import { errorMessage, isAgoraError } from '../errors.js';
 import { registerAppCommand } from '../github/command.js';
 import { registerAuditCommands } from './audit.js';
 import { gcVerb } from './gc.js';
@@ -113,12 +113,17 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isAgoraError(e)) {
       process.stderr.write(`agora: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      if (process.env.AGORA_DEBUG && e.cause !== undefined) process.stderr.write(`caused by: ${stackOf(e.cause)}\n`);
       return e.exitCode;
     }
     process.stderr.write(
-      `agora: internal error: ${(e as Error).message}\n` +
-        (process.env.AGORA_DEBUG ? `${(e as Error).stack}\n` : 'set AGORA_DEBUG=1 for the stack trace; this is a bug, please report it\n'),
+      `agora: internal error: ${errorMessage(e)}\n` +
+        (process.env.AGORA_DEBUG ? `${stackOf(e)}\n` : 'set AGORA_DEBUG=1 for the stack trace; this is a bug, please report it\n'),
     );
     return 70;
   }
+}
+
+function stackOf(e: unknown): string {
+  return e instanceof Error && e.stack ? e.stack : errorMessage(e);
 }

@@ -94,6 +94,7 @@ async function importFresh(file: string, version: string): Promise<Record<string
       'config-load-failed',
       `loading the config ${file} failed: ${message}`,
       `fix the error in ${file} (it must be an ES module that exports \`orch\`); \`node ${file}\` shows it in full`,
+      { cause: error },
     );
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { OrchConfig } from '../config/types.js';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { createLocalTarget } from './local-target.js';
 import type { WorkerTarget } from './types.js';
 
@@ -85,8 +85,9 @@ export async function createTargets(opts: CreateTargetsOptions): Promise<Record<
       if (wanted) {
         throw new AgoraError(
           'docker-unavailable',
-          `cannot set up the docker target (DOCKER_HOST=${dockerHost ?? 'unset: unix:///var/run/docker.sock'}): ${(e as Error).message}`,
+          `cannot set up the docker target (DOCKER_HOST=${dockerHost ?? 'unset: unix:///var/run/docker.sock'}): ${errorMessage(e)}`,
           'set DOCKER_HOST to a reachable Docker-compatible engine (unix:///path/to/docker.sock, tcp://host:2376, ssh://user@host), or run the subagents and command items on target local',
+          { cause: e },
         );
       }
     }

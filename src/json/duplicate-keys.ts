@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, type ErrorCode } from '../errors.js';
 import { formatJsonPath, lineColumn, type PathSegment } from './path.js';
 
 /**
@@ -111,7 +111,7 @@ export function describeDuplicateKey(d: DuplicateKey): string {
 export class DuplicateKeyError extends InvalidInputError {
   override readonly name: string = 'DuplicateKeyError';
   constructor(
-    code: string,
+    code: ErrorCode,
     source: string,
     readonly duplicate: DuplicateKey,
     hint: string,

@@ -1,4 +1,5 @@
-import { AgoraError } from '../errors.js';
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { TERMINAL_ITEM_STATUSES } from '../engine/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
@@ -61,7 +62,7 @@ export async function readAnchor(store: GitStore, refs: RunRefs, runId: string):
     }
     return { commit, record: { runId: json.runId, root: json.root, entries: json.entries, stateCommit: json.stateCommit } };
   } catch (error) {
-    return { commit, record: null, problem: `anchor commit ${commit} cannot be read: ${(error as Error).message}` };
+    return { commit, record: null, problem: `anchor commit ${commit} cannot be read: ${errorMessage(error)}` };
   }
 }
 
@@ -87,7 +88,7 @@ export async function anchorRun(store: GitStore, refs: RunRefs, runId: string, r
   }
   const record: AnchorFile = { runId, root, entries: hashes.length, stateCommit: run.head };
   const ref = refs.anchor(runId);
-  for (let tries = 0; tries < 10; tries += 1) {
+  return retryOnConflict(ref, 10, async (): Promise<AnchorOutcome | typeof LOST_RACE> => {
     const existing = await readAnchor(store, refs, runId);
     if (existing?.record && existing.record.root === root && existing.record.runId === runId) return { status: 'unchanged', commit: existing.commit };
     if (existing) {
@@ -101,11 +102,9 @@ export async function anchorRun(store: GitStore, refs: RunRefs, runId: string, r
       }
     }
     const commit = await writeAnchorCommit(store, record, existing?.commit ?? null, now);
-    if (await store.casRef(ref, commit, existing?.commit ?? null)) {
-      return existing ? { status: 'extended', commit, previous: existing.commit } : { status: 'created', commit };
-    }
-  }
-  throw new AgoraError('anchor-busy', `could not move ${ref}: it keeps changing`, 'retry the audit');
+    if (!(await store.casRef(ref, commit, existing?.commit ?? null))) return LOST_RACE;
+    return existing ? { status: 'extended', commit, previous: existing.commit } : { status: 'created', commit };
+  }, 'run the audit again');
 }
 
 /** Why `next` does not legitimately extend `existing` (a prefix of the same log, an earlier commit of the chain). */

@@ -1,3 +1,4 @@
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import type { GitStore } from '../git/types.js';
 import type { RunRefs } from './refs.js';
 import { recordRequest } from './requests.js';
@@ -19,14 +20,13 @@ export async function cancelRun(
   reason: string,
   clock: () => number,
 ): Promise<CancelOutcome> {
-  for (let tries = 0; tries < 50; tries += 1) {
+  return retryOnConflict(`run ${runId} (between its inbox and its state)`, 50, async (): Promise<CancelOutcome | typeof LOST_RACE> => {
     const outcome = await recordRequest(store, refs, runId, { type: 'cancel-run', reason }, clock);
     if (outcome.kind === 'recorded') return { kind: 'cancelled', runningStopped: outcome.stopped };
     if (outcome.kind === 'no-change') return { kind: 'already-terminal', status: outcome.run.state.status };
     const inbox = await store.resolveRef(refs.inbox(runId));
     if (!inbox) return { kind: 'not-found' };
     if (await store.deleteRef(refs.inbox(runId), inbox)) return { kind: 'withdrawn' };
-    // Accepted meanwhile: cancel the run instead.
-  }
-  throw new Error(`could not cancel ${runId}: it kept changing between inbox and run`);
+    return LOST_RACE; // accepted meanwhile: cancel the run instead
+  });
 }

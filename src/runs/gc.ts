@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { idProblem } from '../plan/ids.js';
 import { archiveAnchors } from './anchor-archive.js';
@@ -58,7 +59,7 @@ export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOpt
       const skip = await pruneRun(store, refs, opts, runId, ref, oid, report);
       if (skip) report.skipped.push({ runId, why: skip });
     } catch (e) {
-      report.skipped.push({ runId, why: `could not be pruned: ${(e as Error).message}` });
+      report.skipped.push({ runId, why: `could not be pruned: ${errorMessage(e)}` });
     }
   }
   const orphans = await orphanedAnchors(store, refs);

@@ -1,8 +1,9 @@
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { archivedRuns } from './anchor-archive.js';
 import type { OrchConfig } from '../config/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
-import { AgoraError, type Problem } from '../errors.js';
+import { AgoraError, type Problem, errorMessage } from '../errors.js';
 import { parsePlanText } from '../plan/parse.js';
 import { validatePlan } from '../plan/validate.js';
 import type { RunRefs } from './refs.js';
@@ -30,7 +31,7 @@ export async function submitPlan(
   const who = agoraIdentity(args.now);
   const planBlob = await store.writeBlob(args.planText);
   const tree = await store.writeTree([{ mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' }]);
-  for (let tries = 0; tries < 100; tries += 1) {
+  return retryOnConflict(`the run ids of plan ${args.planId}`, 100, async (): Promise<Submission | typeof LOST_RACE> => {
     const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
     const inboxCommit = await store.writeCommit({
       tree,
@@ -44,8 +45,8 @@ export async function submitPlan(
       // Lost a race with an earlier submission that was accepted meanwhile: withdraw and take the next number.
       await store.deleteRef(refs.inbox(runId), inboxCommit);
     }
-  }
-  throw new AgoraError('submit-contended', `could not allocate a run id for plan ${args.planId} after 100 tries`);
+    return LOST_RACE;
+  });
 }
 
 /**
@@ -116,7 +117,7 @@ async function acceptOne(
       if (!validated.ok) problems.push(...validated.problems);
     } catch (e) {
       const p = (e as { problems?: Problem[] }).problems;
-      problems.push(...(p ?? [{ path: '$', message: (e as Error).message }]));
+      problems.push(...(p ?? [{ path: '$', message: errorMessage(e) }]));
     }
   }
   if (problems.length > 0 || !validated?.ok || !base) {

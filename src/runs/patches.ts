@@ -1,3 +1,4 @@
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import type { TreeChange } from '../git/tree-diff.js';
 import { commitChanges } from '../git/tree-diff.js';
 import { applyTreeChanges } from '../git/tree-edit.js';
@@ -96,12 +97,11 @@ export async function integratePatch(
 
 /** Moves `ref` to `oid` whatever it pointed at (a derived ref: the state commit is the source of truth). */
 export async function pointRef(store: GitStore, ref: string, oid: Oid): Promise<void> {
-  for (let tries = 0; tries < 20; tries += 1) {
+  await retryOnConflict(ref, 20, async () => {
     const current = await store.resolveRef(ref);
-    if (current === oid) return;
-    if (await store.casRef(ref, oid, current)) return;
-  }
-  throw new Error(`could not move ${ref} to ${oid}: it keeps changing`);
+    if (current === oid || (await store.casRef(ref, oid, current))) return undefined;
+    return LOST_RACE;
+  });
 }
 
 function scopeReason(locks: readonly string[], offending: readonly string[]): string {

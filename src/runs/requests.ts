@@ -1,3 +1,4 @@
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { appendEntries } from '../log/entry.js';
 import { step } from '../engine/step.js';
 import type { RunEvent, Transition } from '../engine/types.js';
@@ -24,7 +25,7 @@ export async function recordRequest(
   event: RunEvent,
   clock: () => number,
 ): Promise<RequestOutcome> {
-  for (let tries = 0; tries < 50; tries += 1) {
+  return retryOnConflict(`the state of run ${runId}`, 50, async (): Promise<RequestOutcome | typeof LOST_RACE> => {
     const run = await readRun(store, refs, runId);
     if (!run) return { kind: 'not-found' };
     const now = clock();
@@ -39,7 +40,7 @@ export async function recordRequest(
       transitions: r.transitions,
       now,
     });
-    if (next) return { kind: 'recorded', run: next, transitions: r.transitions, stopped: r.actions.filter((a) => a.type === 'stop').length };
-  }
-  throw new Error(`could not update ${runId}: its state kept changing (50 conflicts in a row)`);
+    if (!next) return LOST_RACE;
+    return { kind: 'recorded', run: next, transitions: r.transitions, stopped: r.actions.filter((a) => a.type === 'stop').length };
+  });
 }

@@ -1,3 +1,4 @@
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../audit/atomic-write.js';
@@ -27,7 +28,7 @@ export function serveLockPath(gitdir: string): string {
 export async function acquireServeLock(gitdir: string, now: number): Promise<ServeLock> {
   const path = serveLockPath(gitdir);
   await mkdir(dirname(path), { recursive: true });
-  for (let tries = 0; tries < 5; tries += 1) {
+  return retryOnConflict(path, 5, async (): Promise<ServeLock | typeof LOST_RACE> => {
     try {
       // Created whole (a hard link of a written temporary file): never seen empty, even after a crash.
       const me: Holder = { ...selfIdentity(), startedAt: new Date(now).toISOString() };
@@ -59,8 +60,8 @@ export async function acquireServeLock(gitdir: string, now: number): Promise<Ser
     }
     // Stale: its process is gone (or the file is unreadable). Remove it only if it is still that file.
     if ((await readHolderText(path)).text === text) await unlink(path).catch(() => {});
-  }
-  throw new AgoraError('serve-lock', `could not take ${path}`, 'another server keeps taking it; try again');
+    return LOST_RACE;
+  }, 'another server keeps taking it; try again');
 }
 
 /** The pid of a live local serve holding the lock, if any. */

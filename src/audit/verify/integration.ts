@@ -1,3 +1,4 @@
+import { errorMessage } from '../../errors.js';
 import { diffTrees, type TreeChange } from '../../git/tree-diff.js';
 import type { GitStore, Oid, TreeEntry } from '../../git/types.js';
 import { patchCommitOf } from '../../log/result-ref.js';
@@ -45,7 +46,7 @@ export async function checkPatches(bundle: AuditBundle, replay: ReplayResult, st
     try {
       diff = await diffTrees(store, parent ? (await store.readCommit(parent)).tree : null, patch.tree);
     } catch (error) {
-      f.add('patch-missing', `item ${id}: patch ${commit} cannot be read: ${(error as Error).message}`, { item: id });
+      f.add('patch-missing', `item ${id}: patch ${commit} cannot be read: ${errorMessage(error)}`, { item: id });
       changes.push(null);
       continue;
     }
@@ -94,7 +95,7 @@ async function checkIntegration(
       chain.unshift(parent);
     }
   } catch (error) {
-    f.add('integration', `the integration chain from ${bundle.integrationHead} cannot be read: ${(error as Error).message}`);
+    f.add('integration', `the integration chain from ${bundle.integrationHead} cannot be read: ${errorMessage(error)}`);
     return;
   }
   if (chain[0] !== bundle.base) {

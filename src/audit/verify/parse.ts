@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { AgoraError } from '../../errors.js';
+import { AgoraError, errorMessage } from '../../errors.js';
 import { DuplicateKeyError, findDuplicateKey } from '../../json/duplicate-keys.js';
 import bundleSchema from '../bundle-schema.json' with { type: 'json' };
 import { ACCEPTED_FORMATS, AUDIT_FORMAT, AUDIT_FORMAT_VERSION, type AuditBundle } from '../bundle.js';
@@ -39,7 +39,7 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new AgoraError('bundle-invalid', `${source}: not JSON (${(error as Error).message})`, 'pass the file `agora orch audit <run> --out FILE` wrote');
+    throw new AgoraError('bundle-invalid', `${source}: not JSON (${errorMessage(error)})`, 'pass the file `agora orch audit <run> --out FILE` wrote');
   }
   const dup = findDuplicateKey(text);
   if (dup) {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../errors.js';
 import type { GitStore, Oid } from '../../git/types.js';
 import type { AuditEntry } from '../../log/entry.js';
 import { findDuplicateKey } from '../../json/duplicate-keys.js';
@@ -46,7 +47,7 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
   try {
     chain = await readRunChain(store, head);
   } catch (error) {
-    f.add('chain', `the run's state chain from ${head} cannot be read: ${(error as Error).message}`);
+    f.add('chain', `the run's state chain from ${head} cannot be read: ${errorMessage(error)}`);
     return;
   }
   if (chain.entries.length !== entries.length) {
@@ -80,7 +81,7 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
       if (!sameSet(p.resourceLocks, item.locks)) f.add('plan-digest', `item ${item.id}: the bundle's locks differ from the plan's`, { item: item.id });
     }
   } catch (error) {
-    f.add('plan-digest', `the run's first state commit ${first} holds no readable plan: ${(error as Error).message}`);
+    f.add('plan-digest', `the run's first state commit ${first} holds no readable plan: ${errorMessage(error)}`);
   }
   try {
     const state = (await readRunAt(store, bundle.runId, head)).state;
@@ -96,7 +97,7 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
       }
     }
   } catch (error) {
-    f.add('state', `the run state at ${head} cannot be read: ${(error as Error).message}`);
+    f.add('state', `the run state at ${head} cannot be read: ${errorMessage(error)}`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../errors.js';
 import { auditStatement, type AuditBundle } from '../bundle.js';
 import type { InTotoStatement } from '../statement.js';
 import type { Failures } from './failures.js';
@@ -12,7 +13,7 @@ export function expectedStatement(bundle: AuditBundle, f: Failures): InTotoState
   try {
     return auditStatement(bundle);
   } catch (error) {
-    f.add('signature', `the bundle's statement cannot be built: ${(error as Error).message}`);
+    f.add('signature', `the bundle's statement cannot be built: ${errorMessage(error)}`);
     return null;
   }
 }
