@@ -51,3 +51,9 @@ export function pathInside(dir: string, parts: string | readonly string[], what:
   }
   return path;
 }
+
+/** Whether `path` is `dir` or lies below it (by the paths' text, after resolving both). */
+export function isWithin(path: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return !isAbsolute(rel) && rel.split(sep)[0] !== '..';
+}

@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { isWithin } from '../path-inside.js';
+import { findConfigFile } from '../config/find.js';
 import { loadConfig } from '../config/load.js';
 import type { OrchConfig } from '../config/types.js';
 import { AgoraError } from '../errors.js';
 import { createTargets as createWorkerTargets, targetScope } from '../executors/targets.js';
 import type { WorkerTarget } from '../executors/types.js';
+import { discoverRepository } from '../git/discover.js';
 import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import type { AttemptContext } from '../runs/attempt.js';
 import { RunRefs } from '../runs/refs.js';
@@ -24,15 +27,54 @@ export interface GlobalOptions {
   config?: string;
 }
 
-export async function openContext(opts: GlobalOptions): Promise<CliContext> {
+/**
+ * Opens the repository and the config a command means. The repository: `--repo`, else the one git would
+ * find from the working directory (`GIT_DIR`, or the nearest enclosing repository). The config:
+ * `--config`, else the nearest `agora.config.mjs` from the plan's directory (when the command has a plan
+ * inside the repository) or the working directory, upward to the repository's root and never past it.
+ */
+export async function openContext(opts: GlobalOptions, planFile?: string): Promise<CliContext> {
   const cwd = process.cwd();
-  const repoDir = resolve(cwd, opts.repo ?? '.');
-  if (!existsSync(repoDir)) {
-    throw new AgoraError('repo-not-found', `--repo ${repoDir} does not exist`, 'pass the path of a git repository');
-  }
-  const store = await openLocalStore(repoDir);
-  const config = await loadConfig({ ...(opts.config ? { file: resolve(cwd, opts.config) } : {}), cwd });
+  const store = await openLocalStore(await repositoryDir(opts, cwd));
+  const config = await loadConfig(await configChoice(opts, cwd, planFile, store.dir ?? store.gitdir));
   return { store, config, refs: new RunRefs(config.refNamespace), scratchDir: join(store.gitdir, 'agora') };
+}
+
+/**
+ * The config alone, for commands that need no repository (`validate`): found from the plan's directory
+ * upward to the enclosing repository's root, or in the plan's directory when it is in none. Says which.
+ */
+export async function openConfigFor(opts: GlobalOptions, planFile: string): Promise<{ config: OrchConfig; file: string | null }> {
+  const cwd = process.cwd();
+  const planDir = dirname(resolve(cwd, planFile));
+  const repo = opts.repo ? await repositoryDir(opts, cwd) : await discoverRepository(planDir);
+  const choice = await configChoice(opts, cwd, planFile, repo);
+  return { config: await loadConfig(choice), file: choice.file ?? null };
+}
+
+async function repositoryDir(opts: GlobalOptions, cwd: string): Promise<string> {
+  if (opts.repo !== undefined) {
+    const repoDir = resolve(cwd, opts.repo);
+    if (!existsSync(repoDir)) throw new AgoraError('repo-not-found', `--repo ${repoDir} does not exist`, 'pass the path of a git repository');
+    return repoDir;
+  }
+  const found = await discoverRepository(cwd);
+  if (found === null) {
+    throw new AgoraError(
+      'repo-not-found',
+      `${cwd} is not a git repository, and neither is any directory above it`,
+      'run agora inside a git repository, or pass --repo DIR (`git init` makes one)',
+    );
+  }
+  return found;
+}
+
+async function configChoice(opts: GlobalOptions, cwd: string, planFile: string | undefined, top: string | null): Promise<{ file?: string; cwd: string }> {
+  if (opts.config) return { file: resolve(cwd, opts.config), cwd };
+  const planDir = planFile === undefined ? null : dirname(resolve(cwd, planFile));
+  const start = planDir !== null && (top === null || isWithin(planDir, top)) ? planDir : cwd;
+  const file = await findConfigFile(start, top);
+  return file === null ? { cwd } : { file, cwd };
 }
 
 /**

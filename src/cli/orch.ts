@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import logUpdate from 'log-update';
 import { checkConfiguredSecrets } from '../config/secrets.js';
+import type { OrchConfig } from '../config/types.js';
 import type { Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
@@ -16,7 +17,7 @@ import { readRejection, submitPlan } from '../runs/inbox.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
-import { attemptContext, createTargets, openContext, type CliContext, type GlobalOptions } from './context.js';
+import { attemptContext, createTargets, openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
 import { statusView, table, watchLine } from './render.js';
 
 /** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
@@ -34,7 +35,7 @@ export const stdio: Output = {
   tty: Boolean(process.stdout.isTTY),
 };
 
-export async function readPlanFile(file: string, ctx: CliContext): Promise<{ text: string; plan: Plan }> {
+export async function readPlanFile(file: string, config: OrchConfig): Promise<{ text: string; plan: Plan }> {
   const path = resolve(process.cwd(), file);
   let text: string;
   try {
@@ -48,14 +49,15 @@ export async function readPlanFile(file: string, ctx: CliContext): Promise<{ tex
       { cause: e },
     );
   }
-  const plan = assertValidPlan(parsePlanText(text, file), ctx.config, file);
+  const plan = assertValidPlan(parsePlanText(text, file), config, file);
   return { text, plan };
 }
 
 export async function validateVerb(file: string, g: GlobalOptions, io: Output): Promise<number> {
-  const ctx = await openContext(g);
-  const { plan } = await readPlanFile(file, ctx);
+  const { config, file: configFile } = await openConfigFor(g, file);
+  const { plan } = await readPlanFile(file, config);
   const edges = plan.items.reduce((n, i) => n + i.depends_on.length, 0);
+  io.err(`config: ${configFile ?? 'built-in defaults (no agora.config.mjs beside the plan, nor above it inside its repository)'}`);
   io.out(`${file}: valid — ${plan.items.length} items, ${edges} dependencies, queue "${plan.queue}"`);
   return 0;
 }
@@ -65,14 +67,14 @@ export async function submitVerb(
   opts: GlobalOptions & { base?: string; queue?: string },
   io: Output,
 ): Promise<string> {
-  const ctx = await openContext(opts);
+  const ctx = await openContext(opts, file);
   const runId = await submit(ctx, file, opts);
   io.out(runId);
   return runId;
 }
 
 async function submit(ctx: CliContext, file: string, opts: { base?: string; queue?: string }): Promise<string> {
-  let { text, plan } = await readPlanFile(file, ctx);
+  let { text, plan } = await readPlanFile(file, ctx.config);
   if (opts.queue && opts.queue !== plan.queue) {
     plan = { ...plan, queue: opts.queue };
     text = `${JSON.stringify(plan, null, 2)}\n`;
@@ -143,7 +145,7 @@ export async function runVerb(
   opts: GlobalOptions & { apply?: boolean; base?: string; queue?: string; pollMs?: number },
   io: Output,
 ): Promise<number> {
-  const ctx = await openContext(opts);
+  const ctx = await openContext(opts, file);
   checkConfiguredSecrets(ctx.config, process.env); // before the plan is submitted
   const runId = await submit(ctx, file, opts);
   const holder = await serveLockHolder(ctx.store.gitdir);

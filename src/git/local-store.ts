@@ -3,6 +3,7 @@
  * isomorphic-git (always with one shared `cache` per store), refs by git's own lockfile protocol
  * (src/git/ref-lock.ts) so that the `git` CLI and Agora can share the repository safely.
  */
+import { looksLikeGitdir } from './discover.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import git, { type PromiseFsClient } from 'isomorphic-git';
@@ -252,12 +253,6 @@ export async function openLocalStore(dir: string, options: RefLockOptions = {}):
   throw new AgoraError('repo-not-found', `${root} is not a git repository`, `run \`git init\` there or pass --repo DIR`);
 }
 
-async function looksLikeGitdir(path: string): Promise<boolean> {
-  const [head, objects, refs] = await Promise.all(
-    ['HEAD', 'objects', 'refs'].map((name) => stat(join(path, name)).catch(() => null)),
-  );
-  return Boolean(head?.isFile() && objects?.isDirectory() && refs?.isDirectory());
-}
 
 /** Refuses repositories whose object format or ref storage this adapter cannot handle. */
 async function assertSupported(gitdir: string): Promise<void> {

@@ -1,0 +1,77 @@
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
+
+afterAll(cleanupTempDirs);
+
+const EXAMPLE = join(ROOT, 'examples', 'offload-fanout');
+/** A config that must never be loaded: importing it fails the command with this text. */
+const POISONED_CONFIG = "throw new Error('this config must not be loaded');\n";
+
+describe('finding the repository as git does', () => {
+  it('works from a subdirectory of the work tree', async () => {
+    const repo = makeRepo({ 'src/deep/file.txt': 'x\n' });
+    const r = await agora(join(repo, 'src', 'deep'), ['orch', 'status']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('honours GIT_DIR from outside the repository', async () => {
+    const repo = makeRepo({});
+    const r = await agora(tempDir(), ['orch', 'status'], { GIT_DIR: join(repo, '.git') });
+    expect(r.code).toBe(0);
+  });
+
+  it('does not walk into a directory GIT_CEILING_DIRECTORIES names', async () => {
+    const repo = makeRepo({ 'sub/file.txt': 'x\n' });
+    const r = await agora(join(repo, 'sub'), ['orch', 'status'], { GIT_CEILING_DIRECTORIES: repo });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${join(repo, 'sub')} is not a git repository, and neither is any directory above it`);
+  });
+});
+
+describe('validate finds the config beside the plan', () => {
+  it("validates the example's own plan inside its folder, with no repository at all, and says which config it used", async () => {
+    const dir = tempDir();
+    cpSync(EXAMPLE, dir, { recursive: true });
+    const r = await agora(dir, ['orch', 'validate', 'plan.json']);
+    expect(r.stdout).toContain('plan.json: valid — 4 items');
+    expect(r.stderr).toBe(`config: ${join(dir, 'agora.config.mjs')}\n`);
+    expect(r.code).toBe(0);
+  });
+
+  it("from the repository's root, checks a plan in a subfolder against the config beside it, not the root's", async () => {
+    const repo = makeRepo({ 'agora.config.mjs': 'export const orch = {};\n' });
+    cpSync(EXAMPLE, join(repo, 'examples', 'fanout'), { recursive: true });
+    const r = await agora(repo, ['orch', 'validate', 'examples/fanout/plan.json']);
+    expect(r.stderr).toBe(`config: ${join(repo, 'examples', 'fanout', 'agora.config.mjs')}\n`);
+    expect(r.code).toBe(0);
+  });
+
+  it("looks upward to the repository's root and never past it (a config is code)", async () => {
+    const outer = tempDir();
+    writeFileSync(join(outer, 'agora.config.mjs'), POISONED_CONFIG);
+    const repo = join(outer, 'repo');
+    mkdirSync(join(repo, 'plans'), { recursive: true });
+    git(outer, 'init', '--quiet', repo);
+    writeFileSync(join(repo, 'plans', 'plan.json'), JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }] }));
+    const none = await agora(join(repo, 'plans'), ['orch', 'validate', 'plan.json']);
+    expect(none.stderr).toContain('config: built-in defaults');
+    expect(none.code).toBe(0);
+
+    writeFileSync(join(repo, 'agora.config.mjs'), 'export const orch = { defaultConcurrency: 2 };\n');
+    const root = await agora(join(repo, 'plans'), ['orch', 'validate', 'plan.json']);
+    expect(root.stderr).toBe(`config: ${join(repo, 'agora.config.mjs')}\n`);
+    expect(root.code).toBe(0);
+  });
+
+  it('uses --config when given, and fails on a broken config it was told to use', async () => {
+    const dir = tempDir();
+    cpSync(EXAMPLE, dir, { recursive: true });
+    writeFileSync(join(dir, 'broken.mjs'), POISONED_CONFIG);
+    const r = await agora(dir, ['orch', 'validate', 'plan.json', '--config', 'broken.mjs']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('this config must not be loaded');
+  });
+});
