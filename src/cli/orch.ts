@@ -317,7 +317,9 @@ function progressView(io: Output) {
     },
     done: () => {
       clearInterval(timer);
-      logUpdate.clear();
+      // The last table stays on screen as the run's summary (a finished run watched shows it once).
+      if (last) logUpdate(table(last.state, Date.now()));
+      logUpdate.done();
     },
   };
 }

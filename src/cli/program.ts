@@ -14,6 +14,7 @@ import {
   submitVerb,
   validateVerb,
   watchVerb,
+  type Output,
 } from './orch.js';
 
 /** The `agora` command line. Thin: parse, call a verb, print a user error without a stack trace. */
@@ -46,8 +47,9 @@ export function buildProgram(): Command {
       .option('--apply', 'fast-forward the current branch onto the run\'s integration head when done')
       .option('--base <rev>', 'the commit the run starts from (default: HEAD)')
       .option('--queue <name>', 'override the plan\'s queue')
-      .option('--poll-ms <ms>', 'how often to look for changes', positiveInt),
-  ).action(async (plan: string, o) => setExit(await runVerb(plan, o, stdio)));
+      .option('--poll-ms <ms>', 'how often to look for changes', positiveInt)
+      .option('--json', 'JSON lines even on a terminal (they are the default when stdout is not one)'),
+  ).action(async (plan: string, o) => setExit(await runVerb(plan, o, outputFor(o))));
   common(
     orch
       .command('serve')
@@ -63,9 +65,12 @@ export function buildProgram(): Command {
   ).action(async (plan: string, o) => {
     await submitVerb(plan, o, stdio);
   });
-  common(orch.command('watch <run>').description('one JSON line per status update until the run ends')).action(
-    async (run: string, o) => setExit(await watchVerb(run, o, stdio)),
-  );
+  common(
+    orch
+      .command('watch <run>')
+      .description('a live table on a terminal, else one JSON line per status update, until the run ends')
+      .option('--json', 'JSON lines even on a terminal'),
+  ).action(async (run: string, o) => setExit(await watchVerb(run, o, outputFor(o))));
   common(orch.command('status [run]').description('the run and every item as JSON (all runs without an id)')).action(
     async (run: string | undefined, o) => setExit(await statusVerb(run, o, stdio)),
   );
@@ -126,4 +131,9 @@ export async function main(argv: string[]): Promise<number> {
 
 function stackOf(e: unknown): string {
   return e instanceof Error && e.stack ? e.stack : errorMessage(e);
+}
+
+/** Where a verb prints: the terminal's live table, or JSON lines when `--json` is given or stdout is not a terminal. */
+function outputFor(o: { json?: boolean }): Output {
+  return o.json ? { ...stdio, tty: false } : stdio;
 }

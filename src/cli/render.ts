@@ -55,11 +55,12 @@ export function watchLine(state: RunState, stateCommit: string, transitions: rea
     at: iso(lastTime(state, transitions)),
     stateCommit,
     items: Object.fromEntries(Object.values(state.items).map((i) => [i.id, i.status])),
-    changes: transitions.map((t) =>
-      t.kind === 'run'
-        ? { run: state.runId, from: t.from, to: t.to, ...(t.reason ? { reason: t.reason } : {}) }
-        : { item: t.itemId, from: t.from, to: t.to, attempt: t.attempt, ...(t.reason ? { reason: t.reason } : {}) },
-    ),
+    resultRefs: Object.fromEntries(Object.values(state.items).flatMap((i) => (i.status === 'done' && i.resultRef ? [[i.id, i.resultRef]] : []))),
+    changes: transitions.map((t) => {
+      if (t.kind === 'run') return { run: state.runId, from: t.from, to: t.to, ...(t.reason ? { reason: t.reason } : {}) };
+      const resultRef = t.to === 'done' ? state.items[t.itemId]?.resultRef : undefined;
+      return { item: t.itemId, from: t.from, to: t.to, attempt: t.attempt, ...(t.reason ? { reason: t.reason } : {}), ...(resultRef ? { resultRef } : {}) };
+    }),
   });
 }
 

@@ -8,9 +8,9 @@ import { scaled } from './eventually.js';
 /** Real git repositories in temp dirs, and the real `agora` CLI run as a child process. */
 
 export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
-const CLI = join(ROOT, 'src/cli/main.ts');
+export const CLI = join(ROOT, 'src/cli/main.ts');
 /** tsx's loader by path: `--import tsx` would resolve against the child's cwd, a temp repo without node_modules. */
-const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+export const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
 const GIT_ENV = {
   GIT_AUTHOR_NAME: 'Test',
