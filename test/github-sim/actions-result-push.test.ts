@@ -27,11 +27,42 @@ jobs:
           git push origin "HEAD:refs/agora/attempts/\${{ github.run_id }}/\${{ github.run_attempt }}"
 `;
 
+/** A job that pushes a branch with its GITHUB_TOKEN, and a workflow that a push of such a branch would start. */
+const BRANCH_PUSHING = `on: workflow_dispatch
+permissions:
+  contents: write
+jobs:
+  push:
+    runs-on: [self-hosted, build]
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          echo "pushed by the job" > pushed.txt
+          git add pushed.txt
+          git -c user.name=agora -c user.email=agora@example.com commit -q -m "pushed by the job"
+          git push origin "HEAD:refs/heads/results/\${{ github.run_id }}"
+`;
+const ON_RESULTS_PUSH = `on:
+  push:
+    branches: ['results/**']
+jobs:
+  seen:
+    runs-on: [self-hosted, build]
+    steps:
+      - run: echo seen
+`;
+
 describe('actions: a job pushes its result commit with its GITHUB_TOKEN', () => {
   let w: World;
   beforeAll(async () => {
     w = await startWorld({
-      files: { 'README.md': '# demo\n', '.github/workflows/write.yml': pushingWorkflow('write'), '.github/workflows/read.yml': pushingWorkflow('read') },
+      files: {
+        'README.md': '# demo\n',
+        '.github/workflows/write.yml': pushingWorkflow('write'),
+        '.github/workflows/read.yml': pushingWorkflow('read'),
+        '.github/workflows/branch.yml': BRANCH_PUSHING,
+        '.github/workflows/on-results.yml': ON_RESULTS_PUSH,
+      },
     });
     w.sim.addRunner({ labels: ['build'] });
   });
@@ -79,5 +110,19 @@ describe('actions: a job pushes its result commit with its GITHUB_TOKEN', () => 
     expect(await w.sim.sim.repo('octo/demo').git.resolve(`refs/agora/attempts/${run.id}/1`, 'commit')).toBeNull();
     const pushes = w.sim.sim.requests.filter((r) => r.route === 'git-http' && r.write && r.status === 403);
     expect(pushes.length).toBeGreaterThan(0);
+  });
+
+  it('a push made with the job token starts no workflow run (as on GitHub); the same push by a person does', async () => {
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'branch.yml', ref: 'main' });
+    const run = await finished('.github/workflows/branch.yml');
+    expect(run.conclusion).toBe('success');
+    const repo = w.sim.sim.repo('octo/demo');
+    expect(await repo.git.resolve(`refs/heads/results/${run.id}`, 'commit')).toMatch(/^[0-9a-f]{40}$/);
+    await w.sim.actionsIdle();
+    const onResults = async () => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === '.github/workflows/on-results.yml');
+    expect(await onResults()).toEqual([]);
+    const byHand = await w.sim.push('octo/demo', { branch: 'results/by-hand', files: { 'pushed.txt': 'by hand\n' }, message: 'by hand' });
+    const seen = await eventually('the run of on-results.yml for the push by hand', async () => (await onResults()).find((r) => r.head_sha === byHand));
+    expect(seen.event).toBe('push');
   });
 });

@@ -385,7 +385,7 @@ export class Sim {
       repository: webhookRepoJson(repo, this.urls),
       sender: userJson(sender, this.urls),
     }));
-    if (this.actionsEnabled) {
+    if (this.actionsEnabled && this.actions.triggersRuns(sender)) {
       const payload = { action, number: pull.number, pull_request: pullJson(pull, repo, this.urls, stats, (r) => webhookRepoJson(r, this.urls)), repository: webhookRepoJson(repo, this.urls), sender: userJson(sender, this.urls) };
       await this.actions.onPullRequest(repo, pull, action, sender, payload);
     }
@@ -421,7 +421,7 @@ export class Sim {
       if (standard || this.options.webhookEventsForCustomRefs) {
         const payload = await this.pushPayload(repo, change, beforeRefs, sender, pusher);
         this.emitToRepo(repo, 'push', () => payload);
-        if (standard && change.after !== ZERO_SHA && this.actionsEnabled) await this.actions.onPush(repo, change.ref, change.after, sender, payload);
+        if (standard && change.after !== ZERO_SHA && this.actionsEnabled && this.actions.triggersRuns(sender)) await this.actions.onPush(repo, change.ref, change.after, sender, payload);
       }
       if (!change.ref.startsWith('refs/heads/') || change.after === ZERO_SHA) continue;
       const branch = change.ref.slice('refs/heads/'.length);

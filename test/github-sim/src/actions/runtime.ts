@@ -90,6 +90,14 @@ export class ActionsRuntime {
     return (this.issuer ??= new OidcIssuer(`${this.sim.urls.api}/_sim/oidc`));
   }
 
+  /**
+   * Whether an event `sender` caused starts workflow runs: not when it is a job's GITHUB_TOKEN (the Actions
+   * app's bot), as on GitHub, so that a workflow cannot trigger itself in a loop. Dispatches still do.
+   */
+  triggersRuns(sender: User): boolean {
+    return this.actionsApp === undefined || sender.id !== this.actionsApp.bot.id;
+  }
+
   // ---- runners ------------------------------------------------------------------------------
 
   /** Registers a self-hosted runner (`self-hosted`, `linux`, `x64` plus `labels`); it picks up a matching queued job at once. */
