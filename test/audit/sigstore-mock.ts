@@ -74,7 +74,11 @@ function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-export async function startSigstoreMock(): Promise<SigstoreMock> {
+/**
+ * `subjectClaim`: the token claim the mock Fulcio puts in the certificate's SAN (default `sub`; GitHub
+ * Actions tokens are certified for their `job_workflow_ref` by the real Fulcio).
+ */
+export async function startSigstoreMock(opts: { subjectClaim?: string } = {}): Promise<SigstoreMock> {
   const nock = mocksNock();
   nock.enableNetConnect('127.0.0.1');
 
@@ -97,7 +101,7 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
   if (Date.now() >= clock.getTime()) throw new Error('mock Sigstore set-up took longer than its clock margin; raise it');
 
   const routes = new Map<string, HandlerFn>();
-  for (const handler of [fulcioHandler(ca), rekorHandler(tlog), tsaHandler(tsa)]) routes.set(handler.path, handler.fn);
+  for (const handler of [fulcioHandler(ca, opts.subjectClaim ? { subjectClaim: opts.subjectClaim } : {}), rekorHandler(tlog), tsaHandler(tsa)]) routes.set(handler.path, handler.fn);
   const requests = new Map<string, number>();
 
   server.on('request', (req, res) => {
