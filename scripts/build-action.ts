@@ -15,8 +15,18 @@ import { build } from 'esbuild';
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const ACTION_DIST = join(ROOT, 'action', 'dist');
 
-/** Some bundled CommonJS modules call `require` for Node's built-ins; an ES module has none of its own. */
-const REQUIRE_SHIM = "import { createRequire as __agoraCreateRequire } from 'node:module';\nconst require = __agoraCreateRequire(import.meta.url);";
+/**
+ * Some bundled CommonJS modules call `require` for Node's built-ins, and ssh2's bundled WebAssembly loader
+ * (under dockerode) reads `__dirname`; an ES module has none of these of its own.
+ */
+const REQUIRE_SHIM = [
+  "import { createRequire as __agoraCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __agoraFileURLToPath } from 'node:url';",
+  "import { dirname as __agoraDirname } from 'node:path';",
+  'const require = __agoraCreateRequire(import.meta.url);',
+  'const __filename = __agoraFileURLToPath(import.meta.url);',
+  'const __dirname = __agoraDirname(__filename);',
+].join('\n');
 
 export async function buildAction(outDir: string = ACTION_DIST): Promise<void> {
   await mkdir(outDir, { recursive: true });
@@ -29,6 +39,11 @@ export async function buildAction(outDir: string = ACTION_DIST): Promise<void> {
     target: 'node24',
     outfile: join(outDir, 'index.js'),
     banner: { js: REQUIRE_SHIM },
+    // dockerode (the docker target of `mode: run`) brings ssh2, whose native add-ons (sshcrypto, cpu-features)
+    // are optional: it requires them inside try/catch and falls back to Node's crypto. Left out of the
+    // bundle, the require fails at run time and the fallback is taken; the Action reaches the engine over
+    // DOCKER_HOST's socket, never over ssh.
+    external: ['*.node'],
     legalComments: 'eof',
     charset: 'utf8',
     logLevel: 'warning',

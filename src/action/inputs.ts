@@ -35,14 +35,26 @@ const optional = (name: string): string | undefined => {
   return v === '' ? undefined : v;
 };
 
-export function readVerifyInputs(): VerifyInputs {
+/** The job's token (input `token`, default the job's GITHUB_TOKEN), masked in the log. */
+export function readToken(needs: string): string {
   const token = core.getInput('token');
-  if (token === '') throw new AgoraError('action-input', 'input `token` is empty', 'leave it out (it defaults to ${{ github.token }}) or pass a token that can read the repository');
+  if (token === '') throw new AgoraError('action-input', 'input `token` is empty', `leave it out (it defaults to \${{ github.token }}) or pass a token that ${needs}`);
   core.setSecret(token);
+  return token;
+}
+
+/** Input `ref-namespace`, checked for form. */
+export function readRefNamespace(): string {
   const refNamespace = core.getInput('ref-namespace') || 'refs/agora/';
   if (!/^refs\/[A-Za-z0-9._/-]+\/?$/.test(refNamespace) || refNamespace.includes('..')) {
     throw new AgoraError('action-input', `input \`ref-namespace\` is ${JSON.stringify(refNamespace)}, which is not a ref namespace`, 'use the namespace your agora config names, e.g. refs/agora/');
   }
+  return refNamespace;
+}
+
+export function readVerifyInputs(): VerifyInputs {
+  const token = readToken('can read the repository');
+  const refNamespace = readRefNamespace();
   const waitText = core.getInput('wait-for-release').trim() || '600';
   if (!/^\d{1,5}$/.test(waitText)) {
     throw new AgoraError('action-input', `input \`wait-for-release\` is ${JSON.stringify(waitText)}, which is not a number of seconds`, 'give a whole number of seconds, e.g. 600 (0: do not wait)');

@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { isAgoraError } from '../errors.js';
 import { readMode } from './inputs.js';
+import { runMode } from './run.js';
 import { verifyMode } from './verify.js';
 
 /**
@@ -10,7 +11,8 @@ import { verifyMode } from './verify.js';
 async function main(): Promise<void> {
   const mode = readMode();
   if (mode === 'verify') return verifyMode();
-  core.setFailed(`mode \`${mode}\` is not available in this version of the Agora Action: only \`verify\` is. Use \`mode: verify\`, or drive runs with the Agora GitHub App or \`agora orch run\` for now.`);
+  if (mode === 'run') return runMode();
+  core.setFailed(`mode \`${mode}\` is not available in this version of the Agora Action: only \`verify\` and \`run\` are. Scale workers out with the Agora GitHub App's docker target for now.`);
 }
 
 main().catch((e: unknown) => {

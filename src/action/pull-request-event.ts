@@ -16,15 +16,28 @@ export interface PullRequestEvent {
   /** `owner/name`. */
   repository: string;
   cloneUrl: string;
+  /** The pull request's branch (`pull_request.head.ref`). */
+  headRef: string;
+  /** `owner/name` of the repository the head branch lives in: another one for a pull request from a fork. */
+  headRepository: string;
+  /** The repository's id and web URL (empty / undefined when the payload lacks them). */
+  repositoryId?: number;
+  htmlUrl: string;
 }
 
-export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env): Promise<PullRequestEvent> {
+interface Payload {
+  pull_request?: { number?: unknown; head?: { sha?: unknown; ref?: unknown; repo?: { full_name?: unknown } | null }; base?: { sha?: unknown } };
+  repository?: { full_name?: unknown; clone_url?: unknown; id?: unknown; html_url?: unknown };
+}
+
+/** Reads the pull request of the job's event; `mode` names the mode in the message when there is none. */
+export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env, mode = 'verify'): Promise<PullRequestEvent> {
   const eventName = env.GITHUB_EVENT_NAME ?? '';
   const path = env.GITHUB_EVENT_PATH;
   if (!path) throw new AgoraError('action-event', 'GITHUB_EVENT_PATH is not set: this is not a GitHub Actions job', 'run the Agora Action as a step of a workflow');
-  let payload: { pull_request?: { number?: unknown; head?: { sha?: unknown }; base?: { sha?: unknown } }; repository?: { full_name?: unknown; clone_url?: unknown } };
+  let payload: Payload;
   try {
-    payload = JSON.parse(await readFile(path, 'utf8')) as typeof payload;
+    payload = JSON.parse(await readFile(path, 'utf8')) as Payload;
   } catch (e) {
     throw new AgoraError('action-event', `${path}: the event payload cannot be read (${(e as Error).message})`, 'run the Agora Action as a step of a workflow');
   }
@@ -32,7 +45,7 @@ export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env)
   if (!pr) {
     throw new AgoraError(
       'action-event',
-      `mode \`verify\` checks a pull request, but this job ran on a \`${eventName}\` event, which has none`,
+      `mode \`${mode}\` ${mode === 'verify' ? 'checks' : 'runs the plan of'} a pull request, but this job ran on a \`${eventName}\` event, which has none`,
       'trigger the workflow with `on: pull_request` (see docs/actions.md)',
     );
   }
@@ -43,5 +56,18 @@ export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env)
   if (!FULL_COMMIT_ID.test(head) || !FULL_COMMIT_ID.test(base) || !REPOSITORY_FULL_NAME.test(repository) || !/^https?:\/\//.test(cloneUrl)) {
     throw new AgoraError('action-event', `${path}: the pull_request payload lacks a head sha, base sha, repository name or clone URL`, 'run the Action on a pull_request event GitHub sent');
   }
-  return { eventName, number: Number(pr.number), head, base, repository, cloneUrl };
+  const id = payload.repository?.id;
+  return {
+    eventName,
+    number: Number(pr.number),
+    head,
+    base,
+    repository,
+    cloneUrl,
+    headRef: String(pr.head?.ref ?? ''),
+    // A deleted fork has no head repository at all: not this repository either.
+    headRepository: String(pr.head?.repo?.full_name ?? ''),
+    ...(typeof id === 'number' ? { repositoryId: id } : {}),
+    htmlUrl: String(payload.repository?.html_url ?? ''),
+  };
 }

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import * as core from '@actions/core';
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { parseAuditBundle } from '../audit/verify/parse.js';
 import { verifyBundle } from '../audit/verify/pipeline.js';
 import { signaturePin } from '../audit/verify/options.js';
@@ -13,6 +13,7 @@ import { checkBranch } from '../runs/branch-check.js';
 import { RunRefs } from '../runs/refs.js';
 import type { StoredRun } from '../runs/state-store.js';
 import { fetchForVerify } from './fetch-repository.js';
+import { actionOctokit } from './octokit.js';
 import { readVerifyInputs } from './inputs.js';
 import { readPullRequestEvent, type PullRequestEvent } from './pull-request-event.js';
 import { MAX_DEPTH, runsOfHead } from './pull-request-runs.js';
@@ -37,7 +38,7 @@ export async function verifyMode(env: NodeJS.ProcessEnv = process.env): Promise<
   );
   const trust = await signerTrust(inputs, store.gitdir, event.base);
   const found = await runsOfHead(store, refs, event.head);
-  const octokit = new Octokit({ auth: inputs.token, ...(env.GITHUB_API_URL ? { baseUrl: env.GITHUB_API_URL } : {}) });
+  const octokit = actionOctokit(inputs.token, env);
   const verdicts: RunVerdict[] = [];
   for (const run of found.runs) {
     verdicts.push(await core.group(`Verifying run ${run.runId}`, () => verifyRun({ octokit, store, refs, event, run, trust, dir: work, waitMs: inputs.waitForReleaseSeconds * 1000 })));

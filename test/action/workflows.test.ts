@@ -34,7 +34,7 @@ describe('shipped workflow files', () => {
     expect(steps.findIndex((s) => s.run?.startsWith('npm ci'))).toBeLessThan(steps.length - 1);
   });
 
-  it('each example uses the Agora Action in the mode it is for; run and worker are marked drafts', async () => {
+  it('each example uses the Agora Action in the mode it is for; worker is marked a draft', async () => {
     for (const [file, mode, trigger] of [['agora-verify.yml', 'verify', 'pull_request'], ['agora-run.yml', 'run', 'pull_request'], ['agora-worker.yml', 'worker', 'workflow_dispatch']] as const) {
       const src = await text(join('examples/workflows', file));
       const wf = parseWorkflow(file, src);
@@ -42,10 +42,13 @@ describe('shipped workflow files', () => {
       const steps = Object.values(wf.workflow.jobs).flatMap((j) => j.steps);
       const agora = steps.filter((s) => s.uses === 'agora-orchestrator/agora/action@v1');
       expect(agora.map((s) => s.with?.mode)).toEqual([mode]);
-      expect(src.startsWith('# DRAFT'), file).toBe(mode !== 'verify');
+      expect(src.startsWith('# DRAFT'), file).toBe(mode === 'worker');
     }
     const verify = parseWorkflow('agora-verify.yml', await text('examples/workflows/agora-verify.yml'));
     // Verify needs to read, nothing more.
     expect(verify.workflow.permissions).toEqual({ contents: 'read' });
+    // Run pushes patches and refs/agora/*, writes checks and signs with the job's OIDC identity.
+    const run = parseWorkflow('agora-run.yml', await text('examples/workflows/agora-run.yml'));
+    expect(run.workflow.permissions).toEqual({ contents: 'write', checks: 'write', 'id-token': 'write' });
   });
 });

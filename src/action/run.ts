@@ -1,0 +1,101 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as core from '@actions/core';
+import type { OrchConfig } from '../config/types.js';
+import { AgoraGitHub, type EventOutcome, type Octokit as AppOctokit } from '../github/agora-github.js';
+import type { AppSigner } from '../github/audit-release.js';
+import { actionOctokit } from './octokit.js';
+import { readPullRequestEvent } from './pull-request-event.js';
+import { readRunInputs, type RunInputs } from './run-inputs.js';
+import { runReport } from './run-report.js';
+import { refusalSummary, runRefusal } from './run-refusal.js';
+
+/**
+ * `mode: run`: the whole plan of a pull request driven from the job, no server. The job is the App for
+ * one commit: the head of the pull request (`pull_request.head.sha`) is handed to the App's own service
+ * ({@link AgoraGitHub}: intake, the run driver, check runs, the patches pushed onto the branch, the
+ * audit released and the gate `agora / audit` set on the new head), with the job's token as the
+ * installation's and a keyless signer on the job's OIDC identity. Items run in containers on the runner
+ * (`command` items on the docker target, no network, none of the job's environment): item code never
+ * sees the job's token or its OIDC request token. A pull request from a fork, or a job without
+ * `id-token: write`, is refused before anything is written.
+ */
+export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const inputs = readRunInputs();
+  const event = await readPullRequestEvent(env, 'run');
+  const refused = runRefusal(event, env);
+  if (refused) {
+    await core.summary.addRaw(refusalSummary(event, refused), true).write();
+    core.setOutput('status', 'refused');
+    core.setFailed(`${refused.problem}\n${refused.fix}`);
+    return;
+  }
+  const [owner, repo] = event.repository.split('/') as [string, string];
+  const octokit = actionOctokit(inputs.token, env);
+  const temp = join(env.RUNNER_TEMP || tmpdir(), `agora-run-${process.pid}`);
+  const outcomes: EventOutcome[] = [];
+  const agora = new AgoraGitHub({
+    cacheDir: join(temp, 'mirrors'),
+    config: runConfig(inputs, env.GITHUB_WORKSPACE || process.cwd()),
+    signer: keylessSigner(inputs),
+    onOutcome: (e) => {
+      if (e.kind === 'plan') outcomes.push(e.outcome);
+    },
+    log: { info: (m) => core.info(m), warn: (m) => core.warning(m), error: (m) => core.error(m) },
+  });
+  await core.group(`Running the plan of ${event.head.slice(0, 12)} on ${event.headRef}`, async () => {
+    agora.onPlanEvent({
+      // The App's client type is Probot's Octokit; the calls it makes are @octokit/rest's own.
+      octokit: octokit as unknown as AppOctokit,
+      owner,
+      repo,
+      cloneUrl: event.cloneUrl,
+      ...(event.repositoryId !== undefined ? { repositoryId: event.repositoryId } : {}),
+      htmlUrl: event.htmlUrl,
+      branch: event.headRef,
+      headSha: event.head,
+      token: async () => inputs.token,
+    });
+    await agora.idle();
+    await agora.close();
+  });
+  const report = await runReport({ octokit, event, refNamespace: inputs.refNamespace, token: inputs.token, outcome: outcomes.at(-1), dir: temp });
+  await core.summary.addRaw(report.summary, true).write();
+  core.setOutput('run-id', report.runId ?? '');
+  core.setOutput('status', report.status);
+  core.setOutput('bundle-path', report.bundlePath ?? '');
+  if (report.failure) core.setFailed(report.failure);
+  else core.info(report.line);
+}
+
+/**
+ * The orchestrator's configuration in a job: `command` items in containers of the `image` input (the
+ * docker target, DOCKER_HOST of the runner), at most `concurrency` at once. Nothing is read from the
+ * repository's agora.config.mjs: loading it would run the pull request's code in the job's own process,
+ * which holds the token and the OIDC request token.
+ */
+function runConfig(inputs: RunInputs, workspace: string): OrchConfig {
+  return {
+    queues: {},
+    defaultConcurrency: inputs.concurrency,
+    subagents: {},
+    shapes: {},
+    refNamespace: inputs.refNamespace,
+    commandTarget: 'docker',
+    commandImage: inputs.image,
+    configDir: workspace,
+  };
+}
+
+/** The audit is signed keyless: a Fulcio certificate for the job's OIDC identity (a fresh token per signature), logged in Rekor. */
+function keylessSigner(inputs: RunInputs): AppSigner {
+  return {
+    kind: 'keyless',
+    fulcioUrl: inputs.fulcioUrl,
+    rekorUrl: inputs.rekorUrl,
+    ...(inputs.tsaUrl ? { tsaUrl: inputs.tsaUrl } : {}),
+    ...(inputs.rekorEntryType ? { rekorEntryType: inputs.rekorEntryType } : {}),
+    identityToken: () => core.getIDToken('sigstore'),
+  };
+}
