@@ -74,7 +74,8 @@ async function finishedRun(a: { octokit: Octokit; event: PullRequestEvent; refNa
     } else releaseLine = `No audit bundle: ${plainText(published.problem)}.`;
   }
   const notes = [
-    kind === 'exists' && state.status === 'running' ? 'This commit\'s run already existed and is still running (driven elsewhere, or by a job that died: resuming it in a job is not available yet).' : '',
+    kind === 'exists' && state.status === 'running' ? 'This commit\'s run already existed and is still driven by another process: its lease did not run out while this job waited.' : '',
+    kind === 'exists' && state.status !== 'running' ? 'This commit\'s run already existed (an earlier job of this head): it was taken over from its refs, or had ended.' : '',
     kind === 'regated' ? 'The head is a later push on a branch the run patched: the gate was evaluated again.' : '',
     `Gate ${codeSpan(GATE_CHECK_NAME)} on ${head ? codeSpan(head.slice(0, 12)) : 'the branch (gone)'}: **${gateText}**.`,
     releaseLine,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import type { OrchConfig } from '../config/types.js';
-import { AgoraGitHub, type EventOutcome, type Octokit as AppOctokit } from '../github/agora-github.js';
+import { AgoraGitHub, type EventOutcome, type Octokit as AppOctokit, type PlanEvent } from '../github/agora-github.js';
 import type { AppSigner } from '../github/audit-release.js';
 import { actionOctokit } from './octokit.js';
 import { readPullRequestEvent } from './pull-request-event.js';
@@ -21,6 +21,12 @@ import { refusalSummary, runRefusal } from './run-refusal.js';
  * sees the job's token or its OIDC request token. A pull request from a fork, or a job without
  * `id-token: write`, is refused before anything is written.
  */
+/**
+ * How long a job waits to take over its head's run from an earlier job: the App's run lease lasts 60 s
+ * after its holder's last renewal, and a holder that died renews no more.
+ */
+const TAKEOVER_WAIT_MS = 120_000;
+
 export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const inputs = readRunInputs();
   const event = await readPullRequestEvent(env, 'run');
@@ -45,7 +51,7 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
     log: { info: (m) => core.info(m), warn: (m) => core.warning(m), error: (m) => core.error(m) },
   });
   await core.group(`Running the plan of ${event.head.slice(0, 12)} on ${event.headRef}`, async () => {
-    agora.onPlanEvent({
+    const ev: PlanEvent = {
       // The App's client type is Probot's Octokit; the calls it makes are @octokit/rest's own.
       octokit: octokit as unknown as AppOctokit,
       owner,
@@ -56,8 +62,17 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
       branch: event.headRef,
       headSha: event.head,
       token: async () => inputs.token,
-    });
+    };
+    agora.onPlanEvent(ev);
     await agora.idle();
+    // The run of this head exists already: a re-run of the workflow (an earlier job ran out of time or
+    // died). It is taken over from its refs once the earlier job's lease runs out, and driven to its end.
+    const first = outcomes.at(-1);
+    if (first?.kind === 'exists') {
+      const taken = await agora.takeOver(ev, first.runId, Date.now() + TAKEOVER_WAIT_MS);
+      core.info(`agora: ${first.runId}: ${taken.kind === 'held' ? `still driven by ${taken.holder}` : taken.kind}`);
+      await agora.idle();
+    }
     await agora.close();
   });
   const report = await runReport({ octokit, event, refNamespace: inputs.refNamespace, token: inputs.token, outcome: outcomes.at(-1), dir: temp });

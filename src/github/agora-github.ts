@@ -5,6 +5,7 @@ import { AppState } from './app-state.js';
 import { intakePlanEvent } from './plan-intake.js';
 import { RecentKeys } from './recent-keys.js';
 import { cancelRunsAt, pressButton } from './run-requests.js';
+import { takeOver, type TakeOver } from './run-takeover.js';
 import { Sweeper } from './sweep.js';
 
 /**
@@ -20,6 +21,7 @@ import { Sweeper } from './sweep.js';
 export type { Octokit } from './octokit.js';
 export type { AgoraGitHubOptions } from './app-options.js';
 export type * from './app-events.js';
+export type { TakeOver } from './run-takeover.js';
 export { RETRY_ACTION } from './check-buttons.js';
 export { RERUN_ACTION } from './audit-release.js';
 
@@ -89,6 +91,16 @@ export class AgoraGitHub {
         },
       ),
     );
+  }
+
+  /**
+   * Takes over the running run `runId` of `ev`'s plan commit once the process that drove it lets go or its
+   * lease expires (waiting up to `deadline`, by the App's clock); the run is then driven in the background
+   * like any other ({@link idle} waits for it). The Agora Action's next job for the same head uses it.
+   */
+  takeOver(ev: PlanEvent, runId: string, deadline: number): Promise<TakeOver> {
+    this.sweeper.remember(handleOf(ev));
+    return this.app.track(takeOver(this.app, ev, runId, deadline));
   }
 
   /** A button press: records the request in the run's state (leased push), then drives the run on. */

@@ -54,6 +54,7 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
   let w: World;
   let mock: SigstoreMock;
   let dir: string;
+  let runner: { id: number };
   beforeAll(async () => {
     await node24();
     // The real Fulcio certifies an Actions token for its job_workflow_ref; the mock is told to do the same.
@@ -75,7 +76,7 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
       files: { [WORKFLOW]: stringify(workflow), '.github/workflows/agora-no-id.yml': stringify(noIdToken) },
       message: 'Run Agora plans from pull requests',
     });
-    w.sim.addRunner({ labels: ['ubuntu-latest'], name: 'runner-1' });
+    runner = w.sim.addRunner({ labels: ['ubuntu-latest'], name: 'runner-1' });
   }, scaled(300_000));
   afterAll(async () => {
     await w?.close();
@@ -193,4 +194,29 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     expect(w.sim.sim.requests.length).toBe(requests);
     expect(await checksOn(head)).toEqual(new Map());
   }, scaled(120_000));
+
+  it('a job that dies mid-run: the re-run of the workflow takes the run over from its refs and finishes it', async () => {
+    const plan = JSON.parse(PLAN) as { id: string; items: unknown[] };
+    const longPlan = `${JSON.stringify({ ...plan, id: 'long', items: [{ id: 'slow', executor: 'command', inputs: { run: 'echo started; sleep 30; mkdir -p long && echo done > long/slow.txt' }, depends_on: [], resourceLocks: ['long/'] }] }, null, 2)}\n`;
+    const planSha = await w.sim.push(w.repo.fullName, { branch: 'long', files: { 'plan.json': longPlan }, message: 'A plan longer than its first job' });
+    await w.sim.openPullRequest(w.repo.fullName, { head: 'long', base: 'main', title: 'A long plan' });
+    // The runner dies while the item runs (its check shows in_progress): the job fails as a lost runner.
+    await eventually('the slow item running', async () => (await checksOn(planSha)).get('agora / slow')?.status === 'in_progress', { within: 240_000 });
+    w.sim.killRunner(runner.id);
+    const first = await eventually('the killed job to complete', async () => (await runsOf(WORKFLOW)).find((r) => r.head_sha === planSha && r.status === 'completed'), { within: 120_000 });
+    expect(first.conclusion).toBe('failure');
+    runner = w.sim.addRunner({ labels: ['ubuntu-latest'], name: 'runner-2' });
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun', { ...o, run_id: Number(first.id) });
+    const again = await eventually('the re-run to complete', async () => (await runsOf(WORKFLOW)).find((r) => r.head_sha === planSha && r.run_attempt === 2 && r.status === 'completed'), { within: 400_000 });
+    const job = [...w.sim.sim.actions.jobs.values()].filter((j) => j.runId === Number(again.id)).at(-1)!;
+    const log = job.log.join('\n');
+    expect(again.conclusion, `${log}\n${job.summary}`).toBe('success');
+    expect(log).toMatch(/agora: long-[0-9a-f]{12}: resumed/);
+    expect(job.summary).toContain('## Agora run: done');
+    expect(job.summary).toContain('already existed (an earlier job of this head)');
+    const head = (await w.octokit.rest.git.getRef({ ...o, ref: 'heads/long' })).data.object.sha;
+    expect(head).not.toBe(planSha);
+    expect((await checksOn(planSha)).get('agora / slow')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect((await checksOn(head)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+  }, scaled(900_000));
 });
