@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { runGit } from '../git/git-cli.js';
 import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
+import { mirrorPrefix } from '../git/refspec.js';
 import type { RunRefs } from '../runs/refs.js';
 import type { Oid } from '../git/types.js';
 
@@ -14,7 +15,7 @@ export async function fetchForVerify(o: { dir: string; cloneUrl: string; token: 
   await mkdir(o.dir, { recursive: true });
   await runGit(['init', '-q', '--bare', o.dir]);
   const header = `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${o.token}`).toString('base64')}`;
-  await runGit(['fetch', '--quiet', '--no-tags', o.cloneUrl, `+${o.refs.ns}*:${o.refs.ns}*`, ...o.commits], {
+  await runGit(['fetch', '--quiet', '--no-tags', o.cloneUrl, mirrorPrefix(o.refs.ns), ...o.commits], {
     gitDir: o.dir,
     secretConfig: [['http.extraheader', header]],
     secrets: [o.token],

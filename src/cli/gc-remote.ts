@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { AgoraError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
 import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
+import { mirrorPrefix } from '../git/refspec.js';
 import type { Oid } from '../git/types.js';
 import { RemoteMirror, type RefUpdate } from '../github/remote-sync.js';
 
@@ -57,7 +58,7 @@ export async function openRemoteRuns(url: string, token: string, ns: string): Pr
   const close = () => rm(dir, { recursive: true, force: true });
   try {
     const mirror = await RemoteMirror.open(join(dir, 'mirror.git'), url, async () => token);
-    await mirror.fetchRefs([`+${ns}*:${ns}*`]);
+    await mirror.fetchRefs([mirrorPrefix(ns)]);
     const store = await openLocalStore(mirror.dir);
     const fetched = new Map((await store.listRefs(ns)).map((r) => [r.ref, r.oid] as const));
     return { url, store, mirror, fetched, close };

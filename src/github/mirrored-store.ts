@@ -1,4 +1,5 @@
 import { LocalGitStore } from '../git/local-store.js';
+import { mirrorRef } from '../git/refspec.js';
 import type { Oid } from '../git/types.js';
 import { RecentDurations } from '../runs/lease-keeper.js';
 import type { RemoteMirror } from './remote-sync.js';
@@ -72,7 +73,7 @@ export class MirroredGitStore extends LocalGitStore {
 
   private async refetch(ref: string): Promise<void> {
     const remote = await this.mirror.listRemoteRefs(ref);
-    if (remote.has(ref)) await this.mirror.fetchRefs([`+${ref}:${ref}`]);
+    if (remote.has(ref)) await this.mirror.fetchRefs([mirrorRef(ref)]);
     else {
       const local = await this.resolveRef(ref);
       if (local) await super.deleteRef(ref, local);
