@@ -1,10 +1,10 @@
-// Agora configuration for the offload-fanout example: two local subagents, three items at a time.
+// Agora configuration for the offload-fanout example: two local subagents, two items at a time.
 import { fileURLToPath } from 'node:url';
 
 const agent = (name) => [process.execPath, fileURLToPath(new URL(`./agents/${name}.mjs`, import.meta.url))];
 
 export const orch = {
-  queues: { default: { concurrency: 3 } },
+  queues: { default: { concurrency: 2 } },
   subagents: {
     'code-edit': {
       command: agent('code-edit'),
