@@ -1,3 +1,4 @@
+import { didYouMean, nearestNames } from '../problems/describe.js';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import logUpdate from 'log-update';
@@ -432,8 +433,8 @@ async function runNotFound(ctx: CliContext, runId: string): Promise<AgoraError> 
   const known = (await ctx.store.listRefs(ctx.refs.runsPrefix)).map((r) => r.ref.slice(ctx.refs.runsPrefix.length));
   return new AgoraError(
     'run-not-found',
-    `no run ${runId} in this repository`,
-    known.length ? `known runs: ${known.slice(-10).join(', ')}` : 'submit one with `agora orch submit plan.json`',
+    `no run ${runId} in this repository${didYouMean(runId, known)}`,
+    known.length ? `the nearest of its ${known.length} runs: ${nearestNames(runId, known).join(', ')} (\`agora orch status\` lists them all)` : 'submit one with `agora orch submit plan.json`',
   );
 }
 

@@ -46,6 +46,16 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
   return best !== undefined && bestDistance <= threshold ? ` (did you mean ${JSON.stringify(best)}?)` : '';
 }
 
+/** Up to `limit` of `candidates`, nearest to `name` first (edit distance; ties keep the candidates' order). */
+export function nearestNames(name: string, candidates: readonly string[], limit = 5): string[] {
+  const key = name.toLowerCase();
+  return candidates
+    .map((c, i) => ({ c, i, d: editDistance(key, c.toLowerCase()) }))
+    .sort((x, y) => x.d - y.d || x.i - y.i)
+    .slice(0, limit)
+    .map((x) => x.c);
+}
+
 /** Edit distance counting a swap of neighbours as one edit (optimal string alignment). */
 function editDistance(a: string, b: string): number {
   if (Math.abs(a.length - b.length) > 10) return Infinity;

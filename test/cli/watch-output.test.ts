@@ -31,6 +31,10 @@ describe('watch and run output', () => {
     const repo = makeRepo({ 'plan.json': PLAN });
     const run = await agora(repo, ['orch', 'run', 'plan.json']);
     expect(run.code).toBe(1);
+    const typo = await agora(repo, ['orch', 'status', 'tow-1']);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('agora: no run tow-1 in this repository (did you mean "two-1"?)');
+    expect(typo.stderr).toContain('hint: the nearest of its 1 runs: two-1');
     const watched = await agora(repo, ['orch', 'watch', 'two-1']);
     const line = JSON.parse(watched.stdout.trim().split('\n').at(-1)!) as { items: Record<string, string>; resultRefs: Record<string, string> };
     expect(line.items).toEqual({ write: 'done', fail: 'failed' });
