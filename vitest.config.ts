@@ -15,6 +15,9 @@ export default defineConfig(async () => {
       // Two cores: the suite spawns git, workers and containers; more forks only thrash.
       pool: 'forks' as const,
       maxWorkers: 2,
+      // @actions/workflow-parser imports its JSON schema without `with { type: 'json' }`, which Node
+      // refuses (actions/languageservices#387); inlined, vite's transform loads it.
+      server: { deps: { inline: [/@actions\/workflow-parser/] } },
     },
   };
 });

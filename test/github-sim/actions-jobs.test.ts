@@ -120,17 +120,29 @@ const JOB_TIMEOUT = `${on}jobs:
       - run: sleep 60
 `;
 
-const REFUSED_IF = `${on}jobs:
-  odd:
+const GITHUB_FUNCTIONS = `${on}jobs:
+  on-main:
     ${runsOn}
-    if: contains(github.ref, 'main')
+    if: contains(github.ref, 'main') && startsWith(github.ref, 'refs/heads/')
+    steps:
+      - run: echo "joined=\${{ join(fromJSON('["a","b"]'), '+') }} formatted=\${{ format('{0}-{1}', github.event_name, 'x') }}"
+  not-main:
+    ${runsOn}
+    if: endsWith(github.ref, '/release')
     steps:
       - run: echo no
-  odd-step:
+  env-step:
     ${runsOn}
+    env:
+      X: y
     steps:
-      - if: env.X == 'y'
-        run: echo no
+      - if: env.X == 'Y'
+        run: echo "env-step-ran"
+  bad-value:
+    ${runsOn}
+    if: fromJSON('{not json')
+    steps:
+      - run: echo no
 `;
 
 describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', () => {
@@ -144,7 +156,7 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
         '.github/workflows/matrix.yml': MATRIX,
         '.github/workflows/fail-fast.yml': FAIL_FAST,
         '.github/workflows/job-timeout.yml': JOB_TIMEOUT,
-        '.github/workflows/refused-if.yml': REFUSED_IF,
+        '.github/workflows/functions.yml': GITHUB_FUNCTIONS,
       },
     });
     for (let i = 0; i < 3; i++) w.sim.addRunner({ labels: ['build'] });
@@ -225,28 +237,45 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
     expect(await logOf(job!.id)).toMatch(/The job running on runner sim-runner-\d+ has exceeded the maximum execution time of 0\.02 minutes\./);
   });
 
-  it('an if: the simulator cannot evaluate fails the job naming the file and the expression', async () => {
-    const run = await dispatchAndWait('refused-if.yml');
+  it('expressions evaluate as on GitHub: its functions, case-insensitive comparison, the env context; a value that fails names the file and the expression', async () => {
+    const run = await dispatchAndWait('functions.yml');
     const jobs = await byName(Number(run.id));
-    expect(jobs.odd!.conclusion).toBe('failure');
-    expect(await logOf(jobs.odd!.id)).toContain(".github/workflows/refused-if.yml: job 'odd' `if: contains(github.ref, 'main')`: the simulator cannot evaluate");
-    expect(jobs['odd-step']!.conclusion).toBe('failure');
-    expect(await logOf(jobs['odd-step']!.id)).toContain(".github/workflows/refused-if.yml: step 1 `if: env.X == 'y'`: the simulator cannot evaluate");
+    expect(jobs['on-main']!.conclusion).toBe('success');
+    expect(await logOf(jobs['on-main']!.id)).toContain('joined=a+b formatted=workflow_dispatch-x');
+    expect(jobs['not-main']!.conclusion).toBe('skipped');
+    expect(jobs['env-step']!.conclusion).toBe('success');
+    expect(await logOf(jobs['env-step']!.id)).toContain('env-step-ran');
+    expect(jobs['bad-value']!.conclusion).toBe('failure');
+    expect(await logOf(jobs['bad-value']!.id)).toContain(".github/workflows/functions.yml: job 'bad-value' `if: success() && (fromJSON('{not json'))`: `${{ success() && (fromJSON('{not json')) }}`: ");
+  });
+
+  it('an expression naming a function or context GitHub does not have is an invalid workflow file (the parser\'s message)', async () => {
+    const bad = `on: push\njobs:\n  a:\n    ${runsOn}\n    steps:\n      - run: echo \${{ nosuchfn(github.ref) }}\n`;
+    await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/bad-fn.yml': bad }, message: 'bad function' });
+    expect(w.sim.sim.actions.fileProblems.find((p) => p.path === '.github/workflows/bad-fn.yml')?.message).toBe(
+      "Invalid workflow file: .github/workflows/bad-fn.yml (Line: 6, Col: 14): Unrecognized function: 'nosuchfn'",
+    );
   });
 
   it('needs naming no job is an invalid workflow file', async () => {
-    const bad = `on: push\njobs:\n  a:\n    ${runsOn}\n    needs: [nope]\n    steps:\n      - run: echo\n`;
+    const bad = `on: push\njobs:\n  a:\n    ${runsOn}\n    needs: [nope]\n    steps:\n      - run: echo\n  root:\n    ${runsOn}\n    steps:\n      - run: echo\n`;
     await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/bad-needs.yml': bad }, message: 'bad needs' });
     expect(w.sim.sim.actions.fileProblems.find((p) => p.path === '.github/workflows/bad-needs.yml')?.message).toBe(
-      "Invalid workflow file: .github/workflows/bad-needs.yml (Line: 5, Col: 12): Job 'a' depends on unknown job 'nope'.",
+      "Invalid workflow file: .github/workflows/bad-needs.yml (Line: 5, Col: 13): Job 'a' depends on unknown job 'nope'.",
     );
   });
 
   it('needs that go round in a cycle are an invalid workflow file, not jobs queued forever', async () => {
-    const cyclic = `on: push\njobs:\n  a:\n    ${runsOn}\n    needs: c\n    steps:\n      - run: echo\n  b:\n    ${runsOn}\n    needs: a\n    steps:\n      - run: echo\n  c:\n    ${runsOn}\n    needs: [b]\n    steps:\n      - run: echo\n`;
-    await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/cyclic.yml': cyclic }, message: 'cyclic needs' });
-    expect(w.sim.sim.actions.fileProblems.find((p) => p.path === '.github/workflows/cyclic.yml')?.message).toBe(
+    const cycle = `  a:\n    ${runsOn}\n    needs: c\n    steps:\n      - run: echo\n  b:\n    ${runsOn}\n    needs: a\n    steps:\n      - run: echo\n  c:\n    ${runsOn}\n    needs: [b]\n    steps:\n      - run: echo\n`;
+    const root = `  root:\n    ${runsOn}\n    steps:\n      - run: echo\n`;
+    await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/cyclic.yml': `on: push\njobs:\n${cycle}${root}`, '.github/workflows/all-wait.yml': `on: push\njobs:\n${cycle}` }, message: 'cyclic needs' });
+    const problem = (path: string) => w.sim.sim.actions.fileProblems.find((p) => p.path === path)?.message;
+    expect(problem('.github/workflows/cyclic.yml')?.split('\n')).toEqual([
+      "Invalid workflow file: .github/workflows/cyclic.yml (Line: 5, Col: 12): Job 'a' depends on job 'c' which creates a cycle in the dependency graph.",
       "Invalid workflow file: .github/workflows/cyclic.yml (Line: 10, Col: 12): Job 'b' depends on job 'a' which creates a cycle in the dependency graph.",
-    );
+      "Invalid workflow file: .github/workflows/cyclic.yml (Line: 15, Col: 13): Job 'c' depends on job 'b' which creates a cycle in the dependency graph.",
+    ]);
+    // With no job free of needs, GitHub (and its parser) names that instead.
+    expect(problem('.github/workflows/all-wait.yml')).toBe('Invalid workflow file: .github/workflows/all-wait.yml (Line: 3, Col: 3): The workflow must contain at least one job with no dependencies.');
   });
 });

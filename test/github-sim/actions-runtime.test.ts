@@ -86,7 +86,7 @@ jobs:
   odd:
     runs-on: [self-hosted, build]
     steps:
-      - run: echo "\${{ env.HOME }}"
+      - run: echo "\${{ fromJSON('not json') }}"
 `;
 
 describe('actions runtime: workflows run on simulated self-hosted runners', () => {
@@ -174,12 +174,12 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     expect(await runsOf('.github/workflows/manual.yml')).toHaveLength(1);
   });
 
-  it('an expression outside the supported contexts fails the job naming it', async () => {
+  it('an expression that fails as it is evaluated fails the job naming it, with the expression engine\'s reason', async () => {
     await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'refused.yml', ref: 'main' });
     const [run] = await completed('.github/workflows/refused.yml');
     expect(run!.conclusion).toBe('failure');
     const [job] = await jobsOf(Number(run!.id));
-    expect(await logOf(Number(job!.id))).toContain('cannot evaluate `${{ env.HOME }}`');
+    expect(await logOf(Number(job!.id))).toMatch(/##\[error\]`\$\{\{ fromJSON\('not json'\) \}\}`: .*JSON/);
   });
 
   it('a bad workflow file creates no run and its error names the file and line', async () => {
@@ -188,7 +188,7 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     await w.sim.settle();
     expect(await runsOf('.github/workflows/bad.yml')).toEqual([]);
     const problem = w.sim.sim.actions.fileProblems.find((p) => p.path === '.github/workflows/bad.yml');
-    expect(problem?.message).toMatch(/^Invalid workflow file: \.github\/workflows\/bad\.yml \(Line: 5, Col: 5\): jobs\.build: Unexpected value 'stepz'/);
+    expect(problem?.message).toMatch(/^Invalid workflow file: \.github\/workflows\/bad\.yml \(Line: 5, Col: 5\): Unexpected value 'stepz'/);
     // Dispatching a file that does not parse is GitHub's 422 with the same message.
     await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/broken.yml': 'on: workflow_dispatch\njobs:\n  a: [\n' }, message: 'broken' });
     await expect(

@@ -12,8 +12,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runGit } from '../git.js';
 import { WorkflowCommands } from './commands.js';
-import { evaluateCondition } from './conditions.js';
-import { ExpressionError, interpolate, interpolateAll, type ExpressionContext } from './expressions.js';
+import { condition, ExpressionError, interpolate, render, renderAll, type ExpressionContext, type Value } from './expressions.js';
 import type { Conclusion, JobRecord, RunRecord, StepRecord } from './model.js';
 import type { WorkflowStep } from './workflow.js';
 
@@ -31,6 +30,8 @@ export interface JobExecution {
   /** Extracts `owner/repo` at `ref` from the simulated repository into a directory; returns it. */
   fetchAction(fullName: string, ref: string, into: string): Promise<void>;
   signal: AbortSignal;
+  /** The job-level contexts (inputs, matrix, strategy, vars) the runtime evaluated the job with. */
+  jobContext: ExpressionContext;
   /** The `needs` context: each needed job's result and outputs. */
   needs: Record<string, { result: string; outputs: Record<string, string> }>;
   /** Set for a job with `id-token: write`: where and with what its steps request OIDC tokens. */
@@ -45,16 +46,22 @@ export const RUNNER_LOST = 'runner-lost';
 export const TIMED_OUT = 'timed-out';
 
 /** A `timeout-minutes` value in milliseconds (fractions of a minute are accepted), or null when unset. */
-export function timeoutMs(value: string | number | boolean | undefined, ctx: ExpressionContext, what: string): number | null {
+export function timeoutMs(value: Value | undefined, ctx: ExpressionContext, what: string): number | null {
   if (value === undefined) return null;
-  const minutes = Number(interpolate(String(value), ctx));
+  const minutes = Number(render(value, ctx));
   if (!Number.isFinite(minutes) || minutes <= 0) throw new StepFailure(`${what}: timeout-minutes must be a positive number, got '${String(value)}'`);
   return minutes * 60_000;
 }
 
 /** A `continue-on-error` value (a boolean, or an expression that renders `true`). */
-export function flag(value: string | number | boolean | undefined, ctx: ExpressionContext): boolean {
-  return value !== undefined && interpolate(String(value), ctx).trim() === 'true';
+export function flag(value: Value | undefined, ctx: ExpressionContext): boolean {
+  return value !== undefined && render(value, ctx).trim() === 'true';
+}
+
+/** The `env` context of a job's steps: the workflow's, the job's, then what steps wrote to GITHUB_ENV. */
+function jobEnv(workflow: Record<string, Value> | undefined, job: Record<string, Value> | undefined, fromFiles: Record<string, string>, ctx: ExpressionContext): Record<string, string> {
+  const wf = renderAll(workflow, { ...ctx, env: {} });
+  return { ...wf, ...renderAll(job, { ...ctx, env: wf }), ...fromFiles };
 }
 
 /** A step failure the job log states (not a simulator bug). */
@@ -204,8 +211,16 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
   await mkdir(join(x.root, 'tool-cache'), { recursive: true });
   await writeFile(eventPath, JSON.stringify(run.eventPayload));
   const gh = githubContext(x, workspace, eventPath);
-  const ctx: ExpressionContext = { inputs: run.inputs, github: gh, steps: {}, secrets: { GITHUB_TOKEN: x.token }, matrix: job.matrix ?? {}, needs: x.needs };
   const base = runnerEnv(x, gh, temp, x.root);
+  const ctx: StepContext = {
+    ...x.jobContext,
+    github: gh,
+    steps: {},
+    secrets: { GITHUB_TOKEN: x.token },
+    needs: x.needs,
+    runner: { name: x.runnerName, os: 'Linux', arch: 'X64', environment: 'self-hosted', temp, tool_cache: base.RUNNER_TOOL_CACHE },
+    workspace,
+  };
   const fromEnvFiles: Record<string, string> = {};
   const extraPath: string[] = [];
   log(`Runner name: '${x.runnerName}'`);
@@ -215,13 +230,17 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
   for (let i = 0; i < specs.length; i++) {
     const spec = specs[i]!;
     const record = job.steps[i]!;
-    let runIt: boolean;
+    // A step's `if:` sees the env of the workflow, the job, earlier GITHUB_ENV writes and its own `env:`.
+    const cancelledBefore = x.signal.aborted;
+    let runIt = false;
     try {
-      runIt = spec.if === undefined ? !failed && !x.signal.aborted : evaluateCondition(spec.if, ctx, { success: !failed, failure: failed, cancelled: x.signal.aborted });
+      ctx.job = { status: cancelledBefore ? 'cancelled' : failed ? 'failure' : 'success' };
+      ctx.env = jobEnv(run.workflow.workflow.env, job.spec.env, fromEnvFiles, ctx);
+      ctx.env = { ...ctx.env, ...renderAll(spec.env, ctx) };
+      runIt = condition(spec.if, ctx, { success: !failed, failure: failed, cancelled: cancelledBefore });
     } catch (e) {
       if (!(e instanceof ExpressionError)) throw e;
-      log(`##[error]${run.workflow.path}: step ${i + 1} \`if: ${String(spec.if)}\`: ${e.message}`);
-      runIt = false;
+      log(`##[error]${run.workflow.path}: step ${i + 1} \`if: ${spec.if}\`: ${e.message}`);
       failed = true;
     }
     if (!runIt) {
@@ -229,7 +248,7 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
       record.status = 'completed';
       record.conclusion = 'skipped';
       record.startedAt = record.completedAt = iso();
-      if (spec.id) ctx.steps[spec.id] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' };
+      if (spec.named) ctx.steps[spec.id] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' };
       continue;
     }
     record.status = 'in_progress';
@@ -246,7 +265,7 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
     try {
       const limit = timeoutMs(spec['timeout-minutes'], ctx, `step ${i + 1}`);
       if (limit !== null) timer = setTimeout(() => step.abort(TIMED_OUT), limit);
-      outcome = await runStep(x, spec, i, { ctx, base, fromEnvFiles, extraPath, workspace, temp, log, output, workflowEnv: run.workflow.workflow.env, jobEnv: job.spec.env, signal: step.signal });
+      outcome = await runStep(x, spec, i, { ctx, base, fromEnvFiles, extraPath, workspace, temp, log, output, signal: step.signal });
       if (outcome === 'cancelled' && step.signal.reason === TIMED_OUT) {
         log(`##[error]The action '${record.name}' has timed out after ${String(spec['timeout-minutes'])} minutes.`);
         outcome = 'failure';
@@ -262,7 +281,7 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
     log('##[endgroup]');
     // continue-on-error: the step's outcome stays a failure, its conclusion (and the job) go on as success.
     const result = outcome === 'failure' && flag(spec['continue-on-error'], ctx) ? 'success' : outcome;
-    if (spec.id) ctx.steps[spec.id] = { outputs: ctx.steps[spec.id]?.outputs ?? {}, outcome, conclusion: result };
+    if (spec.named) ctx.steps[spec.id] = { outputs: ctx.steps[spec.id]?.outputs ?? {}, outcome, conclusion: result };
     record.status = 'completed';
     record.conclusion = result;
     record.completedAt = iso();
@@ -271,7 +290,7 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
   }
   let conclusion: Conclusion = x.signal.aborted ? 'cancelled' : failed ? 'failure' : 'success';
   try {
-    job.outputs = interpolateAll(job.spec.outputs, ctx);
+    job.outputs = renderAll(job.spec.outputs, ctx);
   } catch (e) {
     if (!(e instanceof ExpressionError)) throw e;
     log(`##[error]${run.workflow.path}: job outputs: ${e.message}`);
@@ -282,8 +301,11 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
   return conclusion;
 }
 
+/** The contexts of a job's steps (`steps` always there). */
+type StepContext = ExpressionContext & Required<Pick<ExpressionContext, 'steps'>>;
+
 interface StepScope {
-  ctx: ExpressionContext;
+  ctx: StepContext;
   base: Record<string, string>;
   fromEnvFiles: Record<string, string>;
   extraPath: string[];
@@ -292,8 +314,6 @@ interface StepScope {
   log: (line: string) => void;
   /** A line of a step's output (workflow commands are handled here). */
   output: (line: string) => void;
-  workflowEnv: Record<string, string | number | boolean> | undefined;
-  jobEnv: Record<string, string | number | boolean> | undefined;
   /** The step's signal: aborted by a cancel of the job or by the step's timeout. */
   signal: AbortSignal;
 }
@@ -314,12 +334,9 @@ async function runStep(x: JobExecution, spec: WorkflowStep, index: number, s: St
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     ...s.base,
-    ...interpolateAll(s.workflowEnv, s.ctx),
-    ...interpolateAll(s.jobEnv, s.ctx),
-    ...s.fromEnvFiles,
-    ...interpolateAll(spec.env, s.ctx),
+    ...s.ctx.env,
     ...f,
-    GITHUB_ACTION: spec.id ?? `__run_${index + 1}`,
+    GITHUB_ACTION: spec.id,
   };
   // The runner's own environment is not the job's: drop what the simulator's host process carries for itself.
   for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k.startsWith('npm_') || k === 'NODE_OPTIONS') delete env[k];
@@ -330,7 +347,7 @@ async function runStep(x: JobExecution, spec: WorkflowStep, index: number, s: St
     const shell = spec.shell ?? 'bash';
     if (shell !== 'bash') throw new StepFailure(`step ${index + 1} asks for \`shell: ${shell}\`; the simulator runs only bash`);
     const script = join(s.temp, `step_${index + 1}.sh`);
-    await writeFile(script, interpolate(spec.run, s.ctx));
+    await writeFile(script, render(spec.run, s.ctx));
     // `shell: bash` named explicitly adds pipefail; the implicit default is `bash -e {0}`.
     const args = spec.shell === undefined ? ['-e', script] : ['--noprofile', '--norc', '-eo', 'pipefail', script];
     code = await spawnStep('bash', args, exec);
@@ -339,7 +356,7 @@ async function runStep(x: JobExecution, spec: WorkflowStep, index: number, s: St
   }
   if (code === 'cancelled') return 'cancelled';
   const outputs = parseFileCommands(await readFile(f.GITHUB_OUTPUT, 'utf8'));
-  if (spec.id) s.ctx.steps[spec.id] = { outputs };
+  if (spec.named) s.ctx.steps[spec.id] = { outputs };
   Object.assign(s.fromEnvFiles, parseFileCommands(await readFile(f.GITHUB_ENV, 'utf8')));
   s.extraPath.push(...(await readFile(f.GITHUB_PATH, 'utf8')).split('\n').filter(Boolean));
   x.job.summary += await readFile(f.GITHUB_STEP_SUMMARY, 'utf8');
@@ -354,7 +371,7 @@ type Exec = { cwd: string; env: Record<string, string>; signal: AbortSignal; log
 
 async function runUses(x: JobExecution, spec: WorkflowStep, index: number, s: StepScope, exec: Exec): Promise<number | 'cancelled'> {
   const uses = spec.uses!;
-  const withInputs = interpolateAll(spec.with, s.ctx);
+  const withInputs = renderAll(spec.with, s.ctx);
   if (/^actions\/checkout@/.test(uses)) return checkout(x, withInputs, s, exec);
   let dir: string;
   if (uses.startsWith('./')) {
@@ -417,7 +434,7 @@ async function checkout(x: JobExecution, inputs: Record<string, string>, s: Step
 /** Fresh step records for a job's steps (names as GitHub shows them). */
 export function stepRecords(steps: WorkflowStep[]): StepRecord[] {
   return steps.map((st, i) => ({
-    name: st.name ?? (st.run !== undefined ? `Run ${st.run.split('\n')[0]}` : `Run ${st.uses}`),
+    name: st.name !== undefined ? String(st.name) : st.run !== undefined ? `Run ${String(st.run).split('\n')[0]}` : `Run ${st.uses}`,
     number: i + 1,
     status: 'queued',
     conclusion: null,

@@ -11,9 +11,8 @@ export class MatrixError extends Error {}
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-/** The combinations of a job's matrix (each a `matrix` context). */
+/** The combinations of a job's matrix (each a `matrix` context), its expressions already evaluated. */
 export function expandMatrix(matrix: unknown): Record<string, unknown>[] {
-  if (typeof matrix === 'string') throw new MatrixError(`strategy.matrix is the expression '${matrix}'; the simulator expands only a literal matrix`);
   if (matrix === null || typeof matrix !== 'object' || Array.isArray(matrix)) throw new MatrixError('strategy.matrix must be a mapping of axes');
   const { include, exclude, ...axes } = matrix as Record<string, unknown>;
   const list = (v: unknown, what: string): Record<string, unknown>[] => {

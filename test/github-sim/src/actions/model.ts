@@ -34,6 +34,8 @@ export interface JobRecord {
   runAttempt: number;
   /** The job's id in the workflow file (shared by the jobs of one matrix). */
   key: string;
+  /** The job's `strategy` with its expressions evaluated (`{}` when it has none). */
+  strategy: { 'fail-fast'?: unknown; 'max-parallel'?: unknown; matrix?: unknown };
   /** This job's matrix combination, or null for a job without `strategy.matrix`. */
   matrix: Record<string, unknown> | null;
   /** Whether its `needs` and `if:` have been decided: `run` (may take a runner) or still `pending`. */

@@ -15,13 +15,14 @@ import { HttpError, notFound } from '../http.js';
 import type { Sim } from '../sim.js';
 import type { App, Installation, Pull, Repo, User } from '../state.js';
 import { executeJob, flag, RUNNER_LOST, stepRecords, TIMED_OUT, timeoutMs } from './executor.js';
-import { interpolate, type ExpressionContext } from './expressions.js';
+import { evaluate, ExpressionError, render, type ExpressionContext } from './expressions.js';
+import { pathsMatch, pullRequestMatches, pushMatches } from './filters.js';
 import { gate, needsContext, type Gate } from './graph.js';
 import { expandMatrix, matrixJobName, MatrixError } from './matrix.js';
 import type { Conclusion, JobRecord, RunRecord, SimRunner } from './model.js';
 import { node24 } from './node24.js';
 import { OidcIssuer } from './oidc.js';
-import { parseWorkflow, pathsMatch, pullRequestMatches, pushMatches, runsOnLabels, WorkflowFileError, type DispatchInputSpec, type RefFilter, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
+import { dispatchInputs, eventFilter, parseWorkflow, WorkflowFileError, type DispatchInputSpec, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
 
 /** The abort reason of a matrix job cancelled because another job of its matrix failed. */
 const FAIL_FAST = 'fail-fast';
@@ -40,7 +41,7 @@ export function jobPermissions(workflow: Workflow, job: WorkflowJobSpec): Permis
   const out: Permissions = {};
   if (block === undefined) Object.assign(out, DEFAULT_PERMISSIONS);
   else if (block === 'read-all' || block === 'write-all') for (const s of SCOPES) out[s.replace(/-/g, '_')] = block === 'read-all' ? 'read' : 'write';
-  else for (const [scope, level] of Object.entries(block)) if (level !== 'none' && scope !== 'id-token') out[scope.replace(/-/g, '_')] = level;
+  else for (const [scope, level] of Object.entries(block)) if ((level === 'read' || level === 'write') && scope !== 'id-token') out[scope.replace(/-/g, '_')] = level;
   out.metadata = 'read';
   return out;
 }
@@ -149,7 +150,7 @@ export class ActionsRuntime {
   private async loadWorkflow(repo: Repo, sha: string, path: string): Promise<WorkflowFile | null> {
     const text = await repo.git.text(['cat-file', '-p', `${sha}:${path}`]);
     try {
-      return parseWorkflow(path, text);
+      return await parseWorkflow(path, text);
     } catch (e) {
       if (!(e instanceof WorkflowFileError)) throw e;
       this.fileProblems.push({ repo: repo.fullName, sha, path, message: e.message });
@@ -162,7 +163,7 @@ export class ActionsRuntime {
     // A new ref is compared as GitHub does for a first push: the files of its head commit.
     const changed = await this.changedFiles(repo, before === null ? ['diff-tree', '--no-commit-id', '--name-only', '-r', '--root', sha] : ['diff', '--name-only', before, sha]);
     for (const wf of await this.workflowsAt(repo, sha)) {
-      const filter = (wf.on.push ?? null) as RefFilter | null;
+      const filter = eventFilter(wf, 'push');
       if (!('push' in wf.on) || !pushMatches(filter, ref) || !pathsMatch(filter, changed)) continue;
       const branch = ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null;
       await this.createRun(repo, wf, { event: 'push', headSha: sha, sha, ref, headBranch: branch, actor: sender, inputs: {}, eventPayload: payload });
@@ -173,7 +174,7 @@ export class ActionsRuntime {
   async onPullRequest(repo: Repo, pull: Pull, action: string, sender: User, payload: Record<string, unknown>): Promise<void> {
     const changed = await this.changedFiles(repo, ['diff', '--name-only', `${pull.baseSha}...${pull.headSha}`]);
     const workflows = (await this.workflowsAt(repo, pull.headSha)).filter((wf) => {
-      const filter = (wf.on.pull_request ?? null) as RefFilter | null;
+      const filter = eventFilter(wf, 'pull_request');
       return 'pull_request' in wf.on && pullRequestMatches(filter, action, pull.baseRef) && pathsMatch(filter, changed);
     });
     if (workflows.length === 0) return;
@@ -210,15 +211,14 @@ export class ActionsRuntime {
     if (text === null) throw notFound();
     let wf: WorkflowFile;
     try {
-      wf = parseWorkflow(path, text);
+      wf = await parseWorkflow(path, text);
     } catch (e) {
       if (!(e instanceof WorkflowFileError)) throw e;
       this.fileProblems.push({ repo: repo.fullName, sha: commit, path, message: e.message });
       throw new HttpError(422, e.message);
     }
     if (!('workflow_dispatch' in wf.on)) throw new HttpError(422, "Workflow does not have 'workflow_dispatch' trigger");
-    const specs = ((wf.on.workflow_dispatch ?? {}) as { inputs?: Record<string, DispatchInputSpec> }).inputs ?? {};
-    const inputs = typedInputs(specs, rawInputs);
+    const inputs = typedInputs(dispatchInputs(wf), rawInputs);
     const fullRef = ref.startsWith('refs/') ? ref : (await repo.git.resolve(`refs/tags/${ref}`)) ? `refs/tags/${ref}` : `refs/heads/${ref}`;
     const branch = fullRef.startsWith('refs/heads/') ? fullRef.slice('refs/heads/'.length) : null;
     await this.createRun(repo, wf, { event: 'workflow_dispatch', headSha: commit, sha: commit, ref: fullRef, headBranch: branch, actor, inputs, eventPayload: { ...payload, inputs: rawInputs, ref: fullRef } });
@@ -258,7 +258,7 @@ export class ActionsRuntime {
       const text = await repo.git.text(['cat-file', '-p', `${head}:${path}`]);
       let name = path;
       try {
-        name = parseWorkflow(path, text).workflow.name ?? path;
+        name = (await parseWorkflow(path, text)).workflow.name ?? path;
       } catch (e) {
         if (!(e instanceof WorkflowFileError)) throw e;
       }
@@ -318,38 +318,49 @@ export class ActionsRuntime {
   private newAttemptJobs(run: RunRecord): void {
     const now = iso();
     run.jobs = Object.entries(run.workflow.workflow.jobs).flatMap(([key, spec]) => {
-      const strategy = (spec.strategy ?? {}) as { matrix?: unknown; 'fail-fast'?: unknown; 'max-parallel'?: unknown };
+      let strategy: JobRecord['strategy'] = {};
       let combos: (Record<string, unknown> | null)[] = [null];
       let refusal: string | null = null;
       try {
+        strategy = (evaluate(spec.strategy, jobLevelContext(run, null, {})) ?? {}) as JobRecord['strategy'];
         if (strategy.matrix !== undefined) combos = expandMatrix(strategy.matrix);
       } catch (e) {
-        if (!(e instanceof MatrixError)) throw e;
+        if (!(e instanceof MatrixError) && !(e instanceof ExpressionError)) throw e;
         refusal = `${run.workflow.path}: job '${key}': ${e.message}`;
       }
-      return combos.map((matrix) => {
-        // The name and `runs-on` may use `${{ matrix.* }}` (and inputs); left as written when they use more.
-        const ctx = jobLevelContext(run, matrix);
-        const render = (text: string): string => {
+      return combos.map((matrix, index) => {
+        const ctx = jobLevelContext(run, matrix, { 'fail-fast': strategy['fail-fast'] !== false, 'job-index': index, 'job-total': combos.length, 'max-parallel': strategy['max-parallel'] ?? combos.length });
+        // The name and `runs-on` may use `${{ matrix.* }}` (and inputs); a value that fails to evaluate is left as written (the job is refused below).
+        const text = (value: Parameters<typeof render>[0]): string => {
           try {
-            return interpolate(text, ctx);
-          } catch {
-            return text;
+            return render(value, ctx);
+          } catch (e) {
+            if (!(e instanceof ExpressionError)) throw e;
+            refusal ??= `${run.workflow.path}: job '${key}': ${e.message}`;
+            return String(value);
           }
         };
+        let labels: string[] = [];
+        try {
+          labels = runsOnLabels(evaluate(spec['runs-on'], ctx));
+        } catch (e) {
+          if (!(e instanceof ExpressionError)) throw e;
+          refusal ??= `${run.workflow.path}: job '${key}' runs-on: ${e.message}`;
+        }
         const job: JobRecord = {
           id: this.sim.state.nextId(),
           runId: run.id,
           runAttempt: run.runAttempt,
           key,
+          strategy,
           matrix,
           gate: 'pending',
           refusal,
           continueOnError: false,
           outputs: {},
-          name: spec.name !== undefined ? render(spec.name) : matrix ? matrixJobName(key, matrix) : key,
+          name: spec.name !== undefined ? text(spec.name) : matrix ? matrixJobName(key, matrix) : key,
           spec,
-          labels: runsOnLabels(spec).map(render),
+          labels,
           status: 'queued',
           conclusion: null,
           createdAt: now,
@@ -368,8 +379,9 @@ export class ActionsRuntime {
         };
         try {
           job.continueOnError = flag(spec['continue-on-error'], ctx);
-        } catch {
-          job.refusal = `${run.workflow.path}: job '${key}': cannot evaluate continue-on-error '${String(spec['continue-on-error'])}'`;
+        } catch (e) {
+          if (!(e instanceof ExpressionError)) throw e;
+          job.refusal = `${run.workflow.path}: job '${key}' continue-on-error: ${e.message}`;
         }
         this.jobs.set(job.id, job);
         return job;
@@ -389,7 +401,7 @@ export class ActionsRuntime {
       progressed = false;
       for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'pending').sort((a, b) => a.id - b.id)) {
         const run = this.runs.get(job.runId)!;
-        const g: Gate = job.refusal !== null ? { decision: 'error', message: job.refusal } : gate(run, job, jobLevelContext(run, job.matrix));
+        const g: Gate = job.refusal !== null ? { decision: 'error', message: job.refusal } : gate(run, job, jobContext(run, job));
         if (g.decision === 'wait') continue;
         if (g.decision === 'run') {
           job.gate = 'run';
@@ -404,7 +416,7 @@ export class ActionsRuntime {
     }
     for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'run').sort((a, b) => a.id - b.id)) {
       const run = this.runs.get(job.runId)!;
-      const limit = Number((job.spec.strategy as { 'max-parallel'?: unknown } | undefined)?.['max-parallel'] ?? Infinity);
+      const limit = Number(job.strategy['max-parallel'] ?? Infinity);
       if (run.jobs.filter((j) => j.key === job.key && j.status === 'in_progress').length >= limit) continue;
       const want = job.labels.map((l) => l.toLowerCase());
       const runner = [...this.runners.values()].find((r) => r.registered && r.busyWith === null && want.every((l) => r.labels.some((have) => have.toLowerCase() === l)));
@@ -441,14 +453,14 @@ export class ActionsRuntime {
     let conclusion: Conclusion;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const limit = timeoutMs(job.spec['timeout-minutes'], jobLevelContext(run, job.matrix), `job '${job.key}'`);
+      const limit = timeoutMs(job.spec['timeout-minutes'], jobContext(run, job), `job '${job.key}'`);
       if (limit !== null) {
         timer = setTimeout(() => {
           job.log.push(`${new Date().toISOString()} ##[error]The job running on runner ${runner.name} has exceeded the maximum execution time of ${String(job.spec['timeout-minutes'])} minutes.`);
           job.abort?.abort(TIMED_OUT);
         }, limit);
       }
-      for (const key of ['container', 'services', 'environment'] as const) {
+      for (const key of ['container', 'services', 'environment', 'uses'] as const) {
         if (job.spec[key] !== undefined) throw new Error(`job '${job.key}' uses \`${key}:\`, which the simulator does not support`);
       }
       conclusion = await executeJob({
@@ -462,6 +474,7 @@ export class ActionsRuntime {
         node24,
         fetchAction: (fullName, ref, into) => this.fetchAction(fullName, ref, into),
         signal: job.abort.signal,
+        jobContext: jobContext(run, job),
         needs: needsContext(run, job),
         idTokenRequest: job.idTokenRequest ? { url: `${this.oidc.issuer}/token?api-version=2.0`, token: job.idTokenRequest } : null,
         changed: () => undefined,
@@ -490,7 +503,7 @@ export class ActionsRuntime {
     job.abort = null;
     this.emitJob(job, 'completed');
     const run = this.runs.get(job.runId)!;
-    if (conclusion === 'failure' && job.matrix !== null && !job.continueOnError && (job.spec.strategy as { 'fail-fast'?: unknown } | undefined)?.['fail-fast'] !== false) {
+    if (conclusion === 'failure' && job.matrix !== null && !job.continueOnError && job.strategy['fail-fast'] !== false) {
       // fail-fast (the default): the rest of the matrix is cancelled.
       for (const other of run.jobs.filter((j) => j.key === job.key && j !== job)) {
         if (other.status === 'queued') await this.completeJob(other, 'cancelled');
@@ -645,15 +658,29 @@ export class ActionsRuntime {
 
 /**
  * The contexts a job-level key (`if:`, `name`, `runs-on`, `timeout-minutes`, `continue-on-error`)
- * reads before a runner has the job: the run's `github` facts, `inputs` and the job's `matrix`.
+ * reads before a runner has the job: the run's `github` facts, `inputs`, the job's `matrix` and `strategy`.
  */
-function jobLevelContext(run: RunRecord, matrix: Record<string, unknown> | null): ExpressionContext {
+function jobLevelContext(run: RunRecord, matrix: Record<string, unknown> | null, strategy: Record<string, unknown>): ExpressionContext {
   const github = {
     ref: run.ref, sha: run.sha, event_name: run.event, event: run.eventPayload, repository: run.repo, repository_owner: run.repo.split('/')[0],
     actor: run.actor.login, triggering_actor: run.actor.login, run_id: String(run.id), run_number: String(run.runNumber), run_attempt: String(run.runAttempt),
     workflow: run.name, ref_name: run.ref.replace(/^refs\/(heads|tags)\//, ''), head_ref: run.event === 'pull_request' ? (run.headBranch ?? '') : '',
   };
-  return { inputs: run.inputs, github, steps: {}, secrets: { GITHUB_TOKEN: '' }, matrix: matrix ?? {} };
+  return { inputs: run.inputs, github, matrix: matrix ?? {}, strategy, vars: {} };
+}
+
+/** The job-level contexts of a job already made. */
+function jobContext(run: RunRecord, job: JobRecord): ExpressionContext {
+  const combos = run.jobs.filter((j) => j.key === job.key);
+  const strategy = { 'fail-fast': job.strategy['fail-fast'] !== false, 'job-index': combos.indexOf(job), 'job-total': combos.length, 'max-parallel': job.strategy['max-parallel'] ?? combos.length };
+  return jobLevelContext(run, job.matrix, strategy);
+}
+
+/** The labels of an evaluated `runs-on`: a label, a list of them, or `{ group, labels }` (a group alone has none to match). */
+function runsOnLabels(value: unknown): string[] {
+  const list = (v: unknown): string[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return list((value as { labels?: unknown }).labels);
+  return list(value);
 }
 
 /** Checks dispatch inputs against the workflow's typed inputs (GitHub's 422s) and fills defaults. */

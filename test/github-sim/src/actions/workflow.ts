@@ -1,282 +1,213 @@
 /**
- * Workflow files: `.github/workflows/*.yml` parsed with `yaml` and checked against the subset of
- * GitHub's workflow syntax the simulator knows (a zod schema: no published workflow schema is
- * available offline). A bad file is a `WorkflowFileError` naming the file and the line, as GitHub
- * reports "Invalid workflow file … (Line: n, Col: m)" and creates no run.
+ * Workflow files: `.github/workflows/*.yml` parsed and checked by GitHub's own workflow parser
+ * (`@actions/workflow-parser`: its workflow schema, its expression checks, its `needs` graph
+ * checks). A bad file is a `WorkflowFileError` with the parser's messages, each naming the file,
+ * line and column, as GitHub reports "Invalid workflow file … (Line: n, Col: m)" and creates no run.
+ * On top of the parser, the simulator refuses what GitHub refuses but the parser lets through
+ * (`branches` with `branches-ignore` on one event; more than 25 dispatch inputs), and turns the
+ * parser's tokens into the plain model the runtime reads (`${{ }}` kept as `Expr`).
  */
-import { LineCounter, parseDocument, isMap, isNode, isScalar, type Document } from 'yaml';
-import { z } from 'zod';
+import { convertWorkflowTemplate, isBasicExpression, isBoolean, isMapping, isNumber, isSequence, isString, NoOperationTraceWriter, parseWorkflow as parseWithGitHub } from '@actions/workflow-parser';
+import { parse as parseYaml } from 'yaml';
+import { ErrorPolicy } from '@actions/workflow-parser/model/convert';
+import type { EventsConfig, Step as TemplateStep, WorkflowJob } from '@actions/workflow-parser/model/workflow-template';
+import type { MappingToken, TemplateToken } from '@actions/workflow-parser/templates/tokens/index';
+import { Expr, type Value } from './expressions.js';
+import type { RefFilter } from './filters.js';
 
 /** GitHub's limit on `workflow_dispatch` inputs. */
 export const MAX_DISPATCH_INPUTS = 25;
 
+/** One problem in a workflow file, where GitHub reports it. */
+export interface WorkflowFileProblemAt {
+  line: number;
+  column: number;
+  problem: string;
+}
+
 export class WorkflowFileError extends Error {
   constructor(
     readonly path: string,
-    readonly line: number,
-    readonly column: number,
-    readonly problem: string,
+    /** Every problem found, the first as GitHub lists it first. */
+    readonly problems: WorkflowFileProblemAt[],
   ) {
-    super(`Invalid workflow file: ${path} (Line: ${line}, Col: ${column}): ${problem}`);
+    super(problems.map((p) => `Invalid workflow file: ${path} (Line: ${p.line}, Col: ${p.column}): ${p.problem}`).join('\n'));
+  }
+
+  get line(): number {
+    return this.problems[0]!.line;
+  }
+
+  get column(): number {
+    return this.problems[0]!.column;
   }
 }
 
-const scalar = z.union([z.string(), z.number(), z.boolean()]);
-const stringList = z.union([z.string(), z.array(z.string())]);
-const level = z.enum(['read', 'write', 'none']);
-const permissions = z.union([z.enum(['read-all', 'write-all']), z.record(z.string(), level)]);
-const env = z.record(z.string(), scalar);
+export type PermissionsSpec = 'read-all' | 'write-all' | Record<string, string>;
 
-const dispatchInput = z.strictObject({
-  description: z.string().optional(),
-  required: z.boolean().optional(),
-  default: scalar.optional(),
-  type: z.enum(['string', 'boolean', 'choice', 'number', 'environment']).optional(),
-  options: z.array(z.string()).optional(),
-  deprecationMessage: z.string().optional(),
-});
+export interface DispatchInputSpec {
+  description?: string;
+  required?: boolean;
+  default?: string | number | boolean;
+  type?: string;
+  options?: string[];
+}
 
-const refFilter = z
-  .strictObject({
-    branches: stringList.optional(),
-    'branches-ignore': stringList.optional(),
-    tags: stringList.optional(),
-    'tags-ignore': stringList.optional(),
-    paths: stringList.optional(),
-    'paths-ignore': stringList.optional(),
-    types: stringList.optional(),
-  })
-  .nullable();
+export interface WorkflowStep {
+  /** The id as written, or the one GitHub generates (`__run`, `__actions_checkout`, …). */
+  id: string;
+  /** Whether the file names the id (only such steps are in the `steps` context). */
+  named: boolean;
+  name?: Value;
+  /** The condition as the parser normalised it (`success()` when the file has none). */
+  if: string;
+  uses?: string;
+  run?: Value;
+  with?: Record<string, Value>;
+  env?: Record<string, Value>;
+  shell?: string;
+  'working-directory'?: Value;
+  'continue-on-error'?: Value;
+  'timeout-minutes'?: Value;
+}
 
-const triggers = z.union([
-  z.string(),
-  z.array(z.string()),
-  z
-    .object({
-      push: refFilter.optional(),
-      pull_request: refFilter.optional(),
-      workflow_dispatch: z
-        .strictObject({
-          inputs: z
-            .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'an input id starts with a letter or _ and has only letters, digits, - and _'), dispatchInput)
-            .refine((i) => Object.keys(i).length <= MAX_DISPATCH_INPUTS, `a workflow_dispatch may define at most ${MAX_DISPATCH_INPUTS} inputs`)
-            .optional(),
-        })
-        .nullable()
-        .optional(),
-    })
-    .catchall(z.unknown()),
-]);
+export interface WorkflowJobSpec {
+  name?: Value;
+  'runs-on'?: Value;
+  permissions?: PermissionsSpec;
+  env?: Record<string, Value>;
+  steps: WorkflowStep[];
+  needs: string[];
+  /** The condition as the parser normalised it (`success() && (…)`, or `success()` when none). */
+  if: string;
+  'timeout-minutes'?: Value;
+  outputs?: Record<string, Value>;
+  strategy?: Value;
+  container?: Value;
+  services?: Value;
+  environment?: Value;
+  /** A reusable workflow the job calls (the simulator does not run those). */
+  uses?: Value;
+  'continue-on-error'?: Value;
+}
 
-const step = z
-  .strictObject({
-    id: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'a step id starts with a letter or _ and has only letters, digits, - and _').optional(),
-    name: z.string().optional(),
-    if: scalar.optional(),
-    uses: z.string().optional(),
-    run: z.string().optional(),
-    with: z.record(z.string(), scalar).optional(),
-    env: env.optional(),
-    shell: z.string().optional(),
-    'working-directory': z.string().optional(),
-    'continue-on-error': scalar.optional(),
-    'timeout-minutes': scalar.optional(),
-  })
-  .refine((s) => (s.uses === undefined) !== (s.run === undefined), 'a step has exactly one of `uses` and `run`');
-
-const job = z.strictObject({
-  name: z.string().optional(),
-  'runs-on': z.union([z.string(), z.array(z.string()).min(1), z.strictObject({ group: z.string().optional(), labels: stringList.optional() })]),
-  permissions: permissions.optional(),
-  env: env.optional(),
-  steps: z.array(step).min(1, 'a job needs at least one step'),
-  needs: stringList.optional(),
-  if: scalar.optional(),
-  'timeout-minutes': scalar.optional(),
-  outputs: z.record(z.string(), z.string()).optional(),
-  strategy: z.unknown().optional(),
-  container: z.unknown().optional(),
-  services: z.unknown().optional(),
-  environment: z.unknown().optional(),
-  concurrency: z.unknown().optional(),
-  defaults: z.unknown().optional(),
-  'continue-on-error': scalar.optional(),
-});
-
-const workflowSchema = z.strictObject({
-  name: z.string().optional(),
-  'run-name': z.string().optional(),
-  on: triggers,
-  permissions: permissions.optional(),
-  env: env.optional(),
-  defaults: z.unknown().optional(),
-  concurrency: z.unknown().optional(),
-  jobs: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'a job id starts with a letter or _ and has only letters, digits, - and _'), job)
-    .refine((j) => Object.keys(j).length > 0, 'No jobs were defined'),
-});
-
-export type Workflow = z.infer<typeof workflowSchema>;
-export type WorkflowJobSpec = z.infer<typeof job>;
-export type WorkflowStep = z.infer<typeof step>;
-export type DispatchInputSpec = z.infer<typeof dispatchInput>;
-export type RefFilter = NonNullable<z.infer<typeof refFilter>>;
+export interface Workflow {
+  name?: string;
+  permissions?: PermissionsSpec;
+  env?: Record<string, Value>;
+  jobs: Record<string, WorkflowJobSpec>;
+}
 
 /** A parsed, checked workflow file. */
 export interface WorkflowFile {
   path: string;
   workflow: Workflow;
-  /** Trigger name → its configuration (null when given without one). */
-  on: Record<string, unknown>;
+  /** Trigger name → its configuration, as the parser converted it (`workflow_dispatch` inputs as written). */
+  on: EventsConfig;
 }
 
-function position(doc: Document, counter: LineCounter, path: (string | number)[]): { line: number; col: number } {
-  // The deepest node that exists on the issue's path locates it.
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    if (isNode(node) && node.range) return counter.linePos(node.range[0]);
+/**
+ * A token as plain data, `${{ }}` as Expr. `plain` is the same node as YAML data: an Expr keeps the
+ * string as YAML reads it (the token's own source is the raw document text, block indentation and all).
+ */
+function toValue(token: TemplateToken, plain: unknown): Value {
+  const at = (key: string | number): unknown => (plain !== null && typeof plain === 'object' ? (plain as Record<string | number, unknown>)[key] : undefined);
+  if (isBasicExpression(token)) return new Expr(token.expression, typeof plain === 'string' ? plain : `\${{ ${token.expression} }}`);
+  if (isMapping(token)) {
+    return Object.fromEntries(
+      [...token].map((p) => {
+        const key = String(toValue(p.key, undefined));
+        return [key, toValue(p.value, at(key))];
+      }),
+    );
   }
-  return { line: 1, col: 1 };
-}
-
-function keyPosition(doc: Document, counter: LineCounter, path: (string | number)[], key: string): { line: number; col: number } {
-  const map = path.length === 0 ? doc.contents : doc.getIn(path, true);
-  if (isMap(map)) {
-    const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
-    if (pair && isNode(pair.key) && pair.key.range) return counter.linePos(pair.key.range[0]);
-  }
-  return position(doc, counter, path);
-}
-
-/** Parses and checks one workflow file; throws WorkflowFileError naming the file and line. */
-export function parseWorkflow(path: string, text: string): WorkflowFile {
-  const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
-  const yamlError = doc.errors[0];
-  if (yamlError) {
-    const at = yamlError.linePos?.[0] ?? { line: 1, col: 1 };
-    throw new WorkflowFileError(path, at.line, at.col, yamlError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''));
-  }
-  // YAML 1.1 readers (GitHub's among them) take a bare `on` key as the string "on"; `yaml` keeps it.
-  const parsed = doc.toJS({ maxAliasCount: 100 }) as unknown;
-  const result = workflowSchema.safeParse(parsed);
-  if (!result.success) {
-    // An unknown key is named first (GitHub's "Unexpected value"): a misspelt key also leaves a required one missing.
-    const issues = result.error.issues;
-    const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-    const at = issue.code === 'unrecognized_keys' ? keyPosition(doc, counter, issue.path as (string | number)[], issue.keys[0]!) : position(doc, counter, issue.path as (string | number)[]);
-    const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    const problem = issue.code === 'unrecognized_keys' ? `Unexpected value '${issue.keys[0]}'` : issue.message;
-    throw new WorkflowFileError(path, at.line, at.col, `${where}${problem}`);
-  }
-  const workflow = result.data;
-  for (const [id, job] of Object.entries(workflow.jobs)) {
-    for (const need of asList(job.needs) ?? []) {
-      if (need in workflow.jobs) continue;
-      const at = position(doc, counter, ['jobs', id, 'needs']);
-      throw new WorkflowFileError(path, at.line, at.col, `Job '${id}' depends on unknown job '${need}'.`);
-    }
-  }
-  const cycle = needsCycle(workflow.jobs);
-  if (cycle) {
-    const at = position(doc, counter, ['jobs', cycle.job, 'needs']);
-    throw new WorkflowFileError(path, at.line, at.col, `Job '${cycle.job}' depends on job '${cycle.need}' which creates a cycle in the dependency graph.`);
-  }
-  const on: Record<string, unknown> = typeof workflow.on === 'string' ? { [workflow.on]: null } : Array.isArray(workflow.on) ? Object.fromEntries(workflow.on.map((e) => [e, null])) : { ...workflow.on };
-  return { path, workflow, on };
-}
-
-/** The `runs-on` labels of a job (a group alone is not supported: it has no labels to match). */
-export function runsOnLabels(spec: WorkflowJobSpec): string[] {
-  const r = spec['runs-on'];
-  if (typeof r === 'string') return [r];
-  if (Array.isArray(r)) return r;
-  const labels = r.labels;
-  return labels === undefined ? [] : typeof labels === 'string' ? [labels] : labels;
-}
-
-/** The first `needs` edge that closes a cycle (a job waiting, through others, on itself), or null. */
-function needsCycle(jobs: Record<string, { needs?: string | string[] | undefined }>): { job: string; need: string } | null {
-  const state = new Map<string, 'open' | 'done'>();
-  const visit = (id: string): { job: string; need: string } | null => {
-    state.set(id, 'open');
-    for (const need of asList(jobs[id]?.needs) ?? []) {
-      if (state.get(need) === 'open') return { job: id, need };
-      const found = state.has(need) ? null : visit(need);
-      if (found) return found;
-    }
-    state.set(id, 'done');
-    return null;
-  };
-  for (const id of Object.keys(jobs)) {
-    const found = state.has(id) ? null : visit(id);
-    if (found) return found;
-  }
+  if (isSequence(token)) return [...token].map((t, i) => toValue(t, at(i)));
+  if (isString(token) || isNumber(token) || isBoolean(token)) return token.value;
   return null;
 }
 
-const asList = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : typeof v === 'string' ? [v] : v);
+const entry = (map: TemplateToken | undefined, key: string): TemplateToken | undefined => (map && isMapping(map) ? map.find(key) : undefined);
 
-/** GitHub's filter globs: `*` within a path segment, `**` across them, `?` one character. */
-export function globMatch(pattern: string, value: string): boolean {
-  const re = pattern.replace(/[.+^$()|[\]\\{}]/g, '\\$&').replace(/\*\*|\*|\?/g, (t) => (t === '**' ? '.*' : t === '*' ? '[^/]*' : '.'));
-  return new RegExp(`^${re}$`).test(value);
-}
-
-/**
- * Whether `name` passes an ordered pattern list: the last pattern that matches decides, a `!pattern`
- * excluding (GitHub's rule for `branches`, `tags` and `paths`, where a list may mix both).
- */
-function passesList(patterns: string[], name: string): boolean {
-  let ok = false;
-  for (const p of patterns) {
-    if (p.startsWith('!')) {
-      if (globMatch(p.slice(1), name)) ok = false;
-    } else if (globMatch(p, name)) ok = true;
+/** The simulator's own checks, on the parser's tokens (what GitHub refuses and the parser does not). */
+function extraProblems(root: MappingToken): WorkflowFileProblemAt[] {
+  const out: WorkflowFileProblemAt[] = [];
+  const at = (t: TemplateToken, problem: string): void => void out.push({ line: t.range?.start.line ?? 1, column: t.range?.start.column ?? 1, problem });
+  const on = entry(root, 'on');
+  if (on && isMapping(on)) {
+    for (const { key, value } of on) {
+      if (!isMapping(value)) continue;
+      for (const filter of ['branches', 'tags', 'paths']) {
+        if (value.find(filter) !== undefined && value.find(`${filter}-ignore`) !== undefined) at(key, `you may only define one of \`${filter}\` and \`${filter}-ignore\` for a single event`);
+      }
+    }
+    const inputs = entry(entry(on, 'workflow_dispatch'), 'inputs');
+    if (inputs && isMapping(inputs) && inputs.count > MAX_DISPATCH_INPUTS) at(inputs, `you may only define up to ${MAX_DISPATCH_INPUTS} \`inputs\` for a \`workflow_dispatch\` event`);
   }
-  return ok;
+  return out;
 }
 
-function included(name: string, include: string[] | undefined, exclude: string[] | undefined): boolean {
-  if (include) return passesList(include, name);
-  if (exclude) return !exclude.some((p) => globMatch(p, name));
-  return true;
+function stepOf(raw: Value, converted: TemplateStep | undefined): WorkflowStep {
+  const s = (raw ?? {}) as Record<string, Value>;
+  const str = (v: Value | undefined): string | undefined => (v === undefined ? undefined : String(v));
+  return {
+    ...(s as Omit<WorkflowStep, 'id' | 'named' | 'if' | 'uses' | 'shell'>),
+    id: converted?.id ?? str(s.id) ?? '',
+    named: s.id !== undefined,
+    if: converted?.if?.expression ?? 'success()',
+    uses: str(s.uses),
+    shell: str(s.shell),
+  };
 }
 
-/**
- * GitHub's path filters: with `paths`, a run when at least one changed file passes the list; with
- * `paths-ignore`, a run unless every changed file matches an ignored pattern. `changed` null means
- * the change could not be listed, and then the filter does not hold the run back.
- */
-export function pathsMatch(filter: RefFilter | null, changed: string[] | null): boolean {
-  if (filter === null || changed === null) return true;
-  const paths = asList(filter.paths);
-  const ignore = asList(filter['paths-ignore']);
-  if (paths) return changed.some((f) => passesList(paths, f));
-  if (ignore) return !changed.every((f) => ignore.some((p) => globMatch(p, f)));
-  return true;
+function jobOf(raw: Value, converted: WorkflowJob): WorkflowJobSpec {
+  const j = (raw ?? {}) as Record<string, Value>;
+  const steps = converted.type === 'job' ? converted.steps : [];
+  const rawSteps = Array.isArray(j.steps) ? j.steps : [];
+  return {
+    ...(j as Omit<WorkflowJobSpec, 'steps' | 'needs' | 'if' | 'permissions'>),
+    permissions: j.permissions as PermissionsSpec | undefined,
+    needs: (converted.needs ?? []).map((n) => n.value),
+    if: converted.if.expression,
+    steps: rawSteps.map((s, i) => stepOf(s, steps[i])),
+  };
 }
 
-/** Whether a push to `ref` triggers the workflow's `push` by its branch and tag filters (paths: `pathsMatch`). */
-export function pushMatches(filter: RefFilter | null, ref: string): boolean {
-  if (filter === null) return true;
-  const f = filter;
-  const hasBranch = f.branches !== undefined || f['branches-ignore'] !== undefined;
-  const hasTag = f.tags !== undefined || f['tags-ignore'] !== undefined;
-  if (ref.startsWith('refs/heads/')) {
-    if (hasTag && !hasBranch) return false;
-    return included(ref.slice('refs/heads/'.length), asList(f.branches), asList(f['branches-ignore']));
+/** Parses and checks one workflow file; throws WorkflowFileError naming the file, line and column. */
+export async function parseWorkflow(path: string, text: string): Promise<WorkflowFile> {
+  const parsed = parseWithGitHub({ name: path, content: text }, new NoOperationTraceWriter());
+  const root = parsed.value;
+  const template = root ? await convertWorkflowTemplate(parsed.context, root, undefined, { errorPolicy: ErrorPolicy.TryConversion }) : undefined;
+  // Where the parser's message puts it (its prefix: for an expression, the scalar holding it), else the token's range.
+  const problems: WorkflowFileProblemAt[] = parsed.context.errors.getErrors().map((e) => {
+    const said = /\(Line: (\d+), Col: (\d+)\)$/.exec(e.prefix ?? '');
+    return { line: said ? Number(said[1]) : (e.range?.start.line ?? 1), column: said ? Number(said[2]) : (e.range?.start.column ?? 1), problem: e.rawMessage };
+  });
+  if (root && isMapping(root)) problems.push(...extraProblems(root));
+  if (!root || !isMapping(root) || !template || problems.length > 0) {
+    throw new WorkflowFileError(path, problems.length > 0 ? problems : [{ line: 1, column: 1, problem: 'the file is not a workflow (a mapping at its top level)' }]);
   }
-  if (ref.startsWith('refs/tags/')) {
-    if (hasBranch && !hasTag) return false;
-    return included(ref.slice('refs/tags/'.length), asList(f.tags), asList(f['tags-ignore']));
-  }
-  return false;
+  const raw = toValue(root, parseYaml(text, { maxAliasCount: 100 })) as Record<string, Value>;
+  const rawJobs = (raw.jobs ?? {}) as Record<string, Value>;
+  const jobs: Record<string, WorkflowJobSpec> = {};
+  for (const job of template.jobs) jobs[job.id.value] = jobOf(rawJobs[job.id.value] ?? null, job);
+  const on: EventsConfig = { ...template.events };
+  // The converter keeps only the input types it knows (not `number`): the inputs as written, already schema-checked.
+  const rawOn = raw.on;
+  const dispatch = rawOn !== null && typeof rawOn === 'object' && !Array.isArray(rawOn) && !(rawOn instanceof Expr) ? rawOn.workflow_dispatch : undefined;
+  if (on.workflow_dispatch && dispatch && typeof dispatch === 'object') on.workflow_dispatch = dispatch as EventsConfig['workflow_dispatch'];
+  return {
+    path,
+    workflow: { name: typeof raw.name === 'string' ? raw.name : undefined, permissions: raw.permissions as PermissionsSpec | undefined, env: raw.env as Record<string, Value> | undefined, jobs },
+    on,
+  };
 }
 
-/** Whether a pull request event of `action` against `base` triggers the workflow's `pull_request`. */
-export function pullRequestMatches(filter: RefFilter | null, action: string, base: string): boolean {
-  const types = asList(filter?.types) ?? ['opened', 'synchronize', 'reopened'];
-  if (!types.includes(action)) return false;
-  return included(base, asList(filter?.branches), asList(filter?.['branches-ignore']));
+/** The dispatch inputs a workflow declares. */
+export function dispatchInputs(wf: WorkflowFile): Record<string, DispatchInputSpec> {
+  return ((wf.on.workflow_dispatch ?? {}) as { inputs?: Record<string, DispatchInputSpec> }).inputs ?? {};
+}
+
+/** An event's filters, or null when the event has none. */
+export function eventFilter(wf: WorkflowFile, event: 'push' | 'pull_request'): RefFilter | null {
+  return (wf.on[event] as RefFilter | undefined) ?? null;
 }
