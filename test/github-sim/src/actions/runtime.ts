@@ -14,6 +14,7 @@ import { runGit } from '../git.js';
 import { HttpError, notFound } from '../http.js';
 import type { Sim } from '../sim.js';
 import type { App, Installation, Pull, Repo, User } from '../state.js';
+import { openJobCheckRun, syncJobCheckRun } from './check-runs.js';
 import { executeJob, flag, RUNNER_LOST, stepRecords, TIMED_OUT, timeoutMs } from './executor.js';
 import { evaluate, ExpressionError, render, type ExpressionContext } from './expressions.js';
 import { pathsMatch, pullRequestMatches, pushMatches } from './filters.js';
@@ -308,14 +309,22 @@ export class ActionsRuntime {
       cancelRequested: false,
     };
     this.runs.set(run.id, run);
-    this.newAttemptJobs(run);
+    await this.newAttemptJobs(run);
     await this.emitRun(run, 'requested');
     for (const job of run.jobs) this.emitJob(job, 'queued');
     void this.schedule();
     return run;
   }
 
-  private newAttemptJobs(run: RunRecord): void {
+  /** The jobs of the run's current attempt, each with its check run (queued). */
+  private async newAttemptJobs(run: RunRecord): Promise<void> {
+    this.makeJobs(run);
+    const repo = this.sim.repo(run.repo);
+    const app = this.actionsInstallation(repo).appId;
+    for (const job of run.jobs) await openJobCheckRun(this.sim, run, job, app, run.actor);
+  }
+
+  private makeJobs(run: RunRecord): void {
     const now = iso();
     run.jobs = Object.entries(run.workflow.workflow.jobs).flatMap(([key, spec]) => {
       let strategy: JobRecord['strategy'] = {};
@@ -450,6 +459,7 @@ export class ActionsRuntime {
       await this.emitRun(run, 'in_progress');
     }
     this.emitJob(job, 'in_progress');
+    await syncJobCheckRun(this.sim, job, run.actor);
     let conclusion: Conclusion;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -503,6 +513,7 @@ export class ActionsRuntime {
     job.abort = null;
     this.emitJob(job, 'completed');
     const run = this.runs.get(job.runId)!;
+    await syncJobCheckRun(this.sim, job, run.actor);
     if (conclusion === 'failure' && job.matrix !== null && !job.continueOnError && job.strategy['fail-fast'] !== false) {
       // fail-fast (the default): the rest of the matrix is cancelled.
       for (const other of run.jobs.filter((j) => j.key === job.key && j !== job)) {
@@ -535,7 +546,7 @@ export class ActionsRuntime {
     if (!this.actionsApp) {
       const { privateKey, publicKey } = generateAppKey();
       const id = this.sim.state.nextId();
-      // It subscribes to no events and holds only metadata: it receives nothing and no check suite is made for it.
+      // It subscribes to no events and holds only metadata: it receives nothing; its check suites hold the jobs' check runs.
       this.actionsApp = {
         id, slug: 'github-actions', name: 'GitHub Actions', clientId: `Iv1.${randomBytes(8).toString('hex')}`, publicKey, privateKey,
         webhookUrl: 'http://127.0.0.1:9/unused', webhookSecret: randomBytes(8).toString('hex'), permissions: { metadata: 'read' }, events: [],
@@ -612,7 +623,7 @@ export class ActionsRuntime {
     run.conclusion = null;
     run.cancelRequested = false;
     run.runStartedAt = run.updatedAt = iso();
-    this.newAttemptJobs(run);
+    await this.newAttemptJobs(run);
     await this.emitRun(run, 'requested');
     for (const job of run.jobs) this.emitJob(job, 'queued');
     void this.schedule();
