@@ -71,6 +71,12 @@ jobs:
           echo waiting
           sleep 600
       - run: echo never
+      - if: always()
+        run: echo "cleanup ran, job status \${{ job.status }}"
+      - if: cancelled()
+        run: echo "cancelled() ran"
+      - if: failure()
+        run: echo "failure() ran"
 `;
 
 const GPU_WORKFLOW = `on: workflow_dispatch
@@ -215,7 +221,7 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     expect(w.sim.sim.actions.runners.has(gpu.id)).toBe(false);
   });
 
-  it('cancel stops a running step and skips the rest; re-run makes a second attempt', async () => {
+  it('cancel stops a running step and skips the rest but for if: always() / cancelled(), which still run; re-run makes a second attempt', async () => {
     await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'slow.yml', ref: 'main' });
     const run = await eventually('the slow run', async () => (await runsOf('.github/workflows/slow.yml'))[0]);
     const job = await eventually('the slow step printed waiting', async () => {
@@ -228,7 +234,11 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     expect(ended!.conclusion).toBe('cancelled');
     const [after] = await jobsOf(Number(run.id));
     expect(after).toMatchObject({ id: job.id, conclusion: 'cancelled' });
-    expect(after!.steps!.map((s) => s.conclusion)).toEqual(['cancelled', 'skipped']);
+    expect(after!.steps!.map((s) => s.conclusion)).toEqual(['cancelled', 'skipped', 'success', 'success', 'skipped']);
+    const log = await logOf(Number(job.id));
+    expect(log).toContain('cleanup ran, job status cancelled');
+    expect(log).toContain('cancelled() ran');
+    expect(log).not.toContain('failure() ran');
     await expect(w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { ...o, run_id: Number(run.id) })).rejects.toMatchObject({ status: 409 });
 
     const [ci] = await completed('.github/workflows/ci.yml');

@@ -237,7 +237,8 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
       ctx.job = { status: cancelledBefore ? 'cancelled' : failed ? 'failure' : 'success' };
       ctx.env = jobEnv(run.workflow.workflow.env, job.spec.env, fromEnvFiles, ctx);
       ctx.env = { ...ctx.env, ...renderAll(spec.env, ctx) };
-      runIt = condition(spec.if, ctx, { success: !failed, failure: failed, cancelled: cancelledBefore });
+      // A lost runner runs nothing more; a cancel still runs the steps whose `if:` asks for it (always(), cancelled()).
+      runIt = x.signal.reason !== RUNNER_LOST && condition(spec.if, ctx, { success: !failed, failure: failed, cancelled: cancelledBefore });
     } catch (e) {
       if (!(e instanceof ExpressionError)) throw e;
       log(`##[error]${run.workflow.path}: step ${i + 1} \`if: ${spec.if}\`: ${e.message}`);
@@ -255,11 +256,12 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
     record.startedAt = iso();
     x.changed();
     log(`##[group]${record.name}`);
-    // A step's own signal: the job's cancel reaches it, and so does its own timeout.
+    // A step's own signal: a cancel of the job reaches it, and so does its own timeout. A step that
+    // starts after the cancel (its `if:` asked to run then) is not killed by it, as on GitHub.
     const step = new AbortController();
     const follow = (): void => step.abort(x.signal.reason);
-    if (x.signal.aborted) follow();
-    else x.signal.addEventListener('abort', follow, { once: true });
+    if (!cancelledBefore) x.signal.addEventListener('abort', follow, { once: true });
+    else if (x.signal.reason === RUNNER_LOST) follow();
     let timer: NodeJS.Timeout | undefined;
     let outcome: Conclusion;
     try {
