@@ -1,4 +1,5 @@
 /** Jobs as a workflow author writes them: needs, if:, continue-on-error, timeout-minutes and strategy.matrix. */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
 import { startWorld, type World } from './harness.js';
@@ -138,6 +139,8 @@ const GITHUB_FUNCTIONS = `${on}jobs:
     steps:
       - if: env.X == 'Y'
         run: echo "env-step-ran"
+      - uses: actions/checkout@v4
+      - run: echo "hash=\${{ hashFiles('README.*', '!*.txt') }} none=[\${{ hashFiles('nothing/**') }}]"
   bad-value:
     ${runsOn}
     if: fromJSON('{not json')
@@ -245,6 +248,9 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
     expect(jobs['not-main']!.conclusion).toBe('skipped');
     expect(jobs['env-step']!.conclusion).toBe('success');
     expect(await logOf(jobs['env-step']!.id)).toContain('env-step-ran');
+    // hashFiles: SHA-256 over each matching file's SHA-256, '' when nothing matches.
+    const readme = createHash('sha256').update(createHash('sha256').update('r').digest()).digest('hex');
+    expect(await logOf(jobs['env-step']!.id)).toContain(`hash=${readme} none=[]`);
     expect(jobs['bad-value']!.conclusion).toBe('failure');
     expect(await logOf(jobs['bad-value']!.id)).toContain(".github/workflows/functions.yml: job 'bad-value' `if: success() && (fromJSON('{not json'))`: `${{ success() && (fromJSON('{not json')) }}`: ");
   });
