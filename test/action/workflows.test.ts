@@ -48,7 +48,7 @@ describe('shipped workflow files', () => {
     // Verify needs to read, nothing more.
     expect(verify.workflow.permissions).toEqual({ contents: 'read' });
     // Run pushes patches and refs/agora/*, writes checks and signs with the job's OIDC identity.
-    const run = parseWorkflow('agora-run.yml', await text('examples/workflows/agora-run.yml'));
+    const run = await parseWorkflow('agora-run.yml', await text('examples/workflows/agora-run.yml'));
     expect(run.workflow.permissions).toEqual({ contents: 'write', checks: 'write', 'id-token': 'write' });
   });
 });
