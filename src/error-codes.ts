@@ -49,11 +49,12 @@ export const ERROR_CODES = {
   // Configuration
   'config-not-found': { area: 'config', exitCode: USER, meaning: 'The config module named does not exist or is not a file.', fix: 'Pass the path of agora.config.mjs, or leave --config out.' },
   'config-load-failed': { area: 'config', exitCode: USER, meaning: 'Importing the config module threw.', fix: 'Fix the error in the module; `node <file>` shows it in full.' },
+  'config-not-owned': { area: 'config', exitCode: USER, meaning: 'The config found beside the plan or in the repository belongs to another user, so it is not run.', fix: 'Name it with --config if you trust it, or remove it.' },
   'config-invalid': { area: 'config', exitCode: USER, meaning: "The config's exported `orch` breaks one or more rules; each is listed with its path.", fix: 'Fix each problem (docs/config.md describes every field).' },
-  'secret-missing': { area: 'config', exitCode: USER, meaning: 'An item needs a secret that is not set.', fix: 'Set the secret in the environment or the secrets file the config names.' },
+  'secret-missing': { area: 'config', exitCode: USER, meaning: 'An item needs a secret that is not set.', fix: 'Export it in the environment of the serving process (the App: AGORA_SECRETS_FILE).' },
   'secret-too-short': { area: 'config', exitCode: USER, meaning: 'A secret is too short to be redacted from logs reliably.', fix: 'Give it a real value of at least the minimum length, or stop declaring it a secret.' },
   'invalid-environment': { area: 'config', exitCode: USER, meaning: 'An environment variable (or the file it names) holds a value Agora cannot use.', fix: 'Set the named variable as the message describes.' },
-  'docker-unavailable': { area: 'config', exitCode: USER, meaning: 'The docker target cannot reach a container engine.', fix: 'Set DOCKER_HOST to a reachable engine, or run items on the local target.' },
+  'docker-unavailable': { area: 'config', exitCode: USER, meaning: 'The docker target cannot be set up (its client or configuration failed).', fix: 'Set DOCKER_HOST to a reachable engine, or run items on the local target.' },
   'git-cli-missing': { area: 'config', exitCode: USER, meaning: 'The git command is needed and is not installed.', fix: 'Install git.' },
 
   // Runs
@@ -63,7 +64,7 @@ export const ERROR_CODES = {
   'retry-refused': { area: 'run', exitCode: USER, meaning: 'Only a failed or cancelled item of a run that was not cancelled can be retried.', fix: 'Retry a failed item, or submit the plan again.' },
   'no-logs': { area: 'run', exitCode: USER, meaning: 'No log is kept for that item or attempt.', fix: 'Wait for the item to run, or pick an attempt that exists.' },
   'base-not-found': { area: 'run', exitCode: USER, meaning: 'The base a run should start from is not a commit of the repository.', fix: 'Pass a branch, tag or full commit id, or commit something first.' },
-  'apply-refused': { area: 'run', exitCode: USER, meaning: "A run's result can be applied only when every item is done, in a work tree.", fix: 'Apply a finished run in a clone with a work tree.' },
+  'apply-refused': { area: 'run', exitCode: USER, meaning: "A run's result is applied only when every item is done, in a work tree whose branch has not moved since the run started.", fix: 'Apply a finished run in a work tree, or merge its integration ref yourself.' },
   'apply-failed': { area: 'run', exitCode: USER, meaning: "Fast-forwarding the branch to the run's result failed.", fix: 'Commit or stash local changes, then retry.' },
   'interrupted': { area: 'run', exitCode: 130, meaning: 'The command was interrupted (SIGINT or SIGTERM); the run stays resumable.', fix: 'Resume it with `agora orch serve`.' },
   'serve-running': { area: 'run', exitCode: USER, meaning: 'Another `agora orch serve` already serves this repository.', fix: 'Stop it, or hand it work with `agora orch submit`.' },
@@ -78,7 +79,8 @@ export const ERROR_CODES = {
 
   // The repository
   'repo-not-found': { area: 'git', exitCode: USER, meaning: 'The path is not a git repository.', fix: 'Pass --repo with a git repository, or run `git init`.' },
-  'repo-unsupported': { area: 'git', exitCode: USER, meaning: 'The repository uses a format Agora does not support (SHA-256 ids, reftable).', fix: 'Use a SHA-1 repository with the files ref backend.' },
+  'repo-not-owned': { area: 'git', exitCode: USER, meaning: 'The repository found above the working directory belongs to another user (git: dubious ownership).', fix: 'Name it with --repo if you trust it, or work in your own repository.' },
+  'repo-unsupported': { area: 'git', exitCode: USER, meaning: 'The repository is of a kind Agora cannot use: SHA-256 ids, reftable refs, or a `.git` file (a linked worktree or submodule).', fix: 'Use a SHA-1 repository with the files ref backend, opened at its main work tree.' },
   'ref-invalid': { area: 'git', exitCode: USER, meaning: 'A ref name is not valid.', fix: 'Use a full ref name such as refs/agora/runs/<run>.' },
   'ref-symbolic': { area: 'git', exitCode: USER, meaning: 'Agora updates only direct refs and this one is symbolic.', fix: 'Update the ref it points to instead.' },
   'ref-corrupt': { area: 'git', exitCode: USER, meaning: 'A ref file is unreadable, or a chain of symbolic refs is too long.', fix: 'Repair or remove the ref file the message names.' },
@@ -89,7 +91,7 @@ export const ERROR_CODES = {
   'object-type': { area: 'git', exitCode: USER, meaning: 'An object has another type than expected (a blob where a tree was needed, …).', fix: 'Check the id passed.' },
   'object-corrupt': { area: 'git', exitCode: USER, meaning: 'A loose object file is empty or does not hold its object.', fix: 'Restore the object from a clone; `git fsck` lists what is broken.' },
   'object-unreadable': { area: 'git', exitCode: USER, meaning: "An object's size cannot be read.", fix: 'Run `git fsck`; a fresh clone or fetch restores it.' },
-  'tree-invalid': { area: 'git', exitCode: USER, meaning: 'A tree to be written has a bad entry (duplicate or invalid name, bad id or mode).', fix: 'Give each entry a distinct valid name, id and mode.' },
+  'tree-invalid': { area: 'git', exitCode: USER, meaning: 'A tree written or read has a bad entry (duplicate or unsafe name, bad id or mode).', fix: 'Give each entry a distinct valid name, id and mode.' },
   'tree-edit-invalid': { area: 'git', exitCode: USER, meaning: 'A change set to a tree names a path twice, or as both file and directory.', fix: 'Pass each path once, as a file.' },
   'commit-invalid': { area: 'git', exitCode: USER, meaning: 'A commit to be written names a tree or parent that is not an object id.', fix: 'Pass full object ids.' },
   'git-failed': { area: 'git', exitCode: USER, meaning: 'A git command Agora ran failed; its stderr is in the message.', fix: 'Act on what git said.' },

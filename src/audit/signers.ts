@@ -177,7 +177,7 @@ export async function signWithKey(statement: InTotoStatement, options: KeySignOp
  */
 export async function signKeyless(statement: InTotoStatement, options: KeylessSignOptions): Promise<SignedAudit> {
   if (!options.identityToken) {
-    throw new AgoraError('sign-failed', 'keyless signing needs an OIDC identity token, and none was given', 'In GitHub Actions grant `id-token: write` to the job; elsewhere use a local key instead.');
+    throw new AgoraError('identity-token-missing', 'keyless signing needs an OIDC identity token, and none was given', 'In GitHub Actions grant `id-token: write` to the job; elsewhere use a local key instead.');
   }
   const signer = new FulcioSigner({
     identityProvider: { getToken: async () => options.identityToken },

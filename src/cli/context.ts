@@ -49,7 +49,7 @@ export async function openConfigFor(opts: GlobalOptions, planFile: string): Prom
   const planDir = dirname(resolve(cwd, planFile));
   const repo = opts.repo ? await repositoryDir(opts, cwd) : await discoverRepository(planDir);
   const choice = await configChoice(opts, cwd, planFile, repo);
-  return { config: await loadConfig(choice), file: choice.file ?? null };
+  return { config: await loadConfig(choice), file: choice.file };
 }
 
 async function repositoryDir(opts: GlobalOptions, cwd: string): Promise<string> {
@@ -69,12 +69,16 @@ async function repositoryDir(opts: GlobalOptions, cwd: string): Promise<string> 
   return found;
 }
 
-async function configChoice(opts: GlobalOptions, cwd: string, planFile: string | undefined, top: string | null): Promise<{ file?: string; cwd: string }> {
+/**
+ * `--config`, else the nearest config from the plan's directory (a plan inside the repository) or the
+ * working directory (inside it), upward to the repository's root; from outside the repository, its root
+ * alone. Never the working directory's config by default: found nothing means the built-in defaults.
+ */
+async function configChoice(opts: GlobalOptions, cwd: string, planFile: string | undefined, top: string | null): Promise<{ file: string | null; cwd: string }> {
   if (opts.config) return { file: resolve(cwd, opts.config), cwd };
   const planDir = planFile === undefined ? null : dirname(resolve(cwd, planFile));
   const start = planDir !== null && (top === null || isWithin(planDir, top)) ? planDir : cwd;
-  const file = await findConfigFile(start, top);
-  return file === null ? { cwd } : { file, cwd };
+  return { file: await findConfigFile(start, top), cwd };
 }
 
 /**

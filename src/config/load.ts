@@ -17,8 +17,11 @@ import type { OrchConfig } from './types.js';
 export const DEFAULT_CONFIG_FILE = 'agora.config.mjs';
 
 export interface LoadConfigOptions {
-  /** The config file (relative to `cwd` or absolute). Default: `agora.config.mjs` in `cwd`, if present. */
-  file?: string;
+  /**
+   * The config file (relative to `cwd` or absolute). Null: none, the built-in defaults (a caller that
+   * searched and found nothing). Left out: `agora.config.mjs` in `cwd`, if present.
+   */
+  file?: string | null;
   cwd: string;
 }
 
@@ -42,6 +45,7 @@ export function defaultConfig(cwd: string): OrchConfig {
  * (`$.orch.subagents.code-edit.command`).
  */
 export async function loadConfig(opts: LoadConfigOptions): Promise<OrchConfig> {
+  if (opts.file === null) return defaultConfig(opts.cwd);
   const file = resolve(opts.cwd, opts.file ?? DEFAULT_CONFIG_FILE);
   let info;
   try {
@@ -52,7 +56,7 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<OrchConfig> {
     throw new AgoraError(
       'config-not-found',
       `config file not found: ${file}`,
-      `check the path, or leave it out to use ${DEFAULT_CONFIG_FILE} in the working directory (or the built-in defaults when there is none)`,
+      `check the path, or leave it out to use the ${DEFAULT_CONFIG_FILE} found beside the plan or in the repository (or the built-in defaults when there is none)`,
     );
   }
   if (!info.isFile()) {

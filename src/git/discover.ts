@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { AgoraError } from '../errors.js';
 
 /**
  * Finds the repository a command run in `cwd` means, as git does: `GIT_DIR` when set; otherwise the
@@ -10,7 +11,7 @@ import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:pa
 export async function discoverRepository(cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
   const start = resolve(cwd);
   if (env.GIT_DIR) {
-    const gitdir = resolve(start, env.GIT_DIR);
+    const gitdir = resolve(process.cwd(), env.GIT_DIR); // relative to the working directory, as git reads it
     // A `.git` directory named by GIT_DIR has its work tree around it (GIT_WORK_TREE is not followed: Agora
     // reads and writes the repository, never a work tree elsewhere).
     return basename(gitdir) === '.git' ? dirname(gitdir) : gitdir;
@@ -22,15 +23,31 @@ export async function discoverRepository(cwd: string, env: NodeJS.ProcessEnv = p
       .map((d) => resolve(d)),
   );
   for (let dir = start; ; dir = dirname(dir)) {
-    if (await exists(join(dir, '.git'))) return dir;
-    if (await looksLikeGitdir(dir)) return basename(dir) === '.git' ? dirname(dir) : dir;
+    const dotGit = join(dir, '.git');
+    const info = await stat(dotGit).catch(() => null);
+    // A `.git` file (a linked worktree, a submodule) is returned too: opening it says why Agora cannot use it.
+    if (info?.isFile() || (info?.isDirectory() && (await looksLikeGitdir(dotGit)))) return ownedByUs(dir, info.uid);
+    if (await looksLikeGitdir(dir)) {
+      const found = basename(dir) === '.git' ? dirname(dir) : dir;
+      return ownedByUs(found, (await stat(dir)).uid);
+    }
     const parent = dirname(dir);
     if (parent === dir || ceilings.has(parent)) return null;
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null)) !== null;
+/**
+ * A repository found by walking up, owned by another user, is refused as git refuses it ("dubious
+ * ownership"): someone else's `/tmp/.git` must not become the repository, nor its config the one run.
+ */
+function ownedByUs(dir: string, uid: number): string {
+  const me = process.getuid?.();
+  if (me === undefined || uid === me) return dir;
+  throw new AgoraError(
+    'repo-not-owned',
+    `the repository found at ${dir} belongs to user id ${uid}, not to you (${me}); agora does not use a repository it found that someone else owns`,
+    `if you trust it, name it with --repo ${dir}; otherwise run agora inside your own repository`,
+  );
 }
 
 /** A git directory: `HEAD` a file, `objects` and `refs` directories (what git itself checks first). */

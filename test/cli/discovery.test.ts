@@ -31,6 +31,32 @@ describe('finding the repository as git does', () => {
   });
 });
 
+describe('a config is code: never one outside the repository unless named', () => {
+  it("from outside the repository (--repo, GIT_DIR), the working directory's config is not run; the repository root's is", async () => {
+    const elsewhere = tempDir();
+    writeFileSync(join(elsewhere, 'agora.config.mjs'), POISONED_CONFIG);
+    const repo = makeRepo({});
+    const viaRepo = await agora(elsewhere, ['orch', 'status', '--repo', repo]);
+    expect(viaRepo.stderr).toBe('');
+    expect(viaRepo.code).toBe(0);
+    const viaGitDir = await agora(elsewhere, ['orch', 'status'], { GIT_DIR: join(repo, '.git') });
+    expect(viaGitDir.code).toBe(0);
+
+    writeFileSync(join(repo, 'agora.config.mjs'), POISONED_CONFIG);
+    const rootConfig = await agora(elsewhere, ['orch', 'status', '--repo', repo]);
+    expect(rootConfig.stderr).toContain('this config must not be loaded');
+  });
+
+  it('validate of a plan in a repository without a config uses the defaults, not the working directory\'s config', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'agora.config.mjs'), POISONED_CONFIG);
+    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }] }) });
+    const r = await agora(cwd, ['orch', 'validate', join(repo, 'plan.json')]);
+    expect(r.stderr).toContain('config: built-in defaults');
+    expect(r.code).toBe(0);
+  });
+});
+
 describe('validate finds the config beside the plan', () => {
   it("validates the example's own plan inside its folder, with no repository at all, and says which config it used", async () => {
     const dir = tempDir();
