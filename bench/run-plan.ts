@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -62,4 +62,26 @@ export async function serveRun(store: LocalGitStore, refs: RunRefs, config: Orch
     return r !== undefined && r.state.status !== 'running' && s.activeRuns === 0;
   });
   return server.run(runId)!.state;
+}
+
+/** What Node was asked to start: the program and its arguments (every start goes through ChildProcess.prototype.spawn). */
+export interface SpawnSeen {
+  file: string;
+  args: readonly string[];
+}
+
+/** Runs `fn` and lists every process Node started meanwhile (in this process). */
+export async function recordingSpawns<T>(fn: () => Promise<T>): Promise<{ value: T; spawns: SpawnSeen[] }> {
+  const proto = ChildProcess.prototype as unknown as { spawn: (o: SpawnSeen) => unknown };
+  const original = proto.spawn;
+  const spawns: SpawnSeen[] = [];
+  proto.spawn = function (this: unknown, o: SpawnSeen) {
+    spawns.push({ file: o.file, args: [...o.args] });
+    return original.call(this, o);
+  };
+  try {
+    return { value: await fn(), spawns };
+  } finally {
+    proto.spawn = original;
+  }
 }

@@ -23,6 +23,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { devNull } from 'node:os';
 import { join } from 'node:path';
 import { AgoraError } from '../errors.js';
+import { runInShell, shellQuote } from './git-shell.js';
 
 /** How git is run: which repository, which work tree, and what the caller adds. */
 export interface GitInvocation {
@@ -42,6 +43,11 @@ export interface GitInvocation {
   secrets?: readonly string[];
   /** What the user can do when the command fails (the error's hint). */
   hint?: string;
+  /**
+   * Run in one of the process's long-lived shells (git-shell.ts) instead of a new `/bin/sh` forked from
+   * Node: for sequences run per item (workspaces). Ignored when secrets are involved.
+   */
+  persistentShell?: boolean;
 }
 
 /** One step of a sequence: git's arguments, or a fixed shell command (never built from input). */
@@ -175,6 +181,19 @@ export async function runGitSequence(steps: readonly GitStep[], how: GitInvocati
   const secrets = [...(how.secrets ?? []), ...secretConfig.map(([, value]) => value)].filter((s) => s.length > 0);
   const scrub = (text: string) => secrets.reduce((out, secret) => out.split(secret).join('***'), text);
   const where = how.workTree ?? how.cwd ?? how.gitDir ?? process.cwd();
+  const failure = (status: number | null, stderr: string, stdout: string, fallback: string) => {
+    const command = steps.map((step) => (isShell(step) ? step.shell : ['git', ...step].join(' '))).join(' && ');
+    const detail = stderr.trim() || (status === null ? fallback : '');
+    return new GitCommandError(scrub(command), where, status, scrub(detail), scrub(stdout), how.hint);
+  };
+  if (how.persistentShell && secrets.length === 0 && secretConfig.length === 0) {
+    const env = gitEnvironment(how.env);
+    const result = await runInShell({ script, args: common, cwd: how.cwd ?? process.cwd(), env }).catch((e: unknown) => {
+      throw failure(null, '', '', (e as Error).message);
+    });
+    if (result.status === 0) return result.stdout;
+    throw failure(result.status, result.stderr, result.stdout, '');
+  }
   return new Promise((done, fail) => {
     execFile(
       '/bin/sh',
@@ -182,10 +201,7 @@ export async function runGitSequence(steps: readonly GitStep[], how: GitInvocati
       { ...(how.cwd ? { cwd: how.cwd } : {}), env: gitEnvironment({ ...how.env, ...secretEnv }), maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (!err) return done(String(stdout));
-        const status = typeof err.code === 'number' ? err.code : null;
-        const command = steps.map((step) => (isShell(step) ? step.shell : ['git', ...step].join(' '))).join(' && ');
-        const detail = String(stderr).trim() || (status === null ? err.message : '');
-        fail(new GitCommandError(scrub(command), where, status, scrub(detail), scrub(String(stdout)), how.hint));
+        fail(failure(typeof err.code === 'number' ? err.code : null, String(stderr), String(stdout), err.message));
       },
     );
   });
@@ -195,10 +211,6 @@ function isShell(step: GitStep): step is { readonly shell: string } {
   return !Array.isArray(step);
 }
 
-/** One word for sh: single-quoted, with embedded single quotes closed and escaped. */
-function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 let cliProbe: Promise<boolean> | null = null;
 

@@ -278,6 +278,8 @@ function runGitSequence(ws: Workspace, steps: GitStep[], env: Record<string, str
     cwd: ws.dir,
     config: HERMETIC_CONFIG,
     env: { ...env, GIT_INDEX_FILE: ws.indexFile },
+    // Two sequences per item: forked from a long-lived shell, not from Node (git-shell.ts).
+    persistentShell: true,
   });
 }
 
