@@ -293,9 +293,10 @@ async function waitUntilGroupGone(pgid: number, deadline: number): Promise<boole
  * collected, which an init that does not reap orphans may never do. Without /proc, `kill(-pgid, 0)`.
  */
 function liveGroupMembers(pgid: number): ProcStat[] {
-  if (readProcStat(process.pid) === undefined) {
-    return groupSignalable(pgid) ? [{ pid: pgid, state: '?', pgrp: pgid, startTime: 0 }] : [];
-  }
+  // A group with no process at all (the common case once a worker exited) costs one syscall, not a
+  // read of every /proc/<pid>/stat on the machine (several ms a look on a busy host, twice per item).
+  if (!groupSignalable(pgid)) return [];
+  if (readProcStat(process.pid) === undefined) return [{ pid: pgid, state: '?', pgrp: pgid, startTime: 0 }];
   const members: ProcStat[] = [];
   for (const name of safeReaddir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
