@@ -1,6 +1,7 @@
 /**
- * The local-repository implementation of the storage port (DESIGN.md §2): objects in-process with
- * isomorphic-git (always with one shared `cache` per store), refs by git's own lockfile protocol
+ * The local-repository implementation of the storage port (DESIGN.md §2): objects in-process (blobs and
+ * trees written by loose-objects.ts, commits and every read by isomorphic-git with one shared `cache` per
+ * store), refs by git's own lockfile protocol
  * (src/git/ref-lock.ts) so that the `git` CLI and Agora can share the repository safely.
  */
 import { looksLikeGitdir } from './discover.js';
@@ -49,8 +50,7 @@ export class LocalGitStore implements GitStore {
   }
 
   async writeBlob(data: Uint8Array | string): Promise<Oid> {
-    const blob = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    return git.writeBlob({ fs: this.fs, gitdir: this.gitdir, blob });
+    return this.objects.writeObject('blob', typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
   }
 
   /** The entries of tree `oid` (a commit id is peeled to its tree), in git's tree order. */
@@ -74,7 +74,9 @@ export class LocalGitStore implements GitStore {
         throw new AgoraError('tree-invalid', `tree entry "${e.path}" has mode ${e.mode} but type ${e.type} (expected ${typeForMode(e.mode)})`);
       }
     }
-    return git.writeTree({ fs: this.fs, gitdir: this.gitdir, tree: entries.map((e) => ({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })) });
+    // `<mode without leading zeros> <name>\0<20-byte id>` per entry, in git's tree order.
+    const parts = sortTreeEntries([...entries]).flatMap((e) => [Buffer.from(`${e.mode.replace(/^0+/, '')} ${e.path}\0`, 'utf8'), Buffer.from(e.oid, 'hex')]);
+    return this.objects.writeObject('tree', Buffer.concat(parts));
   }
 
   async readCommit(oid: Oid): Promise<CommitData> {

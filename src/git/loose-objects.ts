@@ -16,7 +16,8 @@
 import fs from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
-import { inflateSync } from 'node:zlib';
+import { deflate, deflateSync, inflateSync } from 'node:zlib';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import type { PromiseFsClient } from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
@@ -26,6 +27,14 @@ import { crashPoint } from '../crash-points.js';
 export type LooseObjectState = 'ok' | 'missing' | 'corrupt';
 
 const OBJECT_PATH = /\/objects\/([0-9a-f]{2})\/([0-9a-f]{38})$/;
+/** Objects up to this size are deflated on the event loop (microseconds); larger ones on the thread pool. */
+const SYNC_DEFLATE_LIMIT = 256 * 1024;
+const deflateAsync = promisify(deflate);
+/**
+ * isomorphic-git asks whether an fs returns promises by calling `readFile()` without a path, on every
+ * call; Node answers with a new error and its stack each time. This one error answers instead.
+ */
+const NO_PATH = Object.assign(new Error('readFile needs a path'), { code: 'ERR_INVALID_ARG_TYPE' });
 
 export class LooseObjects {
   /** Object files renamed into place and directories created since the last flush. */
@@ -50,6 +59,8 @@ export class LooseObjects {
     this.fs = {
       promises: {
         ...promises,
+        readFile: (path: unknown, ...rest: unknown[]) =>
+          path === undefined ? Promise.reject(NO_PATH) : (promises.readFile as (p: unknown, ...r: unknown[]) => Promise<unknown>)(path, ...rest),
         stat: checkedStat,
         lstat: checkedStat,
         writeFile: async (path: string, data: Uint8Array | string, options?: unknown) => {
@@ -59,6 +70,21 @@ export class LooseObjects {
         },
       },
     };
+  }
+
+  /**
+   * Writes a blob or tree as a loose object and returns its id, in-process: the header and content
+   * hashed with node:crypto and deflated with node:zlib (isomorphic-git's write path wraps the fs anew on
+   * every call and deflates through a web stream, which cost more than the write itself). An object
+   * already stored whole is left alone; an empty or corrupt file under its name is replaced.
+   */
+  async writeObject(type: 'blob' | 'tree', content: Uint8Array): Promise<string> {
+    const raw = Buffer.concat([Buffer.from(`${type} ${content.byteLength}\0`, 'latin1'), content]);
+    const oid = createHash('sha1').update(raw).digest('hex');
+    if ((await this.state(oid)) !== 'ok') {
+      await this.write(this.pathOf(oid), raw.byteLength > SYNC_DEFLATE_LIMIT ? await deflateAsync(raw) : deflateSync(raw));
+    }
+    return oid;
   }
 
   /** The path of object `oid`'s loose file. */

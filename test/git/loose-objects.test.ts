@@ -112,6 +112,25 @@ describe('loose objects', () => {
     expect(existsSync(join(gitdir, 'refs/heads/main'))).toBe(false);
   });
 
+  it('writes blobs and trees in-process with the ids and content git gives them, large ones too', async () => {
+    const { dir, store } = await repo();
+    const big = randomBytes(600 * 1024); // past the size deflated off the event loop
+    const bigId = await store.writeBlob(big);
+    expect(bigId).toBe(execFileSync('git', ['hash-object', '--stdin'], { cwd: dir, input: big, env: cliEnv() }).toString().trim());
+    expect(execFileSync('git', ['cat-file', 'blob', bigId], { cwd: dir, env: cliEnv(), maxBuffer: 4 << 20 })).toEqual(big);
+    const small = await store.writeBlob('é\n');
+    const sub = await store.writeTree([{ mode: '100644', path: 'x', oid: small, type: 'blob' }]);
+    const tree = await store.writeTree([
+      { mode: '100644', path: 'ünïcode.txt', oid: small, type: 'blob' },
+      { mode: '040000', path: 'dir', oid: sub, type: 'tree' },
+      { mode: '100755', path: 'big.bin', oid: bigId, type: 'blob' },
+      { mode: '100644', path: 'dir.txt', oid: small, type: 'blob' },
+    ]);
+    const listing = [`100755 blob ${bigId}\tbig.bin`, `040000 tree ${sub}\tdir`, `100644 blob ${small}\tdir.txt`, `100644 blob ${small}\tünïcode.txt`, ''].join('\n');
+    expect(gitSync(dir, ['mktree'], { input: listing }).trim()).toBe(tree);
+    await fsckClean(dir);
+  });
+
   it('a writer killed between the temporary file and the rename leaves no object name behind', async () => {
     const { dir, gitdir, store } = await repo();
     const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, 'crash here\n'], {
