@@ -10,8 +10,9 @@
  * whole in the subshell (variables of the shell's own environment that the request lacks are unset). A
  * request travels as a file in a private (0700) directory: the shell reads one path a line, sources
  * the file in a subshell with stdout and stderr going to files beside it, and answers with the exit
- * status. Requests carrying secrets are never sent here (git-cli.ts keeps them on `execFile`), so no
- * secret is written to disk.
+ * status; the files are removed when the answer (or the shell's death) is seen. A request file holds
+ * only the variables that differ from the shell's own environment. Requests carrying secrets are never
+ * sent here (git-cli.ts keeps them on `execFile`), so no secret is written to disk.
  *
  * A shell runs one request at a time; the pool starts another when all are busy and keeps at most
  * {@link MAX_IDLE} idle ones, which do not keep Node's event loop alive. When Node exits, a shell's stdin
@@ -59,7 +60,8 @@ export function shellQuote(word: string): string {
 
 class Shell {
   private readonly child: ChildProcess;
-  private readonly startEnv: ReadonlySet<string>;
+  /** The environment the shell was started with; a request file holds only what differs from it. */
+  private readonly startEnv: ReadonlyMap<string, string>;
   private buffered = '';
   private current: { file: string; done: (r: ShellResult) => void; fail: (e: Error) => void } | null = null;
   exited = false;
@@ -69,7 +71,7 @@ class Shell {
     private readonly onIdle: (shell: Shell) => void,
     private readonly onExit: (shell: Shell) => void,
   ) {
-    this.startEnv = new Set(Object.keys(env));
+    this.startEnv = new Map(Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [[k, v] as const])));
     this.child = spawn('/bin/sh', ['-c', LOOP, 'agora-git-shell'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
     this.child.stdin!.on('error', () => {}); // a dead shell is reported by 'exit'
     this.child.stdout!.setEncoding('utf8');
@@ -78,7 +80,8 @@ class Shell {
       this.exited = true;
       const pending = this.current;
       this.current = null;
-      pending?.fail(new Error(`the git shell ${this.child.pid ?? '?'} exited (${signal ?? `code ${code}`}) while running a sequence`));
+      const error = new Error(`the git shell ${this.child.pid ?? '?'} exited (${signal ?? `code ${code}`}) while running a sequence`);
+      if (pending) void removeRequest(pending.file).finally(() => pending.fail(error));
       this.onExit(this);
     });
     this.child.on('error', (e) => {
@@ -150,11 +153,12 @@ class Shell {
 }
 
 /** What a request file says: the environment made whole, the directory, "$@", then the script. */
-function requestText(r: ShellRequest, startEnv: ReadonlySet<string>): string {
+function requestText(r: ShellRequest, startEnv: ReadonlyMap<string, string>): string {
   const lines: string[] = [];
-  const gone = [...startEnv].filter((k) => NAME.test(k) && r.env[k] === undefined);
+  const gone = [...startEnv.keys()].filter((k) => NAME.test(k) && r.env[k] === undefined);
   if (gone.length > 0) lines.push(`unset ${gone.join(' ')}`);
-  for (const [k, v] of Object.entries(r.env)) if (v !== undefined && NAME.test(k)) lines.push(`export ${k}=${shellQuote(v)}`);
+  // Only what differs from the shell's own environment (the index file, Agora's paths) is written down.
+  for (const [k, v] of Object.entries(r.env)) if (v !== undefined && NAME.test(k) && startEnv.get(k) !== v) lines.push(`export ${k}=${shellQuote(v)}`);
   lines.push(`cd -- ${shellQuote(r.cwd)} || exit 1`);
   lines.push(`set -- ${r.args.map(shellQuote).join(' ')}`);
   lines.push(r.script);
@@ -166,8 +170,12 @@ async function collect(file: string): Promise<{ stdout: string; stderr: string }
     const [stdout, stderr] = await Promise.all([readFile(`${file}.out`, 'utf8'), readFile(`${file}.err`, 'utf8')]);
     return { stdout, stderr };
   } finally {
-    await Promise.all([file, `${file}.out`, `${file}.err`].map((f) => rm(f, { force: true })));
+    await removeRequest(file);
   }
+}
+
+async function removeRequest(file: string): Promise<void> {
+  await Promise.all([file, `${file}.out`, `${file}.err`].map((f) => rm(f, { force: true })));
 }
 
 /** The shells of this process. */

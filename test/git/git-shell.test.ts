@@ -80,6 +80,10 @@ describe('git sequences in a long-lived shell', () => {
     expect((err as GitCommandError).exitStatus).toBe(null);
     expect((err as GitCommandError).message).toMatch(/the git shell \d+ exited \(SIGKILL\)/);
     expect((await runGitSequence([['rev-parse', 'HEAD']], persistent())).trim()).toBe(head);
+    // Its request file (and what the sequence wrote) is gone too: nothing of the environment stays on disk.
+    const dir = process.env.TMPDIR ?? '/tmp';
+    const mine = (await readdir(dir)).filter((n) => n.startsWith('agora-git-shell-'));
+    for (const d of mine) expect((await readdir(join(dir, d)).catch(() => [])).filter((n) => n.startsWith(`r${process.pid}-`))).toEqual([]);
   });
 
   it('runs no hook and none of what the config names, as a shell of its own does not', async () => {
