@@ -29,6 +29,12 @@ export class HostedRun implements DrivenRun, ReportedRun {
   private refreshedAt: number;
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  /**
+   * The ended run's finish is over: its `agora` check was completed (the finish done, or given up on with
+   * a red gate). Until then the lease of an ended run is never given back, only left to expire, which is
+   * what tells the sweep to finish the run (unfinished-run.ts): a finish cut short by close() is not lost.
+   */
+  private finishOver = false;
 
   private constructor(
     private readonly app: AppState,
@@ -135,6 +141,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
         await this.checks.written();
         if (app.killed || driver.run.state.status === 'running') return;
         await this.checks.settle();
+        this.finishOver = false;
         await this.finishPatiently();
         // A Retry pressed while the run was finishing (here or on another replica) reopened it: drive it
         // again, with a new run check.
@@ -145,8 +152,12 @@ export class HostedRun implements DrivenRun, ReportedRun {
       }
     } finally {
       this.checks.stop();
-      // A crash (kill) leaves the lease to expire; otherwise the next replica may take the run at once.
-      await this.lease.stop({ release: !app.killed });
+      // A crash (kill) leaves the lease to expire; so does an ended run whose finish is not over (close()
+      // while GitHub refused a step): a given-back lease would tell the sweep the finish was done. Otherwise
+      // the next replica may take the run at once.
+      const finishPending = driver.run.state.status !== 'running' && !this.finishOver;
+      if (finishPending && !app.killed) app.log.info(`agora: ${this.runId}: stopped before its finish was over; its lease is left to expire, then a sweep finishes it`);
+      await this.lease.stop({ release: !app.killed && !finishPending });
       app.active.delete(this.runId);
       app.claimed.delete(this.runId);
       // A Retry another replica recorded while this one still held the lease found it taken and left the
@@ -191,9 +202,10 @@ export class HostedRun implements DrivenRun, ReportedRun {
     for (let tries = 1; ; tries += 1) {
       try {
         await this.finish();
+        this.finishOver = true;
         return;
       } catch (e) {
-        if (tries >= 3 && !this.app.closed) await this.finishFailed(e);
+        if (tries >= 3 && !this.app.closed) this.finishOver = await this.finishFailed(e);
         if (tries >= 3 || this.app.closed) throw e;
         this.app.log.info(`agora: ${this.runId}: finishing failed (will try again): ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, this.app.opts.finishRetryMs * tries));
@@ -203,9 +215,10 @@ export class HostedRun implements DrivenRun, ReportedRun {
 
   /**
    * Finishing failed for good: the run check is completed (failure) and the gate on the plan commit is
-   * red, both naming why, so that no check is left in progress. Best effort: GitHub may still refuse.
+   * red, both naming why, so that no check is left in progress. Best effort: GitHub may still refuse
+   * (false: the checks are not completed, and the sweep will try the finish again).
    */
-  private async finishFailed(e: unknown): Promise<void> {
+  private async finishFailed(e: unknown): Promise<boolean> {
     const run = this.driver.run;
     const why = `finishing the run failed 3 times: ${(e as Error).message ?? String(e)}`;
     try {
@@ -214,8 +227,10 @@ export class HostedRun implements DrivenRun, ReportedRun {
         summary: `Run ${codeSpan(run.runId)} (${run.state.status}): ${plainText(why)}`,
       });
       await this.checks.completeRunCheck('failure', { title: `Run ${run.runId}: ${run.state.status}, not finished`, summary: runSummary(run.plan, run.state, [plainText(why)]) });
+      return true;
     } catch (err) {
       this.app.log.warn(`agora: ${run.runId}: ${why}; the checks could not be completed either: ${(err as Error).message}`);
+      return false;
     }
   }
 

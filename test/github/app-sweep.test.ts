@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { armCrashPoint } from '../../src/crash-points.js';
+import { HttpError } from '../github-sim/src/http.js';
 import { until, commandPlan, checkRuns, restartUntilRunEnds, runReleases, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
@@ -85,6 +86,42 @@ describe('restart recovery and the sweep', () => {
     // Later sweeps leave the finished run alone: its lease is given back.
     const before = sweeps.length;
     await until('two more sweeps', async () => outcomesOf(fresh).sweeps.length >= before + 2, w);
+    expect(outcomesOf(fresh).sweeps.flatMap((r) => r.finished)).toEqual([runId]);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('an app closed while GitHub refuses its finish leaves the lease to expire, and the next process finishes the run', async () => {
+    // The finish is under way (patches pushed, bundle built) when the app is told to close, and GitHub
+    // answers 503 to the release's creation until the app has closed: close() must not give the lease
+    // of a run whose finish is not over back, or no sweep would ever finish it.
+    let closing: Promise<void> | undefined;
+    const closed = w.agora;
+    w.sim.setFaults({
+      beforeRequest: (r) => {
+        if (r.method !== 'POST' || r.route !== '/repos/{owner}/{repo}/releases') return;
+        closing ??= closed.close();
+        throw new HttpError(503, 'Service Unavailable');
+      },
+    });
+    const text = commandPlan('closed', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]);
+    const sha = await w.sim.push(w.fullName, { branch: 'closed', files: { 'plan.json': text }, message: 'Closed plan' });
+    const pr = await w.sim.openPullRequest(w.fullName, { head: 'closed', base: 'main', title: 'Closed' });
+    const runId = `closed-${sha.slice(0, 12)}`;
+    await until('the app to be closed during the finish', async () => closing !== undefined, w);
+    await closing;
+    w.sim.setFaults({});
+    expect((await checkRuns(w, sha)).get('agora')?.status).not.toBe('completed');
+    expect(w.errors.filter((e) => !e.includes('Service Unavailable'))).toEqual([]);
+    w.errors.length = 0;
+
+    const fresh = await w.restartApp();
+    await until('the run check to be completed', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
+    await w.quiesce();
+    expect((await checkRuns(w, sha)).get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Closed plan', expect.stringMatching(/^one: /)]);
+    expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(await runReleases(w, runId)).toHaveLength(1);
     expect(outcomesOf(fresh).sweeps.flatMap((r) => r.finished)).toEqual([runId]);
     expect(w.errors).toEqual([]);
   });
