@@ -72,7 +72,9 @@ export type IgnoredEventCode =
   /** The plan file is as in the first parent: a later push on the branch (the gate is re-evaluated when a run patched it). */
   | 'plan-unchanged'
   /** Re-run plan on a commit that has no plan file. */
-  | 'no-plan-to-rerun';
+  | 'no-plan-to-rerun'
+  /** A newer commit on the branch changed the plan file again: its run, not this older plan's, is the one to run. */
+  | 'superseded';
 
 /** What handling one event came to (for logs and tests). */
 export type EventOutcome =

@@ -55,6 +55,11 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
     return { kind: 'ignored', code: found.code, why: found.why };
   }
 
+  // A newer plan commit above this one on the branch (its webhook came first, or this one is a redelivery)
+  // runs instead: this older plan must not run after it, nor land its patches on the newer plan's branch.
+  const newer = await newerPlanAbove(repo, ev, planPath, found.planBlob);
+  if (newer) return { kind: 'ignored', code: 'superseded', why: `${planPath} changed again above ${ev.headSha.slice(0, 12)} on ${ev.branch} (at ${newer.slice(0, 12)}): that plan runs instead` };
+
   // The size from the blob's header first: a plan over the limit is refused without being read.
   const planBytes = await repo.store.objectSize(found.planBlob);
   if (planBytes > MAX_PLAN_BYTES) return reject(app, ev, repo, planPath, { blob: found.planBlob }, planTooLarge(planBytes, planPath).problems);
@@ -80,6 +85,26 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   await supersede(app, ev, repo, runId);
   await startRun(app, ev, repo, stored);
   return { kind: 'started', runId };
+}
+
+/**
+ * The first commit above `ev.headSha` on the branch (as just fetched) whose plan file differs from this
+ * commit's, or null: none does, or the branch head is this commit or not above it (a force push: the
+ * event's commit is taken as it is). The first-parent chain is walked down from the head, at most 1,000 commits.
+ */
+async function newerPlanAbove(repo: RepoContext, ev: PlanEvent, planPath: string, planBlob: Oid): Promise<Oid | null> {
+  const head = await repo.store.resolveRef(`refs/heads/${ev.branch}`);
+  if (!head || head === ev.headSha) return null;
+  const above: Oid[] = [];
+  let at: Oid | undefined = head;
+  for (let n = 0; at && at !== ev.headSha; n += 1) {
+    if (n >= 1000 || !(await repo.store.hasObject(at))) return null;
+    above.push(at);
+    at = (await repo.store.readCommit(at)).parents[0];
+  }
+  if (at !== ev.headSha) return null;
+  for (const sha of above.reverse()) if ((await blobAt(repo.store, sha, planPath)) !== planBlob) return sha;
+  return null;
 }
 
 /** The plan, valid and allowed here (size on GitHub, the operator's policy, the installation's grant), or its problems. */

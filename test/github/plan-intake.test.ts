@@ -1,0 +1,141 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Probot, ProbotOctokit } from 'probot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import type { EventOutcome, Octokit, PlanEvent } from '../../src/github/agora-github.js';
+import { resolveOptions } from '../../src/github/app-options.js';
+import { AppState } from '../../src/github/app-state.js';
+import { intakePlanEvent } from '../../src/github/plan-intake.js';
+import { MAX_PLAN_BYTES } from '../../src/plan/parse.js';
+import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+import { scaled } from '../support/eventually.js';
+import { appManifest } from './app-manifest.js';
+import { EXAMPLE, commandPlan } from './app-world.js';
+import { activeConstructs, renderedText, tableCells } from './markdown-reader.js';
+
+/**
+ * Plan intake alone (plan-intake.ts): one commit handed to `intakePlanEvent`, no webhook server and no
+ * driver. Each refusal is read back twice: the outcome the App reports (a reason code or the problems
+ * by JSON path) and the `agora` check a person sees on the commit, whose untrusted parts render as text.
+ */
+
+const HOSTILE = '`@octo-team` </details> <img src=x> [fix](https://evil.example) **now**';
+
+describe('plan intake', () => {
+  let sim: GitHubSim;
+  let app: AppState;
+  let octokit: Octokit;
+  let cacheDir: string;
+  let base: Omit<PlanEvent, 'branch' | 'headSha'>;
+  const fullName = 'octo/intake';
+
+  beforeAll(async () => {
+    sim = await startGitHubSim({ strict: true });
+    // No webhook server: the test hands each commit to the intake itself.
+    const manifest = appManifest();
+    const gh = sim.createApp({ webhookUrl: 'http://127.0.0.1:9/none', secret: 's', name: 'agora', permissions: manifest.permissions, events: manifest.events });
+    sim.setFaults({ dropWebhookRate: 1 });
+    const repo = await sim.createRepo('octo', 'intake', { 'README.md': '# intake\n' });
+    const installationId = sim.installApp(gh.appId, fullName);
+    const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: 's', baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit: ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } })) });
+    octokit = (await probot.auth(installationId)) as Octokit;
+    const appClient = (await probot.auth()) as Octokit;
+    const token = async () => (await appClient.rest.apps.createInstallationAccessToken({ installation_id: installationId })).data.token;
+    cacheDir = await mkdtemp(join(tmpdir(), 'agora-intake-'));
+    const config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
+    app = new AppState(resolveOptions({ cacheDir, config, maxItems: 3 }));
+    base = { octokit, owner: 'octo', repo: 'intake', cloneUrl: `${sim.gitUrl}/${fullName}.git`, repositoryId: repo.id, htmlUrl: `https://github.example/${fullName}`, token };
+  }, scaled(60_000));
+  afterAll(async () => {
+    await sim?.close();
+    if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  /** Pushes `files` on `branch` and hands the new commit to the intake. */
+  async function intake(branch: string, files: Record<string, string>): Promise<{ sha: string; outcome: EventOutcome }> {
+    const sha = await sim.push(fullName, { branch, files, message: `Push to ${branch}` });
+    return { sha, outcome: await intakePlanEvent(app, { ...base, branch, headSha: sha }) };
+  }
+
+  async function agoraChecks(sha: string) {
+    return (await octokit.rest.checks.listForRef({ owner: 'octo', repo: 'intake', ref: sha, per_page: 100 })).data.check_runs;
+  }
+
+  /** The one failed `agora` check on `sha`, and its problem rows' cells. */
+  async function rejection(sha: string) {
+    const checks = await agoraChecks(sha);
+    expect(checks.map((c) => [c.name, c.status, c.conclusion])).toEqual([['agora', 'completed', 'failure']]);
+    const { title, summary } = checks[0]!.output;
+    const rows = (summary ?? '').split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| ---') && !/^\| (JSON path|where) \|/.test(l));
+    return { title, summary: summary ?? '', rows: rows.map(tableCells) };
+  }
+
+  it('bad JSON: invalid at $ with the parser’s place, one failed agora check saying so', async () => {
+    const { sha, outcome } = await intake('bad-json', { 'plan.json': '{"id": "x",\n' });
+    expect(outcome).toEqual({ kind: 'invalid', problems: [{ path: '$', message: expect.stringMatching(/line 2, column 1|line 1/) }] });
+    const { title, rows } = await rejection(sha);
+    expect(title).toBe('Invalid plan: 1 problem');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]![0]).toBe('`$`');
+  });
+
+  it('a plan over 5 MiB: plan-too-large at $, from the blob header', async () => {
+    const head = '{"id":"big","queue":"default","items":[],"pad":"';
+    const { sha, outcome } = await intake('too-big', { 'plan.json': `${head}${'x'.repeat(MAX_PLAN_BYTES - head.length)}"}` });
+    expect(outcome).toMatchObject({ kind: 'invalid', problems: [{ path: '$', message: expect.stringContaining('the limit is 5 MiB') }] });
+    expect((await rejection(sha)).summary).toContain('the limit is 5 MiB');
+  });
+
+  it('more items than the App allows (maxItems): refused at $.items, naming the cap and what to do', async () => {
+    const items = ['a', 'b', 'c', 'd'].map((id) => ({ id, run: 'true' }));
+    const { sha, outcome } = await intake('too-many', { 'plan.json': commandPlan('many', items) });
+    expect(outcome).toEqual({ kind: 'invalid', problems: [{ path: '$.items', message: expect.stringContaining('4 items is too many for the GitHub App (at most 3) (AGORA_MAX_ITEMS)') }] });
+    const { rows } = await rejection(sha);
+    expect(rows.map((r) => r[0])).toEqual(['`$.items`']);
+    expect(renderedText(rows[0]![1]!)).toContain('agora orch run');
+  });
+
+  it.each([
+    ['outside the repository', '../outside.json', /relative path inside the repository/],
+    ['absolute', '/etc/plan.json', /relative path inside the repository/],
+    ['not a .json file', 'ops/plan.yaml', /\.json/],
+  ])('a plan path in .github/agora.yml that is %s: the config is rejected at $.plan, nothing is read there', async (_what, path, why) => {
+    const { sha, outcome } = await intake(`path-${path.replace(/[^a-z]/g, '')}`, { '.github/agora.yml': `plan: ${path}\n`, 'plan.json': commandPlan('p', [{ id: 'a', run: 'true' }]) });
+    expect(outcome).toMatchObject({ kind: 'invalid', problems: [{ path: expect.stringContaining('$.plan'), message: expect.stringMatching(why) }] });
+    const { title, rows } = await rejection(sha);
+    expect(title).toBe('Invalid .github/agora.yml: 1 problem');
+    expect(rows[0]![0]).toContain('$.plan');
+  });
+
+  it('a problem quoting untrusted text (an unknown subagent) renders as that text: no mention, HTML, link or emphasis', async () => {
+    const plan = { id: 'hostile', queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: HOSTILE }, depends_on: [], resourceLocks: [] }] };
+    const { sha, outcome } = await intake('hostile', { 'plan.json': JSON.stringify(plan) });
+    expect(outcome).toMatchObject({ kind: 'invalid', problems: [{ path: '$.items[0].inputs.subagent' }] });
+    const message = (outcome as { problems: Array<{ message: string }> }).problems[0]!.message;
+    expect(message).toContain(HOSTILE);
+    const { rows } = await rejection(sha);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toHaveLength(2);
+    expect(activeConstructs(rows[0]![1]!, 'table cell')).toEqual([]);
+    expect(renderedText(rows[0]![1]!)).toBe(message);
+  });
+
+  it('a rejection is written once per commit: the same commit again is a duplicate, with no second check', async () => {
+    const { sha } = await intake('twice', { 'plan.json': '[]' });
+    expect(await intakePlanEvent(app, { ...base, branch: 'twice', headSha: sha })).toMatchObject({ kind: 'duplicate' });
+    expect(await agoraChecks(sha)).toHaveLength(1);
+  });
+
+  it('a plan commit that is no longer its branch head, a newer plan commit above it: superseded, nothing written', async () => {
+    const older = await sim.push(fullName, { branch: 'moved', files: { 'plan.json': commandPlan('old', [{ id: 'a', run: 'true' }]) }, message: 'Old plan' });
+    const newer = await sim.push(fullName, { branch: 'moved', files: { 'plan.json': commandPlan('new', [{ id: 'b', run: 'true' }]) }, message: 'New plan' });
+    const readme = await sim.push(fullName, { branch: 'moved', files: { 'README.md': '# later\n' }, message: 'Later' });
+    const outcome = await intakePlanEvent(app, { ...base, branch: 'moved', headSha: older });
+    expect(outcome).toEqual({ kind: 'ignored', code: 'superseded', why: expect.stringContaining(`(at ${newer.slice(0, 12)})`) });
+    expect(outcome).not.toMatchObject({ why: expect.stringContaining(readme.slice(0, 12)) });
+    expect(await agoraChecks(older)).toEqual([]);
+    expect(sim.contractViolations).toEqual([]);
+  });
+});
