@@ -419,7 +419,7 @@ export function assetJson(a: Asset, rel: Release, urls: Urls): Record<string, un
     node_id: nodeId('ReleaseAsset', a.id),
     name: a.name,
     label: a.label,
-    state: 'uploaded',
+    state: a.state ?? 'uploaded',
     content_type: a.contentType,
     size: a.data.length,
     digest: null,

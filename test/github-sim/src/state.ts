@@ -127,6 +127,12 @@ export interface Asset {
   uploader: User;
   createdAt: string;
   downloadCount: number;
+  /**
+   * An asset whose upload has not completed is not `uploaded` (GitHub's OpenAPI description allows `open`;
+   * people report `starter` and `new` too, which the strict contract check would refuse); absent:
+   * `uploaded`. Only a test sets it, through the domain model, to stand for an upload cut short.
+   */
+  state?: 'open' | 'uploaded';
 }
 
 export interface Release {
