@@ -32,6 +32,9 @@ export interface RefUpdate {
  */
 export type PushOutcome = { ok: true } | { ok: false; rejected: string[]; message: string; refused?: string };
 
+/** One ref's outcome in a non-atomic push ({@link RemoteMirror.pushEach}). */
+export type RefPushOutcome = { kind: 'ok' } | { kind: 'conflict' } | { kind: 'refused'; reason: string };
+
 /** A local bare repository mirroring one remote repository's fetched refs under their own names. */
 export class RemoteMirror {
   constructor(
@@ -103,6 +106,40 @@ export class RemoteMirror {
       if (declined) return { ok: false, rejected, message: firstLine(out) || firstLine(e.stderr), refused: remoteReason(e.stderr, declined) };
       return { ok: false, rejected, message: firstLine(out) || firstLine(e.stderr) };
     }
+  }
+
+  /**
+   * Pushes the updates in one push but NOT atomically: each ref is updated or refused on its own lease,
+   * and the outcome is told per ref (`ok`, `conflict`: the remote moved it, or `refused` with GitHub's
+   * words). One round trip for several independent compare-and-swaps (mirrored-store.ts batches them).
+   */
+  async pushEach(updates: readonly RefUpdate[]): Promise<Map<string, RefPushOutcome>> {
+    const outcomes = new Map<string, RefPushOutcome>();
+    if (updates.length === 0) return outcomes;
+    const args = ['push', '--porcelain', '--no-verify'];
+    for (const u of updates) args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
+    args.push(this.url, ...updates.map((u) => `${u.next ?? ''}:${u.ref}`));
+    let out: string;
+    let stderr = '';
+    try {
+      out = await this.git(args);
+    } catch (e) {
+      if (!(e instanceof GitCommandError)) throw e;
+      out = e.stdout;
+      stderr = e.stderr;
+      if (!/^!/m.test(out) && !/rejected|stale info|failed to push/.test(`${out}${stderr}`)) throw e;
+    }
+    // Porcelain: one line per ref, `<flag>\t<from>:<to>\t<summary>`; `!` is a ref not updated.
+    for (const line of out.split('\n')) {
+      const [flag, spec, summary] = line.split('\t');
+      const ref = spec?.split(':')[1];
+      if (!flag || !ref || summary === undefined) continue;
+      if (flag !== '!') outcomes.set(ref, { kind: 'ok' });
+      else if (summary.startsWith('[remote rejected]') && !LOST_RACE.test(line)) outcomes.set(ref, { kind: 'refused', reason: remoteReason(stderr, line) });
+      else outcomes.set(ref, { kind: 'conflict' });
+    }
+    for (const u of updates) if (!outcomes.has(u.ref)) throw new Error(`git push reported nothing for ${u.ref}: ${firstLine(stderr) || firstLine(out)}`);
+    return outcomes;
   }
 
   /** Runs git on the mirror with the token in an extra header taken from the environment. */

@@ -96,4 +96,26 @@ describe('remote sync over smart HTTP', () => {
     await expect(store.casRef('refs/agora/runs/refused', next, null)).rejects.toMatchObject({ code: 'push-refused', message: expect.stringContaining('without `workflows` permission') });
     expect((await git(['rev-parse', 'refs/heads/main'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(head);
   });
+
+  it('swaps queued together go to GitHub in one push, each on its own lease: a stale one is refused alone', async () => {
+    const a = new MirroredGitStore(await RemoteMirror.open(join(dir, 'batch-a'), url, () => w.token()), 'refs/agora/');
+    const b = new MirroredGitStore(await RemoteMirror.open(join(dir, 'batch-b'), url, () => w.token()), 'refs/agora/');
+    // Another writer created one of the refs: a's view of it (absent) is stale.
+    const theirs = await commitIn(b, 'theirs');
+    expect(await b.casRef('refs/agora/runs/batch-4', theirs, null)).toBe(true);
+    const mine = await Promise.all([0, 1, 2, 3, 4].map((i) => commitIn(a, `mine ${i}`)));
+    const from = w.sim.requests.length;
+    const landed = await Promise.all(mine.map((c, i) => a.casRef(`refs/agora/runs/batch-${i}`, c, null)));
+    expect(landed).toEqual([true, true, true, true, false]);
+    const pushes = w.sim.requests.slice(from).filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
+    expect(pushes).toHaveLength(1);
+    for (let i = 0; i < 4; i += 1) expect((await git(['rev-parse', `refs/agora/runs/batch-${i}`], w.sim.repoDir(w.repo.fullName))).trim()).toBe(mine[i]);
+    // The refused one was fetched again: a now sees the other writer's ref.
+    expect(await a.resolveRef('refs/agora/runs/batch-4')).toBe(theirs);
+    expect(a.conflicts).toBe(1);
+    // A ref swapped twice in one batch: the second expects the first's result and goes in the next push.
+    const [x, y] = [await commitIn(a, 'x'), await commitIn(a, 'y')];
+    expect(await Promise.all([a.casRef('refs/agora/runs/batch-0', x, mine[0]!), a.casRef('refs/agora/runs/batch-0', y, x)])).toEqual([true, true]);
+    expect((await git(['rev-parse', 'refs/agora/runs/batch-0'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(y);
+  });
 });
