@@ -96,7 +96,9 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
   } catch (e) {
     if (!app.active.has(stored.runId)) {
       app.claimed.delete(stored.runId);
-      await lease?.stop({ release: !app.killed });
+      // An ended run taken to be finished keeps its lease until it expires: given back, it would read as
+      // finished, and no later sweep would look at it again (unfinished-run.ts).
+      await lease?.stop({ release: !app.killed && stored.state.status === 'running' });
     }
     throw e;
   }

@@ -125,4 +125,35 @@ describe('restart recovery and the sweep', () => {
     expect(outcomesOf(fresh).sweeps.flatMap((r) => r.finished)).toEqual([runId]);
     expect(w.errors).toEqual([]);
   });
+
+  it('a sweep that fails to take an ended, unfinished run over leaves it for the next sweep, which finishes it', async () => {
+    let crashed = false;
+    armCrashPoint('run-ended', 1, () => {
+      crashed = true;
+      void w.agora.kill();
+    });
+    const text = commandPlan('retaken', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]);
+    const sha = await w.sim.push(w.fullName, { branch: 'retaken', files: { 'plan.json': text }, message: 'Retaken plan' });
+    await until('the app to crash once the run ended', async () => crashed, w);
+    await w.quiesce();
+    w.errors.length = 0;
+    // The first take-over's listing of the commit's check runs (after the one that found the finish pending) fails.
+    let lists = 0;
+    w.sim.setFaults({
+      beforeRequest: (r) => {
+        if (r.route !== '/repos/{owner}/{repo}/commits/{ref}/check-runs' || r.params.ref !== sha) return;
+        lists += 1;
+        if (lists === 2) throw new HttpError(403, 'Resource not accessible by integration');
+      },
+    });
+    const fresh = await w.restartApp();
+    // No listing of ours until the take-over's has failed: the hook counts every caller's.
+    await until('the take-over to fail', async () => lists >= 2, w);
+    await until('the run check to be completed', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
+    await w.quiesce();
+    w.sim.setFaults({});
+    expect(outcomesOf(fresh).sweeps.flatMap((r) => r.errors)).toContainEqual(expect.stringContaining('Resource not accessible by integration'));
+    expect((await checkRuns(w, sha)).get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
+    expect(outcomesOf(fresh).sweeps.flatMap((r) => r.finished)).toEqual([`retaken-${sha.slice(0, 12)}`]);
+  });
 });
