@@ -1,3 +1,4 @@
+import { mirrorRef } from '../git/refspec.js';
 import { crashPoint } from '../crash-points.js';
 import type { ItemStatus } from '../engine/types.js';
 import { firstParentChain } from '../git/history.js';
@@ -145,7 +146,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
         await this.finishPatiently();
         // A Retry pressed while the run was finishing (here or on another replica) reopened it: drive it
         // again, with a new run check.
-        await repo.store.fetch([`+${repo.refs.run(this.runId)}:${repo.refs.run(this.runId)}`]);
+        await repo.store.fetch([mirrorRef(repo.refs.run(this.runId))]);
         await driver.tick();
         if (app.closed || (driver.run.state.status as string) !== 'running') return;
         await this.checks.newRunCheck(driver.run);
@@ -184,7 +185,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
     }
     if (clock() - this.refreshedAt < lease.refreshMs) return true;
     try {
-      await store.fetch([`+${refs.run(this.runId)}:${refs.run(this.runId)}`]);
+      await store.fetch([mirrorRef(refs.run(this.runId))]);
     } catch (e) {
       this.app.log.warn(`agora: ${this.runId}: refreshing from GitHub failed (will retry): ${(e as Error).message}`);
     } finally {

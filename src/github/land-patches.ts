@@ -1,3 +1,4 @@
+import { branchRef, mirrorRef } from '../git/refspec.js';
 import type { Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { replayPatches, type ReplayConflict } from '../runs/replay.js';
@@ -43,7 +44,7 @@ export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: stri
       return { head: onto, refused: pushed.refused, note: note.refused(pushed.refused) };
     }
     if (pushed.ok) return { head: next, note: note.pushed(next, onto === state.base ? null : onto) };
-    await store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`]);
+    await store.fetch([mirrorRef(branchRef(branch))]);
     const moved = await store.resolveRef(`refs/heads/${branch}`);
     if (!moved) return { note: note.deleted() };
     // Landed already (an earlier attempt at finishing the run pushed them, then failed later on).

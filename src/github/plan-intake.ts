@@ -1,3 +1,4 @@
+import { mirrorRef } from '../git/refspec.js';
 import { appendEntries } from '../log/entry.js';
 import { newRun } from '../engine/step.js';
 import type { Problem } from '../errors.js';
@@ -48,7 +49,7 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   if (found.kind === 'ignored') {
     if (found.code === 'plan-unchanged') {
       const patches = (run: string) => `${repo.refs.patch(run, '')}*`;
-      const fetchPatches = (run: string) => repo.store.fetch([`+${patches(run)}:${patches(run)}`]);
+      const fetchPatches = (run: string) => repo.store.fetch([mirrorRef(patches(run))]);
       const runId = await regate({ octokit: ev.octokit, owner: ev.owner, repo: ev.repo, store: repo.store, refs: repo.refs, head: ev.headSha, fetchPatches });
       if (runId) return { kind: 'regated', runId };
     }

@@ -1,3 +1,4 @@
+import { branchRef, mirrorPrefix, mirrorRef } from '../git/refspec.js';
 import { join } from 'node:path';
 import type { OrchConfig } from '../config/types.js';
 import { createTargets, repositoryScope } from '../executors/targets.js';
@@ -85,7 +86,7 @@ export class RepoContext {
    */
   async fetchForEvent(branch: string, sha: Oid): Promise<void> {
     const runs = this.refs.runsPrefix;
-    await this.store.fetch([`+refs/heads/${branch}:refs/heads/${branch}`, `+${runs}*:${runs}*`]);
+    await this.store.fetch([mirrorRef(branchRef(branch)), mirrorPrefix(runs)]);
     if (!(await this.store.hasObject(sha))) await this.store.fetch([sha]);
   }
 }

@@ -1,3 +1,4 @@
+import { mirrorPrefix } from '../git/refspec.js';
 import type { RunEvent } from '../engine/types.js';
 import { recordRequest } from '../runs/requests.js';
 import { readRun } from '../runs/state-store.js';
@@ -22,7 +23,7 @@ export async function pressButton(app: AppState, ev: CheckActionEvent): Promise<
   if (decision.kind === 'rerun-plan') return rerunPlan(app, ev);
   const event: RunEvent = { type: 'retry-item', itemId: decision.itemId, reason: `retried by @${ev.by}` };
   const repo = await app.repoFor(ev);
-  await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+  await repo.store.fetch([mirrorPrefix(repo.refs.ns)]);
   return recordAndDrive(app, ev, repo, decision.runId, event, ev.branch);
 }
 
@@ -34,7 +35,7 @@ export async function cancelRunsAt(app: AppState, ev: HeadAbandonedEvent, reason
   const repo = await app.repoFor(ev);
   const holder = ev.cause.kind === 'branch-deleted' ? await branchAt(repo, [ev.headSha]) : null;
   if (holder !== null) return [{ kind: 'ignored', code: 'branch-still-at-commit', why: `branch ${holder} still points at ${ev.headSha.slice(0, 12)}` }];
-  await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+  await repo.store.fetch([mirrorPrefix(repo.refs.ns)]);
   const outcomes: ActionOutcome[] = [];
   const suffix = `-${ev.headSha.slice(0, 12)}`;
   for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {

@@ -1,3 +1,4 @@
+import { mirrorRef } from '../git/refspec.js';
 import { TERMINAL_ITEM_STATUSES, type ItemStatus } from '../engine/types.js';
 import type { Oid } from '../git/types.js';
 import { RunLease } from '../runs/lease.js';
@@ -66,7 +67,7 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
       return false;
     }
     // The newest state, now that nobody else drives it.
-    await repo.store.fetch([`+${repo.refs.run(stored.runId)}:${repo.refs.run(stored.runId)}`]);
+    await repo.store.fetch([mirrorRef(repo.refs.run(stored.runId))]);
     stored = (await readRun(repo.store, repo.refs, stored.runId)) ?? stored;
     const { state, plan } = stored;
     if (!(await repo.store.hasObject(state.base))) await repo.store.fetch([state.base]);
@@ -106,7 +107,7 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
 
 /** Drives the run again when its state on GitHub says it is running (a Retry reopened it). */
 async function resumeIfReopened(app: AppState, ev: PlanEvent, repo: RepoContext, runId: string): Promise<void> {
-  await repo.store.fetch([`+${repo.refs.run(runId)}:${repo.refs.run(runId)}`]);
+  await repo.store.fetch([mirrorRef(repo.refs.run(runId))]);
   const after = await readRun(repo.store, repo.refs, runId);
   if (after && after.state.status === 'running') await resume(app, handleOf(ev), repo, after, ev.branch || null);
 }

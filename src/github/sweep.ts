@@ -1,3 +1,4 @@
+import { mirrorPrefix } from '../git/refspec.js';
 import { readRun } from '../runs/state-store.js';
 import type { RepoAccess, RepoHandle, SweepReport } from './app-events.js';
 import type { AppState } from './app-state.js';
@@ -156,7 +157,7 @@ export class Sweeper {
     // Runs left running, or ended but not finished, by a process that died (or a replica that stopped).
     const repo = await app.repoFor(handle);
     const leases = repo.refs.lease('');
-    await repo.store.fetch([`+${repo.refs.runsPrefix}*:${repo.refs.runsPrefix}*`, `+${leases}*:${leases}*`]);
+    await repo.store.fetch([mirrorPrefix(repo.refs.runsPrefix), mirrorPrefix(leases)]);
     for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
       const runId = ref.slice(repo.refs.runsPrefix.length);
       if (app.claimed.has(runId) || app.closed) continue;
@@ -164,7 +165,7 @@ export class Sweeper {
       if (!run) continue;
       const unfinished = run.state.status !== 'running' && (await finishPending(app, handle, repo, run));
       if (run.state.status !== 'running' && !unfinished) continue;
-      await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+      await repo.store.fetch([mirrorPrefix(repo.refs.ns)]);
       if (!(await resume(app, handle, repo, (await readRun(repo.store, repo.refs, runId))!, null))) continue;
       (unfinished ? report.finished : report.resumed).push(runId);
     }

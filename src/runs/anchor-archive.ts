@@ -1,3 +1,4 @@
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
 import { ANCHOR_FILE } from './anchor.js';
@@ -25,7 +26,7 @@ export async function archivedRuns(store: GitStore, refs: RunRefs): Promise<stri
  */
 export async function archiveAnchors(store: GitStore, refs: RunRefs, runIds: readonly string[], now: number): Promise<string[]> {
   if (runIds.length === 0) return [];
-  for (let attempt = 0; attempt < 10; attempt += 1) {
+  return retryOnConflict(refs.anchorArchive, 10, async (): Promise<string[] | typeof LOST_RACE> => {
     const head = await store.resolveRef(refs.anchorArchive);
     const files = new Map<string, TreeEntry>();
     if (head) for (const e of await store.readTree((await store.readCommit(head)).tree)) files.set(e.path, e);
@@ -46,10 +47,9 @@ export async function archiveAnchors(store: GitStore, refs: RunRefs, runIds: rea
     const tree = await store.writeTree(sortTree([...files.values()]));
     const message = `agora: archive the anchors of ${moved.length} pruned run${moved.length === 1 ? '' : 's'}\n\n${moved.map((m) => m.runId).join('\n')}\n`;
     const commit = await store.writeCommit({ tree, parents: head ? [head] : [], message, author: who, committer: who });
-    if (!(await store.casRef(refs.anchorArchive, commit, head))) continue;
+    if (!(await store.casRef(refs.anchorArchive, commit, head))) return LOST_RACE;
     const archived: string[] = [];
     for (const m of moved) if (await store.deleteRef(m.ref, m.oid)) archived.push(m.runId);
     return archived;
-  }
-  return [];
+  });
 }

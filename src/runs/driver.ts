@@ -1,3 +1,4 @@
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { isDeepStrictEqual } from 'node:util';
 import { anchorRun } from './anchor.js';
 import { crashPoint } from '../crash-points.js';
@@ -107,7 +108,8 @@ export class RunDriver {
 
   /** One step: fold in what happened, commit it, act on it. Returns the transitions committed. */
   async tick(): Promise<Transition[]> {
-    for (let tries = 0; ; tries += 1) {
+    // A lost compare-and-swap means someone else (cancel, another writer) moved the run: reload and redo.
+    return retryOnConflict(`the state of run ${this.runId}`, 50, async (): Promise<Transition[] | typeof LOST_RACE> => {
       const head = await this.ctx.store.resolveRef(this.ctx.refs.run(this.runId));
       if (head && head !== this.stored.head) this.stored = await readRunAt(this.ctx.store, this.runId, head);
       const now = this.ctx.clock();
@@ -133,10 +135,7 @@ export class RunDriver {
         logs,
         now,
       });
-      if (!next) {
-        if (tries > 50) throw new Error(`run ${this.runId}: state keeps changing under this server (50 conflicts in a row)`);
-        continue; // Someone else (cancel, another writer) moved the run: reload and redo.
-      }
+      if (!next) return LOST_RACE;
       this.stored = next;
       crashPoint('state-committed');
       this.consume(outcomes, events);
@@ -146,7 +145,7 @@ export class RunDriver {
       this.hooks.onCommit?.(next, result.transitions);
       this.perform(result.actions);
       return result.transitions;
-    }
+    });
   }
 
   /** Stop starting new items; stop the running workers and wait for them. */

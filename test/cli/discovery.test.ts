@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
@@ -54,6 +54,34 @@ describe('a config is code: never one outside the repository unless named', () =
     const r = await agora(cwd, ['orch', 'validate', join(repo, 'plan.json')]);
     expect(r.stderr).toContain('config: built-in defaults');
     expect(r.code).toBe(0);
+  });
+});
+
+// Files another user owns can only be made by root (CI runs as root); elsewhere these two are skipped.
+const asRoot = process.getuid?.() === 0;
+const NOBODY = 65534;
+
+describe('what another user owns is not used unless named (as git refuses dubious ownership)', () => {
+  it.skipIf(!asRoot)('a repository found by walking up that another user owns is refused; --repo still opens it', async () => {
+    const outer = tempDir();
+    git(outer, 'init', '--quiet');
+    chownSync(join(outer, '.git'), NOBODY, NOBODY);
+    mkdirSync(join(outer, 'work'));
+    const r = await agora(join(outer, 'work'), ['orch', 'status']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`agora: the repository found at ${outer} belongs to user id ${NOBODY}, not to you (0)`);
+    expect(r.stderr).toContain(`hint: if you trust it, name it with --repo ${outer}`);
+  });
+
+  it.skipIf(!asRoot)('a config found in the repository that another user owns is refused; --config still runs it', async () => {
+    const dir = tempDir();
+    cpSync(EXAMPLE, dir, { recursive: true });
+    chownSync(join(dir, 'agora.config.mjs'), NOBODY, NOBODY);
+    const found = await agora(dir, ['orch', 'validate', 'plan.json']);
+    expect(found.code).toBe(1);
+    expect(found.stderr).toContain(`agora.config.mjs belongs to user id ${NOBODY}, not to you (0)`);
+    const named = await agora(dir, ['orch', 'validate', 'plan.json', '--config', 'agora.config.mjs']);
+    expect(named.code).toBe(0);
   });
 });
 
