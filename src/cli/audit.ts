@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../audit/atomic-write.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import { auditStatement, isTerminalRun, itemEvidence, type AuditBundle, type AuditReport } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';

@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../audit/atomic-write.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import type { AuditBundle } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { AgoraError } from '../errors.js';

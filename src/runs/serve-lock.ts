@@ -1,7 +1,7 @@
 import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../audit/atomic-write.js';
+import { writeFileAtomic } from '../atomic-write.js';
 import { AgoraError } from '../errors.js';
 import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
 

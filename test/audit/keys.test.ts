@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/audit/atomic-write.js';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import {
   PRIVATE_KEY_FILE,
   PUBLIC_KEY_FILE,
