@@ -3,8 +3,8 @@
  * Target (issue 2): ≤ 20 ms. Reported beside a reference measured in the same process: one
  * structuredClone of the run state, the floor of any step that returns a new state.
  */
-import { acceptRun, reconcile, step } from '../src/engine/index.js';
-import type { Run, RunEvent } from '../src/engine/index.js';
+import { acceptRun, reconcile, step } from '../src/index.js';
+import type { Run, RunEvent } from '../src/index.js';
 import type { Plan, WorkItem } from '../src/plan/schema.js';
 import { median, report, timeIt } from './lib.js';
 

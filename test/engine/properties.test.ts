@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { acceptRun, reconcile, step, isTerminal } from '../../src/engine/index.js';
-import type { Run, RunEvent, StepResult } from '../../src/engine/index.js';
+import { acceptRun, reconcile, step, isTerminal } from '../../src/index.js';
+import type { Run, RunEvent, StepResult } from '../../src/index.js';
 import { dependenciesOf } from '../../src/plan/dag.js';
 import { locksOverlap } from '../../src/plan/locks.js';
 import type { WorkItem } from '../../src/plan/schema.js';

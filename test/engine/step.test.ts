@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { acceptRun, reconcile, step } from '../../src/engine/index.js';
-import type { Run, RunEvent } from '../../src/engine/index.js';
+import { acceptRun, reconcile, step } from '../../src/index.js';
+import type { Run, RunEvent } from '../../src/index.js';
 import { BASE, item, plan } from './helpers.js';
 
 const T0 = 1_700_000_000_000;

@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OrchConfig } from '../../src/config/types.js';
 import { MIN_SECRET_LENGTH, SecretTooShortError } from '../../src/config/secrets.js';
 import { AgoraError } from '../../src/errors.js';
-import { buildWorkerJob, createLocalTarget, createLogSink } from '../../src/executors/index.js';
+import { buildWorkerJob } from '../../src/executors/build-job.js';
+import { createLocalTarget } from '../../src/executors/local-target.js';
+import { createLogSink } from '../../src/executors/log-sink.js';
 import type { WorkItem } from '../../src/plan/schema.js';
 
 let root: string;
