@@ -1,4 +1,4 @@
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { loadPublicKey } from '../audit/keys.js';
 import { trustMaterialFromRoot } from '../audit/trust.js';
 import type { VerifyOptions } from '../audit/verify/options.js';
@@ -25,7 +25,7 @@ export async function signerTrust(i: VerifyInputs, gitDir: string, base: Oid): P
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new AgoraError('action-input', `input \`trusted-root\` is not JSON (${(e as Error).message})`, 'pass the trusted_root.json of your Sigstore instance, as JSON text or a path in the repository');
+      throw new AgoraError('action-input', `input \`trusted-root\` is not JSON (${errorMessage(e)})`, 'pass the trusted_root.json of your Sigstore instance, as JSON text or a path in the repository');
     }
     trustMaterialFromRoot(json, 'input `trusted-root`');
     trust.trustedRoot = json;

@@ -22,7 +22,7 @@ import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { devNull } from 'node:os';
 import { join } from 'node:path';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { runInShell, shellQuote } from './git-shell.js';
 
 /** How git is run: which repository, which work tree, and what the caller adds. */
@@ -189,7 +189,7 @@ export async function runGitSequence(steps: readonly GitStep[], how: GitInvocati
   if (how.persistentShell && secrets.length === 0 && secretConfig.length === 0) {
     const env = gitEnvironment(how.env);
     const result = await runInShell({ script, args: common, cwd: how.cwd ?? process.cwd(), env }).catch((e: unknown) => {
-      throw failure(null, '', '', (e as Error).message);
+      throw failure(null, '', '', errorMessage(e));
     });
     if (result.status === 0) return result.stdout;
     throw failure(result.status, result.stderr, result.stdout, '');

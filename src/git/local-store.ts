@@ -8,7 +8,7 @@ import { looksLikeGitdir } from './discover.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import git, { type PromiseFsClient } from 'isomorphic-git';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRef, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
@@ -176,20 +176,20 @@ export class LocalGitStore implements GitStore {
         throw new AgoraError('object-not-found', `object ${oid} is not in ${this.gitdir}`, 'fetch the missing objects or check the id');
       }
       if (code === 'ObjectTypeError') {
-        throw new AgoraError('object-type', `object ${oid} in ${this.gitdir}: ${(e as Error).message}`);
+        throw new AgoraError('object-type', `object ${oid} in ${this.gitdir}: ${errorMessage(e)}`);
       }
       if (code === 'UnsafeFilepathError') {
         // A tree whose entry names a path git refuses (`..`, `.git`, a `/`): pushed on purpose, never checked out.
         throw new AgoraError(
           'tree-invalid',
-          `tree ${oid} in ${this.gitdir} has an entry git refuses: ${(e as Error).message}`,
+          `tree ${oid} in ${this.gitdir} has an entry git refuses: ${errorMessage(e)}`,
           'git never checks such a tree out; the commit that holds it cannot be used as a base',
         );
       }
       if (isOid(oid) && (await this.objects.state(oid)) === 'corrupt') {
         throw new AgoraError(
           'object-corrupt',
-          `object ${oid} in ${this.gitdir} is unreadable: ${this.objects.pathOf(oid)} is empty or does not hold that object (${(e as Error).message})`,
+          `object ${oid} in ${this.gitdir} is unreadable: ${this.objects.pathOf(oid)} is empty or does not hold that object (${errorMessage(e)})`,
           'a write was cut short (a crash or a full disk before this version); restore the object from a clone (`git fsck` lists what is broken)',
         );
       }

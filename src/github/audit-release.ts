@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { idProblem } from '../plan/ids.js';
 import { auditStatement } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
@@ -152,7 +153,7 @@ export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
  * names why, instead of a run left in progress with no gate.
  */
 async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome> {
-  const why = (e as Error).message ?? String(e);
+  const why = errorMessage(e) ?? String(e);
   const hint = (e as { hint?: string }).hint;
   const problem = `the audit bundle of run \`${a.run.runId}\` could not be produced: ${why}`;
   await postGate(a, a.gateSha, a.run.runId, 'failure', {
@@ -204,7 +205,7 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
         bundle.signature = sig.signed.record;
       } catch (e) {
         // The bundle is still published (anchored, unsigned); the gate fails, naming why it is not signed.
-        signError = (e as Error).message;
+        signError = errorMessage(e);
       }
     }
     text = `${JSON.stringify(bundle, null, 2)}\n`;

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import type { ItemState, ItemStatus } from '../engine/types.js';
 import { commitChanges } from '../git/tree-diff.js';
 import { patchCommitOf } from '../log/result-ref.js';
@@ -81,7 +82,7 @@ export class CheckReporter {
         (e: unknown) => {
           // GitHub refused even after the client's retries (e.g. secondary limits under sustained load): the
           // checks not shown yet are written again by the next report; one comes soon if nothing else does.
-          this.error = (e as Error).message;
+          this.error = errorMessage(e);
           this.app.log.info(`agora: ${run.runId}: check update deferred (will try again): ${this.error}`);
           this.later(this.app.opts.reportRetryMs);
         },

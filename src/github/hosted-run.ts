@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { mirrorRef } from '../git/refspec.js';
 import { crashPoint } from '../crash-points.js';
 import type { ItemStatus } from '../engine/types.js';
@@ -187,7 +188,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
     try {
       await store.fetch([mirrorRef(refs.run(this.runId))]);
     } catch (e) {
-      this.app.log.warn(`agora: ${this.runId}: refreshing from GitHub failed (will retry): ${(e as Error).message}`);
+      this.app.log.warn(`agora: ${this.runId}: refreshing from GitHub failed (will retry): ${errorMessage(e)}`);
     } finally {
       this.refreshedAt = clock();
     }
@@ -208,7 +209,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
       } catch (e) {
         if (tries >= 3 && !this.app.closed) this.finishOver = await this.finishFailed(e);
         if (tries >= 3 || this.app.closed) throw e;
-        this.app.log.info(`agora: ${this.runId}: finishing failed (will try again): ${(e as Error).message}`);
+        this.app.log.info(`agora: ${this.runId}: finishing failed (will try again): ${errorMessage(e)}`);
         await new Promise((r) => setTimeout(r, this.app.opts.finishRetryMs * tries));
       }
     }
@@ -221,7 +222,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
    */
   private async finishFailed(e: unknown): Promise<boolean> {
     const run = this.driver.run;
-    const why = `finishing the run failed 3 times: ${(e as Error).message ?? String(e)}`;
+    const why = `finishing the run failed 3 times: ${errorMessage(e) ?? String(e)}`;
     try {
       await postGate(this.ev, run.state.base, run.runId, 'failure', {
         title: 'Not audited: the run could not be finished',
@@ -230,7 +231,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
       await this.checks.completeRunCheck('failure', { title: `Run ${run.runId}: ${run.state.status}, not finished`, summary: runSummary(run.plan, run.state, [plainText(why)]) });
       return true;
     } catch (err) {
-      this.app.log.warn(`agora: ${run.runId}: ${why}; the checks could not be completed either: ${(err as Error).message}`);
+      this.app.log.warn(`agora: ${run.runId}: ${why}; the checks could not be completed either: ${errorMessage(err)}`);
       return false;
     }
   }

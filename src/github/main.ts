@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Probot, Server } from 'probot';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { gitCliVersion } from '../git/git-cli.js';
 import { agoraApp, agoraFromEnv } from './app.js';
 import type { AgoraGitHub } from './agora-github.js';
@@ -86,6 +86,6 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
-    throw new AgoraError('app-key-unreadable', `PRIVATE_KEY_PATH ${path}: ${(e as Error).message}`, 'point PRIVATE_KEY_PATH at the .pem downloaded from the app settings, or set PRIVATE_KEY');
+    throw new AgoraError('app-key-unreadable', `PRIVATE_KEY_PATH ${path}: ${errorMessage(e)}`, 'point PRIVATE_KEY_PATH at the .pem downloaded from the app settings, or set PRIVATE_KEY');
   }
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { mirrorRef } from '../git/refspec.js';
 import { appendEntries } from '../log/entry.js';
 import { newRun } from '../engine/step.js';
@@ -131,7 +132,7 @@ function checkPlan(app: AppState, repo: RepoContext, planText: string, planPath:
     ];
     return refused.length > 0 ? { problems: refused } : { plan: result.plan, problems: [] };
   } catch (e) {
-    return { problems: (e as { problems?: Problem[] }).problems ?? [{ path: '$', message: (e as Error).message }] };
+    return { problems: (e as { problems?: Problem[] }).problems ?? [{ path: '$', message: errorMessage(e) }] };
   }
 }
 

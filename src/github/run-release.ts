@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import type { Oid } from '../git/types.js';
 import type { Octokit } from './octokit.js';
 
@@ -243,7 +243,7 @@ function codes(e: unknown): string[] {
 function refusal(e: unknown): string | null {
   const s = status(e);
   const data = (e as { response?: { data?: { message?: unknown; errors?: unknown } } }).response?.data;
-  const message = typeof data?.message === 'string' ? data.message : (e as Error).message;
+  const message = typeof data?.message === 'string' ? data.message : errorMessage(e);
   if (s === 403 && /rate limit/i.test(message)) return null;
   // A concurrent writer, not a refusal: the caller's finish is tried again and re-reads what it did.
   if (s === 422 && codes(e).includes('already_exists')) return null;

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { mirrorRef } from '../git/refspec.js';
 import { TERMINAL_ITEM_STATUSES, type ItemStatus } from '../engine/types.js';
 import type { Oid } from '../git/types.js';
@@ -130,7 +131,7 @@ async function takeLease(app: AppState, repo: RepoContext, runId: string): Promi
     ttlMs: lease.ttlMs,
     roundTrips,
     onLost: () => app.active.get(runId)?.wake(),
-    onError: (e) => app.log.warn(`agora: ${runId}: renewing the lease failed (will retry): ${(e as Error).message}`),
+    onError: (e) => app.log.warn(`agora: ${runId}: renewing the lease failed (will retry): ${errorMessage(e)}`),
   });
 }
 

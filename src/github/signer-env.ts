@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadPrivateKey } from '../audit/keys.js';
 import { trustMaterialFromRoot } from '../audit/trust.js';
-import { AgoraError, InvalidInputError, isAgoraError } from '../errors.js';
+import { AgoraError, InvalidInputError, isAgoraError, errorMessage } from '../errors.js';
 import type { AppSigner } from './audit-release.js';
 
 /**
@@ -118,13 +118,13 @@ async function readTrustedRoot(path: string, cwd: string): Promise<unknown> {
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw bad('AGORA_TRUSTED_ROOT', `${file}: cannot be read (${code === 'ENOENT' ? 'no such file' : (e as Error).message})`, hint);
+    throw bad('AGORA_TRUSTED_ROOT', `${file}: cannot be read (${code === 'ENOENT' ? 'no such file' : errorMessage(e)})`, hint);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw bad('AGORA_TRUSTED_ROOT', `${file}: not JSON (${(e as Error).message})`, hint);
+    throw bad('AGORA_TRUSTED_ROOT', `${file}: not JSON (${errorMessage(e)})`, hint);
   }
   try {
     trustMaterialFromRoot(json, file);
@@ -168,7 +168,7 @@ export async function fetchActionsToken(request: URL, bearer: string): Promise<s
     res = await fetch(request, { headers: { authorization: `bearer ${bearer}`, accept: 'application/json' } });
   } catch (e) {
     const cause = (e as { cause?: unknown }).cause;
-    throw new AgoraError('oidc-token-failed', `the Actions OIDC token request to ${where} failed: ${(e as Error).message}${cause instanceof Error ? ` (${cause.message})` : ''}`, hint);
+    throw new AgoraError('oidc-token-failed', `the Actions OIDC token request to ${where} failed: ${errorMessage(e)}${cause instanceof Error ? ` (${cause.message})` : ''}`, hint);
   }
   const text = await res.text();
   if (!res.ok) throw new AgoraError('oidc-token-failed', `the Actions OIDC token request to ${where} answered ${res.status} ${res.statusText}`.trim(), hint);

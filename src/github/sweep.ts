@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { mirrorPrefix } from '../git/refspec.js';
 import { readRun } from '../runs/state-store.js';
 import type { RepoAccess, RepoHandle, SweepReport } from './app-events.js';
@@ -79,7 +80,7 @@ export class Sweeper {
     try {
       for (const fullName of (await this.access?.list?.()) ?? []) this.watch(fullName);
     } catch (e) {
-      const msg = `agora: sweep: listing the installations' repositories: ${(e as Error).message}`;
+      const msg = `agora: sweep: listing the installations' repositories: ${errorMessage(e)}`;
       report.errors.push(msg);
       log.warn(msg);
     }
@@ -92,7 +93,7 @@ export class Sweeper {
         report.repositories += 1;
         await this.sweepRepository(handle, report);
       } catch (e) {
-        const msg = `agora: sweep of ${fullName}: ${(e as Error).message}`;
+        const msg = `agora: sweep of ${fullName}: ${errorMessage(e)}`;
         report.errors.push(msg);
         log.warn(msg);
       }

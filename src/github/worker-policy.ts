@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { OrchConfig } from '../config/types.js';
 import { MIN_SECRET_LENGTH } from '../config/secrets.js';
-import { InvalidInputError, type Problem } from '../errors.js';
+import { InvalidInputError, type Problem, errorMessage } from '../errors.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { Plan } from '../plan/schema.js';
 
@@ -86,7 +86,7 @@ export async function policyFromEnv(env: NodeJS.ProcessEnv): Promise<WorkerPolic
     try {
       parsed = JSON.parse(await readFile(file, 'utf8'));
     } catch (e) {
-      throw new InvalidInputError('invalid-environment', 'AGORA_SECRETS_FILE', [{ path: file, message: `cannot be read as JSON: ${(e as Error).message}` }], 'point AGORA_SECRETS_FILE at a JSON file { "<repository id>": { "NAME": "value" } }');
+      throw new InvalidInputError('invalid-environment', 'AGORA_SECRETS_FILE', [{ path: file, message: `cannot be read as JSON: ${errorMessage(e)}` }], 'point AGORA_SECRETS_FILE at a JSON file { "<repository id>": { "NAME": "value" } }');
     }
     const problems: Problem[] = [];
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) problems.push({ path: '$', message: 'must be an object keyed by repository id' });

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { isDeepStrictEqual } from 'node:util';
 import { anchorRun } from './anchor.js';
@@ -166,7 +167,7 @@ export class RunDriver {
       const entries = await readEntries(this.ctx.store, this.stored.head);
       await anchorRun(this.ctx.store, this.ctx.refs, this.runId, merkleRootHex(entries.map((e) => e.hash)), this.ctx.clock());
     } catch (e) {
-      this.hooks.onWarning?.(this.runId, `not anchored: ${(e as Error).message}`);
+      this.hooks.onWarning?.(this.runId, `not anchored: ${errorMessage(e)}`);
     }
   }
 
@@ -252,7 +253,7 @@ export class RunDriver {
         kind: 'failed',
         itemId: action.itemId,
         attempt: action.attempt,
-        reason: `internal error while running the item: ${(e as Error).message}`,
+        reason: `internal error while running the item: ${errorMessage(e)}`,
         retryable: true,
       }))
       .then((outcome) => {
