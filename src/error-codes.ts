@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   'interrupted': { area: 'run', exitCode: 130, meaning: 'The command was interrupted (SIGINT or SIGTERM); the run stays resumable.', fix: 'Resume it with `agora orch serve`.' },
   'serve-running': { area: 'run', exitCode: USER, meaning: 'Another `agora orch serve` already serves this repository.', fix: 'Stop it, or hand it work with `agora orch submit`.' },
   'contended': { area: 'run', exitCode: USER, meaning: 'A compare-and-swap kept losing to other writers, so the change was not made.', fix: 'Run the command again; if it keeps happening, find what writes the named ref so often.' },
+  'state-corrupt': { area: 'run', exitCode: USER, meaning: "A run's state commit is not one Agora wrote (files missing or extra, an item twice or under another name).", fix: "Restore the run's ref from a clone, or remove the run; `agora verify --repo` shows what differs." },
+  'state-layout': { area: 'run', exitCode: USER, meaning: "A run's state uses a repository layout newer than this Agora reads.", fix: 'Upgrade Agora.' },
   'work-dir-in-repository': { area: 'run', exitCode: USER, meaning: 'The work dir for workspaces lies inside a git repository.', fix: 'Set AGORA_WORK_DIR (or TMPDIR) outside any repository.' },
   'work-dir-unsafe': { area: 'run', exitCode: USER, meaning: 'The work dir is not a private directory of this user.', fix: 'Remove it, or set AGORA_WORK_DIR to a directory only this user can enter.' },
   'replay-invalid': { area: 'run', exitCode: USER, meaning: "A run's integration head does not descend from its base.", fix: "Pass the run's plan commit as base and its integration commit as head." },

@@ -1,3 +1,4 @@
+import { AgoraError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import type { ItemState, RunState } from '../engine/types.js';
 import type { PathChange } from '../git/tree-edit.js';
@@ -77,7 +78,7 @@ export async function readItems(store: GitStore, tree: Oid, where: string): Prom
     (await store.readTree(tree)).map(async (e: TreeEntry): Promise<readonly ItemState[]> => {
       if (e.type === 'tree') return readItems(store, e.oid, `${where}/${e.path}`);
       const item = JSON.parse(decoder.decode(await store.readBlob(e.oid))) as ItemState;
-      if (`${item.id}.json` !== e.path) throw new Error(`${where}/${e.path} holds the state of item ${JSON.stringify(item.id)}: not an Agora state commit`);
+      if (`${item.id}.json` !== e.path) throw stateCorrupt(`${where}/${e.path} holds the state of item ${JSON.stringify(item.id)}: not an Agora state commit`);
       return [item];
     }),
   );
@@ -90,7 +91,7 @@ export async function readItems(store: GitStore, tree: Oid, where: string): Prom
 /** The run summary of `run.json`, checked to be layout 2. */
 export function parseRunSummary(text: string, where: string): Omit<RunState, 'items'> {
   const { layout, ...rest } = JSON.parse(text) as Omit<RunState, 'items'> & { layout?: unknown };
-  if (layout !== LAYOUT) throw new Error(`${where} says layout ${JSON.stringify(layout)}, this Agora reads layout ${LAYOUT}: upgrade Agora`);
+  if (layout !== LAYOUT) throw new AgoraError('state-layout', `${where} says layout ${JSON.stringify(layout)}, this Agora reads layout ${LAYOUT}`, 'upgrade Agora to read this run');
   return rest;
 }
 
@@ -106,4 +107,12 @@ export async function findLog(store: GitStore, logsTree: Oid, name: string): Pro
     if (!next || level >= digits.length) return null;
     tree = next.oid;
   }
+}
+
+/**
+ * A state commit that is not one Agora wrote: someone pushed or edited `refs/agora/runs/<run>`. Typed, so
+ * the CLI and the App say so instead of reporting a bug.
+ */
+export function stateCorrupt(message: string): AgoraError {
+  return new AgoraError('state-corrupt', message, "restore the run's ref from a clone that has it, or remove the run; `agora verify --repo` shows what differs from its audit log");
 }

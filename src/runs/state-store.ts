@@ -21,6 +21,7 @@ import {
   readItems,
   RUN_FILE,
   runSummaryText,
+  stateCorrupt,
 } from './run-layout.js';
 
 /**
@@ -65,7 +66,7 @@ export async function readRunAt(store: GitStore, runId: string, head: Oid): Prom
   const planBlob = need(entries, 'plan.json', head).oid;
   const plan = await readPlan(store, planBlob);
   if (entries.has('state.json') === entries.has(RUN_FILE)) {
-    throw new Error(`state commit ${head} holds ${entries.has(RUN_FILE) ? 'both state.json and' : 'neither state.json nor'} ${RUN_FILE}: not an Agora state commit`);
+    throw stateCorrupt(`state commit ${head} holds ${entries.has(RUN_FILE) ? 'both state.json and' : 'neither state.json nor'} ${RUN_FILE}: not an Agora state commit`);
   }
   const layout = entries.has('state.json') ? 1 : 2;
   const state = layout === 1 ? await readStateV1(store, need(entries, 'state.json', head).oid) : await readStateV2(store, plan, entries, head);
@@ -87,16 +88,16 @@ async function readStateV2(store: GitStore, plan: Plan, entries: Map<string, Tre
   const summary = parseRunSummary(decoder.decode(await store.readBlob(need(entries, RUN_FILE, head).oid)), `${RUN_FILE} of state commit ${head}`);
   const found = new Map<string, ItemState>();
   for (const item of await readItems(store, need(entries, ITEMS_DIR, head).oid, `${ITEMS_DIR} of ${head}`)) {
-    if (found.has(item.id)) throw new Error(`state commit ${head} holds item ${item.id} twice: not an Agora state commit`);
+    if (found.has(item.id)) throw stateCorrupt(`state commit ${head} holds item ${item.id} twice: not an Agora state commit`);
     found.set(item.id, item);
   }
   const items: Record<string, ItemState> = {};
   for (const { id } of plan.items) {
     const item = found.get(id);
-    if (!item) throw new Error(`state commit ${head} has no state for item ${id}: not an Agora state commit`);
+    if (!item) throw stateCorrupt(`state commit ${head} has no state for item ${id}: not an Agora state commit`);
     items[id] = item;
   }
-  if (found.size !== plan.items.length) throw new Error(`state commit ${head} holds items its plan does not have: not an Agora state commit`);
+  if (found.size !== plan.items.length) throw stateCorrupt(`state commit ${head} holds items its plan does not have: not an Agora state commit`);
   return { ...summary, items } as RunState;
 }
 
@@ -243,7 +244,7 @@ function byName(entries: TreeEntry[]): Map<string, TreeEntry> {
 
 function need(entries: Map<string, TreeEntry>, name: string, commit: Oid): TreeEntry {
   const e = entries.get(name);
-  if (!e) throw new Error(`state commit ${commit} has no ${name}: not an Agora state commit`);
+  if (!e) throw stateCorrupt(`state commit ${commit} has no ${name}: not an Agora state commit`);
   return e;
 }
 

@@ -1,0 +1,17 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+
+afterAll(cleanupTempDirs);
+
+describe('a run ref someone pointed at a commit Agora did not write', () => {
+  it('status says the state commit is not an Agora state commit (a user error, exit 1), not an internal error', async () => {
+    const repo = makeRepo({ 'README.md': 'x\n' });
+    // A commit whose tree is the repository's own files: neither state.json nor run.json.
+    const forged = git(repo, 'commit-tree', 'HEAD^{tree}', '-m', 'not a state commit').trim();
+    git(repo, 'update-ref', 'refs/agora/runs/forged-1', forged);
+    const r = await agora(repo, ['orch', 'status', 'forged-1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`agora: state commit ${forged} has no plan.json: not an Agora state commit`);
+    expect(r.stderr).toContain("hint: restore the run's ref from a clone that has it, or remove the run");
+  });
+});
