@@ -5,6 +5,7 @@
  *   npm run sim -- --webhook-url http://127.0.0.1:3000/api/github/webhooks --port 4000
  *   npm run sim -- --runner agora --runner gpu,big     # two self-hosted runners with those labels
  *   npm run sim -- --runners 4 --runner-labels agora   # four runners labelled agora
+ *   npm run sim -- --runner agora --runner-pickup-delay 5000 --runner-step-delay 500   # slow runners
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,9 +25,11 @@ const program = new Command('github-sim')
   .option('--runner <labels>', 'register a self-hosted Actions runner with these comma-separated labels (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--runners <n>', 'register n more self-hosted Actions runners, each with --runner-labels', '0')
   .option('--runner-labels <labels>', 'comma-separated labels of the --runners runners', '')
+  .option('--runner-pickup-delay <ms>', 'fault: every runner takes this long to start a job it is given (the job stays queued)', '0')
+  .option('--runner-step-delay <ms>', 'fault: every runner waits this long before each step', '0')
   .parse();
 
-const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string; runner: string[]; runners: string; runnerLabels: string }>();
+const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string; runner: string[]; runners: string; runnerLabels: string; runnerPickupDelay: string; runnerStepDelay: string }>();
 const [owner, name] = opts.repo.split('/');
 if (!owner || !name) {
   process.stderr.write(`--repo must be owner/name, got '${opts.repo}'\n`);
@@ -48,8 +51,17 @@ if (!Number.isInteger(count) || count < 0) {
   process.stderr.write(`--runners must be a whole number of runners, got '${opts.runners}'\n`);
   process.exit(2);
 }
+/** A whole, non-negative number of milliseconds from a flag, or exit 2 naming it. */
+const millis = (flag: string, value: string): number => {
+  const n = Number(value);
+  if (Number.isInteger(n) && n >= 0) return n;
+  process.stderr.write(`${flag} must be a whole number of milliseconds, got '${value}'\n`);
+  process.exit(2);
+};
+const pickupDelayMs = millis('--runner-pickup-delay', opts.runnerPickupDelay);
+const stepDelayMs = millis('--runner-step-delay', opts.runnerStepDelay);
 const runnerLabels = [...opts.runner, ...Array.from({ length: count }, () => opts.runnerLabels)];
-const runners = runnerLabels.map((labels) => sim.addRunner({ labels: labels.split(',').map((l) => l.trim()).filter(Boolean) })).map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
+const runners = runnerLabels.map((labels) => sim.addRunner({ labels: labels.split(',').map((l) => l.trim()).filter(Boolean), pickupDelayMs, stepDelayMs })).map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
 
 process.stdout.write(
   JSON.stringify({

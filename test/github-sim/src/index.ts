@@ -20,9 +20,9 @@ import type { ContractViolation } from './contract.js';
 import type { WebhookDelivery } from './webhooks.js';
 import type { DispatchRecord } from './state.js';
 import type { SimFaults } from './limits.js';
-import type { SimRunner, RunRecord, JobRecord } from './actions/model.js';
+import type { SimRunner, RunnerOptions, RunRecord, JobRecord } from './actions/model.js';
 
-export type { SimRunner, RunRecord, JobRecord };
+export type { SimRunner, RunnerOptions, RunRecord, JobRecord };
 import type { ObjectRequest } from './objects.js';
 
 export type { ObjectRequest };
@@ -71,9 +71,10 @@ export interface GitHubSim {
   expireToken(token: string): void;
   /**
    * Registers a simulated self-hosted runner (labels `self-hosted`, `linux`, `x64` plus `labels`).
-   * It takes queued jobs whose `runs-on` its labels cover; `ephemeral` ones de-register after one job.
+   * It takes queued jobs whose `runs-on` its labels cover; `ephemeral` ones de-register after one job;
+   * `pickupDelayMs` / `stepDelayMs` make it a slow runner (the job, or each step, stays `queued` that long).
    */
-  addRunner(opts?: { labels?: string[]; name?: string; ephemeral?: boolean }): SimRunner;
+  addRunner(opts?: RunnerOptions): SimRunner;
   /** De-registers a runner (a busy one finishes its job first). */
   removeRunner(id: number): void;
   /** Kills a runner mid-job: its step processes get SIGKILL and the job fails as GitHub reports a lost runner. */

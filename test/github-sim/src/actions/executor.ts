@@ -6,6 +6,7 @@
  * summary are read back from the runner's files after each step, as the real runner does.
  */
 import { spawn } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -30,6 +31,8 @@ export interface JobExecution {
   /** Extracts `owner/repo` at `ref` from the simulated repository into a directory; returns it. */
   fetchAction(fullName: string, ref: string, into: string): Promise<void>;
   signal: AbortSignal;
+  /** A slow runner's wait before each step (0: none); a cancel or a lost runner ends it. */
+  stepDelayMs: number;
   /** The job-level contexts (inputs, matrix, strategy, vars) the runtime evaluated the job with. */
   jobContext: ExpressionContext;
   /** The `needs` context: each needed job's result and outputs. */
@@ -38,6 +41,12 @@ export interface JobExecution {
   idTokenRequest: { url: string; token: string } | null;
   /** Called when a step starts or ends (the runtime updates the REST view). */
   changed(): void;
+}
+
+/** Waits `ms` (a slow runner), ending early, without an error, when `signal` aborts. */
+export async function slowRunner(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return;
+  await delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
 /** The abort reason of a job whose runner was killed: its processes die at once, with no grace. */
@@ -252,6 +261,7 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
       if (spec.named) ctx.steps[spec.id] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' };
       continue;
     }
+    await slowRunner(x.stepDelayMs, x.signal);
     record.status = 'in_progress';
     record.startedAt = iso();
     x.changed();

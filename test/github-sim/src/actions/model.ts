@@ -17,6 +17,21 @@ export interface SimRunner {
   /** The job it runs, or null when idle. */
   busyWith: number | null;
   registered: boolean;
+  /** A slow runner: how long it holds a job it was given before starting it (the job stays `queued`). */
+  pickupDelayMs: number;
+  /** A slow runner: how long each step waits (`queued`) before it starts. */
+  stepDelayMs: number;
+}
+
+/** How a test (or `npm run sim`) registers a runner. */
+export interface RunnerOptions {
+  labels?: string[];
+  name?: string;
+  ephemeral?: boolean;
+  /** Fault: the runner takes this long to pick up each job it is given (default 0). */
+  pickupDelayMs?: number;
+  /** Fault: the runner takes this long before each step of a job (default 0). */
+  stepDelayMs?: number;
 }
 
 export interface StepRecord {

@@ -15,12 +15,12 @@ import { HttpError, notFound } from '../http.js';
 import type { Sim } from '../sim.js';
 import type { App, Installation, Pull, Repo, User } from '../state.js';
 import { openJobCheckRun, syncJobCheckRun } from './check-runs.js';
-import { executeJob, flag, RUNNER_LOST, stepRecords, TIMED_OUT, timeoutMs } from './executor.js';
+import { executeJob, flag, RUNNER_LOST, slowRunner, stepRecords, TIMED_OUT, timeoutMs } from './executor.js';
 import { evaluate, ExpressionError, render, type ExpressionContext } from './expressions.js';
 import { pathsMatch, pullRequestMatches, pushMatches } from './filters.js';
 import { gate, needsContext, type Gate } from './graph.js';
 import { expandMatrix, matrixJobName, MatrixError } from './matrix.js';
-import type { Conclusion, JobRecord, RunRecord, SimRunner } from './model.js';
+import type { Conclusion, JobRecord, RunnerOptions, RunRecord, SimRunner } from './model.js';
 import { node24 } from './node24.js';
 import { OidcIssuer } from './oidc.js';
 import { dispatchInputs, eventFilter, parseWorkflow, WorkflowFileError, type DispatchInputSpec, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
@@ -84,6 +84,10 @@ export class ActionsRuntime {
   /** Bearer → job, for the OIDC token requests of running jobs. */
   private readonly idTokenRequests = new Map<string, number>();
   private issuer: OidcIssuer | undefined;
+  /** Jobs a slow runner was given and has not started yet (still `queued`, not for another runner), and what ends that wait. */
+  private readonly pickingUp = new Map<number, AbortController>();
+  /** Ends slow runners' waits on close. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly sim: Sim) {}
 
@@ -102,10 +106,16 @@ export class ActionsRuntime {
 
   // ---- runners ------------------------------------------------------------------------------
 
-  /** Registers a self-hosted runner (`self-hosted`, `linux`, `x64` plus `labels`); it picks up a matching queued job at once. */
-  addRunner(opts: { labels?: string[]; name?: string; ephemeral?: boolean } = {}): SimRunner {
+  /**
+   * Registers a self-hosted runner (`self-hosted`, `linux`, `x64` plus `labels`); it is given a matching
+   * queued job at once, and starts it after its `pickupDelayMs` (a slow runner; the job stays `queued`).
+   */
+  addRunner(opts: RunnerOptions = {}): SimRunner {
     const id = this.sim.state.nextId();
-    const runner: SimRunner = { id, name: opts.name ?? `sim-runner-${id}`, labels: ['self-hosted', 'linux', 'x64', ...(opts.labels ?? [])], ephemeral: opts.ephemeral ?? false, busyWith: null, registered: true };
+    const runner: SimRunner = {
+      id, name: opts.name ?? `sim-runner-${id}`, labels: ['self-hosted', 'linux', 'x64', ...(opts.labels ?? [])], ephemeral: opts.ephemeral ?? false, busyWith: null, registered: true,
+      pickupDelayMs: opts.pickupDelayMs ?? 0, stepDelayMs: opts.stepDelayMs ?? 0,
+    };
     this.runners.set(id, runner);
     void this.schedule();
     return runner;
@@ -117,6 +127,7 @@ export class ActionsRuntime {
     if (!r) return;
     r.registered = false;
     if (r.busyWith === null) this.runners.delete(id);
+    else this.pickingUp.get(r.busyWith)?.abort();
   }
 
   /**
@@ -128,8 +139,10 @@ export class ActionsRuntime {
     if (!r) return;
     r.registered = false;
     this.runners.delete(id);
+    if (r.busyWith !== null) this.pickingUp.get(r.busyWith)?.abort();
     const job = r.busyWith === null ? undefined : this.jobs.get(r.busyWith);
-    if (!job) return;
+    // A job the runner was given but had not started goes back to the queue when its wait ends.
+    if (!job || job.status !== 'in_progress') return;
     job.log.push(`${new Date().toISOString()} ##[error]The self-hosted runner: ${r.name} lost communication with the server. Verify the machine is running and has a healthy network connection. Anything in your workflow that terminates the runner process, starves it for CPU/Memory, or blocks its network access can cause this error.`);
     job.abort?.abort(RUNNER_LOST);
   }
@@ -423,7 +436,7 @@ export class ActionsRuntime {
         progressed = true;
       }
     }
-    for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'run').sort((a, b) => a.id - b.id)) {
+    for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'run' && !this.pickingUp.has(j.id)).sort((a, b) => a.id - b.id)) {
       const run = this.runs.get(job.runId)!;
       const limit = Number(job.strategy['max-parallel'] ?? Infinity);
       if (run.jobs.filter((j) => j.key === job.key && j.status === 'in_progress').length >= limit) continue;
@@ -431,15 +444,37 @@ export class ActionsRuntime {
       const runner = [...this.runners.values()].find((r) => r.registered && r.busyWith === null && want.every((l) => r.labels.some((have) => have.toLowerCase() === l)));
       if (!runner) continue;
       runner.busyWith = job.id;
-      job.runner = runner;
-      job.status = 'in_progress';
-      job.startedAt = iso();
-      const work = this.runJob(job, runner);
+      const work = this.pickUp(job, runner);
       this.executing.add(work);
       // A failure here is a broken contract (strict mode throws where the webhook is built): it is
       // already in sim.contractViolations, where the tests look.
       void work.catch(() => undefined).finally(() => this.executing.delete(work));
     }
+  }
+
+  /**
+   * A runner takes a job it was given: a slow one first waits its `pickupDelayMs` with the job still
+   * `queued` (no other runner gets it). A job cancelled meanwhile stays cancelled; a runner killed or
+   * removed meanwhile never started it, so the job goes back to the queue for another runner. Each of
+   * these (and close) ends the wait at once.
+   */
+  private async pickUp(job: JobRecord, runner: SimRunner): Promise<void> {
+    if (runner.pickupDelayMs > 0) {
+      const wait = new AbortController();
+      this.pickingUp.set(job.id, wait);
+      await slowRunner(runner.pickupDelayMs, AbortSignal.any([wait.signal, this.closing.signal]));
+      this.pickingUp.delete(job.id);
+      if (job.status !== 'queued' || !runner.registered || this.closing.signal.aborted) {
+        runner.busyWith = null;
+        if (!runner.registered) this.runners.delete(runner.id);
+        if (!this.closing.signal.aborted) void this.schedule();
+        return;
+      }
+    }
+    job.runner = runner;
+    job.status = 'in_progress';
+    job.startedAt = iso();
+    await this.runJob(job, runner);
   }
 
   private async runJob(job: JobRecord, runner: SimRunner): Promise<void> {
@@ -484,6 +519,7 @@ export class ActionsRuntime {
         node24,
         fetchAction: (fullName, ref, into) => this.fetchAction(fullName, ref, into),
         signal: job.abort.signal,
+        stepDelayMs: runner.stepDelayMs,
         jobContext: jobContext(run, job),
         needs: needsContext(run, job),
         idTokenRequest: job.idTokenRequest ? { url: `${this.oidc.issuer}/token?api-version=2.0`, token: job.idTokenRequest } : null,
@@ -507,6 +543,8 @@ export class ActionsRuntime {
   }
 
   private async completeJob(job: JobRecord, conclusion: Conclusion): Promise<void> {
+    // A slow runner given this job (cancelled before it started) is free at once.
+    this.pickingUp.get(job.id)?.abort();
     job.status = 'completed';
     job.conclusion = conclusion;
     job.completedAt = iso();
@@ -638,6 +676,7 @@ export class ActionsRuntime {
 
   /** Stops every running job (on close). */
   async shutdown(): Promise<void> {
+    this.closing.abort();
     for (const job of this.jobs.values()) job.abort?.abort();
     await Promise.allSettled([...this.executing]);
   }
