@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, scaled } from '../support/eventually.js';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type Received, type World } from './harness.js';
+import { sharedWebhookValidator } from './src/contract.js';
 
 const o = { owner: 'octo', repo: 'demo' };
 const TWO_JOBS = `on: workflow_dispatch
@@ -100,5 +101,83 @@ describe('actions faults: slow runners', () => {
     expect(completed - dispatched).toBeGreaterThanOrEqual(pickupDelayMs + 2 * stepDelayMs);
     const job = (await jobsByName(run.id)).only!;
     expect(job.steps!.map((s) => s.conclusion)).toEqual(['success', 'success']);
+  });
+});
+
+describe('actions faults: workflow_run and workflow_job deliveries dropped or duplicated', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({ files: { 'README.md': 'r', '.github/workflows/two.yml': TWO_JOBS } });
+    w.sim.addRunner({ labels: ['build'] });
+  });
+  afterAll(async () => {
+    expect(w.sim.contractViolations).toEqual([]);
+    await w.close();
+  });
+
+  /** Dispatches two.yml with `faults` on, waits until the run completed and every delivery was attempted, then turns them off. */
+  const runWithFaults = async (faults: Parameters<World['sim']['setFaults']>[0]) => {
+    w.sim.setFaults(faults);
+    const before = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.total_count;
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'two.yml', ref: 'main' });
+    const run = await eventually('the faulted run completed', async () => {
+      const { data } = await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o);
+      const r = data.workflow_runs[0];
+      return data.total_count > before && r?.status === 'completed' ? r : undefined;
+    });
+    // The run reads completed a moment before its last webhook is queued: wait for the runtime, then the deliveries.
+    await w.sim.actionsIdle();
+    await w.sim.settle();
+    w.sim.setFaults({});
+    return Number(run.id);
+  };
+  const runIdOf = (r: Received): number | undefined =>
+    r.name === 'workflow_job' ? (r.payload.workflow_job as { run_id: number }).run_id : r.name === 'workflow_run' ? (r.payload.workflow_run as { id: number }).id : undefined;
+  const arrivals = (runId: number) => w.receiver.received.filter((r) => runIdOf(r) === runId);
+  const contractErrors = (list: Received[]) => list.flatMap((r) => sharedWebhookValidator().validate(r.name, r.payload));
+
+  it('a dropped workflow_job delivery is listed as failed for the app and is redelivered with the same GUID and redelivery: true', async () => {
+    const runId = await runWithFaults({ dropWebhookRate: 1 });
+    expect(arrivals(runId)).toEqual([]);
+    const { data: listed } = await w.appOctokit.request('GET /app/hook/deliveries', { per_page: 100 });
+    const dropped = listed.filter((d) => d.event === 'workflow_job' && d.status !== 'OK');
+    // Two jobs, each queued, in_progress and completed: six deliveries, none of which arrived.
+    expect(dropped.map((d) => d.action).sort()).toEqual(['completed', 'completed', 'in_progress', 'in_progress', 'queued', 'queued']);
+    expect(dropped.every((d) => d.status === 'failed to connect to host' && d.status_code === 0 && !d.redelivery)).toBe(true);
+    expect(listed.filter((d) => d.event === 'workflow_run').map((d) => d.status)).toEqual(expect.arrayContaining(['failed to connect to host']));
+
+    const completed = dropped.find((d) => d.action === 'completed')!;
+    await w.appOctokit.request('POST /app/hook/deliveries/{delivery_id}/attempts', { delivery_id: Number(completed.id) });
+    const arrived = await eventually('the redelivered workflow_job', () => arrivals(runId).find((r) => r.id === completed.guid));
+    expect(arrived.name).toBe('workflow_job');
+    expect(arrived.payload.action).toBe('completed');
+    expect((arrived.payload.workflow_job as { conclusion: string }).conclusion).toBe('success');
+    expect(contractErrors([arrived])).toEqual([]);
+    const again = await eventually('the redelivery listed', async () => {
+      const { data } = await w.appOctokit.request('GET /app/hook/deliveries', { per_page: 100 });
+      return data.find((d) => d.guid === completed.guid && d.redelivery);
+    });
+    expect({ status: again.status, status_code: again.status_code, event: again.event, action: again.action }).toEqual({ status: 'OK', status_code: 200, event: 'workflow_job', action: 'completed' });
+  });
+
+  it('a duplicated workflow_run / workflow_job delivery arrives twice with the same GUID and the same payload', async () => {
+    const runId = await runWithFaults({ duplicateWebhookRate: 1 });
+    const got = arrivals(runId);
+    const byGuid = new Map<string, Received[]>();
+    for (const r of got) byGuid.set(r.id, [...(byGuid.get(r.id) ?? []), r]);
+    // workflow_run requested, in_progress, completed; each of two jobs queued, in_progress, completed.
+    expect(byGuid.size).toBe(9);
+    for (const [guid, copies] of byGuid) {
+      expect(copies.length, guid).toBe(2);
+      expect(copies[1]!.payload).toEqual(copies[0]!.payload);
+    }
+    expect([...byGuid.values()].map((c) => `${c[0]!.name}.${String(c[0]!.payload.action)}`).sort()).toEqual([
+      'workflow_job.completed', 'workflow_job.completed', 'workflow_job.in_progress', 'workflow_job.in_progress', 'workflow_job.queued', 'workflow_job.queued',
+      'workflow_run.completed', 'workflow_run.in_progress', 'workflow_run.requested',
+    ]);
+    expect(contractErrors(got)).toEqual([]);
+    // The app's delivery log shows both attempts, neither a redelivery.
+    const { data: listed } = await w.appOctokit.request('GET /app/hook/deliveries', { per_page: 100 });
+    for (const guid of byGuid.keys()) expect(listed.filter((d) => d.guid === guid).map((d) => [d.status, d.redelivery])).toEqual([['OK', false], ['OK', false]]);
   });
 });

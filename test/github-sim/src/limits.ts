@@ -30,6 +30,11 @@ export interface SimFaults {
   /** Probability in [0,1] that a webhook delivery is dropped (recorded as failed, never sent). */
   dropWebhookRate?: number;
   /**
+   * Probability in [0,1] that a webhook is sent twice: two attempts with the same GUID (X-GitHub-Delivery),
+   * both `redelivery: false`, as GitHub's at-least-once delivery sometimes does; a receiver must dedupe.
+   */
+  duplicateWebhookRate?: number;
+  /**
    * Probability in [0,1] that a `workflow_dispatch` is answered 502 after it took effect (the dispatch
    * is recorded and its run created): a client that retries must not start the work twice.
    */
@@ -142,6 +147,7 @@ export class FaultInjector {
   private readonly drops: SeededRandom;
   private readonly gitLatency: SeededRandom;
   private readonly afterEffect: SeededRandom;
+  private readonly duplicates: SeededRandom;
 
   constructor(
     private readonly faults: SimFaults,
@@ -152,6 +158,7 @@ export class FaultInjector {
     this.drops = new SeededRandom(seed ^ 0x5eed0003);
     this.gitLatency = new SeededRandom(seed ^ 0x5eed0004);
     this.afterEffect = new SeededRandom(seed ^ 0x5eed0005);
+    this.duplicates = new SeededRandom(seed ^ 0x5eed0006);
   }
 
   /** A 5xx status to answer instead, or null. */
@@ -174,6 +181,11 @@ export class FaultInjector {
   dropWebhook(): boolean {
     const rate = this.faults.dropWebhookRate ?? 0;
     return rate > 0 && this.drops.next() < rate;
+  }
+
+  duplicateWebhook(): boolean {
+    const rate = this.faults.duplicateWebhookRate ?? 0;
+    return rate > 0 && this.duplicates.next() < rate;
   }
 
   /** Lets the test's other writer act before this request is handled. */

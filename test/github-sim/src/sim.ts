@@ -124,6 +124,7 @@ export class Sim {
     this.webhooks = new WebhookDispatcher({
       timeoutMs: options.webhookTimeoutMs ?? 10_000,
       shouldDrop: () => this.faults.dropWebhook(),
+      shouldDuplicate: () => this.faults.duplicateWebhook(),
       userAgent: 'GitHub-Hookshot/sim',
     });
   }

@@ -1,7 +1,7 @@
 /**
  * Webhook delivery like GitHub's: a JSON POST with X-GitHub-Event, X-GitHub-Delivery (a uuid),
  * X-Hub-Signature-256 (HMAC-SHA256 of the exact body) and the legacy X-Hub-Signature (HMAC-SHA1), a 10 s
- * timeout, no automatic redelivery.
+ * timeout, no automatic redelivery (fault injection can drop a delivery or send it twice).
  * Every attempt is recorded so the app can list and redeliver failures. Also the receiving side:
  * `parseWebhook` verifies a delivery and parses it (what an app does on arrival).
  */
@@ -108,14 +108,18 @@ export class WebhookDispatcher {
       timeoutMs: number;
       /** Fault injection: true drops this delivery. */
       shouldDrop: () => boolean;
+      /** Fault injection: true sends this delivery twice under one GUID. */
+      shouldDuplicate: () => boolean;
       userAgent: string;
     },
   ) {}
 
-  /** Queues a delivery; returns its GUID. */
+  /** Queues a delivery (twice when the duplicate fault says so); returns its GUID. */
   send(target: WebhookTarget, event: string, payload: Record<string, unknown>): string {
     const guid = randomUUID();
-    this.enqueue(target, event, JSON.stringify(payload), payload, guid, false);
+    const body = JSON.stringify(payload);
+    const times = this.opts.shouldDuplicate() ? 2 : 1;
+    for (let i = 0; i < times; i++) this.enqueue(target, event, body, payload, guid, false);
     return guid;
   }
 
