@@ -80,7 +80,8 @@ describe('actions faults: slow runners', () => {
   });
 
   it('a slow runner holds the job queued for its pickup delay and each step queued for its step delay', async () => {
-    const pickupDelayMs = scaled(1_500);
+    // Long enough that the three requests below see the job before it starts, on a loaded machine too.
+    const pickupDelayMs = scaled(4_000);
     const stepDelayMs = 700;
     w.sim.addRunner({ labels: ['slow'], pickupDelayMs, stepDelayMs });
     const dispatched = Date.now();
