@@ -92,7 +92,9 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     const log = String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(job.id) })).data);
     return { run, conclusion: job.conclusion, summary: w.sim.sim.actions.jobs.get(Number(job.id))!.summary, log };
   };
-  const checksOn = async (sha: string) => new Map((await w.octokit.rest.checks.listForRef({ ...o, ref: sha, per_page: 100 })).data.check_runs.map((c) => [c.name, c]));
+  // Agora's checks only: every Actions job is also a check run, of the github-actions app, as on GitHub.
+  const checksOn = async (sha: string) =>
+    new Map((await w.octokit.rest.checks.listForRef({ ...o, ref: sha, per_page: 100 })).data.check_runs.filter((c) => c.app?.slug !== 'github-actions').map((c) => [c.name, c]));
 
   it('drives the plan: a check per item, the patch as a PR commit, the signed bundle released, a green gate; agora verify accepts the workflow identity only', async () => {
     const planSha = await w.sim.push(w.repo.fullName, { branch: 'small', files: { 'plan.json': PLAN }, message: 'Add a small plan' });
