@@ -3,12 +3,13 @@ import { readRun } from '../runs/state-store.js';
 import { handleOf, type PlanEvent } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { resume } from './run-resume.js';
+import { finishPending, leaseLive } from './unfinished-run.js';
 
 /** What taking a run over came to. */
 export type TakeOver =
   /** Driven here now (until it ends: the caller waits for the App's background work). */
   | { kind: 'resumed' }
-  /** Nothing to take over: the run is no longer running (or has no state). */
+  /** Nothing to take over: the run has ended and its finish is over (or it has no state). */
   | { kind: 'ended' }
   /** Another process still held the run's lease at the deadline. */
   | { kind: 'held'; holder: string; until: number };
@@ -19,15 +20,26 @@ export type TakeOver =
  * lease is free or expired it is resumed as the sweep resumes runs (run-resume.ts: the dead attempts
  * recorded lost, the checks found again). While a live holder renews the lease this waits, looking again
  * when the lease would expire, up to `deadline` (by the App's clock).
+ *
+ * A run that has ended may still need its finish (patches pushed, audit released, gate set): the earlier
+ * job died after the run's final state commit. Once its lease has run out it is finished here, as the
+ * sweep finishes such runs (unfinished-run.ts); only an ended run whose finish is over is `ended`.
  */
 export async function takeOver(app: AppState, ev: PlanEvent, runId: string, deadline: number): Promise<TakeOver> {
   const { clock, lease } = app.opts;
   const repo = await app.repoFor(ev);
   for (;;) {
     await repo.store.fetch([`+${repo.refs.run(runId)}:${repo.refs.run(runId)}`]);
-    const stored = await readRun(repo.store, repo.refs, runId);
-    if (!stored || stored.state.status !== 'running') return { kind: 'ended' };
-    if (await resume(app, handleOf(ev), repo, stored, ev.branch || null)) return { kind: 'resumed' };
+    let stored = await readRun(repo.store, repo.refs, runId);
+    if (!stored) return { kind: 'ended' };
+    if (stored.state.status !== 'running') {
+      // The finish needs the run's other refs (lease, patches, integration), as the sweep fetches them.
+      await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+      stored = (await readRun(repo.store, repo.refs, runId))!;
+      const live = leaseLive(app, await RunLease.read(repo.store, repo.refs, runId));
+      if (!live && !(await finishPending(app, handleOf(ev), repo, stored))) return { kind: 'ended' };
+      if (!live && (await resume(app, handleOf(ev), repo, stored, ev.branch || null))) return { kind: 'resumed' };
+    } else if (await resume(app, handleOf(ev), repo, stored, ev.branch || null)) return { kind: 'resumed' };
     if (app.active.has(runId)) return { kind: 'resumed' };
     // The failed take (a leased push refused) fetched the holder's lease into the mirror.
     const held = await RunLease.read(repo.store, repo.refs, runId);

@@ -20,7 +20,7 @@ import type { RepoContext } from './repo-context.js';
 export async function finishPending(app: AppState, handle: RepoHandle, repo: RepoContext, run: StoredRun): Promise<boolean> {
   const { clock, lease: opts } = app.opts;
   const held = await RunLease.read(repo.store, repo.refs, run.runId);
-  if (!held || held.until === 0 || held.until + opts.skewMs > clock()) return false;
+  if (!held || held.until === 0 || leaseLive(app, held)) return false;
   const { octokit, owner, repo: name } = handle;
   const checks = await octokit.paginate(octokit.rest.checks.listForRef, { owner, repo: name, ref: run.state.base, check_name: RUN_CHECK_NAME, filter: 'all', per_page: 100 });
   const own = checks.filter((c) => c.external_id === runExternalId(run.runId));
@@ -28,4 +28,9 @@ export async function finishPending(app: AppState, handle: RepoHandle, repo: Rep
   const got = await RunLease.acquire(repo.store, repo.refs, run.runId, { holder: opts.holder, ttlMs: opts.ttlMs, now: clock(), skewMs: opts.skewMs });
   if (got.ok) await got.lease.release(clock());
   return false;
+}
+
+/** Whether a lease (as read from the mirror) is still held: not given back, and not expired by the App's clock and the skew allowed between clocks. */
+export function leaseLive(app: AppState, held: { until: number } | null): boolean {
+  return held !== null && held.until !== 0 && held.until + app.opts.lease.skewMs > app.opts.clock();
 }
