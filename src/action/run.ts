@@ -51,29 +51,34 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
     log: { info: (m) => core.info(m), warn: (m) => core.warning(m), error: (m) => core.error(m) },
   });
   await core.group(`Running the plan of ${event.head.slice(0, 12)} on ${event.headRef}`, async () => {
-    const ev: PlanEvent = {
-      // The App's client type is Probot's Octokit; the calls it makes are @octokit/rest's own.
-      octokit: octokit as unknown as AppOctokit,
-      owner,
-      repo,
-      cloneUrl: event.cloneUrl,
-      ...(event.repositoryId !== undefined ? { repositoryId: event.repositoryId } : {}),
-      htmlUrl: event.htmlUrl,
-      branch: event.headRef,
-      headSha: event.head,
-      token: async () => inputs.token,
-    };
-    agora.onPlanEvent(ev);
-    await agora.idle();
-    // The run of this head exists already: a re-run of the workflow (an earlier job ran out of time or
-    // died). It is taken over from its refs once the earlier job's lease runs out, and driven to its end.
-    const first = outcomes.at(-1);
-    if (first?.kind === 'exists') {
-      const taken = await agora.takeOver(ev, first.runId, Date.now() + TAKEOVER_WAIT_MS);
-      core.info(`agora: ${first.runId}: ${taken.kind === 'held' ? `still driven by ${taken.holder}` : taken.kind}`);
+    try {
+      const ev: PlanEvent = {
+        // The App's client type is Probot's Octokit; the calls it makes are @octokit/rest's own.
+        octokit: octokit as unknown as AppOctokit,
+        owner,
+        repo,
+        cloneUrl: event.cloneUrl,
+        ...(event.repositoryId !== undefined ? { repositoryId: event.repositoryId } : {}),
+        htmlUrl: event.htmlUrl,
+        branch: event.headRef,
+        headSha: event.head,
+        token: async () => inputs.token,
+      };
+      agora.onPlanEvent(ev);
       await agora.idle();
+      // The run of this head exists already: a re-run of the workflow (an earlier job ran out of time or
+      // died). It is taken over from its refs once the earlier job's lease runs out, and driven to its end.
+      const first = outcomes.at(-1);
+      if (first?.kind === 'exists') {
+        const taken = await agora.takeOver(ev, first.runId, Date.now() + TAKEOVER_WAIT_MS);
+        core.info(`agora: ${first.runId}: ${taken.kind === 'held' ? `still driven by ${taken.holder}` : taken.kind}`);
+        await agora.idle();
+      }
+    } finally {
+      // Also on a throw: the lease given back (left to expire when the run's finish is not over) and the
+      // item containers stopped, or they would outlive the step on a persistent runner.
+      await agora.close();
     }
-    await agora.close();
   });
   const report = await runReport({ octokit, event, refNamespace: inputs.refNamespace, token: inputs.token, outcome: outcomes.at(-1), dir: temp });
   await core.summary.addRaw(report.summary, true).write();
