@@ -5,6 +5,7 @@ import * as core from '@actions/core';
 import type { OrchConfig } from '../config/types.js';
 import { AgoraGitHub, type EventOutcome, type Octokit as AppOctokit, type PlanEvent } from '../github/agora-github.js';
 import type { AppSigner } from '../github/audit-release.js';
+import { jobLog } from './job-log.js';
 import { actionOctokit } from './octokit.js';
 import { readPullRequestEvent } from './pull-request-event.js';
 import { readRunInputs, type RunInputs } from './run-inputs.js';
@@ -48,7 +49,7 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
     onOutcome: (e) => {
       if (e.kind === 'plan') outcomes.push(e.outcome);
     },
-    log: { info: (m) => core.info(m), warn: (m) => core.warning(m), error: (m) => core.error(m) },
+    log: jobLog,
   });
   await core.group(`Running the plan of ${event.head.slice(0, 12)} on ${event.headRef}`, async () => {
     try {
@@ -71,7 +72,7 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
       const first = outcomes.at(-1);
       if (first?.kind === 'exists') {
         const taken = await agora.takeOver(ev, first.runId, Date.now() + TAKEOVER_WAIT_MS);
-        core.info(`agora: ${first.runId}: ${taken.kind === 'held' ? `still driven by ${taken.holder}` : taken.kind}`);
+        jobLog.info(`agora: ${first.runId}: ${taken.kind === 'held' ? `still driven by ${taken.holder}` : taken.kind}`);
         await agora.idle();
       }
     } finally {
@@ -86,7 +87,7 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
   core.setOutput('status', report.status);
   core.setOutput('bundle-path', report.bundlePath ?? '');
   if (report.failure) core.setFailed(report.failure);
-  else core.info(report.line);
+  else jobLog.info(report.line);
 }
 
 /**
