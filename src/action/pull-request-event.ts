@@ -10,6 +10,8 @@ import { REPOSITORY_FULL_NAME } from '../audit/statement.js';
  */
 export interface PullRequestEvent {
   eventName: string;
+  /** The payload's `action` (`opened`, `synchronize`, `closed`, …); empty when it has none. */
+  action: string;
   number: number;
   head: string;
   base: string;
@@ -26,6 +28,7 @@ export interface PullRequestEvent {
 }
 
 interface Payload {
+  action?: unknown;
   pull_request?: { number?: unknown; head?: { sha?: unknown; ref?: unknown; repo?: { full_name?: unknown } | null }; base?: { sha?: unknown } };
   repository?: { full_name?: unknown; clone_url?: unknown; id?: unknown; html_url?: unknown };
 }
@@ -59,6 +62,7 @@ export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env,
   const id = payload.repository?.id;
   return {
     eventName,
+    action: typeof payload.action === 'string' ? payload.action : '',
     number: Number(pr.number),
     head,
     base,

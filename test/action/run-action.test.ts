@@ -162,21 +162,16 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     expect((await refs()).filter((r) => !before.has(r)).sort()).toEqual([`refs/pull/${pr.number}/head`, `refs/pull/${pr.number}/merge`]);
   }, scaled(300_000));
 
-  it('a pull request from a fork is refused in the job summary and the job fails, having asked GitHub nothing', async () => {
-    // The simulator opens no pull request from a fork, so the bundled action runs under Node 24 as a runner
-    // would for one: the event GitHub sends (head.repo is the fork) and a fork's job environment (no OIDC).
+  /**
+   * Runs the bundled action under Node 24 as a runner would for `payload` (the simulator sends no such
+   * event: a pull request from a fork, a closed one), in a job environment with an OIDC identity or without.
+   */
+  async function runDist(name: string, payload: Record<string, unknown>, oidc: boolean): Promise<{ code: number | null; stdout: string; summary: string; output: string; requests: number }> {
     const node = await node24();
-    const base = (await w.sim.sim.repo(w.repo.fullName).git.resolve('refs/heads/main', 'commit'))!;
-    const head = await w.sim.push(w.repo.fullName, { branch: 'fork-head', files: { 'plan.json': PLAN }, message: 'The fork\'s plan' });
-    const event = join(dir, 'fork-event.json');
-    await writeFile(event, JSON.stringify({
-      action: 'opened',
-      number: 99,
-      pull_request: { number: 99, head: { sha: head, ref: 'main', repo: { full_name: 'mallory/demo' } }, base: { sha: base, ref: 'main', repo: { full_name: w.repo.fullName } } },
-      repository: { id: 1, full_name: w.repo.fullName, clone_url: `${w.sim.gitUrl}/${w.repo.fullName}.git`, html_url: `${w.sim.apiUrl}/${w.repo.fullName}` },
-    }));
-    const summary = join(dir, 'fork-summary.md');
-    const output = join(dir, 'fork-output');
+    const event = join(dir, `${name}-event.json`);
+    await writeFile(event, JSON.stringify({ ...payload, repository: { id: 1, full_name: w.repo.fullName, clone_url: `${w.sim.gitUrl}/${w.repo.fullName}.git`, html_url: `${w.sim.apiUrl}/${w.repo.fullName}` } }));
+    const summary = join(dir, `${name}-summary.md`);
+    const output = join(dir, `${name}-output`);
     await writeFile(summary, '');
     await writeFile(output, '');
     const token = await w.token();
@@ -184,18 +179,46 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     const env = {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', RUNNER_TEMP: dir, GITHUB_ACTIONS: 'true', GITHUB_EVENT_NAME: 'pull_request', GITHUB_EVENT_PATH: event,
       GITHUB_STEP_SUMMARY: summary, GITHUB_OUTPUT: output, GITHUB_API_URL: w.sim.apiUrl, INPUT_MODE: 'run', INPUT_TOKEN: token, INPUT_IMAGE: BUSYBOX,
+      ...(oidc ? { ACTIONS_ID_TOKEN_REQUEST_URL: `${w.sim.apiUrl}/oidc-never-asked`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'never-used' } : {}),
     };
     const exit = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
       execFile(node, [join('action', 'dist', 'index.js')], { env }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout }));
     });
+    // What the action asked GitHub (the token above was the test's own request).
+    return { ...exit, summary: await readFile(summary, 'utf8'), output: await readFile(output, 'utf8'), requests: w.sim.sim.requests.length - requests };
+  }
+
+  /**
+   * Runs the action for a pull request `number` whose head (a commit of `plan.json` on `branch`) is in
+   * `headRepo`, with event `action`, and checks what a refused job shows: the error, the summary, the
+   * `refused` status output, not one request to GitHub, no check on the head.
+   */
+  async function expectRefused(p: { name: string; number: number; branch: string; headRepo: string; action: string; oidc: boolean; error: string; summary: string }): Promise<void> {
+    const base = (await w.sim.sim.repo(w.repo.fullName).git.resolve('refs/heads/main', 'commit'))!;
+    const head = await w.sim.push(w.repo.fullName, { branch: p.branch, files: { 'plan.json': PLAN }, message: `The plan of ${p.name}` });
+    const exit = await runDist(p.name, {
+      action: p.action,
+      number: p.number,
+      pull_request: { number: p.number, head: { sha: head, ref: p.branch, repo: { full_name: p.headRepo } }, base: { sha: base, ref: 'main', repo: { full_name: w.repo.fullName } } },
+    }, p.oidc);
     expect(exit.code).toBe(1);
-    expect(exit.stdout).toContain('::error::pull request #99 comes from the fork mallory/demo');
-    const written = await readFile(summary, 'utf8');
-    expect(written).toContain('## Agora run: refused');
-    expect(written).toContain('nothing was run and nothing was written');
-    expect(await readFile(output, 'utf8')).toMatch(/status<<.*\nrefused\n/);
-    expect(w.sim.sim.requests.length).toBe(requests);
+    expect(exit.stdout).toContain(`::error::${p.error}`);
+    expect(exit.summary).toContain('## Agora run: refused');
+    expect(exit.summary).toContain('nothing was run and nothing was written');
+    expect(exit.summary).toContain(p.summary);
+    expect(exit.output).toMatch(/status<<.*\nrefused\n/);
+    expect(exit.requests).toBe(0);
     expect(await checksOn(head)).toEqual(new Map());
+  }
+
+  it('a pull request from a fork is refused in the job summary and the job fails, having asked GitHub nothing', async () => {
+    // A fork's job has no OIDC identity.
+    await expectRefused({ name: 'fork', number: 99, branch: 'fork-head', headRepo: 'mallory/demo', action: 'opened', oidc: false, error: 'pull request #99 comes from the fork mallory/demo', summary: 'push the branch to this repository' });
+  }, scaled(120_000));
+
+  it('a closed pull request (a workflow with `types: [closed]`) is refused in the job summary, and the job fails having run nothing', async () => {
+    // Everything else a run needs is there: the job of a closed pull request would run the plan.
+    await expectRefused({ name: 'closed', number: 98, branch: 'closed-head', headRepo: w.repo.fullName, action: 'closed', oidc: true, error: 'this job ran on a pull_request event with action "closed"', summary: 'opened, synchronize or reopened' });
   }, scaled(120_000));
 
   it('a job that dies mid-run: the re-run of the workflow takes the run over from its refs and finishes it', async () => {

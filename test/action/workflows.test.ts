@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { parseWorkflow, WorkflowFileError } from '../github-sim/src/actions/workflow.js';
 
 /**
@@ -50,5 +51,7 @@ describe('shipped workflow files', () => {
     // Run pushes patches and refs/agora/*, writes checks and signs with the job's OIDC identity.
     const run = await parseWorkflow('agora-run.yml', await text('examples/workflows/agora-run.yml'));
     expect(run.workflow.permissions).toEqual({ contents: 'write', checks: 'write', 'id-token': 'write' });
+    // One job per pull request at a time, never cancelled mid-run (a later push queues behind it).
+    expect((parse(await text('examples/workflows/agora-run.yml')) as { concurrency?: unknown }).concurrency).toEqual({ group: 'agora-${{ github.event.pull_request.number }}', 'cancel-in-progress': false });
   });
 });
