@@ -156,8 +156,7 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     expect(job.summary).toContain('## Agora run: refused');
     expect(job.summary).toContain('`permissions: id-token: write`');
     expect(job.log).toContain('the job has no OIDC identity');
-    // No check of Agora's (the job itself is a check run of the Actions app, named as the job).
-    expect([...(await checksOn(planSha)).keys()]).toEqual(['run']);
+    expect(await checksOn(planSha)).toEqual(new Map());
     // The only new refs are the pull request's own (GitHub's refs/pull/N/*): nothing under refs/agora/.
     expect((await refs()).filter((r) => !before.has(r)).sort()).toEqual([`refs/pull/${pr.number}/head`, `refs/pull/${pr.number}/merge`]);
   }, scaled(300_000));
