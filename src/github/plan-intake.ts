@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors.js';
-import { mirrorRef } from '../git/refspec.js';
+import { mirrorPrefix } from '../git/refspec.js';
 import { appendEntries } from '../log/entry.js';
 import { newRun } from '../engine/step.js';
 import type { Problem } from '../errors.js';
@@ -49,8 +49,7 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   }
   if (found.kind === 'ignored') {
     if (found.code === 'plan-unchanged') {
-      const patches = (run: string) => `${repo.refs.patch(run, '')}*`;
-      const fetchPatches = (run: string) => repo.store.fetch([mirrorRef(patches(run))]);
+      const fetchPatches = (run: string) => repo.store.fetch([mirrorPrefix(repo.refs.patch(run, ''))]);
       const runId = await regate({ octokit: ev.octokit, owner: ev.owner, repo: ev.repo, store: repo.store, refs: repo.refs, head: ev.headSha, fetchPatches });
       if (runId) return { kind: 'regated', runId };
     }
