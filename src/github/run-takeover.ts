@@ -1,3 +1,4 @@
+import { mirrorPrefix, mirrorRef } from '../git/refspec.js';
 import { RunLease } from '../runs/lease.js';
 import { readRun } from '../runs/state-store.js';
 import { handleOf, type PlanEvent } from './app-events.js';
@@ -29,12 +30,12 @@ export async function takeOver(app: AppState, ev: PlanEvent, runId: string, dead
   const { clock, lease } = app.opts;
   const repo = await app.repoFor(ev);
   for (;;) {
-    await repo.store.fetch([`+${repo.refs.run(runId)}:${repo.refs.run(runId)}`]);
+    await repo.store.fetch([mirrorRef(repo.refs.run(runId))]);
     let stored = await readRun(repo.store, repo.refs, runId);
     if (!stored) return { kind: 'ended' };
     if (stored.state.status !== 'running') {
       // The finish needs the run's other refs (lease, patches, integration), as the sweep fetches them.
-      await repo.store.fetch([`+${repo.refs.ns}*:${repo.refs.ns}*`]);
+      await repo.store.fetch([mirrorPrefix(repo.refs.ns)]);
       stored = (await readRun(repo.store, repo.refs, runId))!;
       const live = leaseLive(app, await RunLease.read(repo.store, repo.refs, runId));
       if (!live && !(await finishPending(app, handleOf(ev), repo, stored))) return { kind: 'ended' };
