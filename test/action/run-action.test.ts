@@ -92,9 +92,9 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     const log = String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(job.id) })).data);
     return { run, conclusion: job.conclusion, summary: w.sim.sim.actions.jobs.get(Number(job.id))!.summary, log };
   };
-  // Agora's checks only: every Actions job is also a check run, of the github-actions app, as on GitHub.
-  const checksOn = async (sha: string) =>
-    new Map((await w.octokit.rest.checks.listForRef({ ...o, ref: sha, per_page: 100 })).data.check_runs.filter((c) => c.app?.slug !== 'github-actions').map((c) => [c.name, c]));
+  // Every check run on the commit. Those the job creates with its GITHUB_TOKEN belong to the github-actions
+  // app, as on GitHub, and so does the job's own check run (named as the job, `run`).
+  const checksOn = async (sha: string) => new Map((await w.octokit.rest.checks.listForRef({ ...o, ref: sha, per_page: 100 })).data.check_runs.map((c) => [c.name, c]));
 
   it('drives the plan: a check per item, the patch as a PR commit, the signed bundle released, a green gate; agora verify accepts the workflow identity only', async () => {
     const planSha = await w.sim.push(w.repo.fullName, { branch: 'small', files: { 'plan.json': PLAN }, message: 'Add a small plan' });
@@ -156,7 +156,8 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     expect(job.summary).toContain('## Agora run: refused');
     expect(job.summary).toContain('`permissions: id-token: write`');
     expect(job.log).toContain('the job has no OIDC identity');
-    expect(await checksOn(planSha)).toEqual(new Map());
+    // No check of Agora's: the only one is the refused job's own.
+    expect([...(await checksOn(planSha)).keys()]).toEqual(['run']);
     // The only new refs are the pull request's own (GitHub's refs/pull/N/*): nothing under refs/agora/.
     expect((await refs()).filter((r) => !before.has(r)).sort()).toEqual([`refs/pull/${pr.number}/head`, `refs/pull/${pr.number}/merge`]);
   }, scaled(300_000));
