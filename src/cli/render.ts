@@ -111,7 +111,11 @@ function elapsed(ms: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/**
+ * Worker-controlled text (reasons name files a worker wrote) on one line, with control characters shown
+ * as `�`: an escape sequence in a file name must not drive the terminal the table is drawn on.
+ */
 function oneLine(text: string): string {
-  const flat = text.replace(/\s+/g, ' ');
+  const flat = text.replace(/\s+/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
   return flat.length > 100 ? `${flat.slice(0, 99)}…` : flat;
 }
