@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage, isAgoraError } from '../errors.js';
 import { registerAppCommand } from '../github/command.js';
 import { registerAuditCommands } from './audit.js';
+import { terminalSafe } from './terminal-text.js';
 import { gcVerb } from './gc.js';
 import {
   cancelVerb,
@@ -117,12 +118,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isAgoraError(e)) {
-      process.stderr.write(`agora: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+      process.stderr.write(terminalSafe(`agora: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`));
       if (process.env.AGORA_DEBUG && e.cause !== undefined) process.stderr.write(`caused by: ${stackOf(e.cause)}\n`);
       return e.exitCode;
     }
     process.stderr.write(
-      `agora: internal error: ${errorMessage(e)}\n` +
+      terminalSafe(`agora: internal error: ${errorMessage(e)}\n`) +
         (process.env.AGORA_DEBUG ? `${stackOf(e)}\n` : 'set AGORA_DEBUG=1 for the stack trace; this is a bug, please report it\n'),
     );
     return 70;

@@ -1,4 +1,5 @@
 import type { ItemState, RunState, Transition } from '../engine/types.js';
+import { terminalSafeLine } from './terminal-text.js';
 
 /** JSON shapes printed by `status` and `watch`, and the live table shown on a terminal. */
 
@@ -116,6 +117,6 @@ function elapsed(ms: number): string {
  * as `�`: an escape sequence in a file name must not drive the terminal the table is drawn on.
  */
 function oneLine(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
+  const flat = terminalSafeLine(text);
   return flat.length > 100 ? `${flat.slice(0, 99)}…` : flat;
 }

@@ -15,3 +15,15 @@ describe('a run ref someone pointed at a commit Agora did not write', () => {
     expect(r.stderr).toContain("hint: restore the run's ref from a clone that has it, or remove the run");
   });
 });
+
+describe('a name with terminal escape sequences in a command line', () => {
+  it('reaches stderr with its control characters shown as U+FFFD, so the message cannot drive the terminal', async () => {
+    const repo = makeRepo({ 'README.md': 'x\n' });
+    const hostile = 'run\u001b]0;pwned\u0007\u001b[2J';
+    const r = await agora(repo, ['orch', 'status', hostile]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^agora: /);
+    expect(r.stderr).toContain('run\ufffd]0;pwned\ufffd\ufffd[2J');
+    expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  });
+});
