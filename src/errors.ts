@@ -37,6 +37,11 @@ export function errorMessage(e: unknown): string {
   return String(e);
 }
 
+/** For logs of what should not happen: the stack of an Error, else the message of whatever was thrown (even `null`). */
+export function errorStack(e: unknown): string {
+  return e instanceof Error && e.stack ? e.stack : errorMessage(e);
+}
+
 /** One problem in a user-supplied document, located by JSON path (`$.items[2].depends_on[0]`). */
 export interface Problem {
   path: string;

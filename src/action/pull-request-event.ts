@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { FULL_COMMIT_ID } from '../audit/verify/pins.js';
 import { REPOSITORY_FULL_NAME } from '../audit/statement.js';
 
@@ -42,7 +42,7 @@ export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env,
   try {
     payload = JSON.parse(await readFile(path, 'utf8')) as Payload;
   } catch (e) {
-    throw new AgoraError('action-event', `${path}: the event payload cannot be read (${(e as Error).message})`, 'run the Agora Action as a step of a workflow');
+    throw new AgoraError('action-event', `${path}: the event payload cannot be read (${errorMessage(e)})`, 'run the Agora Action as a step of a workflow');
   }
   const pr = payload.pull_request;
   if (!pr) {

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { errorMessage, isAgoraError } from '../errors.js';
+import { errorMessage, errorStack, isAgoraError } from '../errors.js';
 import { registerAppCommand } from '../github/command.js';
 import { registerAuditCommands } from './audit.js';
 import { terminalSafe } from './terminal-text.js';
@@ -119,20 +119,17 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isAgoraError(e)) {
       process.stderr.write(terminalSafe(`agora: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`));
-      if (process.env.AGORA_DEBUG && e.cause !== undefined) process.stderr.write(`caused by: ${stackOf(e.cause)}\n`);
+      if (process.env.AGORA_DEBUG && e.cause !== undefined) process.stderr.write(`caused by: ${errorStack(e.cause)}\n`);
       return e.exitCode;
     }
     process.stderr.write(
       terminalSafe(`agora: internal error: ${errorMessage(e)}\n`) +
-        (process.env.AGORA_DEBUG ? `${stackOf(e)}\n` : 'set AGORA_DEBUG=1 for the stack trace; this is a bug, please report it\n'),
+        (process.env.AGORA_DEBUG ? `${errorStack(e)}\n` : 'set AGORA_DEBUG=1 for the stack trace; this is a bug, please report it\n'),
     );
     return 70;
   }
 }
 
-function stackOf(e: unknown): string {
-  return e instanceof Error && e.stack ? e.stack : errorMessage(e);
-}
 
 /** Where a verb prints: the terminal's live table, or JSON lines when `--json` is given or stdout is not a terminal. */
 function outputFor(o: { json?: boolean }): Output {

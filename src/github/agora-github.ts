@@ -1,3 +1,4 @@
+import { errorStack } from '../errors.js';
 import type { CheckActionEvent, HeadAbandonedEvent, PlanEvent, RepoAccess, SweepReport } from './app-events.js';
 import { handleOf } from './app-events.js';
 import { resolveOptions, type AgoraGitHubOptions } from './app-options.js';
@@ -87,7 +88,7 @@ export class AgoraGitHub {
         },
         (e: unknown) => {
           this.seen.delete(key); // a later delivery may try again
-          this.app.log.error(`agora: ${key}: ${(e as Error).stack ?? String(e)}`);
+          this.app.log.error(`agora: ${key}: ${errorStack(e)}`);
         },
       ),
     );
@@ -112,7 +113,7 @@ export class AgoraGitHub {
           this.app.emit({ kind: 'action', outcome: o });
           this.app.log.info(`agora: ${ev.request} by ${ev.by} on ${ev.checkName}: ${o.kind}`);
         },
-        (e: unknown) => this.app.log.error(`agora: ${ev.request} on ${ev.checkName}: ${(e as Error).stack ?? String(e)}`),
+        (e: unknown) => this.app.log.error(`agora: ${ev.request} on ${ev.checkName}: ${errorStack(e)}`),
       ),
     );
   }
@@ -131,7 +132,7 @@ export class AgoraGitHub {
           for (const outcome of outcomes) this.app.emit({ kind: 'action', outcome });
           this.app.log.info(`agora: ${what} by ${ev.by}: ${outcomes.map((o) => o.kind).join(', ') || 'no run to cancel'}`);
         },
-        (e: unknown) => this.app.log.error(`agora: ${what}: ${(e as Error).stack ?? String(e)}`),
+        (e: unknown) => this.app.log.error(`agora: ${what}: ${errorStack(e)}`),
       ),
     );
   }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSigningKey } from '../audit/keys.js';
+import { errorStack } from '../errors.js';
 import { runGit } from '../git/git-cli.js';
 import { startAppServer } from './main.js';
 import { freePort } from './free-port.js';
@@ -106,6 +107,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`demo:github failed: ${(e as Error).stack ?? String(e)}\n`);
+  process.stderr.write(`demo:github failed: ${errorStack(e)}\n`);
   process.exitCode = 1;
 });

@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors.js';
+import { errorMessage, errorStack } from '../errors.js';
 import { mirrorRef } from '../git/refspec.js';
 import { crashPoint } from '../crash-points.js';
 import type { ItemStatus } from '../engine/types.js';
@@ -72,7 +72,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
   ): HostedRun {
     const run = new HostedRun(app, args.ev, args.repo, args.stored, args.runCheck, args.shown, args.lease, reopened);
     app.active.set(run.runId, run);
-    app.track(run.loop().catch((e: unknown) => app.log.error(`agora: ${run.runId}: ${(e as Error).stack ?? String(e)}`)));
+    app.track(run.loop().catch((e: unknown) => app.log.error(`agora: ${run.runId}: ${errorStack(e)}`)));
     return run;
   }
 
