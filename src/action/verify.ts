@@ -7,7 +7,7 @@ import { parseAuditBundle } from '../audit/verify/parse.js';
 import { verifyBundle } from '../audit/verify/pipeline.js';
 import { signaturePin } from '../audit/verify/options.js';
 import { isAgoraError } from '../errors.js';
-import type { GitStore, Oid } from '../git/types.js';
+import type { GitStore } from '../git/types.js';
 import { readAnchor } from '../runs/anchor.js';
 import { checkBranch } from '../runs/branch-check.js';
 import { RunRefs } from '../runs/refs.js';

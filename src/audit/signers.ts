@@ -1,4 +1,4 @@
-import { sign as cryptoSign } from 'node:crypto';
+import { type KeyObject, sign as cryptoSign } from 'node:crypto';
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, FulcioSigner, RekorWitness, TSAWitness, type Signer, type Witness } from '@sigstore/sign';
 import { AgoraError } from '../errors.js';
@@ -80,7 +80,7 @@ export interface KeylessSignOptions extends ServiceOptions {
 /** A @sigstore/sign Signer backed by a node:crypto private key; the bundle carries only a key hint. */
 class LocalKeySigner implements Signer {
   constructor(
-    private readonly privateKey: import('node:crypto').KeyObject,
+    private readonly privateKey: KeyObject,
     private readonly publicKeyPem: string,
     private readonly hint: string,
   ) {}

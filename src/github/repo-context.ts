@@ -43,6 +43,8 @@ export class RepoContext {
   }): Promise<RepoContext> {
     const refs = new RunRefs(args.config.refNamespace);
     const dir = join(args.cacheDir, ...args.fullName.toLowerCase().split('/').map(safeSegment)) + (args.repositoryId === undefined ? '' : `-${args.repositoryId}`);
+    // Assigned once the context exists; the mirror's token callback reads it later, so it cannot be a const.
+    // eslint-disable-next-line prefer-const
     let ctx: RepoContext | undefined;
     const mirror = await RemoteMirror.open(`${dir}.git`, args.cloneUrl, () => (ctx ? ctx.tokenSource() : args.token()));
     const store = new MirroredGitStore(mirror, refs.ns);

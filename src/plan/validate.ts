@@ -6,7 +6,6 @@
  * path.
  */
 import { InvalidInputError, type Problem } from '../errors.js';
-import type { PathSegment } from '../json/path.js';
 import { describeValue, didYouMean, quoteList } from '../problems/describe.js';
 import { JsonSchemaChecker, type JsonSchema } from '../problems/json-schema.js';
 import { finishProblems, type LocatedProblem } from '../problems/located.js';

@@ -3,7 +3,7 @@ import { archivedRuns } from './anchor-archive.js';
 import type { OrchConfig } from '../config/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
-import { AgoraError, type Problem, errorMessage } from '../errors.js';
+import { type Problem, errorMessage } from '../errors.js';
 import { parsePlanText } from '../plan/parse.js';
 import { validatePlan } from '../plan/validate.js';
 import type { RunRefs } from './refs.js';

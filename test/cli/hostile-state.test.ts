@@ -24,6 +24,7 @@ describe('a name with terminal escape sequences in a command line', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/^agora: /);
     expect(r.stderr).toContain('run\ufffd]0;pwned\ufffd\ufffd[2J');
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   });
 });

@@ -28,7 +28,7 @@ export async function connectEngine(): Promise<Docker | undefined> {
     return docker;
   } catch (e) {
     const why = `no container engine at ${process.env.DOCKER_HOST ?? DEFAULT_ENGINE} (${(e as Error).message})`;
-    if (process.env.CI) throw new Error(`${why}; CI must run \`${START_SCRIPT}\` before the docker tests`);
+    if (process.env.CI) throw new Error(`${why}; CI must run \`${START_SCRIPT}\` before the docker tests`, { cause: e });
     console.warn(`skipping docker tests: ${why}; start one with \`${START_SCRIPT}\``);
     return undefined;
   }

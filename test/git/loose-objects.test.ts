@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AgoraError } from '../../src/errors.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
-import { cliEnv, gitAsync, gitSync, initRepo, tempDir } from './git-fixtures.js';
+import { cliEnv, gitAsync, gitSync, initRepo } from './git-fixtures.js';
 
 /**
  * Loose objects survive a crash or a full disk (issue 12, finding 4): written by tmp+rename, an empty

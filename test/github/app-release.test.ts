@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPrivateKey } from '../../src/audit/keys.js';
 import { verifyVerb } from '../../src/cli/audit.js';
 import { RETRY_ACTION } from '../../src/github/agora-github.js';
-import { publishRelease, ReleaseRefused } from '../../src/github/run-release.js';
+import { publishRelease } from '../../src/github/run-release.js';
 import { tempDir } from '../support/repo.js';
 import { commandPlan, checkRuns, runReleases, startAppWorld, type AppWorld } from './app-world.js';
 import { scaled } from '../support/eventually.js';

@@ -6,7 +6,7 @@ import { formatJsonPath } from '../../src/json/path.js';
 import { assertValidPlan, validatePlan, type ValidationContext } from '../../src/plan/validate.js';
 
 const seedText = readFileSync(new URL('./fixtures/offload-fanout.plan.json', import.meta.url), 'utf8');
-const seed = () => parsePlanText(seedText, 'examples/offload-fanout/plan.json') as Record<string, any>;
+const seed = () => parsePlanText(seedText, 'examples/offload-fanout/plan.json') as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests edit the seed plan freely
 
 const ctx: ValidationContext = {
   subagents: {

@@ -13,7 +13,7 @@ export function verifyItemEvidence(evidence: ItemEvidence, root = evidence.root)
     const recomputed = recomputeHash(entry);
     if (recomputed !== hash) problems.push(`entry ${index}: content hashes to ${recomputed ?? '(none)'}, it records ${hash}`);
     if (entry.kind !== 'item' || entry.itemId !== evidence.itemId) problems.push(`entry ${index} is not a transition of item ${evidence.itemId}`);
-    let ok = false;
+    let ok: boolean;
     try {
       ok = verifyInclusion(fromHex(hash), index, evidence.treeSize, proof.map(fromHex), fromHex(root));
     } catch {

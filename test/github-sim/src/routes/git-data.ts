@@ -53,6 +53,7 @@ function validRefName(ref: string): boolean {
     ref.startsWith('refs/') &&
     ref.split('/').length >= 3 &&
     !ref.split('/').some((c) => c === '' || c.startsWith('.') || c.endsWith('.lock')) &&
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     !/[\x00-\x20~^:?*[\\\x7f]|\.\.|@\{|\/$/.test(ref)
   );
 }
