@@ -8,7 +8,7 @@ import { ROOT } from '../support/repo.js';
 function demo(example: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const tsx = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', tsx, join(ROOT, 'src/demo/main.ts'), example], { timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', tsx, join(ROOT, 'demo/local.ts'), example], { timeout: 120_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

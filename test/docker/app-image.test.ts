@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/github/free-port.js';
+import { freePort } from '../support/free-port.js';
 import { prepareImageContext } from '../../scripts/image-context.js';
 import { signWebhook, type WebhookDelivery } from '../github-sim/src/webhooks.js';
 import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';

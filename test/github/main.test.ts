@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAppServer, type RunningApp } from '../../src/github/main.js';
 import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
-import { freePort } from '../../src/github/free-port.js';
+import { freePort } from '../support/free-port.js';
 import { scaled } from '../support/eventually.js';
 import { agora } from '../support/repo.js';
 

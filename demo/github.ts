@@ -1,5 +1,5 @@
 /**
- * `npm run demo:github` (tsx): the whole GitHub path on one machine. Starts the GitHub simulator
+ * `npm run demo:github`: the whole GitHub path on one machine. Starts the GitHub simulator
  * (test/github-sim) and `agora app`, opens a PR with the offload-fanout plan, prints each check run as it
  * changes, then the PR's commits, the release's assets, and as its last line the gate's verdict:
  * `agora / audit: <conclusion>`. Nothing leaves 127.0.0.1.
@@ -8,40 +8,20 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateSigningKey } from '../audit/keys.js';
-import { errorStack } from '../errors.js';
-import { runGit } from '../git/git-cli.js';
-import { startAppServer } from './main.js';
-import { freePort } from './free-port.js';
+import { startGitHubSim } from '../test/github-sim/src/index.js';
+import { generateSigningKey } from '../src/audit/keys.js';
+import { errorStack } from '../src/errors.js';
+import { runGit } from '../src/git/git-cli.js';
+import { startAppServer } from '../src/github/main.js';
+import { freePort } from '../test/support/free-port.js';
 
-/** The part of the simulator the demo uses (it lives under test/, outside the build). */
-interface DemoSim {
-  apiUrl: string;
-  createApp(o: { webhookUrl: string; secret: string; name?: string }): { appId: number; privateKey: string };
-  createRepo(owner: string, name: string, files: Record<string, string>): Promise<{ id: number; fullName: string }>;
-  installApp(appId: number, fullName: string): number;
-  push(fullName: string, o: { branch: string; files: Record<string, string>; message: string }): Promise<string>;
-  openPullRequest(fullName: string, o: { head: string; base: string; title: string }): Promise<{ number: number }>;
-  settle(): Promise<void>;
-  repoDir(fullName: string): string;
-  sim: {
-    state: {
-      checkRuns: Map<number, { name: string; headSha: string; status: string; conclusion: string | null; output: { title: string | null } }>;
-      releases: Map<number, { tagName: string; assets: Array<{ name: string }> }>;
-    };
-  };
-  close(): Promise<void>;
-}
-
-const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const example = join(root, 'examples', 'offload-fanout');
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 
 async function main(): Promise<void> {
   process.env.LOG_LEVEL ??= 'warn'; // Probot's HTTP log reads it from the process environment
-  const simModule = join(root, 'test', 'github-sim', 'src', 'index.ts');
-  const { startGitHubSim } = (await import(simModule)) as { startGitHubSim(o: object): Promise<DemoSim> };
   const sim = await startGitHubSim({ strict: true });
   const work = await mkdtemp(join(tmpdir(), 'agora-demo-github-'));
   const port = await freePort();

@@ -2,18 +2,18 @@ import { cpSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from '../cli/program.js';
-import { runGit } from '../git/git-cli.js';
-import { openLocalStore } from '../git/local-store.js';
-import { RunRefs } from '../runs/refs.js';
-import { readRun } from '../runs/state-store.js';
+import { main } from '../src/cli/program.js';
+import { runGit } from '../src/git/git-cli.js';
+import { openLocalStore } from '../src/git/local-store.js';
+import { RunRefs } from '../src/runs/refs.js';
+import { readRun } from '../src/runs/state-store.js';
 
 /**
  * `npm run demo [-- <example>]`: copies an example (default offload-fanout) into a fresh git repository
  * in a temp dir, runs its plan end to end with `agora orch run`, and shows where everything landed.
  */
 
-const examplesDir = resolve(fileURLToPath(new URL('../../examples/', import.meta.url)));
+const examplesDir = resolve(fileURLToPath(new URL('../examples/', import.meta.url)));
 const name = process.argv[2] ?? 'offload-fanout';
 const example = join(examplesDir, name);
 if (!existsSync(join(example, 'plan.json'))) {
