@@ -6,6 +6,7 @@ import { merkleRootHex } from '../log/merkle.js';
 import { dependenciesOf } from '../plan/dag.js';
 import { normalizeLockKey } from '../plan/locks.js';
 import type { Plan } from '../plan/schema.js';
+import type { Progress } from '../progress.js';
 import { anchorRun, readAnchor } from '../runs/anchor.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRunChain } from '../runs/run-chain.js';
@@ -17,6 +18,8 @@ import { verifyBundle } from './verify/pipeline.js';
 export interface BuildOptions {
   /** Anchor the root in `refs/agora/anchors/<run>` when the run is terminal (default false). */
   anchor?: boolean;
+  /** Told how far reading and checking the run got. */
+  progress?: Progress;
   /** Clock for the anchor commit (epoch ms). */
   now?: number;
   /** The GitHub repository the run was made in (the App); a local run records none. */
@@ -33,7 +36,7 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
   if (!stored) {
     throw new AgoraError('run-not-found', `no run ${runId} in this repository (${refs.run(runId)} does not exist)`, 'list runs with `agora orch status`');
   }
-  const chain = await readRunChain(store, stored.head);
+  const chain = await readRunChain(store, stored.head, opts.progress);
   const planText = new TextDecoder().decode(await store.readBlob(stored.planBlob));
   const root = merkleRootHex(chain.entries.map((e) => e.hash));
   const bundle: AuditBundle = {
@@ -59,7 +62,7 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
   }
   const anchor = await readAnchor(store, refs, runId);
   if (anchor) bundle.anchor = { kind: 'git-ref', ref: refs.anchor(runId), commit: anchor.commit };
-  bundle.report = await verifyBundle(bundle, { store, refs, requireSignature: false });
+  bundle.report = await verifyBundle(bundle, { store, refs, requireSignature: false, ...(opts.progress ? { progress: opts.progress } : {}) });
   return bundle;
 }
 

@@ -17,6 +17,7 @@ import { AgoraError, type ErrorCode, errorMessage } from '../errors.js';
 import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
 import { readRun } from '../runs/state-store.js';
 import { openContext, type GlobalOptions } from './context.js';
+import { progressLine } from './progress-line.js';
 import { stdio, type Output } from './orch.js';
 
 /**
@@ -68,7 +69,8 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
     throw new AgoraError('identity-token-missing', '--keyless needs an OIDC identity token: none given', 'pass --identity-token <jwt> or set SIGSTORE_ID_TOKEN (in GitHub Actions: the id-token with audience sigstore)');
   }
 
-  const bundle = await buildAuditBundle(ctx.store, ctx.refs, runId, { anchor: true, now: Date.now() });
+  const progress = progressLine();
+  const bundle = await buildAuditBundle(ctx.store, ctx.refs, runId, { anchor: true, now: Date.now(), progress }).finally(() => progress.clear());
   const replaced = await replaceRefsNote(ctx.store);
   if (replaced) io.err(replaced);
   if (o.item) {
@@ -172,7 +174,9 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   const sigPath = o.sigstore ? resolve(process.cwd(), o.sigstore) : sigstorePathFor(path);
   const sigText = await readOptionalText(sigPath, 'Sigstore bundle', 'sigstore-unreadable', !o.sigstore);
   if (sigText !== null) opts.sigstoreBundle = parseSigstoreText(sigText, o.sigstore ?? sigPath);
-  const report = await verifyBundle(bundle, opts);
+  const progress = progressLine();
+  if (opts.store) opts.progress = progress;
+  const report = await verifyBundle(bundle, opts).finally(() => progress.clear());
   if (o.json) io.out(JSON.stringify(report, null, 2));
   else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts), ...(pins ? { pins } : {}) }));
   const replaced = opts.store ? await replaceRefsNote(opts.store) : null;

@@ -6,6 +6,7 @@ import { buildAuditBundle } from '../audit/build-bundle.js';
 import { AgoraError } from '../errors.js';
 import { collectGarbage, type KeepOutcome } from '../runs/gc.js';
 import { openContext, type GlobalOptions } from './context.js';
+import { progressLine } from './progress-line.js';
 import { releaseBundles } from './gc-release.js';
 import { openRemoteRuns, pushPrune, remoteUrl, type RemoteRuns } from './gc-remote.js';
 import type { Output } from './orch.js';
@@ -78,7 +79,8 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
       if (!dir) return { kept: true, where: `anchored root ${bundle.root} only` };
       return keepInDir(dir, runId, bundle, Boolean(o.dryRun));
     };
-    const report = await collectGarbage(store, ctx.refs, { before: now - age, now, keepBundle, ...(o.dryRun ? { dryRun: true } : {}) });
+    const progress = progressLine();
+    const report = await collectGarbage(store, ctx.refs, { before: now - age, now, keepBundle, progress, ...(o.dryRun ? { dryRun: true } : {}) }).finally(() => progress.clear());
     const pushed = remote && !o.dryRun ? await pushPrune(remote, ctx.refs.ns) : undefined;
     io.out(JSON.stringify(pushed === undefined ? report : { ...report, remote: { url: remote!.url, refsUpdated: pushed } }, null, 2));
     const verb = o.dryRun ? 'would prune' : 'pruned';

@@ -1,6 +1,7 @@
 import { errorMessage } from '../errors.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { idProblem } from '../plan/ids.js';
+import { SILENT, type Progress } from '../progress.js';
 import { archiveAnchors } from './anchor-archive.js';
 import { RunLease } from './lease.js';
 import type { RunRefs } from './refs.js';
@@ -38,6 +39,8 @@ export interface GcOptions {
   dryRun?: boolean;
   /** The archive commit's time (epoch ms). */
   now: number;
+  /** Told how many runs have been looked at. */
+  progress?: Progress;
 }
 
 export interface GcReport {
@@ -53,7 +56,11 @@ export interface GcReport {
 
 export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOptions): Promise<GcReport> {
   const report: GcReport = { pruned: [], skipped: [], leftovers: [], archived: [], rejections: [] };
-  for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
+  const runs = await store.listRefs(refs.runsPrefix);
+  const progress = opts.progress ?? SILENT;
+  progress.phase('runs looked at', runs.length);
+  for (const { ref, oid } of runs) {
+    progress.advance();
     const runId = ref.slice(refs.runsPrefix.length);
     try {
       const skip = await pruneRun(store, refs, opts, runId, ref, oid, report);

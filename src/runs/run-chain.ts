@@ -1,6 +1,7 @@
 import type { GitStore, Oid } from '../git/types.js';
 import { entriesOf } from './state-store.js';
 import type { AuditEntry } from '../log/entry.js';
+import { SILENT, type Progress } from '../progress.js';
 
 /** A run's state chain as stored: every state commit (oldest first) and every entry they added, in order. */
 export interface RunChain {
@@ -10,14 +11,20 @@ export interface RunChain {
 }
 
 /** Walks the first-parent chain from `head` back to the run's first state commit. */
-export async function readRunChain(store: GitStore, head: Oid): Promise<RunChain> {
+export async function readRunChain(store: GitStore, head: Oid, progress: Progress = SILENT): Promise<RunChain> {
   const commits: Oid[] = [];
+  progress.phase('state commits walked');
   for (let at: Oid | undefined = head; at; ) {
     commits.push(at);
     at = (await store.readCommit(at)).parents[0];
+    progress.advance();
   }
   commits.reverse();
   const entries: AuditEntry[] = [];
-  for (const commit of commits) for (const e of await entriesOf(store, commit)) entries.push(e);
+  progress.phase('state commits read', commits.length);
+  for (const commit of commits) {
+    for (const e of await entriesOf(store, commit)) entries.push(e);
+    progress.advance();
+  }
   return { commits, entries };
 }

@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { scaled } from '../support/eventually.js';
-import { CLI, TSX, agora, cleanupTempDirs, makeRepo } from '../support/repo.js';
+import { agora, cleanupTempDirs, makeRepo } from '../support/repo.js';
+import { agoraOnTerminal } from '../support/terminal.js';
 
 afterAll(cleanupTempDirs);
 
@@ -13,18 +12,6 @@ const PLAN = JSON.stringify({
     { id: 'fail', executor: 'command', inputs: { run: 'exit 3' }, depends_on: [], resourceLocks: [] },
   ],
 });
-
-/** Runs `agora …` with stdout on a real terminal (util-linux `script` allocates a pseudo-terminal). */
-function agoraOnTerminal(cwd: string, args: string[]): Promise<{ code: number | null; screen: string }> {
-  // A pseudo-terminal `script` makes has no size: give it one, as a real terminal has.
-  const command = `stty rows 50 cols 120; ${[process.execPath, '--import', TSX, CLI, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')}`;
-  return new Promise((resolve) => {
-    execFile('script', ['-qec', command, '/dev/null'], { cwd, timeout: scaled(60_000), env: { ...process.env, TERM: 'xterm' } }, (err, stdout) => {
-      const code = err ? ((err as { code?: number | string }).code as number | null) : 0;
-      resolve({ code: typeof code === 'number' ? code : null, screen: stdout });
-    });
-  });
-}
 
 describe('watch and run output', () => {
   it('piped: JSON lines, each naming the result of every item that is done, and of the change that made it done', async () => {

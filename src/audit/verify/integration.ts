@@ -3,6 +3,7 @@ import { diffTrees, type TreeChange } from '../../git/tree-diff.js';
 import type { GitStore, Oid, TreeEntry } from '../../git/types.js';
 import { patchCommitOf } from '../../log/result-ref.js';
 import { outOfScope } from '../../plan/locks.js';
+import { SILENT, type Progress } from '../../progress.js';
 import type { RunRefs } from '../../runs/refs.js';
 import type { AuditBundle } from '../bundle.js';
 import type { Failures } from './failures.js';
@@ -16,11 +17,13 @@ import type { ReplayResult } from './replay.js';
  */
 
 /** Each done item's patch, its scope, and the integration chain built from the patches in completion order. */
-export async function checkPatches(bundle: AuditBundle, replay: ReplayResult, store: GitStore, refs: RunRefs, f: Failures): Promise<void> {
+export async function checkPatches(bundle: AuditBundle, replay: ReplayResult, store: GitStore, refs: RunRefs, f: Failures, progress: Progress = SILENT): Promise<void> {
   const byId = new Map(bundle.items.map((i) => [i.id, i]));
   /** Per completion, its changes (null when the patch could not be read). */
   const changes: Array<TreeChange[] | null> = [];
+  progress.phase('patches checked', replay.completions.length);
   for (const done of replay.completions) {
+    progress.advance();
     const item = byId.get(done.itemId);
     const id = done.itemId;
     const commit = patchCommitOf(done.resultRef);

@@ -1,5 +1,6 @@
 import type { GitStore } from '../../git/types.js';
 import type { RunRefs } from '../../runs/refs.js';
+import type { Progress } from '../../progress.js';
 import type { VerifyPins } from './pins.js';
 
 /** What a verifier is given: the repository, the Sigstore bundle, what to trust and what to expect. */
@@ -29,6 +30,8 @@ export interface VerifyOptions {
    * with AgoraError `verify-options` before anything is checked.
    */
   expect?: VerifyPins;
+  /** Told how far the repository checks got (a large run's chain and patches take a while). */
+  progress?: Progress;
 }
 
 /** What the verifier is pinned to, or null: a pin makes a valid signature over the bundle mandatory. */

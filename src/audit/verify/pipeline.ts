@@ -49,7 +49,7 @@ export async function verifyBundle(bundle: AuditBundle, opts: VerifyOptions = {}
   const statement = opts.sigstoreBundle === undefined ? null : expectedStatement(bundle, f);
   const signer = await checkSignature(bundle, statement, opts, f);
 
-  const anchorVerified = withRepository && opts.store && opts.refs ? await checkRepository(bundle, entries, replayed, opts.store, opts.refs, terminal, f) : false;
+  const anchorVerified = withRepository && opts.store && opts.refs ? await checkRepository(bundle, entries, replayed, opts.store, opts.refs, terminal, f, opts.progress) : false;
 
   const failures = f.finish();
   return { ...claimOf(failures, signer, anchorVerified), terminal, failures };

@@ -5,6 +5,7 @@ import { findDuplicateKey } from '../../json/duplicate-keys.js';
 import { dependenciesOf } from '../../plan/dag.js';
 import { PlanSchema } from '../../plan/schema.js';
 import { readAnchor } from '../../runs/anchor.js';
+import { SILENT, type Progress } from '../../progress.js';
 import type { RunRefs } from '../../runs/refs.js';
 import { readRunChain } from '../../runs/run-chain.js';
 import { readRunAt } from '../../runs/state-store.js';
@@ -29,23 +30,24 @@ export async function checkRepository(
   refs: RunRefs,
   terminal: boolean,
   f: Failures,
+  progress: Progress = SILENT,
 ): Promise<boolean> {
   const runId = bundle.runId;
   const head = await store.resolveRef(refs.run(runId));
   if (!head) {
     f.add('chain', `${refs.run(runId)} does not exist: the repository holds no run ${runId}`);
   } else {
-    await checkRunRef(bundle, entries, store, head, f);
+    await checkRunRef(bundle, entries, store, head, f, progress);
   }
-  await checkPatches(bundle, replay, store, refs, f);
+  await checkPatches(bundle, replay, store, refs, f, progress);
   return checkAnchor(bundle, store, refs, head, terminal, f);
 }
 
 /** The run ref's own chain must hold exactly these entries, its plan this digest, its state this summary. */
-async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], store: GitStore, head: Oid, f: Failures): Promise<void> {
+async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], store: GitStore, head: Oid, f: Failures, progress: Progress): Promise<void> {
   let chain;
   try {
-    chain = await readRunChain(store, head);
+    chain = await readRunChain(store, head, progress);
   } catch (error) {
     f.add('chain', `the run's state chain from ${head} cannot be read: ${errorMessage(error)}`);
     return;
