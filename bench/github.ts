@@ -2,8 +2,8 @@
  * bench/github: what the GitHub App costs in API requests, on the simulator.
  * For plans of N independent no-op `command` items pushed to a branch: REST requests, writes and
  * content-creating requests per item (the simulator's request log, the app's own requests only: its JWT
- * and its installation token; git over HTTP counted apart), secondary-limit 403s met, and the time from
- * the push to the last item check completed. Beside each, a same-run reference: the bare cost of N
+ * and its installation token; git over HTTP counted apart, and its `git push`es per item), secondary-limit
+ * 403s met, and the time from the push to the last item check completed (and its ratio to the reference). Beside each, a same-run reference: the bare cost of N
  * check runs created and completed (2 calls each) through the same Octokit against the same simulator,
  * on another installation so the two do not share limits.
  *
@@ -57,6 +57,8 @@ function cost(log: RequestLogEntry[], n: number) {
     secondary403: rest.filter((r) => r.status === 403).length,
     server5xx: rest.filter((r) => r.status >= 500).length,
     gitHttp: log.length - rest.length,
+    // Each `git push` is one POST to git-receive-pack, however many refs it carries.
+    gitPushesPerItem: per(log.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack')).length),
   };
 }
 
@@ -175,7 +177,8 @@ async function main(): Promise<void> {
       const refInstallation = w.sim.installApp(w.appId, refRepo.fullName);
       const app = await appRun(w, n);
       const ref = await reference(w, n, { owner: 'reference-org', repo: 'reference', installationId: refInstallation, sha: refRepo.headSha });
-      report('github-app', { items: n, octokitWaitScale: scale, contentCreationLimits: scale < 1 ? 'lifted' : 'GitHub (80/min, 500/h)', ...app, reference: { what: `${n} check runs created + completed through the same Octokit`, ...ref } });
+      const lastCheckVsFloor = Math.round((app.pushToLastItemCheckMs / ref.ms) * 100) / 100;
+      report('github-app', { items: n, octokitWaitScale: scale, contentCreationLimits: scale < 1 ? 'lifted' : 'GitHub (80/min, 500/h)', ...app, lastCheckVsFloor, reference: { what: `${n} check runs created + completed through the same Octokit`, ...ref } });
     } finally {
       await w.close();
     }
