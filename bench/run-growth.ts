@@ -2,9 +2,10 @@
  * bench/run-growth: what a run's state chain costs as the run grows (issue 16, Must-have 1). A plan of
  * N independent no-op items runs through the real engine and the real state store at concurrency 2;
  * the workers are replaced by an immediate success (patch = the base, a small log each), so what is
- * measured is the state chain alone: the object bytes written (uncompressed: blobs, trees and commits
- * as git hashes them, counted at the storage port), the `.git` growth on disk (loose objects, no gc)
- * and the time per item. Target: bytes per item at 800 items ≤ 1.5× those at 100; a 10,000-item run
+ * measured is the state chain alone, with the refs the driver moves beside it (each done item's patch
+ * ref, the integration ref): the object bytes written (uncompressed: blobs, trees and commits as git
+ * hashes them, counted at the storage port), the `.git` growth on disk (loose objects, no gc) and the
+ * time per item. Target: bytes per item at 800 items ≤ 1.5× those at 100; a 10,000-item run
  * writes ≤ 100 MB. `npx tsx bench/run-growth.ts 100 800 10000` picks the sizes.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { step } from '../src/engine/step.js';
 import type { RunEvent } from '../src/engine/types.js';
 import { openLocalStore, type LocalGitStore } from '../src/git/local-store.js';
-import type { CommitData, GitStore, Oid, TreeEntry } from '../src/git/types.js';
+import type { CommitData, GitStore, Oid, RefSwap, TreeEntry } from '../src/git/types.js';
 import { appendEntries } from '../src/log/entry.js';
 import type { Plan } from '../src/plan/schema.js';
 import { RunRefs } from '../src/runs/refs.js';
@@ -49,6 +50,9 @@ class CountingStore implements GitStore {
   }
   casRef(ref: string, next: Oid, expected: Oid | null) {
     return this.inner.casRef(ref, next, expected);
+  }
+  casRefs(swaps: readonly RefSwap[]) {
+    return this.inner.casRefs(swaps);
   }
   deleteRef(ref: string, expected: Oid) {
     return this.inner.deleteRef(ref, expected);
@@ -123,7 +127,12 @@ export async function benchRunGrowth(items: number) {
       }
       const result = step({ plan: stored.plan, state: stored.state }, events, now);
       if (result.transitions.length === 0) throw new Error(`run-growth: the run stalled at ${JSON.stringify(stored.state.status)}`);
+      // The refs the driver moves with the state: the integration ref (once: the patches are empty) and
+      // the patch ref of each item done, in the state's transaction.
+      const moveAlso: RefSwap[] = running.map((i) => ({ ref: refs.patch(runId, i.id), next: base, expected: null }));
+      if ((await store.resolveRef(refs.integration(runId))) === null) moveAlso.push({ ref: refs.integration(runId), next: base, expected: null });
       stored = await writeRun(store, refs, {
+        moveAlso,
         runId,
         prev: stored,
         state: result.run.state,

@@ -11,8 +11,8 @@ import git, { type PromiseFsClient } from 'isomorphic-git';
 import { AgoraError, errorMessage } from '../errors.js';
 import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
-import { assertRefName, casRef, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
-import type { CommitData, GitStore, Oid, TreeEntry, TreeEntryMode } from './types.js';
+import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
+import type { CommitData, GitStore, Oid, RefSwap, TreeEntry, TreeEntryMode } from './types.js';
 
 /** A local repository as a GitStore, plus where its work tree is (null for a bare repository). */
 export class LocalGitStore implements GitStore {
@@ -140,12 +140,19 @@ export class LocalGitStore implements GitStore {
    * ref never survives a crash that the objects it names did not.
    */
   async casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean> {
-    assertRefName(ref);
-    if (!(await this.hasObject(next))) {
-      throw new AgoraError('object-not-found', `cannot point ${ref} at ${next}: no such object in ${this.gitdir}`, 'write the object before updating the ref');
+    return this.casRefs([{ ref, next, expected }]);
+  }
+
+  /** {@link casRef} for several refs in one transaction of git's lockfile protocol (ref-lock.ts `casRefs`). */
+  async casRefs(swaps: readonly RefSwap[]): Promise<boolean> {
+    for (const { ref, next } of swaps) {
+      assertRefName(ref);
+      if (!(await this.hasObject(next))) {
+        throw new AgoraError('object-not-found', `cannot point ${ref} at ${next}: no such object in ${this.gitdir}`, 'write the object before updating the ref');
+      }
     }
     await this.objects.flush();
-    return casRef(this.gitdir, ref, next, expected, this.lockOptions);
+    return casRefs(this.gitdir, swaps, this.lockOptions);
   }
 
   async deleteRef(ref: string, expected: Oid): Promise<boolean> {

@@ -14,7 +14,7 @@ import { crashPoint } from '../crash-points.js';
 import { AgoraError } from '../errors.js';
 import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
 import { storageError } from './loose-objects.js';
-import type { Oid } from './types.js';
+import type { Oid, RefSwap } from './types.js';
 
 /** How long to wait for a lock another live writer holds, and when a lock counts as abandoned. */
 export interface RefLockOptions {
@@ -393,16 +393,19 @@ async function releaseLock(lock: HeldLock): Promise<void> {
  */
 async function commitLock(lock: HeldLock, target: string, content: string): Promise<void> {
   try {
-    const temp = await writeTemp(lock.tmpDir, content);
-    crashPoint('ref-temp-written');
-    await rename(temp, target).catch(async (e: unknown) => {
-      await unlink(temp).catch(() => undefined);
-      throw e;
-    });
-    crashPoint('ref-renamed');
+    await renameInto(await writeTemp(lock.tmpDir, content), target);
   } finally {
     await releaseLock(lock);
   }
+}
+
+async function renameInto(temp: string, target: string): Promise<void> {
+  crashPoint('ref-temp-written');
+  await rename(temp, target).catch(async (e: unknown) => {
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  });
+  crashPoint('ref-renamed');
 }
 
 /** The current value of `ref` as an update must see it: the loose file, else `packed-refs`. */
@@ -419,25 +422,53 @@ async function currentValue(gitdir: string, ref: string): Promise<Oid | null> {
  * longer than `maxWaitMs`. Throws `ref-locked` for a lock abandoned by a crashed writer.
  */
 export async function casRef(gitdir: string, ref: string, next: Oid, expected: Oid | null, opts: RefLockOptions = {}): Promise<boolean> {
-  assertRefName(ref);
-  assertOid(next, 'new value');
-  if (expected !== null) assertOid(expected, 'expected value');
-  const path = join(gitdir, ref);
-  const lock = await acquireLock(gitdir, `${path}.lock`, ref, opts);
-  if (!lock) return false;
-  let current: Oid | null;
+  return casRefs(gitdir, [{ ref, next, expected }], opts);
+}
+
+/**
+ * A transaction of compare-and-swaps, all or none, as `git update-ref --stdin` does one (start, prepare,
+ * commit) on the files backend: every ref's lock is taken (in name order, so two transactions never wait
+ * on each other in a cycle) and every current value checked before any ref moves; then each new value is
+ * written and synced, and the refs are renamed into place in the order given, the last one last. Returns
+ * false, having moved nothing, when any ref had moved or stayed locked by another writer. A crash during
+ * the renames leaves the refs before it moved and the rest behind (their locks then name a dead writer):
+ * callers put the ref that others act on last, so that what it names is already in place.
+ */
+export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: RefLockOptions = {}): Promise<boolean> {
+  const seen = new Set<string>();
+  for (const s of swaps) {
+    assertRefName(s.ref);
+    assertOid(s.next, 'new value');
+    if (s.expected !== null) assertOid(s.expected, 'expected value');
+    if (seen.has(s.ref)) throw new Error(`casRefs: ${s.ref} appears twice in one transaction`);
+    seen.add(s.ref);
+  }
+  const locks = new Map<string, HeldLock>();
+  const releaseAll = () => Promise.all([...locks.values()].map((l) => releaseLock(l)));
   try {
-    current = await currentValue(gitdir, ref);
-  } catch (e) {
-    await releaseLock(lock);
-    throw e;
+    for (const s of [...swaps].sort((a, b) => Buffer.compare(Buffer.from(a.ref), Buffer.from(b.ref)))) {
+      const lock = await acquireLock(gitdir, `${join(gitdir, s.ref)}.lock`, s.ref, opts);
+      if (!lock) return false;
+      locks.set(s.ref, lock);
+      if ((await currentValue(gitdir, s.ref)) !== s.expected) return false;
+    }
+    const written = await Promise.allSettled(swaps.map((s) => writeTemp(locks.get(s.ref)!.tmpDir, `${s.next}\n`)));
+    const temps = written.flatMap((w) => (w.status === 'fulfilled' ? [w.value] : []));
+    const failed = written.find((w) => w.status === 'rejected');
+    let renamed = 0;
+    try {
+      if (failed) throw failed.reason;
+      for (const [i, s] of swaps.entries()) {
+        await renameInto(temps[i]!, join(gitdir, s.ref));
+        renamed = i + 1;
+      }
+    } finally {
+      await Promise.all(temps.slice(renamed).map((t) => unlink(t).catch(() => undefined)));
+    }
+    return true;
+  } finally {
+    await releaseAll();
   }
-  if (current !== expected) {
-    await releaseLock(lock);
-    return false;
-  }
-  await commitLock(lock, path, `${next}\n`);
-  return true;
 }
 
 /**

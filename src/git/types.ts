@@ -31,6 +31,13 @@ export interface CommitData {
   committer: Identity;
 }
 
+/** One ref of a transaction: point `ref` at `next` if it points at `expected` (null: if it does not exist). */
+export interface RefSwap {
+  ref: string;
+  next: Oid;
+  expected: Oid | null;
+}
+
 export interface GitStore {
   /** The repository's git directory (for adapters that keep local scratch data next to it). */
   readonly gitdir: string;
@@ -50,6 +57,12 @@ export interface GitStore {
    * not exist). Safe between processes, including the `git` CLI. Returns false when the ref had moved.
    */
   casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean>;
+  /**
+   * Several compare-and-swaps as one transaction: every ref moves, or none does (false: one had moved).
+   * Where the refs cannot move at one instant, they move in the order given: put last the ref whose
+   * value names the others' commits (a run's state), so it never names a commit before it is in place.
+   */
+  casRefs(swaps: readonly RefSwap[]): Promise<boolean>;
   /** Delete `ref` only if it still points at `expected`. Returns false when it had moved. */
   deleteRef(ref: string, expected: Oid): Promise<boolean>;
 }

@@ -1,14 +1,13 @@
 import { LocalGitStore } from '../git/local-store.js';
 import { mirrorRef } from '../git/refspec.js';
-import type { Oid } from '../git/types.js';
+import type { Oid, RefSwap } from '../git/types.js';
 import { RecentDurations } from '../runs/lease-keeper.js';
 import type { RefPushOutcome, RemoteMirror } from './remote-sync.js';
 import { AgoraError } from '../errors.js';
 
-interface QueuedSwap {
-  ref: string;
-  next: Oid;
-  expected: Oid | null;
+/** Compare-and-swaps that land together or not at all (one for a plain casRef), and who waits for them. */
+interface QueuedSwaps {
+  swaps: readonly RefSwap[];
   resolve(landed: boolean): void;
   reject(e: unknown): void;
 }
@@ -19,13 +18,15 @@ interface QueuedSwap {
  * GitHub FIRST with an exact lease (the remote CAS), and only then applied locally. When the remote
  * refuses (another replica or delivery moved the ref), the ref is re-fetched and the CAS reports false,
  * so the driver reloads and redoes its step exactly as it does on a local conflict. Swaps queued while a
- * push is in flight go to GitHub together in the next push, each on its own lease.
+ * push is in flight go to GitHub together in the next push, each on its own lease; a transaction of
+ * several refs (casRefs: a tick's state with its integration and patch refs) makes that push atomic, so
+ * GitHub never holds a state whose commits it lacks.
  */
 
 export class MirroredGitStore extends LocalGitStore {
   private chain: Promise<unknown> = Promise.resolve();
   /** Compare-and-swaps of shared refs waiting for the next push. */
-  private readonly queued: QueuedSwap[] = [];
+  private readonly queued: QueuedSwaps[] = [];
   /** Ref updates pushed (each one ref, one lease; several may share one push). */
   pushes = 0;
   /** Pushes the remote refused. */
@@ -42,62 +43,100 @@ export class MirroredGitStore extends LocalGitStore {
   }
 
   override casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean> {
-    if (!ref.startsWith(this.sharedPrefix)) return super.casRef(ref, next, expected);
+    return this.casRefs([{ ref, next, expected }]);
+  }
+
+  override casRefs(swaps: readonly RefSwap[]): Promise<boolean> {
+    const shared = swaps.filter((s) => s.ref.startsWith(this.sharedPrefix));
+    if (shared.length === 0) return super.casRefs(swaps);
+    if (shared.length !== swaps.length) throw new Error(`casRefs: ${swaps.map((s) => s.ref).join(', ')} mix refs shared with GitHub and local ones`);
     return new Promise<boolean>((resolve, reject) => {
-      this.queued.push({ ref, next, expected, resolve, reject });
+      this.queued.push({ swaps, resolve, reject });
       void this.exclusive(() => this.pushQueued());
     });
   }
 
   /**
-   * Pushes the compare-and-swaps queued meanwhile (by the driver, its attempts recording patches, the
-   * lease keeper, other runs) in ONE push, each ref on its own lease: pushes are the App's slowest step and
-   * are serialised per repository, so a batch is one round trip instead of one per ref. A ref queued twice
-   * waits for the next batch (its second swap expects the first's result). Runs under the store's lock.
+   * Pushes the compare-and-swaps queued meanwhile (by the driver, its attempts, the lease keeper, other
+   * runs) in ONE push, each ref on its own lease: pushes are the App's slowest step and are serialised
+   * per repository, so a batch is one round trip instead of one per ref. A ref queued twice waits for the
+   * next batch (its second swap expects the first's result). When the batch holds a transaction of
+   * several refs the push is atomic; what failed only because another ref did goes in the next push.
+   * Runs under the store's lock.
    */
   private async pushQueued(): Promise<void> {
-    const batch: QueuedSwap[] = [];
-    const later: QueuedSwap[] = [];
-    for (const q of this.queued.splice(0)) (batch.some((b) => b.ref === q.ref) ? later : batch).push(q);
-    this.queued.unshift(...later);
-    if (later.length > 0) void this.exclusive(() => this.pushQueued());
-    const toPush: QueuedSwap[] = [];
+    const batch: QueuedSwaps[] = [];
+    const later: QueuedSwaps[] = [];
+    const taken = new Set<string>();
+    for (const q of this.queued.splice(0)) {
+      if (q.swaps.some((s) => taken.has(s.ref))) later.push(q);
+      else {
+        batch.push(q);
+        for (const s of q.swaps) taken.add(s.ref);
+      }
+    }
+    this.requeue(later);
+    const toPush: QueuedSwaps[] = [];
     for (const q of batch) {
-      if ((await this.resolveRef(q.ref)) !== q.expected) q.resolve(false);
-      else toPush.push(q);
+      if (await this.stillExpected(q.swaps)) toPush.push(q);
+      else q.resolve(false);
     }
     if (toPush.length === 0) return;
-    this.pushes += toPush.length;
+    const updates = toPush.flatMap((q) => q.swaps);
+    const atomic = toPush.some((q) => q.swaps.length > 1);
+    this.pushes += updates.length;
     let outcomes: Map<string, RefPushOutcome>;
     try {
-      outcomes = await this.mirror.pushEach(toPush);
+      outcomes = await this.mirror.pushEach(updates, { atomic });
     } catch (e) {
       for (const q of toPush) q.reject(e);
       return;
     }
+    // An atomic push that failed without naming the ref that failed it: every ref counts as moved remotely.
+    if ([...outcomes.values()].every((o) => o.kind === 'unattempted')) for (const u of updates) outcomes.set(u.ref, { kind: 'conflict' });
+    const retry: QueuedSwaps[] = [];
     for (const q of toPush) {
+      const mine = q.swaps.map((s) => outcomes.get(s.ref)!);
+      if (mine.every((o) => o.kind === 'unattempted')) {
+        retry.push(q);
+        continue;
+      }
       try {
-        q.resolve(await this.settle(q, outcomes.get(q.ref)!));
+        q.resolve(await this.settle(q.swaps, mine));
       } catch (e) {
         q.reject(e);
       }
     }
+    this.requeue(retry);
   }
 
-  /** Applies one pushed swap's outcome locally: true when it landed. */
-  private async settle(q: QueuedSwap, outcome: RefPushOutcome): Promise<boolean> {
-    if (outcome.kind === 'refused') {
+  private requeue(qs: readonly QueuedSwaps[]): void {
+    if (qs.length === 0) return;
+    this.queued.unshift(...qs);
+    void this.exclusive(() => this.pushQueued());
+  }
+
+  private async stillExpected(swaps: readonly RefSwap[]): Promise<boolean> {
+    for (const s of swaps) if ((await this.resolveRef(s.ref)) !== s.expected) return false;
+    return true;
+  }
+
+  /** Applies one queued transaction's pushed outcome (a ref's each) locally: true when it landed. */
+  private async settle(swaps: readonly RefSwap[], outcomes: readonly RefPushOutcome[]): Promise<boolean> {
+    const refused = outcomes.findIndex((o) => o.kind === 'refused');
+    if (refused >= 0) {
       // A rule declined it (a ruleset on refs/agora/*?): trying again is refused again. Say GitHub's reason.
-      throw new AgoraError('push-refused', `GitHub refused the push of ${q.ref}: ${outcome.reason}`, 'allow the app to push refs/agora/* (repository rules, rulesets), then press Re-run');
+      const { reason } = outcomes[refused] as { reason: string };
+      throw new AgoraError('push-refused', `GitHub refused the push of ${swaps[refused]!.ref}: ${reason}`, 'allow the app to push refs/agora/* (repository rules, rulesets), then press Re-run');
     }
-    if (outcome.kind === 'conflict') {
+    if (outcomes.some((o) => o.kind !== 'ok')) {
       this.conflicts += 1;
-      await this.refetch(q.ref);
+      for (const [i, s] of swaps.entries()) if (outcomes[i]!.kind === 'conflict') await this.refetch(s.ref);
       return false;
     }
-    if (!(await super.casRef(q.ref, q.next, q.expected))) {
-      // Only this store writes shared refs in this mirror, under this lock: the local ref cannot move.
-      throw new Error(`mirror ${this.gitdir}: ${q.ref} moved locally while it was pushed`);
+    if (!(await super.casRefs(swaps))) {
+      // Only this store writes shared refs in this mirror, under this lock: the local refs cannot move.
+      throw new Error(`mirror ${this.gitdir}: ${swaps.map((s) => s.ref).join(', ')} moved locally while pushed`);
     }
     return true;
   }

@@ -32,8 +32,8 @@ export interface RefUpdate {
  */
 export type PushOutcome = { ok: true } | { ok: false; rejected: string[]; message: string; refused?: string };
 
-/** One ref's outcome in a non-atomic push ({@link RemoteMirror.pushEach}). */
-export type RefPushOutcome = { kind: 'ok' } | { kind: 'conflict' } | { kind: 'refused'; reason: string };
+/** One ref's outcome in a push of {@link RemoteMirror.pushEach} (`unattempted`: an atomic push failed on another ref). */
+export type RefPushOutcome = { kind: 'ok' } | { kind: 'conflict' } | { kind: 'refused'; reason: string } | { kind: 'unattempted' };
 
 /** A local bare repository mirroring one remote repository's fetched refs under their own names. */
 export class RemoteMirror {
@@ -109,14 +109,16 @@ export class RemoteMirror {
   }
 
   /**
-   * Pushes the updates in one push but NOT atomically: each ref is updated or refused on its own lease,
-   * and the outcome is told per ref (`ok`, `conflict`: the remote moved it, or `refused` with GitHub's
-   * words). One round trip for several independent compare-and-swaps (mirrored-store.ts batches them).
+   * Pushes the updates in one push, each ref on its own lease, and tells the outcome per ref (`ok`,
+   * `conflict`: the remote moved it, or `refused` with GitHub's words). Not atomic by default: each ref is
+   * updated or refused alone (one round trip for several independent compare-and-swaps; mirrored-store.ts
+   * batches them). With `atomic`, all land or none does (`git push --atomic`): a ref that failed only
+   * because another one did is `unattempted`.
    */
-  async pushEach(updates: readonly RefUpdate[]): Promise<Map<string, RefPushOutcome>> {
+  async pushEach(updates: readonly RefUpdate[], opts: { atomic?: boolean } = {}): Promise<Map<string, RefPushOutcome>> {
     const outcomes = new Map<string, RefPushOutcome>();
     if (updates.length === 0) return outcomes;
-    const args = ['push', '--porcelain', '--no-verify'];
+    const args = ['push', '--porcelain', '--no-verify', ...(opts.atomic ? ['--atomic'] : [])];
     for (const u of updates) args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
     args.push(this.url, ...updates.map((u) => `${u.next ?? ''}:${u.ref}`));
     let out: string;
@@ -135,6 +137,7 @@ export class RemoteMirror {
       const ref = spec?.split(':')[1];
       if (!flag || !ref || summary === undefined) continue;
       if (flag !== '!') outcomes.set(ref, { kind: 'ok' });
+      else if (opts.atomic && ATOMIC_COLLATERAL.test(summary)) outcomes.set(ref, { kind: 'unattempted' });
       else if (summary.startsWith('[remote rejected]') && !LOST_RACE.test(line)) outcomes.set(ref, { kind: 'refused', reason: remoteReason(stderr, line) });
       else outcomes.set(ref, { kind: 'conflict' });
     }
@@ -160,6 +163,9 @@ export class RemoteMirror {
  * and ref locks): a conflict to retry after fetching. Any other remote rejection is a rule declining it.
  */
 const LOST_RACE = /\((atomic transaction failed|failed to (update|lock)[^)]*|cannot lock ref[^)]*|incorrect old value provided|stale info|fetch first)\)\s*$/;
+
+/** An atomic push's refs that failed only because another ref did: the client's and receive-pack's words. */
+const ATOMIC_COLLATERAL = /\(atomic (push|transaction) failed\)\s*$/;
 
 /** GitHub's words for a refused push: its `remote:` lines, else the porcelain reason in parentheses. */
 function remoteReason(stderr: string, porcelainLine: string): string {

@@ -154,7 +154,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
     const leaked = await secretsInPatch(ctx.store, captured.changes, built.job.secrets);
     if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode: 0 };
-    const patch = await recordPatch(ctx.store, ctx.refs, {
+    const patch = await recordPatch(ctx.store, {
       runId,
       itemId,
       attempt,

@@ -6,11 +6,12 @@ import { crashPoint } from '../crash-points.js';
 import { appendEntries } from '../log/entry.js';
 import { merkleRootHex } from '../log/merkle.js';
 import { step } from '../engine/step.js';
-import type { Action, RunEvent, Transition } from '../engine/types.js';
+import type { Action, RunEvent, RunState, Transition } from '../engine/types.js';
+import type { Oid, RefSwap } from '../git/types.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { WorkerTarget } from '../executors/types.js';
 import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.js';
-import { integratePatch, pointRef } from './patches.js';
+import { integratePatch } from './patches.js';
 import { logName, readEntries, readRunAt, writeRun, type StoredRun } from './state-store.js';
 import { patchCommitOf, resultRefFor } from '../log/result-ref.js';
 
@@ -76,7 +77,7 @@ export class RunDriver {
    * Returns the attempts re-attached (so orphan reaping spares them).
    */
   async recover(): Promise<Set<string>> {
-    await this.syncDerivedRefs('all');
+    await this.syncDerivedRefs();
     const live = new Set<string>();
     const { state } = this.stored;
     for (const item of Object.values(state.items)) {
@@ -103,7 +104,7 @@ export class RunDriver {
    * to the state (each step is harmless when already done).
    */
   async settle(): Promise<void> {
-    await this.syncDerivedRefs('all');
+    await this.syncDerivedRefs();
     if ((await this.ctx.store.resolveRef(this.ctx.refs.anchor(this.runId))) === null) await this.anchor();
   }
 
@@ -127,6 +128,7 @@ export class RunDriver {
         return [];
       }
       const entries = appendEntries(this.stored.last, this.runId, result.transitions);
+      const doneNow = result.transitions.flatMap((t) => (t.kind === 'item' && t.to === 'done' ? [t.itemId] : []));
       const next = await writeRun(this.ctx.store, this.ctx.refs, {
         runId: this.runId,
         prev: this.stored,
@@ -134,14 +136,15 @@ export class RunDriver {
         entries,
         transitions: result.transitions,
         logs,
+        // The integration and patch commits the state names move with it: one transaction (locally) or
+        // one atomic push (on GitHub), so no reader of the refs finds a state naming a commit it lacks.
+        moveAlso: await this.derivedSwaps(result.run.state, doneNow),
         now,
       });
       if (!next) return LOST_RACE;
       this.stored = next;
       crashPoint('state-committed');
       this.consume(outcomes, events);
-      await this.syncDerivedRefs(result.transitions);
-      crashPoint('derived-refs-moved');
       if (result.transitions.some((t) => t.kind === 'run' && t.to !== 'running')) await this.anchor();
       this.hooks.onCommit?.(next, result.transitions);
       this.perform(result.actions);
@@ -210,22 +213,32 @@ export class RunDriver {
   }
 
   /**
-   * Patch and integration refs follow the state (the state commit is the source of truth): the
-   * integration ref, and the patch refs of items that just finished. `all` re-points every patch ref
-   * (after a restart, a crash may have come between the state commit and these).
+   * After a restart: patch and integration refs follow the state (the state commit is the source of
+   * truth), and a run written before they moved with it (or by a crash between a transaction's renames)
+   * may have them behind. Brings every one of them to the state in one transaction.
    */
-  private async syncDerivedRefs(transitions: readonly Transition[] | 'all'): Promise<void> {
-    const { state } = this.stored;
-    await pointRef(this.ctx.store, this.ctx.refs.integration(this.runId), state.integrationHead);
-    const ids =
-      transitions === 'all'
-        ? Object.keys(state.items)
-        : transitions.flatMap((t) => (t.kind === 'item' && t.to === 'done' ? [t.itemId] : []));
-    for (const id of ids) {
+  private async syncDerivedRefs(): Promise<void> {
+    await retryOnConflict(`the integration and patch refs of run ${this.runId}`, 20, async () => {
+      const { state } = this.stored;
+      const swaps = await this.derivedSwaps(state, Object.keys(state.items));
+      return swaps.length === 0 || (await this.ctx.store.casRefs(swaps)) ? undefined : LOST_RACE;
+    });
+  }
+
+  /** The moves that bring the integration ref and the patch refs of `itemIds` (those done) to `state`. */
+  private async derivedSwaps(state: RunState, itemIds: readonly string[]): Promise<RefSwap[]> {
+    const targets: Array<[string, Oid]> = [[this.ctx.refs.integration(this.runId), state.integrationHead]];
+    for (const id of itemIds) {
       const item = state.items[id];
       const patch = item?.status === 'done' ? patchCommitOf(item.resultRef) : null;
-      if (patch) await pointRef(this.ctx.store, this.ctx.refs.patch(this.runId, id), patch);
+      if (patch) targets.push([this.ctx.refs.patch(this.runId, id), patch]);
     }
+    const swaps: RefSwap[] = [];
+    for (const [ref, next] of targets) {
+      const expected = await this.ctx.store.resolveRef(ref);
+      if (expected !== next) swaps.push({ ref, next, expected });
+    }
+    return swaps;
   }
 
   private perform(actions: readonly Action[]): void {

@@ -1,4 +1,3 @@
-import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import type { TreeChange } from '../git/tree-diff.js';
 import { commitChanges } from '../git/tree-diff.js';
 import { applyTreeChanges } from '../git/tree-edit.js';
@@ -6,7 +5,6 @@ import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { outOfScope } from '../plan/locks.js';
 import type { ScopePolicy } from '../plan/schema.js';
-import type { RunRefs } from './refs.js';
 
 /**
  * Patches and integration. A patch commit holds the workspace after the worker (parent = the base it ran
@@ -33,8 +31,11 @@ export interface PatchInput {
   now: number;
 }
 
-/** Checks the scope, writes the patch commit and points `patches/<run>/<item>` at it. */
-export async function recordPatch(store: GitStore, refs: RunRefs, p: PatchInput): Promise<PatchOutcome> {
+/**
+ * Checks the scope and writes the patch commit. `patches/<run>/<item>` is pointed at it only when the
+ * state records the item done, in the same transaction (driver.ts): a patch no state names is no ref's.
+ */
+export async function recordPatch(store: GitStore, p: PatchInput): Promise<PatchOutcome> {
   const offending = outOfScope(
     p.changes.map((c) => c.path),
     p.locks,
@@ -62,7 +63,6 @@ export async function recordPatch(store: GitStore, refs: RunRefs, p: PatchInput)
     author: who,
     committer: who,
   });
-  await pointRef(store, refs.patch(p.runId, p.itemId), commit);
   return { ok: true, commit, changes, discarded: offending };
 }
 
@@ -92,15 +92,6 @@ export async function integratePatch(
       `\n\nAgora-Run: ${args.runId}\nAgora-Item: ${args.itemId}\nAgora-Patch: ${args.patch}\n`,
     author: who,
     committer: who,
-  });
-}
-
-/** Moves `ref` to `oid` whatever it pointed at (a derived ref: the state commit is the source of truth). */
-export async function pointRef(store: GitStore, ref: string, oid: Oid): Promise<void> {
-  await retryOnConflict(ref, 20, async () => {
-    const current = await store.resolveRef(ref);
-    if (current === oid || (await store.casRef(ref, oid, current))) return undefined;
-    return LOST_RACE;
   });
 }
 

@@ -4,7 +4,7 @@ import { newRun } from '../engine/step.js';
 import type { ItemState, RunState, Transition } from '../engine/types.js';
 import { appendEntries } from '../log/entry.js';
 import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
-import type { GitStore, Oid, TreeEntry } from '../git/types.js';
+import type { GitStore, Oid, RefSwap, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import { PlanSchema, type Plan } from '../plan/schema.js';
 import { readStateV1 } from './layout-v1.js';
@@ -112,6 +112,8 @@ export interface RunWrite {
   transitions: readonly Transition[];
   /** Attempt logs to add: `logs/<name>`. */
   logs?: ReadonlyArray<{ name: string; oid: Oid }>;
+  /** Refs the state names (integration, patches) that move in the same transaction, ahead of the run ref. */
+  moveAlso?: readonly RefSwap[];
   now: number;
 }
 
@@ -134,8 +136,8 @@ export async function writeNewRun(
 }
 
 /**
- * Writes the next state commit and moves the run ref to it, only if the ref still points at `prev.head`.
- * The new tree is the previous one with only the changed paths rewritten: the entries, run.json, the
+ * Writes the next state commit and moves the run ref to it, only if the ref still points at `prev.head`,
+ * in one transaction with `moveAlso` (all move or none does; the run ref last). The new tree is the previous one with only the changed paths rewritten: the entries, run.json, the
  * items whose state differs and the new logs. A run read in layout 1 is written whole, in layout 2.
  */
 export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Promise<StoredRun | null> {
@@ -167,7 +169,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
     author: who,
     committer: who,
   });
-  const ok = await store.casRef(refs.run(w.runId), head, w.prev ? w.prev.head : null);
+  const ok = await store.casRefs([...(w.moveAlso ?? []), { ref: refs.run(w.runId), next: head, expected: w.prev ? w.prev.head : null }]);
   if (!ok) return null;
   const last = w.entries.length > 0 ? w.entries[w.entries.length - 1]! : (w.prev?.last ?? null);
   planCache.set(planBlob, plan);

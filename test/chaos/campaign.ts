@@ -2,7 +2,7 @@
  * The crash campaign (issue 12, finding 7): `agora orch run` on a small plan in a temp repository,
  * killed with SIGKILL at a point chosen from the run's own steps (AGORA_CRASH_AT, src/crash-points.ts:
  * an object's temporary file written but not renamed, a ref's new value written but not renamed, a
- * state commit landed before its derived refs, a workspace captured before its patch) or after a random
+ * tick's refs landed before anything is acted on, a workspace captured before its patch) or after a random
  * delay (the whole process group, git children included), or with its disk filled at a random moment
  * (a small tmpfs; root only). Then restarted (`agora orch serve` until the run ends, or `orch run` again
  * when nothing was submitted yet) and checked: the run ends done, every item integrated exactly once,
@@ -32,7 +32,6 @@ const POINTS: Array<[string, number]> = [
   ['ref-temp-written', 30],
   ['ref-renamed', 30],
   ['state-committed', 10],
-  ['derived-refs-moved', 10],
   ['workspace-captured', 4],
 ];
 

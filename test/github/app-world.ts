@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Probot, ProbotOctokit, createNodeMiddleware } from 'probot';
 import { loadConfig } from '../../src/config/load.js';
+import { armCrashPoint } from '../../src/crash-points.js';
 import type { OrchConfig } from '../../src/config/types.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
 import { AgoraGitHub, type ActionOutcome, type AgoraGitHubOptions, type AppOutcomeEvent, type EventOutcome, type Octokit, type SweepReport } from '../../src/github/agora-github.js';
@@ -302,6 +303,16 @@ export function commandPlan(id: string, items: ReadonlyArray<{ id: string; run: 
  */
 export function runBound(items: number, slowdown = 1): number {
   return (20_000 + 10_000 * items) * slowdown;
+}
+
+/** Arms an in-process crash of the world's first app process at the `n`-th pass through `point`; tells whether it came. */
+export function armAppCrash(w: AppWorld, point: string, n: number): () => boolean {
+  let crashed = false;
+  armCrashPoint(point, n, () => {
+    crashed = true;
+    void w.agora.kill();
+  });
+  return () => crashed;
 }
 
 /** {@link eventually}, letting the simulator deliver what it queued before each look; `within` as there. */

@@ -118,4 +118,28 @@ describe('remote sync over smart HTTP', () => {
     expect(await Promise.all([a.casRef('refs/agora/runs/batch-0', x, mine[0]!), a.casRef('refs/agora/runs/batch-0', y, x)])).toEqual([true, true]);
     expect((await git(['rev-parse', 'refs/agora/runs/batch-0'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(y);
   });
+
+  it('a transaction of several refs lands on GitHub all or none: a stale lease on one leaves every one as it was; a swap queued beside it goes in the next push', async () => {
+    const a = new MirroredGitStore(await RemoteMirror.open(join(dir, 'atomic-a'), url, () => w.token()), 'refs/agora/');
+    const b = new MirroredGitStore(await RemoteMirror.open(join(dir, 'atomic-b'), url, () => w.token()), 'refs/agora/');
+    const gh = async (ref: string) => (await git(['for-each-ref', '--format=%(objectname)', ref], w.sim.repoDir(w.repo.fullName))).trim() || null;
+    const theirs = await commitIn(b, 'their integration');
+    expect(await b.casRef('refs/agora/integration/tx', theirs, null)).toBe(true);
+    const [state, integration, patch, lease] = await Promise.all(['state', 'integration', 'patch', 'lease'].map((t) => commitIn(a, t)));
+    const tick = [
+      { ref: 'refs/agora/integration/tx', next: integration!, expected: null }, // stale: b created it
+      { ref: 'refs/agora/patches/tx/one', next: patch!, expected: null },
+      { ref: 'refs/agora/runs/tx', next: state!, expected: null },
+    ];
+    const [landed, leased] = await Promise.all([a.casRefs(tick), a.casRef('refs/agora/leases/tx', lease!, null)]);
+    expect({ landed, leased }).toEqual({ landed: false, leased: true });
+    expect({ state: await gh('refs/agora/runs/tx'), patch: await gh('refs/agora/patches/tx/one'), integration: await gh('refs/agora/integration/tx') }).toEqual({ state: null, patch: null, integration: theirs });
+    expect({ state: await a.resolveRef('refs/agora/runs/tx'), integration: await a.resolveRef('refs/agora/integration/tx') }).toEqual({ state: null, integration: theirs });
+    expect(await gh('refs/agora/leases/tx')).toBe(lease);
+    // Redone on the fresh value, the transaction lands whole, in one push.
+    const from = w.sim.requests.length;
+    expect(await a.casRefs([{ ...tick[0]!, expected: theirs }, tick[1]!, tick[2]!])).toBe(true);
+    expect(w.sim.requests.slice(from).filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'))).toHaveLength(1);
+    expect({ state: await gh('refs/agora/runs/tx'), patch: await gh('refs/agora/patches/tx/one'), integration: await gh('refs/agora/integration/tx') }).toEqual({ state, patch, integration });
+  });
 });

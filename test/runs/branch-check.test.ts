@@ -60,7 +60,7 @@ async function makePatch(store: LocalGitStore, base: Oid, item: string, files: R
   }
   const tree = await applyTreeChanges(store, baseTree, edits);
   const changes = await diffTrees(store, baseTree, tree);
-  const outcome = await recordPatch(store, new RunRefs(), {
+  const outcome = await recordPatch(store, {
     runId: RUN,
     itemId: item,
     attempt: 1,

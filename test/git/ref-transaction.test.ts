@@ -1,0 +1,83 @@
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { gitSync, initRepo } from './git-fixtures.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** A repository with three commits, and what the `git` CLI says a ref is (null: no such ref). */
+async function repoWithCommits() {
+  const r = await initRepo({ bare: false });
+  cleanups.push(r.cleanup);
+  const commits: string[] = [];
+  for (const m of ['one', 'two', 'three']) {
+    gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', m]);
+    commits.push(gitSync(r.dir, ['rev-parse', 'HEAD']).trim());
+  }
+  const cli = (ref: string) => gitSync(r.dir, ['for-each-ref', '--format=%(objectname)', ref]).trim() || null;
+  return { dir: r.dir, gitdir: join(r.dir, '.git'), commits, cli };
+}
+
+async function locksUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.name.endsWith('.lock')) out.push(e.name);
+  return out;
+}
+
+/** A tick's refs move as one transaction of git's lockfile protocol: all of them or none. */
+describe('casRefs: several refs, one transaction', () => {
+  it('moves every ref when every old value holds, and git sees each new value', async () => {
+    const { dir, commits: [a, b, c], cli } = await repoWithCommits();
+    const store = await openLocalStore(dir);
+    expect(await store.casRef('refs/agora/integration/r', a!, null)).toBe(true);
+    const ok = await store.casRefs([
+      { ref: 'refs/agora/integration/r', next: b!, expected: a! },
+      { ref: 'refs/agora/patches/r/x', next: c!, expected: null },
+      { ref: 'refs/agora/runs/r', next: c!, expected: null },
+    ]);
+    expect(ok).toBe(true);
+    expect([cli('refs/agora/integration/r'), cli('refs/agora/patches/r/x'), cli('refs/agora/runs/r')]).toEqual([b, c, c]);
+  });
+
+  it('moves none when one old value is stale, and leaves no lock behind', async () => {
+    const { dir, gitdir, commits: [a, b, c], cli } = await repoWithCommits();
+    const store = await openLocalStore(dir);
+    expect(await store.casRef('refs/agora/runs/r', a!, null)).toBe(true);
+    const ok = await store.casRefs([
+      { ref: 'refs/agora/integration/r', next: b!, expected: null },
+      { ref: 'refs/agora/runs/r', next: c!, expected: b! }, // stale: the run ref is at a
+    ]);
+    expect(ok).toBe(false);
+    expect([cli('refs/agora/integration/r'), cli('refs/agora/runs/r')]).toEqual([null, a]);
+    expect(await locksUnder(join(gitdir, 'refs'))).toEqual([]);
+  });
+
+  it('moves none while another writer (git) holds the lock of one of the refs', async () => {
+    const { dir, gitdir, commits: [a, b], cli } = await repoWithCommits();
+    const store = await openLocalStore(dir, { maxWaitMs: 50 });
+    gitSync(dir, ['update-ref', 'refs/agora/runs/r', a!]);
+    await writeFile(join(gitdir, 'refs/agora/runs/r.lock'), ''); // git's lock: it names no writer
+    const ok = await store.casRefs([
+      { ref: 'refs/agora/integration/r', next: b!, expected: null },
+      { ref: 'refs/agora/runs/r', next: b!, expected: a! },
+    ]);
+    expect(ok).toBe(false);
+    expect([cli('refs/agora/integration/r'), cli('refs/agora/runs/r')]).toEqual([null, a]);
+    expect(await locksUnder(join(gitdir, 'refs'))).toEqual(['r.lock']); // only git's own
+  });
+
+  it('refuses a transaction that names one ref twice', async () => {
+    const { dir, commits: [a, b] } = await repoWithCommits();
+    const store = await openLocalStore(dir);
+    await expect(
+      store.casRefs([
+        { ref: 'refs/agora/runs/r', next: a!, expected: null },
+        { ref: 'refs/agora/runs/r', next: b!, expected: a! },
+      ]),
+    ).rejects.toThrow(/twice/);
+  });
+});
