@@ -1,17 +1,21 @@
+import { isMiscasedResourceKey, isResourceKey, resourceKeyProblem } from './resource-keys.js';
+
 /**
  * Lock keys are repository paths: `src/a.ts` locks one file, `src/` (or `src`) a whole subtree. Two keys
  * overlap when they are equal or one is a directory prefix of the other. Locks double as write scopes:
  * a patch may only change paths its item's locks cover, and `.github/workflows/` is writable only when a
- * lock names it (or something under it) explicitly.
+ * lock names it (or something under it) explicitly. A key starting with `resource:` names a resource
+ * instead (resource-keys.ts): same overlap rule among resource keys, none with paths, no write scope.
  */
 
 const HOW_TO_WRITE =
-  'write a repository path relative to the root with "/" between components, like "src/a.ts" (one file) or "src/" (a subtree)';
+  'write a repository path relative to the root with "/" between components, like "src/a.ts" (one file) or "src/" (a subtree), or a resource key like "resource:deploy/prod"';
 
 const WORKFLOWS = '.github/workflows';
 
 /** Why `key` is not a usable lock key, or undefined when it is. The message says how to write it. */
 export function lockKeyProblem(key: string): string | undefined {
+  if (isResourceKey(key) || isMiscasedResourceKey(key)) return resourceKeyProblem(key);
   const shown = JSON.stringify(key);
   if (key.length === 0) return `lock key is empty; ${HOW_TO_WRITE}`;
   // eslint-disable-next-line no-control-regex
@@ -66,6 +70,7 @@ export function pathInScope(path: string, locks: readonly string[]): boolean {
   const p = normalizeLockKey(path);
   const protectedPath = isUnderWorkflows(p);
   return locks.some((lock) => {
+    if (isResourceKey(lock)) return false; // a resource key grants no write scope
     const l = normalizeLockKey(lock);
     if (!covers(l, p)) return false;
     return !protectedPath || isUnderWorkflows(l);

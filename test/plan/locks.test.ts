@@ -40,6 +40,41 @@ describe('locksOverlap', () => {
   });
 });
 
+describe('resource keys', () => {
+  it.each(['resource:deploy/prod', 'resource:db', 'resource:deploy/', 'resource:gpu-0/slot_1.a'])('accepts %j', (key) => {
+    expect(lockKeyProblem(key)).toBeUndefined();
+  });
+
+  it.each([
+    ['resource:', /names no resource/],
+    ['resource:/x', /empty component/],
+    ['resource:a//b', /empty component/],
+    ['resource:a b', /"a b", which is not a name/],
+    ['resource:.hidden', /which is not a name/],
+    ['resource:a/../b', /which is not a name/],
+    ['resource:a..b', /"\.\." in the component/],
+    ['RESOURCE:db', /wrong case/],
+  ])('rejects %j and says how to write a resource key', (key, why) => {
+    const problem = lockKeyProblem(key);
+    expect(problem).toMatch(why);
+    expect(problem).toContain('like "resource:deploy/prod"');
+  });
+
+  it('overlap among resource keys by components, never with a path key', () => {
+    expect(locksOverlap('resource:deploy', 'resource:deploy/prod')).toBe(true);
+    expect(locksOverlap('resource:deploy/', 'resource:deploy')).toBe(true);
+    expect(locksOverlap('resource:deploy/prod', 'resource:deploy/production')).toBe(false);
+    expect(locksOverlap('resource:db', 'db')).toBe(false);
+    expect(locksOverlap('resource:db', 'resource:dbx')).toBe(false);
+  });
+
+  it('grant no write scope, not even to a path spelled like them', () => {
+    expect(pathInScope('resource:deploy/prod', ['resource:deploy'])).toBe(false);
+    expect(pathInScope('deploy/prod', ['resource:deploy'])).toBe(false);
+    expect(outOfScope(['src/a.ts', 'deploy/x'], ['resource:deploy', 'src/'])).toEqual(['deploy/x']);
+  });
+});
+
 describe('pathInScope and outOfScope', () => {
   it('covers a path equal to a lock or under a subtree lock', () => {
     expect(pathInScope('src/a.ts', ['src/'])).toBe(true);

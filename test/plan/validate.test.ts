@@ -206,6 +206,17 @@ describe('locks', () => {
     expect(at(problems, '$.items[0].resourceLocks[4]')).toMatch(/names "\.git"/);
     expect(problems).toHaveLength(4);
   });
+
+  it('accepts resource keys and refuses a key that is neither a path nor a resource key, at its JSON path, with the fix', () => {
+    expect(validatePlan(plan([cmd('a', { resourceLocks: ['resource:deploy/prod', 'src/'] })]), ctx).ok).toBe(true);
+    const problems = problemsOf(plan([cmd('a', { resourceLocks: ['resource:', 'resource:deploy//prod', 'Resource:db', 'resource:../x'] })]));
+    expect(at(problems, '$.items[0].resourceLocks[0]')).toMatch(/^resource key "resource:" names no resource; write "resource:" followed by a name/);
+    expect(at(problems, '$.items[0].resourceLocks[1]')).toMatch(/empty component/);
+    expect(at(problems, '$.items[0].resourceLocks[2]')).toMatch(/wrong case; .*like "resource:deploy\/prod"/);
+    expect(at(problems, '$.items[0].resourceLocks[3]')).toMatch(/the component "\.\.", which is not a name/);
+    expect(problems).toHaveLength(4);
+    expect(() => assertValidPlan(plan([cmd('a', { resourceLocks: ['resource:'] })]), ctx, 'plan.json')).toThrow(InvalidInputError);
+  });
 });
 
 describe('executors and inputs', () => {
