@@ -1,4 +1,5 @@
 import type { Plan, RetryPolicy } from '../plan/schema.js';
+import { NO_OTHER_HOLDINGS, type OtherHoldings } from './cross-run-holdings.js';
 import { HeldLocks } from './held-locks.js';
 import { indexPlan, type PlanIndex } from './plan-index.js';
 import {
@@ -74,11 +75,16 @@ export interface StepOptions {
    * recorded state waits for the next server instead of claiming workers that will never run.
    */
   startItems?: boolean;
+  /**
+   * What the repository's other runs hold and reserve (cross-run-holdings.ts): their running items'
+   * locks and queue slots count as held, and so do what earlier-accepted runs wait for. Default: none.
+   */
+  others?: OtherHoldings;
 }
 
 /** Apply `events` in order, then reconcile. */
 export function step(run: Run, events: readonly RunEvent[], now: number, options: StepOptions = {}): StepResult {
-  const tick = new Tick(run, now, options.startItems ?? true);
+  const tick = new Tick(run, now, options.startItems ?? true, options.others ?? NO_OTHER_HOLDINGS);
   for (const event of events) tick.apply(event);
   tick.reconcile();
   return tick.result();
@@ -103,11 +109,14 @@ class Tick {
   private readonly copied = new Set<string>();
   private readonly actions: Action[] = [];
   private readonly transitions: Transition[] = [];
+  /** Ready items not started because of the queue's bound or another run (at most `concurrency`). */
+  private readonly waiting: string[] = [];
 
   constructor(
     private readonly run: Run,
     private readonly now: number,
     private readonly startItems: boolean,
+    private readonly others: OtherHoldings,
   ) {
     this.index = indexPlan(run.plan);
     this.state = { ...run.state, items: { ...run.state.items } };
@@ -120,6 +129,7 @@ class Tick {
       actions: this.actions,
       transitions: this.transitions,
       ...(wakeAt === undefined ? {} : { wakeAt }),
+      ...(this.waiting.length === 0 ? {} : { waiting: this.waiting }),
     };
   }
 
@@ -244,7 +254,12 @@ class Tick {
 
   private startReady(): void {
     const held = new HeldLocks();
-    let running = 0;
+    // Other runs' holdings and earlier runs' reservations: they block a start like a held lock does,
+    // but an item blocked by them (or by the queue) waits, where one blocked by its own run does not.
+    const foreign = new HeldLocks();
+    foreign.add(this.others.locks);
+    foreign.add(this.others.reservedLocks);
+    let running = this.others.running + this.others.reservedSlots;
     for (const id of this.index.order) {
       const item = this.item(id);
       if (item.status === 'running') {
@@ -253,12 +268,16 @@ class Tick {
       }
     }
     for (const id of this.index.order) {
-      if (running >= this.state.concurrency) return;
+      if (running >= this.state.concurrency && this.waiting.length >= this.state.concurrency) return;
       const item = this.item(id);
       if (item.status !== 'ready') continue;
       if (item.notBefore !== undefined && item.notBefore > this.now) continue;
       const locks = this.index.locks.get(id) ?? [];
       if (held.conflicts(locks)) continue;
+      if (running >= this.state.concurrency || foreign.conflicts(locks)) {
+        if (this.waiting.length < this.state.concurrency) this.waiting.push(id);
+        continue;
+      }
       const timeout = this.index.items.get(id)?.timeoutSeconds;
       const attempt = item.attempts + 1;
       const deadline = timeout === undefined ? undefined : this.now + Math.round(timeout * 1000);

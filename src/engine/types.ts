@@ -123,4 +123,9 @@ export interface StepResult {
   transitions: Transition[];
   /** The next time (epoch ms) the clock alone will change something (a deadline or a backoff), if any. */
   wakeAt?: number;
+  /**
+   * Ready items (in plan order, at most the run's concurrency) that did not start because the queue was
+   * full or another run holds or waits for their locks: what the run records as waiting across runs.
+   */
+  waiting?: string[];
 }

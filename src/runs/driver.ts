@@ -6,6 +6,8 @@ import { crashPoint } from '../crash-points.js';
 import { appendEntries } from '../log/entry.js';
 import { merkleRootHex } from '../log/merkle.js';
 import { step } from '../engine/step.js';
+import { holdingsFor, nextClaims } from '../engine/cross-run-holdings.js';
+import { ClaimsLedger } from './claims.js';
 import type { Action, RunEvent, RunState, Transition } from '../engine/types.js';
 import type { Oid, RefSwap } from '../git/types.js';
 import { targetNameOf } from '../executors/build-job.js';
@@ -42,12 +44,15 @@ export class RunDriver {
   private readonly workers = new Map<string, Worker>();
   private wakeAtMs: number | undefined;
   private startsPaused = false;
+  private readonly claims: ClaimsLedger;
 
   constructor(
     private stored: StoredRun,
     private readonly ctx: AttemptContext,
     private readonly hooks: DriverHooks,
-  ) {}
+  ) {
+    this.claims = new ClaimsLedger(ctx.store, ctx.refs);
+  }
 
   get run(): StoredRun {
     return this.stored;
@@ -117,10 +122,17 @@ export class RunDriver {
       const now = this.ctx.clock();
       const outcomes = [...this.outcomes];
       const events = [...this.extraEvents, ...(await this.eventsFor(outcomes, now))];
-      const result = step({ plan: this.stored.plan, state: this.stored.state }, events, now, {
+      const { state } = this.stored;
+      const claims = await this.claims.read(this.stored);
+      const result = step({ plan: this.stored.plan, state }, events, now, {
         startItems: !this.startsPaused,
+        others: holdingsFor(claims.live, { runId: this.runId, queue: state.queue, acceptedAt: state.acceptedAt }),
       });
       this.wakeAtMs = result.wakeAt;
+      // Across runs: what this step starts is claimed (and what it waits for recorded) before the state
+      // commit that starts it, so no other run can take the same locks or queue slots meanwhile.
+      const doc = nextClaims(claims.live, this.stored.plan, state, result.run.state, result.waiting ?? [], this.stored.last?.seq ?? -1);
+      if (doc && !(await this.claims.write(claims, doc, now))) return LOST_RACE;
       const logs = outcomes.flatMap((o) => (o.log ? [{ name: logName(o.itemId, o.attempt), oid: o.log }] : []));
       if (result.transitions.length === 0 && logs.length === 0 && isDeepStrictEqual(result.run.state, this.stored.state)) {
         this.consume(outcomes, events);

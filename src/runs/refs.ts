@@ -23,6 +23,10 @@ export class RunRefs {
   lease(runId: string): string {
     return `${this.ns}leases/${runId}`;
   }
+  /** What the repository's runs hold and wait for, across runs (claims.ts): one ref, moved by compare-and-swap. */
+  get claims(): string {
+    return `${this.ns}claims`;
+  }
   /** The anchors of runs `agora orch gc` pruned, one file per run in one commit's tree (see gc.ts). */
   get anchorArchive(): string {
     return `${this.ns}anchor-archive`;

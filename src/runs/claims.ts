@@ -1,0 +1,94 @@
+import { crashPoint } from '../crash-points.js';
+import { EMPTY_CLAIMS, liveEntries, type ClaimsDoc, type RunView } from '../engine/cross-run-holdings.js';
+import { agoraIdentity } from '../git/identity.js';
+import type { GitStore, Oid } from '../git/types.js';
+import { canonicalJson } from '../log/canonical-json.js';
+import type { RunRefs } from './refs.js';
+import { AgoraError } from '../errors.js';
+import { readRunAt, type StoredRun } from './state-store.js';
+
+/**
+ * The claims ref, `refs/agora/claims`: what every run of the repository holds (its running items'
+ * locks and queue slots) and waits for, in one commit's `claims.json`, moved only by compare-and-swap
+ * (on GitHub: a leased push, like every shared ref). The rules (when an entry is void, who may start)
+ * are the engine's (src/engine/cross-run-holdings.ts); this module reads and writes the document and
+ * reads the state of the runs it names. A driver writes its claims BEFORE the state commit that starts
+ * the items, so a crash between the two leaves a claim its run's next state commit voids.
+ */
+
+const FILE = 'claims.json';
+const decoder = new TextDecoder();
+
+/** The document as read: the commit it came from (null: none yet) and its live entries. */
+export interface ClaimsRead {
+  head: Oid | null;
+  live: ClaimsDoc;
+}
+
+export class ClaimsLedger {
+  /** Other runs' views, by run id, for the state commit they were read from. */
+  private readonly views = new Map<string, { head: Oid; view: RunView }>();
+
+  constructor(
+    private readonly store: GitStore,
+    private readonly refs: RunRefs,
+  ) {}
+
+  /** The document's live entries, judged against `self` as given and every other run's current state. */
+  async read(self: StoredRun): Promise<ClaimsRead> {
+    const head = await this.store.resolveRef(this.refs.claims);
+    const doc = head ? await this.readDoc(head) : EMPTY_CLAIMS;
+    const views = new Map<string, RunView | null>([[self.runId, viewOf(self)]]);
+    for (const run of new Set([...doc.claims.map((c) => c.run), ...doc.waits.map((w) => w.run)])) {
+      if (!views.has(run)) views.set(run, await this.viewOf(run));
+    }
+    return { head, live: liveEntries(doc, (run) => views.get(run) ?? null) };
+  }
+
+  /** Compare-and-swap of the claims ref from what `read` saw to `doc`. False: another writer moved it. */
+  async write(read: ClaimsRead, doc: ClaimsDoc, now: number): Promise<boolean> {
+    const who = agoraIdentity(now);
+    const blob = await this.store.writeBlob(canonicalJson(doc));
+    const tree = await this.store.writeTree([{ mode: '100644', path: FILE, oid: blob, type: 'blob' }]);
+    // No parent: the document is derived bookkeeping, not history (the runs' own chains are the record).
+    const commit = await this.store.writeCommit({ tree, parents: [], message: 'agora: claims\n', author: who, committer: who });
+    const landed = await this.store.casRef(this.refs.claims, commit, read.head);
+    if (landed) crashPoint('claims-written');
+    return landed;
+  }
+
+  private async readDoc(head: Oid): Promise<ClaimsDoc> {
+    const commit = await this.store.readCommit(head);
+    const entry = (await this.store.readTree(commit.tree)).find((e) => e.path === FILE);
+    let doc: unknown;
+    try {
+      doc = entry ? JSON.parse(decoder.decode(await this.store.readBlob(entry.oid))) : undefined;
+    } catch {
+      doc = undefined;
+    }
+    const d = doc as Partial<ClaimsDoc> | undefined;
+    if (!d || d.version !== 1 || !Array.isArray(d.claims) || !Array.isArray(d.waits)) {
+      throw new AgoraError(
+        'state-corrupt',
+        `${this.refs.claims} points at ${head}, which holds no claims document Agora wrote`,
+        `stop every agora serve of this repository, delete the ref (git update-ref -d ${this.refs.claims}) and start them again: running items are then claimed afresh`,
+      );
+    }
+    return d as ClaimsDoc;
+  }
+
+  private async viewOf(runId: string): Promise<RunView | null> {
+    const head = await this.store.resolveRef(this.refs.run(runId));
+    if (!head) return null;
+    const cached = this.views.get(runId);
+    if (cached?.head === head) return cached.view;
+    const view = viewOf(await readRunAt(this.store, runId, head));
+    this.views.set(runId, { head, view });
+    return view;
+  }
+}
+
+function viewOf(run: StoredRun): RunView {
+  const items = run.state.items;
+  return { seq: run.last?.seq ?? -1, item: (id) => items[id] };
+}

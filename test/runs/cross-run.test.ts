@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { createLocalTarget } from '../../src/executors/local-target.js';
+import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
+import type { Plan } from '../../src/plan/schema.js';
+import { submitPlan } from '../../src/runs/inbox.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { Server } from '../../src/runs/server.js';
+import { readRun } from '../../src/runs/state-store.js';
+import { WorkspacePool } from '../../src/runs/workspace-pool.js';
+import type { OrchConfig } from '../../src/config/types.js';
+import { eventually, scaled } from '../support/eventually.js';
+import { workerGate, type WorkerGate } from '../support/gate.js';
+import { agora, cleanupTempDirs, exited, makeRepo, startServe, tempDir } from '../support/repo.js';
+
+/**
+ * Issue 17, Must-have 1: a queue's bound and a lock hold across every run of a repository, whichever
+ * server drives each run. Two in-process servers (each driving one run, as two `serve` processes or two
+ * App replicas would) on one real repository; each run has one item that logs its start and end to a
+ * shared file and waits at a gate, so "both items ran at once" is seen, not timed.
+ */
+
+const stops: Array<() => Promise<void>> = [];
+const gates: WorkerGate[] = [];
+afterEach(async () => {
+  while (stops.length) await stops.pop()!();
+  while (gates.length) await gates.pop()!.remove();
+});
+afterAll(() => cleanupTempDirs());
+
+interface Setup {
+  repo: string;
+  store: LocalGitStore;
+  refs: RunRefs;
+  config: OrchConfig;
+  log: string;
+  gate: WorkerGate;
+}
+
+async function setup(queues: OrchConfig['queues']): Promise<Setup> {
+  const repo = makeRepo({ 'README.md': 'two runs\n' });
+  const store = await openLocalStore(repo);
+  const config = { ...(await loadConfig({ cwd: repo })), queues, defaultConcurrency: 4 };
+  const gate = workerGate();
+  gates.push(gate);
+  return { repo, store, refs: new RunRefs(config.refNamespace), config, log: join(tempDir(), 'log'), gate };
+}
+
+function planOf(id: string, s: Setup, item: { queue?: string; locks: string[] }): Plan {
+  const run = `echo "start $AGORA_RUN" >> ${s.log}; ${s.gate.wait}; echo "end $AGORA_RUN" >> ${s.log}`;
+  return {
+    id,
+    queue: item.queue ?? 'default',
+    items: [{ id: 'work', executor: 'command', inputs: { run }, depends_on: [], resourceLocks: item.locks }],
+  };
+}
+
+async function submit(s: Setup, plan: Plan): Promise<string> {
+  const base = (await s.store.resolveRef('HEAD'))!;
+  const { runId } = await submitPlan(s.store, s.refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+  return runId;
+}
+
+/** Submits `plan` and serves it with a server of its own, in the background, until the test ends. */
+async function serveOwn(s: Setup, plan: Plan): Promise<string> {
+  const runId = await submit(s, plan);
+  const scratchDir = join(s.store.gitdir, 'agora', runId);
+  const server = new Server({
+    store: s.store,
+    refs: s.refs,
+    config: s.config,
+    targets: { local: createLocalTarget({ stateDir: join(scratchDir, 'pids') }) },
+    scratchDir,
+    workspaces: WorkspacePool.outsideRepository(s.store),
+    environment: {},
+    clock: Date.now,
+    only: runId,
+    pollMs: 50,
+  });
+  await server.start();
+  const abort = new AbortController();
+  const served = server.serve(abort.signal);
+  stops.push(async () => {
+    abort.abort('test over');
+    await served;
+  });
+  return runId;
+}
+
+async function statusOf(s: Setup, runId: string): Promise<{ run: string; item: string } | undefined> {
+  const r = await readRun(s.store, s.refs, runId);
+  const item = r?.state.items.work;
+  return r && item ? { run: r.state.status, item: item.status } : undefined;
+}
+
+function logLines(s: Setup): string[] {
+  try {
+    return readFileSync(s.log, 'utf8').trim().split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Both runs accepted and past their first reconcile; then one item may run, the other must wait. */
+async function expectOneAtATime(s: Setup, a: string, b: string): Promise<void> {
+  await eventually(
+    'both runs reconciled and one item started',
+    async () => {
+      const [sa, sb] = [await statusOf(s, a), await statusOf(s, b)];
+      const settled = (x: typeof sa) => x?.item === 'running' || x?.item === 'ready';
+      return settled(sa) && settled(sb) && logLines(s).length > 0;
+    },
+    { within: scaled(30_000) },
+  );
+  const statuses = [(await statusOf(s, a))!.item, (await statusOf(s, b))!.item].sort();
+  expect(statuses).toEqual(['ready', 'running']);
+  expect(logLines(s)).toHaveLength(1);
+  await s.gate.open();
+  await eventually(
+    'both runs done',
+    async () => (await statusOf(s, a))?.run === 'done' && (await statusOf(s, b))?.run === 'done',
+    { within: scaled(30_000) },
+  );
+  const [first, second] = [logLines(s)[0]!.slice('start '.length), logLines(s)[2]!.slice('start '.length)];
+  expect(new Set([first, second])).toEqual(new Set([a, b]));
+  expect(logLines(s)).toEqual([`start ${first}`, `end ${first}`, `start ${second}`, `end ${second}`]);
+}
+
+describe('queues and locks across runs', () => {
+  it('two runs on a queue of concurrency 1, each driven by its own server, run their items one at a time', async () => {
+    const s = await setup({ deploys: { concurrency: 1 } });
+    const a = await serveOwn(s, planOf('first', s, { queue: 'deploys', locks: [] }));
+    const b = await serveOwn(s, planOf('second', s, { queue: 'deploys', locks: [] }));
+    await expectOneAtATime(s, a, b);
+  });
+
+  it('two runs never hold the same lock key at once, on different queues and different servers', async () => {
+    const s = await setup({});
+    const a = await serveOwn(s, planOf('first', s, { queue: 'one', locks: ['resource:deploy/prod'] }));
+    const b = await serveOwn(s, planOf('second', s, { queue: 'two', locks: ['resource:deploy'] }));
+    await expectOneAtATime(s, a, b);
+  });
+
+  it('a serve killed between writing its claim and recording the start leaks no lock: the claim is void once its run moves on', async () => {
+    const s = await setup({});
+    const a = await submit(s, planOf('crashed', s, { locks: ['resource:db'] }));
+    const crashing = startServe(s.repo, { AGORA_CRASH_AT: 'claims-written:1' });
+    await exited(crashing);
+    expect(crashing.signalCode, crashing.output()).toBe('SIGKILL');
+    // The claim is durable; the start it was for is not.
+    expect(await s.store.resolveRef(s.refs.claims)).not.toBeNull();
+    expect((await statusOf(s, a))?.item).toBe('pending'); // as accepted: the step that started it never landed
+
+    const b = await serveOwn(s, planOf('waiting', s, { locks: ['resource:db/main'] }));
+    await eventually('the second run reconciled, its item waiting', async () => (await statusOf(s, b))?.item === 'ready' || undefined);
+    expect(logLines(s)).toEqual([]);
+
+    // The crashed run is cancelled: nobody touches the claims ref, and the lock is free.
+    const cancelled = await agora(s.repo, ['orch', 'cancel', a]);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    await s.gate.open();
+    await eventually('the second run done', async () => (await statusOf(s, b))?.run === 'done', { within: scaled(30_000) });
+    expect(logLines(s)).toEqual([`start ${b}`, `end ${b}`]);
+    expect((await statusOf(s, a))?.run).toBe('cancelled');
+  });
+});
