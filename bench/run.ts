@@ -13,6 +13,7 @@ const tsx = pathToFileURL(join(here, '..', 'node_modules', 'tsx', 'dist', 'loade
 
 const BENCHES = [
   'reconcile.ts',
+  'matrix.ts',
   'local-fanout.ts',
   'run-growth.ts',
   'workspace-scale.ts',

@@ -44,7 +44,7 @@ if (runRef) {
   const items = Object.values(run?.state.items ?? {});
   process.stdout.write(`\nItems of ${runId}:\n`);
   for (const i of items) {
-    process.stdout.write(`  ${i.id.padEnd(12)} ${i.status.padEnd(9)} attempts ${i.attempts}  ${i.resultRef ?? i.reason ?? ''}\n`);
+    process.stdout.write(`  ${i.id.padEnd(20)} ${i.status.padEnd(9)} attempts ${i.attempts}  ${i.resultRef ?? i.reason ?? ''}\n`);
   }
   process.stdout.write(`\nIntegration (one commit per item, on top of the base):\n`);
   process.stdout.write(await git('log', '--no-ext-diff', '--no-textconv', '--stat', '--format=%h %s%n%(trailers:only,unfold,separator=%x0a)', `main..refs/agora/integration/${runId}`));

@@ -38,6 +38,9 @@ export const RetrySchema = z.strictObject({
 });
 export type RetryPolicy = z.infer<typeof RetrySchema>;
 
+/** Named lists of values; the item stands for one item per combination (matrix.ts). */
+export const MatrixSchema = z.record(z.string(), z.array(z.union([z.string(), z.number(), z.boolean()])).min(1));
+
 export const WorkItemSchema = z.strictObject({
   id: z.string(),
   executor: z.string(),
@@ -51,6 +54,8 @@ export const WorkItemSchema = z.strictObject({
   timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
   retry: RetrySchema.optional(),
   scope: ScopePolicySchema.optional(),
+  /** Fan-out from data: one item per combination of these values (expanded by matrix.ts). */
+  matrix: MatrixSchema.optional(),
 });
 export type WorkItem = z.infer<typeof WorkItemSchema>;
 

@@ -14,6 +14,8 @@ import { findCycles, formatCycle, type GraphItem } from './dag.js';
 import { BUILTIN_EXECUTORS } from './executors.js';
 import { bindingNameProblem, idProblem } from './ids.js';
 import { lockKeyProblem } from './locks.js';
+import { checkMatrices, type CheckedMatrices } from './matrix-check.js';
+import { expandPlan, fillInputs, hasTemplate } from './matrix.js';
 import { PlanSchema, type Plan } from './schema.js';
 
 /** What a plan is checked against: the configured subagents and named input shapes. */
@@ -176,6 +178,7 @@ function checkCycles(items: ItemView[], out: LocatedProblem[]): void {
 function checkLocks(items: ItemView[], out: LocatedProblem[]): void {
   for (const item of items) {
     for (const { k, key } of item.locks) {
+      if (hasTemplate(key)) continue; // a matrix template: matrix-check.ts checks what it becomes
       const problem = lockKeyProblem(key);
       if (problem) out.push({ segments: ['items', item.index, 'resourceLocks', k], message: problem });
     }
@@ -275,9 +278,21 @@ function checkExecutors(items: ItemView[], ctx: ValidationContext, schemas: Json
   }
 }
 
+/** A matrix item's inputs are checked once per combination, with its templates filled. */
+function withCombinations(items: ItemView[], matrices: CheckedMatrices): ItemView[] {
+  if (matrices.size === 0) return items;
+  return items.flatMap((item) => {
+    const m = matrices.get(item.index);
+    const inputs = item.inputs;
+    if (!m || !inputs) return [item];
+    return m.combinations.map((c) => ({ ...item, inputs: fillInputs(inputs, c) }));
+  });
+}
+
 /**
  * Validates a parsed plan.json against the schema and the rules of docs/plan.md. Reports every problem
- * at once, sorted by JSON path; on success returns the plan with schema defaults filled in.
+ * at once, sorted by JSON path; on success returns the plan with schema defaults filled in and every
+ * matrix item expanded into its combinations (matrix.ts).
  */
 export function validatePlan(raw: unknown, ctx: ValidationContext): ValidationResult {
   const parsed = PlanSchema.safeParse(raw);
@@ -289,11 +304,12 @@ export function validatePlan(raw: unknown, ctx: ValidationContext): ValidationRe
   checkDependencies(items, located);
   checkCycles(items, located);
   checkLocks(items, located);
-  checkExecutors(items, ctx, new JsonSchemaChecker(), located);
+  const matrices = checkMatrices(raw, located);
+  checkExecutors(withCombinations(items, matrices), ctx, new JsonSchemaChecker(), located);
   if (located.length > 0 || !parsed.success) {
     return { ok: false, problems: finishProblems(located) };
   }
-  return { ok: true, plan: parsed.data };
+  return { ok: true, plan: expandPlan(parsed.data) };
 }
 
 /** The hint attached to `plan-invalid` errors. */

@@ -6,7 +6,8 @@ import { appendEntries } from '../log/entry.js';
 import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
 import type { GitStore, Oid, RefSwap, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';
-import { PlanSchema, type Plan } from '../plan/schema.js';
+import { storedPlan } from '../plan/matrix.js';
+import type { Plan } from '../plan/schema.js';
 import { readStateV1 } from './layout-v1.js';
 import type { RunRefs } from './refs.js';
 import {
@@ -77,7 +78,7 @@ export async function readRunAt(store: GitStore, runId: string, head: Oid): Prom
 async function readPlan(store: GitStore, planBlob: Oid): Promise<Plan> {
   let plan = planCache.get(planBlob);
   if (!plan) {
-    plan = PlanSchema.parse(JSON.parse(decoder.decode(await store.readBlob(planBlob))));
+    plan = storedPlan(JSON.parse(decoder.decode(await store.readBlob(planBlob))));
     planCache.set(planBlob, plan);
   }
   return plan;
@@ -142,7 +143,7 @@ export async function writeNewRun(
  */
 export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Promise<StoredRun | null> {
   const planBlob = w.prev ? w.prev.planBlob : await store.writeBlob(requirePlanText(w));
-  const plan = w.prev ? w.prev.plan : PlanSchema.parse(JSON.parse(requirePlanText(w)));
+  const plan = w.prev ? w.prev.plan : storedPlan(JSON.parse(requirePlanText(w)));
   const depth = fanoutDepth(plan.items.length);
   const incremental = w.prev?.layout === 2 ? w.prev : null;
   const blob = async (text: string) => ({ mode: '100644' as const, oid: await store.writeBlob(text) });

@@ -18,7 +18,7 @@ describe('npm run demo', () => {
   it.each([
     ['offload-fanout', 'fanout-1-1', ['edit-alpha', 'edit-beta', 'edit-shared']],
     ['pipeline', 'pipeline-1', ['extract', 'summarize']],
-    ['map-reduce', 'wordcount-1', ['map-1', 'map-2', 'map-3', 'map-4', 'reduce']],
+    ['map-reduce', 'wordcount-1', ['count-words.shard-1', 'count-words.shard-2', 'count-words.shard-3', 'count-words.shard-4', 'reduce']],
   ])('%s runs end to end and shows its integration commits', async (example, runId, changed) => {
     const r = await demo(example);
     expect(r.stderr).toContain(`run ${runId}: done`);

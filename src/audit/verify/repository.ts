@@ -3,7 +3,7 @@ import type { GitStore, Oid } from '../../git/types.js';
 import type { AuditEntry } from '../../log/entry.js';
 import { findDuplicateKey } from '../../json/duplicate-keys.js';
 import { dependenciesOf } from '../../plan/dag.js';
-import { PlanSchema } from '../../plan/schema.js';
+import { storedPlan } from '../../plan/matrix.js';
 import { readAnchor } from '../../runs/anchor.js';
 import { SILENT, type Progress } from '../../progress.js';
 import type { RunRefs } from '../../runs/refs.js';
@@ -70,7 +70,7 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
     if (dup) f.add('plan-digest', `plan.json in the run's first state commit ${first} repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: a reader and JSON.parse see different plans`);
     const digest = planDigest(text);
     if (digest !== bundle.planDigest) f.add('plan-digest', `plan.json in the run's first state commit ${first} has digest ${digest}, the bundle ${bundle.planDigest}`);
-    const plan = PlanSchema.parse(JSON.parse(text));
+    const plan = storedPlan(JSON.parse(text));
     const planned = new Map(plan.items.map((i) => [i.id, i]));
     if (planned.size !== bundle.items.length) f.add('plan-digest', `the plan has ${planned.size} items, the bundle ${bundle.items.length}`);
     for (const item of bundle.items) {
