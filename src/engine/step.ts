@@ -1,5 +1,14 @@
 import type { Plan, RetryPolicy } from '../plan/schema.js';
 import { NO_OTHER_HOLDINGS, type OtherHoldings } from './cross-run-holdings.js';
+import {
+  ALWAYS_GRACE_MS,
+  deadlinePassed,
+  deadlineReason,
+  graceEndsAt,
+  isAllowedFailure,
+  isAlways,
+  runWakeAt,
+} from './deadline.js';
 import { HeldLocks } from './held-locks.js';
 import { indexPlan, type PlanIndex } from './plan-index.js';
 import {
@@ -191,6 +200,7 @@ class Tick {
   reconcile(): void {
     if (this.state.status !== 'running') return;
     if (this.state.cancelRequested) this.cancelAll(this.state.cancelRequested.reason);
+    this.expireRun();
     this.expireDeadlines();
     this.propagate();
     if (this.startItems) this.startReady();
@@ -203,6 +213,8 @@ class Tick {
     for (const id of this.index.order) {
       const item = this.item(id);
       if (isTerminal(item.status)) continue;
+      // `if: always` items still run, within the grace period (expireRun ends them after it).
+      if (isAlways(this.index.items.get(id))) continue;
       if (item.status === 'running') {
         this.actions.push({ type: 'stop', itemId: id, attempt: item.attempts, reason: `run cancelled: ${reason}` });
       }
@@ -212,6 +224,34 @@ class Tick {
         deadline: undefined,
         notBefore: undefined,
       });
+    }
+  }
+
+  /**
+   * At the run's deadline every open item but the `if: always` ones ends: running → failed (stopped),
+   * pending/ready → cancelled. When the grace period after a cancel or the deadline is over, the
+   * `if: always` items still open end the same way.
+   */
+  private expireRun(): void {
+    const plan = this.run.plan;
+    const pastDeadline = deadlinePassed(plan, this.state, this.now);
+    const graceEnd = graceEndsAt(plan, this.state, this.now);
+    const graceOver = graceEnd !== undefined && this.now >= graceEnd;
+    if (!pastDeadline && !graceOver) return;
+    for (const id of this.index.order) {
+      const item = this.item(id);
+      if (isTerminal(item.status)) continue;
+      const always = isAlways(this.index.items.get(id));
+      if (always && !graceOver) continue;
+      const reason = always
+        ? `the ${ALWAYS_GRACE_MS / 1000}s grace period of "if": "always" items after the run ${this.state.cancelRequested ? 'was cancelled' : 'passed its deadline'} is over`
+        : deadlineReason(plan);
+      if (item.status === 'running') {
+        this.actions.push({ type: 'stop', itemId: id, attempt: item.attempts, reason });
+        this.move(item, 'failed', { reason, failures: item.failures + 1, finishedAt: this.now, deadline: undefined });
+      } else {
+        this.move(item, 'cancelled', { reason, finishedAt: this.now, notBefore: undefined });
+      }
     }
   }
 
@@ -232,10 +272,14 @@ class Tick {
       if (item.status !== 'pending' && item.status !== 'ready') continue;
       let allDone = true;
       let blocker: ItemState | undefined;
+      // An `if: always` item waits for its dependencies to end, however they end.
+      const always = isAlways(this.index.items.get(id));
       for (const depId of this.index.deps.get(id) ?? []) {
         const dep = this.item(depId);
-        if (dep.status === 'done') continue;
+        if (dep.status === 'done' || isAllowedFailure(this.index.items.get(depId), dep)) continue;
+        if (always && isTerminal(dep.status)) continue;
         allDone = false;
+        if (always) continue;
         if (dep.status === 'failed' || dep.status === 'skipped' || dep.status === 'cancelled') {
           blocker = dep;
           break;
@@ -314,19 +358,26 @@ class Tick {
       counts[status as keyof typeof counts] += 1;
     }
     const total = this.index.order.length;
+    const allowed = this.index.order.filter((id) => isAllowedFailure(this.index.items.get(id), this.item(id)));
+    const allowedNote = allowed.length > 0 ? `failures allowed by continue_on_error: ${allowed.join(', ')}` : '';
     let to: RunStatus;
     let reason: string | undefined;
     if (this.state.cancelRequested) {
       to = 'cancelled';
       reason = `cancelled: ${this.state.cancelRequested.reason}`;
-    } else if (counts.done === total) {
+    } else if (counts.done + allowed.length === total) {
       to = 'done';
+      if (allowedNote) reason = allowedNote;
     } else {
       to = 'failed';
-      const failed = this.index.order.filter((id) => this.item(id).status === 'failed');
-      reason =
-        `${counts.failed} of ${total} items failed (${failed.join(', ')})` +
-        (counts.skipped ? `, ${counts.skipped} skipped` : '');
+      const allowedSet = new Set(allowed);
+      const failed = this.index.order.filter((id) => this.item(id).status === 'failed' && !allowedSet.has(id));
+      const parts = deadlinePassed(this.run.plan, this.state, this.now)
+        ? [`${deadlineReason(this.run.plan)}: ${failed.length} failed${failed.length ? ` (${failed.join(', ')})` : ''}, ${counts.cancelled} cancelled`]
+        : [`${failed.length} of ${total} items failed (${failed.join(', ')})`];
+      if (counts.skipped) parts.push(`${counts.skipped} skipped`);
+      if (allowedNote) parts.push(allowedNote);
+      reason = parts.join(', ');
     }
     this.state.status = to;
     this.state.finishedAt = this.now;
@@ -342,6 +393,8 @@ class Tick {
       const t = item?.status === 'running' ? item.deadline : item?.status === 'ready' ? item.notBefore : undefined;
       if (t !== undefined && t > this.now && (wake === undefined || t < wake)) wake = t;
     }
+    const runWake = runWakeAt(this.run.plan, this.state, this.now);
+    if (runWake !== undefined && (wake === undefined || runWake < wake)) wake = runWake;
     return wake;
   }
 

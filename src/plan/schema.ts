@@ -56,6 +56,10 @@ export const WorkItemSchema = z.strictObject({
   scope: ScopePolicySchema.optional(),
   /** Fan-out from data: one item per combination of these values (expanded by matrix.ts). */
   matrix: MatrixSchema.optional(),
+  /** `always`: runs once its dependencies end in any state, also after a cancel or the run's deadline. */
+  if: z.literal('always').optional(),
+  /** A failure of this item does not skip its dependents (the run's status names it as allowed). */
+  continue_on_error: z.boolean().optional(),
 });
 export type WorkItem = z.infer<typeof WorkItemSchema>;
 
@@ -66,5 +70,7 @@ export const PlanSchema = z.strictObject({
   // Extensions.
   /** Default for items without their own `scope`: what happens to changes outside the write scope. */
   scope: ScopePolicySchema.optional(),
+  /** The run's deadline, in seconds after it is accepted: then running items fail and pending ones are cancelled. */
+  timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
 });
 export type Plan = z.infer<typeof PlanSchema>;
