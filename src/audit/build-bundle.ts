@@ -11,7 +11,7 @@ import { anchorRun, readAnchor } from '../runs/anchor.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRunChain } from '../runs/run-chain.js';
 import { readRun } from '../runs/state-store.js';
-import { AUDIT_FORMAT, isTerminalRun, planDigest, type AuditBundle, type BundleItem } from './bundle.js';
+import { AUDIT_FORMAT, AUDIT_FORMAT_V3, isTerminalRun, planDigest, startRule, type AuditBundle, type BundleItem } from './bundle.js';
 import type { RepositoryRecord } from './statement.js';
 import { verifyBundle } from './verify/pipeline.js';
 
@@ -39,15 +39,17 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
   const chain = await readRunChain(store, stored.head, opts.progress);
   const planText = new TextDecoder().decode(await store.readBlob(stored.planBlob));
   const root = merkleRootHex(chain.entries.map((e) => e.hash));
+  const items = bundleItems(stored.plan, stored.state, chain.entries);
   const bundle: AuditBundle = {
-    format: AUDIT_FORMAT,
+    // v3 only when an item carries a start rule, so every other run's bundle reads in older verifiers.
+    format: items.some((i) => i.always || i.continueOnError) ? AUDIT_FORMAT_V3 : AUDIT_FORMAT,
     runId,
     repository: opts.repository ? { fullName: opts.repository.fullName, id: opts.repository.id } : null,
     planDigest: planDigest(planText),
     base: stored.state.base,
     integrationHead: stored.state.integrationHead,
     state: stored.state.status,
-    items: bundleItems(stored.plan, stored.state, chain.entries),
+    items,
     entries: chain.entries,
     root,
     anchor: null,
@@ -84,6 +86,8 @@ function bundleItems(plan: Plan, state: RunState, entries: readonly AuditEntry[]
       finishedAt: s?.finishedAt ?? null,
       locks: took.get(planItem.id) ?? [...new Set(planItem.resourceLocks.map(normalizeLockKey))],
       dependsOn: dependenciesOf(planItem),
+      ...startRule(planItem),
     };
   });
 }
+

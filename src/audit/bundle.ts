@@ -6,6 +6,7 @@ import type { AuditEntry } from '../log/entry.js';
 import { fromHex, inclusionProof, toHex } from '../log/merkle.js';
 import { patchCommitOf } from '../log/result-ref.js';
 import type { SignatureRecord } from './signers.js';
+import type { WorkItem } from '../plan/schema.js';
 import { buildStatement, type InTotoStatement, type RepositoryRecord, type StatementVersion } from './statement.js';
 
 /**
@@ -19,14 +20,20 @@ import { buildStatement, type InTotoStatement, type RepositoryRecord, type State
  * The bundle's format version (docs/audit.md, "Versions"). Every change to what is logged, stored or signed
  * bumps it; `verify` keeps accepting every version Agora has written. v1: the first. v2: the bundle and its
  * signed statement (predicate type `https://agora.dev/audit/v2`) record the GitHub repository (or null).
+ * v3: an item may carry `always` or `continueOnError` (its start rule differs); written only by runs whose
+ * plan has such an item, every other run's bundle stays v2.
  */
-export const AUDIT_FORMAT_VERSION = 2;
+export const AUDIT_FORMAT_VERSION = 3;
 export const AUDIT_FORMAT_NAME = 'agora.audit';
+/** The format of a bundle none of whose items carries a v3 member. */
 export const AUDIT_FORMAT = 'agora.audit/v2';
 export const AUDIT_FORMAT_V1 = 'agora.audit/v1';
-export type AuditFormat = typeof AUDIT_FORMAT_V1 | typeof AUDIT_FORMAT;
+export const AUDIT_FORMAT_V3 = 'agora.audit/v3';
+/** The newest format this Agora reads. */
+export const AUDIT_FORMAT_NEWEST = AUDIT_FORMAT_V3;
+export type AuditFormat = typeof AUDIT_FORMAT_V1 | typeof AUDIT_FORMAT | typeof AUDIT_FORMAT_V3;
 /** Every format `verify` accepts: each one Agora has written. */
-export const ACCEPTED_FORMATS: readonly AuditFormat[] = [AUDIT_FORMAT_V1, AUDIT_FORMAT];
+export const ACCEPTED_FORMATS: readonly AuditFormat[] = [AUDIT_FORMAT_V1, AUDIT_FORMAT, AUDIT_FORMAT_V3];
 /** The format of `agora orch audit <run> --item <id>`: one item's entries with their inclusion proofs. */
 export const ITEM_EVIDENCE_FORMAT = 'agora.audit.item/v1';
 
@@ -91,6 +98,10 @@ export interface BundleItem {
   locks: string[];
   /** The items it waits for (depends_on and needs), so the order check needs nothing but the bundle. */
   dependsOn: string[];
+  /** v3, present only when true: the item (`if: always`) starts once every item in dependsOn has ended, in any state. */
+  always?: true;
+  /** v3, present only when true: a failure of this item (`continue_on_error`) lets its dependents start. */
+  continueOnError?: true;
 }
 
 export interface AnchorRecord {
@@ -169,7 +180,7 @@ export function auditStatement(bundle: AuditBundle): InTotoStatement {
 
 /** The format version of a parsed bundle (its statement has the same version). */
 export function formatVersion(bundle: Pick<AuditBundle, 'format'>): StatementVersion {
-  return bundle.format === AUDIT_FORMAT_V1 ? 1 : 2;
+  return bundle.format === AUDIT_FORMAT_V1 ? 1 : bundle.format === AUDIT_FORMAT_V3 ? 3 : 2;
 }
 
 export function isTerminalRun(bundle: Pick<AuditBundle, 'state' | 'items'>): boolean {
@@ -189,4 +200,9 @@ export function itemEvidence(bundle: AuditBundle, itemId: string): ItemEvidence 
     }
   });
   return { format: ITEM_EVIDENCE_FORMAT, runId: bundle.runId, itemId, root: bundle.root, treeSize: leaves.length, entries };
+}
+
+/** The v3 members of an item whose start rule is not "every dependency done". */
+export function startRule(item: Pick<WorkItem, 'if' | 'continue_on_error'>): Pick<BundleItem, 'always' | 'continueOnError'> {
+  return { ...(item.if === 'always' ? { always: true as const } : {}), ...(item.continue_on_error ? { continueOnError: true as const } : {}) };
 }

@@ -18,11 +18,13 @@ export const IN_TOTO_STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
  */
 export const AGORA_AUDIT_PREDICATE_TYPE_V1 = 'https://agora.dev/audit/v1';
 export const AGORA_AUDIT_PREDICATE_TYPE_V2 = 'https://agora.dev/audit/v2';
+/** v3: the same predicate as v2; the bundle's items may carry start rules (`always`, `continueOnError`). */
+export const AGORA_AUDIT_PREDICATE_TYPE_V3 = 'https://agora.dev/audit/v3';
 /** The predicate type Agora signs today. */
 export const AGORA_AUDIT_PREDICATE_TYPE = AGORA_AUDIT_PREDICATE_TYPE_V2;
-export type AgoraAuditPredicateType = typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2;
+export type AgoraAuditPredicateType = typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2 | typeof AGORA_AUDIT_PREDICATE_TYPE_V3;
 /** The statement versions a verifier accepts (every one Agora has signed). */
-export type StatementVersion = 1 | 2;
+export type StatementVersion = 1 | 2 | 3;
 /** DSSE payload type of an in-toto statement. */
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
@@ -102,14 +104,14 @@ export function buildStatement(input: StatementInput): InTotoStatement {
   if (input.repository && !repositoryRecordValid(input.repository)) throw new TypeError(`repository must be { fullName: "owner/name", id }, got ${JSON.stringify(input.repository)}`);
   const predicate: AgoraAuditPredicate = { runId: input.runId, merkleRoot: input.root, planDigest: input.planDigest };
   if (input.entries !== undefined) predicate.entries = input.entries;
-  if (version === 2) predicate.repository = input.repository ?? null;
+  if (version >= 2) predicate.repository = input.repository ?? null;
   return {
     _type: IN_TOTO_STATEMENT_TYPE,
     subject: [
       { name: bundleSubjectName(input.runId), digest: { sha256: input.bundleSha256 } },
       ...patches.map((p) => ({ name: `patch:${p.itemId}`, digest: { gitCommit: p.commit } })),
     ],
-    predicateType: version === 1 ? AGORA_AUDIT_PREDICATE_TYPE_V1 : AGORA_AUDIT_PREDICATE_TYPE_V2,
+    predicateType: version === 1 ? AGORA_AUDIT_PREDICATE_TYPE_V1 : version === 3 ? AGORA_AUDIT_PREDICATE_TYPE_V3 : AGORA_AUDIT_PREDICATE_TYPE_V2,
     predicate,
   };
 }

@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { AgoraError, errorMessage } from '../../errors.js';
 import { DuplicateKeyError, findDuplicateKey } from '../../json/duplicate-keys.js';
 import bundleSchema from '../bundle-schema.json' with { type: 'json' };
-import { ACCEPTED_FORMATS, AUDIT_FORMAT, AUDIT_FORMAT_VERSION, type AuditBundle } from '../bundle.js';
+import { ACCEPTED_FORMATS, AUDIT_FORMAT_NEWEST, AUDIT_FORMAT_VERSION, type AuditBundle } from '../bundle.js';
 
 /**
  * Step "parse": the text of a bundle file becomes a bundle of a version this verifier knows, or an error
@@ -65,7 +65,7 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
   if (Number(m[1]) > AUDIT_FORMAT_VERSION) {
     throw new AgoraError(
       'bundle-version',
-      `${source}: audit bundle format ${String(format)} is newer than this agora understands (${AUDIT_FORMAT})`,
+      `${source}: audit bundle format ${String(format)} is newer than this agora understands (${AUDIT_FORMAT_NEWEST})`,
       'upgrade agora to verify it',
     );
   }

@@ -2,7 +2,7 @@ import { HeldLocks } from '../../engine/held-locks.js';
 import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../../engine/types.js';
 import type { AuditEntry } from '../../log/entry.js';
 import { locksOverlap, normalizeLockKey } from '../../plan/locks.js';
-import type { AuditBundle, BundleItem } from '../bundle.js';
+import { formatVersion, type AuditBundle, type BundleItem } from '../bundle.js';
 import type { Failures } from './failures.js';
 
 /**
@@ -53,6 +53,8 @@ export class ReplayStep {
   private readonly starts: Start[] = [];
   private readonly completions: Completion[] = [];
   private runStatus: ReplayResult['runStatus'] = 'submitted';
+  /** Items' start rules (`always`, `continueOnError`) count only in a v3 bundle. */
+  private readonly startRules: boolean;
 
   /**
    * `history`: also record each start and completion (what the repository step checks integration with);
@@ -65,9 +67,21 @@ export class ReplayStep {
     private readonly history = true,
   ) {
     this.declared = new Map(bundle.items.map((i) => [i.id, i]));
+    this.startRules = formatVersion(bundle) >= 3;
     for (const i of bundle.items) {
       this.items.set(i.id, { status: 'pending', attempts: 0, locks: null, base: null, startedAt: null, finishedAt: null, resultRef: null, reason: null });
     }
+  }
+
+  /**
+   * A dependency lets an item start when it is done; when it failed with `continueOnError`; and, for an
+   * `always` item, when it has ended in any state (v3).
+   */
+  private dependencyLetsStart(item: BundleItem, dep: string, status: ItemStatus): boolean {
+    if (status === 'done') return true;
+    if (!this.startRules) return false;
+    if (status === 'failed' && this.declared.get(dep)?.continueOnError) return true;
+    return item.always === true && TERMINAL_ITEM_STATUSES.has(status);
   }
 
   push(e: AuditEntry, i: number): void {
@@ -99,7 +113,8 @@ export class ReplayStep {
       }
       for (const dep of item.dependsOn) {
         const d = this.items.get(dep);
-        if (d?.status !== 'done') this.f.add('order', `entry ${i}: item ${id} started while its dependency ${dep} was ${d?.status ?? 'unknown'}`, { entry: i, item: id });
+        if (d && this.dependencyLetsStart(item, dep, d.status)) continue;
+        this.f.add('order', `entry ${i}: item ${id} started while its dependency ${dep} was ${d?.status ?? 'unknown'}`, { entry: i, item: id });
       }
       const locks = Array.isArray(e.locks) ? e.locks.map(normalizeLockKey) : [];
       if (!sameSet(locks, item.locks)) {

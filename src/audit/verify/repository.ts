@@ -9,7 +9,7 @@ import { SILENT, type Progress } from '../../progress.js';
 import type { RunRefs } from '../../runs/refs.js';
 import { readRunChain } from '../../runs/run-chain.js';
 import { readRunAt } from '../../runs/state-store.js';
-import { planDigest, type AuditBundle } from '../bundle.js';
+import { planDigest, startRule, type AuditBundle } from '../bundle.js';
 import type { Failures } from './failures.js';
 import { checkPatches } from './integration.js';
 import { sameSet, type ReplayResult } from './replay.js';
@@ -81,6 +81,10 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
       }
       if (!sameSet(dependenciesOf(p), item.dependsOn)) f.add('plan-digest', `item ${item.id}: the bundle's dependencies differ from the plan's`, { item: item.id });
       if (!sameSet(p.resourceLocks, item.locks)) f.add('plan-digest', `item ${item.id}: the bundle's locks differ from the plan's`, { item: item.id });
+      const rule = startRule(p);
+      if (rule.always !== item.always || rule.continueOnError !== item.continueOnError) {
+        f.add('plan-digest', `item ${item.id}: the bundle's start rule (always, continueOnError) differs from the plan's (if, continue_on_error)`, { item: item.id });
+      }
     }
   } catch (error) {
     f.add('plan-digest', `the run's first state commit ${first} holds no readable plan: ${errorMessage(error)}`);
