@@ -52,12 +52,15 @@ export async function openConfigFor(opts: GlobalOptions, planFile: string): Prom
   return { config: await loadConfig(choice), file: choice.file };
 }
 
+/** The directory `--repo` names, which must exist. */
+export function namedDirectory(repo: string, cwd: string): string {
+  const repoDir = resolve(cwd, repo);
+  if (!existsSync(repoDir)) throw new AgoraError('repo-not-found', `--repo ${repoDir} does not exist`, 'pass the path of a git repository');
+  return repoDir;
+}
+
 async function repositoryDir(opts: GlobalOptions, cwd: string): Promise<string> {
-  if (opts.repo !== undefined) {
-    const repoDir = resolve(cwd, opts.repo);
-    if (!existsSync(repoDir)) throw new AgoraError('repo-not-found', `--repo ${repoDir} does not exist`, 'pass the path of a git repository');
-    return repoDir;
-  }
+  if (opts.repo !== undefined) return namedDirectory(opts.repo, cwd);
   const found = await discoverRepository(cwd);
   if (found === null) {
     throw new AgoraError(

@@ -4,6 +4,7 @@ import { registerAppCommand } from '../github/command.js';
 import { registerAuditCommands } from './audit.js';
 import { terminalSafe } from './terminal-text.js';
 import { gcVerb } from './gc.js';
+import { testVerb } from './test.js';
 import {
   cancelVerb,
   logsVerb,
@@ -101,6 +102,13 @@ export function buildProgram(): Command {
       .option('--bundles-in-releases', "with --remote: prune a run only when the release the App published for it holds its bundle, with the same Merkle root")
       .option('--dry-run', 'report what would be pruned; change nothing'),
   ).action(async (o) => setExit(await gcVerb(o, stdio)));
+  program
+    .command('test [fixtures...]')
+    .description('run plan fixtures (tests/fixture-*.json) with mocked workers through the real engine; exit 0 only if all pass')
+    .option('--repo <dir>', 'the project whose files are the base (default: the repository around the current directory)')
+    .option('--config <file>', 'the config module (default: the agora.config.mjs nearest each fixture)')
+    .option('--verbose', 'print each mocked worker call')
+    .action(async (fixtures: string[], o) => setExit(await testVerb(fixtures, o, stdio)));
   registerAuditCommands(program, orch);
   registerAppCommand(program);
   return program;
