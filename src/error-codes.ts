@@ -46,9 +46,10 @@ export const ERROR_CODES = {
   'inputs-invalid': { area: 'plan', exitCode: USER, meaning: "An item's inputs do not fit what its executor takes.", fix: 'Fix the named input in plan.json.' },
   'image-missing': { area: 'plan', exitCode: USER, meaning: 'An item runs on the docker target but no image is named.', fix: 'Set inputs.image on the item or commandImage in the config.' },
 
-  // Plan tests (`agora test`)
+  // Plan tests (`agora test`) and project templates (`agora init`)
   'fixture-not-found': { area: 'plan', exitCode: USER, meaning: '`agora test` found no fixture to run, or cannot read the one named.', fix: 'Name tests/fixture-*.json files, or create one (docs/testing-plans.md).' },
   'fixture-invalid': { area: 'plan', exitCode: USER, meaning: 'A fixture is malformed or does not match its plan; each problem is listed with its JSON path.', fix: 'Fix each problem at its path in the fixture (docs/testing-plans.md describes every field).' },
+  'init-refused': { area: 'cli', exitCode: USER, meaning: '`agora init` was given a template that does not exist, or a directory that is not new or empty.', fix: 'Name a new or empty directory and one of the templates listed.' },
 
   // Configuration
   'config-not-found': { area: 'config', exitCode: USER, meaning: 'The config module named does not exist or is not a file.', fix: 'Pass the path of agora.config.mjs, or leave --config out.' },

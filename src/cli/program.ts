@@ -1,9 +1,11 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage, errorStack, isAgoraError } from '../errors.js';
 import { registerAppCommand } from '../github/command.js';
+import { TEMPLATES } from '../init/init.js';
 import { registerAuditCommands } from './audit.js';
 import { terminalSafe } from './terminal-text.js';
 import { gcVerb } from './gc.js';
+import { initVerb } from './init.js';
 import { testVerb } from './test.js';
 import {
   cancelVerb,
@@ -109,6 +111,11 @@ export function buildProgram(): Command {
     .option('--config <file>', 'the config module (default: the agora.config.mjs nearest each fixture)')
     .option('--verbose', 'print each mocked worker call')
     .action(async (fixtures: string[], o) => setExit(await testVerb(fixtures, o, stdio)));
+  program
+    .command('init <dir>')
+    .description('a working project from a template: plan, config, workers, README and a fixture, committed in a new git repository')
+    .requiredOption('--template <name>', `one of: ${TEMPLATES.join(', ')}`)
+    .action(async (dir: string, o: { template: string }) => setExit(await initVerb(dir, o, stdio)));
   registerAuditCommands(program, orch);
   registerAppCommand(program);
   return program;

@@ -43,10 +43,10 @@ describe('the package surface', () => {
     expect(await readFile(`${ROOT}/dist/app.d.ts`, 'utf8')).toContain('agoraApp');
   });
 
-  it('packs dist, app.yml, docs and examples, and no tests, sources or benches', async () => {
+  it('packs dist, app.yml, docs, examples and the init templates, and no tests, sources or benches', async () => {
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: scaled(120_000), maxBuffer: 64 * 1024 * 1024 });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'app.yml', 'dist/index.js', 'dist/index.d.ts', 'dist/app.js', 'dist/cli/main.js', 'docs/errors.md']));
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'app.yml', 'dist/index.js', 'dist/index.d.ts', 'dist/app.js', 'dist/cli/main.js', 'docs/errors.md', 'templates/fan-out/plan.json', 'templates/map-reduce/tests/fixture-map-reduce.json']));
     expect(files.filter((f) => /^(test|src|bench|scripts|action)\//.test(f))).toEqual([]);
   });
 });

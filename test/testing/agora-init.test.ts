@@ -1,0 +1,62 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { agora, cleanupTempDirs, git, tempDir } from '../support/repo.js';
+
+afterAll(cleanupTempDirs);
+
+interface Status {
+  status: string;
+  integrationHead: string;
+  items: Array<{ id: string; status: string }>;
+}
+
+/** What each template's real run leaves in its integration head (the template's own workers, run for real). */
+const RESULT: Record<string, [path: string, text: string]> = {
+  'fan-out': ['INDEX.md', '| alpha.txt | 3 | apples |'],
+  pipeline: ['build/report.md', '| kitchen | 21.5 |'],
+  'map-reduce': ['result.json', '"ada": 15'],
+};
+
+describe('agora init', () => {
+  for (const template of ['fan-out', 'pipeline', 'map-reduce']) {
+    it(`--template ${template}: the new project's fixture passes at once and its plan runs at once`, async () => {
+      const parent = tempDir();
+      const init = await agora(parent, ['init', 'project', '--template', template]);
+      expect(init.stderr).toBe('');
+      expect(init.code).toBe(0);
+      const dir = join(parent, 'project');
+      expect(init.stdout).toContain(`created project from the ${template} template`);
+      for (const file of ['plan.json', 'agora.config.mjs', 'README.md', `tests/fixture-${template}.json`]) expect(init.stdout).toContain(`  ${file}\n`);
+      // Everything written is committed: a run starts from HEAD.
+      expect(git(dir, 'status', '--porcelain')).toBe('');
+      expect(git(dir, 'log', '--format=%s')).toBe(`agora init: the ${template} template\n`);
+
+      const test = await agora(dir, ['test']);
+      expect(test.stdout).toContain(`PASS tests/fixture-${template}.json`);
+      expect(test.code).toBe(0);
+
+      const run = await agora(dir, ['orch', 'run', 'plan.json', '--json']);
+      expect(run.code).toBe(0);
+      const final = JSON.parse(run.stdout.trim().split('\n').pop()!) as Status;
+      expect(final.status).toBe('done');
+      expect(final.items.every((i) => i.status === 'done')).toBe(true);
+      const [path, text] = RESULT[template]!;
+      expect(git(dir, 'show', `${final.integrationHead}:${path}`)).toContain(text);
+    });
+  }
+
+  it('refuses an unknown template and a directory that is not empty, writing nothing', async () => {
+    const parent = tempDir();
+    const unknown = await agora(parent, ['init', 'p', '--template', 'agents']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('agora: there is no template "agents"\nhint: use one of: fan-out, pipeline, map-reduce\n');
+    expect(readdirSync(parent)).toEqual([]);
+    mkdirSync(join(parent, 'busy'));
+    writeFileSync(join(parent, 'busy', 'plan.json'), '{"mine": true}\n');
+    const busy = await agora(parent, ['init', 'busy', '--template', 'pipeline']);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toContain('is not empty (plan.json); agora init writes only into a new or empty directory');
+    expect(readdirSync(join(parent, 'busy'))).toEqual(['plan.json']);
+  });
+});
