@@ -64,7 +64,7 @@ describe('if: always', () => {
 
   it('runs after a cancel, within the grace period, and the run ends cancelled only after it', () => {
     const p = plan([item('work'), item('cleanup', ['work'], [], { if: 'always' })]);
-    let r = step(accept(p).run, [{ type: 'cancel-run', reason: 'stop please' }], T0 + 5);
+    const r = step(accept(p).run, [{ type: 'cancel-run', reason: 'stop please' }], T0 + 5);
     expect(r.actions).toEqual([
       { type: 'stop', itemId: 'work', attempt: 1, reason: 'run cancelled: stop please' },
       { type: 'start', itemId: 'cleanup', attempt: 1, base: BASE },

@@ -7,7 +7,6 @@ import { applyTreeChanges } from '../../src/git/tree-edit.js';
 import type { Oid } from '../../src/git/types.js';
 import { checkBranch, type BranchRun } from '../../src/runs/branch-check.js';
 import { integratePatch, recordPatch } from '../../src/runs/patches.js';
-import { RunRefs } from '../../src/runs/refs.js';
 import { replayPatches } from '../../src/runs/replay.js';
 import { gitSync } from '../git/git-fixtures.js';
 import { cleanupTempDirs, tempDir } from '../support/repo.js';
