@@ -3,11 +3,12 @@
  * validated by schema.ts, defaults filled, `configDir` set. Without a config file the built-in defaults
  * apply.
  */
-import { stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgoraError, InvalidInputError, type Problem } from '../errors.js';
 import { JsonSchemaChecker } from '../problems/json-schema.js';
+import type { PathSegment } from '../json/path.js';
 import { finishProblems, type LocatedProblem } from '../problems/located.js';
 import { zodIssuesToProblems } from '../problems/zod-issues.js';
 import { OrchConfigSchema } from './schema.js';
@@ -76,7 +77,7 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<OrchConfig> {
 
   const parsed = OrchConfigSchema.safeParse(orch);
   const located: LocatedProblem[] = parsed.success ? [] : zodIssuesToProblems(parsed.error.issues, OrchConfigSchema, orch, ['orch']);
-  if (parsed.success) located.push(...schemaProblems(parsed.data));
+  if (parsed.success) located.push(...schemaProblems(parsed.data), ...(await promptProblems(parsed.data, dirname(file))));
   if (!parsed.success || located.length > 0) {
     const problems: Problem[] = finishProblems(located);
     throw new InvalidInputError('config-invalid', file, problems, 'fix each problem at its path in the exported `orch`; docs/config.md describes every field');
@@ -114,7 +115,7 @@ function pickOrch(module: Record<string, unknown>): unknown {
 function schemaProblems(config: Omit<OrchConfig, 'configDir'>): LocatedProblem[] {
   const checker = new JsonSchemaChecker();
   const out: LocatedProblem[] = [];
-  const check = (schema: Record<string, unknown>, segments: string[]) => {
+  const check = (schema: Record<string, unknown>, segments: PathSegment[]) => {
     const compiled = checker.compile(schema);
     if (compiled instanceof Error) {
       out.push({ segments, message: `is not a valid JSON Schema: ${compiled.message}` });
@@ -122,7 +123,29 @@ function schemaProblems(config: Omit<OrchConfig, 'configDir'>): LocatedProblem[]
   };
   for (const [name, subagent] of Object.entries(config.subagents)) {
     if (subagent.inputSchema) check(subagent.inputSchema, ['orch', 'subagents', name, 'inputSchema']);
+    if (subagent.outputSchema) check(subagent.outputSchema, ['orch', 'subagents', name, 'outputSchema']);
+    (subagent.agent?.tools ?? []).forEach((tool, i) => {
+      if (typeof tool !== 'string') check(tool.inputSchema, ['orch', 'subagents', name, 'agent', 'tools', i, 'inputSchema']);
+    });
   }
   for (const [name, shape] of Object.entries(config.shapes)) check(shape, ['orch', 'shapes', name]);
+  return out;
+}
+
+/** Every agent's prompt file must be readable, so that a run does not find out at its first attempt. */
+async function promptProblems(config: Omit<OrchConfig, 'configDir'>, configDir: string): Promise<LocatedProblem[]> {
+  const out: LocatedProblem[] = [];
+  for (const [name, subagent] of Object.entries(config.subagents)) {
+    if (!subagent.agent) continue;
+    const file = resolve(configDir, subagent.agent.prompt);
+    try {
+      await access(file);
+    } catch {
+      out.push({
+        segments: ['orch', 'subagents', name, 'agent', 'prompt'],
+        message: `prompt file not found: ${file}; create it, or give its path relative to the config's directory ${configDir}`,
+      });
+    }
+  }
   return out;
 }

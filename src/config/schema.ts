@@ -26,12 +26,41 @@ export const DockerOptionsSchema = z.strictObject({
   user: z.string().min(1).optional(),
 });
 
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/** A tool the operator gives an agent: its input (JSON, checked against inputSchema) goes to `command`'s stdin on the item's target. */
+export const AgentCommandToolSchema = z.strictObject({
+  name: z.string().regex(TOOL_NAME, 'must be 1-64 letters, digits, _ or - (the Messages API\'s rule for tool names)'),
+  description: z.string().min(1),
+  inputSchema: JsonSchemaSchema,
+  command: z.array(z.string()).min(1, 'must name a program to run: a non-empty array like ["node", "lint.mjs"]'),
+});
+
+/** The managed loop of a subagent of kind `agent` (docs/agents.md). */
+export const AgentConfigSchema = z.strictObject({
+  /** The system prompt: a file, relative to the config's directory. */
+  prompt: z.string().min(1),
+  model: z.string().min(1),
+  maxTurns: z.number().int().min(1).max(1000).default(20),
+  maxTokens: z.number().int().min(1).max(1_000_000).default(4096),
+  mode: z.enum(['strict', 'flexible']).default('strict'),
+  /** Built-in tool names, or tools that run a command. Default: read_file, write_file, list_files. */
+  tools: z.array(z.union([z.enum(['read_file', 'write_file', 'list_files', 'bash']), AgentCommandToolSchema])).optional(),
+  /** Where the loop reaches the Messages API; default the SDK's (or ANTHROPIC_BASE_URL of the serving process). */
+  baseURL: z.string().url().optional(),
+  /** The environment variable holding the API key; only the loop reads it. Default ANTHROPIC_API_KEY. */
+  apiKeyEnv: EnvNameSchema.default('ANTHROPIC_API_KEY'),
+});
+
 export const SubagentConfigSchema = z
   .strictObject({
     command: z
       .array(z.string())
       .min(1, 'must name a program to run: a non-empty array like ["node", "edit.mjs"]')
-      .refine((argv) => argv[0] !== '', { message: 'the program (the first element) must not be empty', path: [0] }),
+      .refine((argv) => argv[0] !== '', { message: 'the program (the first element) must not be empty', path: [0] })
+      .optional(),
+    agent: AgentConfigSchema.optional(),
+    outputSchema: JsonSchemaSchema.optional(),
     target: z.enum(['local', 'docker']).optional(),
     inputSchema: JsonSchemaSchema.optional(),
     secrets: z.array(EnvNameSchema).optional(),
@@ -40,6 +69,35 @@ export const SubagentConfigSchema = z
     docker: DockerOptionsSchema.optional(),
   })
   .superRefine((subagent, ctx) => {
+    if ((subagent.command === undefined) === (subagent.agent === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: subagent.command === undefined ? ['command'] : ['agent'],
+        message:
+          subagent.command === undefined
+            ? 'missing: a subagent runs either a command (command: ["node", "edit.mjs"]) or a managed loop (agent: { prompt, model })'
+            : 'a subagent has either command or agent, not both: remove one',
+      });
+    }
+    const tools = subagent.agent?.tools ?? [];
+    if (subagent.agent?.mode !== 'flexible' && tools.includes('bash')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['agent', 'tools', tools.indexOf('bash')],
+        message: 'bash runs any command in the workspace, so it is only given in flexible mode: set agent.mode to "flexible" or remove bash',
+      });
+    }
+    const names = tools.map((t) => (typeof t === 'string' ? t : t.name));
+    names.forEach((name, i) => {
+      if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', path: ['agent', 'tools', i], message: `tool ${name} is listed twice: keep one` });
+    });
+    if (subagent.agent !== undefined && subagent.secrets?.includes(subagent.agent.apiKeyEnv)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secrets', subagent.secrets.indexOf(subagent.agent.apiKeyEnv)],
+        message: `${subagent.agent.apiKeyEnv} is the agent's API key, which only the loop holds; listed in secrets it would reach the tools' workers: remove it`,
+      });
+    }
     if (subagent.target === 'docker' && subagent.docker === undefined) {
       ctx.addIssue({
         code: 'custom',

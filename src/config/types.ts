@@ -19,9 +19,38 @@ export interface DockerOptions {
   user?: string;
 }
 
-export interface SubagentConfig {
-  /** argv run in the workspace; `inputs.workerInput` arrives as JSON on stdin and in `$AGORA_INPUT`. */
+/** A tool that runs `command` on the item's target with the model's input (JSON) on stdin. */
+export interface AgentCommandTool {
+  name: string;
+  description: string;
+  inputSchema: JsonSchema;
   command: string[];
+}
+
+export type AgentBuiltinTool = 'read_file' | 'write_file' | 'list_files' | 'bash';
+
+/** A managed-loop subagent (docs/agents.md): the loop and the key stay in the orchestrator. */
+export interface AgentConfig {
+  /** System prompt file, relative to the config's directory. */
+  prompt: string;
+  model: string;
+  maxTurns: number;
+  maxTokens: number;
+  /** `strict` (default): no `bash`. */
+  mode: 'strict' | 'flexible';
+  tools?: (AgentBuiltinTool | AgentCommandTool)[];
+  baseURL?: string;
+  /** The environment variable holding the API key (default ANTHROPIC_API_KEY). */
+  apiKeyEnv: string;
+}
+
+export interface SubagentConfig {
+  /** argv run in the workspace; `inputs.workerInput` arrives as JSON on stdin and in `$AGORA_INPUT`. Exactly one of `command` and `agent`. */
+  command?: string[];
+  /** A managed loop instead of a command. */
+  agent?: AgentConfig;
+  /** JSON Schema the subagent's output must match (an agent's final answer, parsed as JSON). */
+  outputSchema?: JsonSchema;
   /** Where it runs. Default `local`. */
   target?: 'local' | 'docker';
   /** JSON Schema for `inputs.workerInput`. */

@@ -1,5 +1,5 @@
 import { checkSecretValue } from '../config/secrets.js';
-import type { OrchConfig } from '../config/types.js';
+import type { OrchConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError } from '../errors.js';
 import type { WorkItem } from '../plan/schema.js';
 import type { LogSink, WorkerJob } from './types.js';
@@ -45,7 +45,14 @@ export function targetNameOf(item: WorkItem, config: OrchConfig): string | undef
   return undefined;
 }
 
-export function buildWorkerJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: TargetName } {
+/** A built job, and for `dispatch` the subagent it runs (an agent's loop builds its tools' jobs from this one). */
+export interface BuiltJob {
+  job: WorkerJob;
+  target: TargetName;
+  subagent?: SubagentConfig;
+}
+
+export function buildWorkerJob(args: BuildWorkerJobArgs): BuiltJob {
   const { item } = args;
   switch (item.executor) {
     case 'command':
@@ -91,7 +98,7 @@ function buildCommandJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: Ta
   return { job, target };
 }
 
-function buildDispatchJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: TargetName } {
+function buildDispatchJob(args: BuildWorkerJobArgs): BuiltJob {
   const { item, config } = args;
   const name = item.inputs.subagent;
   if (typeof name !== 'string' || name === '') throw invalidInput(item, 'subagent', 'must name a subagent');
@@ -107,13 +114,13 @@ function buildDispatchJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: T
   const input = JSON.stringify(item.inputs.workerInput ?? {});
   const job: WorkerJob = {
     ...jobBase(args),
-    command: [...subagent.command],
+    command: [...(subagent.command ?? [])],
     env: { ...subagent.env, AGORA_INPUT: input, AGORA_CONFIG_DIR: config.configDir },
     secrets: lookUpSecrets(item, subagent.secrets ?? [], args.environment),
     stdin: input,
   };
   if (subagent.docker !== undefined) job.options = { ...subagent.docker };
-  return { job, target: subagent.target ?? 'local' };
+  return { job, target: subagent.target ?? 'local', subagent };
 }
 
 function jobBase(args: BuildWorkerJobArgs): Pick<WorkerJob, 'runId' | 'itemId' | 'attempt' | 'workspaceDir' | 'log'> {

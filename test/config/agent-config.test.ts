@@ -1,0 +1,87 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { InvalidInputError } from '../../src/errors.js';
+
+/** `agent` subagents in agora.config.mjs: what loads, and the bad input refused when the config is loaded. */
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'agora-agent-config-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function configWith(subagents: string): Promise<string> {
+  const file = join(dir, 'agora.config.mjs');
+  await writeFile(file, `export const orch = { subagents: ${subagents} };\n`);
+  return file;
+}
+
+async function problemsOf(file: string): Promise<Array<{ path: string; message: string }>> {
+  try {
+    await loadConfig({ cwd: dir, file });
+  } catch (e) {
+    if (!(e instanceof InvalidInputError)) throw e;
+    expect(e.code).toBe('config-invalid');
+    expect(e.source).toBe(file);
+    return e.problems;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+describe('agent subagents in the config', () => {
+  it('loads an agent with its defaults filled in', async () => {
+    await writeFile(join(dir, 'editor.md'), 'You edit files.');
+    const file = await configWith(`{ editor: { agent: { prompt: 'editor.md', model: 'claude-x' }, outputSchema: { type: 'object' } } }`);
+    const config = await loadConfig({ cwd: dir, file });
+    expect(config.subagents.editor).toEqual({
+      agent: { prompt: 'editor.md', model: 'claude-x', maxTurns: 20, maxTokens: 4096, mode: 'strict', apiKeyEnv: 'ANTHROPIC_API_KEY' },
+      outputSchema: { type: 'object' },
+    });
+  });
+
+  it('refuses a prompt file that does not exist, naming the file and the fix', async () => {
+    const file = await configWith(`{ editor: { agent: { prompt: 'prompts/missing.md', model: 'claude-x' } } }`);
+    expect(await problemsOf(file)).toEqual([
+      {
+        path: '$.orch.subagents.editor.agent.prompt',
+        message: `prompt file not found: ${join(dir, 'prompts/missing.md')}; create it, or give its path relative to the config's directory ${dir}`,
+      },
+    ]);
+  });
+
+  it('refuses a tool input schema and an output schema that are not valid JSON Schema', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const file = await configWith(`{ linter: {
+      agent: { prompt: 'p.md', model: 'm', tools: ['read_file', { name: 'lint', description: 'Lint a file', inputSchema: { type: 'objekt' }, command: ['npx', 'eslint'] }] },
+      outputSchema: { type: 'object', required: 'summary' },
+    } }`);
+    const problems = await problemsOf(file);
+    expect(problems.map((p) => p.path)).toEqual(['$.orch.subagents.linter.agent.tools[1].inputSchema', '$.orch.subagents.linter.outputSchema']);
+    for (const p of problems) expect(p.message).toMatch(/^is not a valid JSON Schema: /);
+  });
+
+  it('refuses bash in strict mode, an agent that also has a command, and the API key among the workers\' secrets', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const file = await configWith(`{
+      a: { agent: { prompt: 'p.md', model: 'm', tools: ['bash'] } },
+      b: { command: ['node', 'x.mjs'], agent: { prompt: 'p.md', model: 'm' } },
+      c: { agent: { prompt: 'p.md', model: 'm' }, secrets: ['GH_TOKEN', 'ANTHROPIC_API_KEY'] },
+      d: { env: {} },
+    }`);
+    const problems = await problemsOf(file);
+    expect(problems.map((p) => p.path)).toEqual([
+      '$.orch.subagents.a.agent.tools[0]',
+      '$.orch.subagents.b.agent',
+      '$.orch.subagents.c.secrets[1]',
+      '$.orch.subagents.d.command',
+    ]);
+    expect(problems[0]!.message).toContain('set agent.mode to "flexible"');
+    expect(problems[2]!.message).toContain('only the loop holds');
+    expect(problems[3]!.message).toContain('either a command');
+  });
+});
