@@ -1,8 +1,9 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { OrchConfig } from '../config/types.js';
+import type { AgentConfig, OrchConfig, SubagentConfig } from '../config/types.js';
 import { isAgoraError } from '../errors.js';
-import { buildWorkerJob } from '../executors/build-job.js';
+import { buildWorkerJob, type BuiltJob } from '../executors/build-job.js';
+import { agentApiKey, runAgent } from '../agents/run-agent.js';
 import { createLogSink } from '../executors/log-sink.js';
 import { redactAll } from '../executors/redact.js';
 import type { LogSink, WorkerTarget } from '../executors/types.js';
@@ -12,7 +13,7 @@ import { captureWorkspace } from '../git/workspace.js';
 import type { TreeChange } from '../git/tree-diff.js';
 import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
-import type { Plan } from '../plan/schema.js';
+import type { Plan, WorkItem } from '../plan/schema.js';
 import type { RunState } from '../engine/types.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
 import { recordPatch } from './patches.js';
@@ -96,7 +97,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
   let reusable = false;
   let changed: TreeChange[] | undefined; // what the worker changed, once captured
   try {
-    let built: ReturnType<typeof buildWorkerJob>;
+    let built: BuiltJob;
     try {
       // The job decides which secrets are declared; the log sink is attached once they are known.
       built = buildWorkerJob({ item, config: ctx.config, runId, attempt, workspaceDir: ws.dir, log: UNATTACHED_LOG, environment: ctx.environment });
@@ -113,7 +114,16 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       reusable = true;
       return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }
-    secrets.push(...Object.values(built.job.secrets));
+    const agent = agentOf(item, built);
+    let apiKey: string | undefined;
+    try {
+      apiKey = agent ? agentApiKey(agent.subagent.agent, ctx.environment, itemId) : undefined;
+    } catch (e) {
+      if (!isAgoraError(e)) throw e;
+      reusable = true;
+      return { kind: 'failed', itemId, attempt, reason: e.message + (e.hint ? ` (${e.hint})` : ''), retryable: false };
+    }
+    secrets.push(...Object.values(built.job.secrets), ...(apiKey ? [apiKey] : []));
     const log = createLogSink({ path: logPath, secrets });
     built.job.log = log;
     const target = ctx.targets[built.target];
@@ -128,32 +138,57 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
         retryable: false,
       };
     }
-    const result = await target.run(built.job, signal);
-    await log.close();
-    const logBlob = await ctx.store.writeBlob(await readFile(logPath));
-    reusable = true;
-    if (signal.aborted) return { kind: 'stopped', itemId, attempt, log: logBlob };
-    if (result.exitCode !== 0) {
-      const why = result.reason ?? `exited with code ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}`;
-      const last = lastLine(log.tail(2048));
-      return {
-        kind: 'failed',
-        itemId,
-        attempt,
-        reason: last ? `${why}: ${last}` : why,
-        retryable: true,
-        log: logBlob,
-        exitCode: result.exitCode,
-      };
+    let output: unknown;
+    let logBlob: Oid;
+    if (agent && apiKey) {
+      const ran = await runAgent({
+        ...agent,
+        configDir: ctx.config.configDir,
+        job: built.job,
+        target,
+        locks: item.resourceLocks,
+        apiKey,
+        environment: ctx.environment,
+        secrets,
+        log,
+        signal,
+      });
+      await log.close();
+      logBlob = await ctx.store.writeBlob(await readFile(logPath));
+      reusable = true;
+      if (signal.aborted || (!ran.ok && ran.stopped)) return { kind: 'stopped', itemId, attempt, log: logBlob };
+      if (!ran.ok) return { kind: 'failed', itemId, attempt, reason: ran.reason, retryable: ran.retryable, log: logBlob };
+      output = ran.output;
+    } else {
+      const result = await target.run(built.job, signal);
+      await log.close();
+      logBlob = await ctx.store.writeBlob(await readFile(logPath));
+      reusable = true;
+      if (signal.aborted) return { kind: 'stopped', itemId, attempt, log: logBlob };
+      if (result.exitCode !== 0) {
+        const why = result.reason ?? `exited with code ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}`;
+        const last = lastLine(log.tail(2048));
+        return {
+          kind: 'failed',
+          itemId,
+          attempt,
+          reason: last ? `${why}: ${last}` : why,
+          retryable: true,
+          log: logBlob,
+          exitCode: result.exitCode,
+        };
+      }
     }
+    const exitCode = agent ? null : 0; // an agent has no exit status
     reusable = false;
     const captured = await captureWorkspace(ws);
     crashPoint('workspace-captured');
     reusable = true;
     changed = captured.changes;
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
-    const leaked = await secretsInPatch(ctx.store, captured.changes, built.job.secrets);
-    if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode: 0 };
+    const keptOut = agent && apiKey ? { ...built.job.secrets, [agent.subagent.agent.apiKeyEnv]: apiKey } : built.job.secrets;
+    const leaked = await secretsInPatch(ctx.store, captured.changes, keptOut);
+    if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode };
     const patch = await recordPatch(ctx.store, {
       runId,
       itemId,
@@ -164,12 +199,20 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       locks: item.resourceLocks,
       policy: item.scope ?? spec.plan.scope ?? 'fail',
       now: ctx.clock(),
+      output,
     });
-    if (!patch.ok) return { kind: 'failed', itemId, attempt, reason: patch.reason, retryable: false, log: logBlob, exitCode: 0 };
-    return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode: 0 };
+    if (!patch.ok) return { kind: 'failed', itemId, attempt, reason: patch.reason, retryable: false, log: logBlob, exitCode };
+    return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode };
   } finally {
     await ctx.workspaces.release(ws, reusable, changed);
   }
+}
+
+/** The agent subagent a built job dispatches to, if it is one. */
+function agentOf(item: WorkItem, built: BuiltJob): { name: string; subagent: SubagentConfig & { agent: AgentConfig } } | undefined {
+  const subagent = built.subagent;
+  if (!subagent?.agent) return undefined;
+  return { name: String(item.inputs.subagent), subagent: { ...subagent, agent: subagent.agent } };
 }
 
 function lastLine(text: string): string {

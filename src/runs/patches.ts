@@ -5,6 +5,8 @@ import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { outOfScope } from '../plan/locks.js';
 import type { ScopePolicy } from '../plan/schema.js';
+import { canonicalJson } from '../log/canonical-json.js';
+import { trailers } from '../git/trailers.js';
 
 /**
  * Patches and integration. A patch commit holds the workspace after the worker (parent = the base it ran
@@ -29,6 +31,8 @@ export interface PatchInput {
   locks: readonly string[];
   policy: ScopePolicy;
   now: number;
+  /** The item's output (an agent's final answer and transcript summary), kept in the patch commit's `Agora-Output` trailer. */
+  output?: unknown;
 }
 
 /**
@@ -59,7 +63,9 @@ export async function recordPatch(store: GitStore, p: PatchInput): Promise<Patch
     message:
       `agora: patch ${p.runId}/${p.itemId} (attempt ${p.attempt}, ${plural(changes.length, 'path')} changed)\n\n` +
       (offending.length > 0 ? `Discarded out-of-scope changes: ${offending.join(', ')}\n\n` : '') +
-      `Agora-Run: ${p.runId}\nAgora-Item: ${p.itemId}\nAgora-Attempt: ${p.attempt}\n`,
+      `Agora-Run: ${p.runId}\nAgora-Item: ${p.itemId}\nAgora-Attempt: ${p.attempt}\n` +
+      // Canonical JSON escapes every newline, so the output stays one trailer line whatever it holds.
+      (p.output !== undefined ? `Agora-Output: ${canonicalJson(p.output)}\n` : ''),
     author: who,
     committer: who,
   });
@@ -93,6 +99,12 @@ export async function integratePatch(
     author: who,
     committer: who,
   });
+}
+
+/** The output a patch commit carries (its `Agora-Output` trailer), or undefined when it has none. */
+export function patchOutput(message: string): unknown {
+  const text = trailers(message).get('Agora-Output');
+  return text === undefined ? undefined : (JSON.parse(text) as unknown);
 }
 
 function scopeReason(locks: readonly string[], offending: readonly string[]): string {

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import type Anthropic from '@anthropic-ai/sdk';
+import { canonicalJson } from '../log/canonical-json.js';
+import type { ToolBox } from './tools.js';
+
+/**
+ * The managed loop: ask the model, run the tools it asks for, hand the results back, until it answers
+ * without asking for a tool or `maxTurns` model calls are spent. Each model call and each tool call
+ * becomes an {@link AgentEvent} (inputs as digests, never the key or the content), told to `onEvent`
+ * as it happens.
+ */
+
+export type AgentEvent =
+  | {
+      type: 'model-call';
+      turn: number;
+      model: string;
+      /** sha256 of the canonical JSON of the request body (system, messages, tools). */
+      request: string;
+      stopReason: string | null;
+      inputTokens: number;
+      outputTokens: number;
+      ms: number;
+    }
+  | { type: 'tool-call'; turn: number; tool: string; input: string; path?: string; outcome: 'ok' | 'refused' | 'error'; ms: number };
+
+export interface LoopArgs {
+  client: Pick<Anthropic, 'messages'>;
+  model: string;
+  maxTokens: number;
+  maxTurns: number;
+  system: string;
+  /** The first user message: the item's input. */
+  task: string;
+  tools: ToolBox;
+  signal: AbortSignal;
+  onEvent(event: AgentEvent): void;
+  clock?: () => number;
+}
+
+export type LoopResult =
+  | { ok: true; answer: string; turns: number }
+  | { ok: false; reason: string; turns: number; retryable: boolean };
+
+export function digest(value: unknown): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
+}
+
+export async function runAgentLoop(args: LoopArgs): Promise<LoopResult> {
+  const clock = args.clock ?? Date.now;
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: args.task }];
+  const tools = args.tools.specs as Anthropic.Tool[];
+  for (let turn = 1; turn <= args.maxTurns; turn++) {
+    const body = { model: args.model, max_tokens: args.maxTokens, system: args.system, messages, tools };
+    const request = digest(body);
+    const started = clock();
+    const response = await args.client.messages.create(body, { signal: args.signal });
+    args.onEvent({
+      type: 'model-call',
+      turn,
+      model: args.model,
+      request,
+      stopReason: response.stop_reason,
+      inputTokens: response.usage.input_tokens,
+      outputTokens: response.usage.output_tokens,
+      ms: clock() - started,
+    });
+    const calls = response.content.filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
+    if (calls.length === 0) {
+      if (response.stop_reason === 'refusal') return { ok: false, reason: `the model refused the task at turn ${turn}`, turns: turn, retryable: false };
+      if (response.stop_reason === 'max_tokens') {
+        return { ok: false, reason: `the model's answer was cut off at maxTokens (${args.maxTokens}) at turn ${turn}; raise agent.maxTokens`, turns: turn, retryable: false };
+      }
+      const answer = response.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('\n');
+      return { ok: true, answer, turns: turn };
+    }
+    messages.push({ role: 'assistant', content: response.content as Anthropic.ContentBlockParam[] });
+    const results: Anthropic.ToolResultBlockParam[] = [];
+    for (const call of calls) {
+      const callStarted = clock();
+      const result = await args.tools.call(call.name, call.input);
+      args.onEvent({
+        type: 'tool-call',
+        turn,
+        tool: call.name,
+        input: digest(call.input ?? null),
+        ...(result.path !== undefined ? { path: result.path } : {}),
+        outcome: result.refused ? 'refused' : result.isError ? 'error' : 'ok',
+        ms: clock() - callStarted,
+      });
+      results.push({ type: 'tool_result', tool_use_id: call.id, content: result.content, ...(result.isError ? { is_error: true } : {}) });
+      if (args.signal.aborted) return { ok: false, reason: 'stopped', turns: turn, retryable: true };
+    }
+    messages.push({ role: 'user', content: results });
+  }
+  return {
+    ok: false,
+    reason: `reached maxTurns (${args.maxTurns}) without a final answer: the model still asked for tools; raise agent.maxTurns or narrow the task`,
+    turns: args.maxTurns,
+    retryable: false,
+  };
+}

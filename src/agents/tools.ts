@@ -1,0 +1,143 @@
+import type { AgentCommandTool, AgentConfig } from '../config/types.js';
+import { createLogSink } from '../executors/log-sink.js';
+import type { WorkerJob, WorkerTarget } from '../executors/types.js';
+import { JsonSchemaChecker, type JsonSchema } from '../problems/json-schema.js';
+import { finishProblems } from '../problems/located.js';
+import { listWorkspaceFiles, readWorkspaceFile, ToolRefusal, writeWorkspaceFile } from './workspace-files.js';
+
+/**
+ * An agent's tools: what the model is told (name, description, input schema) and what a call does.
+ * File tools act on the item's workspace from the orchestrator, confined to it; `bash` and command
+ * tools run as jobs on the item's target (local process or container), with the subagent's env and
+ * declared secrets but never the API key, which only the loop holds.
+ */
+
+export interface ToolSpec {
+  name: string;
+  description: string;
+  input_schema: JsonSchema & { type: 'object' };
+}
+
+export interface ToolResult {
+  /** What the model reads. */
+  content: string;
+  isError: boolean;
+  /** Refused by a rule (scope, path, schema) rather than failed while running. */
+  refused: boolean;
+  /** The path a file tool acted on, for the event. */
+  path?: string;
+}
+
+export interface ToolBoxContext {
+  workspaceDir: string;
+  /** The item's write scope. */
+  locks: readonly string[];
+  /** The item's target, and a job carrying its env and declared secrets, for bash and command tools. */
+  target: WorkerTarget | undefined;
+  baseJob: WorkerJob;
+  secrets: readonly string[];
+  signal: AbortSignal;
+}
+
+const TOOL_OUTPUT_BYTES = 32 * 1024;
+
+const PATH_PROPERTY = { type: 'string', description: 'Path relative to the workspace root, like "src/index.ts".' };
+
+const BUILTIN_SPECS: Record<'read_file' | 'write_file' | 'list_files' | 'bash', ToolSpec> = {
+  read_file: {
+    name: 'read_file',
+    description: 'Read a text file of the workspace.',
+    input_schema: { type: 'object', properties: { path: PATH_PROPERTY }, required: ['path'], additionalProperties: false },
+  },
+  write_file: {
+    name: 'write_file',
+    description: "Create or replace a file of the workspace with the given content. Only paths inside the item's write scope can be written.",
+    input_schema: {
+      type: 'object',
+      properties: { path: PATH_PROPERTY, content: { type: 'string', description: 'The whole new content of the file.' } },
+      required: ['path', 'content'],
+      additionalProperties: false,
+    },
+  },
+  list_files: {
+    name: 'list_files',
+    description: 'List the files under a directory of the workspace (default: all of it), directories ending in "/".',
+    input_schema: { type: 'object', properties: { path: PATH_PROPERTY }, additionalProperties: false },
+  },
+  bash: {
+    name: 'bash',
+    description: "Run a shell command in the workspace root on the item's target; returns its exit code and output.",
+    input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'], additionalProperties: false },
+  },
+};
+
+export const DEFAULT_TOOLS = ['read_file', 'write_file', 'list_files'] as const;
+
+export class ToolBox {
+  readonly specs: ToolSpec[];
+  private readonly commands = new Map<string, AgentCommandTool>();
+  private readonly checker = new JsonSchemaChecker();
+
+  constructor(
+    agent: AgentConfig,
+    private readonly ctx: ToolBoxContext,
+  ) {
+    this.specs = (agent.tools ?? DEFAULT_TOOLS).map((tool) => {
+      if (typeof tool === 'string') return BUILTIN_SPECS[tool];
+      this.commands.set(tool.name, tool);
+      return { name: tool.name, description: tool.description, input_schema: { ...tool.inputSchema, type: 'object' } };
+    });
+  }
+
+  /** Runs one call. Every failure the model could cause comes back as an error result it can read. */
+  async call(name: string, input: unknown): Promise<ToolResult> {
+    const spec = this.specs.find((s) => s.name === name);
+    if (!spec) return refusal(`there is no tool named ${JSON.stringify(name)}; the tools are: ${this.specs.map((s) => s.name).join(', ')}`);
+    const problems = finishProblems(this.checker.check(spec.input_schema, input, [], `the input schema of ${name}`));
+    if (problems.length > 0) {
+      return refusal(`the input does not match the tool's input schema: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    }
+    const args = input as Record<string, unknown>;
+    const path = typeof args.path === 'string' ? args.path : undefined;
+    try {
+      switch (name) {
+        case 'read_file':
+          return { content: await readWorkspaceFile(this.ctx.workspaceDir, args.path), isError: false, refused: false, path };
+        case 'write_file': {
+          const bytes = await writeWorkspaceFile(this.ctx.workspaceDir, args.path, args.content, this.ctx.locks);
+          return { content: `wrote ${bytes} bytes to ${String(args.path)}`, isError: false, refused: false, path };
+        }
+        case 'list_files':
+          return { content: (await listWorkspaceFiles(this.ctx.workspaceDir, args.path)).join('\n') || '(empty)', isError: false, refused: false, path };
+        case 'bash':
+          return await this.runOnTarget(['/bin/sh', '-c', String(args.command)], undefined);
+        default:
+          return await this.runOnTarget(this.commands.get(name)!.command, JSON.stringify(input));
+      }
+    } catch (e) {
+      if (e instanceof ToolRefusal) return { ...refusal(e.message), path };
+      throw e;
+    }
+  }
+
+  private async runOnTarget(command: string[], stdin: string | undefined): Promise<ToolResult> {
+    const { target, baseJob } = this.ctx;
+    if (!target) return { content: 'this tool cannot run: the item\'s target is not available to this server', isError: true, refused: false };
+    const log = createLogSink({ secrets: [...this.ctx.secrets], maxBytes: TOOL_OUTPUT_BYTES });
+    const job: WorkerJob = { ...baseJob, command, log, env: { ...baseJob.env } };
+    if (stdin === undefined) delete job.stdin;
+    else {
+      job.stdin = stdin;
+      job.env.AGORA_INPUT = stdin;
+    }
+    const result = await target.run(job, this.ctx.signal);
+    await log.close();
+    const output = log.tail(TOOL_OUTPUT_BYTES);
+    const status = result.exitCode === 0 ? 'exit 0' : (result.reason ?? `exit ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}`);
+    return { content: `${status}\n${output}`, isError: result.exitCode !== 0, refused: false };
+  }
+}
+
+function refusal(content: string): ToolResult {
+  return { content, isError: true, refused: true };
+}
