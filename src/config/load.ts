@@ -11,6 +11,7 @@ import { JsonSchemaChecker } from '../problems/json-schema.js';
 import type { PathSegment } from '../json/path.js';
 import { finishProblems, type LocatedProblem } from '../problems/located.js';
 import { zodIssuesToProblems } from '../problems/zod-issues.js';
+import { dependencyProblems } from './dependencies.js';
 import { OrchConfigSchema } from './schema.js';
 import type { OrchConfig } from './types.js';
 
@@ -77,7 +78,7 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<OrchConfig> {
 
   const parsed = OrchConfigSchema.safeParse(orch);
   const located: LocatedProblem[] = parsed.success ? [] : zodIssuesToProblems(parsed.error.issues, OrchConfigSchema, orch, ['orch']);
-  if (parsed.success) located.push(...schemaProblems(parsed.data), ...(await promptProblems(parsed.data, dirname(file))));
+  if (parsed.success) located.push(...schemaProblems(parsed.data), ...dependencyProblems(parsed.data.subagents), ...(await promptProblems(parsed.data, dirname(file))));
   if (!parsed.success || located.length > 0) {
     const problems: Problem[] = finishProblems(located);
     throw new InvalidInputError('config-invalid', file, problems, 'fix each problem at its path in the exported `orch`; docs/config.md describes every field');

@@ -61,6 +61,7 @@ export const SubagentConfigSchema = z
       .optional(),
     agent: AgentConfigSchema.optional(),
     outputSchema: JsonSchemaSchema.optional(),
+    dependencies: z.array(z.string().min(1)).optional(),
     target: z.enum(['local', 'docker']).optional(),
     inputSchema: JsonSchemaSchema.optional(),
     secrets: z.array(EnvNameSchema).optional(),

@@ -51,6 +51,8 @@ export interface SubagentConfig {
   agent?: AgentConfig;
   /** JSON Schema the subagent's output must match (an agent's final answer, parsed as JSON). */
   outputSchema?: JsonSchema;
+  /** Subagents this one may call (checked when the config loads: defined, no cycle). */
+  dependencies?: string[];
   /** Where it runs. Default `local`. */
   target?: 'local' | 'docker';
   /** JSON Schema for `inputs.workerInput`. */

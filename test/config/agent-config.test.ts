@@ -84,4 +84,27 @@ describe('agent subagents in the config', () => {
     expect(problems[2]!.message).toContain('only the loop holds');
     expect(problems[3]!.message).toContain('either a command');
   });
+
+  it('refuses dependencies on undefined subagents and a cycle of dependencies, at the entry that closes it', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const agent = `agent: { prompt: 'p.md', model: 'm' }`;
+    const file = await configWith(`{
+      planner: { ${agent}, dependencies: ['coder', 'ghost'] },
+      coder: { ${agent}, dependencies: ['reviewer'] },
+      reviewer: { ${agent}, dependencies: ['planner'] },
+      tester: { command: ['npm', 'test'], dependencies: ['tester'] },
+      leaf: { ${agent}, dependencies: ['tester'] },
+    }`);
+    expect(await problemsOf(file)).toEqual([
+      { path: '$.orch.subagents.planner.dependencies[1]', message: 'names subagent "ghost", which is not defined: define it under orch.subagents, or remove it' },
+      {
+        path: '$.orch.subagents.reviewer.dependencies[0]',
+        message: 'makes a cycle of dependencies (planner → coder → reviewer → planner): a call could come back to a subagent that is already calling; remove one of these dependencies',
+      },
+      {
+        path: '$.orch.subagents.tester.dependencies[0]',
+        message: 'makes a cycle of dependencies (tester → tester): a call could come back to a subagent that is already calling; remove one of these dependencies',
+      },
+    ]);
+  });
 });

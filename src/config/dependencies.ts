@@ -1,0 +1,37 @@
+import type { LocatedProblem } from '../problems/located.js';
+import type { SubagentConfig } from './types.js';
+
+/**
+ * Subagents' `dependencies` (the subagents each may call) form a graph that must name only defined
+ * subagents and hold no cycle: a call chain that can come back to its start has no bound but max_hops.
+ * Each problem is located at the dependency entry that names the unknown subagent or closes the cycle.
+ */
+export function dependencyProblems(subagents: Readonly<Record<string, SubagentConfig>>): LocatedProblem[] {
+  const out: LocatedProblem[] = [];
+  const at = (name: string, i: number): LocatedProblem['segments'] => ['orch', 'subagents', name, 'dependencies', i];
+  for (const [name, subagent] of Object.entries(subagents)) {
+    (subagent.dependencies ?? []).forEach((dep, i) => {
+      if (!Object.hasOwn(subagents, dep)) {
+        out.push({ segments: at(name, i), message: `names subagent "${dep}", which is not defined: define it under orch.subagents, or remove it` });
+      }
+    });
+  }
+  // Depth-first search; an edge to a subagent on the current path closes a cycle (reported once per edge).
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (name: string): void => {
+    state.set(name, 'open');
+    path.push(name);
+    (subagents[name]?.dependencies ?? []).forEach((dep, i) => {
+      if (!Object.hasOwn(subagents, dep)) return;
+      if (state.get(dep) === 'open') {
+        const cycle = [...path.slice(path.indexOf(dep)), dep].join(' → ');
+        out.push({ segments: at(name, i), message: `makes a cycle of dependencies (${cycle}): a call could come back to a subagent that is already calling; remove one of these dependencies` });
+      } else if (!state.has(dep)) visit(dep);
+    });
+    path.pop();
+    state.set(name, 'done');
+  };
+  for (const name of Object.keys(subagents)) if (!state.has(name)) visit(name);
+  return out;
+}
