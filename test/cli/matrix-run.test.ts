@@ -28,6 +28,10 @@ describe('agora orch run with a matrix item', () => {
     const started = entries.filter((e) => e.kind === 'item' && e.to === 'running').map((e) => [e.itemId, e.locks]);
     expect(started.sort()).toEqual([...shards.map((id, n) => [id, [`counts/${n + 1}.json`]]), ['reduce', ['totals.json']]].sort());
     expect((JSON.parse(readFileSync(join(repo, 'totals.json'), 'utf8')) as Record<string, number>).the).toBe(5);
+    // The bundle lists the combinations, and the verifier, expanding the stored plan.json, agrees with it.
+    const audit = await agora(repo, ['orch', 'audit', 'wordcount-1']);
+    expect(audit.stdout + audit.stderr).not.toContain('FAIL');
+    expect(audit.code).toBe(0);
   });
 
   it('refuses a matrix whose value makes an invalid lock key, naming the value, and starts nothing', async () => {
