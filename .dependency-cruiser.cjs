@@ -39,7 +39,7 @@ module.exports = {
       name: 'adapters-never-import-entry-points',
       severity: 'error',
       comment: 'The CLI, the Action and the App wire the adapters; no adapter reaches back into them.',
-      from: { path: '^src/(json|log|git|executors|agents|runs|audit|config|problems|plan|engine|testing|init)/' },
+      from: { path: '^src/(json|log|git|executors|agents|runs|audit|report|config|problems|plan|engine|testing|init)/' },
       to: { path: '^src/(cli|action|github|demo)/' },
     },
     {

@@ -132,6 +132,7 @@ export const ERROR_CODES = {
   'key-unreadable': { area: 'audit', exitCode: USER, meaning: 'A key file cannot be read.', fix: 'Check the path.' },
   'key-invalid': { area: 'audit', exitCode: USER, meaning: 'A key is not an ECDSA P-256 key in PEM.', fix: 'Pass a key `agora keys generate` wrote.' },
   'key-exists': { area: 'audit', exitCode: USER, meaning: 'Writing a key pair would overwrite an existing key.', fix: 'Move the old key away first, or write to another directory.' },
+  'report-out': { area: 'cli', exitCode: USER, meaning: 'The report cannot be written where `--out` says (a directory, or a place that cannot be written).', fix: 'Pass a file path you may write to; missing directories are created.' },
   'key-dir': { area: 'cli', exitCode: USER, meaning: 'The directory for a new key pair cannot be used.', fix: 'Pass a directory you may write to.' },
   'image-context': { area: 'cli', exitCode: USER, meaning: '`npm run image:context` (building the worker image context) was given a bad argument, or a step failed.', fix: 'Fix the argument, or act on the failed step it names.' },
 

@@ -429,7 +429,7 @@ export async function logsVerb(
   }
 }
 
-async function runNotFound(ctx: CliContext, runId: string): Promise<AgoraError> {
+export async function runNotFound(ctx: CliContext, runId: string): Promise<AgoraError> {
   const known = (await ctx.store.listRefs(ctx.refs.runsPrefix)).map((r) => r.ref.slice(ctx.refs.runsPrefix.length));
   return new AgoraError(
     'run-not-found',

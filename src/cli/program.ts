@@ -7,6 +7,7 @@ import { terminalSafe } from './terminal-text.js';
 import { gcVerb } from './gc.js';
 import { initVerb } from './init.js';
 import { testVerb } from './test.js';
+import { reportVerb } from './report.js';
 import {
   cancelVerb,
   logsVerb,
@@ -93,6 +94,12 @@ export function buildProgram(): Command {
       .description("an item's log (the last attempt unless --attempt)")
       .option('--attempt <n>', 'which attempt', positiveInt),
   ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
+  common(
+    orch
+      .command('report <run>')
+      .description('the run as one self-contained HTML page: DAG, timeline and lock waits, patches, logs, audit verdict')
+      .option('--out <file>', 'where to write it (default: <run>.html; missing directories are created)'),
+  ).action(async (run: string, o) => setExit(await reportVerb(run, o, stdio)));
   common(
     orch
       .command('gc')
