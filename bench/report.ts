@@ -20,11 +20,11 @@ import type { RunEvent } from '../src/engine/types.js';
 import { openLocalStore } from '../src/git/local-store.js';
 import { applyTreeChanges } from '../src/git/tree-edit.js';
 import { diffTrees } from '../src/git/tree-diff.js';
-import type { Oid } from '../src/git/types.js';
+import type { Oid, RefSwap } from '../src/git/types.js';
 import { appendEntries } from '../src/log/entry.js';
 import { resultRefFor } from '../src/log/result-ref.js';
 import type { Plan } from '../src/plan/schema.js';
-import { integratePatch, pointRef, recordPatch } from '../src/runs/patches.js';
+import { integratePatch, recordPatch } from '../src/runs/patches.js';
 import { RunRefs } from '../src/runs/refs.js';
 import { logName, writeNewRun, writeRun, type StoredRun } from '../src/runs/state-store.js';
 import { median, report, timeAsync } from './lib.js';
@@ -66,7 +66,9 @@ async function makeRun(repo: string, items: number): Promise<string> {
     now += 700;
     const logs: Array<{ name: string; oid: Oid }> = [];
     const events: RunEvent[] = [];
-    let head = stored.state.integrationHead;
+    const firstHead = stored.state.integrationHead;
+    let head = firstHead;
+    const moveAlso: RefSwap[] = [];
     for (const item of Object.values(stored.state.items).filter((x) => x.status === 'running')) {
       const i = Number(item.id.slice(5));
       const log = await store.writeBlob(Array.from({ length: 30 }, (_, n) => `${item.id} attempt ${item.attempts}: step ${n}`).join('\n') + '\n');
@@ -78,14 +80,14 @@ async function makeRun(repo: string, items: number): Promise<string> {
       const baseTree = (await store.readCommit(item.base!)).tree;
       const blob = await store.writeBlob(Array.from({ length: 20 }, (_, n) => `line ${n} of ${item.id}`).join('\n') + '\n');
       const tree = await applyTreeChanges(store, baseTree, [{ path: `area-${i % 20}/${item.id}.txt`, entry: { mode: '100644', oid: blob } }]);
-      const patch = await recordPatch(store, refs, { runId, itemId: item.id, attempt: item.attempts, base: item.base!, tree, changes: await diffTrees(store, baseTree, tree), locks: [`area-${i % 20}`], policy: 'fail', now });
+      const patch = await recordPatch(store, { runId, itemId: item.id, attempt: item.attempts, base: item.base!, tree, changes: await diffTrees(store, baseTree, tree), locks: [`area-${i % 20}`], policy: 'fail', now });
       if (!patch.ok) throw new Error(patch.reason);
       head = await integratePatch(store, { head, patch: patch.commit, runId, itemId: item.id, now });
+      moveAlso.push({ ref: refs.patch(runId, item.id), next: patch.commit, expected: null });
       events.push({ type: 'item-succeeded', itemId: item.id, attempt: item.attempts, resultRef: resultRefFor(patch.commit), integrationHead: head, log, exitCode: 0 });
     }
     const result = step({ plan: stored.plan, state: stored.state }, events, now);
-    stored = await writeRun(store, refs, { runId, prev: stored, state: result.run.state, entries: appendEntries(stored.last, runId, result.transitions), transitions: result.transitions, logs, now });
-    await pointRef(store, refs.integration(runId), head);
+    stored = await writeRun(store, refs, { runId, prev: stored, state: result.run.state, entries: appendEntries(stored.last, runId, result.transitions), transitions: result.transitions, logs, now, moveAlso: head === firstHead ? moveAlso : [...moveAlso, { ref: refs.integration(runId), next: head, expected: await store.resolveRef(refs.integration(runId)) }] });
   }
   if (!stored) throw new Error('report bench: the run ref moved under the bench');
   return runId;
