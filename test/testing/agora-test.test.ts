@@ -34,7 +34,7 @@ describe('agora test', () => {
       mocks: wordcountMocks,
       expect: {
         run: 'done',
-        items: { reduce: { state: 'done', attempts: 1, output: { equals: 'merge-counts: 4 shards\n' } }, 'map-3': { output: { contains: 'counted' } } },
+        items: { reduce: { state: 'done', attempts: 1, output: { equals: 'merge-counts: 4 shards\n' } }, 'count-words.shard-3': { output: { contains: 'counted' } } },
         files: { 'totals.json': { equals: '{"a": 3, "b": 1}\n' }, 'counts/3.json': { contains: '"b"' }, 'shards/1.txt': { exists: true } },
       },
     });
@@ -44,12 +44,12 @@ describe('agora test', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^PASS tests\/fixture-wordcount\.json {2}\(5 items, 5 mocked calls, run done, /m);
     // --verbose: each mocked call, with the input it was given and the mock that answered.
-    expect(r.stdout).toContain('mock map-2 attempt 1 input {"shard":2} ← $.mocks.subagents.count-words.cases[1]: exit 0, wrote counts/2.json');
+    expect(r.stdout).toContain('mock count-words.shard-2 attempt 1 input {"shard":2} ← $.mocks.subagents.count-words.cases[1]: exit 0, wrote counts/2.json');
     expect(r.stdout).toContain('mock reduce attempt 1 input {} ← $.mocks.subagents.merge-counts: exit 0, wrote totals.json');
     // The reducer ran after every mapper: the engine's order, not the mocks'.
     const calls = [...r.stdout.matchAll(/mock (\S+) attempt/g)].map((m) => m[1]);
     expect(calls.slice(-1)).toEqual(['reduce']);
-    expect(calls.sort()).toEqual(['map-1', 'map-2', 'map-3', 'map-4', 'reduce']);
+    expect(calls.sort()).toEqual(['count-words.shard-1', 'count-words.shard-2', 'count-words.shard-3', 'count-words.shard-4', 'reduce']);
     expect(r.stdout).toContain('1 fixture: 1 passed, 0 failed');
     // The project's repository got no ref, and its files no change: the run happened in a sandbox.
     expect(git(repo, 'for-each-ref')).toBe(refsBefore);
@@ -59,13 +59,13 @@ describe('agora test', () => {
   it('a mock that writes outside its item\'s locks fails the item through the real scope check; unmet expectations are a readable diff and exit 1', async () => {
     const repo = makeRepo({}, 'map-reduce');
     const mocks = structuredClone(wordcountMocks);
-    mocks.subagents['count-words'].cases[1] = { when: { shard: 2 }, files: { 'counts/1.json': 'stray\n' } }; // outside map-2's counts/2.json
+    mocks.subagents['count-words'].cases[1] = { when: { shard: 2 }, files: { 'counts/1.json': 'stray\n' } }; // outside count-words.shard-2's counts/2.json
     writeFixture(repo, 'scope', {
       plan: '../plan.json',
       mocks,
       expect: {
         run: 'done',
-        items: { 'map-2': { state: 'done' }, 'map-1': { output: { equals: 'counted\nmore\n' } } },
+        items: { 'count-words.shard-2': { state: 'done' }, 'count-words.shard-1': { output: { equals: 'counted\nmore\n' } } },
         files: { 'totals.json': { exists: true } },
       },
     });
@@ -73,11 +73,11 @@ describe('agora test', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('FAIL tests/fixture-scope.json');
     expect(r.stdout).toMatch(/ {2}run\n {4}expected: done\n {4}actual: {3}failed\n/);
-    expect(r.stdout).toContain('map-2 failed: wrote outside its write scope (counts/2.json): counts/1.json');
-    expect(r.stdout).toContain('reduce skipped: upstream map-2 failed');
-    expect(r.stdout).toMatch(/ {2}item map-2: state\n {4}expected: done\n {4}actual: {3}failed \(wrote outside its write scope/);
+    expect(r.stdout).toContain('count-words.shard-2 failed: wrote outside its write scope (counts/2.json): counts/1.json');
+    expect(r.stdout).toContain('reduce skipped: upstream count-words.shard-2 failed');
+    expect(r.stdout).toMatch(/ {2}item count-words.shard-2: state\n {4}expected: done\n {4}actual: {3}failed \(wrote outside its write scope/);
     // A text to be equal is shown as a line diff.
-    expect(r.stdout).toContain('  item map-1: output (- expected, + actual)\n      counted\n    - more\n');
+    expect(r.stdout).toContain('  item count-words.shard-1: output (- expected, + actual)\n      counted\n    - more\n');
     expect(r.stdout).toContain('  file totals.json\n    expected: present in the integration head\n    actual:   absent');
     expect(r.stdout).toContain('1 fixture: 0 passed, 1 failed');
   });
@@ -87,7 +87,7 @@ describe('agora test', () => {
     const good = writeFixture(repo, 'a-good', { plan: '../plan.json', mocks: wordcountMocks, expect: { run: 'done' } });
     const bad = writeFixture(repo, 'b-bad', {
       plan: '../plan.json',
-      inputs: { 'map-9': { workerInput: { shard: 9 } } },
+      inputs: { 'count-words.shard-9': { workerInput: { shard: 9 } } },
       mocks: { subagents: { 'count-word': {}, 'merge-counts': { files: { '../escape': 'x' } } } },
       expect: { items: { reduse: { state: 'done' } } },
     });
@@ -96,8 +96,8 @@ describe('agora test', () => {
     expect(r.stdout).toBe(''); // nothing ran, not even the good fixture
     expect(r.stderr).toContain('agora: tests/fixture-b-bad.json: ');
     expect(r.stderr).toContain('$.expect.items.reduse: names item "reduse", which the plan does not have (did you mean "reduce"?)');
-    expect(r.stderr).toContain('$.inputs.map-9: names item "map-9", which the plan does not have');
-    expect(r.stderr).toContain('$.mocks: item "map-1" (subagent "count-words") has no mock; add mocks.items.map-1 or mocks.subagents.count-words');
+    expect(r.stderr).toContain('$.inputs["count-words.shard-9"]: names item "count-words.shard-9", which the plan does not have');
+    expect(r.stderr).toContain('$.mocks: item "count-words.shard-1" (subagent "count-words") has no mock; add mocks.items.count-words.shard-1 or mocks.subagents.count-words');
     expect(r.stderr).toContain('$.mocks.subagents.count-word: mocks subagent "count-word", which no dispatch item of the plan uses (did you mean "count-words"?)');
     expect(r.stderr).toContain('$.mocks.subagents.merge-counts.files["../escape"]: has an empty, "." or ".." component');
     expect(r.stderr).toContain('hint: fix each problem at its JSON path in the fixture');
@@ -108,13 +108,13 @@ describe('agora test', () => {
     const repo = makeRepo({}, 'map-reduce');
     const inputs = writeFixture(repo, 'inputs', {
       plan: '../plan.json',
-      inputs: { 'map-1': { workerInput: { shard: 'one' } } },
+      inputs: { 'count-words.shard-1': { workerInput: { shard: 'one' } } },
       mocks: wordcountMocks,
       expect: { run: 'done' },
     });
     const r1 = await agora(repo, ['test', inputs]);
     expect(r1.code).toBe(1);
-    expect(r1.stderr).toMatch(/\$\.inputs\.map-1: with these inputs the plan breaks a rule: \$\.items\[0\]\.inputs\.workerInput\.shard: /);
+    expect(r1.stderr).toMatch(/\$\.inputs\["count-words\.shard-1"\]: with these inputs the plan breaks a rule: \$\.items\[0\]\.inputs\.workerInput\.shard: /);
     const typo = writeFixture(repo, 'typo', { plan: '../plan.json', mocks: wordcountMocks, expect: { run: 'done' }, expects: {} });
     const r2 = await agora(repo, ['test', typo]);
     expect(r2.code).toBe(1);
