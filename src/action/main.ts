@@ -3,6 +3,7 @@ import { isAgoraError } from '../errors.js';
 import { readMode } from './inputs.js';
 import { runMode } from './run.js';
 import { verifyMode } from './verify.js';
+import { workerMode } from './worker.js';
 
 /**
  * The Agora Action's entry point (bundled into action/dist/index.js by scripts/build-action.ts): reads
@@ -12,7 +13,7 @@ async function main(): Promise<void> {
   const mode = readMode();
   if (mode === 'verify') return verifyMode();
   if (mode === 'run') return runMode();
-  core.setFailed(`mode \`${mode}\` is not available in this version of the Agora Action: only \`verify\` and \`run\` are. Scale workers out with the Agora GitHub App's docker target for now.`);
+  return workerMode();
 }
 
 main().catch((e: unknown) => {

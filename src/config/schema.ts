@@ -52,6 +52,20 @@ export const AgentConfigSchema = z.strictObject({
   apiKeyEnv: EnvNameSchema.default('ANTHROPIC_API_KEY'),
 });
 
+/** Runner labels (`runs-on`): non-empty, no commas or whitespace. */
+const RunnerLabelsSchema = z
+  .array(z.string().regex(/^[^\s,]+$/, 'must be one runner label, without spaces or commas'))
+  .min(1, 'must name at least one runner label, like ["self-hosted", "agora"]');
+
+export const ActionsTargetSchema = z.strictObject({
+  workflow: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+\.ya?ml$/, 'must be a file name under .github/workflows/, like "agora-worker.yml"')
+    .default('agora-worker.yml'),
+  labels: RunnerLabelsSchema.default(['self-hosted', 'agora']),
+  startTimeoutSeconds: z.number().positive().max(86_400).default(600),
+});
+
 export const SubagentConfigSchema = z
   .strictObject({
     command: z
@@ -62,12 +76,13 @@ export const SubagentConfigSchema = z
     agent: AgentConfigSchema.optional(),
     outputSchema: JsonSchemaSchema.optional(),
     dependencies: z.array(z.string().min(1)).optional(),
-    target: z.enum(['local', 'docker']).optional(),
+    target: z.enum(['local', 'docker', 'actions']).optional(),
     inputSchema: JsonSchemaSchema.optional(),
     secrets: z.array(EnvNameSchema).optional(),
     env: z.record(EnvNameSchema, z.string()).optional(),
     timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
     docker: DockerOptionsSchema.optional(),
+    actions: z.strictObject({ labels: RunnerLabelsSchema.optional() }).optional(),
   })
   .superRefine((subagent, ctx) => {
     if ((subagent.command === undefined) === (subagent.agent === undefined)) {
@@ -99,11 +114,11 @@ export const SubagentConfigSchema = z
         message: `${subagent.agent.apiKeyEnv} is the agent's API key, which only the loop holds; listed in secrets it would reach the tools' workers: remove it`,
       });
     }
-    if (subagent.target === 'docker' && subagent.docker === undefined) {
+    if ((subagent.target === 'docker' || subagent.target === 'actions') && subagent.docker === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['docker'],
-        message: 'missing: target "docker" needs docker options with an image, like docker: { image: "node:20-slim" }',
+        message: `missing: target "${subagent.target}" needs docker options with an image, like docker: { image: "node:20-slim" }`,
       });
     }
   });
@@ -126,8 +141,9 @@ export const OrchConfigSchema = z.strictObject({
   subagents: z.record(z.string().min(1), SubagentConfigSchema).default({}),
   shapes: z.record(z.string().min(1), JsonSchemaSchema).default({}),
   refNamespace: RefNamespaceSchema.default('refs/agora/'),
-  commandTarget: z.enum(['local', 'docker']).default('local'),
+  commandTarget: z.enum(['local', 'docker', 'actions']).default('local'),
   commandImage: z.string().min(1).optional(),
+  actions: ActionsTargetSchema.optional(),
 });
 
 export type OrchConfigInput = z.input<typeof OrchConfigSchema>;

@@ -54,7 +54,7 @@ export interface SubagentConfig {
   /** Subagents this one may call (checked when the config loads: defined, no cycle). */
   dependencies?: string[];
   /** Where it runs. Default `local`. */
-  target?: 'local' | 'docker';
+  target?: TargetChoice;
   /** JSON Schema for `inputs.workerInput`. */
   inputSchema?: JsonSchema;
   /** Names of environment variables passed to the worker as secrets (redacted from logs). */
@@ -63,6 +63,21 @@ export interface SubagentConfig {
   env?: Record<string, string>;
   timeoutSeconds?: number;
   docker?: DockerOptions;
+  /** On target `actions`: the runner labels its jobs need (default: the config's `actions.labels`). */
+  actions?: { labels?: string[] };
+}
+
+/** Where a worker runs: a process here, a container on a Docker engine, or a job on the repository's Actions runners. */
+export type TargetChoice = 'local' | 'docker' | 'actions';
+
+/** The `actions` target: each attempt a `workflow_dispatch` of the repository's worker workflow. */
+export interface ActionsTargetConfig {
+  /** The worker workflow's file name under .github/workflows/. Default `agora-worker.yml`. */
+  workflow: string;
+  /** The labels a runner needs to take an attempt's job (`runs-on`). Default `[self-hosted, agora]`. */
+  labels: string[];
+  /** How long a dispatched job may wait for a runner before the attempt fails naming the labels. Default 600. */
+  startTimeoutSeconds: number;
 }
 
 export interface QueueConfig {
@@ -79,9 +94,11 @@ export interface OrchConfig {
   /** Ref namespace; default `refs/agora/`. */
   refNamespace: string;
   /** Where `command` items run unless they say otherwise (`inputs.target`). Default `local`. */
-  commandTarget: 'local' | 'docker';
-  /** Image for `command` items on the docker target. */
+  commandTarget: TargetChoice;
+  /** Image for `command` items on the docker (or actions) target. */
   commandImage?: string;
+  /** The `actions` target's settings, when the config uses it. */
+  actions?: ActionsTargetConfig;
   /**
    * Absolute directory of the loaded config file, or the cwd when none was loaded. Workers get it as
    * `$AGORA_CONFIG_DIR`, so that scripts next to the config can be found.

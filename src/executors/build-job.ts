@@ -5,7 +5,7 @@ import type { WorkItem } from '../plan/schema.js';
 import type { LogSink, WorkerJob } from './types.js';
 
 /** Which target runs a job. */
-export type TargetName = 'local' | 'docker';
+export type TargetName = 'local' | 'docker' | 'actions';
 
 export interface BuildWorkerJobArgs {
   item: WorkItem;
@@ -78,13 +78,13 @@ function buildCommandJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: Ta
   const env = optionalStringRecord(item, 'env', inputs.env);
   const secretNames = optionalStringArray(item, 'secrets', inputs.secrets);
   const target = inputs.target ?? config.commandTarget;
-  if (target !== 'local' && target !== 'docker') throw invalidInput(item, 'target', 'must be "local" or "docker"');
+  if (target !== 'local' && target !== 'docker' && target !== 'actions') throw invalidInput(item, 'target', 'must be "local", "docker" or "actions"');
   const image = inputs.image ?? config.commandImage;
   if (image !== undefined && typeof image !== 'string') throw invalidInput(item, 'image', 'must be an image name');
-  if (target === 'docker' && (image === undefined || image === '')) {
+  if (target !== 'local' && (image === undefined || image === '')) {
     throw new AgoraError(
       'image-missing',
-      `item ${item.id} runs on the docker target but names no image`,
+      `item ${item.id} runs on the ${target} target but names no image`,
       'set inputs.image on the item or commandImage in agora.config.mjs',
     );
   }
@@ -95,6 +95,7 @@ function buildCommandJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: Ta
     secrets: lookUpSecrets(item, secretNames, args.environment),
   };
   if (target === 'docker') job.options = { image };
+  if (target === 'actions') job.options = { image, ...actionsLabels(config.actions?.labels) };
   return { job, target };
 }
 
@@ -120,7 +121,13 @@ function buildDispatchJob(args: BuildWorkerJobArgs): BuiltJob {
     stdin: input,
   };
   if (subagent.docker !== undefined) job.options = { ...subagent.docker };
+  if (subagent.target === 'actions') job.options = { ...job.options, ...actionsLabels(subagent.actions?.labels ?? config.actions?.labels) };
   return { job, target: subagent.target ?? 'local', subagent };
+}
+
+/** The runner labels an `actions` job asks for, when the config names them (the target has a default). */
+function actionsLabels(labels: readonly string[] | undefined): { labels?: string[] } {
+  return labels === undefined ? {} : { labels: [...labels] };
 }
 
 function jobBase(args: BuildWorkerJobArgs): Pick<WorkerJob, 'runId' | 'itemId' | 'attempt' | 'workspaceDir' | 'log'> {

@@ -31,9 +31,14 @@ export interface CreateTargetsOptions {
   offerLocal?: boolean;
 }
 
-/** Whether `config` runs anything on the docker target: command items by default, or any subagent. */
+/** Whether `config` runs anything on `target`: command items by default, or any subagent. */
+export function configWantsTarget(config: OrchConfig, target: 'docker' | 'actions'): boolean {
+  return config.commandTarget === target || Object.values(config.subagents).some((s) => s.target === target);
+}
+
+/** Whether `config` runs anything on the docker target. */
 export function configWantsDocker(config: OrchConfig): boolean {
-  return config.commandTarget === 'docker' || Object.values(config.subagents).some((s) => s.target === 'docker');
+  return configWantsTarget(config, 'docker');
 }
 
 /**

@@ -22,6 +22,8 @@ export interface WorkerJob {
    * changes must be visible here when `run` resolves (a remote target copies them back).
    */
   workspaceDir: string;
+  /** The commit the workspace holds (the item's base); a remote target checks its result was built on it. */
+  base?: string;
   /** argv; a `command` item is `['/bin/sh', '-c', inputs.run]`. */
   command: string[];
   /** Non-secret environment for the worker. */

@@ -1,5 +1,6 @@
 import { errorStack } from '../errors.js';
-import type { CheckActionEvent, HeadAbandonedEvent, PlanEvent, RepoAccess, SweepReport } from './app-events.js';
+import type { CheckActionEvent, HeadAbandonedEvent, PlanEvent, RepoAccess, RepoHandle, SweepReport } from './app-events.js';
+import type { WorkflowJobEvent } from '../executors/actions-target.js';
 import { handleOf } from './app-events.js';
 import { resolveOptions, type AgoraGitHubOptions } from './app-options.js';
 import { AppState } from './app-state.js';
@@ -102,6 +103,15 @@ export class AgoraGitHub {
   takeOver(ev: PlanEvent, runId: string, deadline: number): Promise<TakeOver> {
     this.sweeper.remember(handleOf(ev));
     return this.app.track(takeOver(this.app, ev, runId, deadline));
+  }
+
+  /**
+   * A `workflow_job` webhook: a job of the worker workflow moved (queued, started, completed). The
+   * repository's `actions` target, if one waits for that attempt here, looks at it; nothing else does.
+   */
+  onWorkflowJob(ev: Pick<RepoHandle, 'owner' | 'repo' | 'repositoryId'>, job: WorkflowJobEvent): void {
+    const ctx = this.app.openRepo(ev);
+    if (ctx) this.app.track(ctx.then((c) => c.actions?.observe(job)).catch(() => undefined));
   }
 
   /** A button press: records the request in the run's state (leased push), then drives the run on. */

@@ -70,14 +70,20 @@ export class AppState {
         cloneUrl: ev.cloneUrl,
         config: this.opts.config,
         token,
+        octokit: ev.octokit,
         clock: this.opts.clock,
         offerLocal: offersLocal(this.opts.policy, ev.repositoryId),
         secrets: secretsFor(this.opts.policy, ev.repositoryId),
       });
       ctx.catch(() => this.repos.delete(key));
       this.repos.set(key, ctx);
-    } else void ctx.then((c) => c.useToken(token));
+    } else void ctx.then((c) => c.useToken(token, ev.octokit));
     return ctx;
+  }
+
+  /** The repository's context if one is open here (an event about a repository with no run here opens none). */
+  openRepo(ev: Pick<RepoHandle, 'owner' | 'repo' | 'repositoryId'>): Promise<RepoContext> | undefined {
+    return this.repos.get(`${`${ev.owner}/${ev.repo}`.toLowerCase()}#${ev.repositoryId ?? ''}`);
   }
 
   /** Remote pushes and refused pushes (CAS conflicts) across repositories. */

@@ -81,6 +81,16 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
         by: p.sender?.login ?? 'someone',
       });
     });
+    // The `actions` target's worker jobs: queued, started (which runner), completed (with or without a result).
+    app.on('workflow_job', async (context) => {
+      const p = context.payload;
+      const job = p.workflow_job;
+      const repo = p.repository as RepositoryPayload;
+      agora.onWorkflowJob(
+        { owner: repo.owner.login ?? repo.owner.name ?? '', repo: repo.name, repositoryId: repo.id },
+        { name: job.name, jobId: job.id, workflowRunId: job.run_id, action: p.action, conclusion: job.conclusion ?? null, runnerName: job.runner_name ?? null, htmlUrl: job.html_url ?? null },
+      );
+    });
     agora.startSweeping(repoAccess(app, tokens));
   };
 }

@@ -1,13 +1,16 @@
 import { branchRef, mirrorPrefix, mirrorRef } from '../git/refspec.js';
 import { join } from 'node:path';
 import type { OrchConfig } from '../config/types.js';
-import { createTargets, repositoryScope } from '../executors/targets.js';
+import { ActionsTarget } from '../executors/actions-target.js';
+import { configWantsTarget, createTargets, repositoryScope } from '../executors/targets.js';
 import type { WorkerTarget } from '../executors/types.js';
 import type { Oid } from '../git/types.js';
 import type { AttemptContext } from '../runs/attempt.js';
 import { RunRefs } from '../runs/refs.js';
 import { WorkspacePool } from '../runs/workspace-pool.js';
+import { actionsApi } from './actions-api.js';
 import { MirroredGitStore } from './mirrored-store.js';
+import type { Octokit } from './octokit.js';
 import { RemoteMirror, type TokenSource } from './remote-sync.js';
 
 /**
@@ -24,7 +27,14 @@ export class RepoContext {
     readonly refs: RunRefs,
     readonly attempt: AttemptContext,
     private tokenSource: TokenSource,
+    private client: Octokit,
   ) {}
+
+  /** The `actions` target, when the app's config uses it: webhooks about its jobs go to it. */
+  get actions(): ActionsTarget | undefined {
+    const t = this.attempt.targets.actions;
+    return t instanceof ActionsTarget ? t : undefined;
+  }
 
   /** Opens (creating on demand) the mirror of `fullName` under `cacheDir`. */
   static async open(args: {
@@ -35,6 +45,8 @@ export class RepoContext {
     cloneUrl: string;
     config: OrchConfig;
     token: TokenSource;
+    /** The installation's REST client (the actions target dispatches with it; replaced as events arrive). */
+    octokit: Octokit;
     clock: () => number;
     /** Whether this repository's plans may run on `local` (the operator trusts it: see worker-policy.ts). */
     offerLocal: boolean;
@@ -57,6 +69,17 @@ export class RepoContext {
       scope: repositoryScope({ cloneUrl: args.cloneUrl, fullName: args.fullName, refNamespace: args.config.refNamespace }),
       offerLocal: args.offerLocal,
     });
+    if (configWantsTarget(args.config, 'actions')) {
+      const [owner, repo] = args.fullName.split('/') as [string, string];
+      targets.actions = new ActionsTarget({
+        ...(args.config.actions ? { config: args.config.actions } : {}),
+        api: async () => actionsApi(() => (ctx ? ctx.client : args.octokit), owner, repo),
+        store,
+        refs,
+        fetchResults: (runId) => store.fetch([mirrorPrefix(refs.resultsPrefix(runId))]),
+        clock: args.clock,
+      });
+    }
     const workspaces = WorkspacePool.outsideRepository(store);
     await workspaces.clear();
     const attempt: AttemptContext = {
@@ -70,13 +93,14 @@ export class RepoContext {
       environment: args.secrets,
       clock: args.clock,
     };
-    ctx = new RepoContext(args.fullName, store, refs, attempt, args.token);
+    ctx = new RepoContext(args.fullName, store, refs, attempt, args.token, args.octokit);
     return ctx;
   }
 
   /** The freshest way to get a token (installation clients are replaced as events arrive). */
-  useToken(token: TokenSource): void {
+  useToken(token: TokenSource, octokit?: Octokit): void {
     this.tokenSource = token;
+    if (octokit) this.client = octokit;
   }
 
   /**

@@ -114,6 +114,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       reusable = true;
       return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }
+    built.job.base = spec.base;
     const agent = agentOf(item, built);
     let apiKey: string | undefined;
     try {

@@ -31,6 +31,21 @@ export class RunRefs {
   get anchorArchive(): string {
     return `${this.ns}anchor-archive`;
   }
+  /**
+   * The `actions` target's claim of one attempt: created (never moved) by the one worker job that runs
+   * it, so that of several jobs for one attempt (a redelivered webhook, a dispatch retried after its
+   * response was lost) only one runs the item.
+   */
+  claim(runId: string, itemId: string, attempt: number): string {
+    return `${this.ns}claims/${runId}/${itemId}/${attempt}`;
+  }
+  /** The attempt's result, pushed by the worker job after the item's container ended (see docs/actions.md). */
+  result(runId: string, itemId: string, attempt: number): string {
+    return `${this.resultsPrefix(runId)}${itemId}/${attempt}`;
+  }
+  resultsPrefix(runId: string): string {
+    return `${this.ns}results/${runId}/`;
+  }
   rejected(runId: string): string {
     return `${this.ns}rejected/${runId}`;
   }

@@ -1,0 +1,69 @@
+import * as core from '@actions/core';
+import { AgoraError } from '../errors.js';
+import { idProblem } from '../plan/ids.js';
+import { readRefNamespace, readToken } from './inputs.js';
+
+/**
+ * What `mode: worker` is given by the App's dispatch (the worker workflow passes its `workflow_dispatch`
+ * inputs on): which attempt, and the job the App built for it. Every problem names the input and the fix.
+ */
+export interface WorkerInputs {
+  token: string;
+  refNamespace: string;
+  runId: string;
+  itemId: string;
+  attempt: number;
+  job: WorkerJobSpec;
+}
+
+/** The part of the App's WorkerJob that travels in the dispatch: no secrets, no host paths. */
+export interface WorkerJobSpec {
+  command: string[];
+  env: Record<string, string>;
+  stdin?: string;
+  /** Container settings: `image` at least (the item always runs in a container on the runner). */
+  options: Record<string, unknown>;
+}
+
+function id(name: 'run' | 'item'): string {
+  const value = core.getInput(name).trim();
+  const problem = value === '' ? 'is missing' : idProblem(value);
+  if (problem !== undefined) {
+    throw new AgoraError('action-input', `input \`${name}\` ${JSON.stringify(value)} ${problem}`, `pass the ${name} id the App dispatched: \`${name}: \${{ inputs.${name} }}\` (examples/workflows/agora-worker.yml)`);
+  }
+  return value;
+}
+
+export function readWorkerInputs(): WorkerInputs {
+  const token = readToken('can push the attempt\'s claim and result refs (contents: write)');
+  const refNamespace = readRefNamespace();
+  const runId = id('run');
+  const itemId = id('item');
+  const attemptText = core.getInput('attempt').trim();
+  if (!/^[1-9]\d{0,5}$/.test(attemptText)) {
+    throw new AgoraError('action-input', `input \`attempt\` is ${JSON.stringify(attemptText)}, which is not an attempt number`, 'pass the attempt the App dispatched: `attempt: ${{ inputs.attempt }}` (a whole number from 1)');
+  }
+  return { token, refNamespace, runId, itemId, attempt: Number(attemptText), job: readJob(core.getInput('job')) };
+}
+
+const JOB_FIX = 'pass the job the App dispatched unchanged: `job: ${{ inputs.job }}` (examples/workflows/agora-worker.yml)';
+
+export function readJob(text: string): WorkerJobSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new AgoraError('action-input', 'input `job` is not JSON', JOB_FIX);
+  }
+  const o = raw as Partial<WorkerJobSpec> | null;
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  const problem =
+    o === null || typeof o !== 'object' ? 'is not an object'
+    : !strings(o.command) || o.command.length === 0 ? 'has no `command` (a non-empty array of strings)'
+    : typeof o.env !== 'object' || o.env === null || !Object.values(o.env).every((v) => typeof v === 'string') ? 'has no `env` object of strings'
+    : o.stdin !== undefined && typeof o.stdin !== 'string' ? 'has a `stdin` that is not a string'
+    : typeof o.options !== 'object' || o.options === null || typeof o.options.image !== 'string' || o.options.image === '' ? 'names no container `options.image`'
+    : undefined;
+  if (problem !== undefined) throw new AgoraError('action-input', `input \`job\` ${problem}`, JOB_FIX);
+  return o as WorkerJobSpec;
+}

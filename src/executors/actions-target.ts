@@ -1,0 +1,223 @@
+import type { ActionsTargetConfig } from '../config/types.js';
+import { errorMessage } from '../errors.js';
+import { diffTrees } from '../git/tree-diff.js';
+import type { GitStore, Oid } from '../git/types.js';
+import type { RunRefs } from '../runs/refs.js';
+import { readAttemptResult } from './actions-result.js';
+import { applyChanges } from './actions-workspace.js';
+import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
+
+/**
+ * The `actions` target: each attempt is a `workflow_dispatch` of the repository's worker workflow
+ * (`.github/workflows/agora-worker.yml` by default), whose job runs the Agora Action in `mode: worker`
+ * on a self-hosted runner with the attempt's labels. The job claims the attempt, runs the item in a
+ * container and pushes one result commit to `refs/agora/results/<run>/<item>/<attempt>`
+ * (actions-result.ts). Here the result is fetched, its base checked, and its workspace written into the
+ * local workspace, so the attempt's capture, secret search and write-scope check run on the
+ * orchestrator exactly as for any other target.
+ *
+ * The job's progress comes in as `workflow_job` webhooks ({@link ActionsTarget.observe}, matched by the
+ * job's name `agora <run> <item> <attempt>`); the result ref is also looked at every `pollMs`. A job
+ * that never starts (no runner with the labels) fails the attempt after `startTimeoutSeconds` naming the
+ * labels; every job of the attempt completed without a result is a lost runner (retried per the
+ * item's policy). Stopping the attempt cancels its workflow runs.
+ */
+
+/** The REST calls the target makes, with the installation's token. Errors carry GitHub's `status`. */
+export interface ActionsApi {
+  dispatch(workflow: string, ref: string, inputs: Record<string, string>): Promise<void>;
+  cancelRun(workflowRunId: number): Promise<void>;
+  defaultBranch(): Promise<string>;
+}
+
+/** A `workflow_job` webhook as the target needs it. */
+export interface WorkflowJobEvent {
+  /** The job's name: the worker workflow names it `agora <run> <item> <attempt>`. */
+  name: string;
+  jobId: number;
+  workflowRunId: number;
+  action: string;
+  conclusion: string | null;
+  runnerName: string | null;
+  htmlUrl?: string | null;
+}
+
+export interface ActionsTargetOptions {
+  config?: Partial<ActionsTargetConfig>;
+  api: () => Promise<ActionsApi>;
+  store: GitStore;
+  refs: RunRefs;
+  /** Fetches the run's result refs (`refs.resultsPrefix(run)`) into `store`. */
+  fetchResults: (runId: string) => Promise<void>;
+  /** How often the result ref is looked at besides the webhooks. Default 15 s. */
+  pollMs?: number;
+  clock?: () => number;
+}
+
+export const DEFAULT_ACTIONS_CONFIG: ActionsTargetConfig = { workflow: 'agora-worker.yml', labels: ['self-hosted', 'agora'], startTimeoutSeconds: 600 };
+
+/** The job name of an attempt, as the worker workflow sets it. */
+export function workerJobName(runId: string, itemId: string, attempt: number): string {
+  return `agora ${runId} ${itemId} ${attempt}`;
+}
+
+interface SeenJob {
+  workflowRunId: number;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: string | null;
+  runnerName: string | null;
+  htmlUrl: string | null;
+}
+
+interface Watch {
+  jobs: Map<number, SeenJob>;
+  wake: () => void;
+}
+
+/** Dispatch answers that a retry can help with (the dispatch may have taken effect: the claim keeps it to one job). */
+const TRANSIENT = (status: number | undefined) => status === undefined || status >= 500 || status === 429;
+
+export class ActionsTarget implements WorkerTarget {
+  readonly name = 'actions';
+  private readonly watches = new Map<string, Watch>();
+  private readonly cfg: ActionsTargetConfig;
+  private readonly pollMs: number;
+  private readonly clock: () => number;
+
+  constructor(private readonly o: ActionsTargetOptions) {
+    this.cfg = { ...DEFAULT_ACTIONS_CONFIG, ...o.config };
+    this.pollMs = o.pollMs ?? 15_000;
+    this.clock = o.clock ?? Date.now;
+  }
+
+  /** A `workflow_job` webhook: updates the attempt it names, if one waits here; others are ignored. Repeats are harmless. */
+  observe(ev: WorkflowJobEvent): void {
+    const watch = this.watches.get(ev.name);
+    if (!watch) return;
+    const status = ev.action === 'completed' ? 'completed' : ev.action === 'in_progress' ? 'in_progress' : 'queued';
+    const before = watch.jobs.get(ev.jobId);
+    // Deliveries can come late or twice: a job never goes back from completed or in_progress.
+    const rank = { queued: 0, in_progress: 1, completed: 2 };
+    if (before && rank[before.status] > rank[status]) return;
+    watch.jobs.set(ev.jobId, { workflowRunId: ev.workflowRunId, status, conclusion: ev.conclusion, runnerName: ev.runnerName ?? before?.runnerName ?? null, htmlUrl: ev.htmlUrl ?? null });
+    watch.wake();
+  }
+
+  async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
+    if (Object.keys(job.secrets).length > 0) {
+      return { exitCode: null, reason: `the actions target does not pass secrets (${Object.keys(job.secrets).join(', ')}) to a runner in this version: run the item on the docker target, or give the runner the secret itself` };
+    }
+    const { labels: optLabels, ...options } = job.options ?? {};
+    const labels = Array.isArray(optLabels) ? optLabels.map(String) : this.cfg.labels;
+    const name = workerJobName(job.runId, job.itemId, job.attempt);
+    let wake = () => {};
+    const watch: Watch = { jobs: new Map(), wake: () => wake() };
+    this.watches.set(name, watch);
+    try {
+      const api = await this.o.api();
+      const dispatched = await this.dispatch(api, job, labels, options);
+      if (dispatched !== null) return dispatched;
+      const startBy = this.clock() + this.cfg.startTimeoutSeconds * 1000;
+      for (;;) {
+        if (signal.aborted) {
+          await this.cancel(api, watch);
+          return { exitCode: null, reason: 'stopped' };
+        }
+        const result = await this.result(job);
+        if (result) return result;
+        const jobs = [...watch.jobs.values()];
+        if (jobs.length > 0 && jobs.every((j) => j.status === 'completed')) {
+          // A result pushed just before its job completed is fetched once more before the runner counts as lost.
+          const late = await this.result(job);
+          if (late) return late;
+          const last = jobs.at(-1)!;
+          return {
+            exitCode: null,
+            infrastructureFailure: true,
+            reason: `runner lost: the worker job ${name} on runner ${last.runnerName ?? '(none)'} ended ${last.conclusion ?? 'without a conclusion'} before it pushed a result${last.htmlUrl ? ` (${last.htmlUrl})` : ''}`,
+          };
+        }
+        if (!jobs.some((j) => j.status !== 'queued') && this.clock() >= startBy) {
+          await this.cancel(api, watch);
+          return {
+            exitCode: null,
+            infrastructureFailure: true,
+            reason: `no runner with the labels [${labels.join(', ')}] took the worker job within ${this.cfg.startTimeoutSeconds} s: register a self-hosted runner with these labels (docs/actions.md), or change the labels in the App's config`,
+          };
+        }
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            wake = () => {};
+            resolve();
+          };
+          const timer = setTimeout(done, Math.max(10, Math.min(this.pollMs, startBy - this.clock())));
+          wake = done;
+          signal.addEventListener('abort', done, { once: true });
+        });
+      }
+    } finally {
+      this.watches.delete(name);
+    }
+  }
+
+  /** Dispatches the worker workflow; null when it was, else the attempt's failure. */
+  private async dispatch(api: ActionsApi, job: WorkerJob, labels: readonly string[], options: Record<string, unknown>): Promise<WorkerResult | null> {
+    const file = `.github/workflows/${this.cfg.workflow}`;
+    const inputs = {
+      run: job.runId,
+      item: job.itemId,
+      attempt: String(job.attempt),
+      'runs-on': JSON.stringify(labels),
+      job: JSON.stringify({ command: job.command, env: job.env, ...(job.stdin !== undefined ? { stdin: job.stdin } : {}), options }),
+    };
+    let ref: string;
+    try {
+      ref = await api.defaultBranch();
+    } catch (e) {
+      return { exitCode: null, infrastructureFailure: true, reason: `cannot read the repository's default branch to dispatch ${file} on: ${errorMessage(e)}` };
+    }
+    for (let tries = 1; ; tries++) {
+      try {
+        await api.dispatch(this.cfg.workflow, ref, inputs);
+        return null;
+      } catch (e) {
+        const status = (e as { status?: number }).status;
+        if (TRANSIENT(status) && tries < 3) continue;
+        const why = errorMessage(e);
+        const fix =
+          status === 404 ? `add the worker workflow as ${file} on ${ref} (examples/workflows/agora-worker.yml)`
+          : status === 403 ? 'grant the App `actions: write` (it dispatches the worker workflow)'
+          : status === 422 ? `${file} must have \`on: workflow_dispatch\` with the inputs run, item, attempt, runs-on and job (examples/workflows/agora-worker.yml)`
+          : 'GitHub may be down; the item is retried per its policy';
+        return { exitCode: null, infrastructureFailure: TRANSIENT(status), reason: `dispatching ${file} on ${ref} failed (${status ?? 'no answer'}: ${why}): ${fix}` };
+      }
+    }
+  }
+
+  /** The attempt's result, once its job pushed one: written into the workspace, its exit status returned. */
+  private async result(job: WorkerJob): Promise<WorkerResult | null> {
+    await this.o.fetchResults(job.runId);
+    const oid: Oid | null = await this.o.store.resolveRef(this.o.refs.result(job.runId, job.itemId, job.attempt));
+    if (oid === null) return null;
+    try {
+      const r = await readAttemptResult(this.o.store, oid);
+      if (job.base !== undefined && r.base !== job.base) {
+        return { exitCode: null, reason: `the worker's result ${oid.slice(0, 12)} was built on ${r.base.slice(0, 12)}, not on the attempt's base ${job.base.slice(0, 12)}: not recorded` };
+      }
+      job.log.write(r.log, 'stdout');
+      if (r.result.exitCode !== 0) return r.result;
+      const base = await this.o.store.readCommit(r.base);
+      await applyChanges(this.o.store, job.workspaceDir, await diffTrees(this.o.store, base.tree, r.workspace));
+      return { exitCode: 0 };
+    } catch (e) {
+      return { exitCode: null, reason: `the worker's result ${oid.slice(0, 12)} cannot be used: ${errorMessage(e)}` };
+    }
+  }
+
+  private async cancel(api: ActionsApi, watch: Watch): Promise<void> {
+    const runs = new Set([...watch.jobs.values()].filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
+    for (const id of runs) await api.cancelRun(id).catch(() => undefined); // 409 once it completed: nothing to stop
+  }
+}

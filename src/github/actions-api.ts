@@ -1,0 +1,29 @@
+import type { ActionsApi } from '../executors/actions-target.js';
+import type { Octokit } from './octokit.js';
+
+/**
+ * The `actions` target's REST calls with the installation's client: the dispatch (one write per
+ * attempt), the cancel of a stopped attempt's workflow run, and the default branch the worker
+ * workflow is dispatched on (read once per repository).
+ */
+export function actionsApi(client: () => Octokit, owner: string, repo: string): ActionsApi {
+  let branch: Promise<string> | undefined;
+  return {
+    async dispatch(workflow, ref, inputs) {
+      await client().request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { owner, repo, workflow_id: workflow, ref, inputs });
+    },
+    async cancelRun(workflowRunId) {
+      await client().request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { owner, repo, run_id: workflowRunId });
+    },
+    defaultBranch() {
+      branch ??= client()
+        .request('GET /repos/{owner}/{repo}', { owner, repo })
+        .then((r) => r.data.default_branch)
+        .catch((e: unknown) => {
+          branch = undefined;
+          throw e;
+        });
+      return branch;
+    },
+  };
+}
