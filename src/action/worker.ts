@@ -34,9 +34,7 @@ import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
  */
 export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const inputs = readWorkerInputs();
-  const repository = env.GITHUB_REPOSITORY;
-  if (!repository) throw new AgoraError('action-event', 'GITHUB_REPOSITORY is not set: mode `worker` runs only as a step of a workflow job', 'run it from the worker workflow (examples/workflows/agora-worker.yml)');
-  const cloneUrl = `${(env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${repository}.git`;
+  const cloneUrl = await repositoryUrl(env);
   const refs = new RunRefs(inputs.refNamespace);
   const { runId, itemId, attempt } = inputs;
   const name = `${runId}/${itemId} attempt ${attempt}`;
@@ -77,6 +75,15 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
     return finish('claimed-elsewhere', `${name} already has a result: this job's was not recorded`);
   }
   await finish(result.exitCode === 0 ? 'succeeded' : 'failed', `${name} ${result.exitCode === 0 ? 'succeeded' : `failed: ${result.reason ?? `exit ${result.exitCode}`}`}; result ${commit.slice(0, 12)} pushed for the orchestrator to check`);
+}
+
+/** The repository's clone URL, from the dispatch event the runner wrote (GitHub Enterprise Server and the simulator included). */
+async function repositoryUrl(env: NodeJS.ProcessEnv): Promise<string> {
+  const path = env.GITHUB_EVENT_PATH;
+  if (!path || !env.GITHUB_REPOSITORY) throw new AgoraError('action-event', 'GITHUB_EVENT_PATH or GITHUB_REPOSITORY is not set: mode `worker` runs only as a step of a workflow job', 'run it from the worker workflow (examples/workflows/agora-worker.yml)');
+  const event = JSON.parse(await readFile(path, 'utf8')) as { repository?: { clone_url?: unknown } };
+  const url = event.repository?.clone_url;
+  return typeof url === 'string' && url !== '' ? url : `${(env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${env.GITHUB_REPOSITORY}.git`;
 }
 
 /** The attempt's base when it is the item's current attempt, else why not. */

@@ -4,11 +4,12 @@ import type { WorkerResult } from './types.js';
 /**
  * The one commit by which an attempt run on the `actions` target comes back to the orchestrator: the
  * worker job's own code writes it after the item's container ended, and pushes it to the attempt's
- * result ref. Its parent is the base the item ran on; its tree holds
+ * result ref. It has no parent (with the base as parent, GitHub would read the commit as deleting the
+ * base's workflow files and refuse the push without `workflows` permission); its tree holds
  *
  *   workspace/    the workspace as the job captured it (.gitignore honoured); the base's tree when the item failed
  *   log           the item's output (bounded, as the job's log sink kept it)
- *   result.json   {"exitCode": n|null, "signal"?, "reason"?, "infrastructureFailure"?}
+ *   result.json   {"base": commit, "exitCode": n|null, "signal"?, "reason"?, "infrastructureFailure"?}
  *
  * The item's command writes only the workspace and the log; the exit status is what the container
  * engine reported to the job. The orchestrator trusts none of it beyond that: it checks the base, and
@@ -31,13 +32,13 @@ export async function writeAttemptResult(
 ): Promise<Oid> {
   const entries: TreeEntry[] = [
     { mode: '100644', path: LOG, oid: await store.writeBlob(r.log), type: 'blob' },
-    { mode: '100644', path: RESULT, oid: await store.writeBlob(JSON.stringify(r.result)), type: 'blob' },
+    { mode: '100644', path: RESULT, oid: await store.writeBlob(JSON.stringify({ base: r.base, ...r.result })), type: 'blob' },
     { mode: '040000', path: WORKSPACE, oid: r.workspace, type: 'tree' },
   ];
   const who = { name: 'agora worker', email: 'agora@localhost', timestamp: Math.floor(r.now / 1000), timezoneOffset: 0 };
   return store.writeCommit({
     tree: await store.writeTree(entries),
-    parents: [r.base],
+    parents: [],
     message: `agora: result of ${r.runId}/${r.itemId} attempt ${r.attempt}\n\nAgora-Run: ${r.runId}\nAgora-Item: ${r.itemId}\nAgora-Attempt: ${r.attempt}\nAgora-Worker: ${r.by}\n`,
     author: who,
     committer: who,
@@ -51,16 +52,16 @@ export async function readAttemptResult(store: GitStore, oid: Oid): Promise<Atte
   const workspace = entries.get(WORKSPACE);
   const log = entries.get(LOG);
   const result = entries.get(RESULT);
-  if (commit.parents.length !== 1 || workspace?.type !== 'tree' || log?.type !== 'blob' || result?.type !== 'blob') {
-    throw new Error(`result commit ${oid} is not an Agora worker's result (one parent; workspace/, log and result.json)`);
+  if (workspace?.type !== 'tree' || log?.type !== 'blob' || result?.type !== 'blob') {
+    throw new Error(`result commit ${oid} is not an Agora worker's result (workspace/, log and result.json)`);
   }
-  const parsed = JSON.parse(Buffer.from(await store.readBlob(result.oid)).toString('utf8')) as Partial<WorkerResult>;
-  if (typeof parsed !== 'object' || parsed === null || !(parsed.exitCode === null || Number.isInteger(parsed.exitCode))) {
-    throw new Error(`result commit ${oid} has a result.json without an exit code`);
+  const parsed = JSON.parse(Buffer.from(await store.readBlob(result.oid)).toString('utf8')) as Partial<WorkerResult> & { base?: unknown };
+  if (typeof parsed !== 'object' || parsed === null || !(parsed.exitCode === null || Number.isInteger(parsed.exitCode)) || typeof parsed.base !== 'string' || !/^[0-9a-f]{40}$/.test(parsed.base)) {
+    throw new Error(`result commit ${oid} has a result.json without a base commit or an exit code`);
   }
   const out: WorkerResult = { exitCode: parsed.exitCode ?? null };
   if (typeof parsed.signal === 'string') out.signal = parsed.signal;
   if (typeof parsed.reason === 'string') out.reason = parsed.reason;
   if (parsed.infrastructureFailure === true) out.infrastructureFailure = true;
-  return { base: commit.parents[0]!, workspace: workspace.oid, log: await store.readBlob(log.oid), result: out };
+  return { base: parsed.base, workspace: workspace.oid, log: await store.readBlob(log.oid), result: out };
 }
