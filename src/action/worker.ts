@@ -24,7 +24,7 @@ import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
  *
  * 1. reads the run's state from the repository and does nothing unless the attempt is the item's current
  *    one (a cancelled run, a timed-out or retried attempt: no effect);
- * 2. claims the attempt by creating `refs/agora/claims/<run>/<item>/<attempt>` (a push that succeeds only
+ * 2. claims the attempt by creating `refs/agora/attempt-claims/<run>/<item>/<attempt>` (a push that succeeds only
  *    if no job created it first): of two jobs for one attempt, the one that loses exits without effect;
  * 3. runs the item in a container on the runner's engine (no network, user nobody, none of the job's
  *    environment: the item never sees the job's token), in a workspace holding the attempt's base;

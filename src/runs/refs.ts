@@ -37,7 +37,7 @@ export class RunRefs {
    * response was lost) only one runs the item.
    */
   claim(runId: string, itemId: string, attempt: number): string {
-    return `${this.ns}claims/${runId}/${itemId}/${attempt}`;
+    return `${this.ns}attempt-claims/${runId}/${itemId}/${attempt}`;
   }
   /** The attempt's result, pushed by the worker job after the item's container ended (see docs/actions.md). */
   result(runId: string, itemId: string, attempt: number): string {

@@ -35,7 +35,7 @@ describe('shipped workflow files', () => {
     expect(steps.findIndex((s) => String(s.run).startsWith('npm ci'))).toBeLessThan(steps.length - 1);
   });
 
-  it('each example uses the Agora Action in the mode it is for; worker is marked a draft', async () => {
+  it('each example uses the Agora Action in the mode it is for, with the permissions that mode needs', async () => {
     for (const [file, mode, trigger] of [['agora-verify.yml', 'verify', 'pull_request'], ['agora-run.yml', 'run', 'pull_request'], ['agora-worker.yml', 'worker', 'workflow_dispatch']] as const) {
       const src = await text(join('examples/workflows', file));
       const wf = await parseWorkflow(file, src);
@@ -43,7 +43,7 @@ describe('shipped workflow files', () => {
       const steps = Object.values(wf.workflow.jobs).flatMap((j) => j.steps);
       const agora = steps.filter((s) => s.uses === 'agora-orchestrator/agora/action@v1');
       expect(agora.map((s) => s.with?.mode)).toEqual([mode]);
-      expect(src.startsWith('# DRAFT'), file).toBe(mode === 'worker');
+      expect(src.startsWith('# DRAFT'), file).toBe(false);
     }
     const verify = await parseWorkflow('agora-verify.yml', await text('examples/workflows/agora-verify.yml'));
     // Verify needs to read, nothing more.
@@ -51,6 +51,11 @@ describe('shipped workflow files', () => {
     // Run pushes patches and refs/agora/*, writes checks and signs with the job's OIDC identity.
     const run = await parseWorkflow('agora-run.yml', await text('examples/workflows/agora-run.yml'));
     expect(run.workflow.permissions).toEqual({ contents: 'write', checks: 'write', 'id-token': 'write' });
+    // Worker pushes only its claim and result refs; its job is named for the App to match webhooks to the attempt.
+    const worker = await parseWorkflow('agora-worker.yml', await text('examples/workflows/agora-worker.yml'));
+    expect(worker.workflow.permissions).toEqual({ contents: 'write' });
+    const workerJobs = (parse(await text('examples/workflows/agora-worker.yml')) as { jobs: Record<string, { name?: string }> }).jobs;
+    expect(Object.values(workerJobs)[0]!.name).toBe('agora ${{ inputs.run }} ${{ inputs.item }} ${{ inputs.attempt }}');
     // One job per pull request at a time, never cancelled mid-run (a later push queues behind it).
     expect((parse(await text('examples/workflows/agora-run.yml')) as { concurrency?: unknown }).concurrency).toEqual({ group: 'agora-${{ github.event.pull_request.number }}', 'cancel-in-progress': false });
   });
