@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OrchConfig } from '../../src/config/types.js';
+import { BUSYBOX, DEFAULT_ENGINE } from '../docker/engine.js';
+import { node24 } from '../github-sim/src/actions/node24.js';
+import { scaled } from '../support/eventually.js';
+import { checkRuns, commandPlan, runBound, startAppWorld, until, type AppWorld } from '../github/app-world.js';
+
+/**
+ * The App's `actions` target end to end on the simulator: every attempt is a workflow_dispatch of the
+ * shipped examples/workflows/agora-worker.yml, whose step runs the committed action/dist (`mode: worker`)
+ * under Node 24 on a simulated self-hosted runner, the item in a Podman container. Every webhook is
+ * delivered twice.
+ */
+process.env.DOCKER_HOST ??= DEFAULT_ENGINE;
+
+const ACTION_REPO = { owner: 'agora-orchestrator', name: 'agora' };
+const WORKER = '.github/workflows/agora-worker.yml';
+
+describe('the App with the actions target', () => {
+  let w: AppWorld;
+  const config: OrchConfig = {
+    queues: {},
+    defaultConcurrency: 4,
+    subagents: {
+      gpu: { command: ['/bin/sh', '-c', 'echo never'], target: 'actions', docker: { image: BUSYBOX }, actions: { labels: ['self-hosted', 'gpu'] } },
+    },
+    shapes: {},
+    refNamespace: 'refs/agora/',
+    commandTarget: 'actions',
+    commandImage: BUSYBOX,
+    actions: { workflow: 'agora-worker.yml', labels: ['self-hosted', 'agora'], startTimeoutSeconds: Math.round(scaled(20_000) / 1000) },
+    configDir: process.cwd(),
+  };
+  beforeAll(async () => {
+    await node24();
+    w = await startAppWorld({ config, trusted: false });
+    const files: Record<string, string> = {};
+    for (const f of ['action.yml', 'dist/index.js', 'dist/package.json']) files[`action/${f}`] = await readFile(join('action', f), 'utf8');
+    const actionRepo = await w.sim.createRepo(ACTION_REPO.owner, ACTION_REPO.name, files);
+    await w.sim.push(actionRepo.fullName, { branch: 'v1', files: {}, message: 'v1' });
+    await w.sim.push(w.fullName, { branch: 'main', files: { [WORKER]: await readFile(join('examples', 'workflows', 'agora-worker.yml'), 'utf8') }, message: 'Add the Agora worker workflow' });
+    w.sim.setFaults({ duplicateWebhookRate: 1 });
+  }, scaled(120_000));
+  afterAll(async () => w?.close());
+
+  const workerRuns = async () =>
+    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', { owner: w.owner, repo: w.repo, per_page: 100 })).data.workflow_runs.filter((r) => r.path === WORKER);
+  const jobsOf = async (runId: number) =>
+    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { owner: w.owner, repo: w.repo, run_id: runId })).data.jobs;
+  const logOf = async (jobId: number) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { owner: w.owner, repo: w.repo, job_id: jobId })).data);
+
+  it('runs a 3-item plan as dispatched jobs on two runners; a second job for one attempt runs nothing; one result each', async () => {
+    const plan = commandPlan('trio', ['a', 'b', 'c'].map((id) => ({ id, run: `echo ${id} > ${id}.txt; echo wrote ${id}`, locks: [`${id}.txt`] })));
+    const plansha = await w.sim.push(w.fullName, { branch: 'trio', files: { 'plan.json': plan }, message: 'Add the trio plan' });
+    // No runner yet: the three jobs wait queued, and a fourth for item a's attempt is dispatched as a
+    // dispatch retried after a lost response would.
+    await until('three worker jobs queued', async () => (await workerRuns()).length === 3, w, runBound(1));
+    const first = w.sim.sim.actions.runs.get(Number((await workerRuns()).find((r) => JSON.stringify(w.sim.sim.actions.runs.get(Number(r.id))!.inputs).includes('"item":"a"'))!.id))!;
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { owner: w.owner, repo: w.repo, workflow_id: 'agora-worker.yml', ref: 'main', inputs: first.inputs as Record<string, string> });
+    w.sim.addRunner({ labels: ['agora'], name: 'runner-1' });
+    w.sim.addRunner({ labels: ['agora'], name: 'runner-2' });
+    let head = plansha;
+    await until('the audit gate on the patched head', async () => {
+      head = (await w.sim.sim.repo(w.fullName).git.resolve('refs/heads/trio', 'commit'))!;
+      return (await checkRuns(w, head)).get('agora / audit')?.status === 'completed';
+    }, w, runBound(4, 3));
+    await w.sim.sim.actions.idle();
+    const runs = await workerRuns();
+    const jobs = (await Promise.all(runs.map((r) => jobsOf(Number(r.id))))).flat();
+    const logs = await Promise.all(jobs.map((j) => logOf(Number(j.id))));
+    jobs.forEach((j, n) => expect(j.conclusion, logs[n]).toBe('success'));
+    const checks = await checkRuns(w, plansha);
+    for (const id of ['a', 'b', 'c']) expect(checks.get(`agora / ${id}`)?.conclusion, `${id}: ${checks.get(`agora / ${id}`)?.output.summary}`).toBe('success');
+    expect((await checkRuns(w, head)).get('agora / audit')?.conclusion).toBe('success');
+    const git = w.sim.sim.repo(w.fullName).git;
+    for (const id of ['a', 'b', 'c']) expect(await git.text(['show', `${head}:${id}.txt`])).toBe(`${id}\n`);
+    // Four jobs for three attempts, on both runners; exactly one ran each item.
+    expect(runs).toHaveLength(4);
+    expect(new Set(jobs.map((j) => j.runner_name))).toEqual(new Set(['runner-1', 'runner-2']));
+    expect(logs.filter((l) => /agora: trio-\S+\/a attempt 1 succeeded/.test(l))).toHaveLength(1);
+    expect(logs.filter((l) => /agora: trio-\S+\/a attempt 1 (is claimed by another job|is not current)[^\n]*nothing was run/.test(l))).toHaveLength(1);
+    const results = [...(await git.refs()).keys()].filter((ref) => ref.startsWith('refs/agora/results/trio-'));
+    expect(results.map((ref) => ref.replace(/^refs\/agora\/results\/[^/]+\//, '')).sort()).toEqual(['a/1', 'b/1', 'c/1']);
+  }, scaled(runBound(4, 6)));
+
+  it('fails an item whose labels no runner has after its start timeout, naming the labels, and cancels the job', async () => {
+    const plan = `${JSON.stringify({ id: 'gpu', queue: 'default', items: [{ id: 'train', executor: 'dispatch', inputs: { subagent: 'gpu', workerInput: {} }, depends_on: [], resourceLocks: [] }] }, null, 2)}\n`;
+    const plansha = await w.sim.push(w.fullName, { branch: 'gpu', files: { 'plan.json': plan }, message: 'Add the gpu plan' });
+    await until('the train check to complete', async () => (await checkRuns(w, plansha)).get('agora / train')?.status === 'completed', w, runBound(1, 3) + scaled(20_000));
+    const check = (await checkRuns(w, plansha)).get('agora / train')!;
+    expect(check.conclusion).toBe('failure');
+    expect(`${check.output.title} ${check.output.summary}`).toContain('[self-hosted, gpu]');
+    const queued = (await workerRuns()).filter((r) => JSON.stringify(w.sim.sim.actions.runs.get(Number(r.id))!.inputs).includes('"item":"train"'));
+    expect(queued).toHaveLength(1);
+    await until('the never-started worker run to be cancelled', async () => w.sim.sim.actions.runs.get(Number(queued[0]!.id))!.conclusion === 'cancelled', w);
+  }, scaled(runBound(2, 4) + 20_000));
+});
