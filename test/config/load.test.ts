@@ -175,7 +175,7 @@ describe('loadConfig', () => {
     expect(byPath['$.orch.subagents.empty.command']).toMatch(/non-empty array like \["node", "edit.mjs"\]/);
     expect(byPath['$.orch.subagents.box.docker']).toMatch(/target "docker" needs docker options with an image/);
     expect(byPath['$.orch.subagents.leaky.secrets[0]']).toMatch(/environment variable name/);
-    expect(byPath['$.orch.subagents.leaky.target']).toBe('must be one of "local", "docker", not the string "cloud"');
+    expect(byPath['$.orch.subagents.leaky.target']).toBe('must be one of "local", "docker", "actions", not the string "cloud"');
     expect(byPath['$.orch.queues.default.concurrency']).toBe('must be at least 1, not number 0');
     expect(byPath['$.orch.queues.wide.concurrency']).toBe('must be at most 256, not number 1000');
     expect(byPath['$.orch.queues.odd.max']).toBe('unknown field "max"; the known fields here are concurrency');
