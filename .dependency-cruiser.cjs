@@ -45,9 +45,9 @@ module.exports = {
     {
       name: 'src-never-imports-tests',
       severity: 'error',
-      comment: 'What ships never loads test code (the simulator included).',
+      comment: 'What ships never loads test code: not test/ or bench/, nor the GitHub simulator (packages/github-sim, imported by tests as @agora/github-sim).',
       from: { path: '^src/' },
-      to: { path: '^(test|bench)/' },
+      to: { path: ['^(test|bench|packages)/', '(^|/)node_modules/@agora/github-sim/'] },
     },
     {
       name: 'no-unresolvable',

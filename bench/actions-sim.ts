@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
-import { startGitHubSim } from '../test/github-sim/src/index.js';
-import { node24 } from '../test/github-sim/src/actions/node24.js';
+import { startGitHubSim } from '@agora/github-sim';
+import { node24 } from '@agora/github-sim/actions/node24';
 import { median, report } from './lib.js';
 
 const execFileP = promisify(execFile);

@@ -14,7 +14,7 @@
  * Run: npx tsx bench/github-growth.ts [N…]   (default 10 10000)
  */
 import { spawnSync } from 'node:child_process';
-import type { RequestLogEntry } from '../test/github-sim/src/index.js';
+import type { RequestLogEntry } from '@agora/github-sim';
 import { startAppWorld, type AppWorld } from '../test/github/app-world.js';
 import { report } from './lib.js';
 

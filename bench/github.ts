@@ -19,7 +19,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type Bottleneck from 'bottleneck';
-import type { RequestLogEntry } from '../test/github-sim/src/index.js';
+import type { RequestLogEntry } from '@agora/github-sim';
 import { startAppWorld, type AppWorld } from '../test/github/app-world.js';
 import type { Octokit } from '../src/github/agora-github.js';
 import { report } from './lib.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
-import { startGitHubSim } from '../test/github-sim/src/index.js';
+import { startGitHubSim } from '@agora/github-sim';
 import { median, report } from './lib.js';
 
 const run = promisify(execFile);

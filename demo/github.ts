@@ -1,6 +1,6 @@
 /**
  * `npm run demo:github`: the whole GitHub path on one machine. Starts the GitHub simulator
- * (test/github-sim) and `agora app`, opens a PR with the offload-fanout plan, prints each check run as it
+ * (@agora/github-sim) and `agora app`, opens a PR with the offload-fanout plan, prints each check run as it
  * changes, then the PR's commits, the release's assets, and as its last line the gate's verdict:
  * `agora / audit: <conclusion>`. Nothing leaves 127.0.0.1.
  */
@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startGitHubSim } from '../test/github-sim/src/index.js';
+import { startGitHubSim } from '@agora/github-sim';
 import { generateSigningKey } from '../src/audit/keys.js';
 import { errorStack } from '../src/errors.js';
 import { runGit } from '../src/git/git-cli.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jobLog } from '../../src/action/job-log.js';
-import { WorkflowCommands } from '../github-sim/src/actions/commands.js';
+import { WorkflowCommands } from '@agora/github-sim/actions/commands';
 
 /**
  * What `mode: run` logs from the repository (a lease holder, a run id, an error's text) as the runner reads

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { startSigstoreMock, type SigstoreMock } from '../audit/sigstore-mock.js';
 import { BUSYBOX, DEFAULT_ENGINE } from '../docker/engine.js';
-import { startWorld, type World } from '../github-sim/harness.js';
-import { node24 } from '../github-sim/src/actions/node24.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
+import { node24 } from '@agora/github-sim/actions/node24';
 import { agora } from '../support/repo.js';
 import { eventually, scaled } from '../support/eventually.js';
 

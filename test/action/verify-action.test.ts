@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPrivateKey } from '../../src/audit/keys.js';
-import { node24 } from '../github-sim/src/actions/node24.js';
+import { node24 } from '@agora/github-sim/actions/node24';
 import { scaled } from '../support/eventually.js';
 import { appManifest } from '../github/app-manifest.js';
 import { checkRuns, examplePlan, runBound, startAppWorld, until, type AppWorld } from '../github/app-world.js';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrchConfig } from '../../src/config/types.js';
 import { BUSYBOX, DEFAULT_ENGINE } from '../docker/engine.js';
-import { node24 } from '../github-sim/src/actions/node24.js';
+import { node24 } from '@agora/github-sim/actions/node24';
 import { scaled } from '../support/eventually.js';
 import { checkRuns, commandPlan, runBound, startAppWorld, until, type AppWorld } from '../github/app-world.js';
 

@@ -2,11 +2,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { parseWorkflow, WorkflowFileError } from '../github-sim/src/actions/workflow.js';
+import { parseWorkflow, WorkflowFileError } from '@agora/github-sim/actions/workflow';
 
 /**
  * The workflow files this repository ships — its own CI and the examples users copy — are checked with
- * the workflow schema the simulator's Actions runtime uses (test/github-sim/src/actions/workflow.ts: the
+ * the workflow schema the simulator's Actions runtime uses (packages/github-sim/src/actions/workflow.ts: the
  * syntax GitHub accepts, as far as the simulator knows it), and for what each must say.
  * examples/workflows/agora-verify.yml is also run as is, end to end, by verify-action.test.ts.
  */

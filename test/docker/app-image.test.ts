@@ -2,8 +2,8 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.js';
 import { prepareImageContext } from '../../scripts/image-context.js';
-import { signWebhook, type WebhookDelivery } from '../github-sim/src/webhooks.js';
-import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+import { signWebhook, type WebhookDelivery } from '@agora/github-sim/webhooks';
+import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 import { eventually, scaled } from '../support/eventually.js';
 import { connectEngine, NODE, tempDir } from './engine.js';
 

@@ -1,7 +1,7 @@
 /** Workflow commands on a step's stdout and the runner's environment files, as a workflow author sees them in the job. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
 
 const o = { owner: 'octo', repo: 'demo' };
 

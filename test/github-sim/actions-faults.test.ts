@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, scaled } from '../support/eventually.js';
-import { startWorld, type Received, type World } from './harness.js';
-import { sharedWebhookValidator } from './src/contract.js';
+import { startWorld, type Received, type World } from '@agora/github-sim/harness';
+import { sharedWebhookValidator } from '@agora/github-sim/contract';
 
 const o = { owner: 'octo', repo: 'demo' };
 const TWO_JOBS = `on: workflow_dispatch

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
 
 const o = { owner: 'octo', repo: 'demo' };
 const on = `on:

@@ -4,8 +4,8 @@ import { signKeyless } from '../../src/audit/signers.js';
 import { buildStatement } from '../../src/audit/statement.js';
 import { startSigstoreMock, type SigstoreMock } from '../audit/sigstore-mock.js';
 import { eventually, scaled } from '../support/eventually.js';
-import { startWorld, type World } from './harness.js';
-import { node24 } from './src/actions/node24.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
+import { node24 } from '@agora/github-sim/actions/node24';
 
 const o = { owner: 'octo', repo: 'demo' };
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { cloneUrl, git, startWorld, type World } from './harness.js';
+import { cloneUrl, git, startWorld, type World } from '@agora/github-sim/harness';
 
 const o = { owner: 'octo', repo: 'demo' };
 

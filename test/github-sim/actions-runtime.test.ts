@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, scaled } from '../support/eventually.js';
-import { startWorld, type World } from './harness.js';
-import { node24 } from './src/actions/node24.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
+import { node24 } from '@agora/github-sim/actions/node24';
 
 const o = { owner: 'octo', repo: 'demo' };
 

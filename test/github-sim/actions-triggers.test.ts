@@ -1,6 +1,6 @@
 /** Which pushes and pull request events create runs: branch and path filters, pull_request types. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
 
 const o = { owner: 'octo', repo: 'demo' };
 const job = `jobs:

@@ -1,6 +1,6 @@
 /** Workflow files as the simulator reads them: GitHub's parser's verdict, and the refusals the simulator adds on top. */
 import { describe, expect, it } from 'vitest';
-import { dispatchInputs, parseWorkflow } from './src/actions/workflow.js';
+import { dispatchInputs, parseWorkflow } from '@agora/github-sim/actions/workflow';
 
 const job = 'jobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo\n';
 const problems = (path: string, text: string) =>

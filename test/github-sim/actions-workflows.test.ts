@@ -1,7 +1,7 @@
 /** The workflows REST surface: list, get by id or file name, runs of one workflow, dispatch by either, GitHub's 404s and 422s. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
 
 const o = { owner: 'octo', repo: 'demo' };
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
 
 const WORKFLOW = 'name: agora\non:\n  workflow_dispatch:\n    inputs:\n      run: { required: true }\njobs: {}\n';
 

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSign } from 'node:crypto';
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
-import { quiet, startWorld, type World } from './harness.js';
-import { generateAppKey } from './src/auth.js';
+import { quiet, startWorld, type World } from '@agora/github-sim/harness';
+import { generateAppKey } from '@agora/github-sim/auth';
 
 function jwt(privateKey: string, claims: Record<string, unknown>, alg = 'RS256'): string {
   const enc = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorld, type World } from './harness.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
 
 describe('check runs and check suites', () => {
   let w: World;

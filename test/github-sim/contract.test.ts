@@ -1,16 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { Octokit } from '@octokit/rest';
-import { quiet, startWorld, type World } from './harness.js';
-import { normaliseNullable, OpenApiValidator, startGitHubSim } from './src/index.js';
+import { quiet, startWorld, type World } from '@agora/github-sim/harness';
+import { normaliseNullable, OpenApiValidator, startGitHubSim } from '@agora/github-sim';
 import { eventually } from '../support/eventually.js';
-import { IMPLEMENTED_OPERATIONS } from './openapi/operations.js';
-import { PINNED_VERSION } from './openapi/generate.js';
-import { ROUTES } from './src/server.js';
+import { IMPLEMENTED_OPERATIONS } from '@agora/github-sim/openapi/operations';
+import { PINNED_VERSION } from '@agora/github-sim/openapi/generate';
+import { ROUTES } from '@agora/github-sim/server';
 
-const subsetPath = fileURLToPath(new URL('./openapi/subset.json', import.meta.url));
-const sourcePath = fileURLToPath(new URL('./openapi/source.json', import.meta.url));
+const simRoot = dirname(createRequire(import.meta.url).resolve('@agora/github-sim/package.json'));
+const subsetPath = join(simRoot, 'openapi/subset.json');
+const sourcePath = join(simRoot, 'openapi/source.json');
 
 describe('OpenAPI contract', () => {
   it('normalises nullable into type unions', () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startWorld, type World } from './harness.js';
-import { SECONDARY_LIMIT_MESSAGE } from './src/limits.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
+import { SECONDARY_LIMIT_MESSAGE } from '@agora/github-sim/limits';
 
 const o = { owner: 'octo', repo: 'demo' };
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { startWorld, type World } from './harness.js';
-import { ROUTES } from './src/server.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
+import { ROUTES } from '@agora/github-sim/server';
 
 /** Fills a route template with plausible or hostile parameter values. */
 const paramValue = fc.oneof(fc.constantFrom('1', '1000', 'main', 'heads/main', 'README.md', 'v1', 'agora.yml', 'a'.repeat(40)), fc.string({ maxLength: 12 }));

@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { cloneUrl, git, startWorld, type World } from './harness.js';
-import { startGitHubSim } from './src/index.js';
+import { cloneUrl, git, startWorld, type World } from '@agora/github-sim/harness';
+import { startGitHubSim } from '@agora/github-sim';
 
 describe('git smart HTTP (git http-backend) with installation tokens', () => {
   let w: World;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Octokit } from '@octokit/rest';
-import { quiet, startWorld, type World } from './harness.js';
+import { quiet, startWorld, type World } from '@agora/github-sim/harness';
 
 describe('GET /installation/repositories', () => {
   let w: World;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Probot, createNodeMiddleware } from 'probot';
-import { startGitHubSim, type GitHubSim } from './src/index.js';
+import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 
 /** Probot's own HTTP middleware receives the simulator's webhooks and calls back through its Octokit. */
 describe('a Probot app against the simulator', () => {

@@ -4,8 +4,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { eventually } from '../support/eventually.js';
-import { startWorld, type World } from './harness.js';
-import { parseWebhook, signWebhook, startGitHubSim, WebhookSchemaValidator } from './src/index.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
+import { parseWebhook, signWebhook, startGitHubSim, WebhookSchemaValidator } from '@agora/github-sim';
 
 const require = createRequire(import.meta.url);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

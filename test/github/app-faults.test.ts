@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { trailers } from '../../src/github/plan-commit.js';
 import { checkRuns, examplePlan, runBound, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
-import type { RequestLogEntry } from '../github-sim/src/index.js';
+import type { RequestLogEntry } from '@agora/github-sim';
 import { scaled } from '../support/eventually.js';
 
 /**

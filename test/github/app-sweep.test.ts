@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { armCrashPoint } from '../../src/crash-points.js';
-import { HttpError } from '../github-sim/src/http.js';
+import { HttpError } from '@agora/github-sim/http';
 import { until, commandPlan, checkRuns, restartUntilRunEnds, runReleases, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';

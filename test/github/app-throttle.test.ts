@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Probot } from 'probot';
-import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 import { agoraOctokit, type AgoraOctokitClass, type Octokit } from '../../src/github/octokit.js';
 
 /**

@@ -19,7 +19,7 @@ import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
 import { agoraOctokit, type AgoraOctokitClass } from '../../src/github/octokit.js';
 import type { WorkerPolicy } from '../../src/github/worker-policy.js';
-import { startGitHubSim, type GitHubSim, type SimLimits } from '../github-sim/src/index.js';
+import { startGitHubSim, type GitHubSim, type SimLimits } from '@agora/github-sim';
 import { eventually } from '../support/eventually.js';
 import { appManifest } from './app-manifest.js';
 

@@ -5,7 +5,7 @@ import { agoraOctokit } from '../../src/github/octokit.js';
 import { ConditionalRequestCache } from '../../src/github/conditional-requests.js';
 import { repoAccess } from '../../src/github/app.js';
 import type { Octokit } from '../../src/github/agora-github.js';
-import { startWorld, type World } from '../github-sim/harness.js';
+import { startWorld, type World } from '@agora/github-sim/harness';
 
 /** What went over the wire: method, URL and the request's conditional header. */
 interface Sent {

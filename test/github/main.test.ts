@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAppServer, type RunningApp } from '../../src/github/main.js';
-import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 import { freePort } from '../support/free-port.js';
 import { scaled } from '../support/eventually.js';
 import { agora } from '../support/repo.js';

@@ -9,7 +9,7 @@ import { resolveOptions } from '../../src/github/app-options.js';
 import { AppState } from '../../src/github/app-state.js';
 import { intakePlanEvent } from '../../src/github/plan-intake.js';
 import { MAX_PLAN_BYTES } from '../../src/plan/parse.js';
-import { startGitHubSim, type GitHubSim } from '../github-sim/src/index.js';
+import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 import { scaled } from '../support/eventually.js';
 import { appManifest } from './app-manifest.js';
 import { EXAMPLE, commandPlan } from './app-world.js';

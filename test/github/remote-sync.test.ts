@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RemoteMirror } from '../../src/github/remote-sync.js';
 import { MirroredGitStore } from '../../src/github/mirrored-store.js';
 import { agoraIdentity } from '../../src/git/identity.js';
-import { git, startWorld, type World } from '../github-sim/harness.js';
+import { git, startWorld, type World } from '@agora/github-sim/harness';
 
 /** The mirror against the simulator's git server (git http-backend): fetch, leased pushes, the remote CAS. */
 describe('remote sync over smart HTTP', () => {

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Octokit } from '@octokit/rest';
 import { createAppAuth } from '@octokit/auth-app';
-import { parseWebhook, startGitHubSim, type GitHubSim, type SimOptions, type Permissions } from './src/index.js';
+import { parseWebhook, startGitHubSim, type GitHubSim, type SimOptions, type Permissions } from './index.js';
 
 const execFileP = promisify(execFile);
 

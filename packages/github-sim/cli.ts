@@ -42,7 +42,7 @@ const app = sim.createApp({ webhookUrl: opts.webhookUrl, secret: opts.secret, na
 const privateKeyPath = join(keyDir, `${app.slug}.private-key.pem`);
 await writeFile(privateKeyPath, app.privateKey, { mode: 0o600 });
 const repo = await sim.createRepo(owner, name, {
-  'README.md': '# demo\n\nA repository served by test/github-sim.\n',
+  'README.md': '# demo\n\nA repository served by the GitHub simulator.\n',
   'plan.json': JSON.stringify({ id: 'demo', queue: 'default', items: [{ id: 'hello', executor: 'command', inputs: { run: 'echo hello' }, depends_on: [], resourceLocks: [] }] }, null, 2) + '\n',
 });
 const installationId = sim.installApp(app.appId, repo.fullName);

@@ -6,7 +6,7 @@
  * `npm pack @octokit/openapi@<PINNED_VERSION>` into a temp dir, extracts only
  * `generated/api.github.com.json`, cuts the subset, and records where it came from in `source.json`.
  *
- * Run: `npx tsx test/github-sim/openapi/generate.ts`
+ * Run: `npx tsx packages/github-sim/openapi/generate.ts`
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
