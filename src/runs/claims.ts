@@ -5,6 +5,7 @@ import type { GitStore, Oid } from '../git/types.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import type { RunRefs } from './refs.js';
 import { AgoraError } from '../errors.js';
+import { checkClaimsDoc } from './claims-doc.js';
 import { readRunAt, type StoredRun } from './state-store.js';
 
 /**
@@ -60,21 +61,23 @@ export class ClaimsLedger {
   private async readDoc(head: Oid): Promise<ClaimsDoc> {
     const commit = await this.store.readCommit(head);
     const entry = (await this.store.readTree(commit.tree)).find((e) => e.path === FILE);
-    let doc: unknown;
-    try {
-      doc = entry ? JSON.parse(decoder.decode(await this.store.readBlob(entry.oid))) : undefined;
-    } catch {
-      doc = undefined;
+    let checked: ReturnType<typeof checkClaimsDoc>;
+    if (!entry) checked = { problem: `its tree has no ${FILE}` };
+    else {
+      try {
+        checked = checkClaimsDoc(JSON.parse(decoder.decode(await this.store.readBlob(entry.oid))));
+      } catch {
+        checked = { problem: `${FILE} is not JSON` };
+      }
     }
-    const d = doc as Partial<ClaimsDoc> | undefined;
-    if (!d || d.version !== 1 || !Array.isArray(d.claims) || !Array.isArray(d.waits)) {
+    if ('problem' in checked) {
       throw new AgoraError(
-        'state-corrupt',
-        `${this.refs.claims} points at ${head}, which holds no claims document Agora wrote`,
-        `stop every agora serve of this repository, delete the ref (git update-ref -d ${this.refs.claims}) and start them again: running items are then claimed afresh`,
+        'claims-corrupt',
+        `${this.refs.claims} points at ${head}, which holds no claims document Agora wrote: ${checked.problem}`,
+        `stop every agora serve (and App replica) of this repository, delete the ref (git update-ref -d ${this.refs.claims}) and start them again: running items are then claimed afresh`,
       );
     }
-    return d as ClaimsDoc;
+    return checked.doc;
   }
 
   private async viewOf(runId: string): Promise<RunView | null> {
