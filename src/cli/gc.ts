@@ -87,9 +87,10 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
     io.err(
       `agora: ${verb} ${report.pruned.length} run${report.pruned.length === 1 ? '' : 's'} and ${report.rejections.length} rejection${report.rejections.length === 1 ? '' : 's'}` +
         (remote ? ` on ${remote.url}` : '') +
-        (report.skipped.length ? `; kept ${report.skipped.length} (see "skipped")` : ''),
+        (report.skipped.length ? `; kept ${report.skipped.length} (see "skipped")` : '') +
+        (report.claims.problem ? `; their entries stay in ${ctx.refs.claims} (see "claims")` : ''),
     );
-    return report.skipped.length > 0 ? 1 : 0;
+    return report.skipped.length > 0 || report.claims.problem ? 1 : 0;
   } finally {
     await remote?.close();
   }

@@ -6,6 +6,7 @@ import { canonicalJson } from '../log/canonical-json.js';
 import type { RunRefs } from './refs.js';
 import { AgoraError } from '../errors.js';
 import { checkClaimsDoc } from './claims-doc.js';
+import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { readRunAt, type StoredRun } from './state-store.js';
 
 /**
@@ -48,14 +49,35 @@ export class ClaimsLedger {
 
   /** Compare-and-swap of the claims ref from what `read` saw to `doc`. False: another writer moved it. */
   async write(read: ClaimsRead, doc: ClaimsDoc, now: number): Promise<boolean> {
+    const landed = await this.commitDoc(read.head, doc, now);
+    if (landed) crashPoint('claims-written');
+    return landed;
+  }
+
+  /**
+   * Removes every entry of `runs` (runs `agora orch gc` pruned: whatever they recorded is void) by
+   * compare-and-swap, reading afresh after a lost race; returns how many entries went (with `dryRun`:
+   * would go). Nothing is written when none of their entries remain.
+   */
+  async dropRuns(runs: ReadonlySet<string>, now: number, dryRun = false): Promise<number> {
+    return retryOnConflict(this.refs.claims, 10, async () => {
+      const head = await this.store.resolveRef(this.refs.claims);
+      if (!head) return 0;
+      const doc = await this.readDoc(head);
+      const kept: ClaimsDoc = { version: 1, claims: doc.claims.filter((c) => !runs.has(c.run)), waits: doc.waits.filter((w) => !runs.has(w.run)) };
+      const dropped = doc.claims.length + doc.waits.length - kept.claims.length - kept.waits.length;
+      if (dropped === 0 || dryRun) return dropped;
+      return (await this.commitDoc(head, kept, now)) ? dropped : LOST_RACE;
+    });
+  }
+
+  private async commitDoc(head: Oid | null, doc: ClaimsDoc, now: number): Promise<boolean> {
     const who = agoraIdentity(now);
     const blob = await this.store.writeBlob(canonicalJson(doc));
     const tree = await this.store.writeTree([{ mode: '100644', path: FILE, oid: blob, type: 'blob' }]);
     // No parent: the document is derived bookkeeping, not history (the runs' own chains are the record).
     const commit = await this.store.writeCommit({ tree, parents: [], message: 'agora: claims\n', author: who, committer: who });
-    const landed = await this.store.casRef(this.refs.claims, commit, read.head);
-    if (landed) crashPoint('claims-written');
-    return landed;
+    return this.store.casRef(this.refs.claims, commit, head);
   }
 
   private async readDoc(head: Oid): Promise<ClaimsDoc> {

@@ -3,6 +3,7 @@ import type { GitStore, Oid } from '../git/types.js';
 import { idProblem } from '../plan/ids.js';
 import { SILENT, type Progress } from '../progress.js';
 import { archiveAnchors } from './anchor-archive.js';
+import { ClaimsLedger } from './claims.js';
 import { RunLease } from './lease.js';
 import type { RunRefs } from './refs.js';
 import { readRun } from './state-store.js';
@@ -12,8 +13,9 @@ import { readRun } from './state-store.js';
  * cut-off, once their audit bundle is kept elsewhere, so the refs a repository advertises (and the app
  * fetches per event) grow with the runs still of interest, not with every run ever made.
  *
- * What goes: `runs/<run>` (the state and the log), `patches/<run>/*`, `integration/<run>` and
- * `leases/<run>`; rejections (`rejected/<id>`) older than the cut-off. What stays: each run's anchored
+ * What goes: `runs/<run>` (the state and the log), `patches/<run>/*`, `integration/<run>`,
+ * `leases/<run>`, the `actions` target's `attempt-claims/<run>/*` and `results/<run>/*`, and the run's
+ * entries in the shared `claims` document (void once the run ended, but still listed); rejections (`rejected/<id>`) older than the cut-off. What stays: each run's anchored
  * Merkle root, the repository's own record of what the run was, moved from its ref `anchors/<run>` into
  * one archive commit (`anchor-archive`, a tree of `<run>.json` files, the same anchor.json blobs): a ref
  * per past run would still be listed by every push (receive-pack advertises every ref).
@@ -22,7 +24,8 @@ import { readRun } from './state-store.js';
  *
  * Order: the bundle is kept first (durable before anything is removed); then `runs/<run>` is removed by
  * compare-and-swap against the value read (a run reopened meanwhile by a Retry is left alone); then the
- * run's other refs; then its anchor is archived (the archive commit first, then the ref's removal). A
+ * run's other refs; then its anchor is archived (the archive commit first, then the ref's removal); then
+ * the entries of every run pruned or finished now leave the claims document (one compare-and-swap). A
  * crash in between leaves refs whose run is gone but whose anchor ref exists: the next gc finishes them
  * (it never touches refs of a run without an anchor, such as a submission not yet accepted).
  */
@@ -52,10 +55,12 @@ export interface GcReport {
   /** Runs whose anchor ref was moved into the archive. */
   archived: string[];
   rejections: string[];
+  /** Entries of pruned runs removed from the claims document (`refs/agora/claims`), or why they could not be. */
+  claims: { dropped: number; problem?: string };
 }
 
 export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOptions): Promise<GcReport> {
-  const report: GcReport = { pruned: [], skipped: [], leftovers: [], archived: [], rejections: [] };
+  const report: GcReport = { pruned: [], skipped: [], leftovers: [], archived: [], rejections: [], claims: { dropped: 0 } };
   const runs = await store.listRefs(refs.runsPrefix);
   const progress = opts.progress ?? SILENT;
   progress.phase('runs looked at', runs.length);
@@ -75,6 +80,7 @@ export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOpt
     for (const runId of orphans) report.leftovers.push(...(await removeRunRefs(store, refs, runId)));
     report.archived = await archiveAnchors(store, refs, orphans, opts.now);
   }
+  report.claims = await dropClaims(store, refs, new Set([...report.pruned.map((p) => p.runId), ...orphans]), opts);
   for (const { ref, oid } of await store.listRefs(refs.rejectedPrefix)) {
     const at = (await store.readCommit(oid)).committer.timestamp * 1000;
     if (at >= opts.before) continue;
@@ -115,8 +121,18 @@ async function runRefs(store: GitStore, refs: RunRefs, runId: string): Promise<A
     const oid = await store.resolveRef(ref);
     if (oid) found.push({ ref, oid });
   }
-  found.push(...(await store.listRefs(`${refs.patch(runId, '')}`)));
+  for (const prefix of [refs.patch(runId, ''), refs.claimsPrefix(runId), refs.resultsPrefix(runId)]) found.push(...(await store.listRefs(prefix)));
   return found;
+}
+
+/** Removes the runs' entries from the claims document; a document Agora did not write is reported, not fatal. */
+async function dropClaims(store: GitStore, refs: RunRefs, runs: ReadonlySet<string>, opts: GcOptions): Promise<GcReport['claims']> {
+  if (runs.size === 0) return { dropped: 0 };
+  try {
+    return { dropped: await new ClaimsLedger(store, refs).dropRuns(runs, opts.now, opts.dryRun) };
+  } catch (e) {
+    return { dropped: 0, problem: errorMessage(e) };
+  }
 }
 
 async function removeRunRefs(store: GitStore, refs: RunRefs, runId: string): Promise<string[]> {

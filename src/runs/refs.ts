@@ -37,7 +37,11 @@ export class RunRefs {
    * response was lost) only one runs the item.
    */
   claim(runId: string, itemId: string, attempt: number): string {
-    return `${this.ns}attempt-claims/${runId}/${itemId}/${attempt}`;
+    return `${this.claimsPrefix(runId)}${itemId}/${attempt}`;
+  }
+  /** Every attempt claim of one run (gc removes them with the run). */
+  claimsPrefix(runId: string): string {
+    return `${this.ns}attempt-claims/${runId}/`;
   }
   /** The attempt's result, pushed by the worker job after the item's container ended (see docs/actions.md). */
   result(runId: string, itemId: string, attempt: number): string {

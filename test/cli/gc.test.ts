@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { gcVerb, parseAge } from '../../src/cli/gc.js';
 import { retryVerb, submitVerb, type Output } from '../../src/cli/orch.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { RunRefs } from '../../src/runs/refs.js';
-import { agora, cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
+import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 import { copyRun, finishedRun, type FinishedRun } from '../audit/bundle-fixture.js';
 
 function capture(): Output & { stdout: string[]; stderr: string[] } {
@@ -23,6 +24,17 @@ beforeAll(async () => {
   original = await finishedRun();
 });
 afterAll(cleanupTempDirs);
+
+/** Points the claims ref at a hand-written, parentless commit holding `text` as claims.json. */
+function plantClaims(repo: string, ref: string, text: string): void {
+  const blob = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: repo, input: text, encoding: 'utf8' }).trim();
+  const tree = execFileSync('git', ['mktree'], { cwd: repo, input: `100644 blob ${blob}\tclaims.json\n`, encoding: 'utf8' }).trim();
+  git(repo, 'update-ref', ref, git(repo, 'commit-tree', tree, '-m', 'claims').trim());
+}
+
+function readClaims(repo: string, ref: string): unknown {
+  return JSON.parse(git(repo, 'show', `${ref}:claims.json`));
+}
 
 async function agoraRefs(run: FinishedRun): Promise<string[]> {
   return (await run.store.listRefs(run.refs.ns)).map((r) => r.ref).sort();
@@ -69,6 +81,38 @@ describe('agora orch gc', () => {
     const again = capture();
     expect(await gcVerb({ repo: run.repo, olderThan: '1h', bundleDir: dir }, again, Date.now() + 2 * HOUR)).toBe(0);
     expect(JSON.parse(again.stdout.join('\n')).pruned).toEqual([]);
+  });
+
+  it("removes a pruned run's attempt claims, results and claims entries, and nothing of another run", async () => {
+    const run = await copyRun(original);
+    const other = `${run.runId}-next`; // shares the pruned run's id as a prefix
+    const oid = (await run.store.resolveRef(run.refs.integration(run.runId)))!;
+    const planted = [run.refs.claim(run.runId, 'build', 1), run.refs.result(run.runId, 'build', 1), run.refs.claim(other, 'build', 1), run.refs.result(other, 'build', 1)];
+    for (const ref of planted) git(run.repo, 'update-ref', ref, oid);
+    const entry = { item: 'build', afterSeq: 2, queue: 'default', locks: ['src'] };
+    const doc = { version: 1, claims: [{ ...entry, run: run.runId, attempt: 1 }, { ...entry, run: other, attempt: 1 }], waits: [{ ...entry, run: run.runId, acceptedAt: 1 }] };
+    plantClaims(run.repo, run.refs.claims, JSON.stringify(doc));
+
+    const dry = capture();
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', discardBundles: true, dryRun: true }, dry, Date.now() + 2 * HOUR)).toBe(0);
+    expect(JSON.parse(dry.stdout.join('\n')).claims).toEqual({ dropped: 2 });
+    expect(readClaims(run.repo, run.refs.claims)).toEqual(doc);
+
+    const io = capture();
+    expect(await gcVerb({ repo: run.repo, olderThan: '1h', discardBundles: true }, io, Date.now() + 2 * HOUR)).toBe(0);
+    expect(JSON.parse(io.stdout.join('\n')).claims).toEqual({ dropped: 2 });
+    expect(await agoraRefs(run)).toEqual([run.refs.anchorArchive, run.refs.claims, planted[2], planted[3]].sort());
+    expect(readClaims(run.repo, run.refs.claims)).toEqual({ version: 1, claims: [doc.claims[1]], waits: [] });
+
+    // A claims document Agora did not write is reported (and gc exits 1), the runs are pruned all the same.
+    const next = await copyRun(original);
+    plantClaims(next.repo, next.refs.claims, JSON.stringify({ version: 1, claims: [{ ...entry, run: '../x', attempt: 1 }], waits: [] }));
+    const bad = capture();
+    expect(await gcVerb({ repo: next.repo, olderThan: '1h', discardBundles: true }, bad, Date.now() + 2 * HOUR)).toBe(1);
+    const report = JSON.parse(bad.stdout.join('\n'));
+    expect(report.pruned.map((p: { runId: string }) => p.runId)).toEqual([next.runId]);
+    expect(report.claims.problem).toContain('claims[0]');
+    expect(bad.stderr.join('\n')).toContain(`their entries stay in ${next.refs.claims}`);
   });
 
   it('finishes what an interrupted gc left: the refs of an anchored run whose state ref is gone', async () => {
