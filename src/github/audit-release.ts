@@ -5,7 +5,8 @@ import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';
 import { loadPrivateKey } from '../audit/keys.js';
 import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
-import { downloadAsset, publishedRelease, publishRelease, ReleaseRefused, releaseTag } from './run-release.js';
+import { assetDownloads, downloadAsset, publishedRelease, publishRelease, ReleaseRefused, releaseTag, type ReleaseFile } from './run-release.js';
+import { renderReleaseReport, reportAssetName, reportLine, type ReportSource } from './release-report.js';
 import type { InTotoStatement } from '../audit/statement.js';
 import { verifyBundle } from '../audit/verify/pipeline.js';
 import { type VerifyOptions } from '../audit/verify/options.js';
@@ -52,6 +53,8 @@ export interface AuditArgs {
   landingRefused?: string;
   /** How the audit statement is signed (src/github/signer-env.ts builds it from the environment); unsigned without. */
   signer?: AppSigner;
+  /** Where the run report attached beside the bundle is rendered from (release-report.ts); no report without. */
+  report?: ReportSource;
   clock: () => number;
 }
 
@@ -133,6 +136,8 @@ export interface AuditOutcome {
   note: string;
   releaseUrl: string | null;
   assets: string[];
+  /** The run report's browser download URL, when the release holds one. */
+  reportUrl: string | null;
 }
 
 export async function finishAudit(a: AuditArgs): Promise<AuditOutcome> {
@@ -160,7 +165,7 @@ async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome>
     title: 'Not audited: the audit could not be produced',
     summary: [`Run ${codeSpan(a.run.runId)} (${a.run.state.status}).`, '', 'Problems:', ...problemList([problem]), ...(hint ? ['', `What to do: ${plainText(hint)}`] : [])].join('\n'),
   });
-  return { conclusion: 'failure', problems: [problem], releaseUrl: null, assets: [], note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.` };
+  return { conclusion: 'failure', problems: [problem], releaseUrl: null, assets: [], reportUrl: null, note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.` };
 }
 
 /**
@@ -175,7 +180,7 @@ async function earlierPublished(a: AuditArgs, rel: Awaited<ReturnType<typeof pub
   const sigAsset = asset(names.sigstore);
   const sigBytes = sigAsset ? await downloadAsset(a, sigAsset.id) : null;
   if (bytes === 'gone' || sigBytes === 'gone') return null;
-  return { url: rel.html_url, assets: rel.assets.map((x) => x.name), text: bytes.toString('utf8'), sigstore: sigBytes?.toString('utf8') ?? null };
+  return { url: rel.html_url, assets: rel.assets.map((x) => x.name), downloads: assetDownloads(rel.assets), text: bytes.toString('utf8'), sigstore: sigBytes?.toString('utf8') ?? null };
 }
 
 /**
@@ -221,13 +226,33 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     // reviewer's `agora verify --run R --repository OWNER/NAME --key …` will hold it to.
     expect: { runId, ...(sig?.trust && a.repositoryId !== undefined ? { repository: `${a.owner}/${a.repo}` } : {}) },
   });
+  // The gate's problems but those of writing the release: known before it is written, so the report shows them.
+  const checked: string[] = [];
+  if (signError !== undefined) checked.push(`the audit could not be signed: ${signError}`);
+  if (a.run.state.status !== 'done') {
+    const bad = Object.values(a.run.state.items).filter((i) => i.status !== 'done');
+    checked.push(`the run is ${a.run.state.status}: ${bad.map((i) => `${i.id} ${i.status}`).join(', ')}`);
+  }
+  for (const f of published.report.failures) {
+    if (f.code !== 'not-terminal') checked.push(`audit ${f.code}${f.item ? ` (${f.item})` : ''}: ${f.message}`);
+  }
+  if (a.landingRefused !== undefined) checked.push(`GitHub refused the push of the patch commits onto the branch: ${a.landingRefused}`);
+  const branch = await checkBranch(a.store, a.gateSha, branchRun(a.run));
+  checked.push(...branch.problems);
+
   const problems: string[] = [];
-  let release: { url: string | null; assets: string[] } = earlier ?? { url: null, assets: [] };
+  let reportProblem: string | undefined;
+  let release: { url: string | null; assets: string[]; downloads: Record<string, string> } = earlier ?? { url: null, assets: [], downloads: {} };
   const notes: string[] = [];
   if (raced) notes.push(`Another writer published release ${codeSpan(tag)} first; its ${raced.map(codeSpan).join(', ')} ${raced.length === 1 ? 'is' : 'are'} not the bytes this finish made (another signature of the same root), so the gate checks the published bytes.`);
   if (!earlier) {
-    const files = [{ name: names.bundle, data: `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n` }];
+    const files: ReleaseFile[] = [{ name: names.bundle, data: `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n` }];
     if (sig) files.push({ name: names.sigstore, data: `${JSON.stringify(sig.signed.bundle, null, 2)}\n` });
+    if (a.report) {
+      const page = await renderReleaseReport({ ...a, runId, now: a.clock() }, a.report, { verdict: published.report, sha: a.gateSha, problems: checked });
+      if ('file' in page) files.push(page.file);
+      else reportProblem = page.problem;
+    }
     try {
       const done = await publishRelease(
         {
@@ -253,23 +278,16 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     }
   }
 
-  if (signError !== undefined) problems.push(`the audit could not be signed: ${signError}`);
-  if (a.run.state.status !== 'done') {
-    const bad = Object.values(a.run.state.items).filter((i) => i.status !== 'done');
-    problems.push(`the run is ${a.run.state.status}: ${bad.map((i) => `${i.id} ${i.status}`).join(', ')}`);
-  }
-  for (const f of published.report.failures) {
-    if (f.code !== 'not-terminal') problems.push(`audit ${f.code}${f.item ? ` (${f.item})` : ''}: ${f.message}`);
-  }
-  if (a.landingRefused !== undefined) problems.push(`GitHub refused the push of the patch commits onto the branch: ${a.landingRefused}`);
-  const branch = await checkBranch(a.store, a.gateSha, branchRun(a.run));
-  problems.push(...branch.problems);
 
+  problems.push(...checked);
   const conclusion = problems.length === 0 ? 'success' : 'failure';
+  const reportUrl = release.downloads[reportAssetName(runId)] ?? null;
+  const reportText = a.report || reportUrl ? reportLine(runId, release, reportProblem) : null;
   const summary = [
     `Run \`${runId}\` (${a.run.state.status}). Audit bundle root \`${bundle.root}\`, ${bundle.entries.length} entries, claim **${published.report.claim}** (${published.report.guarantee}).`,
     signatureLine(a.signer, sig, signError),
     release.url ? `Release: ${release.url} — assets ${release.assets.map(codeSpan).join(', ')}.` : 'Release: not published.',
+    ...(reportText ? [reportText] : []),
     ...notes,
     '',
     problems.length === 0 ? `The bundle verifies, and ${branch.people.length ? 'every commit above the ones listed below' : 'every commit after the plan commit'} is an audited patch.` : 'Problems:',
@@ -285,7 +303,8 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     problems,
     releaseUrl: release.url,
     assets: release.assets,
-    note: `Audit: \`agora / audit\` is **${conclusion}** on ${a.gateSha.slice(0, 12)}${release.url ? `; bundle attached to ${release.url}` : ''}.`,
+    reportUrl,
+    note: [`Audit: \`agora / audit\` is **${conclusion}** on ${a.gateSha.slice(0, 12)}${release.url ? `; bundle attached to ${release.url}` : ''}.`, ...(reportText ? [reportText] : [])].join('\n'),
   };
 }
 

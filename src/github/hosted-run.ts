@@ -273,6 +273,8 @@ export class HostedRun implements DrivenRun, ReportedRun {
         ...(landingRefused !== undefined ? { landingRefused } : {}),
         clock,
         ...(signer ? { signer } : {}),
+        // The report beside the bundle: redacted with the secrets the App's config declares, from this repository's.
+        report: { config: repo.attempt.config, environment: repo.attempt.environment },
       });
       notes.push(audit.note);
       this.app.log.info(`agora: ${run.runId}: audit ${audit.conclusion}`);

@@ -25,6 +25,14 @@ type Client = { octokit: Octokit; owner: string; repo: string };
 export interface ReleaseFile {
   name: string;
   data: string;
+  /** The asset's media type (default `application/json`). */
+  contentType?: string;
+  /**
+   * A file that is not evidence (the run report: two writers render it at different moments): uploaded
+   * with the draft like the others, but never compared with what a published release holds, so its
+   * absence or other bytes there is not a difference, and it is never added to a published release.
+   */
+  companion?: true;
 }
 
 export interface PublishedRelease {
@@ -32,6 +40,8 @@ export interface PublishedRelease {
   url: string;
   /** The names of the release's assets after publishing. */
   assets: string[];
+  /** Each uploaded asset's browser download URL, by name. */
+  downloads: Record<string, string>;
   /** True when another writer published the tag (before this one looked, or before it could publish its draft). */
   foreign: boolean;
   /** The files given whose bytes the release does not hold (missing, not fully uploaded, or other bytes); empty when it holds them all. */
@@ -107,7 +117,7 @@ export async function publishRelease(
       const rel = (await c.octokit.rest.repos.updateRelease({ ...o, release_id: draft.id, draft: false, make_latest: 'false' })).data;
       // Another writer that found the same draft may have replaced our assets and published it first: any
       // asset that is not the one we uploaded is compared (downloaded); ours are known without a request.
-      const replaced = files.filter((f) => rel.assets.find((x) => x.name === f.name)?.id !== mine.get(f.name));
+      const replaced = evidence(files).filter((f) => rel.assets.find((x) => x.name === f.name)?.id !== mine.get(f.name));
       const differs = replaced.length > 0 ? await lacking(c, rel, replaced) : [];
       return done(tag, rel, differs.length > 0, differs);
     } catch (e) {
@@ -127,7 +137,17 @@ export async function publishRelease(
 }
 
 function done(tag: string, rel: Release, foreign: boolean, differs: string[]): PublishedRelease {
-  return { tag, url: rel.html_url, assets: rel.assets.map((a) => a.name), foreign, differs };
+  return { tag, url: rel.html_url, assets: rel.assets.map((a) => a.name), downloads: assetDownloads(rel.assets), foreign, differs };
+}
+
+/** The browser download URL of each fully uploaded asset, by name. */
+export function assetDownloads(assets: ReadonlyArray<Pick<Asset, 'name' | 'state' | 'browser_download_url'>>): Record<string, string> {
+  return Object.fromEntries(assets.filter((a) => a.state === 'uploaded').map((a) => [a.name, a.browser_download_url]));
+}
+
+/** The files whose bytes a published release must hold: all but the companions. */
+function evidence(files: ReleaseFile[]): ReleaseFile[] {
+  return files.filter((f) => !f.companion);
 }
 
 /**
@@ -148,7 +168,7 @@ async function findDraft(c: Client, tag: string, since = -Infinity): Promise<Rel
 /** The names of `files` that `rel` does not hold exactly: no such asset, one not fully uploaded, or other bytes. */
 async function lacking(c: Client, rel: Release, files: ReleaseFile[]): Promise<string[]> {
   const out: string[] = [];
-  for (const f of files) {
+  for (const f of evidence(files)) {
     const asset = rel.assets.find((x) => x.name === f.name);
     if (!asset || (await assetHolds(c, asset, Buffer.from(f.data, 'utf8'))) !== true) out.push(f.name);
   }
@@ -174,7 +194,7 @@ async function addFiles(c: Client, rel: Release, files: ReleaseFile[]): Promise<
           url: rel.upload_url,
           name: f.name,
           data: f.data,
-          headers: { 'content-type': 'application/json', 'content-length': data.length },
+          headers: { 'content-type': f.contentType ?? 'application/json', 'content-length': data.length },
         });
         rel = { ...rel, assets: [...rel.assets.filter((x) => x.name !== f.name), up.data] };
         break;

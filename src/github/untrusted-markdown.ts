@@ -12,6 +12,8 @@
  *   comes out unchanged or with a few backslashes; it reads the same once rendered.
  * - `tableCellText` / `tableCellCode`: the same, on one line, with `|` escaped as tables need.
  * - `codeBlock`: a fenced block whose fence is longer than any backtick run in the content.
+ * - `markdownLink`: a link whose text is plain text and whose target is an http(s) URL with every
+ *   character that could end or bend the target percent-encoded; anything else is shown as code.
  */
 
 /** Invisible, and breaks GitHub's mention, reference and URL linking where it is inserted. */
@@ -42,6 +44,24 @@ export function codeBlock(text: string, info = ''): string {
   const body = text.replace(/\r\n?/g, '\n').replace(/\n$/, '');
   const fence = '`'.repeat(Math.max(3, longestBacktickRun(body) + 1));
   return `${fence}${info}\n${body}\n${fence}`;
+}
+
+/**
+ * A link to `url` labelled `text` (plain text). Only an absolute http(s) URL becomes a link target, with
+ * spaces, brackets, quotes and angle brackets percent-encoded so nothing in it can end the target or
+ * start a title; any other URL is shown beside the text as inline code, never linked.
+ */
+export function markdownLink(text: string, url: string): string {
+  const label = plainText(oneLine(text)) || 'link';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `${label} (${codeSpan(url)})`;
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return `${label} (${codeSpan(url)})`;
+  const target = parsed.href.replace(/[\s()<>"'`[\]\\]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return `[${label}](${target})`;
 }
 
 /** Free text that renders as itself: no links, images, mentions, references, HTML or formatting. */

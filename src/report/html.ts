@@ -73,8 +73,18 @@ function verdict(d: ReportData): string {
     '<section id="verdict"><h2>Audit verdict</h2>',
     `<p class="verdict ${v.intact ? 'intact' : 'broken'}">${line}</p>`,
     rows.length ? `<ul class="failures">${rows.join('')}</ul>` : '',
-    '<p class="note">The entries of the run\'s audit log, checked as <code>agora verify --repo</code> checks them (chain, root, anchor, patches, scopes, order, locks, integration). The signed bundle is made by <code>agora orch audit --sign</code>.</p>',
+    d.gate ? gate(d.gate) : '<p class="note">The entries of the run\'s audit log, checked as <code>agora verify --repo</code> checks them (chain, root, anchor, patches, scopes, order, locks, integration). The signed bundle is made by <code>agora orch audit --sign</code>.</p>',
     '</section>',
+  ].join('\n');
+}
+
+/** The merge gate's verdict, when the App wrote the report beside the bundle it checked. */
+function gate(g: NonNullable<ReportData['gate']>): string {
+  const head = `The merge gate <code>${html(g.check)}</code> on <code>${html(g.sha)}</code>: <span id="gate-conclusion" class="verdict ${g.conclusion === 'success' ? 'intact' : 'broken'}">${g.conclusion}</span>`;
+  return [
+    `<p id="gate">${head}${g.problems.length ? `, ${g.problems.length} problem${g.problems.length === 1 ? '' : 's'}:` : ' (the bundle as published verifies, and every commit after the plan commit is an audited patch).'}</p>`,
+    g.problems.length ? `<ul class="failures" id="gate-problems">${g.problems.map((p) => `<li>${html(p)}</li>`).join('')}</ul>` : '',
+    '<p class="note">The verdict above is the gate\'s check of the audit bundle published beside this report (<code>agora verify</code> on it gives the same).</p>',
   ].join('\n');
 }
 

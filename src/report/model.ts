@@ -55,10 +55,23 @@ export interface ReportData {
   attempts: Attempt[];
   waits: LockWait[];
   verdict: AuditReport;
+  /**
+   * The merge gate's verdict when the report is written by the App at a run's finish (absent from
+   * `agora orch report`): its conclusion and problems, as the gate `agora / audit` states them on `sha`.
+   */
+  gate?: ReportGate;
   /** The run's parameters; none exist yet (plans gain them later), so always empty for now. */
   parameters: Record<string, unknown>;
   /** When the report was made (epoch ms): the end of the timeline for a run still going. */
   generatedAt: number;
+}
+
+export interface ReportGate {
+  /** The check run's name (`agora / audit`). */
+  check: string;
+  sha: string;
+  conclusion: 'success' | 'failure';
+  problems: string[];
 }
 
 /** Caps: enough to see what happened; the whole text is in the repository (`agora orch logs`, `git show`). */

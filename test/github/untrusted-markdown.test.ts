@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { codeBlock, codeSpan, LINE_BREAK_MARK, oneLine, plainText, tableCellCode, tableCellText, WORD_JOINER } from '../../src/github/untrusted-markdown.js';
+import { codeBlock, codeSpan, LINE_BREAK_MARK, markdownLink, oneLine, plainText, tableCellCode, tableCellText, WORD_JOINER } from '../../src/github/untrusted-markdown.js';
 import { activeConstructs, codeSpanContent, fencedBlock, renderedText, tableCells } from './markdown-reader.js';
 
 /** What a hostile plan author, worker or pusher might write. */
@@ -115,5 +115,37 @@ describe('codeBlock', () => {
 
   it('uses the ordinary three backticks for ordinary logs', () => {
     expect(codeBlock('building\ndone\n')).toBe('```\nbuilding\ndone\n```');
+  });
+});
+
+describe('markdownLink', () => {
+  /** The label and the target of a `[label](target)` link, or null when `md` is not exactly one. */
+  function link(md: string): { label: string; target: string } | null {
+    const m = /^\[((?:\\.|[^\\\]])*)\]\(([^\s()<>]*)\)$/s.exec(md);
+    return m ? { label: m[1]!, target: m[2]! } : null;
+  }
+
+  it('links an http(s) URL, its label plain text', () => {
+    expect(markdownLink('r-1.report.html', 'https://github.com/o/r/releases/download/t/r-1.report.html')).toBe('[r-1.report.html](https://github.com/o/r/releases/download/t/r-1.report.html)');
+  });
+
+  it('keeps any label and URL inside the link (property): the target has no character that ends it, the label renders as itself', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...HOSTILE), fc.string()), fc.oneof(fc.constantFrom(...HOSTILE), fc.string()), (label, path) => {
+        const md = markdownLink(label, `https://h.example/${path}`);
+        const parts = link(md);
+        expect(parts, md).not.toBeNull();
+        expect(activeConstructs(parts!.label)).toEqual([]);
+        expect(new URL(parts!.target).host).toBe('h.example');
+      }),
+    );
+  });
+
+  it('never links another scheme: the URL is shown as code', () => {
+    for (const url of ['javascript:alert(1)', 'data:text/html,<b>x</b>', 'not a url']) {
+      const md = markdownLink('report', url);
+      expect(link(md)).toBeNull();
+      expect(md).toBe(`report (${codeSpan(url)})`);
+    }
   });
 });
