@@ -126,7 +126,7 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
     // The release carries the bundle and its Sigstore bundle.
     const releases = (await w.octokit.rest.repos.listReleases(o)).data.filter((r) => r.tag_name.startsWith(`agora-run-${runId}-`));
     expect(releases).toHaveLength(1);
-    expect(releases[0]!.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    expect(releases[0]!.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
     for (const a of releases[0]!.assets) {
       const res = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: a.id, headers: { accept: 'application/octet-stream' } });
       await writeFile(join(dir, a.name), Buffer.from(res.data as unknown as ArrayBuffer));

@@ -69,7 +69,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
   it('the release has the bundle and its Sigstore bundle, which verifies against the trust material and identity; the gate is success', async () => {
     const certs = mock.requests.get('/api/v2/signingCert') ?? 0;
     const { runId, assets, gate } = await runPlan(w, 'good');
-    expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
     expect(tokens).toBe(1); // one fresh token for the one signature
     expect(mock.requests.get('/api/v2/signingCert')).toBe(certs + 1);
 
@@ -106,7 +106,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     signer.certificateIdentity = expected;
     try {
       const { runId, assets, gate } = await runPlan(w, 'wrongid');
-      expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+      expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
       expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
       // Shown as text: the identities are URLs and hold an @, so GitHub must not link or mention them.
       expect(gate!.output.summary).toContain(plainText(`audit signature: certificate identity is ${JSON.stringify(IDENTITY)}, expected exactly ${JSON.stringify(expected)}`));
@@ -123,7 +123,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     delete signer.trustedRoot;
     try {
       const { runId, assets, gate } = await runPlan(w, 'notrust');
-      expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+      expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
       expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
       expect(gate!.output.summary).toContain('the signature was **not checked**: the app has no trusted root (AGORA_TRUSTED_ROOT).');
       // The claim rests on what was checked: the anchor in this repository.
@@ -147,7 +147,7 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     signer.fulcioUrl = 'http://127.0.0.1:9';
     try {
       const { runId, assets, gate } = await runPlan(w, 'nofulcio');
-      expect([...assets.keys()]).toEqual([`${runId}.audit.json`]);
+      expect([...assets.keys()]).toEqual([`${runId}.audit.json`, `${runId}.report.html`]);
       expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
       expect(gate!.output.summary).toMatch(/the audit could not be signed: signing the audit statement failed/);
       expect(gate!.output.summary).toContain("Not signed: the app's keyless signer failed");

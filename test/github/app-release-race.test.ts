@@ -30,7 +30,8 @@ async function world(): Promise<AppWorld> {
 
 async function finishArgs(w: AppWorld, id: string, signer = { kind: 'key' as const, privateKeyPem: generateSigningKey().privateKeyPem }): Promise<AuditArgs & { gateSha: string }> {
   const { store, refs, run, gateSha } = await finishedRun(w, id);
-  return { octokit: w.octokit, owner: w.owner, repo: w.repo, htmlUrl: 'http://example.invalid', store, refs, run, gateSha, clock: Date.now, signer };
+  // With the run report: each writer renders its own (at another moment, so other bytes), a companion never compared.
+  return { octokit: w.octokit, owner: w.owner, repo: w.repo, htmlUrl: 'http://example.invalid', store, refs, run, gateSha, clock: Date.now, signer, report: { config: { subagents: {} }, environment: {} } };
 }
 
 async function releasesOf(w: AppWorld, tag: string) {
@@ -137,9 +138,13 @@ describe('racing writers of one release', () => {
     expect(releaseProblems(winner!)).toEqual([]);
     expect(releaseProblems(loser)).toEqual([]);
     expect(loser.releaseUrl).toBe(winner!.releaseUrl);
+    // One report in the release, the one both gates link, whichever writer's it is.
+    expect(winner!.reportUrl).not.toBeNull();
+    expect(loser.reportUrl).toBe(winner!.reportUrl);
     const rels = await releasesOf(w, tag);
     expect(rels.map((r) => r.draft)).toEqual([false]); // the loser's draft is gone
     const published = rels[0]!;
+    expect(published.assets.map((a) => a.name).sort()).toEqual([`${id}-1.audit.json`, `${id}-1.audit.sigstore.json`, `${id}-1.report.html`]);
     // Nothing was uploaded to the published release after it was published (the winner's uploads came first).
     const publishedAt = w.sim.requests.findIndex((r, i) => i >= from && r.method === 'PATCH' && r.route === RELEASE && r.path.endsWith(`/${published.id}`) && r.status === 200);
     expect(publishedAt).toBeGreaterThan(-1);

@@ -60,7 +60,7 @@ describe('the run releases', () => {
     const first = JSON.parse(before[0]!.assets.get(`${runId}.audit.json`)!) as Bundle;
     expect(first.state).toBe('failed');
     expect(before[0]!.release).toMatchObject({ tag_name: `agora-run-${runId}-${first.root.slice(0, 12)}`, immutable: true, prerelease: true });
-    expect([...before[0]!.assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    expect([...before[0]!.assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
     const firstGate = (await checkRuns(w, sha)).get('agora / audit')!;
     expect(firstGate.conclusion).toBe('failure');
     expect(firstGate.output.summary).toContain(before[0]!.release.html_url);
@@ -78,7 +78,7 @@ describe('the run releases', () => {
     expect(second.state).toBe('done');
     expect(second.root).not.toBe(first.root);
     expect(after[1]!.release).toMatchObject({ tag_name: `agora-run-${runId}-${second.root.slice(0, 12)}`, immutable: true });
-    expect([...after[1]!.assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    expect([...after[1]!.assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
     // The retry's transitions are in the second bundle: flaky leaves `failed` and a later attempt reaches `done`.
     const flakyEntries = second.entries.filter((e) => e.kind === 'item' && e.itemId === 'flaky');
     expect(flakyEntries.some((e) => e.from === 'failed')).toBe(true);
@@ -94,13 +94,23 @@ describe('the run releases', () => {
     expect(releaseRequests.filter((r) => r.method === 'DELETE')).toEqual([]);
     // (A lookup by tag before a release exists is a 404: not a refusal.)
     expect(releaseRequests.filter((r) => r.status >= 400 && !(r.status === 404 && r.route === '/repos/{owner}/{repo}/releases/tags/{tag}'))).toEqual([]);
-    expect(releaseRequests.filter((r) => r.method === 'POST' && r.route === UPLOAD_ROUTE).map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    expect(releaseRequests.filter((r) => r.method === 'POST' && r.route === UPLOAD_ROUTE).map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201]);
 
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
     const gate = (await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')!;
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(gate.output.summary).toContain(after[1]!.release.html_url);
     expect(gate.output.summary).toContain(`${second.entries.length} entries`);
+    // Each release's report shows its finish: the first the failed try and a red gate, the second the retry and a green one.
+    const pages = [before[0]!, after[1]!].map((r) => r.assets.get(`${runId}.report.html`)!);
+    expect(pages[0]).toContain('<span id="gate-conclusion" class="verdict broken">failure</span>');
+    expect(pages[1]).toContain('<span id="gate-conclusion" class="verdict intact">success</span>');
+    for (const page of pages) expect(page).toContain('<code class="item-id">flaky</code>');
+    // The gate and the run check `agora` link the report of the last finish, and its release.
+    const reportUrl = after[1]!.release.assets.find((a) => a.name === `${runId}.report.html`)!.browser_download_url;
+    const link = `[${runId}.report.html](${reportUrl}) in [its release](${after[1]!.release.html_url})`;
+    expect(gate.output.summary).toContain(link);
+    expect((await checkRuns(w, sha)).get('agora')!.output.summary).toContain(link);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.errors).toEqual([]);
     w.sim.setImmutableReleases(w.fullName, false);
@@ -126,6 +136,11 @@ describe('the run releases', () => {
     expect(count(from)).toEqual({ del: 0, up: 1 });
     from = w.sim.requests.length;
     await publishRelease(c, tag, [{ name, data: '{"v":2}\n' }]); // published: what it holds stands
+    expect(count(from)).toEqual({ del: 0, up: 0 });
+    // A companion file (the report) the published release lacks is neither added nor a difference.
+    from = w.sim.requests.length;
+    const again = await publishRelease(c, tag, [{ name, data: '{"v":1}\n' }, { name: 'unit.report.html', data: '<p>', contentType: 'text/html', companion: true }]);
+    expect(again).toMatchObject({ assets: [name], differs: [] });
     expect(count(from)).toEqual({ del: 0, up: 0 });
     expect(published().map((r) => r.assets.map((a) => a.data.toString()))).toEqual([['{"v":1}\n']]);
 

@@ -46,7 +46,7 @@ describe('three replicas of the app', () => {
     const releases = await runReleases(w, runId);
     expect(releases).toHaveLength(1);
     const { release } = releases[0]!;
-    expect(release.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    expect(release.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
     const gates = await allCheckRuns(w, commits.at(-1)!.sha);
     expect(gates.map((c) => [c.name, c.conclusion])).toEqual([['agora / audit', 'success']]);
     // The run ended: its lease was given back.

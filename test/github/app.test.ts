@@ -62,7 +62,7 @@ describe('the app runs a plan pushed to a pull request', () => {
     expect(releases).toHaveLength(1);
     const { release } = releases[0]!;
     expect(release.prerelease).toBe(true);
-    expect(release.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`]);
+    expect(release.assets.map((a) => a.name).sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
     const head = (await w.octokit.rest.pulls.get({ owner: w.owner, repo: w.repo, pull_number: prNumber })).data.head.sha;
     expect(head).not.toBe(planSha);
     const gate = (await checkRuns(w, head)).get('agora / audit');
