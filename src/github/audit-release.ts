@@ -24,7 +24,7 @@ import { peopleNote, problemList, regateSummary } from './gate-text.js';
 /**
  * The end of a run on GitHub: the audit bundle (anchored in refs/agora/anchors/<run>, pushed; signed with
  * the app's key when it has one), attached to a prerelease `agora-run-<run>-<root>` (one per bundle, see
- * run-release.ts), and the merge gate
+ * run-release.ts) with the run report beside it (release-report.ts), and the merge gate
  * `agora / audit` on the branch head: success only if the run succeeded, the bundle as uploaded verifies
  * against the repository (and its signature, when signed), and every commit after the plan commit is one
  * of the run's audited integration commits.

@@ -4,7 +4,9 @@ import type { Oid } from '../git/types.js';
 import type { Octokit } from './octokit.js';
 
 /**
- * The release that carries one finish of a run: its audit bundle (and Sigstore bundle) as assets.
+ * The release that carries one finish of a run: its audit bundle (and Sigstore bundle) as assets, and
+ * companions that are not evidence (the run report, release-report.ts): uploaded with the draft like the
+ * others, never compared with what a published release holds, never added to one.
  *
  * One release per bundle, tagged `agora-run-<run>-<first 12 hex of the bundle's Merkle root>`: a finish
  * that is tried again (after GitHub refused a later step, or after a restart) computes the same root and
