@@ -249,7 +249,7 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     const files: ReleaseFile[] = [{ name: names.bundle, data: `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n` }];
     if (sig) files.push({ name: names.sigstore, data: `${JSON.stringify(sig.signed.bundle, null, 2)}\n` });
     if (a.report) {
-      const page = await renderReleaseReport({ ...a, runId, now: a.clock() }, a.report, { verdict: published.report, sha: a.gateSha, problems: checked });
+      const page = await renderReleaseReport({ ...a, runId, now: a.clock(), bundle }, a.report, { verdict: published.report, sha: a.gateSha, problems: checked });
       if ('file' in page) files.push(page.file);
       else reportProblem = page.problem;
     }

@@ -1,4 +1,4 @@
-import type { AuditReport } from '../audit/bundle.js';
+import type { AuditBundle, AuditReport } from '../audit/bundle.js';
 import type { OrchConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import type { GitStore, Oid } from '../git/types.js';
@@ -44,14 +44,15 @@ export function reportAssetName(runId: string): string {
 export type RenderedReport = { file: ReleaseFile } | { problem: string };
 
 export async function renderReleaseReport(
-  a: { store: GitStore; refs: RunRefs; runId: string; now: number },
+  /** `bundle`: the finish's own, of this run's final state (not built a second time). */
+  a: { store: GitStore; refs: RunRefs; runId: string; now: number; bundle: AuditBundle },
   source: ReportSource,
   /** The gate's check of the published bundle, and its conclusion and problems on `sha`. */
   gate: { verdict: AuditReport; sha: Oid; problems: string[] },
 ): Promise<RenderedReport> {
   const max = source.maxBytes ?? REPORT_MAX_BYTES;
   try {
-    const data = await collectReport(a.store, a.refs, a.runId, { config: source.config, environment: source.environment, now: a.now });
+    const data = await collectReport(a.store, a.refs, a.runId, { config: source.config, environment: source.environment, now: a.now, bundle: a.bundle });
     if (!data) return { problem: `run ${a.runId} is not in the App's mirror` };
     const page = renderReport({
       ...data,

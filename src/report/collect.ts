@@ -1,3 +1,4 @@
+import type { AuditBundle } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import type { OrchConfig } from '../config/types.js';
 import { redactAll } from '../executors/redact.js';
@@ -15,6 +16,11 @@ export interface CollectOptions {
   /** Where the declared secrets' values are looked up, to redact them (the environment of serve). */
   environment: Readonly<Record<string, string | undefined>>;
   now: number;
+  /**
+   * The run's audit bundle when the caller has just built it (the App's finish): its items, entries and
+   * verdict are used instead of building them again. It must be of the run's current state.
+   */
+  bundle?: AuditBundle;
 }
 
 /**
@@ -27,7 +33,7 @@ export interface CollectOptions {
 export async function collectReport(store: GitStore, refs: RunRefs, runId: string, o: CollectOptions): Promise<ReportData | null> {
   const stored = await readRun(store, refs, runId);
   if (!stored) return null;
-  const bundle = await buildAuditBundle(store, refs, runId, { anchor: false });
+  const bundle = o.bundle ?? (await buildAuditBundle(store, refs, runId, { anchor: false }));
   const { state } = stored;
   const secrets = declaredSecrets(o.config, stored.plan, o.environment);
   const clean = (text: string) => redactAll(text, secrets);
