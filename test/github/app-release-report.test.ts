@@ -73,12 +73,24 @@ describe('the run report in the release', () => {
     expect(w.sim.contractViolations).toEqual([]);
   });
 
-  it('a finish that finds the release published without a report adds none and keeps the gate; one whose report cannot be made publishes the bundle with the gate unchanged, saying why', async () => {
-    // Published by a finish that made no report (an earlier version of the App, or a failed render).
-    const first = await finished('bare', undefined);
+  it('a report that cannot be made (a render error, too large) leaves the bundle and a green gate, saying why; a later finish of that release adds none and keeps the gate', async () => {
+    // A report whose rendering throws: the release is published without it and the gate is green, saying why.
+    const unreadable = {
+      environment: {},
+      config: {
+        get subagents(): never {
+          throw new Error('the config cannot be read');
+        },
+      },
+    };
+    const first = await finished('bare', unreadable);
     const bare = await finishAudit(first.args);
     expect(bare.reportUrl).toBeNull();
     expect(bare.conclusion).toBe('success');
+    expect([...(await runReleases(first.w, first.runId))[0]!.assets.keys()].sort()).toEqual([`${first.runId}.audit.json`, `${first.runId}.audit.sigstore.json`]);
+    expect((await gateOn(first.w, first.gateSha)).output.summary).toContain('Run report: not attached to [its release]');
+    expect(bare.note).toContain('the report could not be rendered: the config cannot be read');
+    // A later finish of the same bundle finds the release published without a report: it adds none.
     const from = first.w.sim.requests.length;
     const later = await finishAudit({ ...first.args, report: source });
     expect(RELEASE_WRITES(first.w, from)).toEqual([]);
