@@ -8,6 +8,10 @@
  * contend), through the real patch and integration code; item i depends on item i-10 (ten chains of 100);
  * every 97th item fails (its chain after it is skipped) and every 131st fails once and passes its retry.
  * Each attempt keeps a 30-line log. `npx tsx bench/report.ts [items] [--keep]`.
+ *
+ * Also what the GitHub App's finish adds for the report it attaches to the release (in process, median
+ * of 3): collecting and rendering it from the audit bundle the finish has just built (`appReportMs`),
+ * beside building that bundle (`appBundleMs`, which the finish does anyway).
  */
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -15,7 +19,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
+import { buildAuditBundle } from '../src/audit/build-bundle.js';
 import { step } from '../src/engine/step.js';
+import { renderReleaseReport } from '../src/github/release-report.js';
 import type { RunEvent } from '../src/engine/types.js';
 import { openLocalStore } from '../src/git/local-store.js';
 import { applyTreeChanges } from '../src/git/tree-edit.js';
@@ -136,6 +142,19 @@ try {
     status.push(await cli(repo, ['orch', 'status', runId]));
     reportMs.push(await cli(repo, ['orch', 'report', runId, '--out', out]));
   }
+  const store = await openLocalStore(repo);
+  const refs = new RunRefs('refs/agora');
+  const appBundle: number[] = [];
+  const appReport: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const built = await timeAsync(() => buildAuditBundle(store, refs, runId, { anchor: false }));
+    const bundle = built.value;
+    const gate = { verdict: bundle.report, sha: bundle.base, problems: [] };
+    const page = await timeAsync(() => renderReleaseReport({ store, refs, runId, now: Date.now(), bundle }, { config: { subagents: {} }, environment: {} }, gate));
+    if (!('file' in page.value)) throw new Error(page.value.problem);
+    appBundle.push(built.ms);
+    appReport.push(page.ms);
+  }
   const paints = [];
   for (let k = 0; k < 3; k++) paints.push(await firstPaint(out, process.env.AGORA_CHROMIUM ?? '/usr/bin/chromium'));
   report('report', {
@@ -145,6 +164,8 @@ try {
     reportMs: Math.round(median(reportMs)),
     reportOverStatus: Math.round((median(reportMs) / median(status)) * 10) / 10,
     fileKiB: Math.round(statSync(out).size / 1024),
+    appBundleMs: Math.round(median(appBundle)),
+    appReportMs: Math.round(median(appReport)),
     firstPaintMs: median(paints.map((p) => p.firstPaintMs)),
     loadMs: median(paints.map((p) => p.loadMs)),
     runs: { status: status.map(Math.round), report: reportMs.map(Math.round) },

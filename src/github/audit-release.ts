@@ -278,7 +278,6 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     }
   }
 
-
   problems.push(...checked);
   const conclusion = problems.length === 0 ? 'success' : 'failure';
   const reportUrl = release.downloads[reportAssetName(runId)] ?? null;
