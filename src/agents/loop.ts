@@ -22,7 +22,7 @@ export type AgentEvent =
       outputTokens: number;
       ms: number;
     }
-  | { type: 'tool-call'; turn: number; tool: string; input: string; path?: string; outcome: 'ok' | 'refused' | 'error'; ms: number };
+  | { type: 'tool-call'; turn: number; tool: string; input: string; path?: string; child?: string; outcome: 'ok' | 'refused' | 'error'; ms: number };
 
 export interface LoopArgs {
   client: Pick<Anthropic, 'messages'>;
@@ -36,6 +36,8 @@ export interface LoopArgs {
   signal: AbortSignal;
   onEvent(event: AgentEvent): void;
   clock?: () => number;
+  /** A callee's downstream budget: asked before each model call, charged after it. */
+  budget?: { refusal(): string | undefined; spend(tokens: number): void };
 }
 
 export type LoopResult =
@@ -53,8 +55,11 @@ export async function runAgentLoop(args: LoopArgs): Promise<LoopResult> {
   for (let turn = 1; turn <= args.maxTurns; turn++) {
     const body = { model: args.model, max_tokens: args.maxTokens, system: args.system, messages, tools };
     const request = digest(body);
+    const spent = args.budget?.refusal();
+    if (spent !== undefined) return { ok: false, reason: spent, turns: turn - 1, retryable: false };
     const started = clock();
     const response = await args.client.messages.create(body, { signal: args.signal });
+    args.budget?.spend(response.usage.input_tokens + response.usage.output_tokens);
     args.onEvent({
       type: 'model-call',
       turn,
@@ -85,6 +90,7 @@ export async function runAgentLoop(args: LoopArgs): Promise<LoopResult> {
         tool: call.name,
         input: digest(call.input ?? null),
         ...(result.path !== undefined ? { path: result.path } : {}),
+        ...(result.child !== undefined ? { child: result.child } : {}),
         outcome: result.refused ? 'refused' : result.isError ? 'error' : 'ok',
         ms: clock() - callStarted,
       });

@@ -6,9 +6,11 @@ import type { AgentConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError, errorMessage } from '../errors.js';
 import type { LogSink, WorkerJob, WorkerTarget } from '../executors/types.js';
 import { canonicalJson } from '../log/canonical-json.js';
+import { DependencyCalls, type CallFrame, type ChildRecord, type ChildRequest, type ChildRun } from './dependency-calls.js';
 import { runAgentLoop, type AgentEvent } from './loop.js';
+import { MAX_HOPS_DEFAULT } from './max-hops.js';
 import { outputMismatch, parseAnswer } from './output.js';
-import { ToolBox } from './tools.js';
+import { runJobOnTarget, ToolBox } from './tools.js';
 
 /**
  * One attempt of an `agent` subagent, the runner beside the command runner: the loop runs here, in the
@@ -19,7 +21,7 @@ import { ToolBox } from './tools.js';
 export interface AgentOutput {
   /** The final answer: parsed JSON when the subagent declares an outputSchema, else its text. */
   answer: unknown;
-  transcript: { turns: number; toolCalls: number; refused: number; inputTokens: number; outputTokens: number; events: AgentEvent[] };
+  transcript: { turns: number; toolCalls: number; refused: number; inputTokens: number; outputTokens: number; events: AgentEvent[]; children?: ChildRecord[] };
 }
 
 export type AgentRunResult = { ok: true; output: AgentOutput } | { ok: false; reason: string; retryable: boolean; stopped?: boolean };
@@ -39,6 +41,10 @@ export interface AgentRunArgs {
   secrets: readonly string[];
   log: LogSink;
   signal: AbortSignal;
+  /** Every subagent of the config: the dependencies this one may call, and theirs. */
+  subagents?: Readonly<Record<string, SubagentConfig>>;
+  /** Epoch ms by which the attempt must be done (its item's or its run's deadline), if it has one. */
+  deadline?: number;
 }
 
 /** The API key the loop uses, read from the serving process's environment; never handed to a worker. */
@@ -56,28 +62,87 @@ export function agentApiKey(agent: AgentConfig, environment: Record<string, stri
 }
 
 export async function runAgent(args: AgentRunArgs): Promise<AgentRunResult> {
-  const { agent } = args.subagent;
+  const root: CallFrame = {
+    chain: [args.name],
+    id: `${args.job.itemId}.${args.job.attempt}`,
+    maxHops: args.subagent.maxHops ?? MAX_HOPS_DEFAULT,
+    ...(args.deadline !== undefined ? { deadline: args.deadline } : {}),
+  };
+  const ran = await session(args, args.name, args.subagent, args.job.stdin ?? '{}', root, args.signal);
+  if (!ran.ok) return { ok: false, reason: ran.reason, retryable: ran.retryable, ...(ran.stopped ? { stopped: true } : {}) };
+  const { events, children } = ran;
+  const toolEvents = events.filter((e) => e.type === 'tool-call');
+  const modelEvents = events.filter((e) => e.type === 'model-call');
+  return {
+    ok: true,
+    output: {
+      answer: ran.answer,
+      transcript: {
+        turns: ran.turns,
+        toolCalls: toolEvents.length,
+        refused: toolEvents.filter((e) => e.outcome === 'refused').length,
+        inputTokens: modelEvents.reduce((n, e) => n + e.inputTokens, 0),
+        outputTokens: modelEvents.reduce((n, e) => n + e.outputTokens, 0),
+        events,
+        ...(children.length > 0 ? { children } : {}),
+      },
+    },
+  };
+}
+
+type SessionResult =
+  | { ok: true; answer: unknown; turns: number; events: AgentEvent[]; children: ChildRecord[] }
+  | { ok: false; reason: string; retryable: boolean; stopped?: boolean; events: AgentEvent[]; children: ChildRecord[] };
+
+/**
+ * One managed loop on the item's workspace: the item's own (hop 0) or a dependency's child attempt,
+ * which shares the workspace, the write scope and the target and keeps its own events.
+ */
+async function session(
+  args: AgentRunArgs,
+  name: string,
+  subagent: SubagentConfig & { agent: AgentConfig },
+  task: string,
+  frame: CallFrame,
+  signal: AbortSignal,
+): Promise<SessionResult> {
+  const { agent } = subagent;
+  const events: AgentEvent[] = [];
+  const children: ChildRecord[] = [];
+  const tag = frame.chain.length === 1 ? '[agent]' : `[agent ${frame.id}]`;
+  const fail = (reason: string, retryable: boolean, stopped?: boolean): SessionResult => ({ ok: false, reason, retryable, ...(stopped ? { stopped } : {}), events, children });
   const promptFile = resolve(args.configDir, agent.prompt);
   let system: string;
   try {
     system = await readFile(promptFile, 'utf8');
   } catch (e) {
-    return { ok: false, reason: `the prompt file ${promptFile} of subagent "${args.name}" cannot be read (${errorMessage(e)}); create it or fix agent.prompt`, retryable: false };
+    return fail(`the prompt file ${promptFile} of subagent "${name}" cannot be read (${errorMessage(e)}); create it or fix agent.prompt`, false);
+  }
+  const rootKeyEnv = args.subagent.agent.apiKeyEnv;
+  if (agent.apiKeyEnv !== rootKeyEnv) {
+    return fail(`subagent "${name}" reads its API key from ${agent.apiKeyEnv}, but the loop of this item holds ${rootKeyEnv}; a dependency uses its caller's key: give it the same apiKeyEnv`, false);
   }
   const baseURL = agent.baseURL ?? args.environment.ANTHROPIC_BASE_URL;
   const client = new Anthropic({ apiKey: args.apiKey, authToken: null, ...(baseURL ? { baseURL } : {}) });
-  const tools = new ToolBox(agent, {
-    workspaceDir: args.job.workspaceDir,
-    locks: args.locks,
-    target: args.target,
-    baseJob: args.job,
-    secrets: args.secrets,
-    signal: args.signal,
+  const ctx = { workspaceDir: args.job.workspaceDir, locks: args.locks, target: args.target, baseJob: args.job, secrets: args.secrets, signal };
+  const calls = new DependencyCalls({
+    caller: name,
+    subagents: args.subagents ?? {},
+    frame,
+    signal,
+    clock: Date.now,
+    runChild: (request) => runChild(args, request, ctx),
+    onStart: (child) => args.log.write(`${tag} ${canonicalJson({ type: 'call-start', ...child })}\n`, 'stdout'),
+    onEnd: (record) => {
+      children.push(record);
+      const { events: _events, children: _children, ...summary } = record;
+      args.log.write(`${tag} ${canonicalJson({ type: 'call-end', ...summary })}\n`, 'stdout');
+    },
   });
-  const events: AgentEvent[] = [];
+  const tools = new ToolBox(agent, ctx, calls);
   const onEvent = (event: AgentEvent) => {
     events.push(event);
-    args.log.write(`[agent] ${canonicalJson(event)}\n`, 'stdout');
+    args.log.write(`${tag} ${canonicalJson(event)}\n`, 'stdout');
   };
   let result;
   try {
@@ -87,43 +152,43 @@ export async function runAgent(args: AgentRunArgs): Promise<AgentRunResult> {
       maxTokens: agent.maxTokens,
       maxTurns: agent.maxTurns,
       system,
-      task: args.job.stdin ?? '{}',
+      task,
       tools,
-      signal: args.signal,
+      signal,
       onEvent,
+      ...(frame.budget ? { budget: frame.budget } : {}),
     });
   } catch (e) {
-    return apiFailure(e, baseURL);
+    const failed = apiFailure(e, baseURL);
+    return failed.ok ? fail('unreachable', false) : fail(failed.reason, failed.retryable, failed.stopped);
   }
   if (!result.ok) {
-    args.log.write(`[agent] failed: ${result.reason}\n`, 'stderr');
-    return { ok: false, reason: result.reason, retryable: result.retryable, stopped: args.signal.aborted };
+    args.log.write(`${tag} failed: ${result.reason}\n`, 'stderr');
+    return fail(result.reason, result.retryable, signal.aborted);
   }
-  args.log.write(`[agent] final answer: ${result.answer}\n`, 'stdout');
+  args.log.write(`${tag} final answer: ${result.answer}\n`, 'stdout');
   let answer: unknown = result.answer;
-  if (args.subagent.outputSchema) {
+  if (subagent.outputSchema) {
     const parsed = parseAnswer(result.answer);
-    if (!parsed.ok) return { ok: false, reason: parsed.reason, retryable: false };
-    const mismatch = outputMismatch(args.subagent.outputSchema, parsed.value, args.name);
-    if (mismatch) return { ok: false, reason: mismatch, retryable: false };
+    if (!parsed.ok) return fail(parsed.reason, false);
+    const mismatch = outputMismatch(subagent.outputSchema, parsed.value, name);
+    if (mismatch) return fail(mismatch, false);
     answer = parsed.value;
   }
-  const toolEvents = events.filter((e) => e.type === 'tool-call');
-  const modelEvents = events.filter((e) => e.type === 'model-call');
-  return {
-    ok: true,
-    output: {
-      answer,
-      transcript: {
-        turns: result.turns,
-        toolCalls: toolEvents.length,
-        refused: toolEvents.filter((e) => e.outcome === 'refused').length,
-        inputTokens: modelEvents.reduce((n, e) => n + e.inputTokens, 0),
-        outputTokens: modelEvents.reduce((n, e) => n + e.outputTokens, 0),
-        events,
-      },
-    },
-  };
+  return { ok: true, answer, turns: result.turns, events, children };
+}
+
+/** A dependency's child attempt: an agent runs its own loop here; a command runs as a job on the item's target. */
+async function runChild(args: AgentRunArgs, request: ChildRequest, ctx: Parameters<typeof runJobOnTarget>[0]): Promise<ChildRun> {
+  const input = JSON.stringify(request.input ?? {});
+  const { config } = request;
+  if (config.agent) {
+    const ran = await session(args, request.subagent, { ...config, agent: config.agent }, input, request.frame, request.signal);
+    const content = ran.ok ? (typeof ran.answer === 'string' ? ran.answer : JSON.stringify(ran.answer)) : ran.reason;
+    return { ok: ran.ok, content, events: ran.events, children: ran.children };
+  }
+  const result = await runJobOnTarget({ ...ctx, signal: request.signal }, config.command!, input, { ...(config.env ?? {}), AGORA_CALL_ID: request.frame.id });
+  return { ok: !result.isError, content: result.content, events: [], children: [] };
 }
 
 /** What the SDK threw, after its own retries, as an attempt failure: rate limits and server errors may pass on a retry. */

@@ -26,6 +26,16 @@ export interface ToolResult {
   refused: boolean;
   /** The path a file tool acted on, for the event. */
   path?: string;
+  /** The child attempt a dependency call ran, for the event. */
+  child?: string;
+}
+
+/** Tools the box does not run itself (the calls to dependencies): it lists their specs and hands their calls on. */
+export interface ExtraTools {
+  readonly specs: ToolSpec[];
+  /** True for a name these tools answer for, declared or not (so an undeclared call is refused with its reason). */
+  handles(name: string): boolean;
+  call(name: string, input: unknown): Promise<ToolResult>;
 }
 
 export interface ToolBoxContext {
@@ -81,22 +91,26 @@ export class ToolBox {
   constructor(
     agent: AgentConfig,
     private readonly ctx: ToolBoxContext,
+    private readonly extra?: ExtraTools,
   ) {
     this.specs = (agent.tools ?? DEFAULT_TOOLS).map((tool) => {
       if (typeof tool === 'string') return BUILTIN_SPECS[tool];
       this.commands.set(tool.name, tool);
       return { name: tool.name, description: tool.description, input_schema: { ...tool.inputSchema, type: 'object' } };
     });
+    if (extra) this.specs.push(...extra.specs);
   }
 
   /** Runs one call. Every failure the model could cause comes back as an error result it can read. */
   async call(name: string, input: unknown): Promise<ToolResult> {
     const spec = this.specs.find((s) => s.name === name);
+    if (!spec && this.extra?.handles(name)) return this.extra.call(name, input);
     if (!spec) return refusal(`there is no tool named ${JSON.stringify(name)}; the tools are: ${this.specs.map((s) => s.name).join(', ')}`);
     const problems = finishProblems(this.checker.check(spec.input_schema, input, [], `the input schema of ${name}`));
     if (problems.length > 0) {
       return refusal(`the input does not match the tool's input schema: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
     }
+    if (this.extra?.handles(name)) return this.extra.call(name, input);
     const args = input as Record<string, unknown>;
     const path = typeof args.path === 'string' ? args.path : undefined;
     try {
@@ -120,22 +134,32 @@ export class ToolBox {
     }
   }
 
-  private async runOnTarget(command: string[], stdin: string | undefined): Promise<ToolResult> {
-    const { target, baseJob } = this.ctx;
-    if (!target) return { content: 'this tool cannot run: the item\'s target is not available to this server', isError: true, refused: false };
-    const log = createLogSink({ secrets: [...this.ctx.secrets], maxBytes: TOOL_OUTPUT_BYTES });
-    const job: WorkerJob = { ...baseJob, command, log, env: { ...baseJob.env } };
-    if (stdin === undefined) delete job.stdin;
-    else {
-      job.stdin = stdin;
-      job.env.AGORA_INPUT = stdin;
-    }
-    const result = await target.run(job, this.ctx.signal);
-    await log.close();
-    const output = log.tail(TOOL_OUTPUT_BYTES);
-    const status = result.exitCode === 0 ? 'exit 0' : (result.reason ?? `exit ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}`);
-    return { content: `${status}\n${output}`, isError: result.exitCode !== 0, refused: false };
+  private runOnTarget(command: string[], stdin: string | undefined): Promise<ToolResult> {
+    return runJobOnTarget(this.ctx, command, stdin);
   }
+}
+
+/** Runs `command` as a job on the item's target (its env and declared secrets, never the key); exit status and redacted output as a tool result. */
+export async function runJobOnTarget(
+  ctx: Pick<ToolBoxContext, 'target' | 'baseJob' | 'secrets' | 'signal'>,
+  command: string[],
+  stdin: string | undefined,
+  env: Record<string, string> = {},
+): Promise<ToolResult> {
+  const { target, baseJob } = ctx;
+  if (!target) return { content: 'this tool cannot run: the item\'s target is not available to this server', isError: true, refused: false };
+  const log = createLogSink({ secrets: [...ctx.secrets], maxBytes: TOOL_OUTPUT_BYTES });
+  const job: WorkerJob = { ...baseJob, command, log, env: { ...baseJob.env, ...env } };
+  if (stdin === undefined) delete job.stdin;
+  else {
+    job.stdin = stdin;
+    job.env.AGORA_INPUT = stdin;
+  }
+  const result = await target.run(job, ctx.signal);
+  await log.close();
+  const output = log.tail(TOOL_OUTPUT_BYTES);
+  const status = result.exitCode === 0 ? 'exit 0' : (result.reason ?? `exit ${result.exitCode}${result.signal ? ` (${result.signal})` : ''}`);
+  return { content: `${status}\n${output}`, isError: result.exitCode !== 0, refused: false };
 }
 
 function refusal(content: string): ToolResult {

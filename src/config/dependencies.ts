@@ -1,6 +1,9 @@
 import type { LocatedProblem } from '../problems/located.js';
 import type { SubagentConfig } from './types.js';
 
+/** A dependency is called through the tool `call_<name>`, and the Messages API allows 64 of [A-Za-z0-9_-] in a tool name. */
+const CALLABLE_NAME = /^[A-Za-z0-9_-]{1,59}$/;
+
 /**
  * Subagents' `dependencies` (the subagents each may call) form a graph that must name only defined
  * subagents and hold no cycle: a call chain that can come back to its start has no bound but max_hops.
@@ -13,6 +16,11 @@ export function dependencyProblems(subagents: Readonly<Record<string, SubagentCo
     (subagent.dependencies ?? []).forEach((dep, i) => {
       if (!Object.hasOwn(subagents, dep)) {
         out.push({ segments: at(name, i), message: `names subagent "${dep}", which is not defined: define it under orch.subagents, or remove it` });
+      } else if (!CALLABLE_NAME.test(dep)) {
+        out.push({
+          segments: at(name, i),
+          message: `names subagent "${dep}", whose name cannot be a tool name (call_${dep}): a callable subagent's name is 1-59 letters, digits, _ or -; rename it`,
+        });
       }
     });
   }

@@ -75,7 +75,15 @@ export const SubagentConfigSchema = z
       .optional(),
     agent: AgentConfigSchema.optional(),
     outputSchema: JsonSchemaSchema.optional(),
+    /** What this subagent does, told to the model of an agent that may call it (a dependency's tool description). */
+    description: z.string().min(1).optional(),
     dependencies: z.array(z.string().min(1)).optional(),
+    /** The max_hops rule for call chains that start at an item of this subagent (docs/agents.md). */
+    maxHops: z.number().int().min(0).max(16).optional(),
+    /** What each call this subagent makes may spend downstream: model calls and tokens of the callee and its own calls. */
+    callBudget: z
+      .strictObject({ modelCalls: z.number().int().min(1).optional(), tokens: z.number().int().min(1).optional() })
+      .optional(),
     target: z.enum(['local', 'docker', 'actions']).optional(),
     inputSchema: JsonSchemaSchema.optional(),
     secrets: z.array(EnvNameSchema).optional(),

@@ -51,8 +51,14 @@ export interface SubagentConfig {
   agent?: AgentConfig;
   /** JSON Schema the subagent's output must match (an agent's final answer, parsed as JSON). */
   outputSchema?: JsonSchema;
+  /** What this subagent does: the description of the tool that calls it, given to a caller's model. */
+  description?: string;
   /** Subagents this one may call (checked when the config loads: defined, no cycle). */
   dependencies?: string[];
+  /** The max_hops rule for call chains starting at an item of this subagent (default 3; `src/agents/max-hops.ts`). */
+  maxHops?: number;
+  /** The budget of each call this subagent makes, spent by the callee and everything it calls in turn. */
+  callBudget?: { modelCalls?: number; tokens?: number };
   /** Where it runs. Default `local`. */
   target?: TargetChoice;
   /** JSON Schema for `inputs.workerInput`. */

@@ -15,6 +15,7 @@ import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
 import type { Plan, WorkItem } from '../plan/schema.js';
 import type { RunState } from '../engine/types.js';
+import { runDeadline } from '../engine/deadline.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
 import { recordPatch } from './patches.js';
 import { secretInPatchReason, secretsInPatch } from './patch-secrets.js';
@@ -153,6 +154,8 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
         secrets,
         log,
         signal,
+        subagents: ctx.config.subagents,
+        ...attemptDeadline(spec),
       });
       await log.close();
       logBlob = await ctx.store.writeBlob(await readFile(logPath));
@@ -207,6 +210,12 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
   } finally {
     await ctx.workspaces.release(ws, reusable, changed);
   }
+}
+
+/** The earlier of the item's deadline and its run's, when either is set: the most time a dependency call can be given. */
+function attemptDeadline(spec: AttemptSpec): { deadline?: number } {
+  const deadlines = [spec.state.items[spec.itemId]?.deadline, runDeadline(spec.plan, spec.state)].filter((d): d is number => d !== undefined);
+  return deadlines.length === 0 ? {} : { deadline: Math.min(...deadlines) };
 }
 
 /** The agent subagent a built job dispatches to, if it is one. */

@@ -20,6 +20,8 @@ export interface MessagesRequest {
 export interface Seen {
   headers: IncomingMessage['headers'];
   body: MessagesRequest;
+  /** Settles when the client closes the connection before an answer (an aborted call), or after the answer is sent. */
+  closed: Promise<void>;
 }
 
 export type Reply =
@@ -77,7 +79,8 @@ export async function startMessagesApi(script: (req: MessagesRequest, seen: Seen
           return send(res, 404, { type: 'error', error: { type: 'not_found_error', message: `no route ${req.method} ${req.url}` } });
         }
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as MessagesRequest;
-        const entry = { headers: req.headers, body };
+        const closed = new Promise<void>((resolve) => res.on('close', () => resolve()));
+        const entry = { headers: req.headers, body, closed };
         seen.push(entry);
         const reply = await script(body, entry);
         if (reply.kind === 'error') {

@@ -1,0 +1,242 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { findSecret, repositoryObjects } from '../support/secret-search.js';
+import { lastToolResults, say, startMessagesApi, turnOf, useTool, type MessagesApi, type MessagesRequest, type Reply, type Seen } from '../support/messages-api.js';
+
+/**
+ * Agents calling agents: one `orch run` on a queue of concurrency 1 (a child runs in its parent's slot,
+ * so a call cannot wait for a slot its parent holds) against a loopback Messages API. Each subagent has
+ * its own prompt, so the script knows who is asking.
+ */
+
+const CANARY = 'sk-ant-canary-Calls9ZxP4mL0wR8yT2';
+
+/** What each caller's model read back from its call, by subagent. */
+const toldBack = new Map<string, { content: string; isError: boolean }>();
+
+function whoAsks(req: MessagesRequest): string {
+  return /^You are (\S+)\./.exec(req.system ?? '')?.[1] ?? 'unknown';
+}
+
+/** A caller: calls `tool` with `input` at turn 1, then repeats what it was told. */
+function caller(req: MessagesRequest, who: string, tool: string, input: unknown): Reply {
+  if (turnOf(req) === 1) return useTool(tool, input);
+  const result = lastToolResults(req)[0] ?? { content: '(nothing)', isError: true };
+  toldBack.set(who, result);
+  return say(`${who} heard: ${result.content}`);
+}
+
+function script(req: MessagesRequest, seen: Seen): Reply | Promise<Reply> {
+  const who = whoAsks(req);
+  switch (who) {
+    case 'lead':
+      return caller(req, who, 'call_scribe', { note: 'from the lead' });
+    case 'scribe':
+      if (turnOf(req) === 1) return useTool('write_file', { path: 'out/calls/from-child.md', content: `the child wrote: ${JSON.parse(req.messages[0]!.content as string).note}\n` });
+      return say('wrote out/calls/from-child.md');
+    case 'a':
+      return caller(req, who, 'call_b', {});
+    case 'b':
+      return caller(req, who, 'call_c', {});
+    case 'c':
+      return caller(req, who, 'call_d', {});
+    case 'd':
+      return say('d answered');
+    case 'thrifty':
+      return caller(req, who, 'call_rambler', {});
+    case 'rambler':
+      return useTool('list_files', {});
+    case 'loner':
+      return caller(req, who, 'call_rambler', {});
+    case 'hurried':
+      return caller(req, who, 'call_sleeper', {});
+    case 'sleeper':
+      // Never answers: the call must be stopped for it (the connection closes), and then this reply goes nowhere.
+      return seen.closed.then(() => say('too late'));
+    default:
+      return say(`unknown subagent ${who}`);
+  }
+}
+
+let api: MessagesApi;
+let repo: string;
+let runOutput: { code: number | null; stdout: string; stderr: string };
+let status: { items: Array<{ id: string; status: string; reason?: string; resultRef?: string }> };
+
+interface Child {
+  id: string;
+  subagent: string;
+  parent: string;
+  hop: number;
+  deadline?: number;
+  outcome: string;
+  reason?: string;
+  events: Array<Record<string, unknown>>;
+  children: Child[];
+}
+
+beforeAll(async () => {
+  api = await startMessagesApi(script);
+  const names = ['lead', 'scribe', 'a', 'b', 'c', 'd', 'thrifty', 'rambler', 'loner', 'hurried', 'sleeper'];
+  const agent = (name: string, extra: Record<string, unknown> = {}) => ({ agent: { prompt: `prompts/${name}.md`, model: 'claude-test-model', baseURL: api.url }, ...extra });
+  const config = {
+    queues: { default: { concurrency: 1 } },
+    subagents: {
+      lead: agent('lead', { dependencies: ['scribe'] }),
+      scribe: agent('scribe', { description: 'Writes a note into out/calls/.', inputSchema: { type: 'object', required: ['note'], properties: { note: { type: 'string' } } } }),
+      a: agent('a', { dependencies: ['b'], maxHops: 2 }),
+      b: agent('b', { dependencies: ['c'] }),
+      c: agent('c', { dependencies: ['d'] }),
+      d: agent('d'),
+      thrifty: agent('thrifty', { dependencies: ['rambler'], callBudget: { modelCalls: 2 } }),
+      rambler: agent('rambler'),
+      loner: agent('loner'),
+      hurried: agent('hurried', { dependencies: ['sleeper'] }),
+      sleeper: agent('sleeper', { timeoutSeconds: 600 }),
+    },
+  };
+  const item = (id: string, subagent: string, locks: string[], extra: Record<string, unknown> = {}) => ({
+    id,
+    executor: 'dispatch',
+    inputs: { subagent, workerInput: {} },
+    depends_on: [],
+    resourceLocks: locks,
+    ...extra,
+  });
+  const plan = {
+    id: 'calls',
+    queue: 'default',
+    items: [
+      item('edits', 'lead', ['out/calls/']),
+      item('chain', 'a', []),
+      item('budget', 'thrifty', []),
+      item('undeclared', 'loner', []),
+      item('deadline', 'hurried', [], { timeoutSeconds: 5 }),
+    ],
+  };
+  repo = makeRepo({
+    'README.md': '# project\n',
+    'plan.json': JSON.stringify(plan),
+    'agora.config.mjs': `export const orch = ${JSON.stringify(config)};\n`,
+    ...Object.fromEntries(names.map((n) => [`prompts/${n}.md`, `You are ${n}. Answer briefly.`])),
+  });
+  runOutput = await agora(repo, ['orch', 'run', 'plan.json'], { ANTHROPIC_API_KEY: CANARY });
+  status = JSON.parse((await agora(repo, ['orch', 'status', 'calls-1'])).stdout) as typeof status;
+});
+
+afterAll(async () => {
+  await api?.close();
+  cleanupTempDirs();
+});
+
+const byId = (id: string) => status.items.find((i) => i.id === id)!;
+const patchOf = (id: string) => byId(id).resultRef!.replace(/^git:/, '');
+const outputOf = (id: string) => JSON.parse(/^Agora-Output: (.*)$/m.exec(git(repo, 'show', '-s', '--format=%B', patchOf(id)))![1]!) as {
+  answer: unknown;
+  transcript: { events: Array<Record<string, unknown>>; children?: Child[] };
+};
+const asked = (who: string) => api.seen.filter((s) => whoAsks(s.body) === who);
+
+describe('agents calling agents', () => {
+  it('runs every item, children in their parent slot, on a queue of concurrency 1', () => {
+    expect(runOutput.code, runOutput.stderr).toBe(0);
+    expect(status.items.map((i) => [i.id, i.status])).toEqual([
+      ['edits', 'done'],
+      ['chain', 'done'],
+      ['budget', 'done'],
+      ['undeclared', 'done'],
+      ['deadline', 'done'],
+    ]);
+  });
+
+  it('gives the caller one tool per dependency, from its description and input schema', () => {
+    const tools = asked('lead')[0]!.body.tools!;
+    expect(tools.map((t) => t.name)).toEqual(['read_file', 'write_file', 'list_files', 'call_scribe']);
+    expect(tools[3]).toMatchObject({ description: 'Writes a note into out/calls/.', input_schema: { type: 'object', required: ['note'] } });
+    expect(asked('loner')[0]!.body.tools!.map((t) => t.name)).toEqual(['read_file', 'write_file', 'list_files']);
+  });
+
+  it("puts a child's edit in its parent's patch, and keeps the child's events apart, naming its parent and hop", async () => {
+    expect(git(repo, 'show', `${patchOf('edits')}:out/calls/from-child.md`)).toBe('the child wrote: from the lead\n');
+    expect(git(repo, 'diff', '--name-only', `${patchOf('edits')}^`, patchOf('edits')).trim()).toBe('out/calls/from-child.md');
+    const output = outputOf('edits');
+    expect(output.answer).toBe('lead heard: wrote out/calls/from-child.md');
+    // The parent's own events: its two model calls and the call, which names the child attempt.
+    expect(output.transcript.events.map((e) => e.type)).toEqual(['model-call', 'tool-call', 'model-call']);
+    expect(output.transcript.events[1]).toMatchObject({ tool: 'call_scribe', child: 'edits.1/scribe#1', outcome: 'ok' });
+    const [child] = output.transcript.children!;
+    expect(child).toMatchObject({ id: 'edits.1/scribe#1', subagent: 'scribe', parent: 'edits.1', hop: 1, outcome: 'ok' });
+    expect(child!.events.map((e) => e.type)).toEqual(['model-call', 'tool-call', 'model-call']);
+    expect(child!.events[1]).toMatchObject({ tool: 'write_file', path: 'out/calls/from-child.md', outcome: 'ok' });
+    const log = (await agora(repo, ['orch', 'logs', 'calls-1', 'edits'])).stdout;
+    expect(log).toContain('[agent] {"hop":1,"id":"edits.1/scribe#1","parent":"edits.1","subagent":"scribe","type":"call-start"}');
+    expect(log).toMatch(/\[agent edits\.1\/scribe#1\] \{"input":"sha256:[0-9a-f]{64}","ms":\d+,"outcome":"ok","path":"out\/calls\/from-child.md"/);
+  });
+
+  it('refuses the call that would pass max_hops and tells the calling model why; the chain still answers', () => {
+    expect(asked('b')).toHaveLength(2);
+    expect(asked('c')).toHaveLength(2);
+    expect(asked('d')).toHaveLength(0);
+    expect(toldBack.get('c')).toEqual({
+      isError: true,
+      content: 'refused by max_hops (2): calling d would make hop 3 of the chain a → b → c → d; do this part yourself or answer with what you have',
+    });
+    const chain = outputOf('chain').transcript.children!;
+    expect(chain[0]).toMatchObject({ id: 'chain.1/b#1', hop: 1, outcome: 'ok' });
+    expect(chain[0]!.children[0]).toMatchObject({ id: 'chain.1/b#1/c#1', parent: 'chain.1/b#1', hop: 2, outcome: 'ok', children: [] });
+  });
+
+  it("stops a child when its caller's downstream budget is spent, and tells the caller", () => {
+    expect(asked('rambler')).toHaveLength(2);
+    expect(toldBack.get('thrifty')!.isError).toBe(true);
+    expect(toldBack.get('thrifty')!.content).toBe(
+      'the call to rambler (budget.1/rambler#1) failed: the budget of a call made by thrifty is spent: 2 of 2 model calls made',
+    );
+  });
+
+  it('refuses a call to a subagent that is not a declared dependency, saying so', () => {
+    expect(toldBack.get('loner')).toEqual({ isError: true, content: 'refused: rambler is not a dependency of loner; it declares none (its config\'s dependencies)' });
+    expect(outputOf('undeclared').transcript.events[1]).toMatchObject({ tool: 'call_rambler', outcome: 'refused' });
+  });
+
+  it("stops a child that would outlive its parent's deadline, in time for the parent to answer", async () => {
+    const sleeper = asked('sleeper');
+    expect(sleeper).toHaveLength(1);
+    await sleeper[0]!.closed; // the child's call was aborted, not left to run
+    expect(toldBack.get('hurried')!.content).toMatch(/^the call to sleeper \(deadline\.1\/sleeper#1\) stopped: stopped at the deadline its caller gave it/);
+    const [child] = outputOf('deadline').transcript.children!;
+    expect(child).toMatchObject({ outcome: 'stopped' });
+    // The log names the deadline it was given: the parent's less the reserve, not its own 600 s.
+    const log = (await agora(repo, ['orch', 'logs', 'calls-1', 'deadline'])).stdout;
+    const start = JSON.parse(/\[agent\] (\{.*"type":"call-start"\})/.exec(log)![1]!) as { deadline: number };
+    expect(start.deadline).toBe(child!.deadline);
+  });
+
+  it('keeps the API key out of the logs, the state, the audit bundle, the patches and every object', async () => {
+    const leaks: string[] = [];
+    for (const { oid, content } of repositoryObjects(join(repo, '.git'), 'all')) leaks.push(...findSecret(`object ${oid}`, content, CANARY));
+    const bundle = join(repo, '.git', 'calls.audit.json');
+    await agora(repo, ['orch', 'audit', 'calls-1', '--out', bundle]);
+    leaks.push(...findSecret('the audit bundle', readFileSync(bundle), CANARY));
+    leaks.push(...findSecret('the output of orch run', runOutput.stdout + runOutput.stderr, CANARY));
+    for (const file of filesUnder(join(repo, '.git', 'agora'))) leaks.push(...findSecret(file, readFileSync(file), CANARY));
+    expect(leaks).toEqual([]);
+    // The children used the key: it was in the loop, only there.
+    expect(asked('scribe').every((s) => s.headers.authorization === `Bearer ${CANARY}` || s.headers['x-api-key'] === CANARY)).toBe(true);
+  });
+});
+
+function filesUnder(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
