@@ -49,6 +49,8 @@ export interface WorkerResult {
 
 export interface WorkerTarget {
   readonly name: string;
+  /** True for a stand-in for every worker (the `agora test` mock): it runs an agent item's attempt too, in place of its loop. */
+  readonly standsInForAgents?: boolean;
   /**
    * Runs the job to completion. Aborting `signal` stops the worker (politely, then by force) and
    * resolves with what happened; it never leaves a process or container behind.

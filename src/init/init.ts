@@ -11,7 +11,7 @@ import { AgoraError } from '../errors.js';
 import { runGit } from '../git/git-cli.js';
 
 /** The templates, in the order `--help` lists them. */
-export const TEMPLATES = ['fan-out', 'pipeline', 'map-reduce'] as const;
+export const TEMPLATES = ['fan-out', 'pipeline', 'map-reduce', 'agent'] as const;
 export type TemplateName = (typeof TEMPLATES)[number];
 
 /** `templates/` beside `src/` and `dist/` (this file is `src/init/init.ts` or `dist/init/init.js`). */

@@ -116,7 +116,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }
     built.job.base = spec.base;
-    const agent = agentOf(item, built);
+    const agent = ctx.targets[built.target]?.standsInForAgents ? undefined : agentOf(item, built);
     let apiKey: string | undefined;
     try {
       apiKey = agent ? agentApiKey(agent.subagent.agent, ctx.environment, itemId) : undefined;

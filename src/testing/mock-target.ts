@@ -30,6 +30,8 @@ export function createMockTarget(mocks: ReadonlyMap<string, ResolvedMock>, onCal
   const calls: MockCall[] = [];
   return {
     name: 'mock',
+    // An agent item's loop is a worker too: a fixture never calls a model.
+    standsInForAgents: true,
     calls,
     async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
       const mock = mocks.get(job.itemId);

@@ -1,9 +1,27 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { lastToolResults, say, startMessagesApi, turnOf, useTool, type MessagesRequest, type Reply } from '../support/messages-api.js';
 import { agora, cleanupTempDirs, git, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
+
+/** The agent template's two agents, as a loopback Messages API plays them. */
+function agentTemplateScript(req: MessagesRequest): Reply {
+  if ((req.system ?? '').startsWith('You are a proofreader')) {
+    return turnOf(req) === 1 ? useTool('read_file', JSON.parse(req.messages[0]!.content as string) as unknown) : say('no mistakes');
+  }
+  switch (turnOf(req)) {
+    case 1:
+      return useTool('read_file', { path: 'notes/ideas.md' });
+    case 2:
+      return useTool('write_file', { path: 'notes/summary.md', content: `- ${lastToolResults(req)[0]!.content.split('\n')[2]!.slice(2)}\n` });
+    case 3:
+      return useTool('call_proofreader', { path: 'notes/summary.md' });
+    default:
+      return say(JSON.stringify({ summary: `wrote notes/summary.md; the proofreader said: ${lastToolResults(req)[0]!.content}` }));
+  }
+}
 
 interface Status {
   status: string;
@@ -46,11 +64,40 @@ describe('agora init', () => {
     });
   }
 
+  it('--template agent: the fixture passes at once, and the plan runs against the base URL the user sets', async () => {
+    const parent = tempDir();
+    const init = await agora(parent, ['init', 'project', '--template', 'agent']);
+    expect(init.code, init.stderr).toBe(0);
+    const dir = join(parent, 'project');
+    for (const file of ['plan.json', 'agora.config.mjs', 'README.md', 'prompts/editor.md', 'tests/fixture-agent.json']) expect(init.stdout).toContain(`  ${file}\n`);
+    const test = await agora(dir, ['test']);
+    expect(test.stdout).toContain('PASS tests/fixture-agent.json');
+    expect(test.code).toBe(0);
+
+    const api = await startMessagesApi(agentTemplateScript);
+    try {
+      const run = await agora(dir, ['orch', 'run', 'plan.json', '--json'], { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'sk-ant-template-test-key-0123456789' });
+      expect(run.code, run.stderr).toBe(0);
+      const final = JSON.parse(run.stdout.trim().split('\n').pop()!) as Status;
+      expect(final.items).toEqual([expect.objectContaining({ id: 'summarise', status: 'done' })]);
+      expect(git(dir, 'show', `${final.integrationHead}:notes/summary.md`)).toBe('- Keep the weekly meeting to thirty minutes; send the agenda the day before.\n');
+      // The editor and its dependency both ran against the loopback server: 4 turns and 2.
+      expect(api.seen.map((s) => (s.body.system ?? '').split(' ').slice(0, 5).join(' '))).toEqual([
+        ...Array<string>(3).fill('You are the editor of'),
+        'You are a proofreader. You',
+        'You are a proofreader. You',
+        'You are the editor of',
+      ]);
+    } finally {
+      await api.close();
+    }
+  });
+
   it('refuses an unknown template and a directory that is not empty, writing nothing', async () => {
     const parent = tempDir();
     const unknown = await agora(parent, ['init', 'p', '--template', 'agents']);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toBe('agora: there is no template "agents"\nhint: use one of: fan-out, pipeline, map-reduce\n');
+    expect(unknown.stderr).toBe('agora: there is no template "agents"\nhint: use one of: fan-out, pipeline, map-reduce, agent\n');
     expect(readdirSync(parent)).toEqual([]);
     mkdirSync(join(parent, 'busy'));
     writeFileSync(join(parent, 'busy', 'plan.json'), '{"mine": true}\n');
