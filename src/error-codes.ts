@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   // Plan tests (`agora test`) and project templates (`agora init`)
   'fixture-not-found': { area: 'plan', exitCode: USER, meaning: '`agora test` found no fixture to run, or cannot read the one named.', fix: 'Name tests/fixture-*.json files, or create one (docs/testing-plans.md).' },
   'fixture-invalid': { area: 'plan', exitCode: USER, meaning: 'A fixture is malformed or does not match its plan; each problem is listed with its JSON path.', fix: 'Fix each problem at its path in the fixture (docs/testing-plans.md describes every field).' },
+  'call-unavailable': { area: 'cli', exitCode: USER, meaning: '`agora call` ran outside a worker whose subagent declares dependencies (no $AGORA_CALL_SOCKET), or its input is not JSON, or the orchestrator cannot be reached.', fix: 'Run it from the command of a subagent that lists the callee in its dependencies, on the local target, with JSON input.' },
+  'call-refused': { area: 'cli', exitCode: USER, meaning: 'The orchestrator refused the call (not a declared dependency, max_hops, too little time, budget spent, input not matching the schema) or the child attempt failed.', fix: 'Read the reason printed; declare the dependency, raise the limit, or change the input.' },
   'init-refused': { area: 'cli', exitCode: USER, meaning: '`agora init` was given a template that does not exist, or a directory that is not new or empty.', fix: 'Name a new or empty directory and one of the templates listed.' },
 
   // Configuration

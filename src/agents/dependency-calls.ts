@@ -1,4 +1,6 @@
 import type { SubagentConfig } from '../config/types.js';
+import { JsonSchemaChecker } from '../problems/json-schema.js';
+import { finishProblems } from '../problems/located.js';
 import { childDeadline, DownstreamBudget } from './call-limits.js';
 import type { AgentEvent } from './loop.js';
 import { maxHopsRefusal } from './max-hops.js';
@@ -74,6 +76,7 @@ export class DependencyCalls implements ExtraTools {
   readonly specs: ToolSpec[];
   private readonly declared: readonly string[];
   private readonly counts = new Map<string, number>();
+  private readonly checker = new JsonSchemaChecker();
 
   constructor(private readonly args: DependencyCallsArgs) {
     this.declared = args.subagents[args.caller]?.dependencies ?? [];
@@ -99,6 +102,9 @@ export class DependencyCalls implements ExtraTools {
       const what = Object.hasOwn(subagents, callee) ? `${callee} is not a dependency of ${caller}` : `there is no subagent ${JSON.stringify(callee)}`;
       return refused(`refused: ${what}; ${which} (its config's dependencies)`);
     }
+    const schema = this.specs.find((s) => s.name === name)!.input_schema;
+    const problems = finishProblems(this.checker.check(schema, input, [], `the input schema of ${callee}`));
+    if (problems.length > 0) return refused(`the input does not match the input schema of ${callee}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
     const hops = maxHopsRefusal(frame.chain, callee, frame.maxHops);
     if (hops) return refused(hops);
     const config = subagents[callee]!;

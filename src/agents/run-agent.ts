@@ -26,34 +26,41 @@ export interface AgentOutput {
 
 export type AgentRunResult = { ok: true; output: AgentOutput } | { ok: false; reason: string; retryable: boolean; stopped?: boolean };
 
-export interface AgentRunArgs {
-  name: string;
-  subagent: SubagentConfig & { agent: AgentConfig };
+/** What every loop and dependency call of one attempt shares: its workspace, scope, target, key and log. */
+export interface CallHost {
   configDir: string;
   /** The job the command runner would have run: workspace, env, declared secrets (never the key). */
   job: WorkerJob;
   target: WorkerTarget | undefined;
   locks: readonly string[];
-  apiKey: string;
+  /** The key the loops use, and the variable it was read from; undefined when no agent can be reached. */
+  apiKey: string | undefined;
+  apiKeyEnv: string | undefined;
   /** The serving process's environment (ANTHROPIC_BASE_URL when the config names no baseURL). */
   environment: Record<string, string | undefined>;
   /** Values to keep out of tool output (the declared secrets and the key). */
   secrets: readonly string[];
   log: LogSink;
-  signal: AbortSignal;
-  /** Every subagent of the config: the dependencies this one may call, and theirs. */
+  /** Every subagent of the config: the dependencies a subagent may call, and theirs. */
   subagents?: Readonly<Record<string, SubagentConfig>>;
+}
+
+export interface AgentRunArgs extends Omit<CallHost, 'apiKey' | 'apiKeyEnv'> {
+  name: string;
+  subagent: SubagentConfig & { agent: AgentConfig };
+  apiKey: string;
+  signal: AbortSignal;
   /** Epoch ms by which the attempt must be done (its item's or its run's deadline), if it has one. */
   deadline?: number;
 }
 
 /** The API key the loop uses, read from the serving process's environment; never handed to a worker. */
-export function agentApiKey(agent: AgentConfig, environment: Record<string, string | undefined>, itemId: string): string {
+export function agentApiKey(agent: Pick<AgentConfig, 'apiKeyEnv'>, environment: Record<string, string | undefined>, itemId: string): string {
   const value = Object.hasOwn(environment, agent.apiKeyEnv) ? environment[agent.apiKeyEnv] : undefined;
   if (value === undefined || value === '') {
     throw new AgoraError(
       'secret-missing',
-      `item ${itemId} runs an agent, whose API key ${agent.apiKeyEnv} is not set`,
+      `item ${itemId} runs an agent (or calls one), whose API key ${agent.apiKeyEnv} is not set`,
       `export ${agent.apiKeyEnv} in the environment of \`agora orch serve\` (only the orchestrator's loop reads it)`,
     );
   }
@@ -68,7 +75,7 @@ export async function runAgent(args: AgentRunArgs): Promise<AgentRunResult> {
     maxHops: args.subagent.maxHops ?? MAX_HOPS_DEFAULT,
     ...(args.deadline !== undefined ? { deadline: args.deadline } : {}),
   };
-  const ran = await session(args, args.name, args.subagent, args.job.stdin ?? '{}', root, args.signal);
+  const ran = await session({ ...args, apiKeyEnv: args.subagent.agent.apiKeyEnv }, args.name, args.subagent, args.job.stdin ?? '{}', root, args.signal);
   if (!ran.ok) return { ok: false, reason: ran.reason, retryable: ran.retryable, ...(ran.stopped ? { stopped: true } : {}) };
   const { events, children } = ran;
   const toolEvents = events.filter((e) => e.type === 'tool-call');
@@ -99,7 +106,7 @@ type SessionResult =
  * which shares the workspace, the write scope and the target and keeps its own events.
  */
 async function session(
-  args: AgentRunArgs,
+  args: CallHost,
   name: string,
   subagent: SubagentConfig & { agent: AgentConfig },
   task: string,
@@ -118,27 +125,13 @@ async function session(
   } catch (e) {
     return fail(`the prompt file ${promptFile} of subagent "${name}" cannot be read (${errorMessage(e)}); create it or fix agent.prompt`, false);
   }
-  const rootKeyEnv = args.subagent.agent.apiKeyEnv;
-  if (agent.apiKeyEnv !== rootKeyEnv) {
-    return fail(`subagent "${name}" reads its API key from ${agent.apiKeyEnv}, but the loop of this item holds ${rootKeyEnv}; a dependency uses its caller's key: give it the same apiKeyEnv`, false);
+  if (args.apiKey === undefined || agent.apiKeyEnv !== args.apiKeyEnv) {
+    return fail(`subagent "${name}" reads its API key from ${agent.apiKeyEnv}, but this item holds ${args.apiKeyEnv ?? 'no key'}; every agent an item reaches uses one key: give them the same apiKeyEnv`, false);
   }
   const baseURL = agent.baseURL ?? args.environment.ANTHROPIC_BASE_URL;
   const client = new Anthropic({ apiKey: args.apiKey, authToken: null, ...(baseURL ? { baseURL } : {}) });
   const ctx = { workspaceDir: args.job.workspaceDir, locks: args.locks, target: args.target, baseJob: args.job, secrets: args.secrets, signal };
-  const calls = new DependencyCalls({
-    caller: name,
-    subagents: args.subagents ?? {},
-    frame,
-    signal,
-    clock: Date.now,
-    runChild: (request) => runChild(args, request, ctx),
-    onStart: (child) => args.log.write(`${tag} ${canonicalJson({ type: 'call-start', ...child })}\n`, 'stdout'),
-    onEnd: (record) => {
-      children.push(record);
-      const { events: _events, children: _children, ...summary } = record;
-      args.log.write(`${tag} ${canonicalJson({ type: 'call-end', ...summary })}\n`, 'stdout');
-    },
-  });
+  const calls = openDependencyCalls(args, name, frame, signal, children);
   const tools = new ToolBox(agent, ctx, calls);
   const onEvent = (event: AgentEvent) => {
     events.push(event);
@@ -178,8 +171,31 @@ async function session(
   return { ok: true, answer, turns: result.turns, events, children };
 }
 
+/**
+ * The calls `name` may make to its dependencies from `frame`, as tools of its loop or (for a command)
+ * through the call socket; each finished child attempt is added to `children` and logged.
+ */
+export function openDependencyCalls(args: CallHost, name: string, frame: CallFrame, signal: AbortSignal, children: ChildRecord[]): DependencyCalls {
+  const tag = frame.chain.length === 1 ? '[agent]' : `[agent ${frame.id}]`;
+  const ctx = { target: args.target, baseJob: args.job, secrets: args.secrets, signal };
+  return new DependencyCalls({
+    caller: name,
+    subagents: args.subagents ?? {},
+    frame,
+    signal,
+    clock: Date.now,
+    runChild: (request) => runChild(args, request, ctx),
+    onStart: (child) => args.log.write(`${tag} ${canonicalJson({ type: 'call-start', ...child })}\n`, 'stdout'),
+    onEnd: (record) => {
+      children.push(record);
+      const { events: _events, children: _children, ...summary } = record;
+      args.log.write(`${tag} ${canonicalJson({ type: 'call-end', ...summary })}\n`, 'stdout');
+    },
+  });
+}
+
 /** A dependency's child attempt: an agent runs its own loop here; a command runs as a job on the item's target. */
-async function runChild(args: AgentRunArgs, request: ChildRequest, ctx: Parameters<typeof runJobOnTarget>[0]): Promise<ChildRun> {
+async function runChild(args: CallHost, request: ChildRequest, ctx: Parameters<typeof runJobOnTarget>[0]): Promise<ChildRun> {
   const input = JSON.stringify(request.input ?? {});
   const { config } = request;
   if (config.agent) {

@@ -103,14 +103,13 @@ export class ToolBox {
 
   /** Runs one call. Every failure the model could cause comes back as an error result it can read. */
   async call(name: string, input: unknown): Promise<ToolResult> {
+    if (this.extra?.handles(name)) return this.extra.call(name, input);
     const spec = this.specs.find((s) => s.name === name);
-    if (!spec && this.extra?.handles(name)) return this.extra.call(name, input);
     if (!spec) return refusal(`there is no tool named ${JSON.stringify(name)}; the tools are: ${this.specs.map((s) => s.name).join(', ')}`);
     const problems = finishProblems(this.checker.check(spec.input_schema, input, [], `the input schema of ${name}`));
     if (problems.length > 0) {
       return refusal(`the input does not match the tool's input schema: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
     }
-    if (this.extra?.handles(name)) return this.extra.call(name, input);
     const args = input as Record<string, unknown>;
     const path = typeof args.path === 'string' ? args.path : undefined;
     try {

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage, errorStack, isAgoraError } from '../errors.js';
 import { registerAppCommand } from '../github/command.js';
 import { TEMPLATES } from '../init/init.js';
+import { callVerb } from './call.js';
 import { registerAuditCommands } from './audit.js';
 import { terminalSafe } from './terminal-text.js';
 import { gcVerb } from './gc.js';
@@ -118,6 +119,11 @@ export function buildProgram(): Command {
     .option('--config <file>', 'the config module (default: the agora.config.mjs nearest each fixture)')
     .option('--verbose', 'print each mocked worker call')
     .action(async (fixtures: string[], o) => setExit(await testVerb(fixtures, o, stdio)));
+  program
+    .command('call <subagent>')
+    .description("from a command worker: run a dependency of the worker's subagent as a child attempt and print its answer (docs/agents.md)")
+    .option('--input <json>', 'the input: JSON, or - to read it from stdin', '{}')
+    .action(async (subagent: string, o: { input: string }) => setExit(await callVerb(subagent, o, stdio)));
   program
     .command('init <dir>')
     .description('a working project from a template: plan, config, workers, README and a fixture, committed in a new git repository')

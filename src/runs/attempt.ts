@@ -4,6 +4,7 @@ import type { AgentConfig, OrchConfig, SubagentConfig } from '../config/types.js
 import { isAgoraError } from '../errors.js';
 import { buildWorkerJob, type BuiltJob } from '../executors/build-job.js';
 import { agentApiKey, runAgent } from '../agents/run-agent.js';
+import { openCommandCalls, reachableAgentKeyEnv } from '../agents/command-calls.js';
 import { createLogSink } from '../executors/log-sink.js';
 import { redactAll } from '../executors/redact.js';
 import type { LogSink, WorkerTarget } from '../executors/types.js';
@@ -116,10 +117,14 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }
     built.job.base = spec.base;
-    const agent = ctx.targets[built.target]?.standsInForAgents ? undefined : agentOf(item, built);
+    const mocked = ctx.targets[built.target]?.standsInForAgents === true;
+    const agent = mocked ? undefined : agentOf(item, built);
+    // A command subagent with dependencies calls them through the call socket (local target only).
+    const caller = !mocked && !agent && built.subagent?.dependencies?.length && built.target === 'local' ? String(item.inputs.subagent) : undefined;
+    const keyEnv = agent ? agent.subagent.agent.apiKeyEnv : caller ? reachableAgentKeyEnv(ctx.config.subagents, caller) : undefined;
     let apiKey: string | undefined;
     try {
-      apiKey = agent ? agentApiKey(agent.subagent.agent, ctx.environment, itemId) : undefined;
+      apiKey = keyEnv ? agentApiKey({ apiKeyEnv: keyEnv }, ctx.environment, itemId) : undefined;
     } catch (e) {
       if (!isAgoraError(e)) throw e;
       reusable = true;
@@ -164,7 +169,23 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       if (!ran.ok) return { kind: 'failed', itemId, attempt, reason: ran.reason, retryable: ran.retryable, log: logBlob };
       output = ran.output;
     } else {
-      const result = await target.run(built.job, signal);
+      const calls = caller
+        ? await openCommandCalls(
+            { configDir: ctx.config.configDir, job: built.job, target, locks: item.resourceLocks, apiKey, apiKeyEnv: keyEnv, environment: ctx.environment, secrets, log, subagents: ctx.config.subagents },
+            caller,
+            built.subagent!,
+            attemptDeadline(spec).deadline,
+            signal,
+          )
+        : undefined;
+      Object.assign(built.job.env, calls?.env);
+      let result;
+      try {
+        result = await target.run(built.job, signal);
+      } finally {
+        await calls?.close();
+      }
+      if (calls && calls.children.length > 0) output = { calls: calls.children };
       await log.close();
       logBlob = await ctx.store.writeBlob(await readFile(logPath));
       reusable = true;
@@ -190,7 +211,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     reusable = true;
     changed = captured.changes;
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
-    const keptOut = agent && apiKey ? { ...built.job.secrets, [agent.subagent.agent.apiKeyEnv]: apiKey } : built.job.secrets;
+    const keptOut = keyEnv && apiKey ? { ...built.job.secrets, [keyEnv]: apiKey } : built.job.secrets;
     const leaked = await secretsInPatch(ctx.store, captured.changes, keptOut);
     if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode };
     const patch = await recordPatch(ctx.store, {

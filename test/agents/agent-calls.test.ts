@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { agora, CLI, cleanupTempDirs, git, makeRepo, TSX } from '../support/repo.js';
 import { findSecret, repositoryObjects } from '../support/secret-search.js';
 import { lastToolResults, say, startMessagesApi, turnOf, useTool, type MessagesApi, type MessagesRequest, type Reply, type Seen } from '../support/messages-api.js';
 
@@ -34,8 +34,11 @@ function script(req: MessagesRequest, seen: Seen): Reply | Promise<Reply> {
     case 'lead':
       return caller(req, who, 'call_scribe', { note: 'from the lead' });
     case 'scribe':
-      if (turnOf(req) === 1) return useTool('write_file', { path: 'out/calls/from-child.md', content: `the child wrote: ${JSON.parse(req.messages[0]!.content as string).note}\n` });
-      return say('wrote out/calls/from-child.md');
+      if (turnOf(req) === 1) {
+        const input = JSON.parse(req.messages[0]!.content as string) as { note: string; dir?: string };
+        return useTool('write_file', { path: `out/${input.dir ?? 'calls'}/from-child.md`, content: `the child wrote: ${input.note}\n` });
+      }
+      return say(`wrote ${lastToolResults(req)[0]!.content.replace(/^wrote \d+ bytes to /, '')}`);
     case 'a':
       return caller(req, who, 'call_b', {});
     case 'b':
@@ -59,6 +62,14 @@ function script(req: MessagesRequest, seen: Seen): Reply | Promise<Reply> {
       return say(`unknown subagent ${who}`);
   }
 }
+
+const SCRIPTED = [
+  'set -e',
+  'agora() { "$NODE" --import "$TSX" "$CLI" "$@"; }',
+  `echo '{"note": "from a command", "dir": "script"}' | agora call scribe --input -`,
+  `agora call rambler --input '{}' 2>&1 || echo "the undeclared call exited $?"`,
+  `agora call scribe --input '{"dir": "script"}' 2>&1 || echo "the bad input exited $?"`,
+].join('\n');
 
 let api: MessagesApi;
 let repo: string;
@@ -95,6 +106,12 @@ beforeAll(async () => {
       loner: agent('loner'),
       hurried: agent('hurried', { dependencies: ['sleeper'] }),
       sleeper: agent('sleeper', { timeoutSeconds: 600 }),
+      // A command worker calls through `agora call`, as a sandboxed worker would: no network, a socket.
+      scripted: {
+        command: ['/bin/sh', '-c', SCRIPTED],
+        env: { NODE: process.execPath, TSX, CLI },
+        dependencies: ['scribe'],
+      },
     },
   };
   const item = (id: string, subagent: string, locks: string[], extra: Record<string, unknown> = {}) => ({
@@ -114,6 +131,7 @@ beforeAll(async () => {
       item('budget', 'thrifty', []),
       item('undeclared', 'loner', []),
       item('deadline', 'hurried', [], { timeoutSeconds: 5 }),
+      item('scripted', 'scripted', ['out/script/']),
     ],
   };
   repo = makeRepo({
@@ -148,6 +166,7 @@ describe('agents calling agents', () => {
       ['budget', 'done'],
       ['undeclared', 'done'],
       ['deadline', 'done'],
+      ['scripted', 'done'],
     ]);
   });
 
@@ -212,6 +231,18 @@ describe('agents calling agents', () => {
     const log = (await agora(repo, ['orch', 'logs', 'calls-1', 'deadline'])).stdout;
     const start = JSON.parse(/\[agent\] (\{.*"type":"call-start"\})/.exec(log)![1]!) as { deadline: number };
     expect(start.deadline).toBe(child!.deadline);
+  });
+
+  it('lets a command worker call a dependency through agora call, under the same rules, its child in the output', async () => {
+    expect(git(repo, 'show', `${patchOf('scripted')}:out/script/from-child.md`)).toBe('the child wrote: from a command\n');
+    const output = outputOf('scripted') as unknown as { calls: Child[] };
+    expect(output.calls).toEqual([expect.objectContaining({ id: 'scripted.1/scribe#1', subagent: 'scribe', parent: 'scripted.1', hop: 1, outcome: 'ok' })]);
+    const log = (await agora(repo, ['orch', 'logs', 'calls-1', 'scripted'])).stdout;
+    expect(log).toContain('wrote out/script/from-child.md\n');
+    expect(log).toContain("agora: agora call rambler: refused: rambler is not a dependency of scripted; it may call only scribe (its config's dependencies)");
+    expect(log).toContain('the undeclared call exited 1');
+    expect(log).toContain('agora call scribe: the input does not match the input schema of scribe: $.note: missing required property "note"');
+    expect(log).toContain('the bad input exited 1');
   });
 
   it('keeps the API key out of the logs, the state, the audit bundle, the patches and every object', async () => {
