@@ -6,6 +6,12 @@
  * server, plain `fetch` POSTs of the same request bodies (the server's own response time as a client
  * sees it, without the SDK or the loop). Reported: ms per turn of both, the overhead per turn (the
  * difference) and its ratio to the server's response time. ROUNDS alternating rounds, medians.
+ *
+ * Then the same for dependency calls: an agent makes CALLS calls to a dependency (another agent, which
+ * answers in one turn), one per turn: each call is a child attempt with its frame, limits, tool box
+ * and events. The overhead per call is the round's time less the server's time for the same bodies,
+ * over CALLS: all the orchestrator adds for one call, the caller's turn that asks for it and the
+ * child's own turn included (two model requests per call).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,12 +24,16 @@ import { median, report } from './lib.js';
 
 const TURNS = Number(process.env.TURNS ?? 20);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const CALLS = Number(process.env.CALLS ?? 10);
+const CHILD_PROMPT = 'bench/lib.ts';
 const KEY = 'sk-ant-bench-0123456789abcdef';
 
 const bodies: MessagesRequest[] = [];
 const api = await startMessagesApi((req) => {
   bodies.push(req);
   const turn = turnOf(req);
+  if (req.tools?.some((t) => t.name === 'call_child')) return turn <= CALLS ? useTool('call_child', { n: turn }) : say('called');
+  if (!req.system?.startsWith('/**\n * bench/agent-turns')) return say('child done');
   if (turn > 1 && lastToolResults(req)[0]?.isError) throw new Error(`tool failed: ${lastToolResults(req)[0]!.content}`);
   return turn < TURNS ? useTool('write_file', { path: `out/f${turn}.txt`, content: `turn ${turn}\n`.repeat(20) }) : say('done');
 });
@@ -52,6 +62,35 @@ async function agentRound(): Promise<number> {
   return ms / TURNS;
 }
 
+const agentConfig = (prompt: string, maxTurns: number) => ({ prompt, model: 'bench-model', maxTurns, maxTokens: 1024, mode: 'strict' as const, apiKeyEnv: 'ANTHROPIC_API_KEY', baseURL: api.url });
+
+/** A caller making CALLS dependency calls: ms per call, all included. */
+async function callRound(): Promise<number> {
+  const ws = mkdtempSync(join(tmpdir(), 'agora-bench-agent-'));
+  const log = createLogSink({ secrets: [KEY] });
+  const caller = { agent: agentConfig('bench/agent-turns.ts', CALLS + 1), dependencies: ['child'] };
+  const start = performance.now();
+  const result = await runAgent({
+    name: 'caller',
+    subagent: caller,
+    subagents: { caller, child: { agent: agentConfig(CHILD_PROMPT, 2) } },
+    configDir: process.cwd(),
+    job: { runId: 'bench', itemId: 'agent', attempt: 1, workspaceDir: ws, command: [], env: {}, secrets: {}, stdin: '{"task":"bench"}', log },
+    target: undefined,
+    locks: [],
+    apiKey: KEY,
+    environment: {},
+    secrets: [KEY],
+    log,
+    signal: new AbortController().signal,
+  });
+  const ms = performance.now() - start;
+  await log.close();
+  rmSync(ws, { recursive: true, force: true });
+  if (!result.ok || result.output.transcript.children?.filter((c) => c.outcome === 'ok').length !== CALLS) throw new Error(`the agent did not make ${CALLS} calls: ${JSON.stringify(result)}`);
+  return ms;
+}
+
 /** The same request bodies the loop sent, POSTed one after another with fetch. */
 async function rawRound(sent: MessagesRequest[]): Promise<number> {
   const start = performance.now();
@@ -71,9 +110,23 @@ for (let r = 0; r < ROUNDS; r++) {
   const sent = bodies.slice();
   raw.push(await rawRound(sent));
 }
+const calls: number[] = [];
+const callsRaw: number[] = [];
+const callBodies: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  bodies.length = 0;
+  calls.push(await callRound());
+  const sent = bodies.slice();
+  callBodies.push(sent.length);
+  callsRaw.push((await rawRound(sent)) * sent.length);
+}
 await api.close();
 const perTurn = median(agent);
 const server = median(raw);
+// Per call: the round less the server's time for the same bodies, over the calls.
+const callOverheads = calls.map((ms, i) => (ms - callsRaw[i]!) / CALLS);
+const perCall = median(callOverheads);
+const serverPerRequestInCalls = median(callsRaw.map((ms, i) => ms / callBodies[i]!));
 report('agent-turns', {
   turns: TURNS,
   rounds: ROUNDS,
@@ -81,6 +134,11 @@ report('agent-turns', {
   msPerTurnServer: +server.toFixed(2),
   overheadMsPerTurn: +(perTurn - server).toFixed(2),
   overheadRatio: +((perTurn - server) / server).toFixed(2),
+  calls: CALLS,
+  overheadMsPerCall: +perCall.toFixed(2),
+  overheadPerCallRatio: +(perCall / serverPerRequestInCalls).toFixed(2),
+  callRoundsMs: calls.map((x) => +x.toFixed(1)),
+  callRoundsServerMs: callsRaw.map((x) => +x.toFixed(1)),
   loopRounds: agent.map((x) => +x.toFixed(2)),
   serverRounds: raw.map((x) => +x.toFixed(2)),
   load: (await import('node:os')).loadavg()[0],
