@@ -107,4 +107,25 @@ describe('agent subagents in the config', () => {
       },
     ]);
   });
+
+  it('refuses a dependency whose name cannot be part of its call tool, and a maxHops or callBudget out of range', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const agent = `agent: { prompt: 'p.md', model: 'm' }`;
+    const file = await configWith(`{
+      caller: { ${agent}, dependencies: ['has space'], maxHops: 17, callBudget: { modelCalls: 0 } },
+      'has space': { ${agent} },
+    }`);
+    const problems = await problemsOf(file);
+    expect(problems.map((p) => p.path)).toEqual([
+      '$.orch.subagents.caller.callBudget.modelCalls',
+      '$.orch.subagents.caller.maxHops',
+    ]);
+    const names = await problemsOf(await configWith(`{ caller: { ${agent}, dependencies: ['has space'] }, 'has space': { ${agent} } }`));
+    expect(names).toEqual([
+      {
+        path: '$.orch.subagents.caller.dependencies[0]',
+        message: 'names subagent "has space", whose name cannot be a tool name (call_has space): a callable subagent\'s name is 1-59 letters, digits, _ or -; rename it',
+      },
+    ]);
+  });
 });
