@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runAgent } from '../src/agents/run-agent.js';
+import { runAgent, type AgentRunArgs, type AgentRunResult } from '../src/agents/run-agent.js';
 import { createLogSink } from '../src/executors/log-sink.js';
 import { lastToolResults, say, startMessagesApi, turnOf, useTool, type MessagesRequest } from '../test/support/messages-api.js';
 import { median, report } from './lib.js';
@@ -38,17 +38,18 @@ const api = await startMessagesApi((req) => {
   return turn < TURNS ? useTool('write_file', { path: `out/f${turn}.txt`, content: `turn ${turn}\n`.repeat(20) }) : say('done');
 });
 
-async function agentRound(): Promise<number> {
+const agentConfig = (prompt: string, maxTurns: number) => ({ prompt, model: 'bench-model', maxTurns, maxTokens: 1024, mode: 'strict' as const, apiKeyEnv: 'ANTHROPIC_API_KEY', baseURL: api.url });
+
+/** One attempt of `subagent` on a fresh workspace directory, timed from the call to its result. */
+async function timedAttempt(args: Pick<AgentRunArgs, 'name' | 'subagent' | 'subagents' | 'locks'>): Promise<{ ms: number; result: AgentRunResult }> {
   const ws = mkdtempSync(join(tmpdir(), 'agora-bench-agent-'));
   const log = createLogSink({ secrets: [KEY] });
   const start = performance.now();
   const result = await runAgent({
-    name: 'bench',
-    subagent: { agent: { prompt: 'bench/agent-turns.ts', model: 'bench-model', maxTurns: TURNS, maxTokens: 1024, mode: 'strict', apiKeyEnv: 'ANTHROPIC_API_KEY', baseURL: api.url } },
+    ...args,
     configDir: process.cwd(),
     job: { runId: 'bench', itemId: 'agent', attempt: 1, workspaceDir: ws, command: [], env: {}, secrets: {}, stdin: '{"task":"bench"}', log },
     target: undefined,
-    locks: ['out/'],
     apiKey: KEY,
     environment: {},
     secrets: [KEY],
@@ -58,35 +59,20 @@ async function agentRound(): Promise<number> {
   const ms = performance.now() - start;
   await log.close();
   rmSync(ws, { recursive: true, force: true });
+  return { ms, result };
+}
+
+/** TURNS turns, each writing a file: ms per turn. */
+async function agentRound(): Promise<number> {
+  const { ms, result } = await timedAttempt({ name: 'bench', subagent: { agent: agentConfig('bench/agent-turns.ts', TURNS) }, locks: ['out/'] });
   if (!result.ok || result.output.transcript.turns !== TURNS) throw new Error(`the agent did not run ${TURNS} turns: ${JSON.stringify(result)}`);
   return ms / TURNS;
 }
 
-const agentConfig = (prompt: string, maxTurns: number) => ({ prompt, model: 'bench-model', maxTurns, maxTokens: 1024, mode: 'strict' as const, apiKeyEnv: 'ANTHROPIC_API_KEY', baseURL: api.url });
-
-/** A caller making CALLS dependency calls: ms per call, all included. */
+/** A caller making CALLS dependency calls: ms for all of them. */
 async function callRound(): Promise<number> {
-  const ws = mkdtempSync(join(tmpdir(), 'agora-bench-agent-'));
-  const log = createLogSink({ secrets: [KEY] });
   const caller = { agent: agentConfig('bench/agent-turns.ts', CALLS + 1), dependencies: ['child'] };
-  const start = performance.now();
-  const result = await runAgent({
-    name: 'caller',
-    subagent: caller,
-    subagents: { caller, child: { agent: agentConfig(CHILD_PROMPT, 2) } },
-    configDir: process.cwd(),
-    job: { runId: 'bench', itemId: 'agent', attempt: 1, workspaceDir: ws, command: [], env: {}, secrets: {}, stdin: '{"task":"bench"}', log },
-    target: undefined,
-    locks: [],
-    apiKey: KEY,
-    environment: {},
-    secrets: [KEY],
-    log,
-    signal: new AbortController().signal,
-  });
-  const ms = performance.now() - start;
-  await log.close();
-  rmSync(ws, { recursive: true, force: true });
+  const { ms, result } = await timedAttempt({ name: 'caller', subagent: caller, subagents: { caller, child: { agent: agentConfig(CHILD_PROMPT, 2) } }, locks: [] });
   if (!result.ok || result.output.transcript.children?.filter((c) => c.outcome === 'ok').length !== CALLS) throw new Error(`the agent did not make ${CALLS} calls: ${JSON.stringify(result)}`);
   return ms;
 }

@@ -1,8 +1,6 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agora, CLI, cleanupTempDirs, git, makeRepo, TSX } from '../support/repo.js';
-import { findSecret, repositoryObjects } from '../support/secret-search.js';
+import { keyLeaks, patchOutput } from '../support/agent-runs.js';
 import { lastToolResults, say, startMessagesApi, turnOf, useTool, type MessagesApi, type MessagesRequest, type Reply, type Seen } from '../support/messages-api.js';
 
 /**
@@ -151,10 +149,11 @@ afterAll(async () => {
 
 const byId = (id: string) => status.items.find((i) => i.id === id)!;
 const patchOf = (id: string) => byId(id).resultRef!.replace(/^git:/, '');
-const outputOf = (id: string) => JSON.parse(/^Agora-Output: (.*)$/m.exec(git(repo, 'show', '-s', '--format=%B', patchOf(id)))![1]!) as {
-  answer: unknown;
-  transcript: { events: Array<Record<string, unknown>>; children?: Child[] };
-};
+const outputOf = (id: string) =>
+  patchOutput<{
+    answer: unknown;
+    transcript: { events: Array<Record<string, unknown>>; children?: Child[] };
+  }>(repo, byId(id).resultRef!);
 const asked = (who: string) => api.seen.filter((s) => whoAsks(s.body) === who);
 
 describe('agents calling agents', () => {
@@ -246,28 +245,8 @@ describe('agents calling agents', () => {
   });
 
   it('keeps the API key out of the logs, the state, the audit bundle, the patches and every object', async () => {
-    const leaks: string[] = [];
-    for (const { oid, content } of repositoryObjects(join(repo, '.git'), 'all')) leaks.push(...findSecret(`object ${oid}`, content, CANARY));
-    const bundle = join(repo, '.git', 'calls.audit.json');
-    await agora(repo, ['orch', 'audit', 'calls-1', '--out', bundle]);
-    leaks.push(...findSecret('the audit bundle', readFileSync(bundle), CANARY));
-    leaks.push(...findSecret('the output of orch run', runOutput.stdout + runOutput.stderr, CANARY));
-    for (const file of filesUnder(join(repo, '.git', 'agora'))) leaks.push(...findSecret(file, readFileSync(file), CANARY));
-    expect(leaks).toEqual([]);
+    expect(await keyLeaks(repo, 'calls-1', CANARY, runOutput.stdout + runOutput.stderr)).toEqual([]);
     // The children used the key: it was in the loop, only there.
     expect(asked('scribe').every((s) => s.headers.authorization === `Bearer ${CANARY}` || s.headers['x-api-key'] === CANARY)).toBe(true);
   });
 });
-
-function filesUnder(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names.flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}

@@ -1,8 +1,7 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
-import { findSecret, repositoryObjects } from '../support/secret-search.js';
+import { findSecret } from '../support/secret-search.js';
+import { keyLeaks, patchOutput } from '../support/agent-runs.js';
 import { failWith, lastToolResults, say, startMessagesApi, taskOf, turnOf, useTool, type MessagesApi, type MessagesRequest, type Reply } from '../support/messages-api.js';
 
 /**
@@ -118,10 +117,11 @@ afterAll(async () => {
 
 const byId = (id: string) => status.items.find((i) => i.id === id)!;
 const patchOf = (id: string) => byId(id).resultRef!.replace(/^git:/, '');
-const outputOf = (id: string) => JSON.parse(/^Agora-Output: (.*)$/m.exec(git(repo, 'show', '-s', '--format=%B', patchOf(id)))![1]!) as {
-  answer: unknown;
-  transcript: { turns: number; toolCalls: number; refused: number; events: Array<Record<string, unknown>> };
-};
+const outputOf = (id: string) =>
+  patchOutput<{
+    answer: unknown;
+    transcript: { turns: number; toolCalls: number; refused: number; events: Array<Record<string, unknown>> };
+  }>(repo, byId(id).resultRef!);
 
 describe('agent subagents', () => {
   it('edits a file in scope: the loop calls the API with the prompt and the key, the change is the patch, the answer the output', () => {
@@ -182,31 +182,11 @@ describe('agent subagents', () => {
 
   it('keeps the API key out of the logs, the state, the audit bundle, the patches and every object', async () => {
     expect(runOutput.code).toBe(1); // two items fail on purpose
-    const leaks: string[] = [];
-    for (const { oid, content } of repositoryObjects(join(repo, '.git'), 'all')) leaks.push(...findSecret(`object ${oid}`, content, CANARY));
-    // The logs are blobs of the state chain (searched above as objects) and live files under .git/agora (below).
-    const bundle = join(repo, '.git', 'agents.audit.json');
-    await agora(repo, ['orch', 'audit', 'agents-1', '--out', bundle]);
-    leaks.push(...findSecret('the audit bundle', readFileSync(bundle), CANARY));
-    leaks.push(...findSecret('the output of orch run', runOutput.stdout + runOutput.stderr, CANARY));
-    for (const file of filesUnder(join(repo, '.git', 'agora'))) leaks.push(...findSecret(file, readFileSync(file), CANARY));
-    expect(leaks).toEqual([]);
+    // The logs are blobs of the state chain (searched as objects) and live files under .git/agora.
+    expect(await keyLeaks(repo, 'agents-1', CANARY, runOutput.stdout + runOutput.stderr)).toEqual([]);
     // The log shows the loop's events.
     const log = (await agora(repo, ['orch', 'logs', 'agents-1', 'edits'])).stdout;
     expect(log).toContain('[agent] {"inputTokens"');
     expect(findSecret('the log of edits', log, CANARY)).toEqual([]);
   });
 });
-
-function filesUnder(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names.flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
-}
