@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agora, CLI, cleanupTempDirs, git, makeRepo, TSX } from '../support/repo.js';
 import { keyLeaks, patchOutput } from '../support/agent-runs.js';
@@ -154,6 +156,8 @@ const outputOf = (id: string) =>
     answer: unknown;
     transcript: { events: Array<Record<string, unknown>>; children?: Child[] };
   }>(repo, byId(id).resultRef!);
+/** The attempt's log as the server wrote it (`orch logs` shows the same, redacted, text; one CLI start less). */
+const liveLog = (id: string) => readFileSync(join(repo, '.git', 'agora', 'logs', 'calls-1', `${id}.1.log`), 'utf8');
 const asked = (who: string) => api.seen.filter((s) => whoAsks(s.body) === who);
 
 describe('agents calling agents', () => {
@@ -227,7 +231,7 @@ describe('agents calling agents', () => {
     const [child] = outputOf('deadline').transcript.children!;
     expect(child).toMatchObject({ outcome: 'stopped' });
     // The log names the deadline it was given: the parent's less the reserve, not its own 600 s.
-    const log = (await agora(repo, ['orch', 'logs', 'calls-1', 'deadline'])).stdout;
+    const log = liveLog('deadline');
     const start = JSON.parse(/\[agent\] (\{.*"type":"call-start"\})/.exec(log)![1]!) as { deadline: number };
     expect(start.deadline).toBe(child!.deadline);
   });
@@ -236,7 +240,7 @@ describe('agents calling agents', () => {
     expect(git(repo, 'show', `${patchOf('scripted')}:out/script/from-child.md`)).toBe('the child wrote: from a command\n');
     const output = outputOf('scripted') as unknown as { calls: Child[] };
     expect(output.calls).toEqual([expect.objectContaining({ id: 'scripted.1/scribe#1', subagent: 'scribe', parent: 'scripted.1', hop: 1, outcome: 'ok' })]);
-    const log = (await agora(repo, ['orch', 'logs', 'calls-1', 'scripted'])).stdout;
+    const log = liveLog('scripted');
     expect(log).toContain('wrote out/script/from-child.md\n');
     expect(log).toContain("agora: agora call rambler: refused: rambler is not a dependency of scripted; it may call only scribe (its config's dependencies)");
     expect(log).toContain('the undeclared call exited 1');
