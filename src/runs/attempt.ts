@@ -178,10 +178,11 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
             signal,
           )
         : undefined;
-      Object.assign(built.job.env, calls?.env);
+      // Only the item's own worker gets the socket: the jobs of its children (built from built.job) do not, so none can call as the item.
+      const job = calls ? { ...built.job, env: { ...built.job.env, ...calls.env } } : built.job;
       let result;
       try {
-        result = await target.run(built.job, signal);
+        result = await target.run(job, signal);
       } finally {
         await calls?.close();
       }

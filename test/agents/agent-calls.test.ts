@@ -69,6 +69,8 @@ const SCRIPTED = [
   `echo '{"note": "from a command", "dir": "script"}' | agora call scribe --input -`,
   `agora call rambler --input '{}' 2>&1 || echo "the undeclared call exited $?"`,
   `agora call scribe --input '{"dir": "script"}' 2>&1 || echo "the bad input exited $?"`,
+  'agora call echoer',
+  'echo "the item sees socket=${AGORA_CALL_SOCKET:+set}"',
 ].join('\n');
 
 let api: MessagesApi;
@@ -110,8 +112,10 @@ beforeAll(async () => {
       scripted: {
         command: ['/bin/sh', '-c', SCRIPTED],
         env: { NODE: process.execPath, TSX, CLI },
-        dependencies: ['scribe'],
+        dependencies: ['scribe', 'echoer'],
       },
+      // A command dependency: its job must not get the item's socket (it would call as the item, at hop 0).
+      echoer: { command: ['/bin/sh', '-c', 'echo "echoer sees socket=${AGORA_CALL_SOCKET:-none}"'] },
     },
   };
   const item = (id: string, subagent: string, locks: string[], extra: Record<string, unknown> = {}) => ({
@@ -239,13 +243,19 @@ describe('agents calling agents', () => {
   it('lets a command worker call a dependency through agora call, under the same rules, its child in the output', async () => {
     expect(git(repo, 'show', `${patchOf('scripted')}:out/script/from-child.md`)).toBe('the child wrote: from a command\n');
     const output = outputOf('scripted') as unknown as { calls: Child[] };
-    expect(output.calls).toEqual([expect.objectContaining({ id: 'scripted.1/scribe#1', subagent: 'scribe', parent: 'scripted.1', hop: 1, outcome: 'ok' })]);
+    expect(output.calls).toEqual([
+      expect.objectContaining({ id: 'scripted.1/scribe#1', subagent: 'scribe', parent: 'scripted.1', hop: 1, outcome: 'ok' }),
+      expect.objectContaining({ id: 'scripted.1/echoer#1', subagent: 'echoer', parent: 'scripted.1', hop: 1, outcome: 'ok' }),
+    ]);
     const log = liveLog('scripted');
     expect(log).toContain('wrote out/script/from-child.md\n');
-    expect(log).toContain("agora: agora call rambler: refused: rambler is not a dependency of scripted; it may call only scribe (its config's dependencies)");
+    expect(log).toContain("agora: agora call rambler: refused: rambler is not a dependency of scripted; it may call only scribe, echoer (its config's dependencies)");
     expect(log).toContain('the undeclared call exited 1');
     expect(log).toContain('agora call scribe: the input does not match the input schema of scribe: $.note: missing required property "note"');
     expect(log).toContain('the bad input exited 1');
+    // A command dependency runs as a job with its output handed back, and without the item's socket.
+    expect(log).toContain('exit 0\nechoer sees socket=none\n');
+    expect(log).toContain('the item sees socket=set');
   });
 
   it('keeps the API key out of the logs, the state, the audit bundle, the patches and every object', async () => {
