@@ -45,10 +45,10 @@ export async function openCallSocket(handle: (request: CallRequest) => Promise<C
       socket.on('close', () => resolve());
       socket.on('data', (chunk: string) => {
         buffered += chunk;
-        if (buffered.length > MAX_REQUEST_BYTES) return reply(socket, { ok: false, content: `refused: a call request is limited to ${MAX_REQUEST_BYTES} bytes` });
         const end = buffered.indexOf('\n');
-        if (end < 0) return;
-        socket.removeAllListeners('data');
+        if (end < 0 && buffered.length <= MAX_REQUEST_BYTES) return;
+        socket.removeAllListeners('data'); // one request per connection: the rest is not read
+        if (end < 0 || end > MAX_REQUEST_BYTES) return reply(socket, { ok: false, content: `refused: a call request is limited to ${MAX_REQUEST_BYTES} bytes` });
         const request = parseRequest(buffered.slice(0, end));
         if (typeof request === 'string') return reply(socket, { ok: false, content: request });
         handle(request)
