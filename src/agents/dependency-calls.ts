@@ -161,3 +161,18 @@ export class DependencyCalls implements ExtraTools {
 function refused(content: string): ToolResult {
   return { content, isError: true, refused: true };
 }
+
+/** One line per child attempt in an item's output (an agent's `transcript.children` or a command's `calls`), nested ones after their parent. */
+export function childAttemptsOf(output: unknown): Array<Omit<ChildRecord, 'events' | 'children'>> {
+  const o = output as { transcript?: { children?: ChildRecord[] }; calls?: ChildRecord[] } | null | undefined;
+  const top = o?.transcript?.children ?? o?.calls ?? [];
+  const out: Array<Omit<ChildRecord, 'events' | 'children'>> = [];
+  const walk = (records: readonly ChildRecord[]): void => {
+    for (const { events: _events, children, ...line } of records) {
+      out.push(line);
+      walk(children ?? []);
+    }
+  };
+  walk(Array.isArray(top) ? top : []);
+  return out;
+}

@@ -12,6 +12,8 @@ import { parsePlanText } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
 import { assertValidPlan } from '../plan/validate.js';
 import { liveLogPath } from '../runs/attempt.js';
+import { patchOutput } from '../runs/patches.js';
+import { childAttemptsOf } from '../agents/dependency-calls.js';
 import { cancelRun } from '../runs/cancel.js';
 import { recordRequest } from '../runs/requests.js';
 import { readRejection, submitPlan } from '../runs/inbox.js';
@@ -19,7 +21,7 @@ import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
 import { attemptContext, createTargets, openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
-import { statusView, table, watchLine } from './render.js';
+import { statusView, table, watchLine, type StatusView } from './render.js';
 
 /** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
 
@@ -325,7 +327,16 @@ function progressView(io: Output) {
   };
 }
 
-export async function statusVerb(runId: string | undefined, g: GlobalOptions, io: Output): Promise<number> {
+/** `--calls`: each done item's child attempts (dependency calls), read from its patch commit's output. */
+async function addChildAttempts(store: CliContext['store'], view: StatusView): Promise<void> {
+  for (const item of view.items) {
+    if (item.status !== 'done' || !item.resultRef?.startsWith('git:')) continue;
+    const calls = childAttemptsOf(patchOutput((await store.readCommit(item.resultRef.slice(4))).message));
+    if (calls.length > 0) Object.assign(item, { calls });
+  }
+}
+
+export async function statusVerb(runId: string | undefined, g: GlobalOptions & { calls?: boolean }, io: Output): Promise<number> {
   const ctx = await openContext(g);
   if (!runId) {
     const runs = [];
@@ -344,7 +355,9 @@ export async function statusVerb(runId: string | undefined, g: GlobalOptions, io
   }
   const run = await readRun(ctx.store, ctx.refs, runId);
   if (run) {
-    io.out(JSON.stringify(statusView(run.state, run.head), null, 2));
+    const view = statusView(run.state, run.head);
+    if (g.calls) await addChildAttempts(ctx.store, view);
+    io.out(JSON.stringify(view, null, 2));
     return 0;
   }
   const rejected = await readRejection(ctx.store, ctx.refs, runId);

@@ -77,7 +77,12 @@ export function buildProgram(): Command {
       .description('a live table on a terminal, else one JSON line per status update, until the run ends')
       .option('--json', 'JSON lines even on a terminal'),
   ).action(async (run: string, o) => setExit(await watchVerb(run, o, outputFor(o))));
-  common(orch.command('status [run]').description('the run and every item as JSON (all runs without an id)')).action(
+  common(
+    orch
+      .command('status [run]')
+      .description('the run and every item as JSON (all runs without an id)')
+      .option('--calls', "with a run: each done item's child attempts (its calls to dependencies), read from its patch"),
+  ).action(
     async (run: string | undefined, o) => setExit(await statusVerb(run, o, stdio)),
   );
   common(

@@ -76,7 +76,7 @@ const SCRIPTED = [
 let api: MessagesApi;
 let repo: string;
 let runOutput: { code: number | null; stdout: string; stderr: string };
-let status: { items: Array<{ id: string; status: string; reason?: string; resultRef?: string }> };
+let status: { items: Array<{ id: string; status: string; reason?: string; resultRef?: string; calls?: Array<Record<string, unknown>> }> };
 
 interface Child {
   id: string;
@@ -145,7 +145,7 @@ beforeAll(async () => {
     ...Object.fromEntries(names.map((n) => [`prompts/${n}.md`, `You are ${n}. Answer briefly.`])),
   });
   runOutput = await agora(repo, ['orch', 'run', 'plan.json'], { ANTHROPIC_API_KEY: CANARY });
-  status = JSON.parse((await agora(repo, ['orch', 'status', 'calls-1'])).stdout) as typeof status;
+  status = JSON.parse((await agora(repo, ['orch', 'status', 'calls-1', '--calls'])).stdout) as typeof status;
 });
 
 afterAll(async () => {
@@ -175,6 +175,16 @@ describe('agents calling agents', () => {
       ['deadline', 'done'],
       ['scripted', 'done'],
     ]);
+  });
+
+  it('shows each item\'s child attempts in orch status --calls, nested ones after their parent', () => {
+    expect(byId('chain').calls).toEqual([
+      { id: 'chain.1/b#1', subagent: 'b', parent: 'chain.1', hop: 1, outcome: 'ok' },
+      { id: 'chain.1/b#1/c#1', subagent: 'c', parent: 'chain.1/b#1', hop: 2, outcome: 'ok' },
+    ]);
+    expect(byId('scripted').calls!.map((c) => c.id)).toEqual(['scripted.1/scribe#1', 'scripted.1/echoer#1']);
+    expect(byId('deadline').calls).toEqual([expect.objectContaining({ id: 'deadline.1/sleeper#1', outcome: 'stopped', deadline: expect.any(Number) })]);
+    expect(byId('undeclared').calls).toBeUndefined(); // a refused call starts no child
   });
 
   it('gives the caller one tool per dependency, from its description and input schema', () => {
