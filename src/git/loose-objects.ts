@@ -182,9 +182,14 @@ function enoent(path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`ENOENT: no whole object at ${path}`), { code: 'ENOENT', path });
 }
 
+/** The errno code of a file-system error (`ENOENT`, `EEXIST`, …), if it has one. */
+export function errCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | null)?.code;
+}
+
 /** A full disk (or quota) becomes a typed error naming what could not be written; other errors pass. */
 export function storageError(e: unknown, what: string): unknown {
-  const code = (e as NodeJS.ErrnoException | null)?.code;
+  const code = errCode(e);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new AgoraError(
       'disk-full',

@@ -1,0 +1,226 @@
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { crashPoint } from '../crash-points.js';
+import { AgoraError } from '../errors.js';
+import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
+import { errCode, storageError } from './loose-objects.js';
+
+/**
+ * git's lockfile protocol with Agora's addition (see ref-lock.ts): taking `<path>.lock` exclusively with
+ * the writer's identity in it, waiting for a live writer, recovering a lock whose Agora writer is provably
+ * gone, and committing a new value by a synced temporary file renamed into place.
+ */
+
+/** How long to wait for a lock another live writer holds, and when a lock counts as abandoned. */
+export interface RefLockOptions {
+  /** Give up waiting for a lock held by another writer after this long (default 2,000 ms). */
+  maxWaitMs?: number;
+  /** A lock that names no writer (git's own) and is older than this was left by a crashed git (default 30,000 ms). */
+  staleMs?: number;
+  /**
+   * Remove locks whose Agora writer is provably gone (src/process-identity.ts). Only for a process that
+   * holds the serve lock: no other Agora process recovers locks of this repository at the same time.
+   */
+  recoverAbandoned?: boolean;
+}
+
+const DEFAULT_MAX_WAIT_MS = 2_000;
+const DEFAULT_STALE_MS = 30_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A held `<path>.lock`. Git's lock files name no writer, so Agora's do: the lock is created already
+ * holding its writer's identity (written to a temporary file and hard-linked into place, which fails if
+ * the lock exists), and the new value goes to a temporary file renamed over the ref while the lock is
+ * held. A lock whose writer is provably gone can then be told from one a live process holds.
+ */
+export interface HeldLock {
+  path: string;
+  /** `<gitdir>/agora/tmp`: where new values are written before they are renamed into place. */
+  tmpDir: string;
+}
+
+/** What a lock file says about who holds it. */
+type LockOwner = { agora: ProcessIdentity; text: string } | { foreign: true } | null;
+
+const recovering = new Map<string, Promise<void>>();
+
+async function readLockOwner(lockPath: string): Promise<LockOwner> {
+  let text: string;
+  try {
+    text = await readFile(lockPath, 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const parsed = JSON.parse(text) as { agoraRefLock?: unknown };
+    const id = parsed.agoraRefLock === 1 ? parseIdentity(parsed) : null;
+    if (id) return { agora: id, text };
+  } catch {
+    // git's own lock (empty, or the new value being written): no writer recorded
+  }
+  return { foreign: true };
+}
+
+/** Creates `lockPath` exclusively, already holding this process's identity. False if it exists. */
+async function createLock(lockPath: string, tmpDir: string): Promise<boolean> {
+  const temp = await writeTemp(tmpDir, `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity() })}\n`);
+  try {
+    await link(temp, lockPath);
+    return true;
+  } catch (e) {
+    if (errCode(e) === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+export async function writeTemp(tmpDir: string, content: string): Promise<string> {
+  const temp = join(tmpDir, `ref-${process.pid}-${randomBytes(6).toString('hex')}`);
+  let handle;
+  try {
+    handle = await open(temp, 'wx');
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') throw e;
+    await mkdir(tmpDir, { recursive: true });
+    handle = await open(temp, 'wx');
+  }
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw storageError(e, `write ${temp}`);
+  }
+  await handle.close();
+  return temp;
+}
+
+/**
+ * Removes a lock whose Agora writer is gone, if it still holds exactly `text`. Only a process that holds
+ * the serve lock does this (no other Agora process recovers at the same time), and recoveries in this
+ * process run one at a time, so between the check and the unlink nobody else can replace the file: only
+ * recoverers remove others' locks, and the dead writer cannot.
+ */
+async function recoverLock(lockPath: string, text: string): Promise<void> {
+  while (recovering.has(lockPath)) await recovering.get(lockPath);
+  const done = (async () => {
+    const now = await readLockOwner(lockPath);
+    if (now && 'agora' in now && now.text === text) await unlink(lockPath).catch(() => undefined);
+  })();
+  recovering.set(lockPath, done);
+  try {
+    await done;
+  } finally {
+    recovering.delete(lockPath);
+  }
+}
+
+/**
+ * Creates `lockPath` exclusively. While a live writer holds it, retries with a small random backoff for up
+ * to `maxWaitMs` and then returns null. A lock left by an Agora process that is provably gone is removed
+ * when `recoverAbandoned` is set, else reported (`ref-locked`) once the wait is over. A lock that names no
+ * writer (git's own) and is older than `staleMs` throws `ref-locked`: only a person can know that no git
+ * process holds it.
+ */
+export async function acquireLock(gitdir: string, lockPath: string, what: string, opts: RefLockOptions): Promise<HeldLock | null> {
+  const maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
+  const deadline = Date.now() + maxWaitMs;
+  const tmpDir = join(gitdir, 'agora', 'tmp');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (await createLock(lockPath, tmpDir)) return { path: lockPath, tmpDir };
+    } catch (e) {
+      const code = errCode(e);
+      if (code === 'ENOENT') {
+        // A parent directory is missing (or was just removed by a deletion): create it and try again.
+        await mkdir(dirname(lockPath), { recursive: true }).catch((err: unknown) => {
+          if (errCode(err) === 'ENOTDIR' || errCode(err) === 'EEXIST') throw refConflict(lockPath, what);
+          throw err;
+        });
+        continue;
+      }
+      if (code === 'ENOTDIR') throw refConflict(lockPath, what);
+      throw storageError(e, `lock ${what}`);
+    }
+    const owner = await readLockOwner(lockPath);
+    if (owner === null) continue; // released meanwhile
+    if ('agora' in owner) {
+      if (liveness(owner.agora) === 'gone') {
+        if (opts.recoverAbandoned) {
+          await recoverLock(lockPath, owner.text);
+          continue;
+        }
+        if (Date.now() >= deadline) {
+          throw new AgoraError(
+            'ref-locked',
+            `${lockPath} was left by agora process ${owner.agora.pid}, which is gone, while it updated ${what}`,
+            `\`agora orch serve\` removes it when it next updates ${what}; or remove ${lockPath} yourself`,
+          );
+        }
+      }
+    } else {
+      let ageMs: number;
+      try {
+        ageMs = Date.now() - (await stat(lockPath)).mtimeMs;
+      } catch (e) {
+        if (errCode(e) === 'ENOENT') continue; // released meanwhile
+        throw e;
+      }
+      if (ageMs > staleMs) {
+        throw new AgoraError(
+          'ref-locked',
+          `${lockPath} has been held for ${Math.round(ageMs / 1000)} s by a process that is not agora (git's lock files do not say which): a git process probably crashed while updating ${what}`,
+          `remove ${lockPath} if no git process is running on this repository`,
+        );
+      }
+    }
+    if (Date.now() >= deadline) return null;
+    const ceiling = Math.min(50, 2 ** Math.min(attempt, 6));
+    await sleep(1 + Math.random() * ceiling);
+  }
+}
+
+function refConflict(lockPath: string, what: string): AgoraError {
+  return new AgoraError(
+    'ref-conflict',
+    `cannot create ${lockPath}: a ref that is a prefix of ${what} exists as a file`,
+    'ref names must not nest inside one another (refs/x and refs/x/y cannot both exist); choose another name',
+  );
+}
+
+export async function releaseLock(lock: HeldLock): Promise<void> {
+  await unlink(lock.path).catch((e: unknown) => {
+    if (errCode(e) !== 'ENOENT') throw e;
+  });
+}
+
+/**
+ * Writes `content` to a synced temporary file, renames it over `target` and releases the lock. Readers
+ * see the whole old or the whole new value; a crash after the rename leaves only the lock, whose writer
+ * is then gone.
+ */
+export async function commitLock(lock: HeldLock, target: string, content: string): Promise<void> {
+  try {
+    await renameInto(await writeTemp(lock.tmpDir, content), target);
+  } finally {
+    await releaseLock(lock);
+  }
+}
+
+export async function renameInto(temp: string, target: string): Promise<void> {
+  crashPoint('ref-temp-written');
+  await rename(temp, target).catch(async (e: unknown) => {
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  });
+  crashPoint('ref-renamed');
+}

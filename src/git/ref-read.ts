@@ -1,0 +1,152 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AgoraError } from '../errors.js';
+import { errCode } from './loose-objects.js';
+import { assertRefName, isOid } from './ref-names.js';
+import type { Oid } from './types.js';
+
+/**
+ * Reading refs as git's files backend stores them: a loose file per ref (an object id or `ref: <target>`)
+ * and `packed-refs`, the loose file winning. No lock is taken: a writer renames whole files into place.
+ */
+
+const MAX_SYMREF_DEPTH = 5;
+
+/** One line of `packed-refs`: a ref and the object it points at. */
+interface PackedRef {
+  ref: string;
+  oid: Oid;
+}
+
+/** The parsed `packed-refs` file: header line (if any) and refs in file order, with their peeled lines. */
+export interface PackedRefsFile {
+  header: string | null;
+  refs: Array<PackedRef & { peeled: string | null }>;
+}
+
+export async function readPackedRefsFile(gitdir: string): Promise<PackedRefsFile> {
+  let text: string;
+  try {
+    text = await readFile(join(gitdir, 'packed-refs'), 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return { header: null, refs: [] };
+    throw e;
+  }
+  const file: PackedRefsFile = { header: null, refs: [] };
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('#')) {
+      file.header ??= line;
+      continue;
+    }
+    if (line.startsWith('^')) {
+      const last = file.refs[file.refs.length - 1];
+      if (last) last.peeled = line;
+      continue;
+    }
+    const space = line.indexOf(' ');
+    const oid = line.slice(0, space);
+    const ref = line.slice(space + 1);
+    if (space > 0 && isOid(oid)) file.refs.push({ ref, oid, peeled: null });
+  }
+  return file;
+}
+
+export async function readPackedRef(gitdir: string, ref: string): Promise<Oid | null> {
+  const file = await readPackedRefsFile(gitdir);
+  return file.refs.find((r) => r.ref === ref)?.oid ?? null;
+}
+
+/** The content of a loose ref file: an object id, a symbolic target, or nothing (no such file). */
+type LooseRef = { oid: Oid } | { symref: string } | null;
+
+async function readLooseRef(gitdir: string, ref: string): Promise<LooseRef> {
+  const path = join(gitdir, ref);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = errCode(e);
+    // A directory of that name (refs/x when refs/x/y exists) or a missing parent is simply "no ref".
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return null;
+    throw e;
+  }
+  const value = text.trim();
+  if (value.startsWith('ref: ')) return { symref: value.slice(5).trim() };
+  if (isOid(value)) return { oid: value };
+  throw new AgoraError(
+    'ref-corrupt',
+    `${path} does not hold an object id (${JSON.stringify(value.slice(0, 60))})`,
+    `check that no other tool writes this ref in place; restore it with \`git update-ref ${ref} <commit>\``,
+  );
+}
+
+/**
+ * The object `ref` points at (loose ref first, then `packed-refs`; symbolic refs such as `HEAD` are
+ * followed), or null when it does not exist. Reads the loose file before `packed-refs`: `git pack-refs`
+ * writes `packed-refs` before it prunes the loose file, so a ref being packed is never missed.
+ */
+export async function readRef(gitdir: string, ref: string): Promise<Oid | null> {
+  let name = ref;
+  for (let depth = 0; depth <= MAX_SYMREF_DEPTH; depth++) {
+    if (name !== 'HEAD') assertRefName(name);
+    const loose = await readLooseRef(gitdir, name);
+    if (loose === null) return name === 'HEAD' ? null : readPackedRef(gitdir, name);
+    if ('oid' in loose) return loose.oid;
+    name = loose.symref;
+  }
+  throw new AgoraError('ref-corrupt', `${ref} is a chain of more than ${MAX_SYMREF_DEPTH} symbolic refs`, 'point it at a commit or a branch directly');
+}
+
+async function walkLooseRefs(gitdir: string, dir: string, out: Map<string, Oid>): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(join(gitdir, dir));
+  } catch (e) {
+    const code = errCode(e);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    throw e;
+  }
+  for (const name of names) {
+    if (name.endsWith('.lock')) continue;
+    const ref = `${dir}/${name}`;
+    let info;
+    try {
+      info = await lstat(join(gitdir, ref));
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') continue; // deleted meanwhile
+      throw e;
+    }
+    if (info.isDirectory()) {
+      await walkLooseRefs(gitdir, ref, out);
+    } else if (info.isFile()) {
+      const loose = await readLooseRef(gitdir, ref);
+      if (loose && 'oid' in loose) out.set(ref, loose.oid);
+    }
+  }
+}
+
+/** Every ref whose name starts with `prefix` (loose and packed; loose wins), sorted by name (bytewise). */
+export async function listRefs(gitdir: string, prefix: string): Promise<Array<{ ref: string; oid: Oid }>> {
+  // Walk from the deepest complete directory of the prefix, then filter by the full prefix.
+  const slash = prefix.lastIndexOf('/');
+  const base = slash > 0 ? prefix.slice(0, slash) : 'refs';
+  const loose = new Map<string, Oid>();
+  if (base === 'refs' || base.startsWith('refs/')) await walkLooseRefs(gitdir, base, loose);
+  const packed = await readPackedRefsFile(gitdir);
+  const all = new Map<string, Oid>();
+  for (const r of packed.refs) if (r.ref.startsWith(prefix)) all.set(r.ref, r.oid);
+  for (const [ref, oid] of loose) if (ref.startsWith(prefix)) all.set(ref, oid);
+  return [...all]
+    .map(([ref, oid]) => ({ ref, oid, key: Buffer.from(ref) }))
+    .sort((a, b) => Buffer.compare(a.key, b.key))
+    .map(({ ref, oid }) => ({ ref, oid }));
+}
+
+/** The current value of `ref` as an update must see it: the loose file, else `packed-refs`. */
+export async function currentValue(gitdir: string, ref: string): Promise<Oid | null> {
+  const loose = await readLooseRef(gitdir, ref);
+  if (loose === null) return readPackedRef(gitdir, ref);
+  if ('oid' in loose) return loose.oid;
+  throw new AgoraError('ref-symbolic', `${ref} is a symbolic ref (to ${loose.symref}); Agora updates only direct refs`, `update ${loose.symref} instead`);
+}
