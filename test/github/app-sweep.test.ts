@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { armCrashPoint } from '../../src/crash-points.js';
 import { HttpError } from '@agora/github-sim/http';
-import { until, commandPlan, checkRuns, restartUntilRunEnds, runReleases, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
+import { armAppCrash, until, commandPlan, checkRuns, restartUntilRunEnds, runReleases, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -53,16 +52,12 @@ describe('restart recovery and the sweep', () => {
     expect(w.errors).toEqual([]);
   });
   it('a process killed after the run ended but before its finish: the next one finishes it (patches pushed, release, gate, agora check), once', async () => {
-    let crashed = false;
-    armCrashPoint('run-ended', 1, () => {
-      crashed = true;
-      void w.agora.kill();
-    });
+    const crashed = armAppCrash(w, 'run-ended', 1);
     const text = commandPlan('ended', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]);
     const sha = await w.sim.push(w.fullName, { branch: 'ended', files: { 'plan.json': text }, message: 'Ended plan' });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'ended', base: 'main', title: 'Ended' });
     const runId = `ended-${sha.slice(0, 12)}`;
-    await until('the app to crash once the run ended', async () => crashed, w);
+    await until('the app to crash once the run ended', async () => crashed(), w);
     await w.quiesce();
     // What the crash left: the run's final state is on GitHub, its finish not begun.
     expect((await checkRuns(w, sha)).get('agora')?.status).not.toBe('completed');
@@ -127,14 +122,10 @@ describe('restart recovery and the sweep', () => {
   });
 
   it('a sweep that fails to take an ended, unfinished run over leaves it for the next sweep, which finishes it', async () => {
-    let crashed = false;
-    armCrashPoint('run-ended', 1, () => {
-      crashed = true;
-      void w.agora.kill();
-    });
+    const crashed = armAppCrash(w, 'run-ended', 1);
     const text = commandPlan('retaken', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]);
     const sha = await w.sim.push(w.fullName, { branch: 'retaken', files: { 'plan.json': text }, message: 'Retaken plan' });
-    await until('the app to crash once the run ended', async () => crashed, w);
+    await until('the app to crash once the run ended', async () => crashed(), w);
     await w.quiesce();
     w.errors.length = 0;
     // The first take-over's listing of the commit's check runs (after the one that found the finish pending) fails.

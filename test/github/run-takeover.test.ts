@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { armCrashPoint } from '../../src/crash-points.js';
 import type { Octokit, PlanEvent } from '../../src/github/agora-github.js';
 import { scaled } from '../support/eventually.js';
-import { checkRuns, commandPlan, outcomesOf, runReleases, startAppWorld, until, type AppWorld } from './app-world.js';
+import { armAppCrash, checkRuns, commandPlan, outcomesOf, runReleases, startAppWorld, until, type AppWorld } from './app-world.js';
 
 /**
  * `takeOver` is how the Action's `mode: run` carries on the run of its head when the workflow runs again
@@ -19,16 +18,12 @@ describe('taking over a run whose earlier driver died', () => {
   afterAll(async () => w?.close());
 
   it('an ended run whose finish never happened is finished by the take-over, once its lease runs out', async () => {
-    let crashed = false;
-    armCrashPoint('run-ended', 1, () => {
-      crashed = true;
-      void w.agora.kill();
-    });
+    const crashed = armAppCrash(w, 'run-ended', 1);
     const text = commandPlan('taken', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]);
     const sha = await w.sim.push(w.fullName, { branch: 'taken', files: { 'plan.json': text }, message: 'Taken plan' });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'taken', base: 'main', title: 'Taken' });
     const runId = `taken-${sha.slice(0, 12)}`;
-    await until('the app to crash once the run ended', async () => crashed, w);
+    await until('the app to crash once the run ended', async () => crashed(), w);
     await w.quiesce();
     expect((await checkRuns(w, sha)).get('agora')?.status).not.toBe('completed');
     w.errors.length = 0;
