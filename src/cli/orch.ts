@@ -453,6 +453,7 @@ export async function runNotFound(ctx: CliContext, runId: string): Promise<Agora
 
 function describe(runId: string, t: Transition): string {
   const when = new Date(t.at).toISOString();
+  if (t.kind === 'emit') return `${when} ${runId}: ${t.itemId} [attempt ${t.attempt}] emitted ${t.items.map((i) => i.id).join(', ')}`;
   return t.kind === 'run'
     ? `${when} ${runId}: run ${t.from} → ${t.to}${t.reason ? ` (${t.reason})` : ''}`
     : `${when} ${runId}: ${t.itemId} ${t.from} → ${t.to}${t.kind === 'item' && t.attempt ? ` [attempt ${t.attempt}]` : ''}${t.reason ? ` (${t.reason})` : ''}`;

@@ -59,6 +59,7 @@ export function watchLine(state: RunState, stateCommit: string, transitions: rea
     resultRefs: Object.fromEntries(Object.values(state.items).flatMap((i) => (i.status === 'done' && i.resultRef ? [[i.id, i.resultRef]] : []))),
     changes: transitions.map((t) => {
       if (t.kind === 'run') return { run: state.runId, from: t.from, to: t.to, ...(t.reason ? { reason: t.reason } : {}) };
+      if (t.kind === 'emit') return { item: t.itemId, attempt: t.attempt, emitted: t.items.map((i) => i.id) };
       const resultRef = t.to === 'done' ? state.items[t.itemId]?.resultRef : undefined;
       return { item: t.itemId, from: t.from, to: t.to, attempt: t.attempt, ...(t.reason ? { reason: t.reason } : {}), ...(resultRef ? { resultRef } : {}) };
     }),

@@ -9,11 +9,13 @@ import {
   isAlways,
   runWakeAt,
 } from './deadline.js';
+import { addEmission, emissionProblem } from './emission.js';
 import { HeldLocks } from './held-locks.js';
 import { indexPlan, type PlanIndex } from './plan-index.js';
 import {
   TERMINAL_ITEM_STATUSES,
   type Action,
+  type Emission,
   type ItemState,
   type ItemStatus,
   type Run,
@@ -113,7 +115,9 @@ export function retryDelayMs(retry: RetryPolicy | undefined, failures: number): 
 
 /** One step's working copy: items are copied on first write, the input run is never mutated. */
 class Tick {
-  private readonly index: PlanIndex;
+  private index: PlanIndex;
+  /** The run's plan: plan.json and the items emitted so far (grows when an emission joins). */
+  private plan: Plan;
   private readonly state: RunState;
   private readonly copied = new Set<string>();
   private readonly actions: Action[] = [];
@@ -127,6 +131,7 @@ class Tick {
     private readonly startItems: boolean,
     private readonly others: OtherHoldings,
   ) {
+    this.plan = run.plan;
     this.index = indexPlan(run.plan);
     this.state = { ...run.state, items: { ...run.state.items } };
   }
@@ -134,7 +139,7 @@ class Tick {
   result(): StepResult {
     const wakeAt = this.wakeAt();
     return {
-      run: { plan: this.run.plan, state: this.state },
+      run: { plan: this.plan, state: this.state },
       actions: this.actions,
       transitions: this.transitions,
       ...(wakeAt === undefined ? {} : { wakeAt }),
@@ -147,6 +152,12 @@ class Tick {
       case 'item-succeeded': {
         const item = this.runningAttempt(event.itemId, event.attempt);
         if (!item) return;
+        const refused = event.emitted && emissionProblem(this.plan, this.state, item.id, event.emitted);
+        if (refused) {
+          // Nothing of it joins, and its patch is not integrated: the emitter fails with the reason.
+          this.fail(item, refused, false, { log: event.log, exitCode: event.exitCode });
+          return;
+        }
         this.state.integrationHead = event.integrationHead;
         this.move(item, 'done', {
           resultRef: event.resultRef,
@@ -156,6 +167,8 @@ class Tick {
           reason: undefined,
           deadline: undefined,
         });
+        // The same step (so the same state commit) that records the emitter done adds what it emitted.
+        if (event.emitted && event.emitted.items.length > 0) this.join(item.id, event.attempt, event.emitted);
         return;
       }
       case 'item-failed': {
@@ -233,7 +246,7 @@ class Tick {
    * `if: always` items still open end the same way.
    */
   private expireRun(): void {
-    const plan = this.run.plan;
+    const plan = this.plan;
     const pastDeadline = deadlinePassed(plan, this.state, this.now);
     const graceEnd = graceEndsAt(plan, this.state, this.now);
     const graceOver = graceEnd !== undefined && this.now >= graceEnd;
@@ -372,8 +385,8 @@ class Tick {
       to = 'failed';
       const allowedSet = new Set(allowed);
       const failed = this.index.order.filter((id) => this.item(id).status === 'failed' && !allowedSet.has(id));
-      const parts = deadlinePassed(this.run.plan, this.state, this.now)
-        ? [`${deadlineReason(this.run.plan)}: ${failed.length} failed${failed.length ? ` (${failed.join(', ')})` : ''}, ${counts.cancelled} cancelled`]
+      const parts = deadlinePassed(this.plan, this.state, this.now)
+        ? [`${deadlineReason(this.plan)}: ${failed.length} failed${failed.length ? ` (${failed.join(', ')})` : ''}, ${counts.cancelled} cancelled`]
         : [`${failed.length} of ${total} items failed (${failed.join(', ')})`];
       if (counts.skipped) parts.push(`${counts.skipped} skipped`);
       if (allowedNote) parts.push(allowedNote);
@@ -393,12 +406,22 @@ class Tick {
       const t = item?.status === 'running' ? item.deadline : item?.status === 'ready' ? item.notBefore : undefined;
       if (t !== undefined && t > this.now && (wake === undefined || t < wake)) wake = t;
     }
-    const runWake = runWakeAt(this.run.plan, this.state, this.now);
+    const runWake = runWakeAt(this.plan, this.state, this.now);
     if (runWake !== undefined && (wake === undefined || runWake < wake)) wake = runWake;
     return wake;
   }
 
   // --- helpers ----------------------------------------------------------------------------------
+
+  private join(emitterId: string, attempt: number, emission: Emission): void {
+    const joined = addEmission(this.plan, this.state, emitterId, attempt, emission, this.now);
+    this.plan = joined.plan;
+    this.index = indexPlan(joined.plan);
+    this.state.items = joined.state.items;
+    this.state.emitted = joined.state.emitted;
+    for (const e of emission.items) this.copied.add(e.item.id);
+    this.transitions.push(joined.transition);
+  }
 
   private fail(item: ItemState, reason: string, retryable: boolean, extra: Pick<ItemState, 'log' | 'exitCode'>): void {
     const failures = item.failures + 1;

@@ -1,4 +1,4 @@
-import type { Plan } from '../plan/schema.js';
+import type { Plan, WorkItem } from '../plan/schema.js';
 
 /** Item lifecycle (DESIGN.md §3). */
 export type ItemStatus = 'pending' | 'ready' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
@@ -30,6 +30,31 @@ export interface ItemState {
   log?: string;
   /** Exit status of the last attempt, when it ran. */
   exitCode?: number | null;
+  /** The item that emitted this one at run time (absent for the plan's own items). */
+  parent?: string;
+  /** How many creations away from the plan: 1 for an item a plan item emitted (absent: 0). */
+  hops?: number;
+}
+
+/** One item's definition as emitted, with the sha256 of its canonical JSON (computed by the adapter that read it). */
+export interface EmittedItem {
+  item: WorkItem;
+  digest: string;
+}
+
+/** Items one attempt emitted (`$AGORA_EMIT/items.json`), validated as a plan fragment by the adapter. */
+export interface Emission {
+  /** Where the fragment came from, for reasons: `items.json of <item> attempt <n>`. */
+  file: string;
+  items: EmittedItem[];
+}
+
+/** A batch of items that joined the run: who emitted them, in which attempt, at what hop depth. */
+export interface EmittedBatch {
+  by: string;
+  attempt: number;
+  hops: number;
+  items: EmittedItem[];
 }
 
 export interface RunState {
@@ -49,6 +74,8 @@ export interface RunState {
   /** Set once by `cancel`; reconcile then cancels every non-terminal item. */
   cancelRequested?: { reason: string; at: number };
   items: Record<string, ItemState>;
+  /** Items emitted at run time, in the order they joined (emission.ts); the run's plan is plan.json plus these. */
+  emitted?: EmittedBatch[];
 }
 
 /** The engine's whole input: the plan (immutable) and the state it acts on. */
@@ -69,6 +96,8 @@ export type RunEvent =
       integrationHead: string;
       log?: string;
       exitCode?: number | null;
+      /** Items the attempt emitted: they join the run in the same step that records it done. */
+      emitted?: Emission;
     }
   | {
       type: 'item-failed';
@@ -115,7 +144,16 @@ export type Transition =
       /** The locks the item holds from this transition on (set when it starts running). */
       locks?: string[];
     }
-  | { kind: 'run'; from: RunStatus | 'submitted'; to: RunStatus; at: number; reason?: string };
+  | { kind: 'run'; from: RunStatus | 'submitted'; to: RunStatus; at: number; reason?: string }
+  | {
+      /** Items joined the run, emitted by `itemId`'s attempt `attempt` (just recorded done), `hops` creations from the plan. */
+      kind: 'emit';
+      itemId: string;
+      attempt: number;
+      at: number;
+      hops: number;
+      items: Array<{ id: string; digest: string }>;
+    };
 
 export interface StepResult {
   run: Run;

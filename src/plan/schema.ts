@@ -72,5 +72,9 @@ export const PlanSchema = z.strictObject({
   scope: ScopePolicySchema.optional(),
   /** The run's deadline, in seconds after it is accepted: then running items fail and pending ones are cancelled. */
   timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
+  /** How many times over an item may be created by another item (emitted items; docs/plan.md). Default 3. */
+  max_hops: z.number().int().min(0).max(10).optional(),
+  /** The most items the run may hold, the plan's and every emitted one. Default 1,000 or the plan's own count if larger. */
+  max_items: z.number().int().min(1).max(10_000).optional(),
 });
 export type Plan = z.infer<typeof PlanSchema>;

@@ -306,10 +306,17 @@ export function validatePlan(raw: unknown, ctx: ValidationContext): ValidationRe
   checkLocks(items, located);
   const matrices = checkMatrices(raw, located);
   checkExecutors(withCombinations(items, matrices), ctx, new JsonSchemaChecker(), located);
-  if (located.length > 0 || !parsed.success) {
+  const expanded = located.length === 0 && parsed.success ? expandPlan(parsed.data) : undefined;
+  if (expanded?.max_items !== undefined && expanded.items.length > expanded.max_items) {
+    located.push({
+      segments: ['max_items'],
+      message: `is ${expanded.max_items}, but the plan itself holds ${expanded.items.length} items (matrices expanded): raise "max_items" to at least ${expanded.items.length} plus what its items may emit, or remove it`,
+    });
+  }
+  if (located.length > 0 || !parsed.success || !expanded) {
     return { ok: false, problems: finishProblems(located) };
   }
-  return { ok: true, plan: expandPlan(parsed.data) };
+  return { ok: true, plan: expanded };
 }
 
 /** The hint attached to `plan-invalid` errors. */

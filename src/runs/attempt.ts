@@ -15,8 +15,9 @@ import type { TreeChange } from '../git/tree-diff.js';
 import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
 import type { Plan, WorkItem } from '../plan/schema.js';
-import type { RunState } from '../engine/types.js';
+import type { Emission, RunState } from '../engine/types.js';
 import { runDeadline } from '../engine/deadline.js';
+import { emitDir, prepareEmitDir, readEmission } from './emit.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
 import { recordPatch } from './patches.js';
 import { secretInPatchReason, secretsInPatch } from './patch-secrets.js';
@@ -30,7 +31,7 @@ import type { WorkspacePool } from './workspace-pool.js';
  */
 
 export type AttemptOutcome =
-  | { kind: 'succeeded'; itemId: string; attempt: number; patch: Oid; log?: Oid; exitCode: number | null }
+  | { kind: 'succeeded'; itemId: string; attempt: number; patch: Oid; log?: Oid; exitCode: number | null; emitted?: Emission }
   | { kind: 'failed'; itemId: string; attempt: number; reason: string; retryable: boolean; log?: Oid; exitCode?: number | null }
   | { kind: 'stopped'; itemId: string; attempt: number; log?: Oid };
 
@@ -122,6 +123,12 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     // A command subagent with dependencies calls them through the call socket (local target only).
     const caller = !mocked && !agent && built.subagent?.dependencies?.length && built.target === 'local' ? String(item.inputs.subagent) : undefined;
     const keyEnv = agent ? agent.subagent.agent.apiKeyEnv : caller ? reachableAgentKeyEnv(ctx.config.subagents, caller) : undefined;
+    // Only a local worker can write to a directory of this host; docker and actions workers get no $AGORA_EMIT.
+    const emitTo = !agent && built.target === 'local' ? emitDir(await ctx.workspaces.workDir(), runId, itemId, attempt) : undefined;
+    if (emitTo) {
+      await prepareEmitDir(emitTo);
+      built.job.env.AGORA_EMIT = emitTo;
+    }
     let apiKey: string | undefined;
     try {
       apiKey = keyEnv ? agentApiKey({ apiKeyEnv: keyEnv }, ctx.environment, itemId) : undefined;
@@ -206,6 +213,8 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       }
     }
     const exitCode = agent ? null : 0; // an agent has no exit status
+    const emitted = emitTo ? await readEmission(emitTo, spec.plan, item, attempt, ctx.config) : { ok: true as const };
+    if (!emitted.ok) return { kind: 'failed', itemId, attempt, reason: emitted.reason, retryable: false, log: logBlob, exitCode };
     reusable = false;
     const captured = await captureWorkspace(ws);
     crashPoint('workspace-captured');
@@ -228,7 +237,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       output,
     });
     if (!patch.ok) return { kind: 'failed', itemId, attempt, reason: patch.reason, retryable: false, log: logBlob, exitCode };
-    return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode };
+    return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode, ...(emitted.emission ? { emitted: emitted.emission } : {}) };
   } finally {
     await ctx.workspaces.release(ws, reusable, changed);
   }

@@ -7,6 +7,7 @@ import { appendEntries } from '../log/entry.js';
 import { merkleRootHex } from '../log/merkle.js';
 import { step } from '../engine/step.js';
 import { holdingsFor, nextClaims } from '../engine/cross-run-holdings.js';
+import { addEmission, emissionProblem } from '../engine/emission.js';
 import { ClaimsLedger } from './claims.js';
 import type { Action, RunEvent, RunState, Transition } from '../engine/types.js';
 import type { Oid, RefSwap } from '../git/types.js';
@@ -189,9 +190,20 @@ export class RunDriver {
   private async eventsFor(outcomes: readonly AttemptOutcome[], now: number): Promise<RunEvent[]> {
     const events: RunEvent[] = [];
     let head = this.stored.state.integrationHead;
+    // What the step will see when it reaches each emission: earlier emissions of this batch joined.
+    let joined = { plan: this.stored.plan, state: this.stored.state };
     for (const o of outcomes) {
       const item = this.stored.state.items[o.itemId];
       if (!item || item.status !== 'running' || item.attempts !== o.attempt) continue; // stale: the engine moved on
+      if (o.kind === 'succeeded' && o.emitted) {
+        // The engine refuses an emission over the limits (and the emitter fails): its patch is not integrated.
+        const refused = emissionProblem(joined.plan, joined.state, o.itemId, o.emitted);
+        if (refused) {
+          events.push({ type: 'item-failed', itemId: o.itemId, attempt: o.attempt, reason: refused, retryable: false, ...(o.log ? { log: o.log } : {}), exitCode: o.exitCode });
+          continue;
+        }
+        joined = addEmission(joined.plan, joined.state, o.itemId, o.attempt, o.emitted, now);
+      }
       if (o.kind === 'succeeded') {
         head = await integratePatch(this.ctx.store, { head, patch: o.patch, runId: this.runId, itemId: o.itemId, now });
         events.push({
@@ -202,6 +214,7 @@ export class RunDriver {
           integrationHead: head,
           ...(o.log ? { log: o.log } : {}),
           exitCode: o.exitCode,
+          ...(o.emitted ? { emitted: o.emitted } : {}),
         });
       } else if (o.kind === 'failed') {
         events.push({

@@ -17,6 +17,8 @@ export const LAYOUT = 2;
 export const RUN_FILE = 'run.json';
 export const ITEMS_DIR = 'items';
 export const LOGS_DIR = 'logs';
+/** The items emitted at run time (the state's `emitted` batches), once there are any. */
+export const EMITTED_FILE = 'emitted.json';
 
 /** Levels of fan-out for a run of `items` items: the smallest d ≥ 1 with items ≤ 8·16^d. */
 export function fanoutDepth(items: number): number {
@@ -40,7 +42,7 @@ export function logPath(name: string, depth: number): string {
 
 /** `run.json`: the layout number and every member of the run's state but `items`. */
 export function runSummaryText(state: RunState): string {
-  const { items: _items, ...rest } = state;
+  const { items: _items, emitted: _emitted, ...rest } = state;
   return `${JSON.stringify({ layout: LAYOUT, ...rest })}\n`;
 }
 

@@ -1,7 +1,8 @@
 import type { AuditEntry } from '../log/entry.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { newRun } from '../engine/step.js';
-import type { ItemState, RunState, Transition } from '../engine/types.js';
+import type { EmittedBatch, ItemState, RunState, Transition } from '../engine/types.js';
+import { planItemCount, planWithEmitted } from '../engine/emission.js';
 import { appendEntries } from '../log/entry.js';
 import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
 import type { GitStore, Oid, RefSwap, TreeEntry } from '../git/types.js';
@@ -14,6 +15,7 @@ import {
   fanoutDepth,
   findLog,
   itemChanges,
+  EMITTED_FILE,
   ITEMS_DIR,
   LAYOUT,
   logPath,
@@ -70,9 +72,18 @@ export async function readRunAt(store: GitStore, runId: string, head: Oid): Prom
     throw stateCorrupt(`state commit ${head} holds ${entries.has(RUN_FILE) ? 'both state.json and' : 'neither state.json nor'} ${RUN_FILE}: not an Agora state commit`);
   }
   const layout = entries.has('state.json') ? 1 : 2;
-  const state = layout === 1 ? await readStateV1(store, need(entries, 'state.json', head).oid) : await readStateV2(store, plan, entries, head);
+  const emitted = layout === 2 ? await readEmitted(store, entries) : undefined;
+  const runPlan = planWithEmitted(plan, emitted);
+  const state = layout === 1 ? await readStateV1(store, need(entries, 'state.json', head).oid) : await readStateV2(store, runPlan, entries, head);
+  if (emitted) state.emitted = emitted;
   const last = await lastEntry(store, head);
-  return { runId, head, tree: commit.tree, layout, plan, planBlob, state, last, logsTree: entries.get(LOGS_DIR)?.oid ?? null };
+  return { runId, head, tree: commit.tree, layout, plan: runPlan, planBlob, state, last, logsTree: entries.get(LOGS_DIR)?.oid ?? null };
+}
+
+/** `emitted.json`: the batches of items emitted so far (src/engine/emission.ts), absent before the first. */
+async function readEmitted(store: GitStore, entries: Map<string, TreeEntry>): Promise<EmittedBatch[] | undefined> {
+  const entry = entries.get(EMITTED_FILE);
+  return entry ? (JSON.parse(decoder.decode(await store.readBlob(entry.oid))) as EmittedBatch[]) : undefined;
 }
 
 async function readPlan(store: GitStore, planBlob: Oid): Promise<Plan> {
@@ -143,8 +154,12 @@ export async function writeNewRun(
  */
 export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Promise<StoredRun | null> {
   const planBlob = w.prev ? w.prev.planBlob : await store.writeBlob(requirePlanText(w));
-  const plan = w.prev ? w.prev.plan : storedPlan(JSON.parse(requirePlanText(w)));
-  const depth = fanoutDepth(plan.items.length);
+  const submitted = w.prev ? await readPlan(store, planBlob) : storedPlan(JSON.parse(requirePlanText(w)));
+  // The run's plan: plan.json (never rewritten) and the items emitted so far, kept in emitted.json.
+  const sameEmitted = (w.prev?.state.emitted?.length ?? 0) === (w.state.emitted?.length ?? 0);
+  const plan = w.prev && sameEmitted ? w.prev.plan : planWithEmitted(submitted, w.state.emitted);
+  // The fan-out follows the plan's own items, so emitted items never move the paths of the others.
+  const depth = fanoutDepth(planItemCount(w.state));
   const incremental = w.prev?.layout === 2 ? w.prev : null;
   const blob = async (text: string) => ({ mode: '100644' as const, oid: await store.writeBlob(text) });
   const changes: PathChange[] = [
@@ -153,6 +168,9 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
     ...(await itemChanges(store, incremental?.state ?? null, w.state, depth)),
     ...(w.logs ?? []).map((l) => ({ path: logPath(l.name, depth), entry: { mode: '100644' as const, oid: l.oid } })),
   ];
+  if (w.state.emitted && w.state.emitted.length > 0 && (!incremental || !sameEmitted)) {
+    changes.push({ path: EMITTED_FILE, entry: await blob(`${JSON.stringify(w.state.emitted)}\n`) });
+  }
   if (!incremental) {
     changes.push({ path: 'plan.json', entry: { mode: '100644', oid: planBlob } });
     // A run moving from layout 1: its flat logs go under the fan-out too.
@@ -173,7 +191,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
   const ok = await store.casRefs([...(w.moveAlso ?? []), { ref: refs.run(w.runId), next: head, expected: w.prev ? w.prev.head : null }]);
   if (!ok) return null;
   const last = w.entries.length > 0 ? w.entries[w.entries.length - 1]! : (w.prev?.last ?? null);
-  planCache.set(planBlob, plan);
+  planCache.set(planBlob, submitted);
   const logsTree = (await store.readTree(tree)).find((e) => e.path === LOGS_DIR)?.oid ?? null;
   return {
     runId: w.runId,
@@ -232,7 +250,9 @@ async function lastEntry(store: GitStore, head: Oid): Promise<Pick<AuditEntry, '
 }
 
 function summarize(transitions: readonly Transition[]): string {
-  const parts = transitions.map((t) => (t.kind === 'run' ? `run ${t.from}→${t.to}` : `${t.itemId} ${t.from}→${t.to}`));
+  const parts = transitions.map((t) =>
+    t.kind === 'run' ? `run ${t.from}→${t.to}` : t.kind === 'emit' ? `${t.itemId} emitted ${t.items.length}` : `${t.itemId} ${t.from}→${t.to}`,
+  );
   return parts.length <= 4 ? parts.join(', ') : `${parts.slice(0, 4).join(', ')} (+${parts.length - 4} more)`;
 }
 

@@ -81,7 +81,7 @@ describe('the seed plan', () => {
 describe('structural problems', () => {
   it('names an unknown field and lists the known ones', () => {
     const problems = problemsOf(plan([cmd('a', { dependsOn: ['x'] })], { owner: 'me' }));
-    expect(at(problems, '$.owner')).toBe('unknown field "owner"; the known fields here are id, queue, items, scope, timeoutSeconds');
+    expect(at(problems, '$.owner')).toBe('unknown field "owner"; the known fields here are id, queue, items, scope, timeoutSeconds, max_hops, max_items');
     expect(at(problems, '$.items[0].dependsOn')).toMatch(/^unknown field "dependsOn" \(did you mean "depends_on"\?\); the known fields here are id, executor, inputs, depends_on, resourceLocks, subagentShape, needs, timeoutSeconds, retry, scope, matrix, if, continue_on_error$/);
   });
 

@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OrchConfig } from '../config/types.js';
+import type { Emission } from '../engine/types.js';
+import { isAgoraError } from '../errors.js';
+import { canonicalJson } from '../log/canonical-json.js';
+import { validateFragment } from '../plan/fragment.js';
+import { parsePlanText } from '../plan/parse.js';
+import type { Plan, WorkItem } from '../plan/schema.js';
+import { pathInside } from '../path-inside.js';
+
+/**
+ * Items emitted at run time: each attempt gets an empty directory of its own, `$AGORA_EMIT`, outside its
+ * workspace and the repository (so nothing written there is part of its patch). After the worker
+ * succeeded, `items.json` there (if it wrote one) is read and validated as a plan fragment; the engine
+ * then decides, against the run's state, whether its items may join (src/engine/emission.ts).
+ */
+
+/** The control file an item writes to emit items. */
+export const EMIT_FILE = 'items.json';
+/** The most bytes items.json may hold. */
+export const MAX_EMIT_BYTES = 1024 * 1024;
+
+/** `<work dir>/emit/<run>/<item>.<attempt>/`: the ids are validated, and proven here to stay in place. */
+export function emitDir(workDir: string, runId: string, itemId: string, attempt: number): string {
+  return pathInside(join(workDir, 'emit'), [runId, `${itemId}.${attempt}`], 'run id and item id');
+}
+
+/** A fresh, empty directory for the attempt (whatever an earlier process left there goes). */
+export async function prepareEmitDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+export type EmitRead = { ok: true; emission?: Emission } | { ok: false; reason: string };
+
+/** sha256 (hex) of an emitted item's canonical JSON: what the audit's `emit` entry names it by. */
+export function emittedItemDigest(item: WorkItem): string {
+  return createHash('sha256').update(canonicalJson(item)).digest('hex');
+}
+
+/**
+ * What the attempt emitted: nothing (no items.json), the validated fragment, or why it is refused. A
+ * refusal names the file, the JSON path and the fix; the emitter then fails and nothing joins.
+ */
+export async function readEmission(
+  dir: string,
+  plan: Plan,
+  item: WorkItem,
+  attempt: number,
+  config: OrchConfig,
+): Promise<EmitRead> {
+  const file = `$AGORA_EMIT/${EMIT_FILE} of item ${item.id} attempt ${attempt}`;
+  const path = join(dir, EMIT_FILE);
+  const stat = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+  if (!stat) return { ok: true };
+  if (!stat.isFile()) return { ok: false, reason: `${file} is not a regular file (a link or a directory): write the fragment itself there` };
+  if (stat.size > MAX_EMIT_BYTES) return { ok: false, reason: `${file} holds ${stat.size} bytes, over the limit of ${MAX_EMIT_BYTES}: emit fewer or smaller items` };
+  let raw: unknown;
+  try {
+    raw = parsePlanText(await readFile(path, 'utf8'), file);
+  } catch (e) {
+    if (!isAgoraError(e)) throw e;
+    return { ok: false, reason: e.message + (e.hint ? ` (${e.hint})` : '') };
+  }
+  const result = validateFragment(raw, plan, item, config);
+  if (!result.ok) {
+    const listed = result.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+    const count = `${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`;
+    return { ok: false, reason: `${file}: ${count}: ${listed} (fix each at its JSON path; docs/plan.md, "Items emitted at run time")` };
+  }
+  if (result.items.length === 0) return { ok: true };
+  return { ok: true, emission: { file, items: result.items.map((i) => ({ item: i, digest: emittedItemDigest(i) })) } };
+}

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+
+afterAll(cleanupTempDirs);
+
+const cmd = (id: string, run: string, locks: string[], extra: Record<string, unknown> = {}) => ({
+  id,
+  executor: 'command',
+  inputs: { run },
+  depends_on: [],
+  resourceLocks: locks,
+  ...extra,
+});
+/** A worker that emits the fragment committed at `frag/<name>.json`. */
+const emits = (name: string) => `cp frag/${name}.json "$AGORA_EMIT/items.json"`;
+const fragment = (items: unknown[]) => JSON.stringify({ items });
+
+let repo: string;
+
+beforeAll(() => {
+  repo = makeRepo({
+    'emit.plan.json': JSON.stringify({
+      id: 'emit',
+      queue: 'default',
+      items: [cmd('fan', emits('two'), ['out/']), cmd('after', 'true', [], { depends_on: ['fan'] })],
+    }),
+    'frag/two.json': fragment([
+      cmd('w1', 'mkdir -p out && echo one > out/1.txt', ['out/1.txt']),
+      cmd('w2', 'cat out/1.txt > out/2.txt', ['out/2.txt'], { depends_on: ['w1'] }),
+    ]),
+    'limits.plan.json': JSON.stringify({
+      id: 'limits',
+      queue: 'default',
+      max_hops: 1,
+      max_items: 4,
+      items: [cmd('h0', emits('hop1'), ['hop/']), cmd('b0', emits('three'), ['b/'])],
+    }),
+    'frag/hop1.json': fragment([cmd('h1', emits('hop2'), ['hop/'])]),
+    'frag/hop2.json': fragment([cmd('h2', 'true', [])]),
+    'frag/three.json': fragment([cmd('b1', 'true', []), cmd('b2', 'true', []), cmd('b3', 'true', [])]),
+    'bad.plan.json': JSON.stringify({
+      id: 'bad',
+      queue: 'default',
+      items: [cmd('invalid', emits('invalid'), ['x/']), cmd('dup', emits('dup'), ['y/']), cmd('wide', emits('wide'), ['z/'])],
+    }),
+    'frag/invalid.json': fragment([cmd('n1', 'true', [], { depends_on: ['nowhere'] })]),
+    'frag/dup.json': fragment([cmd('invalid', 'true', [])]),
+    'frag/wide.json': fragment([cmd('w', 'true', ['src/'])]),
+  });
+});
+
+interface Status {
+  status: string;
+  items: Array<{ id: string; status: string; reason?: string }>;
+}
+async function status(runId: string): Promise<Status> {
+  return JSON.parse((await agora(repo, ['orch', 'status', runId])).stdout) as Status;
+}
+
+describe('agora orch run with items emitted at run time', () => {
+  it('an item emits two items: they join the run, run after it in their order, and land', async () => {
+    const r = await agora(repo, ['orch', 'run', 'emit.plan.json']);
+    expect(r.stderr).toContain('run emit-1: done');
+    expect(r.code).toBe(0);
+    const s = await status('emit-1');
+    expect(s.items.map((i) => [i.id, i.status])).toEqual([
+      ['fan', 'done'],
+      ['after', 'done'],
+      ['w1', 'done'],
+      ['w2', 'done'],
+    ]);
+    // Both landed: w2 ran on the integration head that held w1's file.
+    expect(git(repo, 'show', 'refs/agora/integration/emit-1:out/2.txt').trim()).toBe('one');
+    // The emitter's own patch is empty (items.json is outside the workspace); the emit entry names both items.
+    const entries = git(repo, 'log', '--format=%H', 'refs/agora/runs/emit-1')
+      .trim()
+      .split('\n')
+      .flatMap((c) => git(repo, 'show', `${c}:entries.jsonl`).split('\n').filter(Boolean))
+      .map((l) => JSON.parse(l) as { kind: string; itemId?: string; items?: Array<{ id: string; digest: string }>; hops?: number });
+    const emit = entries.filter((e) => e.kind === 'emit');
+    expect(emit.map((e) => [e.itemId, e.hops, e.items?.map((i) => i.id)])).toEqual([['fan', 1, ['w1', 'w2']]]);
+    expect(emit[0]!.items![0]!.digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('an emitter past max_hops or past the item budget fails with the reason, and nothing of its fragment joins', async () => {
+    const r = await agora(repo, ['orch', 'run', 'limits.plan.json']);
+    expect(r.code).not.toBe(0);
+    const s = await status('limits-1');
+    const by = new Map(s.items.map((i) => [i.id, i]));
+    expect([...by.keys()].sort()).toEqual(['b0', 'h0', 'h1']);
+    expect(by.get('h0')!.status).toBe('done');
+    expect(by.get('h1')!.status).toBe('failed');
+    expect(by.get('h1')!.reason).toContain('$AGORA_EMIT/items.json of item h1 attempt 1');
+    expect(by.get('h1')!.reason).toContain("over the plan's max_hops of 1");
+    expect(by.get('b0')!.status).toBe('failed');
+    expect(by.get('b0')!.reason).toMatch(/\$\.items adds 3 items to the run's \d, over its budget of 4 items \(max_items\)/);
+  });
+
+  it('an invalid fragment, an existing id or a lock beyond the emitter fails the emitter with the JSON path and the fix', async () => {
+    const r = await agora(repo, ['orch', 'run', 'bad.plan.json']);
+    expect(r.code).not.toBe(0);
+    const s = await status('bad-1');
+    const by = new Map(s.items.map((i) => [i.id, i]));
+    expect([...by.keys()]).toEqual(['invalid', 'dup', 'wide']);
+    for (const i of by.values()) expect(i.status).toBe('failed');
+    expect(by.get('invalid')!.reason).toContain('$AGORA_EMIT/items.json of item invalid attempt 1: 1 problem: $.items[0].depends_on[0]');
+    expect(by.get('invalid')!.reason).toContain('nowhere');
+    expect(by.get('dup')!.reason).toContain(`$.items[0].id: duplicate item id "invalid": the run's item "invalid" already has it`);
+    expect(by.get('wide')!.reason).toContain('$.items[0].resourceLocks[0]: lock "src/" is not within the locks of the emitting item wide');
+  });
+});
