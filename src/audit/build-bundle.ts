@@ -11,7 +11,8 @@ import { anchorRun, readAnchor } from '../runs/anchor.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRunChain } from '../runs/run-chain.js';
 import { readRun } from '../runs/state-store.js';
-import { AUDIT_FORMAT, AUDIT_FORMAT_V3, isTerminalRun, planDigest, startRule, type AuditBundle, type BundleItem } from './bundle.js';
+import { maxHops, maxItems, planItemCount } from '../engine/emission.js';
+import { AUDIT_FORMAT, AUDIT_FORMAT_V3, AUDIT_FORMAT_V4, isTerminalRun, planDigest, startRule, type AuditBundle, type BundleItem } from './bundle.js';
 import type { RepositoryRecord } from './statement.js';
 import { verifyBundle } from './verify/pipeline.js';
 
@@ -40,9 +41,11 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
   const planText = new TextDecoder().decode(await store.readBlob(stored.planBlob));
   const root = merkleRootHex(chain.entries.map((e) => e.hash));
   const items = bundleItems(stored.plan, stored.state, chain.entries);
+  // v4 only when items were emitted, v3 only when an item carries a start rule, so every other run's
+  // bundle reads in older verifiers.
+  const emitted = chain.entries.some((e) => e.kind === 'emit');
   const bundle: AuditBundle = {
-    // v3 only when an item carries a start rule, so every other run's bundle reads in older verifiers.
-    format: items.some((i) => i.always || i.continueOnError) ? AUDIT_FORMAT_V3 : AUDIT_FORMAT,
+    format: emitted ? AUDIT_FORMAT_V4 : items.some((i) => i.always || i.continueOnError) ? AUDIT_FORMAT_V3 : AUDIT_FORMAT,
     runId,
     repository: opts.repository ? { fullName: opts.repository.fullName, id: opts.repository.id } : null,
     planDigest: planDigest(planText),
@@ -50,6 +53,7 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
     integrationHead: stored.state.integrationHead,
     state: stored.state.status,
     items,
+    ...(emitted ? { limits: { maxHops: maxHops(stored.plan), maxItems: maxItems(stored.plan, planItemCount(stored.state)) } } : {}),
     entries: chain.entries,
     root,
     anchor: null,
@@ -87,6 +91,7 @@ function bundleItems(plan: Plan, state: RunState, entries: readonly AuditEntry[]
       locks: took.get(planItem.id) ?? [...new Set(planItem.resourceLocks.map(normalizeLockKey))],
       dependsOn: dependenciesOf(planItem),
       ...startRule(planItem),
+      ...(s?.parent === undefined ? {} : { parent: s.parent, hops: s.hops ?? 1 }),
     };
   });
 }

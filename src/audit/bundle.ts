@@ -21,19 +21,21 @@ import { buildStatement, type InTotoStatement, type RepositoryRecord, type State
  * bumps it; `verify` keeps accepting every version Agora has written. v1: the first. v2: the bundle and its
  * signed statement (predicate type `https://agora.dev/audit/v2`) record the GitHub repository (or null).
  * v3: an item may carry `always` or `continueOnError` (its start rule differs); written only by runs whose
- * plan has such an item, every other run's bundle stays v2.
+ * plan has such an item, every other run's bundle stays v2. v4: `emit` entries (items added at run time by
+ * an item), items carrying `parent` and `hops`, and the run's `limits`; written only by runs with an emit entry.
  */
-export const AUDIT_FORMAT_VERSION = 3;
+export const AUDIT_FORMAT_VERSION = 4;
 export const AUDIT_FORMAT_NAME = 'agora.audit';
 /** The format of a bundle none of whose items carries a v3 member. */
 export const AUDIT_FORMAT = 'agora.audit/v2';
 export const AUDIT_FORMAT_V1 = 'agora.audit/v1';
 export const AUDIT_FORMAT_V3 = 'agora.audit/v3';
+export const AUDIT_FORMAT_V4 = 'agora.audit/v4';
 /** The newest format this Agora reads. */
-export const AUDIT_FORMAT_NEWEST = AUDIT_FORMAT_V3;
-export type AuditFormat = typeof AUDIT_FORMAT_V1 | typeof AUDIT_FORMAT | typeof AUDIT_FORMAT_V3;
+export const AUDIT_FORMAT_NEWEST = AUDIT_FORMAT_V4;
+export type AuditFormat = typeof AUDIT_FORMAT_V1 | typeof AUDIT_FORMAT | typeof AUDIT_FORMAT_V3 | typeof AUDIT_FORMAT_V4;
 /** Every format `verify` accepts: each one Agora has written. */
-export const ACCEPTED_FORMATS: readonly AuditFormat[] = [AUDIT_FORMAT_V1, AUDIT_FORMAT, AUDIT_FORMAT_V3];
+export const ACCEPTED_FORMATS: readonly AuditFormat[] = [AUDIT_FORMAT_V1, AUDIT_FORMAT, AUDIT_FORMAT_V3, AUDIT_FORMAT_V4];
 /** The format of `agora orch audit <run> --item <id>`: one item's entries with their inclusion proofs. */
 export const ITEM_EVIDENCE_FORMAT = 'agora.audit.item/v1';
 
@@ -56,6 +58,12 @@ export const FAILURE_CODES = [
   'integration',
   'plan-digest',
   'pin',
+  'emit-missing',
+  'emit-parent',
+  'emit-duplicate',
+  'emit-hops',
+  'emit-budget',
+  'emit-digest',
   'not-terminal',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
@@ -102,6 +110,16 @@ export interface BundleItem {
   always?: true;
   /** v3, present only when true: a failure of this item (`continue_on_error`) lets its dependents start. */
   continueOnError?: true;
+  /** v4, only on an item emitted at run time: the item that emitted it. */
+  parent?: string;
+  /** v4, only on an emitted item: how many creations it is from the plan (its parent's hops + 1). */
+  hops?: number;
+}
+
+/** v4: the bounds every emitted item was held to (the plan's `max_hops` and `max_items`, defaults resolved). */
+export interface BundleLimits {
+  maxHops: number;
+  maxItems: number;
 }
 
 export interface AnchorRecord {
@@ -124,6 +142,8 @@ export interface AuditBundle {
   integrationHead: string;
   state: RunState['status'];
   items: BundleItem[];
+  /** v4 (required there): the limits of items emitted at run time. */
+  limits?: BundleLimits;
   entries: AuditEntry[];
   /** RFC 6962 root over the entry hashes, hex. */
   root: string;
@@ -180,7 +200,7 @@ export function auditStatement(bundle: AuditBundle): InTotoStatement {
 
 /** The format version of a parsed bundle (its statement has the same version). */
 export function formatVersion(bundle: Pick<AuditBundle, 'format'>): StatementVersion {
-  return bundle.format === AUDIT_FORMAT_V1 ? 1 : bundle.format === AUDIT_FORMAT_V3 ? 3 : 2;
+  return bundle.format === AUDIT_FORMAT_V1 ? 1 : bundle.format === AUDIT_FORMAT_V3 ? 3 : bundle.format === AUDIT_FORMAT_V4 ? 4 : 2;
 }
 
 export function isTerminalRun(bundle: Pick<AuditBundle, 'state' | 'items'>): boolean {

@@ -20,11 +20,13 @@ export const AGORA_AUDIT_PREDICATE_TYPE_V1 = 'https://agora.dev/audit/v1';
 export const AGORA_AUDIT_PREDICATE_TYPE_V2 = 'https://agora.dev/audit/v2';
 /** v3: the same predicate as v2; the bundle's items may carry start rules (`always`, `continueOnError`). */
 export const AGORA_AUDIT_PREDICATE_TYPE_V3 = 'https://agora.dev/audit/v3';
+/** v4: the same predicate as v2; the bundle records items emitted at run time (`emit` entries, `parent`, `limits`). */
+export const AGORA_AUDIT_PREDICATE_TYPE_V4 = 'https://agora.dev/audit/v4';
 /** The predicate type Agora signs today. */
 export const AGORA_AUDIT_PREDICATE_TYPE = AGORA_AUDIT_PREDICATE_TYPE_V2;
-export type AgoraAuditPredicateType = typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2 | typeof AGORA_AUDIT_PREDICATE_TYPE_V3;
+export type AgoraAuditPredicateType = typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2 | typeof AGORA_AUDIT_PREDICATE_TYPE_V3 | typeof AGORA_AUDIT_PREDICATE_TYPE_V4;
 /** The statement versions a verifier accepts (every one Agora has signed). */
-export type StatementVersion = 1 | 2 | 3;
+export type StatementVersion = 1 | 2 | 3 | 4;
 /** DSSE payload type of an in-toto statement. */
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
@@ -111,7 +113,7 @@ export function buildStatement(input: StatementInput): InTotoStatement {
       { name: bundleSubjectName(input.runId), digest: { sha256: input.bundleSha256 } },
       ...patches.map((p) => ({ name: `patch:${p.itemId}`, digest: { gitCommit: p.commit } })),
     ],
-    predicateType: version === 1 ? AGORA_AUDIT_PREDICATE_TYPE_V1 : version === 3 ? AGORA_AUDIT_PREDICATE_TYPE_V3 : AGORA_AUDIT_PREDICATE_TYPE_V2,
+    predicateType: version === 1 ? AGORA_AUDIT_PREDICATE_TYPE_V1 : version === 3 ? AGORA_AUDIT_PREDICATE_TYPE_V3 : version === 4 ? AGORA_AUDIT_PREDICATE_TYPE_V4 : AGORA_AUDIT_PREDICATE_TYPE_V2,
     predicate,
   };
 }
@@ -160,7 +162,11 @@ function statementSchemaFor(predicateType: string, predicate: Record<string, z.Z
     .strict();
 }
 const statementV1Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V1, predicateV1);
-const statementV2Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V2, { ...predicateV1, repository: repositorySchema.nullable() });
+const predicateV2 = { ...predicateV1, repository: repositorySchema.nullable() };
+const statementV2Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V2, predicateV2);
+// v3 and v4 sign v2's predicate under their own type.
+const statementV3Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V3, predicateV2);
+const statementV4Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V4, predicateV2);
 
 /**
  * Parses a DSSE payload back into a statement; returns a reason instead of throwing, since payloads come
@@ -177,8 +183,16 @@ export function parseStatement(payload: Uint8Array): { ok: true; statement: InTo
   const dup = findDuplicateKey(text);
   if (dup) return { ok: false, reason: `DSSE payload repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };
   // The predicate type names the version; anything else is held to the current version's shape.
-  const v1 = (json as { predicateType?: unknown } | null)?.predicateType === AGORA_AUDIT_PREDICATE_TYPE_V1;
-  const parsed = (v1 ? statementV1Schema : statementV2Schema).safeParse(json);
+  const type = (json as { predicateType?: unknown } | null)?.predicateType;
+  const schema =
+    type === AGORA_AUDIT_PREDICATE_TYPE_V1
+      ? statementV1Schema
+      : type === AGORA_AUDIT_PREDICATE_TYPE_V3
+        ? statementV3Schema
+        : type === AGORA_AUDIT_PREDICATE_TYPE_V4
+          ? statementV4Schema
+          : statementV2Schema;
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     return { ok: false, reason: `DSSE payload is not an Agora audit statement: ${first ? `${first.path.join('.') || '$'}: ${first.message}` : 'invalid'}` };

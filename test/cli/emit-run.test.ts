@@ -1,5 +1,7 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -58,7 +60,7 @@ async function status(runId: string): Promise<Status> {
 }
 
 describe('agora orch run with items emitted at run time', () => {
-  it('an item emits two items: they join the run, run after it in their order, and land', async () => {
+  it('an item emits two items: they join the run, run after it in their order, land, and the audit verifies; a forged emitted item does not', async () => {
     const r = await agora(repo, ['orch', 'run', 'emit.plan.json']);
     expect(r.stderr).toContain('run emit-1: done');
     expect(r.code).toBe(0);
@@ -80,6 +82,25 @@ describe('agora orch run with items emitted at run time', () => {
     const emit = entries.filter((e) => e.kind === 'emit');
     expect(emit.map((e) => [e.itemId, e.hops, e.items?.map((i) => i.id)])).toEqual([['fan', 1, ['w1', 'w2']]]);
     expect(emit[0]!.items![0]!.digest).toMatch(/^[0-9a-f]{64}$/);
+    // The bundle is v4, names each emitted item's parent and hops, and verifies with the repository.
+    const dir = tempDir('agora-emit-audit-');
+    const out = join(dir, 'emit-1.audit.json');
+    const audit = await agora(repo, ['orch', 'audit', 'emit-1', '--out', out]);
+    expect(audit.stdout + audit.stderr).not.toContain('FAIL');
+    expect(audit.code).toBe(0);
+    const bundle = JSON.parse(readFileSync(out, 'utf8')) as { format: string; limits: unknown; items: Array<{ id: string; parent?: string; hops?: number }> };
+    expect(bundle.format).toBe('agora.audit/v4');
+    expect(bundle.limits).toEqual({ maxHops: 3, maxItems: 1000 });
+    expect(bundle.items.map((i) => [i.id, i.parent ?? null, i.hops ?? 0])).toEqual([['fan', null, 0], ['after', null, 0], ['w1', 'fan', 1], ['w2', 'fan', 1]]);
+    expect((await agora(repo, ['verify', out, '--repo', repo])).code).toBe(0);
+    // Hand-tampered: an item added to the bundle as if fan had emitted it, with no emit entry adding it.
+    const forged = join(dir, 'forged.audit.json');
+    const item = { ...bundle.items[2]!, id: 'w3', parent: 'fan', hops: 1, status: 'pending', attempts: 0, resultRef: null, base: null, startedAt: null, finishedAt: null };
+    writeFileSync(forged, JSON.stringify({ ...bundle, items: [...bundle.items, item] }));
+    const v = await agora(repo, ['verify', forged, '--repo', repo]);
+    expect(v.code).not.toBe(0);
+    expect(v.stdout + v.stderr).toContain('emit-missing');
+    expect(v.stdout + v.stderr).toContain('item w3 says fan emitted it, but no emit entry of fan adds it');
   });
 
   it('an emitter past max_hops or past the item budget fails with the reason, and nothing of its fragment joins', async () => {

@@ -3,6 +3,10 @@ import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../../en
 import type { AuditEntry } from '../../log/entry.js';
 import { locksOverlap, normalizeLockKey } from '../../plan/locks.js';
 import { formatVersion, type AuditBundle, type BundleItem } from '../bundle.js';
+import { EmissionReplay } from './emission.js';
+import { sameSet } from './same-set.js';
+
+export { sameSet };
 import type { Failures } from './failures.js';
 
 /**
@@ -43,6 +47,8 @@ export interface ReplayResult {
   runStatus: RunState['status'] | 'submitted';
   starts: Start[];
   completions: Completion[];
+  /** v4: the digest each emitted item was added with, by item id. */
+  emitted: ReadonlyMap<string, string>;
 }
 
 export class ReplayStep {
@@ -55,6 +61,8 @@ export class ReplayStep {
   private runStatus: ReplayResult['runStatus'] = 'submitted';
   /** Items' start rules (`always`, `continueOnError`) count only in a v3 bundle. */
   private readonly startRules: boolean;
+  /** Which items are in the run so far, and the emit entries' checks (v4). */
+  private readonly emission: EmissionReplay;
 
   /**
    * `history`: also record each start and completion (what the repository step checks integration with);
@@ -68,6 +76,7 @@ export class ReplayStep {
   ) {
     this.declared = new Map(bundle.items.map((i) => [i.id, i]));
     this.startRules = formatVersion(bundle) >= 3;
+    this.emission = new EmissionReplay(bundle, f);
     for (const i of bundle.items) {
       this.items.set(i.id, { status: 'pending', attempts: 0, locks: null, base: null, startedAt: null, finishedAt: null, resultRef: null, reason: null });
     }
@@ -91,6 +100,10 @@ export class ReplayStep {
       this.runStatus = e.to;
       return;
     }
+    if (e.kind === 'emit' && this.emission.enabled) {
+      this.emission.push(e, i, this.items.get(e.itemId));
+      return;
+    }
     if (e.kind !== 'item') {
       this.f.add('state', `entry ${i} has kind ${JSON.stringify((e as { kind?: unknown }).kind)}: neither an item nor a run transition`, { entry: i });
       return;
@@ -100,6 +113,10 @@ export class ReplayStep {
     const item = this.declared.get(id);
     if (!cur || !item) {
       this.f.add('state', `entry ${i} moves item ${String(id)}, which the run does not have`, { entry: i });
+      return;
+    }
+    if (!this.emission.has(id)) {
+      this.f.add('emit-missing', `entry ${i} moves item ${id}, which no emit entry has added to the run yet`, { entry: i, item: id });
       return;
     }
     if (e.from !== cur.status) this.f.add('state', `entry ${i}: item ${id} moves from ${e.from}, but it was ${cur.status}`, { entry: i, item: id });
@@ -148,17 +165,11 @@ export class ReplayStep {
   }
 
   finish(): ReplayResult {
-    return { items: this.items, runStatus: this.runStatus, starts: this.starts, completions: this.completions };
+    this.emission.finish();
+    return { items: this.items, runStatus: this.runStatus, starts: this.starts, completions: this.completions, emitted: this.emission.digests };
   }
 }
 
-export function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  // The common case, the same keys in the same order, without building two sets.
-  if (a.length === b.length && a.every((x, i) => normalizeLockKey(x) === normalizeLockKey(b[i] as string))) return true;
-  const sa = new Set(a.map(normalizeLockKey));
-  const sb = new Set(b.map(normalizeLockKey));
-  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
-}
 
 /** The bundle's summary (run status, items) must be what the log replays to. */
 export function compareSummary(bundle: AuditBundle, items: Map<string, Replayed>, runStatus: ReplayResult['runStatus'], f: Failures): void {

@@ -10,6 +10,8 @@ import type { RunRefs } from '../../runs/refs.js';
 import { readRunChain } from '../../runs/run-chain.js';
 import { readRunAt } from '../../runs/state-store.js';
 import { planDigest, startRule, type AuditBundle } from '../bundle.js';
+import { maxHops, maxItems } from '../../engine/emission.js';
+import { checkEmittedDefinitions } from './emission.js';
 import type { Failures } from './failures.js';
 import { checkPatches } from './integration.js';
 import { sameSet, type ReplayResult } from './replay.js';
@@ -37,14 +39,22 @@ export async function checkRepository(
   if (!head) {
     f.add('chain', `${refs.run(runId)} does not exist: the repository holds no run ${runId}`);
   } else {
-    await checkRunRef(bundle, entries, store, head, f, progress);
+    await checkRunRef(bundle, entries, replay, store, head, f, progress);
   }
   await checkPatches(bundle, replay, store, refs, f, progress);
   return checkAnchor(bundle, store, refs, head, terminal, f);
 }
 
 /** The run ref's own chain must hold exactly these entries, its plan this digest, its state this summary. */
-async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], store: GitStore, head: Oid, f: Failures, progress: Progress): Promise<void> {
+async function checkRunRef(
+  bundle: AuditBundle,
+  entries: readonly AuditEntry[],
+  replay: ReplayResult,
+  store: GitStore,
+  head: Oid,
+  f: Failures,
+  progress: Progress,
+): Promise<void> {
   let chain;
   try {
     chain = await readRunChain(store, head, progress);
@@ -72,8 +82,14 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
     if (digest !== bundle.planDigest) f.add('plan-digest', `plan.json in the run's first state commit ${first} has digest ${digest}, the bundle ${bundle.planDigest}`);
     const plan = storedPlan(JSON.parse(text));
     const planned = new Map(plan.items.map((i) => [i.id, i]));
-    if (planned.size !== bundle.items.length) f.add('plan-digest', `the plan has ${planned.size} items, the bundle ${bundle.items.length}`);
-    for (const item of bundle.items) {
+    // Emitted items (v4, with a parent) are checked against the stored emissions below, not the plan.
+    const fromPlan = bundle.items.filter((i) => i.parent === undefined);
+    if (planned.size !== fromPlan.length) f.add('plan-digest', `the plan has ${planned.size} items, the bundle ${fromPlan.length}${fromPlan.length < bundle.items.length ? ' not emitted at run time' : ''}`);
+    const limits = { maxHops: maxHops(plan), maxItems: maxItems(plan, plan.items.length) };
+    if (bundle.limits && (bundle.limits.maxHops !== limits.maxHops || bundle.limits.maxItems !== limits.maxItems)) {
+      f.add('plan-digest', `the bundle's limits ${JSON.stringify(bundle.limits)} are not the plan's ${JSON.stringify(limits)}`);
+    }
+    for (const item of fromPlan) {
       const p = planned.get(item.id);
       if (!p) {
         f.add('plan-digest', `item ${item.id} is not in the plan`, { item: item.id });
@@ -91,6 +107,7 @@ async function checkRunRef(bundle: AuditBundle, entries: readonly AuditEntry[], 
   }
   try {
     const state = (await readRunAt(store, bundle.runId, head)).state;
+    checkEmittedDefinitions(bundle, replay.emitted, state.emitted ?? [], `the run state at ${head}`, f);
     const say = (what: string, repo: unknown, bundled: unknown) =>
       `the run state at ${head} says ${what} ${JSON.stringify(repo)}, the bundle ${JSON.stringify(bundled)}`;
     if (state.status !== bundle.state) f.add('state', say('the run is', state.status, bundle.state));
