@@ -132,7 +132,8 @@ export class RunDriver {
       this.wakeAtMs = result.wakeAt;
       // Across runs: what this step starts is claimed (and what it waits for recorded) before the state
       // commit that starts it, so no other run can take the same locks or queue slots meanwhile.
-      const doc = nextClaims(claims.live, this.stored.plan, state, result.run.state, result.waiting ?? [], this.stored.last?.seq ?? -1);
+      // The step's plan, not the stored one: items emitted in this step may start in it, and must be claimed.
+      const doc = nextClaims(claims.live, result.run.plan, state, result.run.state, result.waiting ?? [], this.stored.last?.seq ?? -1);
       if (doc && !(await this.claims.write(claims, doc, now))) return LOST_RACE;
       const logs = outcomes.flatMap((o) => (o.log ? [{ name: logName(o.itemId, o.attempt), oid: o.log }] : []));
       if (result.transitions.length === 0 && logs.length === 0 && isDeepStrictEqual(result.run.state, this.stored.state)) {

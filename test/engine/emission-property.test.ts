@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { acceptRun, step } from '../../src/index.js';
 import type { Run, RunEvent } from '../../src/index.js';
+import { EMPTY_CLAIMS, nextClaims } from '../../src/engine/cross-run-holdings.js';
 import { maxHops, maxItems, planItemCount } from '../../src/engine/emission.js';
 import type { Emission } from '../../src/engine/types.js';
 import { BASE, item, plan } from './helpers.js';
@@ -110,5 +111,18 @@ describe('emission properties', () => {
       expect(Object.keys(r.run.state.items)).toEqual(['a', 'b']);
       expect(r.run.state.integrationHead).toBe(BASE);
     }
+  });
+});
+
+describe('emitted items across runs', () => {
+  it('an emitted item the same step starts is claimed with its locks (given the step plan)', () => {
+    const run = acceptRun(plan([item('a', [], ['out/'])]), { runId: 'r', base: BASE, concurrency: 2, now: 0 }).run;
+    const next = step(run, [succeed(run, 'a', { file: 'items.json', items: [{ item: item('x', [], ['out/x']), digest: 'd' }] })], 1);
+    expect(next.run.state.items.x!.status).toBe('running');
+    const doc = nextClaims(EMPTY_CLAIMS, next.run.plan, run.state, next.run.state, [], 0);
+    // a's claim (running before the step) and x's.
+    expect(doc?.claims.map((c) => [c.item, c.locks])).toEqual([['a', ['out']], ['x', ['out/x']]]);
+    // The plan as stored before the step does not know x: claiming from it would leave x's lock unclaimed.
+    expect(nextClaims(EMPTY_CLAIMS, run.plan, run.state, next.run.state, [], 0)?.claims.map((c) => c.item)).toEqual(['a']);
   });
 });
