@@ -1,7 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { readEntries, readRun } from '../../src/runs/state-store.js';
+import { eventually } from '../support/eventually.js';
+import { agora, cleanupTempDirs, exited, git, makeRepo, startServe, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -26,6 +30,8 @@ beforeAll(() => {
       queue: 'default',
       items: [cmd('fan', emits('two'), ['out/']), cmd('after', 'true', [], { depends_on: ['fan'] })],
     }),
+    'crash-after.plan.json': JSON.stringify({ id: 'crash-after', queue: 'default', items: [cmd('fan', emits('two'), ['out/'])] }),
+    'crash-before.plan.json': JSON.stringify({ id: 'crash-before', queue: 'default', items: [cmd('fan', emits('two'), ['out/'])] }),
     'frag/two.json': fragment([
       cmd('w1', 'mkdir -p out && echo one > out/1.txt', ['out/1.txt']),
       cmd('w2', 'cat out/1.txt > out/2.txt', ['out/2.txt'], { depends_on: ['w1'] }),
@@ -128,5 +134,43 @@ describe('agora orch run with items emitted at run time', () => {
     expect(by.get('invalid')!.reason).toContain('nowhere');
     expect(by.get('dup')!.reason).toContain(`$.items[0].id: duplicate item id "invalid": the run's item "invalid" already has it`);
     expect(by.get('wide')!.reason).toContain('$.items[0].resourceLocks[0]: lock "src/" is not within the locks of the emitting item wide');
+  });
+});
+
+describe('a crash around an emission', () => {
+  /** `orch run` killed at `point`, then `serve` until the run has ended: what the run holds and logged. */
+  async function crashAndResume(planFile: string, runId: string, point: string) {
+    const crashed = await agora(repo, ['orch', 'run', planFile], { AGORA_CRASH_AT: point });
+    expect(crashed.code).not.toBe(0);
+    const serve = startServe(repo);
+    try {
+      const store = await openLocalStore(repo);
+      const run = await eventually(`run ${runId} to end`, async () => {
+        const r = await readRun(store, new RunRefs(), runId);
+        return r && r.state.status !== 'running' ? r : undefined;
+      }, { within: 60_000 });
+      return { run, entries: await readEntries(store, run.head) };
+    } finally {
+      serve.kill('SIGTERM');
+      await exited(serve);
+    }
+  }
+
+  it('right after the state commit that records the emitter done: its items are there once, and run', async () => {
+    // The second state commit of the run records fan done and adds w1 and w2 (and starts w1).
+    const { run, entries } = await crashAndResume('crash-after.plan.json', 'crash-after-1', 'state-committed:2');
+    expect(run.state.status).toBe('done');
+    expect(run.plan.items.map((i) => i.id)).toEqual(['fan', 'w1', 'w2']);
+    expect(run.state.emitted).toHaveLength(1);
+    expect(entries.filter((e) => e.kind === 'emit').map((e) => [e.itemId, e.attempt])).toEqual([['fan', 1]]);
+  });
+
+  it('after the emitter finished but before its end was recorded: it runs again, and its items join once', async () => {
+    // The first capture is fan's: the worker wrote items.json and succeeded, nothing is recorded yet.
+    const { run, entries } = await crashAndResume('crash-before.plan.json', 'crash-before-1', 'workspace-captured:1');
+    expect(run.state.status).toBe('done');
+    expect(run.plan.items.map((i) => i.id)).toEqual(['fan', 'w1', 'w2']);
+    expect(run.state.items.fan!.attempts).toBe(2);
+    expect(entries.filter((e) => e.kind === 'emit').map((e) => [e.itemId, e.attempt])).toEqual([['fan', 2]]);
   });
 });
