@@ -213,7 +213,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       }
     }
     const exitCode = agent ? null : 0; // an agent has no exit status
-    const emitted = emitTo ? await readEmission(emitTo, spec.plan, item, attempt, ctx.config) : { ok: true as const };
+    const emitted = emitTo ? await readEmission(emitTo, spec.plan, item, attempt, ctx.config, built.job.secrets) : { ok: true as const };
     if (!emitted.ok) return { kind: 'failed', itemId, attempt, reason: emitted.reason, retryable: false, log: logBlob, exitCode };
     reusable = false;
     const captured = await captureWorkspace(ws);

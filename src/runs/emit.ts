@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { OrchConfig } from '../config/types.js';
 import type { Emission } from '../engine/types.js';
 import { isAgoraError } from '../errors.js';
+import { secretsIn } from '../executors/secret-scan.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { validateFragment } from '../plan/fragment.js';
 import { parsePlanText } from '../plan/parse.js';
@@ -50,6 +51,7 @@ export async function readEmission(
   item: WorkItem,
   attempt: number,
   config: OrchConfig,
+  secrets: Readonly<Record<string, string>> = {},
 ): Promise<EmitRead> {
   const file = `$AGORA_EMIT/${EMIT_FILE} of item ${item.id} attempt ${attempt}`;
   const path = join(dir, EMIT_FILE);
@@ -60,9 +62,18 @@ export async function readEmission(
   if (!stat) return { ok: true };
   if (!stat.isFile()) return { ok: false, reason: `${file} is not a regular file (a link or a directory): write the fragment itself there` };
   if (stat.size > MAX_EMIT_BYTES) return { ok: false, reason: `${file} holds ${stat.size} bytes, over the limit of ${MAX_EMIT_BYTES}: emit fewer or smaller items` };
+  const text = await readFile(path, 'utf8');
+  // Emitted items are stored in the run's state commits, pushed and audited, where redaction cannot reach.
+  const leaked = secretsIn(text, secrets);
+  if (leaked.length > 0) {
+    return {
+      ok: false,
+      reason: `${file} holds the value of secret${leaked.length === 1 ? '' : 's'} ${leaked.join(', ')}, so nothing of it was kept: emitted items are stored and audited; name the secrets an emitted item needs in its inputs.secrets instead`,
+    };
+  }
   let raw: unknown;
   try {
-    raw = parsePlanText(await readFile(path, 'utf8'), file);
+    raw = parsePlanText(text, file);
   } catch (e) {
     if (!isAgoraError(e)) throw e;
     return { ok: false, reason: e.message + (e.hint ? ` (${e.hint})` : '') };

@@ -22,6 +22,7 @@ const emits = (name: string) => `cp frag/${name}.json "$AGORA_EMIT/items.json"`;
 const fragment = (items: unknown[]) => JSON.stringify({ items });
 
 let repo: string;
+const SECRET = 'emit-secret-9b2c7d41e0';
 
 beforeAll(() => {
   repo = makeRepo({
@@ -49,11 +50,18 @@ beforeAll(() => {
     'bad.plan.json': JSON.stringify({
       id: 'bad',
       queue: 'default',
-      items: [cmd('invalid', emits('invalid'), ['x/']), cmd('dup', emits('dup'), ['y/']), cmd('wide', emits('wide'), ['z/'])],
+      items: [
+        cmd('invalid', emits('invalid'), ['x/']),
+        cmd('dup', emits('dup'), ['y/']),
+        cmd('wide', emits('wide'), ['z/']),
+        // Puts its secret's value into an emitted item's inputs.
+        { ...cmd('leaks', `sed "s/TOKEN/$EMIT_TOKEN/" frag/leak.json > "$AGORA_EMIT/items.json"`, []), inputs: { run: `sed "s/TOKEN/$EMIT_TOKEN/" frag/leak.json > "$AGORA_EMIT/items.json"`, secrets: ['EMIT_TOKEN'] } },
+      ],
     }),
     'frag/invalid.json': fragment([cmd('n1', 'true', [], { depends_on: ['nowhere'] })]),
     'frag/dup.json': fragment([cmd('invalid', 'true', [])]),
     'frag/wide.json': fragment([cmd('w', 'true', ['src/'])]),
+    'frag/leak.json': fragment([cmd('l', 'echo TOKEN', [])]),
   });
 });
 
@@ -124,16 +132,19 @@ describe('agora orch run with items emitted at run time', () => {
   });
 
   it('an invalid fragment, an existing id or a lock beyond the emitter fails the emitter with the JSON path and the fix', async () => {
-    const r = await agora(repo, ['orch', 'run', 'bad.plan.json']);
+    const r = await agora(repo, ['orch', 'run', 'bad.plan.json'], { EMIT_TOKEN: SECRET });
     expect(r.code).not.toBe(0);
     const s = await status('bad-1');
     const by = new Map(s.items.map((i) => [i.id, i]));
-    expect([...by.keys()]).toEqual(['invalid', 'dup', 'wide']);
+    expect([...by.keys()]).toEqual(['invalid', 'dup', 'wide', 'leaks']);
     for (const i of by.values()) expect(i.status).toBe('failed');
     expect(by.get('invalid')!.reason).toContain('$AGORA_EMIT/items.json of item invalid attempt 1: 1 problem: $.items[0].depends_on[0]');
     expect(by.get('invalid')!.reason).toContain('nowhere');
     expect(by.get('dup')!.reason).toContain(`$.items[0].id: duplicate item id "invalid": the run's item "invalid" already has it`);
     expect(by.get('wide')!.reason).toContain('$.items[0].resourceLocks[0]: lock "src/" is not within the locks of the emitting item wide');
+    expect(by.get('leaks')!.reason).toContain('$AGORA_EMIT/items.json of item leaks attempt 1 holds the value of secret EMIT_TOKEN, so nothing of it was kept');
+    // Nowhere in the run's state chain.
+    expect(git(repo, 'log', '-p', '--format=%H', 'refs/agora/runs/bad-1')).not.toContain(SECRET);
   });
 });
 
