@@ -11,6 +11,7 @@ import { entryHash, GENESIS_HASH } from '../../src/log/entry.js';
 import { fromHex, leafHash, merkleRootHex, nodeHash, toHex } from '../../src/log/merkle.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { PlanSchema } from '../../src/plan/schema.js';
+import { emittedItemDigest } from '../../src/runs/emit.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { readRunAt, writeNewRun, writeRun } from '../../src/runs/state-store.js';
 import { cleanupTempDirs, git, makeRepo, ROOT } from '../support/repo.js';
@@ -117,5 +118,21 @@ describe('docs/audit.md §12, the worked example', () => {
     expect(JSON.parse(git(repo, 'show', `${last.head}:items/2/hello.json`))).toEqual(hello);
     expect(git(repo, 'show', `${last.head}:entries.jsonl`)).toBe(bundle.entries.slice(3).map((e) => `${canonicalJson(e)}\n`).join(''));
     expect((await readRunAt(store, 'demo-1', last.head)).state).toEqual(state);
+  });
+});
+
+describe('docs/audit.md §12, an emission (v4)', () => {
+  it('gives the emitted item digest and the emit entry hash the code computes', () => {
+    // `name value` lines, the value running to the end of the line (it may hold spaces).
+    const e = new Map(block('emit').split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const));
+    const item = e.get('item')!;
+    expect(canonicalJson(JSON.parse(item))).toBe(item);
+    expect(sha256(item)).toBe(e.get('digest'));
+    expect(emittedItemDigest(JSON.parse(item))).toBe(e.get('digest'));
+    const body = JSON.parse(e.get('body')!);
+    expect(canonicalJson(body)).toBe(e.get('body'));
+    expect(body.items).toEqual([{ id: 'shard-b', digest: e.get('digest') }]);
+    expect(sha256(e.get('body')! + body.prevHash)).toBe(e.get('hash'));
+    expect(entryHash(body)).toBe(e.get('hash'));
   });
 });
