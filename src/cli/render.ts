@@ -21,6 +21,9 @@ export interface StatusView {
     resultRef?: string;
     startedAt?: string;
     finishedAt?: string;
+    /** An item emitted at run time: the item that emitted it, and how many creations it is from the plan. */
+    parent?: string;
+    hops?: number;
   }>;
 }
 
@@ -43,6 +46,7 @@ export function statusView(state: RunState, stateCommit: string): StatusView {
       ...(i.resultRef ? { resultRef: i.resultRef } : {}),
       ...(i.startedAt ? { startedAt: iso(i.startedAt) } : {}),
       ...(i.finishedAt ? { finishedAt: iso(i.finishedAt) } : {}),
+      ...(i.parent === undefined ? {} : { parent: i.parent, hops: i.hops ?? 1 }),
     })),
   };
 }

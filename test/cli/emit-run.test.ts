@@ -67,7 +67,7 @@ beforeAll(() => {
 
 interface Status {
   status: string;
-  items: Array<{ id: string; status: string; reason?: string }>;
+  items: Array<{ id: string; status: string; reason?: string; parent?: string; hops?: number }>;
 }
 async function status(runId: string): Promise<Status> {
   return JSON.parse((await agora(repo, ['orch', 'status', runId])).stdout) as Status;
@@ -85,6 +85,8 @@ describe('agora orch run with items emitted at run time', () => {
       ['w1', 'done'],
       ['w2', 'done'],
     ]);
+    // Status names who added each emitted item, and how far from the plan it is.
+    expect(s.items.map((i) => [i.id, i.parent ?? null, i.hops ?? 0])).toEqual([['fan', null, 0], ['after', null, 0], ['w1', 'fan', 1], ['w2', 'fan', 1]]);
     // Both landed: w2 ran on the integration head that held w1's file.
     expect(git(repo, 'show', 'refs/agora/integration/emit-1:out/2.txt').trim()).toBe('one');
     // The emitter's own patch is empty (items.json is outside the workspace); the emit entry names both items.
