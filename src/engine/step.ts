@@ -116,8 +116,7 @@ export function retryDelayMs(retry: RetryPolicy | undefined, failures: number): 
 /** One step's working copy: items are copied on first write, the input run is never mutated. */
 class Tick {
   private index: PlanIndex;
-  /** The run's plan: plan.json and the items emitted so far (grows when an emission joins). */
-  private plan: Plan;
+  private plan: Plan; // plan.json and the items emitted so far (grows when an emission joins)
   private readonly state: RunState;
   private readonly copied = new Set<string>();
   private readonly actions: Action[] = [];
@@ -417,8 +416,7 @@ class Tick {
     const joined = addEmission(this.plan, this.state, emitterId, attempt, emission, this.now);
     this.plan = joined.plan;
     this.index = indexPlan(joined.plan);
-    this.state.items = joined.state.items;
-    this.state.emitted = joined.state.emitted;
+    Object.assign(this.state, { items: joined.state.items, emitted: joined.state.emitted });
     for (const e of emission.items) this.copied.add(e.item.id);
     this.transitions.push(joined.transition);
   }
