@@ -14,6 +14,17 @@ import type { GitStore, Oid, TreeEntry } from '../git/types.js';
  */
 
 export const LAYOUT = 2;
+/**
+ * Layout 3: layout 2 plus `emitted.json` (items emitted at run time). Written only once a run has emitted
+ * items, so every other run stays layout 2; an Agora that reads only layout 2 refuses it by its number
+ * rather than finding items its plan does not have.
+ */
+export const LAYOUT_EMITTED = 3;
+
+/** The layout a state is written in. */
+export function layoutOf(state: Pick<RunState, 'emitted'>): 2 | 3 {
+  return state.emitted && state.emitted.length > 0 ? LAYOUT_EMITTED : LAYOUT;
+}
 export const RUN_FILE = 'run.json';
 export const ITEMS_DIR = 'items';
 export const LOGS_DIR = 'logs';
@@ -43,7 +54,7 @@ export function logPath(name: string, depth: number): string {
 /** `run.json`: the layout number and every member of the run's state but `items`. */
 export function runSummaryText(state: RunState): string {
   const { items: _items, emitted: _emitted, ...rest } = state;
-  return `${JSON.stringify({ layout: LAYOUT, ...rest })}\n`;
+  return `${JSON.stringify({ layout: layoutOf(state), ...rest })}\n`;
 }
 
 export function itemText(item: ItemState): string {
@@ -90,11 +101,13 @@ export async function readItems(store: GitStore, tree: Oid, where: string): Prom
   return items;
 }
 
-/** The run summary of `run.json`, checked to be layout 2. */
-export function parseRunSummary(text: string, where: string): Omit<RunState, 'items'> {
+/** The run summary of `run.json`, checked to be layout 2 or 3, and the layout it says. */
+export function parseRunSummary(text: string, where: string): { summary: Omit<RunState, 'items'>; layout: 2 | 3 } {
   const { layout, ...rest } = JSON.parse(text) as Omit<RunState, 'items'> & { layout?: unknown };
-  if (layout !== LAYOUT) throw new AgoraError('state-layout', `${where} says layout ${JSON.stringify(layout)}, this Agora reads layout ${LAYOUT}`, 'upgrade Agora to read this run');
-  return rest;
+  if (layout !== LAYOUT && layout !== LAYOUT_EMITTED) {
+    throw new AgoraError('state-layout', `${where} says layout ${JSON.stringify(layout)}, this Agora reads layouts ${LAYOUT} and ${LAYOUT_EMITTED}`, 'upgrade Agora to read this run');
+  }
+  return { summary: rest, layout };
 }
 
 /** Finds a log file by name in a `logs/` tree of either layout (flat in layout 1, fanned out in 2). */

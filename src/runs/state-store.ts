@@ -17,7 +17,8 @@ import {
   itemChanges,
   EMITTED_FILE,
   ITEMS_DIR,
-  LAYOUT,
+  LAYOUT_EMITTED,
+  layoutOf,
   logPath,
   LOGS_DIR,
   parseRunSummary,
@@ -44,7 +45,7 @@ export interface StoredRun {
   /** Its root tree (the next write edits it). */
   tree: Oid;
   /** The layout it was written in: 1 (one state.json) or 2 (run.json and items/). */
-  layout: 1 | 2;
+  layout: 1 | 2 | 3;
   plan: Plan;
   planBlob: Oid;
   state: RunState;
@@ -71,11 +72,23 @@ export async function readRunAt(store: GitStore, runId: string, head: Oid): Prom
   if (entries.has('state.json') === entries.has(RUN_FILE)) {
     throw stateCorrupt(`state commit ${head} holds ${entries.has(RUN_FILE) ? 'both state.json and' : 'neither state.json nor'} ${RUN_FILE}: not an Agora state commit`);
   }
-  const layout = entries.has('state.json') ? 1 : 2;
-  const emitted = layout === 2 ? await readEmitted(store, entries) : undefined;
-  const runPlan = planWithEmitted(plan, emitted);
-  const state = layout === 1 ? await readStateV1(store, need(entries, 'state.json', head).oid) : await readStateV2(store, runPlan, entries, head);
-  if (emitted) state.emitted = emitted;
+  let layout: 1 | 2 | 3 = 1;
+  let state: RunState;
+  let runPlan = plan;
+  if (entries.has('state.json')) {
+    state = await readStateV1(store, need(entries, 'state.json', head).oid);
+  } else {
+    const where = `${RUN_FILE} of state commit ${head}`;
+    const parsed = parseRunSummary(decoder.decode(await store.readBlob(need(entries, RUN_FILE, head).oid)), where);
+    layout = parsed.layout;
+    const emitted = await readEmitted(store, entries);
+    if ((layout === LAYOUT_EMITTED) !== (emitted !== undefined)) {
+      throw stateCorrupt(`${where} says layout ${layout}, but the commit ${emitted ? 'holds' : 'has no'} ${EMITTED_FILE}: not an Agora state commit`);
+    }
+    runPlan = planWithEmitted(plan, emitted);
+    state = await readStateV2(store, runPlan, parsed.summary, entries, head);
+    if (emitted) state.emitted = emitted;
+  }
   const last = await lastEntry(store, head);
   return { runId, head, tree: commit.tree, layout, plan: runPlan, planBlob, state, last, logsTree: entries.get(LOGS_DIR)?.oid ?? null };
 }
@@ -95,9 +108,8 @@ async function readPlan(store: GitStore, planBlob: Oid): Promise<Plan> {
   return plan;
 }
 
-/** Layout 2: `run.json` plus every item under `items/`, put back in plan order. */
-async function readStateV2(store: GitStore, plan: Plan, entries: Map<string, TreeEntry>, head: Oid): Promise<RunState> {
-  const summary = parseRunSummary(decoder.decode(await store.readBlob(need(entries, RUN_FILE, head).oid)), `${RUN_FILE} of state commit ${head}`);
+/** Layouts 2 and 3: `run.json` plus every item under `items/`, put back in the run's plan order. */
+async function readStateV2(store: GitStore, plan: Plan, summary: Omit<RunState, 'items'>, entries: Map<string, TreeEntry>, head: Oid): Promise<RunState> {
   const found = new Map<string, ItemState>();
   for (const item of await readItems(store, need(entries, ITEMS_DIR, head).oid, `${ITEMS_DIR} of ${head}`)) {
     if (found.has(item.id)) throw stateCorrupt(`state commit ${head} holds item ${item.id} twice: not an Agora state commit`);
@@ -160,7 +172,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
   const plan = w.prev && sameEmitted ? w.prev.plan : planWithEmitted(submitted, w.state.emitted);
   // The fan-out follows the plan's own items, so emitted items never move the paths of the others.
   const depth = fanoutDepth(planItemCount(w.state));
-  const incremental = w.prev?.layout === 2 ? w.prev : null;
+  const incremental = w.prev && w.prev.layout !== 1 ? w.prev : null;
   const blob = async (text: string) => ({ mode: '100644' as const, oid: await store.writeBlob(text) });
   const changes: PathChange[] = [
     { path: 'entries.jsonl', entry: await blob(w.entries.map((e) => `${canonicalJson(e)}\n`).join('')) },
@@ -197,7 +209,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
     runId: w.runId,
     head,
     tree,
-    layout: LAYOUT,
+    layout: layoutOf(w.state),
     plan,
     planBlob,
     state: w.state,

@@ -87,6 +87,11 @@ describe('agora orch run with items emitted at run time', () => {
     ]);
     // Status names who added each emitted item, and how far from the plan it is.
     expect(s.items.map((i) => [i.id, i.parent ?? null, i.hops ?? 0])).toEqual([['fan', null, 0], ['after', null, 0], ['w1', 'fan', 1], ['w2', 'fan', 1]]);
+    // The state commits holding emitted items are layout 3 (emitted.json beside plan.json); runs without stay 2.
+    expect(JSON.parse(git(repo, 'show', 'refs/agora/runs/emit-1:run.json'))).toMatchObject({ layout: 3 });
+    expect(JSON.parse(git(repo, 'show', 'refs/agora/runs/emit-1:emitted.json'))).toMatchObject([{ by: 'fan', attempt: 1, hops: 1 }]);
+    const first = git(repo, 'rev-list', '--max-parents=0', 'refs/agora/runs/emit-1').trim();
+    expect(JSON.parse(git(repo, 'show', `${first}:run.json`))).toMatchObject({ layout: 2 });
     // Both landed: w2 ran on the integration head that held w1's file.
     expect(git(repo, 'show', 'refs/agora/integration/emit-1:out/2.txt').trim()).toBe('one');
     // The emitter's own patch is empty (items.json is outside the workspace); the emit entry names both items.
