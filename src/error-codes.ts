@@ -69,6 +69,7 @@ export const ERROR_CODES = {
   'run-not-terminal': { area: 'run', exitCode: USER, meaning: 'The command needs a finished run and this one is still going.', fix: 'Wait for the run to end (`agora orch watch`).' },
   'item-not-found': { area: 'run', exitCode: USER, meaning: 'The run has no item with that id.', fix: 'Use one of the item ids the hint lists.' },
   'retry-refused': { area: 'run', exitCode: USER, meaning: 'Only a failed or cancelled item of a run that was not cancelled can be retried.', fix: 'Retry a failed item, or submit the plan again.' },
+  'nothing-to-retry': { area: 'run', exitCode: USER, meaning: '`agora orch retry --failed` found no failed item in the run (or the run was cancelled as a whole).', fix: 'Check the run with `agora orch status`; retry a cancelled item by its id, or submit the plan again.' },
   'no-logs': { area: 'run', exitCode: USER, meaning: 'No log is kept for that item or attempt.', fix: 'Wait for the item to run, or pick an attempt that exists.' },
   'base-not-found': { area: 'run', exitCode: USER, meaning: 'The base a run should start from is not a commit of the repository.', fix: 'Pass a branch, tag or full commit id, or commit something first.' },
   'apply-refused': { area: 'run', exitCode: USER, meaning: "A run's result is applied only when every item is done, in a work tree whose branch has not moved since the run started.", fix: 'Apply a finished run in a work tree, or merge its integration ref yourself.' },
@@ -115,6 +116,7 @@ export const ERROR_CODES = {
 
   // Audit
   'audit-failed': { area: 'audit', exitCode: USER, meaning: "The run's audit is not intact.", fix: 'Read report.failures in the bundle: each names what broke.' },
+  'retry-options': { area: 'cli', exitCode: USER, meaning: '`agora orch retry` needs either one item id or `--failed`, not both and not neither.', fix: 'Name the item to retry, or pass --failed to retry every failed item.' },
   'audit-options': { area: 'cli', exitCode: USER, meaning: '`agora orch audit` was given options that do not fit together.', fix: 'Fix the option the message names.' },
   'anchor-root-mismatch': { area: 'audit', exitCode: USER, meaning: "The root to anchor differs from the root of the run's log in the repository.", fix: 'Investigate: the log or the bundle changed.' },
   'anchor-conflict': { area: 'audit', exitCode: USER, meaning: "A run's anchor already holds another root; anchors are never rewritten.", fix: 'Investigate the repository: the log or the anchor was tampered with.' },

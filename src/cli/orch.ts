@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import logUpdate from 'log-update';
 import { checkConfiguredSecrets } from '../config/secrets.js';
 import type { OrchConfig } from '../config/types.js';
-import type { Transition } from '../engine/types.js';
+import type { RunEvent, Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
 import type { Oid } from '../git/types.js';
@@ -393,19 +393,46 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
   }
 }
 
-export async function retryVerb(runId: string, itemId: string, opts: GlobalOptions & { reason?: string }, io: Output): Promise<number> {
+export async function retryVerb(
+  runId: string,
+  itemId: string | undefined,
+  opts: GlobalOptions & { reason?: string; failed?: boolean },
+  io: Output,
+): Promise<number> {
+  if ((itemId === undefined) === !opts.failed) {
+    throw new AgoraError(
+      'retry-options',
+      itemId === undefined ? `agora orch retry ${runId}: no item named and no --failed` : `agora orch retry ${runId} ${itemId} --failed: an item and --failed together`,
+      'name one item (`agora orch retry <run> <item>`) or pass --failed to retry every failed item',
+    );
+  }
   const ctx = await openContext(opts);
   const reason = opts.reason ?? `retry requested with agora orch retry by ${process.env.USER ?? 'a user'}`;
-  const outcome = await recordRequest(ctx.store, ctx.refs, runId, { type: 'retry-item', itemId, reason }, Date.now);
+  const event: RunEvent = itemId === undefined ? { type: 'retry-failed', reason } : { type: 'retry-item', itemId, reason };
+  const outcome = await recordRequest(ctx.store, ctx.refs, runId, event, Date.now);
   if (outcome.kind === 'not-found') throw await runNotFound(ctx, runId);
-  const item = outcome.run.state.items[itemId];
+  const state = outcome.run.state;
+  if (itemId === undefined) {
+    if (outcome.kind === 'no-change') {
+      throw new AgoraError(
+        'nothing-to-retry',
+        `run ${runId} is ${state.status}${state.cancelRequested ? ' (cancelled as a whole)' : ''} and has no failed item to retry`,
+        state.cancelRequested ? 'submit the plan again' : 'retry a cancelled item by its id (`agora orch retry <run> <item>`), or see `agora orch status` for what ended how',
+      );
+    }
+    const retried = outcome.transitions.filter((t) => t.kind === 'item' && t.from === 'failed').length;
+    const reopened = outcome.transitions.filter((t) => t.kind === 'item' && t.to === 'pending').length;
+    io.out(`${runId}: ${retried} failed item${retried === 1 ? '' : 's'} will run again (${reopened} reopened in all); \`agora orch serve\` picks them up`);
+    return 0;
+  }
+  const item = state.items[itemId];
   if (!item) {
-    throw new AgoraError('item-not-found', `run ${runId} has no item ${itemId}`, `items: ${Object.keys(outcome.run.state.items).join(', ')}`);
+    throw new AgoraError('item-not-found', `run ${runId} has no item ${itemId}`, `items: ${Object.keys(state.items).join(', ')}`);
   }
   if (outcome.kind === 'no-change') {
     throw new AgoraError(
       'retry-refused',
-      `${runId}/${itemId} is ${item.status}${outcome.run.state.cancelRequested ? ' in a cancelled run' : ''}: only a failed or cancelled item of a run that was not cancelled can be retried`,
+      `${runId}/${itemId} is ${item.status}${state.cancelRequested ? ' in a cancelled run' : ''}: only a failed or cancelled item of a run that was not cancelled can be retried`,
       'retry a failed item, or submit the plan again',
     );
   }

@@ -90,10 +90,11 @@ export function buildProgram(): Command {
   ).action(async (run: string, o) => setExit(await cancelVerb(run, o, stdio)));
   common(
     orch
-      .command('retry <run> <item>')
-      .description('run a failed or cancelled item again (and the items skipped because of it)')
+      .command('retry <run> [item]')
+      .description('run a failed or cancelled item again, or with --failed every failed item (and the items skipped because of them)')
+      .option('--failed', 'retry every failed item of the run, in one step')
       .option('--reason <text>', 'recorded in the audit log'),
-  ).action(async (run: string, item: string, o) => setExit(await retryVerb(run, item, o, stdio)));
+  ).action(async (run: string, item: string | undefined, o) => setExit(await retryVerb(run, item, o, stdio)));
   common(
     orch
       .command('logs <run> <item>')

@@ -194,19 +194,28 @@ class Tick {
       case 'retry-item': {
         const item = this.state.items[event.itemId];
         if (!item || (item.status !== 'failed' && item.status !== 'cancelled')) return;
-        if (this.state.cancelRequested) return;
-        if (this.state.status !== 'running') {
-          const from = this.state.status;
-          this.state.status = 'running';
-          delete this.state.reason;
-          delete this.state.finishedAt;
-          this.transitions.push({ kind: 'run', from, to: 'running', at: this.now, reason: event.reason });
-        }
-        this.move(item, 'pending', { reason: event.reason, failures: 0, finishedAt: undefined });
-        this.reopenSkippedDependents(item.id, event.reason);
+        this.reopen([item.id], event.reason);
+        return;
+      }
+      case 'retry-failed': {
+        this.reopen(this.index.order.filter((id) => this.state.items[id]?.status === 'failed'), event.reason);
         return;
       }
     }
+  }
+
+  /** Items back to `pending` with a fresh retry budget (and their skipped dependents), the run running again. */
+  private reopen(ids: readonly string[], reason: string): void {
+    if (ids.length === 0 || this.state.cancelRequested) return;
+    if (this.state.status !== 'running') {
+      const from = this.state.status;
+      this.state.status = 'running';
+      delete this.state.reason;
+      delete this.state.finishedAt;
+      this.transitions.push({ kind: 'run', from, to: 'running', at: this.now, reason });
+    }
+    for (const id of ids) this.move(this.item(id), 'pending', { reason, failures: 0, finishedAt: undefined });
+    for (const id of ids) this.reopenSkippedDependents(id, reason);
   }
 
   reconcile(): void {

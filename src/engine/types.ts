@@ -122,6 +122,11 @@ export type RunEvent =
       type: 'retry-item';
       itemId: string;
       reason: string;
+    }
+  | {
+      /** Every failed item runs again (and the items skipped because of them), in one step. */
+      type: 'retry-failed';
+      reason: string;
     };
 
 /** What adapters must do after the new state is durable. Performing an action twice must be harmless. */

@@ -149,6 +149,30 @@ describe('engine step', () => {
     expect(r.transitions[0]).toMatchObject({ kind: 'run', from: 'failed', to: 'running' });
   });
 
+  it('retry-failed reopens every failed item (not cancelled or done ones) and their skipped dependents in one step', () => {
+    const p = plan([item('a'), item('b'), item('c', ['a', 'b']), item('d')]);
+    const accepted = acceptRun(p, { runId: 'r', base: BASE, concurrency: 3, now: T0 }).run;
+    const run = step(accepted, [
+      { type: 'item-failed', itemId: 'a', attempt: 1, reason: 'exit 1', retryable: true },
+      { type: 'item-failed', itemId: 'b', attempt: 1, reason: 'exit 1', retryable: true },
+      { type: 'item-succeeded', itemId: 'd', attempt: 1, resultRef: 'git:d', integrationHead: 'h' },
+    ], T0 + 1).run;
+    expect(run.state.status).toBe('failed');
+    const r = step(run, [{ type: 'retry-failed', reason: 'retry requested by bob' }], T0 + 2);
+    expect(r.run.state.status).toBe('running');
+    expect(Object.values(r.run.state.items).map((i) => [i.id, i.status, i.failures])).toEqual([
+      ['a', 'running', 0], ['b', 'running', 0], ['c', 'pending', 0], ['d', 'done', 0],
+    ]);
+    expect(r.transitions.filter((t) => t.kind === 'run')).toHaveLength(1);
+    // Nothing failed any more: a second request changes nothing.
+    expect(step(r.run, [{ type: 'retry-failed', reason: 'again' }], T0 + 3).transitions).toEqual([]);
+    // A run cancelled as a whole is not reopened, though an item failed before the cancel.
+    const failedOne: RunEvent = { type: 'item-failed', itemId: 'a', attempt: 1, reason: 'exit 1', retryable: true };
+    const cancelled = step(accepted, [failedOne, { type: 'cancel-run', reason: 'x' }], T0 + 1).run;
+    expect(cancelled.state.items.a!.status).toBe('failed');
+    expect(step(cancelled, [{ type: 'retry-failed', reason: 'y' }], T0 + 3).transitions).toEqual([]);
+  });
+
   it('finishes an empty plan at once', () => {
     const { run, transitions } = acceptRun(plan([]), { runId: 'r', base: BASE, concurrency: 1, now: T0 });
     expect(run.state.status).toBe('done');
