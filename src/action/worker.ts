@@ -32,6 +32,9 @@ import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
  *    again only if that ref does not exist. The orchestrator checks the base, the write scope and the
  *    secrets before it records a patch: nothing here is taken on the runner's word.
  */
+/** Seconds a stopped item's container has between SIGTERM and the kill (GitHub waits 7.5 s after its SIGINT before its own SIGTERM). */
+const STOP_GRACE_SECONDS = 2;
+
 export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const inputs = readWorkerInputs();
   const cloneUrl = await repositoryUrl(env);
@@ -60,7 +63,9 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   process.once('SIGTERM', stop).once('SIGINT', stop);
   let result: WorkerResult;
   try {
-    const docker = createDockerTarget({ scope: targetScope(store.gitdir) });
+    // A cancelled run's runner sends the step SIGINT, then kills it within seconds: the container gets a
+    // short grace, so that it is stopped and removed before the step is killed (not left behind).
+    const docker = createDockerTarget({ scope: targetScope(store.gitdir), stopGraceSeconds: STOP_GRACE_SECONDS });
     result = await core.group(`Running ${name} in ${String(inputs.job.options.image)}`, () =>
       docker.run({ runId, itemId, attempt, workspaceDir: ws.dir, base: current, command: inputs.job.command, env: inputs.job.env, secrets: {}, ...(inputs.job.stdin !== undefined ? { stdin: inputs.job.stdin } : {}), log, options: inputs.job.options }, abort.signal),
     );

@@ -77,9 +77,17 @@ interface Watch {
 /** Dispatch answers that a retry can help with (the dispatch may have taken effect: the claim keeps it to one job). */
 const TRANSIENT = (status: number | undefined) => status === undefined || status >= 500 || status === 429;
 
+/** Job pages kept for the attempts that ended here (the newest; older ones are forgotten). */
+const SHOWN_JOBS = 1000;
+
+/** A job page URL from a webhook, when it is one that can sit in a markdown link as is. */
+const linkable = (url: string | null | undefined): string | null => (url && /^https?:\/\/[^\s()<>[\]`]+$/.test(url) ? url : null);
+
 export class ActionsTarget implements WorkerTarget {
   readonly name = 'actions';
   private readonly watches = new Map<string, Watch>();
+  /** The job page of each attempt that ended here, by job name: the job that pushed the result, else the last one seen. */
+  private readonly shown = new Map<string, string>();
   private readonly cfg: ActionsTargetConfig;
   private readonly pollMs: number;
   private readonly clock: () => number;
@@ -99,8 +107,31 @@ export class ActionsTarget implements WorkerTarget {
     // Deliveries can come late or twice: a job never goes back from completed or in_progress.
     const rank = { queued: 0, in_progress: 1, completed: 2 };
     if (before && rank[before.status] > rank[status]) return;
-    watch.jobs.set(ev.jobId, { workflowRunId: ev.workflowRunId, status, conclusion: ev.conclusion, runnerName: ev.runnerName ?? before?.runnerName ?? null, htmlUrl: ev.htmlUrl ?? null });
+    watch.jobs.set(ev.jobId, { workflowRunId: ev.workflowRunId, status, conclusion: ev.conclusion, runnerName: ev.runnerName ?? before?.runnerName ?? null, htmlUrl: linkable(ev.htmlUrl) ?? before?.htmlUrl ?? null });
     watch.wake();
+  }
+
+  /**
+   * The page (and log) of the worker job of an attempt, as GitHub named it in its `workflow_job` webhooks:
+   * once the attempt ended here, the job that pushed its result (or the last job seen); while it runs, the
+   * newest job that started. Undefined when no webhook about it reached this process.
+   */
+  jobUrl(runId: string, itemId: string, attempt: number): string | undefined {
+    const name = workerJobName(runId, itemId, attempt);
+    const ended = this.shown.get(name);
+    if (ended) return ended;
+    const jobs = [...(this.watches.get(name)?.jobs.values() ?? [])];
+    return (jobs.filter((j) => j.status !== 'queued').at(-1) ?? jobs.at(-1))?.htmlUrl ?? undefined;
+  }
+
+  /** Remembers the job page shown for an attempt that ended: `workflowRunId`'s job when known, else the last one seen. */
+  private remember(name: string, watch: Watch, workflowRunId?: number): void {
+    const jobs = [...watch.jobs.values()].filter((j) => j.htmlUrl !== null);
+    const job = jobs.find((j) => j.workflowRunId === workflowRunId) ?? jobs.filter((j) => j.status !== 'queued').at(-1) ?? jobs.at(-1);
+    if (!job?.htmlUrl) return;
+    this.shown.delete(name);
+    this.shown.set(name, job.htmlUrl);
+    if (this.shown.size > SHOWN_JOBS) this.shown.delete(this.shown.keys().next().value!);
   }
 
   async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
@@ -120,16 +151,21 @@ export class ActionsTarget implements WorkerTarget {
       const startBy = this.clock() + this.cfg.startTimeoutSeconds * 1000;
       for (;;) {
         if (signal.aborted) {
+          this.remember(name, watch);
           await this.cancel(api, watch);
           return { exitCode: null, reason: 'stopped' };
         }
         const result = await this.result(job);
-        if (result) return result;
+        if (result) {
+          this.remember(name, watch, result.workflowRunId);
+          return result.result;
+        }
         const jobs = [...watch.jobs.values()];
         if (jobs.length > 0 && jobs.every((j) => j.status === 'completed')) {
           // A result pushed just before its job completed is fetched once more before the runner counts as lost.
           const late = await this.result(job);
-          if (late) return late;
+          this.remember(name, watch, late?.workflowRunId);
+          if (late) return late.result;
           const last = jobs.at(-1)!;
           return {
             exitCode: null,
@@ -138,6 +174,7 @@ export class ActionsTarget implements WorkerTarget {
           };
         }
         if (!jobs.some((j) => j.status !== 'queued') && this.clock() >= startBy) {
+          this.remember(name, watch);
           await this.cancel(api, watch);
           return {
             exitCode: null,
@@ -196,11 +233,20 @@ export class ActionsTarget implements WorkerTarget {
     }
   }
 
-  /** The attempt's result, once its job pushed one: written into the workspace, its exit status returned. */
-  private async result(job: WorkerJob): Promise<WorkerResult | null> {
+  /**
+   * The attempt's result, once its job pushed one: written into the workspace, its exit status returned,
+   * with the workflow run the result commit says it came from (only used to pick which job to link).
+   */
+  private async result(job: WorkerJob): Promise<{ result: WorkerResult; workflowRunId?: number } | null> {
     await this.o.fetchResults(job.runId);
     const oid: Oid | null = await this.o.store.resolveRef(this.o.refs.result(job.runId, job.itemId, job.attempt));
     if (oid === null) return null;
+    const from = /^Agora-Worker: (\d+)\//m.exec((await this.o.store.readCommit(oid).catch(() => null))?.message ?? '');
+    const result = await this.readResult(job, oid);
+    return from ? { result, workflowRunId: Number(from[1]) } : { result };
+  }
+
+  private async readResult(job: WorkerJob, oid: Oid): Promise<WorkerResult> {
     try {
       const r = await readAttemptResult(this.o.store, oid);
       if (job.base !== undefined && r.base !== job.base) {

@@ -183,12 +183,13 @@ export class CheckReporter {
       if (w.shows) this.statuses.set(w.itemId, w.shows);
       else this.statuses.delete(w.itemId);
     } else if (w.kind === 'progress') {
-      await octokit.rest.checks.update({ owner, repo, check_run_id: this.ids.get(w.itemId)!, ...started, ...runningBody(run, item) });
+      await octokit.rest.checks.update({ owner, repo, check_run_id: this.ids.get(w.itemId)!, ...started, ...runningBody(run, item), ...this.jobLink(run, item) });
       this.statuses.set(w.itemId, 'running');
     } else {
       const body = {
         status: 'completed' as const,
         conclusion: w.conclusion,
+        ...this.jobLink(run, item),
         ...started,
         completed_at: new Date(item.finishedAt ?? this.app.opts.clock()).toISOString(),
         output: itemOutput(run.runId, item, await this.itemDetails(run, item)),
@@ -201,13 +202,21 @@ export class CheckReporter {
     }
   }
 
+  /** `details_url`: the page of the worker job that ran the item's attempt, when it ran on the `actions` target here. */
+  private jobLink(run: StoredRun, item: ItemState): { details_url?: string } {
+    const url = item.attempts > 0 ? this.run.repo.actions?.jobUrl(run.runId, item.id, item.attempts) : undefined;
+    return url ? { details_url: url } : {};
+  }
+
   private async itemDetails(run: StoredRun, item: ItemState) {
     const { store } = this.run.repo;
     const patch = patchCommitOf(item.resultRef);
     const changes = patch ? await commitChanges(store, patch) : [];
     const log = item.attempts > 0 ? await readLog(store, run.logsTree, logName(item.id, item.attempts)) : null;
+    const jobUrl = this.jobLink(run, item).details_url;
     return {
       changes,
+      ...(jobUrl ? { jobUrl } : {}),
       ...(patch ? { patchUrl: `${this.run.ev.htmlUrl}/commit/${patch}` } : {}),
       ...(log ? { logTail: log.split('\n').slice(-40).join('\n').slice(-4000) } : {}),
     };

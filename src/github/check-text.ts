@@ -69,6 +69,8 @@ export interface ItemDetails {
   patchUrl?: string;
   /** The end of the last attempt's log (already redacted when it was stored). */
   logTail?: string;
+  /** The page of the worker job that ran the last attempt (the `actions` target), with its full log. */
+  jobUrl?: string;
 }
 
 /** An item check's title and summary. */
@@ -85,6 +87,7 @@ export function itemOutput(runId: string, item: ItemState, details: ItemDetails)
     for (const c of details.changes.slice(0, 200)) lines.push(`- ${c.before ? (c.after ? 'M' : 'D') : 'A'} ${codeSpan(c.path)}`);
     if (details.changes.length > 200) lines.push(`- … and ${details.changes.length - 200} more`);
   }
+  if (details.jobUrl) lines.push('', `Worker job: [attempt ${item.attempts} and its log](${details.jobUrl})`);
   if (details.logTail) lines.push('', 'Log (tail):', '', codeBlock(details.logTail));
   return { title, summary: fitCheckText(lines.join('\n')) };
 }

@@ -1,11 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OrchConfig } from '../../src/config/types.js';
-import { BUSYBOX, DEFAULT_ENGINE } from '../docker/engine.js';
-import { node24 } from '@agora/github-sim/actions/node24';
+import { BUSYBOX } from '../docker/engine.js';
 import { scaled } from '../support/eventually.js';
-import { checkRuns, commandPlan, runBound, startAppWorld, until, type AppWorld } from '../github/app-world.js';
+import { checkRuns, commandPlan, runBound, until, type AppWorld } from '../github/app-world.js';
+import { actionsConfig, startWorkerWorld, workerApi } from './worker-world.js';
 
 /**
  * The App's `actions` target end to end on the simulator: every attempt is a workflow_dispatch of the
@@ -13,43 +10,22 @@ import { checkRuns, commandPlan, runBound, startAppWorld, until, type AppWorld }
  * under Node 24 on a simulated self-hosted runner, the item in a Podman container. Every webhook is
  * delivered twice.
  */
-process.env.DOCKER_HOST ??= DEFAULT_ENGINE;
-
-const ACTION_REPO = { owner: 'agora-orchestrator', name: 'agora' };
-const WORKER = '.github/workflows/agora-worker.yml';
-
 describe('the App with the actions target', () => {
   let w: AppWorld;
-  const config: OrchConfig = {
-    queues: {},
-    defaultConcurrency: 4,
+  const config = actionsConfig({
     subagents: {
       gpu: { command: ['/bin/sh', '-c', 'echo never'], target: 'actions', docker: { image: BUSYBOX }, actions: { labels: ['self-hosted', 'gpu'] } },
     },
-    shapes: {},
-    refNamespace: 'refs/agora/',
-    commandTarget: 'actions',
-    commandImage: BUSYBOX,
-    actions: { workflow: 'agora-worker.yml', labels: ['self-hosted', 'agora'], startTimeoutSeconds: Math.round(scaled(20_000) / 1000) },
-    configDir: process.cwd(),
-  };
+  });
   beforeAll(async () => {
-    await node24();
-    w = await startAppWorld({ config, trusted: false });
-    const files: Record<string, string> = {};
-    for (const f of ['action.yml', 'dist/index.js', 'dist/package.json']) files[`action/${f}`] = await readFile(join('action', f), 'utf8');
-    const actionRepo = await w.sim.createRepo(ACTION_REPO.owner, ACTION_REPO.name, files);
-    await w.sim.push(actionRepo.fullName, { branch: 'v1', files: {}, message: 'v1' });
-    await w.sim.push(w.fullName, { branch: 'main', files: { [WORKER]: await readFile(join('examples', 'workflows', 'agora-worker.yml'), 'utf8') }, message: 'Add the Agora worker workflow' });
+    w = await startWorkerWorld(config);
     w.sim.setFaults({ duplicateWebhookRate: 1 });
   }, scaled(120_000));
   afterAll(async () => w?.close());
 
-  const workerRuns = async () =>
-    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', { owner: w.owner, repo: w.repo, per_page: 100 })).data.workflow_runs.filter((r) => r.path === WORKER);
-  const jobsOf = async (runId: number) =>
-    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { owner: w.owner, repo: w.repo, run_id: runId })).data.jobs;
-  const logOf = async (jobId: number) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { owner: w.owner, repo: w.repo, job_id: jobId })).data);
+  const workerRuns = () => workerApi(w).runs();
+  const jobsOf = (runId: number) => workerApi(w).jobsOf(runId);
+  const logOf = (jobId: number) => workerApi(w).logOf(jobId);
 
   it('runs a 3-item plan as dispatched jobs on two runners; a second job for one attempt runs nothing; one result each', async () => {
     const plan = commandPlan('trio', ['a', 'b', 'c'].map((id) => ({ id, run: `echo ${id} > ${id}.txt; echo wrote ${id}`, locks: [`${id}.txt`] })));
@@ -73,6 +49,12 @@ describe('the App with the actions target', () => {
     jobs.forEach((j, n) => expect(j.conclusion, logs[n]).toBe('success'));
     const checks = await checkRuns(w, plansha);
     for (const id of ['a', 'b', 'c']) expect(checks.get(`agora / ${id}`)?.conclusion, `${id}: ${checks.get(`agora / ${id}`)?.output.summary}`).toBe('success');
+    // Each item check links to the job that ran its attempt (not item a's job that lost the claim).
+    for (const id of ['a', 'b', 'c']) {
+      const ran = jobs[logs.findIndex((l) => new RegExp(`agora: trio-\\S+/${id} attempt 1 succeeded`).test(l))]!;
+      expect(checks.get(`agora / ${id}`)?.details_url).toBe(ran.html_url);
+      expect(checks.get(`agora / ${id}`)?.output.summary).toContain(`[attempt 1 and its log](${ran.html_url})`);
+    }
     expect((await checkRuns(w, head)).get('agora / audit')?.conclusion).toBe('success');
     const git = w.sim.sim.repo(w.fullName).git;
     for (const id of ['a', 'b', 'c']) expect(await git.text(['show', `${head}:${id}.txt`])).toBe(`${id}\n`);
@@ -94,6 +76,8 @@ describe('the App with the actions target', () => {
     expect(`${check.output.title} ${check.output.summary}`).toContain('[self-hosted, gpu]');
     const queued = (await workerRuns()).filter((r) => JSON.stringify(w.sim.sim.actions.runs.get(Number(r.id))!.inputs).includes('"item":"train"'));
     expect(queued).toHaveLength(1);
+    // The check links to the job that waited for a runner.
+    expect(check.details_url).toBe((await jobsOf(Number(queued[0]!.id)))[0]!.html_url);
     await until('the never-started worker run to be cancelled', async () => w.sim.sim.actions.runs.get(Number(queued[0]!.id))!.conclusion === 'cancelled', w);
   }, scaled(runBound(2, 4) + 20_000));
 });
