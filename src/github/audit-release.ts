@@ -3,13 +3,11 @@ import { idProblem } from '../plan/ids.js';
 import { auditStatement } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';
-import { loadPrivateKey } from '../audit/keys.js';
-import { signKeyless, signWithKey, type SignedAudit } from '../audit/signers.js';
+import type { SignedAudit } from '../audit/signers.js';
+import { signAudit, signatureLine, signerTrust, type AppSignature, type AppSigner } from './app-signer.js';
 import { assetDownloads, downloadAsset, publishedRelease, publishRelease, ReleaseRefused, releaseTag, type ReleaseFile } from './run-release.js';
 import { renderReleaseReport, reportAssetName, reportLine, type ReportSource } from './release-report.js';
-import type { InTotoStatement } from '../audit/statement.js';
 import { verifyBundle } from '../audit/verify/pipeline.js';
-import { type VerifyOptions } from '../audit/verify/options.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
@@ -20,6 +18,8 @@ import { trailers } from './plan-commit.js';
 import { checkBranch } from '../runs/branch-check.js';
 import { GATE_CHECK_NAME, gateExternalId } from './check-names.js';
 import { peopleNote, problemList, regateSummary } from './gate-text.js';
+
+export type { AppSigner } from './app-signer.js';
 
 /**
  * The end of a run on GitHub: the audit bundle (anchored in refs/agora/anchors/<run>, pushed; signed with
@@ -58,77 +58,6 @@ export interface AuditArgs {
   clock: () => number;
 }
 
-/**
- * The app's configured signer: a local ECDSA P-256 key (offline, self-hosted), or keyless (a Fulcio
- * certificate for an OIDC identity, e.g. GitHub Actions', logged in Rekor).
- */
-export type AppSigner =
-  | { kind: 'key'; privateKeyPem: string }
-  | {
-      kind: 'keyless';
-      fulcioUrl: string;
-      rekorUrl: string;
-      tsaUrl?: string;
-      /** A fresh OIDC token per signature (Actions tokens expire within minutes). */
-      identityToken: () => Promise<string>;
-      /** How Rekor records the DSSE envelope (default `dsse`; `intoto` for a log that stores entries verbatim). */
-      rekorEntryType?: 'dsse' | 'intoto';
-      /** A parsed trusted_root.json for the gate's verification (never fetched); unchecked without. */
-      trustedRoot?: unknown;
-      /** The exact certificate SAN and OIDC issuer the gate requires; unchecked without both. */
-      certificateIdentity?: string;
-      certificateIssuer?: string;
-    };
-
-/** The signature and what the gate can check it with, or why it cannot. */
-interface AppSignature {
-  signed: SignedAudit;
-  /** Trust for verifyBundle; null when the signature cannot be checked here (`unchecked` says why). */
-  trust: Pick<VerifyOptions, 'publicKeyPem' | 'certificateIdentity' | 'certificateIssuer' | 'trustedRoot'> | null;
-  unchecked?: string;
-}
-
-/** What the gate checks the app's signatures with, or why it cannot. */
-async function signerTrust(signer: AppSigner): Promise<Pick<AppSignature, 'trust' | 'unchecked'>> {
-  if (signer.kind === 'key') return { trust: { publicKeyPem: (await appKey(signer)).publicKeyPem } };
-  const missing = [
-    signer.trustedRoot === undefined ? 'trusted root (AGORA_TRUSTED_ROOT)' : '',
-    signer.certificateIdentity ? '' : 'expected identity (AGORA_CERT_IDENTITY)',
-    signer.certificateIssuer ? '' : 'expected issuer (AGORA_CERT_ISSUER)',
-  ].filter(Boolean);
-  if (missing.length > 0) return { trust: null, unchecked: `the app has no ${missing.join(', ')}` };
-  return { trust: { trustedRoot: signer.trustedRoot, certificateIdentity: signer.certificateIdentity as string, certificateIssuer: signer.certificateIssuer as string } };
-}
-
-const appKey = (signer: AppSigner & { kind: 'key' }) => loadPrivateKey(signer.privateKeyPem, { sourceName: 'AGORA_SIGNING_KEY' });
-
-async function signAudit(signer: AppSigner, statement: InTotoStatement): Promise<AppSignature> {
-  if (signer.kind === 'key') {
-    const key = await appKey(signer);
-    return { signed: await signWithKey(statement, { privateKeyPem: key.privateKeyPem }), trust: { publicKeyPem: key.publicKeyPem } };
-  }
-  const signed = await signKeyless(statement, {
-    identityToken: await signer.identityToken(),
-    fulcioUrl: signer.fulcioUrl,
-    rekorUrl: signer.rekorUrl,
-    ...(signer.tsaUrl ? { tsaUrl: signer.tsaUrl } : {}),
-    ...(signer.rekorEntryType ? { rekorEntryType: signer.rekorEntryType } : {}),
-  });
-  return { signed, ...(await signerTrust(signer)) };
-}
-
-/** The gate summary's line about the signature. */
-function signatureLine(signer: AppSigner | undefined, sig: AppSignature | undefined, signError: string | undefined): string {
-  if (!signer) return 'Not signed: the app has no signer (AGORA_SIGNING_KEY, or AGORA_SIGNER=keyless), so the claim rests on the anchor in this repository.';
-  if (signError !== undefined || !sig) return `Not signed: the app's ${signer.kind === 'key' ? 'key' : 'keyless'} signer failed (${plainText(signError ?? 'unknown error')}).`;
-  const rec = sig.signed.record;
-  if (rec.kind === 'key') return `Signed with the app's key (key id \`${rec.keyId ?? '?'}\`).`;
-  const who = `\`${rec.identity ?? '?'}\` (issuer \`${rec.issuer ?? '?'}\`), Rekor entry ${rec.rekorLogIndex ?? '?'} at ${rec.rekorUrl ?? '?'}`;
-  return sig.trust
-    ? `Signed keyless as ${who}; the signature was checked against the app's trusted root and expected identity.`
-    : `Signed keyless as ${who}; the signature was **not checked**: ${sig.unchecked}.`;
-}
-
 export interface AuditOutcome {
   conclusion: 'success' | 'failure';
   problems: string[];
@@ -163,9 +92,22 @@ async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome>
   const problem = `the audit bundle of run \`${a.run.runId}\` could not be produced: ${why}`;
   await postGate(a, a.gateSha, a.run.runId, 'failure', {
     title: 'Not audited: the audit could not be produced',
-    summary: [`Run ${codeSpan(a.run.runId)} (${a.run.state.status}).`, '', 'Problems:', ...problemList([problem]), ...(hint ? ['', `What to do: ${plainText(hint)}`] : [])].join('\n'),
+    summary: [
+      `Run ${codeSpan(a.run.runId)} (${a.run.state.status}).`,
+      '',
+      'Problems:',
+      ...problemList([problem]),
+      ...(hint ? ['', `What to do: ${plainText(hint)}`] : []),
+    ].join('\n'),
   });
-  return { conclusion: 'failure', problems: [problem], releaseUrl: null, assets: [], reportUrl: null, note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.` };
+  return {
+    conclusion: 'failure',
+    problems: [problem],
+    releaseUrl: null,
+    assets: [],
+    reportUrl: null,
+    note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.`,
+  };
 }
 
 /**
@@ -180,7 +122,13 @@ async function earlierPublished(a: AuditArgs, rel: Awaited<ReturnType<typeof pub
   const sigAsset = asset(names.sigstore);
   const sigBytes = sigAsset ? await downloadAsset(a, sigAsset.id) : null;
   if (bytes === 'gone' || sigBytes === 'gone') return null;
-  return { url: rel.html_url, assets: rel.assets.map((x) => x.name), downloads: assetDownloads(rel.assets), text: bytes.toString('utf8'), sigstore: sigBytes?.toString('utf8') ?? null };
+  return {
+    url: rel.html_url,
+    assets: rel.assets.map((x) => x.name),
+    downloads: assetDownloads(rel.assets),
+    text: bytes.toString('utf8'),
+    sigstore: sigBytes?.toString('utf8') ?? null,
+  };
 }
 
 /**
@@ -201,7 +149,8 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     // The gate is about what people download: the published bytes, not a second signature of the same root.
     text = earlier.text;
     const record = parseAuditBundle(text, names.bundle).signature;
-    if (a.signer && earlier.sigstore !== null && record) sig = { signed: { bundle: JSON.parse(earlier.sigstore) as SignedAudit['bundle'], record }, ...(await signerTrust(a.signer)) };
+    if (a.signer && earlier.sigstore !== null && record)
+      sig = { signed: { bundle: JSON.parse(earlier.sigstore) as SignedAudit['bundle'], record }, ...(await signerTrust(a.signer)) };
     else if (a.signer) signError = `release ${tag} holds this bundle unsigned`;
   } else {
     if (a.signer) {
@@ -244,12 +193,19 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
   let reportProblem: string | undefined;
   let release: { url: string | null; assets: string[]; downloads: Record<string, string> } = earlier ?? { url: null, assets: [], downloads: {} };
   const notes: string[] = [];
-  if (raced) notes.push(`Another writer published release ${codeSpan(tag)} first; its ${raced.map(codeSpan).join(', ')} ${raced.length === 1 ? 'is' : 'are'} not the bytes this finish made (another signature of the same root), so the gate checks the published bytes.`);
+  if (raced)
+    notes.push(
+      `Another writer published release ${codeSpan(tag)} first; its ${raced.map(codeSpan).join(', ')} ${raced.length === 1 ? 'is' : 'are'} not the bytes this finish made (another signature of the same root), so the gate checks the published bytes.`,
+    );
   if (!earlier) {
     const files: ReleaseFile[] = [{ name: names.bundle, data: `${JSON.stringify({ ...bundle, report: published.report }, null, 2)}\n` }];
     if (sig) files.push({ name: names.sigstore, data: `${JSON.stringify(sig.signed.bundle, null, 2)}\n` });
     if (a.report) {
-      const page = await renderReleaseReport({ ...a, runId, now: a.clock(), bundle }, a.report, { verdict: published.report, sha: a.gateSha, problems: checked });
+      const page = await renderReleaseReport({ ...a, runId, now: a.clock(), bundle }, a.report, {
+        verdict: published.report,
+        sha: a.gateSha,
+        problems: checked,
+      });
       if ('file' in page) files.push(page.file);
       else reportProblem = page.problem;
     }
@@ -270,7 +226,10 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
       // Lost to another writer whose release holds other bytes: check theirs, the ones people download.
       if (done.foreign && done.differs.length > 0 && !raced && existing === null) return publishAudit(a, bundle, done.differs);
       if (done.differs.length === 0) release = done;
-      else problems.push(`release ${tag} is published without this bundle's ${done.differs.join(', ')} (missing, not fully uploaded, or other bytes); Agora never changes a published release: delete that release to let a Retry or a new run publish its own`);
+      else
+        problems.push(
+          `release ${tag} is published without this bundle's ${done.differs.join(', ')} (missing, not fully uploaded, or other bytes); Agora never changes a published release: delete that release to let a Retry or a new run publish its own`,
+        );
     } catch (e) {
       // GitHub declined the release for good (e.g. an immutable release of this tag without the bundle): the gate says so.
       if (!(e instanceof ReleaseRefused)) throw e;
@@ -289,7 +248,9 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     ...(reportText ? [reportText] : []),
     ...notes,
     '',
-    problems.length === 0 ? `The bundle verifies, and ${branch.people.length ? 'every commit above the ones listed below' : 'every commit after the plan commit'} is an audited patch.` : 'Problems:',
+    problems.length === 0
+      ? `The bundle verifies, and ${branch.people.length ? 'every commit above the ones listed below' : 'every commit after the plan commit'} is an audited patch.`
+      : 'Problems:',
     ...problemList(problems),
     ...peopleNote(branch.people),
   ].join('\n');
@@ -303,7 +264,10 @@ async function publishAudit(a: AuditArgs, bundle: Awaited<ReturnType<typeof buil
     releaseUrl: release.url,
     assets: release.assets,
     reportUrl,
-    note: [`Audit: \`agora / audit\` is **${conclusion}** on ${a.gateSha.slice(0, 12)}${release.url ? `; bundle attached to ${release.url}` : ''}.`, ...(reportText ? [reportText] : [])].join('\n'),
+    note: [
+      `Audit: \`agora / audit\` is **${conclusion}** on ${a.gateSha.slice(0, 12)}${release.url ? `; bundle attached to ${release.url}` : ''}.`,
+      ...(reportText ? [reportText] : []),
+    ].join('\n'),
   };
 }
 
