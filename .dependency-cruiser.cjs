@@ -17,7 +17,8 @@ module.exports = {
     {
       name: 'core-imports-only-core',
       severity: 'error',
-      comment: 'src/plan, src/engine and src/problems import none of our modules outside the core but src/json and the error types (pure libraries such as zod are fine).',
+      comment:
+        'src/plan, src/engine and src/problems import none of our modules outside the core but src/json and the error types (pure libraries such as zod are fine).',
       from: { path: CORE },
       to: { path: '^src/', pathNot: ['^src/(plan|engine|problems|json)/', '^src/(errors|error-codes)\\.ts$'] },
     },

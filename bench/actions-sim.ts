@@ -54,13 +54,23 @@ async function main(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       const before = sim.requests.length;
       const t0 = Date.now();
-      await octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { owner: 'octo', repo: 'bench', workflow_id: 'b.yml', ref: 'main' });
+      await octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', {
+        owner: 'octo',
+        repo: 'bench',
+        workflow_id: 'b.yml',
+        ref: 'main',
+      });
       await sim.actionsIdle();
       while ([...sim.sim.actions.jobs.values()].some((j) => j.status !== 'completed')) await sim.actionsIdle();
       const job = [...sim.sim.actions.jobs.values()].at(-1)!;
       viaSim.push(Number(/at=(\d+)/.exec(job.log.join('\n'))?.[1] ?? NaN) - t0);
       // Requests after the dispatch itself (and the token Octokit fetched for it) are the runtime's own.
-      const own = sim.requests.slice(before).filter((r) => r.route !== '/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches' && r.route !== '/app/installations/{installation_id}/access_tokens');
+      const own = sim.requests
+        .slice(before)
+        .filter(
+          (r) =>
+            r.route !== '/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches' && r.route !== '/app/installations/{installation_id}/access_tokens',
+        );
       perJob.push(own.length);
       perJobGit.push(own.filter((r) => r.route === 'git-http').length);
       perJobRest.push(own.filter((r) => r.route !== 'git-http').length);
@@ -69,8 +79,20 @@ async function main(): Promise<void> {
     await sim.close();
     await rm(dir, { recursive: true, force: true });
   }
-  report('actions-sim dispatch-to-first-step', { runs: RUNS, simMs: viaSim, simMedianMs: median(viaSim), directNode24Ms: direct, directMedianMs: median(direct) });
-  report('actions-sim requests-per-job', { runs: RUNS, perJob, restPerJob: perJobRest, gitPerJob: perJobGit, note: 'requests the job caused besides the dispatch: the checkout step\'s git smart-HTTP requests (the runtime reaches the simulator in-process, no REST)' });
+  report('actions-sim dispatch-to-first-step', {
+    runs: RUNS,
+    simMs: viaSim,
+    simMedianMs: median(viaSim),
+    directNode24Ms: direct,
+    directMedianMs: median(direct),
+  });
+  report('actions-sim requests-per-job', {
+    runs: RUNS,
+    perJob,
+    restPerJob: perJobRest,
+    gitPerJob: perJobGit,
+    note: "requests the job caused besides the dispatch: the checkout step's git smart-HTTP requests (the runtime reaches the simulator in-process, no REST)",
+  });
 }
 
 await main();

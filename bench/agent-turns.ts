@@ -38,7 +38,15 @@ const api = await startMessagesApi((req) => {
   return turn < TURNS ? useTool('write_file', { path: `out/f${turn}.txt`, content: `turn ${turn}\n`.repeat(20) }) : say('done');
 });
 
-const agentConfig = (prompt: string, maxTurns: number) => ({ prompt, model: 'bench-model', maxTurns, maxTokens: 1024, mode: 'strict' as const, apiKeyEnv: 'ANTHROPIC_API_KEY', baseURL: api.url });
+const agentConfig = (prompt: string, maxTurns: number) => ({
+  prompt,
+  model: 'bench-model',
+  maxTurns,
+  maxTokens: 1024,
+  mode: 'strict' as const,
+  apiKeyEnv: 'ANTHROPIC_API_KEY',
+  baseURL: api.url,
+});
 
 /** One attempt of `subagent` on a fresh workspace directory, timed from the call to its result. */
 async function timedAttempt(args: Pick<AgentRunArgs, 'name' | 'subagent' | 'subagents' | 'locks'>): Promise<{ ms: number; result: AgentRunResult }> {
@@ -72,8 +80,14 @@ async function agentRound(): Promise<number> {
 /** A caller making CALLS dependency calls: ms for all of them. */
 async function callRound(): Promise<number> {
   const caller = { agent: agentConfig('bench/agent-turns.ts', CALLS + 1), dependencies: ['child'] };
-  const { ms, result } = await timedAttempt({ name: 'caller', subagent: caller, subagents: { caller, child: { agent: agentConfig(CHILD_PROMPT, 2) } }, locks: [] });
-  if (!result.ok || result.output.transcript.children?.filter((c) => c.outcome === 'ok').length !== CALLS) throw new Error(`the agent did not make ${CALLS} calls: ${JSON.stringify(result)}`);
+  const { ms, result } = await timedAttempt({
+    name: 'caller',
+    subagent: caller,
+    subagents: { caller, child: { agent: agentConfig(CHILD_PROMPT, 2) } },
+    locks: [],
+  });
+  if (!result.ok || result.output.transcript.children?.filter((c) => c.outcome === 'ok').length !== CALLS)
+    throw new Error(`the agent did not make ${CALLS} calls: ${JSON.stringify(result)}`);
   return ms;
 }
 
@@ -81,7 +95,11 @@ async function callRound(): Promise<number> {
 async function rawRound(sent: MessagesRequest[]): Promise<number> {
   const start = performance.now();
   for (const body of sent) {
-    const res = await fetch(`${api.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify(body) });
+    const res = await fetch(`${api.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+      body: JSON.stringify(body),
+    });
     await res.json();
   }
   return (performance.now() - start) / sent.length;

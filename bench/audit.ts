@@ -80,7 +80,16 @@ async function measure(name: string, fn: () => unknown | Promise<unknown>, extra
 
 const bundle = syntheticBundle();
 const n = bundle.entries.length;
-console.log(JSON.stringify({ bench: 'audit', name: 'setup', entries: n, items: itemCount, gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function', ...memory() }));
+console.log(
+  JSON.stringify({
+    bench: 'audit',
+    name: 'setup',
+    entries: n,
+    items: itemCount,
+    gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function',
+    ...memory(),
+  }),
+);
 
 /** The reference: every entry's canonical bytes through one sha256. */
 function sha256Pass(entries: readonly AuditEntry[]): string {

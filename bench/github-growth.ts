@@ -78,7 +78,10 @@ function prunePastRuns(dir: string): number {
 }
 
 async function main(): Promise<void> {
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => x > 0);
   for (const n of sizes.length ? sizes : [10, 10_000]) {
     const w = await startAppWorld({});
     try {

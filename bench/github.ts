@@ -79,7 +79,11 @@ async function appRun(w: AppWorld, n: number, target: Target = w) {
   const actors = new Set([`installation:${target.installationId}`]);
   const from = w.sim.requests.length;
   const t0 = performance.now();
-  const sha = await w.sim.push(target.fullName, { branch: `bench-${n}`, files: { 'plan.json': noopPlan(n) }, message: `Plan of ${n} no-op items in ${target.fullName}` });
+  const sha = await w.sim.push(target.fullName, {
+    branch: `bench-${n}`,
+    files: { 'plan.json': noopPlan(n) },
+    message: `Plan of ${n} no-op items in ${target.fullName}`,
+  });
   let lastCheckMs = NaN;
   const watch = setInterval(() => {
     if (Number.isNaN(lastCheckMs) && completedItemChecks(w, sha) === n) lastCheckMs = performance.now() - t0;
@@ -90,7 +94,13 @@ async function appRun(w: AppWorld, n: number, target: Target = w) {
   const totalMs = performance.now() - t0;
   const log = w.sim.requests.slice(from).filter((r) => r.actor !== null && (actors.has(r.actor) || r.actor.startsWith('app:')));
   const run = [...w.sim.sim.state.checkRuns.values()].find((c) => c.headSha === sha && c.name === 'agora');
-  return { ...cost(log, n), pushToLastItemCheckMs: Math.round(lastCheckMs), pushToIdleMs: Math.round(totalMs), runConclusion: run?.conclusion ?? null, errors: w.errors.length };
+  return {
+    ...cost(log, n),
+    pushToLastItemCheckMs: Math.round(lastCheckMs),
+    pushToIdleMs: Math.round(totalMs),
+    runConclusion: run?.conclusion ?? null,
+    errors: w.errors.length,
+  };
 }
 
 /** How long each write waited in its installation's queue (ms), by queue key (the installation id). */
@@ -121,7 +131,12 @@ function byKey(waits: Map<string, number[]>) {
 
 async function world(): Promise<AppWorld> {
   // The app's production lease settings (the test world's are short, for take-over tests).
-  return startAppWorld({ plugins: true, octokitScale: scale, agoraOptions: { lease: { ttlMs: 60_000, refreshMs: 5_000 } }, ...(scale < 1 ? { limits: unscaledWindows } : {}) });
+  return startAppWorld({
+    plugins: true,
+    octokitScale: scale,
+    agoraOptions: { lease: { ttlMs: 60_000, refreshMs: 5_000 } },
+    ...(scale < 1 ? { limits: unscaledWindows } : {}),
+  });
 }
 
 /** One installation's run alone, then two installations' runs pushed at once: each one's writes' waits in its own queue. */
@@ -130,7 +145,14 @@ async function twoInstallations(n: number): Promise<void> {
   try {
     const waits = queueWaits(alone.writeQueues!);
     const run = await appRun(alone, n);
-    report('github-app-queue-wait', { items: n, installations: 1, octokitWaitScale: scale, writeSpacingMs: 1000 * scale, pushToLastItemCheckMs: run.pushToLastItemCheckMs, queueWaitByKey: byKey(waits) });
+    report('github-app-queue-wait', {
+      items: n,
+      installations: 1,
+      octokitWaitScale: scale,
+      writeSpacingMs: 1000 * scale,
+      pushToLastItemCheckMs: run.pushToLastItemCheckMs,
+      queueWaitByKey: byKey(waits),
+    });
   } finally {
     await alone.close();
   }
@@ -153,7 +175,13 @@ async function reference(w: AppWorld, n: number, refRepo: { owner: string; repo:
   const octokit = (await w.probot.auth(refRepo.installationId)) as Octokit;
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1) {
-    const { data } = await octokit.rest.checks.create({ owner: refRepo.owner, repo: refRepo.repo, head_sha: refRepo.sha, name: `ref / ${n}-${i}`, status: 'queued' });
+    const { data } = await octokit.rest.checks.create({
+      owner: refRepo.owner,
+      repo: refRepo.repo,
+      head_sha: refRepo.sha,
+      name: `ref / ${n}-${i}`,
+      status: 'queued',
+    });
     await octokit.rest.checks.update({ owner: refRepo.owner, repo: refRepo.repo, check_run_id: data.id, status: 'completed', conclusion: 'success' });
   }
   const ms = performance.now() - t0;
@@ -178,7 +206,14 @@ async function main(): Promise<void> {
       const app = await appRun(w, n);
       const ref = await reference(w, n, { owner: 'reference-org', repo: 'reference', installationId: refInstallation, sha: refRepo.headSha });
       const lastCheckVsFloor = Math.round((app.pushToLastItemCheckMs / ref.ms) * 100) / 100;
-      report('github-app', { items: n, octokitWaitScale: scale, contentCreationLimits: scale < 1 ? 'lifted' : 'GitHub (80/min, 500/h)', ...app, lastCheckVsFloor, reference: { what: `${n} check runs created + completed through the same Octokit`, ...ref } });
+      report('github-app', {
+        items: n,
+        octokitWaitScale: scale,
+        contentCreationLimits: scale < 1 ? 'lifted' : 'GitHub (80/min, 500/h)',
+        ...app,
+        lastCheckVsFloor,
+        reference: { what: `${n} check runs created + completed through the same Octokit`, ...ref },
+      });
     } finally {
       await w.close();
     }

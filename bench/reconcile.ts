@@ -12,7 +12,7 @@ import { EMPTY_CLAIMS, holdingsFor, liveEntries, nextClaims, type ClaimsDoc, typ
 export function bigPlan(items = 10_000, keys = 1_000): Plan {
   const out: WorkItem[] = [];
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   for (let i = 0; i < items; i += 1) {
     const deps = i === 0 ? [] : [...new Set([Math.floor(rand() * i), Math.floor(rand() * i)])].map((d) => `i${d}`);
     const key = Math.floor(rand() * keys);
@@ -71,14 +71,20 @@ function round(n: number): number {
 /** `runs` plans of `items` items each, every lock drawn from `keys` keys the runs share. */
 function sharedPlans(runs: number, items: number, keys: number): Plan[] {
   let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   return Array.from({ length: runs }, (_, r) => ({
     id: `run${r}`,
     queue: 'default',
     items: Array.from({ length: items }, (_, i): WorkItem => {
       const key = Math.floor(rand() * keys);
       const lock = key % 2 === 0 ? `resource:k${key % 10}/r${key}` : `dir${key % 10}/file${key}.ts`;
-      return { id: `i${i}`, executor: 'command', inputs: { run: 'true' }, depends_on: i > 0 && rand() < 0.5 ? [`i${Math.floor(rand() * i)}`] : [], resourceLocks: [lock] };
+      return {
+        id: `i${i}`,
+        executor: 'command',
+        inputs: { run: 'true' },
+        depends_on: i > 0 && rand() < 0.5 ? [`i${Math.floor(rand() * i)}`] : [],
+        resourceLocks: [lock],
+      };
     }),
   }));
 }
@@ -97,7 +103,13 @@ export async function benchCrossRun() {
     seq: 0,
   }));
   for (const x of runs) {
-    x.run = { plan: x.run.plan, state: { ...x.run.state, items: Object.fromEntries(x.run.plan.items.map((i) => [i.id, { id: i.id, status: 'pending' as const, attempts: 0, failures: 0 }])) } };
+    x.run = {
+      plan: x.run.plan,
+      state: {
+        ...x.run.state,
+        items: Object.fromEntries(x.run.plan.items.map((i) => [i.id, { id: i.id, status: 'pending' as const, attempts: 0, failures: 0 }])),
+      },
+    };
   }
   let doc: ClaimsDoc = EMPTY_CLAIMS;
   const views = new Map<string, RunView>();

@@ -80,20 +80,56 @@ async function makeRun(repo: string, items: number): Promise<string> {
       const log = await store.writeBlob(Array.from({ length: 30 }, (_, n) => `${item.id} attempt ${item.attempts}: step ${n}`).join('\n') + '\n');
       logs.push({ name: logName(item.id, item.attempts), oid: log });
       if (fails(i) || (flaky(i) && item.attempts === 1)) {
-        events.push({ type: 'item-failed', itemId: item.id, attempt: item.attempts, reason: `exited with code 1: step ${i} broke`, retryable: flaky(i), log, exitCode: 1 });
+        events.push({
+          type: 'item-failed',
+          itemId: item.id,
+          attempt: item.attempts,
+          reason: `exited with code 1: step ${i} broke`,
+          retryable: flaky(i),
+          log,
+          exitCode: 1,
+        });
         continue;
       }
       const baseTree = (await store.readCommit(item.base!)).tree;
       const blob = await store.writeBlob(Array.from({ length: 20 }, (_, n) => `line ${n} of ${item.id}`).join('\n') + '\n');
       const tree = await applyTreeChanges(store, baseTree, [{ path: `area-${i % 20}/${item.id}.txt`, entry: { mode: '100644', oid: blob } }]);
-      const patch = await recordPatch(store, { runId, itemId: item.id, attempt: item.attempts, base: item.base!, tree, changes: await diffTrees(store, baseTree, tree), locks: [`area-${i % 20}`], policy: 'fail', now });
+      const patch = await recordPatch(store, {
+        runId,
+        itemId: item.id,
+        attempt: item.attempts,
+        base: item.base!,
+        tree,
+        changes: await diffTrees(store, baseTree, tree),
+        locks: [`area-${i % 20}`],
+        policy: 'fail',
+        now,
+      });
       if (!patch.ok) throw new Error(patch.reason);
       head = await integratePatch(store, { head, patch: patch.commit, runId, itemId: item.id, now });
       moveAlso.push({ ref: refs.patch(runId, item.id), next: patch.commit, expected: null });
-      events.push({ type: 'item-succeeded', itemId: item.id, attempt: item.attempts, resultRef: resultRefFor(patch.commit), integrationHead: head, log, exitCode: 0 });
+      events.push({
+        type: 'item-succeeded',
+        itemId: item.id,
+        attempt: item.attempts,
+        resultRef: resultRefFor(patch.commit),
+        integrationHead: head,
+        log,
+        exitCode: 0,
+      });
     }
     const result = step({ plan: stored.plan, state: stored.state }, events, now);
-    stored = await writeRun(store, refs, { runId, prev: stored, state: result.run.state, entries: appendEntries(stored.last, runId, result.transitions), transitions: result.transitions, logs, now, moveAlso: head === firstHead ? moveAlso : [...moveAlso, { ref: refs.integration(runId), next: head, expected: await store.resolveRef(refs.integration(runId)) }] });
+    stored = await writeRun(store, refs, {
+      runId,
+      prev: stored,
+      state: result.run.state,
+      entries: appendEntries(stored.last, runId, result.transitions),
+      transitions: result.transitions,
+      logs,
+      now,
+      moveAlso:
+        head === firstHead ? moveAlso : [...moveAlso, { ref: refs.integration(runId), next: head, expected: await store.resolveRef(refs.integration(runId)) }],
+    });
   }
   if (!stored) throw new Error('report bench: the run ref moved under the bench');
   return runId;
@@ -150,7 +186,9 @@ try {
     const built = await timeAsync(() => buildAuditBundle(store, refs, runId, { anchor: false }));
     const bundle = built.value;
     const gate = { verdict: bundle.report, sha: bundle.base, problems: [] };
-    const page = await timeAsync(() => renderReleaseReport({ store, refs, runId, now: Date.now(), bundle }, { config: { subagents: {} }, environment: {} }, gate));
+    const page = await timeAsync(() =>
+      renderReleaseReport({ store, refs, runId, now: Date.now(), bundle }, { config: { subagents: {} }, environment: {} }, gate),
+    );
     if (!('file' in page.value)) throw new Error(page.value.problem);
     appBundle.push(built.ms);
     appReport.push(page.ms);

@@ -170,5 +170,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const ratio = large.bytesPerItem / small.bytesPerItem;
     report('run-growth', { ratio800to100: Math.round(ratio * 100) / 100, target: '≤ 1.5×', withinTarget: ratio <= 1.5 });
   }
-  if (huge) report('run-growth', { items: huge.items, objectMB: Math.round(huge.objectBytes / 1e5) / 10, target: '≤ 100 MB', withinTarget: huge.objectBytes <= 100e6 });
+  if (huge)
+    report('run-growth', { items: huge.items, objectMB: Math.round(huge.objectBytes / 1e5) / 10, target: '≤ 100 MB', withinTarget: huge.objectBytes <= 100e6 });
 }

@@ -20,7 +20,12 @@ import { startGitHubSim } from '@agora/github-sim';
 import { median, report } from './lib.js';
 
 const run = promisify(execFile);
-const git = (args: string[], cwd?: string) => run('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' }, maxBuffer: 1 << 26 });
+const git = (args: string[], cwd?: string) =>
+  run('git', args, {
+    cwd,
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' },
+    maxBuffer: 1 << 26,
+  });
 
 /** Requests per second of `send` for `ms` milliseconds with `concurrency` in flight. */
 async function sustained(send: () => Promise<number>, ms: number, concurrency: number): Promise<{ rps: number; errors: number; n: number }> {
@@ -59,11 +64,19 @@ async function main(): Promise<void> {
   const headers = { authorization: `token ${token}`, 'content-type': 'application/json' };
 
   // 1. check-run updates vs a bare JSON server
-  const created = await fetch(`${sim.apiUrl}/repos/bench/repo/check-runs`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench', head_sha: repo.headSha, status: 'in_progress' }) });
+  const created = await fetch(`${sim.apiUrl}/repos/bench/repo/check-runs`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name: 'bench', head_sha: repo.headSha, status: 'in_progress' }),
+  });
   const { id } = (await created.json()) as { id: number };
   let k = 0;
   const patch = async (): Promise<number> => {
-    const res = await fetch(`${sim.apiUrl}/repos/bench/repo/check-runs/${id}`, { method: 'PATCH', headers, body: JSON.stringify({ output: { title: 't', summary: `update ${k++}` } }) });
+    const res = await fetch(`${sim.apiUrl}/repos/bench/repo/check-runs/${id}`, {
+      method: 'PATCH',
+      headers,
+      body: JSON.stringify({ output: { title: 't', summary: `update ${k++}` } }),
+    });
     await res.arrayBuffer();
     return res.status;
   };

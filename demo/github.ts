@@ -19,7 +19,6 @@ const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const example = join(root, 'examples', 'offload-fanout');
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-
 async function main(): Promise<void> {
   process.env.LOG_LEVEL ??= 'warn'; // Probot's HTTP log reads it from the process environment
   const sim = await startGitHubSim({ strict: true });

@@ -47,7 +47,16 @@ if (runRef) {
     process.stdout.write(`  ${i.id.padEnd(20)} ${i.status.padEnd(9)} attempts ${i.attempts}  ${i.resultRef ?? i.reason ?? ''}\n`);
   }
   process.stdout.write(`\nIntegration (one commit per item, on top of the base):\n`);
-  process.stdout.write(await git('log', '--no-ext-diff', '--no-textconv', '--stat', '--format=%h %s%n%(trailers:only,unfold,separator=%x0a)', `main..refs/agora/integration/${runId}`));
+  process.stdout.write(
+    await git(
+      'log',
+      '--no-ext-diff',
+      '--no-textconv',
+      '--stat',
+      '--format=%h %s%n%(trailers:only,unfold,separator=%x0a)',
+      `main..refs/agora/integration/${runId}`,
+    ),
+  );
   process.stdout.write(`\nWhere the state lives (in ${repo}):\n`);
   process.stdout.write(await git('for-each-ref', '--format=  %(refname)  %(objectname:short)', 'refs/agora/'));
   process.stdout.write(`\nTry: git -C ${repo} log --oneline refs/agora/runs/${runId}\n`);

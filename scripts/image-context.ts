@@ -42,8 +42,20 @@ export async function prepareImageContext(options: ImageContextOptions): Promise
   await mkdir(join(out, 'git-root'));
   await copyFile(join(ROOT, 'Dockerfile'), join(out, 'Dockerfile'));
   for (const f of ['package.json', 'package-lock.json', 'app.yml']) await copyFile(join(ROOT, f), join(app, f));
-  await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(app, 'dist')], ROOT, 'compiling dist/', 'fix the type errors it names (npx tsc -p tsconfig.build.json)');
-  await run(npmCommand(), ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], app, 'installing the production node_modules', 'without a network, run `npm ci` once where one is reachable so the npm cache holds every package of package-lock.json');
+  await run(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(app, 'dist')],
+    ROOT,
+    'compiling dist/',
+    'fix the type errors it names (npx tsc -p tsconfig.build.json)',
+  );
+  await run(
+    npmCommand(),
+    ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'],
+    app,
+    'installing the production node_modules',
+    'without a network, run `npm ci` once where one is reachable so the npm cache holds every package of package-lock.json',
+  );
   if (options.hostGit) await copyHostGit(join(out, 'git-root'));
   return out;
 }
@@ -113,7 +125,9 @@ async function main(argv: string[]): Promise<void> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2)).catch((e: unknown) => {
-    process.stderr.write(e instanceof AgoraError ? `image:context: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}` : `${String((e as Error).stack ?? e)}\n`);
+    process.stderr.write(
+      e instanceof AgoraError ? `image:context: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}` : `${String((e as Error).stack ?? e)}\n`,
+    );
     process.exitCode = 1;
   });
 }

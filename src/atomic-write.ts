@@ -14,11 +14,7 @@ export interface AtomicWriteOptions {
  * the same directory, fsync, rename over `path`, fsync of the directory. With `exclusive`, an existing
  * `path` is never replaced (the error has code `EEXIST`).
  */
-export async function writeFileAtomic(
-  path: string,
-  data: string | Uint8Array,
-  modeOrOptions: number | AtomicWriteOptions = {},
-): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, modeOrOptions: number | AtomicWriteOptions = {}): Promise<void> {
   const options = typeof modeOrOptions === 'number' ? { mode: modeOrOptions } : modeOrOptions;
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);

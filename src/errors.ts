@@ -59,8 +59,7 @@ export class InvalidInputError extends AgoraError {
   ) {
     super(
       code,
-      `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n` +
-        problems.map((p) => `  ${p.path}: ${p.message}`).join('\n'),
+      `${source}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n` + problems.map((p) => `  ${p.path}: ${p.message}`).join('\n'),
       hint,
     );
   }

@@ -27,12 +27,7 @@ export class ContentionError extends AgoraError {
  * throws a {@link ContentionError} naming `subject`. Each attempt must read afresh: a retry against the
  * value that lost would lose again.
  */
-export async function retryOnConflict<T>(
-  subject: string,
-  tries: number,
-  attempt: (n: number) => Promise<T | typeof LOST_RACE>,
-  hint?: string,
-): Promise<T> {
+export async function retryOnConflict<T>(subject: string, tries: number, attempt: (n: number) => Promise<T | typeof LOST_RACE>, hint?: string): Promise<T> {
   for (let n = 0; n < tries; n += 1) {
     const outcome = await attempt(n);
     if (outcome !== LOST_RACE) return outcome;

@@ -22,14 +22,32 @@ const program = new Command('github-sim')
   .option('--strict', 'fail requests whose responses break the OpenAPI contract', false)
   .option('--custom-ref-webhooks', 'emit push webhooks for refs outside refs/heads and refs/tags', false)
   .option('--seed <n>', 'fault-injection seed', '1')
-  .option('--runner <labels>', 'register a self-hosted Actions runner with these comma-separated labels (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option(
+    '--runner <labels>',
+    'register a self-hosted Actions runner with these comma-separated labels (repeatable)',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
   .option('--runners <n>', 'register n more self-hosted Actions runners, each with --runner-labels', '0')
   .option('--runner-labels <labels>', 'comma-separated labels of the --runners runners', '')
   .option('--runner-pickup-delay <ms>', 'fault: every runner takes this long to start a job it is given (the job stays queued)', '0')
   .option('--runner-step-delay <ms>', 'fault: every runner waits this long before each step', '0')
   .parse();
 
-const opts = program.opts<{ port: string; webhookUrl: string; secret: string; repo: string; strict: boolean; customRefWebhooks: boolean; seed: string; runner: string[]; runners: string; runnerLabels: string; runnerPickupDelay: string; runnerStepDelay: string }>();
+const opts = program.opts<{
+  port: string;
+  webhookUrl: string;
+  secret: string;
+  repo: string;
+  strict: boolean;
+  customRefWebhooks: boolean;
+  seed: string;
+  runner: string[];
+  runners: string;
+  runnerLabels: string;
+  runnerPickupDelay: string;
+  runnerStepDelay: string;
+}>();
 const [owner, name] = opts.repo.split('/');
 if (!owner || !name) {
   process.stderr.write(`--repo must be owner/name, got '${opts.repo}'\n`);
@@ -43,7 +61,12 @@ const privateKeyPath = join(keyDir, `${app.slug}.private-key.pem`);
 await writeFile(privateKeyPath, app.privateKey, { mode: 0o600 });
 const repo = await sim.createRepo(owner, name, {
   'README.md': '# demo\n\nA repository served by the GitHub simulator.\n',
-  'plan.json': JSON.stringify({ id: 'demo', queue: 'default', items: [{ id: 'hello', executor: 'command', inputs: { run: 'echo hello' }, depends_on: [], resourceLocks: [] }] }, null, 2) + '\n',
+  'plan.json':
+    JSON.stringify(
+      { id: 'demo', queue: 'default', items: [{ id: 'hello', executor: 'command', inputs: { run: 'echo hello' }, depends_on: [], resourceLocks: [] }] },
+      null,
+      2,
+    ) + '\n',
 });
 const installationId = sim.installApp(app.appId, repo.fullName);
 const count = Number(opts.runners);
@@ -61,7 +84,18 @@ const millis = (flag: string, value: string): number => {
 const pickupDelayMs = millis('--runner-pickup-delay', opts.runnerPickupDelay);
 const stepDelayMs = millis('--runner-step-delay', opts.runnerStepDelay);
 const runnerLabels = [...opts.runner, ...Array.from({ length: count }, () => opts.runnerLabels)];
-const runners = runnerLabels.map((labels) => sim.addRunner({ labels: labels.split(',').map((l) => l.trim()).filter(Boolean), pickupDelayMs, stepDelayMs })).map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
+const runners = runnerLabels
+  .map((labels) =>
+    sim.addRunner({
+      labels: labels
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean),
+      pickupDelayMs,
+      stepDelayMs,
+    }),
+  )
+  .map((r) => ({ id: r.id, name: r.name, labels: r.labels }));
 
 process.stdout.write(
   JSON.stringify({

@@ -31,7 +31,11 @@ export async function fetchMore(o: { dir: string; cloneUrl: string; token: strin
  * refs), so the Action fetches it itself, with the job's token sent as a header git never stores.
  */
 export function fetchForVerify(o: { dir: string; cloneUrl: string; token: string; refs: RunRefs; commits: readonly Oid[] }): Promise<LocalGitStore> {
-  return fetchInto({ ...o, what: [mirrorPrefix(o.refs.ns), ...o.commits], hint: 'the job token needs `contents: read` on this repository (permissions: contents: read)' });
+  return fetchInto({
+    ...o,
+    what: [mirrorPrefix(o.refs.ns), ...o.commits],
+    hint: 'the job token needs `contents: read` on this repository (permissions: contents: read)',
+  });
 }
 
 /**

@@ -38,7 +38,8 @@ const optional = (name: string): string | undefined => {
 /** The job's token (input `token`, default the job's GITHUB_TOKEN), masked in the log. */
 export function readToken(needs: string): string {
   const token = core.getInput('token');
-  if (token === '') throw new AgoraError('action-input', 'input `token` is empty', `leave it out (it defaults to \${{ github.token }}) or pass a token that ${needs}`);
+  if (token === '')
+    throw new AgoraError('action-input', 'input `token` is empty', `leave it out (it defaults to \${{ github.token }}) or pass a token that ${needs}`);
   core.setSecret(token);
   return token;
 }
@@ -47,7 +48,11 @@ export function readToken(needs: string): string {
 export function readRefNamespace(): string {
   const refNamespace = core.getInput('ref-namespace') || 'refs/agora/';
   if (!/^refs\/[A-Za-z0-9._/-]+\/?$/.test(refNamespace) || refNamespace.includes('..')) {
-    throw new AgoraError('action-input', `input \`ref-namespace\` is ${JSON.stringify(refNamespace)}, which is not a ref namespace`, 'use the namespace your agora config names, e.g. refs/agora/');
+    throw new AgoraError(
+      'action-input',
+      `input \`ref-namespace\` is ${JSON.stringify(refNamespace)}, which is not a ref namespace`,
+      'use the namespace your agora config names, e.g. refs/agora/',
+    );
   }
   return refNamespace;
 }
@@ -57,7 +62,11 @@ export function readVerifyInputs(): VerifyInputs {
   const refNamespace = readRefNamespace();
   const waitText = core.getInput('wait-for-release').trim() || '600';
   if (!/^\d{1,5}$/.test(waitText)) {
-    throw new AgoraError('action-input', `input \`wait-for-release\` is ${JSON.stringify(waitText)}, which is not a number of seconds`, 'give a whole number of seconds, e.g. 600 (0: do not wait)');
+    throw new AgoraError(
+      'action-input',
+      `input \`wait-for-release\` is ${JSON.stringify(waitText)}, which is not a number of seconds`,
+      'give a whole number of seconds, e.g. 600 (0: do not wait)',
+    );
   }
   const i: VerifyInputs = { token, refNamespace, waitForReleaseSeconds: Number(waitText) };
   const publicKey = optional('public-key');
@@ -69,13 +78,25 @@ export function readVerifyInputs(): VerifyInputs {
   if (certificateIssuer !== undefined) i.certificateIssuer = certificateIssuer;
   if (trustedRoot !== undefined) i.trustedRoot = trustedRoot;
   if ((i.certificateIdentity === undefined) !== (i.certificateIssuer === undefined)) {
-    throw new AgoraError('action-input', 'keyless verification needs both inputs `certificate-identity` and `certificate-oidc-issuer`; only one is given', 'pass the exact workflow identity and OIDC issuer the bundle must have been signed by');
+    throw new AgoraError(
+      'action-input',
+      'keyless verification needs both inputs `certificate-identity` and `certificate-oidc-issuer`; only one is given',
+      'pass the exact workflow identity and OIDC issuer the bundle must have been signed by',
+    );
   }
   if (i.certificateIdentity !== undefined && i.publicKey !== undefined) {
-    throw new AgoraError('action-input', 'inputs `public-key` and `certificate-identity` do not go together', 'a bundle is either key-signed (public-key) or keyless (certificate-identity, certificate-oidc-issuer, trusted-root)');
+    throw new AgoraError(
+      'action-input',
+      'inputs `public-key` and `certificate-identity` do not go together',
+      'a bundle is either key-signed (public-key) or keyless (certificate-identity, certificate-oidc-issuer, trusted-root)',
+    );
   }
   if (i.certificateIdentity !== undefined && i.trustedRoot === undefined) {
-    throw new AgoraError('action-input', 'keyless verification needs input `trusted-root`', 'pass the trusted_root.json of your Sigstore instance (JSON text, or a path in the repository at the base commit)');
+    throw new AgoraError(
+      'action-input',
+      'keyless verification needs input `trusted-root`',
+      'pass the trusted_root.json of your Sigstore instance (JSON text, or a path in the repository at the base commit)',
+    );
   }
   return i;
 }

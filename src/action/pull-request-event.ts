@@ -37,7 +37,8 @@ interface Payload {
 export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env, mode = 'verify'): Promise<PullRequestEvent> {
   const eventName = env.GITHUB_EVENT_NAME ?? '';
   const path = env.GITHUB_EVENT_PATH;
-  if (!path) throw new AgoraError('action-event', 'GITHUB_EVENT_PATH is not set: this is not a GitHub Actions job', 'run the Agora Action as a step of a workflow');
+  if (!path)
+    throw new AgoraError('action-event', 'GITHUB_EVENT_PATH is not set: this is not a GitHub Actions job', 'run the Agora Action as a step of a workflow');
   let payload: Payload;
   try {
     payload = JSON.parse(await readFile(path, 'utf8')) as Payload;
@@ -57,7 +58,11 @@ export async function readPullRequestEvent(env: NodeJS.ProcessEnv = process.env,
   const repository = String(payload.repository?.full_name ?? '');
   const cloneUrl = String(payload.repository?.clone_url ?? '');
   if (!FULL_COMMIT_ID.test(head) || !FULL_COMMIT_ID.test(base) || !REPOSITORY_FULL_NAME.test(repository) || !/^https?:\/\//.test(cloneUrl)) {
-    throw new AgoraError('action-event', `${path}: the pull_request payload lacks a head sha, base sha, repository name or clone URL`, 'run the Action on a pull_request event GitHub sent');
+    throw new AgoraError(
+      'action-event',
+      `${path}: the pull_request payload lacks a head sha, base sha, repository name or clone URL`,
+      'run the Action on a pull_request event GitHub sent',
+    );
   }
   const id = payload.repository?.id;
   return {

@@ -27,7 +27,11 @@ function url(name: string, fallback?: string): string | undefined {
     parsed = undefined;
   }
   if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
-    throw new AgoraError('action-input', `input \`${name}\` is ${JSON.stringify(text)}, which is not an http(s) URL`, `give the service's base URL${fallback ? `, or leave it out for ${fallback}` : ''}`);
+    throw new AgoraError(
+      'action-input',
+      `input \`${name}\` is ${JSON.stringify(text)}, which is not an http(s) URL`,
+      `give the service's base URL${fallback ? `, or leave it out for ${fallback}` : ''}`,
+    );
   }
   return text.replace(/\/+$/, '');
 }
@@ -37,15 +41,27 @@ export function readRunInputs(): RunInputs {
   const refNamespace = readRefNamespace();
   const image = core.getInput('image').trim();
   if (image === '' || /\s/.test(image)) {
-    throw new AgoraError('action-input', `input \`image\` is ${JSON.stringify(image)}, which is not a container image`, 'name the image `command` items run in, e.g. `image: node:24-alpine`');
+    throw new AgoraError(
+      'action-input',
+      `input \`image\` is ${JSON.stringify(image)}, which is not a container image`,
+      'name the image `command` items run in, e.g. `image: node:24-alpine`',
+    );
   }
   const concurrencyText = core.getInput('concurrency').trim() || '4';
   if (!/^\d{1,3}$/.test(concurrencyText) || Number(concurrencyText) < 1 || Number(concurrencyText) > 256) {
-    throw new AgoraError('action-input', `input \`concurrency\` is ${JSON.stringify(concurrencyText)}, which is not a number of items from 1 to 256`, 'give how many items may run at once, e.g. `concurrency: 2`');
+    throw new AgoraError(
+      'action-input',
+      `input \`concurrency\` is ${JSON.stringify(concurrencyText)}, which is not a number of items from 1 to 256`,
+      'give how many items may run at once, e.g. `concurrency: 2`',
+    );
   }
   const entryType = core.getInput('rekor-entry-type').trim() || 'dsse';
   if (entryType !== 'dsse' && entryType !== 'intoto') {
-    throw new AgoraError('action-input', `input \`rekor-entry-type\` is ${JSON.stringify(entryType)}, which is not a Rekor entry type`, 'use dsse (the default) or intoto');
+    throw new AgoraError(
+      'action-input',
+      `input \`rekor-entry-type\` is ${JSON.stringify(entryType)}, which is not a Rekor entry type`,
+      'use dsse (the default) or intoto',
+    );
   }
   const tsaUrl = url('tsa-url');
   return {

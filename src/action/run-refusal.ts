@@ -32,7 +32,8 @@ export function runRefusal(event: PullRequestEvent, env: NodeJS.ProcessEnv): Run
   }
   if (!env.ACTIONS_ID_TOKEN_REQUEST_URL || !env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
     return {
-      problem: 'the job has no OIDC identity (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set), so the audit bundle could not be signed keyless',
+      problem:
+        'the job has no OIDC identity (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set), so the audit bundle could not be signed keyless',
       fix: 'grant the job `permissions: id-token: write` (with `contents: write` and `checks: write`), as examples/workflows/agora-run.yml does',
     };
   }

@@ -29,15 +29,30 @@ export interface RunReport {
   line: string;
 }
 
-export async function runReport(a: { octokit: Octokit; event: PullRequestEvent; refNamespace: string; token: string; outcome: EventOutcome | undefined; dir: string }): Promise<RunReport> {
+export async function runReport(a: {
+  octokit: Octokit;
+  event: PullRequestEvent;
+  refNamespace: string;
+  token: string;
+  outcome: EventOutcome | undefined;
+  dir: string;
+}): Promise<RunReport> {
   const { event, outcome } = a;
-  const heading = (what: string) => `## Agora run: ${what}\n\nPull request #${event.number}, plan commit ${codeSpan(event.head.slice(0, 12))} on ${codeSpan(event.headRef)}.\n\n`;
+  const heading = (what: string) =>
+    `## Agora run: ${what}\n\nPull request #${event.number}, plan commit ${codeSpan(event.head.slice(0, 12))} on ${codeSpan(event.headRef)}.\n\n`;
   if (!outcome || outcome.kind === 'duplicate') {
     const failure = 'the plan commit could not be taken in: the error is in the log above';
     return { runId: null, status: 'not-started', bundlePath: null, summary: `${heading('not started')}${failure}.\n`, failure, line: '' };
   }
   if (outcome.kind === 'ignored') {
-    return { runId: null, status: 'ignored', bundlePath: null, summary: `${heading('nothing to run')}${plainText(outcome.why)}.\n`, failure: null, line: `agora: nothing to run (${outcome.why})` };
+    return {
+      runId: null,
+      status: 'ignored',
+      bundlePath: null,
+      summary: `${heading('nothing to run')}${plainText(outcome.why)}.\n`,
+      failure: null,
+      line: `agora: nothing to run (${outcome.why})`,
+    };
   }
   if (outcome.kind === 'invalid') {
     const list = outcome.problems.map((p) => `- ${codeSpan(p.path)}: ${plainText(p.message)}`).join('\n');
@@ -47,7 +62,11 @@ export async function runReport(a: { octokit: Octokit; event: PullRequestEvent; 
   return finishedRun(a, outcome.runId, outcome.kind);
 }
 
-async function finishedRun(a: { octokit: Octokit; event: PullRequestEvent; refNamespace: string; token: string; dir: string }, runId: string, kind: 'started' | 'exists' | 'regated'): Promise<RunReport> {
+async function finishedRun(
+  a: { octokit: Octokit; event: PullRequestEvent; refNamespace: string; token: string; dir: string },
+  runId: string,
+  kind: 'started' | 'exists' | 'regated',
+): Promise<RunReport> {
   const { octokit, event } = a;
   const [owner, repo] = event.repository.split('/') as [string, string];
   const refs = new RunRefs(a.refNamespace);
@@ -59,7 +78,9 @@ async function finishedRun(a: { octokit: Octokit; event: PullRequestEvent; refNa
   }
   const { state } = run;
   const head = await branchHead(octokit, owner, repo, event.headRef);
-  const gate = head ? (await octokit.rest.checks.listForRef({ owner, repo, ref: head, check_name: GATE_CHECK_NAME, filter: 'latest' })).data.check_runs[0] : undefined;
+  const gate = head
+    ? (await octokit.rest.checks.listForRef({ owner, repo, ref: head, check_name: GATE_CHECK_NAME, filter: 'latest' })).data.check_runs[0]
+    : undefined;
   const gateText = gate ? `${gate.status === 'completed' ? (gate.conclusion ?? 'none') : gate.status}` : 'not set';
   let bundlePath: string | null = null;
   let releaseLine = 'No release: the run has no anchored audit root.';
@@ -70,20 +91,33 @@ async function finishedRun(a: { octokit: Octokit; event: PullRequestEvent; refNa
       bundlePath = join(a.dir, `${runId}.audit.json`);
       await writeFile(bundlePath, published.bundle);
       if (published.sigstore !== null) await writeFile(join(a.dir, `${runId}.audit.sigstore.json`), published.sigstore);
-      releaseLine = `Audit bundle: release [${plainText(published.tag)}](${published.url})${published.sigstore === null ? ' (not signed)' : ', signed keyless with this job\'s OIDC identity'}.`;
+      releaseLine = `Audit bundle: release [${plainText(published.tag)}](${published.url})${published.sigstore === null ? ' (not signed)' : ", signed keyless with this job's OIDC identity"}.`;
     } else releaseLine = `No audit bundle: ${plainText(published.problem)}.`;
   }
   const notes = [
-    kind === 'exists' && state.status === 'running' ? 'This commit\'s run already existed and is still driven by another process: its lease did not run out while this job waited.' : '',
-    kind === 'exists' && state.status !== 'running' ? 'This commit\'s run already existed (an earlier job of this head): it was taken over from its refs, or had ended.' : '',
+    kind === 'exists' && state.status === 'running'
+      ? "This commit's run already existed and is still driven by another process: its lease did not run out while this job waited."
+      : '',
+    kind === 'exists' && state.status !== 'running'
+      ? "This commit's run already existed (an earlier job of this head): it was taken over from its refs, or had ended."
+      : '',
     kind === 'regated' ? 'The head is a later push on a branch the run patched: the gate was evaluated again.' : '',
     `Gate ${codeSpan(GATE_CHECK_NAME)} on ${head ? codeSpan(head.slice(0, 12)) : 'the branch (gone)'}: **${gateText}**.`,
     releaseLine,
   ].filter(Boolean);
   const summary = `## Agora run: ${state.status}\n\n${notes.join('\n\n')}\n\n${runSummary(run.plan, state)}\n`;
   const ok = state.status === 'done' && gate?.conclusion === 'success';
-  const failure = ok ? null : `run ${runId} is ${state.status}${state.reason ? ` (${state.reason})` : ''} and the gate ${GATE_CHECK_NAME} is ${gateText}: the job summary lists every item`;
-  return { runId, status: state.status, bundlePath, summary, failure, line: `agora: run ${runId} done, gate success on ${head?.slice(0, 12)}${bundlePath ? `, bundle ${bundlePath}` : ''}` };
+  const failure = ok
+    ? null
+    : `run ${runId} is ${state.status}${state.reason ? ` (${state.reason})` : ''} and the gate ${GATE_CHECK_NAME} is ${gateText}: the job summary lists every item`;
+  return {
+    runId,
+    status: state.status,
+    bundlePath,
+    summary,
+    failure,
+    line: `agora: run ${runId} done, gate success on ${head?.slice(0, 12)}${bundlePath ? `, bundle ${bundlePath}` : ''}`,
+  };
 }
 
 async function branchHead(octokit: Octokit, owner: string, repo: string, branch: string): Promise<string | null> {

@@ -25,7 +25,11 @@ export async function signerTrust(i: VerifyInputs, gitDir: string, base: Oid): P
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new AgoraError('action-input', `input \`trusted-root\` is not JSON (${errorMessage(e)})`, 'pass the trusted_root.json of your Sigstore instance, as JSON text or a path in the repository');
+      throw new AgoraError(
+        'action-input',
+        `input \`trusted-root\` is not JSON (${errorMessage(e)})`,
+        'pass the trusted_root.json of your Sigstore instance, as JSON text or a path in the repository',
+      );
     }
     trustMaterialFromRoot(json, 'input `trusted-root`');
     trust.trustedRoot = json;
@@ -40,11 +44,19 @@ export async function signerTrust(i: VerifyInputs, gitDir: string, base: Oid): P
 async function fileAtBase(gitDir: string, base: Oid, path: string, input: string): Promise<string> {
   const clean = path.replace(/^\.\//, '');
   if (clean === '' || clean.startsWith('/') || clean.split('/').includes('..')) {
-    throw new AgoraError('action-input', `input \`${input}\` is ${JSON.stringify(path)}: neither the value itself nor a path inside the repository`, 'pass the value, or a relative path like .github/agora-signing.pub.pem');
+    throw new AgoraError(
+      'action-input',
+      `input \`${input}\` is ${JSON.stringify(path)}: neither the value itself nor a path inside the repository`,
+      'pass the value, or a relative path like .github/agora-signing.pub.pem',
+    );
   }
   try {
     return await runGit(['show', `${base}:${clean}`], { gitDir });
   } catch {
-    throw new AgoraError('action-input', `input \`${input}\`: ${clean} does not exist at the pull request's base commit ${base.slice(0, 12)}`, `commit ${clean} to the base branch first (it is never read from the pull request's own changes), or pass the value itself`);
+    throw new AgoraError(
+      'action-input',
+      `input \`${input}\`: ${clean} does not exist at the pull request's base commit ${base.slice(0, 12)}`,
+      `commit ${clean} to the base branch first (it is never read from the pull request's own changes), or pass the value itself`,
+    );
   }
 }

@@ -23,11 +23,18 @@ export interface RunVerdict {
 
 const SIGNATURE_LINE: Record<RunVerdict['signature'], string> = {
   checked: 'checked against the pinned signer',
-  unchecked: '**not checked**: the bundle is signed, but no signer is pinned (give the step `public-key`, or `certificate-identity`, `certificate-oidc-issuer` and `trusted-root`)',
+  unchecked:
+    '**not checked**: the bundle is signed, but no signer is pinned (give the step `public-key`, or `certificate-identity`, `certificate-oidc-issuer` and `trusted-root`)',
   none: 'none',
 };
 
-export function verifySummary(s: { event: PullRequestEvent; planCommit: Oid | null; verdicts: RunVerdict[]; problems: string[]; pin: 'key' | 'identity' | null }): string {
+export function verifySummary(s: {
+  event: PullRequestEvent;
+  planCommit: Oid | null;
+  verdicts: RunVerdict[];
+  problems: string[];
+  pin: 'key' | 'identity' | null;
+}): string {
   const passed = s.problems.length === 0;
   const lines = [
     `## Agora audit: ${passed ? 'verified' : 'NOT verified'}`,
@@ -36,9 +43,15 @@ export function verifySummary(s: { event: PullRequestEvent; planCommit: Oid | nu
   ];
   for (const v of s.verdicts) {
     lines.push('', `### Run ${codeSpan(v.runId)} (${plainText(v.status)})`, '');
-    lines.push(`- Audit bundle: ${v.release ? `release ${codeSpan(v.release.tag)} (${plainText(v.release.url)})` : 'not found'}; claim **${plainText(v.claim)}**`);
+    lines.push(
+      `- Audit bundle: ${v.release ? `release ${codeSpan(v.release.tag)} (${plainText(v.release.url)})` : 'not found'}; claim **${plainText(v.claim)}**`,
+    );
     lines.push(`- Signature: ${SIGNATURE_LINE[v.signature]}`);
-    lines.push(v.problems.length === 0 ? `- ${v.people.length ? 'Every commit above the ones listed below' : 'Every commit after the plan commit'} is an audited patch.` : '- Problems:');
+    lines.push(
+      v.problems.length === 0
+        ? `- ${v.people.length ? 'Every commit above the ones listed below' : 'Every commit after the plan commit'} is an audited patch.`
+        : '- Problems:',
+    );
     lines.push(...problemList(v.problems).map((p) => `  ${p}`));
     lines.push(...peopleNote(v.people));
   }

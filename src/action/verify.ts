@@ -41,11 +41,17 @@ export async function verifyMode(env: NodeJS.ProcessEnv = process.env): Promise<
   const octokit = actionOctokit(inputs.token, env);
   const verdicts: RunVerdict[] = [];
   for (const run of found.runs) {
-    verdicts.push(await core.group(`Verifying run ${run.runId}`, () => verifyRun({ octokit, store, refs, event, run, trust, dir: work, waitMs: inputs.waitForReleaseSeconds * 1000 })));
+    verdicts.push(
+      await core.group(`Verifying run ${run.runId}`, () =>
+        verifyRun({ octokit, store, refs, event, run, trust, dir: work, waitMs: inputs.waitForReleaseSeconds * 1000 }),
+      ),
+    );
   }
   const problems = verdicts.flatMap((v) => v.problems);
   if (found.runs.length === 0) {
-    problems.push(`no Agora run started on any of the ${found.looked} commits below the head ${event.head.slice(0, 12)}${found.looked >= MAX_DEPTH ? ` (looked at the nearest ${MAX_DEPTH})` : ''}`);
+    problems.push(
+      `no Agora run started on any of the ${found.looked} commits below the head ${event.head.slice(0, 12)}${found.looked >= MAX_DEPTH ? ` (looked at the nearest ${MAX_DEPTH})` : ''}`,
+    );
   }
   const passed = problems.length === 0;
   await core.summary.addRaw(verifySummary({ event, planCommit: found.planCommit, verdicts, problems, pin: signaturePin(trust) }), true).write();
@@ -81,7 +87,9 @@ async function awaitPublished(look: () => Promise<PublishedBundle>, waitMs: numb
   for (;;) {
     const found = await look();
     if (found.ok || !found.pending || Date.now() >= until) return found;
-    core.info(`the release is not published yet; looking again in ${RELEASE_POLL_MS / 1000} s (waiting up to ${Math.ceil((until - Date.now()) / 1000)} s more)`);
+    core.info(
+      `the release is not published yet; looking again in ${RELEASE_POLL_MS / 1000} s (waiting up to ${Math.ceil((until - Date.now()) / 1000)} s more)`,
+    );
     await new Promise((r) => setTimeout(r, RELEASE_POLL_MS));
   }
 }
@@ -90,14 +98,27 @@ const RELEASE_POLL_MS = 5_000;
 
 async function verifyRun(a: RunCheck): Promise<RunVerdict> {
   const { run } = a;
-  const verdict: RunVerdict = { runId: run.runId, status: run.state.status, problems: [], people: [], claim: 'none', release: null, bundlePath: null, signature: 'none' };
+  const verdict: RunVerdict = {
+    runId: run.runId,
+    status: run.state.status,
+    problems: [],
+    people: [],
+    claim: 'none',
+    release: null,
+    bundlePath: null,
+    signature: 'none',
+  };
   if (run.state.status !== 'done') {
     const bad = Object.values(run.state.items).filter((i) => i.status !== 'done');
     verdict.problems.push(`run ${run.runId} is ${run.state.status}${bad.length ? `: ${bad.map((i) => `${i.id} ${i.status}`).join(', ')}` : ''}`);
   }
   const anchor = await readAnchor(a.store, a.refs, run.runId);
   if (!anchor?.record) {
-    verdict.problems.push(anchor ? `run ${run.runId}: ${anchor.problem}` : `run ${run.runId} has no anchor (${a.refs.anchor(run.runId)}): it has not ended, so it has no audit bundle yet`);
+    verdict.problems.push(
+      anchor
+        ? `run ${run.runId}: ${anchor.problem}`
+        : `run ${run.runId} has no anchor (${a.refs.anchor(run.runId)}): it has not ended, so it has no audit bundle yet`,
+    );
   } else {
     await checkPublished(a, anchor.record.root, verdict);
   }
@@ -142,4 +163,3 @@ async function checkPublished(a: RunCheck, root: string, verdict: RunVerdict): P
   verdict.signature = pin === null ? (bundle.signature ? 'unchecked' : 'none') : 'checked';
   for (const f of report.failures) if (f.code !== 'not-terminal') verdict.problems.push(`audit ${f.code}${f.item ? ` (item ${f.item})` : ''}: ${f.message}`);
 }
-

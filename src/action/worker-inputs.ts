@@ -29,19 +29,27 @@ function id(name: 'run' | 'item'): string {
   const value = core.getInput(name).trim();
   const problem = value === '' ? 'is missing' : idProblem(value);
   if (problem !== undefined) {
-    throw new AgoraError('action-input', `input \`${name}\` ${JSON.stringify(value)} ${problem}`, `pass the ${name} id the App dispatched: \`${name}: \${{ inputs.${name} }}\` (examples/workflows/agora-worker.yml)`);
+    throw new AgoraError(
+      'action-input',
+      `input \`${name}\` ${JSON.stringify(value)} ${problem}`,
+      `pass the ${name} id the App dispatched: \`${name}: \${{ inputs.${name} }}\` (examples/workflows/agora-worker.yml)`,
+    );
   }
   return value;
 }
 
 export function readWorkerInputs(): WorkerInputs {
-  const token = readToken('can push the attempt\'s claim and result refs (contents: write)');
+  const token = readToken("can push the attempt's claim and result refs (contents: write)");
   const refNamespace = readRefNamespace();
   const runId = id('run');
   const itemId = id('item');
   const attemptText = core.getInput('attempt').trim();
   if (!/^[1-9]\d{0,5}$/.test(attemptText)) {
-    throw new AgoraError('action-input', `input \`attempt\` is ${JSON.stringify(attemptText)}, which is not an attempt number`, 'pass the attempt the App dispatched: `attempt: ${{ inputs.attempt }}` (a whole number from 1)');
+    throw new AgoraError(
+      'action-input',
+      `input \`attempt\` is ${JSON.stringify(attemptText)}, which is not an attempt number`,
+      'pass the attempt the App dispatched: `attempt: ${{ inputs.attempt }}` (a whole number from 1)',
+    );
   }
   return { token, refNamespace, runId, itemId, attempt: Number(attemptText), job: readJob(core.getInput('job')) };
 }
@@ -58,12 +66,17 @@ export function readJob(text: string): WorkerJobSpec {
   const o = raw as Partial<WorkerJobSpec> | null;
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
   const problem =
-    o === null || typeof o !== 'object' ? 'is not an object'
-    : !strings(o.command) || o.command.length === 0 ? 'has no `command` (a non-empty array of strings)'
-    : typeof o.env !== 'object' || o.env === null || !Object.values(o.env).every((v) => typeof v === 'string') ? 'has no `env` object of strings'
-    : o.stdin !== undefined && typeof o.stdin !== 'string' ? 'has a `stdin` that is not a string'
-    : typeof o.options !== 'object' || o.options === null || typeof o.options.image !== 'string' || o.options.image === '' ? 'names no container `options.image`'
-    : undefined;
+    o === null || typeof o !== 'object'
+      ? 'is not an object'
+      : !strings(o.command) || o.command.length === 0
+        ? 'has no `command` (a non-empty array of strings)'
+        : typeof o.env !== 'object' || o.env === null || !Object.values(o.env).every((v) => typeof v === 'string')
+          ? 'has no `env` object of strings'
+          : o.stdin !== undefined && typeof o.stdin !== 'string'
+            ? 'has a `stdin` that is not a string'
+            : typeof o.options !== 'object' || o.options === null || typeof o.options.image !== 'string' || o.options.image === ''
+              ? 'names no container `options.image`'
+              : undefined;
   if (problem !== undefined) throw new AgoraError('action-input', `input \`job\` ${problem}`, JOB_FIX);
   return o as WorkerJobSpec;
 }

@@ -44,7 +44,11 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   const work = join(env.RUNNER_TEMP || tmpdir(), `agora-worker-${process.pid}`);
   const git = { dir: join(work, 'repository.git'), cloneUrl, token: inputs.token };
   const store = await core.group(`Reading run ${runId}`, () =>
-    fetchInto({ ...git, what: [mirrorRef(refs.run(runId)), mirrorRef(refs.integration(runId))], hint: 'the worker job reads the run\'s refs: give it `permissions: contents: write` (or at least read)' }),
+    fetchInto({
+      ...git,
+      what: [mirrorRef(refs.run(runId)), mirrorRef(refs.integration(runId))],
+      hint: "the worker job reads the run's refs: give it `permissions: contents: write` (or at least read)",
+    }),
   );
   const current = await currentBase(store, refs, inputs);
   if (typeof current !== 'string') return finish('stale', `${name} is not current (${current.why}): nothing was run`);
@@ -53,7 +57,7 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   if (!(await pushNewRef({ ...git, oid: claim, ref: refs.claim(runId, itemId, attempt) }))) {
     return finish('claimed-elsewhere', `${name} is claimed by another job: nothing was run`);
   }
-  if (!(await store.hasObject(current))) await fetchMore({ ...git, what: [current], hint: 'the worker job fetches the attempt\'s base commit' });
+  if (!(await store.hasObject(current))) await fetchMore({ ...git, what: [current], hint: "the worker job fetches the attempt's base commit" });
   const ws = await materializeWorkspace(store, current, join(work, 'workspace'));
   const logPath = join(work, 'item.log');
   const log = createLogSink({ path: logPath, secrets: [] });
@@ -67,7 +71,22 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
     // short grace, so that it is stopped and removed before the step is killed (not left behind).
     const docker = createDockerTarget({ scope: targetScope(store.gitdir), stopGraceSeconds: STOP_GRACE_SECONDS });
     result = await core.group(`Running ${name} in ${String(inputs.job.options.image)}`, () =>
-      docker.run({ runId, itemId, attempt, workspaceDir: ws.dir, base: current, command: inputs.job.command, env: inputs.job.env, secrets: {}, ...(inputs.job.stdin !== undefined ? { stdin: inputs.job.stdin } : {}), log, options: inputs.job.options }, abort.signal),
+      docker.run(
+        {
+          runId,
+          itemId,
+          attempt,
+          workspaceDir: ws.dir,
+          base: current,
+          command: inputs.job.command,
+          env: inputs.job.env,
+          secrets: {},
+          ...(inputs.job.stdin !== undefined ? { stdin: inputs.job.stdin } : {}),
+          log,
+          options: inputs.job.options,
+        },
+        abort.signal,
+      ),
     );
   } finally {
     await log.close();
@@ -75,17 +94,35 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   }
   if (abort.signal.aborted) return finish('cancelled', `${name} was stopped: no result`);
   const workspace = result.exitCode === 0 ? (await captureWorkspace(ws)).tree : ws.baseTree;
-  const commit = await writeAttemptResult(store, { runId, itemId, attempt, base: current, workspace, log: await readFile(logPath), result, now: Date.now(), by });
+  const commit = await writeAttemptResult(store, {
+    runId,
+    itemId,
+    attempt,
+    base: current,
+    workspace,
+    log: await readFile(logPath),
+    result,
+    now: Date.now(),
+    by,
+  });
   if (!(await pushNewRef({ ...git, oid: commit, ref: refs.result(runId, itemId, attempt) }))) {
     return finish('claimed-elsewhere', `${name} already has a result: this job's was not recorded`);
   }
-  await finish(result.exitCode === 0 ? 'succeeded' : 'failed', `${name} ${result.exitCode === 0 ? 'succeeded' : `failed: ${result.reason ?? `exit ${result.exitCode}`}`}; result ${commit.slice(0, 12)} pushed for the orchestrator to check`);
+  await finish(
+    result.exitCode === 0 ? 'succeeded' : 'failed',
+    `${name} ${result.exitCode === 0 ? 'succeeded' : `failed: ${result.reason ?? `exit ${result.exitCode}`}`}; result ${commit.slice(0, 12)} pushed for the orchestrator to check`,
+  );
 }
 
 /** The repository's clone URL, from the dispatch event the runner wrote (GitHub Enterprise Server and the simulator included). */
 async function repositoryUrl(env: NodeJS.ProcessEnv): Promise<string> {
   const path = env.GITHUB_EVENT_PATH;
-  if (!path || !env.GITHUB_REPOSITORY) throw new AgoraError('action-event', 'GITHUB_EVENT_PATH or GITHUB_REPOSITORY is not set: mode `worker` runs only as a step of a workflow job', 'run it from the worker workflow (examples/workflows/agora-worker.yml)');
+  if (!path || !env.GITHUB_REPOSITORY)
+    throw new AgoraError(
+      'action-event',
+      'GITHUB_EVENT_PATH or GITHUB_REPOSITORY is not set: mode `worker` runs only as a step of a workflow job',
+      'run it from the worker workflow (examples/workflows/agora-worker.yml)',
+    );
   const event = JSON.parse(await readFile(path, 'utf8')) as { repository?: { clone_url?: unknown } };
   const url = event.repository?.clone_url;
   return typeof url === 'string' && url !== '' ? url : `${(env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${env.GITHUB_REPOSITORY}.git`;

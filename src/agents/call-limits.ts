@@ -46,12 +46,17 @@ export const MIN_CHILD_MS = 1000;
  * When a callee must be done: at most its own timeout, and never later than its caller's deadline less
  * a reserve (a tenth of what is left, at least two seconds), so the caller can still use the failure.
  */
-export function childDeadline(now: number, callerDeadline: number | undefined, calleeTimeoutSeconds: number | undefined): { deadline?: number; refusal?: string } {
+export function childDeadline(
+  now: number,
+  callerDeadline: number | undefined,
+  calleeTimeoutSeconds: number | undefined,
+): { deadline?: number; refusal?: string } {
   const own = calleeTimeoutSeconds === undefined ? undefined : now + Math.round(calleeTimeoutSeconds * 1000);
   if (callerDeadline === undefined) return own === undefined ? {} : { deadline: own };
   const left = callerDeadline - now;
   const reserve = Math.max(2 * MIN_CHILD_MS, Math.round(left / 10));
-  if (left - reserve < MIN_CHILD_MS) return { refusal: `refused: the caller has ${Math.max(0, left)} ms left before its deadline, too little to hand on to a call` };
+  if (left - reserve < MIN_CHILD_MS)
+    return { refusal: `refused: the caller has ${Math.max(0, left)} ms left before its deadline, too little to hand on to a call` };
   const capped = callerDeadline - reserve;
   return { deadline: own === undefined ? capped : Math.min(own, capped) };
 }

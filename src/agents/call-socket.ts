@@ -48,7 +48,8 @@ export async function openCallSocket(handle: (request: CallRequest) => Promise<C
         const end = buffered.indexOf('\n');
         if (end < 0 && buffered.length <= MAX_REQUEST_BYTES) return;
         socket.removeAllListeners('data'); // one request per connection: the rest is not read
-        if (end < 0 || end > MAX_REQUEST_BYTES) return reply(socket, { ok: false, content: `refused: a call request is limited to ${MAX_REQUEST_BYTES} bytes` });
+        if (end < 0 || end > MAX_REQUEST_BYTES)
+          return reply(socket, { ok: false, content: `refused: a call request is limited to ${MAX_REQUEST_BYTES} bytes` });
         const request = parseRequest(buffered.slice(0, end));
         if (typeof request === 'string') return reply(socket, { ok: false, content: request });
         handle(request)
@@ -86,7 +87,8 @@ function parseRequest(line: string): CallRequest | string {
     return 'refused: a call request is one line of JSON: {"subagent": "<name>", "input": {…}}';
   }
   const r = value as Partial<CallRequest> | null;
-  if (r === null || typeof r !== 'object' || typeof r.subagent !== 'string') return 'refused: a call request names its subagent: {"subagent": "<name>", "input": {…}}';
+  if (r === null || typeof r !== 'object' || typeof r.subagent !== 'string')
+    return 'refused: a call request names its subagent: {"subagent": "<name>", "input": {…}}';
   return { subagent: r.subagent, input: r.input ?? {} };
 }
 

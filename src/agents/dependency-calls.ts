@@ -84,7 +84,8 @@ export class DependencyCalls implements ExtraTools {
       const dep = args.subagents[name]!;
       return {
         name: `${CALL_TOOL_PREFIX}${name}`,
-        description: dep.description ?? `Call the subagent ${name} with this input; returns its answer. It works on the same files as you, within your write scope.`,
+        description:
+          dep.description ?? `Call the subagent ${name} with this input; returns its answer. It works on the same files as you, within your write scope.`,
         input_schema: { ...(dep.inputSchema ?? {}), type: 'object' },
       };
     });
@@ -104,7 +105,8 @@ export class DependencyCalls implements ExtraTools {
     }
     const schema = this.specs.find((s) => s.name === name)!.input_schema;
     const problems = finishProblems(this.checker.check(schema, input, [], `the input schema of ${callee}`));
-    if (problems.length > 0) return refused(`the input does not match the input schema of ${callee}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    if (problems.length > 0)
+      return refused(`the input does not match the input schema of ${callee}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
     const hops = maxHopsRefusal(frame.chain, callee, frame.maxHops);
     if (hops) return refused(hops);
     const config = subagents[callee]!;
@@ -143,7 +145,13 @@ export class DependencyCalls implements ExtraTools {
         subagent: callee,
         config,
         input,
-        frame: { chain: [...frame.chain, callee], id: child.id, maxHops: frame.maxHops, ...(time.deadline !== undefined ? { deadline: time.deadline } : {}), ...(budget ? { budget } : {}) },
+        frame: {
+          chain: [...frame.chain, callee],
+          id: child.id,
+          maxHops: frame.maxHops,
+          ...(time.deadline !== undefined ? { deadline: time.deadline } : {}),
+          ...(budget ? { budget } : {}),
+        },
         signal: abort.signal,
       });
     } finally {
@@ -151,7 +159,9 @@ export class DependencyCalls implements ExtraTools {
       this.args.signal.removeEventListener('abort', stop);
     }
     const outcome = run.ok ? 'ok' : abort.signal.aborted ? 'stopped' : 'failed';
-    const reason = timedOut ? `stopped at the deadline its caller gave it (${config.timeoutSeconds === undefined ? 'the caller\'s remaining time' : 'its timeoutSeconds or the caller\'s remaining time'})` : run.content;
+    const reason = timedOut
+      ? `stopped at the deadline its caller gave it (${config.timeoutSeconds === undefined ? "the caller's remaining time" : "its timeoutSeconds or the caller's remaining time"})`
+      : run.content;
     this.args.onEnd({ ...child, outcome, ...(run.ok ? {} : { reason }), events: run.events, children: run.children });
     if (run.ok) return { content: run.content, isError: false, refused: false, child: child.id };
     return { content: `the call to ${callee} (${child.id}) ${outcome}: ${reason}`, isError: true, refused: false, child: child.id };

@@ -40,9 +40,7 @@ export interface LoopArgs {
   budget?: { refusal(): string | undefined; spend(tokens: number): void };
 }
 
-export type LoopResult =
-  | { ok: true; answer: string; turns: number }
-  | { ok: false; reason: string; turns: number; retryable: boolean };
+export type LoopResult = { ok: true; answer: string; turns: number } | { ok: false; reason: string; turns: number; retryable: boolean };
 
 export function digest(value: unknown): string {
   return `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
@@ -74,7 +72,12 @@ export async function runAgentLoop(args: LoopArgs): Promise<LoopResult> {
     if (calls.length === 0) {
       if (response.stop_reason === 'refusal') return { ok: false, reason: `the model refused the task at turn ${turn}`, turns: turn, retryable: false };
       if (response.stop_reason === 'max_tokens') {
-        return { ok: false, reason: `the model's answer was cut off at maxTokens (${args.maxTokens}) at turn ${turn}; raise agent.maxTokens`, turns: turn, retryable: false };
+        return {
+          ok: false,
+          reason: `the model's answer was cut off at maxTokens (${args.maxTokens}) at turn ${turn}; raise agent.maxTokens`,
+          turns: turn,
+          retryable: false,
+        };
       }
       const answer = response.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('\n');
       return { ok: true, answer, turns: turn };

@@ -23,6 +23,9 @@ export function parseAnswer(answer: string): { ok: true; value: unknown } | { ok
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (e) {
     const start = answer.trim().slice(0, 80);
-    return { ok: false, reason: `the final answer is not JSON (${(e as Error).message}), but the subagent declares an outputSchema; it began: ${JSON.stringify(start)}` };
+    return {
+      ok: false,
+      reason: `the final answer is not JSON (${(e as Error).message}), but the subagent declares an outputSchema; it began: ${JSON.stringify(start)}`,
+    };
   }
 }

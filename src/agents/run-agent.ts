@@ -117,7 +117,14 @@ async function session(
   const events: AgentEvent[] = [];
   const children: ChildRecord[] = [];
   const tag = frame.chain.length === 1 ? '[agent]' : `[agent ${frame.id}]`;
-  const fail = (reason: string, retryable: boolean, stopped?: boolean): SessionResult => ({ ok: false, reason, retryable, ...(stopped ? { stopped } : {}), events, children });
+  const fail = (reason: string, retryable: boolean, stopped?: boolean): SessionResult => ({
+    ok: false,
+    reason,
+    retryable,
+    ...(stopped ? { stopped } : {}),
+    events,
+    children,
+  });
   const promptFile = resolve(args.configDir, agent.prompt);
   let system: string;
   try {
@@ -126,7 +133,10 @@ async function session(
     return fail(`the prompt file ${promptFile} of subagent "${name}" cannot be read (${errorMessage(e)}); create it or fix agent.prompt`, false);
   }
   if (args.apiKey === undefined || agent.apiKeyEnv !== args.apiKeyEnv) {
-    return fail(`subagent "${name}" reads its API key from ${agent.apiKeyEnv}, but this item holds ${args.apiKeyEnv ?? 'no key'}; every agent an item reaches uses one key: give them the same apiKeyEnv`, false);
+    return fail(
+      `subagent "${name}" reads its API key from ${agent.apiKeyEnv}, but this item holds ${args.apiKeyEnv ?? 'no key'}; every agent an item reaches uses one key: give them the same apiKeyEnv`,
+      false,
+    );
   }
   const baseURL = agent.baseURL ?? args.environment.ANTHROPIC_BASE_URL;
   const client = new Anthropic({ apiKey: args.apiKey, authToken: null, ...(baseURL ? { baseURL } : {}) });
@@ -215,7 +225,14 @@ function apiFailure(e: unknown, baseURL: string | undefined): AgentRunResult {
   if (e instanceof Anthropic.APIError) {
     const status = e.status ?? 0;
     const retryable = status === 408 || status === 409 || status === 429 || status >= 500;
-    const fix = status === 401 || status === 403 ? '; check the API key' : status === 404 ? '; check agent.model and agent.baseURL' : retryable ? ' (after the client\'s own retries)' : '';
+    const fix =
+      status === 401 || status === 403
+        ? '; check the API key'
+        : status === 404
+          ? '; check agent.model and agent.baseURL'
+          : retryable
+            ? " (after the client's own retries)"
+            : '';
     return { ok: false, reason: `${where} answered ${status}: ${errorMessage(e)}${fix}`, retryable };
   }
   throw e;

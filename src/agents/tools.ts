@@ -146,7 +146,7 @@ export async function runJobOnTarget(
   env: Record<string, string> = {},
 ): Promise<ToolResult> {
   const { target, baseJob } = ctx;
-  if (!target) return { content: 'this tool cannot run: the item\'s target is not available to this server', isError: true, refused: false };
+  if (!target) return { content: "this tool cannot run: the item's target is not available to this server", isError: true, refused: false };
   const log = createLogSink({ secrets: [...ctx.secrets], maxBytes: TOOL_OUTPUT_BYTES });
   const job: WorkerJob = { ...baseJob, command, log, env: { ...baseJob.env, ...env } };
   if (stdin === undefined) delete job.stdin;

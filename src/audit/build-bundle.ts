@@ -95,4 +95,3 @@ function bundleItems(plan: Plan, state: RunState, entries: readonly AuditEntry[]
     };
   });
 }
-

@@ -164,7 +164,9 @@ export interface ItemEvidence {
 
 /** sha256 (hex) of a plan's canonical JSON. `planText` is plan.json exactly as submitted. */
 export function planDigest(planText: string): string {
-  return createHash('sha256').update(canonicalJson(JSON.parse(planText))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(JSON.parse(planText)))
+    .digest('hex');
 }
 
 /**

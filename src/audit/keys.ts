@@ -56,7 +56,9 @@ export function generateSigningKey(): KeyPairPem {
 /** sha256 of the SPKI DER encoding of `publicKey`, hex. Stable across PEM formatting differences. */
 export function keyIdOf(publicKey: KeyObject | string): string {
   const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -146,7 +148,12 @@ export async function loadPrivateKey(pemOrPath: string, options: { cwd?: string;
   const { text, source } = await readKeyText(pemOrPath, 'signing key', options.cwd ?? process.cwd(), options.sourceName);
   if (!looksLikePem(text)) throw badKey(source, 'is not PEM', EXPECTED_PRIVATE);
   if (/-----BEGIN (PUBLIC KEY|CERTIFICATE|RSA PUBLIC KEY)-----/.test(text) && !/PRIVATE KEY-----/.test(text)) {
-    throw badKey(source, 'holds a public key or certificate, not a private key', EXPECTED_PRIVATE, `Signing needs the private half (${PRIVATE_KEY_FILE}); the .pub.pem file is for verifying.`);
+    throw badKey(
+      source,
+      'holds a public key or certificate, not a private key',
+      EXPECTED_PRIVATE,
+      `Signing needs the private half (${PRIVATE_KEY_FILE}); the .pub.pem file is for verifying.`,
+    );
   }
   let key: KeyObject;
   try {
@@ -154,7 +161,12 @@ export async function loadPrivateKey(pemOrPath: string, options: { cwd?: string;
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'ERR_MISSING_PASSPHRASE' || /ENCRYPTED/.test(text)) {
-      throw badKey(source, 'is encrypted with a passphrase', `${EXPECTED_PRIVATE}, unencrypted`, 'Decrypt it, e.g. `openssl pkcs8 -in key.pem -out plain.pem` (and keep the result mode 0600).');
+      throw badKey(
+        source,
+        'is encrypted with a passphrase',
+        `${EXPECTED_PRIVATE}, unencrypted`,
+        'Decrypt it, e.g. `openssl pkcs8 -in key.pem -out plain.pem` (and keep the result mode 0600).',
+      );
     }
     throw badKey(source, `is not a readable private key (${errorMessage(error)})`, EXPECTED_PRIVATE);
   }

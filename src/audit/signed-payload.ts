@@ -28,7 +28,8 @@ export function payloadDigestMismatch(payload: Uint8Array, statementSha256: stri
   const text = Buffer.from(payload).toString('utf8');
   const reading = read(text);
   if (typeof reading === 'string') return reading;
-  if (reading.canonical !== text) return `the signed payload is not canonical JSON (RFC 8785), so it cannot be the expected statement (its sha256 is ${digest}, expected ${statementSha256})`;
+  if (reading.canonical !== text)
+    return `the signed payload is not canonical JSON (RFC 8785), so it cannot be the expected statement (its sha256 is ${digest}, expected ${statementSha256})`;
   return `the signed statement is not the expected one (its sha256 is ${digest}, expected ${statementSha256})`;
 }
 
@@ -56,10 +57,17 @@ function describe(got: Buffer, want: Buffer, expected: InTotoStatement): string 
   if (typeof reading === 'string') return reading;
   if (reading.canonical === want.toString('utf8')) {
     const at = firstDifferentByte(got, want);
-    const longer = got.length === want.length ? '' : ` (the payload is ${Math.abs(got.length - want.length)} byte${Math.abs(got.length - want.length) === 1 ? '' : 's'} ${got.length > want.length ? 'longer' : 'shorter'})`;
+    const longer =
+      got.length === want.length
+        ? ''
+        : ` (the payload is ${Math.abs(got.length - want.length)} byte${Math.abs(got.length - want.length) === 1 ? '' : 's'} ${got.length > want.length ? 'longer' : 'shorter'})`;
     return `the signed payload is this bundle's statement, but not its canonical bytes (RFC 8785): they differ first at byte ${at}${longer}`;
   }
-  return knownDifference(reading.value, expected) ?? structuralDifference(reading.value, expected, []) ?? 'the signed statement differs from the statement of this bundle';
+  return (
+    knownDifference(reading.value, expected) ??
+    structuralDifference(reading.value, expected, []) ??
+    'the signed statement differs from the statement of this bundle'
+  );
 }
 
 function firstDifferentByte(a: Buffer, b: Buffer): number {
@@ -77,7 +85,8 @@ function knownDifference(actual: unknown, e: InTotoStatement): string | undefine
   }
   if (a.predicate?.runId !== e.predicate.runId) return `the signed statement is for run ${String(a.predicate?.runId)}, expected ${e.predicate.runId}`;
   try {
-    if (canonicalJson(a.subject) !== canonicalJson(e.subject)) return 'the signed statement names other subjects (bundle digest or patch commits) than expected';
+    if (canonicalJson(a.subject) !== canonicalJson(e.subject))
+      return 'the signed statement names other subjects (bundle digest or patch commits) than expected';
   } catch {
     return 'the signed statement names other subjects (bundle digest or patch commits) than expected';
   }
@@ -91,7 +100,8 @@ function structuralDifference(actual: unknown, expected: unknown, at: PathSegmen
   if (kind(actual) !== kind(expected)) return `the signed payload has ${kind(actual)} at ${path}, the statement of this bundle ${kind(expected)}`;
   if (at.length > 32) return `the signed payload differs from the statement of this bundle at ${path}`;
   if (Array.isArray(actual) && Array.isArray(expected)) {
-    if (actual.length !== expected.length) return `the signed payload has ${actual.length} elements at ${path}, the statement of this bundle ${expected.length}`;
+    if (actual.length !== expected.length)
+      return `the signed payload has ${actual.length} elements at ${path}, the statement of this bundle ${expected.length}`;
     for (let i = 0; i < actual.length; i++) {
       const d = structuralDifference(actual[i], expected[i], [...at, i]);
       if (d) return d;
@@ -110,5 +120,7 @@ function structuralDifference(actual: unknown, expected: unknown, at: PathSegmen
     }
     return undefined;
   }
-  return actual === expected ? undefined : `the signed payload has ${JSON.stringify(actual)} at ${path}, the statement of this bundle ${JSON.stringify(expected)}`;
+  return actual === expected
+    ? undefined
+    : `the signed payload has ${JSON.stringify(actual)} at ${path}, the statement of this bundle ${JSON.stringify(expected)}`;
 }

@@ -148,7 +148,11 @@ async function build(signer: Signer, ws: Witness[], statement: InTotoStatement, 
 /** Signs `statement` with a local ECDSA P-256 key. */
 export async function signWithKey(statement: InTotoStatement, options: KeySignOptions): Promise<SignedAudit> {
   if (!options.privateKeyPem.includes('-----BEGIN')) {
-    throw new AgoraError('key-invalid', 'signing key: is not PEM; expected an ECDSA P-256 private key in PEM', 'Load key files with loadPrivateKey/resolveSigningKey and pass the PEM text.');
+    throw new AgoraError(
+      'key-invalid',
+      'signing key: is not PEM; expected an ECDSA P-256 private key in PEM',
+      'Load key files with loadPrivateKey/resolveSigningKey and pass the PEM text.',
+    );
   }
   const key = await loadPrivateKey(options.privateKeyPem, { sourceName: 'signing key' });
   const hint = options.keyHint ?? key.keyId;
@@ -177,7 +181,11 @@ export async function signWithKey(statement: InTotoStatement, options: KeySignOp
  */
 export async function signKeyless(statement: InTotoStatement, options: KeylessSignOptions): Promise<SignedAudit> {
   if (!options.identityToken) {
-    throw new AgoraError('identity-token-missing', 'keyless signing needs an OIDC identity token, and none was given', 'In GitHub Actions grant `id-token: write` to the job; elsewhere use a local key instead.');
+    throw new AgoraError(
+      'identity-token-missing',
+      'keyless signing needs an OIDC identity token, and none was given',
+      'In GitHub Actions grant `id-token: write` to the job; elsewhere use a local key instead.',
+    );
   }
   const signer = new FulcioSigner({
     identityProvider: { getToken: async () => options.identityToken },

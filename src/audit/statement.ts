@@ -24,7 +24,8 @@ export const AGORA_AUDIT_PREDICATE_TYPE_V3 = 'https://agora.dev/audit/v3';
 export const AGORA_AUDIT_PREDICATE_TYPE_V4 = 'https://agora.dev/audit/v4';
 /** The predicate type Agora signs today. */
 export const AGORA_AUDIT_PREDICATE_TYPE = AGORA_AUDIT_PREDICATE_TYPE_V2;
-export type AgoraAuditPredicateType = typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2 | typeof AGORA_AUDIT_PREDICATE_TYPE_V3 | typeof AGORA_AUDIT_PREDICATE_TYPE_V4;
+export type AgoraAuditPredicateType =
+  typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2 | typeof AGORA_AUDIT_PREDICATE_TYPE_V3 | typeof AGORA_AUDIT_PREDICATE_TYPE_V4;
 /** The statement versions a verifier accepts (every one Agora has signed). */
 export type StatementVersion = 1 | 2 | 3 | 4;
 /** DSSE payload type of an in-toto statement. */
@@ -103,7 +104,8 @@ export function buildStatement(input: StatementInput): InTotoStatement {
   const patches = [...input.patches].sort((a, b) => (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
   const version = input.version ?? 2;
   if (version === 1 && input.repository) throw new TypeError('a v1 statement records no repository');
-  if (input.repository && !repositoryRecordValid(input.repository)) throw new TypeError(`repository must be { fullName: "owner/name", id }, got ${JSON.stringify(input.repository)}`);
+  if (input.repository && !repositoryRecordValid(input.repository))
+    throw new TypeError(`repository must be { fullName: "owner/name", id }, got ${JSON.stringify(input.repository)}`);
   const predicate: AgoraAuditPredicate = { runId: input.runId, merkleRoot: input.root, planDigest: input.planDigest };
   if (input.entries !== undefined) predicate.entries = input.entries;
   if (version >= 2) predicate.repository = input.repository ?? null;
@@ -113,7 +115,14 @@ export function buildStatement(input: StatementInput): InTotoStatement {
       { name: bundleSubjectName(input.runId), digest: { sha256: input.bundleSha256 } },
       ...patches.map((p) => ({ name: `patch:${p.itemId}`, digest: { gitCommit: p.commit } })),
     ],
-    predicateType: version === 1 ? AGORA_AUDIT_PREDICATE_TYPE_V1 : version === 3 ? AGORA_AUDIT_PREDICATE_TYPE_V3 : version === 4 ? AGORA_AUDIT_PREDICATE_TYPE_V4 : AGORA_AUDIT_PREDICATE_TYPE_V2,
+    predicateType:
+      version === 1
+        ? AGORA_AUDIT_PREDICATE_TYPE_V1
+        : version === 3
+          ? AGORA_AUDIT_PREDICATE_TYPE_V3
+          : version === 4
+            ? AGORA_AUDIT_PREDICATE_TYPE_V4
+            : AGORA_AUDIT_PREDICATE_TYPE_V2,
     predicate,
   };
 }

@@ -41,14 +41,13 @@ export interface KeylessVerification {
 }
 
 /** What verification established; `claim`/`guarantee` as in SignatureRecord, from what was actually checked. */
-export type VerifiedSigner = (
-  | { kind: 'key'; keyId: string }
-  | { kind: 'keyless'; identity: string; issuer: string }
-) & { rekorLogIndex?: number; claim: AuditClaim; guarantee: AuditGuarantee };
+export type VerifiedSigner = ({ kind: 'key'; keyId: string } | { kind: 'keyless'; identity: string; issuer: string }) & {
+  rekorLogIndex?: number;
+  claim: AuditClaim;
+  guarantee: AuditGuarantee;
+};
 
-export type SignatureVerification =
-  | { ok: true; statement: InTotoStatement; signer: VerifiedSigner }
-  | { ok: false; code: 'signature'; reason: string };
+export type SignatureVerification = { ok: true; statement: InTotoStatement; signer: VerifiedSigner } | { ok: false; code: 'signature'; reason: string };
 
 function fail(reason: string): SignatureVerification {
   return { ok: false, code: 'signature', reason };
@@ -77,7 +76,8 @@ function parseBundle(input: string | Uint8Array | object): { ok: true; bundle: B
       return { ok: false, reason: `the signature bundle is not JSON (${errorMessage(error)})` };
     }
     const dup = findDuplicateKey(text);
-    if (dup) return { ok: false, reason: `the signature bundle repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };
+    if (dup)
+      return { ok: false, reason: `the signature bundle repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: parsers disagree on which one counts` };
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return { ok: false, reason: 'the signature bundle is not a JSON object (expected a Sigstore bundle)' };
@@ -98,7 +98,8 @@ function parseBundle(input: string | Uint8Array | object): { ok: true; bundle: B
 
 function signerOfCertificate(bundle: Bundle): { identity?: string; issuer?: string } {
   const m = bundle.verificationMaterial.content;
-  const der = m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
+  const der =
+    m.$case === 'certificate' ? m.certificate.rawBytes : m.$case === 'x509CertificateChain' ? m.x509CertificateChain.certificates[0]?.rawBytes : undefined;
   return der ? certificateIdentity(der) : {};
 }
 
@@ -185,7 +186,8 @@ export async function verifySigstoreBundle(
     const identity = signer.identity?.subjectAlternativeName;
     const issuer = signer.identity?.extensions?.issuer;
     const o = options as KeylessVerification;
-    if (identity !== o.certificateIdentity) return fail(`certificate identity is ${JSON.stringify(identity)}, expected exactly ${JSON.stringify(o.certificateIdentity)}`);
+    if (identity !== o.certificateIdentity)
+      return fail(`certificate identity is ${JSON.stringify(identity)}, expected exactly ${JSON.stringify(o.certificateIdentity)}`);
     if (issuer !== o.certificateIssuer) return fail(`certificate issuer is ${JSON.stringify(issuer)}, expected exactly ${JSON.stringify(o.certificateIssuer)}`);
     verified = { kind: 'keyless', identity, issuer, claim: 'tamper-evident', guarantee: 'external-immutable' };
   } else {
@@ -197,7 +199,8 @@ export async function verifySigstoreBundle(
 
   // The signed bytes must be exactly the canonical statement: compared as bytes, never re-read and re-encoded.
   const expected = options.expected;
-  const mismatch = 'statement' in expected ? payloadMismatch(envelope.payload, expected.statement) : payloadDigestMismatch(envelope.payload, expected.statementSha256);
+  const mismatch =
+    'statement' in expected ? payloadMismatch(envelope.payload, expected.statement) : payloadDigestMismatch(envelope.payload, expected.statementSha256);
   if (mismatch) return fail(mismatch);
   if ('statement' in expected) return { ok: true, statement: expected.statement, signer: verified };
   const statement = parseStatement(envelope.payload);

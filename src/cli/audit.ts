@@ -55,7 +55,12 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   const stored = await readRun(ctx.store, ctx.refs, runId);
   if (!stored) throw new AgoraError('run-not-found', `no run ${runId} in this repository`, 'list runs with `agora orch status`');
   const wantsSign = Boolean(o.sign || o.keyless);
-  if (wantsSign && o.item) throw new AgoraError('audit-options', '--item and --sign do not go together: item evidence is checked against the signed root of the whole bundle', 'audit with --sign first, then ask for --item');
+  if (wantsSign && o.item)
+    throw new AgoraError(
+      'audit-options',
+      '--item and --sign do not go together: item evidence is checked against the signed root of the whole bundle',
+      'audit with --sign first, then ask for --item',
+    );
   const trustedRoot = o.trustedRoot ? await readTrustedRoot(o.trustedRoot) : undefined;
   const rekorEntryType = o.rekorEntryType;
   if (rekorEntryType !== undefined && rekorEntryType !== 'dsse' && rekorEntryType !== 'intoto') {
@@ -66,7 +71,11 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   const signingKey = wantsSign && !o.keyless ? await resolveSigningKey({ ...(o.key ? { keyFlag: o.key } : {}), env, cwd: process.cwd() }) : undefined;
   const identityToken = o.keyless ? (o.identityToken ?? env.SIGSTORE_ID_TOKEN) : undefined;
   if (o.keyless && !identityToken) {
-    throw new AgoraError('identity-token-missing', '--keyless needs an OIDC identity token: none given', 'pass --identity-token <jwt> or set SIGSTORE_ID_TOKEN (in GitHub Actions: the id-token with audience sigstore)');
+    throw new AgoraError(
+      'identity-token-missing',
+      '--keyless needs an OIDC identity token: none given',
+      'pass --identity-token <jwt> or set SIGSTORE_ID_TOKEN (in GitHub Actions: the id-token with audience sigstore)',
+    );
   }
 
   const progress = progressLine();
@@ -80,7 +89,11 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   let signed: SignedAudit | undefined;
   if (wantsSign) {
     if (!isTerminalRun(bundle)) {
-      throw new AgoraError('run-not-terminal', `run ${runId} is ${bundle.state}: refusing to sign the audit of an unfinished run`, 'wait until it ends (agora orch watch), then audit with --sign');
+      throw new AgoraError(
+        'run-not-terminal',
+        `run ${runId} is ${bundle.state}: refusing to sign the audit of an unfinished run`,
+        'wait until it ends (agora orch watch), then audit with --sign',
+      );
     }
     const statement = auditStatement(bundle);
     if (signingKey) {
@@ -130,7 +143,11 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
 
 function failed(runId: string, report: AuditReport): never {
   const codes = [...new Set(report.failures.filter((f) => f.code !== 'not-terminal').map((f) => f.code))];
-  throw new AgoraError('audit-failed', `run ${runId}: the audit is not intact (${codes.join(', ')})`, 'read report.failures in the bundle: each names what broke');
+  throw new AgoraError(
+    'audit-failed',
+    `run ${runId}: the audit is not intact (${codes.join(', ')})`,
+    'read report.failures in the bundle: each names what broke',
+  );
 }
 
 export interface VerifyVerbOptions {
@@ -160,10 +177,24 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   }
   if (o.certificateIdentity !== undefined || o.certificateOidcIssuer !== undefined) {
     if (!o.certificateIdentity || !o.certificateOidcIssuer) {
-      throw new AgoraError('verify-options', 'keyless verification needs both --certificate-identity and --certificate-oidc-issuer', 'pass the exact workflow identity and issuer the bundle must have been signed by');
+      throw new AgoraError(
+        'verify-options',
+        'keyless verification needs both --certificate-identity and --certificate-oidc-issuer',
+        'pass the exact workflow identity and issuer the bundle must have been signed by',
+      );
     }
-    if (o.key) throw new AgoraError('verify-options', '--key and --certificate-identity do not go together', 'a bundle is either key-signed (--key) or keyless (--certificate-identity/--certificate-oidc-issuer)');
-    if (!o.trustedRoot) throw new AgoraError('verify-options', 'keyless verification needs --trusted-root <trusted_root.json>', 'agora never fetches trust material; pass the trusted root of your Sigstore instance');
+    if (o.key)
+      throw new AgoraError(
+        'verify-options',
+        '--key and --certificate-identity do not go together',
+        'a bundle is either key-signed (--key) or keyless (--certificate-identity/--certificate-oidc-issuer)',
+      );
+    if (!o.trustedRoot)
+      throw new AgoraError(
+        'verify-options',
+        'keyless verification needs --trusted-root <trusted_root.json>',
+        'agora never fetches trust material; pass the trusted root of your Sigstore instance',
+      );
     opts.certificateIdentity = o.certificateIdentity;
     opts.certificateIssuer = o.certificateOidcIssuer;
   }
@@ -204,7 +235,11 @@ function verifyPins(o: VerifyVerbOptions): VerifyPins | undefined {
   }
   if (o.repository !== undefined) {
     if (!REPOSITORY_FULL_NAME.test(o.repository)) {
-      throw new AgoraError('verify-options', `--repository ${JSON.stringify(o.repository)} is not a GitHub repository name`, 'pass OWNER/NAME, e.g. --repository acme/widgets');
+      throw new AgoraError(
+        'verify-options',
+        `--repository ${JSON.stringify(o.repository)} is not a GitHub repository name`,
+        'pass OWNER/NAME, e.g. --repository acme/widgets',
+      );
     }
     pins.repository = o.repository;
   }
@@ -242,7 +277,11 @@ async function makeKeyDir(dir: string): Promise<void> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') {
-      throw new AgoraError('key-dir', `--out ${dir} is not a directory (it, or a directory above it, is a file)`, 'pass a directory, or a path where one can be created');
+      throw new AgoraError(
+        'key-dir',
+        `--out ${dir} is not a directory (it, or a directory above it, is a file)`,
+        'pass a directory, or a path where one can be created',
+      );
     }
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
       throw new AgoraError('key-dir', `--out ${dir} cannot be created: ${code}`, 'pass a directory you may write to');
@@ -262,10 +301,16 @@ export function humanReport(
   if (bundle.repository) lines.push(`  made in: ${bundle.repository.fullName} (GitHub repository id ${bundle.repository.id})`);
   if (checked.pins) {
     const p = checked.pins;
-    const said = [p.runId !== undefined ? `run ${p.runId}` : '', p.planCommit !== undefined ? `plan commit ${p.planCommit}` : '', p.repository !== undefined ? `repository ${p.repository}` : ''];
+    const said = [
+      p.runId !== undefined ? `run ${p.runId}` : '',
+      p.planCommit !== undefined ? `plan commit ${p.planCommit}` : '',
+      p.repository !== undefined ? `repository ${p.repository}` : '',
+    ];
     lines.push(`  pinned: ${said.filter(Boolean).join(', ')}`);
   }
-  lines.push(`  repository: ${checked.repo ? 'checked (patches, scopes, integration, run ref, plan, anchor)' : 'not checked (pass --repo to check patches and the anchor)'}`);
+  lines.push(
+    `  repository: ${checked.repo ? 'checked (patches, scopes, integration, run ref, plan, anchor)' : 'not checked (pass --repo to check patches and the anchor)'}`,
+  );
   lines.push(`  signature: ${signatureLine(bundle, checked)}`);
   for (const f of report.failures) {
     const where = [f.item ? `item ${f.item}` : '', f.entry !== undefined ? `entry ${f.entry}` : ''].filter(Boolean).join(', ');
@@ -281,7 +326,9 @@ function signatureLine(bundle: AuditBundle, checked: { signature: boolean; pin?:
 }
 
 function summaryLine(bundle: AuditBundle, report: AuditReport): string {
-  const verdict = report.intact ? `intact — ${report.claim} (${report.guarantee})` : `NOT intact — ${report.failures.filter((f) => f.code !== 'not-terminal').length} failures`;
+  const verdict = report.intact
+    ? `intact — ${report.claim} (${report.guarantee})`
+    : `NOT intact — ${report.failures.filter((f) => f.code !== 'not-terminal').length} failures`;
   return `run ${bundle.runId} (${bundle.state}${report.terminal ? '' : ', not terminal'}): ${verdict}`;
 }
 
@@ -321,11 +368,11 @@ async function readTrustedRoot(file: string): Promise<unknown> {
 export function registerAuditCommands(program: Command, orch: Command): void {
   orch
     .command('audit <run>')
-    .description('the run\'s audit bundle (JSON); anchors a finished run; exit 0 only if intact')
+    .description("the run's audit bundle (JSON); anchors a finished run; exit 0 only if intact")
     .option('--repo <dir>', 'the git repository (default: the current directory)')
     .option('--config <file>', 'the config module (default: ./agora.config.mjs if present)')
     .option('--out <file>', 'write the bundle here (atomically) instead of printing it')
-    .option('--sign', 'sign the bundle\'s in-toto statement (local key unless --keyless); writes <out>.sigstore.json')
+    .option('--sign', "sign the bundle's in-toto statement (local key unless --keyless); writes <out>.sigstore.json")
     .option('--key <file>', 'the ECDSA P-256 private key for --sign (default: $AGORA_SIGNING_KEY, ./agora-signing.key.pem)')
     .option('--keyless', 'sign with a Fulcio certificate for an OIDC identity, logged in Rekor')
     .option('--identity-token <jwt>', 'the OIDC token for --keyless (default: $SIGSTORE_ID_TOKEN)')
@@ -333,8 +380,8 @@ export function registerAuditCommands(program: Command, orch: Command): void {
     .option('--rekor-url <url>', 'Rekor (default for --keyless: $SIGSTORE_REKOR_URL or public Sigstore)')
     .option('--tsa-url <url>', 'a timestamp authority to witness the signature')
     .option('--rekor-entry-type <type>', 'how Rekor records the signature: dsse (default) or intoto')
-    .option('--trusted-root <file>', 'trusted_root.json to check the new signature\'s witnesses against')
-    .option('--item <id>', 'print only this item\'s entries, each with its inclusion proof to the root')
+    .option('--trusted-root <file>', "trusted_root.json to check the new signature's witnesses against")
+    .option('--item <id>', "print only this item's entries, each with its inclusion proof to the root")
     .action(async (run: string, o: AuditVerbOptions) => {
       await auditVerb(run, o, stdio);
     });
@@ -343,7 +390,7 @@ export function registerAuditCommands(program: Command, orch: Command): void {
     .command('verify <bundle>')
     .description('verify an audit bundle offline with explicit trust; exit 0 only when everything checks')
     .option('--sigstore <file>', 'the Sigstore bundle (default: <bundle>.sigstore.json when present)')
-    .option('--key <pub.pem>', 'the signer\'s public key (key-signed bundles)')
+    .option('--key <pub.pem>', "the signer's public key (key-signed bundles)")
     .option('--certificate-identity <san>', 'the exact signer identity (keyless)')
     .option('--certificate-oidc-issuer <url>', 'the exact OIDC issuer (keyless)')
     .option('--trusted-root <file>', 'trusted_root.json: Fulcio, CT logs, Rekor, TSA')

@@ -22,15 +22,24 @@ export async function callVerb(subagent: string, opts: { input: string }, io: Ou
   try {
     input = JSON.parse(text);
   } catch (e) {
-    throw new AgoraError('call-unavailable', `agora call ${subagent}: the input is not JSON (${errorMessage(e)})`, 'pass a JSON object with --input \'{"…": …}\', or on stdin with --input -');
+    throw new AgoraError(
+      'call-unavailable',
+      `agora call ${subagent}: the input is not JSON (${errorMessage(e)})`,
+      'pass a JSON object with --input \'{"…": …}\', or on stdin with --input -',
+    );
   }
   let answer;
   try {
     answer = await callThroughSocket(socket, { subagent, input });
   } catch (e) {
-    throw new AgoraError('call-unavailable', `agora call ${subagent}: the orchestrator at ${socket} cannot be reached (${errorMessage(e)})`, 'call only while the attempt that was given this socket runs');
+    throw new AgoraError(
+      'call-unavailable',
+      `agora call ${subagent}: the orchestrator at ${socket} cannot be reached (${errorMessage(e)})`,
+      'call only while the attempt that was given this socket runs',
+    );
   }
-  if (!answer.ok) throw new AgoraError('call-refused', `agora call ${subagent}: ${answer.content}`, 'the orchestrator refused or the child attempt failed; see the reason');
+  if (!answer.ok)
+    throw new AgoraError('call-refused', `agora call ${subagent}: ${answer.content}`, 'the orchestrator refused or the child attempt failed; see the reason');
   io.out(answer.content);
   return 0;
 }

@@ -20,7 +20,11 @@ export function repositoryOf(url: string): { owner: string; repo: string } {
   const parts = new URL(url).pathname.split('/').filter(Boolean);
   const [owner, name] = parts.slice(-2);
   if (!owner || !name) {
-    throw new AgoraError('gc-remote', `${url} does not name a repository as owner/name`, 'pass the repository\'s clone URL, e.g. https://github.com/OWNER/REPO.git');
+    throw new AgoraError(
+      'gc-remote',
+      `${url} does not name a repository as owner/name`,
+      "pass the repository's clone URL, e.g. https://github.com/OWNER/REPO.git",
+    );
   }
   return { owner, repo: name.replace(/\.git$/, '') };
 }
@@ -46,7 +50,8 @@ export function releaseBundles(url: string, token: string, env: NodeJS.ProcessEn
       } catch {
         return { kept: false, why: `${name} of release ${published.tag} is not JSON; it stays` };
       }
-      if (root !== bundle.root) return { kept: false, why: `${name} of release ${published.tag} has root ${String(root)}, not the run's ${bundle.root}; it stays` };
+      if (root !== bundle.root)
+        return { kept: false, why: `${name} of release ${published.tag} has root ${String(root)}, not the run's ${bundle.root}; it stays` };
       return { kept: true, where: `${published.url} (${name})` };
     },
   };

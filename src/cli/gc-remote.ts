@@ -32,7 +32,11 @@ export async function remoteUrl(remote: string, gitDir: string): Promise<string>
   try {
     return stripCredentials((await runGit(['remote', 'get-url', '--', remote], { gitDir })).trim());
   } catch {
-    throw new AgoraError('gc-remote', `--remote ${JSON.stringify(remote)} is neither a URL nor a remote of this repository`, 'pass a remote name from `git remote -v` or an https URL');
+    throw new AgoraError(
+      'gc-remote',
+      `--remote ${JSON.stringify(remote)} is neither a URL nor a remote of this repository`,
+      'pass a remote name from `git remote -v` or an https URL',
+    );
   }
 }
 
@@ -41,10 +45,14 @@ function stripCredentials(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new AgoraError('gc-remote', `the remote ${JSON.stringify(url)} is not a URL gc can push to`, 'use an https remote (gc pushes with a token in a header)');
+    throw new AgoraError(
+      'gc-remote',
+      `the remote ${JSON.stringify(url)} is not a URL gc can push to`,
+      'use an https remote (gc pushes with a token in a header)',
+    );
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new AgoraError('gc-remote', `the remote ${url} uses ${parsed.protocol.slice(0, -1)}, not https`, 'pass the repository\'s https URL with --remote');
+    throw new AgoraError('gc-remote', `the remote ${url} uses ${parsed.protocol.slice(0, -1)}, not https`, "pass the repository's https URL with --remote");
   }
   if (parsed.username || parsed.password) {
     throw new AgoraError('gc-remote', 'the remote URL carries credentials', 'remove them from the URL and put a token in GITHUB_TOKEN instead');
@@ -87,7 +95,11 @@ export async function pushPrune(runs: RemoteRuns, ns: string): Promise<number> {
   const pushed = await runs.mirror.pushRefs(updates);
   if (pushed.ok) return updates.length;
   if (pushed.refused) {
-    throw new AgoraError('gc-remote-refused', `${runs.url} refused the prune: ${pushed.refused}; nothing was removed there`, 'use a token that may delete refs under refs/agora/ (contents: write) and that no ruleset blocks');
+    throw new AgoraError(
+      'gc-remote-refused',
+      `${runs.url} refused the prune: ${pushed.refused}; nothing was removed there`,
+      'use a token that may delete refs under refs/agora/ (contents: write) and that no ruleset blocks',
+    );
   }
   throw new AgoraError(
     'gc-remote-moved',

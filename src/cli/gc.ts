@@ -34,7 +34,11 @@ const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 8
 export function parseAge(text: string): number {
   const m = /^(\d+)([smhdw])$/.exec(text.trim());
   if (!m) {
-    throw new AgoraError('gc-options', `--older-than ${JSON.stringify(text)} is not an age`, 'write a whole number and a unit: s, m, h, d or w (for example 30d)');
+    throw new AgoraError(
+      'gc-options',
+      `--older-than ${JSON.stringify(text)} is not an age`,
+      'write a whole number and a unit: s, m, h, d or w (for example 30d)',
+    );
   }
   return Number(m[1]) * UNIT_MS[m[2] as string]!;
 }
@@ -44,12 +48,18 @@ function checkOptions(o: GcVerbOptions): void {
   if (ways !== 1) {
     throw new AgoraError(
       'gc-options',
-      ways === 0 ? 'gc removes runs from the repository: say where their audit bundles go' : 'give one of --bundle-dir, --discard-bundles and --bundles-in-releases',
+      ways === 0
+        ? 'gc removes runs from the repository: say where their audit bundles go'
+        : 'give one of --bundle-dir, --discard-bundles and --bundles-in-releases',
       "pass --bundle-dir <dir> to keep each pruned run's bundle there, --bundles-in-releases (with --remote) to prune only runs whose bundle GitHub holds as a release asset, or --discard-bundles to keep only the anchored root",
     );
   }
   if (o.bundlesInReleases && !o.remote) {
-    throw new AgoraError('gc-options', '--bundles-in-releases needs --remote', "name the GitHub repository whose releases hold the bundles: --remote origin (or its https URL)");
+    throw new AgoraError(
+      'gc-options',
+      '--bundles-in-releases needs --remote',
+      'name the GitHub repository whose releases hold the bundles: --remote origin (or its https URL)',
+    );
   }
 }
 
@@ -61,7 +71,12 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
   const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
   if (o.remote) {
     const url = await remoteUrl(o.remote, ctx.store.gitdir);
-    if (!token) throw new AgoraError('gc-remote', `pruning ${url} needs a token`, 'set GITHUB_TOKEN to a token that may read and delete refs under refs/agora/ (contents: write)');
+    if (!token)
+      throw new AgoraError(
+        'gc-remote',
+        `pruning ${url} needs a token`,
+        'set GITHUB_TOKEN to a token that may read and delete refs under refs/agora/ (contents: write)',
+      );
     remote = await openRemoteRuns(url, token, ctx.refs.ns);
   }
   try {
@@ -73,14 +88,19 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
       const bundle = await buildAuditBundle(store, ctx.refs, runId, { anchor: !o.dryRun, now });
       if (!bundle.report.intact) {
         const codes = [...new Set(bundle.report.failures.map((f) => f.code))].join(', ');
-        return { kept: false, why: `its audit is not intact (${codes}): run \`agora orch audit ${runId}\` to see why; a run whose evidence is in question is kept` };
+        return {
+          kept: false,
+          why: `its audit is not intact (${codes}): run \`agora orch audit ${runId}\` to see why; a run whose evidence is in question is kept`,
+        };
       }
       if (releases) return releases.has(runId, bundle);
       if (!dir) return { kept: true, where: `anchored root ${bundle.root} only` };
       return keepInDir(dir, runId, bundle, Boolean(o.dryRun));
     };
     const progress = progressLine();
-    const report = await collectGarbage(store, ctx.refs, { before: now - age, now, keepBundle, progress, ...(o.dryRun ? { dryRun: true } : {}) }).finally(() => progress.clear());
+    const report = await collectGarbage(store, ctx.refs, { before: now - age, now, keepBundle, progress, ...(o.dryRun ? { dryRun: true } : {}) }).finally(() =>
+      progress.clear(),
+    );
     const pushed = remote && !o.dryRun ? await pushPrune(remote, ctx.refs.ns) : undefined;
     io.out(JSON.stringify(pushed === undefined ? report : { ...report, remote: { url: remote!.url, refsUpdated: pushed } }, null, 2));
     const verb = o.dryRun ? 'would prune' : 'pruned';

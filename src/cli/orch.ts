@@ -65,11 +65,7 @@ export async function validateVerb(file: string, g: GlobalOptions, io: Output): 
   return 0;
 }
 
-export async function submitVerb(
-  file: string,
-  opts: GlobalOptions & { base?: string; queue?: string },
-  io: Output,
-): Promise<string> {
+export async function submitVerb(file: string, opts: GlobalOptions & { base?: string; queue?: string }, io: Output): Promise<string> {
   const ctx = await openContext(opts, file);
   const runId = await submit(ctx, file, opts);
   io.out(runId);
@@ -251,7 +247,9 @@ async function applyIntegration(ctx: CliContext, run: StoredRun, io: Output): Pr
     await runGit(['merge', '--ff-only', '--quiet', run.state.integrationHead], { cwd });
   } catch (e) {
     if (!(e instanceof GitCommandError)) throw e;
-    throw new AgoraError('apply-failed', `git merge --ff-only failed: ${e.stderr.trim() || e.message}`, 'commit or stash local changes, then retry', { cause: e });
+    throw new AgoraError('apply-failed', `git merge --ff-only failed: ${e.stderr.trim() || e.message}`, 'commit or stash local changes, then retry', {
+      cause: e,
+    });
   }
   io.err(`  applied: HEAD is now ${run.state.integrationHead.slice(0, 12)}`);
 }
@@ -291,7 +289,7 @@ async function watchUntilTerminal(ctx: CliContext, runId: string, io: Output, po
 async function newCommits(ctx: CliContext, runId: string, head: Oid, since: Oid | null) {
   const { entriesOf } = await import('../runs/state-store.js');
   const commits: Oid[] = [];
-  for (let at: Oid | undefined = head; at && at !== since; ) {
+  for (let at: Oid | undefined = head; at && at !== since;) {
     commits.push(at);
     at = (await ctx.store.readCommit(at)).parents[0];
     if (since === null) break; // first look: just the current state
@@ -402,7 +400,9 @@ export async function retryVerb(
   if ((itemId === undefined) === !opts.failed) {
     throw new AgoraError(
       'retry-options',
-      itemId === undefined ? `agora orch retry ${runId}: no item named and no --failed` : `agora orch retry ${runId} ${itemId} --failed: an item and --failed together`,
+      itemId === undefined
+        ? `agora orch retry ${runId}: no item named and no --failed`
+        : `agora orch retry ${runId} ${itemId} --failed: an item and --failed together`,
       'name one item (`agora orch retry <run> <item>`) or pass --failed to retry every failed item',
     );
   }
@@ -417,7 +417,9 @@ export async function retryVerb(
       throw new AgoraError(
         'nothing-to-retry',
         `run ${runId} is ${state.status}${state.cancelRequested ? ' (cancelled as a whole)' : ''} and has no failed item to retry`,
-        state.cancelRequested ? 'submit the plan again' : 'retry a cancelled item by its id (`agora orch retry <run> <item>`), or see `agora orch status` for what ended how',
+        state.cancelRequested
+          ? 'submit the plan again'
+          : 'retry a cancelled item by its id (`agora orch retry <run> <item>`), or see `agora orch status` for what ended how',
       );
     }
     const retried = outcome.transitions.filter((t) => t.kind === 'item' && t.from === 'failed').length;
@@ -441,12 +443,7 @@ export async function retryVerb(
   return 0;
 }
 
-export async function logsVerb(
-  runId: string,
-  itemId: string,
-  opts: GlobalOptions & { attempt?: number },
-  io: Output,
-): Promise<number> {
+export async function logsVerb(runId: string, itemId: string, opts: GlobalOptions & { attempt?: number }, io: Output): Promise<number> {
   const ctx = await openContext(opts);
   const run = await readRun(ctx.store, ctx.refs, runId);
   if (!run) throw await runNotFound(ctx, runId);
@@ -474,7 +471,9 @@ export async function runNotFound(ctx: CliContext, runId: string): Promise<Agora
   return new AgoraError(
     'run-not-found',
     `no run ${runId} in this repository${didYouMean(runId, known)}`,
-    known.length ? `the nearest of its ${known.length} runs: ${nearestNames(runId, known).join(', ')} (\`agora orch status\` lists them all)` : 'submit one with `agora orch submit plan.json`',
+    known.length
+      ? `the nearest of its ${known.length} runs: ${nearestNames(runId, known).join(', ')} (\`agora orch status\` lists them all)`
+      : 'submit one with `agora orch submit plan.json`',
   );
 }
 

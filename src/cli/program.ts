@@ -9,19 +9,7 @@ import { gcVerb } from './gc.js';
 import { initVerb } from './init.js';
 import { testVerb } from './test.js';
 import { reportVerb } from './report.js';
-import {
-  cancelVerb,
-  logsVerb,
-  retryVerb,
-  runVerb,
-  serveVerb,
-  statusVerb,
-  stdio,
-  submitVerb,
-  validateVerb,
-  watchVerb,
-  type Output,
-} from './orch.js';
+import { cancelVerb, logsVerb, retryVerb, runVerb, serveVerb, statusVerb, stdio, submitVerb, validateVerb, watchVerb, type Output } from './orch.js';
 
 /** The `agora` command line. Thin: parse, call a verb, print a user error without a stack trace. */
 
@@ -43,31 +31,28 @@ export function buildProgram(): Command {
       .option('--repo <dir>', 'the git repository (default: the current directory)')
       .option('--config <file>', 'the config module (default: ./agora.config.mjs if present)');
 
-  common(orch.command('validate <plan>').description('check a plan; every problem with its JSON path')).action(
-    async (plan: string, o) => setExit(await validateVerb(plan, o, stdio)),
+  common(orch.command('validate <plan>').description('check a plan; every problem with its JSON path')).action(async (plan: string, o) =>
+    setExit(await validateVerb(plan, o, stdio)),
   );
   common(
     orch
       .command('run <plan>')
       .description('submit and serve until the run ends; exit 0 only if every item is done')
-      .option('--apply', 'fast-forward the current branch onto the run\'s integration head when done')
+      .option('--apply', "fast-forward the current branch onto the run's integration head when done")
       .option('--base <rev>', 'the commit the run starts from (default: HEAD)')
-      .option('--queue <name>', 'override the plan\'s queue')
+      .option('--queue <name>', "override the plan's queue")
       .option('--poll-ms <ms>', 'how often to look for changes', positiveInt)
       .option('--json', 'JSON lines even on a terminal (they are the default when stdout is not one)'),
   ).action(async (plan: string, o) => setExit(await runVerb(plan, o, outputFor(o))));
   common(
-    orch
-      .command('serve')
-      .description('serve submitted runs until SIGINT/SIGTERM')
-      .option('--poll-ms <ms>', 'how often to look for submissions', positiveInt),
+    orch.command('serve').description('serve submitted runs until SIGINT/SIGTERM').option('--poll-ms <ms>', 'how often to look for submissions', positiveInt),
   ).action(async (o) => setExit(await serveVerb(o, stdio)));
   common(
     orch
       .command('submit <plan>')
       .description('hand a plan to serve; prints the run id')
       .option('--base <rev>', 'the commit the run starts from (default: HEAD)')
-      .option('--queue <name>', 'override the plan\'s queue'),
+      .option('--queue <name>', "override the plan's queue"),
   ).action(async (plan: string, o) => {
     await submitVerb(plan, o, stdio);
   });
@@ -82,12 +67,10 @@ export function buildProgram(): Command {
       .command('status [run]')
       .description('the run and every item as JSON (all runs without an id)')
       .option('--calls', "with a run: each done item's child attempts (its calls to dependencies), read from its patch"),
-  ).action(
-    async (run: string | undefined, o) => setExit(await statusVerb(run, o, stdio)),
+  ).action(async (run: string | undefined, o) => setExit(await statusVerb(run, o, stdio)));
+  common(orch.command('cancel <run>').description('cancel a run; serve stops its workers').option('--reason <text>', 'recorded in the audit log')).action(
+    async (run: string, o) => setExit(await cancelVerb(run, o, stdio)),
   );
-  common(
-    orch.command('cancel <run>').description('cancel a run; serve stops its workers').option('--reason <text>', 'recorded in the audit log'),
-  ).action(async (run: string, o) => setExit(await cancelVerb(run, o, stdio)));
   common(
     orch
       .command('retry <run> [item]')
@@ -96,10 +79,7 @@ export function buildProgram(): Command {
       .option('--reason <text>', 'recorded in the audit log'),
   ).action(async (run: string, item: string | undefined, o) => setExit(await retryVerb(run, item, o, stdio)));
   common(
-    orch
-      .command('logs <run> <item>')
-      .description("an item's log (the last attempt unless --attempt)")
-      .option('--attempt <n>', 'which attempt', positiveInt),
+    orch.command('logs <run> <item>').description("an item's log (the last attempt unless --attempt)").option('--attempt <n>', 'which attempt', positiveInt),
   ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
   common(
     orch
@@ -114,8 +94,11 @@ export function buildProgram(): Command {
       .requiredOption('--older-than <age>', 'prune runs that finished longer ago than this: 30d, 12h, 90m, 2w')
       .option('--bundle-dir <dir>', "write each pruned run's audit bundle here (<run>.audit.json) before removing it")
       .option('--discard-bundles', 'keep no bundle file: only the anchored Merkle root stays in the repository')
-      .option('--remote <name|url>', "prune a remote repository's runs (token in GITHUB_TOKEN); the removals are pushed atomically, each leased on the value fetched")
-      .option('--bundles-in-releases', "with --remote: prune a run only when the release the App published for it holds its bundle, with the same Merkle root")
+      .option(
+        '--remote <name|url>',
+        "prune a remote repository's runs (token in GITHUB_TOKEN); the removals are pushed atomically, each leased on the value fetched",
+      )
+      .option('--bundles-in-releases', 'with --remote: prune a run only when the release the App published for it holds its bundle, with the same Merkle root')
       .option('--dry-run', 'report what would be pruned; change nothing'),
   ).action(async (o) => setExit(await gcVerb(o, stdio)));
   program
@@ -163,7 +146,6 @@ export async function main(argv: string[]): Promise<number> {
     return 70;
   }
 }
-
 
 /** Where a verb prints: the terminal's live table, or JSON lines when `--json` is given or stdout is not a terminal. */
 function outputFor(o: { json?: boolean }): Output {

@@ -15,7 +15,9 @@ export async function reportVerb(runId: string, o: GlobalOptions & { out?: strin
   const page = renderReport(data);
   const out = resolve(process.cwd(), o.out ?? `${runId}.html`);
   await writeReport(out, page);
-  io.err(`wrote ${out} (${Math.ceil(Buffer.byteLength(page) / 1024)} KiB): run ${runId} ${data.status}, ${data.items.length} items, audit ${data.verdict.intact ? 'intact' : 'NOT intact'}`);
+  io.err(
+    `wrote ${out} (${Math.ceil(Buffer.byteLength(page) / 1024)} KiB): run ${runId} ${data.status}, ${data.items.length} items, audit ${data.verdict.intact ? 'intact' : 'NOT intact'}`,
+  );
   io.out(out);
   return 0;
 }
@@ -35,7 +37,13 @@ async function writeReport(path: string, page: string): Promise<void> {
       EPERM: 'is not writable here (permission denied)',
       EROFS: 'is on a read-only file system',
     };
-    if (code && why[code]) throw new AgoraError('report-out', `--out ${path} ${why[code]}`, 'pass the path of a file to write, e.g. --out reports/run.html (missing directories are created)', { cause: e });
+    if (code && why[code])
+      throw new AgoraError(
+        'report-out',
+        `--out ${path} ${why[code]}`,
+        'pass the path of a file to write, e.g. --out reports/run.html (missing directories are created)',
+        { cause: e },
+      );
     throw e;
   }
 }

@@ -77,6 +77,10 @@ async function defaultFixtures(projectDir: string, cwd: string): Promise<string[
 function describeCall(call: MockCall): string {
   const { mock } = call;
   const files = Object.entries(mock.files).map(([p, c]) => (c === null ? `deleted ${p}` : `wrote ${p}`));
-  const parts = [`exit ${mock.exit}`, ...files, mock.output === '' ? 'no output' : `output ${JSON.stringify(mock.output.length > 60 ? `${mock.output.slice(0, 59)}…` : mock.output)}`];
+  const parts = [
+    `exit ${mock.exit}`,
+    ...files,
+    mock.output === '' ? 'no output' : `output ${JSON.stringify(mock.output.length > 60 ? `${mock.output.slice(0, 59)}…` : mock.output)}`,
+  ];
   return `  mock ${call.itemId} attempt ${call.attempt}${call.input !== undefined ? ` input ${call.input}` : ''} ← ${mock.source}: ${parts.join(', ')}`;
 }

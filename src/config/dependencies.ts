@@ -34,7 +34,10 @@ export function dependencyProblems(subagents: Readonly<Record<string, SubagentCo
       if (!Object.hasOwn(subagents, dep)) return;
       if (state.get(dep) === 'open') {
         const cycle = [...path.slice(path.indexOf(dep)), dep].join(' → ');
-        out.push({ segments: at(name, i), message: `makes a cycle of dependencies (${cycle}): a call could come back to a subagent that is already calling; remove one of these dependencies` });
+        out.push({
+          segments: at(name, i),
+          message: `makes a cycle of dependencies (${cycle}): a call could come back to a subagent that is already calling; remove one of these dependencies`,
+        });
       } else if (!state.has(dep)) visit(dep);
     });
     path.pop();

@@ -78,7 +78,8 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<OrchConfig> {
 
   const parsed = OrchConfigSchema.safeParse(orch);
   const located: LocatedProblem[] = parsed.success ? [] : zodIssuesToProblems(parsed.error.issues, OrchConfigSchema, orch, ['orch']);
-  if (parsed.success) located.push(...schemaProblems(parsed.data), ...dependencyProblems(parsed.data.subagents), ...(await promptProblems(parsed.data, dirname(file))));
+  if (parsed.success)
+    located.push(...schemaProblems(parsed.data), ...dependencyProblems(parsed.data.subagents), ...(await promptProblems(parsed.data, dirname(file))));
   if (!parsed.success || located.length > 0) {
     const problems: Problem[] = finishProblems(located);
     throw new InvalidInputError('config-invalid', file, problems, 'fix each problem at its path in the exported `orch`; docs/config.md describes every field');

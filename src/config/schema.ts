@@ -30,7 +30,7 @@ const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** A tool the operator gives an agent: its input (JSON, checked against inputSchema) goes to `command`'s stdin on the item's target. */
 export const AgentCommandToolSchema = z.strictObject({
-  name: z.string().regex(TOOL_NAME, 'must be 1-64 letters, digits, _ or - (the Messages API\'s rule for tool names)'),
+  name: z.string().regex(TOOL_NAME, "must be 1-64 letters, digits, _ or - (the Messages API's rule for tool names)"),
   description: z.string().min(1),
   inputSchema: JsonSchemaSchema,
   command: z.array(z.string()).min(1, 'must name a program to run: a non-empty array like ["node", "lint.mjs"]'),
@@ -81,14 +81,16 @@ export const SubagentConfigSchema = z
     /** The max_hops rule for call chains that start at an item of this subagent (docs/agents.md). */
     maxHops: z.number().int().min(0).max(16).optional(),
     /** What each call this subagent makes may spend downstream: model calls and tokens of the callee and its own calls. */
-    callBudget: z
-      .strictObject({ modelCalls: z.number().int().min(1).optional(), tokens: z.number().int().min(1).optional() })
-      .optional(),
+    callBudget: z.strictObject({ modelCalls: z.number().int().min(1).optional(), tokens: z.number().int().min(1).optional() }).optional(),
     target: z.enum(['local', 'docker', 'actions']).optional(),
     inputSchema: JsonSchemaSchema.optional(),
     secrets: z.array(EnvNameSchema).optional(),
     env: z.record(EnvNameSchema, z.string()).optional(),
-    timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
+    timeoutSeconds: z
+      .number()
+      .positive()
+      .max(7 * 86_400)
+      .optional(),
     docker: DockerOptionsSchema.optional(),
     actions: z.strictObject({ labels: RunnerLabelsSchema.optional() }).optional(),
   })

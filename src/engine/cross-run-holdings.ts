@@ -132,14 +132,7 @@ export function holdingsFor(live: ClaimsDoc, self: RunKey): OtherHoldings {
  * are kept. A claim this run wrote and then did not record (it crashed, or decided otherwise on a
  * redo) is removed here, so it cannot block anyone while this run waits for them.
  */
-export function nextClaims(
-  live: ClaimsDoc,
-  plan: Plan,
-  prev: RunState,
-  state: RunState,
-  waiting: readonly string[],
-  afterSeq: number,
-): ClaimsDoc | null {
+export function nextClaims(live: ClaimsDoc, plan: Plan, prev: RunState, state: RunState, waiting: readonly string[], afterSeq: number): ClaimsDoc | null {
   const index = indexPlan(plan);
   const runId = state.runId;
   const claimKey = (item: string, attempt: number) => `${item}\u0000${attempt}`;

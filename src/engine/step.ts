@@ -1,14 +1,6 @@
 import type { Plan, RetryPolicy } from '../plan/schema.js';
 import { NO_OTHER_HOLDINGS, type OtherHoldings } from './cross-run-holdings.js';
-import {
-  ALWAYS_GRACE_MS,
-  deadlinePassed,
-  deadlineReason,
-  graceEndsAt,
-  isAllowedFailure,
-  isAlways,
-  runWakeAt,
-} from './deadline.js';
+import { ALWAYS_GRACE_MS, deadlinePassed, deadlineReason, graceEndsAt, isAllowedFailure, isAlways, runWakeAt } from './deadline.js';
 import { addEmission, emissionProblem } from './emission.js';
 import { HeldLocks } from './held-locks.js';
 import { indexPlan, type PlanIndex } from './plan-index.js';
@@ -198,7 +190,10 @@ class Tick {
         return;
       }
       case 'retry-failed': {
-        this.reopen(this.index.order.filter((id) => this.state.items[id]?.status === 'failed'), event.reason);
+        this.reopen(
+          this.index.order.filter((id) => this.state.items[id]?.status === 'failed'),
+          event.reason,
+        );
         return;
       }
     }
@@ -308,8 +303,7 @@ class Tick {
       }
       if (blocker) {
         // A skipped upstream already names the root cause; pass it on unchanged.
-        const reason =
-          blocker.status === 'skipped' && blocker.reason ? blocker.reason : `upstream ${blocker.id} ${blocker.status}`;
+        const reason = blocker.status === 'skipped' && blocker.reason ? blocker.reason : `upstream ${blocker.id} ${blocker.status}`;
         this.move(item, 'skipped', { reason, finishedAt: this.now, notBefore: undefined });
       } else if (allDone && item.status === 'pending') {
         this.move(item, 'ready', {});

@@ -131,8 +131,7 @@ export type RunEvent =
 
 /** What adapters must do after the new state is durable. Performing an action twice must be harmless. */
 export type Action =
-  | { type: 'start'; itemId: string; attempt: number; base: string; deadline?: number }
-  | { type: 'stop'; itemId: string; attempt: number; reason: string };
+  { type: 'start'; itemId: string; attempt: number; base: string; deadline?: number } | { type: 'stop'; itemId: string; attempt: number; reason: string };
 
 /** One state change; the audit log has an entry for each. */
 export type Transition =

@@ -56,7 +56,13 @@ export async function readAttemptResult(store: GitStore, oid: Oid): Promise<Atte
     throw new Error(`result commit ${oid} is not an Agora worker's result (workspace/, log and result.json)`);
   }
   const parsed = JSON.parse(Buffer.from(await store.readBlob(result.oid)).toString('utf8')) as Partial<WorkerResult> & { base?: unknown };
-  if (typeof parsed !== 'object' || parsed === null || !(parsed.exitCode === null || Number.isInteger(parsed.exitCode)) || typeof parsed.base !== 'string' || !/^[0-9a-f]{40}$/.test(parsed.base)) {
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    !(parsed.exitCode === null || Number.isInteger(parsed.exitCode)) ||
+    typeof parsed.base !== 'string' ||
+    !/^[0-9a-f]{40}$/.test(parsed.base)
+  ) {
     throw new Error(`result commit ${oid} has a result.json without a base commit or an exit code`);
   }
   const out: WorkerResult = { exitCode: parsed.exitCode ?? null };

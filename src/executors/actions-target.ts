@@ -107,7 +107,13 @@ export class ActionsTarget implements WorkerTarget {
     // Deliveries can come late or twice: a job never goes back from completed or in_progress.
     const rank = { queued: 0, in_progress: 1, completed: 2 };
     if (before && rank[before.status] > rank[status]) return;
-    watch.jobs.set(ev.jobId, { workflowRunId: ev.workflowRunId, status, conclusion: ev.conclusion, runnerName: ev.runnerName ?? before?.runnerName ?? null, htmlUrl: linkable(ev.htmlUrl) ?? before?.htmlUrl ?? null });
+    watch.jobs.set(ev.jobId, {
+      workflowRunId: ev.workflowRunId,
+      status,
+      conclusion: ev.conclusion,
+      runnerName: ev.runnerName ?? before?.runnerName ?? null,
+      htmlUrl: linkable(ev.htmlUrl) ?? before?.htmlUrl ?? null,
+    });
     watch.wake();
   }
 
@@ -136,7 +142,10 @@ export class ActionsTarget implements WorkerTarget {
 
   async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
     if (Object.keys(job.secrets).length > 0) {
-      return { exitCode: null, reason: `the actions target does not pass secrets (${Object.keys(job.secrets).join(', ')}) to a runner in this version: run the item on the docker target, or give the runner the secret itself` };
+      return {
+        exitCode: null,
+        reason: `the actions target does not pass secrets (${Object.keys(job.secrets).join(', ')}) to a runner in this version: run the item on the docker target, or give the runner the secret itself`,
+      };
     }
     const { labels: optLabels, ...options } = job.options ?? {};
     const labels = Array.isArray(optLabels) ? optLabels.map(String) : this.cfg.labels;
@@ -224,11 +233,18 @@ export class ActionsTarget implements WorkerTarget {
         if (TRANSIENT(status) && tries < 3) continue;
         const why = errorMessage(e);
         const fix =
-          status === 404 ? `add the worker workflow as ${file} on ${ref} (examples/workflows/agora-worker.yml)`
-          : status === 403 ? 'grant the App `actions: write` (it dispatches the worker workflow)'
-          : status === 422 ? `${file} must have \`on: workflow_dispatch\` with the inputs run, item, attempt, runs-on and job (examples/workflows/agora-worker.yml)`
-          : 'GitHub may be down; the item is retried per its policy';
-        return { exitCode: null, infrastructureFailure: TRANSIENT(status), reason: `dispatching ${file} on ${ref} failed (${status ?? 'no answer'}: ${why}): ${fix}` };
+          status === 404
+            ? `add the worker workflow as ${file} on ${ref} (examples/workflows/agora-worker.yml)`
+            : status === 403
+              ? 'grant the App `actions: write` (it dispatches the worker workflow)'
+              : status === 422
+                ? `${file} must have \`on: workflow_dispatch\` with the inputs run, item, attempt, runs-on and job (examples/workflows/agora-worker.yml)`
+                : 'GitHub may be down; the item is retried per its policy';
+        return {
+          exitCode: null,
+          infrastructureFailure: TRANSIENT(status),
+          reason: `dispatching ${file} on ${ref} failed (${status ?? 'no answer'}: ${why}): ${fix}`,
+        };
       }
     }
   }
@@ -250,7 +266,10 @@ export class ActionsTarget implements WorkerTarget {
     try {
       const r = await readAttemptResult(this.o.store, oid);
       if (job.base !== undefined && r.base !== job.base) {
-        return { exitCode: null, reason: `the worker's result ${oid.slice(0, 12)} was built on ${r.base.slice(0, 12)}, not on the attempt's base ${job.base.slice(0, 12)}: not recorded` };
+        return {
+          exitCode: null,
+          reason: `the worker's result ${oid.slice(0, 12)} was built on ${r.base.slice(0, 12)}, not on the attempt's base ${job.base.slice(0, 12)}: not recorded`,
+        };
       }
       job.log.write(r.log, 'stdout');
       if (r.result.exitCode !== 0) return r.result;

@@ -60,11 +60,7 @@ export function buildWorkerJob(args: BuildWorkerJobArgs): BuiltJob {
     case 'dispatch':
       return buildDispatchJob(args);
     default:
-      throw new AgoraError(
-        'executor-unknown',
-        `item ${item.id} uses executor "${item.executor}", which does not exist`,
-        'use "command" or "dispatch"',
-      );
+      throw new AgoraError('executor-unknown', `item ${item.id} uses executor "${item.executor}", which does not exist`, 'use "command" or "dispatch"');
   }
 }
 
@@ -140,11 +136,7 @@ function jobBase(args: BuildWorkerJobArgs): Pick<WorkerJob, 'runId' | 'itemId' |
   };
 }
 
-function lookUpSecrets(
-  item: WorkItem,
-  names: readonly string[],
-  environment: Record<string, string | undefined>,
-): Record<string, string> {
+function lookUpSecrets(item: WorkItem, names: readonly string[], environment: Record<string, string | undefined>): Record<string, string> {
   const secrets: Record<string, string> = {};
   for (const name of names) {
     const value = Object.hasOwn(environment, name) ? environment[name] : undefined;

@@ -220,7 +220,9 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
           await writes.drain();
           const st = await lstat(fromAbs).catch(() => undefined);
           if (st === undefined || !st.isFile()) {
-            throw new UnsafeArchiveError(`archive hard link ${JSON.stringify(h.name)} points at ${JSON.stringify(h.linkname)}, which is not a file extracted before it`);
+            throw new UnsafeArchiveError(
+              `archive hard link ${JSON.stringify(h.name)} points at ${JSON.stringify(h.linkname)}, which is not a file extracted before it`,
+            );
           }
           if (written.has(target)) await replaceable(target);
           written.add(target);

@@ -64,7 +64,18 @@ export function statusOf(e: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EACCES', 'ECONNABORTED']);
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EACCES',
+  'ECONNABORTED',
+]);
 
 export function isConnectionError(e: unknown): boolean {
   const err = e as { code?: unknown; message?: unknown; statusCode?: unknown } | null;

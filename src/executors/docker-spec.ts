@@ -26,7 +26,10 @@ const DEFAULT_PIDS = 256;
 
 /** The container name of an attempt: deterministic, so that the engine itself refuses a second one. */
 export function containerName(runId: string, itemId: string, attempt: number, scope = DEFAULT_SCOPE): string {
-  const digest = createHash('sha256').update(JSON.stringify([scope, runId, itemId, attempt])).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([scope, runId, itemId, attempt]))
+    .digest('hex')
+    .slice(0, 16);
   return `agora-${itemId.slice(0, 40)}-${attempt}-${digest}`;
 }
 
@@ -78,7 +81,8 @@ export function validateOptions(raw: Record<string, unknown>): Validated | strin
     v.cpus = raw.cpus;
   }
   if (raw.pids !== undefined) {
-    if (typeof raw.pids !== 'number' || !Number.isInteger(raw.pids) || raw.pids < 1) return `docker options: pids ${JSON.stringify(raw.pids)} must be a positive integer`;
+    if (typeof raw.pids !== 'number' || !Number.isInteger(raw.pids) || raw.pids < 1)
+      return `docker options: pids ${JSON.stringify(raw.pids)} must be a positive integer`;
     v.pids = raw.pids;
   }
   return v;

@@ -2,11 +2,37 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { DockerOptions } from '../config/types.js';
 import { extractWorkspace, packWorkspace } from './docker-archive.js';
-import { attachStreams, describeEngine, findAttempt, inspectOrUndefined, isConnectionError, messageOf, pipeToLog, reapOrphans, removeQuietly, statusOf, UNREACHABLE_FIX, waitForExit, withTimeout } from './docker-engine.js';
+import {
+  attachStreams,
+  describeEngine,
+  findAttempt,
+  inspectOrUndefined,
+  isConnectionError,
+  messageOf,
+  pipeToLog,
+  reapOrphans,
+  removeQuietly,
+  statusOf,
+  UNREACHABLE_FIX,
+  waitForExit,
+  withTimeout,
+} from './docker-engine.js';
 import { CONTAINER_WORKSPACE, containerName, createSpec, DEFAULT_SCOPE, validateOptions, type Validated } from './docker-spec.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
 
-export { CONTAINER_WORKSPACE, DEFAULT_SCOPE, LABEL_ATTEMPT, LABEL_ITEM, LABEL_MANAGED, LABEL_RUN, LABEL_SCOPE, containerEnv, containerName, parseMemory, parseNumericUser } from './docker-spec.js';
+export {
+  CONTAINER_WORKSPACE,
+  DEFAULT_SCOPE,
+  LABEL_ATTEMPT,
+  LABEL_ITEM,
+  LABEL_MANAGED,
+  LABEL_RUN,
+  LABEL_SCOPE,
+  containerEnv,
+  containerName,
+  parseMemory,
+  parseNumericUser,
+} from './docker-spec.js';
 export { describeEngine, UNREACHABLE_FIX } from './docker-engine.js';
 
 /**
@@ -146,7 +172,11 @@ async function runJob(
     }
   } catch (e) {
     if (isConnectionError(e)) {
-      return { exitCode: null, reason: `docker engine unreachable at ${describeEngine(docker)}: ${messageOf(e)}; ${UNREACHABLE_FIX}`, infrastructureFailure: true };
+      return {
+        exitCode: null,
+        reason: `docker engine unreachable at ${describeEngine(docker)}: ${messageOf(e)}; ${UNREACHABLE_FIX}`,
+        infrastructureFailure: true,
+      };
     }
     return { exitCode: null, reason: `docker: ${messageOf(e)}`, infrastructureFailure: true };
   } finally {

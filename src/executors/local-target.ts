@@ -133,9 +133,7 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
     child.stdin!.end(job.stdin ?? '');
 
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, sig) => resolve({ code, sig })),
-    );
+    const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, sig })));
 
     let stop: { reason: string; at: number; sent: NodeJS.Signals } | undefined;
     let killTimer: NodeJS.Timeout | undefined;
@@ -192,10 +190,7 @@ function abortReason(signal: AbortSignal): string {
  * the recorded process is provably the same one (same boot, same start time), and removes those pidfiles.
  * Returns how many groups were killed.
  */
-async function reapOrphans(
-  stateDir: string,
-  isLive: (runId: string, itemId: string, attempt: number) => boolean,
-): Promise<number> {
+async function reapOrphans(stateDir: string, isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number> {
   let killed = 0;
   for (const file of listPidfiles(stateDir)) {
     const record = readPidfile(file);

@@ -16,7 +16,13 @@
  */
 export function secretForms(value: string, minLength: number): string[] {
   const bytes = Buffer.from(value, 'utf8');
-  const forms = new Set<string>([withoutLineBreaks(value), ...base64Forms(bytes), bytes.toString('hex'), bytes.toString('hex').toUpperCase(), ...urlEncodedForms(bytes)]);
+  const forms = new Set<string>([
+    withoutLineBreaks(value),
+    ...base64Forms(bytes),
+    bytes.toString('hex'),
+    bytes.toString('hex').toUpperCase(),
+    ...urlEncodedForms(bytes),
+  ]);
   return [...forms].filter((f) => f.length >= minLength);
 }
 

@@ -22,7 +22,8 @@ export function secretsIn(content: Uint8Array | string, secrets: Readonly<Record
   if (typeof content === 'string') push(content);
   else {
     const decoder = new StringDecoder('utf8');
-    for (let at = 0; at < content.byteLength; at += CHUNK_BYTES) push(decoder.write(Buffer.from(content.buffer, content.byteOffset + at, Math.min(CHUNK_BYTES, content.byteLength - at))));
+    for (let at = 0; at < content.byteLength; at += CHUNK_BYTES)
+      push(decoder.write(Buffer.from(content.buffer, content.byteOffset + at, Math.min(CHUNK_BYTES, content.byteLength - at))));
     push(decoder.end());
   }
   for (const s of scanners) s.redactor.flush();

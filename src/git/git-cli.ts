@@ -147,7 +147,13 @@ export function gitEnvironment(extra: Readonly<Record<string, string>> = {}): No
  */
 async function mayDefineFilters(gitDir: string | undefined): Promise<boolean> {
   if (!gitDir) return true;
-  if (await stat(join(gitDir, 'commondir')).then(() => true, () => false)) return true;
+  if (
+    await stat(join(gitDir, 'commondir')).then(
+      () => true,
+      () => false,
+    )
+  )
+    return true;
   for (const name of ['config', 'config.worktree']) {
     const text = await readFile(join(gitDir, name), 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : null));
     if (text === null || /filter|include/i.test(text)) return true;
@@ -210,7 +216,6 @@ export async function runGitSequence(steps: readonly GitStep[], how: GitInvocati
 function isShell(step: GitStep): step is { readonly shell: string } {
   return !Array.isArray(step);
 }
-
 
 let cliProbe: Promise<boolean> | null = null;
 

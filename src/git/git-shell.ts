@@ -47,7 +47,7 @@ const MAX_IDLE = 4;
 const LOOP = [
   'while IFS= read -r agora_request; do',
   '  ( . "$agora_request" ) < /dev/null > "$agora_request.out" 2> "$agora_request.err"',
-  "  printf '%s\\n' \"$?\"",
+  '  printf \'%s\\n\' "$?"',
   'done',
 ].join('\n');
 

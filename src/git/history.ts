@@ -17,7 +17,8 @@ export async function firstParentChain(store: GitStore, base: Oid, tip: Oid, max
     const commit = await store.readCommit(current);
     chain.push(current);
     const parent = commit.parents[0];
-    if (parent === undefined) return { ok: false, reason: 'root', why: `the first-parent history of ${tip} ends at root commit ${current} without reaching ${base}` };
+    if (parent === undefined)
+      return { ok: false, reason: 'root', why: `the first-parent history of ${tip} ends at root commit ${current} without reaching ${base}` };
     current = parent;
   }
   return { ok: true, chain: chain.reverse() };

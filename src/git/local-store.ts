@@ -148,7 +148,11 @@ export class LocalGitStore implements GitStore {
     for (const { ref, next } of swaps) {
       assertRefName(ref);
       if (!(await this.hasObject(next))) {
-        throw new AgoraError('object-not-found', `cannot point ${ref} at ${next}: no such object in ${this.gitdir}`, 'write the object before updating the ref');
+        throw new AgoraError(
+          'object-not-found',
+          `cannot point ${ref} at ${next}: no such object in ${this.gitdir}`,
+          'write the object before updating the ref',
+        );
       }
     }
     await this.objects.flush();
@@ -262,7 +266,6 @@ export async function openLocalStore(dir: string, options: RefLockOptions = {}):
   throw new AgoraError('repo-not-found', `${root} is not a git repository`, `run \`git init\` there or pass --repo DIR`);
 }
 
-
 /** Refuses repositories whose object format or ref storage this adapter cannot handle. */
 async function assertSupported(gitdir: string): Promise<void> {
   const config = await readFile(join(gitdir, 'config'), 'utf8').catch(() => '');
@@ -270,6 +273,10 @@ async function assertSupported(gitdir: string): Promise<void> {
     throw new AgoraError('repo-unsupported', `${gitdir} uses SHA-256 object ids, which Agora does not support yet`, 'use a SHA-1 repository');
   }
   if (/^\s*refstorage\s*=\s*reftable\s*$/im.test(config)) {
-    throw new AgoraError('repo-unsupported', `${gitdir} stores refs in a reftable, which Agora does not support`, 'use a repository with the files ref backend');
+    throw new AgoraError(
+      'repo-unsupported',
+      `${gitdir} stores refs in a reftable, which Agora does not support`,
+      'use a repository with the files ref backend',
+    );
   }
 }

@@ -136,5 +136,9 @@ async function packedSize(packFile: string, offset: number, oid: Oid): Promise<n
 }
 
 function corrupt(oid: Oid, why: string): AgoraError {
-  return new AgoraError('object-unreadable', `cannot read the size of object ${oid}: ${why}`, 'run `git fsck` on the repository; a fresh clone or fetch repairs a damaged mirror');
+  return new AgoraError(
+    'object-unreadable',
+    `cannot read the size of object ${oid}: ${why}`,
+    'run `git fsck` on the repository; a fresh clone or fetch repairs a damaged mirror',
+  );
 }

@@ -27,6 +27,10 @@ export function branchRef(name: string): string {
 function assertPlainRef(ref: string, what: string): void {
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (!ref.startsWith('refs/') || /[\s:*?[\\^~\x00-\x1f\x7f]/.test(ref)) {
-    throw new AgoraError('ref-invalid', `${what} "${ref}" cannot go into a refspec`, 'use a full ref name under refs/ without spaces, ":", "*", "?", "[", "\\\\", "^" or "~"');
+    throw new AgoraError(
+      'ref-invalid',
+      `${what} "${ref}" cannot go into a refspec`,
+      'use a full ref name under refs/ without spaces, ":", "*", "?", "[", "\\\\", "^" or "~"',
+    );
   }
 }

@@ -40,7 +40,6 @@ interface DiffContext {
   limit: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
-
 async function entriesOf(ctx: DiffContext, tree: Oid | null): Promise<Map<string, TreeEntry>> {
   const map = new Map<string, TreeEntry>();
   if (tree) for (const e of await ctx.limit(() => ctx.store.readTree(tree))) map.set(e.path, e);

@@ -80,7 +80,11 @@ function splitPath(path: string): string[] {
     try {
       assertEntryName(part);
     } catch {
-      throw new AgoraError('tree-edit-invalid', `path "${path}" is not a valid repository path`, 'use /-separated components without empty, ., .. or .git parts');
+      throw new AgoraError(
+        'tree-edit-invalid',
+        `path "${path}" is not a valid repository path`,
+        'use /-separated components without empty, ., .. or .git parts',
+      );
     }
   }
   return parts;

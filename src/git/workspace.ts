@@ -52,7 +52,11 @@ export interface WorkspaceOptions {
 async function chooseMethod(options: WorkspaceOptions): Promise<WorkspaceMethod> {
   const available = await gitCliAvailable();
   if (options.method === 'cli' && !available) {
-    throw new AgoraError('git-cli-missing', 'the git command is not available', 'install git, or leave the workspace method unset to use the built-in fallback');
+    throw new AgoraError(
+      'git-cli-missing',
+      'the git command is not available',
+      'install git, or leave the workspace method unset to use the built-in fallback',
+    );
   }
   return options.method ?? (available ? 'cli' : 'isomorphic-git');
 }
@@ -77,7 +81,10 @@ export async function materializeWorkspace(store: LocalGitStore, commit: Oid, di
   const ws: Workspace = { store, commit, baseTree: (await store.readCommit(commit)).tree, dir: abs, indexFile: `${abs}.index`, method };
   await prepareEmptyDir(ws, options.scratch);
   if (method === 'cli') {
-    await runGitSequence(ws, [['read-tree', commit], ['checkout-index', '--all', '--force', '--index']]);
+    await runGitSequence(ws, [
+      ['read-tree', commit],
+      ['checkout-index', '--all', '--force', '--index'],
+    ]);
   } else {
     await writeTreeInto(store, ws.baseTree, abs);
   }
@@ -159,7 +166,11 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, changed?: re
       move.unshift({ shell: RESTORE_CHANGED });
     }
   }
-  const listing = await runGitSequence(next, [...move, ['clean', '-ffdxq'], { shell: REMOVE_EVERY_DOT_GIT }, ['ls-tree', '-r', '-z', commit]], { ...env, AGORA_TARGET: commit, AGORA_DIRS: `${ws.indexFile}.dirs` });
+  const listing = await runGitSequence(next, [...move, ['clean', '-ffdxq'], { shell: REMOVE_EVERY_DOT_GIT }, ['ls-tree', '-r', '-z', commit]], {
+    ...env,
+    AGORA_TARGET: commit,
+    AGORA_DIRS: `${ws.indexFile}.dirs`,
+  });
   await emptySubmoduleDirectories(next, gitlinkPaths(listing));
   return next;
 }
@@ -224,7 +235,8 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore', '.dirs']) await rm(`${ws.indexFile}${suffix}`, { force: true });
+  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore', '.dirs'])
+    await rm(`${ws.indexFile}${suffix}`, { force: true });
 }
 
 async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Promise<void> {
@@ -326,7 +338,6 @@ async function restoreNestedRepositories(hidden: { moved: Array<{ from: string; 
 
 // ---------------------------------------------------------------------------------------------------
 // The in-process method
-
 
 /**
  * Writes `tree` into the empty directory `dir`. Entry names come from the repository: each must be a
@@ -447,4 +458,3 @@ async function captureByWalk(ws: Workspace): Promise<Oid> {
   for (const path of base.files.keys()) if (!seen.has(path)) changes.push({ path, entry: null });
   return applyTreeChanges(store, ws.baseTree, changes);
 }
-

@@ -122,10 +122,7 @@ export interface SweepReport {
 }
 
 /** Told to the `onOutcome` option: what a plan event, a button press or a sweep came to. */
-export type AppOutcomeEvent =
-  | { kind: 'plan'; outcome: EventOutcome }
-  | { kind: 'action'; outcome: ActionOutcome }
-  | { kind: 'sweep'; report: SweepReport };
+export type AppOutcomeEvent = { kind: 'plan'; outcome: EventOutcome } | { kind: 'action'; outcome: ActionOutcome } | { kind: 'sweep'; report: SweepReport };
 
 /** Just the repository part of an event (what the sweep keeps: no branch or commit). */
 export function handleOf(ev: RepoHandle): RepoHandle {

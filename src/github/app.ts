@@ -35,7 +35,13 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
       if (p.deleted || /^0+$/.test(p.after)) {
         if (/^0+$/.test(p.before)) return;
         const by = p.sender?.login ?? 'someone';
-        agora.onHeadAbandoned({ ...repoHandle(context.octokit as Octokit, token, p.repository as RepositoryPayload), cause: { kind: 'branch-deleted' }, headSha: p.before, branch, by });
+        agora.onHeadAbandoned({
+          ...repoHandle(context.octokit as Octokit, token, p.repository as RepositoryPayload),
+          cause: { kind: 'branch-deleted' },
+          headSha: p.before,
+          branch,
+          by,
+        });
         return;
       }
       agora.onPlanEvent(planEvent(context.octokit as Octokit, token, p.repository as RepositoryPayload, branch, p.after));
@@ -88,7 +94,15 @@ export function agoraApp(agora: AgoraGitHub): (app: Probot) => void {
       const repo = p.repository as RepositoryPayload;
       agora.onWorkflowJob(
         { owner: repo.owner.login ?? repo.owner.name ?? '', repo: repo.name, repositoryId: repo.id },
-        { name: job.name, jobId: job.id, workflowRunId: job.run_id, action: p.action, conclusion: job.conclusion ?? null, runnerName: job.runner_name ?? null, htmlUrl: job.html_url ?? null },
+        {
+          name: job.name,
+          jobId: job.id,
+          workflowRunId: job.run_id,
+          action: p.action,
+          conclusion: job.conclusion ?? null,
+          runnerName: job.runner_name ?? null,
+          htmlUrl: job.html_url ?? null,
+        },
       );
     });
     agora.startSweeping(repoAccess(app, tokens));
@@ -200,11 +214,45 @@ export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: A
     cacheDir: env.AGORA_CACHE_DIR ?? join(tmpdir(), 'agora-app-cache'),
     config,
     ...(env.AGORA_PLAN_PATH ? { planPath: env.AGORA_PLAN_PATH } : {}),
-    ...(env.AGORA_SWEEP_SECONDS ? { sweepIntervalMs: numberAtLeast('AGORA_SWEEP_SECONDS', env.AGORA_SWEEP_SECONDS, 1, 'how often the sweep runs, in seconds, e.g. AGORA_SWEEP_SECONDS=60') * 1000 } : {}),
-    ...(env.AGORA_MAX_ITEMS ? { maxItems: numberAtLeast('AGORA_MAX_ITEMS', env.AGORA_MAX_ITEMS, 1, 'the most items a plan may have, e.g. AGORA_MAX_ITEMS=10000') } : {}),
-    ...(env.AGORA_ITEM_CHECKS ? { itemChecksUpTo: numberAtLeast('AGORA_ITEM_CHECKS', env.AGORA_ITEM_CHECKS, 0, 'the most items a run shows as a check run each (larger plans show failures only), e.g. AGORA_ITEM_CHECKS=250') } : {}),
-    ...(env.AGORA_LEASE_SECONDS ? { lease: { ttlMs: numberAtLeast('AGORA_LEASE_SECONDS', env.AGORA_LEASE_SECONDS, 10, "how long a replica's hold on a run lasts without renewal, e.g. AGORA_LEASE_SECONDS=60") * 1000 } } : {}),
-    ...(env.AGORA_REPOSITORIES ? { repositories: env.AGORA_REPOSITORIES.split(',').map((r) => r.trim()).filter(Boolean) } : {}),
+    ...(env.AGORA_SWEEP_SECONDS
+      ? {
+          sweepIntervalMs:
+            numberAtLeast('AGORA_SWEEP_SECONDS', env.AGORA_SWEEP_SECONDS, 1, 'how often the sweep runs, in seconds, e.g. AGORA_SWEEP_SECONDS=60') * 1000,
+        }
+      : {}),
+    ...(env.AGORA_MAX_ITEMS
+      ? { maxItems: numberAtLeast('AGORA_MAX_ITEMS', env.AGORA_MAX_ITEMS, 1, 'the most items a plan may have, e.g. AGORA_MAX_ITEMS=10000') }
+      : {}),
+    ...(env.AGORA_ITEM_CHECKS
+      ? {
+          itemChecksUpTo: numberAtLeast(
+            'AGORA_ITEM_CHECKS',
+            env.AGORA_ITEM_CHECKS,
+            0,
+            'the most items a run shows as a check run each (larger plans show failures only), e.g. AGORA_ITEM_CHECKS=250',
+          ),
+        }
+      : {}),
+    ...(env.AGORA_LEASE_SECONDS
+      ? {
+          lease: {
+            ttlMs:
+              numberAtLeast(
+                'AGORA_LEASE_SECONDS',
+                env.AGORA_LEASE_SECONDS,
+                10,
+                "how long a replica's hold on a run lasts without renewal, e.g. AGORA_LEASE_SECONDS=60",
+              ) * 1000,
+          },
+        }
+      : {}),
+    ...(env.AGORA_REPOSITORIES
+      ? {
+          repositories: env.AGORA_REPOSITORIES.split(',')
+            .map((r) => r.trim())
+            .filter(Boolean),
+        }
+      : {}),
     ...(signer ? { signer } : {}),
     ...(log ? { log } : {}),
   });

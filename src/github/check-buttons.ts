@@ -20,7 +20,8 @@ export function decideButton(checkName: string, externalId: string, request: But
   const role = checkRole(checkName, externalId);
   if (!role) return { kind: 'ignored', code: 'not-agora-check', why: `not an agora run or item check: ${checkName}` };
   if (role.kind === 'gate') return { kind: 'rerun-plan' }; // its Re-run plan button, or GitHub's Re-run on it
-  if (role.kind === 'run') return { kind: 'ignored', code: 'run-check-has-no-button', why: 'the run check offers no button (close the pull request to cancel the run)' };
+  if (role.kind === 'run')
+    return { kind: 'ignored', code: 'run-check-has-no-button', why: 'the run check offers no button (close the pull request to cancel the run)' };
   if (request !== 'retry') return { kind: 'ignored', code: 'item-offers-only-retry', why: 'an item check offers only Retry' };
   return { kind: 'retry-item', runId: role.runId, itemId: role.itemId };
 }

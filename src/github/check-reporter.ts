@@ -99,13 +99,18 @@ export class CheckReporter {
    * refused are made again (3 tries); what still fails is logged by name.
    */
   async settle(): Promise<void> {
-    const behind = () => unsettledItems({ ids: this.ids, statuses: this.statuses, attempts: this.attempts }, { items: Object.values(this.run.current().state.items), ...this.mode(this.run.current()) });
+    const behind = () =>
+      unsettledItems(
+        { ids: this.ids, statuses: this.statuses, attempts: this.attempts },
+        { items: Object.values(this.run.current().state.items), ...this.mode(this.run.current()) },
+      );
     for (let tries = 0; tries < 3 && behind().length > 0; tries += 1) {
       this.enqueue(this.run.current());
       await this.updates;
     }
     const left = behind();
-    if (left.length > 0) this.app.log.warn(`agora: ${this.run.runId}: the checks of ${left.map((i) => i.id).join(', ')} could not be updated: ${this.error ?? 'unknown error'}`);
+    if (left.length > 0)
+      this.app.log.warn(`agora: ${this.run.runId}: the checks of ${left.map((i) => i.id).join(', ')} could not be updated: ${this.error ?? 'unknown error'}`);
   }
 
   stop(): void {
@@ -179,11 +184,21 @@ export class CheckReporter {
     // Reports coalesce, so an item that ran between two reports was never shown in progress: its start still shows.
     const started = item.startedAt ? { started_at: new Date(item.startedAt).toISOString() } : {};
     if (w.kind === 'create') {
-      this.ids.set(w.itemId, await createItemCheck(this.run.ev, run, w.itemId, w.status === 'queued' ? queuedBody(run, w.itemId) : { ...started, ...runningBody(run, item) }));
+      this.ids.set(
+        w.itemId,
+        await createItemCheck(this.run.ev, run, w.itemId, w.status === 'queued' ? queuedBody(run, w.itemId) : { ...started, ...runningBody(run, item) }),
+      );
       if (w.shows) this.statuses.set(w.itemId, w.shows);
       else this.statuses.delete(w.itemId);
     } else if (w.kind === 'progress') {
-      await octokit.rest.checks.update({ owner, repo, check_run_id: this.ids.get(w.itemId)!, ...started, ...runningBody(run, item), ...this.jobLink(run, item) });
+      await octokit.rest.checks.update({
+        owner,
+        repo,
+        check_run_id: this.ids.get(w.itemId)!,
+        ...started,
+        ...runningBody(run, item),
+        ...this.jobLink(run, item),
+      });
       this.statuses.set(w.itemId, 'running');
     } else {
       const body = {
@@ -259,7 +274,10 @@ export async function createRunCheck(ev: PlanEvent, stored: StoredRun): Promise<
 function runningBody(run: StoredRun, item: ItemState) {
   return {
     status: 'in_progress' as const,
-    output: { title: `${item.id}: running (attempt ${item.attempts})`, summary: `Run \`${run.runId}\`, item \`${item.id}\`: attempt ${item.attempts} is running.` },
+    output: {
+      title: `${item.id}: running (attempt ${item.attempts})`,
+      summary: `Run \`${run.runId}\`, item \`${item.id}\`: attempt ${item.attempts} is running.`,
+    },
   };
 }
 
@@ -274,6 +292,13 @@ type ItemCheckBody = Omit<Parameters<PlanEvent['octokit']['rest']['checks']['cre
 
 /** An item's check run on the plan commit, named and identified so that it is found again (resume, buttons). */
 async function createItemCheck(ev: PlanEvent, stored: StoredRun, itemId: string, body: ItemCheckBody): Promise<number> {
-  const res = await ev.octokit.rest.checks.create({ owner: ev.owner, repo: ev.repo, head_sha: ev.headSha, name: itemCheckName(itemId), external_id: itemExternalId(stored.runId, itemId), ...body });
+  const res = await ev.octokit.rest.checks.create({
+    owner: ev.owner,
+    repo: ev.repo,
+    head_sha: ev.headSha,
+    name: itemCheckName(itemId),
+    external_id: itemExternalId(stored.runId, itemId),
+    ...body,
+  });
   return res.data.id;
 }

@@ -42,7 +42,7 @@ export function runConclusion(state: RunState): CheckConclusion {
 export function fitCheckText(text: string, limit = CHECK_TEXT_LIMIT): string {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= limit) return text;
-  const note = '\n\n… (cut to fit GitHub\'s check-run size limit; the full text is in the run\'s state ref)';
+  const note = "\n\n… (cut to fit GitHub's check-run size limit; the full text is in the run's state ref)";
   let end = limit - Buffer.byteLength(note, 'utf8');
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // bytes[end] continues a character: cut before it starts
   return bytes.subarray(0, end).toString('utf8') + note;

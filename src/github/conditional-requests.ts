@@ -185,7 +185,10 @@ export function conditionalRequests(cache: ConditionalRequestCache = new Conditi
  */
 function cacheKey(url: string, headers: Headers): string {
   const auth = headers.get('authorization') ?? '';
-  const identity = createHash('sha256').update(appOfJwt(auth) ?? `header:${auth}`).digest('base64url').slice(0, 32);
+  const identity = createHash('sha256')
+    .update(appOfJwt(auth) ?? `header:${auth}`)
+    .digest('base64url')
+    .slice(0, 32);
   return `${identity} ${headers.get('accept') ?? ''} ${headers.get('x-github-api-version') ?? ''} ${url}`;
 }
 

@@ -67,7 +67,14 @@ export class HostedRun implements DrivenRun, ReportedRun {
    */
   static drive(
     app: AppState,
-    args: { ev: PlanEvent; repo: RepoContext; stored: StoredRun; runCheck: number; shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus>; attempts?: Map<string, number> }; lease: LeaseKeeper },
+    args: {
+      ev: PlanEvent;
+      repo: RepoContext;
+      stored: StoredRun;
+      runCheck: number;
+      shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus>; attempts?: Map<string, number> };
+      lease: LeaseKeeper;
+    },
     reopened: (run: HostedRun) => Promise<void>,
   ): HostedRun {
     const run = new HostedRun(app, args.ev, args.repo, args.stored, args.runCheck, args.shown, args.lease, reopened);
@@ -158,7 +165,8 @@ export class HostedRun implements DrivenRun, ReportedRun {
       // while GitHub refused a step): a given-back lease would tell the sweep the finish was done. Otherwise
       // the next replica may take the run at once.
       const finishPending = driver.run.state.status !== 'running' && !this.finishOver;
-      if (finishPending && !app.killed) app.log.info(`agora: ${this.runId}: stopped before its finish was over; its lease is left to expire, then a sweep finishes it`);
+      if (finishPending && !app.killed)
+        app.log.info(`agora: ${this.runId}: stopped before its finish was over; its lease is left to expire, then a sweep finishes it`);
       await this.lease.stop({ release: !app.killed && !finishPending });
       app.active.delete(this.runId);
       app.claimed.delete(this.runId);
@@ -228,7 +236,10 @@ export class HostedRun implements DrivenRun, ReportedRun {
         title: 'Not audited: the run could not be finished',
         summary: `Run ${codeSpan(run.runId)} (${run.state.status}): ${plainText(why)}`,
       });
-      await this.checks.completeRunCheck('failure', { title: `Run ${run.runId}: ${run.state.status}, not finished`, summary: runSummary(run.plan, run.state, [plainText(why)]) });
+      await this.checks.completeRunCheck('failure', {
+        title: `Run ${run.runId}: ${run.state.status}, not finished`,
+        summary: runSummary(run.plan, run.state, [plainText(why)]),
+      });
       return true;
     } catch (err) {
       this.app.log.warn(`agora: ${run.runId}: ${why}; the checks could not be completed either: ${errorMessage(err)}`);
@@ -250,14 +261,18 @@ export class HostedRun implements DrivenRun, ReportedRun {
       let head: Oid = state.base;
       const commits = await countCommits(repo, state.integrationHead, state.base);
       if (state.status === 'done' && commits > 0 && !branch) {
-        notes.push(`No branch points at the plan commit any more, so the ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${repo.refs.integration(run.runId)}\`.`);
+        notes.push(
+          `No branch points at the plan commit any more, so the ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${repo.refs.integration(run.runId)}\`.`,
+        );
       } else if (state.status === 'done' && commits > 0) {
         const landed = await landPatches({ store: repo.store, refs: repo.refs, run, branch, commits, now: clock() });
         if (landed.head) head = landed.head;
         if (landed.refused !== undefined) landingRefused = landed.refused;
         notes.push(landed.note);
       } else if (state.status !== 'done' && commits > 0) {
-        notes.push(`The run did not succeed, so its ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${repo.refs.integration(run.runId)}\` and were not pushed.`);
+        notes.push(
+          `The run did not succeed, so its ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${repo.refs.integration(run.runId)}\` and were not pushed.`,
+        );
       }
       this.app.log.info(`agora: ${run.runId}: branch push done; auditing`);
       audit = await finishAudit({

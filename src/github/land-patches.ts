@@ -64,11 +64,15 @@ export function landNotes(branch: string, commits: number, integrationRef: strin
   const on = codeSpan(branch);
   const kept = `they stay at ${codeSpan(integrationRef)}`;
   return {
-    rewritten: (why: string) => `${on} was rewritten after the plan commit (${plainText(why)}), so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
+    rewritten: (why: string) =>
+      `${on} was rewritten after the plan commit (${plainText(why)}), so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
     conflict: (conflicts: readonly ReplayConflict[]) =>
       [
         `People changed paths the patches change after the plan commit, so the ${commits} patch commit${plural} were not pushed onto ${on}; ${kept}:`,
-        ...conflicts.map((c) => `- ${codeSpan(c.path)}${c.item ? ` (item ${plainText(c.item)})` : ''}, changed by ${c.changedBy.map((x) => x.slice(0, 12)).join(', ') || 'a person'}`),
+        ...conflicts.map(
+          (c) =>
+            `- ${codeSpan(c.path)}${c.item ? ` (item ${plainText(c.item)})` : ''}, changed by ${c.changedBy.map((x) => x.slice(0, 12)).join(', ') || 'a person'}`,
+        ),
       ].join('\n'),
     pushed: (head: Oid, replayedOnto: Oid | null) =>
       `Pushed ${commits} commit${plural} onto ${on}${replayedOnto ? ` replayed by tree surgery onto its head ${replayedOnto.slice(0, 12)} (the branch moved during the run)` : ''} (${head.slice(0, 12)}).`,

@@ -37,7 +37,14 @@ export async function startAppServer(env: NodeJS.ProcessEnv = process.env): Prom
   const logLevel = (env.LOG_LEVEL ?? 'info') as 'info';
   const port = Number(env.PORT ?? 3000);
   // Octokit's throttling and retry on, and secondary-limit 403s retried after retry-after (Probot's own handler gives up).
-  const AppProbot = Probot.defaults({ appId: env.APP_ID, privateKey, secret: env.WEBHOOK_SECRET, logLevel, Octokit: agoraOctokit(), ...(baseUrl ? { baseUrl } : {}) });
+  const AppProbot = Probot.defaults({
+    appId: env.APP_ID,
+    privateKey,
+    secret: env.WEBHOOK_SECRET,
+    logLevel,
+    Octokit: agoraOctokit(),
+    ...(baseUrl ? { baseUrl } : {}),
+  });
   // Probot sets up its logger (at LOG_LEVEL) on first use; the Server's own default logger is always `info`.
   const probe = new AppProbot();
   await probe.auth();
@@ -86,6 +93,10 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
-    throw new AgoraError('app-key-unreadable', `PRIVATE_KEY_PATH ${path}: ${errorMessage(e)}`, 'point PRIVATE_KEY_PATH at the .pem downloaded from the app settings, or set PRIVATE_KEY');
+    throw new AgoraError(
+      'app-key-unreadable',
+      `PRIVATE_KEY_PATH ${path}: ${errorMessage(e)}`,
+      'point PRIVATE_KEY_PATH at the .pem downloaded from the app settings, or set PRIVATE_KEY',
+    );
   }
 }

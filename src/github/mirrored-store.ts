@@ -127,7 +127,11 @@ export class MirroredGitStore extends LocalGitStore {
     if (refused >= 0) {
       // A rule declined it (a ruleset on refs/agora/*?): trying again is refused again. Say GitHub's reason.
       const { reason } = outcomes[refused] as { reason: string };
-      throw new AgoraError('push-refused', `GitHub refused the push of ${swaps[refused]!.ref}: ${reason}`, 'allow the app to push refs/agora/* (repository rules, rulesets), then press Re-run');
+      throw new AgoraError(
+        'push-refused',
+        `GitHub refused the push of ${swaps[refused]!.ref}: ${reason}`,
+        'allow the app to push refs/agora/* (repository rules, rulesets), then press Re-run',
+      );
     }
     if (outcomes.some((o) => o.kind !== 'ok')) {
       this.conflicts += 1;

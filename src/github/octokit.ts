@@ -70,7 +70,9 @@ export function agoraOctokit(opts: AgoraOctokitOptions = {}): AgoraOctokitClass 
   const Base =
     conditional === false
       ? ProbotOctokit
-      : (ProbotOctokit.plugin(conditionalRequests(conditional === true ? new ConditionalRequestCache() : (conditional.cache ?? new ConditionalRequestCache(conditional)))) as typeof ProbotOctokit);
+      : (ProbotOctokit.plugin(
+          conditionalRequests(conditional === true ? new ConditionalRequestCache() : (conditional.cache ?? new ConditionalRequestCache(conditional))),
+        ) as typeof ProbotOctokit);
   const write = (opts.throttle?.write as Bottleneck.Group | undefined) ?? writeQueues();
   const Agora = Base.defaults((instance: { throttle?: { id?: unknown }; retry?: object; auth?: { installationId?: unknown } }) => ({
     ...instance,

@@ -8,9 +8,7 @@ export async function blobAt(store: GitStore, commit: Oid, path: string): Promis
   return blobAtPath(store, (await store.readCommit(commit)).tree, path);
 }
 
-export type PlanCommit =
-  | { kind: 'plan'; planBlob: Oid }
-  | { kind: 'ignored'; code: 'agora-commit' | 'no-plan-file' | 'plan-unchanged'; why: string };
+export type PlanCommit = { kind: 'plan'; planBlob: Oid } | { kind: 'ignored'; code: 'agora-commit' | 'no-plan-file' | 'plan-unchanged'; why: string };
 
 /** A commit starts a run when it is not Agora's own and its plan file differs from its first parent's. */
 export async function classifyCommit(store: GitStore, sha: Oid, planPath: string): Promise<PlanCommit> {
@@ -27,7 +25,12 @@ export async function classifyCommit(store: GitStore, sha: Oid, planPath: string
 
 /** `plan.json` → `plan`, `ops/nightly.plan.json` → `ops-nightly.plan`: a ref-safe slug of the plan path. */
 export function planPathSlug(planPath: string): string {
-  return planPath.replace(/\.json$/, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '') || 'plan';
+  return (
+    planPath
+      .replace(/\.json$/, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^[-.]+/, '') || 'plan'
+  );
 }
 
 /** The run id of a valid plan at a commit: `<plan.id>-<12 hex>`; the same plan commit always gives the same id. */

@@ -59,7 +59,12 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   // A newer plan commit above this one on the branch (its webhook came first, or this one is a redelivery)
   // runs instead: this older plan must not run after it, nor land its patches on the newer plan's branch.
   const newer = await newerPlanAbove(repo, ev, planPath, found.planBlob);
-  if (newer) return { kind: 'ignored', code: 'superseded', why: `${planPath} changed again above ${ev.headSha.slice(0, 12)} on ${ev.branch} (at ${newer.slice(0, 12)}): that plan runs instead` };
+  if (newer)
+    return {
+      kind: 'ignored',
+      code: 'superseded',
+      why: `${planPath} changed again above ${ev.headSha.slice(0, 12)} on ${ev.branch} (at ${newer.slice(0, 12)}): that plan runs instead`,
+    };
 
   // The size from the blob's header first: a plan over the limit is refused without being read.
   const planBytes = await repo.store.objectSize(found.planBlob);
@@ -109,7 +114,13 @@ async function newerPlanAbove(repo: RepoContext, ev: PlanEvent, planPath: string
 }
 
 /** The plan, valid and allowed here (size on GitHub, the operator's policy, the installation's grant), or its problems. */
-function checkPlan(app: AppState, repo: RepoContext, planText: string, planPath: string, granted: Record<string, string> | null): { plan?: Plan; problems: Problem[] } {
+function checkPlan(
+  app: AppState,
+  repo: RepoContext,
+  planText: string,
+  planPath: string,
+  granted: Record<string, string> | null,
+): { plan?: Plan; problems: Problem[] } {
   const { config, maxItems } = app.opts;
   try {
     const result = validatePlan(parsePlanText(planText, planPath), config);
@@ -155,7 +166,13 @@ async function refuse(app: AppState, ev: PlanEvent, granted: Record<string, stri
         'action_required',
         {
           title: `Missing permission${missing.length === 1 ? '' : 's'}: ${names}`,
-          summary: [`The plan was not run: the Agora app's installation lacks what it needs.`, '', ...missing.map((m) => `- ${m}`), '', `To fix: ${fix}. Then push again.`].join('\n'),
+          summary: [
+            `The plan was not run: the Agora app's installation lacks what it needs.`,
+            '',
+            ...missing.map((m) => `- ${m}`),
+            '',
+            `To fix: ${fix}. Then push again.`,
+          ].join('\n'),
         },
         undefined,
         `${ev.htmlUrl}/settings/installations`,
@@ -169,13 +186,25 @@ async function refuse(app: AppState, ev: PlanEvent, granted: Record<string, stri
  * An invalid plan (or `.github/agora.yml`): one failed `agora` check, once per commit (the rejection ref
  * is the lock). `source` is the file at fault, `content` its text or (when it was not read) its blob.
  */
-async function reject(app: AppState, ev: PlanEvent, repo: RepoContext, source: string, content: string | { blob: Oid }, problems: Problem[]): Promise<EventOutcome> {
+async function reject(
+  app: AppState,
+  ev: PlanEvent,
+  repo: RepoContext,
+  source: string,
+  content: string | { blob: Oid },
+  problems: Problem[],
+): Promise<EventOutcome> {
   const id = `${planPathSlug(source)}-${ev.headSha.slice(0, 12)}`;
   const who = agoraIdentity(app.opts.clock());
   const tree = await repo.store.writeTree(
     sortTree([
       { mode: '100644', path: 'errors.json', oid: await repo.store.writeBlob(`${JSON.stringify({ problems }, null, 2)}\n`), type: 'blob' },
-      { mode: '100644', path: source.slice(source.lastIndexOf('/') + 1), oid: typeof content === 'string' ? await repo.store.writeBlob(content) : content.blob, type: 'blob' },
+      {
+        mode: '100644',
+        path: source.slice(source.lastIndexOf('/') + 1),
+        oid: typeof content === 'string' ? await repo.store.writeBlob(content) : content.blob,
+        type: 'blob',
+      },
     ]),
   );
   const commit = await repo.store.writeCommit({
@@ -231,7 +260,13 @@ async function supersede(app: AppState, ev: PlanEvent, repo: RepoContext, runId:
 }
 
 /** The `agora` check of a commit nothing will run for: created completed, in one write. */
-async function finalRunCheck(ev: PlanEvent, conclusion: 'failure' | 'action_required', output: { title: string; summary: string }, externalId?: string, detailsUrl?: string): Promise<void> {
+async function finalRunCheck(
+  ev: PlanEvent,
+  conclusion: 'failure' | 'action_required',
+  output: { title: string; summary: string },
+  externalId?: string,
+  detailsUrl?: string,
+): Promise<void> {
   await ev.octokit.rest.checks.create({
     owner: ev.owner,
     repo: ev.repo,

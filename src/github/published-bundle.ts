@@ -10,8 +10,7 @@ import { releaseTag } from './run-release.js';
  * publishes the release, so a reader that came early may wait for it.
  */
 export type PublishedBundle =
-  | { ok: true; tag: string; url: string; bundle: string; sigstore: string | null }
-  | { ok: false; problem: string; pending: boolean };
+  { ok: true; tag: string; url: string; bundle: string; sigstore: string | null } | { ok: false; problem: string; pending: boolean };
 
 export async function publishedBundle(octokit: Octokit, repository: string, runId: string, root: string): Promise<PublishedBundle> {
   const [owner, repo] = repository.split('/') as [string, string];
@@ -20,13 +19,19 @@ export async function publishedBundle(octokit: Octokit, repository: string, runI
   try {
     release = (await octokit.rest.repos.getReleaseByTag({ owner, repo, tag })).data;
   } catch (e) {
-    if ((e as { status?: number }).status === 404) return { ok: false, pending: true, problem: `no published release ${tag} holds the audit of run ${runId} (root ${root.slice(0, 12)} is anchored)` };
+    if ((e as { status?: number }).status === 404)
+      return { ok: false, pending: true, problem: `no published release ${tag} holds the audit of run ${runId} (root ${root.slice(0, 12)} is anchored)` };
     throw e;
   }
   const download = async (name: string): Promise<string | null> => {
     const asset = release.assets.find((a) => a.name === name && a.state === 'uploaded');
     if (!asset) return null;
-    const res = await octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { owner, repo, asset_id: asset.id, headers: { accept: 'application/octet-stream' } });
+    const res = await octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      owner,
+      repo,
+      asset_id: asset.id,
+      headers: { accept: 'application/octet-stream' },
+    });
     return Buffer.from(res.data as unknown as ArrayBuffer).toString('utf8');
   };
   const bundle = await download(`${runId}.audit.json`);

@@ -71,7 +71,11 @@ export async function renderReleaseReport(
  * The checks' line about the report (markdown): a link to the asset and its release; or why the release
  * holds none. Null when no release was published (the checks say that already).
  */
-export function reportLine(runId: string, release: { url: string | null; downloads: Readonly<Record<string, string>> }, problem: string | undefined): string | null {
+export function reportLine(
+  runId: string,
+  release: { url: string | null; downloads: Readonly<Record<string, string>> },
+  problem: string | undefined,
+): string | null {
   if (release.url === null) return null;
   const name = reportAssetName(runId);
   const url = Object.hasOwn(release.downloads, name) ? release.downloads[name] : undefined;

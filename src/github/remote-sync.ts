@@ -179,7 +179,12 @@ function remoteReason(stderr: string, porcelainLine: string): string {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim().length > 0)?.trim() ?? '';
+  return (
+    s
+      .split('\n')
+      .find((l) => l.trim().length > 0)
+      ?.trim() ?? ''
+  );
 }
 
 export { ZERO as ZERO_OID };

@@ -21,7 +21,10 @@ const RepoConfigSchema = z
       .string()
       .min(1)
       .refine((p) => p.endsWith('.json'), 'must name a .json file')
-      .refine((p) => !p.startsWith('/') && !p.split('/').some((s) => s === '..' || s === '.' || s === ''), 'must be a relative path inside the repository, without `.` or `..` segments')
+      .refine(
+        (p) => !p.startsWith('/') && !p.split('/').some((s) => s === '..' || s === '.' || s === ''),
+        'must be a relative path inside the repository, without `.` or `..` segments',
+      )
       .optional(),
   })
   .strict();
@@ -41,7 +44,12 @@ export async function readRepoConfig(store: GitStore & { objectSize(oid: Oid): P
       ok: false,
       text: '',
       blob,
-      problems: [{ path: REPO_CONFIG_PATH, message: `${bytes} bytes is too large (at most ${MAX_REPO_CONFIG_BYTES}); the file may set only \`plan\` (the plan file's path)` }],
+      problems: [
+        {
+          path: REPO_CONFIG_PATH,
+          message: `${bytes} bytes is too large (at most ${MAX_REPO_CONFIG_BYTES}); the file may set only \`plan\` (the plan file's path)`,
+        },
+      ],
     };
   }
   const text = new TextDecoder().decode(await store.readBlob(blob));

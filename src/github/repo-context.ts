@@ -54,7 +54,8 @@ export class RepoContext {
     secrets: Record<string, string>;
   }): Promise<RepoContext> {
     const refs = new RunRefs(args.config.refNamespace);
-    const dir = join(args.cacheDir, ...args.fullName.toLowerCase().split('/').map(safeSegment)) + (args.repositoryId === undefined ? '' : `-${args.repositoryId}`);
+    const dir =
+      join(args.cacheDir, ...args.fullName.toLowerCase().split('/').map(safeSegment)) + (args.repositoryId === undefined ? '' : `-${args.repositoryId}`);
     // Assigned once the context exists; the mirror's token callback reads it later, so it cannot be a const.
     // eslint-disable-next-line prefer-const
     let ctx: RepoContext | undefined;

@@ -112,7 +112,18 @@ export async function publishRelease(
     if (published) return done(tag, published, true, await lacking(c, published, files));
     const o = { owner: c.owner, repo: c.repo };
     let draft = await findDraft(c, tag, c.draftsSince);
-    draft ??= (await c.octokit.rest.repos.createRelease({ ...o, tag_name: tag, target_commitish: c.target, name: c.title, body: c.body, draft: true, prerelease: true, make_latest: 'false' })).data;
+    draft ??= (
+      await c.octokit.rest.repos.createRelease({
+        ...o,
+        tag_name: tag,
+        target_commitish: c.target,
+        name: c.title,
+        body: c.body,
+        draft: true,
+        prerelease: true,
+        make_latest: 'false',
+      })
+    ).data;
     draft = await addFiles(c, draft, files);
     const mine = new Map(draft.assets.map((a) => [a.name, a.id]));
     try {
@@ -189,7 +200,8 @@ async function addFiles(c: Client, rel: Release, files: ReleaseFile[]): Promise<
       const old = rel.assets.find((x) => x.name === f.name);
       if (old && (await assetHolds(c, old, data)) === true) break;
       try {
-        if (old) await c.octokit.rest.repos.deleteReleaseAsset({ ...o, asset_id: old.id }).catch((e: unknown) => (status(e) === 404 ? undefined : Promise.reject(e)));
+        if (old)
+          await c.octokit.rest.repos.deleteReleaseAsset({ ...o, asset_id: old.id }).catch((e: unknown) => (status(e) === 404 ? undefined : Promise.reject(e)));
         const up = await c.octokit.rest.repos.uploadReleaseAsset({
           ...o,
           release_id: rel.id,

@@ -39,7 +39,9 @@ export async function startRun(app: AppState, ev: PlanEvent, repo: RepoContext, 
     app.log.info(`agora: ${stored.runId}: run check created`);
     // Item checks are created by the reports, none queued (the `agora` check lists what waits): an item's
     // once it has run for the progress delay (`in_progress`), or completed when it ends sooner.
-    HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids: new Map(), statuses: new Map() }, lease }, (run) => resumeIfReopened(app, run.ev, run.repo, run.runId));
+    HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids: new Map(), statuses: new Map() }, lease }, (run) =>
+      resumeIfReopened(app, run.ev, run.repo, run.runId),
+    );
   } catch (e) {
     app.claimed.delete(stored.runId);
     throw e;
@@ -73,7 +75,13 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
     const { state, plan } = stored;
     if (!(await repo.store.hasObject(state.base))) await repo.store.fetch([state.base]);
     const ev: PlanEvent = { ...handle, headSha: state.base, branch: branch ?? (await branchAt(repo, [state.base, state.integrationHead])) ?? '' };
-    const existing = await ev.octokit.paginate(ev.octokit.rest.checks.listForRef, { owner: ev.owner, repo: ev.repo, ref: state.base, filter: 'latest', per_page: 100 });
+    const existing = await ev.octokit.paginate(ev.octokit.rest.checks.listForRef, {
+      owner: ev.owner,
+      repo: ev.repo,
+      ref: state.base,
+      filter: 'latest',
+      per_page: 100,
+    });
     const byExternal = new Map(existing.filter((c) => isAgoraCheckName(c.name)).map((c) => [c.external_id ?? '', c]));
     const old = byExternal.get(runExternalId(stored.runId));
     const runCheck = old && old.status !== 'completed' ? old.id : await createRunCheck(ev, stored);
@@ -90,7 +98,9 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
       // Open again (a Retry): the completed check shows an earlier attempt; the report gives it a new check.
       if (c.status === 'completed' && !TERMINAL_ITEM_STATUSES.has(state.items[item.id]!.status)) attempts.set(item.id, -1);
     }
-    const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease }, (r) => resumeIfReopened(app, r.ev, r.repo, r.runId));
+    const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease }, (r) =>
+      resumeIfReopened(app, r.ev, r.repo, r.runId),
+    );
     await run.driver.recover();
     app.active.get(stored.runId)?.wake();
     app.log.info(`agora: ${stored.runId}: resumed on ${ev.branch || '(no branch)'}`);
@@ -121,7 +131,12 @@ async function resumeIfReopened(app: AppState, ev: PlanEvent, repo: RepoContext,
 async function takeLease(app: AppState, repo: RepoContext, runId: string): Promise<LeaseKeeper | null> {
   const { lease, clock } = app.opts;
   const roundTrips = repo.store.roundTrips;
-  const got = await RunLease.acquire(repo.store, repo.refs, runId, { holder: lease.holder, ttlMs: leaseHoldMs(lease.ttlMs, roundTrips), now: clock(), skewMs: lease.skewMs });
+  const got = await RunLease.acquire(repo.store, repo.refs, runId, {
+    holder: lease.holder,
+    ttlMs: leaseHoldMs(lease.ttlMs, roundTrips),
+    now: clock(),
+    skewMs: lease.skewMs,
+  });
   if (!got.ok) {
     app.log.info(`agora: ${runId}: driven by ${got.holder} (lease until ${new Date(got.until).toISOString()})`);
     return null;

@@ -48,7 +48,9 @@ export async function takeOver(app: AppState, ev: PlanEvent, runId: string, dead
     if (now >= deadline || app.closed) return { kind: 'held', holder: held?.holder ?? '(unknown)', until: held?.until ?? 0 };
     // Just after the holder's lease (and the skew allowed between clocks) runs out, but at most 5 s on.
     const wait = Math.max(200, Math.min((held?.until ?? now) + lease.skewMs + 100 - now, deadline - now, 5_000));
-    app.log.info(`agora: ${runId}: driven by ${held?.holder ?? 'another process'} until ${new Date(held?.until ?? now).toISOString()}; looking again in ${Math.round(wait / 1000)} s`);
+    app.log.info(
+      `agora: ${runId}: driven by ${held?.holder ?? 'another process'} until ${new Date(held?.until ?? now).toISOString()}; looking again in ${Math.round(wait / 1000)} s`,
+    );
     await new Promise((r) => setTimeout(r, wait));
   }
 }

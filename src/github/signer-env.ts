@@ -22,7 +22,15 @@ export const PUBLIC_FULCIO_URL = 'https://fulcio.sigstore.dev';
 export const PUBLIC_REKOR_URL = 'https://rekor.sigstore.dev';
 
 /** Variables that only mean something to the keyless signer. */
-const KEYLESS_ONLY = ['AGORA_FULCIO_URL', 'AGORA_REKOR_URL', 'AGORA_TSA_URL', 'AGORA_REKOR_ENTRY_TYPE', 'AGORA_TRUSTED_ROOT', 'AGORA_CERT_IDENTITY', 'AGORA_CERT_ISSUER'] as const;
+const KEYLESS_ONLY = [
+  'AGORA_FULCIO_URL',
+  'AGORA_REKOR_URL',
+  'AGORA_TSA_URL',
+  'AGORA_REKOR_ENTRY_TYPE',
+  'AGORA_TRUSTED_ROOT',
+  'AGORA_CERT_IDENTITY',
+  'AGORA_CERT_ISSUER',
+] as const;
 
 function bad(name: string, message: string, hint: string): InvalidInputError {
   return new InvalidInputError('invalid-environment', name, [{ path: name, message }], hint);
@@ -54,21 +62,37 @@ export async function signerFromEnv(env: NodeJS.ProcessEnv, cwd: string): Promis
   const keyText = env.AGORA_SIGNING_KEY;
   const kind = value(env, 'AGORA_SIGNER');
   if (kind !== undefined && kind !== 'key' && kind !== 'keyless') {
-    throw bad('AGORA_SIGNER', `"${kind}" is not a signer`, 'set AGORA_SIGNER=keyless (Sigstore: Fulcio + Rekor) or AGORA_SIGNER=key (with AGORA_SIGNING_KEY), or leave it unset');
+    throw bad(
+      'AGORA_SIGNER',
+      `"${kind}" is not a signer`,
+      'set AGORA_SIGNER=keyless (Sigstore: Fulcio + Rekor) or AGORA_SIGNER=key (with AGORA_SIGNING_KEY), or leave it unset',
+    );
   }
   if (kind === 'keyless') {
     if (keyText !== undefined) {
-      throw bad('AGORA_SIGNING_KEY', 'is set, but AGORA_SIGNER=keyless signs without a key', 'unset AGORA_SIGNING_KEY for keyless signing, or unset AGORA_SIGNER to sign with the key');
+      throw bad(
+        'AGORA_SIGNING_KEY',
+        'is set, but AGORA_SIGNER=keyless signs without a key',
+        'unset AGORA_SIGNING_KEY for keyless signing, or unset AGORA_SIGNER to sign with the key',
+      );
     }
     return keylessFromEnv(env, cwd);
   }
   const stray = KEYLESS_ONLY.filter((n) => env[n] !== undefined);
   if (stray.length > 0) {
-    throw bad(stray[0]!, `is set, but the signer is not keyless (AGORA_SIGNER is ${kind === undefined ? 'unset' : `"${kind}"`})`, `set AGORA_SIGNER=keyless to sign keyless, or unset ${stray.join(', ')}`);
+    throw bad(
+      stray[0]!,
+      `is set, but the signer is not keyless (AGORA_SIGNER is ${kind === undefined ? 'unset' : `"${kind}"`})`,
+      `set AGORA_SIGNER=keyless to sign keyless, or unset ${stray.join(', ')}`,
+    );
   }
   if (keyText === undefined || keyText.trim() === '') {
     if (kind === 'key' || keyText !== undefined) {
-      throw bad('AGORA_SIGNING_KEY', kind === 'key' ? 'is not set, but AGORA_SIGNER=key' : 'is empty', 'set it to the PEM text or the path of an ECDSA P-256 private key (`agora keys generate` writes one), or unset AGORA_SIGNER');
+      throw bad(
+        'AGORA_SIGNING_KEY',
+        kind === 'key' ? 'is not set, but AGORA_SIGNER=key' : 'is empty',
+        'set it to the PEM text or the path of an ECDSA P-256 private key (`agora keys generate` writes one), or unset AGORA_SIGNER',
+      );
     }
     return undefined;
   }
@@ -94,7 +118,11 @@ async function keylessFromEnv(env: NodeJS.ProcessEnv, cwd: string): Promise<AppS
   const certificateIssuer = value(env, 'AGORA_CERT_ISSUER');
   if ((certificateIdentity === undefined) !== (certificateIssuer === undefined)) {
     const [set, unset] = certificateIdentity === undefined ? ['AGORA_CERT_ISSUER', 'AGORA_CERT_IDENTITY'] : ['AGORA_CERT_IDENTITY', 'AGORA_CERT_ISSUER'];
-    throw bad(unset, `is not set, but ${set} is: the gate checks a keyless signature against both`, `set ${unset} too (e.g. AGORA_CERT_ISSUER=https://token.actions.githubusercontent.com and AGORA_CERT_IDENTITY=https://github.com/<owner>/<repo>/.github/workflows/<file>@refs/heads/<branch>), or unset ${set}`);
+    throw bad(
+      unset,
+      `is not set, but ${set} is: the gate checks a keyless signature against both`,
+      `set ${unset} too (e.g. AGORA_CERT_ISSUER=https://token.actions.githubusercontent.com and AGORA_CERT_IDENTITY=https://github.com/<owner>/<repo>/.github/workflows/<file>@refs/heads/<branch>), or unset ${set}`,
+    );
   }
   const trustedRoot = value(env, 'AGORA_TRUSTED_ROOT') === undefined ? undefined : await readTrustedRoot(value(env, 'AGORA_TRUSTED_ROOT') as string, cwd);
   return {
@@ -112,7 +140,8 @@ async function keylessFromEnv(env: NodeJS.ProcessEnv, cwd: string): Promise<AppS
 
 async function readTrustedRoot(path: string, cwd: string): Promise<unknown> {
   const file = resolve(cwd, path);
-  const hint = 'set it to the path of a trusted_root.json for your Sigstore instance (e.g. from `cosign trusted-root create`, or sigstore/root-signing for public-good); agora never fetches one';
+  const hint =
+    'set it to the path of a trusted_root.json for your Sigstore instance (e.g. from `cosign trusted-root create`, or sigstore/root-signing for public-good); agora never fetches one';
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -143,11 +172,19 @@ function tokenSource(env: NodeJS.ProcessEnv): () => Promise<string> {
   const token = value(env, 'ACTIONS_ID_TOKEN_REQUEST_TOKEN');
   const grant = 'in GitHub Actions grant the job `permissions: id-token: write`; elsewhere set SIGSTORE_ID_TOKEN to an OIDC token with audience sigstore';
   if (url === undefined && token === undefined) {
-    throw bad('SIGSTORE_ID_TOKEN', 'AGORA_SIGNER=keyless needs an OIDC identity token: neither SIGSTORE_ID_TOKEN nor GitHub Actions\' ACTIONS_ID_TOKEN_REQUEST_URL/ACTIONS_ID_TOKEN_REQUEST_TOKEN is set', `${grant}, or sign with a key (AGORA_SIGNING_KEY) instead`);
+    throw bad(
+      'SIGSTORE_ID_TOKEN',
+      "AGORA_SIGNER=keyless needs an OIDC identity token: neither SIGSTORE_ID_TOKEN nor GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_URL/ACTIONS_ID_TOKEN_REQUEST_TOKEN is set",
+      `${grant}, or sign with a key (AGORA_SIGNING_KEY) instead`,
+    );
   }
   if (url === undefined || token === undefined) {
     const missing = url === undefined ? 'ACTIONS_ID_TOKEN_REQUEST_URL' : 'ACTIONS_ID_TOKEN_REQUEST_TOKEN';
-    throw bad(missing, `is not set, but ${missing === 'ACTIONS_ID_TOKEN_REQUEST_URL' ? 'ACTIONS_ID_TOKEN_REQUEST_TOKEN' : 'ACTIONS_ID_TOKEN_REQUEST_URL'} is: the Actions OIDC token needs both`, grant);
+    throw bad(
+      missing,
+      `is not set, but ${missing === 'ACTIONS_ID_TOKEN_REQUEST_URL' ? 'ACTIONS_ID_TOKEN_REQUEST_TOKEN' : 'ACTIONS_ID_TOKEN_REQUEST_URL'} is: the Actions OIDC token needs both`,
+      grant,
+    );
   }
   let request: URL;
   try {
@@ -162,13 +199,18 @@ function tokenSource(env: NodeJS.ProcessEnv): () => Promise<string> {
 /** GitHub Actions' OIDC token for audience `sigstore`: GET with `Authorization: bearer`, JSON `{ value }`. */
 export async function fetchActionsToken(request: URL, bearer: string): Promise<string> {
   const where = `${request.origin}${request.pathname}`; // the query may carry tokens: not in messages
-  const hint = 'the Actions OIDC token could not be obtained: check the job has `permissions: id-token: write` and is still running (its request token expires with the job)';
+  const hint =
+    'the Actions OIDC token could not be obtained: check the job has `permissions: id-token: write` and is still running (its request token expires with the job)';
   let res: Response;
   try {
     res = await fetch(request, { headers: { authorization: `bearer ${bearer}`, accept: 'application/json' } });
   } catch (e) {
     const cause = (e as { cause?: unknown }).cause;
-    throw new AgoraError('oidc-token-failed', `the Actions OIDC token request to ${where} failed: ${errorMessage(e)}${cause instanceof Error ? ` (${cause.message})` : ''}`, hint);
+    throw new AgoraError(
+      'oidc-token-failed',
+      `the Actions OIDC token request to ${where} failed: ${errorMessage(e)}${cause instanceof Error ? ` (${cause.message})` : ''}`,
+      hint,
+    );
   }
   const text = await res.text();
   if (!res.ok) throw new AgoraError('oidc-token-failed', `the Actions OIDC token request to ${where} answered ${res.status} ${res.statusText}`.trim(), hint);
@@ -179,6 +221,7 @@ export async function fetchActionsToken(request: URL, bearer: string): Promise<s
     throw new AgoraError('oidc-token-failed', `the Actions OIDC token endpoint ${where} answered ${res.status} with something that is not JSON`, hint);
   }
   const v = (json as { value?: unknown } | null)?.value;
-  if (typeof v !== 'string' || v === '') throw new AgoraError('oidc-token-failed', `the Actions OIDC token endpoint ${where} answered without a token (no string "value")`, hint);
+  if (typeof v !== 'string' || v === '')
+    throw new AgoraError('oidc-token-failed', `the Actions OIDC token endpoint ${where} answered without a token (no string "value")`, hint);
   return v;
 }

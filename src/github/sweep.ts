@@ -99,7 +99,9 @@ export class Sweeper {
       }
     }
     if (report.discovered.length || report.resumed.length || report.finished.length) {
-      log.info(`agora: sweep: ${report.discovered.length} commits discovered, resumed ${report.resumed.join(', ') || 'none'}, finishing ${report.finished.join(', ') || 'none'}`);
+      log.info(
+        `agora: sweep: ${report.discovered.length} commits discovered, resumed ${report.resumed.join(', ') || 'none'}, finishing ${report.finished.join(', ') || 'none'}`,
+      );
     }
     this.app.emit({ kind: 'sweep', report });
     return report;

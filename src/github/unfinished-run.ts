@@ -22,7 +22,14 @@ export async function finishPending(app: AppState, handle: RepoHandle, repo: Rep
   const held = await RunLease.read(repo.store, repo.refs, run.runId);
   if (!held || held.until === 0 || leaseLive(app, held)) return false;
   const { octokit, owner, repo: name } = handle;
-  const checks = await octokit.paginate(octokit.rest.checks.listForRef, { owner, repo: name, ref: run.state.base, check_name: RUN_CHECK_NAME, filter: 'all', per_page: 100 });
+  const checks = await octokit.paginate(octokit.rest.checks.listForRef, {
+    owner,
+    repo: name,
+    ref: run.state.base,
+    check_name: RUN_CHECK_NAME,
+    filter: 'all',
+    per_page: 100,
+  });
   const own = checks.filter((c) => c.external_id === runExternalId(run.runId));
   if (own.length === 0 || own.some((c) => c.status !== 'completed')) return true;
   const got = await RunLease.acquire(repo.store, repo.refs, run.runId, { holder: opts.holder, ttlMs: opts.ttlMs, now: clock(), skewMs: opts.skewMs });

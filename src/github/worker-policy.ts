@@ -53,7 +53,8 @@ export function policyProblems(plan: Plan, config: OrchConfig, offered: Readonly
             : `runs on target "${target}", which this app does not offer (it offers: ${offers}); use one of those, or ask the operator to configure "${target}" in the app's config`,
       });
     }
-    const declared = item.executor === 'command' ? item.inputs.secrets : item.executor === 'dispatch' ? config.subagents[String(item.inputs.subagent)]?.secrets : undefined;
+    const declared =
+      item.executor === 'command' ? item.inputs.secrets : item.executor === 'dispatch' ? config.subagents[String(item.inputs.subagent)]?.secrets : undefined;
     if (!Array.isArray(declared)) return;
     declared.forEach((name, j) => {
       if (typeof name === 'string' && Object.hasOwn(secrets, name)) return;
@@ -73,9 +74,17 @@ export function policyProblems(plan: Plan, config: OrchConfig, offered: Readonly
  */
 export async function policyFromEnv(env: NodeJS.ProcessEnv): Promise<WorkerPolicy> {
   const trusted = new Set<number>();
-  for (const part of (env.AGORA_TRUSTED_REPOSITORY_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of (env.AGORA_TRUSTED_REPOSITORY_IDS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (!/^[1-9][0-9]*$/.test(part)) {
-      throw new InvalidInputError('invalid-environment', 'AGORA_TRUSTED_REPOSITORY_IDS', [{ path: 'AGORA_TRUSTED_REPOSITORY_IDS', message: `"${part}" is not a repository id` }], 'list numeric repository ids (GET /repos/{owner}/{repo} → id), comma-separated: names can be transferred, ids cannot');
+      throw new InvalidInputError(
+        'invalid-environment',
+        'AGORA_TRUSTED_REPOSITORY_IDS',
+        [{ path: 'AGORA_TRUSTED_REPOSITORY_IDS', message: `"${part}" is not a repository id` }],
+        'list numeric repository ids (GET /repos/{owner}/{repo} → id), comma-separated: names can be transferred, ids cannot',
+      );
     }
     trusted.add(Number(part));
   }
@@ -86,10 +95,16 @@ export async function policyFromEnv(env: NodeJS.ProcessEnv): Promise<WorkerPolic
     try {
       parsed = JSON.parse(await readFile(file, 'utf8'));
     } catch (e) {
-      throw new InvalidInputError('invalid-environment', 'AGORA_SECRETS_FILE', [{ path: file, message: `cannot be read as JSON: ${errorMessage(e)}` }], 'point AGORA_SECRETS_FILE at a JSON file { "<repository id>": { "NAME": "value" } }');
+      throw new InvalidInputError(
+        'invalid-environment',
+        'AGORA_SECRETS_FILE',
+        [{ path: file, message: `cannot be read as JSON: ${errorMessage(e)}` }],
+        'point AGORA_SECRETS_FILE at a JSON file { "<repository id>": { "NAME": "value" } }',
+      );
     }
     const problems: Problem[] = [];
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) problems.push({ path: '$', message: 'must be an object keyed by repository id' });
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      problems.push({ path: '$', message: 'must be an object keyed by repository id' });
     else {
       for (const [id, values] of Object.entries(parsed)) {
         if (!/^[1-9][0-9]*$/.test(id)) problems.push({ path: `$.${id}`, message: 'is not a repository id' });
@@ -97,7 +112,8 @@ export async function policyFromEnv(env: NodeJS.ProcessEnv): Promise<WorkerPolic
           problems.push({ path: `$.${id}`, message: 'must be an object of secret names to string values' });
         } else {
           for (const [name, value] of Object.entries(values as Record<string, string>)) {
-            if (value.replace(/[\r\n]/g, '').length < MIN_SECRET_LENGTH) problems.push({ path: `$.${id}.${name}`, message: `is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact from logs reliably` });
+            if (value.replace(/[\r\n]/g, '').length < MIN_SECRET_LENGTH)
+              problems.push({ path: `$.${id}.${name}`, message: `is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact from logs reliably` });
           }
           secrets.set(Number(id), values as Record<string, string>);
         }

@@ -63,7 +63,11 @@ async function checkTarget(dir: string): Promise<void> {
   const entries = (await readdir(dir)).filter((e) => e !== '.git');
   if (entries.length > 0) {
     const shown = entries.sort().slice(0, 5).join(', ') + (entries.length > 5 ? `, and ${entries.length - 5} more` : '');
-    throw new AgoraError('init-refused', `${dir} is not empty (${shown}); agora init writes only into a new or empty directory, so it overwrites nothing`, 'name a new directory, or move those files away');
+    throw new AgoraError(
+      'init-refused',
+      `${dir} is not empty (${shown}); agora init writes only into a new or empty directory, so it overwrites nothing`,
+      'name a new directory, or move those files away',
+    );
   }
   if ((await stat(join(dir, '.git')).catch(() => null)) !== null) {
     const head = await runGit(['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: dir }).catch(() => '');

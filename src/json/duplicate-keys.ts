@@ -55,7 +55,7 @@ function keyOf(literal: string): string {
  */
 export function findDuplicateKey(text: string): DuplicateKey | undefined {
   const stack: Frame[] = [];
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       const end = stringEnd(text, i);

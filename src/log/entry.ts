@@ -24,11 +24,7 @@ export function entryHash(entry: Omit<AuditEntry, 'hash'>): string {
 }
 
 /** Chains `transitions` after `last` (null for a new log). Pure. */
-export function appendEntries(
-  last: Pick<AuditEntry, 'seq' | 'hash'> | null,
-  runId: string,
-  transitions: readonly Transition[],
-): AuditEntry[] {
+export function appendEntries(last: Pick<AuditEntry, 'seq' | 'hash'> | null, runId: string, transitions: readonly Transition[]): AuditEntry[] {
   const out: AuditEntry[] = [];
   let seq = last ? last.seq + 1 : 0;
   let prevHash = last ? last.hash : GENESIS_HASH;

@@ -182,13 +182,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * Verifies that `leaf` (leaf data, hashed here) is at `index` in the tree of `treeSize` leaves whose root is
  * `root`, following RFC 9162 §2.1.3.2 step by step. Never throws: malformed input is simply `false`.
  */
-export function verifyInclusion(
-  leaf: Uint8Array,
-  index: number,
-  treeSize: number,
-  proof: readonly Uint8Array[],
-  root: Uint8Array,
-): boolean {
+export function verifyInclusion(leaf: Uint8Array, index: number, treeSize: number, proof: readonly Uint8Array[], root: Uint8Array): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(treeSize)) return false;
   if (index < 0 || index >= treeSize) return false;
   if (root.length !== HASH_BYTES || proof.some((p) => p.length !== HASH_BYTES)) return false;

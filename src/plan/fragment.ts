@@ -46,7 +46,9 @@ export function validateFragment(raw: unknown, plan: Plan, emitter: WorkItem, ct
   const result = validatePlan(whole, ctx);
   // Say where in the fragment, and name the run's items by id rather than by their place in a plan nobody wrote.
   const relocate = (text: string) =>
-    text.replace(/\$\.items\[(\d+)\]/g, (all, k: string) => (Number(k) >= n ? `$.items[${Number(k) - n}]` : `the run's item ${JSON.stringify(ids[Number(k)])}`));
+    text.replace(/\$\.items\[(\d+)\]/g, (all, k: string) =>
+      Number(k) >= n ? `$.items[${Number(k) - n}]` : `the run's item ${JSON.stringify(ids[Number(k)])}`,
+    );
   const problems: Problem[] = result.ok ? [] : result.problems.map((p) => ({ path: relocate(p.path), message: relocate(p.message) }));
   raw.items.forEach((item: unknown, k: number) => {
     if (!isRecord(item) || !Array.isArray(item.resourceLocks)) return;

@@ -12,8 +12,7 @@
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** What an id (or binding name) may look like, for messages. */
-export const ID_RULE =
-  'use 1–100 characters from A–Z a–z 0–9 . _ -, starting with a letter or digit, without ".." and not ending in ".lock"';
+export const ID_RULE = 'use 1–100 characters from A–Z a–z 0–9 . _ -, starting with a letter or digit, without ".." and not ending in ".lock"';
 
 /** What a name is called in messages and why each part of the rule matters where it is used. */
 interface NameUse {

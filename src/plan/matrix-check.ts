@@ -48,7 +48,10 @@ function readMatrix(raw: unknown, at: PathSegment[], out: LocatedProblem[]): Mat
   let ok = true;
   for (const key of keys) {
     if (!KEY_NAME.test(key)) {
-      out.push({ segments: [...at, key], message: `matrix key ${JSON.stringify(key)} is not a name; use letters, digits and _, starting with a letter (it becomes part of item ids and of {{matrix.${key}}})` });
+      out.push({
+        segments: [...at, key],
+        message: `matrix key ${JSON.stringify(key)} is not a name; use letters, digits and _, starting with a letter (it becomes part of item ids and of {{matrix.${key}}})`,
+      });
       ok = false;
     }
     const values = raw[key];
@@ -72,7 +75,10 @@ function readMatrix(raw: unknown, at: PathSegment[], out: LocatedProblem[]): Mat
       }
       const earlier = seen.get(text);
       if (earlier !== undefined) {
-        out.push({ segments: [...at, key, j], message: `matrix value ${describeValue(value)} is also at ${formatJsonPath([...at, key, earlier])}; two combinations would get one id: remove one` });
+        out.push({
+          segments: [...at, key, j],
+          message: `matrix value ${describeValue(value)} is also at ${formatJsonPath([...at, key, earlier])}; two combinations would get one id: remove one`,
+        });
         ok = false;
       }
       seen.set(text, j);
@@ -100,9 +106,17 @@ function checkTemplateKeys(item: Record<string, unknown>, index: number, matrix:
   for (const { at, text } of found) {
     for (const key of templateKeys(text)) {
       if (!hasMatrix) {
-        out.push({ segments: at, message: `{{matrix.${key}}} is used but the item has no matrix; add "matrix": { "${key}": [ … ] } to the item or write the value itself` });
+        out.push({
+          segments: at,
+          message: `{{matrix.${key}}} is used but the item has no matrix; add "matrix": { "${key}": [ … ] } to the item or write the value itself`,
+        });
       } else if (matrix && !Object.prototype.hasOwnProperty.call(matrix, key)) {
-        out.push({ segments: at, message: `{{matrix.${key}}} names no key of the item's matrix; its keys are ${Object.keys(matrix).map((k) => JSON.stringify(k)).join(', ')}` });
+        out.push({
+          segments: at,
+          message: `{{matrix.${key}}} names no key of the item's matrix; its keys are ${Object.keys(matrix)
+            .map((k) => JSON.stringify(k))
+            .join(', ')}`,
+        });
       }
     }
   }
@@ -138,7 +152,10 @@ function checkLockTemplates(item: Record<string, unknown>, index: number, matrix
       const filled = String(fillTemplate(lock, new Map(combo)));
       const problem = lockKeyProblem(filled);
       if (problem) {
-        out.push({ segments: ['items', index, 'resourceLocks', k], message: `for ${describeCombination(combo)} the lock template ${JSON.stringify(lock)} gives ${JSON.stringify(filled)}: ${problem}` });
+        out.push({
+          segments: ['items', index, 'resourceLocks', k],
+          message: `for ${describeCombination(combo)} the lock template ${JSON.stringify(lock)} gives ${JSON.stringify(filled)}: ${problem}`,
+        });
         return;
       }
     }
@@ -207,7 +224,9 @@ function withinBudget(itemCount: number, matrices: Map<number, Matrix>, out: Loc
   for (const matrix of matrices.values()) total += combinationCount(matrix) - 1;
   if (total <= MAX_RUN_ITEMS) return true;
   for (const [index, matrix] of matrices) {
-    const sizes = Object.entries(matrix).map(([k, v]) => `${v.length} ${k}`).join(' × ');
+    const sizes = Object.entries(matrix)
+      .map(([k, v]) => `${v.length} ${k}`)
+      .join(' × ');
     out.push({
       segments: ['items', index, 'matrix'],
       message: `expands to ${combinationCount(matrix)} items (${sizes}); with the rest of the plan the run would hold ${total} items, over the budget of ${MAX_RUN_ITEMS}: shorten the lists or split the work into several plans`,
@@ -222,13 +241,19 @@ function checkCombinationIds(baseId: string, index: number, combos: Combination[
     const id = combinationId(baseId, combo);
     const problem = idProblem(id);
     if (problem) {
-      out.push({ segments: ['items', index, 'matrix'], message: `the combination ${describeCombination(combo)} gets the item ${problem}; shorten the id or the values` });
+      out.push({
+        segments: ['items', index, 'matrix'],
+        message: `the combination ${describeCombination(combo)} gets the item ${problem}; shorten the id or the values`,
+      });
       return false;
     }
     const folded = id.toLowerCase();
     const other = taken.get(folded);
     if (other !== undefined) {
-      out.push({ segments: ['items', index, 'matrix'], message: `the combination ${describeCombination(combo)} gets the id ${JSON.stringify(id)}, which ${other} already has (ids are compared ignoring letter case); rename one of the items` });
+      out.push({
+        segments: ['items', index, 'matrix'],
+        message: `the combination ${describeCombination(combo)} gets the id ${JSON.stringify(id)}, which ${other} already has (ids are compared ignoring letter case); rename one of the items`,
+      });
       return false;
     }
     taken.set(folded, `the combination ${describeCombination(combo)} of $.items[${index}]`);

@@ -51,7 +51,11 @@ export const WorkItemSchema = z.strictObject({
   // Extensions (all optional).
   /** Binding name → input; names become file names and follow the id rule (checked in validate.ts). */
   needs: z.record(z.string(), InputBindingSchema).optional(),
-  timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
+  timeoutSeconds: z
+    .number()
+    .positive()
+    .max(7 * 86_400)
+    .optional(),
   retry: RetrySchema.optional(),
   scope: ScopePolicySchema.optional(),
   /** Fan-out from data: one item per combination of these values (expanded by matrix.ts). */
@@ -71,7 +75,11 @@ export const PlanSchema = z.strictObject({
   /** Default for items without their own `scope`: what happens to changes outside the write scope. */
   scope: ScopePolicySchema.optional(),
   /** The run's deadline, in seconds after it is accepted: then running items fail and pending ones are cancelled. */
-  timeoutSeconds: z.number().positive().max(7 * 86_400).optional(),
+  timeoutSeconds: z
+    .number()
+    .positive()
+    .max(7 * 86_400)
+    .optional(),
   /** How many times over an item may be created by another item (emitted items; docs/plan.md). Default 3. */
   max_hops: z.number().int().min(0).max(10).optional(),
   /** The most items the run may hold, the plan's and every emitted one. Default 1,000 or the plan's own count if larger. */

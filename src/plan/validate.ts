@@ -29,7 +29,6 @@ export type ValidationResult = { ok: true; plan: Plan } | { ok: false; problems:
 /** At most this many cycles are reported one by one. */
 const MAX_REPORTED_CYCLES = 100;
 
-
 /** The parts of one item that could be read, whatever else is wrong with it. */
 interface ItemView {
   index: number;
@@ -51,10 +50,7 @@ function viewItems(raw: unknown): ItemView[] {
   const views: ItemView[] = [];
   raw.items.forEach((item: unknown, index: number) => {
     if (!isRecord(item)) return;
-    const strings = (value: unknown) =>
-      Array.isArray(value)
-        ? value.flatMap((v: unknown, k: number) => (typeof v === 'string' ? [{ k, v }] : []))
-        : [];
+    const strings = (value: unknown) => (Array.isArray(value) ? value.flatMap((v: unknown, k: number) => (typeof v === 'string' ? [{ k, v }] : [])) : []);
     const needs = isRecord(item.needs)
       ? Object.entries(item.needs).flatMap(([key, b]) => (isRecord(b) && typeof b.from === 'string' ? [{ key, from: b.from }] : []))
       : [];
@@ -123,8 +119,7 @@ function checkBindingNames(raw: unknown, out: LocatedProblem[]): void {
 function checkDependencies(items: ItemView[], out: LocatedProblem[]): void {
   const known = [...new Set(items.flatMap((i) => (i.id === undefined ? [] : [i.id])))];
   const knownSet = new Set(known);
-  const unknown = (id: string) =>
-    `unknown item ${JSON.stringify(id)}${didYouMean(id, known)}: no item has this id; the items are ${quoteList(known)}`;
+  const unknown = (id: string) => `unknown item ${JSON.stringify(id)}${didYouMean(id, known)}: no item has this id; the items are ${quoteList(known)}`;
   for (const item of items) {
     for (const { k, id } of item.dependsOn) {
       const at = ['items', item.index, 'depends_on', k];
@@ -152,9 +147,7 @@ function checkCycles(items: ItemView[], out: LocatedProblem[]): void {
     id: item.id!,
     // Self dependencies are reported on their own.
     depends_on: item.dependsOn.map((d) => d.id).filter((d) => d !== item.id),
-    needs: Object.fromEntries(
-      item.needs.filter((n) => n.from !== item.id).map((n) => [n.key, { from: n.from, select: { kind: 'patch' as const } }]),
-    ),
+    needs: Object.fromEntries(item.needs.filter((n) => n.from !== item.id).map((n) => [n.key, { from: n.from, select: { kind: 'patch' as const } }])),
   }));
   const cycles = findCycles(graph, { limit: MAX_REPORTED_CYCLES + 1 });
   for (const cycle of cycles.slice(0, MAX_REPORTED_CYCLES)) {
@@ -162,9 +155,7 @@ function checkCycles(items: ItemView[], out: LocatedProblem[]): void {
     const to = cycle[1]!;
     const dep = from.dependsOn.find((d) => d.id === to);
     const need = from.needs.find((n) => n.from === to);
-    const segments = dep
-      ? ['items', from.index, 'depends_on', dep.k]
-      : ['items', from.index, 'needs', need?.key ?? '', 'from'];
+    const segments = dep ? ['items', from.index, 'depends_on', dep.k] : ['items', from.index, 'needs', need?.key ?? '', 'from'];
     out.push({
       segments,
       message: `cycle: ${formatCycle(cycle)}; items in a cycle wait for each other forever: remove one of these dependencies`,
@@ -201,14 +192,20 @@ function checkCommandInputs(item: ItemView, inputs: Record<string, unknown>, out
           out.push({ segments: [...base, 'env', name], message: `${JSON.stringify(name)} is not an environment variable name; ${ENV_NAME_RULE}` });
         }
         if (typeof value !== 'string') {
-          out.push({ segments: [...base, 'env', name], message: `must be a string, not ${describeValue(value)}; environment values are text (quote numbers, JSON-encode structures)` });
+          out.push({
+            segments: [...base, 'env', name],
+            message: `must be a string, not ${describeValue(value)}; environment values are text (quote numbers, JSON-encode structures)`,
+          });
         }
       }
     }
   }
   if ('secrets' in inputs) {
     if (!Array.isArray(inputs.secrets)) {
-      out.push({ segments: [...base, 'secrets'], message: `must be an array of environment variable names, like ["GITHUB_TOKEN"], not ${describeValue(inputs.secrets)}` });
+      out.push({
+        segments: [...base, 'secrets'],
+        message: `must be an array of environment variable names, like ["GITHUB_TOKEN"], not ${describeValue(inputs.secrets)}`,
+      });
     } else {
       inputs.secrets.forEach((name: unknown, k: number) => {
         if (typeof name !== 'string' || !ENV_NAME.test(name)) {
@@ -219,13 +216,7 @@ function checkCommandInputs(item: ItemView, inputs: Record<string, unknown>, out
   }
 }
 
-function checkDispatchInputs(
-  item: ItemView,
-  inputs: Record<string, unknown>,
-  ctx: ValidationContext,
-  schemas: JsonSchemaChecker,
-  out: LocatedProblem[],
-): void {
+function checkDispatchInputs(item: ItemView, inputs: Record<string, unknown>, ctx: ValidationContext, schemas: JsonSchemaChecker, out: LocatedProblem[]): void {
   const base = ['items', item.index, 'inputs'];
   const configured = Object.keys(ctx.subagents);
   const listing =
@@ -234,7 +225,10 @@ function checkDispatchInputs(
       : 'no subagents are configured: add one under `orch.subagents` in agora.config.mjs';
   const name = inputs.subagent;
   if (!('subagent' in inputs)) {
-    out.push({ segments: [...base, 'subagent'], message: `missing: a dispatch item needs inputs.subagent, the name of a subagent from agora.config.mjs; ${listing}` });
+    out.push({
+      segments: [...base, 'subagent'],
+      message: `missing: a dispatch item needs inputs.subagent, the name of a subagent from agora.config.mjs; ${listing}`,
+    });
     return;
   }
   if (typeof name !== 'string' || name === '') {
@@ -266,7 +260,8 @@ function checkExecutors(items: ItemView[], ctx: ValidationContext, schemas: Json
       const shapes = Object.keys(ctx.shapes);
       const shape = Object.prototype.hasOwnProperty.call(ctx.shapes, item.subagentShape) ? ctx.shapes[item.subagentShape] : undefined;
       if (!shape) {
-        const listing = shapes.length > 0 ? `the configured shapes are ${quoteList(shapes)}` : 'no shapes are configured: add one under `orch.shapes` in agora.config.mjs';
+        const listing =
+          shapes.length > 0 ? `the configured shapes are ${quoteList(shapes)}` : 'no shapes are configured: add one under `orch.shapes` in agora.config.mjs';
         out.push({
           segments: ['items', item.index, 'subagentShape'],
           message: `unknown shape ${JSON.stringify(item.subagentShape)}${didYouMean(item.subagentShape, shapes)}; ${listing}`,

@@ -13,7 +13,6 @@ export interface LocatedProblem {
   message: string;
 }
 
-
 /** Orders paths segment by segment: indices numerically, keys by code point, parents first. */
 export function comparePaths(a: readonly PathSegment[], b: readonly PathSegment[]): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
@@ -30,9 +29,7 @@ export function comparePaths(a: readonly PathSegment[], b: readonly PathSegment[
 
 /** Sorted by path (stable for equal paths), duplicates dropped, formatted. */
 export function finishProblems(located: readonly LocatedProblem[]): Problem[] {
-  const sorted = located
-    .map((p, i) => ({ p, i }))
-    .sort((x, y) => comparePaths(x.p.segments, y.p.segments) || x.i - y.i);
+  const sorted = located.map((p, i) => ({ p, i })).sort((x, y) => comparePaths(x.p.segments, y.p.segments) || x.i - y.i);
   const seen = new Set<string>();
   const out: Problem[] = [];
   for (const { p } of sorted) {

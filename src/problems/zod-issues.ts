@@ -91,12 +91,7 @@ function describeExpected(expected: string): string {
  * unknown field is named and the known fields listed; a wrong value says what was expected and what
  * was found.
  */
-export function zodIssuesToProblems(
-  issues: readonly z.core.$ZodIssue[],
-  schema: ZodSchema,
-  raw: unknown,
-  base: readonly PathSegment[] = [],
-): LocatedProblem[] {
+export function zodIssuesToProblems(issues: readonly z.core.$ZodIssue[], schema: ZodSchema, raw: unknown, base: readonly PathSegment[] = []): LocatedProblem[] {
   const out: LocatedProblem[] = [];
   for (const issue of issues) {
     const path = issue.path.map((s) => (typeof s === 'number' ? s : String(s)));

@@ -42,7 +42,15 @@ export async function patchDiffs(store: GitStore, commits: readonly Oid[]): Prom
   for (const chunk of text.split(MARK).slice(1)) {
     const newline = chunk.indexOf('\n');
     const commit = newline < 0 ? chunk : chunk.slice(0, newline);
-    out.set(commit, newline < 0 ? '' : chunk.slice(newline + 1).replace(/^\n/, '').replace(/\n+$/, ''));
+    out.set(
+      commit,
+      newline < 0
+        ? ''
+        : chunk
+            .slice(newline + 1)
+            .replace(/^\n/, '')
+            .replace(/\n+$/, ''),
+    );
   }
   return out;
 }

@@ -73,7 +73,9 @@ function verdict(d: ReportData): string {
     '<section id="verdict"><h2>Audit verdict</h2>',
     `<p class="verdict ${v.intact ? 'intact' : 'broken'}">${line}</p>`,
     rows.length ? `<ul class="failures">${rows.join('')}</ul>` : '',
-    d.gate ? gate(d.gate) : '<p class="note">The entries of the run\'s audit log, checked as <code>agora verify --repo</code> checks them (chain, root, anchor, patches, scopes, order, locks, integration). The signed bundle is made by <code>agora orch audit --sign</code>.</p>',
+    d.gate
+      ? gate(d.gate)
+      : '<p class="note">The entries of the run\'s audit log, checked as <code>agora verify --repo</code> checks them (chain, root, anchor, patches, scopes, order, locks, integration). The signed bundle is made by <code>agora orch audit --sign</code>.</p>',
     '</section>',
   ].join('\n');
 }
@@ -90,7 +92,10 @@ function gate(g: NonNullable<ReportData['gate']>): string {
 
 function parameters(d: ReportData): string {
   const entries = Object.entries(d.parameters);
-  const body = entries.length === 0 ? '<p id="no-parameters">none</p>' : `<table>${entries.map(([k, v]) => `<tr><th><code>${html(k)}</code></th><td><code>${html(JSON.stringify(v))}</code></td></tr>`).join('')}</table>`;
+  const body =
+    entries.length === 0
+      ? '<p id="no-parameters">none</p>'
+      : `<table>${entries.map(([k, v]) => `<tr><th><code>${html(k)}</code></th><td><code>${html(JSON.stringify(v))}</code></td></tr>`).join('')}</table>`;
   return `<section id="parameters"><h2>Parameters</h2>\n${body}</section>`;
 }
 
@@ -111,9 +116,12 @@ function timeline(d: ReportData): string {
   const s = timeScale(d);
   const lanes = lockLanesSvg(d, s);
   const waits = [...d.waits].sort((a, b) => b.to - b.from - (a.to - a.from));
-  const rows = waits.slice(0, WAIT_ROWS_MAX).map(
-    (w) => `<tr><td><code>${html(w.itemId)}</code> #${w.attempt}</td><td><code>${html(w.lock)}</code></td><td><code>${html(w.holder)}</code> (<code>${html(w.heldLock)}</code>)</td><td>${duration(w.to - w.from)}</td></tr>`,
-  );
+  const rows = waits
+    .slice(0, WAIT_ROWS_MAX)
+    .map(
+      (w) =>
+        `<tr><td><code>${html(w.itemId)}</code> #${w.attempt}</td><td><code>${html(w.lock)}</code></td><td><code>${html(w.holder)}</code> (<code>${html(w.heldLock)}</code>)</td><td>${duration(w.to - w.from)}</td></tr>`,
+    );
   return [
     `<section id="timeline"><details${d.attempts.length <= OPEN_SECTION_MAX ? ' open' : ''}><summary><h2>Timeline</h2> <span class="note">${d.attempts.length} attempts; grey: ready and waiting, then the attempt coloured by how it ended (orange: to be run again)</span></summary>`,
     `<div class="scroll">${attemptsSvg(d, s)}</div>`,
@@ -156,11 +164,15 @@ function itemBlock(runId: string, item: ReportItem, i: number, open: boolean): s
   if (item.diff) {
     parts.push(`<h3>Patch <code>${item.diff.commit.slice(0, 12)}</code></h3>`);
     parts.push(`<pre class="diff">${diffLines(item.diff.text)}</pre>`);
-    if (item.diff.shownLines < item.diff.totalLines || item.diff.text.length === 0) parts.push(`<p class="note">${capNote(item.diff, 'first')} — the whole patch: <code>git show ${item.diff.commit}</code></p>`);
+    if (item.diff.shownLines < item.diff.totalLines || item.diff.text.length === 0)
+      parts.push(`<p class="note">${capNote(item.diff, 'first')} — the whole patch: <code>git show ${item.diff.commit}</code></p>`);
   }
   for (const log of item.logs) {
     parts.push(`<h3>Log of attempt ${log.attempt}</h3><pre class="log">${html(log.text)}</pre>`);
-    if (log.shownLines < log.totalLines) parts.push(`<p class="note">${capNote(log, 'last')} — the whole log: <code>agora orch logs ${html(shellWord(runId))} ${html(shellWord(item.id))} --attempt ${log.attempt}</code></p>`);
+    if (log.shownLines < log.totalLines)
+      parts.push(
+        `<p class="note">${capNote(log, 'last')} — the whole log: <code>agora orch logs ${html(shellWord(runId))} ${html(shellWord(item.id))} --attempt ${log.attempt}</code></p>`,
+      );
   }
   if (item.logs.length === 0 && item.attempts > 0) parts.push('<p class="note">no log kept</p>');
   parts.push('</details>');
@@ -175,7 +187,16 @@ function diffLines(text: string): string {
   return text
     .split('\n')
     .map((line) => {
-      const cls = line.startsWith('+++') || line.startsWith('---') || line.startsWith('diff ') || line.startsWith('index ') ? 'meta' : line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : line.startsWith('@@') ? 'hunk' : '';
+      const cls =
+        line.startsWith('+++') || line.startsWith('---') || line.startsWith('diff ') || line.startsWith('index ')
+          ? 'meta'
+          : line.startsWith('+')
+            ? 'add'
+            : line.startsWith('-')
+              ? 'del'
+              : line.startsWith('@@')
+                ? 'hunk'
+                : '';
       return `<span${cls ? ` class="${cls}"` : ''}>${html(line) || ' '}</span>`;
     })
     .join('');

@@ -14,8 +14,12 @@ export function dagSvg(items: readonly ReportItem[]): string {
       dependsOn: item.dependsOn.map((d) => index.get(d)).filter((i): i is number => i !== undefined),
     })),
   );
-  const out = [`<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" viewBox="0 0 ${layout.width} ${layout.height}" role="img" aria-label="the run's DAG">`];
-  out.push('<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" class="arrowhead"/></marker></defs>');
+  const out = [
+    `<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" viewBox="0 0 ${layout.width} ${layout.height}" role="img" aria-label="the run's DAG">`,
+  ];
+  out.push(
+    '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L8,4 L0,8 z" class="arrowhead"/></marker></defs>',
+  );
   for (const e of layout.edges) {
     const d = e.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
     out.push(`<path class="edge" d="${d}" marker-end="url(#arrow)"/>`);

@@ -63,7 +63,16 @@ export function lockLanesSvg(data: ReportData, s: Scale): string {
       out.push(bar(s.x(h.start), s.x(h.end ?? data.generatedAt), y + 2, ROW - 4, 'hold', `${h.itemId} #${h.attempt} held ${lock}`));
     }
     for (const w of ws) {
-      out.push(bar(s.x(w.from), s.x(w.to), y + ROW + 3, ROW - 6, 'lock-wait', `${w.itemId} #${w.attempt} waited ${duration(w.to - w.from)} for ${w.lock} (held by ${w.holder})`));
+      out.push(
+        bar(
+          s.x(w.from),
+          s.x(w.to),
+          y + ROW + 3,
+          ROW - 6,
+          'lock-wait',
+          `${w.itemId} #${w.attempt} waited ${duration(w.to - w.from)} for ${w.lock} (held by ${w.holder})`,
+        ),
+      );
     }
   });
   out.push('</svg>');

@@ -52,12 +52,7 @@ export async function readAnchor(store: GitStore, refs: RunRefs, runId: string):
     const file = tree.find((e) => e.path === ANCHOR_FILE && e.type === 'blob');
     if (!file) return { commit, record: null, problem: `anchor commit ${commit} holds no ${ANCHOR_FILE}` };
     const json = JSON.parse(decoder.decode(await store.readBlob(file.oid))) as Partial<AnchorFile>;
-    if (
-      typeof json.runId !== 'string' ||
-      typeof json.root !== 'string' ||
-      typeof json.entries !== 'number' ||
-      typeof json.stateCommit !== 'string'
-    ) {
+    if (typeof json.runId !== 'string' || typeof json.root !== 'string' || typeof json.entries !== 'number' || typeof json.stateCommit !== 'string') {
       return { commit, record: null, problem: `${ANCHOR_FILE} in anchor commit ${commit} lacks runId, root, entries or stateCommit` };
     }
     return { commit, record: { runId: json.runId, root: json.root, entries: json.entries, stateCommit: json.stateCommit } };
@@ -78,7 +73,11 @@ export async function anchorRun(store: GitStore, refs: RunRefs, runId: string, r
   if (!run) throw new AgoraError('run-not-found', `no run ${runId} in this repository`, 'list runs with `agora orch status`');
   const terminal = run.state.status !== 'running' && Object.values(run.state.items).every((i) => TERMINAL_ITEM_STATUSES.has(i.status));
   if (!terminal) {
-    throw new AgoraError('run-not-terminal', `run ${runId} is ${run.state.status}: only a finished run is anchored`, 'wait for the run to end (agora orch watch), then audit it');
+    throw new AgoraError(
+      'run-not-terminal',
+      `run ${runId} is ${run.state.status}: only a finished run is anchored`,
+      'wait for the run to end (agora orch watch), then audit it',
+    );
   }
   const chain = await readRunChain(store, run.head);
   const hashes = chain.entries.map((e) => e.hash);
@@ -88,23 +87,28 @@ export async function anchorRun(store: GitStore, refs: RunRefs, runId: string, r
   }
   const record: AnchorFile = { runId, root, entries: hashes.length, stateCommit: run.head };
   const ref = refs.anchor(runId);
-  return retryOnConflict(ref, 10, async (): Promise<AnchorOutcome | typeof LOST_RACE> => {
-    const existing = await readAnchor(store, refs, runId);
-    if (existing?.record && existing.record.root === root && existing.record.runId === runId) return { status: 'unchanged', commit: existing.commit };
-    if (existing) {
-      const why = extensionProblem(existing, record, hashes, chain.commits);
-      if (why) {
-        throw new AgoraError(
-          'anchor-conflict',
-          `${ref} already anchors ${existing.record ? `root ${existing.record.root}` : 'something unreadable'}, not ${root}: ${why}; refusing to move it (the run's log or the anchor was tampered with)`,
-          'investigate the repository: an anchor is never rewritten',
-        );
+  return retryOnConflict(
+    ref,
+    10,
+    async (): Promise<AnchorOutcome | typeof LOST_RACE> => {
+      const existing = await readAnchor(store, refs, runId);
+      if (existing?.record && existing.record.root === root && existing.record.runId === runId) return { status: 'unchanged', commit: existing.commit };
+      if (existing) {
+        const why = extensionProblem(existing, record, hashes, chain.commits);
+        if (why) {
+          throw new AgoraError(
+            'anchor-conflict',
+            `${ref} already anchors ${existing.record ? `root ${existing.record.root}` : 'something unreadable'}, not ${root}: ${why}; refusing to move it (the run's log or the anchor was tampered with)`,
+            'investigate the repository: an anchor is never rewritten',
+          );
+        }
       }
-    }
-    const commit = await writeAnchorCommit(store, record, existing?.commit ?? null, now);
-    if (!(await store.casRef(ref, commit, existing?.commit ?? null))) return LOST_RACE;
-    return existing ? { status: 'extended', commit, previous: existing.commit } : { status: 'created', commit };
-  }, 'run the audit again');
+      const commit = await writeAnchorCommit(store, record, existing?.commit ?? null, now);
+      if (!(await store.casRef(ref, commit, existing?.commit ?? null))) return LOST_RACE;
+      return existing ? { status: 'extended', commit, previous: existing.commit } : { status: 'created', commit };
+    },
+    'run the audit again',
+  );
 }
 
 /** Why `next` does not legitimately extend `existing` (a prefix of the same log, an earlier commit of the chain). */

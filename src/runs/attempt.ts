@@ -178,7 +178,18 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
     } else {
       const calls = caller
         ? await openCommandCalls(
-            { configDir: ctx.config.configDir, job: built.job, target, locks: item.resourceLocks, apiKey, apiKeyEnv: keyEnv, environment: ctx.environment, secrets, log, subagents: ctx.config.subagents },
+            {
+              configDir: ctx.config.configDir,
+              job: built.job,
+              target,
+              locks: item.resourceLocks,
+              apiKey,
+              apiKeyEnv: keyEnv,
+              environment: ctx.environment,
+              secrets,
+              log,
+              subagents: ctx.config.subagents,
+            },
             caller,
             built.subagent!,
             attemptDeadline(spec).deadline,
@@ -257,7 +268,10 @@ function agentOf(item: WorkItem, built: BuiltJob): { name: string; subagent: Sub
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   const line = lines[lines.length - 1] ?? '';
   return line.length > 200 ? `${line.slice(0, 197)}…` : line;
 }

@@ -39,7 +39,10 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
   const problems: string[] = [];
   const found = await firstParentChain(store, run.base, head, MAX_COMMITS);
   if (!found.ok) {
-    const why = found.reason === 'limit' ? `more than ${MAX_COMMITS} commits after the plan commit ${run.base.slice(0, 12)}` : `${head.slice(0, 12)} does not descend from the plan commit ${run.base.slice(0, 12)}`;
+    const why =
+      found.reason === 'limit'
+        ? `more than ${MAX_COMMITS} commits after the plan commit ${run.base.slice(0, 12)}`
+        : `${head.slice(0, 12)} does not descend from the plan commit ${run.base.slice(0, 12)}`;
     return { problems: [why], people: [], patches: 0 };
   }
   // Head first, as the branch reads from its tip.
@@ -111,5 +114,8 @@ export async function checkBranch(store: GitStore, head: Oid, run: BranchRun): P
 }
 
 function changeKeys(changes: readonly TreeChange[]): string {
-  return changes.map((c) => `${c.path}\0${c.after ? `${c.after.mode} ${c.after.oid}` : '-'}`).sort().join('\n');
+  return changes
+    .map((c) => `${c.path}\0${c.after ? `${c.after.mode} ${c.after.oid}` : '-'}`)
+    .sort()
+    .join('\n');
 }

@@ -4,22 +4,13 @@ import type { RunRefs } from './refs.js';
 import { recordRequest } from './requests.js';
 
 export type CancelOutcome =
-  | { kind: 'cancelled'; runningStopped: number }
-  | { kind: 'already-terminal'; status: string }
-  | { kind: 'withdrawn' }
-  | { kind: 'not-found' };
+  { kind: 'cancelled'; runningStopped: number } | { kind: 'already-terminal'; status: string } | { kind: 'withdrawn' } | { kind: 'not-found' };
 
 /**
  * Cancels a run: every item not yet finished ends `cancelled` with the reason, and the server driving
  * the run stops its workers. A submission not yet accepted is withdrawn from the inbox instead.
  */
-export async function cancelRun(
-  store: GitStore,
-  refs: RunRefs,
-  runId: string,
-  reason: string,
-  clock: () => number,
-): Promise<CancelOutcome> {
+export async function cancelRun(store: GitStore, refs: RunRefs, runId: string, reason: string, clock: () => number): Promise<CancelOutcome> {
   return retryOnConflict(`run ${runId} (between its inbox and its state)`, 50, async (): Promise<CancelOutcome | typeof LOST_RACE> => {
     const outcome = await recordRequest(store, refs, runId, { type: 'cancel-run', reason }, clock);
     if (outcome.kind === 'recorded') return { kind: 'cancelled', runningStopped: outcome.stopped };

@@ -45,8 +45,22 @@ const locksField: FieldCheck = (v) => {
   return undefined;
 };
 
-const CLAIM_FIELDS: Record<keyof Claim, FieldCheck> = { run: idField, item: idField, attempt: countField, afterSeq: seqField, queue: queueField, locks: locksField };
-const WAIT_FIELDS: Record<keyof Wait, FieldCheck> = { run: idField, item: idField, afterSeq: seqField, acceptedAt: timeField, queue: queueField, locks: locksField };
+const CLAIM_FIELDS: Record<keyof Claim, FieldCheck> = {
+  run: idField,
+  item: idField,
+  attempt: countField,
+  afterSeq: seqField,
+  queue: queueField,
+  locks: locksField,
+};
+const WAIT_FIELDS: Record<keyof Wait, FieldCheck> = {
+  run: idField,
+  item: idField,
+  afterSeq: seqField,
+  acceptedAt: timeField,
+  queue: queueField,
+  locks: locksField,
+};
 
 function entryProblem(entry: unknown, fields: Record<string, FieldCheck>): string | undefined {
   if (!isRecord(entry)) return 'is not a JSON object';

@@ -200,7 +200,15 @@ export class RunDriver {
         // The engine refuses an emission over the limits (and the emitter fails): its patch is not integrated.
         const refused = emissionProblem(joined.plan, joined.state, o.itemId, o.emitted);
         if (refused) {
-          events.push({ type: 'item-failed', itemId: o.itemId, attempt: o.attempt, reason: refused, retryable: false, ...(o.log ? { log: o.log } : {}), exitCode: o.exitCode });
+          events.push({
+            type: 'item-failed',
+            itemId: o.itemId,
+            attempt: o.attempt,
+            reason: refused,
+            retryable: false,
+            ...(o.log ? { log: o.log } : {}),
+            exitCode: o.exitCode,
+          });
           continue;
         }
         joined = addEmission(joined.plan, joined.state, o.itemId, o.attempt, o.emitted, now);

@@ -61,7 +61,8 @@ export async function readEmission(
   });
   if (!stat) return { ok: true };
   if (!stat.isFile()) return { ok: false, reason: `${file} is not a regular file (a link or a directory): write the fragment itself there` };
-  if (stat.size > MAX_EMIT_BYTES) return { ok: false, reason: `${file} holds ${stat.size} bytes, over the limit of ${MAX_EMIT_BYTES}: emit fewer or smaller items` };
+  if (stat.size > MAX_EMIT_BYTES)
+    return { ok: false, reason: `${file} holds ${stat.size} bytes, over the limit of ${MAX_EMIT_BYTES}: emit fewer or smaller items` };
   const text = await readFile(path, 'utf8');
   // Emitted items are stored in the run's state commits, pushed and audited, where redaction cannot reach.
   const leaked = secretsIn(text, secrets);

@@ -23,11 +23,7 @@ export interface Submission {
   inboxCommit: Oid;
 }
 
-export async function submitPlan(
-  store: GitStore,
-  refs: RunRefs,
-  args: { planText: string; planId: string; base: Oid; now: number },
-): Promise<Submission> {
+export async function submitPlan(store: GitStore, refs: RunRefs, args: { planText: string; planId: string; base: Oid; now: number }): Promise<Submission> {
   const who = agoraIdentity(args.now);
   const planBlob = await store.writeBlob(args.planText);
   const tree = await store.writeTree([{ mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' }]);
@@ -69,9 +65,7 @@ async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Pr
 }
 
 export type AcceptOutcome =
-  | { runId: string; kind: 'accepted'; run: StoredRun }
-  | { runId: string; kind: 'rejected'; problems: Problem[] }
-  | { runId: string; kind: 'already-accepted' };
+  { runId: string; kind: 'accepted'; run: StoredRun } | { runId: string; kind: 'rejected'; problems: Problem[] } | { runId: string; kind: 'already-accepted' };
 
 /** Accepts (or rejects) every submission in the inbox. Safe to run concurrently and repeatedly. */
 export async function acceptInbox(
@@ -91,14 +85,7 @@ export async function acceptInbox(
   return out;
 }
 
-async function acceptOne(
-  store: GitStore,
-  refs: RunRefs,
-  config: OrchConfig,
-  runId: string,
-  inboxCommit: Oid,
-  now: number,
-): Promise<AcceptOutcome> {
+async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, runId: string, inboxCommit: Oid, now: number): Promise<AcceptOutcome> {
   if ((await store.resolveRef(refs.run(runId))) !== null || (await store.resolveRef(refs.rejected(runId))) !== null) {
     await store.deleteRef(refs.inbox(runId), inboxCommit);
     return { runId, kind: 'already-accepted' };
@@ -132,14 +119,7 @@ async function acceptOne(
   return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
 }
 
-async function recordRejection(
-  store: GitStore,
-  refs: RunRefs,
-  runId: string,
-  planText: string,
-  problems: Problem[],
-  now: number,
-): Promise<void> {
+async function recordRejection(store: GitStore, refs: RunRefs, runId: string, planText: string, problems: Problem[], now: number): Promise<void> {
   const who = agoraIdentity(now);
   const tree = await store.writeTree(
     sortTree([

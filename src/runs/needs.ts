@@ -28,12 +28,7 @@ export interface ResolvedNeed {
 
 export class NeedUnavailable extends Error {}
 
-export async function resolveNeeds(
-  store: GitStore,
-  item: WorkItem,
-  state: RunState,
-  dir: string,
-): Promise<Record<string, ResolvedNeed> | undefined> {
+export async function resolveNeeds(store: GitStore, item: WorkItem, state: RunState, dir: string): Promise<Record<string, ResolvedNeed> | undefined> {
   if (!item.needs || Object.keys(item.needs).length === 0) return undefined;
   // Validation keeps binding names to the id rule; this proves it where the names become paths.
   const files = new Map(Object.keys(item.needs).map((name) => [name, pathInside(dir, name, 'needs binding name')]));

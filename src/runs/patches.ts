@@ -15,9 +15,7 @@ import { trailers } from '../git/trailers.js';
  * their patches commute and integration cannot conflict.
  */
 
-export type PatchOutcome =
-  | { ok: true; commit: Oid; changes: TreeChange[]; discarded: string[] }
-  | { ok: false; reason: string; offending: string[] };
+export type PatchOutcome = { ok: true; commit: Oid; changes: TreeChange[]; discarded: string[] } | { ok: false; reason: string; offending: string[] };
 
 export interface PatchInput {
   runId: string;
@@ -76,10 +74,7 @@ export async function recordPatch(store: GitStore, p: PatchInput): Promise<Patch
  * Replays `patch` (its diff against its parent) onto `head`. Returns the new integration head, or
  * `head` itself when the patch changes nothing (an empty patch adds no integration commit).
  */
-export async function integratePatch(
-  store: GitStore,
-  args: { head: Oid; patch: Oid; runId: string; itemId: string; now: number },
-): Promise<Oid> {
+export async function integratePatch(store: GitStore, args: { head: Oid; patch: Oid; runId: string; itemId: string; now: number }): Promise<Oid> {
   const changes = await commitChanges(store, args.patch);
   if (changes.length === 0) return args.head;
   const head = await store.readCommit(args.head);

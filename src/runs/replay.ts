@@ -47,10 +47,7 @@ interface Patch {
  * path meets a path changed in `base..onto`, and `diverged` when `onto` does not have `base` on its
  * first-parent chain within `maxCommits` commits.
  */
-export async function replayPatches(
-  store: GitStore,
-  args: { base: Oid; head: Oid; onto: Oid; now: number; maxCommits?: number },
-): Promise<ReplayResult> {
+export async function replayPatches(store: GitStore, args: { base: Oid; head: Oid; onto: Oid; now: number; maxCommits?: number }): Promise<ReplayResult> {
   const { base, head, onto } = args;
   const max = args.maxCommits ?? DEFAULT_MAX_COMMITS;
   if (head === base) return { kind: 'replayed', head: onto, commits: [] };
@@ -81,7 +78,11 @@ export async function replayPatches(
   let tree = ontoTree;
   const committer = agoraIdentity(args.now);
   for (const patch of patches) {
-    tree = await applyTreeChanges(store, tree, patch.changes.map((c) => ({ path: c.path, entry: c.after })));
+    tree = await applyTreeChanges(
+      store,
+      tree,
+      patch.changes.map((c) => ({ path: c.path, entry: c.after })),
+    );
     const replayed = await store.writeCommit({
       tree,
       parents: [parent],
@@ -102,7 +103,7 @@ async function patchChain(store: GitStore, base: Oid, head: Oid, max: number): P
     throw new AgoraError(
       'replay-invalid',
       `integration head ${head} does not descend from the run's base ${base}: ${found.why}`,
-      'pass the run\'s plan commit as base and its refs/agora/integration/<run> commit as head',
+      "pass the run's plan commit as base and its refs/agora/integration/<run> commit as head",
     );
   }
   return found.chain;

@@ -14,17 +14,9 @@ import { readRun, writeRun, type StoredRun } from './state-store.js';
  */
 
 export type RequestOutcome =
-  | { kind: 'recorded'; run: StoredRun; transitions: Transition[]; stopped: number }
-  | { kind: 'no-change'; run: StoredRun }
-  | { kind: 'not-found' };
+  { kind: 'recorded'; run: StoredRun; transitions: Transition[]; stopped: number } | { kind: 'no-change'; run: StoredRun } | { kind: 'not-found' };
 
-export async function recordRequest(
-  store: GitStore,
-  refs: RunRefs,
-  runId: string,
-  event: RunEvent,
-  clock: () => number,
-): Promise<RequestOutcome> {
+export async function recordRequest(store: GitStore, refs: RunRefs, runId: string, event: RunEvent, clock: () => number): Promise<RequestOutcome> {
   return retryOnConflict(`the state of run ${runId}`, 50, async (): Promise<RequestOutcome | typeof LOST_RACE> => {
     const run = await readRun(store, refs, runId);
     if (!run) return { kind: 'not-found' };

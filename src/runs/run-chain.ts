@@ -14,7 +14,7 @@ export interface RunChain {
 export async function readRunChain(store: GitStore, head: Oid, progress: Progress = SILENT): Promise<RunChain> {
   const commits: Oid[] = [];
   progress.phase('state commits walked');
-  for (let at: Oid | undefined = head; at; ) {
+  for (let at: Oid | undefined = head; at;) {
     commits.push(at);
     at = (await store.readCommit(at)).parents[0];
     progress.advance();

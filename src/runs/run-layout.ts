@@ -62,12 +62,7 @@ export function itemText(item: ItemState): string {
 }
 
 /** The path changes that take a state from `before` (null: nothing written yet) to `after`. */
-export async function itemChanges(
-  store: GitStore,
-  before: RunState | null,
-  after: RunState,
-  depth: number,
-): Promise<PathChange[]> {
+export async function itemChanges(store: GitStore, before: RunState | null, after: RunState, depth: number): Promise<PathChange[]> {
   const changes: PathChange[] = [];
   for (const [id, item] of Object.entries(after.items)) {
     const old = before?.items[id];
@@ -105,7 +100,11 @@ export async function readItems(store: GitStore, tree: Oid, where: string): Prom
 export function parseRunSummary(text: string, where: string): { summary: Omit<RunState, 'items'>; layout: 2 | 3 } {
   const { layout, ...rest } = JSON.parse(text) as Omit<RunState, 'items'> & { layout?: unknown };
   if (layout !== LAYOUT && layout !== LAYOUT_EMITTED) {
-    throw new AgoraError('state-layout', `${where} says layout ${JSON.stringify(layout)}, this Agora reads layouts ${LAYOUT} and ${LAYOUT_EMITTED}`, 'upgrade Agora to read this run');
+    throw new AgoraError(
+      'state-layout',
+      `${where} says layout ${JSON.stringify(layout)}, this Agora reads layouts ${LAYOUT} and ${LAYOUT_EMITTED}`,
+      'upgrade Agora to read this run',
+    );
   }
   return { summary: rest, layout };
 }
@@ -129,5 +128,9 @@ export async function findLog(store: GitStore, logsTree: Oid, name: string): Pro
  * the CLI and the App say so instead of reporting a bug.
  */
 export function stateCorrupt(message: string): AgoraError {
-  return new AgoraError('state-corrupt', message, "restore the run's ref from a clone that has it, or remove the run; `agora verify --repo` shows what differs from its audit log");
+  return new AgoraError(
+    'state-corrupt',
+    message,
+    "restore the run's ref from a clone that has it, or remove the run; `agora verify --repo` shows what differs from its audit log",
+  );
 }

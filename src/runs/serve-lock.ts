@@ -28,40 +28,41 @@ export function serveLockPath(gitdir: string): string {
 export async function acquireServeLock(gitdir: string, now: number): Promise<ServeLock> {
   const path = serveLockPath(gitdir);
   await mkdir(dirname(path), { recursive: true });
-  return retryOnConflict(path, 5, async (): Promise<ServeLock | typeof LOST_RACE> => {
-    try {
-      // Created whole (a hard link of a written temporary file): never seen empty, even after a crash.
-      const me: Holder = { ...selfIdentity(), startedAt: new Date(now).toISOString() };
-      await writeFileAtomic(path, `${JSON.stringify(me)}\n`, { exclusive: true });
-      return {
-        release: async () => {
-          const holder = await readHolder(path);
-          if (holder?.pid === process.pid) await unlink(path).catch(() => {});
-        },
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const { holder, text } = await readHolderText(path);
-    const state = holder ? liveness(holder) : 'gone';
-    if (holder && state === 'alive') {
-      throw new AgoraError(
-        'serve-running',
-        `another agora serve (pid ${holder.pid}, since ${holder.startedAt}) is already serving this repository`,
-        'stop it first, or hand it work with `agora orch submit`; it will run the submission',
-      );
-    }
-    if (holder && state === 'elsewhere') {
-      throw new AgoraError(
-        'serve-running',
-        `agora serve on host ${holder.host} (pid ${holder.pid}) holds ${path}`,
-        `if that server is gone, delete ${path}`,
-      );
-    }
-    // Stale: its process is gone (or the file is unreadable). Remove it only if it is still that file.
-    if ((await readHolderText(path)).text === text) await unlink(path).catch(() => {});
-    return LOST_RACE;
-  }, 'another server keeps taking it; try again');
+  return retryOnConflict(
+    path,
+    5,
+    async (): Promise<ServeLock | typeof LOST_RACE> => {
+      try {
+        // Created whole (a hard link of a written temporary file): never seen empty, even after a crash.
+        const me: Holder = { ...selfIdentity(), startedAt: new Date(now).toISOString() };
+        await writeFileAtomic(path, `${JSON.stringify(me)}\n`, { exclusive: true });
+        return {
+          release: async () => {
+            const holder = await readHolder(path);
+            if (holder?.pid === process.pid) await unlink(path).catch(() => {});
+          },
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const { holder, text } = await readHolderText(path);
+      const state = holder ? liveness(holder) : 'gone';
+      if (holder && state === 'alive') {
+        throw new AgoraError(
+          'serve-running',
+          `another agora serve (pid ${holder.pid}, since ${holder.startedAt}) is already serving this repository`,
+          'stop it first, or hand it work with `agora orch submit`; it will run the submission',
+        );
+      }
+      if (holder && state === 'elsewhere') {
+        throw new AgoraError('serve-running', `agora serve on host ${holder.host} (pid ${holder.pid}) holds ${path}`, `if that server is gone, delete ${path}`);
+      }
+      // Stale: its process is gone (or the file is unreadable). Remove it only if it is still that file.
+      if ((await readHolderText(path)).text === text) await unlink(path).catch(() => {});
+      return LOST_RACE;
+    },
+    'another server keeps taking it; try again',
+  );
 }
 
 /** The pid of a live local serve holding the lock, if any. */

@@ -70,7 +70,9 @@ export async function readRunAt(store: GitStore, runId: string, head: Oid): Prom
   const planBlob = need(entries, 'plan.json', head).oid;
   const plan = await readPlan(store, planBlob);
   if (entries.has('state.json') === entries.has(RUN_FILE)) {
-    throw stateCorrupt(`state commit ${head} holds ${entries.has(RUN_FILE) ? 'both state.json and' : 'neither state.json nor'} ${RUN_FILE}: not an Agora state commit`);
+    throw stateCorrupt(
+      `state commit ${head} holds ${entries.has(RUN_FILE) ? 'both state.json and' : 'neither state.json nor'} ${RUN_FILE}: not an Agora state commit`,
+    );
   }
   let layout: 1 | 2 | 3 = 1;
   let state: RunState;
@@ -221,7 +223,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
 /** Every audit entry of the run, oldest first, by walking the state chain from `head`. */
 export async function readEntries(store: GitStore, head: Oid): Promise<AuditEntry[]> {
   const chain: Oid[] = [];
-  for (let at: Oid | undefined = head; at; ) {
+  for (let at: Oid | undefined = head; at;) {
     chain.push(at);
     at = (await store.readCommit(at)).parents[0];
   }
@@ -252,7 +254,7 @@ export function logName(itemId: string, attempt: number): string {
 }
 
 async function lastEntry(store: GitStore, head: Oid): Promise<Pick<AuditEntry, 'seq' | 'hash'> | null> {
-  for (let at: Oid | undefined = head; at; ) {
+  for (let at: Oid | undefined = head; at;) {
     const entries = await entriesOf(store, at);
     const last = entries[entries.length - 1];
     if (last) return { seq: last.seq, hash: last.hash };

@@ -20,7 +20,10 @@ export async function workDirFor(gitdir: string, base: string = process.env.AGOR
   const real = await realpath(gitdir);
   const user = join(resolve(base), `agora-${process.getuid?.() ?? 'user'}`);
   await privateDir(user);
-  const name = basename(basename(real) === '.git' ? dirname(real) : real).replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '') || 'repo';
+  const name =
+    basename(basename(real) === '.git' ? dirname(real) : real)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .replace(/^\.+/, '') || 'repo';
   const dir = join(user, `${name.slice(0, 40)}-${createHash('sha256').update(real).digest('hex').slice(0, 16)}`);
   await privateDir(dir);
   const found = await runGit(['rev-parse', '--absolute-git-dir'], { cwd: dir }).then(

@@ -35,7 +35,10 @@ export function judge(expect: Expectations, actual: ActualRun): Mismatch[] {
     const got = actual.files[path] ?? null;
     const what = `file ${path}`;
     if (want.exists !== undefined && want.exists !== (got !== null)) {
-      out.push({ what, lines: [`expected: ${want.exists ? 'present' : 'absent'} in the integration head`, `actual:   ${got === null ? 'absent' : 'present'}`] });
+      out.push({
+        what,
+        lines: [`expected: ${want.exists ? 'present' : 'absent'} in the integration head`, `actual:   ${got === null ? 'absent' : 'present'}`],
+      });
       continue;
     }
     out.push(...text(what, want, got, 'absent from the integration head'));

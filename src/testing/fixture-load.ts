@@ -210,7 +210,8 @@ function resolveMocks(plan: Plan, fixture: Fixture, located: LocatedProblem[]): 
 
 function checkExpectations(plan: Plan, fixture: Fixture, located: LocatedProblem[]): void {
   for (const id of Object.keys(fixture.expect.items ?? {})) {
-    if (!plan.items.some((i) => i.id === id)) located.push({ segments: ['expect', 'items', id], message: unknownItem(id, plan, 'key expectations by item id') });
+    if (!plan.items.some((i) => i.id === id))
+      located.push({ segments: ['expect', 'items', id], message: unknownItem(id, plan, 'key expectations by item id') });
   }
   for (const path of Object.keys(fixture.expect.files ?? {})) {
     const problem = repoPathProblem(path);

@@ -92,7 +92,10 @@ export const FixtureSchema = z
       ctx.addIssue({
         code: 'custom',
         path: f.plan === undefined ? [] : ['item'],
-        message: f.plan === undefined ? 'names no plan: give "plan" (a path relative to the fixture) or "item" (one work item)' : 'gives both "plan" and "item": keep one',
+        message:
+          f.plan === undefined
+            ? 'names no plan: give "plan" (a path relative to the fixture) or "item" (one work item)'
+            : 'gives both "plan" and "item": keep one',
       });
     }
   });

@@ -15,16 +15,20 @@ describe('action/dist', () => {
   const dirs: string[] = [];
   afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-  it('is what `npm run build:action` makes from the sources now', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agora-action-dist-'));
-    dirs.push(dir);
-    await buildAction(dir);
-    for (const file of ['index.js', 'package.json']) {
-      const fresh = await readFile(join(dir, file));
-      const committed = await readFile(join(ACTION_DIST, file)).catch(() => Buffer.alloc(0));
-      expect(committed.equals(fresh), `action/dist/${file} is stale: run \`npm run build:action\` and commit action/dist`).toBe(true);
-    }
-  }, scaled(120_000));
+  it(
+    'is what `npm run build:action` makes from the sources now',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'agora-action-dist-'));
+      dirs.push(dir);
+      await buildAction(dir);
+      for (const file of ['index.js', 'package.json']) {
+        const fresh = await readFile(join(dir, file));
+        const committed = await readFile(join(ACTION_DIST, file)).catch(() => Buffer.alloc(0));
+        expect(committed.equals(fresh), `action/dist/${file} is stale: run \`npm run build:action\` and commit action/dist`).toBe(true);
+      }
+    },
+    scaled(120_000),
+  );
 
   it('action.yml runs the bundle under node24 and declares the modes, inputs and outputs', async () => {
     const action = parse(await readFile(join(ROOT, 'action', 'action.yml'), 'utf8')) as {

@@ -32,81 +32,130 @@ describe('the Agora Action, mode: verify, on a pull request', () => {
     const publicKeyPem = (await loadPrivateKey((w.signer as { privateKeyPem: string }).privateKeyPem)).publicKeyPem;
     await w.sim.push(w.fullName, {
       branch: 'main',
-      files: { '.github/workflows/agora-verify.yml': await readFile('examples/workflows/agora-verify.yml', 'utf8'), '.github/agora-signing.pub.pem': publicKeyPem },
+      files: {
+        '.github/workflows/agora-verify.yml': await readFile('examples/workflows/agora-verify.yml', 'utf8'),
+        '.github/agora-signing.pub.pem': publicKeyPem,
+      },
       message: 'Require the Agora audit',
     });
     w.sim.addRunner({ labels: ['ubuntu-latest'], name: 'runner-1' });
     await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'plan.json': await examplePlan() }, message: 'Add the fan-out plan' });
     await w.sim.openPullRequest(w.fullName, { head: 'run-fanout', base: 'main', title: 'Fan out' });
-    await until('the audit gate on the patched head', async () => {
-      head = (await w.sim.sim.repo(w.fullName).git.resolve('refs/heads/run-fanout', 'commit'))!;
-      return (await checkRuns(w, head)).get('agora / audit')?.status === 'completed';
-    }, w, runBound(4, 2));
+    await until(
+      'the audit gate on the patched head',
+      async () => {
+        head = (await w.sim.sim.repo(w.fullName).git.resolve('refs/heads/run-fanout', 'commit'))!;
+        return (await checkRuns(w, head)).get('agora / audit')?.status === 'completed';
+      },
+      w,
+      runBound(4, 2),
+    );
     await w.quiesce();
   }, scaled(300_000));
   afterAll(async () => w?.close());
 
   const workflowRuns = async (sha: string) =>
-    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', { owner: w.owner, repo: w.repo })).data.workflow_runs.filter((r) => r.head_sha === sha && r.path === '.github/workflows/agora-verify.yml');
+    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', { owner: w.owner, repo: w.repo })).data.workflow_runs.filter(
+      (r) => r.head_sha === sha && r.path === '.github/workflows/agora-verify.yml',
+    );
   /** The verify job of the workflow run for `sha` once its `attempt` completed: conclusion, summary, log. */
   const verifyJob = async (sha: string, attempt = 1) => {
     let run: Awaited<ReturnType<typeof workflowRuns>>[number] | undefined;
-    await until(`the agora-verify run of ${sha.slice(0, 12)} (attempt ${attempt}) to complete`, async () => {
-      run = (await workflowRuns(sha)).find((r) => r.run_attempt === attempt && r.status === 'completed');
-      return run !== undefined;
-    }, w, 120_000);
-    const jobs = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { owner: w.owner, repo: w.repo, run_id: Number(run!.id) })).data.jobs;
+    await until(
+      `the agora-verify run of ${sha.slice(0, 12)} (attempt ${attempt}) to complete`,
+      async () => {
+        run = (await workflowRuns(sha)).find((r) => r.run_attempt === attempt && r.status === 'completed');
+        return run !== undefined;
+      },
+      w,
+      120_000,
+    );
+    const jobs = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { owner: w.owner, repo: w.repo, run_id: Number(run!.id) }))
+      .data.jobs;
     const job = jobs[0]!;
-    const log = String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { owner: w.owner, repo: w.repo, job_id: Number(job.id) })).data);
+    const log = String(
+      (await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { owner: w.owner, repo: w.repo, job_id: Number(job.id) })).data,
+    );
     return { run: run!, conclusion: job.conclusion, summary: w.sim.sim.actions.jobs.get(Number(job.id))!.summary, log };
   };
 
-  it('is green on the audited head: the signed bundle verifies and every commit after the plan commit is a patch', async () => {
-    expect((await checkRuns(w, head)).get('agora / audit')?.conclusion).toBe('success');
-    const job = await verifyJob(head);
-    expect(job.log).toMatch(/node24 under .*node/);
-    expect(job.conclusion, job.log).toBe('success');
-    expect(job.summary).toContain('## Agora audit: verified');
-    expect(job.summary).toContain('Signature: checked against the pinned signer');
-    expect(job.summary).toMatch(/claim \*\*tamper-detecting/);
-    // The step's outputs reached the next step.
-    expect(job.log).toMatch(/agora verified run=(fanout-1-[0-9a-f]{12}) bundle=\S+\/\1\.audit\.json/);
-  }, scaled(180_000));
+  it(
+    'is green on the audited head: the signed bundle verifies and every commit after the plan commit is a patch',
+    async () => {
+      expect((await checkRuns(w, head)).get('agora / audit')?.conclusion).toBe('success');
+      const job = await verifyJob(head);
+      expect(job.log).toMatch(/node24 under .*node/);
+      expect(job.conclusion, job.log).toBe('success');
+      expect(job.summary).toContain('## Agora audit: verified');
+      expect(job.summary).toContain('Signature: checked against the pinned signer');
+      expect(job.summary).toMatch(/claim \*\*tamper-detecting/);
+      // The step's outputs reached the next step.
+      expect(job.log).toMatch(/agora verified run=(fanout-1-[0-9a-f]{12}) bundle=\S+\/\1\.audit\.json/);
+    },
+    scaled(180_000),
+  );
 
-  it('is red when the published bundle was tampered with, naming the failure', async () => {
-    const o = { owner: w.owner, repo: w.repo };
-    const releases = (await w.octokit.rest.repos.listReleases(o)).data.filter((r) => r.tag_name.startsWith('agora-run-'));
-    expect(releases).toHaveLength(1);
-    const release = releases[0]!;
-    const asset = release.assets.find((a) => a.name.endsWith('.audit.json'))!;
-    const original = Buffer.from((await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: asset.id, headers: { accept: 'application/octet-stream' } })).data as unknown as ArrayBuffer);
-    const bundle = JSON.parse(original.toString('utf8')) as { items: Array<{ id: string; attempts: number }> };
-    bundle.items[0]!.attempts += 1; // one more attempt than the log records
-    const replace = async (data: string) => {
-      const current = (await w.octokit.rest.repos.getRelease({ ...o, release_id: release.id })).data.assets.find((a) => a.name === asset.name)!;
-      await w.octokit.rest.repos.deleteReleaseAsset({ ...o, asset_id: current.id });
-      await w.octokit.rest.repos.uploadReleaseAsset({ ...o, release_id: release.id, url: release.upload_url, name: asset.name, data, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } });
-    };
-    await replace(`${JSON.stringify(bundle, null, 2)}\n`);
-    try {
-      const [first] = await workflowRuns(head);
-      await w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun', { ...o, run_id: Number(first!.id) });
-      const job = await verifyJob(head, 2);
+  it(
+    'is red when the published bundle was tampered with, naming the failure',
+    async () => {
+      const o = { owner: w.owner, repo: w.repo };
+      const releases = (await w.octokit.rest.repos.listReleases(o)).data.filter((r) => r.tag_name.startsWith('agora-run-'));
+      expect(releases).toHaveLength(1);
+      const release = releases[0]!;
+      const asset = release.assets.find((a) => a.name.endsWith('.audit.json'))!;
+      const original = Buffer.from(
+        (
+          await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+            ...o,
+            asset_id: asset.id,
+            headers: { accept: 'application/octet-stream' },
+          })
+        ).data as unknown as ArrayBuffer,
+      );
+      const bundle = JSON.parse(original.toString('utf8')) as { items: Array<{ id: string; attempts: number }> };
+      bundle.items[0]!.attempts += 1; // one more attempt than the log records
+      const replace = async (data: string) => {
+        const current = (await w.octokit.rest.repos.getRelease({ ...o, release_id: release.id })).data.assets.find((a) => a.name === asset.name)!;
+        await w.octokit.rest.repos.deleteReleaseAsset({ ...o, asset_id: current.id });
+        await w.octokit.rest.repos.uploadReleaseAsset({
+          ...o,
+          release_id: release.id,
+          url: release.upload_url,
+          name: asset.name,
+          data,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        });
+      };
+      await replace(`${JSON.stringify(bundle, null, 2)}\n`);
+      try {
+        const [first] = await workflowRuns(head);
+        await w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun', { ...o, run_id: Number(first!.id) });
+        const job = await verifyJob(head, 2);
+        expect(job.conclusion).toBe('failure');
+        expect(job.summary).toContain('## Agora audit: NOT verified');
+        expect(job.summary).toMatch(/audit signature/);
+        expect(job.log).toContain('is not audited');
+      } finally {
+        await replace(original.toString('utf8'));
+      }
+    },
+    scaled(180_000),
+  );
+
+  it(
+    'is red on a human commit after the patches, naming the commit',
+    async () => {
+      const human = await w.sim.push(w.fullName, {
+        branch: 'run-fanout',
+        files: { 'README.md': '# demo\n\nedited by hand\n' },
+        message: 'Hand edit after the run',
+      });
+      const job = await verifyJob(human);
       expect(job.conclusion).toBe('failure');
       expect(job.summary).toContain('## Agora audit: NOT verified');
-      expect(job.summary).toMatch(/audit signature/);
-      expect(job.log).toContain('is not audited');
-    } finally {
-      await replace(original.toString('utf8'));
-    }
-  }, scaled(180_000));
-
-  it('is red on a human commit after the patches, naming the commit', async () => {
-    const human = await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'README.md': '# demo\n\nedited by hand\n' }, message: 'Hand edit after the run' });
-    const job = await verifyJob(human);
-    expect(job.conclusion).toBe('failure');
-    expect(job.summary).toContain('## Agora audit: NOT verified');
-    expect(job.summary).toContain(human.slice(0, 12));
-    expect(job.summary).not.toMatch(/audit (signature|chain|summary)/);
-  }, scaled(180_000));
+      expect(job.summary).toContain(human.slice(0, 12));
+      expect(job.summary).not.toMatch(/audit (signature|chain|summary)/);
+    },
+    scaled(180_000),
+  );
 });

@@ -37,7 +37,11 @@ export async function startWorkerWorld(config: OrchConfig): Promise<AppWorld> {
   for (const f of ['action.yml', 'dist/index.js', 'dist/package.json']) files[`action/${f}`] = await readFile(join('action', f), 'utf8');
   const actionRepo = await w.sim.createRepo('agora-orchestrator', 'agora', files);
   await w.sim.push(actionRepo.fullName, { branch: 'v1', files: {}, message: 'v1' });
-  await w.sim.push(w.fullName, { branch: 'main', files: { [WORKER]: await readFile(join('examples', 'workflows', 'agora-worker.yml'), 'utf8') }, message: 'Add the Agora worker workflow' });
+  await w.sim.push(w.fullName, {
+    branch: 'main',
+    files: { [WORKER]: await readFile(join('examples', 'workflows', 'agora-worker.yml'), 'utf8') },
+    message: 'Add the Agora worker workflow',
+  });
   return w;
 }
 
@@ -45,7 +49,8 @@ export async function startWorkerWorld(config: OrchConfig): Promise<AppWorld> {
 export function workerApi(w: AppWorld) {
   const o = { owner: w.owner, repo: w.repo };
   return {
-    runs: async () => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', { ...o, per_page: 100 })).data.workflow_runs.filter((r) => r.path === WORKER),
+    runs: async () =>
+      (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', { ...o, per_page: 100 })).data.workflow_runs.filter((r) => r.path === WORKER),
     jobsOf: async (runId: number) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: runId })).data.jobs,
     logOf: async (jobId: number) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: jobId })).data),
   };

@@ -13,14 +13,16 @@ import { parseWorkflow, WorkflowFileError } from '@agora/github-sim/actions/work
 const text = (path: string) => readFile(path, 'utf8');
 
 describe('shipped workflow files', () => {
-  it('every file parses under the simulator\'s workflow schema', async () => {
+  it("every file parses under the simulator's workflow schema", async () => {
     const files = ['.github/workflows/ci.yml', ...(await readdir('examples/workflows')).map((f) => join('examples/workflows', f))];
-    expect(files).toEqual(expect.arrayContaining(['examples/workflows/agora-verify.yml', 'examples/workflows/agora-run.yml', 'examples/workflows/agora-worker.yml']));
+    expect(files).toEqual(
+      expect.arrayContaining(['examples/workflows/agora-verify.yml', 'examples/workflows/agora-run.yml', 'examples/workflows/agora-worker.yml']),
+    );
     for (const f of files) await expect(parseWorkflow(f, '')).rejects.toThrow(WorkflowFileError);
     for (const f of files) await parseWorkflow(f, await text(f));
   });
 
-  it('ci.yml runs `npm ci` and the README\'s test command on Node 20 and 24', async () => {
+  it("ci.yml runs `npm ci` and the README's test command on Node 20 and 24", async () => {
     const readme = await text('README.md');
     const command = /## Run the tests\s+```sh\n([^\n]+)\n```/.exec(readme)?.[1];
     expect(command).toBe('npm test');
@@ -36,7 +38,11 @@ describe('shipped workflow files', () => {
   });
 
   it('each example uses the Agora Action in the mode it is for, with the permissions that mode needs', async () => {
-    for (const [file, mode, trigger] of [['agora-verify.yml', 'verify', 'pull_request'], ['agora-run.yml', 'run', 'pull_request'], ['agora-worker.yml', 'worker', 'workflow_dispatch']] as const) {
+    for (const [file, mode, trigger] of [
+      ['agora-verify.yml', 'verify', 'pull_request'],
+      ['agora-run.yml', 'run', 'pull_request'],
+      ['agora-worker.yml', 'worker', 'workflow_dispatch'],
+    ] as const) {
       const src = await text(join('examples/workflows', file));
       const wf = await parseWorkflow(file, src);
       expect(Object.keys(wf.on)).toEqual([trigger]);
@@ -57,6 +63,9 @@ describe('shipped workflow files', () => {
     const workerJobs = (parse(await text('examples/workflows/agora-worker.yml')) as { jobs: Record<string, { name?: string }> }).jobs;
     expect(Object.values(workerJobs)[0]!.name).toBe('agora ${{ inputs.run }} ${{ inputs.item }} ${{ inputs.attempt }}');
     // One job per pull request at a time, never cancelled mid-run (a later push queues behind it).
-    expect((parse(await text('examples/workflows/agora-run.yml')) as { concurrency?: unknown }).concurrency).toEqual({ group: 'agora-${{ github.event.pull_request.number }}', 'cancel-in-progress': false });
+    expect((parse(await text('examples/workflows/agora-run.yml')) as { concurrency?: unknown }).concurrency).toEqual({
+      group: 'agora-${{ github.event.pull_request.number }}',
+      'cancel-in-progress': false,
+    });
   });
 });

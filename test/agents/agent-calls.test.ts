@@ -3,7 +3,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agora, CLI, cleanupTempDirs, git, makeRepo, TSX } from '../support/repo.js';
 import { keyLeaks, patchOutput } from '../support/agent-runs.js';
-import { lastToolResults, say, startMessagesApi, turnOf, useTool, type MessagesApi, type MessagesRequest, type Reply, type Seen } from '../support/messages-api.js';
+import {
+  lastToolResults,
+  say,
+  startMessagesApi,
+  turnOf,
+  useTool,
+  type MessagesApi,
+  type MessagesRequest,
+  type Reply,
+  type Seen,
+} from '../support/messages-api.js';
 
 /**
  * Agents calling agents: one `orch run` on a queue of concurrency 1 (a child runs in its parent's slot,
@@ -93,12 +103,18 @@ interface Child {
 beforeAll(async () => {
   api = await startMessagesApi(script);
   const names = ['lead', 'scribe', 'a', 'b', 'c', 'd', 'thrifty', 'rambler', 'loner', 'hurried', 'sleeper'];
-  const agent = (name: string, extra: Record<string, unknown> = {}) => ({ agent: { prompt: `prompts/${name}.md`, model: 'claude-test-model', baseURL: api.url }, ...extra });
+  const agent = (name: string, extra: Record<string, unknown> = {}) => ({
+    agent: { prompt: `prompts/${name}.md`, model: 'claude-test-model', baseURL: api.url },
+    ...extra,
+  });
   const config = {
     queues: { default: { concurrency: 1 } },
     subagents: {
       lead: agent('lead', { dependencies: ['scribe'] }),
-      scribe: agent('scribe', { description: 'Writes a note into out/calls/.', inputSchema: { type: 'object', required: ['note'], properties: { note: { type: 'string' } } } }),
+      scribe: agent('scribe', {
+        description: 'Writes a note into out/calls/.',
+        inputSchema: { type: 'object', required: ['note'], properties: { note: { type: 'string' } } },
+      }),
       a: agent('a', { dependencies: ['b'], maxHops: 2 }),
       b: agent('b', { dependencies: ['c'] }),
       c: agent('c', { dependencies: ['d'] }),
@@ -177,7 +193,7 @@ describe('agents calling agents', () => {
     ]);
   });
 
-  it('shows each item\'s child attempts in orch status --calls, nested ones after their parent', () => {
+  it("shows each item's child attempts in orch status --calls, nested ones after their parent", () => {
     expect(byId('chain').calls).toEqual([
       { id: 'chain.1/b#1', subagent: 'b', parent: 'chain.1', hop: 1, outcome: 'ok' },
       { id: 'chain.1/b#1/c#1', subagent: 'c', parent: 'chain.1/b#1', hop: 2, outcome: 'ok' },
@@ -233,7 +249,10 @@ describe('agents calling agents', () => {
   });
 
   it('refuses a call to a subagent that is not a declared dependency, saying so', () => {
-    expect(toldBack.get('loner')).toEqual({ isError: true, content: 'refused: rambler is not a dependency of loner; it declares none (its config\'s dependencies)' });
+    expect(toldBack.get('loner')).toEqual({
+      isError: true,
+      content: "refused: rambler is not a dependency of loner; it declares none (its config's dependencies)",
+    });
     expect(outputOf('undeclared').transcript.events[1]).toMatchObject({ tool: 'call_rambler', outcome: 'refused' });
   });
 
@@ -259,7 +278,9 @@ describe('agents calling agents', () => {
     ]);
     const log = liveLog('scripted');
     expect(log).toContain('wrote out/script/from-child.md\n');
-    expect(log).toContain("agora: agora call rambler: refused: rambler is not a dependency of scripted; it may call only scribe, echoer (its config's dependencies)");
+    expect(log).toContain(
+      "agora: agora call rambler: refused: rambler is not a dependency of scripted; it may call only scribe, echoer (its config's dependencies)",
+    );
     expect(log).toContain('the undeclared call exited 1');
     expect(log).toContain('agora call scribe: the input does not match the input schema of scribe: $.note: missing required property "note"');
     expect(log).toContain('the bad input exited 1');

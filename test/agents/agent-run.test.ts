@@ -2,7 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
 import { findSecret } from '../support/secret-search.js';
 import { keyLeaks, patchOutput } from '../support/agent-runs.js';
-import { failWith, lastToolResults, say, startMessagesApi, taskOf, turnOf, useTool, type MessagesApi, type MessagesRequest, type Reply } from '../support/messages-api.js';
+import {
+  failWith,
+  lastToolResults,
+  say,
+  startMessagesApi,
+  taskOf,
+  turnOf,
+  useTool,
+  type MessagesApi,
+  type MessagesRequest,
+  type Reply,
+} from '../support/messages-api.js';
 
 /**
  * `agent` subagents end to end: the real CLI runs a plan whose items are managed loops against a
@@ -28,7 +39,8 @@ function script(req: MessagesRequest): Reply {
       if (turn === 1) return useTool('write_file', { path: 'README.md', content: 'taken over\n' });
       if (turn === 2) {
         // The refusal must say why, so that the model can recover.
-        if (!results[0]?.isError || !results[0].content.includes("outside this item's write scope (out/stray/)")) return say(`NOT TOLD WHY: ${JSON.stringify(results)}`);
+        if (!results[0]?.isError || !results[0].content.includes("outside this item's write scope (out/stray/)"))
+          return say(`NOT TOLD WHY: ${JSON.stringify(results)}`);
         return useTool('write_file', { path: 'out/stray/notes.md', content: 'kept inside my scope\n' });
       }
       return say('recovered');
@@ -133,7 +145,12 @@ describe('agent subagents', () => {
     expect(output.transcript).toMatchObject({ turns: 2, toolCalls: 1, refused: 0 });
     // Each model call and tool call is an event, its input a digest.
     expect(output.transcript.events.map((e) => e.type)).toEqual(['model-call', 'tool-call', 'model-call']);
-    expect(output.transcript.events[1]).toMatchObject({ tool: 'write_file', path: 'out/edit/hello.txt', outcome: 'ok', input: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    expect(output.transcript.events[1]).toMatchObject({
+      tool: 'write_file',
+      path: 'out/edit/hello.txt',
+      outcome: 'ok',
+      input: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
     const first = api.seen.find((s) => taskOf(s.body).scenario === 'edit')!;
     expect(first.body.system).toBe(PROMPT);
     expect(first.body.tools!.map((t) => t.name)).toEqual(['read_file', 'write_file', 'list_files']);

@@ -27,7 +27,9 @@ describe('call limits', () => {
   it('counts the item as hop 0 and refuses the call that would pass max_hops', () => {
     expect(MAX_HOPS_DEFAULT).toBe(3);
     expect(maxHopsRefusal(['a', 'b', 'c'], 'd', 3)).toBeUndefined();
-    expect(maxHopsRefusal(['a', 'b', 'c', 'd'], 'e', 3)).toBe('refused by max_hops (3): calling e would make hop 4 of the chain a → b → c → d → e; do this part yourself or answer with what you have');
+    expect(maxHopsRefusal(['a', 'b', 'c', 'd'], 'e', 3)).toBe(
+      'refused by max_hops (3): calling e would make hop 4 of the chain a → b → c → d → e; do this part yourself or answer with what you have',
+    );
     expect(maxHopsRefusal(['a'], 'b', 0)).toContain('max_hops (0)');
   });
 });

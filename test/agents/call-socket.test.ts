@@ -41,8 +41,14 @@ describe('the call socket', () => {
 
   it('refuses a line that is not JSON, or names no subagent, without running anything', async () => {
     handled.length = 0;
-    expect(JSON.parse(await raw('not json\n'))).toEqual({ ok: false, content: 'refused: a call request is one line of JSON: {"subagent": "<name>", "input": {…}}' });
-    expect(JSON.parse(await raw('{"input": {}}\n'))).toEqual({ ok: false, content: 'refused: a call request names its subagent: {"subagent": "<name>", "input": {…}}' });
+    expect(JSON.parse(await raw('not json\n'))).toEqual({
+      ok: false,
+      content: 'refused: a call request is one line of JSON: {"subagent": "<name>", "input": {…}}',
+    });
+    expect(JSON.parse(await raw('{"input": {}}\n'))).toEqual({
+      ok: false,
+      content: 'refused: a call request names its subagent: {"subagent": "<name>", "input": {…}}',
+    });
     expect(JSON.parse(await raw(`${'x'.repeat(1024 * 1024 + 1)}`))).toEqual({ ok: false, content: 'refused: a call request is limited to 1048576 bytes' });
     expect(handled).toEqual([]);
   });

@@ -59,7 +59,9 @@ describe('the file tools', () => {
     expect(await refusal(readWorkspaceFile(ws, '../outside/secret.txt'))).toContain('leaves the workspace');
     expect(await refusal(readWorkspaceFile(ws, join(outside, 'secret.txt')))).toContain('is absolute');
     expect(await refusal(readWorkspaceFile(ws, 'docs/../.git/config'))).toContain('inside .git');
-    expect(await refusal(writeWorkspaceFile(ws, 'README.md', 'x', ['docs/']))).toBe("refused: README.md is outside this item's write scope (docs/); write only paths under those locks");
+    expect(await refusal(writeWorkspaceFile(ws, 'README.md', 'x', ['docs/']))).toBe(
+      "refused: README.md is outside this item's write scope (docs/); write only paths under those locks",
+    );
     expect(await refusal(writeWorkspaceFile(ws, 'docs/c.md', 'x', []))).toContain('holds no resourceLocks');
     expect(existsSync(join(ws, 'README.md'))).toBe(false);
   });

@@ -46,7 +46,11 @@ describe('buildAuditBundle on a finished run', () => {
       expect(await run.store.resolveRef(run.refs.patch(run.runId, item.id))).toBe(item.resultRef!.slice(4));
     }
     const planText = readFileSync(join(run.repo, 'plan.json'), 'utf8');
-    expect(bundle.planDigest).toBe(createHash('sha256').update(canonicalJson(JSON.parse(planText))).digest('hex'));
+    expect(bundle.planDigest).toBe(
+      createHash('sha256')
+        .update(canonicalJson(JSON.parse(planText)))
+        .digest('hex'),
+    );
     expect(bundle.planDigest).toBe(planDigest(planText));
     expect(bundle.root).toBe(merkleRootHex(bundle.entries.map((e) => e.hash)));
     expect(bundle.entries.map((e) => e.seq)).toEqual(bundle.entries.map((_, i) => i));
@@ -71,7 +75,9 @@ describe('buildAuditBundle on a finished run', () => {
 
     const forged = await copyRun(run);
     const s = forged.store;
-    const blob = await s.writeBlob(JSON.stringify({ runId: run.runId, root: 'cd'.repeat(32), entries: bundle.entries.length, stateCommit: bundle.integrationHead }));
+    const blob = await s.writeBlob(
+      JSON.stringify({ runId: run.runId, root: 'cd'.repeat(32), entries: bundle.entries.length, stateCommit: bundle.integrationHead }),
+    );
     const tree = await s.writeTree([{ mode: '100644', path: 'anchor.json', oid: blob, type: 'blob' }]);
     const commit = await s.writeCommit({ tree, parents: [], message: 'forged\n', author: agoraIdentity(1), committer: agoraIdentity(1) });
     expect(await s.casRef(forged.refs.anchor(run.runId), commit, bundle.anchor!.commit)).toBe(true);
@@ -97,12 +103,22 @@ describe('buildAuditBundle on a finished run', () => {
     const base = bundle.base;
     const started = acceptRun(plan, { runId: 'open-1', base, concurrency: 2, now: 1000 });
     const entries = appendEntries(null, 'open-1', started.transitions);
-    expect(await writeRun(open.store, open.refs, { runId: 'open-1', prev: null, planText, state: started.run.state, entries, transitions: started.transitions, now: 1000 })).not.toBeNull();
+    expect(
+      await writeRun(open.store, open.refs, {
+        runId: 'open-1',
+        prev: null,
+        planText,
+        state: started.run.state,
+        entries,
+        transitions: started.transitions,
+        now: 1000,
+      }),
+    ).not.toBeNull();
 
     const b = await buildAuditBundle(open.store, open.refs, 'open-1', { anchor: true, now: 2000 });
     expect(b.state).toBe('running');
     expect(b.items.map((i) => i.status)).toEqual(['running', 'pending']);
-    expect(b.report.failures).toEqual([expect.objectContaining({ code: "not-terminal" })]);
+    expect(b.report.failures).toEqual([expect.objectContaining({ code: 'not-terminal' })]);
     expect(b.report).toMatchObject({ intact: true, terminal: false, claim: 'none', guarantee: 'none' });
     expect(b.report.failures.map((f) => f.code)).toEqual(['not-terminal']);
     expect(b.anchor).toBeNull();
@@ -142,7 +158,11 @@ describe('parseAuditBundle', () => {
       [JSON.stringify({ format: 'something/v1' }), 'bundle-invalid', /format is "something\/v1", expected "agora\.audit\/v1" or "agora\.audit\/v2"/],
       [JSON.stringify({ ...bundle, format: 'agora.audit/v5' }), 'bundle-version', /newer than this agora understands/],
       // v2 records the repository (null for a local run); v1 predates it and has no such field.
-      [JSON.stringify({ ...bundle, repository: undefined }), 'bundle-invalid', /not a valid agora\.audit\/v2 bundle: \$: must have required property 'repository'/],
+      [
+        JSON.stringify({ ...bundle, repository: undefined }),
+        'bundle-invalid',
+        /not a valid agora\.audit\/v2 bundle: \$: must have required property 'repository'/,
+      ],
       [JSON.stringify({ ...bundle, format: 'agora.audit/v1' }), 'bundle-invalid', /not a valid agora\.audit\/v1 bundle/],
       [JSON.stringify({ ...bundle, repository: { fullName: 'octo', id: 1 } }), 'bundle-invalid', /\$\.repository/],
       [JSON.stringify({ ...bundle, entries: 'nope' }), 'bundle-invalid', /\$\.entries: must be array/],
@@ -151,7 +171,11 @@ describe('parseAuditBundle', () => {
     // A key given twice: JSON.parse keeps the last, another verifier the first.
     const canonicalText = JSON.stringify(bundle);
     const twiceRoot = canonicalText.replace('"root":', `"root":"${'0'.repeat(64)}","root":`);
-    cases.push([twiceRoot, 'bundle-duplicate-key', /^b\.json: \$\.root: the key "root" appears twice in one object \(line 1, column \d+ and line 1, column \d+\)/]);
+    cases.push([
+      twiceRoot,
+      'bundle-duplicate-key',
+      /^b\.json: \$\.root: the key "root" appears twice in one object \(line 1, column \d+ and line 1, column \d+\)/,
+    ]);
     const twiceInEntry = canonicalText.replace('"seq":0,', '"seq":0,"seq":0,');
     cases.push([twiceInEntry, 'bundle-duplicate-key', /^b\.json: \$\.entries\[0\]\.seq: the key "seq" appears twice/]);
     for (const [text, code, message] of cases) {

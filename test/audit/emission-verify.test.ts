@@ -33,7 +33,13 @@ function runLog(): { entries: AuditEntry[]; run: Run } {
 function bundleOf(run: Run, extra: Partial<AuditBundle> = {}): AuditBundle {
   const items: BundleItem[] = run.plan.items.map((i) => {
     const s = run.state.items[i.id]!;
-    return { id: i.id, locks: i.resourceLocks, dependsOn: dependenciesOf(i), ...startRule(i), ...(s.parent ? { parent: s.parent, hops: s.hops! } : {}) } as BundleItem;
+    return {
+      id: i.id,
+      locks: i.resourceLocks,
+      dependsOn: dependenciesOf(i),
+      ...startRule(i),
+      ...(s.parent ? { parent: s.parent, hops: s.hops! } : {}),
+    } as BundleItem;
   });
   return { format: AUDIT_FORMAT_V4, items, limits: { maxHops: 3, maxItems: 1000 }, ...extra } as AuditBundle;
 }
@@ -57,7 +63,10 @@ describe('verify: items emitted at run time (format v4)', () => {
   });
 
   it('an emitted item no emit entry adds: its transitions and the item itself fail emit-missing', () => {
-    const codes = replayCodes(bundleOf(run), entries.filter((e) => e.kind !== 'emit'));
+    const codes = replayCodes(
+      bundleOf(run),
+      entries.filter((e) => e.kind !== 'emit'),
+    );
     expect(codes).toContain('emit-missing: item x says a emitted it, but no emit entry of a adds it');
     expect(codes.some((c) => /^emit-missing: entry \d+ moves item y, which no emit entry has added to the run yet$/.test(c))).toBe(true);
   });
@@ -75,7 +84,10 @@ describe('verify: items emitted at run time (format v4)', () => {
     ]);
     const twice = [...entries.slice(0, emitAt + 1), { ...emit, itemId: 'a' }, ...entries.slice(emitAt + 1)];
     expect(replayCodes(bundleOf(run), twice)).toEqual(
-      expect.arrayContaining([`emit-duplicate: entry ${emitAt + 1}: item a emits a second time in attempt 1`, `emit-duplicate: entry ${emitAt + 1}: item a emits x, which the run already has`]),
+      expect.arrayContaining([
+        `emit-duplicate: entry ${emitAt + 1}: item a emits a second time in attempt 1`,
+        `emit-duplicate: entry ${emitAt + 1}: item a emits x, which the run already has`,
+      ]),
     );
     const noLimits = bundleOf(run);
     delete noLimits.limits;

@@ -52,7 +52,10 @@ describe('an agora.audit/v1 bundle signed before format v2', () => {
 
     // The same file with one item's finishedAt moved by a millisecond: the signed bundle digest no longer holds.
     const edited = join(dir, 'fanout-1-1.audit.json');
-    writeFileSync(edited, readFileSync(BUNDLE, 'utf8').replace(/"finishedAt": (\d+)/, (_m, n: string) => `"finishedAt": ${Number(n) + 1}`));
+    writeFileSync(
+      edited,
+      readFileSync(BUNDLE, 'utf8').replace(/"finishedAt": (\d+)/, (_m, n: string) => `"finishedAt": ${Number(n) + 1}`),
+    );
     copyFileSync(join(FIXTURE, 'fanout-1-1.audit.sigstore.json'), join(dir, 'fanout-1-1.audit.sigstore.json'));
     const bad = await agora(dir, ['verify', edited, '--key', PUBLIC_KEY]);
     expect(bad.code).not.toBe(0);

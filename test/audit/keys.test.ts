@@ -123,7 +123,12 @@ describe('signing keys', () => {
         'private',
         /is an EC key on curve secp384r1; expected an ECDSA P-256/,
       ],
-      ['a public key where the private one is needed', () => generateSigningKey().publicKeyPem, 'private', /holds a public key or certificate, not a private key/],
+      [
+        'a public key where the private one is needed',
+        () => generateSigningKey().publicKeyPem,
+        'private',
+        /holds a public key or certificate, not a private key/,
+      ],
       [
         'an encrypted private key',
         () =>
@@ -133,7 +138,12 @@ describe('signing keys', () => {
         'private',
         /is encrypted with a passphrase/,
       ],
-      ['a private key where the public one is expected', () => generateSigningKey().privateKeyPem, 'public', /holds a private key; expected an ECDSA P-256 public key/],
+      [
+        'a private key where the public one is expected',
+        () => generateSigningKey().privateKeyPem,
+        'public',
+        /holds a private key; expected an ECDSA P-256 public key/,
+      ],
       [
         'an Ed25519 public key',
         () => generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString(),
@@ -199,9 +209,7 @@ describe('resolveSigningKey', () => {
   });
 
   it('a malformed AGORA_SIGNING_KEY PEM is reported as coming from the variable', async () => {
-    const err = await agoraError(() =>
-      resolveSigningKey({ env: { AGORA_SIGNING_KEY: generateSigningKey().publicKeyPem }, cwd: dir }),
-    );
+    const err = await agoraError(() => resolveSigningKey({ env: { AGORA_SIGNING_KEY: generateSigningKey().publicKeyPem }, cwd: dir }));
     expect(err.message.startsWith('AGORA_SIGNING_KEY: holds a public key')).toBe(true);
   });
 });

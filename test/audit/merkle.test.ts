@@ -21,16 +21,7 @@ import {
  * eight leaf data, the root of every tree size 1..8 over them, and audit paths for (leaf, size) with the
  * leaf numbered from 1 there. Used here as data only.
  */
-const CT_LEAVES = [
-  '',
-  '00',
-  '10',
-  '2021',
-  '3031',
-  '40414243',
-  '5051525354555657',
-  '606162636465666768696a6b6c6d6e6f',
-].map(fromHex);
+const CT_LEAVES = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(fromHex);
 const CT_ROOTS = [
   '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
   'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
@@ -112,9 +103,7 @@ describe('RFC 6962 Merkle tree hash', () => {
     for (const v of CT_INCLUSION) {
       const proof = inclusionProof(CT_LEAVES.slice(0, v.size), v.index);
       expect(proof.map(toHex), `leaf ${v.index} of ${v.size}`).toEqual(v.proof);
-      expect(
-        verifyInclusion(CT_LEAVES[v.index] as Uint8Array, v.index, v.size, v.proof.map(fromHex), fromHex(CT_ROOTS[v.size - 1] as string)),
-      ).toBe(true);
+      expect(verifyInclusion(CT_LEAVES[v.index] as Uint8Array, v.index, v.size, v.proof.map(fromHex), fromHex(CT_ROOTS[v.size - 1] as string))).toBe(true);
     }
   });
 
@@ -189,9 +178,7 @@ describe('Merkle properties', () => {
   it('every proof of a random tree verifies; any flipped byte in proof, leaf or root fails', () => {
     fc.assert(
       fc.property(
-        arbLeaves.chain((leaves) =>
-          fc.tuple(fc.constant(leaves), fc.nat({ max: leaves.length - 1 }), fc.nat(), fc.nat({ max: 7 })),
-        ),
+        arbLeaves.chain((leaves) => fc.tuple(fc.constant(leaves), fc.nat({ max: leaves.length - 1 }), fc.nat(), fc.nat({ max: 7 }))),
         ([leaves, index, pick, bit]) => {
           const root = merkleRoot(leaves);
           const leaf = leaves[index] as Uint8Array;
@@ -241,7 +228,12 @@ describe('Merkle properties', () => {
     expect(toHex(acc.root())).toBe(toHex(naiveRoot(all)));
     // Internal state is one subtree root per set bit of the count: popcount(100000) = 6.
     const internal = (acc as unknown as { stack: unknown[] }).stack;
-    expect(internal.length).toBe((100_000).toString(2).split('').filter((c) => c === '1').length);
+    expect(internal.length).toBe(
+      (100_000)
+        .toString(2)
+        .split('')
+        .filter((c) => c === '1').length,
+    );
     expect(acc.size).toBe(100_000);
   });
 });

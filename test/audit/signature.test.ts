@@ -110,7 +110,11 @@ describe('signing with a local key', () => {
         canonical.replace('{"_type"', '{"_comment":"x","_type"'),
         /the signed payload has \$\._comment, which the statement of this bundle does not/,
       ],
-      ['indented JSON (not canonical)', JSON.stringify(STATEMENT, null, 2), /the signed payload is this bundle's statement, but not its canonical bytes \(RFC 8785\): they differ first at byte 1/],
+      [
+        'indented JSON (not canonical)',
+        JSON.stringify(STATEMENT, null, 2),
+        /the signed payload is this bundle's statement, but not its canonical bytes \(RFC 8785\): they differ first at byte 1/,
+      ],
       ['reordered keys (not canonical)', JSON.stringify(STATEMENT), /not its canonical bytes \(RFC 8785\): they differ first at byte \d+/],
       [
         'a duplicate merkleRoot key (first another root, last the right one)',
@@ -132,12 +136,12 @@ describe('signing with a local key', () => {
     const opts = { publicKeyPem: key.publicKeyPem, expected: { statement: STATEMENT } };
     expectFailure(await verifySigstoreBundle('{ not json', opts), /not JSON/);
     expectFailure(await verifySigstoreBundle('[1,2]', opts), /not a JSON object/);
-    expectFailure(await verifySigstoreBundle('{"mediaType": "a", "mediaType": "b"}', opts), /the signature bundle repeats the key "mediaType" at \$\.mediaType/);
-    expectFailure(await verifySigstoreBundle({ hello: 'world' }, opts), /not a Sigstore bundle v0\.3: mediaType is undefined/);
     expectFailure(
-      await verifySigstoreBundle({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, opts),
-      /not a valid Sigstore bundle/,
+      await verifySigstoreBundle('{"mediaType": "a", "mediaType": "b"}', opts),
+      /the signature bundle repeats the key "mediaType" at \$\.mediaType/,
     );
+    expectFailure(await verifySigstoreBundle({ hello: 'world' }, opts), /not a Sigstore bundle v0\.3: mediaType is undefined/);
+    expectFailure(await verifySigstoreBundle({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }, opts), /not a valid Sigstore bundle/);
     // A public key that is not one: a clear reason, not a throw.
     expectFailure(
       await verifySigstoreBundle((await signWithKey(STATEMENT, { privateKeyPem: key.privateKeyPem })).bundle, { ...opts, publicKeyPem: 'garbage\n' }),
@@ -193,7 +197,12 @@ describe('with @sigstore/mock services on 127.0.0.1', () => {
     // Requiring a log entry rejects an offline signature.
     const offline = await signWithKey(STATEMENT, { privateKeyPem: key.privateKeyPem });
     expectFailure(
-      await verifySigstoreBundle(offline.bundle, { publicKeyPem: key.publicKeyPem, trustedRoot: mock.trustedRoot, requireTransparencyLog: true, expected: { statement: STATEMENT } }),
+      await verifySigstoreBundle(offline.bundle, {
+        publicKeyPem: key.publicKeyPem,
+        trustedRoot: mock.trustedRoot,
+        requireTransparencyLog: true,
+        expected: { statement: STATEMENT },
+      }),
       /expected 1 tlog entries, got 0/,
     );
   });
@@ -254,7 +263,10 @@ describe('with @sigstore/mock services on 127.0.0.1', () => {
         code: 'signature',
         reason: `certificate identity is ${JSON.stringify(IDENTITY)}, expected exactly ${JSON.stringify(evil)}`,
       });
-      expectFailure(await verifyAs(IDENTITY, 'https://accounts.google.com'), /certificate issuer is "https:\/\/token\.actions\.githubusercontent\.com", expected exactly "https:\/\/accounts\.google\.com"/);
+      expectFailure(
+        await verifyAs(IDENTITY, 'https://accounts.google.com'),
+        /certificate issuer is "https:\/\/token\.actions\.githubusercontent\.com", expected exactly "https:\/\/accounts\.google\.com"/,
+      );
       expectFailure(await verifyAs(IDENTITY, `${ISSUER}/`), /certificate issuer is/);
     });
 
@@ -317,7 +329,12 @@ describe('with @sigstore/mock services on 127.0.0.1', () => {
     });
     const trustedRoot = JSON.parse(JSON.stringify(transient.trustedRoot)) as unknown; // as if read from a file
     await transient.stop();
-    const result = await verifySigstoreBundle(JSON.stringify(bundle), { certificateIdentity: IDENTITY, certificateIssuer: ISSUER, trustedRoot, expected: { statement: STATEMENT } });
+    const result = await verifySigstoreBundle(JSON.stringify(bundle), {
+      certificateIdentity: IDENTITY,
+      certificateIssuer: ISSUER,
+      trustedRoot,
+      expected: { statement: STATEMENT },
+    });
     expect(result.ok).toBe(true);
   });
 

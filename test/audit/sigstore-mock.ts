@@ -2,16 +2,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import {
-  fulcioHandler,
-  initializeCA,
-  initializeCTLog,
-  initializeTLog,
-  initializeTSA,
-  rekorHandler,
-  tsaHandler,
-  type HandlerFn,
-} from '@sigstore/mock';
+import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, initializeTSA, rekorHandler, tsaHandler, type HandlerFn } from '@sigstore/mock';
 import type { TrustedRootJson } from '../../src/audit/trust.js';
 
 /**
@@ -101,7 +92,8 @@ export async function startSigstoreMock(opts: { subjectClaim?: string } = {}): P
   if (Date.now() >= clock.getTime()) throw new Error('mock Sigstore set-up took longer than its clock margin; raise it');
 
   const routes = new Map<string, HandlerFn>();
-  for (const handler of [fulcioHandler(ca, opts.subjectClaim ? { subjectClaim: opts.subjectClaim } : {}), rekorHandler(tlog), tsaHandler(tsa)]) routes.set(handler.path, handler.fn);
+  for (const handler of [fulcioHandler(ca, opts.subjectClaim ? { subjectClaim: opts.subjectClaim } : {}), rekorHandler(tlog), tsaHandler(tsa)])
+    routes.set(handler.path, handler.fn);
   const requests = new Map<string, number>();
 
   server.on('request', (req, res) => {

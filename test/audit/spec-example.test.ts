@@ -107,16 +107,43 @@ describe('docs/audit.md §12, the worked example', () => {
     const planText = block('plan');
     const plan = PlanSchema.parse(JSON.parse(planText));
     const first = (await writeNewRun(store, refs, { runId: 'demo-1', plan, planText, base: bundle.base, concurrency: 1, now: 1000 }))!;
-    const hello = { id: 'hello', status: 'done' as const, attempts: 1, failures: 0, resultRef: bundle.items[0]!.resultRef!, base: bundle.base, startedAt: 1001, finishedAt: 1002 };
+    const hello = {
+      id: 'hello',
+      status: 'done' as const,
+      attempts: 1,
+      failures: 0,
+      resultRef: bundle.items[0]!.resultRef!,
+      base: bundle.base,
+      startedAt: 1001,
+      finishedAt: 1002,
+    };
     const state = { ...first.state, status: 'done' as const, finishedAt: 1002, integrationHead: bundle.integrationHead, items: { hello } };
     const log = await store.writeBlob('hi\n');
-    const last = (await writeRun(store, refs, { runId: 'demo-1', prev: first, state, entries: bundle.entries.slice(3), transitions: [], logs: [{ name: 'hello.1.log', oid: log }], now: 1002 }))!;
+    const last = (await writeRun(store, refs, {
+      runId: 'demo-1',
+      prev: first,
+      state,
+      entries: bundle.entries.slice(3),
+      transitions: [],
+      logs: [{ name: 'hello.1.log', oid: log }],
+      now: 1002,
+    }))!;
     expect(git(repo, 'ls-tree', '-r', '--name-only', last.head).trim()).toBe(block('layout'));
     expect(sha256('hello').slice(0, 1)).toBe('2');
     expect(sha256('hello.1.log').slice(0, 1)).toBe('5');
-    expect(JSON.parse(git(repo, 'show', `${last.head}:run.json`))).toMatchObject({ layout: 2, runId: 'demo-1', status: 'done', integrationHead: bundle.integrationHead });
+    expect(JSON.parse(git(repo, 'show', `${last.head}:run.json`))).toMatchObject({
+      layout: 2,
+      runId: 'demo-1',
+      status: 'done',
+      integrationHead: bundle.integrationHead,
+    });
     expect(JSON.parse(git(repo, 'show', `${last.head}:items/2/hello.json`))).toEqual(hello);
-    expect(git(repo, 'show', `${last.head}:entries.jsonl`)).toBe(bundle.entries.slice(3).map((e) => `${canonicalJson(e)}\n`).join(''));
+    expect(git(repo, 'show', `${last.head}:entries.jsonl`)).toBe(
+      bundle.entries
+        .slice(3)
+        .map((e) => `${canonicalJson(e)}\n`)
+        .join(''),
+    );
     expect((await readRunAt(store, 'demo-1', last.head)).state).toEqual(state);
   });
 });
@@ -124,7 +151,11 @@ describe('docs/audit.md §12, the worked example', () => {
 describe('docs/audit.md §12, an emission (v4)', () => {
   it('gives the emitted item digest and the emit entry hash the code computes', () => {
     // `name value` lines, the value running to the end of the line (it may hold spaces).
-    const e = new Map(block('emit').split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const));
+    const e = new Map(
+      block('emit')
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const),
+    );
     const item = e.get('item')!;
     expect(canonicalJson(JSON.parse(item))).toBe(item);
     expect(sha256(item)).toBe(e.get('digest'));

@@ -78,9 +78,15 @@ describe('in-toto statement', () => {
       reason: expect.stringMatching(/predicateType/),
     });
     const extra = { ...statement, predicate: { ...statement.predicate, approvedBy: 'nobody' } };
-    expect(parseStatement(Buffer.from(JSON.stringify(extra)))).toMatchObject({ ok: false, reason: expect.stringMatching(/predicate: Unrecognized key.*approvedBy/) });
+    expect(parseStatement(Buffer.from(JSON.stringify(extra)))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/predicate: Unrecognized key.*approvedBy/),
+    });
     const twice = statementPayload(statement).toString('utf8').replace('"runId":', '"runId":"other","runId":');
-    expect(parseStatement(Buffer.from(twice))).toMatchObject({ ok: false, reason: 'DSSE payload repeats the key "runId" at $.predicate.runId: parsers disagree on which one counts' });
+    expect(parseStatement(Buffer.from(twice))).toMatchObject({
+      ok: false,
+      reason: 'DSSE payload repeats the key "runId" at $.predicate.runId: parsers disagree on which one counts',
+    });
     const badRoot = { ...statement, predicate: { ...statement.predicate, merkleRoot: 'x' } };
     expect(parseStatement(Buffer.from(JSON.stringify(badRoot)))).toMatchObject({ ok: false, reason: expect.stringMatching(/merkleRoot/) });
   });

@@ -139,11 +139,14 @@ describe('mutations of the bundle', () => {
     await expectDetected('anchor record', 'anchor-mismatch', verifyBundle(anchor, withRepo()));
   });
 
-  it('a consistently re-hashed log that breaks the run\'s rules is caught by the replay alone', async () => {
+  it("a consistently re-hashed log that breaks the run's rules is caught by the replay alone", async () => {
     const idx = (pred: (e: AuditEntry) => boolean) => good.entries.findIndex(pred);
     // verify started while edit-alpha was still running: its completion moved to the end.
     const order = clone(good);
-    const [alphaDone] = order.entries.splice(idx((e) => e.kind === 'item' && e.itemId === 'edit-alpha' && e.to === 'done'), 1);
+    const [alphaDone] = order.entries.splice(
+      idx((e) => e.kind === 'item' && e.itemId === 'edit-alpha' && e.to === 'done'),
+      1,
+    );
     order.entries.splice(order.entries.length - 1, 0, alphaDone as AuditEntry);
     await expectDetected('dependency order', 'order', verifyBundle(rechain(order)));
     // edit-beta held edit-alpha's file while edit-alpha was running.
@@ -154,7 +157,7 @@ describe('mutations of the bundle', () => {
     await expectDetected('overlapping locks', 'lock', verifyBundle(rechain(lock)));
     // verify "succeeded" with an attempt that never started.
     const attempts = clone(good);
-    (attempts.entries[idx((e) => e.kind === "item" && e.itemId === "verify" && e.to === "done")] as AuditEntry & { attempt: number }).attempt = 2;
+    (attempts.entries[idx((e) => e.kind === 'item' && e.itemId === 'verify' && e.to === 'done')] as AuditEntry & { attempt: number }).attempt = 2;
     await expectDetected('attempt numbers', 'attempts', verifyBundle(rechain(attempts)));
     // an item started twice in a row.
     const twice = clone(good);
@@ -190,7 +193,9 @@ async function forgeChain(
     const count = (await entriesOf(r.store, commit)).length;
     const mine = forged.entries.slice(seq, seq + count);
     seq += count;
-    const changes: PathChange[] = [{ path: 'entries.jsonl', entry: { mode: '100644', oid: await r.store.writeBlob(mine.map((x) => `${canonicalJson(x)}\n`).join('')) } }];
+    const changes: PathChange[] = [
+      { path: 'entries.jsonl', entry: { mode: '100644', oid: await r.store.writeBlob(mine.map((x) => `${canonicalJson(x)}\n`).join('')) } },
+    ];
     if (edit.stateText && (!edit.lastOnly || k === chain.commits.length - 1)) {
       // Every item's blob (layout 2: items/…/<id>.json) edited the same way.
       const stored = await readRunAt(r.store, r.runId, commit);
@@ -319,13 +324,25 @@ describe('mutations of the signature', () => {
     const ok = await verifyBundle(bundle, { ...withRepo(), sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem });
     expect(ok).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'same-repository' });
     // Without the repository the signature alone backs the claim.
-    expect(await verifyBundle(bundle, { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem })).toMatchObject({ intact: true, claim: 'tamper-detecting', guarantee: 'signed' });
+    expect(await verifyBundle(bundle, { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem })).toMatchObject({
+      intact: true,
+      claim: 'tamper-detecting',
+      guarantee: 'signed',
+    });
 
     const other = await signWithKey(auditStatement({ ...clone(good), root: flip(good.root) as string }), { privateKeyPem: key.privateKeyPem });
-    await expectDetected('sigstore bundle over another root', 'signature', verifyBundle(bundle, { ...withRepo(), sigstoreBundle: other.bundle, publicKeyPem: key.publicKeyPem }));
+    await expectDetected(
+      'sigstore bundle over another root',
+      'signature',
+      verifyBundle(bundle, { ...withRepo(), sigstoreBundle: other.bundle, publicKeyPem: key.publicKeyPem }),
+    );
     const stranger = generateSigningKey();
     const untrusted = await signWithKey(auditStatement(good), { privateKeyPem: stranger.privateKeyPem });
-    await expectDetected('untrusted key', 'signature', verifyBundle(bundle, { ...withRepo(), sigstoreBundle: untrusted.bundle, publicKeyPem: key.publicKeyPem }));
+    await expectDetected(
+      'untrusted key',
+      'signature',
+      verifyBundle(bundle, { ...withRepo(), sigstoreBundle: untrusted.bundle, publicKeyPem: key.publicKeyPem }),
+    );
     const edited = clone(bundle);
     edited.items[0]!.reason = 'nothing to see';
     await expectDetected('bundle edited after signing', 'signature', verifyBundle(edited, { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem }));
@@ -349,7 +366,11 @@ describe('mutations of the signature', () => {
     await expectDetected('signature stripped, key pinned', 'signature', verifyBundle(stripped, { publicKeyPem: key.publicKeyPem }));
     await expectDetected('signature stripped, key pinned, with repo', 'signature', verifyBundle(stripped, { ...withRepo(), publicKeyPem: key.publicKeyPem }));
     // ... even when the caller does not ask for the recorded signature to be checked.
-    await expectDetected('signature stripped, key pinned, requireSignature false', 'signature', verifyBundle(stripped, { publicKeyPem: key.publicKeyPem, requireSignature: false }));
+    await expectDetected(
+      'signature stripped, key pinned, requireSignature false',
+      'signature',
+      verifyBundle(stripped, { publicKeyPem: key.publicKeyPem, requireSignature: false }),
+    );
     const forged = rechain({ ...clone(good), signature: null });
     (forged.entries[3] as AuditEntry).at += 1;
     await expectDetected('forged and stripped, key pinned', 'signature', verifyBundle(rechain(forged), { publicKeyPem: key.publicKeyPem }));
@@ -379,7 +400,10 @@ describe('mutations of the signature', () => {
     const made = { ...clone(good), repository: { fullName: 'acme/widgets', id: 4711 } };
     const signed = await signWithKey(auditStatement(made), { privateKeyPem: key.privateKeyPem });
     // The repository is in the signed statement itself, not only inside the bundle digest.
-    expect(JSON.parse(Buffer.from(signed.bundle.dsseEnvelope!.payload, 'base64').toString('utf8')).predicate.repository).toEqual({ fullName: 'acme/widgets', id: 4711 });
+    expect(JSON.parse(Buffer.from(signed.bundle.dsseEnvelope!.payload, 'base64').toString('utf8')).predicate.repository).toEqual({
+      fullName: 'acme/widgets',
+      id: 4711,
+    });
     const trust = { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem };
     const bundle = { ...made, signature: signed.record };
     expect(await verifyBundle(bundle, { ...trust, expect: { repository: 'ACME/widgets' } })).toMatchObject({ intact: true, failures: [] });
@@ -404,9 +428,21 @@ describe('mutations of the signature', () => {
     const ok = await verifyBundle(bundle, { ...withRepo(), ...trust, certificateIdentity: IDENTITY, certificateIssuer: ISSUER });
     expect(ok).toEqual({ intact: true, claim: 'tamper-evident', guarantee: 'external-immutable', terminal: true, failures: [] });
 
-    await expectDetected('keyless, wrong identity', 'signature', verifyBundle(bundle, { ...trust, certificateIdentity: `${IDENTITY}x`, certificateIssuer: ISSUER }));
-    await expectDetected('keyless, identity prefix', 'signature', verifyBundle(bundle, { ...trust, certificateIdentity: 'https://github.com/acme/', certificateIssuer: ISSUER }));
-    await expectDetected('keyless, wrong issuer', 'signature', verifyBundle(bundle, { ...trust, certificateIdentity: IDENTITY, certificateIssuer: 'https://accounts.example.com' }));
+    await expectDetected(
+      'keyless, wrong identity',
+      'signature',
+      verifyBundle(bundle, { ...trust, certificateIdentity: `${IDENTITY}x`, certificateIssuer: ISSUER }),
+    );
+    await expectDetected(
+      'keyless, identity prefix',
+      'signature',
+      verifyBundle(bundle, { ...trust, certificateIdentity: 'https://github.com/acme/', certificateIssuer: ISSUER }),
+    );
+    await expectDetected(
+      'keyless, wrong issuer',
+      'signature',
+      verifyBundle(bundle, { ...trust, certificateIdentity: IDENTITY, certificateIssuer: 'https://accounts.example.com' }),
+    );
     const otherRoot = await signKeyless(auditStatement({ ...clone(good), root: flip(good.root) as string }), {
       identityToken: mock.identityToken({ sub: IDENTITY, iss: ISSUER }),
       fulcioUrl: mock.fulcioUrl,
@@ -414,7 +450,11 @@ describe('mutations of the signature', () => {
       tsaUrl: mock.tsaUrl,
       rekorEntryType: 'intoto',
     });
-    await expectDetected('keyless over another root', 'signature', verifyBundle(bundle, { ...trust, sigstoreBundle: otherRoot.bundle, certificateIdentity: IDENTITY, certificateIssuer: ISSUER }));
+    await expectDetected(
+      'keyless over another root',
+      'signature',
+      verifyBundle(bundle, { ...trust, sigstoreBundle: otherRoot.bundle, certificateIdentity: IDENTITY, certificateIssuer: ISSUER }),
+    );
   });
 });
 

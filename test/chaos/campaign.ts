@@ -72,7 +72,12 @@ function prng(seed: number): () => number {
   };
 }
 
-const GIT_ENV = { GIT_AUTHOR_NAME: 'Chaos', GIT_AUTHOR_EMAIL: 'chaos@example.invalid', GIT_COMMITTER_NAME: 'Chaos', GIT_COMMITTER_EMAIL: 'chaos@example.invalid' };
+const GIT_ENV = {
+  GIT_AUTHOR_NAME: 'Chaos',
+  GIT_AUTHOR_EMAIL: 'chaos@example.invalid',
+  GIT_COMMITTER_NAME: 'Chaos',
+  GIT_COMMITTER_EMAIL: 'chaos@example.invalid',
+};
 
 function git(repo: string, args: string[]): string {
   return execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, ...GIT_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -88,7 +93,12 @@ function tryGit(repo: string, args: string[]): string | null {
 
 function agora(repo: string, args: string[], env: Record<string, string> = {}): ChildProcess {
   // Its own process group, so a kill takes its git children with it (workers have groups of their own).
-  return spawn(process.execPath, ['--import', TSX, CLI, ...args], { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  return spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd: repo,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
 }
 
 function exit(child: ChildProcess, output: { text: string }): Promise<{ code: number | null; signal: string | null }> {
@@ -144,7 +154,12 @@ async function restart(repo: string, problems: string[], bound: number): Promise
   const ended = exit(serve, out);
   const deadline = Date.now() + bound;
   let status = await runStatus(repo);
-  while ((status === null || status === 'running' || !out.text.includes('agora serve: serving')) && Date.now() < deadline && serve.exitCode === null && serve.signalCode === null) {
+  while (
+    (status === null || status === 'running' || !out.text.includes('agora serve: serving')) &&
+    Date.now() < deadline &&
+    serve.exitCode === null &&
+    serve.signalCode === null
+  ) {
     await sleep(200);
     status = await runStatus(repo);
   }
@@ -161,12 +176,23 @@ async function check(repo: string, problems: string[]): Promise<void> {
     problems.push('no run ref');
     return;
   }
-  if (state.status !== 'done') problems.push(`run ended ${state.status}: ${Object.values(state.items).map((i) => `${JSON.stringify(i.status)} ${i.reason ?? ''}`).join('; ')}`);
-  const integrated = git(repo, ['log', '--first-parent', '--format=%(trailers:key=Agora-Item,valueonly,separator=)', `${state.base}..refs/agora/integration/${RUN}`])
+  if (state.status !== 'done')
+    problems.push(
+      `run ended ${state.status}: ${Object.values(state.items)
+        .map((i) => `${JSON.stringify(i.status)} ${i.reason ?? ''}`)
+        .join('; ')}`,
+    );
+  const integrated = git(repo, [
+    'log',
+    '--first-parent',
+    '--format=%(trailers:key=Agora-Item,valueonly,separator=)',
+    `${state.base}..refs/agora/integration/${RUN}`,
+  ])
     .split('\n')
     .filter(Boolean)
     .sort();
-  if (JSON.stringify(integrated) !== JSON.stringify(ITEMS)) problems.push(`integrated ${JSON.stringify(integrated)}, expected each of ${ITEMS.join(', ')} once`);
+  if (JSON.stringify(integrated) !== JSON.stringify(ITEMS))
+    problems.push(`integrated ${JSON.stringify(integrated)}, expected each of ${ITEMS.join(', ')} once`);
   const d = tryGit(repo, ['show', `refs/agora/integration/${RUN}:d.txt`]);
   if (d !== 'abc') problems.push(`d.txt is ${JSON.stringify(d)}, expected "abc"`);
   try {

@@ -14,10 +14,14 @@ const SAMPLE = 20;
 describe('crash campaign (sample)', () => {
   const noDisk = canFillDisk();
   const modes: Mode[] = noDisk ? ['kill'] : ['kill', 'disk'];
-  it(`every run killed or starved of disk and restarted ends done, each item integrated once, audit and verify pass, fsck clean${noDisk ? ` (full-disk cases skipped: ${noDisk})` : ''}`, async () => {
-    const results = await campaign({ cases: SAMPLE, seed: SEED, modes, jobs: 2 });
-    const failed = results.filter((r) => r.problems.length > 0);
-    expect(failed.map((r) => `case ${r.index} seed ${r.seed} ${r.mode} ${r.fault}: ${r.problems.join('; ')}`)).toEqual([]);
-    expect(results).toHaveLength(SAMPLE);
-  }, scaled(600_000));
+  it(
+    `every run killed or starved of disk and restarted ends done, each item integrated once, audit and verify pass, fsck clean${noDisk ? ` (full-disk cases skipped: ${noDisk})` : ''}`,
+    async () => {
+      const results = await campaign({ cases: SAMPLE, seed: SEED, modes, jobs: 2 });
+      const failed = results.filter((r) => r.problems.length > 0);
+      expect(failed.map((r) => `case ${r.index} seed ${r.seed} ${r.mode} ${r.fault}: ${r.problems.join('; ')}`)).toEqual([]);
+      expect(results).toHaveLength(SAMPLE);
+    },
+    scaled(600_000),
+  );
 });

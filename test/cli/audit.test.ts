@@ -122,7 +122,9 @@ describe('agora orch audit', () => {
     expect(otherRun.stdout[0]).toContain(`FAIL pin: the bundle is the audit of run ${run.runId}, but the verifier expects run release-7-1 (--run)`);
     const otherCommit = capture();
     expect(await verifyVerb(signedPath, { key: keys.publicKey, planCommit: 'a'.repeat(40) }, otherCommit)).toBe(1);
-    expect(otherCommit.stdout[0]).toContain(`FAIL pin: the run started on commit ${bundle.base}, but the verifier expects plan commit ${'a'.repeat(40)} (--plan-commit)`);
+    expect(otherCommit.stdout[0]).toContain(
+      `FAIL pin: the run started on commit ${bundle.base}, but the verifier expects plan commit ${'a'.repeat(40)} (--plan-commit)`,
+    );
     // A pin is a full commit id: a prefix would pin less than it says.
     const e = await rejection(verifyVerb(signedPath, { key: keys.publicKey, planCommit: bundle.base.slice(0, 12) }, capture()));
     expect(e).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/--plan-commit .* is not a full commit id/) });
@@ -137,7 +139,11 @@ describe('agora orch audit', () => {
     const forgedPath = join(forgedDir, 'forged.audit.json');
     writeFileSync(forgedPath, JSON.stringify({ ...bundle, runId: 'release-7-1', signature: null }));
     const runAlone = await rejection(verifyVerb(forgedPath, { run: 'release-7-1' }, capture()));
-    expect(runAlone).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/^--run pins nothing on its own/), hint: expect.stringMatching(/--key PUB\.pem .*--repo DIR/) });
+    expect(runAlone).toMatchObject({
+      code: 'verify-options',
+      message: expect.stringMatching(/^--run pins nothing on its own/),
+      hint: expect.stringMatching(/--key PUB\.pem .*--repo DIR/),
+    });
     const both = await rejection(verifyVerb(forgedPath, { run: 'release-7-1', planCommit: bundle.base }, capture()));
     expect(both).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/^--run and --plan-commit pin nothing on its own/) });
     // With the repository the run id is checked against state.json: the forgery fails, it is not refused.
@@ -146,13 +152,19 @@ describe('agora orch audit', () => {
     expect(withRepo.stdout[0]).toMatch(/FAIL (chain|state)/);
     // --repository is bound only by a signature: --repo does not make it checkable.
     const repoPin = await rejection(verifyVerb(signedPath, { repository: 'octo/demo', repo: run.repo }, capture()));
-    expect(repoPin).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/^--repository pins nothing on its own/), hint: expect.stringMatching(/--key PUB\.pem/) });
+    expect(repoPin).toMatchObject({
+      code: 'verify-options',
+      message: expect.stringMatching(/^--repository pins nothing on its own/),
+      hint: expect.stringMatching(/--key PUB\.pem/),
+    });
     const badName = await rejection(verifyVerb(signedPath, { key: keys.publicKey, repository: 'not a repo' }, capture()));
     expect(badName).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/--repository "not a repo" is not a GitHub repository name/) });
     // A local run records no repository: pinned to one, it fails `pin`, saying why.
     const local = capture();
     expect(await verifyVerb(signedPath, { key: keys.publicKey, repository: 'octo/demo' }, local)).toBe(1);
-    expect(local.stdout[0]).toContain('FAIL pin: the bundle records no repository (it was made by a local run), but the verifier expects octo/demo (--repository)');
+    expect(local.stdout[0]).toContain(
+      'FAIL pin: the bundle records no repository (it was made by a local run), but the verifier expects octo/demo (--repository)',
+    );
   });
 
   it('the program refuses an unbound pin with a one-line typed error and a non-zero exit', async () => {
@@ -190,15 +202,31 @@ describe('agora orch audit', () => {
       [() => verifyVerb(notJson, {}, capture()), 'bundle-invalid', /not JSON/],
       [() => verifyVerb(join(dir, 'absent.json'), {}, capture()), 'bundle-unreadable', /no such file/],
       [() => verifyVerb(newer, {}, capture()), 'bundle-version', /agora\.audit\/v9 is newer/],
-      [() => verifyVerb(good, { sigstore: join(dir, 'absent.sigstore.json'), key: keys.publicKey }, capture()), 'sigstore-unreadable', /cannot read the Sigstore bundle/],
+      [
+        () => verifyVerb(good, { sigstore: join(dir, 'absent.sigstore.json'), key: keys.publicKey }, capture()),
+        'sigstore-unreadable',
+        /cannot read the Sigstore bundle/,
+      ],
       [() => verifyVerb(good, { sigstore: notJson, key: keys.publicKey }, capture()), 'sigstore-invalid', /not JSON/],
-      [() => verifyVerb(twiceRoot, { key: keys.publicKey }, capture()), 'bundle-duplicate-key', /twice-root\.json: \$\.root: the key "root" appears twice in one object \(line \d+, column 3 and line \d+, column 3\)/],
-      [() => verifyVerb(good, { sigstore: twicePayload, key: keys.publicKey }, capture()), 'sigstore-invalid', /\$\.dsseEnvelope\.payload: the key "payload" appears twice/],
+      [
+        () => verifyVerb(twiceRoot, { key: keys.publicKey }, capture()),
+        'bundle-duplicate-key',
+        /twice-root\.json: \$\.root: the key "root" appears twice in one object \(line \d+, column 3 and line \d+, column 3\)/,
+      ],
+      [
+        () => verifyVerb(good, { sigstore: twicePayload, key: keys.publicKey }, capture()),
+        'sigstore-invalid',
+        /\$\.dsseEnvelope\.payload: the key "payload" appears twice/,
+      ],
       [() => verifyVerb(good, { key: keys.privateKey }, capture()), 'key-invalid', /holds a private key/],
       [() => verifyVerb(good, { certificateIdentity: 'x' }, capture()), 'verify-options', /both --certificate-identity and --certificate-oidc-issuer/],
       [() => verifyVerb(good, { trustedRoot: notJson, key: keys.publicKey }, capture()), 'trust-root-invalid', /not JSON/],
       [() => auditVerb('no-such-run', { repo: run.repo }, capture()), 'run-not-found', /no run no-such-run/],
-      [() => auditVerb(run.runId, { repo: run.repo, sign: true, key: keys.publicKey, out: join(dir, 'x.json') }, capture()), 'key-invalid', /public key|private/i],
+      [
+        () => auditVerb(run.runId, { repo: run.repo, sign: true, key: keys.publicKey, out: join(dir, 'x.json') }, capture()),
+        'key-invalid',
+        /public key|private/i,
+      ],
       [() => auditVerb(run.runId, { repo: run.repo, keyless: true, out: join(dir, 'y.json') }, capture(), {}), 'identity-token-missing', /identity token/],
     ];
     for (const [p, code, message] of cases) {
@@ -220,7 +248,18 @@ describe('registerAuditCommands', () => {
     expect(program.commands.map((c) => c.name())).toEqual(expect.arrayContaining(['verify', 'keys']));
     const verify = program.commands.find((c) => c.name() === 'verify')!;
     expect(verify.options.map((o) => o.long)).toEqual(
-      expect.arrayContaining(['--sigstore', '--key', '--certificate-identity', '--certificate-oidc-issuer', '--trusted-root', '--repo', '--json', '--run', '--plan-commit', '--repository']),
+      expect.arrayContaining([
+        '--sigstore',
+        '--key',
+        '--certificate-identity',
+        '--certificate-oidc-issuer',
+        '--trusted-root',
+        '--repo',
+        '--json',
+        '--run',
+        '--plan-commit',
+        '--repository',
+      ]),
     );
     const out = tempDir('agora-keys-');
     const write = process.stdout.write.bind(process.stdout);

@@ -47,10 +47,16 @@ describe('a config is code: never one outside the repository unless named', () =
     expect(rootConfig.stderr).toContain('this config must not be loaded');
   });
 
-  it('validate of a plan in a repository without a config uses the defaults, not the working directory\'s config', async () => {
+  it("validate of a plan in a repository without a config uses the defaults, not the working directory's config", async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'agora.config.mjs'), POISONED_CONFIG);
-    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }] }) });
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'p',
+        queue: 'default',
+        items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }],
+      }),
+    });
     const r = await agora(cwd, ['orch', 'validate', join(repo, 'plan.json')]);
     expect(r.stderr).toContain('config: built-in defaults');
     expect(r.code).toBe(0);
@@ -109,7 +115,10 @@ describe('validate finds the config beside the plan', () => {
     const repo = join(outer, 'repo');
     mkdirSync(join(repo, 'plans'), { recursive: true });
     git(outer, 'init', '--quiet', repo);
-    writeFileSync(join(repo, 'plans', 'plan.json'), JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }] }));
+    writeFileSync(
+      join(repo, 'plans', 'plan.json'),
+      JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }] }),
+    );
     const none = await agora(join(repo, 'plans'), ['orch', 'validate', 'plan.json']);
     expect(none.stderr).toContain('config: built-in defaults');
     expect(none.code).toBe(0);

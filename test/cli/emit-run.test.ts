@@ -55,7 +55,10 @@ beforeAll(() => {
         cmd('dup', emits('dup'), ['y/']),
         cmd('wide', emits('wide'), ['z/']),
         // Puts its secret's value into an emitted item's inputs.
-        { ...cmd('leaks', `sed "s/TOKEN/$EMIT_TOKEN/" frag/leak.json > "$AGORA_EMIT/items.json"`, []), inputs: { run: `sed "s/TOKEN/$EMIT_TOKEN/" frag/leak.json > "$AGORA_EMIT/items.json"`, secrets: ['EMIT_TOKEN'] } },
+        {
+          ...cmd('leaks', `sed "s/TOKEN/$EMIT_TOKEN/" frag/leak.json > "$AGORA_EMIT/items.json"`, []),
+          inputs: { run: `sed "s/TOKEN/$EMIT_TOKEN/" frag/leak.json > "$AGORA_EMIT/items.json"`, secrets: ['EMIT_TOKEN'] },
+        },
       ],
     }),
     'frag/invalid.json': fragment([cmd('n1', 'true', [], { depends_on: ['nowhere'] })]),
@@ -86,7 +89,12 @@ describe('agora orch run with items emitted at run time', () => {
       ['w2', 'done'],
     ]);
     // Status names who added each emitted item, and how far from the plan it is.
-    expect(s.items.map((i) => [i.id, i.parent ?? null, i.hops ?? 0])).toEqual([['fan', null, 0], ['after', null, 0], ['w1', 'fan', 1], ['w2', 'fan', 1]]);
+    expect(s.items.map((i) => [i.id, i.parent ?? null, i.hops ?? 0])).toEqual([
+      ['fan', null, 0],
+      ['after', null, 0],
+      ['w1', 'fan', 1],
+      ['w2', 'fan', 1],
+    ]);
     // The state commits holding emitted items are layout 3 (emitted.json beside plan.json); runs without stay 2.
     expect(JSON.parse(git(repo, 'show', 'refs/agora/runs/emit-1:run.json'))).toMatchObject({ layout: 3 });
     expect(JSON.parse(git(repo, 'show', 'refs/agora/runs/emit-1:emitted.json'))).toMatchObject([{ by: 'fan', attempt: 1, hops: 1 }]);
@@ -112,11 +120,27 @@ describe('agora orch run with items emitted at run time', () => {
     const bundle = JSON.parse(readFileSync(out, 'utf8')) as { format: string; limits: unknown; items: Array<{ id: string; parent?: string; hops?: number }> };
     expect(bundle.format).toBe('agora.audit/v4');
     expect(bundle.limits).toEqual({ maxHops: 3, maxItems: 1000 });
-    expect(bundle.items.map((i) => [i.id, i.parent ?? null, i.hops ?? 0])).toEqual([['fan', null, 0], ['after', null, 0], ['w1', 'fan', 1], ['w2', 'fan', 1]]);
+    expect(bundle.items.map((i) => [i.id, i.parent ?? null, i.hops ?? 0])).toEqual([
+      ['fan', null, 0],
+      ['after', null, 0],
+      ['w1', 'fan', 1],
+      ['w2', 'fan', 1],
+    ]);
     expect((await agora(repo, ['verify', out, '--repo', repo])).code).toBe(0);
     // Hand-tampered: an item added to the bundle as if fan had emitted it, with no emit entry adding it.
     const forged = join(dir, 'forged.audit.json');
-    const item = { ...bundle.items[2]!, id: 'w3', parent: 'fan', hops: 1, status: 'pending', attempts: 0, resultRef: null, base: null, startedAt: null, finishedAt: null };
+    const item = {
+      ...bundle.items[2]!,
+      id: 'w3',
+      parent: 'fan',
+      hops: 1,
+      status: 'pending',
+      attempts: 0,
+      resultRef: null,
+      base: null,
+      startedAt: null,
+      finishedAt: null,
+    };
     writeFileSync(forged, JSON.stringify({ ...bundle, items: [...bundle.items, item] }));
     const v = await agora(repo, ['verify', forged, '--repo', repo]);
     expect(v.code).not.toBe(0);
@@ -163,10 +187,14 @@ describe('a crash around an emission', () => {
     const serve = startServe(repo);
     try {
       const store = await openLocalStore(repo);
-      const run = await eventually(`run ${runId} to end`, async () => {
-        const r = await readRun(store, new RunRefs(), runId);
-        return r && r.state.status !== 'running' ? r : undefined;
-      }, { within: 60_000 });
+      const run = await eventually(
+        `run ${runId} to end`,
+        async () => {
+          const r = await readRun(store, new RunRefs(), runId);
+          return r && r.state.status !== 'running' ? r : undefined;
+        },
+        { within: 60_000 },
+      );
       return { run, entries: await readEntries(store, run.head) };
     } finally {
       serve.kill('SIGTERM');

@@ -101,16 +101,15 @@ describe('the CLI on bad input', () => {
     expect(log.trimEnd().endsWith('END')).toBe(true);
   });
 
-  it('submit --queue overrides the plan\'s queue; status without an id lists every run', async () => {
+  it("submit --queue overrides the plan's queue; status without an id lists every run", async () => {
     const repo = makeRepo({}, 'pipeline');
     const submitted = await agora(repo, ['orch', 'submit', 'plan.json', '--queue', 'nightly']);
     expect(submitted.stdout.trim()).toBe('pipeline-1');
     expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0); // serves pipeline-2 only
     const list = JSON.parse((await agora(repo, ['orch', 'status'])).stdout) as { runs: Array<{ runId: string; status: string }> };
-    expect(list.runs).toEqual(expect.arrayContaining([
-      expect.objectContaining({ runId: 'pipeline-2', status: 'done' }),
-      { runId: 'pipeline-1', status: 'submitted' },
-    ]));
+    expect(list.runs).toEqual(
+      expect.arrayContaining([expect.objectContaining({ runId: 'pipeline-2', status: 'done' }), { runId: 'pipeline-1', status: 'submitted' }]),
+    );
     const { execFileSync } = await import('node:child_process');
     const queued = JSON.parse(execFileSync('git', ['show', 'refs/agora/inbox/pipeline-1:plan.json'], { cwd: repo, encoding: 'utf8' })) as { queue: string };
     expect(queued.queue).toBe('nightly');

@@ -29,7 +29,11 @@ describe('agora orch gc --remote: pruning a GitHub repository the App ran plans 
 
   /** Runs a one-item plan on a new branch through the App to its green gate; returns the run id. */
   async function finishedRun(branch: string): Promise<string> {
-    const sha = await w.sim.push(w.fullName, { branch, files: { 'plan.json': commandPlan(branch, [{ id: 'one', run: `echo ${branch} > ${branch}.txt`, locks: [`${branch}.txt`] }]) }, message: `Plan ${branch}` });
+    const sha = await w.sim.push(w.fullName, {
+      branch,
+      files: { 'plan.json': commandPlan(branch, [{ id: 'one', run: `echo ${branch} > ${branch}.txt`, locks: [`${branch}.txt`] }]) },
+      message: `Plan ${branch}`,
+    });
     await w.sim.openPullRequest(w.fullName, { head: branch, base: 'main', title: branch });
     await w.quiesce();
     // The gate is set on the branch's new head, the patches pushed onto the plan commit.
@@ -109,8 +113,13 @@ describe('agora orch gc --remote: pruning a GitHub repository the App ran plans 
   });
 
   it('refuses to start without a token, or with --bundles-in-releases but no remote', async () => {
-    await expect(gcVerb({ repo: clone, olderThan: '1h', remote: 'origin', discardBundles: true }, capture(), Date.now(), {})).rejects.toMatchObject({ code: 'gc-remote', hint: expect.stringContaining('GITHUB_TOKEN') });
+    await expect(gcVerb({ repo: clone, olderThan: '1h', remote: 'origin', discardBundles: true }, capture(), Date.now(), {})).rejects.toMatchObject({
+      code: 'gc-remote',
+      hint: expect.stringContaining('GITHUB_TOKEN'),
+    });
     await expect(gcVerb({ repo: clone, olderThan: '1h', bundlesInReleases: true }, capture(), Date.now(), env)).rejects.toMatchObject({ code: 'gc-options' });
-    await expect(gcVerb({ repo: clone, olderThan: '1h', remote: 'nosuch', discardBundles: true }, capture(), Date.now(), env)).rejects.toMatchObject({ code: 'gc-remote' });
+    await expect(gcVerb({ repo: clone, olderThan: '1h', remote: 'nosuch', discardBundles: true }, capture(), Date.now(), env)).rejects.toMatchObject({
+      code: 'gc-remote',
+    });
   });
 });

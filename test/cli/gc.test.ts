@@ -87,10 +87,22 @@ describe('agora orch gc', () => {
     const run = await copyRun(original);
     const other = `${run.runId}-next`; // shares the pruned run's id as a prefix
     const oid = (await run.store.resolveRef(run.refs.integration(run.runId)))!;
-    const planted = [run.refs.claim(run.runId, 'build', 1), run.refs.result(run.runId, 'build', 1), run.refs.claim(other, 'build', 1), run.refs.result(other, 'build', 1)];
+    const planted = [
+      run.refs.claim(run.runId, 'build', 1),
+      run.refs.result(run.runId, 'build', 1),
+      run.refs.claim(other, 'build', 1),
+      run.refs.result(other, 'build', 1),
+    ];
     for (const ref of planted) git(run.repo, 'update-ref', ref, oid);
     const entry = { item: 'build', afterSeq: 2, queue: 'default', locks: ['src'] };
-    const doc = { version: 1, claims: [{ ...entry, run: run.runId, attempt: 1 }, { ...entry, run: other, attempt: 1 }], waits: [{ ...entry, run: run.runId, acceptedAt: 1 }] };
+    const doc = {
+      version: 1,
+      claims: [
+        { ...entry, run: run.runId, attempt: 1 },
+        { ...entry, run: other, attempt: 1 },
+      ],
+      waits: [{ ...entry, run: run.runId, acceptedAt: 1 }],
+    };
     plantClaims(run.repo, run.refs.claims, JSON.stringify(doc));
 
     const dry = capture();
@@ -154,7 +166,9 @@ describe('agora orch gc', () => {
   });
 
   it('leaves alone a run reopened by a Retry and refs Agora would not have named', async () => {
-    const repo = makeRepo({ 'plan.json': `${JSON.stringify({ id: 'fails', queue: 'default', items: [{ id: 'boom', executor: 'command', inputs: { run: 'exit 3' }, depends_on: [], resourceLocks: [] }] })}\n` });
+    const repo = makeRepo({
+      'plan.json': `${JSON.stringify({ id: 'fails', queue: 'default', items: [{ id: 'boom', executor: 'command', inputs: { run: 'exit 3' }, depends_on: [], resourceLocks: [] }] })}\n`,
+    });
     expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).not.toBe(0);
     const store = await openLocalStore(repo);
     const refs = new RunRefs();

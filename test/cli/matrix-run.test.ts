@@ -39,7 +39,9 @@ describe('agora orch run with a matrix item', () => {
       'plan.json': JSON.stringify({
         id: 'bad',
         queue: 'default',
-        items: [{ id: 'm', executor: 'command', inputs: { run: 'true' }, matrix: { dir: ['ok', '.git'] }, depends_on: [], resourceLocks: ['{{matrix.dir}}/x'] }],
+        items: [
+          { id: 'm', executor: 'command', inputs: { run: 'true' }, matrix: { dir: ['ok', '.git'] }, depends_on: [], resourceLocks: ['{{matrix.dir}}/x'] },
+        ],
       }),
     });
     const r = await agora(repo, ['orch', 'run', 'plan.json']);

@@ -42,7 +42,12 @@ describe('agora orch retry --failed', () => {
     expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(1);
     const ended = await status(repo, run);
     expect(ended.status).toBe('failed');
-    expect(ended.items.map((i) => [i.id, i.status])).toEqual([['a', 'failed'], ['b', 'failed'], ['after-a', 'skipped'], ['steady', 'done']]);
+    expect(ended.items.map((i) => [i.id, i.status])).toEqual([
+      ['a', 'failed'],
+      ['b', 'failed'],
+      ['after-a', 'skipped'],
+      ['steady', 'done'],
+    ]);
     const anchorBefore = git(repo, 'rev-parse', `refs/agora/anchors/${run}`).trim();
     const commitsBefore = Number(git(repo, 'rev-list', '--count', `refs/agora/runs/${run}`).trim());
 
@@ -86,7 +91,12 @@ describe('agora orch retry --failed', () => {
       return s.status !== 'running' ? s : undefined;
     });
     expect(done.status).toBe('done');
-    expect(done.items.map((i) => [i.id, i.status, i.attempts])).toEqual([['a', 'done', 2], ['b', 'done', 2], ['after-a', 'done', 1], ['steady', 'done', 1]]);
+    expect(done.items.map((i) => [i.id, i.status, i.attempts])).toEqual([
+      ['a', 'done', 2],
+      ['b', 'done', 2],
+      ['after-a', 'done', 1],
+      ['steady', 'done', 1],
+    ]);
     // The anchor moved forward: the new anchor commit has the old one as its parent, and the log verifies.
     const anchorAfter = await eventually('the new anchor', () => {
       const now = git(repo, 'rev-parse', `refs/agora/anchors/${run}`).trim();

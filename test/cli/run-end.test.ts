@@ -13,7 +13,14 @@ async function status(repo: string, runId: string): Promise<Status> {
   return JSON.parse((await agora(repo, ['orch', 'status', runId])).stdout) as Status;
 }
 
-const cmd = (id: string, run: string, extra: Record<string, unknown> = {}) => ({ id, executor: 'command', inputs: { run }, depends_on: [], resourceLocks: [], ...extra });
+const cmd = (id: string, run: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  executor: 'command',
+  inputs: { run },
+  depends_on: [],
+  resourceLocks: [],
+  ...extra,
+});
 
 describe('agora orch run: deadlines and items that run whatever happens', () => {
   it('the run deadline stops a worker that would run ten minutes, cancels what waits, and still runs the if-always report', async () => {
@@ -60,7 +67,11 @@ describe('agora orch run: deadlines and items that run whatever happens', () => 
     expect(r.stderr).toContain('run coe-1: done — failures allowed by continue_on_error: lint');
     expect(r.code).toBe(0);
     const s = await status(repo, 'coe-1');
-    expect(s.items.map((i) => [i.id, i.status])).toEqual([['lint', 'failed'], ['build', 'done'], ['notify', 'done']]);
+    expect(s.items.map((i) => [i.id, i.status])).toEqual([
+      ['lint', 'failed'],
+      ['build', 'done'],
+      ['notify', 'done'],
+    ]);
     const audit = await agora(repo, ['orch', 'audit', 'coe-1']);
     expect(audit.stdout + audit.stderr).not.toContain('FAIL');
     expect(audit.code).toBe(0);

@@ -10,7 +10,6 @@ import { isGone } from '../support/process.js';
 
 afterAll(cleanupTempDirs);
 
-
 interface Status {
   runId: string;
   status: string;
@@ -47,7 +46,11 @@ describe('agora orch run (local mode)', () => {
     ]);
 
     // Each patch commit changes only its own file, on top of the base it ran on.
-    for (const [id, file] of [['edit-alpha', 'fixture/alpha.ts'], ['edit-beta', 'fixture/beta.ts'], ['edit-shared', 'fixture/shared.ts']] as const) {
+    for (const [id, file] of [
+      ['edit-alpha', 'fixture/alpha.ts'],
+      ['edit-beta', 'fixture/beta.ts'],
+      ['edit-shared', 'fixture/shared.ts'],
+    ] as const) {
       const patch = item(s, id).resultRef!.replace(/^git:/, '');
       expect(git(repo, 'rev-parse', `refs/agora/patches/fanout-1-1/${id}`).trim()).toBe(patch);
       expect(git(repo, 'diff', '--name-only', `${patch}^`, patch).trim()).toBe(file);
@@ -60,10 +63,7 @@ describe('agora orch run (local mode)', () => {
     // Integration: base + one commit per item that changed something, with trailers, and the edits in the tree.
     const integration = git(repo, 'rev-parse', 'refs/agora/integration/fanout-1-1').trim();
     expect(integration).toBe(s.integrationHead);
-    const commits = git(repo, 'log', '--format=%(trailers:key=Agora-Item,valueonly)', `${s.base}..${integration}`)
-      .split('\n')
-      .filter(Boolean)
-      .sort();
+    const commits = git(repo, 'log', '--format=%(trailers:key=Agora-Item,valueonly)', `${s.base}..${integration}`).split('\n').filter(Boolean).sort();
     expect(commits).toEqual(['edit-alpha', 'edit-beta', 'edit-shared']);
     expect(git(repo, 'show', `${integration}:fixture/beta.ts`)).toContain('let best');
     expect(git(repo, 'show', `${integration}:fixture/alpha.ts`)).toContain('const words');
@@ -135,7 +135,14 @@ describe('agora orch run (local mode)', () => {
 
   it('confines patches to their write scope: fails with the offending paths, or discards them when asked', async () => {
     const items = (scope?: string) => [
-      { id: 'sneaky', executor: 'command', inputs: { run: 'echo a > src/a.ts; echo b > other.txt; mkdir -p .github/workflows; echo x > .github/workflows/ci.yml' }, depends_on: [], resourceLocks: ['src/', '.github/'], ...(scope ? { scope } : {}) },
+      {
+        id: 'sneaky',
+        executor: 'command',
+        inputs: { run: 'echo a > src/a.ts; echo b > other.txt; mkdir -p .github/workflows; echo x > .github/workflows/ci.yml' },
+        depends_on: [],
+        resourceLocks: ['src/', '.github/'],
+        ...(scope ? { scope } : {}),
+      },
     ];
     const repo = makeRepo({
       'src/a.ts': 'old\n',
@@ -188,7 +195,16 @@ describe('agora orch run (local mode)', () => {
       'plan.json': JSON.stringify({
         id: 'slow',
         queue: 'default',
-        items: [{ id: 'hang', executor: 'command', inputs: { run: 'sleep 300 & echo $! > /tmp/agora-hang-child-$AGORA_RUN; sleep 300' }, depends_on: [], resourceLocks: [], timeoutSeconds: 1 }],
+        items: [
+          {
+            id: 'hang',
+            executor: 'command',
+            inputs: { run: 'sleep 300 & echo $! > /tmp/agora-hang-child-$AGORA_RUN; sleep 300' },
+            depends_on: [],
+            resourceLocks: [],
+            timeoutSeconds: 1,
+          },
+        ],
       }),
     });
     const r = await agora(repo, ['orch', 'run', 'plan.json']); // returns at all: the 5-minute sleeps were stopped
@@ -203,7 +219,15 @@ describe('agora orch run (local mode)', () => {
       'plan.json': JSON.stringify({
         id: 's',
         queue: 'default',
-        items: [{ id: 'use', executor: 'command', inputs: { run: 'echo "token=$API_TOKEN"; echo "leak=${UNDECLARED:-none}"', secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: [] }],
+        items: [
+          {
+            id: 'use',
+            executor: 'command',
+            inputs: { run: 'echo "token=$API_TOKEN"; echo "leak=${UNDECLARED:-none}"', secrets: ['API_TOKEN'] },
+            depends_on: [],
+            resourceLocks: [],
+          },
+        ],
       }),
     });
     const r = await agora(repo, ['orch', 'run', 'plan.json'], { API_TOKEN: 'tok-3f9a8b7c', UNDECLARED: 'visible' });

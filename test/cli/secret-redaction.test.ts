@@ -54,7 +54,13 @@ describe('secret redaction, end to end', () => {
       queue: 'default',
       items: [
         { id: 'prints', executor: 'command', inputs: { run: leaky, secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: [] },
-        { id: 'names-a-file', executor: 'command', inputs: { run: 'mkdir -p out && touch "leak-$API_TOKEN"', secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: ['out/'] },
+        {
+          id: 'names-a-file',
+          executor: 'command',
+          inputs: { run: 'mkdir -p out && touch "leak-$API_TOKEN"', secrets: ['API_TOKEN'] },
+          depends_on: [],
+          resourceLocks: ['out/'],
+        },
       ],
     };
     const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
@@ -83,7 +89,11 @@ describe('secret redaction, end to end', () => {
   });
 
   it('refuses a secret shorter than the minimum before running the item, naming it', async () => {
-    const plan = { id: 'short', queue: 'default', items: [{ id: 'use', executor: 'command', inputs: { run: 'echo "$PIN"', secrets: ['PIN'] }, depends_on: [], resourceLocks: [] }] };
+    const plan = {
+      id: 'short',
+      queue: 'default',
+      items: [{ id: 'use', executor: 'command', inputs: { run: 'echo "$PIN"', secrets: ['PIN'] }, depends_on: [], resourceLocks: [] }],
+    };
     const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
     expect((await agora(repo, ['orch', 'run', 'plan.json'], { PIN: '4711' })).code).toBe(1);
     const status = JSON.parse((await agora(repo, ['orch', 'status', 'short-1'])).stdout) as { items: Array<{ reason?: string }> };
@@ -93,7 +103,11 @@ describe('secret redaction, end to end', () => {
 
   it("refuses to run when a subagent's configured secret is too short, before the plan is submitted", async () => {
     const config = `export const orch = { subagents: { review: { command: ['true'], secrets: ['REVIEW_TOKEN'] } } };\n`;
-    const plan = { id: 'cfg', queue: 'default', items: [{ id: 'use', executor: 'dispatch', inputs: { subagent: 'review' }, depends_on: [], resourceLocks: [] }] };
+    const plan = {
+      id: 'cfg',
+      queue: 'default',
+      items: [{ id: 'use', executor: 'dispatch', inputs: { subagent: 'review' }, depends_on: [], resourceLocks: [] }],
+    };
     const repo = makeRepo({ 'agora.config.mjs': config, 'plan.json': JSON.stringify(plan) });
     const r = await agora(repo, ['orch', 'run', 'plan.json'], { REVIEW_TOKEN: 'abc' });
     expect(r.code).toBe(1);

@@ -28,7 +28,6 @@ function itemOf(s: Status, id: string) {
   return s.items.find((i) => i.id === id)!;
 }
 
-
 function plan(id: string, items: unknown[]): string {
   return JSON.stringify({ id, queue: 'default', items });
 }
@@ -40,7 +39,13 @@ describe('agora orch serve', () => {
     const repo = makeRepo({
       'plan.json': plan('crash', [
         { id: 'quick', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] },
-        { id: 'slow', executor: 'command', inputs: { run: `echo $$ > ${marker}.$AGORA_ATTEMPT; ${gate.wait}; echo b > b.txt` }, depends_on: [], resourceLocks: ['b.txt'] },
+        {
+          id: 'slow',
+          executor: 'command',
+          inputs: { run: `echo $$ > ${marker}.$AGORA_ATTEMPT; ${gate.wait}; echo b > b.txt` },
+          depends_on: [],
+          resourceLocks: ['b.txt'],
+        },
         { id: 'after', executor: 'command', inputs: { run: 'cat a.txt b.txt > c.txt' }, depends_on: ['quick', 'slow'], resourceLocks: ['c.txt'] },
       ]),
     });
@@ -130,7 +135,10 @@ describe('agora orch serve', () => {
     expect(cancel.stdout).toContain('long-1: cancelled');
     const watched = await watching;
     expect(watched.code).toBe(1);
-    const lines = watched.stdout.trim().split('\n').map((l) => JSON.parse(l) as { status: string; items: Record<string, string> });
+    const lines = watched.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { status: string; items: Record<string, string> });
     expect(lines[lines.length - 1]).toMatchObject({ status: 'cancelled', items: { forever: 'cancelled', then: 'cancelled' } });
     await eventually('the worker to be killed', () => isGone(pid) || undefined, { within: 15_000 });
     const s = (await status(repo, 'long-1'))!;
@@ -142,7 +150,9 @@ describe('agora orch serve', () => {
   it('SIGTERM stops the workers, records them as interrupted and exits cleanly; the next serve finishes the run', async () => {
     const gate = workerGate(); // nap runs until the first serve has stopped
     const repo = makeRepo({
-      'plan.json': plan('term', [{ id: 'nap', executor: 'command', inputs: { run: `${gate.wait}; echo done > nap.txt` }, depends_on: [], resourceLocks: ['nap.txt'] }]),
+      'plan.json': plan('term', [
+        { id: 'nap', executor: 'command', inputs: { run: `${gate.wait}; echo done > nap.txt` }, depends_on: [], resourceLocks: ['nap.txt'] },
+      ]),
     });
     const serve = startServe(repo);
     servers.push(serve);
@@ -188,7 +198,13 @@ describe('agora orch serve', () => {
     const marker = `/tmp/agora-flaky-${process.pid}-${Date.now()}`;
     const repo = makeRepo({
       'plan.json': plan('flaky', [
-        { id: 'flaky', executor: 'command', inputs: { run: `test -f ${marker} || { touch ${marker}; echo 'first time fails' >&2; exit 1; }` }, depends_on: [], resourceLocks: [] },
+        {
+          id: 'flaky',
+          executor: 'command',
+          inputs: { run: `test -f ${marker} || { touch ${marker}; echo 'first time fails' >&2; exit 1; }` },
+          depends_on: [],
+          resourceLocks: [],
+        },
         { id: 'next', executor: 'command', inputs: { run: 'echo ok > next.txt' }, depends_on: ['flaky'], resourceLocks: ['next.txt'] },
       ]),
     });

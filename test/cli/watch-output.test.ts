@@ -28,7 +28,10 @@ describe('watch and run output', () => {
     expect(Object.keys(line.resultRefs)).toEqual(['write']);
     expect(line.resultRefs.write).toMatch(/^git:[0-9a-f]{40}$/);
 
-    const runLines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { changes?: Array<{ item?: string; to?: string; resultRef?: string }> });
+    const runLines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { changes?: Array<{ item?: string; to?: string; resultRef?: string }> });
     const doneChange = runLines.flatMap((l) => l.changes ?? []).find((c) => c.item === 'write' && c.to === 'done');
     expect(doneChange?.resultRef).toBe(line.resultRefs.write);
   });

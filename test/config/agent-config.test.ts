@@ -65,7 +65,7 @@ describe('agent subagents in the config', () => {
     for (const p of problems) expect(p.message).toMatch(/^is not a valid JSON Schema: /);
   });
 
-  it('refuses bash in strict mode, an agent that also has a command, and the API key among the workers\' secrets', async () => {
+  it("refuses bash in strict mode, an agent that also has a command, and the API key among the workers' secrets", async () => {
     await writeFile(join(dir, 'p.md'), 'x');
     const file = await configWith(`{
       a: { agent: { prompt: 'p.md', model: 'm', tools: ['bash'] } },
@@ -96,14 +96,19 @@ describe('agent subagents in the config', () => {
       leaf: { ${agent}, dependencies: ['tester'] },
     }`);
     expect(await problemsOf(file)).toEqual([
-      { path: '$.orch.subagents.planner.dependencies[1]', message: 'names subagent "ghost", which is not defined: define it under orch.subagents, or remove it' },
+      {
+        path: '$.orch.subagents.planner.dependencies[1]',
+        message: 'names subagent "ghost", which is not defined: define it under orch.subagents, or remove it',
+      },
       {
         path: '$.orch.subagents.reviewer.dependencies[0]',
-        message: 'makes a cycle of dependencies (planner → coder → reviewer → planner): a call could come back to a subagent that is already calling; remove one of these dependencies',
+        message:
+          'makes a cycle of dependencies (planner → coder → reviewer → planner): a call could come back to a subagent that is already calling; remove one of these dependencies',
       },
       {
         path: '$.orch.subagents.tester.dependencies[0]',
-        message: 'makes a cycle of dependencies (tester → tester): a call could come back to a subagent that is already calling; remove one of these dependencies',
+        message:
+          'makes a cycle of dependencies (tester → tester): a call could come back to a subagent that is already calling; remove one of these dependencies',
       },
     ]);
   });
@@ -116,15 +121,13 @@ describe('agent subagents in the config', () => {
       'has space': { ${agent} },
     }`);
     const problems = await problemsOf(file);
-    expect(problems.map((p) => p.path)).toEqual([
-      '$.orch.subagents.caller.callBudget.modelCalls',
-      '$.orch.subagents.caller.maxHops',
-    ]);
+    expect(problems.map((p) => p.path)).toEqual(['$.orch.subagents.caller.callBudget.modelCalls', '$.orch.subagents.caller.maxHops']);
     const names = await problemsOf(await configWith(`{ caller: { ${agent}, dependencies: ['has space'] }, 'has space': { ${agent} } }`));
     expect(names).toEqual([
       {
         path: '$.orch.subagents.caller.dependencies[0]',
-        message: 'names subagent "has space", whose name cannot be a tool name (call_has space): a callable subagent\'s name is 1-59 letters, digits, _ or -; rename it',
+        message:
+          'names subagent "has space", whose name cannot be a tool name (call_has space): a callable subagent\'s name is 1-59 letters, digits, _ or -; rename it',
       },
     ]);
   });

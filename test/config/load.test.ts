@@ -81,7 +81,10 @@ describe('loadConfig', () => {
       depends_on: [],
       resourceLocks: [],
     });
-    const result = validatePlan({ id: 'r', queue: 'default', items: [item('a', 'code-edit', { file: 'a.ts' }), item('b', 'verify'), item('c', 'code-edit', {})] }, config);
+    const result = validatePlan(
+      { id: 'r', queue: 'default', items: [item('a', 'code-edit', { file: 'a.ts' }), item('b', 'verify'), item('c', 'code-edit', {})] },
+      config,
+    );
     expect(result.ok ? [] : result.problems.map((p) => p.path)).toEqual(['$.items[2].inputs.workerInput.file']);
   });
 
@@ -130,7 +133,9 @@ describe('loadConfig', () => {
     const e = await rejection(loadConfig({ cwd: dir }));
     expect(e).toBeInstanceOf(InvalidInputError);
     expect((e as InvalidInputError).source).toBe(file);
-    expect((e as InvalidInputError).problems).toEqual([{ path: '$.orch', message: expect.stringMatching(/^missing: the module exports no `orch`; write `export const orch/) }]);
+    expect((e as InvalidInputError).problems).toEqual([
+      { path: '$.orch', message: expect.stringMatching(/^missing: the module exports no `orch`; write `export const orch/) },
+    ]);
   });
 
   it('reports every problem of an invalid orch by path', async () => {
@@ -179,7 +184,9 @@ describe('loadConfig', () => {
     expect(byPath['$.orch.queues.default.concurrency']).toBe('must be at least 1, not number 0');
     expect(byPath['$.orch.queues.wide.concurrency']).toBe('must be at most 256, not number 1000');
     expect(byPath['$.orch.queues.odd.max']).toBe('unknown field "max"; the known fields here are concurrency');
-    expect(byPath['$.orch.concurency']).toMatch(/^unknown field "concurency" \(did you mean "defaultConcurrency"\?\)|^unknown field "concurency"; the known fields here are queues, defaultConcurrency/);
+    expect(byPath['$.orch.concurency']).toMatch(
+      /^unknown field "concurency" \(did you mean "defaultConcurrency"\?\)|^unknown field "concurency"; the known fields here are queues, defaultConcurrency/,
+    );
     expect(byPath['$.orch.refNamespace']).toMatch(/must look like "refs\/agora\/"/);
     expect(e.message).toMatch(/agora\.config\.mjs: 15 problems/);
   });

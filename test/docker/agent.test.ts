@@ -29,9 +29,18 @@ describe.skipIf(!docker)('an agent on the docker target', () => {
         target: 'docker', docker: { image: '${BUSYBOX}' },
         agent: { prompt: 'prompt.md', model: 'm', mode: 'flexible', tools: ['bash', 'read_file'], baseURL: '${api.url}' },
       } } };\n`;
-      const plan = { id: 'dockagent', queue: 'default', items: [{ id: 'boxed', executor: 'dispatch', inputs: { subagent: 'boxed', workerInput: {} }, depends_on: [], resourceLocks: ['out/dock/'] }] };
+      const plan = {
+        id: 'dockagent',
+        queue: 'default',
+        items: [{ id: 'boxed', executor: 'dispatch', inputs: { subagent: 'boxed', workerInput: {} }, depends_on: [], resourceLocks: ['out/dock/'] }],
+      };
       const repo = makeRepo({ 'agora.config.mjs': config, 'prompt.md': 'Work in the container.', 'plan.json': JSON.stringify(plan) });
-      const r = await agora(repo, ['orch', 'run', 'plan.json'], { DOCKER_HOST: process.env.DOCKER_HOST ?? DEFAULT_ENGINE, ANTHROPIC_API_KEY: KEY }, scaled(180_000));
+      const r = await agora(
+        repo,
+        ['orch', 'run', 'plan.json'],
+        { DOCKER_HOST: process.env.DOCKER_HOST ?? DEFAULT_ENGINE, ANTHROPIC_API_KEY: KEY },
+        scaled(180_000),
+      );
       expect(r.code, r.stderr).toBe(0);
       // bash ran as the container's user (nobody), with no ANTHROPIC_* variable at all.
       expect(seen[0]).toMatch(/^exit 1\n0\nran\n$|^exit 0\n0\nran\n$/);

@@ -20,7 +20,9 @@ const NO_GIT_TAG = `localhost/agora-app:test-nogit-${process.pid}`;
 
 async function build(d: Docker, context: string, tag: string, buildargs: Record<string, string>): Promise<void> {
   const stream = await d.buildImage({ context, src: ['Dockerfile', 'app', 'cache', 'git-root'] }, { t: tag, buildargs, rm: true } as Docker.ImageBuildOptions);
-  const events = await new Promise<Array<{ error?: string; stream?: string }>>((resolve, reject) => d.modem.followProgress(stream, (err, out) => (err ? reject(err) : resolve(out))));
+  const events = await new Promise<Array<{ error?: string; stream?: string }>>((resolve, reject) =>
+    d.modem.followProgress(stream, (err, out) => (err ? reject(err) : resolve(out))),
+  );
   const failed = events.find((e) => e.error);
   if (failed) throw new Error(`building ${tag} failed: ${failed.error}\n${events.map((e) => e.stream ?? '').join('')}`);
 }
@@ -41,8 +43,7 @@ describe.skipIf(!docker)('the App container image', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
 
   const checkOn = (sha: string) => [...sim.sim.state.checkRuns.values()].find((r) => r.headSha === sha && r.name === 'agora');
-  const post = (headers: Record<string, string>, body: string) =>
-    fetch(`http://127.0.0.1:${port}/api/github/webhooks`, { method: 'POST', headers, body });
+  const post = (headers: Record<string, string>, body: string) => fetch(`http://127.0.0.1:${port}/api/github/webhooks`, { method: 'POST', headers, body });
   /** A delivery's own headers, less the signatures (and what fetch sets itself). */
   const unsignedHeaders = (dl: WebhookDelivery) =>
     Object.fromEntries(Object.entries(dl.requestHeaders).filter(([k]) => !/^(x-hub-signature(-256)?|content-length|host)$/i.test(k)));
@@ -66,16 +67,28 @@ describe.skipIf(!docker)('the App container image', () => {
     // Host networking: the container reaches the simulator on 127.0.0.1, and the simulator the app.
     app = await d.createContainer({
       Image: TAG,
-      Env: [`APP_ID=${appId}`, `PRIVATE_KEY=${privateKey}`, `WEBHOOK_SECRET=${SECRET}`, `PORT=${port}`, 'HOST=127.0.0.1', `AGORA_GITHUB_API_URL=${sim.apiUrl}`, 'LOG_LEVEL=info'],
+      Env: [
+        `APP_ID=${appId}`,
+        `PRIVATE_KEY=${privateKey}`,
+        `WEBHOOK_SECRET=${SECRET}`,
+        `PORT=${port}`,
+        'HOST=127.0.0.1',
+        `AGORA_GITHUB_API_URL=${sim.apiUrl}`,
+        'LOG_LEVEL=info',
+      ],
       HostConfig: { NetworkMode: 'host' },
     });
     cleanups.push(() => app.remove({ force: true }));
     await app.start();
-    await eventually('the app in the container listening', async () => {
-      const info = await app.inspect();
-      if (!info.State.Running) throw new Error(`the container exited ${info.State.ExitCode}:\n${await logsOf(app)}`);
-      return (await logsOf(app)).includes(`agora app: listening on port ${port}`);
-    }, { within: 60_000 });
+    await eventually(
+      'the app in the container listening',
+      async () => {
+        const info = await app.inspect();
+        if (!info.State.Running) throw new Error(`the container exited ${info.State.ExitCode}:\n${await logsOf(app)}`);
+        return (await logsOf(app)).includes(`agora app: listening on port ${port}`);
+      },
+      { within: 60_000 },
+    );
   }, scaled(300_000));
 
   afterAll(async () => {
@@ -110,10 +123,14 @@ describe.skipIf(!docker)('the App container image', () => {
 
     // A signed push the simulator delivers: the app fetches it with git and answers with a failed `agora` check.
     const delivered = await sim.push('octo/demo', { branch: 'p', files: { 'plan.json': '{"id": "y", "items": [' }, message: 'broken plan' });
-    const run = await eventually('the agora check on the delivered push', async () => {
-      await sim.settle();
-      return checkOn(delivered)?.status === 'completed' && checkOn(delivered);
-    }, { within: 60_000 });
+    const run = await eventually(
+      'the agora check on the delivered push',
+      async () => {
+        await sim.settle();
+        return checkOn(delivered)?.status === 'completed' && checkOn(delivered);
+      },
+      { within: 60_000 },
+    );
     expect(run).toMatchObject({ conclusion: 'failure' });
     expect(run.output.summary).toContain('is not a valid plan');
     expect(sim.webhookDeliveries.filter((dl) => dl.event === 'push' && !dl.dropped).every((dl) => dl.statusCode === 200)).toBe(true);
@@ -123,7 +140,9 @@ describe.skipIf(!docker)('the App container image', () => {
     // The very body refused above, now correctly signed, is acted on: the refusals were the signature's doing.
     const signed = await post({ ...headers, 'x-hub-signature-256': signWebhook(SECRET, dropped!.body) }, dropped!.body);
     expect(signed.status).toBe(200);
-    const forgedRun = await eventually('the agora check on the redelivered push', () => checkOn(sha)?.status === 'completed' && checkOn(sha), { within: 60_000 });
+    const forgedRun = await eventually('the agora check on the redelivered push', () => checkOn(sha)?.status === 'completed' && checkOn(sha), {
+      within: 60_000,
+    });
     expect(forgedRun.output.summary).toContain('is not a valid plan');
   });
 
@@ -134,25 +153,40 @@ describe.skipIf(!docker)('the App container image', () => {
     expect(await logsOf(app)).toContain('SIGTERM: stopping');
   });
 
-  it('refuses to start without git, naming it, when the image has none', async () => {
-    // The same context: with GIT=base the stage that copies git-root/ is not used.
-    await build(d, contextDir, NO_GIT_TAG, { BASE: NODE, GIT: 'base' });
-    cleanups.push(() => d.getImage(NO_GIT_TAG).remove({ force: true }));
-    const bare = await d.createContainer({
-      Image: NO_GIT_TAG,
-      Env: [`APP_ID=${appId}`, `PRIVATE_KEY=${privateKey}`, `WEBHOOK_SECRET=${SECRET}`, `PORT=${await freePort()}`, 'HOST=127.0.0.1', `AGORA_GITHUB_API_URL=${sim.apiUrl}`],
-      HostConfig: { NetworkMode: 'host' },
-    });
-    cleanups.push(() => bare.remove({ force: true }));
-    await bare.start();
-    const exited = await eventually('the app without git to exit', async () => {
-      const { State } = await bare.inspect();
-      return !State.Running && State.Status !== 'created' && State;
-    }, { within: 30_000 });
-    const out = await logsOf(bare);
-    expect(exited.ExitCode).not.toBe(0);
-    expect(out).toContain('agora: agora app needs the git command');
-    expect(out).toContain('hint: install git where the app runs');
-    expect(out).not.toMatch(/\n\s+at /); // no stack
-  }, scaled(300_000));
+  it(
+    'refuses to start without git, naming it, when the image has none',
+    async () => {
+      // The same context: with GIT=base the stage that copies git-root/ is not used.
+      await build(d, contextDir, NO_GIT_TAG, { BASE: NODE, GIT: 'base' });
+      cleanups.push(() => d.getImage(NO_GIT_TAG).remove({ force: true }));
+      const bare = await d.createContainer({
+        Image: NO_GIT_TAG,
+        Env: [
+          `APP_ID=${appId}`,
+          `PRIVATE_KEY=${privateKey}`,
+          `WEBHOOK_SECRET=${SECRET}`,
+          `PORT=${await freePort()}`,
+          'HOST=127.0.0.1',
+          `AGORA_GITHUB_API_URL=${sim.apiUrl}`,
+        ],
+        HostConfig: { NetworkMode: 'host' },
+      });
+      cleanups.push(() => bare.remove({ force: true }));
+      await bare.start();
+      const exited = await eventually(
+        'the app without git to exit',
+        async () => {
+          const { State } = await bare.inspect();
+          return !State.Running && State.Status !== 'created' && State;
+        },
+        { within: 30_000 },
+      );
+      const out = await logsOf(bare);
+      expect(exited.ExitCode).not.toBe(0);
+      expect(out).toContain('agora: agora app needs the git command');
+      expect(out).toContain('hint: install git where the app runs');
+      expect(out).not.toMatch(/\n\s+at /); // no stack
+    },
+    scaled(300_000),
+  );
 });

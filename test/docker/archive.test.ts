@@ -139,7 +139,14 @@ describe('workspace archive', () => {
   ])('never takes the workspace root mode from the archive (root entry %j)', async (name, stripPrefix) => {
     const dst = await dir();
     await chmod(dst, 0o750);
-    await extractWorkspace(tarOf([{ name, type: 'directory', mode: 0o777 }, { name: `${name}f`, body: 'x' }]), dst, { stripPrefix });
+    await extractWorkspace(
+      tarOf([
+        { name, type: 'directory', mode: 0o777 },
+        { name: `${name}f`, body: 'x' },
+      ]),
+      dst,
+      { stripPrefix },
+    );
     expect((await stat(dst)).mode & 0o7777).toBe(0o750);
     expect(await snapshot(dst)).toEqual(['f file 644 x']);
   });
@@ -185,7 +192,14 @@ describe('workspace archive', () => {
     expect(await snapshot(dst)).toEqual(await snapshot(src));
 
     const dup = await dir();
-    await extractWorkspace(tarOf([{ name: 'a', body: 'first' }, { name: 'b', body: 'b' }, { name: 'a', body: 'second' }]), dup);
+    await extractWorkspace(
+      tarOf([
+        { name: 'a', body: 'first' },
+        { name: 'b', body: 'b' },
+        { name: 'a', body: 'second' },
+      ]),
+      dup,
+    );
     expect(await snapshot(dup)).toEqual(['a file 644 second', 'b file 644 b']);
   });
 

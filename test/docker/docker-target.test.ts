@@ -36,7 +36,10 @@ function runId(name: string): string {
 
 /** Resolves once a container of `run` is running (the worker has started). */
 async function untilRunning(d: Docker, run: string): Promise<Docker.ContainerInfo> {
-  return eventually(`a running container for ${run}`, async () => (await d.listContainers({ filters: { label: [`agora.run=${run}`], status: ['running'] } }))[0]);
+  return eventually(
+    `a running container for ${run}`,
+    async () => (await d.listContainers({ filters: { label: [`agora.run=${run}`], status: ['running'] } }))[0],
+  );
 }
 
 /** A log sink that also records which stream each chunk came from. */
@@ -103,7 +106,11 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
           runId: run,
           itemId: `item${n}`,
           workspaceDir: dir,
-          command: ['/bin/sh', '-c', `echo "edited by $AGORA_ITEM" >> edit.txt && rm gone.txt && mkdir -p new/deeper && echo n=${n} > new/deeper/file.txt && pwd`],
+          command: [
+            '/bin/sh',
+            '-c',
+            `echo "edited by $AGORA_ITEM" >> edit.txt && rm gone.txt && mkdir -p new/deeper && echo n=${n} > new/deeper/file.txt && pwd`,
+          ],
         });
       }),
     );
@@ -145,8 +152,14 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
       ],
     });
     expect(await target.run(job, never)).toEqual({ exitCode: 0, signal: null });
-    const stdout = log.chunks.filter(([s]) => s === 'stdout').map(([, t]) => t).join('');
-    const stderr = log.chunks.filter(([s]) => s === 'stderr').map(([, t]) => t).join('');
+    const stdout = log.chunks
+      .filter(([s]) => s === 'stdout')
+      .map(([, t]) => t)
+      .join('');
+    const stderr = log.chunks
+      .filter(([s]) => s === 'stderr')
+      .map(([, t]) => t)
+      .join('');
     expect(stdout).toBe(
       'uid=65534 gid=65534\nstdin: line from stdin\nroot: read-only\ntmp: writable\nworkspace: writable\n' +
         `env: ${job.runId} iso 1 /workspace\n` +
@@ -193,7 +206,12 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
 
   it('a timeout (abort) stops the container, collects the workspace and removes it', async () => {
     const run = runId('timeout');
-    const job = makeJob({ runId: run, itemId: 'slow', workspaceDir: await workspace(), command: ['/bin/sh', '-c', 'echo before > before.txt; echo started; sleep 600'] });
+    const job = makeJob({
+      runId: run,
+      itemId: 'slow',
+      workspaceDir: await workspace(),
+      command: ['/bin/sh', '-c', 'echo before > before.txt; echo started; sleep 600'],
+    });
     const ac = new AbortController();
     const pending = target.run(job, ac.signal);
     cleanups.push(() => pending.then(() => undefined));
@@ -362,7 +380,13 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
   });
 
   it('an unknown image is a plain failure naming the image', async () => {
-    const job = makeJob({ runId: runId('noimage'), itemId: 'x', workspaceDir: await workspace(), options: { image: 'localhost/agora-no-such-image:none' }, command: ['true'] });
+    const job = makeJob({
+      runId: runId('noimage'),
+      itemId: 'x',
+      workspaceDir: await workspace(),
+      options: { image: 'localhost/agora-no-such-image:none' },
+      command: ['true'],
+    });
     expect(await target.run(job, never)).toEqual({
       exitCode: null,
       reason: 'image not found: localhost/agora-no-such-image:none; build or pull it on the engine host first',
@@ -381,7 +405,8 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
 
   it('rejects options it cannot honour before touching the engine', async () => {
     const dir = await workspace();
-    const run = (options: Record<string, unknown>) => target.run(makeJob({ runId: runId('opts'), itemId: 'x', workspaceDir: dir, options, command: ['true'] } as WorkerJob), never);
+    const run = (options: Record<string, unknown>) =>
+      target.run(makeJob({ runId: runId('opts'), itemId: 'x', workspaceDir: dir, options, command: ['true'] } as WorkerJob), never);
     expect(await run({})).toMatchObject({ reason: expect.stringMatching(/`image` is required/) as unknown, infrastructureFailure: false });
     expect(await run({ image: 'x', memory: 'lots' })).toMatchObject({ reason: expect.stringMatching(/memory "lots" is not a size/) as unknown });
     expect(await run({ image: 'x', user: 'node' })).toMatchObject({ reason: expect.stringMatching(/user "node" is not numeric/) as unknown });

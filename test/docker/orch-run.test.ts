@@ -84,10 +84,14 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const first = startServe(repo, env);
     servers.push(first);
     await agora(repo, ['orch', 'submit', 'plan.json'], env);
-    await eventually('the container to run', async () => {
-      const running = await managedContainers(docker!, runId);
-      return running.some((c) => c.State === 'running') || undefined;
-    }, { within: 60_000 });
+    await eventually(
+      'the container to run',
+      async () => {
+        const running = await managedContainers(docker!, runId);
+        return running.some((c) => c.State === 'running') || undefined;
+      },
+      { within: 60_000 },
+    );
     first.kill('SIGKILL');
     await exited(first);
     expect((await managedContainers(docker!, runId)).length).toBe(1); // it survived the server
@@ -95,14 +99,18 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const second = startServe(repo, env);
     servers.push(second);
     await containerGate(docker!, runId).open(); // its work happens only after the first serve is gone
-    const done = await eventually('the run to finish', async () => {
-      const s = await status(repo, runId);
-      return s && s.status !== 'running' ? s : undefined;
-    }, { within: 90_000 });
+    const done = await eventually(
+      'the run to finish',
+      async () => {
+        const s = await status(repo, runId);
+        return s && s.status !== 'running' ? s : undefined;
+      },
+      { within: 90_000 },
+    );
     expect(done.status).toBe('done');
     expect(done.items[0]!.attempts).toBe(1); // re-attached, not run again
     expect(git(repo, 'show', `refs/agora/integration/${runId}:slow.txt`)).toBe('slow\n');
-    await eventually('the container to be removed', async () => ((await managedContainers(docker!, runId)).length === 0) || undefined, { within: 30_000 });
+    await eventually('the container to be removed', async () => (await managedContainers(docker!, runId)).length === 0 || undefined, { within: 30_000 });
   });
 
   it("a serve starting up reaps only its own repository's orphans, never another's containers", async () => {
@@ -116,10 +124,16 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const job = makeJob({ runId, itemId: 'x', workspaceDir: await mkdtemp(join(tmpdir(), 'agora-foreign-')), command: ['sleep', '600'] }); // outlives the run below however slow it is; stopped by the abort
     const abort = new AbortController();
     const running = other.run(job, abort.signal);
-    await eventually('the foreign container to run', async () => (await managedContainers(docker!, runId)).some((c) => c.State === 'running') || undefined, { within: 60_000 });
+    await eventually('the foreign container to run', async () => (await managedContainers(docker!, runId)).some((c) => c.State === 'running') || undefined, {
+      within: 60_000,
+    });
     const repo = makeRepo({
       'agora.config.mjs': config,
-      'plan.json': JSON.stringify({ id: `mine${tag}`, queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: 'write', workerInput: {} }, depends_on: [], resourceLocks: ['out/a.json'] }] }),
+      'plan.json': JSON.stringify({
+        id: `mine${tag}`,
+        queue: 'default',
+        items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: 'write', workerInput: {} }, depends_on: [], resourceLocks: ['out/a.json'] }],
+      }),
     });
     expect((await agora(repo, ['orch', 'run', 'plan.json'], env, scaled(120_000))).code).toBe(0);
     expect((await managedContainers(docker!, runId)).map((c) => c.State)).toEqual(['running']);

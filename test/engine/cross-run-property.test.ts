@@ -1,14 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { acceptRun, step } from '../../src/engine/step.js';
-import {
-  EMPTY_CLAIMS,
-  holdingsFor,
-  liveEntries,
-  nextClaims,
-  type ClaimsDoc,
-  type RunView,
-} from '../../src/engine/cross-run-holdings.js';
+import { EMPTY_CLAIMS, holdingsFor, liveEntries, nextClaims, type ClaimsDoc, type RunView } from '../../src/engine/cross-run-holdings.js';
 import type { Run, RunEvent, StepResult } from '../../src/engine/types.js';
 import { locksOverlap } from '../../src/plan/locks.js';
 import type { Plan } from '../../src/plan/schema.js';
@@ -47,17 +40,13 @@ const arbRunPlan = (r: number) =>
         maxLength: 5,
       }),
     })
-    .map(
-      ({ queue, items }): Plan => ({
-        id: `run${r}`,
-        queue,
-        items: items.map((x, i) => item(`i${i}`, x.dep && i > 0 ? [`i${i - 1}`] : [], x.locks)),
-      }),
-    );
+    .map(({ queue, items }): Plan => ({
+      id: `run${r}`,
+      queue,
+      items: items.map((x, i) => item(`i${i}`, x.dep && i > 0 ? [`i${i - 1}`] : [], x.locks)),
+    }));
 
-const arbWorld = fc
-  .integer({ min: 2, max: 4 })
-  .chain((n) => fc.tuple(...Array.from({ length: n }, (_, r) => arbRunPlan(r))));
+const arbWorld = fc.integer({ min: 2, max: 4 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, r) => arbRunPlan(r))));
 
 function viewOf(d: Driver): RunView {
   return { seq: d.seq, item: (id) => d.run.state.items[id] };
@@ -115,7 +104,13 @@ describe('queues and locks across runs (properties)', () => {
           drivers: plans.map((p, r) => {
             const accepted = acceptRun(p, { runId: p.id, base: BASE, concurrency: QUEUES[p.queue as keyof typeof QUEUES], now: now + r });
             // Accepting starts items by itself; here every start must go through the document, so begin pending.
-            const created = { plan: p, state: { ...accepted.run.state, items: Object.fromEntries(p.items.map((i) => [i.id, { id: i.id, status: 'pending' as const, attempts: 0, failures: 0 }])) } };
+            const created = {
+              plan: p,
+              state: {
+                ...accepted.run.state,
+                items: Object.fromEntries(p.items.map((i) => [i.id, { id: i.id, status: 'pending' as const, attempts: 0, failures: 0 }])),
+              },
+            };
             return { run: created, seq: 0 };
           }),
           doc: EMPTY_CLAIMS,

@@ -87,7 +87,17 @@ describe('emission properties', () => {
     run = r.run;
     expect(r.transitions.slice(0, 2)).toEqual([
       { kind: 'item', itemId: 'a', from: 'running', to: 'done', attempt: 1, at: 1, resultRef: `git:${'c'.repeat(40)}` },
-      { kind: 'emit', itemId: 'a', attempt: 1, at: 1, hops: 1, items: [{ id: 'x', digest: 'd-x' }, { id: 'y', digest: 'd-y' }] },
+      {
+        kind: 'emit',
+        itemId: 'a',
+        attempt: 1,
+        at: 1,
+        hops: 1,
+        items: [
+          { id: 'x', digest: 'd-x' },
+          { id: 'y', digest: 'd-y' },
+        ],
+      },
     ]);
     expect(run.state.items.y).toMatchObject({ parent: 'a', hops: 1 });
     expect(run.state.items.x!.status).toBe('running');
@@ -121,7 +131,10 @@ describe('emitted items across runs', () => {
     expect(next.run.state.items.x!.status).toBe('running');
     const doc = nextClaims(EMPTY_CLAIMS, next.run.plan, run.state, next.run.state, [], 0);
     // a's claim (running before the step) and x's.
-    expect(doc?.claims.map((c) => [c.item, c.locks])).toEqual([['a', ['out']], ['x', ['out/x']]]);
+    expect(doc?.claims.map((c) => [c.item, c.locks])).toEqual([
+      ['a', ['out']],
+      ['x', ['out/x']],
+    ]);
     // The plan as stored before the step does not know x: claiming from it would leave x's lock unclaimed.
     expect(nextClaims(EMPTY_CLAIMS, run.plan, run.state, next.run.state, [], 0)?.claims.map((c) => c.item)).toEqual(['a']);
   });

@@ -27,10 +27,15 @@ const arbPlan = fc
   .map((specs) =>
     plan(
       specs.map((s, i) =>
-        item(`i${i}`, s.deps.map((d) => `i${d}`), s.locks, {
-          retry: { maxAttempts: s.maxAttempts, backoff: { initialSeconds: 1, factor: 2, maxSeconds: 5 } },
-          ...(s.timeout === undefined ? {} : { timeoutSeconds: s.timeout }),
-        }),
+        item(
+          `i${i}`,
+          s.deps.map((d) => `i${d}`),
+          s.locks,
+          {
+            retry: { maxAttempts: s.maxAttempts, backoff: { initialSeconds: 1, factor: 2, maxSeconds: 5 } },
+            ...(s.timeout === undefined ? {} : { timeoutSeconds: s.timeout }),
+          },
+        ),
       ),
     ),
   );
@@ -129,7 +134,11 @@ describe('engine properties', () => {
           now += 1000;
           const running = Object.values(r.run.state.items).filter((i) => i.status === 'running');
           const events: RunEvent[] = running.map((x) => ({
-            type: 'item-succeeded', itemId: x.id, attempt: x.attempts, resultRef: `git:${x.id}`, integrationHead: `h${++n}`,
+            type: 'item-succeeded',
+            itemId: x.id,
+            attempt: x.attempts,
+            resultRef: `git:${x.id}`,
+            integrationHead: `h${++n}`,
           }));
           r = step(r.run, events, now);
           log.push(...r.transitions);

@@ -77,7 +77,10 @@ describe('if: always', () => {
     // If the cleanup outlives the grace period it is stopped and failed, and the run ends.
     const late = reconcile(r.run, T0 + 5 + ALWAYS_GRACE_MS);
     expect(late.actions.map((a) => [a.type, a.itemId])).toEqual([['stop', 'cleanup']]);
-    expect(late.run.state.items.cleanup).toMatchObject({ status: 'failed', reason: 'the 60s grace period of "if": "always" items after the run was cancelled is over' });
+    expect(late.run.state.items.cleanup).toMatchObject({
+      status: 'failed',
+      reason: 'the 60s grace period of "if": "always" items after the run was cancelled is over',
+    });
     expect(late.run.state.status).toBe('cancelled');
   });
 
@@ -85,7 +88,10 @@ describe('if: always', () => {
     const p: Plan = { ...plan([item('work'), item('cleanup', ['work'], [], { if: 'always' })]), timeoutSeconds: 30 };
     const r = reconcile(accept(p).run, T0 + 30_000);
     expect(status(r.run)).toEqual({ work: 'failed', cleanup: 'running' });
-    expect(r.actions.map((a) => [a.type, a.itemId])).toEqual([['stop', 'work'], ['start', 'cleanup']]);
+    expect(r.actions.map((a) => [a.type, a.itemId])).toEqual([
+      ['stop', 'work'],
+      ['start', 'cleanup'],
+    ]);
     expect(r.wakeAt).toBe(T0 + 30_000 + ALWAYS_GRACE_MS);
     const end = succeed(r.run, 'cleanup', T0 + 31_000);
     expect(end.run.state.status).toBe('failed');
@@ -130,47 +136,61 @@ describe('run end properties', () => {
       ),
     )
     .map(([timeout, specs]): Plan => ({
-      ...plan(specs.map((s, i) => item(`i${i}`, s.deps.map((d) => `i${d}`), [], { ...(s.always ? { if: 'always' as const } : {}), ...(s.coe ? { continue_on_error: true } : {}) }))),
+      ...plan(
+        specs.map((s, i) =>
+          item(
+            `i${i}`,
+            s.deps.map((d) => `i${d}`),
+            [],
+            { ...(s.always ? { if: 'always' as const } : {}), ...(s.coe ? { continue_on_error: true } : {}) },
+          ),
+        ),
+      ),
       ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),
     }));
 
   it('after a cancel or the deadline only if-always items start, none runs past the grace period, every run ends', () => {
     fc.assert(
-      fc.property(arbPlan, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20_000 })), { minLength: 50, maxLength: 50 }), (p, choices) => {
-        const items = new Map(p.items.map((i) => [i.id, i]));
-        let now = T0;
-        let r = accept(p, 2);
-        for (let k = 0; r.run.state.status === 'running'; k++) {
-          expect(k).toBeLessThan(500);
-          const [pick, roll, dt] = choices[k % choices.length]!;
-          now += dt;
-          const running = Object.values(r.run.state.items).filter((i) => i.status === 'running');
-          let events: RunEvent[] = [];
-          if (roll === 0) events = [{ type: 'cancel-run', reason: 'test' }];
-          else if (running.length > 0) {
-            const t = running[pick % running.length]!;
-            events = roll < 12
-              ? [{ type: 'item-succeeded', itemId: t.id, attempt: t.attempts, resultRef: 'git:x', integrationHead: 'h' }]
-              : [{ type: 'item-failed', itemId: t.id, attempt: t.attempts, reason: 'exit 1', retryable: false }];
-          } else if (r.wakeAt !== undefined) now = Math.max(now, r.wakeAt);
-          const before = r.run;
-          r = step(before, events, now);
-          const ended = endedAt(p, r.run.state, now);
-          const grace = graceEndsAt(p, r.run.state, now);
-          for (const a of r.actions) {
-            if (a.type !== 'start') continue;
-            if (ended !== undefined) expect(items.get(a.itemId)!.if, `${a.itemId} started after the run ended`).toBe('always');
-            for (const d of dependenciesOf(items.get(a.itemId)!)) {
-              const dep = r.run.state.items[d]!;
-              if (items.get(a.itemId)!.if === 'always') expect(isTerminal(dep.status)).toBe(true);
-              else expect(dep.status === 'done' || (dep.status === 'failed' && items.get(d)!.continue_on_error)).toBe(true);
+      fc.property(
+        arbPlan,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20_000 })), { minLength: 50, maxLength: 50 }),
+        (p, choices) => {
+          const items = new Map(p.items.map((i) => [i.id, i]));
+          let now = T0;
+          let r = accept(p, 2);
+          for (let k = 0; r.run.state.status === 'running'; k++) {
+            expect(k).toBeLessThan(500);
+            const [pick, roll, dt] = choices[k % choices.length]!;
+            now += dt;
+            const running = Object.values(r.run.state.items).filter((i) => i.status === 'running');
+            let events: RunEvent[] = [];
+            if (roll === 0) events = [{ type: 'cancel-run', reason: 'test' }];
+            else if (running.length > 0) {
+              const t = running[pick % running.length]!;
+              events =
+                roll < 12
+                  ? [{ type: 'item-succeeded', itemId: t.id, attempt: t.attempts, resultRef: 'git:x', integrationHead: 'h' }]
+                  : [{ type: 'item-failed', itemId: t.id, attempt: t.attempts, reason: 'exit 1', retryable: false }];
+            } else if (r.wakeAt !== undefined) now = Math.max(now, r.wakeAt);
+            const before = r.run;
+            r = step(before, events, now);
+            const ended = endedAt(p, r.run.state, now);
+            const grace = graceEndsAt(p, r.run.state, now);
+            for (const a of r.actions) {
+              if (a.type !== 'start') continue;
+              if (ended !== undefined) expect(items.get(a.itemId)!.if, `${a.itemId} started after the run ended`).toBe('always');
+              for (const d of dependenciesOf(items.get(a.itemId)!)) {
+                const dep = r.run.state.items[d]!;
+                if (items.get(a.itemId)!.if === 'always') expect(isTerminal(dep.status)).toBe(true);
+                else expect(dep.status === 'done' || (dep.status === 'failed' && items.get(d)!.continue_on_error)).toBe(true);
+              }
             }
+            if (grace !== undefined && now >= grace) expect(Object.values(r.run.state.items).filter((i) => !isTerminal(i.status))).toEqual([]);
+            const again = reconcile(r.run, now);
+            expect(again.transitions).toEqual([]);
           }
-          if (grace !== undefined && now >= grace) expect(Object.values(r.run.state.items).filter((i) => !isTerminal(i.status))).toEqual([]);
-          const again = reconcile(r.run, now);
-          expect(again.transitions).toEqual([]);
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -33,11 +33,7 @@ describe('engine step', () => {
     run = succeed(run, 'a', T0 + 1, 'h1');
     run = succeed(run, 'b', T0 + 2, 'h2');
     expect(run.state.items.verify!.status).toBe('pending');
-    const last = step(
-      run,
-      [{ type: 'item-succeeded', itemId: 'c', attempt: 1, resultRef: 'git:c', integrationHead: 'h3' }],
-      T0 + 3,
-    );
+    const last = step(run, [{ type: 'item-succeeded', itemId: 'c', attempt: 1, resultRef: 'git:c', integrationHead: 'h3' }], T0 + 3);
     expect(last.actions).toEqual([{ type: 'start', itemId: 'verify', attempt: 1, base: 'h3' }]);
     const end = succeed(last.run, 'verify', T0 + 4, 'h3');
     expect(end.state.status).toBe('done');
@@ -124,7 +120,14 @@ describe('engine step', () => {
     expect(Object.values(r.run.state.items).map((i) => i.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
     expect(r.run.state).toMatchObject({ status: 'cancelled', reason: 'cancelled: requested by alice' });
     // Cancelling twice, or reporting the stopped worker, changes nothing.
-    const again = step(r.run, [{ type: 'cancel-run', reason: 'again' }, { type: 'item-succeeded', itemId: 'a', attempt: 1, resultRef: 'git:x', integrationHead: 'h' }], T0 + 2);
+    const again = step(
+      r.run,
+      [
+        { type: 'cancel-run', reason: 'again' },
+        { type: 'item-succeeded', itemId: 'a', attempt: 1, resultRef: 'git:x', integrationHead: 'h' },
+      ],
+      T0 + 2,
+    );
     expect(again.transitions).toEqual([]);
     expect(again.run.state).toEqual(r.run.state);
   });
@@ -152,16 +155,23 @@ describe('engine step', () => {
   it('retry-failed reopens every failed item (not cancelled or done ones) and their skipped dependents in one step', () => {
     const p = plan([item('a'), item('b'), item('c', ['a', 'b']), item('d')]);
     const accepted = acceptRun(p, { runId: 'r', base: BASE, concurrency: 3, now: T0 }).run;
-    const run = step(accepted, [
-      { type: 'item-failed', itemId: 'a', attempt: 1, reason: 'exit 1', retryable: true },
-      { type: 'item-failed', itemId: 'b', attempt: 1, reason: 'exit 1', retryable: true },
-      { type: 'item-succeeded', itemId: 'd', attempt: 1, resultRef: 'git:d', integrationHead: 'h' },
-    ], T0 + 1).run;
+    const run = step(
+      accepted,
+      [
+        { type: 'item-failed', itemId: 'a', attempt: 1, reason: 'exit 1', retryable: true },
+        { type: 'item-failed', itemId: 'b', attempt: 1, reason: 'exit 1', retryable: true },
+        { type: 'item-succeeded', itemId: 'd', attempt: 1, resultRef: 'git:d', integrationHead: 'h' },
+      ],
+      T0 + 1,
+    ).run;
     expect(run.state.status).toBe('failed');
     const r = step(run, [{ type: 'retry-failed', reason: 'retry requested by bob' }], T0 + 2);
     expect(r.run.state.status).toBe('running');
     expect(Object.values(r.run.state.items).map((i) => [i.id, i.status, i.failures])).toEqual([
-      ['a', 'running', 0], ['b', 'running', 0], ['c', 'pending', 0], ['d', 'done', 0],
+      ['a', 'running', 0],
+      ['b', 'running', 0],
+      ['c', 'pending', 0],
+      ['d', 'done', 0],
     ]);
     expect(r.transitions.filter((t) => t.kind === 'run')).toHaveLength(1);
     // Nothing failed any more: a second request changes nothing.
@@ -183,7 +193,14 @@ describe('engine step', () => {
     const p = plan([item('a'), item('b', ['a'])]);
     const { run } = acceptRun(p, { runId: 'r', base: BASE, concurrency: 1, now: T0 });
     const snapshot = structuredClone(run.state);
-    step(run, [{ type: 'item-succeeded', itemId: 'a', attempt: 1, resultRef: 'git:a', integrationHead: 'h' }, { type: 'cancel-run', reason: 'x' }], T0 + 1);
+    step(
+      run,
+      [
+        { type: 'item-succeeded', itemId: 'a', attempt: 1, resultRef: 'git:a', integrationHead: 'h' },
+        { type: 'cancel-run', reason: 'x' },
+      ],
+      T0 + 1,
+    );
     expect(run.state).toEqual(snapshot);
   });
 

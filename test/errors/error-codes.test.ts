@@ -20,7 +20,7 @@ describe('error codes', () => {
     }
   });
 
-  it("an error takes its exit status from its code unless told otherwise, and keeps its cause", () => {
+  it('an error takes its exit status from its code unless told otherwise, and keeps its cause', () => {
     const cause = new Error('EACCES');
     expect(new AgoraError('interrupted', 'x').exitCode).toBe(130);
     expect(new AgoraError('plan-invalid', 'x').exitCode).toBe(1);

@@ -27,7 +27,11 @@ function config(over: Partial<OrchConfig> = {}): OrchConfig {
     defaultConcurrency: 2,
     subagents: {
       reviewer: {
-        command: ['/bin/sh', '-c', 'cat > stdin.json; printf %s "$AGORA_INPUT" > env-input.json; printf %s "$AGORA_CONFIG_DIR" > config-dir.txt; printf %s "$REVIEW_TOKEN" > token.txt; echo "token $REVIEW_TOKEN"'],
+        command: [
+          '/bin/sh',
+          '-c',
+          'cat > stdin.json; printf %s "$AGORA_INPUT" > env-input.json; printf %s "$AGORA_CONFIG_DIR" > config-dir.txt; printf %s "$REVIEW_TOKEN" > token.txt; echo "token $REVIEW_TOKEN"',
+        ],
         secrets: ['REVIEW_TOKEN'],
         env: { MODE: 'strict' },
       },
@@ -73,11 +77,10 @@ function thrown(fn: () => unknown): AgoraError {
 
 describe('buildWorkerJob: command', () => {
   it('runs inputs.run under /bin/sh -c with its env and declared secrets', () => {
-    const { job, target } = build(
-      item('command', { run: 'make test', env: { CI: '1' }, secrets: ['NPM_TOKEN'] }),
-      config(),
-      { NPM_TOKEN: 'npm_abc12345', OTHER: 'not declared' },
-    );
+    const { job, target } = build(item('command', { run: 'make test', env: { CI: '1' }, secrets: ['NPM_TOKEN'] }), config(), {
+      NPM_TOKEN: 'npm_abc12345',
+      OTHER: 'not declared',
+    });
     expect(target).toBe('local');
     expect(job).toMatchObject({
       runId: 'r1',

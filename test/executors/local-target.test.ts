@@ -152,10 +152,9 @@ describe('local target: running a worker', () => {
   it('passes secrets to the worker but redacts them from the log, even split across writes', async () => {
     const target = createLocalTarget({ stateDir });
     const secret = 'sk-abcdef0123456789';
-    const j = job(
-      sh(`printf '%s' "$API_TOKEN" > seen.txt; echo "token=$API_TOKEN"; printf 'sk-abcdef'; sleep 0.2; printf '0123456789 done\\n'`),
-      { secrets: { API_TOKEN: secret } },
-    );
+    const j = job(sh(`printf '%s' "$API_TOKEN" > seen.txt; echo "token=$API_TOKEN"; printf 'sk-abcdef'; sleep 0.2; printf '0123456789 done\\n'`), {
+      secrets: { API_TOKEN: secret },
+    });
     expect((await target.run(j, new AbortController().signal)).exitCode).toBe(0);
     await j.log.close();
     expect(await readFile(join(workspace, 'seen.txt'), 'utf8')).toBe(secret);

@@ -40,9 +40,7 @@ function pushInPieces(text: string, secrets: string[], cuts: number[]): string {
 
 describe('createRedactor', () => {
   it('replaces every occurrence of every secret', () => {
-    expect(redactAll('token=hunter22 and again hunter22; key=s3cr3t!!', ['hunter22', 's3cr3t!!'])).toBe(
-      'token=*** and again ***; key=***',
-    );
+    expect(redactAll('token=hunter22 and again hunter22; key=s3cr3t!!', ['hunter22', 's3cr3t!!'])).toBe('token=*** and again ***; key=***');
   });
 
   it(`ignores empty and too short values, redacts length ${MIN_SECRET_LENGTH}`, () => {
@@ -120,7 +118,13 @@ describe('createRedactor', () => {
         (secrets, text, cuts) => {
           const expected = naiveRedact(text, secrets);
           expect(redactAll(text, secrets)).toBe(expected);
-          expect(pushInPieces(text, secrets, cuts.map((c) => Math.min(c, text.length)))).toBe(expected);
+          expect(
+            pushInPieces(
+              text,
+              secrets,
+              cuts.map((c) => Math.min(c, text.length)),
+            ),
+          ).toBe(expected);
         },
       ),
       { numRuns: 2000 },
@@ -147,7 +151,13 @@ describe('createRedactor', () => {
           }
           const expected = naiveRedact(text, secrets);
           expect(redactAll(text, secrets)).toBe(expected);
-          expect(pushInPieces(text, secrets, cuts.map((c) => Math.min(c, text.length)))).toBe(expected);
+          expect(
+            pushInPieces(
+              text,
+              secrets,
+              cuts.map((c) => Math.min(c, text.length)),
+            ),
+          ).toBe(expected);
         },
       ),
       { numRuns: 1000 },
@@ -221,4 +231,3 @@ describe('encoded and wrapped secrets', () => {
     expect(forms.every((f) => f.length >= MIN_SECRET_LENGTH)).toBe(true);
   });
 });
-

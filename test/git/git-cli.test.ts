@@ -36,7 +36,9 @@ describe('the git runner', () => {
       const header = `Authorization: Basic ${Buffer.from(`x-access-token:${TOKEN}`).toString('base64')}`;
       // The value reaches git (it prints it), and the failure that follows carries no copy of it.
       const err = await runGit(['config', '--get', 'http.extraheader'], { gitDir: repo.gitdir, secretConfig: [['http.extraHeader', header]] })
-        .then(() => runGit(['config', '--get', 'http.extraheader', 'no-such-value-pattern'], { gitDir: repo.gitdir, secretConfig: [['http.extraHeader', header]] }))
+        .then(() =>
+          runGit(['config', '--get', 'http.extraheader', 'no-such-value-pattern'], { gitDir: repo.gitdir, secretConfig: [['http.extraHeader', header]] }),
+        )
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GitCommandError);
       const seen = await runGit(['config', '--get', 'http.extraheader'], { gitDir: repo.gitdir, secretConfig: [['http.extraHeader', header]] });

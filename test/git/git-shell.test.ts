@@ -24,9 +24,23 @@ describe('git sequences in a long-lived shell', () => {
   it('gives the same output and the same typed failure as a shell of its own', async () => {
     for (const persistentShell of [false, true]) {
       const how: GitInvocation = { gitDir: repo.gitdir, persistentShell, hint: 'check the id' };
-      expect(await runGitSequence([['rev-parse', 'HEAD'], ['cat-file', '-t', head]], how)).toBe(`${head}\ncommit\n`);
+      expect(
+        await runGitSequence(
+          [
+            ['rev-parse', 'HEAD'],
+            ['cat-file', '-t', head],
+          ],
+          how,
+        ),
+      ).toBe(`${head}\ncommit\n`);
       expect(await runGitSequence([['cat-file', '-t', head]], how)).toBe('commit\n');
-      const err = await runGitSequence([['cat-file', '-t', head], ['cat-file', '-t', 'f'.repeat(40)]], how).catch((e: unknown) => e);
+      const err = await runGitSequence(
+        [
+          ['cat-file', '-t', head],
+          ['cat-file', '-t', 'f'.repeat(40)],
+        ],
+        how,
+      ).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GitCommandError);
       const e = err as GitCommandError;
       expect(e.exitStatus).toBe(128);
@@ -97,7 +111,13 @@ describe('git sequences in a long-lived shell', () => {
       await chmod(join(dir, 'reference-transaction'), 0o755);
     }
     gitSync(repo.dir, ['config', 'core.hooksPath', hooks]);
-    await runGitSequence([['update-ref', 'refs/heads/probe', head], ['update-ref', '-d', 'refs/heads/probe']], persistent());
+    await runGitSequence(
+      [
+        ['update-ref', 'refs/heads/probe', head],
+        ['update-ref', '-d', 'refs/heads/probe'],
+      ],
+      persistent(),
+    );
     expect(await readdir(markers)).toEqual([]);
     // The planted hook is live: git run plainly runs it.
     gitSync(repo.dir, ['update-ref', 'refs/heads/probe', head]);

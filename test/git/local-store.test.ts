@@ -284,7 +284,7 @@ describe('refs', () => {
 });
 
 describe('ref locks', () => {
-  it("leaves a git lock (no writer named) older than 30 s to a person: ref-locked naming the file, even where agora recovers its own", async () => {
+  it('leaves a git lock (no writer named) older than 30 s to a person: ref-locked naming the file, even where agora recovers its own', async () => {
     const { dir, store } = await repo();
     store.recoverAbandonedLocks();
     const a = await rootCommit(store, 'a');

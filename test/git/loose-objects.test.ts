@@ -32,7 +32,9 @@ async function repo() {
 
 function blobId(text: string | Buffer): string {
   const body = Buffer.from(text);
-  return createHash('sha1').update(Buffer.concat([Buffer.from(`blob ${body.length}\0`), body])).digest('hex');
+  return createHash('sha1')
+    .update(Buffer.concat([Buffer.from(`blob ${body.length}\0`), body]))
+    .digest('hex');
 }
 
 function objectPath(gitdir: string, oid: string): string {
@@ -126,7 +128,9 @@ describe('loose objects', () => {
       { mode: '100755', path: 'big.bin', oid: bigId, type: 'blob' },
       { mode: '100644', path: 'dir.txt', oid: small, type: 'blob' },
     ]);
-    const listing = [`100755 blob ${bigId}\tbig.bin`, `040000 tree ${sub}\tdir`, `100644 blob ${small}\tdir.txt`, `100644 blob ${small}\tünïcode.txt`, ''].join('\n');
+    const listing = [`100755 blob ${bigId}\tbig.bin`, `040000 tree ${sub}\tdir`, `100644 blob ${small}\tdir.txt`, `100644 blob ${small}\tünïcode.txt`, ''].join(
+      '\n',
+    );
     expect(gitSync(dir, ['mktree'], { input: listing }).trim()).toBe(tree);
     await fsckClean(dir);
   });

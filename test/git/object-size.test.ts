@@ -22,7 +22,9 @@ describe('objectSize', () => {
     const repo = makeRepo({ 'big.txt': text(40_000, 'a'), 'small.txt': 'hi\n', 'empty.txt': '' });
     // A second version differing by one line: gc stores one of the two as a delta of the other.
     git(repo, 'commit', '--quiet', '--allow-empty', '-m', 'x');
-    execFileSync('sh', ['-c', `sed -i 's/a line 5 /A LINE 5 /' big.txt && git add big.txt && git -c user.name=t -c user.email=t@t commit --quiet -m edit`], { cwd: repo });
+    execFileSync('sh', ['-c', `sed -i 's/a line 5 /A LINE 5 /' big.txt && git add big.txt && git -c user.name=t -c user.email=t@t commit --quiet -m edit`], {
+      cwd: repo,
+    });
     const gitdir = join(repo, '.git');
     const loose = everyObject(repo);
     for (const o of loose) expect({ oid: o.oid, size: await objectSize(gitdir, o.oid) }).toEqual(o);

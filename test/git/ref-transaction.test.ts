@@ -31,7 +31,11 @@ async function locksUnder(dir: string): Promise<string[]> {
 /** A tick's refs move as one transaction of git's lockfile protocol: all of them or none. */
 describe('casRefs: several refs, one transaction', () => {
   it('moves every ref when every old value holds, and git sees each new value', async () => {
-    const { dir, commits: [a, b, c], cli } = await repoWithCommits();
+    const {
+      dir,
+      commits: [a, b, c],
+      cli,
+    } = await repoWithCommits();
     const store = await openLocalStore(dir);
     expect(await store.casRef('refs/agora/integration/r', a!, null)).toBe(true);
     const ok = await store.casRefs([
@@ -44,7 +48,12 @@ describe('casRefs: several refs, one transaction', () => {
   });
 
   it('moves none when one old value is stale, and leaves no lock behind', async () => {
-    const { dir, gitdir, commits: [a, b, c], cli } = await repoWithCommits();
+    const {
+      dir,
+      gitdir,
+      commits: [a, b, c],
+      cli,
+    } = await repoWithCommits();
     const store = await openLocalStore(dir);
     expect(await store.casRef('refs/agora/runs/r', a!, null)).toBe(true);
     const ok = await store.casRefs([
@@ -57,7 +66,12 @@ describe('casRefs: several refs, one transaction', () => {
   });
 
   it('moves none while another writer (git) holds the lock of one of the refs', async () => {
-    const { dir, gitdir, commits: [a, b], cli } = await repoWithCommits();
+    const {
+      dir,
+      gitdir,
+      commits: [a, b],
+      cli,
+    } = await repoWithCommits();
     const store = await openLocalStore(dir, { maxWaitMs: 50 });
     gitSync(dir, ['update-ref', 'refs/agora/runs/r', a!]);
     await writeFile(join(gitdir, 'refs/agora/runs/r.lock'), ''); // git's lock: it names no writer
@@ -71,7 +85,10 @@ describe('casRefs: several refs, one transaction', () => {
   });
 
   it('refuses a transaction that names one ref twice', async () => {
-    const { dir, commits: [a, b] } = await repoWithCommits();
+    const {
+      dir,
+      commits: [a, b],
+    } = await repoWithCommits();
     const store = await openLocalStore(dir);
     await expect(
       store.casRefs([

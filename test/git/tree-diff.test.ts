@@ -103,33 +103,42 @@ describe('diffTrees', () => {
     const a = await applyTreeChanges(store, null, [set('x/1', 0), set('x/2', 1), set('y', 2)]);
     const b = await applyTreeChanges(store, a, [{ path: 'y', entry: null }, set('y/z', 0), set('x', 1)]);
     const changes = await diffTrees(store, a, b);
-    expect(await applyTreeChanges(store, a, changes.map((c) => ({ path: c.path, entry: c.after })))).toBe(b);
+    expect(
+      await applyTreeChanges(
+        store,
+        a,
+        changes.map((c) => ({ path: c.path, entry: c.after })),
+      ),
+    ).toBe(b);
   });
 
-  it('agrees with git diff-tree on random pairs of trees (property)', async () => {
-    const component = fc.constantFrom('a', 'b', 'a.b', 'a-b', 'c');
-    const path = fc.array(component, { minLength: 1, maxLength: 3 }).map((p) => p.join('/'));
-    const change = fc.record({
-      path,
-      mode: fc.constantFrom<TreeEntryMode>('100644', '100755', '120000'),
-      blob: fc.nat(2),
-      del: fc.boolean(),
-    });
-    const batch = fc.uniqueArray(change, { minLength: 1, maxLength: 8, selector: (c) => c.path });
-    const noNesting = (cs: Array<{ path: string; del: boolean }>) => {
-      const sets = cs.filter((c) => !c.del).map((c) => c.path);
-      return !sets.some((p) => sets.some((q) => q.startsWith(`${p}/`)));
-    };
-    await fc.assert(
-      fc.asyncProperty(batch, batch, async (first, second) => {
-        fc.pre(noNesting(first) && noNesting(second));
-        const toChanges = (cs: typeof first): PathChange[] =>
-          cs.map((c) => ({ path: c.path, entry: c.del ? null : { mode: c.mode, oid: blobs[c.blob]! } }));
-        const a = await applyTreeChanges(store, null, toChanges(first));
-        const b = await applyTreeChanges(store, a, toChanges(second));
-        expect(await diffTrees(store, a, b)).toEqual(gitDiff(a, b));
-      }),
-      { numRuns: 40 },
-    );
-  }, scaled(120_000));
+  it(
+    'agrees with git diff-tree on random pairs of trees (property)',
+    async () => {
+      const component = fc.constantFrom('a', 'b', 'a.b', 'a-b', 'c');
+      const path = fc.array(component, { minLength: 1, maxLength: 3 }).map((p) => p.join('/'));
+      const change = fc.record({
+        path,
+        mode: fc.constantFrom<TreeEntryMode>('100644', '100755', '120000'),
+        blob: fc.nat(2),
+        del: fc.boolean(),
+      });
+      const batch = fc.uniqueArray(change, { minLength: 1, maxLength: 8, selector: (c) => c.path });
+      const noNesting = (cs: Array<{ path: string; del: boolean }>) => {
+        const sets = cs.filter((c) => !c.del).map((c) => c.path);
+        return !sets.some((p) => sets.some((q) => q.startsWith(`${p}/`)));
+      };
+      await fc.assert(
+        fc.asyncProperty(batch, batch, async (first, second) => {
+          fc.pre(noNesting(first) && noNesting(second));
+          const toChanges = (cs: typeof first): PathChange[] => cs.map((c) => ({ path: c.path, entry: c.del ? null : { mode: c.mode, oid: blobs[c.blob]! } }));
+          const a = await applyTreeChanges(store, null, toChanges(first));
+          const b = await applyTreeChanges(store, a, toChanges(second));
+          expect(await diffTrees(store, a, b)).toEqual(gitDiff(a, b));
+        }),
+        { numRuns: 40 },
+      );
+    },
+    scaled(120_000),
+  );
 });

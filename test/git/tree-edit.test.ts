@@ -47,7 +47,11 @@ function applyToModel(model: Model, changes: PathChange[]): Model {
 
 /** The tree git builds (update-index + write-tree) for the model. */
 function gitTreeOf(model: Model): Oid {
-  return gitBuildTree(gitdir, [...model].map(([path, e]) => ({ path, ...e })), scratch);
+  return gitBuildTree(
+    gitdir,
+    [...model].map(([path, e]) => ({ path, ...e })),
+    scratch,
+  );
 }
 
 function listing(model: Model): string[] {
@@ -101,7 +105,11 @@ describe('applyTreeChanges', () => {
   });
 
   it('rejects duplicate paths, invalid paths, trees as entries and a file with changes below it', async () => {
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof AgoraError ? e.code : String(e)));
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (e instanceof AgoraError ? e.code : String(e)),
+      );
     expect(await codeOf(applyTreeChanges(store, null, [set('a', 0), del('a')]))).toBe('tree-edit-invalid');
     for (const bad of ['', '/a', 'a/', 'a//b', './a', 'a/../b', '.git/config', 'x/.GIT/y']) {
       expect(await codeOf(applyTreeChanges(store, null, [set(bad, 0)]))).toBe('tree-edit-invalid');
@@ -110,28 +118,32 @@ describe('applyTreeChanges', () => {
     expect(await codeOf(applyTreeChanges(store, null, [set('a', 0), set('a/b', 1)]))).toBe('tree-edit-invalid');
   });
 
-  it('agrees with git on random change sequences (property)', async () => {
-    const component = fc.constantFrom('a', 'b', 'a.b', 'a-b', 'a0', 'B');
-    const path = fc.array(component, { minLength: 1, maxLength: 3 }).map((parts) => parts.join('/'));
-    const change = fc.record({
-      path,
-      entry: fc.option(fc.record({ mode: fc.constantFrom<TreeEntryMode>('100644', '100755', '120000'), blob: fc.nat(3) }), { freq: 3 }),
-    });
-    const batch = fc.uniqueArray(change, { minLength: 1, maxLength: 6, selector: (c) => c.path });
-    await fc.assert(
-      fc.asyncProperty(fc.array(batch, { minLength: 1, maxLength: 4 }), async (batches) => {
-        let model: Model = new Map();
-        let tree: Oid | null = null;
-        for (const b of batches) {
-          const changes: PathChange[] = b.map((c) => ({ path: c.path, entry: c.entry ? { mode: c.entry.mode, oid: blobs[c.entry.blob]! } : null }));
-          const sets = changes.filter((c) => c.entry).map((c) => c.path);
-          fc.pre(!sets.some((p) => sets.some((q) => q.startsWith(`${p}/`)))); // a file with sets below it is an error
-          tree = await applyTreeChanges(store, tree, changes);
-          model = applyToModel(model, changes);
-        }
-        expect(tree).toBe(gitTreeOf(model));
-      }),
-      { numRuns: 40 },
-    );
-  }, scaled(120_000));
+  it(
+    'agrees with git on random change sequences (property)',
+    async () => {
+      const component = fc.constantFrom('a', 'b', 'a.b', 'a-b', 'a0', 'B');
+      const path = fc.array(component, { minLength: 1, maxLength: 3 }).map((parts) => parts.join('/'));
+      const change = fc.record({
+        path,
+        entry: fc.option(fc.record({ mode: fc.constantFrom<TreeEntryMode>('100644', '100755', '120000'), blob: fc.nat(3) }), { freq: 3 }),
+      });
+      const batch = fc.uniqueArray(change, { minLength: 1, maxLength: 6, selector: (c) => c.path });
+      await fc.assert(
+        fc.asyncProperty(fc.array(batch, { minLength: 1, maxLength: 4 }), async (batches) => {
+          let model: Model = new Map();
+          let tree: Oid | null = null;
+          for (const b of batches) {
+            const changes: PathChange[] = b.map((c) => ({ path: c.path, entry: c.entry ? { mode: c.entry.mode, oid: blobs[c.entry.blob]! } : null }));
+            const sets = changes.filter((c) => c.entry).map((c) => c.path);
+            fc.pre(!sets.some((p) => sets.some((q) => q.startsWith(`${p}/`)))); // a file with sets below it is an error
+            tree = await applyTreeChanges(store, tree, changes);
+            model = applyToModel(model, changes);
+          }
+          expect(tree).toBe(gitTreeOf(model));
+        }),
+        { numRuns: 40 },
+      );
+    },
+    scaled(120_000),
+  );
 });

@@ -4,14 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgoraError } from '../../src/errors.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
-import {
-  captureWorkspace,
-  materializeWorkspace,
-  removeWorkspace,
-  retargetWorkspace,
-  type Workspace,
-  type WorkspaceMethod,
-} from '../../src/git/workspace.js';
+import { captureWorkspace, materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace, type WorkspaceMethod } from '../../src/git/workspace.js';
 import { gitCliAvailable } from '../../src/git/git-cli.js';
 import { gitListTree, gitSync, initRepo, tempDir } from './git-fixtures.js';
 
@@ -306,11 +299,15 @@ describe('workspaces', () => {
   it.each([
     ['a .git directory', (t: (entries: string) => string, blob: string) => t(`040000 tree ${t(`100644 blob ${blob}\tconfig`)}\t.git`), '.git/config'],
     ['a .GIT directory', (t: (entries: string) => string, blob: string) => t(`040000 tree ${t(`100644 blob ${blob}\tconfig`)}\t.GIT`), '.GIT/config'],
-    ['a .. chain up to the git dir', (t: (entries: string) => string, blob: string) => {
-      let tree = t(`100644 blob ${blob}\tplanted-config`);
-      for (let i = 0; i < 5; i++) tree = t(`040000 tree ${tree}\t..`);
-      return tree;
-    }, '../../../../planted-config'],
+    [
+      'a .. chain up to the git dir',
+      (t: (entries: string) => string, blob: string) => {
+        let tree = t(`100644 blob ${blob}\tplanted-config`);
+        for (let i = 0; i < 5; i++) tree = t(`040000 tree ${tree}\t..`);
+        return tree;
+      },
+      '../../../../planted-config',
+    ],
   ])('refuses to materialise a tree with %s, by both methods, writing nothing there', async (_what, build, planted) => {
     const blob = gitSync(repoDir, ['hash-object', '-w', '--stdin'], { input: '[core]\n\tfsmonitor = "touch pwned"\n' }).trim();
     const mktree = (entries: string) => gitSync(repoDir, ['mktree'], { input: `${entries}\n` }).trim();

@@ -58,10 +58,15 @@ describe('actions: workflow commands and environment files', () => {
 
   it('masks, annotations, groups, stop-commands, the disabled set-output, and GITHUB_OUTPUT (name<<DELIM) / GITHUB_ENV / GITHUB_PATH / GITHUB_STEP_SUMMARY', async () => {
     await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'cmds.yml', ref: 'main' });
-    const run = await eventually('the run completes', async () => {
-      const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'cmds.yml' })).data.workflow_runs[0];
-      return r?.status === 'completed' ? r : undefined;
-    }, { within: 60_000 });
+    const run = await eventually(
+      'the run completes',
+      async () => {
+        const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'cmds.yml' })).data
+          .workflow_runs[0];
+        return r?.status === 'completed' ? r : undefined;
+      },
+      { within: 60_000 },
+    );
     expect(run.conclusion).toBe('success');
     const [job] = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: Number(run.id) })).data.jobs;
     const log = String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(job!.id) })).data);
@@ -88,15 +93,42 @@ describe('actions: workflow commands and environment files', () => {
   });
 
   it('the job is a check run of the GitHub Actions app (its check_run_url) carrying the annotations as GitHub shows them', async () => {
-    const [run] = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'cmds.yml' })).data.workflow_runs;
+    const [run] = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'cmds.yml' })).data
+      .workflow_runs;
     const [job] = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: Number(run!.id) })).data.jobs;
     const check = (await w.octokit.request('GET /repos/{owner}/{repo}/check-runs/{check_run_id}', { ...o, check_run_id: Number(job!.id) })).data;
-    expect(check).toMatchObject({ url: job!.check_run_url, name: 'cmds', status: 'completed', conclusion: 'success', head_sha: run!.head_sha, app: { slug: 'github-actions' }, output: { annotations_count: 3 } });
+    expect(check).toMatchObject({
+      url: job!.check_run_url,
+      name: 'cmds',
+      status: 'completed',
+      conclusion: 'success',
+      head_sha: run!.head_sha,
+      app: { slug: 'github-actions' },
+      output: { annotations_count: 3 },
+    });
     const annotations = (await w.octokit.request('GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations', { ...o, check_run_id: check.id })).data;
     // No file: GitHub files it under `.github` at line 1.
     expect(annotations).toEqual([
-      expect.objectContaining({ path: 'src/a.ts', start_line: 3, end_line: 3, start_column: 5, end_column: 5, annotation_level: 'failure', title: 'Bad thing', message: 'it broke' }),
-      expect.objectContaining({ path: '.github', start_line: 1, end_line: 1, start_column: null, end_column: null, annotation_level: 'warning', title: null, message: 'careful' }),
+      expect.objectContaining({
+        path: 'src/a.ts',
+        start_line: 3,
+        end_line: 3,
+        start_column: 5,
+        end_column: 5,
+        annotation_level: 'failure',
+        title: 'Bad thing',
+        message: 'it broke',
+      }),
+      expect.objectContaining({
+        path: '.github',
+        start_line: 1,
+        end_line: 1,
+        start_column: null,
+        end_column: null,
+        annotation_level: 'warning',
+        title: null,
+        message: 'careful',
+      }),
       expect.objectContaining({ path: 'README.md', start_line: 1, end_line: 1, start_column: null, annotation_level: 'notice', title: null, message: 'fyi' }),
     ]);
     const suites = (await w.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-suites', { ...o, ref: run!.head_sha })).data.check_suites;

@@ -40,11 +40,16 @@ describe('actions faults: slow runners', () => {
     await w.close();
   });
 
-  const latestRun = async (file: string) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: file })).data.workflow_runs[0];
+  const latestRun = async (file: string) =>
+    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: file })).data.workflow_runs[0];
   const jobsByName = async (runId: number | bigint) =>
-    Object.fromEntries((await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: Number(runId) })).data.jobs.map((j) => [j.name, j]));
+    Object.fromEntries(
+      (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: Number(runId) })).data.jobs.map((j) => [j.name, j]),
+    );
   const jobHooks = (jobId: number | bigint) =>
-    w.receiver.received.filter((r) => r.name === 'workflow_job' && (r.payload.workflow_job as { id: number }).id === Number(jobId)).map((r) => r.payload.action);
+    w.receiver.received
+      .filter((r) => r.name === 'workflow_job' && (r.payload.workflow_job as { id: number }).id === Number(jobId))
+      .map((r) => r.payload.action);
 
   it("a slow runner's job stays queued, with no runner, while a fast runner with the same labels takes the next job; removed before it starts, the job goes to another runner", async () => {
     // The slow runner registers first, so it is given the first job; it would take ten minutes to start it.
@@ -133,7 +138,11 @@ describe('actions faults: workflow_run and workflow_job deliveries dropped or du
     return Number(run.id);
   };
   const runIdOf = (r: Received): number | undefined =>
-    r.name === 'workflow_job' ? (r.payload.workflow_job as { run_id: number }).run_id : r.name === 'workflow_run' ? (r.payload.workflow_run as { id: number }).id : undefined;
+    r.name === 'workflow_job'
+      ? (r.payload.workflow_job as { run_id: number }).run_id
+      : r.name === 'workflow_run'
+        ? (r.payload.workflow_run as { id: number }).id
+        : undefined;
   const arrivals = (runId: number) => w.receiver.received.filter((r) => runIdOf(r) === runId);
   const contractErrors = (list: Received[]) => list.flatMap((r) => sharedWebhookValidator().validate(r.name, r.payload));
 
@@ -158,7 +167,12 @@ describe('actions faults: workflow_run and workflow_job deliveries dropped or du
       const { data } = await w.appOctokit.request('GET /app/hook/deliveries', { per_page: 100 });
       return data.find((d) => d.guid === completed.guid && d.redelivery);
     });
-    expect({ status: again.status, status_code: again.status_code, event: again.event, action: again.action }).toEqual({ status: 'OK', status_code: 200, event: 'workflow_job', action: 'completed' });
+    expect({ status: again.status, status_code: again.status_code, event: again.event, action: again.action }).toEqual({
+      status: 'OK',
+      status_code: 200,
+      event: 'workflow_job',
+      action: 'completed',
+    });
   });
 
   it('a duplicated workflow_run / workflow_job delivery arrives twice with the same GUID and the same payload', async () => {
@@ -173,12 +187,23 @@ describe('actions faults: workflow_run and workflow_job deliveries dropped or du
       expect(copies[1]!.payload).toEqual(copies[0]!.payload);
     }
     expect([...byGuid.values()].map((c) => `${c[0]!.name}.${String(c[0]!.payload.action)}`).sort()).toEqual([
-      'workflow_job.completed', 'workflow_job.completed', 'workflow_job.in_progress', 'workflow_job.in_progress', 'workflow_job.queued', 'workflow_job.queued',
-      'workflow_run.completed', 'workflow_run.in_progress', 'workflow_run.requested',
+      'workflow_job.completed',
+      'workflow_job.completed',
+      'workflow_job.in_progress',
+      'workflow_job.in_progress',
+      'workflow_job.queued',
+      'workflow_job.queued',
+      'workflow_run.completed',
+      'workflow_run.in_progress',
+      'workflow_run.requested',
     ]);
     expect(contractErrors(got)).toEqual([]);
     // The app's delivery log shows both attempts, neither a redelivery.
     const { data: listed } = await w.appOctokit.request('GET /app/hook/deliveries', { per_page: 100 });
-    for (const guid of byGuid.keys()) expect(listed.filter((d) => d.guid === guid).map((d) => [d.status, d.redelivery])).toEqual([['OK', false], ['OK', false]]);
+    for (const guid of byGuid.keys())
+      expect(listed.filter((d) => d.guid === guid).map((d) => [d.status, d.redelivery])).toEqual([
+        ['OK', false],
+        ['OK', false],
+      ]);
   });
 });

@@ -171,20 +171,33 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
 
   const dispatchAndWait = async (file: string) => {
     await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: file, ref: 'main' });
-    return eventually(`a completed run of ${file}`, async () => {
-      const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: file })).data.workflow_runs[0];
-      return r?.status === 'completed' ? r : undefined;
-    }, { within: 120_000 });
+    return eventually(
+      `a completed run of ${file}`,
+      async () => {
+        const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: file })).data
+          .workflow_runs[0];
+        return r?.status === 'completed' ? r : undefined;
+      },
+      { within: 120_000 },
+    );
   };
   const jobsOf = async (runId: number) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: runId })).data.jobs;
-  const logOf = async (jobId: number | bigint) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(jobId) })).data);
+  const logOf = async (jobId: number | bigint) =>
+    String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(jobId) })).data);
   const byName = async (runId: number) => Object.fromEntries((await jobsOf(runId)).map((j) => [j.name, j]));
 
   it('needs orders jobs and passes outputs; a failed need skips its dependents unless if: always() or failure(); continue-on-error keeps the run from failing on its own', async () => {
     const run = await dispatchAndWait('needs.yml');
     const jobs = await byName(Number(run.id));
     expect(Object.fromEntries(Object.entries(jobs).map(([n, j]) => [n, j.conclusion]))).toEqual({
-      build: 'success', test: 'success', broken: 'failure', 'after-broken': 'skipped', report: 'success', cleanup: 'success', deploy: 'success', tolerated: 'failure',
+      build: 'success',
+      test: 'success',
+      broken: 'failure',
+      'after-broken': 'skipped',
+      report: 'success',
+      cleanup: 'success',
+      deploy: 'success',
+      tolerated: 'failure',
     });
     expect(run.conclusion).toBe('failure');
     expect(jobs['after-broken']!.steps).toEqual([]);
@@ -233,7 +246,7 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
     expect(run.conclusion).toBe('cancelled');
   });
 
-  it('a job past its timeout-minutes fails with GitHub\'s message', async () => {
+  it("a job past its timeout-minutes fails with GitHub's message", async () => {
     const run = await dispatchAndWait('job-timeout.yml');
     const [job] = await jobsOf(Number(run.id));
     expect(job!.conclusion).toBe('failure');
@@ -252,10 +265,12 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
     const readme = createHash('sha256').update(createHash('sha256').update('r').digest()).digest('hex');
     expect(await logOf(jobs['env-step']!.id)).toContain(`hash=${readme} none=[]`);
     expect(jobs['bad-value']!.conclusion).toBe('failure');
-    expect(await logOf(jobs['bad-value']!.id)).toContain(".github/workflows/functions.yml: job 'bad-value' `if: success() && (fromJSON('{not json'))`: `${{ success() && (fromJSON('{not json')) }}`: ");
+    expect(await logOf(jobs['bad-value']!.id)).toContain(
+      ".github/workflows/functions.yml: job 'bad-value' `if: success() && (fromJSON('{not json'))`: `${{ success() && (fromJSON('{not json')) }}`: ",
+    );
   });
 
-  it('an expression naming a function or context GitHub does not have is an invalid workflow file (the parser\'s message)', async () => {
+  it("an expression naming a function or context GitHub does not have is an invalid workflow file (the parser's message)", async () => {
     const bad = `on: push\njobs:\n  a:\n    ${runsOn}\n    steps:\n      - run: echo \${{ nosuchfn(github.ref) }}\n`;
     await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/bad-fn.yml': bad }, message: 'bad function' });
     expect(w.sim.sim.actions.fileProblems.find((p) => p.path === '.github/workflows/bad-fn.yml')?.message).toBe(
@@ -274,7 +289,11 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
   it('needs that go round in a cycle are an invalid workflow file, not jobs queued forever', async () => {
     const cycle = `  a:\n    ${runsOn}\n    needs: c\n    steps:\n      - run: echo\n  b:\n    ${runsOn}\n    needs: a\n    steps:\n      - run: echo\n  c:\n    ${runsOn}\n    needs: [b]\n    steps:\n      - run: echo\n`;
     const root = `  root:\n    ${runsOn}\n    steps:\n      - run: echo\n`;
-    await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/cyclic.yml': `on: push\njobs:\n${cycle}${root}`, '.github/workflows/all-wait.yml': `on: push\njobs:\n${cycle}` }, message: 'cyclic needs' });
+    await w.sim.push('octo/demo', {
+      branch: 'main',
+      files: { '.github/workflows/cyclic.yml': `on: push\njobs:\n${cycle}${root}`, '.github/workflows/all-wait.yml': `on: push\njobs:\n${cycle}` },
+      message: 'cyclic needs',
+    });
     const problem = (path: string) => w.sim.sim.actions.fileProblems.find((p) => p.path === path)?.message;
     expect(problem('.github/workflows/cyclic.yml')?.split('\n')).toEqual([
       "Invalid workflow file: .github/workflows/cyclic.yml (Line: 5, Col: 12): Job 'a' depends on job 'c' which creates a cycle in the dependency graph.",
@@ -282,6 +301,8 @@ describe('actions jobs: needs, if, continue-on-error, timeout-minutes, matrix', 
       "Invalid workflow file: .github/workflows/cyclic.yml (Line: 15, Col: 13): Job 'c' depends on job 'b' which creates a cycle in the dependency graph.",
     ]);
     // With no job free of needs, GitHub (and its parser) names that instead.
-    expect(problem('.github/workflows/all-wait.yml')).toBe('Invalid workflow file: .github/workflows/all-wait.yml (Line: 3, Col: 3): The workflow must contain at least one job with no dependencies.');
+    expect(problem('.github/workflows/all-wait.yml')).toBe(
+      'Invalid workflow file: .github/workflows/all-wait.yml (Line: 3, Col: 3): The workflow must contain at least one job with no dependencies.',
+    );
   });
 });

@@ -78,12 +78,17 @@ describe('actions: the OIDC token endpoint, a dispatch failing after effect, a k
     await mock?.stop();
   });
 
-  const dispatch = (file: string) => w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: file, ref: 'main' });
+  const dispatch = (file: string) =>
+    w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: file, ref: 'main' });
   const completedRun = (path: string) =>
-    eventually(`the run of ${path} completes`, async () => {
-      const runs = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === path);
-      return runs[0]?.status === 'completed' ? runs[0] : undefined;
-    }, { within: 120_000 });
+    eventually(
+      `the run of ${path} completes`,
+      async () => {
+        const runs = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === path);
+        return runs[0]?.status === 'completed' ? runs[0] : undefined;
+      },
+      { within: 120_000 },
+    );
   const jobOf = (runId: number) => [...w.sim.sim.actions.jobs.values()].find((j) => j.runId === runId)!;
 
   it('a job with id-token: write gets a JWT with GitHub claims, signed by the key the issuer publishes, that the mock Fulcio certifies', async () => {
@@ -121,8 +126,21 @@ describe('actions: the OIDC token endpoint, a dispatch failing after effect, a k
     const late = await fetch(`${issuer}/token?api-version=2.0&audience=sigstore`, { headers: { authorization: `Bearer ${job.idTokenRequest}` } });
     expect(late.status).toBe(401);
     // Keyless signing end to end: the mock Fulcio certifies the token's subject under the simulator's issuer.
-    const statement = buildStatement({ bundleSha256: sha('bundle'), runId: 'run-1', root: sha('root'), planDigest: `sha256:${sha('plan')}`, entries: 1, patches: [] });
-    const signed = await signKeyless(statement, { identityToken: jwt, fulcioUrl: mock.fulcioUrl, rekorUrl: mock.rekorUrl, tsaUrl: mock.tsaUrl, rekorEntryType: 'intoto' });
+    const statement = buildStatement({
+      bundleSha256: sha('bundle'),
+      runId: 'run-1',
+      root: sha('root'),
+      planDigest: `sha256:${sha('plan')}`,
+      entries: 1,
+      patches: [],
+    });
+    const signed = await signKeyless(statement, {
+      identityToken: jwt,
+      fulcioUrl: mock.fulcioUrl,
+      rekorUrl: mock.rekorUrl,
+      tsaUrl: mock.tsaUrl,
+      rekorEntryType: 'intoto',
+    });
     expect(signed.record).toMatchObject({ kind: 'keyless', identity: 'repo:octo/demo:ref:refs/heads/main', issuer });
   });
 
@@ -147,7 +165,9 @@ describe('actions: the OIDC token endpoint, a dispatch failing after effect, a k
   it('a runner killed mid-job fails the job as GitHub reports a lost runner, and its step process is gone', async () => {
     const runner = w.sim.addRunner({ labels: ['fragile'], name: 'fragile-1' });
     await dispatch('fragile.yml');
-    const job = await eventually('the fragile step printed waiting', () => [...w.sim.sim.actions.jobs.values()].find((j) => j.key === 'fragile' && j.log.some((l) => l.endsWith(' waiting'))));
+    const job = await eventually('the fragile step printed waiting', () =>
+      [...w.sim.sim.actions.jobs.values()].find((j) => j.key === 'fragile' && j.log.some((l) => l.endsWith(' waiting'))),
+    );
     w.sim.killRunner(runner.id);
     const run = await completedRun('.github/workflows/fragile.yml');
     expect(run.conclusion).toBe('failure');

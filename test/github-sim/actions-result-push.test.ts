@@ -72,12 +72,18 @@ describe('actions: a job pushes its result commit with its GITHUB_TOKEN', () => 
   });
 
   const finished = (path: string) =>
-    eventually(`a completed run of ${path}`, async () => {
-      const runs = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === path);
-      return runs[0]?.status === 'completed' ? runs[0] : undefined;
-    }, { within: 60_000 });
-  const onlyJob = async (runId: number) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: runId })).data.jobs[0]!;
-  const logOf = async (jobId: number) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: jobId })).data);
+    eventually(
+      `a completed run of ${path}`,
+      async () => {
+        const runs = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === path);
+        return runs[0]?.status === 'completed' ? runs[0] : undefined;
+      },
+      { within: 60_000 },
+    );
+  const onlyJob = async (runId: number) =>
+    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: runId })).data.jobs[0]!;
+  const logOf = async (jobId: number) =>
+    String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: jobId })).data);
 
   it('contents: write — the push lands on refs/agora/attempts/<run>/<attempt>; the token is refused once the job ends', async () => {
     await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'write.yml', ref: 'main' });
@@ -119,7 +125,8 @@ describe('actions: a job pushes its result commit with its GITHUB_TOKEN', () => 
     const repo = w.sim.sim.repo('octo/demo');
     expect(await repo.git.resolve(`refs/heads/results/${run.id}`, 'commit')).toMatch(/^[0-9a-f]{40}$/);
     await w.sim.actionsIdle();
-    const onResults = async () => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === '.github/workflows/on-results.yml');
+    const onResults = async () =>
+      (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === '.github/workflows/on-results.yml');
     expect(await onResults()).toEqual([]);
     const byHand = await w.sim.push('octo/demo', { branch: 'results/by-hand', files: { 'pushed.txt': 'by hand\n' }, message: 'by hand' });
     const seen = await eventually('the run of on-results.yml for the push by hand', async () => (await onResults()).find((r) => r.head_sha === byHand));

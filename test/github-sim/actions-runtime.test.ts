@@ -118,14 +118,20 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     await w.close();
   });
 
-  const runsOf = async (path: string) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === path);
+  const runsOf = async (path: string) =>
+    (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs', o)).data.workflow_runs.filter((r) => r.path === path);
   const completed = (path: string, n = 1) =>
-    eventually(`${n} completed run(s) of ${path}`, async () => {
-      const runs = await runsOf(path);
-      return runs.length >= n && runs.every((r) => r.status === 'completed') ? runs : undefined;
-    }, { within: 120_000 });
+    eventually(
+      `${n} completed run(s) of ${path}`,
+      async () => {
+        const runs = await runsOf(path);
+        return runs.length >= n && runs.every((r) => r.status === 'completed') ? runs : undefined;
+      },
+      { within: 120_000 },
+    );
   const jobsOf = async (runId: number) => (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: runId })).data.jobs;
-  const logOf = async (jobId: number) => String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: jobId })).data);
+  const logOf = async (jobId: number) =>
+    String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: jobId })).data);
   const outputsOf = (jobId: number) => w.sim.sim.actions.jobs.get(jobId)!;
 
   it('a push runs checkout, a run: step and a local JS action under Node 24; outputs flow; the token has exactly the job permissions', async () => {
@@ -147,7 +153,8 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     const read = w.sim.sim.requests.filter((r) => r.path === '/repos/octo/demo/contents/README.md');
     expect(read.map((r) => r.status)).toEqual([200]);
     await w.sim.settle();
-    const runIdOf = (p: Record<string, unknown>) => (p as { workflow_run?: { id: number } }).workflow_run?.id ?? (p as { workflow_job?: { run_id: number } }).workflow_job?.run_id;
+    const runIdOf = (p: Record<string, unknown>) =>
+      (p as { workflow_run?: { id: number } }).workflow_run?.id ?? (p as { workflow_job?: { run_id: number } }).workflow_job?.run_id;
     const hooks = w.receiver.received.filter((r) => r.name.startsWith('workflow_') && runIdOf(r.payload) === run!.id);
     expect(hooks.map((r) => `${r.name}.${String(r.payload.action)}`)).toEqual([
       'workflow_run.requested',
@@ -168,19 +175,25 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
   });
 
   it('workflow_dispatch passes typed inputs; bad inputs are 422', async () => {
-    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'manual.yml', ref: 'main', inputs: { who: 'ada', loud: 'true' } });
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', {
+      ...o,
+      workflow_id: 'manual.yml',
+      ref: 'main',
+      inputs: { who: 'ada', loud: 'true' },
+    });
     const [run] = await completed('.github/workflows/manual.yml');
     expect(run).toMatchObject({ event: 'workflow_dispatch', conclusion: 'success' });
     const [job] = await jobsOf(Number(run!.id));
     expect(await logOf(Number(job!.id))).toContain('hi ada mode=fast loud=true');
-    const dispatch = (inputs: Record<string, string>) => w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'manual.yml', ref: 'main', inputs });
+    const dispatch = (inputs: Record<string, string>) =>
+      w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'manual.yml', ref: 'main', inputs });
     await expect(dispatch({ who: 'ada', mode: 'medium' })).rejects.toMatchObject({ status: 422, message: expect.stringContaining("input 'mode'") });
     await expect(dispatch({ mode: 'fast' })).rejects.toMatchObject({ status: 422, message: expect.stringContaining("Required input 'who'") });
     await expect(dispatch({ who: 'ada', extra: 'x' })).rejects.toMatchObject({ status: 422, message: expect.stringContaining('Unexpected inputs') });
     expect(await runsOf('.github/workflows/manual.yml')).toHaveLength(1);
   });
 
-  it('an expression that fails as it is evaluated fails the job naming it, with the expression engine\'s reason', async () => {
+  it("an expression that fails as it is evaluated fails the job naming it, with the expression engine's reason", async () => {
     await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'refused.yml', ref: 'main' });
     const [run] = await completed('.github/workflows/refused.yml');
     expect(run!.conclusion).toBe('failure');
@@ -200,7 +213,11 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     await expect(
       w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'broken.yml', ref: 'main' }),
     ).rejects.toMatchObject({ status: 422, message: expect.stringMatching(/broken\.yml \(Line: \d+/) });
-    await w.sim.push('octo/demo', { branch: 'main', files: { '.github/workflows/bad.yml': null, '.github/workflows/broken.yml': null }, message: 'remove bad workflows' });
+    await w.sim.push('octo/demo', {
+      branch: 'main',
+      files: { '.github/workflows/bad.yml': null, '.github/workflows/broken.yml': null },
+      message: 'remove bad workflows',
+    });
   });
 
   it('a job whose labels no runner has stays queued until a runner with them registers', async () => {
@@ -239,14 +256,20 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     expect(log).toContain('cleanup ran, job status cancelled');
     expect(log).toContain('cancelled() ran');
     expect(log).not.toContain('failure() ran');
-    await expect(w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { ...o, run_id: Number(run.id) })).rejects.toMatchObject({ status: 409 });
+    await expect(w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { ...o, run_id: Number(run.id) })).rejects.toMatchObject({
+      status: 409,
+    });
 
     const [ci] = await completed('.github/workflows/ci.yml');
     expect((await w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun', { ...o, run_id: Number(ci!.id) })).status).toBe(201);
-    const again = await eventually('the second attempt completes', async () => {
-      const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}', { ...o, run_id: Number(ci!.id) })).data;
-      return r.run_attempt === 2 && r.status === 'completed' ? r : undefined;
-    }, { within: 120_000 });
+    const again = await eventually(
+      'the second attempt completes',
+      async () => {
+        const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}', { ...o, run_id: Number(ci!.id) })).data;
+        return r.run_attempt === 2 && r.status === 'completed' ? r : undefined;
+      },
+      { within: 120_000 },
+    );
     expect(again).toMatchObject({ conclusion: 'success', previous_attempt_url: expect.stringContaining('/attempts/1') });
   });
 

@@ -27,7 +27,7 @@ describe('workflow files', () => {
     expect(dispatchInputs(wf).k3).toEqual({ type: 'number', default: 3 });
   });
 
-  it('a misspelt key, an unknown function and broken YAML fail with the parser\'s messages, each at its line and column', async () => {
+  it("a misspelt key, an unknown function and broken YAML fail with the parser's messages, each at its line and column", async () => {
     expect(await problems('key.yml', 'on: push\njobs:\n  a:\n    runs_on: x\n    steps:\n      - run: echo\n')).toEqual([
       "Invalid workflow file: key.yml (Line: 4, Col: 5): Unexpected value 'runs_on'",
       'Invalid workflow file: key.yml (Line: 4, Col: 5): Required property is missing: runs-on',

@@ -30,7 +30,9 @@ jobs:
 describe('actions: the workflows REST surface', () => {
   let w: World;
   beforeAll(async () => {
-    w = await startWorld({ files: { 'README.md': 'r', '.github/workflows/manual.yml': MANUAL, '.github/workflows/push.yaml': PUSH_ONLY, '.github/workflows/broken.yml': 'on: [\n' } });
+    w = await startWorld({
+      files: { 'README.md': 'r', '.github/workflows/manual.yml': MANUAL, '.github/workflows/push.yaml': PUSH_ONLY, '.github/workflows/broken.yml': 'on: [\n' },
+    });
     w.sim.addRunner({ labels: ['build'] });
   });
   afterAll(async () => {
@@ -51,18 +53,36 @@ describe('actions: the workflows REST surface', () => {
     const byFile = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: 'manual.yml' })).data;
     expect(byId).toEqual(manual);
     expect(byFile).toEqual(manual);
-    await expect(w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: 'nope.yml' })).rejects.toMatchObject({ status: 404 });
-    await expect(w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: 999_999 })).rejects.toMatchObject({ status: 404 });
+    await expect(w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: 'nope.yml' })).rejects.toMatchObject({
+      status: 404,
+    });
+    await expect(w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: 999_999 })).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
   it('dispatches by id or file name; lists the runs of one workflow only', async () => {
     const manual = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}', { ...o, workflow_id: 'manual.yml' })).data;
-    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: manual.id, ref: 'main', inputs: { count: '3' } });
-    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'manual.yml', ref: 'main', inputs: { count: '4' } });
-    const runs = await eventually('two completed runs of manual.yml', async () => {
-      const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'manual.yml' })).data;
-      return r.total_count === 2 && r.workflow_runs.every((x) => x.status === 'completed') ? r.workflow_runs : undefined;
-    }, { within: 60_000 });
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', {
+      ...o,
+      workflow_id: manual.id,
+      ref: 'main',
+      inputs: { count: '3' },
+    });
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', {
+      ...o,
+      workflow_id: 'manual.yml',
+      ref: 'main',
+      inputs: { count: '4' },
+    });
+    const runs = await eventually(
+      'two completed runs of manual.yml',
+      async () => {
+        const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'manual.yml' })).data;
+        return r.total_count === 2 && r.workflow_runs.every((x) => x.status === 'completed') ? r.workflow_runs : undefined;
+      },
+      { within: 60_000 },
+    );
     expect(runs.map((r) => [r.workflow_id, r.run_number, r.conclusion])).toEqual([
       [manual.id, 2, 'success'],
       [manual.id, 1, 'success'],
@@ -71,17 +91,25 @@ describe('actions: the workflows REST surface', () => {
     expect(byId.workflow_runs.map((r) => r.id)).toEqual(runs.map((r) => r.id));
     const push = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'push.yaml' })).data;
     expect(push).toEqual({ total_count: 0, workflow_runs: [] });
-    await expect(w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'nope.yml' })).rejects.toMatchObject({ status: 404 });
+    await expect(w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'nope.yml' })).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
-  it("answers a dispatch as GitHub does: 404 for an unknown workflow, 422 without the trigger, a missing or mistyped required input", async () => {
+  it('answers a dispatch as GitHub does: 404 for an unknown workflow, 422 without the trigger, a missing or mistyped required input', async () => {
     const dispatch = (workflow_id: string | number, inputs?: Record<string, string>) =>
       w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id, ref: 'main', inputs });
     await expect(dispatch('nope.yml')).rejects.toMatchObject({ status: 404 });
     await expect(dispatch(999_999)).rejects.toMatchObject({ status: 404 });
-    await expect(dispatch('push.yaml')).rejects.toMatchObject({ status: 422, message: expect.stringContaining("Workflow does not have 'workflow_dispatch' trigger") });
+    await expect(dispatch('push.yaml')).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringContaining("Workflow does not have 'workflow_dispatch' trigger"),
+    });
     await expect(dispatch('manual.yml')).rejects.toMatchObject({ status: 422, message: expect.stringContaining("Required input 'count' not provided") });
-    await expect(dispatch('manual.yml', { count: 'three' })).rejects.toMatchObject({ status: 422, message: expect.stringContaining("'three' for input 'count' is not a number") });
+    await expect(dispatch('manual.yml', { count: 'three' })).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringContaining("'three' for input 'count' is not a number"),
+    });
   });
 
   it('a workflow file removed after it ran is listed as deleted', async () => {

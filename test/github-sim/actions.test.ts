@@ -26,7 +26,9 @@ describe('actions: workflow_dispatch with a runner hook, repository_dispatch', (
     const res = await w.octokit.actions.createWorkflowDispatch({ ...o, workflow_id: 'agora.yml', ref: 'main', inputs: { run: 'r1' } });
     expect(res.status).toBe(204);
     await w.sim.settle();
-    expect(w.sim.dispatches).toMatchObject([{ kind: 'workflow_dispatch', workflowId: 'agora.yml', ref: 'main', inputs: { run: 'r1' }, installationId: w.installationId }]);
+    expect(w.sim.dispatches).toMatchObject([
+      { kind: 'workflow_dispatch', workflowId: 'agora.yml', ref: 'main', inputs: { run: 'r1' }, installationId: w.installationId },
+    ]);
     const names = w.receiver.received.filter((r) => r.name.startsWith('workflow_')).map((r) => `${r.name}.${String(r.payload.action)}`);
     expect(names).toEqual(['workflow_run.requested', 'workflow_job.queued', 'workflow_job.in_progress', 'workflow_job.completed', 'workflow_run.completed']);
     const completed = w.receiver.received.find((r) => r.name === 'workflow_job' && r.payload.action === 'completed')!;

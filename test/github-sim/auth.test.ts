@@ -12,7 +12,12 @@ function jwt(privateKey: string, claims: Record<string, unknown>, alg = 'RS256')
   return `${data}.${sig}`;
 }
 
-async function call(w: World, path: string, auth?: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+async function call(
+  w: World,
+  path: string,
+  auth?: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(`${w.sim.apiUrl}${path}`, { ...init, headers: { ...(auth ? { authorization: auth } : {}), ...(init.headers ?? {}) } });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
@@ -123,7 +128,12 @@ describe('GitHub App auth', () => {
   it('an app created with narrow permissions cannot exceed them', async () => {
     const narrow = w.sim.createApp({ webhookUrl: w.receiver.url, secret: 's', permissions: { contents: 'read' } });
     const inst = w.sim.installApp(narrow.appId, 'octo/demo');
-    const client = new Octokit({ baseUrl: w.sim.apiUrl, authStrategy: createAppAuth, auth: { appId: narrow.appId, privateKey: narrow.privateKey, installationId: inst }, log: quiet });
+    const client = new Octokit({
+      baseUrl: w.sim.apiUrl,
+      authStrategy: createAppAuth,
+      auth: { appId: narrow.appId, privateKey: narrow.privateKey, installationId: inst },
+      log: quiet,
+    });
     await expect(client.pulls.list({ owner: 'octo', repo: 'demo' })).rejects.toMatchObject({ status: 403 });
     expect((await client.git.getRef({ owner: 'octo', repo: 'demo', ref: 'heads/main' })).data.object.sha).toBe(w.repo.headSha);
   });

@@ -22,11 +22,19 @@ describe('check runs and check suites', () => {
       check_run_id: a.data.id,
       status: 'completed',
       conclusion: 'success',
-      output: { title: 'done', summary: 'all good', annotations: [{ path: 'README.md', start_line: 1, end_line: 1, annotation_level: 'notice', message: 'hi' }] },
+      output: {
+        title: 'done',
+        summary: 'all good',
+        annotations: [{ path: 'README.md', start_line: 1, end_line: 1, annotation_level: 'notice', message: 'hi' }],
+      },
     });
     expect(upd.data).toMatchObject({ status: 'completed', conclusion: 'success', output: { annotations_count: 1 } });
     expect(upd.data.completed_at).toBeTruthy();
-    await w.octokit.checks.update({ ...o, check_run_id: a.data.id, output: { title: 't', summary: 's', annotations: [{ path: 'x', start_line: 2, end_line: 2, annotation_level: 'warning', message: 'm' }] } });
+    await w.octokit.checks.update({
+      ...o,
+      check_run_id: a.data.id,
+      output: { title: 't', summary: 's', annotations: [{ path: 'x', start_line: 2, end_line: 2, annotation_level: 'warning', message: 'm' }] },
+    });
     const anns = await w.octokit.checks.listAnnotations({ ...o, check_run_id: a.data.id });
     expect(anns.data.map((x) => x.message)).toEqual(['hi', 'm']);
     const got = await w.octokit.checks.get({ ...o, check_run_id: a.data.id });
@@ -54,25 +62,40 @@ describe('check runs and check suites', () => {
     const ok = await w.octokit.checks.create({ ...base, output: { title: 't', summary: 'x'.repeat(65_535), text: 'y'.repeat(65_535) } });
     expect(ok.status).toBe(201);
     await expect(w.octokit.checks.create({ ...base, output: { title: 't', summary: 'x'.repeat(65_536) } })).rejects.toMatchObject({ status: 422 });
-    await expect(w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', text: 'x'.repeat(65_536) } })).rejects.toMatchObject({ status: 422 });
+    await expect(
+      w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', text: 'x'.repeat(65_536) } }),
+    ).rejects.toMatchObject({ status: 422 });
     // Bytes, not characters: 21,846 three-byte characters are 65,538 bytes.
     await expect(w.octokit.checks.create({ ...base, output: { title: 't', summary: '…'.repeat(21_846) } })).rejects.toMatchObject({
       status: 422,
       message: expect.stringContaining('exceeds a maximum bytesize'),
     });
     expect((await w.octokit.checks.create({ ...base, output: { title: 't', summary: '…'.repeat(21_845) } })).status).toBe(201);
-    const ann = (n: number) => Array.from({ length: n }, (_, i) => ({ path: 'a', start_line: i + 1, end_line: i + 1, annotation_level: 'notice' as const, message: `m${i}` }));
+    const ann = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ path: 'a', start_line: i + 1, end_line: i + 1, annotation_level: 'notice' as const, message: `m${i}` }));
     expect((await w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', annotations: ann(50) } })).status).toBe(200);
-    await expect(w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', annotations: ann(51) } })).rejects.toMatchObject({ status: 422 });
-    expect((await w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', annotations: ann(50) } })).data.output.annotations_count).toBe(100);
+    await expect(w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', annotations: ann(51) } })).rejects.toMatchObject(
+      { status: 422 },
+    );
+    expect(
+      (await w.octokit.checks.update({ ...o, check_run_id: ok.data.id, output: { title: 't', summary: 's', annotations: ann(50) } })).data.output
+        .annotations_count,
+    ).toBe(100);
     const act = (n: number) => Array.from({ length: n }, (_, i) => ({ label: `L${i}`, identifier: `id${i}`, description: 'd' }));
     expect((await w.octokit.checks.create({ ...base, actions: act(3) })).status).toBe(201);
     await expect(w.octokit.checks.create({ ...base, actions: act(4) })).rejects.toMatchObject({ status: 422 });
-    await expect(w.octokit.checks.create({ ...base, actions: [{ label: 'x'.repeat(21), identifier: 'i', description: 'd' }] })).rejects.toMatchObject({ status: 422 });
-    await expect(w.octokit.checks.create({ ...base, actions: [{ label: 'l', identifier: 'i', description: 'd'.repeat(41) }] })).rejects.toMatchObject({ status: 422 });
+    await expect(w.octokit.checks.create({ ...base, actions: [{ label: 'x'.repeat(21), identifier: 'i', description: 'd' }] })).rejects.toMatchObject({
+      status: 422,
+    });
+    await expect(w.octokit.checks.create({ ...base, actions: [{ label: 'l', identifier: 'i', description: 'd'.repeat(41) }] })).rejects.toMatchObject({
+      status: 422,
+    });
     await expect(w.octokit.checks.create({ ...base, head_sha: 'a'.repeat(40) })).rejects.toMatchObject({ status: 422 });
     // A check that asks for action must link where to act.
-    await expect(w.octokit.checks.create({ ...base, conclusion: 'action_required' })).rejects.toMatchObject({ status: 422, message: expect.stringContaining('details_url') });
+    await expect(w.octokit.checks.create({ ...base, conclusion: 'action_required' })).rejects.toMatchObject({
+      status: 422,
+      message: expect.stringContaining('details_url'),
+    });
     expect((await w.octokit.checks.create({ ...base, conclusion: 'action_required', details_url: 'https://example.com/fix' })).status).toBe(201);
     await expect(w.octokit.checks.update({ ...o, check_run_id: ok.data.id, conclusion: 'action_required' })).rejects.toMatchObject({ status: 422 });
   });
@@ -80,7 +103,12 @@ describe('check runs and check suites', () => {
   it('emits requested_action for button clicks and rerequested for re-runs, to the owning app only', async () => {
     const other = w.sim.createApp({ webhookUrl: w.receiver.url, secret: 'test-secret' });
     w.sim.installApp(other.appId, 'octo/demo');
-    const run = await w.octokit.checks.create({ ...o, name: 'buttons', head_sha: w.repo.headSha, actions: [{ label: 'Retry item', identifier: 'retry:a', description: 'Run it again' }] });
+    const run = await w.octokit.checks.create({
+      ...o,
+      name: 'buttons',
+      head_sha: w.repo.headSha,
+      actions: [{ label: 'Retry item', identifier: 'retry:a', description: 'Run it again' }],
+    });
     // GitHub shows the buttons of a completed check run only, and re-runs only completed ones.
     expect(() => w.sim.clickCheckRunButton('octo/demo', run.data.id, 'retry:a')).toThrow(/only once it completed/);
     expect(() => w.sim.rerequestCheckRun('octo/demo', run.data.id)).toThrow(/Validation Failed/);
@@ -130,7 +158,8 @@ describe('at most N check runs of one name in a suite (GitHub: 1,000)', () => {
 
   it('creating one more deletes the oldest of that name (404 from then on); other names and newer runs stay', async () => {
     const made: number[] = [];
-    for (let i = 0; i < 5; i += 1) made.push((await w.octokit.checks.create({ ...o, name: 'agora / x', head_sha: w.repo.headSha, status: 'completed', conclusion: 'failure' })).data.id);
+    for (let i = 0; i < 5; i += 1)
+      made.push((await w.octokit.checks.create({ ...o, name: 'agora / x', head_sha: w.repo.headSha, status: 'completed', conclusion: 'failure' })).data.id);
     const other = (await w.octokit.checks.create({ ...o, name: 'agora / y', head_sha: w.repo.headSha, status: 'queued' })).data.id;
     const listed = await w.octokit.paginate(w.octokit.checks.listForRef, { ...o, ref: w.repo.headSha, check_name: 'agora / x', filter: 'all', per_page: 100 });
     expect(listed.map((c) => c.id).sort()).toEqual(made.slice(2).sort());

@@ -19,7 +19,10 @@ describe('OpenAPI contract', () => {
     expect(normaliseNullable({ type: 'string', nullable: true })).toEqual({ type: ['string', 'null'] });
     expect(normaliseNullable({ type: 'string', enum: ['a'], nullable: true })).toEqual({ type: ['string', 'null'], enum: ['a', null] });
     expect(normaliseNullable({ allOf: [{ $ref: '#/x' }], nullable: true })).toEqual({ anyOf: [{ allOf: [{ $ref: '#/x' }] }, { type: 'null' }] });
-    expect(normaliseNullable({ properties: { a: { type: 'integer', nullable: true } }, required: ['a'] })).toEqual({ properties: { a: { type: ['integer', 'null'] } }, required: ['a'] });
+    expect(normaliseNullable({ properties: { a: { type: 'integer', nullable: true } }, required: ['a'] })).toEqual({
+      properties: { a: { type: ['integer', 'null'] } },
+      required: ['a'],
+    });
   });
 
   it('the committed subset holds exactly the implemented operations and records its source version', () => {
@@ -27,7 +30,11 @@ describe('OpenAPI contract', () => {
     const source = JSON.parse(readFileSync(sourcePath, 'utf8')) as { package: string; version: string; specInfoVersion: string };
     expect(source).toMatchObject({ package: '@octokit/openapi', version: PINNED_VERSION });
     expect(subset.info.version).toBe(source.specInfoVersion);
-    const inSubset = Object.entries(subset.paths).flatMap(([p, item]) => Object.keys(item).filter((k) => k !== 'parameters').map((m) => `${m.toUpperCase()} ${p}`));
+    const inSubset = Object.entries(subset.paths).flatMap(([p, item]) =>
+      Object.keys(item)
+        .filter((k) => k !== 'parameters')
+        .map((m) => `${m.toUpperCase()} ${p}`),
+    );
     const implemented = IMPLEMENTED_OPERATIONS.map((op) => `${op.method.toUpperCase()} ${op.path}`);
     expect(inSubset.sort()).toEqual([...implemented].sort());
     const routed = ROUTES.map((r) => `${r.method} ${r.template}`);
@@ -51,7 +58,9 @@ describe('OpenAPI contract', () => {
         (stored as { status: string }).status = 'bogus';
         const res = await fetch(`${w.sim.apiUrl}/repos/octo/demo/check-runs/${run.data.id}`, { headers: { authorization: `token ${await w.token()}` } });
         expect(res.status).toBe(strict ? 500 : 200);
-        expect(w.sim.contractViolations).toEqual([expect.objectContaining({ kind: 'response', operation: 'GET /repos/{owner}/{repo}/check-runs/{check_run_id}', status: 200 })]);
+        expect(w.sim.contractViolations).toEqual([
+          expect.objectContaining({ kind: 'response', operation: 'GET /repos/{owner}/{repo}/check-runs/{check_run_id}', status: 200 }),
+        ]);
       } finally {
         await w.close();
       }
@@ -63,7 +72,13 @@ describe('webhook contract', () => {
   it('strict mode throws where a schema-breaking webhook is caused; every violation is recorded', async () => {
     const w = await startWorld({ strict: true });
     try {
-      const run = await w.octokit.checks.create({ owner: 'octo', repo: 'demo', name: 'n', head_sha: w.repo.headSha, actions: [{ label: 'Go', identifier: 'go', description: 'd' }] });
+      const run = await w.octokit.checks.create({
+        owner: 'octo',
+        repo: 'demo',
+        name: 'n',
+        head_sha: w.repo.headSha,
+        actions: [{ label: 'Go', identifier: 'go', description: 'd' }],
+      });
       Object.assign(w.sim.sim.state.checkRuns.get(run.data.id)!, { status: 'completed', conclusion: 'bogus' });
       expect(() => w.sim.clickCheckRunButton('octo/demo', run.data.id, 'go')).toThrow(/webhooks-schemas/);
       expect(w.sim.contractViolations).toEqual([expect.objectContaining({ kind: 'webhook', operation: 'check_run.requested_action' })]);
@@ -164,13 +179,18 @@ describe('contract tour: every implemented operation answers 2xx and passes the 
     await w.sim.settle();
 
     // The job-log operation's only documented answer is a 302 to the download URL.
-    const ok = new Set(w.sim.requests.filter((r) => (r.status >= 200 && r.status < 300) || (r.status === 302 && r.route?.endsWith('/logs'))).map((r) => `${r.method} ${r.route}`));
+    const ok = new Set(
+      w.sim.requests
+        .filter((r) => (r.status >= 200 && r.status < 300) || (r.status === 302 && r.route?.endsWith('/logs')))
+        .map((r) => `${r.method} ${r.route}`),
+    );
     const missing = IMPLEMENTED_OPERATIONS.map((op) => `${op.method.toUpperCase()} ${op.path}`).filter((op) => !ok.has(op));
     expect(missing).toEqual([]);
     expect(w.sim.contractViolations).toEqual([]);
     expect(w.receiver.rejected).toEqual([]);
     const events = new Set(w.receiver.received.map((r) => r.name));
-    for (const e of ['installation', 'push', 'check_suite', 'check_run', 'pull_request', 'repository_dispatch', 'workflow_run', 'workflow_job']) expect(events, e).toContain(e);
+    for (const e of ['installation', 'push', 'check_suite', 'check_run', 'pull_request', 'repository_dispatch', 'workflow_run', 'workflow_job'])
+      expect(events, e).toContain(e);
   });
 
   it('an unauthenticated Octokit gets 401 on every route', async () => {

@@ -14,14 +14,21 @@ describe('rate limits and seeded faults', () => {
 
   async function raw(world: World, path: string, init: RequestInit = {}): Promise<Response> {
     const token = await world.token();
-    return fetch(`${world.sim.apiUrl}${path}`, { ...init, headers: { authorization: `token ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+    return fetch(`${world.sim.apiUrl}${path}`, {
+      ...init,
+      headers: { authorization: `token ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+    });
   }
 
   it('answers content creation beyond the per-minute limit with 403, retry-after and the secondary-limit message', async () => {
     w = await startWorld({ limits: { contentCreationPerMinute: 3 } });
     const token = await w.token();
     const post = (): Promise<Response> =>
-      fetch(`${w!.sim.apiUrl}/repos/octo/demo/check-runs`, { method: 'POST', headers: { authorization: `token ${token}` }, body: JSON.stringify({ name: 'n', head_sha: w!.repo.headSha }) });
+      fetch(`${w!.sim.apiUrl}/repos/octo/demo/check-runs`, {
+        method: 'POST',
+        headers: { authorization: `token ${token}` },
+        body: JSON.stringify({ name: 'n', head_sha: w!.repo.headSha }),
+      });
     for (let i = 0; i < 3; i++) expect((await post()).status).toBe(201);
     const limited = await post();
     expect(limited.status).toBe(403);
@@ -31,7 +38,12 @@ describe('rate limits and seeded faults', () => {
     expect(await limited.json()).toMatchObject({ message: SECONDARY_LIMIT_MESSAGE, documentation_url: expect.stringContaining('secondary-rate-limits') });
     expect((await raw(w, '/repos/octo/demo')).status).toBe(200);
     const log = w.sim.requests.filter((r) => r.route === '/repos/{owner}/{repo}/check-runs');
-    expect(log.map((r) => [r.status, r.write, r.contentCreation])).toEqual([[201, true, true], [201, true, true], [201, true, true], [403, true, true]]);
+    expect(log.map((r) => [r.status, r.write, r.contentCreation])).toEqual([
+      [201, true, true],
+      [201, true, true],
+      [201, true, true],
+      [403, true, true],
+    ]);
   });
 
   it('enforces the per-hour content-creation limit independently', async () => {
@@ -51,7 +63,9 @@ describe('rate limits and seeded faults', () => {
     w = await startWorld({ limits: { concurrentRequests: 2 } });
     const token = await w.token();
     w.sim.setFaults({ latencyMs: 300 });
-    const results = await Promise.all(Array.from({ length: 5 }, () => fetch(`${w!.sim.apiUrl}/repos/octo/demo`, { headers: { authorization: `token ${token}` } })));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => fetch(`${w!.sim.apiUrl}/repos/octo/demo`, { headers: { authorization: `token ${token}` } })),
+    );
     const statuses = results.map((r) => r.status).sort();
     expect(statuses).toEqual([200, 200, 403, 403, 403]);
     const refused = results.find((r) => r.status === 403)!;

@@ -8,7 +8,37 @@ const paramValue = fc.oneof(fc.constantFrom('1', '1000', 'main', 'heads/main', '
 
 const body = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
-  fc.dictionary(fc.constantFrom('name', 'head_sha', 'ref', 'sha', 'tree', 'message', 'parents', 'content', 'encoding', 'output', 'actions', 'status', 'conclusion', 'head', 'base', 'title', 'tag_name', 'inputs', 'event_type', 'client_payload', 'force', 'base_tree', 'permissions', 'repositories'), fc.jsonValue({ maxDepth: 2 })).map((v) => JSON.stringify(v)),
+  fc
+    .dictionary(
+      fc.constantFrom(
+        'name',
+        'head_sha',
+        'ref',
+        'sha',
+        'tree',
+        'message',
+        'parents',
+        'content',
+        'encoding',
+        'output',
+        'actions',
+        'status',
+        'conclusion',
+        'head',
+        'base',
+        'title',
+        'tag_name',
+        'inputs',
+        'event_type',
+        'client_payload',
+        'force',
+        'base_tree',
+        'permissions',
+        'repositories',
+      ),
+      fc.jsonValue({ maxDepth: 2 }),
+    )
+    .map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 40 }),
   fc.constant(''),
 );
@@ -67,10 +97,13 @@ describe('fuzz: random bodies and parameters on every route', () => {
 
   it('never accepts a webhook-style or API request with a forged token', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ minLength: 1, maxLength: 60 }).filter((s) => !/[\r\n]/.test(s)), async (forged) => {
-        const res = await fetch(`${w.sim.apiUrl}/repos/octo/demo`, { headers: { authorization: `token ${encodeURIComponent(forged)}` } });
-        expect(res.status).toBe(401);
-      }),
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 60 }).filter((s) => !/[\r\n]/.test(s)),
+        async (forged) => {
+          const res = await fetch(`${w.sim.apiUrl}/repos/octo/demo`, { headers: { authorization: `token ${encodeURIComponent(forged)}` } });
+          expect(res.status).toBe(401);
+        },
+      ),
       { numRuns: 50 },
     );
   });

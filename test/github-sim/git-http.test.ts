@@ -74,7 +74,10 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     const b = await tmp();
     await git(['clone', '--quiet', cloneUrl(w.sim, 'octo/demo', token), a]);
     await git(['clone', '--quiet', cloneUrl(w.sim, 'octo/demo', token), b]);
-    for (const [dir, text] of [[a, 'a'], [b, 'b']] as const) {
+    for (const [dir, text] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
       await writeFile(join(dir, 'race.txt'), text);
       await git(['add', '.'], dir);
       await git(['commit', '-q', '-m', text], dir);
@@ -98,7 +101,9 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     await git(['add', '.'], dir);
     await git(['commit', '-q', '-m', 'add a workflow'], dir);
     const refused = git(['push', 'origin', 'ci'], dir);
-    await expect(refused).rejects.toThrow(/refusing to allow a GitHub App to create or update workflow `\.github\/workflows\/ci\.yml` without `workflows` permission/);
+    await expect(refused).rejects.toThrow(
+      /refusing to allow a GitHub App to create or update workflow `\.github\/workflows\/ci\.yml` without `workflows` permission/,
+    );
     await expect(refused).rejects.toThrow(/pre-receive hook declined/);
     await expect(git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', '--verify', '-q', 'refs/heads/ci'])).rejects.toThrow();
     // Commits that leave workflows alone are pushed as ever, even on top of a branch that has some.
@@ -122,7 +127,10 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     const body = Buffer.concat([Buffer.from(pkt(`${parent} ${target} refs/heads/main\0report-status\n`) + '0000'), pack]);
     const res = await fetch(`${w.sim.gitUrl}/octo/demo.git/git-receive-pack`, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`, 'content-type': 'application/x-git-receive-pack-request' },
+      headers: {
+        authorization: `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`,
+        'content-type': 'application/x-git-receive-pack-request',
+      },
       body,
     });
     const text = await res.text();

@@ -34,7 +34,11 @@ describe('a Probot app against the simulator', () => {
         });
         p.on('check_run.requested_action', async (context) => {
           await context.octokit.rest.checks.update(
-            context.repo({ check_run_id: context.payload.check_run.id, conclusion: 'success' as const, output: { title: 'Retried', summary: `by ${context.payload.sender.login}` } }),
+            context.repo({
+              check_run_id: context.payload.check_run.id,
+              conclusion: 'success' as const,
+              output: { title: 'Retried', summary: `by ${context.payload.sender.login}` },
+            }),
           );
         });
       },
@@ -63,7 +67,16 @@ describe('a Probot app against the simulator', () => {
     sim.clickCheckRunButton('octo/demo', run!.id, 'retry', 'octo');
     await sim.settle();
     expect(run).toMatchObject({ status: 'completed', conclusion: 'success', output: { summary: 'by octo' } });
-    expect(seen).toEqual(expect.arrayContaining(['installation.created', 'push.undefined', 'pull_request.opened', 'check_run.created', 'check_run.requested_action', 'check_run.completed']));
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        'installation.created',
+        'push.undefined',
+        'pull_request.opened',
+        'check_run.created',
+        'check_run.requested_action',
+        'check_run.completed',
+      ]),
+    );
     expect(sim.webhookDeliveries.every((d) => d.status === 'OK')).toBe(true);
     expect(sim.contractViolations).toEqual([]);
   });

@@ -32,7 +32,11 @@ describe('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', () => {
 
     const second = await upload(rel.id, rel.upload_url, 'r.audit.json', 'new');
     expect(second).not.toBe(first);
-    const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: second, headers: { accept: 'application/octet-stream' } });
+    const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      ...o,
+      asset_id: second,
+      headers: { accept: 'application/octet-stream' },
+    });
     expect(Buffer.from(dl.data as unknown as ArrayBuffer).toString()).toBe('new');
     const logged = w.sim.requests.filter((r) => r.method === 'DELETE' && r.route === '/repos/{owner}/{repo}/releases/assets/{asset_id}');
     expect(logged.map((r) => r.status)).toEqual([204, 404]);
@@ -65,14 +69,28 @@ describe('immutable releases (the repository setting)', () => {
     const draft = (await w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-i1', draft: true })).data;
     expect(draft).toMatchObject({ draft: true, immutable: false, published_at: null });
     expect((await w.sim.sim.repo('octo/demo').git.refs()).has('refs/tags/agora-run-i1')).toBe(false); // a draft is not tagged
-    const up = await w.octokit.repos.uploadReleaseAsset({ ...o, release_id: draft.id, url: draft.upload_url, name: 'a.json', data: 'a', headers: { 'content-type': 'application/json' } });
+    const up = await w.octokit.repos.uploadReleaseAsset({
+      ...o,
+      release_id: draft.id,
+      url: draft.upload_url,
+      name: 'a.json',
+      data: 'a',
+      headers: { 'content-type': 'application/json' },
+    });
     const published = (await w.octokit.repos.updateRelease({ ...o, release_id: draft.id, draft: false })).data;
     expect(published).toMatchObject({ draft: false, immutable: true, assets: [expect.objectContaining({ name: 'a.json' })] });
     expect((await w.sim.sim.repo('octo/demo').git.refs()).has('refs/tags/agora-run-i1')).toBe(true);
 
     const refused = { status: 422, response: { data: { errors: [expect.objectContaining({ field: 'immutable' })] } } };
     await expect(
-      w.octokit.repos.uploadReleaseAsset({ ...o, release_id: draft.id, url: draft.upload_url, name: 'b.json', data: 'b', headers: { 'content-type': 'application/json' } }),
+      w.octokit.repos.uploadReleaseAsset({
+        ...o,
+        release_id: draft.id,
+        url: draft.upload_url,
+        name: 'b.json',
+        data: 'b',
+        headers: { 'content-type': 'application/json' },
+      }),
     ).rejects.toMatchObject(refused);
     await expect(w.octokit.repos.deleteReleaseAsset({ ...o, asset_id: up.data.id })).rejects.toMatchObject(refused);
     await expect(w.octokit.repos.updateRelease({ ...o, release_id: draft.id, tag_name: 'moved' })).rejects.toMatchObject(refused);
@@ -89,7 +107,10 @@ describe('immutable releases (the repository setting)', () => {
     expect(two.id).not.toBe(one.id);
     await expect(w.octokit.repos.getReleaseByTag({ ...o, tag: 'agora-run-d' })).rejects.toMatchObject({ status: 404 });
     const listed = (await w.octokit.repos.listReleases({ ...o, per_page: 100 })).data.filter((r) => r.tag_name === 'agora-run-d');
-    expect(listed.map((r) => [r.id, r.draft])).toEqual([[two.id, true], [one.id, true]]);
+    expect(listed.map((r) => [r.id, r.draft])).toEqual([
+      [two.id, true],
+      [one.id, true],
+    ]);
     const down = await w.appOctokit.apps.createInstallationAccessToken({ installation_id: w.installationId, permissions: { contents: 'read' } });
     const reader = new Octokit({ baseUrl: w.sim.apiUrl, auth: down.data.token, log: quiet });
     expect((await reader.repos.listReleases({ ...o, per_page: 100 })).data.filter((r) => r.tag_name === 'agora-run-d')).toEqual([]);
@@ -120,7 +141,14 @@ describe('asset downloads are redirected to another host', () => {
 
   it('octet-stream answers 302 to a signed URL on the objects host, which serves the bytes without credentials and refuses an Authorization header', async () => {
     const rel = (await w.octokit.repos.createRelease({ ...o, tag_name: 'agora-run-r1' })).data;
-    const up = await w.octokit.repos.uploadReleaseAsset({ ...o, release_id: rel.id, url: rel.upload_url, name: 'r.json', data: '{"r":1}', headers: { 'content-type': 'application/json' } });
+    const up = await w.octokit.repos.uploadReleaseAsset({
+      ...o,
+      release_id: rel.id,
+      url: rel.upload_url,
+      name: 'r.json',
+      data: '{"r":1}',
+      headers: { 'content-type': 'application/json' },
+    });
     const token = await w.token();
     const api = `${w.sim.apiUrl}/repos/octo/demo/releases/assets/${up.data.id}`;
     const first = await fetch(api, { headers: { authorization: `token ${token}`, accept: 'application/octet-stream' }, redirect: 'manual' });
@@ -136,7 +164,11 @@ describe('asset downloads are redirected to another host', () => {
     expect(await bytes.text()).toBe('{"r":1}');
     // Octokit follows the redirect; the other host sees no Authorization header.
     const seen = w.sim.objectRequests.length;
-    const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: up.data.id, headers: { accept: 'application/octet-stream' } });
+    const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      ...o,
+      asset_id: up.data.id,
+      headers: { accept: 'application/octet-stream' },
+    });
     expect(Buffer.from(dl.data as unknown as ArrayBuffer).toString()).toBe('{"r":1}');
     expect(w.sim.objectRequests.slice(seen)).toEqual([{ path: `/release-assets/${up.data.id}`, authorization: false, status: 200 }]);
     // The JSON description is not redirected.

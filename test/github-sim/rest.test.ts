@@ -110,13 +110,24 @@ describe('REST subset: repos, contents, git data, pulls, releases', () => {
     expect(up.status).toBe(201);
     expect(up.data).toMatchObject({ name: 'audit.json', size: 6, state: 'uploaded' });
     await expect(
-      w.octokit.repos.uploadReleaseAsset({ ...o, release_id: rel.data.id, url: rel.data.upload_url, name: 'audit.json', data: 'x', headers: { 'content-type': 'text/plain' } }),
+      w.octokit.repos.uploadReleaseAsset({
+        ...o,
+        release_id: rel.data.id,
+        url: rel.data.upload_url,
+        name: 'audit.json',
+        data: 'x',
+        headers: { 'content-type': 'text/plain' },
+      }),
     ).rejects.toMatchObject({ status: 422, response: { data: { errors: [{ code: 'already_exists' }] } } });
     const byTag = await w.octokit.repos.getReleaseByTag({ ...o, tag: 'agora-run-r1' });
     expect(byTag.data.assets.map((a) => a.name)).toEqual(['audit.json']);
     const assets = await w.octokit.repos.listReleaseAssets({ ...o, release_id: rel.data.id });
     expect(assets.data).toHaveLength(1);
-    const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: up.data.id, headers: { accept: 'application/octet-stream' } });
+    const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      ...o,
+      asset_id: up.data.id,
+      headers: { accept: 'application/octet-stream' },
+    });
     expect(Buffer.from(dl.data as unknown as ArrayBuffer).equals(bytes)).toBe(true);
     const tag = await w.octokit.git.getRef({ ...o, ref: 'tags/agora-run-r1' });
     expect(tag.data.object.sha).toBe((await w.octokit.git.getRef({ ...o, ref: 'heads/main' })).data.object.sha);

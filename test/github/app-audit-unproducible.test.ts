@@ -23,7 +23,13 @@ afterAll(async () => {
 
 describe('the audit gate when the audit cannot be produced', () => {
   it('is completed red, naming the unreadable object, with the Re-run button', async () => {
-    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'lost', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }] }) });
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'lost',
+        queue: 'default',
+        items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }],
+      }),
+    });
     expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
     const first = git(repo, 'rev-list', '--max-parents=0', 'refs/agora/runs/lost-1').trim();
     const entries = git(repo, 'rev-parse', `${first}:entries.jsonl`).trim();
@@ -34,9 +40,20 @@ describe('the audit gate when the audit cannot be produced', () => {
     const run = (await readRun(store, refs, 'lost-1'))!;
     w = await startAppWorld();
     const gateSha = (await w.octokit.rest.git.getRef({ owner: w.owner, repo: w.repo, ref: 'heads/main' })).data.object.sha;
-    const outcome = await finishAudit({ octokit: w.octokit, owner: w.owner, repo: w.repo, htmlUrl: 'http://example.invalid', store, refs, run, gateSha, clock: Date.now });
+    const outcome = await finishAudit({
+      octokit: w.octokit,
+      owner: w.owner,
+      repo: w.repo,
+      htmlUrl: 'http://example.invalid',
+      store,
+      refs,
+      run,
+      gateSha,
+      clock: Date.now,
+    });
     expect(outcome.conclusion).toBe('failure');
-    const gate = (await checkRuns(w, gateSha)).get('agora / audit') as { status: string; conclusion: string; output: { title: string; summary: string } } | undefined;
+    const gate = (await checkRuns(w, gateSha)).get('agora / audit') as
+      { status: string; conclusion: string; output: { title: string; summary: string } } | undefined;
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: 'Not audited: the audit could not be produced' } });
     expect(gate!.output.summary).toContain(`object ${entries}`);
     expect(gate!.output.summary).toContain('is unreadable');

@@ -60,7 +60,9 @@ describe('check run buttons', () => {
 
   it('an item called audit gets its own check: its Retry retries the item and never re-runs the plan', async () => {
     const m = `${marker}-audit`;
-    const text = commandPlan('named-audit', [{ id: 'audit', run: `if [ -f ${m} ]; then echo ok > audited.txt; else echo x > ${m}; exit 4; fi`, locks: ['audited.txt'] }]);
+    const text = commandPlan('named-audit', [
+      { id: 'audit', run: `if [ -f ${m} ]; then echo ok > audited.txt; else echo x > ${m}; exit 4; fi`, locks: ['audited.txt'] },
+    ]);
     const sha = await w.sim.push(w.fullName, { branch: 'named-audit', files: { 'plan.json': text }, message: 'An item called audit' });
     await w.quiesce();
     let checks = await checkRuns(w, sha);
@@ -72,7 +74,9 @@ describe('check run buttons', () => {
     w.sim.clickCheckRunButton(w.fullName, failed.id, RETRY_ACTION.identifier, 'octo');
     await w.quiesce();
     await rm(m, { force: true });
-    expect(outcomesOf(w.agora).actions.slice(before)).toEqual([{ kind: 'recorded', runId: expect.stringMatching(/^named-audit-/), event: 'retry-item', resumed: true }]);
+    expect(outcomesOf(w.agora).actions.slice(before)).toEqual([
+      { kind: 'recorded', runId: expect.stringMatching(/^named-audit-/), event: 'retry-item', resumed: true },
+    ]);
     checks = await checkRuns(w, sha);
     expect(checks.get('agora / item audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
@@ -127,7 +131,9 @@ describe('check run buttons', () => {
     const before = outcomesOf(w.agora).actions.length;
     await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed' });
     await until('the deletion to be handled', async () => outcomesOf(w.agora).actions.length > before, w);
-    expect(outcomesOf(w.agora).actions.slice(before)).toEqual([{ kind: 'ignored', code: 'branch-still-at-commit', why: `branch doomed-copy still points at ${sha.slice(0, 12)}` }]);
+    expect(outcomesOf(w.agora).actions.slice(before)).toEqual([
+      { kind: 'ignored', code: 'branch-still-at-commit', why: `branch doomed-copy still points at ${sha.slice(0, 12)}` },
+    ]);
     expect((await checkRuns(w, sha)).get('agora / slow')!.status).toBe('in_progress');
     await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/doomed-copy' });
     await w.quiesce();

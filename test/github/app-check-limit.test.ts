@@ -41,7 +41,15 @@ describe('a suite that keeps one check run of each name', () => {
     await w.agora.kill(); // a crash while the retried attempt runs
     // More check runs of the name than the suite keeps (the app's own, as GitHub counts): the one the killed process showed is gone too.
     const shown = (await checkRuns(w, sha)).get('agora / flaky')!;
-    await w.octokit.rest.checks.create({ owner: w.owner, repo: w.repo, name: 'agora / flaky', head_sha: sha, status: 'completed', conclusion: 'neutral', external_id: 'elsewhere' });
+    await w.octokit.rest.checks.create({
+      owner: w.owner,
+      repo: w.repo,
+      name: 'agora / flaky',
+      head_sha: sha,
+      status: 'completed',
+      conclusion: 'neutral',
+      external_id: 'elsewhere',
+    });
     await expect(w.octokit.rest.checks.get({ owner: w.owner, repo: w.repo, check_run_id: shown.id })).rejects.toMatchObject({ status: 404 });
     const fresh = await restartUntilRunEnds(w, sha, gate); // sweeps at start: the run is `running` on GitHub and nobody drives it
 

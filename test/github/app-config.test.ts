@@ -98,7 +98,12 @@ describe('Re-run plan on a red gate', () => {
     expect(started.map((o) => ('runId' in o ? o.runId : ''))).toEqual([`grow-${planSha.slice(0, 12)}`, `grow-${human.slice(0, 12)}`]);
 
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
-    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Growing plan', expect.stringMatching(/^append: /), 'A person edits on top', expect.stringMatching(/^append: /)]);
+    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual([
+      'Growing plan',
+      expect.stringMatching(/^append: /),
+      'A person edits on top',
+      expect.stringMatching(/^append: /),
+    ]);
     expect(trailers(commits[3]!.commit.message).get('Agora-Run')).toBe(`grow-${human.slice(0, 12)}`);
     expect((await checkRuns(w, commits[3]!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
     expect(w.errors).toEqual([]);

@@ -64,10 +64,14 @@ function plan(id: string): string {
  * once there are at least `count` (the engine's event log can lag behind a busy machine).
  */
 async function containerStarts(d: Docker, runId: string, sinceSeconds: number, count: number): Promise<Array<{ item: string; id: string; scope: string }>> {
-  return eventually(`the engine's event log to show ${count} container start(s) of ${runId}`, async () => {
-    const starts = await readContainerStarts(d, runId, sinceSeconds);
-    return starts.length >= count ? starts : undefined;
-  }, { within: 10_000, every: 250 });
+  return eventually(
+    `the engine's event log to show ${count} container start(s) of ${runId}`,
+    async () => {
+      const starts = await readContainerStarts(d, runId, sinceSeconds);
+      return starts.length >= count ? starts : undefined;
+    },
+    { within: 10_000, every: 250 },
+  );
 }
 
 async function readContainerStarts(d: Docker, runId: string, sinceSeconds: number): Promise<Array<{ item: string; id: string; scope: string }>> {
@@ -132,7 +136,10 @@ describe.skipIf(!docker)('the app runs items on the docker target its config nam
     const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: prNumber })).data;
     expect(commits[0]!.sha).toBe(planSha);
     expect(commits.slice(1)).toHaveLength(2);
-    for (const [id, text] of [['a', 'alpha'], ['b', 'beta']] as const) {
+    for (const [id, text] of [
+      ['a', 'alpha'],
+      ['b', 'beta'],
+    ] as const) {
       const note = await fileOn(w, `notes/${id}.txt`, 'in-containers');
       const [input, ...facts] = note.trim().split('\n');
       expect(JSON.parse(input!)).toEqual({ text });
@@ -270,48 +277,52 @@ describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead re
     if (runId) for (const c of await managedContainers(docker!, runId)) await docker!.getContainer(c.Id).remove({ force: true, v: true });
   });
 
-  it('the item ends success after 1 attempt, in the one container it started in, and the gate is green', async () => {
-    const text = commandPlan('takeover', [{ id: 'slow', run: `${CONTAINER_GATE_WAIT}; echo "host=$(hostname)" > slow.txt`, locks: ['slow.txt'] }]);
-    const sha = await w.sim.push(w.fullName, { branch: 'takeover', files: { 'plan.json': text }, message: 'Slow plan in a container' });
-    const pr = await w.sim.openPullRequest(w.fullName, { head: 'takeover', base: 'main', title: 'Takeover' });
-    runId = `takeover-${sha.slice(0, 12)}`;
-    const id = runId;
-    await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
-    await until('its container to run', async () => (await managedContainers(docker!, id)).some((c) => c.State === 'running'), w, 30_000);
+  it(
+    'the item ends success after 1 attempt, in the one container it started in, and the gate is green',
+    async () => {
+      const text = commandPlan('takeover', [{ id: 'slow', run: `${CONTAINER_GATE_WAIT}; echo "host=$(hostname)" > slow.txt`, locks: ['slow.txt'] }]);
+      const sha = await w.sim.push(w.fullName, { branch: 'takeover', files: { 'plan.json': text }, message: 'Slow plan in a container' });
+      const pr = await w.sim.openPullRequest(w.fullName, { head: 'takeover', base: 'main', title: 'Takeover' });
+      runId = `takeover-${sha.slice(0, 12)}`;
+      const id = runId;
+      await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
+      await until('its container to run', async () => (await managedContainers(docker!, id)).some((c) => c.State === 'running'), w, 30_000);
 
-    const holder = await leaseHolder(w, id);
-    const dead: AgoraGitHub = w.replicas.find((a) => a.holder === holder)!;
-    expect(dead).toBeDefined();
-    // A crash: the process (and its engine connection) vanishes; nothing stops or removes its container.
-    await proxy.down();
-    await dead.kill();
-    w.removeReplica(dead);
-    const left = await managedContainers(docker!, id);
-    expect(left.map((c) => [c.Labels['agora.attempt'], c.State])).toEqual([['1', 'running']]);
-    await proxy.up();
-    await containerGate(docker!, id).open(); // the container's work happens only after its replica died
+      const holder = await leaseHolder(w, id);
+      const dead: AgoraGitHub = w.replicas.find((a) => a.holder === holder)!;
+      expect(dead).toBeDefined();
+      // A crash: the process (and its engine connection) vanishes; nothing stops or removes its container.
+      await proxy.down();
+      await dead.kill();
+      w.removeReplica(dead);
+      const left = await managedContainers(docker!, id);
+      expect(left.map((c) => [c.Labels['agora.attempt'], c.State])).toEqual([['1', 'running']]);
+      await proxy.up();
+      await containerGate(docker!, id).open(); // the container's work happens only after its replica died
 
-    await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 45_000);
-    await w.quiesce();
-    const taker = await leaseHolder(w, id);
-    expect(taker).not.toBe(holder);
-    expect(w.replicas.map((a) => a.holder)).toContain(taker);
+      await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, 45_000);
+      await w.quiesce();
+      const taker = await leaseHolder(w, id);
+      expect(taker).not.toBe(holder);
+      expect(w.replicas.map((a) => a.holder)).toContain(taker);
 
-    const checks = await checkRuns(w, sha);
-    for (const name of ['agora', 'agora / slow']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'success' });
-    // Re-attached, not rerun: a container the taker did not find would be recorded lost, and a second attempt run.
-    expect(checks.get('agora / slow')!.output.summary).toContain('**done** after 1 attempt.');
-    const starts = await containerStarts(docker!, id, since, 1);
-    expect(starts.map((s) => s.item)).toEqual(['slow']);
-    expect(starts[0]!.scope).toBe(left[0]!.Labels['agora.scope']);
+      const checks = await checkRuns(w, sha);
+      for (const name of ['agora', 'agora / slow']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'success' });
+      // Re-attached, not rerun: a container the taker did not find would be recorded lost, and a second attempt run.
+      expect(checks.get('agora / slow')!.output.summary).toContain('**done** after 1 attempt.');
+      const starts = await containerStarts(docker!, id, since, 1);
+      expect(starts.map((s) => s.item)).toEqual(['slow']);
+      expect(starts[0]!.scope).toBe(left[0]!.Labels['agora.scope']);
 
-    const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
-    expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Slow plan in a container', expect.stringMatching(/^slow: /)]);
-    // The file the dead replica's container wrote, collected by the taker.
-    expect(await fileOn(w, 'slow.txt', 'takeover')).toBe(`host=${starts[0]!.id.slice(0, 12)}\n`);
-    expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(await managedContainers(docker!, id)).toEqual([]);
-    expect(w.sim.contractViolations).toEqual([]);
-    expect(w.errors).toEqual([]);
-  }, scaled(90_000));
+      const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr.number })).data;
+      expect(commits.map((c) => c.commit.message.split('\n')[0])).toEqual(['Slow plan in a container', expect.stringMatching(/^slow: /)]);
+      // The file the dead replica's container wrote, collected by the taker.
+      expect(await fileOn(w, 'slow.txt', 'takeover')).toBe(`host=${starts[0]!.id.slice(0, 12)}\n`);
+      expect((await checkRuns(w, commits.at(-1)!.sha)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
+      expect(await managedContainers(docker!, id)).toEqual([]);
+      expect(w.sim.contractViolations).toEqual([]);
+      expect(w.errors).toEqual([]);
+    },
+    scaled(90_000),
+  );
 });

@@ -26,7 +26,11 @@ describe('the app when things go wrong', () => {
   }
 
   it('an invalid plan gets one failed agora check naming every problem by JSON path, and nothing is scheduled', async () => {
-    const text = JSON.stringify({ id: 'bad', queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: 'nope' }, depends_on: ['ghost'], resourceLocks: [] }] });
+    const text = JSON.stringify({
+      id: 'bad',
+      queue: 'default',
+      items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: 'nope' }, depends_on: ['ghost'], resourceLocks: [] }],
+    });
     const sha = await w.sim.push(w.fullName, { branch: 'bad-plan', files: { 'plan.json': text }, message: 'A broken plan' });
     await w.quiesce();
     await redeliverPush(sha); // a repeated delivery changes nothing
@@ -71,9 +75,17 @@ describe('the app when things go wrong', () => {
   });
 
   it('a new plan commit on the branch cancels the older run; its checks end cancelled with the reason', async () => {
-    const first = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'sleep 600' }]) }, message: 'Slow plan' });
+    const first = await w.sim.push(w.fullName, {
+      branch: 'changing',
+      files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'sleep 600' }]) },
+      message: 'Slow plan',
+    });
     await until('the wait item to run', async () => (await checkRuns(w, first)).get('agora / wait')?.status === 'in_progress', w);
-    const second = await w.sim.push(w.fullName, { branch: 'changing', files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'true' }]) }, message: 'Faster plan' });
+    const second = await w.sim.push(w.fullName, {
+      branch: 'changing',
+      files: { 'plan.json': commandPlan('slow', [{ id: 'wait', run: 'true' }]) },
+      message: 'Faster plan',
+    });
     await w.quiesce();
     const old = await checkRuns(w, first);
     expect(old.get('agora / wait')).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
@@ -84,13 +96,22 @@ describe('the app when things go wrong', () => {
     expect(w.errors).toEqual([]);
   });
 
-  it('a plan commit on a branch made from another branch\'s running plan commit leaves that run alone', async () => {
+  it("a plan commit on a branch made from another branch's running plan commit leaves that run alone", async () => {
     const marker = join(tmpdir(), `agora-fork-${randomUUID()}`);
     const wait = `while [ ! -e ${marker} ]; do sleep 0.1; done`;
-    const kept = await w.sim.push(w.fullName, { branch: 'kept', files: { 'plan.json': commandPlan('kept', [{ id: 'hold', run: wait }]) }, message: 'Waiting plan' });
+    const kept = await w.sim.push(w.fullName, {
+      branch: 'kept',
+      files: { 'plan.json': commandPlan('kept', [{ id: 'hold', run: wait }]) },
+      message: 'Waiting plan',
+    });
     await until('the item to run', async () => (await checkRuns(w, kept)).get('agora / hold')?.status === 'in_progress', w);
     // Someone branches off the running plan commit and changes the plan there: `kept` still has its head.
-    const forked = await w.sim.push(w.fullName, { branch: 'forked', parent: kept, files: { 'plan.json': commandPlan('forked', [{ id: 'other', run: 'true' }]) }, message: 'Another plan' });
+    const forked = await w.sim.push(w.fullName, {
+      branch: 'forked',
+      parent: kept,
+      files: { 'plan.json': commandPlan('forked', [{ id: 'other', run: 'true' }]) },
+      message: 'Another plan',
+    });
     await until('the forked run to end', async () => (await checkRuns(w, forked)).get('agora')?.status === 'completed', w);
     expect((await checkRuns(w, kept)).get('agora / hold')?.status).toBe('in_progress');
     await writeFile(marker, '');

@@ -27,7 +27,12 @@ async function expectGreen(w: AppWorld, planSha: string, pr: number): Promise<vo
   expect(checks.get('agora')).toMatchObject({ status: 'completed', conclusion: 'success' });
   const commits = (await w.octokit.rest.pulls.listCommits({ owner: w.owner, repo: w.repo, pull_number: pr })).data;
   expect(commits[0]!.sha).toBe(planSha);
-  expect(commits.slice(1).map((c) => trailers(c.commit.message).get('Agora-Item')).sort()).toEqual(['edit-alpha', 'edit-beta', 'edit-shared']);
+  expect(
+    commits
+      .slice(1)
+      .map((c) => trailers(c.commit.message).get('Agora-Item'))
+      .sort(),
+  ).toEqual(['edit-alpha', 'edit-beta', 'edit-shared']);
   const head = commits.at(-1)!.sha;
   expect((await checkRuns(w, head)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
 }
@@ -59,58 +64,78 @@ describe('the app survives GitHub faults', () => {
     w = undefined;
   });
 
-  it('with 15% of REST requests answered 5xx, the run still ends green and every failed request was retried', async () => {
-    w = await startAppWorld({ plugins: true, seed: 7 });
-    const from = w.sim.requests.length;
-    w.sim.setFaults({ serverErrorRate: 0.15 });
-    const { planSha, pr } = await pushPlan(w, 'run-fanout');
-    await w.quiesce();
-    w.sim.setFaults({}); // the assertions' own reads see a healthy API
-    const log = appRest(w.sim.requests.slice(from));
+  it(
+    'with 15% of REST requests answered 5xx, the run still ends green and every failed request was retried',
+    async () => {
+      w = await startAppWorld({ plugins: true, seed: 7 });
+      const from = w.sim.requests.length;
+      w.sim.setFaults({ serverErrorRate: 0.15 });
+      const { planSha, pr } = await pushPlan(w, 'run-fanout');
+      await w.quiesce();
+      w.sim.setFaults({}); // the assertions' own reads see a healthy API
+      const log = appRest(w.sim.requests.slice(from));
 
-    await expectGreen(w, planSha, pr);
-    const { failures, unrecovered } = retriedToSuccess(log, (r) => r.status >= 500);
-    if (process.env.AGORA_TEST_LOG) console.log(`retried: ${failures.length} failed requests, e.g. ${failures.slice(0, 3).map((r) => `${r.status} ${r.method} ${r.route}`).join("; ")}`);
-    expect(failures.length).toBeGreaterThan(0);
-    expect(failures.every((r) => [500, 502, 503].includes(r.status))).toBe(true);
-    expect(unrecovered).toEqual([]);
-    expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toHaveLength(1);
-    expect(w.sim.contractViolations).toEqual([]);
-    expect(w.errors).toEqual([]);
-  }, scaled(runBound(ITEMS.length, 2)));
+      await expectGreen(w, planSha, pr);
+      const { failures, unrecovered } = retriedToSuccess(log, (r) => r.status >= 500);
+      if (process.env.AGORA_TEST_LOG)
+        console.log(
+          `retried: ${failures.length} failed requests, e.g. ${failures
+            .slice(0, 3)
+            .map((r) => `${r.status} ${r.method} ${r.route}`)
+            .join('; ')}`,
+        );
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures.every((r) => [500, 502, 503].includes(r.status))).toBe(true);
+      expect(unrecovered).toEqual([]);
+      expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toHaveLength(1);
+      expect(w.sim.contractViolations).toEqual([]);
+      expect(w.errors).toEqual([]);
+    },
+    scaled(runBound(ITEMS.length, 2)),
+  );
 
-  it('with secondary limits tight (1 concurrent request) and another client polling, the app meets 403 + retry-after and still ends green', async () => {
-    // Octokit's throttling serialises the app's own writes per installation, so the concurrency limit is
-    // reached when someone else uses the same installation at the same time: here a dashboard polling the checks.
-    w = await startAppWorld({ plugins: true, limits: { concurrentRequests: 1 } });
-    const world = w;
-    const from = w.sim.requests.length;
-    w.sim.setFaults({ latencyMs: [5, 20] }); // requests take a while, so the poller's and the app's overlap
-    const { planSha, pr } = await pushPlan(w, 'run-fanout');
-    // Two pollers keep a request of theirs in flight most of the time (their repeated GETs are conditional and
-    // answered 304, which still occupies a concurrency slot), so the app's writes meet the limit in every run,
-    // not only when the timing happens to line up; not all the time, so a write's 5 retries see a free slot.
-    let polling = true;
-    const pollers = [0, 1].map(async () => {
-      while (polling) {
-        await world.octokit.rest.checks.listForRef({ owner: world.owner, repo: world.repo, ref: planSha }).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    });
-    await w.quiesce();
-    polling = false;
-    await Promise.all(pollers);
-    w.sim.setFaults({});
-    const writes = appRest(w.sim.requests.slice(from)).filter((r) => r.write); // the poller only reads
+  it(
+    'with secondary limits tight (1 concurrent request) and another client polling, the app meets 403 + retry-after and still ends green',
+    async () => {
+      // Octokit's throttling serialises the app's own writes per installation, so the concurrency limit is
+      // reached when someone else uses the same installation at the same time: here a dashboard polling the checks.
+      w = await startAppWorld({ plugins: true, limits: { concurrentRequests: 1 } });
+      const world = w;
+      const from = w.sim.requests.length;
+      w.sim.setFaults({ latencyMs: [5, 20] }); // requests take a while, so the poller's and the app's overlap
+      const { planSha, pr } = await pushPlan(w, 'run-fanout');
+      // Two pollers keep a request of theirs in flight most of the time (their repeated GETs are conditional and
+      // answered 304, which still occupies a concurrency slot), so the app's writes meet the limit in every run,
+      // not only when the timing happens to line up; not all the time, so a write's 5 retries see a free slot.
+      let polling = true;
+      const pollers = [0, 1].map(async () => {
+        while (polling) {
+          await world.octokit.rest.checks.listForRef({ owner: world.owner, repo: world.repo, ref: planSha }).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      });
+      await w.quiesce();
+      polling = false;
+      await Promise.all(pollers);
+      w.sim.setFaults({});
+      const writes = appRest(w.sim.requests.slice(from)).filter((r) => r.write); // the poller only reads
 
-    expect(w.errors).toEqual([]);
-    await expectGreen(w, planSha, pr);
-    const { failures, unrecovered } = retriedToSuccess(writes, (r) => r.status === 403);
-    if (process.env.AGORA_TEST_LOG) console.log(`retried: ${failures.length} failed requests, e.g. ${failures.slice(0, 3).map((r) => `${r.status} ${r.method} ${r.route}`).join("; ")}`);
-    expect(failures.length).toBeGreaterThan(0);
-    expect(unrecovered).toEqual([]);
-    expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toHaveLength(1);
-    expect(w.sim.contractViolations).toEqual([]);
-    expect(w.errors).toEqual([]);
-  }, scaled(runBound(ITEMS.length, 2)));
+      expect(w.errors).toEqual([]);
+      await expectGreen(w, planSha, pr);
+      const { failures, unrecovered } = retriedToSuccess(writes, (r) => r.status === 403);
+      if (process.env.AGORA_TEST_LOG)
+        console.log(
+          `retried: ${failures.length} failed requests, e.g. ${failures
+            .slice(0, 3)
+            .map((r) => `${r.status} ${r.method} ${r.route}`)
+            .join('; ')}`,
+        );
+      expect(failures.length).toBeGreaterThan(0);
+      expect(unrecovered).toEqual([]);
+      expect(outcomesOf(w.agora).plans.filter((o) => o.kind === 'started')).toHaveLength(1);
+      expect(w.sim.contractViolations).toEqual([]);
+      expect(w.errors).toEqual([]);
+    },
+    scaled(runBound(ITEMS.length, 2)),
+  );
 });

@@ -66,96 +66,114 @@ describe('the app signs keyless against a Sigstore (mock) and the gate verifies 
     await mock?.stop();
   });
 
-  it('the release has the bundle and its Sigstore bundle, which verifies against the trust material and identity; the gate is success', async () => {
-    const certs = mock.requests.get('/api/v2/signingCert') ?? 0;
-    const { runId, assets, gate } = await runPlan(w, 'good');
-    expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
-    expect(tokens).toBe(1); // one fresh token for the one signature
-    expect(mock.requests.get('/api/v2/signingCert')).toBe(certs + 1);
-
-    const bundle = parseAuditBundle(assets.get(`${runId}.audit.json`)!, `${runId}.audit.json`);
-    expect(bundle.signature).toMatchObject({ kind: 'keyless', identity: IDENTITY, issuer: ISSUER, rekorUrl: mock.rekorUrl, claim: 'tamper-evident' });
-    expect(bundle.report).toMatchObject({ intact: true, claim: 'tamper-evident', guarantee: 'external-immutable', failures: [] });
-
-    // Independently of the app: src/audit's verifier, the published bytes, the mock's trust material.
-    const verified = await verifySigstoreBundle(assets.get(`${runId}.audit.sigstore.json`)!, {
-      certificateIdentity: IDENTITY,
-      certificateIssuer: ISSUER,
-      trustedRoot: mock.trustedRoot,
-      expected: { statement: auditStatement(bundle) },
-    });
-    expect(verified).toMatchObject({ ok: true, signer: { kind: 'keyless', identity: IDENTITY, issuer: ISSUER, claim: 'tamper-evident' } });
-    // ...and it is bound to this run: another identity does not verify.
-    const stranger = await verifySigstoreBundle(assets.get(`${runId}.audit.sigstore.json`)!, {
-      certificateIdentity: IDENTITY.replace('octo/demo', 'octo/other'),
-      certificateIssuer: ISSUER,
-      trustedRoot: mock.trustedRoot,
-      expected: { statement: auditStatement(bundle) },
-    });
-    expect(stranger.ok).toBe(false);
-
-    expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(gate!.output.summary).toContain(`Signed keyless as \`${IDENTITY}\` (issuer \`${ISSUER}\`)`);
-    expect(gate!.output.summary).toContain("checked against the app's trusted root and expected identity");
-    expect(gate!.output.summary).toContain('claim **tamper-evident** (external-immutable)');
-    expect(w.errors).toEqual([]);
-  }, scaled(120_000));
-
-  it('with another expected identity the gate is failure, naming the identity mismatch', async () => {
-    const expected = 'https://github.com/octo/demo/.github/workflows/release.yml@refs/heads/main';
-    signer.certificateIdentity = expected;
-    try {
-      const { runId, assets, gate } = await runPlan(w, 'wrongid');
+  it(
+    'the release has the bundle and its Sigstore bundle, which verifies against the trust material and identity; the gate is success',
+    async () => {
+      const certs = mock.requests.get('/api/v2/signingCert') ?? 0;
+      const { runId, assets, gate } = await runPlan(w, 'good');
       expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
-      expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
-      // Shown as text: the identities are URLs and hold an @, so GitHub must not link or mention them.
-      expect(gate!.output.summary).toContain(plainText(`audit signature: certificate identity is ${JSON.stringify(IDENTITY)}, expected exactly ${JSON.stringify(expected)}`));
-      const bundle = parseAuditBundle(assets.get(`${runId}.audit.json`)!, `${runId}.audit.json`);
-      expect(bundle.report.intact).toBe(false);
-      expect(bundle.report.failures.map((f) => f.code)).toEqual(['signature']);
-    } finally {
-      signer.certificateIdentity = IDENTITY;
-    }
-  }, scaled(120_000));
+      expect(tokens).toBe(1); // one fresh token for the one signature
+      expect(mock.requests.get('/api/v2/signingCert')).toBe(certs + 1);
 
-  it('without trust material the signature is published but not checked, and the gate says so and why', async () => {
-    const trustedRoot = signer.trustedRoot;
-    delete signer.trustedRoot;
-    try {
-      const { runId, assets, gate } = await runPlan(w, 'notrust');
-      expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
-      expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
-      expect(gate!.output.summary).toContain('the signature was **not checked**: the app has no trusted root (AGORA_TRUSTED_ROOT).');
-      // The claim rests on what was checked: the anchor in this repository.
-      expect(gate!.output.summary).toContain('claim **tamper-detecting** (same-repository)');
-      // The published Sigstore bundle still verifies for anyone who has the trust material.
       const bundle = parseAuditBundle(assets.get(`${runId}.audit.json`)!, `${runId}.audit.json`);
+      expect(bundle.signature).toMatchObject({ kind: 'keyless', identity: IDENTITY, issuer: ISSUER, rekorUrl: mock.rekorUrl, claim: 'tamper-evident' });
+      expect(bundle.report).toMatchObject({ intact: true, claim: 'tamper-evident', guarantee: 'external-immutable', failures: [] });
+
+      // Independently of the app: src/audit's verifier, the published bytes, the mock's trust material.
       const verified = await verifySigstoreBundle(assets.get(`${runId}.audit.sigstore.json`)!, {
         certificateIdentity: IDENTITY,
         certificateIssuer: ISSUER,
         trustedRoot: mock.trustedRoot,
         expected: { statement: auditStatement(bundle) },
       });
-      expect(verified.ok).toBe(true);
-    } finally {
-      signer.trustedRoot = trustedRoot;
-    }
-  }, scaled(120_000));
+      expect(verified).toMatchObject({ ok: true, signer: { kind: 'keyless', identity: IDENTITY, issuer: ISSUER, claim: 'tamper-evident' } });
+      // ...and it is bound to this run: another identity does not verify.
+      const stranger = await verifySigstoreBundle(assets.get(`${runId}.audit.sigstore.json`)!, {
+        certificateIdentity: IDENTITY.replace('octo/demo', 'octo/other'),
+        certificateIssuer: ISSUER,
+        trustedRoot: mock.trustedRoot,
+        expected: { statement: auditStatement(bundle) },
+      });
+      expect(stranger.ok).toBe(false);
 
-  it('a signer that cannot sign (Fulcio unreachable) still publishes the anchored bundle; the gate fails naming why', async () => {
-    const fulcioUrl = signer.fulcioUrl;
-    signer.fulcioUrl = 'http://127.0.0.1:9';
-    try {
-      const { runId, assets, gate } = await runPlan(w, 'nofulcio');
-      expect([...assets.keys()]).toEqual([`${runId}.audit.json`, `${runId}.report.html`]);
-      expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
-      expect(gate!.output.summary).toMatch(/the audit could not be signed: signing the audit statement failed/);
-      expect(gate!.output.summary).toContain("Not signed: the app's keyless signer failed");
-      const bundle = parseAuditBundle(assets.get(`${runId}.audit.json`)!, `${runId}.audit.json`);
-      expect(bundle.signature ?? null).toBeNull();
-      expect(bundle.report).toMatchObject({ intact: true, claim: 'tamper-detecting' });
-    } finally {
-      signer.fulcioUrl = fulcioUrl;
-    }
-  }, scaled(120_000));
+      expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
+      expect(gate!.output.summary).toContain(`Signed keyless as \`${IDENTITY}\` (issuer \`${ISSUER}\`)`);
+      expect(gate!.output.summary).toContain("checked against the app's trusted root and expected identity");
+      expect(gate!.output.summary).toContain('claim **tamper-evident** (external-immutable)');
+      expect(w.errors).toEqual([]);
+    },
+    scaled(120_000),
+  );
+
+  it(
+    'with another expected identity the gate is failure, naming the identity mismatch',
+    async () => {
+      const expected = 'https://github.com/octo/demo/.github/workflows/release.yml@refs/heads/main';
+      signer.certificateIdentity = expected;
+      try {
+        const { runId, assets, gate } = await runPlan(w, 'wrongid');
+        expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
+        expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
+        // Shown as text: the identities are URLs and hold an @, so GitHub must not link or mention them.
+        expect(gate!.output.summary).toContain(
+          plainText(`audit signature: certificate identity is ${JSON.stringify(IDENTITY)}, expected exactly ${JSON.stringify(expected)}`),
+        );
+        const bundle = parseAuditBundle(assets.get(`${runId}.audit.json`)!, `${runId}.audit.json`);
+        expect(bundle.report.intact).toBe(false);
+        expect(bundle.report.failures.map((f) => f.code)).toEqual(['signature']);
+      } finally {
+        signer.certificateIdentity = IDENTITY;
+      }
+    },
+    scaled(120_000),
+  );
+
+  it(
+    'without trust material the signature is published but not checked, and the gate says so and why',
+    async () => {
+      const trustedRoot = signer.trustedRoot;
+      delete signer.trustedRoot;
+      try {
+        const { runId, assets, gate } = await runPlan(w, 'notrust');
+        expect([...assets.keys()].sort()).toEqual([`${runId}.audit.json`, `${runId}.audit.sigstore.json`, `${runId}.report.html`]);
+        expect(gate).toMatchObject({ status: 'completed', conclusion: 'success' });
+        expect(gate!.output.summary).toContain('the signature was **not checked**: the app has no trusted root (AGORA_TRUSTED_ROOT).');
+        // The claim rests on what was checked: the anchor in this repository.
+        expect(gate!.output.summary).toContain('claim **tamper-detecting** (same-repository)');
+        // The published Sigstore bundle still verifies for anyone who has the trust material.
+        const bundle = parseAuditBundle(assets.get(`${runId}.audit.json`)!, `${runId}.audit.json`);
+        const verified = await verifySigstoreBundle(assets.get(`${runId}.audit.sigstore.json`)!, {
+          certificateIdentity: IDENTITY,
+          certificateIssuer: ISSUER,
+          trustedRoot: mock.trustedRoot,
+          expected: { statement: auditStatement(bundle) },
+        });
+        expect(verified.ok).toBe(true);
+      } finally {
+        signer.trustedRoot = trustedRoot;
+      }
+    },
+    scaled(120_000),
+  );
+
+  it(
+    'a signer that cannot sign (Fulcio unreachable) still publishes the anchored bundle; the gate fails naming why',
+    async () => {
+      const fulcioUrl = signer.fulcioUrl;
+      signer.fulcioUrl = 'http://127.0.0.1:9';
+      try {
+        const { runId, assets, gate } = await runPlan(w, 'nofulcio');
+        expect([...assets.keys()]).toEqual([`${runId}.audit.json`, `${runId}.report.html`]);
+        expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });
+        expect(gate!.output.summary).toMatch(/the audit could not be signed: signing the audit statement failed/);
+        expect(gate!.output.summary).toContain("Not signed: the app's keyless signer failed");
+        const bundle = parseAuditBundle(assets.get(`${runId}.audit.json`)!, `${runId}.audit.json`);
+        expect(bundle.signature ?? null).toBeNull();
+        expect(bundle.report).toMatchObject({ intact: true, claim: 'tamper-detecting' });
+      } finally {
+        signer.fulcioUrl = fulcioUrl;
+      }
+    },
+    scaled(120_000),
+  );
 });

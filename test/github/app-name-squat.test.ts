@@ -36,7 +36,15 @@ describe('a repository name taken over after a rename', () => {
     const plan = {
       id: 'steal',
       queue: 'default',
-      items: [{ id: 'x', executor: 'command', inputs: { run: `printf '%s' "$API_TOKEN" > ${marker}; echo > out.txt`, target: 'local', secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: ['out.txt'] }],
+      items: [
+        {
+          id: 'x',
+          executor: 'command',
+          inputs: { run: `printf '%s' "$API_TOKEN" > ${marker}; echo > out.txt`, target: 'local', secrets: ['API_TOKEN'] },
+          depends_on: [],
+          resourceLocks: ['out.txt'],
+        },
+      ],
     };
     const sha = await w.sim.push(squat.fullName, { branch: 'steal', files: { 'plan.json': JSON.stringify(plan) }, message: 'Steal' });
     await w.sim.openPullRequest(squat.fullName, { head: 'steal', base: 'main', title: 'Steal' });

@@ -19,7 +19,11 @@ describe('the gate after a hand edit, in a process that did not drive the run', 
 
   it('turns red, naming the unaudited commit', async () => {
     const fresh = await w.restartApp();
-    const human = await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'README.md': '# demo\n\nedited by hand\n' }, message: 'Hand edit after the run' });
+    const human = await w.sim.push(w.fullName, {
+      branch: 'run-fanout',
+      files: { 'README.md': '# demo\n\nedited by hand\n' },
+      message: 'Hand edit after the run',
+    });
     await w.quiesce();
     const gate = (await checkRuns(w, human)).get('agora / audit');
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });

@@ -35,10 +35,21 @@ describe('the audit gate when the release cannot be written', () => {
     // Someone published the tag first, empty: with immutable releases no asset can be added to it.
     await w.octokit.rest.repos.createRelease({ owner: w.owner, repo: w.repo, tag_name: tag, target_commitish: gateSha });
 
-    const outcome = await finishAudit({ octokit: w.octokit, owner: w.owner, repo: w.repo, htmlUrl: 'http://example.invalid', store, refs, run, gateSha, clock: Date.now });
+    const outcome = await finishAudit({
+      octokit: w.octokit,
+      owner: w.owner,
+      repo: w.repo,
+      htmlUrl: 'http://example.invalid',
+      store,
+      refs,
+      run,
+      gateSha,
+      clock: Date.now,
+    });
     expect(outcome.conclusion).toBe('failure');
     expect(outcome.releaseUrl).toBeNull();
-    const gate = (await checkRuns(w, gateSha)).get('agora / audit') as { status: string; conclusion: string; output: { title: string; summary: string } } | undefined;
+    const gate = (await checkRuns(w, gateSha)).get('agora / audit') as
+      { status: string; conclusion: string; output: { title: string; summary: string } } | undefined;
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure', output: { title: expect.stringMatching(/^Not audited: /) } });
     expect(gate!.output.summary).toContain(`release ${tag} is published without this bundle's imm-1.audit.json`);
     expect(gate!.output.summary).toContain('Agora never changes a published release');
@@ -51,7 +62,18 @@ describe('the audit gate when the release cannot be written', () => {
 
   it('a finish tried again after it published finds its own release: nothing uploaded or deleted, the published bytes (fetched from the asset host without credentials) are what the gate checks', async () => {
     const { w, store, refs, run, gateSha } = await finishedRun('again');
-    const args = { octokit: w.octokit, owner: w.owner, repo: w.repo, htmlUrl: 'http://example.invalid', store, refs, run, gateSha, clock: Date.now, signer: { kind: 'key' as const, privateKeyPem: generateSigningKey().privateKeyPem } };
+    const args = {
+      octokit: w.octokit,
+      owner: w.owner,
+      repo: w.repo,
+      htmlUrl: 'http://example.invalid',
+      store,
+      refs,
+      run,
+      gateSha,
+      clock: Date.now,
+      signer: { kind: 'key' as const, privateKeyPem: generateSigningKey().privateKeyPem },
+    };
 
     const first = await finishAudit(args);
     expect(first.releaseUrl).not.toBeNull();
@@ -67,7 +89,8 @@ describe('the audit gate when the release cannot be written', () => {
       [false, 200],
       [false, 200],
     ]);
-    const gates = (await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: gateSha, check_name: 'agora / audit', filter: 'all' })).data.check_runs;
+    const gates = (await w.octokit.rest.checks.listForRef({ owner: w.owner, repo: w.repo, ref: gateSha, check_name: 'agora / audit', filter: 'all' })).data
+      .check_runs;
     expect(gates).toHaveLength(2);
     for (const g of gates) expect(g.output.summary).toContain("Signed with the app's key");
     expect(gates[0]!.output.summary).toContain(first.releaseUrl!);

@@ -20,14 +20,27 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-const RELEASE_WRITES = (w: AppWorld, from: number) => w.sim.requests.slice(from).filter((r) => r.route?.startsWith('/repos/{owner}/{repo}/releases') && r.method !== 'GET');
+const RELEASE_WRITES = (w: AppWorld, from: number) =>
+  w.sim.requests.slice(from).filter((r) => r.route?.startsWith('/repos/{owner}/{repo}/releases') && r.method !== 'GET');
 const signer = { kind: 'key' as const, privateKeyPem: generateSigningKey().privateKeyPem };
 
 async function finished(id: string, report: AuditArgs['report'] | undefined) {
   const w = (world ??= await startAppWorld());
   // The gate on the integration head, as after the patches landed on the branch: green when all is well.
   const { store, refs, run, landedSha: gateSha } = await finishedRun(w, id);
-  const args: AuditArgs = { octokit: w.octokit, owner: w.owner, repo: w.repo, htmlUrl: 'http://example.invalid', store, refs, run, gateSha, clock: Date.now, signer, ...(report ? { report } : {}) };
+  const args: AuditArgs = {
+    octokit: w.octokit,
+    owner: w.owner,
+    repo: w.repo,
+    htmlUrl: 'http://example.invalid',
+    store,
+    refs,
+    run,
+    gateSha,
+    clock: Date.now,
+    signer,
+    ...(report ? { report } : {}),
+  };
   return { w, args, runId: run.runId, gateSha };
 }
 
@@ -87,7 +100,10 @@ describe('the run report in the release', () => {
     const bare = await finishAudit(first.args);
     expect(bare.reportUrl).toBeNull();
     expect(bare.conclusion).toBe('success');
-    expect([...(await runReleases(first.w, first.runId))[0]!.assets.keys()].sort()).toEqual([`${first.runId}.audit.json`, `${first.runId}.audit.sigstore.json`]);
+    expect([...(await runReleases(first.w, first.runId))[0]!.assets.keys()].sort()).toEqual([
+      `${first.runId}.audit.json`,
+      `${first.runId}.audit.sigstore.json`,
+    ]);
     expect((await gateOn(first.w, first.gateSha)).output.summary).toContain('Run report: not attached to [its release]');
     expect(bare.note).toContain('the report could not be rendered: the config cannot be read');
     // A later finish of the same bundle finds the release published without a report: it adds none.

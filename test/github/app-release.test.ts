@@ -29,7 +29,11 @@ async function verifyAssets(w: AppWorld, runId: string, assets: Map<string, stri
   const keyPath = join(dir, 'app.pub.pem');
   await writeFile(keyPath, (await loadPrivateKey((w.signer as { privateKeyPem: string }).privateKeyPem)).publicKeyPem);
   const out: string[] = [];
-  const code = await verifyVerb(join(dir, `${runId}.audit.json`), { key: keyPath, run: runId }, { tty: false, out: (t) => out.push(t), err: (t) => out.push(t) });
+  const code = await verifyVerb(
+    join(dir, `${runId}.audit.json`),
+    { key: keyPath, run: runId },
+    { tty: false, out: (t) => out.push(t), err: (t) => out.push(t) },
+  );
   return { code, text: out.join('\n') };
 }
 
@@ -139,7 +143,10 @@ describe('the run releases', () => {
     expect(count(from)).toEqual({ del: 0, up: 0 });
     // A companion file (the report) the published release lacks is neither added nor a difference.
     from = w.sim.requests.length;
-    const again = await publishRelease(c, tag, [{ name, data: '{"v":1}\n' }, { name: 'unit.report.html', data: '<p>', contentType: 'text/html', companion: true }]);
+    const again = await publishRelease(c, tag, [
+      { name, data: '{"v":1}\n' },
+      { name: 'unit.report.html', data: '<p>', contentType: 'text/html', companion: true },
+    ]);
     expect(again).toMatchObject({ assets: [name], differs: [] });
     expect(count(from)).toEqual({ del: 0, up: 0 });
     expect(published().map((r) => r.assets.map((a) => a.data.toString()))).toEqual([['{"v":1}\n']]);
@@ -147,7 +154,15 @@ describe('the run releases', () => {
     // An earlier try left a draft with a half-written asset (same size, other bytes): it is replaced in the draft, then published.
     const tag2 = `${tag}-b`;
     const draft = (await w.octokit.rest.repos.createRelease({ owner: w.owner, repo: w.repo, tag_name: tag2, draft: true })).data;
-    await w.octokit.rest.repos.uploadReleaseAsset({ owner: w.owner, repo: w.repo, release_id: draft.id, url: draft.upload_url, name, data: '{"v":0}\n', headers: { 'content-type': 'application/json' } });
+    await w.octokit.rest.repos.uploadReleaseAsset({
+      owner: w.owner,
+      repo: w.repo,
+      release_id: draft.id,
+      url: draft.upload_url,
+      name,
+      data: '{"v":0}\n',
+      headers: { 'content-type': 'application/json' },
+    });
     from = w.sim.requests.length;
     const seen = w.sim.objectRequests.length;
     await publishRelease(c, tag2, [{ name, data: '{"v":3}\n' }]);

@@ -23,12 +23,17 @@ describe('a branch that moves during the run', () => {
   }, scaled(60_000));
   afterAll(async () => w?.close());
 
-  it('gets the patches replayed onto its new head; the gate is green and names the people\'s commit as not audited', async () => {
+  it("gets the patches replayed onto its new head; the gate is green and names the people's commit as not audited", async () => {
     const marker = join(tmpdir(), `agora-replay-${process.pid}-1`);
     const planSha = await w.sim.push(w.fullName, { branch: 'moving', files: { 'plan.json': gatedPlan('moving', marker) }, message: 'Gated plan' });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'moving', base: 'main', title: 'Moving' });
     await until('the items to run', async () => (await checkRuns(w, planSha)).get('agora / write-a')?.status === 'in_progress', w);
-    const human = await w.sim.push(w.fullName, { branch: 'moving', files: { 'README.md': '# demo, edited by a person\n' }, message: 'Fix the README', author: 'octo' });
+    const human = await w.sim.push(w.fullName, {
+      branch: 'moving',
+      files: { 'README.md': '# demo, edited by a person\n' },
+      message: 'Fix the README',
+      author: 'octo',
+    });
     await writeFile(marker, '');
     await until('the run to end', async () => (await checkRuns(w, planSha)).get('agora')?.status === 'completed', w);
     await w.quiesce();
@@ -39,7 +44,11 @@ describe('a branch that moves during the run', () => {
     const patches = commits.slice(2);
     expect(patches.map((c) => trailers(c.commit.message).get('Agora-Item')).sort()).toEqual(['write-a', 'write-lib']);
     const head = commits.at(-1)!.sha;
-    const read = async (path: string) => Buffer.from(((await w.octokit.rest.repos.getContent({ owner: w.owner, repo: w.repo, path, ref: head })).data as { content: string }).content, 'base64').toString();
+    const read = async (path: string) =>
+      Buffer.from(
+        ((await w.octokit.rest.repos.getContent({ owner: w.owner, repo: w.repo, path, ref: head })).data as { content: string }).content,
+        'base64',
+      ).toString();
     expect(await read('a.txt')).toBe('from-agora\n');
     expect(await read('lib/help.txt')).toBe('helper\n');
     expect(await read('README.md')).toBe('# demo, edited by a person\n');

@@ -25,7 +25,13 @@ describe('three replicas of the app', () => {
     // A lease of 4 s (times the machine factor) renewed every third of that: slack for a loaded machine, so
     // a live driver never loses its run; a dead one's run is taken over about ttl + 0.5 s after its last
     // renewal. (Unscaled, a full CI run once saw the taker lose the run to a third replica: 3 attempts.)
-    w = await startAppWorld({ replicas: 3, delivery: 'all', sweepMs: 300, sign: true, agoraOptions: { lease: { ttlMs: scaled(4000), refreshMs: 200, skewMs: 500 } } });
+    w = await startAppWorld({
+      replicas: 3,
+      delivery: 'all',
+      sweepMs: 300,
+      sign: true,
+      agoraOptions: { lease: { ttlMs: scaled(4000), refreshMs: 200, skewMs: 500 } },
+    });
   }, scaled(60_000));
   afterAll(async () => w?.close());
 
@@ -56,7 +62,16 @@ describe('three replicas of the app', () => {
   });
 
   it('a cancel reaches the replica that drives the run, whichever replica records it', async () => {
-    const sha = await w.sim.push(w.fullName, { branch: 'long', files: { 'plan.json': commandPlan('long', [{ id: 'slow', run: 'sleep 600' }, { id: 'later', run: 'true', depends_on: ['slow'] }]) }, message: 'Slow plan' });
+    const sha = await w.sim.push(w.fullName, {
+      branch: 'long',
+      files: {
+        'plan.json': commandPlan('long', [
+          { id: 'slow', run: 'sleep 600' },
+          { id: 'later', run: 'true', depends_on: ['slow'] },
+        ]),
+      },
+      message: 'Slow plan',
+    });
     const pr = await w.sim.openPullRequest(w.fullName, { head: 'long', base: 'main', title: 'Slow' });
     await until('the slow item to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
     const runId = `long-${sha.slice(0, 12)}`;
@@ -67,7 +82,8 @@ describe('three replicas of the app', () => {
     await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
     await w.quiesce(); // no driver is busy: the 10-minute sleep was stopped, not waited for
     const checks = await checkRuns(w, sha);
-    for (const name of ['agora / slow', 'agora / later', 'agora']) expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    for (const name of ['agora / slow', 'agora / later', 'agora'])
+      expect(checks.get(name), name).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
     expect(checks.get('agora / slow')!.output.summary).toContain(`cancelled: pull request #\u2060${pr.number} was closed by @\u2060`); // no mention: see untrusted-markdown.ts
     // Every replica received the closing; one recorded the cancel, the others found it recorded.
     const presses = w.replicas.flatMap((a) => outcomesOf(a).actions.filter((o) => 'runId' in o && o.runId === runId));

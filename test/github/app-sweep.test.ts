@@ -36,11 +36,20 @@ describe('restart recovery and the sweep', () => {
 
   it('with the push and pull_request webhooks dropped, the periodic sweep finds the plan commit on the open PR and runs it', async () => {
     w.sim.setFaults({ dropWebhookRate: 1 });
-    const sha = await w.sim.push(w.fullName, { branch: 'quiet', files: { 'plan.json': commandPlan('quiet', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]) }, message: 'Quiet plan' });
+    const sha = await w.sim.push(w.fullName, {
+      branch: 'quiet',
+      files: { 'plan.json': commandPlan('quiet', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]) },
+      message: 'Quiet plan',
+    });
     await w.sim.openPullRequest(w.fullName, { head: 'quiet', base: 'main', title: 'Quiet' });
     await w.sim.settle();
     const dropped = w.sim.webhookDeliveries.filter((d) => d.event === 'push' || d.event === 'pull_request');
-    expect(dropped.slice(-2).map((d) => d.event).sort()).toEqual(['pull_request', 'push']);
+    expect(
+      dropped
+        .slice(-2)
+        .map((d) => d.event)
+        .sort(),
+    ).toEqual(['pull_request', 'push']);
     w.sim.setFaults({});
     await until('the sweep to run the plan', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
     await w.quiesce();

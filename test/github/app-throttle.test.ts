@@ -54,10 +54,17 @@ describe('throttling per installation', () => {
     const statuses: number[] = [];
     probot.on('issues.opened', async (context) => {
       const r = repos.find((x) => x.installationId === context.payload.installation?.id)!;
-      statuses.push((await context.octokit.rest.checks.create({ owner: r.owner, repo: r.name, name: 'webhook probe', head_sha: r.headSha, status: 'queued' })).status);
+      statuses.push(
+        (await context.octokit.rest.checks.create({ owner: r.owner, repo: r.name, name: 'webhook probe', head_sha: r.headSha, status: 'queued' })).status,
+      );
     });
     for (const [i, r] of repos.entries()) {
-      const payload = { action: 'opened', installation: { id: r.installationId }, repository: { name: r.name, owner: { login: r.owner } }, issue: { number: 1 } };
+      const payload = {
+        action: 'opened',
+        installation: { id: r.installationId },
+        repository: { name: r.name, owner: { login: r.owner } },
+        issue: { number: 1 },
+      };
       await probot.receive({ id: `probe-${i}`, name: 'issues', payload } as unknown as Parameters<Probot['receive']>[0]);
     }
     expect(statuses).toEqual([201, 201]);

@@ -30,7 +30,11 @@ describe('a repository the operator does not trust', () => {
   afterAll(async () => w?.close());
 
   it('cannot run a command on the app host by asking for target local: the plan fails at intake, naming the fix, and nothing runs', async () => {
-    const sha = await w.sim.push(w.fullName, { branch: 'evil', files: { 'plan.json': hostilePlan('evil', { run: `touch ${marker}; echo pwned > out.txt`, target: 'local' }) }, message: 'Innocent change' });
+    const sha = await w.sim.push(w.fullName, {
+      branch: 'evil',
+      files: { 'plan.json': hostilePlan('evil', { run: `touch ${marker}; echo pwned > out.txt`, target: 'local' }) },
+      message: 'Innocent change',
+    });
     await w.quiesce();
     const checks = await checkRuns(w, sha);
     expect([...checks.keys()]).toEqual(['agora']); // no item check: nothing was scheduled
@@ -64,7 +68,11 @@ describe('a trusted repository', () => {
   });
 
   it("cannot name a variable of the app's own environment as a secret: refused at intake, and nothing runs", async () => {
-    const sha = await w.sim.push(w.fullName, { branch: 'steal', files: { 'plan.json': hostilePlan('steal', { run: `touch ${marker}; echo "$AGORA_TEST_APP_SECRET" > out.txt`, secrets: ['AGORA_TEST_APP_SECRET'] }) }, message: 'Read a secret' });
+    const sha = await w.sim.push(w.fullName, {
+      branch: 'steal',
+      files: { 'plan.json': hostilePlan('steal', { run: `touch ${marker}; echo "$AGORA_TEST_APP_SECRET" > out.txt`, secrets: ['AGORA_TEST_APP_SECRET'] }) },
+      message: 'Read a secret',
+    });
     await w.quiesce();
     const checks = await checkRuns(w, sha);
     expect([...checks.keys()]).toEqual(['agora']);
@@ -76,7 +84,11 @@ describe('a trusted repository', () => {
 
   it('fails an item that writes its secret into a file (base64), naming the secret; GitHub never gets the file', async () => {
     const run = `printf 'token=%s\\n' "$API_TOKEN" | base64 > out.txt`;
-    const sha = await w.sim.push(w.fullName, { branch: 'keep', files: { 'plan.json': hostilePlan('keep', { run, secrets: ['API_TOKEN'] }) }, message: 'Keep a secret' });
+    const sha = await w.sim.push(w.fullName, {
+      branch: 'keep',
+      files: { 'plan.json': hostilePlan('keep', { run, secrets: ['API_TOKEN'] }) },
+      message: 'Keep a secret',
+    });
     await w.quiesce();
     const checks = await checkRuns(w, sha);
     expect(checks.get('agora / x')).toMatchObject({ status: 'completed', conclusion: 'failure' });
@@ -88,7 +100,11 @@ describe('a trusted repository', () => {
 
   it('gets the secrets the operator configured for it, and nothing of the app environment', async () => {
     const run = 'test "$API_TOKEN" = configured-for-this-repository && test -z "$AGORA_TEST_APP_SECRET" && echo ok > out.txt';
-    const sha = await w.sim.push(w.fullName, { branch: 'use', files: { 'plan.json': hostilePlan('use', { run, secrets: ['API_TOKEN'] }) }, message: 'Use a secret' });
+    const sha = await w.sim.push(w.fullName, {
+      branch: 'use',
+      files: { 'plan.json': hostilePlan('use', { run, secrets: ['API_TOKEN'] }) },
+      message: 'Use a secret',
+    });
     await w.quiesce();
     const checks = await checkRuns(w, sha);
     expect(checks.get('agora / x')).toMatchObject({ status: 'completed', conclusion: 'success' });

@@ -20,7 +20,11 @@ describe('untrusted text through the App', () => {
 
   it("a worker's file names and log render as text in the item check and the run check", async () => {
     const run = `${LOG.map((l) => `printf '%s\\n' '${l}'`).join('; ')}; echo x > '${FILE}'`;
-    const sha = await w.sim.push(w.fullName, { branch: 'hostile', files: { 'plan.json': commandPlan('hostile', [{ id: 'writer', run, locks: ['allowed.txt'] }]) }, message: 'Hostile plan' });
+    const sha = await w.sim.push(w.fullName, {
+      branch: 'hostile',
+      files: { 'plan.json': commandPlan('hostile', [{ id: 'writer', run, locks: ['allowed.txt'] }]) },
+      message: 'Hostile plan',
+    });
     await until('the run check to complete', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
     await w.quiesce();
     const checks = await checkRuns(w, sha);
@@ -36,7 +40,10 @@ describe('untrusted text through the App', () => {
     // Nothing of the log outside its block.
     expect(lines.slice(block!.next).join('\n')).not.toContain('@octo-team');
 
-    const row = checks.get('agora')!.output.summary!.split('\n').find((l) => l.startsWith('| `writer`'))!;
+    const row = checks
+      .get('agora')!
+      .output.summary!.split('\n')
+      .find((l) => l.startsWith('| `writer`'))!;
     const cells = tableCells(row);
     const cell = cells.find((c) => c.includes('write scope'))!;
     expect(activeConstructs(cell, 'table cell')).toEqual([]);

@@ -13,7 +13,15 @@ import { loadConfig } from '../../src/config/load.js';
 import { armCrashPoint } from '../../src/crash-points.js';
 import type { OrchConfig } from '../../src/config/types.js';
 import { generateSigningKey } from '../../src/audit/keys.js';
-import { AgoraGitHub, type ActionOutcome, type AgoraGitHubOptions, type AppOutcomeEvent, type EventOutcome, type Octokit, type SweepReport } from '../../src/github/agora-github.js';
+import {
+  AgoraGitHub,
+  type ActionOutcome,
+  type AgoraGitHubOptions,
+  type AppOutcomeEvent,
+  type EventOutcome,
+  type Octokit,
+  type SweepReport,
+} from '../../src/github/agora-github.js';
 import type { AppSigner } from '../../src/github/audit-release.js';
 import { agoraApp } from '../../src/github/app.js';
 import Bottleneck from 'bottleneck';
@@ -134,7 +142,13 @@ export function scaledAgoraOctokit(scale = 0.01) {
 }
 
 export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorld> {
-  const sim = await startGitHubSim({ strict: true, ...(opts.customRefWebhooks ? { webhookEventsForCustomRefs: true } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.checkRunsPerName !== undefined ? { checkRunsPerName: opts.checkRunsPerName } : {}) });
+  const sim = await startGitHubSim({
+    strict: true,
+    ...(opts.customRefWebhooks ? { webhookEventsForCustomRefs: true } : {}),
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.checkRunsPerName !== undefined ? { checkRunsPerName: opts.checkRunsPerName } : {}),
+  });
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const webhookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/github/webhooks`;
@@ -142,7 +156,9 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const gh = sim.createApp({ webhookUrl, secret: SECRET, name: 'agora', permissions: opts.permissions ?? manifest.permissions, events: manifest.events });
   // Octokit's throttling spaces writes ≥ 1 s apart (right on GitHub, and kept on in `agora app`); the
   // simulator enforces its own limits, so tests turn the client-side spacing off to stay fast.
-  const Octokit = opts.plugins ? scaledAgoraOctokit(opts.octokitScale) : ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
+  const Octokit = opts.plugins
+    ? scaledAgoraOctokit(opts.octokitScale)
+    : ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } }));
   // One Probot per app process: a restarted process must not keep the dead one's handlers registered.
   const newProbot = () => new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: SECRET, baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit });
   let probot = newProbot();
@@ -151,7 +167,11 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const dirs: string[] = [];
   const errors: string[] = [];
   const t0 = Date.now();
-  const log = { info: (m: string) => void (process.env.AGORA_TEST_LOG ? console.log(`${Date.now() - t0} ${m}`) : undefined), warn: (m: string) => void errors.push(m), error: (m: string) => void errors.push(m) };
+  const log = {
+    info: (m: string) => void (process.env.AGORA_TEST_LOG ? console.log(`${Date.now() - t0} ${m}`) : undefined),
+    warn: (m: string) => void errors.push(m),
+    error: (m: string) => void errors.push(m),
+  };
   // The world's repository is trusted with the local target (as an operator trusts its own repositories)
   // unless `trusted: false`; secrets as given. Filled in once the repository exists.
   const policy: WorkerPolicy = { trustedRepositoryIds: new Set<number>(), secretsByRepository: new Map() };
@@ -200,9 +220,12 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding'].includes(k)) headers[k] = v;
       const targets = opts.delivery === 'round-robin' ? [live[turn++ % live.length]!] : [...live];
-      void Promise.all(targets.map((t) => fetch(t.url, { method: req.method ?? 'POST', headers, body }).then(async (r) => ({ status: r.status, text: await r.text() }))))
+      void Promise.all(
+        targets.map((t) => fetch(t.url, { method: req.method ?? 'POST', headers, body }).then(async (r) => ({ status: r.status, text: await r.text() }))),
+      )
         .then((answers) => res.writeHead(answers[0]?.status ?? 503).end(answers[0]?.text ?? 'no replica'))
         .catch((e: unknown) => res.writeHead(502).end(String(e)));
     });
@@ -327,12 +350,18 @@ export async function until(what: string, ok: () => Promise<boolean>, w: AppWorl
 export async function runReleases(w: AppWorld, runId: string) {
   const o = { owner: w.owner, repo: w.repo };
   const listed = await w.octokit.paginate(w.octokit.rest.repos.listReleases, { ...o, per_page: 100 });
-  const ours = listed.filter((r) => !r.draft && new RegExp(`^agora-run-${runId.replace(/[.]/g, '\\.')}-[0-9a-f]{12}$`).test(r.tag_name)).sort((a, b) => a.id - b.id);
+  const ours = listed
+    .filter((r) => !r.draft && new RegExp(`^agora-run-${runId.replace(/[.]/g, '\\.')}-[0-9a-f]{12}$`).test(r.tag_name))
+    .sort((a, b) => a.id - b.id);
   const out = [];
   for (const rel of ours) {
     const assets = new Map<string, string>();
     for (const a of rel.assets) {
-      const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...o, asset_id: a.id, headers: { accept: 'application/octet-stream' } });
+      const dl = await w.octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+        ...o,
+        asset_id: a.id,
+        headers: { accept: 'application/octet-stream' },
+      });
       assets.set(a.name, Buffer.from(dl.data as unknown as ArrayBuffer).toString('utf8'));
     }
     out.push({ release: rel, assets });

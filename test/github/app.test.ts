@@ -75,7 +75,10 @@ describe('the app runs a plan pushed to a pull request', () => {
       asset_id: asset.id,
       headers: { accept: 'application/octet-stream' },
     });
-    const bundle = JSON.parse(Buffer.from(bytes.data as unknown as ArrayBuffer).toString('utf8')) as { report: { intact: boolean; claim: string }; signature: unknown };
+    const bundle = JSON.parse(Buffer.from(bytes.data as unknown as ArrayBuffer).toString('utf8')) as {
+      report: { intact: boolean; claim: string };
+      signature: unknown;
+    };
     expect(bundle.report.intact).toBe(true);
     expect(bundle.signature).not.toBeNull();
   });
@@ -102,7 +105,9 @@ describe('the app runs a plan pushed to a pull request', () => {
     expect(good.text).toContain('made in: octo/demo');
     const other = await verify('octo/other');
     expect(other.code).toBe(1);
-    expect(other.text).toContain(`FAIL pin: the run was made in octo/demo (repository id ${w.repositoryId}), but the verifier expects octo/other (--repository)`);
+    expect(other.text).toContain(
+      `FAIL pin: the run was made in octo/demo (repository id ${w.repositoryId}), but the verifier expects octo/other (--repository)`,
+    );
 
     // Editing the recorded repository to match another pin breaks the signature: it is inside what was signed.
     writeFileSync(bundlePath, readFileSync(bundlePath, 'utf8').replace('"fullName": "octo/demo"', '"fullName": "octo/other"'));
@@ -127,15 +132,24 @@ describe('the app runs a plan pushed to a pull request', () => {
     const byRoute = new Map<string, number>();
     for (const r of restReqs) byRoute.set(`${r.method} ${r.route}`, (byRoute.get(`${r.method} ${r.route}`) ?? 0) + 1);
     // Measured, not asserted as a limit: printed for the report.
-    console.log(`api cost for 4 items: ${rest} REST requests (${writes} writes, ${created} content-creating), ${mine.length - rest} git-http requests, ${JSON.stringify(await w.agora.gitStats())}\n${[...byRoute].map(([k, n]) => `  ${n} ${k}`).join('\n')}`);
+    console.log(
+      `api cost for 4 items: ${rest} REST requests (${writes} writes, ${created} content-creating), ${mine.length - rest} git-http requests, ${JSON.stringify(await w.agora.gitStats())}\n${[...byRoute].map(([k, n]) => `  ${n} ${k}`).join('\n')}`,
+    );
     // The floor: a check per item (create + complete) and the run check; nothing is read back over REST
     // but the run's release: is this bundle's release published already (404), or an earlier try's draft there?
     expect(created).toBeGreaterThanOrEqual(4 + 1);
-    expect(restReqs.filter((r) => r.method === 'GET').map((r) => `${r.route} ${r.status}`)).toEqual(['/repos/{owner}/{repo}/releases/tags/{tag} 404', '/repos/{owner}/{repo}/releases 200']);
+    expect(restReqs.filter((r) => r.method === 'GET').map((r) => `${r.route} ${r.status}`)).toEqual([
+      '/repos/{owner}/{repo}/releases/tags/{tag} 404',
+      '/repos/{owner}/{repo}/releases 200',
+    ]);
   });
 
   it('a human commit pushed after the audited head turns the gate red on the new head, naming the commit', async () => {
-    const human = await w.sim.push(w.fullName, { branch: 'run-fanout', files: { 'README.md': '# demo\n\nedited by hand\n' }, message: 'Hand edit after the run' });
+    const human = await w.sim.push(w.fullName, {
+      branch: 'run-fanout',
+      files: { 'README.md': '# demo\n\nedited by hand\n' },
+      message: 'Hand edit after the run',
+    });
     await w.quiesce();
     const gate = (await checkRuns(w, human)).get('agora / audit');
     expect(gate).toMatchObject({ status: 'completed', conclusion: 'failure' });

@@ -27,7 +27,11 @@ describe('decideButton', () => {
   });
 
   it("ignores checks that are not the App's, naming them", () => {
-    expect(decideButton('ci / test', 'whatever', 'retry')).toEqual({ kind: 'ignored', code: 'not-agora-check', why: 'not an agora run or item check: ci / test' });
+    expect(decideButton('ci / test', 'whatever', 'retry')).toEqual({
+      kind: 'ignored',
+      code: 'not-agora-check',
+      why: 'not an agora run or item check: ci / test',
+    });
     expect(decideButton(itemCheckName('build'), 'no-slash', 'retry')).toMatchObject({ kind: 'ignored', code: 'not-agora-check' });
     expect(decideButton(RUN_CHECK_NAME, `${RUN}/build`, 'retry')).toMatchObject({ kind: 'ignored', code: 'not-agora-check' });
   });

@@ -37,7 +37,14 @@ describe('planCheckWrites', () => {
     const seen = shown();
     const ids = seen.ids as Map<string, number>;
     const statuses = seen.statuses as Map<string, ItemStatus>;
-    const states: ItemState[] = [item('a', 'pending'), item('a', 'ready'), item('a', 'running', { startedAt: NOW - 10 }), item('a', 'running', { startedAt: NOW - 5000 }), item('a', 'running', { startedAt: NOW - 9000 }), item('a', 'done')];
+    const states: ItemState[] = [
+      item('a', 'pending'),
+      item('a', 'ready'),
+      item('a', 'running', { startedAt: NOW - 10 }),
+      item('a', 'running', { startedAt: NOW - 5000 }),
+      item('a', 'running', { startedAt: NOW - 9000 }),
+      item('a', 'done'),
+    ];
     let writes = 0;
     for (const state of states) {
       for (const w of planCheckWrites(seen, input([state])).writes) {
@@ -57,7 +64,10 @@ describe('planCheckWrites', () => {
   });
 
   it('asks to look again when the first young item is due (one timer per run: later items wait for the same look)', () => {
-    const plan = planCheckWrites(shown({ a: 1, b: 2 }), input([item('a', 'running', { startedAt: NOW - 100 }), item('b', 'running', { startedAt: NOW - 800 })]));
+    const plan = planCheckWrites(
+      shown({ a: 1, b: 2 }),
+      input([item('a', 'running', { startedAt: NOW - 100 }), item('b', 'running', { startedAt: NOW - 800 })]),
+    );
     expect(plan.laterMs).toBe(900);
     expect(plan.writes).toEqual([]);
   });
@@ -102,7 +112,10 @@ describe('planCheckWrites', () => {
 describe('unsettledItems', () => {
   it('lists the terminal items whose checks do not show their final status', () => {
     const items = [item('a', 'done'), item('b', 'failed'), item('c', 'running'), item('d', 'cancelled')];
-    expect(unsettledItems(shown({ a: 1, b: 2 }, { a: 'done', b: 'running' }), { items, checksFor: 'each', maxChecks: 250 }).map((i) => i.id)).toEqual(['b', 'd']);
+    expect(unsettledItems(shown({ a: 1, b: 2 }, { a: 'done', b: 'running' }), { items, checksFor: 'each', maxChecks: 250 }).map((i) => i.id)).toEqual([
+      'b',
+      'd',
+    ]);
   });
   it('in a large run, lists only the failures that get a check, and retried items whose check is behind', () => {
     const items = [item('a', 'done'), item('b', 'failed'), item('c', 'failed'), item('d', 'done')];
@@ -140,7 +153,7 @@ describe('planCheckWrites for a run over itemChecksUpTo items', () => {
   });
 });
 
-describe('progressDue (a large run\'s progress in its `agora` check)', () => {
+describe("progressDue (a large run's progress in its `agora` check)", () => {
   const everyMs = 2000;
   it('writes the first title at once, and never the one already shown', () => {
     expect(progressDue(undefined, { title: '1/5000 done', now: NOW, everyMs })).toEqual({ write: true });

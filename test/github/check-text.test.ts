@@ -1,17 +1,37 @@
 import { describe, expect, it } from 'vitest';
-import { CHECK_TEXT_LIMIT, conclusionOf, fitCheckText, invalidPlanSummary, itemOutput, mermaidDag, runConclusion, runSummary } from '../../src/github/check-text.js';
+import {
+  CHECK_TEXT_LIMIT,
+  conclusionOf,
+  fitCheckText,
+  invalidPlanSummary,
+  itemOutput,
+  mermaidDag,
+  runConclusion,
+  runSummary,
+} from '../../src/github/check-text.js';
 import type { ItemState, RunState } from '../../src/engine/types.js';
 import type { Plan } from '../../src/plan/schema.js';
 import { activeConstructs, codeSpanContent, fencedBlock, renderedText, tableCells } from './markdown-reader.js';
 
 function world(n: number, status: (i: number) => ItemState['status']): { plan: Plan; state: RunState } {
-  const items = Array.from({ length: n }, (_, i) => ({ id: `item-${i}`, executor: 'command', inputs: { run: 'true' }, depends_on: i > 0 ? [`item-${i - 1}`] : [], resourceLocks: [] }));
+  const items = Array.from({ length: n }, (_, i) => ({
+    id: `item-${i}`,
+    executor: 'command',
+    inputs: { run: 'true' },
+    depends_on: i > 0 ? [`item-${i - 1}`] : [],
+    resourceLocks: [],
+  }));
   const plan = { id: 'p', queue: 'default', items } as unknown as Plan;
   const state = {
     version: 1,
     runId: 'p-1',
     status: 'failed',
-    items: Object.fromEntries(items.map((it, i) => [it.id, { id: it.id, status: status(i), attempts: 1, failures: 0, reason: status(i) === 'failed' ? 'exit 3 | see log' : undefined }])),
+    items: Object.fromEntries(
+      items.map((it, i) => [
+        it.id,
+        { id: it.id, status: status(i), attempts: 1, failures: 0, reason: status(i) === 'failed' ? 'exit 3 | see log' : undefined },
+      ]),
+    ),
   } as unknown as RunState;
   return { plan, state };
 }
@@ -19,7 +39,13 @@ function world(n: number, status: (i: number) => ItemState['status']): { plan: P
 /** The texts people read on GitHub: mapping, colours, and GitHub's size limit. */
 describe('check run texts', () => {
   it('maps item states to conclusions as DESIGN §1 says, and a run is success only when done', () => {
-    expect(['done', 'failed', 'skipped', 'cancelled', 'running'].map((s) => conclusionOf(s as ItemState['status']))).toEqual(['success', 'failure', 'skipped', 'cancelled', null]);
+    expect(['done', 'failed', 'skipped', 'cancelled', 'running'].map((s) => conclusionOf(s as ItemState['status']))).toEqual([
+      'success',
+      'failure',
+      'skipped',
+      'cancelled',
+      null,
+    ]);
     expect(runConclusion({ status: 'done' } as RunState)).toBe('success');
     expect(runConclusion({ status: 'failed' } as RunState)).toBe('failure');
     expect(runConclusion({ status: 'cancelled' } as RunState)).toBe('cancelled');

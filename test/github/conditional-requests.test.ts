@@ -28,7 +28,11 @@ describe('conditional requests against the simulator', () => {
   };
   const o = { owner: 'octo', repo: 'demo' };
   /** The simulator's log of what it answered since `from` (API routes only, no token minting). */
-  const answered = (from: number) => w.sim.requests.slice(from).filter((r) => r.route !== '/app/installations/{installation_id}/access_tokens').map((r) => [r.method, r.route, r.status]);
+  const answered = (from: number) =>
+    w.sim.requests
+      .slice(from)
+      .filter((r) => r.route !== '/app/installations/{installation_id}/access_tokens')
+      .map((r) => [r.method, r.route, r.status]);
 
   const newProbot = (c: ConditionalRequestCache | false) =>
     new Probot({

@@ -16,7 +16,13 @@ import type { AppWorld } from './app-world.js';
  * `agora orch run` in a temp repository, a git push to the simulator.
  */
 export async function finishedRun(w: AppWorld, id: string) {
-  const repo = makeRepo({ 'plan.json': JSON.stringify({ id, queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }] }) });
+  const repo = makeRepo({
+    'plan.json': JSON.stringify({
+      id,
+      queue: 'default',
+      items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }],
+    }),
+  });
   expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
   const store = await openLocalStore(repo);
   const refs = new RunRefs();
@@ -25,7 +31,17 @@ export async function finishedRun(w: AppWorld, id: string) {
   const appClient = (await w.probot.auth()) as typeof w.octokit;
   const { token } = (await appClient.rest.apps.createInstallationAccessToken({ installation_id: w.installationId })).data;
   // (Asynchronously: the simulator answers from this process.)
-  await promisify(execFile)('git', ['push', '-q', `${w.sim.gitUrl.replace('http://', `http://x-access-token:${token}@`)}/${w.fullName}.git`, `${gateSha}:refs/fixtures/${id}`, `${run.state.integrationHead}:refs/fixtures/${id}-landed`], { cwd: repo });
+  await promisify(execFile)(
+    'git',
+    [
+      'push',
+      '-q',
+      `${w.sim.gitUrl.replace('http://', `http://x-access-token:${token}@`)}/${w.fullName}.git`,
+      `${gateSha}:refs/fixtures/${id}`,
+      `${run.state.integrationHead}:refs/fixtures/${id}-landed`,
+    ],
+    { cwd: repo },
+  );
   // `landedSha`: the head a branch would have once its patches landed (where a green gate goes).
   return { store, refs, run, gateSha, landedSha: run.state.integrationHead };
 }

@@ -69,7 +69,12 @@ describe('landing notes with a hostile branch name, paths and reasons', () => {
   });
 
   it('shows each conflicting path as code', () => {
-    const lines = note.conflict([{ path: PATH, item: 'item-a', patchCommit: SHA, changedBy: [SHA] }, { path: HOSTILE, item: null, patchCommit: SHA, changedBy: [] }]).split('\n');
+    const lines = note
+      .conflict([
+        { path: PATH, item: 'item-a', patchCommit: SHA, changedBy: [SHA] },
+        { path: HOSTILE, item: null, patchCommit: SHA, changedBy: [] },
+      ])
+      .split('\n');
     expect(expectSpansOnly(lines[0]!, [BRANCH, 'refs/agora/integration/r-1'])).toContain(BRANCH);
     expect(expectSpansOnly(lines[1]!, [PATH])).toEqual([PATH]);
     expect(lines[1]).toContain('(item item-a)');

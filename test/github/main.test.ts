@@ -8,7 +8,6 @@ import { freePort } from '../support/free-port.js';
 import { scaled } from '../support/eventually.js';
 import { agora } from '../support/repo.js';
 
-
 /** `agora app` as started from the environment: Probot's own Server receiving the simulator's webhooks. */
 describe('agora app (the server entry point)', () => {
   let sim: GitHubSim;
@@ -47,7 +46,16 @@ describe('agora app (the server entry point)', () => {
   it('refuses to start without git, naming it and PATH, without a stack', async () => {
     // The CLI as a child (node by its own path), its PATH holding no git: the mirror could never fetch.
     const gh = sim.createApp({ webhookUrl: 'http://127.0.0.1:9/unused', secret: 's3cret' });
-    const env = { PATH: cacheDir, APP_ID: String(gh.appId), PRIVATE_KEY: gh.privateKey, WEBHOOK_SECRET: 's3cret', PORT: String(await freePort()), HOST: '127.0.0.1', AGORA_GITHUB_API_URL: sim.apiUrl, AGORA_CACHE_DIR: cacheDir };
+    const env = {
+      PATH: cacheDir,
+      APP_ID: String(gh.appId),
+      PRIVATE_KEY: gh.privateKey,
+      WEBHOOK_SECRET: 's3cret',
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      AGORA_GITHUB_API_URL: sim.apiUrl,
+      AGORA_CACHE_DIR: cacheDir,
+    };
     const res = await agora(cacheDir, ['app'], env, scaled(20_000)); // an app that started anyway would never exit
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(`agora: agora app needs the git command, and none runs from PATH=${cacheDir}`);
@@ -57,9 +65,16 @@ describe('agora app (the server entry point)', () => {
 
   it('refuses a bad number in the environment, naming the variable and what it means', async () => {
     const { agoraFromEnv } = await import('../../src/github/app.js');
-    await expect(agoraFromEnv({ AGORA_MAX_ITEMS: 'lots', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_MAX_ITEMS', message: expect.stringContaining('"lots" is not a number ≥ 1'), hint: expect.stringContaining('the most items a plan may have') });
+    await expect(agoraFromEnv({ AGORA_MAX_ITEMS: 'lots', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({
+      source: 'AGORA_MAX_ITEMS',
+      message: expect.stringContaining('"lots" is not a number ≥ 1'),
+      hint: expect.stringContaining('the most items a plan may have'),
+    });
     await expect(agoraFromEnv({ AGORA_LEASE_SECONDS: '2', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_LEASE_SECONDS' });
-    await expect(agoraFromEnv({ AGORA_ITEM_CHECKS: '-1', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({ source: 'AGORA_ITEM_CHECKS', hint: expect.stringContaining('larger plans show failures only') });
+    await expect(agoraFromEnv({ AGORA_ITEM_CHECKS: '-1', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({
+      source: 'AGORA_ITEM_CHECKS',
+      hint: expect.stringContaining('larger plans show failures only'),
+    });
     const agora = await agoraFromEnv({ AGORA_LEASE_SECONDS: '30', AGORA_MAX_ITEMS: '50', AGORA_ITEM_CHECKS: '100', AGORA_CACHE_DIR: cacheDir });
     await agora.close();
   });

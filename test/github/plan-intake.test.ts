@@ -39,14 +39,29 @@ describe('plan intake', () => {
     sim.setFaults({ dropWebhookRate: 1 });
     const repo = await sim.createRepo('octo', 'intake', { 'README.md': '# intake\n' });
     const installationId = sim.installApp(gh.appId, fullName);
-    const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: 's', baseUrl: sim.apiUrl, logLevel: 'fatal', Octokit: ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } })) });
+    const probot = new Probot({
+      appId: gh.appId,
+      privateKey: gh.privateKey,
+      secret: 's',
+      baseUrl: sim.apiUrl,
+      logLevel: 'fatal',
+      Octokit: ProbotOctokit.defaults((o: { throttle?: object }) => ({ ...o, throttle: { ...o.throttle, enabled: false } })),
+    });
     octokit = (await probot.auth(installationId)) as Octokit;
     const appClient = (await probot.auth()) as Octokit;
     const token = async () => (await appClient.rest.apps.createInstallationAccessToken({ installation_id: installationId })).data.token;
     cacheDir = await mkdtemp(join(tmpdir(), 'agora-intake-'));
     const config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
     app = new AppState(resolveOptions({ cacheDir, config, maxItems: 3 }));
-    base = { octokit, owner: 'octo', repo: 'intake', cloneUrl: `${sim.gitUrl}/${fullName}.git`, repositoryId: repo.id, htmlUrl: `https://github.example/${fullName}`, token };
+    base = {
+      octokit,
+      owner: 'octo',
+      repo: 'intake',
+      cloneUrl: `${sim.gitUrl}/${fullName}.git`,
+      repositoryId: repo.id,
+      htmlUrl: `https://github.example/${fullName}`,
+      token,
+    };
   }, scaled(60_000));
   afterAll(async () => {
     await sim?.close();
@@ -91,7 +106,10 @@ describe('plan intake', () => {
   it('more items than the App allows (maxItems): refused at $.items, naming the cap and what to do', async () => {
     const items = ['a', 'b', 'c', 'd'].map((id) => ({ id, run: 'true' }));
     const { sha, outcome } = await intake('too-many', { 'plan.json': commandPlan('many', items) });
-    expect(outcome).toEqual({ kind: 'invalid', problems: [{ path: '$.items', message: expect.stringContaining('4 items is too many for the GitHub App (at most 3) (AGORA_MAX_ITEMS)') }] });
+    expect(outcome).toEqual({
+      kind: 'invalid',
+      problems: [{ path: '$.items', message: expect.stringContaining('4 items is too many for the GitHub App (at most 3) (AGORA_MAX_ITEMS)') }],
+    });
     const { rows } = await rejection(sha);
     expect(rows.map((r) => r[0])).toEqual(['`$.items`']);
     expect(renderedText(rows[0]![1]!)).toContain('agora orch run');
@@ -102,7 +120,10 @@ describe('plan intake', () => {
     ['absolute', '/etc/plan.json', /relative path inside the repository/],
     ['not a .json file', 'ops/plan.yaml', /\.json/],
   ])('a plan path in .github/agora.yml that is %s: the config is rejected at $.plan, nothing is read there', async (_what, path, why) => {
-    const { sha, outcome } = await intake(`path-${path.replace(/[^a-z]/g, '')}`, { '.github/agora.yml': `plan: ${path}\n`, 'plan.json': commandPlan('p', [{ id: 'a', run: 'true' }]) });
+    const { sha, outcome } = await intake(`path-${path.replace(/[^a-z]/g, '')}`, {
+      '.github/agora.yml': `plan: ${path}\n`,
+      'plan.json': commandPlan('p', [{ id: 'a', run: 'true' }]),
+    });
     expect(outcome).toMatchObject({ kind: 'invalid', problems: [{ path: expect.stringContaining('$.plan'), message: expect.stringMatching(why) }] });
     const { title, rows } = await rejection(sha);
     expect(title).toBe('Invalid .github/agora.yml: 1 problem');
@@ -110,7 +131,11 @@ describe('plan intake', () => {
   });
 
   it('a problem quoting untrusted text (an unknown subagent) renders as that text: no mention, HTML, link or emphasis', async () => {
-    const plan = { id: 'hostile', queue: 'default', items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: HOSTILE }, depends_on: [], resourceLocks: [] }] };
+    const plan = {
+      id: 'hostile',
+      queue: 'default',
+      items: [{ id: 'a', executor: 'dispatch', inputs: { subagent: HOSTILE }, depends_on: [], resourceLocks: [] }],
+    };
     const { sha, outcome } = await intake('hostile', { 'plan.json': JSON.stringify(plan) });
     expect(outcome).toMatchObject({ kind: 'invalid', problems: [{ path: '$.items[0].inputs.subagent' }] });
     const message = (outcome as { problems: Array<{ message: string }> }).problems[0]!.message;

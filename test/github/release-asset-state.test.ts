@@ -26,7 +26,16 @@ describe('release assets that are not fully uploaded', () => {
   async function releaseWithUnfinishedAsset(tag: string, name: string, draft: boolean) {
     const o = { owner: w.owner, repo: w.repo };
     const rel = (await w.octokit.rest.repos.createRelease({ ...o, tag_name: tag, target_commitish: target, draft: true, prerelease: true })).data;
-    const asset = (await w.octokit.rest.repos.uploadReleaseAsset({ ...o, release_id: rel.id, url: rel.upload_url, name, data: BUNDLE, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BUNDLE) } })).data;
+    const asset = (
+      await w.octokit.rest.repos.uploadReleaseAsset({
+        ...o,
+        release_id: rel.id,
+        url: rel.upload_url,
+        name,
+        data: BUNDLE,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BUNDLE) },
+      })
+    ).data;
     if (!draft) await w.octokit.rest.repos.updateRelease({ ...o, release_id: rel.id, draft: false });
     w.sim.sim.state.assets.get(asset.id)!.state = 'open';
     return { releaseId: rel.id, assetId: asset.id };
@@ -45,7 +54,9 @@ describe('release assets that are not fully uploaded', () => {
   it("an earlier try's draft with the right bytes in an unfinished asset: the asset is uploaded again before the draft is published", async () => {
     const tag = releaseTag('half-2', 'cd'.repeat(32));
     const { releaseId, assetId } = await releaseWithUnfinishedAsset(tag, 'half-2.audit.json', true);
-    const out = await publishRelease({ octokit: w.octokit, owner: w.owner, repo: w.repo, target, title: 'half-2', body: 'audit', draftsSince: 0 }, tag, [{ name: 'half-2.audit.json', data: BUNDLE }]);
+    const out = await publishRelease({ octokit: w.octokit, owner: w.owner, repo: w.repo, target, title: 'half-2', body: 'audit', draftsSince: 0 }, tag, [
+      { name: 'half-2.audit.json', data: BUNDLE },
+    ]);
     expect(out).toMatchObject({ tag, foreign: false, differs: [], assets: ['half-2.audit.json'] });
     const rel = (await w.octokit.rest.repos.getRelease({ owner: w.owner, repo: w.repo, release_id: releaseId })).data;
     expect(rel.draft).toBe(false);
@@ -55,7 +66,9 @@ describe('release assets that are not fully uploaded', () => {
   it('a published release whose asset has the right bytes but is unfinished does not hold the bundle: it is reported as differing', async () => {
     const tag = releaseTag('half-3', 'ef'.repeat(32));
     await releaseWithUnfinishedAsset(tag, 'half-3.audit.json', false);
-    const out = await publishRelease({ octokit: w.octokit, owner: w.owner, repo: w.repo, target, title: 'half-3', body: 'audit', draftsSince: 0 }, tag, [{ name: 'half-3.audit.json', data: BUNDLE }]);
+    const out = await publishRelease({ octokit: w.octokit, owner: w.owner, repo: w.repo, target, title: 'half-3', body: 'audit', draftsSince: 0 }, tag, [
+      { name: 'half-3.audit.json', data: BUNDLE },
+    ]);
     expect(out).toMatchObject({ tag, foreign: true, differs: ['half-3.audit.json'] });
     expect(w.sim.contractViolations).toEqual([]);
   });

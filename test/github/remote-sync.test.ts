@@ -70,7 +70,20 @@ describe('remote sync over smart HTTP', () => {
     await m.fetchRefs(['+refs/heads/main:refs/heads/main']);
     const stale = '1111111111111111111111111111111111111111';
     // The runner is hermetic (no global config, no GIT_* from the parent): the identity is given here.
-    const next = (await m.git(['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', 'commit-tree', '-p', w.repo.headSha, '-m', 'next', `${w.repo.headSha}^{tree}`])).trim();
+    const next = (
+      await m.git([
+        '-c',
+        'user.name=Test',
+        '-c',
+        'user.email=test@example.invalid',
+        'commit-tree',
+        '-p',
+        w.repo.headSha,
+        '-m',
+        'next',
+        `${w.repo.headSha}^{tree}`,
+      ])
+    ).trim();
     const out = await m.pushRefs([{ ref: 'refs/heads/main', next, expected: stale }]);
     expect(out.ok).toBe(false);
     if (!out.ok) expect(out.rejected).toEqual(['refs/heads/main']);
@@ -91,9 +104,13 @@ describe('remote sync over smart HTTP', () => {
     const next = await store.writeCommit({ tree, parents: [head], message: 'a workflow', author: who, committer: who });
     const out = await store.mirror.pushRefs([{ ref: 'refs/heads/main', next, expected: head }]);
     expect(out).toMatchObject({ ok: false, rejected: ['refs/heads/main'] });
-    if (!out.ok) expect(out.refused).toBe('refusing to allow a GitHub App to create or update workflow `.github/workflows/ci.yml` without `workflows` permission');
+    if (!out.ok)
+      expect(out.refused).toBe('refusing to allow a GitHub App to create or update workflow `.github/workflows/ci.yml` without `workflows` permission');
     // Through the mirror's compare-and-swap on a shared ref, the same refusal fails fast with a typed error.
-    await expect(store.casRef('refs/agora/runs/refused', next, null)).rejects.toMatchObject({ code: 'push-refused', message: expect.stringContaining('without `workflows` permission') });
+    await expect(store.casRef('refs/agora/runs/refused', next, null)).rejects.toMatchObject({
+      code: 'push-refused',
+      message: expect.stringContaining('without `workflows` permission'),
+    });
     expect((await git(['rev-parse', 'refs/heads/main'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(head);
   });
 
@@ -133,13 +150,20 @@ describe('remote sync over smart HTTP', () => {
     ];
     const [landed, leased] = await Promise.all([a.casRefs(tick), a.casRef('refs/agora/leases/tx', lease!, null)]);
     expect({ landed, leased }).toEqual({ landed: false, leased: true });
-    expect({ state: await gh('refs/agora/runs/tx'), patch: await gh('refs/agora/patches/tx/one'), integration: await gh('refs/agora/integration/tx') }).toEqual({ state: null, patch: null, integration: theirs });
-    expect({ state: await a.resolveRef('refs/agora/runs/tx'), integration: await a.resolveRef('refs/agora/integration/tx') }).toEqual({ state: null, integration: theirs });
+    expect({ state: await gh('refs/agora/runs/tx'), patch: await gh('refs/agora/patches/tx/one'), integration: await gh('refs/agora/integration/tx') }).toEqual(
+      { state: null, patch: null, integration: theirs },
+    );
+    expect({ state: await a.resolveRef('refs/agora/runs/tx'), integration: await a.resolveRef('refs/agora/integration/tx') }).toEqual({
+      state: null,
+      integration: theirs,
+    });
     expect(await gh('refs/agora/leases/tx')).toBe(lease);
     // Redone on the fresh value, the transaction lands whole, in one push.
     const from = w.sim.requests.length;
     expect(await a.casRefs([{ ...tick[0]!, expected: theirs }, tick[1]!, tick[2]!])).toBe(true);
     expect(w.sim.requests.slice(from).filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'))).toHaveLength(1);
-    expect({ state: await gh('refs/agora/runs/tx'), patch: await gh('refs/agora/patches/tx/one'), integration: await gh('refs/agora/integration/tx') }).toEqual({ state, patch, integration });
+    expect({ state: await gh('refs/agora/runs/tx'), patch: await gh('refs/agora/patches/tx/one'), integration: await gh('refs/agora/integration/tx') }).toEqual(
+      { state, patch, integration },
+    );
   });
 });

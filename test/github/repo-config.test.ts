@@ -32,7 +32,9 @@ describe('.github/agora.yml', () => {
     const { store, sha, blob, read } = await repoWithConfig(`plan: ops/plan.json\n${padding}`);
     const config = await readRepoConfig(store, sha, 'plan.json');
     expect(config).toMatchObject({ ok: false, text: '', blob });
-    expect(config.ok ? [] : config.problems).toEqual([{ path: '.github/agora.yml', message: expect.stringMatching(/^\d+ bytes is too large \(at most 65536\); the file may set only `plan`/) }]);
+    expect(config.ok ? [] : config.problems).toEqual([
+      { path: '.github/agora.yml', message: expect.stringMatching(/^\d+ bytes is too large \(at most 65536\); the file may set only `plan`/) },
+    ]);
     expect(read).not.toContain(blob);
   });
 });

@@ -10,7 +10,13 @@ import { cleanupTempDirs, tempDir } from '../support/repo.js';
 
 /** signerFromEnv: which signer the app's environment configures, and every way it can be wrong. */
 
-const ROOT_JSON = { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
+const ROOT_JSON = {
+  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+  tlogs: [],
+  certificateAuthorities: [],
+  ctlogs: [],
+  timestampAuthorities: [],
+};
 
 let dir: string;
 const key = generateSigningKey();
@@ -59,7 +65,12 @@ describe('the key signer', () => {
       [{ AGORA_SIGNER: 'key' }, 'AGORA_SIGNING_KEY', /not set, but AGORA_SIGNER=key/, /agora keys generate/],
       [{ AGORA_SIGNER: 'cosign' }, 'AGORA_SIGNER', /"cosign" is not a signer/, /AGORA_SIGNER=keyless/],
       [{ ...KEYLESS, AGORA_SIGNING_KEY: key.privateKeyPem }, 'AGORA_SIGNING_KEY', /AGORA_SIGNER=keyless signs without a key/, /unset AGORA_SIGNING_KEY/],
-      [{ AGORA_SIGNING_KEY: key.privateKeyPem, AGORA_FULCIO_URL: 'https://fulcio.example.com' }, 'AGORA_FULCIO_URL', /signer is not keyless/, /AGORA_SIGNER=keyless/],
+      [
+        { AGORA_SIGNING_KEY: key.privateKeyPem, AGORA_FULCIO_URL: 'https://fulcio.example.com' },
+        'AGORA_FULCIO_URL',
+        /signer is not keyless/,
+        /AGORA_SIGNER=keyless/,
+      ],
       [{ AGORA_CERT_IDENTITY: 'x', AGORA_CERT_ISSUER: 'y' }, 'AGORA_CERT_IDENTITY', /AGORA_SIGNER is unset/, /unset AGORA_CERT_IDENTITY, AGORA_CERT_ISSUER/],
     ];
     for (const [env, source, message, hint] of cases) {
@@ -114,12 +125,27 @@ describe('the keyless signer', () => {
       [{ AGORA_SIGNER: 'keyless' }, 'SIGSTORE_ID_TOKEN', /needs an OIDC identity token/, /id-token: write/],
       [{ AGORA_SIGNER: 'keyless', ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/t' }, 'ACTIONS_ID_TOKEN_REQUEST_TOKEN', /needs both/, /id-token: write/],
       [{ AGORA_SIGNER: 'keyless', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'abc' }, 'ACTIONS_ID_TOKEN_REQUEST_URL', /needs both/, /id-token: write/],
-      [{ AGORA_SIGNER: 'keyless', ACTIONS_ID_TOKEN_REQUEST_URL: 'not a url', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'abc' }, 'ACTIONS_ID_TOKEN_REQUEST_URL', /"not a url" is not a URL/, /id-token/],
+      [
+        { AGORA_SIGNER: 'keyless', ACTIONS_ID_TOKEN_REQUEST_URL: 'not a url', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'abc' },
+        'ACTIONS_ID_TOKEN_REQUEST_URL',
+        /"not a url" is not a URL/,
+        /id-token/,
+      ],
       [{ ...KEYLESS, AGORA_FULCIO_URL: 'fulcio' }, 'AGORA_FULCIO_URL', /"fulcio" is not a URL/, /AGORA_FULCIO_URL=https:\/\/fulcio\.sigstore\.dev/],
       [{ ...KEYLESS, AGORA_REKOR_URL: 'ftp://rekor.example.com' }, 'AGORA_REKOR_URL', /not an http\(s\) URL/, /AGORA_REKOR_URL=https:\/\/rekor\.sigstore\.dev/],
       [{ ...KEYLESS, AGORA_REKOR_ENTRY_TYPE: 'hashedrekord' }, 'AGORA_REKOR_ENTRY_TYPE', /"hashedrekord" is not a Rekor entry type/, /dsse/],
-      [{ ...KEYLESS, AGORA_CERT_IDENTITY: 'https://github.com/o/r/.github/workflows/a.yml@refs/heads/main' }, 'AGORA_CERT_ISSUER', /not set, but AGORA_CERT_IDENTITY is/, /token\.actions\.githubusercontent\.com/],
-      [{ ...KEYLESS, AGORA_CERT_ISSUER: 'https://token.actions.githubusercontent.com' }, 'AGORA_CERT_IDENTITY', /not set, but AGORA_CERT_ISSUER is/, /AGORA_CERT_IDENTITY=/],
+      [
+        { ...KEYLESS, AGORA_CERT_IDENTITY: 'https://github.com/o/r/.github/workflows/a.yml@refs/heads/main' },
+        'AGORA_CERT_ISSUER',
+        /not set, but AGORA_CERT_IDENTITY is/,
+        /token\.actions\.githubusercontent\.com/,
+      ],
+      [
+        { ...KEYLESS, AGORA_CERT_ISSUER: 'https://token.actions.githubusercontent.com' },
+        'AGORA_CERT_IDENTITY',
+        /not set, but AGORA_CERT_ISSUER is/,
+        /AGORA_CERT_IDENTITY=/,
+      ],
       [{ ...KEYLESS, AGORA_TRUSTED_ROOT: 'absent.json' }, 'AGORA_TRUSTED_ROOT', /absent\.json: cannot be read \(no such file\)/, /trusted_root\.json/],
       [{ ...KEYLESS, AGORA_TRUSTED_ROOT: 'not-json.json' }, 'AGORA_TRUSTED_ROOT', /not JSON/, /never fetches/],
       [{ ...KEYLESS, AGORA_TRUSTED_ROOT: 'not-a-root.json' }, 'AGORA_TRUSTED_ROOT', /not a Sigstore trusted root/, /trusted_root\.json/],
@@ -137,7 +163,10 @@ describe("GitHub Actions' OIDC token", () => {
   let server: Server;
   let base: string;
   const seen: Array<{ path: string; query: URLSearchParams; authorization: string | undefined; method: string | undefined }> = [];
-  let answer: (req: IncomingMessage) => { status: number; body: string } = () => ({ status: 200, body: JSON.stringify({ value: `oidc-token-${seen.length}` }) });
+  let answer: (req: IncomingMessage) => { status: number; body: string } = () => ({
+    status: 200,
+    body: JSON.stringify({ value: `oidc-token-${seen.length}` }),
+  });
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -214,7 +243,10 @@ describe("GitHub Actions' OIDC token", () => {
   });
 
   it('an unreachable endpoint is an error naming it', async () => {
-    const s = await signerFromEnv({ AGORA_SIGNER: 'keyless', ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/idtoken', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 't' }, dir);
+    const s = await signerFromEnv(
+      { AGORA_SIGNER: 'keyless', ACTIONS_ID_TOKEN_REQUEST_URL: 'http://127.0.0.1:9/idtoken', ACTIONS_ID_TOKEN_REQUEST_TOKEN: 't' },
+      dir,
+    );
     if (s?.kind !== 'keyless') throw new Error('not keyless');
     await expect(s.identityToken()).rejects.toMatchObject({ code: 'oidc-token-failed', message: expect.stringContaining('http://127.0.0.1:9/idtoken failed') });
   });

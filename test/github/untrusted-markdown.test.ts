@@ -1,6 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { codeBlock, codeSpan, LINE_BREAK_MARK, markdownLink, oneLine, plainText, tableCellCode, tableCellText, WORD_JOINER } from '../../src/github/untrusted-markdown.js';
+import {
+  codeBlock,
+  codeSpan,
+  LINE_BREAK_MARK,
+  markdownLink,
+  oneLine,
+  plainText,
+  tableCellCode,
+  tableCellText,
+  WORD_JOINER,
+} from '../../src/github/untrusted-markdown.js';
 import { activeConstructs, codeSpanContent, fencedBlock, renderedText, tableCells } from './markdown-reader.js';
 
 /** What a hostile plan author, worker or pusher might write. */
@@ -54,7 +64,10 @@ describe('codeSpan', () => {
 
   it('holds any text (property)', () => {
     const unit = fc.constantFrom('a', '`', ' ', '|', '\n', '\\', 'é');
-    fc.assert(fc.property(fc.string({ unit, minLength: 1, maxLength: 30 }), (text) => codeSpanContent(codeSpan(text)) === oneLine(text)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.string({ unit, minLength: 1, maxLength: 30 }), (text) => codeSpanContent(codeSpan(text)) === oneLine(text)),
+      { numRuns: 2000 },
+    );
   });
 });
 
@@ -62,7 +75,10 @@ describe('plainText', () => {
   it.each(HOSTILE)('neutralises %j: no link, image, mention, reference, HTML or formatting, and reads the same', (text) => {
     const md = plainText(text);
     expect(activeConstructs(md)).toEqual([]);
-    const lines = text.split(/\r\n|\r|\n/).map((l) => l.trim()).filter((l) => l !== '');
+    const lines = text
+      .split(/\r\n|\r|\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
     expect(renderedText(md)).toBe(lines.join('\n'));
   });
 
@@ -71,19 +87,60 @@ describe('plainText', () => {
   });
 
   it('leaves ordinary text as it is', () => {
-    for (const text of ['exited with code 3: npm ERR! missing script: test', 'set DOCKER_HOST to a reachable one', 'skipped: dependency build failed (exited with code 2)', 'timed out after 30s']) {
+    for (const text of [
+      'exited with code 3: npm ERR! missing script: test',
+      'set DOCKER_HOST to a reachable one',
+      'skipped: dependency build failed (exited with code 2)',
+      'timed out after 30s',
+    ]) {
       expect(plainText(text)).toBe(text);
     }
     expect(plainText('exit 3 | see log')).toBe('exit 3 \\| see log');
   });
 
   it('neutralises any text (property)', () => {
-    const unit = fc.constantFrom('a', '1', '_', '`', '*', '[', ']', '(', ')', '!', '@', '#', '<', '>', '&', ';', '|', '-', '.', ' ', '\n', '\\', 'h', 't', 'p', 's', ':', '/', 'w');
+    const unit = fc.constantFrom(
+      'a',
+      '1',
+      '_',
+      '`',
+      '*',
+      '[',
+      ']',
+      '(',
+      ')',
+      '!',
+      '@',
+      '#',
+      '<',
+      '>',
+      '&',
+      ';',
+      '|',
+      '-',
+      '.',
+      ' ',
+      '\n',
+      '\\',
+      'h',
+      't',
+      'p',
+      's',
+      ':',
+      '/',
+      'w',
+    );
     fc.assert(
       fc.property(fc.string({ unit, maxLength: 40 }), (text) => {
         const md = plainText(text);
         expect(activeConstructs(md)).toEqual([]);
-        expect(renderedText(md)).toBe(text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('\n'));
+        expect(renderedText(md)).toBe(
+          text
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l !== '')
+            .join('\n'),
+        );
       }),
       { numRuns: 3000 },
     );
@@ -126,7 +183,9 @@ describe('markdownLink', () => {
   }
 
   it('links an http(s) URL, its label plain text', () => {
-    expect(markdownLink('r-1.report.html', 'https://github.com/o/r/releases/download/t/r-1.report.html')).toBe('[r-1.report.html](https://github.com/o/r/releases/download/t/r-1.report.html)');
+    expect(markdownLink('r-1.report.html', 'https://github.com/o/r/releases/download/t/r-1.report.html')).toBe(
+      '[r-1.report.html](https://github.com/o/r/releases/download/t/r-1.report.html)',
+    );
   });
 
   it('keeps any label and URL inside the link (property): the target has no character that ends it, the label renders as itself', () => {

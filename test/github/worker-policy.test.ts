@@ -32,8 +32,14 @@ describe('the worker policy from the app environment', () => {
   });
 
   it('refuses a name where an id belongs, an unreadable file, a bad shape and a short secret, naming each', async () => {
-    await expect(policyFromEnv({ AGORA_TRUSTED_REPOSITORY_IDS: 'octo/demo' })).rejects.toMatchObject({ code: 'invalid-environment', message: expect.stringContaining('"octo/demo" is not a repository id'), hint: expect.stringContaining('names can be transferred') });
-    await expect(policyFromEnv({ AGORA_SECRETS_FILE: await file('{ nope') })).rejects.toMatchObject({ message: expect.stringContaining('cannot be read as JSON') });
+    await expect(policyFromEnv({ AGORA_TRUSTED_REPOSITORY_IDS: 'octo/demo' })).rejects.toMatchObject({
+      code: 'invalid-environment',
+      message: expect.stringContaining('"octo/demo" is not a repository id'),
+      hint: expect.stringContaining('names can be transferred'),
+    });
+    await expect(policyFromEnv({ AGORA_SECRETS_FILE: await file('{ nope') })).rejects.toMatchObject({
+      message: expect.stringContaining('cannot be read as JSON'),
+    });
     const bad = await file(JSON.stringify({ 'octo/demo': { A: 'long-enough-value' }, 5: ['x'], 6: { SHORT: 'abc' } }));
     const e = (await policyFromEnv({ AGORA_SECRETS_FILE: bad }).then(
       () => new Error('accepted'),

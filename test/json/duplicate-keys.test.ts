@@ -86,7 +86,10 @@ describe('findDuplicateKey', () => {
     const e = new DuplicateKeyError('plan-duplicate-key', 'plan.json', d, 'remove one of them');
     expect(e).toMatchObject({ code: 'plan-duplicate-key', source: 'plan.json', hint: 'remove one of them', name: 'DuplicateKeyError' });
     expect(e.problems).toEqual([
-      { path: '$.run', message: 'the key "run" appears twice in one object (line 1, column 2 and line 2, column 2); JSON parsers disagree on which one counts' },
+      {
+        path: '$.run',
+        message: 'the key "run" appears twice in one object (line 1, column 2 and line 2, column 2); JSON parsers disagree on which one counts',
+      },
     ]);
     expect(e.message).toBe(`plan.json: $.run: ${e.problems[0]!.message}`);
   });

@@ -29,7 +29,21 @@ describe('the package surface', () => {
       }));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: ROOT, timeout: scaled(60_000) });
     const seen = JSON.parse(stdout) as { core: string[]; app: string[]; valid: boolean; code: string; exitCode: number };
-    expect(seen.core).toEqual(expect.arrayContaining(['validatePlan', 'assertValidPlan', 'parsePlanText', 'step', 'acceptRun', 'reconcile', 'parseAuditBundle', 'verifyBundle', 'AgoraError', 'ERROR_CODES', 'errorMessage']));
+    expect(seen.core).toEqual(
+      expect.arrayContaining([
+        'validatePlan',
+        'assertValidPlan',
+        'parsePlanText',
+        'step',
+        'acceptRun',
+        'reconcile',
+        'parseAuditBundle',
+        'verifyBundle',
+        'AgoraError',
+        'ERROR_CODES',
+        'errorMessage',
+      ]),
+    );
     expect(seen.app).toEqual(['AgoraGitHub', 'agoraApp', 'agoraFromEnv', 'default']);
     expect(seen.valid).toBe(true);
     expect(seen.code).toBe('plan-not-json');
@@ -44,9 +58,26 @@ describe('the package surface', () => {
   });
 
   it('packs dist, app.yml, docs, examples and the init templates, and no tests, sources or benches', async () => {
-    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: scaled(120_000), maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: ROOT,
+      timeout: scaled(120_000),
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'app.yml', 'dist/index.js', 'dist/index.d.ts', 'dist/app.js', 'dist/cli/main.js', 'docs/errors.md', 'templates/fan-out/plan.json', 'templates/map-reduce/tests/fixture-map-reduce.json']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'app.yml',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/app.js',
+        'dist/cli/main.js',
+        'docs/errors.md',
+        'templates/fan-out/plan.json',
+        'templates/map-reduce/tests/fixture-map-reduce.json',
+      ]),
+    );
     expect(files.filter((f) => /^(test|src|bench|scripts|action)\//.test(f))).toEqual([]);
   });
 });

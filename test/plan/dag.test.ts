@@ -6,9 +6,7 @@ import { dependenciesOf, findCycles, formatCycle, topologicalOrder, type GraphIt
 const item = (id: string, depends_on: string[] = [], needsFrom: string[] = []): GraphItem => ({
   id,
   depends_on,
-  needs: needsFrom.length
-    ? Object.fromEntries(needsFrom.map((from, i) => [`in${i}`, { from, select: { kind: 'patch' as const } }]))
-    : undefined,
+  needs: needsFrom.length ? Object.fromEntries(needsFrom.map((from, i) => [`in${i}`, { from, select: { kind: 'patch' as const } }])) : undefined,
 });
 
 describe('dependenciesOf', () => {
@@ -39,7 +37,12 @@ describe('findCycles', () => {
 
   it('ignores unknown ids and honours the limit', () => {
     expect(findCycles([item('a', ['ghost'])])).toEqual([]);
-    const complete = ['a', 'b', 'c', 'd', 'e'].map((id, _, all) => item(id, all.filter((x) => x !== id)));
+    const complete = ['a', 'b', 'c', 'd', 'e'].map((id, _, all) =>
+      item(
+        id,
+        all.filter((x) => x !== id),
+      ),
+    );
     expect(findCycles(complete, { limit: 3 })).toHaveLength(3);
   });
 
@@ -52,12 +55,17 @@ describe('findCycles', () => {
   });
 
   it('equals a brute-force enumeration of elementary cycles on random small graphs', () => {
-    const graph = fc.integer({ min: 1, max: 6 }).chain((n) =>
-      fc.array(fc.array(fc.integer({ min: 0, max: n - 1 }), { maxLength: 4 }), { minLength: n, maxLength: n }),
-    );
+    const graph = fc
+      .integer({ min: 1, max: 6 })
+      .chain((n) => fc.array(fc.array(fc.integer({ min: 0, max: n - 1 }), { maxLength: 4 }), { minLength: n, maxLength: n }));
     fc.assert(
       fc.property(graph, (adjacency) => {
-        const items = adjacency.map((deps, i) => item(`n${i}`, deps.map((d) => `n${d}`)));
+        const items = adjacency.map((deps, i) =>
+          item(
+            `n${i}`,
+            deps.map((d) => `n${d}`),
+          ),
+        );
         const found = findCycles(items).map((c) => c.join(' '));
         expect(new Set(found).size).toBe(found.length);
         expect([...found].sort()).toEqual(bruteForceCycles(adjacency).sort());
@@ -97,18 +105,25 @@ describe('topologicalOrder', () => {
   });
 
   it('equals the naive "earliest ready item first" order on random DAGs', () => {
-    const dag = fc.integer({ min: 1, max: 12 }).chain((n) =>
-      fc.tuple(
-        fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
-        fc.array(fc.array(fc.nat(), { maxLength: 3 }), { minLength: n, maxLength: n }),
-      ),
-    );
+    const dag = fc
+      .integer({ min: 1, max: 12 })
+      .chain((n) =>
+        fc.tuple(
+          fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
+          fc.array(fc.array(fc.nat(), { maxLength: 3 }), { minLength: n, maxLength: n }),
+        ),
+      );
     fc.assert(
       fc.property(dag, ([rank, picks]) => {
         const n = rank.length;
         // Item i may depend only on items of lower rank: acyclic by construction, any plan order.
         const deps = picks.map((p, i) => p.map((x) => x % n).filter((j) => rank[j]! < rank[i]!));
-        const items = deps.map((d, i) => item(`n${i}`, d.map((j) => `n${j}`)));
+        const items = deps.map((d, i) =>
+          item(
+            `n${i}`,
+            d.map((j) => `n${j}`),
+          ),
+        );
         const order = topologicalOrder(items);
         const done: string[] = [];
         const remaining = items.slice();

@@ -4,7 +4,14 @@ import type { Plan, WorkItem } from '../../src/plan/schema.js';
 import { validatePlan, type ValidationContext } from '../../src/plan/validate.js';
 
 const ctx: ValidationContext = { subagents: {}, shapes: {} };
-const cmd = (id: string, extra: Record<string, unknown> = {}) => ({ id, executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [], ...extra });
+const cmd = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  executor: 'command',
+  inputs: { run: 'true' },
+  depends_on: [],
+  resourceLocks: [],
+  ...extra,
+});
 const runPlan: Plan = { id: 'p', queue: 'default', items: [cmd('prepare'), cmd('fan', { resourceLocks: ['out/', 'resource:db/stage'] })] as WorkItem[] };
 const emitter = runPlan.items[1]!;
 
@@ -53,7 +60,9 @@ describe('an emitted fragment', () => {
         `$.items[0].id: duplicate item id "prepare": the run's item "prepare" already has it; give every item its own id`,
         expect.stringMatching(/^\$\.items\[\d\]\.depends_on\[0\]: .*cycle.*b.*c/),
         expect.stringMatching(/^\$\.items\[3\]\.executor: .*"shell"/),
-        expect.stringMatching(/^\$\.items\[4\]\.resourceLocks\[0\]: lock "src\/" is not within the locks of the emitting item fan \("out\/", "resource:db\/stage"\)/),
+        expect.stringMatching(
+          /^\$\.items\[4\]\.resourceLocks\[0\]: lock "src\/" is not within the locks of the emitting item fan \("out\/", "resource:db\/stage"\)/,
+        ),
         expect.stringMatching(/^\$\.items\[4\]\.resourceLocks\[1\]: lock "resource:db\/prod" is not within the locks/),
       ]),
     );
@@ -61,12 +70,15 @@ describe('an emitted fragment', () => {
 });
 
 describe('max_items in the plan', () => {
-  it('may not be below the plan\'s own item count (matrices expanded)', () => {
+  it("may not be below the plan's own item count (matrices expanded)", () => {
     const r = validatePlan({ id: 'p', queue: 'q', max_items: 2, items: [cmd('m', { matrix: { k: ['a', 'b', 'c'] } })] }, ctx);
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.problems).toEqual([
-      { path: '$.max_items', message: 'is 2, but the plan itself holds 3 items (matrices expanded): raise "max_items" to at least 3 plus what its items may emit, or remove it' },
+      {
+        path: '$.max_items',
+        message: 'is 2, but the plan itself holds 3 items (matrices expanded): raise "max_items" to at least 3 plus what its items may emit, or remove it',
+      },
     ]);
     expect(validatePlan({ id: 'p', queue: 'q', max_items: 3, max_hops: 0, items: [cmd('m', { matrix: { k: ['a', 'b', 'c'] } })] }, ctx).ok).toBe(true);
   });

@@ -128,7 +128,9 @@ describe('matrix validation names the matrix entry', () => {
     expect(ps[2]!.message).toContain('is also at $.items[0].matrix.shard[0]');
     expect(ps[4]!.message).toContain('the item has no matrix');
     const unknownKey = problems(run(cmd('m', { matrix: { shard: ['01'] }, inputs: { run: 'echo {{matrix.nope}}' } })));
-    expect(unknownKey).toEqual([{ path: '$.items[0].inputs.run', message: expect.stringContaining('names no key of the item\'s matrix; its keys are "shard"') }]);
+    expect(unknownKey).toEqual([
+      { path: '$.items[0].inputs.run', message: expect.stringContaining('names no key of the item\'s matrix; its keys are "shard"') },
+    ]);
   });
 
   it('a combination whose id another item already has', () => {
@@ -144,7 +146,14 @@ describe('matrix validation names the matrix entry', () => {
   it('a matrix over the run item budget is refused at the matrix, without listing its combinations', () => {
     const big = Array.from({ length: 101 }, (_, i) => String(i));
     const ps = problems(run(cmd('m', { matrix: { a: big, b: big } })));
-    expect(ps).toEqual([{ path: '$.items[0].matrix', message: expect.stringContaining(`expands to 10201 items (101 a × 101 b); with the rest of the plan the run would hold 10201 items, over the budget of ${MAX_RUN_ITEMS}`) }]);
+    expect(ps).toEqual([
+      {
+        path: '$.items[0].matrix',
+        message: expect.stringContaining(
+          `expands to 10201 items (101 a × 101 b); with the rest of the plan the run would hold 10201 items, over the budget of ${MAX_RUN_ITEMS}`,
+        ),
+      },
+    ]);
     // Exactly the budget is fine.
     expect(valid(run(cmd('m', { matrix: { a: big.slice(0, 100), b: big.slice(0, 100) } }))).items).toHaveLength(MAX_RUN_ITEMS);
   });
@@ -154,14 +163,35 @@ describe('matrix properties', () => {
   const arbMatrix = fc
     .uniqueArray(fc.stringMatching(/^[a-z][a-z0-9_]{0,5}$/), { minLength: 1, maxLength: 3 })
     .chain((keys) =>
-      fc.tuple(...keys.map((k) => fc.tuple(fc.constant(k), fc.uniqueArray(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/), fc.nat(999)), { minLength: 1, maxLength: 4, selector: (v) => String(v) })))),
+      fc.tuple(
+        ...keys.map((k) =>
+          fc.tuple(
+            fc.constant(k),
+            fc.uniqueArray(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/), fc.nat(999)), { minLength: 1, maxLength: 4, selector: (v) => String(v) }),
+          ),
+        ),
+      ),
     )
     .map((entries) => Object.fromEntries(entries));
 
   it('a matrix expands the same way every time, into exactly its combinations, with unique ids', () => {
     fc.assert(
       fc.property(arbMatrix, (matrix) => {
-        const raw = { id: 'p', queue: 'q', items: [cmd('m', { matrix, resourceLocks: [Object.keys(matrix).map((k) => `{{matrix.${k}}}`).join('/')] }), cmd('after', { depends_on: ['m'] })] };
+        const raw = {
+          id: 'p',
+          queue: 'q',
+          items: [
+            cmd('m', {
+              matrix,
+              resourceLocks: [
+                Object.keys(matrix)
+                  .map((k) => `{{matrix.${k}}}`)
+                  .join('/'),
+              ],
+            }),
+            cmd('after', { depends_on: ['m'] }),
+          ],
+        };
         const first = valid(raw);
         const again = valid(JSON.parse(JSON.stringify(raw)));
         expect(again).toEqual(first);

@@ -39,7 +39,10 @@ function problemsOf(raw: unknown, context: ValidationContext = ctx): Problem[] {
 /** The one problem at `path` (fails when there is none or several). */
 function at(problems: Problem[], path: string): string {
   const found = problems.filter((p) => p.path === path);
-  expect(found.map((p) => p.path), JSON.stringify(problems, null, 1)).toEqual([path]);
+  expect(
+    found.map((p) => p.path),
+    JSON.stringify(problems, null, 1),
+  ).toEqual([path]);
   return found[0]!.message;
 }
 
@@ -82,7 +85,9 @@ describe('structural problems', () => {
   it('names an unknown field and lists the known ones', () => {
     const problems = problemsOf(plan([cmd('a', { dependsOn: ['x'] })], { owner: 'me' }));
     expect(at(problems, '$.owner')).toBe('unknown field "owner"; the known fields here are id, queue, items, scope, timeoutSeconds, max_hops, max_items');
-    expect(at(problems, '$.items[0].dependsOn')).toMatch(/^unknown field "dependsOn" \(did you mean "depends_on"\?\); the known fields here are id, executor, inputs, depends_on, resourceLocks, subagentShape, needs, timeoutSeconds, retry, scope, matrix, if, continue_on_error$/);
+    expect(at(problems, '$.items[0].dependsOn')).toMatch(
+      /^unknown field "dependsOn" \(did you mean "depends_on"\?\); the known fields here are id, executor, inputs, depends_on, resourceLocks, subagentShape, needs, timeoutSeconds, retry, scope, matrix, if, continue_on_error$/,
+    );
   });
 
   it('says which field is missing and what it holds', () => {
@@ -144,7 +149,9 @@ describe('needs binding names', () => {
     expect(at(problems, '$.items[1].needs["../../../../config"]')).toMatch(
       /^needs binding name "\.\.\/\.\.\/\.\.\/\.\.\/config" must start with a letter or digit; use 1–100 characters from A–Z a–z 0–9 \. _ -/,
     );
-    expect(at(problems, '$.items[1].needs.sub/dir')).toMatch(/^needs binding name "sub\/dir" contains "\/", not allowed in a binding name \(it becomes a file name\); use 1–100/);
+    expect(at(problems, '$.items[1].needs.sub/dir')).toMatch(
+      /^needs binding name "sub\/dir" contains "\/", not allowed in a binding name \(it becomes a file name\); use 1–100/,
+    );
     expect(at(problems, '$.items[1].needs["x..y"]')).toMatch(/contains "\.\.", which could lead out of the directory its file is written to; use 1–100/);
     expect(at(problems, '$.items[1].needs[""]')).toMatch(/^needs binding name is empty; use 1–100/);
     expect(problems.filter((p) => p.path.includes('ok_name'))).toEqual([]);
@@ -255,12 +262,16 @@ describe('executors and inputs', () => {
       'unknown subagent "code-edti" (did you mean "code-edit"?); the configured subagents are "code-edit", "verify"',
     );
     expect(at(problems, '$.items[1].inputs.workerInput.file')).toBe('must match pattern "\\.ts$" (the inputSchema of subagent "code-edit")');
-    expect(at(problems, '$.items[1].inputs.workerInput.mode')).toBe('must be one of "fast", "careful", not the string "quick" (the inputSchema of subagent "code-edit")');
+    expect(at(problems, '$.items[1].inputs.workerInput.mode')).toBe(
+      'must be one of "fast", "careful", not the string "quick" (the inputSchema of subagent "code-edit")',
+    );
     expect(at(problems, '$.items[1].inputs.workerInput.extra')).toBe(
       'unknown property "extra", not allowed by the inputSchema of subagent "code-edit"; allowed: file, mode',
     );
     expect(at(problems, '$.items[2].inputs.workerInput.file')).toBe('missing required property "file" (the inputSchema of subagent "code-edit")');
-    expect(at(problems, '$.items[3].inputs.subagent')).toMatch(/^missing: a dispatch item needs inputs.subagent, .*; the configured subagents are "code-edit", "verify"$/);
+    expect(at(problems, '$.items[3].inputs.subagent')).toMatch(
+      /^missing: a dispatch item needs inputs.subagent, .*; the configured subagents are "code-edit", "verify"$/,
+    );
     expect(problems).toHaveLength(6);
   });
 

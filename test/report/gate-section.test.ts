@@ -34,14 +34,18 @@ function data(gate?: ReportData['gate']): ReportData {
 
 describe('the report of a finish on GitHub', () => {
   it("shows the gate's conclusion and each problem as text", () => {
-    const page = renderReport(data({ check: 'agora / audit', sha: 'd'.repeat(40), conclusion: 'failure', problems: [`commit 1234 ${HOSTILE} is not an audited patch`] }));
+    const page = renderReport(
+      data({ check: 'agora / audit', sha: 'd'.repeat(40), conclusion: 'failure', problems: [`commit 1234 ${HOSTILE} is not an audited patch`] }),
+    );
     expect(page).toContain('<span id="gate-conclusion" class="verdict broken">failure</span>, 1 problem:');
     expect(page).toContain('<li>commit 1234 &lt;/script&gt;&lt;img src=x onerror=alert(1)&gt; &quot;quoted&quot; &amp; more is not an audited patch</li>');
     expect(page).not.toContain('<img src=x');
   });
 
   it('says a green gate is green, and the CLI report (no gate) keeps its own note', () => {
-    expect(renderReport(data({ check: 'agora / audit', sha: 'd'.repeat(40), conclusion: 'success', problems: [] }))).toContain('<span id="gate-conclusion" class="verdict intact">success</span> (the bundle as published verifies');
+    expect(renderReport(data({ check: 'agora / audit', sha: 'd'.repeat(40), conclusion: 'success', problems: [] }))).toContain(
+      '<span id="gate-conclusion" class="verdict intact">success</span> (the bundle as published verifies',
+    );
     const cli = renderReport(data());
     expect(cli).not.toContain('gate-conclusion');
     expect(cli).toContain('The signed bundle is made by <code>agora orch audit --sign</code>.');

@@ -44,7 +44,7 @@ describe('agora orch report', () => {
     expect(page).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg")/);
   });
 
-  it("shows a log and a reason holding </script><img onerror> as text", () => {
+  it('shows a log and a reason holding </script><img onerror> as text', () => {
     expect(page).not.toContain(HOSTILE);
     expect(page).not.toMatch(/<img/i);
     const escaped = '&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;';
@@ -81,7 +81,11 @@ describe('agora orch report', () => {
 
   it('shows who waited for which lock, and how long', () => {
     const waits = /<table id="waits">([\s\S]*?)<\/table>/.exec(page)?.[1] ?? '';
-    const rows = [...waits.matchAll(/<tr><td><code>(\S+)<\/code> #1<\/td><td><code>(\S+)<\/code><\/td><td><code>(\S+)<\/code> \(<code>(\S+)<\/code>\)<\/td><td>([^<]+)<\/td><\/tr>/g)];
+    const rows = [
+      ...waits.matchAll(
+        /<tr><td><code>(\S+)<\/code> #1<\/td><td><code>(\S+)<\/code><\/td><td><code>(\S+)<\/code> \(<code>(\S+)<\/code>\)<\/td><td>([^<]+)<\/td><\/tr>/g,
+      ),
+    ];
     const pairs = new Set(rows.map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`));
     expect(pairs).toEqual(new Set(['combine src build src/a.txt', 'combine src flaky src/b.txt']));
     for (const m of rows) expect(m[5]).toMatch(/^\d+(\.\d+)? (ms|s)$/);

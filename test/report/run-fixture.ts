@@ -25,11 +25,20 @@ export async function reportRun(timeoutMs: number): Promise<ReportRun> {
     id: 'report',
     queue: 'default',
     items: [
-      { id: 'build', executor: 'command', inputs: { run: `printf "alpha\\n<b>bold</b>\\n" > src/a.txt; seq 1 400 >> src/a.txt; seq 1 100; echo ${LATER_SECRET}; echo built a.txt` }, depends_on: [], resourceLocks: ['src/a.txt'] },
+      {
+        id: 'build',
+        executor: 'command',
+        inputs: { run: `printf "alpha\\n<b>bold</b>\\n" > src/a.txt; seq 1 400 >> src/a.txt; seq 1 100; echo ${LATER_SECRET}; echo built a.txt` },
+        depends_on: [],
+        resourceLocks: ['src/a.txt'],
+      },
       {
         id: 'flaky',
         executor: 'command',
-        inputs: { run: 'if [ -e "$MARK" ]; then echo beta > src/b.txt; echo second try passes; else touch "$MARK"; echo first try fails; exit 1; fi', env: { MARK: mark } },
+        inputs: {
+          run: 'if [ -e "$MARK" ]; then echo beta > src/b.txt; echo second try passes; else touch "$MARK"; echo first try fails; exit 1; fi',
+          env: { MARK: mark },
+        },
         depends_on: [],
         resourceLocks: ['src/b.txt'],
         retry: { maxAttempts: 2, backoff: { initialSeconds: 0 } },
@@ -41,7 +50,8 @@ export async function reportRun(timeoutMs: number): Promise<ReportRun> {
   };
   const repo = makeRepo({
     'src/.keep': '',
-    'agora.config.mjs': "export const orch = { queues: { default: { concurrency: 3 } }, subagents: { unused: { command: ['true'], secrets: ['REPORT_SECRET'] } } };\n",
+    'agora.config.mjs':
+      "export const orch = { queues: { default: { concurrency: 3 } }, subagents: { unused: { command: ['true'], secrets: ['REPORT_SECRET'] } } };\n",
   });
   writeFileSync(join(repo, 'plan.json'), JSON.stringify(plan, null, 2));
   git(repo, 'add', 'plan.json');

@@ -105,7 +105,10 @@ describe('checkBranch', () => {
     const { store, base } = await makeBase({ 'a.txt': 'a\n', 'b/c.txt': 'c\n', 'gone.txt': 'bye\n' });
     const pa = await makePatch(store, base, 'item-a', { 'a.txt': 'a by item-a\n', 'new/n.txt': 'added\n' });
     const pb = await makePatch(store, base, 'item-b', { 'b/c.txt': 'c by item-b\n', 'gone.txt': null });
-    const [ia, ib] = await integrate(store, base, [['item-a', pa], ['item-b', pb]]);
+    const [ia, ib] = await integrate(store, base, [
+      ['item-a', pa],
+      ['item-b', pb],
+    ]);
     expect(ib).toBeDefined();
     expect((await store.readCommit(ib!)).parents).toEqual([ia]);
 
@@ -120,10 +123,13 @@ describe('checkBranch', () => {
   });
 
   it("names a person's commit on top of the patches, or between them, by sha and subject", async () => {
-    const { repo, store, base } = await makeBase({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'readme': 'r\n' });
+    const { repo, store, base } = await makeBase({ 'a.txt': 'a\n', 'b.txt': 'b\n', readme: 'r\n' });
     const pa = await makePatch(store, base, 'item-a', { 'a.txt': 'A\n' });
     const pb = await makePatch(store, base, 'item-b', { 'b.txt': 'B\n' });
-    const [ia, ib] = await integrate(store, base, [['item-a', pa], ['item-b', pb]]);
+    const [ia, ib] = await integrate(store, base, [
+      ['item-a', pa],
+      ['item-b', pb],
+    ]);
     const items = [done('item-a', pa), done('item-b', pb)];
 
     const top = commitOn(repo, ib!, { readme: 'pushed after the run\n' }, 'docs: a late fix\n\nbody text');
@@ -150,8 +156,7 @@ describe('checkBranch', () => {
     const message = (await store.readCommit(ia!)).message;
     const subject = await subjectOf(store, ia!);
     const items = [done('item-a', pa)];
-    const forgedProblem = (sha: Oid) =>
-      `commit ${short(sha)} ("${subject}") names item item-a's patch but does not change what that patch changed`;
+    const forgedProblem = (sha: Oid) => `commit ${short(sha)} ("${subject}") names item item-a's patch but does not change what that patch changed`;
 
     // The same path, other content.
     const other = commitOn(repo, base, { 'a.txt': 'something else\n' }, message);
@@ -172,7 +177,10 @@ describe('checkBranch', () => {
     const { repo, store, base } = await makeBase({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'human.txt': 'h\n' });
     const pa = await makePatch(store, base, 'item-a', { 'a.txt': 'A\n' });
     const pb = await makePatch(store, base, 'item-b', { 'b.txt': 'B\n', 'lib/new.ts': 'new\n' });
-    const [, ib] = await integrate(store, base, [['item-a', pa], ['item-b', pb]]);
+    const [, ib] = await integrate(store, base, [
+      ['item-a', pa],
+      ['item-b', pb],
+    ]);
     const h1 = commitOn(repo, base, { 'human.txt': 'h2\n' }, 'human one');
     const h2 = commitOn(repo, h1, { 'libs/x.ts': 'near lib/, not in it\n' }, 'human two\n\nwith a body');
 
@@ -197,7 +205,10 @@ describe('checkBranch', () => {
     // What replayPatches would refuse, built by hand: a person changed b.txt, the patches sit on top.
     const calm = commitOn(repo, base, { 'calm.txt': 'calm, unrelated\n' }, 'unrelated');
     const clash = commitOn(repo, calm, { 'b.txt': 'a person wrote b\n' }, 'person edits b');
-    const [, ib] = await integrate(store, clash, [['item-a', pa], ['item-b', pb]]);
+    const [, ib] = await integrate(store, clash, [
+      ['item-a', pa],
+      ['item-b', pb],
+    ]);
     expect(await checkBranch(store, ib!, run(base, items))).toEqual({
       problems: [`commit ${short(clash)} ("person edits b") changes "b.txt", which a patch of run ${RUN} changes too`],
       people: [{ sha: calm, subject: 'unrelated' }],
@@ -225,7 +236,10 @@ describe('checkBranch', () => {
     const pb = await makePatch(store, base, 'item-b', { 'b.txt': 'B\n' });
     const pnone = await makePatch(store, base, 'item-none', {});
     expect((await store.readCommit(pnone)).tree).toBe((await store.readCommit(base)).tree);
-    const made = await integrate(store, base, [['item-a', pa], ['item-none', pnone]]);
+    const made = await integrate(store, base, [
+      ['item-a', pa],
+      ['item-none', pnone],
+    ]);
     expect(made).toHaveLength(1); // the empty patch adds no integration commit
     const items = [done('item-a', pa), done('item-b', pb), done('item-none', pnone)];
     expect(await checkBranch(store, made[0]!, run(base, items))).toEqual({
@@ -235,10 +249,7 @@ describe('checkBranch', () => {
     });
     // Nothing on the branch at all: both changing patches are missing, the empty one is not.
     expect(await checkBranch(store, base, run(base, items))).toEqual({
-      problems: [
-        `the patch of item item-a (${short(pa)}) is not on the branch`,
-        `the patch of item item-b (${short(pb)}) is not on the branch`,
-      ],
+      problems: [`the patch of item item-a (${short(pa)}) is not on the branch`, `the patch of item item-b (${short(pb)}) is not on the branch`],
       people: [],
       patches: 0,
     });
@@ -250,7 +261,10 @@ describe('checkBranch', () => {
     const pgone = await makePatch(store, base, 'item-gone', { 'a.txt': null });
     const items = [done('item-a', pa), done('item-gone', pgone)];
     // item-a, then item-gone deletes a.txt, then item-a's commit again: each changes what its patch changed.
-    const [ia, igone] = await integrate(store, base, [['item-a', pa], ['item-gone', pgone]]);
+    const [ia, igone] = await integrate(store, base, [
+      ['item-a', pa],
+      ['item-gone', pgone],
+    ]);
     const again = commitOn(repo, igone!, { 'a.txt': 'A\n' }, (await store.readCommit(ia!)).message);
     const subject = await subjectOf(store, ia!);
     expect(await checkBranch(store, again, run(base, items))).toEqual({

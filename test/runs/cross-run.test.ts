@@ -118,11 +118,7 @@ async function expectOneAtATime(s: Setup, a: string, b: string): Promise<void> {
   expect(statuses).toEqual(['ready', 'running']);
   expect(logLines(s)).toHaveLength(1);
   await s.gate.open();
-  await eventually(
-    'both runs done',
-    async () => (await statusOf(s, a))?.run === 'done' && (await statusOf(s, b))?.run === 'done',
-    { within: scaled(30_000) },
-  );
+  await eventually('both runs done', async () => (await statusOf(s, a))?.run === 'done' && (await statusOf(s, b))?.run === 'done', { within: scaled(30_000) });
   const [first, second] = [logLines(s)[0]!.slice('start '.length), logLines(s)[2]!.slice('start '.length)];
   expect(new Set([first, second])).toEqual(new Set([a, b]));
   expect(logLines(s)).toEqual([`start ${first}`, `end ${first}`, `start ${second}`, `end ${second}`]);

@@ -62,7 +62,10 @@ describe('LeaseKeeper', () => {
     await eventually('a renewal with nobody calling for it', () => got.lease.until > first);
     // Another replica found it expired (its clock far ahead) and took it; its compare-and-swap may lose to a
     // renewal landing at the same moment (then it asks again, as a sweep would).
-    await eventually('replica b to take the lease', async () => (await RunLease.acquire(store, refs, 'r1', { holder: 'b', ttlMs: 60_000, now: Date.now() + 10_000 })).ok);
+    await eventually(
+      'replica b to take the lease',
+      async () => (await RunLease.acquire(store, refs, 'r1', { holder: 'b', ttlMs: 60_000, now: Date.now() + 10_000 })).ok,
+    );
     await eventually('the keeper to notice', () => keeper.lost);
     expect(lost).toBe(1);
     await keeper.stop({ release: true }); // not ours: nothing is given back

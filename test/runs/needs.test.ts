@@ -45,9 +45,9 @@ describe('resolveNeeds', () => {
   });
 
   it.each([
-    ['../../../../config', 'the repository\'s .git/config'],
+    ['../../../../config', "the repository's .git/config"],
     ['../../../../../outside.txt', 'the work tree'],
-    ['/ABSOLUTE', 'an absolute path (the repository\'s own, below)'],
+    ['/ABSOLUTE', "an absolute path (the repository's own, below)"],
     ['..', 'the parent directory'],
     ['.', 'the directory itself'],
   ])('refuses the binding name %j (it would write to %s) with a typed error, writing nothing', async (name, _where) => {

@@ -105,7 +105,11 @@ describe('replayPatches', () => {
     }
     // The same facts through the git CLI: a chain on onto, the patch's trailers, authors, Agora as committer.
     expect(git(repo, ['rev-list', '--first-parent', `${onto}..${result.head}`]).split('\n')).toEqual([result.head, result.commits[0]!.replayed]);
-    expect(git(repo, ['log', '--format=%(trailers:key=Agora-Item,valueonly,separator=)', `${onto}..${result.head}`]).split('\n').filter(Boolean)).toEqual(['item-b', 'item-a']);
+    expect(
+      git(repo, ['log', '--format=%(trailers:key=Agora-Item,valueonly,separator=)', `${onto}..${result.head}`])
+        .split('\n')
+        .filter(Boolean),
+    ).toEqual(['item-b', 'item-a']);
     expect(git(repo, ['log', '--format=%an <%ae> %ad|%cn <%ce> %ct', '--date=raw', `${onto}..${result.head}`]).split('\n')).toEqual([
       `Bob <bob@example.org> 1690000100 -0500|Agora <agora@localhost> ${Math.floor(NOW / 1000)}`,
       `Alice Worker <alice@example.org> 1690000000 +0200|Agora <agora@localhost> ${Math.floor(NOW / 1000)}`,
@@ -123,7 +127,7 @@ describe('replayPatches', () => {
   });
 
   it('replays a file deleted in one patch and added back in the next, and a file turned into a directory', async () => {
-    const { repo, base } = makeBase({ 'f.txt': 'f\n', 'node': 'a file\n', 'other.txt': 'o\n' });
+    const { repo, base } = makeBase({ 'f.txt': 'f\n', node: 'a file\n', 'other.txt': 'o\n' });
     git(repo, ['checkout', '-q', '-b', 'integration']);
     rmSync(join(repo, 'f.txt'));
     rmSync(join(repo, 'node'));

@@ -55,11 +55,29 @@ async function oneTransition(items: number): Promise<{ written: number; stored: 
   // Concurrency 1: after acceptance one item runs; its success makes the next one start.
   let stored = (await writeNewRun(store, refs, { runId: 'layout-1', plan: p, planText: JSON.stringify(p), base, concurrency: 1, now: 1 }))!;
   const accepted = step({ plan: p, state: stored.state }, [], 2);
-  stored = (await writeRun(store, refs, { runId: 'layout-1', prev: stored, state: accepted.run.state, entries: appendEntries(stored.last, 'layout-1', accepted.transitions), transitions: accepted.transitions, now: 2 }))!;
+  stored = (await writeRun(store, refs, {
+    runId: 'layout-1',
+    prev: stored,
+    state: accepted.run.state,
+    entries: appendEntries(stored.last, 'layout-1', accepted.transitions),
+    transitions: accepted.transitions,
+    now: 2,
+  }))!;
   const first = accepted.actions[0]!;
-  const done = step({ plan: p, state: stored.state }, [{ type: 'item-succeeded', itemId: first.itemId, attempt: 1, resultRef: `git:${base}`, integrationHead: base }], 3);
+  const done = step(
+    { plan: p, state: stored.state },
+    [{ type: 'item-succeeded', itemId: first.itemId, attempt: 1, resultRef: `git:${base}`, integrationHead: base }],
+    3,
+  );
   store.written = 0;
-  const next = (await writeRun(store, refs, { runId: 'layout-1', prev: stored, state: done.run.state, entries: appendEntries(stored.last, 'layout-1', done.transitions), transitions: done.transitions, now: 3 }))!;
+  const next = (await writeRun(store, refs, {
+    runId: 'layout-1',
+    prev: stored,
+    state: done.run.state,
+    entries: appendEntries(stored.last, 'layout-1', done.transitions),
+    transitions: done.transitions,
+    now: 3,
+  }))!;
   return { written: store.written, stored: next, expected: done.run.state, store };
 }
 
@@ -83,7 +101,16 @@ describe('run state layout 2', () => {
 async function writeV1(
   store: GitStore,
   refs: RunRefs,
-  w: { runId: string; prev: { head: Oid; logs: TreeEntry[] } | null; planBlob: Oid; state: RunState; entries: AuditEntry[]; transitions: Transition[]; logs: TreeEntry[]; now: number },
+  w: {
+    runId: string;
+    prev: { head: Oid; logs: TreeEntry[] } | null;
+    planBlob: Oid;
+    state: RunState;
+    entries: AuditEntry[];
+    transitions: Transition[];
+    logs: TreeEntry[];
+    now: number;
+  },
 ): Promise<Oid> {
   const tree: TreeEntry[] = [
     { mode: '100644', path: 'entries.jsonl', oid: await store.writeBlob(w.entries.map((e) => `${canonicalJson(e)}\n`).join('')), type: 'blob' },
@@ -92,7 +119,13 @@ async function writeV1(
   ];
   if (w.logs.length > 0) tree.push({ mode: '040000', path: 'logs', oid: await store.writeTree(w.logs), type: 'tree' });
   const who = agoraIdentity(w.now);
-  const head = await store.writeCommit({ tree: await store.writeTree(tree), parents: w.prev ? [w.prev.head] : [], message: `agora: ${w.runId}\n\nAgora-Run: ${w.runId}\n`, author: who, committer: who });
+  const head = await store.writeCommit({
+    tree: await store.writeTree(tree),
+    parents: w.prev ? [w.prev.head] : [],
+    message: `agora: ${w.runId}\n\nAgora-Run: ${w.runId}\n`,
+    author: who,
+    committer: who,
+  });
   expect(await store.casRef(refs.run(w.runId), head, w.prev?.head ?? null)).toBe(true);
   return head;
 }
@@ -107,7 +140,14 @@ describe('a run written in layout 1 (one state.json)', () => {
       id: 'legacy',
       queue: 'default',
       items: [
-        { id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'], retry: { maxAttempts: 2, backoff: { initialSeconds: 0, factor: 1, maxSeconds: 0 } } },
+        {
+          id: 'a',
+          executor: 'command',
+          inputs: { run: 'echo a > a.txt' },
+          depends_on: [],
+          resourceLocks: ['a.txt'],
+          retry: { maxAttempts: 2, backoff: { initialSeconds: 0, factor: 1, maxSeconds: 0 } },
+        },
         { id: 'b', executor: 'command', inputs: { run: 'echo b > b.txt' }, depends_on: ['a'], resourceLocks: ['b.txt'] },
       ],
     };
@@ -117,13 +157,33 @@ describe('a run written in layout 1 (one state.json)', () => {
     const t0 = Date.now() - 10_000;
     const accepted = acceptRun(p, { runId, base, concurrency: 1, now: t0 });
     let entries = appendEntries(null, runId, accepted.transitions);
-    const head1 = await writeV1(store, refs, { runId, prev: null, planBlob, state: accepted.run.state, entries, transitions: accepted.transitions, logs: [], now: t0 });
+    const head1 = await writeV1(store, refs, {
+      runId,
+      prev: null,
+      planBlob,
+      state: accepted.run.state,
+      entries,
+      transitions: accepted.transitions,
+      logs: [],
+      now: t0,
+    });
     const log = await store.writeBlob('attempt 1 of a: it failed\n');
-    const failed = step(accepted.run, [{ type: 'item-failed', itemId: 'a', attempt: 1, reason: 'exit 1', retryable: true, log, exitCode: 1 }], t0 + 1, { startItems: false });
+    const failed = step(accepted.run, [{ type: 'item-failed', itemId: 'a', attempt: 1, reason: 'exit 1', retryable: true, log, exitCode: 1 }], t0 + 1, {
+      startItems: false,
+    });
     expect(failed.run.state.items.a!.status).toBe('ready');
     entries = appendEntries(entries[entries.length - 1]!, runId, failed.transitions);
     const logs: TreeEntry[] = [{ mode: '100644', path: 'a.1.log', oid: log, type: 'blob' }];
-    await writeV1(store, refs, { runId, prev: { head: head1, logs: [] }, planBlob, state: failed.run.state, entries, transitions: failed.transitions, logs, now: t0 + 1 });
+    await writeV1(store, refs, {
+      runId,
+      prev: { head: head1, logs: [] },
+      planBlob,
+      state: failed.run.state,
+      entries,
+      transitions: failed.transitions,
+      logs,
+      now: t0 + 1,
+    });
 
     const old = (await readRun(store, refs, runId))!;
     expect(old.layout).toBe(1);
@@ -145,6 +205,9 @@ describe('a run written in layout 1 (one state.json)', () => {
     const report = await verifyBundle(bundle, { store, refs });
     expect(report.failures).toEqual([]);
     expect(report.intact).toBe(true);
-    expect(bundle.items.map((i) => [i.id, i.status])).toEqual([['a', 'done'], ['b', 'done']]);
+    expect(bundle.items.map((i) => [i.id, i.status])).toEqual([
+      ['a', 'done'],
+      ['b', 'done'],
+    ]);
   });
 });

@@ -14,63 +14,66 @@ afterAll(cleanupTempDirs);
 describe('WorkspacePool', () => {
   // Released as the attempt does after a capture (only the captured paths are restored, the bases' difference
   // applied), and as after a failed worker (nothing captured: every tracked file compared).
-  it.each(['captured', 'not captured'] as const)('re-targets a used workspace to exactly the next commit, whatever the last worker left in it (%s)', async (how) => {
-    const repo = makeRepo({ 'a.txt': 'a1\n', 'dir/b.txt': 'b1\n', 'gone.txt': 'g\n', '.gitignore': 'build/\n', 'tool.sh': '#!/bin/sh\n' });
-    chmodSync(join(repo, 'tool.sh'), 0o755);
-    git(repo, 'add', 'tool.sh');
-    git(repo, 'commit', '-qm', 'exec bit');
-    const first = git(repo, 'rev-parse', 'HEAD').trim();
-    writeFileSync(join(repo, 'a.txt'), 'a2\n');
-    git(repo, 'rm', '-q', 'gone.txt');
-    writeFileSync(join(repo, 'new.txt'), 'n\n');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '-qm', 'second');
-    const second = git(repo, 'rev-parse', 'HEAD').trim();
+  it.each(['captured', 'not captured'] as const)(
+    're-targets a used workspace to exactly the next commit, whatever the last worker left in it (%s)',
+    async (how) => {
+      const repo = makeRepo({ 'a.txt': 'a1\n', 'dir/b.txt': 'b1\n', 'gone.txt': 'g\n', '.gitignore': 'build/\n', 'tool.sh': '#!/bin/sh\n' });
+      chmodSync(join(repo, 'tool.sh'), 0o755);
+      git(repo, 'add', 'tool.sh');
+      git(repo, 'commit', '-qm', 'exec bit');
+      const first = git(repo, 'rev-parse', 'HEAD').trim();
+      writeFileSync(join(repo, 'a.txt'), 'a2\n');
+      git(repo, 'rm', '-q', 'gone.txt');
+      writeFileSync(join(repo, 'new.txt'), 'n\n');
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'second');
+      const second = git(repo, 'rev-parse', 'HEAD').trim();
 
-    const store = await openLocalStore(repo);
-    const pool = WorkspacePool.outsideRepository(store);
-    await pool.clear();
-    const ws = await pool.acquire(first);
-    // A worker makes a mess: edits, deletes, untracked and ignored files, a nested repository, a mode change.
-    writeFileSync(join(ws.dir, 'a.txt'), 'scribbled\n');
-    rmSync(join(ws.dir, 'dir/b.txt'));
-    writeFileSync(join(ws.dir, 'untracked.txt'), 'u\n');
-    mkdirSync(join(ws.dir, 'build'));
-    writeFileSync(join(ws.dir, 'build/out.o'), 'o\n');
-    mkdirSync(join(ws.dir, 'nested/.git'), { recursive: true });
-    chmodSync(join(ws.dir, 'tool.sh'), 0o644);
-    mkdirSync(join(ws.dir, 'dir/.git'), { recursive: true }); // in a tracked directory: clean leaves it
-    writeFileSync(join(ws.dir, 'dir/.git/config'), '[core]\n\tfsmonitor = "touch pwned"\n');
-    symlinkSync('a.txt', join(ws.dir, 'link'));
-    rmSync(join(ws.dir, 'new.txt'), { force: true });
-    mkdirSync(join(ws.dir, 'new.txt')); // where the next base has a file: a directory
-    writeFileSync(join(ws.dir, 'new.txt/inside'), 'x\n');
-    if (how === 'captured') {
-      const { changes } = await captureWorkspace(ws);
-      expect(changes.map((c) => c.path)).toEqual(['a.txt', 'dir/b.txt', 'link', 'new.txt/inside', 'tool.sh', 'untracked.txt']);
-      await pool.release(ws, true, changes);
-    } else {
-      await pool.release(ws, true);
-    }
+      const store = await openLocalStore(repo);
+      const pool = WorkspacePool.outsideRepository(store);
+      await pool.clear();
+      const ws = await pool.acquire(first);
+      // A worker makes a mess: edits, deletes, untracked and ignored files, a nested repository, a mode change.
+      writeFileSync(join(ws.dir, 'a.txt'), 'scribbled\n');
+      rmSync(join(ws.dir, 'dir/b.txt'));
+      writeFileSync(join(ws.dir, 'untracked.txt'), 'u\n');
+      mkdirSync(join(ws.dir, 'build'));
+      writeFileSync(join(ws.dir, 'build/out.o'), 'o\n');
+      mkdirSync(join(ws.dir, 'nested/.git'), { recursive: true });
+      chmodSync(join(ws.dir, 'tool.sh'), 0o644);
+      mkdirSync(join(ws.dir, 'dir/.git'), { recursive: true }); // in a tracked directory: clean leaves it
+      writeFileSync(join(ws.dir, 'dir/.git/config'), '[core]\n\tfsmonitor = "touch pwned"\n');
+      symlinkSync('a.txt', join(ws.dir, 'link'));
+      rmSync(join(ws.dir, 'new.txt'), { force: true });
+      mkdirSync(join(ws.dir, 'new.txt')); // where the next base has a file: a directory
+      writeFileSync(join(ws.dir, 'new.txt/inside'), 'x\n');
+      if (how === 'captured') {
+        const { changes } = await captureWorkspace(ws);
+        expect(changes.map((c) => c.path)).toEqual(['a.txt', 'dir/b.txt', 'link', 'new.txt/inside', 'tool.sh', 'untracked.txt']);
+        await pool.release(ws, true, changes);
+      } else {
+        await pool.release(ws, true);
+      }
 
-    const again = await pool.acquire(second);
-    expect(again.dir).toBe(ws.dir); // reused, not checked out afresh
-    const captured = await captureWorkspace(again);
-    expect(captured.changes).toEqual([]);
-    expect(captured.tree).toBe(git(repo, 'rev-parse', `${second}^{tree}`).trim());
-    expect(readFileSync(join(again.dir, 'a.txt'), 'utf8')).toBe('a2\n');
-    expect(existsSync(join(again.dir, 'gone.txt'))).toBe(false);
-    expect(existsSync(join(again.dir, 'build'))).toBe(false);
-    expect(existsSync(join(again.dir, 'untracked.txt'))).toBe(false);
-    expect(existsSync(join(again.dir, 'nested'))).toBe(false);
-    expect(existsSync(join(again.dir, 'dir', '.git'))).toBe(false);
-    expect(existsSync(join(again.dir, 'link'))).toBe(false);
-    expect(readFileSync(join(again.dir, 'new.txt'), 'utf8')).toBe('n\n');
-    expect(statSync(join(again.dir, 'tool.sh')).mode & 0o111).toBe(0o111);
-    await pool.release(again, true);
-    await pool.clear();
-    expect(existsSync(join(await pool.workDir(), 'pool'))).toBe(false);
-  });
+      const again = await pool.acquire(second);
+      expect(again.dir).toBe(ws.dir); // reused, not checked out afresh
+      const captured = await captureWorkspace(again);
+      expect(captured.changes).toEqual([]);
+      expect(captured.tree).toBe(git(repo, 'rev-parse', `${second}^{tree}`).trim());
+      expect(readFileSync(join(again.dir, 'a.txt'), 'utf8')).toBe('a2\n');
+      expect(existsSync(join(again.dir, 'gone.txt'))).toBe(false);
+      expect(existsSync(join(again.dir, 'build'))).toBe(false);
+      expect(existsSync(join(again.dir, 'untracked.txt'))).toBe(false);
+      expect(existsSync(join(again.dir, 'nested'))).toBe(false);
+      expect(existsSync(join(again.dir, 'dir', '.git'))).toBe(false);
+      expect(existsSync(join(again.dir, 'link'))).toBe(false);
+      expect(readFileSync(join(again.dir, 'new.txt'), 'utf8')).toBe('n\n');
+      expect(statSync(join(again.dir, 'tool.sh')).mode & 0o111).toBe(0o111);
+      await pool.release(again, true);
+      await pool.clear();
+      expect(existsSync(join(await pool.workDir(), 'pool'))).toBe(false);
+    },
+  );
 
   // A worker that plants a repository at its workspace root (`.git/config` with core.fsmonitor, a hook)
   // must not reach the next attempt that takes the workspace: `git status` there would run it.

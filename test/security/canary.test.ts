@@ -47,7 +47,9 @@ function plan(id: string, target?: { target: 'docker'; image: string }): string 
 }
 
 /** The blob of the refused file: the one object that may hold the canary, unreferenced, where the worker ran. */
-const REFUSED_BLOB = createHash('sha1').update(`blob ${CANARY.length + 1}\0${CANARY}\n`).digest('hex');
+const REFUSED_BLOB = createHash('sha1')
+  .update(`blob ${CANARY.length + 1}\0${CANARY}\n`)
+  .digest('hex');
 
 /** Every file under `dir` (recursively), except git's object store. */
 function filesUnder(dir: string, skip: (path: string) => boolean = () => false): string[] {
@@ -83,7 +85,9 @@ async function localCanary(runId: string, target?: { target: 'docker'; image: st
   expect(logs.join('\n').split('***').length - 1).toBeGreaterThanOrEqual(6);
   await agora(repo, ['orch', 'audit', `${runId}-1`, '--out', join(gitdir, 'canary.audit.json')], env);
 
-  const unreferenced = repositoryObjects(gitdir, 'all').filter((o) => findSecret('', o.content, CANARY).length > 0).map((o) => o.oid);
+  const unreferenced = repositoryObjects(gitdir, 'all')
+    .filter((o) => findSecret('', o.content, CANARY).length > 0)
+    .map((o) => o.oid);
   const leaks = [
     ...findSecret('the output of orch run', run.stdout + run.stderr, CANARY),
     ...findSecret('orch status', JSON.stringify(status), CANARY),
@@ -109,44 +113,51 @@ describe('the canary, locally', () => {
 });
 
 describe.skipIf(!docker)('the canary, in the app', () => {
-  it('is nowhere on GitHub (objects, refs, check runs, release assets, webhooks) after a run on the docker target', async () => {
-    process.env.DOCKER_HOST ??= DEFAULT_ENGINE;
-    const dir = await mkdtemp(join(tmpdir(), 'agora-canary-'));
-    await writeFile(join(dir, 'agora.config.mjs'), `export const orch = { commandTarget: 'docker', commandImage: '${BUSYBOX}', queues: { default: { concurrency: 2 } } };\n`);
-    const w = await startAppWorld({ trusted: false, secrets: { CANARY }, config: await loadConfig({ file: join(dir, 'agora.config.mjs'), cwd: dir }) });
-    try {
-      const sha = await w.sim.push(w.fullName, { branch: 'canary', files: { 'plan.json': plan('canary') }, message: 'Canary plan' });
-      await w.sim.openPullRequest(w.fullName, { head: 'canary', base: 'main', title: 'Canary' });
-      await until('the canary run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, runBound(7, 2));
-      await w.quiesce();
-      const checks = await checkRuns(w, sha);
-      expect(checks.get('agora / honest')).toMatchObject({ conclusion: 'success' });
-      expect(checks.get('agora / says')).toMatchObject({ conclusion: 'success' });
-      expect(checks.get('agora / fails-with-it')?.output.title).toBe('fails-with-it: failed — exited with code 4: giving up: ***');
-      expect(checks.get('agora / writes-file')).toMatchObject({ conclusion: 'failure' });
-      expect(checks.get('agora / writes-file')?.output.summary).toContain('secret CANARY');
-      expect(checks.get('agora / base64')?.output.summary).toContain('***');
-
-      const gh = w.sim.repoDir(w.fullName);
-      const state = w.sim.sim.state;
-      const leaks = [
-        // GitHub never receives an unreferenced object: every object it holds is searched.
-        ...findSecretInObjects(gh, 'all', CANARY),
-        ...findSecret('the refs on GitHub', refsOf(gh), CANARY),
-        ...[...state.checkRuns.values()].flatMap((c) => findSecret(`check run ${c.name}`, JSON.stringify(c), CANARY)),
-        ...[...state.assets.values()].flatMap((a) => findSecret(`release asset ${a.name}`, a.data, CANARY)),
-        ...[...state.releases.values()].flatMap((r) => findSecret(`release ${r.tagName}`, JSON.stringify({ ...r, assets: [] }), CANARY)),
-        ...w.sim.webhookDeliveries.flatMap((d) => findSecret(`webhook ${d.event} ${d.guid}`, d.body, CANARY)),
-        ...findSecret("the app's log", w.errors.join('\n'), CANARY),
-      ];
-      expect(leaks).toEqual([]);
-      expect([...state.assets.values()].map((a) => a.name)).toContain(`canary-${sha.slice(0, 12)}.audit.json`);
-      expect(git(gh, 'for-each-ref', '--format=%(refname)', 'refs/agora/patches/').trim().split('\n').sort()).toEqual(
-        ['honest', 'says', 'base64', 'hex', 'wrapped'].map((i) => `refs/agora/patches/canary-${sha.slice(0, 12)}/${i}`).sort(),
+  it(
+    'is nowhere on GitHub (objects, refs, check runs, release assets, webhooks) after a run on the docker target',
+    async () => {
+      process.env.DOCKER_HOST ??= DEFAULT_ENGINE;
+      const dir = await mkdtemp(join(tmpdir(), 'agora-canary-'));
+      await writeFile(
+        join(dir, 'agora.config.mjs'),
+        `export const orch = { commandTarget: 'docker', commandImage: '${BUSYBOX}', queues: { default: { concurrency: 2 } } };\n`,
       );
-    } finally {
-      await w.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, scaled(runBound(7, 3)));
+      const w = await startAppWorld({ trusted: false, secrets: { CANARY }, config: await loadConfig({ file: join(dir, 'agora.config.mjs'), cwd: dir }) });
+      try {
+        const sha = await w.sim.push(w.fullName, { branch: 'canary', files: { 'plan.json': plan('canary') }, message: 'Canary plan' });
+        await w.sim.openPullRequest(w.fullName, { head: 'canary', base: 'main', title: 'Canary' });
+        await until('the canary run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w, runBound(7, 2));
+        await w.quiesce();
+        const checks = await checkRuns(w, sha);
+        expect(checks.get('agora / honest')).toMatchObject({ conclusion: 'success' });
+        expect(checks.get('agora / says')).toMatchObject({ conclusion: 'success' });
+        expect(checks.get('agora / fails-with-it')?.output.title).toBe('fails-with-it: failed — exited with code 4: giving up: ***');
+        expect(checks.get('agora / writes-file')).toMatchObject({ conclusion: 'failure' });
+        expect(checks.get('agora / writes-file')?.output.summary).toContain('secret CANARY');
+        expect(checks.get('agora / base64')?.output.summary).toContain('***');
+
+        const gh = w.sim.repoDir(w.fullName);
+        const state = w.sim.sim.state;
+        const leaks = [
+          // GitHub never receives an unreferenced object: every object it holds is searched.
+          ...findSecretInObjects(gh, 'all', CANARY),
+          ...findSecret('the refs on GitHub', refsOf(gh), CANARY),
+          ...[...state.checkRuns.values()].flatMap((c) => findSecret(`check run ${c.name}`, JSON.stringify(c), CANARY)),
+          ...[...state.assets.values()].flatMap((a) => findSecret(`release asset ${a.name}`, a.data, CANARY)),
+          ...[...state.releases.values()].flatMap((r) => findSecret(`release ${r.tagName}`, JSON.stringify({ ...r, assets: [] }), CANARY)),
+          ...w.sim.webhookDeliveries.flatMap((d) => findSecret(`webhook ${d.event} ${d.guid}`, d.body, CANARY)),
+          ...findSecret("the app's log", w.errors.join('\n'), CANARY),
+        ];
+        expect(leaks).toEqual([]);
+        expect([...state.assets.values()].map((a) => a.name)).toContain(`canary-${sha.slice(0, 12)}.audit.json`);
+        expect(git(gh, 'for-each-ref', '--format=%(refname)', 'refs/agora/patches/').trim().split('\n').sort()).toEqual(
+          ['honest', 'says', 'base64', 'hex', 'wrapped'].map((i) => `refs/agora/patches/canary-${sha.slice(0, 12)}/${i}`).sort(),
+        );
+      } finally {
+        await w.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    scaled(runBound(7, 3)),
+  );
 });

@@ -30,7 +30,13 @@ export async function measureMachineFactor(env: NodeJS.ProcessEnv = process.env,
 
 async function chain(n: number): Promise<void> {
   for (let i = 0; i < n; i += 1) {
-    await new Promise<void>((resolve, reject) => spawn('git', ['--version'], { stdio: 'ignore' }).on('error', reject).on('exit', () => resolve()));
-    createHash('sha256').update(Buffer.alloc(1 << 20)).digest();
+    await new Promise<void>((resolve, reject) =>
+      spawn('git', ['--version'], { stdio: 'ignore' })
+        .on('error', reject)
+        .on('exit', () => resolve()),
+    );
+    createHash('sha256')
+      .update(Buffer.alloc(1 << 20))
+      .digest();
   }
 }

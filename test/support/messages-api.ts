@@ -37,7 +37,13 @@ export const useTool = (name: string, input: unknown, text?: string): Reply => (
   stopReason: 'tool_use',
 });
 
-export const failWith = (status: number, type: string, message: string, headers?: Record<string, string>): Reply => ({ kind: 'error', status, type, message, headers });
+export const failWith = (status: number, type: string, message: string, headers?: Record<string, string>): Reply => ({
+  kind: 'error',
+  status,
+  type,
+  message,
+  headers,
+});
 
 /** The tool results of the last user turn, in order. */
 export function lastToolResults(req: MessagesRequest): Array<{ content: string; isError: boolean }> {
@@ -105,10 +111,11 @@ export async function startMessagesApi(script: (req: MessagesRequest, seen: Seen
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -69,18 +69,24 @@ describe('agora init', () => {
     const init = await agora(parent, ['init', 'project', '--template', 'agent']);
     expect(init.code, init.stderr).toBe(0);
     const dir = join(parent, 'project');
-    for (const file of ['plan.json', 'agora.config.mjs', 'README.md', 'prompts/editor.md', 'tests/fixture-agent.json']) expect(init.stdout).toContain(`  ${file}\n`);
+    for (const file of ['plan.json', 'agora.config.mjs', 'README.md', 'prompts/editor.md', 'tests/fixture-agent.json'])
+      expect(init.stdout).toContain(`  ${file}\n`);
     const test = await agora(dir, ['test']);
     expect(test.stdout).toContain('PASS tests/fixture-agent.json');
     expect(test.code).toBe(0);
 
     const api = await startMessagesApi(agentTemplateScript);
     try {
-      const run = await agora(dir, ['orch', 'run', 'plan.json', '--json'], { ANTHROPIC_BASE_URL: api.url, ANTHROPIC_API_KEY: 'sk-ant-template-test-key-0123456789' });
+      const run = await agora(dir, ['orch', 'run', 'plan.json', '--json'], {
+        ANTHROPIC_BASE_URL: api.url,
+        ANTHROPIC_API_KEY: 'sk-ant-template-test-key-0123456789',
+      });
       expect(run.code, run.stderr).toBe(0);
       const final = JSON.parse(run.stdout.trim().split('\n').pop()!) as Status;
       expect(final.items).toEqual([expect.objectContaining({ id: 'summarise', status: 'done' })]);
-      expect(git(dir, 'show', `${final.integrationHead}:notes/summary.md`)).toBe('- Keep the weekly meeting to thirty minutes; send the agenda the day before.\n');
+      expect(git(dir, 'show', `${final.integrationHead}:notes/summary.md`)).toBe(
+        '- Keep the weekly meeting to thirty minutes; send the agenda the day before.\n',
+      );
       // The editor and its dependency both ran against the loopback server: 4 turns and 2.
       expect(api.seen.map((s) => (s.body.system ?? '').split(' ').slice(0, 5).join(' '))).toEqual([
         ...Array<string>(3).fill('You are the editor of'),

@@ -34,7 +34,10 @@ describe('agora test', () => {
       mocks: wordcountMocks,
       expect: {
         run: 'done',
-        items: { reduce: { state: 'done', attempts: 1, output: { equals: 'merge-counts: 4 shards\n' } }, 'count-words.shard-3': { output: { contains: 'counted' } } },
+        items: {
+          reduce: { state: 'done', attempts: 1, output: { equals: 'merge-counts: 4 shards\n' } },
+          'count-words.shard-3': { output: { contains: 'counted' } },
+        },
         files: { 'totals.json': { equals: '{"a": 3, "b": 1}\n' }, 'counts/3.json': { contains: '"b"' }, 'shards/1.txt': { exists: true } },
       },
     });
@@ -56,7 +59,7 @@ describe('agora test', () => {
     expect(git(repo, 'status', '--porcelain', '--untracked-files=no')).toBe('');
   });
 
-  it('a mock that writes outside its item\'s locks fails the item through the real scope check; unmet expectations are a readable diff and exit 1', async () => {
+  it("a mock that writes outside its item's locks fails the item through the real scope check; unmet expectations are a readable diff and exit 1", async () => {
     const repo = makeRepo({}, 'map-reduce');
     const mocks = structuredClone(wordcountMocks);
     mocks.subagents['count-words'].cases[1] = { when: { shard: 2 }, files: { 'counts/1.json': 'stray\n' } }; // outside count-words.shard-2's counts/2.json
@@ -97,14 +100,18 @@ describe('agora test', () => {
     expect(r.stderr).toContain('agora: tests/fixture-b-bad.json: ');
     expect(r.stderr).toContain('$.expect.items.reduse: names item "reduse", which the plan does not have (did you mean "reduce"?)');
     expect(r.stderr).toContain('$.inputs["count-words.shard-9"]: names item "count-words.shard-9", which the plan does not have');
-    expect(r.stderr).toContain('$.mocks: item "count-words.shard-1" (subagent "count-words") has no mock; add mocks.items.count-words.shard-1 or mocks.subagents.count-words');
-    expect(r.stderr).toContain('$.mocks.subagents.count-word: mocks subagent "count-word", which no dispatch item of the plan uses (did you mean "count-words"?)');
+    expect(r.stderr).toContain(
+      '$.mocks: item "count-words.shard-1" (subagent "count-words") has no mock; add mocks.items.count-words.shard-1 or mocks.subagents.count-words',
+    );
+    expect(r.stderr).toContain(
+      '$.mocks.subagents.count-word: mocks subagent "count-word", which no dispatch item of the plan uses (did you mean "count-words"?)',
+    );
     expect(r.stderr).toContain('$.mocks.subagents.merge-counts.files["../escape"]: has an empty, "." or ".." component');
     expect(r.stderr).toContain('hint: fix each problem at its JSON path in the fixture');
     expect(r.stderr).not.toContain('    at '); // no stack
   });
 
-  it('inputs that break the plan\'s rules, a misspelt field and an item fixture with a bad item are each named at the fixture\'s path', async () => {
+  it("inputs that break the plan's rules, a misspelt field and an item fixture with a bad item are each named at the fixture's path", async () => {
     const repo = makeRepo({}, 'map-reduce');
     const inputs = writeFixture(repo, 'inputs', {
       plan: '../plan.json',
@@ -133,7 +140,7 @@ describe('agora test', () => {
     expect(r4.stderr).toContain('$.expect: expects nothing');
   });
 
-  it('runs an item fixture; a subagent\'s declared secret gets a placeholder, never the caller\'s value', async () => {
+  it("runs an item fixture; a subagent's declared secret gets a placeholder, never the caller's value", async () => {
     const repo = makeRepo({
       'agora.config.mjs': "export const orch = { subagents: { deploy: { command: ['false'], secrets: ['DEPLOY_TOKEN'] } } };\n",
     });

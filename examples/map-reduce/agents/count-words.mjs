@@ -2,7 +2,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const { shard } = JSON.parse(readFileSync(0, 'utf8'));
-const words = readFileSync(`shards/${shard}.txt`, 'utf8').toLowerCase().match(/[a-z']+/g) ?? [];
+const words =
+  readFileSync(`shards/${shard}.txt`, 'utf8')
+    .toLowerCase()
+    .match(/[a-z']+/g) ?? [];
 const counts = {};
 for (const w of words.sort()) counts[w] = (counts[w] ?? 0) + 1;
 mkdirSync('counts', { recursive: true });

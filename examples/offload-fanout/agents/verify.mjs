@@ -3,7 +3,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 const problems = [];
-const files = readdirSync('fixture').filter((f) => f.endsWith('.ts')).sort();
+const files = readdirSync('fixture')
+  .filter((f) => f.endsWith('.ts'))
+  .sort();
 for (const file of files) {
   const source = readFileSync(`fixture/${file}`, 'utf8');
   if (/\bvar\s/.test(source)) problems.push(`fixture/${file}: still declares with var`);

@@ -1,7 +1,10 @@
 // extract: input/sales.txt (space separated) -> data/sales.csv with a header.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
-const rows = readFileSync('input/sales.txt', 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/));
+const rows = readFileSync('input/sales.txt', 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => l.trim().split(/\s+/));
 for (const [i, r] of rows.entries()) {
   if (r.length !== 5) {
     console.error(`extract: input/sales.txt line ${i + 1}: expected 5 fields, got ${r.length}`);

@@ -33,11 +33,7 @@ const jwtError = (message: string): HttpError => new HttpError(401, message);
  * (60 s drift allowed), `exp` in the future and at most 10 minutes after `iat`, `iss` = app id
  * (or client id). Returns the app id. `findKey` maps an issuer to its public key.
  */
-export function verifyAppJwt(
-  token: string,
-  nowSeconds: number,
-  findKey: (iss: string) => { appId: number; publicKey: KeyObject } | undefined,
-): number {
+export function verifyAppJwt(token: string, nowSeconds: number, findKey: (iss: string) => { appId: number; publicKey: KeyObject } | undefined): number {
   const parts = token.split('.');
   if (parts.length !== 3) throw jwtError('A JSON web token could not be decoded');
   let header: Record<string, unknown>;

@@ -59,8 +59,7 @@ function newAjv(): Ajv {
   return ajv;
 }
 
-const pointer = (segments: string[]): string =>
-  '#/' + segments.map((s) => encodeURIComponent(s.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/');
+const pointer = (segments: string[]): string => '#/' + segments.map((s) => encodeURIComponent(s.replace(/~/g, '~0').replace(/\//g, '~1'))).join('/');
 
 function describe(errors: ErrorObject[] | null | undefined): string[] {
   return (errors ?? []).slice(0, 20).map((e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);

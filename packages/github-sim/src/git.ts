@@ -24,10 +24,7 @@ export class GitCommandError extends Error {
 }
 
 /** Runs git; resolves stdout as a Buffer, rejects with GitCommandError on non-zero exit. */
-export function runGit(
-  args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {},
-): Promise<Buffer> {
+export function runGit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       cwd: opts.cwd,
@@ -228,10 +225,7 @@ export class BareRepo {
    * Builds a tree from `base` (a tree id or null) plus changes: a string or Buffer writes a file,
    * null deletes a path (a whole subtree if the path is a directory). Uses a temporary index.
    */
-  async buildTree(
-    base: string | null,
-    changes: Iterable<{ path: string; mode?: string; sha?: string | null; content?: Buffer | null }>,
-  ): Promise<string> {
+  async buildTree(base: string | null, changes: Iterable<{ path: string; mode?: string; sha?: string | null; content?: Buffer | null }>): Promise<string> {
     const tmp = await mkdtemp(join(tmpdir(), 'ghsim-index-'));
     const env = { GIT_INDEX_FILE: join(tmp, 'index') };
     try {

@@ -86,9 +86,7 @@ export interface World {
 }
 
 /** Starts a sim with one app installed on `owner/name` and returns clients for it. */
-export async function startWorld(
-  opts: SimOptions & { permissions?: Permissions; events?: string[]; files?: Record<string, string> } = {},
-): Promise<World> {
+export async function startWorld(opts: SimOptions & { permissions?: Permissions; events?: string[]; files?: Record<string, string> } = {}): Promise<World> {
   const secret = 'test-secret';
   const sim = await startGitHubSim({ strict: true, ...opts });
   const receiver = await startReceiver(secret);
@@ -123,7 +121,15 @@ export async function startWorld(
 export async function git(args: string[], cwd?: string): Promise<string> {
   const { stdout } = await execFileP('git', args, {
     cwd,
-    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' },
+    env: {
+      ...process.env,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@example.com',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@example.com',
+    },
     maxBuffer: 64 * 1024 * 1024,
   });
   return stdout;

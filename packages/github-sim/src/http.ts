@@ -52,12 +52,7 @@ export function parseJsonBody(raw: Buffer): unknown {
 }
 
 /** Writes a JSON (or empty) response. */
-export function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (body === undefined || status === 204 || status === 304) {
     res.writeHead(status, headers);
     res.end();

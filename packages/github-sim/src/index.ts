@@ -26,7 +26,17 @@ export type { SimRunner, RunnerOptions, RunRecord, JobRecord };
 import type { ObjectRequest } from './objects.js';
 
 export type { ObjectRequest };
-export type { SimOptions, RequestLogEntry, WorkflowDispatchHandler, WorkflowJobInput, WorkflowRunInput, Permissions, ContractViolation, WebhookDelivery, DispatchRecord };
+export type {
+  SimOptions,
+  RequestLogEntry,
+  WorkflowDispatchHandler,
+  WorkflowJobInput,
+  WorkflowRunInput,
+  Permissions,
+  ContractViolation,
+  WebhookDelivery,
+  DispatchRecord,
+};
 export { parseWebhook, signWebhook, WebhookVerificationError } from './webhooks.js';
 export { OpenApiValidator, WebhookSchemaValidator, normaliseNullable } from './contract.js';
 export type { SimFaults, SimLimits } from './limits.js';

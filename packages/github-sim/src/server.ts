@@ -101,7 +101,16 @@ export async function handle(sim: Sim, req: IncomingMessage, res: ServerResponse
   const started = Date.now();
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const method = (req.method ?? 'GET').toUpperCase();
-  const log: RequestLogEntry = { method, path: url.pathname, route: null, status: 0, write: WRITE_METHODS.has(method), contentCreation: false, actor: null, durationMs: 0 };
+  const log: RequestLogEntry = {
+    method,
+    path: url.pathname,
+    route: null,
+    status: 0,
+    write: WRITE_METHODS.has(method),
+    contentCreation: false,
+    actor: null,
+    durationMs: 0,
+  };
   try {
     if (url.pathname.startsWith('/git/')) {
       await sim.track(handleGit(sim, req, res, url, log));
@@ -114,7 +123,8 @@ export async function handle(sim: Sim, req: IncomingMessage, res: ServerResponse
     }
   } catch (e) {
     // Last resort: never crash the server; a bug here is a 500 the tests will see.
-    if (!res.headersSent) send(res, 500, { message: `simulator error: ${(e as Error).message}`, documentation_url: 'https://docs.github.com/rest', status: '500' });
+    if (!res.headersSent)
+      send(res, 500, { message: `simulator error: ${(e as Error).message}`, documentation_url: 'https://docs.github.com/rest', status: '500' });
     else res.end();
     log.status = 500;
   } finally {
@@ -207,7 +217,8 @@ async function handleApi(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
     return finish(sim, req, res, method, route, result, baseHeaders(), key, log);
   } catch (e) {
     const err = e instanceof HttpError ? e : new HttpError(500, `simulator error: ${(e as Error).message}`);
-    if (!(e instanceof HttpError)) sim.contractViolations.push({ kind: 'response', operation: `${method} ${log.route ?? path}`, status: 500, errors: [String((e as Error).stack ?? e)] });
+    if (!(e instanceof HttpError))
+      sim.contractViolations.push({ kind: 'response', operation: `${method} ${log.route ?? path}`, status: 500, errors: [String((e as Error).stack ?? e)] });
     log.status = err.status;
     send(res, err.status, err.body(), { ...baseHeaders(), ...err.headers });
   } finally {
@@ -215,7 +226,17 @@ async function handleApi(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
   }
 }
 
-function finish(sim: Sim, req: IncomingMessage, res: ServerResponse, method: string, route: Route, result: RouteResult, headers: Record<string, string>, key: string, log: RequestLogEntry): void {
+function finish(
+  sim: Sim,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  route: Route,
+  result: RouteResult,
+  headers: Record<string, string>,
+  key: string,
+  log: RequestLogEntry,
+): void {
   if (result.raw) {
     log.status = result.status;
     res.writeHead(result.status, { ...headers, ...result.headers, 'content-length': String(result.raw.length) });
@@ -238,7 +259,13 @@ function finish(sim: Sim, req: IncomingMessage, res: ServerResponse, method: str
     const etag = `W/"${createHash('sha256').update(JSON.stringify(result.body)).digest('hex').slice(0, 40)}"`;
     out.etag = etag;
     const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').map((s) => s.trim()).includes(etag)) {
+    if (
+      inm &&
+      inm
+        .split(',')
+        .map((s) => s.trim())
+        .includes(etag)
+    ) {
       sim.limiter.uncount(key, Date.now());
       log.status = 304;
       res.writeHead(304, { ...out, ...refreshRate(sim, key) });

@@ -17,8 +17,7 @@ export interface Urls {
 }
 
 const EPOCH = '2011-01-26T19:01:12Z';
-export const nodeId = (kind: string, id: number | string): string =>
-  Buffer.from(`${kind}:${id}`).toString('base64').replace(/=+$/, '');
+export const nodeId = (kind: string, id: number | string): string => Buffer.from(`${kind}:${id}`).toString('base64').replace(/=+$/, '');
 
 export function userJson(u: User, urls: Urls): Record<string, unknown> {
   const api = `${urls.api}/users/${u.login}`;
@@ -290,13 +289,7 @@ export function pullMinimalJson(p: Pull, repo: Repo, urls: Urls): Record<string,
   };
 }
 
-export function checkRunJson(
-  run: CheckRun,
-  suite: CheckSuite,
-  app: App,
-  pulls: Record<string, unknown>[],
-  urls: Urls,
-): Record<string, unknown> {
+export function checkRunJson(run: CheckRun, suite: CheckSuite, app: App, pulls: Record<string, unknown>[], urls: Urls): Record<string, unknown> {
   const base = `${urls.api}/repos/${run.repo}/check-runs/${run.id}`;
   return {
     id: run.id,

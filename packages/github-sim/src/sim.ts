@@ -15,18 +15,7 @@ import { WebhookDispatcher, type WebhookDelivery } from './webhooks.js';
 import { ActionsRuntime } from './actions/runtime.js';
 import type { StepRecord } from './actions/model.js';
 import { ObjectsHost } from './objects.js';
-import {
-  appJson,
-  checkRunJson,
-  installationJson,
-  nodeId,
-  pullJson,
-  pullMinimalJson,
-  userJson,
-  webhookAppJson,
-  webhookRepoJson,
-  type Urls,
-} from './shapes.js';
+import { appJson, checkRunJson, installationJson, nodeId, pullJson, pullMinimalJson, userJson, webhookAppJson, webhookRepoJson, type Urls } from './shapes.js';
 import { SimState, type App, type CheckRun, type CheckSuite, type DispatchRecord, type Installation, type Pull, type Repo, type User } from './state.js';
 
 /** Options of `startGitHubSim`. */
@@ -203,13 +192,31 @@ export class Sim {
     return { appId: id, privateKey, slug, webhookSecret: opts.secret, clientId: app.clientId };
   }
 
-  async createRepo(owner: string, name: string, files: Record<string, string>, defaultBranch = 'main'): Promise<{ id: number; fullName: string; defaultBranch: string; headSha: string }> {
+  async createRepo(
+    owner: string,
+    name: string,
+    files: Record<string, string>,
+    defaultBranch = 'main',
+  ): Promise<{ id: number; fullName: string; defaultBranch: string; headSha: string }> {
     const fullName = `${owner}/${name}`;
-    if (this.state.repos.has(fullName.toLowerCase())) throw new HttpError(422, 'Repository creation failed.', { errors: [{ resource: 'Repository', code: 'custom', field: 'name', message: 'name already exists on this account' }] });
+    if (this.state.repos.has(fullName.toLowerCase()))
+      throw new HttpError(422, 'Repository creation failed.', {
+        errors: [{ resource: 'Repository', code: 'custom', field: 'name', message: 'name already exists on this account' }],
+      });
     if (!/^[A-Za-z0-9_.-]+$/.test(owner) || !/^[A-Za-z0-9_.-]+$/.test(name)) throw new HttpError(422, 'Repository creation failed.');
     const git = await BareRepo.init(join(this.reposDir, owner, `${name}.git`), defaultBranch);
     const now = iso();
-    const repo: Repo = { id: this.state.nextId(), owner: this.state.user(owner), name, fullName, defaultBranch, git, createdAt: now, pushedAt: now, nextNumber: 1 };
+    const repo: Repo = {
+      id: this.state.nextId(),
+      owner: this.state.user(owner),
+      name,
+      fullName,
+      defaultBranch,
+      git,
+      createdAt: now,
+      pushedAt: now,
+      nextNumber: 1,
+    };
     this.state.repos.set(fullName.toLowerCase(), repo);
     const tree = await git.treeFromFiles(files);
     const who: GitIdentity = { name: owner, email: `${owner}@users.noreply.sim`, date: now };
@@ -243,7 +250,8 @@ export class Sim {
       pull.repo = to;
       this.state.pulls.set(`${to}#${pull.number}`, pull);
     }
-    for (const x of [...this.state.checkRuns.values(), ...this.state.checkSuites.values(), ...this.state.releases.values(), ...this.state.dispatches]) if (x.repo === from) x.repo = to;
+    for (const x of [...this.state.checkRuns.values(), ...this.state.checkSuites.values(), ...this.state.releases.values(), ...this.state.dispatches])
+      if (x.repo === from) x.repo = to;
     return to;
   }
 
@@ -257,17 +265,26 @@ export class Sim {
     }
     const inst: Installation = { id: this.state.nextId(), appId, account: repo.owner, repositories: new Set([repo.fullName]), createdAt: iso() };
     this.state.installations.set(inst.id, inst);
-    this.deliver(app, inst, 'installation', {
-      action: 'created',
-      installation: installationJson(inst, app, this.urls),
-      repositories: [{ id: repo.id, node_id: nodeId('Repository', repo.id), name: repo.name, full_name: repo.fullName, private: true }],
-      sender: userJson(repo.owner, this.urls),
-    }, { withInstallation: false });
+    this.deliver(
+      app,
+      inst,
+      'installation',
+      {
+        action: 'created',
+        installation: installationJson(inst, app, this.urls),
+        repositories: [{ id: repo.id, node_id: nodeId('Repository', repo.id), name: repo.name, full_name: repo.fullName, private: true }],
+        sender: userJson(repo.owner, this.urls),
+      },
+      { withInstallation: false },
+    );
     return inst.id;
   }
 
   /** Commits `files` (null deletes a path) on top of `parent` (default: the branch tip) and moves the branch. */
-  async push(fullName: string, opts: { branch: string; files: Record<string, string | null>; message: string; parent?: string; author?: string }): Promise<string> {
+  async push(
+    fullName: string,
+    opts: { branch: string; files: Record<string, string | null>; message: string; parent?: string; author?: string },
+  ): Promise<string> {
     const repo = this.repo(fullName);
     const ref = `refs/heads/${opts.branch}`;
     const who = opts.author ?? repo.owner.login;
@@ -323,11 +340,15 @@ export class Sim {
     if (!baseSha) errors.push({ resource: 'PullRequest', field: 'base', code: 'invalid' });
     if (errors.length) throw new HttpError(422, 'Validation Failed', { errors });
     if (head === opts.base || headSha === baseSha) {
-      throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: `No commits between ${opts.base} and ${head}` }] });
+      throw new HttpError(422, 'Validation Failed', {
+        errors: [{ resource: 'PullRequest', code: 'custom', message: `No commits between ${opts.base} and ${head}` }],
+      });
     }
     const dup = this.state.pullsOf(repo.fullName).find((p) => p.state === 'open' && p.headRef === head && p.baseRef === opts.base);
     if (dup) {
-      throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${repo.owner.login}:${head}.` }] });
+      throw new HttpError(422, 'Validation Failed', {
+        errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${repo.owner.login}:${head}.` }],
+      });
     }
     const now = iso();
     const pull: Pull = {
@@ -387,7 +408,13 @@ export class Sim {
       sender: userJson(sender, this.urls),
     }));
     if (this.actionsEnabled && this.actions.triggersRuns(sender)) {
-      const payload = { action, number: pull.number, pull_request: pullJson(pull, repo, this.urls, stats, (r) => webhookRepoJson(r, this.urls)), repository: webhookRepoJson(repo, this.urls), sender: userJson(sender, this.urls) };
+      const payload = {
+        action,
+        number: pull.number,
+        pull_request: pullJson(pull, repo, this.urls, stats, (r) => webhookRepoJson(r, this.urls)),
+        repository: webhookRepoJson(repo, this.urls),
+        sender: userJson(sender, this.urls),
+      };
       await this.actions.onPullRequest(repo, pull, action, sender, payload);
     }
   }
@@ -414,7 +441,13 @@ export class Sim {
     });
   }
 
-  private async refsChanged(repo: Repo, changes: RefChange[], beforeRefs: Map<string, string>, sender: User, pusher: { name: string; email: string }): Promise<void> {
+  private async refsChanged(
+    repo: Repo,
+    changes: RefChange[],
+    beforeRefs: Map<string, string>,
+    sender: User,
+    pusher: { name: string; email: string },
+  ): Promise<void> {
     repo.pushedAt = iso();
     for (const change of changes) {
       if (change.ref.startsWith('refs/pull/')) continue;
@@ -422,7 +455,8 @@ export class Sim {
       if (standard || this.options.webhookEventsForCustomRefs) {
         const payload = await this.pushPayload(repo, change, beforeRefs, sender, pusher);
         this.emitToRepo(repo, 'push', () => payload);
-        if (standard && change.after !== ZERO_SHA && this.actionsEnabled && this.actions.triggersRuns(sender)) await this.actions.onPush(repo, change.ref, change.after, sender, payload);
+        if (standard && change.after !== ZERO_SHA && this.actionsEnabled && this.actions.triggersRuns(sender))
+          await this.actions.onPush(repo, change.ref, change.after, sender, payload);
       }
       if (!change.ref.startsWith('refs/heads/') || change.after === ZERO_SHA) continue;
       const branch = change.ref.slice('refs/heads/'.length);
@@ -441,7 +475,13 @@ export class Sim {
     }
   }
 
-  private async pushPayload(repo: Repo, change: RefChange, beforeRefs: Map<string, string>, sender: User, pusher: { name: string; email: string }): Promise<Record<string, unknown>> {
+  private async pushPayload(
+    repo: Repo,
+    change: RefChange,
+    beforeRefs: Map<string, string>,
+    sender: User,
+    pusher: { name: string; email: string },
+  ): Promise<Record<string, unknown>> {
     const created = change.before === ZERO_SHA;
     const deleted = change.after === ZERO_SHA;
     let commits: Record<string, unknown>[] = [];
@@ -515,7 +555,19 @@ export class Sim {
 
   newSuite(repo: Repo, sha: string, appId: number, branch: string | null): CheckSuite {
     const now = iso();
-    const suite: CheckSuite = { id: this.state.nextId(), repo: repo.fullName, appId, headSha: sha, headBranch: branch, before: null, after: sha, status: 'queued', conclusion: null, createdAt: now, updatedAt: now };
+    const suite: CheckSuite = {
+      id: this.state.nextId(),
+      repo: repo.fullName,
+      appId,
+      headSha: sha,
+      headBranch: branch,
+      before: null,
+      after: sha,
+      status: 'queued',
+      conclusion: null,
+      createdAt: now,
+      updatedAt: now,
+    };
     this.state.checkSuites.set(suite.id, suite);
     return suite;
   }
@@ -613,7 +665,12 @@ export class Sim {
     const rest = checkRunJson(run, suite, app, this.pullsForSha(repo, run.headSha), this.urls);
     this.deliver(app, inst, 'check_run', {
       action,
-      check_run: { ...rest, app: webhookAppJson(app, this.urls), check_suite: this.webhookSuite(repo, suite, app), status: run.status === 'completed' || run.status === 'in_progress' || run.status === 'waiting' ? run.status : 'queued' },
+      check_run: {
+        ...rest,
+        app: webhookAppJson(app, this.urls),
+        check_suite: this.webhookSuite(repo, suite, app),
+        status: run.status === 'completed' || run.status === 'in_progress' || run.status === 'waiting' ? run.status : 'queued',
+      },
       ...extra,
       repository: webhookRepoJson(repo, this.urls),
       sender: userJson(sender, this.urls),
@@ -644,7 +701,9 @@ export class Sim {
   assertRerequestable(run: CheckRun): void {
     const suite = this.state.checkSuites.get(run.suiteId);
     if (run.status !== 'completed' || suite?.status !== 'completed') {
-      throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'CheckRun', code: 'custom', message: 'This check run is not rerequestable until it and its check suite are completed.' }] });
+      throw new HttpError(422, 'Validation Failed', {
+        errors: [{ resource: 'CheckRun', code: 'custom', message: 'This check run is not rerequestable until it and its check suite are completed.' }],
+      });
     }
   }
 
@@ -662,7 +721,8 @@ export class Sim {
     const repo = this.repo(input.repo);
     const id = input.id ?? this.state.nextId();
     const runId = input.runId ?? this.state.nextId();
-    const status = input.action === 'completed' ? 'completed' : input.action === 'in_progress' ? 'in_progress' : input.action === 'waiting' ? 'waiting' : 'queued';
+    const status =
+      input.action === 'completed' ? 'completed' : input.action === 'in_progress' ? 'in_progress' : input.action === 'waiting' ? 'waiting' : 'queued';
     const started = input.startedAt ?? iso();
     const a = `${this.urls.api}/repos/${repo.fullName}/actions`;
     const running = status === 'in_progress' || status === 'completed';
@@ -685,7 +745,14 @@ export class Sim {
         started_at: started,
         completed_at: status === 'completed' ? iso() : null,
         name: input.name,
-        steps: (input.steps ?? []).map((s) => ({ name: s.name, number: s.number, status: s.status, conclusion: s.conclusion, started_at: s.startedAt, completed_at: s.completedAt })),
+        steps: (input.steps ?? []).map((s) => ({
+          name: s.name,
+          number: s.number,
+          status: s.status,
+          conclusion: s.conclusion,
+          started_at: s.startedAt,
+          completed_at: s.completedAt,
+        })),
         labels: input.labels ?? ['self-hosted'],
         runner_id: running ? (input.runnerId ?? 1) : null,
         runner_name: running ? (input.runnerName ?? 'sim-runner') : null,
@@ -855,7 +922,9 @@ function webhookHeadCommit(c: CommitInfo): Record<string, unknown> {
 
 function webhookRepoLite(repo: Repo, urls: Urls): Record<string, unknown> {
   const full = webhookRepoJson(repo, urls);
-  const keep = Object.keys(full).filter((k) => k.endsWith('_url') || ['id', 'node_id', 'name', 'full_name', 'private', 'owner', 'description', 'fork', 'url', 'html_url'].includes(k));
+  const keep = Object.keys(full).filter(
+    (k) => k.endsWith('_url') || ['id', 'node_id', 'name', 'full_name', 'private', 'owner', 'description', 'fork', 'url', 'html_url'].includes(k),
+  );
   const out: Record<string, unknown> = {};
   for (const k of keep) if (!['clone_url', 'git_url', 'ssh_url', 'svn_url', 'mirror_url'].includes(k)) out[k] = full[k];
   return out;

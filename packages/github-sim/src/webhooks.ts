@@ -145,7 +145,14 @@ export class WebhookDispatcher {
     this.queues.set(target.appId, next);
   }
 
-  private async attempt(target: WebhookTarget, event: string, body: string, payload: Record<string, unknown>, guid: string, redelivery: boolean): Promise<void> {
+  private async attempt(
+    target: WebhookTarget,
+    event: string,
+    body: string,
+    payload: Record<string, unknown>,
+    guid: string,
+    redelivery: boolean,
+  ): Promise<void> {
     const installation = payload.installation as { id?: number } | undefined;
     const repository = payload.repository as { id?: number } | undefined;
     const headers: Record<string, string> = {

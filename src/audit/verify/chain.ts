@@ -18,9 +18,11 @@ export class ChainStep {
     const f = this.f;
     if (e.seq !== i) f.add('chain', `entry ${i} has seq ${String(e.seq)}: the log is not contiguous (dropped, duplicated or reordered entries)`, { entry: i });
     if (e.runId !== this.runId) f.add('chain', `entry ${i} belongs to run ${String(e.runId)}, not ${this.runId}`, { entry: i });
-    if (e.prevHash !== this.prevHash) f.add('chain', `entry ${i} links to ${String(e.prevHash)}, but the entry before it hashes to ${this.prevHash}`, { entry: i });
+    if (e.prevHash !== this.prevHash)
+      f.add('chain', `entry ${i} links to ${String(e.prevHash)}, but the entry before it hashes to ${this.prevHash}`, { entry: i });
     const recomputed = recomputeHash(e);
-    if (recomputed !== e.hash) f.add('chain', `entry ${i}: its content hashes to ${recomputed ?? '(no canonical form)'}, but it records ${String(e.hash)}`, { entry: i });
+    if (recomputed !== e.hash)
+      f.add('chain', `entry ${i}: its content hashes to ${recomputed ?? '(no canonical form)'}, but it records ${String(e.hash)}`, { entry: i });
     this.prevHash = typeof e.hash === 'string' ? e.hash : '';
   }
 }

@@ -34,7 +34,8 @@ export class EmissionReplay {
     for (const i of bundle.items) {
       // Before v4 no item can have been emitted: every item is the plan's.
       if (this.enabled && i.parent !== undefined) continue;
-      if (this.enabled && i.hops !== undefined) f.add('emit-parent', `item ${i.id} records hops ${i.hops} but no parent: only an emitted item has hops`, { item: i.id });
+      if (this.enabled && i.hops !== undefined)
+        f.add('emit-parent', `item ${i.id} records hops ${i.hops} but no parent: only an emitted item has hops`, { item: i.id });
       this.present.add(i.id);
       this.hops.set(i.id, 0);
     }
@@ -51,15 +52,25 @@ export class EmissionReplay {
     if (!emitter || !this.present.has(by)) {
       this.f.add('emit-parent', `entry ${i}: item ${String(by)}, which the run does not have (yet), emits items`, { entry: i });
     } else if (emitter.status !== 'done' || emitter.attempts !== e.attempt) {
-      this.f.add('emit-parent', `entry ${i}: item ${by} emits items as attempt ${e.attempt}, but it is ${emitter.status} in attempt ${emitter.attempts}: only a done item adds items, in the step that records it done`, { entry: i, item: by });
+      this.f.add(
+        'emit-parent',
+        `entry ${i}: item ${by} emits items as attempt ${e.attempt}, but it is ${emitter.status} in attempt ${emitter.attempts}: only a done item adds items, in the step that records it done`,
+        { entry: i, item: by },
+      );
     }
     const key = `${by}\u0000${e.attempt}`;
     if (this.emitted.has(key)) this.f.add('emit-duplicate', `entry ${i}: item ${by} emits a second time in attempt ${e.attempt}`, { entry: i, item: by });
     this.emitted.add(key);
     const expected = (this.hops.get(by) ?? 0) + 1;
-    if (e.hops !== expected) this.f.add('emit-hops', `entry ${i}: items emitted by ${by} are recorded ${e.hops} hops from the plan, but ${by} is ${expected - 1} hops away, so they are ${expected}`, { entry: i, item: by });
+    if (e.hops !== expected)
+      this.f.add(
+        'emit-hops',
+        `entry ${i}: items emitted by ${by} are recorded ${e.hops} hops from the plan, but ${by} is ${expected - 1} hops away, so they are ${expected}`,
+        { entry: i, item: by },
+      );
     if (!limits) this.f.add('emit-budget', `entry ${i}: the bundle records no limits (maxHops, maxItems) to hold emitted items to`, { entry: i });
-    else if (expected > limits.maxHops) this.f.add('emit-hops', `entry ${i}: items emitted by ${by} are ${expected} hops from the plan, over maxHops ${limits.maxHops}`, { entry: i, item: by });
+    else if (expected > limits.maxHops)
+      this.f.add('emit-hops', `entry ${i}: items emitted by ${by} are ${expected} hops from the plan, over maxHops ${limits.maxHops}`, { entry: i, item: by });
     for (const { id, digest } of Array.isArray(e.items) ? e.items : []) {
       const item = this.declared.get(id);
       if (this.present.has(id)) {
@@ -67,16 +78,26 @@ export class EmissionReplay {
         continue;
       }
       if (!item || item.parent !== by) {
-        this.f.add('emit-parent', `entry ${i}: item ${by} emits ${id}, but the bundle ${item ? `says ${id}'s parent is ${String(item.parent)}` : `does not list ${id}`}`, { entry: i, item: id });
+        this.f.add(
+          'emit-parent',
+          `entry ${i}: item ${by} emits ${id}, but the bundle ${item ? `says ${id}'s parent is ${String(item.parent)}` : `does not list ${id}`}`,
+          { entry: i, item: id },
+        );
       } else if (item.hops !== expected) {
-        this.f.add('emit-hops', `entry ${i}: item ${id} is added ${expected} hops from the plan, but the bundle says ${String(item.hops)}`, { entry: i, item: id });
+        this.f.add('emit-hops', `entry ${i}: item ${id} is added ${expected} hops from the plan, but the bundle says ${String(item.hops)}`, {
+          entry: i,
+          item: id,
+        });
       }
       this.present.add(id);
       this.hops.set(id, expected);
       this.digests.set(id, digest);
     }
     if (limits && this.present.size > limits.maxItems) {
-      this.f.add('emit-budget', `entry ${i}: item ${by}'s emission brings the run to ${this.present.size} items, over maxItems ${limits.maxItems}`, { entry: i, item: by });
+      this.f.add('emit-budget', `entry ${i}: item ${by}'s emission brings the run to ${this.present.size} items, over maxItems ${limits.maxItems}`, {
+        entry: i,
+        item: by,
+      });
     }
   }
 

@@ -17,7 +17,14 @@ import type { ReplayResult } from './replay.js';
  */
 
 /** Each done item's patch, its scope, and the integration chain built from the patches in completion order. */
-export async function checkPatches(bundle: AuditBundle, replay: ReplayResult, store: GitStore, refs: RunRefs, f: Failures, progress: Progress = SILENT): Promise<void> {
+export async function checkPatches(
+  bundle: AuditBundle,
+  replay: ReplayResult,
+  store: GitStore,
+  refs: RunRefs,
+  f: Failures,
+  progress: Progress = SILENT,
+): Promise<void> {
   const byId = new Map(bundle.items.map((i) => [i.id, i]));
   /** Per completion, its changes (null when the patch could not be read). */
   const changes: Array<TreeChange[] | null> = [];
@@ -44,7 +51,8 @@ export async function checkPatches(bundle: AuditBundle, replay: ReplayResult, st
     const atRef = await store.resolveRef(ref);
     if (atRef !== commit) f.add('patch-missing', `item ${id}: ${ref} points at ${atRef ?? 'nothing'}, not at its patch commit ${commit}`, { item: id });
     const parent = patch.parents[0] ?? null;
-    if (parent !== item.base) f.add('patch-missing', `item ${id}: patch commit ${commit} has parent ${parent ?? 'none'}, but the item ran on ${String(item.base)}`, { item: id });
+    if (parent !== item.base)
+      f.add('patch-missing', `item ${id}: patch commit ${commit} has parent ${parent ?? 'none'}, but the item ran on ${String(item.base)}`, { item: id });
     let diff: TreeChange[];
     try {
       diff = await diffTrees(store, parent ? (await store.readCommit(parent)).tree : null, patch.tree);
@@ -59,7 +67,11 @@ export async function checkPatches(bundle: AuditBundle, replay: ReplayResult, st
       locks,
     );
     if (outside.length > 0) {
-      f.add('scope', `item ${id}: patch ${commit} changes ${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ` (+${outside.length - 5})` : ''} outside its locks [${locks.join(', ')}]`, { item: id });
+      f.add(
+        'scope',
+        `item ${id}: patch ${commit} changes ${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ` (+${outside.length - 5})` : ''} outside its locks [${locks.join(', ')}]`,
+        { item: id },
+      );
     }
     changes.push(diff);
   }
@@ -83,7 +95,8 @@ async function checkIntegration(
   const atRef = await store.resolveRef(ref);
   // Before any patch is integrated the ref may not exist yet (it follows the state); then the head is the base.
   const notYet = atRef === null && bundle.integrationHead === bundle.base;
-  if (atRef !== bundle.integrationHead && !notYet) f.add('integration', `${ref} points at ${atRef ?? 'nothing'}, but the run's integration head is ${bundle.integrationHead}`);
+  if (atRef !== bundle.integrationHead && !notYet)
+    f.add('integration', `${ref} points at ${atRef ?? 'nothing'}, but the run's integration head is ${bundle.integrationHead}`);
   if (changes.some((c) => c === null)) return; // a missing patch is already reported; the replay cannot be checked
   const steps = changes.filter((c) => (c as TreeChange[]).length > 0) as TreeChange[][];
   // chain[k] = the integration head after k non-empty patches; chain[0] must be the base.
@@ -118,7 +131,10 @@ async function checkIntegration(
   for (const s of replay.starts) {
     const expected = chain[nonEmptyBefore[s.doneBefore] as number];
     if (s.base !== expected) {
-      f.add('integration', `entry ${s.seq}: item ${s.itemId} started on ${String(s.base)}, but the integration head then was ${expected}`, { entry: s.seq, item: s.itemId });
+      f.add('integration', `entry ${s.seq}: item ${s.itemId} started on ${String(s.base)}, but the integration head then was ${expected}`, {
+        entry: s.seq,
+        item: s.itemId,
+      });
     }
   }
 }

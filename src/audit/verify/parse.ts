@@ -51,7 +51,11 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
     );
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new AgoraError('bundle-invalid', `${source}: not an Agora audit bundle (expected a JSON object)`, 'pass the file `agora orch audit <run> --out FILE` wrote');
+    throw new AgoraError(
+      'bundle-invalid',
+      `${source}: not an Agora audit bundle (expected a JSON object)`,
+      'pass the file `agora orch audit <run> --out FILE` wrote',
+    );
   }
   const format = (json as { format?: unknown }).format;
   const m = typeof format === 'string' ? /^agora\.audit\/v(\d+)$/.exec(format) : null;
@@ -70,6 +74,11 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
     );
   }
   const checked = checkBundleSchema(json);
-  if (!checked.ok) throw new AgoraError('bundle-invalid', `${source}: not a valid ${String(format)} bundle: ${checked.problem}`, 'pass the file `agora orch audit <run> --out FILE` wrote, unmodified');
+  if (!checked.ok)
+    throw new AgoraError(
+      'bundle-invalid',
+      `${source}: not a valid ${String(format)} bundle: ${checked.problem}`,
+      'pass the file `agora orch audit <run> --out FILE` wrote, unmodified',
+    );
   return json as AuditBundle;
 }

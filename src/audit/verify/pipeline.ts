@@ -49,14 +49,19 @@ export async function verifyBundle(bundle: AuditBundle, opts: VerifyOptions = {}
   const statement = opts.sigstoreBundle === undefined ? null : expectedStatement(bundle, f);
   const signer = await checkSignature(bundle, statement, opts, f);
 
-  const anchorVerified = withRepository && opts.store && opts.refs ? await checkRepository(bundle, entries, replayed, opts.store, opts.refs, terminal, f, opts.progress) : false;
+  const anchorVerified =
+    withRepository && opts.store && opts.refs ? await checkRepository(bundle, entries, replayed, opts.store, opts.refs, terminal, f, opts.progress) : false;
 
   const failures = f.finish();
   return { ...claimOf(failures, signer, anchorVerified), terminal, failures };
 }
 
 /** `intact` (no failure but `not-terminal`) and what backs it: a witnessed signature, the anchor, a key. */
-function claimOf(failures: readonly { code: string }[], signer: VerifiedSigner | null, anchorVerified: boolean): Pick<AuditReport, 'intact' | 'claim' | 'guarantee'> {
+function claimOf(
+  failures: readonly { code: string }[],
+  signer: VerifiedSigner | null,
+  anchorVerified: boolean,
+): Pick<AuditReport, 'intact' | 'claim' | 'guarantee'> {
   const intact = failures.every((x) => x.code === 'not-terminal');
   if (!intact) return { intact, claim: 'none', guarantee: 'none' };
   if (signer?.guarantee === 'external-immutable') return { intact, claim: 'tamper-evident', guarantee: 'external-immutable' };

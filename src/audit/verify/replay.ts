@@ -135,11 +135,17 @@ export class ReplayStep {
       }
       const locks = Array.isArray(e.locks) ? e.locks.map(normalizeLockKey) : [];
       if (!sameSet(locks, item.locks)) {
-        this.f.add('lock', `entry ${i}: item ${id} took locks [${locks.join(', ')}], but its declared locks are [${item.locks.join(', ')}]`, { entry: i, item: id });
+        this.f.add('lock', `entry ${i}: item ${id} took locks [${locks.join(', ')}], but its declared locks are [${item.locks.join(', ')}]`, {
+          entry: i,
+          item: id,
+        });
       }
       if (this.held.conflicts(locks)) {
         const holders = [...this.running].filter((other) => (this.items.get(other)?.locks ?? []).some((a) => locks.some((b) => locksOverlap(a, b))));
-        this.f.add('lock', `entry ${i}: item ${id} took [${locks.join(', ')}] while ${holders.join(', ') || 'another item'} held an overlapping lock`, { entry: i, item: id });
+        this.f.add('lock', `entry ${i}: item ${id} took [${locks.join(', ')}] while ${holders.join(', ') || 'another item'} held an overlapping lock`, {
+          entry: i,
+          item: id,
+        });
       }
       this.held.add(locks);
       this.running.add(id);
@@ -150,7 +156,10 @@ export class ReplayStep {
       cur.finishedAt = null;
       if (this.history) this.starts.push({ itemId: id, seq: i, base: e.base ?? null, doneBefore: this.completions.length });
     } else if (e.attempt !== cur.attempts) {
-      this.f.add('attempts', `entry ${i}: item ${id} moves to ${e.to} as attempt ${e.attempt}, but its current attempt is ${cur.attempts}`, { entry: i, item: id });
+      this.f.add('attempts', `entry ${i}: item ${id} moves to ${e.to} as attempt ${e.attempt}, but its current attempt is ${cur.attempts}`, {
+        entry: i,
+        item: id,
+      });
     }
     if (e.to === 'done') {
       if (e.from !== 'running') this.f.add('attempts', `entry ${i}: item ${id} is done without a running attempt`, { entry: i, item: id });
@@ -169,7 +178,6 @@ export class ReplayStep {
     return { items: this.items, runStatus: this.runStatus, starts: this.starts, completions: this.completions, emitted: this.emission.digests };
   }
 }
-
 
 /** The bundle's summary (run status, items) must be what the log replays to. */
 export function compareSummary(bundle: AuditBundle, items: Map<string, Replayed>, runStatus: ReplayResult['runStatus'], f: Failures): void {
@@ -190,6 +198,7 @@ export function compareSummary(bundle: AuditBundle, items: Map<string, Replayed>
     if (r.finishedAt !== item.finishedAt) f.add('state', say('finishedAt', item.finishedAt, r.finishedAt), { item: item.id });
     const explained = item.status === 'failed' || item.status === 'skipped' || item.status === 'cancelled';
     if (explained && r.reason !== item.reason) f.add('state', say('reason', item.reason, r.reason), { item: item.id });
-    if (item.status === 'done' && item.reason !== null) f.add('state', `item ${item.id} is done but carries reason ${JSON.stringify(item.reason)}`, { item: item.id });
+    if (item.status === 'done' && item.reason !== null)
+      f.add('state', `item ${item.id} is done but carries reason ${JSON.stringify(item.reason)}`, { item: item.id });
   }
 }

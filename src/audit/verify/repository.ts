@@ -77,14 +77,23 @@ async function checkRunRef(
     const firstRun = await readRunAt(store, bundle.runId, first);
     const text = new TextDecoder().decode(await store.readBlob(firstRun.planBlob));
     const dup = findDuplicateKey(text);
-    if (dup) f.add('plan-digest', `plan.json in the run's first state commit ${first} repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: a reader and JSON.parse see different plans`);
+    if (dup)
+      f.add(
+        'plan-digest',
+        `plan.json in the run's first state commit ${first} repeats the key ${JSON.stringify(dup.key)} at ${dup.path}: a reader and JSON.parse see different plans`,
+      );
     const digest = planDigest(text);
-    if (digest !== bundle.planDigest) f.add('plan-digest', `plan.json in the run's first state commit ${first} has digest ${digest}, the bundle ${bundle.planDigest}`);
+    if (digest !== bundle.planDigest)
+      f.add('plan-digest', `plan.json in the run's first state commit ${first} has digest ${digest}, the bundle ${bundle.planDigest}`);
     const plan = storedPlan(JSON.parse(text));
     const planned = new Map(plan.items.map((i) => [i.id, i]));
     // Emitted items (v4, with a parent) are checked against the stored emissions below, not the plan.
     const fromPlan = bundle.items.filter((i) => i.parent === undefined);
-    if (planned.size !== fromPlan.length) f.add('plan-digest', `the plan has ${planned.size} items, the bundle ${fromPlan.length}${fromPlan.length < bundle.items.length ? ' not emitted at run time' : ''}`);
+    if (planned.size !== fromPlan.length)
+      f.add(
+        'plan-digest',
+        `the plan has ${planned.size} items, the bundle ${fromPlan.length}${fromPlan.length < bundle.items.length ? ' not emitted at run time' : ''}`,
+      );
     const limits = { maxHops: maxHops(plan), maxItems: maxItems(plan, plan.items.length) };
     if (bundle.limits && (bundle.limits.maxHops !== limits.maxHops || bundle.limits.maxItems !== limits.maxItems)) {
       f.add('plan-digest', `the bundle's limits ${JSON.stringify(bundle.limits)} are not the plan's ${JSON.stringify(limits)}`);
@@ -95,11 +104,14 @@ async function checkRunRef(
         f.add('plan-digest', `item ${item.id} is not in the plan`, { item: item.id });
         continue;
       }
-      if (!sameSet(dependenciesOf(p), item.dependsOn)) f.add('plan-digest', `item ${item.id}: the bundle's dependencies differ from the plan's`, { item: item.id });
+      if (!sameSet(dependenciesOf(p), item.dependsOn))
+        f.add('plan-digest', `item ${item.id}: the bundle's dependencies differ from the plan's`, { item: item.id });
       if (!sameSet(p.resourceLocks, item.locks)) f.add('plan-digest', `item ${item.id}: the bundle's locks differ from the plan's`, { item: item.id });
       const rule = startRule(p);
       if (rule.always !== item.always || rule.continueOnError !== item.continueOnError) {
-        f.add('plan-digest', `item ${item.id}: the bundle's start rule (always, continueOnError) differs from the plan's (if, continue_on_error)`, { item: item.id });
+        f.add('plan-digest', `item ${item.id}: the bundle's start rule (always, continueOnError) differs from the plan's (if, continue_on_error)`, {
+          item: item.id,
+        });
       }
     }
   } catch (error) {
@@ -129,7 +141,8 @@ async function checkAnchor(bundle: AuditBundle, store: GitStore, refs: RunRefs, 
   const ref = refs.anchor(bundle.runId);
   const stored = await readAnchor(store, refs, bundle.runId);
   if (!stored) {
-    if (terminal || bundle.anchor) f.add('anchor-missing', `${ref} does not exist: the root of this finished run is not anchored (run \`agora orch audit ${bundle.runId}\`)`);
+    if (terminal || bundle.anchor)
+      f.add('anchor-missing', `${ref} does not exist: the root of this finished run is not anchored (run \`agora orch audit ${bundle.runId}\`)`);
     return false;
   }
   const before = f.has('anchor-mismatch');
@@ -139,7 +152,8 @@ async function checkAnchor(bundle: AuditBundle, store: GitStore, refs: RunRefs, 
     return false;
   }
   if (a.runId !== bundle.runId) f.add('anchor-mismatch', `${ref} anchors run ${a.runId}, not ${bundle.runId}`);
-  if (a.root !== bundle.root) f.add('anchor-mismatch', `${ref} anchors root ${a.root} over ${a.entries} entries, but the bundle's root is ${bundle.root} over ${bundle.entries.length}`);
+  if (a.root !== bundle.root)
+    f.add('anchor-mismatch', `${ref} anchors root ${a.root} over ${a.entries} entries, but the bundle's root is ${bundle.root} over ${bundle.entries.length}`);
   else if (a.entries !== bundle.entries.length) f.add('anchor-mismatch', `${ref} anchors ${a.entries} entries, the bundle holds ${bundle.entries.length}`);
   if (head && a.stateCommit !== head) f.add('anchor-mismatch', `${ref} anchors state commit ${a.stateCommit}, but the run ref points at ${head}`);
   if (bundle.anchor && bundle.anchor.commit !== stored.commit) {

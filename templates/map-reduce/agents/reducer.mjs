@@ -2,7 +2,9 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const totals = {};
-const parts = readdirSync('partials').filter((f) => /^\d+\.json$/.test(f)).sort();
+const parts = readdirSync('partials')
+  .filter((f) => /^\d+\.json$/.test(f))
+  .sort();
 for (const f of parts) {
   for (const [customer, amount] of Object.entries(JSON.parse(readFileSync(`partials/${f}`, 'utf8')))) {
     totals[customer] = (totals[customer] ?? 0) + amount;

@@ -68,7 +68,12 @@ export function flag(value: Value | undefined, ctx: ExpressionContext): boolean 
 }
 
 /** The `env` context of a job's steps: the workflow's, the job's, then what steps wrote to GITHUB_ENV. */
-function jobEnv(workflow: Record<string, Value> | undefined, job: Record<string, Value> | undefined, fromFiles: Record<string, string>, ctx: ExpressionContext): Record<string, string> {
+function jobEnv(
+  workflow: Record<string, Value> | undefined,
+  job: Record<string, Value> | undefined,
+  fromFiles: Record<string, string>,
+  ctx: ExpressionContext,
+): Record<string, string> {
   const wf = renderAll(workflow, { ...ctx, env: {} });
   return { ...wf, ...renderAll(job, { ...ctx, env: wf }), ...fromFiles };
 }
@@ -102,7 +107,11 @@ export function parseFileCommands(text: string): Record<string, string> {
 }
 
 /** Spawns one step process in its own process group; a cancel kills the group. Resolves the exit code. */
-function spawnStep(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; signal: AbortSignal; log: (line: string) => void }): Promise<number | 'cancelled'> {
+function spawnStep(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; signal: AbortSignal; log: (line: string) => void },
+): Promise<number | 'cancelled'> {
   return new Promise((resolvePromise, reject) => {
     if (opts.signal.aborted) return resolvePromise('cancelled');
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -189,11 +198,29 @@ function runnerEnv(x: JobExecution, gh: Record<string, unknown>, temp: string, r
     RUNNER_WORKSPACE: join(root, 'work', x.repo.name),
   };
   const names: Record<string, string> = {
-    GITHUB_SHA: 'sha', GITHUB_REF: 'ref', GITHUB_REF_NAME: 'ref_name', GITHUB_REF_TYPE: 'ref_type', GITHUB_REPOSITORY: 'repository',
-    GITHUB_REPOSITORY_ID: 'repository_id', GITHUB_REPOSITORY_OWNER: 'repository_owner', GITHUB_EVENT_NAME: 'event_name', GITHUB_EVENT_PATH: 'event_path',
-    GITHUB_RUN_ID: 'run_id', GITHUB_RUN_NUMBER: 'run_number', GITHUB_RUN_ATTEMPT: 'run_attempt', GITHUB_JOB: 'job', GITHUB_WORKFLOW: 'workflow',
-    GITHUB_WORKFLOW_REF: 'workflow_ref', GITHUB_ACTOR: 'actor', GITHUB_TRIGGERING_ACTOR: 'triggering_actor', GITHUB_SERVER_URL: 'server_url',
-    GITHUB_API_URL: 'api_url', GITHUB_GRAPHQL_URL: 'graphql_url', GITHUB_WORKSPACE: 'workspace', GITHUB_HEAD_REF: 'head_ref', GITHUB_BASE_REF: 'base_ref',
+    GITHUB_SHA: 'sha',
+    GITHUB_REF: 'ref',
+    GITHUB_REF_NAME: 'ref_name',
+    GITHUB_REF_TYPE: 'ref_type',
+    GITHUB_REPOSITORY: 'repository',
+    GITHUB_REPOSITORY_ID: 'repository_id',
+    GITHUB_REPOSITORY_OWNER: 'repository_owner',
+    GITHUB_EVENT_NAME: 'event_name',
+    GITHUB_EVENT_PATH: 'event_path',
+    GITHUB_RUN_ID: 'run_id',
+    GITHUB_RUN_NUMBER: 'run_number',
+    GITHUB_RUN_ATTEMPT: 'run_attempt',
+    GITHUB_JOB: 'job',
+    GITHUB_WORKFLOW: 'workflow',
+    GITHUB_WORKFLOW_REF: 'workflow_ref',
+    GITHUB_ACTOR: 'actor',
+    GITHUB_TRIGGERING_ACTOR: 'triggering_actor',
+    GITHUB_SERVER_URL: 'server_url',
+    GITHUB_API_URL: 'api_url',
+    GITHUB_GRAPHQL_URL: 'graphql_url',
+    GITHUB_WORKSPACE: 'workspace',
+    GITHUB_HEAD_REF: 'head_ref',
+    GITHUB_BASE_REF: 'base_ref',
   };
   for (const [k, v] of Object.entries(names)) env[k] = String(gh[v] ?? '');
   if (x.idTokenRequest) {
@@ -401,11 +428,19 @@ async function runUses(x: JobExecution, spec: WorkflowStep, index: number, s: St
     dir = join(into, m[3]!.replace(/^\//, ''));
   }
   const file = ['action.yml', 'action.yaml'].map((n) => join(dir, n)).find((p) => existsSync(p));
-  if (!file) throw new StepFailure(`Can't find 'action.yml' or 'action.yaml' under '${dir}' for \`uses: ${uses}\`${uses.startsWith('./') ? ' (did a checkout step run first?)' : ''}`);
-  const action = parseYaml(await readFile(file, 'utf8')) as { inputs?: Record<string, { default?: unknown; required?: boolean }>; runs?: { using?: string; main?: string; pre?: string; post?: string } } | null;
+  if (!file)
+    throw new StepFailure(
+      `Can't find 'action.yml' or 'action.yaml' under '${dir}' for \`uses: ${uses}\`${uses.startsWith('./') ? ' (did a checkout step run first?)' : ''}`,
+    );
+  const action = parseYaml(await readFile(file, 'utf8')) as {
+    inputs?: Record<string, { default?: unknown; required?: boolean }>;
+    runs?: { using?: string; main?: string; pre?: string; post?: string };
+  } | null;
   const runs = action?.runs;
   if (!runs || (runs.using !== 'node24' && runs.using !== 'node20') || typeof runs.main !== 'string') {
-    throw new StepFailure(`\`${uses}\`: the simulator runs JavaScript actions (runs.using node20 or node24, with runs.main); this one has runs.using ${String(runs?.using)}`);
+    throw new StepFailure(
+      `\`${uses}\`: the simulator runs JavaScript actions (runs.using node20 or node24, with runs.main); this one has runs.using ${String(runs?.using)}`,
+    );
   }
   if (runs.pre || runs.post) s.log(`##[warning]${uses}: runs.pre and runs.post are not run by the simulator`);
   const env: Record<string, string> = { ...exec.env, GITHUB_ACTION_PATH: dir };

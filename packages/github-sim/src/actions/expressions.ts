@@ -95,13 +95,29 @@ function hashFiles(workspace: string | undefined, patterns: string[]): string {
 }
 
 function functions(ctx: ExpressionContext, status: Status): FunctionDefinition[] {
-  const fn = (name: string, call: (...args: data.ExpressionData[]) => data.ExpressionData, minArgs = 0, maxArgs = 0): FunctionDefinition => ({ name, minArgs, maxArgs, call });
+  const fn = (name: string, call: (...args: data.ExpressionData[]) => data.ExpressionData, minArgs = 0, maxArgs = 0): FunctionDefinition => ({
+    name,
+    minArgs,
+    maxArgs,
+    call,
+  });
   return [
     fn('success', () => bool(status.success && !status.cancelled)),
     fn('failure', () => bool(status.failure)),
     fn('cancelled', () => bool(status.cancelled)),
     fn('always', () => bool(true)),
-    fn('hashFiles', (...patterns) => new data.StringData(hashFiles(ctx.workspace, patterns.map((p) => p.coerceString()))), 1, 255),
+    fn(
+      'hashFiles',
+      (...patterns) =>
+        new data.StringData(
+          hashFiles(
+            ctx.workspace,
+            patterns.map((p) => p.coerceString()),
+          ),
+        ),
+      1,
+      255,
+    ),
   ];
 }
 

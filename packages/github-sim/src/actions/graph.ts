@@ -13,7 +13,13 @@ export function needsContext(run: RunRecord, job: JobRecord): Record<string, { r
   const out: Record<string, { result: string; outputs: Record<string, string> }> = {};
   for (const key of job.spec.needs) {
     const jobs = run.jobs.filter((j) => j.key === key);
-    const result = jobs.every(succeeded) ? 'success' : jobs.some((j) => j.conclusion === 'cancelled') ? 'cancelled' : jobs.some((j) => j.conclusion === 'failure') ? 'failure' : 'skipped';
+    const result = jobs.every(succeeded)
+      ? 'success'
+      : jobs.some((j) => j.conclusion === 'cancelled')
+        ? 'cancelled'
+        : jobs.some((j) => j.conclusion === 'failure')
+          ? 'failure'
+          : 'skipped';
     out[key] = { result, outputs: Object.assign({}, ...jobs.map((j) => j.outputs)) as Record<string, string> };
   }
   return out;
@@ -25,7 +31,11 @@ export type Gate = { decision: 'wait' } | { decision: 'run' } | { decision: 'ski
 export function gate(run: RunRecord, job: JobRecord, ctx: ExpressionContext): Gate {
   const needed = run.jobs.filter((j) => job.spec.needs.includes(j.key));
   if (needed.some((j) => j.status !== 'completed')) return { decision: 'wait' };
-  const status = { success: needed.every(succeeded), failure: needed.some((j) => j.conclusion === 'failure' && !j.continueOnError), cancelled: run.cancelRequested };
+  const status = {
+    success: needed.every(succeeded),
+    failure: needed.some((j) => j.conclusion === 'failure' && !j.continueOnError),
+    cancelled: run.cancelRequested,
+  };
   try {
     return { decision: condition(job.spec.if, { ...ctx, needs: needsContext(run, job) }, status) ? 'run' : 'skip' };
   } catch (e) {

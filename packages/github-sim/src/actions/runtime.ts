@@ -23,7 +23,16 @@ import { expandMatrix, matrixJobName, MatrixError } from './matrix.js';
 import type { Conclusion, JobRecord, RunnerOptions, RunRecord, SimRunner } from './model.js';
 import { node24 } from './node24.js';
 import { OidcIssuer } from './oidc.js';
-import { dispatchInputs, eventFilter, parseWorkflow, WorkflowFileError, type DispatchInputSpec, type Workflow, type WorkflowFile, type WorkflowJobSpec } from './workflow.js';
+import {
+  dispatchInputs,
+  eventFilter,
+  parseWorkflow,
+  WorkflowFileError,
+  type DispatchInputSpec,
+  type Workflow,
+  type WorkflowFile,
+  type WorkflowJobSpec,
+} from './workflow.js';
 
 /** The abort reason of a matrix job cancelled because another job of its matrix failed. */
 const FAIL_FAST = 'fail-fast';
@@ -31,7 +40,22 @@ const FAIL_FAST = 'fail-fast';
 const iso = (ms = Date.now()): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** Scopes a `permissions:` block can name (`id-token` is OIDC, not a token scope). */
-const SCOPES = ['actions', 'attestations', 'checks', 'contents', 'deployments', 'discussions', 'issues', 'models', 'packages', 'pages', 'pull-requests', 'repository-projects', 'security-events', 'statuses'];
+const SCOPES = [
+  'actions',
+  'attestations',
+  'checks',
+  'contents',
+  'deployments',
+  'discussions',
+  'issues',
+  'models',
+  'packages',
+  'pages',
+  'pull-requests',
+  'repository-projects',
+  'security-events',
+  'statuses',
+];
 
 /** GitHub's "restricted" default for a job that names no permissions. */
 const DEFAULT_PERMISSIONS: Permissions = { contents: 'read', packages: 'read' };
@@ -42,7 +66,9 @@ export function jobPermissions(workflow: Workflow, job: WorkflowJobSpec): Permis
   const out: Permissions = {};
   if (block === undefined) Object.assign(out, DEFAULT_PERMISSIONS);
   else if (block === 'read-all' || block === 'write-all') for (const s of SCOPES) out[s.replace(/-/g, '_')] = block === 'read-all' ? 'read' : 'write';
-  else for (const [scope, level] of Object.entries(block)) if ((level === 'read' || level === 'write') && scope !== 'id-token') out[scope.replace(/-/g, '_')] = level;
+  else
+    for (const [scope, level] of Object.entries(block))
+      if ((level === 'read' || level === 'write') && scope !== 'id-token') out[scope.replace(/-/g, '_')] = level;
   out.metadata = 'read';
   return out;
 }
@@ -113,8 +139,14 @@ export class ActionsRuntime {
   addRunner(opts: RunnerOptions = {}): SimRunner {
     const id = this.sim.state.nextId();
     const runner: SimRunner = {
-      id, name: opts.name ?? `sim-runner-${id}`, labels: ['self-hosted', 'linux', 'x64', ...(opts.labels ?? [])], ephemeral: opts.ephemeral ?? false, busyWith: null, registered: true,
-      pickupDelayMs: opts.pickupDelayMs ?? 0, stepDelayMs: opts.stepDelayMs ?? 0,
+      id,
+      name: opts.name ?? `sim-runner-${id}`,
+      labels: ['self-hosted', 'linux', 'x64', ...(opts.labels ?? [])],
+      ephemeral: opts.ephemeral ?? false,
+      busyWith: null,
+      registered: true,
+      pickupDelayMs: opts.pickupDelayMs ?? 0,
+      stepDelayMs: opts.stepDelayMs ?? 0,
     };
     this.runners.set(id, runner);
     void this.schedule();
@@ -143,7 +175,9 @@ export class ActionsRuntime {
     const job = r.busyWith === null ? undefined : this.jobs.get(r.busyWith);
     // A job the runner was given but had not started goes back to the queue when its wait ends.
     if (!job || job.status !== 'in_progress') return;
-    job.log.push(`${new Date().toISOString()} ##[error]The self-hosted runner: ${r.name} lost communication with the server. Verify the machine is running and has a healthy network connection. Anything in your workflow that terminates the runner process, starves it for CPU/Memory, or blocks its network access can cause this error.`);
+    job.log.push(
+      `${new Date().toISOString()} ##[error]The self-hosted runner: ${r.name} lost communication with the server. Verify the machine is running and has a healthy network connection. Anything in your workflow that terminates the runner process, starves it for CPU/Memory, or blocks its network access can cause this error.`,
+    );
     job.abort?.abort(RUNNER_LOST);
   }
 
@@ -175,7 +209,10 @@ export class ActionsRuntime {
   async onPush(repo: Repo, ref: string, sha: string, sender: User, payload: Record<string, unknown>): Promise<void> {
     const before = typeof payload.before === 'string' && !/^0+$/.test(payload.before) ? payload.before : null;
     // A new ref is compared as GitHub does for a first push: the files of its head commit.
-    const changed = await this.changedFiles(repo, before === null ? ['diff-tree', '--no-commit-id', '--name-only', '-r', '--root', sha] : ['diff', '--name-only', before, sha]);
+    const changed = await this.changedFiles(
+      repo,
+      before === null ? ['diff-tree', '--no-commit-id', '--name-only', '-r', '--root', sha] : ['diff', '--name-only', before, sha],
+    );
     for (const wf of await this.workflowsAt(repo, sha)) {
       const filter = eventFilter(wf, 'push');
       if (!('push' in wf.on) || !pushMatches(filter, ref) || !pathsMatch(filter, changed)) continue;
@@ -195,7 +232,16 @@ export class ActionsRuntime {
     const merge = await this.mergeCommit(repo, pull);
     if (!merge) return;
     for (const wf of workflows) {
-      await this.createRun(repo, wf, { event: 'pull_request', headSha: pull.headSha, sha: merge, ref: `refs/pull/${pull.number}/merge`, headBranch: pull.headRef, actor: sender, inputs: {}, eventPayload: payload });
+      await this.createRun(repo, wf, {
+        event: 'pull_request',
+        headSha: pull.headSha,
+        sha: merge,
+        ref: `refs/pull/${pull.number}/merge`,
+        headBranch: pull.headRef,
+        actor: sender,
+        inputs: {},
+        eventPayload: payload,
+      });
     }
   }
 
@@ -217,7 +263,14 @@ export class ActionsRuntime {
   }
 
   /** A `workflow_dispatch`: the file must load, name the trigger, and the inputs must fit its typed inputs (else 422). */
-  async dispatch(repo: Repo, workflowId: string, ref: string, rawInputs: Record<string, unknown>, actor: User, payload: Record<string, unknown>): Promise<void> {
+  async dispatch(
+    repo: Repo,
+    workflowId: string,
+    ref: string,
+    rawInputs: Record<string, unknown>,
+    actor: User,
+    payload: Record<string, unknown>,
+  ): Promise<void> {
     const commit = await repo.git.resolve(ref, 'commit');
     if (!commit) throw new HttpError(422, `No ref found for: ${ref}`);
     const path = await this.workflowPath(repo, workflowId);
@@ -235,7 +288,16 @@ export class ActionsRuntime {
     const inputs = typedInputs(dispatchInputs(wf), rawInputs);
     const fullRef = ref.startsWith('refs/') ? ref : (await repo.git.resolve(`refs/tags/${ref}`)) ? `refs/tags/${ref}` : `refs/heads/${ref}`;
     const branch = fullRef.startsWith('refs/heads/') ? fullRef.slice('refs/heads/'.length) : null;
-    await this.createRun(repo, wf, { event: 'workflow_dispatch', headSha: commit, sha: commit, ref: fullRef, headBranch: branch, actor, inputs, eventPayload: { ...payload, inputs: rawInputs, ref: fullRef } });
+    await this.createRun(repo, wf, {
+      event: 'workflow_dispatch',
+      headSha: commit,
+      sha: commit,
+      ref: fullRef,
+      headBranch: branch,
+      actor,
+      inputs,
+      eventPayload: { ...payload, inputs: rawInputs, ref: fullRef },
+    });
   }
 
   /** A dispatch names a workflow by file name or by its id. */
@@ -298,7 +360,16 @@ export class ActionsRuntime {
   private async createRun(
     repo: Repo,
     wf: WorkflowFile,
-    e: { event: RunRecord['event']; headSha: string; sha: string; ref: string; headBranch: string | null; actor: User; inputs: Record<string, unknown>; eventPayload: Record<string, unknown> },
+    e: {
+      event: RunRecord['event'];
+      headSha: string;
+      sha: string;
+      ref: string;
+      headBranch: string | null;
+      actor: User;
+      inputs: Record<string, unknown>;
+      eventPayload: Record<string, unknown>;
+    },
   ): Promise<RunRecord> {
     const workflowId = this.workflowId(repo.fullName, wf.path);
     const number = (this.runNumbers.get(`${workflowId}`) ?? 0) + 1;
@@ -351,7 +422,12 @@ export class ActionsRuntime {
         refusal = `${run.workflow.path}: job '${key}': ${e.message}`;
       }
       return combos.map((matrix, index) => {
-        const ctx = jobLevelContext(run, matrix, { 'fail-fast': strategy['fail-fast'] !== false, 'job-index': index, 'job-total': combos.length, 'max-parallel': strategy['max-parallel'] ?? combos.length });
+        const ctx = jobLevelContext(run, matrix, {
+          'fail-fast': strategy['fail-fast'] !== false,
+          'job-index': index,
+          'job-total': combos.length,
+          'max-parallel': strategy['max-parallel'] ?? combos.length,
+        });
         // The name and `runs-on` may use `${{ matrix.* }}` (and inputs); a value that fails to evaluate is left as written (the job is refused below).
         const text = (value: Parameters<typeof render>[0]): string => {
           try {
@@ -419,7 +495,7 @@ export class ActionsRuntime {
    * cover its `runs-on`, keeping a matrix within its `max-parallel`.
    */
   private async schedule(): Promise<void> {
-    for (let progressed = true; progressed; ) {
+    for (let progressed = true; progressed;) {
       progressed = false;
       for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'pending').sort((a, b) => a.id - b.id)) {
         const run = this.runs.get(job.runId)!;
@@ -436,12 +512,16 @@ export class ActionsRuntime {
         progressed = true;
       }
     }
-    for (const job of [...this.jobs.values()].filter((j) => j.status === 'queued' && j.gate === 'run' && !this.pickingUp.has(j.id)).sort((a, b) => a.id - b.id)) {
+    for (const job of [...this.jobs.values()]
+      .filter((j) => j.status === 'queued' && j.gate === 'run' && !this.pickingUp.has(j.id))
+      .sort((a, b) => a.id - b.id)) {
       const run = this.runs.get(job.runId)!;
       const limit = Number(job.strategy['max-parallel'] ?? Infinity);
       if (run.jobs.filter((j) => j.key === job.key && j.status === 'in_progress').length >= limit) continue;
       const want = job.labels.map((l) => l.toLowerCase());
-      const runner = [...this.runners.values()].find((r) => r.registered && r.busyWith === null && want.every((l) => r.labels.some((have) => have.toLowerCase() === l)));
+      const runner = [...this.runners.values()].find(
+        (r) => r.registered && r.busyWith === null && want.every((l) => r.labels.some((have) => have.toLowerCase() === l)),
+      );
       if (!runner) continue;
       runner.busyWith = job.id;
       const work = this.pickUp(job, runner);
@@ -481,7 +561,13 @@ export class ActionsRuntime {
     const run = this.runs.get(job.runId)!;
     const repo = this.sim.repo(run.repo);
     const inst = this.actionsInstallation(repo);
-    const token = this.sim.tokens.issue({ installationId: inst.id, appId: inst.appId, expiresAt: Date.now() + 6 * 3600_000, permissions: job.tokenPermissions, repositories: [repo.fullName] });
+    const token = this.sim.tokens.issue({
+      installationId: inst.id,
+      appId: inst.appId,
+      expiresAt: Date.now() + 6 * 3600_000,
+      permissions: job.tokenPermissions,
+      repositories: [repo.fullName],
+    });
     job.token = token.token;
     job.abort = new AbortController();
     if (job.idToken) {
@@ -501,7 +587,9 @@ export class ActionsRuntime {
       const limit = timeoutMs(job.spec['timeout-minutes'], jobContext(run, job), `job '${job.key}'`);
       if (limit !== null) {
         timer = setTimeout(() => {
-          job.log.push(`${new Date().toISOString()} ##[error]The job running on runner ${runner.name} has exceeded the maximum execution time of ${String(job.spec['timeout-minutes'])} minutes.`);
+          job.log.push(
+            `${new Date().toISOString()} ##[error]The job running on runner ${runner.name} has exceeded the maximum execution time of ${String(job.spec['timeout-minutes'])} minutes.`,
+          );
           job.abort?.abort(TIMED_OUT);
         }, limit);
       }
@@ -538,7 +626,10 @@ export class ActionsRuntime {
       this.runners.delete(runner.id);
     }
     const reason: unknown = job.abort?.signal.reason;
-    await this.completeJob(job, reason === RUNNER_LOST || reason === TIMED_OUT ? 'failure' : run.cancelRequested || reason === FAIL_FAST ? 'cancelled' : conclusion);
+    await this.completeJob(
+      job,
+      reason === RUNNER_LOST || reason === TIMED_OUT ? 'failure' : run.cancelRequested || reason === FAIL_FAST ? 'cancelled' : conclusion,
+    );
     void this.schedule();
   }
 
@@ -586,9 +677,19 @@ export class ActionsRuntime {
       const id = this.sim.state.nextId();
       // It subscribes to no events and holds only metadata: it receives nothing; its check suites hold the jobs' check runs.
       this.actionsApp = {
-        id, slug: 'github-actions', name: 'GitHub Actions', clientId: `Iv1.${randomBytes(8).toString('hex')}`, publicKey, privateKey,
-        webhookUrl: 'http://127.0.0.1:9/unused', webhookSecret: randomBytes(8).toString('hex'), permissions: { metadata: 'read' }, events: [],
-        owner: this.sim.state.user('github'), bot: this.sim.state.user('github-actions[bot]', 'Bot'), createdAt: iso(),
+        id,
+        slug: 'github-actions',
+        name: 'GitHub Actions',
+        clientId: `Iv1.${randomBytes(8).toString('hex')}`,
+        publicKey,
+        privateKey,
+        webhookUrl: 'http://127.0.0.1:9/unused',
+        webhookSecret: randomBytes(8).toString('hex'),
+        permissions: { metadata: 'read' },
+        events: [],
+        owner: this.sim.state.user('github'),
+        bot: this.sim.state.user('github-actions[bot]', 'Bot'),
+        createdAt: iso(),
       };
       this.sim.state.apps.set(id, this.actionsApp);
     }
@@ -690,18 +791,43 @@ export class ActionsRuntime {
 
   private async emitRun(run: RunRecord, action: 'requested' | 'in_progress' | 'completed'): Promise<void> {
     await this.sim.emitWorkflowRun({
-      repo: run.repo, action, name: run.name, headSha: run.headSha, headBranch: run.headBranch ?? undefined, id: run.id, workflowId: run.workflowId,
-      path: run.workflow.path, event: run.event, conclusion: run.conclusion ?? undefined, runNumber: run.runNumber, runAttempt: run.runAttempt,
-      actor: run.actor, createdAt: run.createdAt, runStartedAt: run.runStartedAt,
+      repo: run.repo,
+      action,
+      name: run.name,
+      headSha: run.headSha,
+      headBranch: run.headBranch ?? undefined,
+      id: run.id,
+      workflowId: run.workflowId,
+      path: run.workflow.path,
+      event: run.event,
+      conclusion: run.conclusion ?? undefined,
+      runNumber: run.runNumber,
+      runAttempt: run.runAttempt,
+      actor: run.actor,
+      createdAt: run.createdAt,
+      runStartedAt: run.runStartedAt,
     });
   }
 
   private emitJob(job: JobRecord, action: 'queued' | 'in_progress' | 'completed'): void {
     const run = this.runs.get(job.runId)!;
     this.sim.emitWorkflowJob({
-      repo: run.repo, action, name: job.name, headSha: run.headSha, headBranch: run.headBranch ?? undefined, id: job.id, runId: run.id, runAttempt: job.runAttempt,
-      conclusion: job.conclusion ?? undefined, labels: job.labels, runnerId: job.runner?.id, runnerName: job.runner?.name, workflowName: run.name,
-      startedAt: job.startedAt, createdAt: job.createdAt, steps: job.steps,
+      repo: run.repo,
+      action,
+      name: job.name,
+      headSha: run.headSha,
+      headBranch: run.headBranch ?? undefined,
+      id: job.id,
+      runId: run.id,
+      runAttempt: job.runAttempt,
+      conclusion: job.conclusion ?? undefined,
+      labels: job.labels,
+      runnerId: job.runner?.id,
+      runnerName: job.runner?.name,
+      workflowName: run.name,
+      startedAt: job.startedAt,
+      createdAt: job.createdAt,
+      steps: job.steps,
     });
   }
 }
@@ -712,9 +838,20 @@ export class ActionsRuntime {
  */
 function jobLevelContext(run: RunRecord, matrix: Record<string, unknown> | null, strategy: Record<string, unknown>): ExpressionContext {
   const github = {
-    ref: run.ref, sha: run.sha, event_name: run.event, event: run.eventPayload, repository: run.repo, repository_owner: run.repo.split('/')[0],
-    actor: run.actor.login, triggering_actor: run.actor.login, run_id: String(run.id), run_number: String(run.runNumber), run_attempt: String(run.runAttempt),
-    workflow: run.name, ref_name: run.ref.replace(/^refs\/(heads|tags)\//, ''), head_ref: run.event === 'pull_request' ? (run.headBranch ?? '') : '',
+    ref: run.ref,
+    sha: run.sha,
+    event_name: run.event,
+    event: run.eventPayload,
+    repository: run.repo,
+    repository_owner: run.repo.split('/')[0],
+    actor: run.actor.login,
+    triggering_actor: run.actor.login,
+    run_id: String(run.id),
+    run_number: String(run.runNumber),
+    run_attempt: String(run.runAttempt),
+    workflow: run.name,
+    ref_name: run.ref.replace(/^refs\/(heads|tags)\//, ''),
+    head_ref: run.event === 'pull_request' ? (run.headBranch ?? '') : '',
   };
   return { inputs: run.inputs, github, matrix: matrix ?? {}, strategy, vars: {} };
 }
@@ -722,7 +859,12 @@ function jobLevelContext(run: RunRecord, matrix: Record<string, unknown> | null,
 /** The job-level contexts of a job already made. */
 function jobContext(run: RunRecord, job: JobRecord): ExpressionContext {
   const combos = run.jobs.filter((j) => j.key === job.key);
-  const strategy = { 'fail-fast': job.strategy['fail-fast'] !== false, 'job-index': combos.indexOf(job), 'job-total': combos.length, 'max-parallel': job.strategy['max-parallel'] ?? combos.length };
+  const strategy = {
+    'fail-fast': job.strategy['fail-fast'] !== false,
+    'job-index': combos.indexOf(job),
+    'job-total': combos.length,
+    'max-parallel': job.strategy['max-parallel'] ?? combos.length,
+  };
   return jobLevelContext(run, job.matrix, strategy);
 }
 

@@ -7,7 +7,17 @@
  * (`branches` with `branches-ignore` on one event; more than 25 dispatch inputs), and turns the
  * parser's tokens into the plain model the runtime reads (`${{ }}` kept as `Expr`).
  */
-import { convertWorkflowTemplate, isBasicExpression, isBoolean, isMapping, isNumber, isSequence, isString, NoOperationTraceWriter, parseWorkflow as parseWithGitHub } from '@actions/workflow-parser';
+import {
+  convertWorkflowTemplate,
+  isBasicExpression,
+  isBoolean,
+  isMapping,
+  isNumber,
+  isSequence,
+  isString,
+  NoOperationTraceWriter,
+  parseWorkflow as parseWithGitHub,
+} from '@actions/workflow-parser';
 import { parse as parseYaml } from 'yaml';
 import { ErrorPolicy } from '@actions/workflow-parser/model/convert';
 import type { EventsConfig, Step as TemplateStep, WorkflowJob } from '@actions/workflow-parser/model/workflow-template';
@@ -137,11 +147,13 @@ function extraProblems(root: MappingToken): WorkflowFileProblemAt[] {
     for (const { key, value } of on) {
       if (!isMapping(value)) continue;
       for (const filter of ['branches', 'tags', 'paths']) {
-        if (value.find(filter) !== undefined && value.find(`${filter}-ignore`) !== undefined) at(key, `you may only define one of \`${filter}\` and \`${filter}-ignore\` for a single event`);
+        if (value.find(filter) !== undefined && value.find(`${filter}-ignore`) !== undefined)
+          at(key, `you may only define one of \`${filter}\` and \`${filter}-ignore\` for a single event`);
       }
     }
     const inputs = entry(entry(on, 'workflow_dispatch'), 'inputs');
-    if (inputs && isMapping(inputs) && inputs.count > MAX_DISPATCH_INPUTS) at(inputs, `you may only define up to ${MAX_DISPATCH_INPUTS} \`inputs\` for a \`workflow_dispatch\` event`);
+    if (inputs && isMapping(inputs) && inputs.count > MAX_DISPATCH_INPUTS)
+      at(inputs, `you may only define up to ${MAX_DISPATCH_INPUTS} \`inputs\` for a \`workflow_dispatch\` event`);
   }
   return out;
 }
@@ -184,7 +196,10 @@ export async function parseWorkflow(path: string, text: string): Promise<Workflo
   });
   if (root && isMapping(root)) problems.push(...extraProblems(root));
   if (!root || !isMapping(root) || !template || problems.length > 0) {
-    throw new WorkflowFileError(path, problems.length > 0 ? problems : [{ line: 1, column: 1, problem: 'the file is not a workflow (a mapping at its top level)' }]);
+    throw new WorkflowFileError(
+      path,
+      problems.length > 0 ? problems : [{ line: 1, column: 1, problem: 'the file is not a workflow (a mapping at its top level)' }],
+    );
   }
   const raw = toValue(root, parseYaml(text, { maxAliasCount: 100 })) as Record<string, Value>;
   const rawJobs = (raw.jobs ?? {}) as Record<string, Value>;
@@ -197,7 +212,12 @@ export async function parseWorkflow(path: string, text: string): Promise<Workflo
   if (on.workflow_dispatch && dispatch && typeof dispatch === 'object') on.workflow_dispatch = dispatch as EventsConfig['workflow_dispatch'];
   return {
     path,
-    workflow: { name: typeof raw.name === 'string' ? raw.name : undefined, permissions: raw.permissions as PermissionsSpec | undefined, env: raw.env as Record<string, Value> | undefined, jobs },
+    workflow: {
+      name: typeof raw.name === 'string' ? raw.name : undefined,
+      permissions: raw.permissions as PermissionsSpec | undefined,
+      env: raw.env as Record<string, Value> | undefined,
+      jobs,
+    },
     on,
   };
 }

@@ -86,7 +86,14 @@ function jobJson(sim: Sim, repo: Repo, job: JobRecord): Record<string, unknown> 
     started_at: job.startedAt,
     completed_at: job.completedAt,
     name: job.name,
-    steps: job.steps.map((s) => ({ name: s.name, number: s.number, status: s.status, conclusion: s.conclusion, started_at: s.startedAt, completed_at: s.completedAt })),
+    steps: job.steps.map((s) => ({
+      name: s.name,
+      number: s.number,
+      status: s.status,
+      conclusion: s.conclusion,
+      started_at: s.startedAt,
+      completed_at: s.completedAt,
+    })),
     check_run_url: `${sim.urls.api}/repos/${repo.fullName}/check-runs/${job.id}`,
     labels: job.labels,
     runner_id: running ? (job.runner?.id ?? null) : null,
@@ -101,7 +108,12 @@ function jobJson(sim: Sim, repo: Repo, job: JobRecord): Record<string, unknown> 
 export async function listRuns(sim: Sim, repo: Repo, q: URLSearchParams, workflowId: number | null, url: string): Promise<RouteResult> {
   const runs = [...sim.actions.runs.values()]
     .filter((r) => r.repo === repo.fullName && (workflowId === null || r.workflowId === workflowId))
-    .filter((r) => (!q.get('event') || r.event === q.get('event')) && (!q.get('branch') || r.headBranch === q.get('branch')) && (!q.get('head_sha') || r.headSha === q.get('head_sha')))
+    .filter(
+      (r) =>
+        (!q.get('event') || r.event === q.get('event')) &&
+        (!q.get('branch') || r.headBranch === q.get('branch')) &&
+        (!q.get('head_sha') || r.headSha === q.get('head_sha')),
+    )
     .filter((r) => !q.get('status') || r.status === q.get('status') || r.conclusion === q.get('status'))
     .sort((x, y) => y.id - x.id);
   const { page, headers } = paginate(runs, q, url);

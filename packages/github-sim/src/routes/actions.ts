@@ -29,7 +29,15 @@ export const actionRoutes: Route[] = [
         const sender = req.caller.app.bot;
         const payload = { workflow: workflowId, repository: webhookRepoJson(repo, sim.urls), sender: userJson(sender, sim.urls) };
         await sim.actions.dispatch(repo, workflowId, body.ref, inputs, sender, payload);
-        sim.recordDispatch({ kind: 'workflow_dispatch', repo: repo.fullName, installationId: req.caller.installation.id, workflowId, ref: body.ref, inputs, at: now() });
+        sim.recordDispatch({
+          kind: 'workflow_dispatch',
+          repo: repo.fullName,
+          installationId: req.caller.installation.id,
+          workflowId,
+          ref: body.ref,
+          inputs,
+          at: now(),
+        });
         return afterEffect(sim);
       }
       const commit = await repo.git.resolve(body.ref, 'commit');
@@ -40,7 +48,15 @@ export const actionRoutes: Route[] = [
         if (file === null) throw notFound();
         if (!/workflow_dispatch/.test(file)) throw new HttpError(422, "Workflow does not have 'workflow_dispatch' trigger");
       }
-      sim.recordDispatch({ kind: 'workflow_dispatch', repo: repo.fullName, installationId: req.caller.installation.id, workflowId, ref: body.ref, inputs, at: now() });
+      sim.recordDispatch({
+        kind: 'workflow_dispatch',
+        repo: repo.fullName,
+        installationId: req.caller.installation.id,
+        workflowId,
+        ref: body.ref,
+        inputs,
+        at: now(),
+      });
       return afterEffect(sim);
     },
   },
@@ -53,9 +69,17 @@ export const actionRoutes: Route[] = [
       const repo = req.repo;
       const body = req.body as { event_type: string; client_payload?: Record<string, unknown> };
       const payload = body.client_payload ?? {};
-      if (Object.keys(payload).length > 10) throw new HttpError(422, 'No more than 10 properties are allowed; ' + Object.keys(payload).length + ' were supplied.');
+      if (Object.keys(payload).length > 10)
+        throw new HttpError(422, 'No more than 10 properties are allowed; ' + Object.keys(payload).length + ' were supplied.');
       if (req.caller.kind !== 'installation') throw notFound();
-      sim.recordDispatch({ kind: 'repository_dispatch', repo: repo.fullName, installationId: req.caller.installation.id, eventType: body.event_type, clientPayload: payload, at: now() });
+      sim.recordDispatch({
+        kind: 'repository_dispatch',
+        repo: repo.fullName,
+        installationId: req.caller.installation.id,
+        eventType: body.event_type,
+        clientPayload: payload,
+        at: now(),
+      });
       sim.emitToRepo(repo, 'repository_dispatch', () => ({
         action: body.event_type,
         branch: repo.defaultBranch,

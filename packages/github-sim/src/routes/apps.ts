@@ -136,7 +136,10 @@ export const appRoutes: Route[] = [
     handle: async (req, sim) => {
       const perPage = Math.min(100, Math.max(1, Number(req.query.get('per_page') ?? 30) || 30));
       const cursor = req.query.get('cursor');
-      let list = sim.deliveries.filter((d) => d.appId === req.caller.app.id).slice().reverse();
+      let list = sim.deliveries
+        .filter((d) => d.appId === req.caller.app.id)
+        .slice()
+        .reverse();
       if (cursor) list = list.filter((d) => d.id < Number(cursor));
       const page = list.slice(0, perPage);
       const headers: Record<string, string> = {};

@@ -100,7 +100,8 @@ function apply(run: CheckRun, body: CheckBody): boolean {
 }
 
 function mustBeOwner(req: RouteRequest, run: CheckRun): void {
-  if (run.appId !== req.caller.app.id) throw new HttpError(403, 'Invalid app_id `' + req.caller.app.id + '` - check run can only be modified by the GitHub App that created it.');
+  if (run.appId !== req.caller.app.id)
+    throw new HttpError(403, 'Invalid app_id `' + req.caller.app.id + '` - check run can only be modified by the GitHub App that created it.');
 }
 
 async function listRuns(req: RouteRequest, sim: Sim, runs: CheckRun[]): Promise<Record<string, unknown>> {
@@ -293,7 +294,9 @@ export const checkRoutes: Route[] = [
       const sha = await req.repo.git.resolve(req.params.ref!, 'commit');
       if (!sha) throw new HttpError(422, `No commit found for SHA: ${req.params.ref}`);
       const appId = req.query.get('app_id');
-      const suites = [...sim.state.checkSuites.values()].filter((s) => s.repo === req.repo.fullName && s.headSha === sha && (!appId || String(s.appId) === appId));
+      const suites = [...sim.state.checkSuites.values()].filter(
+        (s) => s.repo === req.repo.fullName && s.headSha === sha && (!appId || String(s.appId) === appId),
+      );
       return { status: 200, body: { total_count: suites.length, check_suites: await Promise.all(suites.map((s) => suiteJson(sim, req, s.id))) } };
     },
   },

@@ -111,7 +111,9 @@ export const gitDataRoutes: Route[] = [
         const children = await repo.git.lsTree(sha!, false);
         return {
           status: 200,
-          body: children.map((c) => item(path ? `${path}/${c.path}` : c.path, c.type === 'tree' ? 'dir' : c.type === 'commit' ? 'submodule' : 'file', c.sha, c.size ?? 0)),
+          body: children.map((c) =>
+            item(path ? `${path}/${c.path}` : c.path, c.type === 'tree' ? 'dir' : c.type === 'commit' ? 'submodule' : 'file', c.sha, c.size ?? 0),
+          ),
         };
       }
       if (type !== 'blob') throw notFound();
@@ -146,7 +148,14 @@ export const gitDataRoutes: Route[] = [
       const data = await req.repo.git.readBlob(sha);
       return {
         status: 200,
-        body: { sha, node_id: nodeId('Blob', sha), size: data.length, url: `${sim.urls.api}/repos/${req.repo.fullName}/git/blobs/${sha}`, content: wrap64(data), encoding: 'base64' },
+        body: {
+          sha,
+          node_id: nodeId('Blob', sha),
+          size: data.length,
+          url: `${sim.urls.api}/repos/${req.repo.fullName}/git/blobs/${sha}`,
+          content: wrap64(data),
+          encoding: 'base64',
+        },
       };
     },
   },
@@ -279,7 +288,11 @@ export const gitDataRoutes: Route[] = [
         if ((await repo.git.refs()).has(body.ref)) throw new HttpError(422, 'Reference already exists');
         await repo.git.updateRef(body.ref, body.sha, null);
       });
-      return { status: 201, body: await refJson(repo, body.ref, body.sha, sim), headers: { location: `${sim.urls.api}/repos/${repo.fullName}/git/${body.ref}` } };
+      return {
+        status: 201,
+        body: await refJson(repo, body.ref, body.sha, sim),
+        headers: { location: `${sim.urls.api}/repos/${repo.fullName}/git/${body.ref}` },
+      };
     },
   },
   {

@@ -42,7 +42,13 @@ export const pullRoutes: Route[] = [
     creates: true,
     handle: async (req, sim) => {
       const body = req.body as { head: string; base: string; title?: string; body?: string; draft?: boolean };
-      const pull = await sim.createPull(req.repo, req.caller.app.bot, { head: body.head, base: body.base, title: body.title ?? body.head, body: body.body ?? null, draft: body.draft ?? false });
+      const pull = await sim.createPull(req.repo, req.caller.app.bot, {
+        head: body.head,
+        base: body.base,
+        title: body.title ?? body.head,
+        body: body.body ?? null,
+        draft: body.draft ?? false,
+      });
       return { status: 201, body: await fullPull(req, sim, pull), headers: { location: `${sim.urls.api}/repos/${req.repo.fullName}/pulls/${pull.number}` } };
     },
   },

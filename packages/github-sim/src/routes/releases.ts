@@ -46,7 +46,10 @@ function publishedWithTag(sim: Sim, repo: string, tag: string, except?: Release)
 const writing = new WeakMap<Sim, Promise<unknown>>();
 function serially<T>(sim: Sim, fn: () => Promise<T>): Promise<T> {
   const next = (writing.get(sim) ?? Promise.resolve()).then(fn, fn);
-  writing.set(sim, next.catch(() => undefined));
+  writing.set(
+    sim,
+    next.catch(() => undefined),
+  );
   return next;
 }
 
@@ -85,34 +88,42 @@ export const releaseRoutes: Route[] = [
     auth: 'installation',
     permission: { contents: 'write' },
     creates: true,
-    handle: (req, sim) => serially(sim, async () => {
-      const repo = req.repo;
-      const body = req.body as { tag_name: string; target_commitish?: string; name?: string | null; body?: string | null; draft?: boolean; prerelease?: boolean };
-      const draft = body.draft ?? false;
-      // Drafts hold no tag: any number of them may name one; a published release's tag is its own.
-      if (!draft && publishedWithTag(sim, repo.fullName, body.tag_name)) throw tagTaken();
-      const target = body.target_commitish ?? repo.defaultBranch;
-      const targetSha = await repo.git.resolve(target, 'commit');
-      if (!targetSha) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
-      if (!draft) await tagRelease(req, sim, body.tag_name, targetSha);
-      const rel: Release = {
-        id: sim.state.nextId(),
-        repo: repo.fullName,
-        tagName: body.tag_name,
-        targetCommitish: target,
-        name: body.name ?? body.tag_name,
-        body: body.body ?? null,
-        draft,
-        prerelease: body.prerelease ?? false,
-        author: req.caller.app.bot,
-        createdAt: now(),
-        publishedAt: draft ? null : now(),
-        assets: [],
-        immutable: !draft && repo.immutableReleases === true,
-      };
-      sim.state.releases.set(rel.id, rel);
-      return { status: 201, body: releaseJson(rel, sim.urls), headers: { location: `${sim.urls.api}/repos/${repo.fullName}/releases/${rel.id}` } };
-    }),
+    handle: (req, sim) =>
+      serially(sim, async () => {
+        const repo = req.repo;
+        const body = req.body as {
+          tag_name: string;
+          target_commitish?: string;
+          name?: string | null;
+          body?: string | null;
+          draft?: boolean;
+          prerelease?: boolean;
+        };
+        const draft = body.draft ?? false;
+        // Drafts hold no tag: any number of them may name one; a published release's tag is its own.
+        if (!draft && publishedWithTag(sim, repo.fullName, body.tag_name)) throw tagTaken();
+        const target = body.target_commitish ?? repo.defaultBranch;
+        const targetSha = await repo.git.resolve(target, 'commit');
+        if (!targetSha) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
+        if (!draft) await tagRelease(req, sim, body.tag_name, targetSha);
+        const rel: Release = {
+          id: sim.state.nextId(),
+          repo: repo.fullName,
+          tagName: body.tag_name,
+          targetCommitish: target,
+          name: body.name ?? body.tag_name,
+          body: body.body ?? null,
+          draft,
+          prerelease: body.prerelease ?? false,
+          author: req.caller.app.bot,
+          createdAt: now(),
+          publishedAt: draft ? null : now(),
+          assets: [],
+          immutable: !draft && repo.immutableReleases === true,
+        };
+        sim.state.releases.set(rel.id, rel);
+        return { status: 201, body: releaseJson(rel, sim.urls), headers: { location: `${sim.urls.api}/repos/${repo.fullName}/releases/${rel.id}` } };
+      }),
   },
   {
     method: 'GET',
@@ -171,12 +182,13 @@ export const releaseRoutes: Route[] = [
     template: '/repos/{owner}/{repo}/releases/{release_id}',
     auth: 'installation',
     permission: { contents: 'write' },
-    handle: (req, sim) => serially(sim, async () => {
-      const rel = findRelease(req, sim);
-      for (const a of rel.assets) sim.state.assets.delete(a.id);
-      sim.state.releases.delete(rel.id);
-      return { status: 204 };
-    }),
+    handle: (req, sim) =>
+      serially(sim, async () => {
+        const rel = findRelease(req, sim);
+        for (const a of rel.assets) sim.state.assets.delete(a.id);
+        sim.state.releases.delete(rel.id);
+        return { status: 204 };
+      }),
   },
   {
     // Edits a release; `draft: false` publishes a draft (tagging its target). A published immutable release
@@ -185,33 +197,46 @@ export const releaseRoutes: Route[] = [
     template: '/repos/{owner}/{repo}/releases/{release_id}',
     auth: 'installation',
     permission: { contents: 'write' },
-    handle: (req, sim) => serially(sim, async () => {
-      const rel = findRelease(req, sim);
-      const body = req.body as { tag_name?: string; target_commitish?: string; name?: string | null; body?: string | null; draft?: boolean; prerelease?: boolean };
-      if (rel.immutable && ((body.tag_name !== undefined && body.tag_name !== rel.tagName) || (body.target_commitish !== undefined && body.target_commitish !== rel.targetCommitish) || body.draft === true)) {
-        throw immutable('change the tag, target or draft state of');
-      }
-      // A release that is (or is being) published takes its tag only if no other published release holds it.
-      const publishedAfter = body.draft === false || (body.draft === undefined && !rel.draft);
-      if (publishedAfter && publishedWithTag(sim, rel.repo, body.tag_name ?? rel.tagName, rel)) throw tagTaken();
-      if (body.tag_name !== undefined) rel.tagName = body.tag_name;
-      if (body.target_commitish !== undefined) rel.targetCommitish = body.target_commitish;
-      if (body.name !== undefined) rel.name = body.name;
-      if (body.body !== undefined) rel.body = body.body;
-      if (body.prerelease !== undefined) rel.prerelease = body.prerelease;
-      if (body.draft === false && rel.draft) {
-        const targetSha = await req.repo.git.resolve(rel.targetCommitish, 'commit');
-        if (!targetSha) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
-        await tagRelease(req, sim, rel.tagName, targetSha);
-        rel.draft = false;
-        rel.publishedAt = now();
-        rel.immutable = req.repo.immutableReleases === true;
-      } else if (body.draft === true) {
-        rel.draft = true;
-        rel.publishedAt = null;
-      }
-      return { status: 200, body: releaseJson(rel, sim.urls) };
-    }),
+    handle: (req, sim) =>
+      serially(sim, async () => {
+        const rel = findRelease(req, sim);
+        const body = req.body as {
+          tag_name?: string;
+          target_commitish?: string;
+          name?: string | null;
+          body?: string | null;
+          draft?: boolean;
+          prerelease?: boolean;
+        };
+        if (
+          rel.immutable &&
+          ((body.tag_name !== undefined && body.tag_name !== rel.tagName) ||
+            (body.target_commitish !== undefined && body.target_commitish !== rel.targetCommitish) ||
+            body.draft === true)
+        ) {
+          throw immutable('change the tag, target or draft state of');
+        }
+        // A release that is (or is being) published takes its tag only if no other published release holds it.
+        const publishedAfter = body.draft === false || (body.draft === undefined && !rel.draft);
+        if (publishedAfter && publishedWithTag(sim, rel.repo, body.tag_name ?? rel.tagName, rel)) throw tagTaken();
+        if (body.tag_name !== undefined) rel.tagName = body.tag_name;
+        if (body.target_commitish !== undefined) rel.targetCommitish = body.target_commitish;
+        if (body.name !== undefined) rel.name = body.name;
+        if (body.body !== undefined) rel.body = body.body;
+        if (body.prerelease !== undefined) rel.prerelease = body.prerelease;
+        if (body.draft === false && rel.draft) {
+          const targetSha = await req.repo.git.resolve(rel.targetCommitish, 'commit');
+          if (!targetSha) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
+          await tagRelease(req, sim, rel.tagName, targetSha);
+          rel.draft = false;
+          rel.publishedAt = now();
+          rel.immutable = req.repo.immutableReleases === true;
+        } else if (body.draft === true) {
+          rel.draft = true;
+          rel.publishedAt = null;
+        }
+        return { status: 200, body: releaseJson(rel, sim.urls) };
+      }),
   },
   {
     method: 'GET',
@@ -240,8 +265,10 @@ export const releaseRoutes: Route[] = [
       if (rel.assets.some((a) => a.name === name)) {
         throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }] });
       }
-      if (rel.assets.length >= MAX_ASSETS) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'custom', message: 'too many assets' }] });
-      if (req.raw.length > MAX_ASSET_BYTES) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'custom', field: 'size' }] });
+      if (rel.assets.length >= MAX_ASSETS)
+        throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'custom', message: 'too many assets' }] });
+      if (req.raw.length > MAX_ASSET_BYTES)
+        throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'ReleaseAsset', code: 'custom', field: 'size' }] });
       const asset: Asset = {
         id: sim.state.nextId(),
         releaseId: rel.id,
