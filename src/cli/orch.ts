@@ -1,4 +1,5 @@
 import { didYouMean, nearestNames } from '../problems/describe.js';
+import { patchCommitOf } from '../log/result-ref.js';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import logUpdate from 'log-update';
@@ -328,8 +329,9 @@ function progressView(io: Output) {
 /** `--calls`: each done item's child attempts (dependency calls), read from its patch commit's output. */
 async function addChildAttempts(store: CliContext['store'], view: StatusView): Promise<void> {
   for (const item of view.items) {
-    if (item.status !== 'done' || !item.resultRef?.startsWith('git:')) continue;
-    const calls = childAttemptsOf(patchOutput((await store.readCommit(item.resultRef.slice(4))).message));
+    const commit = item.status === 'done' ? patchCommitOf(item.resultRef) : null;
+    if (commit === null) continue;
+    const calls = childAttemptsOf(patchOutput((await store.readCommit(commit)).message));
     if (calls.length > 0) Object.assign(item, { calls });
   }
 }
