@@ -52,6 +52,12 @@ export const ERROR_CODES = {
     meaning: 'The plan is larger than 5 MiB.',
     fix: 'Split the work into smaller plans, or move large inputs into files in the repository.',
   },
+  'matrix-file-no-commit': {
+    area: 'plan',
+    exitCode: USER,
+    meaning: 'The plan reads a matrix file, but there is no commit to read it at (not a git repository, or no commits yet).',
+    fix: 'Commit the plan and its matrix files in a git repository; a run reads them at its base commit.',
+  },
   'plan-too-deep': {
     area: 'plan',
     exitCode: USER,

@@ -44,12 +44,12 @@ export async function openContext(opts: GlobalOptions, planFile?: string): Promi
  * The config alone, for commands that need no repository (`validate`): found from the plan's directory
  * upward to the enclosing repository's root, or in the plan's directory when it is in none. Says which.
  */
-export async function openConfigFor(opts: GlobalOptions, planFile: string): Promise<{ config: OrchConfig; file: string | null }> {
+export async function openConfigFor(opts: GlobalOptions, planFile: string): Promise<{ config: OrchConfig; file: string | null; repo: string | null }> {
   const cwd = process.cwd();
   const planDir = dirname(resolve(cwd, planFile));
   const repo = opts.repo ? await repositoryDir(opts, cwd) : await discoverRepository(planDir);
   const choice = await configChoice(opts, cwd, planFile, repo);
-  return { config: await loadConfig(choice), file: choice.file };
+  return { config: await loadConfig(choice), file: choice.file, repo };
 }
 
 /** The directory `--repo` names, which must exist. */

@@ -11,7 +11,10 @@ import { GitCommandError, runGit } from '../git/git-cli.js';
 import type { Oid } from '../git/types.js';
 import { parsePlanText } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
-import { assertValidPlan } from '../plan/validate.js';
+import { matrixFileRefs } from '../plan/matrix-file.js';
+import { assertValidPlan, PLAN_INVALID_HINT } from '../plan/validate.js';
+import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
+import { validatePlanAtCommit } from '../runs/matrix-files.js';
 import { liveLogPath } from '../runs/attempt.js';
 import { patchOutput } from '../runs/patches.js';
 import { childAttemptsOf } from '../agents/dependency-calls.js';
@@ -39,7 +42,18 @@ export const stdio: Output = {
   tty: Boolean(process.stdout.isTTY),
 };
 
-export async function readPlanFile(file: string, config: OrchConfig): Promise<{ text: string; plan: Plan }> {
+/** Where a plan's matrix files are read: a commit of a repository, described for messages. */
+interface ReadAt {
+  store: LocalGitStore;
+  commit: Oid;
+  where: string;
+}
+
+/**
+ * Reads and validates a plan file. Matrix files (`{ "file": … }`) are read from git objects at `at`'s
+ * commit (a run's base), never from the working tree; a plan that has them needs `at`.
+ */
+export async function readPlanFile(file: string, config: OrchConfig, at?: ReadAt): Promise<{ text: string; plan: Plan }> {
   const path = resolve(process.cwd(), file);
   let text: string;
   try {
@@ -53,17 +67,55 @@ export async function readPlanFile(file: string, config: OrchConfig): Promise<{ 
       { cause: e },
     );
   }
-  const plan = assertValidPlan(parsePlanText(text, file), config, file);
-  return { text, plan };
+  const raw = parsePlanText(text, file);
+  if (!at || matrixFileRefs(raw).length === 0) return { text, plan: assertValidPlan(raw, config, file) };
+  const { result } = await validatePlanAtCommit(at.store, at.commit, raw, text, config, at.where);
+  if (!result.ok) throw new InvalidInputError('plan-invalid', file, result.problems, PLAN_INVALID_HINT);
+  return { text, plan: result.plan };
 }
 
 export async function validateVerb(file: string, g: GlobalOptions, io: Output): Promise<number> {
-  const { config, file: configFile } = await openConfigFor(g, file);
-  const { plan } = await readPlanFile(file, config);
+  const { config, file: configFile, repo } = await openConfigFor(g, file);
+  const at = await headOf(repo, file);
+  const { plan } = await readPlanFile(file, config, at ?? undefined);
   const edges = plan.items.reduce((n, i) => n + i.depends_on.length, 0);
   io.err(`config: ${configFile ?? 'built-in defaults (no agora.config.mjs beside the plan, nor above it inside its repository)'}`);
+  if (at) io.err(`matrix files: read ${at.where} (the committed files, not the working tree; a run reads them at its base commit)`);
   io.out(`${file}: valid — ${plan.items.length} items, ${edges} dependencies, queue "${plan.queue}"`);
   return 0;
+}
+
+/**
+ * `validate` has no base: a plan with matrix files reads them at the HEAD commit of the plan's repository.
+ * Null when the plan has none; an error when they cannot be read there.
+ */
+async function headOf(repo: string | null, file: string): Promise<ReadAt | null> {
+  let raw: unknown;
+  try {
+    raw = parsePlanText(await readFile(resolve(process.cwd(), file), 'utf8'), file);
+  } catch {
+    return null; // readPlanFile reports it
+  }
+  const refs = matrixFileRefs(raw);
+  if (refs.length === 0) return null;
+  const entry = `$.items[${refs[0]!.index}].matrix.${refs[0]!.key}`;
+  if (repo === null) {
+    throw new AgoraError(
+      'matrix-file-no-commit',
+      `${file}: ${entry} reads ${JSON.stringify(refs[0]!.path)}, but the plan is in no git repository, so there is no commit to read it at`,
+      'put the plan and its matrix files in a git repository and commit them (a run reads them at its base commit)',
+    );
+  }
+  const store = await openLocalStore(repo);
+  const head = await store.resolveRef('HEAD');
+  if (!head) {
+    throw new AgoraError(
+      'matrix-file-no-commit',
+      `${file}: ${entry} reads ${JSON.stringify(refs[0]!.path)}, but the repository has no commits yet, so there is no commit to read it at`,
+      'commit the matrix files (a run reads them at its base commit, validate at HEAD)',
+    );
+  }
+  return { store, commit: head, where: `at HEAD (${head.slice(0, 12)})` };
 }
 
 export async function submitVerb(file: string, opts: GlobalOptions & { base?: string; queue?: string }, io: Output): Promise<string> {
@@ -74,12 +126,12 @@ export async function submitVerb(file: string, opts: GlobalOptions & { base?: st
 }
 
 async function submit(ctx: CliContext, file: string, opts: { base?: string; queue?: string }): Promise<string> {
-  let { text, plan } = await readPlanFile(file, ctx.config);
+  const base = await resolveBase(ctx, opts.base);
+  let { text, plan } = await readPlanFile(file, ctx.config, { store: ctx.store, commit: base, where: `at base commit ${base.slice(0, 12)}` });
   if (opts.queue && opts.queue !== plan.queue) {
     plan = { ...plan, queue: opts.queue };
     text = `${JSON.stringify(plan, null, 2)}\n`;
   }
-  const base = await resolveBase(ctx, opts.base);
   const { runId } = await submitPlan(ctx.store, ctx.refs, { planText: text, planId: plan.id, base, now: Date.now() });
   return runId;
 }

@@ -7,7 +7,7 @@ import { agoraIdentity } from '../git/identity.js';
 import type { Oid } from '../git/types.js';
 import { MAX_PLAN_BYTES, parsePlanText, planTooLarge } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
-import { validatePlan } from '../plan/validate.js';
+import { validatePlanAtCommit } from '../runs/matrix-files.js';
 import { cancelRun } from '../runs/cancel.js';
 import { readRun, sortTree, writeRun } from '../runs/state-store.js';
 import type { EventOutcome, PlanEvent } from './app-events.js';
@@ -70,7 +70,7 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   const planBytes = await repo.store.objectSize(found.planBlob);
   if (planBytes > MAX_PLAN_BYTES) return reject(app, ev, repo, planPath, { blob: found.planBlob }, planTooLarge(planBytes, planPath).problems);
   const planText = new TextDecoder().decode(await repo.store.readBlob(found.planBlob));
-  const checked = checkPlan(app, repo, planText, planPath, granted);
+  const checked = await checkPlan(app, repo, planText, planPath, ev.headSha, granted);
   if (!checked.plan) return reject(app, ev, repo, planPath, planText, checked.problems);
   const plan = checked.plan;
 
@@ -81,7 +81,7 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   const stored = await writeRun(repo.store, repo.refs, {
     runId,
     prev: null,
-    planText,
+    planText: checked.recordText,
     state: created.run.state,
     entries: appendEntries(null, runId, created.transitions),
     transitions: created.transitions,
@@ -113,20 +113,28 @@ async function newerPlanAbove(repo: RepoContext, ev: PlanEvent, planPath: string
   return null;
 }
 
-/** The plan, valid and allowed here (size on GitHub, the operator's policy, the installation's grant), or its problems. */
-function checkPlan(
+/**
+ * The plan, valid and allowed here (size on GitHub, the operator's policy, the installation's grant), or
+ * its problems. Matrix files are read from the mirror's objects at the plan commit (the run's base);
+ * `recordText` is the plan.json the run records (their values in place).
+ */
+async function checkPlan(
   app: AppState,
   repo: RepoContext,
   planText: string,
   planPath: string,
+  base: Oid,
   granted: Record<string, string> | null,
-): { plan?: Plan; problems: Problem[] } {
+): Promise<{ plan?: Plan; recordText: string; problems: Problem[] }> {
   const { config, maxItems } = app.opts;
+  const recordText = planText;
   try {
-    const result = validatePlan(parsePlanText(planText, planPath), config);
-    if (!result.ok) return { problems: result.problems };
+    const at = await validatePlanAtCommit(repo.store, base, parsePlanText(planText, planPath), planText, config);
+    const result = at.result;
+    if (!result.ok) return { recordText, problems: result.problems };
     if (result.plan.items.length > maxItems) {
       return {
+        recordText,
         problems: [
           {
             path: '$.items',
@@ -140,9 +148,9 @@ function checkPlan(
       ...policyProblems(result.plan, config, new Set(Object.keys(repo.attempt.targets)), repo.attempt.environment as Record<string, string>),
       ...(granted ? workflowLockProblems(result.plan, granted) : []), // unknown grant: the push says it
     ];
-    return refused.length > 0 ? { problems: refused } : { plan: result.plan, problems: [] };
+    return refused.length > 0 ? { recordText, problems: refused } : { plan: result.plan, recordText: at.recordText, problems: [] };
   } catch (e) {
-    return { problems: (e as { problems?: Problem[] }).problems ?? [{ path: '$', message: errorMessage(e) }] };
+    return { recordText, problems: (e as { problems?: Problem[] }).problems ?? [{ path: '$', message: errorMessage(e) }] };
   }
 }
 

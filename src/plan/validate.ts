@@ -16,6 +16,7 @@ import { bindingNameProblem, idProblem } from './ids.js';
 import { lockKeyProblem } from './locks.js';
 import { checkMatrices, type CheckedMatrices } from './matrix-check.js';
 import { expandPlan, fillInputs, hasTemplate } from './matrix.js';
+import { matrixFileRefProblems, matrixFileRefs } from './matrix-file.js';
 import { PlanSchema, type Plan } from './schema.js';
 
 /** What a plan is checked against: the configured subagents and named input shapes. */
@@ -290,6 +291,8 @@ function withCombinations(items: ItemView[], matrices: CheckedMatrices): ItemVie
  * matrix item expanded into its combinations (matrix.ts).
  */
 export function validatePlan(raw: unknown, ctx: ValidationContext): ValidationResult {
+  const unresolved = unresolvedMatrixFiles(raw);
+  if (unresolved.length > 0) return { ok: false, problems: finishProblems(unresolved) };
   const parsed = PlanSchema.safeParse(raw);
   const located: LocatedProblem[] = parsed.success ? [] : zodIssuesToProblems(parsed.error.issues, PlanSchema, raw);
   // The rules below run on whatever could be read, so structural and semantic problems come together.
@@ -312,6 +315,23 @@ export function validatePlan(raw: unknown, ctx: ValidationContext): ValidationRe
     return { ok: false, problems: finishProblems(located) };
   }
   return { ok: true, plan: expanded };
+}
+
+/**
+ * A matrix list given as `{ "file": … }` is read at the run's base by whoever accepts the run
+ * (validate-at.ts) and put in place before validation; validatePlan alone reads no files, so each one it
+ * meets is a problem (with the path's own problems, if any).
+ */
+function unresolvedMatrixFiles(raw: unknown): LocatedProblem[] {
+  const refs = matrixFileRefs(raw);
+  const located = matrixFileRefProblems(raw);
+  for (const ref of refs) {
+    located.push({
+      segments: ['items', ref.index, 'matrix', ref.key],
+      message: `the values come from the file ${JSON.stringify(ref.path)}, which only the plan a run starts from may use (it is read at the run's base commit, by \`agora orch validate\`, \`submit\`, \`serve\` and the App); here nothing reads it: write the values as a list, like ["01", "02"]`,
+    });
+  }
+  return located;
 }
 
 /** The hint attached to `plan-invalid` errors. */

@@ -5,7 +5,8 @@ import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { type Problem, errorMessage } from '../errors.js';
 import { parsePlanText } from '../plan/parse.js';
-import { validatePlan } from '../plan/validate.js';
+import type { ValidationResult } from '../plan/validate.js';
+import { validatePlanAtCommit } from './matrix-files.js';
 import type { RunRefs } from './refs.js';
 import { writeNewRun, sortTree, type StoredRun } from './state-store.js';
 
@@ -97,10 +98,15 @@ async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, run
   const problems: Problem[] = [];
   if (!planEntry) problems.push({ path: '$', message: 'the submission has no plan.json' });
   if (!base) problems.push({ path: '$', message: 'the submission names no base commit' });
-  let validated: ReturnType<typeof validatePlan> | undefined;
-  if (problems.length === 0) {
+  let validated: ValidationResult | undefined;
+  // What the run records as its plan.json: the plan as submitted, with any matrix file's values (read at
+  // the base commit, never a working tree) written in place of the reference.
+  let recordText = planText;
+  if (problems.length === 0 && base) {
     try {
-      validated = validatePlan(parsePlanText(planText, refs.inbox(runId)), config);
+      const at = await validatePlanAtCommit(store, base, parsePlanText(planText, refs.inbox(runId)), planText, config);
+      validated = at.result;
+      recordText = at.recordText;
       if (!validated.ok) problems.push(...validated.problems);
     } catch (e) {
       const p = (e as { problems?: Problem[] }).problems;
@@ -114,7 +120,7 @@ async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, run
   }
   const plan = validated.plan;
   const concurrency = config.queues[plan.queue]?.concurrency ?? config.defaultConcurrency;
-  const run = await writeNewRun(store, refs, { runId, plan, planText, base, concurrency, now });
+  const run = await writeNewRun(store, refs, { runId, plan, planText: recordText, base, concurrency, now });
   await store.deleteRef(refs.inbox(runId), inboxCommit);
   return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
 }
