@@ -130,6 +130,51 @@ describe('plan intake', () => {
     expect(rows[0]![0]).toContain('$.plan');
   });
 
+  it('a matrix file is read at the plan commit, not the branch head: three shards there make four items, over maxItems', async () => {
+    const plan = JSON.stringify({
+      id: 'shards',
+      queue: 'default',
+      items: [
+        { id: 'count', executor: 'command', inputs: { run: 'true' }, matrix: { shard: { file: 'ci/shards.json' } }, depends_on: [], resourceLocks: [] },
+        { id: 'reduce', executor: 'command', inputs: { run: 'true' }, depends_on: ['count'], resourceLocks: [] },
+      ],
+    });
+    const planCommit = await sim.push(fullName, { branch: 'shards', files: { 'plan.json': plan, 'ci/shards.json': '["a", "b", "c"]' }, message: 'Plan' });
+    // Above it, the list shrinks to one shard (the plan file unchanged): read there, the plan would fit and start.
+    await sim.push(fullName, { branch: 'shards', files: { 'ci/shards.json': '["a"]' }, message: 'Fewer shards' });
+    const outcome = await intakePlanEvent(app, { ...base, branch: 'shards', headSha: planCommit });
+    expect(outcome).toEqual({
+      kind: 'invalid',
+      problems: [{ path: '$.items', message: expect.stringContaining('4 items is too many for the GitHub App (at most 3)') }],
+    });
+    expect((await rejection(planCommit)).rows.map((r) => r[0])).toEqual(['`$.items`']);
+  });
+
+  it('a missing or escaping matrix file: invalid at the matrix entry, naming the file, one failed agora check', async () => {
+    const plan = (file: string) =>
+      JSON.stringify({
+        id: 'm',
+        queue: 'default',
+        items: [{ id: 'count', executor: 'command', inputs: { run: 'true' }, matrix: { shard: { file } }, depends_on: [], resourceLocks: [] }],
+      });
+    const missing = await intake('no-shards', { 'plan.json': plan('ci/none.json') });
+    expect(missing.outcome).toEqual({
+      kind: 'invalid',
+      problems: [
+        {
+          path: '$.items[0].matrix.shard',
+          message: expect.stringContaining(`the matrix file "ci/none.json" (read at base commit ${missing.sha.slice(0, 12)}) does not exist`),
+        },
+      ],
+    });
+    expect((await rejection(missing.sha)).rows.map((r) => r[0])).toEqual(['`$.items[0].matrix.shard`']);
+    const escaping = await intake('escaping-shards', { 'plan.json': plan('../../etc/passwd') });
+    expect(escaping.outcome).toMatchObject({
+      kind: 'invalid',
+      problems: [{ path: '$.items[0].matrix.shard.file', message: expect.stringContaining('".." segment') }],
+    });
+  });
+
   it('a problem quoting untrusted text (an unknown subagent) renders as that text: no mention, HTML, link or emphasis', async () => {
     const plan = {
       id: 'hostile',
