@@ -1,7 +1,7 @@
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -99,5 +99,15 @@ describe('a matrix list read from a file in the repository', () => {
     expect(r.stderr).toContain('$.items[0].matrix.shard: the matrix file "ci/link.json"');
     expect(r.stderr).toContain('is a symbolic link, which is not followed');
     expect(git(repo, 'for-each-ref', 'refs/agora/').trim()).toBe('');
+  });
+
+  it('orch validate has no base: with no commit to read the file at, it is refused (matrix-file-no-commit)', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'plan.json'), plan('ci/shards.json'));
+    git(dir, 'init', '--quiet', '--initial-branch=main');
+    const r = await agora(dir, ['orch', 'validate', 'plan.json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('$.items[0].matrix.shard reads "ci/shards.json", but the repository has no commits yet');
+    expect(r.stderr).toContain('commit the matrix files');
   });
 });

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_MATRIX_FILE_BYTES, matrixFilePathProblem, type MatrixFileRead } from '../../src/plan/matrix-file.js';
 import { MAX_RUN_ITEMS, storedPlan } from '../../src/plan/matrix.js';
+import { validateFragment } from '../../src/plan/fragment.js';
+import type { Plan } from '../../src/plan/schema.js';
 import { validatePlanAt } from '../../src/plan/validate-at.js';
 import { validatePlan, type ValidationContext } from '../../src/plan/validate.js';
 
@@ -61,6 +63,19 @@ describe('a matrix list read from a file', () => {
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]!.path).toBe('$.items[0].matrix.shard');
     expect(r.problems[0]!.message).toContain('"shards.json"');
+  });
+
+  it('an item emitted at run time cannot read a matrix file: refused at its matrix entry, saying to write the list', () => {
+    const run = validatePlan(plan(['01']), ctx);
+    if (!run.ok) throw new Error('invalid');
+    const fragment = {
+      items: [{ id: 'more', executor: 'command', inputs: { run: 'true' }, matrix: { n: { file: 'n.json' } }, depends_on: [], resourceLocks: [] }],
+    };
+    const r = validateFragment(fragment, run.plan as Plan, run.plan.items[0]!, ctx);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.map((p) => p.path)).toEqual(['$.items[0].matrix.n']);
+    expect(r.problems[0]!.message).toContain('write the values as a list');
   });
 
   it('bad files are refused at $.items[i].matrix.<key>, naming the file, where it was read and the fix', () => {
