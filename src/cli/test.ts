@@ -28,7 +28,7 @@ export async function testVerb(files: string[], opts: TestOptions, io: Output): 
   const loaded: Array<{ fixture: LoadedFixture; config: OrchConfig }> = [];
   for (const file of chosen) {
     const { config } = await openConfigFor(opts, file);
-    loaded.push({ fixture: await loadFixture(file, config, cwd), config });
+    loaded.push({ fixture: await loadFixture(file, config, cwd, projectDir), config });
   }
   let failed = 0;
   for (const { fixture, config } of loaded) {

@@ -13,7 +13,10 @@ import { AgoraError, InvalidInputError, errorMessage, type Problem } from '../er
 import { formatJsonPath, type PathSegment } from '../json/path.js';
 import { parsePlanText } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
-import { assertValidPlan, validatePlan } from '../plan/validate.js';
+import { matrixFileRefs } from '../plan/matrix-file.js';
+import { validatePlanAt } from '../plan/validate-at.js';
+import { assertValidPlan, PLAN_INVALID_HINT, validatePlan } from '../plan/validate.js';
+import { readMatrixFilesOnDisk } from './matrix-files-on-disk.js';
 import { didYouMean } from '../problems/describe.js';
 import { finishProblems, type LocatedProblem } from '../problems/located.js';
 import { zodIssuesToProblems } from '../problems/zod-issues.js';
@@ -41,13 +44,14 @@ export interface LoadedFixture {
 const HINT = 'fix each problem at its JSON path in the fixture; docs/testing-plans.md describes every field';
 
 /** Reads and checks `file` against its plan and `config`. Throws `fixture-invalid` (or `plan-invalid` for the plan file itself). */
-export async function loadFixture(file: string, config: OrchConfig, cwd: string = process.cwd()): Promise<LoadedFixture> {
+export async function loadFixture(file: string, config: OrchConfig, cwd: string = process.cwd(), projectDir: string = cwd): Promise<LoadedFixture> {
   const path = resolve(cwd, file);
   const raw = parseFixtureText(await readText(path, file, 'fixture-not-found', 'pass the path of a tests/fixture-*.json file'), file);
   const parsed = FixtureSchema.safeParse(raw);
   if (!parsed.success) throw invalid(file, finishProblems(zodIssuesToProblems(parsed.error.issues, FixtureSchema, raw)));
   const fixture = parsed.data;
-  const base = fixture.plan !== undefined ? await readPlan(resolve(dirname(path), fixture.plan), file, cwd, config) : planOfItem(fixture, file, config);
+  const base =
+    fixture.plan !== undefined ? await readPlan(resolve(dirname(path), fixture.plan), file, cwd, config, projectDir) : planOfItem(fixture, file, config);
   const located: LocatedProblem[] = [];
   const plan = withInputs(base, fixture, config, located);
   const mocks = resolveMocks(plan, fixture, located);
@@ -79,10 +83,16 @@ function parseFixtureText(text: string, file: string): unknown {
   }
 }
 
-async function readPlan(path: string, fixtureFile: string, cwd: string, config: OrchConfig): Promise<Plan> {
+async function readPlan(path: string, fixtureFile: string, cwd: string, config: OrchConfig, projectDir: string): Promise<Plan> {
   const shown = relative(cwd, path) || path;
   const text = await readText(path, shown, 'plan-not-found', `fix "plan" in ${fixtureFile}: it is a path relative to the fixture file`);
-  return assertValidPlan(parsePlanText(text, shown), config, shown);
+  const raw = parsePlanText(text, shown);
+  if (matrixFileRefs(raw).length === 0) return assertValidPlan(raw, config, shown);
+  // The fixture's run starts from the project's files on disk, so its matrix files are read there.
+  const reads = await readMatrixFilesOnDisk(projectDir, raw);
+  const { result } = validatePlanAt(raw, text, config, reads, "in the project's files on disk (the fixture run's base)");
+  if (!result.ok) throw new InvalidInputError('plan-invalid', shown, result.problems, PLAN_INVALID_HINT);
+  return result.plan;
 }
 
 /** `item` as a plan of its own; its problems are reported at `$.item…`, where the user wrote them. */

@@ -1,10 +1,11 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { MAX_MATRIX_FILE_BYTES } from '../../src/plan/matrix-file.js';
 import { readMatrixFile, readMatrixFiles } from '../../src/runs/matrix-files.js';
-import { cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { readMatrixFileOnDisk } from '../../src/testing/matrix-files-on-disk.js';
+import { cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -48,5 +49,21 @@ describe('reading a matrix file at a commit', () => {
     const plan = { id: 'p', queue: 'q', items: [item({ a: { file: 'ci/a.json' }, b: { file: '../ci/a.json' } }), item({ a: { file: 'ci/a.json' } })] };
     const reads = await readMatrixFiles(store, head, plan);
     expect([...reads.keys()]).toEqual(['ci/a.json']);
+  });
+
+  it('agora test reads the files on disk under the same rules: no symbolic link at any level, a file, the size cap', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'ci'));
+    writeFileSync(join(dir, 'ci/shards.json'), '["a"]');
+    writeFileSync(join(dir, 'ci/big.json'), 'x'.repeat(MAX_MATRIX_FILE_BYTES + 1));
+    symlinkSync('shards.json', join(dir, 'ci/link.json'));
+    symlinkSync('ci', join(dir, 'linked-dir'));
+    expect(await readMatrixFileOnDisk(dir, 'ci/shards.json')).toEqual({ kind: 'text', text: '["a"]' });
+    expect(await readMatrixFileOnDisk(dir, 'ci/none.json')).toEqual({ kind: 'missing' });
+    expect(await readMatrixFileOnDisk(dir, 'ci/shards.json/x')).toEqual({ kind: 'missing' });
+    expect(await readMatrixFileOnDisk(dir, 'ci')).toEqual({ kind: 'not-a-file', what: 'a folder' });
+    expect(await readMatrixFileOnDisk(dir, 'ci/link.json')).toMatchObject({ kind: 'not-a-file', what: expect.stringContaining('symbolic link') });
+    expect(await readMatrixFileOnDisk(dir, 'linked-dir/shards.json')).toMatchObject({ kind: 'not-a-file', what: expect.stringContaining('(at linked-dir)') });
+    expect(await readMatrixFileOnDisk(dir, 'ci/big.json')).toEqual({ kind: 'too-large', bytes: MAX_MATRIX_FILE_BYTES + 1 });
   });
 });

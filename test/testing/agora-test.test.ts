@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
@@ -57,6 +57,29 @@ describe('agora test', () => {
     // The project's repository got no ref, and its files no change: the run happened in a sandbox.
     expect(git(repo, 'for-each-ref')).toBe(refsBefore);
     expect(git(repo, 'status', '--porcelain', '--untracked-files=no')).toBe('');
+  });
+
+  it("a plan whose matrix reads a file: read from the project's files on disk, the fixture run's base; a missing one is refused", async () => {
+    const repo = makeRepo({}, 'map-reduce');
+    const plan = JSON.parse(readFileSync(join(repo, 'plan.json'), 'utf8')) as { items: Array<{ matrix?: unknown }> };
+    plan.items[0]!.matrix = { shard: { file: 'ci/shards.json' } };
+    writeFileSync(join(repo, 'plan.json'), JSON.stringify(plan));
+    mkdirSync(join(repo, 'ci'));
+    writeFileSync(join(repo, 'ci/shards.json'), '[1, 2, 3, 4]'); // on disk, not committed: agora test runs what is on disk
+    writeFixture(repo, 'wordcount', {
+      plan: '../plan.json',
+      mocks: wordcountMocks,
+      expect: { run: 'done', files: { 'totals.json': { equals: '{"a": 3, "b": 1}\n' } } },
+    });
+    const r = await agora(repo, ['test']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^PASS tests\/fixture-wordcount\.json {2}\(5 items, 5 mocked calls, run done, /m);
+    rmSync(join(repo, 'ci/shards.json'));
+    const missing = await agora(repo, ['test']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(
+      `$.items[0].matrix.shard: the matrix file "ci/shards.json" (read in the project's files on disk (the fixture run's base)) does not exist`,
+    );
   });
 
   it("a mock that writes outside its item's locks fails the item through the real scope check; unmet expectations are a readable diff and exit 1", async () => {
