@@ -50,10 +50,10 @@ interface ReadAt {
 }
 
 /**
- * Reads and validates a plan file. Matrix files (`{ "file": … }`) are read from git objects at `at`'s
- * commit (a run's base), never from the working tree; a plan that has them needs `at`.
+ * Reads and validates a plan file. Matrix files (`{ "file": … }`) are read from git objects at the commit
+ * `at` gives (a run's base), never from the working tree; `at` is asked only when the plan has them.
  */
-export async function readPlanFile(file: string, config: OrchConfig, at?: ReadAt): Promise<{ text: string; plan: Plan }> {
+export async function readPlanFile(file: string, config: OrchConfig, at?: () => Promise<ReadAt>): Promise<{ text: string; plan: Plan }> {
   const path = resolve(process.cwd(), file);
   let text: string;
   try {
@@ -69,7 +69,8 @@ export async function readPlanFile(file: string, config: OrchConfig, at?: ReadAt
   }
   const raw = parsePlanText(text, file);
   if (!at || matrixFileRefs(raw).length === 0) return { text, plan: assertValidPlan(raw, config, file) };
-  const { result } = await validatePlanAtCommit(at.store, at.commit, raw, text, config, at.where);
+  const { store, commit, where } = await at();
+  const { result } = await validatePlanAtCommit(store, commit, raw, text, config, where);
   if (!result.ok) throw new InvalidInputError('plan-invalid', file, result.problems, PLAN_INVALID_HINT);
   return { text, plan: result.plan };
 }
@@ -77,7 +78,7 @@ export async function readPlanFile(file: string, config: OrchConfig, at?: ReadAt
 export async function validateVerb(file: string, g: GlobalOptions, io: Output): Promise<number> {
   const { config, file: configFile, repo } = await openConfigFor(g, file);
   const at = await headOf(repo, file);
-  const { plan } = await readPlanFile(file, config, at ?? undefined);
+  const { plan } = await readPlanFile(file, config, at ? async () => at : undefined);
   const edges = plan.items.reduce((n, i) => n + i.depends_on.length, 0);
   io.err(`config: ${configFile ?? 'built-in defaults (no agora.config.mjs beside the plan, nor above it inside its repository)'}`);
   if (at) io.err(`matrix files: read ${at.where} (the committed files, not the working tree; a run reads them at its base commit)`);
@@ -126,12 +127,16 @@ export async function submitVerb(file: string, opts: GlobalOptions & { base?: st
 }
 
 async function submit(ctx: CliContext, file: string, opts: { base?: string; queue?: string }): Promise<string> {
-  const base = await resolveBase(ctx, opts.base);
-  let { text, plan } = await readPlanFile(file, ctx.config, { store: ctx.store, commit: base, where: `at base commit ${base.slice(0, 12)}` });
+  let base: Oid | undefined;
+  let { text, plan } = await readPlanFile(file, ctx.config, async () => {
+    base = await resolveBase(ctx, opts.base);
+    return { store: ctx.store, commit: base, where: `at base commit ${base.slice(0, 12)}` };
+  });
   if (opts.queue && opts.queue !== plan.queue) {
     plan = { ...plan, queue: opts.queue };
     text = `${JSON.stringify(plan, null, 2)}\n`;
   }
+  base ??= await resolveBase(ctx, opts.base);
   const { runId } = await submitPlan(ctx.store, ctx.refs, { planText: text, planId: plan.id, base, now: Date.now() });
   return runId;
 }
