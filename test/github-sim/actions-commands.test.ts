@@ -45,10 +45,28 @@ jobs:
           mytool
 `;
 
+// A repository secret read three ways: as an expression in a script, mapped into a step's env, and all of
+// them at once as toJSON(secrets) (the way a step hands every secret to an action).
+const SECRETS_WORKFLOW = `on: workflow_dispatch
+jobs:
+  sec:
+    runs-on: [self-hosted, build]
+    steps:
+      - env:
+          MAPPED: \${{ secrets.canary_secret }}
+          ALL: \${{ toJSON(secrets) }}
+        run: |
+          echo "inline=\${{ secrets.CANARY_SECRET }}"
+          echo "mapped=$MAPPED"
+          echo "$ALL" | grep -q 'C1anary-value-9' && echo "all holds it"
+          echo "$ALL" | grep -q '"OTHER_SECRET"' && echo "all names OTHER_SECRET"
+          echo "unset=[\${{ secrets.NOT_SET }}]"
+`;
+
 describe('actions: workflow commands and environment files', () => {
   let w: World;
   beforeAll(async () => {
-    w = await startWorld({ files: { 'README.md': 'r', '.github/workflows/cmds.yml': WORKFLOW } });
+    w = await startWorld({ files: { 'README.md': 'r', '.github/workflows/cmds.yml': WORKFLOW, '.github/workflows/sec.yml': SECRETS_WORKFLOW } });
     w.sim.addRunner({ labels: ['build'] });
   });
   afterAll(async () => {
@@ -133,5 +151,32 @@ describe('actions: workflow commands and environment files', () => {
     ]);
     const suites = (await w.octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/check-suites', { ...o, ref: run!.head_sha })).data.check_suites;
     expect(suites.find((s) => s.id === check.check_suite!.id)).toMatchObject({ app: { slug: 'github-actions' }, status: 'completed', conclusion: 'success' });
+  });
+
+  it('repository Actions secrets: the secrets context (any case, toJSON), a step env, masked in the log; an unset one is empty; GITHUB_ names refused', async () => {
+    w.sim.setActionsSecret('octo/demo', 'CANARY_SECRET', 'C1anary-value-9');
+    w.sim.setActionsSecret('octo/demo', 'other_secret', 'other-value-77');
+    expect(() => w.sim.setActionsSecret('octo/demo', 'GITHUB_X', 'v')).toThrow(/GITHUB_/);
+    expect(() => w.sim.setActionsSecret('octo/demo', '1X', 'v')).toThrow(/invalid/);
+    await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'sec.yml', ref: 'main' });
+    const run = await eventually(
+      'the secrets run completes',
+      async () => {
+        const r = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs', { ...o, workflow_id: 'sec.yml' })).data
+          .workflow_runs[0];
+        return r?.status === 'completed' ? r : undefined;
+      },
+      { within: 60_000 },
+    );
+    const [job] = (await w.octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', { ...o, run_id: Number(run.id) })).data.jobs;
+    const log = String((await w.octokit.request('GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs', { ...o, job_id: Number(job!.id) })).data);
+    expect(run.conclusion, log).toBe('success');
+    expect(log).toContain('inline=***');
+    expect(log).toContain('mapped=***');
+    expect(log).toContain('all holds it');
+    expect(log).toContain('all names OTHER_SECRET');
+    expect(log).toContain('unset=[]');
+    expect(log).not.toContain('C1anary-value-9');
+    expect(log).not.toContain('other-value-77');
   });
 });

@@ -70,6 +70,8 @@ export interface GitHubSim {
   setPullRequestState(fullName: string, number: number, state: 'open' | 'closed'): Promise<void>;
   /** The repository setting "immutable releases": once published, a release's assets and tag never change. */
   setImmutableReleases(fullName: string, on: boolean): void;
+  /** Sets (`null`: deletes) a repository Actions secret: jobs read it as `secrets.<NAME>`, their logs mask it. */
+  setActionsSecret(fullName: string, name: string, value: string | null): void;
   clickCheckRunButton(fullName: string, checkRunId: number, identifier: string, by?: string): void;
   rerequestCheckRun(fullName: string, checkRunId: number, by?: string): void;
   onWorkflowDispatch(fn: WorkflowDispatchHandler): void;
@@ -141,6 +143,7 @@ export async function startGitHubSim(options: SimOptions = {}): Promise<GitHubSi
     openPullRequest: (fullName, o) => sim.openPullRequest(fullName, o),
     setPullRequestState: (fullName, n, s) => sim.setPullState(fullName, n, s),
     setImmutableReleases: (f, on) => sim.setImmutableReleases(f, on),
+    setActionsSecret: (f, name, value) => sim.setActionsSecret(f, name, value),
     clickCheckRunButton: (f, id, ident, by) => sim.clickCheckRunButton(f, id, ident, by),
     rerequestCheckRun: (f, id, by) => sim.rerequestCheckRun(f, id, by),
     onWorkflowDispatch: (fn) => sim.onWorkflowDispatch(fn),

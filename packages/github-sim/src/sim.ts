@@ -316,6 +316,21 @@ export class Sim {
     this.repo(fullName).immutableReleases = on;
   }
 
+  /**
+   * Sets (or, with `null`, deletes) a repository Actions secret, as the owner does in the settings. Names
+   * follow GitHub's rules: letters, digits and `_`, not starting with a digit or `GITHUB_`; stored upper-case.
+   * Jobs of the repository's workflows read it as `secrets.<NAME>`, and the runner masks its value in their logs.
+   */
+  setActionsSecret(fullName: string, name: string, value: string | null): void {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || /^GITHUB_/i.test(name)) {
+      throw new Error(`secret name ${JSON.stringify(name)} is invalid: letters, digits and _ only, not starting with a digit or GITHUB_`);
+    }
+    const repo = this.repo(fullName);
+    repo.actionsSecrets ??= new Map();
+    if (value === null) repo.actionsSecrets.delete(name.toUpperCase());
+    else repo.actionsSecrets.set(name.toUpperCase(), value);
+  }
+
   /** Closes or reopens a pull request as the owner (emits `closed` / `reopened`). */
   async setPullState(fullName: string, number: number, state: 'open' | 'closed'): Promise<void> {
     const repo = this.repo(fullName);

@@ -45,6 +45,8 @@ export interface Repo {
   nextNumber: number;
   /** The repository's "immutable releases" setting: a release published while it is on never changes its assets or tag. */
   immutableReleases?: boolean;
+  /** The repository's Actions secrets (Settings → Secrets and variables → Actions), by name: the jobs' `secrets` context. */
+  actionsSecrets?: Map<string, string>;
 }
 
 export type CheckStatus = 'queued' | 'in_progress' | 'completed' | 'waiting' | 'requested' | 'pending';

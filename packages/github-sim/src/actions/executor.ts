@@ -27,6 +27,8 @@ export interface JobExecution {
   repo: { fullName: string; id: number; owner: string; name: string };
   urls: { api: string; git: string; html: string };
   token: string;
+  /** The repository's Actions secrets: the `secrets` context beside GITHUB_TOKEN, each value masked in the log. */
+  secrets: Record<string, string>;
   node24(): Promise<string>;
   /** Extracts `owner/repo` at `ref` from the simulated repository into a directory; returns it. */
   fetchAction(fullName: string, ref: string, into: string): Promise<void>;
@@ -233,9 +235,10 @@ function runnerEnv(x: JobExecution, gh: Record<string, unknown>, temp: string, r
 /** Runs every step of `x.job`; returns the job's conclusion. Step records are updated in place. */
 export async function executeJob(x: JobExecution): Promise<Conclusion> {
   const { job, run } = x;
-  // Workflow commands on the steps' output; the job token is masked from the start, as on GitHub.
+  // Workflow commands on the steps' output; the job token and the secrets are masked from the start, as on GitHub.
   const commands = new WorkflowCommands((line) => void job.log.push(`${stamp()} ${line}`));
   commands.mask(x.token);
+  for (const value of Object.values(x.secrets)) commands.mask(value);
   job.annotations = commands.annotations;
   const log = (line: string): void => commands.log(line);
   const output = (line: string): void => commands.line(line);
@@ -252,7 +255,7 @@ export async function executeJob(x: JobExecution): Promise<Conclusion> {
     ...x.jobContext,
     github: gh,
     steps: {},
-    secrets: { GITHUB_TOKEN: x.token },
+    secrets: { ...x.secrets, GITHUB_TOKEN: x.token },
     needs: x.needs,
     runner: { name: x.runnerName, os: 'Linux', arch: 'X64', environment: 'self-hosted', temp, tool_cache: base.RUNNER_TOOL_CACHE },
     workspace,

@@ -604,6 +604,7 @@ export class ActionsRuntime {
         repo: { fullName: repo.fullName, id: repo.id, owner: repo.owner.login, name: repo.name },
         urls: { api: this.sim.urls.api, git: this.sim.urls.git, html: this.sim.urls.html },
         token: token.token,
+        secrets: Object.fromEntries(repo.actionsSecrets ?? []),
         node24,
         fetchAction: (fullName, ref, into) => this.fetchAction(fullName, ref, into),
         signal: job.abort.signal,
