@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { AgoraError } from '../errors.js';
+import { ACTIONS_SECRET_NAME } from '../executors/build-job.js';
 import { idProblem } from '../plan/ids.js';
 import { readRefNamespace, readToken } from './inputs.js';
 
@@ -14,12 +15,19 @@ export interface WorkerInputs {
   itemId: string;
   attempt: number;
   job: WorkerJobSpec;
+  /**
+   * The values the job's step was given for secrets (`secrets: ${{ toJSON(secrets) }}`: the repository's and
+   * the job environment's Actions secrets), by name as GitHub spells it. Only the declared ones are used.
+   */
+  secrets: Record<string, string>;
 }
 
 /** The part of the App's WorkerJob that travels in the dispatch: no secrets, no host paths. */
 export interface WorkerJobSpec {
   command: string[];
   env: Record<string, string>;
+  /** The names of the secrets the item declares: the job hands the item these, and no other. */
+  secrets?: string[];
   stdin?: string;
   /** Container settings: `image` at least (the item always runs in a container on the runner). */
   options: Record<string, unknown>;
@@ -51,7 +59,32 @@ export function readWorkerInputs(): WorkerInputs {
       'pass the attempt the App dispatched: `attempt: ${{ inputs.attempt }}` (a whole number from 1)',
     );
   }
-  return { token, refNamespace, runId, itemId, attempt: Number(attemptText), job: readJob(core.getInput('job')) };
+  return {
+    token,
+    refNamespace,
+    runId,
+    itemId,
+    attempt: Number(attemptText),
+    job: readJob(core.getInput('job')),
+    secrets: readSecrets(core.getInput('secrets')),
+  };
+}
+
+const SECRETS_FIX = 'pass the Actions secrets as JSON: `secrets: ${{ toJSON(secrets) }}` (examples/workflows/agora-worker.yml)';
+
+/** The `secrets` input: empty, or a JSON object of strings (never echoed: it holds the values). */
+export function readSecrets(text: string): Record<string, string> {
+  if (text.trim() === '') return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new AgoraError('action-input', 'input `secrets` is not JSON', SECRETS_FIX);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+    throw new AgoraError('action-input', 'input `secrets` is not an object of strings', SECRETS_FIX);
+  }
+  return raw as Record<string, string>;
 }
 
 const JOB_FIX = 'pass the job the App dispatched unchanged: `job: ${{ inputs.job }}` (examples/workflows/agora-worker.yml)';
@@ -72,11 +105,13 @@ export function readJob(text: string): WorkerJobSpec {
         ? 'has no `command` (a non-empty array of strings)'
         : typeof o.env !== 'object' || o.env === null || !Object.values(o.env).every((v) => typeof v === 'string')
           ? 'has no `env` object of strings'
-          : o.stdin !== undefined && typeof o.stdin !== 'string'
-            ? 'has a `stdin` that is not a string'
-            : typeof o.options !== 'object' || o.options === null || typeof o.options.image !== 'string' || o.options.image === ''
-              ? 'names no container `options.image`'
-              : undefined;
+          : o.secrets !== undefined && (!strings(o.secrets) || !o.secrets.every((n) => ACTIONS_SECRET_NAME.test(n) && !/^GITHUB_/i.test(n)))
+            ? 'has `secrets` that are not Actions secret names (letters, digits and _, not starting with a digit or GITHUB_)'
+            : o.stdin !== undefined && typeof o.stdin !== 'string'
+              ? 'has a `stdin` that is not a string'
+              : typeof o.options !== 'object' || o.options === null || typeof o.options.image !== 'string' || o.options.image === ''
+                ? 'names no container `options.image`'
+                : undefined;
   if (problem !== undefined) throw new AgoraError('action-input', `input \`job\` ${problem}`, JOB_FIX);
   return o as WorkerJobSpec;
 }

@@ -14,7 +14,10 @@ import type { Oid } from '../git/types.js';
 import { RunRefs } from '../runs/refs.js';
 import { readRunAt } from '../runs/state-store.js';
 import { plainText } from '../github/untrusted-markdown.js';
-import { AgoraError } from '../errors.js';
+import { AgoraError, isAgoraError } from '../errors.js';
+import { checkSecretValue } from '../config/secrets.js';
+import { redactAll } from '../executors/redact.js';
+import { secretInPatchReason, secretsInPatch } from '../runs/patch-secrets.js';
 import { fetchInto, fetchMore, pushNewRef } from './fetch-repository.js';
 import { jobLog } from './job-log.js';
 import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
@@ -27,7 +30,10 @@ import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
  * 2. claims the attempt by creating `refs/agora/attempt-claims/<run>/<item>/<attempt>` (a push that succeeds only
  *    if no job created it first): of two jobs for one attempt, the one that loses exits without effect;
  * 3. runs the item in a container on the runner's engine (no network, user nobody, none of the job's
- *    environment: the item never sees the job's token), in a workspace holding the attempt's base;
+ *    environment: the item never sees the job's token), in a workspace holding the attempt's base, with
+ *    the secrets the item declares (by name, in the dispatched job) taken from the step's `secrets`
+ *    input and no others; their values are redacted from the item's log and from the result's reason,
+ *    and a workspace holding one is not kept (the orchestrator never has the values to look for them);
  * 4. captures the workspace and pushes one result commit to `refs/agora/results/<run>/<item>/<attempt>`,
  *    again only if that ref does not exist. The orchestrator checks the base, the write scope and the
  *    secrets before it records a patch: nothing here is taken on the runner's word.
@@ -60,7 +66,10 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   if (!(await store.hasObject(current))) await fetchMore({ ...git, what: [current], hint: "the worker job fetches the attempt's base commit" });
   const ws = await materializeWorkspace(store, current, join(work, 'workspace'));
   const logPath = join(work, 'item.log');
-  const log = createLogSink({ path: logPath, secrets: [] });
+  const secrets = declaredSecrets(inputs);
+  const values = typeof secrets === 'string' ? [] : Object.values(secrets);
+  for (const value of values) core.setSecret(value);
+  const log = createLogSink({ path: logPath, secrets: values });
   const abort = new AbortController();
   // A cancelled workflow run signals the step: the container is stopped, not left behind.
   const stop = () => abort.abort('the workflow run was cancelled');
@@ -70,37 +79,51 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
     // A cancelled run's runner sends the step SIGINT, then kills it within seconds: the container gets a
     // short grace, so that it is stopped and removed before the step is killed (not left behind).
     const docker = createDockerTarget({ scope: targetScope(store.gitdir), stopGraceSeconds: STOP_GRACE_SECONDS });
-    result = await core.group(`Running ${name} in ${String(inputs.job.options.image)}`, () =>
-      docker.run(
-        {
-          runId,
-          itemId,
-          attempt,
-          workspaceDir: ws.dir,
-          base: current,
-          command: inputs.job.command,
-          env: inputs.job.env,
-          secrets: {},
-          ...(inputs.job.stdin !== undefined ? { stdin: inputs.job.stdin } : {}),
-          log,
-          options: inputs.job.options,
-        },
-        abort.signal,
-      ),
-    );
+    result =
+      typeof secrets === 'string'
+        ? { exitCode: null, reason: secrets }
+        : await core.group(`Running ${name} in ${String(inputs.job.options.image)}`, () =>
+            docker.run(
+              {
+                runId,
+                itemId,
+                attempt,
+                workspaceDir: ws.dir,
+                base: current,
+                command: inputs.job.command,
+                env: inputs.job.env,
+                secrets,
+                ...(inputs.job.stdin !== undefined ? { stdin: inputs.job.stdin } : {}),
+                log,
+                options: inputs.job.options,
+              },
+              abort.signal,
+            ),
+          );
   } finally {
     await log.close();
     process.off('SIGTERM', stop).off('SIGINT', stop);
   }
+  const itemLog = await readFile(logPath);
+  // The item's output (secrets already redacted, workflow commands in it shown as text), for whoever reads the job.
+  if (itemLog.length > 0) await core.group(`Output of ${name}`, async () => jobLog.info(itemLog.toString('utf8').replace(/\n$/, '')));
   if (abort.signal.aborted) return finish('cancelled', `${name} was stopped: no result`);
-  const workspace = result.exitCode === 0 ? (await captureWorkspace(ws)).tree : ws.baseTree;
+  let workspace = ws.baseTree;
+  if (result.exitCode === 0) {
+    const captured = await captureWorkspace(ws);
+    // The orchestrator has no secret values to search the patch for: a workspace holding one is not pushed.
+    const leaked = await secretsInPatch(store, captured.changes, typeof secrets === 'string' ? {} : secrets);
+    if (leaked.length > 0) result = { exitCode: null, reason: secretInPatchReason(leaked) };
+    else workspace = captured.tree;
+  }
+  if (result.reason !== undefined) result = { ...result, reason: redactAll(result.reason, values) };
   const commit = await writeAttemptResult(store, {
     runId,
     itemId,
     attempt,
     base: current,
     workspace,
-    log: await readFile(logPath),
+    log: itemLog,
     result,
     now: Date.now(),
     by,
@@ -112,6 +135,29 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
     result.exitCode === 0 ? 'succeeded' : 'failed',
     `${name} ${result.exitCode === 0 ? 'succeeded' : `failed: ${result.reason ?? `exit ${result.exitCode}`}`}; result ${commit.slice(0, 12)} pushed for the orchestrator to check`,
   );
+}
+
+/**
+ * The secrets the item declares, each from the step's `secrets` input (matched without regard to case, as
+ * GitHub's contexts are), or why the attempt fails: a declared secret that is not set, or too short to redact.
+ */
+function declaredSecrets(inputs: WorkerInputs): Record<string, string> | string {
+  const given = new Map(Object.entries(inputs.secrets).map(([k, v]) => [k.toUpperCase(), v]));
+  const out: Record<string, string> = {};
+  for (const name of inputs.job.secrets ?? []) {
+    const value = given.get(name.toUpperCase());
+    if (value === undefined || value === '') {
+      return `secret ${name}, which item ${inputs.itemId} declares, is not an Actions secret of this repository (or of the job's environment), or the worker step is not given the secrets: add it under Settings, Secrets and variables, Actions, and pass \`secrets: \${{ toJSON(secrets) }}\` to the worker step (examples/workflows/agora-worker.yml)`;
+    }
+    try {
+      checkSecretValue(name, value, `item ${inputs.itemId}`);
+    } catch (e) {
+      if (!isAgoraError(e)) throw e;
+      return `${e.message} (${e.hint})`;
+    }
+    out[name] = value;
+  }
+  return out;
 }
 
 /** The repository's clone URL, from the dispatch event the runner wrote (GitHub Enterprise Server and the simulator included). */

@@ -16,6 +16,9 @@ import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
  * local workspace, so the attempt's capture, secret search and write-scope check run on the
  * orchestrator exactly as for any other target.
  *
+ * Declared secrets travel by name only; the job reads their values from the repository's Actions secrets
+ * (the worker workflow passes `secrets: ${{ toJSON(secrets) }}` to its step) and hands the item only those.
+ *
  * The job's progress comes in as `workflow_job` webhooks ({@link ActionsTarget.observe}, matched by the
  * job's name `agora <run> <item> <attempt>`); the result ref is also looked at every `pollMs`. A job
  * that never starts (no runner with the labels) fails the attempt after `startTimeoutSeconds` naming the
@@ -141,10 +144,12 @@ export class ActionsTarget implements WorkerTarget {
   }
 
   async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
+    // Secret values never travel in a dispatch (its inputs are shown to whoever can read the repository's
+    // Actions): only the names do, and the job reads the values from the repository's Actions secrets.
     if (Object.keys(job.secrets).length > 0) {
       return {
         exitCode: null,
-        reason: `the actions target does not pass secrets (${Object.keys(job.secrets).join(', ')}) to a runner in this version: run the item on the docker target, or give the runner the secret itself`,
+        reason: `the actions target does not carry secret values (${Object.keys(job.secrets).join(', ')}) to a runner: declare them by name and add them as Actions secrets of the repository (docs/actions.md)`,
       };
     }
     const { labels: optLabels, ...options } = job.options ?? {};
@@ -216,7 +221,13 @@ export class ActionsTarget implements WorkerTarget {
       item: job.itemId,
       attempt: String(job.attempt),
       'runs-on': JSON.stringify(labels),
-      job: JSON.stringify({ command: job.command, env: job.env, ...(job.stdin !== undefined ? { stdin: job.stdin } : {}), options }),
+      job: JSON.stringify({
+        command: job.command,
+        env: job.env,
+        ...(job.secretNames?.length ? { secrets: job.secretNames } : {}),
+        ...(job.stdin !== undefined ? { stdin: job.stdin } : {}),
+        options,
+      }),
     };
     let ref: string;
     try {

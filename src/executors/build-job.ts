@@ -88,7 +88,7 @@ function buildCommandJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: Ta
     ...jobBase(args),
     command: ['/bin/sh', '-c', run],
     env,
-    secrets: lookUpSecrets(item, secretNames, args.environment),
+    ...secretsFor(item, target, secretNames, args.environment),
   };
   if (target === 'docker') job.options = { image };
   if (target === 'actions') job.options = { image, ...actionsLabels(config.actions?.labels) };
@@ -113,7 +113,7 @@ function buildDispatchJob(args: BuildWorkerJobArgs): BuiltJob {
     ...jobBase(args),
     command: [...(subagent.command ?? [])],
     env: { ...subagent.env, AGORA_INPUT: input, AGORA_CONFIG_DIR: config.configDir },
-    secrets: lookUpSecrets(item, subagent.secrets ?? [], args.environment),
+    ...secretsFor(item, subagent.target ?? 'local', subagent.secrets ?? [], args.environment),
     stdin: input,
   };
   if (subagent.docker !== undefined) job.options = { ...subagent.docker };
@@ -135,6 +135,33 @@ function jobBase(args: BuildWorkerJobArgs): Pick<WorkerJob, 'runId' | 'itemId' |
     log: args.log,
   };
 }
+
+/**
+ * The job's secrets: their values from `environment`, except on the `actions` target, where only the
+ * names travel (the worker job reads the values from the repository's Actions secrets on the runner,
+ * docs/actions.md), so each must be a name GitHub accepts for an Actions secret.
+ */
+function secretsFor(
+  item: WorkItem,
+  target: string,
+  names: readonly string[],
+  environment: Record<string, string | undefined>,
+): Pick<WorkerJob, 'secrets' | 'secretNames'> {
+  if (target !== 'actions') return { secrets: lookUpSecrets(item, names, environment) };
+  for (const name of names) {
+    if (!ACTIONS_SECRET_NAME.test(name) || /^GITHUB_/i.test(name)) {
+      throw new AgoraError(
+        'inputs-invalid',
+        `item ${item.id} declares secret ${JSON.stringify(name)}, which cannot be a GitHub Actions secret (it runs on the actions target)`,
+        "name it with letters, digits and _ only, not starting with a digit or GITHUB_, as the repository's Actions secret is named",
+      );
+    }
+  }
+  return { secrets: {}, ...(names.length > 0 ? { secretNames: [...names] } : {}) };
+}
+
+/** What GitHub accepts as the name of an Actions secret (a name starting with GITHUB_ is refused as well). */
+export const ACTIONS_SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function lookUpSecrets(item: WorkItem, names: readonly string[], environment: Record<string, string | undefined>): Record<string, string> {
   const secrets: Record<string, string> = {};

@@ -30,6 +30,11 @@ export interface WorkerJob {
   env: Record<string, string>;
   /** Declared secrets only: passed as environment variables, redacted from every log. */
   secrets: Record<string, string>;
+  /**
+   * Declared secrets whose values the target itself supplies, so that they never pass through this
+   * process: the `actions` target's job reads them from the repository's Actions secrets on the runner.
+   */
+  secretNames?: string[];
   /** Written to the worker's stdin, then stdin is closed. */
   stdin?: string;
   log: LogSink;

@@ -13,7 +13,8 @@ import type { Plan } from '../plan/schema.js';
  *   read whatever the app's user can, its private key included) only for repositories the operator
  *   trusts, named by repository id (a name can be transferred to someone else; an id stays).
  * - Secrets: a worker starts from an empty environment plus the secrets its item declares, and those come
- *   only from what the operator configured for that repository, never from the app's own environment.
+ *   only from what the operator configured for that repository, never from the app's own environment;
+ *   on the `actions` target, from the repository's own Actions secrets, which the app never sees.
  */
 export interface WorkerPolicy {
   /** Repository ids whose plans may run on the `local` target. */
@@ -55,7 +56,9 @@ export function policyProblems(plan: Plan, config: OrchConfig, offered: Readonly
     }
     const declared =
       item.executor === 'command' ? item.inputs.secrets : item.executor === 'dispatch' ? config.subagents[String(item.inputs.subagent)]?.secrets : undefined;
-    if (!Array.isArray(declared)) return;
+    // On the actions target the values are the repository's own Actions secrets, read by the worker job
+    // on its runner: the operator configures none of them, and the app never holds them.
+    if (!Array.isArray(declared) || target === 'actions') return;
     declared.forEach((name, j) => {
       if (typeof name === 'string' && Object.hasOwn(secrets, name)) return;
       problems.push({

@@ -135,6 +135,33 @@ describe('buildWorkerJob: command', () => {
   });
 });
 
+describe('buildWorkerJob: secrets on the actions target', () => {
+  const actions = config({ commandTarget: 'actions', commandImage: 'alpine:3' });
+
+  it('sends the declared names only: no value is looked up, not even one this host has', () => {
+    const { job, target } = build(item('command', { run: 'x', secrets: ['API_TOKEN'] }), actions, { API_TOKEN: 'host-value-123456' });
+    expect(target).toBe('actions');
+    expect(job.secrets).toEqual({});
+    expect(job.secretNames).toEqual(['API_TOKEN']);
+    expect(JSON.stringify(job)).not.toContain('host-value-123456');
+    // Not set on this host: not an error here (the runner's Actions secrets decide).
+    expect(build(item('command', { run: 'x', secrets: ['API_TOKEN'] }), actions).job.secretNames).toEqual(['API_TOKEN']);
+    expect(build(item('command', { run: 'x' }), actions).job.secretNames).toBeUndefined();
+    const sub = config({
+      subagents: { remote: { command: ['run'], target: 'actions', docker: { image: 'alpine:3' }, secrets: ['REVIEW_TOKEN'] } },
+    });
+    expect(build(item('dispatch', { subagent: 'remote' }), sub).job).toMatchObject({ secrets: {}, secretNames: ['REVIEW_TOKEN'] });
+  });
+
+  it('refuses a name GitHub does not allow for an Actions secret: the job token cannot be asked for', () => {
+    for (const name of ['GITHUB_TOKEN', 'github_token', '1ST', 'A-B']) {
+      const e = thrown(() => build(item('command', { run: 'x', secrets: [name] }), actions));
+      expect(e.code).toBe('inputs-invalid');
+      expect(e.message).toContain(`declares secret ${JSON.stringify(name)}, which cannot be a GitHub Actions secret`);
+    }
+  });
+});
+
 describe('buildWorkerJob: dispatch', () => {
   it('builds the subagent job: stdin and $AGORA_INPUT carry the worker input, secrets from the environment', () => {
     const workerInput = { files: ['a.ts'], depth: 2 };

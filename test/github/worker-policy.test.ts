@@ -2,7 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { offersLocal, policyFromEnv, secretsFor } from '../../src/github/worker-policy.js';
+import type { OrchConfig } from '../../src/config/types.js';
+import type { Plan } from '../../src/plan/schema.js';
+import { offersLocal, policyFromEnv, policyProblems, secretsFor } from '../../src/github/worker-policy.js';
 
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -49,5 +51,32 @@ describe('the worker policy from the app environment', () => {
     expect(e.message).toContain('$.5: must be an object of secret names to string values');
     expect(e.message).toContain('$.6.SHORT: is shorter than 8 characters');
     expect(e.message).not.toContain('abc');
+  });
+});
+
+describe('the policy at intake: secrets', () => {
+  const config = {
+    queues: {},
+    defaultConcurrency: 1,
+    subagents: {},
+    shapes: {},
+    refNamespace: 'refs/agora/',
+    commandTarget: 'docker',
+    configDir: '/c',
+  } as OrchConfig;
+  const plan = (target: string): Plan =>
+    ({
+      id: 'p',
+      queue: 'default',
+      items: [{ id: 'a', executor: 'command', inputs: { run: 'x', target, secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: [] }],
+    }) as unknown as Plan;
+
+  it('asks the operator for a secret on docker, not on actions (the repository Actions secrets hold it)', () => {
+    const offered = new Set(['docker', 'actions']);
+    expect(policyProblems(plan('docker'), config, offered, {})).toEqual([
+      expect.objectContaining({ path: '$.items[0].inputs.secrets[0]', message: expect.stringContaining('needs secret "API_TOKEN"') }),
+    ]);
+    expect(policyProblems(plan('docker'), config, offered, { API_TOKEN: 'v'.repeat(12) })).toEqual([]);
+    expect(policyProblems(plan('actions'), config, offered, {})).toEqual([]);
   });
 });
