@@ -2,7 +2,7 @@ import type { SubagentConfig } from '../config/types.js';
 import { JsonSchemaChecker } from '../problems/json-schema.js';
 import { finishProblems } from '../problems/located.js';
 import { childDeadline, DownstreamBudget } from './call-limits.js';
-import type { AgentEvent } from './loop.js';
+import { digest, type AgentEvent } from './loop.js';
 import { maxHopsRefusal } from './max-hops.js';
 import type { ExtraTools, ToolResult, ToolSpec } from './tools.js';
 
@@ -39,6 +39,17 @@ export interface ChildRecord {
   deadline?: number;
   outcome: 'ok' | 'failed' | 'stopped';
   reason?: string;
+  /** The subagent that called (the parent's), its declared dependencies, and the chain's max_hops, as the call was judged. */
+  caller?: string;
+  declared?: string[];
+  maxHops?: number;
+  /** Whether the callee is an agent (it may call on) or a command (it may not). */
+  calleeKind?: 'agent' | 'command';
+  /** `sha256:` of the canonical JSON of the input, and of the answer the caller got (ok only). */
+  input?: string;
+  output?: string;
+  startedAt?: number;
+  finishedAt?: number;
   events: AgentEvent[];
   children: ChildRecord[];
 }
@@ -118,6 +129,7 @@ export class DependencyCalls implements ExtraTools {
     const spent = budget?.refusal();
     if (spent) return refused(`refused: ${spent}`);
 
+    const inputDigest = digest(input ?? {});
     const n = (this.counts.get(callee) ?? 0) + 1;
     this.counts.set(callee, n);
     const child = {
@@ -162,7 +174,21 @@ export class DependencyCalls implements ExtraTools {
     const reason = timedOut
       ? `stopped at the deadline its caller gave it (${config.timeoutSeconds === undefined ? "the caller's remaining time" : "its timeoutSeconds or the caller's remaining time"})`
       : run.content;
-    this.args.onEnd({ ...child, outcome, ...(run.ok ? {} : { reason }), events: run.events, children: run.children });
+    this.args.onEnd({
+      ...child,
+      outcome,
+      ...(run.ok ? {} : { reason }),
+      caller,
+      declared: [...this.declared],
+      maxHops: frame.maxHops,
+      calleeKind: config.agent ? 'agent' : 'command',
+      input: inputDigest,
+      ...(run.ok ? { output: digest(run.content) } : {}),
+      startedAt: now,
+      finishedAt: clock(),
+      events: run.events,
+      children: run.children,
+    });
     if (run.ok) return { content: run.content, isError: false, refused: false, child: child.id };
     return { content: `the call to ${callee} (${child.id}) ${outcome}: ${reason}`, isError: true, refused: false, child: child.id };
   }
@@ -175,7 +201,11 @@ function refused(content: string): ToolResult {
 /** One line per child attempt in an item's output (an agent's `transcript.children` or a command's `calls`), nested ones after their parent. */
 export function childAttemptsOf(output: unknown): Array<Omit<ChildRecord, 'events' | 'children'>> {
   const o = output as { transcript?: { children?: ChildRecord[] }; calls?: ChildRecord[] } | null | undefined;
-  const top = o?.transcript?.children ?? o?.calls ?? [];
+  return flattenChildren(o?.transcript?.children ?? o?.calls ?? []);
+}
+
+/** Child attempts in pre-order: each one before the calls it made. */
+export function flattenChildren(top: readonly ChildRecord[]): Array<Omit<ChildRecord, 'events' | 'children'>> {
   const out: Array<Omit<ChildRecord, 'events' | 'children'>> = [];
   const walk = (records: readonly ChildRecord[]): void => {
     for (const { events: _events, children, ...line } of records) {

@@ -24,7 +24,10 @@ export interface AgentOutput {
   transcript: { turns: number; toolCalls: number; refused: number; inputTokens: number; outputTokens: number; events: AgentEvent[]; children?: ChildRecord[] };
 }
 
-export type AgentRunResult = { ok: true; output: AgentOutput } | { ok: false; reason: string; retryable: boolean; stopped?: boolean };
+export type AgentRunResult =
+  | { ok: true; output: AgentOutput }
+  /** `children`: the child attempts the failed attempt ran (its audit records them all the same). */
+  | { ok: false; reason: string; retryable: boolean; stopped?: boolean; children?: ChildRecord[] };
 
 /** What every loop and dependency call of one attempt shares: its workspace, scope, target, key and log. */
 export interface CallHost {
@@ -76,7 +79,14 @@ export async function runAgent(args: AgentRunArgs): Promise<AgentRunResult> {
     ...(args.deadline !== undefined ? { deadline: args.deadline } : {}),
   };
   const ran = await session({ ...args, apiKeyEnv: args.subagent.agent.apiKeyEnv }, args.name, args.subagent, args.job.stdin ?? '{}', root, args.signal);
-  if (!ran.ok) return { ok: false, reason: ran.reason, retryable: ran.retryable, ...(ran.stopped ? { stopped: true } : {}) };
+  if (!ran.ok)
+    return {
+      ok: false,
+      reason: ran.reason,
+      retryable: ran.retryable,
+      ...(ran.stopped ? { stopped: true } : {}),
+      ...(ran.children.length > 0 ? { children: ran.children } : {}),
+    };
   const { events, children } = ran;
   const toolEvents = events.filter((e) => e.type === 'tool-call');
   const modelEvents = events.filter((e) => e.type === 'model-call');

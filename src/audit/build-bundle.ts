@@ -12,7 +12,17 @@ import type { RunRefs } from '../runs/refs.js';
 import { readRunChain } from '../runs/run-chain.js';
 import { readRun } from '../runs/state-store.js';
 import { maxHops, maxItems, planItemCount } from '../engine/emission.js';
-import { AUDIT_FORMAT, AUDIT_FORMAT_V3, AUDIT_FORMAT_V4, isTerminalRun, planDigest, startRule, type AuditBundle, type BundleItem } from './bundle.js';
+import {
+  AUDIT_FORMAT,
+  AUDIT_FORMAT_V3,
+  AUDIT_FORMAT_V4,
+  AUDIT_FORMAT_V5,
+  isTerminalRun,
+  planDigest,
+  startRule,
+  type AuditBundle,
+  type BundleItem,
+} from './bundle.js';
 import type { RepositoryRecord } from './statement.js';
 import { verifyBundle } from './verify/pipeline.js';
 
@@ -44,8 +54,10 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
   // v4 only when items were emitted, v3 only when an item carries a start rule, so every other run's
   // bundle reads in older verifiers.
   const emitted = chain.entries.some((e) => e.kind === 'emit');
+  // v5 only when an attempt called a dependency (a call entry); v5 also reads emit entries.
+  const called = chain.entries.some((e) => e.kind === 'call');
   const bundle: AuditBundle = {
-    format: emitted ? AUDIT_FORMAT_V4 : items.some((i) => i.always || i.continueOnError) ? AUDIT_FORMAT_V3 : AUDIT_FORMAT,
+    format: called ? AUDIT_FORMAT_V5 : emitted ? AUDIT_FORMAT_V4 : items.some((i) => i.always || i.continueOnError) ? AUDIT_FORMAT_V3 : AUDIT_FORMAT,
     runId,
     repository: opts.repository ? { fullName: opts.repository.fullName, id: opts.repository.id } : null,
     planDigest: planDigest(planText),

@@ -23,19 +23,22 @@ import { buildStatement, type InTotoStatement, type RepositoryRecord, type State
  * v3: an item may carry `always` or `continueOnError` (its start rule differs); written only by runs whose
  * plan has such an item, every other run's bundle stays v2. v4: `emit` entries (items added at run time by
  * an item), items carrying `parent` and `hops`, and the run's `limits`; written only by runs with an emit entry.
+ * v5: `call` entries (child attempts: an attempt's calls to its subagent's dependencies); written only by
+ * runs with a call entry.
  */
-export const AUDIT_FORMAT_VERSION = 4;
+export const AUDIT_FORMAT_VERSION = 5;
 export const AUDIT_FORMAT_NAME = 'agora.audit';
 /** The format of a bundle none of whose items carries a v3 member. */
 export const AUDIT_FORMAT = 'agora.audit/v2';
 export const AUDIT_FORMAT_V1 = 'agora.audit/v1';
 export const AUDIT_FORMAT_V3 = 'agora.audit/v3';
 export const AUDIT_FORMAT_V4 = 'agora.audit/v4';
+export const AUDIT_FORMAT_V5 = 'agora.audit/v5';
 /** The newest format this Agora reads. */
-export const AUDIT_FORMAT_NEWEST = AUDIT_FORMAT_V4;
-export type AuditFormat = typeof AUDIT_FORMAT_V1 | typeof AUDIT_FORMAT | typeof AUDIT_FORMAT_V3 | typeof AUDIT_FORMAT_V4;
+export const AUDIT_FORMAT_NEWEST = AUDIT_FORMAT_V5;
+export type AuditFormat = typeof AUDIT_FORMAT_V1 | typeof AUDIT_FORMAT | typeof AUDIT_FORMAT_V3 | typeof AUDIT_FORMAT_V4 | typeof AUDIT_FORMAT_V5;
 /** Every format `verify` accepts: each one Agora has written. */
-export const ACCEPTED_FORMATS: readonly AuditFormat[] = [AUDIT_FORMAT_V1, AUDIT_FORMAT, AUDIT_FORMAT_V3, AUDIT_FORMAT_V4];
+export const ACCEPTED_FORMATS: readonly AuditFormat[] = [AUDIT_FORMAT_V1, AUDIT_FORMAT, AUDIT_FORMAT_V3, AUDIT_FORMAT_V4, AUDIT_FORMAT_V5];
 /** The format of `agora orch audit <run> --item <id>`: one item's entries with their inclusion proofs. */
 export const ITEM_EVIDENCE_FORMAT = 'agora.audit.item/v1';
 
@@ -64,6 +67,10 @@ export const FAILURE_CODES = [
   'emit-hops',
   'emit-budget',
   'emit-digest',
+  'call-parent',
+  'call-dependency',
+  'call-hops',
+  'call-time',
   'not-terminal',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
@@ -202,7 +209,8 @@ export function auditStatement(bundle: AuditBundle): InTotoStatement {
 
 /** The format version of a parsed bundle (its statement has the same version). */
 export function formatVersion(bundle: Pick<AuditBundle, 'format'>): StatementVersion {
-  return bundle.format === AUDIT_FORMAT_V1 ? 1 : bundle.format === AUDIT_FORMAT_V3 ? 3 : bundle.format === AUDIT_FORMAT_V4 ? 4 : 2;
+  const versions: Partial<Record<string, StatementVersion>> = { [AUDIT_FORMAT_V1]: 1, [AUDIT_FORMAT_V3]: 3, [AUDIT_FORMAT_V4]: 4, [AUDIT_FORMAT_V5]: 5 };
+  return versions[bundle.format] ?? 2;
 }
 
 export function isTerminalRun(bundle: Pick<AuditBundle, 'state' | 'items'>): boolean {

@@ -22,12 +22,18 @@ export const AGORA_AUDIT_PREDICATE_TYPE_V2 = 'https://agora.dev/audit/v2';
 export const AGORA_AUDIT_PREDICATE_TYPE_V3 = 'https://agora.dev/audit/v3';
 /** v4: the same predicate as v2; the bundle records items emitted at run time (`emit` entries, `parent`, `limits`). */
 export const AGORA_AUDIT_PREDICATE_TYPE_V4 = 'https://agora.dev/audit/v4';
+/** v5: the same predicate as v2; the log records child attempts (`call` entries). */
+export const AGORA_AUDIT_PREDICATE_TYPE_V5 = 'https://agora.dev/audit/v5';
 /** The predicate type Agora signs today. */
 export const AGORA_AUDIT_PREDICATE_TYPE = AGORA_AUDIT_PREDICATE_TYPE_V2;
 export type AgoraAuditPredicateType =
-  typeof AGORA_AUDIT_PREDICATE_TYPE_V1 | typeof AGORA_AUDIT_PREDICATE_TYPE_V2 | typeof AGORA_AUDIT_PREDICATE_TYPE_V3 | typeof AGORA_AUDIT_PREDICATE_TYPE_V4;
+  | typeof AGORA_AUDIT_PREDICATE_TYPE_V1
+  | typeof AGORA_AUDIT_PREDICATE_TYPE_V2
+  | typeof AGORA_AUDIT_PREDICATE_TYPE_V3
+  | typeof AGORA_AUDIT_PREDICATE_TYPE_V4
+  | typeof AGORA_AUDIT_PREDICATE_TYPE_V5;
 /** The statement versions a verifier accepts (every one Agora has signed). */
-export type StatementVersion = 1 | 2 | 3 | 4;
+export type StatementVersion = 1 | 2 | 3 | 4 | 5;
 /** DSSE payload type of an in-toto statement. */
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
@@ -122,7 +128,9 @@ export function buildStatement(input: StatementInput): InTotoStatement {
           ? AGORA_AUDIT_PREDICATE_TYPE_V3
           : version === 4
             ? AGORA_AUDIT_PREDICATE_TYPE_V4
-            : AGORA_AUDIT_PREDICATE_TYPE_V2,
+            : version === 5
+              ? AGORA_AUDIT_PREDICATE_TYPE_V5
+              : AGORA_AUDIT_PREDICATE_TYPE_V2,
     predicate,
   };
 }
@@ -176,6 +184,7 @@ const statementV2Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V2, pred
 // v3 and v4 sign v2's predicate under their own type.
 const statementV3Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V3, predicateV2);
 const statementV4Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V4, predicateV2);
+const statementV5Schema = statementSchemaFor(AGORA_AUDIT_PREDICATE_TYPE_V5, predicateV2);
 
 /**
  * Parses a DSSE payload back into a statement; returns a reason instead of throwing, since payloads come
@@ -200,7 +209,9 @@ export function parseStatement(payload: Uint8Array): { ok: true; statement: InTo
         ? statementV3Schema
         : type === AGORA_AUDIT_PREDICATE_TYPE_V4
           ? statementV4Schema
-          : statementV2Schema;
+          : type === AGORA_AUDIT_PREDICATE_TYPE_V5
+            ? statementV5Schema
+            : statementV2Schema;
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

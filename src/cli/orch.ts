@@ -19,6 +19,7 @@ import { liveLogPath } from '../runs/attempt.js';
 import { patchOutput } from '../runs/patches.js';
 import { childAttemptsOf } from '../agents/dependency-calls.js';
 import { cancelRun } from '../runs/cancel.js';
+import { readRunChain } from '../runs/run-chain.js';
 import { recordRequest } from '../runs/requests.js';
 import { readRejection, submitPlan } from '../runs/inbox.js';
 import { Server } from '../runs/server.js';
@@ -383,13 +384,35 @@ function progressView(io: Output) {
   };
 }
 
-/** `--calls`: each done item's child attempts (dependency calls), read from its patch commit's output. */
-async function addChildAttempts(store: CliContext['store'], view: StatusView): Promise<void> {
+/**
+ * `--calls`: every child attempt (dependency call) of the run, by item, from the audit log's call entries
+ * (so a failed attempt's children too), with the reason a child failed from a done item's patch output.
+ */
+async function addChildAttempts(store: CliContext['store'], view: StatusView, head: Oid): Promise<void> {
+  const byItem = new Map<string, Array<Record<string, unknown>>>();
+  for (const e of (await readRunChain(store, head)).entries) {
+    if (e.kind !== 'call') continue;
+    const line = {
+      attempt: e.attempt,
+      id: e.call,
+      subagent: e.subagent,
+      caller: e.caller,
+      parent: e.parent,
+      hop: e.hop,
+      ...(e.deadline !== undefined ? { deadline: e.deadline } : {}),
+      outcome: e.outcome,
+    };
+    byItem.set(e.itemId, [...(byItem.get(e.itemId) ?? []), line]);
+  }
   for (const item of view.items) {
+    const calls = byItem.get(item.id);
+    if (!calls) continue;
     const commit = item.status === 'done' ? patchCommitOf(item.resultRef) : null;
-    if (commit === null) continue;
-    const calls = childAttemptsOf(patchOutput((await store.readCommit(commit)).message));
-    if (calls.length > 0) Object.assign(item, { calls });
+    if (commit !== null) {
+      const reasons = new Map(childAttemptsOf(patchOutput((await store.readCommit(commit)).message)).map((c) => [c.id, c.reason]));
+      for (const c of calls) if (reasons.get(String(c.id)) !== undefined) c.reason = reasons.get(String(c.id));
+    }
+    Object.assign(item, { calls });
   }
 }
 
@@ -413,7 +436,7 @@ export async function statusVerb(runId: string | undefined, g: GlobalOptions & {
   const run = await readRun(ctx.store, ctx.refs, runId);
   if (run) {
     const view = statusView(run.state, run.head);
-    if (g.calls) await addChildAttempts(ctx.store, view);
+    if (g.calls) await addChildAttempts(ctx.store, view, run.head);
     io.out(JSON.stringify(view, null, 2));
     return 0;
   }
@@ -539,6 +562,7 @@ export async function runNotFound(ctx: CliContext, runId: string): Promise<Agora
 function describe(runId: string, t: Transition): string {
   const when = new Date(t.at).toISOString();
   if (t.kind === 'emit') return `${when} ${runId}: ${t.itemId} [attempt ${t.attempt}] emitted ${t.items.map((i) => i.id).join(', ')}`;
+  if (t.kind === 'call') return `${when} ${runId}: ${t.itemId} [attempt ${t.attempt}] call ${t.call} (${t.caller} → ${t.subagent}, hop ${t.hop}) ${t.outcome}`;
   return t.kind === 'run'
     ? `${when} ${runId}: run ${t.from} → ${t.to}${t.reason ? ` (${t.reason})` : ''}`
     : `${when} ${runId}: ${t.itemId} ${t.from} → ${t.to}${t.kind === 'item' && t.attempt ? ` [attempt ${t.attempt}]` : ''}${t.reason ? ` (${t.reason})` : ''}`;

@@ -66,7 +66,7 @@ export function buildProgram(): Command {
     orch
       .command('status [run]')
       .description('the run and every item as JSON (all runs without an id)')
-      .option('--calls', "with a run: each done item's child attempts (its calls to dependencies), read from its patch"),
+      .option('--calls', "with a run: every item's child attempts (its calls to dependencies), from the audit log's call entries"),
   ).action(async (run: string | undefined, o) => setExit(await statusVerb(run, o, stdio)));
   common(orch.command('cancel <run>').description('cancel a run; serve stops its workers').option('--reason <text>', 'recorded in the audit log')).action(
     async (run: string, o) => setExit(await cancelVerb(run, o, stdio)),

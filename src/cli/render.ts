@@ -64,6 +64,7 @@ export function watchLine(state: RunState, stateCommit: string, transitions: rea
     changes: transitions.map((t) => {
       if (t.kind === 'run') return { run: state.runId, from: t.from, to: t.to, ...(t.reason ? { reason: t.reason } : {}) };
       if (t.kind === 'emit') return { item: t.itemId, attempt: t.attempt, emitted: t.items.map((i) => i.id) };
+      if (t.kind === 'call') return { item: t.itemId, attempt: t.attempt, call: t.call, subagent: t.subagent, hop: t.hop, outcome: t.outcome };
       const resultRef = t.to === 'done' ? state.items[t.itemId]?.resultRef : undefined;
       return { item: t.itemId, from: t.from, to: t.to, attempt: t.attempt, ...(t.reason ? { reason: t.reason } : {}), ...(resultRef ? { resultRef } : {}) };
     }),

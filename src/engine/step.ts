@@ -7,6 +7,7 @@ import { indexPlan, type PlanIndex } from './plan-index.js';
 import {
   TERMINAL_ITEM_STATUSES,
   type Action,
+  type ChildCall,
   type Emission,
   type ItemState,
   type ItemStatus,
@@ -147,6 +148,7 @@ class Tick {
         if (refused) {
           // Nothing of it joins, and its patch is not integrated: the emitter fails with the reason.
           this.fail(item, refused, false, { log: event.log, exitCode: event.exitCode });
+          this.recordCalls(item.id, event.attempt, event.calls);
           return;
         }
         this.state.integrationHead = event.integrationHead;
@@ -160,12 +162,14 @@ class Tick {
         });
         // The same step (so the same state commit) that records the emitter done adds what it emitted.
         if (event.emitted && event.emitted.items.length > 0) this.join(item.id, event.attempt, event.emitted);
+        this.recordCalls(item.id, event.attempt, event.calls);
         return;
       }
       case 'item-failed': {
         const item = this.runningAttempt(event.itemId, event.attempt);
         if (!item) return;
         this.fail(item, event.reason, event.retryable, { log: event.log, exitCode: event.exitCode });
+        this.recordCalls(item.id, event.attempt, event.calls);
         return;
       }
       case 'item-lost': {
@@ -414,6 +418,11 @@ class Tick {
   }
 
   // --- helpers ----------------------------------------------------------------------------------
+
+  /** The child attempts an attempt ran: one audit entry each, in the step that records the attempt's outcome. */
+  private recordCalls(itemId: string, attempt: number, calls: readonly ChildCall[] | undefined): void {
+    for (const c of calls ?? []) this.transitions.push({ kind: 'call', itemId, attempt, at: this.now, ...c });
+  }
 
   private join(emitterId: string, attempt: number, emission: Emission): void {
     const joined = addEmission(this.plan, this.state, emitterId, attempt, emission, this.now);

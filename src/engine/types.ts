@@ -49,6 +49,33 @@ export interface Emission {
   items: EmittedItem[];
 }
 
+/**
+ * A child attempt one attempt ran (a call to a dependency, `docs/agents.md`), as its audit entry records
+ * it: who called whom, at which hop, under which declaration, with digests of what went in and came out.
+ */
+export interface ChildCall {
+  /** The child attempt's id: `<item>.<attempt>/<callee>#<n>`, nested calls longer. */
+  call: string;
+  /** Who made the call: `<item>.<attempt>` (the item's own worker), or the id of the child that called. */
+  parent: string;
+  /** The caller's subagent, the dependencies it declared, and the callee's subagent and kind. */
+  caller: string;
+  declared: string[];
+  subagent: string;
+  calleeKind: 'agent' | 'command';
+  /** The callee's hop (the item is hop 0) and the chain's max_hops. */
+  hop: number;
+  maxHops: number;
+  /** `sha256:` digests of the input's canonical JSON and (outcome ok) of the answer the caller got. */
+  input: string;
+  output?: string;
+  outcome: 'ok' | 'failed' | 'stopped';
+  /** The deadline (epoch ms) the child was given, when its caller had one or it has a timeout. */
+  deadline?: number;
+  startedAt: number;
+  finishedAt: number;
+}
+
 /** A batch of items that joined the run: who emitted them, in which attempt, at what hop depth. */
 export interface EmittedBatch {
   by: string;
@@ -98,6 +125,8 @@ export type RunEvent =
       exitCode?: number | null;
       /** Items the attempt emitted: they join the run in the same step that records it done. */
       emitted?: Emission;
+      /** The child attempts it ran (calls to dependencies), each one audited after the item's own transition. */
+      calls?: ChildCall[];
     }
   | {
       type: 'item-failed';
@@ -108,6 +137,7 @@ export type RunEvent =
       retryable: boolean;
       log?: string;
       exitCode?: number | null;
+      calls?: ChildCall[];
     }
   | {
       /** The worker vanished (e.g. serve was killed): run again as a new attempt, not counted as a failure. */
@@ -157,7 +187,14 @@ export type Transition =
       at: number;
       hops: number;
       items: Array<{ id: string; digest: string }>;
-    };
+    }
+  | ({
+      /** A child attempt `itemId`'s attempt `attempt` ran, written right after that attempt's own outcome. */
+      kind: 'call';
+      itemId: string;
+      attempt: number;
+      at: number;
+    } & ChildCall);
 
 export interface StepResult {
   run: Run;

@@ -15,7 +15,8 @@ import type { TreeChange } from '../git/tree-diff.js';
 import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
 import type { Plan, WorkItem } from '../plan/schema.js';
-import type { Emission, RunState } from '../engine/types.js';
+import type { ChildCall, Emission, RunState } from '../engine/types.js';
+import { flattenChildren, type ChildRecord } from '../agents/dependency-calls.js';
 import { runDeadline } from '../engine/deadline.js';
 import { emitDir, prepareEmitDir, readEmission } from './emit.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
@@ -31,8 +32,8 @@ import type { WorkspacePool } from './workspace-pool.js';
  */
 
 export type AttemptOutcome =
-  | { kind: 'succeeded'; itemId: string; attempt: number; patch: Oid; log?: Oid; exitCode: number | null; emitted?: Emission }
-  | { kind: 'failed'; itemId: string; attempt: number; reason: string; retryable: boolean; log?: Oid; exitCode?: number | null }
+  | { kind: 'succeeded'; itemId: string; attempt: number; patch: Oid; log?: Oid; exitCode: number | null; emitted?: Emission; calls?: ChildCall[] }
+  | { kind: 'failed'; itemId: string; attempt: number; reason: string; retryable: boolean; log?: Oid; exitCode?: number | null; calls?: ChildCall[] }
   | { kind: 'stopped'; itemId: string; attempt: number; log?: Oid };
 
 export interface AttemptContext {
@@ -84,12 +85,48 @@ export function needsDir(workDir: string, runId: string, itemId: string, attempt
  */
 export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal): Promise<AttemptOutcome> {
   const secrets: string[] = [];
-  const outcome = await runAttemptWith(ctx, spec, signal, secrets);
-  return outcome.kind === 'failed' ? { ...outcome, reason: redactAll(outcome.reason, secrets) } : outcome;
+  const children: ChildRecord[] = [];
+  const outcome = await runAttemptWith(ctx, spec, signal, secrets, children);
+  // Every child attempt the attempt ran gets its audit entry with the attempt's outcome, done or failed.
+  const calls = outcome.kind === 'stopped' ? [] : childCalls(children);
+  const withCalls = calls.length > 0 && outcome.kind !== 'stopped' ? { ...outcome, calls } : outcome;
+  return withCalls.kind === 'failed' ? { ...withCalls, reason: redactAll(withCalls.reason, secrets) } : withCalls;
 }
 
-/** `secrets` receives the values the worker was given, once they are known. */
-async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal, secrets: string[]): Promise<AttemptOutcome> {
+/** The audit's view of child attempts (pre-order, a caller before its callees); a record without its judgement is left out. */
+export function childCalls(children: readonly ChildRecord[]): ChildCall[] {
+  const out: ChildCall[] = [];
+  for (const c of flattenChildren(children)) {
+    if (c.caller === undefined || c.declared === undefined || c.maxHops === undefined || c.calleeKind === undefined) continue;
+    if (c.input === undefined || c.startedAt === undefined || c.finishedAt === undefined) continue;
+    out.push({
+      call: c.id,
+      parent: c.parent,
+      caller: c.caller,
+      declared: c.declared,
+      subagent: c.subagent,
+      calleeKind: c.calleeKind,
+      hop: c.hop,
+      maxHops: c.maxHops,
+      input: c.input,
+      ...(c.output !== undefined ? { output: c.output } : {}),
+      outcome: c.outcome,
+      ...(c.deadline !== undefined ? { deadline: c.deadline } : {}),
+      startedAt: c.startedAt,
+      finishedAt: c.finishedAt,
+    });
+  }
+  return out;
+}
+
+/** `secrets` receives the values the worker was given, once they are known; `children` the child attempts it ran. */
+async function runAttemptWith(
+  ctx: AttemptContext,
+  spec: AttemptSpec,
+  signal: AbortSignal,
+  secrets: string[],
+  children: ChildRecord[],
+): Promise<AttemptOutcome> {
   const { runId, itemId, attempt } = spec;
   const item = spec.plan.items.find((i) => i.id === itemId);
   if (!item) return { kind: 'failed', itemId, attempt, reason: `item ${itemId} is not in the plan`, retryable: false };
@@ -173,8 +210,10 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
       logBlob = await ctx.store.writeBlob(await readFile(logPath));
       reusable = true;
       if (signal.aborted || (!ran.ok && ran.stopped)) return { kind: 'stopped', itemId, attempt, log: logBlob };
+      if (!ran.ok) children.push(...(ran.children ?? []));
       if (!ran.ok) return { kind: 'failed', itemId, attempt, reason: ran.reason, retryable: ran.retryable, log: logBlob };
       output = ran.output;
+      children.push(...(ran.output.transcript.children ?? []));
     } else {
       const calls = caller
         ? await openCommandCalls(
@@ -205,6 +244,7 @@ async function runAttemptWith(ctx: AttemptContext, spec: AttemptSpec, signal: Ab
         await calls?.close();
       }
       if (calls && calls.children.length > 0) output = { calls: calls.children };
+      children.push(...(calls?.children ?? []));
       await log.close();
       logBlob = await ctx.store.writeBlob(await readFile(logPath));
       reusable = true;

@@ -208,6 +208,7 @@ export class RunDriver {
             retryable: false,
             ...(o.log ? { log: o.log } : {}),
             exitCode: o.exitCode,
+            ...(o.calls ? { calls: o.calls } : {}),
           });
           continue;
         }
@@ -224,6 +225,7 @@ export class RunDriver {
           ...(o.log ? { log: o.log } : {}),
           exitCode: o.exitCode,
           ...(o.emitted ? { emitted: o.emitted } : {}),
+          ...(o.calls ? { calls: o.calls } : {}),
         });
       } else if (o.kind === 'failed') {
         events.push({
@@ -234,6 +236,7 @@ export class RunDriver {
           retryable: o.retryable,
           ...(o.log ? { log: o.log } : {}),
           ...(o.exitCode === undefined ? {} : { exitCode: o.exitCode }),
+          ...(o.calls ? { calls: o.calls } : {}),
         });
       }
     }

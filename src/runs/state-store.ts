@@ -265,7 +265,13 @@ async function lastEntry(store: GitStore, head: Oid): Promise<Pick<AuditEntry, '
 
 function summarize(transitions: readonly Transition[]): string {
   const parts = transitions.map((t) =>
-    t.kind === 'run' ? `run ${t.from}→${t.to}` : t.kind === 'emit' ? `${t.itemId} emitted ${t.items.length}` : `${t.itemId} ${t.from}→${t.to}`,
+    t.kind === 'run'
+      ? `run ${t.from}→${t.to}`
+      : t.kind === 'emit'
+        ? `${t.itemId} emitted ${t.items.length}`
+        : t.kind === 'call'
+          ? `${t.itemId} called ${t.subagent}`
+          : `${t.itemId} ${t.from}→${t.to}`,
   );
   return parts.length <= 4 ? parts.join(', ') : `${parts.slice(0, 4).join(', ')} (+${parts.length - 4} more)`;
 }

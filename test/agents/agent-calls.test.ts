@@ -1,8 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agora, CLI, cleanupTempDirs, git, makeRepo, TSX } from '../support/repo.js';
 import { keyLeaks, patchOutput } from '../support/agent-runs.js';
+import type { Transition } from '../../src/engine/types.js';
+import { appendEntries } from '../../src/log/entry.js';
+import { merkleRootHex } from '../../src/log/merkle.js';
 import {
   lastToolResults,
   say,
@@ -65,6 +68,11 @@ function script(req: MessagesRequest, seen: Seen): Reply | Promise<Reply> {
       return caller(req, who, 'call_rambler', {});
     case 'hurried':
       return caller(req, who, 'call_sleeper', {});
+    case 'flaky':
+      // Calls, then answers in a shape its outputSchema refuses: the attempt fails after its child ran.
+      return caller(req, who, 'call_e', {});
+    case 'e':
+      return say('e answered');
     case 'sleeper':
       // Never answers: the call must be stopped for it (the connection closes), and then this reply goes nowhere.
       return seen.closed.then(() => say('too late'));
@@ -102,7 +110,7 @@ interface Child {
 
 beforeAll(async () => {
   api = await startMessagesApi(script);
-  const names = ['lead', 'scribe', 'a', 'b', 'c', 'd', 'thrifty', 'rambler', 'loner', 'hurried', 'sleeper'];
+  const names = ['lead', 'scribe', 'a', 'b', 'c', 'd', 'thrifty', 'rambler', 'loner', 'hurried', 'sleeper', 'flaky', 'e'];
   const agent = (name: string, extra: Record<string, unknown> = {}) => ({
     agent: { prompt: `prompts/${name}.md`, model: 'claude-test-model', baseURL: api.url },
     ...extra,
@@ -124,6 +132,8 @@ beforeAll(async () => {
       loner: agent('loner'),
       hurried: agent('hurried', { dependencies: ['sleeper'] }),
       sleeper: agent('sleeper', { timeoutSeconds: 600 }),
+      flaky: agent('flaky', { dependencies: ['e'], outputSchema: { type: 'object' } }),
+      e: agent('e'),
       // A command worker calls through `agora call`, as a sandboxed worker would: no network, a socket.
       scripted: {
         command: ['/bin/sh', '-c', SCRIPTED],
@@ -152,6 +162,7 @@ beforeAll(async () => {
       item('undeclared', 'loner', []),
       item('deadline', 'hurried', [], { timeoutSeconds: 5 }),
       item('scripted', 'scripted', ['out/script/']),
+      item('failing', 'flaky', []),
     ],
   };
   repo = makeRepo({
@@ -182,7 +193,7 @@ const asked = (who: string) => api.seen.filter((s) => whoAsks(s.body) === who);
 
 describe('agents calling agents', () => {
   it('runs every item, children in their parent slot, on a queue of concurrency 1', () => {
-    expect(runOutput.code, runOutput.stderr).toBe(0);
+    expect(runOutput.code, runOutput.stderr).toBe(1); // failing fails, by design
     expect(status.items.map((i) => [i.id, i.status])).toEqual([
       ['edits', 'done'],
       ['chain', 'done'],
@@ -190,17 +201,28 @@ describe('agents calling agents', () => {
       ['undeclared', 'done'],
       ['deadline', 'done'],
       ['scripted', 'done'],
+      ['failing', 'failed'],
     ]);
   });
 
-  it("shows each item's child attempts in orch status --calls, nested ones after their parent", () => {
+  it("shows each item's child attempts in orch status --calls, nested ones after their parent, a failed attempt's too", () => {
     expect(byId('chain').calls).toEqual([
-      { id: 'chain.1/b#1', subagent: 'b', parent: 'chain.1', hop: 1, outcome: 'ok' },
-      { id: 'chain.1/b#1/c#1', subagent: 'c', parent: 'chain.1/b#1', hop: 2, outcome: 'ok' },
+      { attempt: 1, id: 'chain.1/b#1', subagent: 'b', caller: 'a', parent: 'chain.1', hop: 1, outcome: 'ok' },
+      { attempt: 1, id: 'chain.1/b#1/c#1', subagent: 'c', caller: 'b', parent: 'chain.1/b#1', hop: 2, outcome: 'ok' },
     ]);
     expect(byId('scripted').calls!.map((c) => c.id)).toEqual(['scripted.1/scribe#1', 'scripted.1/echoer#1']);
-    expect(byId('deadline').calls).toEqual([expect.objectContaining({ id: 'deadline.1/sleeper#1', outcome: 'stopped', deadline: expect.any(Number) })]);
+    expect(byId('deadline').calls).toEqual([
+      expect.objectContaining({
+        id: 'deadline.1/sleeper#1',
+        outcome: 'stopped',
+        deadline: expect.any(Number),
+        reason: expect.stringMatching(/^stopped at the deadline/),
+      }),
+    ]);
     expect(byId('undeclared').calls).toBeUndefined(); // a refused call starts no child
+    // The attempt failed (its answer did not match its outputSchema) after its child answered: the audit log still has the child.
+    expect(byId('failing').reason).toMatch(/^the final answer is not JSON .*declares an outputSchema/);
+    expect(byId('failing').calls).toEqual([{ attempt: 1, id: 'failing.1/e#1', subagent: 'e', caller: 'flaky', parent: 'failing.1', hop: 1, outcome: 'ok' }]);
   });
 
   it('gives the caller one tool per dependency, from its description and input schema', () => {
@@ -287,6 +309,81 @@ describe('agents calling agents', () => {
     // A command dependency runs as a job with its output handed back, and without the item's socket.
     expect(log).toContain('exit 0\nechoer sees socket=none\n');
     expect(log).toContain('the item sees socket=set');
+  });
+
+  it('records each child attempt as its own audit entry after its attempt, naming its parent; verify checks them against the plan', async () => {
+    const file = join(repo, '.git', 'calls.audit.json');
+    const audit = await agora(repo, ['orch', 'audit', 'calls-1', '--out', file]);
+    expect(audit.code, audit.stderr).toBe(0);
+    const bundle = JSON.parse(readFileSync(file, 'utf8')) as { format: string; entries: Array<Record<string, unknown>>; root: string };
+    expect(bundle.format).toBe('agora.audit/v5');
+    const calls = bundle.entries.filter((e) => e.kind === 'call');
+    expect(calls.map((c) => c.call)).toEqual([
+      'edits.1/scribe#1',
+      'chain.1/b#1',
+      'chain.1/b#1/c#1',
+      'budget.1/rambler#1',
+      'deadline.1/sleeper#1',
+      'scripted.1/scribe#1',
+      'scripted.1/echoer#1',
+      'failing.1/e#1',
+    ]);
+    const edits = calls[0]!;
+    expect(edits).toEqual({
+      kind: 'call',
+      itemId: 'edits',
+      attempt: 1,
+      at: expect.any(Number),
+      call: 'edits.1/scribe#1',
+      parent: 'edits.1',
+      caller: 'lead',
+      declared: ['scribe'],
+      subagent: 'scribe',
+      calleeKind: 'agent',
+      hop: 1,
+      maxHops: 3,
+      input: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      output: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+      outcome: 'ok',
+      startedAt: expect.any(Number),
+      finishedAt: expect.any(Number),
+      seq: expect.any(Number),
+      runId: 'calls-1',
+      prevHash: expect.any(String),
+      hash: expect.any(String),
+    });
+    // Right after the attempt's outcome, in the same state commit; a failed attempt's child too.
+    const before = (call: Record<string, unknown>) => bundle.entries[bundle.entries.indexOf(call) - 1];
+    expect(before(edits)).toMatchObject({ kind: 'item', itemId: 'edits', from: 'running', to: 'done' });
+    expect(before(calls[7]!)).toMatchObject({ kind: 'item', itemId: 'failing', from: 'running', to: 'failed' });
+    expect(calls[2]).toMatchObject({ parent: 'chain.1/b#1', caller: 'b', hop: 2, maxHops: 2 });
+    expect(calls[4]).toMatchObject({ outcome: 'stopped', deadline: expect.any(Number) });
+    expect(calls[4]).not.toHaveProperty('output');
+    expect(calls[6]).toMatchObject({ parent: 'scripted.1', caller: 'scripted', calleeKind: 'command', declared: ['scribe', 'echoer'] });
+    const verified = await agora(repo, ['verify', file, '--repo', '.', '--json']);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+
+    // Tampered: edits's call says subagent a made it (the chain and root rebuilt around the change). Only
+    // the plan can tell: item edits dispatches to lead.
+    const forged = bundle.entries.map((e) => (e === edits ? { ...e, caller: 'a' } : e));
+    const rechained = appendEntries(
+      null,
+      'calls-1',
+      forged.map(({ seq: _s, runId: _r, prevHash: _p, hash: _h, ...t }) => t as unknown as Transition),
+    );
+    const tamperedFile = join(repo, '.git', 'calls.tampered.audit.json');
+    writeFileSync(tamperedFile, JSON.stringify({ ...bundle, entries: rechained, root: merkleRootHex(rechained.map((e) => e.hash)) }));
+    const alone = await agora(repo, ['verify', tamperedFile, '--json']);
+    expect(alone.code).toBe(0); // the bundle alone cannot know what edits dispatches to
+    const withRepo = await agora(repo, ['verify', tamperedFile, '--repo', '.', '--json']);
+    expect(withRepo.code).not.toBe(0);
+    const failures = (JSON.parse(withRepo.stdout) as { failures: Array<{ code: string; message: string }> }).failures;
+    expect(failures).toContainEqual({
+      code: 'call-parent',
+      message: `entry ${String(edits.seq)}: a call of edits.1 says a called, but item edits dispatches to lead`,
+      entry: edits.seq,
+      item: 'edits',
+    });
   });
 
   it('keeps the API key out of the logs, the state, the audit bundle, the patches and every object', async () => {

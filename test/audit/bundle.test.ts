@@ -156,7 +156,7 @@ describe('parseAuditBundle', () => {
       ['{not json', 'bundle-invalid', /^b\.json: not JSON/],
       ['[1,2]', 'bundle-invalid', /expected a JSON object/],
       [JSON.stringify({ format: 'something/v1' }), 'bundle-invalid', /format is "something\/v1", expected "agora\.audit\/v1" or "agora\.audit\/v2"/],
-      [JSON.stringify({ ...bundle, format: 'agora.audit/v5' }), 'bundle-version', /newer than this agora understands/],
+      [JSON.stringify({ ...bundle, format: 'agora.audit/v6' }), 'bundle-version', /newer than this agora understands/],
       // v2 records the repository (null for a local run); v1 predates it and has no such field.
       [
         JSON.stringify({ ...bundle, repository: undefined }),

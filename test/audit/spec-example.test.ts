@@ -167,3 +167,21 @@ describe('docs/audit.md §12, an emission (v4)', () => {
     expect(entryHash(body)).toBe(e.get('hash'));
   });
 });
+
+describe('docs/audit.md §12, a child attempt (v5)', () => {
+  it('gives the input and output digests and the call entry hash the code computes', async () => {
+    const e = new Map(
+      block('call')
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const),
+    );
+    expect(canonicalJson(JSON.parse(e.get('input')!))).toBe(e.get('input'));
+    expect(`sha256:${sha256(e.get('input')!)}`).toBe(e.get('inputDigest'));
+    expect(`sha256:${sha256(e.get('answer')!)}`).toBe(e.get('outputDigest'));
+    const body = JSON.parse(e.get('body')!);
+    expect(canonicalJson(body)).toBe(e.get('body'));
+    expect(body).toMatchObject({ input: e.get('inputDigest'), output: e.get('outputDigest') });
+    expect(sha256(e.get('body')! + body.prevHash)).toBe(e.get('hash'));
+    expect(entryHash(body)).toBe(e.get('hash'));
+  });
+});

@@ -3,6 +3,7 @@ import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../../en
 import type { AuditEntry } from '../../log/entry.js';
 import { locksOverlap, normalizeLockKey } from '../../plan/locks.js';
 import { formatVersion, type AuditBundle, type BundleItem } from '../bundle.js';
+import { CallReplay, type RootCaller } from './calls.js';
 import { EmissionReplay } from './emission.js';
 import { sameSet } from './same-set.js';
 
@@ -49,6 +50,8 @@ export interface ReplayResult {
   completions: Completion[];
   /** v4: the digest each emitted item was added with, by item id. */
   emitted: ReadonlyMap<string, string>;
+  /** v5: the subagent each item attempt's own worker called as (hop-1 calls), for the repository step. */
+  rootCallers: readonly RootCaller[];
 }
 
 export class ReplayStep {
@@ -63,6 +66,8 @@ export class ReplayStep {
   private readonly startRules: boolean;
   /** Which items are in the run so far, and the emit entries' checks (v4). */
   private readonly emission: EmissionReplay;
+  /** The call entries' checks (v5). */
+  private readonly calls: CallReplay;
 
   /**
    * `history`: also record each start and completion (what the repository step checks integration with);
@@ -77,6 +82,7 @@ export class ReplayStep {
     this.declared = new Map(bundle.items.map((i) => [i.id, i]));
     this.startRules = formatVersion(bundle) >= 3;
     this.emission = new EmissionReplay(bundle, f);
+    this.calls = new CallReplay(bundle, f);
     for (const i of bundle.items) {
       this.items.set(i.id, { status: 'pending', attempts: 0, locks: null, base: null, startedAt: null, finishedAt: null, resultRef: null, reason: null });
     }
@@ -95,6 +101,11 @@ export class ReplayStep {
 
   push(e: AuditEntry, i: number): void {
     // Replay: the engine's state machine as the log tells it.
+    if (e.kind === 'call' && this.calls.enabled) {
+      this.calls.push(e, i);
+      return;
+    }
+    this.calls.other(e, e.kind === 'item' && this.items.get(e.itemId)?.status === 'running');
     if (e.kind === 'run') {
       if (e.from !== this.runStatus) this.f.add('state', `entry ${i}: the run moves from ${e.from}, but it was ${this.runStatus}`, { entry: i });
       this.runStatus = e.to;
@@ -175,7 +186,14 @@ export class ReplayStep {
 
   finish(): ReplayResult {
     this.emission.finish();
-    return { items: this.items, runStatus: this.runStatus, starts: this.starts, completions: this.completions, emitted: this.emission.digests };
+    return {
+      items: this.items,
+      runStatus: this.runStatus,
+      starts: this.starts,
+      completions: this.completions,
+      emitted: this.emission.digests,
+      rootCallers: this.calls.roots,
+    };
   }
 }
 

@@ -11,6 +11,8 @@ import { readRunChain } from '../../runs/run-chain.js';
 import { readRunAt } from '../../runs/state-store.js';
 import { planDigest, startRule, type AuditBundle } from '../bundle.js';
 import { maxHops, maxItems } from '../../engine/emission.js';
+import type { WorkItem } from '../../plan/schema.js';
+import type { RootCaller } from './calls.js';
 import { checkEmittedDefinitions } from './emission.js';
 import type { Failures } from './failures.js';
 import { checkPatches } from './integration.js';
@@ -118,8 +120,10 @@ async function checkRunRef(
     f.add('plan-digest', `the run's first state commit ${first} holds no readable plan: ${errorMessage(error)}`);
   }
   try {
-    const state = (await readRunAt(store, bundle.runId, head)).state;
+    const stored = await readRunAt(store, bundle.runId, head);
+    const state = stored.state;
     checkEmittedDefinitions(bundle, replay.emitted, state.emitted ?? [], `the run state at ${head}`, f);
+    checkRootCallers(replay.rootCallers, stored.plan.items, f);
     const say = (what: string, repo: unknown, bundled: unknown) =>
       `the run state at ${head} says ${what} ${JSON.stringify(repo)}, the bundle ${JSON.stringify(bundled)}`;
     if (state.status !== bundle.state) f.add('state', say('the run is', state.status, bundle.state));
@@ -133,6 +137,25 @@ async function checkRunRef(
     }
   } catch (error) {
     f.add('state', `the run state at ${head} cannot be read: ${errorMessage(error)}`);
+  }
+}
+
+/**
+ * v5: a call its item's own worker made names the item's subagent as the caller; the plan (with the items
+ * emitted at run time) says which subagent that is: the item must dispatch to it.
+ */
+function checkRootCallers(roots: readonly RootCaller[], items: readonly WorkItem[], f: Failures): void {
+  const byId = new Map(items.map((i) => [i.id, i]));
+  for (const r of roots) {
+    const item = byId.get(r.itemId);
+    const subagent = item?.executor === 'dispatch' ? item.inputs.subagent : undefined;
+    if (subagent !== r.caller) {
+      const what = !item ? 'is not in the plan' : subagent === undefined ? 'does not dispatch to a subagent' : `dispatches to ${String(subagent)}`;
+      f.add('call-parent', `entry ${r.entry}: a call of ${r.itemId}.${r.attempt} says ${r.caller} called, but item ${r.itemId} ${what}`, {
+        entry: r.entry,
+        item: r.itemId,
+      });
+    }
   }
 }
 
