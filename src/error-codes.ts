@@ -115,7 +115,14 @@ export const ERROR_CODES = {
     exitCode: USER,
     meaning:
       '`agora call` ran outside a worker whose subagent declares dependencies (no $AGORA_CALL_SOCKET), or its input is not JSON, or the orchestrator cannot be reached.',
-    fix: 'Run it from the command of a subagent that lists the callee in its dependencies, on the local target, with JSON input.',
+    fix: 'Run it from the command of a subagent that lists the callee in its dependencies, on the local or docker target, with JSON input.',
+  },
+  'call-target': {
+    area: 'config',
+    exitCode: USER,
+    meaning:
+      'A command subagent that declares dependencies runs on a target that cannot hand its worker the call socket: the actions target (a runner has no channel back to the orchestrator yet), or a docker engine that is not on this host.',
+    fix: 'Run the subagent on the local target or on a docker engine reached through a unix socket of this host, or make it an agent (its loop calls from the orchestrator).',
   },
   'call-refused': {
     area: 'cli',

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 /**
  * The channel through which a command worker calls its subagent's dependencies (`agora call`): a unix
  * socket in a private directory (mode 0700) of the orchestrator's host, named to the worker in
- * `$AGORA_CALL_SOCKET`. No network: a worker without one can still call. Each connection carries one
+ * `$AGORA_CALL_SOCKET` (on the docker target, the socket alone is mounted into the container). No network: a worker without one can still call. Each connection carries one
  * request line `{"subagent", "input"}` and gets one answer line `{"ok", "content", "child"?}`; the
  * orchestrator runs the call with the same rules as an agent's `call_<name>` tool.
  */
@@ -64,6 +64,9 @@ export async function openCallSocket(handle: (request: CallRequest) => Promise<C
     server.once('error', reject);
     server.listen(path, () => resolve());
   });
+  // The directory (0700) keeps the host's other users out. The socket itself is open to every user, so
+  // that a container's worker, whose user maps to another host uid, can connect to it once mounted.
+  await chmod(path, 0o666);
   return {
     path,
     async close() {

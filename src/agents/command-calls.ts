@@ -1,5 +1,6 @@
 import type { SubagentConfig } from '../config/types.js';
-import { CALL_SOCKET_ENV, openCallSocket } from './call-socket.js';
+import type { WorkspaceBridge } from '../executors/types.js';
+import { CALL_SOCKET_ENV, openCallSocket, type CallAnswer, type CallRequest } from './call-socket.js';
 import { CALL_TOOL_PREFIX, type ChildRecord } from './dependency-calls.js';
 import { MAX_HOPS_DEFAULT } from './max-hops.js';
 import { openDependencyCalls, type CallHost } from './run-agent.js';
@@ -13,6 +14,8 @@ import { openDependencyCalls, type CallHost } from './run-agent.js';
 export interface CommandCalls {
   /** What the worker's environment gets: the socket's path. */
   env: Record<string, string>;
+  /** For the job's `onWorkspace`: a worker with its own copy of the workspace (a container) has its calls bridged. */
+  onWorkspace(bridge: WorkspaceBridge | undefined): void;
   /** The child attempts, once they end (the item's output keeps them). */
   children: ChildRecord[];
   close(): Promise<void>;
@@ -33,11 +36,34 @@ export async function openCommandCalls(
     ...(deadline !== undefined ? { deadline } : {}),
   };
   const calls = openDependencyCalls(host, name, frame, signal, children);
-  const socket = await openCallSocket(async (request) => {
+  const run = async (request: CallRequest): Promise<CallAnswer> => {
     const result = await calls.call(`${CALL_TOOL_PREFIX}${request.subagent}`, request.input);
     return { ok: !result.isError, content: result.content, ...(result.child !== undefined ? { child: result.child } : {}) };
+  };
+  let bridge: WorkspaceBridge | undefined;
+  let turn: Promise<unknown> = Promise.resolve();
+  const socket = await openCallSocket((request) => {
+    const b = bridge;
+    if (!b) return run(request);
+    // The child works on the host's directory: it gets the container's copy first, and the container its
+    // changes after. One call at a time, so that no two copies pass each other.
+    const next = turn.then(async () => {
+      await b.pull();
+      try {
+        return await run(request);
+      } finally {
+        await b.push();
+      }
+    });
+    turn = next.catch(() => undefined);
+    return next;
   });
-  return { env: { [CALL_SOCKET_ENV]: socket.path }, children, close: () => socket.close() };
+  return {
+    env: { [CALL_SOCKET_ENV]: socket.path },
+    children,
+    onWorkspace: (b) => (bridge = b),
+    close: () => socket.close(),
+  };
 }
 
 /** The API key variable of the first agent `name`'s calls can reach, if any: the one key an item's loops share. */

@@ -223,7 +223,13 @@ async function runChild(args: CallHost, request: ChildRequest, ctx: Parameters<t
     const content = ran.ok ? (typeof ran.answer === 'string' ? ran.answer : JSON.stringify(ran.answer)) : ran.reason;
     return { ok: ran.ok, content, events: ran.events, children: ran.children };
   }
-  const result = await runJobOnTarget({ ...ctx, signal: request.signal }, config.command!, input, { ...(config.env ?? {}), AGORA_CALL_ID: request.frame.id });
+  const result = await runJobOnTarget(
+    { ...ctx, signal: request.signal },
+    config.command!,
+    input,
+    { ...(config.env ?? {}), AGORA_CALL_ID: request.frame.id },
+    request.frame.id,
+  );
   return { ok: !result.isError, content: result.content, events: [], children: [] };
 }
 

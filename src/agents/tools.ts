@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AgentCommandTool, AgentConfig } from '../config/types.js';
 import { createLogSink } from '../executors/log-sink.js';
 import type { WorkerJob, WorkerTarget } from '../executors/types.js';
@@ -144,11 +145,17 @@ export async function runJobOnTarget(
   command: string[],
   stdin: string | undefined,
   env: Record<string, string> = {},
+  subJob: string = `job-${randomUUID()}`,
 ): Promise<ToolResult> {
   const { target, baseJob } = ctx;
   if (!target) return { content: "this tool cannot run: the item's target is not available to this server", isError: true, refused: false };
   const log = createLogSink({ secrets: [...ctx.secrets], maxBytes: TOOL_OUTPUT_BYTES });
-  const job: WorkerJob = { ...baseJob, command, log, env: { ...baseJob.env, ...env } };
+  // Its own name beside the item's worker (which may be running: a command worker calling a dependency).
+  const job: WorkerJob = { ...baseJob, command, log, env: { ...baseJob.env, ...env }, subJob };
+  // Never the item's call socket: a tool or a dependency must not call as the item.
+  delete job.callSocket;
+  delete job.onWorkspace;
+  delete job.env.AGORA_CALL_SOCKET;
   if (stdin === undefined) delete job.stdin;
   else {
     job.stdin = stdin;

@@ -13,6 +13,13 @@ export function dependencyProblems(subagents: Readonly<Record<string, SubagentCo
   const out: LocatedProblem[] = [];
   const at = (name: string, i: number): LocatedProblem['segments'] => ['orch', 'subagents', name, 'dependencies', i];
   for (const [name, subagent] of Object.entries(subagents)) {
+    if (subagent.command && subagent.target === 'actions' && (subagent.dependencies ?? []).length > 0) {
+      out.push({
+        segments: ['orch', 'subagents', name, 'dependencies'],
+        message:
+          'a command worker on the actions target cannot call its dependencies: a runner has no channel back to the orchestrator for agora call; run this subagent on the local or docker target, or make it an agent (its loop calls from the orchestrator)',
+      });
+    }
     (subagent.dependencies ?? []).forEach((dep, i) => {
       if (!Object.hasOwn(subagents, dep)) {
         out.push({ segments: at(name, i), message: `names subagent "${dep}", which is not defined: define it under orch.subagents, or remove it` });

@@ -20,14 +20,19 @@ export const DEFAULT_SCOPE = 'default';
 
 /** The container path of the workspace. */
 export const CONTAINER_WORKSPACE = '/workspace';
+/** Where the attempt's call socket (`agora call`) is mounted in the container of the item's own worker. */
+export const CONTAINER_CALL_SOCKET = '/run/agora/call.sock';
 
 const DEFAULT_USER = '65534:65534';
 const DEFAULT_PIDS = 256;
 
-/** The container name of an attempt: deterministic, so that the engine itself refuses a second one. */
-export function containerName(runId: string, itemId: string, attempt: number, scope = DEFAULT_SCOPE): string {
+/**
+ * The container name of an attempt: deterministic, so that the engine itself refuses a second one. A job
+ * beside the attempt's own worker (`subJob`: a tool's, a dependency's) gets a name of its own.
+ */
+export function containerName(runId: string, itemId: string, attempt: number, scope = DEFAULT_SCOPE, subJob?: string): string {
   const digest = createHash('sha256')
-    .update(JSON.stringify([scope, runId, itemId, attempt]))
+    .update(JSON.stringify(subJob === undefined ? [scope, runId, itemId, attempt] : [scope, runId, itemId, attempt, subJob]))
     .digest('hex')
     .slice(0, 16);
   return `agora-${itemId.slice(0, 40)}-${attempt}-${digest}`;
@@ -95,6 +100,9 @@ export function containerEnv(job: WorkerJob): string[] {
   env.AGORA_ITEM = job.itemId;
   env.AGORA_ATTEMPT = String(job.attempt);
   env.AGORA_WORKSPACE = CONTAINER_WORKSPACE;
+  // The host path in job.env means nothing in the container: the socket is mounted here.
+  if (job.callSocket !== undefined) env.AGORA_CALL_SOCKET = CONTAINER_CALL_SOCKET;
+  else delete env.AGORA_CALL_SOCKET;
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
@@ -111,7 +119,7 @@ export function labelsOf(job: WorkerJob, scope: string): Record<string, string> 
 export function createSpec(job: WorkerJob, o: Validated, scope: string): Docker.ContainerCreateOptions {
   const hasStdin = job.stdin !== undefined;
   return {
-    name: containerName(job.runId, job.itemId, job.attempt, scope),
+    name: containerName(job.runId, job.itemId, job.attempt, scope, job.subJob),
     Image: o.image,
     // The job's argv replaces whatever entrypoint the image has.
     Entrypoint: job.command.slice(0, 1),
@@ -137,7 +145,8 @@ export function createSpec(job: WorkerJob, o: Validated, scope: string): Docker.
       Privileged: false,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
-      Binds: [],
+      // Only the socket file is mounted (not its private directory): it serves this attempt's calls only.
+      Binds: job.callSocket !== undefined ? [`${job.callSocket}:${CONTAINER_CALL_SOCKET}`] : [],
       AutoRemove: false,
     },
   };

@@ -18,7 +18,7 @@ import {
   withTimeout,
 } from './docker-engine.js';
 import { CONTAINER_WORKSPACE, containerName, createSpec, DEFAULT_SCOPE, validateOptions, type Validated } from './docker-spec.js';
-import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
+import type { WorkerJob, WorkerResult, WorkerTarget, WorkspaceBridge } from './types.js';
 
 export {
   CONTAINER_WORKSPACE,
@@ -41,7 +41,9 @@ export { describeEngine, UNREACHABLE_FIX } from './docker-engine.js';
  * find it again (`canResume`, then `run` re-attaches) or reap it (`reapOrphans`).
  *
  * The workspace travels through the archive API, never a bind mount: it is put into `/workspace` before
- * the start and read back after the exit, so the engine may be remote (tcp://, ssh://).
+ * the start and read back after the exit, so the engine may be remote (tcp://, ssh://). The one bind
+ * mount is the call socket of a worker that calls its dependencies (`job.callSocket`, mounted read-write
+ * at /run/agora/call.sock): that needs the engine on this host, and a remote one is refused.
  *
  * Why `/workspace` is an anonymous volume: the root filesystem is read-only, so the workspace needs its
  * own writable mount. A tmpfs does not work: a put before the start lands in the image layer underneath
@@ -126,7 +128,16 @@ async function runJob(
   if (job.command.length === 0 || job.command[0] === '') {
     return { exitCode: null, reason: 'cannot start worker: the command is empty', infrastructureFailure: false };
   }
-  const name = containerName(job.runId, job.itemId, job.attempt, scope);
+  const engine = describeEngine(docker);
+  if (job.callSocket !== undefined && !engine.startsWith('unix://')) {
+    // A bind mount names a path on the engine's host: a remote engine would mount something else, or nothing.
+    return {
+      exitCode: null,
+      reason: `the worker calls its dependencies (agora call) through a socket on this host, which a container on the engine at ${engine} cannot reach; serve from the engine's host (DOCKER_HOST=unix://…) or make the subagent an agent`,
+      infrastructureFailure: false,
+    };
+  }
+  const name = containerName(job.runId, job.itemId, job.attempt, scope, job.subJob);
   let container: Docker.Container | undefined;
   try {
     const existing = await inspectOrUndefined(docker.getContainer(name));
@@ -229,8 +240,10 @@ async function waitAndCollect(
   };
   signal.addEventListener('abort', stop, { once: true });
   if (signal.aborted) stop();
+  job.onWorkspace?.(containerBridge(container, o, job));
   try {
     await waitForExit(container);
+    job.onWorkspace?.(undefined);
     await withTimeout(drained, STREAM_DRAIN_MS);
     if (stopping) await stopping;
     const state = (await container.inspect()).State;
@@ -240,8 +253,22 @@ async function waitAndCollect(
     await container.remove({ force: true, v: true });
     return resultOf(exitCode, o, stopping !== undefined ? abortReason(signal) : undefined);
   } finally {
+    job.onWorkspace?.(undefined);
     signal.removeEventListener('abort', stop);
   }
+}
+
+/** The container's `/workspace` and the host's workspace directory, for calls made while it runs. */
+function containerBridge(container: Docker.Container, o: Validated, job: WorkerJob): WorkspaceBridge {
+  return {
+    async pull() {
+      const extracted = await extractWorkspace((await container.getArchive({ path: `${CONTAINER_WORKSPACE}/.` })) as unknown as Readable, job.workspaceDir);
+      logSkippedGitEntries(job, extracted.skippedGitEntries);
+    },
+    async push() {
+      await container.putArchive(packWorkspace(job.workspaceDir, { prefix: 'workspace/', ...o.owner }), { path: '/' });
+    },
+  };
 }
 
 function resultOf(exitCode: number | null, o: Validated, stoppedBecause: string | undefined): WorkerResult {

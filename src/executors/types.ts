@@ -40,6 +40,31 @@ export interface WorkerJob {
   log: LogSink;
   /** Target-specific settings from the subagent config (image, network, memory, cpus, …). */
   options?: Record<string, unknown>;
+  /**
+   * The host path of the attempt's call socket (`agora call`), for the item's own worker only (never its
+   * children's jobs). The local target finds it in `env` already; the docker target mounts it into the
+   * container and points `$AGORA_CALL_SOCKET` there.
+   */
+  callSocket?: string;
+  /**
+   * Set on a job an attempt runs beside its own worker (a tool's, a command dependency's): it shares the
+   * attempt's run, item and attempt, so this names it apart (the docker target's container name).
+   */
+  subJob?: string;
+  /**
+   * Told when the worker's workspace is a copy apart from `workspaceDir` (a container's), with the bridge
+   * between the two, and told `undefined` once the worker has exited: a call the worker makes meanwhile
+   * pulls the copy into `workspaceDir` before its child runs and pushes the result back after.
+   */
+  onWorkspace?(bridge: WorkspaceBridge | undefined): void;
+}
+
+/** A running worker's own copy of its workspace, and the host's directory it was taken from. */
+export interface WorkspaceBridge {
+  /** Replaces `workspaceDir`'s content with the worker's copy as it is now. */
+  pull(): Promise<void>;
+  /** Writes `workspaceDir`'s files into the worker's copy (new and changed files; a deletion does not carry). */
+  push(): Promise<void>;
 }
 
 export interface WorkerResult {

@@ -1,7 +1,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AgentConfig, OrchConfig, SubagentConfig } from '../config/types.js';
-import { isAgoraError } from '../errors.js';
+import { AgoraError, isAgoraError } from '../errors.js';
+import { CALL_SOCKET_ENV } from '../agents/call-socket.js';
 import { buildWorkerJob, type BuiltJob } from '../executors/build-job.js';
 import { agentApiKey, runAgent } from '../agents/run-agent.js';
 import { openCommandCalls, reachableAgentKeyEnv } from '../agents/command-calls.js';
@@ -157,8 +158,13 @@ async function runAttemptWith(
     built.job.base = spec.base;
     const mocked = ctx.targets[built.target]?.standsInForAgents === true;
     const agent = mocked ? undefined : agentOf(item, built);
-    // A command subagent with dependencies calls them through the call socket (local target only).
-    const caller = !mocked && !agent && built.subagent?.dependencies?.length && built.target === 'local' ? String(item.inputs.subagent) : undefined;
+    // A command subagent with dependencies calls them through the call socket (local and docker targets).
+    const caller = !mocked && !agent && built.subagent?.dependencies?.length ? String(item.inputs.subagent) : undefined;
+    if (caller && built.target !== 'local' && built.target !== 'docker') {
+      reusable = true;
+      const e = callTargetError(caller, built.target);
+      return { kind: 'failed', itemId, attempt, reason: `${e.message} (${e.hint})`, retryable: false };
+    }
     const keyEnv = agent ? agent.subagent.agent.apiKeyEnv : caller ? reachableAgentKeyEnv(ctx.config.subagents, caller) : undefined;
     // Only a local worker can write to a directory of this host; docker and actions workers get no $AGORA_EMIT.
     const emitTo = !agent && built.target === 'local' ? emitDir(await ctx.workspaces.workDir(), runId, itemId, attempt) : undefined;
@@ -236,7 +242,9 @@ async function runAttemptWith(
           )
         : undefined;
       // Only the item's own worker gets the socket: the jobs of its children (built from built.job) do not, so none can call as the item.
-      const job = calls ? { ...built.job, env: { ...built.job.env, ...calls.env } } : built.job;
+      const job = calls
+        ? { ...built.job, env: { ...built.job.env, ...calls.env }, callSocket: calls.env[CALL_SOCKET_ENV], onWorkspace: calls.onWorkspace }
+        : built.job;
       let result;
       try {
         result = await target.run(job, signal);
@@ -292,6 +300,15 @@ async function runAttemptWith(
   } finally {
     await ctx.workspaces.release(ws, reusable, changed);
   }
+}
+
+/** Why a command subagent with dependencies cannot run on `target`: nothing there can reach the call socket. */
+export function callTargetError(subagent: string, target: string): AgoraError {
+  return new AgoraError(
+    'call-target',
+    `subagent "${subagent}" declares dependencies and runs as a command on the ${target} target, which cannot reach the orchestrator's call socket (agora call)`,
+    'run it on the local or docker target, or make it an agent, whose loop makes the calls from the orchestrator',
+  );
 }
 
 /** The earlier of the item's deadline and its run's, when either is set: the most time a dependency call can be given. */

@@ -113,6 +113,24 @@ describe('agent subagents in the config', () => {
     ]);
   });
 
+  it('refuses a command worker with dependencies on the actions target, which has no channel for agora call; an agent there may call', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const agent = `agent: { prompt: 'p.md', model: 'm' }`;
+    const file = await configWith(`{
+      runner: { command: ['./work.sh'], target: 'actions', docker: { image: 'x' }, dependencies: ['helper'] },
+      looper: { ${agent}, target: 'actions', docker: { image: 'x' }, dependencies: ['helper'] },
+      boxed: { command: ['./work.sh'], target: 'docker', docker: { image: 'x' }, dependencies: ['helper'] },
+      helper: { ${agent} },
+    }`);
+    expect(await problemsOf(file)).toEqual([
+      {
+        path: '$.orch.subagents.runner.dependencies',
+        message:
+          'a command worker on the actions target cannot call its dependencies: a runner has no channel back to the orchestrator for agora call; run this subagent on the local or docker target, or make it an agent (its loop calls from the orchestrator)',
+      },
+    ]);
+  });
+
   it('refuses a dependency whose name cannot be part of its call tool, and a maxHops or callBudget out of range', async () => {
     await writeFile(join(dir, 'p.md'), 'x');
     const agent = `agent: { prompt: 'p.md', model: 'm' }`;
