@@ -1,7 +1,7 @@
 import { crashPoint } from '../crash-points.js';
 import { EMPTY_CLAIMS, liveEntries, type ClaimsDoc, type RunView } from '../engine/cross-run-holdings.js';
 import { agoraIdentity } from '../git/identity.js';
-import type { GitStore, Oid } from '../git/types.js';
+import type { GitStore, Oid, RefSwap } from '../git/types.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import type { RunRefs } from './refs.js';
 import { AgoraError } from '../errors.js';
@@ -14,8 +14,9 @@ import { readRunAt, type StoredRun } from './state-store.js';
  * locks and queue slots) and waits for, in one commit's `claims.json`, moved only by compare-and-swap
  * (on GitHub: a leased push, like every shared ref). The rules (when an entry is void, who may start)
  * are the engine's (src/engine/cross-run-holdings.ts); this module reads and writes the document and
- * reads the state of the runs it names. A driver writes its claims BEFORE the state commit that starts
- * the items, so a crash between the two leaves a claim its run's next state commit voids.
+ * reads the state of the runs it names. A driver moves its claims in the same transaction as the state
+ * commit that starts the items, ahead of it: a crash between the two renames of a local transaction leaves
+ * a claim its run's next state commit voids, never a start without its claim.
  */
 
 const FILE = 'claims.json';
@@ -49,9 +50,18 @@ export class ClaimsLedger {
 
   /** Compare-and-swap of the claims ref from what `read` saw to `doc`. False: another writer moved it. */
   async write(read: ClaimsRead, doc: ClaimsDoc, now: number): Promise<boolean> {
-    const landed = await this.commitDoc(read.head, doc, now);
+    const landed = await this.store.casRefs([await this.swapTo(read, doc, now)]);
     if (landed) crashPoint('claims-written');
     return landed;
+  }
+
+  /**
+   * The compare-and-swap that moves the claims ref from what `read` saw to `doc` (its commit written), for
+   * a caller to put in its own transaction: the driver moves it with the state commit that starts the
+   * items it claims, first in the transaction, so the claim is never behind the start (one atomic push on GitHub).
+   */
+  async swapTo(read: ClaimsRead, doc: ClaimsDoc, now: number): Promise<RefSwap> {
+    return { ref: this.refs.claims, next: await this.commitDoc(doc, now), expected: read.head };
   }
 
   /**
@@ -67,17 +77,16 @@ export class ClaimsLedger {
       const kept: ClaimsDoc = { version: 1, claims: doc.claims.filter((c) => !runs.has(c.run)), waits: doc.waits.filter((w) => !runs.has(w.run)) };
       const dropped = doc.claims.length + doc.waits.length - kept.claims.length - kept.waits.length;
       if (dropped === 0 || dryRun) return dropped;
-      return (await this.commitDoc(head, kept, now)) ? dropped : LOST_RACE;
+      return (await this.store.casRef(this.refs.claims, await this.commitDoc(kept, now), head)) ? dropped : LOST_RACE;
     });
   }
 
-  private async commitDoc(head: Oid | null, doc: ClaimsDoc, now: number): Promise<boolean> {
+  private async commitDoc(doc: ClaimsDoc, now: number): Promise<Oid> {
     const who = agoraIdentity(now);
     const blob = await this.store.writeBlob(canonicalJson(doc));
     const tree = await this.store.writeTree([{ mode: '100644', path: FILE, oid: blob, type: 'blob' }]);
     // No parent: the document is derived bookkeeping, not history (the runs' own chains are the record).
-    const commit = await this.store.writeCommit({ tree, parents: [], message: 'agora: claims\n', author: who, committer: who });
-    return this.store.casRef(this.refs.claims, commit, head);
+    return this.store.writeCommit({ tree, parents: [], message: 'agora: claims\n', author: who, committer: who });
   }
 
   private async readDoc(head: Oid): Promise<ClaimsDoc> {

@@ -130,13 +130,14 @@ export class RunDriver {
         others: holdingsFor(claims.live, { runId: this.runId, queue: state.queue, acceptedAt: state.acceptedAt }),
       });
       this.wakeAtMs = result.wakeAt;
-      // Across runs: what this step starts is claimed (and what it waits for recorded) before the state
-      // commit that starts it, so no other run can take the same locks or queue slots meanwhile.
+      // Across runs: what this step starts is claimed (and what it waits for recorded) in the transaction of
+      // the state commit that starts it, ahead of it, so no other run can take the same locks or queue slots meanwhile.
       // The step's plan, not the stored one: items emitted in this step may start in it, and must be claimed.
       const doc = nextClaims(claims.live, result.run.plan, state, result.run.state, result.waiting ?? [], this.stored.last?.seq ?? -1);
-      if (doc && !(await this.claims.write(claims, doc, now))) return LOST_RACE;
       const logs = outcomes.flatMap((o) => (o.log ? [{ name: logName(o.itemId, o.attempt), oid: o.log }] : []));
       if (result.transitions.length === 0 && logs.length === 0 && isDeepStrictEqual(result.run.state, this.stored.state)) {
+        // No state commit: the claims (waits that changed) move alone.
+        if (doc && !(await this.claims.write(claims, doc, now))) return LOST_RACE;
         this.consume(outcomes, events);
         this.perform(result.actions);
         return [];
@@ -150,9 +151,10 @@ export class RunDriver {
         entries,
         transitions: result.transitions,
         logs,
-        // The integration and patch commits the state names move with it: one transaction (locally) or
-        // one atomic push (on GitHub), so no reader of the refs finds a state naming a commit it lacks.
-        moveAlso: await this.derivedSwaps(result.run.state, doneNow),
+        // The claims first, then the integration and patch commits the state names, move with it: one
+        // transaction (locally) or one atomic push (on GitHub), so no reader of the refs finds a state naming
+        // a commit it lacks or a start its claim is not recorded for.
+        moveAlso: [...(doc ? [await this.claims.swapTo(claims, doc, now)] : []), ...(await this.derivedSwaps(result.run.state, doneNow))],
         now,
       });
       if (!next) return LOST_RACE;

@@ -1,19 +1,21 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { createLocalTarget } from '../../src/executors/local-target.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import type { Plan } from '../../src/plan/schema.js';
+import { cancelRun } from '../../src/runs/cancel.js';
 import { submitPlan } from '../../src/runs/inbox.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { Server } from '../../src/runs/server.js';
 import { readRun } from '../../src/runs/state-store.js';
 import { WorkspacePool } from '../../src/runs/workspace-pool.js';
 import type { OrchConfig } from '../../src/config/types.js';
+import type { RefSwap } from '../../src/git/types.js';
 import { eventually, scaled } from '../support/eventually.js';
 import { workerGate, type WorkerGate } from '../support/gate.js';
-import { agora, cleanupTempDirs, exited, makeRepo, startServe, tempDir } from '../support/repo.js';
+import { cleanupTempDirs, exited, git, makeRepo, startServe, tempDir } from '../support/repo.js';
 
 /**
  * Issue 17, Must-have 1: a queue's bound and a lock hold across every run of a repository, whichever
@@ -139,23 +141,54 @@ describe('queues and locks across runs', () => {
     await expectOneAtATime(s, a, b);
   });
 
+  it('the claim of a start moves in the transaction of the state commit that records it, ahead of the run ref (one atomic push on GitHub)', async () => {
+    const s = await setup({});
+    const moves: string[][] = [];
+    const raw = s.store;
+    s.store = new Proxy(raw, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'casRefs') return (swaps: RefSwap[]) => (moves.push(swaps.map((w) => w.ref)), raw.casRefs(swaps));
+        if (prop === 'casRef') return (ref: string, next: string, expected: string | null) => (moves.push([ref]), raw.casRef(ref, next, expected));
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const a = await serveOwn(s, planOf('claimed', s, { locks: ['resource:db'] }));
+    await eventually('the item started', async () => logLines(s).length > 0 || undefined);
+    const withClaims = moves.filter((refs) => refs.includes(s.refs.claims));
+    expect(withClaims.length).toBeGreaterThan(0);
+    for (const refs of withClaims) {
+      expect(refs).toContain(s.refs.run(a));
+      expect(refs.indexOf(s.refs.claims)).toBeLessThan(refs.indexOf(s.refs.run(a)));
+    }
+    await s.gate.open();
+    await eventually('the run done', async () => (await statusOf(s, a))?.run === 'done', { within: scaled(30_000) });
+  });
+
   it('a serve killed between writing its claim and recording the start leaks no lock: the claim is void once its run moves on', async () => {
     const s = await setup({});
     const a = await submit(s, planOf('crashed', s, { locks: ['resource:db'] }));
-    const crashing = startServe(s.repo, { AGORA_CRASH_AT: 'claims-written:1' });
+    // The claim moves in the transaction of the state commit that starts the item, ahead of the run ref:
+    // the serve's 2nd ref rename (the 1st records the accepted run) is the claims ref's, and the kill lands
+    // before the run ref's.
+    const crashing = startServe(s.repo, { AGORA_CRASH_AT: 'ref-renamed:2' });
     await exited(crashing);
     expect(crashing.signalCode, crashing.output()).toBe('SIGKILL');
-    // The claim is durable; the start it was for is not.
-    expect(await s.store.resolveRef(s.refs.claims)).not.toBeNull();
+    // The claim is durable; the start it was for is not (the run ref's lock is left, naming the dead serve).
+    const claims = await s.store.resolveRef(s.refs.claims);
+    expect(claims).not.toBeNull();
+    expect(git(s.repo, 'cat-file', '-p', `${claims}:claims.json`)).toContain(`"run":"${a}"`);
+    expect(existsSync(join(s.store.gitdir, `${s.refs.run(a)}.lock`))).toBe(true);
     expect((await statusOf(s, a))?.item).toBe('pending'); // as accepted: the step that started it never landed
 
+    // As a restarted serve does (it holds the serve lock; this test is the only writer), locks whose writer is gone are removed.
+    s.store.recoverAbandonedLocks();
     const b = await serveOwn(s, planOf('waiting', s, { locks: ['resource:db/main'] }));
     await eventually('the second run reconciled, its item waiting', async () => (await statusOf(s, b))?.item === 'ready' || undefined);
     expect(logLines(s)).toEqual([]);
 
     // The crashed run is cancelled: nobody touches the claims ref, and the lock is free.
-    const cancelled = await agora(s.repo, ['orch', 'cancel', a]);
-    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect((await cancelRun(s.store, s.refs, a, 'cancelled by the test', Date.now)).kind).toBe('cancelled');
     await s.gate.open();
     await eventually('the second run done', async () => (await statusOf(s, b))?.run === 'done', { within: scaled(30_000) });
     expect(logLines(s)).toEqual([`start ${b}`, `end ${b}`]);
