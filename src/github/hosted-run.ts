@@ -33,8 +33,8 @@ export class HostedRun implements DrivenRun, ReportedRun {
   private woken = false;
   /**
    * The ended run's finish is over: its `agora` check was completed (the finish done, or given up on with
-   * a red gate). Until then the lease of an ended run is never given back, only left to expire, which is
-   * what tells the sweep to finish the run (unfinished-run.ts): a finish cut short by close() is not lost.
+   * a red gate). Until then the lease of an ended run is never given back, only left (or, on close(), made)
+   * to expire, which is what tells the sweep to finish the run (unfinished-run.ts): a finish cut short by close() is not lost.
    */
   private finishOver = false;
 
@@ -161,13 +161,14 @@ export class HostedRun implements DrivenRun, ReportedRun {
       }
     } finally {
       this.checks.stop();
-      // A crash (kill) leaves the lease to expire; so does an ended run whose finish is not over (close()
-      // while GitHub refused a step): a given-back lease would tell the sweep the finish was done. Otherwise
-      // the next replica may take the run at once.
+      // A crash (kill) leaves the lease to expire. An ended run whose finish is not over (close() while
+      // GitHub refused a step) gets its lease back already expired, not given back (a given-back lease tells
+      // the sweep the finish was done), so the next sweep finishes it without waiting out the lease.
+      // Otherwise the next replica may take the run at once.
       const finishPending = driver.run.state.status !== 'running' && !this.finishOver;
       if (finishPending && !app.killed)
-        app.log.info(`agora: ${this.runId}: stopped before its finish was over; its lease is left to expire, then a sweep finishes it`);
-      await this.lease.stop({ release: !app.killed && !finishPending });
+        app.log.info(`agora: ${this.runId}: stopped before its finish was over; its lease is handed back expired, so the next sweep finishes it`);
+      await this.lease.stop({ release: app.killed ? false : finishPending ? 'expired' : true });
       app.active.delete(this.runId);
       app.claimed.delete(this.runId);
       // A Retry another replica recorded while this one still held the lease found it taken and left the

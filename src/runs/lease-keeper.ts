@@ -66,12 +66,16 @@ export class LeaseKeeper {
     return this.lostIt;
   }
 
-  /** Stops renewing (waits for a renewal in flight), then gives the lease back with `release` (a crash leaves it to expire). */
-  async stop(opts: { release: boolean }): Promise<void> {
+  /**
+   * Stops renewing (waits for a renewal in flight), then gives the lease back with `release` (a crash
+   * leaves it to expire); `'expired'` gives it back already expired (RunLease.expire).
+   */
+  async stop(opts: { release: boolean | 'expired' }): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.renewing;
-    if (opts.release && !this.lostIt) await this.lease.release(this.opts.clock()).catch(() => undefined);
+    if (!opts.release || this.lostIt) return;
+    await (opts.release === 'expired' ? this.lease.expire(this.opts.clock()) : this.lease.release(this.opts.clock())).catch(() => undefined);
   }
 
   private schedule(retryMs?: number): void {

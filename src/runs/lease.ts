@@ -103,7 +103,19 @@ export class RunLease {
 
   /** Gives the run up (it ended, or this process stops): the next asker takes it at once. */
   async release(now: number): Promise<void> {
-    const record = { holder: this.holder, until: 0 };
+    await this.write({ holder: this.holder, until: 0 }, now);
+  }
+
+  /**
+   * Gives the run up as a lease that has already expired (`until` 1, not the 0 of a release): the next
+   * asker takes it at once, and a reader can still tell that its holder stopped before it was done with
+   * it (the App: an ended run whose finish is not over, which the sweep then finishes).
+   */
+  async expire(now: number): Promise<void> {
+    await this.write({ holder: this.holder, until: 1 }, now);
+  }
+
+  private async write(record: LeaseRecord, now: number): Promise<void> {
     const next = await writeLease(this.store, this.runId, record, now);
     if (await this.store.casRef(this.ref, next, this.head)) {
       this.head = next;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpError } from '@agora/github-sim/http';
+import { git } from '@agora/github-sim/harness';
 import { armAppCrash, until, commandPlan, checkRuns, restartUntilRunEnds, runReleases, startAppWorld, type AppWorld, outcomesOf } from './app-world.js';
 import { scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
@@ -94,7 +95,7 @@ describe('restart recovery and the sweep', () => {
     expect(w.errors).toEqual([]);
   });
 
-  it('an app closed while GitHub refuses its finish leaves the lease to expire, and the next process finishes the run', async () => {
+  it('an app closed while GitHub refuses its finish hands the lease back expired, and the next process finishes the run', async () => {
     // The finish is under way (patches pushed, bundle built) when the app is told to close, and GitHub
     // answers 503 to the release's creation until the app has closed: close() must not give the lease
     // of a run whose finish is not over back, or no sweep would ever finish it.
@@ -115,6 +116,9 @@ describe('restart recovery and the sweep', () => {
     await closing;
     w.sim.setFaults({});
     expect((await checkRuns(w, sha)).get('agora')?.status).not.toBe('completed');
+    // Handed back already expired (1), neither given back as after a finish (0) nor left to run out its time.
+    const lease = await git(['log', '-1', '--format=%B', `refs/agora/leases/${runId}`], w.sim.repoDir(w.fullName));
+    expect(lease).toMatch(/^Agora-Lease-Until: 1$/m);
     expect(w.errors.filter((e) => !e.includes('Service Unavailable'))).toEqual([]);
     w.errors.length = 0;
 
