@@ -131,6 +131,19 @@ export const ERROR_CODES = {
       'The orchestrator refused the call (not a declared dependency, max_hops, too little time, budget spent, input not matching the schema) or the child attempt failed.',
     fix: 'Read the reason printed; declare the dependency, raise the limit, or change the input.',
   },
+  'params-invalid': {
+    area: 'cli',
+    exitCode: USER,
+    meaning:
+      'A run parameter is malformed: a `--data`/`--secret-data` that is not `key=value`, a key that is not a safe name, a key given twice, or a secret value too short to redact.',
+    fix: 'Pass each parameter once as `--data key=value`, with a key of letters, digits, `_`, `.`, `-` starting with a letter (docs/cli.md).',
+  },
+  'params-file-invalid': {
+    area: 'cli',
+    exitCode: USER,
+    meaning: 'The `--data-file` cannot be read, is not JSON, is not an object, or has a value that is not a string, number or boolean.',
+    fix: 'Pass a JSON object whose values are strings, numbers or booleans, e.g. `{ "region": "eu", "shards": 4 }`.',
+  },
   'init-refused': {
     area: 'cli',
     exitCode: USER,

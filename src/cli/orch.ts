@@ -22,6 +22,7 @@ import { cancelRun } from '../runs/cancel.js';
 import { readRunChain } from '../runs/run-chain.js';
 import { recordRequest } from '../runs/requests.js';
 import { readRejection, submitPlan } from '../runs/inbox.js';
+import { noParams, paramsFromOptions, recordableParams, type GivenParams, type ParamOptions } from '../runs/params.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
@@ -120,14 +121,21 @@ async function headOf(repo: string | null, file: string): Promise<ReadAt | null>
   return { store, commit: head, where: `at HEAD (${head.slice(0, 12)})` };
 }
 
-export async function submitVerb(file: string, opts: GlobalOptions & { base?: string; queue?: string }, io: Output): Promise<string> {
+export async function submitVerb(file: string, opts: GlobalOptions & SubmitOptions, io: Output): Promise<string> {
+  const given = await paramsFromOptions(opts); // bad parameters are refused before anything is read or written
   const ctx = await openContext(opts, file);
-  const runId = await submit(ctx, file, opts);
+  const runId = await submit(ctx, file, opts, given);
   io.out(runId);
   return runId;
 }
 
-async function submit(ctx: CliContext, file: string, opts: { base?: string; queue?: string }): Promise<string> {
+/** What `run` and `submit` take besides the plan: the base, the queue and the run's parameters. */
+export interface SubmitOptions extends ParamOptions {
+  base?: string;
+  queue?: string;
+}
+
+async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given: GivenParams): Promise<string> {
   let base: Oid | undefined;
   let { text, plan } = await readPlanFile(file, ctx.config, async () => {
     base = await resolveBase(ctx, opts.base);
@@ -138,7 +146,9 @@ async function submit(ctx: CliContext, file: string, opts: { base?: string; queu
     text = `${JSON.stringify(plan, null, 2)}\n`;
   }
   base ??= await resolveBase(ctx, opts.base);
-  const { runId } = await submitPlan(ctx.store, ctx.refs, { planText: text, planId: plan.id, base, now: Date.now() });
+  // Secret values are written to this host's store before the submission exists (params.ts).
+  const params = noParams(given) ? undefined : await recordableParams(given, ctx.scratchDir);
+  const { runId } = await submitPlan(ctx.store, ctx.refs, { planText: text, planId: plan.id, base, now: Date.now(), ...(params ? { params } : {}) });
   return runId;
 }
 
@@ -198,14 +208,11 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
   return 0;
 }
 
-export async function runVerb(
-  file: string,
-  opts: GlobalOptions & { apply?: boolean; base?: string; queue?: string; pollMs?: number },
-  io: Output,
-): Promise<number> {
+export async function runVerb(file: string, opts: GlobalOptions & SubmitOptions & { apply?: boolean; pollMs?: number }, io: Output): Promise<number> {
+  const given = await paramsFromOptions(opts); // bad parameters are refused before anything is read or written
   const ctx = await openContext(opts, file);
   checkConfiguredSecrets(ctx.config, process.env); // before the plan is submitted
-  const runId = await submit(ctx, file, opts);
+  const runId = await submit(ctx, file, opts, given);
   const holder = await serveLockHolder(ctx.store.gitdir);
   let final: StoredRun;
   if (holder !== null) {

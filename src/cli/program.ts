@@ -13,6 +13,19 @@ import { cancelVerb, logsVerb, retryVerb, runVerb, serveVerb, statusVerb, stdio,
 
 /** The `agora` command line. Thin: parse, call a verb, print a user error without a stack trace. */
 
+/** Collects a repeatable option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** The run parameters `run` and `submit` take (docs/cli.md). */
+function paramOptions(c: Command): Command {
+  return c
+    .option('--data <key=value>', 'a run parameter, read by items from the JSON file $AGORA_PARAMS (repeatable; wins over --data-file)', collect)
+    .option('--data-file <file>', 'run parameters from a JSON object of strings, numbers and booleans')
+    .option('--secret-data <key=value>', 'a run parameter kept out of the repository and redacted like a secret (repeatable)', collect);
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
@@ -35,8 +48,7 @@ export function buildProgram(): Command {
     setExit(await validateVerb(plan, o, stdio)),
   );
   common(
-    orch
-      .command('run <plan>')
+    paramOptions(orch.command('run <plan>'))
       .description('submit and serve until the run ends; exit 0 only if every item is done')
       .option('--apply', "fast-forward the current branch onto the run's integration head when done")
       .option('--base <rev>', 'the commit the run starts from (default: HEAD)')
@@ -48,8 +60,7 @@ export function buildProgram(): Command {
     orch.command('serve').description('serve submitted runs until SIGINT/SIGTERM').option('--poll-ms <ms>', 'how often to look for submissions', positiveInt),
   ).action(async (o) => setExit(await serveVerb(o, stdio)));
   common(
-    orch
-      .command('submit <plan>')
+    paramOptions(orch.command('submit <plan>'))
       .description('hand a plan to serve; prints the run id')
       .option('--base <rev>', 'the commit the run starts from (default: HEAD)')
       .option('--queue <name>', "override the plan's queue"),

@@ -1,4 +1,4 @@
-import type { ItemState, RunState, Transition } from '../engine/types.js';
+import type { ItemState, RunState, Transition, RunParams } from '../engine/types.js';
 import { terminalSafeLine } from './terminal-text.js';
 
 /** JSON shapes printed by `status` and `watch`, and the live table shown on a terminal. */
@@ -13,6 +13,8 @@ export interface StatusView {
   acceptedAt: string;
   finishedAt?: string;
   stateCommit: string;
+  /** The run's parameters (a secret one's value is `***`), when it was given any. */
+  params?: RunParams['values'];
   items: Array<{
     id: string;
     status: ItemState['status'];
@@ -38,6 +40,7 @@ export function statusView(state: RunState, stateCommit: string): StatusView {
     acceptedAt: iso(state.acceptedAt),
     ...(state.finishedAt ? { finishedAt: iso(state.finishedAt) } : {}),
     stateCommit,
+    ...(state.params ? { params: state.params.values } : {}),
     items: Object.values(state.items).map((i) => ({
       id: i.id,
       status: i.status,

@@ -84,6 +84,18 @@ export interface EmittedBatch {
   items: EmittedItem[];
 }
 
+/** A run parameter's value (`agora orch run --data`). */
+export type ParamValue = string | number | boolean;
+
+/** The run's parameters as recorded (src/runs/params.ts): a secret's value is `***`; its real value stays on the submitting host. */
+export interface RunParams {
+  values: Record<string, ParamValue>;
+  /** The keys given with `--secret-data`, sorted. */
+  secret?: string[];
+  /** Names the host-local file holding the secret values (present exactly when `secret` is). */
+  secretStore?: string;
+}
+
 export interface RunState {
   version: 1;
   runId: string;
@@ -103,6 +115,8 @@ export interface RunState {
   items: Record<string, ItemState>;
   /** Items emitted at run time, in the order they joined (emission.ts); the run's plan is plan.json plus these. */
   emitted?: EmittedBatch[];
+  /** The run's parameters, when it was given any (`--data`, `--data-file`, `--secret-data`). */
+  params?: RunParams;
 }
 
 /** The engine's whole input: the plan (immutable) and the state it acts on. */

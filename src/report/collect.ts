@@ -83,7 +83,7 @@ export async function collectReport(store: GitStore, refs: RunRefs, runId: strin
     attempts,
     waits: lockWaits(attempts, state.finishedAt ?? o.now),
     verdict: { ...bundle.report, failures: bundle.report.failures.map((f) => ({ ...f, message: clean(f.message) })) },
-    parameters: {},
+    parameters: Object.fromEntries(Object.entries(state.params?.values ?? {}).map(([k, v]) => [k, typeof v === 'string' ? clean(v) : v])),
     generatedAt: o.now,
   };
 }

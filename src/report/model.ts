@@ -60,7 +60,7 @@ export interface ReportData {
    * `agora orch report`): its conclusion and problems, as the gate `agora / audit` states them on `sha`.
    */
   gate?: ReportGate;
-  /** The run's parameters; none exist yet (plans gain them later), so always empty for now. */
+  /** The run's parameters as recorded in its state (`--data`; a `--secret-data` value is `***`), empty when it has none. */
   parameters: Record<string, unknown>;
   /** When the report was made (epoch ms): the end of the timeline for a run still going. */
   generatedAt: number;

@@ -20,6 +20,7 @@ import type { ChildCall, Emission, RunState } from '../engine/types.js';
 import { flattenChildren, type ChildRecord } from '../agents/dependency-calls.js';
 import { runDeadline } from '../engine/deadline.js';
 import { emitDir, prepareEmitDir, readEmission } from './emit.js';
+import { SecretParamsUnavailable, workerParams, writeParamsFile } from './params.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
 import { recordPatch } from './patches.js';
 import { secretInPatchReason, secretsInPatch } from './patch-secrets.js';
@@ -156,6 +157,16 @@ async function runAttemptWith(
       return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
     }
     built.job.base = spec.base;
+    // Secret parameter values are redacted from everything made from this attempt, whichever target runs it.
+    let params: Awaited<ReturnType<typeof workerParams>> | undefined;
+    try {
+      params = spec.state.params ? await workerParams(spec.state.params, ctx.scratchDir) : undefined;
+    } catch (e) {
+      if (!(e instanceof SecretParamsUnavailable)) throw e;
+      reusable = true;
+      return { kind: 'failed', itemId, attempt, reason: e.message, retryable: false };
+    }
+    secrets.push(...Object.values(params?.secrets ?? {}));
     const mocked = ctx.targets[built.target]?.standsInForAgents === true;
     const agent = mocked ? undefined : agentOf(item, built);
     // A command subagent with dependencies calls them through the call socket (local and docker targets).
@@ -171,6 +182,10 @@ async function runAttemptWith(
     if (emitTo) {
       await prepareEmitDir(emitTo);
       built.job.env.AGORA_EMIT = emitTo;
+    }
+    // $AGORA_PARAMS: a file of this host, so (like $AGORA_EMIT) only a local worker gets it (docs/cli.md).
+    if (params && !agent && built.target === 'local') {
+      built.job.env.AGORA_PARAMS = await writeParamsFile(await ctx.workspaces.workDir(), runId, itemId, attempt, params.values);
     }
     let apiKey: string | undefined;
     try {
@@ -280,7 +295,11 @@ async function runAttemptWith(
     reusable = true;
     changed = captured.changes;
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
-    const keptOut = keyEnv && apiKey ? { ...built.job.secrets, [keyEnv]: apiKey } : built.job.secrets;
+    const keptOut = {
+      ...built.job.secrets,
+      ...(keyEnv && apiKey ? { [keyEnv]: apiKey } : {}),
+      ...Object.fromEntries(Object.entries(params?.secrets ?? {}).map(([k, v]) => [`parameter ${k}`, v])),
+    };
     const leaked = await secretsInPatch(ctx.store, captured.changes, keptOut);
     if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode };
     const patch = await recordPatch(ctx.store, {

@@ -2,7 +2,9 @@ import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { archivedRuns } from './anchor-archive.js';
 import type { OrchConfig } from '../config/types.js';
 import { agoraIdentity } from '../git/identity.js';
-import type { GitStore, Oid } from '../git/types.js';
+import type { GitStore, Oid, TreeEntry } from '../git/types.js';
+import type { RunParams } from '../engine/types.js';
+import { PARAMS_FILE, parseRecordedParams } from './params.js';
 import { type Problem, errorMessage } from '../errors.js';
 import { parsePlanText } from '../plan/parse.js';
 import type { ValidationResult } from '../plan/validate.js';
@@ -24,10 +26,18 @@ export interface Submission {
   inboxCommit: Oid;
 }
 
-export async function submitPlan(store: GitStore, refs: RunRefs, args: { planText: string; planId: string; base: Oid; now: number }): Promise<Submission> {
+export async function submitPlan(
+  store: GitStore,
+  refs: RunRefs,
+  args: { planText: string; planId: string; base: Oid; now: number; params?: RunParams },
+): Promise<Submission> {
   const who = agoraIdentity(args.now);
   const planBlob = await store.writeBlob(args.planText);
-  const tree = await store.writeTree([{ mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' }]);
+  const entries: TreeEntry[] = [{ mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' }];
+  if (args.params) {
+    entries.push({ mode: '100644', path: PARAMS_FILE, oid: await store.writeBlob(`${JSON.stringify(args.params, null, 2)}\n`), type: 'blob' });
+  }
+  const tree = await store.writeTree(sortTree(entries));
   return retryOnConflict(`the run ids of plan ${args.planId}`, 100, async (): Promise<Submission | typeof LOST_RACE> => {
     const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
     const inboxCommit = await store.writeCommit({
@@ -92,12 +102,20 @@ async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, run
     return { runId, kind: 'already-accepted' };
   }
   const commit = await store.readCommit(inboxCommit);
-  const planEntry = (await store.readTree(commit.tree)).find((e) => e.path === 'plan.json');
+  const tree = await store.readTree(commit.tree);
+  const planEntry = tree.find((e) => e.path === 'plan.json');
+  const paramsEntry = tree.find((e) => e.path === PARAMS_FILE);
   const base = commit.parents[0];
   const planText = planEntry ? decoder.decode(await store.readBlob(planEntry.oid)) : '';
   const problems: Problem[] = [];
   if (!planEntry) problems.push({ path: '$', message: 'the submission has no plan.json' });
   if (!base) problems.push({ path: '$', message: 'the submission names no base commit' });
+  let params: RunParams | undefined;
+  if (paramsEntry) {
+    const parsed = parseRecordedParams(decoder.decode(await store.readBlob(paramsEntry.oid)));
+    if (parsed.ok) params = parsed.params;
+    else problems.push({ path: '$', message: parsed.problem });
+  }
   let validated: ValidationResult | undefined;
   // What the run records as its plan.json: the plan as submitted, with any matrix file's values (read at
   // the base commit, never a working tree) written in place of the reference.
@@ -120,7 +138,7 @@ async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, run
   }
   const plan = validated.plan;
   const concurrency = config.queues[plan.queue]?.concurrency ?? config.defaultConcurrency;
-  const run = await writeNewRun(store, refs, { runId, plan, planText: recordText, base, concurrency, now });
+  const run = await writeNewRun(store, refs, { runId, plan, planText: recordText, base, concurrency, now, ...(params ? { params } : {}) });
   await store.deleteRef(refs.inbox(runId), inboxCommit);
   return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
 }

@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../log/entry.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { newRun } from '../engine/step.js';
-import type { EmittedBatch, ItemState, RunState, Transition } from '../engine/types.js';
+import type { EmittedBatch, ItemState, RunParams, RunState, Transition } from '../engine/types.js';
 import { planItemCount, planWithEmitted } from '../engine/emission.js';
 import { appendEntries } from '../log/entry.js';
 import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
@@ -147,14 +147,14 @@ export interface RunWrite {
 export async function writeNewRun(
   store: GitStore,
   refs: RunRefs,
-  r: { runId: string; plan: Plan; planText: string; base: Oid; concurrency: number; now: number },
+  r: { runId: string; plan: Plan; planText: string; base: Oid; concurrency: number; now: number; params?: RunParams },
 ): Promise<StoredRun | null> {
   const created = newRun(r.plan, { runId: r.runId, base: r.base, concurrency: r.concurrency, now: r.now });
   return writeRun(store, refs, {
     runId: r.runId,
     prev: null,
     planText: r.planText,
-    state: created.run.state,
+    state: r.params ? { ...created.run.state, params: r.params } : created.run.state,
     entries: appendEntries(null, r.runId, created.transitions),
     transitions: created.transitions,
     now: r.now,

@@ -1,0 +1,252 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
+import { MIN_SECRET_LENGTH } from '../config/secrets.js';
+import type { ParamValue, RunParams } from '../engine/types.js';
+import { AgoraError } from '../errors.js';
+import { REDACTED } from '../executors/redact.js';
+import { canonicalJson } from '../log/canonical-json.js';
+import { pathInside } from '../path-inside.js';
+
+/**
+ * Run parameters (`agora orch run --data key=value --data-file params.json --secret-data key=value`):
+ * a flat object of string, number and boolean values, recorded in the run's state (`params`) and handed
+ * to each worker as the JSON file `$AGORA_PARAMS` points at.
+ *
+ * Precedence: the data file first, then each `--data` and `--secret-data` replaces the file's value for
+ * its key. A key given twice on the command line is refused.
+ *
+ * A `--secret-data` value never enters the repository: the state records the key with the value `***`
+ * (like every redacted secret) and the token of a host-local file, `<gitdir>/agora/params/<token>.json`
+ * (mode 0600), that holds the real values; workers get the real value, and their logs, failure reasons
+ * and patches are checked for it like any secret.
+ */
+
+/** What a parameter key may look like. */
+const KEY = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const KEY_RULE = 'use 1–64 characters from A–Z a–z 0–9 _ . -, starting with a letter';
+/** The most bytes a data file may hold. */
+export const MAX_PARAMS_FILE_BYTES = 1024 * 1024;
+/** The name of the recorded parameters in a submission's tree. */
+export const PARAMS_FILE = 'params.json';
+
+export interface ParamOptions {
+  data?: readonly string[];
+  dataFile?: string;
+  secretData?: readonly string[];
+}
+
+/** Parameters as given: the public values and the secret ones apart. */
+export interface GivenParams {
+  values: Record<string, ParamValue>;
+  secrets: Record<string, string>;
+}
+
+function paramsError(message: string, hint: string): AgoraError {
+  return new AgoraError('params-invalid', message, hint);
+}
+
+function fileError(file: string, problem: string, hint: string): AgoraError {
+  return new AgoraError('params-file-invalid', `--data-file ${file}: ${problem}`, hint);
+}
+
+/** Why `key` is not a parameter key, or undefined. */
+export function paramKeyProblem(key: string): string | undefined {
+  return KEY.test(key) ? undefined : `key ${JSON.stringify(key)} is not allowed; ${KEY_RULE}`;
+}
+
+function isParamValue(v: unknown): v is ParamValue {
+  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+function splitPair(option: string, arg: string): [string, string] {
+  const eq = arg.indexOf('=');
+  if (eq <= 0) {
+    throw paramsError(`${option} ${JSON.stringify(arg)} is not key=value`, `write it as ${option} name=value (the key before the first "=")`);
+  }
+  const key = arg.slice(0, eq);
+  const problem = paramKeyProblem(key);
+  if (problem) throw paramsError(`${option} ${JSON.stringify(arg)}: ${problem}`, `rename the parameter; ${KEY_RULE}`);
+  return [key, arg.slice(eq + 1)];
+}
+
+/** Reads and checks a data file: a JSON object of strings, numbers and booleans. */
+export async function readDataFile(file: string): Promise<Record<string, ParamValue>> {
+  const info = await stat(file).catch((e: NodeJS.ErrnoException) => {
+    throw fileError(file, e.code === 'ENOENT' ? 'no such file' : `cannot be read (${e.code ?? e.message})`, 'pass the path of a JSON file');
+  });
+  if (!info.isFile()) throw fileError(file, 'is not a file', 'pass the path of a JSON file');
+  if (info.size > MAX_PARAMS_FILE_BYTES)
+    throw fileError(file, `is ${info.size} bytes, the limit is ${MAX_PARAMS_FILE_BYTES}`, 'pass fewer or shorter parameters');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw fileError(file, `is not JSON (${(e as Error).message})`, 'fix the JSON; the file must hold one object, e.g. { "region": "eu" }');
+  }
+  return checkValues(parsed, (path, problem, hint) => fileError(file, `${path}: ${problem}`, hint));
+}
+
+/** Checks a parsed object of parameters; `fail` builds the error for a problem at a JSON path. */
+function checkValues(parsed: unknown, fail: (path: string, problem: string, hint: string) => AgoraError): Record<string, ParamValue> {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw fail(
+      '$',
+      `is ${Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`}, not an object`,
+      'wrap the parameters in one JSON object',
+    );
+  }
+  const out: Record<string, ParamValue> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    const path = `$.${key}`;
+    const problem = paramKeyProblem(key);
+    if (problem) throw fail(path, problem, `rename the parameter; ${KEY_RULE}`);
+    if (!isParamValue(value)) {
+      const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : typeof value;
+      throw fail(path, `is ${what}; a parameter is a string, number or boolean`, 'flatten nested values into keys of their own (e.g. "db.host": "…")');
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/** The parameters the options give, checked; `{}` values when none are given. */
+export async function paramsFromOptions(o: ParamOptions): Promise<GivenParams> {
+  const fromFile = o.dataFile !== undefined ? await readDataFile(o.dataFile) : {};
+  const given = new Map<string, string>();
+  const values: Record<string, ParamValue> = { ...fromFile };
+  const secrets: Record<string, string> = {};
+  const take = (option: string, arg: string): [string, string] => {
+    const [key, value] = splitPair(option, arg);
+    const earlier = given.get(key);
+    if (earlier !== undefined) {
+      throw paramsError(`parameter ${key} is given twice (${earlier} and ${option})`, `pass ${key} once`);
+    }
+    given.set(key, option);
+    return [key, value];
+  };
+  for (const arg of o.data ?? []) {
+    const [key, value] = take('--data', arg);
+    values[key] = value;
+  }
+  for (const arg of o.secretData ?? []) {
+    const [key, value] = take('--secret-data', arg);
+    if (value.replace(/[\r\n]/g, '').length < MIN_SECRET_LENGTH) {
+      throw paramsError(
+        `--secret-data ${key}: the value is shorter than ${MIN_SECRET_LENGTH} characters, too short to redact from logs reliably`,
+        `give ${key} a value of at least ${MIN_SECRET_LENGTH} characters, or pass it with --data if it is not secret`,
+      );
+    }
+    delete values[key];
+    secrets[key] = value;
+  }
+  return { values, secrets };
+}
+
+/** True when no parameter is given. */
+export function noParams(p: GivenParams): boolean {
+  return Object.keys(p.values).length === 0 && Object.keys(p.secrets).length === 0;
+}
+
+/** `<scratch>/params/<token>.json`: where a run's secret parameter values are kept on this host. */
+function secretStorePath(scratchDir: string, token: string): string {
+  return pathInside(join(scratchDir, 'params'), [`${token}.json`], 'secret parameter store token');
+}
+
+/**
+ * What the run records: the public values, each secret key with the value `***`, the secret keys, and
+ * (when there are secrets) the token of the host-local file their values were written to (before the
+ * submission exists, so no worker ever starts without them).
+ */
+export async function recordableParams(p: GivenParams, scratchDir: string): Promise<RunParams> {
+  const secretKeys = Object.keys(p.secrets).sort();
+  const values: Record<string, ParamValue> = { ...p.values };
+  for (const key of secretKeys) values[key] = REDACTED;
+  if (secretKeys.length === 0) return { values: sortKeys(values) };
+  const token = randomBytes(16).toString('hex');
+  const path = secretStorePath(scratchDir, token);
+  await mkdir(join(scratchDir, 'params'), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, `${JSON.stringify(p.secrets)}\n`, { mode: 0o600, exclusive: true });
+  return { values: sortKeys(values), secret: secretKeys, secretStore: token };
+}
+
+function sortKeys(values: Record<string, ParamValue>): Record<string, ParamValue> {
+  return Object.fromEntries(Object.entries(values).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Parses the `params.json` of a submission (written by `recordableParams`; checked again because the
+ * inbox is a ref anyone who can push may write). Returns the problem instead of throwing.
+ */
+export function parseRecordedParams(text: string): { ok: true; params: RunParams } | { ok: false; problem: string } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return { ok: false, problem: `${PARAMS_FILE} is not JSON` };
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { ok: false, problem: `${PARAMS_FILE} is not an object` };
+  const { values, secret, secretStore, ...rest } = doc as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) return { ok: false, problem: `${PARAMS_FILE} has unknown members ${Object.keys(rest).join(', ')}` };
+  let checked: Record<string, ParamValue>;
+  try {
+    checked = checkValues(values, (path, problem) => new AgoraError('params-invalid', `${PARAMS_FILE} values ${path}: ${problem}`));
+  } catch (e) {
+    return { ok: false, problem: (e as Error).message };
+  }
+  const keys = secret === undefined ? [] : secret;
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && checked[k] === REDACTED)) {
+    return { ok: false, problem: `${PARAMS_FILE} secret must list keys whose recorded value is ${REDACTED}` };
+  }
+  if (keys.length > 0 !== (typeof secretStore === 'string' && /^[0-9a-f]{32}$/.test(secretStore))) {
+    return { ok: false, problem: `${PARAMS_FILE} secretStore must be a 32-hex token exactly when there are secret keys` };
+  }
+  return {
+    ok: true,
+    params: { values: checked, ...(keys.length > 0 ? { secret: keys as string[], secretStore: secretStore as string } : {}) },
+  };
+}
+
+/** sha256 (hex) of the canonical JSON of the recorded values (secrets as `***`): what the audit names the parameters by. */
+export function paramsDigest(params: RunParams): string {
+  return createHash('sha256').update(canonicalJson(params.values)).digest('hex');
+}
+
+/**
+ * The values a worker gets: the recorded ones with each secret's real value read from this host's
+ * store. Throws a plain Error with a reason when the store is gone (the run was submitted on another host,
+ * or the file was removed).
+ */
+export async function workerParams(params: RunParams, scratchDir: string): Promise<{ values: Record<string, ParamValue>; secrets: Record<string, string> }> {
+  if (!params.secret || params.secret.length === 0 || !params.secretStore) return { values: params.values, secrets: {} };
+  const path = secretStorePath(scratchDir, params.secretStore);
+  let stored: Record<string, unknown>;
+  try {
+    stored = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch {
+    throw new SecretParamsUnavailable(
+      `the run's secret parameters (${params.secret.join(', ')}) are not on this host (${path} cannot be read); submit the run again from the host that serves it`,
+    );
+  }
+  const secrets: Record<string, string> = {};
+  for (const key of params.secret) {
+    const value = stored[key];
+    if (typeof value !== 'string') throw new SecretParamsUnavailable(`secret parameter ${key} is missing from ${path}; submit the run again`);
+    secrets[key] = value;
+  }
+  return { values: { ...params.values, ...secrets }, secrets };
+}
+
+export class SecretParamsUnavailable extends Error {}
+
+/**
+ * Writes the attempt's `params.json` (mode 0600) under `<work dir>/params/<run>/<item>.<attempt>.json`,
+ * outside its workspace and the repository, and returns its path: what `$AGORA_PARAMS` names.
+ */
+export async function writeParamsFile(workDir: string, runId: string, itemId: string, attempt: number, values: Record<string, ParamValue>): Promise<string> {
+  const path = pathInside(join(workDir, 'params'), [runId, `${itemId}.${attempt}.json`], 'run id and item id');
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, `${JSON.stringify(values, null, 2)}\n`, { mode: 0o600 });
+  return path;
+}
