@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
@@ -6,7 +6,6 @@ import { MIN_SECRET_LENGTH } from '../config/secrets.js';
 import type { ParamValue, RunParams } from '../engine/types.js';
 import { AgoraError } from '../errors.js';
 import { REDACTED } from '../executors/redact.js';
-import { canonicalJson } from '../log/canonical-json.js';
 import { pathInside } from '../path-inside.js';
 
 /**
@@ -206,11 +205,6 @@ export function parseRecordedParams(text: string): { ok: true; params: RunParams
     ok: true,
     params: { values: checked, ...(keys.length > 0 ? { secret: keys as string[], secretStore: secretStore as string } : {}) },
   };
-}
-
-/** sha256 (hex) of the canonical JSON of the recorded values (secrets as `***`): what the audit names the parameters by. */
-export function paramsDigest(params: RunParams): string {
-  return createHash('sha256').update(canonicalJson(params.values)).digest('hex');
 }
 
 /**
