@@ -5,9 +5,13 @@
 import { AgoraError } from '../errors.js';
 import { assertEntryName, typeForMode } from './local-store.js';
 import type { GitStore, Oid, TreeEntry, TreeEntryMode } from './types.js';
+import { limiter } from './limiter.js';
 
 /** The id of git's empty tree. */
 export const EMPTY_TREE: Oid = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+/** What tree surgery needs of a store: reading and writing trees. */
+export type TreeAccess = Pick<GitStore, 'readTree' | 'writeTree'>;
 
 /** One path to set (to a blob, symlink or submodule entry) or to delete (`entry: null`). */
 export interface PathChange {
@@ -31,7 +35,7 @@ interface Edit {
  * (a directory there, or a missing path, is left alone); trees left empty are removed (an empty root is git's empty tree). Paths must be unique and must not set a tree entry
  * directly (mode 040000): directories follow from the paths below them.
  */
-export async function applyTreeChanges(store: GitStore, baseTree: Oid | null, changes: ReadonlyArray<PathChange>): Promise<Oid> {
+export async function applyTreeChanges(store: TreeAccess, baseTree: Oid | null, changes: ReadonlyArray<PathChange>): Promise<Oid> {
   const root: Edit = { below: new Map() };
   const seen = new Set<string>();
   for (const change of changes) {
@@ -57,7 +61,11 @@ export async function applyTreeChanges(store: GitStore, baseTree: Oid | null, ch
   for (const [path, problem] of conflicts(root, '')) {
     throw new AgoraError('tree-edit-invalid', `path "${path}" ${problem}`, 'a path cannot be both a file and a directory in one change set');
   }
-  return (await rewrite(store, baseTree, root)) ?? (await store.writeTree([]));
+  // Sibling subtrees go concurrently; a bounded number of reads and writes at a time (a first write of a
+  // large tree would otherwise open every file at once).
+  const limit = limiter(16);
+  const bounded: TreeAccess = { readTree: (oid) => limit(() => store.readTree(oid)), writeTree: (entries) => limit(() => store.writeTree(entries)) };
+  return (await rewrite(bounded, baseTree, root)) ?? (await store.writeTree([]));
 }
 
 /** Yields paths that are set to a file while other changes go below them. */
@@ -90,11 +98,16 @@ function splitPath(path: string): string[] {
   return parts;
 }
 
-/** Rewrites `tree` (null: none) with `edit`; returns null when the result is empty. */
-async function rewrite(store: GitStore, tree: Oid | null, edit: Edit): Promise<Oid | null> {
+/**
+ * Rewrites `tree` (null: none) with `edit`; returns null when the result is empty. Sibling subtrees are
+ * rewritten concurrently (each under its own name, so they never touch the same entry): a state commit's
+ * `items/` and `logs/` paths, for one, no longer wait on each other's reads and writes.
+ */
+async function rewrite(store: TreeAccess, tree: Oid | null, edit: Edit): Promise<Oid | null> {
   const entries = new Map<string, TreeEntry>();
   if (tree) for (const e of await store.readTree(tree)) entries.set(e.path, e);
   let changed = false;
+  const below: Array<Promise<void>> = [];
   for (const [name, child] of edit.below) {
     const current = entries.get(name);
     if (child.own !== undefined) {
@@ -114,18 +127,22 @@ async function rewrite(store: GitStore, tree: Oid | null, edit: Edit): Promise<O
     if (child.below.size === 0) continue;
     const after = entries.get(name);
     const subtree = after?.type === 'tree' ? after.oid : null;
-    const rewritten = await rewrite(store, subtree, child);
-    if (rewritten === null) {
-      // Nothing left below: drop the directory (a file there stays; only deletions went below it).
-      if (subtree) {
-        entries.delete(name);
-        changed = true;
-      }
-    } else if (rewritten !== subtree) {
-      entries.set(name, { mode: '040000', path: name, oid: rewritten, type: 'tree' });
-      changed = true;
-    }
+    below.push(
+      rewrite(store, subtree, child).then((rewritten) => {
+        if (rewritten === null) {
+          // Nothing left below: drop the directory (a file there stays; only deletions went below it).
+          if (subtree) {
+            entries.delete(name);
+            changed = true;
+          }
+        } else if (rewritten !== subtree) {
+          entries.set(name, { mode: '040000', path: name, oid: rewritten, type: 'tree' });
+          changed = true;
+        }
+      }),
+    );
   }
+  await Promise.all(below);
   if (entries.size === 0) return null;
   if (!changed && tree) return tree;
   return store.writeTree([...entries.values()]);

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { ItemState, RunState } from '../engine/types.js';
 import type { PathChange } from '../git/tree-edit.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
+import { limiter } from '../git/limiter.js';
 
 /**
  * Layout 2 of a state commit's tree (docs/audit.md §9): the run without its items in `run.json`, one
@@ -63,14 +64,16 @@ export function itemText(item: ItemState): string {
 
 /** The path changes that take a state from `before` (null: nothing written yet) to `after`. */
 export async function itemChanges(store: GitStore, before: RunState | null, after: RunState, depth: number): Promise<PathChange[]> {
-  const changes: PathChange[] = [];
+  // Concurrently, but a bounded number at a time: a run's first commit writes every item.
+  const limit = limiter(16);
+  const writes: Array<Promise<PathChange>> = [];
   for (const [id, item] of Object.entries(after.items)) {
     const old = before?.items[id];
     // The engine copies an item before changing it, so an untouched item is the very same object.
     if (old === item || (old && itemText(old) === itemText(item))) continue;
-    changes.push({ path: itemPath(id, depth), entry: { mode: '100644', oid: await store.writeBlob(itemText(item)) } });
+    writes.push(limit(() => store.writeBlob(itemText(item))).then((oid) => ({ path: itemPath(id, depth), entry: { mode: '100644', oid } })));
   }
-  return changes;
+  return Promise.all(writes);
 }
 
 const decoder = new TextDecoder();

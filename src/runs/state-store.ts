@@ -4,7 +4,8 @@ import { newRun } from '../engine/step.js';
 import type { EmittedBatch, ItemState, RunParams, RunState, Transition } from '../engine/types.js';
 import { planItemCount, planWithEmitted } from '../engine/emission.js';
 import { appendEntries } from '../log/entry.js';
-import { applyTreeChanges, type PathChange } from '../git/tree-edit.js';
+import { applyTreeChanges, type PathChange, type TreeAccess } from '../git/tree-edit.js';
+import { sortTreeEntries } from '../git/local-store.js';
 import type { GitStore, Oid, RefSwap, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import { storedPlan } from '../plan/matrix.js';
@@ -176,10 +177,16 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
   const depth = fanoutDepth(planItemCount(w.state));
   const incremental = w.prev && w.prev.layout !== 1 ? w.prev : null;
   const blob = async (text: string) => ({ mode: '100644' as const, oid: await store.writeBlob(text) });
+  // The new blobs are independent of one another: written concurrently.
+  const [entriesBlob, runBlob, items] = await Promise.all([
+    blob(w.entries.map((e) => `${canonicalJson(e)}\n`).join('')),
+    blob(runSummaryText(w.state)),
+    itemChanges(store, incremental?.state ?? null, w.state, depth),
+  ]);
   const changes: PathChange[] = [
-    { path: 'entries.jsonl', entry: await blob(w.entries.map((e) => `${canonicalJson(e)}\n`).join('')) },
-    { path: RUN_FILE, entry: await blob(runSummaryText(w.state)) },
-    ...(await itemChanges(store, incremental?.state ?? null, w.state, depth)),
+    { path: 'entries.jsonl', entry: entriesBlob },
+    { path: RUN_FILE, entry: runBlob },
+    ...items,
     ...(w.logs ?? []).map((l) => ({ path: logPath(l.name, depth), entry: { mode: '100644' as const, oid: l.oid } })),
   ];
   if (w.state.emitted && w.state.emitted.length > 0 && (!incremental || !sameEmitted)) {
@@ -193,7 +200,8 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
       if (l.type === 'blob' && !added.has(l.path)) changes.push({ path: logPath(l.path, depth), entry: { mode: '100644', oid: l.oid } });
     }
   }
-  const tree = await applyTreeChanges(store, incremental?.tree ?? null, changes);
+  const trees = treesOf(store);
+  const tree = await applyTreeChanges(trees, incremental?.tree ?? null, changes);
   const who = agoraIdentity(w.now);
   const head = await store.writeCommit({
     tree,
@@ -206,7 +214,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
   if (!ok) return null;
   const last = w.entries.length > 0 ? w.entries[w.entries.length - 1]! : (w.prev?.last ?? null);
   planCache.set(planBlob, submitted);
-  const logsTree = (await store.readTree(tree)).find((e) => e.path === LOGS_DIR)?.oid ?? null;
+  const logsTree = (await trees.readTree(tree)).find((e) => e.path === LOGS_DIR)?.oid ?? null;
   return {
     runId: w.runId,
     head,
@@ -217,6 +225,38 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
     state: w.state,
     last: last ? { seq: last.seq, hash: last.hash } : null,
     logsTree,
+  };
+}
+
+/**
+ * The trees of state commits this process wrote or read, by id, per store. The next state commit of a
+ * run rewrites the trees on the paths the previous one wrote: with them at hand it reads none of them
+ * back (and parses none of them again). Trees are immutable, so an entry is never stale; the map is
+ * emptied when it grows past its bound.
+ */
+const stateTrees = new WeakMap<GitStore, Map<Oid, TreeEntry[]>>();
+const STATE_TREES_LIMIT = 20_000;
+
+function treesOf(store: GitStore): TreeAccess {
+  let known = stateTrees.get(store);
+  if (!known) stateTrees.set(store, (known = new Map()));
+  const remember = (oid: Oid, entries: TreeEntry[]) => {
+    if (known.size >= STATE_TREES_LIMIT) known.clear();
+    known.set(oid, entries);
+  };
+  return {
+    async readTree(oid) {
+      const hit = known.get(oid);
+      if (hit) return [...hit];
+      const entries = await store.readTree(oid);
+      remember(oid, [...entries]);
+      return entries;
+    },
+    async writeTree(entries) {
+      const oid = await store.writeTree(entries);
+      remember(oid, sortTreeEntries([...entries]));
+      return oid;
+    },
   };
 }
 
