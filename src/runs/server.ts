@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Transition } from '../engine/types.js';
 import type { AttemptContext } from './attempt.js';
 import { RunDriver } from './driver.js';
@@ -56,9 +57,15 @@ export class Server {
     const onAbort = () => this.wake();
     signal.addEventListener('abort', onAbort);
     try {
+      let scanned: number | undefined;
       while (!signal.aborted) {
-        await this.acceptSubmissions();
-        await this.adoptReopenedRuns();
+        // New submissions and runs reopened by another process are looked for once per poll interval
+        // (each look lists refs), not on every wake: a busy run wakes the loop once per finished worker.
+        if (scanned === undefined || performance.now() - scanned >= (this.opts.pollMs ?? 500)) {
+          scanned = performance.now();
+          await this.acceptSubmissions();
+          await this.adoptReopenedRuns();
+        }
         for (const driver of [...this.drivers.values()]) {
           await driver.tick();
           if (driver.run.state.status !== 'running' && !driver.busy) {
