@@ -18,6 +18,7 @@ import {
   AUDIT_FORMAT_V4,
   AUDIT_FORMAT_V5,
   isTerminalRun,
+  paramsDigest,
   planDigest,
   startRule,
   type AuditBundle,
@@ -54,10 +55,12 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
   // v4 only when items were emitted, v3 only when an item carries a start rule, so every other run's
   // bundle reads in older verifiers.
   const emitted = chain.entries.some((e) => e.kind === 'emit');
-  // v5 only when an attempt called a dependency (a call entry); v5 also reads emit entries.
+  // v5 only when an attempt called a dependency (a call entry) or the run has parameters; v5 also reads
+  // emit entries and start rules.
   const called = chain.entries.some((e) => e.kind === 'call');
+  const params = stored.state.params;
   const bundle: AuditBundle = {
-    format: called ? AUDIT_FORMAT_V5 : emitted ? AUDIT_FORMAT_V4 : items.some((i) => i.always || i.continueOnError) ? AUDIT_FORMAT_V3 : AUDIT_FORMAT,
+    format: called || params ? AUDIT_FORMAT_V5 : emitted ? AUDIT_FORMAT_V4 : items.some((i) => i.always || i.continueOnError) ? AUDIT_FORMAT_V3 : AUDIT_FORMAT,
     runId,
     repository: opts.repository ? { fullName: opts.repository.fullName, id: opts.repository.id } : null,
     planDigest: planDigest(planText),
@@ -66,6 +69,7 @@ export async function buildAuditBundle(store: GitStore, refs: RunRefs, runId: st
     state: stored.state.status,
     items,
     ...(emitted ? { limits: { maxHops: maxHops(stored.plan), maxItems: maxItems(stored.plan, planItemCount(stored.state)) } } : {}),
+    ...(params ? { params: { values: params.values, digest: paramsDigest(params.values) } } : {}),
     entries: chain.entries,
     root,
     anchor: null,

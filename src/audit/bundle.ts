@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AgoraError } from '../errors.js';
-import { TERMINAL_ITEM_STATUSES, type ItemStatus, type RunState } from '../engine/types.js';
+import { TERMINAL_ITEM_STATUSES, type ItemStatus, type ParamValue, type RunState } from '../engine/types.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import type { AuditEntry } from '../log/entry.js';
 import { fromHex, inclusionProof, toHex } from '../log/merkle.js';
@@ -23,8 +23,8 @@ import { buildStatement, type InTotoStatement, type RepositoryRecord, type State
  * v3: an item may carry `always` or `continueOnError` (its start rule differs); written only by runs whose
  * plan has such an item, every other run's bundle stays v2. v4: `emit` entries (items added at run time by
  * an item), items carrying `parent` and `hops`, and the run's `limits`; written only by runs with an emit entry.
- * v5: `call` entries (child attempts: an attempt's calls to its subagent's dependencies); written only by
- * runs with a call entry.
+ * v5: `call` entries (child attempts: an attempt's calls to its subagent's dependencies) and the run's
+ * parameters (`params`); written only by runs with a call entry or parameters.
  */
 export const AUDIT_FORMAT_VERSION = 5;
 export const AUDIT_FORMAT_NAME = 'agora.audit';
@@ -71,6 +71,8 @@ export const FAILURE_CODES = [
   'call-dependency',
   'call-hops',
   'call-time',
+  'params-digest',
+  'params-mismatch',
   'not-terminal',
 ] as const;
 export type FailureCode = (typeof FAILURE_CODES)[number];
@@ -129,6 +131,15 @@ export interface BundleLimits {
   maxItems: number;
 }
 
+/**
+ * v5, present only when the run was given parameters (`agora orch run --data`): the values exactly as the
+ * run's state records them (a secret's value as `***`) and the sha256 (hex) of their canonical JSON.
+ */
+export interface BundleParams {
+  values: Record<string, ParamValue>;
+  digest: string;
+}
+
 export interface AnchorRecord {
   kind: 'git-ref';
   ref: string;
@@ -151,6 +162,8 @@ export interface AuditBundle {
   items: BundleItem[];
   /** v4 (required there): the limits of items emitted at run time. */
   limits?: BundleLimits;
+  /** v5: the run's parameters, when it had any. */
+  params?: BundleParams;
   entries: AuditEntry[];
   /** RFC 6962 root over the entry hashes, hex. */
   root: string;
@@ -174,6 +187,11 @@ export function planDigest(planText: string): string {
   return createHash('sha256')
     .update(canonicalJson(JSON.parse(planText)))
     .digest('hex');
+}
+
+/** sha256 (hex) of the canonical JSON of a run's recorded parameter values: the bundle's `params.digest`. */
+export function paramsDigest(values: Record<string, ParamValue>): string {
+  return createHash('sha256').update(canonicalJson(values)).digest('hex');
 }
 
 /**

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { auditStatement, bundleDigest, planDigest } from '../../src/audit/bundle.js';
+import { auditStatement, bundleDigest, paramsDigest, planDigest } from '../../src/audit/bundle.js';
 import { statementPayload } from '../../src/audit/statement.js';
 import { parseAuditBundle } from '../../src/audit/verify/parse.js';
 import { verifyBundle } from '../../src/audit/verify/pipeline.js';
@@ -183,5 +183,19 @@ describe('docs/audit.md §12, a child attempt (v5)', () => {
     expect(body).toMatchObject({ input: e.get('inputDigest'), output: e.get('outputDigest') });
     expect(sha256(e.get('body')! + body.prevHash)).toBe(e.get('hash'));
     expect(entryHash(body)).toBe(e.get('hash'));
+  });
+});
+
+describe('docs/audit.md §12, run parameters (v5)', () => {
+  it("gives the digest of the parameters' canonical JSON the code computes", () => {
+    const e = new Map(
+      block('params')
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as const),
+    );
+    const values = e.get('values')!;
+    expect(canonicalJson(JSON.parse(values))).toBe(values);
+    expect(sha256(values)).toBe(e.get('digest'));
+    expect(paramsDigest(JSON.parse(values))).toBe(e.get('digest'));
   });
 });

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { canonicalJson } from '../../src/log/canonical-json.js';
 import { agora, cleanupTempDirs, git, makeRepo, startServe } from '../support/repo.js';
 import { eventually } from '../support/eventually.js';
 
@@ -75,6 +76,14 @@ describe('agora orch run --data / --data-file / --secret-data', () => {
     const audit = await agora(repo, ['orch', 'audit', 'params-1', '--out', 'params.audit.json']);
     expect(audit.code).toBe(0);
     const bundle = readFileSync(join(repo, 'params.audit.json'), 'utf8');
+    // The bundle (v5) records the parameters as the run does, the secret as ***, with their digest; it verifies against the repository.
+    const recorded = { dry: false, empty: '', region: 'eu', shards: 4, title: '<b>&"x"</b>', token: '***' };
+    expect(JSON.parse(bundle)).toMatchObject({
+      format: 'agora.audit/v5',
+      params: { values: recorded, digest: createHash('sha256').update(canonicalJson(recorded)).digest('hex') },
+    });
+    const verified = await agora(repo, ['verify', 'params.audit.json', '--repo', '.']);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     const report = await agora(repo, ['orch', 'report', 'params-1', '--out', 'params.html']);
     expect(report.code).toBe(0);
     const page = readFileSync(join(repo, 'params.html'), 'utf8');

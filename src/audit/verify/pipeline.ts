@@ -4,6 +4,7 @@ import type { VerifiedSigner } from '../verify-signature.js';
 import { ChainStep } from './chain.js';
 import { Failures } from './failures.js';
 import { signaturePin, type VerifyOptions } from './options.js';
+import { checkParamsDigest } from './params.js';
 import { pinMismatches, requireBoundPins } from './pins.js';
 import { compareSummary, ReplayStep } from './replay.js';
 import { checkRepository } from './repository.js';
@@ -16,9 +17,9 @@ import { expectedStatement } from './statement.js';
  *
  *   parse (parse.ts, before this: the file is a bundle of a known version)
  *   → pins (what the verifier expects the bundle to be about)
- *   → chain → root → replay (one pass over the entries, each step fed entry by entry)
+ *   → chain → root → replay (one pass over the entries, each step fed entry by entry) → params (digest)
  *   → statement (rebuilt from the bundle) → signature (compared as bytes, by the pinned signer)
- *   → repository (with `--repo`: run ref, plan, run state, patches, integration, anchor)
+ *   → repository (with `--repo`: run ref, plan, params, run state, patches, integration, anchor)
  *
  * Each step adds failures with stable codes; none stops the others. The report's claim follows from what
  * passed. The bundle's own `report` is never read.
@@ -42,6 +43,7 @@ export async function verifyBundle(bundle: AuditBundle, opts: VerifyOptions = {}
   root.finish(bundle.root, f);
   const replayed = replay.finish();
   compareSummary(bundle, replayed.items, replayed.runStatus, f);
+  checkParamsDigest(bundle, f);
   const terminal = isTerminalRun(bundle);
   if (!terminal) f.add('not-terminal', `run ${bundle.runId} is ${bundle.state}: the audit covers the log so far; it is not anchored until the run ends`);
 

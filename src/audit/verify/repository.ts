@@ -16,12 +16,13 @@ import type { RootCaller } from './calls.js';
 import { checkEmittedDefinitions } from './emission.js';
 import type { Failures } from './failures.js';
 import { checkPatches } from './integration.js';
+import { checkStoredParams } from './params.js';
 import { sameSet, type ReplayResult } from './replay.js';
 
 /**
  * Step "repository" (with `--repo`): the run ref's first-parent chain holds exactly the bundle's entries;
  * the plan in its first state commit has the bundle's digest, items, dependencies and locks and repeats no
- * key; the state at its head (either layout) says what the bundle says; each done item's patch and the integration chain
+ * key, and its run.json the bundle's params; the state at its head (either layout) says what the bundle says; each done item's patch and the integration chain
  * (integration.ts); the anchor ref holds this root, entry count and state commit.
  */
 
@@ -77,6 +78,7 @@ async function checkRunRef(
   const first = chain.commits[0] as Oid;
   try {
     const firstRun = await readRunAt(store, bundle.runId, first);
+    checkStoredParams(bundle, firstRun.state.params, first, f);
     const text = new TextDecoder().decode(await store.readBlob(firstRun.planBlob));
     const dup = findDuplicateKey(text);
     if (dup)
