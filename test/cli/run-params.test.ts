@@ -101,6 +101,43 @@ describe('agora orch run --data / --data-file / --secret-data', () => {
     expect(log.stdout).not.toContain(canary);
   });
 
+  it('retry --failed reruns the failed item with the same parameters (the secret one too), and the extended run verifies', async () => {
+    const secret = `retry-secret-${process.pid}-${Date.now()}`;
+    const marker = `/tmp/agora-params-retry-${process.pid}-${Date.now()}`;
+    // Fails the first time; then copies what it was given (the secret as its sha256) into its patch.
+    const run = [
+      `test -f ${marker} || { touch ${marker}; exit 1; }`,
+      `node -e 'const fs=require("fs"); const p=JSON.parse(fs.readFileSync(process.env.AGORA_PARAMS,"utf8")); p.token=require("crypto").createHash("sha256").update(p.token).digest("hex"); fs.writeFileSync("seen.json", JSON.stringify(p))'`,
+    ].join(' && ');
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'again',
+        queue: 'default',
+        items: [{ id: 'a', executor: 'command', inputs: { run }, depends_on: [], resourceLocks: ['seen.json'] }],
+      }),
+    });
+    expect((await agora(repo, ['orch', 'run', 'plan.json', '--data', 'region=eu', '--secret-data', `token=${secret}`])).code).toBe(1);
+    const retry = await agora(repo, ['orch', 'retry', 'again-1', '--failed']);
+    expect(retry.code, retry.stderr).toBe(0);
+    const serve = startServe(repo);
+    try {
+      const done = await eventually('the retried run to finish', async () => {
+        const st = JSON.parse((await agora(repo, ['orch', 'status', 'again-1'])).stdout) as Status;
+        return st.status !== 'running' ? st : undefined;
+      });
+      expect(done.status).toBe('done');
+      expect(done.params).toEqual({ region: 'eu', token: '***' });
+    } finally {
+      serve.kill('SIGTERM');
+    }
+    const patch = git(repo, 'rev-parse', 'refs/agora/patches/again-1/a').trim();
+    expect(JSON.parse(git(repo, 'show', `${patch}:seen.json`))).toEqual({ region: 'eu', token: createHash('sha256').update(secret).digest('hex') });
+    const audit = await agora(repo, ['orch', 'audit', 'again-1', '--out', 'again.audit.json']);
+    expect(audit.code, audit.stdout + audit.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(repo, 'again.audit.json'), 'utf8')).params.values).toEqual({ region: 'eu', token: '***' });
+    expect((await agora(repo, ['verify', 'again.audit.json', '--repo', '.'])).code).toBe(0);
+  }, 600_000);
+
   it('refuses bad parameters with a typed error naming the input, and starts nothing', async () => {
     const repo = makeRepo({
       'plan.json': JSON.stringify({
