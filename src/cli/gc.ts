@@ -5,6 +5,7 @@ import type { AuditBundle } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { AgoraError } from '../errors.js';
 import { collectGarbage, type KeepOutcome } from '../runs/gc.js';
+import { removeSecretStore } from '../runs/params.js';
 import { openContext, type GlobalOptions } from './context.js';
 import { progressLine } from './progress-line.js';
 import { releaseBundles } from './gc-release.js';
@@ -98,9 +99,16 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
       return keepInDir(dir, runId, bundle, Boolean(o.dryRun));
     };
     const progress = progressLine();
-    const report = await collectGarbage(store, ctx.refs, { before: now - age, now, keepBundle, progress, ...(o.dryRun ? { dryRun: true } : {}) }).finally(() =>
-      progress.clear(),
-    );
+    // A run's secret parameters are kept on the host that submitted it (this one, for a local repository).
+    const removeSecretParams = remote ? undefined : (token: string) => removeSecretStore(ctx.scratchDir, token);
+    const report = await collectGarbage(store, ctx.refs, {
+      before: now - age,
+      now,
+      keepBundle,
+      progress,
+      ...(o.dryRun ? { dryRun: true } : {}),
+      ...(removeSecretParams ? { removeSecretParams } : {}),
+    }).finally(() => progress.clear());
     const pushed = remote && !o.dryRun ? await pushPrune(remote, ctx.refs.ns) : undefined;
     io.out(JSON.stringify(pushed === undefined ? report : { ...report, remote: { url: remote!.url, refsUpdated: pushed } }, null, 2));
     const verb = o.dryRun ? 'would prune' : 'pruned';

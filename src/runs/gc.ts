@@ -24,7 +24,7 @@ import { readRun } from './state-store.js';
  *
  * Order: the bundle is kept first (durable before anything is removed); then `runs/<run>` is removed by
  * compare-and-swap against the value read (a run reopened meanwhile by a Retry is left alone); then the
- * run's other refs; then its anchor is archived (the archive commit first, then the ref's removal); then
+ * run's other refs and the host-local file of its secret parameters (if any); then its anchor is archived (the archive commit first, then the ref's removal); then
  * the entries of every run pruned or finished now leave the claims document (one compare-and-swap). A
  * crash in between leaves refs whose run is gone but whose anchor ref exists: the next gc finishes them
  * (it never touches refs of a run without an anchor, such as a submission not yet accepted).
@@ -44,6 +44,11 @@ export interface GcOptions {
   now: number;
   /** Told how many runs have been looked at. */
   progress?: Progress;
+  /**
+   * Removes the host-local store of a pruned run's secret parameters (`run.json` `params.secretStore`);
+   * true when there was one. Called once the run's refs are gone, never in a dry run. Absent: kept.
+   */
+  removeSecretParams?(token: string): Promise<boolean>;
 }
 
 export interface GcReport {
@@ -57,10 +62,12 @@ export interface GcReport {
   rejections: string[];
   /** Entries of pruned runs removed from the claims document (`refs/agora/claims`), or why they could not be. */
   claims: { dropped: number; problem?: string };
+  /** Pruned runs whose secret parameters' host-local file was removed. */
+  secretParams: string[];
 }
 
 export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOptions): Promise<GcReport> {
-  const report: GcReport = { pruned: [], skipped: [], leftovers: [], archived: [], rejections: [], claims: { dropped: 0 } };
+  const report: GcReport = { pruned: [], skipped: [], leftovers: [], archived: [], rejections: [], claims: { dropped: 0 }, secretParams: [] };
   const runs = await store.listRefs(refs.runsPrefix);
   const progress = opts.progress ?? SILENT;
   progress.phase('runs looked at', runs.length);
@@ -105,6 +112,9 @@ async function pruneRun(store: GitStore, refs: RunRefs, opts: GcOptions, runId: 
   if (!opts.dryRun) {
     if (!(await store.deleteRef(ref, oid))) return `${ref} moved while gc ran (a Retry reopened it?); it stays`;
     await removeRunRefs(store, refs, runId);
+    // The run's secret parameter values live in a file on this host, not in a ref: they go with the run.
+    const token = run.state.params?.secretStore;
+    if (token && opts.removeSecretParams && (await opts.removeSecretParams(token))) report.secretParams.push(runId);
   }
   report.pruned.push({ runId, status: run.state.status, finishedAt, bundle: kept.where });
   return undefined;

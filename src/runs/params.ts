@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import { MIN_SECRET_LENGTH } from '../config/secrets.js';
@@ -205,6 +205,22 @@ export function parseRecordedParams(text: string): { ok: true; params: RunParams
     ok: true,
     params: { values: checked, ...(keys.length > 0 ? { secret: keys as string[], secretStore: secretStore as string } : {}) },
   };
+}
+
+/**
+ * Removes a run's host-local secret store (`agora orch gc`, once the run is pruned). Returns true when a
+ * file was removed; a token that is not one `recordableParams` makes (run.json is repository data) is
+ * left alone, as is a store that is not there (submitted on another host, or removed already).
+ */
+export async function removeSecretStore(scratchDir: string, token: string): Promise<boolean> {
+  if (!/^[0-9a-f]{32}$/.test(token)) return false;
+  try {
+    await unlink(secretStorePath(scratchDir, token));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
 }
 
 /**

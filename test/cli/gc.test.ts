@@ -184,6 +184,39 @@ describe('agora orch gc', () => {
     expect(await store.resolveRef(refs.run(failed!))).not.toBeNull();
   });
 
+  it("removes a pruned run's secret parameters from this host, and not those of a run that stays", async () => {
+    const plan = (id: string) =>
+      JSON.stringify({ id, queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }] });
+    const repo = makeRepo({ 'old.json': plan('old'), 'new.json': plan('new') });
+    const stores = join(repo, '.git', 'agora', 'params');
+    const storeOf = (runId: string) => {
+      const token = (JSON.parse(git(repo, 'show', `refs/agora/runs/${runId}:run.json`)) as { params: { secretStore: string } }).params.secretStore;
+      return join(stores, `${token}.json`);
+    };
+    expect((await agora(repo, ['orch', 'run', 'old.json', '--secret-data', 'token=old-secret-value'])).code).toBe(0);
+    const oldStore = storeOf('old-1');
+    expect(existsSync(oldStore)).toBe(true);
+    expect((await agora(repo, ['orch', 'run', 'new.json', '--secret-data', 'token=new-secret-value'])).code).toBe(0);
+    const newStore = storeOf('new-1');
+    // A dry run removes no file.
+    const dry = capture();
+    expect(await gcVerb({ repo, olderThan: '1h', discardBundles: true, dryRun: true }, dry, Date.now() + HOUR)).toBe(0);
+    expect(JSON.parse(dry.stdout.join('\n')).secretParams).toEqual([]);
+    expect(existsSync(oldStore)).toBe(true);
+    const io = capture();
+    const finishedNew = (JSON.parse(git(repo, 'show', 'refs/agora/runs/new-1:run.json')) as { finishedAt: number }).finishedAt;
+    const finishedOld = (JSON.parse(git(repo, 'show', 'refs/agora/runs/old-1:run.json')) as { finishedAt: number }).finishedAt;
+    // A cut-off between the two runs' ends: old-1 goes, new-1 stays.
+    expect(finishedNew).toBeGreaterThan(finishedOld);
+    const between = finishedOld + Math.max(1, Math.floor((finishedNew - finishedOld) / 2));
+    expect(await gcVerb({ repo, olderThan: '1h', discardBundles: true }, io, between + HOUR)).toBe(0);
+    const report = JSON.parse(io.stdout.join('\n'));
+    expect(report.pruned.map((p: { runId: string }) => p.runId)).toEqual(['old-1']);
+    expect(report.secretParams).toEqual(['old-1']);
+    expect(existsSync(oldStore)).toBe(false);
+    expect(existsSync(newStore)).toBe(true);
+  });
+
   it('refuses bad input with a message and no stack trace', async () => {
     expect(parseAge('30d')).toBe(30 * 24 * HOUR);
     expect(() => parseAge('30 days')).toThrow(/--older-than "30 days" is not an age/);
