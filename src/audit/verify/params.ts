@@ -32,6 +32,10 @@ export function checkStoredParams(bundle: AuditBundle, stored: RunParams | undef
   const bundled = bundle.params?.values;
   const recorded = stored?.values;
   if (recorded === undefined && bundled === undefined) return;
+  if (recorded !== undefined && (typeof recorded !== 'object' || recorded === null || Array.isArray(recorded))) {
+    f.add('params-mismatch', `the run's first state commit ${commit} records params whose values are not an object`);
+    return;
+  }
   if (recorded === undefined) {
     f.add('params-mismatch', `the bundle records params, but the run's first state commit ${commit} has none`);
     return;
