@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIT_FORMAT, AUDIT_FORMAT_V5, paramsDigest, type AuditBundle, type AuditReport } from '../../src/audit/bundle.js';
+import { auditStatement, AUDIT_FORMAT, AUDIT_FORMAT_V5, paramsDigest, type AuditBundle, type AuditReport } from '../../src/audit/bundle.js';
 import { buildAuditBundle } from '../../src/audit/build-bundle.js';
+import { generateSigningKey } from '../../src/audit/keys.js';
+import { signWithKey } from '../../src/audit/signers.js';
 import { verifyBundle } from '../../src/audit/verify/pipeline.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import { RunRefs } from '../../src/runs/refs.js';
@@ -98,5 +100,18 @@ describe('verify: run parameters (format v5 params)', () => {
     expect(codes(await verifyBundle(old))).toEqual([
       'params-digest: the bundle is agora.audit/v2, which records no params (params are v5): it was edited, or made by something other than Agora',
     ]);
+  });
+
+  it('a signature covers the parameters: values changed consistently in a signed bundle fail signature without the repository', async () => {
+    const key = generateSigningKey();
+    const signed = await signWithKey(auditStatement(withParams), { privateKeyPem: key.privateKeyPem });
+    const pinned = { sigstoreBundle: signed.bundle, publicKeyPem: key.publicKeyPem };
+    expect(codes(await verifyBundle(withParams, pinned))).toEqual([]);
+    const b = clone(withParams);
+    b.params!.values.region = 'us';
+    b.params!.digest = paramsDigest(b.params!.values);
+    const r = await verifyBundle(b, pinned);
+    expect(r.intact).toBe(false);
+    expect(r.failures.map((f) => f.code)).toEqual(['signature']);
   });
 });
