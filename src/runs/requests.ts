@@ -24,6 +24,11 @@ export async function recordRequest(store: GitStore, refs: RunRefs, runId: strin
     // Settle the state only: starting items is the serving process's job.
     const r = step({ plan: run.plan, state: run.state }, [event], now, { startItems: false });
     if (r.transitions.length === 0) return { kind: 'no-change', run };
+    // A request that changes nothing by itself is not recorded: what the step would settle anyway (a
+    // deadline passed, a cancel already asked for still taking effect) is the driving process's to write,
+    // not every replica's that receives the same webhook.
+    const settled = step({ plan: run.plan, state: run.state }, [], now, { startItems: false });
+    if (sameState(settled.run.state, r.run.state)) return { kind: 'no-change', run };
     const next = await writeRun(store, refs, {
       runId,
       prev: run,
@@ -35,4 +40,8 @@ export async function recordRequest(store: GitStore, refs: RunRefs, runId: strin
     if (!next) return LOST_RACE;
     return { kind: 'recorded', run: next, transitions: r.transitions, stopped: r.actions.filter((a) => a.type === 'stop').length };
   });
+}
+
+function sameState(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
