@@ -10,6 +10,13 @@ import type { LocatedProblem } from '../problems/located.js';
 
 /** The largest matrix file read, in bytes: 1 MiB (a list of 10,000 values needs far less). */
 export const MAX_MATRIX_FILE_BYTES = 1024 * 1024;
+/**
+ * The most file text all of a plan's references may put into it, in bytes, each reference counting its
+ * file once (a file named by 300 items is written in 300 times): 4 MiB, under the 5 MiB a plan may be.
+ * Past it the plan is refused before anything is parsed or written out, so a small plan cannot make its
+ * reader build a huge one.
+ */
+export const MAX_RESOLVED_MATRIX_BYTES = 4 * 1024 * 1024;
 /** The longest path a matrix file may have. */
 const MAX_PATH_LENGTH = 1024;
 
@@ -148,6 +155,18 @@ export function resolveMatrixFiles(raw: unknown, reads: ReadonlyMap<string, Matr
   const origins = new Map<string, string>();
   const refs = matrixFileRefs(raw).filter((r) => matrixFilePathProblem(r.path) === null);
   if (refs.length === 0 || !isRecord(raw) || !Array.isArray(raw.items)) return { raw, problems, origins };
+  let total = 0;
+  for (const ref of refs) {
+    const read = reads.get(ref.path);
+    if (read?.kind === 'text') total += Buffer.byteLength(read.text, 'utf8');
+  }
+  if (total > MAX_RESOLVED_MATRIX_BYTES) {
+    problems.push({
+      segments: ['items'],
+      message: `the plan's ${refs.length} matrix file references would write ${total} bytes of values into it (each reference counts its file once), over the limit of ${MAX_RESOLVED_MATRIX_BYTES} ${where}; name fewer or smaller files, or split the work into several plans`,
+    });
+    return { raw, problems, origins };
+  }
   const items: unknown[] = [...raw.items];
   for (const ref of refs) {
     const read = reads.get(ref.path) ?? { kind: 'unreadable', why: 'it was not read' };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_MATRIX_FILE_BYTES, matrixFilePathProblem, type MatrixFileRead } from '../../src/plan/matrix-file.js';
+import { MAX_MATRIX_FILE_BYTES, MAX_RESOLVED_MATRIX_BYTES, matrixFilePathProblem, type MatrixFileRead } from '../../src/plan/matrix-file.js';
 import { MAX_RUN_ITEMS, storedPlan } from '../../src/plan/matrix.js';
 import { validateFragment } from '../../src/plan/fragment.js';
 import type { Plan } from '../../src/plan/schema.js';
@@ -38,6 +38,30 @@ function problemsOf(raw: unknown, reads: Record<string, MatrixFileRead>) {
 }
 
 describe('a matrix list read from a file', () => {
+  it('refuses a small plan whose references would write more than the limit of values into it, before writing it out', () => {
+    // One 100 KB list named by 300 items: a 30 MB plan from a few kilobytes, were it written out.
+    const list = JSON.stringify(Array.from({ length: 20_000 }, (_, i) => String(i).padStart(4, '0')));
+    expect(list.length).toBeGreaterThan(100_000);
+    const raw = {
+      id: 'p',
+      queue: 'q',
+      items: Array.from({ length: 300 }, (_, i) => ({
+        id: `i${i}`,
+        executor: 'command',
+        inputs: { run: 'true' },
+        depends_on: [],
+        resourceLocks: [],
+        matrix: { shard: { file: 'big.json' } },
+      })),
+    };
+    const { result, recordText } = at(raw, { 'big.json': text(list) });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toHaveLength(1);
+    expect(result.problems[0]!.path).toBe('$.items');
+    expect(result.problems[0]!.message).toContain(`over the limit of ${MAX_RESOLVED_MATRIX_BYTES}`);
+    expect(recordText.length).toBeLessThan(100_000); // the plan as written, not the resolved one
+  });
   it('expands like the same list written inline, and records the values in the plan.json it returns', () => {
     const raw = plan({ file: 'ci/shards.json' }, { lang: ['en'] });
     const { result, recordText } = at(raw, { 'ci/shards.json': text('["01", "02", 3]') });
