@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AgentConfig, OrchConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError, isAgoraError } from '../errors.js';
@@ -138,6 +138,7 @@ async function runAttemptWith(
   const ws = await ctx.workspaces.acquire(spec.base);
   let reusable = false;
   let changed: TreeChange[] | undefined; // what the worker changed, once captured
+  let paramsFile: string | undefined; // $AGORA_PARAMS, removed when the attempt ends
   try {
     let built: BuiltJob;
     try {
@@ -185,7 +186,8 @@ async function runAttemptWith(
     }
     // $AGORA_PARAMS: a file of this host, so (like $AGORA_EMIT) only a local worker gets it (docs/cli.md).
     if (params && !agent && built.target === 'local') {
-      built.job.env.AGORA_PARAMS = await writeParamsFile(await ctx.workspaces.workDir(), runId, itemId, attempt, params.values);
+      paramsFile = await writeParamsFile(await ctx.workspaces.workDir(), runId, itemId, attempt, params.values);
+      built.job.env.AGORA_PARAMS = paramsFile;
     }
     let apiKey: string | undefined;
     try {
@@ -317,6 +319,8 @@ async function runAttemptWith(
     if (!patch.ok) return { kind: 'failed', itemId, attempt, reason: patch.reason, retryable: false, log: logBlob, exitCode };
     return { kind: 'succeeded', itemId, attempt, patch: patch.commit, log: logBlob, exitCode, ...(emitted.emission ? { emitted: emitted.emission } : {}) };
   } finally {
+    // The file holds secret parameters' real values: it lives as long as the attempt.
+    if (paramsFile) await rm(paramsFile, { force: true });
     await ctx.workspaces.release(ws, reusable, changed);
   }
 }

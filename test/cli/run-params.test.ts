@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../../src/log/canonical-json.js';
+import { workDirFor } from '../../src/runs/work-dir.js';
 import { agora, cleanupTempDirs, git, makeRepo, startServe } from '../support/repo.js';
 import { eventually } from '../support/eventually.js';
 
@@ -98,6 +99,10 @@ describe('agora orch run --data / --data-file / --secret-data', () => {
     for (const file of filesUnder(join(repo, '.git', 'agora', 'logs'))) expect(readFileSync(file, 'utf8')).not.toContain(canary);
     expect(bundle).not.toContain(canary);
     expect(page).not.toContain(canary);
+    // The attempt's $AGORA_PARAMS file held the real value; it is removed when the attempt ends.
+    const attemptFiles = join(await workDirFor(join(repo, '.git')), 'params');
+    const left = existsSync(attemptFiles) ? filesUnder(attemptFiles) : [];
+    expect(left.filter((f) => readFileSync(f, 'utf8').includes(canary))).toEqual([]);
     expect(log.stdout).not.toContain(canary);
   });
 
