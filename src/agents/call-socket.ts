@@ -52,9 +52,13 @@ export async function openCallSocket(handle: (request: CallRequest) => Promise<C
           return reply(socket, { ok: false, content: `refused: a call request is limited to ${MAX_REQUEST_BYTES} bytes` });
         const request = parseRequest(buffered.slice(0, end));
         if (typeof request === 'string') return reply(socket, { ok: false, content: request });
-        handle(request)
+        // Tracked until the call ends, not until the worker hangs up: close() waits for it, so a child a
+        // worker stopped waiting for cannot write into the workspace after the attempt's capture.
+        const handled = handle(request)
           .then((answer) => reply(socket, answer))
           .catch((e: unknown) => reply(socket, { ok: false, content: `the call failed in the orchestrator: ${e instanceof Error ? e.message : String(e)}` }));
+        inFlight.add(handled);
+        void handled.then(() => inFlight.delete(handled));
       });
     });
     inFlight.add(done);

@@ -34,6 +34,34 @@ function raw(text: string): Promise<string> {
 }
 
 describe('the call socket', () => {
+  it('close() waits for a call whose worker hung up before the answer, so nothing of it runs after the attempt', async () => {
+    let finish!: () => void;
+    const started = new Promise<void>((resolveStarted) => {
+      void openCallSocket(async () => {
+        resolveStarted();
+        await new Promise<void>((r) => (finish = r));
+        ended = true;
+        return { ok: true, content: 'late' };
+      }).then((s) => (own = s));
+    });
+    let own: CallSocket | undefined;
+    let ended = false;
+    await new Promise<void>((r) => setImmediate(r));
+    while (!own) await new Promise<void>((r) => setImmediate(r));
+    const c = createConnection(own.path);
+    c.on('error', () => {});
+    c.on('connect', () => c.write(`${JSON.stringify({ subagent: 'slow', input: {} })}\n`));
+    await started;
+    c.destroy(); // the worker exits without waiting for its answer
+    await new Promise<void>((r) => c.on('close', () => r()));
+    let closed = false;
+    const closing = own.close().then(() => (closed = true));
+    await new Promise<void>((r) => setTimeout(r, 500)); // a close that did not wait would be done by now (with the fix this cannot flake: it waits for finish())
+    expect(closed).toBe(false);
+    finish();
+    await closing;
+    expect(ended).toBe(true);
+  });
   it('answers a request with what the orchestrator decided', async () => {
     expect(await callThroughSocket(socket.path, { subagent: 'checker', input: { path: 'a' } })).toEqual({ ok: true, content: 'ran checker', child: 'x.1/y#1' });
     expect(handled).toEqual([{ subagent: 'checker', input: { path: 'a' } }]);
