@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { liveness, selfIdentity } from '../../src/process-identity.js';
 import { acquireServeLock, serveLockHolder, serveLockPath } from '../../src/runs/serve-lock.js';
@@ -33,6 +34,14 @@ function startTicks(pid: number): number {
   return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
 }
 
+function readProc(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 function procState(pid: number): string | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -55,12 +64,18 @@ describe('serve lock', () => {
 
   it('takes over a lock held by a zombie (a dead process nobody reaped)', async () => {
     const dir = gitdir();
-    // `sleep 0` is a child of the shell that `exec`s into `sleep 600`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 600'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // The child (a subshell waiting for one byte on fd 3) ends only after its parent has `exec`ed into
+    // `sleep 600`, which never reaps it. Ending it earlier would race the shell, which may reap a child
+    // that is already gone before it execs (seen on a busy machine: the pid then vanished).
+    const parent = spawn('sh', ['-c', '(read -r _ <&3) & echo $!; exec sleep 600'], {
+      stdio: ['ignore', 'pipe', 'ignore', 'pipe'],
+    });
     cleanups.push(() => void parent.kill('SIGKILL'));
     let out = '';
     parent.stdout!.on('data', (d) => (out += d));
-    const pid = await eventually('the zombie pid', () => (out.includes('\n') ? Number(out.trim()) : undefined));
+    const pid = await eventually('the child pid', () => (out.includes('\n') ? Number(out.trim()) : undefined));
+    await eventually('the parent to exec sleep', () => readProc(parent.pid!, 'comm')?.trim() === 'sleep');
+    (parent.stdio[3] as Writable).write('x\n');
     await eventually('the child to be a zombie', () => procState(pid) === 'Z');
     const holder = { ...selfIdentity(), pid, start: startTicks(pid) };
     expect(liveness(holder)).toBe('gone');
