@@ -49,6 +49,8 @@ export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: stri
     if (!moved) return { note: note.deleted() };
     // Landed already (an earlier attempt at finishing the run pushed them, then failed later on).
     if (moved === state.integrationHead) return { head: moved, note: note.pushed(moved, null) };
+    // Another replica finishing the same run pushed the same replayed commit (content-addressed): landed.
+    if (moved === next) return { head: next, note: note.pushed(next, onto === state.base ? null : onto) };
     onto = moved;
   }
   return { note: note.keptMoving() };

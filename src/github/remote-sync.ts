@@ -94,7 +94,9 @@ export class RemoteMirror {
     for (const u of updates) args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
     args.push(this.url, ...updates.map((u) => `${u.next ?? ''}:${u.ref}`));
     try {
-      await this.git(args);
+      const out = await this.git(args);
+      const stale = staleUpToDate(out, updates);
+      if (stale.length > 0) return { ok: false, rejected: stale, message: `${stale.join(', ')} already had the new value: another writer moved it` };
       return { ok: true };
     } catch (e) {
       if (!(e instanceof GitCommandError)) throw e;
@@ -132,11 +134,13 @@ export class RemoteMirror {
       if (!/^!/m.test(out) && !/rejected|stale info|failed to push/.test(`${out}${stderr}`)) throw e;
     }
     // Porcelain: one line per ref, `<flag>\t<from>:<to>\t<summary>`; `!` is a ref not updated.
+    const stale = new Set(staleUpToDate(out, updates));
     for (const line of out.split('\n')) {
       const [flag, spec, summary] = line.split('\t');
       const ref = spec?.split(':')[1];
       if (!flag || !ref || summary === undefined) continue;
-      if (flag !== '!') outcomes.set(ref, { kind: 'ok' });
+      if (stale.has(ref)) outcomes.set(ref, { kind: 'conflict' });
+      else if (flag !== '!') outcomes.set(ref, { kind: 'ok' });
       else if (opts.atomic && ATOMIC_COLLATERAL.test(summary)) outcomes.set(ref, { kind: 'unattempted' });
       else if (summary.startsWith('[remote rejected]') && !LOST_RACE.test(line)) outcomes.set(ref, { kind: 'refused', reason: remoteReason(stderr, line) });
       else outcomes.set(ref, { kind: 'conflict' });
@@ -166,6 +170,22 @@ const LOST_RACE = /\((atomic transaction failed|failed to (update|lock)[^)]*|can
 
 /** An atomic push's refs that failed only because another ref did: the client's and receive-pack's words. */
 const ATOMIC_COLLATERAL = /\(atomic (push|transaction) failed\)\s*$/;
+
+/**
+ * Refs the push reported `=` (up to date) although their lease expected another value. git sends no
+ * command for a ref the remote already has at the new value, so the lease is never checked: another
+ * writer moved the ref from `expected` to exactly `next` (two replicas making the same content-addressed
+ * transition). Counting that as our own swap would let both act on it; it is a conflict to re-read.
+ */
+function staleUpToDate(porcelain: string, updates: readonly RefUpdate[]): string[] {
+  const upToDate = new Set<string>();
+  for (const line of porcelain.split('\n')) {
+    const [flag, spec] = line.split('\t');
+    const ref = spec?.split(':')[1];
+    if (flag === '=' && ref) upToDate.add(ref);
+  }
+  return updates.filter((u) => upToDate.has(u.ref) && u.expected !== u.next).map((u) => u.ref);
+}
 
 /** GitHub's words for a refused push: its `remote:` lines, else the porcelain reason in parentheses. */
 function remoteReason(stderr: string, porcelainLine: string): string {

@@ -65,6 +65,32 @@ describe('remote sync over smart HTTP', () => {
     expect(a.conflicts + b.conflicts).toBe(2);
   });
 
+  it('a swap another writer already made, to the very same commit, is a conflict, not a success (its lease was never checked)', async () => {
+    const a = new MirroredGitStore(await RemoteMirror.open(join(dir, 'same-a'), url, () => w.token()), 'refs/agora/');
+    const b = new MirroredGitStore(await RemoteMirror.open(join(dir, 'same-b'), url, () => w.token()), 'refs/agora/');
+    const ref = 'refs/agora/runs/same';
+    const start = await commitIn(a, 'start');
+    expect(await a.casRef(ref, start, null)).toBe(true);
+    await b.fetch([`+${ref}:${ref}`]);
+    // Both replicas make the same content-addressed transition: the same commit, to the byte.
+    const sameCommit = async (store: MirroredGitStore) => {
+      const blob = await store.writeBlob('next state');
+      const tree = await store.writeTree([{ mode: '100644', path: 'f.txt', oid: blob, type: 'blob' }]);
+      const who = agoraIdentity(1_700_000_000_000);
+      return store.writeCommit({ tree, parents: [start], message: 'next', author: who, committer: who });
+    };
+    const [na, nb] = [await sameCommit(a), await sameCommit(b)];
+    expect(na).toBe(nb);
+    expect(await a.casRef(ref, na, start)).toBe(true);
+    // b's lease (start) is stale, but git sees the remote already at b's new value and sends nothing.
+    expect(await b.casRef(ref, nb, start)).toBe(false);
+    expect(b.conflicts).toBe(1);
+    expect(await b.resolveRef(ref)).toBe(na);
+    // The same through an atomic push of the mirror itself.
+    const out = await b.mirror.pushRefs([{ ref, next: nb, expected: start }]);
+    expect(out).toMatchObject({ ok: false, rejected: [ref] });
+  });
+
   it('a stale lease on a branch is refused and names the ref', async () => {
     const m = await RemoteMirror.open(join(dir, 'lease'), url, () => w.token());
     await m.fetchRefs(['+refs/heads/main:refs/heads/main']);
