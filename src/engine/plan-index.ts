@@ -11,6 +11,14 @@ export interface PlanIndex {
   dependents: ReadonlyMap<string, readonly string[]>;
   /** Normalised lock keys per item. */
   locks: ReadonlyMap<string, readonly string[]>;
+  /** Each id's position in `order`; the arrays below are indexed by it, so a tick's walks need no lookups by id. */
+  position: ReadonlyMap<string, number>;
+  /** The item at each position of `order`. */
+  itemAt: readonly WorkItem[];
+  /** The positions of each item's dependencies. */
+  depsAt: readonly (readonly number[])[];
+  /** Each item's normalised lock keys, by position. */
+  locksAt: readonly (readonly string[])[];
 }
 
 const cache = new WeakMap<Plan, PlanIndex>();
@@ -33,7 +41,12 @@ export function indexPlan(plan: Plan): PlanIndex {
     for (const d of ds) dependents.get(d)?.push(item.id);
     locks.set(item.id, [...new Set(item.resourceLocks.map(normalizeLockKey))]);
   }
-  const index: PlanIndex = { order: topologicalOrder(plan.items), items, deps, dependents, locks };
+  const order = topologicalOrder(plan.items);
+  const position = new Map(order.map((id, i) => [id, i] as const));
+  const itemAt = order.map((id) => items.get(id)!);
+  const depsAt = order.map((id) => deps.get(id)!.map((d) => position.get(d)!));
+  const locksAt = order.map((id) => locks.get(id)!);
+  const index: PlanIndex = { order, items, deps, dependents, locks, position, itemAt, depsAt, locksAt };
   cache.set(plan, index);
   return index;
 }

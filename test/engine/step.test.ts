@@ -204,6 +204,27 @@ describe('engine step', () => {
     expect(run.state).toEqual(snapshot);
   });
 
+  it('copies the items record only when an item changes, keeping its keys in order, through a chain of steps', () => {
+    const p = plan([item('c'), item('a', ['c']), item('b', ['a'])]);
+    const { run } = acceptRun(p, { runId: 'r', base: BASE, concurrency: 1, now: T0 });
+    const idle = step(run, [], T0 + 1);
+    expect(idle.run.state.items).toBe(run.state.items); // nothing changed: nothing copied
+    const snapshot = structuredClone(run.state);
+    let current = run;
+    for (const [id, at] of [
+      ['c', 2],
+      ['a', 3],
+    ] as const) {
+      const next = step(current, [{ type: 'item-succeeded', itemId: id, attempt: 1, resultRef: `git:${id}`, integrationHead: id }], T0 + at);
+      expect(next.run.state.items).not.toBe(current.state.items);
+      expect(Object.keys(next.run.state.items)).toEqual(['c', 'a', 'b']);
+      expect(next.run.state.items[id]!.status).toBe('done');
+      current = next.run;
+    }
+    expect(current.state.items.b!.status).toBe('running');
+    expect(run.state).toEqual(snapshot);
+  });
+
   it('with startItems false settles the state but starts nothing (a server shutting down)', () => {
     const p = plan([item('a'), item('b')]);
     const { run } = acceptRun(p, { runId: 'r', base: BASE, concurrency: 1, now: T0 });
