@@ -152,10 +152,14 @@ export async function runJobOnTarget(
   const log = createLogSink({ secrets: [...ctx.secrets], maxBytes: TOOL_OUTPUT_BYTES });
   // Its own name beside the item's worker (which may be running: a command worker calling a dependency).
   const job: WorkerJob = { ...baseJob, command, log, env: { ...baseJob.env, ...env }, subJob };
-  // Never the item's call socket: a tool or a dependency must not call as the item.
+  // Never the item's call socket or control files: a tool or a dependency must not call or emit as the item.
   delete job.callSocket;
   delete job.onWorkspace;
+  delete job.emitDir;
+  delete job.paramsFile;
   delete job.env.AGORA_CALL_SOCKET;
+  delete job.env.AGORA_EMIT;
+  delete job.env.AGORA_PARAMS;
   if (stdin === undefined) delete job.stdin;
   else {
     job.stdin = stdin;

@@ -6,7 +6,7 @@ import type { WorkerJob } from './types.js';
  * What an attempt's container is, decided before the engine is asked anything: the job's `docker`
  * options checked and defaulted, the container's deterministic name, its labels (run, item, attempt,
  * scope) and environment, and the create request with its confinement (read-only root, no capabilities,
- * no network unless configured, `/workspace` an anonymous volume: see docker-target.ts for why).
+ * no network unless configured, `/workspace` and `/agora` anonymous volumes: see docker-target.ts for why).
  */
 
 /** Labels on every container this target creates. */
@@ -22,6 +22,18 @@ export const DEFAULT_SCOPE = 'default';
 export const CONTAINER_WORKSPACE = '/workspace';
 /** Where the attempt's call socket (`agora call`) is mounted in the container of the item's own worker. */
 export const CONTAINER_CALL_SOCKET = '/run/agora/call.sock';
+/**
+ * The container directory of the attempt's control files (an anonymous volume, like `/workspace`, only
+ * when the job has one): `params.json` (`$AGORA_PARAMS`) and `emit/` (`$AGORA_EMIT`).
+ */
+export const CONTAINER_CONTROL = '/agora';
+export const CONTAINER_PARAMS = `${CONTAINER_CONTROL}/params.json`;
+export const CONTAINER_EMIT = `${CONTAINER_CONTROL}/emit`;
+
+/** True when the job's container needs the control volume. */
+export function hasControlFiles(job: WorkerJob): boolean {
+  return job.paramsFile !== undefined || job.emitDir !== undefined;
+}
 
 const DEFAULT_USER = '65534:65534';
 const DEFAULT_PIDS = 256;
@@ -103,6 +115,11 @@ export function containerEnv(job: WorkerJob): string[] {
   // The host path in job.env means nothing in the container: the socket is mounted here.
   if (job.callSocket !== undefined) env.AGORA_CALL_SOCKET = CONTAINER_CALL_SOCKET;
   else delete env.AGORA_CALL_SOCKET;
+  // Likewise the control files: copied into the container's own volume (docker-target.ts).
+  if (job.paramsFile !== undefined) env.AGORA_PARAMS = CONTAINER_PARAMS;
+  else delete env.AGORA_PARAMS;
+  if (job.emitDir !== undefined) env.AGORA_EMIT = CONTAINER_EMIT;
+  else delete env.AGORA_EMIT;
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
@@ -134,7 +151,7 @@ export function createSpec(job: WorkerJob, o: Validated, scope: string): Docker.
     StdinOnce: hasStdin,
     AttachStdout: true,
     AttachStderr: true,
-    Volumes: { [CONTAINER_WORKSPACE]: {} },
+    Volumes: { [CONTAINER_WORKSPACE]: {}, ...(hasControlFiles(job) ? { [CONTAINER_CONTROL]: {} } : {}) },
     HostConfig: {
       NetworkMode: o.network,
       ReadonlyRootfs: true,

@@ -2,6 +2,8 @@ import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { DockerOptions } from '../config/types.js';
 import { extractWorkspace, packWorkspace } from './docker-archive.js';
+import { EMIT_FILE } from './control-files.js';
+import { copyEmitted, packControl } from './docker-control.js';
 import {
   attachStreams,
   describeEngine,
@@ -17,7 +19,16 @@ import {
   waitForExit,
   withTimeout,
 } from './docker-engine.js';
-import { CONTAINER_WORKSPACE, containerName, createSpec, DEFAULT_SCOPE, validateOptions, type Validated } from './docker-spec.js';
+import {
+  CONTAINER_EMIT,
+  CONTAINER_WORKSPACE,
+  containerName,
+  createSpec,
+  DEFAULT_SCOPE,
+  hasControlFiles,
+  validateOptions,
+  type Validated,
+} from './docker-spec.js';
 import type { WorkerJob, WorkerResult, WorkerTarget, WorkspaceBridge } from './types.js';
 
 export {
@@ -41,11 +52,13 @@ export { describeEngine, UNREACHABLE_FIX } from './docker-engine.js';
  * find it again (`canResume`, then `run` re-attaches) or reap it (`reapOrphans`).
  *
  * The workspace travels through the archive API, never a bind mount: it is put into `/workspace` before
- * the start and read back after the exit, so the engine may be remote (tcp://, ssh://). The one bind
+ * the start and read back after the exit, so the engine may be remote (tcp://, ssh://). So do the
+ * attempt's control files, in a volume `/agora` of their own (docker-control.ts): the parameters go in,
+ * an emitted `items.json` comes out. The one bind
  * mount is the call socket of a worker that calls its dependencies (`job.callSocket`, mounted read-write
  * at /run/agora/call.sock): that needs the engine on this host, and a remote one is refused.
  *
- * Why `/workspace` is an anonymous volume: the root filesystem is read-only, so the workspace needs its
+ * Why `/workspace` (and `/agora`) is an anonymous volume: the root filesystem is read-only, so the workspace needs its
  * own writable mount. A tmpfs does not work: a put before the start lands in the image layer underneath
  * (Podman copies it up into the tmpfs at start — Docker does not), and whatever the worker writes is gone
  * with the tmpfs when the container exits, before it can be read back. An anonymous volume (no host path,
@@ -86,6 +99,8 @@ export function createDockerTarget(opts: DockerTargetOptions = {}): WorkerTarget
   const scope = opts.scope ?? DEFAULT_SCOPE;
   return {
     name: 'docker',
+    // $AGORA_PARAMS and $AGORA_EMIT travel through the archive API (docker-control.ts).
+    carriesControlFiles: true,
     run: (job, signal) => runJob(docker, grace, { ...defaults, ...(job.options ?? {}) }, job, signal, scope),
     canResume: async (runId, itemId, attempt) => (await findAttempt(docker, scope, runId, itemId, attempt)).length > 0,
     reapOrphans: (isLive) => reapOrphans(docker, scope, isLive),
@@ -165,6 +180,7 @@ async function runJob(
       return resumed ?? { exitCode: null, reason: `container ${name} exists but was never started`, infrastructureFailure: true };
     }
     await container.putArchive(packWorkspace(job.workspaceDir, { prefix: 'workspace/', ...o.owner }), { path: '/' });
+    if (hasControlFiles(job)) await container.putArchive(await packControl(job, o.owner), { path: '/' });
     if (signal.aborted) {
       await removeQuietly(container);
       container = undefined;
@@ -250,12 +266,25 @@ async function waitAndCollect(
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
     const extracted = await extractWorkspace((await container.getArchive({ path: `${CONTAINER_WORKSPACE}/.` })) as unknown as Readable, job.workspaceDir);
     logSkippedGitEntries(job, extracted.skippedGitEntries);
+    if (job.emitDir !== undefined) await collectEmitted(container, job.emitDir);
     await container.remove({ force: true, v: true });
     return resultOf(exitCode, o, stopping !== undefined ? abortReason(signal) : undefined);
   } finally {
     job.onWorkspace?.(undefined);
     signal.removeEventListener('abort', stop);
   }
+}
+
+/** Copies the worker's `$AGORA_EMIT/items.json`, if it wrote one, into the host's emit directory. */
+async function collectEmitted(container: Docker.Container, emitDir: string): Promise<void> {
+  let archive: Readable;
+  try {
+    archive = (await container.getArchive({ path: `${CONTAINER_EMIT}/${EMIT_FILE}` })) as unknown as Readable;
+  } catch (e) {
+    if (statusOf(e) === 404) return; // it emitted nothing
+    throw e;
+  }
+  await copyEmitted(archive, emitDir);
 }
 
 /** The container's `/workspace` and the host's workspace directory, for calls made while it runs. */

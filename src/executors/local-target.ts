@@ -50,6 +50,8 @@ export function createLocalTarget(opts: LocalTargetOptions): WorkerTarget {
   const killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   return {
     name: 'local',
+    // The worker reads $AGORA_PARAMS and writes $AGORA_EMIT where they are, on this host.
+    carriesControlFiles: true,
     run: (job, signal) => runLocal(job, signal, opts.stateDir, killGraceMs),
     reapOrphans: async (isLive) => reapOrphans(opts.stateDir, isLive),
   };

@@ -47,6 +47,18 @@ export interface WorkerJob {
    */
   callSocket?: string;
   /**
+   * The host path of the attempt's parameters file (`$AGORA_PARAMS`, mode 0600), for the item's own
+   * worker only. The local target finds it in `env` already; the docker target copies it into the
+   * container (`/agora/params.json`, readable by the worker only) and points the variable there.
+   */
+  paramsFile?: string;
+  /**
+   * The host directory an item emits into (`$AGORA_EMIT`), for the item's own worker only. The local
+   * target finds it in `env` already; the docker target gives the worker an empty `/agora/emit` and,
+   * after the exit, copies the control file the engine reads (`items.json`) from there into this one.
+   */
+  emitDir?: string;
+  /**
    * Set on a job an attempt runs beside its own worker (a tool's, a command dependency's): it shares the
    * attempt's run, item and attempt, so this names it apart (the docker target's container name).
    */
@@ -81,6 +93,11 @@ export interface WorkerTarget {
   readonly name: string;
   /** True for a stand-in for every worker (the `agora test` mock): it runs an agent item's attempt too, in place of its loop. */
   readonly standsInForAgents?: boolean;
+  /**
+   * True for a target that hands its worker the attempt's control files (`job.paramsFile`,
+   * `job.emitDir`): `$AGORA_PARAMS` and `$AGORA_EMIT`. A worker on any other target gets neither.
+   */
+  readonly carriesControlFiles?: boolean;
   /**
    * Runs the job to completion. Aborting `signal` stops the worker (politely, then by force) and
    * resolves with what happened; it never leaves a process or container behind.

@@ -178,16 +178,19 @@ async function runAttemptWith(
       return { kind: 'failed', itemId, attempt, reason: `${e.message} (${e.hint})`, retryable: false };
     }
     const keyEnv = agent ? agent.subagent.agent.apiKeyEnv : caller ? reachableAgentKeyEnv(ctx.config.subagents, caller) : undefined;
-    // Only a local worker can write to a directory of this host; docker and actions workers get no $AGORA_EMIT.
-    const emitTo = !agent && built.target === 'local' ? emitDir(await ctx.workspaces.workDir(), runId, itemId, attempt) : undefined;
+    // $AGORA_EMIT and $AGORA_PARAMS: files of this host, which the local target hands over as they are and
+    // the docker target copies in and out of its container; an actions worker gets neither (docs/plan.md).
+    const controlFiles = !agent && ctx.targets[built.target]?.carriesControlFiles === true;
+    const emitTo = controlFiles ? emitDir(await ctx.workspaces.workDir(), runId, itemId, attempt) : undefined;
     if (emitTo) {
       await prepareEmitDir(emitTo);
       built.job.env.AGORA_EMIT = emitTo;
+      built.job.emitDir = emitTo;
     }
-    // $AGORA_PARAMS: a file of this host, so (like $AGORA_EMIT) only a local worker gets it (docs/cli.md).
-    if (params && !agent && built.target === 'local') {
+    if (params && controlFiles) {
       paramsFile = await writeParamsFile(await ctx.workspaces.workDir(), runId, itemId, attempt, params.values);
       built.job.env.AGORA_PARAMS = paramsFile;
+      built.job.paramsFile = paramsFile;
     }
     let apiKey: string | undefined;
     try {

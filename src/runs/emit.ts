@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { OrchConfig } from '../config/types.js';
 import type { Emission } from '../engine/types.js';
 import { isAgoraError } from '../errors.js';
+import { EMIT_FILE, MAX_EMIT_BYTES } from '../executors/control-files.js';
 import { secretsIn } from '../executors/secret-scan.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { validateFragment } from '../plan/fragment.js';
@@ -17,11 +18,6 @@ import { pathInside } from '../path-inside.js';
  * succeeded, `items.json` there (if it wrote one) is read and validated as a plan fragment; the engine
  * then decides, against the run's state, whether its items may join (src/engine/emission.ts).
  */
-
-/** The control file an item writes to emit items. */
-export const EMIT_FILE = 'items.json';
-/** The most bytes items.json may hold. */
-export const MAX_EMIT_BYTES = 1024 * 1024;
 
 /** `<work dir>/emit/<run>/<item>.<attempt>/`: the ids are validated, and proven here to stay in place. */
 export function emitDir(workDir: string, runId: string, itemId: string, attempt: number): string {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +168,77 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     );
     expect(stderr).toBe('to-stderr\n');
     expect(await readFile(join(dir, 'written.txt'), 'utf8')).toBe('w\n');
+  });
+
+  it('hands the worker $AGORA_PARAMS and $AGORA_EMIT in a volume of their own, and copies the emitted items.json out', async () => {
+    const dir = await workspace({ 'in.txt': 'x' });
+    const host = await tempDir('agora-docker-control-');
+    cleanups.push(host.cleanup);
+    const paramsFile = join(host.dir, 'params.json');
+    await writeFile(paramsFile, '{"region":"eu","shards":3}', { mode: 0o600 });
+    const emitDir = join(host.dir, 'emit');
+    await mkdir(emitDir);
+    const job = makeJob({
+      runId: runId('control'),
+      itemId: 'ctl',
+      workspaceDir: dir,
+      paramsFile,
+      emitDir,
+      // The host's paths in env mean nothing in the container: the target points the variables at its own.
+      env: { AGORA_PARAMS: paramsFile, AGORA_EMIT: emitDir },
+      command: [
+        '/bin/sh',
+        '-c',
+        [
+          'echo "$AGORA_PARAMS $AGORA_EMIT"',
+          'cat "$AGORA_PARAMS" > seen.json',
+          'stat -c "%a %u" "$AGORA_PARAMS" "$AGORA_EMIT"',
+          'if { echo x >> "$AGORA_PARAMS"; } 2>/dev/null; then echo "params: writable"; else echo "params: read-only"; fi',
+          'echo \'{"items":[]}\' > "$AGORA_EMIT/items.json"',
+          'echo stray > "$AGORA_EMIT/other.txt"',
+        ].join('; '),
+      ],
+    });
+    expect(await target.run(job, never)).toEqual({ exitCode: 0, signal: null });
+    expect(job.log.tail()).toBe('/agora/params.json /agora/emit\n400 65534\n700 65534\nparams: read-only\n');
+    expect(await readFile(join(dir, 'seen.json'), 'utf8')).toBe('{"region":"eu","shards":3}');
+    // Only the control file the engine reads comes out; nothing of /agora is in the workspace.
+    expect(await readdir(emitDir)).toEqual(['items.json']);
+    expect(await readFile(join(emitDir, 'items.json'), 'utf8')).toBe('{"items":[]}\n');
+    expect((await readdir(dir)).sort()).toEqual(['in.txt', 'seen.json']);
+    expect(await managedContainers(d, job.runId)).toEqual([]);
+  });
+
+  it('copies an emitted items.json over the limit by its size alone, and one that is a directory as a directory', async () => {
+    const results: Array<{ isFile: boolean; size: number }> = [];
+    for (const [name, script] of [
+      ['big', 'head -c 1048577 /dev/zero > "$AGORA_EMIT/items.json"'],
+      ['dir', 'mkdir "$AGORA_EMIT/items.json" && echo x > "$AGORA_EMIT/items.json/inner"'],
+      ['none', 'true'],
+    ] as const) {
+      const host = await tempDir('agora-docker-emit-');
+      cleanups.push(host.cleanup);
+      const job = makeJob({
+        runId: runId(`emit-${name}`),
+        itemId: name,
+        workspaceDir: await workspace(),
+        emitDir: host.dir,
+        command: ['/bin/sh', '-c', script],
+      });
+      expect(await target.run(job, never)).toEqual({ exitCode: 0, signal: null });
+      const names = await readdir(host.dir);
+      if (name === 'none') expect(names).toEqual([]);
+      else {
+        expect(names).toEqual(['items.json']);
+        const st = await lstat(join(host.dir, 'items.json'));
+        results.push({ isFile: st.isFile(), size: st.isFile() ? st.size : -1 });
+        if (st.isDirectory()) expect(await readdir(join(host.dir, 'items.json'))).toEqual([]);
+      }
+    }
+    expect(results).toEqual([
+      { isFile: true, size: 1048577 },
+      { isFile: false, size: -1 },
+    ]);
   });
 
   it('has no network: a connection to the internet or to the host fails fast', async () => {

@@ -24,6 +24,11 @@ const config = `export const orch = {
   queues: { default: { concurrency: 3 } },
   subagents: {
     write: { target: 'docker', command: ['sh', '-c', 'mkdir -p out && cat > out/$AGORA_ITEM.json'], docker: { image: '${BUSYBOX}' } },
+    fan: {
+      target: 'docker',
+      command: ['sh', '-c', 'mkdir -p out && cat "$AGORA_PARAMS" > out/params.json && cp frag.json "$AGORA_EMIT/items.json"'],
+      docker: { image: '${BUSYBOX}' },
+    },
     slow: { target: 'docker', command: ['sh', '-c', '${CONTAINER_GATE_WAIT}; echo slow > slow.txt'], docker: { image: '${BUSYBOX}' } },
   },
 };
@@ -67,6 +72,45 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     }
     expect(order).toHaveLength(6); // three starts and three completions were read
     expect(order.slice(0, 3).every((x) => x.startsWith('running:'))).toBe(true);
+    expect(await managedContainers(docker!, `${planId}-1`)).toEqual([]);
+  });
+
+  it('a container item reads the run parameters and emits an item that joins the run, runs in its own container and lands', async () => {
+    const planId = `emit${tag}`;
+    const leaf = {
+      id: 'leaf',
+      executor: 'dispatch',
+      inputs: { subagent: 'write', workerInput: { from: 'fan' } },
+      depends_on: [],
+      resourceLocks: ['out/leaf.json'],
+    };
+    const repo = makeRepo({
+      'agora.config.mjs': config,
+      'frag.json': JSON.stringify({ items: [leaf] }),
+      'plan.json': JSON.stringify({
+        id: planId,
+        queue: 'default',
+        items: [{ id: 'fan', executor: 'dispatch', inputs: { subagent: 'fan' }, depends_on: [], resourceLocks: ['out/'] }],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json', '--data', 'region=eu', '--data', 'shards=2'], env, scaled(180_000));
+    expect(r.stderr).toContain(`run ${planId}-1: done`);
+    expect(r.code).toBe(0);
+    const s = (await status(repo, `${planId}-1`))!;
+    expect(s.items.map((i) => [i.id, i.status])).toEqual([
+      ['fan', 'done'],
+      ['leaf', 'done'],
+    ]);
+    const head = `refs/agora/integration/${planId}-1`;
+    expect(JSON.parse(git(repo, 'show', `${head}:out/params.json`))).toEqual({ region: 'eu', shards: '2' }); // --data values are strings
+    expect(JSON.parse(git(repo, 'show', `${head}:out/leaf.json`))).toEqual({ from: 'fan' });
+    // The control files are not part of the emitter's patch.
+    expect(git(repo, 'ls-tree', '-r', '--name-only', `refs/agora/patches/${planId}-1/fan`).trim().split('\n')).toEqual([
+      'agora.config.mjs',
+      'frag.json',
+      'out/params.json',
+      'plan.json',
+    ]);
     expect(await managedContainers(docker!, `${planId}-1`)).toEqual([]);
   });
 

@@ -38,6 +38,20 @@ describe('the docker target and the call socket', () => {
     expect(spec.Env!.some((e) => e.startsWith('AGORA_CALL_SOCKET='))).toBe(false);
   });
 
+  it('gives a job with control files the /agora volume and points the variables into it, and a job without neither', () => {
+    const withControl = createSpec(
+      job({ paramsFile: '/host/params.json', emitDir: '/host/emit', env: { AGORA_PARAMS: '/host/params.json', AGORA_EMIT: '/host/emit' } }),
+      options,
+      'scope',
+    );
+    expect(withControl.Volumes).toEqual({ '/workspace': {}, '/agora': {} });
+    expect(withControl.Env).toEqual(expect.arrayContaining(['AGORA_PARAMS=/agora/params.json', 'AGORA_EMIT=/agora/emit']));
+    // A host path that reached env without its field (a child's job) is not passed on.
+    const without = createSpec(job({ env: { AGORA_PARAMS: '/host/params.json', AGORA_EMIT: '/host/emit' } }), options, 'scope');
+    expect(without.Volumes).toEqual({ '/workspace': {} });
+    expect(without.Env!.filter((e) => /^AGORA_(PARAMS|EMIT)=/.test(e))).toEqual([]);
+  });
+
   it("names a job beside the item's worker apart from the worker's container, and keeps the worker's name as it was", () => {
     expect(containerName('r-1', 'boxed', 1, 'scope', 'boxed.1/echoer#1')).not.toBe(containerName('r-1', 'boxed', 1, 'scope'));
     expect(createSpec(job({ subJob: 'boxed.1/echoer#1' }), options, 'scope').name).toBe(containerName('r-1', 'boxed', 1, 'scope', 'boxed.1/echoer#1'));
