@@ -12,6 +12,7 @@ import { mirrorRef } from '../git/refspec.js';
 import { captureWorkspace, materializeWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
 import { RunRefs } from '../runs/refs.js';
+import { emitFileLabel, prepareEmitDir, readEmitFile } from '../runs/emit.js';
 import { readRunAt } from '../runs/state-store.js';
 import { plainText } from '../github/untrusted-markdown.js';
 import { AgoraError, isAgoraError } from '../errors.js';
@@ -34,7 +35,8 @@ import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
  *    the secrets the item declares (by name, in the dispatched job) taken from the step's `secrets`
  *    input and no others; their values are redacted from the item's log and from the result's reason,
  *    and a workspace holding one is not kept (the orchestrator never has the values to look for them);
- * 4. captures the workspace and pushes one result commit to `refs/agora/results/<run>/<item>/<attempt>`,
+ *    the item may emit items (`$AGORA_EMIT/items.json`), checked for those values here too;
+ * 4. captures the workspace (and what it emitted) and pushes one result commit to `refs/agora/results/<run>/<item>/<attempt>`,
  *    again only if that ref does not exist. The orchestrator checks the base, the write scope and the
  *    secrets before it records a patch: nothing here is taken on the runner's word.
  */
@@ -66,6 +68,8 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   if (!(await store.hasObject(current))) await fetchMore({ ...git, what: [current], hint: "the worker job fetches the attempt's base commit" });
   const ws = await materializeWorkspace(store, current, join(work, 'workspace'));
   const logPath = join(work, 'item.log');
+  const emitTo = join(work, 'emit');
+  await prepareEmitDir(emitTo);
   const secrets = declaredSecrets(inputs);
   const values = typeof secrets === 'string' ? [] : Object.values(secrets);
   for (const value of values) core.setSecret(value);
@@ -96,6 +100,7 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
                 ...(inputs.job.stdin !== undefined ? { stdin: inputs.job.stdin } : {}),
                 log,
                 options: inputs.job.options,
+                emitDir: emitTo,
               },
               abort.signal,
             ),
@@ -109,12 +114,21 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   if (itemLog.length > 0) await core.group(`Output of ${name}`, async () => jobLog.info(itemLog.toString('utf8').replace(/\n$/, '')));
   if (abort.signal.aborted) return finish('cancelled', `${name} was stopped: no result`);
   let workspace = ws.baseTree;
+  let emitted: string | undefined;
+  if (result.exitCode === 0) {
+    // What it emitted goes into the pushed result: checked here, where the secrets' values are known.
+    const read = await readEmitFile(emitTo, emitFileLabel(itemId, attempt), typeof secrets === 'string' ? {} : secrets);
+    if (read.ok) emitted = read.text;
+    else result = { exitCode: null, reason: read.reason };
+  }
   if (result.exitCode === 0) {
     const captured = await captureWorkspace(ws);
     // The orchestrator has no secret values to search the patch for: a workspace holding one is not pushed.
     const leaked = await secretsInPatch(store, captured.changes, typeof secrets === 'string' ? {} : secrets);
-    if (leaked.length > 0) result = { exitCode: null, reason: secretInPatchReason(leaked) };
-    else workspace = captured.tree;
+    if (leaked.length > 0) {
+      result = { exitCode: null, reason: secretInPatchReason(leaked) };
+      emitted = undefined;
+    } else workspace = captured.tree;
   }
   if (result.reason !== undefined) result = { ...result, reason: redactAll(result.reason, values) };
   const commit = await writeAttemptResult(store, {
@@ -125,6 +139,7 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
     workspace,
     log: itemLog,
     result,
+    ...(emitted !== undefined ? { emitted } : {}),
     now: Date.now(),
     by,
   });

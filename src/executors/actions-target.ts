@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import { diffTrees } from '../git/tree-diff.js';
@@ -5,6 +7,7 @@ import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { readAttemptResult } from './actions-result.js';
 import { applyChanges } from './actions-workspace.js';
+import { EMIT_FILE } from './control-files.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
 
 /**
@@ -88,6 +91,8 @@ const linkable = (url: string | null | undefined): string | null => (url && /^ht
 
 export class ActionsTarget implements WorkerTarget {
   readonly name = 'actions';
+  /** The job hands back what the item emitted in its result commit; run parameters are not a GitHub run's. */
+  readonly controlFiles = ['emit'] as const;
   private readonly watches = new Map<string, Watch>();
   /** The job page of each attempt that ended here, by job name: the job that pushed the result, else the last one seen. */
   private readonly shown = new Map<string, string>();
@@ -286,6 +291,8 @@ export class ActionsTarget implements WorkerTarget {
       if (r.result.exitCode !== 0) return r.result;
       const base = await this.o.store.readCommit(r.base);
       await applyChanges(this.o.store, job.workspaceDir, await diffTrees(this.o.store, base.tree, r.workspace));
+      // Checked again, with the rest of the emission, by the attempt (src/runs/emit.ts).
+      if (r.emitted !== undefined && job.emitDir !== undefined) await writeFile(join(job.emitDir, EMIT_FILE), r.emitted, { flag: 'wx', mode: 0o600 });
       return { exitCode: 0 };
     } catch (e) {
       return { exitCode: null, reason: `the worker's result ${oid.slice(0, 12)} cannot be used: ${errorMessage(e)}` };

@@ -100,7 +100,7 @@ export function createDockerTarget(opts: DockerTargetOptions = {}): WorkerTarget
   return {
     name: 'docker',
     // $AGORA_PARAMS and $AGORA_EMIT travel through the archive API (docker-control.ts).
-    carriesControlFiles: true,
+    controlFiles: ['params', 'emit'],
     run: (job, signal) => runJob(docker, grace, { ...defaults, ...(job.options ?? {}) }, job, signal, scope),
     canResume: async (runId, itemId, attempt) => (await findAttempt(docker, scope, runId, itemId, attempt)).length > 0,
     reapOrphans: (isLive) => reapOrphans(docker, scope, isLive),

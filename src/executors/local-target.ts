@@ -51,7 +51,7 @@ export function createLocalTarget(opts: LocalTargetOptions): WorkerTarget {
   return {
     name: 'local',
     // The worker reads $AGORA_PARAMS and writes $AGORA_EMIT where they are, on this host.
-    carriesControlFiles: true,
+    controlFiles: ['params', 'emit'],
     run: (job, signal) => runLocal(job, signal, opts.stateDir, killGraceMs),
     reapOrphans: async (isLive) => reapOrphans(opts.stateDir, isLive),
   };

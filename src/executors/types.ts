@@ -89,15 +89,18 @@ export interface WorkerResult {
   infrastructureFailure?: boolean;
 }
 
+/** An attempt's control file, as a target names those it carries. */
+export type ControlFile = 'params' | 'emit';
+
 export interface WorkerTarget {
   readonly name: string;
   /** True for a stand-in for every worker (the `agora test` mock): it runs an agent item's attempt too, in place of its loop. */
   readonly standsInForAgents?: boolean;
   /**
-   * True for a target that hands its worker the attempt's control files (`job.paramsFile`,
-   * `job.emitDir`): `$AGORA_PARAMS` and `$AGORA_EMIT`. A worker on any other target gets neither.
+   * The attempt's control files this target hands its worker: `params` (`job.paramsFile`,
+   * `$AGORA_PARAMS`) and `emit` (`job.emitDir`, `$AGORA_EMIT`). A worker gets none the target does not list.
    */
-  readonly carriesControlFiles?: boolean;
+  readonly controlFiles?: readonly ControlFile[];
   /**
    * Runs the job to completion. Aborting `signal` stops the worker (politely, then by force) and
    * resolves with what happened; it never leaves a process or container behind.

@@ -178,16 +178,17 @@ async function runAttemptWith(
       return { kind: 'failed', itemId, attempt, reason: `${e.message} (${e.hint})`, retryable: false };
     }
     const keyEnv = agent ? agent.subagent.agent.apiKeyEnv : caller ? reachableAgentKeyEnv(ctx.config.subagents, caller) : undefined;
-    // $AGORA_EMIT and $AGORA_PARAMS: files of this host, which the local target hands over as they are and
-    // the docker target copies in and out of its container; an actions worker gets neither (docs/plan.md).
-    const controlFiles = !agent && ctx.targets[built.target]?.carriesControlFiles === true;
-    const emitTo = controlFiles ? emitDir(await ctx.workspaces.workDir(), runId, itemId, attempt) : undefined;
+    // $AGORA_EMIT and $AGORA_PARAMS: files of this host, which the local target hands over as they are, the
+    // docker target copies in and out of its container and the actions target gets emitted items back in
+    // its result (docs/plan.md). An agent item gets neither.
+    const controlFiles = agent ? [] : (ctx.targets[built.target]?.controlFiles ?? []);
+    const emitTo = controlFiles.includes('emit') ? emitDir(await ctx.workspaces.workDir(), runId, itemId, attempt) : undefined;
     if (emitTo) {
       await prepareEmitDir(emitTo);
       built.job.env.AGORA_EMIT = emitTo;
       built.job.emitDir = emitTo;
     }
-    if (params && controlFiles) {
+    if (params && controlFiles.includes('params')) {
       paramsFile = await writeParamsFile(await ctx.workspaces.workDir(), runId, itemId, attempt, params.values);
       built.job.env.AGORA_PARAMS = paramsFile;
       built.job.paramsFile = paramsFile;

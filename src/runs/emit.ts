@@ -37,6 +37,42 @@ export function emittedItemDigest(item: WorkItem): string {
   return createHash('sha256').update(canonicalJson(item)).digest('hex');
 }
 
+/** How refusals name an attempt's emitted file. */
+export function emitFileLabel(itemId: string, attempt: number): string {
+  return `$AGORA_EMIT/${EMIT_FILE} of item ${itemId} attempt ${attempt}`;
+}
+
+/**
+ * The text of `items.json` in the emit directory `dir` (none when the worker wrote none), or why it
+ * cannot be kept: not a regular file, over the size limit, or holding a secret's value. Emitted items
+ * are stored in the run's state commits, pushed and audited, where redaction cannot reach; so this runs
+ * wherever the values are known (on an `actions` runner, before anything is pushed).
+ */
+export async function readEmitFile(
+  dir: string,
+  file: string,
+  secrets: Readonly<Record<string, string>>,
+): Promise<{ ok: true; text?: string } | { ok: false; reason: string }> {
+  const path = join(dir, EMIT_FILE);
+  const stat = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  });
+  if (!stat) return { ok: true };
+  if (!stat.isFile()) return { ok: false, reason: `${file} is not a regular file (a link or a directory): write the fragment itself there` };
+  if (stat.size > MAX_EMIT_BYTES)
+    return { ok: false, reason: `${file} holds ${stat.size} bytes, over the limit of ${MAX_EMIT_BYTES}: emit fewer or smaller items` };
+  const text = await readFile(path, 'utf8');
+  const leaked = secretsIn(text, secrets);
+  if (leaked.length > 0) {
+    return {
+      ok: false,
+      reason: `${file} holds the value of secret${leaked.length === 1 ? '' : 's'} ${leaked.join(', ')}, so nothing of it was kept: emitted items are stored and audited; name the secrets an emitted item needs in its inputs.secrets instead`,
+    };
+  }
+  return { ok: true, text };
+}
+
 /**
  * What the attempt emitted: nothing (no items.json), the validated fragment, or why it is refused. A
  * refusal names the file, the JSON path and the fix; the emitter then fails and nothing joins.
@@ -49,25 +85,11 @@ export async function readEmission(
   config: OrchConfig,
   secrets: Readonly<Record<string, string>> = {},
 ): Promise<EmitRead> {
-  const file = `$AGORA_EMIT/${EMIT_FILE} of item ${item.id} attempt ${attempt}`;
-  const path = join(dir, EMIT_FILE);
-  const stat = await lstat(path).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return null;
-    throw e;
-  });
-  if (!stat) return { ok: true };
-  if (!stat.isFile()) return { ok: false, reason: `${file} is not a regular file (a link or a directory): write the fragment itself there` };
-  if (stat.size > MAX_EMIT_BYTES)
-    return { ok: false, reason: `${file} holds ${stat.size} bytes, over the limit of ${MAX_EMIT_BYTES}: emit fewer or smaller items` };
-  const text = await readFile(path, 'utf8');
-  // Emitted items are stored in the run's state commits, pushed and audited, where redaction cannot reach.
-  const leaked = secretsIn(text, secrets);
-  if (leaked.length > 0) {
-    return {
-      ok: false,
-      reason: `${file} holds the value of secret${leaked.length === 1 ? '' : 's'} ${leaked.join(', ')}, so nothing of it was kept: emitted items are stored and audited; name the secrets an emitted item needs in its inputs.secrets instead`,
-    };
-  }
+  const file = emitFileLabel(item.id, attempt);
+  const read = await readEmitFile(dir, file, secrets);
+  if (!read.ok) return read;
+  if (read.text === undefined) return { ok: true };
+  const text = read.text;
   let raw: unknown;
   try {
     raw = parsePlanText(text, file);

@@ -89,6 +89,47 @@ describe('the App with the actions target', () => {
   );
 
   it(
+    'an item emits an item from its container: it comes back in the result and joins the run as its own job; an unreadable one fails its emitter',
+    async () => {
+      const leaf = {
+        id: 'leaf',
+        executor: 'command',
+        inputs: { run: 'mkdir -p out && echo leaf > out/leaf.txt' },
+        depends_on: [],
+        resourceLocks: ['out/leaf.txt'],
+      };
+      const plan = commandPlan('emit', [
+        { id: 'fan', run: 'cp frag.json "$AGORA_EMIT/items.json"', locks: ['out/'] },
+        { id: 'bad', run: 'echo "not json" > "$AGORA_EMIT/items.json"', locks: ['bad/'] },
+      ]);
+      const plansha = await w.sim.push(w.fullName, {
+        branch: 'emit',
+        files: { 'plan.json': plan, 'frag.json': JSON.stringify({ items: [leaf] }) },
+        message: 'Add the emit plan',
+      });
+      w.sim.addRunner({ labels: ['agora'], name: 'runner-emit' });
+      // bad fails, so the run fails and its patches are not pushed: they are read from the run's refs.
+      await until('the agora check to complete', async () => (await checkRuns(w, plansha)).get('agora')?.status === 'completed', w, runBound(3, 3));
+      const checks = await checkRuns(w, plansha);
+      const text = (name: string) => `${checks.get(name)?.output.title} ${checks.get(name)?.output.summary}`;
+      expect(checks.get('agora / fan')?.conclusion, text('agora / fan')).toBe('success');
+      expect(checks.get('agora / leaf')?.conclusion, text('agora / leaf')).toBe('success');
+      expect(checks.get('agora / bad')?.conclusion).toBe('failure');
+      expect(text('agora / bad')).toContain('$AGORA_EMIT/items.json of item bad attempt 1');
+      const git = w.sim.sim.repo(w.fullName).git;
+      const refs = [...(await git.refs()).keys()];
+      const leafPatch = refs.filter((r) => /^refs\/agora\/patches\/emit-[^/]+\/leaf$/.test(r));
+      expect(leafPatch).toHaveLength(1);
+      expect(await git.text(['show', `${leafPatch[0]}:out/leaf.txt`])).toBe('leaf\n');
+      // The emitted file travelled in fan's result commit, beside its workspace.
+      const results = refs.filter((r) => /^refs\/agora\/results\/emit-[^/]+\/fan\/1$/.test(r));
+      expect(results).toHaveLength(1);
+      expect(JSON.parse(await git.text(['show', `${results[0]}:items.json`]))).toEqual({ items: [leaf] });
+    },
+    scaled(runBound(3, 3) + 20_000),
+  );
+
+  it(
     'fails an item whose labels no runner has after its start timeout, naming the labels, and cancels the job',
     async () => {
       const plan = `${JSON.stringify({ id: 'gpu', queue: 'default', items: [{ id: 'train', executor: 'dispatch', inputs: { subagent: 'gpu', workerInput: {} }, depends_on: [], resourceLocks: [] }] }, null, 2)}\n`;

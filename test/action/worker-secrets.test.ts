@@ -45,6 +45,13 @@ describe('the actions target with secrets', () => {
         ),
         // Writes the value into its workspace: the runner refuses the patch (the App has no value to look for).
         item('leak', 'printf "%s\\n" "$CANARY_TOKEN" > leak.txt', ['CANARY_TOKEN'], ['leak.txt']),
+        // Puts the value into the items it emits: the runner pushes neither them nor the workspace.
+        item(
+          'emitleak',
+          'echo x > emitleak.txt; printf \'{"items":[{"id":"x","executor":"command","inputs":{"run":"echo %s"},"depends_on":[],"resourceLocks":[]}]}\' "$CANARY_TOKEN" > "$AGORA_EMIT/items.json"',
+          ['CANARY_TOKEN'],
+          ['emitleak.txt'],
+        ),
         // Declares a secret the repository does not have.
         item('absent', 'echo never > absent.txt', ['NOT_A_SECRET'], ['absent.txt']),
       ];
@@ -52,7 +59,7 @@ describe('the actions target with secrets', () => {
       const plansha = await w.sim.push(w.fullName, { branch: 'sec', files: { 'plan.json': plan }, message: 'Add the secrets plan' });
       w.sim.addRunner({ labels: ['agora'], name: 'runner-1' });
       w.sim.addRunner({ labels: ['agora'], name: 'runner-2' });
-      await until('the agora check to complete', async () => (await checkRuns(w, plansha)).get('agora')?.status === 'completed', w, runBound(3, 3));
+      await until('the agora check to complete', async () => (await checkRuns(w, plansha)).get('agora')?.status === 'completed', w, runBound(4, 3));
       await w.quiesce();
       await w.sim.sim.actions.idle();
 
@@ -64,6 +71,9 @@ describe('the actions target with secrets', () => {
       expect(checks.get('agora / use')?.conclusion, text('agora / use')).toBe('success');
       expect(checks.get('agora / leak')?.conclusion).toBe('failure');
       expect(text('agora / leak')).toMatch(/secret CANARY_TOKEN into its workspace \(leak\.txt\)/);
+      expect(checks.get('agora / emitleak')?.conclusion).toBe('failure');
+      expect(text('agora / emitleak')).toContain('items.json of item emitleak attempt 1 holds the value of secret CANARY_TOKEN');
+      expect(checks.has('agora / x')).toBe(false);
       expect(checks.get('agora / absent')?.conclusion).toBe('failure');
       expect(text('agora / absent')).toContain('secret NOT_A_SECRET, which item absent declares, is not an Actions secret of this repository');
 
@@ -121,6 +131,6 @@ describe('the actions target with secrets', () => {
         }
       }
     },
-    scaled(runBound(3, 6)),
+    scaled(runBound(4, 6)),
   );
 });
