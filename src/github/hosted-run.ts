@@ -272,7 +272,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
         notes.push(landed.note);
       } else if (state.status !== 'done' && commits > 0) {
         notes.push(
-          `The run did not succeed, so its ${commits} patch commit${commits === 1 ? '' : 's'} stay at \`${repo.refs.integration(run.runId)}\` and were not pushed.`,
+          `The run did not succeed, so its ${commits} patch commit${commits === 1 ? ' stays' : 's stay'} at \`${repo.refs.integration(run.runId)}\` and ${commits === 1 ? 'was' : 'were'} not pushed.`,
         );
       }
       this.app.log.info(`agora: ${run.runId}: branch push done; auditing`);

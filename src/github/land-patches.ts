@@ -63,14 +63,15 @@ export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: stri
  */
 export function landNotes(branch: string, commits: number, integrationRef: string) {
   const plural = commits === 1 ? '' : 's';
+  const were = commits === 1 ? 'was' : 'were';
   const on = codeSpan(branch);
-  const kept = `they stay at ${codeSpan(integrationRef)}`;
+  const kept = `${commits === 1 ? 'it stays' : 'they stay'} at ${codeSpan(integrationRef)}`;
   return {
     rewritten: (why: string) =>
-      `${on} was rewritten after the plan commit (${plainText(why)}), so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
+      `${on} was rewritten after the plan commit (${plainText(why)}), so the ${commits} patch commit${plural} ${were} not pushed; ${kept}.`,
     conflict: (conflicts: readonly ReplayConflict[]) =>
       [
-        `People changed paths the patches change after the plan commit, so the ${commits} patch commit${plural} were not pushed onto ${on}; ${kept}:`,
+        `People changed paths the patches change after the plan commit, so the ${commits} patch commit${plural} ${were} not pushed onto ${on}; ${kept}:`,
         ...conflicts.map(
           (c) =>
             `- ${codeSpan(c.path)}${c.item ? ` (item ${plainText(c.item)})` : ''}, changed by ${c.changedBy.map((x) => x.slice(0, 12)).join(', ') || 'a person'}`,
@@ -78,8 +79,8 @@ export function landNotes(branch: string, commits: number, integrationRef: strin
       ].join('\n'),
     pushed: (head: Oid, replayedOnto: Oid | null) =>
       `Pushed ${commits} commit${plural} onto ${on}${replayedOnto ? ` replayed by tree surgery onto its head ${replayedOnto.slice(0, 12)} (the branch moved during the run)` : ''} (${head.slice(0, 12)}).`,
-    deleted: () => `${on} was deleted during the run, so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
-    keptMoving: () => `${on} kept moving while the patches were pushed, so the ${commits} patch commit${plural} were not pushed; ${kept}.`,
+    deleted: () => `${on} was deleted during the run, so the ${commits} patch commit${plural} ${were} not pushed; ${kept}.`,
+    keptMoving: () => `${on} kept moving while the patches were pushed, so the ${commits} patch commit${plural} ${were} not pushed; ${kept}.`,
     refused: (reason: string) => `GitHub refused the push of the ${commits} patch commit${plural} onto ${on}: ${plainText(reason)}; ${kept}.`,
   };
 }

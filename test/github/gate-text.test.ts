@@ -60,6 +60,12 @@ describe('landing notes with a hostile branch name, paths and reasons', () => {
     }
   });
 
+  it('agrees in number with the count of patch commits', () => {
+    const one = landNotes('main', 1, 'refs/agora/integration/r-1');
+    expect(one.deleted()).toBe('`main` was deleted during the run, so the 1 patch commit was not pushed; it stays at `refs/agora/integration/r-1`.');
+    expect(note.deleted()).toContain('so the 2 patch commits were not pushed; they stay at');
+  });
+
   it('shows a rewritten branch’s reason as plain text', () => {
     const text = note.rewritten(HOSTILE);
     const { spans, outside } = splitCodeSpans(text);
