@@ -149,6 +149,15 @@ export class ActionsTarget implements WorkerTarget {
   }
 
   async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
+    // One worker job, one claim and one result ref per attempt: a second job of the attempt (an agent's
+    // bash or command tool, a command dependency) would find the first one's result as its own.
+    if (job.subJob !== undefined) {
+      return {
+        exitCode: null,
+        infrastructureFailure: false,
+        reason: `the actions target runs only the item's own worker, not a job beside it (${job.subJob}): run the item's subagent on the local or docker target for its bash, command tools or command dependencies (docs/agents.md)`,
+      };
+    }
     // Secret values never travel in a dispatch (its inputs are shown to whoever can read the repository's
     // Actions): only the names do, and the job reads the values from the repository's Actions secrets.
     if (Object.keys(job.secrets).length > 0) {

@@ -131,6 +131,29 @@ describe('agent subagents in the config', () => {
     ]);
   });
 
+  it('refuses an agent on the actions target that has bash or a command tool, or reaches a command dependency; file tools and agent calls pass', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const on = `target: 'actions', docker: { image: 'x' }`;
+    const file = await configWith(`{
+      shell: { agent: { prompt: 'p.md', model: 'm', mode: 'flexible', tools: ['read_file', 'bash'] }, ${on} },
+      tooled: { agent: { prompt: 'p.md', model: 'm', tools: [{ name: 'lint', description: 'd', inputSchema: { type: 'object' }, command: ['lint'] }] }, ${on} },
+      far: { agent: { prompt: 'p.md', model: 'm' }, ${on}, dependencies: ['middle'] },
+      middle: { agent: { prompt: 'p.md', model: 'm' }, dependencies: ['worker'] },
+      worker: { command: ['./work.sh'] },
+      fine: { agent: { prompt: 'p.md', model: 'm', tools: ['read_file', 'write_file'] }, ${on}, dependencies: ['middle2'] },
+      middle2: { agent: { prompt: 'p.md', model: 'm', tools: ['list_files'] } },
+      local: { agent: { prompt: 'p.md', model: 'm', mode: 'flexible', tools: ['bash'] }, dependencies: ['worker'] },
+    }`);
+    const tail =
+      ", which would run as a job beside the item's own on a runner: the actions target runs one job per attempt, the item's own; run this agent on the local or docker target, or remove that";
+    const head = 'an agent on the actions target can use its file tools and call agents, but ';
+    expect(await problemsOf(file)).toEqual([
+      { path: '$.orch.subagents.far.target', message: `${head}its dependency worker is a command${tail}` },
+      { path: '$.orch.subagents.shell.target', message: `${head}it has the bash tool${tail}` },
+      { path: '$.orch.subagents.tooled.target', message: `${head}it has the command tool lint${tail}` },
+    ]);
+  });
+
   it('refuses a dependency whose name cannot be part of its call tool, and a maxHops or callBudget out of range', async () => {
     await writeFile(join(dir, 'p.md'), 'x');
     const agent = `agent: { prompt: 'p.md', model: 'm' }`;
