@@ -20,6 +20,7 @@ import {
   withTimeout,
 } from './docker-engine.js';
 import {
+  CONTAINER_CALL_SOCKET,
   CONTAINER_EMIT,
   CONTAINER_WORKSPACE,
   containerName,
@@ -156,7 +157,15 @@ async function runJob(
   let container: Docker.Container | undefined;
   try {
     const existing = await inspectOrUndefined(docker.getContainer(name));
-    if (existing !== undefined) {
+    if (existing !== undefined && job.callSocket !== undefined && socketMountedFrom(existing) !== job.callSocket) {
+      // Its socket belonged to the process that started it: a bind mount holds that socket, which nobody
+      // answers any more, and cannot be pointed at this process's. Its calls would all fail: start again.
+      job.log.write(
+        `agora: the container ${name} left by an earlier process calls its dependencies through that process's socket, which no longer answers: removed, and the worker starts again\n`,
+        'stderr',
+      );
+      await docker.getContainer(name).remove({ force: true, v: true });
+    } else if (existing !== undefined) {
       const resumed = await resume(docker, grace, o, job, signal, docker.getContainer(name), existing);
       if (resumed !== undefined) return resumed;
     }
@@ -273,6 +282,11 @@ async function waitAndCollect(
     job.onWorkspace?.(undefined);
     signal.removeEventListener('abort', stop);
   }
+}
+
+/** The host path mounted as a container's call socket, if it has one. */
+function socketMountedFrom(info: Docker.ContainerInspectInfo): string | undefined {
+  return info.Mounts.find((m) => m.Destination === CONTAINER_CALL_SOCKET)?.Source;
 }
 
 /** Copies the worker's `$AGORA_EMIT/items.json`, if it wrote one, into the host's emit directory. */

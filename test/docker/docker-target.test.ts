@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -351,6 +351,55 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     expect(await readFile(join(dir, 'a.txt'), 'utf8')).toBe('a\n');
     expect(again.log.tail()).toBe('started\nfinished\n'); // the output since the container's start
     expect(await fresh.canResume!(run, 'w', 1)).toBe(false);
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
+  it("starts again, rather than resuming, a caller's container whose call socket belonged to a process that is gone", async () => {
+    const run = runId('resume-caller');
+    /** A call socket answering every call with its name, as a serve process's would while it lives. */
+    const socketServer = async (name: string) => {
+      const t = await tempDir(`agora-call-${name}-`);
+      cleanups.push(t.cleanup);
+      const path = join(t.dir, 's');
+      const server = createServer((c) => c.once('data', () => c.end(`${JSON.stringify({ from: name })}\n`)));
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      await chmod(path, 0o666); // the container's user is another uid on the host
+      const close = () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+      cleanups.push(close);
+      return { path, close };
+    };
+    const a = await socketServer('a');
+    const b = await socketServer('b');
+    // Waits at the gate, then calls once through $AGORA_CALL_SOCKET and prints the answer.
+    const client =
+      `const fs=require('fs'),net=require('net');` +
+      `(function w(){if(!fs.existsSync('/tmp/agora-gate-open'))return setTimeout(w,100);` +
+      `const s=net.connect(process.env.AGORA_CALL_SOCKET);let got='';s.setEncoding('utf8');` +
+      `s.on('connect',()=>s.write('{}\\n'));s.on('data',d=>got+=d);` +
+      `s.on('end',()=>{console.log('answer '+got.trim())});s.on('error',e=>{console.log('call failed '+e.code);process.exit(2)})})()`;
+    const dir = await workspace();
+    const job = (callSocket: string) =>
+      makeJob({ runId: run, itemId: 'caller', workspaceDir: dir, options: { image: NODE }, callSocket, command: ['node', '-e', client] });
+    const proxy = await engineProxy();
+    const pending = createDockerTarget({ docker: proxy.docker, stopGraceSeconds: 1 }).run(job(a.path), never);
+    const old = await untilRunning(d, run);
+    await proxy.cut();
+    expect((await pending).infrastructureFailure).toBe(true);
+    await a.close(); // the process that served its calls is gone
+
+    // "Restart": this process's socket is another one.
+    const again = job(b.path);
+    const result = createDockerTarget({ docker: d, stopGraceSeconds: 1 }).run(again, never);
+    cleanups.push(() => result.then(() => undefined));
+    await eventually(
+      'a new container for the attempt',
+      async () => (await d.listContainers({ filters: { label: [`agora.run=${run}`], status: ['running'] } })).some((c) => c.Id !== old.Id) || undefined,
+    );
+    await containerGate(d, run).open();
+    expect(await result).toEqual({ exitCode: 0, signal: null });
+    expect(again.log.tail()).toMatch(
+      /left by an earlier process calls its dependencies through that process's socket, which no longer answers: removed, and the worker starts again\nanswer \{"from":"b"\}\n$/,
+    );
     expect(await managedContainers(d, run)).toEqual([]);
   });
 
