@@ -48,6 +48,8 @@ function noopPlan(n: number): string {
 function cost(log: RequestLogEntry[], n: number) {
   const rest = log.filter((r) => r.route !== 'git-http');
   const per = (x: number) => Math.round((x / n) * 100) / 100;
+  const pushes = log.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
+  const pushedBytes = pushes.reduce((sum, r) => sum + (r.requestBytes ?? 0), 0);
   return {
     restPerItem: per(rest.length),
     writesPerItem: per(rest.filter((r) => r.write).length),
@@ -59,7 +61,11 @@ function cost(log: RequestLogEntry[], n: number) {
     server5xx: rest.filter((r) => r.status >= 500).length,
     gitHttp: log.length - rest.length,
     // Each `git push` is one POST to git-receive-pack, however many refs it carries.
-    gitPushesPerItem: per(log.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack')).length),
+    gitPushesPerItem: per(pushes.length),
+    // What the pushes upload (ref commands and packs), in all and per push: a push carries a tick's
+    // transitions, so per push is what one transition costs to send, whatever the run's size.
+    pushedBytes,
+    pushedBytesPerPush: Math.round(pushedBytes / Math.max(1, pushes.length)),
   };
 }
 
@@ -228,6 +234,8 @@ async function reference(w: AppWorld, n: number, refRepo: { owner: string; repo:
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const sizes = args.map(Number).filter((x) => x > 0);
+  /** Bytes one push uploads, by run size: the issue's target is 1,000 items ≤ 1.5× 100 items. */
+  const perPush = new Map<number, number>();
   for (const n of sizes.length ? sizes : [10, 100]) {
     if (args.includes('--two-installations')) {
       await twoInstallations(n);
@@ -240,6 +248,7 @@ async function main(): Promise<void> {
       const refRepo = await w.sim.createRepo('reference-org', 'reference', { 'README.md': 'ref\n' });
       const refInstallation = w.sim.installApp(w.appId, refRepo.fullName);
       const app = await appRun(w, n);
+      perPush.set(n, app.pushedBytesPerPush);
       // Past the App's itemChecksUpTo the floor of N check runs would take longer than the run it measures
       // (whose items have no checks): the reference is then ITEM_CHECKS_UP_TO check runs, compared per item.
       const refN = Math.min(n, ITEM_CHECKS_UP_TO);
@@ -259,6 +268,17 @@ async function main(): Promise<void> {
     } finally {
       await w.close();
     }
+  }
+  if (perPush.size >= 2) {
+    const [small, large] = [Math.min(...perPush.keys()), Math.max(...perPush.keys())];
+    const ratio = Math.round((perPush.get(large)! / Math.max(1, perPush.get(small)!)) * 100) / 100;
+    report('github-push-growth', {
+      items: [small, large],
+      bytesPerPush: [perPush.get(small), perPush.get(large)],
+      ratio,
+      target: 1.5,
+      withinTarget: ratio <= 1.5,
+    });
   }
 }
 

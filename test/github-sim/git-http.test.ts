@@ -146,7 +146,16 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     await writeFile(join(dir, 'big.bin'), randomBytes(3 * 1024 * 1024));
     await git(['add', '.'], dir);
     await git(['commit', '-q', '-m', 'big'], dir);
+    const from = w.sim.requests.length;
     await git(['-c', 'http.postBuffer=65536', 'push', '-q', 'origin', 'HEAD:refs/heads/big'], dir);
+    // The request log counts what the push uploaded: the 3 MiB of random bytes (incompressible) and a little more.
+    await w.sim.settle(); // a request is logged once its handler is done, which may be after the client has its answer
+    const uploaded = w.sim.requests
+      .slice(from)
+      .filter((r) => r.route === 'git-http' && r.method === 'POST')
+      .reduce((sum, r) => sum + (r.requestBytes ?? 0), 0);
+    expect(uploaded).toBeGreaterThan(3 * 1024 * 1024);
+    expect(uploaded).toBeLessThan(3 * 1024 * 1024 + 64 * 1024);
     const again = await tmp();
     await git(['clone', '--quiet', '--branch', 'big', cloneUrl(w.sim, 'octo/demo', token), again]);
     expect((await readFile(join(again, 'big.bin'))).equals(await readFile(join(dir, 'big.bin')))).toBe(true);

@@ -17,7 +17,15 @@ export function gitService(pathInfo: string, query: URLSearchParams): 'upload-pa
 export function serveGitHttp(
   req: IncomingMessage,
   res: ServerResponse,
-  opts: { projectRoot: string; pathInfo: string; query: string; remoteUser: string; mayWriteWorkflows?: boolean },
+  opts: {
+    projectRoot: string;
+    pathInfo: string;
+    query: string;
+    remoteUser: string;
+    mayWriteWorkflows?: boolean;
+    /** Hears the size of each chunk of the request body (what a client uploads: a push's pack). */
+    onRequestBytes?: (bytes: number) => void;
+  },
 ): Promise<void> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = {
@@ -86,5 +94,7 @@ export function serveGitHttp(
     });
     child.stdin.on('error', () => undefined);
     req.pipe(child.stdin);
+    // After the pipe, in the same tick: counting never takes a chunk from git.
+    if (opts.onRequestBytes) req.on('data', (chunk: Buffer) => opts.onRequestBytes!(chunk.byteLength));
   });
 }

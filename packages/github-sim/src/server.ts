@@ -368,6 +368,7 @@ async function handleGit(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
     query: url.search.replace(/^\?/, ''),
     remoteUser: 'x-access-token',
     mayWriteWorkflows: permits(token.permissions, { workflows: 'write' } as Permissions),
+    onRequestBytes: (bytes: number) => (log.requestBytes = (log.requestBytes ?? 0) + bytes),
   };
   const latency = sim.faults.gitLatencyMs();
   if (latency > 0) await sleep(latency);

@@ -61,6 +61,8 @@ export interface RequestLogEntry {
   durationMs: number;
   /** Git over HTTP: the bytes of the response body (ref advertisements, packs). */
   responseBytes?: number;
+  /** Git over HTTP: the bytes of the request body (a fetch's wants and haves, a push's commands and pack). */
+  requestBytes?: number;
 }
 
 /** The dispatch a runner hook receives. */
