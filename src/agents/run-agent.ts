@@ -6,7 +6,7 @@ import type { AgentConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError, errorMessage } from '../errors.js';
 import type { LogSink, WorkerJob, WorkerTarget } from '../executors/types.js';
 import { canonicalJson } from '../log/canonical-json.js';
-import { DependencyCalls, type CallFrame, type ChildRecord, type ChildRequest, type ChildRun } from './dependency-calls.js';
+import { CALL_TOOL_PREFIX, DependencyCalls, type CallFrame, type ChildRecord, type ChildRequest, type ChildRun } from './dependency-calls.js';
 import { runAgentLoop, type AgentEvent } from './loop.js';
 import { MAX_HOPS_DEFAULT } from './max-hops.js';
 import { outputMismatch, parseAnswer } from './output.js';
@@ -218,6 +218,21 @@ export function openDependencyCalls(args: CallHost, name: string, frame: CallFra
 async function runChild(args: CallHost, request: ChildRequest, ctx: Parameters<typeof runJobOnTarget>[0]): Promise<ChildRun> {
   const input = JSON.stringify(request.input ?? {});
   const { config } = request;
+  const standIn = args.target?.answerCall?.bind(args.target);
+  if (standIn) {
+    // `agora test`: the callee's mock answers; the calls it makes in turn follow the same rules (an agent's only).
+    const children: ChildRecord[] = [];
+    const calls = config.agent ? openDependencyCalls(args, request.subagent, request.frame, request.signal, children) : undefined;
+    const answer = await standIn({
+      id: request.frame.id,
+      subagent: request.subagent,
+      input: request.input,
+      job: args.job,
+      signal: request.signal,
+      ...(calls ? { call: (callee: string, calleeInput: unknown) => calls.call(`${CALL_TOOL_PREFIX}${callee}`, calleeInput) } : {}),
+    });
+    return { ...answer, events: [], children };
+  }
   if (config.agent) {
     const ran = await session(args, request.subagent, { ...config, agent: config.agent }, input, request.frame, request.signal);
     const content = ran.ok ? (typeof ran.answer === 'string' ? ran.answer : JSON.stringify(ran.answer)) : ran.reason;

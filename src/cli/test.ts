@@ -82,5 +82,7 @@ function describeCall(call: MockCall): string {
     ...files,
     mock.output === '' ? 'no output' : `output ${JSON.stringify(mock.output.length > 60 ? `${mock.output.slice(0, 59)}…` : mock.output)}`,
   ];
-  return `  mock ${call.itemId} attempt ${call.attempt}${call.input !== undefined ? ` input ${call.input}` : ''} ← ${mock.source}: ${parts.join(', ')}`;
+  const calls = mock.calls.length === 0 ? [] : [`calls ${mock.calls.map((c) => c.subagent).join(', ')}`];
+  const who = `${call.itemId} attempt ${call.attempt}${call.child !== undefined ? ` call ${call.child}` : ''}`;
+  return `  mock ${who}${call.input !== undefined ? ` input ${call.input}` : ''} ← ${mock.source}: ${[...calls, ...parts].join(', ')}`;
 }

@@ -92,10 +92,35 @@ export interface WorkerResult {
 /** An attempt's control file, as a target names those it carries. */
 export type ControlFile = 'params' | 'emit';
 
+/** A dependency call's answer, as the caller reads it; `refused` when a rule kept the call from running. */
+export interface CallOutcome {
+  content: string;
+  isError: boolean;
+  refused: boolean;
+}
+
+/** A dependency call a stand-in answers in place of the callee's loop or job. */
+export interface StandInCall {
+  /** The child attempt's id: `fix.1/checker#1`. */
+  id: string;
+  subagent: string;
+  input: unknown;
+  /** The calling item's job: its workspace is the child's. */
+  job: WorkerJob;
+  signal: AbortSignal;
+  /** Makes a call of the callee's own, under the same rules; absent when the callee cannot call on (a command's job has no call socket). */
+  call?: (subagent: string, input: unknown) => Promise<CallOutcome>;
+}
+
 export interface WorkerTarget {
   readonly name: string;
-  /** True for a stand-in for every worker (the `agora test` mock): it runs an agent item's attempt too, in place of its loop. */
+  /**
+   * True for a stand-in for every worker (the `agora test` mock): it runs an agent item's attempt too, in
+   * place of its loop, and it is handed the call socket of every attempt that dispatches to a subagent.
+   */
   readonly standsInForAgents?: boolean;
+  /** A stand-in's answer to a dependency call, in place of the callee's loop or job. */
+  answerCall?(call: StandInCall): Promise<{ ok: boolean; content: string }>;
   /**
    * The attempt's control files this target hands its worker: `params` (`job.paramsFile`,
    * `$AGORA_PARAMS`) and `emit` (`job.emitDir`, `$AGORA_EMIT`). A worker gets none the target does not list.

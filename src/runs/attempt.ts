@@ -171,13 +171,15 @@ async function runAttemptWith(
     const mocked = ctx.targets[built.target]?.standsInForAgents === true;
     const agent = mocked ? undefined : agentOf(item, built);
     // A command subagent with dependencies calls them through the call socket (local and docker targets).
-    const caller = !mocked && !agent && built.subagent?.dependencies?.length ? String(item.inputs.subagent) : undefined;
-    if (caller && built.target !== 'local' && built.target !== 'docker') {
+    // A stand-in (`agora test`) gets the socket for every subagent, so a mock's calls meet the same rules.
+    const caller = built.subagent && (mocked || (!agent && built.subagent.dependencies?.length)) ? String(item.inputs.subagent) : undefined;
+    if (caller && !mocked && built.target !== 'local' && built.target !== 'docker') {
       reusable = true;
       const e = callTargetError(caller, built.target);
       return { kind: 'failed', itemId, attempt, reason: `${e.message} (${e.hint})`, retryable: false };
     }
-    const keyEnv = agent ? agent.subagent.agent.apiKeyEnv : caller ? reachableAgentKeyEnv(ctx.config.subagents, caller) : undefined;
+    // A stand-in's callees are mocks too: no loop runs, so no key is read.
+    const keyEnv = agent ? agent.subagent.agent.apiKeyEnv : caller && !mocked ? reachableAgentKeyEnv(ctx.config.subagents, caller) : undefined;
     // $AGORA_EMIT and $AGORA_PARAMS: files of this host, which the local target hands over as they are, the
     // docker target copies in and out of its container and the actions target gets emitted items back in
     // its result (docs/plan.md). An agent item gets neither.

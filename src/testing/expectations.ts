@@ -2,7 +2,7 @@
  * Judges a fixture's run against its expectations: one mismatch per expectation not met, each saying
  * what was expected and what happened, with a line diff where a text was to be equal. Pure.
  */
-import type { Expectations, TextExpectation } from './fixture-schema.js';
+import type { CallExpectation, Expectations, TextExpectation } from './fixture-schema.js';
 import type { ActualRun } from './run-fixture.js';
 import { lineDiff } from './text-diff.js';
 
@@ -30,6 +30,7 @@ export function judge(expect: Expectations, actual: ActualRun): Mismatch[] {
     }
     if (want.output) out.push(...text(`item ${id}: output`, want.output, got.output, 'no output: the item never ran'));
     if (want.reason) out.push(...text(`item ${id}: reason`, want.reason, got.reason ?? null, 'no reason: the item has none'));
+    if (want.calls) out.push(...calls(`item ${id}: calls`, want.calls, got.calls));
   }
   for (const [path, want] of Object.entries(expect.files ?? {})) {
     const got = actual.files[path] ?? null;
@@ -43,6 +44,30 @@ export function judge(expect: Expectations, actual: ActualRun): Mismatch[] {
     }
     out.push(...text(what, want, got, 'absent from the integration head'));
   }
+  return out;
+}
+
+/** The calls made, against those expected: first their number and order, then each one's outcome and answer. */
+function calls(what: string, want: CallExpectation[], got: ActualRun['items'][string]['calls']): Mismatch[] {
+  const line = (c: { subagent: string; outcome?: string }) => `${c.subagent}${c.outcome ? ` (${c.outcome})` : ''}`;
+  if (want.length !== got.length || want.some((w, k) => w.subagent !== got[k]!.subagent)) {
+    return [
+      {
+        what,
+        lines: [
+          `expected: ${want.length === 0 ? 'no calls' : want.map(line).join(', ')}`,
+          `actual:   ${got.length === 0 ? 'no calls' : got.map(line).join(', ')}`,
+        ],
+      },
+    ];
+  }
+  const out: Mismatch[] = [];
+  want.forEach((w, k) => {
+    const g = got[k]!;
+    const at = `${what} [${k}] ${w.subagent}`;
+    if (w.outcome !== undefined && w.outcome !== g.outcome) out.push({ what: at, lines: [`expected: ${w.outcome}`, `actual:   ${g.outcome}: ${g.answer}`] });
+    if (w.answer) out.push(...text(`${at}: answer`, w.answer, g.answer, 'no answer'));
+  });
   return out;
 }
 

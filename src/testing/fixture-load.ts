@@ -20,13 +20,15 @@ import { readMatrixFilesOnDisk } from './matrix-files-on-disk.js';
 import { didYouMean } from '../problems/describe.js';
 import { finishProblems, type LocatedProblem } from '../problems/located.js';
 import { zodIssuesToProblems } from '../problems/zod-issues.js';
-import { FixtureSchema, type Fixture, type Mock } from './fixture-schema.js';
+import { FixtureSchema, type Fixture, type Mock, type MockDependencyCall, type SubagentMock } from './fixture-schema.js';
 
 /** The mock an item's attempts get, and where in the fixture it comes from (for `--verbose` and errors). */
 export interface ResolvedMock {
   output: string;
   files: Record<string, string | null>;
   exit: number;
+  /** The dependency calls it makes, in order, before its files are written. */
+  calls: MockDependencyCall[];
   /** `$.mocks.items.build`, `$.mocks.subagents.count-words.cases[1]`. */
   source: string;
 }
@@ -39,6 +41,8 @@ export interface LoadedFixture {
   plan: Plan;
   /** Item id → its mock. Every item of the plan has one. */
   mocks: ReadonlyMap<string, ResolvedMock>;
+  /** The mock that answers a dependency call to `subagent` with `input`, or undefined when the fixture has none. */
+  calleeMock(subagent: string, input: unknown): ResolvedMock | undefined;
 }
 
 const HINT = 'fix each problem at its JSON path in the fixture; docs/testing-plans.md describes every field';
@@ -54,10 +58,13 @@ export async function loadFixture(file: string, config: OrchConfig, cwd: string 
     fixture.plan !== undefined ? await readPlan(resolve(dirname(path), fixture.plan), file, cwd, config, projectDir) : planOfItem(fixture, file, config);
   const located: LocatedProblem[] = [];
   const plan = withInputs(base, fixture, config, located);
-  const mocks = resolveMocks(plan, fixture, located);
+  const mocks = resolveMocks(plan, fixture, config, located);
   checkExpectations(plan, fixture, located);
   if (located.length > 0) throw invalid(file, finishProblems(located));
-  return { file, fixture, plan, mocks };
+  const bySubagent = fixture.mocks.subagents ?? {};
+  const calleeMock = (subagent: string, input: unknown): ResolvedMock | undefined =>
+    Object.hasOwn(bySubagent, subagent) ? subagentMockFor(subagent, bySubagent[subagent]!, input) : undefined;
+  return { file, fixture, plan, mocks, calleeMock };
 }
 
 function invalid(file: string, problems: Problem[]): InvalidInputError {
@@ -156,6 +163,7 @@ function resolved(mock: Mock, over: Mock, source: PathSegment[]): ResolvedMock {
     output: over.output ?? mock.output ?? '',
     files: { ...mock.files, ...over.files },
     exit: over.exit ?? mock.exit ?? 0,
+    calls: over.calls ?? mock.calls ?? [],
     source: formatJsonPath(source),
   };
 }
@@ -171,44 +179,99 @@ function matches(when: Record<string, unknown>, input: unknown): boolean {
   return Object.entries(when).every(([k, v]) => Object.hasOwn(input, k) && isDeepStrictEqual((input as Record<string, unknown>)[k], v));
 }
 
+/** The mock of `name` for `input` (an item's workerInput or a call's input): the first matching case over the base. */
+function subagentMockFor(name: string, mock: SubagentMock, input: unknown): ResolvedMock {
+  const k = (mock.cases ?? []).findIndex((c) => matches(c.when, input));
+  return k < 0 ? resolved({}, mock, ['mocks', 'subagents', name]) : resolved(mock, mock.cases![k]!, ['mocks', 'subagents', name, 'cases', k]);
+}
+
+/** Every mock of the fixture with where it stands and the subagent whose calls it makes (undefined: it cannot call). */
+function everyMock(plan: Plan, fixture: Fixture): Array<{ mock: Mock; at: PathSegment[]; caller: string | undefined }> {
+  const out: Array<{ mock: Mock; at: PathSegment[]; caller: string | undefined }> = [];
+  for (const [id, mock] of Object.entries(fixture.mocks.items ?? {})) {
+    // A mock of an item the plan lacks is reported as such, not for its calls.
+    if (plan.items.some((i) => i.id === id)) out.push({ mock, at: ['mocks', 'items', id], caller: subagentOf(plan, id) });
+  }
+  for (const [name, mock] of Object.entries(fixture.mocks.subagents ?? {})) {
+    out.push({ mock, at: ['mocks', 'subagents', name], caller: name });
+    (mock.cases ?? []).forEach((c, k) => out.push({ mock: c, at: ['mocks', 'subagents', name, 'cases', k], caller: name }));
+  }
+  return out;
+}
+
+/**
+ * A mock's calls: only a dispatch item's worker can call (through its subagent's dependencies), and a
+ * call that the orchestrator would run needs a mock to answer it. A call it would refuse (not a declared
+ * dependency, no such subagent) is left to be refused: that is what such a fixture tests.
+ */
+function callProblems(plan: Plan, fixture: Fixture, config: OrchConfig, located: LocatedProblem[]): void {
+  const bySubagent = fixture.mocks.subagents ?? {};
+  for (const { mock, at, caller } of everyMock(plan, fixture)) {
+    if ((mock.calls ?? []).length === 0) continue;
+    if (caller === undefined) {
+      located.push({
+        segments: [...at, 'calls'],
+        message: 'makes calls, but the item runs a command, not a subagent, so it has no dependencies to call; mock a dispatch item, or remove calls',
+      });
+      continue;
+    }
+    const declared = config.subagents[caller]?.dependencies ?? [];
+    (mock.calls ?? []).forEach((call, k) => {
+      if (declared.includes(call.subagent) && !Object.hasOwn(bySubagent, call.subagent)) {
+        located.push({
+          segments: [...at, 'calls', k, 'subagent'],
+          message: `calls "${call.subagent}", a dependency of "${caller}" with no mock to answer it; add mocks.subagents.${call.subagent}`,
+        });
+      }
+    });
+  }
+}
+
 /** Each item's mock: its own (`mocks.items`), else its subagent's (the first matching case over the base). */
-function resolveMocks(plan: Plan, fixture: Fixture, located: LocatedProblem[]): Map<string, ResolvedMock> {
+function resolveMocks(plan: Plan, fixture: Fixture, config: OrchConfig, located: LocatedProblem[]): Map<string, ResolvedMock> {
   const byItem = fixture.mocks.items ?? {};
   const bySubagent = fixture.mocks.subagents ?? {};
   for (const [id, mock] of Object.entries(byItem)) {
     if (!plan.items.some((i) => i.id === id)) located.push({ segments: ['mocks', 'items', id], message: unknownItem(id, plan, 'key item mocks by item id') });
     fileProblems(mock, ['mocks', 'items', id], located);
   }
-  const used = new Set(plan.items.map((i) => subagentOf(plan, i.id)).filter((s) => s !== undefined));
+  const dispatched = new Set(plan.items.map((i) => subagentOf(plan, i.id)).filter((s) => s !== undefined));
+  // What a subagent's mock answers: the items that dispatch to it, and the calls mocks make to it.
+  const callInputs = new Map<string, unknown[]>();
+  for (const { mock } of everyMock(plan, fixture)) {
+    for (const call of mock.calls ?? []) callInputs.set(call.subagent, [...(callInputs.get(call.subagent) ?? []), call.input ?? {}]);
+  }
+  const used = new Set([...dispatched, ...callInputs.keys()]);
   for (const [name, mock] of Object.entries(bySubagent)) {
     if (!used.has(name)) {
       located.push({
         segments: ['mocks', 'subagents', name],
-        message: `mocks subagent "${name}", which no dispatch item of the plan uses${didYouMean(name, [...used])}; mock a subagent the plan dispatches to${used.size ? ` (${[...used].join(', ')})` : ''}, or an item under mocks.items`,
+        message: `mocks subagent "${name}", which no dispatch item of the plan uses and no mock calls${didYouMean(name, [...used])}; mock a subagent the plan dispatches to${used.size ? ` (${[...used].join(', ')})` : ''}, or an item under mocks.items`,
       });
     }
     fileProblems(mock, ['mocks', 'subagents', name], located);
     (mock.cases ?? []).forEach((c, k) => {
       fileProblems(c, ['mocks', 'subagents', name, 'cases', k], located);
-      const hit = plan.items.some((i) => subagentOf(plan, i.id) === name && matches(c.when, i.inputs.workerInput));
+      const hit =
+        plan.items.some((i) => subagentOf(plan, i.id) === name && matches(c.when, i.inputs.workerInput)) ||
+        (callInputs.get(name) ?? []).some((input) => matches(c.when, input));
       if (used.has(name) && !hit) {
         located.push({
           segments: ['mocks', 'subagents', name, 'cases', k, 'when'],
-          message: `matches no item of subagent "${name}": each field must equal the same field of an item's inputs.workerInput`,
+          message: `matches no item or call of subagent "${name}": each field must equal the same field of an item's inputs.workerInput or of a mocked call's input`,
         });
       }
     });
   }
+  callProblems(plan, fixture, config, located);
   const out = new Map<string, ResolvedMock>();
   for (const item of plan.items) {
     const own = Object.hasOwn(byItem, item.id) ? byItem[item.id] : undefined;
     const name = subagentOf(plan, item.id);
     const sub = name !== undefined && Object.hasOwn(bySubagent, name) ? bySubagent[name] : undefined;
     if (own) out.set(item.id, resolved({}, own, ['mocks', 'items', item.id]));
-    else if (sub) {
-      const k = (sub.cases ?? []).findIndex((c) => matches(c.when, item.inputs.workerInput));
-      out.set(item.id, k < 0 ? resolved({}, sub, ['mocks', 'subagents', name!]) : resolved(sub, sub.cases![k]!, ['mocks', 'subagents', name!, 'cases', k]));
-    } else {
+    else if (sub) out.set(item.id, subagentMockFor(name!, sub, item.inputs.workerInput));
+    else {
       located.push({
         segments: ['mocks'],
         message: `item "${item.id}" (${name ? `subagent "${name}"` : `executor "${item.executor}"`}) has no mock; add mocks.items.${item.id}${name ? ` or mocks.subagents.${name}` : ''}`,

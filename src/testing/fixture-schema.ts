@@ -5,7 +5,17 @@
  */
 import { z } from 'zod';
 
-/** What a mocked worker does: print `output`, write or delete `files` in its workspace, exit with `exit`. */
+/** A dependency call a mock makes: the subagent it calls and the input it hands over. */
+export const MockDependencyCallSchema = z.strictObject({
+  subagent: z.string().min(1),
+  input: z.record(z.string(), z.unknown()).optional(),
+});
+export type MockDependencyCall = z.infer<typeof MockDependencyCallSchema>;
+
+/**
+ * What a mocked worker does: make its `calls` (in order, each through the orchestrator's rules, the callee
+ * answered by its own mock), write or delete `files` in its workspace, print `output`, exit with `exit`.
+ */
 export const MockSchema = z.strictObject({
   /** Printed on the worker's stdout: the item's log, its output. */
   output: z.string().optional(),
@@ -13,10 +23,12 @@ export const MockSchema = z.strictObject({
   files: z.record(z.string(), z.string().nullable()).optional(),
   /** The worker's exit code: 0 succeeds (the files become the patch), anything else fails the attempt. */
   exit: z.number().int().min(0).max(255).optional(),
+  /** Dependency calls, made first and one after another, as an agent's `call_<name>` tool or `agora call` would make them. */
+  calls: z.array(MockDependencyCallSchema).optional(),
 });
 export type Mock = z.infer<typeof MockSchema>;
 
-/** A case of a subagent's mock: applies to the items whose `workerInput` holds every field of `when`. */
+/** A case of a subagent's mock: applies to the items whose `workerInput` (or the calls whose input) holds every field of `when`. */
 export const MockCaseSchema = MockSchema.extend({
   when: z.record(z.string(), z.unknown()),
 });
@@ -39,6 +51,18 @@ export type TextExpectation = z.infer<typeof TextExpectationSchema>;
 export const ITEM_STATES = ['pending', 'ready', 'running', 'done', 'failed', 'skipped', 'cancelled'] as const;
 export const RUN_STATES = ['done', 'failed', 'cancelled'] as const;
 
+export const CALL_OUTCOMES = ['ok', 'failed', 'refused'] as const;
+
+/** A dependency call the item's mocks made (its own, then its callees' in turn), in the order they were made. */
+export const CallExpectationSchema = z.strictObject({
+  subagent: z.string().min(1),
+  /** ok: the child answered; failed: it ran and failed or was stopped; refused: a rule kept it from running. */
+  outcome: z.enum(CALL_OUTCOMES).optional(),
+  /** What the caller was answered: the child's answer, or why it failed or was refused. */
+  answer: TextExpectationSchema.optional(),
+});
+export type CallExpectation = z.infer<typeof CallExpectationSchema>;
+
 export const ItemExpectationSchema = z.strictObject({
   state: z.enum(ITEM_STATES).optional(),
   /** What the item's last attempt printed (its kept log). */
@@ -46,6 +70,8 @@ export const ItemExpectationSchema = z.strictObject({
   /** Why it failed or was skipped. */
   reason: TextExpectationSchema.optional(),
   attempts: z.number().int().min(0).optional(),
+  /** Every dependency call of its last attempt, nested ones right after the call that made them; the list must match in length and order. */
+  calls: z.array(CallExpectationSchema).optional(),
 });
 export type ItemExpectation = z.infer<typeof ItemExpectationSchema>;
 

@@ -16,7 +16,7 @@ import { logName, readLog, readRun } from '../runs/state-store.js';
 import { WorkspacePool } from '../runs/workspace-pool.js';
 import type { Plan } from '../plan/schema.js';
 import type { LoadedFixture } from './fixture-load.js';
-import { createMockTarget, type MockCall } from './mock-target.js';
+import { createMockTarget, type MadeCall, type MockCall } from './mock-target.js';
 import { createSandbox } from './sandbox.js';
 
 export interface ActualItem {
@@ -25,6 +25,8 @@ export interface ActualItem {
   attempts: number;
   /** The last attempt's kept log, or null when none was kept (the item never ran). */
   output: string | null;
+  /** The dependency calls its last attempt's mocks made, in the order they were made. */
+  calls: Array<Pick<MadeCall, 'subagent' | 'outcome' | 'answer'>>;
 }
 
 export interface ActualRun {
@@ -33,8 +35,8 @@ export interface ActualRun {
   items: Record<string, ActualItem>;
   /** The expected paths' content in the integration head (null: no such file). */
   files: Record<string, string | null>;
-  /** The audit bundle's verdict: intact, or each failure as `code: message`. */
-  audit: { intact: boolean; failures: string[] };
+  /** The audit bundle's verdict (intact, or each failure as `code: message`), and the child attempts its `call` entries record. */
+  audit: { intact: boolean; failures: string[]; calls: string[] };
   calls: MockCall[];
 }
 
@@ -57,7 +59,7 @@ export async function runFixture(loaded: LoadedFixture, opts: RunFixtureOptions)
     const refs = new RunRefs(opts.config.refNamespace);
     const { plan } = loaded;
     const { runId } = await submitPlan(store, refs, { planText: `${JSON.stringify(plan, null, 2)}\n`, planId: plan.id, base, now: Date.now() });
-    const mock = createMockTarget(loaded.mocks, opts.onCall);
+    const mock = createMockTarget({ mocks: loaded.mocks, calleeMock: loaded.calleeMock, ...(opts.onCall ? { onCall: opts.onCall } : {}) });
     const server = new Server({
       store,
       refs,
@@ -81,7 +83,10 @@ export async function runFixture(loaded: LoadedFixture, opts: RunFixtureOptions)
     const items: Record<string, ActualItem> = {};
     for (const item of Object.values(final.state.items)) {
       const output = item.attempts > 0 ? await readLog(store, final.logsTree, logName(item.id, item.attempts)) : null;
-      items[item.id] = { state: item.status, ...(item.reason !== undefined ? { reason: item.reason } : {}), attempts: item.attempts, output };
+      const calls = mock.made
+        .filter((c) => c.itemId === item.id && c.attempt === item.attempts)
+        .map(({ subagent, outcome, answer }) => ({ subagent, outcome, answer }));
+      items[item.id] = { state: item.status, ...(item.reason !== undefined ? { reason: item.reason } : {}), attempts: item.attempts, output, calls };
     }
     const head = await store.readCommit(final.state.integrationHead);
     const files: Record<string, string | null> = {};
@@ -90,7 +95,11 @@ export async function runFixture(loaded: LoadedFixture, opts: RunFixtureOptions)
       files[path] = blob === null ? null : decoder.decode(await store.readBlob(blob));
     }
     const bundle = await buildAuditBundle(store, refs, runId);
-    const audit = { intact: bundle.report.intact, failures: bundle.report.failures.map((f) => `${f.code}: ${f.message}`) };
+    const audit = {
+      intact: bundle.report.intact,
+      failures: bundle.report.failures.map((f) => `${f.code}: ${f.message}`),
+      calls: bundle.entries.flatMap((e) => (e.kind === 'call' ? [e.call] : [])),
+    };
     return { runId, status: final.state.status, items, files, audit, calls: [...mock.calls] };
   } finally {
     await sandbox.dispose();

@@ -127,7 +127,7 @@ describe('agora test', () => {
       '$.mocks: item "count-words.shard-1" (subagent "count-words") has no mock; add mocks.items.count-words.shard-1 or mocks.subagents.count-words',
     );
     expect(r.stderr).toContain(
-      '$.mocks.subagents.count-word: mocks subagent "count-word", which no dispatch item of the plan uses (did you mean "count-words"?)',
+      '$.mocks.subagents.count-word: mocks subagent "count-word", which no dispatch item of the plan uses and no mock calls (did you mean "count-words"?)',
     );
     expect(r.stderr).toContain('$.mocks.subagents.merge-counts.files["../escape"]: has an empty, "." or ".." component');
     expect(r.stderr).toContain('hint: fix each problem at its JSON path in the fixture');
