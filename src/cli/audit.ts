@@ -18,7 +18,7 @@ import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
 import { readRun } from '../runs/state-store.js';
 import { openContext, type GlobalOptions } from './context.js';
 import { progressLine } from './progress-line.js';
-import { stdio, type Output } from './orch.js';
+import { stdio, type Output } from './output.js';
 
 /**
  * The audit verbs: `agora orch audit <run>` (bundle, anchor, optional signature), `agora verify <bundle>`

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CALL_SOCKET_ENV, callThroughSocket } from '../agents/call-socket.js';
 import { AgoraError, errorMessage } from '../errors.js';
-import type { Output } from './orch.js';
+import type { Output } from './output.js';
 
 /**
  * `agora call <subagent> --input -|<json>`, run by a command worker: asks the orchestrator, through the

@@ -10,7 +10,7 @@ import { openContext, type GlobalOptions } from './context.js';
 import { progressLine } from './progress-line.js';
 import { releaseBundles } from './gc-release.js';
 import { openRemoteRuns, pushPrune, remoteUrl, type RemoteRuns } from './gc-remote.js';
-import type { Output } from './orch.js';
+import type { Output } from './output.js';
 
 /**
  * `agora orch gc --older-than <age>`: prunes the refs of runs that finished before the cut-off (see

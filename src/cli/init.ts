@@ -1,6 +1,6 @@
 import { relative, resolve } from 'node:path';
 import { initProject } from '../init/init.js';
-import type { Output } from './orch.js';
+import type { Output } from './output.js';
 
 /** `agora init <dir> --template <name>`: writes the project, then says what to run in it. */
 export async function initVerb(dir: string, opts: { template: string }, io: Output): Promise<number> {

@@ -9,7 +9,9 @@ import { gcVerb } from './gc.js';
 import { initVerb } from './init.js';
 import { testVerb } from './test.js';
 import { reportVerb } from './report.js';
-import { cancelVerb, logsVerb, retryVerb, runVerb, serveVerb, statusVerb, stdio, submitVerb, validateVerb, watchVerb, type Output } from './orch.js';
+import { cancelVerb, retryVerb, runVerb, serveVerb, submitVerb, validateVerb } from './orch.js';
+import { logsVerb, statusVerb, watchVerb } from './orch-read.js';
+import { stdio, type Output } from './output.js';
 
 /** The `agora` command line. Thin: parse, call a verb, print a user error without a stack trace. */
 

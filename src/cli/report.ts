@@ -5,7 +5,8 @@ import { AgoraError } from '../errors.js';
 import { collectReport } from '../report/collect.js';
 import { renderReport } from '../report/html.js';
 import { openContext, type GlobalOptions } from './context.js';
-import { runNotFound, type Output } from './orch.js';
+import { runNotFound } from './orch-read.js';
+import type { Output } from './output.js';
 
 /** `agora orch report <run> [--out file]`: the run as one self-contained HTML page. */
 export async function reportVerb(runId: string, o: GlobalOptions & { out?: string }, io: Output): Promise<number> {

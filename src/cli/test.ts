@@ -9,7 +9,7 @@ import { loadFixture, type LoadedFixture } from '../testing/fixture-load.js';
 import type { MockCall } from '../testing/mock-target.js';
 import { runFixture } from '../testing/run-fixture.js';
 import { namedDirectory, openConfigFor, type GlobalOptions } from './context.js';
-import type { Output } from './orch.js';
+import type { Output } from './output.js';
 
 /**
  * `agora test [fixture…]`: every fixture is checked against its plan first (a bad one stops everything

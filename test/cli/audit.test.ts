@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditBundle, ItemEvidence } from '../../src/audit/bundle.js';
 import { verifyItemEvidence } from '../../src/audit/verify/item-evidence.js';
 import { auditVerb, keysGenerateVerb, registerAuditCommands, sigstorePathFor, verifyVerb } from '../../src/cli/audit.js';
-import type { Output } from '../../src/cli/orch.js';
+import type { Output } from '../../src/cli/output.js';
 import { agora, cleanupTempDirs, tempDir } from '../support/repo.js';
 import { finishedRun, rechain, type FinishedRun } from '../audit/bundle-fixture.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectGarbage } from '../../src/runs/gc.js';
 import { gcVerb } from '../../src/cli/gc.js';
 import { openRemoteRuns, pushPrune } from '../../src/cli/gc-remote.js';
-import type { Output } from '../../src/cli/orch.js';
+import type { Output } from '../../src/cli/output.js';
 import { runGit } from '../../src/git/git-cli.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { scaled } from '../support/eventually.js';
