@@ -140,6 +140,27 @@ describe('agora test: mocked dependency calls', () => {
     expect(actual.items.fix!.calls.map((c) => `${c.subagent} ${c.outcome}`)).toEqual(['checker ok', 'lint refused', 'deploy refused', 'checker refused']);
   });
 
+  it("a command callee's mock cannot call on, as a command dependency's job has no call socket", async () => {
+    const repo = project({
+      command: {
+        plan: '../plan.json',
+        mocks: {
+          subagents: {
+            planner: { calls: [{ subagent: 'lint' }] },
+            lint: { output: 'linted\n', calls: [{ subagent: 'checker', input: { path: 'src/a.txt' } }] },
+            checker: {},
+          },
+        },
+        expect: { run: 'done' },
+      },
+    });
+    const config = await loadConfig({ cwd: repo });
+    const actual = await runFixture(await loadFixture('tests/fixture-command.json', config, repo, repo), { projectDir: repo, config });
+    expect(actual.items.fix!.calls.map((c) => `${c.subagent} ${c.outcome}`)).toEqual(['lint ok', 'checker refused']);
+    expect(actual.items.fix!.calls[1]!.answer).toContain('cannot call on');
+    expect(actual.audit.calls).toEqual(['fix.1/lint#1']);
+  });
+
   it("refuses, before anything runs, a call no mock can answer and calls from a command item's mock", async () => {
     const noMock = {
       plan: '../plan.json',
