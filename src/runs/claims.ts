@@ -31,6 +31,8 @@ export interface ClaimsRead {
 export class ClaimsLedger {
   /** Other runs' views, by run id, for the state commit they were read from. */
   private readonly views = new Map<string, { head: Oid; view: RunView }>();
+  /** The document this ledger last read or wrote, by its commit (a commit never changes: no I/O to read it again). */
+  private known: { head: Oid; doc: ClaimsDoc } | null = null;
 
   constructor(
     private readonly store: GitStore,
@@ -83,13 +85,25 @@ export class ClaimsLedger {
 
   private async commitDoc(doc: ClaimsDoc, now: number): Promise<Oid> {
     const who = agoraIdentity(now);
-    const blob = await this.store.writeBlob(canonicalJson(doc));
+    const text = canonicalJson(doc);
+    const blob = await this.store.writeBlob(text);
     const tree = await this.store.writeTree([{ mode: '100644', path: FILE, oid: blob, type: 'blob' }]);
     // No parent: the document is derived bookkeeping, not history (the runs' own chains are the record).
-    return this.store.writeCommit({ tree, parents: [], message: 'agora: claims\n', author: who, committer: who });
+    const head = await this.store.writeCommit({ tree, parents: [], message: 'agora: claims\n', author: who, committer: who });
+    // What a later read of this commit would find: the text parsed back, not the caller's object.
+    const written = checkClaimsDoc(JSON.parse(text));
+    if ('doc' in written) this.known = { head, doc: written.doc };
+    return head;
   }
 
   private async readDoc(head: Oid): Promise<ClaimsDoc> {
+    if (this.known?.head === head) return this.known.doc;
+    const doc = await this.readDocFromStore(head);
+    this.known = { head, doc };
+    return doc;
+  }
+
+  private async readDocFromStore(head: Oid): Promise<ClaimsDoc> {
     const commit = await this.store.readCommit(head);
     const entry = (await this.store.readTree(commit.tree)).find((e) => e.path === FILE);
     let checked: ReturnType<typeof checkClaimsDoc>;
