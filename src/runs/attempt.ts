@@ -11,7 +11,7 @@ import { redactAll } from '../executors/redact.js';
 import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import { crashPoint } from '../crash-points.js';
-import { captureWorkspace } from '../git/workspace.js';
+import { captureWorkspace, type Workspace } from '../git/workspace.js';
 import type { TreeChange } from '../git/tree-diff.js';
 import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
@@ -85,10 +85,10 @@ export function needsDir(workDir: string, runId: string, itemId: string, attempt
  * it wrote), so it passes the same secret redaction as the log before it reaches the state, the audit
  * entries, the bundle and the check runs.
  */
-export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal): Promise<AttemptOutcome> {
+export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal, workspace?: Promise<Workspace>): Promise<AttemptOutcome> {
   const secrets: string[] = [];
   const children: ChildRecord[] = [];
-  const outcome = await runAttemptWith(ctx, spec, signal, secrets, children);
+  const outcome = await runAttemptWith(ctx, spec, signal, secrets, children, workspace);
   // Every child attempt the attempt ran gets its audit entry with the attempt's outcome, done or failed.
   const calls = outcome.kind === 'stopped' ? [] : childCalls(children);
   const withCalls = calls.length > 0 && outcome.kind !== 'stopped' ? { ...outcome, calls } : outcome;
@@ -128,18 +128,19 @@ async function runAttemptWith(
   signal: AbortSignal,
   secrets: string[],
   children: ChildRecord[],
+  /** The workspace, already being made ready at `spec.base` (the driver does it while the start is committed). */
+  workspace: Promise<Workspace> | undefined,
 ): Promise<AttemptOutcome> {
   const { runId, itemId, attempt } = spec;
-  const item = spec.plan.items.find((i) => i.id === itemId);
-  if (!item) return { kind: 'failed', itemId, attempt, reason: `item ${itemId} is not in the plan`, retryable: false };
-  const logPath = liveLogPath(ctx.scratchDir, runId, itemId, attempt);
-  await mkdir(dirname(logPath), { recursive: true });
-
-  const ws = await ctx.workspaces.acquire(spec.base);
+  const ws = await (workspace ?? ctx.workspaces.acquire(spec.base));
   let reusable = false;
   let changed: TreeChange[] | undefined; // what the worker changed, once captured
   let paramsFile: string | undefined; // $AGORA_PARAMS, removed when the attempt ends
   try {
+    const item = spec.plan.items.find((i) => i.id === itemId);
+    if (!item) return { kind: 'failed', itemId, attempt, reason: `item ${itemId} is not in the plan`, retryable: false };
+    const logPath = liveLogPath(ctx.scratchDir, runId, itemId, attempt);
+    await mkdir(dirname(logPath), { recursive: true });
     let built: BuiltJob;
     try {
       // The job decides which secrets are declared; the log sink is attached once they are known.

@@ -8,8 +8,9 @@ import { merkleRootHex } from '../log/merkle.js';
 import { step } from '../engine/step.js';
 import { holdingsFor, nextClaims } from '../engine/cross-run-holdings.js';
 import { addEmission, emissionProblem } from '../engine/emission.js';
-import { ClaimsLedger } from './claims.js';
-import type { Action, RunEvent, RunState, Transition } from '../engine/types.js';
+import { ClaimsLedger, type ClaimsRead } from './claims.js';
+import type { Action, RunEvent, RunState, StepResult, Transition } from '../engine/types.js';
+import type { Workspace } from '../git/workspace.js';
 import type { Oid, RefSwap } from '../git/types.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { WorkerTarget } from '../executors/types.js';
@@ -31,6 +32,12 @@ export interface DriverHooks {
   wake(): void;
   /** Something went wrong that does not stop the run (e.g. anchoring refused); for the operator. */
   onWarning?(runId: string, message: string): void;
+}
+
+/** A workspace being made ready for the attempt a step starts. */
+interface PreparedWorkspace {
+  attempt: number;
+  ws: Promise<Workspace>;
 }
 
 interface Worker {
@@ -130,42 +137,83 @@ export class RunDriver {
         others: holdingsFor(claims.live, { runId: this.runId, queue: state.queue, acceptedAt: state.acceptedAt }),
       });
       this.wakeAtMs = result.wakeAt;
-      // Across runs: what this step starts is claimed (and what it waits for recorded) in the transaction of
-      // the state commit that starts it, ahead of it, so no other run can take the same locks or queue slots meanwhile.
-      // The step's plan, not the stored one: items emitted in this step may start in it, and must be claimed.
-      const doc = nextClaims(claims.live, result.run.plan, state, result.run.state, result.waiting ?? [], this.stored.last?.seq ?? -1);
-      const logs = outcomes.flatMap((o) => (o.log ? [{ name: logName(o.itemId, o.attempt), oid: o.log }] : []));
-      if (result.transitions.length === 0 && logs.length === 0 && isDeepStrictEqual(result.run.state, this.stored.state)) {
-        // No state commit: the claims (waits that changed) move alone.
-        if (doc && !(await this.claims.write(claims, doc, now))) return LOST_RACE;
-        this.consume(outcomes, events);
-        this.perform(result.actions);
-        return [];
+      // The workspaces of the items this step starts are made ready while the start is committed. That
+      // acts on nothing the state records: no worker runs before the commit has landed, and a workspace
+      // not handed to a worker goes back to the pool untouched.
+      const prepared = this.prepareWorkspaces(result.actions);
+      try {
+        return await this.commitStep(outcomes, events, claims, result, prepared, now);
+      } finally {
+        for (const p of prepared.values()) this.returnUnused(p.ws);
       }
-      const entries = appendEntries(this.stored.last, this.runId, result.transitions);
-      const doneNow = result.transitions.flatMap((t) => (t.kind === 'item' && t.to === 'done' ? [t.itemId] : []));
-      const next = await writeRun(this.ctx.store, this.ctx.refs, {
-        runId: this.runId,
-        prev: this.stored,
-        state: result.run.state,
-        entries,
-        transitions: result.transitions,
-        logs,
-        // The claims first, then the integration and patch commits the state names, move with it: one
-        // transaction (locally) or one atomic push (on GitHub), so no reader of the refs finds a state naming
-        // a commit it lacks or a start its claim is not recorded for.
-        moveAlso: [...(doc ? [await this.claims.swapTo(claims, doc, now)] : []), ...(await this.derivedSwaps(result.run.state, doneNow))],
-        now,
-      });
-      if (!next) return LOST_RACE;
-      this.stored = next;
-      crashPoint('state-committed');
-      this.consume(outcomes, events);
-      if (result.transitions.some((t) => t.kind === 'run' && t.to !== 'running')) await this.anchor();
-      this.hooks.onCommit?.(next, result.transitions);
-      this.perform(result.actions);
-      return result.transitions;
     });
+  }
+
+  private async commitStep(
+    outcomes: AttemptOutcome[],
+    events: RunEvent[],
+    claims: ClaimsRead,
+    result: StepResult,
+    prepared: Map<string, PreparedWorkspace>,
+    now: number,
+  ): Promise<Transition[] | typeof LOST_RACE> {
+    const { state } = this.stored;
+    // Across runs: what this step starts is claimed (and what it waits for recorded) in the transaction of
+    // the state commit that starts it, ahead of it, so no other run can take the same locks or queue slots meanwhile.
+    // The step's plan, not the stored one: items emitted in this step may start in it, and must be claimed.
+    const doc = nextClaims(claims.live, result.run.plan, state, result.run.state, result.waiting ?? [], this.stored.last?.seq ?? -1);
+    const logs = outcomes.flatMap((o) => (o.log ? [{ name: logName(o.itemId, o.attempt), oid: o.log }] : []));
+    if (result.transitions.length === 0 && logs.length === 0 && isDeepStrictEqual(result.run.state, this.stored.state)) {
+      // No state commit: the claims (waits that changed) move alone.
+      if (doc && !(await this.claims.write(claims, doc, now))) return LOST_RACE;
+      this.consume(outcomes, events);
+      this.perform(result.actions, prepared);
+      return [];
+    }
+    const entries = appendEntries(this.stored.last, this.runId, result.transitions);
+    const doneNow = result.transitions.flatMap((t) => (t.kind === 'item' && t.to === 'done' ? [t.itemId] : []));
+    const next = await writeRun(this.ctx.store, this.ctx.refs, {
+      runId: this.runId,
+      prev: this.stored,
+      state: result.run.state,
+      entries,
+      transitions: result.transitions,
+      logs,
+      // The claims first, then the integration and patch commits the state names, move with it: one
+      // transaction (locally) or one atomic push (on GitHub), so no reader of the refs finds a state naming
+      // a commit it lacks or a start its claim is not recorded for.
+      moveAlso: [...(doc ? [await this.claims.swapTo(claims, doc, now)] : []), ...(await this.derivedSwaps(result.run.state, doneNow))],
+      now,
+    });
+    if (!next) return LOST_RACE;
+    this.stored = next;
+    crashPoint('state-committed');
+    this.consume(outcomes, events);
+    if (result.transitions.some((t) => t.kind === 'run' && t.to !== 'running')) await this.anchor();
+    this.hooks.onCommit?.(next, result.transitions);
+    this.perform(result.actions, prepared);
+    return result.transitions;
+  }
+
+  /** Starts making a workspace ready at its base for each item `actions` start (none while starts are paused). */
+  private prepareWorkspaces(actions: readonly Action[]): Map<string, PreparedWorkspace> {
+    const prepared = new Map<string, PreparedWorkspace>();
+    if (this.startsPaused) return prepared;
+    for (const action of actions) {
+      if (action.type !== 'start' || this.workers.get(action.itemId)?.attempt === action.attempt) continue;
+      const ws = this.ctx.workspaces.acquire(action.base);
+      ws.catch(() => undefined); // a failure is the attempt's to report, when it awaits the workspace
+      prepared.set(action.itemId, { attempt: action.attempt, ws });
+    }
+    return prepared;
+  }
+
+  /** Gives a prepared workspace no worker used back to the pool: nothing touched it since it was made ready. */
+  private returnUnused(ws: Promise<Workspace>): void {
+    ws.then(
+      (w) => this.ctx.workspaces.release(w, true, []),
+      () => undefined,
+    ).catch((e: unknown) => this.hooks.onWarning?.(this.runId, `could not return an unused workspace to the pool: ${errorMessage(e)}`));
   }
 
   /** Stop starting new items; stop the running workers and wait for them. */
@@ -280,10 +328,13 @@ export class RunDriver {
     return swaps;
   }
 
-  private perform(actions: readonly Action[]): void {
+  private perform(actions: readonly Action[], prepared = new Map<string, PreparedWorkspace>()): void {
     for (const action of actions) {
-      if (action.type === 'start') this.launch(action);
-      else this.workers.get(action.itemId)?.abort.abort(action.reason);
+      if (action.type === 'start') {
+        const ready = prepared.get(action.itemId);
+        if (ready?.attempt === action.attempt && this.launch(action, ready.ws)) prepared.delete(action.itemId);
+        else if (!ready) this.launch(action);
+      } else this.workers.get(action.itemId)?.abort.abort(action.reason);
     }
     // Whatever the state says is no longer running must not keep running here.
     for (const [itemId, w] of this.workers) {
@@ -294,13 +345,14 @@ export class RunDriver {
     }
   }
 
-  private launch(action: Extract<Action, { type: 'start' }>): void {
-    if (this.startsPaused) return;
+  /** Starts the attempt (with `workspace` when one was made ready for it); false when it was not started. */
+  private launch(action: Extract<Action, { type: 'start' }>, workspace?: Promise<Workspace>): boolean {
+    if (this.startsPaused) return false;
     const existing = this.workers.get(action.itemId);
-    if (existing && existing.attempt === action.attempt) return; // performing a start twice is harmless
+    if (existing && existing.attempt === action.attempt) return false; // performing a start twice is harmless
     const abort = new AbortController();
     const spec = { runId: this.runId, plan: this.stored.plan, state: this.stored.state, itemId: action.itemId, attempt: action.attempt, base: action.base };
-    const done = runAttempt(this.ctx, spec, abort.signal)
+    const done = runAttempt(this.ctx, spec, abort.signal, workspace)
       .catch((e: unknown): AttemptOutcome => ({
         kind: 'failed',
         itemId: action.itemId,
@@ -314,6 +366,7 @@ export class RunDriver {
         this.hooks.wake();
       });
     this.workers.set(action.itemId, { attempt: action.attempt, abort, done });
+    return true;
   }
 
   private targetFor(itemId: string): WorkerTarget | undefined {
