@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { tempSuffix } from './temp-name.js';
 import { link, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -17,7 +17,7 @@ export interface AtomicWriteOptions {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, modeOrOptions: number | AtomicWriteOptions = {}): Promise<void> {
   const options = typeof modeOrOptions === 'number' ? { mode: modeOrOptions } : modeOrOptions;
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dir, `.${basename(path)}.${tempSuffix()}.tmp`);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
     try {

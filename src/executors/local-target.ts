@@ -1,5 +1,5 @@
+import { tempSuffix } from '../temp-name.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathInside } from '../path-inside.js';
@@ -250,7 +250,7 @@ function readPidfile(file: string): WorkerPidRecord | undefined {
 /** Written to a temporary name and renamed, so that `reapOrphans` never reads half a record. */
 function writePidfile(file: string, record: WorkerPidRecord): void {
   mkdirSync(join(file, '..'), { recursive: true });
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = `${file}.${tempSuffix()}.tmp`;
   writeFileSync(tmp, JSON.stringify(record) + '\n');
   renameSync(tmp, file);
 }

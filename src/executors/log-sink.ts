@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { tempSuffix } from '../temp-name.js';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -206,7 +206,7 @@ function closeQuietly(live: LiveFile): void {
 
 /** Writes `text` to a temporary file next to `path`, syncs it and renames it over `path`. */
 async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = `${path}.${tempSuffix()}.tmp`;
   try {
     const handle = await open(tmp, 'w');
     try {

@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import git, { type PromiseFsClient } from 'isomorphic-git';
 import { AgoraError, errorMessage } from '../errors.js';
+import { renderCommit } from './commit-object.js';
 import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
@@ -99,17 +100,7 @@ export class LocalGitStore implements GitStore {
     for (const p of commit.parents) {
       if (!isOid(p)) throw new AgoraError('commit-invalid', `commit parent "${p}" is not an object id`);
     }
-    return git.writeCommit({
-      fs: this.fs,
-      gitdir: this.gitdir,
-      commit: {
-        tree: commit.tree,
-        parent: [...commit.parents],
-        message: commit.message,
-        author: { ...commit.author },
-        committer: { ...commit.committer },
-      },
-    });
+    return this.objects.writeObject('commit', renderCommit(commit));
   }
 
   async hasObject(oid: Oid): Promise<boolean> {

@@ -13,9 +13,10 @@
  * - nothing is fsynced per object: the files written since the last ref update, and their directories,
  *   are synced together by `flush()`, which the store calls before a ref moves to name them.
  */
-import fs from 'node:fs';
+import { tempSuffix } from '../temp-name.js';
+import fs, { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { deflate, deflateSync, inflateSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
@@ -30,6 +31,12 @@ const OBJECT_PATH = /\/objects\/([0-9a-f]{2})\/([0-9a-f]{38})$/;
 /** Objects up to this size are deflated on the event loop (microseconds); larger ones on the thread pool. */
 const SYNC_DEFLATE_LIMIT = 256 * 1024;
 const deflateAsync = promisify(deflate);
+/**
+ * Objects up to this size (deflated) are written and checked with synchronous calls: for a small file, the thread
+ * pool's round trips cost more than the writes (a state commit writes a dozen objects of a few hundred
+ * bytes). Larger ones are written asynchronously, so the event loop never waits on much I/O.
+ */
+const SYNC_WRITE_LIMIT = 64 * 1024;
 /**
  * isomorphic-git asks whether an fs returns promises by calling `readFile()` without a path, on every
  * call; Node answers with a new error and its stack each time. This one error answers instead.
@@ -73,12 +80,12 @@ export class LooseObjects {
   }
 
   /**
-   * Writes a blob or tree as a loose object and returns its id, in-process: the header and content
+   * Writes a blob, tree or commit as a loose object and returns its id, in-process: the header and content
    * hashed with node:crypto and deflated with node:zlib (isomorphic-git's write path wraps the fs anew on
    * every call and deflates through a web stream, which cost more than the write itself). An object
    * already stored whole is left alone; an empty or corrupt file under its name is replaced.
    */
-  async writeObject(type: 'blob' | 'tree', content: Uint8Array): Promise<string> {
+  async writeObject(type: 'blob' | 'tree' | 'commit', content: Uint8Array): Promise<string> {
     const raw = Buffer.concat([Buffer.from(`${type} ${content.byteLength}\0`, 'latin1'), content]);
     const oid = createHash('sha1').update(raw).digest('hex');
     if ((await this.state(oid)) !== 'ok') {
@@ -94,15 +101,31 @@ export class LooseObjects {
 
   /** Whether `oid`'s loose file holds the object (inflates, has a sound header, hashes to its name). */
   async state(oid: string): Promise<LooseObjectState> {
+    const size = this.storedSize(oid);
+    if (size === null) return 'missing';
     let deflated: Buffer;
     try {
-      deflated = await readFile(this.pathOf(oid));
+      // A small file is read with one synchronous call (a commit or a tree: cheaper than the thread pool's round trips).
+      deflated = size <= SYNC_WRITE_LIMIT ? readFileSync(this.pathOf(oid)) : await readFile(this.pathOf(oid));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
       throw e;
     }
     return isWholeObject(deflated, oid) ? 'ok' : 'corrupt';
+  }
+
+  /**
+   * The size of the file under `oid`'s name, or null when there is none, which is the common case for a
+   * new object: one stat, without reading the file or raising an error. Infinity when the stat failed
+   * otherwise, for {@link state} to find out by reading.
+   */
+  private storedSize(oid: string): number | null {
+    try {
+      return statSync(this.pathOf(oid), { throwIfNoEntry: false })?.size ?? null;
+    } catch {
+      return Infinity;
+    }
   }
 
   /** Syncs every object file written since the last flush, then their directories; one batch, before a ref names them. */
@@ -126,8 +149,46 @@ export class LooseObjects {
 
   /** Writes one deflated object: a temporary file in its directory, renamed over the object's name. */
   private async write(path: string, data: Uint8Array): Promise<void> {
+    if (data.byteLength <= SYNC_WRITE_LIMIT) this.writeSmall(path, data);
+    else await this.writeLarge(path, data);
+    this.unsyncedFiles.add(path);
+  }
+
+  /** {@link write} of a small object, with synchronous calls. */
+  private writeSmall(path: string, data: Uint8Array): void {
     const dir = dirname(path);
-    const temp = join(dir, `tmp_obj_${process.pid}_${randomBytes(6).toString('hex')}`);
+    const temp = join(dir, `tmp_obj_${tempSuffix()}`);
+    try {
+      let fd: number;
+      try {
+        fd = openSync(temp, 'wx', 0o444);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        mkdirSync(dir, { recursive: true });
+        this.unsyncedDirs.add(dirname(dir));
+        fd = openSync(temp, 'wx', 0o444);
+      }
+      try {
+        for (let done = 0; done < data.byteLength;) done += writeSync(fd, data, done);
+      } finally {
+        closeSync(fd);
+      }
+      crashPoint('object-temp-written');
+      renameSync(temp, path);
+    } catch (e) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // never created, or already renamed
+      }
+      throw storageError(e, `write object ${path}`);
+    }
+  }
+
+  /** {@link write} of a large object, asynchronously. */
+  private async writeLarge(path: string, data: Uint8Array): Promise<void> {
+    const dir = dirname(path);
+    const temp = join(dir, `tmp_obj_${tempSuffix()}`);
     let handle;
     try {
       try {
@@ -149,7 +210,6 @@ export class LooseObjects {
       await unlink(temp).catch(() => undefined);
       throw storageError(e, `write object ${path}`);
     }
-    this.unsyncedFiles.add(path);
   }
 }
 
@@ -169,12 +229,15 @@ export function isWholeObject(deflated: Uint8Array, oid: string): boolean {
   return createHash('sha1').update(raw).digest('hex') === oid;
 }
 
+const fsyncAsync = promisify(fs.fsync);
+
+/** fsync of a file or directory: opened and closed with synchronous calls (cheap), synced on the thread pool (it waits on the disk). */
 async function syncPath(path: string, flags: string): Promise<void> {
-  const handle = await open(path, flags);
+  const fd = openSync(path, flags);
   try {
-    await handle.sync();
+    await fsyncAsync(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

@@ -1,0 +1,15 @@
+import { randomBytes } from 'node:crypto';
+
+/** Drawn once: tells this process's temporary names apart from those of an earlier process with the same pid. */
+const processToken = randomBytes(4).toString('hex');
+let counter = 0;
+
+/**
+ * A suffix for a temporary file name that no other live writer uses: the pid, a token drawn once per
+ * process and a counter (drawing random bytes for every name cost more than writing a small object).
+ * Callers still create the file exclusively (`wx`) wherever a leftover could be in the way.
+ */
+export function tempSuffix(): string {
+  counter += 1;
+  return `${process.pid}_${processToken}_${counter}`;
+}
