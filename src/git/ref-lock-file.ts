@@ -1,5 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { tempSuffix } from '../temp-name.js';
+import { closeSync, existsSync, fsync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { AgoraError } from '../errors.js';
@@ -69,38 +71,93 @@ async function readLockOwner(lockPath: string): Promise<LockOwner> {
 
 /** Creates `lockPath` exclusively, already holding this process's identity. False if it exists. */
 async function createLock(lockPath: string, tmpDir: string): Promise<boolean> {
-  const temp = await writeTemp(tmpDir, `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity() })}\n`);
+  const owner = await ownerFile(tmpDir);
   try {
-    await link(temp, lockPath);
+    linkSync(owner, lockPath);
     return true;
   } catch (e) {
     if (errCode(e) === 'EEXIST') return false;
+    if (errCode(e) === 'ENOENT' && !existsSync(owner)) {
+      ownerFiles.delete(tmpDir); // removed under us: written again
+      return createLock(lockPath, tmpDir);
+    }
     throw e;
-  } finally {
-    await unlink(temp).catch(() => undefined);
   }
 }
 
-export async function writeTemp(tmpDir: string, content: string): Promise<string> {
-  const temp = join(tmpDir, `ref-${process.pid}-${randomBytes(6).toString('hex')}`);
-  let handle;
+/**
+ * This process's identity as a lock's content, one synced file per repository (its `agora/tmp`), written
+ * once and hard-linked as every lock the process takes there: a lock costs one `link`, not a write and a
+ * sync of its own. Removed when the process exits; one left by a killed process is a few bytes that no
+ * lock depends on (a link has its own name).
+ */
+const ownerFiles = new Map<string, Promise<string>>();
+
+function ownerFile(tmpDir: string): Promise<string> {
+  let file = ownerFiles.get(tmpDir);
+  if (!file) {
+    if (!removalRegistered) process.once('exit', removeOwnerFiles);
+    removalRegistered = true;
+    file = writeTemp(tmpDir, `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity() })}\n`, 'owner');
+    ownerFiles.set(tmpDir, file);
+    file.then(
+      (path) => written.set(tmpDir, path),
+      () => ownerFiles.delete(tmpDir),
+    );
+  }
+  return file;
+}
+
+const written = new Map<string, string>();
+let removalRegistered = false;
+
+function removeOwnerFiles(): void {
+  for (const path of written.values()) unlinkQuietly(path);
+}
+
+/**
+ * Writes `content` to a new file in `tmpDir` and syncs it. The file is opened, written and closed with
+ * synchronous calls (a few bytes: cheaper than the thread pool's round trips); only the sync, which waits
+ * on the disk, goes to the thread pool.
+ */
+export async function writeTemp(tmpDir: string, content: string, prefix = 'ref'): Promise<string> {
+  const temp = join(tmpDir, `${prefix}-${tempSuffix()}`);
+  let fd: number;
   try {
-    handle = await open(temp, 'wx');
+    fd = openSync(temp, 'wx');
   } catch (e) {
     if (errCode(e) !== 'ENOENT') throw e;
-    await mkdir(tmpDir, { recursive: true });
-    handle = await open(temp, 'wx');
+    mkdirSync(tmpDir, { recursive: true });
+    fd = openSync(temp, 'wx');
   }
   try {
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
+    writeFileSync(fd, content, 'utf8');
+    await fsyncAsync(fd);
   } catch (e) {
-    await handle.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
+    closeQuietly(fd);
+    unlinkQuietly(temp);
     throw storageError(e, `write ${temp}`);
   }
-  await handle.close();
+  closeSync(fd);
   return temp;
+}
+
+const fsyncAsync = promisify(fsync);
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed, or the disk went away
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // never created, or already gone
+  }
 }
 
 /**
@@ -113,7 +170,7 @@ async function recoverLock(lockPath: string, text: string): Promise<void> {
   while (recovering.has(lockPath)) await recovering.get(lockPath);
   const done = (async () => {
     const now = await readLockOwner(lockPath);
-    if (now && 'agora' in now && now.text === text) await unlink(lockPath).catch(() => undefined);
+    if (now && 'agora' in now && now.text === text) unlinkQuietly(lockPath);
   })();
   recovering.set(lockPath, done);
   try {
@@ -198,9 +255,11 @@ function refConflict(lockPath: string, what: string): AgoraError {
 }
 
 export async function releaseLock(lock: HeldLock): Promise<void> {
-  await unlink(lock.path).catch((e: unknown) => {
+  try {
+    unlinkSync(lock.path);
+  } catch (e) {
     if (errCode(e) !== 'ENOENT') throw e;
-  });
+  }
 }
 
 /**
@@ -218,9 +277,11 @@ export async function commitLock(lock: HeldLock, target: string, content: string
 
 export async function renameInto(temp: string, target: string): Promise<void> {
   crashPoint('ref-temp-written');
-  await rename(temp, target).catch(async (e: unknown) => {
-    await unlink(temp).catch(() => undefined);
+  try {
+    renameSync(temp, target);
+  } catch (e) {
+    unlinkQuietly(temp);
     throw e;
-  });
+  }
   crashPoint('ref-renamed');
 }
