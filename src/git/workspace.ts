@@ -11,8 +11,8 @@
  * could execute) and without a global excludes file, so a capture depends on the repository alone.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import fs, { type Stats } from 'node:fs';
+import { link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import fs, { lstatSync, rmSync, type Stats } from 'node:fs';
 import { devNull } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import git from 'isomorphic-git';
@@ -104,10 +104,11 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     // The workspace's own index keeps only stat data git recorded when it wrote the files; `add` runs
     // on a copy (times kept, so git's racy-entry check judges it as it would the original) and records
     // what the worker left there. See {@link retargetWorkspace} for why that matters.
-    const start: GitStep[] = ws.method === 'cli' ? [{ shell: COPY_INDEX }] : [['read-tree', ws.commit]]; // no index yet: start from the base
+    if (ws.method === 'cli') await linkIndexCopy(ws.indexFile, onCopy.indexFile);
+    const start: GitStep[] = ws.method === 'cli' ? [] : [['read-tree', ws.commit]]; // no index yet: start from the base
     // The common case needs no scan for nested repositories (a walk of the whole workspace): add, and
     // redo carefully only if git refused one or recorded one as a gitlink.
-    const quick = await runGitSequence(onCopy, [...start, ['add', '--all', '--', '.'], ['write-tree']], { AGORA_WORKSPACE_INDEX: ws.indexFile }).then(
+    const quick = await runGitSequence(onCopy, [...start, ['add', '--all', '--', '.'], ['write-tree']]).then(
       (out) => out.trim(),
       () => null,
     );
@@ -138,7 +139,7 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
  * paths the two bases differ in; no step compares every tracked file. Without it (the worker failed, or
  * was stopped, and nothing was captured) a one-tree `read-tree --reset` compares every tracked file with
  * the index's stat data and rewrites what differs. Either way `git clean -ffdx` then removes what is
- * untracked or ignored, and every `.git` that clean leaves (see {@link REMOVE_EVERY_DOT_GIT}) and whatever is
+ * untracked or ignored, and every `.git` that clean leaves (see {@link removeEveryDotGit}) and whatever is
  * in a submodule's directory go too.
  *
  * Why the index only ever holds stat data from git's own writes: a worker controls its files' times and
@@ -166,20 +167,26 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, changed?: re
       move.unshift({ shell: RESTORE_CHANGED });
     }
   }
-  const listing = await runGitSequence(next, [...move, ['clean', '-ffdxq'], { shell: REMOVE_EVERY_DOT_GIT }, ['ls-tree', '-r', '-z', commit]], {
-    ...env,
-    AGORA_TARGET: commit,
-    AGORA_DIRS: `${ws.indexFile}.dirs`,
-  });
-  await emptySubmoduleDirectories(next, gitlinkPaths(listing));
+  // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
+  const listing = parseTreeListing(await runGitSequence(next, [...move, ['clean', '-ffdxq'], ['ls-tree', '-r', '-t', '-z', commit]], env));
+  removeEveryDotGit(next, listing.dirs);
+  await emptySubmoduleDirectories(next, listing.gitlinks);
   return next;
 }
 
 /** Checks out again, from the index, the paths listed NUL-separated in $AGORA_RESTORE (fixed text). */
 const RESTORE_CHANGED = 'git "$@" checkout-index -f -q -z --stdin < "$AGORA_RESTORE"';
 
-/** Copies the workspace's index to the capture copy, keeping its times (fixed text). */
-const COPY_INDEX = 'cp -p -- "$AGORA_WORKSPACE_INDEX" "$GIT_INDEX_FILE"';
+/**
+ * The capture's copy of the workspace's index: a hard link, so it is the same file, times and all (git's
+ * racy-entry check judges the copy exactly as it would the original). git never writes an index in
+ * place: `add` writes `<copy>.lock` and renames it over the copy's name, and the workspace's own index
+ * stays as it was.
+ */
+async function linkIndexCopy(index: string, copy: string): Promise<void> {
+  await rm(copy, { force: true });
+  await link(index, copy);
+}
 
 /** The workspace as a capture sees it: the same directory and objects, the copy of its index. */
 function captureIndex(ws: Workspace): Workspace {
@@ -191,21 +198,28 @@ function captureIndex(ws: Workspace): Workspace {
  * directory: git takes it for a repository of its own. A worker that planted one (`.git/config` with
  * `core.fsmonitor`, hooks) would hand it to the next worker's `git status`. A fresh checkout has none (git
  * refuses `.git` paths in trees), so every one goes. After clean every directory left is the root or one
- * of $AGORA_TARGET's trees (untracked directories went whole), so `rm -rf` of `<dir>/.git` for each finds
+ * of the target's trees (untracked directories went whole), so looking for `<dir>/.git` in each finds
  * them all without reading any directory (a `find` over the workspace cost twice as much CPU on a
- * 10,000-directory tree); on a case-insensitive file system it also takes `.GIT`, which git would use
- * there too. The listing goes through a file so that a failing `ls-tree` stops the sequence (`set -e`).
- * Run in the workspace directory; `rm` does not follow a symlink it removes.
+ * 10,000-directory tree); on a case-insensitive file system the look also finds `.GIT`, which git would
+ * use there too. A look is one `lstat`, done synchronously (far cheaper than a thread-pool round trip
+ * each); `rm` does not follow a symlink it removes.
  */
-const REMOVE_EVERY_DOT_GIT = `git "$@" ls-tree -r -d -z --format='%(path)/.git' "$AGORA_TARGET" > "$AGORA_DIRS"\nxargs -0 rm -rf -- .git < "$AGORA_DIRS"`;
-
-/** The paths of the submodule entries (gitlinks) in `git ls-tree -r -z` output. */
-function gitlinkPaths(listing: string): string[] {
-  const paths: string[] = [];
-  for (const line of listing.split('\0')) {
-    if (line.startsWith('160000 ')) paths.push(line.slice(line.indexOf('\t') + 1));
+function removeEveryDotGit(ws: Workspace, dirs: readonly string[]): void {
+  for (const dir of ['', ...dirs]) {
+    const path = dir === '' ? join(ws.dir, '.git') : join(pathInside(ws.dir, dir, 'tree path'), '.git');
+    if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) rmSync(path, { recursive: true, force: true, maxRetries: 3 });
   }
-  return paths;
+}
+
+/** The directories (trees) and submodule entries (gitlinks) in `git ls-tree -r -t -z` output. */
+function parseTreeListing(listing: string): { dirs: string[]; gitlinks: string[] } {
+  const dirs: string[] = [];
+  const gitlinks: string[] = [];
+  for (const line of listing.split('\0')) {
+    if (line.startsWith('040000 ')) dirs.push(line.slice(line.indexOf('\t') + 1));
+    else if (line.startsWith('160000 ')) gitlinks.push(line.slice(line.indexOf('\t') + 1));
+  }
+  return { dirs, gitlinks };
 }
 
 /**
@@ -235,8 +249,7 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore', '.dirs'])
-    await rm(`${ws.indexFile}${suffix}`, { force: true });
+  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore']) await rm(`${ws.indexFile}${suffix}`, { force: true });
 }
 
 async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Promise<void> {
