@@ -19,8 +19,8 @@
  * closes and its loop ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -81,7 +81,13 @@ class Shell {
       const pending = this.current;
       this.current = null;
       const error = new Error(`the git shell ${this.child.pid ?? '?'} exited (${signal ?? `code ${code}`}) while running a sequence`);
-      if (pending) void removeRequest(pending.file).finally(() => pending.fail(error));
+      if (pending) {
+        try {
+          removeRequest(pending.file);
+        } finally {
+          pending.fail(error);
+        }
+      }
       this.onExit(this);
     });
     this.child.on('error', (e) => {
@@ -98,15 +104,17 @@ class Shell {
     return new Promise((done, fail) => {
       this.current = { file, done, fail };
       this.busy();
-      writeFile(file, requestText(request, this.startEnv), { mode: 0o600 }).then(
-        () => this.child.stdin!.write(`${file}\n`),
-        (e: unknown) => {
-          this.current = null;
-          this.idle();
-          fail(e as Error);
-          this.onIdle(this);
-        },
-      );
+      try {
+        // A request, its answer and their removal are a few small files: synchronous calls, cheaper than the thread pool's round trips.
+        writeFileSync(file, requestText(request, this.startEnv), { mode: 0o600 });
+      } catch (e) {
+        this.current = null;
+        this.idle();
+        fail(e as Error);
+        this.onIdle(this);
+        return;
+      }
+      this.child.stdin!.write(`${file}\n`);
     });
   }
 
@@ -123,18 +131,18 @@ class Shell {
       if (!pending) continue;
       this.current = null;
       const status = Number(line);
-      void collect(pending.file).then(
-        ({ stdout, stderr }) => {
-          this.idle();
-          pending.done({ status, stdout, stderr });
-          this.onIdle(this);
-        },
-        (e: unknown) => {
-          this.idle();
-          pending.fail(e as Error);
-          this.onIdle(this);
-        },
-      );
+      let output: { stdout: string; stderr: string };
+      try {
+        output = collect(pending.file);
+      } catch (e) {
+        this.idle();
+        pending.fail(e as Error);
+        this.onIdle(this);
+        continue;
+      }
+      this.idle();
+      pending.done({ status, ...output });
+      this.onIdle(this);
     }
   }
 
@@ -165,17 +173,16 @@ function requestText(r: ShellRequest, startEnv: ReadonlyMap<string, string>): st
   return `${lines.join('\n')}\n`;
 }
 
-async function collect(file: string): Promise<{ stdout: string; stderr: string }> {
+function collect(file: string): { stdout: string; stderr: string } {
   try {
-    const [stdout, stderr] = await Promise.all([readFile(`${file}.out`, 'utf8'), readFile(`${file}.err`, 'utf8')]);
-    return { stdout, stderr };
+    return { stdout: readFileSync(`${file}.out`, 'utf8'), stderr: readFileSync(`${file}.err`, 'utf8') };
   } finally {
-    await removeRequest(file);
+    removeRequest(file);
   }
 }
 
-async function removeRequest(file: string): Promise<void> {
-  await Promise.all([file, `${file}.out`, `${file}.err`].map((f) => rm(f, { force: true })));
+function removeRequest(file: string): void {
+  for (const f of [file, `${file}.out`, `${file}.err`]) rmSync(f, { force: true });
 }
 
 /** The shells of this process. */
