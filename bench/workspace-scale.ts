@@ -6,10 +6,11 @@
  * Per item = the marginal cost: (time of a 36-item run − time of a 12-item run) / 24, which leaves out
  * what a server pays once (checking out its first workspaces). The amortised cost of the 12-item run is
  * reported beside it. Both are given in wall time and in CPU time (this process and the processes it
- * waited for: git, the workers), which a machine busy with other work disturbs much less.
+ * waited for, and the live processes under it with theirs: git, in the long-lived git shells, and the
+ * workers), which a machine busy with other work disturbs much less.
  */
 import type { Plan, WorkItem } from '../src/plan/schema.js';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { report, timeAsync } from './lib.js';
 import { removeRepo, runPlan, scratchRepo } from './run-plan.js';
 
@@ -31,12 +32,40 @@ function editPlan(count: number): Plan {
   return { id: 'scale', queue: 'default', items };
 }
 
-/** CPU ms used so far by this process and by the child processes it has waited for (Linux: /proc, 100 ticks/s). */
+/** utime, stime, cutime, cstime (fields 14–17 of stat(5)) of a process, and its parent's pid; null once it is gone. */
+function procTimes(pid: string): { ppid: string; own: number; children: number } | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { ppid: fields[1]!, own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU ms used so far by this process and every process under it (Linux: /proc, 100 ticks/s): its own
+ * time, the children it has waited for, and the live descendants with the children they waited for.
+ * The long-lived git shells outlive a run, so the git processes they ran are counted through them.
+ */
 function cpuMs(): number {
   const own = process.cpuUsage();
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  const children = Number(fields[13]) + Number(fields[14]); // cutime, cstime (fields 16, 17 of stat(5))
-  return (own.user + own.system) / 1000 + children * 10;
+  const self = procTimes('self')!;
+  const parents = new Map<string, string>();
+  const times = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    const t = procTimes(pid);
+    if (!t) continue;
+    parents.set(pid, t.ppid);
+    times.set(pid, t.own + t.children);
+  }
+  const me = String(process.pid);
+  const under = (pid: string): boolean => {
+    for (let p = parents.get(pid); p !== undefined && p !== '0'; p = parents.get(p)) if (p === me) return true;
+    return false;
+  };
+  let descendants = 0;
+  for (const [pid, ticks] of times) if (under(pid)) descendants += ticks;
+  return (own.user + own.system) / 1000 + (self.children + descendants) * 10;
 }
 
 interface Cost {
