@@ -128,8 +128,21 @@ export class LooseObjects {
     }
   }
 
-  /** Syncs every object file written since the last flush, then their directories; one batch, before a ref names them. */
-  async flush(): Promise<void> {
+  /**
+   * Syncs every object file written since the last flush, then their directories; one batch, before a ref
+   * names them. Resolves only once every earlier flush has ended too: a flush that found nothing left to
+   * sync because another was still syncing it must not let its ref move first.
+   */
+  flush(): Promise<void> {
+    const next = this.flushing.catch(() => undefined).then(() => this.syncPending());
+    this.flushing = next;
+    return next;
+  }
+
+  /** The last flush asked for (each waits for the one before it). */
+  private flushing: Promise<void> = Promise.resolve();
+
+  private async syncPending(): Promise<void> {
     if (this.unsyncedFiles.size === 0 && this.unsyncedDirs.size === 0) return;
     const files = [...this.unsyncedFiles];
     const dirs = new Set(this.unsyncedDirs);

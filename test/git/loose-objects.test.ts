@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AgoraError } from '../../src/errors.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
+import { LooseObjects } from '../../src/git/loose-objects.js';
 import { cliEnv, gitAsync, gitSync, initRepo } from './git-fixtures.js';
 
 /**
@@ -102,6 +103,17 @@ describe('loose objects', () => {
     const tree = await store.writeTree([{ mode: '100644', path: 'x', oid: blob, type: 'blob' }]);
     await truncate(objectPath(gitdir, tree), 3);
     await expect(store.readTree(tree)).rejects.toMatchObject({ code: 'object-corrupt' });
+  });
+
+  it('a flush that finds nothing left to sync waits for the one still syncing, so no ref moves before its objects are durable', async () => {
+    const { gitdir } = await repo();
+    const objects = new LooseObjects(gitdir);
+    await objects.writeObject('blob', Buffer.from('named by two refs at once\n'));
+    const ended: string[] = [];
+    const first = objects.flush().then(() => ended.push('first'));
+    const second = objects.flush().then(() => ended.push('second'));
+    await Promise.all([first, second]);
+    expect(ended).toEqual(['first', 'second']);
   });
 
   it('refuses to point a ref at an object whose file is empty', async () => {
