@@ -133,7 +133,7 @@ async function runAttemptWith(
 ): Promise<AttemptOutcome> {
   const { runId, itemId, attempt } = spec;
   const ws = await (workspace ?? ctx.workspaces.acquire(spec.base));
-  let reusable = false;
+  let reusable = true; // nothing has touched it yet
   let changed: TreeChange[] | undefined; // what the worker changed, once captured
   let paramsFile: string | undefined; // $AGORA_PARAMS, removed when the attempt ends
   try {
@@ -141,6 +141,7 @@ async function runAttemptWith(
     if (!item) return { kind: 'failed', itemId, attempt, reason: `item ${itemId} is not in the plan`, retryable: false };
     const logPath = liveLogPath(ctx.scratchDir, runId, itemId, attempt);
     await mkdir(dirname(logPath), { recursive: true });
+    reusable = false; // from here on, until the attempt says otherwise
     let built: BuiltJob;
     try {
       // The job decides which secrets are declared; the log sink is attached once they are known.

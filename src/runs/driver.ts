@@ -144,7 +144,8 @@ export class RunDriver {
       try {
         return await this.commitStep(outcomes, events, claims, result, prepared, now);
       } finally {
-        for (const p of prepared.values()) this.returnUnused(p.ws);
+        // Back in the pool before a retry prepares again: it then re-targets these instead of checking out more.
+        await Promise.all([...prepared.values()].map((p) => this.returnUnused(p.ws)));
       }
     });
   }
@@ -209,11 +210,13 @@ export class RunDriver {
   }
 
   /** Gives a prepared workspace no worker used back to the pool: nothing touched it since it was made ready. */
-  private returnUnused(ws: Promise<Workspace>): void {
-    ws.then(
-      (w) => this.ctx.workspaces.release(w, true, []),
-      () => undefined,
-    ).catch((e: unknown) => this.hooks.onWarning?.(this.runId, `could not return an unused workspace to the pool: ${errorMessage(e)}`));
+  private async returnUnused(ws: Promise<Workspace>): Promise<void> {
+    try {
+      await this.ctx.workspaces.release(await ws, true, []);
+    } catch (e) {
+      // A workspace that failed to get ready is nobody's; one that could not go back is only a lost reuse.
+      this.hooks.onWarning?.(this.runId, `could not return an unused workspace to the pool: ${errorMessage(e)}`);
+    }
   }
 
   /** Stop starting new items; stop the running workers and wait for them. */
