@@ -84,9 +84,10 @@ class Shell {
       if (pending) {
         try {
           removeRequest(pending.file);
-        } finally {
-          pending.fail(error);
+        } catch {
+          // left in the private directory, which goes when the process exits
         }
+        pending.fail(error);
       }
       this.onExit(this);
     });

@@ -1,6 +1,6 @@
 /**
- * The local-repository implementation of the storage port (DESIGN.md §2): objects in-process (blobs and
- * trees written by loose-objects.ts, commits and every read by isomorphic-git with one shared `cache` per
+ * The local-repository implementation of the storage port (DESIGN.md §2): objects in-process (blobs,
+ * trees and commits written by loose-objects.ts, every read by isomorphic-git with one shared `cache` per
  * store), refs by git's own lockfile protocol
  * (src/git/ref-lock.ts) so that the `git` CLI and Agora can share the repository safely.
  */

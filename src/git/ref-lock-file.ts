@@ -36,7 +36,7 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * A held `<path>.lock`. Git's lock files name no writer, so Agora's do: the lock is created already
- * holding its writer's identity (written to a temporary file and hard-linked into place, which fails if
+ * holding its writer's identity (the process's synced owner file hard-linked into place, which fails if
  * the lock exists), and the new value goes to a temporary file renamed over the ref while the lock is
  * held. A lock whose writer is provably gone can then be told from one a live process holds.
  */
@@ -71,14 +71,16 @@ async function readLockOwner(lockPath: string): Promise<LockOwner> {
 
 /** Creates `lockPath` exclusively, already holding this process's identity. False if it exists. */
 async function createLock(lockPath: string, tmpDir: string): Promise<boolean> {
-  const owner = await ownerFile(tmpDir);
+  const ownerPromise = ownerFile(tmpDir);
+  const owner = await ownerPromise;
   try {
     linkSync(owner, lockPath);
     return true;
   } catch (e) {
     if (errCode(e) === 'EEXIST') return false;
-    if (errCode(e) === 'ENOENT' && !existsSync(owner)) {
-      ownerFiles.delete(tmpDir); // removed under us: written again
+    // Removed under us, or at the file system's limit of links to one file: a new owner file is written.
+    if ((errCode(e) === 'ENOENT' && !existsSync(owner)) || errCode(e) === 'EMLINK') {
+      if (ownerFiles.get(tmpDir) === ownerPromise) ownerFiles.delete(tmpDir);
       return createLock(lockPath, tmpDir);
     }
     throw e;
@@ -101,18 +103,18 @@ function ownerFile(tmpDir: string): Promise<string> {
     file = writeTemp(tmpDir, `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity() })}\n`, 'owner');
     ownerFiles.set(tmpDir, file);
     file.then(
-      (path) => written.set(tmpDir, path),
+      (path) => written.add(path),
       () => ownerFiles.delete(tmpDir),
     );
   }
   return file;
 }
 
-const written = new Map<string, string>();
+const written = new Set<string>();
 let removalRegistered = false;
 
 function removeOwnerFiles(): void {
-  for (const path of written.values()) unlinkQuietly(path);
+  for (const path of written) unlinkQuietly(path);
 }
 
 /**

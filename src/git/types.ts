@@ -19,7 +19,7 @@ export interface Identity {
   email: string;
   /** Seconds since the epoch. */
   timestamp: number;
-  /** Minutes east of UTC, as git stores it negated; 0 for UTC. */
+  /** Minutes west of UTC, as `Date.getTimezoneOffset` gives them (UTC+2 is -120; git writes it +0200); 0 for UTC. */
   timezoneOffset: number;
 }
 

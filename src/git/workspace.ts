@@ -104,11 +104,11 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     // The workspace's own index keeps only stat data git recorded when it wrote the files; `add` runs
     // on a copy (times kept, so git's racy-entry check judges it as it would the original) and records
     // what the worker left there. See {@link retargetWorkspace} for why that matters.
-    if (ws.method === 'cli') await linkIndexCopy(ws.indexFile, onCopy.indexFile);
-    const start: GitStep[] = ws.method === 'cli' ? [] : [['read-tree', ws.commit]]; // no index yet: start from the base
+    let start: GitStep[] = [['read-tree', ws.commit]]; // no index yet: start from the base
+    if (ws.method === 'cli') start = (await linkIndexCopy(ws.indexFile, onCopy.indexFile)) ? [] : [{ shell: COPY_INDEX }];
     // The common case needs no scan for nested repositories (a walk of the whole workspace): add, and
     // redo carefully only if git refused one or recorded one as a gitlink.
-    const quick = await runGitSequence(onCopy, [...start, ['add', '--all', '--', '.'], ['write-tree']]).then(
+    const quick = await runGitSequence(onCopy, [...start, ['add', '--all', '--', '.'], ['write-tree']], { AGORA_WORKSPACE_INDEX: ws.indexFile }).then(
       (out) => out.trim(),
       () => null,
     );
@@ -181,12 +181,21 @@ const RESTORE_CHANGED = 'git "$@" checkout-index -f -q -z --stdin < "$AGORA_REST
  * The capture's copy of the workspace's index: a hard link, so it is the same file, times and all (git's
  * racy-entry check judges the copy exactly as it would the original). git never writes an index in
  * place: `add` writes `<copy>.lock` and renames it over the copy's name, and the workspace's own index
- * stays as it was.
+ * stays as it was. False when the file system makes no hard links: the caller copies it instead.
  */
-async function linkIndexCopy(index: string, copy: string): Promise<void> {
+async function linkIndexCopy(index: string, copy: string): Promise<boolean> {
   await rm(copy, { force: true });
-  await link(index, copy);
+  try {
+    await link(index, copy);
+    return true;
+  } catch (e) {
+    if (['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'EXDEV'].includes((e as NodeJS.ErrnoException).code ?? '')) return false;
+    throw e;
+  }
 }
+
+/** Where the work dir's file system has no hard links: a copy that keeps the index's times (fixed text). */
+const COPY_INDEX = 'cp -p -- "$AGORA_WORKSPACE_INDEX" "$GIT_INDEX_FILE"';
 
 /** The workspace as a capture sees it: the same directory and objects, the copy of its index. */
 function captureIndex(ws: Workspace): Workspace {
