@@ -75,7 +75,9 @@ async function serveOwn(s: Setup, plan: Plan): Promise<string> {
     config: s.config,
     targets: { local: createLocalTarget({ stateDir: join(scratchDir, 'pids') }) },
     scratchDir,
-    workspaces: WorkspacePool.outsideRepository(s.store),
+    // A work dir of its own, as a server on another machine (an App replica) has: one repository has
+    // one serve per machine (the serve lock), and two servers sharing a work dir clear each other's pool.
+    workspaces: new WorkspacePool(s.store, tempDir('agora-cross-run-work-')),
     environment: {},
     clock: Date.now,
     only: runId,
