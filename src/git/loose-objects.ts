@@ -242,7 +242,8 @@ export function isWholeObject(deflated: Uint8Array, oid: string): boolean {
   return createHash('sha1').update(raw).digest('hex') === oid;
 }
 
-const fsyncAsync = promisify(fs.fsync);
+/** fsync of an open descriptor on the thread pool (it waits on the disk); the one wrapper, for objects and ref files alike. */
+export const fsyncAsync = promisify(fs.fsync);
 
 /** fsync of a file or directory: opened and closed with synchronous calls (cheap), synced on the thread pool (it waits on the disk). */
 async function syncPath(path: string, flags: string): Promise<void> {

@@ -1,12 +1,11 @@
 import { tempSuffix } from '../temp-name.js';
-import { closeSync, existsSync, fsync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { crashPoint } from '../crash-points.js';
 import { AgoraError } from '../errors.js';
 import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
-import { errCode, storageError } from './loose-objects.js';
+import { errCode, fsyncAsync, storageError } from './loose-objects.js';
 
 /**
  * git's lockfile protocol with Agora's addition (see ref-lock.ts): taking `<path>.lock` exclusively with
@@ -143,8 +142,6 @@ export async function writeTemp(tmpDir: string, content: string, prefix = 'ref')
   closeSync(fd);
   return temp;
 }
-
-const fsyncAsync = promisify(fsync);
 
 function closeQuietly(fd: number): void {
   try {
