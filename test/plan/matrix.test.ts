@@ -138,6 +138,18 @@ describe('matrix validation names the matrix entry', () => {
     expect(ps).toEqual([{ path: '$.items[0].matrix', message: expect.stringContaining('"m.n-2", which $.items[1] already has') }]);
   });
 
+  it('two values that differ only in letter case (their ids would collide on a case-insensitive file system)', () => {
+    const ps = problems(run(cmd('m', { matrix: { v: ['p', 'P'] } })));
+    expect(ps).toEqual([
+      {
+        path: '$.items[0].matrix',
+        message: expect.stringContaining(
+          'the combination v=P gets the id "m.v-P", which the combination v=p of $.items[0] already has (ids are compared ignoring letter case)',
+        ),
+      },
+    ]);
+  });
+
   it('a binding cannot read a matrix item', () => {
     const ps = problems(run(cmd('m', { matrix: { n: ['1'] } }), cmd('r', { needs: { x: { from: 'm', select: { kind: 'patch' } } } })));
     expect(ps.map((p) => p.path)).toEqual(['$.items[1].needs.x.from']);
@@ -167,7 +179,12 @@ describe('matrix properties', () => {
         ...keys.map((k) =>
           fc.tuple(
             fc.constant(k),
-            fc.uniqueArray(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/), fc.nat(999)), { minLength: 1, maxLength: 4, selector: (v) => String(v) }),
+            fc.uniqueArray(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,6}$/), fc.nat(999)), {
+              minLength: 1,
+              maxLength: 4,
+              // Ids are compared ignoring letter case: values that differ only in case are a plan error (tested above), not a matrix.
+              selector: (v) => String(v).toLowerCase(),
+            }),
           ),
         ),
       ),
