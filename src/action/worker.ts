@@ -76,7 +76,11 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   const log = createLogSink({ path: logPath, secrets: values });
   const abort = new AbortController();
   // A cancelled workflow run signals the step: the container is stopped, not left behind.
-  const stop = () => abort.abort('the workflow run was cancelled');
+  const stop = () => {
+    if (abort.signal.aborted) return;
+    core.info(`${name}: the workflow run was cancelled; stopping the item's container`);
+    abort.abort('the workflow run was cancelled');
+  };
   process.once('SIGTERM', stop).once('SIGINT', stop);
   let result: WorkerResult;
   try {

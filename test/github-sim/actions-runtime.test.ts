@@ -68,8 +68,10 @@ jobs:
     runs-on: [self-hosted, build]
     steps:
       - run: |
+          trap 'echo "got SIGINT"' INT
+          trap 'echo "got SIGTERM"; exit 143' TERM
           echo waiting
-          sleep 600
+          while :; do sleep 1 || true; done
       - run: echo never
       - if: always()
         run: echo "cleanup ran, job status \${{ job.status }}"
@@ -238,7 +240,7 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     expect(w.sim.sim.actions.runners.has(gpu.id)).toBe(false);
   });
 
-  it('cancel stops a running step and skips the rest but for if: always() / cancelled(), which still run; re-run makes a second attempt', async () => {
+  it('cancel signals a running step (SIGINT, then SIGTERM), skips the rest but for if: always() / cancelled(), which still run; re-run makes a second attempt', async () => {
     await w.octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...o, workflow_id: 'slow.yml', ref: 'main' });
     const run = await eventually('the slow run', async () => (await runsOf('.github/workflows/slow.yml'))[0]);
     const job = await eventually('the slow step printed waiting', async () => {
@@ -256,6 +258,8 @@ describe('actions runtime: workflows run on simulated self-hosted runners', () =
     expect(log).toContain('cleanup ran, job status cancelled');
     expect(log).toContain('cancelled() ran');
     expect(log).not.toContain('failure() ran');
+    // As from GitHub's runner: SIGINT first, SIGTERM once the step has ignored it for 7.5 s.
+    expect(log).toMatch(/got SIGINT\n(?:.*\n)*?.*got SIGTERM/);
     await expect(w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { ...o, run_id: Number(run.id) })).rejects.toMatchObject({
       status: 409,
     });

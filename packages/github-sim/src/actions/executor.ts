@@ -108,7 +108,11 @@ export function parseFileCommands(text: string): Record<string, string> {
   return out;
 }
 
-/** Spawns one step process in its own process group; a cancel kills the group. Resolves the exit code. */
+/** How long a cancelled step has after SIGINT before SIGTERM, and after SIGTERM before SIGKILL (as GitHub's runner). */
+const CANCEL_SIGINT_GRACE_MS = 7_500;
+const CANCEL_SIGTERM_GRACE_MS = 2_500;
+
+/** Spawns one step process in its own process group; a cancel signals the group (see `onAbort`). Resolves the exit code. */
 function spawnStep(
   cmd: string,
   args: string[],
@@ -125,28 +129,32 @@ function spawnStep(
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    let killTimer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => {
+    let escalation: NodeJS.Timeout | undefined;
+    const signal = (name: NodeJS.Signals): void => {
       try {
-        process.kill(-child.pid!, opts.signal.reason === RUNNER_LOST ? 'SIGKILL' : 'SIGTERM');
+        process.kill(-child.pid!, name);
       } catch {
         /* already gone */
       }
-      // GitHub sends SIGINT/SIGTERM, then kills what is left; so does the simulator.
-      killTimer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }, 5_000);
-      killTimer.unref();
+    };
+    // A cancelled step gets what GitHub's runner gives it: SIGINT, SIGTERM 7.5 s later, SIGKILL 2.5 s after
+    // that. The simulator signals the step's process group where the runner signals the step's own pid.
+    // A lost runner's processes die at once.
+    const onAbort = (): void => {
+      if (opts.signal.reason === RUNNER_LOST) return signal('SIGKILL');
+      signal('SIGINT');
+      escalation = setTimeout(() => {
+        signal('SIGTERM');
+        escalation = setTimeout(() => signal('SIGKILL'), CANCEL_SIGTERM_GRACE_MS);
+        escalation.unref();
+      }, CANCEL_SIGINT_GRACE_MS);
+      escalation.unref();
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', reject);
     child.on('close', (code) => {
       opts.signal.removeEventListener('abort', onAbort);
-      if (killTimer) clearTimeout(killTimer);
+      if (escalation) clearTimeout(escalation);
       if (rest) opts.log(rest);
       resolvePromise(opts.signal.aborted ? 'cancelled' : (code ?? 1));
     });
