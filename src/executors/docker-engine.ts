@@ -90,12 +90,30 @@ export function messageOf(e: unknown): string {
   return typeof err?.message === 'string' ? err.message : String(e);
 }
 
-/** A stream of the container's multiplexed output, demultiplexed into the job's log. */
-export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: WorkerJob): Promise<void> {
+/** A container's output on its way to the job's log: from a stream while it runs, completed after its exit. */
+export interface ContainerOutput {
+  /** Settles when the stream ends (or fails). */
+  ended: Promise<void>;
+  /**
+   * Stops writing what the stream brings, and completes the log from the engine's record of the output
+   * (`GET /containers/{id}/logs`, every byte since the start): whatever the stream had not delivered by
+   * now. A stream may end, or be cut, before it brought everything (a busy engine delivers an attach
+   * stream's last bytes late); the engine's record is whole. Call once the container has exited.
+   */
+  complete(container: Docker.Container): Promise<void>;
+}
+
+/** A stream of the container's multiplexed output, demultiplexed into the job's log (see {@link ContainerOutput}). */
+export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: WorkerJob): ContainerOutput {
+  const delivered = { stdout: 0, stderr: 0 };
+  let open = true;
   const sinkFor = (name: 'stdout' | 'stderr') =>
     new Writable({
       write(chunk: Buffer, _enc, done) {
-        job.log.write(chunk, name);
+        if (open) {
+          delivered[name] += chunk.length;
+          job.log.write(chunk, name);
+        }
         done();
       },
     });
@@ -105,8 +123,48 @@ export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: Worker
     stream.once('error', () => resolve());
   });
   docker.modem.demuxStream(stream, sinkFor('stdout'), sinkFor('stderr'));
-  return ended;
+  return {
+    ended,
+    async complete(container) {
+      open = false;
+      let record: Readable;
+      try {
+        record = (await container.logs({ stdout: true, stderr: true, follow: true })) as unknown as Readable;
+      } catch {
+        return; // no record kept (a log driver that keeps none): what the stream brought is all there is
+      }
+      const skip = { ...delivered };
+      const rest = (name: 'stdout' | 'stderr') =>
+        new Writable({
+          write(chunk: Buffer, _enc, done) {
+            const left = chunk.subarray(Math.min(skip[name], chunk.length));
+            skip[name] -= chunk.length - left.length;
+            if (left.length > 0) job.log.write(left, name);
+            done();
+          },
+        });
+      const read = new Promise<void>((resolve) => {
+        record.once('end', resolve);
+        record.once('close', resolve);
+        record.once('error', () => resolve());
+      });
+      docker.modem.demuxStream(record, rest('stdout'), rest('stderr'));
+      // Following an exited container's record ends at its end; an engine that never ends it is cut.
+      if (
+        (await withTimeout(
+          read.then(() => true),
+          RECORD_READ_MS,
+        )) === undefined
+      ) {
+        job.log.write(`agora: the container engine did not finish sending the output within ${RECORD_READ_MS / 1000} s; the log may be incomplete\n`, 'stderr');
+      }
+      record.destroy();
+    },
+  };
 }
+
+/** How long reading an exited container's recorded output may take before it is cut. */
+const RECORD_READ_MS = 30_000;
 
 /**
  * Attaches to a created container before it starts. Dockerode's own `attach` writes its options as a

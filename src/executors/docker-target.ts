@@ -18,6 +18,7 @@ import {
   UNREACHABLE_FIX,
   waitForExit,
   withTimeout,
+  type ContainerOutput,
 } from './docker-engine.js';
 import {
   CONTAINER_CALL_SOCKET,
@@ -74,7 +75,10 @@ export { describeEngine, UNREACHABLE_FIX } from './docker-engine.js';
  */
 
 const DEFAULT_STOP_GRACE_SECONDS = 10;
-/** After the container exited, how long its output stream may take to drain before it is cut. */
+/**
+ * After the container exited, how long its output stream may take to end before it is cut; what it had
+ * not brought by then is read from the engine's record of the output (`ContainerOutput.complete`).
+ */
 const STREAM_DRAIN_MS = 2000;
 
 export interface DockerTargetOptions {
@@ -196,11 +200,11 @@ async function runJob(
       return { exitCode: null, reason: `stopped: ${abortReason(signal)}` };
     }
     const stream = await attachStreams(docker, container, job.stdin !== undefined);
-    const drained = pipeToLog(docker, stream, job);
+    const output = pipeToLog(docker, stream, job);
     try {
       await container.start();
       if (job.stdin !== undefined) stream.end(job.stdin);
-      const result = await waitAndCollect(docker, grace, o, job, signal, container, drained);
+      const result = await waitAndCollect(docker, grace, o, job, signal, container, output);
       container = undefined; // collected and removed
       return result;
     } finally {
@@ -255,7 +259,7 @@ async function waitAndCollect(
   job: WorkerJob,
   signal: AbortSignal,
   container: Docker.Container,
-  drained: Promise<void>,
+  output: ContainerOutput,
 ): Promise<WorkerResult> {
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -269,7 +273,8 @@ async function waitAndCollect(
   try {
     await waitForExit(container);
     job.onWorkspace?.(undefined);
-    await withTimeout(drained, STREAM_DRAIN_MS);
+    await withTimeout(output.ended, STREAM_DRAIN_MS);
+    await output.complete(container);
     if (stopping) await stopping;
     const state = (await container.inspect()).State;
     const exitCode = typeof state.ExitCode === 'number' ? state.ExitCode : null;
