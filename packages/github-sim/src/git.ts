@@ -1,6 +1,6 @@
 /** A bare repository on disk, driven through the `git` CLI (the simulator's only object store). */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -97,9 +97,38 @@ done
 exit $refused
 `;
 
+/**
+ * git's reference-transaction hook: appends each committed transaction's `<old> <new> <ref>` lines to
+ * REF_CHANGES in the repository (hooks run in a bare repository's directory). receive-pack's commands carry
+ * the old values it verified, so a push's record says exactly what it changed (sim.ts `receivePush`).
+ */
+const REF_CHANGES = 'sim-ref-changes';
+const REFERENCE_TRANSACTION_HOOK = `#!/bin/sh
+[ "$1" = committed ] || exit 0
+exec cat >> ${REF_CHANGES}
+`;
+
+const REMEMBERED = 4_096;
+
+/** Keeps `value` under `key`, forgetting the oldest entry beyond REMEMBERED. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.set(key, value);
+  if (map.size > REMEMBERED) map.delete(map.keys().next().value!);
+}
+
+/** One ref's change: its value before and after (the zero id: absent). */
+export interface RecordedRefChange {
+  ref: string;
+  before: string;
+  after: string;
+}
+
 /** A bare repository: object reads/writes and compare-and-swap ref updates. */
 export class BareRepo {
   private lock: Promise<unknown> = Promise.resolve();
+  /** Objects never change: what was read of one by its id is kept (a few thousand, the newest). */
+  private readonly types = new Map<string, string>();
+  private readonly commits = new Map<string, CommitInfo>();
   constructor(readonly dir: string) {}
 
   /** Creates an empty bare repository that accepts pushes over smart HTTP. */
@@ -110,6 +139,7 @@ export class BareRepo {
     await repo.git(['config', 'http.receivepack', 'true']);
     await repo.git(['config', 'receive.denyNonFastForwards', 'false']);
     await writeFile(join(dir, 'hooks', 'pre-receive'), PRE_RECEIVE_HOOK, { mode: 0o755 });
+    await writeFile(join(dir, 'hooks', 'reference-transaction'), REFERENCE_TRANSACTION_HOOK, { mode: 0o755 });
     return repo;
   }
 
@@ -126,6 +156,25 @@ export class BareRepo {
     const run = this.lock.then(fn, fn);
     this.lock = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Runs `work` (a receive-pack) and returns the ref changes git recorded while it ran, by ref (the first
+   * old value, the last new one; a ref that ended where it started is left out). Call under {@link exclusive}.
+   */
+  async recordingRefChanges<T>(work: () => Promise<T>): Promise<{ result: T; changes: RecordedRefChange[] }> {
+    const record = join(this.dir, REF_CHANGES);
+    await rm(record, { force: true });
+    const result = await work();
+    const text = await readFile(record, 'utf8').catch(() => '');
+    await rm(record, { force: true });
+    const byRef = new Map<string, { before: string; after: string }>();
+    for (const line of text.split('\n')) {
+      const [before, after, ref] = line.split(' ');
+      if (!ref || !/^[0-9a-f]{40}$/.test(before!) || !/^[0-9a-f]{40}$/.test(after!)) continue;
+      byRef.set(ref, { before: byRef.get(ref)?.before ?? before!, after: after! });
+    }
+    return { result, changes: [...byRef].filter(([, c]) => c.before !== c.after).map(([ref, c]) => ({ ref, ...c })) };
   }
 
   /** All refs → object id. */
@@ -153,10 +202,14 @@ export class BareRepo {
 
   async objectType(sha: string): Promise<string | null> {
     if (!/^[0-9a-f]{40}$/.test(sha)) return null;
+    const known = this.types.get(sha);
+    if (known) return known;
     try {
-      return (await this.text(['cat-file', '-t', sha])).trim();
+      const type = (await this.text(['cat-file', '-t', sha])).trim();
+      remember(this.types, sha, type);
+      return type;
     } catch {
-      return null;
+      return null; // not (yet) here: not remembered
     }
   }
 
@@ -190,6 +243,14 @@ export class BareRepo {
   }
 
   async readCommit(sha: string): Promise<CommitInfo> {
+    const known = this.commits.get(sha);
+    if (known) return structuredClone(known);
+    const info = await this.readCommitUncached(sha);
+    if (/^[0-9a-f]{40}$/.test(sha)) remember(this.commits, sha, structuredClone(info));
+    return info;
+  }
+
+  private async readCommitUncached(sha: string): Promise<CommitInfo> {
     const raw = await this.text(['cat-file', 'commit', sha]);
     const split = raw.indexOf('\n\n');
     const header = raw.slice(0, split);

@@ -374,7 +374,7 @@ async function handleGit(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
   if (latency > 0) await sleep(latency);
   if (service === 'receive-pack' && req.method === 'POST') {
     const bot = caller.app.bot;
-    await sim.changeRefs(repo, bot, { name: bot.login, email: `${bot.id}+${bot.login}@users.noreply.github.com` }, () => serveGitHttp(req, res, opts));
+    await sim.receivePush(repo, bot, { name: bot.login, email: `${bot.id}+${bot.login}@users.noreply.github.com` }, () => serveGitHttp(req, res, opts));
   } else {
     await serveGitHttp(req, res, opts);
   }

@@ -453,7 +453,31 @@ export class Sim {
         const a = after.get(ref) ?? ZERO_SHA;
         if (b !== a) changes.push({ ref, before: b, after: a });
       }
-      if (changes.length > 0) await this.refsChanged(repo, changes, before, sender, pusher);
+      if (changes.length > 0) await this.refsChanged(repo, changes, () => Promise.resolve(before), sender, pusher);
+      return result;
+    });
+  }
+
+  /**
+   * A push (`work` serves a receive-pack): like {@link changeRefs}, but what it changed is the record
+   * git's reference-transaction hook kept (git.ts), with the old values receive-pack verified, instead of
+   * every ref listed before and after: GitHub's cost of a push does not grow with the repository's refs.
+   */
+  async receivePush<T>(repo: Repo, sender: User, pusher: { name: string; email: string }, work: () => Promise<T>): Promise<T> {
+    return repo.git.exclusive(async () => {
+      const { result, changes } = await repo.git.recordingRefChanges(work);
+      if (changes.length > 0) {
+        // Every ref's value before the push, only for a payload that needs it (a new branch's commits).
+        const before = async () => {
+          const refs = await repo.git.refs();
+          for (const c of changes) {
+            if (c.before === ZERO_SHA) refs.delete(c.ref);
+            else refs.set(c.ref, c.before);
+          }
+          return refs;
+        };
+        await this.refsChanged(repo, changes, before, sender, pusher);
+      }
       return result;
     });
   }
@@ -461,7 +485,7 @@ export class Sim {
   private async refsChanged(
     repo: Repo,
     changes: RefChange[],
-    beforeRefs: Map<string, string>,
+    beforeRefs: () => Promise<Map<string, string>>,
     sender: User,
     pusher: { name: string; email: string },
   ): Promise<void> {
@@ -495,7 +519,7 @@ export class Sim {
   private async pushPayload(
     repo: Repo,
     change: RefChange,
-    beforeRefs: Map<string, string>,
+    beforeRefs: () => Promise<Map<string, string>>,
     sender: User,
     pusher: { name: string; email: string },
   ): Promise<Record<string, unknown>> {
@@ -508,7 +532,7 @@ export class Sim {
       const type = await repo.git.objectType(change.after);
       const target = type === 'commit' ? change.after : await repo.git.resolve(change.after, 'commit');
       if (target) {
-        const exclude = created ? [...new Set([...beforeRefs.values()])] : [change.before];
+        const exclude = created ? [...new Set([...(await beforeRefs()).values()])] : [change.before];
         const shas = (await repo.git.revList(target, exclude).catch(() => [])).slice(-20);
         commits = await Promise.all(shas.map((sha) => this.pushCommit(repo, sha)));
         headCommit = commits.find((c) => c.id === target) ?? (await this.pushCommit(repo, target));
