@@ -117,6 +117,13 @@ export class LocalGitStore implements GitStore {
     }
   }
 
+  /** A pack (version 2, every object whole) of `oids`, which must all be in this repository. */
+  async packObjects(oids: readonly Oid[]): Promise<Uint8Array> {
+    const { packfile } = await git.packObjects({ fs: this.fs, gitdir: this.gitdir, oids: [...oids], cache: this.cache });
+    if (!packfile) throw new Error('isomorphic-git returned no pack');
+    return packfile;
+  }
+
   async resolveRef(ref: string): Promise<Oid | null> {
     return readRef(this.gitdir, ref);
   }

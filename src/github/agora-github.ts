@@ -177,7 +177,7 @@ export class AgoraGitHub {
   }
 
   /** Remote pushes and refused pushes (CAS conflicts) across repositories. */
-  gitStats(): Promise<{ pushes: number; conflicts: number }> {
+  gitStats(): ReturnType<AppState['gitStats']> {
     return this.app.gitStats();
   }
 }

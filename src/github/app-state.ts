@@ -86,15 +86,19 @@ export class AppState {
     return this.repos.get(`${`${ev.owner}/${ev.repo}`.toLowerCase()}#${ev.repositoryId ?? ''}`);
   }
 
-  /** Remote pushes and refused pushes (CAS conflicts) across repositories. */
-  async gitStats(): Promise<{ pushes: number; conflicts: number }> {
-    let pushes = 0;
-    let conflicts = 0;
+  /**
+   * Across repositories: ref updates pushed, refused pushes (CAS conflicts), pushes made in-process, and
+   * those the git CLI made (or finished) because an in-process one could not settle.
+   */
+  async gitStats(): Promise<{ pushes: number; conflicts: number; inProcess: number; cliFallbacks: number }> {
+    const stats = { pushes: 0, conflicts: 0, inProcess: 0, cliFallbacks: 0 };
     for (const r of this.repos.values()) {
       const { store } = await r;
-      pushes += store.pushes;
-      conflicts += store.conflicts;
+      stats.pushes += store.pushes;
+      stats.conflicts += store.conflicts;
+      stats.inProcess += store.mirror.httpPushes;
+      stats.cliFallbacks += store.mirror.cliFallbacks;
     }
-    return { pushes, conflicts };
+    return stats;
   }
 }

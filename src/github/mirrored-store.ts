@@ -4,6 +4,7 @@ import type { Oid, RefSwap } from '../git/types.js';
 import { RecentDurations } from '../runs/lease-keeper.js';
 import type { RefPushOutcome, RemoteMirror } from './remote-sync.js';
 import { AgoraError } from '../errors.js';
+import { objectsToPush } from '../git/objects-to-push.js';
 
 /** Compare-and-swaps that land together or not at all (one for a plain casRef), and who waits for them. */
 interface QueuedSwaps {
@@ -33,6 +34,8 @@ export class MirroredGitStore extends LocalGitStore {
   conflicts = 0;
   /** How long recent pushes and fetches took, queueing behind each other included (run leases are sized by it). */
   readonly roundTrips = new RecentDurations();
+  /** Commits the remote has (pushed or fetched here, most recent last), where a push's walk stops. */
+  private readonly onRemote = new BoundedSet<Oid>(4_096);
 
   constructor(
     readonly mirror: RemoteMirror,
@@ -87,11 +90,12 @@ export class MirroredGitStore extends LocalGitStore {
     this.pushes += updates.length;
     let outcomes: Map<string, RefPushOutcome>;
     try {
-      outcomes = await this.mirror.pushEach(updates, { atomic });
+      outcomes = await this.mirror.pushEach(updates, { atomic, ...(await this.packFor(updates)) });
     } catch (e) {
       for (const q of toPush) q.reject(e);
       return;
     }
+    for (const u of updates) if (outcomes.get(u.ref)?.kind === 'ok') this.onRemote.add(u.next);
     // An atomic push that failed without naming the ref that failed it: every ref counts as moved remotely.
     if ([...outcomes.values()].every((o) => o.kind === 'unattempted')) for (const u of updates) outcomes.set(u.ref, { kind: 'conflict' });
     const retry: QueuedSwaps[] = [];
@@ -108,6 +112,25 @@ export class MirroredGitStore extends LocalGitStore {
       }
     }
     this.requeue(retry);
+  }
+
+  /**
+   * The pack of what the remote lacks for `updates` (objects-to-push.ts: from the new commits back to
+   * the ones the remote is known to have), so that the push is made in-process; nothing (the git CLI
+   * pushes, negotiating with the remote) when the walk cannot tell.
+   */
+  private async packFor(updates: readonly RefSwap[]): Promise<{ pack?: Uint8Array }> {
+    const leased = new Set(updates.flatMap((u) => (u.expected ? [u.expected] : [])));
+    try {
+      const objects = await objectsToPush(
+        this,
+        updates.map((u) => u.next),
+        (commit) => leased.has(commit) || this.onRemote.has(commit),
+      );
+      return objects === null ? {} : { pack: await this.packObjects(objects) };
+    } catch {
+      return {}; // an object it could not read: git's own push finds what to send, or says what is missing
+    }
   }
 
   private requeue(qs: readonly QueuedSwaps[]): void {
@@ -161,7 +184,15 @@ export class MirroredGitStore extends LocalGitStore {
 
   /** Fetches refspecs under the store's lock (so a fetch never interleaves with a push and its local CAS). */
   fetch(refspecs: readonly string[], opts: { prune?: boolean } = {}): Promise<void> {
-    return this.exclusive(() => this.mirror.fetchRefs(refspecs, opts));
+    return this.exclusive(async () => {
+      await this.mirror.fetchRefs(refspecs, opts);
+      // A ref fetched by name (a plan's branch, say) is a commit the remote has: later pushes stop there.
+      for (const spec of refspecs) {
+        const local = /^\+?[^:*]+:([^*]+)$/.exec(spec)?.[1];
+        const oid = local === undefined ? null : await this.resolveRef(local);
+        if (oid) this.onRemote.add(oid);
+      }
+    });
   }
 
   private async refetch(ref: string): Promise<void> {
@@ -171,5 +202,19 @@ export class MirroredGitStore extends LocalGitStore {
       const local = await this.resolveRef(ref);
       if (local) await super.deleteRef(ref, local);
     }
+  }
+}
+
+/** A set that forgets its oldest members beyond `capacity` (what it holds is a cache: a miss costs a longer walk). */
+class BoundedSet<T> {
+  private readonly items = new Set<T>();
+  constructor(private readonly capacity: number) {}
+  has(item: T): boolean {
+    return this.items.has(item);
+  }
+  add(item: T): void {
+    this.items.delete(item);
+    this.items.add(item);
+    if (this.items.size > this.capacity) this.items.delete(this.items.values().next().value as T);
   }
 }

@@ -2,6 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GitCommandError, runGit } from '../git/git-cli.js';
 import type { Oid } from '../git/types.js';
+import { pushOverHttp } from './http-push.js';
 
 /**
  * The app's view of a GitHub repository: a disposable local bare MIRROR, synchronised with the git CLI
@@ -117,9 +118,59 @@ export class RemoteMirror {
    * batches them). With `atomic`, all land or none does (`git push --atomic`): a ref that failed only
    * because another one did is `unattempted`.
    */
-  async pushEach(updates: readonly RefUpdate[], opts: { atomic?: boolean } = {}): Promise<Map<string, RefPushOutcome>> {
+  async pushEach(updates: readonly RefUpdate[], opts: { atomic?: boolean; pack?: Uint8Array | null } = {}): Promise<Map<string, RefPushOutcome>> {
+    if (updates.length === 0) return new Map();
+    if (opts.pack !== undefined && (opts.pack !== null || updates.every((u) => u.next === null))) {
+      const { outcomes, rest } = await this.pushInProcess(updates, opts.atomic ?? false, opts.pack);
+      if (rest.length === 0) return outcomes;
+      this.cliFallbacks += 1;
+      for (const [ref, outcome] of await this.pushWithCli(rest, opts)) outcomes.set(ref, outcome);
+      return outcomes;
+    }
+    return this.pushWithCli(updates, opts);
+  }
+
+  /** Pushes made in-process, and pushes (or their remainders) the git CLI made after one could not settle. */
+  httpPushes = 0;
+  cliFallbacks = 0;
+
+  /**
+   * One push over smart HTTP (http-push.ts). Each ref's outcome is what receive-pack reported; `rest` is
+   * what that answer leaves undone and unknown (the remote could not use the pack, or answered with no
+   * report), for the git CLI: receive-pack updates no ref whose objects it lacks, and none in an atomic
+   * push that failed.
+   */
+  private async pushInProcess(
+    updates: readonly RefUpdate[],
+    atomic: boolean,
+    pack: Uint8Array | null,
+  ): Promise<{ outcomes: Map<string, RefPushOutcome>; rest: RefUpdate[] }> {
+    this.httpPushes += 1;
     const outcomes = new Map<string, RefPushOutcome>();
-    if (updates.length === 0) return outcomes;
+    const token = await this.token();
+    const authorization = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
+    const answer = await pushOverHttp({ url: this.url, authorization, updates, atomic, pack });
+    if (answer.kind === 'unusable') return { outcomes, rest: [...updates] };
+    const rest: RefUpdate[] = [];
+    // A failed atomic push reports every ref as `atomic transaction failed`; the one whose lease failed is
+    // named only in receive-pack's own message (`error: cannot lock ref '<ref>': …`).
+    const lockFailed = new Set([...answer.messages.join('\n').matchAll(/cannot lock ref '([^']+)'/g)].map((m) => m[1]!));
+    for (const u of updates) {
+      const reported = answer.refs.get(u.ref);
+      if (reported === undefined) throw new Error(`receive-pack reported nothing for ${u.ref}`);
+      if (reported.ok) outcomes.set(u.ref, { kind: 'ok' });
+      else if (/missing necessary objects/.test(reported.reason)) rest.push(u);
+      else if (atomic && ATOMIC_COLLATERAL_REASON.test(reported.reason)) outcomes.set(u.ref, { kind: lockFailed.has(u.ref) ? 'conflict' : 'unattempted' });
+      else if (LOST_RACE_REASON.test(reported.reason)) outcomes.set(u.ref, { kind: 'conflict' });
+      else outcomes.set(u.ref, { kind: 'refused', reason: saidByRemote(answer.messages) ?? reported.reason });
+    }
+    // An atomic push updates nothing when one ref fails: then every ref goes again, to the CLI.
+    if (atomic && rest.length > 0) return { outcomes: new Map(), rest: [...updates] };
+    return { outcomes, rest };
+  }
+
+  private async pushWithCli(updates: readonly RefUpdate[], opts: { atomic?: boolean }): Promise<Map<string, RefPushOutcome>> {
+    const outcomes = new Map<string, RefPushOutcome>();
     const args = ['push', '--porcelain', '--no-verify', ...(opts.atomic ? ['--atomic'] : [])];
     for (const u of updates) args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
     args.push(this.url, ...updates.map((u) => `${u.next ?? ''}:${u.ref}`));
@@ -166,10 +217,14 @@ export class RemoteMirror {
  * `[remote rejected]` reasons that mean another writer got there first (receive-pack's own compare-and-swap
  * and ref locks): a conflict to retry after fetching. Any other remote rejection is a rule declining it.
  */
-const LOST_RACE = /\((atomic transaction failed|failed to (update|lock)[^)]*|cannot lock ref[^)]*|incorrect old value provided|stale info|fetch first)\)\s*$/;
+const LOST_RACE_REASONS = String.raw`atomic transaction failed|failed to (update|lock)[^)]*|cannot lock ref[^)]*|incorrect old value provided|stale info|fetch first`;
+const LOST_RACE = new RegExp(String.raw`\((${LOST_RACE_REASONS})\)\s*$`);
+/** The same reasons as receive-pack reports them (`ng <ref> <reason>`). */
+const LOST_RACE_REASON = new RegExp(`^(${LOST_RACE_REASONS})$`);
 
 /** An atomic push's refs that failed only because another ref did: the client's and receive-pack's words. */
 const ATOMIC_COLLATERAL = /\(atomic (push|transaction) failed\)\s*$/;
+const ATOMIC_COLLATERAL_REASON = /^atomic (push|transaction) failed$/;
 
 /**
  * Refs the push reported `=` (up to date) although their lease expected another value. git sends no
@@ -189,13 +244,17 @@ function staleUpToDate(porcelain: string, updates: readonly RefUpdate[]): string
 
 /** GitHub's words for a refused push: its `remote:` lines, else the porcelain reason in parentheses. */
 function remoteReason(stderr: string, porcelainLine: string): string {
-  const said = stderr
+  const remoteLines = stderr
     .split('\n')
     .filter((l) => l.startsWith('remote: '))
-    .map((l) => l.slice('remote: '.length).trim())
-    .filter((l) => l.length > 0 && !/^error: /.test(l));
-  if (said.length > 0) return said.join(' ');
-  return /\(([^)]*)\)\s*$/.exec(porcelainLine)?.[1] ?? 'declined by the remote';
+    .map((l) => l.slice('remote: '.length));
+  return saidByRemote(remoteLines) ?? /\(([^)]*)\)\s*$/.exec(porcelainLine)?.[1] ?? 'declined by the remote';
+}
+
+/** What the remote's hooks said (its `remote:` lines, git's own `error:` lines left out), or null. */
+function saidByRemote(lines: readonly string[]): string | null {
+  const said = lines.map((l) => l.trim()).filter((l) => l.length > 0 && !/^error: /.test(l));
+  return said.length > 0 ? said.join(' ') : null;
 }
 
 function firstLine(s: string): string {

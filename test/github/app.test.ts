@@ -135,6 +135,10 @@ describe('the app runs a plan pushed to a pull request', () => {
     console.log(
       `api cost for 4 items: ${rest} REST requests (${writes} writes, ${created} content-creating), ${mine.length - rest} git-http requests, ${JSON.stringify(await w.agora.gitStats())}\n${[...byRoute].map(([k, n]) => `  ${n} ${k}`).join('\n')}`,
     );
+    // The run's refs went to GitHub in-process (one POST each, no ref advertisement), never by the git CLI.
+    const git = await w.agora.gitStats();
+    expect(git.inProcess).toBeGreaterThan(0);
+    expect(git.cliFallbacks).toBe(0);
     // The floor: a check per item (create + complete) and the run check; nothing is read back over REST
     // but the run's release: is this bundle's release published already (404), or an earlier try's draft there?
     expect(created).toBeGreaterThanOrEqual(4 + 1);

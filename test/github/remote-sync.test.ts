@@ -162,6 +162,23 @@ describe('remote sync over smart HTTP', () => {
     expect((await git(['rev-parse', 'refs/agora/runs/batch-0'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(y);
   });
 
+  it('pushes in-process, one request and no ref advertisement; a ref whose objects GitHub says are missing goes again by git push', async () => {
+    const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'inproc'), url, () => w.token()), 'refs/agora/');
+    const gitHttp = () => w.sim.requests.filter((r) => r.route === 'git-http').map((r) => `${r.method} ${r.path.replace(/^.*\.git/, '')}`);
+    const seen = gitHttp().length;
+    const first = await commitIn(store, 'in-process');
+    expect(await store.casRef('refs/agora/runs/inproc', first, null)).toBe(true);
+    expect(gitHttp().slice(seen)).toEqual(['POST /git-receive-pack']);
+    expect({ http: store.mirror.httpPushes, cli: store.mirror.cliFallbacks }).toEqual({ http: 1, cli: 0 });
+    // A pack that leaves out what the ref needs: receive-pack refuses it as missing objects, and git push
+    // (which asks GitHub what it has) lands it.
+    const second = await commitIn(store, 'needs its objects');
+    const outcomes = await store.mirror.pushEach([{ ref: 'refs/agora/runs/inproc', next: second, expected: first }], { pack: await store.packObjects([]) });
+    expect(outcomes.get('refs/agora/runs/inproc')).toEqual({ kind: 'ok' });
+    expect({ http: store.mirror.httpPushes, cli: store.mirror.cliFallbacks }).toEqual({ http: 2, cli: 1 });
+    expect((await git(['rev-parse', 'refs/agora/runs/inproc'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(second);
+  });
+
   it('a transaction of several refs lands on GitHub all or none: a stale lease on one leaves every one as it was; a swap queued beside it goes in the next push', async () => {
     const a = new MirroredGitStore(await RemoteMirror.open(join(dir, 'atomic-a'), url, () => w.token()), 'refs/agora/');
     const b = new MirroredGitStore(await RemoteMirror.open(join(dir, 'atomic-b'), url, () => w.token()), 'refs/agora/');

@@ -1,0 +1,69 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
+import { objectsToPush } from '../../src/git/objects-to-push.js';
+import { gitSync, initRepo } from './git-fixtures.js';
+
+let repo: Awaited<ReturnType<typeof initRepo>>;
+let store: LocalGitStore;
+const commits: string[] = [];
+
+async function commitFiles(files: Record<string, string | null>, message: string): Promise<string> {
+  for (const [path, text] of Object.entries(files)) {
+    if (text === null) await rm(join(repo.dir, path), { recursive: true });
+    else {
+      await mkdir(join(repo.dir, path, '..'), { recursive: true });
+      await writeFile(join(repo.dir, path), text);
+    }
+  }
+  gitSync(repo.dir, ['add', '-A']);
+  gitSync(repo.dir, ['commit', '-q', '--allow-empty', '-m', message]);
+  return gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
+}
+
+/** What git itself would send: `git rev-list --objects <tips> --not <known>`. */
+function gitWouldSend(tips: string[], known: string[]): string[] {
+  const out = gitSync(repo.dir, ['rev-list', '--objects', ...tips, '--not', ...known]);
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')[0]!)
+    .sort();
+}
+
+beforeAll(async () => {
+  repo = await initRepo();
+  commits.push(await commitFiles({ 'README.md': 'one\n', 'src/a.ts': 'a1\n', 'src/lib/b.ts': 'b1\n', 'docs/x.md': 'x\n' }, 'first'));
+  commits.push(await commitFiles({ 'src/lib/b.ts': 'b2\n' }, 'a nested change'));
+  commits.push(await commitFiles({ 'docs/x.md': null, 'new/dir/c.ts': 'c\n', 'src/a.ts': 'a3\n' }, 'a deletion, a new directory'));
+  commits.push(await commitFiles({}, 'nothing changed'));
+  store = await openLocalStore(repo.dir);
+});
+afterAll(() => repo.cleanup());
+
+describe('the objects a push carries', () => {
+  it('are exactly what git would send, from the new commits back to one the remote has', async () => {
+    for (let known = 0; known < commits.length - 1; known += 1) {
+      const tip = commits.at(-1)!;
+      const ours = await objectsToPush(store, [tip], (c) => c === commits[known]);
+      expect(ours?.sort(), `known: commit ${known}`).toEqual(gitWouldSend([tip], [commits[known]!]));
+    }
+  });
+
+  it('for a root commit, its whole tree; for a tip the remote has, nothing', async () => {
+    expect((await objectsToPush(store, [commits[0]!], () => false))?.sort()).toEqual(gitWouldSend([commits[0]!], []).sort());
+    expect(await objectsToPush(store, [commits[2]!], (c) => c === commits[2])).toEqual([]);
+  });
+
+  it('gives up (null, the caller asks git) past its bounds or at a merge', async () => {
+    expect(await objectsToPush(store, [commits.at(-1)!], () => false, { maxCommits: 2 })).toBeNull();
+    expect(await objectsToPush(store, [commits[0]!], () => false, { maxObjects: 3 })).toBeNull();
+    gitSync(repo.dir, ['checkout', '-q', '-b', 'side', commits[1]!]);
+    const side = await commitFiles({ 'side.txt': 'side\n' }, 'on the side');
+    gitSync(repo.dir, ['checkout', '-q', '-']);
+    gitSync(repo.dir, ['merge', '-q', '--no-edit', side]);
+    const merge = gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
+    expect(await objectsToPush(store, [merge], (c) => c === commits.at(-1))).toBeNull();
+  });
+});
