@@ -124,6 +124,8 @@ async function appRun(w: AppWorld, n: number, target: Target = w) {
       peakRss = Math.max(peakRss, m.rss);
       peakHeap = Math.max(peakHeap, m.heapUsed);
     }
+    // A long run says how far it got (on stderr, apart from the report): the agora check's title counts.
+    if (ticks % 6_000 === 0) console.error(`[${Math.round((performance.now() - t0) / 1000)} s] ${runCheck(w, sha)?.output.title ?? 'no agora check yet'}`);
   }, 10);
   await w.quiesce();
   clearInterval(watch);
