@@ -127,12 +127,13 @@ export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: Worker
     ended,
     async complete(container) {
       open = false;
-      let record: Readable;
+      let record: Readable | undefined;
       try {
-        record = (await container.logs({ stdout: true, stderr: true, follow: true })) as unknown as Readable;
+        record = (await withTimeout(container.logs({ stdout: true, stderr: true, follow: true }), REQUEST_TIMEOUT_MS)) as unknown as Readable | undefined;
       } catch {
-        return; // no record kept (a log driver that keeps none): what the stream brought is all there is
+        // no record kept (a log driver that keeps none): what the stream brought is all there is
       }
+      if (record === undefined) return;
       const skip = { ...delivered };
       const rest = (name: 'stdout' | 'stderr') =>
         new Writable({

@@ -54,6 +54,8 @@ export async function pushOverHttp(req: HttpPushRequest, fetchImpl: typeof fetch
       'user-agent': 'git/agora',
     },
     body,
+    // A POST is never followed elsewhere (git's own client follows only the first request's redirect).
+    redirect: 'manual',
   });
   const answer = Buffer.from(await response.arrayBuffer());
   if (response.status !== 200) return { kind: 'unusable', why: `HTTP ${response.status}: ${answer.toString('utf8', 0, 200).trim()}` };

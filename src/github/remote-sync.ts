@@ -133,12 +133,15 @@ export class RemoteMirror {
   /** Pushes made in-process, and pushes (or their remainders) the git CLI made after one could not settle. */
   httpPushes = 0;
   cliFallbacks = 0;
+  /** Why the last in-process push left refs to the git CLI (for diagnosis). */
+  lastFallback: string | undefined;
 
   /**
    * One push over smart HTTP (http-push.ts). Each ref's outcome is what receive-pack reported; `rest` is
-   * what that answer leaves undone and unknown (the remote could not use the pack, or answered with no
-   * report), for the git CLI: receive-pack updates no ref whose objects it lacks, and none in an atomic
-   * push that failed.
+   * what that answer leaves unsettled, for the git CLI: refs whose objects receive-pack found missing (it
+   * updates no such ref, though in an atomic push it still updates the others: those are `ok`), or every
+   * ref when the request failed or the answer was no status report. A retry is safe either way: every
+   * ref carries its lease, so one that did land comes back as a conflict, never as a second update.
    */
   private async pushInProcess(
     updates: readonly RefUpdate[],
@@ -149,8 +152,16 @@ export class RemoteMirror {
     const outcomes = new Map<string, RefPushOutcome>();
     const token = await this.token();
     const authorization = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
-    const answer = await pushOverHttp({ url: this.url, authorization, updates, atomic, pack });
-    if (answer.kind === 'unusable') return { outcomes, rest: [...updates] };
+    let answer: Awaited<ReturnType<typeof pushOverHttp>>;
+    try {
+      answer = await pushOverHttp({ url: this.url, authorization, updates, atomic, pack });
+    } catch (e) {
+      answer = { kind: 'unusable', why: e instanceof Error ? e.message : String(e) };
+    }
+    if (answer.kind === 'unusable') {
+      this.lastFallback = answer.why;
+      return { outcomes, rest: [...updates] };
+    }
     const rest: RefUpdate[] = [];
     // A failed atomic push reports every ref as `atomic transaction failed`; the one whose lease failed is
     // named only in receive-pack's own message (`error: cannot lock ref '<ref>': …`).
@@ -164,8 +175,7 @@ export class RemoteMirror {
       else if (LOST_RACE_REASON.test(reported.reason)) outcomes.set(u.ref, { kind: 'conflict' });
       else outcomes.set(u.ref, { kind: 'refused', reason: saidByRemote(answer.messages) ?? reported.reason });
     }
-    // An atomic push updates nothing when one ref fails: then every ref goes again, to the CLI.
-    if (atomic && rest.length > 0) return { outcomes: new Map(), rest: [...updates] };
+    if (rest.length > 0) this.lastFallback = `GitHub lacked objects for ${rest.map((u) => u.ref).join(', ')}`;
     return { outcomes, rest };
   }
 
@@ -217,14 +227,14 @@ export class RemoteMirror {
  * `[remote rejected]` reasons that mean another writer got there first (receive-pack's own compare-and-swap
  * and ref locks): a conflict to retry after fetching. Any other remote rejection is a rule declining it.
  */
-const LOST_RACE_REASONS = String.raw`atomic transaction failed|failed to (update|lock)[^)]*|cannot lock ref[^)]*|incorrect old value provided|stale info|fetch first`;
+const LOST_RACE_REASONS = String.raw`atomic transaction failed|failed to (update|lock)[^)]*|cannot lock ref[^)]*|incorrect old value provided|stale info|fetch first|reference already exists|reference does not exist`;
 const LOST_RACE = new RegExp(String.raw`\((${LOST_RACE_REASONS})\)\s*$`);
 /** The same reasons as receive-pack reports them (`ng <ref> <reason>`). */
 const LOST_RACE_REASON = new RegExp(`^(${LOST_RACE_REASONS})$`);
 
 /** An atomic push's refs that failed only because another ref did: the client's and receive-pack's words. */
-const ATOMIC_COLLATERAL = /\(atomic (push|transaction) failed\)\s*$/;
-const ATOMIC_COLLATERAL_REASON = /^atomic (push|transaction) failed$/;
+const ATOMIC_COLLATERAL = /\(atomic (push|transaction) fail(ed|ure)\)\s*$/;
+const ATOMIC_COLLATERAL_REASON = /^atomic (push|transaction) fail(ed|ure)$/;
 
 /**
  * Refs the push reported `=` (up to date) although their lease expected another value. git sends no

@@ -49,6 +49,25 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     expect((push.sender as { login: string }).login).toBe(`${w.app.slug}[bot]`);
   });
 
+  it('a push that deletes a packed branch emits its push webhook (deleted), as one that deletes a loose one does', async () => {
+    const token = await w.token();
+    const dir = await tmp();
+    await git(['clone', '--quiet', cloneUrl(w.sim, 'octo/demo', token), dir]);
+    await git(['push', '-q', 'origin', 'HEAD:refs/heads/gone-packed'], dir);
+    await git(['--git-dir', w.sim.repoDir('octo/demo'), 'pack-refs', '--all']);
+    await git(['push', '-q', 'origin', 'HEAD:refs/heads/gone-loose'], dir);
+    const head = (await git(['rev-parse', 'HEAD'], dir)).trim();
+    await git(['push', '-q', 'origin', '--delete', 'gone-packed'], dir);
+    await git(['push', '-q', 'origin', '--delete', 'gone-loose'], dir);
+    await w.sim.settle();
+    for (const ref of ['refs/heads/gone-packed', 'refs/heads/gone-loose']) {
+      expect(
+        events('push').find((p) => p.ref === ref && p.deleted === true),
+        ref,
+      ).toMatchObject({ before: head, deleted: true, created: false });
+    }
+  });
+
   it('pushes via http.extraHeader too, and any refs/ namespace works; custom refs emit no webhook by default', async () => {
     const token = await w.token();
     const dir = await tmp();

@@ -150,6 +150,7 @@ describe('remote sync over smart HTTP', () => {
     const from = w.sim.requests.length;
     const landed = await Promise.all(mine.map((c, i) => a.casRef(`refs/agora/runs/batch-${i}`, c, null)));
     expect(landed).toEqual([true, true, true, true, false]);
+    await w.sim.settle();
     const pushes = w.sim.requests.slice(from).filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
     expect(pushes).toHaveLength(1);
     for (let i = 0; i < 4; i += 1) expect((await git(['rev-parse', `refs/agora/runs/batch-${i}`], w.sim.repoDir(w.repo.fullName))).trim()).toBe(mine[i]);
@@ -168,6 +169,7 @@ describe('remote sync over smart HTTP', () => {
     const seen = gitHttp().length;
     const first = await commitIn(store, 'in-process');
     expect(await store.casRef('refs/agora/runs/inproc', first, null)).toBe(true);
+    await w.sim.settle(); // the simulator logs a request once it is done with it, after the answer went out
     expect(gitHttp().slice(seen)).toEqual(['POST /git-receive-pack']);
     expect({ http: store.mirror.httpPushes, cli: store.mirror.cliFallbacks }).toEqual({ http: 1, cli: 0 });
     // A pack that leaves out what the ref needs: receive-pack refuses it as missing objects, and git push
@@ -177,6 +179,29 @@ describe('remote sync over smart HTTP', () => {
     expect(outcomes.get('refs/agora/runs/inproc')).toEqual({ kind: 'ok' });
     expect({ http: store.mirror.httpPushes, cli: store.mirror.cliFallbacks }).toEqual({ http: 2, cli: 1 });
     expect((await git(['rev-parse', 'refs/agora/runs/inproc'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(second);
+  });
+
+  it("an atomic push whose pack lacks one ref's objects: GitHub still updates the others (reported ok), and that ref goes by git push", async () => {
+    const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'inproc-atomic'), url, () => w.token()), 'refs/agora/');
+    const [a, b] = [await commitIn(store, 'a has its objects'), await commitIn(store, 'b does not')];
+    const { tree } = await store.readCommit(a);
+    const pack = await store.packObjects([a, tree, ...(await store.readTree(tree)).map((e) => e.oid)]);
+    const outcomes = await store.mirror.pushEach(
+      [
+        { ref: 'refs/agora/runs/atomic-a', next: a, expected: null },
+        { ref: 'refs/agora/runs/atomic-b', next: b, expected: null },
+      ],
+      { atomic: true, pack },
+    );
+    expect(Object.fromEntries(outcomes)).toEqual({ 'refs/agora/runs/atomic-a': { kind: 'ok' }, 'refs/agora/runs/atomic-b': { kind: 'ok' } });
+    expect(store.mirror.cliFallbacks).toBe(1);
+    expect(store.mirror.lastFallback).toBe('GitHub lacked objects for refs/agora/runs/atomic-b');
+    for (const [ref, oid] of [
+      ['refs/agora/runs/atomic-a', a],
+      ['refs/agora/runs/atomic-b', b],
+    ] as const) {
+      expect((await git(['rev-parse', ref], w.sim.repoDir(w.repo.fullName))).trim()).toBe(oid);
+    }
   });
 
   it('a transaction of several refs lands on GitHub all or none: a stale lease on one leaves every one as it was; a swap queued beside it goes in the next push', async () => {
@@ -204,6 +229,7 @@ describe('remote sync over smart HTTP', () => {
     // Redone on the fresh value, the transaction lands whole, in one push.
     const from = w.sim.requests.length;
     expect(await a.casRefs([{ ...tick[0]!, expected: theirs }, tick[1]!, tick[2]!])).toBe(true);
+    await w.sim.settle();
     expect(w.sim.requests.slice(from).filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'))).toHaveLength(1);
     expect({ state: await gh('refs/agora/runs/tx'), patch: await gh('refs/agora/patches/tx/one'), integration: await gh('refs/agora/integration/tx') }).toEqual(
       { state, patch, integration },

@@ -99,13 +99,14 @@ exit $refused
 
 /**
  * git's reference-transaction hook: appends each committed transaction's `<old> <new> <ref>` lines to
- * REF_CHANGES in the repository (hooks run in a bare repository's directory). receive-pack's commands carry
+ * REF_CHANGES in the repository ($GIT_DIR: git sets it for a command given `--git-dir`; receive-pack's
+ * hooks run in the repository with it relative). receive-pack's commands carry
  * the old values it verified, so a push's record says exactly what it changed (sim.ts `receivePush`).
  */
 const REF_CHANGES = 'sim-ref-changes';
 const REFERENCE_TRANSACTION_HOOK = `#!/bin/sh
 [ "$1" = committed ] || exit 0
-exec cat >> ${REF_CHANGES}
+exec cat >> "\${GIT_DIR:-.}/${REF_CHANGES}"
 `;
 
 const REMEMBERED = 4_096;
@@ -138,6 +139,11 @@ export class BareRepo {
     const repo = new BareRepo(dir);
     await repo.git(['config', 'http.receivepack', 'true']);
     await repo.git(['config', 'receive.denyNonFastForwards', 'false']);
+    // The hooks below are this repository's whatever a user's global config says, and nothing repacks
+    // its refs while a push is being recorded (GitHub maintains repositories out of band).
+    await repo.git(['config', 'core.hooksPath', join(dir, 'hooks')]);
+    await repo.git(['config', 'receive.autogc', 'false']);
+    await repo.git(['config', 'gc.auto', '0']);
     await writeFile(join(dir, 'hooks', 'pre-receive'), PRE_RECEIVE_HOOK, { mode: 0o755 });
     await writeFile(join(dir, 'hooks', 'reference-transaction'), REFERENCE_TRANSACTION_HOOK, { mode: 0o755 });
     return repo;
@@ -168,23 +174,31 @@ export class BareRepo {
     const result = await work();
     const text = await readFile(record, 'utf8').catch(() => '');
     await rm(record, { force: true });
-    const byRef = new Map<string, { before: string; after: string }>();
+    // A ref's value before: the first recorded old value (a packed ref's deletion is first recorded as
+    // zero to zero, for the packed-refs file: not a value). Its value after: read now.
+    const before = new Map<string, string>();
     for (const line of text.split('\n')) {
-      const [before, after, ref] = line.split(' ');
-      if (!ref || !/^[0-9a-f]{40}$/.test(before!) || !/^[0-9a-f]{40}$/.test(after!)) continue;
-      byRef.set(ref, { before: byRef.get(ref)?.before ?? before!, after: after! });
+      const [old, next, ref] = line.split(' ');
+      if (!ref || !/^[0-9a-f]{40}$/.test(old!) || !/^[0-9a-f]{40}$/.test(next!) || (old === ZERO_SHA && next === ZERO_SHA)) continue;
+      if (!before.has(ref)) before.set(ref, old!);
     }
-    return { result, changes: [...byRef].filter(([, c]) => c.before !== c.after).map(([ref, c]) => ({ ref, ...c })) };
+    if (before.size === 0) return { result, changes: [] };
+    const after = await this.refs([...before.keys()]);
+    const changes = [...before].map(([ref, was]) => ({ ref, before: was, after: after.get(ref) ?? ZERO_SHA }));
+    return { result, changes: changes.filter((c) => c.before !== c.after) };
   }
 
-  /** All refs → object id. */
-  async refs(): Promise<Map<string, string>> {
-    const out = await this.text(['for-each-ref', '--format=%(objectname) %(refname)']);
+  /** All refs (or those named in `only`) → object id. */
+  async refs(only?: readonly string[]): Promise<Map<string, string>> {
+    // for-each-ref takes each name as a prefix too: what it lists beyond the names asked for is left out.
+    const out = await this.text(['for-each-ref', '--format=%(objectname) %(refname)', ...(only ?? [])]);
+    const wanted = only && new Set(only);
     const map = new Map<string, string>();
     for (const line of out.split('\n')) {
       if (!line) continue;
       const i = line.indexOf(' ');
-      map.set(line.slice(i + 1), line.slice(0, i));
+      const ref = line.slice(i + 1);
+      if (!wanted || wanted.has(ref)) map.set(ref, line.slice(0, i));
     }
     return map;
   }
