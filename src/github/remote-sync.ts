@@ -153,8 +153,11 @@ export class RemoteMirror {
     const token = await this.token();
     const authorization = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
     let answer: Awaited<ReturnType<typeof pushOverHttp>>;
+    const request = { url: this.url, authorization, updates, atomic, pack };
     try {
-      answer = await pushOverHttp({ url: this.url, authorization, updates, atomic, pack });
+      // Once more at once when the request itself failed (a kept-alive connection the server had just
+      // closed is the usual cause): safe, as every ref carries its lease.
+      answer = await pushOverHttp(request).catch(() => pushOverHttp(request));
     } catch (e) {
       answer = { kind: 'unusable', why: e instanceof Error ? e.message : String(e) };
     }
