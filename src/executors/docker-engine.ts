@@ -103,17 +103,15 @@ export interface ContainerOutput {
   complete(container: Docker.Container): Promise<void>;
 }
 
-/** A stream of the container's multiplexed output, demultiplexed into the job's log (see {@link ContainerOutput}). */
-export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: WorkerJob): ContainerOutput {
-  const delivered = { stdout: 0, stderr: 0 };
-  let open = true;
+/**
+ * Demultiplexes a container's output stream, handing each chunk to `write` with its stream's name.
+ * Settles when the stream ends, closes or fails.
+ */
+function demux(docker: Docker, stream: Readable | Duplex, write: (chunk: Buffer, name: 'stdout' | 'stderr') => void): Promise<void> {
   const sinkFor = (name: 'stdout' | 'stderr') =>
     new Writable({
       write(chunk: Buffer, _enc, done) {
-        if (open) {
-          delivered[name] += chunk.length;
-          job.log.write(chunk, name);
-        }
+        write(chunk, name);
         done();
       },
     });
@@ -123,6 +121,18 @@ export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: Worker
     stream.once('error', () => resolve());
   });
   docker.modem.demuxStream(stream, sinkFor('stdout'), sinkFor('stderr'));
+  return ended;
+}
+
+/** A stream of the container's multiplexed output, demultiplexed into the job's log (see {@link ContainerOutput}). */
+export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: WorkerJob): ContainerOutput {
+  const delivered = { stdout: 0, stderr: 0 };
+  let open = true;
+  const ended = demux(docker, stream, (chunk, name) => {
+    if (!open) return;
+    delivered[name] += chunk.length;
+    job.log.write(chunk, name);
+  });
   return {
     ended,
     async complete(container) {
@@ -135,21 +145,11 @@ export function pipeToLog(docker: Docker, stream: Readable | Duplex, job: Worker
       }
       if (record === undefined) return;
       const skip = { ...delivered };
-      const rest = (name: 'stdout' | 'stderr') =>
-        new Writable({
-          write(chunk: Buffer, _enc, done) {
-            const left = chunk.subarray(Math.min(skip[name], chunk.length));
-            skip[name] -= chunk.length - left.length;
-            if (left.length > 0) job.log.write(left, name);
-            done();
-          },
-        });
-      const read = new Promise<void>((resolve) => {
-        record.once('end', resolve);
-        record.once('close', resolve);
-        record.once('error', () => resolve());
+      const read = demux(docker, record, (chunk, name) => {
+        const left = chunk.subarray(Math.min(skip[name], chunk.length));
+        skip[name] -= chunk.length - left.length;
+        if (left.length > 0) job.log.write(left, name);
       });
-      docker.modem.demuxStream(record, rest('stdout'), rest('stderr'));
       // Following an exited container's record ends at its end; an engine that never ends it is cut.
       if (
         (await withTimeout(
