@@ -13,7 +13,8 @@ import { renderCommit } from './commit-object.js';
 import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
-import type { CommitData, GitStore, Oid, RefSwap, TreeEntry, TreeEntryMode } from './types.js';
+import { writePack } from './pack-file.js';
+import type { CommitData, GitObject, GitStore, Oid, RefSwap, TreeEntry, TreeEntryMode } from './types.js';
 
 /** A local repository as a GitStore, plus where its work tree is (null for a bare repository). */
 export class LocalGitStore implements GitStore {
@@ -119,9 +120,20 @@ export class LocalGitStore implements GitStore {
 
   /** A pack (version 2, every object whole) of `oids`, which must all be in this repository. */
   async packObjects(oids: readonly Oid[]): Promise<Uint8Array> {
-    const { packfile } = await git.packObjects({ fs: this.fs, gitdir: this.gitdir, oids: [...oids], cache: this.cache });
-    if (!packfile) throw new Error('isomorphic-git returned no pack');
-    return packfile;
+    const objects: GitObject[] = [];
+    for (const oid of oids) objects.push(await this.readObject(oid));
+    return writePack(objects);
+  }
+
+  /**
+   * Object `oid`'s type and content. A small loose object (what Agora writes) is read and checked
+   * in-process with synchronous calls; anything else (a pack, a large object) through isomorphic-git.
+   */
+  async readObject(oid: Oid): Promise<GitObject> {
+    const loose = isOid(oid) ? this.objects.readSmall(oid) : null;
+    if (loose) return loose;
+    const { type, object } = await this.guard(oid, () => git.readObject({ fs: this.fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache }));
+    return { type: type as GitObject['type'], content: Buffer.from(object as Uint8Array) };
   }
 
   async resolveRef(ref: string): Promise<Oid | null> {

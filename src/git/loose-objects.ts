@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import type { PromiseFsClient } from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
 import { crashPoint } from '../crash-points.js';
+import type { GitObject } from './types.js';
 
 /** What is stored under an object's name: its whole, valid content, nothing, or something else. */
 export type LooseObjectState = 'ok' | 'missing' | 'corrupt';
@@ -113,6 +114,21 @@ export class LooseObjects {
       throw e;
     }
     return isWholeObject(deflated, oid) ? 'ok' : 'corrupt';
+  }
+
+  /**
+   * Object `oid` when it is a small, whole loose object (read with synchronous calls, like {@link state});
+   * null when it is not loose, is larger than that, or is not whole: the caller reads it another way (a
+   * pack), or finds it missing.
+   */
+  readSmall(oid: string): GitObject | null {
+    const size = this.storedSize(oid);
+    if (size === null || size > SYNC_WRITE_LIMIT) return null;
+    try {
+      return parseLooseObject(readFileSync(this.pathOf(oid)), oid);
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -228,18 +244,24 @@ export class LooseObjects {
 
 /** True when `deflated` inflates to `<type> <size>\0<content>` whose SHA-1 is `oid`. */
 export function isWholeObject(deflated: Uint8Array, oid: string): boolean {
-  if (deflated.length === 0) return false;
+  return parseLooseObject(deflated, oid) !== null;
+}
+
+/** The object a loose file holds, when `deflated` is whole (see {@link isWholeObject}); null otherwise. */
+export function parseLooseObject(deflated: Uint8Array, oid: string): GitObject | null {
+  if (deflated.length === 0) return null;
   let raw: Buffer;
   try {
     raw = inflateSync(deflated);
   } catch {
-    return false;
+    return null;
   }
   const nul = raw.indexOf(0);
-  if (nul < 0) return false;
+  if (nul < 0) return null;
   const m = /^(blob|tree|commit|tag) (\d+)$/.exec(raw.subarray(0, nul).toString('latin1'));
-  if (!m || Number(m[2]) !== raw.length - nul - 1) return false;
-  return createHash('sha1').update(raw).digest('hex') === oid;
+  if (!m || Number(m[2]) !== raw.length - nul - 1) return null;
+  if (createHash('sha1').update(raw).digest('hex') !== oid) return null;
+  return { type: m[1] as GitObject['type'], content: raw.subarray(nul + 1) };
 }
 
 /** fsync of an open descriptor on the thread pool (it waits on the disk); the one wrapper, for objects and ref files alike. */

@@ -7,7 +7,12 @@
  * history a few commits past what the remote has. Anything else (a merge, a history longer than the
  * bounds) answers null, and the caller pushes with the git CLI, which negotiates with the remote.
  */
-import type { GitStore, Oid, TreeEntry } from './types.js';
+import type { GitObject, Oid } from './types.js';
+
+/** Where the walk reads objects (LocalGitStore: small loose objects in-process, the rest from packs). */
+export interface ObjectSource {
+  readObject(oid: Oid): Promise<GitObject>;
+}
 
 export interface PushObjectBounds {
   /** New commits walked before giving up (default 256). */
@@ -24,7 +29,7 @@ const DEFAULT_MAX_OBJECTS = 20_000;
  * or null when the walk leaves the shapes it handles (see the module's comment). Known tips give none.
  */
 export async function objectsToPush(
-  store: GitStore,
+  store: ObjectSource,
   tips: readonly Oid[],
   known: (commit: Oid) => boolean,
   bounds: PushObjectBounds = {},
@@ -39,11 +44,11 @@ export async function objectsToPush(
     if (walked.has(oid)) continue;
     walked.add(oid);
     if (walked.size > maxCommits) return null;
-    const commit = await store.readCommit(oid);
+    const commit = await readCommitLinks(store, oid);
     if (commit.parents.length > 1) return null;
     objects.add(oid);
     const parent = commit.parents[0] ?? null;
-    const parentTree = parent === null ? null : (await store.readCommit(parent)).tree;
+    const parentTree = parent === null ? null : (await readCommitLinks(store, parent)).tree;
     if (!(await addNewTreeObjects(store, commit.tree, parentTree, objects, maxObjects))) return null;
     if (parent !== null && !known(parent)) pending.push(parent);
   }
@@ -54,14 +59,14 @@ export async function objectsToPush(
  * Adds `tree` and everything in it that `old` (a tree the remote has, or will have from this push) does
  * not have at the same path. False when the objects pass `maxObjects`.
  */
-async function addNewTreeObjects(store: GitStore, tree: Oid, old: Oid | null, into: Set<Oid>, maxObjects: number): Promise<boolean> {
+async function addNewTreeObjects(store: ObjectSource, tree: Oid, old: Oid | null, into: Set<Oid>, maxObjects: number): Promise<boolean> {
   if (tree === old || into.has(tree)) return true;
   into.add(tree);
   if (into.size > maxObjects) return false;
-  const before = new Map<string, TreeEntry>();
-  if (old !== null) for (const e of await store.readTree(old)) before.set(e.path, e);
-  for (const entry of await store.readTree(tree)) {
-    const was = before.get(entry.path);
+  const before = new Map<string, TreeLink>();
+  if (old !== null) for (const e of await readTreeLinks(store, old)) before.set(e.name, e);
+  for (const entry of await readTreeLinks(store, tree)) {
+    const was = before.get(entry.name);
     if (was?.oid === entry.oid || entry.type === 'commit') continue; // unchanged, or a submodule's commit (not in this repository)
     if (entry.type === 'tree') {
       if (!(await addNewTreeObjects(store, entry.oid, was?.type === 'tree' ? was.oid : null, into, maxObjects))) return false;
@@ -71,4 +76,43 @@ async function addNewTreeObjects(store: GitStore, tree: Oid, old: Oid | null, in
     }
   }
   return true;
+}
+
+/** A tree entry as the walk needs it: its name, what it names, and whether that is a tree, a blob or a submodule's commit. */
+interface TreeLink {
+  name: string;
+  oid: Oid;
+  type: 'tree' | 'blob' | 'commit';
+}
+
+/** A commit's tree and parents, from its header lines (`tree <id>`, then `parent <id>` for each). */
+async function readCommitLinks(store: ObjectSource, oid: Oid): Promise<{ tree: Oid; parents: Oid[] }> {
+  const { type, content } = await store.readObject(oid);
+  if (type !== 'commit') throw new Error(`object ${oid} is a ${type}, not a commit`);
+  const header = content.subarray(0, content.indexOf('\n\n') < 0 ? content.length : content.indexOf('\n\n')).toString('latin1');
+  let tree: Oid | null = null;
+  const parents: Oid[] = [];
+  for (const line of header.split('\n')) {
+    if (line.startsWith('tree ')) tree = line.slice(5);
+    else if (line.startsWith('parent ')) parents.push(line.slice(7));
+  }
+  if (tree === null) throw new Error(`commit ${oid} names no tree`);
+  return { tree, parents };
+}
+
+/** A tree's entries: `<octal mode> <name>\0<20-byte id>` each; mode 40000 is a tree, 160000 a submodule's commit. */
+async function readTreeLinks(store: ObjectSource, oid: Oid): Promise<TreeLink[]> {
+  const { type, content } = await store.readObject(oid);
+  if (type !== 'tree') throw new Error(`object ${oid} is a ${type}, not a tree`);
+  const entries: TreeLink[] = [];
+  for (let at = 0; at < content.length;) {
+    const space = content.indexOf(0x20, at);
+    const nul = content.indexOf(0, space);
+    if (space < 0 || nul < 0 || nul + 21 > content.length) throw new Error(`tree ${oid} is cut short`);
+    const kind = Number.parseInt(content.subarray(at, space).toString('latin1'), 8) >> 12; // 0o04: a directory, 0o16: a gitlink
+    const name = content.subarray(space + 1, nul).toString('latin1'); // the name's bytes, one char each: a key, never shown
+    entries.push({ name, oid: content.subarray(nul + 1, nul + 21).toString('hex'), type: kind === 0o04 ? 'tree' : kind === 0o16 ? 'commit' : 'blob' });
+    at = nul + 21;
+  }
+  return entries;
 }

@@ -31,6 +31,12 @@ export interface CommitData {
   committer: Identity;
 }
 
+/** An object as git stores it: its type and its content (without the `<type> <size>\0` header). */
+export interface GitObject {
+  type: 'blob' | 'tree' | 'commit' | 'tag';
+  content: Buffer;
+}
+
 /** One ref of a transaction: point `ref` at `next` if it points at `expected` (null: if it does not exist). */
 export interface RefSwap {
   ref: string;

@@ -56,6 +56,17 @@ describe('the objects a push carries', () => {
     expect(await objectsToPush(store, [commits[2]!], (c) => c === commits[2])).toEqual([]);
   });
 
+  it('are the same when the history is packed (read through isomorphic-git, not in-process)', async () => {
+    const tip = commits.at(-1)!;
+    const loose = await objectsToPush(store, [tip], (c) => c === commits[0]);
+    gitSync(repo.dir, ['repack', '-a', '-d', '-q']);
+    gitSync(repo.dir, ['prune-packed']);
+    expect(gitSync(repo.dir, ['count-objects', '-v'])).toMatch(/^count: 0$/m);
+    const packed = await objectsToPush(await openLocalStore(repo.dir), [tip], (c) => c === commits[0]);
+    expect(packed?.sort()).toEqual(gitWouldSend([tip], [commits[0]!]));
+    expect(packed?.sort()).toEqual(loose?.sort());
+  });
+
   it('gives up (null, the caller asks git) past its bounds or at a merge', async () => {
     expect(await objectsToPush(store, [commits.at(-1)!], () => false, { maxCommits: 2 })).toBeNull();
     expect(await objectsToPush(store, [commits[0]!], () => false, { maxObjects: 3 })).toBeNull();

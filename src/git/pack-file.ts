@@ -1,0 +1,41 @@
+/**
+ * A version 2 pack file of whole objects (no deltas), as `git index-pack` and receive-pack read it:
+ * "PACK", version 2 and the object count (each a 32-bit big-endian number); per object a header (type in
+ * bits 4–6 of the first byte, the content's size in its low 4 bits and 7 more bits per continuation
+ * byte, the high bit saying another byte follows) and the content deflated with zlib; then the SHA-1 of
+ * everything before it. Written in-process with node:zlib and node:crypto: the App builds one for every
+ * push, and a few dozen small objects cost well under a millisecond this way.
+ */
+import { createHash } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
+import type { GitObject } from './types.js';
+
+const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;
+
+/** The pack holding `objects`, in the order given. */
+export function writePack(objects: readonly GitObject[]): Buffer {
+  const head = Buffer.alloc(12);
+  head.write('PACK', 0, 'latin1');
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(objects.length, 8);
+  const parts: Buffer[] = [head];
+  for (const { type, content } of objects) {
+    parts.push(entryHeader(TYPE_CODES[type], content.byteLength), deflateSync(content));
+  }
+  const body = Buffer.concat(parts);
+  return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+}
+
+/** A pack entry's header: the type code and the size, little-endian in 7-bit groups after the first 4 bits. */
+function entryHeader(typeCode: number, size: number): Buffer {
+  const bytes: number[] = [];
+  let byte = (typeCode << 4) | (size & 0x0f);
+  let rest = Math.floor(size / 16);
+  while (rest > 0) {
+    bytes.push(byte | 0x80);
+    byte = rest & 0x7f;
+    rest = Math.floor(rest / 128);
+  }
+  bytes.push(byte);
+  return Buffer.from(bytes);
+}
