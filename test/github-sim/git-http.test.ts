@@ -132,6 +132,17 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     await git(['commit', '-q', '-m', 'no workflow after all'], dir);
     await git(['push', '-q', 'origin', 'ci'], dir);
     expect((await git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', 'refs/heads/ci'])).trim()).toBe((await git(['rev-parse', 'HEAD'], dir)).trim());
+    // One push of several refs, the workflow only in the last one's commits: the whole push is refused.
+    await git(['commit', '-q', '--allow-empty', '-m', 'plain again'], dir);
+    await git(['branch', 'plain'], dir);
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    await writeFile(join(dir, '.github', 'workflows', 'late.yml'), 'on: push\n');
+    await git(['add', '.'], dir);
+    await git(['commit', '-q', '-m', 'a workflow, later'], dir);
+    await expect(git(['push', 'origin', 'plain', 'HEAD:refs/heads/late'], dir)).rejects.toThrow(
+      /workflow `\.github\/workflows\/late\.yml` without `workflows` permission/,
+    );
+    await expect(git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', '--verify', '-q', 'refs/heads/plain'])).rejects.toThrow();
   });
 
   it('the server itself refuses a receive-pack command whose old id is not the current one', async () => {

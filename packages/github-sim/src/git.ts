@@ -84,17 +84,15 @@ function identityEnv(prefix: 'AUTHOR' | 'COMMITTER', id: GitIdentity): NodeJS.Pr
 const PRE_RECEIVE_HOOK = `#!/bin/sh
 [ "$SIM_MAY_WRITE_WORKFLOWS" = 1 ] && exit 0
 zero=0000000000000000000000000000000000000000
-refused=0
-while read old new ref; do
-  [ "$new" = "$zero" ] && continue
-  for commit in $(git rev-list "$new" --not --all); do
-    for path in $(git diff-tree --no-commit-id --name-only -r -m --root "$commit" -- .github/workflows); do
-      echo "refusing to allow a GitHub App to create or update workflow \\\`$path\\\` without \\\`workflows\\\` permission" >&2
-      refused=1
-    done
-  done
+tips=$(while read old new ref; do [ "$new" = "$zero" ] || echo "$new"; done)
+[ -n "$tips" ] || exit 0
+# Every commit new to the repository, from all the pushed refs at once (two processes per push, not two per commit).
+paths=$(git rev-list $tips --not --all | git diff-tree --stdin --no-commit-id --name-only -r -m --root -- .github/workflows)
+[ -n "$paths" ] || exit 0
+printf '%s\\n' "$paths" | while IFS= read -r path; do
+  echo "refusing to allow a GitHub App to create or update workflow \\\`$path\\\` without \\\`workflows\\\` permission" >&2
 done
-exit $refused
+exit 1
 `;
 
 /**
