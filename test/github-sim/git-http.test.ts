@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { cloneUrl, git, startWorld, type World } from '@agora/github-sim/harness';
-import { startGitHubSim } from '@agora/github-sim';
+import { PUSHES_PER_REPACK, startGitHubSim } from '@agora/github-sim';
 
 describe('git smart HTTP (git http-backend) with installation tokens', () => {
   let w: World;
@@ -108,6 +108,31 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     // non-fast-forward on a branch is refused too
     await git(['push', '-q', 'origin', 'HEAD:main'], a);
     await expect(git(['push', '-q', 'origin', 'HEAD:main'], b)).rejects.toThrow(/rejected|fetch first/);
+  });
+
+  it('keeps a repository packed as pushes come, as GitHub does: the loose objects pushes bring are rolled into packs', async () => {
+    const token = await w.token();
+    const dir = await tmp();
+    await git(['clone', '--quiet', cloneUrl(w.sim, 'octo/demo', token), dir]);
+    await git(['checkout', '-q', '-b', 'many-pushes'], dir);
+    const loose = async () => Number(/^count: (\d+)$/m.exec(await git(['--git-dir', w.sim.repoDir('octo/demo'), 'count-objects', '-v']))![1]);
+    const counts: number[] = [];
+    for (let i = 0; i < PUSHES_PER_REPACK; i += 1) {
+      await writeFile(join(dir, 'pushed.txt'), `push ${i}\n`);
+      await git(['add', 'pushed.txt'], dir);
+      await git(['commit', '-q', '-m', `push ${i}`], dir);
+      await git(['push', '-q', 'origin', 'HEAD:refs/agora/many-pushes'], dir); // a ref no webhook or check suite follows
+      counts.push(await loose());
+    }
+    // Within PUSHES_PER_REPACK pushes the loose count falls once (a repack), whatever came before this test.
+    expect(
+      counts.some((c, i) => i > 0 && c < counts[i - 1]!),
+      `loose objects after each push: ${counts.join(' ')}`,
+    ).toBe(true);
+    await git(['--git-dir', w.sim.repoDir('octo/demo'), 'fsck', '--connectivity-only', '--no-dangling']);
+    expect((await git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', 'refs/agora/many-pushes'])).trim()).toBe(
+      (await git(['rev-parse', 'HEAD'], dir)).trim(),
+    );
   });
 
   it('refuses a push whose new commits touch .github/workflows without the workflows permission, naming the file', async () => {

@@ -38,6 +38,7 @@ export type {
   DispatchRecord,
 };
 export { parseWebhook, signWebhook, WebhookVerificationError } from './webhooks.js';
+export { PUSHES_PER_REPACK } from './git.js';
 export { OpenApiValidator, WebhookSchemaValidator, normaliseNullable } from './contract.js';
 export type { SimFaults, SimLimits } from './limits.js';
 

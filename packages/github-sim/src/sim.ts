@@ -467,6 +467,7 @@ export class Sim {
     return repo.git.exclusive(async () => {
       const { result, changes } = await repo.git.recordingRefChanges(work);
       if (changes.length > 0) {
+        await repo.git.afterPush();
         // Every ref's value before the push, only for a payload that needs it (a new branch's commits).
         const before = async () => {
           const refs = await repo.git.refs();
