@@ -153,6 +153,11 @@ export class LocalGitStore implements GitStore {
     return this.casRefs([{ ref, next, expected }]);
   }
 
+  /** Makes the objects written so far durable (what a ref update does first), for a caller that can sync them sooner. */
+  protected flushObjects(): Promise<void> {
+    return this.objects.flush();
+  }
+
   /** {@link casRef} for several refs in one transaction of git's lockfile protocol (ref-lock.ts `casRefs`). */
   async casRefs(swaps: readonly RefSwap[]): Promise<boolean> {
     for (const { ref, next } of swaps) {

@@ -89,11 +89,16 @@ export class MirroredGitStore extends LocalGitStore {
     const atomic = toPush.some((q) => q.swaps.length > 1);
     this.pushes += updates.length;
     let outcomes: Map<string, RefPushOutcome>;
+    // The objects these refs name are synced while the push is on the wire (settle's local update waits
+    // for that sync; one that failed is tried again there and fails that update).
+    const synced = this.flushObjects().catch(() => undefined);
     try {
       outcomes = await this.mirror.pushEach(updates, { atomic, ...(await this.packFor(updates)) });
     } catch (e) {
       for (const q of toPush) q.reject(e);
       return;
+    } finally {
+      await synced;
     }
     for (const u of updates) if (outcomes.get(u.ref)?.kind === 'ok') this.onRemote.add(u.next);
     // An atomic push that failed without naming the ref that failed it: every ref counts as moved remotely.
