@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { RemoteMirror } from '../../src/github/remote-sync.js';
 import { MirroredGitStore } from '../../src/github/mirrored-store.js';
 import { agoraIdentity } from '../../src/git/identity.js';
@@ -184,6 +186,39 @@ describe('remote sync over smart HTTP', () => {
     expect(outcomes.get('refs/agora/runs/inproc')).toEqual({ kind: 'ok' });
     expect({ http: store.mirror.httpPushes, cli: store.mirror.cliFallbacks }).toEqual({ http: 2, cli: 1 });
     expect((await git(['rev-parse', 'refs/agora/runs/inproc'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(second);
+  });
+
+  it('a push request whose connection is dropped is sent once more, in-process, before git push would take over', async () => {
+    // A proxy in front of the simulator's git server that drops the connection of the first push it sees.
+    const target = new URL(w.sim.gitUrl);
+    let pushRequests = 0;
+    const proxy: Server = createServer((req, res) => {
+      if (req.method === 'POST' && req.url?.endsWith('/git-receive-pack') && ++pushRequests === 1) {
+        req.socket.destroy();
+        return;
+      }
+      const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
+    try {
+      const { port } = proxy.address() as AddressInfo;
+      const proxied = `http://127.0.0.1:${port}${target.pathname.replace(/\/$/, '')}/${w.repo.fullName}.git`;
+      const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'dropped'), proxied, () => w.token()), 'refs/agora/');
+      const commit = await commitIn(store, 'sent twice');
+      expect(await store.casRef('refs/agora/runs/dropped', commit, null)).toBe(true);
+      expect((await git(['rev-parse', 'refs/agora/runs/dropped'], w.sim.repoDir(w.repo.fullName))).trim()).toBe(commit);
+      expect({ pushRequests, httpPushes: store.mirror.httpPushes, cliFallbacks: store.mirror.cliFallbacks }).toEqual({
+        pushRequests: 2,
+        httpPushes: 1,
+        cliFallbacks: 0,
+      });
+    } finally {
+      await new Promise((closed) => proxy.close(closed));
+    }
   });
 
   it("an atomic push whose pack lacks one ref's objects: GitHub still updates the others (reported ok), and that ref goes by git push", async () => {
