@@ -1,7 +1,7 @@
 /**
  * The local-repository implementation of the storage port (DESIGN.md §2): objects in-process (blobs,
- * trees and commits written by loose-objects.ts, every read by isomorphic-git with one shared `cache` per
- * store), refs by git's own lockfile protocol
+ * trees and commits written by loose-objects.ts, read by isomorphic-git with one shared `cache` per store,
+ * except a push's raw small loose objects: {@link LocalGitStore.readObject}), refs by git's own lockfile protocol
  * (src/git/ref-lock.ts) so that the `git` CLI and Agora can share the repository safely.
  */
 import { looksLikeGitdir } from './discover.js';
@@ -122,7 +122,7 @@ export class LocalGitStore implements GitStore {
   async packObjects(oids: readonly Oid[]): Promise<Uint8Array> {
     const objects: GitObject[] = [];
     for (const oid of oids) objects.push(await this.readObject(oid));
-    return writePack(objects);
+    return await writePack(objects);
   }
 
   /**

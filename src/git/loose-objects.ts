@@ -117,15 +117,15 @@ export class LooseObjects {
   }
 
   /**
-   * Object `oid` when it is a small, whole loose object (read with synchronous calls, like {@link state});
-   * null when it is not loose, is larger than that, or is not whole: the caller reads it another way (a
-   * pack), or finds it missing.
+   * Object `oid` when it is a small, whole loose object (read and inflated with synchronous calls: at most
+   * SYNC_WRITE_LIMIT bytes on disk and SYNC_DEFLATE_LIMIT inflated); null when it is not loose, is larger,
+   * or is not whole: the caller reads it another way (isomorphic-git), or finds it missing.
    */
   readSmall(oid: string): GitObject | null {
     const size = this.storedSize(oid);
     if (size === null || size > SYNC_WRITE_LIMIT) return null;
     try {
-      return parseLooseObject(readFileSync(this.pathOf(oid)), oid);
+      return parseLooseObject(readFileSync(this.pathOf(oid)), oid, SYNC_DEFLATE_LIMIT);
     } catch {
       return null;
     }
@@ -247,12 +247,15 @@ export function isWholeObject(deflated: Uint8Array, oid: string): boolean {
   return parseLooseObject(deflated, oid) !== null;
 }
 
-/** The object a loose file holds, when `deflated` is whole (see {@link isWholeObject}); null otherwise. */
-export function parseLooseObject(deflated: Uint8Array, oid: string): GitObject | null {
+/**
+ * The object a loose file holds, when `deflated` is whole (see {@link isWholeObject}); null otherwise,
+ * and when it inflates to more than `maxInflated` bytes.
+ */
+export function parseLooseObject(deflated: Uint8Array, oid: string, maxInflated?: number): GitObject | null {
   if (deflated.length === 0) return null;
   let raw: Buffer;
   try {
-    raw = inflateSync(deflated);
+    raw = maxInflated === undefined ? inflateSync(deflated) : inflateSync(deflated, { maxOutputLength: maxInflated });
   } catch {
     return null;
   }

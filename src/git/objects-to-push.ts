@@ -85,18 +85,21 @@ interface TreeLink {
   type: 'tree' | 'blob' | 'commit';
 }
 
-/** A commit's tree and parents, from its header lines (`tree <id>`, then `parent <id>` for each). */
+/** A commit's tree and parents, as git reads them: `tree <id>` as the first header line, then one `parent <id>` line each. */
 async function readCommitLinks(store: ObjectSource, oid: Oid): Promise<{ tree: Oid; parents: Oid[] }> {
   const { type, content } = await store.readObject(oid);
   if (type !== 'commit') throw new Error(`object ${oid} is a ${type}, not a commit`);
-  const header = content.subarray(0, content.indexOf('\n\n') < 0 ? content.length : content.indexOf('\n\n')).toString('latin1');
-  let tree: Oid | null = null;
+  // The tree and parent lines come first, 48 bytes each: a commit with more than one parent is a merge,
+  // which the walk gives up on whatever the count, so the start of the header is all it decodes.
+  const lines = content.subarray(0, 4096).toString('latin1').split('\n');
+  const tree = /^tree ([0-9a-f]{40})$/.exec(lines[0] ?? '')?.[1];
+  if (tree === undefined) throw new Error(`commit ${oid} does not start with its tree`);
   const parents: Oid[] = [];
-  for (const line of header.split('\n')) {
-    if (line.startsWith('tree ')) tree = line.slice(5);
-    else if (line.startsWith('parent ')) parents.push(line.slice(7));
+  for (const line of lines.slice(1)) {
+    const parent = /^parent ([0-9a-f]{40})$/.exec(line)?.[1];
+    if (parent === undefined) break;
+    parents.push(parent);
   }
-  if (tree === null) throw new Error(`commit ${oid} names no tree`);
   return { tree, parents };
 }
 
@@ -109,9 +112,11 @@ async function readTreeLinks(store: ObjectSource, oid: Oid): Promise<TreeLink[]>
     const space = content.indexOf(0x20, at);
     const nul = content.indexOf(0, space);
     if (space < 0 || nul < 0 || nul + 21 > content.length) throw new Error(`tree ${oid} is cut short`);
-    const kind = Number.parseInt(content.subarray(at, space).toString('latin1'), 8) >> 12; // 0o04: a directory, 0o16: a gitlink
+    const mode = content.subarray(at, space).toString('latin1');
+    if (!/^[0-7]+$/.test(mode)) throw new Error(`tree ${oid} has an entry of mode "${mode}"`);
+    const kind = Number.parseInt(mode, 8) & 0o170000; // as git reads a mode: a directory, a gitlink, else a blob
     const name = content.subarray(space + 1, nul).toString('latin1'); // the name's bytes, one char each: a key, never shown
-    entries.push({ name, oid: content.subarray(nul + 1, nul + 21).toString('hex'), type: kind === 0o04 ? 'tree' : kind === 0o16 ? 'commit' : 'blob' });
+    entries.push({ name, oid: content.subarray(nul + 1, nul + 21).toString('hex'), type: kind === 0o040000 ? 'tree' : kind === 0o160000 ? 'commit' : 'blob' });
     at = nul + 21;
   }
   return entries;

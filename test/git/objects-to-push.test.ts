@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
@@ -76,5 +76,19 @@ describe('the objects a push carries', () => {
     gitSync(repo.dir, ['merge', '-q', '--no-edit', side]);
     const merge = gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
     expect(await objectsToPush(store, [merge], (c) => c === commits.at(-1))).toBeNull();
+  });
+
+  it('read every kind of tree entry as git does: a symlink, an executable, a submodule commit, a name that is not UTF-8', async () => {
+    const before = gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
+    await mkdir(join(repo.dir, 'kinds'), { recursive: true });
+    await symlink('../README.md', join(repo.dir, 'kinds', 'link'));
+    await writeFile(join(repo.dir, 'kinds', 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    await writeFile(Buffer.concat([Buffer.from(join(repo.dir, 'kinds', 'latin-')), Buffer.from([0xe9, 0xff])]), 'not utf-8\n');
+    gitSync(repo.dir, ['add', '-A']);
+    gitSync(repo.dir, ['update-index', '--add', '--cacheinfo', `160000,${commits[0]},kinds/sub`]); // a commit of another repository
+    gitSync(repo.dir, ['commit', '-q', '-m', 'every kind of entry']);
+    const tip = gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
+    expect(gitSync(repo.dir, ['ls-tree', 'HEAD:kinds']).match(/^\d+/gm)?.sort()).toEqual(['100644', '100755', '120000', '160000']);
+    expect((await objectsToPush(store, [tip], (c) => c === before))?.sort()).toEqual(gitWouldSend([tip], [before]));
   });
 });

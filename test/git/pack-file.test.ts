@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,8 @@ const blobs = new Map<number, string>();
 
 /** Sizes at each edge of the entry header's size encoding (4 bits, then 7 more per byte). */
 const SIZES = [0, 1, 15, 16, 2047, 2048, 262_143, 262_144, 300_000];
+/** Random bytes do not compress: a loose file over the size read in-process, and a blob deflated on the thread pool. */
+const RANDOM_SIZE = 400_000;
 
 beforeAll(async () => {
   repo = await initRepo();
@@ -24,6 +27,8 @@ beforeAll(async () => {
     await writeFile(path, Buffer.alloc(size, size % 251));
     blobs.set(size, gitSync(repo.dir, ['hash-object', '-w', path]).trim());
   }
+  await writeFile(join(repo.dir, 'random'), randomBytes(RANDOM_SIZE));
+  blobs.set(RANDOM_SIZE, gitSync(repo.dir, ['hash-object', '-w', join(repo.dir, 'random')]).trim());
   gitSync(repo.dir, ['add', '-A']);
   gitSync(repo.dir, ['commit', '-q', '-m', 'blobs of every header length']);
   store = await openLocalStore(repo.dir);
@@ -61,7 +66,7 @@ describe('a pack written in-process', () => {
   });
 
   it('of no objects is a valid, empty pack', async () => {
-    const pack = writePack([]);
+    const pack = await writePack([]);
     expect(pack.subarray(0, 12)).toEqual(Buffer.from('5041434b0000000200000000', 'hex'));
     expect(pack.length).toBe(12 + 20);
   });

@@ -117,14 +117,15 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     await git(['checkout', '-q', '-b', 'many-pushes'], dir);
     const loose = async () => Number(/^count: (\d+)$/m.exec(await git(['--git-dir', w.sim.repoDir('octo/demo'), 'count-objects', '-v']))![1]);
     const counts: number[] = [];
-    for (let i = 0; i < PUSHES_PER_REPACK; i += 1) {
+    for (let i = 0; i <= PUSHES_PER_REPACK; i += 1) {
       await writeFile(join(dir, 'pushed.txt'), `push ${i}\n`);
       await git(['add', 'pushed.txt'], dir);
       await git(['commit', '-q', '-m', `push ${i}`], dir);
       await git(['push', '-q', 'origin', 'HEAD:refs/agora/many-pushes'], dir); // a ref no webhook or check suite follows
+      await w.sim.settle(); // the repack runs after the push has been answered
       counts.push(await loose());
     }
-    // Within PUSHES_PER_REPACK pushes the loose count falls once (a repack), whatever came before this test.
+    // Within PUSHES_PER_REPACK + 1 pushes the loose count falls once (a repack), whatever came before this test.
     expect(
       counts.some((c, i) => i > 0 && c < counts[i - 1]!),
       `loose objects after each push: ${counts.join(' ')}`,
@@ -161,13 +162,16 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     await git(['commit', '-q', '--allow-empty', '-m', 'plain again'], dir);
     await git(['branch', 'plain'], dir);
     await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
-    await writeFile(join(dir, '.github', 'workflows', 'late.yml'), 'on: push\n');
+    await writeFile(join(dir, '.github', 'workflows', 'late ci.yml'), 'on: push\n');
     await git(['add', '.'], dir);
     await git(['commit', '-q', '-m', 'a workflow, later'], dir);
     await expect(git(['push', 'origin', 'plain', 'HEAD:refs/heads/late'], dir)).rejects.toThrow(
-      /workflow `\.github\/workflows\/late\.yml` without `workflows` permission/,
+      /workflow `\.github\/workflows\/late ci\.yml` without `workflows` permission/,
     );
     await expect(git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', '--verify', '-q', 'refs/heads/plain'])).rejects.toThrow();
+    // A push that only deletes has no new commits to check.
+    await git(['push', '-q', 'origin', ':ci'], dir);
+    await expect(git(['--git-dir', w.sim.repoDir('octo/demo'), 'rev-parse', '--verify', '-q', 'refs/heads/ci'])).rejects.toThrow();
   });
 
   it('the server itself refuses a receive-pack command whose old id is not the current one', async () => {

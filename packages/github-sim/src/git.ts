@@ -84,13 +84,13 @@ function identityEnv(prefix: 'AUTHOR' | 'COMMITTER', id: GitIdentity): NodeJS.Pr
 const PRE_RECEIVE_HOOK = `#!/bin/sh
 [ "$SIM_MAY_WRITE_WORKFLOWS" = 1 ] && exit 0
 zero=0000000000000000000000000000000000000000
-tips=$(while read old new ref; do [ "$new" = "$zero" ] || echo "$new"; done)
+tips=$(while read old new ref; do [ "$new" = "$zero" ] || printf '%s\\n' "$new"; done)
 [ -n "$tips" ] || exit 0
 # Every commit new to the repository, from all the pushed refs at once (two processes per push, not two per commit).
-paths=$(git rev-list $tips --not --all | git diff-tree --stdin --no-commit-id --name-only -r -m --root -- .github/workflows)
+paths=$(printf '%s\\n' "$tips" | git rev-list --stdin --not --all | git diff-tree --stdin --no-commit-id --name-only -r -m --root -- .github/workflows)
 [ -n "$paths" ] || exit 0
 printf '%s\\n' "$paths" | while IFS= read -r path; do
-  echo "refusing to allow a GitHub App to create or update workflow \\\`$path\\\` without \\\`workflows\\\` permission" >&2
+  printf 'refusing to allow a GitHub App to create or update workflow \`%s\` without \`workflows\` permission\\n' "$path" >&2
 done
 exit 1
 `;

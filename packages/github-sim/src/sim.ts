@@ -467,7 +467,6 @@ export class Sim {
     return repo.git.exclusive(async () => {
       const { result, changes } = await repo.git.recordingRefChanges(work);
       if (changes.length > 0) {
-        await repo.git.afterPush();
         // Every ref's value before the push, only for a payload that needs it (a new branch's commits).
         const before = async () => {
           const refs = await repo.git.refs();
@@ -478,6 +477,8 @@ export class Sim {
           return refs;
         };
         await this.refsChanged(repo, changes, before, sender, pusher);
+        // After the push's events, still under the lock: maintenance never delays or loses what a push sent.
+        await repo.git.afterPush().catch((e: unknown) => console.warn(`github-sim: repacking ${repo.fullName} failed: ${(e as Error).message}`));
       }
       return result;
     });
