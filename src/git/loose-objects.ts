@@ -90,7 +90,7 @@ export class LooseObjects {
     const raw = Buffer.concat([Buffer.from(`${type} ${content.byteLength}\0`, 'latin1'), content]);
     const oid = createHash('sha1').update(raw).digest('hex');
     if ((await this.state(oid)) !== 'ok') {
-      await this.write(this.pathOf(oid), raw.byteLength > SYNC_DEFLATE_LIMIT ? await deflateAsync(raw) : deflateSync(raw));
+      await this.write(this.pathOf(oid), await deflateBytes(raw));
     }
     return oid;
   }
@@ -240,6 +240,11 @@ export class LooseObjects {
       throw storageError(e, `write object ${path}`);
     }
   }
+}
+
+/** `data` deflated with zlib: on the event loop up to SYNC_DEFLATE_LIMIT (microseconds), on the thread pool above it. */
+export async function deflateBytes(data: Uint8Array): Promise<Buffer> {
+  return data.byteLength > SYNC_DEFLATE_LIMIT ? deflateAsync(data) : deflateSync(data);
 }
 
 /** True when `deflated` inflates to `<type> <size>\0<content>` whose SHA-1 is `oid`. */

@@ -7,14 +7,10 @@
  * push, and a few dozen small objects cost well under a millisecond this way.
  */
 import { createHash } from 'node:crypto';
-import { promisify } from 'node:util';
-import { deflate, deflateSync } from 'node:zlib';
+import { deflateBytes } from './loose-objects.js';
 import type { GitObject } from './types.js';
 
 const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;
-/** Objects up to this size are deflated on the event loop (microseconds); larger ones on the thread pool. */
-const SYNC_DEFLATE_LIMIT = 256 * 1024;
-const deflateAsync = promisify(deflate);
 
 /** The pack holding `objects`, in the order given. */
 export async function writePack(objects: readonly GitObject[]): Promise<Buffer> {
@@ -24,7 +20,7 @@ export async function writePack(objects: readonly GitObject[]): Promise<Buffer> 
   head.writeUInt32BE(objects.length, 8);
   const parts: Buffer[] = [head];
   for (const { type, content } of objects) {
-    parts.push(entryHeader(TYPE_CODES[type], content.byteLength), content.byteLength > SYNC_DEFLATE_LIMIT ? await deflateAsync(content) : deflateSync(content));
+    parts.push(entryHeader(TYPE_CODES[type], content.byteLength), await deflateBytes(content));
   }
   const body = Buffer.concat(parts);
   return Buffer.concat([body, createHash('sha1').update(body).digest()]);
