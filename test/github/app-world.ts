@@ -81,6 +81,11 @@ export interface AppWorld {
   addInstallation(owner: string, name: string): Promise<{ fullName: string; installationId: number }>;
   /** Replaces the first app process behind the webhook URL (a restart): fresh cache, no memory. */
   restartApp(): Promise<AgoraGitHub>;
+  /**
+   * A fresh process that only drives what it is handed, as the Action's job does (src/action/run.ts):
+   * not behind the webhook URL and never sweeping. Quiesced and closed with the world.
+   */
+  startDriver(): Promise<AgoraGitHub>;
   /** The app processes behind the webhook URL now (replicas; the first is `agora`). */
   readonly replicas: readonly AgoraGitHub[];
   /** Takes a replica out from behind the webhook URL (after killing or closing it). */
@@ -180,7 +185,8 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
   const servers: Server[] = [];
   const live: Array<{ agora: AgoraGitHub; url: string }> = [];
   let turn = 0;
-  const boot = async () => {
+  /** An app process's engine, not yet behind any webhook URL (nothing sweeps until Probot mounts it). */
+  const newAgora = async () => {
     const cacheDir = await mkdtemp(join(tmpdir(), 'agora-app-'));
     dirs.push(cacheDir);
     const told: OutcomeRecord = { plans: [], actions: [], sweeps: [] };
@@ -204,6 +210,10 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
     });
     records.set(agora, told);
     agoras.push(agora);
+    return agora;
+  };
+  const boot = async () => {
+    const agora = await newAgora();
     probot = newProbot();
     const middleware = await createNodeMiddleware(agoraApp(agora), { probot });
     const own = createServer((req, res) => void middleware(req, res, () => res.writeHead(404).end()));
@@ -265,6 +275,7 @@ export async function startAppWorld(opts: AppWorldOptions = {}): Promise<AppWorl
       known.push(other.fullName);
       return { fullName: other.fullName, installationId: id };
     },
+    startDriver: newAgora,
     restartApp: async () => {
       const next = await boot();
       live[0] = next;
