@@ -1,6 +1,6 @@
 import { lstat, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertEntryName } from '../git/local-store.js';
+import { assertEntryName } from '../git/tree-object.js';
 import type { TreeChange } from '../git/tree-diff.js';
 import type { GitStore } from '../git/types.js';
 

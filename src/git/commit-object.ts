@@ -36,3 +36,38 @@ function timezone(offset: number): string {
 function normalizeMessage(message: string): string {
   return `${message.replace(/\r/g, '').replace(/^\n+/, '').replace(/\n+$/, '')}\n`;
 }
+
+/**
+ * The commit a commit object's content holds, read in-process, or null when the content is not exactly
+ * what {@link renderCommit} writes for it (extra headers such as `gpgsig`, a message git would
+ * normalise, an identity with `<`, `>` or a newline, a zone git writes otherwise): the caller then reads
+ * it through isomorphic-git. The parse is accepted only if rendering it gives back the same bytes, so it
+ * is the one reading of those bytes, and the same as isomorphic-git's.
+ */
+export function parseCommit(content: Buffer): CommitData | null {
+  const text = content.toString('utf8');
+  const end = text.indexOf('\n\n');
+  if (end < 0) return null;
+  const lines = text.slice(0, end).split('\n');
+  const tree = /^tree ([0-9a-f]{40})$/.exec(lines[0] ?? '')?.[1];
+  if (tree === undefined) return null;
+  const parents: string[] = [];
+  let at = 1;
+  for (let m; (m = /^parent ([0-9a-f]{40})$/.exec(lines[at] ?? '')); at += 1) parents.push(m[1]!);
+  if (lines.length !== at + 2) return null;
+  const author = parseIdentity(lines[at]!, 'author');
+  const committer = parseIdentity(lines[at + 1]!, 'committer');
+  if (!author || !committer) return null;
+  const commit = { tree, parents, message: text.slice(end + 2), author, committer };
+  return renderCommit(commit).equals(content) ? commit : null;
+}
+
+/** `<key> <name> <<email>> <seconds> <±hhmm>`, with no `<`, `>` or newline in the name or the email. */
+function parseIdentity(line: string, key: string): Identity | null {
+  const m = /^([a-z]+) ([^<>\n]*) <([^<>\n]*)> (\d+) ([+-])(\d\d)(\d\d)$/.exec(line);
+  if (!m || m[1] !== key) return null;
+  const east = Number(m[6]) * 60 + Number(m[7]);
+  // Minutes west of UTC; `-0000` is kept as -0 (see timezone), `+0000` as 0.
+  const timezoneOffset = m[5] === '-' ? (east === 0 ? -0 : east) : east === 0 ? 0 : -east;
+  return { name: m[2]!, email: m[3]!, timestamp: Number(m[4]), timezoneOffset };
+}

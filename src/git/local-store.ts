@@ -9,11 +9,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import git, { type PromiseFsClient } from 'isomorphic-git';
 import { AgoraError, errorMessage } from '../errors.js';
-import { renderCommit } from './commit-object.js';
+import { parseCommit, renderCommit } from './commit-object.js';
 import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
 import { writePack } from './pack-file.js';
+import { assertEntryName, parseTree, renderTree, sortTreeEntries, typeForMode } from './tree-object.js';
 import type { CommitData, GitObject, GitStore, Oid, RefSwap, TreeEntry, TreeEntryMode } from './types.js';
 
 /** A local repository as a GitStore, plus where its work tree is (null for a bare repository). */
@@ -38,6 +39,8 @@ export class LocalGitStore implements GitStore {
   }
 
   async readBlob(oid: Oid): Promise<Uint8Array> {
+    const loose = this.readSmall(oid);
+    if (loose?.type === 'blob') return loose.content;
     return this.guard(oid, async () => (await git.readBlob({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache })).blob);
   }
 
@@ -57,6 +60,10 @@ export class LocalGitStore implements GitStore {
 
   /** The entries of tree `oid` (a commit id is peeled to its tree), in git's tree order. */
   async readTree(oid: Oid): Promise<TreeEntry[]> {
+    const loose = this.readSmall(oid);
+    const peeled = loose?.type === 'commit' ? parseCommit(loose.content)?.tree : undefined;
+    const entries = loose?.type === 'tree' ? parseTree(loose.content) : peeled ? this.readSmallTree(peeled) : null;
+    if (entries) return entries;
     const { tree } = await this.guard(oid, () => git.readTree({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }));
     return sortTreeEntries(tree.map((e) => ({ mode: e.mode as TreeEntryMode, path: e.path, oid: e.oid, type: e.type })));
   }
@@ -76,12 +83,13 @@ export class LocalGitStore implements GitStore {
         throw new AgoraError('tree-invalid', `tree entry "${e.path}" has mode ${e.mode} but type ${e.type} (expected ${typeForMode(e.mode)})`);
       }
     }
-    // `<mode without leading zeros> <name>\0<20-byte id>` per entry, in git's tree order.
-    const parts = sortTreeEntries([...entries]).flatMap((e) => [Buffer.from(`${e.mode.replace(/^0+/, '')} ${e.path}\0`, 'utf8'), Buffer.from(e.oid, 'hex')]);
-    return this.objects.writeObject('tree', Buffer.concat(parts));
+    return this.objects.writeObject('tree', renderTree(entries));
   }
 
   async readCommit(oid: Oid): Promise<CommitData> {
+    const loose = this.readSmall(oid);
+    const parsed = loose?.type === 'commit' ? parseCommit(loose.content) : null;
+    if (parsed) return parsed;
     const { commit } = await this.guard(oid, () => git.readCommit({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }));
     return {
       tree: commit.tree,
@@ -130,10 +138,25 @@ export class LocalGitStore implements GitStore {
    * in-process with synchronous calls; anything else (a pack, a large object) through isomorphic-git.
    */
   async readObject(oid: Oid): Promise<GitObject> {
-    const loose = isOid(oid) ? this.objects.readSmall(oid) : null;
+    const loose = this.readSmall(oid);
     if (loose) return loose;
     const { type, object } = await this.guard(oid, () => git.readObject({ fs: this.fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache }));
     return { type: type as GitObject['type'], content: Buffer.from(object as Uint8Array) };
+  }
+
+  /**
+   * A small loose object (what Agora writes), read and checked in-process with synchronous calls: a read
+   * through isomorphic-git waits on the thread pool, behind whatever fsyncs are under way. Null for
+   * anything else (packed, large, missing), which the caller reads through isomorphic-git.
+   */
+  private readSmall(oid: Oid): GitObject | null {
+    return isOid(oid) ? this.objects.readSmall(oid) : null;
+  }
+
+  /** A small loose tree's entries in git's order, or null (not loose, not small, not as git writes it). */
+  private readSmallTree(oid: Oid): TreeEntry[] | null {
+    const loose = this.readSmall(oid);
+    return loose?.type === 'tree' ? parseTree(loose.content) : null;
   }
 
   async resolveRef(ref: string): Promise<Oid | null> {
@@ -221,37 +244,6 @@ export class LocalGitStore implements GitStore {
       }
       throw e;
     }
-  }
-}
-
-/** The object type a tree entry of this mode points at. */
-export function typeForMode(mode: TreeEntryMode): TreeEntry['type'] {
-  switch (mode) {
-    case '040000':
-      return 'tree';
-    case '160000':
-      return 'commit';
-    case '100644':
-    case '100755':
-    case '120000':
-      return 'blob';
-    default:
-      throw new AgoraError('tree-invalid', `unknown tree entry mode ${String(mode)}`);
-  }
-}
-
-/** Sorts entries in git's tree order: by name bytes, with a tree's name compared as `name/`. */
-export function sortTreeEntries<T extends { path: string; mode: TreeEntryMode }>(entries: T[]): T[] {
-  const keyed = entries.map((e) => ({ e, key: Buffer.from(e.mode === '040000' ? `${e.path}/` : e.path, 'utf8') }));
-  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
-  return keyed.map((k) => k.e);
-}
-
-/** Throws unless `name` is a usable tree entry name (one component, not `.`, `..` or `.git`). */
-export function assertEntryName(name: string): void {
-  // eslint-disable-next-line no-control-regex
-  if (name === '' || name === '.' || name === '..' || name.toLowerCase() === '.git' || /[/\x00]/.test(name)) {
-    throw new AgoraError('tree-invalid', `"${name}" is not a valid tree entry name`, 'entry names are single path components other than ., .., .git');
   }
 }
 

@@ -3,7 +3,7 @@
  * the changed paths (every other subtree is reused by id). Integration (DESIGN.md §3) is this operation.
  */
 import { AgoraError } from '../errors.js';
-import { assertEntryName, typeForMode } from './local-store.js';
+import { assertEntryName, typeForMode } from './tree-object.js';
 import type { GitStore, Oid, TreeEntry, TreeEntryMode } from './types.js';
 import { limiter } from './limiter.js';
 

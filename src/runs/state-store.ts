@@ -5,7 +5,7 @@ import type { EmittedBatch, ItemState, RunParams, RunState, Transition } from '.
 import { planItemCount, planWithEmitted } from '../engine/emission.js';
 import { appendEntries } from '../log/entry.js';
 import { applyTreeChanges, type PathChange, type TreeAccess } from '../git/tree-edit.js';
-import { sortTreeEntries } from '../git/local-store.js';
+import { sortTreeEntries } from '../git/tree-object.js';
 import type { GitStore, Oid, RefSwap, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import { storedPlan } from '../plan/matrix.js';

@@ -1,0 +1,85 @@
+import { AgoraError } from '../errors.js';
+import type { TreeEntry, TreeEntryMode } from './types.js';
+
+/**
+ * Tree objects: the modes git writes, the order it keeps entries in, the names it accepts, and the
+ * content of a tree (`<mode without leading zeros> <name>\0<20-byte id>` per entry, in that order).
+ */
+
+/** The object type a tree entry of this mode points at. */
+export function typeForMode(mode: TreeEntryMode): TreeEntry['type'] {
+  switch (mode) {
+    case '040000':
+      return 'tree';
+    case '160000':
+      return 'commit';
+    case '100644':
+    case '100755':
+    case '120000':
+      return 'blob';
+    default:
+      throw new AgoraError('tree-invalid', `unknown tree entry mode ${String(mode)}`);
+  }
+}
+
+/** Sorts entries in git's tree order: by name bytes, with a tree's name compared as `name/`. */
+export function sortTreeEntries<T extends { path: string; mode: TreeEntryMode }>(entries: T[]): T[] {
+  const keyed = entries.map((e) => ({ e, key: Buffer.from(e.mode === '040000' ? `${e.path}/` : e.path, 'utf8') }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  return keyed.map((k) => k.e);
+}
+
+/** Throws unless `name` is a usable tree entry name (one component, not `.`, `..` or `.git`). */
+export function assertEntryName(name: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (name === '' || name === '.' || name === '..' || name.toLowerCase() === '.git' || /[/\x00]/.test(name)) {
+    throw new AgoraError('tree-invalid', `"${name}" is not a valid tree entry name`, 'entry names are single path components other than ., .., .git');
+  }
+}
+
+/** A tree object's content for `entries` (any order; names and modes already checked). */
+export function renderTree(entries: readonly TreeEntry[]): Buffer {
+  const parts = sortTreeEntries([...entries]).flatMap((e) => [Buffer.from(`${e.mode.replace(/^0+/, '')} ${e.path}\0`, 'utf8'), Buffer.from(e.oid, 'hex')]);
+  return Buffer.concat(parts);
+}
+
+/** The modes as git writes them in a tree, and the mode each stands for. */
+const MODES: ReadonlyMap<string, TreeEntryMode> = new Map([
+  ['40000', '040000'],
+  ['100644', '100644'],
+  ['100755', '100755'],
+  ['120000', '120000'],
+  ['160000', '160000'],
+]);
+
+/**
+ * The entries a tree object's content holds, read in-process, or null when the content is not exactly
+ * what {@link renderTree} writes for them (a mode git no longer writes, a name that is not UTF-8 or that
+ * git refuses, entries out of order or twice): the caller then reads it through isomorphic-git, which
+ * says what is wrong. Accepted only if rendering the entries gives back the same bytes.
+ */
+export function parseTree(content: Buffer): TreeEntry[] | null {
+  const entries: TreeEntry[] = [];
+  const names = new Set<string>();
+  for (let at = 0; at < content.length;) {
+    const space = content.indexOf(0x20, at);
+    const nul = space < 0 ? -1 : content.indexOf(0, space);
+    if (nul < 0 || nul + 21 > content.length) return null;
+    const mode = MODES.get(content.toString('latin1', at, space));
+    const path = content.toString('utf8', space + 1, nul);
+    if (mode === undefined || names.has(path) || !isEntryName(path)) return null;
+    names.add(path);
+    entries.push({ mode, path, oid: content.toString('hex', nul + 1, nul + 21), type: typeForMode(mode) });
+    at = nul + 21;
+  }
+  return renderTree(entries).equals(content) ? sortTreeEntries(entries) : null;
+}
+
+function isEntryName(name: string): boolean {
+  try {
+    assertEntryName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}

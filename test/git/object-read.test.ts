@@ -1,0 +1,154 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import git from 'isomorphic-git';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseCommit } from '../../src/git/commit-object.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { parseTree } from '../../src/git/tree-object.js';
+import { cliEnv, initRepo } from './git-fixtures.js';
+
+/**
+ * Small loose commits and trees (what Agora writes) are read in-process (parseCommit, parseTree); the
+ * rest still goes through isomorphic-git. Whichever way an object is read, readCommit and readTree must
+ * give what isomorphic-git gives, and an object the in-process reader does not take must fall back.
+ */
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+const TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+const PARENT = 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3';
+const BLOB = 'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391';
+
+/** Writes `content` as a loose object of `type` exactly as given (git checks nothing with --literally). */
+function writeRaw(gitdir: string, type: string, content: Buffer | string): string {
+  return execFileSync('git', ['--git-dir', gitdir, 'hash-object', '-w', '--literally', '-t', type, '--stdin'], { env: cliEnv(), input: content })
+    .toString()
+    .trim();
+}
+
+function treeEntry(mode: string, name: Buffer | string, oid: string): Buffer {
+  return Buffer.concat([Buffer.from(`${mode} `), Buffer.from(name), Buffer.from([0]), Buffer.from(oid, 'hex')]);
+}
+
+const commits: Array<[string, Buffer | string, boolean]> = [
+  [
+    'a commit as Agora writes it',
+    `tree ${TREE}\nparent ${PARENT}\nauthor Agora <agora@example.invalid> 1700000000 +0000\ncommitter Agora <agora@example.invalid> 1700000000 +0000\n\nitem: done\n`,
+    true,
+  ],
+  ['a root commit', `tree ${TREE}\nauthor A <a@x> 1 +0530\ncommitter B <b@y> 2 -0800\n\nroot\n`, true],
+  ['a merge', `tree ${TREE}\nparent ${PARENT}\nparent ${TREE}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nmerge\n\nbody ✓\n`, true],
+  ['a zone of -0000', `tree ${TREE}\nauthor A <a@x> 1 -0000\ncommitter A <a@x> 1 -0000\n\nm\n`, true],
+  ['an empty name and email', `tree ${TREE}\nauthor  <> 1 +0000\ncommitter  <> 1 +0000\n\nm\n`, true],
+  [
+    'a signed commit',
+    `tree ${TREE}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\n\nsigned\n`,
+    false,
+  ],
+  ['an encoding header', `tree ${TREE}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\nencoding ISO-8859-1\n\nm\n`, false],
+  ['a message with carriage returns', `tree ${TREE}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nsubject\r\n\r\nbody\r\n`, false],
+  ['a message with no trailing newline', `tree ${TREE}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nm`, false],
+  ['a timestamp with a leading zero', `tree ${TREE}\nauthor A <a@x> 01 +0000\ncommitter A <a@x> 1 +0000\n\nm\n`, false],
+  ['a name with angle brackets', `tree ${TREE}\nauthor a <b> <c@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nm\n`, false],
+  [
+    'a message that is not UTF-8',
+    Buffer.concat([Buffer.from(`tree ${TREE}\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\n`), Buffer.from([0xe9, 0x0a])]),
+    false,
+  ],
+  ['a parent after the author', `tree ${TREE}\nauthor A <a@x> 1 +0000\nparent ${PARENT}\ncommitter A <a@x> 1 +0000\n\nm\n`, false],
+];
+
+const trees: Array<[string, Buffer, boolean]> = [
+  ['a tree as git writes it', Buffer.concat([treeEntry('100644', 'a.txt', BLOB), treeEntry('40000', 'dir', TREE), treeEntry('100755', 'run', BLOB)]), true],
+  [
+    'a directory sorted as its name and a slash',
+    Buffer.concat([treeEntry('100644', 'a.b', BLOB), treeEntry('40000', 'a', TREE), treeEntry('100644', 'a0', BLOB)]),
+    true,
+  ],
+  ['every kind of entry', Buffer.concat([treeEntry('120000', 'link', BLOB), treeEntry('160000', 'sub', PARENT), treeEntry('100644', 'ü.txt', BLOB)]), true],
+  ['the empty tree', Buffer.alloc(0), true],
+  ['a mode git no longer writes', treeEntry('100664', 'a.txt', BLOB), false],
+  ['a directory mode with its leading zero', treeEntry('040000', 'dir', TREE), false],
+  ['entries out of git order', Buffer.concat([treeEntry('100644', 'b', BLOB), treeEntry('100644', 'a', BLOB)]), false],
+  ['a name that is not UTF-8', treeEntry('100644', Buffer.from([0x61, 0xff]), BLOB), false],
+];
+
+describe('reading commits and trees in-process', () => {
+  it.each(commits)('reads %s as isomorphic-git does', async (_name, content, inProcess) => {
+    const r = await initRepo();
+    cleanups.push(r.cleanup);
+    const oid = writeRaw(r.gitdir, 'commit', content);
+    expect(parseCommit(Buffer.from(content)) !== null).toBe(inProcess);
+    const store = await openLocalStore(r.dir);
+    const { commit } = await git.readCommit({ fs, gitdir: r.gitdir, oid });
+    const theirs = { tree: commit.tree, parents: commit.parent, message: commit.message, author: commit.author, committer: commit.committer };
+    expect(await store.readCommit(oid)).toStrictEqual(theirs); // -0 and 0 told apart
+  });
+
+  it.each(trees)('reads %s as isomorphic-git does', async (_name, content, inProcess) => {
+    const r = await initRepo();
+    cleanups.push(r.cleanup);
+    const oid = writeRaw(r.gitdir, 'tree', content);
+    expect(parseTree(content) !== null).toBe(inProcess);
+    const store = await openLocalStore(r.dir);
+    const theirs = await git.readTree({ fs, gitdir: r.gitdir, oid }).then(
+      ({ tree }) => tree.map((e) => JSON.stringify({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })),
+      () => 'refused',
+    );
+    const mine = await store.readTree(oid).then(
+      (tree) => tree.map((e) => JSON.stringify(e)),
+      () => 'refused',
+    );
+    if (theirs === 'refused' || mine === 'refused') expect(mine).toBe(theirs);
+    else expect([...mine].sort()).toEqual([...theirs].sort()); // the store sorts as git does; isomorphic-git keeps the object's order
+  });
+
+  it('refuses a tree whose entry git refuses, by either reader', async () => {
+    const r = await initRepo();
+    cleanups.push(r.cleanup);
+    const oid = writeRaw(r.gitdir, 'tree', treeEntry('100644', '..', BLOB));
+    expect(parseTree(treeEntry('100644', '..', BLOB))).toBeNull();
+    const store = await openLocalStore(r.dir);
+    await expect(store.readTree(oid)).rejects.toMatchObject({ code: 'tree-invalid' });
+  });
+
+  it('reads a commit, its tree (also through the commit) and a blob while every thread of the pool is blocked', async () => {
+    const r = await initRepo();
+    cleanups.push(r.cleanup);
+    const store = await openLocalStore(r.dir);
+    const blob = await store.writeBlob('hello\n');
+    const tree = await store.writeTree([{ mode: '100644', path: 'hello.txt', oid: blob, type: 'blob' }]);
+    const who = { name: 'Agora', email: 'agora@example.invalid', timestamp: 1_700_000_000, timezoneOffset: 0 };
+    const commit = await store.writeCommit({ tree, parents: [], message: 'm\n', author: who, committer: who });
+    // Opening a FIFO for reading blocks a thread of libuv's pool until a writer opens it: with every
+    // thread so held, a read that goes through the pool cannot finish until they are let go.
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const fifos = Array.from({ length: threads }, (_, i) => join(r.dir, `fifo-${i}`));
+    for (const f of fifos) execFileSync('mkfifo', [f]);
+    const held = fifos.map((f) => open(f, 'r').then((h) => h.close()));
+    let read = false;
+    try {
+      const reads = Promise.all([store.readCommit(commit), store.readTree(tree), store.readTree(commit), store.readBlob(blob)]).then((got) => {
+        read = true;
+        return got;
+      });
+      const [c, t, peeled, b] = await Promise.race([reads, new Promise<null>((done) => setImmediate(() => setImmediate(() => done(null))))]).then(
+        (got) => got ?? [null, null, null, null],
+      );
+      expect(read).toBe(true);
+      expect(c).toMatchObject({ tree, parents: [], message: 'm\n' });
+      expect(t).toEqual([{ mode: '100644', path: 'hello.txt', oid: blob, type: 'blob' }]);
+      expect(peeled).toEqual(t);
+      expect(Buffer.from(b!).toString()).toBe('hello\n');
+    } finally {
+      // A writer's open waits for its reader, which holds a thread until then: each lets one thread go.
+      for (const f of fifos) fs.closeSync(fs.openSync(f, 'w'));
+      await Promise.all(held);
+    }
+  });
+});
