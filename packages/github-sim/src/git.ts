@@ -183,16 +183,17 @@ export class BareRepo {
     const text = await readFile(record, 'utf8').catch(() => '');
     await rm(record, { force: true });
     // A ref's value before: the first recorded old value (a packed ref's deletion is first recorded as
-    // zero to zero, for the packed-refs file: not a value). Its value after: read now.
+    // zero to zero, for the packed-refs file: not a value). Its value after: the last recorded new value
+    // (the hook records only committed updates, and nothing else writes refs while a push is recorded).
     const before = new Map<string, string>();
+    const after = new Map<string, string>();
     for (const line of text.split('\n')) {
       const [old, next, ref] = line.split(' ');
       if (!ref || !/^[0-9a-f]{40}$/.test(old!) || !/^[0-9a-f]{40}$/.test(next!) || (old === ZERO_SHA && next === ZERO_SHA)) continue;
       if (!before.has(ref)) before.set(ref, old!);
+      after.set(ref, next!);
     }
-    if (before.size === 0) return { result, changes: [] };
-    const after = await this.refs([...before.keys()]);
-    const changes = [...before].map(([ref, was]) => ({ ref, before: was, after: after.get(ref) ?? ZERO_SHA }));
+    const changes = [...before].map(([ref, was]) => ({ ref, before: was, after: after.get(ref)! }));
     return { result, changes: changes.filter((c) => c.before !== c.after) };
   }
 
