@@ -15,7 +15,10 @@
  * (octokit.ts: a Bottleneck group keyed by installation; measured from each job's `received` to its
  * `executing` event), for one installation's run alone and for two installations' runs pushed at once.
  *
- * Run: npx tsx bench/github.ts [--two-installations] [sizes…]   (default 10 100; 1000 on request)
+ * The App runs with its built-in config (what an installation gets without AGORA_CONFIG: queue
+ * concurrency 4); --concurrency N sets the plan's queue concurrency instead (the example config's is 2).
+ *
+ * Run: npx tsx bench/github.ts [--two-installations] [--concurrency N] [sizes…]   (default 10 100; 1000 on request)
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +26,8 @@ import type Bottleneck from 'bottleneck';
 import type { RequestLogEntry } from '@agora/github-sim';
 import { startAppWorld, type AppWorld } from '../test/github/app-world.js';
 import type { Octokit } from '../src/github/agora-github.js';
+import { loadConfig } from '../src/config/load.js';
+import type { OrchConfig } from '../src/config/types.js';
 import { report } from './lib.js';
 
 const scale = Number(process.env.AGORA_BENCH_SCALE ?? 0.01);
@@ -106,6 +111,7 @@ async function appRun(w: AppWorld, n: number, target: Target = w) {
   const actors = new Set([`installation:${target.installationId}`]);
   const from = w.sim.requests.length;
   const t0 = performance.now();
+  const elu0 = performance.eventLoopUtilization();
   const sha = await w.sim.push(target.fullName, {
     branch: `bench-${n}`,
     files: { 'plan.json': noopPlan(n) },
@@ -131,6 +137,8 @@ async function appRun(w: AppWorld, n: number, target: Target = w) {
   clearInterval(watch);
   if (Number.isNaN(lastCheckMs) && allShown(w, sha, n)) lastCheckMs = performance.now() - t0;
   const totalMs = performance.now() - t0;
+  // How busy this process's one thread was (the App and the simulator share it): near 1, the run waits on it.
+  const eventLoopUtilization = Math.round(performance.eventLoopUtilization(elu0).utilization * 100) / 100;
   const log = w.sim.requests.slice(from).filter((r) => r.actor !== null && (actors.has(r.actor) || r.actor.startsWith('app:')));
   const run = runCheck(w, sha);
   return {
@@ -141,6 +149,7 @@ async function appRun(w: AppWorld, n: number, target: Target = w) {
     pushToIdleMs: Math.round(totalMs),
     msPerItem: Math.round(lastCheckMs / n),
     runConclusion: run?.conclusion ?? null,
+    eventLoopUtilization,
     peakRssMiB: Math.round(peakRss / 2 ** 20),
     peakHeapMiB: Math.round(peakHeap / 2 ** 20),
     errors: w.errors.length,
@@ -173,9 +182,21 @@ function byKey(waits: Map<string, number[]>) {
   return Object.fromEntries([...waits].map(([key, ms]) => [key, waitFigures(ms)]));
 }
 
+/** The App's built-in config, its default queue concurrency replaced by `--concurrency N` when given. */
+async function appConfig(): Promise<OrchConfig> {
+  const builtIn = await loadConfig({ file: null, cwd: process.cwd() });
+  const at = process.argv.indexOf('--concurrency');
+  if (at < 0) return builtIn;
+  const concurrency = Number(process.argv[at + 1]);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new Error(`--concurrency takes a whole number of at least 1, e.g. --concurrency 4 (got ${process.argv[at + 1]})`);
+  return { ...builtIn, defaultConcurrency: concurrency };
+}
+
 async function world(): Promise<AppWorld> {
   // The app's production lease settings (the test world's are short, for take-over tests).
   return startAppWorld({
+    config: await appConfig(),
     plugins: true,
     octokitScale: scale,
     agoraOptions: { lease: { ttlMs: 60_000, refreshMs: 5_000 } },
@@ -235,7 +256,11 @@ async function reference(w: AppWorld, n: number, refRepo: { owner: string; repo:
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const sizes = args.map(Number).filter((x) => x > 0);
+  const at = args.indexOf('--concurrency');
+  const sizes = args
+    .filter((_, i) => at < 0 || i !== at + 1)
+    .map(Number)
+    .filter((x) => x > 0);
   /** Bytes one push uploads, by run size: the issue's target is 1,000 items ≤ 1.5× 100 items. */
   const perPush = new Map<number, number>();
   for (const n of sizes.length ? sizes : [10, 100]) {
@@ -258,6 +283,7 @@ async function main(): Promise<void> {
       const ratio = (x: number) => Math.round(x * 100) / 100;
       report('github-app', {
         items: n,
+        concurrency: (await appConfig()).defaultConcurrency,
         octokitWaitScale: scale,
         contentCreationLimits: scale < 1 ? 'lifted' : 'GitHub (80/min, 500/h)',
         ...app,
