@@ -193,10 +193,13 @@ async function appConfig(): Promise<OrchConfig> {
   return { ...builtIn, defaultConcurrency: concurrency };
 }
 
+/** The config every run of this bench process uses. */
+const CONFIG = await appConfig();
+
 async function world(): Promise<AppWorld> {
   // The app's production lease settings (the test world's are short, for take-over tests).
   return startAppWorld({
-    config: await appConfig(),
+    config: CONFIG,
     plugins: true,
     octokitScale: scale,
     agoraOptions: { lease: { ttlMs: 60_000, refreshMs: 5_000 } },
@@ -283,7 +286,7 @@ async function main(): Promise<void> {
       const ratio = (x: number) => Math.round(x * 100) / 100;
       report('github-app', {
         items: n,
-        concurrency: (await appConfig()).defaultConcurrency,
+        concurrency: CONFIG.defaultConcurrency,
         octokitWaitScale: scale,
         contentCreationLimits: scale < 1 ? 'lifted' : 'GitHub (80/min, 500/h)',
         ...app,

@@ -61,8 +61,8 @@ export class LocalGitStore implements GitStore {
   /** The entries of tree `oid` (a commit id is peeled to its tree), in git's tree order. */
   async readTree(oid: Oid): Promise<TreeEntry[]> {
     const loose = this.readSmall(oid);
-    const peeled = loose?.type === 'commit' ? parseCommit(loose.content)?.tree : undefined;
-    const entries = loose?.type === 'tree' ? parseTree(loose.content) : peeled ? this.readSmallTree(peeled) : null;
+    const peeled = loose?.type === 'commit' ? this.readSmall(parseCommit(loose.content)?.tree) : loose;
+    const entries = peeled?.type === 'tree' ? parseTree(peeled.content) : null;
     if (entries) return entries;
     const { tree } = await this.guard(oid, () => git.readTree({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }));
     return sortTreeEntries(tree.map((e) => ({ mode: e.mode as TreeEntryMode, path: e.path, oid: e.oid, type: e.type })));
@@ -149,14 +149,8 @@ export class LocalGitStore implements GitStore {
    * through isomorphic-git waits on the thread pool, behind whatever fsyncs are under way. Null for
    * anything else (packed, large, missing), which the caller reads through isomorphic-git.
    */
-  private readSmall(oid: Oid): GitObject | null {
-    return isOid(oid) ? this.objects.readSmall(oid) : null;
-  }
-
-  /** A small loose tree's entries in git's order, or null (not loose, not small, not as git writes it). */
-  private readSmallTree(oid: Oid): TreeEntry[] | null {
-    const loose = this.readSmall(oid);
-    return loose?.type === 'tree' ? parseTree(loose.content) : null;
+  private readSmall(oid: Oid | undefined): GitObject | null {
+    return oid !== undefined && isOid(oid) ? this.objects.readSmall(oid) : null;
   }
 
   async resolveRef(ref: string): Promise<Oid | null> {

@@ -7,6 +7,7 @@
  * history a few commits past what the remote has. Anything else (a merge, a history longer than the
  * bounds) answers null, and the caller pushes with the git CLI, which negotiates with the remote.
  */
+import { splitTreeEntries } from './tree-object.js';
 import type { GitObject, Oid } from './types.js';
 
 /** Where the walk reads objects (LocalGitStore: small loose objects in-process, the rest from packs). */
@@ -107,17 +108,14 @@ async function readCommitLinks(store: ObjectSource, oid: Oid): Promise<{ tree: O
 async function readTreeLinks(store: ObjectSource, oid: Oid): Promise<TreeLink[]> {
   const { type, content } = await store.readObject(oid);
   if (type !== 'tree') throw new Error(`object ${oid} is a ${type}, not a tree`);
+  const stored = splitTreeEntries(content);
+  if (!stored) throw new Error(`tree ${oid} is cut short`);
   const entries: TreeLink[] = [];
-  for (let at = 0; at < content.length;) {
-    const space = content.indexOf(0x20, at);
-    const nul = content.indexOf(0, space);
-    if (space < 0 || nul < 0 || nul + 21 > content.length) throw new Error(`tree ${oid} is cut short`);
-    const mode = content.subarray(at, space).toString('latin1');
-    if (!/^[0-7]+$/.test(mode)) throw new Error(`tree ${oid} has an entry of mode "${mode}"`);
-    const kind = Number.parseInt(mode, 8) & 0o170000; // as git reads a mode: a directory, a gitlink, else a blob
-    const name = content.subarray(space + 1, nul).toString('latin1'); // the name's bytes, one char each: a key, never shown
-    entries.push({ name, oid: content.subarray(nul + 1, nul + 21).toString('hex'), type: kind === 0o040000 ? 'tree' : kind === 0o160000 ? 'commit' : 'blob' });
-    at = nul + 21;
+  for (const e of stored) {
+    if (!/^[0-7]+$/.test(e.mode)) throw new Error(`tree ${oid} has an entry of mode "${e.mode}"`);
+    const kind = Number.parseInt(e.mode, 8) & 0o170000; // as git reads a mode: a directory, a gitlink, else a blob
+    const name = e.name.toString('latin1'); // the name's bytes, one char each: a key, never shown
+    entries.push({ name, oid: e.oid, type: kind === 0o040000 ? 'tree' : kind === 0o160000 ? 'commit' : 'blob' });
   }
   return entries;
 }

@@ -1,5 +1,5 @@
 import { AgoraError } from '../errors.js';
-import type { TreeEntry, TreeEntryMode } from './types.js';
+import type { Oid, TreeEntry, TreeEntryMode } from './types.js';
 
 /**
  * Tree objects: the modes git writes, the order it keeps entries in, the names it accepts, and the
@@ -59,20 +59,35 @@ const MODES: ReadonlyMap<string, TreeEntryMode> = new Map([
  * says what is wrong. Accepted only if rendering the entries gives back the same bytes.
  */
 export function parseTree(content: Buffer): TreeEntry[] | null {
+  const stored = splitTreeEntries(content);
+  if (!stored) return null;
   const entries: TreeEntry[] = [];
   const names = new Set<string>();
+  for (const e of stored) {
+    const mode = MODES.get(e.mode);
+    const path = e.name.toString('utf8');
+    if (mode === undefined || names.has(path) || !isEntryName(path)) return null;
+    names.add(path);
+    entries.push({ mode, path, oid: e.oid, type: typeForMode(mode) });
+  }
+  // The same bytes back: the entries were in git's order, each name was UTF-8 and each mode as git writes it.
+  return renderTree(entries).equals(content) ? entries : null;
+}
+
+/**
+ * A tree object's entries as stored, split but not interpreted: each mode's text, name's bytes and
+ * object id; null when the content is cut short.
+ */
+export function splitTreeEntries(content: Buffer): Array<{ mode: string; name: Buffer; oid: Oid }> | null {
+  const entries: Array<{ mode: string; name: Buffer; oid: Oid }> = [];
   for (let at = 0; at < content.length;) {
     const space = content.indexOf(0x20, at);
     const nul = space < 0 ? -1 : content.indexOf(0, space);
     if (nul < 0 || nul + 21 > content.length) return null;
-    const mode = MODES.get(content.toString('latin1', at, space));
-    const path = content.toString('utf8', space + 1, nul);
-    if (mode === undefined || names.has(path) || !isEntryName(path)) return null;
-    names.add(path);
-    entries.push({ mode, path, oid: content.toString('hex', nul + 1, nul + 21), type: typeForMode(mode) });
+    entries.push({ mode: content.toString('latin1', at, space), name: content.subarray(space + 1, nul), oid: content.toString('hex', nul + 1, nul + 21) });
     at = nul + 21;
   }
-  return renderTree(entries).equals(content) ? sortTreeEntries(entries) : null;
+  return entries;
 }
 
 function isEntryName(name: string): boolean {

@@ -6,7 +6,8 @@ import git from 'isomorphic-git';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommit } from '../../src/git/commit-object.js';
 import { openLocalStore } from '../../src/git/local-store.js';
-import { parseTree } from '../../src/git/tree-object.js';
+import { parseTree, sortTreeEntries } from '../../src/git/tree-object.js';
+import type { TreeEntryMode } from '../../src/git/types.js';
 import { cliEnv, initRepo } from './git-fixtures.js';
 
 /**
@@ -96,23 +97,20 @@ describe('reading commits and trees in-process', () => {
     const oid = writeRaw(r.gitdir, 'tree', content);
     expect(parseTree(content) !== null).toBe(inProcess);
     const store = await openLocalStore(r.dir);
+    // The store gives entries in git's order; isomorphic-git keeps the object's.
     const theirs = await git.readTree({ fs, gitdir: r.gitdir, oid }).then(
-      ({ tree }) => tree.map((e) => JSON.stringify({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })),
+      ({ tree }) => sortTreeEntries(tree.map((e) => ({ mode: e.mode as TreeEntryMode, path: e.path, oid: e.oid, type: e.type }))),
       () => 'refused',
     );
-    const mine = await store.readTree(oid).then(
-      (tree) => tree.map((e) => JSON.stringify(e)),
-      () => 'refused',
-    );
-    if (theirs === 'refused' || mine === 'refused') expect(mine).toBe(theirs);
-    else expect([...mine].sort()).toEqual([...theirs].sort()); // the store sorts as git does; isomorphic-git keeps the object's order
+    const mine = await store.readTree(oid).catch(() => 'refused');
+    expect(mine).toEqual(theirs);
   });
 
-  it('refuses a tree whose entry git refuses, by either reader', async () => {
+  it.each(['..', '.git'])('refuses a tree with an entry named %s, which git refuses, by either reader', async (name) => {
     const r = await initRepo();
     cleanups.push(r.cleanup);
-    const oid = writeRaw(r.gitdir, 'tree', treeEntry('100644', '..', BLOB));
-    expect(parseTree(treeEntry('100644', '..', BLOB))).toBeNull();
+    const oid = writeRaw(r.gitdir, 'tree', treeEntry('100644', name, BLOB));
+    expect(parseTree(treeEntry('100644', name, BLOB))).toBeNull();
     const store = await openLocalStore(r.dir);
     await expect(store.readTree(oid)).rejects.toMatchObject({ code: 'tree-invalid' });
   });
