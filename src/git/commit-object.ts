@@ -62,9 +62,13 @@ export function parseCommit(content: Buffer): CommitData | null {
   return renderCommit(commit).equals(content) ? commit : null;
 }
 
-/** `<key> <name> <<email>> <seconds> <±hhmm>`, with no `<`, `>` or newline in the name or the email. */
+/**
+ * `<key> <name> <<email>> <seconds> <±hhmm>`, with no `<`, `>` or line break in the name or the email
+ * (CR, U+2028 and U+2029 too: isomorphic-git's reader does not take them, and a packed copy of the same
+ * commit must read the same).
+ */
 function parseIdentity(line: string, key: string): Identity | null {
-  const m = /^([a-z]+) ([^<>\n]*) <([^<>\n]*)> (\d+) ([+-])(\d\d)(\d\d)$/.exec(line);
+  const m = /^([a-z]+) ([^<>\n\r\u2028\u2029]*) <([^<>\n\r\u2028\u2029]*)> (\d+) ([+-])(\d\d)(\d\d)$/.exec(line);
   if (!m || m[1] !== key) return null;
   const east = Number(m[6]) * 60 + Number(m[7]);
   // Minutes west of UTC; `-0000` is kept as -0 (see timezone), `+0000` as 0.

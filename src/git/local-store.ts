@@ -40,7 +40,7 @@ export class LocalGitStore implements GitStore {
 
   async readBlob(oid: Oid): Promise<Uint8Array> {
     const loose = this.readSmall(oid);
-    if (loose?.type === 'blob') return loose.content;
+    if (loose?.type === 'blob') return Buffer.from(loose.content); // its own memory, not a view of the header as well
     return this.guard(oid, async () => (await git.readBlob({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache })).blob);
   }
 
@@ -90,7 +90,15 @@ export class LocalGitStore implements GitStore {
     const loose = this.readSmall(oid);
     const parsed = loose?.type === 'commit' ? parseCommit(loose.content) : null;
     if (parsed) return parsed;
-    const { commit } = await this.guard(oid, () => git.readCommit({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    const { commit } = await this.guard(oid, () =>
+      git.readCommit({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }).catch((e: unknown) => {
+        // isomorphic-git's commit parser fails with a bare TypeError on headers it cannot split (an identity with a CR).
+        if (e instanceof TypeError) {
+          throw new AgoraError('commit-invalid', `commit ${oid} in ${this.gitdir} cannot be read: ${e.message}`, 'use a commit whose headers git wrote');
+        }
+        throw e;
+      }),
+    );
     return {
       tree: commit.tree,
       parents: [...commit.parent],
@@ -222,11 +230,12 @@ export class LocalGitStore implements GitStore {
         throw new AgoraError('object-type', `object ${oid} in ${this.gitdir}: ${errorMessage(e)}`);
       }
       if (code === 'UnsafeFilepathError') {
-        // A tree whose entry names a path git refuses (`..`, `.git`, a `/`): pushed on purpose, never checked out.
+        // A tree whose entry names a path git refuses (`..`, `.git` under any name, a `\`): pushed on purpose
+        // or captured from a worker that made such a file; never checked out.
         throw new AgoraError(
           'tree-invalid',
           `tree ${oid} in ${this.gitdir} has an entry git refuses: ${errorMessage(e)}`,
-          'git never checks such a tree out; the commit that holds it cannot be used as a base',
+          'rename that file or directory (git never checks such a tree out; a commit that holds it cannot be used as a base)',
         );
       }
       if (isOid(oid) && (await this.objects.state(oid)) === 'corrupt') {

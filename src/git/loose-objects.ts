@@ -266,7 +266,7 @@ export function parseLooseObject(deflated: Uint8Array, oid: string, maxInflated?
   }
   const nul = raw.indexOf(0);
   if (nul < 0) return null;
-  const m = /^(blob|tree|commit|tag) (\d+)$/.exec(raw.subarray(0, nul).toString('latin1'));
+  const m = /^(blob|tree|commit|tag) (0|[1-9]\d*)$/.exec(raw.subarray(0, nul).toString('latin1'));
   if (!m || Number(m[2]) !== raw.length - nul - 1) return null;
   if (createHash('sha1').update(raw).digest('hex') !== oid) return null;
   return { type: m[1] as GitObject['type'], content: raw.subarray(nul + 1) };

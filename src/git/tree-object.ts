@@ -29,11 +29,38 @@ export function sortTreeEntries<T extends { path: string; mode: TreeEntryMode }>
   return keyed.map((k) => k.e);
 }
 
-/** Throws unless `name` is a usable tree entry name (one component, not `.`, `..` or `.git`). */
-export function assertEntryName(name: string): void {
+/**
+ * Code points HFS+ ignores when it compares names (git's `is_hfs_dotgit` skips the same ones): with them
+ * a name can be `.git` on a Mac while it differs from `.git` byte for byte.
+ */
+const HFS_IGNORED = /[\u200C-\u200F\u202A-\u202E\u206A-\u206F\uFEFF]/g;
+
+/**
+ * Why `name` cannot be a tree entry name, or null when it can. A name is one path component (no `/`, no
+ * `\`, no NUL), not `.` or `..`, and not the repository directory under any name a file system may
+ * give it: `.git` in any case, on NTFS also with trailing dots or spaces, an alternate data stream
+ * (`.git::$INDEX_ALLOCATION`) or the short name `git~1`…`git~9`, on HFS+ also with ignored code points.
+ * git refuses these on checkout (the backslash only on Windows) and isomorphic-git when it reads a tree,
+ * so the in-process reader and isomorphic-git agree on every tree.
+ */
+function entryNameProblem(name: string): string | null {
   // eslint-disable-next-line no-control-regex
-  if (name === '' || name === '.' || name === '..' || name.toLowerCase() === '.git' || /[/\x00]/.test(name)) {
-    throw new AgoraError('tree-invalid', `"${name}" is not a valid tree entry name`, 'entry names are single path components other than ., .., .git');
+  if (name === '' || /[/\\\x00]/.test(name)) return 'a single path component (no /, \\ or NUL)';
+  const visible = name.replace(HFS_IGNORED, '');
+  if (visible === '.' || visible === '..') return 'not . or ..';
+  const onNtfs = visible
+    .split(':')[0]!
+    .toLowerCase()
+    .replace(/[. ]+$/, '');
+  if (onNtfs === '.git' || /^\.?git~[1-9]$/.test(onNtfs)) return 'not .git under any name a file system gives it';
+  return null;
+}
+
+/** Throws unless `name` is a usable tree entry name (see {@link entryNameProblem}). */
+export function assertEntryName(name: string): void {
+  const problem = entryNameProblem(name);
+  if (problem !== null) {
+    throw new AgoraError('tree-invalid', `${JSON.stringify(name)} is not a valid tree entry name: it must be ${problem}`, 'rename the file or directory');
   }
 }
 
@@ -66,7 +93,7 @@ export function parseTree(content: Buffer): TreeEntry[] | null {
   for (const e of stored) {
     const mode = MODES.get(e.mode);
     const path = e.name.toString('utf8');
-    if (mode === undefined || names.has(path) || !isEntryName(path)) return null;
+    if (mode === undefined || names.has(path) || entryNameProblem(path) !== null) return null;
     names.add(path);
     entries.push({ mode, path, oid: e.oid, type: typeForMode(mode) });
   }
@@ -88,13 +115,4 @@ export function splitTreeEntries(content: Buffer): Array<{ mode: string; name: B
     at = nul + 21;
   }
   return entries;
-}
-
-function isEntryName(name: string): boolean {
-  try {
-    assertEntryName(name);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -272,6 +272,23 @@ describe('git smart HTTP (git http-backend) with installation tokens', () => {
     }
   });
 
+  it('emits no push webhook for HEAD when a push moves the branch HEAD names', async () => {
+    const w2 = await startWorld({ webhookEventsForCustomRefs: true });
+    try {
+      const dir = await tmp();
+      await git(['clone', '--quiet', cloneUrl(w2.sim, 'octo/demo', await w2.token()), dir]);
+      await git(['commit', '--allow-empty', '-q', '-m', 'next'], dir);
+      const branch = (await git(['symbolic-ref', '--short', 'HEAD'], dir)).trim();
+      await git(['push', '-q', 'origin', `HEAD:refs/heads/${branch}`], dir);
+      await w2.sim.settle();
+      const refs = w2.receiver.received.filter((r) => r.name === 'push').map((r) => (r.payload as { ref: string }).ref);
+      expect(refs).toEqual([`refs/heads/${branch}`]);
+      expect(w2.sim.contractViolations).toEqual([]);
+    } finally {
+      await w2.close();
+    }
+  });
+
   it('startGitHubSim keeps repos in dataDir when given and serves them', async () => {
     const data = await tmp();
     const sim = await startGitHubSim({ dataDir: data });

@@ -189,7 +189,9 @@ export class BareRepo {
     const after = new Map<string, string>();
     for (const line of text.split('\n')) {
       const [old, next, ref] = line.split(' ');
-      if (!ref || !/^[0-9a-f]{40}$/.test(old!) || !/^[0-9a-f]{40}$/.test(next!) || (old === ZERO_SHA && next === ZERO_SHA)) continue;
+      // Only refs under refs/: an update through a symbolic ref (HEAD, when a push moves the branch it
+      // names) is recorded for the symbolic ref as well, and is no change of its own.
+      if (!ref?.startsWith('refs/') || !/^[0-9a-f]{40}$/.test(old!) || !/^[0-9a-f]{40}$/.test(next!) || (old === ZERO_SHA && next === ZERO_SHA)) continue;
       if (!before.has(ref)) before.set(ref, old!);
       after.set(ref, next!);
     }
