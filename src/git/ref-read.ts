@@ -1,5 +1,5 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { AgoraError } from '../errors.js';
 import { errCode } from './loose-objects.js';
@@ -25,14 +25,27 @@ export interface PackedRefsFile {
   refs: Array<PackedRef & { peeled: string | null }>;
 }
 
-export async function readPackedRefsFile(gitdir: string): Promise<PackedRefsFile> {
-  let text: string;
-  try {
-    text = await readFile(join(gitdir, 'packed-refs'), 'utf8');
-  } catch (e) {
-    if (errCode(e) === 'ENOENT') return { header: null, refs: [] };
-    throw e;
-  }
+/**
+ * `packed-refs` as last parsed, per repository, with the stat data of the file it came from. Every writer
+ * (git, and ref-lock.ts) replaces the file by renaming a new one over it, so an unchanged device, inode,
+ * size, mtime and ctime (nanoseconds) mean unchanged content: git validates its own packed-refs cache the
+ * same way. A lookup then costs one stat, not a read and parse of the whole file on the thread pool (a
+ * file of 90 bytes a ref that grows with every ref packed).
+ */
+interface PackedRefsSnapshot {
+  stamp: string;
+  file: PackedRefsFile;
+  byRef: Map<string, Oid>;
+}
+const snapshots = new Map<string, PackedRefsSnapshot>();
+/** Repositories whose snapshot is kept (the least recently read goes first). */
+const SNAPSHOTS_KEPT = 64;
+
+function stampOf(info: BigIntStats): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+}
+
+function parsePackedRefs(text: string): PackedRefsFile {
   const file: PackedRefsFile = { header: null, refs: [] };
   for (const line of text.split('\n')) {
     if (line === '') continue;
@@ -53,9 +66,56 @@ export async function readPackedRefsFile(gitdir: string): Promise<PackedRefsFile
   return file;
 }
 
+/**
+ * The repository's `packed-refs`, parsed (empty when there is none). Read synchronously: the stat that
+ * validates the snapshot is one call, and a miss reads the file through the descriptor it was stat'ed by,
+ * so the content and the stamp it is kept under belong to the same file.
+ */
+function packedRefsSnapshot(gitdir: string): PackedRefsSnapshot | null {
+  const path = join(gitdir, 'packed-refs');
+  const info = statSync(path, { bigint: true, throwIfNoEntry: false });
+  if (info === undefined) {
+    snapshots.delete(gitdir);
+    return null;
+  }
+  const kept = snapshots.get(gitdir);
+  if (kept?.stamp === stampOf(info)) {
+    snapshots.delete(gitdir); // most recently read goes last
+    snapshots.set(gitdir, kept);
+    return kept;
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return packedRefsSnapshot(gitdir); // removed since the stat
+    throw e;
+  }
+  let snapshot: PackedRefsSnapshot;
+  try {
+    const stamp = stampOf(fstatSync(fd, { bigint: true }));
+    const file = parsePackedRefs(readFileSync(fd, 'utf8'));
+    const byRef = new Map<string, Oid>();
+    for (const r of file.refs) if (!byRef.has(r.ref)) byRef.set(r.ref, r.oid); // the first line of a name, as a scan finds it
+    snapshot = { stamp, file, byRef };
+  } finally {
+    closeSync(fd);
+  }
+  snapshots.delete(gitdir);
+  snapshots.set(gitdir, snapshot);
+  if (snapshots.size > SNAPSHOTS_KEPT) snapshots.delete(snapshots.keys().next().value!);
+  return snapshot;
+}
+
+/** The parsed `packed-refs` file (a fresh copy: callers may change it). */
+export async function readPackedRefsFile(gitdir: string): Promise<PackedRefsFile> {
+  const snapshot = packedRefsSnapshot(gitdir);
+  if (snapshot === null) return { header: null, refs: [] };
+  return { header: snapshot.file.header, refs: snapshot.file.refs.map((r) => ({ ...r })) };
+}
+
 export async function readPackedRef(gitdir: string, ref: string): Promise<Oid | null> {
-  const file = await readPackedRefsFile(gitdir);
-  return file.refs.find((r) => r.ref === ref)?.oid ?? null;
+  return packedRefsSnapshot(gitdir)?.byRef.get(ref) ?? null;
 }
 
 /** The content of a loose ref file: an object id, a symbolic target, or nothing (no such file). */
@@ -134,9 +194,9 @@ export async function listRefs(gitdir: string, prefix: string): Promise<Array<{ 
   const base = slash > 0 ? prefix.slice(0, slash) : 'refs';
   const loose = new Map<string, Oid>();
   if (base === 'refs' || base.startsWith('refs/')) await walkLooseRefs(gitdir, base, loose);
-  const packed = await readPackedRefsFile(gitdir);
+  const packed = packedRefsSnapshot(gitdir)?.file.refs ?? [];
   const all = new Map<string, Oid>();
-  for (const r of packed.refs) if (r.ref.startsWith(prefix)) all.set(r.ref, r.oid);
+  for (const r of packed) if (r.ref.startsWith(prefix)) all.set(r.ref, r.oid);
   for (const [ref, oid] of loose) if (ref.startsWith(prefix)) all.set(ref, oid);
   return [...all]
     .map(([ref, oid]) => ({ ref, oid, key: Buffer.from(ref) }))
