@@ -11,7 +11,7 @@
  * could execute) and without a global excludes file, so a capture depends on the repository alone.
  */
 import { link, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { lstatSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { devNull } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { AgoraError } from '../errors.js';
@@ -37,6 +37,16 @@ export interface Workspace {
   /** The private index file (outside `dir`; used by the CLI method). */
   readonly indexFile: string;
   readonly method: WorkspaceMethod;
+  /** The directories and submodules of `commit`'s tree, once a re-target listed them. */
+  readonly layout?: TreeLayout;
+}
+
+/** The directories (trees) and submodule entries (gitlinks) of a tree, as paths. */
+export interface TreeLayout {
+  readonly dirs: readonly string[];
+  readonly gitlinks: readonly string[];
+  /** False when a name was not UTF-8 (git's output is read as text): such a path cannot be looked up. */
+  readonly exact: boolean;
 }
 
 /** Choice of method; by default the CLI when it is present and AGORA_GIT_CLI is not `0`. */
@@ -88,11 +98,28 @@ export async function materializeWorkspace(store: LocalGitStore, commit: Oid, di
   return ws;
 }
 
+/** What a capture found. */
+export interface WorkspaceCapture {
+  /** The workspace as a tree (ignored untracked files left out). */
+  tree: Oid;
+  /** Its changes against the materialised commit's tree. */
+  changes: TreeChange[];
+  /**
+   * Everything untracked the worker left (ignored files too; an untracked directory once, as `dir/`), as
+   * the capture's one walk of the workspace found it; absent when the capture did not list it. A
+   * re-target removes exactly these instead of walking the workspace again.
+   */
+  untracked?: readonly string[];
+}
+
 /**
  * Captures the workspace as a tree (writing any new blobs and trees) and lists its changes against the
  * materialised commit's tree. Ignored untracked files are left out; deleted files are gone from the tree.
+ *
+ * The CLI method walks the workspace's directories once (see {@link captureQuickly}) and keeps what it
+ * found untracked for the next re-target.
  */
-export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions = {}): Promise<{ tree: Oid; changes: TreeChange[] }> {
+export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions = {}): Promise<WorkspaceCapture> {
   const method = options.method ?? ws.method;
   let tree: Oid;
   if (method === 'cli') {
@@ -103,14 +130,12 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     // what the worker left there. See {@link retargetWorkspace} for why that matters.
     let start: GitStep[] = [['read-tree', ws.commit]]; // no index yet: start from the base
     if (ws.method === 'cli') start = (await linkIndexCopy(ws.indexFile, onCopy.indexFile)) ? [] : [{ shell: COPY_INDEX }];
-    // The common case needs no scan for nested repositories (a walk of the whole workspace): add, and
+    // The common case needs no scan for nested repositories (a walk of the whole workspace): record, and
     // redo carefully only if git refused one or recorded one as a gitlink.
-    const quick = await runGitSequence(onCopy, [...start, ['add', '--all', '--', '.'], ['write-tree']], { AGORA_WORKSPACE_INDEX: ws.indexFile }).then(
-      (out) => out.trim(),
-      () => null,
-    );
-    const changes = quick === null ? null : await diffTrees(ws.store, ws.baseTree, quick);
-    if (quick !== null && changes && !changes.some(addsGitlink)) return { tree: quick, changes };
+    const quick = await captureQuickly(ws, onCopy, start).catch(() => null);
+    const changes = quick === null ? null : await diffTrees(ws.store, ws.baseTree, quick.tree);
+    if (quick !== null && changes && !changes.some((c) => addsGitlink(c) || becameDirectory(ws, c)))
+      return { tree: quick.tree, changes, untracked: quick.untracked };
     await runGit(onCopy, ['read-tree', ws.commit]);
     const hidden = await hideNestedRepositories(onCopy);
     try {
@@ -130,13 +155,14 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
  * worker did to it) and removing everything untracked or ignored: it ends exactly as a fresh
  * materialisation would. In-process workspaces are materialised afresh.
  *
- * `changed` is what the last worker changed, as {@link captureWorkspace} found it. With it, only those
+ * `captured` is what {@link captureWorkspace} found the last worker changed. With it, only those
  * paths are checked out again (from the workspace's index, which still holds the old base) and a
  * two-tree `read-tree` moves the index and files from the old base to the new one, writing only the
- * paths the two bases differ in; no step compares every tracked file. Without it (the worker failed, or
- * was stopped, and nothing was captured) a one-tree `read-tree --reset` compares every tracked file with
- * the index's stat data and rewrites what differs. Either way `git clean -ffdx` then removes what is
- * untracked or ignored, and every `.git` that clean leaves (see {@link removeEveryDotGit}) and whatever is
+ * paths the two bases differ in; no step compares every tracked file; and what the capture listed as
+ * untracked (ignored files too) is removed without walking the workspace. Without it (the worker failed,
+ * or was stopped, and nothing was captured) a one-tree `read-tree --reset` compares every tracked file
+ * with the index's stat data and rewrites what differs, and `git clean -ffdx` removes what is untracked or
+ * ignored. Either way every `.git` that git does not list (see {@link removeEveryDotGit}) and whatever is
  * in a submodule's directory go too.
  *
  * Why the index only ever holds stat data from git's own writes: a worker controls its files' times and
@@ -146,14 +172,22 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
  * git takes as unchanged. A file git wrote has ctime = mtime: within the second the index was written it
  * is "racily clean" and git compares its content; later, any change gives it a later ctime.
  */
-export async function retargetWorkspace(ws: Workspace, commit: Oid, changed?: readonly TreeChange[]): Promise<Workspace> {
+export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: Pick<WorkspaceCapture, 'changes' | 'untracked'>): Promise<Workspace> {
   if (ws.method !== 'cli') {
     await removeWorkspace(ws);
     return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
   }
   const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
+  const changed = captured?.changes;
   const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
   let env: Record<string, string> = {};
+  // What the capture's walk found untracked goes first (nothing has run in the workspace since), when
+  // that list and the old base's layout find everything (see listingSuffices) and no listed path lies
+  // under anything but directories now. Otherwise `git clean` walks the workspace for it after the move.
+  const listed =
+    captured?.untracked !== undefined && listingSuffices(ws) && captured.untracked.every((p) => underDirectoriesOnly(ws, p)) ? captured.untracked : null;
+  const clean: GitStep[] = listed ? [] : [['clean', '-ffdxq']];
+  if (listed) await removeListed(next, listed);
   if (changed) {
     // Paths the old base has (others the worker added, and clean removes); a gitlink's directory is emptied below.
     const restore = changed.filter((c) => c.before !== null && c.before.mode !== '160000').map((c) => c.path);
@@ -165,10 +199,118 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, changed?: re
     }
   }
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
-  const listing = parseTreeListing(await runGitSequence(next, [...move, ['clean', '-ffdxq'], ['ls-tree', '-r', '-t', '-z', commit]], env));
-  removeEveryDotGit(next, listing.dirs);
-  await emptySubmoduleDirectories(next, listing.gitlinks);
-  return next;
+  const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]], env));
+  // The move removed the old base's files; a directory or submodule only it had stays where something
+  // git does not list is in it (a `.git`, a submodule's content). Without clean, nothing else removes it.
+  if (listed && ws.layout) await removeDirectoriesGone(next, ws.layout, layout);
+  removeEveryDotGit(next, layout);
+  await emptySubmoduleDirectories(next, layout.gitlinks);
+  return { ...next, layout };
+}
+
+/**
+ * Whether a capture's list of what is untracked, with the old base's layout, finds everything the
+ * worker left. Not where the layout is unknown or not exact, nor where the old base has submodules: git
+ * lists nothing inside a submodule's directory, and one the new base makes a tree keeps what was there.
+ */
+function listingSuffices(ws: Workspace): boolean {
+  return ws.layout !== undefined && ws.layout.exact && ws.layout.gitlinks.length === 0;
+}
+
+/**
+ * Removes each directory of `before` (trees and submodules) that `after` does not have, where a
+ * directory (not a link) is still there: what is left in it is nothing of the new base's.
+ */
+async function removeDirectoriesGone(ws: Workspace, before: TreeLayout, after: TreeLayout): Promise<void> {
+  const kept = new Set([...after.dirs, ...after.gitlinks]);
+  const gone = [...before.dirs, ...before.gitlinks].filter((p) => !kept.has(p)).sort((a, b) => a.length - b.length);
+  for (const path of gone) {
+    if (!underDirectoriesOnly(ws, path)) continue; // a parent went first, or is now a file or link of the new base
+    const abs = pathInside(ws.dir, path, 'tree path');
+    if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) await rm(abs, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/**
+ * Whether every parent of `path` (relative to the workspace) is a directory, not a link or a file: a
+ * path so placed names something in the workspace, and removing it acts nowhere else.
+ */
+function underDirectoriesOnly(ws: Workspace, path: string): boolean {
+  const parts = path.replace(/\/+$/, '').split('/');
+  let at = ws.dir;
+  for (const part of parts.slice(0, -1)) {
+    at = join(at, part);
+    try {
+      if (!lstatSync(at, { throwIfNoEntry: false })?.isDirectory()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The capture's one walk of the workspace: `ls-files --others --directory` with no exclude rules lists
+ * everything untracked (ignored files too; an untracked directory once, as `dir/`, empty or not: what
+ * `git clean -ffdx` would remove). Of those, the ones `check-ignore` does not match are added (`add --all`
+ * limited to them, literal paths read from a file: it walks only under them), and `add -u` records what
+ * changed of the tracked files by the index's stat data alone. Fails (for the careful path) where git
+ * refuses a path, e.g. a repository the worker made without a commit.
+ */
+async function captureQuickly(ws: Workspace, onCopy: Workspace, start: GitStep[]): Promise<{ tree: Oid; untracked: string[] }> {
+  const env = { AGORA_WORKSPACE_INDEX: ws.indexFile, GIT_LITERAL_PATHSPECS: '1' };
+  const untracked = splitNulList(await runGitSequence(onCopy, [...start, ['ls-files', '-z', '--others', '--directory']], env));
+  // git's output is read as UTF-8: a name that is not would come back as another name, which nothing
+  // could then remove. Such a workspace takes the careful path (and clean).
+  if (untracked.some((p) => p.includes('\uFFFD'))) throw new Error('an untracked name is not UTF-8');
+  const finish: GitStep[] = [['add', '--update', '--', '.'], ['write-tree']];
+  if (untracked.length > 0) {
+    const listed = `${onCopy.indexFile}.untracked`;
+    const ignored = await ignoredOf(onCopy, untracked, listed);
+    const added = untracked.filter((_, i) => !ignored[i]);
+    if (added.length > 0) {
+      await writeFile(listed, added.map((p) => `${p}\0`).join(''));
+      finish.unshift(['add', '--all', `--pathspec-from-file=${listed}`, '--pathspec-file-nul']);
+    }
+  }
+  const tree = (await runGitSequence(onCopy, finish, env)).trim();
+  return { tree, untracked };
+}
+
+/**
+ * Which of the listed untracked paths git's exclude rules ignore, by position. Each goes to check-ignore
+ * as `./<path>` without a trailing slash: `./` so that no name is read as pathspec magic (`:x`), no slash
+ * so that a directory is judged as itself (`dir/` would match `dir/*` and hide a `!dir/keep` that `add`
+ * takes). Its `-v -n` answer has one record per path, in order: a pattern that is not negated ignores it.
+ */
+async function ignoredOf(ws: Workspace, paths: readonly string[], file: string): Promise<boolean[]> {
+  await writeFile(file, paths.map((p) => `./${p.replace(/\/+$/, '')}\0`).join(''));
+  const fields = (await runGitSequence(ws, [{ shell: CHECK_IGNORE }], { AGORA_UNTRACKED: file })).split('\0');
+  const ignored: boolean[] = [];
+  for (let i = 0; i < paths.length; i++) {
+    const pattern = fields[i * 4 + 2];
+    if (pattern === undefined) throw new Error('check-ignore answered fewer paths than it was given');
+    ignored.push(pattern !== '' && !pattern.startsWith('!'));
+  }
+  return ignored;
+}
+
+/** Each path listed in $AGORA_UNTRACKED with the exclude rule that decides it, if any (fixed text; exit 1: none ignored). */
+const CHECK_IGNORE = 'git "$@" check-ignore -v -n -z --stdin < "$AGORA_UNTRACKED" || [ $? -eq 1 ]';
+
+/** The entries of a NUL-terminated list (`-z` output). */
+function splitNulList(text: string): string[] {
+  return text.split('\0').filter((entry) => entry !== '');
+}
+
+/**
+ * Removes what a capture listed as untracked (see {@link captureQuickly}): paths git gave, each checked
+ * to lie inside the workspace; a directory goes whole, a symlink itself (never what it points at).
+ */
+async function removeListed(ws: Workspace, untracked: readonly string[]): Promise<void> {
+  for (const entry of untracked) {
+    await rm(pathInside(ws.dir, entry.replace(/\/+$/, ''), 'untracked path'), { recursive: true, force: true, maxRetries: 3 });
+  }
 }
 
 /** Checks out again, from the index, the paths listed NUL-separated in $AGORA_RESTORE (fixed text). */
@@ -210,22 +352,41 @@ function captureIndex(ws: Workspace): Workspace {
  * use there too. A look is one `lstat`, done synchronously (far cheaper than a thread-pool round trip
  * each); `rm` does not follow a symlink it removes.
  */
-function removeEveryDotGit(ws: Workspace, dirs: readonly string[]): void {
-  for (const dir of ['', ...dirs]) {
+function removeEveryDotGit(ws: Workspace, layout: TreeLayout): void {
+  if (!layout.exact) {
+    removeDotGitByWalk(ws.dir);
+    return;
+  }
+  for (const dir of ['', ...layout.dirs]) {
     const path = dir === '' ? join(ws.dir, '.git') : join(pathInside(ws.dir, dir, 'tree path'), '.git');
     if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) rmSync(path, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
+/**
+ * Where the target's directory names cannot all be looked up (one is not UTF-8): every directory is
+ * read, by its bytes, and each `.git` (any case) in it goes. Links are not followed.
+ */
+function removeDotGitByWalk(root: string): void {
+  const pending: Buffer[] = [Buffer.from(root)];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    for (const entry of readdirSync(dir, { encoding: 'buffer', withFileTypes: true })) {
+      const path = Buffer.concat([dir, Buffer.from('/'), entry.name]);
+      if (entry.name.toString('latin1').toLowerCase() === '.git') rmSync(path, { recursive: true, force: true, maxRetries: 3 });
+      else if (entry.isDirectory()) pending.push(path);
+    }
+  }
+}
+
 /** The directories (trees) and submodule entries (gitlinks) in `git ls-tree -r -t -z` output. */
-function parseTreeListing(listing: string): { dirs: string[]; gitlinks: string[] } {
+function parseTreeListing(listing: string): TreeLayout {
   const dirs: string[] = [];
   const gitlinks: string[] = [];
   for (const line of listing.split('\0')) {
     if (line.startsWith('040000 ')) dirs.push(line.slice(line.indexOf('\t') + 1));
     else if (line.startsWith('160000 ')) gitlinks.push(line.slice(line.indexOf('\t') + 1));
   }
-  return { dirs, gitlinks };
+  return { dirs, gitlinks, exact: !listing.includes('\uFFFD') };
 }
 
 /**
@@ -245,6 +406,19 @@ async function emptySubmoduleDirectories(ws: Workspace, paths: readonly string[]
   }
 }
 
+/**
+ * A tracked file (or link) the worker replaced with a directory: `ls-files --others --directory` does not
+ * list such a directory (nor does `git clean` remove it), so the quick capture missed what is in it.
+ */
+function becameDirectory(ws: Workspace, change: TreeChange): boolean {
+  if (change.after !== null || change.before?.mode === '040000') return false;
+  try {
+    return lstatSync(pathInside(ws.dir, change.path, 'changed path'), { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false; // a parent is no directory (ENOTDIR): nothing there
+  }
+}
+
 /** A gitlink that the base did not have: `git add` took a repository the worker made for a submodule. */
 function addsGitlink(change: TreeChange): boolean {
   return change.after?.mode === '160000' && change.before?.mode !== '160000';
@@ -255,7 +429,9 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.restore']) await rm(`${ws.indexFile}${suffix}`, { force: true });
+  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.capture.untracked', '.restore']) {
+    await rm(`${ws.indexFile}${suffix}`, { force: true });
+  }
 }
 
 async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Promise<void> {

@@ -11,8 +11,7 @@ import { redactAll } from '../executors/redact.js';
 import type { LogSink, WorkerTarget } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import { crashPoint } from '../crash-points.js';
-import { captureWorkspace, type Workspace } from '../git/workspace.js';
-import type { TreeChange } from '../git/tree-diff.js';
+import { captureWorkspace, type Workspace, type WorkspaceCapture } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
 import { PathOutsideDirectoryError, pathInside } from '../path-inside.js';
 import type { Plan, WorkItem } from '../plan/schema.js';
@@ -134,7 +133,7 @@ async function runAttemptWith(
   const { runId, itemId, attempt } = spec;
   const ws = await (workspace ?? ctx.workspaces.acquire(spec.base));
   let reusable = true; // nothing has touched it yet
-  let changed: TreeChange[] | undefined; // what the worker changed, once captured
+  let captured: WorkspaceCapture | undefined; // what the worker changed and left, once captured
   let paramsFile: string | undefined; // $AGORA_PARAMS, removed when the attempt ends
   try {
     const item = spec.plan.items.find((i) => i.id === itemId);
@@ -300,10 +299,9 @@ async function runAttemptWith(
     const emitted = emitTo ? await readEmission(emitTo, spec.plan, item, attempt, ctx.config, built.job.secrets) : { ok: true as const };
     if (!emitted.ok) return { kind: 'failed', itemId, attempt, reason: emitted.reason, retryable: false, log: logBlob, exitCode };
     reusable = false;
-    const captured = await captureWorkspace(ws);
+    captured = await captureWorkspace(ws);
     crashPoint('workspace-captured');
     reusable = true;
-    changed = captured.changes;
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
     const keptOut = {
       ...built.job.secrets,
@@ -329,7 +327,7 @@ async function runAttemptWith(
   } finally {
     // The file holds secret parameters' real values: it lives as long as the attempt.
     if (paramsFile) await rm(paramsFile, { force: true });
-    await ctx.workspaces.release(ws, reusable, changed);
+    await ctx.workspaces.release(ws, reusable, captured);
   }
 }
 

@@ -212,7 +212,7 @@ export class RunDriver {
   /** Gives a prepared workspace no worker used back to the pool: nothing touched it since it was made ready. */
   private async returnUnused(ws: Promise<Workspace>): Promise<void> {
     try {
-      await this.ctx.workspaces.release(await ws, true, []);
+      await this.ctx.workspaces.release(await ws, true, { changes: [], untracked: [] });
     } catch (e) {
       // A workspace that failed to get ready is nobody's; one that could not go back is only a lost reuse.
       this.hooks.onWarning?.(this.runId, `could not return an unused workspace to the pool: ${errorMessage(e)}`);

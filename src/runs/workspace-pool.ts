@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { workDirFor } from './work-dir.js';
 import type { LocalGitStore } from '../git/local-store.js';
 import type { Oid } from '../git/types.js';
-import type { TreeChange } from '../git/tree-diff.js';
-import { materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace, type WorkspaceOptions } from '../git/workspace.js';
+import { materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace, type WorkspaceCapture, type WorkspaceOptions } from '../git/workspace.js';
 
 /**
  * Workspaces kept between attempts. Checking out a 10,000-file tree and deleting it again for every
@@ -15,9 +14,12 @@ import { materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspac
  * the orchestrator's repository), and is cleared when a server starts (a crash leaves it in an unknown
  * state) and stops.
  */
+/** What a capture found that the next re-target uses. */
+export type WorkspaceRelease = Pick<WorkspaceCapture, 'changes' | 'untracked'>;
+
 export class WorkspacePool {
-  /** Released workspaces, each with what its worker changed when a capture found it. */
-  private readonly idle: Array<{ ws: Workspace; changed?: readonly TreeChange[] }> = [];
+  /** Released workspaces, each with what its worker changed and left when a capture found it. */
+  private readonly idle: Array<{ ws: Workspace; captured?: WorkspaceRelease }> = [];
   private created = 0;
   private workDirPromise: Promise<string> | null = null;
   private readonly locate: () => Promise<string>;
@@ -69,7 +71,7 @@ export class WorkspacePool {
     const reuse = i >= 0 ? this.idle.splice(i, 1)[0] : this.idle.pop();
     if (reuse) {
       try {
-        return await retargetWorkspace(reuse.ws, commit, reuse.changed);
+        return await retargetWorkspace(reuse.ws, commit, reuse.captured);
       } catch {
         await removeWorkspace(reuse.ws); // unusable: start afresh below
       }
@@ -82,11 +84,12 @@ export class WorkspacePool {
 
   /**
    * Returns a workspace after its attempt: kept for the next one, or removed if it may be damaged.
-   * `changed` is what {@link captureWorkspace} found the worker changed (then only those paths are
-   * restored); without it the next re-target compares every tracked file.
+   * `captured` is what {@link captureWorkspace} found the worker changed and left (then only those paths
+   * are restored and removed); without it the next re-target compares every tracked file and walks the
+   * workspace for what is untracked.
    */
-  async release(ws: Workspace, reusable: boolean, changed?: readonly TreeChange[]): Promise<void> {
-    if (reusable) this.idle.push(changed ? { ws, changed } : { ws });
+  async release(ws: Workspace, reusable: boolean, captured?: WorkspaceRelease): Promise<void> {
+    if (reusable) this.idle.push(captured ? { ws, captured } : { ws });
     else await removeWorkspace(ws);
   }
 }

@@ -125,7 +125,7 @@ describe('nothing the repository’s config names runs on an Agora git command',
       await writeFile(join(ws.dir, 'b.txt'), 'new\n');
       const captured = await captureWorkspace(ws);
       expect(captured.changes.map((c) => c.path)).toEqual(['b.txt']);
-      await retargetWorkspace(ws, next, captured.changes);
+      await retargetWorkspace(ws, next, captured);
       await runGit(['merge', '--ff-only', '--quiet', next], { cwd: repo.dir });
       await runGit(['status', '--porcelain'], { cwd: repo.dir });
       expect(await readdir(markers)).toEqual([]);

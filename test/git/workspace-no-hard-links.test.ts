@@ -46,7 +46,8 @@ describe('workspaces where the file system makes no hard links', () => {
     const inodeBefore = (await stat(ws.indexFile)).ino;
     await writeFile(join(ws.dir, 'a.txt'), 'changed\n');
     await writeFile(join(ws.dir, 'new.txt'), 'new\n');
-    const { tree, changes } = await captureWorkspace(ws);
+    const captured = await captureWorkspace(ws);
+    const { tree, changes } = captured;
     expect(changes.map((c) => c.path).sort()).toEqual(['a.txt', 'new.txt']);
     expect(gitSync(repo.dir, ['cat-file', '-p', `${tree}:a.txt`])).toBe('changed\n');
     // The capture's copy is a separate file: the workspace's own index is untouched.
@@ -54,7 +55,7 @@ describe('workspaces where the file system makes no hard links', () => {
     expect(await readFile(ws.indexFile)).toEqual(indexBefore);
     expect((await stat(`${ws.indexFile}.capture`)).ino).not.toBe(inodeBefore);
     // The next item starts from exactly the base again.
-    const next = await retargetWorkspace(ws, base, changes);
+    const next = await retargetWorkspace(ws, base, captured);
     expect(await readFile(join(next.dir, 'a.txt'), 'utf8')).toBe('a\n');
     await expect(stat(join(next.dir, 'new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
     await removeWorkspace(next);

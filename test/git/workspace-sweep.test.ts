@@ -54,8 +54,7 @@ describe('the .git sweep of a re-targeted workspace', () => {
   it('finds a planted .git in directories whose names git would quote, after a capture (two-tree move)', async () => {
     const ws = await materializeWorkspace(store, first, join(outside.path, 'captured'), { method: 'cli' });
     await plantEverywhere(ws.dir);
-    const { changes } = await captureWorkspace(ws);
-    const next = await retargetWorkspace(ws, second, changes);
+    const next = await retargetWorkspace(ws, second, await captureWorkspace(ws));
     expect(plantedLeft(next.dir)).toEqual([]);
     for (const dir of AWKWARD_DIRS) expect(existsSync(join(next.dir, dir, 'file.txt')), dir).toBe(true);
     await removeWorkspace(next);

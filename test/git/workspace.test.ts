@@ -326,6 +326,37 @@ describe('workspaces', () => {
     expect(existsSync(join(gitdir, 'planted-config'))).toBe(false);
   });
 
+  it('re-targets after a capture by removing what the capture found untracked (ignored files and empty directories too), to exactly a fresh checkout', async () => {
+    const fresh = await materializeWorkspace(store, base, scratch('listed-fresh'), { method: 'cli' });
+    const used = await materializeWorkspace(store, base, scratch('listed-used'), { method: 'cli' });
+    await edit(used.dir);
+    await mkdir(join(used.dir, 'src/new/empty'), { recursive: true });
+    // A file replaced by a directory is the one change git's untracked listing does not show (the
+    // capture then walks the whole workspace, as the test above shows): undone here.
+    await rm(join(used.dir, 'file-to-dir'), { recursive: true });
+    await writeFile(join(used.dir, 'file-to-dir'), 'a file for now\n');
+    const captured = await captureWorkspace(used);
+    expect(captured.changes.map((c) => c.path)).toEqual(EXPECTED_CHANGED_PATHS.filter((p) => !p.startsWith('file-to-dir')));
+    // One entry per untracked directory, whatever is in it; ignored files (debug.log, build/out.o, …) too.
+    expect([...(captured.untracked ?? [])].sort()).toEqual([
+      'build/out.o',
+      'debug.log',
+      'docs/important.tmp',
+      'docs/scratch.tmp',
+      'empty-dir/',
+      'removed-dir',
+      'secret.txt',
+      'src/build/',
+      'src/ln',
+      'src/new/',
+    ]);
+    const again = await retargetWorkspace(used, base, captured);
+    expect(await describeDir(again.dir)).toEqual(await describeDir(fresh.dir));
+    expect((await captureWorkspace(again)).changes).toEqual([]);
+    await removeWorkspace(again);
+    await removeWorkspace(fresh);
+  });
+
   it('works on a bare repository too', async () => {
     const bare = await tempDir();
     try {

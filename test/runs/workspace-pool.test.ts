@@ -48,9 +48,9 @@ describe('WorkspacePool', () => {
       mkdirSync(join(ws.dir, 'new.txt')); // where the next base has a file: a directory
       writeFileSync(join(ws.dir, 'new.txt/inside'), 'x\n');
       if (how === 'captured') {
-        const { changes } = await captureWorkspace(ws);
-        expect(changes.map((c) => c.path)).toEqual(['a.txt', 'dir/b.txt', 'link', 'new.txt/inside', 'tool.sh', 'untracked.txt']);
-        await pool.release(ws, true, changes);
+        const captured = await captureWorkspace(ws);
+        expect(captured.changes.map((c) => c.path)).toEqual(['a.txt', 'dir/b.txt', 'link', 'new.txt/inside', 'tool.sh', 'untracked.txt']);
+        await pool.release(ws, true, captured);
       } else {
         await pool.release(ws, true);
       }
@@ -117,7 +117,7 @@ describe('WorkspacePool', () => {
     utimesSync(join(first.dir, 'out/y.txt'), past, past);
     const touched = await captureWorkspace(first);
     expect(touched.changes).toEqual([]);
-    await pool.release(first, true, touched.changes);
+    await pool.release(first, true, touched);
 
     const second = await pool.acquire(head);
     expect(second.dir).toBe(first.dir);
@@ -126,7 +126,7 @@ describe('WorkspacePool', () => {
     expect(statSync(join(second.dir, 'out/y.txt')).mtime).toEqual(past);
     const changed = await captureWorkspace(second);
     expect(changed.changes.map((c) => c.path)).toEqual(['out/y.txt']);
-    await pool.release(second, true, changed.changes);
+    await pool.release(second, true, changed);
 
     const third = await pool.acquire(head); // and the change does not reach the next attempt
     expect(readFileSync(join(third.dir, 'out/y.txt'), 'utf8')).toBe('old\n');
