@@ -200,6 +200,12 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   }
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
   const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]], env));
+  // A submodule whose name is not UTF-8 cannot be found by its listed name to be emptied (the name
+  // listed may even be another path's): such a target is checked out afresh.
+  if (layout.gitlinks.some((path) => path.includes('\uFFFD'))) {
+    await removeWorkspace(next);
+    return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
+  }
   // The move removed the old base's files; a directory or submodule only it had stays where something
   // git does not list is in it (a `.git`, a submodule's content). Without clean, nothing else removes it.
   if (listed && ws.layout) await removeDirectoriesGone(next, ws.layout, layout);

@@ -21,6 +21,7 @@ let withSubmodules: string; // first, with submodules sub and sub2
 let subsMoved: string; // second, where sub is gone and sub2 is a directory
 let withRawName: string; // first, with a directory whose name is not UTF-8
 let rawNameKept: string; // second, keeping that directory
+let rawSubmodule: string; // second, with a submodule whose name is not UTF-8 and a tracked file in a directory named as git would misread it
 let cleanup: () => Promise<void>;
 let outside: { path: string; cleanup: () => Promise<void> };
 let made = 0;
@@ -59,6 +60,7 @@ beforeAll(async () => {
   const raw = Buffer.concat([RAW_DIR, Buffer.from('/a')]);
   withRawName = commitOf([...base, [raw, 'raw\n']], 'a name that is not UTF-8');
   rawNameKept = commitOf([...next, [raw, 'raw\n']], 'keeping it');
+  rawSubmodule = commitOf([...next, [Buffer.from('s\xfe', 'latin1'), 'gitlink'], ['s\uFFFD/file', 'tracked\n']], 'a submodule named in bytes');
   store = await openLocalStore(repoDir);
   outside = await tempDir('agora-ws-left-');
 });
@@ -179,6 +181,22 @@ describe('re-targeting by what the capture listed', () => {
     );
     expect(describeDir(ws.dir)).toEqual(await freshListing(to));
     await removeWorkspace(ws);
+  });
+
+  it('checks out afresh a target with a submodule whose name is not UTF-8: nothing left in it, nothing of a look-alike path lost', async () => {
+    const { ws } = await afterWorker(
+      async (dir) => {
+        await writeFile(join(dir, 'f'), 'changed\n');
+      },
+      first,
+      rawSubmodule,
+    );
+    expect(describeDir(ws.dir)).toEqual(await freshListing(rawSubmodule));
+    const planted = Buffer.concat([Buffer.from(`${ws.dir}/`), Buffer.from('s\xfe', 'latin1'), Buffer.from('/planted')]);
+    writeFileSync(planted, 'planted\n');
+    const again = await retargetWorkspace(ws, rawSubmodule, await captureWorkspace(ws));
+    expect(describeDir(again.dir)).toEqual(await freshListing(rawSubmodule));
+    await removeWorkspace(again);
   });
 
   it('captures what add --all takes: a negated file in a directory ignored with dir/*, and a name starting with a colon', async () => {
