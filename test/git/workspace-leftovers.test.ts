@@ -118,6 +118,13 @@ async function afterWorker(
   return { ws: await retargetWorkspace(ws, to, captured), captured };
 }
 
+/** Runs `worker` from `from`, re-targets to `to`, and expects exactly a fresh checkout of `to`. */
+async function expectFreshAfter(worker: (dir: string) => Promise<void>, from: string, to: string): Promise<void> {
+  const { ws } = await afterWorker(worker, from, to);
+  expect(describeDir(ws.dir)).toEqual(await freshListing(to));
+  await removeWorkspace(ws);
+}
+
 describe('re-targeting by what the capture listed', () => {
   it.each([
     [
@@ -153,7 +160,7 @@ describe('re-targeting by what the capture listed', () => {
   });
 
   it('leaves nothing in the directory of a submodule, whether the next base drops it or makes it a directory', async () => {
-    const { ws } = await afterWorker(
+    await expectFreshAfter(
       async (dir) => {
         await writeFile(join(dir, 'sub/planted'), 'planted\n');
         await writeFile(join(dir, 'sub2/planted'), 'planted\n');
@@ -161,26 +168,21 @@ describe('re-targeting by what the capture listed', () => {
       withSubmodules,
       subsMoved,
     );
-    expect(describeDir(ws.dir)).toEqual(await freshListing(subsMoved));
-    await removeWorkspace(ws);
   });
 
   it.each([
     ['only the old base has', () => second],
     ['both bases have', () => rawNameKept],
   ])('leaves no .git in a directory whose name is not UTF-8 that %s', async (_what, target) => {
-    const to = target();
-    const { ws } = await afterWorker(
+    await expectFreshAfter(
       async (dir) => {
         const planted = Buffer.concat([Buffer.from(`${dir}/`), RAW_DIR, Buffer.from('/.git')]);
         mkdirSync(planted, { recursive: true });
         writeFileSync(Buffer.concat([planted, Buffer.from('/config')]), '[core]\n\tfsmonitor = touch pwned\n');
       },
       withRawName,
-      to,
+      target(),
     );
-    expect(describeDir(ws.dir)).toEqual(await freshListing(to));
-    await removeWorkspace(ws);
   });
 
   it('checks out afresh a target with a submodule whose name is not UTF-8: nothing left in it, nothing of a look-alike path lost', async () => {
