@@ -13,7 +13,8 @@ import { parseCommit, renderCommit } from './commit-object.js';
 import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
-import { writePack } from './pack-file.js';
+import { writePack, type PackEntry } from './pack-file.js';
+import { encodeDelta } from './pack-delta.js';
 import { assertEntryName, parseTree, renderTree, sortTreeEntries, typeForMode } from './tree-object.js';
 import type { CommitData, GitObject, GitStore, Oid, RefSwap, TreeEntry, TreeEntryMode } from './types.js';
 
@@ -134,11 +135,19 @@ export class LocalGitStore implements GitStore {
     }
   }
 
-  /** A pack (version 2, every object whole) of `oids`, which must all be in this repository. */
-  async packObjects(oids: readonly Oid[]): Promise<Uint8Array> {
-    const objects: GitObject[] = [];
-    for (const oid of oids) objects.push(await this.readObject(oid));
-    return await writePack(objects);
+  /**
+   * A pack (version 2) of `oids`, which must all be in this repository. An object with an entry in
+   * `deltaBases` (a base the receiver has, of the same type) goes as a delta against it when that is
+   * smaller; every other object goes whole.
+   */
+  async packObjects(oids: readonly Oid[], deltaBases: ReadonlyMap<Oid, Oid> = new Map()): Promise<Uint8Array> {
+    const entries: PackEntry[] = [];
+    for (const oid of oids) {
+      const object = await this.readObject(oid);
+      const base = deltaBases.get(oid);
+      entries.push(base === undefined ? object : smaller(object, base, await this.readObject(base)));
+    }
+    return await writePack(entries);
   }
 
   /**
@@ -289,4 +298,14 @@ async function assertSupported(gitdir: string): Promise<void> {
       'use a repository with the files ref backend',
     );
   }
+}
+
+/** Objects past this size go whole: the delta encoder indexes its whole base, and what Agora rewrites is small. */
+const DELTA_LIMIT = 1 << 20;
+
+/** `object` as a delta against `base` (the base's id and content) when the delta is the smaller of the two. */
+function smaller(object: GitObject, baseOid: Oid, base: GitObject): PackEntry {
+  if (base.type !== object.type || object.content.length > DELTA_LIMIT || base.content.length > DELTA_LIMIT) return object;
+  const delta = encodeDelta(base.content, object.content);
+  return delta.length < object.content.length ? { delta, base: baseOid } : object;
 }

@@ -6,6 +6,10 @@
  * reading it. This is `git rev-list --objects <new> --not <known>` for the shapes Agora writes: linear
  * history a few commits past what the remote has. Anything else (a merge, a history longer than the
  * bounds) answers null, and the caller pushes with the git CLI, which negotiates with the remote.
+ *
+ * Each new tree or blob that replaces one the remote has at the same path is paired with it: the pack
+ * can carry it as a delta against that base (a state tree with one entry changed is mostly the old
+ * tree), so what a push sends follows what changed, not how big the trees have grown.
  */
 import { splitTreeEntries } from './tree-object.js';
 import type { GitObject, Oid } from './types.js';
@@ -25,6 +29,15 @@ export interface PushObjectBounds {
 const DEFAULT_MAX_COMMITS = 256;
 const DEFAULT_MAX_OBJECTS = 20_000;
 
+/** What a push must carry, and for some of it a base the remote has that it may be sent as a delta of. */
+export interface PushSet {
+  objects: Oid[];
+  /** The commits among `objects`. */
+  commits: Oid[];
+  /** New object → the object the remote has at the same path, of the same type (never one of `objects`). */
+  deltaBases: Map<Oid, Oid>;
+}
+
 /**
  * Every object reachable from `tips` that is not reachable from a commit `known` says the remote has,
  * or null when the walk leaves the shapes it handles (see the module's comment). Known tips give none.
@@ -34,11 +47,13 @@ export async function objectsToPush(
   tips: readonly Oid[],
   known: (commit: Oid) => boolean,
   bounds: PushObjectBounds = {},
-): Promise<Oid[] | null> {
+): Promise<PushSet | null> {
   const maxCommits = bounds.maxCommits ?? DEFAULT_MAX_COMMITS;
   const maxObjects = bounds.maxObjects ?? DEFAULT_MAX_OBJECTS;
   const objects = new Set<Oid>();
+  const bases = new Map<Oid, Oid>();
   const walked = new Set<Oid>();
+  const commits: Oid[] = [];
   const pending = tips.filter((t) => !known(t));
   while (pending.length > 0) {
     const oid = pending.pop()!;
@@ -48,35 +63,53 @@ export async function objectsToPush(
     const commit = await readCommitLinks(store, oid);
     if (commit.parents.length > 1) return null;
     objects.add(oid);
+    commits.push(oid);
     const parent = commit.parents[0] ?? null;
     const parentTree = parent === null ? null : (await readCommitLinks(store, parent)).tree;
-    if (!(await addNewTreeObjects(store, commit.tree, parentTree, objects, maxObjects))) return null;
+    if (!(await addNewTreeObjects(store, commit.tree, parentTree, { objects, bases, maxObjects }))) return null;
     if (parent !== null && !known(parent)) pending.push(parent);
   }
-  return [...objects];
+  // A base this push also sends (its parent commit is new too) is left out: the remote does not have it
+  // yet, and two objects of one path in the same push could otherwise each name the other.
+  const deltaBases = new Map<Oid, Oid>();
+  for (const [oid, base] of bases) if (!objects.has(base)) deltaBases.set(oid, base);
+  return { objects: [...objects], commits, deltaBases };
+}
+
+/** Where a walk collects: the objects to send, each one's same-path predecessor, and the bound on their number. */
+interface Collected {
+  objects: Set<Oid>;
+  bases: Map<Oid, Oid>;
+  maxObjects: number;
 }
 
 /**
  * Adds `tree` and everything in it that `old` (a tree the remote has, or will have from this push) does
  * not have at the same path. False when the objects pass `maxObjects`.
  */
-async function addNewTreeObjects(store: ObjectSource, tree: Oid, old: Oid | null, into: Set<Oid>, maxObjects: number): Promise<boolean> {
-  if (tree === old || into.has(tree)) return true;
-  into.add(tree);
-  if (into.size > maxObjects) return false;
+async function addNewTreeObjects(store: ObjectSource, tree: Oid, old: Oid | null, into: Collected): Promise<boolean> {
+  if (tree === old || into.objects.has(tree)) return true;
+  if (!add(into, tree, old)) return false;
   const before = new Map<string, TreeLink>();
   if (old !== null) for (const e of await readTreeLinks(store, old)) before.set(e.name, e);
   for (const entry of await readTreeLinks(store, tree)) {
     const was = before.get(entry.name);
     if (was?.oid === entry.oid || entry.type === 'commit') continue; // unchanged, or a submodule's commit (not in this repository)
+    const base = was?.type === entry.type ? was.oid : null;
     if (entry.type === 'tree') {
-      if (!(await addNewTreeObjects(store, entry.oid, was?.type === 'tree' ? was.oid : null, into, maxObjects))) return false;
-    } else {
-      into.add(entry.oid);
-      if (into.size > maxObjects) return false;
-    }
+      if (!(await addNewTreeObjects(store, entry.oid, base, into))) return false;
+    } else if (!add(into, entry.oid, base)) return false;
   }
   return true;
+}
+
+/** Collects `oid` (with its base, if it has one and is new here): false once the objects pass the bound. */
+function add(into: Collected, oid: Oid, base: Oid | null): boolean {
+  if (!into.objects.has(oid)) {
+    into.objects.add(oid);
+    if (base !== null) into.bases.set(oid, base);
+  }
+  return into.objects.size <= into.maxObjects;
 }
 
 /** A tree entry as the walk needs it: its name, what it names, and whether that is a tree, a blob or a submodule's commit. */

@@ -92,8 +92,9 @@ export class MirroredGitStore extends LocalGitStore {
     // The objects these refs name are synced while the push is on the wire (settle's local update waits
     // for that sync; one that failed is tried again there and fails that update).
     const synced = this.flushObjects().catch(() => undefined);
+    const packed = await this.packFor(updates);
     try {
-      outcomes = await this.mirror.pushEach(updates, { atomic, ...(await this.packFor(updates)) });
+      outcomes = await this.mirror.pushEach(updates, { atomic, ...(packed.pack ? { pack: packed.pack } : {}) });
     } catch (e) {
       for (const q of toPush) q.reject(e);
       return;
@@ -124,17 +125,19 @@ export class MirroredGitStore extends LocalGitStore {
    * the ones the remote is known to have), so that the push is made in-process; nothing (the git CLI
    * pushes, negotiating with the remote) when the walk cannot tell.
    */
-  private async packFor(updates: readonly RefSwap[]): Promise<{ pack?: Uint8Array }> {
+  private async packFor(updates: readonly RefSwap[]): Promise<{ pack?: Uint8Array; commits: readonly Oid[] }> {
     const leased = new Set(updates.flatMap((u) => (u.expected ? [u.expected] : [])));
     try {
-      const objects = await objectsToPush(
+      const toSend = await objectsToPush(
         this,
         updates.map((u) => u.next),
         (commit) => leased.has(commit) || this.onRemote.has(commit),
       );
-      return objects === null ? {} : { pack: await this.packObjects(objects) };
+      // A thin pack: what replaces an object the remote has goes as a delta of it. Should the remote lack
+      // a base after all, it cannot unpack, and the git CLI pushes instead (remote-sync.ts).
+      return toSend === null ? { commits: [] } : { pack: await this.packObjects(toSend.objects, toSend.deltaBases), commits: toSend.commits };
     } catch {
-      return {}; // an object it could not read: git's own push finds what to send, or says what is missing
+      return { commits: [] }; // an object it could not read: git's own push finds what to send, or says what is missing
     }
   }
 

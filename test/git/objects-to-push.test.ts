@@ -47,13 +47,15 @@ describe('the objects a push carries', () => {
     for (let known = 0; known < commits.length - 1; known += 1) {
       const tip = commits.at(-1)!;
       const ours = await objectsToPush(store, [tip], (c) => c === commits[known]);
-      expect(ours?.sort(), `known: commit ${known}`).toEqual(gitWouldSend([tip], [commits[known]!]));
+      expect(ours?.objects.sort(), `known: commit ${known}`).toEqual(gitWouldSend([tip], [commits[known]!]));
     }
   });
 
   it('for a root commit, its whole tree; for a tip the remote has, nothing', async () => {
-    expect((await objectsToPush(store, [commits[0]!], () => false))?.sort()).toEqual(gitWouldSend([commits[0]!], []).sort());
-    expect(await objectsToPush(store, [commits[2]!], (c) => c === commits[2])).toEqual([]);
+    const root = await objectsToPush(store, [commits[0]!], () => false);
+    expect(root?.objects.sort()).toEqual(gitWouldSend([commits[0]!], []).sort());
+    expect(root?.deltaBases.size).toBe(0);
+    expect(await objectsToPush(store, [commits[2]!], (c) => c === commits[2])).toEqual({ objects: [], commits: [], deltaBases: new Map() });
   });
 
   it('are the same when the history is packed (read through isomorphic-git, not in-process)', async () => {
@@ -63,8 +65,32 @@ describe('the objects a push carries', () => {
     gitSync(repo.dir, ['prune-packed']);
     expect(gitSync(repo.dir, ['count-objects', '-v'])).toMatch(/^count: 0$/m);
     const packed = await objectsToPush(await openLocalStore(repo.dir), [tip], (c) => c === commits[0]);
-    expect(packed?.sort()).toEqual(gitWouldSend([tip], [commits[0]!]));
-    expect(packed?.sort()).toEqual(loose?.sort());
+    expect(packed?.objects.sort()).toEqual(gitWouldSend([tip], [commits[0]!]));
+    expect(packed?.objects.sort()).toEqual(loose?.objects.sort());
+    expect(packed?.deltaBases).toEqual(loose?.deltaBases);
+  });
+
+  it('pair each object that replaces one at the same path with it: the remote has the base, and it is of the same type', async () => {
+    const tip = commits.at(-1)!;
+    const ours = (await objectsToPush(store, [tip], (c) => c === commits[0]))!;
+    const remoteHas = new Set(gitWouldSend([commits[0]!], []));
+    const at = (rev: string, path: string) => gitSync(repo.dir, ['rev-parse', `${rev}:${path}`]).trim();
+    // b.ts changed in commit 1, a.ts in 2: their bases are what commit 0 had at those paths (commit 1's
+    // own src trees are sent too, so src's newest tree has no base the remote holds).
+    expect(ours.deltaBases.get(at(commits[1]!, 'src/lib/b.ts'))).toBe(at(commits[0]!, 'src/lib/b.ts'));
+    expect(ours.deltaBases.get(at(commits[1]!, 'src/lib'))).toBe(at(commits[0]!, 'src/lib'));
+    expect(ours.deltaBases.get(at(commits[1]!, ''))).toBe(at(commits[0]!, ''));
+    expect(ours.deltaBases.has(at(tip, 'src'))).toBe(false);
+    expect(ours.deltaBases.has(at(tip, 'new/dir/c.ts'))).toBe(false); // a new path: nothing to be a delta of
+    for (const [oid, base] of ours.deltaBases) {
+      expect(ours.objects).toContain(oid);
+      expect(remoteHas.has(base), `${base} is on the remote`).toBe(true);
+      expect(gitSync(repo.dir, ['cat-file', '-t', base])).toBe(gitSync(repo.dir, ['cat-file', '-t', oid]));
+    }
+    // Known from the newest commit back: every changed path's base is the one commit 2 had.
+    const last = (await objectsToPush(store, [commits[2]!], (c) => c === commits[1]))!;
+    expect(last.deltaBases.get(at(commits[2]!, 'src/a.ts'))).toBe(at(commits[1]!, 'src/a.ts'));
+    expect(last.deltaBases.get(at(commits[2]!, 'src'))).toBe(at(commits[1]!, 'src'));
   });
 
   it('gives up (null, the caller asks git) past its bounds or at a merge', async () => {
@@ -89,6 +115,6 @@ describe('the objects a push carries', () => {
     gitSync(repo.dir, ['commit', '-q', '-m', 'every kind of entry']);
     const tip = gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
     expect(gitSync(repo.dir, ['ls-tree', 'HEAD:kinds']).match(/^\d+/gm)?.sort()).toEqual(['100644', '100755', '120000', '160000']);
-    expect((await objectsToPush(store, [tip], (c) => c === before))?.sort()).toEqual(gitWouldSend([tip], [before]));
+    expect((await objectsToPush(store, [tip], (c) => c === before))?.objects.sort()).toEqual(gitWouldSend([tip], [before]));
   });
 });

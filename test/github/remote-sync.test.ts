@@ -274,4 +274,68 @@ describe('remote sync over smart HTTP', () => {
       { state, patch, integration },
     );
   });
+
+  it('a commit that changes one entry of a large tree is pushed as deltas of what GitHub has: the push follows the change, not the tree', async () => {
+    const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'deltas'), url, () => w.token()), 'refs/agora/');
+    const ref = 'refs/agora/runs/deltas';
+    const entries = await Promise.all(
+      Array.from({ length: 2_000 }, async (_, i) => ({
+        mode: '100644' as const,
+        path: `item-${i}.json`,
+        oid: await store.writeBlob(`{"n":${i}}\n`),
+        type: 'blob' as const,
+      })),
+    );
+    const who = agoraIdentity(Date.now());
+    const commitOf = async (list: typeof entries, parents: string[]) =>
+      store.writeCommit({ tree: await store.writeTree(list), parents, message: 'state', author: who, committer: who });
+    const first = await commitOf(entries, []);
+    expect(await store.casRef(ref, first, null)).toBe(true);
+    const changed = [...entries];
+    changed[1_000] = { ...changed[1_000]!, oid: await store.writeBlob('{"n":1000,"status":"done"}\n') };
+    const second = await commitOf(changed, [first]);
+    const pushes = () => w.sim.requests.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
+    await w.sim.settle();
+    const before = pushes().length;
+    expect(await store.casRef(ref, second, first)).toBe(true);
+    await w.sim.settle();
+    const sent = pushes().slice(before);
+    expect(sent).toHaveLength(1);
+    // The tree alone is 2,000 entries of about 35 bytes (70 KB, mostly ids that do not compress); its
+    // delta names one entry. The commit, the new blob and the ref command are the rest.
+    expect(sent[0]!.requestBytes).toBeLessThan(1_000);
+    expect({ cli: store.mirror.cliFallbacks }).toEqual({ cli: 0 });
+    const remote = w.sim.repoDir(w.repo.fullName);
+    expect((await git(['rev-parse', ref], remote)).trim()).toBe(second);
+    expect((await git(['rev-parse', `${ref}^{tree}`], remote)).trim()).toBe((await store.readCommit(second)).tree);
+    expect(await git(['cat-file', '-p', `${ref}:item-1000.json`], remote)).toBe('{"n":1000,"status":"done"}\n');
+  });
+
+  it('a delta of a base GitHub lacks cannot be unpacked there: git push, which asks what GitHub has, lands the ref', async () => {
+    const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'missing-base'), url, () => w.token()), 'refs/agora/');
+    const ref = 'refs/agora/runs/missing-base';
+    const others = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => ({
+        mode: '100644' as const,
+        path: `other-${i}.txt`,
+        oid: await store.writeBlob(`other ${i}\n`),
+        type: 'blob' as const,
+      })),
+    );
+    const unpushed = await store.writeTree([
+      ...others,
+      { mode: '100644', path: 'f.txt', oid: await store.writeBlob('only here, never pushed\n'), type: 'blob' },
+    ]);
+    const blob = await store.writeBlob('pushed\n');
+    const tree = await store.writeTree([...others, { mode: '100644', path: 'f.txt', oid: blob, type: 'blob' }]);
+    const who = agoraIdentity(Date.now());
+    const commit = await store.writeCommit({ tree, parents: [], message: 'needs its tree', author: who, committer: who });
+    const pack = await store.packObjects([commit, tree, blob, ...others.map((o) => o.oid)], new Map([[tree, unpushed]]));
+    expect(pack.length, 'the tree went as a delta').toBeLessThan((await store.packObjects([commit, tree, blob, ...others.map((o) => o.oid)])).length);
+    const outcomes = await store.mirror.pushEach([{ ref, next: commit, expected: null }], { pack });
+    expect(outcomes.get(ref)).toEqual({ kind: 'ok' });
+    expect(store.mirror.cliFallbacks).toBe(1);
+    expect(store.mirror.lastFallback).toMatch(/could not unpack/);
+    expect((await git(['rev-parse', `${ref}^{tree}`], w.sim.repoDir(w.repo.fullName))).trim()).toBe(tree);
+  });
 });
