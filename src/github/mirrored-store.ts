@@ -34,15 +34,21 @@ export class MirroredGitStore extends LocalGitStore {
   conflicts = 0;
   /** How long recent pushes and fetches took, queueing behind each other included (run leases are sized by it). */
   readonly roundTrips = new RecentDurations();
-  /** Commits the remote has (pushed or fetched here, most recent last), where a push's walk stops. */
-  private readonly onRemote = new BoundedSet<Oid>(4_096);
+  /**
+   * Commits the remote has (pushed or fetched here), where a push's walk stops. The ones a walk stops at
+   * stay: a run's base is where every item's patch commit starts, however many state commits were
+   * pushed since (forgetting it sent the base's whole tree, the plan's file with it, with every push).
+   */
+  private readonly onRemote: RecentSet<Oid>;
 
   constructor(
     readonly mirror: RemoteMirror,
     /** Refs under this prefix are shared with GitHub (default `refs/agora/`). */
     private readonly sharedPrefix: string,
+    opts: { rememberedCommits?: number } = {},
   ) {
     super(mirror.dir, null);
+    this.onRemote = new RecentSet<Oid>(opts.rememberedCommits ?? 4_096);
   }
 
   override casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean> {
@@ -102,6 +108,9 @@ export class MirroredGitStore extends LocalGitStore {
       await synced;
     }
     for (const u of updates) if (outcomes.get(u.ref)?.kind === 'ok') this.onRemote.add(u.next);
+    // Every ref landed: so did every commit the pack carried (a commit it had to send again, once
+    // forgotten, is known from now on).
+    if (updates.every((u) => outcomes.get(u.ref)?.kind === 'ok')) for (const c of packed.commits) this.onRemote.add(c);
     // An atomic push that failed without naming the ref that failed it: every ref counts as moved remotely.
     if ([...outcomes.values()].every((o) => o.kind === 'unattempted')) for (const u of updates) outcomes.set(u.ref, { kind: 'conflict' });
     const retry: QueuedSwaps[] = [];
@@ -213,12 +222,18 @@ export class MirroredGitStore extends LocalGitStore {
   }
 }
 
-/** A set that forgets its oldest members beyond `capacity` (what it holds is a cache: a miss costs a longer walk). */
-class BoundedSet<T> {
+/**
+ * A set that forgets its least recently used members beyond `capacity`: a member found by `has` counts as
+ * used (what it holds is a cache: a miss costs a longer walk).
+ */
+class RecentSet<T> {
   private readonly items = new Set<T>();
   constructor(private readonly capacity: number) {}
   has(item: T): boolean {
-    return this.items.has(item);
+    if (!this.items.has(item)) return false;
+    this.items.delete(item);
+    this.items.add(item);
+    return true;
   }
   add(item: T): void {
     this.items.delete(item);

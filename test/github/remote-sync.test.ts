@@ -338,4 +338,37 @@ describe('remote sync over smart HTTP', () => {
     expect(store.mirror.lastFallback).toMatch(/could not unpack/);
     expect((await git(['rev-parse', `${ref}^{tree}`], w.sim.repoDir(w.repo.fullName))).trim()).toBe(tree);
   });
+
+  it("a run's base stays known however many commits are pushed after it: each item's patch push carries its own commit, not the base's tree", async () => {
+    // The App remembered the last 4,096 commits GitHub has, by when they were added: a 3,000-item run
+    // pushed that many state commits, forgot its base, and from then on every push of a patch commit
+    // (whose parent is the base) sent the base's whole tree again, its 500 KB plan.json with it.
+    const plan = JSON.stringify({ items: Array.from({ length: 2_000 }, (_, i) => ({ id: `item-${i}`, inputs: { seed: (i * 7_919) % 10_007 } })) });
+    const base = await w.sim.push(w.repo.fullName, { branch: 'remembered-base', files: { 'plan.json': plan }, message: 'a large plan' });
+    const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'remembered'), url, () => w.token()), 'refs/agora/', { rememberedCommits: 4 });
+    await store.fetch(['+refs/heads/remembered-base:refs/heads/remembered-base']);
+    const baseTree = (await store.readCommit(base)).tree;
+    const who = agoraIdentity(Date.now());
+    const pushes = () => w.sim.requests.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
+    let state: string | null = null;
+    const patchPushBytes: number[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      const next = await commitIn(store, `state ${i}`);
+      expect(await store.casRef('refs/agora/runs/remembered', next, state)).toBe(true);
+      state = next;
+      const patch = await store.writeCommit({ tree: baseTree, parents: [base], message: `patch ${i}`, author: who, committer: who });
+      await w.sim.settle();
+      const before = pushes().length;
+      expect(await store.casRef(`refs/agora/patches/remembered/item-${i}`, patch, null)).toBe(true);
+      await w.sim.settle();
+      patchPushBytes.push(
+        ...pushes()
+          .slice(before)
+          .map((r) => r.requestBytes ?? Infinity),
+      );
+    }
+    expect(plan.length).toBeGreaterThan(50_000);
+    expect(patchPushBytes).toHaveLength(8);
+    for (const bytes of patchPushBytes) expect(bytes).toBeLessThan(1_000);
+  });
 });
