@@ -12,49 +12,19 @@
  */
 import { link, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
-import { devNull } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { AgoraError } from '../errors.js';
-import { gitCliAvailable, runGitSequence as runGitSteps, type GitStep } from './git-cli.js';
+import { gitCliAvailable, type GitStep } from './git-cli.js';
 import { pathInside } from '../path-inside.js';
 import type { LocalGitStore } from './local-store.js';
 import { diffTrees, type TreeChange } from './tree-diff.js';
 import type { Oid } from './types.js';
+import { runGit, runGitSequence, splitNulList } from './workspace-git.js';
+import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions } from './workspace-types.js';
+import { captureQuickly, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
 
-/** How a workspace is materialised and captured. */
-export type WorkspaceMethod = 'cli' | 'isomorphic-git';
-
-/** A materialised commit: where it is, what it came from, and how it was made. */
-export interface Workspace {
-  readonly store: LocalGitStore;
-  /** The commit that was materialised. */
-  readonly commit: Oid;
-  /** That commit's tree, the base that captures are compared against. */
-  readonly baseTree: Oid;
-  /** The workspace directory (absolute). */
-  readonly dir: string;
-  /** The private index file (outside `dir`; used by the CLI method). */
-  readonly indexFile: string;
-  readonly method: WorkspaceMethod;
-  /** The directories and submodules of `commit`'s tree, once a re-target listed them. */
-  readonly layout?: TreeLayout;
-}
-
-/** The directories (trees) and submodule entries (gitlinks) of a tree, as paths. */
-export interface TreeLayout {
-  readonly dirs: readonly string[];
-  readonly gitlinks: readonly string[];
-  /** False when a name was not UTF-8 (git's output is read as text): such a path cannot be looked up. */
-  readonly exact: boolean;
-}
-
-/** Choice of method; by default the CLI when it is present and AGORA_GIT_CLI is not `0`. */
-export interface WorkspaceOptions {
-  method?: WorkspaceMethod;
-  /** A directory of Agora's own (the pool) under which a non-empty leftover of a crashed attempt is cleared. */
-  scratch?: string;
-}
+export type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions } from './workspace-types.js';
 
 async function chooseMethod(options: WorkspaceOptions): Promise<WorkspaceMethod> {
   const available = await gitCliAvailable();
@@ -96,20 +66,6 @@ export async function materializeWorkspace(store: LocalGitStore, commit: Oid, di
     await writeTreeInto(store, ws.baseTree, abs);
   }
   return ws;
-}
-
-/** What a capture found. */
-export interface WorkspaceCapture {
-  /** The workspace as a tree (ignored untracked files left out). */
-  tree: Oid;
-  /** Its changes against the materialised commit's tree. */
-  changes: TreeChange[];
-  /**
-   * Everything untracked the worker left (ignored files too; an untracked directory once, as `dir/`), as
-   * the capture's one walk of the workspace found it; absent when the capture did not list it. A
-   * re-target removes exactly these instead of walking the workspace again.
-   */
-  untracked?: readonly string[];
 }
 
 /**
@@ -212,111 +168,6 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   removeEveryDotGit(next, layout);
   await emptySubmoduleDirectories(next, layout.gitlinks);
   return { ...next, layout };
-}
-
-/**
- * Whether a capture's list of what is untracked, with the old base's layout, finds everything the
- * worker left. Not where the layout is unknown or not exact, nor where the old base has submodules: git
- * lists nothing inside a submodule's directory, and one the new base makes a tree keeps what was there.
- */
-function listingSuffices(ws: Workspace): boolean {
-  return ws.layout !== undefined && ws.layout.exact && ws.layout.gitlinks.length === 0;
-}
-
-/**
- * Removes each directory of `before` (trees and submodules) that `after` does not have, where a
- * directory (not a link) is still there: what is left in it is nothing of the new base's.
- */
-async function removeDirectoriesGone(ws: Workspace, before: TreeLayout, after: TreeLayout): Promise<void> {
-  const kept = new Set([...after.dirs, ...after.gitlinks]);
-  const gone = [...before.dirs, ...before.gitlinks].filter((p) => !kept.has(p)).sort((a, b) => a.length - b.length);
-  for (const path of gone) {
-    if (!underDirectoriesOnly(ws, path)) continue; // a parent went first, or is now a file or link of the new base
-    const abs = pathInside(ws.dir, path, 'tree path');
-    if (lstatSync(abs, { throwIfNoEntry: false })?.isDirectory()) await rm(abs, { recursive: true, force: true, maxRetries: 3 });
-  }
-}
-
-/**
- * Whether every parent of `path` (relative to the workspace) is a directory, not a link or a file: a
- * path so placed names something in the workspace, and removing it acts nowhere else.
- */
-function underDirectoriesOnly(ws: Workspace, path: string): boolean {
-  const parts = path.replace(/\/+$/, '').split('/');
-  let at = ws.dir;
-  for (const part of parts.slice(0, -1)) {
-    at = join(at, part);
-    try {
-      if (!lstatSync(at, { throwIfNoEntry: false })?.isDirectory()) return false;
-    } catch {
-      return false;
-    }
-  }
-  return true;
-}
-
-/**
- * The capture's one walk of the workspace: `ls-files --others --directory` with no exclude rules lists
- * everything untracked (ignored files too; an untracked directory once, as `dir/`, empty or not: what
- * `git clean -ffdx` would remove). Of those, the ones `check-ignore` does not match are added (`add --all`
- * limited to them, literal paths read from a file: it walks only under them), and `add -u` records what
- * changed of the tracked files by the index's stat data alone. Fails (for the careful path) where git
- * refuses a path, e.g. a repository the worker made without a commit.
- */
-async function captureQuickly(ws: Workspace, onCopy: Workspace, start: GitStep[]): Promise<{ tree: Oid; untracked: string[] }> {
-  const env = { AGORA_WORKSPACE_INDEX: ws.indexFile, GIT_LITERAL_PATHSPECS: '1' };
-  const untracked = splitNulList(await runGitSequence(onCopy, [...start, ['ls-files', '-z', '--others', '--directory']], env));
-  // git's output is read as UTF-8: a name that is not would come back as another name, which nothing
-  // could then remove. Such a workspace takes the careful path (and clean).
-  if (untracked.some((p) => p.includes('\uFFFD'))) throw new Error('an untracked name is not UTF-8');
-  const finish: GitStep[] = [['add', '--update', '--', '.'], ['write-tree']];
-  if (untracked.length > 0) {
-    const listed = `${onCopy.indexFile}.untracked`;
-    const ignored = await ignoredOf(onCopy, untracked, listed);
-    const added = untracked.filter((_, i) => !ignored[i]);
-    if (added.length > 0) {
-      await writeFile(listed, added.map((p) => `${p}\0`).join(''));
-      finish.unshift(['add', '--all', `--pathspec-from-file=${listed}`, '--pathspec-file-nul']);
-    }
-  }
-  const tree = (await runGitSequence(onCopy, finish, env)).trim();
-  return { tree, untracked };
-}
-
-/**
- * Which of the listed untracked paths git's exclude rules ignore, by position. Each goes to check-ignore
- * as `./<path>` without a trailing slash: `./` so that no name is read as pathspec magic (`:x`), no slash
- * so that a directory is judged as itself (`dir/` would match `dir/*` and hide a `!dir/keep` that `add`
- * takes). Its `-v -n` answer has one record per path, in order: a pattern that is not negated ignores it.
- */
-async function ignoredOf(ws: Workspace, paths: readonly string[], file: string): Promise<boolean[]> {
-  await writeFile(file, paths.map((p) => `./${p.replace(/\/+$/, '')}\0`).join(''));
-  const fields = (await runGitSequence(ws, [{ shell: CHECK_IGNORE }], { AGORA_UNTRACKED: file })).split('\0');
-  const ignored: boolean[] = [];
-  for (let i = 0; i < paths.length; i++) {
-    const pattern = fields[i * 4 + 2];
-    if (pattern === undefined) throw new Error('check-ignore answered fewer paths than it was given');
-    ignored.push(pattern !== '' && !pattern.startsWith('!'));
-  }
-  return ignored;
-}
-
-/** Each path listed in $AGORA_UNTRACKED with the exclude rule that decides it, if any (fixed text; exit 1: none ignored). */
-const CHECK_IGNORE = 'git "$@" check-ignore -v -n -z --stdin < "$AGORA_UNTRACKED" || [ $? -eq 1 ]';
-
-/** The entries of a NUL-terminated list (`-z` output). */
-function splitNulList(text: string): string[] {
-  return text.split('\0').filter((entry) => entry !== '');
-}
-
-/**
- * Removes what a capture listed as untracked (see {@link captureQuickly}): paths git gave, each checked
- * to lie inside the workspace; a directory goes whole, a symlink itself (never what it points at).
- */
-async function removeListed(ws: Workspace, untracked: readonly string[]): Promise<void> {
-  for (const entry of untracked) {
-    await rm(pathInside(ws.dir, entry.replace(/\/+$/, ''), 'untracked path'), { recursive: true, force: true, maxRetries: 3 });
-  }
 }
 
 /** Checks out again, from the index, the paths listed NUL-separated in $AGORA_RESTORE (fixed text). */
@@ -455,47 +306,6 @@ async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Prom
   await mkdir(ws.dir, { recursive: true });
 }
 
-// ---------------------------------------------------------------------------------------------------
-// The git CLI
-
-/** Settings that make a capture depend on the repository alone and match the in-process method. */
-const HERMETIC_CONFIG = [
-  'core.excludesFile=' + devNull,
-  'core.autocrlf=false',
-  'core.fileMode=true',
-  'core.symlinks=true',
-  'core.splitIndex=false',
-  // What a capture finds must not depend on the repository's config: git compares every stat field it
-  // records (ctime included: a worker cannot set it), assumes nothing unchanged, caches no directory
-  // listings and checks out every path.
-  'core.trustctime=true',
-  'core.checkStat=default',
-  'core.ignoreStat=false',
-  'core.untrackedCache=false',
-  'core.sparseCheckout=false',
-  // The objects a capture writes are named by a ref soon after: git syncs them (in one batch per command)
-  // before it exits, as the in-process store does before a ref moves (src/git/loose-objects.ts).
-  'core.fsync=loose-object',
-  'core.fsyncMethod=batch',
-];
-
-function runGit(ws: Workspace, args: string[]): Promise<string> {
-  return runGitSequence(ws, [args]);
-}
-
-/** Runs git steps in the workspace directory, on the repository's objects and the workspace's private index. */
-function runGitSequence(ws: Workspace, steps: GitStep[], env: Record<string, string> = {}): Promise<string> {
-  return runGitSteps(steps, {
-    gitDir: ws.store.gitdir,
-    workTree: ws.dir,
-    cwd: ws.dir,
-    config: HERMETIC_CONFIG,
-    env: { ...env, GIT_INDEX_FILE: ws.indexFile },
-    // Two sequences per item: forked from a long-lived shell, not from Node (git-shell.ts).
-    persistentShell: true,
-  });
-}
-
 /** What `.git` of a nested repository is renamed to while `git add` runs (and excluded by that name). */
 const HIDDEN_GIT = '.agora-nested-git';
 
@@ -514,7 +324,7 @@ async function hideNestedRepositories(ws: Workspace): Promise<{ moved: Array<{ f
       // Untracked, not ignored paths; git lists a nested repository as `dir/` instead of its files.
       const listed = await runGit(ws, ['-c', `core.excludesFile=${excludesFile}`, 'ls-files', '-z', '--others', '--exclude-standard']);
       const nested: string[] = [];
-      for (const path of listed.split('\0')) {
+      for (const path of splitNulList(listed)) {
         if (path.endsWith('/') && (await lstat(join(ws.dir, path, '.git')).catch(() => null))) nested.push(path);
       }
       if (nested.length === 0) break;
