@@ -306,6 +306,7 @@ const DELTA_LIMIT = 1 << 20;
 /** `object` as a delta against `base` (the base's id and content) when the delta is the smaller of the two. */
 function smaller(object: GitObject, baseOid: Oid, base: GitObject): PackEntry {
   if (base.type !== object.type || object.content.length > DELTA_LIMIT || base.content.length > DELTA_LIMIT) return object;
-  const delta = encodeDelta(base.content, object.content);
-  return delta.length < object.content.length ? { delta, base: baseOid } : object;
+  // Given up as soon as it is no smaller than the object (an unrelated blob would be all inserts).
+  const delta = encodeDelta(base.content, object.content, object.content.length);
+  return delta === null ? object : { delta, base: baseOid };
 }

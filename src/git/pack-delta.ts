@@ -25,12 +25,16 @@ const MAX_INSERT = 0x7f;
  * The delta that builds `target` from `base`. git refuses a delta shorter than 4 bytes (an empty target
  * of a base under 16 KiB): such a target is smaller whole, which is how a pack should carry it.
  */
-export function encodeDelta(base: Uint8Array, target: Uint8Array): Buffer {
+export function encodeDelta(base: Uint8Array, target: Uint8Array): Buffer;
+/** The same, or null as soon as it would reach `maxBytes` (a caller that wants the smaller of delta and object stops early). */
+export function encodeDelta(base: Uint8Array, target: Uint8Array, maxBytes: number): Buffer | null;
+export function encodeDelta(base: Uint8Array, target: Uint8Array, maxBytes = Infinity): Buffer | null {
   const out: number[] = [...sizeBytes(base.length), ...sizeBytes(target.length)];
   const index = blockIndex(base);
   let pending: number[] = []; // target bytes to insert before the next copy
   let t = 0;
   while (t < target.length) {
+    if (out.length + pending.length >= maxBytes) return null;
     const at = t + BLOCK <= target.length ? index.get(blockKey(target, t)) : undefined;
     if (at === undefined) {
       pending.push(target[t]!);
@@ -53,7 +57,7 @@ export function encodeDelta(base: Uint8Array, target: Uint8Array): Buffer {
     t += length;
   }
   pushInserts(out, pending);
-  return Buffer.from(out);
+  return out.length >= maxBytes ? null : Buffer.from(out);
 }
 
 /** The offset of each whole 16-byte block of `base` by its bytes (the first such block, where two are equal). */

@@ -98,8 +98,10 @@ export class MirroredGitStore extends LocalGitStore {
     // The objects these refs name are synced while the push is on the wire (settle's local update waits
     // for that sync; one that failed is tried again there and fails that update).
     const synced = this.flushObjects().catch(() => undefined);
-    const packed = await this.packFor(updates);
+    let packed: PackedPush;
+    const fallbacks = this.mirror.cliFallbacks;
     try {
+      packed = await this.packFor(updates);
       outcomes = await this.mirror.pushEach(updates, { atomic, ...(packed.pack ? { pack: packed.pack } : {}) });
     } catch (e) {
       for (const q of toPush) q.reject(e);
@@ -107,6 +109,9 @@ export class MirroredGitStore extends LocalGitStore {
     } finally {
       await synced;
     }
+    // The pack did not do (GitHub lacked an object or a delta's base): one of the commits the walk took
+    // for GitHub's is not there after all. They are forgotten, or the next walk would stop there again.
+    if (this.mirror.cliFallbacks !== fallbacks) for (const c of packed.assumed) this.onRemote.delete(c);
     for (const u of updates) if (outcomes.get(u.ref)?.kind === 'ok') this.onRemote.add(u.next);
     // Every ref landed: so did every commit the pack carried (a commit it had to send again, once
     // forgotten, is known from now on).
@@ -134,19 +139,26 @@ export class MirroredGitStore extends LocalGitStore {
    * the ones the remote is known to have), so that the push is made in-process; nothing (the git CLI
    * pushes, negotiating with the remote) when the walk cannot tell.
    */
-  private async packFor(updates: readonly RefSwap[]): Promise<{ pack?: Uint8Array; commits: readonly Oid[] }> {
+  private async packFor(updates: readonly RefSwap[]): Promise<PackedPush> {
     const leased = new Set(updates.flatMap((u) => (u.expected ? [u.expected] : [])));
+    const assumed: Oid[] = [];
+    const known = (commit: Oid) => {
+      if (leased.has(commit)) return true;
+      if (!this.onRemote.has(commit)) return false;
+      assumed.push(commit);
+      return true;
+    };
     try {
       const toSend = await objectsToPush(
         this,
         updates.map((u) => u.next),
-        (commit) => leased.has(commit) || this.onRemote.has(commit),
+        known,
       );
       // A thin pack: what replaces an object the remote has goes as a delta of it. Should the remote lack
       // a base after all, it cannot unpack, and the git CLI pushes instead (remote-sync.ts).
-      return toSend === null ? { commits: [] } : { pack: await this.packObjects(toSend.objects, toSend.deltaBases), commits: toSend.commits };
+      return toSend === null ? { commits: [], assumed } : { pack: await this.packObjects(toSend.objects, toSend.deltaBases), commits: toSend.commits, assumed };
     } catch {
-      return { commits: [] }; // an object it could not read: git's own push finds what to send, or says what is missing
+      return { commits: [], assumed }; // an object it could not read: git's own push finds what to send, or says what is missing
     }
   }
 
@@ -222,6 +234,13 @@ export class MirroredGitStore extends LocalGitStore {
   }
 }
 
+/** A push's pack, the commits it carries, and the remembered commits its walk took GitHub to have. */
+interface PackedPush {
+  pack?: Uint8Array;
+  commits: readonly Oid[];
+  assumed: readonly Oid[];
+}
+
 /**
  * A set that forgets its least recently used members beyond `capacity`: a member found by `has` counts as
  * used (what it holds is a cache: a miss costs a longer walk).
@@ -234,6 +253,9 @@ class RecentSet<T> {
     this.items.delete(item);
     this.items.add(item);
     return true;
+  }
+  delete(item: T): void {
+    this.items.delete(item);
   }
   add(item: T): void {
     this.items.delete(item);

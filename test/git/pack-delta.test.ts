@@ -100,4 +100,14 @@ describe('a delta written in-process', () => {
       expect(read!.equals(target)).toBe(true);
     }
   });
+
+  it('with a bound, gives up on an unrelated target (all inserts) and is unchanged where it stays under the bound', () => {
+    const base = randomBytes(100_000);
+    const unrelated = randomBytes(100_000);
+    expect(encodeDelta(base, unrelated, unrelated.length)).toBeNull();
+    const close = Buffer.concat([base.subarray(0, 50_000), Buffer.from('changed'), base.subarray(50_000)]);
+    const whole = encodeDelta(base, close);
+    expect(encodeDelta(base, close, close.length)).toEqual(whole);
+    expect(encodeDelta(base, close, whole.length)).toBeNull();
+  });
 });

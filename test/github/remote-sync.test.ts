@@ -371,4 +371,34 @@ describe('remote sync over smart HTTP', () => {
     expect(patchPushBytes).toHaveLength(8);
     for (const bytes of patchPushBytes) expect(bytes).toBeLessThan(1_000);
   });
+
+  it('a commit taken for one GitHub has, but lacks, is forgotten once the pack fails for it: the next walk sends it in-process', async () => {
+    const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'forget'), url, () => w.token()), 'refs/agora/');
+    const remote = w.sim.repoDir(w.repo.fullName);
+    const who = agoraIdentity(Date.now());
+    const child = async (parent: string, text: string) => {
+      const tree = await store.writeTree([{ mode: '100644', path: 'f.txt', oid: await store.writeBlob(text), type: 'blob' }]);
+      return store.writeCommit({ tree, parents: [parent], message: text, author: who, committer: who });
+    };
+    /** GitHub loses `refs` and whatever only they reached (as after a force-push and a gc). */
+    const lose = async (...refs: string[]) => {
+      for (const ref of refs) await git(['update-ref', '-d', ref], remote);
+      await git(['reflog', 'expire', '--expire=now', '--all'], remote);
+      await git(['gc', '-q', '--prune=now'], remote);
+    };
+    const x = await commitIn(store, 'x: pushed, then lost by GitHub');
+    expect(await store.casRef('refs/agora/runs/forget-1', x, null)).toBe(true);
+    await lose('refs/agora/runs/forget-1');
+    await expect(git(['cat-file', '-e', x], remote)).rejects.toThrow();
+    // The walk stops at x (remembered), so the pack lacks it: GitHub refuses, and git push lands the ref.
+    const y = await child(x, 'y on x');
+    expect(await store.casRef('refs/agora/runs/forget-2', y, null)).toBe(true);
+    expect(store.mirror.cliFallbacks).toBe(1);
+    await lose('refs/agora/runs/forget-2');
+    // x was forgotten: this walk goes through it and the pack carries it, in-process.
+    const z = await child(x, 'z on x');
+    expect(await store.casRef('refs/agora/runs/forget-3', z, null)).toBe(true);
+    expect(store.mirror.cliFallbacks).toBe(1);
+    expect((await git(['rev-parse', 'refs/agora/runs/forget-3^'], remote)).trim()).toBe(x);
+  });
 });
