@@ -24,6 +24,19 @@ describe('remote sync over smart HTTP', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** `count` blobs written to `store`, as tree entries: `named(i)` gives each one's path and text. */
+  function blobEntries(store: MirroredGitStore, count: number, named: (i: number) => [string, string]) {
+    return Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const [path, text] = named(i);
+        return { mode: '100644' as const, path, oid: await store.writeBlob(text), type: 'blob' as const };
+      }),
+    );
+  }
+
+  /** The pushes the simulator has answered so far (one POST to git-receive-pack each). */
+  const receivePackPosts = () => w.sim.requests.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
+
   async function commitIn(store: MirroredGitStore, text: string): Promise<string> {
     const blob = await store.writeBlob(text);
     const tree = await store.writeTree([{ mode: '100644', path: 'f.txt', oid: blob, type: 'blob' }]);
@@ -278,14 +291,7 @@ describe('remote sync over smart HTTP', () => {
   it('a commit that changes one entry of a large tree is pushed as deltas of what GitHub has: the push follows the change, not the tree', async () => {
     const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'deltas'), url, () => w.token()), 'refs/agora/');
     const ref = 'refs/agora/runs/deltas';
-    const entries = await Promise.all(
-      Array.from({ length: 2_000 }, async (_, i) => ({
-        mode: '100644' as const,
-        path: `item-${i}.json`,
-        oid: await store.writeBlob(`{"n":${i}}\n`),
-        type: 'blob' as const,
-      })),
-    );
+    const entries = await blobEntries(store, 2_000, (i) => [`item-${i}.json`, `{"n":${i}}\n`]);
     const who = agoraIdentity(Date.now());
     const commitOf = async (list: typeof entries, parents: string[]) =>
       store.writeCommit({ tree: await store.writeTree(list), parents, message: 'state', author: who, committer: who });
@@ -294,12 +300,11 @@ describe('remote sync over smart HTTP', () => {
     const changed = [...entries];
     changed[1_000] = { ...changed[1_000]!, oid: await store.writeBlob('{"n":1000,"status":"done"}\n') };
     const second = await commitOf(changed, [first]);
-    const pushes = () => w.sim.requests.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
     await w.sim.settle();
-    const before = pushes().length;
+    const before = receivePackPosts().length;
     expect(await store.casRef(ref, second, first)).toBe(true);
     await w.sim.settle();
-    const sent = pushes().slice(before);
+    const sent = receivePackPosts().slice(before);
     expect(sent).toHaveLength(1);
     // The tree alone is 2,000 entries of about 35 bytes (70 KB, mostly ids that do not compress); its
     // delta names one entry. The commit, the new blob and the ref command are the rest.
@@ -314,14 +319,7 @@ describe('remote sync over smart HTTP', () => {
   it('a delta of a base GitHub lacks cannot be unpacked there: git push, which asks what GitHub has, lands the ref', async () => {
     const store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'missing-base'), url, () => w.token()), 'refs/agora/');
     const ref = 'refs/agora/runs/missing-base';
-    const others = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => ({
-        mode: '100644' as const,
-        path: `other-${i}.txt`,
-        oid: await store.writeBlob(`other ${i}\n`),
-        type: 'blob' as const,
-      })),
-    );
+    const others = await blobEntries(store, 20, (i) => [`other-${i}.txt`, `other ${i}\n`]);
     const unpushed = await store.writeTree([
       ...others,
       { mode: '100644', path: 'f.txt', oid: await store.writeBlob('only here, never pushed\n'), type: 'blob' },
@@ -349,7 +347,6 @@ describe('remote sync over smart HTTP', () => {
     await store.fetch(['+refs/heads/remembered-base:refs/heads/remembered-base']);
     const baseTree = (await store.readCommit(base)).tree;
     const who = agoraIdentity(Date.now());
-    const pushes = () => w.sim.requests.filter((r) => r.route === 'git-http' && r.method === 'POST' && r.path.endsWith('/git-receive-pack'));
     let state: string | null = null;
     const patchPushBytes: number[] = [];
     for (let i = 0; i < 8; i += 1) {
@@ -358,11 +355,11 @@ describe('remote sync over smart HTTP', () => {
       state = next;
       const patch = await store.writeCommit({ tree: baseTree, parents: [base], message: `patch ${i}`, author: who, committer: who });
       await w.sim.settle();
-      const before = pushes().length;
+      const before = receivePackPosts().length;
       expect(await store.casRef(`refs/agora/patches/remembered/item-${i}`, patch, null)).toBe(true);
       await w.sim.settle();
       patchPushBytes.push(
-        ...pushes()
+        ...receivePackPosts()
           .slice(before)
           .map((r) => r.requestBytes ?? Infinity),
       );
