@@ -99,7 +99,6 @@ export class MirroredGitStore extends LocalGitStore {
     // for that sync; one that failed is tried again there and fails that update).
     const synced = this.flushObjects().catch(() => undefined);
     let packed: PackedPush;
-    const fallbacks = this.mirror.cliFallbacks;
     try {
       packed = await this.packFor(updates);
       outcomes = await this.mirror.pushEach(updates, { atomic, ...(packed.pack ? { pack: packed.pack } : {}) });
@@ -109,12 +108,10 @@ export class MirroredGitStore extends LocalGitStore {
     } finally {
       await synced;
     }
-    // The pack did not do (GitHub lacked an object or a delta's base): one of the commits the walk took
-    // for GitHub's is not there after all. They are forgotten, or the next walk would stop there again.
-    if (this.mirror.cliFallbacks !== fallbacks) for (const c of packed.assumed) this.onRemote.delete(c);
     for (const u of updates) if (outcomes.get(u.ref)?.kind === 'ok') this.onRemote.add(u.next);
     // Every ref landed: so did every commit the pack carried (a commit it had to send again, once
-    // forgotten, is known from now on).
+    // forgotten, is known from now on). Where the pack fell short (GitHub lacked a commit the walk took for
+    // its own), `git push` sent what was missing: every commit the walk assumed is on GitHub now too.
     if (updates.every((u) => outcomes.get(u.ref)?.kind === 'ok')) for (const c of packed.commits) this.onRemote.add(c);
     // An atomic push that failed without naming the ref that failed it: every ref counts as moved remotely.
     if ([...outcomes.values()].every((o) => o.kind === 'unattempted')) for (const u of updates) outcomes.set(u.ref, { kind: 'conflict' });
@@ -141,13 +138,7 @@ export class MirroredGitStore extends LocalGitStore {
    */
   private async packFor(updates: readonly RefSwap[]): Promise<PackedPush> {
     const leased = new Set(updates.flatMap((u) => (u.expected ? [u.expected] : [])));
-    const assumed: Oid[] = [];
-    const known = (commit: Oid) => {
-      if (leased.has(commit)) return true;
-      if (!this.onRemote.has(commit)) return false;
-      assumed.push(commit);
-      return true;
-    };
+    const known = (commit: Oid) => leased.has(commit) || this.onRemote.has(commit);
     try {
       const toSend = await objectsToPush(
         this,
@@ -156,9 +147,9 @@ export class MirroredGitStore extends LocalGitStore {
       );
       // A thin pack: what replaces an object the remote has goes as a delta of it. Should the remote lack
       // a base after all, it cannot unpack, and the git CLI pushes instead (remote-sync.ts).
-      return toSend === null ? { commits: [], assumed } : { pack: await this.packObjects(toSend.objects, toSend.deltaBases), commits: toSend.commits, assumed };
+      return toSend === null ? { commits: [] } : { pack: await this.packObjects(toSend.objects, toSend.deltaBases), commits: toSend.commits };
     } catch {
-      return { commits: [], assumed }; // an object it could not read: git's own push finds what to send, or says what is missing
+      return { commits: [] }; // an object it could not read: git's own push finds what to send, or says what is missing
     }
   }
 
@@ -234,11 +225,10 @@ export class MirroredGitStore extends LocalGitStore {
   }
 }
 
-/** A push's pack, the commits it carries, and the remembered commits its walk took GitHub to have. */
+/** A push's pack and the commits it carries. */
 interface PackedPush {
   pack?: Uint8Array;
   commits: readonly Oid[];
-  assumed: readonly Oid[];
 }
 
 /**
@@ -253,9 +243,6 @@ class RecentSet<T> {
     this.items.delete(item);
     this.items.add(item);
     return true;
-  }
-  delete(item: T): void {
-    this.items.delete(item);
   }
   add(item: T): void {
     this.items.delete(item);
