@@ -138,12 +138,11 @@ export class MirroredGitStore extends LocalGitStore {
    */
   private async packFor(updates: readonly RefSwap[]): Promise<PackedPush> {
     const leased = new Set(updates.flatMap((u) => (u.expected ? [u.expected] : [])));
-    const known = (commit: Oid) => leased.has(commit) || this.onRemote.has(commit);
     try {
       const toSend = await objectsToPush(
         this,
         updates.map((u) => u.next),
-        known,
+        (commit) => leased.has(commit) || this.onRemote.has(commit),
       );
       // A thin pack: what replaces an object the remote has goes as a delta of it. Should the remote lack
       // a base after all, it cannot unpack, and the git CLI pushes instead (remote-sync.ts).

@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import { objectsToPush } from '../../src/git/objects-to-push.js';
-import { gitSync, initRepo } from './git-fixtures.js';
+import { cliEnv, gitSync, initRepo } from './git-fixtures.js';
 
 let repo: Awaited<ReturnType<typeof initRepo>>;
 let store: LocalGitStore;
@@ -116,5 +117,37 @@ describe('the objects a push carries', () => {
     const tip = gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
     expect(gitSync(repo.dir, ['ls-tree', 'HEAD:kinds']).match(/^\d+/gm)?.sort()).toEqual(['100644', '100755', '120000', '160000']);
     expect((await objectsToPush(store, [tip], (c) => c === before))?.objects.sort()).toEqual(gitWouldSend([tip], [before]));
+  });
+
+  it('never pair a file with a directory: a worker that swaps one for the other gets a pack git completes from what the remote has', async () => {
+    await commitFiles({ 'swap/was-file': 'a file\n', 'swap/was-dir/inner.txt': 'inside\n', 'swap/same.txt': 'same\n' }, 'before the swap');
+    const known = gitSync(repo.dir, ['rev-parse', 'HEAD']).trim();
+    // One commit swaps them: the tip's parent has a file where the tip has a directory, and the reverse.
+    await rm(join(repo.dir, 'swap', 'was-file'));
+    await rm(join(repo.dir, 'swap', 'was-dir'), { recursive: true });
+    const tip = await commitFiles(
+      { 'swap/was-file/now-inside.txt': 'now a directory\n', 'swap/was-dir': 'now a file\n', 'swap/same.txt': 'same, changed\n' },
+      'the swap',
+    );
+    const ours = (await objectsToPush(store, [tip], (c) => c === known))!;
+    expect(ours.objects.sort()).toEqual(gitWouldSend([tip], [known]));
+    for (const [oid, base] of ours.deltaBases) expect(gitSync(repo.dir, ['cat-file', '-t', base])).toBe(gitSync(repo.dir, ['cat-file', '-t', oid]));
+    // Only what the remote has is a base: a repository holding the known commit alone completes the pack.
+    const remote = await initRepo({ bare: true });
+    try {
+      gitSync(repo.dir, ['push', '-q', remote.gitdir, `${known}:refs/heads/known`]);
+      const pack = await store.packObjects(ours.objects, ours.deltaBases);
+      execFileSync('git', ['index-pack', '--stdin', '--fix-thin', '--strict'], {
+        cwd: remote.gitdir,
+        input: pack,
+        env: cliEnv(),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      gitSync(remote.gitdir, ['update-ref', 'refs/heads/tip', tip]);
+      gitSync(remote.gitdir, ['fsck', '--connectivity-only', '--no-dangling']);
+      expect(gitSync(remote.gitdir, ['cat-file', '-p', `${tip}:swap/was-dir`])).toBe('now a file\n');
+    } finally {
+      await remote.cleanup();
+    }
   });
 });
