@@ -21,13 +21,17 @@ export interface Workspace {
   /** The private index file (outside `dir`; used by the CLI method). */
   readonly indexFile: string;
   readonly method: WorkspaceMethod;
-  /** The directories and submodules of `commit`'s tree, once a re-target listed them. */
+  /** The directories, files and submodules of `commit`'s tree, once git listed them. */
   readonly layout?: TreeLayout;
+  /** The stat data of the workspace as it was last made exact (see workspace-stamps.ts). */
+  readonly stamps?: WorkspaceStamps;
 }
 
 /** The directories (trees) and submodule entries (gitlinks) of a tree, as paths. */
 export interface TreeLayout {
   readonly dirs: readonly string[];
+  /** Every file and link, by path: its mode, type and object id as `git ls-tree` gives them. */
+  readonly files: ReadonlyMap<string, string>;
   readonly gitlinks: readonly string[];
   /** False when a name was not UTF-8 (git's output is read as text): such a path cannot be looked up. */
   readonly exact: boolean;
@@ -52,4 +56,37 @@ export interface WorkspaceCapture {
    * re-target removes exactly these instead of walking the workspace again.
    */
   untracked?: readonly string[];
+  /** What the comparison with the workspace's stamps found, when the capture was made from one. */
+  survey?: WorkspaceSurvey;
+}
+
+/** The stat data a stamp compares. */
+export interface Stamp {
+  readonly ino: number;
+  readonly mode: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+/** Stamps of a workspace: its root (''), every directory and every file or link of its base. */
+export interface WorkspaceStamps {
+  readonly stamps: ReadonlyMap<string, Stamp>;
+  /** The ctime of the marker written after the stamps: a stamp whose ctime is not earlier is racy. */
+  readonly racyFrom: number;
+}
+
+/** What one pass over a workspace's stamps found a worker touched. */
+export interface WorkspaceSurvey {
+  /** Tracked files and links whose stat data changed (or that are gone, or racy): git checks these. */
+  readonly touched: readonly string[];
+  /**
+   * What is in the changed directories and not in the base: every untracked path at its top, a directory
+   * as `dir/` (what `git ls-files --others --directory` lists with no exclude rules).
+   */
+  readonly untracked: readonly string[];
+  /** Directories whose entries may have changed ('' for the root). */
+  readonly changedDirs: readonly string[];
+  /** The stat data found, by path. */
+  readonly stamps: ReadonlyMap<string, Stamp>;
 }

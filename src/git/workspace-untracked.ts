@@ -3,14 +3,15 @@
  * (ignored files too) and adds what is not ignored; the next re-target removes exactly that list instead
  * of `git clean` walking the workspace again, where the list is known to find everything.
  */
-import { writeFile, rm } from 'node:fs/promises';
+import { lstat, rm, writeFile } from 'node:fs/promises';
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathInside } from '../path-inside.js';
 import type { GitStep } from './git-cli.js';
 import type { Oid } from './types.js';
 import { runGitSequence, splitNulList } from './workspace-git.js';
-import type { TreeLayout, Workspace } from './workspace-types.js';
+import type { TreeLayout, Workspace, WorkspaceSurvey } from './workspace-types.js';
+import { captureTracked } from './workspace-walk.js';
 
 /**
  * Whether a capture's list of what is untracked, with the old base's layout, finds everything the
@@ -57,29 +58,72 @@ export function underDirectoriesOnly(ws: Workspace, path: string): boolean {
 /**
  * The capture's one walk of the workspace: `ls-files --others --directory` with no exclude rules lists
  * everything untracked (ignored files too; an untracked directory once, as `dir/`, empty or not: what
- * `git clean -ffdx` would remove). Of those, the ones `check-ignore` does not match are added (`add --all`
- * limited to them, literal paths read from a file: it walks only under them), and `add -u` records what
- * changed of the tracked files by the index's stat data alone. Fails (for the careful path) where git
- * refuses a path, e.g. a repository the worker made without a commit.
+ * `git clean -ffdx` would remove). Of those, the ones `check-ignore` does not match are added (see
+ * {@link recordAndWriteTree}), and `add -u` records what changed of the tracked files by the index's stat
+ * data alone. Fails (for the careful path) where git refuses a path, e.g. a repository the worker made
+ * without a commit.
  */
 export async function captureQuickly(ws: Workspace, onCopy: Workspace, start: GitStep[]): Promise<{ tree: Oid; untracked: string[] }> {
-  const env = { AGORA_WORKSPACE_INDEX: ws.indexFile, GIT_LITERAL_PATHSPECS: '1' };
-  const untracked = splitNulList(await runGitSequence(onCopy, [...start, ['ls-files', '-z', '--others', '--directory']], env));
+  const untracked = splitNulList(await runGitSequence(onCopy, [...start, ['ls-files', '-z', '--others', '--directory']], captureEnv(ws)));
   // git's output is read as UTF-8: a name that is not would come back as another name, which nothing
   // could then remove. Such a workspace takes the careful path (and clean).
   if (untracked.some((p) => p.includes('\uFFFD'))) throw new Error('an untracked name is not UTF-8');
-  const finish: GitStep[] = [['add', '--update', '--', '.'], ['write-tree']];
-  if (untracked.length > 0) {
-    const listed = `${onCopy.indexFile}.untracked`;
-    const ignored = await ignoredOf(onCopy, untracked, listed);
-    const added = untracked.filter((_, i) => !ignored[i]);
-    if (added.length > 0) {
-      await writeFile(listed, added.map((p) => `${p}\0`).join(''));
-      finish.unshift(['add', '--all', `--pathspec-from-file=${listed}`, '--pathspec-file-nul']);
-    }
-  }
-  const tree = (await runGitSequence(onCopy, finish, env)).trim();
+  const tree = await recordAndWriteTree(ws, onCopy, untracked, [], [['add', '--update', '--', '.']]);
   return { tree, untracked };
+}
+
+/**
+ * A capture from the comparison with the workspace's stamps (workspace-stamps.ts), which did the walk:
+ * git looks only at the tracked files it found touched and at what it found untracked. Where it found
+ * nothing, the tree is the base's and git does not run at all.
+ */
+export async function captureSurveyed(
+  ws: Workspace,
+  onCopy: Workspace,
+  start: GitStep[],
+  survey: WorkspaceSurvey,
+): Promise<{ tree: Oid; untracked: string[] }> {
+  const untracked = [...survey.untracked];
+  if (survey.touched.length === 0 && untracked.length === 0) return { tree: ws.baseTree, untracked };
+  // Only tracked files touched: hashed here, where no attributes could make git record them otherwise.
+  if (untracked.length === 0 && ws.layout && !(await attributesMayApply(ws, ws.layout))) {
+    const tree = await captureTracked(ws.store, ws.dir, ws.baseTree, ws.layout.files, survey.touched);
+    if (tree !== null) return { tree, untracked };
+  }
+  if (start.length > 0) await runGitSequence(onCopy, start, captureEnv(ws)); // the copy first: check-ignore reads it
+  return { tree: await recordAndWriteTree(ws, onCopy, untracked, survey.touched, []), untracked };
+}
+
+/**
+ * Whether git could record a file otherwise than as its bytes: the base has a `.gitattributes` (an end
+ * of line conversion, `ident`, a working-tree encoding) or the repository has `info/attributes`.
+ */
+async function attributesMayApply(ws: Workspace, layout: TreeLayout): Promise<boolean> {
+  for (const path of layout.files.keys()) if (path === '.gitattributes' || path.endsWith('/.gitattributes')) return true;
+  return (await lstat(join(ws.store.gitdir, 'info', 'attributes')).catch(() => null)) !== null;
+}
+
+function captureEnv(ws: Workspace): Record<string, string> {
+  return { AGORA_WORKSPACE_INDEX: ws.indexFile, GIT_LITERAL_PATHSPECS: '1' };
+}
+
+/**
+ * Records `tracked` and the untracked paths that `check-ignore` does not match (`add --all` limited to
+ * them, literal paths read from a file: it walks only under them), after `steps`, and writes the tree.
+ */
+async function recordAndWriteTree(ws: Workspace, onCopy: Workspace, untracked: readonly string[], tracked: readonly string[], steps: GitStep[]): Promise<Oid> {
+  const listed = `${onCopy.indexFile}.untracked`;
+  const paths = [...tracked];
+  if (untracked.length > 0) {
+    const ignored = await ignoredOf(onCopy, untracked, listed);
+    paths.push(...untracked.filter((_, i) => !ignored[i]));
+  }
+  const finish: GitStep[] = [...steps, ['write-tree']];
+  if (paths.length > 0) {
+    await writeFile(listed, paths.map((p) => `${p}\0`).join(''));
+    finish.unshift(['add', '--all', `--pathspec-from-file=${listed}`, '--pathspec-file-nul']);
+  }
+  return (await runGitSequence(onCopy, finish, captureEnv(ws))).trim();
 }
 
 /**

@@ -132,3 +132,42 @@ export async function captureByWalk(store: LocalGitStore, dir: string, baseTree:
   for (const path of base.files.keys()) if (!seen.has(path)) changes.push({ path, entry: null });
   return applyTreeChanges(store, baseTree, changes);
 }
+
+/** Larger files are left to git, which streams them, rather than read whole into memory here. */
+const LARGEST_HASHED_IN_PROCESS = 64 * 1024 * 1024;
+
+/**
+ * `baseTree` with the tracked `paths` recorded as they are in `dir` now (a missing one deleted): what
+ * `git add` of just those paths records where no `.gitattributes` applies. `entries` gives each path's
+ * entry in the base, as `git ls-tree` prints it (`<mode> <type> <oid>`). Null where a path is neither a
+ * file nor a link (nor gone), or is too large to hash in memory: git records it instead.
+ */
+export async function captureTracked(
+  store: LocalGitStore,
+  dir: string,
+  baseTree: Oid,
+  entries: ReadonlyMap<string, string>,
+  paths: readonly string[],
+): Promise<Oid | null> {
+  const changes: PathChange[] = [];
+  for (const path of paths) {
+    const abs = join(dir, path);
+    const info = await lstat(abs).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (info === null) {
+      changes.push({ path, entry: null });
+      continue;
+    }
+    if ((!info.isFile() && !info.isSymbolicLink()) || info.size > LARGEST_HASHED_IN_PROCESS) return null;
+    const content = info.isSymbolicLink() ? await readlink(abs, { encoding: 'buffer' }) : await readFile(abs);
+    const mode = modeOf(info);
+    const oid = blobId(content);
+    const [baseMode, , baseOid] = (entries.get(path) ?? '').split(' ');
+    if (baseMode === mode && baseOid === oid) continue;
+    await store.writeBlob(content);
+    changes.push({ path, entry: { mode, oid } });
+  }
+  return changes.length === 0 ? baseTree : applyTreeChanges(store, baseTree, changes);
+}

@@ -20,8 +20,9 @@ import type { LocalGitStore } from './local-store.js';
 import { diffTrees, type TreeChange } from './tree-diff.js';
 import type { Oid } from './types.js';
 import { runGit, runGitSequence, splitNulList } from './workspace-git.js';
-import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions } from './workspace-types.js';
-import { captureQuickly, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
+import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions, WorkspaceSurvey } from './workspace-types.js';
+import { captureQuickly, captureSurveyed, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
+import { surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
 
 export type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions } from './workspace-types.js';
@@ -58,13 +59,16 @@ export async function materializeWorkspace(store: LocalGitStore, commit: Oid, di
   const ws: Workspace = { store, commit, baseTree: (await store.readCommit(commit)).tree, dir: abs, indexFile: `${abs}.index`, method };
   await prepareEmptyDir(ws, options.scratch);
   if (method === 'cli') {
-    await runGitSequence(ws, [
-      ['read-tree', commit],
-      ['checkout-index', '--all', '--force', '--index'],
-    ]);
-  } else {
-    await writeTreeInto(store, ws.baseTree, abs);
+    const layout = parseTreeListing(
+      await runGitSequence(ws, [
+        ['read-tree', commit],
+        ['checkout-index', '--all', '--force', '--index'],
+        ['ls-tree', '-r', '-t', '-z', commit],
+      ]),
+    );
+    return { ...ws, layout, stamps: takeStamps(abs, stampMarker(ws), layout) };
   }
+  await writeTreeInto(store, ws.baseTree, abs);
   return ws;
 }
 
@@ -86,12 +90,14 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     // what the worker left there. See {@link retargetWorkspace} for why that matters.
     let start: GitStep[] = [['read-tree', ws.commit]]; // no index yet: start from the base
     if (ws.method === 'cli') start = (await linkIndexCopy(ws.indexFile, onCopy.indexFile)) ? [] : [{ shell: COPY_INDEX }];
+    // The workspace's stamps, where it has them, tell what the worker touched without git walking it.
+    const survey = ws.method === 'cli' && ws.stamps && ws.layout ? surveyWorkspace(ws.dir, ws.layout, ws.stamps) : null;
     // The common case needs no scan for nested repositories (a walk of the whole workspace): record, and
     // redo carefully only if git refused one or recorded one as a gitlink.
-    const quick = await captureQuickly(ws, onCopy, start).catch(() => null);
+    const quick = await (survey ? captureSurveyed(ws, onCopy, start, survey) : captureQuickly(ws, onCopy, start)).catch(() => null);
     const changes = quick === null ? null : await diffTrees(ws.store, ws.baseTree, quick.tree);
     if (quick !== null && changes && !changes.some((c) => addsGitlink(c) || becameDirectory(ws, c)))
-      return { tree: quick.tree, changes, untracked: quick.untracked };
+      return { tree: quick.tree, changes, untracked: quick.untracked, ...(survey ? { survey } : {}) };
     await runGit(onCopy, ['read-tree', ws.commit]);
     const hidden = await hideNestedRepositories(onCopy);
     try {
@@ -128,12 +134,13 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
  * git takes as unchanged. A file git wrote has ctime = mtime: within the second the index was written it
  * is "racily clean" and git compares its content; later, any change gives it a later ctime.
  */
-export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: Pick<WorkspaceCapture, 'changes' | 'untracked'>): Promise<Workspace> {
+export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: Pick<WorkspaceCapture, 'changes' | 'untracked' | 'survey'>): Promise<Workspace> {
   if (ws.method !== 'cli') {
     await removeWorkspace(ws);
     return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
   }
-  const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
+  const { layout: before, stamps: _stale, ...kept } = ws;
+  const next: Workspace = { ...kept, commit, baseTree: (await ws.store.readCommit(commit)).tree };
   const changed = captured?.changes;
   const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
   let env: Record<string, string> = {};
@@ -164,10 +171,14 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   }
   // The move removed the old base's files; a directory or submodule only it had stays where something
   // git does not list is in it (a `.git`, a submodule's content). Without clean, nothing else removes it.
-  if (listed && ws.layout) await removeDirectoriesGone(next, ws.layout, layout);
-  removeEveryDotGit(next, layout);
+  if (listed && before) await removeDirectoriesGone(next, before, layout);
+  // A survey read every directory whose entries changed: a .git can only be in one of those.
+  const survey = listed && before && ws.stamps ? captured?.survey : undefined;
+  if (survey) removeDotGitIn(next, survey.changedDirs, layout);
+  else removeEveryDotGit(next, layout);
   await emptySubmoduleDirectories(next, layout.gitlinks);
-  return { ...next, layout };
+  const reuse = survey && before ? { stamps: survey.stamps, restat: touchedByRetarget(before, layout, changed ?? [], listed ?? [], survey) } : undefined;
+  return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, reuse) };
 }
 
 /** Checks out again, from the index, the paths listed NUL-separated in $AGORA_RESTORE (fixed text). */
@@ -214,10 +225,45 @@ function removeEveryDotGit(ws: Workspace, layout: TreeLayout): void {
     removeDotGitByWalk(ws.dir);
     return;
   }
-  for (const dir of ['', ...layout.dirs]) {
-    const path = dir === '' ? join(ws.dir, '.git') : join(pathInside(ws.dir, dir, 'tree path'), '.git');
-    if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) rmSync(path, { recursive: true, force: true, maxRetries: 3 });
-  }
+  for (const dir of ['', ...layout.dirs]) removeDotGitAt(ws, dir);
+}
+
+/** Looks for a `.git` in those of `dirs` that are directories of `layout` ('' for the root). */
+function removeDotGitIn(ws: Workspace, dirs: readonly string[], layout: TreeLayout): void {
+  const kept = new Set(layout.dirs);
+  for (const dir of dirs) if (dir === '' || kept.has(dir)) removeDotGitAt(ws, dir);
+}
+
+function removeDotGitAt(ws: Workspace, dir: string): void {
+  const path = dir === '' ? join(ws.dir, '.git') : join(pathInside(ws.dir, dir, 'tree path'), '.git');
+  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) rmSync(path, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Where a workspace's stamp marker is written: beside its index, outside the directory. */
+function stampMarker(ws: Workspace): string {
+  return `${ws.indexFile}.stamp`;
+}
+
+/**
+ * The paths a re-target may have changed, whose stamps are taken again: what the worker changed or left
+ * (restored or removed), what the two bases differ in, the directories a survey found changed (a `.git`
+ * may have gone from them), and every directory above any of these.
+ */
+function touchedByRetarget(
+  before: TreeLayout,
+  after: TreeLayout,
+  changes: readonly TreeChange[],
+  untracked: readonly string[],
+  survey: WorkspaceSurvey,
+): Set<string> {
+  const paths = [...changes.map((c) => c.path), ...untracked.map((p) => p.replace(/\/+$/, '')), ...survey.touched, ...survey.changedDirs];
+  for (const [path, entry] of after.files) if (before.files.get(path) !== entry) paths.push(path);
+  for (const [path] of before.files) if (!after.files.has(path)) paths.push(path);
+  const dirsBefore = new Set(before.dirs);
+  const dirsAfter = new Set(after.dirs);
+  for (const dir of after.dirs) if (!dirsBefore.has(dir)) paths.push(dir);
+  for (const dir of before.dirs) if (!dirsAfter.has(dir)) paths.push(dir);
+  return new Set(paths.flatMap(withParents));
 }
 
 /**
@@ -235,15 +281,18 @@ function removeDotGitByWalk(root: string): void {
   }
 }
 
-/** The directories (trees) and submodule entries (gitlinks) in `git ls-tree -r -t -z` output. */
+/** The directories (trees), files and submodule entries (gitlinks) in `git ls-tree -r -t -z` output. */
 function parseTreeListing(listing: string): TreeLayout {
   const dirs: string[] = [];
   const gitlinks: string[] = [];
+  const files = new Map<string, string>();
   for (const line of listing.split('\0')) {
-    if (line.startsWith('040000 ')) dirs.push(line.slice(line.indexOf('\t') + 1));
-    else if (line.startsWith('160000 ')) gitlinks.push(line.slice(line.indexOf('\t') + 1));
+    const tab = line.indexOf('\t');
+    if (line.startsWith('040000 ')) dirs.push(line.slice(tab + 1));
+    else if (line.startsWith('160000 ')) gitlinks.push(line.slice(tab + 1));
+    else if (tab > 0) files.set(line.slice(tab + 1), line.slice(0, tab));
   }
-  return { dirs, gitlinks, exact: !listing.includes('\uFFFD') };
+  return { dirs, files, gitlinks, exact: !listing.includes('\uFFFD') };
 }
 
 /**
@@ -286,7 +335,7 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.capture.untracked', '.restore']) {
+  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.capture.untracked', '.restore', '.stamp']) {
     await rm(`${ws.indexFile}${suffix}`, { force: true });
   }
 }

@@ -1,0 +1,134 @@
+/**
+ * Agora's own record of a workspace's stat data, so that a capture finds what a worker touched without
+ * git walking the whole workspace: one `lstat` of every directory and every tracked file, compared with
+ * what was recorded when the workspace was last made exact; only directories whose stat data changed are
+ * read for what is new in them, and only files whose stat data changed go to git.
+ *
+ * Why this is exact against a worker that restores its files' times and sizes: it cannot set their
+ * inode change time (ctime). Any change to a file (content, mode, owner, a hard link) or to a directory's
+ * entries (a file created, removed or renamed in it) sets the ctime to the clock's time then. After the
+ * stamps are taken, a marker file is written beside the workspace, on the same file system; the worker
+ * starts after that. A stamp whose ctime is before the marker's cannot equal the ctime of any change the
+ * worker makes; a stamp whose ctime is not before it (the same clock tick) is "racy", and its path is
+ * treated as changed. A stamp that is stale (its path changed since, by Agora's own hand) only makes a
+ * path be checked that need not be: stamps are never trusted to be fresher than they are.
+ */
+import { lstatSync, readdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import type { Stamp, TreeLayout, WorkspaceStamps, WorkspaceSurvey } from './workspace-types.js';
+
+function stampOf(info: Stats): Stamp {
+  return { ino: info.ino, mode: info.mode, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
+}
+
+function sameStamp(a: Stamp, b: Stamp): boolean {
+  return a.ino === b.ino && a.mode === b.mode && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+function lstatOrNull(path: string): Stats | null {
+  return lstatSync(path, { throwIfNoEntry: false }) ?? null;
+}
+
+/** Every directory ('' for the root) and every file or link of a layout. */
+function layoutPaths(layout: TreeLayout): string[] {
+  return ['', ...layout.dirs, ...layout.files.keys()];
+}
+
+const directorySets = new WeakMap<TreeLayout, Set<string>>();
+
+/** Whether the layout has `path`, as a directory, a file or link, or a submodule. */
+function inLayout(layout: TreeLayout, path: string): boolean {
+  let dirs = directorySets.get(layout);
+  if (!dirs) directorySets.set(layout, (dirs = new Set([...layout.dirs, ...layout.gitlinks])));
+  return layout.files.has(path) || dirs.has(path);
+}
+
+/** `root` joined with a path git listed (no `.` or `..` components, no doubled slash): lstat only. */
+function under(root: string, path: string): string {
+  return path === '' ? root : `${root}/${path}`;
+}
+
+/**
+ * Records the stat data of every path of `layout` in `root` (those listed in `reuse` are taken from it
+ * instead, except the ones in `restat`), then writes the marker. Undefined where the stamps could not
+ * be sound: the marker is not on the workspace's file system (its clock granularity may differ), or the
+ * layout has names that cannot be looked up or submodules (whose contents no stamp covers).
+ */
+export function takeStamps(
+  root: string,
+  marker: string,
+  layout: TreeLayout,
+  reuse?: { stamps: ReadonlyMap<string, Stamp>; restat: ReadonlySet<string> },
+): WorkspaceStamps | undefined {
+  if (!layout.exact || layout.gitlinks.length > 0) return undefined;
+  const stamps = new Map<string, Stamp>();
+  for (const path of layoutPaths(layout)) {
+    const kept = reuse && !reuse.restat.has(path) ? reuse.stamps.get(path) : undefined;
+    if (kept) {
+      stamps.set(path, kept);
+      continue;
+    }
+    const info = lstatOrNull(under(root, path));
+    if (info) stamps.set(path, stampOf(info)); // a path that is missing has no stamp: it counts as changed
+  }
+  rmSync(marker, { force: true }); // a new file: its ctime is the clock's now, whatever an old one's was
+  writeFileSync(marker, '');
+  const mark = lstatSync(marker);
+  if (mark.dev !== lstatSync(root).dev) return undefined;
+  return { stamps, racyFrom: mark.ctimeMs };
+}
+
+/**
+ * Compares the workspace with its stamps. Null where the comparison cannot speak for git: a directory
+ * of the base is gone, is no longer a directory or is another one; a tracked file became a directory; a
+ * name is not UTF-8; a directory cannot be read. The caller then lets git walk the workspace.
+ */
+export function surveyWorkspace(root: string, layout: TreeLayout, recorded: WorkspaceStamps): WorkspaceSurvey | null {
+  const changed = (path: string, now: Stamp): boolean => {
+    const then = recorded.stamps.get(path);
+    return then === undefined || then.ctimeMs >= recorded.racyFrom || !sameStamp(then, now);
+  };
+  const stamps = new Map<string, Stamp>();
+  const changedDirs: string[] = [];
+  const untracked: string[] = [];
+  try {
+    for (const dir of ['', ...layout.dirs]) {
+      const abs = under(root, dir);
+      const info = lstatOrNull(abs);
+      if (!info?.isDirectory()) return null;
+      const now = stampOf(info);
+      stamps.set(dir, now);
+      if (!changed(dir, now)) continue;
+      if (recorded.stamps.get(dir)?.ino !== now.ino) return null;
+      changedDirs.push(dir);
+      for (const entry of readdirSync(abs, { withFileTypes: true })) {
+        if (entry.name.includes('\uFFFD')) return null;
+        if (entry.name === '.git') continue; // git never lists a .git; the re-target removes it
+        const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
+        if (!inLayout(layout, path)) untracked.push(entry.isDirectory() ? `${path}/` : path);
+      }
+    }
+    const touched: string[] = [];
+    for (const path of layout.files.keys()) {
+      const info = lstatOrNull(under(root, path));
+      if (info === null) {
+        touched.push(path);
+        continue;
+      }
+      if (info.isDirectory()) return null;
+      const now = stampOf(info);
+      stamps.set(path, now);
+      if (changed(path, now)) touched.push(path);
+    }
+    return { touched, untracked, changedDirs, stamps };
+  } catch {
+    return null;
+  }
+}
+
+/** `path` and every directory above it ('' for the root). */
+export function withParents(path: string): string[] {
+  const out = [path];
+  for (let at = path.lastIndexOf('/'); at > 0; at = path.lastIndexOf('/', at - 1)) out.push(path.slice(0, at));
+  if (path !== '') out.push('');
+  return out;
+}
