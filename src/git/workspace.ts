@@ -149,6 +149,13 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   // under anything but directories now. Otherwise `git clean` walks the workspace for it after the move.
   const listed =
     captured?.untracked !== undefined && listingSuffices(ws) && captured.untracked.every((p) => underDirectoriesOnly(ws, p)) ? captured.untracked : null;
+  // A survey read every directory whose entries changed: a .git can only be in one of those.
+  const survey = listed && before && ws.stamps ? captured?.survey : undefined;
+  if (survey && before && commit === ws.commit && changed?.length === 0 && listed?.length === 0) {
+    // The worker changed nothing and left nothing (at most times, or a .git): no file needs git.
+    removeDotGitIn(ws, survey.changedDirs, before);
+    return { ...ws, stamps: takeStamps(ws.dir, stampMarker(ws), before, { stamps: survey.stamps, restat: new Set(survey.changedDirs) }) };
+  }
   const clean: GitStep[] = listed ? [] : [['clean', '-ffdxq']];
   if (listed) await removeListed(next, listed);
   if (changed) {
@@ -172,8 +179,6 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   // The move removed the old base's files; a directory or submodule only it had stays where something
   // git does not list is in it (a `.git`, a submodule's content). Without clean, nothing else removes it.
   if (listed && before) await removeDirectoriesGone(next, before, layout);
-  // A survey read every directory whose entries changed: a .git can only be in one of those.
-  const survey = listed && before && ws.stamps ? captured?.survey : undefined;
   if (survey) removeDotGitIn(next, survey.changedDirs, layout);
   else removeEveryDotGit(next, layout);
   await emptySubmoduleDirectories(next, layout.gitlinks);

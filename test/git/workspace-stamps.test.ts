@@ -127,6 +127,32 @@ describe('captures from the workspace stamps, against a worker that restores tim
   });
 });
 
+describe('re-targeting after a worker that changed nothing', () => {
+  it('runs no git when the next base is the same: the index stays the file git last wrote, a planted .git still goes', async () => {
+    const { head, pool } = await pooled(files);
+    const first = await pool.acquire(head);
+    const index = statSync(first.indexFile, { bigint: true });
+    mkdirSync(join(first.dir, 'deep/.git'));
+    writeFileSync(join(first.dir, 'deep/.git/config'), '[core]\n\thooksPath = /tmp\n');
+    const captured = await captureWorkspace(first);
+    expect(captured.changes).toEqual([]);
+    await pool.release(first, true, captured);
+
+    const second = await pool.acquire(head);
+    expect(second.dir).toBe(first.dir);
+    expect(existsSync(join(second.dir, 'deep/.git'))).toBe(false);
+    const after = statSync(second.indexFile, { bigint: true });
+    expect([after.ino, after.mtimeNs]).toEqual([index.ino, index.mtimeNs]); // git writes an index by renaming a new file over it
+
+    writeFileSync(join(second.dir, 'top.txt'), 'changed\n'); // a change is checked out again by git
+    await pool.release(second, true, await captureWorkspace(second));
+    const third = await pool.acquire(head);
+    expect(readFileSync(join(third.dir, 'top.txt'), 'utf8')).toBe('top\n');
+    expect(statSync(third.indexFile, { bigint: true }).ino).not.toBe(index.ino);
+    await pool.clear();
+  });
+});
+
 describe('surveyWorkspace', () => {
   it('takes a stamp no older than the marker as racy: its path counts as touched, its directory as changed', async () => {
     const repo = makeRepo(files);
