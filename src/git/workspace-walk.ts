@@ -72,6 +72,27 @@ function blobId(content: Uint8Array): Oid {
   return createHash('sha1').update(`blob ${content.byteLength}\0`).update(content).digest('hex');
 }
 
+/**
+ * What `git add` records for the file or link at `path` with these stats, as a change against `base`
+ * (its entry in the base tree, if any): null where it records the same; otherwise its blob, written.
+ * A link's target is read as bytes, as git stores it.
+ */
+async function recordedChange(
+  store: LocalGitStore,
+  dir: string,
+  path: string,
+  info: Stats,
+  base: { mode: string; oid: Oid } | undefined,
+): Promise<PathChange | null> {
+  const abs = join(dir, path);
+  const content = info.isSymbolicLink() ? await readlink(abs, { encoding: 'buffer' }) : await readFile(abs);
+  const mode = modeOf(info);
+  const oid = blobId(content);
+  if (base?.mode === mode && base.oid === oid) return null;
+  await store.writeBlob(content);
+  return { path, entry: { mode, oid } };
+}
+
 /** The mode git records for a file with these stats (the owner's exec bit decides 100755). */
 function modeOf(info: Stats): TreeEntryMode {
   if (info.isSymbolicLink()) return '120000';
@@ -105,13 +126,8 @@ export async function captureByWalk(store: LocalGitStore, dir: string, baseTree:
     if (!info.isFile() && !info.isSymbolicLink()) return; // sockets, fifos: git skips them too
     if (!tracked && (await ignored(path))) return;
     seen.add(path);
-    const abs = join(dir, path);
-    const content = await limit(async () => (info.isSymbolicLink() ? Buffer.from(await readlink(abs), 'utf8') : await readFile(abs)));
-    const mode = modeOf(info);
-    const oid = blobId(content);
-    if (tracked && tracked.oid === oid && tracked.mode === mode) return;
-    await store.writeBlob(content);
-    changes.push({ path, entry: { mode, oid } });
+    const change = await limit(() => recordedChange(store, dir, path, info, tracked));
+    if (change) changes.push(change);
   };
 
   const walkDir = async (path: string): Promise<void> => {
@@ -161,13 +177,9 @@ export async function captureTracked(
       continue;
     }
     if ((!info.isFile() && !info.isSymbolicLink()) || info.size > LARGEST_HASHED_IN_PROCESS) return null;
-    const content = info.isSymbolicLink() ? await readlink(abs, { encoding: 'buffer' }) : await readFile(abs);
-    const mode = modeOf(info);
-    const oid = blobId(content);
-    const [baseMode, , baseOid] = (entries.get(path) ?? '').split(' ');
-    if (baseMode === mode && baseOid === oid) continue;
-    await store.writeBlob(content);
-    changes.push({ path, entry: { mode, oid } });
+    const [mode = '', , oid = ''] = (entries.get(path) ?? '').split(' ');
+    const change = await recordedChange(store, dir, path, info, { mode, oid });
+    if (change) changes.push(change);
   }
   return changes.length === 0 ? baseTree : applyTreeChanges(store, baseTree, changes);
 }

@@ -139,8 +139,8 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     await removeWorkspace(ws);
     return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
   }
-  const { layout: before, stamps: _stale, ...kept } = ws;
-  const next: Workspace = { ...kept, commit, baseTree: (await ws.store.readCommit(commit)).tree };
+  const before = ws.layout; // the old base's; the new one's is listed below
+  const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
   const changed = captured?.changes;
   const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
   let env: Record<string, string> = {};
