@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLocalStore } from '../../src/git/local-store.js';
@@ -111,6 +111,26 @@ describe('captures from the workspace stamps, against a worker that restores tim
     const second = await pool.acquire(head);
     expect(readFileSync(join(second.dir, 'deep/a/other.txt'), 'utf8')).toBe('other\n');
     expect((await captureWorkspace(second)).changes).toEqual([]);
+    await pool.clear();
+  });
+
+  it('records touched files in process as git add does: an exec bit, a file made a link, an unchanged rewrite', async () => {
+    const { repo, head, pool } = await pooled(files);
+    const ws = await pool.acquire(head);
+    const change = (root: string) => {
+      chmodSync(join(root, 'top.txt'), 0o755);
+      rmSync(join(root, 'deep/a/other.txt'));
+      symlinkSync('b/kept.txt', join(root, 'deep/a/other.txt'));
+      rmSync(join(root, 'deep/a/b/kept.txt'));
+      writeFileSync(join(root, 'deep/a/b/kept.txt'), 'kept\n'); // the same bytes: no change
+    };
+    change(ws.dir);
+    const captured = await captureWorkspace(ws);
+    expect(captured.survey?.untracked).toEqual([]); // nothing new: the in-process path
+    change(repo);
+    git(repo, 'add', '-A');
+    expect(captured.tree).toBe(git(repo, 'write-tree').trim());
+    expect(captured.changes.map((c) => c.path)).toEqual(['deep/a/other.txt', 'top.txt']);
     await pool.clear();
   });
 
