@@ -1,9 +1,11 @@
 import { ChildProcess, execFileSync } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { createLocalTarget } from '../src/executors/local-target.js';
+import { SPAWN_CHANNEL } from '../src/executors/launcher.js';
 import type { OrchConfig } from '../src/config/types.js';
 import { openLocalStore, type LocalGitStore } from '../src/git/local-store.js';
 import type { Plan } from '../src/plan/schema.js';
@@ -64,24 +66,36 @@ export async function serveRun(store: LocalGitStore, refs: RunRefs, config: Orch
   return server.run(runId)!.state;
 }
 
-/** What Node was asked to start: the program and its arguments (every start goes through ChildProcess.prototype.spawn). */
+/**
+ * What Node was asked to start: the program, its arguments, and who started it (`orchestrator`: this process,
+ * through ChildProcess.prototype.spawn; `launcher`: a worker started by src/executors/launcher.ts's launcher
+ * process, seen on its diagnostics channel).
+ */
 export interface SpawnSeen {
   file: string;
   args: readonly string[];
+  by: 'orchestrator' | 'launcher';
 }
 
 /** Runs `fn` and lists every process Node started meanwhile (in this process). */
 export async function recordingSpawns<T>(fn: () => Promise<T>): Promise<{ value: T; spawns: SpawnSeen[] }> {
-  const proto = ChildProcess.prototype as unknown as { spawn: (o: SpawnSeen) => unknown };
+  const proto = ChildProcess.prototype as unknown as { spawn: (o: { file: string; args: readonly string[] }) => unknown };
   const original = proto.spawn;
   const spawns: SpawnSeen[] = [];
-  proto.spawn = function (this: unknown, o: SpawnSeen) {
-    spawns.push({ file: o.file, args: [...o.args] });
+  proto.spawn = function (this: unknown, o) {
+    spawns.push({ file: o.file, args: [...o.args], by: 'orchestrator' });
     return original.call(this, o);
   };
+  // The launcher's starts are published, with the program as given and no argv[0] in args.
+  const onLauncherStart = (message: unknown) => {
+    const { file, args } = message as { file: string; args: readonly string[] };
+    spawns.push({ file, args: [file, ...args], by: 'launcher' });
+  };
+  subscribe(SPAWN_CHANNEL, onLauncherStart);
   try {
     return { value: await fn(), spawns };
   } finally {
     proto.spawn = original;
+    unsubscribe(SPAWN_CHANNEL, onLauncherStart);
   }
 }

@@ -1,10 +1,10 @@
 import { tempSuffix } from '../temp-name.js';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathInside } from '../path-inside.js';
 import { readBootId, readProcStat, type ProcStat } from '../process-identity.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
+import { spawnFromLauncher, type LaunchedChild } from './launcher.js';
 
 /**
  * The `local` target: each worker is a child process in its own process group (and session), so that
@@ -89,20 +89,13 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
 
   // Before the spawn: a name that cannot be a pidfile must not leave a worker nobody can find.
   const pidfile = pidfilePath(stateDir, job.runId, job.itemId, job.attempt);
-  let child: ChildProcess;
+  let child: LaunchedChild;
   try {
-    child = spawn(argv0, job.command.slice(1), {
-      cwd: job.workspaceDir,
-      env: workerEnvironment(job),
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    // Started by the launcher: a start from this large process costs it milliseconds of kernel time (launcher.ts).
+    child = await spawnFromLauncher(argv0, job.command.slice(1), { cwd: job.workspaceDir, env: workerEnvironment(job), detached: true });
   } catch (e) {
     return cannotStart(argv0, e);
   }
-  // spawn() reports ENOENT/EACCES asynchronously, with no pid.
-  const spawnError = new Promise<Error>((resolve) => child.on('error', resolve));
-  if (child.pid === undefined) return cannotStart(argv0, await spawnError);
   const pid = child.pid;
   // detached: the child called setsid(), so it leads its own process group: pgid = pid.
   const pgid = pid;
@@ -134,9 +127,6 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
     child.stdin!.on('error', () => {});
     child.stdin!.end(job.stdin ?? '');
 
-    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, sig })));
-
     let stop: { reason: string; at: number; sent: NodeJS.Signals } | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
@@ -149,8 +139,10 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
       }, killGraceMs);
     };
     signal.addEventListener('abort', onAbort, { once: true });
+    // An abort while the worker was starting found no listener yet.
+    if (signal.aborted) onAbort();
 
-    const { code, sig } = await exited;
+    const { code, signal: sig } = await child.exited;
     signal.removeEventListener('abort', onAbort);
     if (stop) {
       // The group got SIGTERM too: give the rest of it what is left of the grace period.
@@ -161,12 +153,13 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
     if (liveGroupMembers(pgid).length > 0) signalGroup(pgid, 'SIGKILL');
     await waitUntilGroupGone(pgid, Date.now() + killGraceMs);
     // Output still in the pipes is part of the log; a process that escaped the group could hold them open forever.
-    const drained = await Promise.race([closed.then(() => true), delay(PIPE_DRAIN_MS).then(() => false)]);
+    const drained = await Promise.race([child.closed.then(() => true), delay(PIPE_DRAIN_MS).then(() => false)]);
     if (!drained) {
       child.stdout!.destroy();
       child.stderr!.destroy();
     }
 
+    if (child.lost) return { exitCode: null, reason: `lost track of the worker: ${child.lost.message}`, infrastructureFailure: true };
     if (stop) return { exitCode: null, signal: sig ?? stop.sent, reason: `stopped: ${stop.reason}` };
     if (sig) return { exitCode: null, signal: sig, reason: `killed by ${sig}`, infrastructureFailure: false };
     return { exitCode: code, signal: null };

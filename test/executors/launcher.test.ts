@@ -1,0 +1,148 @@
+import { execFile } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SPAWN_CHANNEL, spawnFromLauncher, type LaunchedChild } from '../../src/executors/launcher.js';
+import { eventually } from '../support/eventually.js';
+import { isGone } from '../support/process.js';
+import { ROOT, TSX } from '../support/repo.js';
+
+let cwd: string;
+const strays: number[] = [];
+const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+
+beforeEach(async () => {
+  cwd = await mkdtemp(join(tmpdir(), 'agora-launcher-'));
+});
+afterEach(async () => {
+  for (const pid of strays.splice(0)) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await rm(cwd, { recursive: true, force: true });
+});
+
+/** Reads the child's output (`closed` waits for it to be read, as a ChildProcess's 'close' does). */
+function collect(child: LaunchedChild): { stdout: () => string; stderr: () => string } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  return { stdout: () => Buffer.concat(out).toString(), stderr: () => Buffer.concat(err).toString() };
+}
+
+/** Field 4 of /proc/<pid>/stat: the parent's pid. */
+function parentOf(pid: number): number {
+  return Number(
+    readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ')[1],
+  );
+}
+
+describe('spawnFromLauncher', () => {
+  it('runs the command in its cwd and environment, with stdin, stdout, stderr and the exit code', async () => {
+    const child = await spawnFromLauncher('/bin/sh', ['-c', 'pwd; echo "$ONLY"; env | wc -l >&2; cat; exit 7'], {
+      cwd,
+      env: { ...env, ONLY: 'this one' },
+      detached: true,
+    });
+    const output = collect(child);
+    child.stdin.end('read from stdin\n');
+    expect(await child.exited).toEqual({ code: 7, signal: null });
+    await child.closed;
+    expect(output.stdout()).toBe(`${cwd}\nthis one\nread from stdin\n`);
+    // PATH, ONLY and what the shell adds itself (PWD, SHLVL, _): nothing of this process's environment.
+    expect(Number(output.stderr().trim())).toBeLessThanOrEqual(5);
+    expect(child.lost).toBeUndefined();
+  });
+
+  it("is not this process: the worker is the launcher's child, in its own process group", async () => {
+    const child = await spawnFromLauncher('/bin/sh', ['-c', 'read line'], { cwd, env, detached: true });
+    strays.push(child.pid);
+    const launcher = parentOf(child.pid);
+    expect(launcher).not.toBe(process.pid);
+    expect(parentOf(launcher)).toBe(process.pid);
+    expect(
+      readFileSync(`/proc/${child.pid}/stat`, 'utf8')
+        .replace(/^.*\) /, '')
+        .split(' ')[2],
+    ).toBe(String(child.pid));
+    child.stdin.end('go\n');
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('reports the end of a child that was over before anyone listened', async () => {
+    const child = await spawnFromLauncher('/bin/sh', ['-c', 'echo early'], { cwd, env, detached: true });
+    await eventually('the child to be gone', () => isGone(child.pid));
+    // The launcher reaps, then tells: once a later child has come and gone, the first one's news has arrived.
+    const later = await spawnFromLauncher('/bin/sh', ['-c', 'true'], { cwd, env, detached: true });
+    collect(later);
+    await later.closed;
+    const output = collect(child);
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    await child.closed;
+    expect(output.stdout()).toBe('early\n');
+  });
+
+  it('gives a signal that ended the child', async () => {
+    const child = await spawnFromLauncher('/bin/sh', ['-c', 'kill -TERM $$'], { cwd, env, detached: true });
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
+  });
+
+  it('rejects with the start error when the program cannot be started', async () => {
+    await expect(spawnFromLauncher('agora-no-such-program', [], { cwd, env, detached: true })).rejects.toMatchObject({
+      code: 'ENOENT',
+      message: expect.stringContaining('agora-no-such-program'),
+    });
+    await expect(spawnFromLauncher('/bin/sh', [], { cwd: join(cwd, 'missing'), env, detached: true })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('tells each child it was lost when the launcher dies, and starts a new launcher for the next', async () => {
+    const child = await spawnFromLauncher('/bin/sh', ['-c', 'read line'], { cwd, env, detached: true });
+    strays.push(child.pid);
+    process.kill(parentOf(child.pid), 'SIGKILL');
+    expect(await child.exited).toEqual({ code: null, signal: null });
+    expect(child.lost?.message).toMatch(/launcher exited \(SIGKILL\)/);
+    const next = await spawnFromLauncher('/bin/sh', ['-c', 'echo again'], { cwd, env, detached: true });
+    const output = collect(next);
+    expect(await next.exited).toEqual({ code: 0, signal: null });
+    await next.closed;
+    expect(output.stdout()).toBe('again\n');
+  });
+
+  it('publishes each start on its diagnostics channel', async () => {
+    const seen: unknown[] = [];
+    const onStart = (m: unknown) => seen.push(m);
+    subscribe(SPAWN_CHANNEL, onStart);
+    try {
+      const child = await spawnFromLauncher('/bin/sh', ['-c', 'true'], { cwd, env, detached: true });
+      collect(child);
+      await child.closed;
+    } finally {
+      unsubscribe(SPAWN_CHANNEL, onStart);
+    }
+    expect(seen).toEqual([{ file: '/bin/sh', args: ['-c', 'true'] }]);
+  });
+
+  it('does not keep a process alive once its children are done', async () => {
+    const script = [
+      `import { spawnFromLauncher } from ${JSON.stringify(join(ROOT, 'src/executors/launcher.ts'))};`,
+      `const child = await spawnFromLauncher('/bin/sh', ['-c', 'echo done'], { cwd: ${JSON.stringify(cwd)}, env: { PATH: '/usr/bin:/bin' }, detached: true });`,
+      `child.stdout.pipe(process.stdout);`,
+      `child.stderr.resume();`,
+      `await child.closed;`,
+    ].join('\n');
+    // Exits on its own, or the test times out: nothing else would end it.
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--import', TSX, '--input-type=module', '-e', script], { cwd: ROOT }, (e, out) => (e ? reject(e) : resolve(out))),
+    );
+    expect(stdout).toBe('done\n');
+  });
+});
