@@ -53,7 +53,7 @@ type ToLauncher =
   | ({ op: 'spawn'; id: number; file: string; args: string[] } & LaunchOptions)
   | { op: 'stdin'; id: number; chunk: Uint8Array }
   | { op: 'stdin-end'; id: number }
-  | { op: 'destroy'; id: number };
+  | { op: 'destroy'; id: number; fd: 1 | 2 };
 
 /**
  * The launcher, as a CommonJS script given to \`node -e\` (so it starts the same way from tsx, vitest and
@@ -96,7 +96,7 @@ process.on('message', (m) => {
   if (child === undefined) return;
   if (m.op === 'stdin') child.stdin.write(m.chunk);
   else if (m.op === 'stdin-end') child.stdin.end();
-  else if (m.op === 'destroy') { child.stdin.destroy(); child.stdout.destroy(); child.stderr.destroy(); }
+  else if (m.op === 'destroy') (m.fd === 1 ? child.stdout : child.stderr).destroy();
 });
 `;
 
@@ -130,16 +130,17 @@ export class LaunchedChild {
   ) {
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     const launcherClosed = new Promise<void>((resolve) => (this.markClosed = resolve));
-    const output = () =>
+    const output = (fd: 1 | 2) =>
       new Readable({
         read() {},
         destroy(error, done) {
-          send({ op: 'destroy', id });
+          // Cut off before its end (not the destroy that follows a normal end): stop reading that pipe there too.
+          if (!this.readableEnded) send({ op: 'destroy', id, fd });
           done(error);
         },
       });
-    this.stdout = output();
-    this.stderr = output();
+    this.stdout = output(1);
+    this.stderr = output(2);
     this.stdin = new Writable({
       write(chunk: Buffer, _encoding, done) {
         send({ op: 'stdin', id, chunk });

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -89,6 +90,17 @@ describe('spawnFromLauncher', () => {
     expect(await child.exited).toEqual({ code: 0, signal: null });
     await child.closed;
     expect(output.stdout()).toBe('early\n');
+  });
+
+  it('keeps reading stdout after stderr has ended, and stdin stays open', async () => {
+    // stderr closes at once; stdout is written only after a line arrives on stdin.
+    const child = await spawnFromLauncher('/bin/sh', ['-c', 'exec 2>&-; read line; echo "got $line"'], { cwd, env, detached: true });
+    const output = collect(child);
+    await once(child.stderr, 'end');
+    child.stdin.end('this\n');
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    await child.closed;
+    expect(output.stdout()).toBe('got this\n');
   });
 
   it('gives a signal that ended the child', async () => {
