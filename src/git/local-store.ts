@@ -14,6 +14,7 @@ import { LooseObjects } from './loose-objects.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
 import { writePack, type PackEntry } from './pack-file.js';
+import { RecentObjects } from './recent-objects.js';
 import { encodeDelta } from './pack-delta.js';
 import { assertEntryName, parseTree, renderTree, sortTreeEntries, typeForMode } from './tree-object.js';
 import type { CommitData, GitObject, GitStore, Oid, RefSwap, TreeEntry, TreeEntryMode } from './types.js';
@@ -167,8 +168,21 @@ export class LocalGitStore implements GitStore {
    * anything else (packed, large, missing), which the caller reads through isomorphic-git.
    */
   private readSmall(oid: Oid | undefined): GitObject | null {
-    return oid !== undefined && isOid(oid) ? this.objects.readSmall(oid) : null;
+    if (oid === undefined || !isOid(oid)) return null;
+    const known = this.recent.get(oid);
+    if (known !== undefined) return known;
+    const loose = this.objects.readSmall(oid);
+    if (loose !== null) this.recent.set(oid, loose);
+    return loose;
   }
+
+  /**
+   * Small objects read lately, by id. A run reads the same few (its base's tree, the state's trees, the
+   * commits it builds on) several times a transition: five reads per object in an App run of 100 items,
+   * each a stat, a read, an inflate and a SHA-1. An object's content cannot change under its id, and the
+   * first read checked it; the copies handed out keep the cached bytes from being changed by a caller.
+   */
+  private readonly recent = new RecentObjects(2048, 8 * 2 ** 20);
 
   async resolveRef(ref: string): Promise<Oid | null> {
     return readRef(this.gitdir, ref);
