@@ -20,6 +20,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
+/** Bytes of output the launcher may hold unsent before it pauses its children's output. */
+const UNSENT_HIGH = 1024 * 1024;
+
 /** The diagnostics channel each start is published on, as `{ file, args }`. */
 export const SPAWN_CHANNEL = 'agora:launcher-spawn';
 const spawns = channel(SPAWN_CHANNEL);
@@ -42,7 +45,7 @@ interface ErrorFields {
 }
 
 type FromLauncher =
-  | { op: 'started'; id: number; pid: number }
+  | { op: 'started'; id: number; pid: number; startTime: number | undefined }
   | { op: 'failed'; id: number; error: ErrorFields }
   | { op: 'data'; id: number; fd: 1 | 2; chunk: Uint8Array }
   | { op: 'end'; id: number; fd: 1 | 2 }
@@ -59,12 +62,40 @@ type ToLauncher =
  * The launcher, as a CommonJS script given to \`node -e\` (so it starts the same way from tsx, vitest and
  * the Action's bundle). Each child's stdout and stderr chunks, end, exit and close are sent in the order
  * they happen; stdin errors (a child that does not read it) are the child's business.
+ *
+ * - It ignores the signals a terminal or a service manager sends a whole process group: the orchestrator
+ *   decides how its workers stop (SIGTERM, a grace period, SIGKILL), and needs their pipes meanwhile.
+ * - It ends when its channel to the orchestrator closes, and takes its live workers' groups with it: an
+ *   orchestrator that died between a start and its pidfile could not find them again.
+ * - Output waiting to be sent is bounded: above UNSENT_HIGH bytes every child's output is paused (the
+ *   child then blocks on its full pipe, as it would on the orchestrator's own), and resumed below half.
+ * - A start reports the child's start time (field 22 of /proc/<pid>/stat) read before anything can reap
+ *   it, for the pidfile.
  */
 const LAUNCHER_SOURCE = `
 const { spawn } = require('node:child_process');
+const { readFileSync } = require('node:fs');
 const children = new Map();
 const post = (m) => process.send(m);
-process.on('disconnect', () => process.exit(0));
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) process.on(sig, () => {});
+process.on('disconnect', () => {
+  for (const child of children.values()) { try { process.kill(-child.pid, 'SIGKILL'); } catch {} }
+  process.exit(0);
+});
+const UNSENT_HIGH = ${UNSENT_HIGH};
+let unsent = 0;
+const paused = new Set();
+const forward = (stream, id, fd) => stream.on('data', (chunk) => {
+  unsent += chunk.byteLength;
+  process.send({ op: 'data', id, fd, chunk }, () => {
+    unsent -= chunk.byteLength;
+    if (unsent <= UNSENT_HIGH / 2) { for (const s of paused) s.resume(); paused.clear(); }
+  });
+  if (unsent > UNSENT_HIGH) { stream.pause(); paused.add(stream); }
+});
+const startTime = (pid) => {
+  try { return Number(readFileSync('/proc/' + pid + '/stat', 'utf8').replace(/^.*\\) /s, '').split(' ')[19]); } catch { return undefined; }
+};
 const fields = (e) => ({ message: String(e && e.message || e), code: e && e.code, errno: e && e.errno, syscall: e && e.syscall, path: e && e.path });
 process.on('message', (m) => {
   if (m.op === 'spawn') {
@@ -83,9 +114,9 @@ process.on('message', (m) => {
     children.set(id, child);
     child.on('error', () => {});
     child.stdin.on('error', () => {});
-    post({ op: 'started', id, pid: child.pid });
-    child.stdout.on('data', (chunk) => post({ op: 'data', id, fd: 1, chunk }));
-    child.stderr.on('data', (chunk) => post({ op: 'data', id, fd: 2, chunk }));
+    post({ op: 'started', id, pid: child.pid, startTime: startTime(child.pid) });
+    forward(child.stdout, id, 1);
+    forward(child.stderr, id, 2);
     child.stdout.on('end', () => post({ op: 'end', id, fd: 1 }));
     child.stderr.on('end', () => post({ op: 'end', id, fd: 2 }));
     child.on('exit', (code, signal) => post({ op: 'exit', id, code, signal }));
@@ -119,12 +150,14 @@ export class LaunchedChild {
   /** The child exited and its output was read to the end (or the stream destroyed). */
   readonly closed: Promise<void>;
   /** Set when the launcher died while this child ran: what became of the child is unknown. */
-  lost: Error | undefined;
+  lost: LauncherLost | undefined;
   private markExited!: (exit: LaunchedExit) => void;
   private markClosed!: () => void;
 
   constructor(
     readonly pid: number,
+    /** Field 22 of /proc/<pid>/stat, read by the launcher before anything could reap the child (undefined without /proc). */
+    readonly startTime: number | undefined,
     send: (message: ToLauncher) => void,
     id: number,
   ) {
@@ -150,6 +183,10 @@ export class LaunchedChild {
         send({ op: 'stdin-end', id });
         done();
       },
+      destroy(error, done) {
+        send({ op: 'stdin-end', id });
+        done(error);
+      },
     });
     // As a ChildProcess's 'close': once the output has been read to its end (or cut off), not merely sent.
     const read = (stream: Readable) => finished(stream).catch(() => undefined);
@@ -168,7 +205,7 @@ export class LaunchedChild {
   }
 
   /** @internal The launcher died: nothing more will be heard of this child. */
-  lose(reason: Error): void {
+  lose(reason: LauncherLost): void {
     this.lost = reason;
     for (const stream of [this.stdout, this.stderr]) if (!stream.destroyed) stream.push(null);
     this.markExited({ code: null, signal: null });
@@ -189,11 +226,18 @@ class Launcher {
   dead = false;
 
   constructor() {
-    // A bare Node: no loader, no flags of this process's, an empty environment (each start names its own).
-    this.process = spawn(process.execPath, ['-e', LAUNCHER_SOURCE], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced', env: {} });
+    // A bare Node: no loader, no flags of this process's, an empty environment (each start names its own);
+    // in its own process group, so that a signal to the orchestrator's group (Ctrl-C) does not reach it.
+    this.process = spawn(process.execPath, ['-e', LAUNCHER_SOURCE], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      serialization: 'advanced',
+      env: {},
+      detached: true,
+    });
     this.process.on('message', (m: FromLauncher) => this.receive(m));
-    this.process.on('error', (e) => this.die(e));
-    this.process.on('exit', (code, signal) => this.die(new Error(`the process launcher exited (${signal ?? `code ${code}`})`)));
+    this.process.on('error', (e) => this.die(new LauncherLost(`the process launcher failed: ${e.message}`)));
+    // 'close', not 'exit': messages already on their way are delivered first.
+    this.process.on('close', (code, signal) => this.die(new LauncherLost(`the process launcher exited (${signal ?? `code ${code}`})`)));
     this.holdOpen();
   }
 
@@ -212,7 +256,7 @@ class Launcher {
       if (waiting === undefined) return;
       if (m.op === 'failed') waiting.reject(Object.assign(new Error(m.error.message), m.error));
       else {
-        const child = new LaunchedChild(m.pid, (message) => this.send(message), m.id);
+        const child = new LaunchedChild(m.pid, m.startTime, (message) => this.send(message), m.id);
         this.live.set(m.id, child);
         waiting.resolve(child);
       }
@@ -240,14 +284,23 @@ class Launcher {
     }
   }
 
-  private die(reason: Error): void {
+  private die(reason: LauncherLost): void {
     if (this.dead) return;
     this.dead = true;
+    // One that failed but lives on must neither linger nor keep this process alive.
+    this.process.kill('SIGKILL');
+    this.process.unref();
+    this.process.channel?.unref();
     for (const { reject } of this.starting.values()) reject(reason);
     this.starting.clear();
     for (const child of this.live.values()) child.lose(reason);
     this.live.clear();
   }
+}
+
+/** The launcher died: a start or a child it had is lost (an infrastructure failure, not the command's). */
+export class LauncherLost extends Error {
+  override readonly name = 'LauncherLost';
 }
 
 let launcher: Launcher | undefined;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathInside } from '../path-inside.js';
 import { readBootId, readProcStat, type ProcStat } from '../process-identity.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
-import { spawnFromLauncher, type LaunchedChild } from './launcher.js';
+import { LauncherLost, spawnFromLauncher, type LaunchedChild } from './launcher.js';
 
 /**
  * The `local` target: each worker is a child process in its own process group (and session), so that
@@ -94,6 +94,7 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
     // Started by the launcher: a start from this large process costs it milliseconds of kernel time (launcher.ts).
     child = await spawnFromLauncher(argv0, job.command.slice(1), { cwd: job.workspaceDir, env: workerEnvironment(job), detached: true });
   } catch (e) {
+    if (e instanceof LauncherLost) return { exitCode: null, reason: `cannot start ${argv0}: ${e.message}`, infrastructureFailure: true };
     return cannotStart(argv0, e);
   }
   const pid = child.pid;
@@ -107,7 +108,7 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
       pid,
       pgid,
       startedAt: new Date().toISOString(),
-      startTime: readProcStat(pid)?.startTime,
+      startTime: child.startTime,
       bootId: readBootId() ?? undefined,
     });
   } catch (e) {
@@ -159,8 +160,8 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
       child.stderr!.destroy();
     }
 
-    if (child.lost) return { exitCode: null, reason: `lost track of the worker: ${child.lost.message}`, infrastructureFailure: true };
     if (stop) return { exitCode: null, signal: sig ?? stop.sent, reason: `stopped: ${stop.reason}` };
+    if (child.lost) return { exitCode: null, reason: `lost track of the worker: ${child.lost.message}`, infrastructureFailure: true };
     if (sig) return { exitCode: null, signal: sig, reason: `killed by ${sig}`, infrastructureFailure: false };
     return { exitCode: code, signal: null };
   } finally {

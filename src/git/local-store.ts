@@ -181,6 +181,8 @@ export class LocalGitStore implements GitStore {
    * commits it builds on) several times a transition: five reads per object in an App run of 100 items,
    * each a stat, a read, an inflate and a SHA-1. An object's content cannot change under its id, and the
    * first read checked it; the copies handed out keep the cached bytes from being changed by a caller.
+   * An object deleted from disk after its first read (a `git prune` run beside a live server) still reads
+   * from here; a ref move still checks on disk only the object it names, as before.
    */
   private readonly recent = new RecentObjects(2048, 8 * 2 ** 20);
 
