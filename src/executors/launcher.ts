@@ -6,11 +6,11 @@
  * copy-on-write fault once. On the VMs this project runs on, measured: 5 ms of blocked thread per start
  * for a small Node process, and about 30 ms of kernel time per start for a 200 MiB one that keeps
  * working; in `bench/local-fanout` the orchestrator spent more time in the kernel than in JavaScript.
- * Here one launcher (a bare Node process, started once and kept) starts the workers and forwards each
- * child's pipes and exit as messages; the caller gets an object with the parts of a ChildProcess it uses.
- * Signals need no forwarding: `process.kill` reaches any pid. The launcher is the workers' parent and
- * reaps them; it exits when its channel to this process closes (detached workers outlive it, as they
- * outlive the orchestrator, and are found again through their pidfiles).
+ * Here one launcher (a bare Node process, started on first use and again if it dies) starts the workers
+ * and forwards each child's pipes and exit as messages; the caller gets an object with the parts of a
+ * ChildProcess it uses. Signals need no forwarding: `process.kill` reaches any pid. The launcher is the
+ * workers' parent and reaps them; when its channel to this process closes (the orchestrator exited or
+ * died), it SIGKILLs its workers' groups and exits.
  *
  * Every start is published on the diagnostics channel {@link SPAWN_CHANNEL} (the launcher's own spawn is
  * out of sight of this process's hooks).
@@ -79,7 +79,7 @@ const children = new Map();
 const post = (m) => process.send(m);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) process.on(sig, () => {});
 process.on('disconnect', () => {
-  for (const child of children.values()) { try { process.kill(-child.pid, 'SIGKILL'); } catch {} }
+  for (const child of children.values()) { try { process.kill(child.detachedGroup ? -child.pid : child.pid, 'SIGKILL'); } catch {} }
   process.exit(0);
 });
 const UNSENT_HIGH = ${UNSENT_HIGH};
@@ -111,6 +111,7 @@ process.on('message', (m) => {
       return;
     }
     const id = m.id;
+    child.detachedGroup = m.detached;
     children.set(id, child);
     child.on('error', () => {});
     child.stdin.on('error', () => {});
@@ -184,7 +185,8 @@ export class LaunchedChild {
         done();
       },
       destroy(error, done) {
-        send({ op: 'stdin-end', id });
+        // The destroy that follows a normal end has nothing left to tell.
+        if (!this.writableFinished) send({ op: 'stdin-end', id });
         done(error);
       },
     });
