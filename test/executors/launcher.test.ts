@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SPAWN_CHANNEL, spawnFromLauncher, type LaunchedChild } from '../../src/executors/launcher.js';
 import { eventually, scaled } from '../support/eventually.js';
-import { isGone } from '../support/process.js';
+import { isGone, killGroups } from '../support/process.js';
 import { ROOT, TSX } from '../support/repo.js';
 
 let cwd: string;
@@ -19,13 +19,7 @@ beforeEach(async () => {
   cwd = await mkdtemp(join(tmpdir(), 'agora-launcher-'));
 });
 afterEach(async () => {
-  for (const pid of strays.splice(0)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killGroups(strays);
   await rm(cwd, { recursive: true, force: true });
 });
 

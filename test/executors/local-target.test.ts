@@ -9,6 +9,7 @@ import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
 import { eventually } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
+import { killGroups } from '../support/process.js';
 
 let root: string;
 let workspace: string;
@@ -23,13 +24,7 @@ beforeEach(async () => {
   await mkdir(workspace);
 });
 afterEach(async () => {
-  for (const pid of strays.splice(0)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killGroups(strays);
   await rm(root, { recursive: true, force: true });
 });
 

@@ -15,3 +15,14 @@ export function isGone(pid: number): boolean {
     return true;
   }
 }
+
+/** SIGKILLs the process group of each pid in `leaders` (emptying the list); groups already gone are skipped. */
+export function killGroups(leaders: number[]): void {
+  for (const pid of leaders.splice(0)) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
