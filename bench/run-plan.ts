@@ -34,17 +34,18 @@ export function removeRepo(repo: string): void {
   rmSync(repo, { recursive: true, force: true });
 }
 
-export async function runPlan(repo: string, plan: Plan, concurrency: number): Promise<RunState> {
+/** `onTick` sees the run's state after each of the server's ticks (a benchmark's clock for its progress). */
+export async function runPlan(repo: string, plan: Plan, concurrency: number, onTick?: (state: RunState) => void): Promise<RunState> {
   const store = await openLocalStore(repo);
   const config = { ...(await loadConfig({ cwd: repo })), defaultConcurrency: concurrency, queues: {} };
   const refs = new RunRefs(config.refNamespace);
   const base = (await store.resolveRef('HEAD'))!;
   const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
-  return serveRun(store, refs, config, runId);
+  return serveRun(store, refs, config, runId, onTick);
 }
 
 /** Serves run `runId` in-process with the real server and local workers until it has ended; its final state. */
-export async function serveRun(store: LocalGitStore, refs: RunRefs, config: OrchConfig, runId: string): Promise<RunState> {
+export async function serveRun(store: LocalGitStore, refs: RunRefs, config: OrchConfig, runId: string, onTick?: (state: RunState) => void): Promise<RunState> {
   const scratchDir = join(store.gitdir, 'agora');
   const server = new Server({
     store,
@@ -61,6 +62,7 @@ export async function serveRun(store: LocalGitStore, refs: RunRefs, config: Orch
   await server.start();
   await server.serve(new AbortController().signal, (s) => {
     const r = s.run(runId);
+    if (r !== undefined) onTick?.(r.state);
     return r !== undefined && r.state.status !== 'running' && s.activeRuns === 0;
   });
   return server.run(runId)!.state;

@@ -1,17 +1,27 @@
 /**
  * bench/workspace-scale: per-item overhead of a run on a 10,000-file repository vs a 10-file one, for
- * the same plan (items that each change one file). Target (issue 2): ≤ 2× — the cost should grow with
+ * the same plan (items that each change one file). Target (issue 16): ≤ 2× — the cost should grow with
  * the files an item changes, not with the size of the repository.
  *
- * Per item = the marginal cost: (time of a 36-item run − time of a 12-item run) / 24, which leaves out
- * what a server pays once (checking out its first workspaces). The amortised cost of the 12-item run is
- * reported beside it. Both are given in wall time and in CPU time (this process and the processes it
- * waited for, and the live processes under it with theirs: git, in the long-lived git shells, and the
- * workers), which a machine busy with other work disturbs much less.
+ * Per item, the steady state: in a 36-item run, the time (and CPU time) from the moment the 4th item is
+ * done to the moment the last one is, over the 32 items between; the two workspaces are checked out
+ * before that, so what is measured is what each item costs once the server has its workspaces. This is
+ * what the target is judged on, the median of interleaved repeats.
+ *
+ * Beside it, the marginal cost as earlier notes measured it: (time of a 36-item run − time of a 12-item
+ * run) / 24. On a 10,000-file repository each run checks out two workspaces first (seconds of CPU, most
+ * of it the kernel creating files), and the spread of that between two runs is as large as the whole
+ * difference being measured: one repeat on this machine gave −3 ms per item, the next 141 ms. It stays
+ * reported, as a median, for comparison with earlier figures.
+ *
+ * CPU time is this process's and that of the processes it waited for, and the live processes under it
+ * with theirs (git, in the long-lived git shells, and the workers), which a machine busy with other work
+ * disturbs much less than wall time.
  */
 import type { Plan, WorkItem } from '../src/plan/schema.js';
 import { readdirSync, readFileSync } from 'node:fs';
-import { report, timeAsync } from './lib.js';
+import type { RunState } from '../src/engine/types.js';
+import { median, report, timeAsync } from './lib.js';
 import { removeRepo, runPlan, scratchRepo } from './run-plan.js';
 
 const SMALL_RUN = 12;
@@ -73,44 +83,76 @@ interface Cost {
   cpuMs: number;
 }
 
-async function runCost(files: number, items: number): Promise<Cost> {
+const WARM = 4;
+const REPEATS = 3;
+
+/** A run of `items` items; its whole cost, and its per-item cost from the WARM-th item done to the last. */
+async function runCost(files: number, items: number): Promise<{ whole: Cost; steady: Cost }> {
   const repo = scratchRepo(repoFiles(files));
   try {
+    const marks: Cost[] = [];
+    const mark = (state: RunState) => {
+      const done = Object.values(state.items).filter((i) => i.status === 'done').length;
+      if ((done >= WARM && marks.length === 0) || (done === items && marks.length === 1)) marks.push({ ms: performance.now(), cpuMs: cpuMs() });
+    };
     const cpu0 = cpuMs();
-    const run = await timeAsync(() => runPlan(repo, editPlan(items), 2));
+    const run = await timeAsync(() => runPlan(repo, editPlan(items), 2, mark));
     const cpu = cpuMs() - cpu0;
     if (run.value.status !== 'done') throw new Error(`run ended ${run.value.status}: ${run.value.reason}`);
-    return { ms: run.ms, cpuMs: cpu };
+    const [from, to] = marks as [Cost, Cost];
+    return { whole: { ms: run.ms, cpuMs: cpu }, steady: { ms: (to.ms - from.ms) / (items - WARM), cpuMs: (to.cpuMs - from.cpuMs) / (items - WARM) } };
   } finally {
     removeRepo(repo);
   }
 }
 
-async function perItem(files: number): Promise<{ marginal: Cost; amortised: Cost }> {
+interface PerItem {
+  steady: Cost;
+  marginal: Cost;
+  amortised: Cost;
+}
+
+async function perItem(files: number): Promise<PerItem> {
   const small = await runCost(files, SMALL_RUN);
   const large = await runCost(files, LARGE_RUN);
-  const per = (k: keyof Cost) => (large[k] - small[k]) / (LARGE_RUN - SMALL_RUN);
-  return { marginal: { ms: per('ms'), cpuMs: per('cpuMs') }, amortised: { ms: small.ms / SMALL_RUN, cpuMs: small.cpuMs / SMALL_RUN } };
+  const per = (k: keyof Cost) => (large.whole[k] - small.whole[k]) / (LARGE_RUN - SMALL_RUN);
+  return {
+    steady: large.steady,
+    marginal: { ms: per('ms'), cpuMs: per('cpuMs') },
+    amortised: { ms: small.whole.ms / SMALL_RUN, cpuMs: small.whole.cpuMs / SMALL_RUN },
+  };
 }
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
+const r1 = (x: number) => Math.round(x * 10) / 10;
 
 export async function benchWorkspaceScale() {
-  const small = await perItem(10);
-  const large = await perItem(10_000);
-  const ratio = large.marginal.ms / small.marginal.ms;
+  const smalls: PerItem[] = [];
+  const larges: PerItem[] = [];
+  for (let i = 0; i < REPEATS; i += 1) {
+    smalls.push(await perItem(10));
+    larges.push(await perItem(10_000));
+  }
+  const med = (runs: PerItem[], f: (p: PerItem) => number) => median(runs.map(f));
+  const small = (f: (p: PerItem) => number) => med(smalls, f);
+  const large = (f: (p: PerItem) => number) => med(larges, f);
+  const ratio = large((p) => p.steady.ms) / small((p) => p.steady.ms);
   return report('workspace-scale', {
-    perItemMs10Files: Math.round(small.marginal.ms),
-    perItemMs10kFiles: Math.round(large.marginal.ms),
+    repeats: REPEATS,
+    perItemMs10Files: r1(small((p) => p.steady.ms)),
+    perItemMs10kFiles: r1(large((p) => p.steady.ms)),
     ratio: r2(ratio),
-    perItemCpuMs10Files: Math.round(small.marginal.cpuMs),
-    perItemCpuMs10kFiles: Math.round(large.marginal.cpuMs),
-    cpuRatio: r2(large.marginal.cpuMs / small.marginal.cpuMs),
-    amortisedOver12ItemsMs10Files: Math.round(small.amortised.ms),
-    amortisedOver12ItemsMs10kFiles: Math.round(large.amortised.ms),
-    amortisedRatio: r2(large.amortised.ms / small.amortised.ms),
-    amortisedCpuRatio: r2(large.amortised.cpuMs / small.amortised.cpuMs),
-    target: '≤ 2× (marginal per item)',
+    perItemCpuMs10Files: r1(small((p) => p.steady.cpuMs)),
+    perItemCpuMs10kFiles: r1(large((p) => p.steady.cpuMs)),
+    cpuRatio: r2(large((p) => p.steady.cpuMs) / small((p) => p.steady.cpuMs)),
+    ratioEachRepeat: larges.map((l, i) => r2(l.steady.ms / smalls[i]!.steady.ms)),
+    marginalMs10Files: Math.round(small((p) => p.marginal.ms)),
+    marginalMs10kFiles: Math.round(large((p) => p.marginal.ms)),
+    marginalRatio: r2(large((p) => p.marginal.ms) / small((p) => p.marginal.ms)),
+    amortisedOver12ItemsMs10Files: Math.round(small((p) => p.amortised.ms)),
+    amortisedOver12ItemsMs10kFiles: Math.round(large((p) => p.amortised.ms)),
+    amortisedRatio: r2(large((p) => p.amortised.ms) / small((p) => p.amortised.ms)),
+    target: '≤ 2× (steady per item)',
     withinTarget: ratio <= 2,
   });
 }
