@@ -20,10 +20,6 @@ function stampOf(info: Stats): Stamp {
   return { ino: info.ino, mode: info.mode, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
 }
 
-function sameStamp(a: Stamp, b: Stamp): boolean {
-  return a.ino === b.ino && a.mode === b.mode && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
-}
-
 function lstatOrNull(path: string): Stats | null {
   return lstatSync(path, { throwIfNoEntry: false }) ?? null;
 }
@@ -48,10 +44,12 @@ function under(root: string, path: string): string {
 }
 
 /**
- * Records the stat data of every path of `layout` in `root` (those listed in `reuse` are taken from it
- * instead, except the ones in `restat`), then writes the marker. Undefined where the stamps could not
- * be sound: the marker is not on the workspace's file system (its clock granularity may differ), or the
- * layout has names that cannot be looked up or submodules (whose contents no stamp covers).
+ * Records the stat data of every path of `layout` in `root`, then writes the marker. With `reuse`, the
+ * stamps are those of `reuse.stamps` (taken of the same workspace, for the layout it had then), with every
+ * path of `reuse.restat` taken again or dropped where `layout` no longer has it: `restat` must hold every
+ * path that changed since, and every path the two layouts differ in. Undefined where the stamps could
+ * not be sound: the marker is not on the workspace's file system (its clock granularity may differ), or
+ * the layout has names that cannot be looked up or submodules (whose contents no stamp covers).
  */
 export function takeStamps(
   root: string,
@@ -60,15 +58,20 @@ export function takeStamps(
   reuse?: { stamps: ReadonlyMap<string, Stamp>; restat: ReadonlySet<string> },
 ): WorkspaceStamps | undefined {
   if (!layout.exact || layout.gitlinks.length > 0) return undefined;
-  const stamps = new Map<string, Stamp>();
-  for (const path of layoutPaths(layout)) {
-    const kept = reuse && !reuse.restat.has(path) ? reuse.stamps.get(path) : undefined;
-    if (kept) {
-      stamps.set(path, kept);
-      continue;
-    }
+  const stamps = new Map<string, Stamp>(reuse?.stamps ?? []);
+  const take = (path: string) => {
     const info = lstatOrNull(under(root, path));
-    if (info) stamps.set(path, stampOf(info)); // a path that is missing has no stamp: it counts as changed
+    if (info)
+      stamps.set(path, stampOf(info)); // a path that is missing has no stamp: it counts as changed
+    else stamps.delete(path);
+  };
+  if (reuse) {
+    for (const path of reuse.restat) {
+      if (path === '' || inLayout(layout, path)) take(path);
+      else stamps.delete(path);
+    }
+  } else {
+    for (const path of layoutPaths(layout)) take(path);
   }
   rmSync(marker, { force: true }); // a new file: its ctime is the clock's now, whatever an old one's was
   writeFileSync(marker, '');
@@ -77,17 +80,28 @@ export function takeStamps(
   return { stamps, racyFrom: mark.ctimeMs };
 }
 
+/** Whether `info` differs from the recorded stamp (or nothing was recorded, or the stamp is racy). */
+function changedSince(recorded: WorkspaceStamps, path: string, info: Stats): boolean {
+  const then = recorded.stamps.get(path);
+  return (
+    then === undefined ||
+    then.ctimeMs >= recorded.racyFrom ||
+    then.ino !== info.ino ||
+    then.mode !== info.mode ||
+    then.size !== info.size ||
+    then.mtimeMs !== info.mtimeMs ||
+    then.ctimeMs !== info.ctimeMs
+  );
+}
+
 /**
  * Compares the workspace with its stamps. Null where the comparison cannot speak for git: a directory
  * of the base is gone, is no longer a directory or is another one; a tracked file became a directory; a
  * name is not UTF-8; a directory cannot be read. The caller then lets git walk the workspace.
  */
 export function surveyWorkspace(root: string, layout: TreeLayout, recorded: WorkspaceStamps): WorkspaceSurvey | null {
-  const changed = (path: string, now: Stamp): boolean => {
-    const then = recorded.stamps.get(path);
-    return then === undefined || then.ctimeMs >= recorded.racyFrom || !sameStamp(then, now);
-  };
-  const stamps = new Map<string, Stamp>();
+  // The recorded stamps, with those of the paths found changed replaced (one lstat each, no copy of what is the same).
+  const stamps = new Map<string, Stamp>(recorded.stamps);
   const changedDirs: string[] = [];
   const untracked: string[] = [];
   try {
@@ -95,10 +109,9 @@ export function surveyWorkspace(root: string, layout: TreeLayout, recorded: Work
       const abs = under(root, dir);
       const info = lstatOrNull(abs);
       if (!info?.isDirectory()) return null;
-      const now = stampOf(info);
-      stamps.set(dir, now);
-      if (!changed(dir, now)) continue;
-      if (recorded.stamps.get(dir)?.ino !== now.ino) return null;
+      if (!changedSince(recorded, dir, info)) continue;
+      if (recorded.stamps.get(dir)?.ino !== info.ino) return null;
+      stamps.set(dir, stampOf(info));
       changedDirs.push(dir);
       for (const entry of readdirSync(abs, { withFileTypes: true })) {
         if (entry.name.includes('\uFFFD')) return null;
@@ -111,13 +124,14 @@ export function surveyWorkspace(root: string, layout: TreeLayout, recorded: Work
     for (const path of layout.files.keys()) {
       const info = lstatOrNull(under(root, path));
       if (info === null) {
+        stamps.delete(path);
         touched.push(path);
         continue;
       }
       if (info.isDirectory()) return null;
-      const now = stampOf(info);
-      stamps.set(path, now);
-      if (changed(path, now)) touched.push(path);
+      if (!changedSince(recorded, path, info)) continue;
+      stamps.set(path, stampOf(info));
+      touched.push(path);
     }
     return { touched, untracked, changedDirs, stamps };
   } catch {

@@ -99,8 +99,21 @@ export async function captureSurveyed(
  * of line conversion, `ident`, a working-tree encoding) or the repository has `info/attributes`.
  */
 async function attributesMayApply(ws: Workspace, layout: TreeLayout): Promise<boolean> {
-  for (const path of layout.files.keys()) if (path === '.gitattributes' || path.endsWith('/.gitattributes')) return true;
+  if (hasAttributesFile(layout)) return true;
   return (await lstat(join(ws.store.gitdir, 'info', 'attributes')).catch(() => null)) !== null;
+}
+
+const attributesFiles = new WeakMap<TreeLayout, boolean>();
+
+/** Whether the layout has a `.gitattributes` anywhere (looked for once per layout). */
+function hasAttributesFile(layout: TreeLayout): boolean {
+  let found = attributesFiles.get(layout);
+  if (found === undefined) {
+    found = false;
+    for (const path of layout.files.keys()) if (path === '.gitattributes' || path.endsWith('/.gitattributes')) found = true;
+    attributesFiles.set(layout, found);
+  }
+  return found;
 }
 
 function captureEnv(ws: Workspace): Record<string, string> {

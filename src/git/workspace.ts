@@ -24,6 +24,7 @@ import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, Workspac
 import { captureQuickly, captureSurveyed, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
 import { surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
+import { baseMove, moveSteps, removeDropped, removeMoveFiles, type BaseMove } from './workspace-move.js';
 
 export type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions } from './workspace-types.js';
 
@@ -142,7 +143,6 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   const before = ws.layout; // the old base's; the new one's is listed below
   const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
   const changed = captured?.changes;
-  const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
   let env: Record<string, string> = {};
   // What the capture's walk found untracked goes first (nothing has run in the workspace since), when
   // that list and the old base's layout find everything (see listingSuffices) and no listed path lies
@@ -158,16 +158,32 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   }
   const clean: GitStep[] = listed ? [] : [['clean', '-ffdxq']];
   if (listed) await removeListed(next, listed);
+  const undo: GitStep[] = [];
   if (changed) {
     // Paths the old base has (others the worker added, and clean removes); a gitlink's directory is emptied below.
     const restore = changed.filter((c) => c.before !== null && c.before.mode !== '160000').map((c) => c.path);
-    move.splice(0, 1, ['read-tree', '--reset', '-u', ws.commit, commit]);
     if (restore.length > 0) {
       await writeFile(`${ws.indexFile}.restore`, restore.join('\0') + '\0');
       env = { AGORA_RESTORE: `${ws.indexFile}.restore` };
-      move.unshift({ shell: RESTORE_CHANGED });
+      undo.push({ shell: RESTORE_CHANGED });
     }
   }
+  // With a survey the workspace is the old base once the worker's changes are undone: it moves by the
+  // difference between the bases (workspace-move.ts) rather than by a read-tree of both.
+  const byDifference = survey && before && changed ? await baseMove(ws.store, ws.baseTree, next.baseTree, before) : null;
+  if (survey && before && byDifference) {
+    const moved = await moveSteps(ws.indexFile, byDifference);
+    if (undo.length + moved.steps.length > 0) await runGitSequence(next, [...undo, ...moved.steps], { ...env, ...moved.env });
+    await removeDropped(next, byDifference);
+    await removeMoveFiles(ws.indexFile);
+    const layout = byDifference.layout;
+    await removeDirectoriesGone(next, before, layout);
+    removeDotGitIn(next, survey.changedDirs, layout);
+    const restat = touchedByRetarget(changed ?? [], listed ?? [], survey, baseDifferencePaths(byDifference));
+    return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, { stamps: survey.stamps, restat }) };
+  }
+  // Otherwise a one-tree reset compares every tracked file; after a capture, a two-tree one from the old base.
+  const move: GitStep[] = changed ? [...undo, ['read-tree', '--reset', '-u', ws.commit, commit]] : [['read-tree', '--reset', '-u', commit]];
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
   const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]], env));
   // A submodule whose name is not UTF-8 cannot be found by its listed name to be emptied (the name
@@ -182,7 +198,8 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   if (survey) removeDotGitIn(next, survey.changedDirs, layout);
   else removeEveryDotGit(next, layout);
   await emptySubmoduleDirectories(next, layout.gitlinks);
-  const reuse = survey && before ? { stamps: survey.stamps, restat: touchedByRetarget(before, layout, changed ?? [], listed ?? [], survey) } : undefined;
+  const reuse =
+    survey && before ? { stamps: survey.stamps, restat: touchedByRetarget(changed ?? [], listed ?? [], survey, layoutDifference(before, layout)) } : undefined;
   return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, reuse) };
 }
 
@@ -251,24 +268,29 @@ function stampMarker(ws: Workspace): string {
 
 /**
  * The paths a re-target may have changed, whose stamps are taken again: what the worker changed or left
- * (restored or removed), what the two bases differ in, the directories a survey found changed (a `.git`
- * may have gone from them), and every directory above any of these.
+ * (restored or removed), what the two bases differ in (`bases`), the directories a survey found changed
+ * (a `.git` may have gone from them), and every directory above any of these.
  */
-function touchedByRetarget(
-  before: TreeLayout,
-  after: TreeLayout,
-  changes: readonly TreeChange[],
-  untracked: readonly string[],
-  survey: WorkspaceSurvey,
-): Set<string> {
-  const paths = [...changes.map((c) => c.path), ...untracked.map((p) => p.replace(/\/+$/, '')), ...survey.touched, ...survey.changedDirs];
+function touchedByRetarget(changes: readonly TreeChange[], untracked: readonly string[], survey: WorkspaceSurvey, bases: readonly string[]): Set<string> {
+  const paths = [...changes.map((c) => c.path), ...untracked.map((p) => p.replace(/\/+$/, '')), ...survey.touched, ...survey.changedDirs, ...bases];
+  return new Set(paths.flatMap(withParents));
+}
+
+/** The paths (files, links and directories) two layouts differ in, found by comparing them whole. */
+function layoutDifference(before: TreeLayout, after: TreeLayout): string[] {
+  const paths: string[] = [];
   for (const [path, entry] of after.files) if (before.files.get(path) !== entry) paths.push(path);
   for (const [path] of before.files) if (!after.files.has(path)) paths.push(path);
   const dirsBefore = new Set(before.dirs);
   const dirsAfter = new Set(after.dirs);
   for (const dir of after.dirs) if (!dirsBefore.has(dir)) paths.push(dir);
   for (const dir of before.dirs) if (!dirsAfter.has(dir)) paths.push(dir);
-  return new Set(paths.flatMap(withParents));
+  return paths;
+}
+
+/** The paths a move by the difference between bases changes. */
+function baseDifferencePaths(move: BaseMove): string[] {
+  return [...move.changes.map((c) => c.path), ...move.dirsAdded, ...move.dirsRemoved];
 }
 
 /**
@@ -340,7 +362,7 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.capture.untracked', '.restore', '.stamp']) {
+  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.capture.untracked', '.restore', '.stamp', '.move', '.checkout']) {
     await rm(`${ws.indexFile}${suffix}`, { force: true });
   }
 }

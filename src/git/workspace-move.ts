@@ -1,0 +1,157 @@
+/**
+ * Moving a workspace from one base to the next by their difference: what a two-tree `read-tree -u` does,
+ * at a cost that grows with what differs instead of with the repository. `read-tree` reads both trees
+ * whole (every subtree, changed or not) and rewrites the index; here the difference is found in-process,
+ * where subtrees with equal ids are never read, and git is given only the entries that differ:
+ * `update-index --index-info` puts them in the index, `checkout-index -u` writes their files (and records
+ * their stat data, from git's own writes, as `read-tree -u` would), and the files the next base drops are
+ * removed here. The layout of the next base follows from the old one and the difference, with no listing.
+ *
+ * Only a difference of plain files and links is moved so: where a path is a file on one side and a
+ * directory on the other, where a submodule is involved, or where a name is not UTF-8, the caller lets
+ * `read-tree` do it.
+ */
+import { rm, unlink, writeFile } from 'node:fs/promises';
+import { AgoraError } from '../errors.js';
+import { pathInside } from '../path-inside.js';
+import type { GitStep } from './git-cli.js';
+import type { GitStore, Oid, TreeEntry } from './types.js';
+import type { TreeChange } from './tree-diff.js';
+import type { TreeLayout, Workspace } from './workspace-types.js';
+import { underDirectoriesOnly } from './workspace-untracked.js';
+
+/** What moving from one base to the next changes. */
+export interface BaseMove {
+  /** Files and links that differ, sorted by path: added (`before` null), removed (`after` null), or changed. */
+  readonly changes: readonly TreeChange[];
+  /** Directories only the next base has, and directories only the old one has (each nested one too). */
+  readonly dirsAdded: readonly string[];
+  readonly dirsRemoved: readonly string[];
+  /** The next base's layout. */
+  readonly layout: TreeLayout;
+}
+
+interface Walk {
+  store: GitStore;
+  changes: TreeChange[];
+  dirsAdded: string[];
+  dirsRemoved: string[];
+}
+
+/** Thrown inside the walk where the difference is not one of plain files and links. */
+class NotMovable extends Error {}
+
+/**
+ * The move from tree `from` (whose layout is `before`) to tree `to`, or null where git must do it: the
+ * old layout is not exact or has submodules, or the difference has a submodule, a path that is a file on
+ * one side and a directory on the other, or a name that is not UTF-8.
+ */
+export async function baseMove(store: GitStore, from: Oid, to: Oid, before: TreeLayout): Promise<BaseMove | null> {
+  if (!before.exact || before.gitlinks.length > 0) return null;
+  const walk: Walk = { store, changes: [], dirsAdded: [], dirsRemoved: [] };
+  try {
+    await walkTrees(walk, from, to, '');
+  } catch (e) {
+    // A tree the in-process reader refuses (a name git takes on this system but Agora does not) is git's to move.
+    if (e instanceof NotMovable || (e instanceof AgoraError && e.code === 'tree-invalid')) return null;
+    throw e;
+  }
+  const changes = walk.changes
+    .map((c) => ({ c, key: Buffer.from(c.path, 'utf8') }))
+    .sort((x, y) => Buffer.compare(x.key, y.key))
+    .map((x) => x.c);
+  return { changes, dirsAdded: walk.dirsAdded, dirsRemoved: walk.dirsRemoved, layout: layoutAfter(before, changes, walk.dirsAdded, walk.dirsRemoved) };
+}
+
+async function entriesOf(store: GitStore, tree: Oid | null): Promise<Map<string, TreeEntry>> {
+  const map = new Map<string, TreeEntry>();
+  if (tree === null) return map;
+  for (const e of await store.readTree(tree)) {
+    if (e.type === 'commit' || e.path.includes('\uFFFD')) throw new NotMovable();
+    map.set(e.path, e);
+  }
+  return map;
+}
+
+async function walkTrees(walk: Walk, a: Oid | null, b: Oid | null, prefix: string): Promise<void> {
+  if (a === b) return;
+  const [before, after] = await Promise.all([entriesOf(walk.store, a), entriesOf(walk.store, b)]);
+  const subtrees: Array<Promise<void>> = [];
+  for (const name of new Set([...before.keys(), ...after.keys()])) {
+    const x = before.get(name);
+    const y = after.get(name);
+    if (x && y && x.oid === y.oid && x.mode === y.mode) continue;
+    if (x && y && (x.type === 'tree') !== (y.type === 'tree')) throw new NotMovable();
+    const path = prefix === '' ? name : `${prefix}/${name}`;
+    if (x?.type === 'tree' || y?.type === 'tree') {
+      if (!x) walk.dirsAdded.push(path);
+      if (!y) walk.dirsRemoved.push(path);
+      subtrees.push(walkTrees(walk, x?.oid ?? null, y?.oid ?? null, path));
+      continue;
+    }
+    walk.changes.push({ path, before: x ? { mode: x.mode, oid: x.oid } : null, after: y ? { mode: y.mode, oid: y.oid } : null });
+  }
+  await Promise.all(subtrees);
+}
+
+/** The old layout with the difference applied (each file's entry written as `git ls-tree` gives it). */
+function layoutAfter(before: TreeLayout, changes: readonly TreeChange[], dirsAdded: readonly string[], dirsRemoved: readonly string[]): TreeLayout {
+  const files = new Map(before.files);
+  for (const c of changes) {
+    if (c.after === null) files.delete(c.path);
+    else files.set(c.path, `${c.after.mode} blob ${c.after.oid}`);
+  }
+  const removed = new Set(dirsRemoved);
+  const dirs = removed.size === 0 ? [...before.dirs] : before.dirs.filter((d) => !removed.has(d));
+  dirs.push(...dirsAdded);
+  return { dirs, files, gitlinks: [], exact: true };
+}
+
+/** The object id git writes for "no entry" in `--index-info` input (mode 0). */
+const NO_OBJECT = '0'.repeat(40);
+
+/**
+ * The git steps of a move, after the files it names are written next to the index: the entries that
+ * differ go into the index, and the added or changed files are checked out from it with their stat data
+ * recorded. Empty when the bases do not differ in any file.
+ */
+export async function moveSteps(indexFile: string, move: BaseMove): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
+  if (move.changes.length === 0) return { steps: [], env: {} };
+  const entries = move.changes.map((c) => (c.after === null ? `0 ${NO_OBJECT}\t${c.path}\0` : `${c.after.mode} ${c.after.oid}\t${c.path}\0`));
+  const written = move.changes.filter((c) => c.after !== null).map((c) => `${c.path}\0`);
+  const env = { AGORA_INDEX_INFO: `${indexFile}.move`, AGORA_CHECKOUT: `${indexFile}.checkout` };
+  await writeFile(env.AGORA_INDEX_INFO, entries.join(''));
+  const steps: GitStep[] = [{ shell: UPDATE_INDEX }];
+  if (written.length > 0) {
+    await writeFile(env.AGORA_CHECKOUT, written.join(''));
+    steps.push({ shell: CHECK_OUT });
+  }
+  return { steps, env };
+}
+
+/** Puts the entries listed in $AGORA_INDEX_INFO into the index (fixed text). */
+const UPDATE_INDEX = 'git "$@" update-index -z --index-info < "$AGORA_INDEX_INFO"';
+
+/** Writes the files listed in $AGORA_CHECKOUT from the index, recording their stat data there (fixed text). */
+const CHECK_OUT = 'git "$@" checkout-index -f -u -q -z --stdin < "$AGORA_CHECKOUT"';
+
+/**
+ * Removes from the workspace the files and links the next base does not have. Each lies in a directory
+ * of the old base, which the workspace holds exactly at this point (the worker's changes are undone
+ * first); one that does not lie under directories only is left (nothing outside is ever touched), and a
+ * link is removed itself, never what it points at. Directories the next base drops are the caller's.
+ */
+export async function removeDropped(ws: Workspace, move: BaseMove): Promise<void> {
+  for (const c of move.changes) {
+    if (c.after !== null || !underDirectoriesOnly(ws, c.path)) continue;
+    await unlink(pathInside(ws.dir, c.path, 'tree path')).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+  }
+}
+
+/** Removes the files a move wrote next to the index. */
+export async function removeMoveFiles(indexFile: string): Promise<void> {
+  await rm(`${indexFile}.move`, { force: true });
+  await rm(`${indexFile}.checkout`, { force: true });
+}

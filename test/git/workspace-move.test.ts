@@ -1,0 +1,239 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
+import type { GitStore } from '../../src/git/types.js';
+import { captureWorkspace, materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace } from '../../src/git/workspace.js';
+import { baseMove } from '../../src/git/workspace-move.js';
+import { cliEnv, gitSync, initRepo, tempDir } from './git-fixtures.js';
+
+/**
+ * A pooled workspace moves from one base to the next by their difference (workspace-move.ts) when a
+ * survey says the worker's changes are known: it must end exactly as a fresh checkout of the next base,
+ * with the index git would have written, and stamps that still catch a worker that restores times.
+ */
+
+let store: LocalGitStore;
+let repoDir: string;
+let cleanup: () => Promise<void>;
+let outside: { path: string; cleanup: () => Promise<void> };
+let made = 0;
+
+type Entry = [path: string, mode: '100644' | '100755' | '120000' | '160000', content: string];
+
+/** A commit of exactly these entries (a link's content is its target; a gitlink's is ignored). */
+function commitOf(entries: Entry[]): string {
+  made += 1;
+  const env = cliEnv({ GIT_INDEX_FILE: join(repoDir, '.git', `move-index-${made}`) });
+  const lines = entries.map(([path, mode, content]) => {
+    const id = mode === '160000' ? 'a'.repeat(40) : gitSync(repoDir, ['hash-object', '-w', '--stdin'], { input: content }).trim();
+    return `${mode} ${id}\t${path}\0`;
+  });
+  execFileSync('git', ['update-index', '-z', '--index-info'], { cwd: repoDir, env, input: lines.join('') });
+  const tree = execFileSync('git', ['write-tree'], { cwd: repoDir, env }).toString().trim();
+  return execFileSync('git', ['commit-tree', tree, '-m', `commit ${made}`], { cwd: repoDir, env })
+    .toString()
+    .trim();
+}
+
+const OLD: Entry[] = [
+  ['.gitignore', '100644', '*.log\n'],
+  ['src/a.ts', '100644', 'a\n'],
+  ['src/b.ts', '100644', 'b\n'],
+  ['src/deep/c.ts', '100644', 'c\n'],
+  ['gone/only/x.txt', '100644', 'x\n'],
+  ['bin/run', '100644', 'echo run\n'],
+  ['link', '120000', 'src/a.ts'],
+  ['kept/k.txt', '100644', 'k\n'],
+];
+const NEW: Entry[] = [
+  ['.gitignore', '100644', '*.log\n'],
+  ['src/a.ts', '100644', 'a, changed\n'],
+  ['src/deep/c.ts', '100644', 'c\n'],
+  ['src/deep/new/d.ts', '100644', 'd\n'],
+  ['fresh/one/two/e.ts', '100644', 'e\n'],
+  ['bin/run', '100755', 'echo run\n'],
+  ['link', '120000', 'src/deep/c.ts'],
+  ['newlink', '120000', 'kept/k.txt'],
+  ['kept/k.txt', '100644', 'k\n'],
+];
+let oldBase: string;
+let newBase: string;
+
+beforeAll(async () => {
+  const repo = await initRepo();
+  cleanup = repo.cleanup;
+  repoDir = repo.dir;
+  oldBase = commitOf(OLD);
+  newBase = commitOf(NEW);
+  store = await openLocalStore(repoDir);
+  outside = await tempDir('agora-ws-move-');
+});
+afterAll(async () => {
+  await outside.cleanup();
+  await cleanup();
+});
+
+/** Every path below `dir`: kind, mode bits for files, and content or link target. */
+function describeDir(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const path = rel === '' ? name : `${rel}/${name}`;
+    const info = lstatSync(join(dir, path));
+    if (info.isDirectory()) out.push(`dir ${path}`, ...describeDir(dir, path));
+    else if (info.isSymbolicLink()) out.push(`link ${path} -> ${readlinkSync(join(dir, path))}`);
+    else out.push(`file ${path} ${(info.mode & 0o111) !== 0 ? 'x' : '-'} ${JSON.stringify(readFileSync(join(dir, path), 'utf8'))}`);
+  }
+  return out;
+}
+
+/** git run on a workspace's own index and directory. */
+function onIndex(ws: Workspace, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd: ws.dir,
+    encoding: 'utf8',
+    env: cliEnv({ GIT_DIR: ws.store.gitdir, GIT_WORK_TREE: ws.dir, GIT_INDEX_FILE: ws.indexFile }),
+  });
+}
+
+/** A workspace at `commit` that has been re-targeted once, as the pool hands them out (it has stamps). */
+async function usedWorkspace(commit: string): Promise<Workspace> {
+  made += 1;
+  const ws = await materializeWorkspace(store, commit, join(outside.path, `used-${made}`), { method: 'cli' });
+  const used = await retargetWorkspace(ws, commit);
+  expect(used.stamps).toBeDefined();
+  return used;
+}
+
+async function fresh(commit: string): Promise<Workspace> {
+  made += 1;
+  return materializeWorkspace(store, commit, join(outside.path, `fresh-${made}`), { method: 'cli' });
+}
+
+/** A hostile worker: changes a file the next base changes too, removes one it keeps, adds one, leaves an ignored one. */
+function worker(dir: string): void {
+  writeFileSync(join(dir, 'src/a.ts'), 'worker\n');
+  unlinkSync(join(dir, 'src/deep/c.ts'));
+  writeFileSync(join(dir, 'src/extra.ts'), 'extra\n');
+  writeFileSync(join(dir, 'gone/only/debug.log'), 'log\n');
+  chmodSync(join(dir, 'kept/k.txt'), 0o755);
+}
+
+describe('moving a workspace by the difference between bases', () => {
+  it('ends exactly as a fresh checkout of the next base: files, modes, links, directories, index and layout', async () => {
+    const ws = await usedWorkspace(oldBase);
+    worker(ws.dir);
+    const captured = await captureWorkspace(ws);
+    expect(captured.survey).toBeDefined(); // the move by the difference needs one
+    const moved = await retargetWorkspace(ws, newBase, captured);
+    const reference = await fresh(newBase);
+    try {
+      expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
+      expect(onIndex(moved, 'ls-files', '-s')).toBe(onIndex(reference, 'ls-files', '-s'));
+      // git finds the files as the index has them, and nothing untracked or ignored (a restored file may be
+      // stat-dirty: git compares its content).
+      expect(onIndex(moved, '--no-optional-locks', 'diff', '--name-only')).toBe('');
+      expect(onIndex(moved, 'ls-files', '--others')).toBe('');
+      // The layout follows from the old one and the difference; it is what a listing of the next base gives.
+      const listed = await retargetWorkspace(reference, newBase);
+      expect([...moved.layout!.dirs].sort()).toEqual([...listed.layout!.dirs].sort());
+      expect([...moved.layout!.files].sort()).toEqual([...listed.layout!.files].sort());
+      // Every path of the next base is stamped, and nothing else.
+      expect([...moved.stamps!.stamps.keys()].sort()).toEqual([...listed.stamps!.stamps.keys()].sort());
+    } finally {
+      await removeWorkspace(moved);
+      await removeWorkspace(reference);
+    }
+  });
+
+  it('keeps catching a worker that restores times after the move: a file the move wrote and one it did not', async () => {
+    const ws = await usedWorkspace(oldBase);
+    worker(ws.dir);
+    const moved = await retargetWorkspace(ws, newBase, await captureWorkspace(ws));
+    // Same size, times put back: only the ctime (which no worker sets) tells.
+    for (const path of ['src/deep/new/d.ts', 'kept/k.txt']) {
+      const abs = join(moved.dir, path);
+      const before = statSync(abs);
+      writeFileSync(abs, readFileSync(abs, 'utf8').toUpperCase());
+      execFileSync('touch', ['-m', '-d', `@${before.mtimeMs / 1000}`, abs]);
+    }
+    const captured = await captureWorkspace(moved);
+    expect(captured.survey).toBeDefined();
+    expect(captured.changes.map((c) => c.path).sort()).toEqual(['kept/k.txt', 'src/deep/new/d.ts']);
+    const back = await retargetWorkspace(moved, newBase, captured);
+    const reference = await fresh(newBase);
+    expect(describeDir(back.dir)).toEqual(describeDir(reference.dir));
+    await removeWorkspace(back);
+    await removeWorkspace(reference);
+  });
+
+  it('moves back and forth between the bases, each time exactly a fresh checkout', async () => {
+    let ws = await usedWorkspace(oldBase);
+    const references = new Map<string, string[]>();
+    for (const commit of [oldBase, newBase]) {
+      const reference = await fresh(commit);
+      references.set(commit, describeDir(reference.dir));
+      await removeWorkspace(reference);
+    }
+    for (const commit of [newBase, oldBase, newBase, newBase, oldBase]) {
+      writeFileSync(join(ws.dir, 'kept/k.txt'), 'changed by a worker\n');
+      ws = await retargetWorkspace(ws, commit, await captureWorkspace(ws));
+      expect(describeDir(ws.dir)).toEqual(references.get(commit));
+    }
+    await removeWorkspace(ws);
+  });
+});
+
+/** The store, counting the trees read through it. */
+function counting(inner: LocalGitStore): { store: GitStore; reads: string[] } {
+  const reads: string[] = [];
+  const store = new Proxy(inner, {
+    get(target, key, receiver) {
+      if (key === 'readTree') return (oid: string) => (reads.push(oid), target.readTree(oid));
+      const value: unknown = Reflect.get(target, key, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store, reads };
+}
+
+describe('baseMove', () => {
+  const treeOf = (commit: string) => gitSync(repoDir, ['rev-parse', `${commit}^{tree}`]).trim();
+  const layoutOf = (commit: string) => {
+    const files = new Map<string, string>();
+    const dirs: string[] = [];
+    for (const line of gitSync(repoDir, ['ls-tree', '-r', '-t', '-z', commit]).split('\0').filter(Boolean)) {
+      const [meta, path] = line.split('\t') as [string, string];
+      if (meta.startsWith('040000')) dirs.push(path);
+      else files.set(path, meta);
+    }
+    return { dirs, files, gitlinks: [], exact: true };
+  };
+
+  it('reads only the subtrees whose ids differ', async () => {
+    const { store: seen, reads } = counting(store);
+    const move = await baseMove(seen, treeOf(oldBase), treeOf(newBase), layoutOf(oldBase));
+    expect(move).not.toBeNull();
+    const kept = gitSync(repoDir, ['rev-parse', `${newBase}:kept`]).trim();
+    expect(gitSync(repoDir, ['rev-parse', `${oldBase}:kept`]).trim()).toBe(kept);
+    expect(reads).not.toContain(kept);
+    expect([...move!.dirsRemoved].sort()).toEqual(['gone', 'gone/only']);
+    expect([...move!.dirsAdded].sort()).toEqual(['fresh', 'fresh/one', 'fresh/one/two', 'src/deep/new']);
+  });
+
+  it('leaves to git a path that is a file on one side and a directory on the other, and a submodule', async () => {
+    const swapped = commitOf([...OLD.filter(([p]) => p !== 'src/b.ts'), ['src/b.ts/inner', '100644', 'now a directory\n']]);
+    expect(await baseMove(store, treeOf(oldBase), treeOf(swapped), layoutOf(oldBase))).toBeNull();
+    const withSubmodule = commitOf([...OLD, ['vendor/lib', '160000', '']]);
+    expect(await baseMove(store, treeOf(oldBase), treeOf(withSubmodule), layoutOf(oldBase))).toBeNull();
+    // ...and a re-target across such a difference is still exactly a fresh checkout (read-tree moves it).
+    const ws = await usedWorkspace(oldBase);
+    writeFileSync(join(ws.dir, 'src/b.ts'), 'worker\n');
+    const moved = await retargetWorkspace(ws, swapped, await captureWorkspace(ws));
+    const reference = await fresh(swapped);
+    expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
+    await removeWorkspace(moved);
+    await removeWorkspace(reference);
+  });
+});
