@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -189,6 +189,23 @@ describe('spawnFromLauncher', () => {
     expect(await next.exited).toEqual({ code: 0, signal: null });
     await next.closed;
     expect(output.stdout()).toBe('again\n');
+  });
+
+  it('kills its workers, and their groups, when the process that started them dies', async () => {
+    const script = [
+      `import { spawnFromLauncher } from ${JSON.stringify(join(ROOT, 'src/executors/launcher.ts'))};`,
+      `const child = await spawnFromLauncher('/bin/sh', ['-c', 'sleep 600 & echo $!; wait'], { cwd: ${JSON.stringify(cwd)}, env: { PATH: '/usr/bin:/bin' }, detached: true });`,
+      `child.stdout.once('data', (b) => process.stdout.write(child.pid + ' ' + b));`,
+      `setInterval(() => {}, 60_000);`,
+    ].join('\n');
+    const orchestrator = spawn(process.execPath, ['--import', TSX, '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(orchestrator.stdout, 'data')) as [Buffer];
+    const [worker, sleeper] = line.toString().trim().split(' ').map(Number) as [number, number];
+    strays.push(worker);
+    const launcher = parentOf(worker);
+    expect(parentOf(sleeper)).toBe(worker);
+    orchestrator.kill('SIGKILL');
+    await eventually('the worker, its background child and the launcher to be gone', () => isGone(worker) && isGone(sleeper) && isGone(launcher));
   });
 
   it('publishes each start on its diagnostics channel', async () => {

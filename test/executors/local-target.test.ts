@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalTarget, pidfilePath, type WorkerPidRecord } from '../../src/executors/local-target.js';
 import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
-import { eventually } from '../support/eventually.js';
+import { eventually, scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 import { killGroups } from '../support/process.js';
 
@@ -68,6 +68,12 @@ function isGone(pid: number): boolean {
   }
   const st = procStat(pid);
   return st === undefined || st.state === 'Z' || st.state === 'X';
+}
+
+/** Field 4 of /proc/<pid>/stat: the parent's pid. */
+function parentOf(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
 async function readPid(file: string): Promise<number | undefined> {
@@ -240,6 +246,40 @@ describe('local target: nothing outlives an item', () => {
     expect(isGone(grandchild)).toBe(true);
     await j.log.close();
     expect(j.log.tail()).toBe('bye\n');
+  });
+
+  it('counts a launcher lost while the worker runs as an infrastructure failure, and leaves nothing of the worker', async () => {
+    const target = createLocalTarget({ stateDir });
+    const pidFile = join(workspace, 'worker.pid');
+    const gcFile = join(workspace, 'gc.pid');
+    const running = target.run(job(sh(`sleep 300 & echo $! > ${gcFile}; echo $$ > ${pidFile}; wait`)), new AbortController().signal);
+    const worker = await eventually('worker pid', () => readPid(pidFile));
+    const grandchild = await eventually('grandchild pid', () => readPid(gcFile));
+    strays.push(worker);
+    process.kill(parentOf(worker), 'SIGKILL'); // the launcher
+    const result = await running;
+    expect(result).toMatchObject({ exitCode: null, infrastructureFailure: true });
+    expect(result.reason).toMatch(/^lost track of the worker: /);
+    expect(isGone(worker)).toBe(true);
+    expect(isGone(grandchild)).toBe(true);
+  });
+
+  it('reports a stop as a stop even when the launcher is lost while the worker is stopping', async () => {
+    const target = createLocalTarget({ stateDir, killGraceMs: scaled(2000) });
+    const pidFile = join(workspace, 'worker.pid');
+    const trapped = join(workspace, 'trapped');
+    // The worker outlives SIGTERM (it notes that it got one), so the launcher dies while the stop is under way.
+    const ac = new AbortController();
+    const running = target.run(job(sh(`trap 'touch ${trapped}' TERM; echo $$ > ${pidFile}; while :; do sleep 1; done`)), ac.signal);
+    const worker = await eventually('worker pid', () => readPid(pidFile));
+    strays.push(worker);
+    ac.abort('cancelled by alice');
+    await eventually('the worker to get SIGTERM', () => existsSync(trapped));
+    process.kill(parentOf(worker), 'SIGKILL'); // the launcher
+    const result = await running;
+    expect(result).toMatchObject({ exitCode: null, reason: 'stopped: cancelled by alice' });
+    expect(result.infrastructureFailure).not.toBe(true);
+    expect(isGone(worker)).toBe(true);
   });
 
   it('an already aborted signal starts nothing', async () => {
