@@ -3,9 +3,8 @@
  * at a cost that grows with what differs instead of with the repository. `read-tree` reads both trees
  * whole (every subtree, changed or not) and rewrites the index; here the difference is found in-process,
  * where subtrees with equal ids are never read, and git is given only the entries that differ:
- * `update-index --index-info` puts them in the index, `checkout-index -u` writes their files (and records
- * their stat data, from git's own writes, as `read-tree -u` would), and the files the next base drops are
- * removed here. The layout of the next base follows from the old one and the difference, with no listing.
+ * `update-index --index-info` puts them in the index, one `checkout-index` writes their files and those
+ * the worker changed, and the files the next base drops are removed here. The layout of the next base follows from the old one and the difference, with no listing.
  *
  * Only a difference of plain files and links is moved so: where a path is a file on one side and a
  * directory on the other, where a submodule is involved, or where a name is not UTF-8, the caller lets
@@ -111,19 +110,26 @@ function layoutAfter(before: TreeLayout, changes: readonly TreeChange[], dirsAdd
 const NO_OBJECT = '0'.repeat(40);
 
 /**
- * The git steps of a move, after the files it names are written next to the index: the entries that
- * differ go into the index, and the added or changed files are checked out from it with their stat data
- * recorded. Empty when the bases do not differ in any file.
+ * The git steps of a move, after the files they read are written next to the index: the entries that
+ * differ go into the index, then one `checkout-index` writes the files the bases differ in together with
+ * `restore`, the paths the worker changed (from the index, which holds the old base's entry for those the
+ * bases do not differ in). The index keeps the stat data it had: an entry the move put there has none,
+ * one checked out again has that of a file git replaced, so git compares the content of either wherever
+ * it looks (and the stamps, not the index, say what the next worker touched). Empty when nothing differs
+ * and nothing is to be restored.
  */
-export async function moveSteps(indexFile: string, move: BaseMove): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
-  if (move.changes.length === 0) return { steps: [], env: {} };
-  const entries = move.changes.map((c) => (c.after === null ? `0 ${NO_OBJECT}\t${c.path}\0` : `${c.after.mode} ${c.after.oid}\t${c.path}\0`));
-  const written = move.changes.filter((c) => c.after !== null).map((c) => `${c.path}\0`);
+export async function moveSteps(indexFile: string, move: BaseMove, restore: readonly string[]): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
+  const steps: GitStep[] = [];
   const env = { AGORA_INDEX_INFO: `${indexFile}.move`, AGORA_CHECKOUT: `${indexFile}.checkout` };
-  await writeFile(env.AGORA_INDEX_INFO, entries.join(''));
-  const steps: GitStep[] = [{ shell: UPDATE_INDEX }];
-  if (written.length > 0) {
-    await writeFile(env.AGORA_CHECKOUT, written.join(''));
+  if (move.changes.length > 0) {
+    const entries = move.changes.map((c) => (c.after === null ? `0 ${NO_OBJECT}\t${c.path}\0` : `${c.after.mode} ${c.after.oid}\t${c.path}\0`));
+    await writeFile(env.AGORA_INDEX_INFO, entries.join(''));
+    steps.push({ shell: UPDATE_INDEX });
+  }
+  const dropped = new Set(move.changes.filter((c) => c.after === null).map((c) => c.path));
+  const written = new Set([...restore.filter((path) => !dropped.has(path)), ...move.changes.filter((c) => c.after !== null).map((c) => c.path)]);
+  if (written.size > 0) {
+    await writeFile(env.AGORA_CHECKOUT, [...written].map((path) => `${path}\0`).join(''));
     steps.push({ shell: CHECK_OUT });
   }
   return { steps, env };
@@ -132,8 +138,8 @@ export async function moveSteps(indexFile: string, move: BaseMove): Promise<{ st
 /** Puts the entries listed in $AGORA_INDEX_INFO into the index (fixed text). */
 const UPDATE_INDEX = 'git "$@" update-index -z --index-info < "$AGORA_INDEX_INFO"';
 
-/** Writes the files listed in $AGORA_CHECKOUT from the index, recording their stat data there (fixed text). */
-const CHECK_OUT = 'git "$@" checkout-index -f -u -q -z --stdin < "$AGORA_CHECKOUT"';
+/** Writes the files listed in $AGORA_CHECKOUT from the index (fixed text). */
+const CHECK_OUT = 'git "$@" checkout-index -f -q -z --stdin < "$AGORA_CHECKOUT"';
 
 /**
  * Removes from the workspace the files and links the next base does not have. Each lies in a directory

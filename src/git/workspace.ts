@@ -158,22 +158,14 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   }
   const clean: GitStep[] = listed ? [] : [['clean', '-ffdxq']];
   if (listed) await removeListed(next, listed);
-  const undo: GitStep[] = [];
-  if (changed) {
-    // Paths the old base has (others the worker added, and clean removes); a gitlink's directory is emptied below.
-    const restore = changed.filter((c) => c.before !== null && c.before.mode !== '160000').map((c) => c.path);
-    if (restore.length > 0) {
-      await writeFile(`${ws.indexFile}.restore`, restore.join('\0') + '\0');
-      env = { AGORA_RESTORE: `${ws.indexFile}.restore` };
-      undo.push({ shell: RESTORE_CHANGED });
-    }
-  }
+  // Paths the old base has (others the worker added, and clean removes); a gitlink's directory is emptied below.
+  const restore = (changed ?? []).filter((c) => c.before !== null && c.before.mode !== '160000').map((c) => c.path);
   // With a survey the workspace is the old base once the worker's changes are undone: it moves by the
-  // difference between the bases (workspace-move.ts) rather than by a read-tree of both.
+  // difference between the bases (workspace-move.ts), undoing them on the way, rather than by a read-tree of both.
   const byDifference = survey && before && changed ? await baseMove(ws.store, ws.baseTree, next.baseTree, before) : null;
   if (survey && before && byDifference) {
-    const moved = await moveSteps(ws.indexFile, byDifference);
-    if (undo.length + moved.steps.length > 0) await runGitSequence(next, [...undo, ...moved.steps], { ...env, ...moved.env });
+    const moved = await moveSteps(ws.indexFile, byDifference, restore);
+    if (moved.steps.length > 0) await runGitSequence(next, moved.steps, moved.env);
     await removeDropped(next, byDifference);
     await removeMoveFiles(ws.indexFile);
     const layout = byDifference.layout;
@@ -182,8 +174,15 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     const restat = touchedByRetarget(changed ?? [], listed ?? [], survey, baseDifferencePaths(byDifference));
     return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, { stamps: survey.stamps, restat }) };
   }
-  // Otherwise a one-tree reset compares every tracked file; after a capture, a two-tree one from the old base.
-  const move: GitStep[] = changed ? [...undo, ['read-tree', '--reset', '-u', ws.commit, commit]] : [['read-tree', '--reset', '-u', commit]];
+  // Otherwise a one-tree reset compares every tracked file; after a capture, the changed paths are checked
+  // out again and a two-tree one moves from the old base.
+  const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
+  if (changed) move.splice(0, 1, ['read-tree', '--reset', '-u', ws.commit, commit]);
+  if (changed && restore.length > 0) {
+    await writeFile(`${ws.indexFile}.restore`, restore.join('\0') + '\0');
+    env = { AGORA_RESTORE: `${ws.indexFile}.restore` };
+    move.unshift({ shell: RESTORE_CHANGED });
+  }
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
   const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]], env));
   // A submodule whose name is not UTF-8 cannot be found by its listed name to be emptied (the name
