@@ -13,7 +13,8 @@
  * treated as changed. A stamp that is stale (its path changed since, by Agora's own hand) only makes a
  * path be checked that need not be: stamps are never trusted to be fresher than they are.
  */
-import { lstatSync, readdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { constants, lstatSync, readdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { STAT_FIELDS, statAt, statMany } from './stat-many.js';
 import type { Stamp, TreeLayout, WorkspaceStamps, WorkspaceSurvey } from './workspace-types.js';
 
 function stampOf(info: Stats): Stamp {
@@ -80,40 +81,55 @@ export function takeStamps(
   return { stamps, racyFrom: mark.ctimeMs };
 }
 
-/** Whether `info` differs from the recorded stamp (or nothing was recorded, or the stamp is racy). */
-function changedSince(recorded: WorkspaceStamps, path: string, info: Stats): boolean {
+/**
+ * Whether the data of path `i` in `values` (stat-many.ts) differ from the recorded stamp of `path` (or
+ * nothing was recorded, or the stamp is racy). Compared in place: most paths are unchanged.
+ */
+function changedSince(recorded: WorkspaceStamps, path: string, values: Float64Array, i: number): boolean {
   const then = recorded.stamps.get(path);
+  const at = i * STAT_FIELDS;
   return (
     then === undefined ||
     then.ctimeMs >= recorded.racyFrom ||
-    then.ino !== info.ino ||
-    then.mode !== info.mode ||
-    then.size !== info.size ||
-    then.mtimeMs !== info.mtimeMs ||
-    then.ctimeMs !== info.ctimeMs
+    then.ino !== values[at] ||
+    then.mode !== values[at + 1] ||
+    then.size !== values[at + 2] ||
+    then.mtimeMs !== values[at + 3] ||
+    then.ctimeMs !== values[at + 4]
   );
 }
+
+const isDirectoryMode = (mode: number) => (mode & constants.S_IFMT) === constants.S_IFDIR;
 
 /**
  * Compares the workspace with its stamps. Null where the comparison cannot speak for git: a directory
  * of the base is gone, is no longer a directory or is another one; a tracked file became a directory; a
- * name is not UTF-8; a directory cannot be read. The caller then lets git walk the workspace.
+ * name is not UTF-8; a directory cannot be read. The caller then lets git walk the workspace. The
+ * `lstat` of every path is done off the event loop (stat-many.ts); nothing runs in the workspace then.
  */
-export function surveyWorkspace(root: string, layout: TreeLayout, recorded: WorkspaceStamps): WorkspaceSurvey | null {
-  // The recorded stamps, with those of the paths found changed replaced (one lstat each, no copy of what is the same).
+export async function surveyWorkspace(root: string, layout: TreeLayout, recorded: WorkspaceStamps): Promise<WorkspaceSurvey | null> {
+  const dirs = ['', ...layout.dirs];
+  const files = [...layout.files.keys()];
+  let values: Float64Array;
+  try {
+    values = await statMany(root, [...dirs, ...files]);
+  } catch {
+    return null;
+  }
+  // The recorded stamps, with those of the paths found changed replaced (no copy of what is the same).
   const stamps = new Map<string, Stamp>(recorded.stamps);
   const changedDirs: string[] = [];
   const untracked: string[] = [];
   try {
-    for (const dir of ['', ...layout.dirs]) {
-      const abs = under(root, dir);
-      const info = lstatOrNull(abs);
-      if (!info?.isDirectory()) return null;
-      if (!changedSince(recorded, dir, info)) continue;
-      if (recorded.stamps.get(dir)?.ino !== info.ino) return null;
-      stamps.set(dir, stampOf(info));
+    for (let i = 0; i < dirs.length; i += 1) {
+      const dir = dirs[i]!;
+      const now = statAt(values, i);
+      if (now === null || !isDirectoryMode(now.mode)) return null;
+      if (!changedSince(recorded, dir, values, i)) continue;
+      if (recorded.stamps.get(dir)?.ino !== now.ino) return null;
+      stamps.set(dir, now);
       changedDirs.push(dir);
-      for (const entry of readdirSync(abs, { withFileTypes: true })) {
+      for (const entry of readdirSync(under(root, dir), { withFileTypes: true })) {
         if (entry.name.includes('\uFFFD')) return null;
         if (entry.name === '.git') continue; // git never lists a .git; the re-target removes it
         const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
@@ -121,16 +137,18 @@ export function surveyWorkspace(root: string, layout: TreeLayout, recorded: Work
       }
     }
     const touched: string[] = [];
-    for (const path of layout.files.keys()) {
-      const info = lstatOrNull(under(root, path));
-      if (info === null) {
+    for (let i = 0; i < files.length; i += 1) {
+      const path = files[i]!;
+      const at = dirs.length + i;
+      if (!changedSince(recorded, path, values, at)) continue;
+      const now = statAt(values, at);
+      if (now === null) {
         stamps.delete(path);
         touched.push(path);
         continue;
       }
-      if (info.isDirectory()) return null;
-      if (!changedSince(recorded, path, info)) continue;
-      stamps.set(path, stampOf(info));
+      if (isDirectoryMode(now.mode)) return null;
+      stamps.set(path, now);
       touched.push(path);
     }
     return { touched, untracked, changedDirs, stamps };

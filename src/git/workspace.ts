@@ -92,7 +92,7 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     let start: GitStep[] = [['read-tree', ws.commit]]; // no index yet: start from the base
     if (ws.method === 'cli') start = (await linkIndexCopy(ws.indexFile, onCopy.indexFile)) ? [] : [{ shell: COPY_INDEX }];
     // The workspace's stamps, where it has them, tell what the worker touched without git walking it.
-    const survey = ws.method === 'cli' && ws.stamps && ws.layout ? surveyWorkspace(ws.dir, ws.layout, ws.stamps) : null;
+    const survey = ws.method === 'cli' && ws.stamps && ws.layout ? await surveyWorkspace(ws.dir, ws.layout, ws.stamps) : null;
     // The common case needs no scan for nested repositories (a walk of the whole workspace): record, and
     // redo carefully only if git refused one or recorded one as a gitlink.
     const quick = await (survey ? captureSurveyed(ws, onCopy, start, survey) : captureQuickly(ws, onCopy, start)).catch(() => null);
