@@ -53,14 +53,15 @@ const THREAD_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { lstatSync } = require('node:fs');
 const fill = ${fill.toString()};
-parentPort.on('message', ({ id, root, paths }) => {
-  const list = paths === '' ? [] : paths.split('\\0');
-  const values = new Float64Array(list.length * 5);
+parentPort.on('message', ({ id, root, count, paths }) => {
+  const list = count === 0 ? [] : paths.split('\\0');
+  const values = new Float64Array(count * 5);
   try {
+    if (list.length !== count) throw new Error('asked for ' + count + ' paths, given ' + list.length);
     fill(root, list, values, lstatSync);
     parentPort.postMessage({ id, values }, [values.buffer]);
   } catch (e) {
-    parentPort.postMessage({ id, error: String(e && e.message || e) });
+    parentPort.postMessage({ id, error: String((e && e.message) || e) });
   }
 });
 `;
@@ -70,44 +71,71 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-let thread: Worker | null = null;
-let broken = false;
-let nextId = 0;
-const pending = new Map<number, Pending>();
-
-function failAll(e: Error): void {
-  for (const p of pending.values()) p.reject(e);
-  pending.clear();
+/** The running thread and the requests it has not answered. */
+interface StatThread {
+  worker: Worker;
+  pending: Map<number, Pending>;
 }
 
-function statThread(): Worker | null {
+let current: StatThread | null = null;
+let broken = false;
+let nextId = 0;
+let answers = 0;
+
+/** Ends `thread` (if it is still the current one), failing what it had not answered. */
+function retire(thread: StatThread, why: Error, stopUsing: boolean): void {
+  if (current === thread) current = null;
+  if (stopUsing) broken = true;
+  for (const p of thread.pending.values()) p.reject(why);
+  thread.pending.clear();
+}
+
+function statThread(): StatThread | null {
   if (broken) return null;
-  if (thread) return thread;
+  if (current) return current;
+  let worker: Worker;
   try {
-    const started = new Worker(THREAD_SOURCE, { eval: true });
-    started.unref();
-    started.on('message', (m: { id: number; values?: Float64Array; error?: string }) => {
-      const p = pending.get(m.id);
-      pending.delete(m.id);
-      if (pending.size === 0) started.unref();
-      if (m.values) p?.resolve(m.values);
-      else p?.reject(new Error(m.error ?? 'the stat thread gave no answer'));
-    });
-    started.on('error', (e) => {
-      broken = true;
-      thread = null;
-      failAll(e);
-    });
-    started.on('exit', () => {
-      thread = null;
-      failAll(new Error('the stat thread exited'));
-    });
-    thread = started;
-    return started;
+    worker = new Worker(THREAD_SOURCE, { eval: true });
   } catch {
     broken = true;
     return null;
   }
+  const thread: StatThread = { worker, pending: new Map() };
+  worker.unref();
+  worker.on('message', (m: { id: number; values?: Float64Array; error?: string }) => {
+    const p = thread.pending.get(m.id);
+    thread.pending.delete(m.id);
+    if (thread.pending.size === 0) worker.unref();
+    if (m.values) {
+      answers += 1;
+      p?.resolve(m.values);
+      return;
+    }
+    // A thread that cannot do the calls will not do the next ones either: they run here from now on.
+    p?.reject(new Error(m.error ?? 'the stat thread gave no answer'));
+    retire(thread, new Error('the stat thread failed'), true);
+    void worker.terminate();
+  });
+  worker.on('error', (e) => retire(thread, e, true));
+  worker.on('exit', () => retire(thread, new Error('the stat thread exited'), false));
+  current = thread;
+  return thread;
+}
+
+/** Asks `thread` for the data of `paths`. */
+function ask(thread: StatThread, root: string, paths: readonly string[]): Promise<Float64Array> {
+  const message = { id: (nextId += 1), root, count: paths.length, paths: paths.join('\0') };
+  return new Promise<Float64Array>((resolve, reject) => {
+    thread.pending.set(message.id, { resolve, reject });
+    try {
+      thread.worker.ref();
+      thread.worker.postMessage(message);
+    } catch (e) {
+      thread.pending.delete(message.id);
+      if (thread.pending.size === 0) thread.worker.unref();
+      reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  });
 }
 
 /**
@@ -116,15 +144,10 @@ function statThread(): Worker | null {
  * Done on the stat thread; here where that thread cannot be started or fails.
  */
 export async function statMany(root: string, paths: readonly string[]): Promise<Float64Array> {
-  const worker = statThread();
-  if (worker) {
-    const id = (nextId += 1);
+  const thread = statThread();
+  if (thread) {
     try {
-      return await new Promise<Float64Array>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.ref();
-        worker.postMessage({ id, root, paths: paths.join('\0') });
-      });
+      return await ask(thread, root, paths);
     } catch {
       // The thread failed; the same calls below.
     }
@@ -134,9 +157,14 @@ export async function statMany(root: string, paths: readonly string[]): Promise<
   return values;
 }
 
+/** How many requests the stat thread has answered in this process (a test's view of where the calls ran). */
+export function statThreadAnswers(): number {
+  return answers;
+}
+
 /** Stops the stat thread (a test's way to see what happens when it is gone); the next call starts another. */
 export async function stopStatThread(): Promise<void> {
-  const running = thread;
-  thread = null;
-  await running?.terminate();
+  const running = current;
+  current = null;
+  await running?.worker.terminate();
 }

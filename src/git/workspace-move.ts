@@ -7,8 +7,8 @@
  * the worker changed, and the files the next base drops are removed here. The layout of the next base follows from the old one and the difference, with no listing.
  *
  * Only a difference of plain files and links is moved so: where a path is a file on one side and a
- * directory on the other, where a submodule is involved, or where a name is not UTF-8, the caller lets
- * `read-tree` do it.
+ * directory on the other, where a submodule or an empty tree is involved, or where a name is not UTF-8,
+ * the caller lets `read-tree` do it.
  */
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import { AgoraError } from '../errors.js';
@@ -65,7 +65,10 @@ export async function baseMove(store: GitStore, from: Oid, to: Oid, before: Tree
 async function entriesOf(store: GitStore, tree: Oid | null): Promise<Map<string, TreeEntry>> {
   const map = new Map<string, TreeEntry>();
   if (tree === null) return map;
-  for (const e of await store.readTree(tree)) {
+  const entries = await store.readTree(tree);
+  // An empty tree is a directory git lists but never checks out: left to read-tree.
+  if (entries.length === 0) throw new NotMovable();
+  for (const e of entries) {
     if (e.type === 'commit' || e.path.includes('\uFFFD')) throw new NotMovable();
     map.set(e.path, e);
   }
@@ -95,6 +98,7 @@ async function walkTrees(walk: Walk, a: Oid | null, b: Oid | null, prefix: strin
 
 /** The old layout with the difference applied (each file's entry written as `git ls-tree` gives it). */
 function layoutAfter(before: TreeLayout, changes: readonly TreeChange[], dirsAdded: readonly string[], dirsRemoved: readonly string[]): TreeLayout {
+  if (changes.length === 0 && dirsAdded.length === 0 && dirsRemoved.length === 0) return before; // the same tree
   const files = new Map(before.files);
   for (const c of changes) {
     if (c.after === null) files.delete(c.path);
@@ -112,13 +116,13 @@ const NO_OBJECT = '0'.repeat(40);
 /**
  * The git steps of a move, after the files they read are written next to the index: the entries that
  * differ go into the index, then one `checkout-index` writes the files the bases differ in together with
- * `restore`, the paths the worker changed (from the index, which holds the old base's entry for those the
- * bases do not differ in). The index keeps the stat data it had: an entry the move put there has none,
- * one checked out again has that of a file git replaced, so git compares the content of either wherever
- * it looks (and the stamps, not the index, say what the next worker touched). Empty when nothing differs
- * and nothing is to be restored.
+ * `rewrite`, the old base's files the worker touched (from the index, which holds the old base's entry
+ * for those the bases do not differ in; the caller removed them first, so each is written afresh). The
+ * index keeps the stat data it had: an entry the move put there has none, one written again has that of
+ * a file since removed, so git compares the content of either wherever it looks (and the stamps, not the
+ * index, say what the next worker touched). Empty when nothing differs and nothing is to be rewritten.
  */
-export async function moveSteps(indexFile: string, move: BaseMove, restore: readonly string[]): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
+export async function moveSteps(indexFile: string, move: BaseMove, rewrite: readonly string[]): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
   const steps: GitStep[] = [];
   const env = { AGORA_INDEX_INFO: `${indexFile}.move`, AGORA_CHECKOUT: `${indexFile}.checkout` };
   if (move.changes.length > 0) {
@@ -127,7 +131,7 @@ export async function moveSteps(indexFile: string, move: BaseMove, restore: read
     steps.push({ shell: UPDATE_INDEX });
   }
   const dropped = new Set(move.changes.filter((c) => c.after === null).map((c) => c.path));
-  const written = new Set([...restore.filter((path) => !dropped.has(path)), ...move.changes.filter((c) => c.after !== null).map((c) => c.path)]);
+  const written = new Set([...rewrite.filter((path) => !dropped.has(path)), ...move.changes.filter((c) => c.after !== null).map((c) => c.path)]);
   if (written.size > 0) {
     await writeFile(env.AGORA_CHECKOUT, [...written].map((path) => `${path}\0`).join(''));
     steps.push({ shell: CHECK_OUT });
@@ -141,16 +145,23 @@ const UPDATE_INDEX = 'git "$@" update-index -z --index-info < "$AGORA_INDEX_INFO
 /** Writes the files listed in $AGORA_CHECKOUT from the index (fixed text). */
 const CHECK_OUT = 'git "$@" checkout-index -f -q -z --stdin < "$AGORA_CHECKOUT"';
 
+/** The files and links the next base does not have. */
+export function droppedPaths(move: BaseMove): string[] {
+  return move.changes.filter((c) => c.after === null).map((c) => c.path);
+}
+
 /**
- * Removes from the workspace the files and links the next base does not have. Each lies in a directory
- * of the old base, which the workspace holds exactly at this point (the worker's changes are undone
- * first); one that does not lie under directories only is left (nothing outside is ever touched), and a
- * link is removed itself, never what it points at. Directories the next base drops are the caller's.
+ * Removes files and links of the old base from the workspace, before the move: those the next base
+ * drops, and those written again (a file git finds unchanged is not rewritten in place). Each lies in a
+ * directory of the old base, which the survey found to be the same directory; one that does not lie
+ * under directories only is left (nothing outside is ever touched), and a link is removed itself, never
+ * what it points at. Removing before git writes also keeps a name that differs only in case from a
+ * dropped one where the file system folds case. Directories the next base drops are the caller's.
  */
-export async function removeDropped(ws: Workspace, move: BaseMove): Promise<void> {
-  for (const c of move.changes) {
-    if (c.after !== null || !underDirectoriesOnly(ws, c.path)) continue;
-    await unlink(pathInside(ws.dir, c.path, 'tree path')).catch((e: NodeJS.ErrnoException) => {
+export async function removeFiles(ws: Workspace, paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    if (!underDirectoriesOnly(ws, path)) continue;
+    await unlink(pathInside(ws.dir, path, 'tree path')).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
   }

@@ -116,7 +116,7 @@ export async function surveyWorkspace(root: string, layout: TreeLayout, recorded
   } catch {
     return null;
   }
-  // The recorded stamps, with those of the paths found changed replaced (no copy of what is the same).
+  // The recorded stamps (one copy of the map), with those of the paths found changed replaced.
   const stamps = new Map<string, Stamp>(recorded.stamps);
   const changedDirs: string[] = [];
   const untracked: string[] = [];

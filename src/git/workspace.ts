@@ -24,7 +24,7 @@ import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, Workspac
 import { captureQuickly, captureSurveyed, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
 import { surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
-import { baseMove, moveSteps, removeDropped, removeMoveFiles, type BaseMove } from './workspace-move.js';
+import { baseMove, droppedPaths, moveSteps, removeFiles, removeMoveFiles, type BaseMove } from './workspace-move.js';
 
 export type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions } from './workspace-types.js';
 
@@ -118,14 +118,13 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
  * worker did to it) and removing everything untracked or ignored: it ends exactly as a fresh
  * materialisation would. In-process workspaces are materialised afresh.
  *
- * `captured` is what {@link captureWorkspace} found the last worker changed. With it, only those
- * paths are checked out again (from the workspace's index, which still holds the old base) and a
- * two-tree `read-tree` moves the index and files from the old base to the new one, writing only the
- * paths the two bases differ in; no step compares every tracked file; and what the capture listed as
- * untracked (ignored files too) is removed without walking the workspace. Without it (the worker failed,
- * or was stopped, and nothing was captured) a one-tree `read-tree --reset` compares every tracked file
- * with the index's stat data and rewrites what differs, and `git clean -ffdx` removes what is untracked or
- * ignored. Either way every `.git` that git does not list (see {@link removeEveryDotGit}) and whatever is
+ * `captured` is what {@link captureWorkspace} found the last worker changed. With its survey (the
+ * workspace's stamps), every file the worker touched is written again and the workspace moves to the
+ * new base by the difference between the bases (workspace-move.ts): no step compares every tracked file.
+ * What the capture listed as untracked (ignored files too) is removed without walking the workspace.
+ * Otherwise (no stamps, or the worker failed or was stopped and nothing was captured) a one-tree
+ * `read-tree --reset` compares every tracked file with the index's stat data and rewrites what differs,
+ * and, where the capture listed nothing, `git clean -ffdx` removes what is untracked or ignored. Either way every `.git` that git does not list (see {@link removeEveryDotGit}) and whatever is
  * in a submodule's directory go too.
  *
  * Why the index only ever holds stat data from git's own writes: a worker controls its files' times and
@@ -143,7 +142,6 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   const before = ws.layout; // the old base's; the new one's is listed below
   const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
   const changed = captured?.changes;
-  let env: Record<string, string> = {};
   // What the capture's walk found untracked goes first (nothing has run in the workspace since), when
   // that list and the old base's layout find everything (see listingSuffices) and no listed path lies
   // under anything but directories now. Otherwise `git clean` walks the workspace for it after the move.
@@ -151,40 +149,36 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     captured?.untracked !== undefined && listingSuffices(ws) && captured.untracked.every((p) => underDirectoriesOnly(ws, p)) ? captured.untracked : null;
   // A survey read every directory whose entries changed: a .git can only be in one of those.
   const survey = listed && before && ws.stamps ? captured?.survey : undefined;
-  if (survey && before && commit === ws.commit && changed?.length === 0 && listed?.length === 0) {
-    // The worker changed nothing and left nothing (at most times, or a .git): no file needs git.
+  if (survey && before && commit === ws.commit && changed?.length === 0 && listed?.length === 0 && survey.touched.length === 0) {
+    // The worker touched no file and left nothing (at most a directory's times, or a .git): no file needs git.
     removeDotGitIn(ws, survey.changedDirs, before);
     return { ...ws, stamps: takeStamps(ws.dir, stampMarker(ws), before, { stamps: survey.stamps, restat: new Set(survey.changedDirs) }) };
   }
   const clean: GitStep[] = listed ? [] : [['clean', '-ffdxq']];
   if (listed) await removeListed(next, listed);
-  // Paths the old base has (others the worker added, and clean removes); a gitlink's directory is emptied below.
-  const restore = (changed ?? []).filter((c) => c.before !== null && c.before.mode !== '160000').map((c) => c.path);
   // With a survey the workspace is the old base once the worker's changes are undone: it moves by the
-  // difference between the bases (workspace-move.ts), undoing them on the way, rather than by a read-tree of both.
+  // difference between the bases (workspace-move.ts), undoing them on the way, rather than by a read-tree.
   const byDifference = survey && before && changed ? await baseMove(ws.store, ws.baseTree, next.baseTree, before) : null;
-  if (survey && before && byDifference) {
-    const moved = await moveSteps(ws.indexFile, byDifference, restore);
+  if (survey && before && changed && byDifference) {
+    // Every tracked file the worker touched is written again, not only those whose content git records as
+    // changed: a mode git does not record (0600), a time, or bytes a filter normalises stay otherwise.
+    const rewrite = [...new Set([...changed.filter((c) => c.before !== null).map((c) => c.path), ...survey.touched.filter((p) => before.files.has(p))])];
+    await removeFiles(next, [...rewrite, ...droppedPaths(byDifference)]);
+    const moved = await moveSteps(ws.indexFile, byDifference, rewrite);
     if (moved.steps.length > 0) await runGitSequence(next, moved.steps, moved.env);
-    await removeDropped(next, byDifference);
     await removeMoveFiles(ws.indexFile);
     const layout = byDifference.layout;
     await removeDirectoriesGone(next, before, layout);
     removeDotGitIn(next, survey.changedDirs, layout);
-    const restat = touchedByRetarget(changed ?? [], listed ?? [], survey, baseDifferencePaths(byDifference));
+    const restat = touchedByRetarget(changed, listed ?? [], survey, baseDifferencePaths(byDifference));
     return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, { stamps: survey.stamps, restat }) };
   }
-  // Otherwise a one-tree reset compares every tracked file; after a capture, the changed paths are checked
-  // out again and a two-tree one moves from the old base.
+  // Otherwise a one-tree reset compares every tracked file with the index's stat data (git's own writes)
+  // and writes again what differs, whatever the worker did: a two-tree one would leave a file whose
+  // content git finds unchanged as the worker left it (its mode, its times).
   const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
-  if (changed) move.splice(0, 1, ['read-tree', '--reset', '-u', ws.commit, commit]);
-  if (changed && restore.length > 0) {
-    await writeFile(`${ws.indexFile}.restore`, restore.join('\0') + '\0');
-    env = { AGORA_RESTORE: `${ws.indexFile}.restore` };
-    move.unshift({ shell: RESTORE_CHANGED });
-  }
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
-  const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]], env));
+  const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]]));
   // A submodule whose name is not UTF-8 cannot be found by its listed name to be emptied (the name
   // listed may even be another path's): such a target is checked out afresh.
   if (layout.gitlinks.some((path) => path.includes('\uFFFD'))) {
@@ -201,9 +195,6 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     survey && before ? { stamps: survey.stamps, restat: touchedByRetarget(changed ?? [], listed ?? [], survey, layoutDifference(before, layout)) } : undefined;
   return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, reuse) };
 }
-
-/** Checks out again, from the index, the paths listed NUL-separated in $AGORA_RESTORE (fixed text). */
-const RESTORE_CHANGED = 'git "$@" checkout-index -f -q -z --stdin < "$AGORA_RESTORE"';
 
 /**
  * The capture's copy of the workspace's index: a hard link, so it is the same file, times and all (git's

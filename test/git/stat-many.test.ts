@@ -1,7 +1,7 @@
 import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statAt, statMany, stopStatThread } from '../../src/git/stat-many.js';
+import { statAt, statMany, statThreadAnswers, stopStatThread } from '../../src/git/stat-many.js';
 import { tempDir } from './git-fixtures.js';
 
 let root: string;
@@ -33,9 +33,10 @@ describe('statMany', () => {
     expect(PATHS.map((_, i) => statAt(values, i))).toEqual(expected());
   });
 
-  it('does the calls off the event loop, which turns meanwhile', async () => {
+  it('does the calls on its thread, and the event loop turns meanwhile', async () => {
     const many = Array.from({ length: 20_000 }, (_, i) => (i % 2 === 0 ? 'd/e/file' : 'd/e'));
     await statMany(root, ['d']); // the thread is started
+    const answered = statThreadAnswers();
     let turns = 0;
     let looking = true;
     const turn = () => {
@@ -46,17 +47,21 @@ describe('statMany', () => {
     const values = await statMany(root, many);
     looking = false;
     expect(statAt(values, 19_999)).toEqual(expected()[2]);
+    expect(statThreadAnswers()).toBe(answered + 1);
     expect(turns).toBeGreaterThan(0);
   });
 
   it('starts another thread when the last one is gone, with the same answers', async () => {
     await statMany(root, ['d']);
     await stopStatThread();
+    const answered = statThreadAnswers();
     const values = await statMany(root, PATHS);
+    expect(statThreadAnswers()).toBe(answered + 1);
     expect(PATHS.map((_, i) => statAt(values, i))).toEqual(expected());
   });
 
-  it('answers an empty list', async () => {
+  it('answers an empty list, and a list of the root alone', async () => {
     expect((await statMany(root, [])).length).toBe(0);
+    expect(statAt(await statMany(root, ['']), 0)).toEqual(expected()[0]);
   });
 });

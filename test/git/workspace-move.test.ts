@@ -147,25 +147,45 @@ describe('moving a workspace by the difference between bases', () => {
     }
   });
 
-  it('keeps catching a worker that restores times after the move: a file the move wrote and one it did not', async () => {
+  it('keeps catching a worker that restores times after the move: a file the move wrote and one neither side touched', async () => {
     const ws = await usedWorkspace(oldBase);
     worker(ws.dir);
     const moved = await retargetWorkspace(ws, newBase, await captureWorkspace(ws));
-    // Same size, times put back: only the ctime (which no worker sets) tells.
-    for (const path of ['src/deep/new/d.ts', 'kept/k.txt']) {
+    // Same size, times put back to the nanosecond (touch -r): only the ctime, which no worker sets, tells.
+    for (const path of ['src/deep/new/d.ts', '.gitignore']) {
       const abs = join(moved.dir, path);
-      const before = statSync(abs);
+      const saved = join(outside.path, `times-${(made += 1)}`);
+      writeFileSync(saved, '');
+      execFileSync('touch', ['-r', abs, saved]);
       writeFileSync(abs, readFileSync(abs, 'utf8').toUpperCase());
-      execFileSync('touch', ['-m', '-d', `@${before.mtimeMs / 1000}`, abs]);
+      execFileSync('touch', ['-r', saved, abs]);
+      expect(statSync(abs, { bigint: true }).mtimeNs).toBe(statSync(saved, { bigint: true }).mtimeNs);
     }
     const captured = await captureWorkspace(moved);
     expect(captured.survey).toBeDefined();
-    expect(captured.changes.map((c) => c.path).sort()).toEqual(['kept/k.txt', 'src/deep/new/d.ts']);
+    expect(captured.changes.map((c) => c.path).sort()).toEqual(['.gitignore', 'src/deep/new/d.ts']);
     const back = await retargetWorkspace(moved, newBase, captured);
     const reference = await fresh(newBase);
     expect(describeDir(back.dir)).toEqual(describeDir(reference.dir));
     await removeWorkspace(back);
     await removeWorkspace(reference);
+  });
+
+  it('writes again a tracked file whose content git finds unchanged: a mode git does not record, a time', async () => {
+    for (const target of [oldBase, newBase]) {
+      const ws = await usedWorkspace(oldBase);
+      const modeOnly = join(ws.dir, 'kept/k.txt');
+      const timeOnly = join(ws.dir, 'src/b.ts');
+      chmodSync(modeOnly, 0o600);
+      execFileSync('touch', ['-d', '2040-01-01', timeOnly]);
+      const captured = await captureWorkspace(ws);
+      expect(captured.changes).toEqual([]); // git records neither
+      expect(captured.survey?.touched).toEqual(expect.arrayContaining(['kept/k.txt', 'src/b.ts']));
+      const moved = await retargetWorkspace(ws, target, captured);
+      expect(statSync(join(moved.dir, 'kept/k.txt')).mode & 0o777, target).toBe(0o644);
+      if (target === oldBase) expect(statSync(join(moved.dir, 'src/b.ts')).mtimeMs).toBeLessThan(Date.parse('2039-01-01'));
+      await removeWorkspace(moved);
+    }
   });
 
   it('moves back and forth between the bases, each time exactly a fresh checkout', async () => {
@@ -220,6 +240,18 @@ describe('baseMove', () => {
     expect(reads).not.toContain(kept);
     expect([...move!.dirsRemoved].sort()).toEqual(['gone', 'gone/only']);
     expect([...move!.dirsAdded].sort()).toEqual(['fresh', 'fresh/one', 'fresh/one/two', 'src/deep/new']);
+  });
+
+  it('leaves an empty tree to git: a directory git lists but never checks out', async () => {
+    const emptyTree = gitSync(repoDir, ['hash-object', '-w', '-t', 'tree', '--stdin'], { input: '' }).trim();
+    const env = cliEnv({ GIT_INDEX_FILE: join(repoDir, '.git', `move-index-${(made += 1)}`) });
+    execFileSync('git', ['read-tree', oldBase], { cwd: repoDir, env });
+    execFileSync('git', ['update-index', '--force-remove', 'gone/only/x.txt'], { cwd: repoDir, env });
+    const tree = execFileSync('git', ['write-tree'], { cwd: repoDir, env }).toString().trim();
+    // The same tree with gone/ holding an empty tree instead of only/x.txt.
+    const listing = gitSync(repoDir, ['ls-tree', tree]) + `040000 tree ${emptyTree}\tgone\n`;
+    const withEmpty = gitSync(repoDir, ['mktree'], { input: listing }).trim();
+    expect(await baseMove(store, treeOf(oldBase), withEmpty, layoutOf(oldBase))).toBeNull();
   });
 
   it('leaves to git a path that is a file on one side and a directory on the other, and a submodule', async () => {
