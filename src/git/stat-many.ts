@@ -111,12 +111,11 @@ function statThread(): StatThread | null {
       p?.resolve(m.values);
       return;
     }
-    // A thread that cannot do the calls will not do the next ones either: they run here from now on.
+    // A path lstat refused (ENOTDIR where a directory became a file): this request is answered here.
     p?.reject(new Error(m.error ?? 'the stat thread gave no answer'));
-    retire(thread, new Error('the stat thread failed'), true);
-    void worker.terminate();
   });
   worker.on('error', (e) => retire(thread, e, true));
+  worker.on('messageerror', (e) => retire(thread, e, true));
   worker.on('exit', () => retire(thread, new Error('the stat thread exited'), false));
   current = thread;
   return thread;

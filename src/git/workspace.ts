@@ -11,7 +11,7 @@
  * could execute) and without a global excludes file, so a capture depends on the repository alone.
  */
 import { link, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { AgoraError } from '../errors.js';
 import { gitCliAvailable, type GitStep } from './git-cli.js';
@@ -20,7 +20,7 @@ import type { LocalGitStore } from './local-store.js';
 import { diffTrees, type TreeChange } from './tree-diff.js';
 import type { Oid } from './types.js';
 import { runGit, runGitSequence, splitNulList } from './workspace-git.js';
-import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions, WorkspaceSurvey } from './workspace-types.js';
+import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions, WorkspaceStamps, WorkspaceSurvey } from './workspace-types.js';
 import { captureQuickly, captureSurveyed, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
 import { surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
@@ -152,6 +152,7 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   if (survey && before && commit === ws.commit && changed?.length === 0 && listed?.length === 0 && survey.touched.length === 0) {
     // The worker touched no file and left nothing (at most a directory's times, or a .git): no file needs git.
     removeDotGitIn(ws, survey.changedDirs, before);
+    restoreDirectoryModes(ws, survey.changedDirs, before, ws.stamps!);
     return { ...ws, stamps: takeStamps(ws.dir, stampMarker(ws), before, { stamps: survey.stamps, restat: new Set(survey.changedDirs) }) };
   }
   const clean: GitStep[] = listed ? [] : [['clean', '-ffdxq']];
@@ -170,12 +171,19 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     const layout = byDifference.layout;
     await removeDirectoriesGone(next, before, layout);
     removeDotGitIn(next, survey.changedDirs, layout);
+    restoreDirectoryModes(next, survey.changedDirs, layout, ws.stamps!);
     const restat = touchedByRetarget(changed, listed ?? [], survey, baseDifferencePaths(byDifference));
     return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, { stamps: survey.stamps, restat }) };
   }
   // Otherwise a one-tree reset compares every tracked file with the index's stat data (git's own writes)
   // and writes again what differs, whatever the worker did: a two-tree one would leave a file whose
-  // content git finds unchanged as the worker left it (its mode, its times).
+  // content git finds unchanged as the worker left it (its mode, its times). What the stamps found
+  // touched goes first, since git compares times in whole seconds.
+  if (survey && before)
+    await removeFiles(
+      next,
+      survey.touched.filter((p) => before.files.has(p)),
+    );
   const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
   const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]]));
@@ -249,6 +257,22 @@ function removeDotGitIn(ws: Workspace, dirs: readonly string[], layout: TreeLayo
 function removeDotGitAt(ws: Workspace, dir: string): void {
   const path = dir === '' ? join(ws.dir, '.git') : join(pathInside(ws.dir, dir, 'tree path'), '.git');
   if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) rmSync(path, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/**
+ * Gives each of `dirs` that `layout` still has the permissions it had when the workspace was last exact
+ * (as its stamp recorded them): git records no directory modes, so a worker's `chmod` of a directory
+ * would otherwise reach the next item. Only directories whose stat data changed can differ.
+ */
+function restoreDirectoryModes(ws: Workspace, dirs: readonly string[], layout: TreeLayout, recorded: WorkspaceStamps): void {
+  const kept = new Set(layout.dirs);
+  for (const dir of dirs) {
+    const then = recorded.stamps.get(dir);
+    if (then === undefined || (dir !== '' && !kept.has(dir))) continue;
+    const path = dir === '' ? ws.dir : pathInside(ws.dir, dir, 'tree path');
+    const now = lstatSync(path, { throwIfNoEntry: false });
+    if (now?.isDirectory() && (now.mode & 0o7777) !== (then.mode & 0o7777)) chmodSync(path, then.mode & 0o7777);
+  }
 }
 
 /** Where a workspace's stamp marker is written: beside its index, outside the directory. */

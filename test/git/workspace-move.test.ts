@@ -182,10 +182,39 @@ describe('moving a workspace by the difference between bases', () => {
       expect(captured.changes).toEqual([]); // git records neither
       expect(captured.survey?.touched).toEqual(expect.arrayContaining(['kept/k.txt', 'src/b.ts']));
       const moved = await retargetWorkspace(ws, target, captured);
-      expect(statSync(join(moved.dir, 'kept/k.txt')).mode & 0o777, target).toBe(0o644);
+      const reference = await fresh(target);
+      expect(statSync(join(moved.dir, 'kept/k.txt')).mode, target).toBe(statSync(join(reference.dir, 'kept/k.txt')).mode);
       if (target === oldBase) expect(statSync(join(moved.dir, 'src/b.ts')).mtimeMs).toBeLessThan(Date.parse('2039-01-01'));
       await removeWorkspace(moved);
+      await removeWorkspace(reference);
     }
+  });
+
+  it('gives directories back the mode a fresh checkout gives them, which git does not record', async () => {
+    for (const target of [oldBase, newBase]) {
+      const ws = await usedWorkspace(oldBase);
+      chmodSync(join(ws.dir, 'src'), 0o777);
+      chmodSync(join(ws.dir, 'kept'), 0o700);
+      const moved = await retargetWorkspace(ws, target, await captureWorkspace(ws));
+      const reference = await fresh(target);
+      for (const dir of ['src', 'kept']) expect(statSync(join(moved.dir, dir)).mode, `${dir} at ${target}`).toBe(statSync(join(reference.dir, dir)).mode);
+      await removeWorkspace(moved);
+      await removeWorkspace(reference);
+    }
+  });
+
+  it('writes again a touched file when the move is left to read-tree (a file becomes a directory)', async () => {
+    const swapped = commitOf([...OLD.filter(([p]) => p !== 'src/b.ts'), ['src/b.ts/inner', '100644', 'now a directory\n']]);
+    const ws = await usedWorkspace(oldBase);
+    chmodSync(join(ws.dir, 'kept/k.txt'), 0o600); // at once: within the second git wrote the index
+    const captured = await captureWorkspace(ws);
+    expect(captured.survey?.touched).toContain('kept/k.txt');
+    const moved = await retargetWorkspace(ws, swapped, captured);
+    const reference = await fresh(swapped);
+    expect(statSync(join(moved.dir, 'kept/k.txt')).mode).toBe(statSync(join(reference.dir, 'kept/k.txt')).mode);
+    expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
+    await removeWorkspace(moved);
+    await removeWorkspace(reference);
   });
 
   it('moves back and forth between the bases, each time exactly a fresh checkout', async () => {
