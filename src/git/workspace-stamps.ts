@@ -30,13 +30,27 @@ function layoutPaths(layout: TreeLayout): string[] {
   return ['', ...layout.dirs, ...layout.files.keys()];
 }
 
-const directorySets = new WeakMap<TreeLayout, Set<string>>();
+const directorySets = new WeakMap<TreeLayout, { dirs: Set<string>; withGitlinks: Set<string> }>();
+
+/** The layout's directories, and its directories with its submodules, as sets (made once per layout). */
+function setsOf(layout: TreeLayout): { dirs: Set<string>; withGitlinks: Set<string> } {
+  let sets = directorySets.get(layout);
+  if (!sets) {
+    const dirs = new Set(layout.dirs);
+    sets = { dirs, withGitlinks: layout.gitlinks.length === 0 ? dirs : new Set([...layout.dirs, ...layout.gitlinks]) };
+    directorySets.set(layout, sets);
+  }
+  return sets;
+}
+
+/** Whether the layout has `path` as a directory (a tree). */
+export function hasDirectory(layout: TreeLayout, path: string): boolean {
+  return setsOf(layout).dirs.has(path);
+}
 
 /** Whether the layout has `path`, as a directory, a file or link, or a submodule. */
 function inLayout(layout: TreeLayout, path: string): boolean {
-  let dirs = directorySets.get(layout);
-  if (!dirs) directorySets.set(layout, (dirs = new Set([...layout.dirs, ...layout.gitlinks])));
-  return layout.files.has(path) || dirs.has(path);
+  return layout.files.has(path) || setsOf(layout).withGitlinks.has(path);
 }
 
 /** `root` joined with a path git listed (no `.` or `..` components, no doubled slash): lstat only. */

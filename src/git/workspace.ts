@@ -22,7 +22,7 @@ import type { Oid } from './types.js';
 import { runGit, runGitSequence, splitNulList } from './workspace-git.js';
 import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions, WorkspaceStamps, WorkspaceSurvey } from './workspace-types.js';
 import { captureQuickly, captureSurveyed, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
-import { surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
+import { hasDirectory, surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
 import { baseMove, droppedPaths, moveSteps, removeFiles, removeMoveFiles, type BaseMove } from './workspace-move.js';
 
@@ -250,8 +250,7 @@ function removeEveryDotGit(ws: Workspace, layout: TreeLayout): void {
 
 /** Looks for a `.git` in those of `dirs` that are directories of `layout` ('' for the root). */
 function removeDotGitIn(ws: Workspace, dirs: readonly string[], layout: TreeLayout): void {
-  const kept = new Set(layout.dirs);
-  for (const dir of dirs) if (dir === '' || kept.has(dir)) removeDotGitAt(ws, dir);
+  for (const dir of dirs) if (dir === '' || hasDirectory(layout, dir)) removeDotGitAt(ws, dir);
 }
 
 function removeDotGitAt(ws: Workspace, dir: string): void {
@@ -265,10 +264,9 @@ function removeDotGitAt(ws: Workspace, dir: string): void {
  * would otherwise reach the next item. Only directories whose stat data changed can differ.
  */
 function restoreDirectoryModes(ws: Workspace, dirs: readonly string[], layout: TreeLayout, recorded: WorkspaceStamps): void {
-  const kept = new Set(layout.dirs);
   for (const dir of dirs) {
     const then = recorded.stamps.get(dir);
-    if (then === undefined || (dir !== '' && !kept.has(dir))) continue;
+    if (then === undefined || (dir !== '' && !hasDirectory(layout, dir))) continue;
     const path = dir === '' ? ws.dir : pathInside(ws.dir, dir, 'tree path');
     const now = lstatSync(path, { throwIfNoEntry: false });
     if (now?.isDirectory() && (now.mode & 0o7777) !== (then.mode & 0o7777)) chmodSync(path, then.mode & 0o7777);
