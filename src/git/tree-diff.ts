@@ -27,7 +27,12 @@ export interface TreeChange {
 export async function diffTrees(store: GitStore, a: Oid | null, b: Oid | null): Promise<TreeChange[]> {
   const out: TreeChange[] = [];
   await diffInto({ store, out, limit: limiter(16) }, a, b, '');
-  return out
+  return sortedByPath(out);
+}
+
+/** Changes sorted by path, bytewise (git's order). */
+export function sortedByPath(changes: readonly TreeChange[]): TreeChange[] {
+  return changes
     .map((c) => ({ c, key: Buffer.from(c.path, 'utf8') }))
     .sort((x, y) => Buffer.compare(x.key, y.key))
     .map((x) => x.c);

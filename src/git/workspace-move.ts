@@ -15,7 +15,7 @@ import { AgoraError } from '../errors.js';
 import { pathInside } from '../path-inside.js';
 import type { GitStep } from './git-cli.js';
 import type { GitStore, Oid, TreeEntry } from './types.js';
-import type { TreeChange } from './tree-diff.js';
+import { sortedByPath, type TreeChange } from './tree-diff.js';
 import type { TreeLayout, Workspace } from './workspace-types.js';
 import { underDirectoriesOnly } from './workspace-untracked.js';
 
@@ -55,10 +55,7 @@ export async function baseMove(store: GitStore, from: Oid, to: Oid, before: Tree
     if (e instanceof NotMovable || (e instanceof AgoraError && e.code === 'tree-invalid')) return null;
     throw e;
   }
-  const changes = walk.changes
-    .map((c) => ({ c, key: Buffer.from(c.path, 'utf8') }))
-    .sort((x, y) => Buffer.compare(x.key, y.key))
-    .map((x) => x.c);
+  const changes = sortedByPath(walk.changes);
   return { changes, dirsAdded: walk.dirsAdded, dirsRemoved: walk.dirsRemoved, layout: layoutAfter(before, changes, walk.dirsAdded, walk.dirsRemoved) };
 }
 
