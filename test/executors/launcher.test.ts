@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SPAWN_CHANNEL, spawnFromLauncher, type LaunchedChild } from '../../src/executors/launcher.js';
 import { eventually, scaled } from '../support/eventually.js';
-import { isGone, killGroups } from '../support/process.js';
+import { isGone, killGroups, parentOf } from '../support/process.js';
 import { ROOT, TSX } from '../support/repo.js';
 
 let cwd: string;
@@ -44,15 +44,6 @@ function groupOf(pid: number): number {
 /** The peak resident memory of `pid` (VmHWM), in KiB. */
 function peakKiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-}
-
-/** Field 4 of /proc/<pid>/stat: the parent's pid. */
-function parentOf(pid: number): number {
-  return Number(
-    readFileSync(`/proc/${pid}/stat`, 'utf8')
-      .replace(/^.*\) /, '')
-      .split(' ')[1],
-  );
 }
 
 describe('spawnFromLauncher', () => {

@@ -9,7 +9,7 @@ import { createLogSink } from '../../src/executors/log-sink.js';
 import type { LogSink, WorkerJob } from '../../src/executors/types.js';
 import { eventually, scaled } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
-import { killGroups } from '../support/process.js';
+import { killGroups, parentOf } from '../support/process.js';
 
 let root: string;
 let workspace: string;
@@ -68,12 +68,6 @@ function isGone(pid: number): boolean {
   }
   const st = procStat(pid);
   return st === undefined || st.state === 'Z' || st.state === 'X';
-}
-
-/** Field 4 of /proc/<pid>/stat: the parent's pid. */
-function parentOf(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
 async function readPid(file: string): Promise<number | undefined> {

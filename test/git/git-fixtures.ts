@@ -23,6 +23,15 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
+/** git run on a workspace's own index and directory (the hermetic test environment); returns stdout. */
+export function gitOnWorkspace(ws: { dir: string; indexFile: string; store: { gitdir: string } }, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd: ws.dir,
+    encoding: 'utf8',
+    env: cliEnv({ GIT_DIR: ws.store.gitdir, GIT_WORK_TREE: ws.dir, GIT_INDEX_FILE: ws.indexFile }),
+  });
+}
+
 /** Runs git synchronously in `cwd`; returns stdout. Throws with stderr on failure. */
 export function gitSync(cwd: string, args: string[], opts: { input?: string; env?: Record<string, string> } = {}): string {
   return execFileSync('git', args, {

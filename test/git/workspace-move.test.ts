@@ -6,7 +6,7 @@ import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js
 import type { GitStore } from '../../src/git/types.js';
 import { captureWorkspace, materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace } from '../../src/git/workspace.js';
 import { baseMove } from '../../src/git/workspace-move.js';
-import { cliEnv, gitSync, initRepo, tempDir } from './git-fixtures.js';
+import { cliEnv, gitOnWorkspace, gitSync, initRepo, tempDir } from './git-fixtures.js';
 
 /**
  * A pooled workspace moves from one base to the next by their difference (workspace-move.ts) when a
@@ -88,15 +88,6 @@ function describeDir(dir: string, rel = ''): string[] {
   return out;
 }
 
-/** git run on a workspace's own index and directory. */
-function onIndex(ws: Workspace, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd: ws.dir,
-    encoding: 'utf8',
-    env: cliEnv({ GIT_DIR: ws.store.gitdir, GIT_WORK_TREE: ws.dir, GIT_INDEX_FILE: ws.indexFile }),
-  });
-}
-
 /** A workspace at `commit` that has been re-targeted once, as the pool hands them out (it has stamps). */
 async function usedWorkspace(commit: string): Promise<Workspace> {
   made += 1;
@@ -130,11 +121,11 @@ describe('moving a workspace by the difference between bases', () => {
     const reference = await fresh(newBase);
     try {
       expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
-      expect(onIndex(moved, 'ls-files', '-s')).toBe(onIndex(reference, 'ls-files', '-s'));
+      expect(gitOnWorkspace(moved, 'ls-files', '-s')).toBe(gitOnWorkspace(reference, 'ls-files', '-s'));
       // git finds the files as the index has them, and nothing untracked or ignored (a restored file may be
       // stat-dirty: git compares its content).
-      expect(onIndex(moved, '--no-optional-locks', 'diff', '--name-only')).toBe('');
-      expect(onIndex(moved, 'ls-files', '--others')).toBe('');
+      expect(gitOnWorkspace(moved, '--no-optional-locks', 'diff', '--name-only')).toBe('');
+      expect(gitOnWorkspace(moved, 'ls-files', '--others')).toBe('');
       // The layout follows from the old one and the difference; it is what a listing of the next base gives.
       const listed = await retargetWorkspace(reference, newBase);
       expect([...moved.layout!.dirs].sort()).toEqual([...listed.layout!.dirs].sort());

@@ -8,6 +8,7 @@ import { surveyWorkspace } from '../../src/git/workspace-stamps.js';
 import { WorkspacePool } from '../../src/runs/workspace-pool.js';
 import type { Workspace } from '../../src/git/workspace-types.js';
 import { cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
+import { gitOnWorkspace } from './git-fixtures.js';
 
 afterAll(cleanupTempDirs);
 
@@ -27,12 +28,6 @@ function keepingTimes(paths: string[], change: () => void): void {
   change();
   for (const { path, copy } of saved) execFileSync('touch', ['-r', copy, path]);
   for (const { path, copy } of saved) expect(statSync(path, { bigint: true }).mtimeNs).toBe(statSync(copy, { bigint: true }).mtimeNs);
-}
-
-/** git run on a workspace's own index and directory. */
-function onIndex(ws: Workspace, ...args: string[]): string {
-  const env = { ...process.env, GIT_DIR: ws.store.gitdir, GIT_WORK_TREE: ws.dir, GIT_INDEX_FILE: ws.indexFile };
-  return execFileSync('git', args, { cwd: ws.dir, encoding: 'utf8', env });
 }
 
 async function pooled(repoFiles: Record<string, string>) {
@@ -176,8 +171,8 @@ describe('re-targeting after a worker that changed nothing', () => {
     expect(readFileSync(join(third.dir, 'top.txt'), 'utf8')).toBe('top\n');
     // Checked out from the index, which still names the base's blob; git finds the content unchanged.
     const blob = git(repo, 'rev-parse', `${head}:top.txt`).trim();
-    expect(onIndex(third, 'ls-files', '-s', 'top.txt')).toContain(blob);
-    expect(onIndex(third, '--no-optional-locks', 'diff', '--name-only')).toBe(''); // by content: the entry may be stat-dirty
+    expect(gitOnWorkspace(third, 'ls-files', '-s', 'top.txt')).toContain(blob);
+    expect(gitOnWorkspace(third, '--no-optional-locks', 'diff', '--name-only')).toBe(''); // by content: the entry may be stat-dirty
     await pool.clear();
   });
 });

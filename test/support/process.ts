@@ -26,3 +26,9 @@ export function killGroups(leaders: number[]): void {
     }
   }
 }
+
+/** The parent's pid of a live process (field 4 of /proc/<pid>/stat). */
+export function parentOf(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+}
