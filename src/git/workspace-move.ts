@@ -2,21 +2,27 @@
  * Moving a workspace from one base to the next by their difference: what a two-tree `read-tree -u` does,
  * at a cost that grows with what differs instead of with the repository. `read-tree` reads both trees
  * whole (every subtree, changed or not) and rewrites the index; here the difference is found in-process,
- * where subtrees with equal ids are never read, and git is given only the entries that differ:
- * `update-index --index-info` puts them in the index, one `checkout-index` writes their files and those
- * the worker changed, and the files the next base drops are removed here. The layout of the next base follows from the old one and the difference, with no listing.
+ * where subtrees with equal ids are never read. The files the next base drops are removed here; those
+ * it adds or changes, and those the worker touched, are written here too where nothing could make git
+ * write them otherwise (see {@link writesInProcess}), else by one `checkout-index`. The layout of the
+ * next base follows from the old one and the difference, with no listing.
+ *
+ * The private index is left behind by a move written here: its entries that differ are kept as the
+ * workspace's `indexBehind` and put into the index (`update-index --index-info`) by the next git step
+ * that reads it (see {@link indexCatchUp}). A 10,000-file index is 1 MB that every git command reads
+ * whole and `update-index` writes whole, which made the two git steps most of a move's cost.
  *
  * Only a difference of plain files and links is moved so: where a path is a file on one side and a
  * directory on the other, where a submodule or an empty tree is involved, or where a name is not UTF-8,
  * the caller lets `read-tree` do it.
  */
-import { rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { AgoraError } from '../errors.js';
 import { pathInside } from '../path-inside.js';
 import type { GitStep } from './git-cli.js';
 import type { GitStore, Oid, TreeEntry } from './types.js';
-import { sortedByPath, type TreeChange } from './tree-diff.js';
-import type { TreeLayout, Workspace } from './workspace-types.js';
+import { sortedByPath, type TreeChange, type TreeChangeSide } from './tree-diff.js';
+import type { IndexBehind, TreeLayout, Workspace } from './workspace-types.js';
 import { underDirectoriesOnly } from './workspace-untracked.js';
 
 /** What moving from one base to the next changes. */
@@ -110,27 +116,56 @@ function layoutAfter(before: TreeLayout, changes: readonly TreeChange[], dirsAdd
 /** The object id git writes for "no entry" in `--index-info` input (mode 0). */
 const NO_OBJECT = '0'.repeat(40);
 
+/** `behind` (what the index lacks) with the move's entries after it: a path's last entry wins. */
+export function indexBehindAfter(behind: IndexBehind | undefined, move: BaseMove): Map<string, TreeChangeSide | null> {
+  const entries = new Map(behind ?? []);
+  for (const c of move.changes) entries.set(c.path, c.after);
+  return entries;
+}
+
 /**
- * The git steps of a move, after the files they read are written next to the index: the entries that
- * differ go into the index, then one `checkout-index` writes the files the bases differ in together with
- * `rewrite`, the old base's files the worker touched (from the index, which holds the old base's entry
- * for those the bases do not differ in; the caller removed them first, so each is written afresh). The
- * index keeps the stat data it had: an entry the move put there has none, one written again has that of
- * a file since removed, so git compares the content of either wherever it looks (and the stamps, not the
- * index, say what the next worker touched). Empty when nothing differs and nothing is to be rewritten.
+ * The git step that puts `entries` into the index git is given (`update-index --index-info`), its input
+ * written to `file` first; null when there are none. An entry put there has no stat data, so git
+ * compares the content of its file wherever it looks. Putting the same entries there twice is harmless.
  */
-export async function moveSteps(indexFile: string, move: BaseMove, rewrite: readonly string[]): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
+export async function indexCatchUp(file: string, entries: IndexBehind | undefined): Promise<{ step: GitStep; env: Record<string, string> } | null> {
+  if (entries === undefined || entries.size === 0) return null;
+  const lines: string[] = [];
+  for (const [path, entry] of entries) lines.push(entry === null ? `0 ${NO_OBJECT}\t${path}\0` : `${entry.mode} ${entry.oid}\t${path}\0`);
+  await writeFile(file, lines.join(''));
+  return { step: { shell: UPDATE_INDEX }, env: { AGORA_INDEX_INFO: file } };
+}
+
+/**
+ * The files and links a move writes: those the bases differ in that the next base has, and `rewrite`,
+ * the old base's files the worker touched (the caller removed them, so each is written afresh).
+ */
+export function pathsWritten(move: BaseMove, rewrite: readonly string[]): string[] {
+  const dropped = new Set(droppedPaths(move));
+  return [...new Set([...rewrite.filter((path) => !dropped.has(path)), ...move.changes.filter((c) => c.after !== null).map((c) => c.path)])];
+}
+
+/**
+ * The git steps of a move whose files git writes: `entries` (what the index lacks, the move's own
+ * entries among them) go into the index, then one `checkout-index` writes `written` from it. The index
+ * keeps the stat data it had: an entry put there has none, one written again has that of a file since
+ * removed, so git compares the content of either wherever it looks (and the stamps, not the index, say
+ * what the next worker touched). Empty when there is nothing to put or write.
+ */
+export async function moveSteps(
+  indexFile: string,
+  entries: IndexBehind,
+  written: readonly string[],
+): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
   const steps: GitStep[] = [];
-  const env = { AGORA_INDEX_INFO: `${indexFile}.move`, AGORA_CHECKOUT: `${indexFile}.checkout` };
-  if (move.changes.length > 0) {
-    const entries = move.changes.map((c) => (c.after === null ? `0 ${NO_OBJECT}\t${c.path}\0` : `${c.after.mode} ${c.after.oid}\t${c.path}\0`));
-    await writeFile(env.AGORA_INDEX_INFO, entries.join(''));
-    steps.push({ shell: UPDATE_INDEX });
+  const env: Record<string, string> = { AGORA_CHECKOUT: `${indexFile}.checkout` };
+  const catchUp = await indexCatchUp(`${indexFile}.move`, entries);
+  if (catchUp) {
+    steps.push(catchUp.step);
+    Object.assign(env, catchUp.env);
   }
-  const dropped = new Set(move.changes.filter((c) => c.after === null).map((c) => c.path));
-  const written = new Set([...rewrite.filter((path) => !dropped.has(path)), ...move.changes.filter((c) => c.after !== null).map((c) => c.path)]);
-  if (written.size > 0) {
-    await writeFile(env.AGORA_CHECKOUT, [...written].map((path) => `${path}\0`).join(''));
+  if (written.length > 0) {
+    await writeFile(env.AGORA_CHECKOUT!, written.map((path) => `${path}\0`).join(''));
     steps.push({ shell: CHECK_OUT });
   }
   return { steps, env };
@@ -141,6 +176,47 @@ const UPDATE_INDEX = 'git "$@" update-index -z --index-info < "$AGORA_INDEX_INFO
 
 /** Writes the files listed in $AGORA_CHECKOUT from the index (fixed text). */
 const CHECK_OUT = 'git "$@" checkout-index -f -q -z --stdin < "$AGORA_CHECKOUT"';
+
+/** At most this many files are written in-process per move, and at most this many index entries are left behind: beyond, git does it. */
+const MOST_WRITTEN_IN_PROCESS = 256;
+const MOST_ENTRIES_BEHIND = 1024;
+
+/**
+ * Whether a move's files can be written here rather than by git: nothing could make git write them
+ * otherwise than as their bytes (no `.gitattributes` in either base, no `info/attributes`: the workspace's
+ * git runs with filters, autocrlf and the user's attributes file off), and the move is small.
+ */
+export function writesInProcess(written: readonly string[], behind: IndexBehind, attributesMayApply: boolean): boolean {
+  return !attributesMayApply && written.length <= MOST_WRITTEN_IN_PROCESS && behind.size <= MOST_ENTRIES_BEHIND;
+}
+
+/**
+ * Writes what git's `checkout-index` would for each of `paths` (entries of `layout`), after creating the
+ * directories the move adds: a file is created (never opened where something is: what was there goes
+ * first, a link itself and never what it points at) with mode 0666, or 0777 for an executable, less the
+ * umask, as git creates it; a link gets the target its blob holds. Each lies under directories only (the
+ * survey found the old base's the same directories; the new ones are made here), or the move fails and
+ * the pool makes the workspace afresh.
+ */
+export async function writeMoveFiles(ws: Workspace, layout: TreeLayout, dirsAdded: readonly string[], paths: readonly string[]): Promise<void> {
+  for (const dir of [...dirsAdded].sort((a, b) => a.length - b.length)) {
+    const abs = pathInside(ws.dir, dir, 'tree path');
+    await mkdir(abs).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST' || !(await lstat(abs)).isDirectory()) throw e;
+    });
+  }
+  for (const path of paths) {
+    const [mode, , oid] = (layout.files.get(path) ?? '').split(' ');
+    if (oid === undefined || !underDirectoriesOnly(ws, path)) throw new Error(`the move cannot write ${path} here`);
+    const abs = pathInside(ws.dir, path, 'tree path');
+    await unlink(abs).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+    const blob = await ws.store.readBlob(oid);
+    if (mode === '120000') await symlink(Buffer.from(blob), abs);
+    else await writeFile(abs, blob, { mode: mode === '100755' ? 0o777 : 0o666, flag: 'wx' });
+  }
+}
 
 /** The files and links the next base does not have. */
 export function droppedPaths(move: BaseMove): string[] {

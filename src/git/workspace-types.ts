@@ -3,7 +3,7 @@
  * modules it uses share these types without importing it).
  */
 import type { LocalGitStore } from './local-store.js';
-import type { TreeChange } from './tree-diff.js';
+import type { TreeChange, TreeChangeSide } from './tree-diff.js';
 import type { Oid } from './types.js';
 
 /** How a workspace is materialised and captured. */
@@ -25,7 +25,15 @@ export interface Workspace {
   readonly layout?: TreeLayout;
   /** The stat data of the workspace as it was last made exact (see workspace-stamps.ts). */
   readonly stamps?: WorkspaceStamps;
+  /**
+   * Entries the private index file does not have yet: a move that wrote its files in-process leaves them
+   * to the next git step that reads the index (workspace-move.ts). Absent or empty: the index is current.
+   */
+  readonly indexBehind?: IndexBehind;
 }
+
+/** Index entries by path: the entry to put there, or null where the path is to go from the index. */
+export type IndexBehind = ReadonlyMap<string, TreeChangeSide | null>;
 
 /** The directories (trees) and submodule entries (gitlinks) of a tree, as paths. */
 export interface TreeLayout {

@@ -95,29 +95,44 @@ export async function captureSurveyed(
 }
 
 /**
- * Whether git could record a file otherwise than as its bytes: the base has a `.gitattributes` (an end
- * of line conversion, `ident`, a working-tree encoding) or the repository has `info/attributes`.
+ * Whether git could record or write a file otherwise than as its bytes: the base has a `.gitattributes`
+ * (an end of line conversion, `ident`, a working-tree encoding) or the repository has `info/attributes`.
  */
-async function attributesMayApply(ws: Workspace, layout: TreeLayout): Promise<boolean> {
+export async function attributesMayApply(ws: Workspace, layout: TreeLayout): Promise<boolean> {
   if (hasAttributesFile(layout)) return true;
   return (await lstat(join(ws.store.gitdir, 'info', 'attributes')).catch(() => null)) !== null;
 }
 
 const attributesFiles = new WeakMap<TreeLayout, boolean>();
 
+const isAttributesFile = (path: string) => path === '.gitattributes' || path.endsWith('/.gitattributes');
+
 /** Whether the layout has a `.gitattributes` anywhere (looked for once per layout). */
 function hasAttributesFile(layout: TreeLayout): boolean {
   let found = attributesFiles.get(layout);
   if (found === undefined) {
     found = false;
-    for (const path of layout.files.keys()) if (path === '.gitattributes' || path.endsWith('/.gitattributes')) found = true;
+    for (const path of layout.files.keys()) if (isAttributesFile(path)) found = true;
     attributesFiles.set(layout, found);
   }
   return found;
 }
 
+/**
+ * Notes that `after` (`before` with `changed` paths changed) has no `.gitattributes` where `before` had
+ * none and none of those paths is one, so that it is not looked for again in every path of `after`.
+ */
+export function inheritNoAttributes(before: TreeLayout, after: TreeLayout, changed: readonly string[]): void {
+  if (attributesFiles.get(before) === false && !changed.some(isAttributesFile)) attributesFiles.set(after, false);
+}
+
+/** The file a capture's copy of the index is caught up from (see workspace-move.ts, indexCatchUp). */
+export function captureCatchUpFile(ws: Workspace): string {
+  return `${ws.indexFile}.capture.move`;
+}
+
 function captureEnv(ws: Workspace): Record<string, string> {
-  return { AGORA_WORKSPACE_INDEX: ws.indexFile, GIT_LITERAL_PATHSPECS: '1' };
+  return { AGORA_WORKSPACE_INDEX: ws.indexFile, AGORA_INDEX_INFO: captureCatchUpFile(ws), GIT_LITERAL_PATHSPECS: '1' };
 }
 
 /**

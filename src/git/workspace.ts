@@ -17,14 +17,36 @@ import { AgoraError } from '../errors.js';
 import { gitCliAvailable, type GitStep } from './git-cli.js';
 import { pathInside } from '../path-inside.js';
 import type { LocalGitStore } from './local-store.js';
-import { diffTrees, type TreeChange } from './tree-diff.js';
+import { diffTrees, type TreeChange, type TreeChangeSide } from './tree-diff.js';
 import type { Oid } from './types.js';
 import { runGit, runGitSequence, splitNulList } from './workspace-git.js';
 import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions, WorkspaceStamps, WorkspaceSurvey } from './workspace-types.js';
-import { captureQuickly, captureSurveyed, listingSuffices, removeDirectoriesGone, removeListed, underDirectoriesOnly } from './workspace-untracked.js';
+import {
+  attributesMayApply,
+  captureCatchUpFile,
+  captureQuickly,
+  captureSurveyed,
+  inheritNoAttributes,
+  listingSuffices,
+  removeDirectoriesGone,
+  removeListed,
+  underDirectoriesOnly,
+} from './workspace-untracked.js';
 import { hasDirectory, surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
-import { baseMove, droppedPaths, moveSteps, removeFiles, removeMoveFiles, type BaseMove } from './workspace-move.js';
+import {
+  baseMove,
+  droppedPaths,
+  indexBehindAfter,
+  indexCatchUp,
+  moveSteps,
+  pathsWritten,
+  removeFiles,
+  removeMoveFiles,
+  writeMoveFiles,
+  writesInProcess,
+  type BaseMove,
+} from './workspace-move.js';
 
 export type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions } from './workspace-types.js';
 
@@ -91,6 +113,9 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     // what the worker left there. See {@link retargetWorkspace} for why that matters.
     let start: GitStep[] = [['read-tree', ws.commit]]; // no index yet: start from the base
     if (ws.method === 'cli') start = (await linkIndexCopy(ws.indexFile, onCopy.indexFile)) ? [] : [{ shell: COPY_INDEX }];
+    // What the index lacks after moves written in-process goes into the copy before git reads it.
+    const catchUp = ws.method === 'cli' ? await indexCatchUp(captureCatchUpFile(ws), ws.indexBehind) : null;
+    if (catchUp) start.push(catchUp.step);
     // The workspace's stamps, where it has them, tell what the worker touched without git walking it.
     const survey = ws.method === 'cli' && ws.stamps && ws.layout ? await surveyWorkspace(ws.dir, ws.layout, ws.stamps) : null;
     // The common case needs no scan for nested repositories (a walk of the whole workspace): record, and
@@ -140,7 +165,10 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     return materializeWorkspace(ws.store, commit, ws.dir, { method: ws.method });
   }
   const before = ws.layout; // the old base's; the new one's is listed below
-  const next: Workspace = { ...ws, commit, baseTree: (await ws.store.readCommit(commit)).tree };
+  const { indexBehind, ...kept } = ws;
+  // What the index lacks (moves written in-process) goes into it with the first git step below; where no
+  // git step reads it, the new entries are added to what it lacks.
+  const next: Workspace = { ...kept, commit, baseTree: (await ws.store.readCommit(commit)).tree };
   const changed = captured?.changes;
   // What the capture's walk found untracked goes first (nothing has run in the workspace since), when
   // that list and the old base's layout find everything (see listingSuffices) and no listed path lies
@@ -165,15 +193,26 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     // changed: a mode git does not record (0600), a time, or bytes a filter normalises stay otherwise.
     const rewrite = [...new Set([...changed.filter((c) => c.before !== null).map((c) => c.path), ...survey.touched.filter((p) => before.files.has(p))])];
     await removeFiles(next, [...rewrite, ...droppedPaths(byDifference)]);
-    const moved = await moveSteps(ws.indexFile, byDifference, rewrite);
-    if (moved.steps.length > 0) await runGitSequence(next, moved.steps, moved.env);
-    await removeMoveFiles(ws.indexFile);
     const layout = byDifference.layout;
+    const written = pathsWritten(byDifference, rewrite);
+    const behind = indexBehindAfter(indexBehind, byDifference);
+    inheritNoAttributes(before, layout, baseDifferencePaths(byDifference));
+    const attributes = (await attributesMayApply(ws, before)) || (await attributesMayApply(ws, layout));
+    let stillBehind: Map<string, TreeChangeSide | null> | undefined;
+    if (writesInProcess(written, behind, attributes)) {
+      await writeMoveFiles(next, layout, byDifference.dirsAdded, written);
+      stillBehind = behind;
+    } else {
+      const moved = await moveSteps(ws.indexFile, behind, written);
+      if (moved.steps.length > 0) await runGitSequence(next, moved.steps, moved.env);
+      await removeMoveFiles(ws.indexFile);
+    }
     await removeDirectoriesGone(next, before, layout);
     removeDotGitIn(next, survey.changedDirs, layout);
     restoreDirectoryModes(next, survey.changedDirs, layout, ws.stamps!);
     const restat = touchedByRetarget(changed, listed ?? [], survey, baseDifferencePaths(byDifference));
-    return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, { stamps: survey.stamps, restat }) };
+    const stamps = takeStamps(next.dir, stampMarker(next), layout, { stamps: survey.stamps, restat });
+    return { ...next, layout, stamps, ...(stillBehind && stillBehind.size > 0 ? { indexBehind: stillBehind } : {}) };
   }
   // Otherwise a one-tree reset compares every tracked file with the index's stat data (git's own writes)
   // and writes again what differs, whatever the worker did: a two-tree one would leave a file whose
@@ -184,9 +223,11 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
       next,
       survey.touched.filter((p) => before.files.has(p)),
     );
-  const move: GitStep[] = [['read-tree', '--reset', '-u', commit]];
+  const catchUp = await indexCatchUp(`${ws.indexFile}.move`, indexBehind);
+  const move: GitStep[] = [...(catchUp ? [catchUp.step] : []), ['read-tree', '--reset', '-u', commit]];
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
-  const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]]));
+  const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]], catchUp?.env));
+  if (catchUp) await removeMoveFiles(ws.indexFile);
   // A submodule whose name is not UTF-8 cannot be found by its listed name to be emptied (the name
   // listed may even be another path's): such a target is checked out afresh.
   if (layout.gitlinks.some((path) => path.includes('\uFFFD'))) {
@@ -202,6 +243,21 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   const reuse =
     survey && before ? { stamps: survey.stamps, restat: touchedByRetarget(changed ?? [], listed ?? [], survey, layoutDifference(before, layout)) } : undefined;
   return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, reuse) };
+}
+
+/**
+ * The workspace with its private index current: what moves written in-process left it lacking is put
+ * there (see workspace-move.ts). For whoever runs git on a workspace's index other than through this
+ * module.
+ */
+export async function catchUpIndex(ws: Workspace): Promise<Workspace> {
+  const { indexBehind, ...current } = ws;
+  const catchUp = await indexCatchUp(`${ws.indexFile}.move`, indexBehind);
+  if (catchUp) {
+    await runGitSequence(ws, [catchUp.step], catchUp.env);
+    await removeMoveFiles(ws.indexFile);
+  }
+  return current;
 }
 
 /**
@@ -374,7 +430,18 @@ export async function removeWorkspace(ws: Workspace): Promise<void> {
   await rm(ws.dir, { recursive: true, force: true, maxRetries: 3 });
   await rm(ws.indexFile, { force: true });
   await rm(`${ws.indexFile}.lock`, { force: true });
-  for (const suffix of ['.exclude', '.capture', '.capture.lock', '.capture.exclude', '.capture.untracked', '.restore', '.stamp', '.move', '.checkout']) {
+  for (const suffix of [
+    '.exclude',
+    '.capture',
+    '.capture.lock',
+    '.capture.exclude',
+    '.capture.untracked',
+    '.capture.move',
+    '.restore',
+    '.stamp',
+    '.move',
+    '.checkout',
+  ]) {
     await rm(`${ws.indexFile}${suffix}`, { force: true });
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import type { GitStore } from '../../src/git/types.js';
-import { captureWorkspace, materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace } from '../../src/git/workspace.js';
+import { captureWorkspace, catchUpIndex, materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace } from '../../src/git/workspace.js';
 import { baseMove } from '../../src/git/workspace-move.js';
 import { cliEnv, gitOnWorkspace, gitSync, initRepo, tempDir } from './git-fixtures.js';
 
@@ -117,7 +117,20 @@ describe('moving a workspace by the difference between bases', () => {
     worker(ws.dir);
     const captured = await captureWorkspace(ws);
     expect(captured.survey).toBeDefined(); // the move by the difference needs one
-    const moved = await retargetWorkspace(ws, newBase, captured);
+    const written = await retargetWorkspace(ws, newBase, captured);
+    // The files were written in-process: the index lacks the entries that differ until git next reads it.
+    expect([...(written.indexBehind?.keys() ?? [])].sort()).toEqual([
+      'bin/run',
+      'fresh/one/two/e.ts',
+      'gone/only/x.txt',
+      'link',
+      'newlink',
+      'src/a.ts',
+      'src/b.ts',
+      'src/deep/new/d.ts',
+    ]);
+    const moved = await catchUpIndex(written);
+    expect(moved.indexBehind).toBeUndefined();
     const reference = await fresh(newBase);
     try {
       expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
@@ -222,6 +235,74 @@ describe('moving a workspace by the difference between bases', () => {
       expect(describeDir(ws.dir)).toEqual(references.get(commit));
     }
     await removeWorkspace(ws);
+  });
+});
+
+describe('an index left behind by a move written in-process', () => {
+  /** A workspace moved from the old base to the new one in-process, its index lacking the difference. */
+  async function movedInProcess(): Promise<Workspace> {
+    const ws = await usedWorkspace(oldBase);
+    const moved = await retargetWorkspace(ws, newBase, await captureWorkspace(ws));
+    expect(moved.indexBehind?.size).toBeGreaterThan(0);
+    return moved;
+  }
+
+  it('is caught up before a capture runs git: the tree is what a fresh workspace captures', async () => {
+    const moved = await movedInProcess();
+    const reference = await fresh(newBase);
+    for (const ws of [moved, reference]) {
+      writeFileSync(join(ws.dir, 'src/deep/new/d.ts'), 'worker\n'); // a file the move wrote
+      writeFileSync(join(ws.dir, 'untracked.ts'), 'new\n'); // an untracked file: git records the capture
+    }
+    const captured = await captureWorkspace(moved);
+    expect(captured.survey).toBeDefined();
+    expect(captured.tree).toBe((await captureWorkspace(reference)).tree);
+    expect(captured.changes.map((c) => c.path)).toEqual(['src/deep/new/d.ts', 'untracked.ts']);
+    await removeWorkspace(moved);
+    await removeWorkspace(reference);
+  });
+
+  it('is caught up before read-tree moves the workspace: what only the index lacked is removed too', async () => {
+    // newlink is only in the new base, written in-process; read-tree on an index that lacks it would leave
+    // it. src/a.ts, a file in the new base, is a directory in this one: the move is read-tree's.
+    const swapped = commitOf([...OLD.filter(([p]) => p !== 'src/a.ts'), ['src/a.ts/inner', '100644', 'now a directory\n']]);
+    const moved = await movedInProcess();
+    const back = await retargetWorkspace(moved, swapped, await captureWorkspace(moved));
+    expect(back.indexBehind).toBeUndefined();
+    const reference = await fresh(swapped);
+    expect(describeDir(back.dir)).toEqual(describeDir(reference.dir));
+    expect(gitOnWorkspace(back, 'ls-files', '-s')).toBe(gitOnWorkspace(reference, 'ls-files', '-s'));
+    await removeWorkspace(back);
+    await removeWorkspace(reference);
+  });
+
+  it('is left to git where attributes could make it write a file otherwise than as its bytes', async () => {
+    const attributes: Entry = ['.gitattributes', '100644', '*.txt eol=crlf\n'];
+    const from = commitOf([attributes, ['notes/a.txt', '100644', 'one\n']]);
+    const to = commitOf([attributes, ['notes/a.txt', '100644', 'one\ntwo\n'], ['notes/b.txt', '100644', 'b\n']]);
+    const ws = await usedWorkspace(from);
+    const moved = await retargetWorkspace(ws, to, await captureWorkspace(ws));
+    expect(moved.indexBehind).toBeUndefined();
+    const reference = await fresh(to);
+    expect(readFileSync(join(reference.dir, 'notes/a.txt'), 'utf8')).toBe('one\r\ntwo\r\n'); // what git writes there
+    expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
+    await removeWorkspace(moved);
+    await removeWorkspace(reference);
+  });
+
+  it('is put into the index by git once a move is large, and the workspace is still a fresh checkout', async () => {
+    const many: Entry[] = Array.from({ length: 300 }, (_, i) => [`many/f${i}.txt`, '100644', `${i}\n`]);
+    const large = commitOf([...NEW, ...many]);
+    const moved = await retargetWorkspace(await movedInProcess(), large, undefined);
+    const reference = await fresh(large);
+    const movedAgain = await retargetWorkspace(await usedWorkspace(newBase), large, undefined);
+    for (const ws of [moved, movedAgain]) {
+      expect(ws.indexBehind).toBeUndefined();
+      expect(describeDir(ws.dir)).toEqual(describeDir(reference.dir));
+      expect(gitOnWorkspace(ws, 'ls-files', '-s')).toBe(gitOnWorkspace(reference, 'ls-files', '-s'));
+      await removeWorkspace(ws);
+    }
+    await removeWorkspace(reference);
   });
 });
 
