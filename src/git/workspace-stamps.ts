@@ -43,6 +43,20 @@ function setsOf(layout: TreeLayout): { dirs: Set<string>; withGitlinks: Set<stri
   return sets;
 }
 
+/**
+ * Gives `after`, made from `before` by adding and removing directories, the directory set of `before`,
+ * changed in place rather than built again from every directory of `after`. `before` gets a new one if
+ * it is asked again. Nothing where `before` has none yet, or either has submodules.
+ */
+export function handOverDirectorySet(before: TreeLayout, after: TreeLayout, added: readonly string[], removed: readonly string[]): void {
+  const sets = directorySets.get(before);
+  if (!sets || before.gitlinks.length > 0 || after.gitlinks.length > 0) return;
+  directorySets.delete(before);
+  for (const dir of removed) sets.dirs.delete(dir);
+  for (const dir of added) sets.dirs.add(dir);
+  directorySets.set(after, { dirs: sets.dirs, withGitlinks: sets.dirs });
+}
+
 /** Whether the layout has `path` as a directory (a tree). */
 export function hasDirectory(layout: TreeLayout, path: string): boolean {
   return setsOf(layout).dirs.has(path);
@@ -60,20 +74,23 @@ function under(root: string, path: string): string {
 
 /**
  * Records the stat data of every path of `layout` in `root`, then writes the marker. With `reuse`, the
- * stamps are those of `reuse.stamps` (taken of the same workspace, for the layout it had then), with every
+ * stamps are those of `reuse.from` (taken of the same workspace, for the layout it had then), with every
  * path of `reuse.restat` taken again or dropped where `layout` no longer has it: `restat` must hold every
- * path that changed since, and every path the two layouts differ in. Undefined where the stamps could
- * not be sound: the marker is not on the workspace's file system (its clock granularity may differ), or
- * the layout has names that cannot be looked up or submodules (whose contents no stamp covers).
+ * path that changed since, and every path the two layouts differ in. `reuse.from` is taken over, not
+ * copied (20,000 entries on a 10,000-file tree, milliseconds per item): it is not to be used again.
+ * Undefined where the stamps could not be sound: the marker is not on the workspace's file system (its
+ * clock granularity may differ), or the layout has names that cannot be looked up or submodules (whose
+ * contents no stamp covers).
  */
 export function takeStamps(
   root: string,
   marker: string,
   layout: TreeLayout,
-  reuse?: { stamps: ReadonlyMap<string, Stamp>; restat: ReadonlySet<string> },
+  reuse?: { from: WorkspaceStamps; restat: ReadonlySet<string> },
 ): WorkspaceStamps | undefined {
   if (!layout.exact || layout.gitlinks.length > 0) return undefined;
-  const stamps = new Map<string, Stamp>(reuse?.stamps ?? []);
+  // Every WorkspaceStamps is made here, around a Map: the one taken over is changed in place.
+  const stamps = reuse ? (reuse.from.stamps as Map<string, Stamp>) : new Map<string, Stamp>();
   const take = (path: string) => {
     const info = lstatOrNull(under(root, path));
     if (info)
@@ -130,8 +147,6 @@ export async function surveyWorkspace(root: string, layout: TreeLayout, recorded
   } catch {
     return null;
   }
-  // The recorded stamps (one copy of the map), with those of the paths found changed replaced.
-  const stamps = new Map<string, Stamp>(recorded.stamps);
   const changedDirs: string[] = [];
   const untracked: string[] = [];
   try {
@@ -141,7 +156,6 @@ export async function surveyWorkspace(root: string, layout: TreeLayout, recorded
       if (now === null || !isDirectoryMode(now.mode)) return null;
       if (!changedSince(recorded, dir, values, i)) continue;
       if (recorded.stamps.get(dir)?.ino !== now.ino) return null;
-      stamps.set(dir, now);
       changedDirs.push(dir);
       for (const entry of readdirSync(under(root, dir), { withFileTypes: true })) {
         if (entry.name.includes('\uFFFD')) return null;
@@ -156,16 +170,10 @@ export async function surveyWorkspace(root: string, layout: TreeLayout, recorded
       const at = dirs.length + i;
       if (!changedSince(recorded, path, values, at)) continue;
       const now = statAt(values, at);
-      if (now === null) {
-        stamps.delete(path);
-        touched.push(path);
-        continue;
-      }
-      if (isDirectoryMode(now.mode)) return null;
-      stamps.set(path, now);
+      if (now !== null && isDirectoryMode(now.mode)) return null;
       touched.push(path);
     }
-    return { touched, untracked, changedDirs, stamps };
+    return { touched, untracked, changedDirs };
   } catch {
     return null;
   }

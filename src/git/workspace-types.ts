@@ -95,6 +95,4 @@ export interface WorkspaceSurvey {
   readonly untracked: readonly string[];
   /** Directories whose entries may have changed ('' for the root). */
   readonly changedDirs: readonly string[];
-  /** The stat data found, by path. */
-  readonly stamps: ReadonlyMap<string, Stamp>;
 }

@@ -29,7 +29,18 @@ export function listingSuffices(ws: Workspace): boolean {
  */
 export async function removeDirectoriesGone(ws: Workspace, before: TreeLayout, after: TreeLayout): Promise<void> {
   const kept = new Set([...after.dirs, ...after.gitlinks]);
-  const gone = before.dirs.filter((p) => !kept.has(p)).sort((a, b) => a.length - b.length);
+  await removeDirectories(
+    ws,
+    before.dirs.filter((p) => !kept.has(p)),
+  );
+}
+
+/**
+ * Removes each of `dirs`, directories of the old base that the new one does not have (as a tree or a
+ * submodule), where a directory (not a link) is still there and lies under directories only.
+ */
+export async function removeDirectories(ws: Workspace, dirs: readonly string[]): Promise<void> {
+  const gone = [...dirs].sort((a, b) => a.length - b.length);
   for (const path of gone) {
     if (!underDirectoriesOnly(ws, path)) continue; // a parent went first, or is now a file or link of the new base
     const abs = pathInside(ws.dir, path, 'tree path');

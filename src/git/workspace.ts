@@ -28,6 +28,7 @@ import {
   captureSurveyed,
   inheritNoAttributes,
   listingSuffices,
+  removeDirectories,
   removeDirectoriesGone,
   removeListed,
   underDirectoriesOnly,
@@ -181,13 +182,16 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     // The worker touched no file and left nothing (at most a directory's times, or a .git): no file needs git.
     removeDotGitIn(ws, survey.changedDirs, before);
     restoreDirectoryModes(ws, survey.changedDirs, before, ws.stamps!);
-    return { ...ws, stamps: takeStamps(ws.dir, stampMarker(ws), before, { stamps: survey.stamps, restat: new Set(survey.changedDirs) }) };
+    return { ...ws, stamps: takeStamps(ws.dir, stampMarker(ws), before, { from: ws.stamps!, restat: new Set(survey.changedDirs) }) };
   }
   const clean: GitStep[] = listed ? [] : [['clean', '-ffdxq']];
   if (listed) await removeListed(next, listed);
   // With a survey the workspace is the old base once the worker's changes are undone: it moves by the
   // difference between the bases (workspace-move.ts), undoing them on the way, rather than by a read-tree.
-  const byDifference = survey && before && changed ? await baseMove(ws.store, ws.baseTree, next.baseTree, before) : null;
+  const movable = survey && before && changed;
+  // Whether attributes may apply is asked of the old layout before a move takes it over (workspace-move.ts).
+  const attributesBefore = movable ? await attributesMayApply(ws, before) : true;
+  const byDifference = movable ? await baseMove(ws.store, ws.baseTree, next.baseTree, before) : null;
   if (survey && before && changed && byDifference) {
     // Every tracked file the worker touched is written again, not only those whose content git records as
     // changed: a mode git does not record (0600), a time, or bytes a filter normalises stay otherwise.
@@ -197,7 +201,7 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     const written = pathsWritten(byDifference, rewrite);
     const behind = indexBehindAfter(indexBehind, byDifference);
     inheritNoAttributes(before, layout, baseDifferencePaths(byDifference));
-    const attributes = (await attributesMayApply(ws, before)) || (await attributesMayApply(ws, layout));
+    const attributes = attributesBefore || (await attributesMayApply(ws, layout));
     let stillBehind: Map<string, TreeChangeSide | null> | undefined;
     if (writesInProcess(written, behind, attributes)) {
       await writeMoveFiles(next, layout, byDifference.dirsAdded, written);
@@ -207,11 +211,11 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
       if (moved.steps.length > 0) await runGitSequence(next, moved.steps, moved.env);
       await removeMoveFiles(ws.indexFile);
     }
-    await removeDirectoriesGone(next, before, layout);
+    await removeDirectories(next, byDifference.dirsRemoved);
     removeDotGitIn(next, survey.changedDirs, layout);
     restoreDirectoryModes(next, survey.changedDirs, layout, ws.stamps!);
     const restat = touchedByRetarget(changed, listed ?? [], survey, baseDifferencePaths(byDifference));
-    const stamps = takeStamps(next.dir, stampMarker(next), layout, { stamps: survey.stamps, restat });
+    const stamps = takeStamps(next.dir, stampMarker(next), layout, { from: ws.stamps!, restat });
     return { ...next, layout, stamps, ...(stillBehind && stillBehind.size > 0 ? { indexBehind: stillBehind } : {}) };
   }
   // Otherwise a one-tree reset compares every tracked file with the index's stat data (git's own writes)
@@ -241,7 +245,9 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   else removeEveryDotGit(next, layout);
   await emptySubmoduleDirectories(next, layout.gitlinks);
   const reuse =
-    survey && before ? { stamps: survey.stamps, restat: touchedByRetarget(changed ?? [], listed ?? [], survey, layoutDifference(before, layout)) } : undefined;
+    survey && before && ws.stamps
+      ? { from: ws.stamps, restat: touchedByRetarget(changed ?? [], listed ?? [], survey, layoutDifference(before, layout)) }
+      : undefined;
   return { ...next, layout, stamps: takeStamps(next.dir, stampMarker(next), layout, reuse) };
 }
 
