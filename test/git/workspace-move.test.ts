@@ -209,8 +209,20 @@ describe('moving a workspace by the difference between bases', () => {
 
   it('writes again a touched file when the move is left to read-tree (a file becomes a directory)', async () => {
     const swapped = commitOf([...OLD.filter(([p]) => p !== 'src/b.ts'), ['src/b.ts/inner', '100644', 'now a directory\n']]);
-    const ws = await usedWorkspace(oldBase);
-    chmodSync(join(ws.dir, 'kept/k.txt'), 0o600); // at once: within the second git wrote the index
+    // git writes the file and records its stat data; the chmod comes within the same second, where git's
+    // compare (whole seconds) cannot see it. A second boundary in between: another workspace.
+    let ws = await usedWorkspace(oldBase);
+    for (let tries = 1; ; tries += 1) {
+      const file = join(ws.dir, 'kept/k.txt');
+      gitOnWorkspace(ws, 'checkout-index', '--force', '--index', '--', 'kept/k.txt');
+      const written = Math.floor(lstatSync(file).ctimeMs / 1000);
+      chmodSync(file, 0o600);
+      if (Math.floor(lstatSync(file).ctimeMs / 1000) === written) break;
+      expect(tries).toBeLessThan(5);
+      await removeWorkspace(ws);
+      ws = await usedWorkspace(oldBase);
+    }
+    expect(gitOnWorkspace(ws, 'diff-files', '--name-only')).toBe(''); // git's own compare sees nothing
     const captured = await captureWorkspace(ws);
     expect(captured.survey?.touched).toContain('kept/k.txt');
     const moved = await retargetWorkspace(ws, swapped, captured);
