@@ -35,6 +35,11 @@ export function sortTreeEntries<T extends { path: string; mode: TreeEntryMode }>
  */
 const HFS_IGNORED = /[\u200C-\u200F\u202A-\u202E\u206A-\u206F\uFEFF]/g;
 
+/** `name` as HFS+ compares it: without the code points it ignores. */
+export function hfsVisible(name: string): string {
+  return name.replace(HFS_IGNORED, '');
+}
+
 /**
  * Why `name` cannot be a tree entry name, or null when it can. A name is one path component (no `/`, no
  * `\`, no NUL), not `.` or `..`, and not the repository directory under any name a file system may
@@ -46,7 +51,7 @@ const HFS_IGNORED = /[\u200C-\u200F\u202A-\u202E\u206A-\u206F\uFEFF]/g;
 function entryNameProblem(name: string): string | null {
   // eslint-disable-next-line no-control-regex
   if (name === '' || /[/\\\x00]/.test(name)) return 'a single path component (no /, \\ or NUL)';
-  const visible = name.replace(HFS_IGNORED, '');
+  const visible = hfsVisible(name);
   if (visible === '.' || visible === '..') return 'not . or ..';
   const onNtfs = visible
     .split(':')[0]!

@@ -20,6 +20,7 @@ import { lstat, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { AgoraError } from '../errors.js';
 import { pathInside } from '../path-inside.js';
 import type { GitStep } from './git-cli.js';
+import { hfsVisible } from './tree-object.js';
 import type { GitStore, Oid, TreeEntry } from './types.js';
 import { sortedByPath, type TreeChange, type TreeChangeSide } from './tree-diff.js';
 import type { IndexBehind, TreeLayout, Workspace } from './workspace-types.js';
@@ -191,12 +192,25 @@ const MOST_WRITTEN_IN_PROCESS = 256;
 const MOST_ENTRIES_BEHIND = 1024;
 
 /**
- * Whether a move's files can be written here rather than by git: nothing could make git write them
- * otherwise than as their bytes (no `.gitattributes` in either base, no `info/attributes`: the workspace's
- * git runs with filters, autocrlf and the user's attributes file off), and the move is small.
+ * Whether a move's files (`written`, entries of `layout`) can be written here rather than by git: nothing
+ * could make git write them otherwise than as their bytes (no `.gitattributes` in either base, no
+ * `info/attributes`: the workspace's git runs with filters, autocrlf and the user's attributes file off),
+ * git would write each of them (see {@link gitMayRefuseLink}), and the move is small.
  */
-export function writesInProcess(written: readonly string[], behind: IndexBehind, attributesMayApply: boolean): boolean {
-  return !attributesMayApply && written.length <= MOST_WRITTEN_IN_PROCESS && behind.size <= MOST_ENTRIES_BEHIND;
+export function writesInProcess(written: readonly string[], layout: TreeLayout, behind: IndexBehind, attributesMayApply: boolean): boolean {
+  if (attributesMayApply || written.length > MOST_WRITTEN_IN_PROCESS || behind.size > MOST_ENTRIES_BEHIND) return false;
+  return !written.some((path) => layout.files.get(path)?.startsWith('120000 ') === true && gitMayRefuseLink(path));
+}
+
+/**
+ * Whether git may refuse a link at `path` that Agora's tree reader takes: git will not check out a link
+ * named `.gitmodules` under any name a file system gives it (NTFS short names such as `gitmod~1` or
+ * `gi7eba~1`, HFS+ ignored code points), nor put it in an index. Such a link is left to git, which does
+ * with it what it always did; so is any link whose name has `git` or `~` in it, to be sure of the rest.
+ */
+function gitMayRefuseLink(path: string): boolean {
+  const name = hfsVisible(path.slice(path.lastIndexOf('/') + 1)).toLowerCase();
+  return name.includes('git') || name.includes('~');
 }
 
 /**
@@ -209,6 +223,7 @@ export function writesInProcess(written: readonly string[], behind: IndexBehind,
  */
 export async function writeMoveFiles(ws: Workspace, layout: TreeLayout, dirsAdded: readonly string[], paths: readonly string[]): Promise<void> {
   for (const dir of [...dirsAdded].sort((a, b) => a.length - b.length)) {
+    if (!underDirectoriesOnly(ws, dir)) throw new Error(`the move cannot make directory ${dir} here`);
     const abs = pathInside(ws.dir, dir, 'tree path');
     await mkdir(abs).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EEXIST' || !(await lstat(abs)).isDirectory()) throw e;

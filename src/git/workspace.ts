@@ -189,13 +189,15 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
   // With a survey the workspace is the old base once the worker's changes are undone: it moves by the
   // difference between the bases (workspace-move.ts), undoing them on the way, rather than by a read-tree.
   const movable = survey && before && changed;
-  // Whether attributes may apply is asked of the old layout before a move takes it over (workspace-move.ts).
+  // Every tracked file the worker touched is written again, not only those whose content git records as
+  // changed: a mode git does not record (0600), a time, or bytes a filter normalises stay otherwise. This,
+  // and whether attributes may apply, are asked of the old layout before a move takes it over.
+  const rewrite = movable
+    ? [...new Set([...changed.filter((c) => c.before !== null).map((c) => c.path), ...survey.touched.filter((p) => before.files.has(p))])]
+    : [];
   const attributesBefore = movable ? await attributesMayApply(ws, before) : true;
   const byDifference = movable ? await baseMove(ws.store, ws.baseTree, next.baseTree, before) : null;
   if (survey && before && changed && byDifference) {
-    // Every tracked file the worker touched is written again, not only those whose content git records as
-    // changed: a mode git does not record (0600), a time, or bytes a filter normalises stay otherwise.
-    const rewrite = [...new Set([...changed.filter((c) => c.before !== null).map((c) => c.path), ...survey.touched.filter((p) => before.files.has(p))])];
     await removeFiles(next, [...rewrite, ...droppedPaths(byDifference)]);
     const layout = byDifference.layout;
     const written = pathsWritten(byDifference, rewrite);
@@ -203,7 +205,7 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
     inheritNoAttributes(before, layout, baseDifferencePaths(byDifference));
     const attributes = attributesBefore || (await attributesMayApply(ws, layout));
     let stillBehind: Map<string, TreeChangeSide | null> | undefined;
-    if (writesInProcess(written, behind, attributes)) {
+    if (writesInProcess(written, layout, behind, attributes)) {
       await writeMoveFiles(next, layout, byDifference.dirsAdded, written);
       stillBehind = behind;
     } else {

@@ -1,11 +1,25 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import type { GitStore } from '../../src/git/types.js';
 import { captureWorkspace, catchUpIndex, materializeWorkspace, removeWorkspace, retargetWorkspace, type Workspace } from '../../src/git/workspace.js';
 import { baseMove } from '../../src/git/workspace-move.js';
+import { takeStamps } from '../../src/git/workspace-stamps.js';
 import { cliEnv, gitOnWorkspace, gitSync, initRepo, tempDir } from './git-fixtures.js';
 
 /**
@@ -278,8 +292,11 @@ describe('an index left behind by a move written in-process', () => {
     // newlink is only in the new base, written in-process; read-tree on an index that lacks it would leave
     // it. src/a.ts, a file in the new base, is a directory in this one: the move is read-tree's.
     const swapped = commitOf([...OLD.filter(([p]) => p !== 'src/a.ts'), ['src/a.ts/inner', '100644', 'now a directory\n']]);
-    const moved = await movedInProcess();
-    const back = await retargetWorkspace(moved, swapped, await captureWorkspace(moved));
+    const moved = await settled(await movedInProcess());
+    expect(moved.indexBehind?.has('newlink')).toBe(true);
+    const captured = await captureWorkspace(moved);
+    expect(captured.survey?.touched).toEqual([]); // nothing is removed before read-tree as touched
+    const back = await retargetWorkspace(moved, swapped, captured);
     expect(back.indexBehind).toBeUndefined();
     const reference = await fresh(swapped);
     expect(describeDir(back.dir)).toEqual(describeDir(reference.dir));
@@ -302,21 +319,73 @@ describe('an index left behind by a move written in-process', () => {
     await removeWorkspace(reference);
   });
 
-  it('is put into the index by git once a move is large, and the workspace is still a fresh checkout', async () => {
+  it('is put into the index by git, with what it lacked before, once a move is large', async () => {
     const many: Entry[] = Array.from({ length: 300 }, (_, i) => [`many/f${i}.txt`, '100644', `${i}\n`]);
     const large = commitOf([...NEW, ...many]);
-    const moved = await retargetWorkspace(await movedInProcess(), large, undefined);
+    const ws = await movedInProcess();
+    writeFileSync(join(ws.dir, 'src/a.ts'), 'worker\n');
+    const captured = await captureWorkspace(ws);
+    expect(captured.survey).toBeDefined(); // a move by the difference, too large to write here
+    const moved = await retargetWorkspace(ws, large, captured);
     const reference = await fresh(large);
-    const movedAgain = await retargetWorkspace(await usedWorkspace(newBase), large, undefined);
-    for (const ws of [moved, movedAgain]) {
-      expect(ws.indexBehind).toBeUndefined();
-      expect(describeDir(ws.dir)).toEqual(describeDir(reference.dir));
-      expect(gitOnWorkspace(ws, 'ls-files', '-s')).toBe(gitOnWorkspace(reference, 'ls-files', '-s'));
-      await removeWorkspace(ws);
-    }
+    expect(moved.indexBehind).toBeUndefined();
+    expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
+    expect(gitOnWorkspace(moved, 'ls-files', '-s')).toBe(gitOnWorkspace(reference, 'ls-files', '-s'));
+    await removeWorkspace(moved);
     await removeWorkspace(reference);
   });
+
+  it('never makes a directory through a link a process left in place of a directory after the capture', async () => {
+    const ws = await usedWorkspace(oldBase);
+    const captured = await captureWorkspace(ws);
+    // A process that outlived its worker swaps src/deep (where the next base adds new/) for a link.
+    const elsewhere = join(outside.path, `elsewhere-${(made += 1)}`);
+    mkdirSync(elsewhere);
+    rmSync(join(ws.dir, 'src/deep'), { recursive: true });
+    symlinkSync(elsewhere, join(ws.dir, 'src/deep'));
+    await expect(retargetWorkspace(ws, newBase, captured)).rejects.toThrow(); // the pool makes it afresh
+    expect(readdirSync(elsewhere)).toEqual([]);
+    await removeWorkspace(ws);
+  });
+
+  it('leaves to git a link git will not check out, named .gitmodules, and fails as a fresh checkout does', async () => {
+    // git's index refuses the entry (so commitOf cannot make it): the tree is made by hand.
+    const target = gitSync(repoDir, ['hash-object', '-w', '--stdin'], { input: 'kept/k.txt' }).trim();
+    const listing = gitSync(repoDir, ['ls-tree', newBase]) + `120000 blob ${target}\t.gitmodules\n`;
+    const tree = gitSync(repoDir, ['mktree'], { input: listing }).trim();
+    const link = gitSync(repoDir, ['commit-tree', tree, '-m', 'a link named .gitmodules']).trim();
+    expect(gitSync(repoDir, ['ls-tree', link, '.gitmodules'])).toContain('120000');
+    const ws = await usedWorkspace(newBase);
+    // git will not have it in an index, so it cannot write it: the re-target fails, as a fresh checkout of
+    // that base does (the pool then tries one), and nothing is written in-process behind git's back.
+    await expect(retargetWorkspace(ws, link, await captureWorkspace(ws))).rejects.toThrow(/\.gitmodules/);
+    await expect(fresh(link)).rejects.toThrow(/\.gitmodules/);
+    expect(lstatSync(join(ws.dir, '.gitmodules'), { throwIfNoEntry: false })).toBeUndefined();
+    await removeWorkspace(ws);
+  });
 });
+
+/** Ticks of the clock that stamps the workspace's files, so that a stamp taken now is not racy. */
+async function clockPast(ms: number): Promise<void> {
+  const probe = join(outside.path, `probe-${(made += 1)}`);
+  for (let i = 0; i < 100_000 && (!existsSync(probe) || statSync(probe).ctimeMs <= ms); i++) {
+    writeFileSync(probe, String(i));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  rmSync(probe, { force: true });
+}
+
+/**
+ * The workspace with its stamps taken again a clock tick after its files were last written, as a later
+ * re-target would take them: none is racy (a file written in the tick of the marker counts as touched,
+ * and is removed before a move), so a capture finds nothing touched.
+ */
+async function settled(ws: Workspace): Promise<Workspace> {
+  await clockPast(ws.stamps!.racyFrom);
+  const stamps = takeStamps(ws.dir, `${ws.indexFile}.stamp`, ws.layout!)!;
+  for (const stamp of stamps.stamps.values()) expect(stamp.ctimeMs).toBeLessThan(stamps.racyFrom);
+  return { ...ws, stamps };
+}
 
 /** The store, counting the trees read through it. */
 function counting(inner: LocalGitStore): { store: GitStore; reads: string[] } {
