@@ -10,16 +10,16 @@
  * runner (`git-cli.ts`: no global or system config, no hooks, no filters, nothing the repository's config
  * could execute) and without a global excludes file, so a capture depends on the repository alone.
  */
-import { link, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { link, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmodSync, lstatSync } from 'node:fs';
+import { resolve, sep } from 'node:path';
 import { AgoraError } from '../errors.js';
 import { gitCliAvailable, type GitStep } from './git-cli.js';
 import { pathInside } from '../path-inside.js';
 import type { LocalGitStore } from './local-store.js';
 import { diffTrees, type TreeChange, type TreeChangeSide } from './tree-diff.js';
 import type { Oid } from './types.js';
-import { runGit, runGitSequence, splitNulList } from './workspace-git.js';
+import { runGit, runGitSequence } from './workspace-git.js';
 import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions, WorkspaceStamps, WorkspaceSurvey } from './workspace-types.js';
 import {
   attributesMayApply,
@@ -34,6 +34,7 @@ import {
   underDirectoriesOnly,
 } from './workspace-untracked.js';
 import { hasDirectory, surveyWorkspace, takeStamps, withParents } from './workspace-stamps.js';
+import { emptySubmoduleDirectories, hideNestedRepositories, removeDotGitIn, removeEveryDotGit, restoreNestedRepositories } from './workspace-repositories.js';
 import { captureByWalk, writeTreeInto } from './workspace-walk.js';
 import {
   baseMove,
@@ -294,35 +295,6 @@ function captureIndex(ws: Workspace): Workspace {
 }
 
 /**
- * `git clean` never removes a `.git` (a directory, a gitfile or a symlink), at the root or in any tracked
- * directory: git takes it for a repository of its own. A worker that planted one (`.git/config` with
- * `core.fsmonitor`, hooks) would hand it to the next worker's `git status`. A fresh checkout has none (git
- * refuses `.git` paths in trees), so every one goes. After clean every directory left is the root or one
- * of the target's trees (untracked directories went whole), so looking for `<dir>/.git` in each finds
- * them all without reading any directory (a `find` over the workspace cost twice as much CPU on a
- * 10,000-directory tree); on a case-insensitive file system the look also finds `.GIT`, which git would
- * use there too. A look is one `lstat`, done synchronously (far cheaper than a thread-pool round trip
- * each); `rm` does not follow a symlink it removes.
- */
-function removeEveryDotGit(ws: Workspace, layout: TreeLayout): void {
-  if (!layout.exact) {
-    removeDotGitByWalk(ws.dir);
-    return;
-  }
-  for (const dir of ['', ...layout.dirs]) removeDotGitAt(ws, dir);
-}
-
-/** Looks for a `.git` in those of `dirs` that are directories of `layout` ('' for the root). */
-function removeDotGitIn(ws: Workspace, dirs: readonly string[], layout: TreeLayout): void {
-  for (const dir of dirs) if (dir === '' || hasDirectory(layout, dir)) removeDotGitAt(ws, dir);
-}
-
-function removeDotGitAt(ws: Workspace, dir: string): void {
-  const path = dir === '' ? join(ws.dir, '.git') : join(pathInside(ws.dir, dir, 'tree path'), '.git');
-  if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) rmSync(path, { recursive: true, force: true, maxRetries: 3 });
-}
-
-/**
  * Gives each of `dirs` that `layout` still has the permissions it had when the workspace was last exact
  * (as its stamp recorded them): git records no directory modes, so a worker's `chmod` of a directory
  * would otherwise reach the next item. Only directories whose stat data changed can differ.
@@ -369,21 +341,6 @@ function baseDifferencePaths(move: BaseMove): string[] {
   return [...move.changes.map((c) => c.path), ...move.dirsAdded, ...move.dirsRemoved];
 }
 
-/**
- * Where the target's directory names cannot all be looked up (one is not UTF-8): every directory is
- * read, by its bytes, and each `.git` (any case) in it goes. Links are not followed.
- */
-function removeDotGitByWalk(root: string): void {
-  const pending: Buffer[] = [Buffer.from(root)];
-  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
-    for (const entry of readdirSync(dir, { encoding: 'buffer', withFileTypes: true })) {
-      const path = Buffer.concat([dir, Buffer.from('/'), entry.name]);
-      if (entry.name.toString('latin1').toLowerCase() === '.git') rmSync(path, { recursive: true, force: true, maxRetries: 3 });
-      else if (entry.isDirectory()) pending.push(path);
-    }
-  }
-}
-
 /** The directories (trees), files and submodule entries (gitlinks) in `git ls-tree -r -t -z` output. */
 function parseTreeListing(listing: string): TreeLayout {
   const dirs: string[] = [];
@@ -396,23 +353,6 @@ function parseTreeListing(listing: string): TreeLayout {
     else if (tab > 0) files.set(line.slice(tab + 1), line.slice(0, tab));
   }
   return { dirs, files, gitlinks, exact: !listing.includes('\uFFFD') };
-}
-
-/**
- * git does not look inside a submodule's directory (clean leaves whatever a worker put there); a fresh
- * checkout has it empty, so it is emptied (or made a directory again).
- */
-async function emptySubmoduleDirectories(ws: Workspace, paths: readonly string[]): Promise<void> {
-  for (const path of paths) {
-    const dir = pathInside(ws.dir, path, 'submodule path');
-    const info = await lstat(dir).catch(() => null);
-    if (!info?.isDirectory()) {
-      if (info) await rm(dir, { force: true });
-      await mkdir(dir, { recursive: true });
-      continue;
-    }
-    for (const child of await readdir(dir)) await rm(join(dir, child), { recursive: true, force: true, maxRetries: 3 });
-  }
 }
 
 /**
@@ -467,45 +407,4 @@ async function prepareEmptyDir(ws: Workspace, scratch: string | undefined): Prom
   }
   await rm(ws.indexFile, { force: true });
   await mkdir(ws.dir, { recursive: true });
-}
-
-/** What `.git` of a nested repository is renamed to while `git add` runs (and excluded by that name). */
-const HIDDEN_GIT = '.agora-nested-git';
-
-/**
- * A worker may create repositories inside its workspace (`cargo new`, `git init`). `git add` would record
- * them as gitlinks to commits that vanish with the workspace (or fail when they have no commit yet), so
- * their `.git` is set aside while `git add` runs: their files are captured as ordinary files, as the
- * in-process method does. Returns what to put back and an excludes file naming the set-aside entries.
- */
-async function hideNestedRepositories(ws: Workspace): Promise<{ moved: Array<{ from: string; to: string }>; excludesFile: string }> {
-  const excludesFile = `${ws.indexFile}.exclude`;
-  await writeFile(excludesFile, `${HIDDEN_GIT}\n`);
-  const moved: Array<{ from: string; to: string }> = [];
-  try {
-    for (let round = 0; round < 16; round++) {
-      // Untracked, not ignored paths; git lists a nested repository as `dir/` instead of its files.
-      const listed = await runGit(ws, ['-c', `core.excludesFile=${excludesFile}`, 'ls-files', '-z', '--others', '--exclude-standard']);
-      const nested: string[] = [];
-      for (const path of splitNulList(listed)) {
-        if (path.endsWith('/') && (await lstat(join(ws.dir, path, '.git')).catch(() => null))) nested.push(path);
-      }
-      if (nested.length === 0) break;
-      for (const path of nested) {
-        const from = join(ws.dir, path, '.git');
-        const to = join(ws.dir, path, HIDDEN_GIT);
-        await rename(from, to);
-        moved.push({ from, to });
-      }
-    }
-  } catch (e) {
-    await restoreNestedRepositories({ moved, excludesFile });
-    throw e;
-  }
-  return { moved, excludesFile };
-}
-
-async function restoreNestedRepositories(hidden: { moved: Array<{ from: string; to: string }>; excludesFile: string }): Promise<void> {
-  for (const { from, to } of [...hidden.moved].reverse()) await rename(to, from).catch(() => undefined);
-  await rm(hidden.excludesFile, { force: true });
 }
