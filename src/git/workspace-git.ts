@@ -45,6 +45,11 @@ export function runGitSequence(ws: Workspace, steps: GitStep[], env: Record<stri
   });
 }
 
+/** Where the entries an index file lacks are written for `update-index --index-info` (workspace-move.ts): beside it. */
+export function catchUpFile(indexFile: string): string {
+  return `${indexFile}.move`;
+}
+
 /** The entries of a NUL-terminated list (`-z` output). */
 export function splitNulList(text: string): string[] {
   return text.split('\0').filter((entry) => entry !== '');

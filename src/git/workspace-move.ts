@@ -20,6 +20,7 @@ import { lstat, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { AgoraError } from '../errors.js';
 import { pathInside } from '../path-inside.js';
 import type { GitStep } from './git-cli.js';
+import { catchUpFile } from './workspace-git.js';
 import { hfsVisible } from './tree-object.js';
 import type { GitStore, Oid, TreeEntry } from './types.js';
 import { sortedByPath, type TreeChange, type TreeChangeSide } from './tree-diff.js';
@@ -134,14 +135,16 @@ export function indexBehindAfter(behind: IndexBehind | undefined, move: BaseMove
 }
 
 /**
- * The git step that puts `entries` into the index git is given (`update-index --index-info`), its input
- * written to `file` first; null when there are none. An entry put there has no stat data, so git
+ * The git step that puts `entries` into the index file `indexFile` (`update-index --index-info`, which
+ * the caller runs with GIT_INDEX_FILE naming it), its input written beside it first; null when there are
+ * none. An entry put there has no stat data, so git
  * compares the content of its file wherever it looks. Putting the same entries there twice is harmless.
  */
-export async function indexCatchUp(file: string, entries: IndexBehind | undefined): Promise<{ step: GitStep; env: Record<string, string> } | null> {
+export async function indexCatchUp(indexFile: string, entries: IndexBehind | undefined): Promise<{ step: GitStep; env: Record<string, string> } | null> {
   if (entries === undefined || entries.size === 0) return null;
   const lines: string[] = [];
   for (const [path, entry] of entries) lines.push(entry === null ? `0 ${NO_OBJECT}\t${path}\0` : `${entry.mode} ${entry.oid}\t${path}\0`);
+  const file = catchUpFile(indexFile);
   await writeFile(file, lines.join(''));
   return { step: { shell: UPDATE_INDEX }, env: { AGORA_INDEX_INFO: file } };
 }
@@ -169,7 +172,7 @@ export async function moveSteps(
 ): Promise<{ steps: GitStep[]; env: Record<string, string> }> {
   const steps: GitStep[] = [];
   const env: Record<string, string> = { AGORA_CHECKOUT: `${indexFile}.checkout` };
-  const catchUp = await indexCatchUp(`${indexFile}.move`, entries);
+  const catchUp = await indexCatchUp(indexFile, entries);
   if (catchUp) {
     steps.push(catchUp.step);
     Object.assign(env, catchUp.env);
@@ -233,9 +236,7 @@ export async function writeMoveFiles(ws: Workspace, layout: TreeLayout, dirsAdde
     const [mode, , oid] = (layout.files.get(path) ?? '').split(' ');
     if (oid === undefined || !underDirectoriesOnly(ws, path)) throw new Error(`the move cannot write ${path} here`);
     const abs = pathInside(ws.dir, path, 'tree path');
-    await unlink(abs).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') throw e;
-    });
+    await unlinkIfThere(abs);
     const blob = await ws.store.readBlob(oid);
     if (mode === '120000') await symlink(Buffer.from(blob), abs);
     else await writeFile(abs, blob, { mode: mode === '100755' ? 0o777 : 0o666, flag: 'wx' });
@@ -258,14 +259,19 @@ export function droppedPaths(move: BaseMove): string[] {
 export async function removeFiles(ws: Workspace, paths: readonly string[]): Promise<void> {
   for (const path of paths) {
     if (!underDirectoriesOnly(ws, path)) continue;
-    await unlink(pathInside(ws.dir, path, 'tree path')).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') throw e;
-    });
+    await unlinkIfThere(pathInside(ws.dir, path, 'tree path'));
   }
 }
 
-/** Removes the files a move wrote next to the index. */
+/** Removes a file or link (never what a link points at); nothing where there is none. */
+async function unlinkIfThere(path: string): Promise<void> {
+  await unlink(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+}
+
+/** Removes the files a move or a catch-up wrote next to the index file `indexFile`. */
 export async function removeMoveFiles(indexFile: string): Promise<void> {
-  await rm(`${indexFile}.move`, { force: true });
+  await rm(catchUpFile(indexFile), { force: true });
   await rm(`${indexFile}.checkout`, { force: true });
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathInside } from '../path-inside.js';
 import type { GitStep } from './git-cli.js';
 import type { Oid } from './types.js';
-import { runGitSequence, splitNulList } from './workspace-git.js';
+import { catchUpFile, runGitSequence, splitNulList } from './workspace-git.js';
 import type { TreeLayout, Workspace, WorkspaceSurvey } from './workspace-types.js';
 import { captureTracked } from './workspace-walk.js';
 
@@ -137,13 +137,13 @@ export function inheritNoAttributes(before: TreeLayout, after: TreeLayout, chang
   if (attributesFiles.get(before) === false && !changed.some(isAttributesFile)) attributesFiles.set(after, false);
 }
 
-/** The file a capture's copy of the index is caught up from (see workspace-move.ts, indexCatchUp). */
-export function captureCatchUpFile(ws: Workspace): string {
-  return `${ws.indexFile}.capture.move`;
+/** The capture's copy of the workspace's index (a hard link to it, or a copy). */
+export function captureIndexFile(ws: Workspace): string {
+  return `${ws.indexFile}.capture`;
 }
 
 function captureEnv(ws: Workspace): Record<string, string> {
-  return { AGORA_WORKSPACE_INDEX: ws.indexFile, AGORA_INDEX_INFO: captureCatchUpFile(ws), GIT_LITERAL_PATHSPECS: '1' };
+  return { AGORA_WORKSPACE_INDEX: ws.indexFile, AGORA_INDEX_INFO: catchUpFile(captureIndexFile(ws)), GIT_LITERAL_PATHSPECS: '1' };
 }
 
 /**

@@ -23,7 +23,7 @@ import { runGit, runGitSequence } from './workspace-git.js';
 import type { TreeLayout, Workspace, WorkspaceCapture, WorkspaceMethod, WorkspaceOptions, WorkspaceStamps, WorkspaceSurvey } from './workspace-types.js';
 import {
   attributesMayApply,
-  captureCatchUpFile,
+  captureIndexFile,
   captureQuickly,
   captureSurveyed,
   inheritNoAttributes,
@@ -116,7 +116,7 @@ export async function captureWorkspace(ws: Workspace, options: WorkspaceOptions 
     let start: GitStep[] = [['read-tree', ws.commit]]; // no index yet: start from the base
     if (ws.method === 'cli') start = (await linkIndexCopy(ws.indexFile, onCopy.indexFile)) ? [] : [{ shell: COPY_INDEX }];
     // What the index lacks after moves written in-process goes into the copy before git reads it.
-    const catchUp = ws.method === 'cli' ? await indexCatchUp(captureCatchUpFile(ws), ws.indexBehind) : null;
+    const catchUp = ws.method === 'cli' ? await indexCatchUp(onCopy.indexFile, ws.indexBehind) : null;
     if (catchUp) start.push(catchUp.step);
     // The workspace's stamps, where it has them, tell what the worker touched without git walking it.
     const survey = ws.method === 'cli' && ws.stamps && ws.layout ? await surveyWorkspace(ws.dir, ws.layout, ws.stamps) : null;
@@ -230,7 +230,7 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
       next,
       survey.touched.filter((p) => before.files.has(p)),
     );
-  const catchUp = await indexCatchUp(`${ws.indexFile}.move`, indexBehind);
+  const catchUp = await indexCatchUp(ws.indexFile, indexBehind);
   const move: GitStep[] = [...(catchUp ? [catchUp.step] : []), ['read-tree', '--reset', '-u', commit]];
   // One listing of the target (its trees too): where a `.git` may be left, and its submodules.
   const layout = parseTreeListing(await runGitSequence(next, [...move, ...clean, ['ls-tree', '-r', '-t', '-z', commit]], catchUp?.env));
@@ -261,7 +261,7 @@ export async function retargetWorkspace(ws: Workspace, commit: Oid, captured?: P
  */
 export async function catchUpIndex(ws: Workspace): Promise<Workspace> {
   const { indexBehind, ...current } = ws;
-  const catchUp = await indexCatchUp(`${ws.indexFile}.move`, indexBehind);
+  const catchUp = await indexCatchUp(ws.indexFile, indexBehind);
   if (catchUp) {
     await runGitSequence(ws, [catchUp.step], catchUp.env);
     await removeMoveFiles(ws.indexFile);
@@ -291,7 +291,7 @@ const COPY_INDEX = 'cp -p -- "$AGORA_WORKSPACE_INDEX" "$GIT_INDEX_FILE"';
 
 /** The workspace as a capture sees it: the same directory and objects, the copy of its index. */
 function captureIndex(ws: Workspace): Workspace {
-  return { ...ws, indexFile: `${ws.indexFile}.capture` };
+  return { ...ws, indexFile: captureIndexFile(ws) };
 }
 
 /**
