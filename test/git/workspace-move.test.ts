@@ -36,12 +36,19 @@ let made = 0;
 
 type Entry = [path: string, mode: '100644' | '100755' | '120000' | '160000', content: string];
 
+const blobs = new Map<string, string>();
+function blobOf(content: string): string {
+  let id = blobs.get(content);
+  if (id === undefined) blobs.set(content, (id = gitSync(repoDir, ['hash-object', '-w', '--stdin'], { input: content }).trim()));
+  return id;
+}
+
 /** A commit of exactly these entries (a link's content is its target; a gitlink's is ignored). */
 function commitOf(entries: Entry[]): string {
   made += 1;
   const env = cliEnv({ GIT_INDEX_FILE: join(repoDir, '.git', `move-index-${made}`) });
   const lines = entries.map(([path, mode, content]) => {
-    const id = mode === '160000' ? 'a'.repeat(40) : gitSync(repoDir, ['hash-object', '-w', '--stdin'], { input: content }).trim();
+    const id = mode === '160000' ? 'a'.repeat(40) : blobOf(content);
     return `${mode} ${id}\t${path}\0`;
   });
   execFileSync('git', ['update-index', '-z', '--index-info'], { cwd: repoDir, env, input: lines.join('') });
@@ -332,6 +339,29 @@ describe('an index left behind by a move written in-process', () => {
     expect(describeDir(moved.dir)).toEqual(describeDir(reference.dir));
     expect(gitOnWorkspace(moved, 'ls-files', '-s')).toBe(gitOnWorkspace(reference, 'ls-files', '-s'));
     await removeWorkspace(moved);
+    await removeWorkspace(reference);
+  });
+
+  it('is put into the index by git once more than 1,024 entries would be left behind, however small each move', async () => {
+    // Base k differs from base k-1 in 250 files (under the 256 a move may write here): four moves leave
+    // 1,000 entries behind; the fifth would leave 1,250, so git does it and the index is whole again.
+    const GROUP = 250;
+    const baseWith = (k: number) =>
+      commitOf(Array.from({ length: 5 * GROUP }, (_, i): Entry => [`cap/d${i % 25}/f${i}.txt`, '100644', i < k * GROUP ? 'after\n' : 'before\n']));
+    const bases = [0, 1, 2, 3, 4, 5].map(baseWith);
+    let ws = await usedWorkspace(bases[0]!);
+    for (let k = 1; k <= 4; k += 1) {
+      ws = await retargetWorkspace(ws, bases[k]!, await captureWorkspace(ws));
+      expect(ws.indexBehind?.size).toBe(k * GROUP);
+    }
+    const captured = await captureWorkspace(ws);
+    expect(captured.survey).toBeDefined(); // still a move by the difference, of 250 files
+    ws = await retargetWorkspace(ws, bases[5]!, captured);
+    expect(ws.indexBehind).toBeUndefined();
+    const reference = await fresh(bases[5]!);
+    expect(gitOnWorkspace(ws, 'ls-files', '-s')).toBe(gitOnWorkspace(reference, 'ls-files', '-s'));
+    expect(describeDir(ws.dir)).toEqual(describeDir(reference.dir));
+    await removeWorkspace(ws);
     await removeWorkspace(reference);
   });
 
