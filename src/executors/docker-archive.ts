@@ -126,9 +126,10 @@ export function isUnderTopLevelGit(rel: string): boolean {
  * result; the root entry's mode is ignored (`dir` keeps its own). `source` is always consumed or destroyed.
  */
 export async function extractWorkspace(source: Readable, dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const ended = watchEarlyEnd(source); // before the first await: the stream may fail while the staging directory is made
   const staging = await mkdtemp(join(dirname(dir), `.${basename(dir)}.extract-`));
   try {
-    const result = await extractInto(source, staging, opts.stripPrefix ?? '');
+    const result = await extractInto(source, ended, staging, opts.stripPrefix ?? '');
     for (const child of await readdir(dir)) await rm(join(dir, child), { recursive: true, force: true });
     for (const child of await readdir(staging)) await rename(join(staging, child), join(dir, child));
     return result;
@@ -138,8 +139,40 @@ export async function extractWorkspace(source: Readable, dir: string, opts: Extr
   }
 }
 
+/** How an archive stream ended before its end, told to whoever asks, however long after it happened. */
+interface EarlyEnd {
+  onFailure(fail: (e: Error) => void): void;
+}
+
+/**
+ * Watches `source` for an error, or a close before its end (an HTTP body cut short when the engine goes
+ * away closes without an error): either is not a whole archive. Watched from the moment the stream is
+ * handed over, so that neither goes unseen (an error with no listener would end the process; a close
+ * missed would leave the extraction waiting for data that never comes).
+ */
+function watchEarlyEnd(source: Readable): EarlyEnd {
+  let failure: Error | undefined;
+  let listener: ((e: Error) => void) | undefined;
+  const fail = (e: Error) => {
+    failure ??= e;
+    listener?.(failure);
+  };
+  const closedEarly = () => new Error('the archive stream closed before its end');
+  source.on('error', fail);
+  source.on('close', () => {
+    if (!source.readableEnded) fail(closedEarly());
+  });
+  if (source.destroyed && !source.readableEnded) fail(source.errored ?? closedEarly());
+  return {
+    onFailure(l) {
+      listener = l;
+      if (failure) l(failure);
+    },
+  };
+}
+
 /** Extracts into an empty `root`, skipping the root entry itself and everything under a top-level `.git`. */
-async function extractInto(source: Readable, root: string, stripPrefix: string): Promise<ExtractResult> {
+async function extractInto(source: Readable, ended: EarlyEnd, root: string, stripPrefix: string): Promise<ExtractResult> {
   const extract = tar.extract();
   const dirModes: Array<[string, number]> = [];
   /** Directories this extraction created: once a directory, a path stays one (replacing it is refused). */
@@ -149,11 +182,7 @@ async function extractInto(source: Readable, root: string, stripPrefix: string):
   const skippedGitEntries: string[] = [];
   /** Small files are buffered and written while the next entries are read (at most WRITE_CONCURRENCY at once). */
   const writes = new WritePool(WRITE_CONCURRENCY);
-  source.on('error', (err) => extract.destroy(err));
-  // An HTTP body cut short (the engine went away) closes without an error: that is not a whole archive.
-  source.on('close', () => {
-    if (!source.readableEnded) extract.destroy(new Error('the archive stream closed before its end'));
-  });
+  ended.onFailure((e) => extract.destroy(e));
   source.pipe(extract);
   try {
     for await (const entry of extract) {

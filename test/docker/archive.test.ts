@@ -203,18 +203,47 @@ describe('workspace archive', () => {
     expect(await snapshot(dup)).toEqual(['a file 644 second', 'b file 644 b']);
   });
 
-  it('fails on an archive stream that closes before its end, leaving the workspace untouched', async () => {
+  /** The first 10,000 bytes of an archive holding a 64 KiB file: a stream of it stops in that file. */
+  async function archiveHead(): Promise<Buffer> {
     const src = await dir();
     await writeFile(join(src, 'big.bin'), Buffer.alloc(64 * 1024, 7));
     const chunks: Buffer[] = [];
     for await (const c of packWorkspace(src, { prefix: '', uid: 0, gid: 0 })) chunks.push(c as Buffer);
-    const whole = Buffer.concat(chunks);
-    const cut = new Readable({ read() {} });
-    cut.push(whole.subarray(0, 10_000));
-    setTimeout(() => cut.destroy(), 20); // closes without an error and without an end, like a dropped HTTP body
+    return Buffer.concat(chunks).subarray(0, 10_000);
+  }
+
+  it('fails on an archive stream that closes before its end, leaving the workspace untouched', async () => {
+    const head = await archiveHead();
+    let reads = 0;
+    // Closes without an error and without an end, like a dropped HTTP body, once its first bytes were read.
+    const cut = new Readable({
+      read() {
+        reads += 1;
+        if (reads === 1) this.push(head);
+        else this.destroy();
+      },
+    });
     const dst = await dir();
     await writeFile(join(dst, 'keep.txt'), 'kept');
     await expect(extractWorkspace(cut, dst)).rejects.toThrow(/closed before its end/);
+    expect(reads).toBeGreaterThan(1);
+    expect(await snapshot(dst)).toEqual(['keep.txt file 644 kept']);
+  });
+
+  it('fails on an archive stream that closed, or failed, before the extraction began reading it', async () => {
+    const head = await archiveHead();
+    const dst = await dir();
+    await writeFile(join(dst, 'keep.txt'), 'kept');
+    const closed = new Readable({ read() {} });
+    closed.push(head);
+    closed.destroy();
+    await expect(extractWorkspace(closed, dst)).rejects.toThrow(/closed before its end/);
+    // An error while the staging directory is made: with no listener yet it would end the process.
+    const failing = new Readable({ read() {} });
+    failing.push(head);
+    const extracting = extractWorkspace(failing, dst);
+    failing.destroy(new Error('connection reset by the engine'));
+    await expect(extracting).rejects.toThrow(/connection reset by the engine/);
     expect(await snapshot(dst)).toEqual(['keep.txt file 644 kept']);
   });
 });
