@@ -180,7 +180,13 @@ export const ERROR_CODES = {
     area: 'config',
     exitCode: USER,
     meaning: 'An item needs a secret that is not set.',
-    fix: 'Export it in the environment of the serving process (the App: AGORA_SECRETS_FILE).',
+    fix: "Export it in the environment of the serving process and, for a plan's command item, list it in orch.secrets of agora.config.mjs (the App: AGORA_SECRETS_FILE).",
+  },
+  'secret-reserved': {
+    area: 'config',
+    exitCode: USER,
+    meaning: "An item declares as a secret an agent's API key, which only the orchestrator's loop holds.",
+    fix: "Remove it from the item's inputs.secrets (or the subagent's secrets); an agent gets its key through its loop.",
   },
   'secret-too-short': {
     area: 'config',

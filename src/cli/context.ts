@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { isWithin } from '../path-inside.js';
 import { findConfigFile } from '../config/find.js';
 import { loadConfig } from '../config/load.js';
+import { offeredEnvironment } from '../config/secrets.js';
 import type { OrchConfig } from '../config/types.js';
 import { AgoraError } from '../errors.js';
 import { createTargets as createWorkerTargets, targetScope } from '../executors/targets.js';
@@ -105,7 +106,7 @@ export function attemptContext(ctx: CliContext, targets: Record<string, WorkerTa
     targets,
     scratchDir: ctx.scratchDir,
     workspaces: WorkspacePool.outsideRepository(ctx.store),
-    environment: process.env,
+    environment: offeredEnvironment(ctx.config, process.env),
     clock: Date.now,
   };
 }

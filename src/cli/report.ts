@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
+import { offeredEnvironment } from '../config/secrets.js';
 import { AgoraError } from '../errors.js';
 import { collectReport } from '../report/collect.js';
 import { renderReport } from '../report/html.js';
@@ -11,7 +12,11 @@ import type { Output } from './output.js';
 /** `agora orch report <run> [--out file]`: the run as one self-contained HTML page. */
 export async function reportVerb(runId: string, o: GlobalOptions & { out?: string }, io: Output): Promise<number> {
   const ctx = await openContext(o);
-  const data = await collectReport(ctx.store, ctx.refs, runId, { config: ctx.config, environment: process.env, now: Date.now() });
+  const data = await collectReport(ctx.store, ctx.refs, runId, {
+    config: ctx.config,
+    environment: offeredEnvironment(ctx.config, process.env),
+    now: Date.now(),
+  });
   if (!data) throw await runNotFound(ctx, runId);
   const page = renderReport(data);
   const out = resolve(process.cwd(), o.out ?? `${runId}.html`);

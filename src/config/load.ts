@@ -36,6 +36,7 @@ export function defaultConfig(cwd: string): OrchConfig {
     shapes: {},
     refNamespace: 'refs/agora/',
     commandTarget: 'local',
+    secrets: [],
     configDir: resolve(cwd),
   };
 }

@@ -145,15 +145,36 @@ export const RefNamespaceSchema = z
     message: 'must look like "refs/agora/": "refs/" then one or more components of letters, digits, _ and -',
   });
 
-export const OrchConfigSchema = z.strictObject({
-  queues: z.record(z.string().min(1), QueueConfigSchema).default({}),
-  defaultConcurrency: z.number().int().min(1).max(256).default(4),
-  subagents: z.record(z.string().min(1), SubagentConfigSchema).default({}),
-  shapes: z.record(z.string().min(1), JsonSchemaSchema).default({}),
-  refNamespace: RefNamespaceSchema.default('refs/agora/'),
-  commandTarget: z.enum(['local', 'docker', 'actions']).default('local'),
-  commandImage: z.string().min(1).optional(),
-  actions: ActionsTargetSchema.optional(),
-});
+export const OrchConfigSchema = z
+  .strictObject({
+    queues: z.record(z.string().min(1), QueueConfigSchema).default({}),
+    defaultConcurrency: z.number().int().min(1).max(256).default(4),
+    subagents: z.record(z.string().min(1), SubagentConfigSchema).default({}),
+    shapes: z.record(z.string().min(1), JsonSchemaSchema).default({}),
+    refNamespace: RefNamespaceSchema.default('refs/agora/'),
+    commandTarget: z.enum(['local', 'docker', 'actions']).default('local'),
+    commandImage: z.string().min(1).optional(),
+    actions: ActionsTargetSchema.optional(),
+    secrets: z.array(EnvNameSchema).default([]),
+  })
+  .superRefine((config, ctx) => {
+    // An agent's API key is held by the orchestrator's loop alone: no worker is given it (docs/security.md).
+    const keys = new Map<string, string>();
+    for (const [name, subagent] of Object.entries(config.subagents)) if (subagent.agent) keys.set(subagent.agent.apiKeyEnv, name);
+    const refuse = (path: (string | number)[], secret: string) =>
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `${secret} is the API key of agent ${keys.get(secret)}, which only the orchestrator's loop holds; a worker given it as a secret could send it anywhere: remove it`,
+      });
+    config.secrets.forEach((secret, i) => {
+      if (keys.has(secret)) refuse(['secrets', i], secret);
+    });
+    for (const [name, subagent] of Object.entries(config.subagents)) {
+      (subagent.secrets ?? []).forEach((secret, i) => {
+        if (keys.has(secret) && subagent.agent?.apiKeyEnv !== secret) refuse(['subagents', name, 'secrets', i], secret);
+      });
+    }
+  });
 
 export type OrchConfigInput = z.input<typeof OrchConfigSchema>;

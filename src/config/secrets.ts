@@ -35,11 +35,38 @@ export function checkSecretValue(secretName: string, value: string, neededBy: st
  * that a too short one is refused before anything runs. (A `command` item's own secrets are checked when
  * its job is built.)
  */
-export function checkConfiguredSecrets(config: Pick<OrchConfig, 'subagents'>, environment: Record<string, string | undefined>): void {
-  for (const [name, subagent] of Object.entries(config.subagents)) {
-    for (const secret of subagent.secrets ?? []) {
-      const value = Object.hasOwn(environment, secret) ? environment[secret] : undefined;
-      if (value !== undefined) checkSecretValue(secret, value, `subagent ${name}`);
-    }
+export function checkConfiguredSecrets(config: Pick<OrchConfig, 'subagents' | 'secrets'>, environment: Record<string, string | undefined>): void {
+  const check = (secret: string, neededBy: string) => {
+    const value = Object.hasOwn(environment, secret) ? environment[secret] : undefined;
+    if (value !== undefined) checkSecretValue(secret, value, neededBy);
+  };
+  for (const [name, subagent] of Object.entries(config.subagents)) for (const secret of subagent.secrets ?? []) check(secret, `subagent ${name}`);
+  for (const secret of config.secrets ?? []) check(secret, 'the config (orch.secrets)');
+}
+
+/** The names under which the config's agents read their API keys (held by the orchestrator's loop alone). */
+export function agentKeyNames(config: Pick<OrchConfig, 'subagents'>): Set<string> {
+  const names = new Set<string>();
+  for (const subagent of Object.values(config.subagents)) if (subagent.agent) names.add(subagent.agent.apiKeyEnv);
+  return names;
+}
+
+/** Read by an agent's loop from the environment, beside its key: where the model's API is. */
+const AGENT_ENDPOINT_VARIABLES = ['ANTHROPIC_BASE_URL'];
+
+/**
+ * What of Agora's own environment (`agora orch run`, `serve`) a run may read: the secrets the config
+ * offers to plans (`orch.secrets`), those its subagents declare, and what the agents' loops read (their
+ * API keys, ANTHROPIC_BASE_URL). A plan's `command` item declaring any other name finds it unset: a plan
+ * is code, and the variables of the shell that started Agora are not the plan's to ask for.
+ */
+export function offeredEnvironment(config: Pick<OrchConfig, 'subagents' | 'secrets'>, environment: Record<string, string | undefined>): Record<string, string> {
+  const names = new Set([...(config.secrets ?? []), ...agentKeyNames(config), ...AGENT_ENDPOINT_VARIABLES]);
+  for (const subagent of Object.values(config.subagents)) for (const secret of subagent.secrets ?? []) names.add(secret);
+  const offered: Record<string, string> = {};
+  for (const name of names) {
+    const value = Object.hasOwn(environment, name) ? environment[name] : undefined;
+    if (value !== undefined) offered[name] = value;
   }
+  return offered;
 }

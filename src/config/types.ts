@@ -106,6 +106,11 @@ export interface OrchConfig {
   /** The `actions` target's settings, when the config uses it. */
   actions?: ActionsTargetConfig;
   /**
+   * Variables of Agora's own environment (`agora orch run`, `serve`) that a plan's `command` items may
+   * declare as secrets; none when absent. The App takes them from AGORA_SECRETS_FILE instead.
+   */
+  secrets?: readonly string[];
+  /**
    * Absolute directory of the loaded config file, or the cwd when none was loaded. Workers get it as
    * `$AGORA_CONFIG_DIR`, so that scripts next to the config can be found.
    */

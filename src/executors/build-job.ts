@@ -1,4 +1,4 @@
-import { checkSecretValue } from '../config/secrets.js';
+import { agentKeyNames, checkSecretValue } from '../config/secrets.js';
 import type { OrchConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError } from '../errors.js';
 import type { WorkItem } from '../plan/schema.js';
@@ -19,7 +19,10 @@ export interface BuildWorkerJobArgs {
   environment: Record<string, string | undefined>;
 }
 
-const SECRET_HINT = 'export it in the environment of `agora orch serve`';
+const SUBAGENT_SECRET_HINT = 'export it in the environment of `agora orch serve`';
+/** A plan's own secrets come only from what the operator offers (docs/security.md). */
+const COMMAND_SECRET_HINT =
+  'export it in the environment of `agora orch serve` (or `run`) and list it in orch.secrets of agora.config.mjs; the App: add it to AGORA_SECRETS_FILE for this repository';
 
 /**
  * Turns a work item into the job a target runs, and names the target. Pure (no I/O).
@@ -88,7 +91,7 @@ function buildCommandJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: Ta
     ...jobBase(args),
     command: ['/bin/sh', '-c', run],
     env,
-    ...secretsFor(item, target, secretNames, args.environment),
+    ...secretsFor(item, target, commandSecretNames(item, config, target, secretNames), args.environment, COMMAND_SECRET_HINT),
   };
   if (target === 'docker') job.options = { image };
   if (target === 'actions') job.options = { image, ...actionsLabels(config.actions?.labels) };
@@ -113,7 +116,7 @@ function buildDispatchJob(args: BuildWorkerJobArgs): BuiltJob {
     ...jobBase(args),
     command: [...(subagent.command ?? [])],
     env: { ...subagent.env, AGORA_INPUT: input, AGORA_CONFIG_DIR: config.configDir },
-    ...secretsFor(item, subagent.target ?? 'local', subagent.secrets ?? [], args.environment),
+    ...secretsFor(item, subagent.target ?? 'local', subagent.secrets ?? [], args.environment, SUBAGENT_SECRET_HINT),
     stdin: input,
   };
   if (subagent.docker !== undefined) job.options = { ...subagent.docker };
@@ -146,8 +149,9 @@ function secretsFor(
   target: string,
   names: readonly string[],
   environment: Record<string, string | undefined>,
+  hint: string,
 ): Pick<WorkerJob, 'secrets' | 'secretNames'> {
-  if (target !== 'actions') return { secrets: lookUpSecrets(item, names, environment) };
+  if (target !== 'actions') return { secrets: lookUpSecrets(item, names, environment, hint) };
   for (const name of names) {
     if (!ACTIONS_SECRET_NAME.test(name) || /^GITHUB_/i.test(name)) {
       throw new AgoraError(
@@ -163,12 +167,31 @@ function secretsFor(
 /** What GitHub accepts as the name of an Actions secret (a name starting with GITHUB_ is refused as well). */
 export const ACTIONS_SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function lookUpSecrets(item: WorkItem, names: readonly string[], environment: Record<string, string | undefined>): Record<string, string> {
+/**
+ * A `command` item's secrets, none of them an agent's API key: the loop alone holds it, and the App's
+ * secrets for a repository hold it beside the plan's. (On the `actions` target the names are the
+ * repository's own Actions secrets, which Agora never holds.)
+ */
+function commandSecretNames(item: WorkItem, config: OrchConfig, target: string, names: readonly string[]): readonly string[] {
+  if (target === 'actions') return names;
+  const keys = agentKeyNames(config);
+  const reserved = names.find((name) => keys.has(name));
+  if (reserved !== undefined) {
+    throw new AgoraError(
+      'secret-reserved',
+      `item ${item.id} declares secret ${reserved}, the API key of an agent, which only the orchestrator's loop holds`,
+      `remove ${reserved} from the item's inputs.secrets: a worker given it could send it anywhere (an agent item gets the key through its loop)`,
+    );
+  }
+  return names;
+}
+
+function lookUpSecrets(item: WorkItem, names: readonly string[], environment: Record<string, string | undefined>, hint: string): Record<string, string> {
   const secrets: Record<string, string> = {};
   for (const name of names) {
     const value = Object.hasOwn(environment, name) ? environment[name] : undefined;
     if (value === undefined) {
-      throw new AgoraError('secret-missing', `item ${item.id} needs secret ${name}, which is not set`, SECRET_HINT);
+      throw new AgoraError('secret-missing', `item ${item.id} needs secret ${name}, which is not set`, hint);
     }
     checkSecretValue(name, value, `item ${item.id}`);
     secrets[name] = value;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { OrchConfig } from '../config/types.js';
-import { MIN_SECRET_LENGTH } from '../config/secrets.js';
+import { agentKeyNames, MIN_SECRET_LENGTH } from '../config/secrets.js';
 import { InvalidInputError, type Problem, errorMessage } from '../errors.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { Plan } from '../plan/schema.js';
@@ -42,6 +42,7 @@ export function secretsFor(policy: WorkerPolicy, repositoryId: number | undefine
 export function policyProblems(plan: Plan, config: OrchConfig, offered: ReadonlySet<string>, secrets: Readonly<Record<string, string>>): Problem[] {
   const problems: Problem[] = [];
   const offers = [...offered].sort().join(', ') || 'none';
+  const agentKeys = agentKeyNames(config);
   plan.items.forEach((item, i) => {
     const target = targetNameOf(item, config);
     if (target !== undefined && !offered.has(target)) {
@@ -60,6 +61,13 @@ export function policyProblems(plan: Plan, config: OrchConfig, offered: Readonly
     // on its runner: the operator configures none of them, and the app never holds them.
     if (!Array.isArray(declared) || target === 'actions') return;
     declared.forEach((name, j) => {
+      if (item.executor === 'command' && typeof name === 'string' && agentKeys.has(name)) {
+        problems.push({
+          path: `$.items[${i}].inputs.secrets[${j}]`,
+          message: `declares secret ${JSON.stringify(name)}, the API key of an agent, which only the orchestrator's loop holds; remove it (an agent item gets the key through its loop)`,
+        });
+        return;
+      }
       if (typeof name === 'string' && Object.hasOwn(secrets, name)) return;
       problems.push({
         path: item.executor === 'command' ? `$.items[${i}].inputs.secrets[${j}]` : `$.items[${i}].inputs.subagent`,

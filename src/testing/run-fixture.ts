@@ -108,13 +108,17 @@ export async function runFixture(loaded: LoadedFixture, opts: RunFixtureOptions)
 
 /**
  * Mocks need no secrets, but the attempt runner refuses an item whose declared secret is unset: each
- * declared name gets a placeholder (long enough to be redacted like a real one). The caller's
+ * declared name a real run would find (a subagent's, or one `orch.secrets` offers to the plan's command
+ * items) gets a placeholder, long enough to be redacted like a real one; any other fails as it would. The caller's
  * environment is never read, so a real secret cannot reach a fixture's logs.
  */
 function placeholderSecrets(plan: Plan, config: OrchConfig): Record<string, string> {
   const names = new Set<string>();
+  // As in a real run, a command item finds only the secrets the config offers (config/secrets.ts).
+  const offered = new Set(config.secrets ?? []);
   for (const item of plan.items) {
-    if (item.executor === 'command' && Array.isArray(item.inputs.secrets)) for (const n of item.inputs.secrets) names.add(String(n));
+    if (item.executor === 'command' && Array.isArray(item.inputs.secrets))
+      for (const n of item.inputs.secrets) if (offered.has(String(n))) names.add(String(n));
     if (item.executor === 'dispatch') for (const n of config.subagents[String(item.inputs.subagent)]?.secrets ?? []) names.add(n);
   }
   const env: Record<string, string> = {};

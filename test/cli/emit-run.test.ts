@@ -26,6 +26,7 @@ const SECRET = 'emit-secret-9b2c7d41e0';
 
 beforeAll(() => {
   repo = makeRepo({
+    'agora.config.mjs': "export const orch = { secrets: ['EMIT_TOKEN'] };\n",
     'emit.plan.json': JSON.stringify({
       id: 'emit',
       queue: 'default',

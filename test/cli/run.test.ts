@@ -229,6 +229,7 @@ describe('agora orch run (local mode)', () => {
           },
         ],
       }),
+      'agora.config.mjs': "export const orch = { secrets: ['API_TOKEN'] };\n",
     });
     const r = await agora(repo, ['orch', 'run', 'plan.json'], { API_TOKEN: 'tok-3f9a8b7c', UNDECLARED: 'visible' });
     expect(r.code).toBe(0);
@@ -236,6 +237,55 @@ describe('agora orch run (local mode)', () => {
     expect(log).toContain('token=***');
     expect(log).toContain('leak=none');
     expect(git(repo, 'log', '-p', 'refs/agora/runs/s-1')).not.toContain('tok-3f9a8b7c');
+  });
+
+  it("refuses a plan's secret the config does not offer, though Agora's environment has it", async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'o',
+        queue: 'default',
+        items: [
+          { id: 'asks', executor: 'command', inputs: { run: 'echo "got=$HOST_TOKEN"', secrets: ['HOST_TOKEN'] }, depends_on: [], resourceLocks: [] },
+          { id: 'offered', executor: 'command', inputs: { run: 'echo "got=$API_TOKEN"', secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: [] },
+        ],
+      }),
+      'agora.config.mjs': "export const orch = { secrets: ['API_TOKEN'] };\n",
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json'], { HOST_TOKEN: 'host-7c1e5a90d2', API_TOKEN: 'tok-3f9a8b7c' });
+    expect(r.code).toBe(1);
+    const asks = item(await status(repo, 'o-1'), 'asks');
+    expect(asks.status).toBe('failed');
+    expect(asks.reason).toContain('needs secret HOST_TOKEN, which is not set');
+    expect(asks.reason).toContain('list it in orch.secrets of agora.config.mjs');
+    expect(item(await status(repo, 'o-1'), 'offered').status).toBe('done');
+    expect((await agora(repo, ['orch', 'logs', 'o-1', 'offered'])).stdout).toContain('got=***');
+    expect(git(repo, 'log', '-p', '--all')).not.toContain('host-7c1e5a90d2');
+  });
+
+  it("never gives a plan's item an agent's API key, even where the config offers it nothing else", async () => {
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'k',
+        queue: 'default',
+        items: [
+          {
+            id: 'steal',
+            executor: 'command',
+            inputs: { run: 'echo "$ANTHROPIC_API_KEY" | rev', secrets: ['ANTHROPIC_API_KEY'] },
+            depends_on: [],
+            resourceLocks: [],
+          },
+        ],
+      }),
+      'agora.config.mjs': "export const orch = { subagents: { writer: { agent: { prompt: 'writer.md', model: 'claude-sonnet-4-5' } } } };\n",
+      'writer.md': 'Write.\n',
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json'], { ANTHROPIC_API_KEY: 'sk-ant-canary-51f0c9' });
+    expect(r.code).toBe(1);
+    const steal = item(await status(repo, 'k-1'), 'steal');
+    expect(steal.status).toBe('failed');
+    expect(steal.reason).toContain('declares secret ANTHROPIC_API_KEY, the API key of an agent');
+    expect(git(repo, 'log', '-p', '--all')).not.toContain('9c0f15-yranac-tna-ks'); // reversed, past any redaction
   });
 
   it('fails an item whose declared secret is missing, naming it', async () => {

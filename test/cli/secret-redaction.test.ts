@@ -63,7 +63,7 @@ describe('secret redaction, end to end', () => {
         },
       ],
     };
-    const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
+    const repo = makeRepo({ 'plan.json': JSON.stringify(plan), 'agora.config.mjs': "export const orch = { secrets: ['API_TOKEN'] };\n" });
     const run = await agora(repo, ['orch', 'run', 'plan.json'], { API_TOKEN: SECRET });
     expect(run.code).toBe(1);
 
@@ -88,17 +88,18 @@ describe('secret redaction, end to end', () => {
     expect(leaks).toEqual([]);
   });
 
-  it('refuses a secret shorter than the minimum before running the item, naming it', async () => {
+  it('refuses to run when a secret the config offers to plans is too short, before the plan is submitted', async () => {
     const plan = {
       id: 'short',
       queue: 'default',
       items: [{ id: 'use', executor: 'command', inputs: { run: 'echo "$PIN"', secrets: ['PIN'] }, depends_on: [], resourceLocks: [] }],
     };
-    const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
-    expect((await agora(repo, ['orch', 'run', 'plan.json'], { PIN: '4711' })).code).toBe(1);
-    const status = JSON.parse((await agora(repo, ['orch', 'status', 'short-1'])).stdout) as { items: Array<{ reason?: string }> };
-    expect(status.items[0]!.reason).toContain('secret PIN (needed by item use) is shorter than 8 characters');
-    expect(status.items[0]!.reason).not.toContain('4711');
+    const repo = makeRepo({ 'plan.json': JSON.stringify(plan), 'agora.config.mjs': "export const orch = { secrets: ['PIN'] };\n" });
+    const r = await agora(repo, ['orch', 'run', 'plan.json'], { PIN: '4711' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('secret PIN (needed by the config (orch.secrets)) is shorter than 8 characters');
+    expect(r.stderr + r.stdout).not.toContain('4711');
+    expect(git(repo, 'for-each-ref', 'refs/agora/')).toBe('');
   });
 
   it("refuses to run when a subagent's configured secret is too short, before the plan is submitted", async () => {

@@ -85,6 +85,21 @@ describe('agent subagents in the config', () => {
     expect(problems[3]!.message).toContain('either a command');
   });
 
+  it("refuses an agent's API key among the secrets offered to plans, or another subagent's secrets", async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const file = join(dir, 'agora.config.mjs');
+    await writeFile(
+      file,
+      `export const orch = { secrets: ['DEPLOY_TOKEN', 'MODEL_KEY'], subagents: {
+        writer: { agent: { prompt: 'p.md', model: 'm', apiKeyEnv: 'MODEL_KEY' } },
+        deployer: { command: ['./deploy'], secrets: ['MODEL_KEY', 'DEPLOY_TOKEN'] },
+      } };\n`,
+    );
+    const problems = await problemsOf(file);
+    expect(problems.map((p) => p.path)).toEqual(['$.orch.secrets[1]', '$.orch.subagents.deployer.secrets[0]']);
+    for (const p of problems) expect(p.message).toContain('MODEL_KEY is the API key of agent writer');
+  });
+
   it('refuses dependencies on undefined subagents and a cycle of dependencies, at the entry that closes it', async () => {
     await writeFile(join(dir, 'p.md'), 'x');
     const agent = `agent: { prompt: 'p.md', model: 'm' }`;

@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       shapes: {},
       refNamespace: 'refs/agora/',
       commandTarget: 'local',
+      secrets: [],
       configDir: dir,
     });
   });

@@ -79,4 +79,11 @@ describe('the policy at intake: secrets', () => {
     expect(policyProblems(plan('docker'), config, offered, { API_TOKEN: 'v'.repeat(12) })).toEqual([]);
     expect(policyProblems(plan('actions'), config, offered, {})).toEqual([]);
   });
+
+  it("refuses an agent's API key as an item's secret, though the repository's secrets hold it for the agent", () => {
+    const withAgent = { ...config, subagents: { writer: { agent: { prompt: 'p.md', model: 'm', apiKeyEnv: 'API_TOKEN' } } } } as unknown as OrchConfig;
+    expect(policyProblems(plan('docker'), withAgent, new Set(['docker']), { API_TOKEN: 'v'.repeat(12) })).toEqual([
+      expect.objectContaining({ path: '$.items[0].inputs.secrets[0]', message: expect.stringContaining('the API key of an agent') }),
+    ]);
+  });
 });

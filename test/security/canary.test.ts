@@ -46,6 +46,9 @@ function plan(id: string, target?: { target: 'docker'; image: string }): string 
   return `${JSON.stringify({ id, queue: 'default', items }, null, 2)}\n`;
 }
 
+/** The config that offers the canary to the plan's items (a secret of Agora's own environment). */
+const OFFERS_CANARY = "export const orch = { secrets: ['CANARY'] };\n";
+
 /** The blob of the refused file: the one object that may hold the canary, unreferenced, where the worker ran. */
 const REFUSED_BLOB = createHash('sha1')
   .update(`blob ${CANARY.length + 1}\0${CANARY}\n`)
@@ -70,7 +73,7 @@ interface Status {
 }
 
 async function localCanary(runId: string, target?: { target: 'docker'; image: string }, env: Record<string, string> = {}): Promise<void> {
-  const repo = makeRepo({ 'plan.json': plan(runId, target) });
+  const repo = makeRepo({ 'plan.json': plan(runId, target), 'agora.config.mjs': OFFERS_CANARY });
   const gitdir = join(repo, '.git');
   const run = await agora(repo, ['orch', 'run', 'plan.json'], { ...env, CANARY }, scaled(240_000));
   const status = JSON.parse((await agora(repo, ['orch', 'status', `${runId}-1`], env)).stdout) as Status;

@@ -44,7 +44,7 @@ interface Status {
 }
 
 async function runAndCheck(runId: string, target?: { target: 'docker'; image: string }, env: Record<string, string> = {}): Promise<void> {
-  const repo = makeRepo({ 'plan.json': plan(runId, target) });
+  const repo = makeRepo({ 'plan.json': plan(runId, target), 'agora.config.mjs': "export const orch = { secrets: ['API_TOKEN'] };\n" });
   const run = await agora(repo, ['orch', 'run', 'plan.json'], { ...env, API_TOKEN: SECRET }, scaled(180_000));
   expect(run.code).toBe(1);
   const status = JSON.parse((await agora(repo, ['orch', 'status', `${runId}-1`], env)).stdout) as Status;
