@@ -106,7 +106,8 @@ async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome>
     releaseUrl: null,
     assets: [],
     reportUrl: null,
-    note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: ${problem}.`,
+    // The run check's markdown: the message of an error is text from storage and git, shown as plain text.
+    note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: the audit bundle of run ${codeSpan(a.run.runId)} could not be produced: ${plainText(why)}.`,
   };
 }
 
