@@ -466,13 +466,14 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
   it('passes secrets only through the environment: redacted from the log, absent from labels', async () => {
     const run = runId('secrets');
     const secret = 's3cr3t-value-42';
+    const gate = containerGate(d, run); // the container waits here until it has been inspected
     const job = makeJob({
       runId: run,
       itemId: 'sec',
       workspaceDir: await workspace(),
       secrets: { API_TOKEN: secret },
       env: { PLAIN: 'visible' },
-      command: ['/bin/sh', '-c', 'echo "token=$API_TOKEN plain=$PLAIN"; echo "$API_TOKEN" >&2; sleep 1'],
+      command: ['/bin/sh', '-c', `echo "token=$API_TOKEN plain=$PLAIN"; echo "$API_TOKEN" >&2; ${gate.wait}`],
     });
     const pending = target.run(job, never);
     cleanups.push(() => pending.then(() => undefined));
@@ -492,6 +493,7 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     expect(volume).toMatchObject({ Type: 'volume', RW: true });
     // No host path is mounted: Podman lists the anonymous volume (by name) among the binds, nothing else.
     expect((info.HostConfig.Binds ?? []).filter((b) => !b.startsWith(`${volume!.Name}:`))).toEqual([]);
+    await gate.open();
     expect(await pending).toEqual({ exitCode: 0, signal: null });
     // The anonymous workspace volume went with the container.
     await expect(d.getVolume(volume!.Name!).inspect()).rejects.toMatchObject({ statusCode: 404 });
