@@ -23,6 +23,8 @@ export interface MockCall {
   child?: string;
   /** What the job was given on stdin (a dispatch item's workerInput), or a call's input, if anything. */
   input?: string;
+  /** The secrets the job was given (placeholders: agora test never reads the caller's environment for them). */
+  secrets?: Record<string, string>;
   mock: ResolvedMock;
 }
 
@@ -97,7 +99,8 @@ export function createMockTarget(opts: MockTargetOptions): MockTarget {
         // The fixture loader gives every item a mock; reaching this is a bug, reported as the item's failure.
         return { exitCode: null, reason: `no mock for item ${job.itemId}` };
       }
-      heard({ itemId: job.itemId, attempt: job.attempt, ...(job.stdin !== undefined ? { input: job.stdin } : {}), mock });
+      const secrets = Object.keys(job.secrets).length > 0 ? { secrets: { ...job.secrets } } : {};
+      heard({ itemId: job.itemId, attempt: job.attempt, ...(job.stdin !== undefined ? { input: job.stdin } : {}), ...secrets, mock });
       const socket = job.callSocket;
       const viaSocket = socket === undefined ? undefined : (subagent: string, input: unknown) => callOverSocket(socket, subagent, input);
       if (!(await act(mock, job, signal, viaSocket))) return { exitCode: null, reason: 'stopped before the mock ran' };

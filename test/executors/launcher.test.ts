@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,22 @@ function groupOf(pid: number): number {
 }
 
 /** The peak resident memory of `pid` (VmHWM), in KiB. */
+/** Whether a process of process group `group` waits in a write to a full pipe (its wait channel, /proc/<pid>/wchan). */
+function writingToFullPipe(group: number): boolean {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const fields = readFileSync(`/proc/${name}/stat`, 'utf8')
+        .replace(/^.*\) /s, '')
+        .split(' ');
+      if (Number(fields[2]) === group && /pipe_write/.test(readFileSync(`/proc/${name}/wchan`, 'utf8'))) return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
+
 function peakKiB(pid: number): number {
   return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 }
@@ -101,11 +117,14 @@ describe('spawnFromLauncher', () => {
     const launcher = parentOf(child.pid);
     const before = peakKiB(launcher);
     // This thread is busy, as the orchestrator's can be: nothing reads the channel until the worker has
-    // written all it can (it blocks on a full pipe once the launcher pauses it, or it finishes).
-    const until = Date.now() + scaled(2000);
-    while (Date.now() < until) {
-      if (isGone(child.pid)) break;
+    // written all it can. With the bound it blocks on a full pipe once the launcher stops reading it;
+    // without, the launcher takes in all 192 MiB and the worker ends. (Where the kernel does not name
+    // the wait, the look ends at its deadline: the worker must still be there then.)
+    const until = Date.now() + scaled(20_000);
+    while (Date.now() < until && !isGone(child.pid) && !writingToFullPipe(child.pid)) {
+      // busy, on purpose
     }
+    expect(isGone(child.pid)).toBe(false);
     // What the launcher took in while nobody read: without the bound, all the worker wrote meanwhile.
     const heldWhileBlocked = peakKiB(launcher) - before;
     let received = 0;

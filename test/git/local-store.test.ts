@@ -7,6 +7,7 @@ import { AgoraError } from '../../src/errors.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import type { TreeEntry } from '../../src/git/types.js';
+import { scaled } from '../support/eventually.js';
 import { cliEnv, gitSync, initRepo, tempDir } from './git-fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -315,13 +316,16 @@ describe('ref locks', () => {
     expect(existsSync(lock)).toBe(true);
     expect(await store.resolveRef('refs/agora/runs/r1')).toBeNull();
 
+    // A store that waits far longer than the holder takes to let go, however late the timer fires.
+    const patient = await openLocalStore(r.dir, { maxWaitMs: scaled(60_000) });
     const release = setTimeout(() => void rm(lock), 100);
     try {
-      expect(await store.casRef('refs/agora/runs/r1', a, null)).toBe(true);
+      expect(await patient.casRef('refs/agora/runs/r1', a, null)).toBe(true);
     } finally {
       clearTimeout(release);
     }
-    expect(await store.resolveRef('refs/agora/runs/r1')).toBe(a);
+    expect(existsSync(lock)).toBe(false);
+    expect(await patient.resolveRef('refs/agora/runs/r1')).toBe(a);
   });
 
   it('makes the git CLI wait or fail while Agora holds a lock, never corrupting the ref', async () => {

@@ -185,9 +185,12 @@ describe('surveyWorkspace', () => {
     const { layout, stamps } = ws;
     expect(layout && stamps).toBeTruthy();
     expect(await surveyWorkspace(ws.dir, layout!, stamps!)).toMatchObject({ touched: [], untracked: [], changedDirs: [] });
-    const tick = stamps!.stamps.get('deep/a/other.txt')!.ctimeMs;
+    // The marker's tick at (or before) the file's and its directory's: both stamps are racy.
+    const tick = Math.min(stamps!.stamps.get('deep/a/other.txt')!.ctimeMs, stamps!.stamps.get('deep/a')!.ctimeMs);
     const racy = await surveyWorkspace(ws.dir, layout!, { stamps: stamps!.stamps, racyFrom: tick });
     expect(racy?.touched).toContain('deep/a/other.txt');
+    expect(racy?.changedDirs).toContain('deep/a');
+    expect(racy?.untracked).toEqual([]); // read again, the directory holds only what the base has
     await removeWorkspace(ws);
   });
 

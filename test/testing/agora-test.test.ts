@@ -2,6 +2,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { loadConfig } from '../../src/config/load.js';
+import { loadFixture } from '../../src/testing/fixture-load.js';
+import { runFixture } from '../../src/testing/run-fixture.js';
 
 afterAll(cleanupTempDirs);
 
@@ -172,9 +175,41 @@ describe('agora test', () => {
       mocks: { subagents: { deploy: { output: 'deployed\n', files: { 'deployed.txt': 'yes\n' } } } },
       expect: { run: 'done', items: { deploy: { output: { equals: 'deployed\n' } } }, files: { 'deployed.txt': { equals: 'yes\n' } } },
     });
-    const r = await agora(repo, ['test'], { DEPLOY_TOKEN: 'the-real-token-value' });
+    // Unset where it runs: a real run would fail the item; the fixture passes on a placeholder.
+    const r = await agora(repo, ['test']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('PASS tests/fixture-deploy.json');
+    expect(r.code).toBe(0);
+    // What the mocked worker was given, with the real value set beside it.
+    const config = await loadConfig({ cwd: repo });
+    const fixture = await loadFixture('tests/fixture-deploy.json', config, repo, repo);
+    const real = 'the-real-token-value';
+    process.env.DEPLOY_TOKEN = real;
+    try {
+      const run = await runFixture(fixture, { projectDir: repo, config });
+      expect(run.calls.map((c) => c.secrets)).toEqual([{ DEPLOY_TOKEN: expect.stringMatching(/^agora-test-placeholder-DEPLOY_TOKEN/) }]);
+      expect(JSON.stringify(run)).not.toContain(real);
+    } finally {
+      delete process.env.DEPLOY_TOKEN;
+    }
+  });
+
+  it("gives a command item's secret a placeholder where the config offers it, and fails the item where it does not", async () => {
+    const item = (id: string, secret: string) => ({ id, executor: 'command', inputs: { run: 'false', secrets: [secret] }, depends_on: [], resourceLocks: [] });
+    const repo = makeRepo({
+      'agora.config.mjs': "export const orch = { secrets: ['OFFERED_TOKEN'] };\n",
+      'plan.json': JSON.stringify({ id: 'sec', queue: 'default', items: [item('offered', 'OFFERED_TOKEN'), item('unoffered', 'HOST_TOKEN')] }),
+    });
+    writeFixture(repo, 'secrets', {
+      plan: '../plan.json',
+      mocks: { items: { offered: { output: 'ok\n' }, unoffered: { output: 'ok\n' } } },
+      expect: {
+        run: 'failed',
+        items: { offered: { state: 'done' }, unoffered: { state: 'failed', reason: { contains: 'needs secret HOST_TOKEN, which is not set' } } },
+      },
+    });
+    const r = await agora(repo, ['test'], { OFFERED_TOKEN: 'offered-real-1234', HOST_TOKEN: 'host-real-5678' });
+    expect(r.stdout).toContain('PASS tests/fixture-secrets.json');
     expect(r.code).toBe(0);
   });
 
