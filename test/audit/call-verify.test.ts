@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { acceptRun, step } from '../../src/index.js';
 import type { Run } from '../../src/index.js';
-import { AUDIT_FORMAT_V4, AUDIT_FORMAT_V5, type AuditBundle, type BundleItem } from '../../src/audit/bundle.js';
+import { AUDIT_FORMAT_V3, AUDIT_FORMAT_V5, type AuditBundle, type BundleItem } from '../../src/audit/bundle.js';
 import { Failures } from '../../src/audit/verify/failures.js';
 import { verifyBundle } from '../../src/audit/verify/pipeline.js';
 import { ReplayStep } from '../../src/audit/verify/replay.js';
@@ -218,7 +218,7 @@ describe('verify: child attempts (format v5 call entries)', () => {
   });
 
   it('before v5 a call entry is not a transition the format has: state', async () => {
-    expect(await failuresOf(transitions, run, AUDIT_FORMAT_V4)).toEqual([
+    expect(await failuresOf(transitions, run, AUDIT_FORMAT_V3)).toEqual([
       `state: entry ${first} has kind "call": neither an item nor a run transition`,
       `state: entry ${second} has kind "call": neither an item nor a run transition`,
     ]);

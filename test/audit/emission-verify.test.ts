@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { acceptRun, step } from '../../src/index.js';
 import type { Run } from '../../src/index.js';
-import { AUDIT_FORMAT_V3, AUDIT_FORMAT_V4, startRule, type AuditBundle, type BundleItem } from '../../src/audit/bundle.js';
+import { AUDIT_FORMAT_V3, AUDIT_FORMAT_V4, AUDIT_FORMAT_V5, startRule, type AuditBundle, type BundleItem } from '../../src/audit/bundle.js';
 import { checkEmittedDefinitions } from '../../src/audit/verify/emission.js';
 import { Failures } from '../../src/audit/verify/failures.js';
 import { ReplayStep } from '../../src/audit/verify/replay.js';
@@ -91,7 +91,20 @@ describe('verify: items emitted at run time (format v4)', () => {
     );
     const noLimits = bundleOf(run);
     delete noLimits.limits;
-    expect(replayCodes(noLimits, entries)).toEqual([`emit-budget: entry ${emitAt}: the bundle records no limits (maxHops, maxItems) to hold emitted items to`]);
+    expect(replayCodes(noLimits, entries)).toEqual([
+      'emit-budget: the bundle is v4 but records no limits (maxHops, maxItems): every v4 bundle has them',
+      `emit-budget: entry ${emitAt}: the bundle records no limits (maxHops, maxItems) to hold emitted items to`,
+    ]);
+  });
+
+  it('a v4 bundle without limits fails, though it has no emit entry left to need them', () => {
+    const relabelled = bundleOf(run, { format: AUDIT_FORMAT_V4 });
+    delete relabelled.limits;
+    const plain = entries.filter((e) => e.kind !== 'emit' && !('itemId' in e && (e.itemId === 'x' || e.itemId === 'y')));
+    relabelled.items = relabelled.items.filter((i) => i.parent === undefined);
+    expect(replayCodes(relabelled, plain)).toEqual(['emit-budget: the bundle is v4 but records no limits (maxHops, maxItems): every v4 bundle has them']);
+    const v5 = { ...relabelled, format: AUDIT_FORMAT_V5 } as AuditBundle; // v5 has limits only with emit entries
+    expect(replayCodes(v5, plain)).toEqual([]);
   });
 
   it('a bundle that says an item was emitted by another parent, or at other hops, fails', () => {

@@ -39,6 +39,10 @@ export class EmissionReplay {
       this.present.add(i.id);
       this.hops.set(i.id, 0);
     }
+    // A v4 bundle is written only for a run with an emit entry, and always with the limits it held them
+    // to (a v5 bundle carries them only when it has emit entries, as checked where one is met).
+    if (formatVersion(bundle) === 4 && bundle.limits === undefined)
+      f.add('emit-budget', 'the bundle is v4 but records no limits (maxHops, maxItems): every v4 bundle has them');
   }
 
   /** Whether item `id` is in the run at this point of the log (the caller reports its entry when it is not). */
