@@ -95,6 +95,9 @@ export const SAFE_CONFIG: readonly string[] = [
   'submodule.recurse=false',
   'fetch.recurseSubmodules=false',
   'commit.gpgSign=false',
+  'tag.gpgSign=false',
+  'push.gpgSign=false',
+  'merge.verifySignatures=false', // checking a signature runs gpg.program, which the config names
   'gc.auto=0',
   'maintenance.auto=false',
 ];

@@ -135,6 +135,43 @@ describe('nothing the repository’s config names runs on an Agora git command',
     }
   });
 
+  it("runs no signature program the repository's config names, for a merge of a signed commit", async () => {
+    const other = await initRepo();
+    try {
+      const marker = join(other.dir, '..', 'gpg-ran');
+      const gpg = join(other.dir, '..', 'gpg.sh');
+      await writeFile(gpg, `#!/bin/sh\ntouch '${marker}'\nexit 1\n`);
+      await chmod(gpg, 0o755);
+      await writeFile(join(other.dir, 'a.txt'), 'one\n');
+      gitSync(other.dir, ['add', '--all']);
+      gitSync(other.dir, ['commit', '-q', '-m', 'base']);
+      const head = gitSync(other.dir, ['rev-parse', 'HEAD']).trim();
+      const tree = gitSync(other.dir, ['rev-parse', 'HEAD^{tree}']).trim();
+      // A commit that says it is signed: checking it runs gpg.program.
+      const body = [
+        `tree ${tree}`,
+        `parent ${head}`,
+        'author A <a@a> 1700000000 +0000',
+        'committer A <a@a> 1700000000 +0000',
+        'gpgsig -----BEGIN PGP SIGNATURE-----',
+        ' ',
+        ' iQEzBAABCAAdFiEE',
+        ' -----END PGP SIGNATURE-----',
+        '',
+        'signed, so it says',
+        '',
+      ].join('\n');
+      const signed = gitSync(other.dir, ['hash-object', '-t', 'commit', '-w', '--stdin'], { input: body }).trim();
+      gitSync(other.dir, ['config', 'merge.verifySignatures', 'true']);
+      gitSync(other.dir, ['config', 'gpg.program', gpg]);
+      await runGit(['merge', '--ff-only', '--quiet', signed], { cwd: other.dir });
+      expect(existsSync(marker)).toBe(false);
+      expect(gitSync(other.dir, ['rev-parse', 'HEAD']).trim()).toBe(signed);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
   it('runs no filter a file included from the config defines either', async () => {
     const other = await initRepo();
     const work = await tempDir('agora-ws-');
