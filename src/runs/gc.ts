@@ -1,3 +1,4 @@
+import { crashPoint } from '../crash-points.js';
 import { errorMessage } from '../errors.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { idProblem } from '../plan/ids.js';
@@ -110,11 +111,15 @@ async function pruneRun(store: GitStore, refs: RunRefs, opts: GcOptions, runId: 
   const kept = await opts.keepBundle(runId);
   if (!kept.kept) return kept.why;
   if (!opts.dryRun) {
-    if (!(await store.deleteRef(ref, oid))) return `${ref} moved while gc ran (a Retry reopened it?); it stays`;
-    await removeRunRefs(store, refs, runId);
-    // The run's secret parameter values live in a file on this host, not in a ref: they go with the run.
+    // The run's secret parameter values live in a file on this host, not in a ref: they go with the run,
+    // and first, since once its ref is gone nothing names that file (a crash between would leave it).
     const token = run.state.params?.secretStore;
-    if (token && opts.removeSecretParams && (await opts.removeSecretParams(token))) report.secretParams.push(runId);
+    const secretsRemoved = token !== undefined && opts.removeSecretParams !== undefined && (await opts.removeSecretParams(token));
+    if (!(await store.deleteRef(ref, oid)))
+      return `${ref} moved while gc ran (a Retry reopened it?); it stays${secretsRemoved ? ', without its secret parameters (give them again to run it)' : ''}`;
+    crashPoint('run-ref-deleted');
+    await removeRunRefs(store, refs, runId);
+    if (secretsRemoved) report.secretParams.push(runId);
   }
   report.pruned.push({ runId, status: run.state.status, finishedAt, bundle: kept.where });
   return undefined;

@@ -8,6 +8,7 @@ import { verifyVerb } from '../../src/cli/audit.js';
 import { gcVerb, parseAge } from '../../src/cli/gc.js';
 import { retryVerb, submitVerb } from '../../src/cli/orch.js';
 import type { Output } from '../../src/cli/output.js';
+import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
@@ -216,6 +217,27 @@ describe('agora orch gc', () => {
     expect(report.secretParams).toEqual(['old-1']);
     expect(existsSync(oldStore)).toBe(false);
     expect(existsSync(newStore)).toBe(true);
+  });
+
+  it("leaves no secret parameters on this host when it dies just after removing the run's ref", async () => {
+    const plan = JSON.stringify({
+      id: 'gone',
+      queue: 'default',
+      items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }],
+    });
+    const repo = makeRepo({ 'gone.json': plan });
+    expect((await agora(repo, ['orch', 'run', 'gone.json', '--secret-data', 'token=gone-secret-value'])).code).toBe(0);
+    const token = (JSON.parse(git(repo, 'show', 'refs/agora/runs/gone-1:run.json')) as { params: { secretStore: string } }).params.secretStore;
+    const secretStore = join(repo, '.git', 'agora', 'params', `${token}.json`);
+    expect(existsSync(secretStore)).toBe(true);
+    let crashed = false;
+    armCrashPoint('run-ref-deleted', 1, () => (crashed = true));
+    await gcVerb({ repo, olderThan: '1h', discardBundles: true }, capture(), Date.now() + 2 * HOUR).catch((e: unknown) => {
+      if (!(e instanceof CrashedAt)) throw e;
+    });
+    expect(crashed).toBe(true);
+    expect(git(repo, 'for-each-ref', 'refs/agora/runs/')).toBe(''); // the run's ref is gone: nothing names the file now
+    expect(existsSync(secretStore)).toBe(false);
   });
 
   it('refuses bad input with a message and no stack trace', async () => {
