@@ -42,7 +42,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await syncDirectory(dir);
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** fsync of directory `dir`, so that a rename or a new entry in it survives a power loss. */
+export async function syncDirectory(dir: string): Promise<void> {
   let handle;
   try {
     handle = await open(dir, 'r');

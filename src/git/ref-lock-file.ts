@@ -2,6 +2,7 @@ import { tempSuffix } from '../temp-name.js';
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { syncDirectory } from '../atomic-write.js';
 import { crashPoint } from '../crash-points.js';
 import { AgoraError } from '../errors.js';
 import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
@@ -43,6 +44,8 @@ export interface HeldLock {
   path: string;
   /** `<gitdir>/agora/tmp`: where new values are written before they are renamed into place. */
   tmpDir: string;
+  /** The outermost directory taking the lock created (the ref's namespace was new), if any. */
+  createdDir?: string;
 }
 
 /** What a lock file says about who holds it. */
@@ -191,17 +194,19 @@ export async function acquireLock(gitdir: string, lockPath: string, what: string
   const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
   const deadline = Date.now() + maxWaitMs;
   const tmpDir = join(gitdir, 'agora', 'tmp');
+  let createdDir: string | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      if (await createLock(lockPath, tmpDir)) return { path: lockPath, tmpDir };
+      if (await createLock(lockPath, tmpDir)) return { path: lockPath, tmpDir, ...(createdDir ? { createdDir } : {}) };
     } catch (e) {
       const code = errCode(e);
       if (code === 'ENOENT') {
         // A parent directory is missing (or was just removed by a deletion): create it and try again.
-        await mkdir(dirname(lockPath), { recursive: true }).catch((err: unknown) => {
+        const made = await mkdir(dirname(lockPath), { recursive: true }).catch((err: unknown) => {
           if (errCode(err) === 'ENOTDIR' || errCode(err) === 'EEXIST') throw refConflict(lockPath, what);
           throw err;
         });
+        if (made !== undefined) createdDir = made;
         continue;
       }
       if (code === 'ENOTDIR') throw refConflict(lockPath, what);
@@ -269,9 +274,30 @@ export async function releaseLock(lock: HeldLock): Promise<void> {
 export async function commitLock(lock: HeldLock, target: string, content: string): Promise<void> {
   try {
     await renameInto(await writeTemp(lock.tmpDir, content), target);
+    await syncRefDirectories([{ lock, target }]);
   } finally {
     await releaseLock(lock);
   }
+}
+
+/**
+ * Syncs the directories of refs just renamed into place, so that the moves survive a power loss before
+ * anything acts on them: each ref's directory, once, and where taking its lock created directories,
+ * every one of them and the directory it was made in.
+ */
+export async function syncRefDirectories(moved: ReadonlyArray<{ lock: HeldLock; target: string }>): Promise<void> {
+  const dirs = new Set<string>();
+  for (const { lock, target } of moved) {
+    let dir = dirname(target);
+    dirs.add(dir);
+    if (lock.createdDir === undefined) continue;
+    const outermost = dirname(lock.createdDir);
+    while (dir !== outermost && dir !== dirname(dir)) {
+      dir = dirname(dir);
+      dirs.add(dir);
+    }
+  }
+  await Promise.all([...dirs].map((d) => syncDirectory(d)));
 }
 
 export async function renameInto(temp: string, target: string): Promise<void> {

@@ -13,7 +13,7 @@
 import { rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errCode } from './loose-objects.js';
-import { acquireLock, commitLock, releaseLock, renameInto, writeTemp, type HeldLock, type RefLockOptions } from './ref-lock-file.js';
+import { acquireLock, commitLock, releaseLock, renameInto, syncRefDirectories, writeTemp, type HeldLock, type RefLockOptions } from './ref-lock-file.js';
 import { assertOid, assertRefName } from './ref-names.js';
 import { currentValue, readPackedRef, readPackedRefsFile } from './ref-read.js';
 import type { Oid, RefSwap } from './types.js';
@@ -71,6 +71,7 @@ export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: R
     } finally {
       await Promise.all(temps.slice(renamed).map((t) => unlink(t).catch(() => undefined)));
     }
+    await syncRefDirectories(swaps.map((s) => ({ lock: locks.get(s.ref)!, target: join(gitdir, s.ref) })));
     return true;
   } finally {
     await releaseAll();
