@@ -537,10 +537,16 @@ export const ERROR_CODES = {
     meaning: 'Writing a key pair would overwrite an existing key.',
     fix: 'Move the old key away first, or write to another directory.',
   },
+  'audit-out': {
+    area: 'cli',
+    exitCode: USER,
+    meaning: 'The audit bundle cannot be written where `--out` says (a directory, a device or pipe, or a place that cannot be written).',
+    fix: 'Pass a file path you may write to; missing directories are created.',
+  },
   'report-out': {
     area: 'cli',
     exitCode: USER,
-    meaning: 'The report cannot be written where `--out` says (a directory, or a place that cannot be written).',
+    meaning: 'The report cannot be written where `--out` says (a directory, a device or pipe, or a place that cannot be written).',
     fix: 'Pass a file path you may write to; missing directories are created.',
   },
   'key-dir': { area: 'cli', exitCode: USER, meaning: 'The directory for a new key pair cannot be used.', fix: 'Pass a directory you may write to.' },

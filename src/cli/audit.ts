@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { writeFileAtomic } from '../atomic-write.js';
+import { writeOutFile } from './out-file.js';
 import { auditStatement, isTerminalRun, itemEvidence, type AuditBundle, type AuditReport } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';
@@ -129,10 +129,10 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
     const path = resolve(process.cwd(), out);
     if (signed) {
       const sigPath = sigstorePathFor(path);
-      await writeFileAtomic(sigPath, `${JSON.stringify(signed.bundle, null, 2)}\n`);
+      await writeOutFile(sigPath, `${JSON.stringify(signed.bundle, null, 2)}\n`, 'audit-out', 'audits/run.audit.json');
       io.err(`wrote ${sigPath}`);
     }
-    await writeFileAtomic(path, text);
+    await writeOutFile(path, text, 'audit-out', 'audits/run.audit.json');
     io.err(`wrote ${path}`);
   } else {
     io.out(text.trimEnd());

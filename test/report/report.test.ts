@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
@@ -114,5 +115,33 @@ describe('agora orch report: bad input', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`agora: --out ${dir} is a directory`);
     expect(r.stderr).toMatch(/hint: pass the path of a file to write/);
+  });
+
+  it('--out naming a pipe: exit 1, report-out, the pipe left a pipe', async () => {
+    const fifo = join(tempDir('agora-report-fifo-'), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const r = await agora(run.repo, ['orch', 'report', run.runId, '--out', fifo]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`agora: --out ${fifo} is not a regular file (a device, a pipe or a socket)`);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+  });
+});
+
+describe('agora orch audit --out: bad paths', () => {
+  it('a path under a file, a directory: exit 1, audit-out, no stack trace; missing directories are made', async () => {
+    const file = join(tempDir('agora-audit-file-'), 'a.txt');
+    writeFileSync(file, 'a file\n');
+    const underFile = await agora(run.repo, ['orch', 'audit', run.runId, '--out', `${file}/bundle.json`]);
+    expect(underFile.code).toBe(1);
+    expect(underFile.stderr).toContain(`agora: --out ${file}/bundle.json lies under a file`);
+    expect(underFile.stderr).toMatch(/hint: pass the path of a file to write, e\.g\. --out audits\/run\.audit\.json/);
+    expect(underFile.stderr).not.toContain('internal error');
+    const dir = tempDir('agora-audit-out-');
+    const isDir = await agora(run.repo, ['orch', 'audit', run.runId, '--out', dir]);
+    expect(isDir.code).toBe(1);
+    expect(isDir.stderr).toContain(`agora: --out ${dir} is a directory`);
+    const deep = join(dir, 'not', 'yet', 'bundle.json');
+    expect((await agora(run.repo, ['orch', 'audit', run.runId, '--out', deep])).code).toBe(0);
+    expect(JSON.parse(readFileSync(deep, 'utf8')).format).toMatch(/^agora\.audit\//);
   });
 });
