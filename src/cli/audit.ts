@@ -2,6 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { writeOutFile } from './out-file.js';
+import { runIdArgument } from './run-id-argument.js';
 import { auditStatement, isTerminalRun, itemEvidence, type AuditBundle, type AuditReport } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';
@@ -367,7 +368,8 @@ async function readTrustedRoot(file: string): Promise<unknown> {
  */
 export function registerAuditCommands(program: Command, orch: Command): void {
   orch
-    .command('audit <run>')
+    .command('audit')
+    .argument('<run>', 'the run id', runIdArgument)
     .description("the run's audit bundle (JSON); anchors a finished run; exit 0 only if intact")
     .option('--repo <dir>', 'the git repository (default: the current directory)')
     .option('--config <file>', 'the config module (default: ./agora.config.mjs if present)')

@@ -12,6 +12,7 @@ import { reportVerb } from './report.js';
 import { cancelVerb, retryVerb, runVerb, serveVerb, submitVerb, validateVerb } from './orch.js';
 import { logsVerb, statusVerb, watchVerb } from './orch-read.js';
 import { stdio, type Output } from './output.js';
+import { runIdArgument } from './run-id-argument.js';
 
 /** The `agora` command line. Thin: parse, call a verb, print a user error without a stack trace. */
 
@@ -71,32 +72,46 @@ export function buildProgram(): Command {
   });
   common(
     orch
-      .command('watch <run>')
+      .command('watch')
+      .argument('<run>', 'the run id', runIdArgument)
       .description('a live table on a terminal, else one JSON line per status update, until the run ends')
       .option('--json', 'JSON lines even on a terminal'),
   ).action(async (run: string, o) => setExit(await watchVerb(run, o, outputFor(o))));
   common(
     orch
-      .command('status [run]')
+      .command('status')
+      .argument('[run]', 'the run id', runIdArgument)
       .description('the run and every item as JSON (all runs without an id)')
       .option('--calls', "with a run: every item's child attempts (its calls to dependencies), from the audit log's call entries"),
   ).action(async (run: string | undefined, o) => setExit(await statusVerb(run, o, stdio)));
-  common(orch.command('cancel <run>').description('cancel a run; serve stops its workers').option('--reason <text>', 'recorded in the audit log')).action(
-    async (run: string, o) => setExit(await cancelVerb(run, o, stdio)),
-  );
   common(
     orch
-      .command('retry <run> [item]')
+      .command('cancel')
+      .argument('<run>', 'the run id', runIdArgument)
+      .description('cancel a run; serve stops its workers')
+      .option('--reason <text>', 'recorded in the audit log'),
+  ).action(async (run: string, o) => setExit(await cancelVerb(run, o, stdio)));
+  common(
+    orch
+      .command('retry')
+      .argument('<run>', 'the run id', runIdArgument)
+      .argument('[item]', 'the item id')
       .description('run a failed or cancelled item again, or with --failed every failed item (and the items skipped because of them)')
       .option('--failed', 'retry every failed item of the run, in one step')
       .option('--reason <text>', 'recorded in the audit log'),
   ).action(async (run: string, item: string | undefined, o) => setExit(await retryVerb(run, item, o, stdio)));
   common(
-    orch.command('logs <run> <item>').description("an item's log (the last attempt unless --attempt)").option('--attempt <n>', 'which attempt', positiveInt),
+    orch
+      .command('logs')
+      .argument('<run>', 'the run id', runIdArgument)
+      .argument('<item>', 'the item id')
+      .description("an item's log (the last attempt unless --attempt)")
+      .option('--attempt <n>', 'which attempt', positiveInt),
   ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
   common(
     orch
-      .command('report <run>')
+      .command('report')
+      .argument('<run>', 'the run id', runIdArgument)
       .description('the run as one self-contained HTML page: DAG, timeline and lock waits, patches, logs, audit verdict')
       .option('--out <file>', 'where to write it (default: <run>.html; missing directories are created)'),
   ).action(async (run: string, o) => setExit(await reportVerb(run, o, stdio)));

@@ -77,6 +77,25 @@ describe('the CLI on bad input', () => {
     expectUserError(await agora(repo, ['orch', 'status', '--repo', '/nonexistent/dir']), '/nonexistent/dir');
   });
 
+  it('refuses a run id Agora never makes before it names a ref after it: usage, exit 2', async () => {
+    const repo = makeRepo({}, 'offload-fanout');
+    for (const args of [
+      ['orch', 'status', '../../etc'],
+      ['orch', 'status', ''],
+      ['orch', 'logs', 'a b', 'item'],
+      ['orch', 'report', 'x.lock'],
+      ['orch', 'audit', 'a~1'],
+      ['orch', 'cancel', '..'],
+    ]) {
+      const r = await agora(repo, args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toContain('not a run id: ');
+      expect(r.stderr).toContain('run ids look like <plan id>-<n>');
+      expect(r.stderr).not.toContain('ref name');
+      expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
+    }
+  });
+
   it('refuses to run in a repository with no commits, saying why', async () => {
     const repo = tempDir();
     const { execFileSync } = await import('node:child_process');

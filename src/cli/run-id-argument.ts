@@ -1,0 +1,13 @@
+import { InvalidArgumentError } from 'commander';
+import { idProblem } from '../plan/ids.js';
+
+/**
+ * The `<run>` argument of the verbs that read or change a run: a run id as Agora makes them, refused
+ * before any ref is named after it (a malformed one would otherwise fail as a ref name the user never typed).
+ */
+export function runIdArgument(value: string): string {
+  const problem = idProblem(value);
+  if (problem !== undefined)
+    throw new InvalidArgumentError(`not a run id: ${problem}; run ids look like <plan id>-<n> (\`agora orch status\` lists them)`);
+  return value;
+}
