@@ -167,7 +167,17 @@ export async function logsVerb(runId: string, itemId: string, opts: GlobalOption
     throw new AgoraError('item-not-found', `run ${runId} has no item ${itemId}`, `items: ${Object.keys(run.state.items).join(', ')}`);
   }
   const attempt = opts.attempt ?? item.attempts;
-  if (attempt < 1) throw new AgoraError('no-logs', `${itemId} has not started yet (${item.status})`, 'wait for it to run');
+  if (attempt < 1) {
+    if (item.status === 'skipped' || item.status === 'cancelled')
+      throw new AgoraError(
+        'no-logs',
+        `${itemId} never ran: it was ${item.status}${item.reason ? ` (${item.reason})` : ''}, so it has no log`,
+        item.status === 'skipped'
+          ? `\`agora orch retry ${runId} --failed\` runs the failed items it waited on, and then it`
+          : `\`agora orch retry ${runId} ${itemId}\` runs it`,
+      );
+    throw new AgoraError('no-logs', `${itemId} has not started yet (${item.status})`, 'wait for it to run');
+  }
   const kept = await readLog(ctx.store, run.logsTree, logName(itemId, attempt));
   if (kept !== null) {
     io.out(kept.replace(/\n$/, ''));

@@ -96,6 +96,14 @@ describe('the CLI on bad input', () => {
     }
   });
 
+  it('says an item skipped because of a failure never ran, and how to run it, when its log is asked for', async () => {
+    const item = (id: string, run: string, depends_on: string[]) => ({ id, executor: 'command', inputs: { run }, depends_on, resourceLocks: [] });
+    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'fl', queue: 'default', items: [item('a', 'exit 1', []), item('b', 'true', ['a'])] }) });
+    expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(1);
+    const r = await agora(repo, ['orch', 'logs', 'fl-1', 'b']);
+    expectUserError(r, 'b never ran: it was skipped', 'hint: `agora orch retry fl-1 --failed`');
+  });
+
   it('refuses to run in a repository with no commits, saying why', async () => {
     const repo = tempDir();
     const { execFileSync } = await import('node:child_process');
