@@ -5,6 +5,7 @@ import type { OrchConfig } from '../config/types.js';
 import type { RunEvent, Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
+import { isRefName } from '../git/ref-names.js';
 import type { Oid } from '../git/types.js';
 import { parsePlanText } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
@@ -136,7 +137,9 @@ async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given:
 
 async function resolveBase(ctx: CliContext, rev: string | undefined): Promise<Oid> {
   const name = rev ?? 'HEAD';
-  const candidates = /^[0-9a-f]{40}$/.test(name) ? [] : [name, `refs/heads/${name}`, `refs/tags/${name}`];
+  // HEAD, a full ref name, a branch or a tag (each tried only where it is a ref name git allows).
+  const names = name === 'HEAD' ? ['HEAD'] : [name, `refs/heads/${name}`, `refs/tags/${name}`].filter(isRefName);
+  const candidates = /^[0-9a-f]{40}$/.test(name) ? [] : names;
   if (/^[0-9a-f]{40}$/.test(name) && (await ctx.store.hasObject(name))) return name;
   for (const ref of candidates) {
     const oid = await ctx.store.resolveRef(ref);
@@ -145,7 +148,9 @@ async function resolveBase(ctx: CliContext, rev: string | undefined): Promise<Oi
   throw new AgoraError(
     'base-not-found',
     rev ? `--base ${rev} names no commit in this repository` : 'the repository has no commits yet, so a run has no base',
-    rev ? 'pass a branch, tag or full commit id' : 'commit something first (a run starts from the current HEAD commit)',
+    rev
+      ? 'pass HEAD, a branch or tag name, a full ref name or a full 40-character commit id (not an expression such as HEAD~1, nor a short id)'
+      : 'commit something first (a run starts from the current HEAD commit)',
   );
 }
 

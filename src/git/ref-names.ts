@@ -23,6 +23,11 @@ export function assertRefName(ref: string): void {
   }
 }
 
+/** Whether `ref` is a ref name Agora accepts (see {@link assertRefName}). */
+export function isRefName(ref: string): boolean {
+  return refNameProblem(ref) === null;
+}
+
 function refNameProblem(ref: string): string | null {
   if (!ref.startsWith('refs/')) return 'it must start with refs/';
   if (ref.endsWith('/')) return 'it must not end with /';

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
+import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -102,6 +102,22 @@ describe('the CLI on bad input', () => {
     expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(1);
     const r = await agora(repo, ['orch', 'logs', 'fl-1', 'b']);
     expectUserError(r, 'b never ran: it was skipped', 'hint: `agora orch retry fl-1 --failed`');
+  });
+
+  it('takes a branch, a tag or a full ref as --base, and refuses an expression or a name that is none', async () => {
+    const repo = makeRepo({}, 'offload-fanout');
+    git(repo, 'tag', 'v1');
+    const head = git(repo, 'rev-parse', 'HEAD').trim();
+    for (const base of ['main', 'v1', 'refs/heads/main', head]) {
+      const r = await agora(repo, ['orch', 'submit', 'plan.json', '--base', base]);
+      expect({ base, code: r.code, stderr: r.stderr }).toEqual({ base, code: 0, stderr: '' });
+    }
+    for (const base of ['HEAD~1', 'nosuch'])
+      expectUserError(
+        await agora(repo, ['orch', 'submit', 'plan.json', '--base', base]),
+        `--base ${base} names no commit`,
+        'hint: pass HEAD, a branch or tag name',
+      );
   });
 
   it('refuses to run in a repository with no commits, saying why', async () => {
