@@ -7,7 +7,6 @@ import { idProblem } from '../plan/ids.js';
  */
 export function runIdArgument(value: string): string {
   const problem = idProblem(value);
-  if (problem !== undefined)
-    throw new InvalidArgumentError(`not a run id: ${problem}; run ids look like <plan id>-<n> (\`agora orch status\` lists them)`);
+  if (problem !== undefined) throw new InvalidArgumentError(`not a run id: ${problem}; run ids look like <plan id>-<n> (\`agora orch status\` lists them)`);
   return value;
 }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type * as FsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { casRefs } from '../../src/git/ref-lock.js';
@@ -12,7 +13,7 @@ import { gitSync, initRepo } from './git-fixtures.js';
 const seen = vi.hoisted(() => ({ syncs: [] as Array<{ dir: string; entries: string[] }> }));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
-  const real = await importOriginal<typeof import('node:fs/promises')>();
+  const real = await importOriginal<typeof FsPromises>();
   const { readdirSync, statSync } = await import('node:fs');
   const open: typeof real.open = async (...args) => {
     const handle = await real.open(...args);
