@@ -107,6 +107,7 @@ export function attemptContext(ctx: CliContext, targets: Record<string, WorkerTa
     scratchDir: ctx.scratchDir,
     workspaces: WorkspacePool.outsideRepository(ctx.store),
     environment: offeredEnvironment(ctx.config, process.env),
+    planSecrets: new Set(ctx.config.secrets ?? []),
     clock: Date.now,
   };
 }

@@ -17,6 +17,8 @@ export interface BuildWorkerJobArgs {
   log: LogSink;
   /** Where declared secrets are looked up: the environment of `agora orch serve`. */
   environment: Record<string, string | undefined>;
+  /** The names a `command` item may declare, where `environment` is Agora's own (see AttemptContext). */
+  planSecrets?: ReadonlySet<string>;
 }
 
 const SUBAGENT_SECRET_HINT = 'export it in the environment of `agora orch serve`';
@@ -91,7 +93,7 @@ function buildCommandJob(args: BuildWorkerJobArgs): { job: WorkerJob; target: Ta
     ...jobBase(args),
     command: ['/bin/sh', '-c', run],
     env,
-    ...secretsFor(item, target, commandSecretNames(item, config, target, secretNames), args.environment, COMMAND_SECRET_HINT),
+    ...secretsFor(item, target, commandSecretNames(item, config, target, secretNames, args.planSecrets), args.environment, COMMAND_SECRET_HINT),
   };
   if (target === 'docker') job.options = { image };
   if (target === 'actions') job.options = { image, ...actionsLabels(config.actions?.labels) };
@@ -172,7 +174,13 @@ export const ACTIONS_SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * secrets for a repository hold it beside the plan's. (On the `actions` target the names are the
  * repository's own Actions secrets, which Agora never holds.)
  */
-function commandSecretNames(item: WorkItem, config: OrchConfig, target: string, names: readonly string[]): readonly string[] {
+function commandSecretNames(
+  item: WorkItem,
+  config: OrchConfig,
+  target: string,
+  names: readonly string[],
+  offered: ReadonlySet<string> | undefined,
+): readonly string[] {
   if (target === 'actions') return names;
   const keys = agentKeyNames(config);
   const reserved = names.find((name) => keys.has(name));
@@ -182,6 +190,11 @@ function commandSecretNames(item: WorkItem, config: OrchConfig, target: string, 
       `item ${item.id} declares secret ${reserved}, the API key of an agent, which only the orchestrator's loop holds`,
       `remove ${reserved} from the item's inputs.secrets: a worker given it could send it anywhere (an agent item gets the key through its loop)`,
     );
+  }
+  // Agora's own environment holds what subagents and agents read too: a plan gets only what is offered to it.
+  const withheld = offered === undefined ? undefined : names.find((name) => !offered.has(name));
+  if (withheld !== undefined) {
+    throw new AgoraError('secret-missing', `item ${item.id} needs secret ${withheld}, which agora.config.mjs does not offer to plans`, COMMAND_SECRET_HINT);
   }
   return names;
 }

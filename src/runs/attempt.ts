@@ -47,6 +47,11 @@ export interface AttemptContext {
   workspaces: WorkspacePool;
   /** Where secrets are read from (only the declared ones reach a worker). */
   environment: Record<string, string | undefined>;
+  /**
+   * The names a plan's `command` items may declare as secrets, where `environment` is Agora's own (the
+   * CLI: the config's `secrets`); absent where `environment` is the operator's list for the repository.
+   */
+  planSecrets?: ReadonlySet<string>;
   clock: () => number;
 }
 
@@ -144,7 +149,16 @@ async function runAttemptWith(
     let built: BuiltJob;
     try {
       // The job decides which secrets are declared; the log sink is attached once they are known.
-      built = buildWorkerJob({ item, config: ctx.config, runId, attempt, workspaceDir: ws.dir, log: UNATTACHED_LOG, environment: ctx.environment });
+      built = buildWorkerJob({
+        item,
+        config: ctx.config,
+        runId,
+        attempt,
+        workspaceDir: ws.dir,
+        log: UNATTACHED_LOG,
+        environment: ctx.environment,
+        ...(ctx.planSecrets ? { planSecrets: ctx.planSecrets } : {}),
+      });
     } catch (e) {
       if (!isAgoraError(e)) throw e;
       reusable = true;

@@ -69,6 +69,7 @@ export async function runFixture(loaded: LoadedFixture, opts: RunFixtureOptions)
       scratchDir: `${store.gitdir}/agora`,
       workspaces: new WorkspacePool(store, sandbox.workDir),
       environment: placeholderSecrets(plan, opts.config),
+      planSecrets: new Set(opts.config.secrets ?? []), // as the CLI's runs: a plan gets only what is offered to it
       clock: Date.now,
       only: runId,
       pollMs: opts.pollMs ?? 50,

@@ -247,18 +247,23 @@ describe('agora orch run (local mode)', () => {
         items: [
           { id: 'asks', executor: 'command', inputs: { run: 'echo "got=$HOST_TOKEN"', secrets: ['HOST_TOKEN'] }, depends_on: [], resourceLocks: [] },
           { id: 'offered', executor: 'command', inputs: { run: 'echo "got=$API_TOKEN"', secrets: ['API_TOKEN'] }, depends_on: [], resourceLocks: [] },
+          // A subagent's secret is the subagent's: Agora's environment holds it for that subagent alone.
+          { id: 'borrows', executor: 'command', inputs: { run: 'echo "got=$DEPLOY_TOKEN"', secrets: ['DEPLOY_TOKEN'] }, depends_on: [], resourceLocks: [] },
         ],
       }),
-      'agora.config.mjs': "export const orch = { secrets: ['API_TOKEN'] };\n",
+      'agora.config.mjs': "export const orch = { secrets: ['API_TOKEN'], subagents: { deploy: { command: ['true'], secrets: ['DEPLOY_TOKEN'] } } };\n",
     });
-    const r = await agora(repo, ['orch', 'run', 'plan.json'], { HOST_TOKEN: 'host-7c1e5a90d2', API_TOKEN: 'tok-3f9a8b7c' });
+    const r = await agora(repo, ['orch', 'run', 'plan.json'], { HOST_TOKEN: 'host-7c1e5a90d2', API_TOKEN: 'tok-3f9a8b7c', DEPLOY_TOKEN: 'deploy-9d1f0b2e' });
     expect(r.code).toBe(1);
     const asks = item(await status(repo, 'o-1'), 'asks');
     expect(asks.status).toBe('failed');
-    expect(asks.reason).toContain('needs secret HOST_TOKEN, which is not set');
+    expect(asks.reason).toContain('needs secret HOST_TOKEN, which agora.config.mjs does not offer to plans');
     expect(asks.reason).toContain('list it in orch.secrets of agora.config.mjs');
     expect(item(await status(repo, 'o-1'), 'offered').status).toBe('done');
     expect((await agora(repo, ['orch', 'logs', 'o-1', 'offered'])).stdout).toContain('got=***');
+    const borrows = item(await status(repo, 'o-1'), 'borrows');
+    expect(borrows.status).toBe('failed');
+    expect(borrows.reason).toContain('needs secret DEPLOY_TOKEN, which agora.config.mjs does not offer to plans');
     expect(git(repo, 'log', '-p', '--all')).not.toContain('host-7c1e5a90d2');
   });
 

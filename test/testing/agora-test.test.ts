@@ -205,7 +205,10 @@ describe('agora test', () => {
       mocks: { items: { offered: { output: 'ok\n' }, unoffered: { output: 'ok\n' } } },
       expect: {
         run: 'failed',
-        items: { offered: { state: 'done' }, unoffered: { state: 'failed', reason: { contains: 'needs secret HOST_TOKEN, which is not set' } } },
+        items: {
+          offered: { state: 'done' },
+          unoffered: { state: 'failed', reason: { contains: 'needs secret HOST_TOKEN, which agora.config.mjs does not offer to plans' } },
+        },
       },
     });
     const r = await agora(repo, ['test'], { OFFERED_TOKEN: 'offered-real-1234', HOST_TOKEN: 'host-real-5678' });
