@@ -6,6 +6,9 @@ import { idProblem } from '../plan/ids.js';
  * before any ref is named after it (a malformed one would otherwise fail as a ref name the user never typed).
  */
 export function runIdArgument(value: string): string {
+  // A run id is its plan's id (an id) and a number: with a plan id of 100 characters it is longer than one.
+  const made = /^(.+)-[1-9][0-9]*$/.exec(value);
+  if (made && idProblem(made[1]!) === undefined) return value;
   const problem = idProblem(value);
   if (problem !== undefined) throw new InvalidArgumentError(`not a run id: ${problem}; run ids look like <plan id>-<n> (\`agora orch status\` lists them)`);
   return value;

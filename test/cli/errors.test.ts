@@ -94,6 +94,11 @@ describe('the CLI on bad input', () => {
       expect(r.stderr).not.toContain('ref name');
       expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
     }
+    // A run of a plan whose id has the most characters an id may: its run id is longer, and still one.
+    const long = `${'a'.repeat(100)}-1`;
+    const r = await agora(repo, ['orch', 'status', long]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no run ${long}`);
   });
 
   it('says an item skipped because of a failure never ran, and how to run it, when its log is asked for', async () => {
