@@ -209,6 +209,12 @@ export const ERROR_CODES = {
   'git-cli-missing': { area: 'config', exitCode: USER, meaning: 'The git command is needed and is not installed.', fix: 'Install git.' },
 
   // Runs
+  'run-id-invalid': {
+    area: 'cli',
+    exitCode: USER,
+    meaning: 'A `<run>` argument is not a run id as Agora makes them, so no run can have it.',
+    fix: 'Pass a run id as `agora orch status` lists them: `<plan id>-<n>`.',
+  },
   'run-not-found': { area: 'run', exitCode: USER, meaning: 'No run with that id exists in the repository.', fix: 'List runs with `agora orch status`.' },
   'run-not-terminal': {
     area: 'run',

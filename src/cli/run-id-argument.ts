@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { AgoraError } from '../errors.js';
 import { idProblem } from '../plan/ids.js';
 
 /**
@@ -10,6 +10,9 @@ export function runIdArgument(value: string): string {
   const made = /^(.+)-[1-9][0-9]*$/.exec(value);
   if (made && idProblem(made[1]!) === undefined) return value;
   const problem = idProblem(value);
-  if (problem !== undefined) throw new InvalidArgumentError(`not a run id: ${problem}; run ids look like <plan id>-<n> (\`agora orch status\` lists them)`);
+  // An AgoraError, not commander's usage error: commander would print the value as it came, escape
+  // sequences and all; the CLI's error printer shows control characters as U+FFFD.
+  if (problem !== undefined)
+    throw new AgoraError('run-id-invalid', `not a run id: ${problem}`, 'run ids look like <plan id>-<n>: `agora orch status` lists them');
   return value;
 }

@@ -20,11 +20,17 @@ describe('a name with terminal escape sequences in a command line', () => {
   it('reaches stderr with its control characters shown as U+FFFD, so the message cannot drive the terminal', async () => {
     const repo = makeRepo({ 'README.md': 'x\n' });
     const hostile = 'run\u001b]0;pwned\u0007\u001b[2J';
-    const r = await agora(repo, ['orch', 'status', hostile]);
+    const r = await agora(repo, ['orch', 'validate', hostile]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/^agora: /);
     expect(r.stderr).toContain('run\ufffd]0;pwned\ufffd\ufffd[2J');
     // eslint-disable-next-line no-control-regex -- matching control characters is the point
     expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    // As a run id it is refused as one Agora never makes, the name shown escaped.
+    const asRun = await agora(repo, ['orch', 'status', hostile]);
+    expect(asRun.code).toBe(1);
+    expect(asRun.stderr).toMatch(/^agora: not a run id: /);
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    expect(asRun.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   });
 });
