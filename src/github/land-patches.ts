@@ -1,5 +1,6 @@
 import { branchRef, mirrorRef } from '../git/refspec.js';
 import type { Oid } from '../git/types.js';
+import { checkBranch } from '../runs/branch-check.js';
 import type { RunRefs } from '../runs/refs.js';
 import { replayPatches, type ReplayConflict } from '../runs/replay.js';
 import type { StoredRun } from '../runs/state-store.js';
@@ -10,7 +11,7 @@ export interface LandArgs {
   store: MirroredGitStore;
   refs: RunRefs;
   /** The finished run (done, with `commits` integration commits above its plan commit). */
-  run: StoredRun;
+  run: Pick<StoredRun, 'runId'> & { state: Pick<StoredRun['state'], 'base' | 'integrationHead' | 'items'> };
   /** The PR branch (on GitHub) the plan commit was pushed to. */
   branch: string;
   commits: number;
@@ -21,7 +22,8 @@ export interface LandArgs {
 /**
  * Pushes the integration commits onto the branch: a fast-forward of the plan commit, or, when people
  * pushed meanwhile, a replay onto the branch's new head by tree surgery (each push leased on the head it
- * was built on; a branch that keeps moving is tried again, 3 times). When a person changed a path a patch
+ * was built on; a branch that keeps moving is tried again, 3 times). A branch that already holds the
+ * patches (an earlier try at finishing the run landed them) is left as it is. When a person changed a path a patch
  * changed, nothing is pushed and the note names each such path, its item and the commits that changed it.
  */
 export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: string; refused?: string }> {
@@ -51,6 +53,10 @@ export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: stri
     if (moved === state.integrationHead) return { head: moved, note: note.pushed(moved, null) };
     // Another replica finishing the same run pushed the same replayed commit (content-addressed): landed.
     if (moved === next) return { head: next, note: note.pushed(next, onto === state.base ? null : onto) };
+    // An earlier try replayed them onto people's commits and pushed that: its commits carry that try's
+    // time, so they are not `next`, but the branch already holds exactly the run's patches on top.
+    const held = await checkBranch(store, moved, { runId, base: state.base, items: Object.values(state.items) });
+    if (held.problems.length === 0 && held.patches === commits) return { head: moved, note: note.pushed(moved, held.people.at(-1)?.sha ?? null) };
     onto = moved;
   }
   return { note: note.keptMoving() };
