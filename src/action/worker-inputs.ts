@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { AgoraError } from '../errors.js';
 import { ACTIONS_SECRET_NAME } from '../executors/build-job.js';
-import { idProblem } from '../plan/ids.js';
+import { idProblem, runIdProblem } from '../plan/ids.js';
 import { readRefNamespace, readToken } from './inputs.js';
 
 /**
@@ -35,7 +35,7 @@ export interface WorkerJobSpec {
 
 function id(name: 'run' | 'item'): string {
   const value = core.getInput(name).trim();
-  const problem = value === '' ? 'is missing' : idProblem(value);
+  const problem = value === '' ? 'is missing' : name === 'run' ? runIdProblem(value) : idProblem(value);
   if (problem !== undefined) {
     throw new AgoraError(
       'action-input',

@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors.js';
-import { idProblem } from '../plan/ids.js';
+import { runIdProblem } from '../plan/ids.js';
 import { auditStatement } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { parseAuditBundle } from '../audit/verify/parse.js';
@@ -320,7 +320,7 @@ export async function regate(a: {
     at = c.parents[0];
   }
   // The trailer is whatever a pusher wrote: only a run id Agora could have made names a run.
-  if (!runId || idProblem(runId)) return null;
+  if (!runId || runIdProblem(runId)) return null;
   const run = await readRun(a.store, a.refs, runId);
   if (!run || run.state.status === 'running') return null;
   await a.fetchPatches(runId);

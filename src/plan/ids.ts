@@ -74,3 +74,14 @@ export function isSafeId(id: string): boolean {
 export function bindingNameProblem(name: string): string | undefined {
   return safeNameProblem(name, BINDING_USE);
 }
+
+/**
+ * Why `runId` is not a run id Agora makes, or undefined when it is. A run is named by an id (the App's
+ * `<plan id cut to 80>-<short sha>`) or by its plan's id and a number (`<plan id>-<n>`, the CLI), which
+ * with a plan id of 100 characters is longer than an id may be. Either form is a single ref component.
+ */
+export function runIdProblem(runId: string): string | undefined {
+  const numbered = /^(.+)-[1-9][0-9]*$/.exec(runId);
+  if (numbered && idProblem(numbered[1]!) === undefined) return undefined;
+  return idProblem(runId);
+}

@@ -1,5 +1,5 @@
 import type { Claim, ClaimsDoc, Wait } from '../engine/cross-run-holdings.js';
-import { idProblem } from '../plan/ids.js';
+import { idProblem, runIdProblem } from '../plan/ids.js';
 import { lockKeyProblem } from '../plan/locks.js';
 
 /**
@@ -32,6 +32,7 @@ export function checkClaimsDoc(raw: unknown): { doc: ClaimsDoc } | { problem: st
 type FieldCheck = (value: unknown) => string | undefined;
 
 const idField: FieldCheck = (v) => (typeof v === 'string' ? idProblem(v) : 'is not a string');
+const runIdField: FieldCheck = (v) => (typeof v === 'string' ? runIdProblem(v) : 'is not a string');
 const countField: FieldCheck = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : 'is not a whole number of 0 or more');
 const seqField: FieldCheck = (v) => (Number.isSafeInteger(v) && (v as number) >= -1 ? undefined : 'is not a whole number of -1 or more');
 const timeField: FieldCheck = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : 'is not a time in epoch milliseconds');
@@ -46,7 +47,7 @@ const locksField: FieldCheck = (v) => {
 };
 
 const CLAIM_FIELDS: Record<keyof Claim, FieldCheck> = {
-  run: idField,
+  run: runIdField,
   item: idField,
   attempt: countField,
   afterSeq: seqField,
@@ -54,7 +55,7 @@ const CLAIM_FIELDS: Record<keyof Claim, FieldCheck> = {
   locks: locksField,
 };
 const WAIT_FIELDS: Record<keyof Wait, FieldCheck> = {
-  run: idField,
+  run: runIdField,
   item: idField,
   afterSeq: seqField,
   acceptedAt: timeField,

@@ -1,7 +1,7 @@
 import { crashPoint } from '../crash-points.js';
 import { errorMessage } from '../errors.js';
 import type { GitStore, Oid } from '../git/types.js';
-import { idProblem } from '../plan/ids.js';
+import { runIdProblem } from '../plan/ids.js';
 import { SILENT, type Progress } from '../progress.js';
 import { archiveAnchors } from './anchor-archive.js';
 import { ClaimsLedger } from './claims.js';
@@ -100,7 +100,8 @@ export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOpt
 /** Prunes one run if it is due; returns why not when it is due but kept (undefined otherwise). */
 async function pruneRun(store: GitStore, refs: RunRefs, opts: GcOptions, runId: string, ref: string, oid: Oid, report: GcReport): Promise<string | undefined> {
   // A ref under runs/ that Agora would not have named (anyone who may push can make one) is left alone.
-  if (idProblem(runId)) return `${ref} is not a run id Agora makes (${idProblem(runId)}); left alone`;
+  const problem = runIdProblem(runId);
+  if (problem) return `${ref} is not a run id Agora makes (${problem}); left alone`;
   const run = await readRun(store, refs, runId);
   if (!run || run.state.status === 'running') return undefined;
   const finishedAt = run.state.finishedAt ?? (await store.readCommit(oid)).committer.timestamp * 1000;
@@ -162,7 +163,7 @@ async function orphanedAnchors(store: GitStore, refs: RunRefs): Promise<string[]
   const orphans: string[] = [];
   for (const { ref } of await store.listRefs(anchorsPrefix)) {
     const runId = ref.slice(anchorsPrefix.length);
-    if (idProblem(runId)) continue;
+    if (runIdProblem(runId)) continue;
     if (!(await store.resolveRef(refs.run(runId)))) orphans.push(runId);
   }
   return orphans;

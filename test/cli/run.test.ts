@@ -133,6 +133,25 @@ describe('agora orch run (local mode)', () => {
     expect(item(s, 'fine').status).toBe('done');
   });
 
+  it('runs a plan whose id is 100 characters long, though its run id is then longer than an id', async () => {
+    const id = `p${'x'.repeat(99)}`;
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id,
+        queue: 'default',
+        items: [{ id: 'one', executor: 'command', inputs: { run: 'echo ok > ok.txt' }, depends_on: [], resourceLocks: ['ok.txt'] }],
+      }),
+    });
+    const r = await agora(repo, ['orch', 'run', 'plan.json']);
+    expect(r.stderr).toContain(`run ${id}-1: done`);
+    expect(r.code).toBe(0);
+    expect((await status(repo, `${id}-1`)).status).toBe('done');
+    const gc = await agora(repo, ['orch', 'gc', '--older-than', '0s', '--discard-bundles', '--dry-run']);
+    expect(gc.code).toBe(0);
+    expect(gc.stdout).toContain(`${id}-1`);
+    expect(gc.stdout).not.toContain('left alone');
+  });
+
   it('confines patches to their write scope: fails with the offending paths, or discards them when asked', async () => {
     const items = (scope?: string) => [
       {
