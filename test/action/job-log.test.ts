@@ -42,6 +42,16 @@ describe("the Action's job log of repository text", () => {
     expect(log.at(-1)).toBe('agora done run=small-0123456789ab');
   });
 
+  it("an item's output in the runner's legacy form, or after a NEXT LINE, is shown as written too", () => {
+    const output = ['build ok ##[add-mask]agora', '##[error file=a.ts;line=1]forged', '\u0085::error title=Agora::forged', 'x ##[stop-commands]tok'].join('\n');
+    const { log, commands } = asRunnerReads(() => {
+      jobLog.info(output);
+      jobLog.info('agora done');
+    });
+    expect(commands.annotations).toEqual([]);
+    expect(log).toEqual([...output.split('\n'), 'agora done']);
+  });
+
   it('a warning or an error with a command on a line of its own is one annotation holding the whole text', () => {
     const { commands } = asRunnerReads(() => jobLog.error('push refused\n::add-mask::done'));
     expect(commands.annotations.map((a) => [a.level, a.message])).toEqual([['failure', 'push refused\n::add-mask::done']]);

@@ -26,6 +26,51 @@ const unescape = (v: string, property: boolean): string => {
   return out.replace(/%25/g, '%');
 };
 
+/** The legacy form's escaping, in its properties and data alike: `%3B` `;`, `%5D` `]`, `%0D`, `%0A`, `%25`. */
+const unescapeLegacy = (v: string): string => v.replace(/%3B/gi, ';').replace(/%5D/gi, ']').replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%');
+
+/**
+ * Leading white space the runner trims before it looks for `::`: .NET's, which unlike JavaScript's `\s`
+ * holds U+0085 (NEXT LINE) and not U+FEFF.
+ */
+const LEADING_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*/;
+
+interface ParsedCommand {
+  command: string;
+  properties: Record<string, string>;
+  data: string;
+}
+
+/**
+ * A line as the runner reads it: `::name k=v,k=v::data` after leading white space, or the legacy
+ * `##[name k=v;k=v]data` anywhere in the line (the runner still obeys both). Null: not a command.
+ */
+function parseCommand(text: string): ParsedCommand | null {
+  const v2 = /^::([A-Za-z][A-Za-z0-9_-]*)(?: ([^:]*))?::(.*)$/.exec(text.replace(LEADING_SPACE, ''));
+  if (v2) {
+    const properties = Object.fromEntries(
+      (v2[2] ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((p) => [p.slice(0, p.indexOf('=')).trim(), unescape(p.slice(p.indexOf('=') + 1), true)]),
+    ) as Record<string, string>;
+    return { command: v2[1]!, properties, data: unescape(v2[3]!, false) };
+  }
+  const start = text.indexOf('##[');
+  const end = start < 0 ? -1 : text.indexOf(']', start + 3);
+  if (end < 0) return null;
+  const [command = '', ...rest] = text.slice(start + 3, end).split(' ');
+  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(command)) return null;
+  const properties = Object.fromEntries(
+    rest
+      .join(' ')
+      .split(';')
+      .filter((p) => p.includes('='))
+      .map((p) => [p.slice(0, p.indexOf('=')).trim(), unescapeLegacy(p.slice(p.indexOf('=') + 1))]),
+  ) as Record<string, string>;
+  return { command, properties, data: unescapeLegacy(text.slice(end + 1)) };
+}
+
 const FILE_FOR: Record<string, string> = { 'set-output': 'GITHUB_OUTPUT', 'save-state': 'GITHUB_STATE', 'set-env': 'GITHUB_ENV', 'add-path': 'GITHUB_PATH' };
 
 /** One job's command processor: masks and annotations last the whole job. */
@@ -55,21 +100,14 @@ export class WorkflowCommands {
   /** Handles one line of a step's output. */
   line(raw: string): void {
     const text = raw.replace(/\r$/, '');
-    const m = /^\s*::([A-Za-z][A-Za-z0-9_-]*)(?: ([^:]*))?::(.*)$/.exec(text);
+    const parsed = parseCommand(text);
     if (this.stopToken !== null) {
-      if (m && m[1] === this.stopToken && m[2] === undefined) this.stopToken = null;
+      if (parsed && parsed.command === this.stopToken && Object.keys(parsed.properties).length === 0) this.stopToken = null;
       else this.log(text);
       return;
     }
-    if (!m) return this.log(text);
-    const [, command, props, data] = m as unknown as [string, string, string | undefined, string];
-    const value = unescape(data, false);
-    const properties = Object.fromEntries(
-      (props ?? '')
-        .split(',')
-        .filter(Boolean)
-        .map((p) => [p.slice(0, p.indexOf('=')).trim(), unescape(p.slice(p.indexOf('=') + 1), true)]),
-    ) as Record<string, string>;
+    if (!parsed) return this.log(text);
+    const { command, properties, data: value } = parsed;
     switch (command) {
       case 'add-mask':
         this.mask(value);
