@@ -91,6 +91,14 @@ export function readVerifyInputs(): VerifyInputs {
       'a bundle is either key-signed (public-key) or keyless (certificate-identity, certificate-oidc-issuer, trusted-root)',
     );
   }
+  if (i.trustedRoot !== undefined && i.publicKey === undefined && i.certificateIdentity === undefined) {
+    // A trusted root says whose certificates and logs to believe, not whose signature the bundle must carry.
+    throw new AgoraError(
+      'action-input',
+      'input `trusted-root` is given without a signer to pin, so no signature would be checked',
+      'add `certificate-identity` and `certificate-oidc-issuer` (keyless) or `public-key` (witnessed key signatures), or drop `trusted-root`',
+    );
+  }
   if (i.certificateIdentity !== undefined && i.trustedRoot === undefined) {
     throw new AgoraError(
       'action-input',
