@@ -30,6 +30,8 @@ export const ERROR_AREAS: Readonly<Record<ErrorArea, string>> = {
 };
 
 const USER = 1;
+/** Bad command-line usage (docs/cli.md): an option value that cannot be read, options that do not go together; as commander's own refusals. */
+const USAGE = 2;
 
 export const ERROR_CODES = {
   // Plans
@@ -133,7 +135,7 @@ export const ERROR_CODES = {
   },
   'params-invalid': {
     area: 'cli',
-    exitCode: USER,
+    exitCode: USAGE,
     meaning:
       'A run parameter is malformed: a `--data`/`--secret-data` that is not `key=value`, a key that is not a safe name, a key given twice, or a secret value too short to redact.',
     fix: 'Pass each parameter once as `--data key=value`, with a key of letters, digits, `_`, `.`, `-` starting with a letter (docs/cli.md).',
@@ -147,8 +149,14 @@ export const ERROR_CODES = {
   'init-refused': {
     area: 'cli',
     exitCode: USER,
-    meaning: '`agora init` was given a template that does not exist, or a directory that is not new or empty.',
-    fix: 'Name a new or empty directory and one of the templates listed.',
+    meaning: '`agora init` was given a directory that is not new or empty, or one that cannot be created (it lies under a file, say).',
+    fix: 'Name a new or empty directory, or a path where one can be created.',
+  },
+  'template-unknown': {
+    area: 'cli',
+    exitCode: USAGE,
+    meaning: '`agora init --template` names a template that does not exist.',
+    fix: 'Name one of the templates listed (`agora init --help`).',
   },
 
   // Configuration
@@ -216,6 +224,12 @@ export const ERROR_CODES = {
     fix: 'Pass a run id as `agora orch status` lists them: `<plan id>-<n>`.',
   },
   'run-not-found': { area: 'run', exitCode: USER, meaning: 'No run with that id exists in the repository.', fix: 'List runs with `agora orch status`.' },
+  'run-not-accepted': {
+    area: 'run',
+    exitCode: USER,
+    meaning: 'The run is submitted but no `agora orch serve` has accepted it yet, so it has no state, logs or audit.',
+    fix: 'Start `agora orch serve` in the repository (or wait for the one running), then ask again.',
+  },
   'run-not-terminal': {
     area: 'run',
     exitCode: USER,
@@ -311,7 +325,7 @@ export const ERROR_CODES = {
   },
   'gc-options': {
     area: 'cli',
-    exitCode: USER,
+    exitCode: USAGE,
     meaning: '`agora orch gc` was given options that do not fit together or cannot be read.',
     fix: 'Fix the option the message names (docs/cli.md, gc).',
   },
@@ -454,13 +468,13 @@ export const ERROR_CODES = {
   },
   'retry-options': {
     area: 'cli',
-    exitCode: USER,
+    exitCode: USAGE,
     meaning: '`agora orch retry` needs either one item id or `--failed`, not both and not neither.',
     fix: 'Name the item to retry, or pass --failed to retry every failed item.',
   },
   'audit-options': {
     area: 'cli',
-    exitCode: USER,
+    exitCode: USAGE,
     meaning: '`agora orch audit` was given options that do not fit together.',
     fix: 'Fix the option the message names.',
   },
@@ -492,7 +506,7 @@ export const ERROR_CODES = {
   'bundle-version': { area: 'audit', exitCode: USER, meaning: 'The bundle uses a newer format than this Agora understands.', fix: 'Upgrade Agora.' },
   'verify-options': {
     area: 'cli',
-    exitCode: USER,
+    exitCode: USAGE,
     meaning: '`agora verify` was given pins that do not fit together or pin nothing.',
     fix: 'Pass a complete signer pin (--key, or identity and issuer with --trusted-root).',
   },
@@ -533,7 +547,7 @@ export const ERROR_CODES = {
     area: 'audit',
     exitCode: USER,
     meaning: 'No signing key is configured.',
-    fix: 'Pass --signing-key, set AGORA_SIGNING_KEY, or create a pair with `agora keys generate`.',
+    fix: 'Pass --key, set AGORA_SIGNING_KEY, or create a pair with `agora keys generate`.',
   },
   'key-unreadable': { area: 'audit', exitCode: USER, meaning: 'A key file cannot be read.', fix: 'Check the path.' },
   'key-invalid': { area: 'audit', exitCode: USER, meaning: 'A key is not an ECDSA P-256 key in PEM.', fix: 'Pass a key `agora keys generate` wrote.' },
@@ -554,6 +568,12 @@ export const ERROR_CODES = {
     exitCode: USER,
     meaning: 'The report cannot be written where `--out` says (a directory, a device or pipe, or a place that cannot be written).',
     fix: 'Pass a file path you may write to; missing directories are created.',
+  },
+  'bundle-dir': {
+    area: 'cli',
+    exitCode: USER,
+    meaning: 'The `--bundle-dir` of `agora orch gc` cannot be used: it is not a directory, lies under a file, or cannot be created.',
+    fix: 'Pass a directory, or a path where one can be created.',
   },
   'key-dir': { area: 'cli', exitCode: USER, meaning: 'The directory for a new key pair cannot be used.', fix: 'Pass a directory you may write to.' },
   'image-context': {
@@ -576,6 +596,12 @@ export const ERROR_CODES = {
     meaning: "The App's private key file cannot be read.",
     fix: 'Point PRIVATE_KEY_PATH at the .pem from the App settings.',
   },
+  'cache-dir-in-use': {
+    area: 'github',
+    exitCode: USER,
+    meaning: "Another `agora app` process holds the App's cache dir (AGORA_CACHE_DIR): its mirrors and workspaces are there.",
+    fix: 'Give each App process its own AGORA_CACHE_DIR; delete the claim file the message names only if its process is gone.',
+  },
   'release-refused': {
     area: 'github',
     exitCode: USER,
@@ -595,6 +621,20 @@ export const ERROR_CODES = {
     exitCode: USER,
     meaning: 'The Action runs outside a job, or on an event it cannot use.',
     fix: 'Run it as a step of a pull_request workflow.',
+  },
+  'action-dispatch-mismatch': {
+    area: 'action',
+    exitCode: USER,
+    meaning:
+      "A worker job (`mode: worker`) was dispatched a job (command, environment, secret names, stdin or container options) that is not the one the App builds from the item in the run's state: the dispatch was not the App's, or was changed. Nothing was run.",
+    fix: 'Let only the App dispatch the worker workflow: find who dispatched the workflow run, and review who holds `actions: write` on the repository (docs/actions.md).',
+  },
+  'action-container-refused': {
+    area: 'action',
+    exitCode: USER,
+    meaning:
+      "A worker job was dispatched container options an item on the actions target never gets: a network other than `none` or `bridge` (the runner's host network, another container's), or a user that is root or not numeric. Nothing was run.",
+    fix: "Let only the App dispatch the worker workflow; in the App's config, give a subagent on the actions target `docker.network` none or bridge and a numeric non-root `docker.user`.",
   },
 } as const satisfies Readonly<Record<string, ErrorCodeInfo>>;
 

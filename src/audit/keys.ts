@@ -115,16 +115,26 @@ async function readKeyText(pemOrPath: string, what: string, cwd: string, sourceN
     return { text: await readFile(path, 'utf8'), source: path };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    const expected = what === 'signing key' ? EXPECTED_PRIVATE : EXPECTED_PUBLIC;
     throw new AgoraError(
       'key-unreadable',
       `${path}: cannot read ${what} (${code ?? String(error)})`,
-      code === 'ENOENT' ? `Check the path; expected a file holding ${what === 'signing key' ? EXPECTED_PRIVATE : EXPECTED_PUBLIC}.` : undefined,
+      code === 'EISDIR'
+        ? `Pass the key file itself, not its directory: a file holding ${expected}.`
+        : `Check the path${code === 'ENOENT' ? '' : ' and its permissions'}; expected a file holding ${expected}.`,
     );
   }
 }
 
 function badKey(source: string, problem: string, expected: string, hint?: string): AgoraError {
-  return new AgoraError('key-invalid', `${source}: ${problem}; expected ${expected}`, hint);
+  return new AgoraError('key-invalid', `${source}: ${problem}; expected ${expected}`, hint ?? keyHint(expected));
+}
+
+/** What to pass instead of a key that is not one: the file `agora keys generate` writes for that half. */
+function keyHint(expected: string): string {
+  return expected === EXPECTED_PUBLIC
+    ? `Pass the signer's public key: the ${PUBLIC_KEY_FILE} that \`agora keys generate\` wrote beside its private key.`
+    : `Pass the private key \`agora keys generate\` wrote (${PRIVATE_KEY_FILE}), unencrypted.`;
 }
 
 /** Describes a key's algorithm for an error message: "an RSA key", "an EC key on secp384r1". */
@@ -136,7 +146,7 @@ function describe(key: KeyObject): string {
 
 function requireP256(key: KeyObject, source: string, expected: string): void {
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw badKey(source, `is ${describe(key)}`, expected, 'Agora signs with ECDSA P-256 only; generate a key pair with writeKeyPair (agora-signing.key.pem).');
+    throw badKey(source, `is ${describe(key)}`, expected, 'Agora signs with ECDSA P-256 only; make a key pair with `agora keys generate`.');
   }
 }
 
@@ -202,7 +212,7 @@ export async function loadPublicKey(pemOrPath: string, options: { cwd?: string; 
 }
 
 export interface SigningKeySources {
-  /** `--signing-key <path>` (highest precedence). */
+  /** `--key <path>` of `agora orch audit` (highest precedence). */
   keyFlag?: string;
   /** The environment; `AGORA_SIGNING_KEY` may hold a path or the PEM itself. */
   env?: Readonly<Record<string, string | undefined>>;
@@ -224,8 +234,8 @@ export async function resolveSigningKey(sources: SigningKeySources): Promise<Loa
   if (!(await exists(fallback))) {
     throw new AgoraError(
       'signing-key-missing',
-      `no signing key: no --signing-key flag, ${SIGNING_KEY_ENV} is unset, and ${fallback} does not exist`,
-      `Pass --signing-key <file>, set ${SIGNING_KEY_ENV} to a key file or its PEM, or create ${PRIVATE_KEY_FILE} (writeKeyPair) in ${sources.cwd}.`,
+      `no signing key: no --key given, ${SIGNING_KEY_ENV} is unset, and ${fallback} does not exist`,
+      `Pass --key <file>, set ${SIGNING_KEY_ENV} to a key file or its PEM, or make ${PRIVATE_KEY_FILE} in ${sources.cwd} with \`agora keys generate\`.`,
     );
   }
   return { ...(await loadPrivateKey(fallback)), from: 'default' };

@@ -1,7 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { writeOutFile } from './out-file.js';
+import { auditOutFor, checkAuditOut, sigstorePathFor, writeAuditOut } from './audit-out.js';
 import { runIdArgument } from './run-id-argument.js';
 import { auditStatement, isTerminalRun, itemEvidence, type AuditBundle, type AuditReport } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
@@ -16,8 +16,10 @@ import { signaturePin, type VerifyOptions } from '../audit/verify/options.js';
 import { verifyBundle } from '../audit/verify/pipeline.js';
 import { AgoraError, type ErrorCode, errorMessage } from '../errors.js';
 import { DuplicateKeyError, findDuplicateKey } from '../json/duplicate-keys.js';
+import { describeDirectoryProblem, makeDirectory } from '../make-directory.js';
 import { readRun } from '../runs/state-store.js';
 import { openContext, type GlobalOptions } from './context.js';
+import { runNotFound } from './missing-run.js';
 import { progressLine } from './progress-line.js';
 import { stdio, type Output } from './output.js';
 
@@ -45,16 +47,11 @@ export interface AuditVerbOptions extends GlobalOptions {
   item?: string;
 }
 
-/** `<out>.json` → `<out>.sigstore.json`. */
-export function sigstorePathFor(bundlePath: string): string {
-  return `${bundlePath.replace(/\.json$/, '')}.sigstore.json`;
-}
+export { sigstorePathFor } from './audit-out.js';
 
 /** `agora orch audit <run>`: returns the exit code (0 only when the audit is intact). */
 export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const ctx = await openContext(o);
-  const stored = await readRun(ctx.store, ctx.refs, runId);
-  if (!stored) throw new AgoraError('run-not-found', `no run ${runId} in this repository`, 'list runs with `agora orch status`');
+  // Bad usage first: it is refused before anything is read.
   const wantsSign = Boolean(o.sign || o.keyless);
   if (wantsSign && o.item)
     throw new AgoraError(
@@ -62,11 +59,14 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
       '--item and --sign do not go together: item evidence is checked against the signed root of the whole bundle',
       'audit with --sign first, then ask for --item',
     );
-  const trustedRoot = o.trustedRoot ? await readTrustedRoot(o.trustedRoot) : undefined;
   const rekorEntryType = o.rekorEntryType;
   if (rekorEntryType !== undefined && rekorEntryType !== 'dsse' && rekorEntryType !== 'intoto') {
     throw new AgoraError('audit-options', `--rekor-entry-type ${JSON.stringify(rekorEntryType)} is not an entry type`, 'pass dsse (the default) or intoto');
   }
+  const ctx = await openContext(o);
+  const stored = await readRun(ctx.store, ctx.refs, runId);
+  if (!stored) throw await runNotFound(ctx, runId);
+  const trustedRoot = o.trustedRoot ? await readTrustedRoot(o.trustedRoot) : undefined;
   const entryType: { rekorEntryType?: 'dsse' | 'intoto' } = rekorEntryType ? { rekorEntryType } : {};
   // Resolve the key before anything is written, so a bad key leaves nothing behind.
   const signingKey = wantsSign && !o.keyless ? await resolveSigningKey({ ...(o.key ? { keyFlag: o.key } : {}), env, cwd: process.cwd() }) : undefined;
@@ -78,6 +78,9 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
       'pass --identity-token <jwt> or set SIGSTORE_ID_TOKEN (in GitHub Actions: the id-token with audience sigstore)',
     );
   }
+  // The files too: a refused --out must not leave a signature, nor an anchor, behind.
+  const out = o.item ? undefined : auditOutFor(runId, o.out, wantsSign);
+  if (out) await checkAuditOut(out);
 
   const progress = progressLine();
   const bundle = await buildAuditBundle(ctx.store, ctx.refs, runId, { anchor: true, now: Date.now(), progress }).finally(() => progress.clear());
@@ -125,19 +128,8 @@ export async function auditVerb(runId: string, o: AuditVerbOptions, io: Output, 
   }
 
   const text = `${JSON.stringify(bundle, null, 2)}\n`;
-  const out = o.out ?? (signed ? `${runId}.audit.json` : undefined);
-  if (out) {
-    const path = resolve(process.cwd(), out);
-    if (signed) {
-      const sigPath = sigstorePathFor(path);
-      await writeOutFile(sigPath, `${JSON.stringify(signed.bundle, null, 2)}\n`, 'audit-out', 'audits/run.audit.json');
-      io.err(`wrote ${sigPath}`);
-    }
-    await writeOutFile(path, text, 'audit-out', 'audits/run.audit.json');
-    io.err(`wrote ${path}`);
-  } else {
-    io.out(text.trimEnd());
-  }
+  if (out) await writeAuditOut(out, text, signed ? `${JSON.stringify(signed.bundle, null, 2)}\n` : undefined, io);
+  else io.out(text.trimEnd());
   io.err(summaryLine(bundle, bundle.report));
   return bundle.report.intact ? 0 : failed(runId, bundle.report);
 }
@@ -168,38 +160,17 @@ export interface VerifyVerbOptions {
 
 /** `agora verify <bundle.json>`: returns 0 only when everything checks. */
 export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output): Promise<number> {
+  // Bad usage first: it is refused before any file is read.
+  const keyless = keylessPin(o);
+  const pins = verifyPins(o);
   const path = resolve(process.cwd(), file);
   const bundle = parseAuditBundle(await readText(path, 'audit bundle', 'bundle-unreadable'), file);
-  const opts: VerifyOptions = {};
+  const opts: VerifyOptions = { ...keyless };
   if (o.repo) {
     const ctx = await openContext({ repo: o.repo, ...(o.config ? { config: o.config } : {}) });
     opts.store = ctx.store;
     opts.refs = ctx.refs;
   }
-  if (o.certificateIdentity !== undefined || o.certificateOidcIssuer !== undefined) {
-    if (!o.certificateIdentity || !o.certificateOidcIssuer) {
-      throw new AgoraError(
-        'verify-options',
-        'keyless verification needs both --certificate-identity and --certificate-oidc-issuer',
-        'pass the exact workflow identity and issuer the bundle must have been signed by',
-      );
-    }
-    if (o.key)
-      throw new AgoraError(
-        'verify-options',
-        '--key and --certificate-identity do not go together',
-        'a bundle is either key-signed (--key) or keyless (--certificate-identity/--certificate-oidc-issuer)',
-      );
-    if (!o.trustedRoot)
-      throw new AgoraError(
-        'verify-options',
-        'keyless verification needs --trusted-root <trusted_root.json>',
-        'agora never fetches trust material; pass the trusted root of your Sigstore instance',
-      );
-    opts.certificateIdentity = o.certificateIdentity;
-    opts.certificateIssuer = o.certificateOidcIssuer;
-  }
-  const pins = verifyPins(o);
   if (pins) opts.expect = pins;
   if (o.key) opts.publicKeyPem = (await loadPublicKey(o.key, { cwd: process.cwd() })).publicKeyPem;
   if (o.trustedRoot) opts.trustedRoot = await readTrustedRoot(o.trustedRoot);
@@ -214,6 +185,31 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   const replaced = opts.store ? await replaceRefsNote(opts.store) : null;
   if (replaced) io.err(replaced);
   return report.intact ? 0 : 1;
+}
+
+/** `--certificate-identity` with `--certificate-oidc-issuer` (and `--trusted-root`, without `--key`), or neither. */
+function keylessPin(o: VerifyVerbOptions): Pick<VerifyOptions, 'certificateIdentity' | 'certificateIssuer'> {
+  if (o.certificateIdentity === undefined && o.certificateOidcIssuer === undefined) return {};
+  if (!o.certificateIdentity || !o.certificateOidcIssuer) {
+    throw new AgoraError(
+      'verify-options',
+      'keyless verification needs both --certificate-identity and --certificate-oidc-issuer',
+      'pass the exact workflow identity and issuer the bundle must have been signed by',
+    );
+  }
+  if (o.key)
+    throw new AgoraError(
+      'verify-options',
+      '--key and --certificate-identity do not go together',
+      'a bundle is either key-signed (--key) or keyless (--certificate-identity/--certificate-oidc-issuer)',
+    );
+  if (!o.trustedRoot)
+    throw new AgoraError(
+      'verify-options',
+      'keyless verification needs --trusted-root <trusted_root.json>',
+      'agora never fetches trust material; pass the trusted root of your Sigstore instance',
+    );
+  return { certificateIdentity: o.certificateIdentity, certificateIssuer: o.certificateOidcIssuer };
 }
 
 /** `--run`, `--plan-commit` and `--repository`, checked for form; undefined when none is given. */
@@ -273,22 +269,17 @@ export async function keysGenerateVerb(o: { out?: string }, io: Output): Promise
 
 /** Creates `--out DIR` (private to its owner when new) or says why it cannot be used. */
 async function makeKeyDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ENOTDIR') {
-      throw new AgoraError(
+  await makeDirectory(
+    dir,
+    (p) =>
+      new AgoraError(
         'key-dir',
-        `--out ${dir} is not a directory (it, or a directory above it, is a file)`,
+        p.kind === 'not-a-directory' ? `--out ${dir} is not a directory (${p.at} ${p.why})` : `--out ${dir} ${describeDirectoryProblem(dir, p)}`,
         'pass a directory, or a path where one can be created',
-      );
-    }
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-      throw new AgoraError('key-dir', `--out ${dir} cannot be created: ${code}`, 'pass a directory you may write to');
-    }
-    throw e;
-  }
+        { cause: p.cause },
+      ),
+    0o700,
+  );
 }
 
 /** A short report for people: the verdict, what backs it, then each failure. */

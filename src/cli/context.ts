@@ -5,7 +5,7 @@ import { findConfigFile } from '../config/find.js';
 import { loadConfig } from '../config/load.js';
 import { offeredEnvironment } from '../config/secrets.js';
 import type { OrchConfig } from '../config/types.js';
-import { AgoraError } from '../errors.js';
+import { AgoraError, isAgoraError } from '../errors.js';
 import { createTargets as createWorkerTargets, targetScope } from '../executors/targets.js';
 import type { WorkerTarget } from '../executors/types.js';
 import { discoverRepository } from '../git/discover.js';
@@ -36,7 +36,7 @@ export interface GlobalOptions {
  */
 export async function openContext(opts: GlobalOptions, planFile?: string): Promise<CliContext> {
   const cwd = process.cwd();
-  const store = await openLocalStore(await repositoryDir(opts, cwd));
+  const store = await openRepository(opts, await repositoryDir(opts, cwd));
   const config = await loadConfig(await configChoice(opts, cwd, planFile, store.dir ?? store.gitdir));
   return { store, config, refs: new RunRefs(config.refNamespace), scratchDir: join(store.gitdir, 'agora') };
 }
@@ -58,6 +58,21 @@ export function namedDirectory(repo: string, cwd: string): string {
   const repoDir = resolve(cwd, repo);
   if (!existsSync(repoDir)) throw new AgoraError('repo-not-found', `--repo ${repoDir} does not exist`, 'pass the path of a git repository');
   return repoDir;
+}
+
+/** The store of `dir`; a `--repo` that is no repository is named as the option given. */
+async function openRepository(opts: GlobalOptions, dir: string): Promise<LocalGitStore> {
+  try {
+    return await openLocalStore(dir);
+  } catch (e) {
+    if (opts.repo === undefined || !isAgoraError(e) || e.code !== 'repo-not-found') throw e;
+    throw new AgoraError(
+      'repo-not-found',
+      `--repo ${dir} is not a git repository`,
+      'check the path: --repo names a git work tree or a bare repository (`git init` makes one)',
+      { cause: e },
+    );
+  }
 }
 
 async function repositoryDir(opts: GlobalOptions, cwd: string): Promise<string> {

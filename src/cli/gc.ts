@@ -1,9 +1,10 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { AuditBundle } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
 import { AgoraError } from '../errors.js';
+import { describeDirectoryProblem, makeDirectory, missingDirectories, type RefuseDirectory } from '../make-directory.js';
 import { collectGarbage, type KeepOutcome } from '../runs/gc.js';
 import { removeSecretStore } from '../runs/params.js';
 import { openContext, type GlobalOptions } from './context.js';
@@ -45,6 +46,8 @@ export function parseAge(text: string): number {
 }
 
 function checkOptions(o: GcVerbOptions): void {
+  if (o.bundleDir === '')
+    throw new AgoraError('gc-options', '--bundle-dir is empty', "pass the directory each pruned run's bundle goes to, e.g. --bundle-dir audits");
   const ways = [o.bundleDir !== undefined, Boolean(o.discardBundles), Boolean(o.bundlesInReleases)].filter(Boolean).length;
   if (ways !== 1) {
     throw new AgoraError(
@@ -64,9 +67,19 @@ function checkOptions(o: GcVerbOptions): void {
   }
 }
 
+/** The refusal of a `--bundle-dir` that cannot be a directory, naming the path at fault. */
+function refuseBundleDir(dir: string): RefuseDirectory {
+  return (p) =>
+    new AgoraError('bundle-dir', `--bundle-dir ${dir} ${describeDirectoryProblem(dir, p)}`, 'pass a directory, or a path where one can be created', {
+      cause: p.cause,
+    });
+}
+
 export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.now(), env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const age = parseAge(o.olderThan);
   checkOptions(o);
+  const dir = o.bundleDir !== undefined ? resolve(process.cwd(), o.bundleDir) : undefined;
+  if (dir) await missingDirectories(dir, refuseBundleDir(dir)); // before anything is read or written
   const ctx = await openContext(o);
   let remote: RemoteRuns | undefined;
   const token = env.GITHUB_TOKEN ?? env.GH_TOKEN;
@@ -83,8 +96,7 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
   try {
     const store = remote?.store ?? ctx.store;
     const releases = o.bundlesInReleases && remote ? releaseBundles(remote.url, token ?? '', env) : undefined;
-    const dir = o.bundleDir ? resolve(process.cwd(), o.bundleDir) : undefined;
-    if (dir && !o.dryRun) await mkdir(dir, { recursive: true });
+    if (dir && !o.dryRun) await makeDirectory(dir, refuseBundleDir(dir));
     const keepBundle = async (runId: string): Promise<KeepOutcome> => {
       const bundle = await buildAuditBundle(store, ctx.refs, runId, { anchor: !o.dryRun, now });
       if (!bundle.report.intact) {

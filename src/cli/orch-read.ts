@@ -5,13 +5,13 @@ import type { Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError } from '../errors.js';
 import type { Oid } from '../git/types.js';
 import { patchCommitOf } from '../log/result-ref.js';
-import { didYouMean, nearestNames } from '../problems/describe.js';
 import { liveLogPath } from '../runs/attempt.js';
 import { readRejection } from '../runs/inbox.js';
 import { patchOutput } from '../runs/patches.js';
 import { readRunChain } from '../runs/run-chain.js';
 import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
 import { openContext, type CliContext, type GlobalOptions } from './context.js';
+import { runNotFound } from './missing-run.js';
 import type { Output } from './output.js';
 import { statusView, table, watchLine, type StatusView } from './render.js';
 
@@ -189,15 +189,4 @@ export async function logsVerb(runId: string, itemId: string, opts: GlobalOption
   } catch {
     throw new AgoraError('no-logs', `no log kept for ${runId}/${itemId} attempt ${attempt}`, `attempts so far: ${item.attempts}`);
   }
-}
-
-export async function runNotFound(ctx: CliContext, runId: string): Promise<AgoraError> {
-  const known = (await ctx.store.listRefs(ctx.refs.runsPrefix)).map((r) => r.ref.slice(ctx.refs.runsPrefix.length));
-  return new AgoraError(
-    'run-not-found',
-    `no run ${runId} in this repository${didYouMean(runId, known)}`,
-    known.length
-      ? `the nearest of its ${known.length} runs: ${nearestNames(runId, known).join(', ')} (\`agora orch status\` lists them all)`
-      : 'submit one with `agora orch submit plan.json`',
-  );
 }

@@ -21,7 +21,8 @@ import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
 import { attemptContext, createTargets, openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
-import { progressView, runNotFound, watchUntilTerminal } from './orch-read.js';
+import { runNotFound } from './missing-run.js';
+import { progressView, watchUntilTerminal } from './orch-read.js';
 import { statusView, table } from './render.js';
 import type { Output } from './output.js';
 
@@ -264,7 +265,8 @@ async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Outpu
   io.err(`  audit:       agora orch audit ${state.runId} --out ${state.runId}.audit.json   (root anchored at ${ctx.refs.anchor(state.runId)})`);
   if (state.integrationHead !== state.base) {
     io.err(`  integration: git log --stat ${state.base.slice(0, 12)}..${integration}`);
-    io.err(`  apply:       git merge --ff-only ${integration}   (or rerun with --apply)`);
+    // With --apply the branch is fast-forwarded below (or the refusal says why): no advice to do it by hand.
+    if (!apply) io.err(`  apply:       git merge --ff-only ${integration}   (or rerun with --apply)`);
   }
   if (apply) {
     if (state.status !== 'done') {

@@ -3,7 +3,7 @@ import { offeredEnvironment } from '../config/secrets.js';
 import { collectReport } from '../report/collect.js';
 import { renderReport } from '../report/html.js';
 import { openContext, type GlobalOptions } from './context.js';
-import { runNotFound } from './orch-read.js';
+import { runNotFound } from './missing-run.js';
 import { writeOutFile } from './out-file.js';
 import type { Output } from './output.js';
 
@@ -18,7 +18,7 @@ export async function reportVerb(runId: string, o: GlobalOptions & { out?: strin
   if (!data) throw await runNotFound(ctx, runId);
   const page = renderReport(data);
   const out = resolve(process.cwd(), o.out ?? `${runId}.html`);
-  await writeOutFile(out, page, 'report-out', 'reports/run.html');
+  await writeOutFile({ path: out, code: 'report-out', example: 'reports/run.html' }, page);
   io.err(
     `wrote ${out} (${Math.ceil(Buffer.byteLength(page) / 1024)} KiB): run ${runId} ${data.status}, ${data.items.length} items, audit ${data.verdict.intact ? 'intact' : 'NOT intact'}`,
   );

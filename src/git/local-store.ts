@@ -298,7 +298,11 @@ export async function openLocalStore(dir: string, options: RefLockOptions = {}):
     await assertSupported(root);
     return new LocalGitStore(root, null, options);
   }
-  throw new AgoraError('repo-not-found', `${root} is not a git repository`, `run \`git init\` there or pass --repo DIR`);
+  throw new AgoraError(
+    'repo-not-found',
+    `${root} is not a git repository`,
+    'check the path: it must be a git work tree or a bare repository (`git init` makes one)',
+  );
 }
 
 /** Refuses repositories whose object format or ref storage this adapter cannot handle. */

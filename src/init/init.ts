@@ -9,6 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgoraError } from '../errors.js';
 import { runGit } from '../git/git-cli.js';
+import { describeDirectoryProblem, makeDirectory, missingDirectories, type RefuseDirectory } from '../make-directory.js';
 
 /** The templates, in the order `--help` lists them. */
 export const TEMPLATES = ['fan-out', 'pipeline', 'map-reduce', 'agent'] as const;
@@ -30,11 +31,12 @@ export function isTemplateName(name: string): name is TemplateName {
 
 export async function initProject(dir: string, template: string, now: number = Date.now()): Promise<InitResult> {
   if (!isTemplateName(template)) {
-    throw new AgoraError('init-refused', `there is no template "${template}"`, `use one of: ${TEMPLATES.join(', ')}`);
+    throw new AgoraError('template-unknown', `there is no template "${template}"`, `use one of: ${TEMPLATES.join(', ')}`);
   }
   const source = join(TEMPLATES_DIR, template);
   const files = (await walk(source, source)).sort();
   await checkTarget(dir);
+  await makeDirectory(dir, refuseDir(dir));
   for (const file of files) {
     await mkdir(dirname(join(dir, file)), { recursive: true });
     await copyFile(join(source, file), join(dir, file));
@@ -58,7 +60,10 @@ export async function initProject(dir: string, template: string, now: number = D
 /** A new directory, or an empty one (a `.git` with no commit yet is fine): never one whose files could be overwritten. */
 async function checkTarget(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => null);
-  if (info === null) return;
+  if (info === null) {
+    await missingDirectories(dir, refuseDir(dir)); // a path under a file, say: refused before a byte is written
+    return;
+  }
   if (!info.isDirectory()) throw new AgoraError('init-refused', `${dir} exists and is not a directory`, 'name a new or empty directory');
   const entries = (await readdir(dir)).filter((e) => e !== '.git');
   if (entries.length > 0) {
@@ -73,6 +78,12 @@ async function checkTarget(dir: string): Promise<void> {
     const head = await runGit(['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: dir }).catch(() => '');
     if (head.trim() !== '') throw new AgoraError('init-refused', `${dir} is a git repository with commits already`, 'name a new or empty directory');
   }
+}
+
+/** The refusal of a directory that cannot be made, naming the path at fault. */
+function refuseDir(dir: string): RefuseDirectory {
+  return (p) =>
+    new AgoraError('init-refused', `${dir} ${describeDirectoryProblem(dir, p)}`, 'name a new or empty directory where one can be created', { cause: p.cause });
 }
 
 async function walk(root: string, at: string): Promise<string[]> {

@@ -205,7 +205,7 @@ describe('resolveSigningKey', () => {
     const err = await agoraError(() => resolveSigningKey({ env: {}, cwd: dir }));
     expect(err.code).toBe('signing-key-missing');
     expect(err.message).toContain(join(dir, PRIVATE_KEY_FILE));
-    expect(err.hint).toMatch(/--signing-key.*AGORA_SIGNING_KEY/);
+    expect(err.hint).toMatch(/--key <file>.*AGORA_SIGNING_KEY/);
   });
 
   it('a malformed AGORA_SIGNING_KEY PEM is reported as coming from the variable', async () => {

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,6 +175,44 @@ describe('agora orch audit', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--run pins nothing on its own/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack
+  });
+
+  it('--sign with a refused --out leaves no signature behind: both paths are checked before anything is written', async () => {
+    const outs = tempDir('agora-audit-refused-');
+    mkdirSync(join(outs, 'a-dir.json'));
+    execFileSync('mkfifo', [join(outs, 'a-pipe.json')]);
+    mkdirSync(join(outs, 'sig-dir.sigstore.json'));
+    const cases: Array<[string, RegExp]> = [
+      ['a-dir.json', /a-dir\.json is a directory/],
+      ['a-pipe.json', /a-pipe\.json is not a regular file/],
+      ['sig-dir.json', /sig-dir\.sigstore\.json is a directory/],
+    ];
+    for (const [name, message] of cases) {
+      const e = await rejection(auditVerb(run.runId, { repo: run.repo, out: join(outs, name), sign: true, key: keys.privateKey }, capture()));
+      expect({ name, code: e.code }).toEqual({ name, code: 'audit-out' });
+      expect(e.message).toMatch(message);
+    }
+    expect(readdirSync(outs).sort()).toEqual(['a-dir.json', 'a-pipe.json', 'sig-dir.sigstore.json']);
+    expect(readdirSync(join(outs, 'a-dir.json'))).toEqual([]);
+  });
+
+  it('verify: a --key that is no public key gets a hint saying what to pass; a --repo that is no repository is named, without "pass --repo"', async () => {
+    const signedPath = join(dir, 'run.audit.json');
+    if (!existsSync(signedPath)) expect(await auditVerb(run.runId, { repo: run.repo, out: signedPath, sign: true, key: keys.privateKey }, capture())).toBe(0);
+    const bad = tempDir('agora-bad-key-');
+    writeFileSync(join(bad, 'notes.txt'), 'not a key\n');
+    writeFileSync(join(bad, 'garbled.pem'), '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+    for (const key of [join(bad, 'notes.txt'), join(bad, 'garbled.pem'), bad]) {
+      const r = await agora(dir, ['verify', signedPath, '--key', key]);
+      expect({ key, code: r.code }).toEqual({ key, code: 1 });
+      expect(r.stderr).toMatch(new RegExp(`^agora: ${key}: .*\nhint: Pass (the signer's public key|the key file itself)`));
+    }
+    const notRepo = tempDir('agora-not-a-repo-');
+    const r = await agora(dir, ['verify', signedPath, '--repo', notRepo]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `agora: --repo ${notRepo} is not a git repository\nhint: check the path: --repo names a git work tree or a bare repository (\`git init\` makes one)\n`,
+    );
   });
 
   it('--item prints entries with inclusion proofs that check alone', async () => {

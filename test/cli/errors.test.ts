@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { scaled } from '../support/eventually.js';
 import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
@@ -41,6 +43,32 @@ describe('the CLI on bad input', () => {
     expect(readdirSync(`${dir}/new/keys`).sort()).toEqual(['agora-signing.key.pem', 'agora-signing.pub.pem']);
     writeFileSync(`${dir}/afile`, '');
     expectUserError(await agora(dir, ['keys', 'generate', '--out', 'afile/keys']), `--out ${dir}/afile/keys is not a directory`);
+  });
+
+  it.skipIf(!existsSync('/proc/self'))("keys generate --out under /proc is refused at once (Node's recursive mkdir would spin there for ever)", async () => {
+    const r = await agora(tempDir(), ['keys', 'generate', '--out', '/proc/agora-nowhere/keys'], {}, scaled(30_000));
+    expectUserError(r, 'agora: --out /proc/agora-nowhere/keys needs /proc/agora-nowhere, which cannot be created: /proc takes no new directories');
+    expect(r.code).toBe(1);
+  });
+
+  it('bad usage (an option value that cannot be read, options that do not go together) exits 2, as docs/cli.md says, before anything is read', async () => {
+    const repo = makeRepo({}, 'offload-fanout');
+    const cases: Array<[string[], string]> = [
+      [['orch', 'gc', '--older-than', '5', '--discard-bundles'], 'agora: --older-than "5" is not an age'],
+      [['orch', 'audit', 'ghost-1', '--rekor-entry-type', 'x'], 'agora: --rekor-entry-type "x" is not an entry type'],
+      [['orch', 'audit', 'ghost-1', '--item', 'a', '--sign'], 'agora: --item and --sign do not go together'],
+      [['orch', 'retry', 'ghost-1', 'a', '--failed'], '--failed: an item and --failed together'],
+      [['orch', 'submit', 'plan.json', '--data', 'novalue'], 'agora: --data "novalue" is not key=value'],
+      [['verify', 'nothere.json', '--plan-commit', 'abc'], 'agora: --plan-commit "abc" is not a full commit id'],
+      [['verify', 'nothere.json', '--certificate-identity', 'me'], 'needs both --certificate-identity and --certificate-oidc-issuer'],
+      [['init', 'p', '--template', 'nope'], 'agora: there is no template "nope"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await agora(repo, args);
+      expectUserError(r, message, 'hint: ');
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    }
+    expect(git(repo, 'for-each-ref', 'refs/agora').trim()).toBe('');
   });
 
   it('reports every DAG problem at once, with JSON paths, and the cycle', async () => {

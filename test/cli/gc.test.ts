@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditBundle } from '../../src/audit/bundle.js';
@@ -11,6 +11,7 @@ import type { Output } from '../../src/cli/output.js';
 import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { RunRefs } from '../../src/runs/refs.js';
+import { scaled } from '../support/eventually.js';
 import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 import { copyRun, finishedRun, type FinishedRun } from '../audit/bundle-fixture.js';
 
@@ -240,16 +241,44 @@ describe('agora orch gc', () => {
     expect(existsSync(secretStore)).toBe(false);
   });
 
-  it('refuses bad input with a message and no stack trace', async () => {
+  it('refuses a --bundle-dir under a regular file, naming both, and prunes nothing', async () => {
+    const run = await copyRun(original);
+    const before = await agoraRefs(run);
+    const file = join(tempDir('agora-gc-file-'), 'somefile');
+    writeFileSync(file, 'mine\n');
+    for (const dryRun of [[], ['--dry-run']]) {
+      const r = await agora(run.repo, ['orch', 'gc', '--older-than', '0s', '--bundle-dir', `${file}/sub`, ...dryRun]);
+      expect({ dryRun, code: r.code }).toEqual({ dryRun, code: 1 });
+      expect(r.stderr).toBe(
+        `agora: --bundle-dir ${file}/sub lies under ${file}, which is a file, not a directory\nhint: pass a directory, or a path where one can be created\n`,
+      );
+    }
+    expect(await agoraRefs(run)).toEqual(before);
+  });
+
+  it.skipIf(!existsSync('/proc/self'))("refuses a --bundle-dir under /proc at once (Node's recursive mkdir would spin there for ever)", async () => {
+    const run = await copyRun(original);
+    const before = await agoraRefs(run);
+    const r = await agora(run.repo, ['orch', 'gc', '--older-than', '0s', '--bundle-dir', '/proc/agora-nowhere/sub'], {}, scaled(30_000));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'agora: --bundle-dir /proc/agora-nowhere/sub needs /proc/agora-nowhere, which cannot be created: /proc takes no new directories',
+    );
+    expect(await agoraRefs(run)).toEqual(before);
+  });
+
+  it('refuses bad usage (an age without its unit, no destination) with a message, no stack trace and exit 2, as docs/cli.md says', async () => {
     expect(parseAge('30d')).toBe(30 * 24 * HOUR);
     expect(() => parseAge('30 days')).toThrow(/--older-than "30 days" is not an age/);
     const noDestination = await agora(original.repo, ['orch', 'gc', '--older-than', '30d']);
-    expect(noDestination.code).toBe(1);
+    expect(noDestination.code).toBe(2);
     expect(noDestination.stderr).toContain('say where their audit bundles go');
     expect(noDestination.stderr).toContain('--bundle-dir <dir>');
     expect(noDestination.stderr).not.toMatch(/\n\s+at /);
-    const badAge = await agora(original.repo, ['orch', 'gc', '--older-than', 'soon', '--discard-bundles']);
-    expect(badAge.code).toBe(1);
-    expect(badAge.stderr).toContain('write a whole number and a unit');
+    for (const age of ['soon', '5']) {
+      const badAge = await agora(original.repo, ['orch', 'gc', '--older-than', age, '--discard-bundles']);
+      expect({ age, code: badAge.code }).toEqual({ age, code: 2 });
+      expect(badAge.stderr).toBe(`agora: --older-than "${age}" is not an age\nhint: write a whole number and a unit: s, m, h, d or w (for example 30d)\n`);
+    }
   });
 });

@@ -51,10 +51,10 @@ describe('agora orch retry --failed', () => {
     const anchorBefore = git(repo, 'rev-parse', `refs/agora/anchors/${run}`).trim();
     const commitsBefore = Number(git(repo, 'rev-list', '--count', `refs/agora/runs/${run}`).trim());
 
-    // Usage: an item and --failed together, or neither, is refused and changes nothing.
+    // Usage: an item and --failed together, or neither, is refused (exit 2, bad usage) and changes nothing.
     for (const args of [['a', '--failed'], []]) {
       const bad = await agora(repo, ['orch', 'retry', run, ...args]);
-      expect(bad.code).toBe(1);
+      expect(bad.code).toBe(2);
       expect(bad.stderr).toContain('--failed');
     }
     expect(Number(git(repo, 'rev-list', '--count', `refs/agora/runs/${run}`).trim())).toBe(commitsBefore);

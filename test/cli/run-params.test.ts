@@ -155,28 +155,29 @@ describe('agora orch run --data / --data-file / --secret-data', () => {
       'broken.json': '{ "a": ',
       'badkey.json': JSON.stringify({ '../x': 'y' }),
     });
-    const cases: Array<[string[], string]> = [
-      [['--data', 'novalue'], '--data "novalue" is not key=value'],
-      [['--data', '=v'], '--data "=v" is not key=value'],
-      [['--data', '../etc=v'], 'key "../etc" is not allowed'],
-      [['--data', 'a=1', '--data', 'a=2'], 'parameter a is given twice'],
-      [['--data', 'a=1', '--secret-data', 'a=longenough'], 'parameter a is given twice'],
-      [['--secret-data', 'tok=short'], 'too short to redact'],
-      [['--data-file', 'missing.json'], '--data-file missing.json: no such file'],
-      [['--data-file', 'broken.json'], '--data-file broken.json: is not JSON'],
-      [['--data-file', 'array.json'], '--data-file array.json: $: is an array, not an object'],
-      [['--data-file', 'nested.json'], '--data-file nested.json: $.db: is an object; a parameter is a string, number or boolean'],
-      [['--data-file', 'badkey.json'], '--data-file badkey.json: $.../x: key "../x" is not allowed'],
+    // A bad --data or --secret-data is bad usage (exit 2, docs/cli.md); a bad data file is a user error (exit 1).
+    const cases: Array<[string[], string, number]> = [
+      [['--data', 'novalue'], '--data "novalue" is not key=value', 2],
+      [['--data', '=v'], '--data "=v" is not key=value', 2],
+      [['--data', '../etc=v'], 'key "../etc" is not allowed', 2],
+      [['--data', 'a=1', '--data', 'a=2'], 'parameter a is given twice', 2],
+      [['--data', 'a=1', '--secret-data', 'a=longenough'], 'parameter a is given twice', 2],
+      [['--secret-data', 'tok=short'], 'too short to redact', 2],
+      [['--data-file', 'missing.json'], '--data-file missing.json: no such file', 1],
+      [['--data-file', 'broken.json'], '--data-file broken.json: is not JSON', 1],
+      [['--data-file', 'array.json'], '--data-file array.json: $: is an array, not an object', 1],
+      [['--data-file', 'nested.json'], '--data-file nested.json: $.db: is an object; a parameter is a string, number or boolean', 1],
+      [['--data-file', 'badkey.json'], '--data-file badkey.json: $.../x: key "../x" is not allowed', 1],
     ];
-    for (const [args, message] of cases) {
+    for (const [args, message, code] of cases) {
       const r = await agora(repo, ['orch', 'run', 'plan.json', ...args]);
-      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.code, args.join(' ')).toBe(code);
       expect(r.stderr, args.join(' ')).toContain(message);
     }
     // submit takes the same path.
-    for (const [args, message] of [cases[0]!, cases[8]!]) {
+    for (const [args, message, code] of [cases[0]!, cases[8]!]) {
       const s = await agora(repo, ['orch', 'submit', 'plan.json', ...args]);
-      expect(s.code, args.join(' ')).toBe(1);
+      expect(s.code, args.join(' ')).toBe(code);
       expect(s.stderr, args.join(' ')).toContain(message);
     }
     // Nothing half-started: no submission, no run, no stored secret.

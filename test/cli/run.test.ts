@@ -100,10 +100,14 @@ describe('agora orch run (local mode)', () => {
     expect(existsSync(work) ? readdirSync(work) : []).toEqual([]);
   });
 
-  it('--apply fast-forwards the current branch onto the integration head', async () => {
+  it('--apply fast-forwards the current branch onto the integration head, and its summary does not suggest --apply again', async () => {
     const repo = makeRepo({}, 'map-reduce');
     const r = await agora(repo, ['orch', 'run', 'plan.json', '--apply']);
     expect(r.code).toBe(0);
+    expect(r.stderr).toContain('  integration: git log --stat');
+    expect(r.stderr).toMatch(/\n {2}applied: HEAD is now [0-9a-f]{12}\n/);
+    expect(r.stderr).not.toContain('--apply');
+    expect(r.stderr).not.toContain('git merge --ff-only');
     const totals = JSON.parse(readFileSync(join(repo, 'totals.json'), 'utf8')) as Record<string, number>;
     expect(totals.the).toBe(5);
     expect(git(repo, 'rev-parse', 'HEAD').trim()).toBe(git(repo, 'rev-parse', 'refs/agora/integration/wordcount-1').trim());

@@ -1,7 +1,8 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lastToolResults, say, startMessagesApi, turnOf, useTool, type MessagesRequest, type Reply } from '../support/messages-api.js';
+import { scaled } from '../support/eventually.js';
 import { agora, cleanupTempDirs, git, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
@@ -99,10 +100,10 @@ describe('agora init', () => {
     }
   });
 
-  it('refuses an unknown template and a directory that is not empty, writing nothing', async () => {
+  it('refuses an unknown template (bad usage: exit 2) and a directory that is not empty, writing nothing', async () => {
     const parent = tempDir();
     const unknown = await agora(parent, ['init', 'p', '--template', 'agents']);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('agora: there is no template "agents"\nhint: use one of: fan-out, pipeline, map-reduce, agent\n');
     expect(readdirSync(parent)).toEqual([]);
     mkdirSync(join(parent, 'busy'));
@@ -111,5 +112,23 @@ describe('agora init', () => {
     expect(busy.code).toBe(1);
     expect(busy.stderr).toContain('is not empty (plan.json); agora init writes only into a new or empty directory');
     expect(readdirSync(join(parent, 'busy'))).toEqual(['plan.json']);
+  });
+
+  it('refuses a <dir> under a regular file, naming both, writing nothing', async () => {
+    const parent = tempDir();
+    writeFileSync(join(parent, 'somefile'), 'mine\n');
+    const r = await agora(parent, ['init', 'somefile/sub', '--template', 'pipeline']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `agora: ${join(parent, 'somefile/sub')} lies under ${join(parent, 'somefile')}, which is a file, not a directory\n` +
+        'hint: name a new or empty directory where one can be created\n',
+    );
+    expect(readdirSync(parent)).toEqual(['somefile']);
+  });
+
+  it.skipIf(!existsSync('/proc/self'))("refuses a <dir> under /proc at once (Node's recursive mkdir would spin there for ever)", async () => {
+    const r = await agora(tempDir(), ['init', '/proc/agora-nowhere/sub', '--template', 'pipeline'], {}, scaled(30_000));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('agora: /proc/agora-nowhere/sub needs /proc/agora-nowhere, which cannot be created: /proc takes no new directories');
   });
 });

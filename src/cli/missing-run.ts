@@ -1,0 +1,33 @@
+import { AgoraError, InvalidInputError } from '../errors.js';
+import { didYouMean, nearestNames } from '../problems/describe.js';
+import { readRejection } from '../runs/inbox.js';
+import { serveLockHolder } from '../runs/serve-lock.js';
+import type { CliContext } from './context.js';
+
+/**
+ * Why a verb that needs a run's state (`logs`, `report`, `retry`, `audit`, …) found none, as `status` sees
+ * it: a submission still in the inbox waits for `agora orch serve`, a rejected one has its problems, and
+ * anything else is no run at all (with the nearest run ids).
+ */
+export async function runNotFound(ctx: CliContext, runId: string): Promise<AgoraError> {
+  if (await ctx.store.resolveRef(ctx.refs.inbox(runId))) {
+    const pid = await serveLockHolder(ctx.store.gitdir);
+    return new AgoraError(
+      'run-not-accepted',
+      `run ${runId} is submitted and waits for \`agora orch serve\` to accept it: it has no state, logs or audit yet`,
+      pid !== null
+        ? `the agora orch serve running here (pid ${pid}) takes it soon: ask again then (\`agora orch watch ${runId}\` follows it)`
+        : `no agora orch serve runs for this repository: start one (\`agora orch serve\`), then ask again`,
+    );
+  }
+  const rejected = await readRejection(ctx.store, ctx.refs, runId);
+  if (rejected) return new InvalidInputError('plan-rejected', `run ${runId} was rejected by serve`, rejected, 'fix the plan and submit it again');
+  const known = (await ctx.store.listRefs(ctx.refs.runsPrefix)).map((r) => r.ref.slice(ctx.refs.runsPrefix.length));
+  return new AgoraError(
+    'run-not-found',
+    `no run ${runId} in this repository${didYouMean(runId, known)}`,
+    known.length
+      ? `the nearest of its ${known.length} runs: ${nearestNames(runId, known).join(', ')} (\`agora orch status\` lists them all)`
+      : 'submit one with `agora orch submit plan.json`',
+  );
+}
