@@ -39,6 +39,15 @@ export class AgoraGitHub {
     this.sweeper = new Sweeper(this.app, this.seen);
   }
 
+  /**
+   * Takes the cache dir for this process now (else the first repository opened takes it): `agora app`
+   * does at start, so a second process given the same AGORA_CACHE_DIR refuses to start
+   * (`cache-dir-in-use`) instead of emptying this one's workspaces. Given up at close and kill.
+   */
+  holdCacheDir(): Promise<void> {
+    return this.app.holdCacheDir();
+  }
+
   /** The plan file's default path in repositories (`.github/agora.yml` may name another). */
   get planPath(): string {
     return this.app.opts.planPath;
@@ -162,6 +171,7 @@ export class AgoraGitHub {
     this.sweeper.stop();
     await Promise.all([...this.app.active.values()].map((a) => a.stop('the agora app is stopping')));
     await this.app.idle();
+    await this.app.releaseCacheDir();
   }
 
   /**
@@ -174,6 +184,7 @@ export class AgoraGitHub {
     this.sweeper.stop();
     await Promise.all([...this.app.active.values()].map((a) => a.stop('killed')));
     await this.app.idle();
+    await this.app.releaseCacheDir(); // a dead process's claim is provably gone; this one's process lives on
   }
 
   /** Remote pushes and refused pushes (CAS conflicts) across repositories. */

@@ -14,7 +14,11 @@ export interface AppLog {
 }
 
 export interface AgoraGitHubOptions {
-  /** Where repository mirrors live (disposable). */
+  /**
+   * Where repository mirrors live (disposable), and so their workspace pools: this process's alone, held
+   * from its first repository (or `holdCacheDir()`) until close; another process given
+   * the same dir is refused (cache-dir-lock.ts).
+   */
   cacheDir: string;
   /** The app's configuration: queues, subagents (which executors this installation offers). */
   config: OrchConfig;

@@ -1,5 +1,6 @@
 import type { AppOutcomeEvent, RepoHandle } from './app-events.js';
 import type { ResolvedOptions } from './app-options.js';
+import { holdCacheDir, type CacheDirHold } from './cache-dir-lock.js';
 import { RepoContext } from './repo-context.js';
 import { offersLocal, secretsFor } from './worker-policy.js';
 
@@ -28,8 +29,35 @@ export class AppState {
   readonly claimed = new Set<string>();
   private readonly work = new Set<Promise<unknown>>();
   private readonly repos = new Map<string, Promise<RepoContext>>();
+  /** This process's hold on the cache dir (cache-dir-lock.ts), once taken; 'released' after close or kill. */
+  private hold: Promise<CacheDirHold> | 'released' | undefined;
 
   constructor(readonly opts: ResolvedOptions) {}
+
+  /**
+   * Takes the cache dir for this process, once (a refusal is tried again next time: the other process
+   * may have stopped). Every repository context waits for it: opening one empties its workspace pool.
+   */
+  async holdCacheDir(): Promise<void> {
+    if (this.hold === 'released') throw new Error('the agora app is stopped: its cache dir is given up');
+    if (this.hold === undefined) {
+      const taking = holdCacheDir(this.opts.cacheDir, this.opts.clock());
+      this.hold = taking;
+      taking.catch(() => {
+        if (this.hold === taking) this.hold = undefined;
+      });
+    }
+    await this.hold;
+  }
+
+  /** Gives the cache dir up (at close and kill: a killed process's claim would go with the process). */
+  async releaseCacheDir(): Promise<void> {
+    const hold = this.hold;
+    this.hold = 'released';
+    if (hold === undefined || hold === 'released') return;
+    const held = await hold.catch(() => undefined);
+    await held?.release();
+  }
 
   get log() {
     return this.opts.log;
@@ -63,18 +91,20 @@ export class AppState {
     const token = ev.token;
     let ctx = this.repos.get(key);
     if (!ctx) {
-      ctx = RepoContext.open({
-        cacheDir: this.opts.cacheDir,
-        fullName,
-        ...(ev.repositoryId !== undefined ? { repositoryId: ev.repositoryId } : {}),
-        cloneUrl: ev.cloneUrl,
-        config: this.opts.config,
-        token,
-        octokit: ev.octokit,
-        clock: this.opts.clock,
-        offerLocal: offersLocal(this.opts.policy, ev.repositoryId),
-        secrets: secretsFor(this.opts.policy, ev.repositoryId),
-      });
+      ctx = this.holdCacheDir().then(() =>
+        RepoContext.open({
+          cacheDir: this.opts.cacheDir,
+          fullName,
+          ...(ev.repositoryId !== undefined ? { repositoryId: ev.repositoryId } : {}),
+          cloneUrl: ev.cloneUrl,
+          config: this.opts.config,
+          token,
+          octokit: ev.octokit,
+          clock: this.opts.clock,
+          offerLocal: offersLocal(this.opts.policy, ev.repositoryId),
+          secrets: secretsFor(this.opts.policy, ev.repositoryId),
+        }),
+      );
       ctx.catch(() => this.repos.delete(key));
       this.repos.set(key, ctx);
     } else void ctx.then((c) => c.useToken(token, ev.octokit));

@@ -201,7 +201,8 @@ export function repoAccess(app: Probot, tokens: (installationId: number | undefi
 
 /**
  * The service as configured by the environment: AGORA_CONFIG (the config module: queues and subagents
- * this installation offers), AGORA_CACHE_DIR (mirrors; default a temp dir), AGORA_PLAN_PATH, the worker
+ * this installation offers), AGORA_CACHE_DIR (mirrors and workspaces, this process's alone until it
+ * closes: cache-dir-lock.ts; default a temp dir), AGORA_PLAN_PATH, the worker
  * policy (policyFromEnv: AGORA_TRUSTED_REPOSITORY_IDS, AGORA_SECRETS_FILE), and the audit signer (signerFromEnv: AGORA_SIGNING_KEY, or AGORA_SIGNER=keyless and its variables).
  */
 export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: AgoraLog): Promise<AgoraGitHub> {
@@ -209,7 +210,7 @@ export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: A
   const config = await loadConfig({ ...(env.AGORA_CONFIG ? { file: env.AGORA_CONFIG } : {}), cwd });
   const signer = await signerFromEnv(env, cwd);
   const policy = await policyFromEnv(env);
-  return new AgoraGitHub({
+  const agora = new AgoraGitHub({
     policy,
     cacheDir: env.AGORA_CACHE_DIR ?? join(tmpdir(), 'agora-app-cache'),
     config,
@@ -256,6 +257,9 @@ export async function agoraFromEnv(env: NodeJS.ProcessEnv = process.env, log?: A
     ...(signer ? { signer } : {}),
     ...(log ? { log } : {}),
   });
+  // At start: a second process on this cache dir refuses now, not at its first webhook.
+  await agora.holdCacheDir();
+  return agora;
 }
 
 function numberAtLeast(name: string, text: string, min: number, meaning: string): number {

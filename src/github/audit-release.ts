@@ -17,7 +17,7 @@ import { codeSpan, plainText } from './untrusted-markdown.js';
 import { trailers } from './plan-commit.js';
 import { checkBranch } from '../runs/branch-check.js';
 import { GATE_CHECK_NAME, gateExternalId } from './check-names.js';
-import { peopleNote, problemList, regateSummary } from './gate-text.js';
+import { auditNotProducedNote, peopleNote, problemList, regateSummary } from './gate-text.js';
 
 export type { AppSigner } from './app-signer.js';
 
@@ -106,8 +106,7 @@ async function auditNotProduced(a: AuditArgs, e: unknown): Promise<AuditOutcome>
     releaseUrl: null,
     assets: [],
     reportUrl: null,
-    // The run check's markdown: the message of an error is text from storage and git, shown as plain text.
-    note: `Audit: \`agora / audit\` is **failure** on ${a.gateSha.slice(0, 12)}: the audit bundle of run ${codeSpan(a.run.runId)} could not be produced: ${plainText(why)}.`,
+    note: auditNotProducedNote(a.gateSha, a.run.runId, why),
   };
 }
 

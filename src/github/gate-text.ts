@@ -3,7 +3,8 @@ import { codeSpan, plainText } from './untrusted-markdown.js';
 
 /**
  * The texts of the merge gate (`agora / audit`) that quote what people and workers wrote: problems
- * (naming commit subjects, paths, reasons) and the commits people pushed under the patches. Pure. Every
+ * (naming commit subjects, paths, reasons), the commits people pushed under the patches, and the run
+ * check's note when the audit could not be produced (quoting an error from storage and git). Pure. Every
  * such string goes through untrusted-markdown.ts, so a subject like `` `](https://x) @team <b> `` renders
  * as exactly that text.
  */
@@ -32,4 +33,12 @@ export function regateSummary(runId: string, problems: readonly string[]): strin
     '',
     'Press *Re-run plan* to run the plan again on this commit, or push a new plan commit.',
   ].join('\n');
+}
+
+/**
+ * The run check's line when the audit of a run could not be produced: the error's message is text from
+ * storage and git (paths, object ids, what a file held), shown as plain text.
+ */
+export function auditNotProducedNote(gateSha: string, runId: string, why: string): string {
+  return `Audit: \`agora / audit\` is **failure** on ${gateSha.slice(0, 12)}: the audit bundle of run ${codeSpan(runId)} could not be produced: ${plainText(why)}.`;
 }

@@ -4,7 +4,8 @@ import type { OrchConfig } from '../config/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
 import type { RunParams } from '../engine/types.js';
-import { PARAMS_FILE, parseRecordedParams } from './params.js';
+import { crashPoint } from '../crash-points.js';
+import { PARAMS_FILE, parseRecordedParams, recordedSecretStore, removeSecretStore } from './params.js';
 import { type Problem, errorMessage } from '../errors.js';
 import { parsePlanText } from '../plan/parse.js';
 import type { ValidationResult } from '../plan/validate.js';
@@ -78,11 +79,15 @@ async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Pr
 export type AcceptOutcome =
   { runId: string; kind: 'accepted'; run: StoredRun } | { runId: string; kind: 'rejected'; problems: Problem[] } | { runId: string; kind: 'already-accepted' };
 
-/** Accepts (or rejects) every submission in the inbox. Safe to run concurrently and repeatedly. */
+/**
+ * Accepts (or rejects) every submission in the inbox. Safe to run concurrently and repeatedly.
+ * `scratchDir` holds this host's secret stores (params.ts): a rejected submission's go with it.
+ */
 export async function acceptInbox(
   store: GitStore,
   refs: RunRefs,
   config: OrchConfig,
+  scratchDir: string,
   now: number,
   /** Accept only this run id (others stay in the inbox). */
   only?: string,
@@ -91,13 +96,25 @@ export async function acceptInbox(
   for (const { ref, oid } of await store.listRefs(refs.inboxPrefix)) {
     const runId = ref.slice(refs.inboxPrefix.length);
     if (only !== undefined && runId !== only) continue;
-    out.push(await acceptOne(store, refs, config, runId, oid, now));
+    out.push(await acceptOne(store, refs, config, scratchDir, runId, oid, now));
   }
   return out;
 }
 
-async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, runId: string, inboxCommit: Oid, now: number): Promise<AcceptOutcome> {
-  if ((await store.resolveRef(refs.run(runId))) !== null || (await store.resolveRef(refs.rejected(runId))) !== null) {
+async function acceptOne(
+  store: GitStore,
+  refs: RunRefs,
+  config: OrchConfig,
+  scratchDir: string,
+  runId: string,
+  inboxCommit: Oid,
+  now: number,
+): Promise<AcceptOutcome> {
+  const accepted = (await store.resolveRef(refs.run(runId))) !== null;
+  if (accepted || (await store.resolveRef(refs.rejected(runId))) !== null) {
+    // Rejected, and the inbox entry still here: the process that recorded the rejection stopped before
+    // removing the secret parameters (an accepted run keeps them: its workers read them).
+    if (!accepted) await removeRejectedSecrets(await inboxParamsText(store, inboxCommit), scratchDir);
     await store.deleteRef(refs.inbox(runId), inboxCommit);
     return { runId, kind: 'already-accepted' };
   }
@@ -107,12 +124,13 @@ async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, run
   const paramsEntry = tree.find((e) => e.path === PARAMS_FILE);
   const base = commit.parents[0];
   const planText = planEntry ? decoder.decode(await store.readBlob(planEntry.oid)) : '';
+  const paramsText = paramsEntry ? decoder.decode(await store.readBlob(paramsEntry.oid)) : undefined;
   const problems: Problem[] = [];
   if (!planEntry) problems.push({ path: '$', message: 'the submission has no plan.json' });
   if (!base) problems.push({ path: '$', message: 'the submission names no base commit' });
   let params: RunParams | undefined;
-  if (paramsEntry) {
-    const parsed = parseRecordedParams(decoder.decode(await store.readBlob(paramsEntry.oid)));
+  if (paramsText !== undefined) {
+    const parsed = parseRecordedParams(paramsText);
     if (parsed.ok) params = parsed.params;
     else problems.push({ path: '$', message: parsed.problem });
   }
@@ -133,6 +151,10 @@ async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, run
   }
   if (problems.length > 0 || !validated?.ok || !base) {
     await recordRejection(store, refs, runId, planText, problems, now);
+    crashPoint('submission-rejected');
+    // No run will read them: the secret values leave the host once the rejection is recorded, and before
+    // the inbox entry naming them goes (a crash in between: the next pass removes them, above).
+    await removeRejectedSecrets(paramsText, scratchDir);
     await store.deleteRef(refs.inbox(runId), inboxCommit);
     return { runId, kind: 'rejected', problems };
   }
@@ -141,6 +163,17 @@ async function acceptOne(store: GitStore, refs: RunRefs, config: OrchConfig, run
   const run = await writeNewRun(store, refs, { runId, plan, planText: recordText, base, concurrency, now, ...(params ? { params } : {}) });
   await store.deleteRef(refs.inbox(runId), inboxCommit);
   return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
+}
+
+async function inboxParamsText(store: GitStore, inboxCommit: Oid): Promise<string | undefined> {
+  const entry = (await store.readTree((await store.readCommit(inboxCommit)).tree)).find((e) => e.path === PARAMS_FILE);
+  return entry ? decoder.decode(await store.readBlob(entry.oid)) : undefined;
+}
+
+/** Removes the secret store a rejected submission's `params.json` names (none, or already gone: nothing). */
+async function removeRejectedSecrets(paramsText: string | undefined, scratchDir: string): Promise<void> {
+  const token = paramsText === undefined ? undefined : recordedSecretStore(paramsText);
+  if (token !== undefined) await removeSecretStore(scratchDir, token);
 }
 
 async function recordRejection(store: GitStore, refs: RunRefs, runId: string, planText: string, problems: Problem[], now: number): Promise<void> {

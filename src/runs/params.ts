@@ -208,7 +208,22 @@ export function parseRecordedParams(text: string): { ok: true; params: RunParams
 }
 
 /**
- * Removes a run's host-local secret store (`agora orch gc`, once the run is pruned). Returns true when a
+ * The secret store token a submission's `params.json` names, if it names one in the token's format: read
+ * leniently, so that a submission rejected for its `params.json` (another version's members, say) still
+ * has its secrets removed with it.
+ */
+export function recordedSecretStore(text: string): string | undefined {
+  try {
+    const token = (JSON.parse(text) as { secretStore?: unknown } | null)?.secretStore;
+    return typeof token === 'string' && /^[0-9a-f]{32}$/.test(token) ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes a run's host-local secret store (`agora orch gc`, once the run is pruned; `serve`, once it has
+ * recorded a submission's rejection). Returns true when a
  * file was removed; a token that is not one `recordableParams` makes (run.json is repository data) is
  * left alone, as is a store that is not there (submitted on another host, or removed already).
  */

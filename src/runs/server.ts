@@ -97,7 +97,7 @@ export class Server {
   }
 
   private async acceptSubmissions(): Promise<void> {
-    const outcomes = await acceptInbox(this.opts.store, this.opts.refs, this.opts.config, this.opts.clock(), this.opts.only);
+    const outcomes = await acceptInbox(this.opts.store, this.opts.refs, this.opts.config, this.opts.scratchDir, this.opts.clock(), this.opts.only);
     for (const outcome of outcomes) {
       this.opts.onAccept?.(outcome);
       if (outcome.kind === 'accepted') {

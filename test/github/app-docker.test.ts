@@ -11,7 +11,7 @@ import { openLocalStore } from '../../src/git/local-store.js';
 import type { AgoraGitHub } from '../../src/github/agora-github.js';
 import { RunLease } from '../../src/runs/lease.js';
 import { RunRefs } from '../../src/runs/refs.js';
-import { BUSYBOX, CONTAINER_GATE_WAIT, DEFAULT_ENGINE, connectEngine, containerGate, managedContainers } from '../docker/engine.js';
+import { BUSYBOX, CONTAINER_GATE_WAIT, DEFAULT_ENGINE, connectEngine, containerGate, managedContainers, uniqueRunId } from '../docker/engine.js';
 import { checkRuns, commandPlan, startAppWorld, until, type AppWorld } from './app-world.js';
 import { eventually, scaled } from '../support/eventually.js';
 
@@ -280,10 +280,13 @@ describe.skipIf(!docker)('a replica taking a run over re-attaches to the dead re
   it(
     'the item ends success after 1 attempt, in the one container it started in, and the gate is green',
     async () => {
-      const text = commandPlan('takeover', [{ id: 'slow', run: `${CONTAINER_GATE_WAIT}; echo "host=$(hostname)" > slow.txt`, locks: ['slow.txt'] }]);
+      // The run id is the plan id and the simulator's deterministic commit: the plan id makes it this
+      // process's own, so a suite sharing the engine never sees (or cleans up) this run's container.
+      const planId = uniqueRunId('takeover');
+      const text = commandPlan(planId, [{ id: 'slow', run: `${CONTAINER_GATE_WAIT}; echo "host=$(hostname)" > slow.txt`, locks: ['slow.txt'] }]);
       const sha = await w.sim.push(w.fullName, { branch: 'takeover', files: { 'plan.json': text }, message: 'Slow plan in a container' });
       const pr = await w.sim.openPullRequest(w.fullName, { head: 'takeover', base: 'main', title: 'Takeover' });
-      runId = `takeover-${sha.slice(0, 12)}`;
+      runId = `${planId}-${sha.slice(0, 12)}`;
       const id = runId;
       await until('slow to run', async () => (await checkRuns(w, sha)).get('agora / slow')?.status === 'in_progress', w);
       await until('its container to run', async () => (await managedContainers(docker!, id)).some((c) => c.State === 'running'), w, 30_000);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { peopleNote, problemList, regateSummary } from '../../src/github/gate-text.js';
+import { auditNotProducedNote, peopleNote, problemList, regateSummary } from '../../src/github/gate-text.js';
 import { landNotes } from '../../src/github/land-patches.js';
 import { oneLine } from '../../src/github/untrusted-markdown.js';
 import { activeConstructs, renderedText, splitCodeSpans } from './markdown-reader.js';
@@ -48,6 +48,16 @@ describe('gate texts with hostile commit subjects and paths', () => {
     const summary = regateSummary('r-1', [`commit ${SHA.slice(0, 12)} ("${HOSTILE}") is not an audited patch of run r-1`]);
     const item = summary.split('\n').find((l) => l.startsWith('- '))!;
     expectInert(item.slice(2), `commit ${SHA.slice(0, 12)} ("${HOSTILE}") is not an audited patch of run r-1`);
+  });
+});
+
+describe('the run check’s note on an audit that could not be produced', () => {
+  it('shows the error’s message (text from storage and git, over lines) as plain text, after the run id as code', () => {
+    const why = `cannot read ${PATH}: ${HOSTILE}\n# not a heading\n> nor a quote`;
+    const note = auditNotProducedNote(SHA, 'r-1', why);
+    const lead = `Audit: \`agora / audit\` is **failure** on ${SHA.slice(0, 12)}: the audit bundle of run \`r-1\` could not be produced: `;
+    expect(note.startsWith(lead)).toBe(true);
+    expectInert(note.slice(lead.length), `${why}.`);
   });
 });
 

@@ -1,12 +1,30 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { claimsDir } from '../../src/github/cache-dir-lock.js';
 import { startAppServer, type RunningApp } from '../../src/github/main.js';
 import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 import { freePort } from '../support/free-port.js';
 import { scaled } from '../support/eventually.js';
-import { agora } from '../support/repo.js';
+import { agora, CLI, exited, TSX } from '../support/repo.js';
+
+/**
+ * `agora app` as a child process; `ended` resolves with its exit code, or 'listening' once it serves
+ * (whichever comes first: an app that starts never exits by itself).
+ */
+function appProcess(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, 'app'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const listening = new Promise<'listening'>((resolve) =>
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('agora app: listening on port')) resolve('listening');
+    }),
+  );
+  return { child, ended: Promise.race([listening, exited(child)]), stderr: () => stderr };
+}
 
 /** `agora app` as started from the environment: Probot's own Server receiving the simulator's webhooks. */
 describe('agora app (the server entry point)', () => {
@@ -63,8 +81,67 @@ describe('agora app (the server entry point)', () => {
     expect(res.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('refuses to start on the AGORA_CACHE_DIR another agora app holds, naming the dir, that process and the fix', async () => {
+    // A second real process given the running app's cache dir: started, it would empty the first one's
+    // workspaces (under its running workers) whenever both open a repository.
+    const gh = sim.createApp({ webhookUrl: 'http://127.0.0.1:9/unused', secret: 's3cret' });
+    const second = appProcess({
+      APP_ID: String(gh.appId),
+      PRIVATE_KEY: gh.privateKey,
+      WEBHOOK_SECRET: 's3cret',
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'fatal',
+      AGORA_GITHUB_API_URL: sim.apiUrl,
+      AGORA_CACHE_DIR: cacheDir,
+    });
+    const ended = await second.ended;
+    if (ended === 'listening') second.child.kill('SIGKILL');
+    expect(ended).toBe(1);
+    expect(second.stderr()).toContain(`agora: the cache dir ${cacheDir} is in use by another agora app process (pid ${process.pid}, since `);
+    expect(second.stderr()).toContain('hint: give each agora app process an AGORA_CACHE_DIR of its own (replicas on one host each need one)');
+    expect(second.stderr()).not.toMatch(/\n\s+at /);
+    // The first app's hold is all there is (the second withdrew its claim), and it still answers webhooks (the last test).
+    expect(await readdir(claimsDir(cacheDir))).toHaveLength(1);
+  });
+
+  it('starts on the AGORA_CACHE_DIR of an agora app that was killed, removing its claim', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'agora-app-main-killed-'));
+    try {
+      const gh = sim.createApp({ webhookUrl: 'http://127.0.0.1:9/unused', secret: 's3cret' });
+      const first = appProcess({
+        APP_ID: String(gh.appId),
+        PRIVATE_KEY: gh.privateKey,
+        WEBHOOK_SECRET: 's3cret',
+        PORT: String(await freePort()),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'fatal',
+        AGORA_GITHUB_API_URL: sim.apiUrl,
+        AGORA_CACHE_DIR: dir,
+      });
+      expect(await first.ended).toBe('listening');
+      const claims = await readdir(claimsDir(dir));
+      expect(claims).toHaveLength(1);
+      first.child.kill('SIGKILL');
+      await exited(first.child); // and reaped: its pid is free
+      // Its claim stays behind (nothing ran at its death); its process is provably gone.
+      expect(await readdir(claimsDir(dir))).toEqual(claims);
+      const { agoraFromEnv } = await import('../../src/github/app.js');
+      const next = await agoraFromEnv({ AGORA_CACHE_DIR: dir });
+      const now = await readdir(claimsDir(dir));
+      expect(now).toHaveLength(1);
+      expect(now).not.toEqual(claims);
+      await next.close();
+      expect(await readdir(claimsDir(dir))).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a bad number in the environment, naming the variable and what it means', async () => {
     const { agoraFromEnv } = await import('../../src/github/app.js');
+    // Its own cache dir: the running app's is held by it.
+    const cacheDir = await mkdtemp(join(tmpdir(), 'agora-app-main-env-'));
     await expect(agoraFromEnv({ AGORA_MAX_ITEMS: 'lots', AGORA_CACHE_DIR: cacheDir })).rejects.toMatchObject({
       source: 'AGORA_MAX_ITEMS',
       message: expect.stringContaining('"lots" is not a number ≥ 1'),
@@ -77,6 +154,7 @@ describe('agora app (the server entry point)', () => {
     });
     const agora = await agoraFromEnv({ AGORA_LEASE_SECONDS: '30', AGORA_MAX_ITEMS: '50', AGORA_ITEM_CHECKS: '100', AGORA_CACHE_DIR: cacheDir });
     await agora.close();
+    await rm(cacheDir, { recursive: true, force: true });
   });
 
   it('receives a signed push and answers with a check run', async () => {

@@ -1,0 +1,94 @@
+/**
+ * A submission's secret parameter values are kept in a file on the submitting host (params.ts), named by a
+ * token in its `params.json`. An accepted run keeps them (its workers read them; `agora orch gc` removes
+ * them with the run); a rejected submission never runs, so `serve` removes them once the rejection is
+ * recorded, also when it stopped in between. Real repositories and files.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/load.js';
+import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
+import type { RunParams } from '../../src/engine/types.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { acceptInbox, readRejection, submitPlan } from '../../src/runs/inbox.js';
+import { recordableParams } from '../../src/runs/params.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { gitSync, initRepo } from '../git/git-fixtures.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+const refs = new RunRefs();
+const T0 = 1_800_000_000_000;
+const SECRET = 'a-secret-value-long-enough-to-redact';
+
+function planText(dependsOn: string[]): string {
+  return `${JSON.stringify({
+    id: 'p',
+    queue: 'default',
+    items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: dependsOn, resourceLocks: [] }],
+  })}\n`;
+}
+
+/** A repository with one commit, and `plan` submitted with a secret parameter (written to this host's store first, as `submit` does). */
+async function submitted(plan: string, edit: (p: RunParams) => object = (p) => p) {
+  const r = await initRepo({ bare: false });
+  cleanups.push(r.cleanup);
+  gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
+  const store = await openLocalStore(r.dir);
+  const scratchDir = join(store.gitdir, 'agora');
+  const params = await recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir);
+  const secretsFile = join(scratchDir, 'params', `${params.secretStore}.json`);
+  expect(existsSync(secretsFile)).toBe(true);
+  const base = gitSync(r.dir, ['rev-parse', 'HEAD']).trim();
+  const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params: edit(params) as RunParams });
+  return { store, scratchDir, secretsFile, runId, config: defaultConfig(r.dir) };
+}
+
+describe('the secret parameters of a submission', () => {
+  it('are removed from the host when the submission is rejected', async () => {
+    const s = await submitted(planText(['missing']));
+    const [outcome] = await acceptInbox(s.store, refs, s.config, s.scratchDir, T0);
+    expect(outcome).toMatchObject({ runId: s.runId, kind: 'rejected' });
+    expect(await readRejection(s.store, refs, s.runId)).not.toBeNull();
+    expect(existsSync(s.secretsFile)).toBe(false);
+    expect(await s.store.resolveRef(refs.inbox(s.runId))).toBeNull();
+  });
+
+  it('are removed with a submission rejected for its params.json, which still names them', async () => {
+    const s = await submitted(planText([]), (p) => ({ ...p, from: 'a newer agora' }));
+    const [outcome] = await acceptInbox(s.store, refs, s.config, s.scratchDir, T0);
+    expect(outcome).toMatchObject({ kind: 'rejected', problems: [{ message: expect.stringContaining('unknown members from') }] });
+    expect(existsSync(s.secretsFile)).toBe(false);
+  });
+
+  it('are removed by the next pass when serve stopped between recording the rejection and removing them', async () => {
+    const s = await submitted(planText(['missing']));
+    armCrashPoint('submission-rejected', 1, () => undefined);
+    await expect(acceptInbox(s.store, refs, s.config, s.scratchDir, T0)).rejects.toBeInstanceOf(CrashedAt);
+    expect(await readRejection(s.store, refs, s.runId)).not.toBeNull();
+    expect(existsSync(s.secretsFile)).toBe(true);
+    expect(await s.store.resolveRef(refs.inbox(s.runId))).not.toBeNull();
+
+    const [outcome] = await acceptInbox(s.store, refs, s.config, s.scratchDir, T0);
+    expect(outcome).toMatchObject({ runId: s.runId, kind: 'already-accepted' });
+    expect(existsSync(s.secretsFile)).toBe(false);
+    expect(await s.store.resolveRef(refs.inbox(s.runId))).toBeNull();
+  });
+
+  it('stay with an accepted run, also when its inbox entry outlived the acceptance', async () => {
+    const s = await submitted(planText([]));
+    const inbox = (await s.store.resolveRef(refs.inbox(s.runId)))!;
+    const [outcome] = await acceptInbox(s.store, refs, s.config, s.scratchDir, T0);
+    expect(outcome).toMatchObject({ runId: s.runId, kind: 'accepted' });
+    expect(existsSync(s.secretsFile)).toBe(true);
+    // The entry as a crash after the acceptance leaves it: the next pass only drops it.
+    expect(await s.store.casRef(refs.inbox(s.runId), inbox, null)).toBe(true);
+    const [again] = await acceptInbox(s.store, refs, s.config, s.scratchDir, T0);
+    expect(again).toMatchObject({ runId: s.runId, kind: 'already-accepted' });
+    expect(existsSync(s.secretsFile)).toBe(true);
+  });
+});
