@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { AgoraError } from '../errors.js';
+import { actionsNetworkProblem, actionsUserProblem, type DispatchedJob } from '../executors/actions-job.js';
 import { ACTIONS_SECRET_NAME } from '../executors/build-job.js';
 import { idProblem, runIdProblem } from '../plan/ids.js';
 import { readRefNamespace, readToken } from './inputs.js';
@@ -22,16 +23,11 @@ export interface WorkerInputs {
   secrets: Record<string, string>;
 }
 
-/** The part of the App's WorkerJob that travels in the dispatch: no secrets, no host paths. */
-export interface WorkerJobSpec {
-  command: string[];
-  env: Record<string, string>;
-  /** The names of the secrets the item declares: the job hands the item these, and no other. */
-  secrets?: string[];
-  stdin?: string;
-  /** Container settings: `image` at least (the item always runs in a container on the runner). */
-  options: Record<string, unknown>;
-}
+/**
+ * The part of the App's WorkerJob that travels in the dispatch: no secret values. Read for form here; the
+ * worker then requires it to be the job the App builds from the run's plan (worker-check.ts).
+ */
+export type WorkerJobSpec = DispatchedJob;
 
 function id(name: 'run' | 'item'): string {
   const value = core.getInput(name).trim();
@@ -113,5 +109,15 @@ export function readJob(text: string): WorkerJobSpec {
                 ? 'names no container `options.image`'
                 : undefined;
   if (problem !== undefined) throw new AgoraError('action-input', `input \`job\` ${problem}`, JOB_FIX);
-  return o as WorkerJobSpec;
+  const job = o as WorkerJobSpec;
+  // Whatever the dispatch says, the item's container never gets the runner's network nor root (docs/actions.md).
+  const refused = actionsNetworkProblem(job.options.network) ?? actionsUserProblem(job.options.user);
+  if (refused !== undefined) {
+    throw new AgoraError(
+      'action-container-refused',
+      `input \`job\` asks for container ${refused}: refused, nothing was run`,
+      "the App never dispatches such a job: find who dispatched this workflow run; a subagent on the actions target may set docker.network to none or bridge and docker.user to a numeric uid:gid other than root's",
+    );
+  }
+  return job;
 }

@@ -13,7 +13,7 @@ import { captureWorkspace, materializeWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
 import { RunRefs } from '../runs/refs.js';
 import { emitFileLabel, prepareEmitDir, readEmitFile } from '../runs/emit.js';
-import { readRunAt } from '../runs/state-store.js';
+import { readRunAt, type StoredRun } from '../runs/state-store.js';
 import { plainText } from '../github/untrusted-markdown.js';
 import { AgoraError, isAgoraError } from '../errors.js';
 import { checkSecretValue } from '../config/secrets.js';
@@ -21,16 +21,20 @@ import { redactAll } from '../executors/redact.js';
 import { secretInPatchReason, secretsInPatch } from '../runs/patch-secrets.js';
 import { fetchInto, fetchMore, pushNewRef } from './fetch-repository.js';
 import { jobLog } from './job-log.js';
+import { checkDispatchedJob } from './worker-check.js';
 import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
 
 /**
  * `mode: worker`: one attempt of one item, dispatched by the App's `actions` target. The job
  *
  * 1. reads the run's state from the repository and does nothing unless the attempt is the item's current
- *    one (a cancelled run, a timed-out or retried attempt: no effect);
+ *    one (a cancelled run, a timed-out or retried attempt: no effect); refuses (an AgoraError, nothing
+ *    claimed or run) a dispatched job that is not the one the App builds from the item in that state
+ *    (worker-check.ts), or that asks for a network other than none or bridge, or for root (worker-inputs.ts);
  * 2. claims the attempt by creating `refs/agora/attempt-claims/<run>/<item>/<attempt>` (a push that succeeds only
  *    if no job created it first): of two jobs for one attempt, the one that loses exits without effect;
- * 3. runs the item in a container on the runner's engine (no network, user nobody, none of the job's
+ * 3. runs the item in a container on the runner's engine (no network and user nobody unless the job says
+ *    bridge or another non-root user; none of the job's
  *    environment: the item never sees the job's token), in a workspace holding the attempt's base, with
  *    the secrets the item declares (by name, in the dispatched job) taken from the step's `secrets`
  *    input and no others; their values are redacted from the item's log and from the result's reason,
@@ -58,8 +62,11 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
       hint: "the worker job reads the run's refs: give it `permissions: contents: write` (or at least read)",
     }),
   );
-  const current = await currentBase(store, refs, inputs);
-  if (typeof current !== 'string') return finish('stale', `${name} is not current (${current.why}): nothing was run`);
+  const attemptOf = await currentAttempt(store, refs, inputs);
+  if ('why' in attemptOf) return finish('stale', `${name} is not current (${attemptOf.why}): nothing was run`);
+  // Anyone who can dispatch the workflow can dispatch a job: it must be the App's, before anything is claimed or run.
+  checkDispatchedJob(attemptOf.run, itemId, attempt, inputs.job);
+  const current = attemptOf.base;
   const by = [env.GITHUB_RUN_ID, env.GITHUB_RUN_ATTEMPT, env.RUNNER_NAME].filter(Boolean).join('/') || 'unknown';
   const claim = await claimCommit(store, name, by);
   if (!(await pushNewRef({ ...git, oid: claim, ref: refs.claim(runId, itemId, attempt) }))) {
@@ -193,15 +200,15 @@ async function repositoryUrl(env: NodeJS.ProcessEnv): Promise<string> {
   return typeof url === 'string' && url !== '' ? url : `${(env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${env.GITHUB_REPOSITORY}.git`;
 }
 
-/** The attempt's base when it is the item's current attempt, else why not. */
-async function currentBase(store: LocalGitStore, refs: RunRefs, i: WorkerInputs): Promise<Oid | { why: string }> {
+/** The run as its state commit has it and the attempt's base, when it is the item's current attempt; else why not. */
+async function currentAttempt(store: LocalGitStore, refs: RunRefs, i: WorkerInputs): Promise<{ run: StoredRun; base: Oid } | { why: string }> {
   const head = await store.resolveRef(refs.run(i.runId));
   if (head === null) return { why: `the repository has no run ${i.runId}` };
   const run = await readRunAt(store, i.runId, head);
   const item = run.state.items[i.itemId];
   if (!item) return { why: `run ${i.runId} has no item ${i.itemId}` };
   if (item.status !== 'running' || item.attempts !== i.attempt) return { why: `the item is ${item.status} at attempt ${item.attempts}` };
-  return item.base ?? run.state.integrationHead;
+  return { run, base: item.base ?? run.state.integrationHead };
 }
 
 /** A parentless commit with an empty tree naming the job that claims the attempt. */

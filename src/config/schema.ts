@@ -4,6 +4,7 @@
  * except `configDir`, which the loader adds.
  */
 import { z } from 'zod';
+import { actionsNetworkProblem, actionsUserProblem } from '../executors/actions-job.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME_MESSAGE = 'must be an environment variable name: letters, digits and _, not starting with a digit';
@@ -130,6 +131,14 @@ export const SubagentConfigSchema = z
         path: ['docker'],
         message: `missing: target "${subagent.target}" needs docker options with an image, like docker: { image: "node:20-slim" }`,
       });
+    }
+    if (subagent.target === 'actions' && subagent.docker !== undefined) {
+      // The worker job on the runner refuses anything else (src/action/worker-inputs.ts): said here, when the config loads.
+      const network = actionsNetworkProblem(subagent.docker.network);
+      if (network !== undefined) ctx.addIssue({ code: 'custom', path: ['docker', 'network'], message: `${network}: use none or bridge` });
+      const user = actionsUserProblem(subagent.docker.user);
+      if (user !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['docker', 'user'], message: `${user}: give a numeric uid:gid other than root's, or leave it out (65534:65534)` });
     }
   });
 

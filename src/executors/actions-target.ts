@@ -2,6 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
+import { dispatchedJob } from './actions-job.js';
+import { mirrorPrefix } from '../git/refspec.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
@@ -23,10 +25,13 @@ import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
  * (the worker workflow passes `secrets: ${{ toJSON(secrets) }}` to its step) and hands the item only those.
  *
  * The job's progress comes in as `workflow_job` webhooks ({@link ActionsTarget.observe}, matched by the
- * job's name `agora <run> <item> <attempt>`); the result ref is also looked at every `pollMs`. A job
- * that never starts (no runner with the labels) fails the attempt after `startTimeoutSeconds` naming the
- * labels; every job of the attempt completed without a result is a lost runner (retried per the
- * item's policy). Stopping the attempt cancels its workflow runs.
+ * job's name `agora <run> <item> <attempt>`); the attempt's claim and result refs are also fetched every
+ * `pollMs`. The attempt has started once a webhook here says a job of it is in progress, or once its
+ * claim ref exists: the claim is what the job pushes first, and webhooks may reach another replica of
+ * the App or be lost. An attempt that has not started by `startTimeoutSeconds` (no runner with the
+ * labels), its refs fetched once more at that moment, fails naming the labels; every job of the attempt
+ * completed without a result is a lost runner (retried per the item's policy). Stopping the attempt
+ * cancels its workflow runs.
  */
 
 /** The REST calls the target makes, with the installation's token. Errors carry GitHub's `status`. */
@@ -53,9 +58,12 @@ export interface ActionsTargetOptions {
   api: () => Promise<ActionsApi>;
   store: GitStore;
   refs: RunRefs;
-  /** Fetches the run's result refs (`refs.resultsPrefix(run)`) into `store`. */
-  fetchResults: (runId: string) => Promise<void>;
-  /** How often the result ref is looked at besides the webhooks. Default 15 s. */
+  /**
+   * Fetches `refspecs` from the repository into `store` (the mirror's fetch). The target fetches with it the
+   * claims and results of the item it runs (`<refs.claimsPrefix(run)><item>/*`, `<refs.resultsPrefix(run)><item>/*`).
+   */
+  fetchRefs: (refspecs: readonly string[]) => Promise<void>;
+  /** How often the claim and result refs are looked at besides the webhooks. Default 15 s. */
   pollMs?: number;
   clock?: () => number;
 }
@@ -78,6 +86,11 @@ interface SeenJob {
 interface Watch {
   jobs: Map<number, SeenJob>;
   wake: () => void;
+}
+
+/** The attempt's claim ref, once a job pushed it: the workflow run of that job, when its commit names it. */
+interface Claim {
+  workflowRunId?: number;
 }
 
 /** Dispatch answers that a retry can help with (the dispatch may have taken effect: the claim keeps it to one job). */
@@ -166,7 +179,7 @@ export class ActionsTarget implements WorkerTarget {
         reason: `the actions target does not carry secret values (${Object.keys(job.secrets).join(', ')}) to a runner: declare them by name and add them as Actions secrets of the repository (docs/actions.md)`,
       };
     }
-    const { labels: optLabels, ...options } = job.options ?? {};
+    const optLabels = job.options?.labels;
     const labels = Array.isArray(optLabels) ? optLabels.map(String) : this.cfg.labels;
     const name = workerJobName(job.runId, job.itemId, job.attempt);
     let wake = () => {};
@@ -174,24 +187,30 @@ export class ActionsTarget implements WorkerTarget {
     this.watches.set(name, watch);
     try {
       const api = await this.o.api();
-      const dispatched = await this.dispatch(api, job, labels, options);
+      const dispatched = await this.dispatch(api, job, labels);
       if (dispatched !== null) return dispatched;
       const startBy = this.clock() + this.cfg.startTimeoutSeconds * 1000;
+      // The attempt's claim, once seen (a claim ref is never moved): a job of it started, wherever its webhooks went.
+      let claim: Claim | null = null;
       for (;;) {
         if (signal.aborted) {
           this.remember(name, watch);
           await this.cancel(api, watch);
           return { exitCode: null, reason: 'stopped' };
         }
-        const result = await this.result(job);
-        if (result) {
-          this.remember(name, watch, result.workflowRunId);
-          return result.result;
+        const look = await this.look(job, claim === null);
+        if (look.result) {
+          this.remember(name, watch, look.result.workflowRunId);
+          return look.result.result;
         }
+        claim ??= look.claim;
         const jobs = [...watch.jobs.values()];
-        if (jobs.length > 0 && jobs.every((j) => j.status === 'completed')) {
+        // A claim by a job this process heard nothing of: that job runs, its webhooks went elsewhere.
+        const claimant = claim?.workflowRunId;
+        const claimantUnseen = claimant !== undefined && !jobs.some((j) => j.workflowRunId === claimant);
+        if (jobs.length > 0 && jobs.every((j) => j.status === 'completed') && !claimantUnseen) {
           // A result pushed just before its job completed is fetched once more before the runner counts as lost.
-          const late = await this.result(job);
+          const late = (await this.look(job, false)).result;
           this.remember(name, watch, late?.workflowRunId);
           if (late) return late.result;
           const last = jobs.at(-1)!;
@@ -201,7 +220,9 @@ export class ActionsTarget implements WorkerTarget {
             reason: `runner lost: the worker job ${name} on runner ${last.runnerName ?? '(none)'} ended ${last.conclusion ?? 'without a conclusion'} before it pushed a result${last.htmlUrl ? ` (${last.htmlUrl})` : ''}`,
           };
         }
-        if (!jobs.some((j) => j.status !== 'queued') && this.clock() >= startBy) {
+        // The refs were fetched just now: a job that claimed the attempt by the deadline counts as started.
+        const started = claim !== null || jobs.some((j) => j.status !== 'queued');
+        if (!started && this.clock() >= startBy) {
           this.remember(name, watch);
           await this.cancel(api, watch);
           return {
@@ -217,7 +238,8 @@ export class ActionsTarget implements WorkerTarget {
             wake = () => {};
             resolve();
           };
-          const timer = setTimeout(done, Math.max(10, Math.min(this.pollMs, startBy - this.clock())));
+          // Until it started, the next look is at the deadline at the latest; after, every `pollMs`.
+          const timer = setTimeout(done, started ? this.pollMs : Math.max(10, Math.min(this.pollMs, startBy - this.clock())));
           wake = done;
           signal.addEventListener('abort', done, { once: true });
         });
@@ -228,20 +250,15 @@ export class ActionsTarget implements WorkerTarget {
   }
 
   /** Dispatches the worker workflow; null when it was, else the attempt's failure. */
-  private async dispatch(api: ActionsApi, job: WorkerJob, labels: readonly string[], options: Record<string, unknown>): Promise<WorkerResult | null> {
+  private async dispatch(api: ActionsApi, job: WorkerJob, labels: readonly string[]): Promise<WorkerResult | null> {
     const file = `.github/workflows/${this.cfg.workflow}`;
     const inputs = {
       run: job.runId,
       item: job.itemId,
       attempt: String(job.attempt),
       'runs-on': JSON.stringify(labels),
-      job: JSON.stringify({
-        command: job.command,
-        env: job.env,
-        ...(job.secretNames?.length ? { secrets: job.secretNames } : {}),
-        ...(job.stdin !== undefined ? { stdin: job.stdin } : {}),
-        options,
-      }),
+      // The form mode: worker compares with the job it rebuilds from the plan (src/action/worker-check.ts).
+      job: JSON.stringify(dispatchedJob(job)),
     };
     let ref: string;
     try {
@@ -275,16 +292,24 @@ export class ActionsTarget implements WorkerTarget {
   }
 
   /**
-   * The attempt's result, once its job pushed one: written into the workspace, its exit status returned,
-   * with the workflow run the result commit says it came from (only used to pick which job to link).
+   * One look at the attempt's refs, in one fetch of the item's claims and results. The result, once its
+   * job pushed one: written into the workspace, its exit status returned, with the workflow run the result
+   * commit says it came from (only used to pick which job to link). The claim (when `wantClaim`), once a
+   * job pushed it, with the workflow run its commit names (`… claimed by <run id>/<run attempt>/<runner>`).
    */
-  private async result(job: WorkerJob): Promise<{ result: WorkerResult; workflowRunId?: number } | null> {
-    await this.o.fetchResults(job.runId);
-    const oid: Oid | null = await this.o.store.resolveRef(this.o.refs.result(job.runId, job.itemId, job.attempt));
-    if (oid === null) return null;
-    const from = /^Agora-Worker: (\d+)\//m.exec((await this.o.store.readCommit(oid).catch(() => null))?.message ?? '');
-    const result = await this.readResult(job, oid);
-    return from ? { result, workflowRunId: Number(from[1]) } : { result };
+  private async look(job: WorkerJob, wantClaim: boolean): Promise<{ result: { result: WorkerResult; workflowRunId?: number } | null; claim: Claim | null }> {
+    const { refs, store } = this.o;
+    await this.o.fetchRefs([mirrorPrefix(`${refs.claimsPrefix(job.runId)}${job.itemId}/`), mirrorPrefix(`${refs.resultsPrefix(job.runId)}${job.itemId}/`)]);
+    const oid: Oid | null = await store.resolveRef(refs.result(job.runId, job.itemId, job.attempt));
+    if (oid !== null) {
+      const from = /^Agora-Worker: (\d+)\//m.exec((await store.readCommit(oid).catch(() => null))?.message ?? '');
+      const result = await this.readResult(job, oid);
+      return { result: from ? { result, workflowRunId: Number(from[1]) } : { result }, claim: null };
+    }
+    const claimed = wantClaim ? await store.resolveRef(refs.claim(job.runId, job.itemId, job.attempt)) : null;
+    if (claimed === null) return { result: null, claim: null };
+    const by = / claimed by (\d+)\//.exec((await store.readCommit(claimed).catch(() => null))?.message ?? '');
+    return { result: null, claim: by ? { workflowRunId: Number(by[1]) } : {} };
   }
 
   private async readResult(job: WorkerJob, oid: Oid): Promise<WorkerResult> {

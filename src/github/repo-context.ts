@@ -77,7 +77,7 @@ export class RepoContext {
         api: async () => actionsApi(() => (ctx ? ctx.client : args.octokit), owner, repo),
         store,
         refs,
-        fetchResults: (runId) => store.fetch([mirrorPrefix(refs.resultsPrefix(runId))]),
+        fetchRefs: (refspecs) => store.fetch(refspecs),
         clock: args.clock,
       });
     }

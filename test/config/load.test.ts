@@ -192,6 +192,33 @@ describe('loadConfig', () => {
     expect(e.message).toMatch(/agora\.config\.mjs: 15 problems/);
   });
 
+  it('refuses a subagent on the actions target with a network other than none or bridge, or root; the docker target keeps its choice', async () => {
+    await write(
+      'agora.config.mjs',
+      `export const orch = {
+        subagents: {
+          hostnet: { command: ['x'], target: 'actions', docker: { image: 'i', network: 'host' } },
+          rooted: { command: ['x'], target: 'actions', docker: { image: 'i', user: '0:0' } },
+          named: { command: ['x'], target: 'actions', docker: { image: 'i', user: 'nobody' } },
+          fine: { command: ['x'], target: 'actions', docker: { image: 'i', network: 'bridge', user: '1000:1000' } },
+          local: { command: ['x'], target: 'docker', docker: { image: 'i', network: 'host', user: '0:0' } },
+        },
+      };`,
+    );
+    const e = (await rejection(loadConfig({ cwd: dir }))) as InvalidInputError;
+    expect(e.problems.map((p) => [p.path, p.message])).toEqual([
+      ['$.orch.subagents.hostnet.docker.network', 'network "host" is not one an item on the actions target may have (none or bridge): use none or bridge'],
+      [
+        '$.orch.subagents.named.docker.user',
+        `user "nobody" is not a numeric uid:gid such as 65534:65534: give a numeric uid:gid other than root's, or leave it out (65534:65534)`,
+      ],
+      [
+        '$.orch.subagents.rooted.docker.user',
+        `user "0:0" is root (uid or gid 0), which an item on the actions target never runs as: give a numeric uid:gid other than root's, or leave it out (65534:65534)`,
+      ],
+    ]);
+  });
+
   it('reports input schemas and shapes that are not valid JSON Schema', async () => {
     await write(
       'agora.config.mjs',

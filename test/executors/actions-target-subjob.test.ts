@@ -19,7 +19,7 @@ describe('the actions target and a job beside the item’s own', () => {
       },
       store: {} as GitStore,
       refs: new RunRefs('refs/agora/'),
-      fetchResults: () => Promise.reject(new Error('no result may be fetched')),
+      fetchRefs: () => Promise.reject(new Error('no result may be fetched')),
     });
     const result = await target.run(
       {

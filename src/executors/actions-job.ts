@@ -1,0 +1,54 @@
+import { parseNumericUser } from './docker-spec.js';
+import type { WorkerJob } from './types.js';
+
+/**
+ * The job of an attempt on the `actions` target as it travels in the worker workflow's `job` input: what
+ * the App dispatches and what `mode: worker` runs (src/action/worker.ts). No secret values (only the
+ * declared names) and no runner labels (they are the dispatch's `runs-on`).
+ */
+export interface DispatchedJob {
+  command: string[];
+  env: Record<string, string>;
+  /** The names of the secrets the item declares: the job hands the item these, and no other. */
+  secrets?: string[];
+  stdin?: string;
+  /** Container settings: `image` at least (the item always runs in a container on the runner). */
+  options: Record<string, unknown>;
+}
+
+/**
+ * `job` in the form the actions target dispatches it (`ActionsTarget.dispatch`): the worker rebuilds the
+ * App's job from the run's plan with buildWorkerJob and compares this form of it with what it was dispatched.
+ */
+export function dispatchedJob(job: WorkerJob): DispatchedJob {
+  const { labels: _labels, ...options } = job.options ?? {};
+  return {
+    command: job.command,
+    env: job.env,
+    ...(job.secretNames?.length ? { secrets: job.secretNames } : {}),
+    ...(job.stdin !== undefined ? { stdin: job.stdin } : {}),
+    options,
+  };
+}
+
+/**
+ * The container networks an item on the `actions` target may have: `none` (the default) or the engine's
+ * default `bridge`. Never `host` (the runner's own network: its metadata endpoints, its local services),
+ * `container:<id>` (another container's, the runner's own included) or a named network of the runner's engine.
+ */
+export const ACTIONS_NETWORKS: readonly string[] = ['none', 'bridge'];
+
+/** Why `network` is refused on the actions target, or undefined (left out: `none`). */
+export function actionsNetworkProblem(network: unknown): string | undefined {
+  if (network === undefined || (typeof network === 'string' && ACTIONS_NETWORKS.includes(network))) return undefined;
+  return `network ${JSON.stringify(network)} is not one an item on the actions target may have (${ACTIONS_NETWORKS.join(' or ')})`;
+}
+
+/** Why `user` is refused on the actions target (not a numeric uid[:gid], or root's uid or group), or undefined (left out: 65534:65534). */
+export function actionsUserProblem(user: unknown): string | undefined {
+  if (user === undefined) return undefined;
+  const ids = typeof user === 'string' ? parseNumericUser(user) : undefined;
+  if (ids === undefined) return `user ${JSON.stringify(user)} is not a numeric uid:gid such as 65534:65534`;
+  if (ids.uid === 0 || ids.gid === 0) return `user ${JSON.stringify(user)} is root (uid or gid 0), which an item on the actions target never runs as`;
+  return undefined;
+}
