@@ -27,6 +27,9 @@ import { refusalSummary, runRefusal } from './run-refusal.js';
  */
 const TAKEOVER_WAIT_MS = 120_000;
 
+/** Seconds a stopped item's container has between SIGTERM and the kill (GitHub waits 7.5 s after its SIGINT before its own SIGTERM). */
+const STOP_GRACE_SECONDS = 2;
+
 export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const inputs = readRunInputs();
   const event = await readPullRequestEvent(env, 'run');
@@ -49,7 +52,18 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
       if (e.kind === 'plan') outcomes.push(e.outcome);
     },
     log: jobLog,
+    // A cancelled job's step is killed about 10 s after the runner's first signal: the containers must be gone by then.
+    containerStopGraceSeconds: STOP_GRACE_SECONDS,
   });
+  // A cancelled workflow run's runner sends the step SIGINT, then SIGTERM 7.5 s later, then kills it: Node
+  // would exit at once on either, and the finally below would never run. They start the same close.
+  let cancelled: Promise<void> | undefined;
+  const stop = () => {
+    if (cancelled) return;
+    jobLog.info('agora: the workflow run was cancelled; stopping the items and giving the run back');
+    cancelled = agora.close();
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
   await core.group(`Running the plan of ${event.head.slice(0, 12)} on ${event.headRef}`, async () => {
     try {
       const ev: PlanEvent = {
@@ -69,7 +83,7 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
       // The run of this head exists already: a re-run of the workflow (an earlier job ran out of time or
       // died). It is taken over from its refs once the earlier job's lease runs out, and driven to its end.
       const first = outcomes.at(-1);
-      if (first?.kind === 'exists') {
+      if (first?.kind === 'exists' && !cancelled) {
         const taken = await agora.takeOver(ev, first.runId, Date.now() + TAKEOVER_WAIT_MS);
         jobLog.info(`agora: ${first.runId}: ${taken.kind === 'held' ? `still driven by ${taken.holder}` : taken.kind}`);
         await agora.idle();
@@ -77,9 +91,15 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
     } finally {
       // Also on a throw: the lease given back (left to expire when the run's finish is not over) and the
       // item containers stopped, or they would outlive the step on a persistent runner.
-      await agora.close();
+      await (cancelled ?? agora.close());
+      process.off('SIGINT', stop).off('SIGTERM', stop);
     }
   });
+  if (cancelled) {
+    core.setOutput('status', 'cancelled');
+    core.setFailed('the workflow run was cancelled: the items were stopped and the run was given back; a re-run of the workflow takes it over');
+    return;
+  }
   const report = await runReport({ octokit, event, refNamespace: inputs.refNamespace, token: inputs.token, outcome: outcomes.at(-1), dir: temp });
   await core.summary.addRaw(report.summary, true).write();
   core.setOutput('run-id', report.runId ?? '');

@@ -29,6 +29,8 @@ export interface CreateTargetsOptions {
   offerWhenDockerHost?: boolean;
   /** Offer `local` (a process on this host, with this user's rights). Default true; the app decides per repository. */
   offerLocal?: boolean;
+  /** Seconds a stopped container has between SIGTERM and the kill (the docker target's default when unset). */
+  dockerStopGraceSeconds?: number;
 }
 
 /** Whether `config` runs anything on `target`: command items by default, or any subagent. */
@@ -85,7 +87,10 @@ export async function createTargets(opts: CreateTargetsOptions): Promise<Record<
   if (wanted || (opts.offerWhenDockerHost && dockerHost)) {
     try {
       const { createDockerTarget } = await import('./docker-target.js');
-      targets.docker = createDockerTarget({ scope: opts.scope });
+      targets.docker = createDockerTarget({
+        scope: opts.scope,
+        ...(opts.dockerStopGraceSeconds !== undefined ? { stopGraceSeconds: opts.dockerStopGraceSeconds } : {}),
+      });
     } catch (e) {
       if (wanted) {
         throw new AgoraError(

@@ -59,6 +59,11 @@ export interface AgoraGitHubOptions {
   /** Repositories (`owner/name`) the sweep covers from the start, before any webhook names them. */
   repositories?: readonly string[];
   /**
+   * Seconds a stopped item's container has between SIGTERM and the kill (default 10). The Action's run
+   * mode gives 2: a cancelled job's step is killed about 10 s after the runner's first signal.
+   */
+  containerStopGraceSeconds?: number;
+  /**
    * Run leases (several replicas, one driver per run): how long a lease holds (`ttlMs`, default 60 s; a
    * dead replica's runs are taken over this long after its last renewal; renewed after a third of it), how
    * long a driver goes without pushing its run before it re-reads it from GitHub (`refreshMs`, default 5 s:
@@ -92,6 +97,7 @@ export interface ResolvedOptions {
   readonly itemChecksUpTo: number;
   readonly progressEveryMs: number;
   readonly repositories: readonly string[];
+  readonly containerStopGraceSeconds: number | undefined;
   readonly lease: { readonly ttlMs: number; readonly refreshMs: number; readonly skewMs: number; readonly holder: string };
   readonly finishRetryMs: number;
   /** A report GitHub refused is tried again this long after (when nothing else reports first). */
@@ -118,6 +124,7 @@ export function resolveOptions(opts: AgoraGitHubOptions): ResolvedOptions {
     itemChecksUpTo: opts.itemChecksUpTo ?? 250,
     progressEveryMs: opts.progressEveryMs ?? 2000,
     repositories: opts.repositories ?? [],
+    containerStopGraceSeconds: opts.containerStopGraceSeconds,
     lease: Object.freeze({
       ttlMs: opts.lease?.ttlMs ?? 60_000,
       refreshMs: opts.lease?.refreshMs ?? 5_000,

@@ -102,6 +102,7 @@ export class AppState {
           octokit: ev.octokit,
           clock: this.opts.clock,
           offerLocal: offersLocal(this.opts.policy, ev.repositoryId),
+          ...(this.opts.containerStopGraceSeconds !== undefined ? { containerStopGraceSeconds: this.opts.containerStopGraceSeconds } : {}),
           secrets: secretsFor(this.opts.policy, ev.repositoryId),
         }),
       );

@@ -50,6 +50,8 @@ export class RepoContext {
     clock: () => number;
     /** Whether this repository's plans may run on `local` (the operator trusts it: see worker-policy.ts). */
     offerLocal: boolean;
+    /** Seconds a stopped item's container has before the kill (the docker target's default when unset). */
+    containerStopGraceSeconds?: number;
     /** The secrets the operator configured for this repository: all a worker's declared secrets can come from. */
     secrets: Record<string, string>;
   }): Promise<RepoContext> {
@@ -69,6 +71,7 @@ export class RepoContext {
       stateDir: join(scratchDir, 'pids'),
       scope: repositoryScope({ cloneUrl: args.cloneUrl, fullName: args.fullName, refNamespace: args.config.refNamespace }),
       offerLocal: args.offerLocal,
+      ...(args.containerStopGraceSeconds !== undefined ? { dockerStopGraceSeconds: args.containerStopGraceSeconds } : {}),
     });
     if (configWantsTarget(args.config, 'actions')) {
       const [owner, repo] = args.fullName.split('/') as [string, string];

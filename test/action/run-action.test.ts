@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { startSigstoreMock, type SigstoreMock } from '../audit/sigstore-mock.js';
-import { BUSYBOX, DEFAULT_ENGINE } from '../docker/engine.js';
+import { BUSYBOX, DEFAULT_ENGINE, engineClient, managedContainers } from '../docker/engine.js';
 import { startWorld, type World } from '@agora/github-sim/harness';
 import { node24 } from '@agora/github-sim/actions/node24';
 import { agora } from '../support/repo.js';
@@ -367,5 +367,36 @@ describe('the Agora Action, mode: run, on a pull request (no App)', () => {
       expect((await checksOn(head)).get('agora / audit')).toMatchObject({ status: 'completed', conclusion: 'success' });
     },
     scaled(900_000),
+  );
+
+  it(
+    "a cancelled job stops its item's container and gives the run back before the runner kills the step",
+    async () => {
+      const plan = JSON.parse(PLAN) as { id: string };
+      const sleepy = { id: 'sleepy', executor: 'command', inputs: { run: 'echo started; sleep 300' }, depends_on: [], resourceLocks: [] };
+      const planSha = await w.sim.push(w.repo.fullName, {
+        branch: 'cancel',
+        files: { 'plan.json': `${JSON.stringify({ ...plan, id: 'cancel', items: [sleepy] }, null, 2)}\n` },
+        message: 'A plan to cancel',
+      });
+      await w.sim.openPullRequest(w.repo.fullName, { head: 'cancel', base: 'main', title: 'A plan to cancel' });
+      await eventually('the sleepy item running', async () => (await checksOn(planSha)).get('agora / sleepy')?.status === 'in_progress', { within: 240_000 });
+      const runId = `cancel-${planSha.slice(0, 12)}`;
+      const containers = () => managedContainers(engineClient(), runId);
+      await eventually("the item's container", async () => (await containers()).length === 1, { within: 120_000 });
+      const started = (await runsOf(WORKFLOW)).find((r) => r.head_sha === planSha)!;
+      await w.octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { ...o, run_id: Number(started.id) });
+      const ended = await eventually(
+        'the cancelled run to complete',
+        async () => (await runsOf(WORKFLOW)).find((r) => r.id === started.id && r.status === 'completed'),
+        { within: 120_000 },
+      );
+      expect(ended.conclusion).toBe('cancelled');
+      const job = [...w.sim.sim.actions.jobs.values()].filter((j) => j.runId === Number(started.id)).at(-1)!;
+      expect(job.log.join('\n')).toContain('the workflow run was cancelled; stopping the items and giving the run back');
+      // Stopped and removed by the step itself, within the runner's grace: nothing outlives the job.
+      expect(await containers()).toEqual([]);
+    },
+    scaled(600_000),
   );
 });

@@ -71,7 +71,8 @@ function b64url(value: unknown): string {
  */
 export async function startSigstoreMock(opts: { subjectClaim?: string } = {}): Promise<SigstoreMock> {
   const nock = mocksNock();
-  nock.enableNetConnect('127.0.0.1');
+  // The mock's own server, and `localhost`: the name a request over a unix socket (the container engine's) carries.
+  nock.enableNetConnect(/^(127\.0\.0\.1|localhost)(:\d+)?$/);
 
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
