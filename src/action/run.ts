@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as core from '@actions/core';
 import type { OrchConfig } from '../config/types.js';
 import { AgoraGitHub, type EventOutcome, type Octokit as AppOctokit, type PlanEvent } from '../github/agora-github.js';
+import { ACTION_RUN_POLICY } from '../github/worker-policy.js';
 import type { AppSigner } from '../github/audit-release.js';
 import { jobLog } from './job-log.js';
 import { actionOctokit } from './octokit.js';
@@ -45,6 +46,7 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
   const temp = join(env.RUNNER_TEMP || tmpdir(), `agora-run-${process.pid}`);
   const outcomes: EventOutcome[] = [];
   const agora = new AgoraGitHub({
+    policy: ACTION_RUN_POLICY,
     cacheDir: join(temp, 'mirrors'),
     config: runConfig(inputs, env.GITHUB_WORKSPACE || process.cwd()),
     signer: keylessSigner(inputs),

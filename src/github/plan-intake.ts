@@ -145,7 +145,13 @@ async function checkPlan(
     }
     // What the operator does not allow this repository fails the plan here, before anything runs.
     const refused = [
-      ...policyProblems(result.plan, config, new Set(Object.keys(repo.attempt.targets)), repo.attempt.environment as Record<string, string>),
+      ...policyProblems(
+        result.plan,
+        config,
+        new Set(Object.keys(repo.attempt.targets)),
+        repo.attempt.environment as Record<string, string>,
+        app.opts.policy.hostedBy,
+      ),
       ...(granted ? workflowLockProblems(result.plan, granted) : []), // unknown grant: the push says it
     ];
     return refused.length > 0 ? { recordText, problems: refused } : { plan: result.plan, recordText: at.recordText, problems: [] };

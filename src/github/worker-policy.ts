@@ -21,9 +21,17 @@ export interface WorkerPolicy {
   trustedRepositoryIds: ReadonlySet<number>;
   /** Secrets by repository id: what the items of that repository may declare. */
   secretsByRepository: ReadonlyMap<number, Readonly<Record<string, string>>>;
+  /**
+   * Who runs this service, for the fixes a refusal gives: the App's operator (default), or the Agora
+   * Action's `mode: run`, which has no operator and never offers `local` or secrets.
+   */
+  hostedBy?: 'app' | 'action-run';
 }
 
 export const NO_TRUST: WorkerPolicy = { trustedRepositoryIds: new Set(), secretsByRepository: new Map() };
+
+/** `mode: run` of the Agora Action: items run on the runner's container engine, with no secrets. */
+export const ACTION_RUN_POLICY: WorkerPolicy = { ...NO_TRUST, hostedBy: 'action-run' };
 
 /** Whether the app offers the `local` target to the repository `repositoryId`. */
 export function offersLocal(policy: WorkerPolicy, repositoryId: number | undefined): boolean {
@@ -39,8 +47,15 @@ export function secretsFor(policy: WorkerPolicy, repositoryId: number | undefine
  * Every item of `plan` that asks for what the app does not allow this repository: a target it does not
  * offer, or a secret the operator did not configure for it. Reported at intake, so nothing runs.
  */
-export function policyProblems(plan: Plan, config: OrchConfig, offered: ReadonlySet<string>, secrets: Readonly<Record<string, string>>): Problem[] {
+export function policyProblems(
+  plan: Plan,
+  config: OrchConfig,
+  offered: ReadonlySet<string>,
+  secrets: Readonly<Record<string, string>>,
+  hostedBy: WorkerPolicy['hostedBy'] = 'app',
+): Problem[] {
   const problems: Problem[] = [];
+  const inAction = hostedBy === 'action-run';
   const offers = [...offered].sort().join(', ') || 'none';
   const agentKeys = agentKeyNames(config);
   plan.items.forEach((item, i) => {
@@ -49,8 +64,9 @@ export function policyProblems(plan: Plan, config: OrchConfig, offered: Readonly
       const where = item.executor === 'command' && item.inputs.target !== undefined ? `$.items[${i}].inputs.target` : `$.items[${i}]`;
       problems.push({
         path: where,
-        message:
-          target === 'local'
+        message: inAction
+          ? `runs on target "${target}", which \`mode: run\` of the Agora Action does not offer (its items run in containers on the runner: ${offers}); use that target, or drive the plan with the Agora App`
+          : target === 'local'
             ? `runs on target "local" (a process on the app's own host), which this app offers only to repositories its operator trusts; it offers this one: ${offers}. Use a target it offers, or ask the operator to add this repository's id to AGORA_TRUSTED_REPOSITORY_IDS`
             : `runs on target "${target}", which this app does not offer (it offers: ${offers}); use one of those, or ask the operator to configure "${target}" in the app's config`,
       });
@@ -71,7 +87,9 @@ export function policyProblems(plan: Plan, config: OrchConfig, offered: Readonly
       if (typeof name === 'string' && Object.hasOwn(secrets, name)) return;
       problems.push({
         path: item.executor === 'command' ? `$.items[${i}].inputs.secrets[${j}]` : `$.items[${i}].inputs.subagent`,
-        message: `needs secret ${JSON.stringify(name)}, which the app's operator has not configured for this repository (secrets come from AGORA_SECRETS_FILE, never from the app's environment); ask the operator to add it, or drop it`,
+        message: inAction
+          ? `needs secret ${JSON.stringify(name)}, but \`mode: run\` of the Agora Action hands its items no secrets (the job's own would reach code the pull request wrote); drop it, or drive the plan with the Agora App, which can be given secrets per repository`
+          : `needs secret ${JSON.stringify(name)}, which the app's operator has not configured for this repository (secrets come from AGORA_SECRETS_FILE, never from the app's environment); ask the operator to add it, or drop it`,
       });
     });
   });

@@ -80,6 +80,21 @@ describe('the policy at intake: secrets', () => {
     expect(policyProblems(plan('actions'), config, offered, {})).toEqual([]);
   });
 
+  it('tells a `mode: run` user what the Action offers, not to ask an App operator they do not have', () => {
+    const problems = policyProblems(plan('local'), config, new Set(['docker']), {}, 'action-run');
+    expect(problems.map((p) => p.path)).toEqual(['$.items[0].inputs.target', '$.items[0].inputs.secrets[0]']);
+    for (const p of problems) {
+      expect(p.message).toContain('`mode: run` of the Agora Action');
+      expect(p.message).not.toMatch(/operator|AGORA_/);
+    }
+    // The App's own refusals still name the operator's settings.
+    expect(
+      policyProblems(plan('local'), config, new Set(['docker']), {})
+        .map((p) => p.message)
+        .join('\n'),
+    ).toMatch(/AGORA_TRUSTED_REPOSITORY_IDS[\s\S]*AGORA_SECRETS_FILE/);
+  });
+
   it("refuses an agent's API key as an item's secret, though the repository's secrets hold it for the agent", () => {
     const withAgent = { ...config, subagents: { writer: { agent: { prompt: 'p.md', model: 'm', apiKeyEnv: 'API_TOKEN' } } } } as unknown as OrchConfig;
     expect(policyProblems(plan('docker'), withAgent, new Set(['docker']), { API_TOKEN: 'v'.repeat(12) })).toEqual([
