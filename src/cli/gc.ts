@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import type { AuditBundle } from '../audit/bundle.js';
 import { buildAuditBundle } from '../audit/build-bundle.js';
-import { AgoraError } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { describeDirectoryProblem, makeDirectory, missingDirectories, type RefuseDirectory } from '../make-directory.js';
 import { collectGarbage, type KeepOutcome } from '../runs/gc.js';
 import { removeSecretStore } from '../runs/params.js';
@@ -136,14 +136,34 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
   }
 }
 
+/**
+ * Writes the run's bundle into `dir`, or finds it there already. Whatever stands in the way (a directory
+ * or a file that is no bundle under the name, a write the file system refuses) keeps the run, saying why.
+ */
 async function keepInDir(dir: string, runId: string, bundle: AuditBundle, dryRun: boolean): Promise<KeepOutcome> {
   const path = join(dir, `${runId}.audit.json`);
-  const existing = await readFile(path, 'utf8').catch(() => null);
-  if (existing !== null) {
-    const root = (JSON.parse(existing) as { root?: unknown }).root;
+  const moveAway = 'move it away and run gc again';
+  const existing = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => e);
+  if (typeof existing === 'string') {
+    let root: unknown;
+    try {
+      root = (JSON.parse(existing) as { root?: unknown } | null)?.root;
+    } catch {
+      return { kept: false, why: `${path} already holds something that is not an audit bundle (not JSON); ${moveAway}` };
+    }
     if (root === bundle.root) return { kept: true, where: path };
-    return { kept: false, why: `${path} already holds a bundle with another root (${String(root)}); move it away and run gc again` };
+    return { kept: false, why: `${path} already holds a bundle with another root (${String(root)}); ${moveAway}` };
   }
-  if (!dryRun) await writeFileAtomic(path, `${JSON.stringify(bundle, null, 2)}\n`);
+  if (existing.code !== 'ENOENT') {
+    const what = existing.code === 'EISDIR' ? 'is a directory' : `cannot be read (${existing.code ?? existing.message})`;
+    return { kept: false, why: `${path} ${what}; ${moveAway}` };
+  }
+  if (!dryRun) {
+    try {
+      await writeFileAtomic(path, `${JSON.stringify(bundle, null, 2)}\n`);
+    } catch (e) {
+      return { kept: false, why: `${path} cannot be written (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}); the run stays` };
+    }
+  }
   return { kept: true, where: path };
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditBundle } from '../../src/audit/bundle.js';
@@ -239,6 +239,26 @@ describe('agora orch gc', () => {
     expect(crashed).toBe(true);
     expect(git(repo, 'for-each-ref', 'refs/agora/runs/')).toBe(''); // the run's ref is gone: nothing names the file now
     expect(existsSync(secretStore)).toBe(false);
+  });
+
+  it('keeps a run whose bundle name in --bundle-dir is taken by a directory or by a file that is no bundle, saying why, and exits 1', async () => {
+    const run = await copyRun(original);
+    const before = await agoraRefs(run);
+    const dir = tempDir('agora-gc-taken-');
+    const path = join(dir, `${run.runId}.audit.json`);
+    for (const [take, why] of [
+      [() => mkdirSync(path), `${path} is a directory; move it away and run gc again`],
+      [() => writeFileSync(path, 'my notes\n'), `${path} already holds something that is not an audit bundle (not JSON); move it away and run gc again`],
+    ] as const) {
+      rmSync(path, { recursive: true, force: true });
+      take();
+      const io = capture();
+      expect(await gcVerb({ repo: run.repo, olderThan: '1h', bundleDir: dir }, io, Date.now() + 2 * HOUR)).toBe(1);
+      const report = JSON.parse(io.stdout.join('\n')) as { pruned: unknown[]; skipped: unknown[] };
+      expect(report.pruned).toEqual([]);
+      expect(JSON.stringify(report.skipped)).toContain(JSON.stringify(why).slice(1, -1));
+      expect(await agoraRefs(run)).toEqual(before);
+    }
   });
 
   it('refuses a --bundle-dir under a regular file, naming both, and prunes nothing', async () => {
