@@ -54,7 +54,7 @@ describe('openLocalStore', () => {
     const err = await expectAgoraError(openLocalStore(tmp.path), 'repo-not-found');
     expect(err.message).toBe(`${tmp.path} is not a git repository`);
     expect(err.hint).toContain('git init');
-    expect(err.hint).toContain('--repo DIR');
+    expect(err.hint).toContain('check the path');
   });
 
   it('refuses a .git file (linked worktree) clearly', async () => {
