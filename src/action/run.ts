@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as core from '@actions/core';
 import type { OrchConfig } from '../config/types.js';
+import { errorMessage } from '../errors.js';
 import { AgoraGitHub, type EventOutcome, type Octokit as AppOctokit, type PlanEvent } from '../github/agora-github.js';
 import { ACTION_RUN_POLICY } from '../github/worker-policy.js';
 import type { AppSigner } from '../github/audit-release.js';
@@ -63,7 +64,8 @@ export async function runMode(env: NodeJS.ProcessEnv = process.env): Promise<voi
   const stop = () => {
     if (cancelled) return;
     jobLog.info('agora: the workflow run was cancelled; stopping the items and giving the run back');
-    cancelled = agora.close();
+    // Caught here: a rejection left for the finally to see would end the process first, unhandled.
+    cancelled = agora.close().catch((e: unknown) => jobLog.warn(`agora: stopping after the cancel failed: ${errorMessage(e)}`));
   };
   process.once('SIGINT', stop).once('SIGTERM', stop);
   await core.group(`Running the plan of ${event.head.slice(0, 12)} on ${event.headRef}`, async () => {

@@ -75,6 +75,8 @@ export async function intakePlanEvent(app: AppState, ev: PlanEvent, opts: { reru
   const plan = checked.plan;
 
   const runId = runIdFor(plan.id, ev.headSha);
+  // Reading and checking the plan took a while: a process that began stopping meanwhile writes no run.
+  if (app.closed) return { kind: 'ignored', code: 'app-stopping', why: 'the app is stopping' };
   const now = app.opts.clock();
   const concurrency = app.opts.config.queues[plan.queue]?.concurrency ?? app.opts.config.defaultConcurrency;
   const created = newRun(plan, { runId, base: ev.headSha, concurrency, now });

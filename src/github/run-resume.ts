@@ -21,7 +21,8 @@ import type { RepoContext } from './repo-context.js';
 
 /** Starts driving a run just created from a plan commit (nothing when it is claimed here, or another replica holds it). */
 export async function startRun(app: AppState, ev: PlanEvent, repo: RepoContext, stored: StoredRun): Promise<void> {
-  if (app.claimed.has(stored.runId)) return;
+  // A process that is stopping starts nothing more: the run stays on GitHub for the next one to take over.
+  if (app.claimed.has(stored.runId) || app.closed) return;
   app.claimed.add(stored.runId);
   try {
     const lease = await takeLease(app, repo, stored.runId);
@@ -37,6 +38,12 @@ export async function startRun(app: AppState, ev: PlanEvent, repo: RepoContext, 
       throw e;
     }
     app.log.info(`agora: ${stored.runId}: run check created`);
+    if (app.closed) {
+      // close() began meanwhile and stopped the runs it found: this one it did not find, so it never starts.
+      await lease.stop({ release: !app.killed });
+      app.claimed.delete(stored.runId);
+      return;
+    }
     // Item checks are created by the reports, none queued (the `agora` check lists what waits): an item's
     // once it has run for the progress delay (`in_progress`), or completed when it ends sooner.
     HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids: new Map(), statuses: new Map() }, lease }, (run) =>

@@ -29,6 +29,7 @@ describe('plan intake', () => {
   let octokit: Octokit;
   let cacheDir: string;
   let base: Omit<PlanEvent, 'branch' | 'headSha'>;
+  let config: Awaited<ReturnType<typeof loadConfig>>;
   const fullName = 'octo/intake';
 
   beforeAll(async () => {
@@ -51,7 +52,7 @@ describe('plan intake', () => {
     const appClient = (await probot.auth()) as Octokit;
     const token = async () => (await appClient.rest.apps.createInstallationAccessToken({ installation_id: installationId })).data.token;
     cacheDir = await mkdtemp(join(tmpdir(), 'agora-intake-'));
-    const config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
+    config = await loadConfig({ file: join(EXAMPLE, 'agora.config.mjs'), cwd: EXAMPLE });
     app = new AppState(resolveOptions({ cacheDir, config, maxItems: 3 }));
     base = {
       octokit,
@@ -207,5 +208,52 @@ describe('plan intake', () => {
     expect(outcome).not.toMatchObject({ why: expect.stringContaining(readme.slice(0, 12)) });
     expect(await agoraChecks(older)).toEqual([]);
     expect(sim.contractViolations).toEqual([]);
+  });
+
+  it('a process that begins stopping while it creates a run drives none of it: the run waits on GitHub for the next process', async () => {
+    // Its own process state, trusting the repository so that the plan's local item could start.
+    const dir = await mkdtemp(join(tmpdir(), 'agora-intake-stopping-'));
+    const own = new AppState(
+      resolveOptions({ cacheDir: dir, config, policy: { trustedRepositoryIds: new Set([base.repositoryId!]), secretsByRepository: new Map() } }),
+    );
+    // The run check's creation waits until the test has begun the stop.
+    let reached!: () => void;
+    const atRunCheck = new Promise<void>((resolve) => (reached = resolve));
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    const create = octokit.rest.checks.create;
+    const gated = {
+      ...octokit,
+      rest: {
+        ...octokit.rest,
+        checks: {
+          ...octokit.rest.checks,
+          create: (async (params: Parameters<typeof create>[0]) => {
+            reached();
+            await held;
+            return create(params);
+          }) as typeof create,
+        },
+      },
+    } as Octokit;
+    const sha = await sim.push(fullName, {
+      branch: 'stopping',
+      files: { 'plan.json': commandPlan('stopping', [{ id: 'a', run: 'echo a > a.txt' }]) },
+      message: 'Plan',
+    });
+    const outcome = intakePlanEvent(own, { ...base, octokit: gated, branch: 'stopping', headSha: sha });
+    await atRunCheck;
+    own.closed = true; // what AgoraGitHub.close() does first, before it stops the runs it finds
+    letGo();
+    try {
+      expect(await outcome).toMatchObject({ kind: 'started' });
+      expect([...own.active.keys()]).toEqual([]);
+      expect([...own.claimed]).toEqual([]);
+    } finally {
+      await Promise.all([...own.active.values()].map((r) => r.stop('the test is over')));
+      await own.idle();
+      await own.releaseCacheDir();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
