@@ -112,7 +112,7 @@ export async function gcVerb(o: GcVerbOptions, io: Output, now: number = Date.no
     };
     const progress = progressLine();
     // A run's secret parameters are kept on the host that submitted it (this one, for a local repository).
-    const removeSecretParams = remote ? undefined : (token: string) => removeSecretStore(ctx.scratchDir, token);
+    const removeSecretParams = remote ? undefined : (token: string, runId: string) => removeSecretStore(ctx.scratchDir, token, runId);
     const report = await collectGarbage(store, ctx.refs, {
       before: now - age,
       now,

@@ -131,8 +131,15 @@ async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given:
   }
   base ??= await resolveBase(ctx, opts.base);
   // Secret values are written to this host's store before the submission exists (params.ts).
-  const params = noParams(given) ? undefined : await recordableParams(given, ctx.scratchDir);
-  const { runId } = await submitPlan(ctx.store, ctx.refs, { planText: text, planId: plan.id, base, now: Date.now(), ...(params ? { params } : {}) });
+  const recorded = noParams(given) ? undefined : recordableParams(given, ctx.scratchDir);
+  const { runId } = await submitPlan(ctx.store, ctx.refs, {
+    planText: text,
+    planId: plan.id,
+    base,
+    now: Date.now(),
+    ...(recorded ? { params: recorded.params } : {}),
+    ...(recorded?.bind ? { bindSecrets: recorded.bind } : {}),
+  });
   return runId;
 }
 

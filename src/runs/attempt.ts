@@ -176,7 +176,7 @@ async function runAttemptWith(
     // Secret parameter values are redacted from everything made from this attempt, whichever target runs it.
     let params: Awaited<ReturnType<typeof workerParams>> | undefined;
     try {
-      params = spec.state.params ? await workerParams(spec.state.params, ctx.scratchDir) : undefined;
+      params = spec.state.params ? await workerParams(spec.state.params, ctx.scratchDir, runId) : undefined;
     } catch (e) {
       if (!(e instanceof SecretParamsUnavailable)) throw e;
       reusable = true;

@@ -49,7 +49,7 @@ export interface GcOptions {
    * Removes the host-local store of a pruned run's secret parameters (`run.json` `params.secretStore`);
    * true when there was one. Called once the run's refs are gone, never in a dry run. Absent: kept.
    */
-  removeSecretParams?(token: string): Promise<boolean>;
+  removeSecretParams?(token: string, runId: string): Promise<boolean>;
 }
 
 export interface GcReport {
@@ -115,7 +115,7 @@ async function pruneRun(store: GitStore, refs: RunRefs, opts: GcOptions, runId: 
     // The run's secret parameter values live in a file on this host, not in a ref: they go with the run,
     // and first, since once its ref is gone nothing names that file (a crash between would leave it).
     const token = run.state.params?.secretStore;
-    const secretsRemoved = token !== undefined && opts.removeSecretParams !== undefined && (await opts.removeSecretParams(token));
+    const secretsRemoved = token !== undefined && opts.removeSecretParams !== undefined && (await opts.removeSecretParams(token, runId));
     if (!(await store.deleteRef(ref, oid)))
       return `${ref} moved while gc ran (a Retry reopened it?); it stays${secretsRemoved ? ', without its secret parameters (give them again to run it)' : ''}`;
     crashPoint('run-ref-deleted');

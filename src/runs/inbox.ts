@@ -30,7 +30,15 @@ export interface Submission {
 export async function submitPlan(
   store: GitStore,
   refs: RunRefs,
-  args: { planText: string; planId: string; base: Oid; now: number; params?: RunParams },
+  args: {
+    planText: string;
+    planId: string;
+    base: Oid;
+    now: number;
+    params?: RunParams;
+    /** Writes the secret parameters' store for the run id the submission is about to take (params.ts). */
+    bindSecrets?: (runId: string) => Promise<void>;
+  },
 ): Promise<Submission> {
   const who = agoraIdentity(args.now);
   const planBlob = await store.writeBlob(args.planText);
@@ -41,6 +49,8 @@ export async function submitPlan(
   const tree = await store.writeTree(sortTree(entries));
   return retryOnConflict(`the run ids of plan ${args.planId}`, 100, async (): Promise<Submission | typeof LOST_RACE> => {
     const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
+    // Before the submission exists: a serve may accept it, and start its workers, at once.
+    await args.bindSecrets?.(runId);
     const inboxCommit = await store.writeCommit({
       tree,
       parents: [args.base],
@@ -114,7 +124,7 @@ async function acceptOne(
   if (accepted || (await store.resolveRef(refs.rejected(runId))) !== null) {
     // Rejected, and the inbox entry still here: the process that recorded the rejection stopped before
     // removing the secret parameters (an accepted run keeps them: its workers read them).
-    if (!accepted) await removeRejectedSecrets(await inboxParamsText(store, inboxCommit), scratchDir);
+    if (!accepted) await removeRejectedSecrets(await inboxParamsText(store, inboxCommit), scratchDir, runId);
     await store.deleteRef(refs.inbox(runId), inboxCommit);
     return { runId, kind: 'already-accepted' };
   }
@@ -154,7 +164,7 @@ async function acceptOne(
     crashPoint('submission-rejected');
     // No run will read them: the secret values leave the host once the rejection is recorded, and before
     // the inbox entry naming them goes (a crash in between: the next pass removes them, above).
-    await removeRejectedSecrets(paramsText, scratchDir);
+    await removeRejectedSecrets(paramsText, scratchDir, runId);
     await store.deleteRef(refs.inbox(runId), inboxCommit);
     return { runId, kind: 'rejected', problems };
   }
@@ -170,10 +180,13 @@ async function inboxParamsText(store: GitStore, inboxCommit: Oid): Promise<strin
   return entry ? decoder.decode(await store.readBlob(entry.oid)) : undefined;
 }
 
-/** Removes the secret store a rejected submission's `params.json` names (none, or already gone: nothing). */
-async function removeRejectedSecrets(paramsText: string | undefined, scratchDir: string): Promise<void> {
+/**
+ * Removes the secret store a rejected submission's `params.json` names, when the store is that run's (none,
+ * already gone, or another run's: nothing; a pushed submission may name any run's token).
+ */
+async function removeRejectedSecrets(paramsText: string | undefined, scratchDir: string, runId: string): Promise<void> {
   const token = paramsText === undefined ? undefined : recordedSecretStore(paramsText);
-  if (token !== undefined) await removeSecretStore(scratchDir, token);
+  if (token !== undefined) await removeSecretStore(scratchDir, token, runId);
 }
 
 async function recordRejection(store: GitStore, refs: RunRefs, runId: string, planText: string, problems: Problem[], now: number): Promise<void> {

@@ -20,6 +20,11 @@ import { pathInside } from '../path-inside.js';
  * (like every redacted secret) and the token of a host-local file, `<gitdir>/agora/params/<token>.json`
  * (mode 0600), that holds the real values; workers get the real value, and their logs, failure reasons
  * and patches are checked for it like any secret.
+ *
+ * The token is no secret (any run's is in its `run.json`), and a submission is a ref anyone who can push
+ * may write: so the store names the one run it belongs to, `{ "run": "<run id>", "secrets": { … } }`,
+ * written once the run id is chosen and before the submission exists. Only that run's workers read it,
+ * and only that run's end removes it; a store naming no run is refused.
  */
 
 /** What a parameter key may look like. */
@@ -155,19 +160,38 @@ function secretStorePath(scratchDir: string, token: string): string {
 
 /**
  * What the run records: the public values, each secret key with the value `***`, the secret keys, and
- * (when there are secrets) the token of the host-local file their values were written to (before the
- * submission exists, so no worker ever starts without them).
+ * (when there are secrets) the token of the host-local file their values go to. `bind` writes that file
+ * for the run id the submission takes, before the submission exists, so no worker ever starts without
+ * them (submitPlan calls it again if it has to take another number).
  */
-export async function recordableParams(p: GivenParams, scratchDir: string): Promise<RunParams> {
+export function recordableParams(p: GivenParams, scratchDir: string): { params: RunParams; bind?: (runId: string) => Promise<void> } {
   const secretKeys = Object.keys(p.secrets).sort();
   const values: Record<string, ParamValue> = { ...p.values };
   for (const key of secretKeys) values[key] = REDACTED;
-  if (secretKeys.length === 0) return { values: sortKeys(values) };
+  if (secretKeys.length === 0) return { params: { values: sortKeys(values) } };
   const token = randomBytes(16).toString('hex');
   const path = secretStorePath(scratchDir, token);
-  await mkdir(join(scratchDir, 'params'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(path, `${JSON.stringify(p.secrets)}\n`, { mode: 0o600, exclusive: true });
-  return { values: sortKeys(values), secret: secretKeys, secretStore: token };
+  const bind = async (runId: string) => {
+    await mkdir(join(scratchDir, 'params'), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path, `${JSON.stringify({ run: runId, secrets: p.secrets })}\n`, { mode: 0o600 });
+  };
+  return { params: { values: sortKeys(values), secret: secretKeys, secretStore: token }, bind };
+}
+
+/** The store's values when it names `runId`; why not otherwise (missing, unreadable, another run's, none's). */
+async function readStore(scratchDir: string, token: string, runId: string): Promise<{ secrets: Record<string, unknown> } | { problem: string }> {
+  const path = secretStorePath(scratchDir, token);
+  let doc: { run?: unknown; secrets?: unknown } | null;
+  try {
+    doc = JSON.parse(await readFile(path, 'utf8')) as { run?: unknown; secrets?: unknown } | null;
+  } catch {
+    return { problem: `${path} cannot be read` };
+  }
+  if (doc?.run !== runId || typeof doc.secrets !== 'object' || doc.secrets === null) {
+    const whose = typeof doc?.run === 'string' ? `belongs to run ${doc.run}` : 'names no run (an older Agora wrote it)';
+    return { problem: `${path} ${whose}, not to ${runId}` };
+  }
+  return { secrets: doc.secrets as Record<string, unknown> };
 }
 
 function sortKeys(values: Record<string, ParamValue>): Record<string, ParamValue> {
@@ -222,13 +246,21 @@ export function recordedSecretStore(text: string): string | undefined {
 }
 
 /**
- * Removes a run's host-local secret store (`agora orch gc`, once the run is pruned; `serve`, once it has
- * recorded a submission's rejection). Returns true when a
- * file was removed; a token that is not one `recordableParams` makes (run.json is repository data) is
- * left alone, as is a store that is not there (submitted on another host, or removed already).
+ * Removes `runId`'s host-local secret store (`agora orch gc`, once the run is pruned; `serve`, once it has
+ * recorded a submission's rejection). Returns true when a file was removed; a token that is not one
+ * `recordableParams` makes (run.json is repository data) is left alone, as is a store that is not there
+ * (submitted on another host, or removed already) and one that names another run (a pushed submission
+ * or run may name any token). A store an older Agora wrote names no run: gc removes it with its run.
  */
-export async function removeSecretStore(scratchDir: string, token: string): Promise<boolean> {
+export async function removeSecretStore(scratchDir: string, token: string, runId: string): Promise<boolean> {
   if (!/^[0-9a-f]{32}$/.test(token)) return false;
+  try {
+    const doc = JSON.parse(await readFile(secretStorePath(scratchDir, token), 'utf8')) as { run?: unknown } | null;
+    if (typeof doc?.run === 'string' && doc.run !== runId) return false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    // Not JSON: not a store Agora wrote; gone with the run all the same.
+  }
   try {
     await unlink(secretStorePath(scratchDir, token));
     return true;
@@ -243,17 +275,20 @@ export async function removeSecretStore(scratchDir: string, token: string): Prom
  * store. Throws a plain Error with a reason when the store is gone (the run was submitted on another host,
  * or the file was removed).
  */
-export async function workerParams(params: RunParams, scratchDir: string): Promise<{ values: Record<string, ParamValue>; secrets: Record<string, string> }> {
+export async function workerParams(
+  params: RunParams,
+  scratchDir: string,
+  runId: string,
+): Promise<{ values: Record<string, ParamValue>; secrets: Record<string, string> }> {
   if (!params.secret || params.secret.length === 0 || !params.secretStore) return { values: params.values, secrets: {} };
   const path = secretStorePath(scratchDir, params.secretStore);
-  let stored: Record<string, unknown>;
-  try {
-    stored = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch {
+  const read = await readStore(scratchDir, params.secretStore, runId);
+  if ('problem' in read) {
     throw new SecretParamsUnavailable(
-      `the run's secret parameters (${params.secret.join(', ')}) are not on this host (${path} cannot be read); submit the run again from the host that serves it`,
+      `the run's secret parameters (${params.secret.join(', ')}) are not on this host for it (${read.problem}); submit the run again from the host that serves it`,
     );
   }
+  const stored = read.secrets;
   const secrets: Record<string, string> = {};
   for (const key of params.secret) {
     const value = stored[key];

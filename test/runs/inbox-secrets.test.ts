@@ -12,7 +12,7 @@ import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
 import type { RunParams } from '../../src/engine/types.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { acceptInbox, readRejection, submitPlan } from '../../src/runs/inbox.js';
-import { recordableParams } from '../../src/runs/params.js';
+import { recordableParams, workerParams } from '../../src/runs/params.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { gitSync, initRepo } from '../git/git-fixtures.js';
 
@@ -40,12 +40,12 @@ async function submitted(plan: string, edit: (p: RunParams) => object = (p) => p
   gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
   const store = await openLocalStore(r.dir);
   const scratchDir = join(store.gitdir, 'agora');
-  const params = await recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir);
+  const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir);
   const secretsFile = join(scratchDir, 'params', `${params.secretStore}.json`);
-  expect(existsSync(secretsFile)).toBe(true);
   const base = gitSync(r.dir, ['rev-parse', 'HEAD']).trim();
-  const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params: edit(params) as RunParams });
-  return { store, scratchDir, secretsFile, runId, config: defaultConfig(r.dir) };
+  const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params: edit(params) as RunParams, bindSecrets: bind! });
+  expect(existsSync(secretsFile)).toBe(true);
+  return { store, scratchDir, secretsFile, runId, base, params, config: defaultConfig(r.dir) };
 }
 
 describe('the secret parameters of a submission', () => {
@@ -90,5 +90,21 @@ describe('the secret parameters of a submission', () => {
     const [again] = await acceptInbox(s.store, refs, s.config, s.scratchDir, T0);
     expect(again).toMatchObject({ runId: s.runId, kind: 'already-accepted' });
     expect(existsSync(s.secretsFile)).toBe(true);
+  });
+
+  it("are neither removed nor read through a pushed submission that names another run's store", async () => {
+    const victim = await submitted(planText([]));
+    expect(await acceptInbox(victim.store, refs, victim.config, victim.scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
+    // Anyone who may push can write an inbox entry, and read the victim's token in its run.json: a plan
+    // that is rejected, and one that is accepted, each naming that token.
+    for (const plan of [planText(['missing']), planText([])]) {
+      await submitPlan(victim.store, refs, { planText: plan, planId: 'q', base: victim.base, now: T0, params: victim.params });
+    }
+    const outcomes = await acceptInbox(victim.store, refs, victim.config, victim.scratchDir, T0);
+    expect(outcomes.map((o) => o.kind).sort()).toEqual(['accepted', 'rejected']);
+    expect(existsSync(victim.secretsFile)).toBe(true);
+    const thief = outcomes.find((o) => o.kind === 'accepted')!.runId;
+    await expect(workerParams(victim.params, victim.scratchDir, thief)).rejects.toThrow(`belongs to run ${victim.runId}, not to ${thief}`);
+    expect((await workerParams(victim.params, victim.scratchDir, victim.runId)).secrets).toEqual({ token: SECRET });
   });
 });
