@@ -1,11 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { DockerOptions, OrchConfig } from '../config/types.js';
 import { AgoraError, isAgoraError } from '../errors.js';
-import { dispatchedJob, type DispatchedJob } from '../executors/actions-job.js';
+import { dispatchedJob, recordedJobText, type DispatchedJob } from '../executors/actions-job.js';
 import { buildWorkerJob } from '../executors/build-job.js';
 import type { LogSink } from '../executors/types.js';
+import type { GitStore } from '../git/types.js';
 import { patchCommitOf } from '../log/result-ref.js';
 import type { WorkItem } from '../plan/schema.js';
+import type { RunRefs } from '../runs/refs.js';
 import type { StoredRun } from '../runs/state-store.js';
 
 /**
@@ -143,4 +145,29 @@ function needsMatch(run: StoredRun, item: WorkItem, text: string | undefined): b
     ]),
   );
   return isDeepStrictEqual(withoutFiles, want);
+}
+
+/**
+ * Throws `action-dispatch-mismatch` unless the App recorded exactly `job` for this attempt, at
+ * `refs.dispatch(…)` (fetched into `store`), before it dispatched it. The record is written with the App's
+ * push access (`contents: write`), which dispatching (`actions: write`) does not need: a job dispatched by
+ * anyone else finds no record, or another job in it, and runs nothing. This covers what
+ * {@link checkDispatchedJob} cannot rebuild from the plan (a dispatch item's subagent, a default image).
+ */
+export async function checkRecordedDispatch(store: GitStore, refs: RunRefs, runId: string, itemId: string, attempt: number, job: DispatchedJob): Promise<void> {
+  const ref = refs.dispatch(runId, itemId, attempt);
+  const record = await store.resolveRef(ref);
+  const text = record === null ? null : await recordedJobText(store, record);
+  let recorded: unknown;
+  try {
+    recorded = text === null ? undefined : JSON.parse(text);
+  } catch {
+    recorded = undefined;
+  }
+  if (recorded !== undefined && isDeepStrictEqual(recorded, job)) return;
+  throw new AgoraError(
+    'action-dispatch-mismatch',
+    `the job dispatched for ${runId}/${itemId} attempt ${attempt} is not the one the App recorded at ${ref} (${record === null ? 'there is no record' : 'the record holds another job'}); nothing was run`,
+    MISMATCH_HINT,
+  );
 }

@@ -8,7 +8,7 @@ import { createLogSink } from '../executors/log-sink.js';
 import { targetScope } from '../executors/targets.js';
 import type { WorkerResult } from '../executors/types.js';
 import type { LocalGitStore } from '../git/local-store.js';
-import { mirrorRef } from '../git/refspec.js';
+import { mirrorPrefix, mirrorRef } from '../git/refspec.js';
 import { captureWorkspace, materializeWorkspace } from '../git/workspace.js';
 import type { Oid } from '../git/types.js';
 import { RunRefs } from '../runs/refs.js';
@@ -21,7 +21,7 @@ import { redactAll } from '../executors/redact.js';
 import { secretInPatchReason, secretsInPatch } from '../runs/patch-secrets.js';
 import { fetchInto, fetchMore, pushNewRef } from './fetch-repository.js';
 import { jobLog } from './job-log.js';
-import { checkDispatchedJob } from './worker-check.js';
+import { checkDispatchedJob, checkRecordedDispatch } from './worker-check.js';
 import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
 
 /**
@@ -58,14 +58,15 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   const store = await core.group(`Reading run ${runId}`, () =>
     fetchInto({
       ...git,
-      what: [mirrorRef(refs.run(runId)), mirrorRef(refs.integration(runId))],
+      what: [mirrorRef(refs.run(runId)), mirrorRef(refs.integration(runId)), mirrorPrefix(`${refs.dispatchesPrefix(runId)}${itemId}/`)],
       hint: "the worker job reads the run's refs: give it `permissions: contents: write` (or at least read)",
     }),
   );
   const attemptOf = await currentAttempt(store, refs, inputs);
   if ('why' in attemptOf) return finish('stale', `${name} is not current (${attemptOf.why}): nothing was run`);
   // Anyone who can dispatch the workflow can dispatch a job: it must be the App's, before anything is claimed or run.
-  checkDispatchedJob(attemptOf.run, itemId, attempt, inputs.job);
+  checkDispatchedJob(attemptOf.run, itemId, attempt, inputs.job); // names what differs from the plan
+  await checkRecordedDispatch(store, refs, runId, itemId, attempt, inputs.job); // and what the plan cannot tell
   const current = attemptOf.base;
   const by = [env.GITHUB_RUN_ID, env.GITHUB_RUN_ATTEMPT, env.RUNNER_NAME].filter(Boolean).join('/') || 'unknown';
   const claim = await claimCommit(store, name, by);

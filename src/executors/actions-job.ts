@@ -1,5 +1,10 @@
+import { agoraIdentity } from '../git/identity.js';
+import type { GitStore, Oid } from '../git/types.js';
 import { parseNumericUser } from './docker-spec.js';
 import type { WorkerJob } from './types.js';
+
+/** The file of a dispatch record's commit (`refs/agora/dispatches/<run>/<item>/<attempt>`) that holds the job. */
+const DISPATCH_FILE = 'job.json';
 
 /**
  * The job of an attempt on the `actions` target as it travels in the worker workflow's `job` input: what
@@ -51,4 +56,21 @@ export function actionsUserProblem(user: unknown): string | undefined {
   if (ids === undefined) return `user ${JSON.stringify(user)} is not a numeric uid:gid such as 65534:65534`;
   if (ids.uid === 0 || ids.gid === 0) return `user ${JSON.stringify(user)} is root (uid or gid 0), which an item on the actions target never runs as`;
   return undefined;
+}
+
+/**
+ * A commit recording `jobText` (the dispatched job, as the workflow's `job` input carries it) for the
+ * attempt `name`: what the App makes its dispatch record of, before it dispatches.
+ */
+export async function dispatchRecord(store: GitStore, name: string, jobText: string, now: number): Promise<Oid> {
+  const blob = await store.writeBlob(jobText);
+  const tree = await store.writeTree([{ mode: '100644', path: DISPATCH_FILE, oid: blob, type: 'blob' }]);
+  const who = agoraIdentity(now);
+  return store.writeCommit({ tree, parents: [], message: `agora: dispatch ${name}\n`, author: who, committer: who });
+}
+
+/** The job text a dispatch record holds, or null when the commit holds none. */
+export async function recordedJobText(store: GitStore, record: Oid): Promise<string | null> {
+  const entry = (await store.readTree((await store.readCommit(record)).tree)).find((e) => e.path === DISPATCH_FILE && e.type === 'blob');
+  return entry ? new TextDecoder().decode(await store.readBlob(entry.oid)) : null;
 }

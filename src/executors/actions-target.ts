@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
-import { dispatchedJob } from './actions-job.js';
+import { dispatchedJob, dispatchRecord, recordedJobText } from './actions-job.js';
 import { mirrorPrefix } from '../git/refspec.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
@@ -250,6 +250,25 @@ export class ActionsTarget implements WorkerTarget {
   }
 
   /** Dispatches the worker workflow; null when it was, else the attempt's failure. */
+  /**
+   * Records the job at `refs.dispatch(…)`, create-only, before it is dispatched: the worker job runs only
+   * the job recorded there, so a dispatch by anyone else (`actions: write` is enough to dispatch) runs
+   * nothing. A record already there with the same job (a dispatch tried again after a restart) is fine.
+   */
+  private async recordDispatch(job: WorkerJob, jobText: string): Promise<WorkerResult | null> {
+    const { store, refs } = this.o;
+    const ref = refs.dispatch(job.runId, job.itemId, job.attempt);
+    const name = workerJobName(job.runId, job.itemId, job.attempt);
+    try {
+      if (await store.casRef(ref, await dispatchRecord(store, name, jobText, this.clock()), null)) return null;
+      const existing = await store.resolveRef(ref);
+      if (existing !== null && (await recordedJobText(store, existing)) === jobText) return null;
+      return { exitCode: null, infrastructureFailure: true, reason: `${ref} already records another job for ${name}: the attempt is not dispatched` };
+    } catch (e) {
+      return { exitCode: null, infrastructureFailure: true, reason: `cannot record the dispatch of ${name} at ${ref}: ${errorMessage(e)}` };
+    }
+  }
+
   private async dispatch(api: ActionsApi, job: WorkerJob, labels: readonly string[]): Promise<WorkerResult | null> {
     const file = `.github/workflows/${this.cfg.workflow}`;
     const inputs = {
@@ -260,6 +279,8 @@ export class ActionsTarget implements WorkerTarget {
       // The form mode: worker compares with the job it rebuilds from the plan (src/action/worker-check.ts).
       job: JSON.stringify(dispatchedJob(job)),
     };
+    const unrecorded = await this.recordDispatch(job, inputs.job);
+    if (unrecorded !== null) return unrecorded;
     let ref: string;
     try {
       ref = await api.defaultBranch();

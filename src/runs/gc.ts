@@ -137,7 +137,8 @@ async function runRefs(store: GitStore, refs: RunRefs, runId: string): Promise<A
     const oid = await store.resolveRef(ref);
     if (oid) found.push({ ref, oid });
   }
-  for (const prefix of [refs.patch(runId, ''), refs.claimsPrefix(runId), refs.resultsPrefix(runId)]) found.push(...(await store.listRefs(prefix)));
+  for (const prefix of [refs.patch(runId, ''), refs.claimsPrefix(runId), refs.dispatchesPrefix(runId), refs.resultsPrefix(runId)])
+    found.push(...(await store.listRefs(prefix)));
   return found;
 }
 

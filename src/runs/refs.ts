@@ -43,6 +43,17 @@ export class RunRefs {
   claimsPrefix(runId: string): string {
     return `${this.ns}attempt-claims/${runId}/`;
   }
+  /**
+   * The job the App dispatched for an attempt on the `actions` target (`job.json`), created before the
+   * dispatch: the worker job runs only the job recorded here, whoever dispatched the workflow.
+   */
+  dispatch(runId: string, itemId: string, attempt: number): string {
+    return `${this.dispatchesPrefix(runId)}${itemId}/${attempt}`;
+  }
+  /** Every dispatch record of one run (gc removes them with the run). */
+  dispatchesPrefix(runId: string): string {
+    return `${this.ns}dispatches/${runId}/`;
+  }
   /** The attempt's result, pushed by the worker job after the item's container ended (see docs/actions.md). */
   result(runId: string, itemId: string, attempt: number): string {
     return `${this.resultsPrefix(runId)}${itemId}/${attempt}`;

@@ -194,6 +194,25 @@ describe("mode: worker and dispatches that are not the App's", () => {
   );
 
   it(
+    "refuses a job the App did not record, though the plan cannot tell it apart: a dispatch item's subagent command or secrets",
+    async () => {
+      const unrecorded = /is not the one the App recorded at refs\/agora\/dispatches\/forge-\S+\/sub\/1 \(the record holds another job\); nothing was run/;
+      // The subagent's command, environment and secret names come from the App's config, which the runner never sees.
+      await expectRefused(
+        'sub',
+        await jobOf('sub', (j) => (j.command = ['/bin/sh', '-c', 'printf %s "$CANARY_TOKEN" > sub.txt'])),
+        'action-dispatch-mismatch',
+        unrecorded,
+      );
+      await expectRefused('sub', await jobOf('sub', (j) => (j.secrets = ['CANARY_TOKEN'])), 'action-dispatch-mismatch', unrecorded);
+      expect(await refsUnder('refs/agora/dispatches/')).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^refs\/agora\/dispatches\/forge-\S+\/sub\/1$/), expect.stringMatching(/\/victim\/1$/)]),
+      );
+    },
+    scaled(runBound(1)),
+  );
+
+  it(
     'refuses a job that asks for a secret its item does not declare',
     async () => {
       await expectRefused(

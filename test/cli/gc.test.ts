@@ -86,7 +86,7 @@ describe('agora orch gc', () => {
     expect(JSON.parse(again.stdout.join('\n')).pruned).toEqual([]);
   });
 
-  it("removes a pruned run's attempt claims, results and claims entries, and nothing of another run", async () => {
+  it("removes a pruned run's attempt claims, dispatch records, results and claims entries, and nothing of another run", async () => {
     const run = await copyRun(original);
     const other = `${run.runId}-next`; // shares the pruned run's id as a prefix
     const oid = (await run.store.resolveRef(run.refs.integration(run.runId)))!;
@@ -95,6 +95,7 @@ describe('agora orch gc', () => {
       run.refs.result(run.runId, 'build', 1),
       run.refs.claim(other, 'build', 1),
       run.refs.result(other, 'build', 1),
+      run.refs.dispatch(run.runId, 'build', 1),
     ];
     for (const ref of planted) git(run.repo, 'update-ref', ref, oid);
     const entry = { item: 'build', afterSeq: 2, queue: 'default', locks: ['src'] };
