@@ -626,7 +626,7 @@ export const ERROR_CODES = {
     area: 'action',
     exitCode: USER,
     meaning:
-      "A worker job (`mode: worker`) was dispatched a job (command, environment, secret names, stdin or container options) that is not the one the App builds from the item in the run's state: the dispatch was not the App's, or was changed. Nothing was run.",
+      "A worker job (`mode: worker`) was dispatched a job (command, environment, secret names, stdin or container options) that is not the one the App builds from the item in the run's state, or not the one the App recorded for the attempt at `refs/agora/dispatches/<run>/<item>/<attempt>`: the dispatch was not the App's, or was changed. Nothing was run.",
     fix: 'Let only the App dispatch the worker workflow: find who dispatched the workflow run, and review who holds `actions: write` on the repository (docs/actions.md).',
   },
   'action-container-refused': {
