@@ -1,5 +1,7 @@
 import { branchRef, mirrorRef } from '../git/refspec.js';
 import type { Oid } from '../git/types.js';
+import { firstParentChain } from '../git/history.js';
+import { trailers } from '../git/trailers.js';
 import { checkBranch } from '../runs/branch-check.js';
 import type { RunRefs } from '../runs/refs.js';
 import { replayPatches, type ReplayConflict } from '../runs/replay.js';
@@ -53,14 +55,40 @@ export async function landPatches(a: LandArgs): Promise<{ head?: Oid; note: stri
     if (moved === state.integrationHead) return { head: moved, note: note.pushed(moved, null) };
     // Another replica finishing the same run pushed the same replayed commit (content-addressed): landed.
     if (moved === next) return { head: next, note: note.pushed(next, onto === state.base ? null : onto) };
-    // An earlier try replayed them onto people's commits and pushed that: its commits carry that try's
-    // time, so they are not `next`, but the branch already holds exactly the run's patches on top.
-    const held = await checkBranch(store, moved, { runId, base: state.base, items: Object.values(state.items) });
-    if (held.problems.length === 0 && held.patches === commits) return { head: moved, note: note.pushed(moved, held.people.at(-1)?.sha ?? null) };
+    // An earlier try landed them (replayed onto people's commits, with that try's time, so not `next`),
+    // and people may have pushed on top since: the branch holds exactly the run's patches below its head.
+    const landed = await landedAt(store, runId, state, commits, moved);
+    if (landed) return { head: moved, note: note.pushed(landed.top, landed.onto) };
     onto = moved;
   }
   return { note: note.keptMoving() };
 }
+
+/**
+ * Where an earlier try landed the run's patches on the branch whose head is `head`: the topmost commit
+ * of the run on its first-parent chain (an integration commit names its run in a trailer), when the
+ * branch up to it is the plan commit, people's commits and exactly the run's patches (checkBranch). What
+ * sits above it is people's, for the gate to judge. Null when the patches are not there.
+ */
+async function landedAt(
+  store: MirroredGitStore,
+  runId: string,
+  state: LandArgs['run']['state'],
+  commits: number,
+  head: Oid,
+): Promise<{ top: Oid; onto: Oid | null } | null> {
+  const found = await firstParentChain(store, state.base, head, MAX_LANDED_WALK);
+  if (!found.ok) return null;
+  for (const sha of found.chain.reverse()) {
+    if (trailers((await store.readCommit(sha)).message).get('Agora-Run') !== runId) continue;
+    const held = await checkBranch(store, sha, { runId, base: state.base, items: Object.values(state.items) });
+    return held.problems.length === 0 && held.patches === commits ? { top: sha, onto: held.people.at(-1)?.sha ?? null } : null;
+  }
+  return null;
+}
+
+/** How far below a branch's head the patches of an earlier try are looked for. */
+const MAX_LANDED_WALK = 10_000;
 
 /**
  * The run check's notes about landing the patches on `branch`. Pure. The branch name, the paths and the

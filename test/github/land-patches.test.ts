@@ -62,6 +62,18 @@ describe('landing the patches', () => {
     expect(await headOf('moving')).toBe(first.head);
   });
 
+  it('a later try finds them landed below a commit someone pushed on top since, and leaves that commit to the gate', async () => {
+    const args = await finishedRun('on-top');
+    const human = await w.sim.push(w.repo.fullName, { branch: 'on-top', files: { 'README.md': 'edited\n' }, message: 'Fix the README', author: 'octo' });
+    const first = await landPatches({ ...args, now: NOW + 60_000 });
+    const above = await w.sim.push(w.repo.fullName, { branch: 'on-top', files: { 'CHANGELOG.md': 'more\n' }, message: 'After the patches', author: 'octo' });
+
+    const again = await landPatches({ ...args, now: NOW + 120_000 });
+    expect(again).toEqual({ head: above, note: first.note });
+    expect(again.note).toContain(`replayed by tree surgery onto its head ${human.slice(0, 12)}`);
+    expect(await headOf('on-top')).toBe(above);
+  });
+
   it("still names a person's clash with a patched path", async () => {
     const args = await finishedRun('clash');
     const human = await w.sim.push(w.repo.fullName, { branch: 'clash', files: { 'a.txt': 'by hand\n' }, message: 'Edit a.txt', author: 'octo' });
