@@ -5,11 +5,9 @@
  * whose pid still answers `kill(pid, 0)`. So a writer is recorded with its host, the kernel's boot id
  * and its start time (field 22 of `/proc/<pid>/stat`), and it is gone when the host is this one and the
  * machine rebooted since, or no process has that pid, or the process with that pid is a zombie, or it
- * started at another time (the pid was reused). Its pid namespace is recorded too: two containers given
- * one host name share the host's boot id, and a pid of one names another process (or none) in the other,
- * so a writer in another pid namespace is judged as one on another host: never gone.
+ * started at another time (the pid was reused).
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 export interface ProcessIdentity {
@@ -19,8 +17,6 @@ export interface ProcessIdentity {
   boot: string | null;
   /** The process's start time in clock ticks since boot, or null where there is no /proc. */
   start: number | null;
-  /** Its pid namespace (`pid:[4026531836]`, the link /proc/self/ns/pid), or null where there is none; absent in older records. */
-  pidns?: string | null;
 }
 
 /** `gone`: provably not running; `alive`: running (or cannot be told apart from running); `elsewhere`: another host. */
@@ -30,15 +26,13 @@ let self: ProcessIdentity | undefined;
 
 /** This process. */
 export function selfIdentity(): ProcessIdentity {
-  self ??= { pid: process.pid, host: hostname(), boot: readBootId(), start: readProcStat(process.pid)?.startTime ?? null, pidns: readPidNamespace() };
+  self ??= { pid: process.pid, host: hostname(), boot: readBootId(), start: readProcStat(process.pid)?.startTime ?? null };
   return self;
 }
 
 export function liveness(id: ProcessIdentity): ProcessLiveness {
   const me = selfIdentity();
   if (id.host !== me.host) return 'elsewhere';
-  // Another pid namespace (a container given this one's host name): its pid means nothing here.
-  if (typeof id.pidns === 'string' && typeof me.pidns === 'string' && id.pidns !== me.pidns) return 'elsewhere';
   if (id.boot !== null && me.boot !== null && id.boot !== me.boot) return 'gone';
   try {
     process.kill(id.pid, 0);
@@ -59,17 +53,7 @@ export function parseIdentity(value: unknown): ProcessIdentity | null {
   if (!Number.isInteger(v.pid) || typeof v.host !== 'string') return null;
   if (v.boot !== null && typeof v.boot !== 'string') return null;
   if (v.start !== null && !Number.isInteger(v.start)) return null;
-  if (v.pidns !== undefined && v.pidns !== null && typeof v.pidns !== 'string') return null;
-  return { pid: v.pid as number, host: v.host, boot: v.boot ?? null, start: v.start ?? null, ...(v.pidns !== undefined ? { pidns: v.pidns } : {}) };
-}
-
-/** This process's pid namespace, or null where there is no /proc. */
-function readPidNamespace(): string | null {
-  try {
-    return readlinkSync('/proc/self/ns/pid');
-  } catch {
-    return null;
-  }
+  return { pid: v.pid as number, host: v.host, boot: v.boot ?? null, start: v.start ?? null };
 }
 
 /** The kernel's boot id, or null where there is no /proc. */
