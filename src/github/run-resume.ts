@@ -105,6 +105,12 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
       // Open again (a Retry): the completed check shows an earlier attempt; the report gives it a new check.
       if (c.status === 'completed' && !TERMINAL_ITEM_STATUSES.has(state.items[item.id]!.status)) attempts.set(item.id, -1);
     }
+    if (app.closed) {
+      // close() began meanwhile and stopped the runs it found: this one it did not find, so it is not driven here.
+      app.claimed.delete(stored.runId);
+      await lease.stop({ release: !app.killed && stored.state.status === 'running' });
+      return false;
+    }
     const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease }, (r) =>
       resumeIfReopened(app, r.ev, r.repo, r.runId),
     );

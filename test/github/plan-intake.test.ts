@@ -7,7 +7,11 @@ import { loadConfig } from '../../src/config/load.js';
 import type { EventOutcome, Octokit, PlanEvent } from '../../src/github/agora-github.js';
 import { resolveOptions } from '../../src/github/app-options.js';
 import { AppState } from '../../src/github/app-state.js';
+import { handleOf } from '../../src/github/app-events.js';
 import { intakePlanEvent } from '../../src/github/plan-intake.js';
+import { resume } from '../../src/github/run-resume.js';
+import { readRun } from '../../src/runs/state-store.js';
+import { mirrorRef } from '../../src/git/refspec.js';
 import { MAX_PLAN_BYTES } from '../../src/plan/parse.js';
 import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 import { scaled } from '../support/eventually.js';
@@ -210,50 +214,86 @@ describe('plan intake', () => {
     expect(sim.contractViolations).toEqual([]);
   });
 
-  it('a process that begins stopping while it creates a run drives none of it: the run waits on GitHub for the next process', async () => {
-    // Its own process state, trusting the repository so that the plan's local item could start.
+  /** A process of its own, trusting the repository so that a plan's local item could start; and its clean-up. */
+  async function ownProcess(): Promise<{ app: AppState; done: () => Promise<void> }> {
     const dir = await mkdtemp(join(tmpdir(), 'agora-intake-stopping-'));
     const own = new AppState(
       resolveOptions({ cacheDir: dir, config, policy: { trustedRepositoryIds: new Set([base.repositoryId!]), secretsByRepository: new Map() } }),
     );
-    // The run check's creation waits until the test has begun the stop.
-    let reached!: () => void;
-    const atRunCheck = new Promise<void>((resolve) => (reached = resolve));
-    let letGo!: () => void;
-    const held = new Promise<void>((resolve) => (letGo = resolve));
-    const create = octokit.rest.checks.create;
-    const gated = {
-      ...octokit,
-      rest: {
-        ...octokit.rest,
-        checks: {
-          ...octokit.rest.checks,
-          create: (async (params: Parameters<typeof create>[0]) => {
-            reached();
-            await held;
-            return create(params);
-          }) as typeof create,
-        },
-      },
-    } as Octokit;
-    const sha = await sim.push(fullName, {
-      branch: 'stopping',
-      files: { 'plan.json': commandPlan('stopping', [{ id: 'a', run: 'echo a > a.txt' }]) },
-      message: 'Plan',
-    });
-    const outcome = intakePlanEvent(own, { ...base, octokit: gated, branch: 'stopping', headSha: sha });
-    await atRunCheck;
-    own.closed = true; // what AgoraGitHub.close() does first, before it stops the runs it finds
-    letGo();
-    try {
-      expect(await outcome).toMatchObject({ kind: 'started' });
-      expect([...own.active.keys()]).toEqual([]);
-      expect([...own.claimed]).toEqual([]);
-    } finally {
+    const done = async () => {
       await Promise.all([...own.active.values()].map((r) => r.stop('the test is over')));
       await own.idle();
       await own.releaseCacheDir();
       await rm(dir, { recursive: true, force: true });
+    };
+    return { app: own, done };
+  }
+
+  /** `octokit` whose `pick` call waits, once reached, until the test lets it go. */
+  function gatedOctokit(pick: 'checks.create' | 'paginate') {
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => (reached = resolve));
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    const wait = async <T>(call: () => Promise<T>): Promise<T> => {
+      reached();
+      await held;
+      return call();
+    };
+    const create = octokit.rest.checks.create;
+    const paginate = octokit.paginate;
+    const client = {
+      ...octokit,
+      ...(pick === 'paginate' ? { paginate: ((...args: Parameters<typeof paginate>) => wait(() => paginate(...args))) as typeof paginate } : {}),
+      rest: {
+        ...octokit.rest,
+        checks: {
+          ...octokit.rest.checks,
+          ...(pick === 'checks.create' ? { create: ((params: Parameters<typeof create>[0]) => wait(() => create(params))) as typeof create } : {}),
+        },
+      },
+    } as Octokit;
+    return { client, atGate, letGo };
+  }
+
+  it('a process that begins stopping while it creates a run, or takes one over, drives none of it: the run waits on GitHub for the next process', async () => {
+    const first = await ownProcess();
+    const second = await ownProcess();
+    try {
+      // Creating: the run check's creation waits until the stop has begun.
+      const creating = gatedOctokit('checks.create');
+      const sha = await sim.push(fullName, {
+        branch: 'stopping',
+        files: { 'plan.json': commandPlan('stopping', [{ id: 'a', run: 'echo a > a.txt' }]) },
+        message: 'Plan',
+      });
+      const ev = { ...base, octokit: creating.client, branch: 'stopping', headSha: sha };
+      const outcome = intakePlanEvent(first.app, ev);
+      await creating.atGate;
+      first.app.closed = true; // what AgoraGitHub.close() does first, before it stops the runs it finds
+      creating.letGo();
+      const started = await outcome;
+      expect(started).toMatchObject({ kind: 'started' });
+      expect([...first.app.active.keys()]).toEqual([]);
+      expect([...first.app.claimed]).toEqual([]);
+
+      // Taking it over: the look for its check runs waits until that process's stop has begun.
+      const taking = gatedOctokit('paginate');
+      const repo = await second.app.repoFor({ ...ev, octokit: taking.client });
+      const runId = (started as { runId: string }).runId;
+      await repo.store.fetch([mirrorRef(repo.refs.run(runId))]);
+      const stored = (await readRun(repo.store, repo.refs, runId))!;
+      expect(stored.state.status).toBe('running');
+      const resumed = resume(second.app, { ...handleOf(ev), octokit: taking.client }, repo, stored, 'stopping');
+      await taking.atGate;
+      second.app.closed = true;
+      taking.letGo();
+      expect(await resumed).toBe(false);
+      expect([...second.app.active.keys()]).toEqual([]);
+      expect([...second.app.claimed]).toEqual([]);
+    } finally {
+      await first.done();
+      await second.done();
     }
   });
 });
