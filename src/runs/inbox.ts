@@ -136,6 +136,11 @@ async function acceptOne(
   const planText = planEntry ? decoder.decode(await store.readBlob(planEntry.oid)) : '';
   const paramsText = paramsEntry ? decoder.decode(await store.readBlob(paramsEntry.oid)) : undefined;
   const problems: Problem[] = [];
+  // Agora never gives a pruned run's id to a submission (nextRunNumber), but anyone who may push can name
+  // an inbox entry: as that run it would get what the id still reaches on this host (its secret store).
+  if ((await store.resolveRef(refs.anchor(runId))) !== null || (await archivedRuns(store, refs)).includes(runId)) {
+    problems.push({ path: '$', message: `run id ${runId} belongs to an anchored run that gc pruned, or is pruning; Agora never gives it to a submission` });
+  }
   if (!planEntry) problems.push({ path: '$', message: 'the submission has no plan.json' });
   if (!base) problems.push({ path: '$', message: 'the submission names no base commit' });
   let params: RunParams | undefined;

@@ -11,6 +11,7 @@ import { defaultConfig } from '../../src/config/load.js';
 import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
 import type { RunParams } from '../../src/engine/types.js';
 import { openLocalStore } from '../../src/git/local-store.js';
+import { archiveAnchors } from '../../src/runs/anchor-archive.js';
 import { acceptInbox, readRejection, submitPlan } from '../../src/runs/inbox.js';
 import { recordableParams, workerParams } from '../../src/runs/params.js';
 import { RunRefs } from '../../src/runs/refs.js';
@@ -106,5 +107,26 @@ describe('the secret parameters of a submission', () => {
     const thief = outcomes.find((o) => o.kind === 'accepted')!.runId;
     await expect(workerParams(victim.params, victim.scratchDir, thief)).rejects.toThrow(`belongs to run ${victim.runId}, not to ${thief}`);
     expect((await workerParams(victim.params, victim.scratchDir, victim.runId)).secrets).toEqual({ token: SECRET });
+  });
+
+  it("are not reached through an inbox entry pushed under a pruned run's id", async () => {
+    const victim = await submitted(planText([]));
+    const inbox = (await victim.store.resolveRef(refs.inbox(victim.runId)))!;
+    expect(await acceptInbox(victim.store, refs, victim.config, victim.scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
+    // gc prunes it where its store stays (a --remote gc): its anchor goes to the archive, its run ref goes.
+    const anchorBlob = await victim.store.writeBlob('{"root":"00"}\n');
+    const tree = await victim.store.writeTree([{ mode: '100644', path: 'anchor.json', oid: anchorBlob, type: 'blob' }]);
+    const who = { name: 'Agora', email: 'agora@localhost', timestamp: T0 / 1000, timezoneOffset: 0 };
+    const anchor = await victim.store.writeCommit({ tree, parents: [], message: 'anchor\n', author: who, committer: who });
+    expect(await victim.store.casRef(refs.anchor(victim.runId), anchor, null)).toBe(true);
+    expect(await archiveAnchors(victim.store, refs, [victim.runId], T0)).toEqual([victim.runId]);
+    expect(await victim.store.deleteRef(refs.run(victim.runId), (await victim.store.resolveRef(refs.run(victim.runId)))!)).toBe(true);
+    expect(existsSync(victim.secretsFile)).toBe(true);
+
+    // Anyone who may push names an inbox entry with that id again, its params.json and all.
+    expect(await victim.store.casRef(refs.inbox(victim.runId), inbox, null)).toBe(true);
+    const [outcome] = await acceptInbox(victim.store, refs, victim.config, victim.scratchDir, T0);
+    expect(outcome).toMatchObject({ runId: victim.runId, kind: 'rejected', problems: [{ message: expect.stringContaining('gc pruned') }] });
+    expect(await victim.store.resolveRef(refs.run(victim.runId))).toBeNull();
   });
 });
