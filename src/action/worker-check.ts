@@ -168,6 +168,8 @@ export async function checkRecordedDispatch(store: GitStore, refs: RunRefs, runI
   throw new AgoraError(
     'action-dispatch-mismatch',
     `the job dispatched for ${runId}/${itemId} attempt ${attempt} is not the one the App recorded at ${ref} (${record === null ? 'there is no record' : 'the record holds another job'}); nothing was run`,
-    MISMATCH_HINT,
+    record === null
+      ? `an App older than this Action records no dispatches: upgrade the App before the worker's Action (or pin the Action to the App's version); otherwise ${MISMATCH_HINT}`
+      : MISMATCH_HINT,
   );
 }

@@ -260,10 +260,16 @@ export class ActionsTarget implements WorkerTarget {
     const ref = refs.dispatch(job.runId, job.itemId, job.attempt);
     const name = workerJobName(job.runId, job.itemId, job.attempt);
     try {
-      if (await store.casRef(ref, await dispatchRecord(store, name, jobText, this.clock()), null)) return null;
-      const existing = await store.resolveRef(ref);
-      if (existing !== null && (await recordedJobText(store, existing)) === jobText) return null;
-      return { exitCode: null, infrastructureFailure: true, reason: `${ref} already records another job for ${name}: the attempt is not dispatched` };
+      const record = await dispatchRecord(store, name, jobText, this.clock());
+      // A refused create whose ref is still absent (a batched push refused as a whole): tried again.
+      for (let tries = 0; tries < 3; tries += 1) {
+        if (await store.casRef(ref, record, null)) return null;
+        const existing = await store.resolveRef(ref);
+        if (existing === null) continue;
+        if ((await recordedJobText(store, existing)) === jobText) return null;
+        return { exitCode: null, infrastructureFailure: true, reason: `${ref} already records another job for ${name}: the attempt is not dispatched` };
+      }
+      return { exitCode: null, infrastructureFailure: true, reason: `${ref} could not be created (refused 3 times): the attempt is not dispatched` };
     } catch (e) {
       return { exitCode: null, infrastructureFailure: true, reason: `cannot record the dispatch of ${name} at ${ref}: ${errorMessage(e)}` };
     }

@@ -15,7 +15,7 @@ import { readRun } from './state-store.js';
  * fetches per event) grow with the runs still of interest, not with every run ever made.
  *
  * What goes: `runs/<run>` (the state and the log), `patches/<run>/*`, `integration/<run>`,
- * `leases/<run>`, the `actions` target's `attempt-claims/<run>/*` and `results/<run>/*`, and the run's
+ * `leases/<run>`, the `actions` target's `attempt-claims/<run>/*`, `dispatches/<run>/*` and `results/<run>/*`, and the run's
  * entries in the shared `claims` document (void once the run ended, but still listed); rejections (`rejected/<id>`) older than the cut-off. What stays: each run's anchored
  * Merkle root, the repository's own record of what the run was, moved from its ref `anchors/<run>` into
  * one archive commit (`anchor-archive`, a tree of `<run>.json` files, the same anchor.json blobs): a ref
