@@ -81,11 +81,10 @@ describe('agora app (the server entry point)', () => {
     expect(res.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('refuses to start on the AGORA_CACHE_DIR another agora app holds, naming the dir, that process and the fix', async () => {
-    // A second real process given the running app's cache dir: started, it would empty the first one's
-    // workspaces (under its running workers) whenever both open a repository.
+  /** A real `agora app` process of a new App on the simulator, on `dir` as its AGORA_CACHE_DIR. */
+  async function anotherApp(dir: string) {
     const gh = sim.createApp({ webhookUrl: 'http://127.0.0.1:9/unused', secret: 's3cret' });
-    const second = appProcess({
+    return appProcess({
       APP_ID: String(gh.appId),
       PRIVATE_KEY: gh.privateKey,
       WEBHOOK_SECRET: 's3cret',
@@ -93,8 +92,14 @@ describe('agora app (the server entry point)', () => {
       HOST: '127.0.0.1',
       LOG_LEVEL: 'fatal',
       AGORA_GITHUB_API_URL: sim.apiUrl,
-      AGORA_CACHE_DIR: cacheDir,
+      AGORA_CACHE_DIR: dir,
     });
+  }
+
+  it('refuses to start on the AGORA_CACHE_DIR another agora app holds, naming the dir, that process and the fix', async () => {
+    // A second real process given the running app's cache dir: started, it would empty the first one's
+    // workspaces (under its running workers) whenever both open a repository.
+    const second = await anotherApp(cacheDir);
     const ended = await second.ended;
     if (ended === 'listening') second.child.kill('SIGKILL');
     expect(ended).toBe(1);
@@ -108,17 +113,7 @@ describe('agora app (the server entry point)', () => {
   it('starts on the AGORA_CACHE_DIR of an agora app that was killed, removing its claim', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'agora-app-main-killed-'));
     try {
-      const gh = sim.createApp({ webhookUrl: 'http://127.0.0.1:9/unused', secret: 's3cret' });
-      const first = appProcess({
-        APP_ID: String(gh.appId),
-        PRIVATE_KEY: gh.privateKey,
-        WEBHOOK_SECRET: 's3cret',
-        PORT: String(await freePort()),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'fatal',
-        AGORA_GITHUB_API_URL: sim.apiUrl,
-        AGORA_CACHE_DIR: dir,
-      });
+      const first = await anotherApp(dir);
       expect(await first.ended).toBe('listening');
       const claims = await readdir(claimsDir(dir));
       expect(claims).toHaveLength(1);
