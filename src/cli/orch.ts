@@ -15,7 +15,7 @@ import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import { validatePlanAtCommit } from '../runs/matrix-files.js';
 import { cancelRun } from '../runs/cancel.js';
 import { recordRequest } from '../runs/requests.js';
-import { submitPlan } from '../runs/inbox.js';
+import { removeWithdrawnSecrets, submitPlan } from '../runs/inbox.js';
 import { noParams, paramsFromOptions, recordableParams, type GivenParams, type ParamOptions } from '../runs/params.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
@@ -324,6 +324,7 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
     case 'not-found':
       throw await runNotFound(ctx, runId);
     case 'withdrawn':
+      await removeWithdrawnSecrets(ctx.store, outcome.submission, ctx.scratchDir, runId);
       io.out(`${runId}: withdrawn before it was accepted`);
       return 0;
     case 'already-terminal':

@@ -180,6 +180,14 @@ async function acceptOne(
   return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
 }
 
+/**
+ * Removes the secret store of a submission withdrawn from the inbox (`agora orch cancel` before `serve`
+ * accepted it), once its inbox entry is gone: no run will read it. Only a store bound to `runId` goes.
+ */
+export async function removeWithdrawnSecrets(store: GitStore, submission: Oid, scratchDir: string, runId: string): Promise<void> {
+  await removeRejectedSecrets(await inboxParamsText(store, submission), scratchDir, runId);
+}
+
 async function inboxParamsText(store: GitStore, inboxCommit: Oid): Promise<string | undefined> {
   const entry = (await store.readTree((await store.readCommit(inboxCommit)).tree)).find((e) => e.path === PARAMS_FILE);
   return entry ? decoder.decode(await store.readBlob(entry.oid)) : undefined;

@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
 
@@ -55,5 +57,17 @@ describe('a run submitted and not yet accepted by serve', () => {
       expect(r.stderr).toContain('agora: run later-1 was rejected by serve: 1 problem\n  $.items[0].executor: unknown executor "teleport"\n');
       expect(r.stderr).toContain('hint: fix the plan and submit it again');
     }
+  });
+
+  it('cancel withdraws it and removes its secret parameters from this host', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    const storeDir = join(repo, '.git', 'agora', 'params');
+    expect((await agora(repo, ['orch', 'submit', 'plan.json', '--secret-data', 'token=a-withdrawn-secret-value'])).stdout.trim()).toBe('later-1');
+    const stores = readdirSync(storeDir);
+    expect(stores).toHaveLength(1);
+    const cancelled = await agora(repo, ['orch', 'cancel', 'later-1']);
+    expect({ code: cancelled.code, stdout: cancelled.stdout.trim() }).toEqual({ code: 0, stdout: 'later-1: withdrawn before it was accepted' });
+    expect(git(repo, 'for-each-ref', '--format=%(refname)', 'refs/agora').trim()).toBe('');
+    expect(existsSync(join(storeDir, stores[0]!))).toBe(false);
   });
 });
