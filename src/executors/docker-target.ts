@@ -205,7 +205,7 @@ async function runJob(
       await container.start();
       if (job.stdin !== undefined) stream.end(job.stdin);
       const result = await waitAndCollect(docker, grace, o, job, signal, container, output);
-      container = undefined; // collected and removed
+      container = undefined; // collected: removed, or kept until released
       return result;
     } finally {
       stream.destroy();
@@ -251,7 +251,12 @@ async function resume(
   }
 }
 
-/** Waits for the exit (stopping the container on abort), then reads the workspace back and removes it. */
+/**
+ * Waits for the exit (stopping the container on abort), then reads the workspace back and removes the
+ * container, or, for a job that keeps it until released and was not stopped, hands its removal back
+ * (`release`): until then a restart finds it exited and collects it again (`resume`), which reads the
+ * same files into a workspace freshly made at the base.
+ */
 async function waitAndCollect(
   docker: Docker,
   grace: number,
@@ -281,8 +286,10 @@ async function waitAndCollect(
     const extracted = await extractWorkspace((await container.getArchive({ path: `${CONTAINER_WORKSPACE}/.` })) as unknown as Readable, job.workspaceDir);
     logSkippedGitEntries(job, extracted.skippedGitEntries);
     if (job.emitDir !== undefined) await collectEmitted(container, job.emitDir);
+    const result = resultOf(exitCode, o, stopping !== undefined ? abortReason(signal) : undefined);
+    if (job.keepUntilReleased && stopping === undefined) return { ...result, release: () => removeQuietly(container) };
     await container.remove({ force: true, v: true });
-    return resultOf(exitCode, o, stopping !== undefined ? abortReason(signal) : undefined);
+    return result;
   } finally {
     job.onWorkspace?.(undefined);
     signal.removeEventListener('abort', stop);

@@ -69,6 +69,14 @@ export interface WorkerJob {
    * pulls the copy into `workspaceDir` before its child runs and pushes the result back after.
    */
   onWorkspace?(bridge: WorkspaceBridge | undefined): void;
+  /**
+   * Set by a caller that records the result durably after `run` resolves (an attempt: its outcome goes
+   * into the run's state): the target then keeps what a restart would collect the worker from again (the
+   * docker target's exited container) and hands its removal back as {@link WorkerResult.release}, so that
+   * a crash before the record loses nothing. A worker that was stopped is not kept: its result is never
+   * recorded. Without it, `run` leaves nothing behind.
+   */
+  keepUntilReleased?: boolean;
 }
 
 /** A running worker's own copy of its workspace, and the host's directory it was taken from. */
@@ -87,6 +95,12 @@ export interface WorkerResult {
   reason?: string;
   /** True when a retry could help (engine down, image pull failed, …); false for a plain non-zero exit of the worker itself. */
   infrastructureFailure?: boolean;
+  /**
+   * Present when the target kept the exited worker for `job.keepUntilReleased`: removes it. The caller
+   * calls it once the result is durable (or dropped), never before; it does not reject (what it cannot
+   * remove, `reapOrphans` removes after a restart), and calling it twice is harmless.
+   */
+  release?(): Promise<void>;
 }
 
 /** An attempt's control file, as a target names those it carries. */
@@ -128,19 +142,21 @@ export interface WorkerTarget {
   readonly controlFiles?: readonly ControlFile[];
   /**
    * Runs the job to completion. Aborting `signal` stops the worker (politely, then by force) and
-   * resolves with what happened; it never leaves a process or container behind.
+   * resolves with what happened; it never leaves a process or container behind but one kept until
+   * released (`job.keepUntilReleased`).
    */
   run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult>;
   /**
-   * After a restart: stop and remove workers left by an earlier process for which `isLive` returns
-   * false. Returns how many were reaped.
-   */
-  /**
-   * After a restart: true when a worker for exactly this attempt still exists (running or exited but not
-   * yet collected), so that `run` with the same job re-attaches to it and collects its result instead of
-   * starting a new one. Targets whose workers cannot outlive the process (local) omit it.
+   * After a restart: true when a worker for exactly this attempt still exists (running, or exited and
+   * not yet released), so that `run` with the same job re-attaches to it and collects its result instead
+   * of starting a new one; collecting it again is harmless. Targets whose workers cannot outlive the
+   * process (local) omit it.
    */
   canResume?(runId: string, itemId: string, attempt: number): Promise<boolean>;
+  /**
+   * After a restart: stop and remove workers left by an earlier process for which `isLive` returns
+   * false (kept ones whose result was recorded before their release included). Returns how many were reaped.
+   */
   reapOrphans?(isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number>;
   close?(): Promise<void>;
 }

@@ -32,10 +32,22 @@ import type { WorkspacePool } from './workspace-pool.js';
  * scope. Every worker problem becomes an outcome with a reason; nothing here throws for them.
  */
 
-export type AttemptOutcome =
+export type AttemptOutcome = (
   | { kind: 'succeeded'; itemId: string; attempt: number; patch: Oid; log?: Oid; exitCode: number | null; emitted?: Emission; calls?: ChildCall[] }
   | { kind: 'failed'; itemId: string; attempt: number; reason: string; retryable: boolean; log?: Oid; exitCode?: number | null; calls?: ChildCall[] }
-  | { kind: 'stopped'; itemId: string; attempt: number; log?: Oid };
+  | { kind: 'stopped'; itemId: string; attempt: number; log?: Oid }
+) & {
+  /**
+   * Removes the worker the target kept so that a restart could collect it again (the docker target's
+   * exited container): call it once the outcome is committed to the run's state, or dropped. Never rejects.
+   */
+  release?: () => Promise<void>;
+};
+
+/** The removal of the attempt's worker, once its target handed it back (`WorkerResult.release`). */
+interface KeptWorker {
+  release?: () => Promise<void>;
+}
 
 export interface AttemptContext {
   store: LocalGitStore;
@@ -92,11 +104,19 @@ export function needsDir(workDir: string, runId: string, itemId: string, attempt
 export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal: AbortSignal, workspace?: Promise<Workspace>): Promise<AttemptOutcome> {
   const secrets: string[] = [];
   const children: ChildRecord[] = [];
-  const outcome = await runAttemptWith(ctx, spec, signal, secrets, children, workspace);
+  const kept: KeptWorker = {};
+  let outcome: AttemptOutcome;
+  try {
+    outcome = await runAttemptWith(ctx, spec, signal, secrets, children, kept, workspace);
+  } catch (e) {
+    await kept.release?.(); // no outcome of this attempt will name it
+    throw e;
+  }
   // Every child attempt the attempt ran gets its audit entry with the attempt's outcome, done or failed.
   const calls = outcome.kind === 'stopped' ? [] : childCalls(children);
   const withCalls = calls.length > 0 && outcome.kind !== 'stopped' ? { ...outcome, calls } : outcome;
-  return withCalls.kind === 'failed' ? { ...withCalls, reason: redactAll(withCalls.reason, secrets) } : withCalls;
+  const redacted = withCalls.kind === 'failed' ? { ...withCalls, reason: redactAll(withCalls.reason, secrets) } : withCalls;
+  return kept.release ? { ...redacted, release: kept.release } : redacted;
 }
 
 /** The audit's view of child attempts (pre-order, a caller before its callees); a record without its judgement is left out. */
@@ -125,13 +145,17 @@ export function childCalls(children: readonly ChildRecord[]): ChildCall[] {
   return out;
 }
 
-/** `secrets` receives the values the worker was given, once they are known; `children` the child attempts it ran. */
+/**
+ * `secrets` receives the values the worker was given, once they are known; `children` the child attempts
+ * it ran; `kept` the removal of the worker its target kept until the outcome is recorded.
+ */
 async function runAttemptWith(
   ctx: AttemptContext,
   spec: AttemptSpec,
   signal: AbortSignal,
   secrets: string[],
   children: ChildRecord[],
+  kept: KeptWorker,
   /** The workspace, already being made ready at `spec.base` (the driver does it while the start is committed). */
   workspace: Promise<Workspace> | undefined,
 ): Promise<AttemptOutcome> {
@@ -280,15 +304,19 @@ async function runAttemptWith(
           )
         : undefined;
       // Only the item's own worker gets the socket: the jobs of its children (built from built.job) do not, so none can call as the item.
-      const job = calls
-        ? { ...built.job, env: { ...built.job.env, ...calls.env }, callSocket: calls.env[CALL_SOCKET_ENV], onWorkspace: calls.onWorkspace }
-        : built.job;
+      // It alone is kept until its outcome is committed (the driver releases it): a restart before then collects it again.
+      const job = {
+        ...built.job,
+        ...(calls ? { env: { ...built.job.env, ...calls.env }, callSocket: calls.env[CALL_SOCKET_ENV], onWorkspace: calls.onWorkspace } : {}),
+        keepUntilReleased: true,
+      };
       let result;
       try {
         result = await target.run(job, signal);
       } finally {
         await calls?.close();
       }
+      kept.release = result.release?.bind(result);
       if (calls && calls.children.length > 0) output = { calls: calls.children };
       children.push(...(calls?.children ?? []));
       await log.close();

@@ -50,6 +50,8 @@ export class RunDriver {
   private readonly outcomes: AttemptOutcome[] = [];
   private readonly extraEvents: RunEvent[] = [];
   private readonly workers = new Map<string, Worker>();
+  /** Removals of workers kept until their outcome was committed (`AttemptOutcome.release`), still under way. */
+  private readonly releasing = new Set<Promise<void>>();
   private wakeAtMs: number | undefined;
   private startsPaused = false;
   private readonly claims: ClaimsLedger;
@@ -81,7 +83,12 @@ export class RunDriver {
   }
 
   get busy(): boolean {
-    return this.workers.size > 0 || this.outcomes.length > 0 || this.extraEvents.length > 0;
+    return this.workers.size > 0 || this.outcomes.length > 0 || this.extraEvents.length > 0 || this.releasing.size > 0;
+  }
+
+  /** Resolves once the removals of kept workers begun so far have ended. */
+  async released(): Promise<void> {
+    await Promise.all(this.releasing);
   }
 
   /**
@@ -296,10 +303,27 @@ export class RunDriver {
     return events;
   }
 
+  /** Called once `outcomes` are committed to the run's state (or dropped as stale): they are done with. */
   private consume(outcomes: readonly AttemptOutcome[], events: readonly RunEvent[]): void {
     this.outcomes.splice(0, outcomes.length);
     const extra = events.filter((e) => this.extraEvents.includes(e));
     this.extraEvents.splice(0, extra.length);
+    for (const o of outcomes) if (o.release) this.release(o.release);
+  }
+
+  /**
+   * Removes a worker its target kept until the attempt's outcome was committed (a restart before that
+   * would have collected it again), without holding up the tick. What is not removed, the next serve's
+   * `reapOrphans` removes: the attempt is no longer running.
+   */
+  private release(release: () => Promise<void>): void {
+    const done: Promise<void> = release()
+      .catch((e: unknown) => this.hooks.onWarning?.(this.runId, `could not remove a finished worker: ${errorMessage(e)}`))
+      .finally(() => {
+        this.releasing.delete(done);
+        this.hooks.wake();
+      });
+    this.releasing.add(done);
   }
 
   /**

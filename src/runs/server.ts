@@ -82,6 +82,7 @@ export class Server {
       for (const driver of this.drivers.values()) {
         await driver.shutdown(reason);
         await driver.tick();
+        await driver.released(); // the workers kept until their outcomes were committed, removed
       }
       await this.opts.workspaces.clear();
     }

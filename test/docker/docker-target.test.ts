@@ -426,6 +426,57 @@ describe.skipIf(docker === undefined)('docker target on a real engine', () => {
     expect(await managedContainers(d, run)).toEqual([]);
   });
 
+  it('keeps a finished container until released when the job asks: a restart meanwhile collects the same work again, into a fresh workspace', async () => {
+    const run = runId('kept');
+    const base = { 'gone.txt': 'x\n', 'keep.txt': 'k\n' };
+    const command = ['/bin/sh', '-c', 'cat /proc/sys/kernel/random/uuid > token.txt; rm gone.txt'];
+    const first = makeJob({ runId: run, itemId: 'w', workspaceDir: await workspace(base), command, keepUntilReleased: true });
+    const result = await target.run(first, never);
+    cleanups.push(async () => result.release?.());
+    expect(result).toMatchObject({ exitCode: 0, signal: null });
+    expect(result.release).toBeTypeOf('function');
+    const token = await readFile(join(first.workspaceDir, 'token.txt'), 'utf8');
+    expect((await managedContainers(d, run)).map((c) => c.State)).toEqual(['exited']);
+
+    // "Restart" before the result was recorded: the attempt is found and collected again, not run again.
+    const fresh = createDockerTarget({ docker: d, stopGraceSeconds: 1 });
+    expect(await fresh.canResume!(run, 'w', 1)).toBe(true);
+    const again = makeJob({
+      runId: run,
+      itemId: 'w',
+      workspaceDir: await workspace(base),
+      command: ['/bin/sh', '-c', 'echo SECOND CONTAINER > second.txt'],
+      keepUntilReleased: true,
+    });
+    const collected = await fresh.run(again, never);
+    expect(collected).toMatchObject({ exitCode: 0, signal: null });
+    expect((await readdir(again.workspaceDir)).sort()).toEqual(['keep.txt', 'token.txt']);
+    expect(await readFile(join(again.workspaceDir, 'token.txt'), 'utf8')).toBe(token);
+    // Once more into the workspace it already wrote: the extraction replaces what is there.
+    await writeFile(join(again.workspaceDir, 'stray.txt'), 'left by nobody\n');
+    expect(await fresh.run(again, never)).toMatchObject({ exitCode: 0 });
+    expect((await readdir(again.workspaceDir)).sort()).toEqual(['keep.txt', 'token.txt']);
+
+    await collected.release!();
+    await result.release!(); // the same container again: harmless
+    expect(await managedContainers(d, run)).toEqual([]);
+    expect(await fresh.canResume!(run, 'w', 1)).toBe(false);
+  });
+
+  it('does not keep a stopped worker even when the job asks: its result is never recorded', async () => {
+    const run = runId('kept-stopped');
+    const job = makeJob({ runId: run, itemId: 'w', workspaceDir: await workspace(), command: ['sleep', '600'], keepUntilReleased: true });
+    const ac = new AbortController();
+    const pending = target.run(job, ac.signal);
+    cleanups.push(() => pending.then(() => undefined));
+    await untilRunning(d, run);
+    ac.abort('cancelled');
+    const result = await pending;
+    expect(result).toMatchObject({ reason: 'stopped: cancelled' });
+    expect(result.release).toBeUndefined();
+    expect(await managedContainers(d, run)).toEqual([]);
+  });
+
   it('replaces a container that was created but never started (a crash between create and start)', async () => {
     const run = runId('created');
     const dir = await workspace({ 'a.txt': 'a\n' });

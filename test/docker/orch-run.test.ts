@@ -30,6 +30,7 @@ const config = `export const orch = {
       docker: { image: '${BUSYBOX}' },
     },
     slow: { target: 'docker', command: ['sh', '-c', '${CONTAINER_GATE_WAIT}; echo slow > slow.txt'], docker: { image: '${BUSYBOX}' } },
+    token: { target: 'docker', command: ['sh', '-c', 'cat /proc/sys/kernel/random/uuid > token.txt && cat token.txt'], docker: { image: '${BUSYBOX}' } },
   },
 };
 `;
@@ -155,6 +156,46 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     expect(done.items[0]!.attempts).toBe(1); // re-attached, not run again
     expect(git(repo, 'show', `refs/agora/integration/${runId}:slow.txt`)).toBe('slow\n');
     await eventually('the container to be removed', async () => (await managedContainers(docker!, runId)).length === 0 || undefined, { within: 30_000 });
+  });
+
+  it('a serve killed after its worker finished, before the outcome was committed, leaves the container: the restart collects it', async () => {
+    const planId = `kept${tag}`;
+    const runId = `${planId}-1`;
+    const repo = makeRepo({
+      'agora.config.mjs': config,
+      'plan.json': JSON.stringify({
+        id: planId,
+        queue: 'default',
+        items: [{ id: 'once', executor: 'dispatch', inputs: { subagent: 'token' }, depends_on: [], resourceLocks: ['token.txt'] }],
+      }),
+    });
+    // SIGKILLs itself once the worker's result is collected and its workspace captured: no state commit records it.
+    const first = startServe(repo, { ...env, AGORA_CRASH_AT: 'workspace-captured:1' });
+    servers.push(first);
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'], env)).code).toBe(0);
+    await eventually('the serve to kill itself after the workspace was captured', () => first.signalCode === 'SIGKILL' || undefined, { within: 90_000 });
+    expect((await status(repo, runId))?.items.map((i) => [i.id, i.status, i.attempts])).toEqual([['once', 'running', 1]]);
+    const kept = await managedContainers(docker!, runId);
+    expect(kept.map((c) => c.State)).toEqual(['exited']); // the finished worker outlived the crash
+    // Its output is the token it wrote: a second run of the worker would write another.
+    const output = (await docker!.getContainer(kept[0]!.Id).logs({ stdout: true })).toString('utf8');
+    const token = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(output)?.[0];
+    expect(token).toBeDefined();
+
+    const second = startServe(repo, env);
+    servers.push(second);
+    const done = await eventually(
+      'the run to finish',
+      async () => {
+        const s = await status(repo, runId);
+        return s && s.status !== 'running' ? s : undefined;
+      },
+      { within: 90_000 },
+    );
+    expect(done.items.map((i) => [i.id, i.status, i.attempts])).toEqual([['once', 'done', 1]]); // collected, not run again
+    expect(git(repo, 'show', `refs/agora/patches/${runId}/once:token.txt`)).toBe(`${token}\n`);
+    const gone = async () => (await managedContainers(docker!, runId)).length === 0 || undefined;
+    await eventually('the container to be removed once the outcome was committed', gone, { within: 30_000 });
   });
 
   it("a serve starting up reaps only its own repository's orphans, never another's containers", async () => {
