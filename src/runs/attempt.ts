@@ -22,7 +22,7 @@ import { emitDir, prepareEmitDir, readEmission } from './emit.js';
 import { SecretParamsUnavailable, workerParams, writeParamsFile } from './params.js';
 import { NeedUnavailable, resolveNeeds } from './needs.js';
 import { recordPatch } from './patches.js';
-import { secretInPatchReason, secretsInPatch } from './patch-secrets.js';
+import { secretInOutputReason, secretInPatchReason, secretsInOutput, secretsInPatch } from './patch-secrets.js';
 import type { RunRefs } from './refs.js';
 import type { WorkspacePool } from './workspace-pool.js';
 
@@ -352,6 +352,8 @@ async function runAttemptWith(
     };
     const leaked = await secretsInPatch(ctx.store, captured.changes, keptOut);
     if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode };
+    const inOutput = secretsInOutput(output, keptOut);
+    if (inOutput.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInOutputReason(inOutput), retryable: false, log: logBlob, exitCode };
     const patch = await recordPatch(ctx.store, {
       runId,
       itemId,

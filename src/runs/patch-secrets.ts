@@ -43,3 +43,36 @@ export function secretInPatchReason(found: readonly SecretInPatch[]): string {
     'a patch is stored, pushed and audited, and must not carry a secret: keep secrets out of the files an item changes (write them to a path .gitignore excludes, or outside the workspace)'
   );
 }
+
+/** Every string in a JSON value (object keys too), depth first. */
+function stringsOf(value: unknown, out: string[]): string[] {
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const v of value) stringsOf(v, out);
+  else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      out.push(k);
+      stringsOf(v, out);
+    }
+  }
+  return out;
+}
+
+/**
+ * The secrets (by name) whose value an item's output holds, in any form the redactor knows: the output
+ * goes into the patch commit (its `Agora-Output` trailer), which is kept, pushed and read by dependent
+ * items as it is. Each string is looked through as it is, not as JSON escapes it; NUL, which no secret
+ * form holds, stands between two strings.
+ */
+export function secretsInOutput(output: unknown, secrets: Readonly<Record<string, string>>): string[] {
+  if (output === undefined || Object.keys(secrets).length === 0) return [];
+  return secretsIn(stringsOf(output, []).join('\0'), secrets).sort();
+}
+
+/** The item's reason when its output holds a secret: which ones, never their values. */
+export function secretInOutputReason(secrets: readonly string[]): string {
+  return (
+    `its output holds the value of secret${secrets.length === 1 ? '' : 's'} ${secrets.join(', ')}, so its patch was not kept; ` +
+    "an item's output is stored in its patch commit, pushed and read by the items that depend on it, and must not carry a secret: " +
+    'keep secret values out of what the worker answers (an agent: out of its final answer and what its tools return)'
+  );
+}
