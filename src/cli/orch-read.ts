@@ -14,6 +14,7 @@ import { openContext, type CliContext, type GlobalOptions } from './context.js';
 import { runNotFound } from './missing-run.js';
 import type { Output } from './output.js';
 import { statusView, table, watchLine, type StatusView } from './render.js';
+import { terminalSafe } from './terminal-text.js';
 
 /**
  * The `agora orch` verbs that only read a run: `watch` (follow its state commits until it ends), `status`
@@ -158,7 +159,12 @@ export async function statusVerb(runId: string | undefined, g: GlobalOptions & {
   throw await runNotFound(ctx, runId);
 }
 
-export async function logsVerb(runId: string, itemId: string, opts: GlobalOptions & { attempt?: number }, io: Output): Promise<number> {
+/**
+ * A log is what a worker or a model wrote: its control characters but line breaks and tabs are shown as
+ * `�` (on a terminal or not: a pipe to `less` or `tail` ends at one), so an escape sequence in it cannot
+ * drive the terminal. `--raw` prints it as kept, for a file or a program that wants the exact text.
+ */
+export async function logsVerb(runId: string, itemId: string, opts: GlobalOptions & { attempt?: number; raw?: boolean }, io: Output): Promise<number> {
   const ctx = await openContext(opts);
   const run = await readRun(ctx.store, ctx.refs, runId);
   if (!run) throw await runNotFound(ctx, runId);
@@ -178,15 +184,18 @@ export async function logsVerb(runId: string, itemId: string, opts: GlobalOption
       );
     throw new AgoraError('no-logs', `${itemId} has not started yet (${item.status})`, 'wait for it to run');
   }
+  const print = (log: string): number => {
+    const text = log.replace(/\n$/, '');
+    io.out(opts.raw ? text : terminalSafe(text));
+    return 0;
+  };
   const kept = await readLog(ctx.store, run.logsTree, logName(itemId, attempt));
-  if (kept !== null) {
-    io.out(kept.replace(/\n$/, ''));
-    return 0;
-  }
+  if (kept !== null) return print(kept);
+  let live: string;
   try {
-    io.out((await readFile(liveLogPath(ctx.scratchDir, runId, itemId, attempt), 'utf8')).replace(/\n$/, ''));
-    return 0;
+    live = await readFile(liveLogPath(ctx.scratchDir, runId, itemId, attempt), 'utf8');
   } catch {
     throw new AgoraError('no-logs', `no log kept for ${runId}/${itemId} attempt ${attempt}`, `attempts so far: ${item.attempts}`);
   }
+  return print(live);
 }

@@ -105,8 +105,9 @@ export function buildProgram(): Command {
       .command('logs')
       .argument('<run>', 'the run id', runIdArgument)
       .argument('<item>', 'the item id')
-      .description("an item's log (the last attempt unless --attempt)")
-      .option('--attempt <n>', 'which attempt', positiveInt),
+      .description("an item's log (the last attempt unless --attempt), its control characters shown as U+FFFD unless --raw")
+      .option('--attempt <n>', 'which attempt', positiveInt)
+      .option('--raw', 'the log as kept, control characters included (for a file or a program: it can drive a terminal)'),
   ).action(async (run: string, item: string, o) => setExit(await logsVerb(run, item, o, stdio)));
   common(
     orch

@@ -1,4 +1,5 @@
 import { tempSuffix } from '../temp-name.js';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathInside } from '../path-inside.js';
@@ -13,7 +14,7 @@ import { LauncherLost, spawnFromLauncher, type LaunchedChild } from './launcher.
  */
 
 export interface LocalTargetOptions {
-  /** Directory for pidfiles (`<stateDir>/<run>/<item>.<attempt>.pid`), read back by `reapOrphans`. */
+  /** Directory for pidfiles (`<stateDir>/<run>/<item>.<attempt>[+<job>].pid`, {@link pidfilePath}), read back by `reapOrphans`. */
   stateDir: string;
   /** How long a stopped worker gets between SIGTERM and SIGKILL. Default 5000 ms. */
   killGraceMs?: number;
@@ -24,6 +25,8 @@ export interface WorkerPidRecord {
   runId: string;
   itemId: string;
   attempt: number;
+  /** The job beside the attempt's own worker this process is (`WorkerJob.subJob`: a tool's, a dependency's); absent for the worker. */
+  subJob?: string;
   pid: number;
   pgid: number;
   /** ISO time the worker was started. */
@@ -72,9 +75,17 @@ export function workerEnvironment(job: WorkerJob, parent: NodeJS.ProcessEnv = pr
   return env;
 }
 
-/** `<stateDir>/<run>/<item>.<attempt>.pid`; the ids are validated, and proven here to stay in place. */
-export function pidfilePath(stateDir: string, runId: string, itemId: string, attempt: number): string {
-  return pathInside(stateDir, [runId, `${itemId}.${attempt}.pid`], 'run id and item id');
+/**
+ * One pidfile per job, so that a job beside the attempt's own worker (`subJob`: a tool's, a command
+ * dependency's, which share its run, item and attempt) neither overwrites the worker's record nor removes
+ * it when it ends: `<stateDir>/<run>/<item>.<attempt>.pid` for the worker, `<item>.<attempt>+<job>.pid`
+ * for a job beside it, `<job>` the first 16 hex digits of sha256 of its `subJob` (any text, made a file
+ * name). `+` is no character of an id, so no job's name is another item's or attempt's. The ids are
+ * validated, and proven here to stay in place.
+ */
+export function pidfilePath(stateDir: string, runId: string, itemId: string, attempt: number, subJob?: string): string {
+  const job = subJob === undefined ? '' : `+${createHash('sha256').update(subJob).digest('hex').slice(0, 16)}`;
+  return pathInside(stateDir, [runId, `${itemId}.${attempt}${job}.pid`], 'run id and item id');
 }
 
 async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, killGraceMs: number): Promise<WorkerResult> {
@@ -88,7 +99,7 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
   }
 
   // Before the spawn: a name that cannot be a pidfile must not leave a worker nobody can find.
-  const pidfile = pidfilePath(stateDir, job.runId, job.itemId, job.attempt);
+  const pidfile = pidfilePath(stateDir, job.runId, job.itemId, job.attempt, job.subJob);
   let child: LaunchedChild;
   try {
     // Started by the launcher: a start from this large process costs it milliseconds of kernel time (launcher.ts).
@@ -105,6 +116,7 @@ async function runLocal(job: WorkerJob, signal: AbortSignal, stateDir: string, k
       runId: job.runId,
       itemId: job.itemId,
       attempt: job.attempt,
+      ...(job.subJob !== undefined ? { subJob: job.subJob } : {}),
       pid,
       pgid,
       startedAt: new Date().toISOString(),
@@ -184,6 +196,8 @@ function abortReason(signal: AbortSignal): string {
 /**
  * Kills the process groups recorded in pidfiles under `stateDir` whose attempt is not live, provided
  * the recorded process is provably the same one (same boot, same start time), and removes those pidfiles.
+ * Every pidfile of an attempt counts (its worker's and those of the jobs beside it, and the one an Agora
+ * before per-job pidfiles wrote): each is judged by the ids it records, not by its name.
  * Returns how many groups were killed.
  */
 async function reapOrphans(stateDir: string, isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number> {

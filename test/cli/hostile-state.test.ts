@@ -34,3 +34,33 @@ describe('a name with terminal escape sequences in a command line', () => {
     expect(asRun.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   });
 });
+
+describe('a log with terminal escape sequences', () => {
+  it('`orch logs` shows its control characters as U+FFFD, piped too; `--raw` prints it as kept', async () => {
+    const plan = {
+      id: 'esc',
+      queue: 'default',
+      items: [
+        {
+          id: 'loud',
+          executor: 'command',
+          inputs: { run: "printf 'before\\033]0;owned-title\\007\\033[2J\\tafter\\r\\nnext\\n'" },
+          depends_on: [],
+          resourceLocks: [],
+        },
+      ],
+    };
+    const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
+    expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
+
+    const shown = await agora(repo, ['orch', 'logs', 'esc-1', 'loud']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toBe('before\ufffd]0;owned-title\ufffd\ufffd[2J\tafter\ufffd\nnext\n');
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    expect(shown.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+
+    const raw = await agora(repo, ['orch', 'logs', 'esc-1', 'loud', '--raw']);
+    expect(raw.code).toBe(0);
+    expect(raw.stdout).toBe('before\u001b]0;owned-title\u0007\u001b[2J\tafter\r\nnext\n');
+  });
+});

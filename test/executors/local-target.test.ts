@@ -328,6 +328,51 @@ describe('local target: reapOrphans', () => {
     expect(await readdir(join(stateDir, 'old-run'))).toEqual(['live.1.pid']);
   });
 
+  it("finds every job of an attempt: a job beside the worker neither overwrites nor removes the worker's pidfile", async () => {
+    // What runJobOnTarget runs beside the item's own worker (a command dependency, a tool): the same run,
+    // item and attempt, told apart by `subJob`.
+    const target = createLocalTarget({ stateDir, killGraceMs: 200 });
+    const worker = target.run(job(sh('echo $$ > worker.pid; exec sleep 300')), new AbortController().signal);
+    const workerPid = await eventually('worker pid', () => readPid(join(workspace, 'worker.pid')));
+    strays.push(workerPid);
+    const dependency = target.run(
+      job(sh('echo $$ > dep.pid; exec sleep 300'), { subJob: 'item.a.1/dep#1', log: createLogSink({ secrets: [] }) }),
+      new AbortController().signal,
+    );
+    const dependencyPid = await eventually('dependency pid', () => readPid(join(workspace, 'dep.pid')));
+    strays.push(dependencyPid);
+    // A tool's job that ends while the worker runs.
+    const tool = await target.run(job(sh('exit 0'), { subJob: 'job-7f3a', log: createLogSink({ secrets: [] }) }), new AbortController().signal);
+    expect(tool).toEqual({ exitCode: 0, signal: null });
+
+    const dependencyFile = pidfilePath(stateDir, 'run-1', 'item.a', 1, 'item.a.1/dep#1');
+    expect(dependencyFile).toMatch(/\/run-1\/item\.a\.1\+[0-9a-f]{16}\.pid$/);
+    expect((await readdir(join(stateDir, 'run-1'))).sort()).toEqual(['item.a.1.pid', dependencyFile.slice(dependencyFile.lastIndexOf('/') + 1)].sort());
+    const workerRecord = JSON.parse(await readFile(pidfilePath(stateDir, 'run-1', 'item.a', 1), 'utf8')) as WorkerPidRecord;
+    expect(workerRecord.pid).toBe(workerPid);
+    expect(workerRecord.subJob).toBeUndefined();
+    expect(JSON.parse(await readFile(dependencyFile, 'utf8'))).toMatchObject({ pid: dependencyPid, subJob: 'item.a.1/dep#1' });
+
+    // A restarted server's reaper finds both groups of the attempt.
+    const killed = await createLocalTarget({ stateDir }).reapOrphans!(() => false);
+    expect(killed).toBe(2);
+    await eventually('the worker and its dependency to die', () => (isGone(workerPid) && isGone(dependencyPid) ? true : undefined));
+    expect(await worker).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+    expect(await dependency).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+    expect(await readdir(join(stateDir, 'run-1'))).toEqual([]);
+  });
+
+  it("names a job's pidfile from any subJob text, in place", () => {
+    for (const subJob of ['../../escape', '/abs/path', 'a\u0000b', '', '.']) {
+      const file = pidfilePath(stateDir, 'run-1', 'item.a', 2, subJob);
+      expect(file.slice(0, file.lastIndexOf('/'))).toBe(join(stateDir, 'run-1'));
+      expect(file).toMatch(/\/item\.a\.2\+[0-9a-f]{16}\.pid$/);
+    }
+    // Two jobs, two names; the worker's name is what an earlier Agora wrote.
+    expect(pidfilePath(stateDir, 'run-1', 'item.a', 2, 'x')).not.toBe(pidfilePath(stateDir, 'run-1', 'item.a', 2, 'y'));
+    expect(pidfilePath(stateDir, 'run-1', 'item.a', 2)).toBe(join(stateDir, 'run-1', 'item.a.2.pid'));
+  });
+
   it('kills group members whose leader already exited', async () => {
     const orphan = await previousWorker('leaderless');
     process.kill(orphan.pid, 'SIGKILL');
