@@ -25,6 +25,7 @@ import { runNotFound } from './missing-run.js';
 import { progressView, watchUntilTerminal } from './orch-read.js';
 import { statusView, table } from './render.js';
 import type { Output } from './output.js';
+import { terminalSafeLine } from './terminal-text.js';
 
 /** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
 
@@ -267,7 +268,8 @@ async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Outpu
   if (!io.tty) io.out(JSON.stringify(statusView(state, run.head)));
   else io.err(table(state, Date.now()));
   const integration = ctx.refs.integration(state.runId);
-  io.err(`\nrun ${state.runId}: ${state.status}${state.reason ? ` — ${state.reason}` : ''}`);
+  // A reason can quote outside text (a cancel's --reason, a pushed request's): shown on one line, escapes made visible.
+  io.err(`\nrun ${state.runId}: ${state.status}${state.reason ? ` — ${terminalSafeLine(state.reason)}` : ''}`);
   io.err(`  state:       git log ${ctx.refs.run(state.runId)}`);
   io.err(`  audit:       agora orch audit ${state.runId} --out ${state.runId}.audit.json   (root anchored at ${ctx.refs.anchor(state.runId)})`);
   if (state.integrationHead !== state.base) {

@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
+import { eventually } from '../support/eventually.js';
+import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -62,5 +65,26 @@ describe('a log with terminal escape sequences', () => {
     const raw = await agora(repo, ['orch', 'logs', 'esc-1', 'loud', '--raw']);
     expect(raw.code).toBe(0);
     expect(raw.stdout).toBe('before\u001b]0;owned-title\u0007\u001b[2J\tafter\r\nnext\n');
+  });
+});
+
+describe('a cancel reason with terminal escape sequences', () => {
+  it('`orch run` shows the run ending with it, its control characters shown as U+FFFD', async () => {
+    const started = join(tempDir('agora-hostile-reason-'), 'started');
+    const plan = {
+      id: 'why',
+      queue: 'default',
+      items: [{ id: 'long', executor: 'command', inputs: { run: `echo $$ > ${started}; sleep 300` }, depends_on: [], resourceLocks: [] }],
+    };
+    const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
+    const running = agora(repo, ['orch', 'run', 'plan.json']);
+    await eventually('the worker to start', () => existsSync(started) || undefined);
+    const hostile = 'bye\u001b]0;owned-title\u0007\u001b[2J';
+    expect((await agora(repo, ['orch', 'cancel', 'why-1', '--reason', hostile])).code).toBe(0);
+    const ran = await running;
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain('run why-1: cancelled — cancelled: bye\ufffd]0;owned-title\ufffd\ufffd[2J');
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    expect(ran.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   });
 });
