@@ -184,6 +184,7 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
       for (const t of transitions) io.err(describe(run.runId, t));
     },
     onWarning: (runId, message) => io.err(`${runId}: warning: ${message}`),
+    onTargetWarning: (message) => io.err(`agora: warning: ${message}`),
   });
   const abort = new AbortController();
   const stop = (sig: string) => {
@@ -237,6 +238,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
     },
     onCommit: (run, transitions) => view.update(run, transitions),
     onWarning: (id, message) => io.err(`${id}: warning: ${message}`),
+    onTargetWarning: (message) => io.err(`agora: warning: ${message}`),
   });
   const abort = new AbortController();
   const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));

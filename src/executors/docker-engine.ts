@@ -2,6 +2,7 @@ import { Writable, type Duplex, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { LABEL_ATTEMPT, LABEL_ITEM, LABEL_MANAGED, LABEL_RUN, LABEL_SCOPE } from './docker-spec.js';
 import type { WorkerJob } from './types.js';
+import { TargetUnreachable } from './target-unreachable.js';
 
 /**
  * Talking to the Docker-compatible engine for the docker target: finding and reaping the target's
@@ -39,7 +40,20 @@ export async function findAttempt(docker: Docker, scope: string, runId: string, 
   });
 }
 
+/**
+ * Removes the managed containers of `scope` whose attempt is not live. An engine that cannot be reached
+ * is a {@link TargetUnreachable}: the caller goes on without the removal.
+ */
 export async function reapOrphans(docker: Docker, scope: string, isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number> {
+  try {
+    return await removeOrphans(docker, scope, isLive);
+  } catch (e) {
+    if (!isConnectionError(e)) throw e;
+    throw new TargetUnreachable('docker', `docker engine unreachable at ${describeEngine(docker)}: ${messageOf(e)}; ${UNREACHABLE_FIX}`);
+  }
+}
+
+async function removeOrphans(docker: Docker, scope: string, isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number> {
   const managed = await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_SCOPE}=${scope}`] } });
   let reaped = 0;
   for (const info of managed) {

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Transition } from '../engine/types.js';
 import type { AttemptContext } from './attempt.js';
+import { TargetUnreachable } from '../executors/target-unreachable.js';
 import { RunDriver } from './driver.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
 import { readRunAt, type StoredRun } from './state-store.js';
@@ -19,6 +20,8 @@ export interface ServerOptions extends AttemptContext {
   onAccept?(outcome: AcceptOutcome): void;
   onCommit?(run: StoredRun, transitions: readonly Transition[]): void;
   onWarning?(runId: string, message: string): void;
+  /** A target could not be reached at start, so what an earlier process left there was not cleaned up. */
+  onTargetWarning?(message: string): void;
 }
 
 export class Server {
@@ -48,7 +51,13 @@ export class Server {
       for (const key of await driver.recover()) live.add(key);
     }
     for (const target of Object.values(this.opts.targets)) {
-      await target?.reapOrphans?.((runId, itemId, attempt) => live.has(`${runId}\u0000${itemId}\u0000${attempt}`));
+      try {
+        await target?.reapOrphans?.((runId, itemId, attempt) => live.has(`${runId}\u0000${itemId}\u0000${attempt}`));
+      } catch (e) {
+        // The engine is down (DOCKER_HOST set for other work, say): the other targets serve all the same.
+        if (!(e instanceof TargetUnreachable)) throw e;
+        this.opts.onTargetWarning?.(`${e.message} (what an earlier serve left on the ${e.target} target stays until a serve starts with it reachable)`);
+      }
     }
   }
 
