@@ -130,8 +130,8 @@ export const ERROR_CODES = {
     area: 'cli',
     exitCode: USER,
     meaning:
-      'The orchestrator refused the call (not a declared dependency, max_hops, too little time, budget spent, input not matching the schema) or the child attempt failed.',
-    fix: 'Read the reason printed; declare the dependency, raise the limit, or change the input.',
+      "The orchestrator refused the call (not a declared dependency, max_hops, too little time, budget spent, input not matching the schema, or past a limit of the attempt's call socket: connections, calls or request bytes at once) or the child attempt failed.",
+    fix: 'Read the reason printed; declare the dependency, raise the limit, change the input, or wait for the calls already made to answer.',
   },
   'params-invalid': {
     area: 'cli',

@@ -2,9 +2,10 @@ import type { SubagentConfig } from '../config/types.js';
 import { JsonSchemaChecker } from '../problems/json-schema.js';
 import { finishProblems } from '../problems/located.js';
 import { childDeadline, DownstreamBudget } from './call-limits.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan, tooDeepRefusal } from './json-depth.js';
 import { digest, type AgentEvent } from './loop.js';
 import { maxHopsRefusal } from './max-hops.js';
-import type { ExtraTools, ToolResult, ToolSpec } from './tools.js';
+import { withoutHostPaths, type ExtraTools, type ToolResult, type ToolSpec } from './tools.js';
 
 /**
  * A subagent's calls to its `dependencies`: one tool `call_<name>` per dependency (its description and
@@ -109,6 +110,8 @@ export class DependencyCalls implements ExtraTools {
   async call(name: string, input: unknown): Promise<ToolResult> {
     const { caller, subagents, frame, clock } = this.args;
     const callee = name.slice(CALL_TOOL_PREFIX.length);
+    // A worker's input through the call socket is checked here too: the schema check and the digest walk it.
+    if (nestsDeeperThan(input, MAX_JSON_DEPTH)) return refused(tooDeepRefusal());
     if (!this.declared.includes(callee)) {
       const which = this.declared.length === 0 ? 'it declares none' : `it may call only ${this.declared.join(', ')}`;
       const what = Object.hasOwn(subagents, callee) ? `${callee} is not a dependency of ${caller}` : `there is no subagent ${JSON.stringify(callee)}`;
@@ -166,6 +169,9 @@ export class DependencyCalls implements ExtraTools {
         },
         signal: abort.signal,
       });
+    } catch (e) {
+      // Recorded like any failed child (its writes may be in the workspace), never thrown at the caller.
+      run = { ok: false, content: `the call failed in the orchestrator: ${withoutHostPaths(e)}`, events: [], children: [] };
     } finally {
       clearTimeout(timer);
       this.args.signal.removeEventListener('abort', stop);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Anthropic from '@anthropic-ai/sdk';
 import { canonicalJson } from '../log/canonical-json.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 import type { ToolBox } from './tools.js';
 
 /**
@@ -42,7 +43,15 @@ export interface LoopArgs {
 
 export type LoopResult = { ok: true; answer: string; turns: number } | { ok: false; reason: string; turns: number; retryable: boolean };
 
+/**
+ * The deepest value {@link digest} takes: its canonical JSON is written by recursion, which would overflow
+ * the stack a few thousand levels down. Tool inputs are held to {@link MAX_JSON_DEPTH}, well inside it
+ * together with the request around them.
+ */
+export const MAX_DIGEST_DEPTH = 512;
+
 export function digest(value: unknown): string {
+  if (nestsDeeperThan(value, MAX_DIGEST_DEPTH)) throw new RangeError(`cannot digest a value nested deeper than ${MAX_DIGEST_DEPTH} levels`);
   return `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
 }
 
@@ -82,7 +91,11 @@ export async function runAgentLoop(args: LoopArgs): Promise<LoopResult> {
       const answer = response.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('\n');
       return { ok: true, answer, turns: turn };
     }
-    messages.push({ role: 'assistant', content: response.content as Anthropic.ContentBlockParam[] });
+    // An input nested too deeply is refused by the tool box; the conversation keeps `{}` in its place, since
+    // every later request (its digest, the SDK's JSON) would otherwise have to walk it.
+    const tooDeep = new Set(calls.filter((call) => nestsDeeperThan(call.input, MAX_JSON_DEPTH)));
+    const content = response.content.map((b) => (b.type === 'tool_use' && tooDeep.has(b) ? { ...b, input: {} } : b));
+    messages.push({ role: 'assistant', content: content as Anthropic.ContentBlockParam[] });
     const results: Anthropic.ToolResultBlockParam[] = [];
     for (const call of calls) {
       const callStarted = clock();
@@ -91,7 +104,7 @@ export async function runAgentLoop(args: LoopArgs): Promise<LoopResult> {
         type: 'tool-call',
         turn,
         tool: call.name,
-        input: digest(call.input ?? null),
+        input: digest(tooDeep.has(call) ? {} : (call.input ?? null)),
         ...(result.path !== undefined ? { path: result.path } : {}),
         ...(result.child !== undefined ? { child: result.child } : {}),
         outcome: result.refused ? 'refused' : result.isError ? 'error' : 'ok',

@@ -1,5 +1,6 @@
 import { JsonSchemaChecker, type JsonSchema } from '../problems/json-schema.js';
 import { finishProblems } from '../problems/located.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 /**
  * A subagent's declared outputSchema, applied to what it produced. The reason names every JSON path
@@ -19,8 +20,9 @@ export function outputMismatch(schema: JsonSchema, output: unknown, subagent: st
 export function parseAnswer(answer: string): { ok: true; value: unknown } | { ok: false; reason: string } {
   const fenced = /^\s*```(?:json)?\s*\n([\s\S]*?)\n\s*```\s*$/.exec(answer);
   const text = fenced ? fenced[1]! : answer;
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch (e) {
     const start = answer.trim().slice(0, 80);
     return {
@@ -28,4 +30,9 @@ export function parseAnswer(answer: string): { ok: true; value: unknown } | { ok
       reason: `the final answer is not JSON (${(e as Error).message}), but the subagent declares an outputSchema; it began: ${JSON.stringify(start)}`,
     };
   }
+  // The output is searched for secrets and written as canonical JSON, both by recursion: refused before either.
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) {
+    return { ok: false, reason: `the final answer nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels; an output is at most that deep` };
+  }
+  return { ok: true, value };
 }

@@ -4,6 +4,7 @@ import { createLogSink } from '../executors/log-sink.js';
 import type { WorkerJob, WorkerTarget } from '../executors/types.js';
 import { JsonSchemaChecker, type JsonSchema } from '../problems/json-schema.js';
 import { finishProblems } from '../problems/located.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan, tooDeepRefusal } from './json-depth.js';
 import { listWorkspaceFiles, readWorkspaceFile, ToolRefusal, writeWorkspaceFile } from './workspace-files.js';
 
 /**
@@ -84,9 +85,14 @@ const BUILTIN_SPECS: Record<'read_file' | 'write_file' | 'list_files' | 'bash', 
 
 export const DEFAULT_TOOLS = ['read_file', 'write_file', 'list_files'] as const;
 
+type BuiltinName = keyof typeof BUILTIN_SPECS;
+
+/** What a tool the box runs is: a call goes by this, never by the name, so an operator's tool named like a built-in cannot run the built-in. */
+type OwnTool = { kind: 'builtin'; builtin: BuiltinName; spec: ToolSpec } | { kind: 'command'; tool: AgentCommandTool; spec: ToolSpec };
+
 export class ToolBox {
   readonly specs: ToolSpec[];
-  private readonly commands = new Map<string, AgentCommandTool>();
+  private readonly own = new Map<string, OwnTool>();
   private readonly checker = new JsonSchemaChecker();
 
   constructor(
@@ -94,27 +100,38 @@ export class ToolBox {
     private readonly ctx: ToolBoxContext,
     private readonly extra?: ExtraTools,
   ) {
-    this.specs = (agent.tools ?? DEFAULT_TOOLS).map((tool) => {
-      if (typeof tool === 'string') return BUILTIN_SPECS[tool];
-      this.commands.set(tool.name, tool);
-      return { name: tool.name, description: tool.description, input_schema: { ...tool.inputSchema, type: 'object' } };
-    });
+    for (const tool of agent.tools ?? DEFAULT_TOOLS) {
+      const entry: OwnTool =
+        typeof tool === 'string'
+          ? { kind: 'builtin', builtin: tool, spec: BUILTIN_SPECS[tool] }
+          : { kind: 'command', tool, spec: { name: tool.name, description: tool.description, input_schema: { ...tool.inputSchema, type: 'object' } } };
+      const name = entry.spec.name;
+      // The config refuses these (src/config/schema.ts); a box built from an unchecked config refuses them too.
+      if (this.own.has(name) || extra?.handles(name)) throw new Error(`the agent's tool name ${name} is given twice, or is a call tool's`);
+      this.own.set(name, entry);
+    }
+    this.specs = [...this.own.values()].map((t) => t.spec);
     if (extra) this.specs.push(...extra.specs);
   }
 
-  /** Runs one call. Every failure the model could cause comes back as an error result it can read. */
+  /** Runs one call. Every failure the model could cause comes back as an error result it can read; none is thrown. */
   async call(name: string, input: unknown): Promise<ToolResult> {
-    if (this.extra?.handles(name)) return this.extra.call(name, input);
-    const spec = this.specs.find((s) => s.name === name);
-    if (!spec) return refusal(`there is no tool named ${JSON.stringify(name)}; the tools are: ${this.specs.map((s) => s.name).join(', ')}`);
-    const problems = finishProblems(this.checker.check(spec.input_schema, input, [], `the input schema of ${name}`));
-    if (problems.length > 0) {
-      return refusal(`the input does not match the tool's input schema: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
-    }
-    const args = input as Record<string, unknown>;
+    const args = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : {};
     const path = typeof args.path === 'string' ? args.path : undefined;
     try {
-      switch (name) {
+      // Before anything walks it: the schema check, the digest, the JSON a command gets.
+      if (nestsDeeperThan(input, MAX_JSON_DEPTH)) return refusal(tooDeepRefusal());
+      const tool = this.own.get(name);
+      if (!tool) {
+        if (this.extra?.handles(name)) return await this.extra.call(name, input);
+        return refusal(`there is no tool named ${JSON.stringify(name)}; the tools are: ${this.specs.map((s) => s.name).join(', ')}`);
+      }
+      const problems = finishProblems(this.checker.check(tool.spec.input_schema, input, [], `the input schema of ${name}`));
+      if (problems.length > 0) {
+        return refusal(`the input does not match the tool's input schema: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+      }
+      if (tool.kind === 'command') return await this.runOnTarget(tool.tool.command, JSON.stringify(input));
+      switch (tool.builtin) {
         case 'read_file':
           return { content: await readWorkspaceFile(this.ctx.workspaceDir, args.path), isError: false, refused: false, path };
         case 'write_file': {
@@ -125,18 +142,37 @@ export class ToolBox {
           return { content: (await listWorkspaceFiles(this.ctx.workspaceDir, args.path)).join('\n') || '(empty)', isError: false, refused: false, path };
         case 'bash':
           return await this.runOnTarget(['/bin/sh', '-c', String(args.command)], undefined);
-        default:
-          return await this.runOnTarget(this.commands.get(name)!.command, JSON.stringify(input));
       }
     } catch (e) {
-      if (e instanceof ToolRefusal) return { ...refusal(e.message), path };
-      throw e;
+      if (e instanceof ToolRefusal) return { ...refusal(e.message), ...(path !== undefined ? { path } : {}) };
+      // Not the model's to fix, but not the attempt's end either: the model reads that the tool failed, and
+      // never the host's paths (the pool's directory, the server's files).
+      return {
+        content: `${name} failed: ${withoutHostPaths(e, this.ctx.workspaceDir)}`,
+        isError: true,
+        refused: false,
+        ...(path !== undefined ? { path } : {}),
+      };
     }
   }
 
   private runOnTarget(command: string[], stdin: string | undefined): Promise<ToolResult> {
     return runJobOnTarget(this.ctx, command, stdin);
   }
+}
+
+/**
+ * What went wrong, for the model: an errno error as its code and system call (its message holds the host
+ * path), anything else as its message with the workspace's directory and every other absolute path taken out.
+ */
+export function withoutHostPaths(e: unknown, workspaceDir?: string): string {
+  const errno = e as NodeJS.ErrnoException | null;
+  if (errno !== null && typeof errno === 'object' && typeof errno.code === 'string' && typeof errno.syscall === 'string') {
+    return `${errno.code} (${errno.syscall})`;
+  }
+  let message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  if (workspaceDir) message = message.split(`${workspaceDir}/`).join('').split(workspaceDir).join('.');
+  return message.replace(/(^|[\s'"`(=:,])\/[^\s'"`),]*/g, '$1<host path>');
 }
 
 /** Runs `command` as a job on the item's target (its env and declared secrets, never the key); exit status and redacted output as a tool result. */

@@ -14,11 +14,47 @@ export class ToolRefusal extends Error {}
 
 const MAX_READ_BYTES = 256 * 1024;
 const MAX_LISTED = 500;
+/** The longest path a tool takes, in UTF-8 bytes (Linux's PATH_MAX). */
+export const MAX_PATH_BYTES = 4096;
+
+/**
+ * A refusal for an error the file system gave for `rel` (the path as the model gave it, never the host's),
+ * or undefined when the error is not one a path can cause. A model chooses the path, and a commit may hold
+ * a loop of links or a file nobody can read: each is the model's to route around, not the attempt's end.
+ */
+function pathRefusal(e: unknown, rel: string): ToolRefusal | undefined {
+  switch ((e as NodeJS.ErrnoException | null)?.code) {
+    case 'ENOTDIR':
+      return new ToolRefusal(`path ${rel} goes through a file as if it were a directory: it cannot be used`);
+    case 'ENAMETOOLONG':
+      return new ToolRefusal(
+        `path ${rel} is too long for the file system (a name is at most 255 bytes, the whole path with the workspace's own directory at most 4096): it cannot be used`,
+      );
+    case 'ELOOP':
+      return new ToolRefusal(`path ${rel} goes through a loop of symbolic links: it cannot be used`);
+    case 'EACCES':
+    case 'EPERM':
+      return new ToolRefusal(`path ${rel} cannot be used: permission denied`);
+    default:
+      return undefined;
+  }
+}
+
+/** Runs `op` on `rel`, turning what the file system says about the path into a refusal that names `rel`. */
+async function onPath<T>(rel: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw pathRefusal(e, rel) ?? e;
+  }
+}
 
 /** `rel` normalised, or a refusal saying why it cannot name a file of the workspace. */
 export function workspacePath(rel: unknown): string {
   if (typeof rel !== 'string' || rel.trim() === '') throw new ToolRefusal('path must be a non-empty path relative to the workspace root, like "src/index.ts"');
   if (rel.includes('\0')) throw new ToolRefusal('path must not contain a NUL character');
+  const bytes = Buffer.byteLength(rel, 'utf8');
+  if (bytes > MAX_PATH_BYTES) throw new ToolRefusal(`path ${rel.slice(0, 80)}… is ${bytes} bytes long; a path is at most ${MAX_PATH_BYTES} bytes`);
   if (rel.startsWith('/') || /^[A-Za-z]:/.test(rel)) throw new ToolRefusal(`path ${rel} is absolute: give it relative to the workspace root`);
   const normal = posix.normalize(rel.replace(/\\/g, '/')).replace(/\/+$/, '');
   if (normal === '..' || normal.startsWith('../')) throw new ToolRefusal(`path ${rel} leaves the workspace: only files under its root can be used`);
@@ -38,7 +74,7 @@ async function confined(root: string, rel: string): Promise<string> {
       }
       return join(real, posix.relative(probe, rel));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || probe === '.') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || probe === '.') throw pathRefusal(e, rel) ?? e;
       probe = posix.dirname(probe);
     }
   }
@@ -55,7 +91,7 @@ export async function readWorkspaceFile(root: string, rawPath: unknown): Promise
   }
   if (!info.isFile()) throw new ToolRefusal(`${rel} is not a file`);
   if (info.size > MAX_READ_BYTES) throw new ToolRefusal(`${rel} is ${info.size} bytes; read_file returns files up to ${MAX_READ_BYTES} bytes`);
-  return readFile(file, 'utf8');
+  return onPath(rel, () => readFile(file, 'utf8'));
 }
 
 /** Writes `content` to `rawPath`; refused outside `locks` (the item's write scope) with the scope named. */
@@ -72,11 +108,11 @@ export async function writeWorkspaceFile(root: string, rawPath: unknown, content
   const file = await confined(root, rel);
   const existing = await lstat(file).catch(() => undefined);
   if (existing && !existing.isFile()) throw new ToolRefusal(`${rel} exists and is not a regular file (a directory or a symbolic link): it cannot be written`);
-  await mkdir(dirname(file), { recursive: true });
+  await onPath(rel, () => mkdir(dirname(file), { recursive: true }));
   // The directories just made are real ones; prove again that nothing on the way was swapped for a link.
   await confined(root, rel);
   const bytes = Buffer.from(content, 'utf8');
-  await writeFile(file, bytes);
+  await onPath(rel, () => writeFile(file, bytes));
   return bytes.length;
 }
 
@@ -89,8 +125,10 @@ export async function listWorkspaceFiles(root: string, rawPath: unknown): Promis
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
-    } catch {
-      throw new ToolRefusal(`${rel} is not a directory of the workspace`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException | null)?.code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new ToolRefusal(`${prefix} is not a directory of the workspace`);
+      throw pathRefusal(e, prefix) ?? e;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {

@@ -29,6 +29,11 @@ export const DockerOptionsSchema = z.strictObject({
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
+/** The agent's built-in tools. */
+const AGENT_BUILTIN_TOOLS = ['read_file', 'write_file', 'list_files', 'bash'] as const;
+/** The names of the tools that call dependencies (`call_<name>`: src/agents/dependency-calls.ts), kept for them. */
+const CALL_TOOL_PREFIX = 'call_';
+
 /** A tool the operator gives an agent: its input (JSON, checked against inputSchema) goes to `command`'s stdin on the item's target. */
 export const AgentCommandToolSchema = z.strictObject({
   name: z.string().regex(TOOL_NAME, "must be 1-64 letters, digits, _ or - (the Messages API's rule for tool names)"),
@@ -46,7 +51,7 @@ export const AgentConfigSchema = z.strictObject({
   maxTokens: z.number().int().min(1).max(1_000_000).default(4096),
   mode: z.enum(['strict', 'flexible']).default('strict'),
   /** Built-in tool names, or tools that run a command. Default: read_file, write_file, list_files. */
-  tools: z.array(z.union([z.enum(['read_file', 'write_file', 'list_files', 'bash']), AgentCommandToolSchema])).optional(),
+  tools: z.array(z.union([z.enum(AGENT_BUILTIN_TOOLS), AgentCommandToolSchema])).optional(),
   /** Where the loop reaches the Messages API; default the SDK's (or ANTHROPIC_BASE_URL of the serving process). */
   baseURL: z.string().url().optional(),
   /** The environment variable holding the API key; only the loop reads it. Default ANTHROPIC_API_KEY. */
@@ -114,6 +119,20 @@ export const SubagentConfigSchema = z
         message: 'bash runs any command in the workspace, so it is only given in flexible mode: set agent.mode to "flexible" or remove bash',
       });
     }
+    // A command tool named like a built-in or a call tool would be taken for it: an operator's wrapper named
+    // bash must never become the shell, nor one named call_x a call.
+    tools.forEach((tool, i) => {
+      if (typeof tool === 'string') return;
+      const builtin = (AGENT_BUILTIN_TOOLS as readonly string[]).includes(tool.name);
+      if (!builtin && !tool.name.startsWith(CALL_TOOL_PREFIX)) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['agent', 'tools', i, 'name'],
+        message: builtin
+          ? `command tool ${tool.name} has the name of a built-in tool (${AGENT_BUILTIN_TOOLS.join(', ')}), which it would be taken for; give it a name of its own, like "${tool.name}_wrapper"`
+          : `command tool ${tool.name} starts with ${CALL_TOOL_PREFIX}, which names the tools that call dependencies; give it a name that does not, or declare the subagent to call in dependencies`,
+      });
+    });
     const names = tools.map((t) => (typeof t === 'string' ? t : t.name));
     names.forEach((name, i) => {
       if (names.indexOf(name) !== i) ctx.addIssue({ code: 'custom', path: ['agent', 'tools', i], message: `tool ${name} is listed twice: keep one` });

@@ -1,8 +1,17 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import type * as fsPromises from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { listWorkspaceFiles, readWorkspaceFile, ToolRefusal, writeWorkspaceFile } from '../../src/agents/workspace-files.js';
+
+// The real functions, so that a test can make one fail as the file system would for a user it denies
+// (these tests may run as root, whom a mode of 000 does not stop).
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof fsPromises>();
+  return { ...real, readFile: vi.fn(real.readFile) };
+});
 
 /**
  * The agent's file tools on a real directory: a workspace may hold symbolic links a commit planted, and
@@ -64,5 +73,17 @@ describe('the file tools', () => {
     );
     expect(await refusal(writeWorkspaceFile(ws, 'docs/c.md', 'x', []))).toContain('holds no resourceLocks');
     expect(existsSync(join(ws, 'README.md'))).toBe(false);
+  });
+
+  it('refuse a file the server may not read, naming the path as given, never the host path', async () => {
+    writeFileSync(join(ws, 'docs', 'locked.md'), 'x');
+    chmodSync(join(ws, 'docs', 'locked.md'), 0o000);
+    const denied = Object.assign(new Error(`EACCES: permission denied, open '${join(ws, 'docs', 'locked.md')}'`), {
+      code: 'EACCES',
+      syscall: 'open',
+      path: join(ws, 'docs', 'locked.md'),
+    });
+    if (process.getuid?.() === 0) vi.mocked(readFile).mockRejectedValueOnce(denied);
+    expect(await refusal(readWorkspaceFile(ws, 'docs/locked.md'))).toBe('path docs/locked.md cannot be used: permission denied');
   });
 });

@@ -187,4 +187,28 @@ describe('agent subagents in the config', () => {
       },
     ]);
   });
+
+  it('refuses a command tool named like a built-in tool or a call tool, which it would be taken for, in either mode', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    const tool = (name: string) => `{ name: '${name}', description: 'Runs the linter', inputSchema: { type: 'object' }, command: ['./lint'] }`;
+    const file = await configWith(`{
+      linter: { agent: { prompt: 'p.md', model: 'm', tools: ['read_file', ${tool('bash')}, ${tool('write_file')}] } },
+      loose: { agent: { prompt: 'p.md', model: 'm', mode: 'flexible', tools: [${tool('read_file')}, ${tool('list_files')}, ${tool('call_checker')}] }, dependencies: ['checker'] },
+      checker: { agent: { prompt: 'p.md', model: 'm' } },
+      fine: { agent: { prompt: 'p.md', model: 'm', tools: [${tool('bash_lint')}, ${tool('caller')}] } },
+    }`);
+    const builtin = (name: string) =>
+      `command tool ${name} has the name of a built-in tool (read_file, write_file, list_files, bash), which it would be taken for; give it a name of its own, like "${name}_wrapper"`;
+    expect(await problemsOf(file)).toEqual([
+      { path: '$.orch.subagents.linter.agent.tools[1].name', message: builtin('bash') },
+      { path: '$.orch.subagents.linter.agent.tools[2].name', message: builtin('write_file') },
+      { path: '$.orch.subagents.loose.agent.tools[0].name', message: builtin('read_file') },
+      { path: '$.orch.subagents.loose.agent.tools[1].name', message: builtin('list_files') },
+      {
+        path: '$.orch.subagents.loose.agent.tools[2].name',
+        message:
+          'command tool call_checker starts with call_, which names the tools that call dependencies; give it a name that does not, or declare the subagent to call in dependencies',
+      },
+    ]);
+  });
 });
