@@ -1,10 +1,10 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AgentConfig, OrchConfig, SubagentConfig } from '../config/types.js';
-import { AgoraError, isAgoraError } from '../errors.js';
+import { AgoraError, errorMessage, isAgoraError } from '../errors.js';
 import { CALL_SOCKET_ENV } from '../agents/call-socket.js';
 import { buildWorkerJob, type BuiltJob } from '../executors/build-job.js';
-import { agentApiKey, runAgent } from '../agents/run-agent.js';
+import { agentApiKey, runAgent, type AgentRunResult } from '../agents/run-agent.js';
 import { openCommandCalls, reachableAgentKeyEnv } from '../agents/command-calls.js';
 import { createLogSink } from '../executors/log-sink.js';
 import { redactAll } from '../executors/redact.js';
@@ -260,6 +260,8 @@ async function runAttemptWith(
     let output: unknown;
     let logBlob: Oid;
     if (agent && apiKey) {
+      // A throw is not the model's doing (an SDK error of another kind, an operator's schema too deep to
+      // digest): the attempt fails like any other, its log kept and its reason redacted with the rest.
       const ran = await runAgent({
         ...agent,
         configDir: ctx.config.configDir,
@@ -273,7 +275,7 @@ async function runAttemptWith(
         signal,
         subagents: ctx.config.subagents,
         ...attemptDeadline(spec),
-      });
+      }).catch((e: unknown): AgentRunResult => ({ ok: false, reason: `the agent loop failed: ${errorMessage(e)}`, retryable: true }));
       await log.close();
       logBlob = await ctx.store.writeBlob(await readFile(logPath));
       reusable = true;
