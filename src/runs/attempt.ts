@@ -340,18 +340,19 @@ async function runAttemptWith(
       }
     }
     const exitCode = agent ? null : 0; // an agent has no exit status
-    const emitted = emitTo ? await readEmission(emitTo, spec.plan, item, attempt, ctx.config, built.job.secrets) : { ok: true as const };
+    // Every secret value the worker could reach: none may leave in what it emits, its files or its output.
+    const keptOut = {
+      ...built.job.secrets,
+      ...(keyEnv && apiKey ? { [keyEnv]: apiKey } : {}),
+      ...Object.fromEntries(Object.entries(params?.secrets ?? {}).map(([k, v]) => [`parameter ${k}`, v])),
+    };
+    const emitted = emitTo ? await readEmission(emitTo, spec.plan, item, attempt, ctx.config, keptOut) : { ok: true as const };
     if (!emitted.ok) return { kind: 'failed', itemId, attempt, reason: emitted.reason, retryable: false, log: logBlob, exitCode };
     reusable = false;
     captured = await captureWorkspace(ws);
     crashPoint('workspace-captured');
     reusable = true;
     // Before any commit or ref holds the captured tree: a secret in it fails the item, and nothing refers to it.
-    const keptOut = {
-      ...built.job.secrets,
-      ...(keyEnv && apiKey ? { [keyEnv]: apiKey } : {}),
-      ...Object.fromEntries(Object.entries(params?.secrets ?? {}).map(([k, v]) => [`parameter ${k}`, v])),
-    };
     const leaked = await secretsInPatch(ctx.store, captured.changes, keptOut);
     if (leaked.length > 0) return { kind: 'failed', itemId, attempt, reason: secretInPatchReason(leaked), retryable: false, log: logBlob, exitCode };
     const inOutput = secretsInOutput(output, keptOut);

@@ -44,9 +44,10 @@ export function secretInPatchReason(found: readonly SecretInPatch[]): string {
   );
 }
 
-/** Every string in a JSON value (object keys too), depth first. */
+/** Every string in a JSON value (object keys too, and numbers as JSON writes them), depth first. */
 function stringsOf(value: unknown, out: string[]): string[] {
   if (typeof value === 'string') out.push(value);
+  else if (typeof value === 'number') out.push(JSON.stringify(value));
   else if (Array.isArray(value)) for (const v of value) stringsOf(v, out);
   else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
@@ -60,8 +61,8 @@ function stringsOf(value: unknown, out: string[]): string[] {
 /**
  * The secrets (by name) whose value an item's output holds, in any form the redactor knows: the output
  * goes into the patch commit (its `Agora-Output` trailer), which is kept, pushed and read by dependent
- * items as it is. Each string is looked through as it is, not as JSON escapes it; NUL, which no secret
- * form holds, stands between two strings.
+ * items as it is. Each string (and number) is looked through as it is, not as JSON escapes it; NUL, which
+ * no secret form holds, stands between two strings.
  */
 export function secretsInOutput(output: unknown, secrets: Readonly<Record<string, string>>): string[] {
   if (output === undefined || Object.keys(secrets).length === 0) return [];

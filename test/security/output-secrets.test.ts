@@ -92,6 +92,22 @@ describe("an item's output", () => {
     expect(secretsInOutput({ [`key ${secret}`]: 1 }, { S: secret })).toEqual(['S']);
     expect(secretsInOutput({ answer: Buffer.from(secret).toString('base64') }, { S: secret })).toEqual(['S']);
     expect(secretsInOutput({ answer: 'nothing here' }, { S: secret })).toEqual([]);
+    expect(secretsInOutput({ account: 1234567890123 }, { ACCOUNT: '1234567890123' })).toEqual(['ACCOUNT']); // a number, as JSON writes it
     expect(secretsInOutput(undefined, { S: secret })).toEqual([]);
+  });
+});
+
+describe('items an item emits', () => {
+  it('that hold a secret parameter fail the item, and are not stored', async () => {
+    const secret = 'param-secret-Zq81xY0w';
+    // The worker copies its secret parameter from $AGORA_PARAMS into an item it emits.
+    const run = `tok=$(tr -d '\\n ' < "$AGORA_PARAMS" | sed 's/.*"token":"\\([^"]*\\)".*/\\1/'); printf '{"items":[{"id":"x","executor":"command","inputs":{"run":"echo %s"},"depends_on":[],"resourceLocks":[]}]}' "$tok" > "$AGORA_EMIT/items.json"`;
+    const plan = { id: 'em', queue: 'default', items: [{ id: 'e', executor: 'command', inputs: { run }, depends_on: [], resourceLocks: [] }] };
+    const emitter = makeRepo({ 'plan.json': JSON.stringify(plan) });
+    expect((await agora(emitter, ['orch', 'run', 'plan.json', '--secret-data', `token=${secret}`])).code).toBe(1);
+    const status = JSON.parse((await agora(emitter, ['orch', 'status', 'em-1'])).stdout) as { items: Array<{ id: string; status: string; reason?: string }> };
+    expect(status.items.map((i) => i.id)).toEqual(['e']);
+    expect(status.items[0]).toMatchObject({ status: 'failed', reason: expect.stringContaining('holds the value of secret parameter token') });
+    expect(findSecretInObjects(join(emitter, '.git'), 'referenced', secret)).toEqual([]);
   });
 });
