@@ -25,7 +25,7 @@ import { runNotFound } from './missing-run.js';
 import { progressView, watchUntilTerminal } from './orch-read.js';
 import { statusView, table } from './render.js';
 import type { Output } from './output.js';
-import { terminalSafeLine } from './terminal-text.js';
+import { terminalSafe, terminalSafeLine } from './terminal-text.js';
 
 /** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
 
@@ -183,8 +183,8 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
     onCommit: (run, transitions) => {
       for (const t of transitions) io.err(describe(run.runId, t));
     },
-    onWarning: (runId, message) => io.err(`${runId}: warning: ${message}`),
-    onTargetWarning: (message) => io.err(`agora: warning: ${message}`),
+    onWarning: (runId, message) => io.err(`${runId}: warning: ${terminalSafe(message)}`),
+    onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
   });
   const abort = new AbortController();
   const stop = (sig: string) => {
@@ -237,8 +237,8 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
       }
     },
     onCommit: (run, transitions) => view.update(run, transitions),
-    onWarning: (id, message) => io.err(`${id}: warning: ${message}`),
-    onTargetWarning: (message) => io.err(`agora: warning: ${message}`),
+    onWarning: (id, message) => io.err(`${id}: warning: ${terminalSafe(message)}`),
+    onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
   });
   const abort = new AbortController();
   const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));
@@ -394,11 +394,12 @@ export async function retryVerb(
   return 0;
 }
 
+/** One line per transition for serve's stderr; a reason can quote a worker's last log line, so it is made terminal-safe. */
 function describe(runId: string, t: Transition): string {
   const when = new Date(t.at).toISOString();
   if (t.kind === 'emit') return `${when} ${runId}: ${t.itemId} [attempt ${t.attempt}] emitted ${t.items.map((i) => i.id).join(', ')}`;
   if (t.kind === 'call') return `${when} ${runId}: ${t.itemId} [attempt ${t.attempt}] call ${t.call} (${t.caller} → ${t.subagent}, hop ${t.hop}) ${t.outcome}`;
   return t.kind === 'run'
-    ? `${when} ${runId}: run ${t.from} → ${t.to}${t.reason ? ` (${t.reason})` : ''}`
-    : `${when} ${runId}: ${t.itemId} ${t.from} → ${t.to}${t.kind === 'item' && t.attempt ? ` [attempt ${t.attempt}]` : ''}${t.reason ? ` (${t.reason})` : ''}`;
+    ? `${when} ${runId}: run ${t.from} → ${t.to}${t.reason ? ` (${terminalSafeLine(t.reason)})` : ''}`
+    : `${when} ${runId}: ${t.itemId} ${t.from} → ${t.to}${t.kind === 'item' && t.attempt ? ` [attempt ${t.attempt}]` : ''}${t.reason ? ` (${terminalSafeLine(t.reason)})` : ''}`;
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { agora, cleanupTempDirs, git, makeRepo, tempDir } from '../support/repo.js';
+import { agora, cleanupTempDirs, exited, git, makeRepo, startServe, tempDir } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
 
@@ -86,5 +86,36 @@ describe('a cancel reason with terminal escape sequences', () => {
     expect(ran.stderr).toContain('run why-1: cancelled — cancelled: bye\ufffd]0;owned-title\ufffd\ufffd[2J');
     // eslint-disable-next-line no-control-regex -- matching control characters is the point
     expect(ran.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  });
+});
+
+describe("a worker's last log line with terminal escape sequences", () => {
+  it("reaches serve's transition lines with its control characters shown as U+FFFD", async () => {
+    const plan = {
+      id: 'loudfail',
+      queue: 'default',
+      items: [{ id: 'loud', executor: 'command', inputs: { run: "printf 'x\\033]0;owned-title\\007\\033[2J\\n'; exit 1" }, depends_on: [], resourceLocks: [] }],
+    };
+    const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).code).toBe(0);
+    const serve = startServe(repo);
+    try {
+      await eventually('the failure line', () =>
+        serve
+          .output()
+          .split('\n')
+          .find((l) => l.includes('running → failed')),
+      );
+    } finally {
+      serve.kill('SIGKILL');
+      await exited(serve);
+    }
+    const line = serve
+      .output()
+      .split('\n')
+      .find((l) => l.includes('running → failed'))!;
+    expect(line).toContain('x\ufffd]0;owned-title\ufffd\ufffd[2J');
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    expect(serve.output()).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
   });
 });
