@@ -226,13 +226,18 @@ export class RunDriver {
     }
   }
 
-  /** Stop starting new items; stop the running workers and wait for them. */
+  /**
+   * Stop starting new items; stop the running workers and wait for them. A running item whose attempt
+   * had already finished (its outcome waits for the next commit) is left to that outcome, not lost: the
+   * work is done, and the last tick records it.
+   */
   async shutdown(reason: string): Promise<void> {
     this.startsPaused = true;
     for (const w of this.workers.values()) w.abort.abort(reason);
     await Promise.all([...this.workers.values()].map((w) => w.done));
     for (const item of Object.values(this.stored.state.items)) {
-      if (item.status === 'running') {
+      const finished = this.outcomes.some((o) => o.itemId === item.id && o.attempt === item.attempts && o.kind !== 'stopped');
+      if (item.status === 'running' && !finished) {
         this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason });
       }
     }

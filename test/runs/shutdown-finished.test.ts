@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { createLocalTarget } from '../../src/executors/local-target.js';
+import type { WorkerTarget } from '../../src/executors/types.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { submitPlan } from '../../src/runs/inbox.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { Server } from '../../src/runs/server.js';
+import { readRun } from '../../src/runs/state-store.js';
+import { WorkspacePool } from '../../src/runs/workspace-pool.js';
+import { cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
+
+afterAll(() => cleanupTempDirs());
+
+/** Asks the serve to stop once the attempt gives its workspace back: its outcome (succeeded) is decided, not yet committed. */
+class StopOnRelease extends WorkspacePool {
+  constructor(
+    store: ConstructorParameters<typeof WorkspacePool>[0],
+    dir: string,
+    private readonly onRelease: () => void,
+  ) {
+    super(store, dir);
+  }
+  override async release(...args: Parameters<WorkspacePool['release']>): Promise<void> {
+    await super.release(...args);
+    const captured = args[2];
+    if (captured?.changes.some((c) => c.path === 'out.txt'))
+      this.onRelease(); // the worker's change was captured
+    else throw new Error(`unexpected release ${JSON.stringify(captured)}`);
+  }
+}
+
+/**
+ * A serve asked to stop (Ctrl-C) just as a worker exits on its own keeps the attempt's finished work: its
+ * outcome is committed by the last tick, and only then is the worker the target kept (the docker target's
+ * exited container) released. Real repository, real worker process.
+ */
+describe('serve stopped while a finished attempt waits to be committed', () => {
+  it('records the attempt done, then releases the kept worker', async () => {
+    const repo = makeRepo({ 'README.md': 'x\n' });
+    const store = await openLocalStore(repo);
+    const config = await loadConfig({ cwd: repo });
+    const refs = new RunRefs(config.refNamespace);
+    const plan = {
+      id: 'p',
+      queue: 'default',
+      items: [{ id: 'only', executor: 'command', inputs: { run: 'echo ran > out.txt' }, depends_on: [], resourceLocks: ['out.txt'] }],
+    };
+    const base = (await store.resolveRef('HEAD'))!;
+    const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+    const scratchDir = join(store.gitdir, 'agora', runId);
+    const local = createLocalTarget({ stateDir: join(scratchDir, 'pids') });
+    const stop = new AbortController();
+    const released: string[] = [];
+    // Like the docker target with keepUntilReleased: the worker exited on its own and is kept until released.
+    // The serve is asked to stop (Ctrl-C) just as the worker exits, before its outcome is committed.
+    const kept: WorkerTarget = {
+      ...local,
+      name: 'local',
+      run: async (job, signal) => {
+        const r = await local.run(job, signal);
+        return {
+          ...r,
+          release: async () => {
+            const now = await readRun(store, refs, runId); // what the state said when the worker was let go
+            released.push(`${job.itemId}.${job.attempt} ${now?.state.items[job.itemId]?.status}`);
+          },
+        };
+      },
+    };
+    const server = new Server({
+      store,
+      refs,
+      config,
+      targets: { local: kept },
+      scratchDir,
+      workspaces: new StopOnRelease(store, tempDir('agora-shutdown-work-'), () => stop.abort('SIGINT')),
+      environment: {},
+      clock: Date.now,
+      only: runId,
+      pollMs: 50,
+    });
+    await server.start();
+    await server.serve(stop.signal);
+    const final = await readRun(store, refs, runId);
+    // The worker finished with exit 0 and its change was captured: that is what the state records.
+    expect(final?.state.items.only).toMatchObject({ status: 'done', attempts: 1 });
+    expect(released).toEqual(['only.1 done']); // released once the outcome was committed
+  });
+});
