@@ -48,9 +48,14 @@ export async function reapOrphans(docker: Docker, scope: string, isLive: (runId:
   try {
     return await removeOrphans(docker, scope, isLive);
   } catch (e) {
-    if (!isConnectionError(e)) throw e;
-    throw new TargetUnreachable('docker', `docker engine unreachable at ${describeEngine(docker)}: ${messageOf(e)}; ${UNREACHABLE_FIX}`);
+    throw asUnreachable(docker, e);
   }
+}
+
+/** `e` as a {@link TargetUnreachable} when it says the engine could not be reached; otherwise `e` itself. */
+export function asUnreachable(docker: Docker, e: unknown): unknown {
+  if (!isConnectionError(e)) return e;
+  return new TargetUnreachable('docker', `docker engine unreachable at ${describeEngine(docker)}: ${messageOf(e)}; ${UNREACHABLE_FIX}`);
 }
 
 async function removeOrphans(docker: Docker, scope: string, isLive: (runId: string, itemId: string, attempt: number) => boolean): Promise<number> {

@@ -5,6 +5,7 @@ import { extractWorkspace, packWorkspace } from './docker-archive.js';
 import { EMIT_FILE } from './control-files.js';
 import { copyEmitted, packControl } from './docker-control.js';
 import {
+  asUnreachable,
   attachStreams,
   describeEngine,
   findAttempt,
@@ -107,7 +108,13 @@ export function createDockerTarget(opts: DockerTargetOptions = {}): WorkerTarget
     // $AGORA_PARAMS and $AGORA_EMIT travel through the archive API (docker-control.ts).
     controlFiles: ['params', 'emit'],
     run: (job, signal) => runJob(docker, grace, { ...defaults, ...(job.options ?? {}) }, job, signal, scope),
-    canResume: async (runId, itemId, attempt) => (await findAttempt(docker, scope, runId, itemId, attempt)).length > 0,
+    canResume: async (runId, itemId, attempt) => {
+      try {
+        return (await findAttempt(docker, scope, runId, itemId, attempt)).length > 0;
+      } catch (e) {
+        throw asUnreachable(docker, e);
+      }
+    },
     reapOrphans: (isLive) => reapOrphans(docker, scope, isLive),
   };
 }

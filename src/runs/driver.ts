@@ -18,6 +18,7 @@ import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.
 import { integratePatch } from './patches.js';
 import { logName, readEntries, readRunAt, writeRun, type StoredRun } from './state-store.js';
 import { patchCommitOf, resultRefFor } from '../log/result-ref.js';
+import { TargetUnreachable } from '../executors/target-unreachable.js';
 
 /**
  * Drives one run inside a serve process: turns finished attempts into engine events, commits each step
@@ -103,16 +104,22 @@ export class RunDriver {
     for (const item of Object.values(state.items)) {
       if (item.status !== 'running' || this.workers.has(item.id)) continue;
       const target = this.targetFor(item.id);
-      if (target?.canResume && (await target.canResume(state.runId, item.id, item.attempts))) {
+      let resumable = false;
+      let lost = 'the worker did not survive a restart of agora serve';
+      try {
+        resumable = (await target?.canResume?.(state.runId, item.id, item.attempts)) ?? false;
+      } catch (e) {
+        // An engine that is down cannot say whether the worker outlived us: the attempt counts as lost
+        // (what it left there is removed by a serve that starts with the engine back).
+        if (!(e instanceof TargetUnreachable)) throw e;
+        lost = `the worker could not be looked for after a restart of agora serve: ${e.message}`;
+        this.hooks.onWarning?.(this.runId, `${item.id}: ${lost}`);
+      }
+      if (resumable) {
         live.add(attemptKey(state.runId, item.id, item.attempts));
         this.launch({ type: 'start', itemId: item.id, attempt: item.attempts, base: item.base ?? state.integrationHead });
       } else {
-        this.extraEvents.push({
-          type: 'item-lost',
-          itemId: item.id,
-          attempt: item.attempts,
-          reason: 'the worker did not survive a restart of agora serve',
-        });
+        this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason: lost });
       }
     }
     return live;
