@@ -123,6 +123,7 @@ export function attemptContext(ctx: CliContext, targets: Record<string, WorkerTa
     workspaces: WorkspacePool.outsideRepository(ctx.store),
     environment: offeredEnvironment(ctx.config, process.env),
     planSecrets: new Set(ctx.config.secrets ?? []),
+    keepFinishedWorkers: true, // serve and run reap what a killed process left, when they start
     clock: Date.now,
   };
 }

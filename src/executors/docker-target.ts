@@ -294,12 +294,21 @@ async function waitAndCollect(
     logSkippedGitEntries(job, extracted.skippedGitEntries);
     if (job.emitDir !== undefined) await collectEmitted(container, job.emitDir);
     const result = resultOf(exitCode, o, stopping !== undefined ? abortReason(signal) : undefined);
-    if (job.keepUntilReleased && stopping === undefined) return { ...result, release: () => removeQuietly(container) };
+    if (job.keepUntilReleased && stopping === undefined) return { ...result, release: () => removeUnlessGone(container) };
     await container.remove({ force: true, v: true });
     return result;
   } finally {
     job.onWorkspace?.(undefined);
     signal.removeEventListener('abort', stop);
+  }
+}
+
+/** Removes a kept container; one already gone is fine, any other failure is the caller's to report. */
+async function removeUnlessGone(container: Docker.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (e) {
+    if (statusOf(e) !== 404) throw new Error(`container ${container.id}: ${messageOf(e)}`, { cause: e });
   }
 }
 

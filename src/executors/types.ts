@@ -97,8 +97,9 @@ export interface WorkerResult {
   infrastructureFailure?: boolean;
   /**
    * Present when the target kept the exited worker for `job.keepUntilReleased`: removes it. The caller
-   * calls it once the result is durable (or dropped), never before; it does not reject (what it cannot
-   * remove, `reapOrphans` removes after a restart), and calling it twice is harmless.
+   * calls it once the result is durable (or dropped), never before. It rejects when the worker could not
+   * be removed (the caller says so; `reapOrphans` removes it when the next serve starts); one already gone
+   * is fine, so calling it twice is harmless.
    */
   release?(): Promise<void>;
 }

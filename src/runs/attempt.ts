@@ -39,7 +39,8 @@ export type AttemptOutcome = (
 ) & {
   /**
    * Removes the worker the target kept so that a restart could collect it again (the docker target's
-   * exited container): call it once the outcome is committed to the run's state, or dropped. Never rejects.
+   * exited container): call it once the outcome is committed to the run's state, or dropped. It rejects
+   * when the worker could not be removed.
    */
   release?: () => Promise<void>;
 };
@@ -64,6 +65,12 @@ export interface AttemptContext {
    * CLI: the config's `secrets`); absent where `environment` is the operator's list for the repository.
    */
   planSecrets?: ReadonlySet<string>;
+  /**
+   * Keep the item's exited worker (the docker target's container) until its outcome is committed, so
+   * that a restart before then collects it again: only where a restarted process removes what is left
+   * (`serve`, whose start reaps orphans). Elsewhere the target removes it as soon as it is collected.
+   */
+  keepFinishedWorkers?: boolean;
   clock: () => number;
 }
 
@@ -109,7 +116,7 @@ export async function runAttempt(ctx: AttemptContext, spec: AttemptSpec, signal:
   try {
     outcome = await runAttemptWith(ctx, spec, signal, secrets, children, kept, workspace);
   } catch (e) {
-    await kept.release?.(); // no outcome of this attempt will name it
+    await kept.release?.().catch(() => undefined); // no outcome of this attempt will name it; serve's next start reaps it
     throw e;
   }
   // Every child attempt the attempt ran gets its audit entry with the attempt's outcome, done or failed.
@@ -306,19 +313,19 @@ async function runAttemptWith(
           )
         : undefined;
       // Only the item's own worker gets the socket: the jobs of its children (built from built.job) do not, so none can call as the item.
-      // It alone is kept until its outcome is committed (the driver releases it): a restart before then collects it again.
+      // It alone may be kept until its outcome is committed (the driver releases it): a restart before then collects it again.
       const job = {
         ...built.job,
         ...(calls ? { env: { ...built.job.env, ...calls.env }, callSocket: calls.env[CALL_SOCKET_ENV], onWorkspace: calls.onWorkspace } : {}),
-        keepUntilReleased: true,
+        ...(ctx.keepFinishedWorkers ? { keepUntilReleased: true } : {}),
       };
       let result;
       try {
         result = await target.run(job, signal);
+        kept.release = result.release?.bind(result);
       } finally {
         await calls?.close();
       }
-      kept.release = result.release?.bind(result);
       if (calls && calls.children.length > 0) output = { calls: calls.children };
       children.push(...(calls?.children ?? []));
       await log.close();

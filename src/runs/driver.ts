@@ -325,8 +325,9 @@ export class RunDriver {
 
   /**
    * Removes a worker its target kept until the attempt's outcome was committed (a restart before that
-   * would have collected it again), without holding up the tick. What is not removed, the next serve's
-   * `reapOrphans` removes: the attempt is no longer running.
+   * would have collected it again), without holding up the tick. What is not removed is reported; the
+   * next serve's start removes it (`reapOrphans`: the attempt is no longer running). Only serve keeps
+   * finished workers (`AttemptContext.keepFinishedWorkers`), because only its start reaps them.
    */
   private release(release: () => Promise<void>): void {
     const done: Promise<void> = release()

@@ -32,60 +32,67 @@ class StopOnRelease extends WorkspacePool {
 }
 
 /**
- * A serve asked to stop (Ctrl-C) just as a worker exits on its own keeps the attempt's finished work: its
- * outcome is committed by the last tick, and only then is the worker the target kept (the docker target's
- * exited container) released. Real repository, real worker process.
+ * Serves a one-item run whose worker is kept until released (as the docker target keeps its exited
+ * container), and asks the serve to stop (Ctrl-C) just as the worker exits, before its outcome is
+ * committed. `release` is the kept worker's removal. Real repository, real worker process.
  */
+async function stopAsItFinishes(release: (status: string | undefined) => Promise<void>) {
+  const repo = makeRepo({ 'README.md': 'x\n' });
+  const store = await openLocalStore(repo);
+  const config = await loadConfig({ cwd: repo });
+  const refs = new RunRefs(config.refNamespace);
+  const plan = {
+    id: 'p',
+    queue: 'default',
+    items: [{ id: 'only', executor: 'command', inputs: { run: 'echo ran > out.txt' }, depends_on: [], resourceLocks: ['out.txt'] }],
+  };
+  const base = (await store.resolveRef('HEAD'))!;
+  const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+  const scratchDir = join(store.gitdir, 'agora', runId);
+  const local = createLocalTarget({ stateDir: join(scratchDir, 'pids') });
+  const stop = new AbortController();
+  const kept: WorkerTarget = {
+    ...local,
+    name: 'local',
+    run: async (job, signal) => ({
+      ...(await local.run(job, signal)),
+      // Told what the state said when the worker was let go.
+      release: async () => release((await readRun(store, refs, runId))?.state.items[job.itemId]?.status),
+    }),
+  };
+  const warnings: string[] = [];
+  const server = new Server({
+    store,
+    refs,
+    config,
+    targets: { local: kept },
+    scratchDir,
+    workspaces: new StopOnRelease(store, tempDir('agora-shutdown-work-'), () => stop.abort('SIGINT')),
+    environment: {},
+    keepFinishedWorkers: true,
+    clock: Date.now,
+    only: runId,
+    pollMs: 50,
+    onWarning: (_, message) => warnings.push(message),
+  });
+  await server.start();
+  await server.serve(stop.signal);
+  return { final: await readRun(store, refs, runId), warnings };
+}
+
 describe('serve stopped while a finished attempt waits to be committed', () => {
   it('records the attempt done, then releases the kept worker', async () => {
-    const repo = makeRepo({ 'README.md': 'x\n' });
-    const store = await openLocalStore(repo);
-    const config = await loadConfig({ cwd: repo });
-    const refs = new RunRefs(config.refNamespace);
-    const plan = {
-      id: 'p',
-      queue: 'default',
-      items: [{ id: 'only', executor: 'command', inputs: { run: 'echo ran > out.txt' }, depends_on: [], resourceLocks: ['out.txt'] }],
-    };
-    const base = (await store.resolveRef('HEAD'))!;
-    const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
-    const scratchDir = join(store.gitdir, 'agora', runId);
-    const local = createLocalTarget({ stateDir: join(scratchDir, 'pids') });
-    const stop = new AbortController();
-    const released: string[] = [];
-    // Like the docker target with keepUntilReleased: the worker exited on its own and is kept until released.
-    // The serve is asked to stop (Ctrl-C) just as the worker exits, before its outcome is committed.
-    const kept: WorkerTarget = {
-      ...local,
-      name: 'local',
-      run: async (job, signal) => {
-        const r = await local.run(job, signal);
-        return {
-          ...r,
-          release: async () => {
-            const now = await readRun(store, refs, runId); // what the state said when the worker was let go
-            released.push(`${job.itemId}.${job.attempt} ${now?.state.items[job.itemId]?.status}`);
-          },
-        };
-      },
-    };
-    const server = new Server({
-      store,
-      refs,
-      config,
-      targets: { local: kept },
-      scratchDir,
-      workspaces: new StopOnRelease(store, tempDir('agora-shutdown-work-'), () => stop.abort('SIGINT')),
-      environment: {},
-      clock: Date.now,
-      only: runId,
-      pollMs: 50,
-    });
-    await server.start();
-    await server.serve(stop.signal);
-    const final = await readRun(store, refs, runId);
+    const released: Array<string | undefined> = [];
+    const { final, warnings } = await stopAsItFinishes(async (status) => void released.push(status));
     // The worker finished with exit 0 and its change was captured: that is what the state records.
     expect(final?.state.items.only).toMatchObject({ status: 'done', attempts: 1 });
-    expect(released).toEqual(['only.1 done']); // released once the outcome was committed
+    expect(released).toEqual(['done']); // released once the outcome was committed
+    expect(warnings).toEqual([]);
+  });
+
+  it('says so when the kept worker cannot be removed', async () => {
+    const { final, warnings } = await stopAsItFinishes(() => Promise.reject(new Error('container c0ffee: engine went away')));
+    expect(final?.state.items.only).toMatchObject({ status: 'done', attempts: 1 });
+    expect(warnings).toEqual(['could not remove a finished worker: container c0ffee: engine went away']);
   });
 });
