@@ -13,11 +13,10 @@ import { matrixFileRefs } from '../plan/matrix-file.js';
 import { assertValidPlan, PLAN_INVALID_HINT } from '../plan/validate.js';
 import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import { validatePlanAtCommit } from '../runs/matrix-files.js';
-import { crashPoint } from '../crash-points.js';
 import { cancelRun } from '../runs/cancel.js';
 import { recordRequest } from '../runs/requests.js';
 import { removeWithdrawnSecrets, submitPlan } from '../runs/inbox.js';
-import { noParams, paramsFromOptions, recordableParams, removeUnclaimedSecretStores, type GivenParams, type ParamOptions } from '../runs/params.js';
+import { noParams, paramsFromOptions, recordableParams, type GivenParams, type ParamOptions } from '../runs/params.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
@@ -326,15 +325,9 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
   const reason = opts.reason ?? `cancelled with agora orch cancel by ${process.env.USER ?? 'a user'}`;
   const outcome = await cancelRun(ctx.store, ctx.refs, runId, reason, Date.now);
   switch (outcome.kind) {
-    case 'not-found': {
-      // A cancel that stopped between withdrawing the submission and removing its secrets (above): done now.
-      const leftovers = await removeUnclaimedSecretStores(ctx.scratchDir, runId);
-      if (leftovers === 0) throw await runNotFound(ctx, runId);
-      io.out(`${runId}: withdrawn earlier; its secret parameters left on this host are removed now`);
-      return 0;
-    }
+    case 'not-found':
+      throw await runNotFound(ctx, runId);
     case 'withdrawn':
-      crashPoint('submission-withdrawn'); // a cancel again removes what this one would have (below)
       await removeWithdrawnSecrets(ctx.store, outcome.submission, ctx.scratchDir, runId);
       io.out(`${runId}: withdrawn before it was accepted`);
       return 0;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import { MIN_SECRET_LENGTH } from '../config/secrets.js';
@@ -267,38 +267,6 @@ export async function removeSecretStore(scratchDir: string, token: string, runId
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
-  }
-}
-
-/**
- * Removes every secret store on this host bound to `runId`, for a run id that has neither a submission
- * nor a run (`agora orch cancel` of an id it finds nothing for): a cancel that stopped between
- * withdrawing a submission and removing its store leaves one that nothing names. Returns how many went.
- */
-export async function removeUnclaimedSecretStores(scratchDir: string, runId: string): Promise<number> {
-  const dir = join(scratchDir, 'params');
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw e;
-  }
-  let removed = 0;
-  for (const name of names) {
-    const token = /^([0-9a-f]{32})\.json$/.exec(name)?.[1];
-    if (token !== undefined && (await boundRun(scratchDir, token)) === runId && (await removeSecretStore(scratchDir, token, runId))) removed += 1;
-  }
-  return removed;
-}
-
-/** The run a store names, if it is one Agora wrote and can be read. */
-async function boundRun(scratchDir: string, token: string): Promise<string | undefined> {
-  try {
-    const doc = JSON.parse(await readFile(secretStorePath(scratchDir, token), 'utf8')) as { run?: unknown } | null;
-    return typeof doc?.run === 'string' ? doc.run : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -70,24 +70,4 @@ describe('a run submitted and not yet accepted by serve', () => {
     expect(git(repo, 'for-each-ref', '--format=%(refname)', 'refs/agora').trim()).toBe('');
     expect(existsSync(join(storeDir, stores[0]!))).toBe(false);
   });
-
-  it('a cancel that stopped after the withdrawal leaves the secret parameters to the next cancel', async () => {
-    const repo = makeRepo({ 'plan.json': PLAN });
-    const storeDir = join(repo, '.git', 'agora', 'params');
-    expect((await agora(repo, ['orch', 'submit', 'plan.json', '--secret-data', 'token=a-withdrawn-secret-value'])).code).toBe(0);
-    const stores = readdirSync(storeDir);
-    // Killed once the inbox entry is gone, before the store is removed.
-    expect((await agora(repo, ['orch', 'cancel', 'later-1'], { AGORA_CRASH_AT: 'submission-withdrawn:1' })).code).not.toBe(0);
-    expect(git(repo, 'for-each-ref', '--format=%(refname)', 'refs/agora').trim()).toBe('');
-    expect(existsSync(join(storeDir, stores[0]!))).toBe(true);
-
-    const again = await agora(repo, ['orch', 'cancel', 'later-1']);
-    expect({ code: again.code, stdout: again.stdout.trim() }).toEqual({
-      code: 0,
-      stdout: 'later-1: withdrawn earlier; its secret parameters left on this host are removed now',
-    });
-    expect(existsSync(join(storeDir, stores[0]!))).toBe(false);
-    // Once nothing is left, the id is one Agora knows nothing of.
-    expect((await agora(repo, ['orch', 'cancel', 'later-1'])).code).toBe(1);
-  });
 });
