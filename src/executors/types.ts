@@ -150,8 +150,9 @@ export interface WorkerTarget {
   /**
    * After a restart: true when a worker for exactly this attempt still exists (running, or exited and
    * not yet released), so that `run` with the same job re-attaches to it and collects its result instead
-   * of starting a new one; collecting it again is harmless. Targets whose workers cannot outlive the
-   * process (local) omit it.
+   * of starting a new one; collecting it again is harmless. Throws `TargetUnreachable` when the engine
+   * cannot be asked (the attempt then counts as lost); any other throw stops the serve's start. Targets
+   * whose workers cannot outlive the process (local) omit it.
    */
   canResume?(runId: string, itemId: string, attempt: number): Promise<boolean>;
   /**
