@@ -47,6 +47,18 @@ async function status(repo: string, runId: string): Promise<Status | undefined> 
   return s.items ? s : undefined;
 }
 
+/** The run's status once it is no longer running (a serve is driving it). */
+function finished(repo: string, runId: string): Promise<Status> {
+  return eventually(
+    'the run to finish',
+    async () => {
+      const s = await status(repo, runId);
+      return s && s.status !== 'running' ? s : undefined;
+    },
+    { within: 90_000 },
+  );
+}
+
 describe.skipIf(!docker)('agora orch on the docker target', () => {
   it('fans out container items in parallel, each with its own patch, and leaves no container behind', async () => {
     const planId = `dock${tag}`;
@@ -144,14 +156,7 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     const second = startServe(repo, env);
     servers.push(second);
     await containerGate(docker!, runId).open(); // its work happens only after the first serve is gone
-    const done = await eventually(
-      'the run to finish',
-      async () => {
-        const s = await status(repo, runId);
-        return s && s.status !== 'running' ? s : undefined;
-      },
-      { within: 90_000 },
-    );
+    const done = await finished(repo, runId);
     expect(done.status).toBe('done');
     expect(done.items[0]!.attempts).toBe(1); // re-attached, not run again
     expect(git(repo, 'show', `refs/agora/integration/${runId}:slow.txt`)).toBe('slow\n');
@@ -184,14 +189,7 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
 
     const second = startServe(repo, env);
     servers.push(second);
-    const done = await eventually(
-      'the run to finish',
-      async () => {
-        const s = await status(repo, runId);
-        return s && s.status !== 'running' ? s : undefined;
-      },
-      { within: 90_000 },
-    );
+    const done = await finished(repo, runId);
     expect(done.items.map((i) => [i.id, i.status, i.attempts])).toEqual([['once', 'done', 1]]); // collected, not run again
     expect(git(repo, 'show', `refs/agora/patches/${runId}/once:token.txt`)).toBe(`${token}\n`);
     const gone = async () => (await managedContainers(docker!, runId)).length === 0 || undefined;

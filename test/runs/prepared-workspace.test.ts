@@ -1,15 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
 import { createLocalTarget } from '../../src/executors/local-target.js';
-import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
+import type { LocalGitStore } from '../../src/git/local-store.js';
 import type { Oid, RefSwap } from '../../src/git/types.js';
 import type { Workspace } from '../../src/git/workspace.js';
-import { submitPlan } from '../../src/runs/inbox.js';
-import { RunRefs } from '../../src/runs/refs.js';
 import { Server } from '../../src/runs/server.js';
 import { readRun } from '../../src/runs/state-store.js';
 import { WorkspacePool } from '../../src/runs/workspace-pool.js';
+import { submitOneItemRun } from './one-item-run.js';
 import { cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(() => cleanupTempDirs());
@@ -56,16 +54,7 @@ function losingOnce(store: LocalGitStore, runRef: () => string, pool: RecordingP
 describe('workspaces made ready while a start is committed', () => {
   it('go back to the pool when the commit loses its race, before the retry asks for one: the retry re-targets it, no second checkout', async () => {
     const repo = makeRepo({ 'README.md': 'prepared\n', 'src/a.txt': 'a\n' });
-    const raw = await openLocalStore(repo);
-    const config = await loadConfig({ cwd: repo });
-    const refs = new RunRefs(config.refNamespace);
-    const plan = {
-      id: 'p',
-      queue: 'default',
-      items: [{ id: 'only', executor: 'command', inputs: { run: 'echo ran > out.txt' }, depends_on: [], resourceLocks: ['out.txt'] }],
-    };
-    const base = (await raw.resolveRef('HEAD'))!;
-    const { runId } = await submitPlan(raw, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+    const { store: raw, config, refs, runId } = await submitOneItemRun(repo);
     const workDir = tempDir('agora-prepared-work-');
     const pool = new RecordingPool(raw, workDir);
     const { store, lost } = losingOnce(raw, () => refs.run(runId), pool);

@@ -1,14 +1,11 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
 import { createLocalTarget } from '../../src/executors/local-target.js';
 import type { WorkerTarget } from '../../src/executors/types.js';
-import { openLocalStore } from '../../src/git/local-store.js';
-import { submitPlan } from '../../src/runs/inbox.js';
-import { RunRefs } from '../../src/runs/refs.js';
 import { Server } from '../../src/runs/server.js';
 import { readRun } from '../../src/runs/state-store.js';
 import { WorkspacePool } from '../../src/runs/workspace-pool.js';
+import { submitOneItemRun } from './one-item-run.js';
 import { cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
 
 afterAll(() => cleanupTempDirs());
@@ -38,16 +35,7 @@ class StopOnRelease extends WorkspacePool {
  */
 async function stopAsItFinishes(release: (status: string | undefined) => Promise<void>) {
   const repo = makeRepo({ 'README.md': 'x\n' });
-  const store = await openLocalStore(repo);
-  const config = await loadConfig({ cwd: repo });
-  const refs = new RunRefs(config.refNamespace);
-  const plan = {
-    id: 'p',
-    queue: 'default',
-    items: [{ id: 'only', executor: 'command', inputs: { run: 'echo ran > out.txt' }, depends_on: [], resourceLocks: ['out.txt'] }],
-  };
-  const base = (await store.resolveRef('HEAD'))!;
-  const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+  const { store, config, refs, runId } = await submitOneItemRun(repo);
   const scratchDir = join(store.gitdir, 'agora', runId);
   const local = createLocalTarget({ stateDir: join(scratchDir, 'pids') });
   const stop = new AbortController();
