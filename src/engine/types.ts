@@ -4,6 +4,11 @@ import type { Plan, WorkItem } from '../plan/schema.js';
 export type ItemStatus = 'pending' | 'ready' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
 export const TERMINAL_ITEM_STATUSES: ReadonlySet<ItemStatus> = new Set(['done', 'failed', 'skipped', 'cancelled']);
 
+/** Whether an item in `status` has ended (done, failed, skipped or cancelled): nothing moves it again but a retry. */
+export function isTerminal(status: ItemStatus): boolean {
+  return TERMINAL_ITEM_STATUSES.has(status);
+}
+
 /** A run is `running` until every item is terminal; then `done` (all done), `failed` or `cancelled`. */
 export type RunStatus = 'running' | 'done' | 'failed' | 'cancelled';
 
