@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AgoraError, InvalidInputError, type Problem } from '../errors.js';
 import { JsonSchemaChecker } from '../problems/json-schema.js';
+import { pathBeyondDepth } from '../json/depth.js';
 import type { PathSegment } from '../json/path.js';
 import { finishProblems, type LocatedProblem } from '../problems/located.js';
 import { zodIssuesToProblems } from '../problems/zod-issues.js';
@@ -114,11 +115,22 @@ function pickOrch(module: Record<string, unknown>): unknown {
   return undefined;
 }
 
+/**
+ * The deepest schema taken, in levels of objects and arrays. A tool's schema goes into every request an
+ * agent makes, and the request's digest and the SDK walk it recursively: a schema nested past this is
+ * refused here, naming it, rather than failing each attempt that would send it (no real schema comes near).
+ */
+export const MAX_SCHEMA_DEPTH = 128;
+
 /** Every input schema and shape must compile (ajv), so that plan validation can rely on them. */
 function schemaProblems(config: Omit<OrchConfig, 'configDir'>): LocatedProblem[] {
   const checker = new JsonSchemaChecker();
   const out: LocatedProblem[] = [];
   const check = (schema: Record<string, unknown>, segments: PathSegment[]) => {
+    if (pathBeyondDepth(schema, MAX_SCHEMA_DEPTH) !== undefined) {
+      out.push({ segments, message: `nests objects and arrays deeper than ${MAX_SCHEMA_DEPTH} levels; flatten it (with $defs and $ref, say)` });
+      return;
+    }
     const compiled = checker.compile(schema);
     if (compiled instanceof Error) {
       out.push({ segments, message: `is not a valid JSON Schema: ${compiled.message}` });

@@ -1,28 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { say, startMessagesApi, type MessagesApi } from '../support/messages-api.js';
+import { startMessagesApi, type MessagesApi } from '../support/messages-api.js';
 import { agora, cleanupTempDirs, makeRepo } from '../support/repo.js';
 
 /**
- * An agent's loop that throws (not the model's doing: here an operator's tool schema nested too deeply for
- * the request's digest) fails its attempt like any other failure: the log is kept and the reason says
- * what failed, redacted like every reason, instead of the attempt ending as an internal error with no log.
+ * An agent's loop that throws (not the model's doing: here a proxy in front of the Messages API answers
+ * 200 with a page of its own, which the SDK hands back as text, so reading the answer's fields throws)
+ * fails its attempt like any other failure: the log is kept and the reason says what failed, redacted
+ * like every reason, instead of the attempt ending as an internal error with no log.
  */
 
 let api: MessagesApi;
 let repo: string;
 let item: { status: string; reason?: string };
 
-/** A JSON schema of `depth` nested properties (twice as many levels of objects). */
-function deepSchema(depth: number): Record<string, unknown> {
-  let schema: Record<string, unknown> = { type: 'string' };
-  for (let i = 0; i < depth; i += 1) schema = { type: 'object', properties: { x: schema } };
-  return schema;
-}
-
 beforeAll(async () => {
-  api = await startMessagesApi(() => say('done'));
-  const tool = { name: 'lint', description: 'runs the linter', command: ['true'], inputSchema: deepSchema(300) };
-  const config = { subagents: { editor: { agent: { prompt: 'p.md', model: 'm', baseURL: api.url, tools: ['read_file', tool] } } } };
+  api = await startMessagesApi(() => ({ kind: 'raw', status: 200, contentType: 'text/html', body: '<html>signed out</html>' }));
+  const config = { subagents: { editor: { agent: { prompt: 'p.md', model: 'm', baseURL: api.url, tools: ['read_file'] } } } };
   const plan = {
     id: 'deep',
     queue: 'default',
@@ -43,7 +36,7 @@ describe('an agent loop that throws', () => {
   it('fails the attempt with what failed, and keeps its log', async () => {
     expect(item).toMatchObject({
       status: 'failed',
-      reason: expect.stringContaining('the agent loop failed: cannot digest a value nested deeper than 512 levels'),
+      reason: expect.stringMatching(/^the agent loop failed: .*(undefined|reading)/),
     });
     expect(item.reason).not.toContain('internal error');
     const logs = await agora(repo, ['orch', 'logs', 'deep-1', 'edit']);

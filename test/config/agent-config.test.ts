@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, MAX_SCHEMA_DEPTH } from '../../src/config/load.js';
 import { InvalidInputError } from '../../src/errors.js';
 
 /** `agent` subagents in agora.config.mjs: what loads, and the bad input refused when the config is loaded. */
@@ -63,6 +63,25 @@ describe('agent subagents in the config', () => {
     const problems = await problemsOf(file);
     expect(problems.map((p) => p.path)).toEqual(['$.orch.subagents.linter.agent.tools[1].inputSchema', '$.orch.subagents.linter.outputSchema']);
     for (const p of problems) expect(p.message).toMatch(/^is not a valid JSON Schema: /);
+  });
+
+  it('refuses a tool input schema nested too deeply for a request to carry, before any attempt sends it', async () => {
+    await writeFile(join(dir, 'p.md'), 'x');
+    // 65 nested properties: 131 levels of objects, past MAX_SCHEMA_DEPTH (128); 63 (127 levels) load.
+    const nested = (depth: number) =>
+      'X'
+        .repeat(depth)
+        .split('')
+        .reduce((inner) => `{ type: 'object', properties: { x: ${inner} } }`, `{ type: 'string' }`);
+    const tool = (depth: number) => `{ name: 'lint', description: 'Lint', inputSchema: ${nested(depth)}, command: ['true'] }`;
+    const file = await configWith(`{ linter: { agent: { prompt: 'p.md', model: 'm', tools: [${tool(65)}] } } }`);
+    expect(await problemsOf(file)).toEqual([
+      {
+        path: '$.orch.subagents.linter.agent.tools[0].inputSchema',
+        message: `nests objects and arrays deeper than ${MAX_SCHEMA_DEPTH} levels; flatten it (with $defs and $ref, say)`,
+      },
+    ]);
+    await loadConfig({ cwd: dir, file: await configWith(`{ linter: { agent: { prompt: 'p.md', model: 'm', tools: [${tool(63)}] } } }`) });
   });
 
   it("refuses bash in strict mode, an agent that also has a command, and the API key among the workers' secrets", async () => {

@@ -26,7 +26,9 @@ export interface Seen {
 
 export type Reply =
   | { kind: 'message'; content: Array<Record<string, unknown>>; stopReason: 'end_turn' | 'tool_use' | 'max_tokens' | 'refusal' }
-  | { kind: 'error'; status: number; type: string; message: string; headers?: Record<string, string> };
+  | { kind: 'error'; status: number; type: string; message: string; headers?: Record<string, string> }
+  /** An answer that is no Messages API answer at all (a proxy's page, say): sent as given. */
+  | { kind: 'raw'; status: number; contentType: string; body: string };
 
 export const say = (text: string): Reply => ({ kind: 'message', content: [{ type: 'text', text }], stopReason: 'end_turn' });
 
@@ -89,6 +91,10 @@ export async function startMessagesApi(script: (req: MessagesRequest, seen: Seen
         const entry = { headers: req.headers, body, closed };
         seen.push(entry);
         const reply = await script(body, entry);
+        if (reply.kind === 'raw') {
+          res.writeHead(reply.status, { 'content-type': reply.contentType });
+          return void res.end(reply.body);
+        }
         if (reply.kind === 'error') {
           return send(res, reply.status, { type: 'error', error: { type: reply.type, message: reply.message } }, reply.headers);
         }
