@@ -74,3 +74,15 @@ export async function recordedJobText(store: GitStore, record: Oid): Promise<str
   const entry = (await store.readTree((await store.readCommit(record)).tree)).find((e) => e.path === DISPATCH_FILE && e.type === 'blob');
   return entry ? new TextDecoder().decode(await store.readBlob(entry.oid)) : null;
 }
+
+/**
+ * When a dispatch record was made, in ms (its commit's time, to the second), or `fallback` when the commit
+ * cannot be read: a process that re-attaches to the attempt counts its start timeout from there.
+ */
+export async function recordedAt(store: GitStore, record: Oid, fallback: number): Promise<number> {
+  try {
+    return (await store.readCommit(record)).committer.timestamp * 1000;
+  } catch {
+    return fallback;
+  }
+}

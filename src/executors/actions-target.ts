@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
-import { dispatchedJob, dispatchRecord, recordedJobText } from './actions-job.js';
+import { dispatchedJob, dispatchRecord, recordedAt } from './actions-job.js';
 import { mirrorPrefix } from '../git/refspec.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
@@ -10,6 +10,7 @@ import type { RunRefs } from '../runs/refs.js';
 import { readAttemptResult } from './actions-result.js';
 import { applyChanges } from './actions-workspace.js';
 import { EMIT_FILE } from './control-files.js';
+import { TargetUnreachable } from './target-unreachable.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
 
 /**
@@ -32,6 +33,11 @@ import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
  * labels), its refs fetched once more at that moment, fails naming the labels; every job of the attempt
  * completed without a result is a lost runner (retried per the item's policy). Stopping the attempt
  * cancels its workflow runs.
+ *
+ * The attempt's refs on GitHub are all there is of it, so an orchestrator that restarts (or a replica that
+ * takes the run over) picks it up again: {@link ActionsTarget.canResume} is true once the attempt's dispatch
+ * record (or its claim, or its result) exists, and `run` then finds that record and re-attaches, collecting
+ * the result or waiting for it, instead of dispatching the attempt a second time.
  */
 
 /** The REST calls the target makes, with the installation's token. Errors carry GitHub's `status`. */
@@ -39,6 +45,8 @@ export interface ActionsApi {
   dispatch(workflow: string, ref: string, inputs: Record<string, string>): Promise<void>;
   cancelRun(workflowRunId: number): Promise<void>;
   defaultBranch(): Promise<string>;
+  /** A workflow run as GitHub shows it now: asked only about the job that claimed a re-attached attempt. */
+  workflowRun(workflowRunId: number): Promise<{ status: string | null; conclusion: string | null; htmlUrl: string | null }>;
 }
 
 /** A `workflow_job` webhook as the target needs it. */
@@ -91,6 +99,15 @@ interface Watch {
 /** The attempt's claim ref, once a job pushed it: the workflow run of that job, when its commit names it. */
 interface Claim {
   workflowRunId?: number;
+}
+
+/**
+ * The attempt's dispatch: sent by this call (`at` now), or found recorded by an earlier one (a process
+ * that died, a replica whose run this one took over) at `at`, the time its record says, and not sent again.
+ */
+interface Dispatched {
+  reattached: boolean;
+  at: number;
 }
 
 /** Dispatch answers that a retry can help with (the dispatch may have taken effect: the claim keeps it to one job). */
@@ -161,6 +178,26 @@ export class ActionsTarget implements WorkerTarget {
     if (this.shown.size > SHOWN_JOBS) this.shown.delete(this.shown.keys().next().value!);
   }
 
+  /**
+   * After a restart: true once anything of the attempt is on GitHub (its dispatch record, its claim or its
+   * result), so that `run` re-attaches to it rather than the driver recording it lost and a runner running
+   * the item a second time. False when the attempt was never dispatched (nothing was recorded before the
+   * process died): it is lost and retried, and no job of it can run (the worker runs only a recorded job).
+   */
+  async canResume(runId: string, itemId: string, attempt: number): Promise<boolean> {
+    const { refs, store } = this.o;
+    const prefixes = [refs.dispatchesPrefix(runId), refs.claimsPrefix(runId), refs.resultsPrefix(runId)];
+    try {
+      await this.o.fetchRefs(prefixes.map((p) => mirrorPrefix(`${p}${itemId}/`)));
+    } catch (e) {
+      throw new TargetUnreachable('actions', `cannot read the refs of ${workerJobName(runId, itemId, attempt)} on GitHub: ${errorMessage(e)}`);
+    }
+    for (const ref of [refs.result(runId, itemId, attempt), refs.claim(runId, itemId, attempt), refs.dispatch(runId, itemId, attempt)]) {
+      if ((await store.resolveRef(ref)) !== null) return true;
+    }
+    return false;
+  }
+
   async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
     // One worker job, one claim and one result ref per attempt: a second job of the attempt (an agent's
     // bash or command tool, a command dependency) would find the first one's result as its own.
@@ -188,14 +225,16 @@ export class ActionsTarget implements WorkerTarget {
     try {
       const api = await this.o.api();
       const dispatched = await this.dispatch(api, job, labels);
-      if (dispatched !== null) return dispatched;
-      const startBy = this.clock() + this.cfg.startTimeoutSeconds * 1000;
+      if ('exitCode' in dispatched) return dispatched;
+      // Counted from the dispatch, also for one an earlier process sent: a restart gives a job no runner
+      // took no fresh start timeout (never one ending later than a dispatch sent now would).
+      const startBy = Math.min(dispatched.at, this.clock()) + this.cfg.startTimeoutSeconds * 1000;
       // The attempt's claim, once seen (a claim ref is never moved): a job of it started, wherever its webhooks went.
       let claim: Claim | null = null;
       for (;;) {
         if (signal.aborted) {
           this.remember(name, watch);
-          await this.cancel(api, watch);
+          await this.cancel(api, watch, claim?.workflowRunId);
           return { exitCode: null, reason: 'stopped' };
         }
         const look = await this.look(job, claim === null);
@@ -220,6 +259,24 @@ export class ActionsTarget implements WorkerTarget {
             reason: `runner lost: the worker job ${name} on runner ${last.runnerName ?? '(none)'} ended ${last.conclusion ?? 'without a conclusion'} before it pushed a result${last.htmlUrl ? ` (${last.htmlUrl})` : ''}`,
           };
         }
+        // Re-attached: the claimant's webhooks went to the process that died, or nowhere while no process
+        // listened, so a job that ended without a result (its runner lost, its run cancelled by a replica
+        // that lost the run to this one) might never be heard of here. GitHub is asked about its workflow run
+        // at each look instead (never on a first dispatch: there the webhooks come here).
+        if (dispatched.reattached && claimant !== undefined && !jobs.some((j) => j.workflowRunId === claimant && j.status === 'completed')) {
+          const claimantRun = await api.workflowRun(claimant).catch(() => null); // unanswered: asked again at the next look
+          if (claimantRun?.status === 'completed') {
+            const late = (await this.look(job, false)).result;
+            this.remember(name, watch, late?.workflowRunId);
+            if (late) return late.result;
+            const url = linkable(claimantRun.htmlUrl);
+            return {
+              exitCode: null,
+              infrastructureFailure: true,
+              reason: `runner lost: the worker job ${name} (workflow run ${claimant}) ended ${claimantRun.conclusion ?? 'without a conclusion'} before it pushed a result${url ? ` (${url})` : ''}`,
+            };
+          }
+        }
         // The refs were fetched just now: a job that claimed the attempt by the deadline counts as started.
         const started = claim !== null || jobs.some((j) => j.status !== 'queued');
         if (!started && this.clock() >= startBy) {
@@ -228,7 +285,10 @@ export class ActionsTarget implements WorkerTarget {
           return {
             exitCode: null,
             infrastructureFailure: true,
-            reason: `no runner with the labels [${labels.join(', ')}] took the worker job within ${this.cfg.startTimeoutSeconds} s: register a self-hosted runner with these labels (docs/actions.md), or change the labels in the App's config`,
+            reason:
+              `no runner with the labels [${labels.join(', ')}] took the worker job within ${this.cfg.startTimeoutSeconds} s: register a self-hosted runner with these labels (docs/actions.md), or change the labels in the App's config` +
+              // Re-attached: the process that recorded the dispatch may have died before it was sent.
+              (dispatched.reattached ? ` (the attempt was dispatched before the App restarted; the dispatch may never have reached GitHub)` : ''),
           };
         }
         await new Promise<void>((resolve) => {
@@ -245,29 +305,30 @@ export class ActionsTarget implements WorkerTarget {
         });
       }
     } finally {
-      this.watches.delete(name);
+      if (this.watches.get(name) === watch) this.watches.delete(name);
     }
   }
 
-  /** Dispatches the worker workflow; null when it was, else the attempt's failure. */
   /**
    * Records the job at `refs.dispatch(…)`, create-only, before it is dispatched: the worker job runs only
    * the job recorded there, so a dispatch by anyone else (`actions: write` is enough to dispatch) runs
-   * nothing. A record already there with the same job (a dispatch tried again after a restart) is fine.
+   * nothing. A record already there means the attempt was dispatched (or about to be) by an earlier
+   * process: a restart, or a replica whose run this one took over. Its job is not compared with this one:
+   * it names the host paths of the process that built it (`$AGORA_EMIT`), and it is what the worker job
+   * runs whichever process waits for the result. The attempt is then re-attached to, never dispatched again.
    */
-  private async recordDispatch(job: WorkerJob, jobText: string): Promise<WorkerResult | null> {
+  private async recordDispatch(job: WorkerJob, jobText: string): Promise<WorkerResult | Dispatched> {
     const { store, refs } = this.o;
     const ref = refs.dispatch(job.runId, job.itemId, job.attempt);
     const name = workerJobName(job.runId, job.itemId, job.attempt);
     try {
-      const record = await dispatchRecord(store, name, jobText, this.clock());
+      const now = this.clock();
+      const record = await dispatchRecord(store, name, jobText, now);
       // A refused create whose ref is still absent (a batched push refused as a whole): tried again.
       for (let tries = 0; tries < 3; tries += 1) {
-        if (await store.casRef(ref, record, null)) return null;
+        if (await store.casRef(ref, record, null)) return { reattached: false, at: now };
         const existing = await store.resolveRef(ref);
-        if (existing === null) continue;
-        if ((await recordedJobText(store, existing)) === jobText) return null;
-        return { exitCode: null, infrastructureFailure: true, reason: `${ref} already records another job for ${name}: the attempt is not dispatched` };
+        if (existing !== null) return { reattached: true, at: await recordedAt(store, existing, now) };
       }
       return { exitCode: null, infrastructureFailure: true, reason: `${ref} could not be created (refused 3 times): the attempt is not dispatched` };
     } catch (e) {
@@ -275,7 +336,8 @@ export class ActionsTarget implements WorkerTarget {
     }
   }
 
-  private async dispatch(api: ActionsApi, job: WorkerJob, labels: readonly string[]): Promise<WorkerResult | null> {
+  /** Records and dispatches the worker workflow (only when this call made the record), else the attempt's failure. */
+  private async dispatch(api: ActionsApi, job: WorkerJob, labels: readonly string[]): Promise<WorkerResult | Dispatched> {
     const file = `.github/workflows/${this.cfg.workflow}`;
     const inputs = {
       run: job.runId,
@@ -285,8 +347,8 @@ export class ActionsTarget implements WorkerTarget {
       // The form mode: worker compares with the job it rebuilds from the plan (src/action/worker-check.ts).
       job: JSON.stringify(dispatchedJob(job)),
     };
-    const unrecorded = await this.recordDispatch(job, inputs.job);
-    if (unrecorded !== null) return unrecorded;
+    const recorded = await this.recordDispatch(job, inputs.job);
+    if ('exitCode' in recorded || recorded.reattached) return recorded;
     let ref: string;
     try {
       ref = await api.defaultBranch();
@@ -296,7 +358,7 @@ export class ActionsTarget implements WorkerTarget {
     for (let tries = 1; ; tries++) {
       try {
         await api.dispatch(this.cfg.workflow, ref, inputs);
-        return null;
+        return recorded;
       } catch (e) {
         const status = (e as { status?: number }).status;
         if (TRANSIENT(status) && tries < 3) continue;
@@ -360,8 +422,14 @@ export class ActionsTarget implements WorkerTarget {
     }
   }
 
-  private async cancel(api: ActionsApi, watch: Watch): Promise<void> {
+  /**
+   * Cancels the attempt's workflow runs that may still run: those of the jobs seen here and not completed,
+   * and the claimant's (`claimant`, from its claim ref), which a process that re-attached to the attempt
+   * after a restart knows only from there.
+   */
+  private async cancel(api: ActionsApi, watch: Watch, claimant?: number): Promise<void> {
     const runs = new Set([...watch.jobs.values()].filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
+    if (claimant !== undefined && ![...watch.jobs.values()].some((j) => j.workflowRunId === claimant && j.status === 'completed')) runs.add(claimant);
     for (const id of runs) await api.cancelRun(id).catch(() => undefined); // 409 once it completed: nothing to stop
   }
 }

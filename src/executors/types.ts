@@ -149,10 +149,11 @@ export interface WorkerTarget {
   run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult>;
   /**
    * After a restart: true when a worker for exactly this attempt still exists (running, or exited and
-   * not yet released), so that `run` with the same job re-attaches to it and collects its result instead
-   * of starting a new one; collecting it again is harmless. Throws `TargetUnreachable` when the engine
-   * cannot be asked (the attempt then counts as lost); any other throw stops the serve's start. Targets
-   * whose workers cannot outlive the process (local) omit it.
+   * not yet released; on the `actions` target, a worker job was dispatched for it: its dispatch record,
+   * claim or result is on GitHub), so that `run` with the same job re-attaches to it and collects its
+   * result instead of starting a new one; collecting it again is harmless. Throws `TargetUnreachable` when
+   * the engine (GitHub) cannot be asked (the attempt then counts as lost); any other throw stops the serve's
+   * start. Targets whose workers cannot outlive the process (local) omit it.
    */
   canResume?(runId: string, itemId: string, attempt: number): Promise<boolean>;
   /**

@@ -3,8 +3,9 @@ import type { Octokit } from './octokit.js';
 
 /**
  * The `actions` target's REST calls with the installation's client: the dispatch (one write per
- * attempt), the cancel of a stopped attempt's workflow run, and the default branch the worker
- * workflow is dispatched on (read once per repository).
+ * attempt), the cancel of a stopped attempt's workflow run, the default branch the worker
+ * workflow is dispatched on (read once per repository), and the workflow run of the job that claimed an
+ * attempt re-attached to after a restart (read at each look until it ends).
  */
 export function actionsApi(client: () => Octokit, owner: string, repo: string): ActionsApi {
   let branch: Promise<string> | undefined;
@@ -14,6 +15,10 @@ export function actionsApi(client: () => Octokit, owner: string, repo: string): 
     },
     async cancelRun(workflowRunId) {
       await client().request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { owner, repo, run_id: workflowRunId });
+    },
+    async workflowRun(workflowRunId) {
+      const { data } = await client().request('GET /repos/{owner}/{repo}/actions/runs/{run_id}', { owner, repo, run_id: workflowRunId });
+      return { status: data.status ?? null, conclusion: data.conclusion ?? null, htmlUrl: data.html_url ?? null };
     },
     defaultBranch() {
       branch ??= client()

@@ -4,7 +4,7 @@ import type { OrchConfig } from '../../src/config/types.js';
 import { BUSYBOX, DEFAULT_ENGINE } from '../docker/engine.js';
 import { node24 } from '@agora/github-sim/actions/node24';
 import { scaled } from '../support/eventually.js';
-import { startAppWorld, type AppWorld } from '../github/app-world.js';
+import { startAppWorld, type AppWorld, type AppWorldOptions } from '../github/app-world.js';
 
 /**
  * An App world whose command items run on the `actions` target: the committed action/dist is published
@@ -30,9 +30,10 @@ export function actionsConfig(extra: Partial<OrchConfig> = {}): OrchConfig {
   };
 }
 
-export async function startWorkerWorld(config: OrchConfig): Promise<AppWorld> {
+/** `options` are the App world's (e.g. `sweepMs`, for a restarted App to take over the runs it finds). */
+export async function startWorkerWorld(config: OrchConfig, options: Omit<AppWorldOptions, 'config' | 'trusted'> = {}): Promise<AppWorld> {
   await node24();
-  const w = await startAppWorld({ config, trusted: false });
+  const w = await startAppWorld({ ...options, config, trusted: false });
   const files: Record<string, string> = {};
   for (const f of ['action.yml', 'dist/index.js', 'dist/package.json']) files[`action/${f}`] = await readFile(join('action', f), 'utf8');
   const actionRepo = await w.sim.createRepo('agora-orchestrator', 'agora', files);

@@ -13,6 +13,7 @@ import type { Octokit } from '../../src/github/octokit.js';
 import { RemoteMirror } from '../../src/github/remote-sync.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { eventually, scaled } from '../support/eventually.js';
+import { standInWorker } from './actions-stand-in.js';
 
 /**
  * The worker job's first act is to push the attempt's claim ref; its `workflow_job` webhooks may reach
@@ -22,45 +23,6 @@ import { eventually, scaled } from '../support/eventually.js';
  * fetch). The webhooks of the job reach the target only as each case hands them over; the start timeout
  * passes on the target's clock while the job is held in its item, at a gate per item (a file the test writes).
  */
-const WORKER = (gates: string) => `name: agora-worker
-on:
-  workflow_dispatch:
-    inputs:
-      run: { required: true, type: string }
-      item: { required: true, type: string }
-      attempt: { required: true, type: string }
-      runs-on: { required: false, type: string, default: '["self-hosted","agora"]' }
-      job: { required: true, type: string }
-permissions:
-  contents: write
-jobs:
-  attempt:
-    name: agora \${{ inputs.run }} \${{ inputs.item }} \${{ inputs.attempt }}
-    runs-on: \${{ fromJSON(inputs.runs-on) }}
-    env:
-      ATTEMPT: \${{ inputs.run }}/\${{ inputs.item }}/\${{ inputs.attempt }}
-    steps:
-      - uses: actions/checkout@v4
-      - name: claim the attempt
-        run: |
-          git config user.name 'agora worker'
-          git config user.email agora@localhost
-          claim=$(git commit-tree "$(git mktree </dev/null)" -m "agora: $ATTEMPT claimed by $GITHUB_RUN_ID/$GITHUB_RUN_ATTEMPT/$RUNNER_NAME")
-          git push origin "$claim:refs/agora/attempt-claims/$ATTEMPT"
-      - name: the item, held until the test opens its gate
-        run: while [ ! -e "${gates}/\${{ inputs.item }}" ]; do sleep 0.1; done
-      - name: push the result
-        run: |
-          echo 'made on the runner' > out.txt
-          git add out.txt
-          workspace=$(git write-tree)
-          log=$(echo 'the item ran' | git hash-object -w --stdin)
-          result=$(printf '{"base":"%s","exitCode":0}' "$GITHUB_SHA" | git hash-object -w --stdin)
-          tree=$(printf '100644 blob %s\\tlog\\n100644 blob %s\\tresult.json\\n040000 tree %s\\tworkspace\\n' "$log" "$result" "$workspace" | git mktree)
-          commit=$(git commit-tree "$tree" -m "agora: result of $ATTEMPT" -m "Agora-Worker: $GITHUB_RUN_ID/$GITHUB_RUN_ATTEMPT/$RUNNER_NAME")
-          git push origin "$commit:refs/agora/results/$ATTEMPT"
-`;
-
 describe('the actions target when the job’s webhooks do not reach it', () => {
   let w: World;
   let dir: string;
@@ -69,7 +31,7 @@ describe('the actions target when the job’s webhooks do not reach it', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agora-actions-claim-'));
     await mkdir(join(dir, 'gates'));
-    w = await startWorld({ files: { 'README.md': '# demo\n', '.github/workflows/agora-worker.yml': WORKER(join(dir, 'gates')) } });
+    w = await startWorld({ files: { 'README.md': '# demo\n', '.github/workflows/agora-worker.yml': standInWorker(join(dir, 'gates')) } });
     w.sim.addRunner({ labels: ['agora'], name: 'held' });
     store = new MirroredGitStore(await RemoteMirror.open(join(dir, 'mirror.git'), `${w.sim.gitUrl}/octo/demo.git`, () => w.token()), refs.ns);
     await store.fetch([mirrorRef('refs/heads/main')]);
