@@ -15,11 +15,12 @@ import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import { validatePlanAtCommit } from '../runs/matrix-files.js';
 import { cancelRun } from '../runs/cancel.js';
 import { recordRequest } from '../runs/requests.js';
-import { removeWithdrawnSecrets, submitPlan } from '../runs/inbox.js';
+import { submitPlan } from '../runs/inbox.js';
 import { noParams, paramsFromOptions, recordableParams, type GivenParams, type ParamOptions } from '../runs/params.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
+import { finishWithdrawals, type LeftoverWithdrawals } from '../runs/withdrawal.js';
 import { attemptContext, createTargets, openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
 import { runNotFound } from './missing-run.js';
 import { progressView, watchUntilTerminal } from './orch-read.js';
@@ -185,6 +186,7 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
     },
     onWarning: (runId, message) => io.err(`${runId}: warning: ${terminalSafe(message)}`),
     onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
+    onLeftoverWithdrawals: (leftovers) => reportLeftovers(leftovers, io),
   });
   const abort = new AbortController();
   const stop = (sig: string) => {
@@ -239,6 +241,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
     onCommit: (run, transitions) => view.update(run, transitions),
     onWarning: (id, message) => io.err(`${id}: warning: ${terminalSafe(message)}`),
     onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
+    onLeftoverWithdrawals: (leftovers) => reportLeftovers(leftovers, io),
   });
   const abort = new AbortController();
   const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));
@@ -323,12 +326,22 @@ async function applyIntegration(ctx: CliContext, run: StoredRun, io: Output): Pr
 export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?: string }, io: Output): Promise<number> {
   const ctx = await openContext(opts);
   const reason = opts.reason ?? `cancelled with agora orch cancel by ${process.env.USER ?? 'a user'}`;
-  const outcome = await cancelRun(ctx.store, ctx.refs, runId, reason, Date.now);
+  const outcome = await cancelRun(ctx.store, ctx.refs, runId, reason, Date.now, { scratchDir: ctx.scratchDir });
+  // Then what an earlier cancel (of any id) left when it stopped between withdrawing a submission and
+  // removing its secret values (src/runs/withdrawal.ts): nothing else names those values any more. After
+  // this cancel, not before: a marker left by a cancel stopped before its delete is finished too, if
+  // this one withdrew that submission.
+  const leftovers = await finishWithdrawals(ctx.store, ctx.refs, ctx.scratchDir);
+  const saidBelow = (id: string) => outcome.kind === 'not-found' && id === runId;
+  reportLeftovers({ removed: leftovers.removed.filter((id) => !saidBelow(id)), problems: leftovers.problems }, io);
   switch (outcome.kind) {
     case 'not-found':
+      if (leftovers.removed.includes(runId)) {
+        io.out(`${runId}: withdrawn earlier; its secret parameters, left on this host when that cancel stopped, are removed now`);
+        return 0;
+      }
       throw await runNotFound(ctx, runId);
     case 'withdrawn':
-      await removeWithdrawnSecrets(ctx.store, outcome.submission, ctx.scratchDir, runId);
       io.out(`${runId}: withdrawn before it was accepted`);
       return 0;
     case 'already-terminal':
@@ -339,6 +352,14 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
       io.out(`${runId}: cancelled${n ? ` (${n} running item${n === 1 ? '' : 's'} will be stopped by serve)` : ''}`);
       return 0;
     }
+  }
+}
+
+/** What finishing the withdrawals an earlier cancel left did (src/runs/withdrawal.ts), on stderr. */
+function reportLeftovers(leftovers: LeftoverWithdrawals, io: Output): void {
+  for (const problem of leftovers.problems) io.err(`agora: warning: ${terminalSafe(problem)}`);
+  for (const id of leftovers.removed) {
+    io.err(`agora: removed the secret parameters of ${id} from this host: a cancel that withdrew it stopped before removing them`);
   }
 }
 

@@ -181,11 +181,12 @@ async function acceptOne(
 }
 
 /**
- * Removes the secret store of a submission withdrawn from the inbox (`agora orch cancel` before `serve`
- * accepted it), once its inbox entry is gone: no run will read it. Only a store bound to `runId` goes.
+ * The secret store token a submission (an inbox commit) names, if any: what `agora orch cancel` removes
+ * when it withdraws the submission (withdrawal.ts).
  */
-export async function removeWithdrawnSecrets(store: GitStore, submission: Oid, scratchDir: string, runId: string): Promise<void> {
-  await removeRejectedSecrets(await inboxParamsText(store, submission), scratchDir, runId);
+export async function submissionSecretStore(store: GitStore, submission: Oid): Promise<string | undefined> {
+  const text = await inboxParamsText(store, submission);
+  return text === undefined ? undefined : recordedSecretStore(text);
 }
 
 async function inboxParamsText(store: GitStore, inboxCommit: Oid): Promise<string | undefined> {

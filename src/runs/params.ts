@@ -159,6 +159,26 @@ function secretStorePath(scratchDir: string, token: string): string {
 }
 
 /**
+ * Whether `token` has the form `recordableParams` gives a store's token (32 hex digits). A token read from
+ * the repository or from a file on disk becomes a file name: one that is not of this form is never used.
+ */
+export function isSecretStoreToken(token: unknown): token is string {
+  return typeof token === 'string' && /^[0-9a-f]{32}$/.test(token);
+}
+
+/** Whether this host holds a file for the store `token` (whoever it is bound to). */
+export async function hasSecretStore(scratchDir: string, token: string): Promise<boolean> {
+  if (!isSecretStoreToken(token)) return false;
+  try {
+    await stat(secretStorePath(scratchDir, token));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/**
  * What the run records: the public values, each secret key with the value `***`, the secret keys, and
  * (when there are secrets) the token of the host-local file their values go to. `bind` writes that file
  * for the run id the submission takes, before the submission exists, so no worker ever starts without
@@ -222,7 +242,7 @@ export function parseRecordedParams(text: string): { ok: true; params: RunParams
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && checked[k] === REDACTED)) {
     return { ok: false, problem: `${PARAMS_FILE} secret must list keys whose recorded value is ${REDACTED}` };
   }
-  if (keys.length > 0 !== (typeof secretStore === 'string' && /^[0-9a-f]{32}$/.test(secretStore))) {
+  if (keys.length > 0 !== isSecretStoreToken(secretStore)) {
     return { ok: false, problem: `${PARAMS_FILE} secretStore must be a 32-hex token exactly when there are secret keys` };
   }
   return {
@@ -239,7 +259,7 @@ export function parseRecordedParams(text: string): { ok: true; params: RunParams
 export function recordedSecretStore(text: string): string | undefined {
   try {
     const token = (JSON.parse(text) as { secretStore?: unknown } | null)?.secretStore;
-    return typeof token === 'string' && /^[0-9a-f]{32}$/.test(token) ? token : undefined;
+    return isSecretStoreToken(token) ? token : undefined;
   } catch {
     return undefined;
   }
@@ -247,13 +267,14 @@ export function recordedSecretStore(text: string): string | undefined {
 
 /**
  * Removes `runId`'s host-local secret store (`agora orch gc`, once the run is pruned; `serve`, once it has
- * recorded a submission's rejection). Returns true when a file was removed; a token that is not one
- * `recordableParams` makes (run.json is repository data) is left alone, as is a store that is not there
+ * recorded a submission's rejection; `cancel`, once it has withdrawn a submission: withdrawal.ts). Returns
+ * true when a file was removed; a token that is not one `recordableParams` makes (run.json is repository
+ * data, a withdrawal marker a file on disk) is left alone, as is a store that is not there
  * (submitted on another host, or removed already) and one that names another run (a pushed submission
  * or run may name any token). A store an older Agora wrote names no run: gc removes it with its run.
  */
 export async function removeSecretStore(scratchDir: string, token: string, runId: string): Promise<boolean> {
-  if (!/^[0-9a-f]{32}$/.test(token)) return false;
+  if (!isSecretStoreToken(token)) return false;
   try {
     const doc = JSON.parse(await readFile(secretStorePath(scratchDir, token), 'utf8')) as { run?: unknown } | null;
     if (typeof doc?.run === 'string' && doc.run !== runId) return false;

@@ -5,6 +5,7 @@ import { TargetUnreachable } from '../executors/target-unreachable.js';
 import { RunDriver } from './driver.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
 import { readRunAt, type StoredRun } from './state-store.js';
+import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
 
 /**
  * `agora orch serve`: a loop of load → reconcile → commit (CAS) → act, for every active run in the
@@ -22,6 +23,11 @@ export interface ServerOptions extends AttemptContext {
   onWarning?(runId: string, message: string): void;
   /** A target could not be reached at start, so what an earlier process left there was not cleaned up. */
   onTargetWarning?(message: string): void;
+  /**
+   * Withdrawals a stopped `cancel` left unfinished (withdrawal.ts): the run ids whose secret store was
+   * removed, and problems (each reported once by this server, though every pass looks again).
+   */
+  onLeftoverWithdrawals?(leftovers: LeftoverWithdrawals): void;
 }
 
 export class Server {
@@ -31,6 +37,8 @@ export class Server {
   private readonly seenHeads = new Map<string, string>();
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  /** Problems with leftover withdrawal markers already reported: a marker that stays is met on every pass. */
+  private readonly reportedLeftovers = new Set<string>();
 
   constructor(private readonly opts: ServerOptions) {}
 
@@ -38,6 +46,7 @@ export class Server {
   async start(): Promise<void> {
     const { store, refs } = this.opts;
     await this.opts.workspaces.clear();
+    await this.finishWithdrawals();
     const live = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
       const runId = ref.slice(refs.runsPrefix.length);
@@ -115,6 +124,20 @@ export class Server {
         this.driverFor(outcome.run);
       }
     }
+    await this.finishWithdrawals();
+  }
+
+  /**
+   * Finishes the withdrawals a `cancel` stopped in the middle of (withdrawal.ts), at the start and on
+   * every pass over the inbox, like the secrets of a rejection a pass stopped before removing: a serve
+   * that runs for weeks would otherwise leave them on the host until the next cancel. A pass that finds
+   * no marker reads one directory that is usually absent.
+   */
+  private async finishWithdrawals(): Promise<void> {
+    const found = await finishWithdrawals(this.opts.store, this.opts.refs, this.opts.scratchDir);
+    const problems = found.problems.filter((p) => !this.reportedLeftovers.has(p));
+    for (const p of problems) this.reportedLeftovers.add(p);
+    if (found.removed.length > 0 || problems.length > 0) this.opts.onLeftoverWithdrawals?.({ removed: found.removed, problems });
   }
 
   /** Runs written by another process (`agora orch retry`) that are running again get a driver. */

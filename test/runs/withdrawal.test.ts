@@ -1,0 +1,193 @@
+/**
+ * Withdrawal markers (src/runs/withdrawal.ts): `cancelRun` records the store it is about to orphan before
+ * it deletes a submission's inbox entry, and `finishWithdrawals` (the next cancel, serve) finishes what a
+ * stopped cancel left, from the inbox ref and then the run ref. Real repositories and files; the stopped
+ * cancel is an in-process crash point (the CLI test, test/cli/withdrawal-crash.test.ts, kills a process).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/config/load.js';
+import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
+import type { GitStore } from '../../src/git/types.js';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { cancelRun } from '../../src/runs/cancel.js';
+import { acceptInbox, submitPlan } from '../../src/runs/inbox.js';
+import { recordableParams, workerParams } from '../../src/runs/params.js';
+import { RunRefs } from '../../src/runs/refs.js';
+import { finishWithdrawals, markWithdrawal } from '../../src/runs/withdrawal.js';
+import { gitSync, initRepo } from '../git/git-fixtures.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+const refs = new RunRefs();
+const T0 = 1_800_000_000_000;
+const clock = () => T0;
+const PLAN = `${JSON.stringify({
+  id: 'p',
+  queue: 'default',
+  items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }],
+})}\n`;
+
+async function repository() {
+  const r = await initRepo({ bare: false });
+  cleanups.push(r.cleanup);
+  gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
+  const store = await openLocalStore(r.dir);
+  const scratchDir = join(store.gitdir, 'agora');
+  const base = gitSync(r.dir, ['rev-parse', 'HEAD']).trim();
+  const markerDir = join(scratchDir, 'withdrawals');
+  const markers = () => (existsSync(markerDir) ? readdirSync(markerDir) : []);
+  /** Submits plan `p` with a secret, as `agora orch submit --secret-data` does: the store is bound first. */
+  const submit = async (secret: string) => {
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: secret } }, scratchDir);
+    const { runId } = await submitPlan(store, refs, { planText: PLAN, planId: 'p', base, now: T0, params, bindSecrets: bind! });
+    return { runId, params, file: join(scratchDir, 'params', `${params.secretStore}.json`) };
+  };
+  return { store, scratchDir, base, markerDir, markers, submit, config: defaultConfig(r.dir) };
+}
+
+/** `cancelRun` stopped at `submission-withdrawn`: the inbox entry deleted, the store not yet removed. */
+async function crashedCancel(r: Awaited<ReturnType<typeof repository>>, runId: string) {
+  armCrashPoint('submission-withdrawn', 1, () => undefined);
+  await expect(cancelRun(r.store, refs, runId, 'stop', clock, { scratchDir: r.scratchDir })).rejects.toBeInstanceOf(CrashedAt);
+  expect(await r.store.resolveRef(refs.inbox(runId))).toBeNull();
+}
+
+describe('a withdrawal marker', () => {
+  it('is on disk, naming the store and the run, while the inbox entry goes; a stopped cancel leaves it to the next look', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    await crashedCancel(r, s.runId);
+    expect(existsSync(s.file)).toBe(true);
+    expect(r.markers().map((m) => JSON.parse(readFileSync(join(r.markerDir, m), 'utf8')))).toEqual([{ run: s.runId, token: s.params.secretStore }]);
+
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [s.runId], problems: [] });
+    expect(existsSync(s.file)).toBe(false);
+    expect(r.markers()).toEqual([]);
+    // Finished: another look finds nothing.
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [], problems: [] });
+  });
+
+  it('of a cancel that completed is gone, with the store', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    expect(await cancelRun(r.store, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'withdrawn' });
+    expect(existsSync(s.file)).toBe(false);
+    expect(r.markers()).toEqual([]);
+  });
+
+  it('whose submission serve accepted meanwhile leaves the store to the run: it waits while the entry is in the inbox, then goes alone', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    // As a cancel killed after writing its marker, before deleting the inbox entry, leaves it.
+    await markWithdrawal(r.scratchDir, s.runId, s.params.secretStore);
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [], problems: [] });
+    expect(r.markers()).toHaveLength(1);
+    expect(existsSync(s.file)).toBe(true);
+
+    expect(await acceptInbox(r.store, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'accepted' }]);
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [], problems: [] });
+    expect(r.markers()).toEqual([]);
+    expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'first-secret-value' });
+  });
+
+  it('of a cancel whose inbox delete lost to serve accepting the run goes alone, and the run is cancelled instead', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    let markersAtDelete: string[] | undefined;
+    // serve accepts the submission between the cancel's read of the inbox entry and its delete.
+    const racing = new Proxy(r.store, {
+      get(target, prop, receiver) {
+        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
+        return async (ref: string, expected: string) => {
+          if (ref === refs.inbox(s.runId) && markersAtDelete === undefined) {
+            markersAtDelete = r.markers();
+            await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
+          }
+          return target.deleteRef(ref, expected);
+        };
+      },
+    }) as GitStore;
+    expect(await cancelRun(racing, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'cancelled' });
+    expect(markersAtDelete).toHaveLength(1);
+    expect(r.markers()).toEqual([]);
+    expect(existsSync(s.file)).toBe(true);
+  });
+
+  it('never touches the store of a new submission that took the withdrawn id, at any stage', async () => {
+    const r = await repository();
+    const first = await r.submit('first-secret-value');
+    await crashedCancel(r, first.runId);
+    // `submit` gives the id out again and binds its own store to it before its inbox entry exists: a
+    // look at that moment finds neither an inbox entry nor a run for the id.
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: 'second-secret-value' } }, r.scratchDir);
+    await bind!(first.runId);
+    const second = join(r.scratchDir, 'params', `${params.secretStore}.json`);
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [first.runId], problems: [] });
+    expect(existsSync(first.file)).toBe(false);
+    expect(JSON.parse(readFileSync(second, 'utf8'))).toEqual({ run: first.runId, secrets: { token: 'second-secret-value' } });
+  });
+
+  it('of a withdrawn id taken again and accepted before anyone looked still removes the old store, and only it', async () => {
+    const r = await repository();
+    const first = await r.submit('first-secret-value');
+    await crashedCancel(r, first.runId);
+    const second = await r.submit('second-secret-value');
+    expect(second.runId).toBe(first.runId);
+    // In the inbox: it names another store, so the withdrawn one is not waiting for it.
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [first.runId], problems: [] });
+    expect(existsSync(first.file)).toBe(false);
+    expect(existsSync(second.file)).toBe(true);
+
+    // Again, with the new submission accepted before the look: the run records another store.
+    await crashedCancel(r, second.runId);
+    const third = await r.submit('third-secret-value');
+    expect(await acceptInbox(r.store, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: first.runId, kind: 'accepted' }]);
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [first.runId], problems: [] });
+    expect(existsSync(second.file)).toBe(false);
+    expect((await workerParams(third.params, r.scratchDir, third.runId)).secrets).toEqual({ token: 'third-secret-value' });
+    expect(r.markers()).toEqual([]);
+  });
+
+  it('that is malformed is reported and removed, never followed outside the params dir; nothing else is touched', async () => {
+    const r = await repository();
+    // A store bound to a run that has neither an inbox entry nor a run: a real marker naming it would remove it.
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: 'orphan-secret-value' } }, r.scratchDir);
+    await bind!('p-7');
+    const orphan = join(r.scratchDir, 'params', `${params.secretStore}.json`);
+    const outside = join(r.scratchDir, 'outside.json');
+    writeFileSync(outside, JSON.stringify({ run: 'p-7', token: params.secretStore }));
+    mkdirSync(r.markerDir, { recursive: true });
+    const marker = (name: string) => join(r.markerDir, `${name.repeat(16)}.json`);
+    writeFileSync(marker('a'), 'not JSON');
+    writeFileSync(marker('b'), JSON.stringify(['p-7', params.secretStore]));
+    writeFileSync(marker('c'), JSON.stringify({ run: 'p-7', token: '../outside' }));
+    writeFileSync(marker('d'), JSON.stringify({ run: '../../p-7', token: params.secretStore }));
+    writeFileSync(marker('e'), JSON.stringify({ run: 'p-7', token: params.secretStore, pad: 'x'.repeat(5000) }));
+    symlinkSync(outside, marker('f'));
+    mkdirSync(marker('1'));
+    execFileSync('mkfifo', [marker('2')]);
+    writeFileSync(join(r.markerDir, 'notes.txt'), JSON.stringify({ run: 'p-7', token: params.secretStore }));
+
+    const found = await finishWithdrawals(r.store, refs, r.scratchDir);
+    expect(found.removed).toEqual([]);
+    expect(found.problems).toEqual([
+      expect.stringMatching(new RegExp(`^${marker('1')} is not a file, not a withdrawal marker Agora wrote .*; could not remove it \\(.*EISDIR`)),
+      expect.stringMatching(new RegExp(`^${marker('2')} is not a file, not a withdrawal marker Agora wrote .*; removed it$`)),
+      expect.stringContaining(`${marker('a')} is not JSON`),
+      expect.stringContaining(`${marker('b')} is not a JSON object`),
+      expect.stringContaining(`${marker('c')} names no secret store token`),
+      expect.stringContaining(`${marker('d')} names no run id Agora makes`),
+      expect.stringContaining(`${marker('e')} is 5`),
+      expect.stringContaining(`${marker('f')} is a symbolic link`),
+    ]);
+    expect(readdirSync(r.markerDir).sort()).toEqual([`${'1'.repeat(16)}.json`, 'notes.txt']);
+    expect(existsSync(orphan)).toBe(true);
+    expect(existsSync(outside)).toBe(true);
+  });
+});
