@@ -13,7 +13,7 @@ export function renderErrorsDoc(): string {
   const lines = [
     '# Error codes',
     '',
-    '<!-- Generated from src/error-codes.ts by `npm run docs:errors`; edit that file, not this one. -->',
+    '<!-- Generated from src/error-codes.ts (its entries are in src/error-codes/) by `npm run docs:errors`; edit those files, not this one. -->',
     '',
     'Every error a user can cause is an `AgoraError` with one of these codes. The CLI prints it as',
     '`agora: <message>` and `hint: <what to do here>`, without a stack trace, and exits with the status',
