@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Transition } from '../engine/types.js';
 import type { AttemptContext } from './attempt.js';
 import { TargetUnreachable } from '../executors/target-unreachable.js';
-import { RunDriver } from './driver.js';
+import { RunDriver, attemptKey } from './driver.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
 import { readRunAt, type StoredRun } from './state-store.js';
 import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
@@ -42,16 +42,24 @@ export class Server {
 
   constructor(private readonly opts: ServerOptions) {}
 
-  /** Loads the active runs and recovers their attempts: re-attach what survived, reap the rest. */
+  /**
+   * Loads the active runs and recovers their attempts: re-attach what survived, reap the rest. A server
+   * that serves `only` one run leaves the other runs alone: it neither recovers nor settles them, and
+   * spares the workers their running attempts may still collect (see {@link claimedElsewhere}).
+   */
   async start(): Promise<void> {
     const { store, refs } = this.opts;
     await this.opts.workspaces.clear();
     await this.finishWithdrawals();
     const live = new Set<string>();
+    const others = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
       const runId = ref.slice(refs.runsPrefix.length);
-      if (this.opts.only && runId !== this.opts.only) continue;
       const stored = await readRunAt(store, runId, oid);
+      if (this.opts.only && runId !== this.opts.only) {
+        for (const key of claimedElsewhere(stored)) others.add(key);
+        continue;
+      }
       if (stored.state.status !== 'running') {
         await new RunDriver(stored, this.opts, { wake: () => undefined }).settle();
         continue;
@@ -60,8 +68,16 @@ export class Server {
       for (const key of await driver.recover()) live.add(key);
     }
     for (const target of Object.values(this.opts.targets)) {
+      // Another run's attempt is spared only on a target whose workers a restarted serve re-attaches to
+      // (`canResume`): a local worker cannot be collected by anyone once its serve died (that serve's
+      // restart kills it and runs the item again), and left running it could write, by the absolute path
+      // it was given, into a workspace of this server's pool, which reuses the paths the pool had.
+      const spared = target?.canResume ? others : undefined;
       try {
-        await target?.reapOrphans?.((runId, itemId, attempt) => live.has(`${runId}\u0000${itemId}\u0000${attempt}`));
+        await target?.reapOrphans?.((runId, itemId, attempt) => {
+          const key = attemptKey(runId, itemId, attempt);
+          return live.has(key) || spared?.has(key) === true;
+        });
       } catch (e) {
         // The engine is down (DOCKER_HOST set for other work, say): the other targets serve all the same.
         if (!(e instanceof TargetUnreachable)) throw e;
@@ -196,4 +212,17 @@ export class Server {
       };
     });
   }
+}
+
+/**
+ * The attempts a run this server does not drive records as running (none once it ended). A serve that was
+ * killed while they ran left their workers behind for its restart to collect as the same attempts: a
+ * container still running, or exited and kept until its outcome is committed. Reaping them here would
+ * make that restart run the items again, losing work done or under way.
+ */
+function claimedElsewhere(stored: StoredRun): string[] {
+  if (stored.state.status !== 'running') return [];
+  return Object.values(stored.state.items)
+    .filter((item) => item.status === 'running')
+    .map((item) => attemptKey(stored.runId, item.id, item.attempts));
 }

@@ -3,7 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';
 import { eventually } from '../support/eventually.js';
-import { isGone } from '../support/process.js';
+import { isGone, parentOf } from '../support/process.js';
 import { workerGate } from '../support/gate.js';
 
 const servers: ChildProcess[] = [];
@@ -96,6 +96,65 @@ describe('agora orch serve', () => {
     expect(lost).toEqual(['attempt 1 lost: the worker did not survive a restart of agora serve; running it again']);
     second.kill('SIGTERM');
     expect(await exited(second)).toBe(0);
+  });
+
+  it("`orch run` between a killed serve and its restart kills that serve's local workers, which nobody can collect; the restart runs the item again", async () => {
+    const marker = `/tmp/agora-orphan-${process.pid}-${Date.now()}`;
+    const gate = workerGate(); // slow runs until the test lets it
+    const repo = makeRepo({
+      'plan.json': plan('kept', [
+        {
+          id: 'slow',
+          executor: 'command',
+          inputs: { run: `echo $$ > ${marker}.$AGORA_ATTEMPT; ${gate.wait}; echo b > b.txt` },
+          depends_on: [],
+          resourceLocks: ['b.txt'],
+        },
+      ]),
+      'other.json': plan('other', [{ id: 'q', executor: 'command', inputs: { run: 'echo q > q.txt' }, depends_on: [], resourceLocks: ['q.txt'] }]),
+    });
+    const first = startServe(repo);
+    servers.push(first);
+    await agora(repo, ['orch', 'submit', 'plan.json']);
+    const worker = await eventually('the slow worker to start', () => {
+      try {
+        return Number(readFileSync(`${marker}.1`, 'utf8')) || undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    // Killed with its launcher, as a kill of the whole process tree does: the worker (a session of its
+    // own) outlives both, and only its pidfile says whose it is. Stopped first, the serve cannot see
+    // the launcher go and record the attempt's end.
+    const launcher = parentOf(worker);
+    expect(parentOf(launcher)).toBe(first.pid);
+    first.kill('SIGSTOP');
+    process.kill(launcher, 'SIGKILL');
+    first.kill('SIGKILL');
+    await exited(first);
+    await eventually('the launcher to be gone', () => isGone(launcher) || undefined);
+    expect(isGone(worker)).toBe(false);
+
+    const other = await agora(repo, ['orch', 'run', 'other.json']);
+    expect(other.code).toBe(0);
+    // A local worker is never re-attached (its output went to the dead launcher): the restart would
+    // kill it anyway, and left running it could write into a workspace of this run's pool.
+    expect(isGone(worker)).toBe(true);
+    expect(itemOf((await status(repo, 'kept-1'))!, 'slow')).toMatchObject({ status: 'running', attempts: 1 }); // not driven by `run`
+
+    await gate.open();
+    const second = startServe(repo);
+    servers.push(second);
+    const final = await eventually('the run to finish after the restart', async () => {
+      const s = await status(repo, 'kept-1');
+      return s && s.status !== 'running' ? s : undefined;
+    });
+    expect(final.status).toBe('done');
+    expect(itemOf(final, 'slow').attempts).toBe(2);
+    expect(itemOf(final, 'slow').reason).toBeUndefined();
+    second.kill('SIGTERM');
+    expect(await exited(second)).toBe(0);
+    await gate.remove();
   });
 
   it('refuses a second serve on the same repository, naming the first', async () => {

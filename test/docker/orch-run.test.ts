@@ -163,6 +163,49 @@ describe.skipIf(!docker)('agora orch on the docker target', () => {
     await eventually('the container to be removed', async () => (await managedContainers(docker!, runId)).length === 0 || undefined, { within: 30_000 });
   });
 
+  it(
+    "`orch run` of another plan, between a killed serve and its restart, leaves the killed serve's containers to the restart",
+    async () => {
+      const planId = `spared${tag}`;
+      const runId = `${planId}-1`;
+      const repo = makeRepo({
+        'agora.config.mjs': config,
+        'plan.json': JSON.stringify({
+          id: planId,
+          queue: 'default',
+          items: [{ id: 'long', executor: 'dispatch', inputs: { subagent: 'slow' }, depends_on: [], resourceLocks: ['slow.txt'] }],
+        }),
+        'other.json': JSON.stringify({
+          id: `other${tag}`,
+          queue: 'default',
+          items: [{ id: 'q', executor: 'command', inputs: { run: 'echo q > q.txt' }, depends_on: [], resourceLocks: ['q.txt'] }],
+        }),
+      });
+      const first = startServe(repo, env);
+      servers.push(first);
+      await agora(repo, ['orch', 'submit', 'plan.json'], env);
+      const running = async () => (await managedContainers(docker!, runId)).some((c) => c.State === 'running') || undefined;
+      await eventually('the container to run', running, { within: 60_000 });
+      first.kill('SIGKILL');
+      await exited(first);
+
+      // Same repository, so the same container scope: its start reaps what no running run claims.
+      const other = await agora(repo, ['orch', 'run', 'other.json'], env, scaled(120_000));
+      expect(other.code).toBe(0);
+      expect((await managedContainers(docker!, runId)).map((c) => c.State)).toEqual(['running']); // still there for the restart
+      expect((await status(repo, runId))?.items.map((i) => [i.id, i.status, i.attempts])).toEqual([['long', 'running', 1]]); // not driven by `run`
+
+      const second = startServe(repo, env);
+      servers.push(second);
+      await containerGate(docker!, runId).open(); // its work happens only after `run` has started and ended
+      const done = await finished(repo, runId);
+      expect(done.items.map((i) => [i.id, i.status, i.attempts])).toEqual([['long', 'done', 1]]); // re-attached, not run again
+      expect(git(repo, 'show', `refs/agora/integration/${runId}:slow.txt`)).toBe('slow\n');
+      await eventually('the container to be removed', async () => (await managedContainers(docker!, runId)).length === 0 || undefined, { within: 30_000 });
+    },
+    scaled(240_000), // two serves, a whole `run` and two container starts
+  );
+
   it('a serve killed after its worker finished, before the outcome was committed, leaves the container: the restart collects it', async () => {
     const planId = `kept${tag}`;
     const runId = `${planId}-1`;
