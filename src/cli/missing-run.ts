@@ -11,13 +11,15 @@ import type { CliContext } from './context.js';
  */
 export async function runNotFound(ctx: CliContext, runId: string): Promise<AgoraError> {
   if (await ctx.store.resolveRef(ctx.refs.inbox(runId))) {
-    const pid = await serveLockHolder(ctx.store.gitdir);
+    const holder = await serveLockHolder(ctx.store.gitdir);
     return new AgoraError(
       'run-not-accepted',
       `run ${runId} is submitted and waits for \`agora orch serve\` to accept it: it has no state, logs or audit yet`,
-      pid !== null
-        ? `the agora orch serve running here (pid ${pid}) takes it soon: ask again then (\`agora orch watch ${runId}\` follows it)`
-        : `no agora orch serve runs for this repository: start one (\`agora orch serve\`), then ask again`,
+      holder === null
+        ? `no agora orch serve runs for this repository: start one (\`agora orch serve\`), then ask again`
+        : holder.only === undefined
+          ? `the agora orch serve running here (pid ${holder.pid}) takes it soon: ask again then (\`agora orch watch ${runId}\` follows it)`
+          : `the agora orch run running here (pid ${holder.pid}) serves only its run ${holder.only}; an \`agora orch run\` of ${runId} waits for it, or start \`agora orch serve\` once it ends`,
     );
   }
   const rejected = await readRejection(ctx.store, ctx.refs, runId);

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { checkConfiguredSecrets } from '../config/secrets.js';
 import type { OrchConfig } from '../config/types.js';
 import type { RunEvent, Transition } from '../engine/types.js';
-import { AgoraError, InvalidInputError, errorMessage } from '../errors.js';
+import { AgoraError, isAgoraError, InvalidInputError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
 import { isRefName } from '../git/ref-names.js';
 import type { Oid } from '../git/types.js';
@@ -212,20 +212,42 @@ export async function runVerb(file: string, opts: GlobalOptions & SubmitOptions 
   const ctx = await openContext(opts, file);
   checkConfiguredSecrets(ctx.config, process.env); // before the plan is submitted
   const runId = await submit(ctx, file, opts, given);
-  const holder = await serveLockHolder(ctx.store.gitdir);
-  let final: StoredRun;
-  if (holder !== null) {
-    io.err(`submitted ${runId} to the agora serve already running here (pid ${holder}); watching it`);
-    final = await watchUntilTerminal(ctx, runId, io);
-  } else {
-    io.err(`submitted ${runId}`);
-    final = await serveOne(ctx, runId, opts, io);
+  return finish(ctx, await serveOrFollow(ctx, runId, opts, io), opts.apply ?? false, io);
+}
+
+/**
+ * The submitted run to its end: followed like `watch` when an `agora orch serve` serves the repository;
+ * served here when nothing does; and when another `agora orch run` holds the repository (it serves only
+ * its own run), served here once that one has let go, the wait said once on stderr.
+ */
+async function serveOrFollow(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
+  let waitingFor: number | undefined;
+  for (;;) {
+    const holder = await serveLockHolder(ctx.store.gitdir);
+    if (holder === null) {
+      if (waitingFor === undefined) io.err(`submitted ${runId}`);
+      try {
+        return await serveOne(ctx, runId, opts, io);
+      } catch (e) {
+        // Another process took the lock between the look and the take: look again at who holds it.
+        if (!(isAgoraError(e) && e.code === 'serve-running' && (await serveLockHolder(ctx.store.gitdir)) !== null)) throw e;
+        continue;
+      }
+    }
+    if (holder.only === undefined) {
+      io.err(`submitted ${runId} to the agora serve already running here (pid ${holder.pid}); watching it`);
+      return watchUntilTerminal(ctx, runId, io);
+    }
+    if (waitingFor !== holder.pid) {
+      io.err(`submitted ${runId}; the agora orch run of ${holder.only} (pid ${holder.pid}) holds this repository: ${runId} starts when it ends`);
+      waitingFor = holder.pid;
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.pollMs ?? 200));
   }
-  return finish(ctx, final, opts.apply ?? false, io);
 }
 
 async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
-  const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
+  const lock = await acquireServeLock(ctx.store.gitdir, Date.now(), runId);
   ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
   const targets = await createTargets(ctx);
   const view = progressView(io);

@@ -19,13 +19,21 @@ export interface ServeLock {
 
 interface Holder extends ProcessIdentity {
   startedAt: string;
+  /** The one run the holder serves (`agora orch run`); absent for a `serve`, which serves every run. */
+  only?: string;
+}
+
+/** A live local holder of the lock: its pid, and the one run it serves if it is an `agora orch run`. */
+export interface LockHolder {
+  pid: number;
+  only?: string;
 }
 
 export function serveLockPath(gitdir: string): string {
   return join(gitdir, 'agora', 'serve.lock');
 }
 
-export async function acquireServeLock(gitdir: string, now: number): Promise<ServeLock> {
+export async function acquireServeLock(gitdir: string, now: number, only?: string): Promise<ServeLock> {
   const path = serveLockPath(gitdir);
   await mkdir(dirname(path), { recursive: true });
   return retryOnConflict(
@@ -34,7 +42,7 @@ export async function acquireServeLock(gitdir: string, now: number): Promise<Ser
     async (): Promise<ServeLock | typeof LOST_RACE> => {
       try {
         // Created whole (a hard link of a written temporary file): never seen empty, even after a crash.
-        const me: Holder = { ...selfIdentity(), startedAt: new Date(now).toISOString() };
+        const me: Holder = { ...selfIdentity(), startedAt: new Date(now).toISOString(), ...(only === undefined ? {} : { only }) };
         await writeFileAtomic(path, `${JSON.stringify(me)}\n`, { exclusive: true });
         return {
           release: async () => {
@@ -65,10 +73,11 @@ export async function acquireServeLock(gitdir: string, now: number): Promise<Ser
   );
 }
 
-/** The pid of a live local serve holding the lock, if any. */
-export async function serveLockHolder(gitdir: string): Promise<number | null> {
+/** The live local process holding the lock, if any (a lock an older Agora wrote names no `only`: a serve). */
+export async function serveLockHolder(gitdir: string): Promise<LockHolder | null> {
   const holder = await readHolder(serveLockPath(gitdir));
-  return holder && liveness(holder) === 'alive' ? holder.pid : null;
+  if (!holder || liveness(holder) !== 'alive') return null;
+  return holder.only === undefined ? { pid: holder.pid } : { pid: holder.pid, only: holder.only };
 }
 
 async function readHolder(path: string): Promise<Holder | null> {
@@ -83,11 +92,12 @@ async function readHolderText(path: string): Promise<{ holder: Holder | null; te
     return { holder: null, text: null };
   }
   try {
-    const parsed = JSON.parse(text) as { startedAt?: unknown };
+    const parsed = JSON.parse(text) as { startedAt?: unknown; only?: unknown };
     const id = parseIdentity(parsed);
     // A lock written before boot and start were recorded names only pid and host.
     const legacy = id ?? parseIdentity({ boot: null, start: null, ...parsed });
-    return { holder: legacy ? { ...legacy, startedAt: String(parsed.startedAt ?? '?') } : null, text };
+    const only = typeof parsed.only === 'string' ? { only: parsed.only } : {};
+    return { holder: legacy ? { ...legacy, startedAt: String(parsed.startedAt ?? '?'), ...only } : null, text };
   } catch {
     return { holder: null, text };
   }

@@ -52,6 +52,16 @@ function procState(pid: number): string | undefined {
 }
 
 describe('serve lock', () => {
+  it('names the one run an `agora orch run` serves, and no run for a serve', async () => {
+    const dir = gitdir();
+    const lock = await acquireServeLock(dir, Date.now(), 'first-1');
+    expect(await serveLockHolder(dir)).toEqual({ pid: process.pid, only: 'first-1' });
+    await lock.release();
+    const serve = await acquireServeLock(dir, Date.now());
+    expect(await serveLockHolder(dir)).toEqual({ pid: process.pid });
+    await serve.release();
+  });
+
   it('takes over a lock whose pid now belongs to a process started at another time (pid reuse)', async () => {
     const dir = gitdir();
     // Our own pid, as a serve before a container restart would have recorded it: same pid, other start.
@@ -90,7 +100,7 @@ describe('serve lock', () => {
     cleanups.push(() => void sleeper.kill('SIGKILL'));
     const start = await eventually('the sleeper in /proc', () => startTicks(sleeper.pid!));
     plantHolder(dir, { ...selfIdentity(), pid: sleeper.pid, start });
-    expect(await serveLockHolder(dir)).toBe(sleeper.pid);
+    expect(await serveLockHolder(dir)).toEqual({ pid: sleeper.pid });
     await expect(acquireServeLock(dir, Date.now())).rejects.toMatchObject({ code: 'serve-running' });
   });
 });
