@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
-import { dispatchedJob, dispatchRecord, recordedAt } from './actions-job.js';
+import { dispatchedJob, dispatchRecord, recordedAt, recordedJobText } from './actions-job.js';
 import { mirrorPrefix } from '../git/refspec.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
@@ -45,8 +45,13 @@ export interface ActionsApi {
   dispatch(workflow: string, ref: string, inputs: Record<string, string>): Promise<void>;
   cancelRun(workflowRunId: number): Promise<void>;
   defaultBranch(): Promise<string>;
-  /** A workflow run as GitHub shows it now: asked only about the job that claimed a re-attached attempt. */
-  workflowRun(workflowRunId: number): Promise<{ status: string | null; conclusion: string | null; htmlUrl: string | null }>;
+  /**
+   * A workflow run as GitHub shows it now (errors carry GitHub's `status`): asked only about the run a claim
+   * names, which the App checks is a dispatch of its worker workflow (`path`, `event`) before it trusts it.
+   */
+  workflowRun(
+    workflowRunId: number,
+  ): Promise<{ status: string | null; conclusion: string | null; htmlUrl: string | null; path: string | null; event: string | null }>;
 }
 
 /** A `workflow_job` webhook as the target needs it. */
@@ -108,6 +113,10 @@ interface Claim {
 interface Dispatched {
   reattached: boolean;
   at: number;
+  /** The dispatch record's commit. */
+  record: Oid;
+  /** Re-attached, and sent again because nothing of it was on GitHub (see `dispatch`). */
+  resent?: boolean;
 }
 
 /** Dispatch answers that a retry can help with (the dispatch may have taken effect: the claim keeps it to one job). */
@@ -234,7 +243,7 @@ export class ActionsTarget implements WorkerTarget {
       for (;;) {
         if (signal.aborted) {
           this.remember(name, watch);
-          await this.cancel(api, watch, claim?.workflowRunId);
+          await this.cancel(api, watch, dispatched.reattached ? claim?.workflowRunId : undefined);
           return { exitCode: null, reason: 'stopped' };
         }
         const look = await this.look(job, claim === null);
@@ -264,8 +273,8 @@ export class ActionsTarget implements WorkerTarget {
         // that lost the run to this one) might never be heard of here. GitHub is asked about its workflow run
         // at each look instead (never on a first dispatch: there the webhooks come here).
         if (dispatched.reattached && claimant !== undefined && !jobs.some((j) => j.workflowRunId === claimant && j.status === 'completed')) {
-          const claimantRun = await api.workflowRun(claimant).catch(() => null); // unanswered: asked again at the next look
-          if (claimantRun?.status === 'completed') {
+          const claimantRun = await this.claimantRun(api, claimant);
+          if (claimantRun !== null && claimantRun.status === 'completed') {
             const late = (await this.look(job, false)).result;
             this.remember(name, watch, late?.workflowRunId);
             if (late) return late.result;
@@ -288,7 +297,7 @@ export class ActionsTarget implements WorkerTarget {
             reason:
               `no runner with the labels [${labels.join(', ')}] took the worker job within ${this.cfg.startTimeoutSeconds} s: register a self-hosted runner with these labels (docs/actions.md), or change the labels in the App's config` +
               // Re-attached: the process that recorded the dispatch may have died before it was sent.
-              (dispatched.reattached ? ` (the attempt was dispatched before the App restarted; the dispatch may never have reached GitHub)` : ''),
+              (dispatched.reattached && !dispatched.resent ? ` (the attempt was dispatched before the App restarted)` : ''),
           };
         }
         await new Promise<void>((resolve) => {
@@ -326,9 +335,9 @@ export class ActionsTarget implements WorkerTarget {
       const record = await dispatchRecord(store, name, jobText, now);
       // A refused create whose ref is still absent (a batched push refused as a whole): tried again.
       for (let tries = 0; tries < 3; tries += 1) {
-        if (await store.casRef(ref, record, null)) return { reattached: false, at: now };
+        if (await store.casRef(ref, record, null)) return { reattached: false, at: now, record };
         const existing = await store.resolveRef(ref);
-        if (existing !== null) return { reattached: true, at: await recordedAt(store, existing, now) };
+        if (existing !== null) return { reattached: true, at: await recordedAt(store, existing, now), record: existing };
       }
       return { exitCode: null, infrastructureFailure: true, reason: `${ref} could not be created (refused 3 times): the attempt is not dispatched` };
     } catch (e) {
@@ -348,7 +357,17 @@ export class ActionsTarget implements WorkerTarget {
       job: JSON.stringify(dispatchedJob(job)),
     };
     const recorded = await this.recordDispatch(job, inputs.job);
-    if ('exitCode' in recorded || recorded.reattached) return recorded;
+    if ('exitCode' in recorded) return recorded;
+    if (recorded.reattached) {
+      // The process that recorded the dispatch may have died before GitHub had it. With neither a claim nor
+      // a result on GitHub, the recorded job is sent again, byte for byte (the worker runs only the
+      // recorded job, and the claim keeps a second job of the attempt from running anything); the start
+      // timeout then counts from now. Otherwise the job is on its way: wait for it.
+      const look = await this.look(job, true);
+      const text = look.result === null && look.claim === null ? await recordedJobText(this.o.store, recorded.record) : null;
+      if (text === null) return recorded;
+      inputs.job = text;
+    }
     let ref: string;
     try {
       ref = await api.defaultBranch();
@@ -358,7 +377,7 @@ export class ActionsTarget implements WorkerTarget {
     for (let tries = 1; ; tries++) {
       try {
         await api.dispatch(this.cfg.workflow, ref, inputs);
-        return recorded;
+        return recorded.reattached ? { ...recorded, at: this.clock(), resent: true } : recorded;
       } catch (e) {
         const status = (e as { status?: number }).status;
         if (TRANSIENT(status) && tries < 3) continue;
@@ -429,7 +448,28 @@ export class ActionsTarget implements WorkerTarget {
    */
   private async cancel(api: ActionsApi, watch: Watch, claimant?: number): Promise<void> {
     const runs = new Set([...watch.jobs.values()].filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
-    if (claimant !== undefined && ![...watch.jobs.values()].some((j) => j.workflowRunId === claimant && j.status === 'completed')) runs.add(claimant);
+    if (claimant !== undefined && !runs.has(claimant) && ![...watch.jobs.values()].some((j) => j.workflowRunId === claimant && j.status === 'completed')) {
+      // A claim ref is written by whoever can push, and names any run: only a dispatch of the worker
+      // workflow that is still going is cancelled, never another workflow's run (a deploy, say).
+      const run = await this.claimantRun(api, claimant);
+      if (run !== null && run.status !== 'completed') runs.add(claimant);
+    }
     for (const id of runs) await api.cancelRun(id).catch(() => undefined); // 409 once it completed: nothing to stop
+  }
+
+  /**
+   * The workflow run a claim names, when it is a dispatch of the worker workflow: a run GitHub no longer
+   * has (404) counts as completed, and null means unanswered (asked again at the next look) or a run of
+   * another workflow, which a claim pushed by someone else may name and which is never trusted or touched.
+   */
+  private async claimantRun(api: ActionsApi, id: number): Promise<{ status: string | null; conclusion: string | null; htmlUrl: string | null } | null> {
+    try {
+      const run = await api.workflowRun(id);
+      if (run.path !== `.github/workflows/${this.cfg.workflow}` || run.event !== 'workflow_dispatch') return null;
+      return run;
+    } catch (e) {
+      if ((e as { status?: number }).status === 404) return { status: 'completed', conclusion: 'gone (GitHub no longer has the run)', htmlUrl: null };
+      return null;
+    }
   }
 }

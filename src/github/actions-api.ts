@@ -18,7 +18,13 @@ export function actionsApi(client: () => Octokit, owner: string, repo: string): 
     },
     async workflowRun(workflowRunId) {
       const { data } = await client().request('GET /repos/{owner}/{repo}/actions/runs/{run_id}', { owner, repo, run_id: workflowRunId });
-      return { status: data.status ?? null, conclusion: data.conclusion ?? null, htmlUrl: data.html_url ?? null };
+      return {
+        status: data.status ?? null,
+        conclusion: data.conclusion ?? null,
+        htmlUrl: data.html_url ?? null,
+        path: data.path ?? null,
+        event: data.event ?? null,
+      };
     },
     defaultBranch() {
       branch ??= client()
