@@ -359,7 +359,7 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
   switch (outcome.kind) {
     case 'not-found':
       if (leftovers.removed.includes(runId)) {
-        io.out(`${runId}: withdrawn earlier; its secret parameters, left on this host when that cancel stopped, are removed now`);
+        io.out(`${runId}: withdrawn earlier; its secret parameters, still on this host from a withdrawal left unfinished, are removed now`);
         return 0;
       }
       throw await runNotFound(ctx, runId);
@@ -381,7 +381,7 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
 function reportLeftovers(leftovers: LeftoverWithdrawals, io: Output): void {
   for (const problem of leftovers.problems) io.err(`agora: warning: ${terminalSafe(problem)}`);
   for (const id of leftovers.removed) {
-    io.err(`agora: removed the secret parameters of ${id} from this host: a cancel that withdrew it stopped before removing them`);
+    io.err(`agora: removed the secret parameters of ${id} from this host (a withdrawal left unfinished)`);
   }
 }
 

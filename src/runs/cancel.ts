@@ -32,7 +32,12 @@ export async function cancelRun(
     const inbox = await store.resolveRef(refs.inbox(runId));
     if (!inbox) return { kind: 'not-found' };
     let withdrawal: Withdrawal | undefined;
-    if (secrets) withdrawal = await markWithdrawal(secrets.scratchDir, runId, await submissionSecretStore(store, inbox));
+    if (secrets) {
+      // A pushed entry whose params cannot be read (not a file, say) names no store this host could
+      // remove: it is withdrawn all the same, as it was before there were stores to remove.
+      const token = await submissionSecretStore(store, inbox).catch(() => undefined);
+      withdrawal = await markWithdrawal(secrets.scratchDir, refs, runId, token);
+    }
     if (await store.deleteRef(refs.inbox(runId), inbox)) {
       crashPoint('submission-withdrawn'); // the marker is on disk: the next cancel or serve removes the store
       if (withdrawal) await completeWithdrawal(withdrawal);

@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { syncDirectory, writeFileAtomic } from '../atomic-write.js';
-import { errorMessage } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import type { GitStore } from '../git/types.js';
 import { pathInside } from '../path-inside.js';
 import { runIdProblem } from '../plan/ids.js';
@@ -19,9 +19,13 @@ import { readRunAt } from './state-store.js';
  * the two would leave the secret values on the host with nothing naming them: the inbox entry that named
  * them is gone. So before the ref goes, a marker naming the store's token and the run id is written and
  * synced (`<gitdir>/agora/withdrawals/<random>.json`, one per withdrawal, so that two cancels never remove
- * each other's), and it is removed last. Whoever finds a marker left over (the next `cancel` of any id,
- * and `serve` at its start and on every pass over the inbox) finishes the job from what the repository
- * says, reading the inbox ref first and then the run ref:
+ * each other's), and it is removed last. The marker also names the ref namespace of the withdrawal:
+ * `<gitdir>/agora` is shared by every config of the repository (each may set its own `refNamespace`), and
+ * only a look under that namespace reads the inbox and run refs the marker is about. Under another, the
+ * submission's inbox entry and run would both look absent, and its live store would go: a look leaves the
+ * markers of other namespaces to a cancel or serve of theirs. Whoever finds a marker of its namespace left
+ * over (the next `cancel` of any id, and `serve` at its start and on every pass over the inbox) finishes
+ * the job from what the repository says, reading the inbox ref first and then the run ref:
  *
  * - the inbox entry of the run names the marker's token: the withdrawal may not have happened (killed
  *   before the delete), or the submission is back: everything stays;
@@ -42,14 +46,20 @@ import { readRunAt } from './state-store.js';
 
 /** What a marker's name looks like: anything else in the directory (a temporary file) is not one. */
 const MARKER_NAME = /^[0-9a-f]{16}\.json$/;
-/** A marker is two short strings: a file larger than this is not one Agora wrote, and is not read. */
+/** A marker is three short strings: a file larger than this is not one Agora wrote, and is not read. */
 const MAX_MARKER_BYTES = 4096;
+/** A ref namespace as `RunRefs` holds it (the config's `refNamespace`, with its trailing slash). */
+const REF_NAMESPACE = /^refs\/([A-Za-z0-9][A-Za-z0-9_-]*\/)+$/;
+/** What a marker holds, for the reports of files that are not one. */
+const MARKER_FORM = '{"namespace": "<ref namespace>", "run": "<run id>", "token": "<32 hex digits>"}';
 
 /** A withdrawal under way (or left over): its marker file and what it names. */
 export interface Withdrawal {
   /** The host's `<gitdir>/agora`: the store is `params/<token>.json` in it. */
   scratchDir: string;
   marker: string;
+  /** The ref namespace (`RunRefs.ns`) whose inbox and run refs the withdrawal is about. */
+  namespace: string;
   runId: string;
   token: string;
 }
@@ -67,14 +77,38 @@ function withdrawalsDir(scratchDir: string): string {
 }
 
 /**
+ * Why `dir` is not a directory markers may be read or written in (a symbolic link, even to a directory,
+ * would have them read from and removed in another directory), or undefined. `absent` when it is not there.
+ */
+async function notARealDirectory(dir: string): Promise<string | undefined | 'absent'> {
+  const info = await lstat(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  if (info === undefined) return 'absent';
+  if (info.isSymbolicLink()) return 'is a symbolic link';
+  return info.isDirectory() ? undefined : 'is not a directory';
+}
+
+/**
  * Records, durably, that the submission of `runId` naming the store `token` is about to be withdrawn.
  * Undefined when there is nothing on this host to remove (the submission was made on another host, or its
  * store is gone already): then there is nothing a stopped withdrawal could leave either.
  */
-export async function markWithdrawal(scratchDir: string, runId: string, token: string | undefined): Promise<Withdrawal | undefined> {
-  if (token === undefined || !(await hasSecretStore(scratchDir, token))) return undefined;
+export async function markWithdrawal(scratchDir: string, refs: RunRefs, runId: string, token: string | undefined): Promise<Withdrawal | undefined> {
+  // A store that cannot be looked for (a params dir this user cannot read) is as good as none: the
+  // submission is withdrawn all the same, and its store, if any, stays as it is.
+  if (token === undefined || !(await hasSecretStore(scratchDir, token).catch(() => false))) return undefined;
   const dir = withdrawalsDir(scratchDir);
   const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  const notReal = await notARealDirectory(dir);
+  if (notReal !== undefined) {
+    throw new AgoraError(
+      'path-outside-directory',
+      `${dir} ${notReal === 'absent' ? 'is gone' : notReal}: withdrawal markers are written only in a directory of their own, never through a link; nothing was withdrawn`,
+      `remove ${dir} (Agora makes it again), then cancel again`,
+    );
+  }
   if (created !== undefined) {
     // writeFileAtomic syncs the directory it writes in; the directories made for it need their own
     // entries synced too, or a power loss could take the marker with its directory.
@@ -84,8 +118,8 @@ export async function markWithdrawal(scratchDir: string, runId: string, token: s
     }
   }
   const marker = pathInside(dir, `${randomBytes(8).toString('hex')}.json`, 'withdrawal marker');
-  await writeFileAtomic(marker, `${JSON.stringify({ run: runId, token })}\n`, { mode: 0o600, exclusive: true });
-  return { scratchDir, marker, runId, token };
+  await writeFileAtomic(marker, `${JSON.stringify({ namespace: refs.ns, run: runId, token })}\n`, { mode: 0o600, exclusive: true });
+  return { scratchDir, marker, namespace: refs.ns, runId, token };
 }
 
 /** The inbox entry is gone: the store goes (when bound to the run), then the marker. True when a store was removed. */
@@ -110,15 +144,25 @@ async function dropMarker(path: string): Promise<void> {
 }
 
 /**
- * Finishes the withdrawals that processes stopped in the middle of (see above). Never throws: a marker
- * that cannot be finished now stays for the next look, and is reported; a file with a marker's name that
- * is not a marker Agora wrote is removed (never followed: its token would become a path) and reported.
+ * Finishes the withdrawals of `refs`' namespace that processes stopped in the middle of (see above); the
+ * markers of other namespaces stay, unread past their namespace. Never throws: a marker that cannot be
+ * finished now stays for the next look, and is reported; a file with a marker's name that is not a marker
+ * Agora wrote is removed (never followed: its token would become a path) and reported. A `withdrawals`
+ * that is not a directory of its own (a symbolic link) is reported, and nothing in it is read or removed.
  */
 export async function finishWithdrawals(store: GitStore, refs: RunRefs, scratchDir: string): Promise<LeftoverWithdrawals> {
   const out: LeftoverWithdrawals = { removed: [], problems: [] };
   const dir = withdrawalsDir(scratchDir);
   let names: string[];
   try {
+    const notReal = await notARealDirectory(dir);
+    if (notReal === 'absent') return out;
+    if (notReal !== undefined) {
+      out.problems.push(
+        `${dir} ${notReal}, not the directory of withdrawal markers Agora makes; nothing in it is read or removed (remove it: Agora makes it again)`,
+      );
+      return out;
+    }
     names = await readdir(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') out.problems.push(`cannot list ${dir} (${errorMessage(e)}); withdrawals left unfinished stay so`);
@@ -132,7 +176,7 @@ export async function finishWithdrawals(store: GitStore, refs: RunRefs, scratchD
     try {
       const read = await readMarker(scratchDir, path);
       if ('problem' in read) {
-        const what = `${path} ${read.problem}, not a withdrawal marker Agora wrote ({"run": "<run id>", "token": "<32 hex digits>"})`;
+        const what = `${path} ${read.problem}, not a withdrawal marker Agora wrote (${MARKER_FORM})`;
         const removal = await dropMarker(path).then(
           () => 'removed it',
           (e: unknown) => `could not remove it (${errorMessage(e)}); remove it by hand`,
@@ -140,6 +184,8 @@ export async function finishWithdrawals(store: GitStore, refs: RunRefs, scratchD
         out.problems.push(`${what}; ${removal}`);
         continue;
       }
+      // Another namespace's: its inbox and run refs are not the ones `refs` names (see above).
+      if (read.namespace !== refs.ns) continue;
       if (await finishOne(store, refs, read)) out.removed.push(read.runId);
     } catch (e) {
       out.problems.push(`${path}: the withdrawal it records could not be finished (${errorMessage(e)}); it stays for the next look`);
@@ -162,7 +208,10 @@ async function finishOne(store: GitStore, refs: RunRefs, w: Withdrawal): Promise
   return completeWithdrawal(w);
 }
 
-/** The marker at `path`, checked: its run id is one Agora makes and its token one `recordableParams` makes. */
+/**
+ * The marker at `path`, checked: its namespace is one a config can give, its run id one Agora makes and its
+ * token one `recordableParams` makes. At most MAX_MARKER_BYTES are ever read, whatever the file grows to.
+ */
 async function readMarker(scratchDir: string, path: string): Promise<Withdrawal | { problem: string }> {
   let text: string;
   // O_NOFOLLOW: a symbolic link under a marker's name is not followed (ELOOP), only removed. O_NONBLOCK: a
@@ -176,7 +225,16 @@ async function readMarker(scratchDir: string, path: string): Promise<Withdrawal 
     const info = await handle.stat();
     if (!info.isFile()) return { problem: 'is not a file' };
     if (info.size > MAX_MARKER_BYTES) return { problem: `is ${info.size} bytes` };
-    text = await handle.readFile('utf8');
+    // The file may have grown since the stat: read into a buffer one byte larger than a marker may be.
+    const buffer = Buffer.alloc(MAX_MARKER_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      length += bytesRead;
+      if (bytesRead === 0 || length === buffer.length) break;
+    }
+    if (length > MAX_MARKER_BYTES) return { problem: `is more than ${MAX_MARKER_BYTES} bytes` };
+    text = buffer.toString('utf8', 0, length);
   } finally {
     await handle.close();
   }
@@ -187,8 +245,9 @@ async function readMarker(scratchDir: string, path: string): Promise<Withdrawal 
     return { problem: 'is not JSON' };
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { problem: 'is not a JSON object' };
-  const { run, token } = doc as { run?: unknown; token?: unknown };
+  const { namespace, run, token } = doc as { namespace?: unknown; run?: unknown; token?: unknown };
+  if (typeof namespace !== 'string' || !REF_NAMESPACE.test(namespace)) return { problem: 'names no ref namespace' };
   if (typeof run !== 'string' || runIdProblem(run) !== undefined) return { problem: 'names no run id Agora makes' };
   if (!isSecretStoreToken(token)) return { problem: 'names no secret store token' };
-  return { scratchDir, marker: path, runId: run, token };
+  return { scratchDir, marker: path, namespace, runId: run, token };
 }

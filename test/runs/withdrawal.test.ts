@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.js';
@@ -64,7 +65,9 @@ describe('a withdrawal marker', () => {
     const s = await r.submit('first-secret-value');
     await crashedCancel(r, s.runId);
     expect(existsSync(s.file)).toBe(true);
-    expect(r.markers().map((m) => JSON.parse(readFileSync(join(r.markerDir, m), 'utf8')))).toEqual([{ run: s.runId, token: s.params.secretStore }]);
+    expect(r.markers().map((m) => JSON.parse(readFileSync(join(r.markerDir, m), 'utf8')))).toEqual([
+      { namespace: 'refs/agora/', run: s.runId, token: s.params.secretStore },
+    ]);
 
     expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [s.runId], problems: [] });
     expect(existsSync(s.file)).toBe(false);
@@ -85,7 +88,7 @@ describe('a withdrawal marker', () => {
     const r = await repository();
     const s = await r.submit('first-secret-value');
     // As a cancel killed after writing its marker, before deleting the inbox entry, leaves it.
-    await markWithdrawal(r.scratchDir, s.runId, s.params.secretStore);
+    await markWithdrawal(r.scratchDir, refs, s.runId, s.params.secretStore);
     expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [], problems: [] });
     expect(r.markers()).toHaveLength(1);
     expect(existsSync(s.file)).toBe(true);
@@ -161,24 +164,32 @@ describe('a withdrawal marker', () => {
     await bind!('p-7');
     const orphan = join(r.scratchDir, 'params', `${params.secretStore}.json`);
     const outside = join(r.scratchDir, 'outside.json');
-    writeFileSync(outside, JSON.stringify({ run: 'p-7', token: params.secretStore }));
+    const ns = 'refs/agora/';
+    writeFileSync(outside, JSON.stringify({ namespace: ns, run: 'p-7', token: params.secretStore }));
     mkdirSync(r.markerDir, { recursive: true });
     const marker = (name: string) => join(r.markerDir, `${name.repeat(16)}.json`);
     writeFileSync(marker('a'), 'not JSON');
     writeFileSync(marker('b'), JSON.stringify(['p-7', params.secretStore]));
-    writeFileSync(marker('c'), JSON.stringify({ run: 'p-7', token: '../outside' }));
-    writeFileSync(marker('d'), JSON.stringify({ run: '../../p-7', token: params.secretStore }));
-    writeFileSync(marker('e'), JSON.stringify({ run: 'p-7', token: params.secretStore, pad: 'x'.repeat(5000) }));
+    writeFileSync(marker('c'), JSON.stringify({ namespace: ns, run: 'p-7', token: '../outside' }));
+    writeFileSync(marker('d'), JSON.stringify({ namespace: ns, run: '../../p-7', token: params.secretStore }));
+    writeFileSync(marker('e'), JSON.stringify({ namespace: ns, run: 'p-7', token: params.secretStore, pad: 'x'.repeat(5000) }));
     symlinkSync(outside, marker('f'));
     mkdirSync(marker('1'));
     execFileSync('mkfifo', [marker('2')]);
-    writeFileSync(join(r.markerDir, 'notes.txt'), JSON.stringify({ run: 'p-7', token: params.secretStore }));
+    writeFileSync(join(r.markerDir, 'notes.txt'), JSON.stringify({ namespace: ns, run: 'p-7', token: params.secretStore }));
+    // Without a namespace (as 534d214 wrote them) or with one no config can give.
+    writeFileSync(marker('3'), JSON.stringify({ run: 'p-7', token: params.secretStore }));
+    writeFileSync(marker('4'), JSON.stringify({ namespace: 'refs/agora', run: 'p-7', token: params.secretStore }));
+    writeFileSync(marker('5'), JSON.stringify({ namespace: '../', run: 'p-7', token: params.secretStore }));
 
     const found = await finishWithdrawals(r.store, refs, r.scratchDir);
     expect(found.removed).toEqual([]);
     expect(found.problems).toEqual([
       expect.stringMatching(new RegExp(`^${marker('1')} is not a file, not a withdrawal marker Agora wrote .*; could not remove it \\(.*EISDIR`)),
       expect.stringMatching(new RegExp(`^${marker('2')} is not a file, not a withdrawal marker Agora wrote .*; removed it$`)),
+      expect.stringContaining(`${marker('3')} names no ref namespace`),
+      expect.stringContaining(`${marker('4')} names no ref namespace`),
+      expect.stringContaining(`${marker('5')} names no ref namespace`),
       expect.stringContaining(`${marker('a')} is not JSON`),
       expect.stringContaining(`${marker('b')} is not a JSON object`),
       expect.stringContaining(`${marker('c')} names no secret store token`),
@@ -189,5 +200,159 @@ describe('a withdrawal marker', () => {
     expect(readdirSync(r.markerDir).sort()).toEqual([`${'1'.repeat(16)}.json`, 'notes.txt']);
     expect(existsSync(orphan)).toBe(true);
     expect(existsSync(outside)).toBe(true);
+  });
+});
+
+describe('a withdrawal marker of another ref namespace', () => {
+  // Another agora.config.mjs of the same repository, with `refNamespace: 'refs/other/'`: its cancel and
+  // serve share `<gitdir>/agora`, and read refs/other/inbox/… and refs/other/runs/….
+  const other = new RunRefs('refs/other/');
+
+  it('is left to a look of its own namespace: the live submission it names keeps its store', async () => {
+    const r = await repository();
+    const s = await r.submit('live-secret-value');
+    // As a cancel killed after writing its marker, before deleting the inbox entry, leaves it.
+    await markWithdrawal(r.scratchDir, refs, s.runId, s.params.secretStore);
+    expect(await finishWithdrawals(r.store, other, r.scratchDir)).toEqual({ removed: [], problems: [] });
+    expect(existsSync(s.file)).toBe(true);
+    expect(r.markers()).toHaveLength(1);
+    // Its own namespace's look still finishes it, once the entry is gone.
+    expect(await cancelRun(r.store, refs, s.runId, 'stop', clock)).toMatchObject({ kind: 'withdrawn' });
+    expect(await finishWithdrawals(r.store, other, r.scratchDir)).toEqual({ removed: [], problems: [] });
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [s.runId], problems: [] });
+    expect(existsSync(s.file)).toBe(false);
+    expect(r.markers()).toEqual([]);
+  });
+
+  it('is left alone while a serve accepts the submission between the cancel marking it and its delete', async () => {
+    const r = await repository();
+    const s = await r.submit('live-secret-value');
+    let sweep: unknown;
+    const racing = new Proxy(r.store, {
+      get(target, prop, receiver) {
+        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
+        return async (ref: string, expected: string) => {
+          if (ref === refs.inbox(s.runId) && sweep === undefined) {
+            await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
+            sweep = await finishWithdrawals(r.store, other, r.scratchDir); // a cancel or serve of the other config
+          }
+          return target.deleteRef(ref, expected);
+        };
+      },
+    }) as GitStore;
+    expect(await cancelRun(racing, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'cancelled' });
+    expect(sweep).toEqual({ removed: [], problems: [] });
+    expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'live-secret-value' });
+    expect(r.markers()).toEqual([]);
+  });
+});
+
+describe('the order of the two reads', () => {
+  it('serve accepting between them leaves the accepted run its store (the run is read after the inbox entry)', async () => {
+    const r = await repository();
+    const s = await r.submit('live-secret-value');
+    await markWithdrawal(r.scratchDir, refs, s.runId, s.params.secretStore); // a cancel killed before its delete
+    let accepted = false;
+    const racing = new Proxy(r.store, {
+      get(target, prop, receiver) {
+        if (prop !== 'resolveRef') return Reflect.get(target, prop, receiver) as unknown;
+        return async (ref: string) => {
+          // serve accepts (writes the run, deletes the entry) right after the sweep's first read of either ref
+          if (!accepted && (ref === refs.inbox(s.runId) || ref === refs.run(s.runId))) {
+            accepted = true;
+            const seen = await target.resolveRef(ref);
+            await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
+            return seen;
+          }
+          return target.resolveRef(ref);
+        };
+      },
+    }) as GitStore;
+    // Reading the run first would see none, then no entry either, and remove the accepted run's store.
+    expect(await finishWithdrawals(racing, refs, r.scratchDir)).toEqual({ removed: [], problems: [] });
+    expect(accepted).toBe(true);
+    expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'live-secret-value' });
+  });
+});
+
+describe('withdrawing', () => {
+  it('a pushed submission whose params.json cannot be read (a tree) still works, with nothing to remove', async () => {
+    const r = await repository();
+    const plan = await r.store.writeBlob(PLAN);
+    const inner = await r.store.writeTree([{ mode: '100644', path: 'x', oid: plan, type: 'blob' }]);
+    const tree = await r.store.writeTree([
+      { mode: '040000', path: 'params.json', oid: inner, type: 'tree' },
+      { mode: '100644', path: 'plan.json', oid: plan, type: 'blob' },
+    ]);
+    const who = { name: 'x', email: 'x@example', timestamp: 1_800_000_000, timezoneOffset: 0 };
+    const commit = await r.store.writeCommit({ tree, parents: [r.base], message: 'pushed\n', author: who, committer: who });
+    expect(await r.store.casRef(refs.inbox('p-1'), commit, null)).toBe(true);
+    expect(await cancelRun(r.store, refs, 'p-1', 'stop', clock, { scratchDir: r.scratchDir })).toEqual({ kind: 'withdrawn', submission: commit });
+    expect(await r.store.resolveRef(refs.inbox('p-1'))).toBeNull();
+    expect(r.markers()).toEqual([]);
+  });
+});
+
+describe('a withdrawals directory that is a symbolic link', () => {
+  async function linked() {
+    const r = await repository();
+    const elsewhere = join(r.scratchDir, '..', 'elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    const theirs = join(elsewhere, '0123456789abcdef.json');
+    writeFileSync(theirs, "someone else's data");
+    mkdirSync(r.scratchDir, { recursive: true });
+    symlinkSync(elsewhere, r.markerDir);
+    return { ...r, elsewhere, theirs };
+  }
+
+  it('is reported by a look, and nothing in the directory it points to is read or removed', async () => {
+    const r = await linked();
+    expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({
+      removed: [],
+      problems: [
+        `${r.markerDir} is a symbolic link, not the directory of withdrawal markers Agora makes; nothing in it is read or removed (remove it: Agora makes it again)`,
+      ],
+    });
+    expect(readFileSync(r.theirs, 'utf8')).toBe("someone else's data");
+  });
+
+  it('is never written through: the cancel refuses, and the submission stays with its store', async () => {
+    const r = await linked();
+    const s = await r.submit('live-secret-value');
+    await expect(cancelRun(r.store, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).rejects.toThrow(
+      `${r.markerDir} is a symbolic link: withdrawal markers are written only in a directory of their own, never through a link; nothing was withdrawn`,
+    );
+    expect(readdirSync(r.elsewhere)).toEqual(['0123456789abcdef.json']);
+    expect(await r.store.resolveRef(refs.inbox(s.runId))).not.toBeNull();
+    expect(existsSync(s.file)).toBe(true);
+  });
+});
+
+describe('a marker that grows after its size was checked', () => {
+  it('is read no further than the bound, and reported as too large', async () => {
+    const r = await repository();
+    mkdirSync(r.markerDir, { recursive: true });
+    const path = join(r.markerDir, '0123456789abcdef.json');
+    writeFileSync(path, '{}');
+    // A writer between the check (fstat) and the read: a valid marker, padded past the bound.
+    const h = await open(path, 'r');
+    const proto = Object.getPrototypeOf(h) as { stat: (...a: unknown[]) => Promise<unknown> };
+    await h.close();
+    const stat = proto.stat;
+    proto.stat = async function (this: unknown, ...a: unknown[]) {
+      const info = await stat.apply(this, a);
+      writeFileSync(path, JSON.stringify({ namespace: 'refs/agora/', run: 'p-1', token: 'f'.repeat(32), pad: 'x'.repeat(1 << 20) }));
+      return info;
+    };
+    let found;
+    try {
+      found = await finishWithdrawals(r.store, refs, r.scratchDir);
+    } finally {
+      proto.stat = stat;
+    }
+    expect(found).toEqual({
+      removed: [],
+      problems: [expect.stringMatching(new RegExp(`^${path} is more than 4096 bytes, not a withdrawal marker Agora wrote .*; removed it$`))],
+    });
   });
 });
