@@ -221,14 +221,14 @@ function verifyPins(o: VerifyVerbOptions): VerifyPins | undefined {
     pins.runId = o.run;
   }
   if (o.planCommit !== undefined) {
-    if (!FULL_COMMIT_ID.test(o.planCommit.toLowerCase())) {
+    if (!FULL_COMMIT_ID.test(o.planCommit)) {
       throw new AgoraError(
         'verify-options',
         `--plan-commit ${JSON.stringify(o.planCommit)} is not a full commit id`,
-        'pass all 40 hex digits (git rev-parse <commit>): a prefix would pin less than it says',
+        'pass all 40 hex digits in lower case, as git rev-parse <commit> prints them: a prefix would pin less than it says, and the audit compares commit ids as text',
       );
     }
-    pins.planCommit = o.planCommit.toLowerCase();
+    pins.planCommit = o.planCommit;
   }
   if (o.repository !== undefined) {
     if (!REPOSITORY_FULL_NAME.test(o.repository)) {
@@ -290,7 +290,12 @@ export function humanReport(
 ): string {
   const lines = [summaryLine(bundle, report)];
   lines.push(`  entries ${bundle.entries.length}, root ${bundle.root}`);
-  if (bundle.repository) lines.push(`  made in: ${bundle.repository.fullName} (GitHub repository id ${bundle.repository.id})`);
+  if (bundle.repository) {
+    // Only the signed statement binds the repository: a clone does not know its GitHub name (docs/audit.md §8.6).
+    const signed = checked.signature && Boolean(checked.pin) && !report.failures.some((f) => f.code === 'signature');
+    const how = signed ? 'signed' : 'as the bundle says: unchecked (only a verified signature binds it)';
+    lines.push(`  made in: ${bundle.repository.fullName} (GitHub repository id ${bundle.repository.id}), ${how}`);
+  }
   if (checked.pins) {
     const p = checked.pins;
     const said = [

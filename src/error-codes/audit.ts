@@ -57,7 +57,7 @@ export const AUDIT_ERRORS = {
   'sigstore-invalid': {
     area: 'audit',
     exitCode: USER,
-    meaning: 'The Sigstore bundle file is not readable JSON.',
+    meaning: 'The Sigstore bundle file is not JSON, or repeats a key in an object.',
     fix: 'Pass the .sigstore.json written beside the audit bundle.',
   },
   'sigstore-unreadable': { area: 'audit', exitCode: USER, meaning: 'The Sigstore bundle file cannot be read.', fix: 'Check the path, or pass --sigstore.' },

@@ -12,14 +12,7 @@ export interface RunChain {
 
 /** Walks the first-parent chain from `head` back to the run's first state commit. */
 export async function readRunChain(store: GitStore, head: Oid, progress: Progress = SILENT): Promise<RunChain> {
-  const commits: Oid[] = [];
-  progress.phase('state commits walked');
-  for (let at: Oid | undefined = head; at;) {
-    commits.push(at);
-    at = (await store.readCommit(at)).parents[0];
-    progress.advance();
-  }
-  commits.reverse();
+  const commits = await stateCommits(store, head, progress);
   const entries: AuditEntry[] = [];
   progress.phase('state commits read', commits.length);
   for (const commit of commits) {
@@ -27,4 +20,16 @@ export async function readRunChain(store: GitStore, head: Oid, progress: Progres
     progress.advance();
   }
   return { commits, entries };
+}
+
+/** The state commits of the chain that ends at `head`, oldest first (by first parent, the first one having none). */
+export async function stateCommits(store: GitStore, head: Oid, progress: Progress = SILENT): Promise<Oid[]> {
+  const commits: Oid[] = [];
+  progress.phase('state commits walked');
+  for (let at: Oid | undefined = head; at;) {
+    commits.push(at);
+    at = (await store.readCommit(at)).parents[0];
+    progress.advance();
+  }
+  return commits.reverse();
 }

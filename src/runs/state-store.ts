@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import type { AuditEntry } from '../log/entry.js';
 import { canonicalJson } from '../log/canonical-json.js';
 import { newRun } from '../engine/step.js';
@@ -184,7 +185,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
     itemChanges(store, incremental?.state ?? null, w.state, depth),
   ]);
   const changes: PathChange[] = [
-    { path: 'entries.jsonl', entry: entriesBlob },
+    { path: ENTRIES_FILE, entry: entriesBlob },
     { path: RUN_FILE, entry: runBlob },
     ...items,
     ...(w.logs ?? []).map((l) => ({ path: logPath(l.name, depth), entry: { mode: '100644' as const, oid: l.oid } })),
@@ -272,16 +273,60 @@ export async function readEntries(store: GitStore, head: Oid): Promise<AuditEntr
   return out;
 }
 
-/** The entries one state commit added. */
-export async function entriesOf(store: GitStore, commit: Oid): Promise<AuditEntry[]> {
+/** The file of a state commit that holds the entries it added (§9 of docs/audit.md): every layout has one. */
+export const ENTRIES_FILE = 'entries.jsonl';
+
+/** One state commit's share of the log, as stored: what a verifier compares with an audit bundle. */
+export interface CommitLog {
+  commit: Oid;
+  /**
+   * `entries.jsonl` exactly as stored (Agora writes one canonical JSON object per line, each ended by `\n`),
+   * or null when the commit has none.
+   */
+  text: string | null;
+  /** The `plan.json` blob the commit's tree names, or null when it names none. */
+  planBlob: Oid | null;
+}
+
+/** The files of one state commit that hold its share of the log and the plan, as stored; nothing is parsed. */
+export async function readCommitLog(store: GitStore, commit: Oid): Promise<CommitLog> {
   const tree = byName(await store.readTree((await store.readCommit(commit)).tree));
-  const blob = tree.get('entries.jsonl');
-  if (!blob) return [];
-  return decoder
-    .decode(await store.readBlob(blob.oid))
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => JSON.parse(line) as AuditEntry);
+  const file = tree.get(ENTRIES_FILE);
+  const plan = tree.get('plan.json');
+  return {
+    commit,
+    text: file?.type === 'blob' ? decoder.decode(await store.readBlob(file.oid)) : null,
+    planBlob: plan?.type === 'blob' ? plan.oid : null,
+  };
+}
+
+/**
+ * The entries one state commit added. Throws AgoraError `state-corrupt` when the commit has no
+ * `entries.jsonl` (every state commit of every layout holds one, possibly empty: a missing one is not an
+ * empty one) or when a line of it is not a JSON object.
+ */
+export async function entriesOf(store: GitStore, commit: Oid): Promise<AuditEntry[]> {
+  const log = await readCommitLog(store, commit);
+  if (log.text === null) throw stateCorrupt(`state commit ${commit} has no ${ENTRIES_FILE}: not an Agora state commit`);
+  return parseEntries(log.text, commit);
+}
+
+function parseEntries(text: string, commit: Oid): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.length === 0) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw stateCorrupt(`line ${i + 1} of ${ENTRIES_FILE} in state commit ${commit} is not JSON (${errorMessage(error)}): not an Agora state commit`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw stateCorrupt(`line ${i + 1} of ${ENTRIES_FILE} in state commit ${commit} is not a JSON object: not an Agora state commit`);
+    }
+    out.push(value as AuditEntry);
+  }
+  return out;
 }
 
 export async function readLog(store: GitStore, logsTree: Oid | null, name: string): Promise<string | null> {

@@ -129,6 +129,11 @@ describe('agora orch audit', () => {
     // A pin is a full commit id: a prefix would pin less than it says.
     const e = await rejection(verifyVerb(signedPath, { key: keys.publicKey, planCommit: bundle.base.slice(0, 12) }, capture()));
     expect(e).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/--plan-commit .* is not a full commit id/) });
+    // ... as git prints it: 40 lower-case hex digits. Hex is compared as text, and the format has no SHA-256 form (docs/audit.md §1).
+    for (const pin of [bundle.base.toUpperCase(), 'a'.repeat(64)]) {
+      const refused = await rejection(verifyVerb(signedPath, { key: keys.publicKey, planCommit: pin }, capture()));
+      expect(refused).toMatchObject({ code: 'verify-options', message: expect.stringMatching(/--plan-commit .* is not a full commit id/) });
+    }
   });
 
   it('a pin nothing binds is refused: --run / --plan-commit need --key or --repo, --repository needs --key', async () => {

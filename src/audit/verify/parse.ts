@@ -58,7 +58,8 @@ export function parseAuditBundle(text: string, source: string): AuditBundle {
     );
   }
   const format = (json as { format?: unknown }).format;
-  const m = typeof format === 'string' ? /^agora\.audit\/v(\d+)$/.exec(format) : null;
+  // `v<n>`, n a decimal number without leading zeros: `agora.audit/v02` is no version, a newer one is `v6`.
+  const m = typeof format === 'string' ? /^agora\.audit\/v([1-9][0-9]*)$/.exec(format) : null;
   if (!m) {
     throw new AgoraError(
       'bundle-invalid',

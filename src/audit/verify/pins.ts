@@ -18,8 +18,11 @@ export interface VerifyPins {
   repository?: string;
 }
 
-/** A full lower-case git commit id (SHA-1 or SHA-256). */
-export const FULL_COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+/**
+ * A full git commit id as Agora writes it: 40 lower-case hex digits (SHA-1). Agora refuses SHA-256
+ * repositories (`repo-unsupported`), and the audit format has no 64-digit form (docs/audit.md §1).
+ */
+export const FULL_COMMIT_ID = /^[0-9a-f]{40}$/;
 
 /** What binds the pinned fields: a signer pin (key or certificate identity) and/or the repository. */
 export interface PinBinding {
@@ -57,7 +60,8 @@ export function pinMismatches(bundle: Pick<AuditBundle, 'runId' | 'base' | 'repo
   if (pins?.runId !== undefined && bundle.runId !== pins.runId) {
     out.push(`the bundle is the audit of run ${bundle.runId}, but the verifier expects run ${pins.runId} (--run)`);
   }
-  if (pins?.planCommit !== undefined && bundle.base !== pins.planCommit.toLowerCase()) {
+  // Hex is compared as text (docs/audit.md §1): the CLI refuses a pin that is not 40 lower-case hex digits.
+  if (pins?.planCommit !== undefined && bundle.base !== pins.planCommit) {
     out.push(`the run started on commit ${bundle.base}, but the verifier expects plan commit ${pins.planCommit} (--plan-commit)`);
   }
   if (pins?.repository !== undefined) {

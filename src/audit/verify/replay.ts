@@ -6,15 +6,20 @@ import { formatVersion, type AuditBundle, type BundleItem } from '../bundle.js';
 import { CallReplay, type RootCaller } from './calls.js';
 import { EmissionReplay } from './emission.js';
 import { sameSet } from './same-set.js';
+import { isItemStatus, isRunStatus, itemMoveAllowed, runMoveAllowed } from './transitions.js';
 
 export { sameSet };
 import type { Failures } from './failures.js';
 
 /**
  * Step "replay": the engine's state machine re-run from the log alone. Every transition starts from the
- * state the item (or the run) was in; an item starts only when all its dependencies are done, with exactly
- * its declared locks, none overlapping a running item's; attempt numbers go up by one per start and every
- * other transition names the current attempt; then the bundle's summary must be what the log replays to.
+ * state the item (or the run) was in and is one Agora writes (transitions.ts: §4's tables), to a state of
+ * §4; the log opens with the run's `submitted → running`, items move (and emit, and record calls) only
+ * while the run is running, and the run ends only once every item in it has ended. An item starts only
+ * when all its dependencies are done, with exactly its declared locks, none overlapping a running item's;
+ * attempt numbers go up by one per start and every other transition names the current attempt; then the
+ * bundle's summary must be what the log replays to. A failed check does not stop its entry from being
+ * applied, except an entry that names no item of the run, or a state §4 does not have: those change nothing.
  */
 
 /** What replaying the log says about one item. */
@@ -102,16 +107,17 @@ export class ReplayStep {
   push(e: AuditEntry, i: number): void {
     // Replay: the engine's state machine as the log tells it.
     if (e.kind === 'call' && this.calls.enabled) {
+      this.whileRunning(e, i);
       this.calls.push(e, i);
       return;
     }
     this.calls.other(e, e.kind === 'item' && this.items.get(e.itemId)?.status === 'running');
     if (e.kind === 'run') {
-      if (e.from !== this.runStatus) this.f.add('state', `entry ${i}: the run moves from ${e.from}, but it was ${this.runStatus}`, { entry: i });
-      this.runStatus = e.to;
+      this.moveRun(e, i);
       return;
     }
     if (e.kind === 'emit' && this.emission.enabled) {
+      this.whileRunning(e, i);
       this.emission.push(e, i, this.items.get(e.itemId));
       return;
     }
@@ -130,7 +136,14 @@ export class ReplayStep {
       this.f.add('emit-missing', `entry ${i} moves item ${id}, which no emit entry has added to the run yet`, { entry: i, item: id });
       return;
     }
+    if (!isItemStatus(e.to)) {
+      this.f.add('state', `entry ${i}: item ${id} moves to ${JSON.stringify(e.to)}, which is not an item state`, { entry: i, item: id });
+      return;
+    }
+    this.whileRunning(e, i);
     if (e.from !== cur.status) this.f.add('state', `entry ${i}: item ${id} moves from ${e.from}, but it was ${cur.status}`, { entry: i, item: id });
+    else if (!itemMoveAllowed(cur.status, e.to))
+      this.f.add('state', `entry ${i}: item ${id} moves from ${cur.status} to ${e.to}, a transition Agora never writes`, { entry: i, item: id });
     if (cur.status === 'running' && e.to !== 'running') {
       this.held.remove(cur.locks ?? []);
       this.running.delete(id);
@@ -182,6 +195,39 @@ export class ReplayStep {
     else if (e.to === 'pending') cur.finishedAt = null;
     cur.reason = e.reason ?? null;
     cur.status = e.to;
+  }
+
+  /** A run transition: to a run state, from the run's current one, along §4's table; it ends only once every item has. */
+  private moveRun(e: Extract<AuditEntry, { kind: 'run' }>, i: number): void {
+    if (!isRunStatus(e.to)) {
+      this.f.add('state', `entry ${i}: the run moves to ${JSON.stringify(e.to)}, which is not a run state`, { entry: i });
+      return;
+    }
+    if (e.from !== this.runStatus) this.f.add('state', `entry ${i}: the run moves from ${e.from}, but it was ${this.runStatus}`, { entry: i });
+    else if (!runMoveAllowed(this.runStatus, e.to))
+      this.f.add('state', `entry ${i}: the run moves from ${this.runStatus} to ${e.to}, a transition Agora never writes`, { entry: i });
+    if (e.to !== 'running') {
+      const open = [...this.items].filter(([id, r]) => this.emission.has(id) && !TERMINAL_ITEM_STATUSES.has(r.status));
+      if (open.length > 0) {
+        const shown = open.slice(0, 5).map(([id, r]) => `${id} (${r.status})`);
+        if (open.length > shown.length) shown.push(`${open.length - shown.length} more`);
+        this.f.add('state', `entry ${i}: the run ends ${e.to} while items are still open: ${shown.join(', ')}`, { entry: i });
+      }
+    }
+    this.runStatus = e.to;
+  }
+
+  /** Items move, emit and record calls only while the run is running (after entry 0, between a reopening and the end). */
+  private whileRunning(e: Exclude<AuditEntry, { kind: 'run' }>, i: number): void {
+    if (this.runStatus === 'running') return;
+    const what = e.kind === 'item' ? `moves item ${e.itemId}` : `is a ${e.kind} entry of item ${e.itemId}`;
+    this.f.add(
+      'state',
+      this.runStatus === 'submitted'
+        ? `entry ${i} ${what} before the run was accepted: a log starts with the run's submitted → running`
+        : `entry ${i} ${what} while the run is ${this.runStatus}: items move only while the run is running`,
+      { entry: i, item: e.itemId },
+    );
   }
 
   finish(): ReplayResult {
