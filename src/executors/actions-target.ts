@@ -2,15 +2,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
-import { dispatchedJob, dispatchRecord, recordedAt, recordedJobText } from './actions-job.js';
+import { dispatchedJob, dispatchRecord } from './actions-job.js';
 import { mirrorPrefix } from '../git/refspec.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
+import { attemptOnGitHub, endedClaimant, jobToResend, reattachedTo, runningClaimant, type Dispatched, type WorkflowRunView } from './actions-reattach.js';
 import { readAttemptResult } from './actions-result.js';
 import { applyChanges } from './actions-workspace.js';
 import { EMIT_FILE } from './control-files.js';
-import { TargetUnreachable } from './target-unreachable.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
 
 /**
@@ -37,7 +37,8 @@ import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
  * The attempt's refs on GitHub are all there is of it, so an orchestrator that restarts (or a replica that
  * takes the run over) picks it up again: {@link ActionsTarget.canResume} is true once the attempt's dispatch
  * record (or its claim, or its result) exists, and `run` then finds that record and re-attaches, collecting
- * the result or waiting for it, instead of dispatching the attempt a second time.
+ * the result or waiting for it, instead of dispatching the attempt a second time. What a re-attached attempt
+ * reads from GitHub, and which claimant run it trusts, is in actions-reattach.ts.
  */
 
 /** The REST calls the target makes, with the installation's token. Errors carry GitHub's `status`. */
@@ -49,9 +50,7 @@ export interface ActionsApi {
    * A workflow run as GitHub shows it now (errors carry GitHub's `status`): asked only about the run a claim
    * names, which the App checks is a dispatch of its worker workflow (`path`, `event`) before it trusts it.
    */
-  workflowRun(
-    workflowRunId: number,
-  ): Promise<{ status: string | null; conclusion: string | null; htmlUrl: string | null; path: string | null; event: string | null }>;
+  workflowRun(workflowRunId: number): Promise<WorkflowRunView>;
 }
 
 /** A `workflow_job` webhook as the target needs it. */
@@ -104,19 +103,6 @@ interface Watch {
 /** The attempt's claim ref, once a job pushed it: the workflow run of that job, when its commit names it. */
 interface Claim {
   workflowRunId?: number;
-}
-
-/**
- * The attempt's dispatch: sent by this call (`at` now), or found recorded by an earlier one (a process
- * that died, a replica whose run this one took over) at `at`, the time its record says, and not sent again.
- */
-interface Dispatched {
-  reattached: boolean;
-  at: number;
-  /** The dispatch record's commit. */
-  record: Oid;
-  /** Re-attached, and sent again because nothing of it was on GitHub (see `dispatch`). */
-  resent?: boolean;
 }
 
 /** Dispatch answers that a retry can help with (the dispatch may have taken effect: the claim keeps it to one job). */
@@ -187,24 +173,9 @@ export class ActionsTarget implements WorkerTarget {
     if (this.shown.size > SHOWN_JOBS) this.shown.delete(this.shown.keys().next().value!);
   }
 
-  /**
-   * After a restart: true once anything of the attempt is on GitHub (its dispatch record, its claim or its
-   * result), so that `run` re-attaches to it rather than the driver recording it lost and a runner running
-   * the item a second time. False when the attempt was never dispatched (nothing was recorded before the
-   * process died): it is lost and retried, and no job of it can run (the worker runs only a recorded job).
-   */
+  /** After a restart: whether anything of the attempt is on GitHub to re-attach to (actions-reattach.ts). */
   async canResume(runId: string, itemId: string, attempt: number): Promise<boolean> {
-    const { refs, store } = this.o;
-    const prefixes = [refs.dispatchesPrefix(runId), refs.claimsPrefix(runId), refs.resultsPrefix(runId)];
-    try {
-      await this.o.fetchRefs(prefixes.map((p) => mirrorPrefix(`${p}${itemId}/`)));
-    } catch (e) {
-      throw new TargetUnreachable('actions', `cannot read the refs of ${workerJobName(runId, itemId, attempt)} on GitHub: ${errorMessage(e)}`);
-    }
-    for (const ref of [refs.result(runId, itemId, attempt), refs.claim(runId, itemId, attempt), refs.dispatch(runId, itemId, attempt)]) {
-      if ((await store.resolveRef(ref)) !== null) return true;
-    }
-    return false;
+    return attemptOnGitHub(this.o, runId, itemId, attempt, workerJobName(runId, itemId, attempt));
   }
 
   async run(job: WorkerJob, signal: AbortSignal): Promise<WorkerResult> {
@@ -268,23 +239,19 @@ export class ActionsTarget implements WorkerTarget {
             reason: `runner lost: the worker job ${name} on runner ${last.runnerName ?? '(none)'} ended ${last.conclusion ?? 'without a conclusion'} before it pushed a result${last.htmlUrl ? ` (${last.htmlUrl})` : ''}`,
           };
         }
-        // Re-attached: the claimant's webhooks went to the process that died, or nowhere while no process
-        // listened, so a job that ended without a result (its runner lost, its run cancelled by a replica
-        // that lost the run to this one) might never be heard of here. GitHub is asked about its workflow run
-        // at each look instead (never on a first dispatch: there the webhooks come here).
-        if (dispatched.reattached && claimant !== undefined && !jobs.some((j) => j.workflowRunId === claimant && j.status === 'completed')) {
-          const claimantRun = await this.claimantRun(api, claimant);
-          if (claimantRun !== null && claimantRun.status === 'completed') {
-            const late = (await this.look(job, false)).result;
-            this.remember(name, watch, late?.workflowRunId);
-            if (late) return late.result;
-            const url = linkable(claimantRun.htmlUrl);
-            return {
-              exitCode: null,
-              infrastructureFailure: true,
-              reason: `runner lost: the worker job ${name} (workflow run ${claimant}) ended ${claimantRun.conclusion ?? 'without a conclusion'} before it pushed a result${url ? ` (${url})` : ''}`,
-            };
-          }
+        // Re-attached: GitHub is asked about the claimant's workflow run at each look, since its webhooks may
+        // never come here (never on a first dispatch: there the webhooks come here).
+        const ended = dispatched.reattached && claimant !== undefined ? await endedClaimant(api, this.cfg.workflow, claimant, jobs) : null;
+        if (ended) {
+          const late = (await this.look(job, false)).result;
+          this.remember(name, watch, late?.workflowRunId);
+          if (late) return late.result;
+          const url = linkable(ended.htmlUrl);
+          return {
+            exitCode: null,
+            infrastructureFailure: true,
+            reason: `runner lost: the worker job ${name} (workflow run ${claimant}) ended ${ended.conclusion ?? 'without a conclusion'} before it pushed a result${url ? ` (${url})` : ''}`,
+          };
         }
         // The refs were fetched just now: a job that claimed the attempt by the deadline counts as started.
         const started = claim !== null || jobs.some((j) => j.status !== 'queued');
@@ -322,9 +289,8 @@ export class ActionsTarget implements WorkerTarget {
    * Records the job at `refs.dispatch(…)`, create-only, before it is dispatched: the worker job runs only
    * the job recorded there, so a dispatch by anyone else (`actions: write` is enough to dispatch) runs
    * nothing. A record already there means the attempt was dispatched (or about to be) by an earlier
-   * process: a restart, or a replica whose run this one took over. Its job is not compared with this one:
-   * it names the host paths of the process that built it (`$AGORA_EMIT`), and it is what the worker job
-   * runs whichever process waits for the result. The attempt is then re-attached to, never dispatched again.
+   * process: a restart, or a replica whose run this one took over. The attempt is then re-attached to
+   * (`reattachedTo`), never dispatched again.
    */
   private async recordDispatch(job: WorkerJob, jobText: string): Promise<WorkerResult | Dispatched> {
     const { store, refs } = this.o;
@@ -337,7 +303,7 @@ export class ActionsTarget implements WorkerTarget {
       for (let tries = 0; tries < 3; tries += 1) {
         if (await store.casRef(ref, record, null)) return { reattached: false, at: now, record };
         const existing = await store.resolveRef(ref);
-        if (existing !== null) return { reattached: true, at: await recordedAt(store, existing, now), record: existing };
+        if (existing !== null) return await reattachedTo(store, existing, now);
       }
       return { exitCode: null, infrastructureFailure: true, reason: `${ref} could not be created (refused 3 times): the attempt is not dispatched` };
     } catch (e) {
@@ -359,12 +325,8 @@ export class ActionsTarget implements WorkerTarget {
     const recorded = await this.recordDispatch(job, inputs.job);
     if ('exitCode' in recorded) return recorded;
     if (recorded.reattached) {
-      // The process that recorded the dispatch may have died before GitHub had it. With neither a claim nor
-      // a result on GitHub, the recorded job is sent again, byte for byte (the worker runs only the
-      // recorded job, and the claim keeps a second job of the attempt from running anything); the start
-      // timeout then counts from now. Otherwise the job is on its way: wait for it.
-      const look = await this.look(job, true);
-      const text = look.result === null && look.claim === null ? await recordedJobText(this.o.store, recorded.record) : null;
+      // Sent again only when nothing of it reached GitHub; the start timeout then counts from now.
+      const text = await jobToResend(this.o.store, recorded.record, await this.look(job, true));
       if (text === null) return recorded;
       inputs.job = text;
     }
@@ -447,29 +409,10 @@ export class ActionsTarget implements WorkerTarget {
    * after a restart knows only from there.
    */
   private async cancel(api: ActionsApi, watch: Watch, claimant?: number): Promise<void> {
-    const runs = new Set([...watch.jobs.values()].filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
-    if (claimant !== undefined && !runs.has(claimant) && ![...watch.jobs.values()].some((j) => j.workflowRunId === claimant && j.status === 'completed')) {
-      // A claim ref is written by whoever can push, and names any run: only a dispatch of the worker
-      // workflow that is still going is cancelled, never another workflow's run (a deploy, say).
-      const run = await this.claimantRun(api, claimant);
-      if (run !== null && run.status !== 'completed') runs.add(claimant);
-    }
+    const jobs = [...watch.jobs.values()];
+    const runs = new Set(jobs.filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
+    // Never another workflow's run, which a claim pushed by someone else may name.
+    if (claimant !== undefined && !runs.has(claimant) && (await runningClaimant(api, this.cfg.workflow, claimant, jobs))) runs.add(claimant);
     for (const id of runs) await api.cancelRun(id).catch(() => undefined); // 409 once it completed: nothing to stop
-  }
-
-  /**
-   * The workflow run a claim names, when it is a dispatch of the worker workflow: a run GitHub no longer
-   * has (404) counts as completed, and null means unanswered (asked again at the next look) or a run of
-   * another workflow, which a claim pushed by someone else may name and which is never trusted or touched.
-   */
-  private async claimantRun(api: ActionsApi, id: number): Promise<{ status: string | null; conclusion: string | null; htmlUrl: string | null } | null> {
-    try {
-      const run = await api.workflowRun(id);
-      if (run.path !== `.github/workflows/${this.cfg.workflow}` || run.event !== 'workflow_dispatch') return null;
-      return run;
-    } catch (e) {
-      if ((e as { status?: number }).status === 404) return { status: 'completed', conclusion: 'gone (GitHub no longer has the run)', htmlUrl: null };
-      return null;
-    }
   }
 }
