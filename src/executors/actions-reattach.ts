@@ -92,11 +92,11 @@ export async function reattachedTo(store: GitStore, record: Oid, now: number): P
 /**
  * The job to dispatch again for a re-attached attempt, or null when there is none to send. The process that
  * recorded the dispatch may have died before GitHub had it: with neither a claim nor a result on GitHub (`seen`,
- * one look at the attempt's refs), the recorded job is sent again, byte for byte (the worker runs only the
+ * the attempt's result and claim refs, looked up once and not read), the recorded job is sent again, byte for byte (the worker runs only the
  * recorded job, and the claim keeps a second job of the attempt from running anything). Otherwise the job is
  * on its way: the target waits for it.
  */
-export async function jobToResend(store: GitStore, record: Oid, seen: { result: unknown; claim: unknown }): Promise<string | null> {
+export async function jobToResend(store: GitStore, record: Oid, seen: { result: Oid | null; claim: Oid | null }): Promise<string | null> {
   return seen.result === null && seen.claim === null ? recordedJobText(store, record) : null;
 }
 

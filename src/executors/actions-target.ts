@@ -326,7 +326,9 @@ export class ActionsTarget implements WorkerTarget {
     if ('exitCode' in recorded) return recorded;
     if (recorded.reattached) {
       // Sent again only when nothing of it reached GitHub; the start timeout then counts from now.
-      const text = await jobToResend(this.o.store, recorded.record, await this.look(job, true));
+      // Only whether the refs exist: reading the result here would apply it (its log, its changes, its
+      // emitted items) before the wait below reads and applies it again.
+      const text = await jobToResend(this.o.store, recorded.record, await this.refsOf(job));
       if (text === null) return recorded;
       inputs.job = text;
     }
@@ -359,6 +361,16 @@ export class ActionsTarget implements WorkerTarget {
         };
       }
     }
+  }
+
+  /** The attempt's result and claim refs on GitHub (one fetch), without reading what they name. */
+  private async refsOf(job: WorkerJob): Promise<{ result: Oid | null; claim: Oid | null }> {
+    const { refs, store } = this.o;
+    await this.o.fetchRefs([mirrorPrefix(`${refs.claimsPrefix(job.runId)}${job.itemId}/`), mirrorPrefix(`${refs.resultsPrefix(job.runId)}${job.itemId}/`)]);
+    return {
+      result: await store.resolveRef(refs.result(job.runId, job.itemId, job.attempt)),
+      claim: await store.resolveRef(refs.claim(job.runId, job.itemId, job.attempt)),
+    };
   }
 
   /**

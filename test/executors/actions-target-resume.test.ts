@@ -72,6 +72,8 @@ describe('the actions target across a restart of the orchestrator', () => {
       const resumed = await next.start('meanwhile');
       expect(await resumed.done).toEqual({ exitCode: 0 });
       expect(await readFile(join(resumed.workspaceDir, 'out.txt'), 'utf8')).toBe('made on the runner\n');
+      // Read and applied once: the check whether to send the recorded job again only looks at the refs.
+      expect(resumed.log.tail()).toBe('the item ran\n');
       // A process that dies after collecting it, before its outcome is recorded, leaves it to the next:
       // collecting again (here, and in the same process) gives the same result and dispatches nothing.
       const again = await (await orchestrator()).start('meanwhile');
