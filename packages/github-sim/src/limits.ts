@@ -45,6 +45,12 @@ export interface SimFaults {
    * first). Requests the hook makes pass through it too.
    */
   beforeRequest?: (request: { method: string; route: string; params: Readonly<Record<string, string>> }) => void | Promise<void>;
+  /**
+   * Awaited just before an authorised git smart-HTTP request is served (after its added latency). Throwing
+   * an HttpError answers the request with its status instead, as GitHub's git endpoints sometimes answer
+   * 5xx: `service` is `upload-pack` (a ref advertisement or a fetch) or `receive-pack` (a push).
+   */
+  beforeGitRequest?: (request: { method: string; owner: string; repo: string; service: 'upload-pack' | 'receive-pack' }) => void | Promise<void>;
 }
 
 export const SECONDARY_LIMIT_MESSAGE =
@@ -191,6 +197,11 @@ export class FaultInjector {
   /** Lets the test's other writer act before this request is handled. */
   async before(request: { method: string; route: string; params: Readonly<Record<string, string>> }): Promise<void> {
     await this.faults.beforeRequest?.(request);
+  }
+
+  /** Lets the test fail (or act before) this git request. */
+  async beforeGit(request: { method: string; owner: string; repo: string; service: 'upload-pack' | 'receive-pack' }): Promise<void> {
+    await this.faults.beforeGitRequest?.(request);
   }
 
   /** Whether this dispatch, already done, is answered with a 502. */

@@ -372,6 +372,12 @@ async function handleGit(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
   };
   const latency = sim.faults.gitLatencyMs();
   if (latency > 0) await sleep(latency);
+  try {
+    await sim.faults.beforeGit({ method: req.method ?? 'GET', owner: m[1]!, repo: m[2]!, service });
+  } catch (e) {
+    if (!(e instanceof HttpError)) throw e;
+    return deny(e.status, e.message);
+  }
   if (service === 'receive-pack' && req.method === 'POST') {
     const bot = caller.app.bot;
     await sim.receivePush(repo, bot, { name: bot.login, email: `${bot.id}+${bot.login}@users.noreply.github.com` }, () => serveGitHttp(req, res, opts));
