@@ -3,7 +3,6 @@ import { mirrorPrefix } from '../git/refspec.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { recordedAt, recordedJobText } from './actions-job.js';
-import { TargetUnreachable } from './target-unreachable.js';
 
 /**
  * Re-attaching to an attempt of the `actions` target that an earlier process dispatched: an App that
@@ -70,7 +69,10 @@ export async function attemptOnGitHub(
   try {
     await o.fetchRefs(prefixes.map((p) => mirrorPrefix(`${p}${itemId}/`)));
   } catch (e) {
-    throw new TargetUnreachable('actions', `cannot read the refs of ${name} on GitHub: ${errorMessage(e)}`);
+    // Not TargetUnreachable: that would count the attempt lost, and a runner might then run the item a
+    // second time beside a job that still runs it. The run's recovery fails instead, and is tried again
+    // (the App's next sweep; hosted-run.ts).
+    throw new Error(`cannot read the refs of ${name} on GitHub: ${errorMessage(e)}`, { cause: e });
   }
   for (const ref of [refs.result(runId, itemId, attempt), refs.claim(runId, itemId, attempt), refs.dispatch(runId, itemId, attempt)]) {
     if ((await store.resolveRef(ref)) !== null) return true;

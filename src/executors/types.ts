@@ -152,10 +152,13 @@ export interface WorkerTarget {
    * not yet released; on the `actions` target, a worker job was dispatched for it: its dispatch record,
    * claim or result is on GitHub), so that `run` with the same job re-attaches to it and collects its
    * result instead of starting a new one; collecting it again is harmless. Throws `TargetUnreachable` when
-   * the engine (GitHub) cannot be asked (the attempt then counts as lost); any other throw stops the serve's
-   * start. Targets whose workers cannot outlive the process (local) omit it.
+   * the engine (docker's) cannot be asked (the attempt then counts as lost);
+   * any other throw fails the run's recovery: a serve does not start, and the App leaves the run to its next
+   * sweep (the `actions` target when GitHub cannot be read: its job may still run). Targets whose workers
+   * cannot outlive the process (local) omit it.
    */
   canResume?(runId: string, itemId: string, attempt: number): Promise<boolean>;
+
   /**
    * After a restart: stop and remove workers left by an earlier process for which `isLive` returns
    * false (kept ones whose result was recorded before their release included). Returns how many were reaped.

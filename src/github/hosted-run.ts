@@ -37,6 +37,11 @@ export class HostedRun implements DrivenRun, ReportedRun {
    * to expire, which is what tells the sweep to finish the run (unfinished-run.ts): a finish cut short by close() is not lost.
    */
   private finishOver = false;
+  /**
+   * The run's recovery after a restart failed (a target could not say whether a worker outlived the dead
+   * process): it was not driven, and its lease goes back expired, for the next sweep to try again.
+   */
+  private recoveryFailed = false;
 
   private constructor(
     private readonly app: AppState,
@@ -48,6 +53,8 @@ export class HostedRun implements DrivenRun, ReportedRun {
     private readonly lease: LeaseKeeper,
     /** After the run stopped being driven here (not on close or kill): drive it again if a Retry reopened it meanwhile. */
     private readonly reopened: (run: HostedRun) => Promise<void>,
+    /** A run taken over from a dead process: its running attempts are recovered before its first tick. */
+    private readonly recovering: boolean,
   ) {
     this.runId = stored.runId;
     this.refreshedAt = app.opts.clock();
@@ -64,6 +71,8 @@ export class HostedRun implements DrivenRun, ReportedRun {
   /**
    * Drives a claimed run in the background until it ends (and again if a button reopens it meanwhile).
    * `shown` are the run's check runs already on GitHub (none for a new run: the reports create them).
+   * With `recover` (a run a dead process drove), the attempts its state says are running are re-attached
+   * or recorded lost first (RunDriver.recover): a run is never ticked with attempts nobody watches.
    */
   static drive(
     app: AppState,
@@ -74,10 +83,11 @@ export class HostedRun implements DrivenRun, ReportedRun {
       runCheck: number;
       shown: { ids: Map<string, number>; statuses: Map<string, ItemStatus>; attempts?: Map<string, number> };
       lease: LeaseKeeper;
+      recover?: boolean;
     },
     reopened: (run: HostedRun) => Promise<void>,
   ): HostedRun {
-    const run = new HostedRun(app, args.ev, args.repo, args.stored, args.runCheck, args.shown, args.lease, reopened);
+    const run = new HostedRun(app, args.ev, args.repo, args.stored, args.runCheck, args.shown, args.lease, reopened, args.recover === true);
     app.active.set(run.runId, run);
     app.track(run.loop().catch((e: unknown) => app.log.error(`agora: ${run.runId}: ${errorStack(e)}`)));
     return run;
@@ -129,6 +139,7 @@ export class HostedRun implements DrivenRun, ReportedRun {
     const { app, driver, repo } = this;
     const { opts } = app;
     try {
+      if (this.recovering && !(await this.recover())) return;
       let firstTick = true;
       for (;;) {
         for (;;) {
@@ -168,12 +179,28 @@ export class HostedRun implements DrivenRun, ReportedRun {
       const finishPending = driver.run.state.status !== 'running' && !this.finishOver;
       if (finishPending && !app.killed)
         app.log.info(`agora: ${this.runId}: stopped before its finish was over; its lease is handed back expired, so the next sweep finishes it`);
-      await this.lease.stop({ release: app.killed ? false : finishPending ? 'expired' : true });
+      await this.lease.stop({ release: app.killed ? false : finishPending || this.recoveryFailed ? 'expired' : true });
       app.active.delete(this.runId);
       app.claimed.delete(this.runId);
       // A Retry another replica recorded while this one still held the lease found it taken and left the
       // run to its holder: look once more now that the lease is free, and drive the run again if it reopened.
-      if (!app.closed && !app.killed) await this.reopened(this);
+      // Not after a failed recovery: that is the next sweep's to try again, not a loop's here.
+      if (!app.closed && !app.killed && !this.recoveryFailed) await this.reopened(this);
+    }
+  }
+
+  /**
+   * Recovers the run's running attempts (RunDriver.recover). False, logged, when that failed: the run is
+   * then not driven here, and the next sweep resumes it again (what recovery does is harmless to redo).
+   */
+  private async recover(): Promise<boolean> {
+    try {
+      await this.driver.recover();
+      return true;
+    } catch (e) {
+      this.recoveryFailed = true;
+      this.app.log.error(`agora: ${this.runId}: its running attempts could not be recovered (the next sweep tries again): ${errorMessage(e)}`);
+      return false;
     }
   }
 

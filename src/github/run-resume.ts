@@ -111,11 +111,9 @@ export async function resume(app: AppState, handle: RepoHandle, repo: RepoContex
       await lease.stop({ release: !app.killed && stored.state.status === 'running' });
       return false;
     }
-    const run = HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease }, (r) =>
+    HostedRun.drive(app, { ev, repo, stored, runCheck, shown: { ids, statuses, attempts }, lease, recover: true }, (r) =>
       resumeIfReopened(app, r.ev, r.repo, r.runId),
     );
-    await run.driver.recover();
-    app.active.get(stored.runId)?.wake();
     app.log.info(`agora: ${stored.runId}: resumed on ${ev.branch || '(no branch)'}`);
     return true;
   } catch (e) {

@@ -78,7 +78,7 @@ describe('the actions target when the App restarts', () => {
   }
 
   /** The run ended green after one attempt of slow, run by one worker job, its file on the branch. */
-  async function ranOnce(run: { sha: string; runId: string; branch: string }) {
+  async function ranOnce(run: { sha: string; runId: string; branch: string }, errors: string[] = []) {
     const checks = await checkRuns(w, run.sha);
     const slow = checks.get('agora / slow');
     expect(slow?.conclusion, slow?.output.summary ?? '').toBe('success');
@@ -90,7 +90,7 @@ describe('the actions target when the App restarts', () => {
     expect(results).toEqual([`refs/agora/results/${run.runId}/slow/1`]);
     expect(await git().text(['show', `refs/heads/${run.branch}:slow.txt`])).toBe('slow\n');
     expect(w.sim.contractViolations).toEqual([]);
-    expect(w.errors).toEqual([]);
+    expect(w.errors).toEqual(errors);
   }
 
   it(
@@ -117,6 +117,41 @@ describe('the actions target when the App restarts', () => {
       await until('the worker job to push the result', async () => !!(await git().resolve(`refs/agora/results/${run.runId}/slow/1`, 'commit')), w, runBound(1));
       await restartUntilEnded(run);
       await ranOnce(run);
+      await w.sim.sim.actions.idle();
+      w.sim.removeRunner(runner.id);
+    },
+    scaled(runBound(2, 5)),
+  );
+
+  it(
+    'cannot read the attempt on GitHub when it takes the run over: it leaves the run to the next sweep, which re-attaches',
+    async () => {
+      const runner = w.sim.addRunner({ labels: ['agora'], name: 'unreadable' });
+      const run = await heldItem('unreadable');
+      await crash();
+      // The restarted App lists the run's checks just before it recovers the run: the git fetch after that
+      // (the attempt's refs, or the run's derived refs) is answered 503, once.
+      let listed = false;
+      let failed = 0;
+      w.sim.setFaults({
+        beforeRequest: (r) => {
+          if (r.route === '/repos/{owner}/{repo}/commits/{ref}/check-runs' && r.params.ref === run.sha) listed = true;
+        },
+        beforeGitRequest: (r) => {
+          if (!listed || failed > 0 || r.service !== 'upload-pack') return;
+          failed += 1;
+          throw new HttpError(503, 'Service Unavailable');
+        },
+      });
+      try {
+        await restartUntilEnded(run);
+      } finally {
+        w.sim.setFaults({});
+      }
+      expect(failed).toBe(1);
+      const recoveryFailed = w.errors.filter((e) => e.includes(`${run.runId}: its running attempts could not be recovered`));
+      expect(recoveryFailed).toHaveLength(1);
+      await ranOnce(run, recoveryFailed);
       await w.sim.sim.actions.idle();
       w.sim.removeRunner(runner.id);
     },
