@@ -7,6 +7,7 @@ import { mirrorPrefix } from '../git/refspec.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
+import { handingOver } from './hand-over.js';
 import { attemptOnGitHub, endedClaimant, jobToResend, reattachedTo, runningClaimant, type Dispatched, type WorkflowRunView } from './actions-reattach.js';
 import { readAttemptResult } from './actions-result.js';
 import { applyChanges } from './actions-workspace.js';
@@ -116,6 +117,8 @@ const linkable = (url: string | null | undefined): string | null => (url && /^ht
 
 export class ActionsTarget implements WorkerTarget {
   readonly name = 'actions';
+  /** A graceful stop leaves the job going: the next process re-attaches to it (hand-over.ts). */
+  readonly handsOver = true;
   /** The job hands back what the item emitted in its result commit; run parameters are not a GitHub run's. */
   readonly controlFiles = ['emit'] as const;
   private readonly watches = new Map<string, Watch>();
@@ -212,6 +215,11 @@ export class ActionsTarget implements WorkerTarget {
       // The attempt's claim, once seen (a claim ref is never moved): a job of it started, wherever its webhooks went.
       let claim: Claim | null = null;
       for (;;) {
+        if (handingOver(signal)) {
+          // The job goes on: its refs are on GitHub, and the process that takes the run over re-attaches to it.
+          this.remember(name, watch);
+          return { exitCode: null, reason: `handed over: ${String(signal.reason)}` };
+        }
         if (signal.aborted) {
           this.remember(name, watch);
           await this.cancel(api, watch, dispatched.reattached ? claim?.workflowRunId : undefined);

@@ -158,7 +158,12 @@ export interface WorkerTarget {
    * cannot outlive the process (local) omit it.
    */
   canResume?(runId: string, itemId: string, attempt: number): Promise<boolean>;
-
+  /**
+   * True when aborting `run` with a {@link HandOver} reason (hand-over.ts) leaves the worker going and
+   * resolves at once, so that another process re-attaches to it (`canResume`, then `run`): the attempt is
+   * then neither stopped nor recorded lost. Other targets stop their worker on any abort.
+   */
+  readonly handsOver?: boolean;
   /**
    * After a restart: stop and remove workers left by an earlier process for which `isLive` returns
    * false (kept ones whose result was recorded before their release included). Returns how many were reaped.

@@ -165,11 +165,16 @@ export class AgoraGitHub {
     return this.app.busy;
   }
 
-  /** Stops every run's workers (recorded as interrupted) and waits for the background work. */
+  /**
+   * Stops every run's workers and waits for the background work. A worker the next process can re-attach
+   * to (a job on the `actions` target) is handed over, left going with its attempt running; the others are
+   * stopped and recorded as interrupted. The runs' leases are given back, so the next process (a deploy's
+   * new one, another replica) takes the runs over at its next sweep.
+   */
   async close(): Promise<void> {
     this.app.closed = true;
     this.sweeper.stop();
-    await Promise.all([...this.app.active.values()].map((a) => a.stop('the agora app is stopping')));
+    await Promise.all([...this.app.active.values()].map((a) => a.stop('the agora app is stopping', { handOver: true })));
     await this.app.idle();
     await this.app.releaseCacheDir();
   }
@@ -182,7 +187,8 @@ export class AgoraGitHub {
     this.app.killed = true;
     this.app.closed = true;
     this.sweeper.stop();
-    await Promise.all([...this.app.active.values()].map((a) => a.stop('killed')));
+    // Handed over: a crashed process sends GitHub nothing, not even the cancel of its attempts' jobs.
+    await Promise.all([...this.app.active.values()].map((a) => a.stop('killed', { handOver: true })));
     await this.app.idle();
     await this.app.releaseCacheDir(); // a dead process's claim is provably gone; this one's process lives on
   }

@@ -14,8 +14,11 @@ import { offersLocal, secretsFor } from './worker-policy.js';
 export interface DrivenRun {
   /** Makes the driver look at the run now (a request was recorded, the lease was lost). */
   wake(): void;
-  /** Stops the run's workers (recorded as interrupted, or nothing recorded when killed), then wakes it. */
-  stop(why: string): Promise<void>;
+  /**
+   * Stops the run's workers (recorded as interrupted, or nothing recorded when killed), then wakes it.
+   * With `handOver`, workers the next process can re-attach to are left going, and nothing is recorded of them.
+   */
+  stop(why: string, opts?: { handOver?: boolean }): Promise<void>;
 }
 
 export class AppState {

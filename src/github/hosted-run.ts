@@ -98,9 +98,13 @@ export class HostedRun implements DrivenRun, ReportedRun {
     this.wakeUp?.();
   }
 
-  /** Stops the run's workers, and returns once the check writes in flight are done (or failed). */
-  async stop(why: string): Promise<void> {
-    await this.driver.shutdown(why);
+  /**
+   * Stops the run's workers, and returns once the check writes in flight are done (or failed). With
+   * `handOver` (a graceful stop: the next process takes the run over), workers that process can re-attach
+   * to are left going (RunDriver.shutdown).
+   */
+  async stop(why: string, opts: { handOver?: boolean } = {}): Promise<void> {
+    await this.driver.shutdown(why, opts);
     this.wake();
     await this.checks.written();
   }
@@ -217,7 +221,9 @@ export class HostedRun implements DrivenRun, ReportedRun {
     if (this.lease.lost) {
       const holder = (await RunLease.read(store, refs, this.runId).catch(() => null))?.holder ?? 'another replica';
       this.app.log.warn(`agora: ${this.runId}: lease lost to ${holder}; stopping this process's workers`);
-      await this.driver.shutdown(`the run is driven by ${holder} now`);
+      // Handed over: the holder re-attaches to this process's jobs on the actions target; cancelling them
+      // here would end the attempts it collects as lost runners.
+      await this.driver.shutdown(`the run is driven by ${holder} now`, { handOver: true });
       return false;
     }
     if (clock() - this.refreshedAt < lease.refreshMs) return true;

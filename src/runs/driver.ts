@@ -19,6 +19,7 @@ import { integratePatch } from './patches.js';
 import { logName, readEntries, readRunAt, writeRun, type StoredRun } from './state-store.js';
 import { patchCommitOf, resultRefFor } from '../log/result-ref.js';
 import { TargetUnreachable } from '../executors/target-unreachable.js';
+import { HandOver } from '../executors/hand-over.js';
 
 /**
  * Drives one run inside a serve process: turns finished attempts into engine events, commits each step
@@ -236,15 +237,24 @@ export class RunDriver {
   /**
    * Stop starting new items; stop the running workers and wait for them. A running item whose attempt
    * had already finished (its outcome waits for the next commit) is left to that outcome, not lost: the
-   * work is done, and the last tick records it.
+   * work is done, and the last tick records it. With `handOver` (another process takes the run over), a
+   * worker on a target that can be re-attached to from there (`handsOver`) is left going instead, and its
+   * attempt stays running in the state, for that process to pick up (`recover`).
    */
-  async shutdown(reason: string): Promise<void> {
+  async shutdown(reason: string, opts: { handOver?: boolean } = {}): Promise<void> {
     this.startsPaused = true;
-    for (const w of this.workers.values()) w.abort.abort(reason);
+    // Handed over: left going on a target another process re-attaches to, and not recorded lost.
+    const handedOver = new Set<string>();
+    for (const [itemId, w] of this.workers) {
+      if (opts.handOver && this.targetFor(itemId)?.handsOver) {
+        handedOver.add(itemId);
+        w.abort.abort(new HandOver(reason));
+      } else w.abort.abort(reason);
+    }
     await Promise.all([...this.workers.values()].map((w) => w.done));
     for (const item of Object.values(this.stored.state.items)) {
       const finished = this.outcomes.some((o) => o.itemId === item.id && o.attempt === item.attempts && o.kind !== 'stopped');
-      if (item.status === 'running' && !finished) {
+      if (item.status === 'running' && !finished && !handedOver.has(item.id)) {
         this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason });
       }
     }

@@ -124,6 +124,24 @@ describe('the actions target when the App restarts', () => {
   );
 
   it(
+    'is stopped gracefully (a deploy) while the worker job runs: it hands the attempt over, cancels nothing, and the next App collects it',
+    async () => {
+      const runner = w.sim.addRunner({ labels: ['agora'], name: 'handed-over' });
+      const run = await heldItem('handed-over');
+      await w.agora.close();
+      const cancels = w.sim.requests.filter((r) => r.method === 'POST' && r.route === '/repos/{owner}/{repo}/actions/runs/{run_id}/cancel');
+      expect(cancels).toEqual([]);
+      // The job still runs the item, its attempt still running in the state, the lease given back.
+      expect((await managedContainers(docker, run.runId)).some((c) => c.State === 'running')).toBe(true);
+      await restartUntilEnded(run);
+      await ranOnce(run);
+      await w.sim.sim.actions.idle();
+      w.sim.removeRunner(runner.id);
+    },
+    scaled(runBound(2, 5)),
+  );
+
+  it(
     'cannot read the attempt on GitHub when it takes the run over: it leaves the run to the next sweep, which re-attaches',
     async () => {
       const runner = w.sim.addRunner({ labels: ['agora'], name: 'unreadable' });
