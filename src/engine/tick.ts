@@ -33,6 +33,12 @@ export class Tick {
   private readonly transitions: Transition[] = [];
   /** Ready items not started because of the queue's bound or another run (at most `concurrency`). */
   private readonly waiting: string[] = [];
+  /**
+   * Ready items (by index) with a dependency that is not done now, as `propagate` found them: a retry
+   * reopened it after the item became ready (an `if: always` item, or a dependent of an allowed failure).
+   * They stay ready, and start once the dependency has ended again.
+   */
+  private readonly reopenedUpstream = new Set<number>();
 
   constructor(
     run: Run,
@@ -209,7 +215,10 @@ export class Tick {
     }
   }
 
-  /** pending → ready when every dependency is done; pending/ready → skipped when one cannot be. */
+  /**
+   * pending → ready when every dependency is done; pending/ready → skipped when one cannot be. A ready
+   * item whose dependency was reopened since is held back from starting (`reopenedUpstream`).
+   */
   private propagate(): void {
     const { order, itemAt, depsAt } = this.index;
     for (let i = 0; i < order.length; i += 1) {
@@ -236,6 +245,8 @@ export class Tick {
         this.items.move(item, 'skipped', { reason, finishedAt: this.now, notBefore: undefined });
       } else if (allDone && item.status === 'pending') {
         this.items.move(item, 'ready', {});
+      } else if (!allDone && item.status === 'ready') {
+        this.reopenedUpstream.add(i);
       }
     }
   }
@@ -259,7 +270,7 @@ export class Tick {
       if (running >= this.state.concurrency && this.waiting.length >= this.state.concurrency) return;
       const item = this.items.at(i);
       const id = item.id;
-      if (item.status !== 'ready') continue;
+      if (item.status !== 'ready' || this.reopenedUpstream.has(i)) continue;
       if (item.notBefore !== undefined && item.notBefore > this.now) continue;
       const locks = locksAt[i]!;
       if (held.conflicts(locks)) continue;

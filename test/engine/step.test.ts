@@ -152,6 +152,22 @@ describe('engine step', () => {
     expect(r.transitions[0]).toMatchObject({ kind: 'run', from: 'failed', to: 'running' });
   });
 
+  it('an if: always item left ready by a lock does not start while a retry has its dependency running again', () => {
+    // a fails; b (always, after a) is ready but waits for the lock c holds; a is retried while c runs.
+    const p = plan([item('a'), item('c', [], ['shared/']), item('b', ['a'], ['shared/b.txt'], { if: 'always' })]);
+    let { run } = acceptRun(p, { runId: 'r', base: BASE, concurrency: 3, now: T0 });
+    run = step(run, [{ type: 'item-failed', itemId: 'a', attempt: 1, reason: 'exit 1', retryable: true }], T0 + 1).run;
+    expect(run.state.items.b!.status).toBe('ready');
+    run = step(run, [{ type: 'retry-item', itemId: 'a', reason: 'retry requested by bob' }], T0 + 2).run;
+    expect(run.state.items.a!.status).toBe('running');
+    // c ends, freeing the lock: b still waits, for a has not ended again.
+    let r = step(run, [{ type: 'item-succeeded', itemId: 'c', attempt: 1, resultRef: 'git:c', integrationHead: 'h' }], T0 + 3);
+    expect(r.run.state.items.b!.status).toBe('ready');
+    expect(r.actions.filter((a) => a.type === 'start')).toEqual([]);
+    r = step(r.run, [{ type: 'item-succeeded', itemId: 'a', attempt: 2, resultRef: 'git:a', integrationHead: 'h2' }], T0 + 4);
+    expect(r.actions).toEqual([{ type: 'start', itemId: 'b', attempt: 1, base: 'h2' }]);
+  });
+
   it('retry-failed reopens every failed item (not cancelled or done ones) and their skipped dependents in one step', () => {
     const p = plan([item('a'), item('b'), item('c', ['a', 'b']), item('d')]);
     const accepted = acceptRun(p, { runId: 'r', base: BASE, concurrency: 3, now: T0 }).run;
