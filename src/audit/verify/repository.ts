@@ -7,6 +7,7 @@ import { findDuplicateKey } from '../../json/duplicate-keys.js';
 import { dependenciesOf } from '../../plan/dag.js';
 import { storedPlan } from '../../plan/matrix.js';
 import { readAnchor } from '../../runs/anchor.js';
+import { merkleRootHex } from '../../log/merkle.js';
 import { SILENT, type Progress } from '../../progress.js';
 import type { RunRefs } from '../../runs/refs.js';
 import { stateCommits } from '../../runs/run-chain.js';
@@ -45,13 +46,14 @@ export async function checkRepository(
 ): Promise<boolean> {
   const runId = bundle.runId;
   const head = await store.resolveRef(refs.run(runId));
+  let logAt: ReadonlyMap<Oid, number> = new Map();
   if (!head) {
     f.add('chain', `${refs.run(runId)} does not exist: the repository holds no run ${runId}`);
   } else {
-    await checkRunRef(bundle, entries, replay, store, head, f, progress);
+    logAt = await checkRunRef(bundle, entries, replay, store, head, f, progress);
   }
   await checkPatches(bundle, replay, store, refs, f, progress);
-  return checkAnchor(bundle, store, refs, head, terminal, f);
+  return checkAnchor(bundle, store, refs, { head, logAt }, terminal, f);
 }
 
 /** The run ref's own chain must hold exactly these entries, its plan this digest, its state this summary. */
@@ -63,9 +65,9 @@ async function checkRunRef(
   head: Oid,
   f: Failures,
   progress: Progress,
-): Promise<void> {
+): Promise<ReadonlyMap<Oid, number>> {
   const chain = await checkStoredLog(entries, store, head, f, progress);
-  if (!chain) return;
+  if (!chain) return new Map();
   const { first } = chain;
   const planRead = chain.planBlob !== null && (await checkPlan(bundle, store, first, chain.planBlob, f));
   try {
@@ -89,13 +91,15 @@ async function checkRunRef(
   } catch (error) {
     f.add('state', `the run state at ${head} cannot be read: ${errorMessage(error)}`);
   }
+  return chain.logAt;
 }
 
 /**
  * Step 1: the run ref's first-parent chain, commit by commit. Each commit MUST hold `entries.jsonl` and the
  * same `plan.json` blob as the first; the lines of the `entries.jsonl` files, in chain order, MUST be byte for
  * byte the canonical JSON of the bundle's entries, one per line, each ended by `\n`. Returns the first state
- * commit and its plan blob, or null when the chain cannot be walked.
+ * commit and its plan blob, and how many entries the log holds at each commit (while they can be placed), or
+ * null when the chain cannot be walked.
  */
 async function checkStoredLog(
   entries: readonly AuditEntry[],
@@ -103,7 +107,7 @@ async function checkStoredLog(
   head: Oid,
   f: Failures,
   progress: Progress,
-): Promise<{ first: Oid; planBlob: Oid | null } | null> {
+): Promise<{ first: Oid; planBlob: Oid | null; logAt: Map<Oid, number> } | null> {
   let commits: Oid[];
   try {
     commits = await stateCommits(store, head, progress);
@@ -113,6 +117,7 @@ async function checkStoredLog(
   }
   const first = commits[0] as Oid;
   let planBlob: Oid | null = null;
+  const logAt = new Map<Oid, number>();
   /** Position in the bundle's log of the next stored line. */
   let at = 0;
   /** False once a commit's entries cannot be read: where the later ones sit in the log is unknown. */
@@ -164,10 +169,11 @@ async function checkStoredLog(
       }
       at += 1;
     }
+    if (positioned) logAt.set(commit, at);
     progress.advance();
   }
   if (positioned && at !== entries.length) f.add('chain', `the run ref's chain holds ${at} entries, the bundle ${entries.length}`);
-  return { first, planBlob };
+  return { first, planBlob, logAt };
 }
 
 /** Why a stored line of `entries.jsonl` is not the canonical JSON of the bundle's entry, or null when it is. */
@@ -330,8 +336,22 @@ function checkRootCallers(roots: readonly RootCaller[], items: readonly WorkItem
   }
 }
 
-/** The anchor ref must hold this run's root, entry count and state commit. Returns true when it does. */
-async function checkAnchor(bundle: AuditBundle, store: GitStore, refs: RunRefs, head: Oid | null, terminal: boolean, f: Failures): Promise<boolean> {
+/**
+ * The anchor ref must hold this run's root, entry count and state commit. Returns true when it does. A run
+ * that is not terminal may hold the anchor of an earlier end instead (a retry reopened it; it is anchored
+ * again when it ends): that anchor must then cover a prefix of this log, its root over the log's first
+ * entries and its state commit the run ref's commit where the log had that many; it is not a failure, and
+ * not a verified anchor of this log (false).
+ */
+async function checkAnchor(
+  bundle: AuditBundle,
+  store: GitStore,
+  refs: RunRefs,
+  chain: { head: Oid | null; logAt: ReadonlyMap<Oid, number> },
+  terminal: boolean,
+  f: Failures,
+): Promise<boolean> {
+  const { head } = chain;
   const ref = refs.anchor(bundle.runId);
   const before = f.has('anchor-mismatch');
   if (bundle.anchor && bundle.anchor.ref !== ref)
@@ -348,12 +368,19 @@ async function checkAnchor(bundle: AuditBundle, store: GitStore, refs: RunRefs, 
     return false;
   }
   if (a.runId !== bundle.runId) f.add('anchor-mismatch', `${ref} anchors run ${a.runId}, not ${bundle.runId}`);
-  if (a.root !== bundle.root)
+  const earlier = !terminal && a.entries < bundle.entries.length;
+  if (earlier) {
+    const prefixRoot = a.entries > 0 ? merkleRootHex(bundle.entries.slice(0, a.entries).map((e) => e.hash)) : null;
+    if (a.root !== prefixRoot)
+      f.add('anchor-mismatch', `${ref} anchors root ${a.root} over the first ${a.entries} entries of this unfinished run, but their root is ${prefixRoot}`);
+    else if (chain.logAt.get(a.stateCommit) !== a.entries)
+      f.add('anchor-mismatch', `${ref} anchors state commit ${a.stateCommit}, which is not the run ref's commit holding its first ${a.entries} entries`);
+  } else if (a.root !== bundle.root)
     f.add('anchor-mismatch', `${ref} anchors root ${a.root} over ${a.entries} entries, but the bundle's root is ${bundle.root} over ${bundle.entries.length}`);
   else if (a.entries !== bundle.entries.length) f.add('anchor-mismatch', `${ref} anchors ${a.entries} entries, the bundle holds ${bundle.entries.length}`);
-  if (head && a.stateCommit !== head) f.add('anchor-mismatch', `${ref} anchors state commit ${a.stateCommit}, but the run ref points at ${head}`);
+  if (!earlier && head && a.stateCommit !== head) f.add('anchor-mismatch', `${ref} anchors state commit ${a.stateCommit}, but the run ref points at ${head}`);
   if (bundle.anchor && bundle.anchor.commit !== stored.commit) {
     f.add('anchor-mismatch', `the bundle records anchor commit ${bundle.anchor.commit}, but ${ref} points at ${stored.commit}`);
   }
-  return !before && !f.has('anchor-mismatch');
+  return !earlier && !before && !f.has('anchor-mismatch');
 }
