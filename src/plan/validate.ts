@@ -297,6 +297,9 @@ export function validatePlan(raw: unknown, ctx: ValidationContext): ValidationRe
   const located: LocatedProblem[] = parsed.success ? [] : zodIssuesToProblems(parsed.error.issues, PlanSchema, raw);
   // The rules below run on whatever could be read, so structural and semantic problems come together.
   const items = viewItems(raw);
+  if (parsed.success && parsed.data.items.length === 0) {
+    located.push({ segments: ['items'], message: 'is empty: a plan runs its items, so it needs at least one; add an item (docs/plan.md)' });
+  }
   checkIds(raw, items, located);
   checkBindingNames(raw, located);
   checkDependencies(items, located);

@@ -156,7 +156,10 @@ describe('the CLI on bad input', () => {
     const { execFileSync } = await import('node:child_process');
     execFileSync('git', ['init', '--quiet', repo]);
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(`${repo}/plan.json`, JSON.stringify({ id: 'p', queue: 'default', items: [] }));
+    writeFileSync(
+      `${repo}/plan.json`,
+      JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [] }] }),
+    );
     expectUserError(await agora(repo, ['orch', 'run', 'plan.json']), 'no commits');
   });
 

@@ -90,6 +90,12 @@ describe('structural problems', () => {
     );
   });
 
+  it('refuses a plan without items, which would run nothing', () => {
+    expect(problemsOf(plan([]))).toEqual([
+      { path: '$.items', message: 'is empty: a plan runs its items, so it needs at least one; add an item (docs/plan.md)' },
+    ]);
+  });
+
   it('says which field is missing and what it holds', () => {
     const { resourceLocks: _, ...noLocks } = cmd('a');
     const problems = problemsOf({ id: 'r', items: [noLocks] });
