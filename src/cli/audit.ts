@@ -180,8 +180,9 @@ export async function verifyVerb(file: string, o: VerifyVerbOptions, io: Output)
   const progress = progressLine();
   if (opts.store) opts.progress = progress;
   const report = await verifyBundle(bundle, opts).finally(() => progress.clear());
-  if (o.json) io.out(JSON.stringify(report, null, 2));
-  else io.out(humanReport(bundle, report, { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts), ...(pins ? { pins } : {}) }));
+  const checked = { repo: Boolean(opts.store), signature: sigText !== null, pin: signaturePin(opts), ...(pins ? { pins } : {}) };
+  if (o.json) io.out(JSON.stringify(jsonReport(bundle, report, checked), null, 2));
+  else io.out(humanReport(bundle, report, checked));
   const replaced = opts.store ? await replaceRefsNote(opts.store) : null;
   if (replaced) io.err(replaced);
   return report.intact ? 0 : 1;
@@ -282,18 +283,41 @@ async function makeKeyDir(dir: string): Promise<void> {
   );
 }
 
-/** A short report for people: the verdict, what backs it, then each failure. */
-export function humanReport(
+/** What `agora verify` checked the bundle with. */
+interface Checked {
+  repo: boolean;
+  signature: boolean;
+  pin?: 'key' | 'identity' | null;
+  pins?: VerifyPins;
+}
+
+/**
+ * Whether the bundle's `repository` is bound: only the signed statement binds it, by a pinned signer's
+ * verified signature; a clone does not know its GitHub name (docs/audit.md §8.7).
+ */
+function repositorySigned(report: AuditReport, checked: Checked): boolean {
+  return checked.signature && Boolean(checked.pin) && !report.failures.some((f) => f.code === 'signature');
+}
+
+/**
+ * `--json`: the report, and, when the bundle names a repository, that name with whether a verified
+ * signature binds it (`checked`), as the human report says beside it.
+ */
+export function jsonReport(
   bundle: AuditBundle,
   report: AuditReport,
-  checked: { repo: boolean; signature: boolean; pin?: 'key' | 'identity' | null; pins?: VerifyPins },
-): string {
+  checked: Checked,
+): AuditReport & { repository?: { fullName: string; id: number; checked: boolean } } {
+  if (!bundle.repository) return report;
+  return { ...report, repository: { fullName: bundle.repository.fullName, id: bundle.repository.id, checked: repositorySigned(report, checked) } };
+}
+
+/** A short report for people: the verdict, what backs it, then each failure. */
+export function humanReport(bundle: AuditBundle, report: AuditReport, checked: Checked): string {
   const lines = [summaryLine(bundle, report)];
   lines.push(`  entries ${bundle.entries.length}, root ${bundle.root}`);
   if (bundle.repository) {
-    // Only the signed statement binds the repository: a clone does not know its GitHub name (docs/audit.md §8.6).
-    const signed = checked.signature && Boolean(checked.pin) && !report.failures.some((f) => f.code === 'signature');
-    const how = signed ? 'signed' : 'as the bundle says: unchecked (only a verified signature binds it)';
+    const how = repositorySigned(report, checked) ? 'signed' : 'as the bundle says: unchecked (only a verified signature binds it)';
     lines.push(`  made in: ${bundle.repository.fullName} (GitHub repository id ${bundle.repository.id}), ${how}`);
   }
   if (checked.pins) {

@@ -3,7 +3,7 @@ import type { AuditBundle, AuditReport } from '../../src/audit/bundle.js';
 import { buildAuditBundle } from '../../src/audit/build-bundle.js';
 import { verifyBundle } from '../../src/audit/verify/pipeline.js';
 import type { VerifyOptions } from '../../src/audit/verify/options.js';
-import { humanReport } from '../../src/cli/audit.js';
+import { humanReport, jsonReport } from '../../src/cli/audit.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { applyTreeChanges, type PathChange } from '../../src/git/tree-edit.js';
 import type { Oid, TreeEntry } from '../../src/git/types.js';
@@ -216,6 +216,10 @@ describe('S2: bundle fields the repository can check are checked; the one it can
     const text = humanReport(bundle, report, { repo: true, signature: false, pin: null });
     expect(text).toContain('made in: acme/widgets (GitHub repository id 4711), as the bundle says: unchecked (only a verified signature binds it)');
     expect(humanReport(bundle, report, { repo: true, signature: true, pin: 'key' })).toContain('made in: acme/widgets (GitHub repository id 4711), signed');
+    // --json says the same, in a member of its own.
+    expect(jsonReport(bundle, report, { repo: true, signature: false, pin: null }).repository).toEqual({ fullName: 'acme/widgets', id: 4711, checked: false });
+    expect(jsonReport(bundle, report, { repo: true, signature: true, pin: 'key' }).repository).toEqual({ fullName: 'acme/widgets', id: 4711, checked: true });
+    expect(jsonReport(good, report, { repo: true, signature: false, pin: null })).not.toHaveProperty('repository');
   });
 });
 
