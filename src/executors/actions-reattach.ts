@@ -11,7 +11,7 @@ import { recordedAt, recordedJobText } from './actions-job.js';
  * that died, or nowhere. Here: whether there is anything to re-attach to (`attemptOnGitHub`, the target's
  * `canResume`), the dispatch found recorded (`reattachedTo`), the recorded job to send again when nothing
  * of it reached GitHub (`jobToResend`), and what GitHub says of the workflow run a claim names, trusted only
- * when it is a `workflow_dispatch` run of the worker workflow (`claimantRun`, `endedClaimant`,
+ * when it is a `workflow_dispatch` run of the worker workflow (`claimantRun`, `askClaimant`,
  * `runningClaimant`). The target (actions-target.ts) dispatches, waits and decides the attempt's outcome.
  */
 
@@ -104,14 +104,14 @@ export async function jobToResend(store: GitStore, record: Oid, seen: { result: 
 
 /**
  * The workflow run a claim names, when it is a dispatch of the worker workflow (`workflow`, its file name
- * under `.github/workflows/`): a run GitHub no longer has (404) counts as completed, and null means unanswered
- * (asked again at the next look) or a run of another workflow, which a claim pushed by someone else may name
- * and which is never trusted or touched.
+ * under `.github/workflows/`): a run GitHub no longer has (404) counts as completed; `foreign` is a run of
+ * another workflow or event, which only a claim pushed by someone else names (a worker job claims in its own
+ * run), never trusted or touched; null means unanswered (asked again at the next look).
  */
-async function claimantRun(api: WorkflowRunApi, workflow: string, id: number): Promise<ClaimantRun | null> {
+async function claimantRun(api: WorkflowRunApi, workflow: string, id: number): Promise<ClaimantRun | 'foreign' | null> {
   try {
     const run = await api.workflowRun(id);
-    if (run.path !== `.github/workflows/${workflow}` || run.event !== 'workflow_dispatch') return null;
+    if (run.path !== `.github/workflows/${workflow}` || run.event !== 'workflow_dispatch') return 'foreign';
     return run;
   } catch (e) {
     if ((e as { status?: number }).status === 404) return { status: 'completed', conclusion: 'gone (GitHub no longer has the run)', htmlUrl: null };
@@ -120,17 +120,25 @@ async function claimantRun(api: WorkflowRunApi, workflow: string, id: number): P
 }
 
 /**
- * For a re-attached attempt: the claimant's webhooks went to the process that died, or nowhere while no
- * process listened, so a job that ended without a result (its runner lost, its run cancelled by a replica
- * that lost the run to this one) might never be heard of here. GitHub is asked about its workflow run at
- * each look instead: the run once it completed (or GitHub no longer has it), for the target to count the
- * runner lost; null while it goes, when unanswered or not the worker workflow's, or when a webhook here
- * already showed it completed (the target then judges it by its jobs).
+ * For a claim whose job's webhooks do not come here (a re-attached attempt: they went to the process that
+ * died, or nowhere while no process listened; or a claimant this process never heard of): a job that ended
+ * without a result (its runner lost, its run cancelled by a replica that lost the run to this one) might
+ * never be heard of here. GitHub is asked about its workflow run at each look instead: `ended` once it
+ * completed (or GitHub no longer has it), for the target to count the runner lost; `foreign` when the claim
+ * names a run that is not a dispatch of the worker workflow (pushed by someone else: the attempt's own job
+ * could not claim it, so it can never end with a result); null while it goes, when unanswered, or when a
+ * webhook here already showed it completed (the target then judges it by its jobs).
  */
-export async function endedClaimant(api: WorkflowRunApi, workflow: string, claimant: number, heard: readonly HeardJob[]): Promise<ClaimantRun | null> {
+export async function askClaimant(
+  api: WorkflowRunApi,
+  workflow: string,
+  claimant: number,
+  heard: readonly HeardJob[],
+): Promise<{ ended: ClaimantRun } | 'foreign' | null> {
   if (heard.some((j) => j.workflowRunId === claimant && j.status === 'completed')) return null;
   const run = await claimantRun(api, workflow, claimant);
-  return run !== null && run.status === 'completed' ? run : null;
+  if (run === 'foreign') return run;
+  return run !== null && run.status === 'completed' ? { ended: run } : null;
 }
 
 /**
@@ -141,5 +149,5 @@ export async function endedClaimant(api: WorkflowRunApi, workflow: string, claim
 export async function runningClaimant(api: WorkflowRunApi, workflow: string, claimant: number, heard: readonly HeardJob[]): Promise<boolean> {
   if (heard.some((j) => j.workflowRunId === claimant && j.status === 'completed')) return false;
   const run = await claimantRun(api, workflow, claimant);
-  return run !== null && run.status !== 'completed';
+  return run !== null && run !== 'foreign' && run.status !== 'completed';
 }

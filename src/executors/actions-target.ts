@@ -8,7 +8,7 @@ import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { handingOver } from './hand-over.js';
-import { attemptOnGitHub, endedClaimant, jobToResend, reattachedTo, runningClaimant, type Dispatched, type WorkflowRunView } from './actions-reattach.js';
+import { askClaimant, attemptOnGitHub, jobToResend, reattachedTo, runningClaimant, type Dispatched, type WorkflowRunView } from './actions-reattach.js';
 import { readAttemptResult } from './actions-result.js';
 import { applyChanges } from './actions-workspace.js';
 import { EMIT_FILE } from './control-files.js';
@@ -99,6 +99,11 @@ interface SeenJob {
 interface Watch {
   jobs: Map<number, SeenJob>;
   wake: () => void;
+}
+
+/** Why an attempt whose claim was not pushed by its worker job fails (retried as an infrastructure failure). */
+function foreignClaim(name: string, what: string): string {
+  return `the claim of the worker job ${name} ${what}: it was not pushed by a worker job (anyone who can push can write the ref), so this attempt's job could not claim it and can never push a result; the item is retried per its policy`;
 }
 
 /** The attempt's claim ref, once a job pushed it: the workflow run of that job, when its commit names it. */
@@ -247,9 +252,26 @@ export class ActionsTarget implements WorkerTarget {
             reason: `runner lost: the worker job ${name} on runner ${last.runnerName ?? '(none)'} ended ${last.conclusion ?? 'without a conclusion'} before it pushed a result${last.htmlUrl ? ` (${last.htmlUrl})` : ''}`,
           };
         }
-        // Re-attached: GitHub is asked about the claimant's workflow run at each look, since its webhooks may
-        // never come here (never on a first dispatch: there the webhooks come here).
-        const ended = dispatched.reattached && claimant !== undefined ? await endedClaimant(api, this.cfg.workflow, claimant, jobs) : null;
+        // Only a worker job claims, naming its own workflow run: a claim that names none was pushed by someone
+        // else, and the attempt's job, unable to claim, can never push its result.
+        if (claim !== null && claimant === undefined) {
+          this.remember(name, watch);
+          await this.cancel(api, watch);
+          return { exitCode: null, infrastructureFailure: true, reason: foreignClaim(name, 'names no workflow run') };
+        }
+        // GitHub is asked about the claimant's workflow run at each look when its webhooks may never come here:
+        // re-attached, or a claimant this process never heard of.
+        const asked = claimant !== undefined && (dispatched.reattached || claimantUnseen) ? await askClaimant(api, this.cfg.workflow, claimant, jobs) : null;
+        if (asked === 'foreign') {
+          this.remember(name, watch);
+          await this.cancel(api, watch);
+          return {
+            exitCode: null,
+            infrastructureFailure: true,
+            reason: foreignClaim(name, `names workflow run ${claimant}, which is not a workflow_dispatch run of ${this.cfg.workflow}`),
+          };
+        }
+        const ended = asked?.ended;
         if (ended) {
           const late = (await this.look(job, false)).result;
           this.remember(name, watch, late?.workflowRunId);

@@ -7,8 +7,10 @@ import { StandIn } from './actions-stand-in.js';
 
 /**
  * What a claim ref, which anyone who can push writes, can make the App do: the run it names is trusted
- * (asked about, cancelled) only when GitHub says it is a dispatch of the worker workflow; a run GitHub no
- * longer has ends a re-attached attempt as a lost runner instead of leaving it waiting for ever.
+ * (asked about, cancelled) only when GitHub says it is a dispatch of the worker workflow; a claim that
+ * names another run, or none, fails the attempt (the attempt's job could not claim, so no result can come)
+ * instead of leaving it waiting until its timeout, or for ever; a run GitHub no longer has ends a
+ * re-attached attempt as a lost runner.
  */
 describe('the actions target and the run a claim names', () => {
   // A workflow of the repository unrelated to Agora (say, a production deploy), queued for a runner nobody has.
@@ -24,29 +26,71 @@ jobs:
   const { refs } = s;
   beforeAll(() => s.start(), scaled(60_000));
   // The deploy run never ends: the simulator's Actions are never idle.
-  afterAll(() => s.close(['victim', 'gone'], { idle: false }));
+  afterAll(() => s.close(['first', 'unnamed', 'victim', 'gone'], { idle: false }));
 
   const orchestrator = (wrap?: (api: ActionsApi) => ActionsApi) => s.orchestrator({ startTimeoutSeconds: 600, wrap });
 
+  /** A maintainer's deploy run, queued (for a runner nobody has): what a forged claim names. */
+  async function deployRun() {
+    const runs = () => [...s.w.sim.sim.actions.runs.values()].filter((r) => r.name === 'deploy');
+    const before = runs().length;
+    await actionsApi(() => s.w.octokit as unknown as Octokit, 'octo', 'demo').dispatch('deploy.yml', 'main', {});
+    const run = await eventually('the deploy run', () => (runs().length > before ? runs().at(-1) : undefined));
+    expect(run.status).not.toBe('completed');
+    return run;
+  }
+
+  /** Someone with `contents: write` (a deploy key suffices: no API access) pre-creates the claim of an attempt. */
+  async function forgeClaim(item: string, by: string) {
+    const attacker = await orchestrator();
+    const claim = await attacker.store.writeCommit({
+      tree: await attacker.store.writeTree([]),
+      parents: [],
+      message: `agora: r-1/${item} attempt 1 claimed${by}\n`,
+      author: { name: 'x', email: 'x@x', timestamp: 1, timezoneOffset: 0 },
+      committer: { name: 'x', email: 'x@x', timestamp: 1, timezoneOffset: 0 },
+    });
+    expect(await attacker.store.casRef(refs.claim('r-1', item, 1), claim, null)).toBe(true);
+  }
+
+  /** The attempt failed (to be retried) for its forged claim, long before its timeouts, and the deploy run goes on. */
+  function failedForTheClaim(ended: { exitCode: number | null; infrastructureFailure?: boolean; reason?: string }, what: string) {
+    expect(ended).toMatchObject({ exitCode: null, infrastructureFailure: true });
+    expect(ended.reason).toContain(`the claim of the worker job agora r-1 `);
+    expect(ended.reason).toContain(what);
+    expect(ended.reason).toContain('it was not pushed by a worker job');
+  }
+
   it(
-    'a claim pushed by someone with push access, naming another workflow’s run: stopping the attempt never cancels that run',
+    'a claim pushed before the first dispatch, naming another workflow’s run: the attempt fails at once, and that run is never touched',
     async () => {
-      // A maintainer's deploy run, queued.
-      await actionsApi(() => s.w.octokit as unknown as Octokit, 'octo', 'demo').dispatch('deploy.yml', 'main', {});
-      const deployRun = await eventually('the deploy run', () => [...s.w.sim.sim.actions.runs.values()].find((r) => r.name === 'deploy'));
-      expect(deployRun.status).not.toBe('completed');
+      const deploy = await deployRun();
+      await forgeClaim('first', ` by ${deploy.id}/1/evil`);
+      const app = await orchestrator();
+      // Its worker job runs, cannot claim, and ends; the claim names a run this process never heard of.
+      const ended = await (await app.start('first')).done;
+      failedForTheClaim(ended, `names workflow run ${deploy.id}, which is not a workflow_dispatch run of agora-worker.yml`);
+      expect(app.calls).not.toContain(`cancel ${deploy.id}`);
+      expect(s.w.sim.sim.actions.runs.get(deploy.id)?.conclusion).not.toBe('cancelled');
+    },
+    scaled(90_000),
+  );
 
-      // Someone with `contents: write` (a deploy key suffices: no API access) pre-creates the claim of an attempt.
-      const attacker = await orchestrator();
-      const claim = await attacker.store.writeCommit({
-        tree: await attacker.store.writeTree([]),
-        parents: [],
-        message: `agora: r-1/victim attempt 1 claimed by ${deployRun.id}/1/evil\n`,
-        author: { name: 'x', email: 'x@x', timestamp: 1, timezoneOffset: 0 },
-        committer: { name: 'x', email: 'x@x', timestamp: 1, timezoneOffset: 0 },
-      });
-      expect(await attacker.store.casRef(refs.claim('r-1', 'victim', 1), claim, null)).toBe(true);
+  it(
+    'a claim that names no workflow run fails the attempt at once',
+    async () => {
+      await forgeClaim('unnamed', '');
+      const ended = await (await (await orchestrator()).start('unnamed')).done;
+      failedForTheClaim(ended, 'names no workflow run');
+    },
+    scaled(90_000),
+  );
 
+  it(
+    'a forged claim found by a process that re-attaches: the attempt fails, and the run it names is never cancelled',
+    async () => {
+      const deploy = await deployRun();
+      await forgeClaim('victim', ` by ${deploy.id}/1/evil`);
       // The App dispatches the attempt and dies; its worker job runs, cannot claim, and ends.
       const first = await orchestrator();
       void first.start('victim');
@@ -55,15 +99,9 @@ jobs:
       // The next process re-attaches: the claim names the deploy run, which it asks GitHub about.
       const app = await orchestrator();
       expect(await app.target.canResume('r-1', 'victim', 1)).toBe(true);
-      const stop = new AbortController();
-      const run = await app.start('victim', stop.signal);
-      await app.looked(20, 'victim’s attempt', run.outcome, scaled(30_000));
-      expect(run.outcome.ended).toBeUndefined();
-      // The attempt is stopped (a user's cancel, the item's timeout, a graceful stop of the App, a lost lease).
-      stop.abort('cancelled');
-      expect(await run.done).toEqual({ exitCode: null, reason: 'stopped' });
-      expect(app.calls).not.toContain(`cancel ${deployRun.id}`);
-      expect(s.w.sim.sim.actions.runs.get(deployRun.id)?.conclusion).not.toBe('cancelled');
+      failedForTheClaim(await (await app.start('victim')).done, `names workflow run ${deploy.id}`);
+      expect(app.calls).not.toContain(`cancel ${deploy.id}`);
+      expect(s.w.sim.sim.actions.runs.get(deploy.id)?.conclusion).not.toBe('cancelled');
     },
     scaled(90_000),
   );
