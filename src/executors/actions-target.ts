@@ -101,6 +101,12 @@ interface Watch {
   wake: () => void;
 }
 
+/** The workflow run a claim commit's message names (`… claimed by <run id>/<run attempt>/<runner>`). */
+function claimedBy(message: string): number | undefined {
+  const by = / claimed by (\d+)\//.exec(message);
+  return by ? Number(by[1]) : undefined;
+}
+
 /** Why an attempt whose claim was not pushed by its worker job fails (retried as an infrastructure failure). */
 function foreignClaim(name: string, what: string): string {
   return `the claim of the worker job ${name} ${what}: it was not pushed by a worker job (anyone who can push can write the ref), so this attempt's job could not claim it and can never push a result; the item is retried per its policy`;
@@ -179,6 +185,23 @@ export class ActionsTarget implements WorkerTarget {
     this.shown.delete(name);
     this.shown.set(name, job.htmlUrl);
     if (this.shown.size > SHOWN_JOBS) this.shown.delete(this.shown.keys().next().value!);
+  }
+
+  /**
+   * An attempt that ended while no process watched its job (cancelled after a hand-over or a crash): the
+   * job that claimed it is cancelled while it still runs, when GitHub says it is a dispatch of the worker
+   * workflow. A job not started yet needs nothing: it finds the attempt stale and runs nothing.
+   */
+  async stopElsewhere(runId: string, itemId: string, attempt: number): Promise<void> {
+    const { refs, store } = this.o;
+    await this.o.fetchRefs([mirrorPrefix(`${refs.claimsPrefix(runId)}${itemId}/`), mirrorPrefix(`${refs.resultsPrefix(runId)}${itemId}/`)]);
+    if ((await store.resolveRef(refs.result(runId, itemId, attempt))) !== null) return; // it ended
+    const claimed = await store.resolveRef(refs.claim(runId, itemId, attempt));
+    if (claimed === null) return;
+    const claimant = claimedBy((await store.readCommit(claimed).catch(() => null))?.message ?? '');
+    if (claimant === undefined) return;
+    const api = await this.o.api();
+    if (await runningClaimant(api, this.cfg.workflow, claimant, [])) await api.cancelRun(claimant).catch(() => undefined);
   }
 
   /** After a restart: whether anything of the attempt is on GitHub to re-attach to (actions-reattach.ts). */
@@ -420,8 +443,8 @@ export class ActionsTarget implements WorkerTarget {
     }
     const claimed = wantClaim ? await store.resolveRef(refs.claim(job.runId, job.itemId, job.attempt)) : null;
     if (claimed === null) return { result: null, claim: null };
-    const by = / claimed by (\d+)\//.exec((await store.readCommit(claimed).catch(() => null))?.message ?? '');
-    return { result: null, claim: by ? { workflowRunId: Number(by[1]) } : {} };
+    const by = claimedBy((await store.readCommit(claimed).catch(() => null))?.message ?? '');
+    return { result: null, claim: by === undefined ? {} : { workflowRunId: by } };
   }
 
   private async readResult(job: WorkerJob, oid: Oid): Promise<WorkerResult> {

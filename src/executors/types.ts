@@ -165,6 +165,13 @@ export interface WorkerTarget {
    */
   readonly handsOver?: boolean;
   /**
+   * For a target that hands over: stops the worker of an attempt that ended while no process watched it
+   * (cancelled after its process handed it over or died), if it still runs; nothing when it has ended or
+   * never started. Called by a process taking a run over, for every attempt that ended cancelled or failed;
+   * calling it again is harmless.
+   */
+  stopElsewhere?(runId: string, itemId: string, attempt: number): Promise<void>;
+  /**
    * After a restart: stop and remove workers left by an earlier process for which `isLive` returns
    * false (kept ones whose result was recorded before their release included). Returns how many were reaped.
    */

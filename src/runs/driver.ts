@@ -96,12 +96,16 @@ export class RunDriver {
   /**
    * After a restart: items the state says are running have no worker in this process. Re-attach where
    * the target can (a container that outlived us); otherwise record the attempt as lost, to run again.
-   * Returns the attempts re-attached (so orphan reaping spares them).
+   * Every target is asked before anything is acted on: when one cannot answer (throws), nothing was
+   * started or recorded, and recovering again later is harmless. Then a worker of an attempt that ended
+   * while no process watched it (a cancel recorded after its process handed it over, or died) is stopped
+   * where it may still run (`stopElsewhere`). Returns the attempts re-attached (so orphan reaping spares them).
    */
   async recover(): Promise<Set<string>> {
     await this.syncDerivedRefs();
     const live = new Set<string>();
     const { state } = this.stored;
+    const decided: Array<{ item: (typeof state.items)[string]; resumable: boolean; lost: string }> = [];
     for (const item of Object.values(state.items)) {
       if (item.status !== 'running' || this.workers.has(item.id)) continue;
       const target = this.targetFor(item.id);
@@ -116,11 +120,22 @@ export class RunDriver {
         lost = `the worker could not be looked for after a restart of agora serve: ${e.message}`;
         this.hooks.onWarning?.(this.runId, `${item.id}: ${lost}`);
       }
+      decided.push({ item, resumable, lost });
+    }
+    for (const { item, resumable, lost } of decided) {
       if (resumable) {
         live.add(attemptKey(state.runId, item.id, item.attempts));
         this.launch({ type: 'start', itemId: item.id, attempt: item.attempts, base: item.base ?? state.integrationHead });
       } else {
         this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason: lost });
+      }
+    }
+    for (const item of Object.values(state.items)) {
+      if ((item.status !== 'cancelled' && item.status !== 'failed') || item.attempts === 0 || this.workers.has(item.id)) continue;
+      try {
+        await this.targetFor(item.id)?.stopElsewhere?.(state.runId, item.id, item.attempts);
+      } catch (e) {
+        this.hooks.onWarning?.(this.runId, `${item.id}: its attempt ${item.attempts} ended, but its worker could not be stopped: ${errorMessage(e)}`);
       }
     }
     return live;
@@ -246,7 +261,7 @@ export class RunDriver {
     // Handed over: left going on a target another process re-attaches to, and not recorded lost.
     const handedOver = new Set<string>();
     for (const [itemId, w] of this.workers) {
-      if (opts.handOver && this.targetFor(itemId)?.handsOver) {
+      if (opts.handOver && this.handsOver(itemId)) {
         handedOver.add(itemId);
         w.abort.abort(new HandOver(reason));
       } else w.abort.abort(reason);
@@ -254,7 +269,9 @@ export class RunDriver {
     await Promise.all([...this.workers.values()].map((w) => w.done));
     for (const item of Object.values(this.stored.state.items)) {
       const finished = this.outcomes.some((o) => o.itemId === item.id && o.attempt === item.attempts && o.kind !== 'stopped');
-      if (item.status === 'running' && !finished && !handedOver.has(item.id)) {
+      // Handed over, or on a target that hands over without a worker here yet (its recovery under way): left
+      // running for the process that takes the run over, which re-attaches to it or records it lost.
+      if (item.status === 'running' && !finished && !handedOver.has(item.id) && !(opts.handOver && this.handsOver(item.id))) {
         this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason });
       }
     }
@@ -417,6 +434,10 @@ export class RunDriver {
       });
     this.workers.set(action.itemId, { attempt: action.attempt, abort, done });
     return true;
+  }
+
+  private handsOver(itemId: string): boolean {
+    return this.targetFor(itemId)?.handsOver === true;
   }
 
   private targetFor(itemId: string): WorkerTarget | undefined {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dispatchedJob, dispatchRecord } from '../../src/executors/actions-job.js';
 import { workerJobName } from '../../src/executors/actions-target.js';
+import { HandOver } from '../../src/executors/hand-over.js';
 import { eventually, scaled } from '../support/eventually.js';
 import { StandIn } from './actions-stand-in.js';
 
@@ -18,7 +19,7 @@ import { StandIn } from './actions-stand-in.js';
 describe('the actions target across a restart of the orchestrator', () => {
   const s = new StandIn('agora-actions-resume-');
   const { refs } = s;
-  const items = ['held', 'meanwhile', 'unsent', 'stopped', 'lost'];
+  const items = ['held', 'meanwhile', 'unsent', 'stopped', 'lost', 'handed', 'cancelled-meanwhile'];
   beforeAll(() => s.start(), scaled(60_000));
   afterAll(() => s.close(items, { idle: true }));
 
@@ -139,6 +140,50 @@ describe('the actions target across a restart of the orchestrator', () => {
       const job = s.jobsOf('stopped')[0]!;
       await eventually('the claimant’s workflow run to be cancelled', () => s.w.sim.sim.actions.runs.get(job.runId)?.conclusion === 'cancelled');
       expect(dispatchesOf('stopped')).toBe(1);
+    },
+    scaled(60_000),
+  );
+
+  it(
+    'handed over (a graceful stop): the job goes on, nothing is cancelled, and the next process collects it',
+    async () => {
+      const first = await orchestrator();
+      const stop = new AbortController();
+      const handed = await first.start('handed', stop.signal);
+      await eventually('the worker job to claim handed’s attempt', () => s.onGitHub(refs.claim('r-1', 'handed', 1)));
+      stop.abort(new HandOver('the agora app is stopping'));
+      expect(await handed.done).toEqual({ exitCode: null, reason: 'handed over: the agora app is stopping' });
+      expect(first.calls.filter((c) => c.startsWith('cancel'))).toEqual([]);
+      first.die();
+      const next = await orchestrator();
+      expect(await next.target.canResume('r-1', 'handed', 1)).toBe(true);
+      const resumed = await next.start('handed');
+      await s.open('handed');
+      expect(await resumed.done).toEqual({ exitCode: 0 });
+      expect(s.jobsOf('handed')).toHaveLength(1);
+    },
+    scaled(60_000),
+  );
+
+  it(
+    'ended while no process watched its job (cancelled after a hand-over): the next process cancels the job’s workflow run',
+    async () => {
+      const first = await orchestrator();
+      const stop = new AbortController();
+      const handed = await first.start('cancelled-meanwhile', stop.signal);
+      await eventually('the worker job to claim the attempt', () => s.onGitHub(refs.claim('r-1', 'cancelled-meanwhile', 1)));
+      stop.abort(new HandOver('the agora app is stopping'));
+      await handed.done;
+      first.die();
+      const job = s.jobsOf('cancelled-meanwhile')[0]!;
+      expect(s.w.sim.sim.actions.runs.get(job.runId)?.status).not.toBe('completed');
+      const next = await orchestrator();
+      await next.target.stopElsewhere('r-1', 'cancelled-meanwhile', 1);
+      await eventually('the claimant’s workflow run to be cancelled', () => s.w.sim.sim.actions.runs.get(job.runId)?.conclusion === 'cancelled');
+      // Again, and for an attempt that never ran: nothing more.
+      await next.target.stopElsewhere('r-1', 'cancelled-meanwhile', 1);
+      await next.target.stopElsewhere('r-1', 'never', 1);
+      expect(next.calls.filter((c) => c.startsWith('cancel'))).toEqual([`cancel ${job.runId}`]);
     },
     scaled(60_000),
   );
