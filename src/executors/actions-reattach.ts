@@ -103,6 +103,18 @@ export async function jobToResend(store: GitStore, record: Oid, seen: { result: 
 }
 
 /**
+ * The workflow file a run's `path` names. GitHub documents it as "the full path of the workflow" and shows
+ * it with the repository before it and the ref after it (`octo/repo/.github/workflows/ci.yml@main`), as
+ * well as bare: the file is what is between the two.
+ */
+export function workflowFile(path: string): string {
+  const at = path.indexOf('@');
+  const file = at < 0 ? path : path.slice(0, at);
+  const dir = file.indexOf('.github/workflows/');
+  return dir > 0 && file[dir - 1] === '/' ? file.slice(dir) : file;
+}
+
+/**
  * The workflow run a claim names, when it is a dispatch of the worker workflow (`workflow`, its file name
  * under `.github/workflows/`): a run GitHub no longer has (404) counts as completed; `foreign` is a run of
  * another workflow or event, which only a claim pushed by someone else names (a worker job claims in its own
@@ -111,7 +123,7 @@ export async function jobToResend(store: GitStore, record: Oid, seen: { result: 
 async function claimantRun(api: WorkflowRunApi, workflow: string, id: number): Promise<ClaimantRun | 'foreign' | null> {
   try {
     const run = await api.workflowRun(id);
-    if (run.path !== `.github/workflows/${workflow}` || run.event !== 'workflow_dispatch') return 'foreign';
+    if (run.path === null || workflowFile(run.path) !== `.github/workflows/${workflow}` || run.event !== 'workflow_dispatch') return 'foreign';
     return run;
   } catch (e) {
     if ((e as { status?: number }).status === 404) return { status: 'completed', conclusion: 'gone (GitHub no longer has the run)', htmlUrl: null };

@@ -103,7 +103,7 @@ interface Watch {
 
 /** The workflow run a claim commit's message names (`… claimed by <run id>/<run attempt>/<runner>`). */
 function claimedBy(message: string): number | undefined {
-  const by = / claimed by (\d+)\//.exec(message);
+  const by = / claimed by (\d+)(?:\/|\s|$)/.exec(message);
   return by ? Number(by[1]) : undefined;
 }
 
@@ -250,7 +250,8 @@ export class ActionsTarget implements WorkerTarget {
         }
         if (signal.aborted) {
           this.remember(name, watch);
-          await this.cancel(api, watch, dispatched.reattached ? claim?.workflowRunId : undefined);
+          // The claimant too, whether or not its webhooks came here (another replica may have had them).
+          await this.cancel(api, watch, claim?.workflowRunId);
           return { exitCode: null, reason: 'stopped' };
         }
         const look = await this.look(job, claim === null);

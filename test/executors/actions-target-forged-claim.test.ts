@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionsApi } from '../../src/executors/actions-target.js';
 import { actionsApi } from '../../src/github/actions-api.js';
+import { workflowFile } from '../../src/executors/actions-reattach.js';
 import type { Octokit } from '../../src/github/octokit.js';
 import { eventually, scaled } from '../support/eventually.js';
 import { StandIn } from './actions-stand-in.js';
@@ -26,7 +27,7 @@ jobs:
   const { refs } = s;
   beforeAll(() => s.start(), scaled(60_000));
   // The deploy run never ends: the simulator's Actions are never idle.
-  afterAll(() => s.close(['first', 'unnamed', 'victim', 'gone'], { idle: false }));
+  afterAll(() => s.close(['first', 'unnamed', 'victim', 'genuine', 'stopped-first', 'gone'], { idle: false }));
 
   const orchestrator = (wrap?: (api: ActionsApi) => ActionsApi) => s.orchestrator({ startTimeoutSeconds: 600, wrap });
 
@@ -102,6 +103,52 @@ jobs:
       failedForTheClaim(await (await app.start('victim')).done, `names workflow run ${deploy.id}`);
       expect(app.calls).not.toContain(`cancel ${deploy.id}`);
       expect(s.w.sim.sim.actions.runs.get(deploy.id)?.conclusion).not.toBe('cancelled');
+    },
+    scaled(90_000),
+  );
+
+  it.each([
+    ['.github/workflows/agora-worker.yml', '.github/workflows/agora-worker.yml'],
+    ['.github/workflows/agora-worker.yml@refs/heads/main', '.github/workflows/agora-worker.yml'],
+    ['octo/demo/.github/workflows/agora-worker.yml@main', '.github/workflows/agora-worker.yml'],
+    ['octo/demo/x.github/workflows/agora-worker.yml', 'octo/demo/x.github/workflows/agora-worker.yml'],
+  ])('reads the workflow file out of a run path GitHub gives as %s', (path, file) => {
+    expect(workflowFile(path)).toBe(file);
+  });
+
+  it(
+    'a genuine claim whose run GitHub gives with its ref in the path (…yml@refs/heads/main) is not taken for a forged one',
+    async () => {
+      const app = await s.orchestrator({
+        startTimeoutSeconds: 600,
+        wrap: (api) => ({
+          ...api,
+          workflowRun: async (id) => ({ ...(await api.workflowRun(id)), path: `octo/demo/.github/workflows/agora-worker.yml@refs/heads/main` }),
+        }),
+      });
+      const started = await app.start('genuine');
+      await eventually('the worker job to claim the attempt', () => s.onGitHub(refs.claim('r-1', 'genuine', 1)));
+      // The stand-in's webhooks never come here: the claimant is asked about at each look.
+      await app.looked(2, 'genuine’s attempt', started.outcome);
+      expect(started.outcome.ended).toBeUndefined();
+      await s.open('genuine');
+      expect(await started.done).toEqual({ exitCode: 0 });
+    },
+    scaled(90_000),
+  );
+
+  it(
+    'a first dispatch that is stopped cancels the run that claimed it, though its webhooks never came here',
+    async () => {
+      const app = await orchestrator();
+      const stop = new AbortController();
+      const started = await app.start('stopped-first', stop.signal);
+      await eventually('the worker job to claim the attempt', () => s.onGitHub(refs.claim('r-1', 'stopped-first', 1)));
+      stop.abort('cancelled by the test');
+      expect(await started.done).toEqual({ exitCode: null, reason: 'stopped' });
+      const job = s.jobsOf('stopped-first')[0]!;
+      expect(app.calls).toContain(`cancel ${job.runId}`);
+      await eventually('the claimant’s workflow run to be cancelled', () => s.w.sim.sim.actions.runs.get(job.runId)?.conclusion === 'cancelled');
     },
     scaled(90_000),
   );
