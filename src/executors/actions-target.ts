@@ -101,6 +101,9 @@ interface Watch {
   wake: () => void;
 }
 
+/** How long one fetch of a run's claims and results serves stopElsewhere's calls (one recovery's). */
+const STOP_FETCH_REUSE_MS = 5_000;
+
 /** The workflow run a claim commit's message names (`… claimed by <run id>/<run attempt>/<runner>`). */
 function claimedBy(message: string): number | undefined {
   const by = / claimed by (\d+)(?:\/|\s|$)/.exec(message);
@@ -130,6 +133,8 @@ export class ActionsTarget implements WorkerTarget {
   readonly name = 'actions';
   /** A graceful stop leaves the job going: the next process re-attaches to it (hand-over.ts). */
   readonly handsOver = true;
+  /** The last fetch of a run's claims and results for stopElsewhere, shared by one recovery's calls. */
+  private fetchedForStops: { runId: string; at: number; done: Promise<void> } | undefined;
   /** The job hands back what the item emitted in its result commit; run parameters are not a GitHub run's. */
   readonly controlFiles = ['emit'] as const;
   private readonly watches = new Map<string, Watch>();
@@ -194,7 +199,7 @@ export class ActionsTarget implements WorkerTarget {
    */
   async stopElsewhere(runId: string, itemId: string, attempt: number): Promise<void> {
     const { refs, store } = this.o;
-    await this.o.fetchRefs([mirrorPrefix(`${refs.claimsPrefix(runId)}${itemId}/`), mirrorPrefix(`${refs.resultsPrefix(runId)}${itemId}/`)]);
+    await this.fetchAttemptRefs(runId);
     if ((await store.resolveRef(refs.result(runId, itemId, attempt))) !== null) return; // it ended
     const claimed = await store.resolveRef(refs.claim(runId, itemId, attempt));
     if (claimed === null) return;
@@ -202,6 +207,23 @@ export class ActionsTarget implements WorkerTarget {
     if (claimant === undefined) return;
     const api = await this.o.api();
     if (await runningClaimant(api, this.cfg.workflow, claimant, [])) await api.cancelRun(claimant).catch(() => undefined);
+  }
+
+  /**
+   * The claims and results of every item of `runId`, in one fetch shared by the calls of one recovery (a
+   * takeover asks about each ended item in turn): fetched again once a few seconds have passed.
+   */
+  private fetchAttemptRefs(runId: string): Promise<void> {
+    const now = this.clock();
+    const last = this.fetchedForStops;
+    if (last?.runId === runId && now - last.at < STOP_FETCH_REUSE_MS) return last.done;
+    const { refs } = this.o;
+    const done = this.o.fetchRefs([mirrorPrefix(refs.claimsPrefix(runId)), mirrorPrefix(refs.resultsPrefix(runId))]);
+    this.fetchedForStops = { runId, at: now, done };
+    done.catch(() => {
+      if (this.fetchedForStops?.done === done) this.fetchedForStops = undefined;
+    });
+    return done;
   }
 
   /** After a restart: whether anything of the attempt is on GitHub to re-attach to (actions-reattach.ts). */
