@@ -8,6 +8,7 @@ import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { handingOver } from './hand-over.js';
+import { claimedBy, foreignClaimReason, RunClaimsFetch, stopUnwatchedClaimant } from './actions-claims.js';
 import { askClaimant, attemptOnGitHub, jobToResend, reattachedTo, runningClaimant, type Dispatched, type WorkflowRunView } from './actions-reattach.js';
 import { readAttemptResult } from './actions-result.js';
 import { applyChanges } from './actions-workspace.js';
@@ -101,20 +102,6 @@ interface Watch {
   wake: () => void;
 }
 
-/** How long one fetch of a run's claims and results serves stopElsewhere's calls (one recovery's). */
-const STOP_FETCH_REUSE_MS = 5_000;
-
-/** The workflow run a claim commit's message names (`… claimed by <run id>/<run attempt>/<runner>`). */
-function claimedBy(message: string): number | undefined {
-  const by = / claimed by (\d+)(?:\/|\s|$)/.exec(message);
-  return by ? Number(by[1]) : undefined;
-}
-
-/** Why an attempt whose claim was not pushed by its worker job fails (retried as an infrastructure failure). */
-function foreignClaim(name: string, what: string): string {
-  return `the claim of the worker job ${name} ${what}: it was not pushed by a worker job (anyone who can push can write the ref), so this attempt's job could not claim it and can never push a result; the item is retried per its policy`;
-}
-
 /** The attempt's claim ref, once a job pushed it: the workflow run of that job, when its commit names it. */
 interface Claim {
   workflowRunId?: number;
@@ -133,8 +120,8 @@ export class ActionsTarget implements WorkerTarget {
   readonly name = 'actions';
   /** A graceful stop leaves the job going: the next process re-attaches to it (hand-over.ts). */
   readonly handsOver = true;
-  /** The last fetch of a run's claims and results for stopElsewhere, shared by one recovery's calls. */
-  private fetchedForStops: { runId: string; at: number; done: Promise<void> } | undefined;
+  /** One fetch of a run's claims and results, shared by the stopElsewhere calls of one recovery. */
+  private readonly claims: RunClaimsFetch;
   /** The job hands back what the item emitted in its result commit; run parameters are not a GitHub run's. */
   readonly controlFiles = ['emit'] as const;
   private readonly watches = new Map<string, Watch>();
@@ -148,6 +135,7 @@ export class ActionsTarget implements WorkerTarget {
     this.cfg = { ...DEFAULT_ACTIONS_CONFIG, ...o.config };
     this.pollMs = o.pollMs ?? 15_000;
     this.clock = o.clock ?? Date.now;
+    this.claims = new RunClaimsFetch(o.refs, o.fetchRefs, this.clock);
   }
 
   /** A `workflow_job` webhook: updates the attempt it names, if one waits here; others are ignored. Repeats are harmless. */
@@ -192,38 +180,10 @@ export class ActionsTarget implements WorkerTarget {
     if (this.shown.size > SHOWN_JOBS) this.shown.delete(this.shown.keys().next().value!);
   }
 
-  /**
-   * An attempt that ended while no process watched its job (cancelled after a hand-over or a crash): the
-   * job that claimed it is cancelled while it still runs, when GitHub says it is a dispatch of the worker
-   * workflow. A job not started yet needs nothing: it finds the attempt stale and runs nothing.
-   */
+  /** An attempt that ended while no process watched its job: its claimant is stopped (actions-claims.ts). */
   async stopElsewhere(runId: string, itemId: string, attempt: number): Promise<void> {
-    const { refs, store } = this.o;
-    await this.fetchAttemptRefs(runId);
-    if ((await store.resolveRef(refs.result(runId, itemId, attempt))) !== null) return; // it ended
-    const claimed = await store.resolveRef(refs.claim(runId, itemId, attempt));
-    if (claimed === null) return;
-    const claimant = claimedBy((await store.readCommit(claimed).catch(() => null))?.message ?? '');
-    if (claimant === undefined) return;
-    const api = await this.o.api();
-    if (await runningClaimant(api, this.cfg.workflow, claimant, [])) await api.cancelRun(claimant).catch(() => undefined);
-  }
-
-  /**
-   * The claims and results of every item of `runId`, in one fetch shared by the calls of one recovery (a
-   * takeover asks about each ended item in turn): fetched again once a few seconds have passed.
-   */
-  private fetchAttemptRefs(runId: string): Promise<void> {
-    const now = this.clock();
-    const last = this.fetchedForStops;
-    if (last?.runId === runId && now - last.at < STOP_FETCH_REUSE_MS) return last.done;
-    const { refs } = this.o;
-    const done = this.o.fetchRefs([mirrorPrefix(refs.claimsPrefix(runId)), mirrorPrefix(refs.resultsPrefix(runId))]);
-    this.fetchedForStops = { runId, at: now, done };
-    done.catch(() => {
-      if (this.fetchedForStops?.done === done) this.fetchedForStops = undefined;
-    });
-    return done;
+    const { store, refs, api } = this.o;
+    await stopUnwatchedClaimant({ store, refs, claims: this.claims, api, workflow: this.cfg.workflow }, runId, itemId, attempt);
   }
 
   /** After a restart: whether anything of the attempt is on GitHub to re-attach to (actions-reattach.ts). */
@@ -303,7 +263,7 @@ export class ActionsTarget implements WorkerTarget {
         if (claim !== null && claimant === undefined) {
           this.remember(name, watch);
           await this.cancel(api, watch);
-          return { exitCode: null, infrastructureFailure: true, reason: foreignClaim(name, 'names no workflow run') };
+          return { exitCode: null, infrastructureFailure: true, reason: foreignClaimReason(name, 'names no workflow run') };
         }
         // GitHub is asked about the claimant's workflow run at each look when its webhooks may never come here:
         // re-attached, or a claimant this process never heard of.
@@ -314,7 +274,7 @@ export class ActionsTarget implements WorkerTarget {
           return {
             exitCode: null,
             infrastructureFailure: true,
-            reason: foreignClaim(name, `names workflow run ${claimant}, which is not a workflow_dispatch run of ${this.cfg.workflow}`),
+            reason: foreignClaimReason(name, `names workflow run ${claimant}, which is not a workflow_dispatch run of ${this.cfg.workflow}`),
           };
         }
         const ended = asked?.ended;
