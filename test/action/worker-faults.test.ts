@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL_RUN } from '../../src/executors/docker-target.js';
 import { eventually, scaled } from '../support/eventually.js';
 import { checkRuns, commandPlan, runBound, until, type AppWorld } from '../github/app-world.js';
+import { engineClient } from '../docker/engine.js';
 import { actionsConfig, startWorkerWorld, workerApi } from './worker-world.js';
 
 /**
@@ -16,7 +17,16 @@ describe('the actions target: faults a user meets', () => {
   beforeAll(async () => {
     w = await startWorkerWorld(actionsConfig());
   }, scaled(120_000));
-  afterAll(async () => w?.close());
+  /** Runs whose item containers a killed runner may leave behind (a dead runner's host keeps them too). */
+  const leftBehind: string[] = [];
+  afterAll(async () => {
+    await w?.close();
+    const docker = engineClient();
+    for (const run of leftBehind) {
+      const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL_RUN}=${run}`] } });
+      for (const c of containers) await docker.getContainer(c.Id).remove({ force: true, v: true });
+    }
+  });
 
   const git = () => w.sim.sim.repo(w.fullName).git;
   const refsUnder = async (prefix: string) => [...(await git().refs()).keys()].filter((r) => r.startsWith(prefix));
@@ -99,6 +109,7 @@ describe('the actions target: faults a user meets', () => {
         message: 'Add the lost plan',
       });
       await itemRunning('lost', 'slow', 'doomed');
+      leftBehind.push(`lost-${plansha.slice(0, 12)}`);
       w.sim.killRunner(doomed.id);
       const spare = w.sim.addRunner({ labels: ['agora'], name: 'spare' });
       await until('the slow check to complete', async () => (await checkRuns(w, plansha)).get('agora / slow')?.status === 'completed', w, runBound(2, 3));
