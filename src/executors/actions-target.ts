@@ -232,8 +232,9 @@ export class ActionsTarget implements WorkerTarget {
         }
         if (signal.aborted) {
           this.remember(name, watch);
-          // The claimant too, whether or not its webhooks came here (another replica may have had them).
-          await this.cancel(api, watch, claim?.workflowRunId);
+          // The claimant too, whether or not its webhooks came here (another replica may have had them), and
+          // one that claimed since the last look.
+          await this.cancel(api, watch, claim?.workflowRunId ?? (await this.claimantNow(job)));
           return { exitCode: null, reason: 'stopped' };
         }
         const look = await this.look(job, claim === null);
@@ -397,6 +398,13 @@ export class ActionsTarget implements WorkerTarget {
         };
       }
     }
+  }
+
+  /** The workflow run that claimed the attempt, looked up now; none once its result is in, or when unreadable. */
+  private async claimantNow(job: WorkerJob): Promise<number | undefined> {
+    const now = await this.refsOf(job).catch(() => null);
+    if (!now?.claim || now.result) return undefined;
+    return claimedBy((await this.o.store.readCommit(now.claim).catch(() => null))?.message ?? '');
   }
 
   /** The attempt's result and claim refs on GitHub (one fetch), without reading what they name. */
