@@ -3,6 +3,11 @@ import type { GitStore, Oid } from '../git/types.js';
 import { parseNumericUser } from './docker-spec.js';
 import type { WorkerJob } from './types.js';
 
+/** The job name of an attempt, as the worker workflow sets it (examples/workflows/agora-worker.yml). */
+export function workerJobName(runId: string, itemId: string, attempt: number): string {
+  return `agora ${runId} ${itemId} ${attempt}`;
+}
+
 /** The file of a dispatch record's commit (`refs/agora/dispatches/<run>/<item>/<attempt>`) that holds the job. */
 const DISPATCH_FILE = 'job.json';
 

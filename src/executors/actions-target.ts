@@ -2,14 +2,14 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
-import { dispatchedJob, dispatchRecord } from './actions-job.js';
+import { dispatchedJob, dispatchRecord, workerJobName } from './actions-job.js';
 import { mirrorPrefix } from '../git/refspec.js';
 import { diffTrees } from '../git/tree-diff.js';
 import type { GitStore, Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { handingOver } from './hand-over.js';
-import { claimedBy, foreignClaimReason, RunClaimsFetch, stopUnwatchedClaimant } from './actions-claims.js';
-import { askClaimant, attemptOnGitHub, jobToResend, reattachedTo, runningClaimant, type Dispatched, type WorkflowRunView } from './actions-reattach.js';
+import { askClaimant, claimedBy, foreignClaimReason, RunClaimsFetch, runningClaimant, stopUnwatchedClaimant, type WorkflowRunView } from './actions-claims.js';
+import { attemptOnGitHub, jobToResend, reattachedTo, type Dispatched } from './actions-reattach.js';
 import { readAttemptResult } from './actions-result.js';
 import { applyChanges } from './actions-workspace.js';
 import { EMIT_FILE } from './control-files.js';
@@ -40,7 +40,7 @@ import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
  * takes the run over) picks it up again: {@link ActionsTarget.canResume} is true once the attempt's dispatch
  * record (or its claim, or its result) exists, and `run` then finds that record and re-attaches, collecting
  * the result or waiting for it, instead of dispatching the attempt a second time. What a re-attached attempt
- * reads from GitHub, and which claimant run it trusts, is in actions-reattach.ts.
+ * reads from GitHub is in actions-reattach.ts; which claimant run it trusts, in actions-claims.ts.
  */
 
 /** The REST calls the target makes, with the installation's token. Errors carry GitHub's `status`. */
@@ -53,6 +53,8 @@ export interface ActionsApi {
    * names, which the App checks is a dispatch of its worker workflow (`path`, `event`) before it trusts it.
    */
   workflowRun(workflowRunId: number): Promise<WorkflowRunView>;
+  /** The names of a run's jobs (GitHub's first page, all run attempts): the run a claim names must have the attempt's job. */
+  workflowRunJobNames(workflowRunId: number): Promise<string[]>;
 }
 
 /** A `workflow_job` webhook as the target needs it. */
@@ -83,11 +85,6 @@ export interface ActionsTargetOptions {
 }
 
 export const DEFAULT_ACTIONS_CONFIG: ActionsTargetConfig = { workflow: 'agora-worker.yml', labels: ['self-hosted', 'agora'], startTimeoutSeconds: 600 };
-
-/** The job name of an attempt, as the worker workflow sets it. */
-export function workerJobName(runId: string, itemId: string, attempt: number): string {
-  return `agora ${runId} ${itemId} ${attempt}`;
-}
 
 interface SeenJob {
   workflowRunId: number;
@@ -224,6 +221,8 @@ export class ActionsTarget implements WorkerTarget {
       const startBy = Math.min(dispatched.at, this.clock()) + this.cfg.startTimeoutSeconds * 1000;
       // The attempt's claim, once seen (a claim ref is never moved): a job of it started, wherever its webhooks went.
       let claim: Claim | null = null;
+      // The claimant runs GitHub showed with this attempt's job: their jobs are not listed again at each look.
+      const tied = new Set<number>();
       for (;;) {
         if (handingOver(signal)) {
           // The job goes on: its refs are on GitHub, and the process that takes the run over re-attaches to it.
@@ -234,7 +233,7 @@ export class ActionsTarget implements WorkerTarget {
           this.remember(name, watch);
           // The claimant too, whether or not its webhooks came here (another replica may have had them), and
           // one that claimed since the last look.
-          await this.cancel(api, watch, claim?.workflowRunId ?? (await this.claimantNow(job)));
+          await this.cancel(api, name, watch, claim?.workflowRunId ?? (await this.claimantNow(job)));
           return { exitCode: null, reason: 'stopped' };
         }
         const look = await this.look(job, claim === null);
@@ -263,20 +262,19 @@ export class ActionsTarget implements WorkerTarget {
         // else, and the attempt's job, unable to claim, can never push its result.
         if (claim !== null && claimant === undefined) {
           this.remember(name, watch);
-          await this.cancel(api, watch);
+          await this.cancel(api, name, watch);
           return { exitCode: null, infrastructureFailure: true, reason: foreignClaimReason(name, 'names no workflow run') };
         }
         // GitHub is asked about the claimant's workflow run at each look when its webhooks may never come here:
         // re-attached, or a claimant this process never heard of.
-        const asked = claimant !== undefined && (dispatched.reattached || claimantUnseen) ? await askClaimant(api, this.cfg.workflow, claimant, jobs) : null;
-        if (asked === 'foreign') {
+        const asked =
+          claimant !== undefined && (dispatched.reattached || claimantUnseen)
+            ? await askClaimant(api, this.cfg.workflow, { workflowRunId: claimant, jobName: name, tied }, jobs)
+            : null;
+        if (asked !== null && 'foreign' in asked) {
           this.remember(name, watch);
-          await this.cancel(api, watch);
-          return {
-            exitCode: null,
-            infrastructureFailure: true,
-            reason: foreignClaimReason(name, `names workflow run ${claimant}, which is not a workflow_dispatch run of ${this.cfg.workflow}`),
-          };
+          await this.cancel(api, name, watch);
+          return { exitCode: null, infrastructureFailure: true, reason: foreignClaimReason(name, asked.foreign) };
         }
         const ended = asked?.ended;
         if (ended) {
@@ -294,7 +292,7 @@ export class ActionsTarget implements WorkerTarget {
         const started = claim !== null || jobs.some((j) => j.status !== 'queued');
         if (!started && this.clock() >= startBy) {
           this.remember(name, watch);
-          await this.cancel(api, watch);
+          await this.cancel(api, name, watch);
           return {
             exitCode: null,
             infrastructureFailure: true,
@@ -464,11 +462,13 @@ export class ActionsTarget implements WorkerTarget {
    * and the claimant's (`claimant`, from its claim ref), which a process that re-attached to the attempt
    * after a restart knows only from there.
    */
-  private async cancel(api: ActionsApi, watch: Watch, claimant?: number): Promise<void> {
+  private async cancel(api: ActionsApi, name: string, watch: Watch, claimant?: number): Promise<void> {
     const jobs = [...watch.jobs.values()];
     const runs = new Set(jobs.filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
     // Never another workflow's run, which a claim pushed by someone else may name.
-    if (claimant !== undefined && !runs.has(claimant) && (await runningClaimant(api, this.cfg.workflow, claimant, jobs))) runs.add(claimant);
+    if (claimant !== undefined && !runs.has(claimant) && (await runningClaimant(api, this.cfg.workflow, { workflowRunId: claimant, jobName: name }, jobs))) {
+      runs.add(claimant);
+    }
     for (const id of runs) await api.cancelRun(id).catch(() => undefined); // 409 once it completed: nothing to stop
   }
 }

@@ -5,7 +5,8 @@ import type { Octokit } from './octokit.js';
  * The `actions` target's REST calls with the installation's client: the dispatch (one write per
  * attempt), the cancel of a stopped attempt's workflow run, the default branch the worker
  * workflow is dispatched on (read once per repository), and the workflow run of the job that claimed an
- * attempt re-attached to after a restart (read at each look until it ends).
+ * attempt re-attached to after a restart (read at each look until it ends) and its jobs' names (read once:
+ * the run must have the attempt's job).
  */
 export function actionsApi(client: () => Octokit, owner: string, repo: string): ActionsApi {
   let branch: Promise<string> | undefined;
@@ -25,6 +26,16 @@ export function actionsApi(client: () => Octokit, owner: string, repo: string): 
         path: data.path ?? null,
         event: data.event ?? null,
       };
+    },
+    async workflowRunJobNames(workflowRunId) {
+      const { data } = await client().request('GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs', {
+        owner,
+        repo,
+        run_id: workflowRunId,
+        filter: 'all',
+        per_page: 100,
+      });
+      return data.jobs.map((j) => j.name);
     },
     defaultBranch() {
       branch ??= client()

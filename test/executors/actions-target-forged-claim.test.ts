@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionsApi } from '../../src/executors/actions-target.js';
 import { actionsApi } from '../../src/github/actions-api.js';
-import { workflowFile } from '../../src/executors/actions-reattach.js';
+import { workflowFile } from '../../src/executors/actions-claims.js';
 import type { Octokit } from '../../src/github/octokit.js';
 import { eventually, scaled } from '../support/eventually.js';
 import { StandIn } from './actions-stand-in.js';
@@ -27,7 +27,7 @@ jobs:
   const { refs } = s;
   beforeAll(() => s.start(), scaled(60_000));
   // The deploy run never ends: the simulator's Actions are never idle.
-  afterAll(() => s.close(['first', 'unnamed', 'victim', 'genuine', 'stopped-first', 'gone'], { idle: false }));
+  afterAll(() => s.close(['first', 'unnamed', 'victim', 'genuine', 'stopped-first', 'gone', 'other'], { idle: false }));
 
   const orchestrator = (wrap?: (api: ActionsApi) => ActionsApi) => s.orchestrator({ startTimeoutSeconds: 600, wrap });
 
@@ -174,6 +174,30 @@ jobs:
       expect(ended.reason).toContain('runner lost');
       expect(ended.reason).toContain('gone (GitHub no longer has the run)');
       s.runner = s.w.sim.addRunner({ labels: ['agora'], name: 'runner-2' });
+    },
+    scaled(90_000),
+  );
+
+  it(
+    'a claim naming another attempt’s running worker fails the attempt at once, and no stop cancels that worker',
+    async () => {
+      // Attempt 1 of `other` runs on the runner, held at its gate: a genuine worker dispatch that claimed.
+      const app = await orchestrator();
+      const other = await app.start('other');
+      await eventually('other’s worker job to claim', () => s.onGitHub(refs.claim('r-1', 'other', 1)));
+      const otherRun = s.jobsOf('other')[0]!.runId;
+      // Claims of three more attempts, pushed by someone else, all naming that worker's run.
+      for (const item of ['twin', 'twin-stopped', 'twin-elsewhere']) await forgeClaim(item, ` by ${otherRun}/1/evil`);
+      failedForTheClaim(await (await app.start('twin')).done, `names workflow run ${otherRun}, a run of agora-worker.yml with no job named agora r-1 twin 1`);
+      const stop = new AbortController();
+      stop.abort('cancelled by the test');
+      expect(await (await app.start('twin-stopped', stop.signal)).done).toEqual({ exitCode: null, reason: 'stopped' });
+      await app.target.stopElsewhere('r-1', 'twin-elsewhere', 1);
+      expect(app.calls).not.toContain(`cancel ${otherRun}`);
+      // The worker the claims named goes on to its result.
+      await s.open('other');
+      expect(await other.done).toEqual({ exitCode: 0 });
+      expect(s.w.sim.sim.actions.runs.get(otherRun)?.conclusion).not.toBe('cancelled');
     },
     scaled(90_000),
   );

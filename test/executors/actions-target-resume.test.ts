@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dispatchedJob, dispatchRecord } from '../../src/executors/actions-job.js';
-import { workerJobName } from '../../src/executors/actions-target.js';
+import { workerJobName } from '../../src/executors/actions-job.js';
 import { HandOver } from '../../src/executors/hand-over.js';
 import { eventually, scaled } from '../support/eventually.js';
 import { StandIn } from './actions-stand-in.js';
