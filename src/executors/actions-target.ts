@@ -1,18 +1,12 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ActionsTargetConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import { dispatchedJob, dispatchRecord, workerJobName } from './actions-job.js';
-import { mirrorPrefix } from '../git/refspec.js';
-import { diffTrees } from '../git/tree-diff.js';
-import type { GitStore, Oid } from '../git/types.js';
+import type { GitStore } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { handingOver } from './hand-over.js';
-import { askClaimant, claimedBy, foreignClaimReason, RunClaimsFetch, runningClaimant, stopUnwatchedClaimant, type WorkflowRunView } from './actions-claims.js';
+import { askClaimant, foreignClaimReason, RunClaimsFetch, runningClaimant, stopUnwatchedClaimant, type WorkflowRunView } from './actions-claims.js';
 import { attemptOnGitHub, jobToResend, reattachedTo, type Dispatched } from './actions-reattach.js';
-import { readAttemptResult } from './actions-result.js';
-import { applyChanges } from './actions-workspace.js';
-import { EMIT_FILE } from './control-files.js';
+import { attemptRefs, claimantNow, lookAtAttempt, type Claim } from './actions-look.js';
 import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
 
 /**
@@ -21,7 +15,7 @@ import type { WorkerJob, WorkerResult, WorkerTarget } from './types.js';
  * on a self-hosted runner with the attempt's labels. The job claims the attempt, runs the item in a
  * container and pushes one result commit to `refs/agora/results/<run>/<item>/<attempt>`
  * (actions-result.ts). Here the result is fetched, its base checked, and its workspace written into the
- * local workspace, so the attempt's capture, secret search and write-scope check run on the
+ * local workspace (actions-look.ts), so the attempt's capture, secret search and write-scope check run on the
  * orchestrator exactly as for any other target.
  *
  * Declared secrets travel by name only; the job reads their values from the repository's Actions secrets
@@ -97,11 +91,6 @@ interface SeenJob {
 interface Watch {
   jobs: Map<number, SeenJob>;
   wake: () => void;
-}
-
-/** The attempt's claim ref, once a job pushed it: the workflow run of that job, when its commit names it. */
-interface Claim {
-  workflowRunId?: number;
 }
 
 /** Dispatch answers that a retry can help with (the dispatch may have taken effect: the claim keeps it to one job). */
@@ -233,10 +222,10 @@ export class ActionsTarget implements WorkerTarget {
           this.remember(name, watch);
           // The claimant too, whether or not its webhooks came here (another replica may have had them), and
           // one that claimed since the last look.
-          await this.cancel(api, name, watch, claim?.workflowRunId ?? (await this.claimantNow(job)));
+          await this.cancel(api, name, watch, claim?.workflowRunId ?? (await claimantNow(this.o, job)));
           return { exitCode: null, reason: 'stopped' };
         }
-        const look = await this.look(job, claim === null);
+        const look = await lookAtAttempt(this.o, job, claim === null);
         if (look.result) {
           this.remember(name, watch, look.result.workflowRunId);
           return look.result.result;
@@ -248,7 +237,7 @@ export class ActionsTarget implements WorkerTarget {
         const claimantUnseen = claimant !== undefined && !jobs.some((j) => j.workflowRunId === claimant);
         if (jobs.length > 0 && jobs.every((j) => j.status === 'completed') && !claimantUnseen) {
           // A result pushed just before its job completed is fetched once more before the runner counts as lost.
-          const late = (await this.look(job, false)).result;
+          const late = (await lookAtAttempt(this.o, job, false)).result;
           this.remember(name, watch, late?.workflowRunId);
           if (late) return late.result;
           const last = jobs.at(-1)!;
@@ -278,7 +267,7 @@ export class ActionsTarget implements WorkerTarget {
         }
         const ended = asked?.ended;
         if (ended) {
-          const late = (await this.look(job, false)).result;
+          const late = (await lookAtAttempt(this.o, job, false)).result;
           this.remember(name, watch, late?.workflowRunId);
           if (late) return late.result;
           const url = linkable(ended.htmlUrl);
@@ -363,7 +352,7 @@ export class ActionsTarget implements WorkerTarget {
       // Sent again only when nothing of it reached GitHub; the start timeout then counts from now.
       // Only whether the refs exist: reading the result here would apply it (its log, its changes, its
       // emitted items) before the wait below reads and applies it again.
-      const text = await jobToResend(this.o.store, recorded.record, await this.refsOf(job));
+      const text = await jobToResend(this.o.store, recorded.record, await attemptRefs(this.o, job));
       if (text === null) return recorded;
       inputs.job = text;
     }
@@ -395,65 +384,6 @@ export class ActionsTarget implements WorkerTarget {
           reason: `dispatching ${file} on ${ref} failed (${status ?? 'no answer'}: ${why}): ${fix}`,
         };
       }
-    }
-  }
-
-  /** The workflow run that claimed the attempt, looked up now; none once its result is in, or when unreadable. */
-  private async claimantNow(job: WorkerJob): Promise<number | undefined> {
-    const now = await this.refsOf(job).catch(() => null);
-    if (!now?.claim || now.result) return undefined;
-    return claimedBy((await this.o.store.readCommit(now.claim).catch(() => null))?.message ?? '');
-  }
-
-  /** The attempt's result and claim refs on GitHub (one fetch), without reading what they name. */
-  private async refsOf(job: WorkerJob): Promise<{ result: Oid | null; claim: Oid | null }> {
-    const { refs, store } = this.o;
-    await this.o.fetchRefs([mirrorPrefix(`${refs.claimsPrefix(job.runId)}${job.itemId}/`), mirrorPrefix(`${refs.resultsPrefix(job.runId)}${job.itemId}/`)]);
-    return {
-      result: await store.resolveRef(refs.result(job.runId, job.itemId, job.attempt)),
-      claim: await store.resolveRef(refs.claim(job.runId, job.itemId, job.attempt)),
-    };
-  }
-
-  /**
-   * One look at the attempt's refs, in one fetch of the item's claims and results. The result, once its
-   * job pushed one: written into the workspace, its exit status returned, with the workflow run the result
-   * commit says it came from (only used to pick which job to link). The claim (when `wantClaim`), once a
-   * job pushed it, with the workflow run its commit names (`… claimed by <run id>/<run attempt>/<runner>`).
-   */
-  private async look(job: WorkerJob, wantClaim: boolean): Promise<{ result: { result: WorkerResult; workflowRunId?: number } | null; claim: Claim | null }> {
-    const { refs, store } = this.o;
-    await this.o.fetchRefs([mirrorPrefix(`${refs.claimsPrefix(job.runId)}${job.itemId}/`), mirrorPrefix(`${refs.resultsPrefix(job.runId)}${job.itemId}/`)]);
-    const oid: Oid | null = await store.resolveRef(refs.result(job.runId, job.itemId, job.attempt));
-    if (oid !== null) {
-      const from = /^Agora-Worker: (\d+)\//m.exec((await store.readCommit(oid).catch(() => null))?.message ?? '');
-      const result = await this.readResult(job, oid);
-      return { result: from ? { result, workflowRunId: Number(from[1]) } : { result }, claim: null };
-    }
-    const claimed = wantClaim ? await store.resolveRef(refs.claim(job.runId, job.itemId, job.attempt)) : null;
-    if (claimed === null) return { result: null, claim: null };
-    const by = claimedBy((await store.readCommit(claimed).catch(() => null))?.message ?? '');
-    return { result: null, claim: by === undefined ? {} : { workflowRunId: by } };
-  }
-
-  private async readResult(job: WorkerJob, oid: Oid): Promise<WorkerResult> {
-    try {
-      const r = await readAttemptResult(this.o.store, oid);
-      if (job.base !== undefined && r.base !== job.base) {
-        return {
-          exitCode: null,
-          reason: `the worker's result ${oid.slice(0, 12)} was built on ${r.base.slice(0, 12)}, not on the attempt's base ${job.base.slice(0, 12)}: not recorded`,
-        };
-      }
-      job.log.write(r.log, 'stdout');
-      if (r.result.exitCode !== 0) return r.result;
-      const base = await this.o.store.readCommit(r.base);
-      await applyChanges(this.o.store, job.workspaceDir, await diffTrees(this.o.store, base.tree, r.workspace));
-      // Checked again, with the rest of the emission, by the attempt (src/runs/emit.ts).
-      if (r.emitted !== undefined && job.emitDir !== undefined) await writeFile(join(job.emitDir, EMIT_FILE), r.emitted, { flag: 'wx', mode: 0o600 });
-      return { exitCode: 0 };
-    } catch (e) {
-      return { exitCode: null, reason: `the worker's result ${oid.slice(0, 12)} cannot be used: ${errorMessage(e)}` };
     }
   }
 
