@@ -32,7 +32,9 @@ import { readWorkerInputs, type WorkerInputs } from './worker-inputs.js';
  *    claimed or run) a dispatched job that is not the one the App builds from the item in that state
  *    (worker-check.ts), or that asks for a network other than none or bridge, or for root (worker-inputs.ts);
  * 2. claims the attempt by creating `refs/agora/attempt-claims/<run>/<item>/<attempt>` (a push that succeeds only
- *    if no job created it first): of two jobs for one attempt, the one that loses exits without effect;
+ *    if no job created it first): of two jobs for one attempt, the one that loses exits without effect; then
+ *    reads the run again, and runs nothing if the attempt ended meanwhile (a stop that looked for a claim
+ *    before this one existed cancels nothing);
  * 3. runs the item in a container on the runner's engine (no network and user nobody unless the job says
  *    bridge or another non-root user; none of the job's
  *    environment: the item never sees the job's token), in a workspace holding the attempt's base, with
@@ -73,6 +75,11 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
   if (!(await pushNewRef({ ...git, oid: claim, ref: refs.claim(runId, itemId, attempt) }))) {
     return finish('claimed-elsewhere', `${name} is claimed by another job: nothing was run`);
   }
+  // The App may have ended the attempt since the run was read. A stop records the end first, then looks
+  // for the attempt's claimant once and cancels it: a job that claimed after that look reads the end here.
+  await fetchMore({ ...git, what: [mirrorRef(refs.run(runId))], hint: "the worker job reads the run's state again after it claims the attempt" });
+  const still = await currentAttempt(store, refs, inputs);
+  if ('why' in still) return finish('stale', `${name} ended while this job claimed it (${still.why}): nothing was run`);
   if (!(await store.hasObject(current))) await fetchMore({ ...git, what: [current], hint: "the worker job fetches the attempt's base commit" });
   const ws = await materializeWorkspace(store, current, join(work, 'workspace'));
   const logPath = join(work, 'item.log');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workerMode } from '../../src/action/worker.js';
 import { isAgoraError } from '../../src/errors.js';
 import { BUSYBOX } from '../docker/engine.js';
-import { scaled } from '../support/eventually.js';
+import { eventually, scaled } from '../support/eventually.js';
 import { checkRuns, runBound, until, type AppWorld } from '../github/app-world.js';
 import { actionsConfig, startWorkerWorld, workerApi } from './worker-world.js';
 
@@ -270,6 +270,47 @@ describe("mode: worker and dispatches that are not the App's", () => {
       expect(await git().text(['show', `${head}:down.txt`])).toBe('down\n');
     },
     scaled(runBound(4, 2)),
+  );
+
+  it(
+    'a job whose attempt is cancelled while it claims it runs nothing, though the stop looked for a claim before there was one',
+    async () => {
+      const late = {
+        id: 'late',
+        executor: 'command',
+        inputs: { run: 'echo ran > late.txt', image: BUSYBOX },
+        depends_on: [],
+        resourceLocks: ['late.txt'],
+      };
+      const sha = await w.sim.push(w.fullName, {
+        branch: 'late',
+        files: { 'plan.json': `${JSON.stringify({ id: 'late', queue: 'default', items: [late] }, null, 2)}\n` },
+        message: 'Add the late plan',
+      });
+      const job = await jobOf('late');
+      // The job has read the run (the attempt is current) and pushes its claim: just then, the branch is
+      // deleted and the App cancels the run. Its stop looks for the claim, finds none, and cancels nothing.
+      let held = 0;
+      w.sim.setFaults({
+        beforeGitRequest: async (r) => {
+          if (r.token !== token || r.service !== 'receive-pack' || r.method !== 'POST' || held > 0) return;
+          held += 1;
+          await w.octokit.rest.git.deleteRef({ owner: w.owner, repo: w.repo, ref: 'heads/late' });
+          await eventually('the App to cancel the late run', async () => (await checkRuns(w, sha)).get('agora / late')?.conclusion === 'cancelled', {
+            within: runBound(1),
+          });
+        },
+      });
+      try {
+        expect(await runWorker('late', job)).toEqual({ status: 'stale' });
+      } finally {
+        w.sim.setFaults({});
+      }
+      expect(held).toBe(1);
+      expect(await refsUnder('refs/agora/attempt-claims/late-')).toHaveLength(1);
+      expect(await refsUnder('refs/agora/results/late-')).toEqual([]);
+    },
+    scaled(runBound(2)),
   );
 
   /** down's dispatch with its $AGORA_NEEDS naming another upstream: refused; nothing of down claimed. */

@@ -50,7 +50,17 @@ export interface SimFaults {
    * an HttpError answers the request with its status instead, as GitHub's git endpoints sometimes answer
    * 5xx: `service` is `upload-pack` (a ref advertisement or a fetch) or `receive-pack` (a push).
    */
-  beforeGitRequest?: (request: { method: string; owner: string; repo: string; service: 'upload-pack' | 'receive-pack' }) => void | Promise<void>;
+  beforeGitRequest?: (request: GitRequest) => void | Promise<void>;
+}
+
+/** A git smart-HTTP request as `beforeGitRequest` sees it. */
+export interface GitRequest {
+  method: string;
+  owner: string;
+  repo: string;
+  service: 'upload-pack' | 'receive-pack';
+  /** The installation access token it authenticated with: which client sends it (the App, or a job given a token of its own). */
+  token: string;
 }
 
 export const SECONDARY_LIMIT_MESSAGE =
@@ -200,7 +210,7 @@ export class FaultInjector {
   }
 
   /** Lets the test fail (or act before) this git request. */
-  async beforeGit(request: { method: string; owner: string; repo: string; service: 'upload-pack' | 'receive-pack' }): Promise<void> {
+  async beforeGit(request: GitRequest): Promise<void> {
     await this.faults.beforeGitRequest?.(request);
   }
 

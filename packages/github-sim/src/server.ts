@@ -373,7 +373,7 @@ async function handleGit(sim: Sim, req: IncomingMessage, res: ServerResponse, ur
   const latency = sim.faults.gitLatencyMs();
   if (latency > 0) await sleep(latency);
   try {
-    await sim.faults.beforeGit({ method: req.method ?? 'GET', owner: m[1]!, repo: m[2]!, service });
+    await sim.faults.beforeGit({ method: req.method ?? 'GET', owner: m[1]!, repo: m[2]!, service, token: password });
   } catch (e) {
     if (!(e instanceof HttpError)) throw e;
     return deny(e.status, e.message);
