@@ -7,18 +7,16 @@ import { appendEntries } from '../log/entry.js';
 import { merkleRootHex } from '../log/merkle.js';
 import { step } from '../engine/step.js';
 import { holdingsFor, nextClaims } from '../engine/cross-run-holdings.js';
-import { addEmission, emissionProblem } from '../engine/emission.js';
 import { ClaimsLedger, type ClaimsRead } from './claims.js';
-import type { Action, RunEvent, RunState, StepResult, Transition } from '../engine/types.js';
+import type { Action, RunEvent, StepResult, Transition } from '../engine/types.js';
 import type { Workspace } from '../git/workspace.js';
-import type { Oid, RefSwap } from '../git/types.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { WorkerTarget } from '../executors/types.js';
 import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.js';
-import { integratePatch } from './patches.js';
+import { derivedSwaps, syncDerivedRefs } from './derived-refs.js';
+import { eventsForOutcomes } from './outcome-events.js';
+import { recoverAttempts } from './recovery.js';
 import { logName, readEntries, readRunAt, writeRun, type StoredRun } from './state-store.js';
-import { patchCommitOf, resultRefFor } from '../log/result-ref.js';
-import { TargetUnreachable } from '../executors/target-unreachable.js';
 import { HandOver } from '../executors/hand-over.js';
 
 /**
@@ -94,51 +92,20 @@ export class RunDriver {
   }
 
   /**
-   * After a restart: items the state says are running have no worker in this process. Re-attach where
-   * the target can (a container that outlived us); otherwise record the attempt as lost, to run again.
-   * Every target is asked before anything is acted on: when one cannot answer (throws), nothing was
-   * started or recorded, and recovering again later is harmless. Then a worker of an attempt that ended
-   * while no process watched it (a cancel recorded after its process handed it over, or died) is stopped
-   * where it may still run (`stopElsewhere`). Returns the attempts re-attached (so orphan reaping spares them).
+   * After a restart or a takeover: brings the derived refs to the state, then re-attaches or records lost
+   * the attempts the state says are running, and stops the workers of attempts that ended unwatched
+   * (`recoverAttempts`). Returns the attempts re-attached (so orphan reaping spares them).
    */
   async recover(): Promise<Set<string>> {
-    await this.syncDerivedRefs();
-    const live = new Set<string>();
-    const { state } = this.stored;
-    const decided: Array<{ item: (typeof state.items)[string]; resumable: boolean; lost: string }> = [];
-    for (const item of Object.values(state.items)) {
-      if (item.status !== 'running' || this.workers.has(item.id)) continue;
-      const target = this.targetFor(item.id);
-      let resumable = false;
-      let lost = 'the worker did not survive a restart of agora serve';
-      try {
-        resumable = (await target?.canResume?.(state.runId, item.id, item.attempts)) ?? false;
-      } catch (e) {
-        // An engine that is down cannot say whether the worker outlived us: the attempt counts as lost
-        // (what it left there is removed by a serve that starts with the engine back).
-        if (!(e instanceof TargetUnreachable)) throw e;
-        lost = `the worker could not be looked for after a restart of agora serve: ${e.message}`;
-        this.hooks.onWarning?.(this.runId, `${item.id}: ${lost}`);
-      }
-      decided.push({ item, resumable, lost });
-    }
-    for (const { item, resumable, lost } of decided) {
-      if (resumable) {
-        live.add(attemptKey(state.runId, item.id, item.attempts));
-        this.launch({ type: 'start', itemId: item.id, attempt: item.attempts, base: item.base ?? state.integrationHead });
-      } else {
-        this.extraEvents.push({ type: 'item-lost', itemId: item.id, attempt: item.attempts, reason: lost });
-      }
-    }
-    for (const item of Object.values(state.items)) {
-      if ((item.status !== 'cancelled' && item.status !== 'failed') || item.attempts === 0 || this.workers.has(item.id)) continue;
-      try {
-        await this.targetFor(item.id)?.stopElsewhere?.(state.runId, item.id, item.attempts);
-      } catch (e) {
-        this.hooks.onWarning?.(this.runId, `${item.id}: its attempt ${item.attempts} ended, but its worker could not be stopped: ${errorMessage(e)}`);
-      }
-    }
-    return live;
+    await syncDerivedRefs(this.ctx.store, this.ctx.refs, this.runId, this.stored.state);
+    return recoverAttempts({
+      state: this.stored.state,
+      hasWorker: (itemId) => this.workers.has(itemId),
+      targetFor: (itemId) => this.targetFor(itemId),
+      reattach: (start) => this.launch(start),
+      record: (event) => this.extraEvents.push(event),
+      warn: (message) => this.hooks.onWarning?.(this.runId, message),
+    });
   }
 
   /**
@@ -147,7 +114,7 @@ export class RunDriver {
    * to the state (each step is harmless when already done).
    */
   async settle(): Promise<void> {
-    await this.syncDerivedRefs();
+    await syncDerivedRefs(this.ctx.store, this.ctx.refs, this.runId, this.stored.state);
     if ((await this.ctx.store.resolveRef(this.ctx.refs.anchor(this.runId))) === null) await this.anchor();
   }
 
@@ -159,7 +126,7 @@ export class RunDriver {
       if (head && head !== this.stored.head) this.stored = await readRunAt(this.ctx.store, this.runId, head);
       const now = this.ctx.clock();
       const outcomes = [...this.outcomes];
-      const events = [...this.extraEvents, ...(await this.eventsFor(outcomes, now))];
+      const events = [...this.extraEvents, ...(await eventsForOutcomes(this.ctx.store, this.stored, outcomes, now))];
       const { state } = this.stored;
       const claims = await this.claims.read(this.stored);
       const result = step({ plan: this.stored.plan, state }, events, now, {
@@ -213,7 +180,10 @@ export class RunDriver {
       // The claims first, then the integration and patch commits the state names, move with it: one
       // transaction (locally) or one atomic push (on GitHub), so no reader of the refs finds a state naming
       // a commit it lacks or a start its claim is not recorded for.
-      moveAlso: [...(doc ? [await this.claims.swapTo(claims, doc, now)] : []), ...(await this.derivedSwaps(result.run.state, doneNow))],
+      moveAlso: [
+        ...(doc ? [await this.claims.swapTo(claims, doc, now)] : []),
+        ...(await derivedSwaps(this.ctx.store, this.ctx.refs, this.runId, result.run.state, doneNow)),
+      ],
       now,
     });
     if (!next) return LOST_RACE;
@@ -287,61 +257,6 @@ export class RunDriver {
     }
   }
 
-  private async eventsFor(outcomes: readonly AttemptOutcome[], now: number): Promise<RunEvent[]> {
-    const events: RunEvent[] = [];
-    let head = this.stored.state.integrationHead;
-    // What the step will see when it reaches each emission: earlier emissions of this batch joined.
-    let joined = { plan: this.stored.plan, state: this.stored.state };
-    for (const o of outcomes) {
-      const item = this.stored.state.items[o.itemId];
-      if (!item || item.status !== 'running' || item.attempts !== o.attempt) continue; // stale: the engine moved on
-      if (o.kind === 'succeeded' && o.emitted) {
-        // The engine refuses an emission over the limits (and the emitter fails): its patch is not integrated.
-        const refused = emissionProblem(joined.plan, joined.state, o.itemId, o.emitted);
-        if (refused) {
-          events.push({
-            type: 'item-failed',
-            itemId: o.itemId,
-            attempt: o.attempt,
-            reason: refused,
-            retryable: false,
-            ...(o.log ? { log: o.log } : {}),
-            exitCode: o.exitCode,
-            ...(o.calls ? { calls: o.calls } : {}),
-          });
-          continue;
-        }
-        joined = addEmission(joined.plan, joined.state, o.itemId, o.attempt, o.emitted, now);
-      }
-      if (o.kind === 'succeeded') {
-        head = await integratePatch(this.ctx.store, { head, patch: o.patch, runId: this.runId, itemId: o.itemId, now });
-        events.push({
-          type: 'item-succeeded',
-          itemId: o.itemId,
-          attempt: o.attempt,
-          resultRef: resultRefFor(o.patch),
-          integrationHead: head,
-          ...(o.log ? { log: o.log } : {}),
-          exitCode: o.exitCode,
-          ...(o.emitted ? { emitted: o.emitted } : {}),
-          ...(o.calls ? { calls: o.calls } : {}),
-        });
-      } else if (o.kind === 'failed') {
-        events.push({
-          type: 'item-failed',
-          itemId: o.itemId,
-          attempt: o.attempt,
-          reason: o.reason,
-          retryable: o.retryable,
-          ...(o.log ? { log: o.log } : {}),
-          ...(o.exitCode === undefined ? {} : { exitCode: o.exitCode }),
-          ...(o.calls ? { calls: o.calls } : {}),
-        });
-      }
-    }
-    return events;
-  }
-
   /** Called once `outcomes` are committed to the run's state (or dropped as stale): they are done with. */
   private consume(outcomes: readonly AttemptOutcome[], events: readonly RunEvent[]): void {
     this.outcomes.splice(0, outcomes.length);
@@ -364,35 +279,6 @@ export class RunDriver {
         this.hooks.wake();
       });
     this.releasing.add(done);
-  }
-
-  /**
-   * After a restart: patch and integration refs follow the state (the state commit is the source of
-   * truth), and a run written before they moved with it (or by a crash between a transaction's renames)
-   * may have them behind. Brings every one of them to the state in one transaction.
-   */
-  private async syncDerivedRefs(): Promise<void> {
-    await retryOnConflict(`the integration and patch refs of run ${this.runId}`, 20, async () => {
-      const { state } = this.stored;
-      const swaps = await this.derivedSwaps(state, Object.keys(state.items));
-      return swaps.length === 0 || (await this.ctx.store.casRefs(swaps)) ? undefined : LOST_RACE;
-    });
-  }
-
-  /** The moves that bring the integration ref and the patch refs of `itemIds` (those done) to `state`. */
-  private async derivedSwaps(state: RunState, itemIds: readonly string[]): Promise<RefSwap[]> {
-    const targets: Array<[string, Oid]> = [[this.ctx.refs.integration(this.runId), state.integrationHead]];
-    for (const id of itemIds) {
-      const item = state.items[id];
-      const patch = item?.status === 'done' ? patchCommitOf(item.resultRef) : null;
-      if (patch) targets.push([this.ctx.refs.patch(this.runId, id), patch]);
-    }
-    const swaps: RefSwap[] = [];
-    for (const [ref, next] of targets) {
-      const expected = await this.ctx.store.resolveRef(ref);
-      if (expected !== next) swaps.push({ ref, next, expected });
-    }
-    return swaps;
   }
 
   private perform(actions: readonly Action[], prepared = new Map<string, PreparedWorkspace>()): void {
@@ -445,8 +331,4 @@ export class RunDriver {
     const name = item && targetNameOf(item, this.ctx.config);
     return name === undefined ? undefined : this.ctx.targets[name];
   }
-}
-
-export function attemptKey(runId: string, itemId: string, attempt: number): string {
-  return `${runId}\u0000${itemId}\u0000${attempt}`;
 }
