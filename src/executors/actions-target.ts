@@ -395,7 +395,7 @@ export class ActionsTarget implements WorkerTarget {
   private async cancel(api: ActionsApi, name: string, watch: Watch, claimant?: number): Promise<void> {
     const jobs = [...watch.jobs.values()];
     const runs = new Set(jobs.filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
-    // Never another workflow's run, which a claim pushed by someone else may name.
+    // Never another workflow's run, nor another attempt's worker, which a claim pushed by someone else may name.
     if (claimant !== undefined && !runs.has(claimant) && (await runningClaimant(api, this.cfg.workflow, { workflowRunId: claimant, jobName: name }, jobs))) {
       runs.add(claimant);
     }

@@ -5,8 +5,8 @@ import type { Octokit } from './octokit.js';
  * The `actions` target's REST calls with the installation's client: the dispatch (one write per
  * attempt), the cancel of a stopped attempt's workflow run, the default branch the worker
  * workflow is dispatched on (read once per repository), and the workflow run of the job that claimed an
- * attempt re-attached to after a restart (read at each look until it ends) and its jobs' names (read once:
- * the run must have the attempt's job).
+ * attempt whose job's webhooks did not come here (a re-attached attempt, a claimant never heard of; read at
+ * each look until it ends, and at a stop) and its jobs' names (the run must have the attempt's job).
  */
 export function actionsApi(client: () => Octokit, owner: string, repo: string): ActionsApi {
   let branch: Promise<string> | undefined;

@@ -146,7 +146,7 @@ export class StandIn {
 
   /**
    * One orchestrator process: a mirror of its own (a fresh cache) and an actions target on it, wired as the
-   * App wires it (its REST calls, recorded in `calls` as `cancel <run>` and `get <run>`; the mirror's fetch).
+   * App wires it (its REST calls, recorded in `calls` as `cancel <run>`, `get <run>` and `jobs <run>`; the mirror's fetch).
    * `die()` is its crash: from then on it neither fetches nor calls GitHub, and what it was waiting for never ends.
    */
   async orchestrator(o: OrchestratorOptions) {
@@ -169,6 +169,7 @@ export class StandIn {
           ...real,
           cancelRun: (id) => (calls.push(`cancel ${id}`), real.cancelRun(id)),
           workflowRun: (id) => (calls.push(`get ${id}`), real.workflowRun(id)),
+          workflowRunJobNames: (id) => (calls.push(`jobs ${id}`), real.workflowRunJobNames(id)),
         };
       },
       store,

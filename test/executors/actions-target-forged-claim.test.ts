@@ -27,7 +27,7 @@ jobs:
   const { refs } = s;
   beforeAll(() => s.start(), scaled(60_000));
   // The deploy run never ends: the simulator's Actions are never idle.
-  afterAll(() => s.close(['first', 'unnamed', 'victim', 'genuine', 'stopped-first', 'gone', 'other'], { idle: false }));
+  afterAll(() => s.close(['first', 'unnamed', 'victim', 'genuine', 'stopped-first', 'gone', 'other', 'jobless'], { idle: false }));
 
   const orchestrator = (wrap?: (api: ActionsApi) => ActionsApi) => s.orchestrator({ startTimeoutSeconds: 600, wrap });
 
@@ -131,6 +131,10 @@ jobs:
       // The stand-in's webhooks never come here: the claimant is asked about at each look.
       await app.looked(2, 'genuine’s attempt', started.outcome);
       expect(started.outcome.ended).toBeUndefined();
+      // Its jobs are listed once: the run's job is the attempt's, and stays so.
+      const claimant = s.jobsOf('genuine')[0]!.runId;
+      expect(app.calls.filter((c) => c === `get ${claimant}`).length).toBeGreaterThanOrEqual(2);
+      expect(app.calls.filter((c) => c === `jobs ${claimant}`)).toEqual([`jobs ${claimant}`]);
       await s.open('genuine');
       expect(await started.done).toEqual({ exitCode: 0 });
     },
@@ -198,6 +202,25 @@ jobs:
       await s.open('other');
       expect(await other.done).toEqual({ exitCode: 0 });
       expect(s.w.sim.sim.actions.runs.get(otherRun)?.conclusion).not.toBe('cancelled');
+    },
+    scaled(90_000),
+  );
+
+  it(
+    'a claim naming a worker run that ended with no job (a startup failure) fails the attempt at once',
+    async () => {
+      // GitHub, as this process is told, says the claimant run ended before it had a job.
+      const app = await s.orchestrator({
+        startTimeoutSeconds: 600,
+        wrap: (api) => ({
+          ...api,
+          workflowRun: async (id) => ({ ...(await api.workflowRun(id)), status: 'completed', conclusion: 'startup_failure' }),
+          workflowRunJobNames: async () => [],
+        }),
+      });
+      failedForTheClaim(await (await app.start('jobless')).done, 'which ended without a job');
+      await s.open('jobless');
+      await eventually('the held job to end', () => s.jobsOf('jobless')[0]?.status === 'completed');
     },
     scaled(90_000),
   );
