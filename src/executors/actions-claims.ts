@@ -61,10 +61,6 @@ export function foreignClaimReason(name: string, what: string): string {
   return `the claim of the worker job ${name} ${what}: it was not pushed by a worker job (anyone who can push can write the ref), so this attempt's job could not claim it and can never push a result; the item is retried per its policy`;
 }
 
-/** How often a stop asks about the claimant it would cancel, and the pause before the n-th try again (n × this). */
-const STOP_TRIES = 3;
-const STOP_RETRY_MS = 500;
-
 /** How long one fetch of a run's claims and results serves the stops of one recovery. */
 const FETCH_REUSE_MS = 5_000;
 
@@ -138,12 +134,13 @@ export function workflowFile(path: string): string {
 
 /**
  * The workflow run a claim names, when GitHub says it is the attempt's own worker: a dispatch of the worker
- * workflow (`workflow`, its file name under `.github/workflows/`) with a job named for the attempt. A run
- * GitHub no longer has (404) counts as completed. `foreign` is any other run, which only a claim pushed by
- * someone else names (a worker job claims in its own run): another workflow's (a deploy, say), or another
- * attempt's worker, or a run that ended with no job; it is never trusted or touched. Null means unanswered,
- * or a run still going whose jobs GitHub does not list yet (asked again at the next look). A run whose jobs'
- * webhooks came here (`heard`: jobs named for the attempt) is not listed again.
+ * workflow (`workflow`, its file name under `.github/workflows/`) with a job named for the attempt, or such a
+ * dispatch that has completed (no result came of it, whoever it ran for). A run GitHub no longer has (404)
+ * counts as completed. `foreign` is any other run, which only a claim pushed by someone else names (a worker
+ * job claims in its own run): another workflow's (a deploy, say), or another attempt's worker still going;
+ * it is never trusted or touched. Null means unanswered, or a run going whose jobs GitHub does not list yet
+ * (asked again at the next look). A run whose jobs' webhooks came here (`heard`: jobs named for the attempt)
+ * is not listed again.
  */
 async function claimantRun(
   api: WorkflowRunApi,
@@ -157,10 +154,12 @@ async function claimantRun(
     if (run.path === null || workflowFile(run.path) !== `.github/workflows/${workflow}` || run.event !== 'workflow_dispatch') {
       return { foreign: `names workflow run ${id}, which is not a workflow_dispatch run of ${workflow}` };
     }
-    if (claimant.tied?.has(id) || heard.some((j) => j.workflowRunId === id)) return run;
+    // A run that ended is judged by its end whoever it ran for (no result came: a lost runner), so its jobs
+    // are not listed. Nor those of a run already shown to have the attempt's job.
+    if (run.status === 'completed' || claimant.tied?.has(id) || heard.some((j) => j.workflowRunId === id)) return run;
     const names = await api.workflowRunJobNames(id);
-    // The job that claimed is listed once it runs: a run that ended with no job (a startup failure) never claimed.
-    if (names.length === 0) return run.status === 'completed' ? { foreign: `names workflow run ${id}, which ended without a job` } : null;
+    // The job that claimed is listed once it runs: a run that shows none yet is asked about again.
+    if (names.length === 0) return null;
     if (!names.includes(claimant.jobName)) {
       return {
         foreign: `names workflow run ${id}, a run of ${workflow} with no job named ${claimant.jobName} (another attempt's worker, or a worker workflow whose job is not named as examples/workflows/agora-worker.yml names it)`,
@@ -204,11 +203,6 @@ export async function askClaimant(
  */
 export async function runningClaimant(api: WorkflowRunApi, workflow: string, claimant: Claimant, heard: readonly HeardJob[]): Promise<boolean> {
   if (heard.some((j) => j.workflowRunId === claimant.workflowRunId && j.status === 'completed')) return false;
-  // A stop has no next look: an unanswered question (a 5xx, a rate limit) is asked again a few times first.
-  for (let tries = 1; ; tries++) {
-    const run = await claimantRun(api, workflow, claimant, heard);
-    if (run !== null) return !('foreign' in run) && run.status !== 'completed';
-    if (tries === STOP_TRIES) return false;
-    await new Promise((resolve) => setTimeout(resolve, STOP_RETRY_MS * tries));
-  }
+  const run = await claimantRun(api, workflow, claimant, heard);
+  return run !== null && !('foreign' in run) && run.status !== 'completed';
 }

@@ -222,7 +222,7 @@ export class ActionsTarget implements WorkerTarget {
           this.remember(name, watch);
           // The claimant too, whether or not its webhooks came here (another replica may have had them), and
           // one that claimed since the last look.
-          await this.cancel(api, name, watch, claim?.workflowRunId ?? (await claimantNow(this.o, job)));
+          await this.cancel(api, name, watch, claim?.workflowRunId ?? (await claimantNow(this.o, job)), tied);
           return { exitCode: null, reason: 'stopped' };
         }
         const look = await lookAtAttempt(this.o, job, claim === null);
@@ -392,11 +392,15 @@ export class ActionsTarget implements WorkerTarget {
    * and the claimant's (`claimant`, from its claim ref), which a process that re-attached to the attempt
    * after a restart knows only from there.
    */
-  private async cancel(api: ActionsApi, name: string, watch: Watch, claimant?: number): Promise<void> {
+  private async cancel(api: ActionsApi, name: string, watch: Watch, claimant?: number, tied?: Set<number>): Promise<void> {
     const jobs = [...watch.jobs.values()];
     const runs = new Set(jobs.filter((j) => j.status !== 'completed').map((j) => j.workflowRunId));
     // Never another workflow's run, nor another attempt's worker, which a claim pushed by someone else may name.
-    if (claimant !== undefined && !runs.has(claimant) && (await runningClaimant(api, this.cfg.workflow, { workflowRunId: claimant, jobName: name }, jobs))) {
+    if (
+      claimant !== undefined &&
+      !runs.has(claimant) &&
+      (await runningClaimant(api, this.cfg.workflow, { workflowRunId: claimant, jobName: name, ...(tied ? { tied } : {}) }, jobs))
+    ) {
       runs.add(claimant);
     }
     for (const id of runs) await api.cancelRun(id).catch(() => undefined); // 409 once it completed: nothing to stop

@@ -207,7 +207,7 @@ jobs:
   );
 
   it(
-    'a claim naming a worker run that ended with no job (a startup failure) fails the attempt at once',
+    'a claim naming a worker run that ended with no job (a startup failure) ends the attempt at once as a lost runner',
     async () => {
       // GitHub, as this process is told, says the claimant run ended before it had a job.
       const app = await s.orchestrator({
@@ -218,7 +218,11 @@ jobs:
           workflowRunJobNames: async () => [],
         }),
       });
-      failedForTheClaim(await (await app.start('jobless')).done, 'which ended without a job');
+      const ended = await (await app.start('jobless')).done;
+      expect(ended).toMatchObject({ exitCode: null, infrastructureFailure: true });
+      expect(ended.reason).toContain('runner lost');
+      expect(ended.reason).toContain('ended startup_failure before it pushed a result');
+      expect(app.calls.filter((c) => c.startsWith('jobs '))).toEqual([]);
       await s.open('jobless');
       await eventually('the held job to end', () => s.jobsOf('jobless')[0]?.status === 'completed');
     },
