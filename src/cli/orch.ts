@@ -21,6 +21,7 @@ import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
 import { finishWithdrawals, type LeftoverWithdrawals } from '../runs/withdrawal.js';
+import type { OrphanSecretStores } from '../runs/orphan-secret-stores.js';
 import { attemptContext, createTargets, openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
 import { runNotFound } from './missing-run.js';
 import { progressView, watchUntilTerminal } from './orch-read.js';
@@ -133,7 +134,7 @@ async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given:
   }
   base ??= await resolveBase(ctx, opts.base);
   // Secret values are written to this host's store before the submission exists (params.ts).
-  const recorded = noParams(given) ? undefined : recordableParams(given, ctx.scratchDir);
+  const recorded = noParams(given) ? undefined : recordableParams(given, ctx.scratchDir, ctx.refs.ns);
   const { runId } = await submitPlan(ctx.store, ctx.refs, {
     planText: text,
     planId: plan.id,
@@ -187,6 +188,7 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
     onWarning: (runId, message) => io.err(`${runId}: warning: ${terminalSafe(message)}`),
     onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
     onLeftoverWithdrawals: (leftovers) => reportLeftovers(leftovers, io),
+    onOrphanSecretStores: (found) => reportOrphanSecretStores(found, io),
   });
   const abort = new AbortController();
   const stop = (sig: string) => {
@@ -264,6 +266,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
     onWarning: (id, message) => io.err(`${id}: warning: ${terminalSafe(message)}`),
     onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
     onLeftoverWithdrawals: (leftovers) => reportLeftovers(leftovers, io),
+    onOrphanSecretStores: (found) => reportOrphanSecretStores(found, io),
   });
   const abort = new AbortController();
   const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));
@@ -383,6 +386,12 @@ function reportLeftovers(leftovers: LeftoverWithdrawals, io: Output): void {
   for (const id of leftovers.removed) {
     io.err(`agora: removed the secret parameters of ${id} from this host (a withdrawal left unfinished)`);
   }
+}
+
+/** What a serve's look for secret stores a killed submit left (src/runs/orphan-secret-stores.ts) removed, on stderr. */
+function reportOrphanSecretStores(found: OrphanSecretStores, io: Output): void {
+  for (const problem of found.problems) io.err(`agora: warning: ${terminalSafe(problem)}`);
+  for (const id of found.removed) io.err(`agora: removed the secret parameters of ${id} from this host (its submit stopped before the submission existed)`);
 }
 
 export async function retryVerb(

@@ -51,6 +51,7 @@ export async function submitPlan(
     const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
     // Before the submission exists: a serve may accept it, and start its workers, at once.
     await args.bindSecrets?.(runId);
+    if (args.bindSecrets) crashPoint('secrets-bound'); // a store nothing names yet: the next serve removes it
     const inboxCommit = await store.writeCommit({
       tree,
       parents: [args.base],

@@ -7,6 +7,7 @@ import type { ParamValue, RunParams } from '../engine/types.js';
 import { AgoraError } from '../errors.js';
 import { REDACTED } from '../executors/redact.js';
 import { pathInside } from '../path-inside.js';
+import { selfIdentity } from '../process-identity.js';
 
 /**
  * Run parameters (`agora orch run --data key=value --data-file params.json --secret-data key=value`):
@@ -182,9 +183,10 @@ export async function hasSecretStore(scratchDir: string, token: string): Promise
  * What the run records: the public values, each secret key with the value `***`, the secret keys, and
  * (when there are secrets) the token of the host-local file their values go to. `bind` writes that file
  * for the run id the submission takes, before the submission exists, so no worker ever starts without
- * them (submitPlan calls it again if it has to take another number).
+ * them (submitPlan calls it again if it has to take another number), with the ref namespace (`namespace`,
+ * `RunRefs.ns`) and the process that submits.
  */
-export function recordableParams(p: GivenParams, scratchDir: string): { params: RunParams; bind?: (runId: string) => Promise<void> } {
+export function recordableParams(p: GivenParams, scratchDir: string, namespace: string): { params: RunParams; bind?: (runId: string) => Promise<void> } {
   const secretKeys = Object.keys(p.secrets).sort();
   const values: Record<string, ParamValue> = { ...p.values };
   for (const key of secretKeys) values[key] = REDACTED;
@@ -193,7 +195,9 @@ export function recordableParams(p: GivenParams, scratchDir: string): { params: 
   const path = secretStorePath(scratchDir, token);
   const bind = async (runId: string) => {
     await mkdir(join(scratchDir, 'params'), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(path, `${JSON.stringify({ run: runId, secrets: p.secrets })}\n`, { mode: 0o600 });
+    // The namespace and this process: a store whose submit died before its submission existed is removed by
+    // the next serve (orphan-secret-stores.ts).
+    await writeFileAtomic(path, `${JSON.stringify({ run: runId, namespace, writer: selfIdentity(), secrets: p.secrets })}\n`, { mode: 0o600 });
   };
   return { params: { values: sortKeys(values), secret: secretKeys, secretStore: token }, bind };
 }

@@ -7,6 +7,7 @@ import { attemptKey } from './recovery.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
 import { readRunAt, type StoredRun } from './state-store.js';
 import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
+import { removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
 
 /**
  * `agora orch serve`: a loop of load → reconcile → commit (CAS) → act, for every active run in the
@@ -29,6 +30,8 @@ export interface ServerOptions extends AttemptContext {
    * removed, and problems (each reported once by this server, though every pass looks again).
    */
   onLeftoverWithdrawals?(leftovers: LeftoverWithdrawals): void;
+  /** Secret stores a killed `submit` left with nothing naming them, looked for at start (orphan-secret-stores.ts). */
+  onOrphanSecretStores?(found: OrphanSecretStores): void;
 }
 
 export class Server {
@@ -52,6 +55,8 @@ export class Server {
     const { store, refs } = this.opts;
     await this.opts.workspaces.clear();
     await this.finishWithdrawals();
+    const orphans = await removeOrphanSecretStores(store, refs, this.opts.scratchDir);
+    if (orphans.removed.length > 0 || orphans.problems.length > 0) this.opts.onOrphanSecretStores?.(orphans);
     const live = new Set<string>();
     const others = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {

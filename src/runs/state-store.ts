@@ -97,6 +97,17 @@ export async function readRunAt(store: GitStore, runId: string, head: Oid): Prom
   return { runId, head, tree: commit.tree, layout, plan: runPlan, planBlob, state, last, logsTree: entries.get(LOGS_DIR)?.oid ?? null };
 }
 
+/**
+ * The run's parameters as of state commit `head`, without reading its items: from `run.json` in layouts 2
+ * and 3 (one tree and one blob), from the whole state in layout 1.
+ */
+export async function readRunParamsAt(store: GitStore, runId: string, head: Oid): Promise<RunState['params']> {
+  const entries = byName(await store.readTree((await store.readCommit(head)).tree));
+  const summary = entries.get(RUN_FILE);
+  if (summary === undefined) return (await readRunAt(store, runId, head)).state.params;
+  return parseRunSummary(decoder.decode(await store.readBlob(summary.oid)), `${RUN_FILE} of state commit ${head}`).summary.params;
+}
+
 /** `emitted.json`: the batches of items emitted so far (src/engine/emission.ts), absent before the first. */
 async function readEmitted(store: GitStore, entries: Map<string, TreeEntry>): Promise<EmittedBatch[] | undefined> {
   const entry = entries.get(EMITTED_FILE);

@@ -84,7 +84,7 @@ describe('a cancel killed after withdrawing a submission', () => {
 
     expect((await agora(s.repo, ['orch', 'cancel', 'other-1'])).code).toBe(1);
     expect(existsSync(s.store)).toBe(false);
-    expect(JSON.parse(readFileSync(fresh[0]!, 'utf8'))).toEqual({ run: 'later-1', secrets: { token: 'the-new-secret-value' } });
+    expect(JSON.parse(readFileSync(fresh[0]!, 'utf8'))).toMatchObject({ run: 'later-1', namespace: 'refs/agora/', secrets: { token: 'the-new-secret-value' } });
     expect(git(s.repo, 'for-each-ref', '--format=%(refname)', 'refs/agora').trim()).toBe('refs/agora/inbox/later-1');
     expect(s.markers()).toEqual([]);
 

@@ -41,7 +41,7 @@ async function submitted(plan: string, edit: (p: RunParams) => object = (p) => p
   gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
   const store = await openLocalStore(r.dir);
   const scratchDir = join(store.gitdir, 'agora');
-  const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir);
+  const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir, refs.ns);
   const secretsFile = join(scratchDir, 'params', `${params.secretStore}.json`);
   const base = gitSync(r.dir, ['rev-parse', 'HEAD']).trim();
   const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params: edit(params) as RunParams, bindSecrets: bind! });

@@ -45,7 +45,7 @@ async function repository() {
   const markers = () => (existsSync(markerDir) ? readdirSync(markerDir) : []);
   /** Submits plan `p` with a secret, as `agora orch submit --secret-data` does: the store is bound first. */
   const submit = async (secret: string) => {
-    const { params, bind } = recordableParams({ values: {}, secrets: { token: secret } }, scratchDir);
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: secret } }, scratchDir, refs.ns);
     const { runId } = await submitPlan(store, refs, { planText: PLAN, planId: 'p', base, now: T0, params, bindSecrets: bind! });
     return { runId, params, file: join(scratchDir, 'params', `${params.secretStore}.json`) };
   };
@@ -128,12 +128,12 @@ describe('a withdrawal marker', () => {
     await crashedCancel(r, first.runId);
     // `submit` gives the id out again and binds its own store to it before its inbox entry exists: a
     // look at that moment finds neither an inbox entry nor a run for the id.
-    const { params, bind } = recordableParams({ values: {}, secrets: { token: 'second-secret-value' } }, r.scratchDir);
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: 'second-secret-value' } }, r.scratchDir, refs.ns);
     await bind!(first.runId);
     const second = join(r.scratchDir, 'params', `${params.secretStore}.json`);
     expect(await finishWithdrawals(r.store, refs, r.scratchDir)).toEqual({ removed: [first.runId], problems: [] });
     expect(existsSync(first.file)).toBe(false);
-    expect(JSON.parse(readFileSync(second, 'utf8'))).toEqual({ run: first.runId, secrets: { token: 'second-secret-value' } });
+    expect(JSON.parse(readFileSync(second, 'utf8'))).toMatchObject({ run: first.runId, namespace: refs.ns, secrets: { token: 'second-secret-value' } });
   });
 
   it('of a withdrawn id taken again and accepted before anyone looked still removes the old store, and only it', async () => {
@@ -160,7 +160,7 @@ describe('a withdrawal marker', () => {
   it('that is malformed is reported and removed, never followed outside the params dir; nothing else is touched', async () => {
     const r = await repository();
     // A store bound to a run that has neither an inbox entry nor a run: a real marker naming it would remove it.
-    const { params, bind } = recordableParams({ values: {}, secrets: { token: 'orphan-secret-value' } }, r.scratchDir);
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: 'orphan-secret-value' } }, r.scratchDir, refs.ns);
     await bind!('p-7');
     const orphan = join(r.scratchDir, 'params', `${params.secretStore}.json`);
     const outside = join(r.scratchDir, 'outside.json');
