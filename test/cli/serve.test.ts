@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';
@@ -125,7 +126,9 @@ describe('agora orch serve', () => {
     });
     // Killed with its launcher, as a kill of the whole process tree does: the worker (a session of its
     // own) outlives both, and only its pidfile says whose it is. Stopped first, the serve cannot see
-    // the launcher go and record the attempt's end.
+    // the launcher go and record the attempt's end. The worker can be running before the serve has
+    // written its pidfile (a busy machine): the kill comes once it is there.
+    await eventually('the slow worker’s pidfile', () => existsSync(join(repo, '.git', 'agora', 'pids', 'kept-1', 'slow.1.pid')) || undefined);
     const launcher = parentOf(worker);
     expect(parentOf(launcher)).toBe(first.pid);
     first.kill('SIGSTOP');
