@@ -40,9 +40,15 @@ export function liveness(id: ProcessIdentity): ProcessLiveness {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return 'gone';
   }
   if (me.boot === null) return 'alive'; // no /proc: a pid that answers may be the writer
-  const stat = readProcStat(id.pid);
-  if (stat === undefined || stat.state === 'Z' || stat.state === 'X') return 'gone';
-  if (id.start !== null && stat.startTime !== id.start) return 'gone';
+  let stat: ProcStat | undefined;
+  try {
+    stat = parseProcStat(id.pid, readFileSync(`/proc/${id.pid}/stat`, 'utf8'));
+  } catch (e) {
+    // Gone since it answered; any other failure (too many open files, say) proves nothing.
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'alive';
+  }
+  if (stat.state === 'Z' || stat.state === 'X') return 'gone';
+  if (id.start !== null && Number.isInteger(stat.startTime) && stat.startTime !== id.start) return 'gone';
   return 'alive';
 }
 
@@ -83,6 +89,11 @@ export function readProcStat(pid: number): ProcStat | undefined {
   } catch {
     return undefined;
   }
+  return parseProcStat(pid, text);
+}
+
+/** The fields of a /proc/<pid>/stat text. */
+function parseProcStat(pid: number, text: string): ProcStat {
   // `pid (comm) state ppid pgrp …`: comm may contain spaces and parentheses, so split after the last `)`.
   // fields[0] is field 3 of proc(5) (state), so field N is fields[N - 3].
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');

@@ -391,7 +391,8 @@ function reportLeftovers(leftovers: LeftoverWithdrawals, io: Output): void {
 /** What a serve's look for secret stores a killed submit left (src/runs/orphan-secret-stores.ts) removed, on stderr. */
 function reportOrphanSecretStores(found: OrphanSecretStores, io: Output): void {
   for (const problem of found.problems) io.err(`agora: warning: ${terminalSafe(problem)}`);
-  for (const id of found.removed) io.err(`agora: removed the secret parameters of ${id} from this host (its submit stopped before the submission existed)`);
+  for (const id of found.removed)
+    io.err(`agora: removed the secret parameters of ${id} from this host (nothing in the repository names them, and their submit is gone)`);
 }
 
 export async function retryVerb(

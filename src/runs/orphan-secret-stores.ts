@@ -1,11 +1,12 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { GitStore } from '../git/types.js';
+import { notARealDirectory, readPlainFile } from '../plain-files.js';
+import { runIdProblem } from '../plan/ids.js';
 import { liveness, parseIdentity } from '../process-identity.js';
 import { submissionSecretStore } from './inbox.js';
-import { runIdProblem } from '../plan/ids.js';
-import { isSecretStoreToken, removeSecretStore } from './params.js';
+import { isSecretStoreToken, MAX_PARAMS_FILE_BYTES, removeSecretStore } from './params.js';
 import type { RunRefs } from './refs.js';
 import { readRunParamsAt } from './state-store.js';
 
@@ -14,52 +15,78 @@ import { readRunParamsAt } from './state-store.js';
  * before its inbox entry exists, since a serve may accept the entry and start its workers at once. A submit
  * killed between the two leaves the values on this host with no submission naming them. The store records
  * the ref namespace and the process that wrote it (src/process-identity.ts), so a serve at its start removes
- * each store of its namespace whose writer is provably gone and that neither an inbox entry nor a run of the
- * run id it names refers to by its token. The inbox is read before the run, as in withdrawal.ts: serve writes
- * the run before it deletes the entry it accepts, so an entry found gone because it was accepted has its run
- * found by the later read.
+ * each store of its namespace that is older than {@link MIN_AGE_MS}, whose writer is provably gone, and that
+ * neither an inbox entry nor a run of the run id it names refers to by its token. The inbox is read before
+ * the run, as in withdrawal.ts: serve writes the run before it deletes the entry it accepts, so an entry
+ * found gone because it was accepted has its run found by the later read.
  *
  * Left alone: a store of another namespace (another config of the repository, whose refs this look does not
- * read), one whose writer may still run (a submit under way) or ran on another host, one written by an Agora
- * that recorded no writer, and anything in the directory that is not a store.
+ * read), one whose writer may still run (a submit under way) or ran on another host, a young one (a writer
+ * judged gone wrongly, as in a container that shares this host's name, still has its store), one written
+ * by an Agora that recorded no writer, and anything in the directory that is not a store Agora wrote (a
+ * link is never followed, nor a FIFO waited on; a `params` that is a link is not looked in).
  */
 
-/** What a look at the stores did: the run ids whose store it removed, and the files it could not judge. */
+/** What a look at the stores did: the run ids whose store it removed, and what it could not judge. */
 export interface OrphanSecretStores {
   removed: string[];
   problems: string[];
 }
 
-export async function removeOrphanSecretStores(store: GitStore, refs: RunRefs, scratchDir: string): Promise<OrphanSecretStores> {
+/** How long a store is left whatever its writer seems to be: a submit binds and pushes within milliseconds. */
+export const MIN_AGE_MS = 10 * 60_000;
+
+/** The most a store can hold: the secrets of a parameters file at most, with their JSON around them. */
+const MAX_STORE_BYTES = 2 * MAX_PARAMS_FILE_BYTES;
+
+export async function removeOrphanSecretStores(store: GitStore, refs: RunRefs, scratchDir: string, now: number): Promise<OrphanSecretStores> {
   const out: OrphanSecretStores = { removed: [], problems: [] };
   const dir = join(scratchDir, 'params');
-  const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return [];
-    throw e;
-  });
+  let names: string[];
+  try {
+    const notReal = await notARealDirectory(dir);
+    if (notReal === 'absent') return out;
+    if (notReal !== undefined) {
+      out.problems.push(`${dir} ${notReal}: secret stores are looked for only in a directory of their own; stores a killed submit left stay`);
+      return out;
+    }
+    names = await readdir(dir);
+  } catch (e) {
+    out.problems.push(`${dir} cannot be listed (${errorMessage(e)}): stores a killed submit left stay`);
+    return out;
+  }
   for (const name of names) {
     const token = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
     if (!isSecretStoreToken(token)) continue;
+    const path = join(dir, name);
     try {
-      const bound = await writerGone(join(dir, name), refs.ns);
-      if (bound === undefined) continue;
+      const bound = await orphanCandidate(path, refs.ns, now);
+      if (typeof bound !== 'string') {
+        if (bound?.problem) out.problems.push(`${path} ${bound.problem}; it stays`);
+        continue;
+      }
       if (await named(store, refs, bound, token)) continue;
       if (await removeSecretStore(scratchDir, token, bound)) out.removed.push(bound);
     } catch (e) {
-      out.problems.push(`${join(dir, name)}: could not be judged (${errorMessage(e)}); it stays`);
+      out.problems.push(`${path} could not be judged (${errorMessage(e)}); it stays`);
     }
   }
   return out;
 }
 
-/** The run id the store at `path` is bound to, when it is of `namespace` and the process that wrote it is provably gone. */
-async function writerGone(path: string, namespace: string): Promise<string | undefined> {
-  const text = await readFile(path, 'utf8');
+/**
+ * The run id the store at `path` is bound to, when it may be removed if nothing names it: of `namespace`, at
+ * least MIN_AGE_MS old, its writer provably gone. Undefined when it stays; a problem for what is not a store.
+ */
+async function orphanCandidate(path: string, namespace: string, now: number): Promise<string | { problem: string } | undefined> {
+  const read = await readPlainFile(path, MAX_STORE_BYTES);
+  if ('problem' in read) return read;
+  if (now - read.mtimeMs < MIN_AGE_MS) return undefined;
   let doc: { run?: unknown; namespace?: unknown; writer?: unknown } | null;
   try {
-    doc = JSON.parse(text) as typeof doc;
+    doc = JSON.parse(read.text) as typeof doc;
   } catch {
-    return undefined; // not a store Agora wrote
+    return { problem: 'is not JSON, not a secret store Agora wrote' };
   }
   if (typeof doc?.run !== 'string' || runIdProblem(doc.run) !== undefined || doc.namespace !== namespace) return undefined;
   const writer = parseIdentity(doc.writer);

@@ -55,7 +55,7 @@ export class Server {
     const { store, refs } = this.opts;
     await this.opts.workspaces.clear();
     await this.finishWithdrawals();
-    const orphans = await removeOrphanSecretStores(store, refs, this.opts.scratchDir);
+    const orphans = await removeOrphanSecretStores(store, refs, this.opts.scratchDir, this.opts.clock());
     if (orphans.removed.length > 0 || orphans.problems.length > 0) this.opts.onOrphanSecretStores?.(orphans);
     const live = new Set<string>();
     const others = new Set<string>();

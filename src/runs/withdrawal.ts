@@ -1,16 +1,16 @@
-import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { syncDirectory, writeFileAtomic } from '../atomic-write.js';
 import { AgoraError, errorMessage } from '../errors.js';
 import type { GitStore } from '../git/types.js';
 import { pathInside } from '../path-inside.js';
+import { notARealDirectory, readPlainFile } from '../plain-files.js';
 import { runIdProblem } from '../plan/ids.js';
 import { submissionSecretStore } from './inbox.js';
 import { hasSecretStore, isSecretStoreToken, removeSecretStore } from './params.js';
 import type { RunRefs } from './refs.js';
-import { readRunAt } from './state-store.js';
+import { readRunParamsAt } from './state-store.js';
 
 /**
  * Withdrawing a submission (`agora orch cancel` before `serve` accepted it) takes two steps on two media:
@@ -74,20 +74,6 @@ export interface LeftoverWithdrawals {
 
 function withdrawalsDir(scratchDir: string): string {
   return join(scratchDir, 'withdrawals');
-}
-
-/**
- * Why `dir` is not a directory markers may be read or written in (a symbolic link, even to a directory,
- * would have them read from and removed in another directory), or undefined. `absent` when it is not there.
- */
-async function notARealDirectory(dir: string): Promise<string | undefined | 'absent'> {
-  const info = await lstat(dir).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return undefined;
-    throw e;
-  });
-  if (info === undefined) return 'absent';
-  if (info.isSymbolicLink()) return 'is a symbolic link';
-  return info.isDirectory() ? undefined : 'is not a directory';
 }
 
 /**
@@ -199,9 +185,8 @@ async function finishOne(store: GitStore, refs: RunRefs, w: Withdrawal): Promise
   const inbox = await store.resolveRef(refs.inbox(w.runId));
   if (inbox !== null && (await submissionSecretStore(store, inbox)) === w.token) return false;
   const head = await store.resolveRef(refs.run(w.runId));
-  // A run's params never change, so its head's are the ones it was accepted with. Reading the whole run
-  // is dear for a large one, but only a leftover marker whose run exists ever gets here.
-  if (head !== null && (await readRunAt(store, w.runId, head)).state.params?.secretStore === w.token) {
+  // A run's params never change, so its head's are the ones it was accepted with (read from run.json alone).
+  if (head !== null && (await readRunParamsAt(store, w.runId, head))?.secretStore === w.token) {
     await dropMarker(w.marker);
     return false;
   }
@@ -213,31 +198,9 @@ async function finishOne(store: GitStore, refs: RunRefs, w: Withdrawal): Promise
  * token one `recordableParams` makes. At most MAX_MARKER_BYTES are ever read, whatever the file grows to.
  */
 async function readMarker(scratchDir: string, path: string): Promise<Withdrawal | { problem: string }> {
-  let text: string;
-  // O_NOFOLLOW: a symbolic link under a marker's name is not followed (ELOOP), only removed. O_NONBLOCK: a
-  // FIFO under one does not hold the open until someone writes to it.
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ELOOP') return undefined;
-    throw e;
-  });
-  if (handle === undefined) return { problem: 'is a symbolic link' };
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) return { problem: 'is not a file' };
-    if (info.size > MAX_MARKER_BYTES) return { problem: `is ${info.size} bytes` };
-    // The file may have grown since the stat: read into a buffer one byte larger than a marker may be.
-    const buffer = Buffer.alloc(MAX_MARKER_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      length += bytesRead;
-      if (bytesRead === 0 || length === buffer.length) break;
-    }
-    if (length > MAX_MARKER_BYTES) return { problem: `is more than ${MAX_MARKER_BYTES} bytes` };
-    text = buffer.toString('utf8', 0, length);
-  } finally {
-    await handle.close();
-  }
+  const read = await readPlainFile(path, MAX_MARKER_BYTES);
+  if ('problem' in read) return read;
+  const { text } = read;
   let doc: unknown;
   try {
     doc = JSON.parse(text);

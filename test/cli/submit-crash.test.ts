@@ -4,9 +4,11 @@
  * point `secrets-bound`) leaves values nothing names: the next serve removes them before it serves, and
  * leaves every store something may still need. The real CLI, in real repositories.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MIN_AGE_MS } from '../../src/runs/orphan-secret-stores.js';
 import { recordableParams } from '../../src/runs/params.js';
 import { eventually } from '../support/eventually.js';
 import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';
@@ -26,6 +28,18 @@ const stores = (repo: string) => {
   return existsSync(dir) ? readdirSync(dir).map((f) => join(dir, f)) : [];
 };
 
+/** Makes every store of the repository older than a serve's grace age: a submit binds and pushes in milliseconds. */
+const age = (repo: string) => {
+  const then = new Date(Date.now() - 2 * MIN_AGE_MS);
+  for (const f of stores(repo)) utimesSync(f, then, then);
+};
+
+/** A submit of plan.json in `dir` with a secret, killed once its store is written. */
+async function killedSubmit(dir: string): Promise<void> {
+  const killed = await agora(dir, ['orch', 'submit', 'plan.json', '--secret-data', `token=${SECRET}`], { AGORA_CRASH_AT: 'secrets-bound:1' });
+  expect(killed.code).not.toBe(0);
+}
+
 /** Starts a serve, waits until it serves (and until `also` holds), and stops it: what it said. */
 async function serveOnce(repo: string, also: () => boolean = () => true): Promise<string> {
   const serve = startServe(repo);
@@ -42,18 +56,21 @@ async function serveOnce(repo: string, also: () => boolean = () => true): Promis
 describe('a submit killed after writing its secret parameters, before its submission exists', () => {
   it('leaves them to the next serve, which removes them and says so; a submission’s own store stays', async () => {
     const repo = makeRepo({ 'plan.json': PLAN });
-    const killed = await agora(repo, ['orch', 'submit', 'plan.json', '--secret-data', `token=${SECRET}`], { AGORA_CRASH_AT: 'secrets-bound:1' });
-    expect(killed.code).not.toBe(0);
+    await killedSubmit(repo);
     expect(git(repo, 'for-each-ref', '--format=%(refname)', 'refs/agora').trim()).toBe('');
     const [orphan] = stores(repo);
     expect(readFileSync(orphan!, 'utf8')).toContain(SECRET);
+    // Young, it stays: a writer judged gone wrongly (a container sharing this host's name) still has its store.
+    expect(await serveOnce(repo)).not.toContain('removed the secret parameters');
+    expect(stores(repo)).toEqual([orphan]);
     // A submission that went through, with its own store, beside it (it takes the same id: none was taken).
     expect((await agora(repo, ['orch', 'submit', 'plan.json', '--secret-data', 'token=a-submitted-secret'])).stdout.trim()).toBe('later-1');
     const [kept] = stores(repo).filter((f) => f !== orphan);
+    age(repo);
 
     const refsNow = () => git(repo, 'for-each-ref', '--format=%(refname)', 'refs/agora/inbox', 'refs/agora/runs').trim();
     const said = await serveOnce(repo, () => refsNow() === 'refs/agora/runs/later-1');
-    expect(said).toContain('agora: removed the secret parameters of later-1 from this host (its submit stopped before the submission existed)');
+    expect(said).toContain('agora: removed the secret parameters of later-1 from this host (nothing in the repository names them, and their submit is gone)');
     expect(said.indexOf('removed the secret parameters')).toBeLessThan(said.indexOf('agora serve: serving'));
     expect(stores(repo)).toEqual([kept]);
     expect(readFileSync(kept!, 'utf8')).toContain('a-submitted-secret');
@@ -68,10 +85,8 @@ describe('a submit killed after writing its secret parameters, before its submis
     const { bind } = recordableParams({ values: {}, secrets: { token: 'submit-under-way' } }, join(repo, '.git', 'agora'), 'refs/agora/');
     await bind!('later-1');
     // A killed submit of the other config (refs/other/): a serve of this one reads none of its refs.
-    const killed = await agora(join(repo, 'sub'), ['orch', 'submit', 'plan.json', '--secret-data', `token=${SECRET}`], {
-      AGORA_CRASH_AT: 'secrets-bound:1',
-    });
-    expect(killed.code).not.toBe(0);
+    await killedSubmit(join(repo, 'sub'));
+    age(repo);
     expect(
       stores(repo)
         .map((f) => JSON.parse(readFileSync(f, 'utf8')).namespace)
@@ -89,11 +104,46 @@ describe('a submit killed after writing its secret parameters, before its submis
 
   it('leaves a store written by an Agora that recorded no writer', async () => {
     const repo = makeRepo({ 'plan.json': PLAN });
-    const killed = await agora(repo, ['orch', 'submit', 'plan.json', '--secret-data', `token=${SECRET}`], { AGORA_CRASH_AT: 'secrets-bound:1' });
-    expect(killed.code).not.toBe(0);
+    await killedSubmit(repo);
     const [old] = stores(repo);
     writeFileSync(old!, `${JSON.stringify({ run: 'later-1', secrets: { token: SECRET } })}\n`);
+    age(repo);
     expect(await serveOnce(repo)).not.toContain('removed the secret parameters');
     expect(existsSync(old!)).toBe(true);
+  });
+
+  it('follows no link and waits on no FIFO under a store’s name, looks in no params that is a link, and serves all the same', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    await killedSubmit(repo);
+    const [orphan] = stores(repo);
+    const dir = join(repo, '.git', 'agora', 'params');
+    // A link under a store's name, to another repository's store of the same run id, writer gone, old.
+    const elsewhere = join(repo, 'elsewhere.json');
+    writeFileSync(elsewhere, readFileSync(orphan!));
+    const link = join(dir, `${'0'.repeat(32)}.json`);
+    symlinkSync(elsewhere, link);
+    const fifo = join(dir, `${'1'.repeat(32)}.json`);
+    execFileSync('mkfifo', [fifo]);
+    age(repo);
+    utimesSync(elsewhere, new Date(Date.now() - 2 * MIN_AGE_MS), new Date(Date.now() - 2 * MIN_AGE_MS));
+    const said = await serveOnce(repo);
+    expect(said).toContain(`agora: warning: ${link} is a symbolic link; it stays`);
+    expect(said).toContain(`agora: warning: ${fifo} is not a file; it stays`);
+    expect(said).toContain('agora: removed the secret parameters of later-1 from this host');
+    expect(existsSync(elsewhere)).toBe(true);
+
+    // params itself a link (to a directory holding a dead submit's old store): not looked in at all.
+    await killedSubmit(repo);
+    age(repo);
+    const before = readdirSync(dir).sort();
+    expect(before).toHaveLength(3); // the link, the FIFO and the new store
+    const moved = join(repo, 'params-elsewhere');
+    renameSync(dir, moved);
+    symlinkSync(moved, dir);
+    const again = await serveOnce(repo);
+    expect(again).toContain(
+      `agora: warning: ${dir} is a symbolic link: secret stores are looked for only in a directory of their own; stores a killed submit left stay`,
+    );
+    expect(readdirSync(moved).sort()).toEqual(before);
   });
 });
