@@ -10,8 +10,9 @@ import type { RunRefs } from '../runs/refs.js';
  * `workflow_dispatch` run of the worker workflow whose job is named for the attempt: `askClaimant`,
  * `runningClaimant`), why an attempt whose claim its job did not push fails (`foreignClaimReason`), and
  * stopping the claimant of an attempt that ended while no process watched it (`stopUnwatchedClaimant`, the
- * target's `stopElsewhere`). Claim refs never move, and anyone who can push writes them: a claim's run is
- * trusted, asked about or cancelled only once GitHub has said it is the attempt's own worker.
+ * target's `stopElsewhere`). Claim refs never move, and anyone who can push writes them: the run a claim
+ * names is waited on or cancelled only once GitHub has said it is the attempt's own worker (a run that has
+ * completed only ends the attempt as a lost runner, whoever it ran for).
  */
 
 /** A workflow run as GitHub shows it now (`ActionsApi.workflowRun`). */
