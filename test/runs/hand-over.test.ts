@@ -1,17 +1,15 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
 import { handingOver } from '../../src/executors/hand-over.js';
 import type { WorkerTarget } from '../../src/executors/types.js';
-import { openLocalStore } from '../../src/git/local-store.js';
 import { RunDriver } from '../../src/runs/driver.js';
-import { acceptInbox, submitPlan } from '../../src/runs/inbox.js';
-import { RunRefs } from '../../src/runs/refs.js';
+import { acceptInbox } from '../../src/runs/inbox.js';
 import { recordRequest } from '../../src/runs/requests.js';
 import { readRun } from '../../src/runs/state-store.js';
 import { WorkspacePool } from '../../src/runs/workspace-pool.js';
 import { eventually } from '../support/eventually.js';
 import { cleanupTempDirs, makeRepo, tempDir } from '../support/repo.js';
+import { submitCommandRun } from './one-item-run.js';
 
 afterAll(() => cleanupTempDirs());
 
@@ -26,16 +24,10 @@ afterAll(() => cleanupTempDirs());
  */
 async function acceptedRun(items: string[]) {
   const repo = makeRepo({ 'README.md': 'x\n' });
-  const store = await openLocalStore(repo);
-  const config = await loadConfig({ cwd: repo });
-  const refs = new RunRefs(config.refNamespace);
-  const plan = {
-    id: 'p',
-    queue: 'default',
-    items: items.map((id) => ({ id, executor: 'command', inputs: { run: 'true' }, depends_on: [], resourceLocks: [`${id}.txt`] })),
-  };
-  const base = (await store.resolveRef('HEAD'))!;
-  const { runId } = await submitPlan(store, refs, { planText: JSON.stringify(plan), planId: plan.id, base, now: Date.now() });
+  const { store, config, refs, runId } = await submitCommandRun(
+    repo,
+    items.map((id) => ({ id, run: 'true' })),
+  );
   const scratchDir = join(store.gitdir, 'agora', runId);
   const [accepted] = await acceptInbox(store, refs, config, scratchDir, Date.now(), runId);
   if (accepted?.kind !== 'accepted') throw new Error(`not accepted: ${JSON.stringify(accepted)}`);
