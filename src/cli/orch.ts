@@ -20,14 +20,14 @@ import { noParams, paramsFromOptions, recordableParams, type GivenParams, type P
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
-import { finishWithdrawals, type LeftoverWithdrawals } from '../runs/withdrawal.js';
-import type { OrphanSecretStores } from '../runs/orphan-secret-stores.js';
+import { finishWithdrawals } from '../runs/withdrawal.js';
 import { attemptContext, createTargets, openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
 import { runNotFound } from './missing-run.js';
 import { progressView, watchUntilTerminal } from './orch-read.js';
 import { statusView, table } from './render.js';
 import type { Output } from './output.js';
-import { terminalSafe, terminalSafeLine } from './terminal-text.js';
+import { reportLeftovers, serverReports } from './server-reports.js';
+import { terminalSafeLine } from './terminal-text.js';
 
 /** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
 
@@ -185,10 +185,7 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
     onCommit: (run, transitions) => {
       for (const t of transitions) io.err(describe(run.runId, t));
     },
-    onWarning: (runId, message) => io.err(`${runId}: warning: ${terminalSafe(message)}`),
-    onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
-    onLeftoverWithdrawals: (leftovers) => reportLeftovers(leftovers, io),
-    onOrphanSecretStores: (found) => reportOrphanSecretStores(found, io),
+    ...serverReports(io),
   });
   const abort = new AbortController();
   const stop = (sig: string) => {
@@ -263,10 +260,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
       }
     },
     onCommit: (run, transitions) => view.update(run, transitions),
-    onWarning: (id, message) => io.err(`${id}: warning: ${terminalSafe(message)}`),
-    onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
-    onLeftoverWithdrawals: (leftovers) => reportLeftovers(leftovers, io),
-    onOrphanSecretStores: (found) => reportOrphanSecretStores(found, io),
+    ...serverReports(io),
   });
   const abort = new AbortController();
   const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));
@@ -378,21 +372,6 @@ export async function cancelVerb(runId: string, opts: GlobalOptions & { reason?:
       return 0;
     }
   }
-}
-
-/** What finishing the withdrawals an earlier cancel left did (src/runs/withdrawal.ts), on stderr. */
-function reportLeftovers(leftovers: LeftoverWithdrawals, io: Output): void {
-  for (const problem of leftovers.problems) io.err(`agora: warning: ${terminalSafe(problem)}`);
-  for (const id of leftovers.removed) {
-    io.err(`agora: removed the secret parameters of ${id} from this host (a withdrawal left unfinished)`);
-  }
-}
-
-/** What a serve's look for secret stores a killed submit left (src/runs/orphan-secret-stores.ts) removed, on stderr. */
-function reportOrphanSecretStores(found: OrphanSecretStores, io: Output): void {
-  for (const problem of found.problems) io.err(`agora: warning: ${terminalSafe(problem)}`);
-  for (const id of found.removed)
-    io.err(`agora: removed the secret parameters of ${id} from this host (nothing in the repository names them, and their submit is gone)`);
 }
 
 export async function retryVerb(
