@@ -5,10 +5,9 @@ import type { GitStore } from '../git/types.js';
 import { notARealDirectory, readPlainFile } from '../plain-files.js';
 import { runIdProblem } from '../plan/ids.js';
 import { liveness, parseIdentity } from '../process-identity.js';
-import { submissionSecretStore } from './inbox.js';
 import { isSecretStoreToken, MAX_PARAMS_FILE_BYTES, removeSecretStore } from './params.js';
 import type { RunRefs } from './refs.js';
-import { readRunParamsAt } from './state-store.js';
+import { storeNamedBy } from './withdrawal.js';
 
 /**
  * Secret parameter stores nothing names. `submit` writes a run's store (`<scratch>/params/<token>.json`)
@@ -16,9 +15,8 @@ import { readRunParamsAt } from './state-store.js';
  * killed between the two leaves the values on this host with no submission naming them. The store records
  * the ref namespace and the process that wrote it (src/process-identity.ts), so a serve at its start removes
  * each store of its namespace that is older than {@link MIN_AGE_MS}, whose writer is provably gone, and that
- * neither an inbox entry nor a run of the run id it names refers to by its token. The inbox is read before
- * the run, as in withdrawal.ts: serve writes the run before it deletes the entry it accepts, so an entry
- * found gone because it was accepted has its run found by the later read.
+ * neither an inbox entry nor a run of the run id it names refers to by its token (withdrawal.ts's
+ * `storeNamedBy`, which also judges a withdrawal left unfinished).
  *
  * Left alone: a store of another namespace (another config of the repository, whose refs this look does not
  * read), one whose writer may still run (a submit under way) or ran on another host, a young one (a writer
@@ -65,7 +63,7 @@ export async function removeOrphanSecretStores(store: GitStore, refs: RunRefs, s
         if (bound?.problem) out.problems.push(`${path} ${bound.problem}; it stays`);
         continue;
       }
-      if (await named(store, refs, bound, token)) continue;
+      if ((await storeNamedBy(store, refs, bound, token)) !== null) continue;
       if (await removeSecretStore(scratchDir, token, bound)) out.removed.push(bound);
     } catch (e) {
       out.problems.push(`${path} could not be judged (${errorMessage(e)}); it stays`);
@@ -91,12 +89,4 @@ async function orphanCandidate(path: string, namespace: string, now: number): Pr
   if (typeof doc?.run !== 'string' || runIdProblem(doc.run) !== undefined || doc.namespace !== namespace) return undefined;
   const writer = parseIdentity(doc.writer);
   return writer !== null && liveness(writer) === 'gone' ? doc.run : undefined;
-}
-
-/** Whether the inbox entry of `runId`, or else its run, names the store `token`. */
-async function named(store: GitStore, refs: RunRefs, runId: string, token: string): Promise<boolean> {
-  const inbox = await store.resolveRef(refs.inbox(runId));
-  if (inbox !== null && (await submissionSecretStore(store, inbox)) === token) return true;
-  const head = await store.resolveRef(refs.run(runId));
-  return head !== null && (await readRunParamsAt(store, runId, head))?.secretStore === token;
 }

@@ -182,15 +182,26 @@ export async function finishWithdrawals(store: GitStore, refs: RunRefs, scratchD
 
 /** One leftover marker, by what the repository says now (the rules above). True when the store was removed. */
 async function finishOne(store: GitStore, refs: RunRefs, w: Withdrawal): Promise<boolean> {
-  const inbox = await store.resolveRef(refs.inbox(w.runId));
-  if (inbox !== null && (await submissionSecretStore(store, inbox)) === w.token) return false;
-  const head = await store.resolveRef(refs.run(w.runId));
-  // A run's params never change, so its head's are the ones it was accepted with (read from run.json alone).
-  if (head !== null && (await readRunParamsAt(store, w.runId, head))?.secretStore === w.token) {
+  const namedBy = await storeNamedBy(store, refs, w.runId, w.token);
+  if (namedBy === 'inbox') return false;
+  if (namedBy === 'run') {
     await dropMarker(w.marker);
     return false;
   }
   return completeWithdrawal(w);
+}
+
+/**
+ * What names the secret store `token` as the store of `runId`: its inbox entry, else its run, else nothing.
+ * The inbox is read first: serve writes the run before it deletes the entry it accepts, so an entry found
+ * gone because it was accepted has its run found by the later read. A run's params never change, so its
+ * head's are the ones it was accepted with (read from run.json alone).
+ */
+export async function storeNamedBy(store: GitStore, refs: RunRefs, runId: string, token: string): Promise<'inbox' | 'run' | null> {
+  const inbox = await store.resolveRef(refs.inbox(runId));
+  if (inbox !== null && (await submissionSecretStore(store, inbox)) === token) return 'inbox';
+  const head = await store.resolveRef(refs.run(runId));
+  return head !== null && (await readRunParamsAt(store, runId, head))?.secretStore === token ? 'run' : null;
 }
 
 /**
