@@ -1,11 +1,14 @@
 /**
- * `lstat` of many paths, done on a worker thread: a survey of a large workspace (workspace-stamps.ts)
- * looks at every directory and tracked file, 20,000 `lstat`s on a 10,000-file tree, about 35 ms of
- * system calls that would otherwise hold the event loop (and the other items' progress) while they run.
- * The thread is started on first use, kept, and does not keep the process alive; where it cannot be
- * used, the same calls run here.
+ * `lstat` of many paths, done on worker threads: a survey of a large workspace (workspace-stamps.ts)
+ * looks at every directory and tracked file, 20,000 `lstat`s on a 10,000-file tree, 35 to 150 ms of
+ * system calls depending on the machine, that would otherwise hold the event loop (and the other items'
+ * progress) while they run. A long list is split between {@link POOL_SIZE} threads, so that a survey
+ * takes about half as long while the other core is free (the system calls, not JavaScript, are the cost:
+ * issue 16's `workspace-scale`). The threads are started on first use, kept, and do not keep the process
+ * alive; where one cannot be used, the same calls run here.
  */
 import { lstatSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /** Numbers kept per path, in this order. */
@@ -71,28 +74,36 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** The running thread and the requests it has not answered. */
+/** A running thread and the requests it has not answered. */
 interface StatThread {
   worker: Worker;
   pending: Map<number, Pending>;
 }
 
-let current: StatThread | null = null;
+/** Threads a long list is split between: two, or one on a one-core machine. */
+const POOL_SIZE = Math.max(1, Math.min(2, availableParallelism()));
+/** Lists shorter than this go to one thread: splitting them saves less than a message costs. */
+const SPLIT_FROM = 2_000;
+
+const pool: Array<StatThread | null> = Array.from({ length: POOL_SIZE }, () => null);
 let broken = false;
 let nextId = 0;
 let answers = 0;
 
-/** Ends `thread` (if it is still the current one), failing what it had not answered. */
+/** Ends `thread` (if it is still in the pool), failing what it had not answered. */
 function retire(thread: StatThread, why: Error, stopUsing: boolean): void {
-  if (current === thread) current = null;
+  const slot = pool.indexOf(thread);
+  if (slot >= 0) pool[slot] = null;
   if (stopUsing) broken = true;
   for (const p of thread.pending.values()) p.reject(why);
   thread.pending.clear();
 }
 
-function statThread(): StatThread | null {
+/** The pool's thread in `slot`, started if it is not running; null once threads have failed to work here. */
+function statThread(slot: number): StatThread | null {
   if (broken) return null;
-  if (current) return current;
+  const running = pool[slot];
+  if (running) return running;
   let worker: Worker;
   try {
     worker = new Worker(THREAD_SOURCE, { eval: true });
@@ -107,7 +118,6 @@ function statThread(): StatThread | null {
     thread.pending.delete(m.id);
     if (thread.pending.size === 0) worker.unref();
     if (m.values) {
-      answers += 1;
       p?.resolve(m.values);
       return;
     }
@@ -117,7 +127,7 @@ function statThread(): StatThread | null {
   worker.on('error', (e) => retire(thread, e, true));
   worker.on('messageerror', (e) => retire(thread, e, true));
   worker.on('exit', () => retire(thread, new Error('the stat thread exited'), false));
-  current = thread;
+  pool[slot] = thread;
   return thread;
 }
 
@@ -137,18 +147,50 @@ function ask(thread: StatThread, root: string, paths: readonly string[]): Promis
   });
 }
 
+/** The pool's threads for a list of `count` paths: the least busy one, or all of them for a long list. */
+function threadsFor(count: number): StatThread[] | null {
+  const slots = count < SPLIT_FROM ? [leastBusySlot()] : pool.map((_, slot) => slot);
+  const threads: StatThread[] = [];
+  for (const slot of slots) {
+    const thread = statThread(slot);
+    if (thread === null) return null;
+    threads.push(thread);
+  }
+  return threads;
+}
+
+function leastBusySlot(): number {
+  let best = 0;
+  for (let slot = 1; slot < pool.length; slot += 1) {
+    if ((pool[slot]?.pending.size ?? 0) < (pool[best]?.pending.size ?? 0)) best = slot;
+  }
+  return best;
+}
+
+/** `paths` split between `threads` in consecutive parts; the answers joined in the list's order. */
+async function askSplit(threads: readonly StatThread[], root: string, paths: readonly string[]): Promise<Float64Array> {
+  const part = Math.ceil(paths.length / threads.length);
+  const parts = await Promise.all(threads.map((thread, k) => ask(thread, root, paths.slice(k * part, (k + 1) * part))));
+  if (parts.length === 1) return parts[0]!;
+  const values = new Float64Array(paths.length * STAT_FIELDS);
+  parts.forEach((answer, k) => values.set(answer, k * part * STAT_FIELDS));
+  return values;
+}
+
 /**
  * The `lstat` data of `root` joined with each path, {@link STAT_FIELDS} numbers per path (read them with
  * {@link statAt}). Paths are relative, as git lists them (no `.` or `..`, no doubled slash, no NUL).
- * Done on the stat thread; here where that thread cannot be started or fails.
+ * Done on the stat threads; here where they cannot be started or one fails.
  */
 export async function statMany(root: string, paths: readonly string[]): Promise<Float64Array> {
-  const thread = statThread();
-  if (thread) {
+  const threads = threadsFor(paths.length);
+  if (threads) {
     try {
-      return await ask(thread, root, paths);
+      const values = await askSplit(threads, root, paths);
+      answers += 1;
+      return values;
     } catch {
-      // The thread failed; the same calls below.
+      // A thread failed; the same calls below.
     }
   }
   const values = new Float64Array(paths.length * STAT_FIELDS);
@@ -156,14 +198,19 @@ export async function statMany(root: string, paths: readonly string[]): Promise<
   return values;
 }
 
-/** How many requests the stat thread has answered in this process (a test's view of where the calls ran). */
+/** How many lists the stat threads have answered in this process (a test's view of where the calls ran). */
 export function statThreadAnswers(): number {
   return answers;
 }
 
-/** Stops the stat thread (a test's way to see what happens when it is gone); the next call starts another. */
-export async function stopStatThread(): Promise<void> {
-  const running = current;
-  current = null;
-  await running?.worker.terminate();
+/** How many stat threads are running (a test's view of the split). */
+export function statThreadsRunning(): number {
+  return pool.filter((thread) => thread !== null).length;
+}
+
+/** Stops the stat threads (a test's way to see what happens when they are gone); the next call starts others. */
+export async function stopStatThreads(): Promise<void> {
+  const running = pool.filter((thread): thread is StatThread => thread !== null);
+  pool.fill(null);
+  await Promise.all(running.map((thread) => thread.worker.terminate()));
 }

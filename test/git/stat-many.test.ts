@@ -1,7 +1,8 @@
 import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statAt, statMany, statThreadAnswers, stopStatThread } from '../../src/git/stat-many.js';
+import { availableParallelism } from 'node:os';
+import { statAt, statMany, statThreadAnswers, statThreadsRunning, stopStatThreads } from '../../src/git/stat-many.js';
 import { tempDir } from './git-fixtures.js';
 
 let root: string;
@@ -33,13 +34,26 @@ describe('statMany', () => {
     expect(PATHS.map((_, i) => statAt(values, i))).toEqual(expected());
   });
 
-  it('does the calls on its thread', async () => {
-    const many = Array.from({ length: 20_000 }, (_, i) => (i % 2 === 0 ? 'd/e/file' : 'd/e'));
-    await statMany(root, ['d']); // the thread is started
+  it('does the calls on its threads, a long list split between them, answered in its order', async () => {
+    // Every path a different answer from its neighbours, so that a part answered out of place shows.
+    const many = Array.from({ length: 20_001 }, (_, i) => PATHS[i % PATHS.length]!);
+    await stopStatThreads();
+    await statMany(root, ['d']); // a short list: one thread
+    expect(statThreadsRunning()).toBe(1);
     const answered = statThreadAnswers();
     const values = await statMany(root, many);
-    expect(statAt(values, 19_999)).toEqual(expected()[2]);
     expect(statThreadAnswers()).toBe(answered + 1);
+    expect(statThreadsRunning()).toBe(Math.min(2, availableParallelism()));
+    const each = expected();
+    expect(many.map((_, i) => statAt(values, i))).toEqual(many.map((_, i) => each[i % PATHS.length]));
+  });
+
+  it('says what lstat refused in any part of a long list, and its threads go on answering', async () => {
+    const many = Array.from({ length: 20_000 }, () => 'd/e');
+    many[19_000] = 'd/e/file/below';
+    await expect(statMany(root, many)).rejects.toThrow(/ENOTDIR/);
+    const values = await statMany(root, PATHS);
+    expect(PATHS.map((_, i) => statAt(values, i))).toEqual(expected());
   });
 
   it('says what lstat refused, and its thread goes on answering', async () => {
@@ -52,7 +66,7 @@ describe('statMany', () => {
 
   it('starts another thread when the last one is gone, with the same answers', async () => {
     await statMany(root, ['d']);
-    await stopStatThread();
+    await stopStatThreads();
     const answered = statThreadAnswers();
     const values = await statMany(root, PATHS);
     expect(statThreadAnswers()).toBe(answered + 1);
