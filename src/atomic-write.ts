@@ -1,3 +1,4 @@
+import { crashPoint } from './crash-points.js';
 import { tempSuffix } from './temp-name.js';
 import { link, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -7,6 +8,22 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Refuse to replace an existing file (the rename becomes a hard link, which fails if `path` exists). */
   exclusive?: boolean;
+  /** A crash point (crash-points.ts) passed once the temporary file is whole and synced, before it takes `path`. */
+  crashPoint?: string;
+}
+
+/** The temporary file {@link writeFileAtomic} writes `path` through: `.<name>.<temp suffix>.tmp` beside it. */
+function atomicTempName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${tempSuffix()}.tmp`);
+}
+
+/**
+ * What a file name of {@link writeFileAtomic}'s temporary files says: the name it was to take and the pid
+ * of the process that wrote it (temp-name.ts's suffix); null for any other name.
+ */
+export function atomicTempOf(name: string): { target: string; pid: number } | null {
+  const m = /^\.(.+)\.(\d+)_[0-9a-f]{8}_\d+\.tmp$/.exec(name);
+  return m ? { target: m[1]!, pid: Number(m[2]) } : null;
 }
 
 /**
@@ -17,7 +34,7 @@ export interface AtomicWriteOptions {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, modeOrOptions: number | AtomicWriteOptions = {}): Promise<void> {
   const options = typeof modeOrOptions === 'number' ? { mode: modeOrOptions } : modeOrOptions;
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${tempSuffix()}.tmp`);
+  const temp = atomicTempName(path);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
     try {
@@ -28,6 +45,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     } finally {
       await handle.close();
     }
+    if (options.crashPoint !== undefined) crashPoint(options.crashPoint);
     if (options.exclusive) {
       // link() refuses an existing target, unlike rename(): this is the atomic create-if-absent.
       await link(temp, path);

@@ -7,7 +7,8 @@ let counter = 0;
 /**
  * A suffix for a temporary file name that no other live writer uses: the pid, a token drawn once per
  * process and a counter (drawing random bytes for every name cost more than writing a small object).
- * Callers still create the file exclusively (`wx`) wherever a leftover could be in the way.
+ * Callers still create the file exclusively (`wx`) wherever a leftover could be in the way. atomic-write.ts's
+ * `atomicTempOf` reads the pid back from a name.
  */
 export function tempSuffix(): string {
   counter += 1;

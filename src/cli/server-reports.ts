@@ -32,4 +32,7 @@ function reportOrphanSecretStores(found: OrphanSecretStores, io: Output): void {
   for (const id of found.removed) {
     io.err(`agora: removed the secret parameters of ${id} from this host (nothing in the repository names them, and their submit is gone)`);
   }
+  for (const path of found.removedTemporary) {
+    io.err(`agora: removed ${terminalSafe(path)} from this host (secret parameters a submit was writing when it died)`);
+  }
 }

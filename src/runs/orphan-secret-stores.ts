@@ -1,10 +1,11 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { atomicTempOf } from '../atomic-write.js';
 import { errorMessage } from '../errors.js';
 import type { GitStore } from '../git/types.js';
 import { notARealDirectory, readPlainFile } from '../plain-files.js';
 import { runIdProblem } from '../plan/ids.js';
-import { liveness, parseIdentity } from '../process-identity.js';
+import { liveness, parseIdentity, readProcStat } from '../process-identity.js';
 import { isSecretStoreToken, MAX_PARAMS_FILE_BYTES, removeSecretStore } from './params.js';
 import type { RunRefs } from './refs.js';
 import { storeNamedBy } from './withdrawal.js';
@@ -16,7 +17,10 @@ import { storeNamedBy } from './withdrawal.js';
  * the ref namespace and the process that wrote it (src/process-identity.ts), so a serve at its start removes
  * each store of its namespace that is older than {@link MIN_AGE_MS}, whose writer is provably gone, and that
  * neither an inbox entry nor a run of the run id it names refers to by its token (withdrawal.ts's
- * `storeNamedBy`, which also judges a withdrawal left unfinished).
+ * `storeNamedBy`, which also judges a withdrawal left unfinished). A submit killed while it wrote the store
+ * leaves the values in the store's temporary file (atomic-write.ts), which nothing ever names: it is removed
+ * when it is as old and its writer is provably gone (the writer it records, or, when it holds no whole
+ * store, the pid in its name).
  *
  * Left alone: a store of another namespace (another config of the repository, whose refs this look does not
  * read), one whose writer may still run (a submit under way) or ran on another host, a young one (a writer
@@ -28,6 +32,8 @@ import { storeNamedBy } from './withdrawal.js';
 /** What a look at the stores did: the run ids whose store it removed, and what it could not judge. */
 export interface OrphanSecretStores {
   removed: string[];
+  /** Temporary files of stores whose writer died before it renamed them (their paths). */
+  removedTemporary: string[];
   problems: string[];
 }
 
@@ -38,7 +44,7 @@ export const MIN_AGE_MS = 10 * 60_000;
 const MAX_STORE_BYTES = 2 * MAX_PARAMS_FILE_BYTES;
 
 export async function removeOrphanSecretStores(store: GitStore, refs: RunRefs, scratchDir: string, now: number): Promise<OrphanSecretStores> {
-  const out: OrphanSecretStores = { removed: [], problems: [] };
+  const out: OrphanSecretStores = { removed: [], removedTemporary: [], problems: [] };
   const dir = join(scratchDir, 'params');
   let names: string[];
   try {
@@ -54,6 +60,11 @@ export async function removeOrphanSecretStores(store: GitStore, refs: RunRefs, s
     return out;
   }
   for (const name of names) {
+    const temp = atomicTempOf(name);
+    if (temp !== null && isSecretStoreToken(temp.target.replace(/\.json$/, ''))) {
+      await removeIfOrphanTemporary(join(dir, name), temp.pid, now, out);
+      continue;
+    }
     const token = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
     if (!isSecretStoreToken(token)) continue;
     const path = join(dir, name);
@@ -89,4 +100,34 @@ async function orphanCandidate(path: string, namespace: string, now: number): Pr
   if (typeof doc?.run !== 'string' || runIdProblem(doc.run) !== undefined || doc.namespace !== namespace) return undefined;
   const writer = parseIdentity(doc.writer);
   return writer !== null && liveness(writer) === 'gone' ? doc.run : undefined;
+}
+
+/**
+ * Removes the store's temporary file at `path` (written by process `pid`) when it is at least MIN_AGE_MS old
+ * and its writer is provably gone: the writer it records when it holds a whole store, the pid otherwise (a
+ * write cut short). Nothing names a temporary file, so no ref is read.
+ */
+async function removeIfOrphanTemporary(path: string, pid: number, now: number, out: OrphanSecretStores): Promise<void> {
+  try {
+    const read = await readPlainFile(path, MAX_STORE_BYTES);
+    if ('problem' in read) {
+      out.problems.push(`${path} ${read.problem}; it stays`);
+      return;
+    }
+    if (now - read.mtimeMs < MIN_AGE_MS) return;
+    let recorded: unknown;
+    try {
+      recorded = (JSON.parse(read.text) as { writer?: unknown } | null)?.writer;
+    } catch {
+      recorded = undefined;
+    }
+    const writer = parseIdentity(recorded);
+    const gone = writer !== null ? liveness(writer) === 'gone' : readProcStat(pid) === undefined;
+    if (!gone) return;
+    await unlink(path);
+    out.removedTemporary.push(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // removed meanwhile (another config's serve)
+    out.problems.push(`${path} could not be judged (${errorMessage(e)}); it stays`);
+  }
 }

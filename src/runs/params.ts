@@ -197,7 +197,10 @@ export function recordableParams(p: GivenParams, scratchDir: string, namespace: 
     await mkdir(join(scratchDir, 'params'), { recursive: true, mode: 0o700 });
     // The namespace and this process: a store whose submit died before its submission existed is removed by
     // the next serve (orphan-secret-stores.ts).
-    await writeFileAtomic(path, `${JSON.stringify({ run: runId, namespace, writer: selfIdentity(), secrets: p.secrets })}\n`, { mode: 0o600 });
+    await writeFileAtomic(path, `${JSON.stringify({ run: runId, namespace, writer: selfIdentity(), secrets: p.secrets })}\n`, {
+      mode: 0o600,
+      crashPoint: 'secrets-temp-written', // a whole temporary file: the next serve removes it (orphan-secret-stores.ts)
+    });
   };
   return { params: { values: sortKeys(values), secret: secretKeys, secretStore: token }, bind };
 }

@@ -56,7 +56,7 @@ export class Server {
     await this.opts.workspaces.clear();
     await this.finishWithdrawals();
     const orphans = await removeOrphanSecretStores(store, refs, this.opts.scratchDir, this.opts.clock());
-    if (orphans.removed.length > 0 || orphans.problems.length > 0) this.opts.onOrphanSecretStores?.(orphans);
+    if (orphans.removed.length > 0 || orphans.removedTemporary.length > 0 || orphans.problems.length > 0) this.opts.onOrphanSecretStores?.(orphans);
     const live = new Set<string>();
     const others = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {

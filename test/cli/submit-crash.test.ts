@@ -146,4 +146,38 @@ describe('a submit killed after writing its secret parameters, before its submis
     );
     expect(readdirSync(moved).sort()).toEqual(before);
   });
+
+  it('leaves no values in a store’s temporary file once its writer is gone, and the temporary files of live writers', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    // Killed with the store whole in its temporary file, before the rename that would have made it the store.
+    const killed = await agora(repo, ['orch', 'submit', 'plan.json', '--secret-data', `token=${SECRET}`], { AGORA_CRASH_AT: 'secrets-temp-written:1' });
+    expect(killed.code).not.toBe(0);
+    const [whole] = stores(repo);
+    expect(whole).toMatch(/\/\.[0-9a-f]{32}\.json\.\d+_[0-9a-f]{8}_\d+\.tmp$/);
+    expect(readFileSync(whole!, 'utf8')).toContain(SECRET);
+    const dir = join(repo, '.git', 'agora', 'params');
+    // A write cut short (no whole store to name its writer) by a process that is gone: the killed submit's pid.
+    const deadPid = /\.json\.(\d+)_/.exec(whole!)![1]!;
+    const cut = join(dir, `.${'2'.repeat(32)}.json.${deadPid}_0badc0de_7.tmp`);
+    writeFileSync(cut, `{"run":"later-9","secrets":{"token":"${SECRET}-cut`);
+    // The same, and a whole one, by writers that are alive (this process).
+    const cutAlive = join(dir, `.${'3'.repeat(32)}.json.${process.pid}_0badc0de_8.tmp`);
+    writeFileSync(cutAlive, `{"run":"later-9","secrets":{"token":"${SECRET}-alive`);
+    const { bind } = recordableParams({ values: {}, secrets: { token: 'written-here' } }, join(repo, '.git', 'agora'), 'refs/agora/');
+    await bind!('later-2');
+    const wholeAlive = stores(repo).find((f) => f.endsWith('.json') && readFileSync(f, 'utf8').includes('written-here'))!;
+    // Named with the dead pid: a whole store's recorded writer is what counts.
+    const wholeAliveTemp = join(dir, `.${wholeAlive.split('/').pop()}.${deadPid}_0badc0de_9.tmp`);
+    renameSync(wholeAlive, wholeAliveTemp);
+
+    // Young, all stay.
+    expect(await serveOnce(repo)).not.toContain('agora: removed');
+    expect(stores(repo)).toHaveLength(4);
+    age(repo);
+    const said = await serveOnce(repo);
+    expect(said).toContain(`agora: removed ${whole} from this host (secret parameters a submit was writing when it died)`);
+    expect(said).toContain(`agora: removed ${cut} from this host`);
+    expect(said.indexOf('agora: removed')).toBeLessThan(said.indexOf('agora serve: serving'));
+    expect(stores(repo).sort()).toEqual([cutAlive, wholeAliveTemp].sort());
+  });
 });
