@@ -22,7 +22,7 @@ function atomicTempName(path: string): string {
  * of the process that wrote it (temp-name.ts's suffix); null for any other name.
  */
 export function atomicTempOf(name: string): { target: string; pid: number } | null {
-  const m = /^\.(.+)\.(\d+)_[0-9a-f]{8}_\d+\.tmp$/.exec(name);
+  const m = /^\.(.+)\.([1-9]\d{0,9})_[0-9a-f]{8}_\d+\.tmp$/.exec(name);
   return m ? { target: m[1]!, pid: Number(m[2]) } : null;
 }
 

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { GitStore } from '../git/types.js';
 import { notARealDirectory, readPlainFile } from '../plain-files.js';
 import { runIdProblem } from '../plan/ids.js';
-import { liveness, parseIdentity, readProcStat } from '../process-identity.js';
+import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
 import { isSecretStoreToken, MAX_PARAMS_FILE_BYTES, removeSecretStore } from './params.js';
 import type { RunRefs } from './refs.js';
 import { storeNamedBy } from './withdrawal.js';
@@ -61,7 +61,7 @@ export async function removeOrphanSecretStores(store: GitStore, refs: RunRefs, s
   }
   for (const name of names) {
     const temp = atomicTempOf(name);
-    if (temp !== null && isSecretStoreToken(temp.target.replace(/\.json$/, ''))) {
+    if (temp !== null && temp.target.endsWith('.json') && isSecretStoreToken(temp.target.slice(0, -'.json'.length))) {
       await removeIfOrphanTemporary(join(dir, name), temp.pid, now, out);
       continue;
     }
@@ -104,8 +104,9 @@ async function orphanCandidate(path: string, namespace: string, now: number): Pr
 
 /**
  * Removes the store's temporary file at `path` (written by process `pid`) when it is at least MIN_AGE_MS old
- * and its writer is provably gone: the writer it records when it holds a whole store, the pid otherwise (a
- * write cut short). Nothing names a temporary file, so no ref is read.
+ * and its writer is provably gone: the writer it records when it holds a whole store (none recorded: it
+ * stays, as a store does), the process with its pid on this host when it holds no JSON (a write cut short).
+ * Nothing names a temporary file, so no ref is read.
  */
 async function removeIfOrphanTemporary(path: string, pid: number, now: number, out: OrphanSecretStores): Promise<void> {
   try {
@@ -114,20 +115,30 @@ async function removeIfOrphanTemporary(path: string, pid: number, now: number, o
       out.problems.push(`${path} ${read.problem}; it stays`);
       return;
     }
-    if (now - read.mtimeMs < MIN_AGE_MS) return;
-    let recorded: unknown;
-    try {
-      recorded = (JSON.parse(read.text) as { writer?: unknown } | null)?.writer;
-    } catch {
-      recorded = undefined;
-    }
-    const writer = parseIdentity(recorded);
-    const gone = writer !== null ? liveness(writer) === 'gone' : readProcStat(pid) === undefined;
-    if (!gone) return;
+    const writer = temporaryWriter(read.text, pid);
+    if (now - read.mtimeMs < MIN_AGE_MS || writer === null || liveness(writer) !== 'gone') return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') out.problems.push(`${path} could not be judged (${errorMessage(e)}); it stays`);
+    return;
+  }
+  try {
     await unlink(path);
     out.removedTemporary.push(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // removed meanwhile (another config's serve)
-    out.problems.push(`${path} could not be judged (${errorMessage(e)}); it stays`);
+    // ENOENT: removed meanwhile (a serve of another config of the repository).
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      out.problems.push(`${path} holds secret parameters nothing needs but could not be removed (${errorMessage(e)}); the values stay on this host`);
+    }
   }
+}
+
+/** Who wrote a temporary file holding `text`: the writer a whole store records; the pid on this host for text that is no JSON; null for JSON without one. */
+function temporaryWriter(text: string, pid: number): ProcessIdentity | null {
+  let doc: { writer?: unknown } | null;
+  try {
+    doc = JSON.parse(text) as typeof doc;
+  } catch {
+    return { pid, host: selfIdentity().host, boot: null, start: null };
+  }
+  return parseIdentity(doc?.writer);
 }

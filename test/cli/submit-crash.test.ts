@@ -160,6 +160,11 @@ describe('a submit killed after writing its secret parameters, before its submis
     const deadPid = /\.json\.(\d+)_/.exec(whole!)![1]!;
     const cut = join(dir, `.${'2'.repeat(32)}.json.${deadPid}_0badc0de_7.tmp`);
     writeFileSync(cut, `{"run":"later-9","secrets":{"token":"${SECRET}-cut`);
+    // A whole store that records no writer (an older Agora's) stays, as such a store does, and so does a name of another form.
+    const noWriter = join(dir, `.${'4'.repeat(32)}.json.${deadPid}_0badc0de_10.tmp`);
+    writeFileSync(noWriter, `${JSON.stringify({ run: 'later-9', secrets: { token: SECRET } })}\n`);
+    const otherName = join(dir, `.${'5'.repeat(32)}.${deadPid}_0badc0de_11.tmp`);
+    writeFileSync(otherName, 'not a store');
     // The same, and a whole one, by writers that are alive (this process).
     const cutAlive = join(dir, `.${'3'.repeat(32)}.json.${process.pid}_0badc0de_8.tmp`);
     writeFileSync(cutAlive, `{"run":"later-9","secrets":{"token":"${SECRET}-alive`);
@@ -172,12 +177,12 @@ describe('a submit killed after writing its secret parameters, before its submis
 
     // Young, all stay.
     expect(await serveOnce(repo)).not.toContain('agora: removed');
-    expect(stores(repo)).toHaveLength(4);
+    expect(stores(repo)).toHaveLength(6);
     age(repo);
     const said = await serveOnce(repo);
     expect(said).toContain(`agora: removed ${whole} from this host (secret parameters a submit was writing when it died)`);
     expect(said).toContain(`agora: removed ${cut} from this host`);
     expect(said.indexOf('agora: removed')).toBeLessThan(said.indexOf('agora serve: serving'));
-    expect(stores(repo).sort()).toEqual([cutAlive, wholeAliveTemp].sort());
+    expect(stores(repo).sort()).toEqual([cutAlive, wholeAliveTemp, noWriter, otherName].sort());
   });
 });
