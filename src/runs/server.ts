@@ -7,7 +7,7 @@ import { attemptKey } from './recovery.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
 import { readRunAt, type StoredRun } from './state-store.js';
 import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
-import { removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
+import { MIN_AGE_MS, removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
 
 /**
  * `agora orch serve`: a loop of load → reconcile → commit (CAS) → act, for every active run in the
@@ -30,9 +30,19 @@ export interface ServerOptions extends AttemptContext {
    * removed, and problems (each reported once by this server, though every pass looks again).
    */
   onLeftoverWithdrawals?(leftovers: LeftoverWithdrawals): void;
-  /** Secret stores a killed `submit` left with nothing naming them, looked for at start (orphan-secret-stores.ts). */
+  /**
+   * Secret stores a killed `submit` left with nothing naming them (orphan-secret-stores.ts), looked for at
+   * start and every {@link ORPHAN_SWEEP_EVERY_MS} while serving (each problem reported once by this server).
+   */
   onOrphanSecretStores?(found: OrphanSecretStores): void;
 }
+
+/**
+ * How often a serve looks again for secret stores a killed `submit` left, by its clock: a store becomes
+ * removable once MIN_AGE_MS old, so one a submit left while a serve runs for weeks leaves the host within
+ * MIN_AGE_MS plus this. A look reads one small directory, and the refs of the stores old enough to judge.
+ */
+export const ORPHAN_SWEEP_EVERY_MS = MIN_AGE_MS / 2;
 
 export class Server {
   private readonly drivers = new Map<string, RunDriver>();
@@ -43,6 +53,9 @@ export class Server {
   private woken = false;
   /** Problems with leftover withdrawal markers already reported: a marker that stays is met on every pass. */
   private readonly reportedLeftovers = new Set<string>();
+  /** When the next look for orphan secret stores is due (the server's clock), and the problems already reported. */
+  private nextOrphanSweep = 0;
+  private readonly reportedOrphanProblems = new Set<string>();
 
   constructor(private readonly opts: ServerOptions) {}
 
@@ -55,8 +68,7 @@ export class Server {
     const { store, refs } = this.opts;
     await this.opts.workspaces.clear();
     await this.finishWithdrawals();
-    const orphans = await removeOrphanSecretStores(store, refs, this.opts.scratchDir, this.opts.clock());
-    if (orphans.removed.length > 0 || orphans.removedTemporary.length > 0 || orphans.problems.length > 0) this.opts.onOrphanSecretStores?.(orphans);
+    await this.removeOrphanSecretStores();
     const live = new Set<string>();
     const others = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
@@ -105,6 +117,7 @@ export class Server {
           scanned = performance.now();
           await this.acceptSubmissions();
           await this.adoptReopenedRuns();
+          if (this.opts.clock() >= this.nextOrphanSweep) await this.removeOrphanSecretStores();
         }
         for (const driver of [...this.drivers.values()]) {
           await driver.tick();
@@ -160,6 +173,20 @@ export class Server {
     const problems = found.problems.filter((p) => !this.reportedLeftovers.has(p));
     for (const p of problems) this.reportedLeftovers.add(p);
     if (found.removed.length > 0 || problems.length > 0) this.opts.onLeftoverWithdrawals?.({ removed: found.removed, problems });
+  }
+
+  /**
+   * Removes the secret stores a killed `submit` left (orphan-secret-stores.ts): at the start, before anything
+   * is served, and every ORPHAN_SWEEP_EVERY_MS after, so a serve that runs for weeks does not keep them on the
+   * host until its restart.
+   */
+  private async removeOrphanSecretStores(): Promise<void> {
+    const now = this.opts.clock();
+    this.nextOrphanSweep = now + ORPHAN_SWEEP_EVERY_MS;
+    const found = await removeOrphanSecretStores(this.opts.store, this.opts.refs, this.opts.scratchDir, now);
+    const problems = found.problems.filter((p) => !this.reportedOrphanProblems.has(p));
+    for (const p of problems) this.reportedOrphanProblems.add(p);
+    if (found.removed.length > 0 || found.removedTemporary.length > 0 || problems.length > 0) this.opts.onOrphanSecretStores?.({ ...found, problems });
   }
 
   /** Runs written by another process (`agora orch retry`) that are running again get a driver. */
