@@ -12,6 +12,8 @@ export default defineConfig(async () => {
       hookTimeout: Math.ceil(60_000 * machineFactor),
       provide: { machineFactor },
       setupFiles: ['test/support/setup-machine.ts'],
+      // The CLI the tests start is dist/ (package.json's bin), built first when src/ is newer.
+      globalSetup: ['test/support/built-cli.ts'],
       // Two cores: the suite spawns git, workers and containers; more forks only thrash.
       pool: 'forks' as const,
       maxWorkers: 2,

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agora, CLI, cleanupTempDirs, git, makeRepo, TSX } from '../support/repo.js';
+import { agora, CLI, cleanupTempDirs, git, makeRepo } from '../support/repo.js';
 import { keyLeaks, patchOutput } from '../support/agent-runs.js';
 import type { Transition } from '../../src/engine/types.js';
 import { appendEntries } from '../../src/log/entry.js';
@@ -83,7 +83,7 @@ function script(req: MessagesRequest, seen: Seen): Reply | Promise<Reply> {
 
 const SCRIPTED = [
   'set -e',
-  'agora() { "$NODE" --import "$TSX" "$CLI" "$@"; }',
+  'agora() { "$NODE" "$CLI" "$@"; }',
   `echo '{"note": "from a command", "dir": "script"}' | agora call scribe --input -`,
   `agora call rambler --input '{}' 2>&1 || echo "the undeclared call exited $?"`,
   `agora call scribe --input '{"dir": "script"}' 2>&1 || echo "the bad input exited $?"`,
@@ -137,7 +137,7 @@ beforeAll(async () => {
       // A command worker calls through `agora call`, as a sandboxed worker would: no network, a socket.
       scripted: {
         command: ['/bin/sh', '-c', SCRIPTED],
-        env: { NODE: process.execPath, TSX, CLI },
+        env: { NODE: process.execPath, CLI },
         dependencies: ['scribe', 'echoer'],
       },
       // A command dependency: its job must not get the item's socket (it would call as the item, at hop 0).

@@ -14,15 +14,14 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { RunState } from '../../src/engine/types.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { RunRefs } from '../../src/runs/refs.js';
 import { readRun } from '../../src/runs/state-store.js';
+import { BUILT_CLI, ensureBuiltCli } from '../support/built-cli.js';
 
-const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
-const CLI = join(ROOT, 'src/cli/main.ts');
-const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+const CLI = BUILT_CLI;
 const RUN = 'chaos-1';
 const ITEMS = ['a', 'b', 'c', 'd'];
 
@@ -93,7 +92,7 @@ function tryGit(repo: string, args: string[]): string | null {
 
 function agora(repo: string, args: string[], env: Record<string, string> = {}): ChildProcess {
   // Its own process group, so a kill takes its git children with it (workers have groups of their own).
-  return spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+  return spawn(process.execPath, [CLI, ...args], {
     cwd: repo,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -351,6 +350,7 @@ function arg(name: string, fallback: string): string {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  ensureBuiltCli();
   const cases = Number(arg('cases', '200'));
   const seed = Number(arg('seed', '1'));
   const jobs = Number(arg('jobs', '2'));

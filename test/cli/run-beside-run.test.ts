@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, CLI, exited, makeRepo, TSX } from '../support/repo.js';
+import { agora, cleanupTempDirs, CLI, exited, makeRepo } from '../support/repo.js';
 import { eventually } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -18,7 +18,7 @@ function plan(id: string, run: string, writes: string): string {
 
 /** `agora orch run <file>` in the background, its stderr kept. */
 function startRun(repo: string, file: string) {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'orch', 'run', file, '--poll-ms', '100'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'orch', 'run', file, '--poll-ms', '100'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   return Object.assign(child, { stderr: () => err });

@@ -8,14 +8,14 @@ import { startAppServer, type RunningApp } from '../../src/github/main.js';
 import { startGitHubSim, type GitHubSim } from '@agora/github-sim';
 import { freePort } from '../support/free-port.js';
 import { scaled } from '../support/eventually.js';
-import { agora, CLI, exited, TSX } from '../support/repo.js';
+import { agora, CLI, exited } from '../support/repo.js';
 
 /**
  * `agora app` as a child process; `ended` resolves with its exit code, or 'listening' once it serves
  * (whichever comes first: an app that starts never exits by itself).
  */
 function appProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'app'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'app'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const listening = new Promise<'listening'>((resolve) =>
     child.stderr.on('data', (d: Buffer) => {

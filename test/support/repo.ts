@@ -3,13 +3,15 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BUILT_CLI } from './built-cli.js';
 import { scaled } from './eventually.js';
 
 /** Real git repositories in temp dirs, and the real `agora` CLI run as a child process. */
 
 export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
-export const CLI = join(ROOT, 'src/cli/main.ts');
-/** tsx's loader by path: `--import tsx` would resolve against the child's cwd, a temp repo without node_modules. */
+/** The CLI as installed (package.json's `bin`), run with plain `node`: built-cli.ts keeps it as new as src/. */
+export const CLI = BUILT_CLI;
+/** tsx's loader by path, for a script a test runs from source: `--import tsx` would resolve against the child's cwd, a temp repo without node_modules. */
 export const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 
 const GIT_ENV = {
@@ -60,7 +62,7 @@ export function agora(cwd: string, args: string[], env: Record<string, string> =
   return new Promise((resolvePromise) => {
     execFile(
       process.execPath,
-      ['--import', TSX, CLI, ...args],
+      [CLI, ...args],
       { cwd, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? ((err as { code?: number | string }).code as number | null) : 0;
@@ -72,7 +74,7 @@ export function agora(cwd: string, args: string[], env: Record<string, string> =
 
 /** Starts `agora orch serve` in the background. */
 export function startServe(cwd: string, env: Record<string, string> = {}): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, 'orch', 'serve', '--poll-ms', '100'], {
+  const child = spawn(process.execPath, [CLI, 'orch', 'serve', '--poll-ms', '100'], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
