@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import Anthropic from '@anthropic-ai/sdk';
+import type AnthropicSdk from '@anthropic-ai/sdk';
 import { checkSecretValue } from '../config/secrets.js';
 import type { AgentConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError, errorMessage } from '../errors.js';
@@ -149,7 +149,9 @@ async function session(
     );
   }
   const baseURL = agent.baseURL ?? args.environment.ANTHROPIC_BASE_URL;
-  const client = new Anthropic({ apiKey: args.apiKey, authToken: null, ...(baseURL ? { baseURL } : {}) });
+  // Loaded here, by the first agent item: every other command (and every CLI start) goes without it.
+  const sdk = (await import('@anthropic-ai/sdk')).default;
+  const client = new sdk({ apiKey: args.apiKey, authToken: null, ...(baseURL ? { baseURL } : {}) });
   const ctx = { workspaceDir: args.job.workspaceDir, locks: args.locks, target: args.target, baseJob: args.job, secrets: args.secrets, signal };
   const calls = openDependencyCalls(args, name, frame, signal, children);
   const tools = new ToolBox(agent, ctx, calls);
@@ -172,7 +174,7 @@ async function session(
       ...(frame.budget ? { budget: frame.budget } : {}),
     });
   } catch (e) {
-    const failed = apiFailure(e, baseURL);
+    const failed = apiFailure(sdk, e, baseURL);
     return failed.ok ? fail('unreachable', false) : fail(failed.reason, failed.retryable, failed.stopped);
   }
   if (!result.ok) {
@@ -249,7 +251,7 @@ async function runChild(args: CallHost, request: ChildRequest, ctx: Parameters<t
 }
 
 /** What the SDK threw, after its own retries, as an attempt failure: rate limits and server errors may pass on a retry. */
-function apiFailure(e: unknown, baseURL: string | undefined): AgentRunResult {
+function apiFailure(Anthropic: typeof AnthropicSdk, e: unknown, baseURL: string | undefined): AgentRunResult {
   if (e instanceof Anthropic.APIUserAbortError) return { ok: false, reason: 'stopped', retryable: true, stopped: true };
   const where = `the Messages API${baseURL ? ` at ${baseURL}` : ''}`;
   if (e instanceof Anthropic.APIConnectionError) return { ok: false, reason: `${where} cannot be reached: ${errorMessage(e)}`, retryable: true };

@@ -1,6 +1,7 @@
 import { type KeyObject, sign as cryptoSign } from 'node:crypto';
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder, FulcioSigner, RekorWitness, TSAWitness, type Signer, type Witness } from '@sigstore/sign';
+import type * as SigstoreSign from '@sigstore/sign';
+import type { Signer, Witness } from '@sigstore/sign';
 import { AgoraError } from '../errors.js';
 import { loadPrivateKey } from './keys.js';
 import { certificateIdentity } from './trust.js';
@@ -100,7 +101,15 @@ function fetchOptions(options: ServiceOptions): { timeout?: number; retry?: numb
   return out;
 }
 
-function witnesses(options: ServiceOptions & { rekorUrl?: string; tsaUrl?: string }): Witness[] {
+/**
+ * @sigstore/sign, loaded by the first signature: it brings its HTTP stack (make-fetch-happen, cacache, …),
+ * about a fifth of a second of every CLI start that signs nothing.
+ */
+async function sigstoreSign(): Promise<typeof SigstoreSign> {
+  return import('@sigstore/sign');
+}
+
+function witnesses({ RekorWitness, TSAWitness }: typeof SigstoreSign, options: ServiceOptions & { rekorUrl?: string; tsaUrl?: string }): Witness[] {
   const out: Witness[] = [];
   if (options.rekorUrl) {
     out.push(
@@ -135,7 +144,13 @@ function logIndexOf(bundle: SerializedBundle): number | undefined {
   return entry ? Number(entry.logIndex) : undefined;
 }
 
-async function build(signer: Signer, ws: Witness[], statement: InTotoStatement, services: Array<[string, string | undefined]>): Promise<SerializedBundle> {
+async function build(
+  { DSSEBundleBuilder }: typeof SigstoreSign,
+  signer: Signer,
+  ws: Witness[],
+  statement: InTotoStatement,
+  services: Array<[string, string | undefined]>,
+): Promise<SerializedBundle> {
   const builder = new DSSEBundleBuilder({ signer, witnesses: ws });
   try {
     const bundle = await builder.create({ data: statementPayload(statement), type: IN_TOTO_PAYLOAD_TYPE });
@@ -156,7 +171,8 @@ export async function signWithKey(statement: InTotoStatement, options: KeySignOp
   }
   const key = await loadPrivateKey(options.privateKeyPem, { sourceName: 'signing key' });
   const hint = options.keyHint ?? key.keyId;
-  const bundle = await build(new LocalKeySigner(key.key, key.publicKeyPem, hint), witnesses(options), statement, [
+  const sign = await sigstoreSign();
+  const bundle = await build(sign, new LocalKeySigner(key.key, key.publicKeyPem, hint), witnesses(sign, options), statement, [
     ['Rekor', options.rekorUrl],
     ['TSA', options.tsaUrl],
   ]);
@@ -187,12 +203,13 @@ export async function signKeyless(statement: InTotoStatement, options: KeylessSi
       'In GitHub Actions grant `id-token: write` to the job; elsewhere use a local key instead.',
     );
   }
-  const signer = new FulcioSigner({
+  const sign = await sigstoreSign();
+  const signer = new sign.FulcioSigner({
     identityProvider: { getToken: async () => options.identityToken },
     fulcioBaseURL: options.fulcioUrl,
     ...fetchOptions(options),
   });
-  const bundle = await build(signer, witnesses(options), statement, [
+  const bundle = await build(sign, signer, witnesses(sign, options), statement, [
     ['Fulcio', options.fulcioUrl],
     ['Rekor', options.rekorUrl],
     ['TSA', options.tsaUrl],
