@@ -40,7 +40,8 @@ export interface ServerOptions extends AttemptContext {
 /**
  * How often a serve looks again for secret stores a killed `submit` left, by its clock: a store becomes
  * removable once MIN_AGE_MS old, so one a submit left while a serve runs for weeks leaves the host within
- * MIN_AGE_MS plus this. A look reads one small directory, and the refs of the stores old enough to judge.
+ * MIN_AGE_MS plus this. A look reads the `params` directory and, for each store old enough whose writer is
+ * gone (every store of a run kept until `gc`), the store, its inbox ref and its run's ref and parameters.
  */
 export const ORPHAN_SWEEP_EVERY_MS = MIN_AGE_MS / 2;
 

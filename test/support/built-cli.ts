@@ -7,7 +7,7 @@
  * by hand after an edit runs the edited code.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,7 +29,14 @@ export function ensureBuiltCli(): void {
   const built = statSync(BUILT_CLI, { throwIfNoEntry: false })?.mtimeMs;
   if (built !== undefined && built >= newestUnder(join(ROOT, 'src'))) return;
   process.stderr.write(`agora tests: ${built === undefined ? 'dist/ is not built' : 'src/ is newer than dist/'}; building it (tsc -p tsconfig.build.json)\n`);
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  } catch (e) {
+    // tsc writes dist/ even when it finds type errors: without the entry, the next run builds (and fails) again
+    // instead of taking that output for a good build.
+    rmSync(BUILT_CLI, { force: true });
+    throw e;
+  }
 }
 
 export default function setup(): void {
