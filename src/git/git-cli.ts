@@ -24,6 +24,7 @@ import { devNull } from 'node:os';
 import { join } from 'node:path';
 import { AgoraError, errorMessage } from '../errors.js';
 import { runInShell, shellQuote } from './git-shell.js';
+import { flushWaitingObjects } from './object-database.js';
 
 /** How git is run: which repository, which work tree, and what the caller adds. */
 export interface GitInvocation {
@@ -174,6 +175,8 @@ export function runGit(args: readonly string[], how: GitInvocation = {}): Promis
  * stdout (callers make every step but the last quiet).
  */
 export async function runGitSequence(steps: readonly GitStep[], how: GitInvocation = {}): Promise<string> {
+  // Objects written in-process wait in memory for the next ref update: git must see them too.
+  await flushWaitingObjects();
   const preamble = (await mayDefineFilters(how.gitDir)) ? [NEUTRALISE_FILTERS] : [];
   const common = [...SAFE_CONFIG, ...(how.config ?? [])].flatMap((kv) => ['-c', kv]);
   if (how.gitDir) common.push(`--git-dir=${how.gitDir}`);

@@ -1,7 +1,8 @@
 /**
  * The local-repository implementation of the storage port (DESIGN.md §2): objects in-process (blobs,
- * trees and commits written by loose-objects.ts, read by isomorphic-git with one shared `cache` per store,
- * except a push's raw small loose objects: {@link LocalGitStore.readObject}), refs by git's own lockfile protocol
+ * trees and commits written by object-database.ts: small ones packed at each ref update, large ones
+ * loose; read in-process when they are whole objects, through isomorphic-git with one shared `cache` per
+ * store otherwise: {@link LocalGitStore.readObject}), refs by git's own lockfile protocol
  * (src/git/ref-lock.ts) so that the `git` CLI and Agora can share the repository safely.
  */
 import { looksLikeGitdir } from './discover.js';
@@ -10,7 +11,7 @@ import { join, resolve } from 'node:path';
 import git, { type PromiseFsClient } from 'isomorphic-git';
 import { AgoraError, errorMessage } from '../errors.js';
 import { parseCommit, renderCommit } from './commit-object.js';
-import { LooseObjects } from './loose-objects.js';
+import { objectDatabase, type ObjectDatabase } from './object-database.js';
 import { objectSize } from './object-size.js';
 import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
 import { writePack, type PackEntry } from './pack-file.js';
@@ -23,8 +24,8 @@ import type { CommitData, GitObject, GitStore, Oid, RefSwap, TreeEntry, TreeEntr
 export class LocalGitStore implements GitStore {
   /** isomorphic-git's object cache (pack indexes), shared by every call on this store. */
   private readonly cache: object = {};
-  /** Loose objects written by tmp+rename, synced in one batch before a ref names them; bad ones rewritten. */
-  private readonly objects: LooseObjects;
+  /** The objects this process writes: small ones packed before a ref names them, large ones loose; bad loose ones rewritten. */
+  private readonly objects: ObjectDatabase;
   /** The fs every isomorphic-git call gets (Node's, with object writes and existence checks made safe). */
   private readonly fs: PromiseFsClient;
 
@@ -36,8 +37,8 @@ export class LocalGitStore implements GitStore {
     /** Lock waiting and staleness for ref updates. */
     private lockOptions: RefLockOptions = {},
   ) {
-    this.objects = new LooseObjects(gitdir);
-    this.fs = this.objects.fs;
+    this.objects = objectDatabase(gitdir);
+    this.fs = this.objects.loose.fs;
   }
 
   async readBlob(oid: Oid): Promise<Uint8Array> {
@@ -51,7 +52,7 @@ export class LocalGitStore implements GitStore {
    * a limit is checked before a large object costs memory. Throws `object-not-found` when it is missing.
    */
   async objectSize(oid: Oid): Promise<number> {
-    const size = isOid(oid) ? await objectSize(this.gitdir, oid) : null;
+    const size = isOid(oid) ? (this.objects.waitingSize(oid) ?? (await objectSize(this.gitdir, oid))) : null;
     if (size === null) throw new AgoraError('object-not-found', `object ${oid} is not in ${this.gitdir}`, 'fetch the missing objects or check the id');
     return size;
   }
@@ -125,8 +126,8 @@ export class LocalGitStore implements GitStore {
   async hasObject(oid: Oid): Promise<boolean> {
     if (!isOid(oid)) return false;
     // An empty or corrupt loose file (a write cut short) is no object: the next write of it replaces it.
-    const loose = await this.objects.state(oid);
-    if (loose !== 'missing') return loose === 'ok';
+    const stored = await this.objects.state(oid);
+    if (stored !== 'missing') return stored === 'ok';
     try {
       await git.readObject({ fs: this.fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
       return true;
@@ -163,9 +164,10 @@ export class LocalGitStore implements GitStore {
   }
 
   /**
-   * A small loose object (what Agora writes), read and checked in-process with synchronous calls: a read
-   * through isomorphic-git waits on the thread pool, behind whatever fsyncs are under way. Null for
-   * anything else (packed, large, missing), which the caller reads through isomorphic-git.
+   * A small object Agora wrote (waiting, loose, or whole in a pack), read and checked in-process with
+   * synchronous calls: a read through isomorphic-git waits on the thread pool, behind whatever fsyncs are
+   * under way. Null for anything else (a delta in git's packs, large, missing), which the caller reads
+   * through isomorphic-git.
    */
   private readSmall(oid: Oid | undefined): GitObject | null {
     if (oid === undefined || !isOid(oid)) return null;
@@ -203,8 +205,11 @@ export class LocalGitStore implements GitStore {
     return this.casRefs([{ ref, next, expected }]);
   }
 
-  /** Makes the objects written so far durable (what a ref update does first), for a caller that can sync them sooner. */
-  protected flushObjects(): Promise<void> {
+  /**
+   * Makes the objects written so far durable, and visible to other processes (what a ref update does
+   * first), for a caller that can sync them sooner or hands their ids to another program.
+   */
+  flushObjects(): Promise<void> {
     return this.objects.flush();
   }
 
@@ -263,10 +268,10 @@ export class LocalGitStore implements GitStore {
           'rename that file or directory (git never checks such a tree out; a commit that holds it cannot be used as a base)',
         );
       }
-      if (isOid(oid) && (await this.objects.state(oid)) === 'corrupt') {
+      if (isOid(oid) && (await this.objects.loose.state(oid)) === 'corrupt') {
         throw new AgoraError(
           'object-corrupt',
-          `object ${oid} in ${this.gitdir} is unreadable: ${this.objects.pathOf(oid)} is empty or does not hold that object (${errorMessage(e)})`,
+          `object ${oid} in ${this.gitdir} is unreadable: ${this.objects.loose.pathOf(oid)} is empty or does not hold that object (${errorMessage(e)})`,
           'a write was cut short (a crash or a full disk before this version); restore the object from a clone (`git fsck` lists what is broken)',
         );
       }

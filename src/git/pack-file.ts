@@ -10,7 +10,9 @@
  * small objects cost well under a millisecond this way.
  */
 import { createHash } from 'node:crypto';
+import { crc32, deflateSync } from 'node:zlib';
 import { deflateBytes } from './loose-objects.js';
+import type { PackIndexEntry } from './pack-index.js';
 import type { GitObject, Oid } from './types.js';
 
 const TYPE_CODES = { commit: 1, tree: 2, blob: 3, tag: 4 } as const;
@@ -35,6 +37,38 @@ export async function writePack(objects: readonly PackEntry[]): Promise<Buffer> 
   }
   const body = Buffer.concat(parts);
   return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+}
+
+/**
+ * A pack of whole objects whose entries are given as bytes (header and deflated content, as
+ * {@link wholeEntry} makes them, or copied from another pack), with what its index needs: each entry's
+ * id, offset and CRC-32 (of the entry's bytes), and the pack's trailing SHA-1.
+ */
+export function assemblePack(entries: ReadonlyArray<{ oid: Oid; bytes: Uint8Array; crc?: number }>): {
+  pack: Buffer;
+  index: PackIndexEntry[];
+  checksum: Buffer;
+} {
+  const head = Buffer.alloc(12);
+  head.write('PACK', 0, 'latin1');
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(entries.length, 8);
+  const parts: Uint8Array[] = [head];
+  const index: PackIndexEntry[] = [];
+  let offset = head.length;
+  for (const e of entries) {
+    index.push({ oid: e.oid, offset, crc: e.crc ?? crc32(e.bytes) });
+    parts.push(e.bytes);
+    offset += e.bytes.byteLength;
+  }
+  const body = Buffer.concat(parts);
+  const checksum = createHash('sha1').update(body).digest();
+  return { pack: Buffer.concat([body, checksum]), index, checksum };
+}
+
+/** The pack entry of a whole object: its header and its content deflated. */
+export function wholeEntry(object: GitObject): Buffer {
+  return Buffer.concat([entryHeader(TYPE_CODES[object.type], object.content.byteLength), deflateSync(object.content)]);
 }
 
 /** A pack entry's header: the type code and the size, little-endian in 7-bit groups after the first 4 bits. */

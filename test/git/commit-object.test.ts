@@ -55,6 +55,7 @@ describe('commit objects', () => {
     const tree = await store.writeTree([]);
     const commit = { tree, parents: [], message: 'subject\r\n\r\nbody\n\n', author: who(-120), committer: who(-120) };
     const oid = await store.writeCommit(commit);
+    await store.flushObjects(); // git is another process: it sees objects once written out
     expect(gitSync(r.dir, ['cat-file', '-t', oid])).toBe('commit\n');
     expect(gitSync(r.dir, ['log', '-1', '--format=%an <%ae> %at %ai%n%B', oid])).toBe(
       'Agora Bot <agora@example.invalid> 1700000123 2023-11-15 00:15:23 +0200\nsubject\n\nbody\n\n',

@@ -87,6 +87,7 @@ describe('objects', () => {
     const tree = await store.writeTree(entries);
     const who = agoraIdentity(1_700_000_123_456);
     const commit = await store.writeCommit({ tree, parents: [], message: 'agora: first\n\nAgora-Run: r1\n', author: who, committer: who });
+    await store.flushObjects(); // git is another process: it sees objects once written out
 
     const fsck = gitSync(dir, ['fsck', '--strict', '--no-dangling', '--full']);
     expect(fsck).toBe('');
@@ -221,6 +222,7 @@ describe('refs', () => {
     const { dir, store } = await repo();
     const a = await rootCommit(store, 'a');
     const b = await rootCommit(store, 'b', [a]);
+    await store.flushObjects(); // git is another process: it sees objects once written out
     gitSync(dir, ['update-ref', 'refs/agora/runs/one', a]);
     gitSync(dir, ['update-ref', 'refs/agora/runs/two', a]);
     gitSync(dir, ['update-ref', 'refs/heads/main', a]);
@@ -267,6 +269,7 @@ describe('refs', () => {
     const { dir, store } = await repo();
     const a = await rootCommit(store, 'a');
     const b = await rootCommit(store, 'b', [a]);
+    await store.flushObjects(); // git is another process: it sees objects once written out
     for (const name of ['runs/b', 'runs/a', 'runs/ab', 'inbox/x']) gitSync(dir, ['update-ref', `refs/agora/${name}`, a]);
     gitSync(dir, ['pack-refs', '--all']);
     await store.casRef('refs/agora/runs/a', b, a); // loose now, newer than its packed line

@@ -8,7 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AgoraError } from '../../src/errors.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
+import { renderCommit } from '../../src/git/commit-object.js';
 import { LooseObjects } from '../../src/git/loose-objects.js';
+import { renderTree } from '../../src/git/tree-object.js';
 import { cliEnv, gitAsync, gitSync, initRepo } from './git-fixtures.js';
 
 /**
@@ -68,13 +70,15 @@ describe('loose objects', () => {
   });
 
   it('rewrites a truncated or foreign object file, and the tree and commit that name it', async () => {
-    const { dir, gitdir, store } = await repo();
-    const blob = await store.writeBlob('content that will be cut\n');
-    const tree = await store.writeTree([{ mode: '100644', path: 'a.txt', oid: blob, type: 'blob' }]);
+    const { dir, gitdir } = await repo();
+    // Loose files, as an earlier version wrote every object (a store now packs small ones).
+    const loose = new LooseObjects(gitdir);
+    const blob = await loose.writeObject('blob', Buffer.from('content that will be cut\n'));
+    const tree = await loose.writeObject('tree', renderTree([{ mode: '100644', path: 'a.txt', oid: blob, type: 'blob' }]));
     const whole = await readFile(objectPath(gitdir, tree));
     await truncate(objectPath(gitdir, blob), 5);
     // A valid object stored under the wrong name is no better than garbage.
-    const other = await store.writeBlob('other\n');
+    const other = await loose.writeObject('blob', Buffer.from('other\n'));
     await rm(objectPath(gitdir, tree), { force: true });
     await writeFile(objectPath(gitdir, tree), await readFile(objectPath(gitdir, other)));
     const fresh = await openLocalStore(dir);
@@ -99,8 +103,9 @@ describe('loose objects', () => {
     expect((err as AgoraError).code).toBe('object-corrupt');
     expect((err as AgoraError).message).toContain(oid);
     expect((err as AgoraError).message).toContain(objectPath(gitdir, oid));
-    const blob = await store.writeBlob('x\n');
-    const tree = await store.writeTree([{ mode: '100644', path: 'x', oid: blob, type: 'blob' }]);
+    const loose = new LooseObjects(gitdir);
+    const blob = await loose.writeObject('blob', Buffer.from('x\n'));
+    const tree = await loose.writeObject('tree', renderTree([{ mode: '100644', path: 'x', oid: blob, type: 'blob' }]));
     await truncate(objectPath(gitdir, tree), 3);
     await expect(store.readTree(tree)).rejects.toMatchObject({ code: 'object-corrupt' });
   });
@@ -119,8 +124,9 @@ describe('loose objects', () => {
   it('refuses to point a ref at an object whose file is empty', async () => {
     const { gitdir, store } = await repo();
     const who = agoraIdentity(1_700_000_000_000);
-    const tree = await store.writeTree([]);
-    const commit = await store.writeCommit({ tree, parents: [], message: 'm', author: who, committer: who });
+    const loose = new LooseObjects(gitdir);
+    const tree = await loose.writeObject('tree', renderTree([]));
+    const commit = await loose.writeObject('commit', renderCommit({ tree, parents: [], message: 'm', author: who, committer: who }));
     await truncate(objectPath(gitdir, commit), 0);
     await expect(store.casRef('refs/heads/main', commit, null)).rejects.toMatchObject({ code: 'object-not-found' });
     expect(existsSync(join(gitdir, 'refs/heads/main'))).toBe(false);
@@ -140,6 +146,7 @@ describe('loose objects', () => {
       { mode: '100755', path: 'big.bin', oid: bigId, type: 'blob' },
       { mode: '100644', path: 'dir.txt', oid: small, type: 'blob' },
     ]);
+    await store.flushObjects(); // the small ones wait for a pack: git is another process
     const listing = [`100755 blob ${bigId}\tbig.bin`, `040000 tree ${sub}\tdir`, `100644 blob ${small}\tdir.txt`, `100644 blob ${small}\tünïcode.txt`, ''].join(
       '\n',
     );
@@ -147,20 +154,40 @@ describe('loose objects', () => {
     await fsckClean(dir);
   });
 
-  it('a writer killed between the temporary file and the rename leaves no object name behind', async () => {
+  it("a writer killed between a large object's temporary file and its rename leaves no object name behind", async () => {
     const { dir, gitdir, store } = await repo();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, 'crash here\n'], {
+    const text = 'crash here\n'.repeat(10_000); // large: written loose at once
+    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, text], {
       cwd: projectRoot,
       env: { ...process.env, AGORA_CRASH_AT: 'object-temp-written:1' },
       encoding: 'utf8',
     });
     expect(r.signal).toBe('SIGKILL');
-    const oid = blobId('crash here\n');
+    const oid = blobId(text);
     const shard = join(gitdir, 'objects', oid.slice(0, 2));
     expect(existsSync(objectPath(gitdir, oid))).toBe(false);
     expect(readdirSync(shard).filter((n) => n.startsWith('tmp_obj_'))).toHaveLength(1);
     await fsckClean(dir); // git's own prefix: fsck ignores the leftover
+    expect(await store.writeBlob(text)).toBe(oid);
+    expect(gitSync(dir, ['cat-file', '-p', oid])).toBe(text);
+  });
+
+  it("a writer killed between a pack's temporary file and its rename leaves no pack behind", async () => {
+    const { dir, gitdir, store } = await repo();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, 'crash here\n'], {
+      cwd: projectRoot,
+      env: { ...process.env, AGORA_CRASH_AT: 'pack-temp-written:1' },
+      encoding: 'utf8',
+    });
+    expect(r.signal).toBe('SIGKILL');
+    const oid = blobId('crash here\n');
+    const packDir = join(gitdir, 'objects', 'pack');
+    expect(readdirSync(packDir).filter((n) => !n.startsWith('tmp_pack_'))).toEqual([]);
+    expect(readdirSync(packDir).filter((n) => n.startsWith('tmp_pack_'))).toHaveLength(1);
+    expect(await store.hasObject(oid)).toBe(false);
+    await fsckClean(dir); // git's own prefix: fsck ignores the leftover
     expect(await store.writeBlob('crash here\n')).toBe(oid);
+    await store.flushObjects();
     expect(gitSync(dir, ['cat-file', '-p', oid])).toBe('crash here\n');
   });
 });

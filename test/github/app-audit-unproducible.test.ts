@@ -1,4 +1,5 @@
-import { truncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { finishAudit } from '../../src/github/audit-release.js';
@@ -16,6 +17,17 @@ import { checkRuns, startAppWorld, type AppWorld } from './app-world.js';
  */
 
 let w: AppWorld | undefined;
+
+/** Every pack of `repo` turned back into loose objects, one file each, as an earlier version wrote them. */
+function unpackAll(repo: string): void {
+  const packDir = join(repo, '.git', 'objects', 'pack');
+  for (const name of readdirSync(packDir).filter((n) => n.endsWith('.pack'))) {
+    const pack = readFileSync(join(packDir, name));
+    rmSync(join(packDir, name.replace(/\.pack$/, '.idx')));
+    rmSync(join(packDir, name));
+    execFileSync('git', ['unpack-objects', '-q'], { cwd: repo, input: pack });
+  }
+}
 afterAll(async () => {
   await w?.close();
   cleanupTempDirs();
@@ -33,6 +45,7 @@ describe('the audit gate when the audit cannot be produced', () => {
     expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
     const first = git(repo, 'rev-list', '--max-parents=0', 'refs/agora/runs/lost-1').trim();
     const entries = git(repo, 'rev-parse', `${first}:entries.jsonl`).trim();
+    unpackAll(repo);
     truncateSync(join(repo, '.git', 'objects', entries.slice(0, 2), entries.slice(2)), 0);
 
     const store = await openLocalStore(repo);

@@ -1,0 +1,225 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runGit } from '../../src/git/git-cli.js';
+import { agoraIdentity } from '../../src/git/identity.js';
+import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
+import { MERGE_AT, PackedObjects } from '../../src/git/packed-objects.js';
+import { cliEnv, gitAsync, gitSync, initRepo } from './git-fixtures.js';
+
+/**
+ * The objects a store writes in-process wait in memory and go to disk as one pack per ref update
+ * (issue 16): what git reads back, what another process sees, how the pack count stays small, and what
+ * a full disk leaves. Real parts: git repositories in temp dirs, the git CLI as the judge.
+ */
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function repo() {
+  const r = await initRepo();
+  cleanups.push(r.cleanup);
+  return { ...r, store: await openLocalStore(r.dir) };
+}
+
+const packDir = (gitdir: string) => join(gitdir, 'objects', 'pack');
+const packsIn = (gitdir: string) =>
+  existsSync(packDir(gitdir))
+    ? readdirSync(packDir(gitdir))
+        .filter((n) => n.endsWith('.pack'))
+        .sort()
+    : [];
+
+/** A commit of `files` on `parents`, its blobs and tree written by the store; not yet named by a ref. */
+async function commitOf(store: LocalGitStore, files: Record<string, string>, parents: string[] = []): Promise<string> {
+  const entries = [];
+  for (const [path, text] of Object.entries(files)) entries.push({ mode: '100644' as const, path, oid: await store.writeBlob(text), type: 'blob' as const });
+  const tree = await store.writeTree(entries);
+  const who = agoraIdentity(1_700_000_000_000);
+  return store.writeCommit({ tree, parents, message: `${Object.keys(files).join(' ')}\n`, author: who, committer: who });
+}
+
+async function fsckClean(dir: string): Promise<void> {
+  const r = await gitAsync(dir, ['fsck', '--full', '--strict', '--no-dangling']);
+  expect((r.stderr + r.stdout).split('\n').filter((l) => l && !l.startsWith('notice: '))).toEqual([]);
+  expect(r.code).toBe(0);
+}
+
+describe('objects packed at each ref update', () => {
+  it('writes nothing to disk until a ref moves, then one pack and its index that git verifies and reads', async () => {
+    const { dir, gitdir, store } = await repo();
+    const commit = await commitOf(store, { 'a.txt': 'one\n', 'b.txt': 'two\n' });
+    // Readable in-process at once, while nothing is on disk.
+    expect((await store.readCommit(commit)).message).toBe('a.txt b.txt\n');
+    expect(await store.hasObject(commit)).toBe(true);
+    expect(packsIn(gitdir)).toEqual([]);
+    expect(readdirSync(join(gitdir, 'objects')).filter((n) => /^[0-9a-f]{2}$/.test(n))).toEqual([]);
+
+    expect(await store.casRef('refs/heads/main', commit, null)).toBe(true);
+    const [pack] = packsIn(gitdir);
+    expect(packsIn(gitdir)).toHaveLength(1);
+    const verify = gitSync(dir, ['verify-pack', '-v', join(packDir(gitdir), pack!.replace(/\.pack$/, '.idx'))]);
+    expect(verify).toMatch(/non delta: 4 objects/);
+    expect(gitSync(dir, ['show', 'main:b.txt'])).toBe('two\n');
+    await fsckClean(dir);
+  });
+
+  it('lets every git command Agora runs see objects still waiting', async () => {
+    const { dir, store } = await repo();
+    const blob = await store.writeBlob('waiting\n');
+    expect(await runGit(['cat-file', 'blob', blob], { cwd: dir })).toBe('waiting\n');
+  });
+
+  it('is read by another process from the pack alone, and by a second store of this process before any flush', async () => {
+    const { dir, gitdir, store } = await repo();
+    const commit = await commitOf(store, { 'x.txt': 'shared\n' });
+    const second = await openLocalStore(dir);
+    expect((await second.readCommit(commit)).message).toBe('x.txt\n');
+    await store.flushObjects();
+    // A reader with nothing in memory: what another process has.
+    const other = new PackedObjects(gitdir);
+    const read = other.read(commit);
+    expect(read?.type).toBe('commit');
+    expect(read?.content.toString('latin1')).toContain('x.txt');
+    expect(other.read('0'.repeat(40))).toBeNull();
+  });
+
+  it('keeps the pack count small over many ref updates: older small packs are merged into the new one', async () => {
+    const { dir, gitdir, store } = await repo();
+    let head: string | null = null;
+    let most = 0;
+    const updates = 120;
+    for (let i = 0; i < updates; i += 1) {
+      const next = await commitOf(store, { [`f${i % 7}.txt`]: `${i}\n`, 'n.txt': `${i}\n` }, head ? [head] : []);
+      expect(await store.casRef('refs/heads/main', next, head)).toBe(true);
+      head = next;
+      most = Math.max(most, packsIn(gitdir).length);
+    }
+    // Without merging there would be one pack per update; a geometric progression keeps O(log n).
+    expect(most).toBeLessThanOrEqual(MERGE_AT + Math.ceil(Math.log2(updates)));
+    expect(packsIn(gitdir).length).toBeLessThan(MERGE_AT + Math.ceil(Math.log2(updates)));
+    // Every index has its pack and nothing else is left beside them.
+    expect(readdirSync(packDir(gitdir)).filter((n) => !/^pack-[0-9a-f]{40}\.(pack|idx)$/.test(n))).toEqual([]);
+    expect(gitSync(dir, ['rev-list', '--count', 'main']).trim()).toBe(String(updates));
+    expect(gitSync(dir, ['show', 'main:n.txt'])).toBe(`${updates - 1}\n`);
+    await fsckClean(dir);
+  });
+
+  it('never merges or removes a pack git wrote (deltas), nor one kept with a .keep file', async () => {
+    const { dir, gitdir, store } = await repo();
+    const big = Array.from({ length: 400 }, (_, i) => `line ${i}\n`).join('');
+    writeFileSync(join(dir, 'big.txt'), big);
+    gitSync(dir, ['add', 'big.txt']);
+    gitSync(dir, ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'one']);
+    writeFileSync(join(dir, 'big.txt'), `${big}more\n`);
+    gitSync(dir, ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qam', 'two']);
+    gitSync(dir, ['repack', '-adq']);
+    const [gitsPack] = packsIn(gitdir);
+    expect(gitSync(dir, ['verify-pack', '-v', join(packDir(gitdir), gitsPack!)])).toMatch(/chain length = 1/);
+    let head = gitSync(dir, ['rev-parse', 'main']).trim();
+    for (let i = 0; i < 3 * MERGE_AT; i += 1) {
+      const next = await commitOf(store, { 'n.txt': `${i}\n` }, [head]);
+      expect(await store.casRef('refs/heads/main', next, head)).toBe(true);
+      head = next;
+      if (i === MERGE_AT)
+        writeFileSync(
+          join(
+            packDir(gitdir),
+            packsIn(gitdir)
+              .find((p) => p !== gitsPack)!
+              .replace(/\.pack$/, '.keep'),
+          ),
+          '',
+        );
+    }
+    const kept = readdirSync(packDir(gitdir)).filter((n) => n.endsWith('.keep'));
+    expect(kept).toHaveLength(1);
+    expect(packsIn(gitdir)).toContain(gitsPack);
+    expect(packsIn(gitdir)).toContain(kept[0]!.replace(/\.keep$/, '.pack'));
+    expect(gitSync(dir, ['show', 'main~2:n.txt'])).toBe(`${3 * MERGE_AT - 3}\n`);
+    expect(gitSync(dir, ['show', `main~${3 * MERGE_AT}:big.txt`])).toBe(`${big}more\n`);
+    await fsckClean(dir);
+  });
+
+  it('a reader whose pack was merged away by another process finds the object in the new pack', async () => {
+    const { dir, gitdir, store } = await repo();
+    const first = await commitOf(store, { 'a.txt': 'first\n' });
+    await store.casRef('refs/heads/main', first, null);
+    const reader = new PackedObjects(gitdir);
+    expect(reader.read(first)?.type).toBe('commit'); // lists the directory: one pack
+    const before = packsIn(gitdir);
+    let head = first;
+    for (let i = 0; i < 2 * MERGE_AT; i += 1) {
+      const next = await commitOf(store, { 'a.txt': `${i}\n` }, [head]);
+      await store.casRef('refs/heads/main', next, head);
+      head = next;
+    }
+    expect(packsIn(gitdir)).not.toContain(before[0]); // merged into a newer pack and removed
+    expect(reader.read(first)?.type).toBe('commit');
+    expect(gitSync(dir, ['cat-file', '-t', first])).toBe('commit\n');
+  });
+
+  it('an object whose pack entry is damaged is not taken from the pack', async () => {
+    const { gitdir, store } = await repo();
+    const blob = await store.writeBlob('soon damaged\n');
+    await store.flushObjects();
+    const [pack] = packsIn(gitdir);
+    const path = join(packDir(gitdir), pack!);
+    const bytes = readFileSync(path);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 21) ^ 0xff, bytes.length - 21); // the last byte of the only entry's deflated content
+    rmSync(path, { force: true });
+    writeFileSync(path, bytes);
+    expect(new PackedObjects(gitdir).read(blob)).toBeNull();
+  });
+});
+
+/** A tiny tmpfs (root only) where the disk really fills. */
+function smallDisk(kib: number): string | null {
+  if (process.getuid?.() !== 0) return null;
+  const mnt = execFileSync('mktemp', ['-d', '/tmp/agora-full-XXXXXX'], { encoding: 'utf8' }).trim();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', mnt]);
+  } catch {
+    rmSync(mnt, { recursive: true, force: true });
+    return null;
+  }
+  cleanups.push(() => {
+    execFileSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  return mnt;
+}
+
+describe('packs on a full disk', () => {
+  const disk = process.getuid?.() === 0 ? 'root: mounts a tmpfs' : 'not root: cannot mount a small tmpfs';
+  it.skipIf(process.getuid?.() !== 0)(`a ref update fails with disk-full, names no pack, and succeeds once there is room (${disk})`, async () => {
+    const mnt = smallDisk(512);
+    expect(mnt).not.toBeNull();
+    const dir = join(mnt!, 'repo');
+    execFileSync('git', ['init', '-q', '-b', 'main', '--template=', dir], { env: cliEnv() });
+    const gitdir = join(dir, '.git');
+    const store = await openLocalStore(dir);
+    // Many small objects that do not compress: they wait in memory, so the writes succeed.
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 40; i += 1) files[`f${i}`] = execFileSync('head', ['-c', '6000', '/dev/urandom']).toString('base64');
+    const commit = await commitOf(store, files);
+    writeFileSync(join(mnt!, 'filler'), Buffer.alloc(300 * 1024));
+    const err = await store.casRef('refs/heads/main', commit, null).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'disk-full' });
+    expect(existsSync(join(gitdir, 'refs', 'heads', 'main'))).toBe(false);
+    expect(packsIn(gitdir)).toEqual([]);
+    expect(readdirSync(packDir(gitdir)).filter((n) => n.startsWith('tmp_'))).toEqual([]);
+    // Still readable in-process, and written out whole once there is room.
+    expect((await store.readCommit(commit)).message).toContain('f0');
+    rmSync(join(mnt!, 'filler'));
+    expect(await store.casRef('refs/heads/main', commit, null)).toBe(true);
+    expect(packsIn(gitdir)).toHaveLength(1);
+    await fsckClean(dir);
+  });
+});
