@@ -4,7 +4,7 @@
  * the workers are replaced by an immediate success (patch = the base, a small log each), so what is
  * measured is the state chain alone, with the refs the driver moves beside it (each done item's patch
  * ref, the integration ref): the object bytes written (uncompressed: blobs, trees and commits as git
- * hashes them, counted at the storage port), the `.git` growth on disk (loose objects, no gc) and the
+ * hashes them, counted at the storage port), the `.git` growth on disk (as the store writes them: packs, no gc) and the
  * time per item. Target: bytes per item at 800 items ≤ 1.5× those at 100; a 10,000-item run
  * writes ≤ 100 MB. `npx tsx bench/run-growth.ts 100 800 10000` picks the sizes.
  */

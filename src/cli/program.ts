@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage, errorStack, isAgoraError } from '../errors.js';
+import { flushWaitingObjects } from '../git/object-database.js';
 import { registerAppCommand } from '../github/command.js';
 import { TEMPLATES } from '../init/init.js';
 import { callVerb } from './call.js';
@@ -160,6 +161,9 @@ function setExit(code: number): void {
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
+    // Objects a verb wrote that no ref names yet (they wait in memory for the next ref update) are on
+    // disk before it exits, where git and the next command find them, as every id it printed promises.
+    await flushWaitingObjects();
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;

@@ -176,7 +176,7 @@ export function runGit(args: readonly string[], how: GitInvocation = {}): Promis
  */
 export async function runGitSequence(steps: readonly GitStep[], how: GitInvocation = {}): Promise<string> {
   // Objects written in-process wait in memory for the next ref update: git must see them too.
-  await flushWaitingObjects();
+  await flushWaitingObjects(how.gitDir);
   const preamble = (await mayDefineFilters(how.gitDir)) ? [NEUTRALISE_FILTERS] : [];
   const common = [...SAFE_CONFIG, ...(how.config ?? [])].flatMap((kv) => ['-c', kv]);
   if (how.gitDir) common.push(`--git-dir=${how.gitDir}`);

@@ -22,8 +22,10 @@ import type { CommitData, GitObject, GitStore, Oid, RefSwap, TreeEntry, TreeEntr
 
 /** A local repository as a GitStore, plus where its work tree is (null for a bare repository). */
 export class LocalGitStore implements GitStore {
-  /** isomorphic-git's object cache (pack indexes), shared by every call on this store. */
-  private readonly cache: object = {};
+  /** isomorphic-git's object cache (pack indexes), shared by every store on this repository; renewed when packs go. */
+  private get cache(): object {
+    return this.objects.isomorphicGitCache;
+  }
   /** The objects this process writes: small ones packed before a ref names them, large ones loose; bad loose ones rewritten. */
   private readonly objects: ObjectDatabase;
   /** The fs every isomorphic-git call gets (Node's, with object writes and existence checks made safe). */
@@ -247,11 +249,14 @@ export class LocalGitStore implements GitStore {
    * and any failure to read a loose object that is there (empty, truncated, wrong hash) into
    * `object-corrupt`.
    */
-  private async guard<T>(oid: Oid, read: () => Promise<T>): Promise<T> {
+  private async guard<T>(oid: Oid, read: () => Promise<T>, retried = false): Promise<T> {
     try {
       return await read();
     } catch (e) {
       if (e instanceof AgoraError) throw e;
+      // A pack isomorphic-git listed may have gone before it opened it (merged into a newer one by another
+      // process, packed-objects.ts): its read then fails with a bare error. Listed again, the object is found.
+      if (!retried && !isKnownReadError(e)) return this.guard(oid, read, true);
       const code = (e as { code?: string }).code;
       if (code === 'NotFoundError') {
         throw new AgoraError('object-not-found', `object ${oid} is not in ${this.gitdir}`, 'fetch the missing objects or check the id');
@@ -278,6 +283,12 @@ export class LocalGitStore implements GitStore {
       throw e;
     }
   }
+}
+
+/** isomorphic-git's errors that say something about the object itself (a retry would say the same). */
+function isKnownReadError(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code;
+  return code === 'NotFoundError' || code === 'ObjectTypeError' || code === 'UnsafeFilepathError';
 }
 
 /**

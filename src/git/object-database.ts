@@ -11,6 +11,8 @@
  * stores never disagree about what is there.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { LooseObjects, type LooseObjectState } from './loose-objects.js';
 import { PackedObjects } from './packed-objects.js';
 import type { GitObject, Oid } from './types.js';
@@ -24,18 +26,36 @@ const open = new Map<string, ObjectDatabase>();
 
 /** The database of the repository at `gitdir` (absolute), shared by every store of this process on it. */
 export function objectDatabase(gitdir: string): ObjectDatabase {
-  let db = open.get(gitdir);
+  const key = resolve(gitdir);
+  let db = open.get(key);
   if (db === undefined) {
-    db = new ObjectDatabase(gitdir);
-    open.set(gitdir, db);
+    db = new ObjectDatabase(key);
+    open.set(key, db);
   }
   return db;
 }
 
-/** Writes out every object waiting in this process, in every repository: done before any git command runs. */
-export async function flushWaitingObjects(): Promise<void> {
-  const waiting = [...open.values()].filter((db) => db.waitingCount > 0);
-  await Promise.all(waiting.map((db) => db.flush()));
+/**
+ * Writes out the objects waiting in this process for the repository at `gitdir` (what a git command run
+ * on it must see); without one (git finds the repository from its working directory), those of every
+ * repository. A failure is the caller's only for the repository named: a repository removed while
+ * objects waited for it is forgotten, and another's full disk must not stop a git command elsewhere.
+ */
+export async function flushWaitingObjects(gitdir?: string): Promise<void> {
+  if (gitdir !== undefined) {
+    const db = open.get(resolve(gitdir));
+    if (db !== undefined && db.waitingCount > 0) await db.flush();
+    return;
+  }
+  await Promise.all(
+    [...open.values()]
+      .filter((db) => db.waitingCount > 0)
+      .map((db) =>
+        db.flush().catch(() => {
+          if (!existsSync(db.gitdir)) open.delete(db.gitdir);
+        }),
+      ),
+  );
 }
 
 export class ObjectDatabase {
@@ -52,6 +72,21 @@ export class ObjectDatabase {
     this.packed = new PackedObjects(gitdir);
   }
 
+  /**
+   * isomorphic-git's cache (the pack indexes it read, by file name) for reads that fall through to it;
+   * a new one once a pack it may hold has gone, so that it does not grow with every pack merged away.
+   */
+  get isomorphicGitCache(): object {
+    if (this.cacheGeneration !== this.packed.generation) {
+      this.cache = {};
+      this.cacheGeneration = this.packed.generation;
+    }
+    return this.cache;
+  }
+
+  private cache: object = {};
+  private cacheGeneration = 0;
+
   get waitingCount(): number {
     return this.waiting.size;
   }
@@ -64,9 +99,12 @@ export class ObjectDatabase {
     if (loose === 'ok') return oid;
     if (loose === 'corrupt' || content.byteLength > WAIT_LIMIT) return this.loose.writeObject(type, content);
     if (this.packed.has(oid)) return oid;
+    // Many bytes waiting already (a large capture without the git CLI): write them out first. If that
+    // fails, this object is refused too, so what waits does not grow while the disk is full.
+    if (this.waitingBytes + content.byteLength > WAITING_BYTES_LIMIT) await this.flush();
+    if (this.waiting.has(oid)) return oid;
     this.waiting.set(oid, { type, content: Buffer.from(content) });
     this.waitingBytes += content.byteLength;
-    if (this.waitingBytes > WAITING_BYTES_LIMIT) await this.flush();
     return oid;
   }
 

@@ -17,11 +17,30 @@ const HEAD_BYTES = 4096;
 export async function objectSize(gitdir: string, oid: Oid): Promise<number | null> {
   const loose = await readHead(join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2)), 0);
   if (loose) return looseSize(oid, partialInflate(loose));
-  const packDir = join(gitdir, 'objects', 'pack');
+  // A pack listed may be gone a moment later (merged into a newer one, packed-objects.ts, or by `git gc`):
+  // the directory is then listed again, and the object found where it went.
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const size = await packedObjectSize(join(gitdir, 'objects', 'pack'), oid);
+    if (size !== PACK_GONE) return size;
+  }
+  return null;
+}
+
+const PACK_GONE = Symbol('a pack listed is gone');
+
+async function packedObjectSize(packDir: string, oid: Oid): Promise<number | null | typeof PACK_GONE> {
   const names = await readdir(packDir).catch(() => [] as string[]);
   for (const idx of names.filter((n) => n.endsWith('.idx'))) {
-    const offset = await packOffset(join(packDir, idx), oid);
-    if (offset !== null) return packedSize(join(packDir, idx.replace(/\.idx$/, '.pack')), offset, oid);
+    const offset: number | null | typeof PACK_GONE = await packOffset(join(packDir, idx), oid).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return PACK_GONE;
+      throw e;
+    });
+    if (offset === PACK_GONE) return PACK_GONE;
+    if (offset !== null) {
+      const pack = join(packDir, idx.replace(/\.idx$/, '.pack'));
+      const head = await readHead(pack, offset);
+      return head === null ? PACK_GONE : packedSize(pack, head, offset, oid);
+    }
   }
   return null;
 }
@@ -101,9 +120,8 @@ const OFS_DELTA = 6;
 const REF_DELTA = 7;
 
 /** The size from a pack entry's header, or from its delta's header (the size of the object the delta makes). */
-async function packedSize(packFile: string, offset: number, oid: Oid): Promise<number> {
-  const head = await readHead(packFile, offset);
-  if (!head || head.length === 0) throw corrupt(oid, `pack ${packFile} has no entry at ${offset}`);
+function packedSize(packFile: string, head: Buffer, offset: number, oid: Oid): number {
+  if (head.length === 0) throw corrupt(oid, `pack ${packFile} has no entry at ${offset}`);
   let at = 0;
   let byte = head[at++]!;
   const type = (byte >> 4) & 7;

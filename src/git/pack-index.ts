@@ -61,28 +61,25 @@ export function renderPackIndex(entries: readonly PackIndexEntry[], packChecksum
 
 /** A pack index read into memory: which ids a pack holds, and where each entry starts and ends. */
 export class PackIndex {
-  /** The entries' start offsets, ascending, then the end of the last entry: an entry ends where the next begins. */
-  private readonly bounds: number[];
+  /**
+   * The entries' start offsets, ascending, then the end of the last entry: an entry ends where the next
+   * begins. Sorted when first needed: a lookup that finds nothing (most, in a repository's large pack)
+   * never needs it.
+   */
+  private bounds: number[] | null = null;
 
   private constructor(
     private readonly bytes: Buffer,
     readonly count: number,
-    packSize: number,
-  ) {
-    const starts: number[] = [];
-    for (let i = 0; i < count; i += 1) starts.push(this.offsetAt(i));
-    starts.sort((a, b) => a - b);
-    starts.push(packSize - 20);
-    this.bounds = starts;
-  }
+    private readonly packSize: number,
+  ) {}
 
   /** The index in `bytes` of a pack of `packSize` bytes; null when it is not a whole version 2 index. */
   static parse(bytes: Buffer, packSize: number): PackIndex | null {
     if (bytes.length < HEADER + FANOUT + 40 || bytes.readUInt32BE(0) !== MAGIC || bytes.readUInt32BE(4) !== 2) return null;
     const count = bytes.readUInt32BE(HEADER + 255 * 4);
     if (bytes.length < HEADER + FANOUT + count * 28 + 40) return null;
-    const index = new PackIndex(bytes, count, packSize);
-    return index.bounds.every((b, i) => i === 0 || b > index.bounds[i - 1]!) && index.bounds[0]! >= 12 ? index : null;
+    return new PackIndex(bytes, count, packSize);
   }
 
   /** Where `oid`'s entry starts and ends in the pack, or null when the pack does not hold it. */
@@ -120,13 +117,22 @@ export class PackIndex {
   }
 
   private span(start: number): { start: number; end: number } {
+    if (this.bounds === null) {
+      const starts: number[] = [];
+      for (let i = 0; i < this.count; i += 1) starts.push(this.offsetAt(i));
+      starts.sort((a, b) => a - b);
+      starts.push(this.packSize - 20);
+      this.bounds = starts;
+    }
+    const bounds = this.bounds;
     let lo = 0;
-    let hi = this.bounds.length - 1;
+    let hi = bounds.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.bounds[mid]! <= start) lo = mid + 1;
+      if (bounds[mid]! <= start) lo = mid + 1;
       else hi = mid;
     }
-    return { start, end: this.bounds[lo]! };
+    // An entry that would end before it starts (offsets out of order, a pack cut short) is empty: it reads as damaged.
+    return { start, end: Math.max(start, bounds[lo]!) };
   }
 }

@@ -3,23 +3,27 @@
  * cost more than everything else a run does with its state).
  *
  * Writing: the objects a store wrote since the last ref update go into one pack and its index, each
- * written to a temporary file (`tmp_pack_…`, `tmp_idx_…`: git's own prefixes, which `git prune` removes),
- * synced and renamed; the pack before its index, so that a reader never finds an index without its pack.
- * The directory is synced before the write resolves, and so before a ref names what the pack holds.
+ * written to a temporary file (`tmp_pack_…`, `tmp_idx_…`: git's own prefixes, which `git prune` removes)
+ * and synced; only then are both renamed, the pack before its index, so that a reader never finds an
+ * index without its pack and a failure leaves neither. The directory is synced before the write
+ * resolves, and so before a ref names what the pack holds.
  *
- * Keeping the count small: a pack a ref update makes more than {@link MERGE_AT} small packs, so the smallest
- * are copied into the new one, entry for entry, as long as the result stays a geometric progression (each
- * pack at least twice all smaller ones together): a run of n updates leaves O(log n) packs and copies
- * each entry O(log n) times. Only packs of whole objects (no deltas: what Agora writes), of at most
- * {@link MERGE_LIMIT} bytes and with nothing beside them but their index (no `.keep`, `.rev`, `.bitmap`…)
- * are merged, so git's own packs are never touched. The merged packs are removed only once the new one is
- * durable; a crash in between leaves each object twice, which git tolerates.
+ * Keeping the count small: when a new pack would make more than {@link MERGE_AT} small packs, the smallest
+ * are copied into it, entry for entry, as long as the result stays a geometric progression (each pack at
+ * least twice all smaller ones together): a run of n updates leaves O(log n) packs and copies each entry
+ * O(log n) times. Only packs of whole objects (no deltas), of at most {@link MERGE_LIMIT} bytes, with
+ * nothing beside them but their index (no `.keep`, `.rev`, `.bitmap`, `.promisor`, `.mtimes`), and no
+ * multi-pack index in the directory, are merged: that is every pack Agora writes, and at most a small
+ * pack git received without deltas, whose objects then live on in the new pack. A pack git is still
+ * receiving carries a `.keep` until its refs are updated. The merged packs are removed at this process's
+ * next write, once the new pack is durable and after readers that listed them have had time to open
+ * them; a crash before leaves each object twice, which git tolerates.
  *
  * Reading: an id is looked up in each pack's index (read once, kept by name: a pack's name is its
- * checksum, so its content never changes under it); a whole entry is read with one `pread`, inflated and
- * checked against its id. A delta entry (git's packs) is not resolved here: the caller reads it through
- * isomorphic-git. A pack removed since the listing (another process merged it) makes the lookup list
- * the directory again.
+ * checksum, so its content never changes under it); a small whole entry is read with one `pread`,
+ * inflated and checked against its id. A delta entry (git's packs) or a large one is not read here: the
+ * caller reads it through isomorphic-git. A pack removed since the listing (another process merged it)
+ * makes the lookup list the directory again.
  */
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
@@ -38,6 +42,11 @@ export const MERGE_AT = 8;
 /** Packs larger than this are never merged (rewriting them would cost more than their number saves). */
 export const MERGE_LIMIT = 32 * 2 ** 20;
 
+/** Entries up to this size (deflated) are read here, with synchronous calls; larger ones by the caller, asynchronously. */
+const READ_LIMIT = 64 * 1024;
+/** What such an entry may inflate to: more is not what a small object is (a damaged or hostile pack). */
+const INFLATE_LIMIT = 1024 * 1024;
+
 const TYPES = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' } as const;
 const PACK_NAME = /^(pack-[0-9a-f]{40})\.idx$/;
 
@@ -47,6 +56,8 @@ export class PackedObjects {
   private listing: string[] | null = null;
   /** Each listed pack's index once read; null when it could not be read (a pack git is still writing, or damage). */
   private readonly indexes = new Map<string, PackIndex | null>();
+  /** Counts the times a pack this process knew of went (removed here, or found gone): caches by pack name are stale then. */
+  generation = 0;
   /** Packs found to hold deltas (git's own): never merged. */
   private readonly notMergeable = new Set<string>();
 
@@ -71,6 +82,7 @@ export class PackedObjects {
       for (const name of this.names(fresh)) {
         const span = this.index(name)?.find(oid);
         if (!span) continue;
+        if (span.end - span.start > READ_LIMIT) return null; // large: read asynchronously by the caller
         const bytes = this.readSpan(name, span.start, span.end);
         if (bytes === null) break; // removed since the listing: list again
         return parseEntry(bytes, oid);
@@ -101,23 +113,49 @@ export class PackedObjects {
     }
     const { pack, index, checksum } = assemblePack(entries);
     const name = `pack-${checksum.toString('hex')}`;
-    const created = await mkdir(this.dir, { recursive: true }).catch((e: unknown) => {
-      throw storageError(e, `create ${this.dir}`);
-    });
+    // Not recursive: a repository removed meanwhile is not made again around its pack directory.
+    const created = await mkdir(this.dir).then(
+      () => true,
+      (e: unknown) => {
+        if (errCode(e) === 'EEXIST') return false;
+        throw storageError(e, `create ${this.dir}`);
+      },
+    );
     const indexBytes = renderPackIndex(index, checksum);
-    await this.writeFile(join(this.dir, `${name}.pack`), pack, 'tmp_pack_');
-    await this.writeFile(join(this.dir, `${name}.idx`), indexBytes, 'tmp_idx_');
+    // Both written and synced before either is named: a failure leaves neither (no pack without its index).
+    const packTemp = await this.writeTemp(pack, 'tmp_pack_', `${name}.pack`);
+    let indexTemp: string;
+    try {
+      indexTemp = await this.writeTemp(indexBytes, 'tmp_idx_', `${name}.idx`);
+    } catch (e) {
+      await unlink(packTemp).catch(() => undefined);
+      throw e;
+    }
+    await this.rename(packTemp, `${name}.pack`, indexTemp);
+    await this.rename(indexTemp, `${name}.idx`);
     await syncDirectory(this.dir);
-    if (created !== undefined) await syncDirectory(join(this.dir, '..'));
+    if (created) await syncDirectory(join(this.dir, '..'));
     this.indexes.set(name, PackIndex.parse(indexBytes, pack.length));
     if (this.listing !== null && !this.listing.includes(name)) this.listing = [name, ...this.listing];
-    for (const old of merged) {
-      if (old === name) continue;
+    // Packs merged before are removed now, a write later than the one that copied them: a reader that
+    // listed the directory before they went has had that long to open them (git and isomorphic-git read
+    // a pack's index, then the pack, a moment after listing). Those merged now wait for the next write.
+    await this.removeRetired();
+    for (const old of merged) if (old !== name) this.retired.add(old);
+  }
+
+  /** Packs merged into a newer durable one, removed at the next write (best effort: they only cost space). */
+  private readonly retired = new Set<string>();
+
+  private async removeRetired(): Promise<void> {
+    for (const old of this.retired) {
+      this.retired.delete(old);
       // The index first: a reader that lists the directory meanwhile no longer finds the pack.
-      await unlink(join(this.dir, `${old}.idx`)).catch(ignoreMissing);
-      await unlink(join(this.dir, `${old}.pack`)).catch(ignoreMissing);
+      await unlink(join(this.dir, `${old}.idx`)).catch(() => undefined);
+      await unlink(join(this.dir, `${old}.pack`)).catch(() => undefined);
       this.indexes.delete(old);
       if (this.listing !== null) this.listing = this.listing.filter((n) => n !== old);
+      this.generation += 1;
     }
   }
 
@@ -128,11 +166,13 @@ export class PackedObjects {
    */
   private mergeChoice(newBytes: number): string[] {
     const files = safeReaddir(this.dir);
+    // A multi-pack index (and its bitmap) names its packs: none of them may go.
+    if (files.some((f) => f.startsWith('multi-pack-index'))) return [];
     const present = new Set(files);
     const candidates: Array<{ name: string; size: number }> = [];
     for (const file of files) {
       const m = PACK_NAME.exec(file);
-      if (!m || this.notMergeable.has(m[1]!)) continue;
+      if (!m || this.notMergeable.has(m[1]!) || this.retired.has(m[1]!)) continue;
       const name = m[1]!;
       // Anything beside the pack and its index (.keep, .rev, .bitmap, .promisor, .mtimes) belongs to git.
       if (files.some((f) => f.startsWith(`${name}.`) && f !== `${name}.idx` && f !== `${name}.pack`) || !present.has(`${name}.pack`)) continue;
@@ -158,7 +198,7 @@ export class PackedObjects {
     const out: Array<{ oid: Oid; bytes: Uint8Array; crc: number }> = [];
     for (const e of index.entries()) {
       const type = (pack[e.start]! >> 4) & 7;
-      if (!(type in TYPES) || e.end > pack.length - 20) {
+      if (!(type in TYPES) || e.end <= e.start || e.end > pack.length - 20) {
         this.notMergeable.add(name);
         return null;
       }
@@ -179,6 +219,7 @@ export class PackedObjects {
     for (const [known, index] of this.indexes) if (index === null || !names.includes(known)) this.indexes.delete(known);
     // Keep the order already known (this process's newest packs first); new names go in front.
     const old = this.listing ?? [];
+    if (old.some((n) => !names.includes(n))) this.generation += 1;
     this.listing = [...names.filter((n) => !old.includes(n)), ...old.filter((n) => names.includes(n))];
     return this.listing;
   }
@@ -218,8 +259,8 @@ export class PackedObjects {
     }
   }
 
-  /** `data` at `path`, whole or not at all: a temporary file beside it, synced, then renamed over it. */
-  private async writeFile(path: string, data: Uint8Array, prefix: string): Promise<void> {
+  /** `data` in a new temporary file in the pack directory, synced; its path. */
+  private async writeTemp(data: Uint8Array, prefix: string, what: string): Promise<string> {
     const temp = join(this.dir, `${prefix}${tempSuffix()}`);
     try {
       const handle = await open(temp, 'wx', 0o444);
@@ -230,10 +271,21 @@ export class PackedObjects {
         await handle.close();
       }
       crashPoint('pack-temp-written');
-      await rename(temp, path);
+      return temp;
     } catch (e) {
       await unlink(temp).catch(() => undefined);
-      throw storageError(e, `write ${path}`);
+      throw storageError(e, `write ${join(this.dir, what)}`);
+    }
+  }
+
+  /** Renames temporary file `temp` to `name` in the pack directory; on failure removes it (and `alsoRemove`). */
+  private async rename(temp: string, name: string, alsoRemove?: string): Promise<void> {
+    try {
+      await rename(temp, join(this.dir, name));
+    } catch (e) {
+      await unlink(temp).catch(() => undefined);
+      if (alsoRemove !== undefined) await unlink(alsoRemove).catch(() => undefined);
+      throw storageError(e, `write ${join(this.dir, name)}`);
     }
   }
 }
@@ -253,7 +305,7 @@ function parseEntry(bytes: Buffer, oid: Oid): GitObject | null {
   if (type === undefined) return null;
   let content: Buffer;
   try {
-    content = inflateSync(bytes.subarray(at));
+    content = inflateSync(bytes.subarray(at), { maxOutputLength: INFLATE_LIMIT });
   } catch {
     return null;
   }
@@ -276,10 +328,6 @@ function fileSize(path: string): number | null {
   } catch {
     return null;
   }
-}
-
-function ignoreMissing(e: unknown): void {
-  if (errCode(e) !== 'ENOENT') throw e;
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -2,11 +2,19 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { runGit } from '../../src/git/git-cli.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
+import { flushWaitingObjects } from '../../src/git/object-database.js';
+import { assemblePack, wholeEntry } from '../../src/git/pack-file.js';
+import { PackIndex, renderPackIndex } from '../../src/git/pack-index.js';
 import { MERGE_AT, PackedObjects } from '../../src/git/packed-objects.js';
-import { cliEnv, gitAsync, gitSync, initRepo } from './git-fixtures.js';
+import { cliEnv, gitAsync, gitSync, initRepo, tempDir } from './git-fixtures.js';
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const childScript = fileURLToPath(new URL('./object-child.ts', import.meta.url));
 
 /**
  * The objects a store writes in-process wait in memory and go to disk as one pack per ref update
@@ -162,6 +170,85 @@ describe('objects packed at each ref update', () => {
     expect(gitSync(dir, ['cat-file', '-t', first])).toBe('commit\n');
   });
 
+  it('removes the packs merged into a new one at the next write, not at once (a reader that listed them may still open them)', async () => {
+    const { gitdir, store } = await repo();
+    const writeOne = async (i: number) => {
+      await store.writeBlob(`blob ${i}\n`);
+      await store.flushObjects();
+    };
+    for (let i = 0; i < MERGE_AT; i += 1) {
+      await writeOne(i);
+      expect(packsIn(gitdir)).toHaveLength(i + 1); // fewer than MERGE_AT before it: no merge
+    }
+    const before = packsIn(gitdir);
+    await writeOne(MERGE_AT); // merges the MERGE_AT packs of the same size into the new one
+    expect(packsIn(gitdir)).toEqual(expect.arrayContaining(before));
+    expect(packsIn(gitdir)).toHaveLength(MERGE_AT + 1);
+    await writeOne(MERGE_AT + 1);
+    expect(packsIn(gitdir)).toHaveLength(2);
+    expect(packsIn(gitdir).filter((p) => before.includes(p))).toEqual([]);
+    const reader = new PackedObjects(gitdir);
+    for (let i = 0; i <= MERGE_AT + 1; i += 1) {
+      const oid = await store.writeBlob(`blob ${i}\n`); // already stored: returns its id, writes nothing
+      expect(reader.read(oid)?.content.toString()).toBe(`blob ${i}\n`);
+    }
+  });
+
+  it('merges nothing while a multi-pack index names the packs', async () => {
+    const { dir, gitdir, store } = await repo();
+    let head: string | null = null;
+    for (let i = 0; i < 3; i += 1) {
+      const next = await commitOf(store, { 'n.txt': `${i}\n` }, head ? [head] : []);
+      await store.casRef('refs/heads/main', next, head);
+      head = next;
+    }
+    gitSync(dir, ['multi-pack-index', 'write']);
+    const named = packsIn(gitdir);
+    for (let i = 3; i < 3 + 2 * MERGE_AT; i += 1) {
+      const next = await commitOf(store, { 'n.txt': `${i}\n` }, [head!]);
+      await store.casRef('refs/heads/main', next, head);
+      head = next;
+    }
+    expect(packsIn(gitdir)).toEqual(expect.arrayContaining(named));
+    expect(packsIn(gitdir)).toHaveLength(named.length + 2 * MERGE_AT);
+    expect(gitSync(dir, ['multi-pack-index', 'verify'])).toBe('');
+    await fsckClean(dir);
+  });
+
+  it('writes out only the repository a git command names, and a repository removed meanwhile stops no other', async () => {
+    const a = await repo();
+    const b = await repo();
+    const inA = await a.store.writeBlob('waits in a\n');
+    const inB = await b.store.writeBlob('waits in b\n');
+    expect(await runGit(['cat-file', '-t', inB], { gitDir: b.gitdir })).toBe('blob\n');
+    expect(packsIn(a.gitdir)).toEqual([]); // still waiting
+    rmSync(a.dir, { recursive: true, force: true });
+    const more = await b.store.writeBlob('more in b\n');
+    expect(await runGit(['cat-file', '-t', more], { gitDir: b.gitdir })).toBe('blob\n');
+    // A command that names no repository (git finds it from its directory) writes out every one it can.
+    const last = await b.store.writeBlob('last in b\n');
+    expect(await runGit(['cat-file', '-t', last], { cwd: b.dir })).toBe('blob\n');
+    await flushWaitingObjects();
+    expect(existsSync(a.dir)).toBe(false); // not made again by a write that had nowhere to go
+    expect(inA).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it("a writer killed between the index's temporary file and any rename leaves neither pack nor index", async () => {
+    const { dir, gitdir, store } = await repo();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, 'crash at the index\n'], {
+      cwd: projectRoot,
+      env: { ...process.env, AGORA_CRASH_AT: 'pack-temp-written:2' },
+      encoding: 'utf8',
+    });
+    expect(r.signal).toBe('SIGKILL');
+    const left = readdirSync(packDir(gitdir));
+    expect(left.filter((n) => n.startsWith('tmp_pack_'))).toHaveLength(1);
+    expect(left.filter((n) => n.startsWith('tmp_idx_'))).toHaveLength(1);
+    expect(left.filter((n) => !n.startsWith('tmp_'))).toEqual([]);
+    await fsckClean(dir);
+    expect(await store.writeBlob('crash at the index\n')).toMatch(/^[0-9a-f]{40}$/);
+  });
+
   it('an object whose pack entry is damaged is not taken from the pack', async () => {
     const { gitdir, store } = await repo();
     const blob = await store.writeBlob('soon damaged\n');
@@ -173,6 +260,36 @@ describe('objects packed at each ref update', () => {
     rmSync(path, { force: true });
     writeFileSync(path, bytes);
     expect(new PackedObjects(gitdir).read(blob)).toBeNull();
+  });
+});
+
+describe('pack indexes', () => {
+  it('are the bytes git index-pack writes for the same pack', async () => {
+    const tmp = await tempDir();
+    cleanups.push(tmp.cleanup);
+    const objects = Array.from({ length: 300 }, (_, i) => ({ type: 'blob' as const, content: Buffer.from(`object ${i}\n`.repeat(i % 7)) }));
+    const { createHash } = await import('node:crypto');
+    const entries = objects.map((o) => ({
+      oid: createHash('sha1').update(`blob ${o.content.length}\0`).update(o.content).digest('hex'),
+      bytes: wholeEntry(o),
+    }));
+    const { pack, index, checksum } = assemblePack(entries);
+    const packFile = join(tmp.path, 'p.pack');
+    writeFileSync(packFile, pack);
+    execFileSync('git', ['index-pack', '-o', join(tmp.path, 'git.idx'), packFile], { env: cliEnv() });
+    expect(renderPackIndex(index, checksum).equals(readFileSync(join(tmp.path, 'git.idx')))).toBe(true);
+  });
+
+  it('find entries past 2 GiB through the table of 64-bit offsets', () => {
+    const entries = [0, 2 ** 31 - 1, 2 ** 31, 2 ** 33 + 5, 12].map((offset, i) => ({ oid: `${String(i).repeat(2)}${'ab'.repeat(19)}`, offset, crc: i }));
+    const packSize = 2 ** 34;
+    const parsed = PackIndex.parse(renderPackIndex(entries, Buffer.alloc(20)), packSize)!;
+    expect(parsed).not.toBeNull();
+    const sorted = [...entries].sort((x, y) => x.offset - y.offset);
+    for (const [k, e] of sorted.entries()) {
+      expect(parsed.find(e.oid)).toEqual({ start: e.offset, end: k + 1 < sorted.length ? sorted[k + 1]!.offset : packSize - 20 });
+    }
+    expect(parsed.find('ff'.repeat(20))).toBeNull();
   });
 });
 

@@ -8,6 +8,7 @@ import type { Oid } from '../../src/git/types.js';
 import { checkBranch, type BranchRun } from '../../src/runs/branch-check.js';
 import { integratePatch, recordPatch } from '../../src/runs/patches.js';
 import { replayPatches } from '../../src/runs/replay.js';
+import { flushWaitingObjects } from '../../src/git/object-database.js';
 import { gitSync } from '../git/git-fixtures.js';
 import { cleanupTempDirs, tempDir } from '../support/repo.js';
 
@@ -39,7 +40,8 @@ function write(repo: string, path: string, content: string): void {
  * A person's commit on `parent`, made with the git CLI in the working tree: `files` maps a path to its new
  * content, or null to delete it. `message` may carry trailers (a forgery).
  */
-function commitOn(repo: string, parent: Oid, files: Record<string, string | null>, message: string): Oid {
+async function commitOn(repo: string, parent: Oid, files: Record<string, string | null>, message: string): Promise<Oid> {
+  await flushWaitingObjects(); // the store's objects wait in memory: git is another process
   git(repo, ['checkout', '-q', '-f', '--detach', parent]);
   for (const [path, content] of Object.entries(files)) {
     if (content === null) rmSync(join(repo, path));
@@ -132,7 +134,7 @@ describe('checkBranch', () => {
     ]);
     const items = [done('item-a', pa), done('item-b', pb)];
 
-    const top = commitOn(repo, ib!, { readme: 'pushed after the run\n' }, 'docs: a late fix\n\nbody text');
+    const top = await commitOn(repo, ib!, { readme: 'pushed after the run\n' }, 'docs: a late fix\n\nbody text');
     expect(await checkBranch(store, top, run(base, items))).toEqual({
       problems: [`commit ${short(top)} ("docs: a late fix") is not an audited patch of run ${RUN}`],
       people: [],
@@ -140,7 +142,7 @@ describe('checkBranch', () => {
     });
 
     // Between the integration commits: not below the patches either.
-    const middle = commitOn(repo, ia!, { readme: 'in between\n' }, 'squeezed in');
+    const middle = await commitOn(repo, ia!, { readme: 'in between\n' }, 'squeezed in');
     const [ib2] = await integrate(store, middle, [['item-b', pb]]);
     expect(await checkBranch(store, ib2!, run(base, items))).toEqual({
       problems: [`commit ${short(middle)} ("squeezed in") is not an audited patch of run ${RUN}`],
@@ -159,16 +161,16 @@ describe('checkBranch', () => {
     const forgedProblem = (sha: Oid) => `commit ${short(sha)} ("${subject}") names item item-a's patch but does not change what that patch changed`;
 
     // The same path, other content.
-    const other = commitOn(repo, base, { 'a.txt': 'something else\n' }, message);
+    const other = await commitOn(repo, base, { 'a.txt': 'something else\n' }, message);
     // The patch's change and one more.
-    const more = commitOn(repo, base, { 'a.txt': 'A\n', 'other.txt': 'smuggled\n' }, message);
+    const more = await commitOn(repo, base, { 'a.txt': 'A\n', 'other.txt': 'smuggled\n' }, message);
     // Nothing at all.
-    const empty = commitOn(repo, base, {}, message);
+    const empty = await commitOn(repo, base, {}, message);
     for (const forged of [other, more, empty]) {
       expect(await checkBranch(store, forged, run(base, items))).toEqual({ problems: [forgedProblem(forged)], people: [], patches: 1 });
     }
     // Control: the same message over the same change, made by hand, passes.
-    const honest = commitOn(repo, base, { 'a.txt': 'A\n' }, message);
+    const honest = await commitOn(repo, base, { 'a.txt': 'A\n' }, message);
     expect(honest).not.toBe(ia);
     expect(await checkBranch(store, honest, run(base, items))).toEqual({ problems: [], people: [], patches: 1 });
   });
@@ -181,8 +183,8 @@ describe('checkBranch', () => {
       ['item-a', pa],
       ['item-b', pb],
     ]);
-    const h1 = commitOn(repo, base, { 'human.txt': 'h2\n' }, 'human one');
-    const h2 = commitOn(repo, h1, { 'libs/x.ts': 'near lib/, not in it\n' }, 'human two\n\nwith a body');
+    const h1 = await commitOn(repo, base, { 'human.txt': 'h2\n' }, 'human one');
+    const h2 = await commitOn(repo, h1, { 'libs/x.ts': 'near lib/, not in it\n' }, 'human two\n\nwith a body');
 
     const replay = await replayPatches(store, { base, head: ib!, onto: h2, now: NOW });
     if (replay.kind !== 'replayed') throw new Error(`expected a replay, got ${JSON.stringify(replay)}`);
@@ -203,8 +205,8 @@ describe('checkBranch', () => {
     const pb = await makePatch(store, base, 'item-b', { 'b.txt': 'B\n' });
     const items = [done('item-a', pa), done('item-b', pb)];
     // What replayPatches would refuse, built by hand: a person changed b.txt, the patches sit on top.
-    const calm = commitOn(repo, base, { 'calm.txt': 'calm, unrelated\n' }, 'unrelated');
-    const clash = commitOn(repo, calm, { 'b.txt': 'a person wrote b\n' }, 'person edits b');
+    const calm = await commitOn(repo, base, { 'calm.txt': 'calm, unrelated\n' }, 'unrelated');
+    const clash = await commitOn(repo, calm, { 'b.txt': 'a person wrote b\n' }, 'person edits b');
     const [, ib] = await integrate(store, clash, [
       ['item-a', pa],
       ['item-b', pb],
@@ -218,7 +220,7 @@ describe('checkBranch', () => {
     // patch over it also deletes lib/run.sh, which the patch itself did not: that commit is named as well.
     const { repo: repo2, store: store2, base: base2 } = await makeBase({ 'x.txt': 'x\n' });
     const pt = await makePatch(store2, base2, 'item-t', { lib: 'a file from the patch\n' });
-    const dir = commitOn(repo2, base2, { 'lib/run.sh': 'a directory from a person\n' }, 'lib dir');
+    const dir = await commitOn(repo2, base2, { 'lib/run.sh': 'a directory from a person\n' }, 'lib dir');
     const [it2] = await integrate(store2, dir, [['item-t', pt]]);
     expect(await checkBranch(store2, it2!, run(base2, [done('item-t', pt)]))).toEqual({
       problems: [
@@ -265,7 +267,7 @@ describe('checkBranch', () => {
       ['item-a', pa],
       ['item-gone', pgone],
     ]);
-    const again = commitOn(repo, igone!, { 'a.txt': 'A\n' }, (await store.readCommit(ia!)).message);
+    const again = await commitOn(repo, igone!, { 'a.txt': 'A\n' }, (await store.readCommit(ia!)).message);
     const subject = await subjectOf(store, ia!);
     expect(await checkBranch(store, again, run(base, items))).toEqual({
       problems: [`commit ${short(again)} ("${subject}") repeats the patch of item item-a`],
@@ -305,7 +307,7 @@ describe('checkBranch', () => {
   it("refuses a person's commit when the run has no patches on the branch: people stand only under replayed patches", async () => {
     const { repo, store, base } = await makeBase({ 'a.txt': 'a\n', 'b.txt': 'b\n' });
     const pnone = await makePatch(store, base, 'item-none', {});
-    const h = commitOn(repo, base, { 'b.txt': 'a person\n' }, 'person pushed');
+    const h = await commitOn(repo, base, { 'b.txt': 'a person\n' }, 'person pushed');
     for (const items of [[], [done('item-none', pnone)]]) {
       expect(await checkBranch(store, h, run(base, items))).toEqual({
         problems: [`commit ${short(h)} ("person pushed") is not an audited patch of run ${RUN}`],

@@ -92,6 +92,7 @@ describe('replayPatches', () => {
 
     const store = await openLocalStore(repo);
     const result = replayed(await replayPatches(store, { base, head, onto, now: NOW }));
+    await store.flushObjects(); // the replayed commits wait in memory: git is another process
     expect(result.commits.map((c) => c.original)).toEqual([p1, p2]);
     expect(result.head).toBe(result.commits[1]!.replayed);
     for (const [i, { original, replayed: copy }] of result.commits.entries()) {
@@ -143,6 +144,7 @@ describe('replayPatches', () => {
 
     const store = await openLocalStore(repo);
     const result = replayed(await replayPatches(store, { base, head: p2, onto, now: NOW }));
+    await store.flushObjects(); // the replayed commits wait in memory: git is another process
     const trees = await Promise.all(result.commits.map(async (c) => (await store.readCommit(c.replayed)).tree));
     expect(trees).toEqual([git(repo, ['rev-parse', 'expect~1^{tree}']), git(repo, ['rev-parse', 'expect^{tree}'])]);
     expect(git(repo, ['ls-tree', '--name-only', result.commits[0]!.replayed, 'f.txt'])).toBe('');
