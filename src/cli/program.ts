@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { errorMessage, errorStack, isAgoraError } from '../errors.js';
-import { flushWaitingObjects } from '../git/object-database.js';
+import { finishObjectDatabases } from '../git/object-database.js';
 import { registerAppCommand } from '../github/command.js';
 import { TEMPLATES } from '../init/init.js';
 import { callVerb } from './call.js';
@@ -163,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     // Objects a verb wrote that no ref names yet (they wait in memory for the next ref update) are on
     // disk before it exits, where git and the next command find them, as every id it printed promises.
-    await flushWaitingObjects();
+    await finishObjectDatabases();
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;

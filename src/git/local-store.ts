@@ -95,15 +95,14 @@ export class LocalGitStore implements GitStore {
     const loose = this.readSmall(oid);
     const parsed = loose?.type === 'commit' ? parseCommit(loose.content) : null;
     if (parsed) return parsed;
-    const { commit } = await this.guard(oid, () =>
-      git.readCommit({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache }).catch((e: unknown) => {
-        // isomorphic-git's commit parser fails with a bare TypeError on headers it cannot split (an identity with a CR).
-        if (e instanceof TypeError) {
-          throw new AgoraError('commit-invalid', `commit ${oid} in ${this.gitdir} cannot be read: ${e.message}`, 'use a commit whose headers git wrote');
-        }
-        throw e;
-      }),
-    );
+    const { commit } = await this.guard(oid, () => git.readCommit({ fs: this.fs, gitdir: this.gitdir, oid, cache: this.cache })).catch((e: unknown) => {
+      // isomorphic-git's commit parser fails with a bare TypeError on headers it cannot split (an identity
+      // with a CR); guard has read it twice by then (the first failure might have been a pack gone).
+      if (e instanceof TypeError) {
+        throw new AgoraError('commit-invalid', `commit ${oid} in ${this.gitdir} cannot be read: ${e.message}`, 'use a commit whose headers git wrote');
+      }
+      throw e;
+    });
     return {
       tree: commit.tree,
       parents: [...commit.parent],
@@ -130,8 +129,10 @@ export class LocalGitStore implements GitStore {
     // An empty or corrupt loose file (a write cut short) is no object: the next write of it replaces it.
     const stored = await this.objects.state(oid);
     if (stored !== 'missing') return stored === 'ok';
+    const lookUp = () => git.readObject({ fs: this.fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
     try {
-      await git.readObject({ fs: this.fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
+      // Once more on a bare error: a pack listed may have gone before it was opened (see guard).
+      await lookUp().catch((e: unknown) => (isKnownReadError(e) ? Promise.reject(e) : lookUp()));
       return true;
     } catch (e) {
       if ((e as { code?: string }).code === 'NotFoundError') return false;

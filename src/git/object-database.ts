@@ -6,7 +6,8 @@
  *
  * An object is readable from the moment it is written: this process reads the waiting ones from memory,
  * and every git command Agora runs first writes out what is waiting ({@link flushWaitingObjects}, called
- * by git-cli.ts), so git sees them too. Other processes see an object once a ref names it, which is also
+ * by git-cli.ts), so git sees them too; a CLI verb writes out the rest before it exits
+ * ({@link finishObjectDatabases}). Other processes see an object once a ref names it, which is also
  * when it is durable. One database serves every store this process opens on the same repository, so two
  * stores never disagree about what is there.
  */
@@ -21,6 +22,9 @@ import type { GitObject, Oid } from './types.js';
 const WAIT_LIMIT = 64 * 1024;
 /** Past this many bytes waiting, a write writes them out (a pack no ref names yet) before it returns. */
 const WAITING_BYTES_LIMIT = 16 * 2 ** 20;
+
+/** isomorphic-git's cache is renewed once this many packs it may have read are gone. */
+const STALE_PACKS_LIMIT = 64;
 
 const open = new Map<string, ObjectDatabase>();
 
@@ -58,6 +62,23 @@ export async function flushWaitingObjects(gitdir?: string): Promise<void> {
   );
 }
 
+/**
+ * What a process does with its objects before it exits: writes out everything still waiting (an id a
+ * verb printed must name something on disk) and removes the packs it merged into newer ones. A failure
+ * (a full disk) is thrown, unless the repository itself is gone.
+ */
+export async function finishObjectDatabases(): Promise<void> {
+  for (const db of open.values()) {
+    try {
+      await db.flush();
+      await db.packed.removeRetired();
+    } catch (e) {
+      if (existsSync(db.gitdir)) throw e;
+      open.delete(db.gitdir);
+    }
+  }
+}
+
 export class ObjectDatabase {
   readonly loose: LooseObjects;
   readonly packed: PackedObjects;
@@ -77,7 +98,9 @@ export class ObjectDatabase {
    * a new one once a pack it may hold has gone, so that it does not grow with every pack merged away.
    */
   get isomorphicGitCache(): object {
-    if (this.cacheGeneration !== this.packed.generation) {
+    // Not at every pack gone: the cache may hold a large pack of git's, read whole. A few dozen stale
+    // entries (small indexes of merged packs) cost less than reading that again.
+    if (this.packed.generation - this.cacheGeneration >= STALE_PACKS_LIMIT) {
       this.cache = {};
       this.cacheGeneration = this.packed.generation;
     }

@@ -131,23 +131,34 @@ export class PackedObjects {
       await unlink(packTemp).catch(() => undefined);
       throw e;
     }
+    const packExisted = fileSize(join(this.dir, `${name}.pack`)) !== null; // the same objects, written before
     await this.rename(packTemp, `${name}.pack`, indexTemp);
-    await this.rename(indexTemp, `${name}.idx`);
+    await this.rename(indexTemp, `${name}.idx`, packExisted ? undefined : join(this.dir, `${name}.pack`));
     await syncDirectory(this.dir);
     if (created) await syncDirectory(join(this.dir, '..'));
     this.indexes.set(name, PackIndex.parse(indexBytes, pack.length));
     if (this.listing !== null && !this.listing.includes(name)) this.listing = [name, ...this.listing];
     // Packs merged before are removed now, a write later than the one that copied them: a reader that
-    // listed the directory before they went has had that long to open them (git and isomorphic-git read
-    // a pack's index, then the pack, a moment after listing). Those merged now wait for the next write.
+    // listed them has had that long to open them (git and isomorphic-git read a pack's index, then the
+    // pack, a moment after listing; one that finds a pack gone lists the directory again, as all of
+    // Agora's readers do). Those merged now wait for the next write, or the process's end.
     await this.removeRetired();
     for (const old of merged) if (old !== name) this.retired.add(old);
   }
 
-  /** Packs merged into a newer durable one, removed at the next write (best effort: they only cost space). */
+  /** Packs merged into a newer durable one: removed later (best effort: they only cost space). */
   private readonly retired = new Set<string>();
 
-  private async removeRetired(): Promise<void> {
+  /**
+   * Removes the packs merged into newer ones (at the next write, and at a CLI verb's end). None while a
+   * multi-pack index is in the directory: one written since they were merged may name them.
+   */
+  async removeRetired(): Promise<void> {
+    if (this.retired.size === 0) return;
+    if (safeReaddir(this.dir).some((f) => f.startsWith('multi-pack-index'))) {
+      this.retired.clear();
+      return;
+    }
     for (const old of this.retired) {
       this.retired.delete(old);
       // The index first: a reader that lists the directory meanwhile no longer finds the pack.

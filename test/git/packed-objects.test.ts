@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { runGit } from '../../src/git/git-cli.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
-import { flushWaitingObjects } from '../../src/git/object-database.js';
+import { finishObjectDatabases, flushWaitingObjects } from '../../src/git/object-database.js';
 import { assemblePack, wholeEntry } from '../../src/git/pack-file.js';
 import { PackIndex, renderPackIndex } from '../../src/git/pack-index.js';
 import { MERGE_AT, PackedObjects } from '../../src/git/packed-objects.js';
@@ -184,7 +184,7 @@ describe('objects packed at each ref update', () => {
     await writeOne(MERGE_AT); // merges the MERGE_AT packs of the same size into the new one
     expect(packsIn(gitdir)).toEqual(expect.arrayContaining(before));
     expect(packsIn(gitdir)).toHaveLength(MERGE_AT + 1);
-    await writeOne(MERGE_AT + 1);
+    await writeOne(MERGE_AT + 1); // the next write removes them
     expect(packsIn(gitdir)).toHaveLength(2);
     expect(packsIn(gitdir).filter((p) => before.includes(p))).toEqual([]);
     const reader = new PackedObjects(gitdir);
@@ -192,6 +192,35 @@ describe('objects packed at each ref update', () => {
       const oid = await store.writeBlob(`blob ${i}\n`); // already stored: returns its id, writes nothing
       expect(reader.read(oid)?.content.toString()).toBe(`blob ${i}\n`);
     }
+  });
+
+  it("a verb's end writes out what still waits and removes the packs it merged, however recent", async () => {
+    const { gitdir, store } = await repo();
+    for (let i = 0; i <= MERGE_AT; i += 1) {
+      await store.writeBlob(`blob ${i}\n`);
+      await store.flushObjects();
+    }
+    expect(packsIn(gitdir)).toHaveLength(MERGE_AT + 1); // the last write merged the others, still there
+    await finishObjectDatabases();
+    expect(packsIn(gitdir)).toHaveLength(1);
+    const waiting = await store.writeBlob('written by the verb, named by no ref\n');
+    await finishObjectDatabases();
+    expect(packsIn(gitdir)).toHaveLength(2);
+    expect(new PackedObjects(gitdir).read(waiting)?.content.toString()).toBe('written by the verb, named by no ref\n');
+  });
+
+  it('keeps the packs it merged once a multi-pack index may name them', async () => {
+    const { dir, gitdir, store } = await repo();
+    for (let i = 0; i <= MERGE_AT; i += 1) {
+      await store.writeBlob(`blob ${i}\n`);
+      await store.flushObjects();
+    }
+    const merged = packsIn(gitdir); // the last write merged the others; they go at the next one
+    gitSync(dir, ['multi-pack-index', 'write']);
+    await store.writeBlob('after the multi-pack index\n');
+    await store.flushObjects();
+    expect(packsIn(gitdir)).toEqual(expect.arrayContaining(merged));
+    expect(gitSync(dir, ['multi-pack-index', 'verify'])).toBe('');
   });
 
   it('merges nothing while a multi-pack index names the packs', async () => {
