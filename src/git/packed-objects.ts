@@ -94,7 +94,7 @@ export class PackedObjects {
   /**
    * Writes `objects` (none of them larger than what the caller keeps in memory) as one pack and its index,
    * durably, merging older small packs into it when there are many (see the module comment). Resolves once
-   * the pack is named and its directory synced; then removes the packs merged into it.
+   * the pack is named and its directory synced, and the packs an earlier write merged are removed.
    */
   async write(objects: ReadonlyArray<{ oid: Oid; object: GitObject }>): Promise<void> {
     const entries = objects.map(({ oid, object }) => ({ oid, bytes: wholeEntry(object) }) as { oid: Oid; bytes: Uint8Array; crc?: number });
