@@ -11,7 +11,8 @@ import { openLocalStore } from '../../src/git/local-store.js';
 import { renderCommit } from '../../src/git/commit-object.js';
 import { LooseObjects } from '../../src/git/loose-objects.js';
 import { renderTree } from '../../src/git/tree-object.js';
-import { cliEnv, gitAsync, gitSync, initRepo } from './git-fixtures.js';
+import { cliEnv, gitSync, initRepo } from './git-fixtures.js';
+import { fsckClean, smallDisk } from './object-fixtures.js';
 
 /**
  * Loose objects survive a crash or a full disk (issue 12, finding 4): written by tmp+rename, an empty
@@ -48,13 +49,6 @@ function objectPath(gitdir: string, oid: string): string {
 function plantEmpty(gitdir: string, oid: string): void {
   mkdirSync(join(gitdir, 'objects', oid.slice(0, 2)), { recursive: true });
   writeFileSync(objectPath(gitdir, oid), '');
-}
-
-async function fsckClean(dir: string): Promise<void> {
-  const r = await gitAsync(dir, ['fsck', '--full', '--strict', '--no-dangling']);
-  // With no refs yet fsck says so (`notice:`); anything else is a broken object.
-  expect((r.stderr + r.stdout).split('\n').filter((l) => l && !l.startsWith('notice: '))).toEqual([]);
-  expect(r.code).toBe(0);
 }
 
 describe('loose objects', () => {
@@ -192,27 +186,10 @@ describe('loose objects', () => {
   });
 });
 
-/** A tiny tmpfs (root only) where the disk really fills. */
-function smallDisk(kib: number): string | null {
-  if (process.getuid?.() !== 0) return null;
-  const mnt = execFileSync('mktemp', ['-d', '/tmp/agora-full-XXXXXX'], { encoding: 'utf8' }).trim();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', mnt]);
-  } catch {
-    rmSync(mnt, { recursive: true, force: true });
-    return null;
-  }
-  cleanups.push(() => {
-    execFileSync('umount', [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  return mnt;
-}
-
 describe('loose objects on a full disk', () => {
   const disk = process.getuid?.() === 0 ? 'root: mounts a tmpfs' : 'not root: cannot mount a small tmpfs';
   it.skipIf(process.getuid?.() !== 0)(`fail with disk-full, leave nothing under the object's name, and write whole once there is room (${disk})`, async () => {
-    const mnt = smallDisk(512);
+    const mnt = smallDisk(512, cleanups);
     expect(mnt).not.toBeNull();
     const dir = join(mnt!, 'repo');
     execFileSync('git', ['init', '-q', '-b', 'main', '--template=', dir], { env: cliEnv() });

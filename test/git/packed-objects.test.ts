@@ -11,7 +11,8 @@ import { finishObjectDatabases, flushWaitingObjects } from '../../src/git/object
 import { assemblePack, wholeEntry } from '../../src/git/pack-file.js';
 import { PackIndex, renderPackIndex } from '../../src/git/pack-index.js';
 import { MERGE_AT, PackedObjects } from '../../src/git/packed-objects.js';
-import { cliEnv, gitAsync, gitSync, initRepo, tempDir } from './git-fixtures.js';
+import { cliEnv, gitSync, initRepo, tempDir } from './git-fixtures.js';
+import { fsckClean, smallDisk } from './object-fixtures.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const childScript = fileURLToPath(new URL('./object-child.ts', import.meta.url));
@@ -48,12 +49,6 @@ async function commitOf(store: LocalGitStore, files: Record<string, string>, par
   const tree = await store.writeTree(entries);
   const who = agoraIdentity(1_700_000_000_000);
   return store.writeCommit({ tree, parents, message: `${Object.keys(files).join(' ')}\n`, author: who, committer: who });
-}
-
-async function fsckClean(dir: string): Promise<void> {
-  const r = await gitAsync(dir, ['fsck', '--full', '--strict', '--no-dangling']);
-  expect((r.stderr + r.stdout).split('\n').filter((l) => l && !l.startsWith('notice: '))).toEqual([]);
-  expect(r.code).toBe(0);
 }
 
 describe('objects packed at each ref update', () => {
@@ -322,27 +317,10 @@ describe('pack indexes', () => {
   });
 });
 
-/** A tiny tmpfs (root only) where the disk really fills. */
-function smallDisk(kib: number): string | null {
-  if (process.getuid?.() !== 0) return null;
-  const mnt = execFileSync('mktemp', ['-d', '/tmp/agora-full-XXXXXX'], { encoding: 'utf8' }).trim();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', mnt]);
-  } catch {
-    rmSync(mnt, { recursive: true, force: true });
-    return null;
-  }
-  cleanups.push(() => {
-    execFileSync('umount', [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  return mnt;
-}
-
 describe('packs on a full disk', () => {
   const disk = process.getuid?.() === 0 ? 'root: mounts a tmpfs' : 'not root: cannot mount a small tmpfs';
   it.skipIf(process.getuid?.() !== 0)(`a ref update fails with disk-full, names no pack, and succeeds once there is room (${disk})`, async () => {
-    const mnt = smallDisk(512);
+    const mnt = smallDisk(512, cleanups);
     expect(mnt).not.toBeNull();
     const dir = join(mnt!, 'repo');
     execFileSync('git', ['init', '-q', '-b', 'main', '--template=', dir], { env: cliEnv() });
