@@ -1,18 +1,17 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgoraError } from '../../src/errors.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { renderCommit } from '../../src/git/commit-object.js';
 import { LooseObjects } from '../../src/git/loose-objects.js';
 import { renderTree } from '../../src/git/tree-object.js';
-import { cliEnv, gitSync, initRepo } from './git-fixtures.js';
-import { fsckClean, smallDisk } from './object-fixtures.js';
+import { cliEnv, gitSync } from './git-fixtures.js';
+import { cleanupsAfterEach, fsckClean, repoWithStore, runObjectChild, smallDisk } from './object-fixtures.js';
 
 /**
  * Loose objects survive a crash or a full disk (issue 12, finding 4): written by tmp+rename, an empty
@@ -20,19 +19,8 @@ import { fsckClean, smallDisk } from './object-fixtures.js';
  * with `object-corrupt`.
  */
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const childScript = fileURLToPath(new URL('./object-child.ts', import.meta.url));
-
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function repo() {
-  const r = await initRepo();
-  cleanups.push(r.cleanup);
-  return { ...r, store: await openLocalStore(r.dir) };
-}
+const cleanups = cleanupsAfterEach();
+const repo = () => repoWithStore(cleanups);
 
 function blobId(text: string | Buffer): string {
   const body = Buffer.from(text);
@@ -151,11 +139,7 @@ describe('loose objects', () => {
   it("a writer killed between a large object's temporary file and its rename leaves no object name behind", async () => {
     const { dir, gitdir, store } = await repo();
     const text = 'crash here\n'.repeat(10_000); // large: written loose at once
-    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, text], {
-      cwd: projectRoot,
-      env: { ...process.env, AGORA_CRASH_AT: 'object-temp-written:1' },
-      encoding: 'utf8',
-    });
+    const r = runObjectChild(dir, text, 'object-temp-written:1');
     expect(r.signal).toBe('SIGKILL');
     const oid = blobId(text);
     const shard = join(gitdir, 'objects', oid.slice(0, 2));
@@ -168,11 +152,7 @@ describe('loose objects', () => {
 
   it("a writer killed between a pack's temporary file and its rename leaves no pack behind", async () => {
     const { dir, gitdir, store } = await repo();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, 'crash here\n'], {
-      cwd: projectRoot,
-      env: { ...process.env, AGORA_CRASH_AT: 'pack-temp-written:1' },
-      encoding: 'utf8',
-    });
+    const r = runObjectChild(dir, 'crash here\n', 'pack-temp-written:1');
     expect(r.signal).toBe('SIGKILL');
     const oid = blobId('crash here\n');
     const packDir = join(gitdir, 'objects', 'pack');

@@ -1,9 +1,42 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { expect } from 'vitest';
-import { gitAsync } from './git-fixtures.js';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect } from 'vitest';
+import { openLocalStore } from '../../src/git/local-store.js';
+import { gitAsync, initRepo } from './git-fixtures.js';
 
-/** Fixtures of the object-store tests (loose-objects, packed-objects): git's verdict, and a disk that fills. */
+/**
+ * Fixtures of the object-store tests (loose-objects, packed-objects): repositories removed after each
+ * test, a writer killed at a crash point, git's verdict, and a disk that fills.
+ */
+
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+const childScript = fileURLToPath(new URL('./object-child.ts', import.meta.url));
+
+/** A list of cleanups run (last first) after each test of the calling file. */
+export function cleanupsAfterEach(): Array<() => Promise<void> | void> {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    while (cleanups.length) await cleanups.pop()!();
+  });
+  return cleanups;
+}
+
+/** A fresh repository (removed by `cleanups`) and a store opened on it. */
+export async function repoWithStore(cleanups: Array<() => Promise<void> | void>) {
+  const r = await initRepo();
+  cleanups.push(r.cleanup);
+  return { ...r, store: await openLocalStore(r.dir) };
+}
+
+/** object-child.ts writing `text` as a blob into `dir`, with AGORA_CRASH_AT=`crashAt`; how it ended. */
+export function runObjectChild(dir: string, text: string, crashAt: string): ReturnType<typeof spawnSync> {
+  return spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, text], {
+    cwd: projectRoot,
+    env: { ...process.env, AGORA_CRASH_AT: crashAt },
+    encoding: 'utf8',
+  });
+}
 
 /** `git fsck --full --strict` finds nothing broken (with no refs yet it says so in a `notice:`, which is fine). */
 export async function fsckClean(dir: string): Promise<void> {

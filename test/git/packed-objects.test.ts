@@ -1,9 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
 import { runGit } from '../../src/git/git-cli.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
@@ -11,11 +9,8 @@ import { finishObjectDatabases, flushWaitingObjects } from '../../src/git/object
 import { assemblePack, wholeEntry } from '../../src/git/pack-file.js';
 import { PackIndex, renderPackIndex } from '../../src/git/pack-index.js';
 import { MERGE_AT, PackedObjects } from '../../src/git/packed-objects.js';
-import { cliEnv, gitSync, initRepo, tempDir } from './git-fixtures.js';
-import { fsckClean, smallDisk } from './object-fixtures.js';
-
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const childScript = fileURLToPath(new URL('./object-child.ts', import.meta.url));
+import { cliEnv, gitSync, tempDir } from './git-fixtures.js';
+import { cleanupsAfterEach, fsckClean, repoWithStore, runObjectChild, smallDisk } from './object-fixtures.js';
 
 /**
  * The objects a store writes in-process wait in memory and go to disk as one pack per ref update
@@ -23,16 +18,8 @@ const childScript = fileURLToPath(new URL('./object-child.ts', import.meta.url))
  * a full disk leaves. Real parts: git repositories in temp dirs, the git CLI as the judge.
  */
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
-
-async function repo() {
-  const r = await initRepo();
-  cleanups.push(r.cleanup);
-  return { ...r, store: await openLocalStore(r.dir) };
-}
+const cleanups = cleanupsAfterEach();
+const repo = () => repoWithStore(cleanups);
 
 const packDir = (gitdir: string) => join(gitdir, 'objects', 'pack');
 const packsIn = (gitdir: string) =>
@@ -259,11 +246,7 @@ describe('objects packed at each ref update', () => {
 
   it("a writer killed between the index's temporary file and any rename leaves neither pack nor index", async () => {
     const { dir, gitdir, store } = await repo();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', childScript, dir, 'crash at the index\n'], {
-      cwd: projectRoot,
-      env: { ...process.env, AGORA_CRASH_AT: 'pack-temp-written:2' },
-      encoding: 'utf8',
-    });
+    const r = runObjectChild(dir, 'crash at the index\n', 'pack-temp-written:2');
     expect(r.signal).toBe('SIGKILL');
     const left = readdirSync(packDir(gitdir));
     expect(left.filter((n) => n.startsWith('tmp_pack_'))).toHaveLength(1);
