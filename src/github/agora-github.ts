@@ -72,6 +72,20 @@ export class AgoraGitHub {
   }
 
   /**
+   * Stops the periodic sweep until {@link resumeSweeping}; a pass under way finishes. With it stopped,
+   * {@link idle} is reached once the work already under way and what it starts are done: nothing
+   * periodic adds more.
+   */
+  pauseSweeping(): void {
+    this.sweeper.stop();
+  }
+
+  /** Starts the periodic sweep again after {@link pauseSweeping} (with a pass at once); nothing after close. */
+  resumeSweeping(): void {
+    this.sweeper.resume();
+  }
+
+  /**
    * One pass over the known repositories: open pull requests whose head commit no event brought are
    * handled as if their webhook had arrived (GitHub does not redeliver dropped webhooks), then every run
    * whose state on GitHub (refs/agora/runs/*) is `running` and that no driver here drives is taken over:

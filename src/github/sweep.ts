@@ -60,8 +60,15 @@ export class Sweeper {
     this.timer.unref();
   }
 
+  /** Ends the periodic sweep (a pass under way finishes); {@link resume} starts it again. */
   stop(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Starts the periodic sweep again, with the access it was started with (nothing if it never was). */
+  resume(): void {
+    if (this.access) this.start(this.access);
   }
 
   /** One pass over the known repositories; concurrent calls share one pass. */
