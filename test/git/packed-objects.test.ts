@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runGit } from '../../src/git/git-cli.js';
@@ -191,6 +192,32 @@ describe('objects packed at each ref update', () => {
     expect(new PackedObjects(gitdir).read(waiting)?.content.toString()).toBe('written by the verb, named by no ref\n');
   });
 
+  it('a new pack whose index cannot be named is removed with it; a pack written before with the same objects stays', async () => {
+    const { gitdir } = await repo();
+    const content = Buffer.from('one object\n');
+    const oid = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+    const objects = [{ oid, object: { type: 'blob' as const, content } }];
+    await new PackedObjects(gitdir).write(objects);
+    const [packFile] = packsIn(gitdir);
+    const name = packFile!.replace(/\.pack$/, '');
+    const at = (suffix: string) => join(packDir(gitdir), `${name}${suffix}`);
+    // The index's name taken by a directory: the pack is renamed, the index's rename fails.
+    rmSync(at('.pack'));
+    rmSync(at('.idx'));
+    mkdirSync(join(at('.idx'), 'inside'), { recursive: true });
+    await expect(new PackedObjects(gitdir).write(objects)).rejects.toThrow(name);
+    expect(readdirSync(packDir(gitdir)).sort()).toEqual([`${name}.idx`]); // no pack without its index, no temporary file
+    // The same pack already there (same name, same bytes): the failed index leaves it.
+    rmSync(at('.idx'), { recursive: true });
+    await new PackedObjects(gitdir).write(objects);
+    const packBytes = readFileSync(at('.pack'));
+    rmSync(at('.idx'));
+    mkdirSync(join(at('.idx'), 'inside'), { recursive: true });
+    await expect(new PackedObjects(gitdir).write(objects)).rejects.toThrow(name);
+    expect(readFileSync(at('.pack'))).toEqual(packBytes);
+    expect(readdirSync(packDir(gitdir)).filter((n) => n.startsWith('tmp_'))).toEqual([]);
+  });
+
   it('keeps the packs it merged once a multi-pack index may name them', async () => {
     const { dir, gitdir, store } = await repo();
     for (let i = 0; i <= MERGE_AT; i += 1) {
@@ -301,19 +328,22 @@ describe('pack indexes', () => {
 });
 
 describe('packs on a full disk', () => {
-  const disk = process.getuid?.() === 0 ? 'root: mounts a tmpfs' : 'not root: cannot mount a small tmpfs';
-  it.skipIf(process.getuid?.() !== 0)(`a ref update fails with disk-full, names no pack, and succeeds once there is room (${disk})`, async () => {
+  /** A repository on a 512 KiB tmpfs (root only), and a store on it. */
+  async function repoOnSmallDisk() {
     const mnt = smallDisk(512, cleanups);
     expect(mnt).not.toBeNull();
     const dir = join(mnt!, 'repo');
     execFileSync('git', ['init', '-q', '-b', 'main', '--template=', dir], { env: cliEnv() });
-    const gitdir = join(dir, '.git');
-    const store = await openLocalStore(dir);
+    return { mnt: mnt!, dir, gitdir: join(dir, '.git'), store: await openLocalStore(dir) };
+  }
+  const disk = process.getuid?.() === 0 ? 'root: mounts a tmpfs' : 'not root: cannot mount a small tmpfs';
+  it.skipIf(process.getuid?.() !== 0)(`a ref update fails with disk-full, names no pack, and succeeds once there is room (${disk})`, async () => {
+    const { mnt, dir, gitdir, store } = await repoOnSmallDisk();
     // Many small objects that do not compress: they wait in memory, so the writes succeed.
     const files: Record<string, string> = {};
     for (let i = 0; i < 40; i += 1) files[`f${i}`] = execFileSync('head', ['-c', '6000', '/dev/urandom']).toString('base64');
     const commit = await commitOf(store, files);
-    writeFileSync(join(mnt!, 'filler'), Buffer.alloc(300 * 1024));
+    writeFileSync(join(mnt, 'filler'), Buffer.alloc(300 * 1024));
     const err = await store.casRef('refs/heads/main', commit, null).then(
       () => null,
       (e: unknown) => e,
@@ -324,9 +354,26 @@ describe('packs on a full disk', () => {
     expect(readdirSync(packDir(gitdir)).filter((n) => n.startsWith('tmp_'))).toEqual([]);
     // Still readable in-process, and written out whole once there is room.
     expect((await store.readCommit(commit)).message).toContain('f0');
-    rmSync(join(mnt!, 'filler'));
+    rmSync(join(mnt, 'filler'));
     expect(await store.casRef('refs/heads/main', commit, null)).toBe(true);
     expect(packsIn(gitdir)).toHaveLength(1);
     await fsckClean(dir);
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    `a verb's end fails with disk-full while objects cannot be written out, and writes them once there is room (${disk})`,
+    async () => {
+      const { mnt, gitdir, store } = await repoOnSmallDisk();
+      const blobs: string[] = [];
+      for (let i = 0; i < 40; i += 1) blobs.push(await store.writeBlob(execFileSync('head', ['-c', '6000', '/dev/urandom']).toString('base64')));
+      writeFileSync(join(mnt, 'filler'), Buffer.alloc(300 * 1024));
+      await expect(finishObjectDatabases()).rejects.toMatchObject({ code: 'disk-full' });
+      expect(packsIn(gitdir)).toEqual([]);
+      expect(readdirSync(packDir(gitdir)).filter((n) => n.startsWith('tmp_'))).toEqual([]);
+      rmSync(join(mnt, 'filler'));
+      await finishObjectDatabases();
+      expect(packsIn(gitdir)).toHaveLength(1);
+      for (const oid of blobs) expect(new PackedObjects(gitdir).has(oid, true)).toBe(true);
+    },
+  );
 });
