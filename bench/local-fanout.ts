@@ -3,6 +3,8 @@
  * agora on a small repository, beside `make -j2` running the same DAG of the same commands in the same
  * script, and beside Node itself spawning `sh -c true` 200 times at concurrency 2 (the floor for a Node
  * scheduler). Targets (issue 16): within 10× of make and 8× of the floor. Queue concurrency 2, like -j2.
+ * It also times the same 200 starts through Agora's launcher (src/executors/launcher.ts, which starts
+ * the local target's workers): what is left of agora's time beyond that is its own per-item work.
  * It also counts the processes Node started during the run (every start goes through
  * ChildProcess.prototype.spawn), by program, per item.
  */
@@ -10,6 +12,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan, WorkItem } from '../src/plan/schema.js';
+import { spawnFromLauncher } from '../src/executors/launcher.js';
 import { report, timeAsync, timeIt } from './lib.js';
 import { recordingSpawns, removeRepo, runPlan, scratchRepo, type SpawnSeen } from './run-plan.js';
 
@@ -54,6 +57,22 @@ async function nodeFloor(n: number): Promise<void> {
   await Promise.all([lane(), lane()]);
 }
 
+/** The same starts through Agora's launcher, as the local target makes them (own group, empty environment). */
+async function launcherFloor(n: number, cwd: string): Promise<void> {
+  let started = 0;
+  const lane = async () => {
+    while (started < n) {
+      started += 1;
+      const child = await spawnFromLauncher('/bin/sh', ['-c', COMMAND], { cwd, env: {}, detached: true });
+      child.stdin.end();
+      child.stdout.resume();
+      child.stderr.resume();
+      await child.closed;
+    }
+  };
+  await Promise.all([lane(), lane()]);
+}
+
 /** A started process by kind: a git sequence's own shell, a long-lived git shell, a worker, or the program. */
 function kindOf(o: SpawnSeen): string {
   if (o.args[3] === 'agora-git') return 'git sequence (sh)';
@@ -68,6 +87,8 @@ export async function benchLocalFanout() {
     writeFileSync(join(repo, '.git', 'bench.mk'), makefile(plan));
     const make = timeIt(() => execFileSync('make', ['-s', '-j2', '-f', join(repo, '.git', 'bench.mk')], { cwd: repo }));
     const floor = await timeAsync(() => nodeFloor(plan.items.length));
+    await launcherFloor(2, repo); // the launcher itself started before timing, as agora's run finds it
+    const viaLauncher = await timeAsync(() => launcherFloor(plan.items.length, repo));
     const agora = await timeAsync(() => recordingSpawns(() => runPlan(repo, plan, 2)));
     if (agora.value.value.status !== 'done') throw new Error(`bench run ended ${agora.value.value.status}: ${agora.value.value.reason}`);
     const ratio = agora.ms / make.ms;
@@ -79,7 +100,9 @@ export async function benchLocalFanout() {
       items: plan.items.length,
       makeMs: Math.round(make.ms),
       nodeFloorMs: Math.round(floor.ms),
+      launcherFloorMs: Math.round(viaLauncher.ms),
       agoraMs: Math.round(agora.ms),
+      agoraBeyondLauncherMsPerItem: Math.round(((agora.ms - viaLauncher.ms) / plan.items.length) * 10) / 10,
       perItemOverheadMs: Math.round(((agora.ms - make.ms) / plan.items.length) * 10) / 10,
       ratioToMake: Math.round(ratio * 10) / 10,
       ratioToNodeFloor: Math.round(toFloor * 10) / 10,
