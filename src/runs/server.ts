@@ -171,8 +171,7 @@ export class Server {
    */
   private async finishWithdrawals(): Promise<void> {
     const found = await finishWithdrawals(this.opts.store, this.opts.refs, this.opts.scratchDir);
-    const problems = found.problems.filter((p) => !this.reportedLeftovers.has(p));
-    for (const p of problems) this.reportedLeftovers.add(p);
+    const problems = notReportedBefore(found.problems, this.reportedLeftovers);
     if (found.removed.length > 0 || problems.length > 0) this.opts.onLeftoverWithdrawals?.({ removed: found.removed, problems });
   }
 
@@ -185,8 +184,7 @@ export class Server {
     const now = this.opts.clock();
     this.nextOrphanSweep = now + ORPHAN_SWEEP_EVERY_MS;
     const found = await removeOrphanSecretStores(this.opts.store, this.opts.refs, this.opts.scratchDir, now);
-    const problems = found.problems.filter((p) => !this.reportedOrphanProblems.has(p));
-    for (const p of problems) this.reportedOrphanProblems.add(p);
+    const problems = notReportedBefore(found.problems, this.reportedOrphanProblems);
     if (found.removed.length > 0 || found.removedTemporary.length > 0 || problems.length > 0) this.opts.onOrphanSecretStores?.({ ...found, problems });
   }
 
@@ -246,6 +244,13 @@ export class Server {
       };
     });
   }
+}
+
+/** The problems not in `reported` yet, which are added to it: each is reported once, though met on every pass. */
+function notReportedBefore(problems: readonly string[], reported: Set<string>): string[] {
+  const fresh = problems.filter((p) => !reported.has(p));
+  for (const p of fresh) reported.add(p);
+  return fresh;
 }
 
 /**
