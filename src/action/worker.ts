@@ -128,7 +128,7 @@ export async function workerMode(env: NodeJS.ProcessEnv = process.env): Promise<
     await log.close();
     process.off('SIGTERM', stop).off('SIGINT', stop);
   }
-  const itemLog = await readFile(logPath);
+  const itemLog = Buffer.from(log.text());
   // The item's output (secrets already redacted, workflow commands in it shown as text), for whoever reads the job.
   if (itemLog.length > 0) await core.group(`Output of ${name}`, async () => jobLog.info(itemLog.toString('utf8').replace(/\n$/, '')));
   if (abort.signal.aborted) return finish('cancelled', `${name} was stopped: no result`);

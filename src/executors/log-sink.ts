@@ -1,6 +1,6 @@
 import { tempSuffix } from '../temp-name.js';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TextDecoder } from 'node:util';
 import type { LogSink } from './types.js';
@@ -12,7 +12,8 @@ export const DEFAULT_LOG_MAX_BYTES = 1024 * 1024;
 export interface LogSinkOptions {
   /**
    * File to keep the log in. The head is appended as it arrives (so it can be followed); `close()` then
-   * replaces the file atomically with the final bounded content.
+   * replaces the file atomically with the final bounded content. The file is for following the log, not
+   * its record: it is not synced (the record is the text `text()` gives, which the caller commits).
    */
   path?: string;
   /** Secret values to redact. */
@@ -23,6 +24,12 @@ export interface LogSinkOptions {
 
 type Stream = 'stdout' | 'stderr';
 
+/** A log sink that also gives the log it kept. */
+export interface KeptLog extends LogSink {
+  /** The kept log (head, elision line, tail): final once `close()` has resolved, and then the file's content. */
+  text(): string;
+}
+
 /**
  * A bounded, redacting log sink. stdout and stderr are interleaved in arrival order into one log; each
  * stream has its own UTF-8 decoder and its own redactor, so a multibyte character or a secret split
@@ -32,7 +39,7 @@ type Stream = 'stdout' | 'stderr';
  * The first half of `maxBytes` is kept verbatim, and a ring of the last half; anything between is
  * replaced by a line `… <N> bytes elided …`.
  */
-export function createLogSink(opts: LogSinkOptions): LogSink {
+export function createLogSink(opts: LogSinkOptions): KeptLog {
   const maxBytes = opts.maxBytes ?? DEFAULT_LOG_MAX_BYTES;
   if (!Number.isInteger(maxBytes) || maxBytes < 2) throw new RangeError(`log maxBytes must be an integer ≥ 2, got ${maxBytes}`);
   const store = new BoundedText(Math.ceil(maxBytes / 2), Math.floor(maxBytes / 2));
@@ -70,6 +77,10 @@ export function createLogSink(opts: LogSinkOptions): LogSink {
       return store.tail(max);
     },
 
+    text() {
+      return store.render();
+    },
+
     close() {
       closing ??= (async () => {
         for (const s of Object.values(streams)) {
@@ -78,7 +89,7 @@ export function createLogSink(opts: LogSinkOptions): LogSink {
         }
         if (live === undefined) return;
         closeQuietly(live);
-        await writeAtomically(live.path, store.render());
+        await replaceFile(live.path, store.render());
       })();
       return closing;
     },
@@ -204,17 +215,14 @@ function closeQuietly(live: LiveFile): void {
   live.fd = undefined;
 }
 
-/** Writes `text` to a temporary file next to `path`, syncs it and renames it over `path`. */
-async function writeAtomically(path: string, text: string): Promise<void> {
+/**
+ * Writes `text` to a temporary file next to `path` and renames it over `path`: a reader finds the old
+ * content or the new, never part of it. Not synced: the log's record is its blob in the run's state.
+ */
+async function replaceFile(path: string, text: string): Promise<void> {
   const tmp = `${path}.${tempSuffix()}.tmp`;
   try {
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeFile(tmp, text, 'utf8');
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -7,7 +7,7 @@
 /** Where a worker's output goes: bounded in size, secrets redacted, kept per attempt. */
 export interface LogSink {
   write(chunk: string | Uint8Array, stream: 'stdout' | 'stderr'): void;
-  /** Flush and close; resolves once everything written is durable. */
+  /** Flush and close; resolves once the kept log is final (and in the sink's file, when it has one). */
   close(): Promise<void>;
   /** The last `maxBytes` of what was written (already redacted). */
   tail(maxBytes?: number): string;

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AgentConfig, OrchConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError, errorMessage, isAgoraError } from '../errors.js';
@@ -284,7 +284,7 @@ async function runAttemptWith(
         ...attemptDeadline(spec),
       }).catch((e: unknown): AgentRunResult => ({ ok: false, reason: `the agent loop failed: ${errorMessage(e)}`, retryable: true }));
       await log.close();
-      logBlob = await ctx.store.writeBlob(await readFile(logPath));
+      logBlob = await ctx.store.writeBlob(log.text());
       reusable = true;
       if (signal.aborted || (!ran.ok && ran.stopped)) return { kind: 'stopped', itemId, attempt, log: logBlob };
       if (!ran.ok) children.push(...(ran.children ?? []));
@@ -329,7 +329,7 @@ async function runAttemptWith(
       if (calls && calls.children.length > 0) output = { calls: calls.children };
       children.push(...(calls?.children ?? []));
       await log.close();
-      logBlob = await ctx.store.writeBlob(await readFile(logPath));
+      logBlob = await ctx.store.writeBlob(log.text());
       reusable = true;
       if (signal.aborted) return { kind: 'stopped', itemId, attempt, log: logBlob };
       if (result.exitCode !== 0) {

@@ -54,6 +54,8 @@ describe('createLogSink', () => {
     expect(final).toMatch(/^line one\n\*\*\*\n/);
     expect(final).toMatch(/\n… \d+ bytes elided …\n/);
     expect(final.endsWith('row 49\n')).toBe(true);
+    // What the caller commits is what the file holds.
+    expect(log.text()).toBe(final);
     // No temporary files are left next to the log.
     expect(await readdir(dir)).toEqual(['live.log']);
   });
@@ -84,6 +86,7 @@ describe('createLogSink', () => {
     expect(text.endsWith(`line ${String(n - 1).padStart(7, '0')} *** ${'x'.repeat(40)}\n`)).toBe(true);
     expect(log.tail(100).length).toBeLessThanOrEqual(100);
     expect(text.endsWith(log.tail(100))).toBe(true);
+    expect(log.text()).toBe(text);
   });
 
   it('tail returns the last bytes of the redacted log without splitting a character', async () => {
