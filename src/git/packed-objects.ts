@@ -122,15 +122,12 @@ export class PackedObjects {
       },
     );
     const indexBytes = renderPackIndex(index, checksum);
-    // Both written and synced before either is named: a failure leaves neither (no pack without its index).
-    const packTemp = await this.writeTemp(pack, 'tmp_pack_', `${name}.pack`);
-    let indexTemp: string;
-    try {
-      indexTemp = await this.writeTemp(indexBytes, 'tmp_idx_', `${name}.idx`);
-    } catch (e) {
-      await unlink(packTemp).catch(() => undefined);
-      throw e;
-    }
+    // Both written and synced (at once: they wait on the disk together) before either is named: a failure
+    // leaves neither (no pack without its index).
+    const [packTemp, indexTemp] = await writeBoth(
+      () => this.writeTemp(pack, 'tmp_pack_', `${name}.pack`),
+      () => this.writeTemp(indexBytes, 'tmp_idx_', `${name}.idx`),
+    );
     const packExisted = fileSize(join(this.dir, `${name}.pack`)) !== null; // the same objects, written before
     await this.rename(packTemp, `${name}.pack`, indexTemp);
     await this.rename(indexTemp, `${name}.idx`, packExisted ? undefined : join(this.dir, `${name}.pack`));
@@ -299,6 +296,14 @@ export class PackedObjects {
       throw storageError(e, `write ${join(this.dir, name)}`);
     }
   }
+}
+
+/** Both temporary files, written at once; when either fails, the other is removed and the failure thrown. */
+async function writeBoth(first: () => Promise<string>, second: () => Promise<string>): Promise<[string, string]> {
+  const [a, b] = await Promise.allSettled([first(), second()]);
+  if (a.status === 'fulfilled' && b.status === 'fulfilled') return [a.value, b.value];
+  for (const done of [a, b]) if (done.status === 'fulfilled') await unlink(done.value).catch(() => undefined);
+  throw (a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason) as Error;
 }
 
 /** The object in a whole pack entry (header, then the content deflated) when it is intact and is `oid`; else null. */

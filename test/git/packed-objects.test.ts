@@ -271,7 +271,7 @@ describe('objects packed at each ref update', () => {
     expect(inA).toMatch(/^[0-9a-f]{40}$/);
   });
 
-  it("a writer killed between the index's temporary file and any rename leaves neither pack nor index", async () => {
+  it('a writer killed once the temporary files of pack and index are both written, before any rename, leaves neither', async () => {
     const { dir, gitdir, store } = await repo();
     const r = runObjectChild(dir, 'crash at the index\n', 'pack-temp-written:2');
     expect(r.signal).toBe('SIGKILL');
@@ -350,6 +350,8 @@ describe('packs on a full disk', () => {
     );
     expect(err).toMatchObject({ code: 'disk-full' });
     expect(existsSync(join(gitdir, 'refs', 'heads', 'main'))).toBe(false);
+    // An update that loses its race (the ref is not where it expects) did not wait for the objects: it still fails with them.
+    await expect(store.casRef('refs/heads/main', commit, commit)).rejects.toMatchObject({ code: 'disk-full' });
     expect(packsIn(gitdir)).toEqual([]);
     expect(readdirSync(packDir(gitdir)).filter((n) => n.startsWith('tmp_'))).toEqual([]);
     // Still readable in-process, and written out whole once there is room.
