@@ -80,7 +80,11 @@ export class AgoraGitHub {
     this.sweeper.stop();
   }
 
-  /** Starts the periodic sweep again after {@link pauseSweeping} (with a pass at once); nothing after close. */
+  /**
+   * Goes on with the periodic sweep after {@link pauseSweeping}, its next pass one interval from now (none
+   * at once, so an app left idle is idle when this returns); nothing after close. {@link startSweeping}
+   * (Probot mounting the app) starts a paused sweep again too.
+   */
   resumeSweeping(): void {
     this.sweeper.resume();
   }

@@ -51,24 +51,32 @@ export class Sweeper {
     this.known.set(`#${handle.repositoryId}`, { fullName, handle });
   }
 
-  /** Sweeps now and then every `sweepIntervalMs` on an unref'd timer, until {@link stop}. */
+  /** Sweeps now, then every `sweepIntervalMs` on an unref'd timer, until {@link stop}. */
   start(access: RepoAccess): void {
     this.access = access;
     if (this.timer || this.app.closed) return;
     void this.sweep();
-    this.timer = setInterval(() => void this.sweep(), this.app.opts.sweepIntervalMs);
-    this.timer.unref();
+    this.every();
   }
 
-  /** Ends the periodic sweep (a pass under way finishes); {@link resume} starts it again. */
+  /** Ends the periodic sweep (a pass under way finishes); {@link resume} goes on with it. */
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
   }
 
-  /** Starts the periodic sweep again, with the access it was started with (nothing if it never was). */
+  /**
+   * Goes on with the periodic sweep after {@link stop}, its next pass one interval from now (not at once:
+   * whoever paused it to let the app go idle finds it idle when this returns). Nothing if it was never
+   * started, is running, or the app is closed.
+   */
   resume(): void {
-    if (this.access) this.start(this.access);
+    if (this.access && !this.timer && !this.app.closed) this.every();
+  }
+
+  private every(): void {
+    this.timer = setInterval(() => void this.sweep(), this.app.opts.sweepIntervalMs);
+    this.timer.unref();
   }
 
   /** One pass over the known repositories; concurrent calls share one pass. */

@@ -161,12 +161,13 @@ describe('restart recovery and the sweep', () => {
     expect(outcomesOf(fresh).sweeps.flatMap((r) => r.finished)).toEqual([`retaken-${sha.slice(0, 12)}`]);
   });
 
-  it('a paused sweep, resumed, sweeps at once and then every interval again', async () => {
+  it('a paused sweep, resumed, is idle at once and then sweeps every interval again', async () => {
     const app = w.agora;
     app.pauseSweeping();
     await app.idle(); // a pass under way finishes
     const before = outcomesOf(app).sweeps.length;
     app.resumeSweeping();
-    await until('a pass at once and a periodic one', async () => outcomesOf(app).sweeps.length >= before + 2, w);
+    expect(app.busy).toBe(false); // no pass at once: whoever paused it to drain the app finds it drained
+    await until('two periodic passes', async () => outcomesOf(app).sweeps.length >= before + 2, w);
   });
 });
