@@ -42,8 +42,9 @@ export async function casRef(gitdir: string, ref: string, next: Oid, expected: O
  *
  * `ready`, when given, is awaited after the new values are written and synced and before the first rename:
  * what the refs will name is made durable meanwhile (local-store.ts: the objects' pack), so the two wait on
- * the disk together. If it rejects, nothing moves and its error is thrown. A transaction that returns false
- * before it gets there does not wait for it.
+ * the disk together, the locks held meanwhile. If it rejects, nothing moves and its error is thrown (a
+ * failure of the transaction's own, such as a new value that could not be written, is thrown instead). A
+ * transaction that returns false or throws before it gets there does not wait for it.
  */
 export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: RefLockOptions = {}, ready?: Promise<void>): Promise<boolean> {
   // Its failure is met when it is awaited, below: not an unhandled rejection while the locks are taken meanwhile.

@@ -150,7 +150,7 @@ describe('loose objects', () => {
     expect(gitSync(dir, ['cat-file', '-p', oid])).toBe(text);
   });
 
-  it("a writer killed between a pack's temporary file and its rename leaves no pack behind", async () => {
+  it("a writer killed once a pack's or its index's temporary file is written, before any rename, leaves no pack behind", async () => {
     const { dir, gitdir, store } = await repo();
     const r = runObjectChild(dir, 'crash here\n', 'pack-temp-written:1');
     expect(r.signal).toBe('SIGKILL');
