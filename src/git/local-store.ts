@@ -201,8 +201,8 @@ export class LocalGitStore implements GitStore {
 
   /**
    * CAS by git's lockfile protocol. `next` must be an object in this repository, as `git update-ref`
-   * requires. The objects written since the last ref update are made durable before the ref moves (one
-   * pack, written while the ref's new value is), so a ref never survives a crash that the objects it names did not.
+   * requires. The objects written since the last ref update are made durable first (one batch), so a
+   * ref never survives a crash that the objects it names did not.
    */
   async casRef(ref: string, next: Oid, expected: Oid | null): Promise<boolean> {
     return this.casRefs([{ ref, next, expected }]);
@@ -228,15 +228,8 @@ export class LocalGitStore implements GitStore {
         );
       }
     }
-    // The objects' pack is written and synced while the refs' new values are (casRefs renames nothing before it is).
-    const flushed = this.objects.flush();
-    const moved = await casRefs(this.gitdir, swaps, this.lockOptions, flushed).catch(async (e: unknown) => {
-      await flushed.catch(() => undefined);
-      throw e;
-    });
-    // A transaction that lost its race did not wait for the objects: their failure (a full disk) is still this update's.
-    await flushed;
-    return moved;
+    await this.objects.flush();
+    return casRefs(this.gitdir, swaps, this.lockOptions);
   }
 
   async deleteRef(ref: string, expected: Oid): Promise<boolean> {

@@ -39,16 +39,8 @@ export async function casRef(gitdir: string, ref: string, next: Oid, expected: O
  * false, having moved nothing, when any ref had moved or stayed locked by another writer. A crash during
  * the renames leaves the refs before it moved and the rest behind (their locks then name a dead writer):
  * callers put the ref that others act on last, so that what it names is already in place.
- *
- * `ready`, when given, is awaited after the new values are written and synced and before the first rename:
- * what the refs will name is made durable meanwhile (local-store.ts: the objects' pack), so the two wait on
- * the disk together, the locks held meanwhile. If it rejects, nothing moves and its error is thrown (a
- * failure of the transaction's own, such as a new value that could not be written, is thrown instead). A
- * transaction that returns false or throws before it gets there does not wait for it.
  */
-export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: RefLockOptions = {}, ready?: Promise<void>): Promise<boolean> {
-  // Its failure is met when it is awaited, below: not an unhandled rejection while the locks are taken meanwhile.
-  ready?.catch(() => undefined);
+export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: RefLockOptions = {}): Promise<boolean> {
   const seen = new Set<string>();
   for (const s of swaps) {
     assertRefName(s.ref);
@@ -72,7 +64,6 @@ export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: R
     let renamed = 0;
     try {
       if (failed) throw failed.reason;
-      await ready;
       for (const [i, s] of swaps.entries()) {
         await renameInto(temps[i]!, join(gitdir, s.ref));
         renamed = i + 1;

@@ -350,7 +350,7 @@ describe('packs on a full disk', () => {
     );
     expect(err).toMatchObject({ code: 'disk-full' });
     expect(existsSync(join(gitdir, 'refs', 'heads', 'main'))).toBe(false);
-    // An update that loses its race (the ref is not where it expects) did not wait for the objects: it still fails with them.
+    // An update that would lose its race (the ref is not where it expects) fails with the objects first.
     await expect(store.casRef('refs/heads/main', commit, commit)).rejects.toMatchObject({ code: 'disk-full' });
     expect(packsIn(gitdir)).toEqual([]);
     expect(readdirSync(packDir(gitdir)).filter((n) => n.startsWith('tmp_'))).toEqual([]);

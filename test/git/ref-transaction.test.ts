@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLocalStore } from '../../src/git/local-store.js';
-import { casRefs } from '../../src/git/ref-lock.js';
 import { gitSync, initRepo } from './git-fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -98,70 +96,5 @@ describe('casRefs: several refs, one transaction', () => {
         { ref: 'refs/agora/runs/r', next: b!, expected: a! },
       ]),
     ).rejects.toThrow(/twice/);
-  });
-
-  it('moves no ref before what it was handed to wait for is done (the new values written meanwhile), then all of them', async () => {
-    const {
-      gitdir,
-      commits: [a, b],
-      cli,
-    } = await repoWithCommits();
-    // A promise that tells when the transaction waits on it: `await` of a promise of another class calls its
-    // `then` with a fulfilment handler (a `catch` calls it without one).
-    let awaited!: () => void;
-    const reached = new Promise<void>((r) => (awaited = r));
-    class Watched extends Promise<void> {
-      static override get [Symbol.species]() {
-        return Promise;
-      }
-      override then<A = void, B = never>(
-        onFulfilled?: ((v: void) => A | PromiseLike<A>) | null,
-        onRejected?: ((e: unknown) => B | PromiseLike<B>) | null,
-      ): Promise<A | B> {
-        if (onFulfilled) awaited();
-        return super.then(onFulfilled, onRejected);
-      }
-    }
-    let finish!: () => void;
-    const ready = new Watched((r) => (finish = r));
-    const moving = casRefs(
-      gitdir,
-      [
-        { ref: 'refs/agora/integration/r', next: a!, expected: null },
-        { ref: 'refs/agora/runs/r', next: b!, expected: null },
-      ],
-      {},
-      ready,
-    );
-    await reached;
-    expect([cli('refs/agora/integration/r'), cli('refs/agora/runs/r')]).toEqual([null, null]);
-    expect((await readdir(join(gitdir, 'agora', 'tmp'))).filter((n) => n.startsWith('ref-'))).toHaveLength(2);
-    finish();
-    expect(await moving).toBe(true);
-    expect([cli('refs/agora/integration/r'), cli('refs/agora/runs/r')]).toEqual([a, b]);
-  });
-
-  it('moves none when what it waits for fails: that failure is thrown, and no lock or temporary file is left', async () => {
-    const {
-      gitdir,
-      commits: [a, b],
-      cli,
-    } = await repoWithCommits();
-    const failure = Promise.reject(new Error('the objects could not be written'));
-    await expect(
-      casRefs(
-        gitdir,
-        [
-          { ref: 'refs/agora/integration/r', next: a!, expected: null },
-          { ref: 'refs/agora/runs/r', next: b!, expected: null },
-        ],
-        {},
-        failure,
-      ),
-    ).rejects.toThrow('the objects could not be written');
-    expect([cli('refs/agora/integration/r'), cli('refs/agora/runs/r')]).toEqual([null, null]);
-    expect(existsSync(join(gitdir, 'refs/agora/runs/r'))).toBe(false);
-    expect(await locksUnder(join(gitdir, 'refs'))).toEqual([]);
-    expect((await readdir(join(gitdir, 'agora', 'tmp'))).filter((n) => n.startsWith('ref-'))).toEqual([]);
   });
 });
