@@ -1,6 +1,8 @@
 import { crashPoint } from './crash-points.js';
 import { tempSuffix } from './temp-name.js';
+import { closeSync, fsync, openSync } from 'node:fs';
 import { link, open, rename, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -60,15 +62,28 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await syncDirectory(dir);
 }
 
+/** fsync(2) of an open descriptor on the thread pool (it waits on the disk): the one wrapper, for objects, refs and files alike. */
+export const fsyncAsync = promisify(fsync);
+
+/**
+ * fsync of a file or directory by its path. Opened and closed with synchronous calls (cheap): only the sync
+ * takes a round trip through the thread pool, and each round trip also waits for the event loop, which on a
+ * busy orchestrator costs more than the call itself.
+ */
+export async function syncPath(path: string): Promise<void> {
+  const fd = openSync(path, 'r');
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** fsync of directory `dir`, so that a rename or a new entry in it survives a power loss. */
 export async function syncDirectory(dir: string): Promise<void> {
-  let handle;
   try {
-    handle = await open(dir, 'r');
-    await handle.sync();
+    await syncPath(dir);
   } catch {
     // Some file systems (and Windows) cannot fsync a directory; the rename itself is still atomic.
-  } finally {
-    await handle?.close();
   }
 }

@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import type { PromiseFsClient } from 'isomorphic-git';
 import { AgoraError } from '../errors.js';
+import { syncPath } from '../atomic-write.js';
 import { crashPoint } from '../crash-points.js';
 import type { GitObject } from './types.js';
 
@@ -166,8 +167,8 @@ export class LooseObjects {
     this.unsyncedFiles = new Set();
     this.unsyncedDirs = new Set();
     try {
-      await Promise.all(files.map((f) => syncPath(f, 'r')));
-      await Promise.all([...dirs].map((d) => syncPath(d, 'r')));
+      await Promise.all(files.map((f) => syncPath(f)));
+      await Promise.all([...dirs].map((d) => syncPath(d)));
     } catch (e) {
       // Not durable: keep them for the next flush, and let this ref update fail.
       for (const f of files) this.unsyncedFiles.add(f);
@@ -270,19 +271,6 @@ export function parseLooseObject(deflated: Uint8Array, oid: string, maxInflated?
   if (!m || Number(m[2]) !== raw.length - nul - 1) return null;
   if (createHash('sha1').update(raw).digest('hex') !== oid) return null;
   return { type: m[1] as GitObject['type'], content: raw.subarray(nul + 1) };
-}
-
-/** fsync of an open descriptor on the thread pool (it waits on the disk); the one wrapper, for objects and ref files alike. */
-export const fsyncAsync = promisify(fs.fsync);
-
-/** fsync of a file or directory: opened and closed with synchronous calls (cheap), synced on the thread pool (it waits on the disk). */
-async function syncPath(path: string, flags: string): Promise<void> {
-  const fd = openSync(path, flags);
-  try {
-    await fsyncAsync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function enoent(path: string): NodeJS.ErrnoException {

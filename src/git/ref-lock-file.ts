@@ -2,11 +2,11 @@ import { tempSuffix } from '../temp-name.js';
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { syncDirectory } from '../atomic-write.js';
+import { fsyncAsync, syncDirectory } from '../atomic-write.js';
 import { crashPoint } from '../crash-points.js';
 import { AgoraError } from '../errors.js';
 import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
-import { errCode, fsyncAsync, storageError } from './loose-objects.js';
+import { errCode, storageError } from './loose-objects.js';
 
 /**
  * git's lockfile protocol with Agora's addition (see ref-lock.ts): taking `<path>.lock` exclusively with

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type * as FsPromises from 'node:fs/promises';
+import type * as Fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { casRefs } from '../../src/git/ref-lock.js';
@@ -8,26 +8,27 @@ import { gitSync, initRepo } from './git-fixtures.js';
 /**
  * A ref move must survive a power loss before anything acts on it: its value is synced before the rename
  * (writeTemp), and the rename itself only once the directory holding it is synced. This watches, through
- * the real `open` of node:fs/promises, which directories are synced, and what each held by then.
+ * the real `openSync` and `fsync` of node:fs (a directory is opened with the one and synced with the other,
+ * atomic-write.ts), which directories are synced, and what each held by then.
  */
 const seen = vi.hoisted(() => ({ syncs: [] as Array<{ dir: string; entries: string[] }> }));
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const real = await importOriginal<typeof FsPromises>();
-  const { readdirSync, statSync } = await import('node:fs');
-  const open: typeof real.open = async (...args) => {
-    const handle = await real.open(...args);
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof Fs>();
+  const directories = new Map<number, string>();
+  const openSync = ((...args: Parameters<typeof real.openSync>) => {
+    const fd = real.openSync(...args);
     const path = String(args[0]);
-    if (statSync(path).isDirectory()) {
-      const sync = handle.sync.bind(handle);
-      handle.sync = async () => {
-        seen.syncs.push({ dir: path, entries: readdirSync(path) });
-        return sync();
-      };
-    }
-    return handle;
-  };
-  return { ...real, open, default: { ...real, open } };
+    if (real.statSync(path).isDirectory()) directories.set(fd, path);
+    else directories.delete(fd);
+    return fd;
+  }) as typeof real.openSync;
+  const fsync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+    const dir = directories.get(fd);
+    if (dir !== undefined) seen.syncs.push({ dir, entries: real.readdirSync(dir) });
+    real.fsync(fd, callback);
+  }) as typeof real.fsync;
+  return { ...real, openSync, fsync, default: { ...real, openSync, fsync } };
 });
 
 let repo: { dir: string; gitdir: string; cleanup: () => Promise<void> };
