@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { statAt, statMany, statThreadAnswers, statThreadsRunning, stopStatThreads } from '../../src/git/stat-many.js';
+import { statAt, statMany, statThreadAnswers, statThreadsRunning, stopStatThreads, THREAD_FROM } from '../../src/git/stat-many.js';
 import { tempDir } from './git-fixtures.js';
 
 let root: string;
@@ -20,6 +20,11 @@ afterAll(() => cleanup());
 
 const PATHS = ['', 'd', 'd/e', 'd/e/file', 'd/link', 'd/missing', 'missing/too'];
 
+/** `paths` repeated up to the length the threads take (shorter lists are done on the event loop). */
+function threadList(paths: readonly string[]): string[] {
+  return Array.from({ length: Math.ceil(THREAD_FROM / paths.length) * paths.length }, (_, i) => paths[i % paths.length]!);
+}
+
 /** What lstatSync says of each path, in the shape statAt gives. */
 function expected(): unknown[] {
   return PATHS.map((p) => {
@@ -30,15 +35,22 @@ function expected(): unknown[] {
 
 describe('statMany', () => {
   it('gives what lstat gives for the root, directories, files and links (not followed), and null where nothing is', async () => {
+    const answered = statThreadAnswers();
     const values = await statMany(root, PATHS);
     expect(PATHS.map((_, i) => statAt(values, i))).toEqual(expected());
+    // A short list is done here: no thread answered it.
+    expect(statThreadAnswers()).toBe(answered);
+    const long = threadList(PATHS);
+    const onThread = await statMany(root, long);
+    expect(statThreadAnswers()).toBe(answered + 1);
+    expect(long.map((_, i) => statAt(onThread, i))).toEqual(long.map((_, i) => expected()[i % PATHS.length]));
   });
 
   it('does the calls on its threads, a long list split between them, answered in its order', async () => {
     // Every path a different answer from its neighbours, so that a part answered out of place shows.
     const many = Array.from({ length: 20_001 }, (_, i) => PATHS[i % PATHS.length]!);
     await stopStatThreads();
-    await statMany(root, ['d']); // a short list: one thread
+    await statMany(root, threadList(['d'])); // shorter than a split: one thread
     expect(statThreadsRunning()).toBe(1);
     const answered = statThreadAnswers();
     const values = await statMany(root, many);
@@ -60,18 +72,19 @@ describe('statMany', () => {
   });
 
   it('says what lstat refused, and its thread goes on answering', async () => {
-    await expect(statMany(root, ['d/e/file/below'])).rejects.toThrow(/ENOTDIR/);
+    await expect(statMany(root, threadList(['d/e/file/below']))).rejects.toThrow(/ENOTDIR/);
+    await expect(statMany(root, ['d/e/file/below'])).rejects.toThrow(/ENOTDIR/); // done here, the same refusal
     const answered = statThreadAnswers();
-    const values = await statMany(root, PATHS);
+    const values = await statMany(root, threadList(PATHS));
     expect(PATHS.map((_, i) => statAt(values, i))).toEqual(expected());
     expect(statThreadAnswers()).toBe(answered + 1);
   });
 
   it('starts another thread when the last one is gone, with the same answers', async () => {
-    await statMany(root, ['d']);
+    await statMany(root, threadList(['d']));
     await stopStatThreads();
     const answered = statThreadAnswers();
-    const values = await statMany(root, PATHS);
+    const values = await statMany(root, threadList(PATHS));
     expect(statThreadAnswers()).toBe(answered + 1);
     expect(PATHS.map((_, i) => statAt(values, i))).toEqual(expected());
   });
