@@ -1,4 +1,5 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AgentConfig, OrchConfig, SubagentConfig } from '../config/types.js';
 import { AgoraError, errorMessage, isAgoraError } from '../errors.js';
@@ -175,7 +176,7 @@ async function runAttemptWith(
     const item = spec.plan.items.find((i) => i.id === itemId);
     if (!item) return { kind: 'failed', itemId, attempt, reason: `item ${itemId} is not in the plan`, retryable: false };
     const logPath = liveLogPath(ctx.scratchDir, runId, itemId, attempt);
-    await mkdir(dirname(logPath), { recursive: true });
+    mkdirSync(dirname(logPath), { recursive: true }); // a few syscalls: no round trip through the thread pool
     reusable = false; // from here on, until the attempt says otherwise
     let built: BuiltJob;
     try {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { lstat, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OrchConfig } from '../config/types.js';
 import type { Emission } from '../engine/types.js';
@@ -26,8 +27,10 @@ export function emitDir(workDir: string, runId: string, itemId: string, attempt:
 
 /** A fresh, empty directory for the attempt (whatever an earlier process left there goes). */
 export async function prepareEmitDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Usually absent: one call, no round trip through the thread pool. What a crashed attempt of the same
+  // number left there (its worker chose how much) is removed asynchronously.
+  if (lstatSync(dir, { throwIfNoEntry: false }) !== undefined) await rm(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
 export type EmitRead = { ok: true; emission?: Emission } | { ok: false; reason: string };
