@@ -228,8 +228,8 @@ export class LocalGitStore implements GitStore {
         );
       }
     }
-    await this.objects.flush();
-    return casRefs(this.gitdir, swaps, this.lockOptions);
+    // The refs' new values are written while the objects are made durable; no ref moves (nor is locked) before.
+    return casRefs(this.gitdir, swaps, this.lockOptions, this.objects.flush());
   }
 
   async deleteRef(ref: string, expected: Oid): Promise<boolean> {

@@ -182,6 +182,11 @@ async function recoverLock(lockPath: string, text: string): Promise<void> {
   }
 }
 
+/** `<gitdir>/agora/tmp`: where new ref values (and this process's lock owner file) are written before they are renamed into place. */
+export function refTempDir(gitdir: string): string {
+  return join(gitdir, 'agora', 'tmp');
+}
+
 /**
  * Creates `lockPath` exclusively. While a live writer holds it, retries with a small random backoff for up
  * to `maxWaitMs` and then returns null. A lock left by an Agora process that is provably gone is removed
@@ -193,7 +198,7 @@ export async function acquireLock(gitdir: string, lockPath: string, what: string
   const maxWaitMs = opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
   const staleMs = opts.staleMs ?? DEFAULT_STALE_MS;
   const deadline = Date.now() + maxWaitMs;
-  const tmpDir = join(gitdir, 'agora', 'tmp');
+  const tmpDir = refTempDir(gitdir);
   let createdDir: string | undefined;
   for (let attempt = 0; ; attempt++) {
     try {

@@ -13,7 +13,17 @@
 import { rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errCode } from './loose-objects.js';
-import { acquireLock, commitLock, releaseLock, renameInto, syncRefDirectories, writeTemp, type HeldLock, type RefLockOptions } from './ref-lock-file.js';
+import {
+  acquireLock,
+  commitLock,
+  refTempDir,
+  releaseLock,
+  renameInto,
+  syncRefDirectories,
+  writeTemp,
+  type HeldLock,
+  type RefLockOptions,
+} from './ref-lock-file.js';
 import { assertOid, assertRefName } from './ref-names.js';
 import { currentValue, readPackedRef, readPackedRefsFile } from './ref-read.js';
 import type { Oid, RefSwap } from './types.js';
@@ -33,14 +43,28 @@ export async function casRef(gitdir: string, ref: string, next: Oid, expected: O
 
 /**
  * A transaction of compare-and-swaps, all or none, as `git update-ref --stdin` does one (start, prepare,
- * commit) on the files backend: every ref's lock is taken (in name order, so two transactions never wait
- * on each other in a cycle) and every current value checked before any ref moves; then each new value is
- * written and synced, and the refs are renamed into place in the order given, the last one last. Returns
- * false, having moved nothing, when any ref had moved or stayed locked by another writer. A crash during
- * the renames leaves the refs before it moved and the rest behind (their locks then name a dead writer):
- * callers put the ref that others act on last, so that what it names is already in place.
+ * commit) on the files backend. Each new value is first written and synced to a temporary file (while
+ * `objectsDurable`, the write of what the values name, is still going on: nothing reads those files, so
+ * the two waits on the disk overlap). Then every ref's lock is taken (in name order, so two transactions
+ * never wait on each other in a cycle) and every current value checked before any ref moves, and the refs
+ * are renamed into place in the order given, the last one last. No lock is taken before the objects are
+ * durable: a lock outlives a writer killed while it holds it, and only `serve` takes such a lock over.
+ * Returns false, having moved nothing, when any ref had moved or stayed locked by another writer; throws,
+ * having moved nothing, when `objectsDurable` rejects (its error first) or a value could not be written. A
+ * crash during the renames leaves the refs before it moved and the rest behind (their locks then name a
+ * dead writer): callers put the ref that others act on last, so that what it names is already in place.
  */
-export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: RefLockOptions = {}): Promise<boolean> {
+export async function casRefs(
+  gitdir: string,
+  swaps: readonly RefSwap[],
+  opts: RefLockOptions = {},
+  objectsDurable: Promise<void> = Promise.resolve(),
+): Promise<boolean> {
+  // Settled (and so never unhandled) whatever happens below.
+  const durable = objectsDurable.then(
+    () => null,
+    (e: unknown) => ({ error: e }),
+  );
   const seen = new Set<string>();
   for (const s of swaps) {
     assertRefName(s.ref);
@@ -49,32 +73,30 @@ export async function casRefs(gitdir: string, swaps: readonly RefSwap[], opts: R
     if (seen.has(s.ref)) throw new Error(`casRefs: ${s.ref} appears twice in one transaction`);
     seen.add(s.ref);
   }
+  const written = await Promise.allSettled(swaps.map((s) => writeTemp(refTempDir(gitdir), `${s.next}\n`)));
+  const temps = written.flatMap((w) => (w.status === 'fulfilled' ? [w.value] : []));
+  const failed = written.find((w) => w.status === 'rejected');
   const locks = new Map<string, HeldLock>();
-  const releaseAll = () => Promise.all([...locks.values()].map((l) => releaseLock(l)));
+  let renamed = 0;
   try {
+    const objects = await durable;
+    if (objects !== null) throw objects.error;
+    if (failed) throw failed.reason;
     for (const s of [...swaps].sort((a, b) => Buffer.compare(Buffer.from(a.ref), Buffer.from(b.ref)))) {
       const lock = await acquireLock(gitdir, `${join(gitdir, s.ref)}.lock`, s.ref, opts);
       if (!lock) return false;
       locks.set(s.ref, lock);
       if ((await currentValue(gitdir, s.ref)) !== s.expected) return false;
     }
-    const written = await Promise.allSettled(swaps.map((s) => writeTemp(locks.get(s.ref)!.tmpDir, `${s.next}\n`)));
-    const temps = written.flatMap((w) => (w.status === 'fulfilled' ? [w.value] : []));
-    const failed = written.find((w) => w.status === 'rejected');
-    let renamed = 0;
-    try {
-      if (failed) throw failed.reason;
-      for (const [i, s] of swaps.entries()) {
-        await renameInto(temps[i]!, join(gitdir, s.ref));
-        renamed = i + 1;
-      }
-    } finally {
-      await Promise.all(temps.slice(renamed).map((t) => unlink(t).catch(() => undefined)));
+    for (const [i, s] of swaps.entries()) {
+      await renameInto(temps[i]!, join(gitdir, s.ref));
+      renamed = i + 1;
     }
     await syncRefDirectories(swaps.map((s) => ({ lock: locks.get(s.ref)!, target: join(gitdir, s.ref) })));
     return true;
   } finally {
-    await releaseAll();
+    await Promise.all(temps.slice(renamed).map((t) => unlink(t).catch(() => undefined)));
+    await Promise.all([...locks.values()].map((l) => releaseLock(l)));
   }
 }
 

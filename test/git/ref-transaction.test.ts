@@ -2,6 +2,8 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLocalStore } from '../../src/git/local-store.js';
+import { casRefs } from '../../src/git/ref-lock.js';
+import { eventually } from '../support/eventually.js';
 import { gitSync, initRepo } from './git-fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -26,6 +28,11 @@ async function locksUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.name.endsWith('.lock')) out.push(e.name);
   return out;
+}
+
+/** The new values waiting in temporary files of the transaction (`<gitdir>/agora/tmp/ref-…`). */
+async function refTemps(gitdir: string): Promise<string[]> {
+  return (await readdir(join(gitdir, 'agora', 'tmp')).catch(() => [])).filter((f) => f.startsWith('ref-'));
 }
 
 /** A tick's refs move as one transaction of git's lockfile protocol: all of them or none. */
@@ -96,5 +103,60 @@ describe('casRefs: several refs, one transaction', () => {
         { ref: 'refs/agora/runs/r', next: b!, expected: a! },
       ]),
     ).rejects.toThrow(/twice/);
+  });
+
+  it('writes the new values while the objects are made durable, and takes no lock before they are', async () => {
+    const {
+      gitdir,
+      commits: [a, b],
+      cli,
+    } = await repoWithCommits();
+    let objectsDurable!: () => void;
+    const objects = new Promise<void>((resolve) => (objectsDurable = resolve));
+    const swaps = [
+      { ref: 'refs/agora/integration/r', next: b!, expected: null },
+      { ref: 'refs/agora/runs/r', next: a!, expected: null },
+    ];
+    const moved = casRefs(gitdir, swaps, {}, objects);
+    // Both values are written (and synced) while the objects are not yet durable; no ref is locked or moved.
+    await eventually('both new values in temporary files', async () => (await refTemps(gitdir)).length === 2);
+    expect(await locksUnder(gitdir)).toEqual([]);
+    expect(cli('refs/agora/runs/r')).toBeNull();
+    objectsDurable();
+    expect(await moved).toBe(true);
+    expect(cli('refs/agora/integration/r')).toBe(b);
+    expect(cli('refs/agora/runs/r')).toBe(a);
+    expect(await refTemps(gitdir)).toEqual([]);
+    expect(await locksUnder(gitdir)).toEqual([]);
+  });
+
+  it('moves none, and leaves no value or lock behind, when the objects could not be made durable', async () => {
+    const {
+      gitdir,
+      commits: [a, b],
+      cli,
+    } = await repoWithCommits();
+    const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    const swaps = [
+      { ref: 'refs/agora/integration/r', next: b!, expected: null },
+      { ref: 'refs/agora/runs/r', next: a!, expected: null },
+    ];
+    await expect(casRefs(gitdir, swaps, {}, Promise.reject(full))).rejects.toBe(full);
+    expect(cli('refs/agora/integration/r')).toBeNull();
+    expect(cli('refs/agora/runs/r')).toBeNull();
+    expect(await refTemps(gitdir)).toEqual([]);
+    expect(await locksUnder(gitdir)).toEqual([]);
+  });
+
+  it('leaves no value behind when an old value no longer holds', async () => {
+    const {
+      gitdir,
+      commits: [a, b],
+      cli,
+    } = await repoWithCommits();
+    expect(await casRefs(gitdir, [{ ref: 'refs/agora/runs/r', next: a!, expected: null }])).toBe(true);
+    expect(await casRefs(gitdir, [{ ref: 'refs/agora/runs/r', next: b!, expected: null }])).toBe(false);
+    expect(cli('refs/agora/runs/r')).toBe(a);
+    expect(await refTemps(gitdir)).toEqual([]);
   });
 });
