@@ -62,7 +62,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await syncDirectory(dir);
 }
 
-/** fsync(2) of an open descriptor on the thread pool (it waits on the disk): the one wrapper, for objects, refs and files alike. */
+/** fsync(2) of an open descriptor on the thread pool (it waits on the disk): the one wrapper, for objects and refs alike. */
 export const fsyncAsync = promisify(fsync);
 
 /**

@@ -25,8 +25,8 @@
  * caller reads it through isomorphic-git. A pack removed since the listing (another process merged it)
  * makes the lookup list the directory again.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, unlink } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { open, readFile, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -43,6 +43,12 @@ export const MERGE_AT = 8;
 /** Packs larger than this are never merged (rewriting them would cost more than their number saves). */
 export const MERGE_LIMIT = 32 * 2 ** 20;
 
+/**
+ * Packs up to this size are written, and read for a merge, with synchronous calls (see writeTemp); larger
+ * ones (a merge of large packs reaches a few hundred MiB) through the thread pool, so that the event loop
+ * is not held while the disk catches up.
+ */
+const SYNC_IO_LIMIT = 1024 * 1024;
 /** Entries up to this size (deflated) are read here, with synchronous calls; larger ones by the caller, asynchronously. */
 const READ_LIMIT = 64 * 1024;
 /** What such an entry may inflate to: more is not what a small object is (a damaged or hostile pack). */
@@ -102,8 +108,8 @@ export class PackedObjects {
     const included = new Set(entries.map((e) => e.oid));
     const merged: string[] = [];
     const newBytes = entries.reduce((n, e) => n + e.bytes.byteLength, 0);
-    for (const name of this.mergeChoice(newBytes)) {
-      const copied = this.entriesOf(name);
+    for (const { name, size } of this.mergeChoice(newBytes)) {
+      const copied = await this.entriesOf(name, size);
       if (copied === null) continue;
       for (const e of copied) {
         if (included.has(e.oid)) continue;
@@ -115,13 +121,7 @@ export class PackedObjects {
     const { pack, index, checksum } = assemblePack(entries);
     const name = `pack-${checksum.toString('hex')}`;
     // Not recursive: a repository removed meanwhile is not made again around its pack directory.
-    const created = await mkdir(this.dir).then(
-      () => true,
-      (e: unknown) => {
-        if (errCode(e) === 'EEXIST') return false;
-        throw storageError(e, `create ${this.dir}`);
-      },
-    );
+    const created = makeDirectory(this.dir);
     const indexBytes = renderPackIndex(index, checksum);
     // Both written and synced (at once: they wait on the disk together) before either is named: a failure
     // leaves neither (no pack without its index).
@@ -173,7 +173,7 @@ export class PackedObjects {
    * packs; else the smallest ones, up to the last that is less than twice all smaller ones (the new pack
    * counted among them) together.
    */
-  private mergeChoice(newBytes: number): string[] {
+  private mergeChoice(newBytes: number): Array<{ name: string; size: number }> {
     const files = safeReaddir(this.dir);
     // A multi-pack index (and its bitmap) names its packs: none of them may go.
     if (files.some((f) => f.startsWith('multi-pack-index'))) return [];
@@ -196,15 +196,16 @@ export class PackedObjects {
       if (c.size < 2 * sum) upTo = i + 1;
       sum += c.size;
     });
-    return candidates.slice(0, upTo).map((c) => c.name);
+    return candidates.slice(0, upTo);
   }
 
   /**
    * The entries of pack `name`, as bytes with their ids and CRCs; null when it holds a delta, is damaged or
-   * is gone. Read with one synchronous call (at most MERGE_LIMIT bytes), as the pack is written.
+   * is gone. Read as a pack of its `size` is written: with one synchronous call, or through the thread pool.
    */
-  private entriesOf(name: string): Array<{ oid: Oid; bytes: Uint8Array; crc: number }> | null {
-    const pack = readFileOrNull(join(this.dir, `${name}.pack`));
+  private async entriesOf(name: string, size: number): Promise<Array<{ oid: Oid; bytes: Uint8Array; crc: number }> | null> {
+    const path = join(this.dir, `${name}.pack`);
+    const pack = size <= SYNC_IO_LIMIT ? readFileOrNull(path) : await readFile(path).catch(() => null);
     const index = pack === null ? null : this.index(name);
     if (pack === null || index === null) return null;
     const out: Array<{ oid: Oid; bytes: Uint8Array; crc: number }> = [];
@@ -276,18 +277,27 @@ export class PackedObjects {
    * synchronous calls: a state commit's pack is a few kilobytes, and each round trip through the thread
    * pool also waits for a busy event loop (measured: the two temporary files of a state commit took 5.1 ms
    * in `bench/local-fanout` with three round trips each, 1.7–2.6 ms with one). Only the sync, which waits
-   * on the disk, goes to the thread pool. A pack is at most a few tens of MiB (MERGE_LIMIT, and the bytes
-   * a store keeps waiting), which the page cache takes in milliseconds.
+   * on the disk, goes to the thread pool. A pack larger than SYNC_IO_LIMIT goes there whole.
    */
   private async writeTemp(data: Uint8Array, prefix: string, what: string): Promise<string> {
     const temp = join(this.dir, `${prefix}${tempSuffix()}`);
     try {
-      const fd = openSync(temp, 'wx', 0o444);
-      try {
-        writeFileSync(fd, data);
-        await fsyncAsync(fd);
-      } finally {
-        closeSync(fd);
+      if (data.byteLength <= SYNC_IO_LIMIT) {
+        const fd = openSync(temp, 'wx', 0o444);
+        try {
+          writeFileSync(fd, data);
+          await fsyncAsync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      } else {
+        const handle = await open(temp, 'wx', 0o444);
+        try {
+          await handle.writeFile(data);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       crashPoint('pack-temp-written');
       return temp;
@@ -339,6 +349,17 @@ function parseEntry(bytes: Buffer, oid: Oid): GitObject | null {
   if (content.length !== size) return null;
   const id = createHash('sha1').update(`${type} ${size}\0`, 'latin1').update(content).digest('hex');
   return id === oid ? { type, content } : null;
+}
+
+/** Makes `dir` (not recursively); false when it was there. */
+function makeDirectory(dir: string): boolean {
+  try {
+    mkdirSync(dir);
+    return true;
+  } catch (e) {
+    if (errCode(e) === 'EEXIST') return false;
+    throw storageError(e, `create ${dir}`);
+  }
 }
 
 function readFileOrNull(path: string): Buffer | null {

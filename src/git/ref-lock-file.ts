@@ -128,30 +128,29 @@ export async function writeTemp(tmpDir: string, content: string, prefix = 'ref')
   const temp = join(tmpDir, `${prefix}-${tempSuffix()}`);
   let fd: number;
   try {
-    fd = openSync(temp, 'wx');
+    try {
+      fd = openSync(temp, 'wx');
+    } catch (e) {
+      if (errCode(e) !== 'ENOENT') throw e;
+      mkdirSync(tmpDir, { recursive: true });
+      fd = openSync(temp, 'wx');
+    }
   } catch (e) {
-    if (errCode(e) !== 'ENOENT') throw e;
-    mkdirSync(tmpDir, { recursive: true });
-    fd = openSync(temp, 'wx');
+    throw storageError(e, `write ${temp}`);
   }
   try {
-    writeFileSync(fd, content, 'utf8');
-    await fsyncAsync(fd);
+    try {
+      writeFileSync(fd, content, 'utf8');
+      await fsyncAsync(fd);
+    } finally {
+      // Once: Linux frees the descriptor even when close fails, and a second close could hit a reused one.
+      closeSync(fd);
+    }
   } catch (e) {
-    closeQuietly(fd);
     unlinkQuietly(temp);
     throw storageError(e, `write ${temp}`);
   }
-  closeSync(fd);
   return temp;
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed, or the disk went away
-  }
 }
 
 function unlinkQuietly(path: string): void {

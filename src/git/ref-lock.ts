@@ -2,8 +2,8 @@
  * Refs of a local repository, read and updated by git's own lockfile protocol so that Agora and the `git`
  * CLI can share one repository (DESIGN.md §7): an update creates `<ref>.lock` exclusively (naming its
  * writer, so that a lock left by a killed Agora process can be proven abandoned: docs/storage.md), checks
- * the current value under the lock, writes and fsyncs the new value into a temporary file, renames it over
- * the ref and removes the lock. Readers therefore only ever see a whole old or a whole new value. Loose refs win over
+ * the current value under the lock, renames over the ref the new value written and fsynced to a temporary
+ * file before the lock was taken, and removes the lock. Readers therefore only ever see a whole old or a whole new value. Loose refs win over
  * `packed-refs`; a deletion removes the ref from `packed-refs` (under `packed-refs.lock`) before it
  * removes the loose file, so no reader sees an older packed value come back.
  *
@@ -50,7 +50,8 @@ export async function casRef(gitdir: string, ref: string, next: Oid, expected: O
  * are renamed into place in the order given, the last one last. No lock is taken before the objects are
  * durable: a lock outlives a writer killed while it holds it, and only `serve` takes such a lock over.
  * Returns false, having moved nothing, when any ref had moved or stayed locked by another writer; throws,
- * having moved nothing, when `objectsDurable` rejects (its error first) or a value could not be written. A
+ * having moved nothing, when `objectsDurable` rejects (its error before a value's) or a value could not
+ * be written (so a transaction that would have lost its race throws then too). A
  * crash during the renames leaves the refs before it moved and the rest behind (their locks then name a
  * dead writer): callers put the ref that others act on last, so that what it names is already in place.
  */

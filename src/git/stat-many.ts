@@ -5,7 +5,7 @@
  * progress) while they run. A long list is split between {@link POOL_SIZE} threads, so that a survey
  * takes about half as long while the other core is free (the system calls, not JavaScript, are the cost:
  * issue 16's `workspace-scale`). The threads are started on first use, kept, and do not keep the process
- * alive; where one cannot be used, the same calls run here.
+ * alive; where one cannot be used, and for a list shorter than {@link THREAD_FROM}, the same calls run here.
  */
 import { lstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

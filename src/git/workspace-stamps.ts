@@ -136,7 +136,8 @@ const isDirectoryMode = (mode: number) => (mode & constants.S_IFMT) === constant
  * Compares the workspace with its stamps. Null where the comparison cannot speak for git: a directory
  * of the base is gone, is no longer a directory or is another one; a tracked file became a directory; a
  * name is not UTF-8; a directory cannot be read. The caller then lets git walk the workspace. The
- * `lstat` of every path is done off the event loop (stat-many.ts); nothing runs in the workspace then.
+ * `lstat` of every path is done off the event loop (stat-many.ts), but for a short list, which costs less
+ * than a message to a thread; nothing runs in the workspace then.
  */
 export async function surveyWorkspace(root: string, layout: TreeLayout, recorded: WorkspaceStamps): Promise<WorkspaceSurvey | null> {
   const dirs = ['', ...layout.dirs];

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -96,6 +96,38 @@ describe('objects packed at each ref update', () => {
     expect(readdirSync(packDir(gitdir)).filter((n) => !/^pack-[0-9a-f]{40}\.(pack|idx)$/.test(n))).toEqual([]);
     expect(gitSync(dir, ['rev-list', '--count', 'main']).trim()).toBe(String(updates));
     expect(gitSync(dir, ['show', 'main:n.txt'])).toBe(`${updates - 1}\n`);
+    await fsckClean(dir);
+  });
+
+  it('writes and merges packs of more than a MiB (through the thread pool) whole', async () => {
+    const { dir, gitdir, store } = await repo();
+    let head: string | null = null;
+    const blobs: string[] = [];
+    // Incompressible blobs: 20 of 60 KB a pack, 1.2 MB; the (MERGE_AT + 1)th update merges all of them.
+    for (let i = 0; i <= MERGE_AT; i += 1) {
+      const entries = [];
+      for (let j = 0; j < 20; j += 1) {
+        const oid = await store.writeBlob(randomBytes(60_000));
+        blobs.push(oid);
+        entries.push({ mode: '100644' as const, path: `b${j}`, oid, type: 'blob' as const });
+      }
+      const who = agoraIdentity(1_700_000_000_000);
+      const next = await store.writeCommit({
+        tree: await store.writeTree(entries),
+        parents: head ? [head] : [],
+        message: `${i}\n`,
+        author: who,
+        committer: who,
+      });
+      expect(await store.casRef('refs/heads/main', next, head)).toBe(true);
+      head = next;
+    }
+    const newest = packsIn(gitdir)
+      .map((n) => ({ n, size: readFileSync(join(packDir(gitdir), n)).length }))
+      .sort((a, b) => b.size - a.size)[0]!;
+    expect(newest.size).toBeGreaterThan((MERGE_AT + 1) * 1_200_000);
+    const listed = gitSync(dir, ['verify-pack', '-v', join(packDir(gitdir), newest.n.replace(/\.pack$/, '.idx'))]);
+    for (const oid of blobs) expect(listed).toContain(oid);
     await fsckClean(dir);
   });
 

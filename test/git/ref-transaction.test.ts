@@ -1,6 +1,8 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { casRefs } from '../../src/git/ref-lock.js';
 import { eventually } from '../support/eventually.js';
@@ -143,6 +145,23 @@ describe('casRefs: several refs, one transaction', () => {
     ];
     await expect(casRefs(gitdir, swaps, {}, Promise.reject(full))).rejects.toBe(full);
     expect(cli('refs/agora/integration/r')).toBeNull();
+    expect(cli('refs/agora/runs/r')).toBeNull();
+    expect(await refTemps(gitdir)).toEqual([]);
+    expect(await locksUnder(gitdir)).toEqual([]);
+  });
+
+  it('through a store, moves none when the objects the new values name cannot be written out', async () => {
+    const { dir, gitdir, cli } = await repoWithCommits();
+    const store = await openLocalStore(dir);
+    // Written by the store, so kept in memory until a ref update writes them out as a pack.
+    const blob = await store.writeBlob('waiting\n');
+    const tree = await store.writeTree([{ mode: '100644', path: 'f', oid: blob, type: 'blob' }]);
+    const who = agoraIdentity(1_700_000_000_000);
+    const commit = await store.writeCommit({ tree, parents: [], message: 'waiting\n', author: who, committer: who });
+    // A file where the pack directory should be: the pack cannot be written.
+    rmSync(join(gitdir, 'objects', 'pack'), { recursive: true, force: true });
+    writeFileSync(join(gitdir, 'objects', 'pack'), '');
+    await expect(store.casRefs([{ ref: 'refs/agora/runs/r', next: commit, expected: null }])).rejects.toThrow(/objects\/pack/);
     expect(cli('refs/agora/runs/r')).toBeNull();
     expect(await refTemps(gitdir)).toEqual([]);
     expect(await locksUnder(gitdir)).toEqual([]);
