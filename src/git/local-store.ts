@@ -16,6 +16,7 @@ import { objectSize } from './object-size.js';
 import { assertRefName, casRefs, deleteRef, isOid, listRefs, readRef, type RefLockOptions } from './ref-lock.js';
 import { writePack, type PackEntry } from './pack-file.js';
 import { RecentObjects } from './recent-objects.js';
+import { removeAbandonedRefTemps } from './ref-temp-sweep.js';
 import { encodeDelta } from './pack-delta.js';
 import { assertEntryName, parseTree, renderTree, sortTreeEntries, typeForMode } from './tree-object.js';
 import type { CommitData, GitObject, GitStore, Oid, RefSwap, TreeEntry, TreeEntryMode } from './types.js';
@@ -243,6 +244,14 @@ export class LocalGitStore implements GitStore {
    */
   recoverAbandonedLocks(): void {
     this.lockOptions = { ...this.lockOptions, recoverAbandoned: true };
+  }
+
+  /**
+   * Removes the temporary files of ref updates that processes killed since left (ref-temp-sweep.ts); the
+   * paths removed. Call only while holding the serve lock, as {@link recoverAbandonedLocks}.
+   */
+  removeAbandonedRefTemps(now: number): Promise<string[]> {
+    return removeAbandonedRefTemps(this.gitdir, now);
   }
 
   /**

@@ -1,8 +1,9 @@
 /** Real repositories in temp dirs and the `git` CLI, for the git adapter's tests. */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The environment for git in tests: nothing inherited from GIT_*, a fixed identity, no user config. */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -87,4 +88,18 @@ export function gitListTree(gitdir: string, tree: string): string[] {
       const [mode, , oid] = (meta ?? '').split(' ');
       return `${mode} ${oid} ${path}`;
     });
+}
+
+/**
+ * Runs test/git/cas-child.ts's writer once on `ref` of the repository at `dir` (the ref must exist), with
+ * crash point `at` armed (src/crash-points.ts, `AGORA_CRASH_AT`): the child is killed there as a crash would
+ * kill it. Its pid, and the signal that ended it.
+ */
+export function killedCasWriter(dir: string, ref: string, at: string): { pid: number; signal: NodeJS.Signals | null } {
+  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./cas-child.ts', import.meta.url)), 'write', dir, ref, 'w', '1'], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    env: { ...process.env, AGORA_CRASH_AT: at },
+    encoding: 'utf8',
+  });
+  return { pid: child.pid!, signal: child.signal };
 }

@@ -1,23 +1,20 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgoraError } from '../../src/errors.js';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import { selfIdentity } from '../../src/process-identity.js';
 import { eventually } from '../support/eventually.js';
-import { initRepo } from './git-fixtures.js';
+import { initRepo, killedCasWriter } from './git-fixtures.js';
 
 /**
  * A serve killed during a ref update leaves `<ref>.lock`; the next serve must get past it without a
  * person when its writer is provably gone, and still wait for a live one (issue 12, finding 5).
  */
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const casChild = fileURLToPath(new URL('./cas-child.ts', import.meta.url));
 const REF = 'refs/agora/runs/r1';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -38,11 +35,7 @@ async function lockLeftByKilledWriter() {
   const store = await openLocalStore(r.dir, { maxWaitMs: 300 });
   const a = await commit(store, 'a');
   expect(await store.casRef(REF, a, null)).toBe(true);
-  const child = spawnSync(process.execPath, ['--import', 'tsx', casChild, 'write', r.dir, REF, 'w', '1'], {
-    cwd: projectRoot,
-    env: { ...process.env, AGORA_CRASH_AT: 'ref-temp-written:1' },
-    encoding: 'utf8',
-  });
+  const child = killedCasWriter(r.dir, REF, 'ref-temp-written:1');
   expect(child.signal).toBe('SIGKILL');
   const lock = join(r.gitdir, `${REF}.lock`);
   expect(existsSync(lock)).toBe(true);

@@ -1,0 +1,105 @@
+import { lstat, readdir, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { notARealDirectory, readPlainFile } from '../plain-files.js';
+import { liveness, parseIdentity, type ProcessIdentity } from '../process-identity.js';
+import { refTempDir } from './ref-lock-file.js';
+
+/**
+ * The files a killed process left in `<gitdir>/agora/tmp` (ref-lock-file.ts): a ref value written but not
+ * renamed into place (`ref-*`, a kill between the write and the rename), and the process's owner file
+ * (`owner-*`, removed when the process exits normally). Nothing reads either once its writer is gone, but
+ * every kill adds some, and a repository served for years would keep them all.
+ *
+ * Each name ends in its writer's `<pid>_<token>_<counter>` (temp-name.ts), so the files of one process share
+ * `<pid>_<token>`. The writer is the identity its owner file records (src/process-identity.ts), or, where
+ * its owner file is gone, the pid in the name on this host (a pid that answers then proves nothing: the
+ * files stay). A file is removed when its writer is provably gone and it is {@link MIN_AGE_MS} old: two
+ * containers that share a host name and a kernel judge each other's pids wrongly, and a live writer's ref
+ * value exists for the milliseconds of one transaction (an owner file removed under a live writer is
+ * written again at its next lock, and no lock depends on it: each is its own link). A process's ref values
+ * go before its owner file, so a look cut short never leaves them with no identity to judge them by.
+ *
+ * Only a process that holds the serve lock looks (`orch serve`, and `orch run` while it serves its run), at
+ * its start. Anything else in the directory (another name, a link, a directory) is left alone.
+ */
+
+/** How old a file of a gone writer must be before it is removed. */
+export const MIN_AGE_MS = 10 * 60_000;
+
+/** The most an owner file holds: one identity as JSON. */
+const MAX_OWNER_BYTES = 4096;
+
+const NAME = /^(owner|ref)-([1-9]\d{0,9})_([0-9a-f]{8})_\d+$/;
+
+interface Writer {
+  pid: number;
+  owners: string[];
+  values: string[];
+}
+
+/** The writer an owner file records, or undefined when it is no owner file Agora wrote. */
+async function ownerIdentity(path: string): Promise<ProcessIdentity | undefined> {
+  try {
+    const read = await readPlainFile(path, MAX_OWNER_BYTES);
+    if ('problem' in read) return undefined;
+    const parsed = JSON.parse(read.text) as { agoraRefLock?: unknown };
+    return parsed.agoraRefLock === 1 ? (parseIdentity(parsed) ?? undefined) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes `path` if it is a regular file at least MIN_AGE_MS old at `now`; whether it is gone. */
+async function removeIfOld(path: string, now: number): Promise<boolean> {
+  try {
+    const info = await lstat(path);
+    if (!info.isFile() || now - info.mtimeMs < MIN_AGE_MS) return false;
+    await unlink(path);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/**
+ * Removes the ref values and owner files in `<gitdir>/agora/tmp` whose writer is provably gone and that are
+ * MIN_AGE_MS old at `now`; the paths it removed. Never throws: what it cannot list, read or remove stays.
+ */
+export async function removeAbandonedRefTemps(gitdir: string, now: number): Promise<string[]> {
+  const dir = refTempDir(gitdir);
+  let names: string[];
+  try {
+    if ((await notARealDirectory(dir)) !== undefined) return [];
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const writers = new Map<string, Writer>();
+  for (const name of names) {
+    const m = NAME.exec(name);
+    if (!m) continue;
+    const key = `${m[2]}_${m[3]}`;
+    let writer = writers.get(key);
+    if (!writer) writers.set(key, (writer = { pid: Number(m[2]), owners: [], values: [] }));
+    (m[1] === 'owner' ? writer.owners : writer.values).push(join(dir, name));
+  }
+  const removed: string[] = [];
+  for (const writer of writers.values()) {
+    let identity: ProcessIdentity | undefined;
+    for (const owner of writer.owners) {
+      const recorded = await ownerIdentity(owner);
+      if (recorded?.pid === writer.pid) identity ??= recorded;
+    }
+    identity ??= { pid: writer.pid, host: hostname(), boot: null, start: null };
+    if (liveness(identity) !== 'gone') continue;
+    let left = 0;
+    for (const path of writer.values) {
+      if (await removeIfOld(path, now)) removed.push(path);
+      else left += 1;
+    }
+    if (left > 0) continue;
+    for (const path of writer.owners) if (await removeIfOld(path, now)) removed.push(path);
+  }
+  return removed;
+}
