@@ -36,22 +36,28 @@ export async function submitPlan(
     base: Oid;
     now: number;
     params?: RunParams;
-    /** Writes the secret parameters' store for the run id the submission is about to take (params.ts). */
-    bindSecrets?: (runId: string) => Promise<void>;
+    /**
+     * Writes the secret parameters' store for the run id the submission is about to take, and returns its
+     * token, which `params.secretStore` then names (params.ts: a new one for each run id tried).
+     */
+    bindSecrets?: (runId: string) => Promise<string>;
   },
 ): Promise<Submission> {
+  if (args.bindSecrets && !args.params) throw new Error('submitPlan: bindSecrets needs the params whose store it binds');
   const who = agoraIdentity(args.now);
   const planBlob = await store.writeBlob(args.planText);
-  const entries: TreeEntry[] = [{ mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' }];
-  if (args.params) {
-    entries.push({ mode: '100644', path: PARAMS_FILE, oid: await store.writeBlob(`${JSON.stringify(args.params, null, 2)}\n`), type: 'blob' });
-  }
-  const tree = await store.writeTree(sortTree(entries));
+  const treeWith = async (params: RunParams | undefined) => {
+    const entries: TreeEntry[] = [{ mode: '100644', path: 'plan.json', oid: planBlob, type: 'blob' }];
+    if (params) entries.push({ mode: '100644', path: PARAMS_FILE, oid: await store.writeBlob(`${JSON.stringify(params, null, 2)}\n`), type: 'blob' });
+    return store.writeTree(sortTree(entries));
+  };
+  const unbound = args.bindSecrets ? undefined : await treeWith(args.params);
   return retryOnConflict(`the run ids of plan ${args.planId}`, 100, async (): Promise<Submission | typeof LOST_RACE> => {
     const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
     // Before the submission exists: a serve may accept it, and start its workers, at once.
-    await args.bindSecrets?.(runId);
+    const token = await args.bindSecrets?.(runId);
     if (args.bindSecrets) crashPoint('secrets-bound'); // a store nothing names yet: the next serve removes it
+    const tree = unbound ?? (await treeWith({ ...args.params!, secretStore: token! }));
     const inboxCommit = await store.writeCommit({
       tree,
       parents: [args.base],

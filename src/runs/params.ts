@@ -183,26 +183,34 @@ export async function hasSecretStore(scratchDir: string, token: string): Promise
  * What the run records: the public values, each secret key with the value `***`, the secret keys, and
  * (when there are secrets) the token of the host-local file their values go to. `bind` writes that file
  * for the run id the submission takes, before the submission exists, so no worker ever starts without
- * them (submitPlan calls it again if it has to take another number), with the ref namespace (`namespace`,
- * `RunRefs.ns`) and the process that submits.
+ * them, with the ref namespace (`namespace`, `RunRefs.ns`) and the process that submits; it returns the
+ * token the submission records. The first bind writes the store `params` names. submitPlan binds again
+ * when it has to take another number: each later bind removes the store it wrote before and writes one
+ * under a new token, since the lost number's submission may have been read (and its token with it) while
+ * it existed, and a store that keeps its token across run ids would be reached by whoever pushed a
+ * submission naming it under the next number first.
  */
-export function recordableParams(p: GivenParams, scratchDir: string, namespace: string): { params: RunParams; bind?: (runId: string) => Promise<void> } {
+export function recordableParams(p: GivenParams, scratchDir: string, namespace: string): { params: RunParams; bind?: (runId: string) => Promise<string> } {
   const secretKeys = Object.keys(p.secrets).sort();
   const values: Record<string, ParamValue> = { ...p.values };
   for (const key of secretKeys) values[key] = REDACTED;
   if (secretKeys.length === 0) return { params: { values: sortKeys(values) } };
-  const token = randomBytes(16).toString('hex');
-  const path = secretStorePath(scratchDir, token);
+  const first = randomBytes(16).toString('hex');
+  let bound: { token: string; runId: string } | undefined;
   const bind = async (runId: string) => {
+    if (bound !== undefined) await removeSecretStore(scratchDir, bound.token, bound.runId);
+    const token = bound === undefined ? first : randomBytes(16).toString('hex');
     await mkdir(join(scratchDir, 'params'), { recursive: true, mode: 0o700 });
     // The namespace and this process: a store whose submit died before its submission existed is removed by
     // the next serve (orphan-secret-stores.ts).
-    await writeFileAtomic(path, `${JSON.stringify({ run: runId, namespace, writer: selfIdentity(), secrets: p.secrets })}\n`, {
+    await writeFileAtomic(secretStorePath(scratchDir, token), `${JSON.stringify({ run: runId, namespace, writer: selfIdentity(), secrets: p.secrets })}\n`, {
       mode: 0o600,
       crashPoint: 'secrets-temp-written', // a whole temporary file: the next serve removes it (orphan-secret-stores.ts)
     });
+    bound = { token, runId };
+    return token;
   };
-  return { params: { values: sortKeys(values), secret: secretKeys, secretStore: token }, bind };
+  return { params: { values: sortKeys(values), secret: secretKeys, secretStore: first }, bind };
 }
 
 /** The store's values when it names `runId`; why not otherwise (missing, unreadable, another run's, none's). */

@@ -93,6 +93,35 @@ describe('the secret parameters of a submission', () => {
     expect(existsSync(s.secretsFile)).toBe(true);
   });
 
+  it('are bound under a new token when the submission has to take another run id, and the store of the lost id goes', async () => {
+    const r = await initRepo({ bare: false });
+    cleanups.push(r.cleanup);
+    gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
+    const store = await openLocalStore(r.dir);
+    const scratchDir = join(store.gitdir, 'agora');
+    const base = gitSync(r.dir, ['rev-parse', 'HEAD']).trim();
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: SECRET } }, scratchDir, refs.ns);
+    const lost: string[] = [];
+    // Another submission takes the first id between the bind and the inbox entry (the run-id race).
+    const racing = async (runId: string) => {
+      const token = await bind!(runId);
+      if (lost.length === 0) {
+        lost.push(token);
+        await submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0 });
+      }
+      return token;
+    };
+    const { runId } = await submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0, params, bindSecrets: racing });
+    expect(runId).toBe('p-2');
+    expect(lost).toEqual([params.secretStore]);
+    const recorded = JSON.parse(gitSync(r.dir, ['show', `${refs.inbox(runId)}:params.json`])) as RunParams;
+    // Whoever read p-1's token while the lost entry could exist cannot push a p-2 that reaches the store.
+    expect(recorded.secretStore).toMatch(/^[0-9a-f]{32}$/);
+    expect(recorded.secretStore).not.toBe(params.secretStore);
+    expect(existsSync(join(scratchDir, 'params', `${params.secretStore}.json`))).toBe(false);
+    expect((await workerParams(recorded, scratchDir, runId)).secrets).toEqual({ token: SECRET });
+  });
+
   it("are neither removed nor read through a pushed submission that names another run's store", async () => {
     const victim = await submitted(planText([]));
     expect(await acceptInbox(victim.store, refs, victim.config, victim.scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
