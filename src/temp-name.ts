@@ -12,5 +12,10 @@ let counter = 0;
  */
 export function tempSuffix(): string {
   counter += 1;
-  return `${process.pid}_${processToken}_${counter}`;
+  return `${processTempTag()}_${counter}`;
+}
+
+/** What every temporary name of this process starts its suffix with: `<pid>_<token>`. */
+export function processTempTag(): string {
+  return `${process.pid}_${processToken}`;
 }

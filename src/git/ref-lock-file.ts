@@ -1,5 +1,5 @@
-import { tempSuffix } from '../temp-name.js';
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { processTempTag, tempSuffix } from '../temp-name.js';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncAsync, syncDirectory } from '../atomic-write.js';
@@ -92,15 +92,17 @@ async function createLock(lockPath: string, tmpDir: string): Promise<boolean> {
 /**
  * This process's identity as a lock's content, one synced file per repository (its `agora/tmp`), written
  * once and hard-linked as every lock the process takes there: a lock costs one `link`, not a write and a
- * sync of its own. Removed when the process exits; one left by a killed process is a few bytes that no
- * lock depends on (a link has its own name).
+ * sync of its own. It is written before the process's first ref value too ({@link writeRefValue}), so
+ * that every value a killed process leaves has its writer's identity beside it (ref-temp-sweep.ts). When
+ * the process exits, its ref values there and then its owner files are removed; what a killed process
+ * leaves, a serve removes once it is provably gone.
  */
 const ownerFiles = new Map<string, Promise<string>>();
 
 function ownerFile(tmpDir: string): Promise<string> {
   let file = ownerFiles.get(tmpDir);
   if (!file) {
-    if (!removalRegistered) process.once('exit', removeOwnerFiles);
+    if (!removalRegistered) process.once('exit', removeOwnFiles);
     removalRegistered = true;
     file = writeTemp(tmpDir, `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity() })}\n`, 'owner');
     ownerFiles.set(tmpDir, file);
@@ -115,8 +117,27 @@ function ownerFile(tmpDir: string): Promise<string> {
 const written = new Set<string>();
 let removalRegistered = false;
 
-function removeOwnerFiles(): void {
-  for (const path of written) unlinkQuietly(path);
+/** At exit: the ref values this process had not renamed (a transaction cut short), then its owner files. */
+function removeOwnFiles(): void {
+  const values = `ref-${processTempTag()}_`;
+  for (const path of written) {
+    const dir = dirname(path);
+    try {
+      for (const name of readdirSync(dir)) if (name.startsWith(values)) unlinkQuietly(join(dir, name));
+    } catch {
+      // the directory is gone
+    }
+    unlinkQuietly(path);
+  }
+}
+
+/**
+ * Writes a ref's new value to a synced temporary file in `tmpDir` (`ref-*`), once this process's owner
+ * file is there; its path.
+ */
+export async function writeRefValue(tmpDir: string, content: string): Promise<string> {
+  await ownerFile(tmpDir);
+  return writeTemp(tmpDir, content, 'ref');
 }
 
 /**
@@ -124,7 +145,7 @@ function removeOwnerFiles(): void {
  * synchronous calls (a few bytes: cheaper than the thread pool's round trips); only the sync, which waits
  * on the disk, goes to the thread pool.
  */
-export async function writeTemp(tmpDir: string, content: string, prefix = 'ref'): Promise<string> {
+async function writeTemp(tmpDir: string, content: string, prefix: 'ref' | 'owner'): Promise<string> {
   const temp = join(tmpDir, `${prefix}-${tempSuffix()}`);
   let fd: number;
   try {
@@ -277,7 +298,7 @@ export async function releaseLock(lock: HeldLock): Promise<void> {
  */
 export async function commitLock(lock: HeldLock, target: string, content: string): Promise<void> {
   try {
-    await renameInto(await writeTemp(lock.tmpDir, content), target);
+    await renameInto(await writeRefValue(lock.tmpDir, content), target);
     await syncRefDirectories([{ lock, target }]);
   } finally {
     await releaseLock(lock);

@@ -10,6 +10,7 @@
  * This module is the updates (compare-and-swap of one ref or a transaction, deletion); the names are
  * checked by ref-names.ts, refs are read by ref-read.ts and the lock files are ref-lock-file.ts's.
  */
+import { crashPoint } from '../crash-points.js';
 import { rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errCode } from './loose-objects.js';
@@ -20,7 +21,7 @@ import {
   releaseLock,
   renameInto,
   syncRefDirectories,
-  writeTemp,
+  writeRefValue,
   type HeldLock,
   type RefLockOptions,
 } from './ref-lock-file.js';
@@ -74,7 +75,8 @@ export async function casRefs(
     if (seen.has(s.ref)) throw new Error(`casRefs: ${s.ref} appears twice in one transaction`);
     seen.add(s.ref);
   }
-  const written = await Promise.allSettled(swaps.map((s) => writeTemp(refTempDir(gitdir), `${s.next}\n`)));
+  const written = await Promise.allSettled(swaps.map((s) => writeRefValue(refTempDir(gitdir), `${s.next}\n`)));
+  crashPoint('ref-values-written'); // no lock taken yet: the values and their owner file are what a kill leaves
   const temps = written.flatMap((w) => (w.status === 'fulfilled' ? [w.value] : []));
   const failed = written.find((w) => w.status === 'rejected');
   const locks = new Map<string, HeldLock>();

@@ -1,5 +1,4 @@
 import { lstat, readdir, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { notARealDirectory, readPlainFile } from '../plain-files.js';
 import { liveness, parseIdentity, type ProcessIdentity } from '../process-identity.js';
@@ -8,17 +7,19 @@ import { refTempDir } from './ref-lock-file.js';
 /**
  * The files a killed process left in `<gitdir>/agora/tmp` (ref-lock-file.ts): a ref value written but not
  * renamed into place (`ref-*`, a kill between the write and the rename), and the process's owner file
- * (`owner-*`, removed when the process exits normally). Nothing reads either once its writer is gone, but
- * every kill adds some, and a repository served for years would keep them all.
+ * (`owner-*`). A process that exits removes both itself; nothing reads them once their writer is killed,
+ * but every kill adds some, and a repository served for years would keep them all.
  *
  * Each name ends in its writer's `<pid>_<token>_<counter>` (temp-name.ts), so the files of one process share
- * `<pid>_<token>`. The writer is the identity its owner file records (src/process-identity.ts), or, where
- * its owner file is gone, the pid in the name on this host (a pid that answers then proves nothing: the
- * files stay). A file is removed when its writer is provably gone and it is {@link MIN_AGE_MS} old: two
- * containers that share a host name and a kernel judge each other's pids wrongly, and a live writer's ref
- * value exists for the milliseconds of one transaction (an owner file removed under a live writer is
- * written again at its next lock, and no lock depends on it: each is its own link). A process's ref values
- * go before its owner file, so a look cut short never leaves them with no identity to judge them by.
+ * `<pid>_<token>`, and a process writes its owner file, which records its identity
+ * (src/process-identity.ts), before its first ref value. A process's files are removed when the identity in
+ * its owner file is provably gone and each file is {@link MIN_AGE_MS} old: two containers that share a host
+ * name and a kernel judge each other's pids wrongly, and a live writer's ref value exists for one
+ * transaction (the wait for the objects to be durable and for the locks: seconds at most). An owner file
+ * removed under a live writer is written again at its next lock, and no lock depends on it (each is its own
+ * link). A process's ref values go before its owner file, so a look cut short never leaves them with no
+ * identity to judge them by; values with no owner file beside them (which the order above leaves only
+ * where a person removed it) name no host and stay.
  *
  * Only a process that holds the serve lock looks (`orch serve`, and `orch run` while it serves its run), at
  * its start. Anything else in the directory (another name, a link, a directory) is left alone.
@@ -50,15 +51,15 @@ async function ownerIdentity(path: string): Promise<ProcessIdentity | undefined>
   }
 }
 
-/** Removes `path` if it is a regular file at least MIN_AGE_MS old at `now`; whether it is gone. */
-async function removeIfOld(path: string, now: number): Promise<boolean> {
+/** Removes `path` if it is a regular file at least MIN_AGE_MS old at `now`: `removed`, `absent` (gone already) or `kept`. */
+async function removeIfOld(path: string, now: number): Promise<'removed' | 'absent' | 'kept'> {
   try {
     const info = await lstat(path);
-    if (!info.isFile() || now - info.mtimeMs < MIN_AGE_MS) return false;
+    if (!info.isFile() || now - info.mtimeMs < MIN_AGE_MS) return 'kept';
     await unlink(path);
-    return true;
+    return 'removed';
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : 'kept';
   }
 }
 
@@ -91,15 +92,15 @@ export async function removeAbandonedRefTemps(gitdir: string, now: number): Prom
       const recorded = await ownerIdentity(owner);
       if (recorded?.pid === writer.pid) identity ??= recorded;
     }
-    identity ??= { pid: writer.pid, host: hostname(), boot: null, start: null };
-    if (liveness(identity) !== 'gone') continue;
-    let left = 0;
+    if (identity === undefined || liveness(identity) !== 'gone') continue;
+    let kept = 0;
     for (const path of writer.values) {
-      if (await removeIfOld(path, now)) removed.push(path);
-      else left += 1;
+      const outcome = await removeIfOld(path, now);
+      if (outcome === 'removed') removed.push(path);
+      if (outcome === 'kept') kept += 1;
     }
-    if (left > 0) continue;
-    for (const path of writer.owners) if (await removeIfOld(path, now)) removed.push(path);
+    if (kept > 0) continue;
+    for (const path of writer.owners) if ((await removeIfOld(path, now)) === 'removed') removed.push(path);
   }
   return removed;
 }

@@ -28,6 +28,7 @@ const ITEMS = ['a', 'b', 'c', 'd'];
 /** Where a kill can land, and how many passes through it a run makes at most (roughly). */
 const POINTS: Array<[string, number]> = [
   ['pack-temp-written', 40],
+  ['ref-values-written', 30],
   ['ref-temp-written', 30],
   ['ref-renamed', 30],
   ['state-committed', 10],

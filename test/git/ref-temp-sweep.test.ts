@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lutimesSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
-import { acquireLock, refTempDir, releaseLock, writeTemp } from '../../src/git/ref-lock-file.js';
+import { acquireLock, refTempDir, releaseLock, writeRefValue } from '../../src/git/ref-lock-file.js';
 import { MIN_AGE_MS, removeAbandonedRefTemps } from '../../src/git/ref-temp-sweep.js';
 import { selfIdentity } from '../../src/process-identity.js';
 import { initRepo, killedCasWriter } from './git-fixtures.js';
@@ -12,7 +12,8 @@ import { initRepo, killedCasWriter } from './git-fixtures.js';
 /**
  * A process killed during a ref update leaves the new value it had not renamed yet (`agora/tmp/ref-*`) and
  * its owner file (`owner-*`). A serve removes them once their writer is provably gone and they are ten
- * minutes old; it leaves anything a live writer, a writer on another host, or nobody Agora knows wrote.
+ * minutes old; it leaves anything a live writer, a writer on another host, or nobody Agora knows wrote. A
+ * process that exits removes its own.
  */
 
 const REF = 'refs/agora/runs/r1';
@@ -35,10 +36,10 @@ function deadPid(): number {
   return child.pid!;
 }
 
-/** Sets a file's times `ms` into the past. */
+/** Sets the times of `path` (a link's own, not its target's) `ms` into the past. */
 function age(path: string, ms: number): void {
   const then = (Date.now() - ms) / 1000;
-  utimesSync(path, then, then);
+  lutimesSync(path, then, then);
 }
 
 describe('the ref values and owner files a killed writer left in agora/tmp', () => {
@@ -63,14 +64,42 @@ describe('the ref values and owner files a killed writer left in agora/tmp', () 
     expect(readdirSync(r.tmp).sort()).toEqual(ours.sort());
   });
 
-  it('a ref value whose writer left no owner file is judged by the pid in its name', async () => {
+  it('a writer killed before it took any lock has its owner file beside its values, and they go', async () => {
+    const r = await repo();
+    const store = await openLocalStore(r.dir);
+    const tree = await store.writeTree([]);
+    const who = agoraIdentity(1_700_000_000_000);
+    expect(await store.casRef(REF, await store.writeCommit({ tree, parents: [], message: 'a', author: who, committer: who }), null)).toBe(true);
+    // Its first transaction: the values are written before any lock, which is what wrote the owner file before.
+    const child = killedCasWriter(r.dir, REF, 'ref-values-written:1');
+    expect(child.signal).toBe('SIGKILL');
+    const killed = readdirSync(r.tmp).filter((name) => name.includes(`-${child.pid}_`));
+    expect(killed.map((name) => name.split('-')[0]).sort()).toEqual(['owner', 'ref']);
+    expect((await store.removeAbandonedRefTemps(LATER())).sort()).toEqual(killed.map((name) => join(r.tmp, name)).sort());
+  });
+
+  it('values with no owner file beside them stay, whatever the pid in their name', async () => {
     const r = await repo();
     mkdirSync(r.tmp, { recursive: true });
-    const gone = join(r.tmp, `ref-${deadPid()}_deadbeef_1`);
-    const living = join(r.tmp, `ref-${process.pid}_deadbeef_1`);
-    for (const path of [gone, living]) writeFileSync(path, `${'0'.repeat(40)}\n`);
-    expect(await removeAbandonedRefTemps(r.gitdir, LATER())).toEqual([gone]);
-    expect(existsSync(living)).toBe(true);
+    const value = join(r.tmp, `ref-${deadPid()}_deadbeef_1`);
+    writeFileSync(value, `${'0'.repeat(40)}\n`);
+    expect(await removeAbandonedRefTemps(r.gitdir, LATER())).toEqual([]);
+    expect(existsSync(value)).toBe(true);
+  });
+
+  it('a process that exits removes the values it had not renamed and its owner file', async () => {
+    const r = await repo();
+    const module = new URL('../../src/git/ref-lock-file.ts', import.meta.url).href;
+    const script = `import(${JSON.stringify(module)}).then(async (m) => { await m.writeRefValue(${JSON.stringify(r.tmp)}, 'x\\n'); process.stdout.write(require('node:fs').readdirSync(${JSON.stringify(r.tmp)}).join(' ')); process.exit(0); });`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+    expect(child.status, child.stderr).toBe(0);
+    expect(
+      child.stdout
+        .split(' ')
+        .map((name) => name.split('-')[0])
+        .sort(),
+    ).toEqual(['owner', 'ref']);
+    expect(readdirSync(r.tmp)).toEqual([]);
   });
 
   it("an owner file keeps its writer's values and itself while they are young; values go before it", async () => {
@@ -98,7 +127,7 @@ describe('the ref values and owner files a killed writer left in agora/tmp', () 
     writeFileSync(join(r.tmp, `ref-${pid}_0000beef_2`), 'x\n');
     // This process's own files, as a lock and a ref update make them.
     const lock = await acquireLock(r.gitdir, join(r.gitdir, 'refs', 'heads', 'x.lock'), 'refs/heads/x', {});
-    const own = await writeTemp(r.tmp, 'y\n');
+    const own = await writeRefValue(r.tmp, 'y\n');
     // Named like a value of a gone writer, but a directory and a link (never followed: the file it names stays).
     const outside = join(r.dir, 'outside.txt');
     writeFileSync(outside, 'keep\n');
