@@ -11,7 +11,8 @@ import { parsePlanText } from '../plan/parse.js';
 import type { ValidationResult } from '../plan/validate.js';
 import { validatePlanAtCommit } from './matrix-files.js';
 import type { RunRefs } from './refs.js';
-import { writeNewRun, sortTree, type StoredRun } from './state-store.js';
+import { readRun, writeNewRun, sortTree, type StoredRun } from './state-store.js';
+import { canonicalJson } from '../log/canonical-json.js';
 
 /**
  * The local mailbox: `submit` writes `refs/agora/inbox/<run>` (a commit whose tree holds the plan and
@@ -57,7 +58,8 @@ export async function submitPlan(
     // Before the submission exists: a serve may accept it, and start its workers, at once.
     const token = await args.bindSecrets?.(runId);
     if (args.bindSecrets) crashPoint('secrets-bound'); // a store nothing names yet: the next serve removes it
-    const tree = unbound ?? (await treeWith({ ...args.params!, secretStore: token! }));
+    const params = token === undefined ? args.params : { ...args.params!, secretStore: token };
+    const tree = unbound ?? (await treeWith(params));
     const inboxCommit = await store.writeCommit({
       tree,
       parents: [args.base],
@@ -67,11 +69,34 @@ export async function submitPlan(
     });
     if (await store.casRef(refs.inbox(runId), inboxCommit, null)) {
       if ((await store.resolveRef(refs.run(runId))) === null) return { runId, base: args.base, inboxCommit };
-      // Lost a race with an earlier submission that was accepted meanwhile: withdraw and take the next number.
+      // The run exists: an earlier submission took the number and was accepted meanwhile, or a serve accepted
+      // this one between the two looks. Withdrawn (a serve that accepted it may not have removed it yet), and
+      // the next number taken, unless the run is this submission.
       await store.deleteRef(refs.inbox(runId), inboxCommit);
+      if (await acceptedFrom(store, refs, runId, { planBlob, base: args.base, params })) return { runId, base: args.base, inboxCommit };
     }
     return LOST_RACE;
   });
+}
+
+/**
+ * Whether run `runId` was accepted from the submission that recorded `submitted`: the secret store token,
+ * drawn at random for that submission, where it has one; else the same plan, base and parameters (the
+ * plan as submitted: one with a matrix file is recorded otherwise, and is never taken for this one).
+ */
+async function acceptedFrom(
+  store: GitStore,
+  refs: RunRefs,
+  runId: string,
+  submitted: { planBlob: Oid; base: Oid; params: RunParams | undefined },
+): Promise<boolean> {
+  const run = await readRun(store, refs, runId).catch(() => null);
+  if (run === null) return false;
+  const recorded = run.state.params;
+  if (submitted.params?.secretStore !== undefined) return recorded?.secretStore === submitted.params.secretStore;
+  return (
+    run.planBlob === submitted.planBlob && run.state.base === submitted.base && canonicalJson(recorded ?? null) === canonicalJson(submitted.params ?? null)
+  );
 }
 
 /**

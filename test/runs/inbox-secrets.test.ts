@@ -4,7 +4,7 @@
  * them with the run); a rejected submission never runs, so `serve` removes them once the rejection is
  * recorded, also when it stopped in between. Real repositories and files.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.js';
@@ -34,19 +34,25 @@ function planText(dependsOn: string[]): string {
   })}\n`;
 }
 
-/** A repository with one commit, and `plan` submitted with a secret parameter (written to this host's store first, as `submit` does). */
-async function submitted(plan: string, edit: (p: RunParams) => object = (p) => p) {
+/** A repository whose one commit (the base) holds `files`, its store, and where its secret stores go. */
+async function repository(files: Record<string, string> = {}) {
   const r = await initRepo({ bare: false });
   cleanups.push(r.cleanup);
+  for (const [path, text] of Object.entries(files)) writeFileSync(join(r.dir, path), text);
+  gitSync(r.dir, ['add', '--all']);
   gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
   const store = await openLocalStore(r.dir);
-  const scratchDir = join(store.gitdir, 'agora');
+  return { dir: r.dir, store, scratchDir: join(store.gitdir, 'agora'), base: gitSync(r.dir, ['rev-parse', 'HEAD']).trim(), config: defaultConfig(r.dir) };
+}
+
+/** A repository with one commit, and `plan` submitted with a secret parameter (written to this host's store first, as `submit` does). */
+async function submitted(plan: string, edit: (p: RunParams) => object = (p) => p) {
+  const { dir, store, scratchDir, base, config } = await repository();
   const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir, refs.ns);
   const secretsFile = join(scratchDir, 'params', `${params.secretStore}.json`);
-  const base = gitSync(r.dir, ['rev-parse', 'HEAD']).trim();
   const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params: edit(params) as RunParams, bindSecrets: bind! });
   expect(existsSync(secretsFile)).toBe(true);
-  return { store, scratchDir, secretsFile, runId, base, params, config: defaultConfig(r.dir) };
+  return { store, scratchDir, secretsFile, runId, base, params, config, dir };
 }
 
 describe('the secret parameters of a submission', () => {
@@ -94,12 +100,7 @@ describe('the secret parameters of a submission', () => {
   });
 
   it('are bound under a new token when the submission has to take another run id, and the store of the lost id goes', async () => {
-    const r = await initRepo({ bare: false });
-    cleanups.push(r.cleanup);
-    gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
-    const store = await openLocalStore(r.dir);
-    const scratchDir = join(store.gitdir, 'agora');
-    const base = gitSync(r.dir, ['rev-parse', 'HEAD']).trim();
+    const { dir, store, scratchDir, base } = await repository();
     const { params, bind } = recordableParams({ values: {}, secrets: { token: SECRET } }, scratchDir, refs.ns);
     const lost: string[] = [];
     // Another submission takes the first id between the bind and the inbox entry (the run-id race).
@@ -114,12 +115,69 @@ describe('the secret parameters of a submission', () => {
     const { runId } = await submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0, params, bindSecrets: racing });
     expect(runId).toBe('p-2');
     expect(lost).toEqual([params.secretStore]);
-    const recorded = JSON.parse(gitSync(r.dir, ['show', `${refs.inbox(runId)}:params.json`])) as RunParams;
+    const recorded = JSON.parse(gitSync(dir, ['show', `${refs.inbox(runId)}:params.json`])) as RunParams;
     // Whoever read p-1's token while the lost entry could exist cannot push a p-2 that reaches the store.
     expect(recorded.secretStore).toMatch(/^[0-9a-f]{32}$/);
     expect(recorded.secretStore).not.toBe(params.secretStore);
     expect(existsSync(join(scratchDir, 'params', `${params.secretStore}.json`))).toBe(false);
     expect((await workerParams(recorded, scratchDir, runId)).secrets).toEqual({ token: SECRET });
+  });
+
+  it.each([
+    ['with secret parameters', true, false],
+    ['without', false, false],
+    // Its plan is recorded with the file's values in place: only the store's token tells the run for its own.
+    ['with secret parameters and a matrix file', true, true],
+  ])('a submission a serve accepted between its entry and its look at the run (%s) is that run, not submitted again', async (_, secret, matrix) => {
+    const { store: real, scratchDir, base, config } = await repository({ 'shards.json': '[1, 2]\n' });
+    // A serve's pass right after the inbox entry lands, before the submitting process looks at the run ref.
+    const store = new Proxy(real, {
+      get(target, key, receiver) {
+        if (key !== 'casRef') return Reflect.get(target, key, receiver) as unknown;
+        return async (ref: string, next: string, expected: string | null) => {
+          const moved = await target.casRef(ref, next, expected);
+          if (moved && ref.startsWith(refs.inboxPrefix)) expect(await acceptInbox(target, refs, config, scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
+          return moved;
+        };
+      },
+    });
+    const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: secret ? { token: SECRET } : {} }, scratchDir, refs.ns);
+    const plan = matrix
+      ? `${JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, matrix: { shard: { file: 'shards.json' } }, depends_on: [], resourceLocks: [] }] })}\n`
+      : planText([]);
+    const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params, ...(bind ? { bindSecrets: bind } : {}) });
+    expect(runId).toBe('p-1');
+    expect((await real.listRefs(refs.runsPrefix)).map((r) => r.ref)).toEqual([refs.run('p-1')]);
+    expect(await real.listRefs(refs.inboxPrefix)).toEqual([]);
+    if (secret) expect((await workerParams(params, scratchDir, runId)).secrets).toEqual({ token: SECRET });
+  });
+
+  it.each([
+    ['with secret parameters', true],
+    ['without', false],
+  ])('an earlier submission of the same plan and base, accepted under the number this one took (%s), is not taken for it', async (_, secret) => {
+    const { store: real, scratchDir, base, config } = await repository();
+    // Another submission (other parameters) takes p-1 and is accepted just before this one's entry lands.
+    let raced = false;
+    const store = new Proxy(real, {
+      get(target, key, receiver) {
+        if (key !== 'casRef') return Reflect.get(target, key, receiver) as unknown;
+        return async (ref: string, next: string, expected: string | null) => {
+          if (!raced && ref === refs.inbox('p-1')) {
+            raced = true;
+            const other = recordableParams({ values: { region: 'us' }, secrets: {} }, scratchDir, refs.ns);
+            await submitPlan(target, refs, { planText: planText([]), planId: 'p', base, now: T0, params: other.params });
+            expect(await acceptInbox(target, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-1', kind: 'accepted' }]);
+          }
+          return target.casRef(ref, next, expected);
+        };
+      },
+    });
+    const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: secret ? { token: SECRET } : {} }, scratchDir, refs.ns);
+    const { runId } = await submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0, params, ...(bind ? { bindSecrets: bind } : {}) });
+    expect(raced).toBe(true);
+    expect(runId).toBe('p-2');
+    expect(await real.resolveRef(refs.inbox('p-1'))).toBeNull();
   });
 
   it("are neither removed nor read through a pushed submission that names another run's store", async () => {
