@@ -133,10 +133,15 @@ function removeOwnFiles(): void {
 
 /**
  * Writes a ref's new value to a synced temporary file in `tmpDir` (`ref-*`), once this process's owner
- * file is there; its path.
+ * file is there (written again if it was removed); its path.
  */
 export async function writeRefValue(tmpDir: string, content: string): Promise<string> {
-  await ownerFile(tmpDir);
+  const owner = ownerFile(tmpDir);
+  // Removed under this process (a sweep that judged it wrongly, or a person): written again first.
+  if (!existsSync(await owner)) {
+    if (ownerFiles.get(tmpDir) === owner) ownerFiles.delete(tmpDir);
+    await ownerFile(tmpDir);
+  }
   return writeTemp(tmpDir, content, 'ref');
 }
 

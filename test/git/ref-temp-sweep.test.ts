@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, lutimesSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lutimesSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agoraIdentity } from '../../src/git/identity.js';
@@ -85,6 +85,17 @@ describe('the ref values and owner files a killed writer left in agora/tmp', () 
     writeFileSync(value, `${'0'.repeat(40)}\n`);
     expect(await removeAbandonedRefTemps(r.gitdir, LATER())).toEqual([]);
     expect(existsSync(value)).toBe(true);
+  });
+
+  it("a value written after its writer's owner file was removed has the owner file written again beside it", async () => {
+    const r = await repo();
+    await writeRefValue(r.tmp, 'x\n');
+    const owners = () => readdirSync(r.tmp).filter((name) => name.startsWith(`owner-${process.pid}_`));
+    const [first] = owners();
+    rmSync(join(r.tmp, first!));
+    await writeRefValue(r.tmp, 'y\n');
+    expect(owners()).toHaveLength(1);
+    expect(owners()).not.toEqual([first]);
   });
 
   it('a process that exits removes the values it had not renamed and its owner file', async () => {
