@@ -19,7 +19,7 @@ import { refTempDir } from './ref-lock-file.js';
  * removed under a live writer is written again at its next lock, and no lock depends on it (each is its own
  * link). A process's ref values go before its owner file, so a look cut short never leaves them with no
  * identity to judge them by. Values with no owner file beside them (an older Agora wrote its values
- * first) name no host and stay.
+ * first; or a person removed the file) name no host and stay.
  *
  * Only a process that holds the serve lock looks (`orch serve`, and `orch run` while it serves its run), at
  * its start. Anything else in the directory (another name, a link, a directory) is left alone.

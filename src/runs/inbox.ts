@@ -12,7 +12,6 @@ import type { ValidationResult } from '../plan/validate.js';
 import { validatePlanAtCommit } from './matrix-files.js';
 import type { RunRefs } from './refs.js';
 import { readRun, writeNewRun, sortTree, type StoredRun } from './state-store.js';
-import { canonicalJson } from '../log/canonical-json.js';
 
 /**
  * The local mailbox: `submit` writes `refs/agora/inbox/<run>` (a commit whose tree holds the plan and
@@ -68,35 +67,20 @@ export async function submitPlan(
       committer: who,
     });
     if (await store.casRef(refs.inbox(runId), inboxCommit, null)) {
-      if ((await store.resolveRef(refs.run(runId))) === null) return { runId, base: args.base, inboxCommit };
-      // The run exists: an earlier submission took the number and was accepted meanwhile, or a serve accepted
-      // this one between the two looks. Withdrawn (a serve that accepted it may not have removed it yet), and
-      // the next number taken, unless the run is this submission.
+      // A run or a rejection under the id: an earlier submission took the number and was handled
+      // meanwhile (a serve would drop this entry unread as already handled), or a serve handled this one
+      // between the looks.
+      const run = await store.resolveRef(refs.run(runId));
+      if (run === null && (await store.resolveRef(refs.rejected(runId))) === null) return { runId, base: args.base, inboxCommit };
+      // Withdrawn (a serve that accepted it may not have removed it yet), and the next number taken, unless
+      // the run is this submission: told only by its secret store's token, drawn at random for it.
       await store.deleteRef(refs.inbox(runId), inboxCommit);
-      if (await acceptedFrom(store, refs, runId, { planBlob, base: args.base, params })) return { runId, base: args.base, inboxCommit };
+      if (run !== null && token !== undefined && (await readRun(store, refs, runId))?.state.params?.secretStore === token) {
+        return { runId, base: args.base, inboxCommit };
+      }
     }
     return LOST_RACE;
   });
-}
-
-/**
- * Whether run `runId` was accepted from the submission that recorded `submitted`: the secret store token,
- * drawn at random for that submission, where it has one; else the same plan, base and parameters (the
- * plan as submitted: one with a matrix file is recorded otherwise, and is never taken for this one).
- */
-async function acceptedFrom(
-  store: GitStore,
-  refs: RunRefs,
-  runId: string,
-  submitted: { planBlob: Oid; base: Oid; params: RunParams | undefined },
-): Promise<boolean> {
-  const run = await readRun(store, refs, runId).catch(() => null);
-  if (run === null) return false;
-  const recorded = run.state.params;
-  if (submitted.params?.secretStore !== undefined) return recorded?.secretStore === submitted.params.secretStore;
-  return (
-    run.planBlob === submitted.planBlob && run.state.base === submitted.base && canonicalJson(recorded ?? null) === canonicalJson(submitted.params ?? null)
-  );
 }
 
 /**

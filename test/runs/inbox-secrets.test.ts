@@ -10,11 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.js';
 import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
 import type { RunParams } from '../../src/engine/types.js';
-import { openLocalStore } from '../../src/git/local-store.js';
+import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import { archiveAnchors } from '../../src/runs/anchor-archive.js';
 import { acceptInbox, readRejection, submitPlan } from '../../src/runs/inbox.js';
 import { recordableParams, workerParams } from '../../src/runs/params.js';
 import { RunRefs } from '../../src/runs/refs.js';
+import { readRunParamsAt } from '../../src/runs/state-store.js';
 import { gitSync, initRepo } from '../git/git-fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -43,6 +44,27 @@ async function repository(files: Record<string, string> = {}) {
   gitSync(r.dir, ['commit', '--allow-empty', '-q', '-m', 'base']);
   const store = await openLocalStore(r.dir);
   return { dir: r.dir, store, scratchDir: join(store.gitdir, 'agora'), base: gitSync(r.dir, ['rev-parse', 'HEAD']).trim(), config: defaultConfig(r.dir) };
+}
+
+/**
+ * `store` with `race` run once at the first inbox entry a submission writes: `before` it lands, or right
+ * `after` (before the submitting process looks at the run ref), as another process's step would.
+ */
+function aroundInboxEntry(store: LocalGitStore, when: 'before' | 'after', race: () => Promise<void>): LocalGitStore {
+  let raced = false;
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      if (key !== 'casRef') return Reflect.get(target, key, receiver) as unknown;
+      return async (ref: string, next: string, expected: string | null) => {
+        const first = !raced && ref.startsWith(refs.inboxPrefix);
+        raced ||= first;
+        if (first && when === 'before') await race();
+        const moved = await target.casRef(ref, next, expected);
+        if (first && when === 'after') await race();
+        return moved;
+      };
+    },
+  });
 }
 
 /** A repository with one commit, and `plan` submitted with a secret parameter (written to this host's store first, as `submit` does). */
@@ -124,60 +146,57 @@ describe('the secret parameters of a submission', () => {
   });
 
   it.each([
-    ['with secret parameters', true, false],
-    ['without', false, false],
-    // Its plan is recorded with the file's values in place: only the store's token tells the run for its own.
-    ['with secret parameters and a matrix file', true, true],
-  ])('a submission a serve accepted between its entry and its look at the run (%s) is that run, not submitted again', async (_, secret, matrix) => {
+    ['', false],
+    // Its plan is recorded with the file's values in place: the store's token tells the run for its own.
+    [' and a matrix file', true],
+  ])('with secret parameters%s, a submission a serve accepted between its entry and its look at the run is that run', async (_, matrix) => {
     const { store: real, scratchDir, base, config } = await repository({ 'shards.json': '[1, 2]\n' });
     // A serve's pass right after the inbox entry lands, before the submitting process looks at the run ref.
-    const store = new Proxy(real, {
-      get(target, key, receiver) {
-        if (key !== 'casRef') return Reflect.get(target, key, receiver) as unknown;
-        return async (ref: string, next: string, expected: string | null) => {
-          const moved = await target.casRef(ref, next, expected);
-          if (moved && ref.startsWith(refs.inboxPrefix)) expect(await acceptInbox(target, refs, config, scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
-          return moved;
-        };
-      },
+    const store = aroundInboxEntry(real, 'after', async () => {
+      expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
     });
-    const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: secret ? { token: SECRET } : {} }, scratchDir, refs.ns);
+    const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir, refs.ns);
     const plan = matrix
       ? `${JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, matrix: { shard: { file: 'shards.json' } }, depends_on: [], resourceLocks: [] }] })}\n`
       : planText([]);
-    const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params, ...(bind ? { bindSecrets: bind } : {}) });
+    const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params, bindSecrets: bind! });
     expect(runId).toBe('p-1');
     expect((await real.listRefs(refs.runsPrefix)).map((r) => r.ref)).toEqual([refs.run('p-1')]);
     expect(await real.listRefs(refs.inboxPrefix)).toEqual([]);
-    if (secret) expect((await workerParams(params, scratchDir, runId)).secrets).toEqual({ token: SECRET });
+    expect((await workerParams(params, scratchDir, runId)).secrets).toEqual({ token: SECRET });
   });
 
   it.each([
     ['with secret parameters', true],
-    ['without', false],
-  ])('an earlier submission of the same plan and base, accepted under the number this one took (%s), is not taken for it', async (_, secret) => {
+    ['without, the same plan, base and parameters', false],
+  ])('an earlier submission accepted under the number this one took is not taken for it (%s)', async (_, secret) => {
     const { store: real, scratchDir, base, config } = await repository();
-    // Another submission (other parameters) takes p-1 and is accepted just before this one's entry lands.
-    let raced = false;
-    const store = new Proxy(real, {
-      get(target, key, receiver) {
-        if (key !== 'casRef') return Reflect.get(target, key, receiver) as unknown;
-        return async (ref: string, next: string, expected: string | null) => {
-          if (!raced && ref === refs.inbox('p-1')) {
-            raced = true;
-            const other = recordableParams({ values: { region: 'us' }, secrets: {} }, scratchDir, refs.ns);
-            await submitPlan(target, refs, { planText: planText([]), planId: 'p', base, now: T0, params: other.params });
-            expect(await acceptInbox(target, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-1', kind: 'accepted' }]);
-          }
-          return target.casRef(ref, next, expected);
-        };
-      },
+    // Another submission takes p-1 and is accepted just before this one's entry lands.
+    const store = aroundInboxEntry(real, 'before', async () => {
+      const other = recordableParams({ values: { region: 'eu' }, secrets: {} }, scratchDir, refs.ns);
+      await submitPlan(real, refs, { planText: planText([]), planId: 'p', base, now: T0, params: other.params });
+      expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-1', kind: 'accepted' }]);
     });
     const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: secret ? { token: SECRET } : {} }, scratchDir, refs.ns);
     const { runId } = await submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0, params, ...(bind ? { bindSecrets: bind } : {}) });
-    expect(raced).toBe(true);
     expect(runId).toBe('p-2');
     expect(await real.resolveRef(refs.inbox('p-1'))).toBeNull();
+    expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-2', kind: 'accepted' }]);
+  });
+
+  it('an earlier submission rejected under the number this one took leaves this one to take the next', async () => {
+    const { store: real, scratchDir, base, config } = await repository();
+    const store = aroundInboxEntry(real, 'before', async () => {
+      await submitPlan(real, refs, { planText: planText(['missing']), planId: 'p', base, now: T0 });
+      expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-1', kind: 'rejected' }]);
+    });
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: SECRET } }, scratchDir, refs.ns);
+    const { runId } = await submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0, params, bindSecrets: bind! });
+    // Under p-1 a serve would drop it unread (that id is handled), and its secret store with it.
+    expect(runId).toBe('p-2');
+    expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-2', kind: 'accepted' }]);
+    const run = (await real.resolveRef(refs.run('p-2')))!;
+    expect((await workerParams((await readRunParamsAt(real, 'p-2', run))!, scratchDir, 'p-2')).secrets).toEqual({ token: SECRET });
   });
 
   it("are neither removed nor read through a pushed submission that names another run's store", async () => {
