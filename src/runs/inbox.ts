@@ -11,7 +11,7 @@ import { parsePlanText } from '../plan/parse.js';
 import type { ValidationResult } from '../plan/validate.js';
 import { validatePlanAtCommit } from './matrix-files.js';
 import type { RunRefs } from './refs.js';
-import { readRun, writeNewRun, sortTree, type StoredRun } from './state-store.js';
+import { readRunParamsAt, writeNewRun, sortTree, type StoredRun } from './state-store.js';
 
 /**
  * The local mailbox: `submit` writes `refs/agora/inbox/<run>` (a commit whose tree holds the plan and
@@ -75,7 +75,7 @@ export async function submitPlan(
       // Withdrawn (a serve that accepted it may not have removed it yet), and the next number taken, unless
       // the run is this submission: told only by its secret store's token, drawn at random for it.
       await store.deleteRef(refs.inbox(runId), inboxCommit);
-      if (run !== null && token !== undefined && (await readRun(store, refs, runId))?.state.params?.secretStore === token) {
+      if (run !== null && token !== undefined && (await readRunParamsAt(store, runId, run))?.secretStore === token) {
         return { runId, base: args.base, inboxCommit };
       }
     }

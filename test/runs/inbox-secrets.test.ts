@@ -4,7 +4,7 @@
  * them with the run); a rejected submission never runs, so `serve` removes them once the rejection is
  * recorded, also when it stopped in between. Real repositories and files.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/load.js';
@@ -197,6 +197,22 @@ describe('the secret parameters of a submission', () => {
     expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-2', kind: 'accepted' }]);
     const run = (await real.resolveRef(refs.run('p-2')))!;
     expect((await workerParams((await readRunParamsAt(real, 'p-2', run))!, scratchDir, 'p-2')).secrets).toEqual({ token: SECRET });
+  });
+
+  it('a submission a serve rejected between its entry and its look is submitted under the next id, and rejected there', async () => {
+    const { store: real, scratchDir, base, config } = await repository();
+    const store = aroundInboxEntry(real, 'after', async () => {
+      expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-1', kind: 'rejected' }]);
+    });
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: SECRET } }, scratchDir, refs.ns);
+    const { runId } = await submitPlan(store, refs, { planText: planText(['missing']), planId: 'p', base, now: T0, params, bindSecrets: bind! });
+    // The id it prints holds its own rejection; no store of it stays on the host.
+    expect(runId).toBe('p-2');
+    expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([
+      { runId: 'p-2', kind: 'rejected', problems: [{ message: expect.stringContaining('missing') }] },
+    ]);
+    expect(existsSync(join(scratchDir, 'params'))).toBe(true);
+    expect(readdirSync(join(scratchDir, 'params'))).toEqual([]);
   });
 
   it("are neither removed nor read through a pushed submission that names another run's store", async () => {
