@@ -19,6 +19,14 @@ export interface ProcessIdentity {
   start: number | null;
 }
 
+/**
+ * How old a file must be before it is removed for a writer that {@link liveness} judges gone (a secret
+ * store a killed `submit` left, a ref value a killed process did not rename): two containers that share a
+ * host name and a kernel judge each other's pids wrongly, and each such file is written and used within
+ * seconds by a live writer.
+ */
+export const GONE_WRITER_MIN_AGE_MS = 10 * 60_000;
+
 /** `gone`: provably not running; `alive`: running (or cannot be told apart from running); `elsewhere`: another host. */
 export type ProcessLiveness = 'gone' | 'alive' | 'elsewhere';
 

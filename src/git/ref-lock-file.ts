@@ -61,14 +61,21 @@ async function readLockOwner(lockPath: string): Promise<LockOwner> {
     if (errCode(e) === 'ENOENT') return null;
     throw e;
   }
+  const id = lockOwnerIdentity(text);
+  return id ? { agora: id, text } : { foreign: true };
+}
+
+/**
+ * The writer an Agora lock (or the owner file it is a link of) records, as `ownerFile` writes it; null for
+ * anything else (git's own lock: empty, or the new value being written).
+ */
+export function lockOwnerIdentity(text: string): ProcessIdentity | null {
   try {
-    const parsed = JSON.parse(text) as { agoraRefLock?: unknown };
-    const id = parsed.agoraRefLock === 1 ? parseIdentity(parsed) : null;
-    if (id) return { agora: id, text };
+    const parsed = JSON.parse(text) as { agoraRefLock?: unknown } | null;
+    return parsed?.agoraRefLock === 1 ? parseIdentity(parsed) : null;
   } catch {
-    // git's own lock (empty, or the new value being written): no writer recorded
+    return null;
   }
-  return { foreign: true };
 }
 
 /** Creates `lockPath` exclusively, already holding this process's identity. False if it exists. */

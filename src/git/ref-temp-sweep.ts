@@ -1,19 +1,19 @@
 import { lstat, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { notARealDirectory, readPlainFile } from '../plain-files.js';
-import { liveness, parseIdentity, type ProcessIdentity } from '../process-identity.js';
-import { refTempDir } from './ref-lock-file.js';
+import { GONE_WRITER_MIN_AGE_MS, liveness, type ProcessIdentity } from '../process-identity.js';
+import { lockOwnerIdentity, refTempDir } from './ref-lock-file.js';
 
 /**
  * The files a killed process left in `<gitdir>/agora/tmp` (ref-lock-file.ts): a ref value written but not
  * renamed into place (`ref-*`, a kill between the write and the rename), and the process's owner file
- * (`owner-*`). A process that exits removes both itself; nothing reads them once their writer is killed,
+ * (`owner-*`). A process that exits normally removes both itself; nothing reads them once their writer is killed,
  * but every kill adds some, and a repository served for years would keep them all.
  *
  * Each name ends in its writer's `<pid>_<token>_<counter>` (temp-name.ts), so the files of one process share
  * `<pid>_<token>`, and a process writes its owner file, which records its identity
  * (src/process-identity.ts), before its first ref value. A process's files are removed when the identity in
- * its owner file is provably gone and each file is {@link MIN_AGE_MS} old: two containers that share a host
+ * its owner file is provably gone and each file is {@link GONE_WRITER_MIN_AGE_MS} old: two containers that share a host
  * name and a kernel judge each other's pids wrongly, and a live writer's ref value exists for one
  * transaction (the wait for the objects to be durable and for the locks: seconds at most). An owner file
  * removed under a live writer is written again at its next lock, and no lock depends on it (each is its own
@@ -24,9 +24,6 @@ import { refTempDir } from './ref-lock-file.js';
  * Only a process that holds the serve lock looks (`orch serve`, and `orch run` while it serves its run), at
  * its start. Anything else in the directory (another name, a link, a directory) is left alone.
  */
-
-/** How old a file of a gone writer must be before it is removed. */
-export const MIN_AGE_MS = 10 * 60_000;
 
 /** The most an owner file holds: one identity as JSON. */
 const MAX_OWNER_BYTES = 4096;
@@ -43,19 +40,17 @@ interface Writer {
 async function ownerIdentity(path: string): Promise<ProcessIdentity | undefined> {
   try {
     const read = await readPlainFile(path, MAX_OWNER_BYTES);
-    if ('problem' in read) return undefined;
-    const parsed = JSON.parse(read.text) as { agoraRefLock?: unknown };
-    return parsed.agoraRefLock === 1 ? (parseIdentity(parsed) ?? undefined) : undefined;
+    return 'problem' in read ? undefined : (lockOwnerIdentity(read.text) ?? undefined);
   } catch {
     return undefined;
   }
 }
 
-/** Removes `path` if it is a regular file at least MIN_AGE_MS old at `now`: `removed`, `absent` (gone already) or `kept`. */
+/** Removes `path` if it is a regular file at least GONE_WRITER_MIN_AGE_MS old at `now`: `removed`, `absent` (gone already) or `kept`. */
 async function removeIfOld(path: string, now: number): Promise<'removed' | 'absent' | 'kept'> {
   try {
     const info = await lstat(path);
-    if (!info.isFile() || now - info.mtimeMs < MIN_AGE_MS) return 'kept';
+    if (!info.isFile() || now - info.mtimeMs < GONE_WRITER_MIN_AGE_MS) return 'kept';
     await unlink(path);
     return 'removed';
   } catch (e) {
@@ -65,7 +60,7 @@ async function removeIfOld(path: string, now: number): Promise<'removed' | 'abse
 
 /**
  * Removes the ref values and owner files in `<gitdir>/agora/tmp` whose writer is provably gone and that are
- * MIN_AGE_MS old at `now`; the paths it removed. Never throws: what it cannot list, read or remove stays.
+ * GONE_WRITER_MIN_AGE_MS old at `now`; the paths it removed. Never throws: what it cannot list, read or remove stays.
  */
 export async function removeAbandonedRefTemps(gitdir: string, now: number): Promise<string[]> {
   const dir = refTempDir(gitdir);

@@ -75,7 +75,8 @@ export async function submitPlan(
       // Withdrawn (a serve that accepted it may not have removed it yet), and the next number taken, unless
       // the run is this submission: told only by its secret store's token, drawn at random for it.
       await store.deleteRef(refs.inbox(runId), inboxCommit);
-      if (run !== null && token !== undefined && (await readRunParamsAt(store, runId, run))?.secretStore === token) {
+      // A run that cannot be read (one pushed in any shape) is not this submission's.
+      if (run !== null && token !== undefined && (await readRunParamsAt(store, runId, run).catch(() => undefined))?.secretStore === token) {
         return { runId, base: args.base, inboxCommit };
       }
     }

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { GitStore } from '../git/types.js';
 import { notARealDirectory, readPlainFile } from '../plain-files.js';
 import { runIdProblem } from '../plan/ids.js';
-import { liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
+import { GONE_WRITER_MIN_AGE_MS, liveness, parseIdentity, selfIdentity, type ProcessIdentity } from '../process-identity.js';
 import { isSecretStoreToken, MAX_PARAMS_FILE_BYTES, removeSecretStore } from './params.js';
 import type { RunRefs } from './refs.js';
 import { storeNamedBy } from './withdrawal.js';
@@ -16,7 +16,7 @@ import { storeNamedBy } from './withdrawal.js';
  * killed between the two leaves the values on this host with no submission naming them. The store records
  * the ref namespace and the process that wrote it (src/process-identity.ts), so a serve (at its start, and
  * every ORPHAN_SWEEP_EVERY_MS while it serves: server.ts) removes
- * each store of its namespace that is older than {@link MIN_AGE_MS}, whose writer is provably gone, and that
+ * each store of its namespace that is older than {@link GONE_WRITER_MIN_AGE_MS}, whose writer is provably gone, and that
  * neither an inbox entry nor a run of the run id it names refers to by its token (withdrawal.ts's
  * `storeNamedBy`, which also judges a withdrawal left unfinished). A submit killed while it wrote the store
  * leaves the values in the store's temporary file (atomic-write.ts), which nothing ever names: it is removed
@@ -37,9 +37,6 @@ export interface OrphanSecretStores {
   removedTemporary: string[];
   problems: string[];
 }
-
-/** How long a store is left whatever its writer seems to be: a submit binds and pushes within milliseconds. */
-export const MIN_AGE_MS = 10 * 60_000;
 
 /** The most a store can hold: the secrets of a parameters file at most, with their JSON around them. */
 const MAX_STORE_BYTES = 2 * MAX_PARAMS_FILE_BYTES;
@@ -86,12 +83,12 @@ export async function removeOrphanSecretStores(store: GitStore, refs: RunRefs, s
 
 /**
  * The run id the store at `path` is bound to, when it may be removed if nothing names it: of `namespace`, at
- * least MIN_AGE_MS old, its writer provably gone. Undefined when it stays; a problem for what is not a store.
+ * least GONE_WRITER_MIN_AGE_MS old, its writer provably gone. Undefined when it stays; a problem for what is not a store.
  */
 async function orphanCandidate(path: string, namespace: string, now: number): Promise<string | { problem: string } | undefined> {
   const read = await readPlainFile(path, MAX_STORE_BYTES);
   if ('problem' in read) return read;
-  if (now - read.mtimeMs < MIN_AGE_MS) return undefined;
+  if (now - read.mtimeMs < GONE_WRITER_MIN_AGE_MS) return undefined;
   let doc: { run?: unknown; namespace?: unknown; writer?: unknown } | null;
   try {
     doc = JSON.parse(read.text) as typeof doc;
@@ -104,7 +101,7 @@ async function orphanCandidate(path: string, namespace: string, now: number): Pr
 }
 
 /**
- * Removes the store's temporary file at `path` (written by process `pid`) when it is at least MIN_AGE_MS old
+ * Removes the store's temporary file at `path` (written by process `pid`) when it is at least GONE_WRITER_MIN_AGE_MS old
  * and its writer is provably gone: the writer it records when it holds a whole store (none recorded: it
  * stays, as a store does), the process with its pid on this host when it holds no JSON (a write cut short).
  * Nothing names a temporary file, so no ref is read.
@@ -117,7 +114,7 @@ async function removeIfOrphanTemporary(path: string, pid: number, now: number, o
       return;
     }
     const writer = temporaryWriter(read.text, pid);
-    if (now - read.mtimeMs < MIN_AGE_MS || writer === null || liveness(writer) !== 'gone') return;
+    if (now - read.mtimeMs < GONE_WRITER_MIN_AGE_MS || writer === null || liveness(writer) !== 'gone') return;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') out.problems.push(`${path} could not be judged (${errorMessage(e)}); it stays`);
     return;

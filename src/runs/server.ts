@@ -7,7 +7,8 @@ import { attemptKey } from './recovery.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
 import { readRunAt, type StoredRun } from './state-store.js';
 import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
-import { MIN_AGE_MS, removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
+import { removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
+import { GONE_WRITER_MIN_AGE_MS } from '../process-identity.js';
 
 /**
  * `agora orch serve`: a loop of load → reconcile → commit (CAS) → act, for every active run in the
@@ -39,11 +40,11 @@ export interface ServerOptions extends AttemptContext {
 
 /**
  * How often a serve looks again for secret stores a killed `submit` left, by its clock: a store becomes
- * removable once MIN_AGE_MS old, so one a submit left while a serve runs for weeks leaves the host within
- * MIN_AGE_MS plus this. A look reads the `params` directory and, for each store old enough whose writer is
+ * removable once GONE_WRITER_MIN_AGE_MS old, so one a submit left while a serve runs for weeks leaves the host within
+ * GONE_WRITER_MIN_AGE_MS plus this. A look reads the `params` directory and, for each store old enough whose writer is
  * gone (every store of a run kept until `gc`), the store, its inbox ref and its run's ref and parameters.
  */
-export const ORPHAN_SWEEP_EVERY_MS = MIN_AGE_MS / 2;
+export const ORPHAN_SWEEP_EVERY_MS = GONE_WRITER_MIN_AGE_MS / 2;
 
 export class Server {
   private readonly drivers = new Map<string, RunDriver>();

@@ -1,7 +1,7 @@
 import { readdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIN_AGE_MS } from '../../src/git/ref-temp-sweep.js';
+import { GONE_WRITER_MIN_AGE_MS as MIN_AGE_MS } from '../../src/process-identity.js';
 import { eventually } from '../support/eventually.js';
 import { agora, cleanupTempDirs, exited, makeRepo, startServe } from '../support/repo.js';
 

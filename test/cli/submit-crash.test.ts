@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, symlinkSync, utimesS
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIN_AGE_MS } from '../../src/runs/orphan-secret-stores.js';
+import { GONE_WRITER_MIN_AGE_MS as MIN_AGE_MS } from '../../src/process-identity.js';
 import { recordableParams } from '../../src/runs/params.js';
 import { eventually } from '../support/eventually.js';
 import { agora, cleanupTempDirs, exited, git, makeRepo, startServe } from '../support/repo.js';

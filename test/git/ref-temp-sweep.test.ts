@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { acquireLock, refTempDir, releaseLock, writeRefValue } from '../../src/git/ref-lock-file.js';
-import { MIN_AGE_MS, removeAbandonedRefTemps } from '../../src/git/ref-temp-sweep.js';
-import { selfIdentity } from '../../src/process-identity.js';
+import { removeAbandonedRefTemps } from '../../src/git/ref-temp-sweep.js';
+import { GONE_WRITER_MIN_AGE_MS as MIN_AGE_MS, selfIdentity } from '../../src/process-identity.js';
 import { initRepo, killedCasWriter } from './git-fixtures.js';
 
 /**
@@ -144,6 +144,10 @@ describe('the ref values and owner files a killed writer left in agora/tmp', () 
     writeFileSync(outside, 'keep\n');
     mkdirSync(join(r.tmp, `ref-${pid}_00000000_1`));
     symlinkSync(outside, join(r.tmp, `ref-${pid}_00000000_2`));
+    writeFileSync(join(r.tmp, `owner-${pid}_00000000_3`), `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity(), pid })}\n`);
+    // An owner file that names another pid than its name: it judges nothing, and the value beside it stays.
+    writeFileSync(join(r.tmp, `owner-${process.pid}_11111111_1`), `${JSON.stringify({ agoraRefLock: 1, ...selfIdentity(), pid })}\n`);
+    writeFileSync(join(r.tmp, `ref-${process.pid}_11111111_2`), 'z\n');
     writeFileSync(join(r.tmp, 'notes.txt'), 'other\n');
     const before = readdirSync(r.tmp).sort();
     for (const name of before) age(join(r.tmp, name), MIN_AGE_MS + 60_000);
