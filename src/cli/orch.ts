@@ -170,7 +170,6 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
   checkConfiguredSecrets(ctx.config, process.env); // a secret too short to redact: refuse before anything runs
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
   ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
-  await ctx.store.removeAbandonedRefTemps(Date.now());
   const targets = await createTargets(ctx);
   const server = new Server({
     ...attemptContext(ctx, targets),
@@ -249,7 +248,6 @@ async function serveOrFollow(ctx: CliContext, runId: string, opts: { pollMs?: nu
 async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now(), runId);
   ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
-  await ctx.store.removeAbandonedRefTemps(Date.now());
   const targets = await createTargets(ctx);
   const view = progressView(io);
   const server = new Server({

@@ -22,7 +22,8 @@ import { lockOwnerIdentity, refTempDir } from './ref-lock-file.js';
  * first; or a person removed the file) name no host and stay.
  *
  * Only a process that holds the serve lock looks (`orch serve`, and `orch run` while it serves its run), at
- * its start. Anything else in the directory (another name, a link, a directory) is left alone.
+ * its start and every SWEEP_EVERY_MS while it serves (src/runs/server.ts). Anything else in the directory
+ * (another name, a link, a directory) is left alone.
  */
 
 /** The most an owner file holds: one identity as JSON. */

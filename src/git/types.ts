@@ -71,4 +71,10 @@ export interface GitStore {
   casRefs(swaps: readonly RefSwap[]): Promise<boolean>;
   /** Delete `ref` only if it still points at `expected`. Returns false when it had moved. */
   deleteRef(ref: string, expected: Oid): Promise<boolean>;
+  /**
+   * Removes what ref updates of processes killed since left on this host (a store that writes refs
+   * through files of its own: ref-temp-sweep.ts); the paths removed. Only a serve looks (it holds the
+   * serve lock), at its start and while it serves.
+   */
+  removeAbandonedRefTemps?(now: number): Promise<string[]>;
 }

@@ -15,7 +15,7 @@ import { storeNamedBy } from './withdrawal.js';
  * before its inbox entry exists, since a serve may accept the entry and start its workers at once. A submit
  * killed between the two leaves the values on this host with no submission naming them. The store records
  * the ref namespace and the process that wrote it (src/process-identity.ts), so a serve (at its start, and
- * every ORPHAN_SWEEP_EVERY_MS while it serves: server.ts) removes
+ * every SWEEP_EVERY_MS while it serves: server.ts) removes
  * each store of its namespace that is older than {@link GONE_WRITER_MIN_AGE_MS}, whose writer is provably gone, and that
  * neither an inbox entry nor a run of the run id it names refers to by its token (withdrawal.ts's
  * `storeNamedBy`, which also judges a withdrawal left unfinished). A submit killed while it wrote the store

@@ -33,18 +33,20 @@ export interface ServerOptions extends AttemptContext {
   onLeftoverWithdrawals?(leftovers: LeftoverWithdrawals): void;
   /**
    * Secret stores a killed `submit` left with nothing naming them (orphan-secret-stores.ts), looked for at
-   * start and every {@link ORPHAN_SWEEP_EVERY_MS} while serving (each problem reported once by this server).
+   * start and every {@link SWEEP_EVERY_MS} while serving (each problem reported once by this server).
    */
   onOrphanSecretStores?(found: OrphanSecretStores): void;
 }
 
 /**
- * How often a serve looks again for secret stores a killed `submit` left, by its clock: a store becomes
- * removable once GONE_WRITER_MIN_AGE_MS old, so one a submit left while a serve runs for weeks leaves the host within
- * GONE_WRITER_MIN_AGE_MS plus this. A look reads the `params` directory and, for each store old enough whose writer is
- * gone (every store of a run kept until `gc`), the store, its inbox ref and its run's ref and parameters.
+ * How often a serve looks again, by its clock, for what killed processes left on the host: the secret
+ * stores of a killed `submit`, and the ref values and owner files of a killed ref writer. Each becomes
+ * removable once GONE_WRITER_MIN_AGE_MS old, so one left while a serve runs for weeks leaves the host within
+ * GONE_WRITER_MIN_AGE_MS plus this. A look reads the `params` directory and, for each store old enough whose
+ * writer is gone (every store of a run kept until `gc`), the store, its inbox ref and its run's ref and
+ * parameters; and the `agora/tmp` directory, with the owner file of each writer it names.
  */
-export const ORPHAN_SWEEP_EVERY_MS = GONE_WRITER_MIN_AGE_MS / 2;
+export const SWEEP_EVERY_MS = GONE_WRITER_MIN_AGE_MS / 2;
 
 export class Server {
   private readonly drivers = new Map<string, RunDriver>();
@@ -55,8 +57,8 @@ export class Server {
   private woken = false;
   /** Problems with leftover withdrawal markers already reported: a marker that stays is met on every pass. */
   private readonly reportedLeftovers = new Set<string>();
-  /** When the next look for orphan secret stores is due (the server's clock), and the problems already reported. */
-  private nextOrphanSweep = 0;
+  /** When the next look for what killed processes left is due (the server's clock); the orphan-store problems already reported. */
+  private nextSweep = 0;
   private readonly reportedOrphanProblems = new Set<string>();
 
   constructor(private readonly opts: ServerOptions) {}
@@ -70,7 +72,7 @@ export class Server {
     const { store, refs } = this.opts;
     await this.opts.workspaces.clear();
     await this.finishWithdrawals();
-    await this.removeOrphanSecretStores();
+    await this.sweepLeftovers();
     const live = new Set<string>();
     const others = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
@@ -119,7 +121,7 @@ export class Server {
           scanned = performance.now();
           await this.acceptSubmissions();
           await this.adoptReopenedRuns();
-          if (this.opts.clock() >= this.nextOrphanSweep) await this.removeOrphanSecretStores();
+          if (this.opts.clock() >= this.nextSweep) await this.sweepLeftovers();
         }
         for (const driver of [...this.drivers.values()]) {
           await driver.tick();
@@ -177,13 +179,15 @@ export class Server {
   }
 
   /**
-   * Removes the secret stores a killed `submit` left (orphan-secret-stores.ts): at the start, before anything
-   * is served, and every ORPHAN_SWEEP_EVERY_MS after, so a serve that runs for weeks does not keep them on the
-   * host until its restart.
+   * Removes what killed processes left on the host: the secret stores of a killed `submit`
+   * (orphan-secret-stores.ts) and the ref values and owner files of a killed ref writer (ref-temp-sweep.ts),
+   * at the start, before anything is served, and every SWEEP_EVERY_MS after, so a serve that runs for weeks
+   * does not keep them on the host until its restart.
    */
-  private async removeOrphanSecretStores(): Promise<void> {
+  private async sweepLeftovers(): Promise<void> {
     const now = this.opts.clock();
-    this.nextOrphanSweep = now + ORPHAN_SWEEP_EVERY_MS;
+    this.nextSweep = now + SWEEP_EVERY_MS;
+    await this.opts.store.removeAbandonedRefTemps?.(now);
     const found = await removeOrphanSecretStores(this.opts.store, this.opts.refs, this.opts.scratchDir, now);
     const problems = notReportedBefore(found.problems, this.reportedOrphanProblems);
     if (found.removed.length > 0 || found.removedTemporary.length > 0 || problems.length > 0) this.opts.onOrphanSecretStores?.({ ...found, problems });
