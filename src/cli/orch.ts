@@ -15,7 +15,7 @@ import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import { validatePlanAtCommit } from '../runs/matrix-files.js';
 import { cancelRun } from '../runs/cancel.js';
 import { recordRequest } from '../runs/requests.js';
-import { submitPlan } from '../runs/inbox.js';
+import { readRejection, submitPlan } from '../runs/inbox.js';
 import { noParams, paramsFromOptions, recordableParams, type GivenParams, type ParamOptions } from '../runs/params.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
@@ -247,6 +247,10 @@ async function serveOrFollow(ctx: CliContext, runId: string, opts: { pollMs?: nu
 
 async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now(), runId);
+  await refuseUnservable(ctx, runId).catch(async (e: unknown) => {
+    await lock.release();
+    throw e;
+  });
   ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
   const targets = await createTargets(ctx);
   const view = progressView(io);
@@ -285,6 +289,19 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
   if (!final) throw new Error(`run ${runId} vanished`);
   if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``);
   return final;
+}
+
+/**
+ * Refuses an id under which nothing is left to serve: a serve that took the submission between `submit`
+ * and this process's look at the serve lock rejected it (and let go), or `cancel` withdrew it meanwhile. A
+ * server serving only that id would wait for it forever. A run that a serve ended meanwhile is served:
+ * the server settles it (its derived refs and anchor) and is done.
+ */
+async function refuseUnservable(ctx: CliContext, runId: string): Promise<void> {
+  if ((await ctx.store.resolveRef(ctx.refs.run(runId))) !== null || (await ctx.store.resolveRef(ctx.refs.inbox(runId))) !== null) return;
+  const rejected = await readRejection(ctx.store, ctx.refs, runId);
+  if (rejected) throw new InvalidInputError('plan-invalid', runId, rejected, 'fix the plan and submit it again');
+  throw await runNotFound(ctx, runId);
 }
 
 async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Output): Promise<number> {

@@ -11,12 +11,17 @@ import { parsePlanText } from '../plan/parse.js';
 import type { ValidationResult } from '../plan/validate.js';
 import { validatePlanAtCommit } from './matrix-files.js';
 import type { RunRefs } from './refs.js';
-import { readRunParamsAt, writeNewRun, sortTree, type StoredRun } from './state-store.js';
+import { acceptedSubmission, readRunParamsAt, SUBMISSION_TRAILER, writeNewRun, sortTree, type StoredRun } from './state-store.js';
+import { trailers } from '../git/trailers.js';
+import { randomBytes } from 'node:crypto';
 
 /**
  * The local mailbox: `submit` writes `refs/agora/inbox/<run>` (a commit whose tree holds the plan and
  * whose parent is the run's base); `serve` accepts it into `refs/agora/runs/<run>` or records it under
  * `refs/agora/rejected/<run>` with its errors. Run ids are `<plan.id>-<n>`, unique per repository.
+ * The entry's message carries a random `Agora-Nonce`, so no two submissions write the same entry commit,
+ * and the run's first state commit, or the rejection, names the entry it handled (`Agora-Submission`):
+ * that is how `submit` tells the run or rejection of its own entry from another submission's.
  */
 
 const decoder = new TextDecoder();
@@ -52,7 +57,10 @@ export async function submitPlan(
     return store.writeTree(sortTree(entries));
   };
   const unbound = args.bindSecrets ? undefined : await treeWith(args.params);
-  return retryOnConflict(`the run ids of plan ${args.planId}`, 100, async (): Promise<Submission | typeof LOST_RACE> => {
+  const nonce = randomBytes(16).toString('hex');
+  return retryOnConflict(`the run ids of plan ${args.planId}`, 100, () => submitUnder());
+
+  async function submitUnder(): Promise<Submission | typeof LOST_RACE> {
     const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
     // Before the submission exists: a serve may accept it, and start its workers, at once.
     const token = await args.bindSecrets?.(runId);
@@ -62,7 +70,7 @@ export async function submitPlan(
     const inboxCommit = await store.writeCommit({
       tree,
       parents: [args.base],
-      message: `agora: submit ${runId}\n\nAgora-Run: ${runId}\n`,
+      message: `agora: submit ${runId}\n\nAgora-Run: ${runId}\nAgora-Nonce: ${nonce}\n`,
       author: who,
       committer: who,
     });
@@ -71,17 +79,34 @@ export async function submitPlan(
       // meanwhile (a serve would drop this entry unread as already handled), or a serve handled this one
       // between the looks.
       const run = await store.resolveRef(refs.run(runId));
-      if (run === null && (await store.resolveRef(refs.rejected(runId))) === null) return { runId, base: args.base, inboxCommit };
-      // Withdrawn (a serve that accepted it may not have removed it yet), and the next number taken, unless
-      // the run is this submission: told only by its secret store's token, drawn at random for it.
+      const rejected = run === null ? await store.resolveRef(refs.rejected(runId)) : null;
+      if (run === null && rejected === null) return { runId, base: args.base, inboxCommit };
+      // Withdrawn (a serve that handled it has removed it, or is about to), and the next number taken,
+      // unless what is under the id handled this very entry.
       await store.deleteRef(refs.inbox(runId), inboxCommit);
-      // A run that cannot be read (one pushed in any shape) is not this submission's.
+      if ((await handledEntry(store, run, rejected)) === inboxCommit) return { runId, base: args.base, inboxCommit };
+      // A run that names no entry (accepted by an earlier Agora, say) is this one's if it holds this
+      // submission's secret store, whose token was drawn at random for it; one that cannot be read is not.
       if (run !== null && token !== undefined && (await readRunParamsAt(store, runId, run).catch(() => undefined))?.secretStore === token) {
         return { runId, base: args.base, inboxCommit };
       }
     }
     return LOST_RACE;
-  });
+  }
+}
+
+/**
+ * The inbox entry that the run at `run`, or else the rejection at `rejected`, handled; undefined when it
+ * names none or cannot be read (one pushed in any shape is no submission's).
+ */
+async function handledEntry(store: GitStore, run: Oid | null, rejected: Oid | null): Promise<Oid | undefined> {
+  try {
+    if (run !== null) return await acceptedSubmission(store, run);
+    if (rejected !== null) return trailers((await store.readCommit(rejected)).message).get(SUBMISSION_TRAILER);
+  } catch {
+    // unreadable: not this submission's
+  }
+  return undefined;
 }
 
 /**
@@ -182,7 +207,7 @@ async function acceptOne(
     }
   }
   if (problems.length > 0 || !validated?.ok || !base) {
-    await recordRejection(store, refs, runId, planText, problems, now);
+    await recordRejection(store, refs, { runId, inboxCommit }, planText, problems, now);
     crashPoint('submission-rejected');
     // No run will read them: the secret values leave the host once the rejection is recorded, and before
     // the inbox entry naming them goes (a crash in between: the next pass removes them, above).
@@ -192,7 +217,16 @@ async function acceptOne(
   }
   const plan = validated.plan;
   const concurrency = config.queues[plan.queue]?.concurrency ?? config.defaultConcurrency;
-  const run = await writeNewRun(store, refs, { runId, plan, planText: recordText, base, concurrency, now, ...(params ? { params } : {}) });
+  const run = await writeNewRun(store, refs, {
+    runId,
+    plan,
+    planText: recordText,
+    base,
+    concurrency,
+    now,
+    submission: inboxCommit,
+    ...(params ? { params } : {}),
+  });
   await store.deleteRef(refs.inbox(runId), inboxCommit);
   return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
 }
@@ -220,7 +254,14 @@ async function removeRejectedSecrets(paramsText: string | undefined, scratchDir:
   if (token !== undefined) await removeSecretStore(scratchDir, token, runId);
 }
 
-async function recordRejection(store: GitStore, refs: RunRefs, runId: string, planText: string, problems: Problem[], now: number): Promise<void> {
+async function recordRejection(
+  store: GitStore,
+  refs: RunRefs,
+  { runId, inboxCommit }: { runId: string; inboxCommit: Oid },
+  planText: string,
+  problems: Problem[],
+  now: number,
+): Promise<void> {
   const who = agoraIdentity(now);
   const tree = await store.writeTree(
     sortTree([
@@ -236,7 +277,7 @@ async function recordRejection(store: GitStore, refs: RunRefs, runId: string, pl
   const commit = await store.writeCommit({
     tree,
     parents: [],
-    message: `agora: ${runId} rejected (${problems.length} problem${problems.length === 1 ? '' : 's'})\n\nAgora-Run: ${runId}\n`,
+    message: `agora: ${runId} rejected (${problems.length} problem${problems.length === 1 ? '' : 's'})\n\nAgora-Run: ${runId}\n${SUBMISSION_TRAILER}: ${inboxCommit}\n`,
     author: who,
     committer: who,
   });

@@ -84,6 +84,9 @@ export class Server {
       }
       if (stored.state.status !== 'running') {
         await new RunDriver(stored, this.opts, { wake: () => undefined }).settle();
+        // The one run this server is to serve ended before it started (a serve that took the submission
+        // meanwhile, then let go): settled, it is served.
+        if (runId === this.opts.only) this.finished.set(runId, stored);
         continue;
       }
       const driver = this.driverFor(stored);

@@ -9,6 +9,7 @@ import { applyTreeChanges, type PathChange, type TreeAccess } from '../git/tree-
 import { sortTreeEntries } from '../git/tree-object.js';
 import type { GitStore, Oid, RefSwap, TreeEntry } from '../git/types.js';
 import { agoraIdentity } from '../git/identity.js';
+import { trailers } from '../git/trailers.js';
 import { storedPlan } from '../plan/matrix.js';
 import type { Plan } from '../plan/schema.js';
 import { readStateV1 } from './layout-v1.js';
@@ -153,6 +154,11 @@ export interface RunWrite {
   logs?: ReadonlyArray<{ name: string; oid: Oid }>;
   /** Refs the state names (integration, patches) that move in the same transaction, ahead of the run ref. */
   moveAlso?: readonly RefSwap[];
+  /**
+   * For the first commit of a run accepted from the local inbox: the inbox entry it was accepted from,
+   * named by the commit's `Agora-Submission` trailer (inbox.ts: how `submit` tells its own run).
+   */
+  submission?: Oid;
   now: number;
 }
 
@@ -160,12 +166,13 @@ export interface RunWrite {
 export async function writeNewRun(
   store: GitStore,
   refs: RunRefs,
-  r: { runId: string; plan: Plan; planText: string; base: Oid; concurrency: number; now: number; params?: RunParams },
+  r: { runId: string; plan: Plan; planText: string; base: Oid; concurrency: number; now: number; params?: RunParams; submission?: Oid },
 ): Promise<StoredRun | null> {
   const created = newRun(r.plan, { runId: r.runId, base: r.base, concurrency: r.concurrency, now: r.now });
   return writeRun(store, refs, {
     runId: r.runId,
     prev: null,
+    ...(r.submission ? { submission: r.submission } : {}),
     planText: r.planText,
     state: r.params ? { ...created.run.state, params: r.params } : created.run.state,
     entries: appendEntries(null, r.runId, created.transitions),
@@ -218,7 +225,7 @@ export async function writeRun(store: GitStore, refs: RunRefs, w: RunWrite): Pro
   const head = await store.writeCommit({
     tree,
     parents: w.prev ? [w.prev.head] : [],
-    message: `agora: ${w.runId} ${summarize(w.transitions)}\n\nAgora-Run: ${w.runId}\n`,
+    message: `agora: ${w.runId} ${summarize(w.transitions)}\n\nAgora-Run: ${w.runId}\n${!w.prev && w.submission ? `${SUBMISSION_TRAILER}: ${w.submission}\n` : ''}`,
     author: who,
     committer: who,
   });
@@ -286,6 +293,26 @@ export async function readEntries(store: GitStore, head: Oid): Promise<AuditEntr
 
 /** The file of a state commit that holds the entries it added (§9 of docs/audit.md): every layout has one. */
 export const ENTRIES_FILE = 'entries.jsonl';
+
+/** The trailer by which a run's first state commit names the inbox entry it was accepted from (inbox.ts). */
+export const SUBMISSION_TRAILER = 'Agora-Submission';
+
+/** How many state commits {@link acceptedSubmission} follows back: a run accepted a moment ago has a few. */
+const SUBMISSION_WALK_LIMIT = 1000;
+
+/**
+ * The inbox entry the run at `head` was accepted from: the `Agora-Submission` trailer of its first state
+ * commit, reached by following the chain back from `head`. Undefined when that commit names none (a run
+ * written by an earlier Agora, or by the App) or lies more than SUBMISSION_WALK_LIMIT commits back.
+ */
+export async function acceptedSubmission(store: GitStore, head: Oid): Promise<Oid | undefined> {
+  let commit = await store.readCommit(head);
+  for (let walked = 0; commit.parents.length > 0; walked += 1) {
+    if (walked >= SUBMISSION_WALK_LIMIT) return undefined;
+    commit = await store.readCommit(commit.parents[0]!);
+  }
+  return trailers(commit.message).get(SUBMISSION_TRAILER);
+}
 
 /** One state commit's share of the log, as stored: what a verifier compares with an audit bundle. */
 export interface CommitLog {

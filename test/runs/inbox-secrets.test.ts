@@ -12,10 +12,12 @@ import { armCrashPoint, CrashedAt } from '../../src/crash-points.js';
 import type { RunParams } from '../../src/engine/types.js';
 import { openLocalStore, type LocalGitStore } from '../../src/git/local-store.js';
 import { archiveAnchors } from '../../src/runs/anchor-archive.js';
+import { cancelRun } from '../../src/runs/cancel.js';
 import { acceptInbox, readRejection, submitPlan } from '../../src/runs/inbox.js';
 import { recordableParams, workerParams } from '../../src/runs/params.js';
 import { RunRefs } from '../../src/runs/refs.js';
-import { readRunParamsAt } from '../../src/runs/state-store.js';
+import { readRunParamsAt, writeNewRun } from '../../src/runs/state-store.js';
+import type { Plan } from '../../src/plan/schema.js';
 import { gitSync, initRepo } from '../git/git-fixtures.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -146,23 +148,47 @@ describe('the secret parameters of a submission', () => {
   });
 
   it.each([
-    ['', false],
-    // Its plan is recorded with the file's values in place: the store's token tells the run for its own.
-    [' and a matrix file', true],
-  ])('with secret parameters%s, a submission a serve accepted between its entry and its look at the run is that run', async (_, matrix) => {
+    ['with secret parameters', true, false],
+    // Its plan is recorded with the file's values in place: only what names the entry tells the run for its own.
+    ['with secret parameters and a matrix file', true, true],
+    ['without parameters', false, false],
+    // Its first state commit, which names the entry, is no longer the run's head when the submission looks.
+    ['without parameters, the run cancelled since', false, false, true],
+  ])('a submission a serve accepted between its entry and its look at the run is that run (%s)', async (_, secret, matrix, moved = false) => {
     const { store: real, scratchDir, base, config } = await repository({ 'shards.json': '[1, 2]\n' });
     // A serve's pass right after the inbox entry lands, before the submitting process looks at the run ref.
     const store = aroundInboxEntry(real, 'after', async () => {
       expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
+      if (moved) expect(await cancelRun(real, refs, 'p-1', 'changed my mind', () => T0)).toMatchObject({ kind: 'cancelled' });
     });
     const { params, bind } = recordableParams({ values: { region: 'eu' }, secrets: { token: SECRET } }, scratchDir, refs.ns);
     const plan = matrix
       ? `${JSON.stringify({ id: 'p', queue: 'default', items: [{ id: 'a', executor: 'command', inputs: { run: 'true' }, matrix: { shard: { file: 'shards.json' } }, depends_on: [], resourceLocks: [] }] })}\n`
       : planText([]);
-    const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, params, bindSecrets: bind! });
+    const given = secret ? { params, bindSecrets: bind! } : {};
+    const { runId } = await submitPlan(store, refs, { planText: plan, planId: 'p', base, now: T0, ...given });
     expect(runId).toBe('p-1');
     expect((await real.listRefs(refs.runsPrefix)).map((r) => r.ref)).toEqual([refs.run('p-1')]);
     expect(await real.listRefs(refs.inboxPrefix)).toEqual([]);
+    if (secret) expect((await workerParams(params, scratchDir, runId)).secrets).toEqual({ token: SECRET });
+  });
+
+  it('with secret parameters, a run accepted from this submission that names no entry (an earlier Agora accepted it) is told by its token', async () => {
+    const { store: real, scratchDir, base } = await repository();
+    const store = aroundInboxEntry(real, 'after', async () => {
+      // An earlier Agora's serve: the run's first state commit carries no Agora-Submission trailer.
+      const entry = (await real.resolveRef(refs.inbox('p-1')))!;
+      const recorded = JSON.parse(gitSync(real.dir!, ['show', `${entry}:params.json`])) as RunParams;
+      const text = planText([]);
+      expect(
+        await writeNewRun(real, refs, { runId: 'p-1', plan: JSON.parse(text) as Plan, planText: text, base, concurrency: 1, now: T0, params: recorded }),
+      ).not.toBeNull();
+      expect(await real.deleteRef(refs.inbox('p-1'), entry)).toBe(true);
+    });
+    const { params, bind } = recordableParams({ values: {}, secrets: { token: SECRET } }, scratchDir, refs.ns);
+    const { runId } = await submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0, params, bindSecrets: bind! });
+    expect(runId).toBe('p-1');
+    expect((await real.listRefs(refs.runsPrefix)).map((r) => r.ref)).toEqual([refs.run('p-1')]);
     expect((await workerParams(params, scratchDir, runId)).secrets).toEqual({ token: SECRET });
   });
 
@@ -199,20 +225,23 @@ describe('the secret parameters of a submission', () => {
     expect((await workerParams((await readRunParamsAt(real, 'p-2', run))!, scratchDir, 'p-2')).secrets).toEqual({ token: SECRET });
   });
 
-  it('a submission a serve rejected between its entry and its look is submitted under the next id, and rejected there', async () => {
+  it.each([
+    ['with secret parameters', true],
+    ['without parameters', false],
+  ])('a submission a serve rejected between its entry and its look is that rejection (%s)', async (_, secret) => {
     const { store: real, scratchDir, base, config } = await repository();
     const store = aroundInboxEntry(real, 'after', async () => {
       expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([{ runId: 'p-1', kind: 'rejected' }]);
     });
     const { params, bind } = recordableParams({ values: {}, secrets: { token: SECRET } }, scratchDir, refs.ns);
-    const { runId } = await submitPlan(store, refs, { planText: planText(['missing']), planId: 'p', base, now: T0, params, bindSecrets: bind! });
-    // The id it prints holds its own rejection; no store of it stays on the host.
-    expect(runId).toBe('p-2');
-    expect(await acceptInbox(real, refs, config, scratchDir, T0)).toMatchObject([
-      { runId: 'p-2', kind: 'rejected', problems: [{ message: expect.stringContaining('missing') }] },
-    ]);
-    expect(existsSync(join(scratchDir, 'params'))).toBe(true);
-    expect(readdirSync(join(scratchDir, 'params'))).toEqual([]);
+    const given = secret ? { params, bindSecrets: bind! } : {};
+    const { runId } = await submitPlan(store, refs, { planText: planText(['missing']), planId: 'p', base, now: T0, ...given });
+    // The id it prints holds its own rejection, and nothing else was submitted; no store of it stays on the host.
+    expect(runId).toBe('p-1');
+    expect(await readRejection(real, refs, 'p-1')).toEqual([expect.objectContaining({ message: expect.stringContaining('missing') })]);
+    expect(await real.listRefs(refs.inboxPrefix)).toEqual([]);
+    expect(await real.listRefs(refs.rejectedPrefix)).toHaveLength(1);
+    if (secret) expect(readdirSync(join(scratchDir, 'params'))).toEqual([]);
   });
 
   it("are neither removed nor read through a pushed submission that names another run's store", async () => {
