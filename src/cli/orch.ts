@@ -142,6 +142,7 @@ async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given:
     now: Date.now(),
     ...(recorded ? { params: recorded.params } : {}),
     ...(recorded?.bind ? { bindSecrets: recorded.bind } : {}),
+    ...(recorded?.discard ? { discardSecrets: recorded.discard } : {}),
   });
   return runId;
 }

@@ -46,6 +46,8 @@ export async function submitPlan(
      * token, which `params.secretStore` then names (params.ts: a new one for each run id tried).
      */
     bindSecrets?: (runId: string) => Promise<string>;
+    /** Removes the store the last `bindSecrets` wrote: called when the submission fails with no entry naming it. */
+    discardSecrets?: () => Promise<void>;
   },
 ): Promise<Submission> {
   if (args.bindSecrets && !args.params) throw new Error('submitPlan: bindSecrets needs the params whose store it binds');
@@ -58,11 +60,20 @@ export async function submitPlan(
   };
   const unbound = args.bindSecrets ? undefined : await treeWith(args.params);
   const nonce = randomBytes(16).toString('hex');
-  return retryOnConflict(`the run ids of plan ${args.planId}`, 100, () => submitUnder());
+  // Whether a store is bound that no entry names (none landed yet, or it was withdrawn): a failure then
+  // leaves nothing that could use it.
+  let unnamed = false;
+  try {
+    return await retryOnConflict(`the run ids of plan ${args.planId}`, 100, () => submitUnder());
+  } catch (e) {
+    if (unnamed) await args.discardSecrets?.().catch(() => undefined);
+    throw e;
+  }
 
   async function submitUnder(): Promise<Submission | typeof LOST_RACE> {
     const runId = `${args.planId}-${await nextRunNumber(store, refs, args.planId)}`;
     // Before the submission exists: a serve may accept it, and start its workers, at once.
+    unnamed = args.bindSecrets !== undefined;
     const token = await args.bindSecrets?.(runId);
     if (args.bindSecrets) crashPoint('secrets-bound'); // a store nothing names yet: the next serve removes it
     const params = token === undefined ? args.params : { ...args.params!, secretStore: token };
@@ -74,6 +85,7 @@ export async function submitPlan(
       author: who,
       committer: who,
     });
+    unnamed = false; // from here the entry may exist, even where the swap fails with an error
     if (await store.casRef(refs.inbox(runId), inboxCommit, null)) {
       // A run or a rejection under the id: an earlier submission took the number and was handled
       // meanwhile (a serve would drop this entry unread as already handled), or a serve handled this one
@@ -83,14 +95,15 @@ export async function submitPlan(
       if (run === null && rejected === null) return { runId, base: args.base, inboxCommit };
       // Withdrawn (a serve that handled it has removed it, or is about to), and the next number taken,
       // unless what is under the id handled this very entry.
-      await store.deleteRef(refs.inbox(runId), inboxCommit);
+      const withdrawn = await store.deleteRef(refs.inbox(runId), inboxCommit);
       if ((await handledEntry(store, run, rejected)) === inboxCommit) return { runId, base: args.base, inboxCommit };
       // A run that names no entry (accepted by an earlier Agora, say) is this one's if it holds this
       // submission's secret store, whose token was drawn at random for it; one that cannot be read is not.
       if (run !== null && token !== undefined && (await readRunParamsAt(store, runId, run).catch(() => undefined))?.secretStore === token) {
         return { runId, base: args.base, inboxCommit };
       }
-    }
+      unnamed = withdrawn && token !== undefined;
+    } else unnamed = token !== undefined;
     return LOST_RACE;
   }
 }

@@ -188,9 +188,14 @@ export async function hasSecretStore(scratchDir: string, token: string): Promise
  * when it has to take another number: each later bind removes the store it wrote before and writes one
  * under a new token, since the lost number's submission may have been read (and its token with it) while
  * it existed, and a store that keeps its token across run ids would be reached by whoever pushed a
- * submission naming it under the next number first.
+ * submission naming it under the next number first. `discard` removes the store the last bind wrote, for a
+ * submission that failed with no entry naming it.
  */
-export function recordableParams(p: GivenParams, scratchDir: string, namespace: string): { params: RunParams; bind?: (runId: string) => Promise<string> } {
+export function recordableParams(
+  p: GivenParams,
+  scratchDir: string,
+  namespace: string,
+): { params: RunParams; bind?: (runId: string) => Promise<string>; discard?: () => Promise<void> } {
   const secretKeys = Object.keys(p.secrets).sort();
   const values: Record<string, ParamValue> = { ...p.values };
   for (const key of secretKeys) values[key] = REDACTED;
@@ -210,7 +215,13 @@ export function recordableParams(p: GivenParams, scratchDir: string, namespace: 
     bound = { token, runId };
     return token;
   };
-  return { params: { values: sortKeys(values), secret: secretKeys, secretStore: first }, bind };
+  // The store the last bind wrote, removed when no submission names it (submitPlan failed before its entry
+  // landed, or withdrew it): its values would otherwise stay until a serve's orphan sweep.
+  const discard = async () => {
+    if (bound !== undefined) await removeSecretStore(scratchDir, bound.token, bound.runId);
+    bound = undefined;
+  };
+  return { params: { values: sortKeys(values), secret: secretKeys, secretStore: first }, bind, discard };
 }
 
 /** The store's values when it names `runId`; why not otherwise (missing, unreadable, another run's, none's). */

@@ -244,6 +244,30 @@ describe('the secret parameters of a submission', () => {
     if (secret) expect(readdirSync(join(scratchDir, 'params'))).toEqual([]);
   });
 
+  it.each([
+    ['it gives up after losing every run id', 'lose', false],
+    ['its entry cannot be written', 'entry-error', false],
+    // The swap may have moved the ref before it failed: the entry may name the store.
+    ['the swap of its entry fails with an error', 'swap-error', true],
+  ])('of a submission that fails are removed when no entry names them: %s', async (_, how, kept) => {
+    const { store: real, scratchDir, base } = await repository();
+    const store = new Proxy(real, {
+      get(target, key, receiver) {
+        if (key === 'writeCommit' && how === 'entry-error') return () => Promise.reject(new Error('ENOSPC: no space left on device'));
+        if (key !== 'casRef') return Reflect.get(target, key, receiver) as unknown;
+        return async (ref: string, next: string, expected: string | null) => {
+          if (!ref.startsWith(refs.inboxPrefix)) return target.casRef(ref, next, expected);
+          if (how === 'lose') return false; // another submission's entry is there every time
+          throw new Error('EIO: i/o error');
+        };
+      },
+    });
+    const { params, bind, discard } = recordableParams({ values: {}, secrets: { token: SECRET } }, scratchDir, refs.ns);
+    const submitting = submitPlan(store, refs, { planText: planText([]), planId: 'p', base, now: T0, params, bindSecrets: bind!, discardSecrets: discard! });
+    await expect(submitting).rejects.toThrow(how === 'lose' ? /run ids of plan p/ : how === 'entry-error' ? /ENOSPC/ : /EIO/);
+    expect(readdirSync(join(scratchDir, 'params'))).toHaveLength(kept ? 1 : 0);
+  });
+
   it("are neither removed nor read through a pushed submission that names another run's store", async () => {
     const victim = await submitted(planText([]));
     expect(await acceptInbox(victim.store, refs, victim.config, victim.scratchDir, T0)).toMatchObject([{ kind: 'accepted' }]);
