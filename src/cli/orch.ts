@@ -181,7 +181,9 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
           ? `accepted ${o.runId}`
           : o.kind === 'rejected'
             ? `rejected ${o.runId}: ${o.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`
-            : `${o.runId} was already accepted`,
+            : o.kind === 'withdrawn'
+              ? `${o.runId} was withdrawn (agora orch cancel) before it was accepted`
+              : `${o.runId} was already accepted`,
       ),
     onCommit: (run, transitions) => {
       for (const t of transitions) io.err(describe(run.runId, t));
@@ -248,10 +250,14 @@ async function serveOrFollow(ctx: CliContext, runId: string, opts: { pollMs?: nu
 
 async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now(), runId);
-  await refuseUnservable(ctx, runId).catch(async (e: unknown) => {
+  const refused = await unservable(ctx, runId).catch(async (e: unknown) => {
     await lock.release();
     throw e;
   });
+  if (refused) {
+    await lock.release();
+    throw refused;
+  }
   ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
   const targets = await createTargets(ctx);
   const view = progressView(io);
@@ -277,7 +283,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
     await server.start();
     await server.serve(abort.signal, (s) => {
       const run = s.run(runId);
-      return run !== undefined && run.state.status !== 'running' && s.activeRuns === 0;
+      return s.onlyGone || (run !== undefined && run.state.status !== 'running' && s.activeRuns === 0);
     });
   } finally {
     process.off('SIGINT', onInt);
@@ -286,6 +292,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
     await Promise.all(Object.values(targets).map((t) => t.close?.()));
     await lock.release();
   }
+  if (server.onlyGone) throw (await unservable(ctx, runId)) ?? new Error(`run ${runId} was withdrawn, then submitted again`);
   const final = await readRun(ctx.store, ctx.refs, runId);
   if (!final) throw new Error(`run ${runId} vanished`);
   if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``);
@@ -293,16 +300,17 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
 }
 
 /**
- * Refuses an id under which nothing is left to serve: a serve that took the submission between `submit`
- * and this process's look at the serve lock rejected it (and let go), or `cancel` withdrew it meanwhile. A
- * server serving only that id would wait for it forever. A run that a serve ended meanwhile is served:
- * the server settles it (its derived refs and anchor) and is done.
+ * Why there is nothing to serve under `runId`, if so: a serve that took the submission between `submit`
+ * and this process's look at the serve lock rejected it (and let go), or `cancel` withdrew it. A server
+ * serving only that id would wait for it forever. A run that a serve ended meanwhile is served: the
+ * server settles it (its derived refs and anchor) and is done.
  */
-async function refuseUnservable(ctx: CliContext, runId: string): Promise<void> {
-  if ((await ctx.store.resolveRef(ctx.refs.run(runId))) !== null || (await ctx.store.resolveRef(ctx.refs.inbox(runId))) !== null) return;
+async function unservable(ctx: CliContext, runId: string): Promise<AgoraError | undefined> {
+  // The entry first: a serve creates the run before it removes the entry it accepted.
+  if ((await ctx.store.resolveRef(ctx.refs.inbox(runId))) !== null || (await ctx.store.resolveRef(ctx.refs.run(runId))) !== null) return undefined;
   const rejected = await readRejection(ctx.store, ctx.refs, runId);
-  if (rejected) throw new InvalidInputError('plan-invalid', runId, rejected, 'fix the plan and submit it again');
-  throw await runNotFound(ctx, runId);
+  if (rejected) return new InvalidInputError('plan-invalid', runId, rejected, 'fix the plan and submit it again');
+  return runNotFound(ctx, runId);
 }
 
 async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Output): Promise<number> {

@@ -38,7 +38,9 @@ export async function cancelRun(
       const token = await submissionSecretStore(store, inbox).catch(() => undefined);
       withdrawal = await markWithdrawal(secrets.scratchDir, refs, runId, token);
     }
-    if (await store.deleteRef(refs.inbox(runId), inbox)) {
+    // A serve creates a run only while its entry is in place (inbox.ts): once the entry is gone, a run
+    // that is not there now never will be, and one that is was accepted before, and reads the store.
+    if ((await store.deleteRef(refs.inbox(runId), inbox)) && (await store.resolveRef(refs.run(runId))) === null) {
       crashPoint('submission-withdrawn'); // the marker is on disk: the next cancel or serve removes the store
       if (withdrawal) await completeWithdrawal(withdrawal);
       return { kind: 'withdrawn', submission: inbox };

@@ -95,15 +95,17 @@ export async function submitPlan(
       if (run === null && rejected === null) return { runId, base: args.base, inboxCommit };
       // Withdrawn (a serve that handled it has removed it, or is about to), and the next number taken,
       // unless what is under the id handled this very entry.
-      const withdrawn = await store.deleteRef(refs.inbox(runId), inboxCommit);
+      await store.deleteRef(refs.inbox(runId), inboxCommit);
       if ((await handledEntry(store, run, rejected)) === inboxCommit) return { runId, base: args.base, inboxCommit };
       // A run that names no entry (accepted by an earlier Agora, say) is this one's if it holds this
       // submission's secret store, whose token was drawn at random for it; one that cannot be read is not.
       if (run !== null && token !== undefined && (await readRunParamsAt(store, runId, run).catch(() => undefined))?.secretStore === token) {
         return { runId, base: args.base, inboxCommit };
       }
-      unnamed = withdrawn && token !== undefined;
-    } else unnamed = token !== undefined;
+    }
+    // Lost: the entry never landed, or the id's run or rejection is another submission's (a serve drops
+    // this entry unread, also where it could not be deleted): nothing can use the store.
+    unnamed = token !== undefined;
     return LOST_RACE;
   }
 }
@@ -142,7 +144,11 @@ async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Pr
 }
 
 export type AcceptOutcome =
-  { runId: string; kind: 'accepted'; run: StoredRun } | { runId: string; kind: 'rejected'; problems: Problem[] } | { runId: string; kind: 'already-accepted' };
+  | { runId: string; kind: 'accepted'; run: StoredRun }
+  | { runId: string; kind: 'rejected'; problems: Problem[] }
+  | { runId: string; kind: 'already-accepted' }
+  /** Withdrawn by `cancel` while this pass read it: no run. */
+  | { runId: string; kind: 'withdrawn' };
 
 /**
  * Accepts (or rejects) every submission in the inbox. Safe to run concurrently and repeatedly.
@@ -237,11 +243,14 @@ async function acceptOne(
     base,
     concurrency,
     now,
-    submission: inboxCommit,
+    // The entry must still be in place when the run ref is created: a `cancel` that withdrew it meanwhile
+    // (and removed its secret store) makes no run.
+    submission: { ref: refs.inbox(runId), commit: inboxCommit },
     ...(params ? { params } : {}),
   });
   await store.deleteRef(refs.inbox(runId), inboxCommit);
-  return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
+  if (run) return { runId, kind: 'accepted', run };
+  return (await store.resolveRef(refs.run(runId))) !== null ? { runId, kind: 'already-accepted' } : { runId, kind: 'withdrawn' };
 }
 
 /**

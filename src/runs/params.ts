@@ -202,9 +202,11 @@ export function recordableParams(
   if (secretKeys.length === 0) return { params: { values: sortKeys(values) } };
   const first = randomBytes(16).toString('hex');
   let bound: { token: string; runId: string } | undefined;
+  let firstUsed = false;
   const bind = async (runId: string) => {
     if (bound !== undefined) await removeSecretStore(scratchDir, bound.token, bound.runId);
-    const token = bound === undefined ? first : randomBytes(16).toString('hex');
+    const token = firstUsed ? randomBytes(16).toString('hex') : first;
+    firstUsed = true;
     await mkdir(join(scratchDir, 'params'), { recursive: true, mode: 0o700 });
     // The namespace and this process: a store whose submit died before its submission existed is removed by
     // the next serve (orphan-secret-stores.ts).

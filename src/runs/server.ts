@@ -61,6 +61,9 @@ export class Server {
   private nextSweep = 0;
   private readonly reportedOrphanProblems = new Set<string>();
 
+  /** Serving `only`: its submission was withdrawn before this server accepted it. */
+  private gone = false;
+
   constructor(private readonly opts: ServerOptions) {}
 
   /**
@@ -153,18 +156,29 @@ export class Server {
     return this.drivers.get(runId)?.run ?? this.finished.get(runId);
   }
 
+  /** Serving `only`: whether its submission was withdrawn before this server accepted it (nothing to serve). */
+  get onlyGone(): boolean {
+    return this.gone;
+  }
+
   get activeRuns(): number {
     return this.drivers.size;
   }
 
   private async acceptSubmissions(): Promise<void> {
-    const outcomes = await acceptInbox(this.opts.store, this.opts.refs, this.opts.config, this.opts.scratchDir, this.opts.clock(), this.opts.only);
+    const { store, refs, only } = this.opts;
+    const outcomes = await acceptInbox(store, refs, this.opts.config, this.opts.scratchDir, this.opts.clock(), only);
     for (const outcome of outcomes) {
       this.opts.onAccept?.(outcome);
       if (outcome.kind === 'accepted') {
         this.opts.onCommit?.(outcome.run, []);
         this.driverFor(outcome.run);
       }
+    }
+    // The one run to serve, not accepted here: gone when neither its entry nor its run is there (`cancel`
+    // withdrew it). The entry is read first: a serve creates the run before it removes the entry.
+    if (only !== undefined && !this.drivers.has(only) && !this.finished.has(only)) {
+      this.gone = (await store.resolveRef(refs.inbox(only))) === null && (await store.resolveRef(refs.run(only))) === null;
     }
     await this.finishWithdrawals();
   }

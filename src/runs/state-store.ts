@@ -162,17 +162,32 @@ export interface RunWrite {
   now: number;
 }
 
-/** The first state commit of a new run: every item pending, the run's `submitted → running` entry. Null if the run exists. */
+/**
+ * The first state commit of a new run: every item pending, the run's `submitted → running` entry. Null if
+ * the run exists, or the submission's inbox entry is no longer in place.
+ */
 export async function writeNewRun(
   store: GitStore,
   refs: RunRefs,
-  r: { runId: string; plan: Plan; planText: string; base: Oid; concurrency: number; now: number; params?: RunParams; submission?: Oid },
+  r: {
+    runId: string;
+    plan: Plan;
+    planText: string;
+    base: Oid;
+    concurrency: number;
+    now: number;
+    params?: RunParams;
+    /** The inbox entry the run is accepted from: named by the first commit, and still in place when the run ref is created (a withdrawn entry makes no run). */
+    submission?: { ref: string; commit: Oid };
+  },
 ): Promise<StoredRun | null> {
   const created = newRun(r.plan, { runId: r.runId, base: r.base, concurrency: r.concurrency, now: r.now });
   return writeRun(store, refs, {
     runId: r.runId,
     prev: null,
-    ...(r.submission ? { submission: r.submission } : {}),
+    ...(r.submission
+      ? { submission: r.submission.commit, moveAlso: [{ ref: r.submission.ref, next: r.submission.commit, expected: r.submission.commit }] }
+      : {}),
     planText: r.planText,
     state: r.params ? { ...created.run.state, params: r.params } : created.run.state,
     entries: appendEntries(null, r.runId, created.transitions),

@@ -6,7 +6,7 @@
  * after the real submission; everything else is the real CLI code, in-process, on a real repository.
  */
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runVerb } from '../../src/cli/orch.js';
 import type { Output } from '../../src/cli/output.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -21,7 +21,11 @@ import { cleanupTempDirs, makeRepo } from '../support/repo.js';
 afterAll(cleanupTempDirs);
 
 /** What another serve does with the submission right after it lands (set by each test). */
-const meanwhile = vi.hoisted(() => ({ step: undefined as undefined | ((store: GitStore, refs: RunRefs, runId: string) => Promise<void>) }));
+const meanwhile = vi.hoisted(() => ({
+  step: undefined as undefined | ((store: GitStore, refs: RunRefs, runId: string) => Promise<void>),
+  /** Before each pass of the server over the inbox (`acceptInbox`). */
+  beforePass: undefined as undefined | ((store: GitStore, refs: RunRefs) => Promise<void>),
+}));
 
 vi.mock('../../src/runs/inbox.js', async (importOriginal) => {
   const real = await importOriginal<typeof Inbox>();
@@ -32,10 +36,19 @@ vi.mock('../../src/runs/inbox.js', async (importOriginal) => {
       await meanwhile.step?.(args[0], args[1], submission.runId);
       return submission;
     },
+    acceptInbox: async (...args: Parameters<typeof real.acceptInbox>) => {
+      await meanwhile.beforePass?.(args[0], args[1]);
+      return real.acceptInbox(...args);
+    },
   };
 });
 
 const { acceptInbox } = await import('../../src/runs/inbox.js');
+
+beforeEach(() => {
+  meanwhile.step = undefined;
+  meanwhile.beforePass = undefined;
+});
 
 const PLAN = JSON.stringify({
   id: 'p',
@@ -74,6 +87,18 @@ describe('orch run, when another serve ended its submission before it could serv
       expect(await cancelRun(store, refs, runId, 'not after all', () => Date.now())).toMatchObject({ kind: 'withdrawn' });
     };
     await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject({ code: 'run-not-found' });
+  });
+
+  it('says the submission is gone when it was withdrawn after run looked, before its server took it', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    let withdrawn = false;
+    meanwhile.beforePass = async (store, refs) => {
+      if (withdrawn) return;
+      withdrawn = true;
+      expect(await cancelRun(store, refs, 'p-1', 'not after all', () => Date.now())).toMatchObject({ kind: 'withdrawn' });
+    };
+    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject({ code: 'run-not-found' });
+    expect(withdrawn).toBe(true);
   });
 
   it('reports the rejection that serve recorded', async () => {

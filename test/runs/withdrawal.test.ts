@@ -122,6 +122,60 @@ describe('a withdrawal marker', () => {
     expect(existsSync(s.file)).toBe(true);
   });
 
+  it('made while a serve validates the submission it read leaves no run: the serve creates one only while the entry is in place', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    // The cancel completes between the serve's read of the entry and the transaction that creates the run.
+    let cancelled = false;
+    const serving = new Proxy(r.store, {
+      get(target, prop, receiver) {
+        if (prop !== 'casRefs') return Reflect.get(target, prop, receiver) as unknown;
+        return async (swaps: Parameters<GitStore['casRefs']>[0]) => {
+          if (!cancelled && swaps.some((x) => x.ref === refs.run(s.runId))) {
+            cancelled = true;
+            expect(await cancelRun(r.store, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'withdrawn' });
+          }
+          return target.casRefs(swaps);
+        };
+      },
+    }) as GitStore;
+    expect(await acceptInbox(serving, refs, r.config, r.scratchDir, T0)).toEqual([{ runId: s.runId, kind: 'withdrawn' }]);
+    expect(cancelled).toBe(true);
+    expect(await r.store.resolveRef(refs.run(s.runId))).toBeNull();
+    expect(await r.store.resolveRef(refs.inbox(s.runId))).toBeNull();
+    expect(existsSync(s.file)).toBe(false);
+  });
+
+  it('made after a serve created the run but before it removed the entry cancels the run, whose store stays', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    // A serve that has created the run and not yet removed the entry (it is between the two).
+    const halfway = new Proxy(r.store, {
+      get(target, prop, receiver) {
+        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
+        return () => Promise.resolve(false);
+      },
+    }) as GitStore;
+    let accepted = false;
+    // It gets there after the cancel found no run, and before the cancel deletes the entry.
+    const cancelling = new Proxy(r.store, {
+      get(target, prop, receiver) {
+        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
+        return async (ref: string, expected: string) => {
+          if (!accepted && ref === refs.inbox(s.runId)) {
+            accepted = true;
+            expect(await acceptInbox(halfway, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'accepted' }]);
+          }
+          return target.deleteRef(ref, expected);
+        };
+      },
+    }) as GitStore;
+    expect(await cancelRun(cancelling, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'cancelled' });
+    expect(accepted).toBe(true);
+    expect(r.markers()).toEqual([]);
+    expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'first-secret-value' });
+  });
+
   it('never touches the store of a new submission that took the withdrawn id, at any stage', async () => {
     const r = await repository();
     const first = await r.submit('first-secret-value');
