@@ -183,7 +183,9 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
             ? `rejected ${o.runId}: ${o.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`
             : o.kind === 'withdrawn'
               ? `${o.runId} was withdrawn (agora orch cancel) before it was accepted`
-              : `${o.runId} was already accepted`,
+              : o.kind === 'deferred'
+                ? `${o.runId}: a ref stayed locked while it was accepted; it is accepted at a later pass`
+                : `${o.runId} was already accepted`,
       ),
     onCommit: (run, transitions) => {
       for (const t of transitions) io.err(describe(run.runId, t));
@@ -292,7 +294,12 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
     await Promise.all(Object.values(targets).map((t) => t.close?.()));
     await lock.release();
   }
-  if (server.onlyGone) throw (await unservable(ctx, runId)) ?? new Error(`run ${runId} was withdrawn, then submitted again`);
+  if (server.onlyGone) {
+    throw (
+      (await unservable(ctx, runId)) ??
+      new AgoraError('run-not-found', `the submission of ${runId} was withdrawn, and another took the id since`, 'submit the plan again')
+    );
+  }
   const final = await readRun(ctx.store, ctx.refs, runId);
   if (!final) throw new Error(`run ${runId} vanished`);
   if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``);

@@ -4,6 +4,7 @@ import type { GitStore, Oid } from '../git/types.js';
 import { submissionSecretStore } from './inbox.js';
 import type { RunRefs } from './refs.js';
 import { recordRequest } from './requests.js';
+import { acceptedSubmission } from './state-store.js';
 import { abandonWithdrawal, completeWithdrawal, markWithdrawal, type Withdrawal } from './withdrawal.js';
 
 export type CancelOutcome =
@@ -39,8 +40,8 @@ export async function cancelRun(
       withdrawal = await markWithdrawal(secrets.scratchDir, refs, runId, token);
     }
     // A serve creates a run only while its entry is in place (inbox.ts): once the entry is gone, a run
-    // that is not there now never will be, and one that is was accepted before, and reads the store.
-    if ((await store.deleteRef(refs.inbox(runId), inbox)) && (await store.resolveRef(refs.run(runId))) === null) {
+    // that is not there now never will be from it, and one that is was accepted before, and reads the store.
+    if ((await store.deleteRef(refs.inbox(runId), inbox)) && !(await acceptedFrom(store, refs, runId, inbox))) {
       crashPoint('submission-withdrawn'); // the marker is on disk: the next cancel or serve removes the store
       if (withdrawal) await completeWithdrawal(withdrawal);
       return { kind: 'withdrawn', submission: inbox };
@@ -49,4 +50,16 @@ export async function cancelRun(
     if (withdrawal) await abandonWithdrawal(withdrawal);
     return LOST_RACE;
   });
+}
+
+/**
+ * Whether a run under `runId` was accepted from the entry `inbox`: one that names another entry was made from
+ * a later submission that took the withdrawn id; one that names none (an earlier Agora accepted it) counts
+ * as this one's, so its secret store stays.
+ */
+async function acceptedFrom(store: GitStore, refs: RunRefs, runId: string, inbox: Oid): Promise<boolean> {
+  const head = await store.resolveRef(refs.run(runId));
+  if (head === null) return false;
+  const named = await acceptedSubmission(store, head).catch(() => undefined);
+  return named === undefined || named === inbox;
 }

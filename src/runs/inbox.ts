@@ -148,7 +148,9 @@ export type AcceptOutcome =
   | { runId: string; kind: 'rejected'; problems: Problem[] }
   | { runId: string; kind: 'already-accepted' }
   /** Withdrawn by `cancel` while this pass read it: no run. */
-  | { runId: string; kind: 'withdrawn' };
+  | { runId: string; kind: 'withdrawn' }
+  /** Valid, but a ref stayed locked past the wait: the entry stays, for a later pass. */
+  | { runId: string; kind: 'deferred' };
 
 /**
  * Accepts (or rejects) every submission in the inbox. Safe to run concurrently and repeatedly.
@@ -248,9 +250,13 @@ async function acceptOne(
     submission: { ref: refs.inbox(runId), commit: inboxCommit },
     ...(params ? { params } : {}),
   });
-  await store.deleteRef(refs.inbox(runId), inboxCommit);
-  if (run) return { runId, kind: 'accepted', run };
-  return (await store.resolveRef(refs.run(runId))) !== null ? { runId, kind: 'already-accepted' } : { runId, kind: 'withdrawn' };
+  if (run || (await store.resolveRef(refs.run(runId))) !== null) {
+    await store.deleteRef(refs.inbox(runId), inboxCommit);
+    return run ? { runId, kind: 'accepted', run } : { runId, kind: 'already-accepted' };
+  }
+  // No run: the entry was withdrawn (or replaced) meanwhile, or a ref stayed locked past the wait (a git
+  // process, another writer), and then the entry stays for a later pass.
+  return (await store.resolveRef(refs.inbox(runId))) === inboxCommit ? { runId, kind: 'deferred' } : { runId, kind: 'withdrawn' };
 }
 
 /**

@@ -17,6 +17,7 @@ import { cancelRun } from '../../src/runs/cancel.js';
 import { acceptInbox, submitPlan } from '../../src/runs/inbox.js';
 import { recordableParams, workerParams } from '../../src/runs/params.js';
 import { RunRefs } from '../../src/runs/refs.js';
+import { readRun } from '../../src/runs/state-store.js';
 import { finishWithdrawals, markWithdrawal } from '../../src/runs/withdrawal.js';
 import { gitSync, initRepo } from '../git/git-fixtures.js';
 
@@ -50,6 +51,15 @@ async function repository() {
     return { runId, params, file: join(scratchDir, 'params', `${params.secretStore}.json`) };
   };
   return { store, scratchDir, base, markerDir, markers, submit, config: defaultConfig(r.dir) };
+}
+
+/** `store` with `method` replaced by what `replacement` makes of the store (whose real method it may call). */
+function replacing<K extends 'deleteRef' | 'casRefs' | 'resolveRef'>(store: GitStore, method: K, replacement: (target: GitStore) => GitStore[K]): GitStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      return prop === method ? replacement(target) : (Reflect.get(target, prop, receiver) as unknown);
+    },
+  });
 }
 
 /** `cancelRun` stopped at `submission-withdrawn`: the inbox entry deleted, the store not yet removed. */
@@ -104,18 +114,13 @@ describe('a withdrawal marker', () => {
     const s = await r.submit('first-secret-value');
     let markersAtDelete: string[] | undefined;
     // serve accepts the submission between the cancel's read of the inbox entry and its delete.
-    const racing = new Proxy(r.store, {
-      get(target, prop, receiver) {
-        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
-        return async (ref: string, expected: string) => {
-          if (ref === refs.inbox(s.runId) && markersAtDelete === undefined) {
-            markersAtDelete = r.markers();
-            await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
-          }
-          return target.deleteRef(ref, expected);
-        };
-      },
-    }) as GitStore;
+    const racing = replacing(r.store, 'deleteRef', (target) => async (ref: string, expected: string) => {
+      if (ref === refs.inbox(s.runId) && markersAtDelete === undefined) {
+        markersAtDelete = r.markers();
+        await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
+      }
+      return target.deleteRef(ref, expected);
+    });
     expect(await cancelRun(racing, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'cancelled' });
     expect(markersAtDelete).toHaveLength(1);
     expect(r.markers()).toEqual([]);
@@ -127,18 +132,13 @@ describe('a withdrawal marker', () => {
     const s = await r.submit('first-secret-value');
     // The cancel completes between the serve's read of the entry and the transaction that creates the run.
     let cancelled = false;
-    const serving = new Proxy(r.store, {
-      get(target, prop, receiver) {
-        if (prop !== 'casRefs') return Reflect.get(target, prop, receiver) as unknown;
-        return async (swaps: Parameters<GitStore['casRefs']>[0]) => {
-          if (!cancelled && swaps.some((x) => x.ref === refs.run(s.runId))) {
-            cancelled = true;
-            expect(await cancelRun(r.store, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'withdrawn' });
-          }
-          return target.casRefs(swaps);
-        };
-      },
-    }) as GitStore;
+    const serving = replacing(r.store, 'casRefs', (target) => async (swaps: Parameters<GitStore['casRefs']>[0]) => {
+      if (!cancelled && swaps.some((x) => x.ref === refs.run(s.runId))) {
+        cancelled = true;
+        expect(await cancelRun(r.store, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'withdrawn' });
+      }
+      return target.casRefs(swaps);
+    });
     expect(await acceptInbox(serving, refs, r.config, r.scratchDir, T0)).toEqual([{ runId: s.runId, kind: 'withdrawn' }]);
     expect(cancelled).toBe(true);
     expect(await r.store.resolveRef(refs.run(s.runId))).toBeNull();
@@ -150,29 +150,56 @@ describe('a withdrawal marker', () => {
     const r = await repository();
     const s = await r.submit('first-secret-value');
     // A serve that has created the run and not yet removed the entry (it is between the two).
-    const halfway = new Proxy(r.store, {
-      get(target, prop, receiver) {
-        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
-        return () => Promise.resolve(false);
-      },
-    }) as GitStore;
+    const halfway = replacing(r.store, 'deleteRef', () => () => Promise.resolve(false));
     let accepted = false;
     // It gets there after the cancel found no run, and before the cancel deletes the entry.
-    const cancelling = new Proxy(r.store, {
-      get(target, prop, receiver) {
-        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
-        return async (ref: string, expected: string) => {
-          if (!accepted && ref === refs.inbox(s.runId)) {
-            accepted = true;
-            expect(await acceptInbox(halfway, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'accepted' }]);
-          }
-          return target.deleteRef(ref, expected);
-        };
-      },
-    }) as GitStore;
+    const cancelling = replacing(r.store, 'deleteRef', (target) => async (ref: string, expected: string) => {
+      if (!accepted && ref === refs.inbox(s.runId)) {
+        accepted = true;
+        expect(await acceptInbox(halfway, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'accepted' }]);
+      }
+      return target.deleteRef(ref, expected);
+    });
     expect(await cancelRun(cancelling, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'cancelled' });
     expect(accepted).toBe(true);
     expect(r.markers()).toEqual([]);
+    expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'first-secret-value' });
+  });
+
+  it('whose id another submission took and had accepted right after the delete leaves that run alone', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    let other: Awaited<ReturnType<typeof r.submit>> | undefined;
+    const cancelling = replacing(r.store, 'deleteRef', (target) => async (ref: string, expected: string) => {
+      const deleted = await target.deleteRef(ref, expected);
+      if (other === undefined && ref === refs.inbox(s.runId)) {
+        // The id is free again: the next submission takes it, and a serve accepts it at once.
+        other = await r.submit('second-secret-value');
+        expect(other.runId).toBe(s.runId);
+        expect(await acceptInbox(r.store, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'accepted' }]);
+      }
+      return deleted;
+    });
+    expect(await cancelRun(cancelling, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'withdrawn' });
+    expect(existsSync(s.file)).toBe(false);
+    const run = (await readRun(r.store, refs, s.runId))!;
+    expect(run.state.status).toBe('running');
+    expect(run.state.cancelRequested).toBeUndefined();
+    expect((await workerParams(other!.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'second-secret-value' });
+  });
+
+  it('is not needed for a submission whose run could not be created for a ref that stayed locked: it stays for the next pass', async () => {
+    const r = await repository();
+    const s = await r.submit('first-secret-value');
+    let refused = false;
+    const busy = replacing(r.store, 'casRefs', (target) => async (swaps: Parameters<GitStore['casRefs']>[0]) => {
+      if (refused) return target.casRefs(swaps);
+      refused = true;
+      return false; // as casRefs answers when a lock stays held past its wait
+    });
+    expect(await acceptInbox(busy, refs, r.config, r.scratchDir, T0)).toEqual([{ runId: s.runId, kind: 'deferred' }]);
+    expect(await r.store.resolveRef(refs.inbox(s.runId))).not.toBeNull();
+    expect(await acceptInbox(busy, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'accepted' }]);
     expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'first-secret-value' });
   });
 
@@ -282,18 +309,13 @@ describe('a withdrawal marker of another ref namespace', () => {
     const r = await repository();
     const s = await r.submit('live-secret-value');
     let sweep: unknown;
-    const racing = new Proxy(r.store, {
-      get(target, prop, receiver) {
-        if (prop !== 'deleteRef') return Reflect.get(target, prop, receiver) as unknown;
-        return async (ref: string, expected: string) => {
-          if (ref === refs.inbox(s.runId) && sweep === undefined) {
-            await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
-            sweep = await finishWithdrawals(r.store, other, r.scratchDir); // a cancel or serve of the other config
-          }
-          return target.deleteRef(ref, expected);
-        };
-      },
-    }) as GitStore;
+    const racing = replacing(r.store, 'deleteRef', (target) => async (ref: string, expected: string) => {
+      if (ref === refs.inbox(s.runId) && sweep === undefined) {
+        await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
+        sweep = await finishWithdrawals(r.store, other, r.scratchDir); // a cancel or serve of the other config
+      }
+      return target.deleteRef(ref, expected);
+    });
     expect(await cancelRun(racing, refs, s.runId, 'stop', clock, { scratchDir: r.scratchDir })).toMatchObject({ kind: 'cancelled' });
     expect(sweep).toEqual({ removed: [], problems: [] });
     expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'live-secret-value' });
@@ -307,21 +329,16 @@ describe('the order of the two reads', () => {
     const s = await r.submit('live-secret-value');
     await markWithdrawal(r.scratchDir, refs, s.runId, s.params.secretStore); // a cancel killed before its delete
     let accepted = false;
-    const racing = new Proxy(r.store, {
-      get(target, prop, receiver) {
-        if (prop !== 'resolveRef') return Reflect.get(target, prop, receiver) as unknown;
-        return async (ref: string) => {
-          // serve accepts (writes the run, deletes the entry) right after the sweep's first read of either ref
-          if (!accepted && (ref === refs.inbox(s.runId) || ref === refs.run(s.runId))) {
-            accepted = true;
-            const seen = await target.resolveRef(ref);
-            await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
-            return seen;
-          }
-          return target.resolveRef(ref);
-        };
-      },
-    }) as GitStore;
+    const racing = replacing(r.store, 'resolveRef', (target) => async (ref: string) => {
+      // serve accepts (writes the run, deletes the entry) right after the sweep's first read of either ref
+      if (!accepted && (ref === refs.inbox(s.runId) || ref === refs.run(s.runId))) {
+        accepted = true;
+        const seen = await target.resolveRef(ref);
+        await acceptInbox(r.store, refs, r.config, r.scratchDir, T0);
+        return seen;
+      }
+      return target.resolveRef(ref);
+    });
     // Reading the run first would see none, then no entry either, and remove the accepted run's store.
     expect(await finishWithdrawals(racing, refs, r.scratchDir)).toEqual({ removed: [], problems: [] });
     expect(accepted).toBe(true);
