@@ -172,10 +172,14 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
   ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
   const targets = await createTargets(ctx);
+  const deferred = new Set<string>();
   const server = new Server({
     ...attemptContext(ctx, targets),
     ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
-    onAccept: (o) =>
+    onAccept: (o) => {
+      // A submission deferred for a lock that stays held is met at every pass: said once.
+      if (o.kind === 'deferred' && deferred.has(o.runId)) return;
+      if (o.kind === 'deferred') deferred.add(o.runId);
       io.err(
         o.kind === 'accepted'
           ? `accepted ${o.runId}`
@@ -184,9 +188,10 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
             : o.kind === 'withdrawn'
               ? `${o.runId} was withdrawn (agora orch cancel) before it was accepted`
               : o.kind === 'deferred'
-                ? `${o.runId}: a ref stayed locked while it was accepted; it is accepted at a later pass`
+                ? `${o.runId}: a ref stayed locked while it was accepted or rejected; it is tried again at every pass`
                 : `${o.runId} was already accepted`,
-      ),
+      );
+    },
     onCommit: (run, transitions) => {
       for (const t of transitions) io.err(describe(run.runId, t));
     },

@@ -228,7 +228,8 @@ async function acceptOne(
     }
   }
   if (problems.length > 0 || !validated?.ok || !base) {
-    await recordRejection(store, refs, { runId, inboxCommit }, planText, problems, now);
+    // Not recorded (a ref stayed locked past the wait): the entry and its secrets stay for a later pass.
+    if (!(await recordRejection(store, refs, { runId, inboxCommit }, planText, problems, now))) return { runId, kind: 'deferred' };
     crashPoint('submission-rejected');
     // No run will read them: the secret values leave the host once the rejection is recorded, and before
     // the inbox entry naming them goes (a crash in between: the next pass removes them, above).
@@ -282,6 +283,7 @@ async function removeRejectedSecrets(paramsText: string | undefined, scratchDir:
   if (token !== undefined) await removeSecretStore(scratchDir, token, runId);
 }
 
+/** Records the rejection; false when it could not be (its ref stayed locked) and none is there. */
 async function recordRejection(
   store: GitStore,
   refs: RunRefs,
@@ -289,7 +291,7 @@ async function recordRejection(
   planText: string,
   problems: Problem[],
   now: number,
-): Promise<void> {
+): Promise<boolean> {
   const who = agoraIdentity(now);
   const tree = await store.writeTree(
     sortTree([
@@ -309,7 +311,7 @@ async function recordRejection(
     author: who,
     committer: who,
   });
-  await store.casRef(refs.rejected(runId), commit, null);
+  return (await store.casRef(refs.rejected(runId), commit, null)) || (await store.resolveRef(refs.rejected(runId))) !== null;
 }
 
 /** The problems recorded for a rejected submission, or null if `runId` was not rejected. */

@@ -54,7 +54,11 @@ async function repository() {
 }
 
 /** `store` with `method` replaced by what `replacement` makes of the store (whose real method it may call). */
-function replacing<K extends 'deleteRef' | 'casRefs' | 'resolveRef'>(store: GitStore, method: K, replacement: (target: GitStore) => GitStore[K]): GitStore {
+function replacing<K extends 'deleteRef' | 'casRef' | 'casRefs' | 'resolveRef'>(
+  store: GitStore,
+  method: K,
+  replacement: (target: GitStore) => GitStore[K],
+): GitStore {
   return new Proxy(store, {
     get(target, prop, receiver) {
       return prop === method ? replacement(target) : (Reflect.get(target, prop, receiver) as unknown);
@@ -201,6 +205,26 @@ describe('a withdrawal marker', () => {
     expect(await r.store.resolveRef(refs.inbox(s.runId))).not.toBeNull();
     expect(await acceptInbox(busy, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'accepted' }]);
     expect((await workerParams(s.params, r.scratchDir, s.runId)).secrets).toEqual({ token: 'first-secret-value' });
+  });
+
+  it('is not needed for a submission whose rejection could not be recorded for a ref that stayed locked: it stays, with its secrets', async () => {
+    const r = await repository();
+    // Rejected by the serve for a reason only it sees: an anchor pushed under the id.
+    const s = await r.submit('first-secret-value');
+    const who = { name: 'x', email: 'x@example.com', timestamp: 1, timezoneOffset: 0 };
+    const anchor = await r.store.writeCommit({ tree: await r.store.writeTree([]), parents: [], message: 'anchor\n', author: who, committer: who });
+    expect(await r.store.casRef(refs.anchor(s.runId), anchor, null)).toBe(true);
+    let refused = false;
+    const busy = replacing(r.store, 'casRef', (target) => async (ref: string, next: string, expected: string | null) => {
+      if (refused || ref !== refs.rejected(s.runId)) return target.casRef(ref, next, expected);
+      refused = true;
+      return false; // as a swap answers when the ref's lock stays held past its wait
+    });
+    expect(await acceptInbox(busy, refs, r.config, r.scratchDir, T0)).toEqual([{ runId: s.runId, kind: 'deferred' }]);
+    expect(await r.store.resolveRef(refs.inbox(s.runId))).not.toBeNull();
+    expect(existsSync(s.file)).toBe(true);
+    expect(await acceptInbox(busy, refs, r.config, r.scratchDir, T0)).toMatchObject([{ runId: s.runId, kind: 'rejected' }]);
+    expect(existsSync(s.file)).toBe(false);
   });
 
   it('never touches the store of a new submission that took the withdrawn id, at any stage', async () => {
