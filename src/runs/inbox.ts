@@ -60,8 +60,8 @@ export async function submitPlan(
   };
   const unbound = args.bindSecrets ? undefined : await treeWith(args.params);
   const nonce = randomBytes(16).toString('hex');
-  // Whether a store is bound that no entry names (none landed yet, or it was withdrawn): a failure then
-  // leaves nothing that could use it.
+  // Whether a store is bound that no entry can bring to a run (none landed yet, or the id was lost to
+  // another submission): a failure then removes it, as nothing could use it.
   let unnamed = false;
   try {
     return await retryOnConflict(`the run ids of plan ${args.planId}`, 100, () => submitUnder());
@@ -149,7 +149,7 @@ export type AcceptOutcome =
   | { runId: string; kind: 'already-accepted' }
   /** Withdrawn by `cancel` while this pass read it: no run. */
   | { runId: string; kind: 'withdrawn' }
-  /** Valid, but a ref stayed locked past the wait: the entry stays, for a later pass. */
+  /** Neither accepted nor rejected: a ref stayed locked past the wait, and the entry stays for a later pass. */
   | { runId: string; kind: 'deferred' };
 
 /**
