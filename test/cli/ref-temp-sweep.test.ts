@@ -15,8 +15,9 @@ describe('a serve and the temporary files of a killed ref update', () => {
       items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }],
     };
     const repo = makeRepo({ 'plan.json': JSON.stringify(plan) });
-    // The third ref update is the run's first state transaction (the first two submit and accept it).
-    const killed = await agora(repo, ['orch', 'run', 'plan.json'], { AGORA_CRASH_AT: 'ref-temp-written:3' });
+    // The fourth ref value written is the run's first state transaction's (the first three submit and
+    // accept it: the entry, then the entry checked unchanged and the run ref).
+    const killed = await agora(repo, ['orch', 'run', 'plan.json'], { AGORA_CRASH_AT: 'ref-temp-written:4' });
     expect(killed.code).toBeNull(); // killed at the point, by SIGKILL
     const tmp = join(repo, '.git', 'agora', 'tmp');
     const left = readdirSync(tmp);

@@ -171,9 +171,9 @@ describe('queues and locks across runs', () => {
     const s = await setup({});
     const a = await submit(s, planOf('crashed', s, { locks: ['resource:db'] }));
     // The claim moves in the transaction of the state commit that starts the item, ahead of the run ref:
-    // the serve's 2nd ref rename (the 1st records the accepted run) is the claims ref's, and the kill lands
-    // before the run ref's.
-    const crashing = startServe(s.repo, { AGORA_CRASH_AT: 'ref-renamed:2' });
+    // the serve's 3rd ref rename (the 1st and 2nd record the accepted run: its inbox entry, checked
+    // unchanged, then the run ref) is the claims ref's, and the kill lands before the run ref's.
+    const crashing = startServe(s.repo, { AGORA_CRASH_AT: 'ref-renamed:3' });
     await exited(crashing);
     expect(crashing.signalCode, crashing.output()).toBe('SIGKILL');
     // The claim is durable; the start it was for is not (the run ref's lock is left, naming the dead serve).
