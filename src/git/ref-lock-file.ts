@@ -343,6 +343,14 @@ export async function renameInto(temp: string, target: string): Promise<void> {
     renameSync(temp, target);
   } catch (e) {
     unlinkQuietly(temp);
+    // A directory of the ref's name made after the transaction checked for one (a ref being created below it).
+    if (errCode(e) === 'EISDIR') {
+      throw new AgoraError(
+        'ref-conflict',
+        `cannot create ${target}: refs are being created below it (it is a directory)`,
+        'ref names must not nest inside one another (refs/x and refs/x/y cannot both exist); delete the refs below it or choose another name',
+      );
+    }
     throw e;
   }
   crashPoint('ref-renamed');

@@ -13,6 +13,7 @@
 import { crashPoint } from '../crash-points.js';
 import { rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { AgoraError } from '../errors.js';
 import { errCode } from './loose-objects.js';
 import {
   acquireLock,
@@ -90,6 +91,7 @@ export async function casRefs(
       if (!lock) return false;
       locks.set(s.ref, lock);
       if ((await currentValue(gitdir, s.ref)) !== s.expected) return false;
+      if (s.expected === null) await clearRefDirectory(join(gitdir, s.ref), s.ref);
     }
     for (const [i, s] of swaps.entries()) {
       await renameInto(temps[i]!, join(gitdir, s.ref));
@@ -100,6 +102,28 @@ export async function casRefs(
   } finally {
     await Promise.all(temps.slice(renamed).map((t) => unlink(t).catch(() => undefined)));
     await Promise.all([...locks.values()].map((l) => releaseLock(l)));
+  }
+}
+
+/**
+ * Before `ref` is created (its lock held): a directory of its name, left by refs below it, would make the
+ * rename fail after other refs of the transaction had moved. An empty one is removed, as git does; one
+ * that still holds refs is a conflict, found while nothing has moved.
+ */
+async function clearRefDirectory(path: string, ref: string): Promise<void> {
+  try {
+    await rmdir(path);
+  } catch (e) {
+    const code = errCode(e);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return; // no directory there (ENOTDIR: a file, which the value check read)
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new AgoraError(
+        'ref-conflict',
+        `cannot create ${ref}: refs exist below it (${path} is a directory)`,
+        'ref names must not nest inside one another (refs/x and refs/x/y cannot both exist); delete the refs below it or choose another name',
+      );
+    }
+    throw e;
   }
 }
 

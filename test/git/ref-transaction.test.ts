@@ -1,10 +1,11 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agoraIdentity } from '../../src/git/identity.js';
 import { openLocalStore } from '../../src/git/local-store.js';
 import { casRefs } from '../../src/git/ref-lock.js';
+import { renameInto } from '../../src/git/ref-lock-file.js';
 import { eventually } from '../support/eventually.js';
 import { gitSync, initRepo } from './git-fixtures.js';
 
@@ -177,5 +178,52 @@ describe('casRefs: several refs, one transaction', () => {
     expect(await casRefs(gitdir, [{ ref: 'refs/agora/runs/r', next: b!, expected: null }])).toBe(false);
     expect(cli('refs/agora/runs/r')).toBe(a);
     expect(await refTemps(gitdir)).toEqual([]);
+  });
+
+  it('creates a ref where an empty directory of its name was left, as git does', async () => {
+    const {
+      dir,
+      gitdir,
+      commits: [a],
+      cli,
+    } = await repoWithCommits();
+    mkdirSync(join(gitdir, 'refs/agora/runs/r'), { recursive: true });
+    expect(await casRefs(gitdir, [{ ref: 'refs/agora/runs/r', next: a!, expected: null }])).toBe(true);
+    expect(cli('refs/agora/runs/r')).toBe(a);
+    expect(gitSync(dir, ['fsck', '--no-dangling']).trim()).toBe('');
+  });
+
+  it('moves none, and says which ref, when refs exist below one it would create', async () => {
+    const {
+      dir,
+      gitdir,
+      commits: [a, b],
+      cli,
+    } = await repoWithCommits();
+    gitSync(dir, ['update-ref', 'refs/agora/runs/r/x', a!]);
+    const moved = casRefs(gitdir, [
+      { ref: 'refs/agora/integration/r', next: b!, expected: null },
+      { ref: 'refs/agora/runs/r', next: b!, expected: null },
+    ]);
+    await expect(moved).rejects.toMatchObject({
+      code: 'ref-conflict',
+      message: expect.stringContaining('cannot create refs/agora/runs/r: refs exist below it') as unknown,
+    });
+    expect([cli('refs/agora/integration/r'), cli('refs/agora/runs/r/x')]).toEqual([null, a]);
+    expect(await locksUnder(join(gitdir, 'refs'))).toEqual([]);
+    expect(await refTemps(gitdir)).toEqual([]);
+  });
+
+  it('says which ref, as a conflict, when a directory of its name appears between the check and the rename', async () => {
+    const { gitdir } = await repoWithCommits();
+    const target = join(gitdir, 'refs/agora/runs/r');
+    const temp = join(gitdir, 'value');
+    writeFileSync(temp, 'x\n');
+    mkdirSync(join(target, 'x'), { recursive: true }); // another writer making refs/agora/runs/r/x
+    await expect(renameInto(temp, target)).rejects.toMatchObject({
+      code: 'ref-conflict',
+      message: expect.stringContaining(`cannot create ${target}`) as unknown,
+    });
+    expect(existsSync(temp)).toBe(false);
   });
 });
