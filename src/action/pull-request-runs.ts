@@ -1,6 +1,8 @@
 import type { GitStore, Oid } from '../git/types.js';
+import { readListedRun, unreadableRunText } from '../runs/listed-run.js';
 import type { RunRefs } from '../runs/refs.js';
-import { readRun, type StoredRun } from '../runs/state-store.js';
+import type { StoredRun } from '../runs/state-store.js';
+import { jobLog } from './job-log.js';
 
 /**
  * The runs a pull request's head must be judged by: those of the nearest plan commit on its first-parent
@@ -21,7 +23,7 @@ export interface PullRequestRuns {
   looked: number;
 }
 
-export async function runsOfHead(store: GitStore, refs: RunRefs, head: Oid): Promise<PullRequestRuns> {
+export async function runsOfHead(store: GitStore, refs: RunRefs, head: Oid, warn: (message: string) => void = jobLog.warn): Promise<PullRequestRuns> {
   const byShort = new Map<string, string[]>();
   for (const { ref } of await store.listRefs(refs.runsPrefix)) {
     const runId = ref.slice(refs.runsPrefix.length);
@@ -36,7 +38,7 @@ export async function runsOfHead(store: GitStore, refs: RunRefs, head: Oid): Pro
     const candidates = byShort.get(at.slice(0, 12)) ?? [];
     const runs: StoredRun[] = [];
     for (const runId of candidates.sort()) {
-      const run = await readRun(store, refs, runId);
+      const run = await readListedRun(store, refs, runId, (u) => warn(unreadableRunText(u)));
       if (run && run.state.base === at) runs.push(run);
     }
     if (runs.length > 0) return { planCommit: at, runs, looked };

@@ -3,12 +3,14 @@ import logUpdate from 'log-update';
 import { childAttemptsOf } from '../agents/dependency-calls.js';
 import type { Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError } from '../errors.js';
+import { runIdProblem } from '../plan/ids.js';
 import type { Oid } from '../git/types.js';
 import { patchCommitOf } from '../log/result-ref.js';
 import { liveLogPath } from '../runs/attempt.js';
 import { readRejection } from '../runs/inbox.js';
 import { patchOutput } from '../runs/patches.js';
 import { readRunChain } from '../runs/run-chain.js';
+import { readListedRunAt } from '../runs/listed-run.js';
 import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
 import { openContext, type CliContext, type GlobalOptions } from './context.js';
 import { runNotFound } from './missing-run.js';
@@ -128,11 +130,16 @@ export async function statusVerb(runId: string | undefined, g: GlobalOptions & {
   if (!runId) {
     const runs = [];
     for (const { ref, oid } of await ctx.store.listRefs(ctx.refs.runsPrefix)) {
-      const run = await readRunAt(ctx.store, ref.slice(ctx.refs.runsPrefix.length), oid);
-      runs.push({ runId: run.runId, status: run.state.status, items: Object.keys(run.state.items).length });
+      const runId = ref.slice(ctx.refs.runsPrefix.length);
+      // A ref someone pushed under runs/ is listed as what it is, and never hides the other runs.
+      let problem = '';
+      const run = await readListedRunAt(ctx.store, ref, runId, oid, (u) => (problem = u.problem));
+      runs.push(run ? { runId, status: run.state.status, items: Object.keys(run.state.items).length } : { runId, status: 'unreadable', problem });
     }
     for (const { ref } of await ctx.store.listRefs(ctx.refs.inboxPrefix)) {
-      runs.push({ runId: ref.slice(ctx.refs.inboxPrefix.length), status: 'submitted' });
+      const runId = ref.slice(ctx.refs.inboxPrefix.length);
+      const problem = runIdProblem(runId); // an entry agora serve ignores: it never runs
+      runs.push(problem === undefined ? { runId, status: 'submitted' } : { runId, status: 'ignored', problem: `not a run id Agora makes (${problem})` });
     }
     for (const { ref } of await ctx.store.listRefs(ctx.refs.rejectedPrefix)) {
       runs.push({ runId: ref.slice(ctx.refs.rejectedPrefix.length), status: 'rejected' });

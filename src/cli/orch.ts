@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkConfiguredSecrets } from '../config/secrets.js';
 import type { OrchConfig } from '../config/types.js';
-import type { RunEvent, Transition } from '../engine/types.js';
-import { AgoraError, isAgoraError, InvalidInputError, errorMessage } from '../errors.js';
+import type { RunEvent } from '../engine/types.js';
+import { AgoraError, InvalidInputError, errorMessage } from '../errors.js';
 import { GitCommandError, runGit } from '../git/git-cli.js';
 import { isRefName } from '../git/ref-names.js';
 import type { Oid } from '../git/types.js';
@@ -15,18 +15,16 @@ import { openLocalStore, type LocalGitStore } from '../git/local-store.js';
 import { validatePlanAtCommit } from '../runs/matrix-files.js';
 import { cancelRun } from '../runs/cancel.js';
 import { recordRequest } from '../runs/requests.js';
-import { readRejection, submitPlan } from '../runs/inbox.js';
+import { submitPlan } from '../runs/inbox.js';
 import { noParams, paramsFromOptions, recordableParams, type GivenParams, type ParamOptions } from '../runs/params.js';
-import { Server } from '../runs/server.js';
-import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
-import { readRun, type StoredRun } from '../runs/state-store.js';
+import type { StoredRun } from '../runs/state-store.js';
 import { finishWithdrawals } from '../runs/withdrawal.js';
-import { attemptContext, createTargets, openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
+import { openConfigFor, openContext, type CliContext, type GlobalOptions } from './context.js';
 import { runNotFound } from './missing-run.js';
-import { progressView, watchUntilTerminal } from './orch-read.js';
 import { statusView, table } from './render.js';
 import type { Output } from './output.js';
-import { reportLeftovers, serverReports } from './server-reports.js';
+import { reportLeftovers } from './server-reports.js';
+import { serveOrFollow } from './serving.js';
 import { terminalSafeLine } from './terminal-text.js';
 
 /** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
@@ -166,163 +164,12 @@ async function resolveBase(ctx: CliContext, rev: string | undefined): Promise<Oi
   );
 }
 
-export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: Output): Promise<number> {
-  const ctx = await openContext(opts);
-  checkConfiguredSecrets(ctx.config, process.env); // a secret too short to redact: refuse before anything runs
-  const lock = await acquireServeLock(ctx.store.gitdir, Date.now());
-  ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
-  const targets = await createTargets(ctx);
-  const deferred = new Set<string>();
-  const server = new Server({
-    ...attemptContext(ctx, targets),
-    ...(opts.pollMs ? { pollMs: opts.pollMs } : {}),
-    onAccept: (o) => {
-      // A submission deferred for a lock that stays held is met at every pass: said once.
-      if (o.kind === 'deferred' && deferred.has(o.runId)) return;
-      if (o.kind === 'deferred') deferred.add(o.runId);
-      io.err(
-        o.kind === 'accepted'
-          ? `accepted ${o.runId}`
-          : o.kind === 'rejected'
-            ? `rejected ${o.runId}: ${o.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`
-            : o.kind === 'withdrawn'
-              ? `${o.runId} was withdrawn (agora orch cancel) before it was accepted`
-              : o.kind === 'deferred'
-                ? `${o.runId}: a ref stayed locked while it was accepted or rejected; it is tried again at every pass`
-                : `${o.runId} was already accepted`,
-      );
-    },
-    onCommit: (run, transitions) => {
-      for (const t of transitions) io.err(describe(run.runId, t));
-    },
-    ...serverReports(io),
-  });
-  const abort = new AbortController();
-  const stop = (sig: string) => {
-    if (abort.signal.aborted) process.exit(130); // a second signal: leave now
-    io.err(`${sig}: stopping workers and recording them as interrupted (send again to exit at once)`);
-    abort.abort(sig);
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  try {
-    await server.start();
-    io.err(`agora serve: serving ${ctx.store.dir ?? ctx.store.gitdir} (pid ${process.pid})`);
-    await server.serve(abort.signal);
-  } finally {
-    await Promise.all(Object.values(targets).map((t) => t.close?.()));
-    await lock.release();
-  }
-  return 0;
-}
-
 export async function runVerb(file: string, opts: GlobalOptions & SubmitOptions & { apply?: boolean; pollMs?: number }, io: Output): Promise<number> {
   const given = await paramsFromOptions(opts); // bad parameters are refused before anything is read or written
   const ctx = await openContext(opts, file);
   checkConfiguredSecrets(ctx.config, process.env); // before the plan is submitted
   const runId = await submit(ctx, file, opts, given);
   return finish(ctx, await serveOrFollow(ctx, runId, opts, io), opts.apply ?? false, io);
-}
-
-/**
- * The submitted run to its end: followed like `watch` when an `agora orch serve` serves the repository;
- * served here when nothing does; and when another `agora orch run` holds the repository (it serves only
- * its own run), served here once that one has let go, the wait said once on stderr.
- */
-async function serveOrFollow(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
-  let waitingFor: number | undefined;
-  for (;;) {
-    const holder = await serveLockHolder(ctx.store.gitdir);
-    if (holder === null) {
-      if (waitingFor === undefined) io.err(`submitted ${runId}`);
-      try {
-        return await serveOne(ctx, runId, opts, io);
-      } catch (e) {
-        // Another process took the lock between the look and the take: look again at who holds it.
-        if (!(isAgoraError(e) && e.code === 'serve-running' && (await serveLockHolder(ctx.store.gitdir)) !== null)) throw e;
-        continue;
-      }
-    }
-    if (holder.only === undefined) {
-      io.err(`submitted ${runId} to the agora serve already running here (pid ${holder.pid}); watching it`);
-      return watchUntilTerminal(ctx, runId, io);
-    }
-    if (waitingFor !== holder.pid) {
-      io.err(`submitted ${runId}; the agora orch run of ${holder.only} (pid ${holder.pid}) holds this repository: ${runId} starts when it ends`);
-      waitingFor = holder.pid;
-    }
-    await new Promise((resolve) => setTimeout(resolve, opts.pollMs ?? 200));
-  }
-}
-
-async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
-  const lock = await acquireServeLock(ctx.store.gitdir, Date.now(), runId);
-  const refused = await unservable(ctx, runId).catch(async (e: unknown) => {
-    await lock.release();
-    throw e;
-  });
-  if (refused) {
-    await lock.release();
-    throw refused;
-  }
-  ctx.store.recoverAbandonedLocks(); // the serve lock proves no other agora process recovers them meanwhile
-  const targets = await createTargets(ctx);
-  const view = progressView(io);
-  const server = new Server({
-    ...attemptContext(ctx, targets),
-    only: runId,
-    pollMs: opts.pollMs ?? 200,
-    onAccept: (o) => {
-      if (o.kind === 'rejected') {
-        throw new InvalidInputError('plan-invalid', runId, o.problems, 'fix the plan and submit it again');
-      }
-    },
-    onCommit: (run, transitions) => view.update(run, transitions),
-    ...serverReports(io),
-  });
-  const abort = new AbortController();
-  const onSignal = (sig: string) => (abort.signal.aborted ? process.exit(130) : abort.abort(sig));
-  const onInt = () => onSignal('SIGINT');
-  const onTerm = () => onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  try {
-    await server.start();
-    await server.serve(abort.signal, (s) => {
-      const run = s.run(runId);
-      return s.onlyGone || (run !== undefined && run.state.status !== 'running' && s.activeRuns === 0);
-    });
-  } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-    view.done();
-    await Promise.all(Object.values(targets).map((t) => t.close?.()));
-    await lock.release();
-  }
-  if (server.onlyGone) {
-    throw (
-      (await unservable(ctx, runId)) ??
-      new AgoraError('run-not-found', `the submission of ${runId} was withdrawn, and another took the id since`, 'submit the plan again')
-    );
-  }
-  const final = await readRun(ctx.store, ctx.refs, runId);
-  if (!final) throw new Error(`run ${runId} vanished`);
-  if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``);
-  return final;
-}
-
-/**
- * Why there is nothing to serve under `runId`, if so: a serve that took the submission between `submit`
- * and this process's look at the serve lock rejected it (and let go), or `cancel` withdrew it. A server
- * serving only that id would wait for it forever. A run that a serve ended meanwhile is served: the
- * server settles it (its derived refs and anchor) and is done.
- */
-async function unservable(ctx: CliContext, runId: string): Promise<AgoraError | undefined> {
-  // The entry first: a serve creates the run before it removes the entry it accepted.
-  if ((await ctx.store.resolveRef(ctx.refs.inbox(runId))) !== null || (await ctx.store.resolveRef(ctx.refs.run(runId))) !== null) return undefined;
-  const rejected = await readRejection(ctx.store, ctx.refs, runId);
-  if (rejected) return new InvalidInputError('plan-invalid', runId, rejected, 'fix the plan and submit it again');
-  return runNotFound(ctx, runId);
 }
 
 async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Output): Promise<number> {
@@ -462,14 +309,4 @@ export async function retryVerb(
   const reopened = outcome.transitions.filter((t) => t.kind === 'item' && t.to === 'pending').length;
   io.out(`${runId}/${itemId}: will run again (${reopened} item${reopened === 1 ? '' : 's'} reopened); \`agora orch serve\` picks it up`);
   return 0;
-}
-
-/** One line per transition for serve's stderr; a reason can quote a worker's last log line, so it is made terminal-safe. */
-function describe(runId: string, t: Transition): string {
-  const when = new Date(t.at).toISOString();
-  if (t.kind === 'emit') return `${when} ${runId}: ${t.itemId} [attempt ${t.attempt}] emitted ${t.items.map((i) => i.id).join(', ')}`;
-  if (t.kind === 'call') return `${when} ${runId}: ${t.itemId} [attempt ${t.attempt}] call ${t.call} (${t.caller} → ${t.subagent}, hop ${t.hop}) ${t.outcome}`;
-  return t.kind === 'run'
-    ? `${when} ${runId}: run ${t.from} → ${t.to}${t.reason ? ` (${terminalSafeLine(t.reason)})` : ''}`
-    : `${when} ${runId}: ${t.itemId} ${t.from} → ${t.to}${t.kind === 'item' && t.attempt ? ` [attempt ${t.attempt}]` : ''}${t.reason ? ` (${terminalSafeLine(t.reason)})` : ''}`;
 }

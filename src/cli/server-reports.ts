@@ -11,7 +11,7 @@ import { terminalSafe } from './terminal-text.js';
  */
 export function serverReports(io: Output): Pick<ServerOptions, 'onWarning' | 'onTargetWarning' | 'onLeftoverWithdrawals' | 'onOrphanSecretStores'> {
   return {
-    onWarning: (runId, message) => io.err(`${runId}: warning: ${terminalSafe(message)}`),
+    onWarning: (runId, message) => io.err(`${terminalSafe(runId)}: warning: ${terminalSafe(message)}`),
     onTargetWarning: (message) => io.err(`agora: warning: ${terminalSafe(message)}`),
     onLeftoverWithdrawals: (leftovers) => reportLeftovers(leftovers, io),
     onOrphanSecretStores: (found) => reportOrphanSecretStores(found, io),

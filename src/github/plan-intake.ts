@@ -9,12 +9,13 @@ import { MAX_PLAN_BYTES, parsePlanText, planTooLarge } from '../plan/parse.js';
 import type { Plan } from '../plan/schema.js';
 import { validatePlanAtCommit } from '../runs/matrix-files.js';
 import { cancelRun } from '../runs/cancel.js';
-import { readRun, sortTree, writeRun } from '../runs/state-store.js';
+import { sortTree, writeRun } from '../runs/state-store.js';
 import type { EventOutcome, PlanEvent } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { regate } from './audit-release.js';
 import { RUN_CHECK_NAME } from './check-names.js';
 import { invalidPlanSummary } from './check-text.js';
+import { readAppRun } from './listed-run.js';
 import { missingPermissions, permits } from './permissions.js';
 import { blobAt, classifyCommit, planPathSlug, runIdFor } from './plan-commit.js';
 import { readRepoConfig, REPO_CONFIG_PATH } from './repo-config.js';
@@ -264,7 +265,7 @@ async function supersede(app: AppState, ev: PlanEvent, repo: RepoContext, runId:
   for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
     const older = ref.slice(repo.refs.runsPrefix.length);
     if (older === runId || !shortBelow.has(older.slice(-12))) continue;
-    const run = await readRun(repo.store, repo.refs, older);
+    const run = await readAppRun(app, repo, older); // null also for a ref that holds no run (said once)
     if (run?.state.status !== 'running' || !below.has(run.state.base)) continue;
     heads ??= new Set((await repo.store.mirror.listRemoteRefs('refs/heads/')).values());
     if (heads.has(run.state.base)) continue;

@@ -1,10 +1,10 @@
 import { mirrorPrefix } from '../git/refspec.js';
 import type { RunEvent } from '../engine/types.js';
 import { recordRequest } from '../runs/requests.js';
-import { readRun } from '../runs/state-store.js';
 import { handleOf, type ActionOutcome, type CheckActionEvent, type HeadAbandonedEvent, type RepoHandle } from './app-events.js';
 import type { AppState } from './app-state.js';
 import { decideButton } from './check-buttons.js';
+import { readAppRun } from './listed-run.js';
 import { intakePlanEvent } from './plan-intake.js';
 import type { RepoContext } from './repo-context.js';
 import { branchAt, resume } from './run-resume.js';
@@ -41,7 +41,7 @@ export async function cancelRunsAt(app: AppState, ev: HeadAbandonedEvent, reason
   for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
     const runId = ref.slice(repo.refs.runsPrefix.length);
     if (!runId.endsWith(suffix)) continue;
-    const run = await readRun(repo.store, repo.refs, runId);
+    const run = await readAppRun(app, repo, runId); // null also for a ref that holds no run (said once)
     if (run?.state.base !== ev.headSha) continue; // a run that already ended comes back as no-change
     outcomes.push(await recordAndDrive(app, ev, repo, runId, { type: 'cancel-run', reason }, ev.branch));
   }

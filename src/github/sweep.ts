@@ -1,8 +1,8 @@
 import { errorMessage } from '../errors.js';
 import { mirrorPrefix } from '../git/refspec.js';
-import { readRun } from '../runs/state-store.js';
 import type { RepoAccess, RepoHandle, SweepReport } from './app-events.js';
 import type { AppState } from './app-state.js';
+import { readAppRun } from './listed-run.js';
 import { intakePlanEvent } from './plan-intake.js';
 import type { RecentKeys } from './recent-keys.js';
 import { resume } from './run-resume.js';
@@ -179,12 +179,14 @@ export class Sweeper {
     for (const { ref } of await repo.store.listRefs(repo.refs.runsPrefix)) {
       const runId = ref.slice(repo.refs.runsPrefix.length);
       if (app.claimed.has(runId) || app.closed) continue;
-      const run = await readRun(repo.store, repo.refs, runId);
+      // A ref anyone pushed there that holds no run is skipped (and said once), never the runs after it.
+      const run = await readAppRun(app, repo, runId);
       if (!run) continue;
       const unfinished = run.state.status !== 'running' && (await finishPending(app, handle, repo, run));
       if (run.state.status !== 'running' && !unfinished) continue;
       await repo.store.fetch([mirrorPrefix(repo.refs.ns)]);
-      if (!(await resume(app, handle, repo, (await readRun(repo.store, repo.refs, runId))!, null))) continue;
+      const fresh = await readAppRun(app, repo, runId);
+      if (!fresh || !(await resume(app, handle, repo, fresh, null))) continue;
       (unfinished ? report.finished : report.resumed).push(runId);
     }
   }

@@ -6,7 +6,8 @@ import type { GitStore, Oid, TreeEntry } from '../git/types.js';
 import type { RunParams } from '../engine/types.js';
 import { crashPoint } from '../crash-points.js';
 import { PARAMS_FILE, parseRecordedParams, recordedSecretStore, removeSecretStore } from './params.js';
-import { type Problem, errorMessage } from '../errors.js';
+import { type Problem, errorMessage, isAgoraError } from '../errors.js';
+import { runIdProblem } from '../plan/ids.js';
 import { parsePlanText } from '../plan/parse.js';
 import type { ValidationResult } from '../plan/validate.js';
 import { validatePlanAtCommit } from './matrix-files.js';
@@ -127,10 +128,11 @@ async function handledEntry(store: GitStore, run: Oid | null, rejected: Oid | nu
 /**
  * 1 + the highest n among the runs, inbox, rejected and anchor refs named `<planId>-<n>` and the runs
  * `agora orch gc` archived: a pruned run's id is never given to another run (its bundle and its anchored
- * root name it).
+ * root name it). A ref nested below such a name (`<planId>-<n>/x`, which someone pushed) takes n too:
+ * the run's own refs could not be created beside it.
  */
 async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Promise<number> {
-  const pattern = new RegExp(`^${planId.replace(/[.]/g, '\\.')}-(\\d+)$`);
+  const pattern = new RegExp(`^${planId.replace(/[.]/g, '\\.')}-(\\d+)(?:$|/)`);
   let max = 0;
   const seen = (runId: string) => {
     const m = pattern.exec(runId);
@@ -149,8 +151,16 @@ export type AcceptOutcome =
   | { runId: string; kind: 'already-accepted' }
   /** Withdrawn by `cancel` while this pass read it: no run. */
   | { runId: string; kind: 'withdrawn' }
-  /** Neither accepted nor rejected: a ref stayed locked past the wait, and the entry stays for a later pass. */
-  | { runId: string; kind: 'deferred' };
+  /**
+   * Neither accepted nor rejected: a ref stayed locked past the wait, or is blocked (`reason` says which
+   * and how to clear it when Agora knows), and the entry stays for a later pass.
+   */
+  | { runId: string; kind: 'deferred'; reason?: string; code?: string }
+  /**
+   * Not a submission Agora made: the entry's name is not a run id (someone pushed it). It is left where
+   * it is and never served: no run or rejection ref can be named after it.
+   */
+  | { runId: string; kind: 'ignored'; problem: string };
 
 /**
  * Accepts (or rejects) every submission in the inbox. Safe to run concurrently and repeatedly.
@@ -169,9 +179,24 @@ export async function acceptInbox(
   for (const { ref, oid } of await store.listRefs(refs.inboxPrefix)) {
     const runId = ref.slice(refs.inboxPrefix.length);
     if (only !== undefined && runId !== only) continue;
-    out.push(await acceptOne(store, refs, config, scratchDir, runId, oid, now));
+    const problem = runIdProblem(runId);
+    if (problem !== undefined) {
+      out.push({ runId, kind: 'ignored', problem });
+      continue;
+    }
+    // One entry whose refs are blocked (a lock nobody releases, a pushed ref its run ref would nest in)
+    // must not stop the others, nor the runs being served: it waits for a later pass, with the reason.
+    out.push(await acceptOne(store, refs, config, scratchDir, runId, oid, now).catch((e: unknown) => deferredBy(e, runId)));
   }
   return out;
+}
+
+/** The errors that block one entry's refs until something outside Agora changes; any other propagates. */
+const BLOCKING_REF_ERRORS: ReadonlySet<string> = new Set(['ref-locked', 'ref-conflict']);
+
+function deferredBy(e: unknown, runId: string): AcceptOutcome {
+  if (!(isAgoraError(e) && BLOCKING_REF_ERRORS.has(e.code))) throw e;
+  return { runId, kind: 'deferred', reason: e.hint ? `${e.message}; ${e.hint}` : e.message, code: e.code };
 }
 
 async function acceptOne(
@@ -191,21 +216,14 @@ async function acceptOne(
     await store.deleteRef(refs.inbox(runId), inboxCommit);
     return { runId, kind: 'already-accepted' };
   }
-  const commit = await store.readCommit(inboxCommit);
-  const tree = await store.readTree(commit.tree);
-  const planEntry = tree.find((e) => e.path === 'plan.json');
-  const paramsEntry = tree.find((e) => e.path === PARAMS_FILE);
-  const base = commit.parents[0];
-  const planText = planEntry ? decoder.decode(await store.readBlob(planEntry.oid)) : '';
-  const paramsText = paramsEntry ? decoder.decode(await store.readBlob(paramsEntry.oid)) : undefined;
-  const problems: Problem[] = [];
+  const entry = await readEntry(store, inboxCommit);
+  const { planText, paramsText, base } = entry;
+  const problems: Problem[] = [...entry.problems];
   // Agora never gives a pruned run's id to a submission (nextRunNumber), but anyone who may push can name
   // an inbox entry: as that run it would get what the id still reaches on this host (its secret store).
   if ((await store.resolveRef(refs.anchor(runId))) !== null || (await archivedRuns(store, refs)).includes(runId)) {
     problems.push({ path: '$', message: `run id ${runId} belongs to an anchored run that gc pruned, or is pruning; Agora never gives it to a submission` });
   }
-  if (!planEntry) problems.push({ path: '$', message: 'the submission has no plan.json' });
-  if (!base) problems.push({ path: '$', message: 'the submission names no base commit' });
   let params: RunParams | undefined;
   if (paramsText !== undefined) {
     const parsed = parseRecordedParams(paramsText);
@@ -270,8 +288,54 @@ export async function submissionSecretStore(store: GitStore, submission: Oid): P
 }
 
 async function inboxParamsText(store: GitStore, inboxCommit: Oid): Promise<string | undefined> {
-  const entry = (await store.readTree((await store.readCommit(inboxCommit)).tree)).find((e) => e.path === PARAMS_FILE);
-  return entry ? decoder.decode(await store.readBlob(entry.oid)) : undefined;
+  return (await readEntry(store, inboxCommit)).paramsText;
+}
+
+/**
+ * What an inbox entry holds, as `submit` writes it: a commit whose first parent is the base and whose tree
+ * has the file `plan.json` and perhaps the file `params.json`. Anyone who may push can write an entry of
+ * another shape (a blob, a directory called plan.json): what is missing or of the wrong kind is a problem
+ * of that submission, which is rejected, and never an error that stops the serve.
+ */
+async function readEntry(store: GitStore, inboxCommit: Oid): Promise<Entry> {
+  try {
+    return await readEntryObjects(store, inboxCommit);
+  } catch (e) {
+    if (!(isAgoraError(e) && MALFORMED_OBJECT_ERRORS.has(e.code))) throw e;
+    const problem = `the submission ${inboxCommit} is not a commit of the shape agora orch submit writes: ${errorMessage(e)}`;
+    return { planText: '', paramsText: undefined, base: undefined, problems: [{ path: '$', message: problem }] };
+  }
+}
+
+interface Entry {
+  planText: string;
+  paramsText: string | undefined;
+  base: Oid | undefined;
+  problems: Problem[];
+}
+
+/** What reading an object someone wrote in any shape throws (a blob where a commit was expected, a tree entry named `.git`). */
+const MALFORMED_OBJECT_ERRORS: ReadonlySet<string> = new Set(['object-type', 'object-corrupt', 'tree-invalid', 'commit-invalid']);
+
+async function readEntryObjects(store: GitStore, inboxCommit: Oid): Promise<Entry> {
+  const problems: Problem[] = [];
+  const commit = await store.readCommit(inboxCommit);
+  const tree = await store.readTree(commit.tree);
+  const file = async (path: string): Promise<string | undefined> => {
+    const found = tree.find((e) => e.path === path);
+    if (found === undefined) return undefined;
+    if (found.type !== 'blob') {
+      problems.push({ path: '$', message: `the submission's ${path} is a ${found.type === 'tree' ? 'directory' : found.type}, not a file` });
+      return undefined;
+    }
+    return decoder.decode(await store.readBlob(found.oid));
+  };
+  const planText = await file('plan.json');
+  const paramsText = await file(PARAMS_FILE);
+  if (!tree.some((e) => e.path === 'plan.json')) problems.push({ path: '$', message: 'the submission has no plan.json' });
+  const base = commit.parents[0];
+  if (!base) problems.push({ path: '$', message: 'the submission names no base commit' });
+  return { planText: planText ?? '', paramsText, base, problems };
 }
 
 /**

@@ -5,10 +5,11 @@ import { TargetUnreachable } from '../executors/target-unreachable.js';
 import { RunDriver } from './driver.js';
 import { attemptKey } from './recovery.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
-import { readRunAt, type StoredRun } from './state-store.js';
+import type { StoredRun } from './state-store.js';
 import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
 import { removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
 import { GONE_WRITER_MIN_AGE_MS } from '../process-identity.js';
+import { readListedRunAt } from './listed-run.js';
 
 /**
  * `agora orch serve`: a loop of load → reconcile → commit (CAS) → act, for every active run in the
@@ -55,6 +56,8 @@ export class Server {
   private readonly seenHeads = new Map<string, string>();
   private wakeUp: (() => void) | undefined;
   private woken = false;
+  /** Run refs (name and value) that hold no run this server can serve, already reported: met on every pass. */
+  private readonly reportedUnreadable = new Set<string>();
   /** Problems with leftover withdrawal markers already reported: a marker that stays is met on every pass. */
   private readonly reportedLeftovers = new Set<string>();
   /** When the next look for what killed processes left is due (the server's clock); the orphan-store problems already reported. */
@@ -80,7 +83,8 @@ export class Server {
     const others = new Set<string>();
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
       const runId = ref.slice(refs.runsPrefix.length);
-      const stored = await readRunAt(store, runId, oid);
+      const stored = await this.readListedRun(ref, runId, oid);
+      if (stored === undefined) continue;
       if (this.opts.only && runId !== this.opts.only) {
         for (const key of claimedElsewhere(stored)) others.add(key);
         continue;
@@ -216,11 +220,31 @@ export class Server {
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
       const runId = ref.slice(refs.runsPrefix.length);
       if (this.seenHeads.get(runId) === oid) continue;
+      if (this.drivers.has(runId) || (this.opts.only && runId !== this.opts.only)) {
+        this.seenHeads.set(runId, oid);
+        continue;
+      }
+      const stored = await this.readListedRun(ref, runId, oid);
+      if (stored === undefined) continue; // looked at again next pass: the ref may be mended
       this.seenHeads.set(runId, oid);
-      if (this.drivers.has(runId) || (this.opts.only && runId !== this.opts.only)) continue;
-      const stored = await readRunAt(store, runId, oid);
-      if (stored.state.status === 'running') this.driverFor(stored);
+      // Its running attempts, if any, are recovered as at start: a run ref that held no readable run at
+      // start (and is mended now) had its workers reaped then, and they are recorded lost.
+      if (stored.state.status === 'running') await this.driverFor(stored).recover();
     }
+  }
+
+  /**
+   * The run a listed run ref holds, or undefined when it holds none this server can serve (listed-run.ts):
+   * said once per value and left alone; it never stops the serve nor the other runs.
+   */
+  private async readListedRun(ref: string, runId: string, oid: string): Promise<StoredRun | undefined> {
+    const run = await readListedRunAt(this.opts.store, ref, runId, oid, (u) => {
+      const key = `${u.ref} ${u.oid ?? ''}`;
+      if (this.reportedUnreadable.has(key)) return;
+      this.reportedUnreadable.add(key);
+      this.opts.onWarning?.(runId, `${u.ref} is not served: ${u.problem}`);
+    });
+    return run ?? undefined;
   }
 
   private driverFor(stored: StoredRun): RunDriver {

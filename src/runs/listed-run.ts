@@ -1,0 +1,95 @@
+import { errorMessage, isAgoraError } from '../errors.js';
+import type { GitStore, Oid } from '../git/types.js';
+import { runIdProblem } from '../plan/ids.js';
+import type { RunRefs } from './refs.js';
+import { readRunAt, type StoredRun } from './state-store.js';
+
+/**
+ * A run ref met by listing `refs/agora/runs/`, read as a run. Anyone who may push can write a ref there
+ * that holds no run: a name Agora never makes (`runs/a-1/x`), a plain commit, a blob, a commit whose
+ * `plan.json` or `run.json` is not what Agora writes. A loop over the listed runs (the sweep, superseding,
+ * cancelling, the Action's verify, a local serve) skips such a ref, after saying so, and goes on with the others: one
+ * such ref must never stop the runs listed after it. Failures of this machine (a corrupt local object, a
+ * git process or a system call that failed) still propagate: they are not about the ref.
+ */
+
+/** A listed run ref that holds no run Agora can read. */
+export interface UnreadableRunRef {
+  ref: string;
+  /** What the ref pointed at when read; null when its name alone rules it out. */
+  oid: Oid | null;
+  problem: string;
+}
+
+/** The errors that say this machine failed, not that the ref holds no run: they propagate. */
+const MACHINE_ERRORS: ReadonlySet<string> = new Set([
+  'object-corrupt',
+  'object-unreadable',
+  'git-failed',
+  'git-cli-missing',
+  'disk-full',
+  'repo-not-found',
+  'repo-not-owned',
+  'repo-unsupported',
+  'interrupted',
+]);
+
+function isMachineError(e: unknown): boolean {
+  if (isAgoraError(e)) return MACHINE_ERRORS.has(e.code);
+  // A Node system error (EMFILE, EIO, …) names the system call that failed.
+  return typeof (e as { syscall?: unknown } | null)?.syscall === 'string';
+}
+
+/**
+ * The run `refs.run(runId)` holds; null when there is no such ref, or when it holds no run Agora can read
+ * (then `onUnreadable` is told why). Throws only what {@link isMachineError} says is this machine's.
+ */
+export async function readListedRun(store: GitStore, refs: RunRefs, runId: string, onUnreadable: (u: UnreadableRunRef) => void): Promise<StoredRun | null> {
+  const ref = refs.run(runId);
+  if (runIdProblem(runId) !== undefined) return readListedRunAt(store, ref, runId, null, onUnreadable);
+  const head = await store.resolveRef(ref);
+  return head === null ? null : readListedRunAt(store, ref, runId, head, onUnreadable);
+}
+
+/** {@link readListedRun} of the value a listing gave (`head`; null when the listing gave none). */
+export async function readListedRunAt(
+  store: GitStore,
+  ref: string,
+  runId: string,
+  head: Oid | null,
+  onUnreadable: (u: UnreadableRunRef) => void,
+): Promise<StoredRun | null> {
+  const named = runIdProblem(runId);
+  if (named !== undefined) {
+    onUnreadable({ ref, oid: head, problem: `its name is not a run id Agora makes: ${named}` });
+    return null;
+  }
+  if (head === null) return null;
+  try {
+    const run = await readRunAt(store, runId, head);
+    // Layout 1's state.json and layout 2's run.json are read as they are: what every loop looks at first must be there.
+    const state = run.state as Partial<StoredRun['state']> | null;
+    if (typeof state !== 'object' || state === null || typeof state.status !== 'string' || typeof state.base !== 'string') {
+      throw new Error(`state commit ${head} names no status or base of a run: not an Agora state commit`);
+    }
+    return run;
+  } catch (e) {
+    if (isMachineError(e)) throw e;
+    onUnreadable({ ref, oid: head, problem: errorMessage(e) });
+    return null;
+  }
+}
+
+// C0 and C1 controls, DEL, line and paragraph separators, bidirectional embeddings, overrides and isolates.
+// eslint-disable-next-line no-control-regex
+const UNSHOWABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` quoted on one line, every character that could end the line or reorder what a reader sees escaped. */
+function quoted(text: string): string {
+  return JSON.stringify(text).replace(UNSHOWABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** What a log says of an unreadable run ref (the ref's name and the problem are untrusted: quoted). */
+export function unreadableRunText(u: UnreadableRunRef): string {
+  return `${quoted(u.ref)}${u.oid ? ` (at ${u.oid})` : ''} is not a run Agora can read; skipped: ${quoted(u.problem)}`;
+}

@@ -1,0 +1,136 @@
+/**
+ * A submission whose refs are blocked, and an inbox entry Agora did not make, seen by the real CLI: the
+ * serve says each once (it meets them at every pass), goes on serving the other submissions, and exits 0
+ * when stopped; `orch run` says why its run waits, and runs it once the block is gone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { agora, cleanupTempDirs, CLI, exited, git, makeRepo, startServe } from '../support/repo.js';
+import { eventually } from '../support/eventually.js';
+import { workerGate } from '../support/gate.js';
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+afterAll(cleanupTempDirs);
+
+const plan = (id: string) =>
+  JSON.stringify({
+    id,
+    queue: 'default',
+    items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }],
+  });
+
+async function finished(repo: string, runId: string): Promise<string> {
+  return eventually(`${runId} to finish`, async () => {
+    const r = await agora(repo, ['orch', 'status', runId]);
+    const status = r.code === 0 ? (JSON.parse(r.stdout) as { status?: string }).status : undefined;
+    return status === 'done' || status === 'failed' || status === 'cancelled' ? status : undefined;
+  });
+}
+
+const count = (text: string, part: string) => text.split(part).length - 1;
+
+describe('a blocked submission', () => {
+  it('is said once by a serve, which serves the other submissions meanwhile; an entry agora did not make is ignored, said once', async () => {
+    const repo = makeRepo({ 'blocked.json': plan('blocked'), 'good.json': plan('good'), 'locked.json': plan('locked') });
+    expect((await agora(repo, ['orch', 'submit', 'blocked.json'])).stdout.trim()).toBe('blocked-1');
+    git(repo, 'update-ref', 'refs/agora/runs/blocked-1/x', 'HEAD'); // a pushed ref the run ref would nest in
+    git(repo, 'update-ref', 'refs/agora/inbox/x/y', 'refs/agora/inbox/blocked-1');
+    git(repo, 'update-ref', 'refs/agora/runs/junk-1', 'HEAD'); // a run ref that holds no run
+    // A git process that crashed an hour ago holding the lock of the run ref the next submission needs.
+    expect((await agora(repo, ['orch', 'submit', 'locked.json'])).stdout.trim()).toBe('locked-1');
+    const lock = join(repo, '.git/refs/agora/runs/locked-1.lock');
+    writeFileSync(lock, '');
+    const hourAgo = Date.now() / 1000 - 3600;
+    utimesSync(lock, hourAgo, hourAgo);
+    const serve = startServe(repo);
+    children.push(serve);
+    // Two submissions, one after the other ended: the serve met the blocked entries at many passes.
+    for (const runId of ['good-1', 'good-2']) {
+      expect((await agora(repo, ['orch', 'submit', 'good.json'])).stdout.trim()).toBe(runId);
+      expect(await finished(repo, runId)).toBe('done');
+    }
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    const said = serve.output();
+    expect(count(said, 'blocked-1 waits: cannot create refs/agora/runs/blocked-1: refs exist below it')).toBe(1);
+    expect(count(said, 'ignored the inbox entry "refs/agora/inbox/x/y": not a submission agora made (id "x/y" contains "/"')).toBe(1);
+    // Its age is in the message, and grows from pass to pass: still said once.
+    expect(count(said, `locked-1 waits: ${lock} has been held for`)).toBe(1);
+    expect(count(said, 'junk-1: warning: refs/agora/runs/junk-1 is not served: state commit')).toBe(1);
+    const listed = JSON.parse((await agora(repo, ['orch', 'status'])).stdout) as { runs: Array<{ runId: string; status: string; problem?: string }> };
+    expect(listed.runs.find((r) => r.runId === 'junk-1')).toMatchObject({
+      status: 'unreadable',
+      problem: expect.stringContaining('not an Agora state commit') as unknown,
+    });
+    expect(listed.runs.find((r) => r.runId === 'x/y')).toMatchObject({
+      status: 'ignored',
+      problem: expect.stringContaining('not a run id Agora makes') as unknown,
+    });
+    expect(listed.runs.filter((r) => r.status === 'done').map((r) => r.runId)).toEqual(['good-1', 'good-2']);
+    expect(git(repo, 'for-each-ref', '--format=%(refname)', 'refs/agora/inbox/').trim().split('\n')).toEqual([
+      'refs/agora/inbox/blocked-1',
+      'refs/agora/inbox/locked-1',
+      'refs/agora/inbox/x/y',
+    ]);
+  });
+
+  it('makes `orch run` say why it waits, and run the plan once the block is gone; a pushed nested ref only moves it to the next id', async () => {
+    const repo = makeRepo({ 'plan.json': plan('p') });
+    git(repo, 'update-ref', 'refs/agora/runs/p-1/x', 'HEAD'); // p-1's refs could never be made: p-2 is taken
+    const lock = join(repo, '.git/refs/agora/runs/p-2.lock'); // a git process crashed an hour ago holding it
+    writeFileSync(lock, '');
+    const hourAgo = Date.now() / 1000 - 3600;
+    utimesSync(lock, hourAgo, hourAgo);
+    const run = spawn(process.execPath, [CLI, 'orch', 'run', 'plan.json', '--poll-ms', '100'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(run);
+    let said = '';
+    run.stdout.on('data', (d) => (said += d));
+    run.stderr.on('data', (d) => (said += d));
+    await eventually('orch run to say why p-2 waits', () => said.includes(`p-2 waits: ${lock} has been held for`));
+    rmSync(lock);
+    expect(await exited(run)).toBe(0);
+    expect(count(said, 'p-2 waits:')).toBe(1);
+    expect(count(said, 'refs/agora/runs/p-1/x is not served: its name is not a run id Agora makes')).toBe(1);
+    expect(git(repo, 'show', 'refs/agora/integration/p-2:a.txt')).toBe('a\n');
+  });
+});
+
+describe('a run ref that held no run when the serve started', () => {
+  it('is served once mended: its attempt, whose worker the start reaped, is recorded lost and run again', async () => {
+    const gate = workerGate();
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'mended',
+        queue: 'default',
+        items: [{ id: 'slow', executor: 'command', inputs: { run: `${gate.wait}; echo b > b.txt` }, depends_on: [], resourceLocks: ['b.txt'] }],
+      }),
+    });
+    const first = startServe(repo);
+    children.push(first);
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('mended-1');
+    await eventually('the slow item to run', async () => {
+      const r = await agora(repo, ['orch', 'status', 'mended-1']);
+      return r.code === 0 && (JSON.parse(r.stdout) as { items?: Array<{ status: string }> }).items?.[0]?.status === 'running';
+    });
+    first.kill('SIGKILL');
+    await exited(first);
+    const head = git(repo, 'rev-parse', 'refs/agora/runs/mended-1').trim();
+    git(repo, 'update-ref', 'refs/agora/runs/mended-1', 'HEAD'); // overwritten with a commit that is not a run's state
+    const second = startServe(repo);
+    children.push(second);
+    await eventually('the serve to say it does not serve the ref', () => second.output().includes('refs/agora/runs/mended-1 is not served'));
+    git(repo, 'update-ref', 'refs/agora/runs/mended-1', head);
+    await gate.open();
+    expect(await finished(repo, 'mended-1')).toBe('done');
+    const s = JSON.parse((await agora(repo, ['orch', 'status', 'mended-1'])).stdout) as { items: Array<{ attempts: number }> };
+    expect(s.items[0]!.attempts).toBe(2);
+    second.kill('SIGTERM');
+    expect(await exited(second)).toBe(0);
+    await gate.remove();
+  });
+});
