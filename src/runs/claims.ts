@@ -7,7 +7,8 @@ import type { RunRefs } from './refs.js';
 import { AgoraError } from '../errors.js';
 import { checkClaimsDoc } from './claims-doc.js';
 import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
-import { readRunAt, type StoredRun } from './state-store.js';
+import { readListedRunAt } from './listed-run.js';
+import type { StoredRun } from './state-store.js';
 
 /**
  * The claims ref, `refs/agora/claims`: what every run of the repository holds (its running items'
@@ -30,7 +31,7 @@ export interface ClaimsRead {
 
 export class ClaimsLedger {
   /** Other runs' views, by run id, for the state commit they were read from. */
-  private readonly views = new Map<string, { head: Oid; view: RunView }>();
+  private readonly views = new Map<string, { head: Oid; view: RunView | null }>();
   /** The document this ledger last read or wrote, by its commit (a commit never changes: no I/O to read it again). */
   private known: { head: Oid; doc: ClaimsDoc } | null = null;
 
@@ -130,7 +131,10 @@ export class ClaimsLedger {
     if (!head) return null;
     const cached = this.views.get(runId);
     if (cached?.head === head) return cached.view;
-    const view = viewOf(await readRunAt(this.store, runId, head));
+    // A ref overwritten with something that holds no run (anyone who may push can) holds no claims, as if
+    // deleted: the serve drops that run's driver and stops its workers (server.ts).
+    const run = await readListedRunAt(this.store, this.refs.run(runId), runId, head, () => undefined);
+    const view = run === null ? null : viewOf(run);
     this.views.set(runId, { head, view });
     return view;
   }

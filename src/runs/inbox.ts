@@ -314,8 +314,11 @@ interface Entry {
   problems: Problem[];
 }
 
-/** What reading an object someone wrote in any shape throws (a blob where a commit was expected, a tree entry named `.git`). */
-const MALFORMED_OBJECT_ERRORS: ReadonlySet<string> = new Set(['object-type', 'object-corrupt', 'tree-invalid', 'commit-invalid']);
+/**
+ * What reading an object someone wrote in any shape throws (a blob where a commit was expected, a tree entry
+ * named `.git`); not `object-corrupt`, a local object cut short, which no push makes.
+ */
+const MALFORMED_OBJECT_ERRORS: ReadonlySet<string> = new Set(['object-type', 'tree-invalid', 'commit-invalid']);
 
 async function readEntryObjects(store: GitStore, inboxCommit: Oid): Promise<Entry> {
   const problems: Problem[] = [];

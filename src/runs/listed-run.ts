@@ -32,6 +32,8 @@ const MACHINE_ERRORS: ReadonlySet<string> = new Set([
   'repo-not-owned',
   'repo-unsupported',
   'interrupted',
+  // A run written by a newer Agora: not junk, and not to be skipped (its workers reaped) by this one.
+  'state-layout',
 ]);
 
 function isMachineError(e: unknown): boolean {
@@ -67,17 +69,37 @@ export async function readListedRunAt(
   if (head === null) return null;
   try {
     const run = await readRunAt(store, runId, head);
-    // Layout 1's state.json and layout 2's run.json are read as they are: what every loop looks at first must be there.
-    const state = run.state as Partial<StoredRun['state']> | null;
-    if (typeof state !== 'object' || state === null || typeof state.status !== 'string' || typeof state.base !== 'string') {
-      throw new Error(`state commit ${head} names no status or base of a run: not an Agora state commit`);
-    }
+    // Layout 1's state.json and layout 2's run.json are read as they are: what the loops, settling and
+    // recovery read without a further look must be there and of its kind.
+    const problem = stateShapeProblem(run.state);
+    if (problem !== undefined) throw new Error(`state commit ${head} ${problem}: not an Agora state commit`);
     return run;
   } catch (e) {
     if (isMachineError(e)) throw e;
     onUnreadable({ ref, oid: head, problem: errorMessage(e) });
     return null;
   }
+}
+
+const OID = /^[0-9a-f]{40}$/;
+
+/** What a run's state lacks of what every reader of a listed run relies on, or undefined. */
+function stateShapeProblem(value: unknown): string | undefined {
+  const state = value as Partial<Record<keyof StoredRun['state'], unknown>> | null;
+  if (typeof state !== 'object' || state === null) return 'holds no run state';
+  if (typeof state.status !== 'string') return 'names no status';
+  if (typeof state.queue !== 'string') return 'names no queue';
+  if (typeof state.base !== 'string' || !OID.test(state.base)) return 'names no base commit';
+  if (typeof state.integrationHead !== 'string' || !OID.test(state.integrationHead)) return 'names no integration head';
+  if (typeof state.acceptedAt !== 'number') return 'names no time of acceptance';
+  if (typeof state.items !== 'object' || state.items === null || Array.isArray(state.items)) return 'holds no items';
+  for (const [id, item] of Object.entries(state.items as Record<string, unknown>)) {
+    const it = item as { id?: unknown; status?: unknown; attempts?: unknown } | null;
+    if (typeof it !== 'object' || it === null || it.id !== id || typeof it.status !== 'string' || typeof it.attempts !== 'number') {
+      return `holds an item ${JSON.stringify(id)} that is not an item's state`;
+    }
+  }
+  return undefined;
 }
 
 // C0 and C1 controls, DEL, line and paragraph separators, bidirectional embeddings, overrides and isolates.

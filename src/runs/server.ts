@@ -56,7 +56,7 @@ export class Server {
   private readonly seenHeads = new Map<string, string>();
   private wakeUp: (() => void) | undefined;
   private woken = false;
-  /** Run refs (name and value) that hold no run this server can serve, already reported: met on every pass. */
+  /** Run refs (name and value) that hold no run this server can serve, already reported and not read again. */
   private readonly reportedUnreadable = new Set<string>();
   /** Problems with leftover withdrawal markers already reported: a marker that stays is met on every pass. */
   private readonly reportedLeftovers = new Set<string>();
@@ -134,7 +134,7 @@ export class Server {
           if (this.opts.clock() >= this.nextSweep) await this.sweepLeftovers();
         }
         for (const driver of [...this.drivers.values()]) {
-          await driver.tick();
+          if (!(await this.tickUnlessOverwritten(driver))) continue;
           if (driver.run.state.status !== 'running' && !driver.busy) {
             this.drivers.delete(driver.runId);
             this.finished.set(driver.runId, driver.run);
@@ -234,14 +234,36 @@ export class Server {
   }
 
   /**
+   * One tick of `driver`; false when its run ref was overwritten meanwhile with something that holds no
+   * run (anyone who may push can), which made the tick fail. Then its workers are stopped and the driver
+   * dropped (said once), and the ref is looked at again on every pass: once mended it is adopted like a
+   * run found at start, its attempts recorded lost. Any other failure propagates.
+   */
+  private async tickUnlessOverwritten(driver: RunDriver): Promise<boolean> {
+    try {
+      await driver.tick();
+      return true;
+    } catch (e) {
+      const ref = this.opts.refs.run(driver.runId);
+      const head = await this.opts.store.resolveRef(ref);
+      if (head === null || (await this.readListedRun(ref, driver.runId, head)) !== undefined) throw e;
+      await driver.shutdown(`${ref} was overwritten with a commit that holds no run`);
+      await driver.released();
+      this.drivers.delete(driver.runId);
+      this.seenHeads.delete(driver.runId);
+      return false;
+    }
+  }
+
+  /**
    * The run a listed run ref holds, or undefined when it holds none this server can serve (listed-run.ts):
    * said once per value and left alone; it never stops the serve nor the other runs.
    */
   private async readListedRun(ref: string, runId: string, oid: string): Promise<StoredRun | undefined> {
+    // Met again at every pass: a value found to hold no run is not read again (mending the ref changes it).
+    if (this.reportedUnreadable.has(`${ref} ${oid}`)) return undefined;
     const run = await readListedRunAt(this.opts.store, ref, runId, oid, (u) => {
-      const key = `${u.ref} ${u.oid ?? ''}`;
-      if (this.reportedUnreadable.has(key)) return;
-      this.reportedUnreadable.add(key);
+      this.reportedUnreadable.add(`${ref} ${oid}`);
       this.opts.onWarning?.(runId, `${u.ref} is not served: ${u.problem}`);
     });
     return run ?? undefined;

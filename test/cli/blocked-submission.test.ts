@@ -3,11 +3,12 @@
  * serve says each once (it meets them at every pass), goes on serving the other submissions, and exits 0
  * when stopped; `orch run` says why its run waits, and runs it once the block is gone.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { agora, cleanupTempDirs, CLI, exited, git, makeRepo, startServe } from '../support/repo.js';
+import { agora, cleanupTempDirs, CLI, exited, git, makeRepo, startServe, tempDir } from '../support/repo.js';
+import { isGone } from '../support/process.js';
 import { eventually } from '../support/eventually.js';
 import { workerGate } from '../support/gate.js';
 
@@ -32,6 +33,18 @@ async function finished(repo: string, runId: string): Promise<string> {
   });
 }
 
+/** A commit with a valid plan.json, an empty log and a state.json that names all but the items of a run's state. */
+function fakeRun(repo: string): string {
+  const base = git(repo, 'rev-parse', 'HEAD').trim();
+  const blob = (text: string) => execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: repo, input: text, encoding: 'utf8' }).trim();
+  const tree = execFileSync('git', ['mktree'], {
+    cwd: repo,
+    input: `100644 blob ${blob(plan('junk'))}\tplan.json\n100644 blob ${blob(JSON.stringify({ status: 'done', queue: 'default', base, integrationHead: base, acceptedAt: 1 }))}\tstate.json\n100644 blob ${blob('')}\tentries.jsonl\n`,
+    encoding: 'utf8',
+  }).trim();
+  return git(repo, 'commit-tree', tree, '-m', 'not a run').trim();
+}
+
 const count = (text: string, part: string) => text.split(part).length - 1;
 
 describe('a blocked submission', () => {
@@ -41,6 +54,7 @@ describe('a blocked submission', () => {
     git(repo, 'update-ref', 'refs/agora/runs/blocked-1/x', 'HEAD'); // a pushed ref the run ref would nest in
     git(repo, 'update-ref', 'refs/agora/inbox/x/y', 'refs/agora/inbox/blocked-1');
     git(repo, 'update-ref', 'refs/agora/runs/junk-1', 'HEAD'); // a run ref that holds no run
+    git(repo, 'update-ref', 'refs/agora/runs/junk-2', fakeRun(repo)); // one that holds a run's files, not a run's state
     // A git process that crashed an hour ago holding the lock of the run ref the next submission needs.
     expect((await agora(repo, ['orch', 'submit', 'locked.json'])).stdout.trim()).toBe('locked-1');
     const lock = join(repo, '.git/refs/agora/runs/locked-1.lock');
@@ -61,11 +75,16 @@ describe('a blocked submission', () => {
     expect(count(said, 'ignored the inbox entry "refs/agora/inbox/x/y": not a submission agora made (id "x/y" contains "/"')).toBe(1);
     // Its age is in the message, and grows from pass to pass: still said once.
     expect(count(said, `locked-1 waits: ${lock} has been held for`)).toBe(1);
+    expect(count(said, 'junk-2: warning: refs/agora/runs/junk-2 is not served: state commit')).toBe(1);
     expect(count(said, 'junk-1: warning: refs/agora/runs/junk-1 is not served: state commit')).toBe(1);
     const listed = JSON.parse((await agora(repo, ['orch', 'status'])).stdout) as { runs: Array<{ runId: string; status: string; problem?: string }> };
     expect(listed.runs.find((r) => r.runId === 'junk-1')).toMatchObject({
       status: 'unreadable',
       problem: expect.stringContaining('not an Agora state commit') as unknown,
+    });
+    expect(listed.runs.find((r) => r.runId === 'junk-2')).toMatchObject({
+      status: 'unreadable',
+      problem: expect.stringContaining('holds no items') as unknown,
     });
     expect(listed.runs.find((r) => r.runId === 'x/y')).toMatchObject({
       status: 'ignored',
@@ -100,8 +119,8 @@ describe('a blocked submission', () => {
   });
 });
 
-describe('a run ref that held no run when the serve started', () => {
-  it('is served once mended: its attempt, whose worker the start reaped, is recorded lost and run again', async () => {
+describe('a run ref that holds no run', () => {
+  it('when the serve starts is served once mended: its attempt, whose worker the start reaped, is recorded lost and run again', async () => {
     const gate = workerGate();
     const repo = makeRepo({
       'plan.json': JSON.stringify({
@@ -131,6 +150,40 @@ describe('a run ref that held no run when the serve started', () => {
     expect(s.items[0]!.attempts).toBe(2);
     second.kill('SIGTERM');
     expect(await exited(second)).toBe(0);
+    await gate.remove();
+  });
+
+  it('overwritten while it is served: its worker is stopped and the serve goes on; mended, the attempt is recorded lost and run again', async () => {
+    const gate = workerGate();
+    const marker = join(tempDir(), 'pid');
+    const repo = makeRepo({
+      'plan.json': JSON.stringify({
+        id: 'over',
+        queue: 'default',
+        items: [
+          { id: 'slow', executor: 'command', inputs: { run: `echo $$ > ${marker}; ${gate.wait}; echo b > b.txt` }, depends_on: [], resourceLocks: ['b.txt'] },
+        ],
+      }),
+      'other.json': plan('other'),
+    });
+    const serve = startServe(repo);
+    children.push(serve);
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('over-1');
+    const worker = await eventually('the slow worker to start', () => (existsSync(marker) ? Number(readFileSync(marker, 'utf8')) || undefined : undefined));
+    const head = git(repo, 'rev-parse', 'refs/agora/runs/over-1').trim();
+    git(repo, 'update-ref', 'refs/agora/runs/over-1', 'HEAD');
+    await eventually('the serve to say it does not serve the ref', () => serve.output().includes('refs/agora/runs/over-1 is not served'));
+    await eventually('the worker to be stopped', () => isGone(worker));
+    // The serve goes on: another submission runs to its end.
+    expect((await agora(repo, ['orch', 'submit', 'other.json'])).stdout.trim()).toBe('other-1');
+    expect(await finished(repo, 'other-1')).toBe('done');
+    git(repo, 'update-ref', 'refs/agora/runs/over-1', head);
+    await gate.open();
+    expect(await finished(repo, 'over-1')).toBe('done');
+    const s = JSON.parse((await agora(repo, ['orch', 'status', 'over-1'])).stdout) as { items: Array<{ attempts: number }> };
+    expect(s.items[0]!.attempts).toBe(2);
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
     await gate.remove();
   });
 });

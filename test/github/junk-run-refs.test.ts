@@ -155,18 +155,17 @@ describe('refs under refs/agora/runs/ that hold no run', () => {
     }
   });
 
-  it("the Action's look for a head's runs skips them and finds the run of the plan commit", async () => {
+  it("the Action's look for a head's runs fails, naming the ref, when one named for the plan commit holds no run", async () => {
     const text = commandPlan('verified', [{ id: 'one', run: 'echo one > one.txt', locks: ['one.txt'] }]);
     const sha = await w.sim.push(w.fullName, { branch: 'verified', files: { 'plan.json': text }, message: 'verified plan' });
     await until('the run to end', async () => (await checkRuns(w, sha)).get('agora')?.status === 'completed', w);
     await w.quiesce();
     const short = sha.slice(0, 12);
-    const planted = await plant({ [`a-${short}`]: junk.commit, [`b-${short}`]: junk.blob, [`c-${short}`]: junk.badPlan });
-    const warned: string[] = [];
-    const found = await runsOfHead(sim, refs, sha, (m) => warned.push(m));
-    expect(found.planCommit).toBe(sha);
-    expect(found.runs.map((r) => r.runId)).toEqual([`verified-${short}`]);
-    expect(warned).toHaveLength(planted.length);
-    for (const ref of planted) expect(warned.filter((m) => m.includes(`"${ref}"`) && m.includes(UNREADABLE))).toHaveLength(1);
+    expect((await runsOfHead(sim, refs, sha)).runs.map((r) => r.runId)).toEqual([`verified-${short}`]);
+    // Named for another commit, or not a run id: never read.
+    await plant({ 'a-000000000000': junk.commit, [`a-${short}/x`]: junk.commit });
+    expect((await runsOfHead(sim, refs, sha)).runs.map((r) => r.runId)).toEqual([`verified-${short}`]);
+    const [ref] = await plant({ [`b-${short}`]: junk.blob });
+    await expect(runsOfHead(sim, refs, sha)).rejects.toMatchObject({ code: 'state-corrupt', message: expect.stringContaining(`"${ref}"`) as unknown });
   });
 });
