@@ -31,7 +31,7 @@ export interface ClaimsRead {
 
 export class ClaimsLedger {
   /** Other runs' views, by run id, for the state commit they were read from. */
-  private readonly views = new Map<string, { head: Oid; view: RunView | null }>();
+  private readonly views = new Map<string, { head: Oid; view: RunView }>();
   /** The document this ledger last read or wrote, by its commit (a commit never changes: no I/O to read it again). */
   private known: { head: Oid; doc: ClaimsDoc } | null = null;
 
@@ -131,14 +131,18 @@ export class ClaimsLedger {
     if (!head) return null;
     const cached = this.views.get(runId);
     if (cached?.head === head) return cached.view;
-    // A ref overwritten with something that holds no run (anyone who may push can) holds no claims, as if
-    // deleted: the serve drops that run's driver and stops its workers (server.ts).
+    // A ref overwritten with something that holds no run (anyone who may push can) keeps every claim and
+    // wait it had, until it is mended or deleted: its workers may still run (the App's do), and a run of a
+    // newer Agora this one cannot read is not junk.
     const run = await readListedRunAt(this.store, this.refs.run(runId), runId, head, () => undefined);
-    const view = run === null ? null : viewOf(run);
+    const view = run === null ? UNREADABLE_RUN : viewOf(run);
     this.views.set(runId, { head, view });
     return view;
   }
 }
+
+/** The view of a run that cannot be read: older than every claim and wait, so all of them hold. */
+const UNREADABLE_RUN: RunView = { seq: -1, item: () => undefined };
 
 function viewOf(run: StoredRun): RunView {
   const items = run.state.items;

@@ -16,7 +16,8 @@ import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.
 import { derivedSwaps, syncDerivedRefs } from './derived-refs.js';
 import { eventsForOutcomes } from './outcome-events.js';
 import { recoverAttempts } from './recovery.js';
-import { logName, readEntries, readRunAt, writeRun, type StoredRun } from './state-store.js';
+import { readCheckedRunAt } from './listed-run.js';
+import { logName, readEntries, writeRun, type StoredRun } from './state-store.js';
 import { HandOver } from '../executors/hand-over.js';
 
 /**
@@ -123,7 +124,8 @@ export class RunDriver {
     // A lost compare-and-swap means someone else (cancel, another writer) moved the run: reload and redo.
     return retryOnConflict(`the state of run ${this.runId}`, 50, async (): Promise<Transition[] | typeof LOST_RACE> => {
       const head = await this.ctx.store.resolveRef(this.ctx.refs.run(this.runId));
-      if (head && head !== this.stored.head) this.stored = await readRunAt(this.ctx.store, this.runId, head);
+      // Checked: a ref overwritten with something that is not a run's state must not become this.stored.
+      if (head && head !== this.stored.head) this.stored = await readCheckedRunAt(this.ctx.store, this.runId, head);
       const now = this.ctx.clock();
       const outcomes = [...this.outcomes];
       const events = [...this.extraEvents, ...(await eventsForOutcomes(this.ctx.store, this.stored, outcomes, now))];

@@ -2,6 +2,7 @@ import { errorMessage, isAgoraError } from '../errors.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { runIdProblem } from '../plan/ids.js';
 import type { RunRefs } from './refs.js';
+import { stateCorrupt } from './run-layout.js';
 import { readRunAt, type StoredRun } from './state-store.js';
 
 /**
@@ -32,8 +33,6 @@ const MACHINE_ERRORS: ReadonlySet<string> = new Set([
   'repo-not-owned',
   'repo-unsupported',
   'interrupted',
-  // A run written by a newer Agora: not junk, and not to be skipped (its workers reaped) by this one.
-  'state-layout',
 ]);
 
 function isMachineError(e: unknown): boolean {
@@ -68,17 +67,24 @@ export async function readListedRunAt(
   }
   if (head === null) return null;
   try {
-    const run = await readRunAt(store, runId, head);
-    // Layout 1's state.json and layout 2's run.json are read as they are: what the loops, settling and
-    // recovery read without a further look must be there and of its kind.
-    const problem = stateShapeProblem(run.state);
-    if (problem !== undefined) throw new Error(`state commit ${head} ${problem}: not an Agora state commit`);
-    return run;
+    return await readCheckedRunAt(store, runId, head);
   } catch (e) {
     if (isMachineError(e)) throw e;
     onUnreadable({ ref, oid: head, problem: errorMessage(e) });
     return null;
   }
+}
+
+/**
+ * {@link readRunAt}, and then a check of what the loops, settling, recovery and a driver's shutdown read
+ * without a further look (layout 1's state.json and layout 2's run.json are read as they are): a ref
+ * overwritten with a commit of a run's files, but not a run's state, throws `state-corrupt`.
+ */
+export async function readCheckedRunAt(store: GitStore, runId: string, head: Oid): Promise<StoredRun> {
+  const run = await readRunAt(store, runId, head);
+  const problem = stateShapeProblem(run.state);
+  if (problem !== undefined) throw stateCorrupt(`state commit ${head} ${problem}: not an Agora state commit`);
+  return run;
 }
 
 const OID = /^[0-9a-f]{40}$/;

@@ -247,6 +247,7 @@ export class Server {
       const ref = this.opts.refs.run(driver.runId);
       const head = await this.opts.store.resolveRef(ref);
       if (head === null || (await this.readListedRun(ref, driver.runId, head)) !== undefined) throw e;
+      if (driver.runId === this.opts.only) throw e; // `orch run` of that run fails, rather than wait for a mend
       await driver.shutdown(`${ref} was overwritten with a commit that holds no run`);
       await driver.released();
       this.drivers.delete(driver.runId);

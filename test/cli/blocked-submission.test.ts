@@ -171,7 +171,7 @@ describe('a run ref that holds no run', () => {
     expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('over-1');
     const worker = await eventually('the slow worker to start', () => (existsSync(marker) ? Number(readFileSync(marker, 'utf8')) || undefined : undefined));
     const head = git(repo, 'rev-parse', 'refs/agora/runs/over-1').trim();
-    git(repo, 'update-ref', 'refs/agora/runs/over-1', 'HEAD');
+    git(repo, 'update-ref', 'refs/agora/runs/over-1', fakeRun(repo)); // a run's files, not a run's state
     await eventually('the serve to say it does not serve the ref', () => serve.output().includes('refs/agora/runs/over-1 is not served'));
     await eventually('the worker to be stopped', () => isGone(worker));
     // The serve goes on: another submission runs to its end.
