@@ -43,7 +43,7 @@ export async function runsOfHead(store: GitStore, refs: RunRefs, head: Oid): Pro
       const run = await readListedRun(store, refs, runId, (u) => {
         throw new AgoraError(
           'state-corrupt',
-          `${unreadableRunText(u)}; the runs of plan commit ${at!.slice(0, 12)} cannot be judged while it is there`,
+          `${unreadableRunText(u, 'the problem')}; the runs of plan commit ${at!.slice(0, 12)} cannot be judged while it is there`,
           `restore ${u.ref} from a clone that has it, or delete it (git push origin :${u.ref}) if no run of that commit was made under that name`,
         );
       });

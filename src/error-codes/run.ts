@@ -77,6 +77,13 @@ export const RUN_ERRORS = {
     meaning: 'A compare-and-swap kept losing to other writers, so the change was not made.',
     fix: 'Run the command again; if it keeps happening, find what writes the named ref so often.',
   },
+  'anchor-archive-unreadable': {
+    area: 'run',
+    exitCode: USER,
+    meaning:
+      '`refs/agora/anchor-archive` does not hold the archive `agora orch gc` writes (someone pointed it at something else), so which run ids were pruned is unknown: no run id is given out or accepted until it is mended.',
+    fix: 'Restore the ref to the archive commit gc wrote (`git reflog`, or a clone), or delete it with `git update-ref -d` if this repository never pruned a run.',
+  },
   'state-corrupt': {
     area: 'run',
     exitCode: USER,

@@ -2,6 +2,9 @@ import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
 import { ANCHOR_FILE } from './anchor.js';
+import { AgoraError, errorMessage } from '../errors.js';
+import { isMachineError } from './listed-run.js';
+import { runIdProblem } from '../plan/ids.js';
 import type { RunRefs } from './refs.js';
 import { sortTree } from './state-store.js';
 
@@ -16,8 +19,38 @@ import { sortTree } from './state-store.js';
 export async function archivedRuns(store: GitStore, refs: RunRefs): Promise<string[]> {
   const head = await store.resolveRef(refs.anchorArchive);
   if (!head) return [];
-  const tree = await store.readTree((await store.readCommit(head)).tree);
+  const tree = await archiveTree(store, refs, head);
   return tree.filter((e) => e.type === 'blob' && e.path.endsWith('.json')).map((e) => e.path.slice(0, -'.json'.length));
+}
+
+/** How every archive commit's message begins. */
+const ARCHIVE_MESSAGE = 'agora: archive the anchors of ';
+
+/**
+ * The files of archive commit `head`. Anyone who may push can point the ref elsewhere; then which run ids
+ * gc pruned is unknown, and no run id can be given out or accepted safely (a pruned run's id would reach
+ * what is still kept under it on this host): a typed error naming the ref, which holds up submissions
+ * and gc until a person restores or removes it. An archive is a commit whose message begins as gc writes
+ * it and whose tree holds only files `<run id>.json`. Failures of this machine propagate as they are.
+ */
+async function archiveTree(store: GitStore, refs: RunRefs, head: Oid): Promise<TreeEntry[]> {
+  let problem: string;
+  try {
+    const commit = await store.readCommit(head);
+    const tree = await store.readTree(commit.tree);
+    const stray = tree.find((e) => e.type !== 'blob' || !e.path.endsWith('.json') || runIdProblem(e.path.slice(0, -'.json'.length)) !== undefined);
+    if (!commit.message.startsWith(ARCHIVE_MESSAGE)) problem = `its message does not begin "${ARCHIVE_MESSAGE.trim()}"`;
+    else if (stray !== undefined) problem = `it holds ${JSON.stringify(stray.path)}, which is not a file <run id>.json`;
+    else return tree;
+  } catch (e) {
+    if (isMachineError(e)) throw e;
+    problem = errorMessage(e);
+  }
+  throw new AgoraError(
+    'anchor-archive-unreadable',
+    `${refs.anchorArchive} (${head}) is not the archive of pruned runs' anchors that \`agora orch gc\` writes: ${problem}`,
+    `restore it to the archive commit gc wrote (\`git reflog ${refs.anchorArchive}\`, or a clone), or, if this repository never pruned a run, delete it: git update-ref -d ${refs.anchorArchive}`,
+  );
 }
 
 /**
@@ -29,7 +62,7 @@ export async function archiveAnchors(store: GitStore, refs: RunRefs, runIds: rea
   return retryOnConflict(refs.anchorArchive, 10, async (): Promise<string[] | typeof LOST_RACE> => {
     const head = await store.resolveRef(refs.anchorArchive);
     const files = new Map<string, TreeEntry>();
-    if (head) for (const e of await store.readTree((await store.readCommit(head)).tree)) files.set(e.path, e);
+    if (head) for (const e of await archiveTree(store, refs, head)) files.set(e.path, e);
     const moved: Array<{ runId: string; ref: string; oid: Oid }> = [];
     for (const runId of runIds) {
       const ref = refs.anchor(runId);
@@ -45,7 +78,7 @@ export async function archiveAnchors(store: GitStore, refs: RunRefs, runIds: rea
     if (moved.length === 0) return [];
     const who = agoraIdentity(now);
     const tree = await store.writeTree(sortTree([...files.values()]));
-    const message = `agora: archive the anchors of ${moved.length} pruned run${moved.length === 1 ? '' : 's'}\n\n${moved.map((m) => m.runId).join('\n')}\n`;
+    const message = `${ARCHIVE_MESSAGE}${moved.length} pruned run${moved.length === 1 ? '' : 's'}\n\n${moved.map((m) => m.runId).join('\n')}\n`;
     const commit = await store.writeCommit({ tree, parents: head ? [head] : [], message, author: who, committer: who });
     if (!(await store.casRef(refs.anchorArchive, commit, head))) return LOST_RACE;
     const archived: string[] = [];

@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors.js';
+import { AgoraError, errorMessage } from '../errors.js';
 import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { isDeepStrictEqual } from 'node:util';
 import { anchorRun } from './anchor.js';
@@ -13,6 +13,7 @@ import type { Workspace } from '../git/workspace.js';
 import { targetNameOf } from '../executors/build-job.js';
 import type { WorkerTarget } from '../executors/types.js';
 import { runAttempt, type AttemptContext, type AttemptOutcome } from './attempt.js';
+import { refBlock } from './blocked-refs.js';
 import { derivedSwaps, syncDerivedRefs } from './derived-refs.js';
 import { eventsForOutcomes } from './outcome-events.js';
 import { recoverAttempts } from './recovery.js';
@@ -33,6 +34,12 @@ export interface DriverHooks {
   wake(): void;
   /** Something went wrong that does not stop the run (e.g. anchoring refused); for the operator. */
   onWarning?(runId: string, message: string): void;
+  /**
+   * A blocked ref (blocked-refs.ts) keeps the run's integration and patch refs behind its state at a
+   * start (`recover`, `settle`): told here instead of thrown, when given. Only a serve gives it: the
+   * App's store pushes before it writes locally, so there a local block is a failure to report.
+   */
+  onBlockedRefs?(runId: string, reason: string): void;
 }
 
 /** A workspace being made ready for the attempt a step starts. */
@@ -98,7 +105,7 @@ export class RunDriver {
    * (`recoverAttempts`). Returns the attempts re-attached (so orphan reaping spares them).
    */
   async recover(): Promise<Set<string>> {
-    await syncDerivedRefs(this.ctx.store, this.ctx.refs, this.runId, this.stored.state);
+    await this.syncDerived();
     return recoverAttempts({
       state: this.stored.state,
       hasWorker: (itemId) => this.workers.has(itemId),
@@ -115,17 +122,41 @@ export class RunDriver {
    * to the state (each step is harmless when already done).
    */
   async settle(): Promise<void> {
-    await syncDerivedRefs(this.ctx.store, this.ctx.refs, this.runId, this.stored.state);
+    await this.syncDerived();
     if ((await this.ctx.store.resolveRef(this.ctx.refs.anchor(this.runId))) === null) await this.anchor();
+  }
+
+  /**
+   * Brings the integration and patch refs up to the state. With `onBlockedRefs`, a ref someone pushed
+   * that one of them would nest in (or a lock a crashed git left: blocked-refs.ts) is told there, not
+   * thrown: the run's next state commits, or the next start, try again.
+   */
+  private async syncDerived(): Promise<void> {
+    try {
+      await syncDerivedRefs(this.ctx.store, this.ctx.refs, this.runId, this.stored.state);
+    } catch (e) {
+      const block = this.hooks.onBlockedRefs ? refBlock(e) : null;
+      if (block === null) throw e;
+      this.hooks.onBlockedRefs?.(this.runId, block.reason);
+    }
   }
 
   /** One step: fold in what happened, commit it, act on it. Returns the transitions committed. */
   async tick(): Promise<Transition[]> {
     // A lost compare-and-swap means someone else (cancel, another writer) moved the run: reload and redo.
     return retryOnConflict(`the state of run ${this.runId}`, 50, async (): Promise<Transition[] | typeof LOST_RACE> => {
-      const head = await this.ctx.store.resolveRef(this.ctx.refs.run(this.runId));
+      const ref = this.ctx.refs.run(this.runId);
+      const head = await this.ctx.store.resolveRef(ref);
+      // Deleted (by a person, or a push): no compare-and-swap could land, and no retry would change that.
+      if (head === null) {
+        throw new AgoraError(
+          'run-not-found',
+          `${ref} was deleted while run ${this.runId} was served`,
+          `restore it to serve the run again: git update-ref ${ref} ${this.stored.head}`,
+        );
+      }
       // Checked: a ref overwritten with something that is not a run's state must not become this.stored.
-      if (head && head !== this.stored.head) this.stored = await readCheckedRunAt(this.ctx.store, this.runId, head);
+      if (head !== this.stored.head) this.stored = await readCheckedRunAt(this.ctx.store, this.runId, head);
       const now = this.ctx.clock();
       const outcomes = [...this.outcomes];
       const events = [...this.extraEvents, ...(await eventsForOutcomes(this.ctx.store, this.stored, outcomes, now))];

@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import type { GitStore, Oid } from '../git/types.js';
 import { runIdProblem } from '../plan/ids.js';
 import { SILENT, type Progress } from '../progress.js';
-import { archiveAnchors } from './anchor-archive.js';
+import { archiveAnchors, archivedRuns } from './anchor-archive.js';
 import { ClaimsLedger } from './claims.js';
 import { RunLease } from './lease.js';
 import type { RunRefs } from './refs.js';
@@ -69,6 +69,9 @@ export interface GcReport {
 
 export async function collectGarbage(store: GitStore, refs: RunRefs, opts: GcOptions): Promise<GcReport> {
   const report: GcReport = { pruned: [], skipped: [], leftovers: [], archived: [], rejections: [], claims: { dropped: 0 }, secretParams: [] };
+  // The archive is where the anchors of the runs pruned below go: one that is not Agora's (anyone who may
+  // push can point the ref elsewhere) fails here, typed, before any run is pruned.
+  await archivedRuns(store, refs);
   const runs = await store.listRefs(refs.runsPrefix);
   const progress = opts.progress ?? SILENT;
   progress.phase('runs looked at', runs.length);

@@ -1,5 +1,6 @@
 import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { archivedRuns } from './anchor-archive.js';
+import { refBlock } from './blocked-refs.js';
 import type { OrchConfig } from '../config/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
@@ -131,18 +132,22 @@ async function handledEntry(store: GitStore, run: Oid | null, rejected: Oid | nu
  * root name it). A ref nested below such a name (`<planId>-<n>/x`, which someone pushed) takes n too:
  * the run's own refs could not be created beside it.
  */
-async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Promise<number> {
+async function nextRunNumber(store: GitStore, refs: RunRefs, planId: string): Promise<bigint> {
   const pattern = new RegExp(`^${planId.replace(/[.]/g, '\\.')}-(\\d+)(?:$|/)`);
-  let max = 0;
+  // Exact at any length: a pushed `<planId>-<22 digits>` made the next id `<planId>-1e+22` as a Number.
+  let max = 0n;
   const seen = (runId: string) => {
     const m = pattern.exec(runId);
-    if (m) max = Math.max(max, Number(m[1]));
+    if (m) {
+      const n = BigInt(m[1]!);
+      if (n > max) max = n;
+    }
   };
   for (const prefix of [refs.runsPrefix, refs.inboxPrefix, refs.rejectedPrefix, refs.anchor('')]) {
     for (const { ref } of await store.listRefs(prefix)) seen(ref.slice(prefix.length));
   }
   for (const runId of await archivedRuns(store, refs)) seen(runId);
-  return max + 1;
+  return max + 1n;
 }
 
 export type AcceptOutcome =
@@ -191,12 +196,10 @@ export async function acceptInbox(
   return out;
 }
 
-/** The errors that block one entry's refs until something outside Agora changes; any other propagates. */
-const BLOCKING_REF_ERRORS: ReadonlySet<string> = new Set(['ref-locked', 'ref-conflict']);
-
 function deferredBy(e: unknown, runId: string): AcceptOutcome {
-  if (!(isAgoraError(e) && BLOCKING_REF_ERRORS.has(e.code))) throw e;
-  return { runId, kind: 'deferred', reason: e.hint ? `${e.message}; ${e.hint}` : e.message, code: e.code };
+  const block = refBlock(e);
+  if (block === null) throw e;
+  return { runId, kind: 'deferred', ...block };
 }
 
 async function acceptOne(

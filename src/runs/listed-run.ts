@@ -35,7 +35,7 @@ const MACHINE_ERRORS: ReadonlySet<string> = new Set([
   'interrupted',
 ]);
 
-function isMachineError(e: unknown): boolean {
+export function isMachineError(e: unknown): boolean {
   if (isAgoraError(e)) return MACHINE_ERRORS.has(e.code);
   // A Node system error (EMFILE, EIO, …) names the system call that failed.
   return typeof (e as { syscall?: unknown } | null)?.syscall === 'string';
@@ -118,6 +118,6 @@ function quoted(text: string): string {
 }
 
 /** What a log says of an unreadable run ref (the ref's name and the problem are untrusted: quoted). */
-export function unreadableRunText(u: UnreadableRunRef): string {
-  return `${quoted(u.ref)}${u.oid ? ` (at ${u.oid})` : ''} is not a run Agora can read; skipped: ${quoted(u.problem)}`;
+export function unreadableRunText(u: UnreadableRunRef, outcome = 'skipped'): string {
+  return `${quoted(u.ref)}${u.oid ? ` (at ${u.oid})` : ''} is not a run Agora can read; ${outcome}: ${quoted(u.problem)}`;
 }

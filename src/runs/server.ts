@@ -10,12 +10,23 @@ import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
 import { removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
 import { GONE_WRITER_MIN_AGE_MS } from '../process-identity.js';
 import { readListedRunAt } from './listed-run.js';
+import { refBlock } from './blocked-refs.js';
+import { errorMessage, isAgoraError } from '../errors.js';
 
 /**
  * `agora orch serve`: a loop of load → reconcile → commit (CAS) → act, for every active run in the
  * repository, accepting new submissions from the inbox as they come. It keeps nothing that is not in
  * the repository: killed at any instant and restarted, it resumes from the refs.
  */
+
+/** The longest a run a blocked ref holds up waits between tries (Server.holdBack). */
+const BLOCKED_RETRY_MAX_MS = 30_000;
+
+interface BlockedRun {
+  said: Set<string>;
+  delayMs: number;
+  retryAt: number;
+}
 
 export interface ServerOptions extends AttemptContext {
   /** How often to look for new submissions and for state written by other processes. */
@@ -58,6 +69,8 @@ export class Server {
   private woken = false;
   /** Run refs (name and value) that hold no run this server can serve, already reported and not read again. */
   private readonly reportedUnreadable = new Set<string>();
+  /** Runs a blocked ref holds up (blocked-refs.ts): the codes already said, and when each is tried next. */
+  private readonly blocked = new Map<string, BlockedRun>();
   /** Problems with leftover withdrawal markers already reported: a marker that stays is met on every pass. */
   private readonly reportedLeftovers = new Set<string>();
   /** When the next look for what killed processes left is due (the server's clock); the orphan-store problems already reported. */
@@ -90,7 +103,11 @@ export class Server {
         continue;
       }
       if (stored.state.status !== 'running') {
-        await new RunDriver(stored, this.opts, { wake: () => undefined }).settle();
+        await new RunDriver(stored, this.opts, {
+          wake: () => undefined,
+          onBlockedRefs: (runId, reason) => this.opts.onWarning?.(runId, `its integration and patch refs stay behind its state: ${reason}`),
+          ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
+        }).settle();
         // The one run this server is to serve ended before it started (a serve that took the submission
         // meanwhile, then let go): settled, it is served.
         if (runId === this.opts.only) this.finished.set(runId, stored);
@@ -122,6 +139,7 @@ export class Server {
   async serve(signal: AbortSignal, until?: (server: Server) => boolean): Promise<void> {
     const onAbort = () => this.wake();
     signal.addEventListener('abort', onAbort);
+    let failure: { error: unknown } | undefined;
     try {
       let scanned: number | undefined;
       while (!signal.aborted) {
@@ -134,24 +152,51 @@ export class Server {
           if (this.opts.clock() >= this.nextSweep) await this.sweepLeftovers();
         }
         for (const driver of [...this.drivers.values()]) {
+          const blocked = this.blocked.get(driver.runId);
+          if (blocked !== undefined && this.opts.clock() < blocked.retryAt) continue;
           if (!(await this.tickUnlessOverwritten(driver))) continue;
           if (driver.run.state.status !== 'running' && !driver.busy) {
             this.drivers.delete(driver.runId);
+            this.blocked.delete(driver.runId);
             this.finished.set(driver.runId, driver.run);
           }
         }
         if (until?.(this)) break;
         await this.sleep(this.nextDelay());
       }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      const reason = `agora serve stopped${typeof signal.reason === 'string' ? ` (${signal.reason})` : ''}`;
-      for (const driver of this.drivers.values()) {
+    } catch (e) {
+      failure = { error: e };
+    }
+    signal.removeEventListener('abort', onAbort);
+    const reason = `agora serve stopped${typeof signal.reason === 'string' ? ` (${signal.reason})` : ''}`;
+    // Every driver is stopped, whatever one of them throws. What ended the serve is what it throws; a
+    // later failure is said, or thrown when nothing failed before it.
+    for (const driver of this.drivers.values()) {
+      try {
         await driver.shutdown(reason);
-        await driver.tick();
+        await this.lastTick(driver);
         await driver.released(); // the workers kept until their outcomes were committed, removed
+      } catch (e) {
+        if (failure === undefined) failure = { error: e };
+        else this.opts.onWarning?.(driver.runId, `not stopped cleanly: ${errorMessage(e)}`);
       }
-      await this.opts.workspaces.clear();
+    }
+    await this.opts.workspaces.clear();
+    if (failure !== undefined) throw failure.error;
+  }
+
+  /**
+   * The tick that records what a stopped serve's workers did. A blocked ref (blocked-refs.ts) keeps it
+   * from landing: said, and left to the next serve, which finds those attempts running and reaps and
+   * records them as at any start.
+   */
+  private async lastTick(driver: RunDriver): Promise<void> {
+    try {
+      await driver.tick();
+    } catch (e) {
+      const why = refBlock(e)?.reason ?? (await this.runRefGone(driver));
+      if (why === null) throw e;
+      this.opts.onWarning?.(driver.runId, `what its stopped workers did is not recorded: ${why}`);
     }
   }
 
@@ -234,26 +279,74 @@ export class Server {
   }
 
   /**
-   * One tick of `driver`; false when its run ref was overwritten meanwhile with something that holds no
-   * run (anyone who may push can), which made the tick fail. Then its workers are stopped and the driver
-   * dropped (said once), and the ref is looked at again on every pass: once mended it is adopted like a
-   * run found at start, its attempts recorded lost. Any other failure propagates.
+   * One tick of `driver`; false when its run ref was deleted, or overwritten with something that holds no
+   * run (anyone who may push can do either), which made the tick fail. Then its workers are stopped and
+   * the driver dropped (said once), and the ref is looked at again on every pass: once restored or mended
+   * it is adopted like a run found at start, its attempts recorded lost. A tick that a blocked ref failed
+   * (a pushed ref one of the run's refs would nest in, a lock a crashed git left: blocked-refs.ts)
+   * committed nothing: the run waits, said once, and is tried again later while the others are served
+   * ({@link holdBack}). Any other failure propagates.
    */
   private async tickUnlessOverwritten(driver: RunDriver): Promise<boolean> {
     try {
       await driver.tick();
-      return true;
     } catch (e) {
-      const ref = this.opts.refs.run(driver.runId);
-      const head = await this.opts.store.resolveRef(ref);
-      if (head === null || (await this.readListedRun(ref, driver.runId, head)) !== undefined) throw e;
+      const block = refBlock(e);
+      if (block !== null) {
+        this.holdBack(driver.runId, block);
+        return true;
+      }
+      const gone = await this.runRefGone(driver);
+      if (gone === null) {
+        // Restored between the tick's look and this one: the next pass ticks it again.
+        if (isAgoraError(e) && e.code === 'run-not-found') return true;
+        throw e;
+      }
       if (driver.runId === this.opts.only) throw e; // `orch run` of that run fails, rather than wait for a mend
-      await driver.shutdown(`${ref} was overwritten with a commit that holds no run`);
+      const ref = this.opts.refs.run(driver.runId);
+      if (!(await this.opts.store.resolveRef(ref))) {
+        const ended = driver.run.state.status !== 'running'; // pruned by `agora orch gc` while its last workers were let go
+        this.opts.onWarning?.(
+          driver.runId,
+          ended
+            ? `${ref} was deleted`
+            : `${ref} was deleted: the run's workers are stopped; to serve it again, restore the ref (git update-ref ${ref} ${driver.run.head})`,
+        );
+      }
+      await driver.shutdown(gone);
       await driver.released();
       this.drivers.delete(driver.runId);
       this.seenHeads.delete(driver.runId);
+      this.blocked.delete(driver.runId);
       return false;
     }
+    this.blocked.delete(driver.runId); // moving again: a later block is said again
+    return true;
+  }
+
+  /**
+   * A run whose tick a blocked ref failed is tried again after a delay that doubles from one poll up to
+   * BLOCKED_RETRY_MAX_MS: each try redoes the step (a merge commit, a state commit, their objects synced)
+   * only to be refused again, which a serve that waits for days must not do twice a second. Each kind of
+   * block is said once, until the run moves again.
+   */
+  private holdBack(runId: string, block: { code: string; reason: string }): void {
+    const b = this.blocked.get(runId) ?? { said: new Set<string>(), delayMs: 0, retryAt: 0 };
+    b.delayMs = Math.min(BLOCKED_RETRY_MAX_MS, Math.max(this.opts.pollMs ?? 500, b.delayMs * 2));
+    b.retryAt = this.opts.clock() + b.delayMs;
+    if (!b.said.has(block.code)) {
+      this.opts.onWarning?.(runId, `the run waits: ${block.reason}; it is tried again, at least every ${BLOCKED_RETRY_MAX_MS / 1000} s`);
+    }
+    b.said.add(block.code);
+    this.blocked.set(runId, b);
+  }
+
+  /** Why `driver`'s run ref no longer holds its run (deleted, or overwritten with no run); null while it does. */
+  private async runRefGone(driver: RunDriver): Promise<string | null> {
+    const ref = this.opts.refs.run(driver.runId);
+    const head = await this.opts.store.resolveRef(ref);
+    if (head === null) return `${ref} was deleted`;
+    return (await this.readListedRun(ref, driver.runId, head)) === undefined ? `${ref} was overwritten with a commit that holds no run` : null;
   }
 
   /**
@@ -273,6 +366,7 @@ export class Server {
   private driverFor(stored: StoredRun): RunDriver {
     const driver = new RunDriver(stored, this.opts, {
       wake: () => this.wake(),
+      onBlockedRefs: (runId, reason) => this.opts.onWarning?.(runId, `its integration and patch refs stay behind its state: ${reason}`),
       ...(this.opts.onCommit ? { onCommit: this.opts.onCommit } : {}),
       ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
     });
@@ -285,7 +379,9 @@ export class Server {
     const now = this.opts.clock();
     let delay = poll;
     for (const d of this.drivers.values()) {
-      if (d.wakeAt !== undefined) delay = Math.min(delay, Math.max(0, d.wakeAt - now));
+      // A blocked run is not ticked before its next try, whatever its clock says (its wakeAt may be past).
+      const at = this.blocked.get(d.runId)?.retryAt ?? d.wakeAt;
+      if (at !== undefined) delay = Math.min(delay, Math.max(0, at - now));
     }
     return delay;
   }

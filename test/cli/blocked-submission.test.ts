@@ -4,13 +4,13 @@
  * when stopped; `orch run` says why its run waits, and runs it once the block is gone.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, CLI, exited, git, makeRepo, startServe, tempDir } from '../support/repo.js';
 import { isGone } from '../support/process.js';
 import { eventually } from '../support/eventually.js';
-import { workerGate } from '../support/gate.js';
+import { workerGate, type WorkerGate } from '../support/gate.js';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -25,12 +25,16 @@ const plan = (id: string) =>
     items: [{ id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] }],
   });
 
-async function finished(repo: string, runId: string): Promise<string> {
-  return eventually(`${runId} to finish`, async () => {
-    const r = await agora(repo, ['orch', 'status', runId]);
-    const status = r.code === 0 ? (JSON.parse(r.stdout) as { status?: string }).status : undefined;
-    return status === 'done' || status === 'failed' || status === 'cancelled' ? status : undefined;
-  });
+async function finished(repo: string, runId: string, within?: number): Promise<string> {
+  return eventually(
+    `${runId} to finish`,
+    async () => {
+      const r = await agora(repo, ['orch', 'status', runId]);
+      const status = r.code === 0 ? (JSON.parse(r.stdout) as { status?: string }).status : undefined;
+      return status === 'done' || status === 'failed' || status === 'cancelled' ? status : undefined;
+    },
+    within === undefined ? {} : { within },
+  );
 }
 
 /** A commit with a valid plan.json, an empty log and a state.json that names all but the items of a run's state. */
@@ -46,6 +50,31 @@ function fakeRun(repo: string): string {
 }
 
 const count = (text: string, part: string) => text.split(part).length - 1;
+
+/** A command item that writes its shell's pid to `marker`, then waits at `gate`. */
+const slowItem = (marker: string, gate: WorkerGate) => ({
+  id: 'slow',
+  executor: 'command',
+  inputs: { run: `echo $$ > ${marker}; ${gate.wait}; echo b > b.txt` },
+  depends_on: [],
+  resourceLocks: ['b.txt'],
+});
+
+/** The pid of the worker of {@link slowItem} once it has started. */
+const workerStarted = (marker: string) =>
+  eventually('the slow worker to start', () => (existsSync(marker) ? Number(readFileSync(marker, 'utf8')) || undefined : undefined));
+
+/** A serve serving run `<id>-1` (one {@link slowItem}) whose worker has started; `other.json` is another plan. */
+async function servedSlowRun(id: string) {
+  const gate = workerGate();
+  const marker = join(tempDir(), 'pid');
+  const repo = makeRepo({ 'plan.json': JSON.stringify({ id, queue: 'default', items: [slowItem(marker, gate)] }), 'other.json': plan('other') });
+  const serve = startServe(repo);
+  children.push(serve);
+  expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe(`${id}-1`);
+  const worker = await workerStarted(marker);
+  return { gate, repo, serve, worker, ref: `refs/agora/runs/${id}-1`, head: git(repo, 'rev-parse', `refs/agora/runs/${id}-1`).trim() };
+}
 
 describe('a blocked submission', () => {
   it('is said once by a serve, which serves the other submissions meanwhile; an entry agora did not make is ignored, said once', async () => {
@@ -154,23 +183,7 @@ describe('a run ref that holds no run', () => {
   });
 
   it('overwritten while it is served: its worker is stopped and the serve goes on; mended, the attempt is recorded lost and run again', async () => {
-    const gate = workerGate();
-    const marker = join(tempDir(), 'pid');
-    const repo = makeRepo({
-      'plan.json': JSON.stringify({
-        id: 'over',
-        queue: 'default',
-        items: [
-          { id: 'slow', executor: 'command', inputs: { run: `echo $$ > ${marker}; ${gate.wait}; echo b > b.txt` }, depends_on: [], resourceLocks: ['b.txt'] },
-        ],
-      }),
-      'other.json': plan('other'),
-    });
-    const serve = startServe(repo);
-    children.push(serve);
-    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('over-1');
-    const worker = await eventually('the slow worker to start', () => (existsSync(marker) ? Number(readFileSync(marker, 'utf8')) || undefined : undefined));
-    const head = git(repo, 'rev-parse', 'refs/agora/runs/over-1').trim();
+    const { gate, repo, serve, worker, head } = await servedSlowRun('over');
     git(repo, 'update-ref', 'refs/agora/runs/over-1', fakeRun(repo)); // a run's files, not a run's state
     await eventually('the serve to say it does not serve the ref', () => serve.output().includes('refs/agora/runs/over-1 is not served'));
     await eventually('the worker to be stopped', () => isGone(worker));
@@ -185,5 +198,142 @@ describe('a run ref that holds no run', () => {
     serve.kill('SIGTERM');
     expect(await exited(serve)).toBe(0);
     await gate.remove();
+  });
+  it('a pushed ref below one of its patch refs: the run waits, said once, while the serve serves the others; removed, the run ends', async () => {
+    const nest = {
+      id: 'nest',
+      queue: 'default',
+      items: [{ id: 'a', executor: 'command', inputs: { run: 'echo n > n.txt' }, depends_on: [], resourceLocks: ['n.txt'] }],
+    };
+    // Its own lock: the waiting run keeps its claims (a.txt would hold up the other runs, rightly).
+    const repo = makeRepo({ 'nest.json': JSON.stringify(nest), 'other.json': plan('other') });
+    expect((await agora(repo, ['orch', 'submit', 'nest.json'])).stdout.trim()).toBe('nest-1');
+    git(repo, 'update-ref', 'refs/agora/patches/nest-1/a/x', 'HEAD'); // item a's patch ref would nest it
+    const serve = startServe(repo);
+    children.push(serve);
+    await eventually('the serve to say the run waits', () =>
+      serve.output().includes('nest-1: warning: the run waits: cannot create refs/agora/patches/nest-1/a'),
+    );
+    // The serve goes on: two submissions run to their end while nest-1 is tried at every pass.
+    for (const runId of ['other-1', 'other-2']) {
+      expect((await agora(repo, ['orch', 'submit', 'other.json'])).stdout.trim()).toBe(runId);
+      expect(await finished(repo, runId)).toBe('done');
+    }
+    git(repo, 'update-ref', '-d', 'refs/agora/patches/nest-1/a/x');
+    // Tried again after a delay that doubles up to 30 s: within twice that.
+    expect(await finished(repo, 'nest-1', 60_000)).toBe('done');
+    expect(git(repo, 'show', 'refs/agora/patches/nest-1/a:n.txt')).toBe('n\n');
+    const s = JSON.parse((await agora(repo, ['orch', 'status', 'nest-1'])).stdout) as { items: Array<{ attempts: number }> };
+    expect(s.items[0]!.attempts).toBe(1); // the finished attempt waited for the block to go: not run again
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    expect(count(serve.output(), 'the run waits: cannot create refs/agora/patches/nest-1/a')).toBe(1);
+  });
+
+  it('a run that waits for a blocked ref: a cancel stops its running workers all the same', async () => {
+    const gate = workerGate();
+    const first = workerGate();
+    const marker = join(tempDir(), 'pid');
+    const items = [
+      { id: 'a', executor: 'command', inputs: { run: `${first.wait}; echo n > n.txt` }, depends_on: [], resourceLocks: ['n.txt'] },
+      slowItem(marker, gate),
+    ];
+    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'held', queue: 'default', items }) });
+    const serve = startServe(repo);
+    children.push(serve);
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('held-1');
+    const worker = await workerStarted(marker);
+    // A git process that crashed an hour ago holding the patch ref a's end creates (a cancel does not).
+    const lock = join(repo, '.git/refs/agora/patches/held-1/a.lock');
+    mkdirSync(dirname(lock), { recursive: true });
+    writeFileSync(lock, '');
+    const hourAgo = Date.now() / 1000 - 3600;
+    utimesSync(lock, hourAgo, hourAgo);
+    await first.open();
+    await eventually('the serve to say the run waits', () => serve.output().includes(`held-1: warning: the run waits: ${lock} has been held for`));
+    // The cancel's state moves none of the refs a cancelled run's step moves: that step lands at the
+    // blocked run's next try, and stops the worker.
+    expect((await agora(repo, ['orch', 'cancel', 'held-1'])).code).toBe(0);
+    await eventually('the slow worker to be stopped', () => isGone(worker), { within: 60_000 });
+    rmSync(lock);
+    expect(await finished(repo, 'held-1', 60_000)).toBe('cancelled');
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    await gate.remove();
+    await first.remove();
+  });
+
+  it('deleted while it is served: its worker is stopped and the serve goes on; restored, the attempt is recorded lost and run again', async () => {
+    const { gate, repo, serve, worker, head } = await servedSlowRun('gone');
+    git(repo, 'update-ref', '-d', 'refs/agora/runs/gone-1');
+    await eventually('the serve to say the ref was deleted', () =>
+      serve
+        .output()
+        .includes(
+          `refs/agora/runs/gone-1 was deleted: the run's workers are stopped; to serve it again, restore the ref (git update-ref refs/agora/runs/gone-1 ${head})`,
+        ),
+    );
+    await eventually('the worker to be stopped', () => isGone(worker));
+    expect((await agora(repo, ['orch', 'submit', 'other.json'])).stdout.trim()).toBe('other-1');
+    expect(await finished(repo, 'other-1')).toBe('done');
+    git(repo, 'update-ref', 'refs/agora/runs/gone-1', head);
+    await gate.open();
+    expect(await finished(repo, 'gone-1')).toBe('done');
+    const s = JSON.parse((await agora(repo, ['orch', 'status', 'gone-1'])).stdout) as { items: Array<{ attempts: number }> };
+    expect(s.items[0]!.attempts).toBe(2);
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    expect(count(serve.output(), 'refs/agora/runs/gone-1 was deleted')).toBe(1);
+    await gate.remove();
+  });
+  it('deleted while `orch run` serves it: the command fails at once, naming the ref and how to restore it, and its worker is stopped', async () => {
+    const gate = workerGate();
+    const marker = join(tempDir(), 'pid');
+    const items = [slowItem(marker, gate)];
+    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'solo', queue: 'default', items }) });
+    const run = spawn(process.execPath, [CLI, 'orch', 'run', 'plan.json', '--poll-ms', '100'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(run);
+    let stderr = '';
+    run.stderr.on('data', (d) => (stderr += d));
+    const worker = await workerStarted(marker);
+    const head = git(repo, 'rev-parse', 'refs/agora/runs/solo-1').trim();
+    git(repo, 'update-ref', '-d', 'refs/agora/runs/solo-1');
+    expect(await exited(run)).toBe(1);
+    expect(stderr).toContain('agora: refs/agora/runs/solo-1 was deleted while run solo-1 was served\n');
+    expect(stderr).toContain(`hint: restore it to serve the run again: git update-ref refs/agora/runs/solo-1 ${head}\n`);
+    await eventually('the worker to be stopped', () => isGone(worker));
+    await gate.remove();
+  });
+
+  it('a finished run whose integration ref a pushed ref blocks at the start: said once, and the serve serves the others', async () => {
+    const repo = makeRepo({ 'plan.json': plan('fin'), 'other.json': plan('other') });
+    expect((await agora(repo, ['orch', 'run', 'plan.json'])).code).toBe(0);
+    const integration = git(repo, 'rev-parse', 'refs/agora/integration/fin-1').trim();
+    // The integration ref behind its state (as a crash between a transaction's renames leaves it), and a
+    // pushed ref it would nest in.
+    git(repo, 'update-ref', '-d', 'refs/agora/integration/fin-1');
+    git(repo, 'update-ref', 'refs/agora/integration/fin-1/x', 'HEAD');
+    const serve = startServe(repo);
+    children.push(serve);
+    expect((await agora(repo, ['orch', 'submit', 'other.json'])).stdout.trim()).toBe('other-1');
+    expect(await finished(repo, 'other-1')).toBe('done');
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    expect(
+      count(
+        serve.output(),
+        'fin-1: warning: its integration and patch refs stay behind its state: cannot create refs/agora/integration/fin-1: refs exist below it',
+      ),
+    ).toBe(1);
+    // Removed, the next start brings the ref up to the state.
+    git(repo, 'update-ref', '-d', 'refs/agora/integration/fin-1/x');
+    const next = startServe(repo);
+    children.push(next);
+    await eventually(
+      'the integration ref to be restored',
+      () => git(repo, 'for-each-ref', '--format=%(objectname)', 'refs/agora/integration/fin-1').trim() === integration,
+    );
+    next.kill('SIGTERM');
+    expect(await exited(next)).toBe(0);
   });
 });

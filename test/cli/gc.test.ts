@@ -277,6 +277,30 @@ describe('agora orch gc', () => {
     expect(await agoraRefs(run)).toEqual(before);
   });
 
+  it('refuses, before it prunes anything, an anchor archive that is not one, naming the ref and how to mend it', async () => {
+    const run = await copyRun(original);
+    const bundles = tempDir('agora-gc-archive-');
+    // Each way a pushed ref can miss: not a commit, a commit whose tree is not in the repository...
+    const blob = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: run.repo, input: 'no archive', encoding: 'utf8' }).trim();
+    const treeless = execFileSync('git', ['hash-object', '-t', 'commit', '-w', '--stdin', '--literally'], {
+      cwd: run.repo,
+      input: `tree ${'1'.repeat(40)}\nauthor a <a@a> 1 +0000\ncommitter a <a@a> 1 +0000\n\nx\n`,
+      encoding: 'utf8',
+    }).trim();
+    // An ordinary commit, and one with an archive's message whose tree is not one.
+    const head = git(run.repo, 'rev-parse', 'HEAD').trim();
+    const posing = git(run.repo, 'commit-tree', `${head}^{tree}`, '-m', 'agora: archive the anchors of 1 pruned run').trim();
+    for (const junk of [blob, treeless, head, posing]) {
+      git(run.repo, 'update-ref', run.refs.anchorArchive, junk);
+      const before = await agoraRefs(run);
+      const r = await agora(run.repo, ['orch', 'gc', '--older-than', '0s', '--bundle-dir', bundles]);
+      expect({ junk, code: r.code }).toEqual({ junk, code: 1 });
+      expect(r.stderr).toContain(`agora: ${run.refs.anchorArchive} (${junk}) is not the archive of pruned runs' anchors that \`agora orch gc\` writes`);
+      expect(r.stderr).toContain(`hint: restore it to the archive commit gc wrote`);
+      expect(await agoraRefs(run)).toEqual(before);
+    }
+  });
+
   it.skipIf(!existsSync('/proc/self'))("refuses a --bundle-dir under /proc at once (Node's recursive mkdir would spin there for ever)", async () => {
     const run = await copyRun(original);
     const before = await agoraRefs(run);

@@ -166,6 +166,13 @@ describe('refs under refs/agora/runs/ that hold no run', () => {
     await plant({ 'a-000000000000': junk.commit, [`a-${short}/x`]: junk.commit });
     expect((await runsOfHead(sim, refs, sha)).runs.map((r) => r.runId)).toEqual([`verified-${short}`]);
     const [ref] = await plant({ [`b-${short}`]: junk.blob });
-    await expect(runsOfHead(sim, refs, sha)).rejects.toMatchObject({ code: 'state-corrupt', message: expect.stringContaining(`"${ref}"`) as unknown });
+    const failure = await runsOfHead(sim, refs, sha).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(failure).toMatchObject({ code: 'state-corrupt', message: expect.stringContaining(`"${ref}"`) as unknown });
+    // A failure, not a skip: the text says why, and never that the ref was skipped.
+    expect(failure!.message).toContain('is not a run Agora can read; the problem: ');
+    expect(failure!.message).not.toContain('skipped');
   });
 });

@@ -108,6 +108,14 @@ describe('an inbox entry someone pushed', () => {
     expect(byRun(await r.pass()).get(runId)?.kind).toBe('accepted');
   });
 
+  it('numbered past what a double holds makes the next id that number plus one, exactly', async () => {
+    const r = await repository();
+    r.git('update-ref', 'refs/agora/inbox/big-12345678901234567891', r.base);
+    const runId = await r.submit('big');
+    expect(runId).toBe('big-12345678901234567892');
+    expect(byRun(await r.pass()).get(runId)?.kind).toBe('accepted');
+  });
+
   it('whose run ref a pushed ref blocks is deferred with the reason, and accepted once that ref is gone', async () => {
     const r = await repository();
     const blocked = await r.submit('b');
@@ -137,5 +145,24 @@ describe('an inbox entry someone pushed', () => {
     const outcomes = byRun(await r.pass());
     expect(outcomes.get(blocked)).toMatchObject({ kind: 'deferred', reason: expect.stringContaining(`remove ${lock}`) as unknown });
     expect(outcomes.get(other)?.kind).toBe('accepted');
+  });
+  it('an anchor archive that is not one holds up every submission and acceptance, naming the ref; mended, both go on', async () => {
+    const r = await repository();
+    const entry = await r.submit('p');
+    r.git('update-ref', refs.anchorArchive, r.gitWith('not an archive', 'hash-object', '-w', '--stdin'));
+    // Which ids gc pruned is unknown: no id is given out...
+    const refused = await r.submit('p').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toMatchObject({ code: 'anchor-archive-unreadable', message: expect.stringContaining('refs/agora/anchor-archive (') as unknown });
+    // ...nor accepted: the entry waits, with the reason, and stays.
+    const [waiting] = await r.pass();
+    expect(waiting).toMatchObject({ runId: entry, kind: 'deferred', code: 'anchor-archive-unreadable' });
+    expect((waiting as { reason: string }).reason).toContain('git update-ref -d refs/agora/anchor-archive');
+    expect(await r.store.resolveRef(refs.inbox(entry))).not.toBeNull();
+    r.git('update-ref', '-d', refs.anchorArchive);
+    expect(byRun(await r.pass()).get(entry)?.kind).toBe('accepted');
+    expect(await r.submit('p')).toBe('p-2');
   });
 });
