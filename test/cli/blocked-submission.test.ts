@@ -214,7 +214,7 @@ describe('a run ref that holds no run', () => {
     await eventually('the serve to say the run waits', () =>
       serve.output().includes('nest-1: warning: the run waits: cannot create refs/agora/patches/nest-1/a'),
     );
-    // The serve goes on: two submissions run to their end while nest-1 is tried at every pass.
+    // The serve goes on: two submissions run to their end while nest-1 waits.
     for (const runId of ['other-1', 'other-2']) {
       expect((await agora(repo, ['orch', 'submit', 'other.json'])).stdout.trim()).toBe(runId);
       expect(await finished(repo, runId)).toBe('done');
@@ -228,6 +228,52 @@ describe('a run ref that holds no run', () => {
     serve.kill('SIGTERM');
     expect(await exited(serve)).toBe(0);
     expect(count(serve.output(), 'the run waits: cannot create refs/agora/patches/nest-1/a')).toBe(1);
+  });
+
+  it('a run that moved again after a block is said again when a block of the same kind comes back', async () => {
+    const gate = workerGate();
+    const items = [
+      { id: 'a', executor: 'command', inputs: { run: 'echo a > a.txt' }, depends_on: [], resourceLocks: ['a.txt'] },
+      { id: 'b', executor: 'command', inputs: { run: `${gate.wait}; echo b > b.txt` }, depends_on: ['a'], resourceLocks: ['b.txt'] },
+    ];
+    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'twice', queue: 'default', items }) });
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('twice-1');
+    git(repo, 'update-ref', 'refs/agora/patches/twice-1/a/x', 'HEAD');
+    const serve = startServe(repo);
+    children.push(serve);
+    await eventually('a to wait', () => serve.output().includes('twice-1: warning: the run waits: cannot create refs/agora/patches/twice-1/a'));
+    git(repo, 'update-ref', '-d', 'refs/agora/patches/twice-1/a/x');
+    git(repo, 'update-ref', 'refs/agora/patches/twice-1/b/x', 'HEAD');
+    await eventually('b to start', () => serve.output().includes('twice-1: b ready → running'), { within: 60_000 });
+    await gate.open();
+    await eventually('b to wait', () => serve.output().includes('twice-1: warning: the run waits: cannot create refs/agora/patches/twice-1/b'));
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    expect(count(serve.output(), 'twice-1: warning: the run waits:')).toBe(2);
+    await gate.remove();
+  });
+
+  it('stopped while a run waits for a blocked ref: exits 0, saying what is not recorded; the next serve runs it again', async () => {
+    const items = [{ id: 'a', executor: 'command', inputs: { run: 'echo n > n.txt' }, depends_on: [], resourceLocks: ['n.txt'] }];
+    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'stop', queue: 'default', items }) });
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('stop-1');
+    git(repo, 'update-ref', 'refs/agora/patches/stop-1/a/x', 'HEAD');
+    const serve = startServe(repo);
+    children.push(serve);
+    await eventually('the serve to say the run waits', () =>
+      serve.output().includes('stop-1: warning: the run waits: cannot create refs/agora/patches/stop-1/a'),
+    );
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    expect(serve.output()).toContain('stop-1: warning: what its stopped workers did is not recorded: cannot create refs/agora/patches/stop-1/a');
+    git(repo, 'update-ref', '-d', 'refs/agora/patches/stop-1/a/x');
+    const next = startServe(repo);
+    children.push(next);
+    expect(await finished(repo, 'stop-1')).toBe('done');
+    const s = JSON.parse((await agora(repo, ['orch', 'status', 'stop-1'])).stdout) as { items: Array<{ attempts: number }> };
+    expect(s.items[0]!.attempts).toBe(2); // its end was never recorded: the start found it running, and lost
+    next.kill('SIGTERM');
+    expect(await exited(next)).toBe(0);
   });
 
   it('a run that waits for a blocked ref: a cancel stops its running workers all the same', async () => {
