@@ -4,8 +4,8 @@ import { isAgoraError } from '../errors.js';
  * The ref errors that block one run or one inbox entry until something outside Agora changes: a ref
  * someone pushed that another would nest in (`ref-conflict`), a lock a crashed git left (`ref-locked`),
  * an archive of pruned runs' anchors that is not one (`anchor-archive-unreadable`).
- * Each names the ref and how to clear it. They hold up only that run or entry, never a whole serve: it is
- * tried again at every pass.
+ * Each names the ref and how to clear it. They hold up only that run or entry, never a whole serve: an
+ * entry is tried again at every pass, a run after a growing delay (server.ts, holdBack).
  */
 const BLOCKING_REF_ERRORS: ReadonlySet<string> = new Set(['ref-locked', 'ref-conflict', 'anchor-archive-unreadable']);
 

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Transition } from '../engine/types.js';
 import type { AttemptContext } from './attempt.js';
 import { TargetUnreachable } from '../executors/target-unreachable.js';
-import { RunDriver } from './driver.js';
+import { RunDriver, type DriverHooks } from './driver.js';
 import { attemptKey } from './recovery.js';
 import { acceptInbox, type AcceptOutcome } from './inbox.js';
 import type { StoredRun } from './state-store.js';
@@ -103,11 +103,7 @@ export class Server {
         continue;
       }
       if (stored.state.status !== 'running') {
-        await new RunDriver(stored, this.opts, {
-          wake: () => undefined,
-          onBlockedRefs: (runId, reason) => this.opts.onWarning?.(runId, `its integration and patch refs stay behind its state: ${reason}`),
-          ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
-        }).settle();
+        await new RunDriver(stored, this.opts, { ...this.warningHooks(), wake: () => undefined }).settle();
         // The one run this server is to serve ended before it started (a serve that took the submission
         // meanwhile, then let go): settled, it is served.
         if (runId === this.opts.only) this.finished.set(runId, stored);
@@ -194,7 +190,7 @@ export class Server {
     try {
       await driver.tick();
     } catch (e) {
-      const why = refBlock(e)?.reason ?? (await this.runRefGone(driver));
+      const why = refBlock(e)?.reason ?? (await this.runRefGone(driver))?.why ?? null;
       if (why === null) throw e;
       this.opts.onWarning?.(driver.runId, `what its stopped workers did is not recorded: ${why}`);
     }
@@ -303,17 +299,15 @@ export class Server {
         throw e;
       }
       if (driver.runId === this.opts.only) throw e; // `orch run` of that run fails, rather than wait for a mend
-      const ref = this.opts.refs.run(driver.runId);
-      if (!(await this.opts.store.resolveRef(ref))) {
-        const ended = driver.run.state.status !== 'running'; // pruned by `agora orch gc` while its last workers were let go
+      // Pruned by `agora orch gc` while its last workers were let go: nothing to restore.
+      if (gone.deleted && driver.run.state.status === 'running') {
+        const ref = this.opts.refs.run(driver.runId);
         this.opts.onWarning?.(
           driver.runId,
-          ended
-            ? `${ref} was deleted`
-            : `${ref} was deleted: the run's workers are stopped; to serve it again, restore the ref (git update-ref ${ref} ${driver.run.head})`,
+          `${gone.why}: the run's workers are stopped; to serve it again, restore the ref (git update-ref ${ref} ${driver.run.head})`,
         );
-      }
-      await driver.shutdown(gone);
+      } else if (gone.deleted) this.opts.onWarning?.(driver.runId, gone.why);
+      await driver.shutdown(gone.why);
       await driver.released();
       this.drivers.delete(driver.runId);
       this.seenHeads.delete(driver.runId);
@@ -342,11 +336,12 @@ export class Server {
   }
 
   /** Why `driver`'s run ref no longer holds its run (deleted, or overwritten with no run); null while it does. */
-  private async runRefGone(driver: RunDriver): Promise<string | null> {
+  private async runRefGone(driver: RunDriver): Promise<{ deleted: boolean; why: string } | null> {
     const ref = this.opts.refs.run(driver.runId);
     const head = await this.opts.store.resolveRef(ref);
-    if (head === null) return `${ref} was deleted`;
-    return (await this.readListedRun(ref, driver.runId, head)) === undefined ? `${ref} was overwritten with a commit that holds no run` : null;
+    if (head === null) return { deleted: true, why: `${ref} was deleted` };
+    if ((await this.readListedRun(ref, driver.runId, head)) !== undefined) return null;
+    return { deleted: false, why: `${ref} was overwritten with a commit that holds no run` };
   }
 
   /**
@@ -363,12 +358,19 @@ export class Server {
     return run ?? undefined;
   }
 
+  /** What every driver of this server says: its warnings, and the derived refs a blocked ref keeps behind (blocked-refs.ts). */
+  private warningHooks(): Pick<DriverHooks, 'onWarning' | 'onBlockedRefs'> {
+    return {
+      onBlockedRefs: (runId, reason) => this.opts.onWarning?.(runId, `its integration and patch refs stay behind its state: ${reason}`),
+      ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
+    };
+  }
+
   private driverFor(stored: StoredRun): RunDriver {
     const driver = new RunDriver(stored, this.opts, {
+      ...this.warningHooks(),
       wake: () => this.wake(),
-      onBlockedRefs: (runId, reason) => this.opts.onWarning?.(runId, `its integration and patch refs stay behind its state: ${reason}`),
       ...(this.opts.onCommit ? { onCommit: this.opts.onCommit } : {}),
-      ...(this.opts.onWarning ? { onWarning: this.opts.onWarning } : {}),
     });
     this.drivers.set(stored.runId, driver);
     return driver;
