@@ -1,5 +1,5 @@
 import { crashPoint } from './crash-points.js';
-import { tempSuffix } from './temp-name.js';
+import { TEMP_SUFFIX_PATTERN, tempSuffix } from './temp-name.js';
 import { closeSync, fsync, openSync } from 'node:fs';
 import { link, open, rename, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -19,12 +19,14 @@ function atomicTempName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${tempSuffix()}.tmp`);
 }
 
+const ATOMIC_TEMP_NAME = new RegExp(`^\\.(.+)\\.${TEMP_SUFFIX_PATTERN}\\.tmp$`);
+
 /**
  * What a file name of {@link writeFileAtomic}'s temporary files says: the name it was to take and the pid
  * of the process that wrote it (temp-name.ts's suffix); null for any other name.
  */
 export function atomicTempOf(name: string): { target: string; pid: number } | null {
-  const m = /^\.(.+)\.([1-9]\d{0,9})_[0-9a-f]{8}_\d+\.tmp$/.exec(name);
+  const m = ATOMIC_TEMP_NAME.exec(name);
   return m ? { target: m[1]!, pid: Number(m[2]) } : null;
 }
 

@@ -15,6 +15,13 @@ export function tempSuffix(): string {
   return `${processTempTag()}_${counter}`;
 }
 
+/**
+ * The source of a regular expression that matches a suffix {@link tempSuffix} makes, whoever made it: its
+ * pid (group 1, a number without a leading zero) and its token (group 2), then the counter. For those who
+ * read the writer back from a name (atomic-write.ts, git/ref-temp-sweep.ts).
+ */
+export const TEMP_SUFFIX_PATTERN = '([1-9]\\d{0,9})_([0-9a-f]{8})_\\d+';
+
 /** What every temporary name of this process starts its suffix with: `<pid>_<token>`. */
 export function processTempTag(): string {
   return `${process.pid}_${processToken}`;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { notARealDirectory, readPlainFile } from '../plain-files.js';
 import { GONE_WRITER_MIN_AGE_MS, liveness, type ProcessIdentity } from '../process-identity.js';
 import { lockOwnerIdentity, refTempDir } from './ref-lock-file.js';
+import { TEMP_SUFFIX_PATTERN } from '../temp-name.js';
 
 /**
  * The files a killed process left in `<gitdir>/agora/tmp` (ref-lock-file.ts): a ref value written but not
@@ -29,7 +30,8 @@ import { lockOwnerIdentity, refTempDir } from './ref-lock-file.js';
 /** The most an owner file holds: one identity as JSON. */
 const MAX_OWNER_BYTES = 4096;
 
-const NAME = /^(owner|ref)-([1-9]\d{0,9})_([0-9a-f]{8})_\d+$/;
+/** A file ref-lock-file.ts writes: `owner-` or `ref-`, then its writer's temp-name.ts suffix. */
+const NAME = new RegExp(`^(owner|ref)-${TEMP_SUFFIX_PATTERN}$`);
 
 interface Writer {
   pid: number;
