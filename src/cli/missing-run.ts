@@ -33,3 +33,15 @@ export async function runNotFound(ctx: CliContext, runId: string): Promise<Agora
       : 'submit one with `agora orch submit plan.json`',
   );
 }
+
+/**
+ * The submission of `runId` that an `agora orch run` made is gone, and what is under the id now is another
+ * submission's: `cancel` withdrew this one, and the next `submit` was given the id again.
+ */
+export function replacedSubmission(runId: string): AgoraError {
+  return new AgoraError(
+    'run-not-found',
+    `the submission of ${runId} was withdrawn (agora orch cancel), and another submission took the id since: what runs as ${runId} is not this plan`,
+    'submit the plan again to run it',
+  );
+}

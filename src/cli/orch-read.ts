@@ -7,13 +7,13 @@ import { runIdProblem } from '../plan/ids.js';
 import type { Oid } from '../git/types.js';
 import { patchCommitOf } from '../log/result-ref.js';
 import { liveLogPath } from '../runs/attempt.js';
-import { readRejection } from '../runs/inbox.js';
+import { readRejection, submissionFate } from '../runs/inbox.js';
 import { patchOutput } from '../runs/patches.js';
 import { readRunChain } from '../runs/run-chain.js';
 import { readListedRunAt } from '../runs/listed-run.js';
 import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
 import { openContext, type CliContext, type GlobalOptions } from './context.js';
-import { runNotFound } from './missing-run.js';
+import { replacedSubmission, runNotFound } from './missing-run.js';
 import type { Output } from './output.js';
 import { statusView, table, watchLine, type StatusView } from './render.js';
 import { terminalSafe } from './terminal-text.js';
@@ -28,13 +28,26 @@ export async function watchVerb(runId: string, g: GlobalOptions, io: Output): Pr
   return final.state.status === 'done' ? 0 : 1;
 }
 
-/** Follows the run ref: one JSON line (or a table refresh) per state commit, until the run is terminal. */
-export async function watchUntilTerminal(ctx: CliContext, runId: string, io: Output, pollMs = 200): Promise<StoredRun> {
+/**
+ * Follows the run ref: one JSON line (or a table refresh) per state commit, until the run is terminal.
+ * With `entry` (the inbox entry an `agora orch run` wrote), the run followed must be that submission's:
+ * a run, rejection or entry of another submission under the id (`cancel` withdrew this one, and the id
+ * was given out again) is an error, not this plan's run.
+ */
+export async function watchUntilTerminal(ctx: CliContext, runId: string, io: Output, opts: { pollMs?: number; entry?: Oid } = {}): Promise<StoredRun> {
   const view = progressView(io);
   let seen: Oid | null = null;
+  // Asked until the run is found to be this submission's: once a run holds the id, it keeps it.
+  let own = opts.entry === undefined;
   try {
     for (;;) {
       const head = await ctx.store.resolveRef(ctx.refs.run(runId));
+      if (!own) {
+        // Asked after the run ref is read: a run read there that is another submission's is found so here.
+        const fate = await submissionFate(ctx.store, ctx.refs, runId, opts.entry!);
+        if (fate === 'replaced') throw replacedSubmission(runId);
+        own = fate === 'accepted';
+      }
       if (!head) {
         const rejected = await readRejection(ctx.store, ctx.refs, runId);
         if (rejected) throw new InvalidInputError('plan-rejected', runId, rejected, 'fix the plan and submit it again');
@@ -46,7 +59,7 @@ export async function watchUntilTerminal(ctx: CliContext, runId: string, io: Out
         const last = chain[chain.length - 1]!.run;
         if (last.state.status !== 'running') return last;
       }
-      await new Promise((r) => setTimeout(r, pollMs));
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 200));
     }
   } finally {
     view.done();

@@ -24,7 +24,7 @@ import { runNotFound } from './missing-run.js';
 import { statusView, table } from './render.js';
 import type { Output } from './output.js';
 import { reportLeftovers } from './server-reports.js';
-import { serveOrFollow } from './serving.js';
+import { serveOrFollow, type Submitted } from './serving.js';
 import { terminalSafeLine } from './terminal-text.js';
 
 /** The `agora orch` verbs. Each is thin: it wires adapters together and prints. */
@@ -109,7 +109,7 @@ async function headOf(repo: string | null, file: string): Promise<ReadAt | null>
 export async function submitVerb(file: string, opts: GlobalOptions & SubmitOptions, io: Output): Promise<string> {
   const given = await paramsFromOptions(opts); // bad parameters are refused before anything is read or written
   const ctx = await openContext(opts, file);
-  const runId = await submit(ctx, file, opts, given);
+  const { runId } = await submit(ctx, file, opts, given);
   io.out(runId);
   return runId;
 }
@@ -120,7 +120,8 @@ export interface SubmitOptions extends ParamOptions {
   queue?: string;
 }
 
-async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given: GivenParams): Promise<string> {
+/** Submits the plan in `file`: the run id it was given, and the inbox entry it wrote. */
+async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given: GivenParams): Promise<Submitted> {
   let base: Oid | undefined;
   let { text, plan } = await readPlanFile(file, ctx.config, async () => {
     base = await resolveBase(ctx, opts.base);
@@ -133,7 +134,7 @@ async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given:
   base ??= await resolveBase(ctx, opts.base);
   // Secret values are written to this host's store before the submission exists (params.ts).
   const recorded = noParams(given) ? undefined : recordableParams(given, ctx.scratchDir, ctx.refs.ns);
-  const { runId } = await submitPlan(ctx.store, ctx.refs, {
+  const { runId, inboxCommit } = await submitPlan(ctx.store, ctx.refs, {
     planText: text,
     planId: plan.id,
     base,
@@ -142,7 +143,7 @@ async function submit(ctx: CliContext, file: string, opts: SubmitOptions, given:
     ...(recorded?.bind ? { bindSecrets: recorded.bind } : {}),
     ...(recorded?.discard ? { discardSecrets: recorded.discard } : {}),
   });
-  return runId;
+  return { runId, entry: inboxCommit };
 }
 
 async function resolveBase(ctx: CliContext, rev: string | undefined): Promise<Oid> {
@@ -168,8 +169,8 @@ export async function runVerb(file: string, opts: GlobalOptions & SubmitOptions 
   const given = await paramsFromOptions(opts); // bad parameters are refused before anything is read or written
   const ctx = await openContext(opts, file);
   checkConfiguredSecrets(ctx.config, process.env); // before the plan is submitted
-  const runId = await submit(ctx, file, opts, given);
-  return finish(ctx, await serveOrFollow(ctx, runId, opts, io), opts.apply ?? false, io);
+  const submitted = await submit(ctx, file, opts, given);
+  return finish(ctx, await serveOrFollow(ctx, submitted, opts, io), opts.apply ?? false, io);
 }
 
 async function finish(ctx: CliContext, run: StoredRun, apply: boolean, io: Output): Promise<number> {

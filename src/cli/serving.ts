@@ -6,13 +6,14 @@
 import type { Transition } from '../engine/types.js';
 import { AgoraError, InvalidInputError, isAgoraError } from '../errors.js';
 import { checkConfiguredSecrets } from '../config/secrets.js';
-import { readRejection, type AcceptOutcome } from '../runs/inbox.js';
+import { readRejection, submissionFate, type AcceptOutcome } from '../runs/inbox.js';
+import type { Oid } from '../git/types.js';
 import type { RunRefs } from '../runs/refs.js';
 import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
 import { attemptContext, createTargets, openContext, type CliContext, type GlobalOptions } from './context.js';
-import { runNotFound } from './missing-run.js';
+import { replacedSubmission, runNotFound } from './missing-run.js';
 import { progressView, watchUntilTerminal } from './orch-read.js';
 import type { Output } from './output.js';
 import { serverReports } from './server-reports.js';
@@ -90,19 +91,26 @@ function acceptanceText(o: AcceptOutcome, refs: RunRefs): string {
   }
 }
 
+/** A submission `agora orch run` made: the run id it was given, and the inbox entry (commit) it wrote. */
+export interface Submitted {
+  runId: string;
+  entry: Oid;
+}
+
 /**
  * The submitted run to its end: followed like `watch` when an `agora orch serve` serves the repository;
  * served here when nothing does; and when another `agora orch run` holds the repository (it serves only
  * its own run), served here once that one has let go, the wait said once on stderr.
  */
-export async function serveOrFollow(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
+export async function serveOrFollow(ctx: CliContext, submitted: Submitted, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
+  const { runId } = submitted;
   let waitingFor: number | undefined;
   for (;;) {
     const holder = await serveLockHolder(ctx.store.gitdir);
     if (holder === null) {
       if (waitingFor === undefined) io.err(`submitted ${runId}`);
       try {
-        return await serveOne(ctx, runId, opts, io);
+        return await serveOne(ctx, submitted, opts, io);
       } catch (e) {
         // Another process took the lock between the look and the take: look again at who holds it.
         if (!(isAgoraError(e) && e.code === 'serve-running' && (await serveLockHolder(ctx.store.gitdir)) !== null)) throw e;
@@ -111,7 +119,7 @@ export async function serveOrFollow(ctx: CliContext, runId: string, opts: { poll
     }
     if (holder.only === undefined) {
       io.err(`submitted ${runId} to the agora serve already running here (pid ${holder.pid}); watching it`);
-      return watchUntilTerminal(ctx, runId, io);
+      return watchUntilTerminal(ctx, runId, io, { entry: submitted.entry });
     }
     if (waitingFor !== holder.pid) {
       io.err(`submitted ${runId}; the agora orch run of ${holder.only} (pid ${holder.pid}) holds this repository: ${runId} starts when it ends`);
@@ -121,9 +129,10 @@ export async function serveOrFollow(ctx: CliContext, runId: string, opts: { poll
   }
 }
 
-async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
+async function serveOne(ctx: CliContext, submitted: Submitted, opts: { pollMs?: number }, io: Output): Promise<StoredRun> {
+  const { runId } = submitted;
   const lock = await acquireServeLock(ctx.store.gitdir, Date.now(), runId);
-  const refused = await unservable(ctx, runId).catch(async (e: unknown) => {
+  const refused = await unservable(ctx, submitted).catch(async (e: unknown) => {
     await lock.release();
     throw e;
   });
@@ -138,6 +147,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
   const server = new Server({
     ...attemptContext(ctx, targets),
     only: runId,
+    onlyEntry: submitted.entry,
     pollMs: opts.pollMs ?? 200,
     onAccept: (o) => {
       if (o.kind === 'rejected') {
@@ -168,12 +178,7 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
     await Promise.all(Object.values(targets).map((t) => t.close?.()));
     await lock.release();
   }
-  if (server.onlyGone) {
-    throw (
-      (await unservable(ctx, runId)) ??
-      new AgoraError('run-not-found', `the submission of ${runId} was withdrawn, and another took the id since`, 'submit the plan again')
-    );
-  }
+  if (server.onlyGone) throw (await unservable(ctx, submitted)) ?? replacedSubmission(runId);
   const final = await readRun(ctx.store, ctx.refs, runId);
   if (!final) throw new Error(`run ${runId} vanished`);
   if (abort.signal.aborted) throw new AgoraError('interrupted', `interrupted; ${runId} is still ${final.state.status}`, `resume it with \`agora orch serve\``);
@@ -181,15 +186,17 @@ async function serveOne(ctx: CliContext, runId: string, opts: { pollMs?: number 
 }
 
 /**
- * Why there is nothing to serve under `runId`, if so: a serve that took the submission between `submit`
- * and this process's look at the serve lock rejected it (and let go), or `cancel` withdrew it. A server
- * serving only that id would wait for it forever. A run that a serve ended meanwhile is served: the
+ * Why there is nothing to serve for the submission, if so: a serve that took it between `submit` and
+ * this process's look at the serve lock rejected it (and let go), or `cancel` withdrew it, perhaps
+ * with the id given to another submission since. A server serving only that id would wait for it
+ * forever, or serve the other submission as this one. A run that a serve ended meanwhile is served: the
  * server settles it (its derived refs and anchor) and is done.
  */
-async function unservable(ctx: CliContext, runId: string): Promise<AgoraError | undefined> {
-  // The entry first: a serve creates the run before it removes the entry it accepted.
-  if ((await ctx.store.resolveRef(ctx.refs.inbox(runId))) !== null || (await ctx.store.resolveRef(ctx.refs.run(runId))) !== null) return undefined;
-  const rejected = await readRejection(ctx.store, ctx.refs, runId);
+async function unservable(ctx: CliContext, { runId, entry }: Submitted): Promise<AgoraError | undefined> {
+  const fate = await submissionFate(ctx.store, ctx.refs, runId, entry);
+  if (fate === 'waiting' || fate === 'accepted') return undefined;
+  if (fate === 'replaced') return replacedSubmission(runId);
+  const rejected = fate === 'rejected' ? await readRejection(ctx.store, ctx.refs, runId) : null;
   if (rejected) return new InvalidInputError('plan-invalid', runId, rejected, 'fix the plan and submit it again');
   return runNotFound(ctx, runId);
 }

@@ -116,14 +116,41 @@ export async function submitPlan(
  * The inbox entry that the run at `run`, or else the rejection at `rejected`, handled; undefined when it
  * names none or cannot be read (one pushed in any shape is no submission's).
  */
-async function handledEntry(store: GitStore, run: Oid | null, rejected: Oid | null): Promise<Oid | undefined> {
+async function handledEntry(store: GitStore, run: Oid | null, rejected: Oid | null, walkLimit?: number): Promise<Oid | undefined> {
   try {
-    if (run !== null) return await acceptedSubmission(store, run);
+    if (run !== null) return await acceptedSubmission(store, run, walkLimit);
     if (rejected !== null) return trailers((await store.readCommit(rejected)).message).get(SUBMISSION_TRAILER);
   } catch {
     // unreadable: not this submission's
   }
   return undefined;
+}
+
+/**
+ * What became of the submission whose inbox entry was `entry` (a commit `submitPlan` wrote under
+ * `runId`), as the refs say now:
+ * - `waiting`: its entry is in the inbox;
+ * - `accepted` or `rejected`: the run or the rejection under the id handled it (names it as its entry);
+ * - `replaced`: what is under the id is another submission's (the entry was withdrawn, and the next
+ *   `submit` was given the id again), so the run, the rejection or the entry found there is not this one's;
+ * - `withdrawn`: nothing is under the id (`agora orch cancel` withdrew it).
+ *
+ * The entry is read first: a serve creates the run, or records the rejection, before it removes the entry.
+ * A run's first state commit is found however long the run has grown.
+ */
+export async function submissionFate(
+  store: GitStore,
+  refs: RunRefs,
+  runId: string,
+  entry: Oid,
+): Promise<'waiting' | 'accepted' | 'rejected' | 'replaced' | 'withdrawn'> {
+  const inbox = await store.resolveRef(refs.inbox(runId));
+  if (inbox === entry) return 'waiting';
+  const run = await store.resolveRef(refs.run(runId));
+  const rejected = run === null ? await store.resolveRef(refs.rejected(runId)) : null;
+  if (run === null && rejected === null) return inbox === null ? 'withdrawn' : 'replaced';
+  if ((await handledEntry(store, run, rejected, Infinity)) !== entry) return 'replaced';
+  return run !== null ? 'accepted' : 'rejected';
 }
 
 /**
@@ -177,13 +204,13 @@ export async function acceptInbox(
   config: OrchConfig,
   scratchDir: string,
   now: number,
-  /** Accept only this run id (others stay in the inbox). */
-  only?: string,
+  /** Accept only this run id (others stay in the inbox), and only from this entry when it is given. */
+  only?: { runId: string; entry?: Oid },
 ): Promise<AcceptOutcome[]> {
   const out: AcceptOutcome[] = [];
   for (const { ref, oid } of await store.listRefs(refs.inboxPrefix)) {
     const runId = ref.slice(refs.inboxPrefix.length);
-    if (only !== undefined && runId !== only) continue;
+    if (only !== undefined && (runId !== only.runId || (only.entry !== undefined && oid !== only.entry))) continue;
     const problem = runIdProblem(runId);
     if (problem !== undefined) {
       out.push({ runId, kind: 'ignored', problem });

@@ -4,7 +4,8 @@ import type { AttemptContext } from './attempt.js';
 import { TargetUnreachable } from '../executors/target-unreachable.js';
 import { RunDriver, type DriverHooks } from './driver.js';
 import { attemptKey } from './recovery.js';
-import { acceptInbox, type AcceptOutcome } from './inbox.js';
+import { acceptInbox, submissionFate, type AcceptOutcome } from './inbox.js';
+import type { Oid } from '../git/types.js';
 import type { StoredRun } from './state-store.js';
 import { finishWithdrawals, type LeftoverWithdrawals } from './withdrawal.js';
 import { removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secret-stores.js';
@@ -33,6 +34,12 @@ export interface ServerOptions extends AttemptContext {
   pollMs?: number;
   /** Accept and drive only this run (used by `agora orch run`). */
   only?: string;
+  /**
+   * Serving `only`: the inbox entry (commit) its submission wrote. What another submission put under the
+   * id (`cancel` withdrew this one, and the next `submit` was given the id again) is not accepted or
+   * driven: the server has nothing to serve ({@link Server.onlyGone}).
+   */
+  onlyEntry?: Oid;
   onAccept?(outcome: AcceptOutcome): void;
   onCommit?(run: StoredRun, transitions: readonly Transition[]): void;
   onWarning?(runId: string, message: string): void;
@@ -98,7 +105,7 @@ export class Server {
       const runId = ref.slice(refs.runsPrefix.length);
       const stored = await this.readListedRun(ref, runId, oid);
       if (stored === undefined) continue;
-      if (this.opts.only && runId !== this.opts.only) {
+      if (this.opts.only && (runId !== this.opts.only || !(await this.ownsOnly()))) {
         for (const key of claimedElsewhere(stored)) others.add(key);
         continue;
       }
@@ -211,8 +218,15 @@ export class Server {
   }
 
   private async acceptSubmissions(): Promise<void> {
-    const { store, refs, only } = this.opts;
-    const outcomes = await acceptInbox(store, refs, this.opts.config, this.opts.scratchDir, this.opts.clock(), only);
+    const { store, refs, only, onlyEntry } = this.opts;
+    const outcomes = await acceptInbox(
+      store,
+      refs,
+      this.opts.config,
+      this.opts.scratchDir,
+      this.opts.clock(),
+      only === undefined ? undefined : { runId: only, ...(onlyEntry !== undefined ? { entry: onlyEntry } : {}) },
+    );
     for (const outcome of outcomes) {
       this.opts.onAccept?.(outcome);
       if (outcome.kind === 'accepted') {
@@ -221,9 +235,13 @@ export class Server {
       }
     }
     // The one run to serve, not accepted here: gone when neither its entry nor its run is there (`cancel`
-    // withdrew it). The entry is read first: a serve creates the run before it removes the entry.
+    // withdrew it), or what is there is another submission's. The entry is read first: a serve creates
+    // the run before it removes the entry.
     if (only !== undefined && !this.drivers.has(only) && !this.finished.has(only)) {
-      this.gone = (await store.resolveRef(refs.inbox(only))) === null && (await store.resolveRef(refs.run(only))) === null;
+      this.gone =
+        onlyEntry === undefined
+          ? (await store.resolveRef(refs.inbox(only))) === null && (await store.resolveRef(refs.run(only))) === null
+          : !(await this.ownsOnly());
     }
     await this.finishWithdrawals();
   }
@@ -255,13 +273,24 @@ export class Server {
     if (found.removed.length > 0 || found.removedTemporary.length > 0 || problems.length > 0) this.opts.onOrphanSecretStores?.({ ...found, problems });
   }
 
+  /**
+   * Serving `only`: whether what is under its id is its own submission, still waiting or accepted
+   * ({@link ServerOptions.onlyEntry}; true when the entry is not known).
+   */
+  private async ownsOnly(): Promise<boolean> {
+    const { store, refs, only, onlyEntry } = this.opts;
+    if (only === undefined || onlyEntry === undefined) return true;
+    const fate = await submissionFate(store, refs, only, onlyEntry);
+    return fate === 'waiting' || fate === 'accepted';
+  }
+
   /** Runs written by another process (`agora orch retry`) that are running again get a driver. */
   private async adoptReopenedRuns(): Promise<void> {
     const { store, refs } = this.opts;
     for (const { ref, oid } of await store.listRefs(refs.runsPrefix)) {
       const runId = ref.slice(refs.runsPrefix.length);
       if (this.seenHeads.get(runId) === oid) continue;
-      if (this.drivers.has(runId) || (this.opts.only && runId !== this.opts.only)) {
+      if (this.drivers.has(runId) || (this.opts.only && (runId !== this.opts.only || !(await this.ownsOnly())))) {
         this.seenHeads.set(runId, oid);
         continue;
       }

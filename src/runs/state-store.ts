@@ -318,12 +318,12 @@ const SUBMISSION_WALK_LIMIT = 1000;
 /**
  * The inbox entry the run at `head` was accepted from: the `Agora-Submission` trailer of its first state
  * commit, reached by following the chain back from `head`. Undefined when that commit names none (a run
- * written by an earlier Agora, or by the App) or lies more than SUBMISSION_WALK_LIMIT commits back.
+ * written by an earlier Agora, or by the App) or lies more than `limit` commits back.
  */
-export async function acceptedSubmission(store: GitStore, head: Oid): Promise<Oid | undefined> {
+export async function acceptedSubmission(store: GitStore, head: Oid, limit = SUBMISSION_WALK_LIMIT): Promise<Oid | undefined> {
   let commit = await store.readCommit(head);
   for (let walked = 0; commit.parents.length > 0; walked += 1) {
-    if (walked >= SUBMISSION_WALK_LIMIT) return undefined;
+    if (walked >= limit) return undefined;
     commit = await store.readCommit(commit.parents[0]!);
   }
   return trailers(commit.message).get(SUBMISSION_TRAILER);

@@ -15,7 +15,10 @@ import { openLocalStore } from '../../src/git/local-store.js';
 import type { GitStore } from '../../src/git/types.js';
 import { cancelRun } from '../../src/runs/cancel.js';
 import type * as Inbox from '../../src/runs/inbox.js';
+import type * as Withdrawal from '../../src/runs/withdrawal.js';
 import { RunRefs } from '../../src/runs/refs.js';
+import { acquireServeLock } from '../../src/runs/serve-lock.js';
+import { readRun } from '../../src/runs/state-store.js';
 import { cleanupTempDirs, makeRepo } from '../support/repo.js';
 
 afterAll(cleanupTempDirs);
@@ -25,7 +28,22 @@ const meanwhile = vi.hoisted(() => ({
   step: undefined as undefined | ((store: GitStore, refs: RunRefs, runId: string) => Promise<void>),
   /** Before each pass of the server over the inbox (`acceptInbox`). */
   beforePass: undefined as undefined | ((store: GitStore, refs: RunRefs) => Promise<void>),
+  /** Once, as the server starts: before it lists the runs (its first look for unfinished withdrawals). */
+  atServerStart: undefined as undefined | ((store: GitStore, refs: RunRefs) => Promise<void>),
 }));
+
+vi.mock('../../src/runs/withdrawal.js', async (importOriginal) => {
+  const real = await importOriginal<typeof Withdrawal>();
+  return {
+    ...real,
+    finishWithdrawals: async (...args: Parameters<typeof real.finishWithdrawals>) => {
+      const hook = meanwhile.atServerStart;
+      meanwhile.atServerStart = undefined;
+      await hook?.(args[0], args[1]);
+      return real.finishWithdrawals(...args);
+    },
+  };
+});
 
 vi.mock('../../src/runs/inbox.js', async (importOriginal) => {
   const real = await importOriginal<typeof Inbox>();
@@ -44,10 +62,12 @@ vi.mock('../../src/runs/inbox.js', async (importOriginal) => {
 });
 
 const { acceptInbox } = await import('../../src/runs/inbox.js');
+const real = await vi.importActual<typeof Inbox>('../../src/runs/inbox.js');
 
 beforeEach(() => {
   meanwhile.step = undefined;
   meanwhile.beforePass = undefined;
+  meanwhile.atServerStart = undefined;
 });
 
 const PLAN = JSON.stringify({
@@ -114,5 +134,92 @@ describe('orch run, when another serve ended its submission before it could serv
       code: 'plan-invalid',
       message: expect.stringContaining('belongs to an anchored run'),
     });
+  });
+});
+
+/** Another plan under the same plan id: what `submit` of it is given once the first is withdrawn. */
+const OTHER = JSON.stringify({
+  id: 'p',
+  queue: 'default',
+  items: [{ id: 'other', executor: 'command', inputs: { run: 'echo other > other.txt' }, depends_on: [], resourceLocks: ['other.txt'] }],
+});
+
+/** `cancel` withdraws the submission of `runId`, and a `submit` of {@link OTHER} is given the same id. */
+async function withdrawAndReplace(store: GitStore, refs: RunRefs, runId: string) {
+  expect(await cancelRun(store, refs, runId, 'not after all', () => Date.now())).toMatchObject({ kind: 'withdrawn' });
+  const other = await real.submitPlan(store, refs, { planText: OTHER, planId: 'p', base: (await store.resolveRef('HEAD'))!, now: Date.now() });
+  expect(other.runId).toBe(runId);
+  return other;
+}
+
+const REPLACED = { code: 'run-not-found', message: expect.stringContaining('another submission took the id since') };
+
+describe('orch run, when its submission was withdrawn and another submission took the id', () => {
+  it('does not serve the other submission, taken before its server started', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    let other: Inbox.Submission | undefined;
+    meanwhile.step = async (store, refs, runId) => {
+      other = await withdrawAndReplace(store, refs, runId);
+    };
+    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject(REPLACED);
+    const store = await openLocalStore(repo);
+    const refs = new RunRefs();
+    expect(await store.resolveRef(refs.run('p-1'))).toBeNull();
+    expect(await store.resolveRef(refs.inbox('p-1'))).toBe(other!.inboxCommit);
+  });
+
+  it('does not serve the other submission, taken after run looked, before its server took its own', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    let other: Inbox.Submission | undefined;
+    meanwhile.beforePass = async (store, refs) => {
+      other ??= await withdrawAndReplace(store, refs, 'p-1');
+    };
+    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject(REPLACED);
+    const store = await openLocalStore(repo);
+    expect(await store.resolveRef(new RunRefs().run('p-1'))).toBeNull();
+    expect(await store.resolveRef(new RunRefs().inbox('p-1'))).toBe(other!.inboxCommit);
+  });
+
+  /** Another serve accepts the other submission: before run looks, as its server starts, or at its first pass. */
+  const acceptedElsewhere = [
+    ['before run looked', 'step'],
+    ['as its server started', 'atServerStart'],
+    ['while its server waited for its own', 'beforePass'],
+  ] as const;
+  it.each(acceptedElsewhere)("does not drive the other submission's run, which another serve accepted %s", async (_, when) => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    let replaced = false;
+    meanwhile[when] = async (store: GitStore, refs: RunRefs) => {
+      if (replaced) return;
+      replaced = true;
+      await withdrawAndReplace(store, refs, 'p-1');
+      expect(await servePass(repo, store, refs)).toMatchObject([{ runId: 'p-1', kind: 'accepted' }]);
+    };
+    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject(REPLACED);
+    expect(replaced).toBe(true);
+    // Left as that serve accepted it: nothing of it was started here.
+    const run = await readRun(await openLocalStore(repo), new RunRefs(), 'p-1');
+    expect(run?.state.status).toBe('running');
+    expect(run?.state.items['other']).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+
+  it("does not report the other submission's run as its own when it follows a serve", async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    const store = await openLocalStore(repo);
+    // A serve holds the repository (this process): run follows its submission rather than serve it.
+    const lock = await acquireServeLock(store.gitdir, Date.now());
+    try {
+      meanwhile.step = async (store, refs, runId) => {
+        await withdrawAndReplace(store, refs, runId);
+        expect(await servePass(repo, store, refs)).toMatchObject([{ runId, kind: 'accepted' }]);
+        expect(await cancelRun(store, refs, runId, 'the other plan, cancelled', () => Date.now())).toMatchObject({ kind: 'cancelled' });
+      };
+      const io = output();
+      await expect(runVerb(join(repo, 'plan.json'), { repo, pollMs: 20 }, io)).rejects.toMatchObject(REPLACED);
+      expect(io.lines.join('\n')).toContain('watching it');
+      expect(io.lines.join('\n')).not.toContain('the other plan, cancelled');
+    } finally {
+      await lock.release();
+    }
   });
 });

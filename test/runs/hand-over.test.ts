@@ -29,7 +29,7 @@ async function acceptedRun(items: string[]) {
     items.map((id) => ({ id, run: 'true' })),
   );
   const scratchDir = join(store.gitdir, 'agora', runId);
-  const [accepted] = await acceptInbox(store, refs, config, scratchDir, Date.now(), runId);
+  const [accepted] = await acceptInbox(store, refs, config, scratchDir, Date.now(), { runId });
   if (accepted?.kind !== 'accepted') throw new Error(`not accepted: ${JSON.stringify(accepted)}`);
   const events: string[] = [];
   const target = (extra: Partial<WorkerTarget> = {}): WorkerTarget => ({
