@@ -62,7 +62,9 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
 function sayingOnce(io: Output, refs: RunRefs): (o: AcceptOutcome) => void {
   const said = new Set<string>();
   return (o) => {
-    const key = `${o.kind} ${o.runId} ${o.kind === 'deferred' ? (o.code ?? '') : ''}`;
+    // A deferral by its text, which names the ref or lock in the way: another one found once the first is
+    // cleared is said too.
+    const key = `${o.kind} ${o.runId} ${o.kind === 'deferred' ? (o.reason ?? '') : ''}`;
     if (said.has(key)) return;
     said.add(key);
     io.err(acceptanceLine(o, refs));

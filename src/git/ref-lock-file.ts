@@ -266,17 +266,19 @@ export async function acquireLock(gitdir: string, lockPath: string, what: string
         }
       }
     } else {
-      let ageMs: number;
+      let since: number;
       try {
-        ageMs = Date.now() - (await stat(lockPath)).mtimeMs;
+        since = (await stat(lockPath)).mtimeMs;
       } catch (e) {
         if (errCode(e) === 'ENOENT') continue; // released meanwhile
         throw e;
       }
-      if (ageMs > staleMs) {
+      if (Date.now() - since > staleMs) {
+        // When it was taken, not for how long: the same lock gives the same message at every look, and a
+        // serve that says each blocked ref once tells one lock from another by it (server.ts, holdBack).
         throw new AgoraError(
           'ref-locked',
-          `${lockPath} has been held for ${Math.round(ageMs / 1000)} s by a process that is not agora (git's lock files do not say which): a git process probably crashed while updating ${what}`,
+          `${lockPath} has been held since ${new Date(since).toISOString()} by a process that is not agora (git's lock files do not say which): a git process probably crashed while updating ${what}`,
           `remove ${lockPath} if no git process is running on this repository`,
         );
       }

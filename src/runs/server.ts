@@ -24,6 +24,7 @@ import { errorMessage, isAgoraError } from '../errors.js';
 const BLOCKED_RETRY_MAX_MS = 30_000;
 
 interface BlockedRun {
+  /** The blocks said: their text, which names the ref or lock (the same block reads the same at every try). */
   said: Set<string>;
   delayMs: number;
   retryAt: number;
@@ -350,17 +351,18 @@ export class Server {
   /**
    * A run whose tick a blocked ref failed is tried again after a delay that doubles from one poll up to
    * BLOCKED_RETRY_MAX_MS: each try redoes the step (a merge commit, a state commit, their objects synced)
-   * only to be refused again, which a serve that waits for days must not do twice a second. Each kind of
-   * block is said once, until the run moves again.
+   * only to be refused again, which a serve that waits for days must not do twice a second. Each block
+   * (each ref or lock in the way) is said once, until the run moves again: another ref found in the way
+   * once the first is cleared is said too.
    */
   private holdBack(runId: string, block: { code: string; reason: string }): void {
     const b = this.blocked.get(runId) ?? { said: new Set<string>(), delayMs: 0, retryAt: 0 };
     b.delayMs = Math.min(BLOCKED_RETRY_MAX_MS, Math.max(this.opts.pollMs ?? 500, b.delayMs * 2));
     b.retryAt = this.opts.clock() + b.delayMs;
-    if (!b.said.has(block.code)) {
+    if (!b.said.has(block.reason)) {
       this.opts.onWarning?.(runId, `the run waits: ${block.reason}; it is tried again, at least every ${BLOCKED_RETRY_MAX_MS / 1000} s`);
     }
-    b.said.add(block.code);
+    b.said.add(block.reason);
     this.blocked.set(runId, b);
   }
 

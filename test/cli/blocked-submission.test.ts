@@ -102,8 +102,8 @@ describe('a blocked submission', () => {
     const said = serve.output();
     expect(count(said, 'blocked-1 waits: cannot create refs/agora/runs/blocked-1: refs exist below it')).toBe(1);
     expect(count(said, 'ignored the inbox entry "refs/agora/inbox/x/y": not a submission agora made (id "x/y" contains "/"')).toBe(1);
-    // Its age is in the message, and grows from pass to pass: still said once.
-    expect(count(said, `locked-1 waits: ${lock} has been held for`)).toBe(1);
+    // When it was taken is in the message, not its age: the same text at every pass, said once.
+    expect(count(said, `locked-1 waits: ${lock} has been held since`)).toBe(1);
     expect(count(said, 'junk-2: warning: refs/agora/runs/junk-2 is not served: state commit')).toBe(1);
     expect(count(said, 'junk-1: warning: refs/agora/runs/junk-1 is not served: state commit')).toBe(1);
     const listed = JSON.parse((await agora(repo, ['orch', 'status'])).stdout) as { runs: Array<{ runId: string; status: string; problem?: string }> };
@@ -139,7 +139,7 @@ describe('a blocked submission', () => {
     let said = '';
     run.stdout.on('data', (d) => (said += d));
     run.stderr.on('data', (d) => (said += d));
-    await eventually('orch run to say why p-2 waits', () => said.includes(`p-2 waits: ${lock} has been held for`));
+    await eventually('orch run to say why p-2 waits', () => said.includes(`p-2 waits: ${lock} has been held since`));
     rmSync(lock);
     expect(await exited(run)).toBe(0);
     expect(count(said, 'p-2 waits:')).toBe(1);
@@ -253,6 +253,57 @@ describe('a run ref that holds no run', () => {
     await gate.remove();
   });
 
+  it('a second ref in the way of the same step, found once the first is removed, is said too', async () => {
+    const gate = workerGate();
+    const items = [{ id: 'a', executor: 'command', inputs: { run: `${gate.wait}; echo a > a.txt` }, depends_on: [], resourceLocks: ['a.txt'] }];
+    const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'two', queue: 'default', items }) });
+    const serve = startServe(repo);
+    children.push(serve);
+    expect((await agora(repo, ['orch', 'submit', 'plan.json'])).stdout.trim()).toBe('two-1');
+    await eventually('a to start', () => serve.output().includes('two-1: a ready → running'));
+    // Both refs a's end moves (its patch ref, and the integration ref with a.txt) get a pushed ref below them.
+    const nested = { 'refs/agora/patches/two-1/a': 'refs/agora/patches/two-1/a/x', 'refs/agora/integration/two-1': 'refs/agora/integration/two-1/x' };
+    git(repo, 'update-ref', '-d', 'refs/agora/integration/two-1');
+    for (const ref of Object.values(nested)) git(repo, 'update-ref', ref, 'HEAD');
+    await gate.open();
+    const saidFor = (ref: string) => serve.output().includes(`two-1: warning: the run waits: cannot create ${ref}:`);
+    const first = await eventually('the run to wait', () => Object.keys(nested).find(saidFor));
+    git(repo, 'update-ref', '-d', nested[first as keyof typeof nested]);
+    const second = Object.keys(nested).find((ref) => ref !== first)!;
+    await eventually('the other ref in the way to be said', () => saidFor(second) || undefined, { within: 60_000 });
+    git(repo, 'update-ref', '-d', nested[second as keyof typeof nested]);
+    expect(await finished(repo, 'two-1', 60_000)).toBe('done');
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    expect(count(serve.output(), 'two-1: warning: the run waits:')).toBe(2);
+    await gate.remove();
+  });
+
+  it('an entry held up by a second lock, found once the first is removed, is said again', async () => {
+    const repo = makeRepo({ 'locked.json': plan('locked') });
+    expect((await agora(repo, ['orch', 'submit', 'locked.json'])).stdout.trim()).toBe('locked-1');
+    // Git processes that crashed an hour ago, holding the locks of the two refs accepting it moves.
+    const hourAgo = Date.now() / 1000 - 3600;
+    const crashedLock = (path: string) => {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, '');
+      utimesSync(path, hourAgo, hourAgo);
+      return path;
+    };
+    const runLock = crashedLock(join(repo, '.git/refs/agora/runs/locked-1.lock'));
+    const serve = startServe(repo);
+    children.push(serve);
+    await eventually('the entry to wait', () => serve.output().includes(`locked-1 waits: ${runLock} has been held since`));
+    const inboxLock = crashedLock(join(repo, '.git/refs/agora/inbox/locked-1.lock'));
+    rmSync(runLock);
+    await eventually('the second lock to be said', () => serve.output().includes(`locked-1 waits: ${inboxLock} has been held since`));
+    rmSync(inboxLock);
+    expect(await finished(repo, 'locked-1')).toBe('done');
+    serve.kill('SIGTERM');
+    expect(await exited(serve)).toBe(0);
+    expect(count(serve.output(), 'locked-1 waits:')).toBe(2);
+  });
+
   it('stopped while a run waits for a blocked ref: exits 0, saying what is not recorded; the next serve runs it again', async () => {
     const items = [{ id: 'a', executor: 'command', inputs: { run: 'echo n > n.txt' }, depends_on: [], resourceLocks: ['n.txt'] }];
     const repo = makeRepo({ 'plan.json': JSON.stringify({ id: 'stop', queue: 'default', items }) });
@@ -296,7 +347,7 @@ describe('a run ref that holds no run', () => {
     const hourAgo = Date.now() / 1000 - 3600;
     utimesSync(lock, hourAgo, hourAgo);
     await first.open();
-    await eventually('the serve to say the run waits', () => serve.output().includes(`held-1: warning: the run waits: ${lock} has been held for`));
+    await eventually('the serve to say the run waits', () => serve.output().includes(`held-1: warning: the run waits: ${lock} has been held since`));
     // The cancel's state moves none of the refs a cancelled run's step moves: that step lands at the
     // blocked run's next try, and stops the worker.
     expect((await agora(repo, ['orch', 'cancel', 'held-1'])).code).toBe(0);
