@@ -275,7 +275,7 @@ export async function acquireLock(gitdir: string, lockPath: string, what: string
       }
       if (Date.now() - since > staleMs) {
         // When it was taken, not for how long: the same lock gives the same message at every look, and a
-        // serve that says each blocked ref once tells one lock from another by it (server.ts, holdBack).
+        // serve that says each blocked ref once tells one lock from another by it (blocked-runs.ts).
         throw new AgoraError(
           'ref-locked',
           `${lockPath} has been held since ${new Date(since).toISOString()} by a process that is not agora (git's lock files do not say which): a git process probably crashed while updating ${what}`,

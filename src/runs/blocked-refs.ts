@@ -5,7 +5,7 @@ import { isAgoraError } from '../errors.js';
  * someone pushed that another would nest in (`ref-conflict`), a lock a crashed git left (`ref-locked`),
  * an archive of pruned runs' anchors that is not one (`anchor-archive-unreadable`).
  * Each names the ref and how to clear it. They hold up only that run or entry, never a whole serve: an
- * entry is tried again at every pass, a run after a growing delay (server.ts, holdBack).
+ * entry is tried again at every pass, a run after a growing delay (blocked-runs.ts).
  */
 const BLOCKING_REF_ERRORS: ReadonlySet<string> = new Set(['ref-locked', 'ref-conflict', 'anchor-archive-unreadable']);
 

@@ -12,6 +12,7 @@ import { removeOrphanSecretStores, type OrphanSecretStores } from './orphan-secr
 import { GONE_WRITER_MIN_AGE_MS } from '../process-identity.js';
 import { readListedRunAt } from './listed-run.js';
 import { refBlock } from './blocked-refs.js';
+import { BlockedRuns } from './blocked-runs.js';
 import { errorMessage, isAgoraError } from '../errors.js';
 
 /**
@@ -19,16 +20,6 @@ import { errorMessage, isAgoraError } from '../errors.js';
  * repository, accepting new submissions from the inbox as they come. It keeps nothing that is not in
  * the repository: killed at any instant and restarted, it resumes from the refs.
  */
-
-/** The longest a run a blocked ref holds up waits between tries (Server.holdBack). */
-const BLOCKED_RETRY_MAX_MS = 30_000;
-
-interface BlockedRun {
-  /** The blocks said: their text, which names the ref or lock (the same block reads the same at every try). */
-  said: Set<string>;
-  delayMs: number;
-  retryAt: number;
-}
 
 export interface ServerOptions extends AttemptContext {
   /** How often to look for new submissions and for state written by other processes. */
@@ -77,8 +68,8 @@ export class Server {
   private woken = false;
   /** Run refs (name and value) that hold no run this server can serve, already reported and not read again. */
   private readonly reportedUnreadable = new Set<string>();
-  /** Runs a blocked ref holds up (blocked-refs.ts): the codes already said, and when each is tried next. */
-  private readonly blocked = new Map<string, BlockedRun>();
+  /** Runs a blocked ref holds up (blocked-refs.ts): the blocks already said, and when each is tried next. */
+  private readonly blocked: BlockedRuns;
   /** Problems with leftover withdrawal markers already reported: a marker that stays is met on every pass. */
   private readonly reportedLeftovers = new Set<string>();
   /** When the next look for what killed processes left is due (the server's clock); the orphan-store problems already reported. */
@@ -88,7 +79,9 @@ export class Server {
   /** Serving `only`: its submission was withdrawn before this server accepted it. */
   private gone = false;
 
-  constructor(private readonly opts: ServerOptions) {}
+  constructor(private readonly opts: ServerOptions) {
+    this.blocked = new BlockedRuns(opts.pollMs ?? 500, () => opts.clock());
+  }
 
   /**
    * Loads the active runs and recovers their attempts: re-attach what survived, reap the rest. A server
@@ -156,12 +149,11 @@ export class Server {
           if (this.opts.clock() >= this.nextSweep) await this.sweepLeftovers();
         }
         for (const driver of [...this.drivers.values()]) {
-          const blocked = this.blocked.get(driver.runId);
-          if (blocked !== undefined && this.opts.clock() < blocked.retryAt) continue;
+          if (this.blocked.waiting(driver.runId)) continue;
           if (!(await this.tickUnlessOverwritten(driver))) continue;
           if (driver.run.state.status !== 'running' && !driver.busy) {
             this.drivers.delete(driver.runId);
-            this.blocked.delete(driver.runId);
+            this.blocked.clear(driver.runId);
             this.finished.set(driver.runId, driver.run);
           }
         }
@@ -311,7 +303,7 @@ export class Server {
    * it is adopted like a run found at start, its attempts recorded lost. A tick that a blocked ref failed
    * (a pushed ref one of the run's refs would nest in, a lock a crashed git left: blocked-refs.ts)
    * committed nothing: the run waits, said once, and is tried again later while the others are served
-   * ({@link holdBack}). Any other failure propagates.
+   * ({@link BlockedRuns}). Any other failure propagates.
    */
   private async tickUnlessOverwritten(driver: RunDriver): Promise<boolean> {
     try {
@@ -319,7 +311,8 @@ export class Server {
     } catch (e) {
       const block = refBlock(e);
       if (block !== null) {
-        this.holdBack(driver.runId, block);
+        const said = this.blocked.holdBack(driver.runId, block);
+        if (said !== undefined) this.opts.onWarning?.(driver.runId, said);
         return true;
       }
       const gone = await this.runRefGone(driver);
@@ -341,29 +334,11 @@ export class Server {
       await driver.released();
       this.drivers.delete(driver.runId);
       this.seenHeads.delete(driver.runId);
-      this.blocked.delete(driver.runId);
+      this.blocked.clear(driver.runId);
       return false;
     }
-    this.blocked.delete(driver.runId); // moving again: a later block is said again
+    this.blocked.clear(driver.runId); // moving again: a later block is said again
     return true;
-  }
-
-  /**
-   * A run whose tick a blocked ref failed is tried again after a delay that doubles from one poll up to
-   * BLOCKED_RETRY_MAX_MS: each try redoes the step (a merge commit, a state commit, their objects synced)
-   * only to be refused again, which a serve that waits for days must not do twice a second. Each block
-   * (each ref or lock in the way) is said once, until the run moves again: another ref found in the way
-   * once the first is cleared is said too.
-   */
-  private holdBack(runId: string, block: { code: string; reason: string }): void {
-    const b = this.blocked.get(runId) ?? { said: new Set<string>(), delayMs: 0, retryAt: 0 };
-    b.delayMs = Math.min(BLOCKED_RETRY_MAX_MS, Math.max(this.opts.pollMs ?? 500, b.delayMs * 2));
-    b.retryAt = this.opts.clock() + b.delayMs;
-    if (!b.said.has(block.reason)) {
-      this.opts.onWarning?.(runId, `the run waits: ${block.reason}; it is tried again, at least every ${BLOCKED_RETRY_MAX_MS / 1000} s`);
-    }
-    b.said.add(block.reason);
-    this.blocked.set(runId, b);
   }
 
   /** Why `driver`'s run ref no longer holds its run (deleted, or overwritten with no run); null while it does. */
@@ -413,7 +388,7 @@ export class Server {
     let delay = poll;
     for (const d of this.drivers.values()) {
       // A blocked run is not ticked before its next try, whatever its clock says (its wakeAt may be past).
-      const at = this.blocked.get(d.runId)?.retryAt ?? d.wakeAt;
+      const at = this.blocked.retryAt(d.runId) ?? d.wakeAt;
       if (at !== undefined) delay = Math.min(delay, Math.max(0, at - now));
     }
     return delay;
