@@ -56,17 +56,20 @@ export async function serveVerb(opts: GlobalOptions & { pollMs?: number }, io: O
 }
 
 /**
- * Says an entry that is met at every pass (deferred, ignored) once on stderr: again only when what holds
- * it changes kind (its error code), not when the message's details do (a stale lock's age grows each pass).
+ * Says what a pass did with an inbox entry on stderr. An entry met at every pass (deferred, ignored) is
+ * said once, and again only when what holds it changes: its text names the ref or lock in the way (a
+ * lock git left gives the time it was taken, the same at every pass), so another one found once the
+ * first is cleared is said too. Once the entry is accepted, rejected or withdrawn it is forgotten: a
+ * later submission given the same id is said afresh.
  */
 function sayingOnce(io: Output, refs: RunRefs): (o: AcceptOutcome) => void {
-  const said = new Set<string>();
+  const lastSaid = new Map<string, string>();
   return (o) => {
-    // A deferral by its text, which names the ref or lock in the way: another one found once the first is
-    // cleared is said too.
-    const key = `${o.kind} ${o.runId} ${o.kind === 'deferred' ? (o.reason ?? '') : ''}`;
-    if (said.has(key)) return;
-    said.add(key);
+    const key = `${o.kind} ${o.kind === 'deferred' ? (o.reason ?? '') : ''}`;
+    const waits = o.kind === 'deferred' || o.kind === 'ignored';
+    if (waits && lastSaid.get(o.runId) === key) return;
+    if (waits) lastSaid.set(o.runId, key);
+    else lastSaid.delete(o.runId);
     io.err(acceptanceLine(o, refs));
   };
 }

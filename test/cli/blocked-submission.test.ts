@@ -4,7 +4,7 @@
  * when stopped; `orch run` says why its run waits, and runs it once the block is gone.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { agora, cleanupTempDirs, CLI, exited, git, makeRepo, startServe, tempDir } from '../support/repo.js';
@@ -282,19 +282,30 @@ describe('a run ref that holds no run', () => {
   it('an entry held up by a second lock, found once the first is removed, is said again', async () => {
     const repo = makeRepo({ 'locked.json': plan('locked') });
     expect((await agora(repo, ['orch', 'submit', 'locked.json'])).stdout.trim()).toBe('locked-1');
-    // Git processes that crashed an hour ago, holding the locks of the two refs accepting it moves.
-    const hourAgo = Date.now() / 1000 - 3600;
+    // Git processes that crashed an hour ago, holding the locks of the two refs accepting it moves. Each
+    // lock is made whole and dated outside refs/, then linked into place: never opened where the serve's
+    // own lock of the ref may be for a moment (it takes the inbox ref's at every pass, then fails).
     const crashedLock = (path: string) => {
+      const made = join(tempDir(), 'crashed.lock');
+      writeFileSync(made, '');
+      const hourAgo = Date.now() / 1000 - 3600;
+      utimesSync(made, hourAgo, hourAgo);
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, '');
-      utimesSync(path, hourAgo, hourAgo);
-      return path;
+      return eventually(`${path} to be taken`, () => {
+        try {
+          linkSync(made, path);
+          return path;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined; // the serve's own, for a moment
+          throw e;
+        }
+      });
     };
-    const runLock = crashedLock(join(repo, '.git/refs/agora/runs/locked-1.lock'));
+    const runLock = await crashedLock(join(repo, '.git/refs/agora/runs/locked-1.lock'));
     const serve = startServe(repo);
     children.push(serve);
     await eventually('the entry to wait', () => serve.output().includes(`locked-1 waits: ${runLock} has been held since`));
-    const inboxLock = crashedLock(join(repo, '.git/refs/agora/inbox/locked-1.lock'));
+    const inboxLock = await crashedLock(join(repo, '.git/refs/agora/inbox/locked-1.lock'));
     rmSync(runLock);
     await eventually('the second lock to be said', () => serve.output().includes(`locked-1 waits: ${inboxLock} has been held since`));
     rmSync(inboxLock);
