@@ -41,7 +41,16 @@ export async function runNotFound(ctx: CliContext, runId: string): Promise<Agora
 export function replacedSubmission(runId: string): AgoraError {
   return new AgoraError(
     'run-not-found',
-    `the submission of ${runId} was withdrawn (agora orch cancel), and another submission took the id since: what runs as ${runId} is not this plan`,
-    'submit the plan again to run it',
+    `the submission of ${runId} was withdrawn (agora orch cancel), and another submission took the id since: what is under ${runId} now is not this plan`,
+    'submit the plan again to run it (agora orch run <plan>)',
+  );
+}
+
+/** The submission of `runId` that an `agora orch run` made was withdrawn before a serve accepted it, and nothing is under the id. */
+export function withdrawnSubmission(runId: string): AgoraError {
+  return new AgoraError(
+    'run-not-found',
+    `the submission of ${runId} was withdrawn (agora orch cancel) before a serve accepted it`,
+    'submit the plan again to run it (agora orch run <plan>)',
   );
 }

@@ -13,7 +13,7 @@ import { readRunChain } from '../runs/run-chain.js';
 import { readListedRunAt } from '../runs/listed-run.js';
 import { logName, readLog, readRun, readRunAt, type StoredRun } from '../runs/state-store.js';
 import { openContext, type CliContext, type GlobalOptions } from './context.js';
-import { replacedSubmission, runNotFound } from './missing-run.js';
+import { replacedSubmission, runNotFound, withdrawnSubmission } from './missing-run.js';
 import type { Output } from './output.js';
 import { statusView, table, watchLine, type StatusView } from './render.js';
 import { terminalSafe } from './terminal-text.js';
@@ -46,13 +46,21 @@ export async function watchUntilTerminal(ctx: CliContext, runId: string, io: Out
         // Asked after the run ref is read: a run read there that is another submission's is found so here.
         const fate = await submissionFate(ctx.store, ctx.refs, runId, opts.entry!);
         if (fate === 'replaced') throw replacedSubmission(runId);
+        if (fate === 'withdrawn') throw withdrawnSubmission(runId);
+        if (fate === 'rejected') throw await rejectedRun(ctx, runId);
         own = fate === 'accepted';
-      }
-      if (!head) {
+        if (own && !head) continue; // accepted after the run ref was read: read it again now
+        // Waiting: its entry is in the inbox, and a run read there (accepted, the entry not yet removed) is its own.
+      } else if (!head) {
         const rejected = await readRejection(ctx.store, ctx.refs, runId);
         if (rejected) throw new InvalidInputError('plan-rejected', runId, rejected, 'fix the plan and submit it again');
-        if (!(await ctx.store.resolveRef(ctx.refs.inbox(runId)))) throw await runNotFound(ctx, runId);
-      } else if (head !== seen) {
+        if (!(await ctx.store.resolveRef(ctx.refs.inbox(runId)))) {
+          // Accepted since the run ref was read (a serve creates the run before it removes the entry)?
+          if ((await ctx.store.resolveRef(ctx.refs.run(runId))) !== null) continue;
+          throw await runNotFound(ctx, runId);
+        }
+      }
+      if (head && head !== seen) {
         const chain = await newCommits(ctx, runId, head, seen);
         for (const { run, transitions } of chain) view.update(run, transitions);
         seen = head;
@@ -64,6 +72,11 @@ export async function watchUntilTerminal(ctx: CliContext, runId: string, io: Out
   } finally {
     view.done();
   }
+}
+
+/** The rejection of `runId`, with its problems, as an error. */
+async function rejectedRun(ctx: CliContext, runId: string): Promise<InvalidInputError> {
+  return new InvalidInputError('plan-rejected', runId, (await readRejection(ctx.store, ctx.refs, runId)) ?? [], 'fix the plan and submit it again');
 }
 
 /** State commits after `since` up to `head`, oldest first, with the transitions each recorded. */

@@ -13,7 +13,7 @@ import { Server } from '../runs/server.js';
 import { acquireServeLock, serveLockHolder } from '../runs/serve-lock.js';
 import { readRun, type StoredRun } from '../runs/state-store.js';
 import { attemptContext, createTargets, openContext, type CliContext, type GlobalOptions } from './context.js';
-import { replacedSubmission, runNotFound } from './missing-run.js';
+import { replacedSubmission, withdrawnSubmission } from './missing-run.js';
 import { progressView, watchUntilTerminal } from './orch-read.js';
 import type { Output } from './output.js';
 import { serverReports } from './server-reports.js';
@@ -124,8 +124,12 @@ export async function serveOrFollow(ctx: CliContext, submitted: Submitted, opts:
     }
     if (holder.only === undefined) {
       io.err(`submitted ${runId} to the agora serve already running here (pid ${holder.pid}); watching it`);
-      return watchUntilTerminal(ctx, runId, io, { entry: submitted.entry });
+      return watchUntilTerminal(ctx, runId, io, { entry: submitted.entry, ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}) });
     }
+    // Withdrawn meanwhile (perhaps the id given to another submission, which that run may be serving):
+    // said now, not once that run has ended.
+    const gone = await unservable(ctx, submitted);
+    if (gone) throw gone;
     if (waitingFor !== holder.pid) {
       io.err(`submitted ${runId}; the agora orch run of ${holder.only} (pid ${holder.pid}) holds this repository: ${runId} starts when it ends`);
       waitingFor = holder.pid;
@@ -201,9 +205,9 @@ async function unservable(ctx: CliContext, { runId, entry }: Submitted): Promise
   const fate = await submissionFate(ctx.store, ctx.refs, runId, entry);
   if (fate === 'waiting' || fate === 'accepted') return undefined;
   if (fate === 'replaced') return replacedSubmission(runId);
-  const rejected = fate === 'rejected' ? await readRejection(ctx.store, ctx.refs, runId) : null;
-  if (rejected) return new InvalidInputError('plan-invalid', runId, rejected, 'fix the plan and submit it again');
-  return runNotFound(ctx, runId);
+  if (fate === 'withdrawn') return withdrawnSubmission(runId);
+  // Its own rejection (the fate read it): a rejection ref is never moved, only pruned with its run id.
+  return new InvalidInputError('plan-invalid', runId, (await readRejection(ctx.store, ctx.refs, runId)) ?? [], 'fix the plan and submit it again');
 }
 
 /** One line per transition for serve's stderr; a reason can quote a worker's last log line, so it is made terminal-safe. */

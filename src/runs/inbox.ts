@@ -1,6 +1,7 @@
 import { LOST_RACE, retryOnConflict } from '../retry-on-conflict.js';
 import { archivedRuns } from './anchor-archive.js';
 import { refBlock } from './blocked-refs.js';
+import { isMachineError } from './listed-run.js';
 import type { OrchConfig } from '../config/types.js';
 import { agoraIdentity } from '../git/identity.js';
 import type { GitStore, Oid, TreeEntry } from '../git/types.js';
@@ -130,13 +131,16 @@ async function handledEntry(store: GitStore, run: Oid | null, rejected: Oid | nu
  * What became of the submission whose inbox entry was `entry` (a commit `submitPlan` wrote under
  * `runId`), as the refs say now:
  * - `waiting`: its entry is in the inbox;
- * - `accepted` or `rejected`: the run or the rejection under the id handled it (names it as its entry);
+ * - `accepted` or `rejected`: the run or the rejection under the id handled it (names it as its entry, or
+ *   names none: an Agora from before the `Agora-Submission` trailer accepted or rejected it);
  * - `replaced`: what is under the id is another submission's (the entry was withdrawn, and the next
- *   `submit` was given the id again), so the run, the rejection or the entry found there is not this one's;
+ *   `submit` was given the id again): an entry, or a run or rejection that names another entry, or one
+ *   that cannot be read as a run or a rejection;
  * - `withdrawn`: nothing is under the id (`agora orch cancel` withdrew it).
  *
  * The entry is read first: a serve creates the run, or records the rejection, before it removes the entry.
- * A run's first state commit is found however long the run has grown.
+ * A run's first state commit is found however long the run has grown. A failure of this machine to read
+ * (listed-run.ts, `isMachineError`) is thrown, never taken for another submission.
  */
 export async function submissionFate(
   store: GitStore,
@@ -149,7 +153,14 @@ export async function submissionFate(
   const run = await store.resolveRef(refs.run(runId));
   const rejected = run === null ? await store.resolveRef(refs.rejected(runId)) : null;
   if (run === null && rejected === null) return inbox === null ? 'withdrawn' : 'replaced';
-  if ((await handledEntry(store, run, rejected, Infinity)) !== entry) return 'replaced';
+  let named: Oid | undefined;
+  try {
+    named = run !== null ? await acceptedSubmission(store, run, Infinity) : trailers((await store.readCommit(rejected!)).message).get(SUBMISSION_TRAILER);
+  } catch (e) {
+    if (isMachineError(e)) throw e;
+    return 'replaced'; // no run's or rejection's commits: not what a serve made of this entry
+  }
+  if (named !== undefined && named !== entry) return 'replaced';
   return run !== null ? 'accepted' : 'rejected';
 }
 

@@ -86,6 +86,8 @@ async function servePass(repo: string, store: GitStore, refs: RunRefs) {
   return acceptInbox(store, refs, await loadConfig({ cwd: repo }), join(store.gitdir, 'agora'), Date.now());
 }
 
+const WITHDRAWN = { code: 'run-not-found', message: expect.stringContaining('was withdrawn (agora orch cancel) before a serve accepted it') };
+
 describe('orch run, when another serve ended its submission before it could serve it', () => {
   it('reports the run that serve ended, and serves nothing', async () => {
     const repo = makeRepo({ 'plan.json': PLAN });
@@ -106,7 +108,7 @@ describe('orch run, when another serve ended its submission before it could serv
     meanwhile.step = async (store, refs, runId) => {
       expect(await cancelRun(store, refs, runId, 'not after all', () => Date.now())).toMatchObject({ kind: 'withdrawn' });
     };
-    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject({ code: 'run-not-found' });
+    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject(WITHDRAWN);
   });
 
   it('says the submission is gone when it was withdrawn after run looked, before its server took it', async () => {
@@ -117,7 +119,7 @@ describe('orch run, when another serve ended its submission before it could serv
       withdrawn = true;
       expect(await cancelRun(store, refs, 'p-1', 'not after all', () => Date.now())).toMatchObject({ kind: 'withdrawn' });
     };
-    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject({ code: 'run-not-found' });
+    await expect(runVerb(join(repo, 'plan.json'), { repo }, output())).rejects.toMatchObject(WITHDRAWN);
     expect(withdrawn).toBe(true);
   });
 
@@ -218,6 +220,42 @@ describe('orch run, when its submission was withdrawn and another submission too
       await expect(runVerb(join(repo, 'plan.json'), { repo, pollMs: 20 }, io)).rejects.toMatchObject(REPLACED);
       expect(io.lines.join('\n')).toContain('watching it');
       expect(io.lines.join('\n')).not.toContain('the other plan, cancelled');
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('follows its own run through a serve that accepted it, and says a withdrawal it follows', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    const store = await openLocalStore(repo);
+    const lock = await acquireServeLock(store.gitdir, Date.now());
+    try {
+      meanwhile.step = async (store, refs, runId) => {
+        expect(await servePass(repo, store, refs)).toMatchObject([{ runId, kind: 'accepted' }]);
+        expect(await cancelRun(store, refs, runId, 'its own, cancelled', () => Date.now())).toMatchObject({ kind: 'cancelled' });
+      };
+      const io = output();
+      expect(await runVerb(join(repo, 'plan.json'), { repo, pollMs: 20 }, io)).toBe(1);
+      expect(io.lines.join('\n')).toContain('run p-1: cancelled — cancelled: its own, cancelled');
+      meanwhile.step = async (store, refs, runId) => {
+        expect(await cancelRun(store, refs, runId, 'not after all', () => Date.now())).toMatchObject({ kind: 'withdrawn' });
+      };
+      await expect(runVerb(join(repo, 'plan.json'), { repo, pollMs: 20 }, output())).rejects.toMatchObject(WITHDRAWN);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('says so at once while it waits for another orch run, not once that run has ended', async () => {
+    const repo = makeRepo({ 'plan.json': PLAN });
+    const store = await openLocalStore(repo);
+    // Another `agora orch run` (this process) holds the repository for its own run, and never lets go here.
+    const lock = await acquireServeLock(store.gitdir, Date.now(), 'first-1');
+    try {
+      meanwhile.step = async (store, refs, runId) => {
+        await withdrawAndReplace(store, refs, runId);
+      };
+      await expect(runVerb(join(repo, 'plan.json'), { repo, pollMs: 20 }, output())).rejects.toMatchObject(REPLACED);
     } finally {
       await lock.release();
     }
